@@ -1,0 +1,200 @@
+//! Roles, permissions and the principal (user or API key) acting in one workspace.
+
+use crate::error::DomainError;
+use serde::{Deserialize, Serialize};
+use siyu_core::{ApiKeyId, UserId, WorkspaceId};
+
+/// What a member of a workspace may do, as a bundle of permissions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Runs the workspace: everything, including users, keys and personal data.
+    Owner,
+    /// Runs operations: customers, tags, imports, personal data.
+    Operator,
+    /// Reads customers and analytics; personal data masked.
+    Analyst,
+    /// Serves customers: reads masked profiles, writes notes and consent.
+    CsAgent,
+    /// Reviews compliance: reads profiles masked and the audit log.
+    Auditor,
+}
+
+/// A single capability checked on every route.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Permission {
+    /// Read customer profiles (masked unless `PiiRead`).
+    CustomersRead,
+    /// Create and change customers, identities, traits and tag assignments.
+    CustomersWrite,
+    /// Delete customers (erasure).
+    CustomersDelete,
+    /// See personal data unmasked (every such read is audited).
+    PiiRead,
+    /// Write staff notes.
+    NotesWrite,
+    /// Record consent changes.
+    ConsentWrite,
+    /// Manage tag groups and tags.
+    TagsManage,
+    /// Import customers in bulk.
+    CustomersImport,
+    /// Manage API keys.
+    KeysManage,
+    /// Manage users and their roles.
+    UsersManage,
+    /// Change workspace settings and create workspaces.
+    WorkspaceManage,
+    /// Read the audit log.
+    AuditRead,
+}
+
+impl Permission {
+    /// Every permission, in the order of the documented matrix.
+    pub const ALL: [Permission; 12] = [
+        Self::CustomersRead,
+        Self::CustomersWrite,
+        Self::CustomersDelete,
+        Self::PiiRead,
+        Self::NotesWrite,
+        Self::ConsentWrite,
+        Self::TagsManage,
+        Self::CustomersImport,
+        Self::KeysManage,
+        Self::UsersManage,
+        Self::WorkspaceManage,
+        Self::AuditRead,
+    ];
+
+    /// Returns the permission's name as written in docs and errors, e.g. `pii:read`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::CustomersRead => "customers:read",
+            Self::CustomersWrite => "customers:write",
+            Self::CustomersDelete => "customers:delete",
+            Self::PiiRead => "pii:read",
+            Self::NotesWrite => "notes:write",
+            Self::ConsentWrite => "consent:write",
+            Self::TagsManage => "tags:manage",
+            Self::CustomersImport => "customers:import",
+            Self::KeysManage => "keys:manage",
+            Self::UsersManage => "users:manage",
+            Self::WorkspaceManage => "workspace:manage",
+            Self::AuditRead => "audit:read",
+        }
+    }
+}
+
+impl Role {
+    /// Every role, in the order of the documented matrix.
+    pub const ALL: [Role; 5] = [Self::Owner, Self::Operator, Self::Analyst, Self::CsAgent, Self::Auditor];
+
+    /// Returns whether this role holds `permission` (the matrix in docs/PERMISSIONS.md).
+    pub fn allows(self, permission: Permission) -> bool {
+        use Permission::*;
+        match self {
+            Self::Owner => true,
+            Self::Operator => matches!(
+                permission,
+                CustomersRead
+                    | CustomersWrite
+                    | PiiRead
+                    | NotesWrite
+                    | ConsentWrite
+                    | TagsManage
+                    | CustomersImport
+            ),
+            Self::Analyst => matches!(permission, CustomersRead),
+            Self::CsAgent => matches!(permission, CustomersRead | NotesWrite | ConsentWrite),
+            Self::Auditor => matches!(permission, CustomersRead | AuditRead),
+        }
+    }
+
+    /// Returns the role's wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Owner => "owner",
+            Self::Operator => "operator",
+            Self::Analyst => "analyst",
+            Self::CsAgent => "cs_agent",
+            Self::Auditor => "auditor",
+        }
+    }
+
+    /// Parses a wire name.
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|role| role.as_str() == text)
+    }
+}
+
+/// Who is acting: a console user or an API key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Actor {
+    /// A logged-in console user.
+    User { id: UserId, email: String },
+    /// An API key.
+    Key { id: ApiKeyId, prefix: String },
+    /// The command line, run by whoever can read the data directory.
+    Cli,
+    /// An end customer using a public link (e.g. unsubscribe).
+    Public,
+}
+
+impl Actor {
+    /// Returns how the actor is written in the audit log.
+    pub fn label(&self) -> String {
+        match self {
+            Self::User { email, .. } => format!("user:{email}"),
+            Self::Key { prefix, .. } => format!("key:{prefix}"),
+            Self::Cli => "cli".into(),
+            Self::Public => "public".into(),
+        }
+    }
+}
+
+/// An authenticated actor with a role in one workspace; every service call takes one.
+#[derive(Clone, Debug)]
+pub struct Principal {
+    /// The workspace all reads and writes are scoped to.
+    pub workspace_id: WorkspaceId,
+    /// The actor's role there.
+    pub role: Role,
+    /// Who is acting.
+    pub actor: Actor,
+}
+
+impl Principal {
+    /// Fails with `Forbidden` unless the role holds `permission`.
+    pub fn require(&self, permission: Permission) -> Result<(), DomainError> {
+        if self.role.allows(permission) { Ok(()) } else { Err(DomainError::Forbidden(permission.name())) }
+    }
+
+    /// Returns whether the principal may see personal data unmasked.
+    pub fn can_read_pii(&self) -> bool {
+        self.role.allows(Permission::PiiRead)
+    }
+
+    /// A principal for command-line administration of `workspace_id` (full rights).
+    pub fn cli(workspace_id: WorkspaceId) -> Self {
+        Self { workspace_id, role: Role::Owner, actor: Actor::Cli }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_owner_and_operator_read_pii() {
+        let readers: Vec<_> = Role::ALL.into_iter().filter(|r| r.allows(Permission::PiiRead)).collect();
+        assert_eq!(readers, vec![Role::Owner, Role::Operator]);
+    }
+
+    #[test]
+    fn role_names_round_trip() {
+        for role in Role::ALL {
+            assert_eq!(Role::parse(role.as_str()), Some(role));
+        }
+        assert_eq!(Role::parse("admin"), None);
+    }
+}

@@ -1,0 +1,72 @@
+//! The error every domain service returns; `siyu-web::problem` maps it to HTTP.
+
+use siyu_core::StoreError;
+use siyu_core::crypto::CryptoError;
+
+/// One invalid input field and why.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct FieldError {
+    /// JSON-pointer-like path of the field, e.g. `identities[0].value`.
+    pub field: String,
+    /// Lowercase reason quoting the value.
+    pub reason: String,
+}
+
+impl FieldError {
+    /// Builds a field error.
+    pub fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self { field: field.into(), reason: reason.into() }
+    }
+}
+
+/// Says what went wrong for the caller.
+#[derive(Debug, thiserror::Error)]
+pub enum DomainError {
+    /// Input broke one or more rules; nothing was written.
+    #[error("invalid input: {}", .0.iter().map(|e| format!("{}: {}", e.field, e.reason)).collect::<Vec<_>>().join("; "))]
+    Invalid(Vec<FieldError>),
+    /// The addressed thing does not exist (in the caller's workspace).
+    #[error("{0} not found")]
+    NotFound(String),
+    /// The write would break a uniqueness rule.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The caller lacks the permission named.
+    #[error("permission \"{0}\" is required")]
+    Forbidden(&'static str),
+    /// Credentials are missing or wrong.
+    #[error("authentication failed: {0}")]
+    Unauthenticated(String),
+    /// Too many failed logins; the account is locked until the given time.
+    #[error("account locked until {0}")]
+    Locked(jiff::Timestamp),
+    /// Storage or cryptography failed; details are in the log, not in the answer.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl DomainError {
+    /// Shorthand for a single invalid field.
+    pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self::Invalid(vec![FieldError::new(field, reason)])
+    }
+}
+
+impl From<StoreError> for DomainError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Conflict(what) => Self::Conflict(what),
+            StoreError::NotFound(what) => Self::NotFound(what),
+            other => Self::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<CryptoError> for DomainError {
+    fn from(error: CryptoError) -> Self {
+        Self::Internal(error.to_string())
+    }
+}
+
+/// Result of a domain operation.
+pub type DomainResult<T> = Result<T, DomainError>;

@@ -1,0 +1,23 @@
+//! siyu's domain: the rules of workspaces, access, customer profiles, tags, consent and audit.
+//! It knows no HTTP and no SQL; stores are traits implemented by `siyu-store`.
+//!
+//! Modules, in reading order: [`error`], [`access`], [`workspaces`], [`users`], [`api_keys`],
+//! [`profiles`] (identities, traits, merge), [`tags`], [`consent`], [`audit`], [`imports`], [`stores`],
+//! [`services`].
+
+pub mod access;
+pub mod api_keys;
+pub mod audit;
+pub mod consent;
+pub mod error;
+pub mod imports;
+pub mod profiles;
+pub mod services;
+pub mod stores;
+pub mod tags;
+pub mod users;
+pub mod workspaces;
+
+pub use error::{DomainError, FieldError};
+pub use services::Services;
+pub use stores::Stores;

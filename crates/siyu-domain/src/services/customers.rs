@@ -1,0 +1,644 @@
+//! Customer use cases: upsert with merge, read with masking and audit, search, tags, notes, consent.
+
+use super::Services;
+use crate::access::{Permission, Principal};
+use crate::consent::{Channel, ConsentRecord, Purpose, current_state};
+use crate::error::{DomainError, DomainResult, FieldError};
+use crate::profiles::{
+    AssignedTag, CustomerDraft, CustomerFilter, CustomerInput, Identity, IdentityKind, MergeRecord, Note,
+    SealedDraft, SealedIdentity, SealedTrait, StoredCustomer, TraitPayload, UpsertOutcome, mask,
+};
+use crate::tags::{Tag, TagFamily, TagGroup, check_name, check_tag_source};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use siyu_core::crypto::DataKey;
+use siyu_core::{CustomerId, Page, PageRequest, TagId, WorkspaceId};
+use std::collections::BTreeMap;
+
+/// An identity as shown to a caller (masked unless the role may read personal data).
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct IdentityView {
+    /// Kind.
+    #[serde(rename = "type")]
+    pub kind: IdentityKind,
+    /// Value, masked for personal kinds unless the caller holds `pii:read`.
+    pub value: String,
+    /// Whether `value` is masked.
+    pub masked: bool,
+    /// Source of the first write.
+    pub source: String,
+    /// When attached.
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: jiff::Timestamp,
+}
+
+/// A trait as shown to a caller.
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct TraitView {
+    /// Typed JSON value (a masked string for personal traits unless `pii:read`).
+    #[schema(value_type = Object)]
+    pub value: Value,
+    /// Whether `value` is masked.
+    pub masked: bool,
+    /// Source of the last write.
+    pub source: String,
+    /// Time of the last write.
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: jiff::Timestamp,
+}
+
+/// A customer profile as shown to a caller.
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct CustomerView {
+    /// Id.
+    pub id: CustomerId,
+    /// Identities.
+    pub identities: Vec<IdentityView>,
+    /// Traits by key.
+    pub traits: BTreeMap<String, TraitView>,
+    /// Tags.
+    pub tags: Vec<AssignedTag>,
+    /// Creation time.
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: jiff::Timestamp,
+    /// Last change.
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: jiff::Timestamp,
+}
+
+/// The result of one upsert.
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct UpsertResult {
+    /// The surviving profile id.
+    pub id: CustomerId,
+    /// Whether a profile was created.
+    pub created: bool,
+    /// Profiles merged into it by this write.
+    pub merged: Vec<CustomerId>,
+}
+
+impl From<UpsertOutcome> for UpsertResult {
+    fn from(outcome: UpsertOutcome) -> Self {
+        Self { id: outcome.customer_id, created: outcome.created, merged: outcome.merged }
+    }
+}
+
+/// A customer search: identity (`phone:138…`), trait equality, tags, free text.
+#[derive(Clone, Debug, Default)]
+pub struct CustomerQuery {
+    /// `type:value` identity lookups.
+    pub identity: Option<String>,
+    /// `key:value` or `key=value` trait equality.
+    pub traits: Vec<String>,
+    /// Tag names (all required).
+    pub tags: Vec<String>,
+    /// Free text: matched as a phone, e-mail or any exact identity value.
+    pub q: Option<String>,
+    /// Page.
+    pub page: PageRequest,
+}
+
+/// A consent change request.
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConsentChange {
+    /// Purpose (`marketing`, `analytics`, `profiling`, `third_party_sharing`).
+    pub purpose: String,
+    /// Channel (`wecom`, `sms`, `email`, `wechat_mp`, `phone`).
+    pub channel: String,
+    /// Granted (true) or withdrawn (false).
+    pub granted: bool,
+    /// Where the change came from (default `api`).
+    #[serde(default)]
+    pub source: Option<String>,
+    /// Privacy-policy version the customer agreed to or withdrew from.
+    pub policy_version: String,
+}
+
+/// Current consent state and full history.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct ConsentView {
+    /// Latest record per purpose and channel.
+    pub current: Vec<ConsentRecord>,
+    /// Every record, oldest first.
+    pub history: Vec<ConsentRecord>,
+}
+
+const IDENTITY_CONTEXT: &str = "identity";
+
+fn trait_context(key: &str) -> String {
+    format!("trait:{key}")
+}
+
+fn seal_identity(key: &DataKey, identity: &Identity) -> DomainResult<SealedIdentity> {
+    if identity.kind.is_pii() {
+        Ok(SealedIdentity {
+            kind: identity.kind,
+            lookup: key.blind_index(identity.kind.as_str(), &identity.value),
+            sealed: Some(key.seal_str(&identity.value, IDENTITY_CONTEXT)?),
+        })
+    } else {
+        Ok(SealedIdentity { kind: identity.kind, lookup: identity.value.clone(), sealed: None })
+    }
+}
+
+fn identity_lookup(key: &DataKey, kind: IdentityKind, value: &str) -> String {
+    if kind.is_pii() { key.blind_index(kind.as_str(), value) } else { value.to_string() }
+}
+
+impl Services {
+    fn seal_draft(&self, key: &DataKey, draft: &CustomerDraft, tags: Vec<TagId>, target: Option<CustomerId>)
+    -> DomainResult<SealedDraft> {
+        let identities = draft.identities.iter().map(|i| seal_identity(key, i)).collect::<DomainResult<_>>()?;
+        let mut traits = Vec::with_capacity(draft.traits.len());
+        for (name, value) in &draft.traits {
+            let value = match value {
+                None => TraitPayload::Remove,
+                Some(value) if crate::profiles::is_pii_trait(name) => {
+                    TraitPayload::Sealed(key.seal_str(&value.to_string(), &trait_context(name))?)
+                }
+                Some(value) => TraitPayload::Json(value.to_string()),
+            };
+            traits.push(SealedTrait { key: name.clone(), value });
+        }
+        Ok(SealedDraft {
+            target,
+            identities,
+            traits,
+            tags,
+            source: draft.source.clone(),
+            tag_source: if draft.source == "import" { "import".into() } else { "manual".into() },
+        })
+    }
+
+    async fn resolve_tags(&self, ws: WorkspaceId, names: &[String], field: &str) -> DomainResult<Vec<TagId>> {
+        if names.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (ids, unknown) = self.stores.tags.resolve_names(ws, names).await?;
+        if let Some(name) = unknown.first() {
+            return Err(DomainError::invalid(field, format!("unknown tag \"{name}\"; create it first")));
+        }
+        Ok(ids)
+    }
+
+    /// Validates and applies a batch of upserts: each item is validated on its own; all valid items
+    /// are written in one transaction. Returns one result per input, in order.
+    pub async fn upsert_customers(
+        &self,
+        principal: &Principal,
+        inputs: Vec<CustomerInput>,
+        default_source: &str,
+        field_prefix: &str,
+    ) -> DomainResult<Vec<Result<UpsertResult, Vec<FieldError>>>> {
+        principal.require(Permission::CustomersWrite)?;
+        let ws = principal.workspace_id;
+        let key = self.data_key(ws).await?;
+        let mut results: Vec<Result<UpsertResult, Vec<FieldError>>> = Vec::with_capacity(inputs.len());
+        let mut sealed = Vec::with_capacity(inputs.len());
+        let mut slots = Vec::with_capacity(inputs.len());
+        let mut tag_cache: BTreeMap<String, Option<TagId>> = BTreeMap::new();
+        for (i, input) in inputs.into_iter().enumerate() {
+            let field = if field_prefix.is_empty() { String::new() } else { format!("{field_prefix}[{i}]") };
+            let draft = match input.into_draft(&field, default_source, true) {
+                Ok(draft) => draft,
+                Err(errors) => {
+                    results.push(Err(errors));
+                    continue;
+                }
+            };
+            let unknown: Vec<String> =
+                draft.tags.iter().filter(|t| !tag_cache.contains_key(*t)).cloned().collect();
+            if !unknown.is_empty() {
+                let (ids, missing) = self.stores.tags.resolve_names(ws, &unknown).await?;
+                let mut ids = ids.into_iter();
+                for name in unknown {
+                    let id = if missing.contains(&name) { None } else { ids.next() };
+                    tag_cache.insert(name, id);
+                }
+            }
+            let mut tag_ids = Vec::new();
+            let mut errors = Vec::new();
+            for (t, name) in draft.tags.iter().enumerate() {
+                match tag_cache.get(name).copied().flatten() {
+                    Some(id) => tag_ids.push(id),
+                    None => errors.push(FieldError::new(
+                        if field.is_empty() { format!("tags[{t}]") } else { format!("{field}.tags[{t}]") },
+                        format!("unknown tag \"{name}\"; create it first"),
+                    )),
+                }
+            }
+            if !errors.is_empty() {
+                results.push(Err(errors));
+                continue;
+            }
+            sealed.push(self.seal_draft(&key, &draft, tag_ids, None)?);
+            slots.push(results.len());
+            results.push(Ok(UpsertResult { id: CustomerId(0), created: false, merged: vec![] }));
+        }
+        if !sealed.is_empty() {
+            let outcomes = self.stores.profiles.upsert(ws, &sealed, self.now()).await?;
+            for (slot, outcome) in slots.into_iter().zip(outcomes) {
+                results[slot] = Ok(outcome.into());
+            }
+        }
+        Ok(results)
+    }
+
+    /// Upserts one customer; validation errors fail the whole call.
+    pub async fn upsert_customer(&self, principal: &Principal, input: CustomerInput) -> DomainResult<UpsertResult> {
+        let mut results = self.upsert_customers(principal, vec![input], "api", "").await?;
+        results.pop().expect("one input gives one result").map_err(DomainError::Invalid)
+    }
+
+    async fn live_id(&self, ws: WorkspaceId, id: CustomerId) -> DomainResult<CustomerId> {
+        self.stores
+            .profiles
+            .resolve(ws, id)
+            .await?
+            .ok_or_else(|| DomainError::NotFound(format!("customer {id}")))
+    }
+
+    /// Updates traits (null removes), adds identities (merging) and tags of an existing customer.
+    pub async fn update_customer(
+        &self,
+        principal: &Principal,
+        id: CustomerId,
+        input: CustomerInput,
+    ) -> DomainResult<UpsertResult> {
+        principal.require(Permission::CustomersWrite)?;
+        let ws = principal.workspace_id;
+        let id = self.live_id(ws, id).await?;
+        let draft = input.into_draft("", "api", false).map_err(DomainError::Invalid)?;
+        let tags = self.resolve_tags(ws, &draft.tags, "tags").await?;
+        let key = self.data_key(ws).await?;
+        let sealed = self.seal_draft(&key, &draft, tags, Some(id))?;
+        let mut outcomes = self.stores.profiles.upsert(ws, &[sealed], self.now()).await?;
+        Ok(outcomes.pop().expect("one draft gives one outcome").into())
+    }
+
+    /// Adds one identity to a customer; if it belongs to another profile, the two are merged.
+    pub async fn add_identity(
+        &self,
+        principal: &Principal,
+        id: CustomerId,
+        kind: &str,
+        value: &str,
+    ) -> DomainResult<UpsertResult> {
+        let identity = Identity::parse(kind, value, "").map_err(|e| {
+            DomainError::Invalid(vec![FieldError::new(e.field.trim_start_matches('.'), e.reason)])
+        })?;
+        let input = CustomerInput {
+            identities: vec![crate::profiles::IdentityInput {
+                kind: identity.kind.as_str().into(),
+                value: identity.value,
+            }],
+            ..Default::default()
+        };
+        self.update_customer(principal, id, input).await
+    }
+
+    /// Detaches an identity from a customer.
+    pub async fn remove_identity(&self, principal: &Principal, id: CustomerId, kind: &str, value: &str)
+    -> DomainResult<()> {
+        principal.require(Permission::CustomersWrite)?;
+        let ws = principal.workspace_id;
+        let id = self.live_id(ws, id).await?;
+        let identity = Identity::parse(kind, value, "identity").map_err(|e| DomainError::Invalid(vec![e]))?;
+        let key = self.data_key(ws).await?;
+        let lookup = identity_lookup(&key, identity.kind, &identity.value);
+        Ok(self.stores.profiles.remove_identity(ws, id, identity.kind, &lookup).await?)
+    }
+
+    /// Assigns tags by name with a source (`rule`, `import`, `manual`, `model`).
+    pub async fn add_tags(&self, principal: &Principal, id: CustomerId, names: &[String], source: &str)
+    -> DomainResult<()> {
+        principal.require(Permission::CustomersWrite)?;
+        check_tag_source(source)?;
+        let ws = principal.workspace_id;
+        let id = self.live_id(ws, id).await?;
+        let tags = self.resolve_tags(ws, names, "tags").await?;
+        let draft = SealedDraft { target: Some(id), tags, source: "api".into(), tag_source: source.into(), ..Default::default() };
+        self.stores.profiles.upsert(ws, &[draft], self.now()).await?;
+        Ok(())
+    }
+
+    /// Removes a tag from a customer.
+    pub async fn remove_tag(&self, principal: &Principal, id: CustomerId, name: &str) -> DomainResult<()> {
+        principal.require(Permission::CustomersWrite)?;
+        let ws = principal.workspace_id;
+        let id = self.live_id(ws, id).await?;
+        let tags = self.resolve_tags(ws, &[name.to_string()], "tag").await?;
+        Ok(self.stores.profiles.remove_tag(ws, id, tags[0], self.now()).await?)
+    }
+
+    /// Deletes a customer and all attached data (erasure under PIPL).
+    pub async fn delete_customer(&self, principal: &Principal, id: CustomerId) -> DomainResult<()> {
+        principal.require(Permission::CustomersDelete)?;
+        let id = self.live_id(principal.workspace_id, id).await?;
+        self.stores.profiles.delete(principal.workspace_id, id).await?;
+        self.audit(principal, "customer.delete", &format!("customer:{id}")).await
+    }
+
+    fn open_customer(&self, key: &DataKey, stored: StoredCustomer, unmasked: bool) -> DomainResult<CustomerView> {
+        let mut identities = Vec::with_capacity(stored.identities.len());
+        for identity in stored.identities {
+            let (value, masked) = match &identity.sealed {
+                Some(sealed) => {
+                    let plain = key.open_str(sealed, IDENTITY_CONTEXT)?;
+                    if unmasked { (plain, false) } else { (mask(identity.kind.as_str(), &plain), true) }
+                }
+                None => (identity.lookup, false),
+            };
+            identities.push(IdentityView {
+                kind: identity.kind,
+                value,
+                masked,
+                source: identity.source,
+                created_at: identity.created_at,
+            });
+        }
+        let mut traits = BTreeMap::new();
+        for stored_trait in stored.traits {
+            let (value, masked) = match &stored_trait.value {
+                TraitPayload::Json(text) => (
+                    serde_json::from_str(text)
+                        .map_err(|e| DomainError::Internal(format!("trait {} is not JSON: {e}", stored_trait.key)))?,
+                    false,
+                ),
+                TraitPayload::Sealed(sealed) => {
+                    let text = key.open_str(sealed, &trait_context(&stored_trait.key))?;
+                    let value: Value = serde_json::from_str(&text)
+                        .map_err(|e| DomainError::Internal(format!("trait {} is not JSON: {e}", stored_trait.key)))?;
+                    if unmasked {
+                        (value, false)
+                    } else {
+                        let plain = value.as_str().map(str::to_string).unwrap_or_else(|| value.to_string());
+                        (Value::String(mask(&stored_trait.key, &plain)), true)
+                    }
+                }
+                TraitPayload::Remove => continue,
+            };
+            traits.insert(
+                stored_trait.key,
+                TraitView { value, masked, source: stored_trait.source, updated_at: stored_trait.updated_at },
+            );
+        }
+        Ok(CustomerView {
+            id: stored.id,
+            identities,
+            traits,
+            tags: stored.tags,
+            created_at: stored.created_at,
+            updated_at: stored.updated_at,
+        })
+    }
+
+    fn has_pii(stored: &StoredCustomer) -> bool {
+        stored.identities.iter().any(|i| i.sealed.is_some())
+            || stored.traits.iter().any(|t| matches!(t.value, TraitPayload::Sealed(_)))
+    }
+
+    /// Reads one customer, masked unless the principal holds `pii:read` (then the read is audited).
+    pub async fn customer(&self, principal: &Principal, id: CustomerId) -> DomainResult<CustomerView> {
+        principal.require(Permission::CustomersRead)?;
+        let ws = principal.workspace_id;
+        let stored = self
+            .stores
+            .profiles
+            .find(ws, id)
+            .await?
+            .ok_or_else(|| DomainError::NotFound(format!("customer {id}")))?;
+        let unmasked = principal.can_read_pii();
+        if unmasked && Self::has_pii(&stored) {
+            self.audit(principal, "pii.read", &format!("customer:{}", stored.id)).await?;
+        }
+        let key = self.data_key(ws).await?;
+        self.open_customer(&key, stored, unmasked)
+    }
+
+    /// Searches customers (newest first), masked per role; unmasked pages are audited.
+    pub async fn search_customers(&self, principal: &Principal, query: &CustomerQuery)
+    -> DomainResult<Page<CustomerView>> {
+        principal.require(Permission::CustomersRead)?;
+        let ws = principal.workspace_id;
+        let key = self.data_key(ws).await?;
+        let mut filter = CustomerFilter::default();
+        if let Some(spec) = query.identity.as_deref().filter(|s| !s.trim().is_empty()) {
+            let (kind, value) = spec
+                .split_once(':')
+                .ok_or_else(|| DomainError::invalid("identity", format!("\"{spec}\" must look like type:value")))?;
+            let identity = Identity::parse(kind, value, "identity").map_err(|e| DomainError::Invalid(vec![e]))?;
+            filter.identities.push((identity.kind, identity_lookup(&key, identity.kind, &identity.value)));
+        }
+        if let Some(q) = query.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
+            for kind in IdentityKind::ALL {
+                if let Ok(value) = kind.normalize(q) {
+                    filter.identities.push((kind, identity_lookup(&key, kind, &value)));
+                }
+            }
+        }
+        for spec in &query.traits {
+            let (name, raw) = spec
+                .split_once(['=', ':'])
+                .ok_or_else(|| DomainError::invalid("trait", format!("\"{spec}\" must look like key=value")))?;
+            crate::profiles::check_trait_key(name).map_err(|reason| DomainError::invalid("trait", reason))?;
+            if crate::profiles::is_pii_trait(name) {
+                return Err(DomainError::invalid("trait", format!("\"{name}\" is personal data and cannot be searched")));
+            }
+            // A value that parses as JSON (number, boolean, quoted string) is compared typed; else as a string.
+            let value = serde_json::from_str::<Value>(raw).unwrap_or_else(|_| Value::String(raw.to_string()));
+            filter.traits.push((name.to_string(), value.to_string()));
+        }
+        filter.tags = self.resolve_tags(ws, &query.tags, "tag").await?;
+        let page = self.stores.profiles.list(ws, &filter, &query.page).await?;
+        let unmasked = principal.can_read_pii();
+        let pii_ids: Vec<String> =
+            page.items.iter().filter(|c| Self::has_pii(c)).map(|c| c.id.to_string()).collect();
+        if unmasked && !pii_ids.is_empty() {
+            self.audit(principal, "pii.read", &format!("customers:{}", pii_ids.join(","))).await?;
+        }
+        let mut items = Vec::with_capacity(page.items.len());
+        for stored in page.items {
+            items.push(self.open_customer(&key, stored, unmasked)?);
+        }
+        Ok(Page { items, next_after: page.next_after })
+    }
+
+    /// Counts live customers of the workspace.
+    pub async fn customer_count(&self, principal: &Principal) -> DomainResult<i64> {
+        principal.require(Permission::CustomersRead)?;
+        Ok(self.stores.profiles.count(principal.workspace_id).await?)
+    }
+
+    /// Adds a staff note.
+    pub async fn add_note(&self, principal: &Principal, id: CustomerId, body: &str) -> DomainResult<Note> {
+        principal.require(Permission::NotesWrite)?;
+        let body = body.trim();
+        if body.is_empty() || body.chars().count() > 4000 {
+            return Err(DomainError::invalid("body", "note must be 1-4000 characters"));
+        }
+        let id = self.live_id(principal.workspace_id, id).await?;
+        Ok(self.stores.profiles.add_note(principal.workspace_id, id, &principal.actor.label(), body, self.now()).await?)
+    }
+
+    /// Lists notes, newest first.
+    pub async fn notes(&self, principal: &Principal, id: CustomerId) -> DomainResult<Vec<Note>> {
+        principal.require(Permission::CustomersRead)?;
+        let id = self.live_id(principal.workspace_id, id).await?;
+        Ok(self.stores.profiles.notes(principal.workspace_id, id).await?)
+    }
+
+    /// Lists the merge history of a customer.
+    pub async fn merges(&self, principal: &Principal, id: CustomerId) -> DomainResult<Vec<MergeRecord>> {
+        principal.require(Permission::CustomersRead)?;
+        let id = self.live_id(principal.workspace_id, id).await?;
+        Ok(self.stores.profiles.merges(principal.workspace_id, id).await?)
+    }
+
+    /// Returns consent state and history.
+    pub async fn consent(&self, principal: &Principal, id: CustomerId) -> DomainResult<ConsentView> {
+        principal.require(Permission::CustomersRead)?;
+        let id = self.live_id(principal.workspace_id, id).await?;
+        let history = self.stores.consent.history(principal.workspace_id, id).await?;
+        Ok(ConsentView { current: current_state(&history), history })
+    }
+
+    /// Records consent changes (all or none).
+    pub async fn change_consent(&self, principal: &Principal, id: CustomerId, changes: Vec<ConsentChange>)
+    -> DomainResult<ConsentView> {
+        principal.require(Permission::ConsentWrite)?;
+        if changes.is_empty() {
+            return Err(DomainError::invalid("changes", "at least one change is required"));
+        }
+        let now = self.now();
+        let mut errors = Vec::new();
+        let mut records = Vec::new();
+        for (i, change) in changes.into_iter().enumerate() {
+            let field = |name: &str| format!("changes[{i}].{name}");
+            let purpose = Purpose::parse(&change.purpose);
+            let channel = Channel::parse(&change.channel);
+            if purpose.is_none() {
+                errors.push(FieldError::new(field("purpose"), format!("unknown purpose \"{}\"", change.purpose)));
+            }
+            if channel.is_none() {
+                errors.push(FieldError::new(field("channel"), format!("unknown channel \"{}\"", change.channel)));
+            }
+            let version = change.policy_version.trim();
+            if version.is_empty() || version.len() > 32 {
+                errors.push(FieldError::new(field("policy_version"), "must be 1-32 characters"));
+            }
+            let source = match change.source.as_deref().map(crate::profiles::check_source).transpose() {
+                Ok(source) => source.unwrap_or_else(|| "api".into()),
+                Err(reason) => {
+                    errors.push(FieldError::new(field("source"), reason));
+                    continue;
+                }
+            };
+            if let (Some(purpose), Some(channel)) = (purpose, channel) {
+                records.push(ConsentRecord {
+                    purpose,
+                    channel,
+                    granted: change.granted,
+                    source,
+                    policy_version: version.to_string(),
+                    recorded_at: now,
+                });
+            }
+        }
+        if !errors.is_empty() {
+            return Err(DomainError::Invalid(errors));
+        }
+        let id = self.live_id(principal.workspace_id, id).await?;
+        self.stores.consent.record(principal.workspace_id, id, &records).await?;
+        self.consent(principal, id).await
+    }
+
+    /// Returns the unsubscribe token for a customer and channel (to put in a message's link).
+    pub async fn unsubscribe_token(&self, ws: WorkspaceId, id: CustomerId, channel: Channel) -> DomainResult<String> {
+        let key = self.data_key(ws).await?;
+        let payload = format!("{}.{}.{}", ws.0, id.0, channel.as_str());
+        let signature = key.blind_index("unsubscribe", &payload);
+        Ok(format!("{payload}.{signature}"))
+    }
+
+    /// Withdraws marketing consent for the token's channel at once; returns the channel.
+    pub async fn unsubscribe(&self, token: &str) -> DomainResult<(WorkspaceId, Channel)> {
+        let invalid = || DomainError::NotFound("unsubscribe link".into());
+        let mut parts = token.splitn(4, '.');
+        let (Some(ws), Some(id), Some(channel), Some(signature)) = (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(invalid());
+        };
+        let ws = WorkspaceId(ws.parse().map_err(|_| invalid())?);
+        let id = CustomerId(id.parse().map_err(|_| invalid())?);
+        let channel = Channel::parse(channel).ok_or_else(invalid)?;
+        if self.stores.workspaces.find(ws).await?.is_none() {
+            return Err(invalid());
+        }
+        let expected = self.unsubscribe_token(ws, id, channel).await?;
+        let given = token.as_bytes();
+        if expected.len() != given.len() || !bool::from(subtle::ConstantTimeEq::ct_eq(expected.as_bytes(), given)) {
+            return Err(invalid());
+        }
+        let _ = signature;
+        let live = self.stores.profiles.resolve(ws, id).await?.ok_or_else(invalid)?;
+        let record = ConsentRecord {
+            purpose: Purpose::Marketing,
+            channel,
+            granted: false,
+            source: "unsubscribe_link".into(),
+            policy_version: "-".into(),
+            recorded_at: self.now(),
+        };
+        self.stores.consent.record(ws, live, &[record]).await?;
+        Ok((ws, channel))
+    }
+
+    /// Creates a tag group.
+    pub async fn create_tag_group(&self, principal: &Principal, name: &str, family: &str) -> DomainResult<TagGroup> {
+        principal.require(Permission::TagsManage)?;
+        let name = check_name("name", name)?;
+        let family = TagFamily::parse(family).ok_or_else(|| {
+            DomainError::invalid(
+                "family",
+                format!(
+                    "unknown family \"{family}\"; expected one of {}",
+                    TagFamily::ALL.map(TagFamily::as_str).join(", ")
+                ),
+            )
+        })?;
+        Ok(self.stores.tags.insert_group(principal.workspace_id, &name, family, self.now()).await?)
+    }
+
+    /// Lists tag groups.
+    pub async fn tag_groups(&self, principal: &Principal) -> DomainResult<Vec<TagGroup>> {
+        principal.require(Permission::CustomersRead)?;
+        Ok(self.stores.tags.groups(principal.workspace_id).await?)
+    }
+
+    /// Creates a tag in a group named by `group`.
+    pub async fn create_tag(&self, principal: &Principal, group: &str, name: &str) -> DomainResult<Tag> {
+        principal.require(Permission::TagsManage)?;
+        let name = check_name("name", name)?;
+        let group = self
+            .stores
+            .tags
+            .find_group(principal.workspace_id, group.trim())
+            .await?
+            .ok_or_else(|| DomainError::invalid("group", format!("unknown tag group \"{}\"", group.trim())))?;
+        Ok(self.stores.tags.insert_tag(principal.workspace_id, group.id, &name, self.now()).await?)
+    }
+
+    /// Lists tags with customer counts.
+    pub async fn tags(&self, principal: &Principal) -> DomainResult<Vec<Tag>> {
+        principal.require(Permission::CustomersRead)?;
+        Ok(self.stores.tags.tags(principal.workspace_id).await?)
+    }
+
+    /// Deletes a tag and its assignments.
+    pub async fn delete_tag(&self, principal: &Principal, id: TagId) -> DomainResult<()> {
+        principal.require(Permission::TagsManage)?;
+        Ok(self.stores.tags.delete_tag(principal.workspace_id, id).await?)
+    }
+}

@@ -1,0 +1,35 @@
+//! Versioned schema migrations, embedded in the binary, one SQL file per version and backend.
+
+use sqlx::SqlSafeStr;
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+
+/// Each version: (number, description, SQLite text, PostgreSQL text).
+const VERSIONS: &[(i64, &str, &str, &str)] = &[(
+    1,
+    "spine",
+    include_str!("../migrations/sqlite/0001_spine.sql"),
+    include_str!("../migrations/postgres/0001_spine.sql"),
+)];
+
+/// Which dialect's files to use.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+/// Returns the migrator for a dialect.
+pub(crate) fn migrator(dialect: Dialect) -> Migrator {
+    Migrator::with_migrations(
+        VERSIONS
+            .iter()
+            .map(|(version, description, sqlite, postgres)| {
+                let sql = match dialect {
+                    Dialect::Sqlite => *sqlite,
+                    Dialect::Postgres => *postgres,
+                };
+                Migration::new(*version, (*description).into(), MigrationType::Simple, sql.into_sql_str(), false)
+            })
+            .collect(),
+    )
+}

@@ -1,0 +1,63 @@
+//! The PostgreSQL backend, for scale-out; tests confine each run to a schema of its own.
+
+use siyu_core::StoreError;
+use siyu_domain::Stores;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::ConnectOptions;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+type Db = sqlx::Postgres;
+
+/// All stores over one PostgreSQL pool.
+#[derive(Clone)]
+pub struct SqlStore {
+    pool: sqlx::Pool<Db>,
+}
+
+async fn begin_write(pool: &sqlx::Pool<Db>) -> Result<sqlx::Transaction<'static, Db>, StoreError> {
+    pool.begin().await.map_err(db_err)
+}
+
+include!("sql/rows.rs");
+include!("sql/access.rs");
+include!("sql/profiles.rs");
+
+/// Connects, creates `schema` if given (and uses it), and applies migrations.
+pub async fn open(url: &str, schema: Option<&str>) -> Result<Stores, StoreError> {
+    let mut options =
+        PgConnectOptions::from_str(url).map_err(|e| StoreError::Backend(format!("invalid database URL: {e}")))?;
+    options = options.log_statements(tracing::log::LevelFilter::Trace);
+    if let Some(schema) = schema {
+        if !schema.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') {
+            return Err(StoreError::Backend(format!("invalid schema name \"{schema}\"")));
+        }
+        let mut admin = options.connect().await.map_err(db_err)?;
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA IF NOT EXISTS {schema}")))
+            .execute(&mut admin)
+            .await
+            .map_err(db_err)?;
+        options = options.options([("search_path", schema)]);
+    }
+    let pool = PgPoolOptions::new()
+        .max_connections(16)
+        .acquire_timeout(Duration::from_secs(30))
+        .connect_with(options)
+        .await
+        .map_err(db_err)?;
+    crate::migrations::migrator(crate::migrations::Dialect::Postgres)
+        .run(&pool)
+        .await
+        .map_err(|e| StoreError::Backend(format!("migration failed: {e}")))?;
+    let store = Arc::new(SqlStore { pool });
+    Ok(Stores {
+        workspaces: store.clone(),
+        users: store.clone(),
+        api_keys: store.clone(),
+        profiles: store.clone(),
+        tags: store.clone(),
+        consent: store.clone(),
+        audit: store,
+    })
+}

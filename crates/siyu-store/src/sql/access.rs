@@ -1,0 +1,420 @@
+// Workspaces, users, sessions, API keys and the audit log (included into `sqlite` and `postgres`).
+
+use async_trait::async_trait;
+use siyu_core::{ApiKeyId, Page, PageRequest, UserId, WorkspaceId};
+use siyu_domain::access::Role;
+use siyu_domain::api_keys::{ApiKey, ApiKeyStore, KeyKind};
+use siyu_domain::audit::{AuditEntry, AuditStore};
+use siyu_domain::users::{Membership, Session, User, UserStore};
+use siyu_domain::workspaces::{NewWorkspace, Workspace, WorkspaceStore};
+
+fn workspace_row(row: &<Db as sqlx::Database>::Row) -> Result<Workspace, StoreError> {
+    Ok(Workspace {
+        id: WorkspaceId(get(row, "id")?),
+        slug: get(row, "slug")?,
+        name: get(row, "name")?,
+        time_zone: get(row, "time_zone")?,
+        currency: get(row, "currency")?,
+        created_at: ts(row, "created_at")?,
+    })
+}
+
+const WORKSPACE_COLUMNS: &str = "SELECT id, slug, name, time_zone, currency, created_at FROM workspaces";
+
+#[async_trait]
+impl WorkspaceStore for SqlStore {
+    async fn insert(&self, new: &NewWorkspace, wrapped_key: &[u8], now: jiff::Timestamp)
+    -> Result<Workspace, StoreError> {
+        let row = sqlx::query(
+            "INSERT INTO workspaces (slug, name, time_zone, currency, data_key, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id, slug, name, time_zone, currency, created_at",
+        )
+        .bind(&new.slug)
+        .bind(&new.name)
+        .bind(&new.time_zone)
+        .bind(&new.currency)
+        .bind(wrapped_key)
+        .bind(millis(now))
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| match db_err(e) {
+            StoreError::Conflict(_) => StoreError::Conflict(format!("workspace slug \"{}\" is taken", new.slug)),
+            other => other,
+        })?;
+        workspace_row(&row)
+    }
+
+    async fn find(&self, id: WorkspaceId) -> Result<Option<Workspace>, StoreError> {
+        let sql = sqlx::AssertSqlSafe(format!("{WORKSPACE_COLUMNS} WHERE id = $1"));
+        let row = sqlx::query(sql).bind(id.0).fetch_optional(&self.pool).await.map_err(db_err)?;
+        row.as_ref().map(workspace_row).transpose()
+    }
+
+    async fn find_by_slug(&self, slug: &str) -> Result<Option<Workspace>, StoreError> {
+        let sql = sqlx::AssertSqlSafe(format!("{WORKSPACE_COLUMNS} WHERE slug = $1"));
+        let row = sqlx::query(sql).bind(slug).fetch_optional(&self.pool).await.map_err(db_err)?;
+        row.as_ref().map(workspace_row).transpose()
+    }
+
+    async fn wrapped_key(&self, id: WorkspaceId) -> Result<Vec<u8>, StoreError> {
+        sqlx::query_scalar::<Db, Vec<u8>>("SELECT data_key FROM workspaces WHERE id = $1")
+            .bind(id.0)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?
+            .ok_or_else(|| StoreError::NotFound(format!("workspace {id}")))
+    }
+
+    async fn update(&self, id: WorkspaceId, new: &NewWorkspace) -> Result<(), StoreError> {
+        sqlx::query("UPDATE workspaces SET name = $2, time_zone = $3, currency = $4 WHERE id = $1")
+            .bind(id.0)
+            .bind(&new.name)
+            .bind(&new.time_zone)
+            .bind(&new.currency)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+}
+
+fn user_row(row: &<Db as sqlx::Database>::Row) -> Result<User, StoreError> {
+    Ok(User {
+        id: UserId(get(row, "id")?),
+        email: get(row, "email")?,
+        name: get(row, "name")?,
+        password_hash: get(row, "password_hash")?,
+        failed_logins: get(row, "failed_logins")?,
+        locked_until: opt_ts(row, "locked_until")?,
+    })
+}
+
+fn membership_row(row: &<Db as sqlx::Database>::Row) -> Result<Membership, StoreError> {
+    let role: String = get(row, "role")?;
+    Ok(Membership {
+        user_id: UserId(get(row, "user_id")?),
+        email: get(row, "email")?,
+        name: get(row, "user_name")?,
+        workspace_id: WorkspaceId(get(row, "workspace_id")?),
+        workspace_slug: get(row, "slug")?,
+        workspace_name: get(row, "workspace_name")?,
+        role: Role::parse(&role).ok_or_else(|| corrupt("role", &role))?,
+    })
+}
+
+const MEMBERSHIP_QUERY: &str = "SELECT m.user_id, u.email, u.name AS user_name, m.workspace_id, w.slug, \
+     w.name AS workspace_name, m.role FROM memberships m JOIN users u ON u.id = m.user_id \
+     JOIN workspaces w ON w.id = m.workspace_id";
+
+#[async_trait]
+impl UserStore for SqlStore {
+    async fn insert(&self, email: &str, name: &str, password_hash: &str, now: jiff::Timestamp)
+    -> Result<UserId, StoreError> {
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO users (email, name, password_hash, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
+        )
+        .bind(email)
+        .bind(name)
+        .bind(password_hash)
+        .bind(millis(now))
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(UserId(id))
+    }
+
+    async fn set_password(&self, id: UserId, password_hash: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE users SET password_hash = $2, failed_logins = 0, locked_until = NULL WHERE id = $1")
+            .bind(id.0)
+            .bind(password_hash)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn find_by_email(&self, email: &str) -> Result<Option<User>, StoreError> {
+        let row = sqlx::query("SELECT * FROM users WHERE email = $1")
+            .bind(email)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
+        row.as_ref().map(user_row).transpose()
+    }
+
+    async fn find(&self, id: UserId) -> Result<Option<User>, StoreError> {
+        let row = sqlx::query("SELECT * FROM users WHERE id = $1")
+            .bind(id.0)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
+        row.as_ref().map(user_row).transpose()
+    }
+
+    async fn record_failed_login(&self, id: UserId, lock_until: Option<jiff::Timestamp>) -> Result<(), StoreError> {
+        let sql = if lock_until.is_some() {
+            "UPDATE users SET failed_logins = 0, locked_until = $2 WHERE id = $1"
+        } else {
+            "UPDATE users SET failed_logins = failed_logins + 1, locked_until = $2 WHERE id = $1"
+        };
+        sqlx::query(sql)
+            .bind(id.0)
+            .bind(lock_until.map(millis))
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn record_successful_login(&self, id: UserId) -> Result<(), StoreError> {
+        sqlx::query("UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = $1")
+            .bind(id.0)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn set_membership(&self, ws: WorkspaceId, user: UserId, role: Role) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO memberships (user_id, workspace_id, role) VALUES ($1, $2, $3) \
+             ON CONFLICT (user_id, workspace_id) DO UPDATE SET role = excluded.role",
+        )
+        .bind(user.0)
+        .bind(ws.0)
+        .bind(role.as_str())
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn remove_membership(&self, ws: WorkspaceId, user: UserId) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM memberships WHERE user_id = $1 AND workspace_id = $2")
+            .bind(user.0)
+            .bind(ws.0)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND workspace_id = $2")
+            .bind(user.0)
+            .bind(ws.0)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn memberships_of(&self, user: UserId) -> Result<Vec<Membership>, StoreError> {
+        let sql = sqlx::AssertSqlSafe(format!("{MEMBERSHIP_QUERY} WHERE m.user_id = $1 ORDER BY w.id"));
+        let rows = sqlx::query(sql).bind(user.0).fetch_all(&self.pool).await.map_err(db_err)?;
+        rows.iter().map(membership_row).collect()
+    }
+
+    async fn members(&self, ws: WorkspaceId) -> Result<Vec<Membership>, StoreError> {
+        let sql = sqlx::AssertSqlSafe(format!("{MEMBERSHIP_QUERY} WHERE m.workspace_id = $1 ORDER BY u.email"));
+        let rows = sqlx::query(sql).bind(ws.0).fetch_all(&self.pool).await.map_err(db_err)?;
+        rows.iter().map(membership_row).collect()
+    }
+
+    async fn insert_session(&self, token_hash: &str, session: &Session, now: jiff::Timestamp)
+    -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM sessions WHERE expires_at < $1")
+            .bind(millis(now))
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        sqlx::query(
+            "INSERT INTO sessions (token_hash, user_id, workspace_id, csrf_token, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(token_hash)
+        .bind(session.user_id.0)
+        .bind(session.workspace_id.0)
+        .bind(&session.csrf_token)
+        .bind(millis(now))
+        .bind(millis(session.expires_at))
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn find_session(&self, token_hash: &str, now: jiff::Timestamp) -> Result<Option<Session>, StoreError> {
+        let row = sqlx::query(
+            "SELECT user_id, workspace_id, csrf_token, expires_at FROM sessions WHERE token_hash = $1 AND expires_at > $2",
+        )
+        .bind(token_hash)
+        .bind(millis(now))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err)?;
+        row.map(|row| {
+            Ok(Session {
+                user_id: UserId(get(&row, "user_id")?),
+                workspace_id: WorkspaceId(get(&row, "workspace_id")?),
+                csrf_token: get(&row, "csrf_token")?,
+                expires_at: ts(&row, "expires_at")?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn switch_session(&self, token_hash: &str, ws: WorkspaceId) -> Result<(), StoreError> {
+        sqlx::query("UPDATE sessions SET workspace_id = $2 WHERE token_hash = $1")
+            .bind(token_hash)
+            .bind(ws.0)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn delete_session(&self, token_hash: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
+            .bind(token_hash)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+}
+
+fn key_row(row: &<Db as sqlx::Database>::Row) -> Result<ApiKey, StoreError> {
+    let kind: String = get(row, "kind")?;
+    let role: String = get(row, "role")?;
+    Ok(ApiKey {
+        id: ApiKeyId(get(row, "id")?),
+        workspace_id: WorkspaceId(get(row, "workspace_id")?),
+        kind: KeyKind::parse(&kind).ok_or_else(|| corrupt("key kind", &kind))?,
+        role: Role::parse(&role).ok_or_else(|| corrupt("role", &role))?,
+        name: get(row, "name")?,
+        prefix: get(row, "prefix")?,
+        created_at: ts(row, "created_at")?,
+        last_used_at: opt_ts(row, "last_used_at")?,
+        revoked_at: opt_ts(row, "revoked_at")?,
+    })
+}
+
+const KEY_COLUMNS: &str =
+    "id, workspace_id, kind, role, name, prefix, created_at, last_used_at, revoked_at";
+
+#[async_trait]
+impl ApiKeyStore for SqlStore {
+    async fn insert(
+        &self,
+        ws: WorkspaceId,
+        kind: KeyKind,
+        role: Role,
+        name: &str,
+        prefix: &str,
+        hash: &str,
+        now: jiff::Timestamp,
+    ) -> Result<ApiKey, StoreError> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "INSERT INTO api_keys (workspace_id, kind, role, name, prefix, token_hash, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {KEY_COLUMNS}"
+        ));
+        let row = sqlx::query(sql)
+            .bind(ws.0)
+            .bind(kind.as_str())
+            .bind(role.as_str())
+            .bind(name)
+            .bind(prefix)
+            .bind(hash)
+            .bind(millis(now))
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db_err)?;
+        key_row(&row)
+    }
+
+    async fn find_active(&self, hash: &str) -> Result<Option<ApiKey>, StoreError> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {KEY_COLUMNS} FROM api_keys WHERE token_hash = $1 AND revoked_at IS NULL"
+        ));
+        let row = sqlx::query(sql).bind(hash).fetch_optional(&self.pool).await.map_err(db_err)?;
+        row.as_ref().map(key_row).transpose()
+    }
+
+    async fn list(&self, ws: WorkspaceId) -> Result<Vec<ApiKey>, StoreError> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {KEY_COLUMNS} FROM api_keys WHERE workspace_id = $1 ORDER BY id DESC"
+        ));
+        let rows = sqlx::query(sql).bind(ws.0).fetch_all(&self.pool).await.map_err(db_err)?;
+        rows.iter().map(key_row).collect()
+    }
+
+    async fn revoke(&self, ws: WorkspaceId, id: ApiKeyId, now: jiff::Timestamp) -> Result<(), StoreError> {
+        let done = sqlx::query(
+            "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $3) WHERE workspace_id = $1 AND id = $2",
+        )
+        .bind(ws.0)
+        .bind(id.0)
+        .bind(millis(now))
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("API key {id}")));
+        }
+        Ok(())
+    }
+
+    async fn touch(&self, id: ApiKeyId, now: jiff::Timestamp) -> Result<(), StoreError> {
+        let now = millis(now);
+        sqlx::query(
+            "UPDATE api_keys SET last_used_at = $2 WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < $3)",
+        )
+        .bind(id.0)
+        .bind(now)
+        .bind(now - 60_000)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl AuditStore for SqlStore {
+    async fn append(&self, ws: WorkspaceId, actor: &str, action: &str, target: &str, now: jiff::Timestamp)
+    -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO audit_log (workspace_id, actor, action, target, at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(ws.0)
+            .bind(actor)
+            .bind(action)
+            .bind(target)
+            .bind(millis(now))
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn list(&self, ws: WorkspaceId, page: &PageRequest) -> Result<Page<AuditEntry>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, actor, action, target, at FROM audit_log WHERE workspace_id = $1 AND id < $2 \
+             ORDER BY id DESC LIMIT $3",
+        )
+        .bind(ws.0)
+        .bind(page.after.unwrap_or(i64::MAX))
+        .bind(i64::from(page.limit) + 1)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        let entries = rows
+            .iter()
+            .map(|row| {
+                Ok(AuditEntry {
+                    id: get(row, "id")?,
+                    actor: get(row, "actor")?,
+                    action: get(row, "action")?,
+                    target: get(row, "target")?,
+                    at: ts(row, "at")?,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok(Page::from_overfetch(entries, page.limit, |e| e.id))
+    }
+}

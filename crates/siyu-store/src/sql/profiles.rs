@@ -1,0 +1,686 @@
+// Profiles with identity merge, tags and consent (included into `sqlite` and `postgres`).
+
+use siyu_core::{CustomerId, NoteId, TagGroupId, TagId};
+use siyu_domain::consent::{Channel, ConsentRecord, ConsentStore, Purpose};
+use siyu_domain::profiles::{
+    AssignedTag, CustomerFilter, IdentityKind, MergeRecord, Note, ProfileStore, SealedDraft, StoredCustomer,
+    StoredIdentity, StoredTrait, TraitPayload, UpsertOutcome,
+};
+use siyu_domain::tags::{Tag, TagFamily, TagGroup, TagStore};
+use std::collections::BTreeMap;
+
+type Tx = sqlx::Transaction<'static, Db>;
+
+/// Rows bound per multi-row statement, well under both backends' parameter limits.
+const CHUNK: usize = 500;
+
+/// Returns the live id an id resolves to within the transaction, if it exists in the workspace.
+async fn resolve_in(tx: &mut Tx, ws: WorkspaceId, id: CustomerId) -> Result<Option<CustomerId>, StoreError> {
+    let row: Option<(i64, Option<i64>)> =
+        sqlx::query_as("SELECT id, merged_into FROM customers WHERE workspace_id = $1 AND id = $2")
+            .bind(ws.0)
+            .bind(id.0)
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(db_err)?;
+    Ok(row.map(|(id, merged_into)| CustomerId(merged_into.unwrap_or(id))))
+}
+
+/// Moves everything of `loser` to `survivor` and records the merge.
+async fn merge_into(
+    tx: &mut Tx,
+    ws: WorkspaceId,
+    survivor: CustomerId,
+    loser: CustomerId,
+    reason: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    let (s, l) = (survivor.0, loser.0);
+    let statements: [&'static str; 10] = [
+        "UPDATE identities SET customer_id = $1 WHERE workspace_id = $3 AND customer_id = $2",
+        // A trait on both keeps the most recently updated value.
+        "DELETE FROM customer_traits WHERE customer_id = $2 AND workspace_id = $3 AND EXISTS (SELECT 1 FROM customer_traits s \
+         WHERE s.customer_id = $1 AND s.key = customer_traits.key AND s.updated_at >= customer_traits.updated_at)",
+        "DELETE FROM customer_traits WHERE customer_id = $1 AND workspace_id = $3 AND key IN \
+         (SELECT key FROM customer_traits WHERE customer_id = $2)",
+        "UPDATE customer_traits SET customer_id = $1 WHERE customer_id = $2 AND workspace_id = $3",
+        "INSERT INTO customer_tags (workspace_id, customer_id, tag_id, source, assigned_at) \
+         SELECT workspace_id, $1, tag_id, source, assigned_at FROM customer_tags WHERE customer_id = $2 AND workspace_id = $3 \
+         ON CONFLICT (customer_id, tag_id) DO NOTHING",
+        "DELETE FROM customer_tags WHERE customer_id = $2 AND workspace_id = $3",
+        "UPDATE notes SET customer_id = $1 WHERE customer_id = $2 AND workspace_id = $3",
+        "UPDATE consent_records SET customer_id = $1 WHERE customer_id = $2 AND workspace_id = $3",
+        "UPDATE customers SET created_at = (SELECT MIN(created_at) FROM customers WHERE id IN ($1, $2)) \
+         WHERE id = $1 AND workspace_id = $3",
+        // Path compression keeps every merged id one hop from its survivor (transitive merges).
+        "UPDATE customers SET merged_into = $1 WHERE workspace_id = $3 AND (id = $2 OR merged_into = $2)",
+    ];
+    for sql in statements {
+        sqlx::query(sql).bind(s).bind(l).bind(ws.0).execute(&mut **tx).await.map_err(db_err)?;
+    }
+    sqlx::query(
+        "INSERT INTO customer_merges (workspace_id, survivor_id, merged_id, reason, merged_at) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(ws.0)
+    .bind(s)
+    .bind(l)
+    .bind(reason)
+    .bind(now)
+    .execute(&mut **tx)
+    .await
+    .map_err(db_err)?;
+    Ok(())
+}
+
+async fn upsert_one(tx: &mut Tx, ws: WorkspaceId, draft: &SealedDraft, now: i64) -> Result<UpsertOutcome, StoreError> {
+    // Owners of the draft's identities (and the addressed customer) all become one profile.
+    let mut owners: BTreeMap<i64, String> = BTreeMap::new();
+    if let Some(target) = draft.target {
+        let live = resolve_in(tx, ws, target).await?.ok_or_else(|| StoreError::NotFound(format!("customer {target}")))?;
+        owners.insert(live.0, "target".into());
+    }
+    for chunk in draft.identities.chunks(CHUNK) {
+        let mut query = sqlx::QueryBuilder::<Db>::new("SELECT customer_id, kind FROM identities WHERE workspace_id = ");
+        query.push_bind(ws.0).push(" AND (");
+        for (i, identity) in chunk.iter().enumerate() {
+            if i > 0 {
+                query.push(" OR ");
+            }
+            query.push("(kind = ").push_bind(identity.kind.as_str()).push(" AND lookup = ").push_bind(&identity.lookup).push(")");
+        }
+        query.push(")");
+        let rows: Vec<(i64, String)> = query.build_query_as().fetch_all(&mut **tx).await.map_err(db_err)?;
+        for (customer, kind) in rows {
+            owners.entry(customer).or_insert(kind);
+        }
+    }
+    let (survivor, created) = match owners.keys().next() {
+        Some(&oldest) => (CustomerId(oldest), false),
+        None => {
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO customers (workspace_id, created_at, updated_at) VALUES ($1, $2, $2) RETURNING id",
+            )
+            .bind(ws.0)
+            .bind(now)
+            .fetch_one(&mut **tx)
+            .await
+            .map_err(db_err)?;
+            (CustomerId(id), true)
+        }
+    };
+    let mut merged = Vec::new();
+    for (&other, reason) in owners.iter().skip(1) {
+        merge_into(tx, ws, survivor, CustomerId(other), reason, now).await?;
+        merged.push(CustomerId(other));
+    }
+    for chunk in draft.identities.chunks(CHUNK) {
+        let mut query = sqlx::QueryBuilder::<Db>::new(
+            "INSERT INTO identities (workspace_id, customer_id, kind, lookup, sealed, source, created_at) ",
+        );
+        query.push_values(chunk, |mut row, identity| {
+            row.push_bind(ws.0)
+                .push_bind(survivor.0)
+                .push_bind(identity.kind.as_str())
+                .push_bind(&identity.lookup)
+                .push_bind(identity.sealed.as_deref())
+                .push_bind(&draft.source)
+                .push_bind(now);
+        });
+        query.push(" ON CONFLICT (workspace_id, kind, lookup) DO NOTHING");
+        query.build().execute(&mut **tx).await.map_err(db_err)?;
+    }
+    let (removes, sets): (Vec<_>, Vec<_>) = draft.traits.iter().partition(|t| t.value == TraitPayload::Remove);
+    for chunk in sets.chunks(CHUNK) {
+        let mut query = sqlx::QueryBuilder::<Db>::new(
+            "INSERT INTO customer_traits (workspace_id, customer_id, key, value, sealed, source, updated_at) ",
+        );
+        query.push_values(chunk, |mut row, t| {
+            let (value, sealed) = match &t.value {
+                TraitPayload::Json(json) => (Some(json.as_str()), None),
+                TraitPayload::Sealed(bytes) => (None, Some(bytes.as_slice())),
+                TraitPayload::Remove => (None, None),
+            };
+            row.push_bind(ws.0)
+                .push_bind(survivor.0)
+                .push_bind(&t.key)
+                .push_bind(value)
+                .push_bind(sealed)
+                .push_bind(&draft.source)
+                .push_bind(now);
+        });
+        query.push(
+            " ON CONFLICT (customer_id, key) DO UPDATE SET value = excluded.value, sealed = excluded.sealed, \
+             source = excluded.source, updated_at = excluded.updated_at",
+        );
+        query.build().execute(&mut **tx).await.map_err(db_err)?;
+    }
+    for removed in removes {
+        sqlx::query("DELETE FROM customer_traits WHERE customer_id = $1 AND key = $2")
+            .bind(survivor.0)
+            .bind(&removed.key)
+            .execute(&mut **tx)
+            .await
+            .map_err(db_err)?;
+    }
+    for chunk in draft.tags.chunks(CHUNK) {
+        let mut query =
+            sqlx::QueryBuilder::<Db>::new("INSERT INTO customer_tags (workspace_id, customer_id, tag_id, source, assigned_at) ");
+        query.push_values(chunk, |mut row, tag| {
+            row.push_bind(ws.0).push_bind(survivor.0).push_bind(tag.0).push_bind(&draft.tag_source).push_bind(now);
+        });
+        query.push(" ON CONFLICT (customer_id, tag_id) DO NOTHING");
+        query.build().execute(&mut **tx).await.map_err(db_err)?;
+    }
+    if !created {
+        sqlx::query("UPDATE customers SET updated_at = $2 WHERE id = $1")
+            .bind(survivor.0)
+            .bind(now)
+            .execute(&mut **tx)
+            .await
+            .map_err(db_err)?;
+    }
+    Ok(UpsertOutcome { customer_id: survivor, created, merged })
+}
+
+fn push_id_list(query: &mut sqlx::QueryBuilder<Db>, ids: &[i64]) {
+    let mut separated = query.separated(", ");
+    for id in ids {
+        separated.push_bind(*id);
+    }
+}
+
+impl SqlStore {
+    /// Loads identities, traits and tags of live customers, keeping the order of `heads`.
+    async fn hydrate(&self, heads: Vec<(i64, i64, i64)>) -> Result<Vec<StoredCustomer>, StoreError> {
+        let mut customers: Vec<StoredCustomer> = heads
+            .into_iter()
+            .map(|(id, created_at, updated_at)| StoredCustomer {
+                id: CustomerId(id),
+                created_at: siyu_core::clock::from_millis(created_at),
+                updated_at: siyu_core::clock::from_millis(updated_at),
+                identities: Vec::new(),
+                traits: Vec::new(),
+                tags: Vec::new(),
+            })
+            .collect();
+        if customers.is_empty() {
+            return Ok(customers);
+        }
+        let index: BTreeMap<i64, usize> = customers.iter().enumerate().map(|(i, c)| (c.id.0, i)).collect();
+        let ids: Vec<i64> = index.keys().copied().collect();
+        for chunk in ids.chunks(CHUNK) {
+            let mut query = sqlx::QueryBuilder::<Db>::new(
+                "SELECT customer_id, kind, lookup, sealed, source, created_at FROM identities WHERE customer_id IN (",
+            );
+            push_id_list(&mut query, chunk);
+            query.push(") ORDER BY created_at, kind");
+            for row in query.build().fetch_all(&self.pool).await.map_err(db_err)? {
+                let kind: String = get(&row, "kind")?;
+                let customer: i64 = get(&row, "customer_id")?;
+                customers[index[&customer]].identities.push(StoredIdentity {
+                    kind: IdentityKind::parse(&kind).ok_or_else(|| corrupt("identity kind", &kind))?,
+                    lookup: get(&row, "lookup")?,
+                    sealed: get(&row, "sealed")?,
+                    source: get(&row, "source")?,
+                    created_at: ts(&row, "created_at")?,
+                });
+            }
+            let mut query = sqlx::QueryBuilder::<Db>::new(
+                "SELECT customer_id, key, value, sealed, source, updated_at FROM customer_traits WHERE customer_id IN (",
+            );
+            push_id_list(&mut query, chunk);
+            query.push(") ORDER BY key");
+            for row in query.build().fetch_all(&self.pool).await.map_err(db_err)? {
+                let customer: i64 = get(&row, "customer_id")?;
+                let value: Option<String> = get(&row, "value")?;
+                let sealed: Option<Vec<u8>> = get(&row, "sealed")?;
+                let key: String = get(&row, "key")?;
+                let payload = match (value, sealed) {
+                    (_, Some(bytes)) => TraitPayload::Sealed(bytes),
+                    (Some(json), None) => TraitPayload::Json(json),
+                    (None, None) => return Err(corrupt("trait without value", &key)),
+                };
+                customers[index[&customer]].traits.push(StoredTrait {
+                    key,
+                    value: payload,
+                    source: get(&row, "source")?,
+                    updated_at: ts(&row, "updated_at")?,
+                });
+            }
+            let mut query = sqlx::QueryBuilder::<Db>::new(
+                "SELECT ct.customer_id, ct.tag_id, t.name, g.name AS group_name, g.family, ct.source, ct.assigned_at \
+                 FROM customer_tags ct JOIN tags t ON t.id = ct.tag_id JOIN tag_groups g ON g.id = t.group_id \
+                 WHERE ct.customer_id IN (",
+            );
+            push_id_list(&mut query, chunk);
+            query.push(") ORDER BY g.name, t.name");
+            for row in query.build().fetch_all(&self.pool).await.map_err(db_err)? {
+                let customer: i64 = get(&row, "customer_id")?;
+                customers[index[&customer]].tags.push(AssignedTag {
+                    tag_id: TagId(get(&row, "tag_id")?),
+                    name: get(&row, "name")?,
+                    group: get(&row, "group_name")?,
+                    family: get(&row, "family")?,
+                    source: get(&row, "source")?,
+                    assigned_at: ts(&row, "assigned_at")?,
+                });
+            }
+        }
+        Ok(customers)
+    }
+
+    async fn upsert_attempt(&self, ws: WorkspaceId, drafts: &[SealedDraft], now: i64)
+    -> Result<Vec<UpsertOutcome>, StoreError> {
+        let mut tx = begin_write(&self.pool).await?;
+        let mut outcomes = Vec::with_capacity(drafts.len());
+        for draft in drafts {
+            outcomes.push(upsert_one(&mut tx, ws, draft, now).await?);
+        }
+        tx.commit().await.map_err(db_err)?;
+        Ok(outcomes)
+    }
+}
+
+#[async_trait]
+impl ProfileStore for SqlStore {
+    async fn upsert(&self, ws: WorkspaceId, drafts: &[SealedDraft], now: jiff::Timestamp)
+    -> Result<Vec<UpsertOutcome>, StoreError> {
+        let now = millis(now);
+        let mut attempt = 0;
+        loop {
+            // Two concurrent writers may both create a profile for the same new identity; the loser of
+            // that race sees a unique violation, and retrying finds the winner's profile.
+            match self.upsert_attempt(ws, drafts, now).await {
+                Err(StoreError::Conflict(_)) if attempt < 3 => attempt += 1,
+                other => return other,
+            }
+        }
+    }
+
+    async fn resolve(&self, ws: WorkspaceId, id: CustomerId) -> Result<Option<CustomerId>, StoreError> {
+        let row: Option<(i64, Option<i64>)> =
+            sqlx::query_as("SELECT id, merged_into FROM customers WHERE workspace_id = $1 AND id = $2")
+                .bind(ws.0)
+                .bind(id.0)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_err)?;
+        Ok(row.map(|(id, merged_into)| CustomerId(merged_into.unwrap_or(id))))
+    }
+
+    async fn find(&self, ws: WorkspaceId, id: CustomerId) -> Result<Option<StoredCustomer>, StoreError> {
+        let Some(live) = self.resolve(ws, id).await? else { return Ok(None) };
+        let head: Option<(i64, i64, i64)> =
+            sqlx::query_as("SELECT id, created_at, updated_at FROM customers WHERE workspace_id = $1 AND id = $2")
+                .bind(ws.0)
+                .bind(live.0)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_err)?;
+        Ok(self.hydrate(head.into_iter().collect()).await?.pop())
+    }
+
+    async fn list(&self, ws: WorkspaceId, filter: &CustomerFilter, page: &PageRequest)
+    -> Result<Page<StoredCustomer>, StoreError> {
+        let mut query = sqlx::QueryBuilder::<Db>::new(
+            "SELECT c.id, c.created_at, c.updated_at FROM customers c WHERE c.workspace_id = ",
+        );
+        query.push_bind(ws.0).push(" AND c.merged_into IS NULL");
+        if let Some(after) = page.after {
+            query.push(" AND c.id < ").push_bind(after);
+        }
+        if !filter.identities.is_empty() {
+            query.push(" AND c.id IN (SELECT customer_id FROM identities WHERE workspace_id = ").push_bind(ws.0).push(" AND (");
+            for (i, (kind, lookup)) in filter.identities.iter().enumerate() {
+                if i > 0 {
+                    query.push(" OR ");
+                }
+                query.push("(kind = ").push_bind(kind.as_str()).push(" AND lookup = ").push_bind(lookup.clone()).push(")");
+            }
+            query.push("))");
+        }
+        for (key, value) in &filter.traits {
+            query
+                .push(" AND EXISTS (SELECT 1 FROM customer_traits t WHERE t.customer_id = c.id AND t.workspace_id = ")
+                .push_bind(ws.0)
+                .push(" AND t.key = ")
+                .push_bind(key.clone())
+                .push(" AND t.value = ")
+                .push_bind(value.clone())
+                .push(")");
+        }
+        for tag in &filter.tags {
+            query
+                .push(" AND EXISTS (SELECT 1 FROM customer_tags g WHERE g.customer_id = c.id AND g.tag_id = ")
+                .push_bind(tag.0)
+                .push(")");
+        }
+        query.push(" ORDER BY c.id DESC LIMIT ").push_bind(i64::from(page.limit) + 1);
+        let heads: Vec<(i64, i64, i64)> = query.build_query_as().fetch_all(&self.pool).await.map_err(db_err)?;
+        let customers = self.hydrate(heads).await?;
+        Ok(Page::from_overfetch(customers, page.limit, |c| c.id.0))
+    }
+
+    async fn count(&self, ws: WorkspaceId) -> Result<i64, StoreError> {
+        sqlx::query_scalar("SELECT COUNT(*) FROM customers WHERE workspace_id = $1 AND merged_into IS NULL")
+            .bind(ws.0)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db_err)
+    }
+
+    async fn remove_identity(&self, ws: WorkspaceId, id: CustomerId, kind: IdentityKind, lookup: &str)
+    -> Result<(), StoreError> {
+        let done = sqlx::query(
+            "DELETE FROM identities WHERE workspace_id = $1 AND customer_id = $2 AND kind = $3 AND lookup = $4",
+        )
+        .bind(ws.0)
+        .bind(id.0)
+        .bind(kind.as_str())
+        .bind(lookup)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("{} identity on customer {id}", kind.as_str())));
+        }
+        Ok(())
+    }
+
+    async fn remove_tag(&self, ws: WorkspaceId, id: CustomerId, tag: TagId, now: jiff::Timestamp)
+    -> Result<(), StoreError> {
+        let mut tx = begin_write(&self.pool).await?;
+        sqlx::query("DELETE FROM customer_tags WHERE workspace_id = $1 AND customer_id = $2 AND tag_id = $3")
+            .bind(ws.0)
+            .bind(id.0)
+            .bind(tag.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        sqlx::query("UPDATE customers SET updated_at = $2 WHERE id = $1")
+            .bind(id.0)
+            .bind(millis(now))
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn delete(&self, ws: WorkspaceId, id: CustomerId) -> Result<(), StoreError> {
+        let mut tx = begin_write(&self.pool).await?;
+        let live = resolve_in(&mut tx, ws, id).await?.ok_or_else(|| StoreError::NotFound(format!("customer {id}")))?;
+        let statements: [&'static str; 7] = [
+            "DELETE FROM identities WHERE workspace_id = $1 AND customer_id = $2",
+            "DELETE FROM customer_traits WHERE workspace_id = $1 AND customer_id = $2",
+            "DELETE FROM customer_tags WHERE workspace_id = $1 AND customer_id = $2",
+            "DELETE FROM notes WHERE workspace_id = $1 AND customer_id = $2",
+            "DELETE FROM consent_records WHERE workspace_id = $1 AND customer_id = $2",
+            "DELETE FROM customer_merges WHERE workspace_id = $1 AND (survivor_id = $2 OR survivor_id IN \
+             (SELECT id FROM customers WHERE merged_into = $2))",
+            "DELETE FROM customers WHERE workspace_id = $1 AND (id = $2 OR merged_into = $2)",
+        ];
+        for sql in statements {
+            sqlx::query(sql).bind(ws.0).bind(live.0).execute(&mut *tx).await.map_err(db_err)?;
+        }
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn add_note(&self, ws: WorkspaceId, id: CustomerId, author: &str, body: &str, now: jiff::Timestamp)
+    -> Result<Note, StoreError> {
+        let note_id: i64 = sqlx::query_scalar(
+            "INSERT INTO notes (workspace_id, customer_id, author, body, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
+        )
+        .bind(ws.0)
+        .bind(id.0)
+        .bind(author)
+        .bind(body)
+        .bind(millis(now))
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(Note { id: NoteId(note_id), author: author.into(), body: body.into(), created_at: now })
+    }
+
+    async fn notes(&self, ws: WorkspaceId, id: CustomerId) -> Result<Vec<Note>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, author, body, created_at FROM notes WHERE workspace_id = $1 AND customer_id = $2 ORDER BY id DESC",
+        )
+        .bind(ws.0)
+        .bind(id.0)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        rows.iter()
+            .map(|row| {
+                Ok(Note {
+                    id: NoteId(get(row, "id")?),
+                    author: get(row, "author")?,
+                    body: get(row, "body")?,
+                    created_at: ts(row, "created_at")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn merges(&self, ws: WorkspaceId, id: CustomerId) -> Result<Vec<MergeRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT survivor_id, merged_id, reason, merged_at FROM customer_merges WHERE workspace_id = $1 AND \
+             (survivor_id = $2 OR survivor_id IN (SELECT id FROM customers WHERE merged_into = $2)) ORDER BY id",
+        )
+        .bind(ws.0)
+        .bind(id.0)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        rows.iter()
+            .map(|row| {
+                Ok(MergeRecord {
+                    survivor_id: CustomerId(get(row, "survivor_id")?),
+                    merged_id: CustomerId(get(row, "merged_id")?),
+                    reason: get(row, "reason")?,
+                    merged_at: ts(row, "merged_at")?,
+                })
+            })
+            .collect()
+    }
+}
+
+fn family(text: &str) -> Result<TagFamily, StoreError> {
+    TagFamily::parse(text).ok_or_else(|| corrupt("tag family", text))
+}
+
+#[async_trait]
+impl TagStore for SqlStore {
+    async fn insert_group(&self, ws: WorkspaceId, name: &str, family: TagFamily, now: jiff::Timestamp)
+    -> Result<TagGroup, StoreError> {
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO tag_groups (workspace_id, name, family, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
+        )
+        .bind(ws.0)
+        .bind(name)
+        .bind(family.as_str())
+        .bind(millis(now))
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| match db_err(e) {
+            StoreError::Conflict(_) => StoreError::Conflict(format!("tag group \"{name}\" already exists")),
+            other => other,
+        })?;
+        Ok(TagGroup { id: TagGroupId(id), name: name.into(), family })
+    }
+
+    async fn groups(&self, ws: WorkspaceId) -> Result<Vec<TagGroup>, StoreError> {
+        let rows: Vec<(i64, String, String)> =
+            sqlx::query_as("SELECT id, name, family FROM tag_groups WHERE workspace_id = $1 ORDER BY name")
+                .bind(ws.0)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db_err)?;
+        rows.into_iter()
+            .map(|(id, name, fam)| Ok(TagGroup { id: TagGroupId(id), name, family: family(&fam)? }))
+            .collect()
+    }
+
+    async fn find_group(&self, ws: WorkspaceId, name: &str) -> Result<Option<TagGroup>, StoreError> {
+        let row: Option<(i64, String, String)> =
+            sqlx::query_as("SELECT id, name, family FROM tag_groups WHERE workspace_id = $1 AND name = $2")
+                .bind(ws.0)
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_err)?;
+        row.map(|(id, name, fam)| Ok(TagGroup { id: TagGroupId(id), name, family: family(&fam)? })).transpose()
+    }
+
+    async fn insert_tag(&self, ws: WorkspaceId, group: TagGroupId, name: &str, now: jiff::Timestamp)
+    -> Result<Tag, StoreError> {
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO tags (workspace_id, group_id, name, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
+        )
+        .bind(ws.0)
+        .bind(group.0)
+        .bind(name)
+        .bind(millis(now))
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| match db_err(e) {
+            StoreError::Conflict(_) => StoreError::Conflict(format!("tag \"{name}\" already exists")),
+            other => other,
+        })?;
+        self.tags(ws)
+            .await?
+            .into_iter()
+            .find(|t| t.id.0 == id)
+            .ok_or_else(|| StoreError::NotFound(format!("tag {id}")))
+    }
+
+    async fn tags(&self, ws: WorkspaceId) -> Result<Vec<Tag>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT t.id, t.name, t.group_id, g.name AS group_name, g.family, \
+             (SELECT COUNT(*) FROM customer_tags ct WHERE ct.tag_id = t.id) AS customer_count \
+             FROM tags t JOIN tag_groups g ON g.id = t.group_id WHERE t.workspace_id = $1 ORDER BY g.name, t.name",
+        )
+        .bind(ws.0)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        rows.iter()
+            .map(|row| {
+                let fam: String = get(row, "family")?;
+                Ok(Tag {
+                    id: TagId(get(row, "id")?),
+                    name: get(row, "name")?,
+                    group_id: TagGroupId(get(row, "group_id")?),
+                    group: get(row, "group_name")?,
+                    family: family(&fam)?,
+                    customer_count: get(row, "customer_count")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn resolve_names(&self, ws: WorkspaceId, names: &[String]) -> Result<(Vec<TagId>, Vec<String>), StoreError> {
+        let mut found: BTreeMap<String, i64> = BTreeMap::new();
+        for chunk in names.chunks(CHUNK) {
+            let mut query = sqlx::QueryBuilder::<Db>::new("SELECT name, id FROM tags WHERE workspace_id = ");
+            query.push_bind(ws.0).push(" AND name IN (");
+            let mut separated = query.separated(", ");
+            for name in chunk {
+                separated.push_bind(name.clone());
+            }
+            query.push(")");
+            let rows: Vec<(String, i64)> = query.build_query_as().fetch_all(&self.pool).await.map_err(db_err)?;
+            found.extend(rows);
+        }
+        let mut ids = Vec::new();
+        let mut missing = Vec::new();
+        for name in names {
+            match found.get(name) {
+                Some(id) => ids.push(TagId(*id)),
+                None => missing.push(name.clone()),
+            }
+        }
+        Ok((ids, missing))
+    }
+
+    async fn delete_tag(&self, ws: WorkspaceId, id: TagId) -> Result<(), StoreError> {
+        let mut tx = begin_write(&self.pool).await?;
+        sqlx::query("DELETE FROM customer_tags WHERE workspace_id = $1 AND tag_id = $2")
+            .bind(ws.0)
+            .bind(id.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        let done = sqlx::query("DELETE FROM tags WHERE workspace_id = $1 AND id = $2")
+            .bind(ws.0)
+            .bind(id.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("tag {id}")));
+        }
+        tx.commit().await.map_err(db_err)
+    }
+}
+
+#[async_trait]
+impl ConsentStore for SqlStore {
+    async fn record(&self, ws: WorkspaceId, customer: CustomerId, records: &[ConsentRecord]) -> Result<(), StoreError> {
+        let mut tx = begin_write(&self.pool).await?;
+        let exists: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM customers WHERE workspace_id = $1 AND id = $2 AND merged_into IS NULL")
+                .bind(ws.0)
+                .bind(customer.0)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        if exists.is_none() {
+            return Err(StoreError::NotFound(format!("customer {customer}")));
+        }
+        for record in records {
+            sqlx::query(
+                "INSERT INTO consent_records (workspace_id, customer_id, purpose, channel, granted, source, \
+                 policy_version, recorded_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(ws.0)
+            .bind(customer.0)
+            .bind(record.purpose.as_str())
+            .bind(record.channel.as_str())
+            .bind(record.granted)
+            .bind(&record.source)
+            .bind(&record.policy_version)
+            .bind(millis(record.recorded_at))
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        }
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn history(&self, ws: WorkspaceId, customer: CustomerId) -> Result<Vec<ConsentRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT purpose, channel, granted, source, policy_version, recorded_at FROM consent_records \
+             WHERE workspace_id = $1 AND customer_id = $2 ORDER BY recorded_at, id",
+        )
+        .bind(ws.0)
+        .bind(customer.0)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        rows.iter()
+            .map(|row| {
+                let purpose: String = get(row, "purpose")?;
+                let channel: String = get(row, "channel")?;
+                Ok(ConsentRecord {
+                    purpose: Purpose::parse(&purpose).ok_or_else(|| corrupt("purpose", &purpose))?,
+                    channel: Channel::parse(&channel).ok_or_else(|| corrupt("channel", &channel))?,
+                    granted: get(row, "granted")?,
+                    source: get(row, "source")?,
+                    policy_version: get(row, "policy_version")?,
+                    recorded_at: ts(row, "recorded_at")?,
+                })
+            })
+            .collect()
+    }
+}

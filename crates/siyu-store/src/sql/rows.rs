@@ -1,0 +1,35 @@
+// Row decoding and error mapping shared by both backends (included into `sqlite` and `postgres`).
+
+use siyu_core::clock::{from_millis, to_millis};
+use sqlx::Row;
+
+fn db_err(error: sqlx::Error) -> StoreError {
+    match &error {
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(db.message().to_string()),
+        sqlx::Error::Database(db) if db.is_foreign_key_violation() => StoreError::NotFound(db.message().to_string()),
+        _ => StoreError::Backend(error.to_string()),
+    }
+}
+
+fn ts(row: &<Db as sqlx::Database>::Row, column: &str) -> Result<jiff::Timestamp, StoreError> {
+    row.try_get::<i64, _>(column).map(from_millis).map_err(db_err)
+}
+
+fn opt_ts(row: &<Db as sqlx::Database>::Row, column: &str) -> Result<Option<jiff::Timestamp>, StoreError> {
+    row.try_get::<Option<i64>, _>(column).map(|v| v.map(from_millis)).map_err(db_err)
+}
+
+fn get<'r, T>(row: &'r <Db as sqlx::Database>::Row, column: &str) -> Result<T, StoreError>
+where
+    T: sqlx::Decode<'r, Db> + sqlx::Type<Db>,
+{
+    row.try_get::<T, _>(column).map_err(db_err)
+}
+
+fn corrupt(what: &str, value: &str) -> StoreError {
+    StoreError::Corrupt(format!("{what} \"{value}\""))
+}
+
+fn millis(at: jiff::Timestamp) -> i64 {
+    to_millis(at)
+}

@@ -1,0 +1,65 @@
+//! The SQLite backend: one file in WAL mode, writers serialised with `BEGIN IMMEDIATE`.
+
+use siyu_core::StoreError;
+use siyu_domain::Stores;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+type Db = sqlx::Sqlite;
+
+/// All stores over one SQLite pool.
+#[derive(Clone)]
+pub struct SqlStore {
+    pool: sqlx::Pool<Db>,
+}
+
+/// Starts a write transaction; IMMEDIATE takes the write lock up front so two writers queue on the
+/// busy timeout instead of failing when a read transaction upgrades.
+async fn begin_write(pool: &sqlx::Pool<Db>) -> Result<sqlx::Transaction<'static, Db>, StoreError> {
+    pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)
+}
+
+include!("sql/rows.rs");
+include!("sql/access.rs");
+include!("sql/profiles.rs");
+
+/// Opens (creating if needed) the database file and applies migrations.
+pub async fn open(path: &Path) -> Result<Stores, StoreError> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| StoreError::Backend(format!("cannot create {}: {e}", dir.display())))?;
+    }
+    let options = SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        // FULL makes every acknowledged commit durable across power loss, not only process crashes.
+        .synchronous(SqliteSynchronous::Full)
+        .busy_timeout(Duration::from_secs(30))
+        .foreign_keys(true)
+        .pragma("cache_size", "-65536");
+    let pool = SqlitePoolOptions::new()
+        .max_connections(8)
+        .connect_with(options)
+        .await
+        .map_err(db_err)?;
+    crate::migrations::migrator(crate::migrations::Dialect::Sqlite)
+        .run(&pool)
+        .await
+        .map_err(|e| StoreError::Backend(format!("migration failed: {e}")))?;
+    Ok(stores(SqlStore { pool }))
+}
+
+fn stores(store: SqlStore) -> Stores {
+    let store = Arc::new(store);
+    Stores {
+        workspaces: store.clone(),
+        users: store.clone(),
+        api_keys: store.clone(),
+        profiles: store.clone(),
+        tags: store.clone(),
+        consent: store.clone(),
+        audit: store,
+    }
+}

@@ -1,0 +1,67 @@
+//! The storage contract: every case runs against SQLite and PostgreSQL through the domain services.
+
+mod access;
+mod profiles;
+
+use siyu_core::SystemClock;
+use siyu_core::crypto::SecretKey;
+use siyu_domain::Services;
+use siyu_domain::access::Principal;
+use siyu_domain::workspaces::NewWorkspace;
+use siyu_store::Backend;
+use std::sync::Arc;
+
+/// Services over a fresh store, plus what keeps it alive.
+pub struct Fixture {
+    pub services: Services,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Fixture {
+    /// Creates a workspace and returns an owner principal for it.
+    pub async fn workspace(&self, slug: &str) -> Principal {
+        let ws = self
+            .services
+            .create_workspace(&NewWorkspace::parse(slug, None, None, None).unwrap())
+            .await
+            .unwrap();
+        Principal::cli(ws.id)
+    }
+}
+
+pub async fn fresh_sqlite() -> Option<Fixture> {
+    let dir = tempfile::tempdir().unwrap();
+    let stores = siyu_store::open(&Backend::Sqlite { path: dir.path().join("siyu.db") }).await.unwrap();
+    let services = Services::new(stores, SecretKey::generate().unwrap(), Arc::new(SystemClock));
+    Some(Fixture { services, _dir: Some(dir) })
+}
+
+/// A fresh schema in the PostgreSQL named by `SIYU_TEST_PG_URL`; `None` (test skipped with a note)
+/// when it is unset. `.ci/run` always sets it.
+pub async fn fresh_postgres() -> Option<Fixture> {
+    let Ok(url) = std::env::var("SIYU_TEST_PG_URL") else {
+        eprintln!("SIYU_TEST_PG_URL is unset: PostgreSQL case skipped");
+        return None;
+    };
+    let schema = format!("t_{}", &SecretKey::generate().unwrap().to_hex()[..16]);
+    let stores = siyu_store::open(&Backend::Postgres { url, schema: Some(schema) }).await.unwrap();
+    let services = Services::new(stores, SecretKey::generate().unwrap(), Arc::new(SystemClock));
+    Some(Fixture { services, _dir: None })
+}
+
+/// Runs each named case against both backends.
+#[macro_export]
+macro_rules! contract {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test] async fn $case() {
+                if let Some(fixture) = $crate::fresh_sqlite().await { super::$case(fixture).await }
+            })*
+        }
+        mod postgres {
+            $(#[tokio::test] async fn $case() {
+                if let Some(fixture) = $crate::fresh_postgres().await { super::$case(fixture).await }
+            })*
+        }
+    };
+}

@@ -1,0 +1,257 @@
+//! Profiles: upsert, transitive merge, workspace isolation, search, masking, consent, erasure, import.
+
+use crate::Fixture;
+use serde_json::json;
+use siyu_core::PageRequest;
+use siyu_domain::DomainError;
+use siyu_domain::access::{Actor, Principal, Role};
+use siyu_domain::consent::Channel;
+use siyu_domain::profiles::CustomerInput;
+use siyu_domain::services::{ConsentChange, CustomerQuery};
+
+crate::contract!(
+    upsert_by_identity_updates_the_same_profile,
+    merges_are_transitive_and_keep_everything,
+    workspaces_never_see_each_other,
+    search_filters_by_identity_trait_and_tag_with_cursor,
+    personal_data_is_masked_and_unmasked_reads_are_audited,
+    personal_data_is_encrypted_at_rest,
+    consent_history_and_unsubscribe,
+    delete_erases_the_profile,
+    import_reports_bad_rows_and_keeps_good_ones,
+    batch_rejects_bad_items_and_applies_good_ones
+);
+
+fn input(value: serde_json::Value) -> CustomerInput {
+    serde_json::from_value(value).unwrap()
+}
+
+fn as_role(owner: &Principal, role: Role) -> Principal {
+    Principal { role, actor: Actor::Cli, ..owner.clone() }
+}
+
+async fn setup_tags(f: &Fixture, owner: &Principal) {
+    f.services.create_tag_group(owner, "价值", "consumption_preference").await.unwrap();
+    f.services.create_tag(owner, "价值", "VIP").await.unwrap();
+    f.services.create_tag(owner, "价值", "新客").await.unwrap();
+}
+
+async fn upsert_by_identity_updates_the_same_profile(f: Fixture) {
+    let owner = f.workspace("brand").await;
+    let first = f
+        .services
+        .upsert_customer(&owner, input(json!({"identities": [{"type": "phone", "value": "13800000001"}], "traits": {"city": "上海"}})))
+        .await
+        .unwrap();
+    assert!(first.created);
+    let second = f
+        .services
+        .upsert_customer(&owner, input(json!({"identities": [{"type": "phone", "value": "+86 138 0000 0001"}], "traits": {"orders": 3}})))
+        .await
+        .unwrap();
+    assert_eq!((second.id, second.created), (first.id, false));
+    let customer = f.services.customer(&owner, first.id).await.unwrap();
+    assert_eq!(customer.traits["city"].value, json!("上海"));
+    assert_eq!(customer.traits["orders"].value, json!(3));
+    assert_eq!(customer.identities[0].value, "+8613800000001");
+    // null removes a trait
+    f.services.update_customer(&owner, first.id, input(json!({"traits": {"orders": null}}))).await.unwrap();
+    assert!(!f.services.customer(&owner, first.id).await.unwrap().traits.contains_key("orders"));
+}
+
+async fn merges_are_transitive_and_keep_everything(f: Fixture) {
+    let owner = f.workspace("brand").await;
+    setup_tags(&f, &owner).await;
+    let a = f.services.upsert_customer(&owner, input(json!({"identities": [{"type": "phone", "value": "13800000001"}], "traits": {"city": "上海"}, "tags": ["VIP"]}))).await.unwrap();
+    let b = f.services.upsert_customer(&owner, input(json!({"identities": [{"type": "email", "value": "li@example.com"}], "traits": {"level": 2}, "tags": ["新客"]}))).await.unwrap();
+    let c = f.services.upsert_customer(&owner, input(json!({"identities": [{"type": "user_id", "value": "u-9"}], "traits": {"city": "北京"}}))).await.unwrap();
+    f.services.add_note(&owner, b.id, "asked about oolong").await.unwrap();
+    f.services
+        .change_consent(&owner, c.id, vec![ConsentChange { purpose: "marketing".into(), channel: "sms".into(), granted: true, source: None, policy_version: "v1".into() }])
+        .await
+        .unwrap();
+    // phone + email joins A and B; A is older, so A survives.
+    let ab = f.services.upsert_customer(&owner, input(json!({"identities": [{"type": "phone", "value": "13800000001"}, {"type": "email", "value": "LI@example.com"}]}))).await.unwrap();
+    assert_eq!((ab.id, ab.merged.clone()), (a.id, vec![b.id]));
+    // email + user_id joins (A+B) and C.
+    let abc = f.services.add_identity(&owner, c.id, "email", "li@example.com").await.unwrap();
+    assert_eq!((abc.id, abc.merged.clone()), (a.id, vec![c.id]));
+    for id in [a.id, b.id, c.id] {
+        let customer = f.services.customer(&owner, id).await.unwrap();
+        assert_eq!(customer.id, a.id, "every merged id resolves to the survivor");
+    }
+    let customer = f.services.customer(&owner, a.id).await.unwrap();
+    let kinds: Vec<_> = customer.identities.iter().map(|i| i.kind.as_str()).collect();
+    assert_eq!(kinds.len(), 3, "{kinds:?}");
+    assert_eq!(customer.traits["level"].value, json!(2));
+    assert_eq!(customer.traits["city"].value, json!("北京"), "the most recently written value wins");
+    let tags: Vec<_> = customer.tags.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(tags.len(), 2);
+    assert_eq!(f.services.notes(&owner, a.id).await.unwrap().len(), 1);
+    assert_eq!(f.services.consent(&owner, a.id).await.unwrap().history.len(), 1);
+    let merges = f.services.merges(&owner, a.id).await.unwrap();
+    assert_eq!(merges.iter().map(|m| m.merged_id).collect::<Vec<_>>(), vec![b.id, c.id]);
+    assert_eq!(f.services.customer_count(&owner).await.unwrap(), 1);
+}
+
+async fn workspaces_never_see_each_other(f: Fixture) {
+    let a = f.workspace("brand-a").await;
+    let b = f.workspace("brand-b").await;
+    let in_a = f.services.upsert_customer(&a, input(json!({"identities": [{"type": "phone", "value": "13800000001"}]}))).await.unwrap();
+    let in_b = f.services.upsert_customer(&b, input(json!({"identities": [{"type": "phone", "value": "13800000001"}]}))).await.unwrap();
+    assert!(in_b.created, "the same phone in another workspace is another customer");
+    assert!(matches!(f.services.customer(&b, in_a.id).await, Err(DomainError::NotFound(_))));
+    assert!(matches!(f.services.update_customer(&b, in_a.id, CustomerInput::default()).await, Err(DomainError::NotFound(_))));
+    assert!(matches!(f.services.add_note(&b, in_a.id, "x").await, Err(DomainError::NotFound(_))));
+    assert!(matches!(f.services.delete_customer(&b, in_a.id).await, Err(DomainError::NotFound(_))));
+    let page = f.services.search_customers(&b, &CustomerQuery { page: PageRequest::first(50), ..Default::default() }).await.unwrap();
+    assert_eq!(page.items.iter().map(|c| c.id).collect::<Vec<_>>(), vec![in_b.id]);
+}
+
+async fn search_filters_by_identity_trait_and_tag_with_cursor(f: Fixture) {
+    let owner = f.workspace("brand").await;
+    setup_tags(&f, &owner).await;
+    let mut ids = Vec::new();
+    for i in 0..7 {
+        let tags = if i % 2 == 0 { json!(["VIP"]) } else { json!([]) };
+        let city = if i < 4 { "上海" } else { "杭州" };
+        let r = f.services.upsert_customer(&owner, input(json!({
+            "identities": [{"type": "phone", "value": format!("1380000000{i}")}, {"type": "email", "value": format!("c{i}@example.com")}],
+            "traits": {"city": city, "orders": i}, "tags": tags
+        }))).await.unwrap();
+        ids.push(r.id);
+    }
+    let query = |q: CustomerQuery| {
+        let services = f.services.clone();
+        let owner = owner.clone();
+        async move { services.search_customers(&owner, &q).await.unwrap().items.into_iter().map(|c| c.id).collect::<Vec<_>>() }
+    };
+    let page = PageRequest::first(50);
+    assert_eq!(query(CustomerQuery { q: Some("138 0000 0003".into()), page: page.clone(), ..Default::default() }).await, vec![ids[3]]);
+    assert_eq!(query(CustomerQuery { q: Some("C5@Example.com".into()), page: page.clone(), ..Default::default() }).await, vec![ids[5]]);
+    assert_eq!(query(CustomerQuery { identity: Some("email:c1@example.com".into()), page: page.clone(), ..Default::default() }).await, vec![ids[1]]);
+    assert_eq!(query(CustomerQuery { traits: vec!["city=上海".into()], tags: vec!["VIP".into()], page: page.clone(), ..Default::default() }).await, vec![ids[2], ids[0]]);
+    assert_eq!(query(CustomerQuery { traits: vec!["orders=6".into()], page: page.clone(), ..Default::default() }).await, vec![ids[6]]);
+    // Cursor pagination walks every customer once, newest first.
+    let mut seen = Vec::new();
+    let mut request = PageRequest::first(3);
+    loop {
+        let page = f.services.search_customers(&owner, &CustomerQuery { page: request.clone(), ..Default::default() }).await.unwrap();
+        seen.extend(page.items.iter().map(|c| c.id));
+        match page.next_after {
+            Some(after) => request.after = Some(after),
+            None => break,
+        }
+    }
+    let mut expected = ids.clone();
+    expected.reverse();
+    assert_eq!(seen, expected);
+    let unknown = f.services.search_customers(&owner, &CustomerQuery { tags: vec!["nope".into()], page, ..Default::default() }).await;
+    assert!(matches!(unknown, Err(DomainError::Invalid(e)) if e[0].field == "tag"));
+}
+
+async fn personal_data_is_masked_and_unmasked_reads_are_audited(f: Fixture) {
+    let owner = f.workspace("brand").await;
+    let id = f.services.upsert_customer(&owner, input(json!({
+        "identities": [{"type": "phone", "value": "13812345678"}, {"type": "email", "value": "lily@example.com"}, {"type": "user_id", "value": "u-1"}],
+        "traits": {"name": "王丽丽", "birthday": "1990-05-01", "address": "上海市徐汇区漕溪北路88号", "city": "上海"}
+    }))).await.unwrap().id;
+    let agent = as_role(&owner, Role::CsAgent);
+    let masked = f.services.customer(&agent, id).await.unwrap();
+    let value = |kind: &str| masked.identities.iter().find(|i| i.kind.as_str() == kind).unwrap().value.clone();
+    assert_eq!(value("phone"), "138****5678");
+    assert_eq!(value("email"), "l***@example.com");
+    assert_eq!(value("user_id"), "u-1");
+    assert_eq!(masked.traits["name"].value, json!("王**"));
+    assert_eq!(masked.traits["birthday"].value, json!("****-**-**"));
+    assert_eq!(masked.traits["address"].value, json!("上海市徐汇区****"));
+    assert_eq!(masked.traits["city"].value, json!("上海"));
+    let audit_before = f.services.audit_log(&owner, &PageRequest::first(100)).await.unwrap().items.len();
+    let plain = f.services.customer(&owner, id).await.unwrap();
+    assert_eq!(plain.traits["name"].value, json!("王丽丽"));
+    assert!(plain.identities.iter().any(|i| i.value == "+8613812345678"));
+    let audit = f.services.audit_log(&owner, &PageRequest::first(100)).await.unwrap().items;
+    assert_eq!(audit.len(), audit_before + 1);
+    assert_eq!((audit[0].action.as_str(), audit[0].target.clone()), ("pii.read", format!("customer:{id}")));
+    assert!(matches!(f.services.audit_log(&agent, &PageRequest::first(10)).await, Err(DomainError::Forbidden("audit:read"))));
+}
+
+async fn personal_data_is_encrypted_at_rest(f: Fixture) {
+    let owner = f.workspace("brand").await;
+    let id = f.services.upsert_customer(&owner, input(json!({
+        "identities": [{"type": "phone", "value": "13812345678"}], "traits": {"name": "王丽丽"}
+    }))).await.unwrap().id;
+    let stored = f.services.stores.profiles.find(owner.workspace_id, id).await.unwrap().unwrap();
+    let identity = &stored.identities[0];
+    assert!(!identity.lookup.contains("13812345678"), "the lookup key is a blind index");
+    let sealed = identity.sealed.as_ref().expect("phone is sealed");
+    assert!(!sealed.windows(11).any(|w| w == b"13812345678"));
+    assert!(matches!(stored.traits[0].value, siyu_domain::profiles::TraitPayload::Sealed(_)));
+}
+
+async fn consent_history_and_unsubscribe(f: Fixture) {
+    let owner = f.workspace("brand").await;
+    let id = f.services.upsert_customer(&owner, input(json!({"identities": [{"type": "email", "value": "a@example.com"}]}))).await.unwrap().id;
+    let grant = |channel: &str| ConsentChange { purpose: "marketing".into(), channel: channel.into(), granted: true, source: Some("signup_form".into()), policy_version: "2026-01".into() };
+    f.services.change_consent(&owner, id, vec![grant("email"), grant("sms")]).await.unwrap();
+    let bad = f.services.change_consent(&owner, id, vec![grant("email"), ConsentChange { purpose: "spam".into(), ..grant("fax") }]).await;
+    assert!(matches!(bad, Err(DomainError::Invalid(e)) if e.len() == 2 && e[0].field == "changes[1].purpose"));
+    assert_eq!(f.services.consent(&owner, id).await.unwrap().history.len(), 2, "nothing of a bad request is written");
+    let token = f.services.unsubscribe_token(owner.workspace_id, id, Channel::Email).await.unwrap();
+    assert!(f.services.unsubscribe(&token.replace(".email.", ".sms.")).await.is_err(), "tampered tokens fail");
+    f.services.unsubscribe(&token).await.unwrap();
+    let view = f.services.consent(&owner, id).await.unwrap();
+    assert_eq!(view.history.len(), 3);
+    let email = view.current.iter().find(|r| r.channel == Channel::Email).unwrap();
+    assert!(!email.granted);
+    assert_eq!(email.source, "unsubscribe_link");
+    assert!(view.current.iter().find(|r| r.channel == Channel::Sms).unwrap().granted);
+}
+
+async fn delete_erases_the_profile(f: Fixture) {
+    let owner = f.workspace("brand").await;
+    let a = f.services.upsert_customer(&owner, input(json!({"identities": [{"type": "phone", "value": "13800000001"}]}))).await.unwrap();
+    let b = f.services.upsert_customer(&owner, input(json!({"identities": [{"type": "user_id", "value": "x"}, {"type": "phone", "value": "13800000002"}]}))).await.unwrap();
+    f.services.upsert_customer(&owner, input(json!({"identities": [{"type": "phone", "value": "13800000001"}, {"type": "user_id", "value": "x"}]}))).await.unwrap();
+    let analyst = as_role(&owner, Role::Analyst);
+    assert!(matches!(f.services.delete_customer(&analyst, a.id).await, Err(DomainError::Forbidden(_))));
+    f.services.delete_customer(&owner, b.id).await.unwrap();
+    assert!(matches!(f.services.customer(&owner, a.id).await, Err(DomainError::NotFound(_))));
+    assert_eq!(f.services.customer_count(&owner).await.unwrap(), 0);
+    let again = f.services.upsert_customer(&owner, input(json!({"identities": [{"type": "phone", "value": "13800000001"}]}))).await.unwrap();
+    assert!(again.created, "identities were erased with the profile");
+}
+
+async fn import_reports_bad_rows_and_keeps_good_ones(f: Fixture) {
+    let owner = f.workspace("brand").await;
+    setup_tags(&f, &owner).await;
+    let csv = "phone,email,name,orders:number,tags\n\
+               13800000001,a@example.com,张三,3,VIP\n\
+               12345,b@example.com,李四,1,\n\
+               13800000003,not-an-email,王五,x,\n\
+               13800000004,,赵六,2,VIP|不存在\n\
+               13800000005,e@example.com,钱七,5,新客\n";
+    let report = f.services.import_customers(&owner, std::io::Cursor::new(csv.as_bytes().to_vec()), |_| {}).await.unwrap();
+    assert_eq!((report.rows, report.imported, report.failed), (5, 2, 3));
+    let errors: Vec<_> = report.errors.iter().map(|e| (e.line, e.field.as_str())).collect();
+    assert_eq!(errors, vec![(3, "phone"), (4, "orders:number"), (5, "tags")]);
+    assert_eq!(f.services.customer_count(&owner).await.unwrap(), 2);
+    let bad_header = f.services.import_customers(&owner, std::io::Cursor::new("city\n上海\n".as_bytes().to_vec()), |_| {}).await;
+    assert!(matches!(bad_header, Err(DomainError::Invalid(e)) if e[0].field.starts_with("header")));
+}
+
+async fn batch_rejects_bad_items_and_applies_good_ones(f: Fixture) {
+    let owner = f.workspace("brand").await;
+    let results = f
+        .services
+        .upsert_customers(&owner, vec![
+            input(json!({"identities": [{"type": "phone", "value": "13800000001"}]})),
+            input(json!({"identities": [{"type": "phone", "value": "bad"}]})),
+            input(json!({"identities": [{"type": "email", "value": "z@example.com"}]})),
+        ], "api", "customers")
+        .await
+        .unwrap();
+    assert!(results[0].is_ok() && results[2].is_ok());
+    assert_eq!(results[1].as_ref().unwrap_err()[0].field, "customers[1].identities[0].value");
+    assert_eq!(f.services.customer_count(&owner).await.unwrap(), 2);
+}
