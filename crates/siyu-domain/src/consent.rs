@@ -82,8 +82,9 @@ pub fn current_state(history: &[ConsentRecord]) -> Vec<ConsentRecord> {
 /// Persists consent history.
 #[async_trait]
 pub trait ConsentStore: Send + Sync {
-    /// Appends records for a (live) customer; `NotFound` if it does not exist.
-    async fn record(&self, ws: WorkspaceId, customer: CustomerId, records: &[ConsentRecord]) -> Result<(), StoreError>;
+    /// Appends records for live customers in one transaction; `NotFound` (and nothing written) if
+    /// any customer does not exist in the workspace.
+    async fn record(&self, ws: WorkspaceId, records: &[(CustomerId, ConsentRecord)]) -> Result<(), StoreError>;
     /// Returns the full history, oldest first.
     async fn history(&self, ws: WorkspaceId, customer: CustomerId) -> Result<Vec<ConsentRecord>, StoreError>;
 }

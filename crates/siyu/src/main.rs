@@ -1,1 +1,253 @@
-fn main() {}
+//! The `siyu` command: serve the platform, seed demo data, administer workspaces, users and keys,
+//! import, and benchmark. Every command accepts `--data-dir` and `--database-url`.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use siyu::{App, Config, bench, demo};
+use siyu_domain::access::{Principal, Role};
+use siyu_domain::api_keys::KeyKind;
+use siyu_domain::workspaces::NewWorkspace;
+use std::io::Read;
+use std::path::PathBuf;
+
+/// siyu: the private-domain operations platform (私域运营平台).
+#[derive(Parser)]
+#[command(name = "siyu", version, about, propagate_version = true)]
+struct Cli {
+    /// Directory holding the SQLite database and the master key file.
+    #[arg(long, global = true, env = "SIYU_DATA_DIR", default_value = "./siyu-data")]
+    data_dir: PathBuf,
+    /// Use this database instead of the embedded SQLite file (postgres://… or sqlite:PATH).
+    #[arg(long, global = true, env = "SIYU_DATABASE_URL")]
+    database_url: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serves the API and console; GET /healthz answers 200 when ready.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, env = "SIYU_ADDR", default_value = "127.0.0.1:8080")]
+        addr: String,
+        /// Create or refresh the demo workspace before serving.
+        #[arg(long)]
+        demo: bool,
+        /// Customers in the demo workspace (with --demo).
+        #[arg(long, default_value_t = 20_000)]
+        demo_customers: u64,
+        /// Public base URL used in links (default http://ADDR).
+        #[arg(long, env = "SIYU_PUBLIC_URL")]
+        public_url: Option<String>,
+    },
+    /// Creates or refreshes the demo workspace (slug `demo`, a tea-drink brand).
+    Demo {
+        /// Number of customers.
+        #[arg(long, default_value_t = 20_000)]
+        customers: u64,
+        /// Random seed (same seed, same customers).
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+    },
+    /// Applies pending database migrations.
+    Migrate,
+    /// Manages workspaces.
+    #[command(subcommand)]
+    Workspace(WorkspaceCommand),
+    /// Manages console users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manages API keys.
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// Imports data.
+    #[command(subcommand)]
+    Import(ImportCommand),
+    /// Prints the OpenAPI 3.1 document of the admin API.
+    Openapi,
+    /// Measures performance (see docs/BENCHMARKS.md).
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
+}
+
+#[derive(Subcommand)]
+enum WorkspaceCommand {
+    /// Creates a workspace.
+    Create {
+        /// URL-safe name, e.g. `chayu`.
+        slug: String,
+        /// Display name.
+        #[arg(long)]
+        name: Option<String>,
+        /// IANA time zone.
+        #[arg(long, default_value = "Asia/Shanghai")]
+        tz: String,
+        /// ISO 4217 currency.
+        #[arg(long, default_value = "CNY")]
+        currency: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Adds a user to a workspace with a role (or resets an existing user's password and role).
+    Add {
+        /// Workspace slug.
+        #[arg(long)]
+        workspace: String,
+        /// Login e-mail.
+        #[arg(long)]
+        email: String,
+        /// Role: owner, operator, analyst, cs_agent or auditor.
+        #[arg(long, default_value = "owner")]
+        role: String,
+        /// Display name.
+        #[arg(long, default_value = "")]
+        name: String,
+        /// Password; read from standard input when omitted.
+        #[arg(long, env = "SIYU_USER_PASSWORD", hide_env_values = true)]
+        password: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeyCommand {
+    /// Creates an API key and prints it on stdout (shown only once).
+    Create {
+        /// Workspace slug.
+        #[arg(long)]
+        workspace: String,
+        /// `secret` (admin API) or `write` (event ingestion).
+        #[arg(long)]
+        kind: String,
+        /// Role of a secret key.
+        #[arg(long, default_value = "operator")]
+        role: String,
+        /// Label.
+        #[arg(long, default_value = "cli")]
+        name: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum ImportCommand {
+    /// Imports customers from a CSV file (layout in docs/IMPORT.md).
+    Customers {
+        /// CSV file.
+        file: PathBuf,
+        /// Workspace slug.
+        #[arg(long)]
+        workspace: String,
+    },
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SIYU_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,tower_http=info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    init_logging();
+    let cli = Cli::parse();
+    let master_key = std::env::var("SIYU_MASTER_KEY").ok().filter(|k| !k.is_empty());
+    let config = Config::new(cli.data_dir, cli.database_url, master_key)?;
+    match cli.command {
+        Command::Serve { addr, demo: with_demo, demo_customers, public_url } => {
+            let mut config = config;
+            config.public_url = public_url;
+            let app = App::build(&config).await?;
+            if with_demo {
+                let summary = demo::run(app.services(), demo_customers, 7, true).await?;
+                eprintln!("demo workspace ready: {} customers in {:.1} s", summary.customers, summary.seconds);
+            }
+            let listener =
+                tokio::net::TcpListener::bind(&addr).await.with_context(|| format!("cannot listen on {addr}"))?;
+            let bound = listener.local_addr()?;
+            eprintln!("siyu is serving on http://{bound}  (console: http://{bound}/ , API docs: http://{bound}/api/docs)");
+            if with_demo {
+                eprintln!("log in as {} / {}", demo::USERS[0].0, demo::PASSWORD);
+            }
+            app.serve(listener, async {
+                let _ = tokio::signal::ctrl_c().await;
+            })
+            .await
+        }
+        Command::Demo { customers, seed } => {
+            let app = App::build(&config).await?;
+            let summary = demo::run(app.services(), customers, seed, true).await?;
+            println!("demo workspace \"{}\": {} customers in {:.1} s", demo::SLUG, summary.customers, summary.seconds);
+            println!("console: http://127.0.0.1:8080/  (after `siyu serve`)");
+            for (email, _, role) in demo::USERS {
+                println!("  {:<9} {email} / {}", role.as_str(), demo::PASSWORD);
+            }
+            Ok(())
+        }
+        Command::Migrate => {
+            App::build(&config).await?;
+            println!("migrations applied to {}", config.backend.describe());
+            Ok(())
+        }
+        Command::Workspace(WorkspaceCommand::Create { slug, name, tz, currency }) => {
+            let app = App::build(&config).await?;
+            let new = NewWorkspace::parse(&slug, name.as_deref(), Some(&tz), Some(&currency))?;
+            let ws = app.services().create_workspace(&new).await?;
+            println!("created workspace {} (id {}, {}, {})", ws.slug, ws.id, ws.time_zone, ws.currency);
+            Ok(())
+        }
+        Command::User(UserCommand::Add { workspace, email, role, name, password }) => {
+            let app = App::build(&config).await?;
+            let role = Role::parse(&role).with_context(|| {
+                format!("unknown role \"{role}\"; expected owner, operator, analyst, cs_agent or auditor")
+            })?;
+            let password = match password {
+                Some(password) => password,
+                None => {
+                    let mut text = String::new();
+                    std::io::stdin().read_to_string(&mut text)?;
+                    text.trim_end_matches(['\n', '\r']).to_string()
+                }
+            };
+            let ws = app.services().workspace_by_slug(&workspace).await?;
+            let id = app.services().add_user(ws.id, &email, &name, &password, role).await?;
+            println!("user {email} (id {id}) is {} of {workspace}", role.as_str());
+            Ok(())
+        }
+        Command::Key(KeyCommand::Create { workspace, kind, role, name }) => {
+            let app = App::build(&config).await?;
+            let kind = KeyKind::parse(&kind).with_context(|| format!("unknown key kind \"{kind}\"; expected secret or write"))?;
+            let role = Role::parse(&role).with_context(|| format!("unknown role \"{role}\""))?;
+            let ws = app.services().workspace_by_slug(&workspace).await?;
+            let (_, token) = app.services().create_key(&Principal::cli(ws.id), kind, role, &name).await?;
+            println!("{token}");
+            Ok(())
+        }
+        Command::Import(ImportCommand::Customers { file, workspace }) => {
+            let app = App::build(&config).await?;
+            let ws = app.services().workspace_by_slug(&workspace).await?;
+            let reader = std::fs::File::open(&file).with_context(|| format!("cannot open {}", file.display()))?;
+            let bar = indicatif::ProgressBar::new_spinner();
+            bar.set_style(indicatif::ProgressStyle::with_template("{spinner} {pos} rows {per_sec}").expect("static template"));
+            let progress = bar.clone();
+            let report = app
+                .services()
+                .import_customers(&Principal::cli(ws.id), std::io::BufReader::new(reader), move |rows| {
+                    progress.set_position(rows)
+                })
+                .await?;
+            bar.finish_and_clear();
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            if report.failed > 0 {
+                std::process::exit(2);
+            }
+            Ok(())
+        }
+        Command::Openapi => {
+            println!("{}", siyu_web::api::openapi_json());
+            Ok(())
+        }
+        Command::Bench(command) => bench::run(command, &config).await,
+    }
+}

@@ -325,7 +325,7 @@ impl CustomerInput {
                 tags.push(tag.to_string());
             }
         }
-        if require_identity && identities.is_empty() {
+        if require_identity && identities.is_empty() && errors.is_empty() {
             errors.push(FieldError::new(prefix("identities"), "at least one identity is required"));
         }
         if identities.len() > MAX_ITEMS_PER_INPUT || traits.len() > MAX_ITEMS_PER_INPUT || tags.len() > MAX_ITEMS_PER_INPUT {

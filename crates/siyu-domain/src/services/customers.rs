@@ -550,7 +550,8 @@ impl Services {
             return Err(DomainError::Invalid(errors));
         }
         let id = self.live_id(principal.workspace_id, id).await?;
-        self.stores.consent.record(principal.workspace_id, id, &records).await?;
+        let records: Vec<_> = records.into_iter().map(|r| (id, r)).collect();
+        self.stores.consent.record(principal.workspace_id, &records).await?;
         self.consent(principal, id).await
     }
 
@@ -591,7 +592,7 @@ impl Services {
             policy_version: "-".into(),
             recorded_at: self.now(),
         };
-        self.stores.consent.record(ws, live, &[record]).await?;
+        self.stores.consent.record(ws, &[(live, record)]).await?;
         Ok((ws, channel))
     }
 

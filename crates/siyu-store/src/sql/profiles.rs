@@ -626,34 +626,37 @@ impl TagStore for SqlStore {
 
 #[async_trait]
 impl ConsentStore for SqlStore {
-    async fn record(&self, ws: WorkspaceId, customer: CustomerId, records: &[ConsentRecord]) -> Result<(), StoreError> {
+    async fn record(&self, ws: WorkspaceId, records: &[(CustomerId, ConsentRecord)]) -> Result<(), StoreError> {
         let mut tx = begin_write(&self.pool).await?;
-        let exists: Option<i64> =
-            sqlx::query_scalar("SELECT id FROM customers WHERE workspace_id = $1 AND id = $2 AND merged_into IS NULL")
-                .bind(ws.0)
-                .bind(customer.0)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(db_err)?;
-        if exists.is_none() {
-            return Err(StoreError::NotFound(format!("customer {customer}")));
+        let mut customers: Vec<i64> = records.iter().map(|(c, _)| c.0).collect();
+        customers.sort_unstable();
+        customers.dedup();
+        for chunk in customers.chunks(CHUNK) {
+            let mut query = sqlx::QueryBuilder::<Db>::new("SELECT COUNT(*) FROM customers WHERE workspace_id = ");
+            query.push_bind(ws.0).push(" AND merged_into IS NULL AND id IN (");
+            push_id_list(&mut query, chunk);
+            query.push(")");
+            let live: i64 = query.build_query_scalar().fetch_one(&mut *tx).await.map_err(db_err)?;
+            if live != chunk.len() as i64 {
+                return Err(StoreError::NotFound("customer".into()));
+            }
         }
-        for record in records {
-            sqlx::query(
+        for chunk in records.chunks(CHUNK) {
+            let mut query = sqlx::QueryBuilder::<Db>::new(
                 "INSERT INTO consent_records (workspace_id, customer_id, purpose, channel, granted, source, \
-                 policy_version, recorded_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            )
-            .bind(ws.0)
-            .bind(customer.0)
-            .bind(record.purpose.as_str())
-            .bind(record.channel.as_str())
-            .bind(record.granted)
-            .bind(&record.source)
-            .bind(&record.policy_version)
-            .bind(millis(record.recorded_at))
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
+                 policy_version, recorded_at) ",
+            );
+            query.push_values(chunk, |mut row, (customer, record)| {
+                row.push_bind(ws.0)
+                    .push_bind(customer.0)
+                    .push_bind(record.purpose.as_str())
+                    .push_bind(record.channel.as_str())
+                    .push_bind(record.granted)
+                    .push_bind(&record.source)
+                    .push_bind(&record.policy_version)
+                    .push_bind(millis(record.recorded_at));
+            });
+            query.build().execute(&mut *tx).await.map_err(db_err)?;
         }
         tx.commit().await.map_err(db_err)
     }

@@ -1,0 +1,258 @@
+//! `/api/v1/workspace`, `/api/v1/users`, `/api/v1/keys` and `/api/v1/audit` (owners and auditors).
+
+use crate::AppState;
+use crate::extract::{ApiAuth, ApiJson};
+use crate::problem::Problem;
+use axum::Json;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use siyu_core::{ApiKeyId, PageRequest, UserId};
+use siyu_domain::DomainError;
+use siyu_domain::access::Role;
+use siyu_domain::api_keys::{ApiKey, KeyKind};
+use siyu_domain::audit::AuditEntry;
+use siyu_domain::users::Membership;
+use siyu_domain::workspaces::{NewWorkspace, Workspace};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(get_workspace, update_workspace))
+        .routes(routes!(list_users, add_user))
+        .routes(routes!(change_user, remove_user))
+        .routes(routes!(list_keys, create_key))
+        .routes(routes!(revoke_key))
+        .routes(routes!(list_audit))
+}
+
+/// GET /api/v1/workspace: the key's workspace.
+#[utoipa::path(get, path = "/api/v1/workspace", tag = "admin", responses((status = 200, body = Workspace)))]
+async fn get_workspace(State(app): State<AppState>, ApiAuth(principal): ApiAuth) -> Result<Json<Workspace>, Problem> {
+    Ok(Json(app.services.workspace(&principal).await?))
+}
+
+/// Workspace settings.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct WorkspaceSettings {
+    /// Display name.
+    name: Option<String>,
+    /// IANA time zone.
+    time_zone: Option<String>,
+    /// ISO 4217 currency.
+    currency: Option<String>,
+}
+
+/// PATCH /api/v1/workspace: changes name, time zone or currency (owners).
+#[utoipa::path(patch, path = "/api/v1/workspace", tag = "admin", request_body = WorkspaceSettings,
+    responses((status = 200, body = Workspace), (status = 422, body = Problem)))]
+async fn update_workspace(
+    State(app): State<AppState>,
+    ApiAuth(principal): ApiAuth,
+    ApiJson(body): ApiJson<WorkspaceSettings>,
+) -> Result<Json<Workspace>, Problem> {
+    let current = app.services.workspace(&principal).await?;
+    let new = NewWorkspace::parse(
+        &current.slug,
+        Some(body.name.as_deref().unwrap_or(&current.name)),
+        Some(body.time_zone.as_deref().unwrap_or(&current.time_zone)),
+        Some(body.currency.as_deref().unwrap_or(&current.currency)),
+    )?;
+    Ok(Json(app.services.update_workspace(&principal, &new).await?))
+}
+
+fn parse_role(field: &str, role: &str) -> Result<Role, Problem> {
+    Role::parse(role).ok_or_else(|| {
+        DomainError::invalid(
+            field,
+            format!(
+                "unknown role \"{role}\"; expected one of {}",
+                Role::ALL.map(Role::as_str).join(", ")
+            ),
+        )
+        .into()
+    })
+}
+
+/// A user to add.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct NewUser {
+    /// Login e-mail.
+    email: String,
+    /// Display name.
+    #[serde(default)]
+    name: String,
+    /// Initial password (at least 8 characters).
+    password: String,
+    /// `owner`, `operator`, `analyst`, `cs_agent` or `auditor`.
+    role: String,
+}
+
+/// A created user.
+#[derive(Serialize, ToSchema)]
+struct CreatedUser {
+    /// User id.
+    id: UserId,
+}
+
+/// GET /api/v1/users: the workspace's members and roles (owners).
+#[utoipa::path(get, path = "/api/v1/users", tag = "admin", responses((status = 200, body = Vec<Membership>)))]
+async fn list_users(State(app): State<AppState>, ApiAuth(principal): ApiAuth) -> Result<Json<Vec<Membership>>, Problem> {
+    Ok(Json(app.services.members(&principal).await?))
+}
+
+/// POST /api/v1/users: adds a user with a role (owners).
+#[utoipa::path(post, path = "/api/v1/users", tag = "admin", request_body = NewUser,
+    responses((status = 201, body = CreatedUser), (status = 422, body = Problem)))]
+async fn add_user(
+    State(app): State<AppState>,
+    ApiAuth(principal): ApiAuth,
+    ApiJson(body): ApiJson<NewUser>,
+) -> Result<(StatusCode, Json<CreatedUser>), Problem> {
+    let role = parse_role("role", &body.role)?;
+    let id = app.services.invite_user(&principal, &body.email, &body.name, &body.password, role).await?;
+    Ok((StatusCode::CREATED, Json(CreatedUser { id })))
+}
+
+/// A role change.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct RoleChange {
+    /// New role.
+    role: String,
+}
+
+fn user_id(raw: &str) -> Result<UserId, Problem> {
+    raw.parse().map(UserId).map_err(|_| Problem::malformed("id", format!("\"{raw}\" is not a user id")))
+}
+
+/// PATCH /api/v1/users/{id}: changes a member's role (owners).
+#[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "admin", params(("id" = i64, Path)), request_body = RoleChange,
+    responses((status = 204), (status = 404, body = Problem)))]
+async fn change_user(
+    State(app): State<AppState>,
+    ApiAuth(principal): ApiAuth,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<RoleChange>,
+) -> Result<StatusCode, Problem> {
+    let role = parse_role("role", &body.role)?;
+    app.services.set_role(&principal, user_id(&id)?, role).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// DELETE /api/v1/users/{id}: removes a member from the workspace (owners).
+#[utoipa::path(delete, path = "/api/v1/users/{id}", tag = "admin", params(("id" = i64, Path)),
+    responses((status = 204), (status = 404, body = Problem)))]
+async fn remove_user(
+    State(app): State<AppState>,
+    ApiAuth(principal): ApiAuth,
+    Path(id): Path<String>,
+) -> Result<StatusCode, Problem> {
+    app.services.remove_member(&principal, user_id(&id)?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A key to create.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct NewKey {
+    /// `write` (event ingestion) or `secret` (admin API).
+    kind: String,
+    /// Label.
+    name: String,
+    /// Role a secret key acts with (default `operator`).
+    #[serde(default)]
+    role: Option<String>,
+}
+
+/// A created key with its token, shown only this once.
+#[derive(Serialize, ToSchema)]
+struct CreatedKey {
+    /// The key.
+    key: ApiKey,
+    /// The token; store it now, it is never shown again.
+    token: String,
+}
+
+/// GET /api/v1/keys: lists keys (never their tokens; owners).
+#[utoipa::path(get, path = "/api/v1/keys", tag = "admin", responses((status = 200, body = Vec<ApiKey>)))]
+async fn list_keys(State(app): State<AppState>, ApiAuth(principal): ApiAuth) -> Result<Json<Vec<ApiKey>>, Problem> {
+    Ok(Json(app.services.keys(&principal).await?))
+}
+
+/// POST /api/v1/keys: creates a key (owners).
+#[utoipa::path(post, path = "/api/v1/keys", tag = "admin", request_body = NewKey,
+    responses((status = 201, body = CreatedKey), (status = 422, body = Problem)))]
+async fn create_key(
+    State(app): State<AppState>,
+    ApiAuth(principal): ApiAuth,
+    ApiJson(body): ApiJson<NewKey>,
+) -> Result<(StatusCode, Json<CreatedKey>), Problem> {
+    let kind = KeyKind::parse(&body.kind).ok_or_else(|| {
+        Problem::from(DomainError::invalid("kind", format!("unknown key kind \"{}\"; expected write or secret", body.kind)))
+    })?;
+    let role = match body.role.as_deref() {
+        Some(role) => parse_role("role", role)?,
+        None => Role::Operator,
+    };
+    let (key, token) = app.services.create_key(&principal, kind, role, &body.name).await?;
+    Ok((StatusCode::CREATED, Json(CreatedKey { key, token })))
+}
+
+/// DELETE /api/v1/keys/{id}: revokes a key (owners).
+#[utoipa::path(delete, path = "/api/v1/keys/{id}", tag = "admin", params(("id" = i64, Path)),
+    responses((status = 204), (status = 404, body = Problem)))]
+async fn revoke_key(
+    State(app): State<AppState>,
+    ApiAuth(principal): ApiAuth,
+    Path(id): Path<String>,
+) -> Result<StatusCode, Problem> {
+    let id = id.parse().map(ApiKeyId).map_err(|_| Problem::malformed("id", format!("\"{id}\" is not a key id")))?;
+    app.services.revoke_key(&principal, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A page of audit entries.
+#[derive(Serialize, ToSchema)]
+struct AuditPage {
+    /// Entries, newest first.
+    items: Vec<AuditEntry>,
+    /// Cursor of the next page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_cursor: Option<String>,
+}
+
+/// GET /api/v1/audit: the audit log, newest first (owners and auditors).
+#[utoipa::path(get, path = "/api/v1/audit", tag = "admin",
+    params(("limit" = Option<u32>, Query), ("cursor" = Option<String>, Query)), responses((status = 200, body = AuditPage)))]
+async fn list_audit(
+    State(app): State<AppState>,
+    ApiAuth(principal): ApiAuth,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<AuditPage>, Problem> {
+    let mut page = PageRequest::first(PageRequest::DEFAULT_LIMIT);
+    for (key, value) in url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
+        match key.as_ref() {
+            "limit" => {
+                page.limit = value
+                    .parse()
+                    .ok()
+                    .filter(|l| (1..=PageRequest::MAX_LIMIT).contains(l))
+                    .ok_or_else(|| Problem::malformed("limit", format!("\"{value}\" must be a number from 1 to 1000")))?
+            }
+            "cursor" => {
+                page.after = Some(
+                    PageRequest::decode_cursor(&value)
+                        .ok_or_else(|| Problem::malformed("cursor", format!("\"{value}\" is not a cursor")))?,
+                )
+            }
+            other => return Err(Problem::malformed(other, format!("unknown query parameter \"{other}\""))),
+        }
+    }
+    let entries = app.services.audit_log(&principal, &page).await?;
+    Ok(Json(AuditPage { items: entries.items, next_cursor: entries.next_after.map(PageRequest::encode_cursor) }))
+}

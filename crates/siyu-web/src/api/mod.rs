@@ -1,0 +1,70 @@
+//! The admin REST API under `/api/v1`: every route authenticates a secret key, checks the role's
+//! permission in the service it calls, and answers JSON or problem+json. The OpenAPI document is
+//! generated from these handlers, so it cannot drift.
+
+mod admin;
+mod customers;
+mod tags;
+
+use crate::AppState;
+use crate::problem::Problem;
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse};
+use utoipa::OpenApi;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa_axum::router::OpenApiRouter;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "siyu admin API", description = "Customer profiles, identities, tags, consent, keys and users of one workspace. Authenticate with `Authorization: Bearer <secret key>`. Errors are application/problem+json (RFC 9457)."),
+    modifiers(&BearerAuth),
+    security(("bearer" = [])),
+    components(schemas(Problem))
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("siyu secret key").build()),
+        );
+    }
+}
+
+/// Returns the API router together with its OpenAPI document.
+pub fn router() -> OpenApiRouter<AppState> {
+    let api = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(customers::router())
+        .merge(tags::router())
+        .merge(admin::router())
+        .layer(axum::extract::DefaultBodyLimit::max(crate::JSON_BODY_LIMIT));
+    let document = api.get_openapi().clone();
+    let json = serde_json::to_string_pretty(&document).expect("the OpenAPI document serialises");
+    api.route("/api/v1/openapi.json", axum::routing::get(move || async move {
+        ([(axum::http::header::CONTENT_TYPE, "application/json")], json.clone())
+    }))
+    .route("/api/docs", axum::routing::get(docs))
+    .route("/api/v1/{*rest}", axum::routing::any(not_found))
+}
+
+/// Returns the OpenAPI document as pretty JSON (for `siyu openapi` and the snapshot test).
+pub fn openapi_json() -> String {
+    serde_json::to_string_pretty(router().get_openapi()).expect("the OpenAPI document serialises")
+}
+
+async fn not_found() -> Problem {
+    Problem::new(StatusCode::NOT_FOUND, "not-found", "no such API route")
+}
+
+async fn docs() -> impl IntoResponse {
+    Html(
+        r#"<!doctype html><html><head><meta charset="utf-8"><title>siyu API</title>
+<link rel="stylesheet" href="/assets/swagger-ui/swagger-ui.css"></head><body><div id="swagger"></div>
+<script src="/assets/swagger-ui/swagger-ui-bundle.js"></script>
+<script src="/assets/swagger-ui/init.js"></script></body></html>"#,
+    )
+}

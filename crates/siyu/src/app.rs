@@ -1,0 +1,46 @@
+//! Wiring: opens the store, builds the services and the router, and serves HTTP until told to stop.
+
+use crate::config::Config;
+use anyhow::Context;
+use siyu_core::SystemClock;
+use siyu_domain::Services;
+use siyu_web::AppState;
+use std::future::Future;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+/// A built application, ready to serve.
+pub struct App {
+    services: Services,
+    public_url: Option<String>,
+}
+
+impl App {
+    /// Opens the store (applying migrations) and builds the services.
+    pub async fn build(config: &Config) -> anyhow::Result<Self> {
+        let master_key = config.master_key()?;
+        let stores = siyu_store::open(&config.backend)
+            .await
+            .with_context(|| format!("cannot open the database {}", config.backend.describe()))?;
+        let services = Services::new(stores, master_key, Arc::new(SystemClock));
+        Ok(Self { services, public_url: config.public_url.clone() })
+    }
+
+    /// Returns the domain services (for CLI commands and tests).
+    pub fn services(&self) -> &Services {
+        &self.services
+    }
+
+    /// Serves HTTP on a bound listener until `shutdown` completes, then drains open requests.
+    pub async fn serve(self, listener: TcpListener, shutdown: impl Future<Output = ()> + Send + 'static)
+    -> anyhow::Result<()> {
+        let addr = listener.local_addr()?;
+        let state = AppState {
+            services: self.services,
+            public_url: self.public_url.unwrap_or_else(|| format!("http://{addr}")),
+            secure_cookies: false,
+        };
+        axum::serve(listener, siyu_web::router(state)).with_graceful_shutdown(shutdown).await?;
+        Ok(())
+    }
+}

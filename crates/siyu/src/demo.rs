@@ -1,0 +1,226 @@
+//! `siyu demo`: a realistic synthetic tea-drink brand (茶语 Chayu) with customers, identities,
+//! traits, tags in all five families, consent, and one console user per role.
+
+use indicatif::{ProgressBar, ProgressStyle};
+use rand::rngs::StdRng;
+use rand::seq::IndexedRandom;
+use rand::{Rng, SeedableRng};
+use serde_json::json;
+use siyu_domain::access::{Principal, Role};
+use siyu_domain::consent::{Channel, ConsentRecord, Purpose};
+use siyu_domain::profiles::{CustomerInput, IdentityInput};
+use siyu_domain::workspaces::NewWorkspace;
+use siyu_domain::{DomainError, Services};
+
+/// The demo workspace's slug.
+pub const SLUG: &str = "demo";
+/// Password of every demo user.
+pub const PASSWORD: &str = "siyu-demo-2026";
+/// Demo users, one per role.
+pub const USERS: [(&str, &str, Role); 5] = [
+    ("owner@demo.siyu", "店长 王芳", Role::Owner),
+    ("operator@demo.siyu", "运营 李娜", Role::Operator),
+    ("analyst@demo.siyu", "分析 张伟", Role::Analyst),
+    ("agent@demo.siyu", "客服 刘洋", Role::CsAgent),
+    ("auditor@demo.siyu", "合规 陈静", Role::Auditor),
+];
+
+const TAGS: [(&str, &str, &[&str]); 5] = [
+    ("人口属性", "demographic", &["00后", "95后", "90后", "80后", "学生", "白领", "宝妈"]),
+    ("消费偏好", "consumption_preference", &["果茶爱好者", "奶茶爱好者", "纯茶爱好者", "高客单", "价格敏感", "少糖"]),
+    ("内容兴趣", "content_interest", &["新品尝鲜", "养生", "联名周边", "茶文化"]),
+    ("行为特征", "behaviour", &["高频复购", "沉睡", "夜猫子", "周末党", "外卖党"]),
+    ("社交属性", "social", &["社群活跃", "邀请达人", "KOC"]),
+];
+
+const SURNAMES: [&str; 30] = [
+    "王", "李", "张", "刘", "陈", "杨", "黄", "赵", "吴", "周", "徐", "孙", "马", "朱", "胡", "郭", "何", "林", "罗", "高",
+    "郑", "梁", "谢", "宋", "唐", "许", "韩", "冯", "邓", "曹",
+];
+const GIVEN: [&str; 40] = [
+    "伟", "芳", "娜", "敏", "静", "丽", "强", "磊", "洋", "艳", "勇", "军", "杰", "娟", "涛", "明", "超", "秀英", "霞", "平",
+    "刚", "桂英", "子涵", "欣怡", "梓萱", "浩然", "宇轩", "雨桐", "一诺", "思远", "诗涵", "晨曦", "嘉怡", "俊杰", "佳琪", "文博",
+    "若汐", "沐阳", "可馨", "天佑",
+];
+const CITIES: [(&str, &str, u32); 12] = [
+    ("上海", "上海市徐汇区漕溪北路", 18),
+    ("北京", "北京市朝阳区建国路", 14),
+    ("深圳", "深圳市南山区科技园路", 12),
+    ("广州", "广州市天河区体育西路", 10),
+    ("杭州", "杭州市西湖区文三路", 10),
+    ("成都", "成都市锦江区春熙路", 9),
+    ("南京", "南京市鼓楼区中山路", 6),
+    ("武汉", "武汉市江汉区解放大道", 6),
+    ("苏州", "苏州市姑苏区观前街", 5),
+    ("长沙", "长沙市天心区五一大道", 4),
+    ("西安", "西安市雁塔区小寨路", 3),
+    ("重庆", "重庆市渝中区解放碑", 3),
+];
+const DRINKS: [&str; 8] = ["多肉葡萄", "芝芝莓莓", "杨枝甘露", "烤黑糖波波", "满杯红柚", "茉莉绿茶", "生椰拿铁", "桂花乌龙"];
+const LEVELS: [(&str, u32); 4] = [("普通会员", 55), ("银卡", 25), ("金卡", 15), ("黑金", 5)];
+const CHANNELS: [&str; 5] = ["小程序", "门店扫码", "企业微信", "公众号", "外卖平台"];
+
+/// What the demo command did.
+pub struct DemoSummary {
+    /// Customers written.
+    pub customers: u64,
+    /// Seconds taken.
+    pub seconds: f64,
+}
+
+fn weighted(rng: &mut StdRng, items: &[(&'static str, u32)]) -> &'static str {
+    let total: u32 = items.iter().map(|(_, w)| w).sum();
+    let mut pick = rng.random_range(0..total);
+    for (item, weight) in items {
+        if pick < *weight {
+            return item;
+        }
+        pick -= weight;
+    }
+    items[0].0
+}
+
+/// Returns one synthetic customer, deterministic for `(seed, n)`.
+pub fn customer(rng: &mut StdRng, n: u64) -> CustomerInput {
+    let name = format!("{}{}", SURNAMES.choose(rng).expect("non-empty"), GIVEN.choose(rng).expect("non-empty"));
+    let city = weighted(rng, &CITIES.map(|(c, _, w)| (c, w)));
+    let street = CITIES.iter().find(|(c, _, _)| *c == city).map(|(_, s, _)| *s).expect("picked from CITIES");
+    let orders: u32 = if rng.random_bool(0.15) { 0 } else { rng.random_range(1..40) };
+    let spent = (orders as f64 * rng.random_range(18.0..42.0) * 100.0).round() / 100.0;
+    let year = rng.random_range(1970..2008);
+    let birthday = format!("{year}-{:02}-{:02}", rng.random_range(1..=12), rng.random_range(1..=28));
+    let mut identities = vec![
+        IdentityInput { kind: "phone".into(), value: format!("1{}{:09}", rng.random_range(3..=9), n % 1_000_000_000) },
+        IdentityInput { kind: "user_id".into(), value: format!("u{n:08}") },
+    ];
+    if rng.random_bool(0.45) {
+        identities.push(IdentityInput { kind: "email".into(), value: format!("c{n}@mail.example.cn") });
+    }
+    if rng.random_bool(0.6) {
+        identities.push(IdentityInput { kind: "wecom_external_userid".into(), value: format!("wmJx{n:010x}") });
+    }
+    if rng.random_bool(0.7) {
+        identities.push(IdentityInput { kind: "wechat_unionid".into(), value: format!("oU{n:012x}") });
+    }
+    if rng.random_bool(0.5) {
+        identities.push(IdentityInput { kind: "member_no".into(), value: format!("M{n:09}") });
+    }
+    let mut tags: Vec<String> = Vec::new();
+    for (_, _, names) in TAGS {
+        if rng.random_bool(0.35) {
+            tags.push(names.choose(rng).expect("non-empty").to_string());
+        }
+    }
+    let first_seen_days = rng.random_range(1..900);
+    CustomerInput {
+        identities,
+        traits: json!({
+            "name": name,
+            "birthday": birthday,
+            "address": format!("{street}{}号", rng.random_range(1..400)),
+            "city": city,
+            "gender": if rng.random_bool(0.62) { "female" } else { "male" },
+            "member_level": weighted(rng, &LEVELS),
+            "favorite_drink": DRINKS.choose(rng).expect("non-empty"),
+            "orders": orders,
+            "total_spent": spent,
+            "acquisition_channel": CHANNELS.choose(rng).expect("non-empty"),
+            "first_seen_days_ago": first_seen_days,
+        })
+        .as_object()
+        .expect("literal object")
+        .clone(),
+        tags,
+        source: Some("demo".into()),
+    }
+}
+
+/// Creates or refreshes the demo workspace with `count` customers (deterministic from `seed`).
+pub async fn run(services: &Services, count: u64, seed: u64, progress: bool) -> anyhow::Result<DemoSummary> {
+    let started = std::time::Instant::now();
+    let workspace = match services.workspace_by_slug(SLUG).await {
+        Ok(ws) => ws,
+        Err(DomainError::NotFound(_)) => {
+            services.create_workspace(&NewWorkspace::parse(SLUG, Some("茶语 Chayu 新茶饮"), None, None)?).await?
+        }
+        Err(other) => return Err(other.into()),
+    };
+    let owner = Principal::cli(workspace.id);
+    for (email, name, role) in USERS {
+        services.add_user(workspace.id, email, name, PASSWORD, role).await?;
+    }
+    let existing = services.tags(&owner).await?;
+    for (group, family, names) in TAGS {
+        if services.tag_groups(&owner).await?.iter().all(|g| g.name != group) {
+            services.create_tag_group(&owner, group, family).await?;
+        }
+        for name in names {
+            if existing.iter().all(|t| t.name != *name) {
+                services.create_tag(&owner, group, name).await?;
+            }
+        }
+    }
+    let bar = if progress { ProgressBar::new(count) } else { ProgressBar::hidden() };
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} customers [{bar:40}] {pos}/{len} {per_sec} eta {eta}")
+            .expect("static template")
+            .progress_chars("=> "),
+    );
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut consent_rng = StdRng::seed_from_u64(seed ^ 0x5eed);
+    let batch_size = 1000u64;
+    let mut n = 0u64;
+    while n < count {
+        let size = batch_size.min(count - n);
+        let inputs: Vec<CustomerInput> = (n..n + size).map(|i| customer(&mut rng, i)).collect();
+        let results = services.upsert_customers(&owner, inputs, "demo", "customers").await?;
+        let mut consent = Vec::new();
+        for result in results {
+            let result = result.map_err(|errors| anyhow::anyhow!("demo data invalid: {errors:?}"))?;
+            if result.created {
+                consent.extend(demo_consent(&mut consent_rng, services.now()).into_iter().map(|r| (result.id, r)));
+            }
+        }
+        services.stores.consent.record(workspace.id, &consent).await?;
+        n += size;
+        bar.set_position(n);
+    }
+    bar.finish_and_clear();
+    Ok(DemoSummary { customers: count, seconds: started.elapsed().as_secs_f64() })
+}
+
+fn demo_consent(rng: &mut StdRng, now: jiff::Timestamp) -> Vec<ConsentRecord> {
+    let mut records = Vec::new();
+    let granted_at = now - jiff::SignedDuration::from_hours(rng.random_range(24..20_000));
+    for channel in [Channel::Wecom, Channel::Sms, Channel::Email] {
+        if rng.random_bool(0.7) {
+            records.push(ConsentRecord {
+                purpose: Purpose::Marketing,
+                channel,
+                granted: true,
+                source: "signup_form".into(),
+                policy_version: "2025-06".into(),
+                recorded_at: granted_at,
+            });
+            if rng.random_bool(0.08) {
+                records.push(ConsentRecord {
+                    purpose: Purpose::Marketing,
+                    channel,
+                    granted: false,
+                    source: "unsubscribe_link".into(),
+                    policy_version: "2025-06".into(),
+                    recorded_at: granted_at + jiff::SignedDuration::from_hours(rng.random_range(1..5000)),
+                });
+            }
+        }
+    }
+    records.push(ConsentRecord {
+        purpose: Purpose::Analytics,
+        channel: Channel::Wecom,
+        granted: true,
+        source: "signup_form".into(),
+        policy_version: "2025-06".into(),
+        recorded_at: granted_at,
+    });
+    records
+}

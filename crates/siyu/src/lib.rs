@@ -1,0 +1,12 @@
+//! The siyu binary's library half: configuration, wiring of stores and services into the web app,
+//! and the commands (`demo`, `bench`) that the CLI and the integration tests share.
+//!
+//! Modules, in reading order: [`config`], [`app`], [`demo`], [`bench`].
+
+pub mod app;
+pub mod bench;
+pub mod config;
+pub mod demo;
+
+pub use app::App;
+pub use config::Config;
