@@ -50,9 +50,8 @@ impl SecretKey {
 
     /// Builds a key from exactly 32 bytes.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, CryptoError> {
-        let array: [u8; 32] = bytes
-            .try_into()
-            .map_err(|_| CryptoError::InvalidKey(format!("expected 32 bytes, got {}", bytes.len())))?;
+        let array: [u8; 32] =
+            bytes.try_into().map_err(|_| CryptoError::InvalidKey(format!("expected 32 bytes, got {}", bytes.len())))?;
         Ok(Self(Zeroizing::new(array)))
     }
 
@@ -77,10 +76,8 @@ impl SecretKey {
     pub fn seal(&self, plaintext: &[u8], context: &[u8]) -> Result<Vec<u8>, CryptoError> {
         let nonce_bytes = random_bytes::<NONCE_LEN>()?;
         let nonce = Nonce::try_from(&nonce_bytes[..]).expect("nonce has the right length");
-        let sealed = self
-            .cipher()
-            .encrypt(&nonce, Payload { msg: plaintext, aad: context })
-            .map_err(|_| CryptoError::Open)?;
+        let sealed =
+            self.cipher().encrypt(&nonce, Payload { msg: plaintext, aad: context }).map_err(|_| CryptoError::Open)?;
         let mut out = Vec::with_capacity(1 + NONCE_LEN + sealed.len());
         out.push(FORMAT_V1);
         out.extend_from_slice(&nonce_bytes);
@@ -131,8 +128,8 @@ impl DataKey {
 
     /// Returns the keyed blind index (hex HMAC-SHA256) of a normalised value within `context`.
     pub fn blind_index(&self, context: &str, value: &str) -> String {
-        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.index_key.0[..])
-            .expect("HMAC accepts any key length");
+        let mut mac =
+            <Hmac<Sha256> as KeyInit>::new_from_slice(&self.index_key.0[..]).expect("HMAC accepts any key length");
         mac.update(context.as_bytes());
         mac.update(&[0]);
         mac.update(value.as_bytes());

@@ -96,13 +96,7 @@ impl Role {
             Self::Owner => true,
             Self::Operator => matches!(
                 permission,
-                CustomersRead
-                    | CustomersWrite
-                    | PiiRead
-                    | NotesWrite
-                    | ConsentWrite
-                    | TagsManage
-                    | CustomersImport
+                CustomersRead | CustomersWrite | PiiRead | NotesWrite | ConsentWrite | TagsManage | CustomersImport
             ),
             Self::Analyst => matches!(permission, CustomersRead),
             Self::CsAgent => matches!(permission, CustomersRead | NotesWrite | ConsentWrite),

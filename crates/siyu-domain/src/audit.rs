@@ -24,8 +24,14 @@ pub struct AuditEntry {
 #[async_trait]
 pub trait AuditStore: Send + Sync {
     /// Appends an entry.
-    async fn append(&self, ws: WorkspaceId, actor: &str, action: &str, target: &str, now: jiff::Timestamp)
-    -> Result<(), StoreError>;
+    async fn append(
+        &self,
+        ws: WorkspaceId,
+        actor: &str,
+        action: &str,
+        target: &str,
+        now: jiff::Timestamp,
+    ) -> Result<(), StoreError>;
     /// Lists entries, newest first.
     async fn list(&self, ws: WorkspaceId, page: &PageRequest) -> Result<Page<AuditEntry>, StoreError>;
 }

@@ -73,8 +73,11 @@ pub fn parse_header(headers: &[String]) -> Result<Vec<Column>, FieldError> {
 }
 
 /// Turns one record into an upsert input; errors name the column.
-pub fn parse_row(headers: &[String], columns: &[Column], record: &csv::StringRecord)
--> Result<(CustomerInput, Vec<String>), Vec<FieldError>> {
+pub fn parse_row(
+    headers: &[String],
+    columns: &[Column],
+    record: &csv::StringRecord,
+) -> Result<(CustomerInput, Vec<String>), Vec<FieldError>> {
     let mut input = CustomerInput { source: Some("import".into()), ..Default::default() };
     let mut identity_columns = Vec::new();
     let mut errors = Vec::new();
@@ -135,11 +138,7 @@ pub fn column_of(field: &str, headers: &[String], identity_columns: &[String]) -
         return "tags".into();
     }
     if let Some(key) = field.strip_prefix("traits.") {
-        return headers
-            .iter()
-            .find(|h| h.split(':').next() == Some(key))
-            .cloned()
-            .unwrap_or_else(|| key.to_string());
+        return headers.iter().find(|h| h.split(':').next() == Some(key)).cloned().unwrap_or_else(|| key.to_string());
     }
     field.to_string()
 }

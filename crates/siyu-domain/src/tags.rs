@@ -100,15 +100,25 @@ pub fn check_name(field: &str, name: &str) -> Result<String, DomainError> {
 #[async_trait]
 pub trait TagStore: Send + Sync {
     /// Creates a group; `Conflict` if the name is taken.
-    async fn insert_group(&self, ws: WorkspaceId, name: &str, family: TagFamily, now: jiff::Timestamp)
-    -> Result<TagGroup, StoreError>;
+    async fn insert_group(
+        &self,
+        ws: WorkspaceId,
+        name: &str,
+        family: TagFamily,
+        now: jiff::Timestamp,
+    ) -> Result<TagGroup, StoreError>;
     /// Lists groups.
     async fn groups(&self, ws: WorkspaceId) -> Result<Vec<TagGroup>, StoreError>;
     /// Finds a group by name.
     async fn find_group(&self, ws: WorkspaceId, name: &str) -> Result<Option<TagGroup>, StoreError>;
     /// Creates a tag in a group; `Conflict` if the name is taken.
-    async fn insert_tag(&self, ws: WorkspaceId, group: TagGroupId, name: &str, now: jiff::Timestamp)
-    -> Result<Tag, StoreError>;
+    async fn insert_tag(
+        &self,
+        ws: WorkspaceId,
+        group: TagGroupId,
+        name: &str,
+        now: jiff::Timestamp,
+    ) -> Result<Tag, StoreError>;
     /// Lists tags with their customer counts.
     async fn tags(&self, ws: WorkspaceId) -> Result<Vec<Tag>, StoreError>;
     /// Resolves tag names to ids; unknown names come back in the second list.

@@ -99,8 +99,13 @@ pub fn parse_login_email(email: &str) -> Result<String, DomainError> {
 #[async_trait]
 pub trait UserStore: Send + Sync {
     /// Inserts a user, or returns the existing one with that e-mail when `update_password` is false.
-    async fn insert(&self, email: &str, name: &str, password_hash: &str, now: jiff::Timestamp)
-    -> Result<UserId, StoreError>;
+    async fn insert(
+        &self,
+        email: &str,
+        name: &str,
+        password_hash: &str,
+        now: jiff::Timestamp,
+    ) -> Result<UserId, StoreError>;
     /// Replaces a user's password hash and clears lock-out.
     async fn set_password(&self, id: UserId, password_hash: &str) -> Result<(), StoreError>;
     /// Finds a user by login e-mail.

@@ -61,20 +61,13 @@ impl NewWorkspace {
         }
         let currency = currency.unwrap_or("CNY").trim().to_string();
         if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_uppercase()) {
-            errors.push(FieldError::new(
-                "currency",
-                format!("\"{currency}\" is not a three-letter ISO 4217 code"),
-            ));
+            errors.push(FieldError::new("currency", format!("\"{currency}\" is not a three-letter ISO 4217 code")));
         }
         let name = name.map(str::trim).filter(|n| !n.is_empty()).unwrap_or(&slug).to_string();
         if name.chars().count() > 100 {
             errors.push(FieldError::new("name", "must be at most 100 characters"));
         }
-        if errors.is_empty() {
-            Ok(Self { slug, name, time_zone, currency })
-        } else {
-            Err(DomainError::Invalid(errors))
-        }
+        if errors.is_empty() { Ok(Self { slug, name, time_zone, currency }) } else { Err(DomainError::Invalid(errors)) }
     }
 }
 
@@ -82,8 +75,12 @@ impl NewWorkspace {
 #[async_trait]
 pub trait WorkspaceStore: Send + Sync {
     /// Inserts a workspace with its wrapped data key; `Conflict` if the slug is taken.
-    async fn insert(&self, new: &NewWorkspace, wrapped_key: &[u8], now: jiff::Timestamp)
-    -> Result<Workspace, StoreError>;
+    async fn insert(
+        &self,
+        new: &NewWorkspace,
+        wrapped_key: &[u8],
+        now: jiff::Timestamp,
+    ) -> Result<Workspace, StoreError>;
     /// Finds a workspace by id.
     async fn find(&self, id: WorkspaceId) -> Result<Option<Workspace>, StoreError>;
     /// Finds a workspace by slug.

@@ -28,7 +28,8 @@ include!("sql/profiles.rs");
 /// Opens (creating if needed) the database file and applies migrations.
 pub async fn open(path: &Path) -> Result<Stores, StoreError> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| StoreError::Backend(format!("cannot create {}: {e}", dir.display())))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| StoreError::Backend(format!("cannot create {}: {e}", dir.display())))?;
     }
     let options = SqliteConnectOptions::new()
         .filename(path)
@@ -39,11 +40,7 @@ pub async fn open(path: &Path) -> Result<Stores, StoreError> {
         .busy_timeout(Duration::from_secs(30))
         .foreign_keys(true)
         .pragma("cache_size", "-65536");
-    let pool = SqlitePoolOptions::new()
-        .max_connections(8)
-        .connect_with(options)
-        .await
-        .map_err(db_err)?;
+    let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options).await.map_err(db_err)?;
     crate::migrations::migrator(crate::migrations::Dialect::Sqlite)
         .run(&pool)
         .await

@@ -52,7 +52,12 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
         let path = error.path().to_string();
         // serde's messages end with " at line L column C"; keep them, they help with big bodies.
         let inner = error.into_inner();
-        let field = if path == "." || path.is_empty() { "body".to_string() } else { path };
+        // A syntax error has no meaningful path ("?" or "."): the body as a whole is at fault.
+        let field = if inner.is_syntax() || inner.is_eof() || path == "." || path.contains('?') {
+            "body".to_string()
+        } else {
+            path
+        };
         Problem::malformed(field, inner.to_string())
     })
 }

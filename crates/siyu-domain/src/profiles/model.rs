@@ -106,9 +106,7 @@ impl Identity {
                 ),
             )
         })?;
-        let value = kind
-            .normalize(value)
-            .map_err(|reason| FieldError::new(format!("{field}.value"), reason))?;
+        let value = kind.normalize(value).map_err(|reason| FieldError::new(format!("{field}.value"), reason))?;
         Ok(Self { kind, value })
     }
 }
@@ -139,9 +137,7 @@ pub fn normalize_phone(raw: &str) -> Result<String, String> {
         ));
     };
     if let Some(national) = e164.strip_prefix("86") {
-        let valid = national.len() == 11
-            && national.starts_with('1')
-            && matches!(national.as_bytes()[1], b'3'..=b'9');
+        let valid = national.len() == 11 && national.starts_with('1') && matches!(national.as_bytes()[1], b'3'..=b'9');
         if !valid && national.starts_with('1') {
             return Err(format!("\"{trimmed}\" is not a valid mainland mobile number"));
         }
@@ -188,9 +184,7 @@ pub fn check_trait_key(key: &str) -> Result<(), String> {
     if first_ok && key.len() <= 64 && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.') {
         Ok(())
     } else {
-        Err(format!(
-            "trait name \"{key}\" must be 1-64 letters, digits, '_' or '.', starting with a letter"
-        ))
+        Err(format!("trait name \"{key}\" must be 1-64 letters, digits, '_' or '.', starting with a letter"))
     }
 }
 
@@ -270,8 +264,12 @@ pub const MAX_ITEMS_PER_INPUT: usize = 100;
 
 impl CustomerInput {
     /// Validates the input; errors are prefixed with `field` (e.g. `customers[3]`).
-    pub fn into_draft(self, field: &str, default_source: &str, require_identity: bool)
-    -> Result<CustomerDraft, Vec<FieldError>> {
+    pub fn into_draft(
+        self,
+        field: &str,
+        default_source: &str,
+        require_identity: bool,
+    ) -> Result<CustomerDraft, Vec<FieldError>> {
         let mut errors = Vec::new();
         let prefix = |name: &str| if field.is_empty() { name.to_string() } else { format!("{field}.{name}") };
         let source = match self.source.as_deref().map(check_source).transpose() {
@@ -328,7 +326,10 @@ impl CustomerInput {
         if require_identity && identities.is_empty() && errors.is_empty() {
             errors.push(FieldError::new(prefix("identities"), "at least one identity is required"));
         }
-        if identities.len() > MAX_ITEMS_PER_INPUT || traits.len() > MAX_ITEMS_PER_INPUT || tags.len() > MAX_ITEMS_PER_INPUT {
+        if identities.len() > MAX_ITEMS_PER_INPUT
+            || traits.len() > MAX_ITEMS_PER_INPUT
+            || tags.len() > MAX_ITEMS_PER_INPUT
+        {
             errors.push(FieldError::new(
                 field.to_string(),
                 format!("at most {MAX_ITEMS_PER_INPUT} identities, traits and tags each"),

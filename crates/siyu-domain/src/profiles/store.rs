@@ -170,28 +170,52 @@ pub struct MergeRecord {
 #[async_trait]
 pub trait ProfileStore: Send + Sync {
     /// Applies drafts in one transaction, each resolving identities and merging profiles they join.
-    async fn upsert(&self, ws: WorkspaceId, drafts: &[SealedDraft], now: jiff::Timestamp)
-    -> Result<Vec<UpsertOutcome>, StoreError>;
+    async fn upsert(
+        &self,
+        ws: WorkspaceId,
+        drafts: &[SealedDraft],
+        now: jiff::Timestamp,
+    ) -> Result<Vec<UpsertOutcome>, StoreError>;
     /// Returns the id a (possibly merged-away) id resolves to, if the profile exists.
     async fn resolve(&self, ws: WorkspaceId, id: CustomerId) -> Result<Option<CustomerId>, StoreError>;
     /// Finds a profile by id (following merges).
     async fn find(&self, ws: WorkspaceId, id: CustomerId) -> Result<Option<StoredCustomer>, StoreError>;
     /// Lists profiles matching a filter, newest first.
-    async fn list(&self, ws: WorkspaceId, filter: &CustomerFilter, page: &PageRequest)
-    -> Result<Page<StoredCustomer>, StoreError>;
+    async fn list(
+        &self,
+        ws: WorkspaceId,
+        filter: &CustomerFilter,
+        page: &PageRequest,
+    ) -> Result<Page<StoredCustomer>, StoreError>;
     /// Counts live profiles.
     async fn count(&self, ws: WorkspaceId) -> Result<i64, StoreError>;
     /// Detaches an identity; `NotFound` unless the customer has it.
-    async fn remove_identity(&self, ws: WorkspaceId, id: CustomerId, kind: IdentityKind, lookup: &str)
-    -> Result<(), StoreError>;
+    async fn remove_identity(
+        &self,
+        ws: WorkspaceId,
+        id: CustomerId,
+        kind: IdentityKind,
+        lookup: &str,
+    ) -> Result<(), StoreError>;
     /// Removes a tag assignment (idempotent).
-    async fn remove_tag(&self, ws: WorkspaceId, id: CustomerId, tag: TagId, now: jiff::Timestamp)
-    -> Result<(), StoreError>;
+    async fn remove_tag(
+        &self,
+        ws: WorkspaceId,
+        id: CustomerId,
+        tag: TagId,
+        now: jiff::Timestamp,
+    ) -> Result<(), StoreError>;
     /// Deletes a profile and everything attached to it (erasure); `NotFound` if absent.
     async fn delete(&self, ws: WorkspaceId, id: CustomerId) -> Result<(), StoreError>;
     /// Adds a staff note.
-    async fn add_note(&self, ws: WorkspaceId, id: CustomerId, author: &str, body: &str, now: jiff::Timestamp)
-    -> Result<Note, StoreError>;
+    async fn add_note(
+        &self,
+        ws: WorkspaceId,
+        id: CustomerId,
+        author: &str,
+        body: &str,
+        now: jiff::Timestamp,
+    ) -> Result<Note, StoreError>;
     /// Lists notes, newest first.
     async fn notes(&self, ws: WorkspaceId, id: CustomerId) -> Result<Vec<Note>, StoreError>;
     /// Lists merges into this profile (including merges into profiles later merged into it).

@@ -135,7 +135,10 @@ impl Services {
         let email = email.trim().to_lowercase();
         let Some(user) = self.stores.users.find_by_email(&email).await? else {
             // Spend the same time as a real check so response times do not reveal accounts.
-            verify_password(password, "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$2oQmYtQmZbiU7ETnZ0Sd+xW1gJXbW7v2mTeo0Rk8eIo");
+            verify_password(
+                password,
+                "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$2oQmYtQmZbiU7ETnZ0Sd+xW1gJXbW7v2mTeo0Rk8eIo",
+            );
             return Err(wrong());
         };
         let now = self.now();
@@ -157,8 +160,12 @@ impl Services {
             .ok_or_else(|| DomainError::Unauthenticated("this user belongs to no workspace".into()))?;
         let token = hex::encode(siyu_core::crypto::random_bytes::<32>()?);
         let csrf_token = hex::encode(siyu_core::crypto::random_bytes::<16>()?);
-        let session =
-            Session { user_id: user.id, workspace_id: first.workspace_id, csrf_token, expires_at: now + SESSION_LIFETIME };
+        let session = Session {
+            user_id: user.id,
+            workspace_id: first.workspace_id,
+            csrf_token,
+            expires_at: now + SESSION_LIFETIME,
+        };
         self.stores.users.insert_session(&hash_token(&token), &session, now).await?;
         Ok(LoginOutcome { token, session })
     }

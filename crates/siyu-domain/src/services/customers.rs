@@ -5,8 +5,8 @@ use crate::access::{Permission, Principal};
 use crate::consent::{Channel, ConsentRecord, Purpose, current_state};
 use crate::error::{DomainError, DomainResult, FieldError};
 use crate::profiles::{
-    AssignedTag, CustomerDraft, CustomerFilter, CustomerInput, Identity, IdentityKind, MergeRecord, Note,
-    SealedDraft, SealedIdentity, SealedTrait, StoredCustomer, TraitPayload, UpsertOutcome, mask,
+    AssignedTag, CustomerDraft, CustomerFilter, CustomerInput, Identity, IdentityKind, MergeRecord, Note, SealedDraft,
+    SealedIdentity, SealedTrait, StoredCustomer, TraitPayload, UpsertOutcome, mask,
 };
 use crate::tags::{Tag, TagFamily, TagGroup, check_name, check_tag_source};
 use serde::{Deserialize, Serialize};
@@ -147,8 +147,13 @@ fn identity_lookup(key: &DataKey, kind: IdentityKind, value: &str) -> String {
 }
 
 impl Services {
-    fn seal_draft(&self, key: &DataKey, draft: &CustomerDraft, tags: Vec<TagId>, target: Option<CustomerId>)
-    -> DomainResult<SealedDraft> {
+    fn seal_draft(
+        &self,
+        key: &DataKey,
+        draft: &CustomerDraft,
+        tags: Vec<TagId>,
+        target: Option<CustomerId>,
+    ) -> DomainResult<SealedDraft> {
         let identities = draft.identities.iter().map(|i| seal_identity(key, i)).collect::<DomainResult<_>>()?;
         let mut traits = Vec::with_capacity(draft.traits.len());
         for (name, value) in &draft.traits {
@@ -207,8 +212,7 @@ impl Services {
                     continue;
                 }
             };
-            let unknown: Vec<String> =
-                draft.tags.iter().filter(|t| !tag_cache.contains_key(*t)).cloned().collect();
+            let unknown: Vec<String> = draft.tags.iter().filter(|t| !tag_cache.contains_key(*t)).cloned().collect();
             if !unknown.is_empty() {
                 let (ids, missing) = self.stores.tags.resolve_names(ws, &unknown).await?;
                 let mut ids = ids.into_iter();
@@ -252,11 +256,7 @@ impl Services {
     }
 
     async fn live_id(&self, ws: WorkspaceId, id: CustomerId) -> DomainResult<CustomerId> {
-        self.stores
-            .profiles
-            .resolve(ws, id)
-            .await?
-            .ok_or_else(|| DomainError::NotFound(format!("customer {id}")))
+        self.stores.profiles.resolve(ws, id).await?.ok_or_else(|| DomainError::NotFound(format!("customer {id}")))
     }
 
     /// Updates traits (null removes), adds identities (merging) and tags of an existing customer.
@@ -285,9 +285,8 @@ impl Services {
         kind: &str,
         value: &str,
     ) -> DomainResult<UpsertResult> {
-        let identity = Identity::parse(kind, value, "").map_err(|e| {
-            DomainError::Invalid(vec![FieldError::new(e.field.trim_start_matches('.'), e.reason)])
-        })?;
+        let identity = Identity::parse(kind, value, "")
+            .map_err(|e| DomainError::Invalid(vec![FieldError::new(e.field.trim_start_matches('.'), e.reason)]))?;
         let input = CustomerInput {
             identities: vec![crate::profiles::IdentityInput {
                 kind: identity.kind.as_str().into(),
@@ -299,8 +298,13 @@ impl Services {
     }
 
     /// Detaches an identity from a customer.
-    pub async fn remove_identity(&self, principal: &Principal, id: CustomerId, kind: &str, value: &str)
-    -> DomainResult<()> {
+    pub async fn remove_identity(
+        &self,
+        principal: &Principal,
+        id: CustomerId,
+        kind: &str,
+        value: &str,
+    ) -> DomainResult<()> {
         principal.require(Permission::CustomersWrite)?;
         let ws = principal.workspace_id;
         let id = self.live_id(ws, id).await?;
@@ -311,14 +315,25 @@ impl Services {
     }
 
     /// Assigns tags by name with a source (`rule`, `import`, `manual`, `model`).
-    pub async fn add_tags(&self, principal: &Principal, id: CustomerId, names: &[String], source: &str)
-    -> DomainResult<()> {
+    pub async fn add_tags(
+        &self,
+        principal: &Principal,
+        id: CustomerId,
+        names: &[String],
+        source: &str,
+    ) -> DomainResult<()> {
         principal.require(Permission::CustomersWrite)?;
         check_tag_source(source)?;
         let ws = principal.workspace_id;
         let id = self.live_id(ws, id).await?;
         let tags = self.resolve_tags(ws, names, "tags").await?;
-        let draft = SealedDraft { target: Some(id), tags, source: "api".into(), tag_source: source.into(), ..Default::default() };
+        let draft = SealedDraft {
+            target: Some(id),
+            tags,
+            source: "api".into(),
+            tag_source: source.into(),
+            ..Default::default()
+        };
         self.stores.profiles.upsert(ws, &[draft], self.now()).await?;
         Ok(())
     }
@@ -403,12 +418,8 @@ impl Services {
     pub async fn customer(&self, principal: &Principal, id: CustomerId) -> DomainResult<CustomerView> {
         principal.require(Permission::CustomersRead)?;
         let ws = principal.workspace_id;
-        let stored = self
-            .stores
-            .profiles
-            .find(ws, id)
-            .await?
-            .ok_or_else(|| DomainError::NotFound(format!("customer {id}")))?;
+        let stored =
+            self.stores.profiles.find(ws, id).await?.ok_or_else(|| DomainError::NotFound(format!("customer {id}")))?;
         let unmasked = principal.can_read_pii();
         if unmasked && Self::has_pii(&stored) {
             self.audit(principal, "pii.read", &format!("customer:{}", stored.id)).await?;
@@ -418,8 +429,11 @@ impl Services {
     }
 
     /// Searches customers (newest first), masked per role; unmasked pages are audited.
-    pub async fn search_customers(&self, principal: &Principal, query: &CustomerQuery)
-    -> DomainResult<Page<CustomerView>> {
+    pub async fn search_customers(
+        &self,
+        principal: &Principal,
+        query: &CustomerQuery,
+    ) -> DomainResult<Page<CustomerView>> {
         principal.require(Permission::CustomersRead)?;
         let ws = principal.workspace_id;
         let key = self.data_key(ws).await?;
@@ -444,7 +458,10 @@ impl Services {
                 .ok_or_else(|| DomainError::invalid("trait", format!("\"{spec}\" must look like key=value")))?;
             crate::profiles::check_trait_key(name).map_err(|reason| DomainError::invalid("trait", reason))?;
             if crate::profiles::is_pii_trait(name) {
-                return Err(DomainError::invalid("trait", format!("\"{name}\" is personal data and cannot be searched")));
+                return Err(DomainError::invalid(
+                    "trait",
+                    format!("\"{name}\" is personal data and cannot be searched"),
+                ));
             }
             // A value that parses as JSON (number, boolean, quoted string) is compared typed; else as a string.
             let value = serde_json::from_str::<Value>(raw).unwrap_or_else(|_| Value::String(raw.to_string()));
@@ -453,8 +470,7 @@ impl Services {
         filter.tags = self.resolve_tags(ws, &query.tags, "tag").await?;
         let page = self.stores.profiles.list(ws, &filter, &query.page).await?;
         let unmasked = principal.can_read_pii();
-        let pii_ids: Vec<String> =
-            page.items.iter().filter(|c| Self::has_pii(c)).map(|c| c.id.to_string()).collect();
+        let pii_ids: Vec<String> = page.items.iter().filter(|c| Self::has_pii(c)).map(|c| c.id.to_string()).collect();
         if unmasked && !pii_ids.is_empty() {
             self.audit(principal, "pii.read", &format!("customers:{}", pii_ids.join(","))).await?;
         }
@@ -479,7 +495,11 @@ impl Services {
             return Err(DomainError::invalid("body", "note must be 1-4000 characters"));
         }
         let id = self.live_id(principal.workspace_id, id).await?;
-        Ok(self.stores.profiles.add_note(principal.workspace_id, id, &principal.actor.label(), body, self.now()).await?)
+        Ok(self
+            .stores
+            .profiles
+            .add_note(principal.workspace_id, id, &principal.actor.label(), body, self.now())
+            .await?)
     }
 
     /// Lists notes, newest first.
@@ -505,8 +525,12 @@ impl Services {
     }
 
     /// Records consent changes (all or none).
-    pub async fn change_consent(&self, principal: &Principal, id: CustomerId, changes: Vec<ConsentChange>)
-    -> DomainResult<ConsentView> {
+    pub async fn change_consent(
+        &self,
+        principal: &Principal,
+        id: CustomerId,
+        changes: Vec<ConsentChange>,
+    ) -> DomainResult<ConsentView> {
         principal.require(Permission::ConsentWrite)?;
         if changes.is_empty() {
             return Err(DomainError::invalid("changes", "at least one change is required"));
@@ -567,7 +591,8 @@ impl Services {
     pub async fn unsubscribe(&self, token: &str) -> DomainResult<(WorkspaceId, Channel)> {
         let invalid = || DomainError::NotFound("unsubscribe link".into());
         let mut parts = token.splitn(4, '.');
-        let (Some(ws), Some(id), Some(channel), Some(signature)) = (parts.next(), parts.next(), parts.next(), parts.next())
+        let (Some(ws), Some(id), Some(channel), Some(signature)) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
         else {
             return Err(invalid());
         };

@@ -108,7 +108,8 @@ impl Services {
                         }
                     }
                 }
-                if batch.len() == BATCH_ROWS && sender.blocking_send(Parsed::Batch(std::mem::take(&mut batch))).is_err() {
+                if batch.len() == BATCH_ROWS && sender.blocking_send(Parsed::Batch(std::mem::take(&mut batch))).is_err()
+                {
                     break;
                 }
             }

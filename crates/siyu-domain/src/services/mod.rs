@@ -9,9 +9,7 @@ mod customers;
 mod import;
 
 pub use access::LoginOutcome;
-pub use customers::{
-    ConsentChange, ConsentView, CustomerQuery, CustomerView, IdentityView, TraitView, UpsertResult,
-};
+pub use customers::{ConsentChange, ConsentView, CustomerQuery, CustomerView, IdentityView, TraitView, UpsertResult};
 pub use import::{ImportReport, RowError};
 
 use crate::access::Principal;
@@ -57,10 +55,7 @@ impl Services {
 
     /// Writes an audit entry for the principal.
     pub async fn audit(&self, principal: &Principal, action: &str, target: &str) -> DomainResult<()> {
-        self.stores
-            .audit
-            .append(principal.workspace_id, &principal.actor.label(), action, target, self.now())
-            .await?;
+        self.stores.audit.append(principal.workspace_id, &principal.actor.label(), action, target, self.now()).await?;
         Ok(())
     }
 }

@@ -23,8 +23,12 @@ const WORKSPACE_COLUMNS: &str = "SELECT id, slug, name, time_zone, currency, cre
 
 #[async_trait]
 impl WorkspaceStore for SqlStore {
-    async fn insert(&self, new: &NewWorkspace, wrapped_key: &[u8], now: jiff::Timestamp)
-    -> Result<Workspace, StoreError> {
+    async fn insert(
+        &self,
+        new: &NewWorkspace,
+        wrapped_key: &[u8],
+        now: jiff::Timestamp,
+    ) -> Result<Workspace, StoreError> {
         let row = sqlx::query(
             "INSERT INTO workspaces (slug, name, time_zone, currency, data_key, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6) RETURNING id, slug, name, time_zone, currency, created_at",
@@ -108,8 +112,13 @@ const MEMBERSHIP_QUERY: &str = "SELECT m.user_id, u.email, u.name AS user_name, 
 
 #[async_trait]
 impl UserStore for SqlStore {
-    async fn insert(&self, email: &str, name: &str, password_hash: &str, now: jiff::Timestamp)
-    -> Result<UserId, StoreError> {
+    async fn insert(
+        &self,
+        email: &str,
+        name: &str,
+        password_hash: &str,
+        now: jiff::Timestamp,
+    ) -> Result<UserId, StoreError> {
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO users (email, name, password_hash, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
         )
@@ -157,12 +166,7 @@ impl UserStore for SqlStore {
         } else {
             "UPDATE users SET failed_logins = failed_logins + 1, locked_until = $2 WHERE id = $1"
         };
-        sqlx::query(sql)
-            .bind(id.0)
-            .bind(lock_until.map(millis))
-            .execute(&self.pool)
-            .await
-            .map_err(db_err)?;
+        sqlx::query(sql).bind(id.0).bind(lock_until.map(millis)).execute(&self.pool).await.map_err(db_err)?;
         Ok(())
     }
 
@@ -217,8 +221,12 @@ impl UserStore for SqlStore {
         rows.iter().map(membership_row).collect()
     }
 
-    async fn insert_session(&self, token_hash: &str, session: &Session, now: jiff::Timestamp)
-    -> Result<(), StoreError> {
+    async fn insert_session(
+        &self,
+        token_hash: &str,
+        session: &Session,
+        now: jiff::Timestamp,
+    ) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM sessions WHERE expires_at < $1")
             .bind(millis(now))
             .execute(&self.pool)
@@ -296,8 +304,7 @@ fn key_row(row: &<Db as sqlx::Database>::Row) -> Result<ApiKey, StoreError> {
     })
 }
 
-const KEY_COLUMNS: &str =
-    "id, workspace_id, kind, role, name, prefix, created_at, last_used_at, revoked_at";
+const KEY_COLUMNS: &str = "id, workspace_id, kind, role, name, prefix, created_at, last_used_at, revoked_at";
 
 #[async_trait]
 impl ApiKeyStore for SqlStore {
@@ -338,9 +345,8 @@ impl ApiKeyStore for SqlStore {
     }
 
     async fn list(&self, ws: WorkspaceId) -> Result<Vec<ApiKey>, StoreError> {
-        let sql = sqlx::AssertSqlSafe(format!(
-            "SELECT {KEY_COLUMNS} FROM api_keys WHERE workspace_id = $1 ORDER BY id DESC"
-        ));
+        let sql =
+            sqlx::AssertSqlSafe(format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE workspace_id = $1 ORDER BY id DESC"));
         let rows = sqlx::query(sql).bind(ws.0).fetch_all(&self.pool).await.map_err(db_err)?;
         rows.iter().map(key_row).collect()
     }
@@ -378,8 +384,14 @@ impl ApiKeyStore for SqlStore {
 
 #[async_trait]
 impl AuditStore for SqlStore {
-    async fn append(&self, ws: WorkspaceId, actor: &str, action: &str, target: &str, now: jiff::Timestamp)
-    -> Result<(), StoreError> {
+    async fn append(
+        &self,
+        ws: WorkspaceId,
+        actor: &str,
+        action: &str,
+        target: &str,
+        now: jiff::Timestamp,
+    ) -> Result<(), StoreError> {
         sqlx::query("INSERT INTO audit_log (workspace_id, actor, action, target, at) VALUES ($1, $2, $3, $4, $5)")
             .bind(ws.0)
             .bind(actor)

@@ -76,7 +76,8 @@ async fn upsert_one(tx: &mut Tx, ws: WorkspaceId, draft: &SealedDraft, now: i64)
     // Owners of the draft's identities (and the addressed customer) all become one profile.
     let mut owners: BTreeMap<i64, String> = BTreeMap::new();
     if let Some(target) = draft.target {
-        let live = resolve_in(tx, ws, target).await?.ok_or_else(|| StoreError::NotFound(format!("customer {target}")))?;
+        let live =
+            resolve_in(tx, ws, target).await?.ok_or_else(|| StoreError::NotFound(format!("customer {target}")))?;
         owners.insert(live.0, "target".into());
     }
     for chunk in draft.identities.chunks(CHUNK) {
@@ -86,7 +87,12 @@ async fn upsert_one(tx: &mut Tx, ws: WorkspaceId, draft: &SealedDraft, now: i64)
             if i > 0 {
                 query.push(" OR ");
             }
-            query.push("(kind = ").push_bind(identity.kind.as_str()).push(" AND lookup = ").push_bind(&identity.lookup).push(")");
+            query
+                .push("(kind = ")
+                .push_bind(identity.kind.as_str())
+                .push(" AND lookup = ")
+                .push_bind(&identity.lookup)
+                .push(")");
         }
         query.push(")");
         let rows: Vec<(i64, String)> = query.build_query_as().fetch_all(&mut **tx).await.map_err(db_err)?;
@@ -163,8 +169,9 @@ async fn upsert_one(tx: &mut Tx, ws: WorkspaceId, draft: &SealedDraft, now: i64)
             .map_err(db_err)?;
     }
     for chunk in draft.tags.chunks(CHUNK) {
-        let mut query =
-            sqlx::QueryBuilder::<Db>::new("INSERT INTO customer_tags (workspace_id, customer_id, tag_id, source, assigned_at) ");
+        let mut query = sqlx::QueryBuilder::<Db>::new(
+            "INSERT INTO customer_tags (workspace_id, customer_id, tag_id, source, assigned_at) ",
+        );
         query.push_values(chunk, |mut row, tag| {
             row.push_bind(ws.0).push_bind(survivor.0).push_bind(tag.0).push_bind(&draft.tag_source).push_bind(now);
         });
@@ -269,8 +276,12 @@ impl SqlStore {
         Ok(customers)
     }
 
-    async fn upsert_attempt(&self, ws: WorkspaceId, drafts: &[SealedDraft], now: i64)
-    -> Result<Vec<UpsertOutcome>, StoreError> {
+    async fn upsert_attempt(
+        &self,
+        ws: WorkspaceId,
+        drafts: &[SealedDraft],
+        now: i64,
+    ) -> Result<Vec<UpsertOutcome>, StoreError> {
         let mut tx = begin_write(&self.pool).await?;
         let mut outcomes = Vec::with_capacity(drafts.len());
         for draft in drafts {
@@ -283,8 +294,12 @@ impl SqlStore {
 
 #[async_trait]
 impl ProfileStore for SqlStore {
-    async fn upsert(&self, ws: WorkspaceId, drafts: &[SealedDraft], now: jiff::Timestamp)
-    -> Result<Vec<UpsertOutcome>, StoreError> {
+    async fn upsert(
+        &self,
+        ws: WorkspaceId,
+        drafts: &[SealedDraft],
+        now: jiff::Timestamp,
+    ) -> Result<Vec<UpsertOutcome>, StoreError> {
         let now = millis(now);
         let mut attempt = 0;
         loop {
@@ -320,8 +335,12 @@ impl ProfileStore for SqlStore {
         Ok(self.hydrate(head.into_iter().collect()).await?.pop())
     }
 
-    async fn list(&self, ws: WorkspaceId, filter: &CustomerFilter, page: &PageRequest)
-    -> Result<Page<StoredCustomer>, StoreError> {
+    async fn list(
+        &self,
+        ws: WorkspaceId,
+        filter: &CustomerFilter,
+        page: &PageRequest,
+    ) -> Result<Page<StoredCustomer>, StoreError> {
         let mut query = sqlx::QueryBuilder::<Db>::new(
             "SELECT c.id, c.created_at, c.updated_at FROM customers c WHERE c.workspace_id = ",
         );
@@ -330,12 +349,20 @@ impl ProfileStore for SqlStore {
             query.push(" AND c.id < ").push_bind(after);
         }
         if !filter.identities.is_empty() {
-            query.push(" AND c.id IN (SELECT customer_id FROM identities WHERE workspace_id = ").push_bind(ws.0).push(" AND (");
+            query
+                .push(" AND c.id IN (SELECT customer_id FROM identities WHERE workspace_id = ")
+                .push_bind(ws.0)
+                .push(" AND (");
             for (i, (kind, lookup)) in filter.identities.iter().enumerate() {
                 if i > 0 {
                     query.push(" OR ");
                 }
-                query.push("(kind = ").push_bind(kind.as_str()).push(" AND lookup = ").push_bind(lookup.clone()).push(")");
+                query
+                    .push("(kind = ")
+                    .push_bind(kind.as_str())
+                    .push(" AND lookup = ")
+                    .push_bind(lookup.clone())
+                    .push(")");
             }
             query.push("))");
         }
@@ -369,8 +396,13 @@ impl ProfileStore for SqlStore {
             .map_err(db_err)
     }
 
-    async fn remove_identity(&self, ws: WorkspaceId, id: CustomerId, kind: IdentityKind, lookup: &str)
-    -> Result<(), StoreError> {
+    async fn remove_identity(
+        &self,
+        ws: WorkspaceId,
+        id: CustomerId,
+        kind: IdentityKind,
+        lookup: &str,
+    ) -> Result<(), StoreError> {
         let done = sqlx::query(
             "DELETE FROM identities WHERE workspace_id = $1 AND customer_id = $2 AND kind = $3 AND lookup = $4",
         )
@@ -387,8 +419,13 @@ impl ProfileStore for SqlStore {
         Ok(())
     }
 
-    async fn remove_tag(&self, ws: WorkspaceId, id: CustomerId, tag: TagId, now: jiff::Timestamp)
-    -> Result<(), StoreError> {
+    async fn remove_tag(
+        &self,
+        ws: WorkspaceId,
+        id: CustomerId,
+        tag: TagId,
+        now: jiff::Timestamp,
+    ) -> Result<(), StoreError> {
         let mut tx = begin_write(&self.pool).await?;
         sqlx::query("DELETE FROM customer_tags WHERE workspace_id = $1 AND customer_id = $2 AND tag_id = $3")
             .bind(ws.0)
@@ -425,8 +462,14 @@ impl ProfileStore for SqlStore {
         tx.commit().await.map_err(db_err)
     }
 
-    async fn add_note(&self, ws: WorkspaceId, id: CustomerId, author: &str, body: &str, now: jiff::Timestamp)
-    -> Result<Note, StoreError> {
+    async fn add_note(
+        &self,
+        ws: WorkspaceId,
+        id: CustomerId,
+        author: &str,
+        body: &str,
+        now: jiff::Timestamp,
+    ) -> Result<Note, StoreError> {
         let note_id: i64 = sqlx::query_scalar(
             "INSERT INTO notes (workspace_id, customer_id, author, body, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
         )
@@ -491,8 +534,13 @@ fn family(text: &str) -> Result<TagFamily, StoreError> {
 
 #[async_trait]
 impl TagStore for SqlStore {
-    async fn insert_group(&self, ws: WorkspaceId, name: &str, family: TagFamily, now: jiff::Timestamp)
-    -> Result<TagGroup, StoreError> {
+    async fn insert_group(
+        &self,
+        ws: WorkspaceId,
+        name: &str,
+        family: TagFamily,
+        now: jiff::Timestamp,
+    ) -> Result<TagGroup, StoreError> {
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO tag_groups (workspace_id, name, family, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
         )
@@ -532,8 +580,13 @@ impl TagStore for SqlStore {
         row.map(|(id, name, fam)| Ok(TagGroup { id: TagGroupId(id), name, family: family(&fam)? })).transpose()
     }
 
-    async fn insert_tag(&self, ws: WorkspaceId, group: TagGroupId, name: &str, now: jiff::Timestamp)
-    -> Result<Tag, StoreError> {
+    async fn insert_tag(
+        &self,
+        ws: WorkspaceId,
+        group: TagGroupId,
+        name: &str,
+        now: jiff::Timestamp,
+    ) -> Result<Tag, StoreError> {
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO tags (workspace_id, group_id, name, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
         )
@@ -547,11 +600,7 @@ impl TagStore for SqlStore {
             StoreError::Conflict(_) => StoreError::Conflict(format!("tag \"{name}\" already exists")),
             other => other,
         })?;
-        self.tags(ws)
-            .await?
-            .into_iter()
-            .find(|t| t.id.0 == id)
-            .ok_or_else(|| StoreError::NotFound(format!("tag {id}")))
+        self.tags(ws).await?.into_iter().find(|t| t.id.0 == id).ok_or_else(|| StoreError::NotFound(format!("tag {id}")))
     }
 
     async fn tags(&self, ws: WorkspaceId) -> Result<Vec<Tag>, StoreError> {

@@ -1,5 +1,8 @@
 //! The storage contract: every case runs against SQLite and PostgreSQL through the domain services.
 
+// Test cases are plain async fns called by generated #[test]s; a panic is their failure report.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod access;
 mod profiles;
 
@@ -20,11 +23,7 @@ pub struct Fixture {
 impl Fixture {
     /// Creates a workspace and returns an owner principal for it.
     pub async fn workspace(&self, slug: &str) -> Principal {
-        let ws = self
-            .services
-            .create_workspace(&NewWorkspace::parse(slug, None, None, None).unwrap())
-            .await
-            .unwrap();
+        let ws = self.services.create_workspace(&NewWorkspace::parse(slug, None, None, None).unwrap()).await.unwrap();
         Principal::cli(ws.id)
     }
 }

@@ -40,13 +40,19 @@ async fn upsert_by_identity_updates_the_same_profile(f: Fixture) {
     let owner = f.workspace("brand").await;
     let first = f
         .services
-        .upsert_customer(&owner, input(json!({"identities": [{"type": "phone", "value": "13800000001"}], "traits": {"city": "上海"}})))
+        .upsert_customer(
+            &owner,
+            input(json!({"identities": [{"type": "phone", "value": "13800000001"}], "traits": {"city": "上海"}})),
+        )
         .await
         .unwrap();
     assert!(first.created);
     let second = f
         .services
-        .upsert_customer(&owner, input(json!({"identities": [{"type": "phone", "value": "+86 138 0000 0001"}], "traits": {"orders": 3}})))
+        .upsert_customer(
+            &owner,
+            input(json!({"identities": [{"type": "phone", "value": "+86 138 0000 0001"}], "traits": {"orders": 3}})),
+        )
         .await
         .unwrap();
     assert_eq!((second.id, second.created), (first.id, false));
@@ -64,10 +70,27 @@ async fn merges_are_transitive_and_keep_everything(f: Fixture) {
     setup_tags(&f, &owner).await;
     let a = f.services.upsert_customer(&owner, input(json!({"identities": [{"type": "phone", "value": "13800000001"}], "traits": {"city": "上海"}, "tags": ["VIP"]}))).await.unwrap();
     let b = f.services.upsert_customer(&owner, input(json!({"identities": [{"type": "email", "value": "li@example.com"}], "traits": {"level": 2}, "tags": ["新客"]}))).await.unwrap();
-    let c = f.services.upsert_customer(&owner, input(json!({"identities": [{"type": "user_id", "value": "u-9"}], "traits": {"city": "北京"}}))).await.unwrap();
+    let c = f
+        .services
+        .upsert_customer(
+            &owner,
+            input(json!({"identities": [{"type": "user_id", "value": "u-9"}], "traits": {"city": "北京"}})),
+        )
+        .await
+        .unwrap();
     f.services.add_note(&owner, b.id, "asked about oolong").await.unwrap();
     f.services
-        .change_consent(&owner, c.id, vec![ConsentChange { purpose: "marketing".into(), channel: "sms".into(), granted: true, source: None, policy_version: "v1".into() }])
+        .change_consent(
+            &owner,
+            c.id,
+            vec![ConsentChange {
+                purpose: "marketing".into(),
+                channel: "sms".into(),
+                granted: true,
+                source: None,
+                policy_version: "v1".into(),
+            }],
+        )
         .await
         .unwrap();
     // phone + email joins A and B; A is older, so A survives.
@@ -97,14 +120,29 @@ async fn merges_are_transitive_and_keep_everything(f: Fixture) {
 async fn workspaces_never_see_each_other(f: Fixture) {
     let a = f.workspace("brand-a").await;
     let b = f.workspace("brand-b").await;
-    let in_a = f.services.upsert_customer(&a, input(json!({"identities": [{"type": "phone", "value": "13800000001"}]}))).await.unwrap();
-    let in_b = f.services.upsert_customer(&b, input(json!({"identities": [{"type": "phone", "value": "13800000001"}]}))).await.unwrap();
+    let in_a = f
+        .services
+        .upsert_customer(&a, input(json!({"identities": [{"type": "phone", "value": "13800000001"}]})))
+        .await
+        .unwrap();
+    let in_b = f
+        .services
+        .upsert_customer(&b, input(json!({"identities": [{"type": "phone", "value": "13800000001"}]})))
+        .await
+        .unwrap();
     assert!(in_b.created, "the same phone in another workspace is another customer");
     assert!(matches!(f.services.customer(&b, in_a.id).await, Err(DomainError::NotFound(_))));
-    assert!(matches!(f.services.update_customer(&b, in_a.id, CustomerInput::default()).await, Err(DomainError::NotFound(_))));
+    assert!(matches!(
+        f.services.update_customer(&b, in_a.id, CustomerInput::default()).await,
+        Err(DomainError::NotFound(_))
+    ));
     assert!(matches!(f.services.add_note(&b, in_a.id, "x").await, Err(DomainError::NotFound(_))));
     assert!(matches!(f.services.delete_customer(&b, in_a.id).await, Err(DomainError::NotFound(_))));
-    let page = f.services.search_customers(&b, &CustomerQuery { page: PageRequest::first(50), ..Default::default() }).await.unwrap();
+    let page = f
+        .services
+        .search_customers(&b, &CustomerQuery { page: PageRequest::first(50), ..Default::default() })
+        .await
+        .unwrap();
     assert_eq!(page.items.iter().map(|c| c.id).collect::<Vec<_>>(), vec![in_b.id]);
 }
 
@@ -124,19 +162,51 @@ async fn search_filters_by_identity_trait_and_tag_with_cursor(f: Fixture) {
     let query = |q: CustomerQuery| {
         let services = f.services.clone();
         let owner = owner.clone();
-        async move { services.search_customers(&owner, &q).await.unwrap().items.into_iter().map(|c| c.id).collect::<Vec<_>>() }
+        async move {
+            services.search_customers(&owner, &q).await.unwrap().items.into_iter().map(|c| c.id).collect::<Vec<_>>()
+        }
     };
     let page = PageRequest::first(50);
-    assert_eq!(query(CustomerQuery { q: Some("138 0000 0003".into()), page: page.clone(), ..Default::default() }).await, vec![ids[3]]);
-    assert_eq!(query(CustomerQuery { q: Some("C5@Example.com".into()), page: page.clone(), ..Default::default() }).await, vec![ids[5]]);
-    assert_eq!(query(CustomerQuery { identity: Some("email:c1@example.com".into()), page: page.clone(), ..Default::default() }).await, vec![ids[1]]);
-    assert_eq!(query(CustomerQuery { traits: vec!["city=上海".into()], tags: vec!["VIP".into()], page: page.clone(), ..Default::default() }).await, vec![ids[2], ids[0]]);
-    assert_eq!(query(CustomerQuery { traits: vec!["orders=6".into()], page: page.clone(), ..Default::default() }).await, vec![ids[6]]);
+    assert_eq!(
+        query(CustomerQuery { q: Some("138 0000 0003".into()), page: page.clone(), ..Default::default() }).await,
+        vec![ids[3]]
+    );
+    assert_eq!(
+        query(CustomerQuery { q: Some("C5@Example.com".into()), page: page.clone(), ..Default::default() }).await,
+        vec![ids[5]]
+    );
+    assert_eq!(
+        query(CustomerQuery {
+            identity: Some("email:c1@example.com".into()),
+            page: page.clone(),
+            ..Default::default()
+        })
+        .await,
+        vec![ids[1]]
+    );
+    assert_eq!(
+        query(CustomerQuery {
+            traits: vec!["city=上海".into()],
+            tags: vec!["VIP".into()],
+            page: page.clone(),
+            ..Default::default()
+        })
+        .await,
+        vec![ids[2], ids[0]]
+    );
+    assert_eq!(
+        query(CustomerQuery { traits: vec!["orders=6".into()], page: page.clone(), ..Default::default() }).await,
+        vec![ids[6]]
+    );
     // Cursor pagination walks every customer once, newest first.
     let mut seen = Vec::new();
     let mut request = PageRequest::first(3);
     loop {
-        let page = f.services.search_customers(&owner, &CustomerQuery { page: request.clone(), ..Default::default() }).await.unwrap();
+        let page = f
+            .services
+            .search_customers(&owner, &CustomerQuery { page: request.clone(), ..Default::default() })
+            .await
+            .unwrap();
         seen.extend(page.items.iter().map(|c| c.id));
         match page.next_after {
             Some(after) => request.after = Some(after),
@@ -146,7 +216,10 @@ async fn search_filters_by_identity_trait_and_tag_with_cursor(f: Fixture) {
     let mut expected = ids.clone();
     expected.reverse();
     assert_eq!(seen, expected);
-    let unknown = f.services.search_customers(&owner, &CustomerQuery { tags: vec!["nope".into()], page, ..Default::default() }).await;
+    let unknown = f
+        .services
+        .search_customers(&owner, &CustomerQuery { tags: vec!["nope".into()], page, ..Default::default() })
+        .await;
     assert!(matches!(unknown, Err(DomainError::Invalid(e)) if e[0].field == "tag"));
 }
 
@@ -173,14 +246,25 @@ async fn personal_data_is_masked_and_unmasked_reads_are_audited(f: Fixture) {
     let audit = f.services.audit_log(&owner, &PageRequest::first(100)).await.unwrap().items;
     assert_eq!(audit.len(), audit_before + 1);
     assert_eq!((audit[0].action.as_str(), audit[0].target.clone()), ("pii.read", format!("customer:{id}")));
-    assert!(matches!(f.services.audit_log(&agent, &PageRequest::first(10)).await, Err(DomainError::Forbidden("audit:read"))));
+    assert!(matches!(
+        f.services.audit_log(&agent, &PageRequest::first(10)).await,
+        Err(DomainError::Forbidden("audit:read"))
+    ));
 }
 
 async fn personal_data_is_encrypted_at_rest(f: Fixture) {
     let owner = f.workspace("brand").await;
-    let id = f.services.upsert_customer(&owner, input(json!({
-        "identities": [{"type": "phone", "value": "13812345678"}], "traits": {"name": "王丽丽"}
-    }))).await.unwrap().id;
+    let id = f
+        .services
+        .upsert_customer(
+            &owner,
+            input(json!({
+                "identities": [{"type": "phone", "value": "13812345678"}], "traits": {"name": "王丽丽"}
+            })),
+        )
+        .await
+        .unwrap()
+        .id;
     let stored = f.services.stores.profiles.find(owner.workspace_id, id).await.unwrap().unwrap();
     let identity = &stored.identities[0];
     assert!(!identity.lookup.contains("13812345678"), "the lookup key is a blind index");
@@ -191,10 +275,24 @@ async fn personal_data_is_encrypted_at_rest(f: Fixture) {
 
 async fn consent_history_and_unsubscribe(f: Fixture) {
     let owner = f.workspace("brand").await;
-    let id = f.services.upsert_customer(&owner, input(json!({"identities": [{"type": "email", "value": "a@example.com"}]}))).await.unwrap().id;
-    let grant = |channel: &str| ConsentChange { purpose: "marketing".into(), channel: channel.into(), granted: true, source: Some("signup_form".into()), policy_version: "2026-01".into() };
+    let id = f
+        .services
+        .upsert_customer(&owner, input(json!({"identities": [{"type": "email", "value": "a@example.com"}]})))
+        .await
+        .unwrap()
+        .id;
+    let grant = |channel: &str| ConsentChange {
+        purpose: "marketing".into(),
+        channel: channel.into(),
+        granted: true,
+        source: Some("signup_form".into()),
+        policy_version: "2026-01".into(),
+    };
     f.services.change_consent(&owner, id, vec![grant("email"), grant("sms")]).await.unwrap();
-    let bad = f.services.change_consent(&owner, id, vec![grant("email"), ConsentChange { purpose: "spam".into(), ..grant("fax") }]).await;
+    let bad = f
+        .services
+        .change_consent(&owner, id, vec![grant("email"), ConsentChange { purpose: "spam".into(), ..grant("fax") }])
+        .await;
     assert!(matches!(bad, Err(DomainError::Invalid(e)) if e.len() == 2 && e[0].field == "changes[1].purpose"));
     assert_eq!(f.services.consent(&owner, id).await.unwrap().history.len(), 2, "nothing of a bad request is written");
     let token = f.services.unsubscribe_token(owner.workspace_id, id, Channel::Email).await.unwrap();
@@ -210,15 +308,40 @@ async fn consent_history_and_unsubscribe(f: Fixture) {
 
 async fn delete_erases_the_profile(f: Fixture) {
     let owner = f.workspace("brand").await;
-    let a = f.services.upsert_customer(&owner, input(json!({"identities": [{"type": "phone", "value": "13800000001"}]}))).await.unwrap();
-    let b = f.services.upsert_customer(&owner, input(json!({"identities": [{"type": "user_id", "value": "x"}, {"type": "phone", "value": "13800000002"}]}))).await.unwrap();
-    f.services.upsert_customer(&owner, input(json!({"identities": [{"type": "phone", "value": "13800000001"}, {"type": "user_id", "value": "x"}]}))).await.unwrap();
+    let a = f
+        .services
+        .upsert_customer(&owner, input(json!({"identities": [{"type": "phone", "value": "13800000001"}]})))
+        .await
+        .unwrap();
+    let b = f
+        .services
+        .upsert_customer(
+            &owner,
+            input(
+                json!({"identities": [{"type": "user_id", "value": "x"}, {"type": "phone", "value": "13800000002"}]}),
+            ),
+        )
+        .await
+        .unwrap();
+    f.services
+        .upsert_customer(
+            &owner,
+            input(
+                json!({"identities": [{"type": "phone", "value": "13800000001"}, {"type": "user_id", "value": "x"}]}),
+            ),
+        )
+        .await
+        .unwrap();
     let analyst = as_role(&owner, Role::Analyst);
     assert!(matches!(f.services.delete_customer(&analyst, a.id).await, Err(DomainError::Forbidden(_))));
     f.services.delete_customer(&owner, b.id).await.unwrap();
     assert!(matches!(f.services.customer(&owner, a.id).await, Err(DomainError::NotFound(_))));
     assert_eq!(f.services.customer_count(&owner).await.unwrap(), 0);
-    let again = f.services.upsert_customer(&owner, input(json!({"identities": [{"type": "phone", "value": "13800000001"}]}))).await.unwrap();
+    let again = f
+        .services
+        .upsert_customer(&owner, input(json!({"identities": [{"type": "phone", "value": "13800000001"}]})))
+        .await
+        .unwrap();
     assert!(again.created, "identities were erased with the profile");
 }
 
@@ -231,12 +354,14 @@ async fn import_reports_bad_rows_and_keeps_good_ones(f: Fixture) {
                13800000003,not-an-email,王五,x,\n\
                13800000004,,赵六,2,VIP|不存在\n\
                13800000005,e@example.com,钱七,5,新客\n";
-    let report = f.services.import_customers(&owner, std::io::Cursor::new(csv.as_bytes().to_vec()), |_| {}).await.unwrap();
+    let report =
+        f.services.import_customers(&owner, std::io::Cursor::new(csv.as_bytes().to_vec()), |_| {}).await.unwrap();
     assert_eq!((report.rows, report.imported, report.failed), (5, 2, 3));
     let errors: Vec<_> = report.errors.iter().map(|e| (e.line, e.field.as_str())).collect();
     assert_eq!(errors, vec![(3, "phone"), (4, "orders:number"), (5, "tags")]);
     assert_eq!(f.services.customer_count(&owner).await.unwrap(), 2);
-    let bad_header = f.services.import_customers(&owner, std::io::Cursor::new("city\n上海\n".as_bytes().to_vec()), |_| {}).await;
+    let bad_header =
+        f.services.import_customers(&owner, std::io::Cursor::new("city\n上海\n".as_bytes().to_vec()), |_| {}).await;
     assert!(matches!(bad_header, Err(DomainError::Invalid(e)) if e[0].field.starts_with("header")));
 }
 
@@ -244,11 +369,16 @@ async fn batch_rejects_bad_items_and_applies_good_ones(f: Fixture) {
     let owner = f.workspace("brand").await;
     let results = f
         .services
-        .upsert_customers(&owner, vec![
-            input(json!({"identities": [{"type": "phone", "value": "13800000001"}]})),
-            input(json!({"identities": [{"type": "phone", "value": "bad"}]})),
-            input(json!({"identities": [{"type": "email", "value": "z@example.com"}]})),
-        ], "api", "customers")
+        .upsert_customers(
+            &owner,
+            vec![
+                input(json!({"identities": [{"type": "phone", "value": "13800000001"}]})),
+                input(json!({"identities": [{"type": "phone", "value": "bad"}]})),
+                input(json!({"identities": [{"type": "email", "value": "z@example.com"}]})),
+            ],
+            "api",
+            "customers",
+        )
         .await
         .unwrap();
     assert!(results[0].is_ok() && results[2].is_ok());

@@ -1,0 +1,178 @@
+//! Access over HTTP: authentication, the permission matrix walked for every route and role, and
+//! workspace isolation proved for every route.
+
+use crate::TestApp;
+use serde_json::{Value, json};
+use siyu_domain::access::{Permission, Role};
+use siyu_domain::api_keys::KeyKind;
+
+crate::both_backends!(
+    requests_without_a_valid_secret_key_are_refused,
+    every_route_enforces_the_permission_matrix,
+    no_route_crosses_workspaces,
+    openapi_document_lists_every_route
+);
+
+/// Every API route: method, path template (`{c}` = a customer, `{t}` = a tag, `{k}` = a key,
+/// `{u}` = a user), body, and the permission it needs.
+fn routes() -> Vec<(&'static str, &'static str, Option<Value>, Permission)> {
+    use Permission::*;
+    vec![
+        ("GET", "/api/v1/customers", None, CustomersRead),
+        ("POST", "/api/v1/customers", Some(json!({"identities": [{"type": "user_id", "value": "new-@@"}]})), CustomersWrite),
+        ("POST", "/api/v1/customers/batch", Some(json!({"customers": [{"identities": [{"type": "user_id", "value": "new2-@@"}]}]})), CustomersWrite),
+        ("GET", "/api/v1/customers/{c}", None, CustomersRead),
+        ("PATCH", "/api/v1/customers/{c}", Some(json!({"traits": {"city": "上海"}})), CustomersWrite),
+        ("POST", "/api/v1/customers/{c}/identities", Some(json!({"type": "member_no", "value": "M-1"})), CustomersWrite),
+        ("DELETE", "/api/v1/customers/{c}/identities/member_no/M-1", None, CustomersWrite),
+        ("POST", "/api/v1/customers/{c}/tags", Some(json!({"tags": ["VIP"]})), CustomersWrite),
+        ("DELETE", "/api/v1/customers/{c}/tags/VIP", None, CustomersWrite),
+        ("GET", "/api/v1/customers/{c}/notes", None, CustomersRead),
+        ("POST", "/api/v1/customers/{c}/notes", Some(json!({"body": "hello"})), NotesWrite),
+        ("GET", "/api/v1/customers/{c}/merges", None, CustomersRead),
+        ("GET", "/api/v1/customers/{c}/consent", None, CustomersRead),
+        ("POST", "/api/v1/customers/{c}/consent", Some(json!({"changes": [{"purpose": "marketing", "channel": "sms", "granted": true, "policy_version": "v1"}]})), ConsentWrite),
+        ("GET", "/api/v1/customers/{c}/unsubscribe-link?channel=sms", None, CustomersRead),
+        ("GET", "/api/v1/tag-groups", None, CustomersRead),
+        ("POST", "/api/v1/tag-groups", Some(json!({"name": "g-@@", "family": "social"})), TagsManage),
+        ("GET", "/api/v1/tags", None, CustomersRead),
+        ("POST", "/api/v1/tags", Some(json!({"name": "t-@@", "group": "价值"})), TagsManage),
+        ("DELETE", "/api/v1/tags/{t}", None, TagsManage),
+        ("GET", "/api/v1/workspace", None, CustomersRead),
+        ("PATCH", "/api/v1/workspace", Some(json!({"name": "Renamed"})), WorkspaceManage),
+        ("GET", "/api/v1/users", None, UsersManage),
+        ("POST", "/api/v1/users", Some(json!({"email": "new@@@brand.cn", "password": "long-password", "role": "analyst"})), UsersManage),
+        ("PATCH", "/api/v1/users/{u}", Some(json!({"role": "auditor"})), UsersManage),
+        ("DELETE", "/api/v1/users/{u}", None, UsersManage),
+        ("GET", "/api/v1/keys", None, KeysManage),
+        ("POST", "/api/v1/keys", Some(json!({"kind": "write", "name": "sdk"})), KeysManage),
+        ("DELETE", "/api/v1/keys/{k}", None, KeysManage),
+        ("GET", "/api/v1/audit", None, AuditRead),
+        ("POST", "/api/v1/customers/import", None, CustomersImport),
+        ("DELETE", "/api/v1/customers/{c}", None, CustomersDelete),
+    ]
+}
+
+/// Creates fresh objects for a route to act on and returns the path filled in.
+async fn fixture(app: &TestApp, owner_key: &str, template: &str, round: usize) -> String {
+    let mut path = template.to_string();
+    if path.contains("{c}") {
+        let (_, c, _) = app
+            .call("POST", "/api/v1/customers", owner_key, Some(json!({"identities": [{"type": "user_id", "value": format!("fx-{round}")}], "tags": ["VIP"]})))
+            .await;
+        path = path.replace("{c}", &c["id"].to_string());
+        app.call("POST", &format!("/api/v1/customers/{}/identities", c["id"]), owner_key, Some(json!({"type": "member_no", "value": "M-1"}))).await;
+    }
+    if path.contains("{t}") {
+        let (_, t, _) = app.call("POST", "/api/v1/tags", owner_key, Some(json!({"name": format!("tmp-{round}"), "group": "价值"}))).await;
+        path = path.replace("{t}", &t["id"].to_string());
+    }
+    if path.contains("{k}") {
+        let (_, k, _) = app.call("POST", "/api/v1/keys", owner_key, Some(json!({"kind": "write", "name": "tmp"}))).await;
+        path = path.replace("{k}", &k["key"]["id"].to_string());
+    }
+    if path.contains("{u}") {
+        let (_, u, _) = app
+            .call("POST", "/api/v1/users", owner_key, Some(json!({"email": format!("u{round}@brand.cn"), "password": "long-password", "role": "analyst"})))
+            .await;
+        path = path.replace("{u}", &u["id"].to_string());
+    }
+    path
+}
+
+async fn send(app: &TestApp, method: &str, path: &str, key: &str, body: Option<Value>, round: usize) -> (u16, Value) {
+    // Bodies name new objects with "@@", made unique per round so repeated creates do not conflict.
+    let body = body.map(|b| serde_json::from_str(&b.to_string().replace("@@", &round.to_string())).unwrap());
+    if path.ends_with("/import") {
+        let (status, body, _) = app.call_raw(method, path, key, "text/csv", b"user_id\nimp-1\n".to_vec()).await;
+        return (status, body);
+    }
+    let (status, body, _) = app.call(method, path, key, body).await;
+    (status, body)
+}
+
+async fn seed_tags(app: &TestApp, key: &str) {
+    app.call("POST", "/api/v1/tag-groups", key, Some(json!({"name": "价值", "family": "consumption_preference"}))).await;
+    app.call("POST", "/api/v1/tags", key, Some(json!({"name": "VIP", "group": "价值"}))).await;
+}
+
+async fn requests_without_a_valid_secret_key_are_refused(app: TestApp) {
+    let response = app.http.get(format!("{}/api/v1/customers", app.base_url)).send().await.unwrap();
+    assert_eq!(response.status(), 401);
+    assert_eq!(response.headers()["content-type"], "application/problem+json");
+    let (status, _, _) = app.call("GET", "/api/v1/customers", "sy_sk_0000", None).await;
+    assert_eq!(status, 401);
+    let (_, write_key) = app.services.create_key(&app.owner, KeyKind::Write, Role::Owner, "sdk").await.unwrap();
+    let (status, problem, _) = app.call("GET", "/api/v1/customers", &write_key, None).await;
+    assert_eq!(status, 401, "{problem}");
+    let (key, token) = app.services.create_key(&app.owner, KeyKind::Secret, Role::Owner, "short-lived").await.unwrap();
+    assert_eq!(app.call("GET", "/api/v1/customers", &token, None).await.0, 200);
+    app.services.revoke_key(&app.owner, key.id).await.unwrap();
+    assert_eq!(app.call("GET", "/api/v1/customers", &token, None).await.0, 401);
+}
+
+async fn every_route_enforces_the_permission_matrix(app: TestApp) {
+    seed_tags(&app, &app.key).await;
+    let mut round = 0;
+    for role in Role::ALL {
+        let key = app.key_with_role(role).await;
+        for (method, template, body, permission) in routes() {
+            round += 1;
+            let path = fixture(&app, &app.key, template, round).await;
+            let (status, answer) = send(&app, method, &path, &key, body, round).await;
+            if role.allows(permission) {
+                assert!(status < 400, "{} {method} {path} should be allowed: {status} {answer}", role.as_str());
+            } else {
+                assert_eq!(status, 403, "{} {method} {path} must be refused: {answer}", role.as_str());
+                assert_eq!(answer["detail"], format!("your role lacks the \"{}\" permission", permission.name()));
+            }
+        }
+    }
+}
+
+async fn no_route_crosses_workspaces(app: TestApp) {
+    seed_tags(&app, &app.key).await;
+    let (_, other_key) = app.other_workspace("other").await;
+    seed_tags(&app, &other_key).await;
+    for (round, (method, template, body, _)) in routes().into_iter().enumerate() {
+        // Objects are made in the test workspace; the other workspace's owner key tries to reach them.
+        let path = fixture(&app, &app.key, template, round).await;
+        let (status, answer) = send(&app, method, &path, &other_key, body, round).await;
+        let names_an_object = ["{c}", "{t}", "{k}", "{u}"].iter().any(|p| template.contains(p));
+        if names_an_object {
+            assert_eq!(status, 404, "{method} {path} from another workspace: {answer}");
+        } else if method == "GET" {
+            assert!(status < 400, "{method} {path}: {status} {answer}");
+            let text = answer.to_string();
+            assert!(!text.contains("fx-") && !text.contains("\"Brand\""), "{method} {path} leaked: {text}");
+        }
+    }
+    // And nothing the other workspace did is visible here.
+    let (_, mine, _) = app.call("GET", "/api/v1/customers?limit=1000", &app.key, None).await;
+    assert!(!mine.to_string().contains("new-@@") || mine["items"].as_array().unwrap().iter().all(|c| c.to_string().contains("fx-") || c.to_string().contains("new-")));
+    let (_, theirs, _) = app.call("GET", "/api/v1/customers?limit=1000", &other_key, None).await;
+    assert!(!theirs.to_string().contains("fx-"), "{theirs}");
+}
+
+async fn openapi_document_lists_every_route(app: TestApp) {
+    let document: Value = reqwest::get(format!("{}/api/v1/openapi.json", app.base_url)).await.unwrap().json().await.unwrap();
+    assert_eq!(document["openapi"], "3.1.0");
+    for (method, template, _, _) in routes() {
+        let path = template
+            .split('?')
+            .next()
+            .unwrap()
+            .replace("{c}", "{id}")
+            .replace("{t}", "{id}")
+            .replace("{k}", "{id}")
+            .replace("{u}", "{id}")
+            .replace("member_no/M-1", "{type}/{value}")
+            .replace("tags/VIP", "tags/{tag}");
+        let operation = &document["paths"][&path][method.to_lowercase()];
+        assert!(operation.is_object(), "{method} {path} missing from the OpenAPI document");
+    }
+    let docs = reqwest::get(format!("{}/api/docs", app.base_url)).await.unwrap();
+    assert_eq!(docs.status(), 200);
+    let bundle = reqwest::get(format!("{}/assets/swagger-ui/swagger-ui-bundle.js", app.base_url)).await.unwrap();
+    assert_eq!(bundle.status(), 200);
+}

@@ -1,0 +1,1 @@
+//! Console tests in a real headless Chromium (see the console module's tests).
