@@ -174,6 +174,25 @@ impl Principal {
     }
 }
 
+/// Renders the role × permission matrix as a Markdown table (kept in docs/PERMISSIONS.md).
+pub fn permission_matrix_markdown() -> String {
+    let mut table = String::from("| permission |");
+    for role in Role::ALL {
+        table.push_str(&format!(" {} |", role.as_str()));
+    }
+    table.push_str("\n| --- |");
+    table.push_str(&" :---: |".repeat(Role::ALL.len()));
+    table.push('\n');
+    for permission in Permission::ALL {
+        table.push_str(&format!("| `{}` |", permission.name()));
+        for role in Role::ALL {
+            table.push_str(if role.allows(permission) { " ✓ |" } else { "   |" });
+        }
+        table.push('\n');
+    }
+    table
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -20,6 +20,18 @@ async fn begin_write(pool: &sqlx::Pool<Db>) -> Result<sqlx::Transaction<'static,
     pool.begin().await.map_err(db_err)
 }
 
+/// Reserves `n` customer ids from the identity column's sequence (safe under concurrency).
+async fn allocate_customer_ids(tx: &mut sqlx::Transaction<'static, Db>, n: usize) -> Result<Vec<i64>, StoreError> {
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    sqlx::query_scalar("SELECT nextval(pg_get_serial_sequence('customers', 'id')) FROM generate_series(1, $1)")
+        .bind(n as i64)
+        .fetch_all(&mut **tx)
+        .await
+        .map_err(db_err)
+}
+
 include!("sql/rows.rs");
 include!("sql/access.rs");
 include!("sql/profiles.rs");

@@ -21,6 +21,23 @@ async fn begin_write(pool: &sqlx::Pool<Db>) -> Result<sqlx::Transaction<'static,
     pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)
 }
 
+/// Reserves `n` customer ids. Called inside a write transaction, which holds SQLite's only write
+/// lock, so no other writer can take the same ids; explicit ids advance the AUTOINCREMENT counter.
+async fn allocate_customer_ids(tx: &mut sqlx::Transaction<'static, Db>, n: usize) -> Result<Vec<i64>, StoreError> {
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    let last: Option<i64> = sqlx::query_scalar(
+        "SELECT MAX(n) FROM (SELECT seq AS n FROM sqlite_sequence WHERE name = 'customers' \
+         UNION ALL SELECT MAX(id) AS n FROM customers)",
+    )
+    .fetch_one(&mut **tx)
+    .await
+    .map_err(db_err)?;
+    let first = last.unwrap_or(0) + 1;
+    Ok((first..first + n as i64).collect())
+}
+
 include!("sql/rows.rs");
 include!("sql/access.rs");
 include!("sql/profiles.rs");

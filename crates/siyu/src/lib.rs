@@ -7,6 +7,8 @@ pub mod app;
 pub mod bench;
 pub mod config;
 pub mod demo;
+#[cfg(test)]
+mod tidy;
 
 pub use app::App;
 pub use config::Config;

@@ -61,7 +61,7 @@ CREATE TABLE identities (
     sealed BYTEA,
     source TEXT NOT NULL,
     created_at BIGINT NOT NULL,
-    PRIMARY KEY (workspace_id, kind, lookup)
+    PRIMARY KEY (workspace_id, lookup, kind)
 );
 CREATE INDEX identities_customer ON identities(customer_id);
 CREATE TABLE customer_traits (

@@ -61,7 +61,7 @@ CREATE TABLE identities (
     sealed BLOB,
     source TEXT NOT NULL,
     created_at INTEGER NOT NULL,
-    PRIMARY KEY (workspace_id, kind, lookup)
+    PRIMARY KEY (workspace_id, lookup, kind)
 );
 CREATE INDEX identities_customer ON identities(customer_id);
 CREATE TABLE customer_traits (

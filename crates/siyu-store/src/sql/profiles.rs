@@ -2,12 +2,13 @@
 
 use siyu_core::{CustomerId, NoteId, TagGroupId, TagId};
 use siyu_domain::consent::{Channel, ConsentRecord, ConsentStore, Purpose};
+use siyu_domain::profiles::SealedIdentity;
 use siyu_domain::profiles::{
     AssignedTag, CustomerFilter, IdentityKind, MergeRecord, Note, ProfileStore, SealedDraft, StoredCustomer,
     StoredIdentity, StoredTrait, TraitPayload, UpsertOutcome,
 };
 use siyu_domain::tags::{Tag, TagFamily, TagGroup, TagStore};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 type Tx = sqlx::Transaction<'static, Db>;
 
@@ -72,6 +73,192 @@ async fn merge_into(
     Ok(())
 }
 
+/// Returns the owner of each of the given identities that exists: `(kind, lookup) → customer`.
+/// The primary key starts with `(workspace_id, lookup)`, so one `IN` list per chunk is an index probe.
+async fn identity_owners<'a>(
+    tx: &mut Tx,
+    ws: WorkspaceId,
+    identities: impl Iterator<Item = &'a SealedIdentity>,
+) -> Result<HashMap<(IdentityKind, String), i64>, StoreError> {
+    let wanted: HashSet<(IdentityKind, &str)> = identities.map(|i| (i.kind, i.lookup.as_str())).collect();
+    let mut lookups: Vec<&str> = wanted.iter().map(|(_, lookup)| *lookup).collect();
+    lookups.sort_unstable();
+    lookups.dedup();
+    let mut owners = HashMap::new();
+    for chunk in lookups.chunks(CHUNK) {
+        let mut query =
+            sqlx::QueryBuilder::<Db>::new("SELECT customer_id, kind, lookup FROM identities WHERE workspace_id = ");
+        query.push_bind(ws.0).push(" AND lookup IN (");
+        let mut separated = query.separated(", ");
+        for lookup in chunk {
+            separated.push_bind(lookup.to_string());
+        }
+        query.push(")");
+        let rows: Vec<(i64, String, String)> = query.build_query_as().fetch_all(&mut **tx).await.map_err(db_err)?;
+        for (customer, kind, lookup) in rows {
+            let kind = IdentityKind::parse(&kind).ok_or_else(|| corrupt("identity kind", &kind))?;
+            if wanted.contains(&(kind, lookup.as_str())) {
+                owners.insert((kind, lookup), customer);
+            }
+        }
+    }
+    Ok(owners)
+}
+
+/// Writes identities, traits and tags of drafts whose profiles are already decided, with one
+/// multi-row statement per table and chunk.
+async fn write_attachments(
+    tx: &mut Tx,
+    ws: WorkspaceId,
+    items: &[(i64, &SealedDraft)],
+    now: i64,
+) -> Result<(), StoreError> {
+    let identities: Vec<(i64, &SealedDraft, &SealedIdentity)> =
+        items.iter().flat_map(|(id, d)| d.identities.iter().map(move |i| (*id, *d, i))).collect();
+    for chunk in identities.chunks(CHUNK) {
+        let mut query = sqlx::QueryBuilder::<Db>::new(
+            "INSERT INTO identities (workspace_id, customer_id, kind, lookup, sealed, source, created_at) ",
+        );
+        query.push_values(chunk, |mut row, (customer, draft, identity)| {
+            row.push_bind(ws.0)
+                .push_bind(*customer)
+                .push_bind(identity.kind.as_str())
+                .push_bind(identity.lookup.clone())
+                .push_bind(identity.sealed.clone())
+                .push_bind(draft.source.clone())
+                .push_bind(now);
+        });
+        query.push(" ON CONFLICT (workspace_id, lookup, kind) DO NOTHING");
+        query.build().execute(&mut **tx).await.map_err(db_err)?;
+    }
+    let mut sets = Vec::new();
+    for (customer, draft) in items {
+        for t in &draft.traits {
+            match &t.value {
+                TraitPayload::Remove => {
+                    sqlx::query("DELETE FROM customer_traits WHERE customer_id = $1 AND key = $2")
+                        .bind(*customer)
+                        .bind(&t.key)
+                        .execute(&mut **tx)
+                        .await
+                        .map_err(db_err)?;
+                }
+                TraitPayload::Json(json) => sets.push((*customer, *draft, &t.key, Some(json.as_str()), None)),
+                TraitPayload::Sealed(bytes) => sets.push((*customer, *draft, &t.key, None, Some(bytes.as_slice()))),
+            }
+        }
+    }
+    for chunk in sets.chunks(CHUNK) {
+        let mut query = sqlx::QueryBuilder::<Db>::new(
+            "INSERT INTO customer_traits (workspace_id, customer_id, key, value, sealed, source, updated_at) ",
+        );
+        query.push_values(chunk, |mut row, (customer, draft, key, value, sealed)| {
+            row.push_bind(ws.0)
+                .push_bind(*customer)
+                .push_bind(key.to_string())
+                .push_bind(value.map(str::to_string))
+                .push_bind(sealed.map(<[u8]>::to_vec))
+                .push_bind(draft.source.clone())
+                .push_bind(now);
+        });
+        query.push(
+            " ON CONFLICT (customer_id, key) DO UPDATE SET value = excluded.value, sealed = excluded.sealed, \
+             source = excluded.source, updated_at = excluded.updated_at",
+        );
+        query.build().execute(&mut **tx).await.map_err(db_err)?;
+    }
+    let tags: Vec<(i64, &SealedDraft, TagId)> =
+        items.iter().flat_map(|(id, d)| d.tags.iter().map(move |t| (*id, *d, *t))).collect();
+    for chunk in tags.chunks(CHUNK) {
+        let mut query = sqlx::QueryBuilder::<Db>::new(
+            "INSERT INTO customer_tags (workspace_id, customer_id, tag_id, source, assigned_at) ",
+        );
+        query.push_values(chunk, |mut row, (customer, draft, tag)| {
+            row.push_bind(ws.0)
+                .push_bind(*customer)
+                .push_bind(tag.0)
+                .push_bind(draft.tag_source.clone())
+                .push_bind(now);
+        });
+        query.push(" ON CONFLICT (customer_id, tag_id) DO NOTHING");
+        query.build().execute(&mut **tx).await.map_err(db_err)?;
+    }
+    Ok(())
+}
+
+/// Applies a batch: drafts that touch at most one existing profile and share no identity with
+/// another draft of the batch are written in bulk; the rest (merges, addressed updates) one by one.
+async fn upsert_batch(
+    tx: &mut Tx,
+    ws: WorkspaceId,
+    drafts: &[SealedDraft],
+    now: i64,
+) -> Result<Vec<UpsertOutcome>, StoreError> {
+    let owners = identity_owners(tx, ws, drafts.iter().flat_map(|d| d.identities.iter())).await?;
+    let mut seen: HashMap<(IdentityKind, &str), usize> = HashMap::new();
+    for draft in drafts {
+        for identity in &draft.identities {
+            *seen.entry((identity.kind, identity.lookup.as_str())).or_default() += 1;
+        }
+    }
+    let mut outcomes: Vec<Option<UpsertOutcome>> = vec![None; drafts.len()];
+    let mut new_drafts = Vec::new();
+    let mut existing = Vec::new();
+    let mut one_by_one = Vec::new();
+    for (index, draft) in drafts.iter().enumerate() {
+        let shared = draft.identities.iter().any(|i| seen[&(i.kind, i.lookup.as_str())] > 1);
+        let mut found: Vec<i64> =
+            draft.identities.iter().filter_map(|i| owners.get(&(i.kind, i.lookup.clone())).copied()).collect();
+        found.sort_unstable();
+        found.dedup();
+        match (draft.target, shared, found.as_slice()) {
+            (None, false, []) => new_drafts.push(index),
+            (None, false, [owner]) => existing.push((index, *owner)),
+            _ => one_by_one.push(index),
+        }
+    }
+    // Two drafts updating the same profile would upsert one trait row twice in one statement
+    // (PostgreSQL refuses that); they go one by one.
+    let mut per_owner: HashMap<i64, usize> = HashMap::new();
+    for (_, owner) in &existing {
+        *per_owner.entry(*owner).or_default() += 1;
+    }
+    let (existing, repeated): (Vec<_>, Vec<_>) = existing.into_iter().partition(|(_, owner)| per_owner[owner] == 1);
+    one_by_one.extend(repeated.into_iter().map(|(index, _)| index));
+    one_by_one.sort_unstable();
+    let ids = allocate_customer_ids(tx, new_drafts.len()).await?;
+    for chunk in ids.chunks(CHUNK) {
+        let mut query =
+            sqlx::QueryBuilder::<Db>::new("INSERT INTO customers (id, workspace_id, created_at, updated_at) ");
+        query.push_values(chunk, |mut row, id| {
+            row.push_bind(*id).push_bind(ws.0).push_bind(now).push_bind(now);
+        });
+        query.build().execute(&mut **tx).await.map_err(db_err)?;
+    }
+    let existing_ids: Vec<i64> = existing.iter().map(|(_, id)| *id).collect();
+    for chunk in existing_ids.chunks(CHUNK) {
+        let mut query = sqlx::QueryBuilder::<Db>::new("UPDATE customers SET updated_at = ");
+        query.push_bind(now).push(" WHERE id IN (");
+        push_id_list(&mut query, chunk);
+        query.push(")");
+        query.build().execute(&mut **tx).await.map_err(db_err)?;
+    }
+    let mut items: Vec<(i64, &SealedDraft)> = Vec::with_capacity(new_drafts.len() + existing.len());
+    for (index, id) in new_drafts.iter().zip(&ids) {
+        items.push((*id, &drafts[*index]));
+        outcomes[*index] = Some(UpsertOutcome { customer_id: CustomerId(*id), created: true, merged: vec![] });
+    }
+    for (index, id) in &existing {
+        items.push((*id, &drafts[*index]));
+        outcomes[*index] = Some(UpsertOutcome { customer_id: CustomerId(*id), created: false, merged: vec![] });
+    }
+    write_attachments(tx, ws, &items, now).await?;
+    for index in one_by_one {
+        outcomes[index] = Some(upsert_one(tx, ws, &drafts[index], now).await?);
+    }
+    Ok(outcomes.into_iter().map(|o| o.expect("every draft was applied")).collect())
+}
+
 async fn upsert_one(tx: &mut Tx, ws: WorkspaceId, draft: &SealedDraft, now: i64) -> Result<UpsertOutcome, StoreError> {
     // Owners of the draft's identities (and the addressed customer) all become one profile.
     let mut owners: BTreeMap<i64, String> = BTreeMap::new();
@@ -80,25 +267,8 @@ async fn upsert_one(tx: &mut Tx, ws: WorkspaceId, draft: &SealedDraft, now: i64)
             resolve_in(tx, ws, target).await?.ok_or_else(|| StoreError::NotFound(format!("customer {target}")))?;
         owners.insert(live.0, "target".into());
     }
-    for chunk in draft.identities.chunks(CHUNK) {
-        let mut query = sqlx::QueryBuilder::<Db>::new("SELECT customer_id, kind FROM identities WHERE workspace_id = ");
-        query.push_bind(ws.0).push(" AND (");
-        for (i, identity) in chunk.iter().enumerate() {
-            if i > 0 {
-                query.push(" OR ");
-            }
-            query
-                .push("(kind = ")
-                .push_bind(identity.kind.as_str())
-                .push(" AND lookup = ")
-                .push_bind(&identity.lookup)
-                .push(")");
-        }
-        query.push(")");
-        let rows: Vec<(i64, String)> = query.build_query_as().fetch_all(&mut **tx).await.map_err(db_err)?;
-        for (customer, kind) in rows {
-            owners.entry(customer).or_insert(kind);
-        }
+    for (identity, owner) in identity_owners(tx, ws, draft.identities.iter()).await? {
+        owners.entry(owner).or_insert_with(|| identity.0.as_str().to_string());
     }
     let (survivor, created) = match owners.keys().next() {
         Some(&oldest) => (CustomerId(oldest), false),
@@ -119,65 +289,7 @@ async fn upsert_one(tx: &mut Tx, ws: WorkspaceId, draft: &SealedDraft, now: i64)
         merge_into(tx, ws, survivor, CustomerId(other), reason, now).await?;
         merged.push(CustomerId(other));
     }
-    for chunk in draft.identities.chunks(CHUNK) {
-        let mut query = sqlx::QueryBuilder::<Db>::new(
-            "INSERT INTO identities (workspace_id, customer_id, kind, lookup, sealed, source, created_at) ",
-        );
-        query.push_values(chunk, |mut row, identity| {
-            row.push_bind(ws.0)
-                .push_bind(survivor.0)
-                .push_bind(identity.kind.as_str())
-                .push_bind(&identity.lookup)
-                .push_bind(identity.sealed.as_deref())
-                .push_bind(&draft.source)
-                .push_bind(now);
-        });
-        query.push(" ON CONFLICT (workspace_id, kind, lookup) DO NOTHING");
-        query.build().execute(&mut **tx).await.map_err(db_err)?;
-    }
-    let (removes, sets): (Vec<_>, Vec<_>) = draft.traits.iter().partition(|t| t.value == TraitPayload::Remove);
-    for chunk in sets.chunks(CHUNK) {
-        let mut query = sqlx::QueryBuilder::<Db>::new(
-            "INSERT INTO customer_traits (workspace_id, customer_id, key, value, sealed, source, updated_at) ",
-        );
-        query.push_values(chunk, |mut row, t| {
-            let (value, sealed) = match &t.value {
-                TraitPayload::Json(json) => (Some(json.as_str()), None),
-                TraitPayload::Sealed(bytes) => (None, Some(bytes.as_slice())),
-                TraitPayload::Remove => (None, None),
-            };
-            row.push_bind(ws.0)
-                .push_bind(survivor.0)
-                .push_bind(&t.key)
-                .push_bind(value)
-                .push_bind(sealed)
-                .push_bind(&draft.source)
-                .push_bind(now);
-        });
-        query.push(
-            " ON CONFLICT (customer_id, key) DO UPDATE SET value = excluded.value, sealed = excluded.sealed, \
-             source = excluded.source, updated_at = excluded.updated_at",
-        );
-        query.build().execute(&mut **tx).await.map_err(db_err)?;
-    }
-    for removed in removes {
-        sqlx::query("DELETE FROM customer_traits WHERE customer_id = $1 AND key = $2")
-            .bind(survivor.0)
-            .bind(&removed.key)
-            .execute(&mut **tx)
-            .await
-            .map_err(db_err)?;
-    }
-    for chunk in draft.tags.chunks(CHUNK) {
-        let mut query = sqlx::QueryBuilder::<Db>::new(
-            "INSERT INTO customer_tags (workspace_id, customer_id, tag_id, source, assigned_at) ",
-        );
-        query.push_values(chunk, |mut row, tag| {
-            row.push_bind(ws.0).push_bind(survivor.0).push_bind(tag.0).push_bind(&draft.tag_source).push_bind(now);
-        });
-        query.push(" ON CONFLICT (customer_id, tag_id) DO NOTHING");
-        query.build().execute(&mut **tx).await.map_err(db_err)?;
-    }
+    write_attachments(tx, ws, &[(survivor.0, draft)], now).await?;
     if !created {
         sqlx::query("UPDATE customers SET updated_at = $2 WHERE id = $1")
             .bind(survivor.0)
@@ -283,10 +395,7 @@ impl SqlStore {
         now: i64,
     ) -> Result<Vec<UpsertOutcome>, StoreError> {
         let mut tx = begin_write(&self.pool).await?;
-        let mut outcomes = Vec::with_capacity(drafts.len());
-        for draft in drafts {
-            outcomes.push(upsert_one(&mut tx, ws, draft, now).await?);
-        }
+        let outcomes = upsert_batch(&mut tx, ws, drafts, now).await?;
         tx.commit().await.map_err(db_err)?;
         Ok(outcomes)
     }

@@ -384,4 +384,29 @@ async fn batch_rejects_bad_items_and_applies_good_ones(f: Fixture) {
     assert!(results[0].is_ok() && results[2].is_ok());
     assert_eq!(results[1].as_ref().unwrap_err()[0].field, "customers[1].identities[0].value");
     assert_eq!(f.services.customer_count(&owner).await.unwrap(), 2);
+    // Two items reaching the same profile through different identities, and two items sharing a new
+    // identity, are applied in order within one batch.
+    let results = f
+        .services
+        .upsert_customers(
+            &owner,
+            vec![
+                input(json!({"identities": [{"type": "phone", "value": "13800000001"}], "traits": {"level": 1}})),
+                input(json!({"identities": [{"type": "email", "value": "z@example.com"}, {"type": "phone", "value": "13800000001"}], "traits": {"level": 2}})),
+                input(json!({"identities": [{"type": "user_id", "value": "new"}], "traits": {"level": 3}})),
+                input(json!({"identities": [{"type": "user_id", "value": "new"}], "traits": {"level": 4}})),
+            ],
+            "api",
+            "customers",
+        )
+        .await
+        .unwrap();
+    let ids: Vec<_> = results.iter().map(|r| r.as_ref().unwrap().id).collect();
+    assert_eq!(ids[0], ids[1]);
+    assert_eq!(ids[2], ids[3]);
+    assert_eq!(results[1].as_ref().unwrap().merged.len(), 1, "phone and e-mail profiles merged");
+    assert!(results[2].as_ref().unwrap().created && !results[3].as_ref().unwrap().created);
+    assert_eq!(f.services.customer(&owner, ids[0]).await.unwrap().traits["level"].value, json!(2));
+    assert_eq!(f.services.customer(&owner, ids[2]).await.unwrap().traits["level"].value, json!(4));
+    assert_eq!(f.services.customer_count(&owner).await.unwrap(), 2);
 }

@@ -141,7 +141,6 @@ strings! {
     col_state: "状态", "State";
     col_policy: "隐私政策版本", "Policy version";
     col_time: "时间", "Time";
-    col_author: "作者", "Author";
     col_survivor: "保留档案", "Kept profile";
     col_merged: "被合并档案", "Merged profile";
     col_reason: "原因", "Reason";

@@ -1,8 +1,39 @@
-//! The server-rendered console (简体中文 / English).
+//! The server-rendered console (简体中文 / English): login, customers and the customer 360 page,
+//! tags, API keys, users and roles.
+//!
+//! Modules, in reading order: [`i18n`] (every UI string in both languages), [`session`] (cookies,
+//! the logged-in [`session::Console`] extractor, CSRF-checked [`session::Post`] forms), [`page`]
+//! (layout frame, rendering, error pages), then one module per page: [`login`], [`customers`],
+//! [`tags`], [`keys`], [`users`]. Templates live in `crates/siyu-web/templates/`.
+
+mod customers;
+mod i18n;
+mod keys;
+mod login;
+mod page;
+mod session;
+mod tags;
+mod users;
 
 use crate::AppState;
 use axum::Router;
+use axum::response::Redirect;
+use axum::routing::{get, post};
 
 pub(crate) fn router() -> Router<AppState> {
     Router::new()
+        .route("/", get(|| async { Redirect::to("/customers") }))
+        .route("/login", get(login::show_login).post(login::login))
+        .route("/logout", post(login::logout))
+        .route("/lang/{code}", get(login::set_lang))
+        .route("/workspace/switch", post(login::switch_workspace))
+        .route("/customers", get(customers::list_customers))
+        .route("/customers/{id}", get(customers::show_customer))
+        .route("/customers/{id}/notes", post(customers::add_note))
+        .route("/tags", get(tags::show_tags).post(tags::create_tag))
+        .route("/tags/groups", post(tags::create_tag_group))
+        .route("/keys", get(keys::list_keys).post(keys::create_key))
+        .route("/keys/{id}/revoke", post(keys::revoke_key))
+        .route("/users", get(users::list_users).post(users::invite_user))
+        .route("/users/{id}/role", post(users::set_role))
 }

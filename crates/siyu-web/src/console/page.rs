@@ -73,6 +73,11 @@ impl Chrome {
         Self { lang, nav: "", flash: None, user: None }
     }
 
+    /// Returns the session's CSRF token for forms ("" before login).
+    pub(crate) fn csrf(&self) -> &str {
+        self.user.as_ref().map(|user| user.csrf.as_str()).unwrap_or_default()
+    }
+
     /// Sets the flash message named by a `done` query code (unknown codes show nothing).
     pub(crate) fn with_flash(mut self, t: &'static Text, done: &str) -> Self {
         self.flash = match done {
@@ -88,6 +93,21 @@ impl Chrome {
     }
 }
 
+/// One option of a `<select>`.
+pub(crate) struct Choice {
+    pub(crate) value: String,
+    pub(crate) label: String,
+    pub(crate) selected: bool,
+}
+
+impl Choice {
+    /// Builds an option, selected when `value` equals `current`.
+    pub(crate) fn new(value: impl Into<String>, label: impl Into<String>, current: &str) -> Self {
+        let value = value.into();
+        Self { selected: value == current, value, label: label.into() }
+    }
+}
+
 /// A field error as a form shows it: the field's name (to match an input), label and reason.
 pub(crate) struct FieldMessage {
     pub(crate) field: String,
@@ -97,7 +117,11 @@ pub(crate) struct FieldMessage {
 
 /// Turns a failed form submission into messages; `None` when the error is not about the input.
 pub(crate) fn form_errors(t: &Text, error: &DomainError) -> Option<Vec<FieldMessage>> {
-    let message = |e: &FieldError| FieldMessage { field: e.field.clone(), label: t.field(&e.field).into(), reason: e.reason.clone() };
+    let message = |e: &FieldError| FieldMessage {
+        field: e.field.clone(),
+        label: t.field(&e.field).into(),
+        reason: e.reason.clone(),
+    };
     match error {
         DomainError::Invalid(errors) => Some(errors.iter().map(message).collect()),
         DomainError::Conflict(_) => {
@@ -144,8 +168,13 @@ struct ErrorPage {
     details: Vec<FieldMessage>,
 }
 
-fn error_response(status: StatusCode, lang: Lang, chrome: Option<Chrome>, title: &'static str, message: String)
--> Response {
+fn error_response(
+    status: StatusCode,
+    lang: Lang,
+    chrome: Option<Chrome>,
+    title: &'static str,
+    message: String,
+) -> Response {
     let t = lang.text();
     let chrome = chrome.unwrap_or_else(|| Chrome::bare(lang));
     render(status, &ErrorPage { t, chrome, title, message, details: Vec::new() })
@@ -157,16 +186,21 @@ pub(crate) fn error_page(lang: Lang, chrome: Option<Chrome>, error: DomainError)
     let status = status_of(&error);
     match error {
         DomainError::Unauthenticated(_) => Redirect::to("/login").into_response(),
-        DomainError::Forbidden(permission) => {
-            error_response(status, lang, chrome, t.error_forbidden_title, Text::fill(t.error_forbidden_body, permission))
-        }
+        DomainError::Forbidden(permission) => error_response(
+            status,
+            lang,
+            chrome,
+            t.error_forbidden_title,
+            Text::fill(t.error_forbidden_body, permission),
+        ),
         DomainError::NotFound(_) => {
             error_response(status, lang, chrome, t.error_not_found_title, t.error_not_found_body.into())
         }
         DomainError::Invalid(_) | DomainError::Conflict(_) => {
             let details = form_errors(t, &error).unwrap_or_default();
             let chrome = chrome.unwrap_or_else(|| Chrome::bare(lang));
-            let page = ErrorPage { t, chrome, title: t.error_bad_request_title, message: t.form_errors.into(), details };
+            let page =
+                ErrorPage { t, chrome, title: t.error_bad_request_title, message: t.form_errors.into(), details };
             render(status, &page)
         }
         DomainError::Locked(_) | DomainError::Internal(_) => {

@@ -119,10 +119,16 @@ impl FromRequestParts<AppState> for Console {
     }
 }
 
-/// An `application/x-www-form-urlencoded` body as ordered key/value pairs.
+/// An `application/x-www-form-urlencoded` body (or query string) as ordered key/value pairs.
+#[derive(Default)]
 pub(crate) struct FormData(Vec<(String, String)>);
 
 impl FormData {
+    /// Parses a query string; a missing or malformed one counts as empty.
+    pub(crate) fn query(raw: Option<String>) -> Self {
+        Self::parse(raw.unwrap_or_default().as_bytes()).unwrap_or_default()
+    }
+
     /// Parses a urlencoded body or query string.
     pub(crate) fn parse(encoded: &[u8]) -> Option<Self> {
         serde_urlencoded::from_bytes(encoded).ok().map(Self)
