@@ -32,9 +32,23 @@ async fn allocate_customer_ids(tx: &mut sqlx::Transaction<'static, Db>, n: usize
         .map_err(db_err)
 }
 
+/// Row locking suffix for read-modify-write, so concurrent writers cannot lose each other's traits.
+const LOCK_ROW: &str = " FOR UPDATE";
+
+/// Adds `AND <trait key> = <JSON value>` on the customers row `c` (jsonb equality).
+fn push_trait_equals(query: &mut sqlx::QueryBuilder<Db>, key: &str, value_json: &str) {
+    query
+        .push(" AND (c.traits::jsonb -> ")
+        .push_bind(key.to_string())
+        .push(" -> 'v') = ")
+        .push_bind(value_json.to_string())
+        .push("::jsonb");
+}
+
 include!("sql/rows.rs");
 include!("sql/access.rs");
 include!("sql/profiles.rs");
+include!("sql/traits.rs");
 
 /// Connects, creates `schema` if given (and uses it), and applies migrations.
 pub async fn open(url: &str, schema: Option<&str>) -> Result<Stores, StoreError> {

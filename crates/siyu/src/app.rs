@@ -32,8 +32,11 @@ impl App {
     }
 
     /// Serves HTTP on a bound listener until `shutdown` completes, then drains open requests.
-    pub async fn serve(self, listener: TcpListener, shutdown: impl Future<Output = ()> + Send + 'static)
-    -> anyhow::Result<()> {
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         let addr = listener.local_addr()?;
         let state = AppState {
             services: self.services,

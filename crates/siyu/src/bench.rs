@@ -85,7 +85,8 @@ pub async fn run(command: BenchCommand, config: &Config) -> anyhow::Result<()> {
             let queue = std::sync::Arc::new(std::sync::Mutex::new(bodies.into_iter()));
             let mut workers = Vec::new();
             for _ in 0..concurrency {
-                let (client, base, token, queue, bar) = (client.clone(), base.clone(), token.clone(), queue.clone(), bar.clone());
+                let (client, base, token, queue, bar) =
+                    (client.clone(), base.clone(), token.clone(), queue.clone(), bar.clone());
                 workers.push(tokio::spawn(async move {
                     loop {
                         let next = queue.lock().expect("queue lock").next();
@@ -99,7 +100,10 @@ pub async fn run(command: BenchCommand, config: &Config) -> anyhow::Result<()> {
                             .await?;
                         let status = response.status();
                         let answer: serde_json::Value = response.json().await?;
-                        anyhow::ensure!(status.is_success() && answer["rejected"] == 0, "batch failed: {status} {answer}");
+                        anyhow::ensure!(
+                            status.is_success() && answer["rejected"] == 0,
+                            "batch failed: {status} {answer}"
+                        );
                         bar.inc(answer["accepted"].as_u64().unwrap_or(0));
                     }
                 }));
@@ -151,7 +155,10 @@ pub async fn run(command: BenchCommand, config: &Config) -> anyhow::Result<()> {
                     .await?;
                 let body: serde_json::Value = response.json().await?;
                 let micros = started.elapsed().as_micros() as u64;
-                anyhow::ensure!(body["items"].as_array().map(Vec::len) == Some(1), "lookup {i} of {phone} found {body}");
+                anyhow::ensure!(
+                    body["items"].as_array().map(Vec::len) == Some(1),
+                    "lookup {i} of {phone} found {body}"
+                );
                 histogram.record(micros).context("record latency")?;
             }
             println!(

@@ -22,7 +22,11 @@ pub struct Config {
 
 impl Config {
     /// Builds a config from the global flags (`--data-dir`, `--database-url`).
-    pub fn new(data_dir: PathBuf, database_url: Option<String>, master_key_hex: Option<String>) -> anyhow::Result<Self> {
+    pub fn new(
+        data_dir: PathBuf,
+        database_url: Option<String>,
+        master_key_hex: Option<String>,
+    ) -> anyhow::Result<Self> {
         let backend = match database_url.as_deref().filter(|u| !u.is_empty()) {
             None => Backend::Sqlite { path: data_dir.join("siyu.db") },
             Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {

@@ -166,7 +166,9 @@ async fn main() -> anyhow::Result<()> {
             let listener =
                 tokio::net::TcpListener::bind(&addr).await.with_context(|| format!("cannot listen on {addr}"))?;
             let bound = listener.local_addr()?;
-            eprintln!("siyu is serving on http://{bound}  (console: http://{bound}/ , API docs: http://{bound}/api/docs)");
+            eprintln!(
+                "siyu is serving on http://{bound}  (console: http://{bound}/ , API docs: http://{bound}/api/docs)"
+            );
             if with_demo {
                 eprintln!("log in as {} / {}", demo::USERS[0].0, demo::PASSWORD);
             }
@@ -217,7 +219,8 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Key(KeyCommand::Create { workspace, kind, role, name }) => {
             let app = App::build(&config).await?;
-            let kind = KeyKind::parse(&kind).with_context(|| format!("unknown key kind \"{kind}\"; expected secret or write"))?;
+            let kind = KeyKind::parse(&kind)
+                .with_context(|| format!("unknown key kind \"{kind}\"; expected secret or write"))?;
             let role = Role::parse(&role).with_context(|| format!("unknown role \"{role}\""))?;
             let ws = app.services().workspace_by_slug(&workspace).await?;
             let (_, token) = app.services().create_key(&Principal::cli(ws.id), kind, role, &name).await?;
@@ -229,7 +232,9 @@ async fn main() -> anyhow::Result<()> {
             let ws = app.services().workspace_by_slug(&workspace).await?;
             let reader = std::fs::File::open(&file).with_context(|| format!("cannot open {}", file.display()))?;
             let bar = indicatif::ProgressBar::new_spinner();
-            bar.set_style(indicatif::ProgressStyle::with_template("{spinner} {pos} rows {per_sec}").expect("static template"));
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{spinner} {pos} rows {per_sec}").expect("static template"),
+            );
             let progress = bar.clone();
             let report = app
                 .services()

@@ -248,7 +248,11 @@ impl Services {
                 kind.as_str()
             )));
         }
-        self.stores.api_keys.touch(key.id, self.now()).await?;
+        // Record use at most once a minute, so reads do not turn into writes that queue behind bulk work.
+        let now = self.now();
+        if key.last_used_at.is_none_or(|at| now.duration_since(at) > jiff::SignedDuration::from_mins(1)) {
+            self.stores.api_keys.touch(key.id, now).await?;
+        }
         let principal = Principal {
             workspace_id: key.workspace_id,
             role: key.role,

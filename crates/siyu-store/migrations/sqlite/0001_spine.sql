@@ -48,6 +48,8 @@ CREATE TABLE customers (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     workspace_id INTEGER NOT NULL REFERENCES workspaces(id) ON DELETE CASCADE,
     merged_into INTEGER,
+    -- Traits as one JSON document: {"key": {"v": value | "s": base64 ciphertext, "src": source, "at": ms}}.
+    traits TEXT NOT NULL DEFAULT '{}',
     created_at INTEGER NOT NULL,
     updated_at INTEGER NOT NULL
 );
@@ -62,19 +64,8 @@ CREATE TABLE identities (
     source TEXT NOT NULL,
     created_at INTEGER NOT NULL,
     PRIMARY KEY (workspace_id, lookup, kind)
-);
+) WITHOUT ROWID;
 CREATE INDEX identities_customer ON identities(customer_id);
-CREATE TABLE customer_traits (
-    workspace_id INTEGER NOT NULL,
-    customer_id INTEGER NOT NULL,
-    key TEXT NOT NULL,
-    value TEXT,
-    sealed BLOB,
-    source TEXT NOT NULL,
-    updated_at INTEGER NOT NULL,
-    PRIMARY KEY (customer_id, key)
-);
-CREATE INDEX customer_traits_value ON customer_traits(workspace_id, key, value);
 CREATE TABLE tag_groups (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     workspace_id INTEGER NOT NULL REFERENCES workspaces(id) ON DELETE CASCADE,
@@ -98,7 +89,7 @@ CREATE TABLE customer_tags (
     source TEXT NOT NULL,
     assigned_at INTEGER NOT NULL,
     PRIMARY KEY (customer_id, tag_id)
-);
+) WITHOUT ROWID;
 CREATE INDEX customer_tags_tag ON customer_tags(tag_id, customer_id);
 CREATE TABLE notes (
     id INTEGER PRIMARY KEY AUTOINCREMENT,

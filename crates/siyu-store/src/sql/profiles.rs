@@ -2,11 +2,11 @@
 
 use siyu_core::{CustomerId, NoteId, TagGroupId, TagId};
 use siyu_domain::consent::{Channel, ConsentRecord, ConsentStore, Purpose};
-use siyu_domain::profiles::SealedIdentity;
 use siyu_domain::profiles::{
     AssignedTag, CustomerFilter, IdentityKind, MergeRecord, Note, ProfileStore, SealedDraft, StoredCustomer,
     StoredIdentity, StoredTrait, TraitPayload, UpsertOutcome,
 };
+use siyu_domain::profiles::{SealedIdentity, SealedTrait};
 use siyu_domain::tags::{Tag, TagFamily, TagGroup, TagStore};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -37,14 +37,23 @@ async fn merge_into(
     now: i64,
 ) -> Result<(), StoreError> {
     let (s, l) = (survivor.0, loser.0);
-    let statements: [&'static str; 10] = [
+    // Traits: per key, the most recently written value wins.
+    let sql = sqlx::AssertSqlSafe(format!("SELECT id, traits FROM customers WHERE id IN ($1, $2){LOCK_ROW}"));
+    let docs: Vec<(i64, String)> = sqlx::query_as(sql).bind(s).bind(l).fetch_all(&mut **tx).await.map_err(db_err)?;
+    let mut kept = TraitDoc::new();
+    let mut gone = TraitDoc::new();
+    for (id, text) in docs {
+        if id == s { kept = parse_doc(&text)? } else { gone = parse_doc(&text)? }
+    }
+    merge_docs(&mut kept, gone);
+    sqlx::query("UPDATE customers SET traits = $2 WHERE id = $1")
+        .bind(s)
+        .bind(doc_text(&kept))
+        .execute(&mut **tx)
+        .await
+        .map_err(db_err)?;
+    let statements: [&'static str; 7] = [
         "UPDATE identities SET customer_id = $1 WHERE workspace_id = $3 AND customer_id = $2",
-        // A trait on both keeps the most recently updated value.
-        "DELETE FROM customer_traits WHERE customer_id = $2 AND workspace_id = $3 AND EXISTS (SELECT 1 FROM customer_traits s \
-         WHERE s.customer_id = $1 AND s.key = customer_traits.key AND s.updated_at >= customer_traits.updated_at)",
-        "DELETE FROM customer_traits WHERE customer_id = $1 AND workspace_id = $3 AND key IN \
-         (SELECT key FROM customer_traits WHERE customer_id = $2)",
-        "UPDATE customer_traits SET customer_id = $1 WHERE customer_id = $2 AND workspace_id = $3",
         "INSERT INTO customer_tags (workspace_id, customer_id, tag_id, source, assigned_at) \
          SELECT workspace_id, $1, tag_id, source, assigned_at FROM customer_tags WHERE customer_id = $2 AND workspace_id = $3 \
          ON CONFLICT (customer_id, tag_id) DO NOTHING",
@@ -105,8 +114,8 @@ async fn identity_owners<'a>(
     Ok(owners)
 }
 
-/// Writes identities, traits and tags of drafts whose profiles are already decided, with one
-/// multi-row statement per table and chunk.
+/// Writes identities and tags of drafts whose profiles are already decided, with one multi-row
+/// statement per table and chunk (traits are written with the profile row).
 async fn write_attachments(
     tx: &mut Tx,
     ws: WorkspaceId,
@@ -129,42 +138,6 @@ async fn write_attachments(
                 .push_bind(now);
         });
         query.push(" ON CONFLICT (workspace_id, lookup, kind) DO NOTHING");
-        query.build().execute(&mut **tx).await.map_err(db_err)?;
-    }
-    let mut sets = Vec::new();
-    for (customer, draft) in items {
-        for t in &draft.traits {
-            match &t.value {
-                TraitPayload::Remove => {
-                    sqlx::query("DELETE FROM customer_traits WHERE customer_id = $1 AND key = $2")
-                        .bind(*customer)
-                        .bind(&t.key)
-                        .execute(&mut **tx)
-                        .await
-                        .map_err(db_err)?;
-                }
-                TraitPayload::Json(json) => sets.push((*customer, *draft, &t.key, Some(json.as_str()), None)),
-                TraitPayload::Sealed(bytes) => sets.push((*customer, *draft, &t.key, None, Some(bytes.as_slice()))),
-            }
-        }
-    }
-    for chunk in sets.chunks(CHUNK) {
-        let mut query = sqlx::QueryBuilder::<Db>::new(
-            "INSERT INTO customer_traits (workspace_id, customer_id, key, value, sealed, source, updated_at) ",
-        );
-        query.push_values(chunk, |mut row, (customer, draft, key, value, sealed)| {
-            row.push_bind(ws.0)
-                .push_bind(*customer)
-                .push_bind(key.to_string())
-                .push_bind(value.map(str::to_string))
-                .push_bind(sealed.map(<[u8]>::to_vec))
-                .push_bind(draft.source.clone())
-                .push_bind(now);
-        });
-        query.push(
-            " ON CONFLICT (customer_id, key) DO UPDATE SET value = excluded.value, sealed = excluded.sealed, \
-             source = excluded.source, updated_at = excluded.updated_at",
-        );
         query.build().execute(&mut **tx).await.map_err(db_err)?;
     }
     let tags: Vec<(i64, &SealedDraft, TagId)> =
@@ -227,13 +200,22 @@ async fn upsert_batch(
     one_by_one.extend(repeated.into_iter().map(|(index, _)| index));
     one_by_one.sort_unstable();
     let ids = allocate_customer_ids(tx, new_drafts.len()).await?;
-    for chunk in ids.chunks(CHUNK) {
+    let mut fresh = Vec::with_capacity(ids.len());
+    for (index, id) in new_drafts.iter().zip(&ids) {
+        let mut doc = TraitDoc::new();
+        apply_traits(&mut doc, &drafts[*index].traits, &drafts[*index].source, now)?;
+        fresh.push((*id, doc_text(&doc)));
+    }
+    for chunk in fresh.chunks(CHUNK) {
         let mut query =
-            sqlx::QueryBuilder::<Db>::new("INSERT INTO customers (id, workspace_id, created_at, updated_at) ");
-        query.push_values(chunk, |mut row, id| {
-            row.push_bind(*id).push_bind(ws.0).push_bind(now).push_bind(now);
+            sqlx::QueryBuilder::<Db>::new("INSERT INTO customers (id, workspace_id, traits, created_at, updated_at) ");
+        query.push_values(chunk, |mut row, (id, traits)| {
+            row.push_bind(*id).push_bind(ws.0).push_bind(traits.clone()).push_bind(now).push_bind(now);
         });
         query.build().execute(&mut **tx).await.map_err(db_err)?;
+    }
+    for (index, id) in &existing {
+        rewrite_traits(tx, *id, &drafts[*index].traits, &drafts[*index].source, now).await?;
     }
     let existing_ids: Vec<i64> = existing.iter().map(|(_, id)| *id).collect();
     for chunk in existing_ids.chunks(CHUNK) {
@@ -273,10 +255,13 @@ async fn upsert_one(tx: &mut Tx, ws: WorkspaceId, draft: &SealedDraft, now: i64)
     let (survivor, created) = match owners.keys().next() {
         Some(&oldest) => (CustomerId(oldest), false),
         None => {
+            let mut doc = TraitDoc::new();
+            apply_traits(&mut doc, &draft.traits, &draft.source, now)?;
             let id: i64 = sqlx::query_scalar(
-                "INSERT INTO customers (workspace_id, created_at, updated_at) VALUES ($1, $2, $2) RETURNING id",
+                "INSERT INTO customers (workspace_id, traits, created_at, updated_at) VALUES ($1, $2, $3, $3) RETURNING id",
             )
             .bind(ws.0)
+            .bind(doc_text(&doc))
             .bind(now)
             .fetch_one(&mut **tx)
             .await
@@ -290,6 +275,9 @@ async fn upsert_one(tx: &mut Tx, ws: WorkspaceId, draft: &SealedDraft, now: i64)
         merged.push(CustomerId(other));
     }
     write_attachments(tx, ws, &[(survivor.0, draft)], now).await?;
+    if !created {
+        rewrite_traits(tx, survivor.0, &draft.traits, &draft.source, now).await?;
+    }
     if !created {
         sqlx::query("UPDATE customers SET updated_at = $2 WHERE id = $1")
             .bind(survivor.0)
@@ -310,18 +298,20 @@ fn push_id_list(query: &mut sqlx::QueryBuilder<Db>, ids: &[i64]) {
 
 impl SqlStore {
     /// Loads identities, traits and tags of live customers, keeping the order of `heads`.
-    async fn hydrate(&self, heads: Vec<(i64, i64, i64)>) -> Result<Vec<StoredCustomer>, StoreError> {
+    async fn hydrate(&self, heads: Vec<(i64, i64, i64, String)>) -> Result<Vec<StoredCustomer>, StoreError> {
         let mut customers: Vec<StoredCustomer> = heads
             .into_iter()
-            .map(|(id, created_at, updated_at)| StoredCustomer {
-                id: CustomerId(id),
-                created_at: siyu_core::clock::from_millis(created_at),
-                updated_at: siyu_core::clock::from_millis(updated_at),
-                identities: Vec::new(),
-                traits: Vec::new(),
-                tags: Vec::new(),
+            .map(|(id, created_at, updated_at, traits)| {
+                Ok(StoredCustomer {
+                    id: CustomerId(id),
+                    created_at: siyu_core::clock::from_millis(created_at),
+                    updated_at: siyu_core::clock::from_millis(updated_at),
+                    identities: Vec::new(),
+                    traits: stored_traits(parse_doc(&traits)?)?,
+                    tags: Vec::new(),
+                })
             })
-            .collect();
+            .collect::<Result<_, StoreError>>()?;
         if customers.is_empty() {
             return Ok(customers);
         }
@@ -342,28 +332,6 @@ impl SqlStore {
                     sealed: get(&row, "sealed")?,
                     source: get(&row, "source")?,
                     created_at: ts(&row, "created_at")?,
-                });
-            }
-            let mut query = sqlx::QueryBuilder::<Db>::new(
-                "SELECT customer_id, key, value, sealed, source, updated_at FROM customer_traits WHERE customer_id IN (",
-            );
-            push_id_list(&mut query, chunk);
-            query.push(") ORDER BY key");
-            for row in query.build().fetch_all(&self.pool).await.map_err(db_err)? {
-                let customer: i64 = get(&row, "customer_id")?;
-                let value: Option<String> = get(&row, "value")?;
-                let sealed: Option<Vec<u8>> = get(&row, "sealed")?;
-                let key: String = get(&row, "key")?;
-                let payload = match (value, sealed) {
-                    (_, Some(bytes)) => TraitPayload::Sealed(bytes),
-                    (Some(json), None) => TraitPayload::Json(json),
-                    (None, None) => return Err(corrupt("trait without value", &key)),
-                };
-                customers[index[&customer]].traits.push(StoredTrait {
-                    key,
-                    value: payload,
-                    source: get(&row, "source")?,
-                    updated_at: ts(&row, "updated_at")?,
                 });
             }
             let mut query = sqlx::QueryBuilder::<Db>::new(
@@ -434,13 +402,14 @@ impl ProfileStore for SqlStore {
 
     async fn find(&self, ws: WorkspaceId, id: CustomerId) -> Result<Option<StoredCustomer>, StoreError> {
         let Some(live) = self.resolve(ws, id).await? else { return Ok(None) };
-        let head: Option<(i64, i64, i64)> =
-            sqlx::query_as("SELECT id, created_at, updated_at FROM customers WHERE workspace_id = $1 AND id = $2")
-                .bind(ws.0)
-                .bind(live.0)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(db_err)?;
+        let head: Option<(i64, i64, i64, String)> = sqlx::query_as(
+            "SELECT id, created_at, updated_at, traits FROM customers WHERE workspace_id = $1 AND id = $2",
+        )
+        .bind(ws.0)
+        .bind(live.0)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err)?;
         Ok(self.hydrate(head.into_iter().collect()).await?.pop())
     }
 
@@ -451,7 +420,7 @@ impl ProfileStore for SqlStore {
         page: &PageRequest,
     ) -> Result<Page<StoredCustomer>, StoreError> {
         let mut query = sqlx::QueryBuilder::<Db>::new(
-            "SELECT c.id, c.created_at, c.updated_at FROM customers c WHERE c.workspace_id = ",
+            "SELECT c.id, c.created_at, c.updated_at, c.traits FROM customers c WHERE c.workspace_id = ",
         );
         query.push_bind(ws.0).push(" AND c.merged_into IS NULL");
         if let Some(after) = page.after {
@@ -476,14 +445,7 @@ impl ProfileStore for SqlStore {
             query.push("))");
         }
         for (key, value) in &filter.traits {
-            query
-                .push(" AND EXISTS (SELECT 1 FROM customer_traits t WHERE t.customer_id = c.id AND t.workspace_id = ")
-                .push_bind(ws.0)
-                .push(" AND t.key = ")
-                .push_bind(key.clone())
-                .push(" AND t.value = ")
-                .push_bind(value.clone())
-                .push(")");
+            push_trait_equals(&mut query, key, value);
         }
         for tag in &filter.tags {
             query
@@ -492,7 +454,7 @@ impl ProfileStore for SqlStore {
                 .push(")");
         }
         query.push(" ORDER BY c.id DESC LIMIT ").push_bind(i64::from(page.limit) + 1);
-        let heads: Vec<(i64, i64, i64)> = query.build_query_as().fetch_all(&self.pool).await.map_err(db_err)?;
+        let heads: Vec<(i64, i64, i64, String)> = query.build_query_as().fetch_all(&self.pool).await.map_err(db_err)?;
         let customers = self.hydrate(heads).await?;
         Ok(Page::from_overfetch(customers, page.limit, |c| c.id.0))
     }
@@ -555,9 +517,8 @@ impl ProfileStore for SqlStore {
     async fn delete(&self, ws: WorkspaceId, id: CustomerId) -> Result<(), StoreError> {
         let mut tx = begin_write(&self.pool).await?;
         let live = resolve_in(&mut tx, ws, id).await?.ok_or_else(|| StoreError::NotFound(format!("customer {id}")))?;
-        let statements: [&'static str; 7] = [
+        let statements: [&'static str; 6] = [
             "DELETE FROM identities WHERE workspace_id = $1 AND customer_id = $2",
-            "DELETE FROM customer_traits WHERE workspace_id = $1 AND customer_id = $2",
             "DELETE FROM customer_tags WHERE workspace_id = $1 AND customer_id = $2",
             "DELETE FROM notes WHERE workspace_id = $1 AND customer_id = $2",
             "DELETE FROM consent_records WHERE workspace_id = $1 AND customer_id = $2",

@@ -68,10 +68,7 @@ fn parse_role(field: &str, role: &str) -> Result<Role, Problem> {
     Role::parse(role).ok_or_else(|| {
         DomainError::invalid(
             field,
-            format!(
-                "unknown role \"{role}\"; expected one of {}",
-                Role::ALL.map(Role::as_str).join(", ")
-            ),
+            format!("unknown role \"{role}\"; expected one of {}", Role::ALL.map(Role::as_str).join(", ")),
         )
         .into()
     })
@@ -101,7 +98,10 @@ struct CreatedUser {
 
 /// GET /api/v1/users: the workspace's members and roles (owners).
 #[utoipa::path(get, path = "/api/v1/users", tag = "admin", responses((status = 200, body = Vec<Membership>)))]
-async fn list_users(State(app): State<AppState>, ApiAuth(principal): ApiAuth) -> Result<Json<Vec<Membership>>, Problem> {
+async fn list_users(
+    State(app): State<AppState>,
+    ApiAuth(principal): ApiAuth,
+) -> Result<Json<Vec<Membership>>, Problem> {
     Ok(Json(app.services.members(&principal).await?))
 }
 
@@ -193,7 +193,10 @@ async fn create_key(
     ApiJson(body): ApiJson<NewKey>,
 ) -> Result<(StatusCode, Json<CreatedKey>), Problem> {
     let kind = KeyKind::parse(&body.kind).ok_or_else(|| {
-        Problem::from(DomainError::invalid("kind", format!("unknown key kind \"{}\"; expected write or secret", body.kind)))
+        Problem::from(DomainError::invalid(
+            "kind",
+            format!("unknown key kind \"{}\"; expected write or secret", body.kind),
+        ))
     })?;
     let role = match body.role.as_deref() {
         Some(role) => parse_role("role", role)?,
@@ -238,11 +241,10 @@ async fn list_audit(
     for (key, value) in url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
         match key.as_ref() {
             "limit" => {
-                page.limit = value
-                    .parse()
-                    .ok()
-                    .filter(|l| (1..=PageRequest::MAX_LIMIT).contains(l))
-                    .ok_or_else(|| Problem::malformed("limit", format!("\"{value}\" must be a number from 1 to 1000")))?
+                page.limit =
+                    value.parse().ok().filter(|l| (1..=PageRequest::MAX_LIMIT).contains(l)).ok_or_else(|| {
+                        Problem::malformed("limit", format!("\"{value}\" must be a number from 1 to 1000"))
+                    })?
             }
             "cursor" => {
                 page.after = Some(

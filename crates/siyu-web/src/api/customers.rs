@@ -152,17 +152,15 @@ fn parse_search(raw: Option<&str>) -> Result<CustomerQuery, Problem> {
             "trait" => query.traits.push(value),
             "tag" => query.tags.push(value),
             "limit" => {
-                query.page.limit = value
-                    .parse()
-                    .ok()
-                    .filter(|l| (1..=PageRequest::MAX_LIMIT).contains(l))
-                    .ok_or_else(|| Problem::malformed("limit", format!("\"{value}\" must be a number from 1 to 1000")))?
+                query.page.limit =
+                    value.parse().ok().filter(|l| (1..=PageRequest::MAX_LIMIT).contains(l)).ok_or_else(|| {
+                        Problem::malformed("limit", format!("\"{value}\" must be a number from 1 to 1000"))
+                    })?
             }
             "cursor" => {
-                query.page.after = Some(
-                    PageRequest::decode_cursor(&value)
-                        .ok_or_else(|| Problem::malformed("cursor", format!("\"{value}\" is not a cursor from this API")))?,
-                )
+                query.page.after = Some(PageRequest::decode_cursor(&value).ok_or_else(|| {
+                    Problem::malformed("cursor", format!("\"{value}\" is not a cursor from this API"))
+                })?)
             }
             other => {
                 return Err(Problem::malformed(

@@ -30,7 +30,9 @@ impl utoipa::Modify for BearerAuth {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "bearer",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("siyu secret key").build()),
+            SecurityScheme::Http(
+                HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("siyu secret key").build(),
+            ),
         );
     }
 }
@@ -44,9 +46,12 @@ pub fn router() -> OpenApiRouter<AppState> {
         .layer(axum::extract::DefaultBodyLimit::max(crate::JSON_BODY_LIMIT));
     let document = api.get_openapi().clone();
     let json = serde_json::to_string_pretty(&document).expect("the OpenAPI document serialises");
-    api.route("/api/v1/openapi.json", axum::routing::get(move || async move {
-        ([(axum::http::header::CONTENT_TYPE, "application/json")], json.clone())
-    }))
+    api.route(
+        "/api/v1/openapi.json",
+        axum::routing::get(
+            move || async move { ([(axum::http::header::CONTENT_TYPE, "application/json")], json.clone()) },
+        ),
+    )
     .route("/api/docs", axum::routing::get(docs))
     .route("/api/v1/{*rest}", axum::routing::any(not_found))
 }

@@ -32,7 +32,10 @@ struct NewTagGroup {
 
 /// GET /api/v1/tag-groups: lists tag groups.
 #[utoipa::path(get, path = "/api/v1/tag-groups", tag = "tags", responses((status = 200, body = Vec<TagGroup>)))]
-async fn list_tag_groups(State(app): State<AppState>, ApiAuth(principal): ApiAuth) -> Result<Json<Vec<TagGroup>>, Problem> {
+async fn list_tag_groups(
+    State(app): State<AppState>,
+    ApiAuth(principal): ApiAuth,
+) -> Result<Json<Vec<TagGroup>>, Problem> {
     Ok(Json(app.services.tag_groups(&principal).await?))
 }
 

@@ -19,11 +19,26 @@ fn routes() -> Vec<(&'static str, &'static str, Option<Value>, Permission)> {
     use Permission::*;
     vec![
         ("GET", "/api/v1/customers", None, CustomersRead),
-        ("POST", "/api/v1/customers", Some(json!({"identities": [{"type": "user_id", "value": "new-@@"}]})), CustomersWrite),
-        ("POST", "/api/v1/customers/batch", Some(json!({"customers": [{"identities": [{"type": "user_id", "value": "new2-@@"}]}]})), CustomersWrite),
+        (
+            "POST",
+            "/api/v1/customers",
+            Some(json!({"identities": [{"type": "user_id", "value": "new-@@"}]})),
+            CustomersWrite,
+        ),
+        (
+            "POST",
+            "/api/v1/customers/batch",
+            Some(json!({"customers": [{"identities": [{"type": "user_id", "value": "new2-@@"}]}]})),
+            CustomersWrite,
+        ),
         ("GET", "/api/v1/customers/{c}", None, CustomersRead),
         ("PATCH", "/api/v1/customers/{c}", Some(json!({"traits": {"city": "上海"}})), CustomersWrite),
-        ("POST", "/api/v1/customers/{c}/identities", Some(json!({"type": "member_no", "value": "M-1"})), CustomersWrite),
+        (
+            "POST",
+            "/api/v1/customers/{c}/identities",
+            Some(json!({"type": "member_no", "value": "M-1"})),
+            CustomersWrite,
+        ),
         ("DELETE", "/api/v1/customers/{c}/identities/member_no/M-1", None, CustomersWrite),
         ("POST", "/api/v1/customers/{c}/tags", Some(json!({"tags": ["VIP"]})), CustomersWrite),
         ("DELETE", "/api/v1/customers/{c}/tags/VIP", None, CustomersWrite),
@@ -31,7 +46,14 @@ fn routes() -> Vec<(&'static str, &'static str, Option<Value>, Permission)> {
         ("POST", "/api/v1/customers/{c}/notes", Some(json!({"body": "hello"})), NotesWrite),
         ("GET", "/api/v1/customers/{c}/merges", None, CustomersRead),
         ("GET", "/api/v1/customers/{c}/consent", None, CustomersRead),
-        ("POST", "/api/v1/customers/{c}/consent", Some(json!({"changes": [{"purpose": "marketing", "channel": "sms", "granted": true, "policy_version": "v1"}]})), ConsentWrite),
+        (
+            "POST",
+            "/api/v1/customers/{c}/consent",
+            Some(
+                json!({"changes": [{"purpose": "marketing", "channel": "sms", "granted": true, "policy_version": "v1"}]}),
+            ),
+            ConsentWrite,
+        ),
         ("GET", "/api/v1/customers/{c}/unsubscribe-link?channel=sms", None, CustomersRead),
         ("GET", "/api/v1/tag-groups", None, CustomersRead),
         ("POST", "/api/v1/tag-groups", Some(json!({"name": "g-@@", "family": "social"})), TagsManage),
@@ -41,7 +63,12 @@ fn routes() -> Vec<(&'static str, &'static str, Option<Value>, Permission)> {
         ("GET", "/api/v1/workspace", None, CustomersRead),
         ("PATCH", "/api/v1/workspace", Some(json!({"name": "Renamed"})), WorkspaceManage),
         ("GET", "/api/v1/users", None, UsersManage),
-        ("POST", "/api/v1/users", Some(json!({"email": "new@@@brand.cn", "password": "long-password", "role": "analyst"})), UsersManage),
+        (
+            "POST",
+            "/api/v1/users",
+            Some(json!({"email": "new@@@brand.cn", "password": "long-password", "role": "analyst"})),
+            UsersManage,
+        ),
         ("PATCH", "/api/v1/users/{u}", Some(json!({"role": "auditor"})), UsersManage),
         ("DELETE", "/api/v1/users/{u}", None, UsersManage),
         ("GET", "/api/v1/keys", None, KeysManage),
@@ -58,22 +85,41 @@ async fn fixture(app: &TestApp, owner_key: &str, template: &str, round: usize) -
     let mut path = template.to_string();
     if path.contains("{c}") {
         let (_, c, _) = app
-            .call("POST", "/api/v1/customers", owner_key, Some(json!({"identities": [{"type": "user_id", "value": format!("fx-{round}")}], "tags": ["VIP"]})))
+            .call(
+                "POST",
+                "/api/v1/customers",
+                owner_key,
+                Some(json!({"identities": [{"type": "user_id", "value": format!("fx-{round}")}], "tags": ["VIP"]})),
+            )
             .await;
         path = path.replace("{c}", &c["id"].to_string());
-        app.call("POST", &format!("/api/v1/customers/{}/identities", c["id"]), owner_key, Some(json!({"type": "member_no", "value": "M-1"}))).await;
+        app.call(
+            "POST",
+            &format!("/api/v1/customers/{}/identities", c["id"]),
+            owner_key,
+            Some(json!({"type": "member_no", "value": "M-1"})),
+        )
+        .await;
     }
     if path.contains("{t}") {
-        let (_, t, _) = app.call("POST", "/api/v1/tags", owner_key, Some(json!({"name": format!("tmp-{round}"), "group": "价值"}))).await;
+        let (_, t, _) = app
+            .call("POST", "/api/v1/tags", owner_key, Some(json!({"name": format!("tmp-{round}"), "group": "价值"})))
+            .await;
         path = path.replace("{t}", &t["id"].to_string());
     }
     if path.contains("{k}") {
-        let (_, k, _) = app.call("POST", "/api/v1/keys", owner_key, Some(json!({"kind": "write", "name": "tmp"}))).await;
+        let (_, k, _) =
+            app.call("POST", "/api/v1/keys", owner_key, Some(json!({"kind": "write", "name": "tmp"}))).await;
         path = path.replace("{k}", &k["key"]["id"].to_string());
     }
     if path.contains("{u}") {
         let (_, u, _) = app
-            .call("POST", "/api/v1/users", owner_key, Some(json!({"email": format!("u{round}@brand.cn"), "password": "long-password", "role": "analyst"})))
+            .call(
+                "POST",
+                "/api/v1/users",
+                owner_key,
+                Some(json!({"email": format!("u{round}@brand.cn"), "password": "long-password", "role": "analyst"})),
+            )
             .await;
         path = path.replace("{u}", &u["id"].to_string());
     }
@@ -92,7 +138,8 @@ async fn send(app: &TestApp, method: &str, path: &str, key: &str, body: Option<V
 }
 
 async fn seed_tags(app: &TestApp, key: &str) {
-    app.call("POST", "/api/v1/tag-groups", key, Some(json!({"name": "价值", "family": "consumption_preference"}))).await;
+    app.call("POST", "/api/v1/tag-groups", key, Some(json!({"name": "价值", "family": "consumption_preference"})))
+        .await;
     app.call("POST", "/api/v1/tags", key, Some(json!({"name": "VIP", "group": "价值"}))).await;
 }
 
@@ -149,13 +196,21 @@ async fn no_route_crosses_workspaces(app: TestApp) {
     }
     // And nothing the other workspace did is visible here.
     let (_, mine, _) = app.call("GET", "/api/v1/customers?limit=1000", &app.key, None).await;
-    assert!(!mine.to_string().contains("new-@@") || mine["items"].as_array().unwrap().iter().all(|c| c.to_string().contains("fx-") || c.to_string().contains("new-")));
+    assert!(
+        !mine.to_string().contains("new-@@")
+            || mine["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|c| c.to_string().contains("fx-") || c.to_string().contains("new-"))
+    );
     let (_, theirs, _) = app.call("GET", "/api/v1/customers?limit=1000", &other_key, None).await;
     assert!(!theirs.to_string().contains("fx-"), "{theirs}");
 }
 
 async fn openapi_document_lists_every_route(app: TestApp) {
-    let document: Value = reqwest::get(format!("{}/api/v1/openapi.json", app.base_url)).await.unwrap().json().await.unwrap();
+    let document: Value =
+        reqwest::get(format!("{}/api/v1/openapi.json", app.base_url)).await.unwrap().json().await.unwrap();
     assert_eq!(document["openapi"], "3.1.0");
     for (method, template, _, _) in routes() {
         let path = template

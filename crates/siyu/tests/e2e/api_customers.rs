@@ -25,7 +25,12 @@ async fn upsert_then_get_round_trips_and_masks_for_cs_agents(app: TestApp) {
     assert_eq!(status, 201, "{body}");
     let id = body["id"].as_i64().unwrap();
     let (status, again, _) = app
-        .call("POST", "/api/v1/customers", &app.key, Some(json!({"identities": [{"type": "phone", "value": "139 1234 5678"}], "traits": {"orders": 2}})))
+        .call(
+            "POST",
+            "/api/v1/customers",
+            &app.key,
+            Some(json!({"identities": [{"type": "phone", "value": "139 1234 5678"}], "traits": {"orders": 2}})),
+        )
         .await;
     assert_eq!((status, again["id"].as_i64()), (200, Some(id)));
     let (status, customer, _) = app.call("GET", &format!("/api/v1/customers/{id}"), &app.key, None).await;
@@ -39,18 +44,27 @@ async fn upsert_then_get_round_trips_and_masks_for_cs_agents(app: TestApp) {
     assert!(text.contains("139****5678") && text.contains("m***@example.com") && text.contains("林*"), "{text}");
     assert!(!text.contains("13912345678") && !text.contains("林美"), "{text}");
     let (_, audit, _) = app.call("GET", "/api/v1/audit", &app.key, None).await;
-    let read = audit["items"].as_array().unwrap().iter().any(|e| e["action"] == "pii.read" && e["target"] == format!("customer:{id}"));
+    let read = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["action"] == "pii.read" && e["target"] == format!("customer:{id}"));
     assert!(read, "the owner's unmasked read is audited: {audit}");
 }
 
 async fn batch_reports_bad_items_by_index_and_applies_good_ones(app: TestApp) {
     let (status, body, _) = app
-        .call("POST", "/api/v1/customers/batch", &app.key, Some(json!({"customers": [
-            {"identities": [{"type": "phone", "value": "13800000001"}]},
-            {"identities": [{"type": "email", "value": "not-an-email"}]},
-            {"identities": [{"type": "user_id", "value": "u1"}], "tags": ["missing"]},
-            {"identities": [{"type": "user_id", "value": "u2"}]}
-        ]})))
+        .call(
+            "POST",
+            "/api/v1/customers/batch",
+            &app.key,
+            Some(json!({"customers": [
+                {"identities": [{"type": "phone", "value": "13800000001"}]},
+                {"identities": [{"type": "email", "value": "not-an-email"}]},
+                {"identities": [{"type": "user_id", "value": "u1"}], "tags": ["missing"]},
+                {"identities": [{"type": "user_id", "value": "u2"}]}
+            ]})),
+        )
         .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!((body["accepted"].as_u64(), body["rejected"].as_u64()), (Some(2), Some(2)));
@@ -58,17 +72,38 @@ async fn batch_reports_bad_items_by_index_and_applies_good_ones(app: TestApp) {
     assert_eq!(body["items"][2]["errors"][0]["field"], "customers[2].tags[0]");
     let (_, list, _) = app.call("GET", "/api/v1/customers", &app.key, None).await;
     assert_eq!(list["items"].as_array().unwrap().len(), 2);
-    let too_many: Vec<_> = (0..1001).map(|i| json!({"identities": [{"type": "user_id", "value": format!("x{i}")}]})).collect();
-    let (status, body, _) = app.call("POST", "/api/v1/customers/batch", &app.key, Some(json!({"customers": too_many}))).await;
+    let too_many: Vec<_> =
+        (0..1001).map(|i| json!({"identities": [{"type": "user_id", "value": format!("x{i}")}]})).collect();
+    let (status, body, _) =
+        app.call("POST", "/api/v1/customers/batch", &app.key, Some(json!({"customers": too_many}))).await;
     assert_eq!((status, body["errors"][0]["field"].as_str()), (422, Some("customers")));
 }
 
 async fn adding_an_identity_of_another_profile_merges_them(app: TestApp) {
-    let (_, a, _) = app.call("POST", "/api/v1/customers", &app.key, Some(json!({"identities": [{"type": "phone", "value": "13800000001"}]}))).await;
-    let (_, b, _) = app.call("POST", "/api/v1/customers", &app.key, Some(json!({"identities": [{"type": "wechat_openid", "value": "o-abc"}]}))).await;
+    let (_, a, _) = app
+        .call(
+            "POST",
+            "/api/v1/customers",
+            &app.key,
+            Some(json!({"identities": [{"type": "phone", "value": "13800000001"}]})),
+        )
+        .await;
+    let (_, b, _) = app
+        .call(
+            "POST",
+            "/api/v1/customers",
+            &app.key,
+            Some(json!({"identities": [{"type": "wechat_openid", "value": "o-abc"}]})),
+        )
+        .await;
     let (a, b) = (a["id"].as_i64().unwrap(), b["id"].as_i64().unwrap());
     let (status, merged, _) = app
-        .call("POST", &format!("/api/v1/customers/{b}/identities"), &app.key, Some(json!({"type": "phone", "value": "+8613800000001"})))
+        .call(
+            "POST",
+            &format!("/api/v1/customers/{b}/identities"),
+            &app.key,
+            Some(json!({"type": "phone", "value": "+8613800000001"})),
+        )
         .await;
     assert_eq!(status, 200, "{merged}");
     assert_eq!(merged["id"].as_i64(), Some(a));
@@ -83,10 +118,34 @@ async fn bad_input_gets_specific_problems_and_writes_nothing(app: TestApp) {
         ("application/json", b"{not json".to_vec(), "/api/v1/customers", 400, "body"),
         ("application/json", br#"{"identities": [], "colour": "red"}"#.to_vec(), "/api/v1/customers", 400, "colour"),
         ("application/json", br#"{"identities": "phone"}"#.to_vec(), "/api/v1/customers", 400, "identities"),
-        ("application/json", br#"{"identities": [{"type": "phone", "value": "1234"}]}"#.to_vec(), "/api/v1/customers", 422, "identities[0].value"),
-        ("application/json", br#"{"identities": [{"type": "email", "value": "a@b"}]}"#.to_vec(), "/api/v1/customers", 422, "identities[0].value"),
-        ("application/json", br#"{"identities": [{"type": "fax", "value": "1"}]}"#.to_vec(), "/api/v1/customers", 422, "identities[0].type"),
-        ("application/json", br#"{"identities": [{"type": "user_id", "value": "u"}], "tags": ["nope"]}"#.to_vec(), "/api/v1/customers", 422, "tags[0]"),
+        (
+            "application/json",
+            br#"{"identities": [{"type": "phone", "value": "1234"}]}"#.to_vec(),
+            "/api/v1/customers",
+            422,
+            "identities[0].value",
+        ),
+        (
+            "application/json",
+            br#"{"identities": [{"type": "email", "value": "a@b"}]}"#.to_vec(),
+            "/api/v1/customers",
+            422,
+            "identities[0].value",
+        ),
+        (
+            "application/json",
+            br#"{"identities": [{"type": "fax", "value": "1"}]}"#.to_vec(),
+            "/api/v1/customers",
+            422,
+            "identities[0].type",
+        ),
+        (
+            "application/json",
+            br#"{"identities": [{"type": "user_id", "value": "u"}], "tags": ["nope"]}"#.to_vec(),
+            "/api/v1/customers",
+            422,
+            "tags[0]",
+        ),
         ("application/json", br#"{"name": "x", "family": "astrology"}"#.to_vec(), "/api/v1/tag-groups", 422, "family"),
         ("application/json", br#"{"name": "VIP", "group": "nope"}"#.to_vec(), "/api/v1/tags", 422, "group"),
         ("text/plain", b"hello".to_vec(), "/api/v1/customers", 415, ""),
@@ -102,7 +161,8 @@ async fn bad_input_gets_specific_problems_and_writes_nothing(app: TestApp) {
         }
     }
     let huge = format!(r#"{{"identities": [{{"type": "user_id", "value": "{}"}}]}}"#, "x".repeat(2 * 1024 * 1024));
-    let (status, problem, _) = app.call_raw("POST", "/api/v1/customers", &app.key, "application/json", huge.into_bytes()).await;
+    let (status, problem, _) =
+        app.call_raw("POST", "/api/v1/customers", &app.key, "application/json", huge.into_bytes()).await;
     assert_eq!((status, problem["status"].as_u64()), (413, Some(413)));
     let (status, _, _) = app.call("GET", "/api/v1/customers/abc", &app.key, None).await;
     assert_eq!(status, 400);
@@ -123,7 +183,8 @@ async fn search_uses_cursor_pagination(app: TestApp) {
     let customers: Vec<_> = (0..25)
         .map(|i| json!({"identities": [{"type": "member_no", "value": format!("M{i:03}")}], "traits": {"city": if i % 5 == 0 { "上海" } else { "北京" }}}))
         .collect();
-    let (status, _, _) = app.call("POST", "/api/v1/customers/batch", &app.key, Some(json!({"customers": customers}))).await;
+    let (status, _, _) =
+        app.call("POST", "/api/v1/customers/batch", &app.key, Some(json!({"customers": customers}))).await;
     assert_eq!(status, 200);
     let mut seen = 0;
     let mut path = "/api/v1/customers?limit=10".to_string();
@@ -144,7 +205,14 @@ async fn search_uses_cursor_pagination(app: TestApp) {
 }
 
 async fn consent_and_public_unsubscribe_link(app: TestApp) {
-    let (_, c, _) = app.call("POST", "/api/v1/customers", &app.key, Some(json!({"identities": [{"type": "email", "value": "u@example.com"}]}))).await;
+    let (_, c, _) = app
+        .call(
+            "POST",
+            "/api/v1/customers",
+            &app.key,
+            Some(json!({"identities": [{"type": "email", "value": "u@example.com"}]})),
+        )
+        .await;
     let id = c["id"].as_i64().unwrap();
     let (status, view, _) = app
         .call("POST", &format!("/api/v1/customers/{id}/consent"), &app.key, Some(json!({"changes": [
@@ -153,12 +221,18 @@ async fn consent_and_public_unsubscribe_link(app: TestApp) {
         .await;
     assert_eq!(status, 200, "{view}");
     let (status, problem, _) = app
-        .call("POST", &format!("/api/v1/customers/{id}/consent"), &app.key, Some(json!({"changes": [
-            {"purpose": "marketing", "channel": "pigeon", "granted": true, "policy_version": "2026-01"}
-        ]})))
+        .call(
+            "POST",
+            &format!("/api/v1/customers/{id}/consent"),
+            &app.key,
+            Some(json!({"changes": [
+                {"purpose": "marketing", "channel": "pigeon", "granted": true, "policy_version": "2026-01"}
+            ]})),
+        )
         .await;
     assert_eq!((status, problem["errors"][0]["field"].as_str()), (422, Some("changes[0].channel")));
-    let (_, link, _) = app.call("GET", &format!("/api/v1/customers/{id}/unsubscribe-link?channel=email"), &app.key, None).await;
+    let (_, link, _) =
+        app.call("GET", &format!("/api/v1/customers/{id}/unsubscribe-link?channel=email"), &app.key, None).await;
     let url = link["url"].as_str().unwrap().to_string();
     assert!(url.starts_with(&app.base_url), "{url}");
     let page = reqwest::get(&url).await.unwrap();
@@ -174,35 +248,60 @@ async fn consent_and_public_unsubscribe_link(app: TestApp) {
 
 async fn csv_import_reports_rows(app: TestApp) {
     let csv = "phone,email,city,orders:number\n13800000001,a@example.com,上海,2\n13800000002,broken,北京,1\n13800000003,,杭州,many\n";
-    let (status, report, _) = app.call_raw("POST", "/api/v1/customers/import", &app.key, "text/csv", csv.as_bytes().to_vec()).await;
+    let (status, report, _) =
+        app.call_raw("POST", "/api/v1/customers/import", &app.key, "text/csv", csv.as_bytes().to_vec()).await;
     assert_eq!(status, 200, "{report}");
     assert_eq!((report["imported"].as_u64(), report["failed"].as_u64()), (Some(1), Some(2)));
-    assert_eq!(report["errors"][0], json!({"line": 3, "field": "email", "reason": "\"broken\" is not an e-mail address"}));
+    assert_eq!(
+        report["errors"][0],
+        json!({"line": 3, "field": "email", "reason": "\"broken\" is not an e-mail address"})
+    );
     assert_eq!(report["errors"][1]["field"], "orders:number");
     let analyst = app.key_with_role(Role::Analyst).await;
-    let (status, _, _) = app.call_raw("POST", "/api/v1/customers/import", &analyst, "text/csv", csv.as_bytes().to_vec()).await;
+    let (status, _, _) =
+        app.call_raw("POST", "/api/v1/customers/import", &analyst, "text/csv", csv.as_bytes().to_vec()).await;
     assert_eq!(status, 403);
 }
 
 async fn tags_and_notes_round_trip(app: TestApp) {
-    let (status, _, _) = app.call("POST", "/api/v1/tag-groups", &app.key, Some(json!({"name": "行为", "family": "behaviour"}))).await;
+    let (status, _, _) =
+        app.call("POST", "/api/v1/tag-groups", &app.key, Some(json!({"name": "行为", "family": "behaviour"}))).await;
     assert_eq!(status, 201);
-    let (status, _, _) = app.call("POST", "/api/v1/tags", &app.key, Some(json!({"name": "高频复购", "group": "行为"}))).await;
+    let (status, _, _) =
+        app.call("POST", "/api/v1/tags", &app.key, Some(json!({"name": "高频复购", "group": "行为"}))).await;
     assert_eq!(status, 201);
-    let (status, conflict, _) = app.call("POST", "/api/v1/tags", &app.key, Some(json!({"name": "高频复购", "group": "行为"}))).await;
+    let (status, conflict, _) =
+        app.call("POST", "/api/v1/tags", &app.key, Some(json!({"name": "高频复购", "group": "行为"}))).await;
     assert_eq!(status, 409, "{conflict}");
-    let (_, c, _) = app.call("POST", "/api/v1/customers", &app.key, Some(json!({"identities": [{"type": "user_id", "value": "t1"}]}))).await;
+    let (_, c, _) = app
+        .call("POST", "/api/v1/customers", &app.key, Some(json!({"identities": [{"type": "user_id", "value": "t1"}]})))
+        .await;
     let id = c["id"].as_i64().unwrap();
-    let (status, _, _) = app.call("POST", &format!("/api/v1/customers/{id}/tags"), &app.key, Some(json!({"tags": ["高频复购"], "source": "rule"}))).await;
+    let (status, _, _) = app
+        .call(
+            "POST",
+            &format!("/api/v1/customers/{id}/tags"),
+            &app.key,
+            Some(json!({"tags": ["高频复购"], "source": "rule"})),
+        )
+        .await;
     assert_eq!(status, 204);
-    let (status, problem, _) = app.call("POST", &format!("/api/v1/customers/{id}/tags"), &app.key, Some(json!({"tags": ["高频复购"], "source": "guess"}))).await;
+    let (status, problem, _) = app
+        .call(
+            "POST",
+            &format!("/api/v1/customers/{id}/tags"),
+            &app.key,
+            Some(json!({"tags": ["高频复购"], "source": "guess"})),
+        )
+        .await;
     assert_eq!((status, problem["errors"][0]["field"].as_str()), (422, Some("source")));
     let (_, customer, _) = app.call("GET", &format!("/api/v1/customers/{id}"), &app.key, None).await;
     assert_eq!(customer["tags"][0]["source"], "rule");
     assert_eq!(customer["tags"][0]["family"], "behaviour");
     let (_, tags, _) = app.call("GET", "/api/v1/tags", &app.key, None).await;
     assert_eq!(tags[0]["customer_count"], 1);
-    let (status, note, _) = app.call("POST", &format!("/api/v1/customers/{id}/notes"), &app.key, Some(json!({"body": "喜欢少糖"}))).await;
+    let (status, note, _) =
+        app.call("POST", &format!("/api/v1/customers/{id}/notes"), &app.key, Some(json!({"body": "喜欢少糖"}))).await;
     assert_eq!(status, 201);
     assert!(note["author"].as_str().unwrap().starts_with("key:sy_sk_"), "{note}");
     let (_, notes, _) = app.call("GET", &format!("/api/v1/customers/{id}/notes"), &app.key, None).await;

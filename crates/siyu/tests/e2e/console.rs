@@ -1,1 +1,795 @@
-//! Console tests in a real headless Chromium (see the console module's tests).
+//! Console tests: over HTTP with a cookie-keeping client (login, CSRF, redirects, masking, 403s), and
+//! in a real headless Chromium driven through its own chromedriver (language switch, search, 360 page).
+
+use crate::{Backend, TestApp, spawn_app};
+use futures::FutureExt;
+use reqwest::header::{ACCEPT_LANGUAGE, HeaderMap, HeaderValue, LOCATION};
+use serde_json::{Value, json};
+use siyu_core::CustomerId;
+use siyu_domain::access::Role;
+use siyu_domain::profiles::CustomerInput;
+use siyu_domain::services::ConsentChange;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+const PASSWORD: &str = "correct-horse-battery";
+const OWNER: &str = "owner@brand.cn";
+const AGENT: &str = "agent@brand.cn";
+const ANALYST: &str = "analyst@brand.cn";
+const PHONE: &str = "13800000000";
+const PHONE_E164: &str = "+8613800000000";
+const PHONE_MASKED: &str = "138****0000";
+const EMAIL: &str = "li.lei@example.com";
+const NAME: &str = "李雷";
+const ZH: &str = "zh-CN,zh;q=0.9,en;q=0.8";
+const EN: &str = "en-US,en;q=0.9";
+
+async fn console_app() -> TestApp {
+    spawn_app(Backend::Sqlite).await.expect("SQLite needs no setup")
+}
+
+fn input(value: Value) -> CustomerInput {
+    serde_json::from_value(value).expect("test input matches CustomerInput")
+}
+
+/// Seeds three users (owner, cs_agent, analyst), tags, a few customers, and Li Lei: a customer who
+/// came in twice (phone, then e-mail) and was merged, with a note and consent history. Returns his id.
+async fn seed(app: &TestApp) -> i64 {
+    let (services, owner) = (&app.services, &app.owner);
+    let ws = owner.workspace_id;
+    for (email, name, role) in
+        [(OWNER, "王店长", Role::Owner), (AGENT, "客服小张", Role::CsAgent), (ANALYST, "分析师小陈", Role::Analyst)]
+    {
+        services.add_user(ws, email, name, PASSWORD, role).await.unwrap();
+    }
+    services.create_tag_group(owner, "价值分层", "consumption_preference").await.unwrap();
+    services.create_tag_group(owner, "活跃度", "behaviour").await.unwrap();
+    for (group, tag) in [("价值分层", "VIP"), ("价值分层", "高潜力"), ("活跃度", "沉睡"), ("活跃度", "夜猫子")]
+    {
+        services.create_tag(owner, group, tag).await.unwrap();
+    }
+    let neighbours = [
+        ("韩梅梅", "13900001111", "han.meimei@example.com", "北京", "高潜力"),
+        ("王小明", "13700002222", "xiaoming@example.cn", "杭州", "沉睡"),
+        ("陈静", "15000003333", "chen.jing@example.com", "深圳", "VIP"),
+        ("赵磊", "18600004444", "zhao.lei@example.org", "成都", "夜猫子"),
+    ];
+    for (name, phone, email, city, tag) in neighbours {
+        let customer = json!({"identities": [{"type": "phone", "value": phone}, {"type": "email", "value": email}],
+            "traits": {"name": name, "city": city}, "tags": [tag]});
+        services.upsert_customer(owner, input(customer)).await.unwrap();
+    }
+    let by_phone = json!({"identities": [{"type": "phone", "value": PHONE}, {"type": "wecom_external_userid", "value": "wmABC123"}],
+        "traits": {"name": NAME, "city": "上海", "level": 3}, "tags": ["VIP"], "source": "wecom"});
+    services.upsert_customer(owner, input(by_phone)).await.unwrap();
+    let by_email = json!({"identities": [{"type": "email", "value": EMAIL}, {"type": "member_no", "value": "M-20240001"}],
+        "traits": {"favourite": "咖啡"}, "source": "mini_program"});
+    services.upsert_customer(owner, input(by_email)).await.unwrap();
+    let linking = json!({"identities": [{"type": "phone", "value": PHONE}, {"type": "email", "value": EMAIL}]});
+    let merged = services.upsert_customer(owner, input(linking)).await.unwrap();
+    assert!(!merged.merged.is_empty(), "the linking write merges the two profiles");
+    let id = merged.id;
+    services.add_note(owner, id, "客户咨询会员积分到期时间，已告知。").await.unwrap();
+    let change = |channel: &str, granted: bool| ConsentChange {
+        purpose: "marketing".into(),
+        channel: channel.into(),
+        granted,
+        source: Some("mini_program".into()),
+        policy_version: "2024-01".into(),
+    };
+    services.change_consent(owner, id, vec![change("sms", true), change("email", true)]).await.unwrap();
+    services.change_consent(owner, id, vec![change("sms", false)]).await.unwrap();
+    id.0
+}
+
+/// A client that keeps cookies like a browser and asks for one language.
+fn new_client(lang: &str, follow_redirects: bool) -> reqwest::Client {
+    let mut headers = HeaderMap::new();
+    headers.insert(ACCEPT_LANGUAGE, HeaderValue::from_str(lang).unwrap());
+    let policy =
+        if follow_redirects { reqwest::redirect::Policy::limited(5) } else { reqwest::redirect::Policy::none() };
+    reqwest::Client::builder().cookie_store(true).default_headers(headers).redirect(policy).build().unwrap()
+}
+
+/// Returns the value of the first hidden `_csrf` field of a page.
+fn csrf_in(html: &str) -> String {
+    let marker = r#"name="_csrf" value=""#;
+    let start = html.find(marker).expect("the page has a CSRF field") + marker.len();
+    html[start..].split('"').next().unwrap().to_string()
+}
+
+/// Returns the HTML of the element that starts with `opening` (e.g. `<table id="customers"`).
+fn fragment<'a>(html: &'a str, opening: &str, closing: &str) -> &'a str {
+    let start = html.find(opening).unwrap_or_else(|| panic!("page has {opening}"));
+    let after = start + opening.len();
+    let end = html[after..].find(closing).map(|e| after + e).unwrap_or(html.len());
+    &html[start..end]
+}
+
+async fn get(client: &reqwest::Client, app: &TestApp, path: &str) -> (u16, String) {
+    let response = client.get(format!("{}{path}", app.base_url)).send().await.unwrap();
+    (response.status().as_u16(), response.text().await.unwrap())
+}
+
+async fn post(client: &reqwest::Client, app: &TestApp, path: &str, form: &[(&str, &str)]) -> (u16, String) {
+    let response = client.post(format!("{}{path}", app.base_url)).form(form).send().await.unwrap();
+    (response.status().as_u16(), response.text().await.unwrap())
+}
+
+/// Submits the login form (with its CSRF token) and returns the status, final path and page.
+async fn submit_login(client: &reqwest::Client, app: &TestApp, email: &str, password: &str) -> (u16, String, String) {
+    let (_, page) = get(client, app, "/login").await;
+    let form = [("_csrf", csrf_in(&page)), ("email", email.to_string()), ("password", password.to_string())];
+    let response = client.post(format!("{}/login", app.base_url)).form(&form).send().await.unwrap();
+    let (status, path) = (response.status().as_u16(), response.url().path().to_string());
+    (status, path, response.text().await.unwrap())
+}
+
+/// Logs in and returns the client holding the session.
+async fn logged_in(app: &TestApp, email: &str, lang: &str) -> reqwest::Client {
+    let client = new_client(lang, true);
+    let (status, path, _) = submit_login(&client, app, email, PASSWORD).await;
+    assert_eq!((status, path.as_str()), (200, "/customers"), "{email} logs in");
+    client
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_with_a_wrong_password_shows_a_localized_error() {
+    let app = console_app().await;
+    seed(&app).await;
+    for (lang, expected) in [(ZH, "邮箱或密码错误"), (EN, "Wrong e-mail or password")] {
+        let client = new_client(lang, true);
+        let (status, path, page) = submit_login(&client, &app, OWNER, "not-the-password").await;
+        assert_eq!((status, path.as_str()), (401, "/login"));
+        assert!(fragment(&page, r#"id="login-error""#, "</div>").contains(expected), "{lang}: {page}");
+        assert!(page.contains(&format!(r#"value="{OWNER}""#)), "the e-mail stays filled in");
+    }
+    let (status, _, page) = submit_login(&new_client(ZH, true), &app, "nobody@brand.cn", PASSWORD).await;
+    assert_eq!(status, 401, "an unknown e-mail reads exactly like a wrong password");
+    assert!(page.contains("邮箱或密码错误"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeated_wrong_passwords_lock_the_account_with_a_localized_message() {
+    let app = console_app().await;
+    seed(&app).await;
+    let client = new_client(EN, true);
+    for _ in 0..4 {
+        assert_eq!(submit_login(&client, &app, AGENT, "wrong-password").await.0, 401);
+    }
+    let (status, _, page) = submit_login(&client, &app, AGENT, "wrong-password").await;
+    assert_eq!(status, 429);
+    assert!(page.contains("the account is locked until"), "{page}");
+    let (status, _, page) = submit_login(&new_client(ZH, true), &app, AGENT, PASSWORD).await;
+    assert_eq!(status, 429, "even the right password waits for the lock to end");
+    assert!(page.contains("账户已锁定"), "{page}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_form_without_its_csrf_token_is_refused() {
+    let app = console_app().await;
+    seed(&app).await;
+    let client = new_client(ZH, true);
+    get(&client, &app, "/login").await;
+    let (status, page) = post(&client, &app, "/login", &[("email", OWNER), ("password", PASSWORD)]).await;
+    assert_eq!(status, 403);
+    assert!(page.contains("表单已过期"), "{page}");
+    let wrong = "0".repeat(32);
+    let (status, _) =
+        post(&client, &app, "/login", &[("_csrf", &wrong), ("email", OWNER), ("password", PASSWORD)]).await;
+    assert_eq!(status, 403);
+    // A forged form from another site carries a token but cannot set the cookie it must match.
+    let (_, login_page) = get(&client, &app, "/login").await;
+    let token = csrf_in(&login_page);
+    let stranger = new_client(ZH, true);
+    let (status, _) =
+        post(&stranger, &app, "/login", &[("_csrf", &token), ("email", OWNER), ("password", PASSWORD)]).await;
+    assert_eq!(status, 403);
+    let (_, page) = get(&client, &app, "/customers").await;
+    assert!(page.contains(r#"id="login-form""#), "no session was started");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_redirect_to_login_without_a_session() {
+    let app = console_app().await;
+    let client = new_client(EN, false);
+    for path in ["/customers", "/customers/1", "/tags", "/keys", "/users"] {
+        let response = client.get(format!("{}{path}", app.base_url)).send().await.unwrap();
+        assert_eq!(response.status().as_u16(), 303, "{path}");
+        assert_eq!(response.headers()[LOCATION], "/login", "{path}");
+    }
+    let response = client.get(format!("{}/", app.base_url)).send().await.unwrap();
+    assert_eq!(response.headers()[LOCATION], "/customers");
+    let stale = client
+        .get(format!("{}/customers", app.base_url))
+        .header("cookie", "siyu_session=0123456789abcdef")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stale.headers()[LOCATION], "/login", "an unknown session token counts as none");
+    let response =
+        client.post(format!("{}/customers/1/notes", app.base_url)).form(&[("body", "hi")]).send().await.unwrap();
+    assert_eq!(response.headers()[LOCATION], "/login");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forms_without_the_session_csrf_token_are_refused_and_write_nothing() {
+    let app = console_app().await;
+    let id = seed(&app).await;
+    let client = logged_in(&app, OWNER, EN).await;
+    let path = format!("/customers/{id}/notes");
+    let (status, page) = post(&client, &app, &path, &[("body", "forged note")]).await;
+    assert_eq!(status, 403);
+    assert!(page.contains("did not come from this site"), "{page}");
+    let wrong = "f".repeat(32);
+    assert_eq!(post(&client, &app, &path, &[("_csrf", &wrong), ("body", "forged note")]).await.0, 403);
+    let notes = app.services.notes(&app.owner, CustomerId(id)).await.unwrap();
+    assert_eq!(notes.len(), 1, "only the seeded note exists");
+
+    let (_, page) = get(&client, &app, &format!("/customers/{id}")).await;
+    let csrf = csrf_in(&page);
+    let (status, page) = post(&client, &app, &path, &[("_csrf", &csrf), ("body", "called back about points")]).await;
+    assert_eq!(status, 200, "a genuine note is added and the page shown again");
+    assert!(fragment(&page, r#"id="notes""#, "</ul>").contains("called back about points"));
+    assert_eq!(app.services.notes(&app.owner, CustomerId(id)).await.unwrap().len(), 2);
+
+    let (status, page) = post(&client, &app, &path, &[("_csrf", &csrf), ("body", "   ")]).await;
+    assert_eq!(status, 422, "an empty note shows the form again");
+    assert!(fragment(&page, r#"id="note-errors""#, "</ul>").contains("1-4000 characters"));
+
+    assert_eq!(post(&client, &app, "/logout", &[]).await.0, 403, "logging out needs the token too");
+    assert_eq!(get(&client, &app, "/customers").await.0, 200, "so the session is still alive");
+    let (status, page) = post(&client, &app, "/logout", &[("_csrf", &csrf)]).await;
+    assert_eq!(status, 200);
+    assert!(page.contains(r#"id="login-form""#), "logging out lands on the login page");
+    assert!(get(&client, &app, "/customers").await.1.contains(r#"id="login-form""#));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cs_agent_sees_only_masked_personal_data() {
+    let app = console_app().await;
+    let id = seed(&app).await;
+    let client = logged_in(&app, AGENT, ZH).await;
+    let (status, list) = get(&client, &app, &format!("/customers?q={PHONE}")).await;
+    assert_eq!(status, 200);
+    let table = fragment(&list, r#"<table id="customers""#, "</table>");
+    assert!(table.contains(&format!(r#"href="/customers/{id}""#)), "search by the raw phone finds him: {table}");
+    assert!(table.contains(PHONE_MASKED));
+    for raw in [PHONE, PHONE_E164, EMAIL, NAME] {
+        assert!(!table.contains(raw), "the result table shows no raw {raw}");
+    }
+    let (status, page) = get(&client, &app, &format!("/customers/{id}")).await;
+    assert_eq!(status, 200);
+    let identities = fragment(&page, r#"id="identities""#, "</table>");
+    assert!(identities.contains(PHONE_MASKED), "{identities}");
+    assert!(identities.contains("已脱敏"), "masked values carry a badge");
+    for raw in [PHONE, PHONE_E164, EMAIL, NAME] {
+        assert!(!page.contains(raw), "the 360 page never contains the raw {raw}");
+    }
+    assert!(page.contains(r#"id="note-form""#), "cs agents may write notes");
+    assert!(page.contains(r#"id="user-role">客服"#), "the top bar names the role");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn owner_sees_the_whole_customer_unmasked() {
+    let app = console_app().await;
+    let id = seed(&app).await;
+    let client = logged_in(&app, OWNER, ZH).await;
+    let (status, page) = get(&client, &app, &format!("/customers/{id}")).await;
+    assert_eq!(status, 200);
+    let identities = fragment(&page, r#"id="identities""#, "</table>");
+    for raw in [PHONE_E164, EMAIL, "wmABC123", "M-20240001"] {
+        assert!(identities.contains(raw), "{raw} in {identities}");
+    }
+    assert!(!identities.contains("masked-badge"), "nothing is masked for the owner");
+    assert!(fragment(&page, r#"id="customer-heading""#, "</h1>").contains(NAME));
+    let traits = fragment(&page, r#"id="traits""#, "</table>");
+    assert!(traits.contains("上海") && traits.contains("咖啡"), "{traits}");
+    let history = fragment(&page, r#"id="consent-history""#, "</table>");
+    assert_eq!(history.matches("<tr><td>").count(), 3, "three consent records: {history}");
+    assert!(history.contains("已撤回") && history.contains("2024-01"));
+    assert!(fragment(&page, r#"id="merges""#, "</table>").contains("<td>#"), "the merge is listed");
+    assert!(fragment(&page, r#"id="notes""#, "</ul>").contains("积分到期"));
+    let (_, list) = get(&client, &app, "/customers?tag=VIP").await;
+    let table = fragment(&list, r#"<table id="customers""#, "</table>");
+    assert_eq!(table.matches("customer-link").count(), 2, "two VIPs: {table}");
+    assert!(list.contains("共 5 位客户"), "total count is shown");
+    let (status, list) = get(&client, &app, "/customers?trait=name%3D%E6%9D%8E%E9%9B%B7").await;
+    assert_eq!(status, 422, "personal traits cannot be searched");
+    assert!(fragment(&list, r#"id="search-errors""#, "</div>").contains("personal data"));
+    let (status, page) = get(&client, &app, "/customers/999999").await;
+    assert_eq!(status, 404);
+    assert!(page.contains("未找到"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_customer_list_pages_with_a_cursor() {
+    let app = console_app().await;
+    seed(&app).await;
+    let more =
+        (0..30).map(|i| input(json!({"identities": [{"type": "user_id", "value": format!("u-{i}")}]}))).collect();
+    app.services.upsert_customers(&app.owner, more, "api", "").await.unwrap();
+    let client = logged_in(&app, OWNER, EN).await;
+    let (_, first) = get(&client, &app, "/customers").await;
+    assert!(first.contains("35 customers in total"));
+    assert_eq!(fragment(&first, r#"<table id="customers""#, "</table>").matches("customer-link").count(), 25);
+    let next = fragment(&first, r#"id="next-page" href=""#, "\"").trim_start_matches(r#"id="next-page" href=""#);
+    assert!(next.starts_with("/customers?cursor=c"), "{next}");
+    let (_, second) = get(&client, &app, &next.replace("&amp;", "&")).await;
+    assert_eq!(fragment(&second, r#"<table id="customers""#, "</table>").matches("customer-link").count(), 10);
+    assert!(!second.contains(r#"id="next-page""#), "the last page has no next link");
+    assert!(second.contains(r#"id="first-page""#));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_workspace_switcher_moves_the_session_to_another_membership() {
+    let app = console_app().await;
+    seed(&app).await;
+    let (other, _) = app.other_workspace("outlet").await;
+    app.services.add_user(other.workspace_id, OWNER, "王店长", PASSWORD, Role::Analyst).await.unwrap();
+    let (stranger, _) = app.other_workspace("stranger").await;
+    let client = logged_in(&app, OWNER, EN).await;
+    let (_, page) = get(&client, &app, "/customers").await;
+    let switcher = fragment(&page, r#"id="workspace-switcher""#, "</select>");
+    assert_eq!(switcher.matches("<option").count(), 2, "{switcher}");
+    let csrf = csrf_in(&page);
+    let target = other.workspace_id.to_string();
+    let (status, page) = post(&client, &app, "/workspace/switch", &[("_csrf", &csrf), ("workspace", &target)]).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("0 customers in total"), "the other workspace is empty");
+    assert!(page.contains(r#"id="user-role">Analyst"#), "and the role there applies");
+    assert!(
+        fragment(&page, r#"id="workspace-switcher""#, "</select>").contains(&format!(r#"value="{target}" selected"#))
+    );
+    let foreign = stranger.workspace_id.to_string();
+    let (status, _) = post(&client, &app, "/workspace/switch", &[("_csrf", &csrf), ("workspace", &foreign)]).await;
+    assert_eq!(status, 404, "a workspace the user does not belong to cannot be entered");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_owners_open_api_keys_and_users() {
+    let app = console_app().await;
+    seed(&app).await;
+    let analyst = logged_in(&app, ANALYST, ZH).await;
+    for path in ["/keys", "/users"] {
+        let (status, page) = get(&analyst, &app, path).await;
+        assert_eq!(status, 403, "{path}");
+        assert!(page.contains("无权访问"), "{path}: {page}");
+    }
+    let (_, page) = get(&analyst, &app, "/customers").await;
+    assert!(!page.contains(r#"id="nav-keys""#), "the navigation hides pages the role cannot open");
+    let (status, page) = get(&analyst, &app, "/tags").await;
+    assert_eq!(status, 200);
+    assert!(!page.contains(r#"id="group-form""#), "analysts see tags but cannot create them");
+
+    let owner = logged_in(&app, OWNER, EN).await;
+    let (status, page) = get(&owner, &app, "/users").await;
+    assert_eq!(status, 200);
+    let matrix = fragment(&page, r#"id="permission-matrix""#, "</table>");
+    assert_eq!(matrix.matches("data-permission=").count(), 12);
+    assert!(fragment(&page, r#"id="members""#, "</table>").contains(AGENT));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn owner_creates_an_api_key_and_sees_its_token_once() {
+    let app = console_app().await;
+    seed(&app).await;
+    let client = logged_in(&app, OWNER, EN).await;
+    let (_, page) = get(&client, &app, "/keys").await;
+    let csrf = csrf_in(&page);
+    let form = [("_csrf", csrf.as_str()), ("kind", "secret"), ("role", "analyst"), ("name", "CRM sync")];
+    let (status, page) = post(&client, &app, "/keys", &form).await;
+    assert_eq!(status, 200);
+    let token =
+        fragment(&page, r#"<code id="new-key-token">"#, "</code>").trim_start_matches(r#"<code id="new-key-token">"#);
+    assert!(token.starts_with("sy_sk_"), "{token}");
+    assert!(page.contains("shown only this once"));
+    let (_, listed) = get(&client, &app, "/keys").await;
+    assert!(!listed.contains(token), "the token is never shown again");
+    let key_id = app.services.keys(&app.owner).await.unwrap().into_iter().find(|k| k.name == "CRM sync").unwrap().id;
+    let (status, page) = post(&client, &app, &format!("/keys/{key_id}/revoke"), &[("_csrf", &csrf)]).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("Key revoked."), "{page}");
+    let (status, page) =
+        post(&client, &app, "/keys", &[("_csrf", &csrf), ("kind", "root"), ("role", "analyst"), ("name", "x")]).await;
+    assert_eq!(status, 422);
+    assert!(fragment(&page, r#"id="key-errors""#, "</ul>").contains("unknown key kind"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tag_forms_show_field_errors_and_create_groups_and_tags() {
+    let app = console_app().await;
+    seed(&app).await;
+    let client = logged_in(&app, OWNER, ZH).await;
+    let (_, page) = get(&client, &app, "/tags").await;
+    let csrf = csrf_in(&page);
+    let (status, page) =
+        post(&client, &app, "/tags/groups", &[("_csrf", &csrf), ("name", " "), ("family", "social")]).await;
+    assert_eq!(status, 422);
+    assert!(fragment(&page, r#"id="group-errors""#, "</ul>").contains(r#"data-field="name""#));
+    let (status, page) =
+        post(&client, &app, "/tags/groups", &[("_csrf", &csrf), ("name", "价值分层"), ("family", "social")]).await;
+    assert_eq!(status, 422, "a duplicate name is a field error too");
+    assert!(page.contains("已存在同名记录"));
+    let (status, page) =
+        post(&client, &app, "/tags/groups", &[("_csrf", &csrf), ("name", "社群角色"), ("family", "social")]).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("标签组已创建") && page.contains("社交属性"), "{page}");
+    let (status, page) =
+        post(&client, &app, "/tags", &[("_csrf", &csrf), ("name", "团长"), ("group", "社群角色")]).await;
+    assert_eq!(status, 200);
+    assert!(page.contains(r#"data-tag="团长""#));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn language_links_set_a_cookie_and_return_to_the_same_page() {
+    let app = console_app().await;
+    let client = new_client(ZH, false);
+    let response = client
+        .get(format!("{}/lang/en", app.base_url))
+        .header("referer", format!("{}/tags?x=1", app.base_url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 303);
+    assert_eq!(response.headers()[LOCATION], "/tags?x=1");
+    let cookie = response.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(cookie.starts_with("siyu_lang=en;") && cookie.contains("SameSite=Lax"), "{cookie}");
+    let (_, page) = get(&client, &app, "/login").await;
+    assert!(page.contains(r#"<html lang="en">"#), "the cookie beats Accept-Language");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Real browser: a small W3C WebDriver client over reqwest, one chromedriver per test.
+
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+const CHROMIUM: &str = "/usr/bin/chromium";
+/// The key under which WebDriver returns an element reference.
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+/// A headless Chromium session through a chromedriver child process; both end on drop.
+struct Browser {
+    http: reqwest::Client,
+    port: u16,
+    session: String,
+    test: &'static str,
+    driver: std::process::Child,
+    _profile: tempfile::TempDir,
+}
+
+impl Browser {
+    /// Starts chromedriver on a free port and opens a fresh headless Chromium profile.
+    async fn start(test: &'static str) -> Browser {
+        assert!(
+            std::path::Path::new(CHROMEDRIVER).exists() && std::path::Path::new(CHROMIUM).exists(),
+            "console browser tests need {CHROMIUM} and {CHROMEDRIVER} (apt-get install chromium chromium-driver; \
+             scripts/test installs them)"
+        );
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let driver = std::process::Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("chromedriver starts");
+        let profile = tempfile::tempdir().unwrap();
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().unwrap();
+        let mut browser = Browser { http, port, session: String::new(), test, driver, _profile: profile };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let status = browser.http.get(format!("http://127.0.0.1:{port}/status")).send().await;
+            if let Ok(response) = status
+                && let Ok(body) = response.json::<Value>().await
+                && body["value"]["ready"] == json!(true)
+            {
+                break;
+            }
+            assert!(Instant::now() < deadline, "chromedriver did not become ready on port {port}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let user_data_dir = format!("--user-data-dir={}", browser._profile.path().display());
+        let capabilities = json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {"binary": CHROMIUM, "args": [
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
+                "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--window-size=1366,900", user_data_dir]}
+        }}});
+        let created = browser.command(reqwest::Method::POST, "/session", Some(capabilities)).await;
+        browser.session = created.expect("chromium starts")["sessionId"].as_str().unwrap().to_string();
+        let timeouts = json!({"implicit": 5000, "pageLoad": 30000, "script": 10000});
+        browser.session_command(reqwest::Method::POST, "/timeouts", Some(timeouts)).await.unwrap();
+        browser
+    }
+
+    async fn command(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<Value, String> {
+        let mut request = self.http.request(method, format!("http://127.0.0.1:{}{path}", self.port));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.map_err(|e| format!("{path}: {e}"))?;
+        let ok = response.status().is_success();
+        let body: Value = response.json().await.map_err(|e| format!("{path}: {e}"))?;
+        if ok { Ok(body["value"].clone()) } else { Err(format!("{path}: {}", body["value"]["message"])) }
+    }
+
+    async fn session_command(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<Value, String> {
+        self.command(method, &format!("/session/{}{path}", self.session), body).await
+    }
+
+    async fn goto(&self, url: &str) {
+        self.session_command(reqwest::Method::POST, "/url", Some(json!({"url": url}))).await.unwrap();
+    }
+
+    async fn path(&self) -> String {
+        let url = self.session_command(reqwest::Method::GET, "/url", None).await.unwrap();
+        let url = reqwest::Url::parse(url.as_str().unwrap()).unwrap();
+        url.path().to_string()
+    }
+
+    /// Finds an element by CSS selector (waiting up to the implicit timeout).
+    async fn find(&self, css: &str) -> String {
+        let found = self.session_command(
+            reqwest::Method::POST,
+            "/element",
+            Some(json!({"using": "css selector", "value": css})),
+        );
+        let found = found.await.unwrap_or_else(|e| panic!("no element {css}: {e}"));
+        found[ELEMENT].as_str().unwrap().to_string()
+    }
+
+    async fn count(&self, css: &str) -> usize {
+        let body = json!({"using": "css selector", "value": css});
+        let found = self.session_command(reqwest::Method::POST, "/elements", Some(body)).await.unwrap();
+        found.as_array().unwrap().len()
+    }
+
+    async fn click(&self, css: &str) {
+        let element = self.find(css).await;
+        self.session_command(reqwest::Method::POST, &format!("/element/{element}/click"), Some(json!({})))
+            .await
+            .unwrap();
+    }
+
+    async fn type_into(&self, css: &str, text: &str) {
+        let element = self.find(css).await;
+        self.session_command(reqwest::Method::POST, &format!("/element/{element}/clear"), Some(json!({})))
+            .await
+            .unwrap();
+        let keys = json!({"text": text});
+        self.session_command(reqwest::Method::POST, &format!("/element/{element}/value"), Some(keys)).await.unwrap();
+    }
+
+    async fn text(&self, css: &str) -> String {
+        let element = self.find(css).await;
+        let text = self.session_command(reqwest::Method::GET, &format!("/element/{element}/text"), None).await;
+        text.unwrap().as_str().unwrap_or_default().to_string()
+    }
+
+    /// Waits until the element's visible text contains `expected` (pages load after clicks).
+    async fn wait_for_text(&self, css: &str, expected: &str) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let text = self.text(css).await;
+            if text.contains(expected) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "{css} shows {text:?}, expected {expected:?}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn set_window_size(&self, width: u32, height: u32) {
+        let rect = json!({"width": width, "height": height});
+        self.session_command(reqwest::Method::POST, "/window/rect", Some(rect)).await.unwrap();
+    }
+
+    /// With `SIYU_SCREENSHOTS` set, saves tall screenshots of console pages for a human to review.
+    async fn gallery(&self, app: &TestApp, pages: &[(&str, &str)]) {
+        if std::env::var_os("SIYU_SCREENSHOTS").is_none() {
+            return;
+        }
+        self.set_window_size(1366, 1700).await;
+        for (name, path) in pages {
+            self.goto(&format!("{}{path}", app.base_url)).await;
+            self.find("main").await;
+            self.save_screenshot(name).await;
+        }
+        self.set_window_size(1366, 900).await;
+    }
+
+    async fn source(&self) -> String {
+        self.session_command(reqwest::Method::GET, "/source", None).await.unwrap().as_str().unwrap().to_string()
+    }
+
+    async fn screenshot(&self) -> Result<Vec<u8>, String> {
+        let encoded = self.session_command(reqwest::Method::GET, "/screenshot", None).await?;
+        decode_base64(encoded.as_str().unwrap_or_default())
+    }
+
+    /// Saves a PNG of the page to `<workspace>/test-artifacts/<test>-<name>.png`.
+    async fn save_screenshot(&self, name: &str) -> PathBuf {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .ancestors()
+            .nth(2)
+            .expect("crates/siyu is two levels deep");
+        let dir = root.join("test-artifacts");
+        let path = dir.join(format!("{}-{name}.png", self.test));
+        match self.screenshot().await {
+            Ok(png) => {
+                std::fs::create_dir_all(&dir).unwrap();
+                std::fs::write(&path, png).unwrap();
+                eprintln!("screenshot saved to {}", path.display());
+            }
+            Err(error) => eprintln!("could not take a screenshot: {error}"),
+        }
+        path
+    }
+
+    /// Runs one step of a scenario; if it panics, saves a screenshot first.
+    async fn step<T>(&self, name: &str, work: impl Future<Output = T>) -> T {
+        match AssertUnwindSafe(work).catch_unwind().await {
+            Ok(value) => value,
+            Err(panic) => {
+                eprintln!("step {name:?} of {} failed", self.test);
+                self.save_screenshot(name).await;
+                std::panic::resume_unwind(panic)
+            }
+        }
+    }
+
+    async fn log_in(&self, app: &TestApp, email: &str) {
+        self.goto(&format!("{}/customers", app.base_url)).await;
+        self.type_into("#login-email", email).await;
+        self.type_into("#login-password", PASSWORD).await;
+        self.click("#login-submit").await;
+        self.find("table#customers").await;
+        assert_eq!(self.path().await, "/customers");
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        // Drop cannot await: end the session with a plain blocking request so Chromium quits,
+        // then stop chromedriver.
+        if !self.session.is_empty() {
+            use std::io::{Read, Write};
+            if let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", self.port)) {
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+                let request = format!(
+                    "DELETE /session/{} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                    self.session, self.port
+                );
+                if stream.write_all(request.as_bytes()).is_ok() {
+                    let _ = stream.read_to_end(&mut Vec::new());
+                }
+            }
+        }
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+/// Decodes standard base64 (WebDriver screenshots); no base64 crate is among the test dependencies.
+fn decode_base64(text: &str) -> Result<Vec<u8>, String> {
+    let value = |c: u8| match c {
+        b'A'..=b'Z' => Ok(c - b'A'),
+        b'a'..=b'z' => Ok(c - b'a' + 26),
+        b'0'..=b'9' => Ok(c - b'0' + 52),
+        b'+' => Ok(62),
+        b'/' => Ok(63),
+        _ => Err(format!("invalid base64 byte {c}")),
+    };
+    let clean: Vec<u8> = text.bytes().filter(|c| !c.is_ascii_whitespace() && *c != b'=').collect();
+    let mut out = Vec::with_capacity(clean.len() * 3 / 4);
+    for chunk in clean.chunks(4) {
+        let mut buffer = 0u32;
+        for (i, c) in chunk.iter().enumerate() {
+            buffer |= u32::from(value(*c)?) << (18 - 6 * i);
+        }
+        let bytes = buffer.to_be_bytes();
+        out.extend_from_slice(&bytes[1..chunk.len()]);
+    }
+    Ok(out)
+}
+
+#[test]
+fn base64_decodes_padded_and_unpadded_text() {
+    assert_eq!(decode_base64("aGVsbG8=").unwrap(), b"hello");
+    assert_eq!(decode_base64("aGVsbG8h").unwrap(), b"hello!");
+    assert_eq!(decode_base64("aGk=").unwrap(), b"hi");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn owner_switches_language_searches_and_opens_the_360_page_in_chromium() {
+    let app = console_app().await;
+    let id = seed(&app).await;
+    let browser = Browser::start("owner_in_chromium").await;
+    browser.step("login", browser.log_in(&app, OWNER)).await;
+    browser
+        .step("switch-language", async {
+            browser.click("a#lang-en").await;
+            browser.wait_for_text("#nav-customers", "Customers").await;
+            assert_eq!(browser.text("#search-submit").await, "Search");
+            browser.click("a#lang-zh").await;
+            browser.wait_for_text("#nav-customers", "客户").await;
+            assert_eq!(browser.text("#search-submit").await, "搜索");
+        })
+        .await;
+    browser
+        .step("search-by-phone", async {
+            browser.type_into("#search-q", PHONE).await;
+            browser.click("#search-submit").await;
+            browser.wait_for_text("#customers tbody", PHONE_E164).await;
+            assert_eq!(browser.count("#customers .customer-link").await, 1);
+            browser.click("#customers .customer-link").await;
+            browser.find("#identities").await;
+            assert_eq!(browser.path().await, format!("/customers/{id}"));
+        })
+        .await;
+    browser
+        .step("identities-unmasked", async {
+            let identities = browser.text("#identities").await;
+            for raw in [PHONE_E164, EMAIL, "wmABC123"] {
+                assert!(identities.contains(raw), "{raw} in {identities}");
+            }
+            assert_eq!(browser.count("#identities [data-testid=masked]").await, 0);
+            assert!(browser.text("#consent-history").await.contains("已撤回"));
+        })
+        .await;
+    let customer = format!("/customers/{id}");
+    let pages = [
+        ("customers", "/customers"),
+        ("customer-360", customer.as_str()),
+        ("tags", "/tags"),
+        ("keys", "/keys"),
+        ("users", "/users"),
+    ];
+    browser.step("gallery", browser.gallery(&app, &pages)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cs_agent_sees_the_phone_masked_in_chromium() {
+    let app = console_app().await;
+    let id = seed(&app).await;
+    let browser = Browser::start("cs_agent_in_chromium").await;
+    browser
+        .step(
+            "gallery-public",
+            browser.gallery(&app, &[("login", "/login"), ("unsubscribe-invalid", "/u/not-a-token")]),
+        )
+        .await;
+    browser.step("login", browser.log_in(&app, AGENT)).await;
+    browser
+        .step("search-by-phone", async {
+            browser.type_into("#search-q", PHONE).await;
+            browser.click("#search-submit").await;
+            browser.wait_for_text("#customers tbody", PHONE_MASKED).await;
+            let table = browser.text("#customers").await;
+            assert!(!table.contains(PHONE) && !table.contains(PHONE_E164), "{table}");
+            browser.click("#customers .customer-link").await;
+            browser.find("#identities").await;
+            assert_eq!(browser.path().await, format!("/customers/{id}"));
+        })
+        .await;
+    browser
+        .step("identities-masked", async {
+            let phone = browser.text("#identities tr[data-identity=phone] .identity-value").await;
+            assert!(phone.starts_with(PHONE_MASKED), "{phone}");
+            assert!(browser.count("#identities [data-testid=masked]").await >= 2, "phone and e-mail carry the badge");
+            let source = browser.source().await;
+            for raw in [PHONE, PHONE_E164, EMAIL, NAME] {
+                assert!(!source.contains(raw), "the page source contains the raw {raw}");
+            }
+        })
+        .await;
+    let customer = format!("/customers/{id}");
+    browser
+        .step(
+            "gallery",
+            browser.gallery(&app, &[("customer-360-masked", customer.as_str()), ("keys-forbidden", "/keys")]),
+        )
+        .await;
+}

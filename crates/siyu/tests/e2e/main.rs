@@ -49,7 +49,8 @@ pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
     let config = Config::for_tests(dir.path(), postgres);
     let app = App::build(&config).await.expect("test config is valid");
     let services = app.services().clone();
-    let ws = services.create_workspace(&NewWorkspace::parse("brand", Some("Brand"), None, None).unwrap()).await.unwrap();
+    let ws =
+        services.create_workspace(&NewWorkspace::parse("brand", Some("Brand"), None, None).unwrap()).await.unwrap();
     let owner = Principal::cli(ws.id);
     let (_, key) = services.create_key(&owner, KeyKind::Secret, Role::Owner, "tests").await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -76,8 +77,13 @@ impl TestApp {
     }
 
     /// Sends a request with a key to an API path; returns the status and the JSON body (Null if empty).
-    pub async fn call(&self, method: &str, path: &str, key: &str, body: Option<serde_json::Value>)
-    -> (u16, serde_json::Value, String) {
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        key: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value, String) {
         let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
         let mut request = self.http.request(method, format!("{}{path}", self.base_url)).bearer_auth(key);
         if let Some(body) = body {
@@ -88,13 +94,23 @@ impl TestApp {
         let content_type =
             response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
         let text = response.text().await.unwrap();
-        let json = if text.is_empty() { serde_json::Value::Null } else { serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)) };
+        let json = if text.is_empty() {
+            serde_json::Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text))
+        };
         (status, json, content_type)
     }
 
     /// Sends raw bytes with a content type.
-    pub async fn call_raw(&self, method: &str, path: &str, key: &str, content_type: &str, body: Vec<u8>)
-    -> (u16, serde_json::Value, String) {
+    pub async fn call_raw(
+        &self,
+        method: &str,
+        path: &str,
+        key: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> (u16, serde_json::Value, String) {
         let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
         let response = self
             .http
