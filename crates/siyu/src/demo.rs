@@ -1,6 +1,7 @@
 //! `siyu demo`: a realistic synthetic tea-drink brand (茶语 Chayu) with customers, identities,
 //! traits, tags in all five families, consent, and one console user per role.
 
+use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::rngs::StdRng;
 use rand::seq::IndexedRandom;
@@ -81,8 +82,14 @@ fn weighted(rng: &mut StdRng, items: &[(&'static str, u32)]) -> &'static str {
     items[0].0
 }
 
-/// Returns one synthetic customer, deterministic for `(seed, n)`.
-pub fn customer(rng: &mut StdRng, n: u64) -> CustomerInput {
+/// Returns the random source of customer `n`, so any customer can be rebuilt on its own.
+fn rng_of(seed: u64, n: u64) -> StdRng {
+    StdRng::seed_from_u64(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ n)
+}
+
+/// Returns synthetic customer `n`, the same for the same `(seed, n)`.
+pub fn customer(seed: u64, n: u64) -> CustomerInput {
+    let rng = &mut rng_of(seed, n);
     let name = format!("{}{}", SURNAMES.choose(rng).expect("non-empty"), GIVEN.choose(rng).expect("non-empty"));
     let city = weighted(rng, &CITIES.map(|(c, _, w)| (c, w)));
     let street = CITIES.iter().find(|(c, _, _)| *c == city).map(|(_, s, _)| *s).expect("picked from CITIES");
@@ -167,24 +174,30 @@ pub async fn run(services: &Services, count: u64, seed: u64, progress: bool) -> 
             .expect("static template")
             .progress_chars("=> "),
     );
-    let mut rng = StdRng::seed_from_u64(seed);
-    let mut consent_rng = StdRng::seed_from_u64(seed ^ 0x5eed);
-    let batch_size = 1000u64;
-    let mut n = 0u64;
-    while n < count {
-        let size = batch_size.min(count - n);
-        let inputs: Vec<CustomerInput> = (n..n + size).map(|i| customer(&mut rng, i)).collect();
-        let results = services.upsert_customers(&owner, inputs, "demo", "customers").await?;
-        let mut consent = Vec::new();
-        for result in results {
-            let result = result.map_err(|errors| anyhow::anyhow!("demo data invalid: {errors:?}"))?;
-            if result.created {
-                consent.extend(demo_consent(&mut consent_rng, services.now()).into_iter().map(|r| (result.id, r)));
-            }
-        }
-        services.stores.consent.record(workspace.id, &consent).await?;
-        n += size;
-        bar.set_position(n);
+    // Two batches in flight: one is generated and sealed while the other is written.
+    let batch_size = 5000u64;
+    let mut batches = futures::stream::iter((0..count).step_by(batch_size as usize))
+        .map(|start| {
+            let (services, owner) = (services.clone(), owner.clone());
+            tokio::spawn(async move {
+                let end = (start + batch_size).min(count);
+                let inputs: Vec<CustomerInput> = (start..end).map(|n| customer(seed, n)).collect();
+                let results = services.upsert_customers(&owner, inputs, "demo", "customers").await?;
+                let mut consent = Vec::new();
+                for (n, result) in (start..end).zip(results) {
+                    let result = result.map_err(|errors| anyhow::anyhow!("demo data invalid: {errors:?}"))?;
+                    if result.created {
+                        let records = demo_consent(&mut rng_of(seed ^ 0x5eed, n), services.now());
+                        consent.extend(records.into_iter().map(|r| (result.id, r)));
+                    }
+                }
+                services.stores.consent.record(owner.workspace_id, &consent).await?;
+                anyhow::Ok(end - start)
+            })
+        })
+        .buffer_unordered(2);
+    while let Some(done) = batches.next().await {
+        bar.inc(done??);
     }
     bar.finish_and_clear();
     Ok(DemoSummary { customers: count, seconds: started.elapsed().as_secs_f64() })

@@ -2,7 +2,12 @@
 //! in a real headless Chromium driven through its own chromedriver (language switch, search, 360 page).
 
 use crate::{Backend, TestApp, spawn_app};
+use fantoccini::elements::Element;
+use fantoccini::error::{CmdError, NewSessionError};
+use fantoccini::wd::TimeoutConfiguration;
+use fantoccini::{Client, ClientBuilder, Locator};
 use futures::FutureExt;
+use hyper_util::client::legacy::connect::HttpConnector;
 use reqwest::header::{ACCEPT_LANGUAGE, HeaderMap, HeaderValue, LOCATION};
 use serde_json::{Value, json};
 use siyu_core::CustomerId;
@@ -442,21 +447,60 @@ async fn language_links_set_a_cookie_and_return_to_the_same_page() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Real browser: a small W3C WebDriver client over reqwest, one chromedriver per test.
+// Real browser: fantoccini over plain HTTP to its own chromedriver, one chromedriver per test.
 
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const CHROMIUM: &str = "/usr/bin/chromium";
-/// The key under which WebDriver returns an element reference.
-const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+/// How long one WebDriver command may take before the test fails instead of hanging.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A chromedriver child process on its own port; killed on drop, so it ends even if the session
+/// never starts.
+struct Driver {
+    process: std::process::Child,
+    port: u16,
+}
+
+impl Driver {
+    fn start() -> Driver {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let process = std::process::Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("chromedriver starts");
+        Driver { process, port }
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+}
 
 /// A headless Chromium session through a chromedriver child process; both end on drop.
 struct Browser {
-    http: reqwest::Client,
-    port: u16,
-    session: String,
+    client: Client,
     test: &'static str,
-    driver: std::process::Child,
+    // Dropped in this order after `Browser::drop` has closed the session: chromedriver, then the profile.
+    _driver: Driver,
     _profile: tempfile::TempDir,
+}
+
+/// Awaits one WebDriver command, giving up after [`COMMAND_TIMEOUT`].
+async fn attempt<T>(what: &str, command: impl Future<Output = Result<T, CmdError>>) -> Result<T, String> {
+    match tokio::time::timeout(COMMAND_TIMEOUT, command).await {
+        Ok(result) => result.map_err(|error| format!("{what}: {error}")),
+        Err(_) => Err(format!("{what}: chromedriver did not answer within {COMMAND_TIMEOUT:?}")),
+    }
+}
+
+/// Awaits one WebDriver command and fails the test if it fails.
+async fn run<T>(what: &str, command: impl Future<Output = Result<T, CmdError>>) -> T {
+    attempt(what, command).await.unwrap_or_else(|error| panic!("{error}"))
 }
 
 impl Browser {
@@ -467,105 +511,86 @@ impl Browser {
             "console browser tests need {CHROMIUM} and {CHROMEDRIVER} (apt-get install chromium chromium-driver; \
              scripts/test installs them)"
         );
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let driver = std::process::Command::new(CHROMEDRIVER)
-            .arg(format!("--port={port}"))
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("chromedriver starts");
+        assert_eq!(
+            tokio::runtime::Handle::current().runtime_flavor(),
+            tokio::runtime::RuntimeFlavor::MultiThread,
+            "browser tests run on a multi-threaded runtime so that dropping the browser can close its session"
+        );
         let profile = tempfile::tempdir().unwrap();
-        let http = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().unwrap();
-        let mut browser = Browser { http, port, session: String::new(), test, driver, _profile: profile };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let status = browser.http.get(format!("http://127.0.0.1:{port}/status")).send().await;
-            if let Ok(response) = status
-                && let Ok(body) = response.json::<Value>().await
-                && body["value"]["ready"] == json!(true)
-            {
-                break;
-            }
-            assert!(Instant::now() < deadline, "chromedriver did not become ready on port {port}");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        let user_data_dir = format!("--user-data-dir={}", browser._profile.path().display());
-        let capabilities = json!({"capabilities": {"alwaysMatch": {
+        let mut driver = Driver::start();
+        let user_data_dir = format!("--user-data-dir={}", profile.path().display());
+        let capabilities = json!({
             "browserName": "chrome",
             "goog:chromeOptions": {"binary": CHROMIUM, "args": [
                 "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
                 "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
                 "--window-size=1366,900", user_data_dir]}
-        }}});
-        let created = browser.command(reqwest::Method::POST, "/session", Some(capabilities)).await;
-        browser.session = created.expect("chromium starts")["sessionId"].as_str().unwrap().to_string();
-        let timeouts = json!({"implicit": 5000, "pageLoad": 30000, "script": 10000});
-        browser.session_command(reqwest::Method::POST, "/timeouts", Some(timeouts)).await.unwrap();
+        });
+        let Value::Object(capabilities) = capabilities else { unreachable!("capabilities are a JSON object") };
+        let mut builder = ClientBuilder::new(HttpConnector::new());
+        builder.capabilities(capabilities);
+        let webdriver = format!("http://127.0.0.1:{}", driver.port);
+        // Until chromedriver listens, opening the session fails to connect; anything else is final.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let client = loop {
+            match tokio::time::timeout(COMMAND_TIMEOUT, builder.connect(&webdriver)).await {
+                Ok(Ok(client)) => break client,
+                Ok(Err(NewSessionError::FailedC(error))) => {
+                    if let Ok(Some(status)) = driver.process.try_wait() {
+                        panic!("chromedriver exited with {status} before it became ready on port {}", driver.port);
+                    }
+                    assert!(
+                        Instant::now() < deadline,
+                        "chromedriver did not become ready on port {}: {error}",
+                        driver.port
+                    );
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Ok(Err(error)) => panic!("chromium starts: {error}"),
+                Err(_) => panic!("chromium starts: no new session within {COMMAND_TIMEOUT:?}"),
+            }
+        };
+        let browser = Browser { client, test, _driver: driver, _profile: profile };
+        let timeouts = TimeoutConfiguration::new(
+            Some(Duration::from_secs(10)),
+            Some(Duration::from_secs(30)),
+            Some(Duration::from_secs(5)),
+        );
+        run("set timeouts", browser.client.update_timeouts(timeouts)).await;
         browser
     }
 
-    async fn command(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<Value, String> {
-        let mut request = self.http.request(method, format!("http://127.0.0.1:{}{path}", self.port));
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.map_err(|e| format!("{path}: {e}"))?;
-        let ok = response.status().is_success();
-        let body: Value = response.json().await.map_err(|e| format!("{path}: {e}"))?;
-        if ok { Ok(body["value"].clone()) } else { Err(format!("{path}: {}", body["value"]["message"])) }
-    }
-
-    async fn session_command(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<Value, String> {
-        self.command(method, &format!("/session/{}{path}", self.session), body).await
-    }
-
     async fn goto(&self, url: &str) {
-        self.session_command(reqwest::Method::POST, "/url", Some(json!({"url": url}))).await.unwrap();
+        run(&format!("go to {url}"), self.client.goto(url)).await;
     }
 
     async fn path(&self) -> String {
-        let url = self.session_command(reqwest::Method::GET, "/url", None).await.unwrap();
-        let url = reqwest::Url::parse(url.as_str().unwrap()).unwrap();
-        url.path().to_string()
+        run("current URL", self.client.current_url()).await.path().to_string()
     }
 
     /// Finds an element by CSS selector (waiting up to the implicit timeout).
-    async fn find(&self, css: &str) -> String {
-        let found = self.session_command(
-            reqwest::Method::POST,
-            "/element",
-            Some(json!({"using": "css selector", "value": css})),
-        );
-        let found = found.await.unwrap_or_else(|e| panic!("no element {css}: {e}"));
-        found[ELEMENT].as_str().unwrap().to_string()
+    async fn find(&self, css: &str) -> Element {
+        run(&format!("no element {css}"), self.client.find(Locator::Css(css))).await
     }
 
     async fn count(&self, css: &str) -> usize {
-        let body = json!({"using": "css selector", "value": css});
-        let found = self.session_command(reqwest::Method::POST, "/elements", Some(body)).await.unwrap();
-        found.as_array().unwrap().len()
+        run(&format!("find all {css}"), self.client.find_all(Locator::Css(css))).await.len()
     }
 
     async fn click(&self, css: &str) {
         let element = self.find(css).await;
-        self.session_command(reqwest::Method::POST, &format!("/element/{element}/click"), Some(json!({})))
-            .await
-            .unwrap();
+        run(&format!("click {css}"), element.click()).await;
     }
 
     async fn type_into(&self, css: &str, text: &str) {
         let element = self.find(css).await;
-        self.session_command(reqwest::Method::POST, &format!("/element/{element}/clear"), Some(json!({})))
-            .await
-            .unwrap();
-        let keys = json!({"text": text});
-        self.session_command(reqwest::Method::POST, &format!("/element/{element}/value"), Some(keys)).await.unwrap();
+        run(&format!("clear {css}"), element.clear()).await;
+        run(&format!("type into {css}"), element.send_keys(text)).await;
     }
 
     async fn text(&self, css: &str) -> String {
         let element = self.find(css).await;
-        let text = self.session_command(reqwest::Method::GET, &format!("/element/{element}/text"), None).await;
-        text.unwrap().as_str().unwrap_or_default().to_string()
+        run(&format!("text of {css}"), element.text()).await
     }
 
     /// Waits until the element's visible text contains `expected` (pages load after clicks).
@@ -582,8 +607,7 @@ impl Browser {
     }
 
     async fn set_window_size(&self, width: u32, height: u32) {
-        let rect = json!({"width": width, "height": height});
-        self.session_command(reqwest::Method::POST, "/window/rect", Some(rect)).await.unwrap();
+        run(&format!("resize the window to {width}x{height}"), self.client.set_window_size(width, height)).await;
     }
 
     /// With `SIYU_SCREENSHOTS` set, saves tall screenshots of console pages for a human to review.
@@ -601,12 +625,7 @@ impl Browser {
     }
 
     async fn source(&self) -> String {
-        self.session_command(reqwest::Method::GET, "/source", None).await.unwrap().as_str().unwrap().to_string()
-    }
-
-    async fn screenshot(&self) -> Result<Vec<u8>, String> {
-        let encoded = self.session_command(reqwest::Method::GET, "/screenshot", None).await?;
-        decode_base64(encoded.as_str().unwrap_or_default())
+        run("page source", self.client.source()).await
     }
 
     /// Saves a PNG of the page to `<workspace>/test-artifacts/<test>-<name>.png`.
@@ -617,7 +636,7 @@ impl Browser {
             .expect("crates/siyu is two levels deep");
         let dir = root.join("test-artifacts");
         let path = dir.join(format!("{}-{name}.png", self.test));
-        match self.screenshot().await {
+        match attempt("screenshot", self.client.screenshot()).await {
             Ok(png) => {
                 std::fs::create_dir_all(&dir).unwrap();
                 std::fs::write(&path, png).unwrap();
@@ -652,54 +671,22 @@ impl Browser {
 
 impl Drop for Browser {
     fn drop(&mut self) {
-        // Drop cannot await: end the session with a plain blocking request so Chromium quits,
-        // then stop chromedriver.
-        if !self.session.is_empty() {
-            use std::io::{Read, Write};
-            if let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", self.port)) {
-                let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
-                let request = format!(
-                    "DELETE /session/{} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-                    self.session, self.port
-                );
-                if stream.write_all(request.as_bytes()).is_ok() {
-                    let _ = stream.read_to_end(&mut Vec::new());
+        // Drop cannot await, and fantoccini would only end the session in a background task that
+        // races the kill of chromedriver: close it now (also while a failed test unwinds) so
+        // Chromium quits, then the fields stop chromedriver and remove the profile.
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
+        if runtime.runtime_flavor() != tokio::runtime::RuntimeFlavor::MultiThread {
+            return;
+        }
+        let client = self.client.clone();
+        tokio::task::block_in_place(|| {
+            runtime.block_on(async {
+                if let Err(error) = attempt("close the session", client.close()).await {
+                    eprintln!("{error}");
                 }
-            }
-        }
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
+            });
+        });
     }
-}
-
-/// Decodes standard base64 (WebDriver screenshots); no base64 crate is among the test dependencies.
-fn decode_base64(text: &str) -> Result<Vec<u8>, String> {
-    let value = |c: u8| match c {
-        b'A'..=b'Z' => Ok(c - b'A'),
-        b'a'..=b'z' => Ok(c - b'a' + 26),
-        b'0'..=b'9' => Ok(c - b'0' + 52),
-        b'+' => Ok(62),
-        b'/' => Ok(63),
-        _ => Err(format!("invalid base64 byte {c}")),
-    };
-    let clean: Vec<u8> = text.bytes().filter(|c| !c.is_ascii_whitespace() && *c != b'=').collect();
-    let mut out = Vec::with_capacity(clean.len() * 3 / 4);
-    for chunk in clean.chunks(4) {
-        let mut buffer = 0u32;
-        for (i, c) in chunk.iter().enumerate() {
-            buffer |= u32::from(value(*c)?) << (18 - 6 * i);
-        }
-        let bytes = buffer.to_be_bytes();
-        out.extend_from_slice(&bytes[1..chunk.len()]);
-    }
-    Ok(out)
-}
-
-#[test]
-fn base64_decodes_padded_and_unpadded_text() {
-    assert_eq!(decode_base64("aGVsbG8=").unwrap(), b"hello");
-    assert_eq!(decode_base64("aGVsbG8h").unwrap(), b"hello!");
-    assert_eq!(decode_base64("aGk=").unwrap(), b"hi");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
