@@ -5,7 +5,6 @@ use siyu_domain::Stores;
 use sqlx::ConnectOptions;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use std::str::FromStr;
-use std::sync::Arc;
 use std::time::Duration;
 
 type Db = sqlx::Postgres;
@@ -76,14 +75,5 @@ pub async fn open(url: &str, schema: Option<&str>) -> Result<Stores, StoreError>
         .run(&pool)
         .await
         .map_err(|e| StoreError::Backend(format!("migration failed: {e}")))?;
-    let store = Arc::new(SqlStore { pool });
-    Ok(Stores {
-        workspaces: store.clone(),
-        users: store.clone(),
-        api_keys: store.clone(),
-        profiles: store.clone(),
-        tags: store.clone(),
-        consent: store.clone(),
-        audit: store,
-    })
+    Ok(stores(SqlStore { pool }))
 }

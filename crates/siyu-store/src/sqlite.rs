@@ -4,7 +4,6 @@ use siyu_core::StoreError;
 use siyu_domain::Stores;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 type Db = sqlx::Sqlite;
@@ -82,17 +81,4 @@ pub async fn open(path: &Path) -> Result<Stores, StoreError> {
         .await
         .map_err(|e| StoreError::Backend(format!("migration failed: {e}")))?;
     Ok(stores(SqlStore { pool }))
-}
-
-fn stores(store: SqlStore) -> Stores {
-    let store = Arc::new(store);
-    Stores {
-        workspaces: store.clone(),
-        users: store.clone(),
-        api_keys: store.clone(),
-        profiles: store.clone(),
-        tags: store.clone(),
-        consent: store.clone(),
-        audit: store,
-    }
 }

@@ -104,3 +104,25 @@ impl FromRequestParts<AppState> for ApiAuth {
         Ok(ApiAuth(principal))
     }
 }
+
+/// Applies a `limit` or `cursor` query parameter to a page request; returns `Ok(false)` for any
+/// other parameter so the caller can handle (or reject) it.
+pub fn page_param(page: &mut siyu_core::PageRequest, key: &str, value: &str) -> Result<bool, Problem> {
+    use siyu_core::PageRequest;
+    match key {
+        "limit" => {
+            page.limit =
+                value.parse().ok().filter(|l| (1..=PageRequest::MAX_LIMIT).contains(l)).ok_or_else(|| {
+                    Problem::malformed("limit", format!("\"{value}\" must be a number from 1 to 1000"))
+                })?;
+            Ok(true)
+        }
+        "cursor" => {
+            let after = PageRequest::decode_cursor(value)
+                .ok_or_else(|| Problem::malformed("cursor", format!("\"{value}\" is not a cursor from this API")))?;
+            page.after = Some(after);
+            Ok(true)
+        }
+        _ => Ok(false),
+    }
+}

@@ -33,3 +33,17 @@ fn corrupt(what: &str, value: &str) -> StoreError {
 fn millis(at: jiff::Timestamp) -> i64 {
     to_millis(at)
 }
+
+/// Hands one store to every domain trait.
+fn stores(store: SqlStore) -> siyu_domain::Stores {
+    let store = std::sync::Arc::new(store);
+    siyu_domain::Stores {
+        workspaces: store.clone(),
+        users: store.clone(),
+        api_keys: store.clone(),
+        profiles: store.clone(),
+        tags: store.clone(),
+        consent: store.clone(),
+        audit: store,
+    }
+}

@@ -239,20 +239,8 @@ async fn list_audit(
 ) -> Result<Json<AuditPage>, Problem> {
     let mut page = PageRequest::first(PageRequest::DEFAULT_LIMIT);
     for (key, value) in url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
-        match key.as_ref() {
-            "limit" => {
-                page.limit =
-                    value.parse().ok().filter(|l| (1..=PageRequest::MAX_LIMIT).contains(l)).ok_or_else(|| {
-                        Problem::malformed("limit", format!("\"{value}\" must be a number from 1 to 1000"))
-                    })?
-            }
-            "cursor" => {
-                page.after = Some(
-                    PageRequest::decode_cursor(&value)
-                        .ok_or_else(|| Problem::malformed("cursor", format!("\"{value}\" is not a cursor")))?,
-                )
-            }
-            other => return Err(Problem::malformed(other, format!("unknown query parameter \"{other}\""))),
+        if !crate::extract::page_param(&mut page, &key, &value)? {
+            return Err(Problem::malformed(key.as_ref(), format!("unknown query parameter \"{key}\"")));
         }
     }
     let entries = app.services.audit_log(&principal, &page).await?;
