@@ -34,26 +34,31 @@ pub enum BenchCommand {
         /// Lookups to time.
         #[arg(long, default_value_t = 20_000)]
         lookups: u64,
+        /// Role of the API key: `analyst` sees masked data (no audit write); `owner` reads personal
+        /// data unmasked, so every lookup also commits an audit entry.
+        #[arg(long, default_value = "analyst")]
+        role: String,
     },
 }
 
-fn rss_mib() -> f64 {
+/// Returns a field of /proc/self/status in MiB (e.g. `RssAnon`: heap; `RssFile`: mapped file pages).
+fn status_mib(field: &str) -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).map(str::to_string))
+        .and_then(|s| s.lines().find(|l| l.starts_with(field)).map(str::to_string))
         .and_then(|l| l.split_whitespace().nth(1).and_then(|kb| kb.parse::<f64>().ok()))
         .map(|kb| kb / 1024.0)
         .unwrap_or(0.0)
 }
 
-async fn start(config: &Config, slug: &str) -> anyhow::Result<(String, String, siyu_domain::Services)> {
+async fn start(config: &Config, slug: &str, role: Role) -> anyhow::Result<(String, String, siyu_domain::Services)> {
     let app = App::build(config).await?;
     let services = app.services().clone();
     let ws = match services.workspace_by_slug(slug).await {
         Ok(ws) => ws,
         Err(_) => services.create_workspace(&NewWorkspace::parse(slug, None, None, None)?).await?,
     };
-    let (_, token) = services.create_key(&Principal::cli(ws.id), KeyKind::Secret, Role::Owner, "bench").await?;
+    let (_, token) = services.create_key(&Principal::cli(ws.id), KeyKind::Secret, role, "bench").await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
     tokio::spawn(app.serve(listener, std::future::pending()));
@@ -65,7 +70,7 @@ pub async fn run(command: BenchCommand, config: &Config) -> anyhow::Result<()> {
     println!("backend: {}", config.backend.describe());
     match command {
         BenchCommand::Upsert { customers, batch, concurrency } => {
-            let (base, token, _) = start(config, "bench-upsert").await?;
+            let (base, token, _) = start(config, "bench-upsert", Role::Owner).await?;
             let client = reqwest::Client::new();
             let salt: u64 = rand::random::<u32>() as u64 * 10_000_000;
             let bodies: Vec<String> = {
@@ -118,8 +123,8 @@ pub async fn run(command: BenchCommand, config: &Config) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        BenchCommand::Lookup { customers, lookups } => {
-            let rss_before = rss_mib();
+        BenchCommand::Lookup { customers, lookups, role } => {
+            let role = Role::parse(&role).with_context(|| format!("unknown role \"{role}\""))?;
             let app = App::build(config).await?;
             let services = app.services().clone();
             drop(app);
@@ -132,7 +137,7 @@ pub async fn run(command: BenchCommand, config: &Config) -> anyhow::Result<()> {
                 let summary = demo::run(&services, customers, 7, true).await?;
                 println!("demo: {} customers in {:.1} s", summary.customers, summary.seconds);
             }
-            let (base, token, _) = start(config, demo::SLUG).await?;
+            let (base, token, _) = start(config, demo::SLUG, role).await?;
             let client = reqwest::Client::new();
             let mut histogram = hdrhistogram::Histogram::<u64>::new(3)?;
             let mut rng = StdRng::seed_from_u64(99);
@@ -155,12 +160,17 @@ pub async fn run(command: BenchCommand, config: &Config) -> anyhow::Result<()> {
                 histogram.record(micros).context("record latency")?;
             }
             println!(
-                "lookup by phone over HTTP ({lookups} lookups, {customers} customers): p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+                "lookup by phone over HTTP as {} ({lookups} lookups, {customers} customers): p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+                role.as_str(),
                 histogram.value_at_quantile(0.5) as f64 / 1000.0,
                 histogram.value_at_quantile(0.99) as f64 / 1000.0,
                 histogram.max() as f64 / 1000.0
             );
-            println!("resident memory: {:.0} MiB (before open: {rss_before:.0} MiB)", rss_mib());
+            println!(
+                "resident memory: {:.0} MiB heap (RssAnon) + {:.0} MiB mapped database pages (RssFile, reclaimable page cache)",
+                status_mib("RssAnon:"),
+                status_mib("RssFile:")
+            );
             Ok(())
         }
     }
