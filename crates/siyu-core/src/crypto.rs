@@ -133,7 +133,7 @@ impl DataKey {
         mac.update(context.as_bytes());
         mac.update(&[0]);
         mac.update(value.as_bytes());
-        hex::encode(&mac.finalize().into_bytes()[..20])
+        hex::encode(&mac.finalize().into_bytes()[..16])
     }
 }
 

@@ -55,7 +55,16 @@ CREATE TABLE customers (
 );
 CREATE INDEX customers_live ON customers(workspace_id, id) WHERE merged_into IS NULL;
 CREATE INDEX customers_merged ON customers(merged_into) WHERE merged_into IS NOT NULL;
+-- The identity lookup index: one narrow row per identity, keyed by the blind index (random by design),
+-- so it stays dense; the sealed value lives in customer_identities, which is appended in customer order.
 CREATE TABLE identities (
+    workspace_id INTEGER NOT NULL,
+    lookup TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    customer_id INTEGER NOT NULL,
+    PRIMARY KEY (workspace_id, lookup, kind)
+) WITHOUT ROWID;
+CREATE TABLE customer_identities (
     workspace_id INTEGER NOT NULL,
     customer_id INTEGER NOT NULL,
     kind TEXT NOT NULL,
@@ -63,9 +72,8 @@ CREATE TABLE identities (
     sealed BLOB,
     source TEXT NOT NULL,
     created_at INTEGER NOT NULL,
-    PRIMARY KEY (workspace_id, lookup, kind)
+    PRIMARY KEY (customer_id, kind, lookup)
 ) WITHOUT ROWID;
-CREATE INDEX identities_customer ON identities(customer_id);
 CREATE TABLE tag_groups (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     workspace_id INTEGER NOT NULL REFERENCES workspaces(id) ON DELETE CASCADE,

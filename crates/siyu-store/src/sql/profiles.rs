@@ -52,8 +52,10 @@ async fn merge_into(
         .execute(&mut **tx)
         .await
         .map_err(db_err)?;
-    let statements: [&'static str; 7] = [
-        "UPDATE identities SET customer_id = $1 WHERE workspace_id = $3 AND customer_id = $2",
+    let statements: [&'static str; 8] = [
+        "UPDATE identities SET customer_id = $1 WHERE workspace_id = $3 AND customer_id = $2 AND (lookup, kind) IN \
+         (SELECT lookup, kind FROM customer_identities WHERE customer_id = $2)",
+        "UPDATE customer_identities SET customer_id = $1 WHERE customer_id = $2 AND workspace_id = $3",
         "INSERT INTO customer_tags (workspace_id, customer_id, tag_id, source, assigned_at) \
          SELECT workspace_id, $1, tag_id, source, assigned_at FROM customer_tags WHERE customer_id = $2 AND workspace_id = $3 \
          ON CONFLICT (customer_id, tag_id) DO NOTHING",
@@ -120,13 +122,28 @@ async fn write_attachments(
     tx: &mut Tx,
     ws: WorkspaceId,
     items: &[(i64, &SealedDraft)],
+    owned: &HashMap<(IdentityKind, String), i64>,
     now: i64,
 ) -> Result<(), StoreError> {
-    let identities: Vec<(i64, &SealedDraft, &SealedIdentity)> =
-        items.iter().flat_map(|(id, d)| d.identities.iter().map(move |i| (*id, *d, i))).collect();
+    let identities: Vec<(i64, &SealedDraft, &SealedIdentity)> = items
+        .iter()
+        .flat_map(|(id, d)| d.identities.iter().map(move |i| (*id, *d, i)))
+        .filter(|(_, _, i)| !owned.contains_key(&(i.kind, i.lookup.clone())))
+        .collect();
+    // Plain INSERT: an identity another transaction just took is a unique violation, and the
+    // whole unit is retried (it then finds that owner and merges).
     for chunk in identities.chunks(CHUNK) {
+        let mut query =
+            sqlx::QueryBuilder::<Db>::new("INSERT INTO identities (workspace_id, lookup, kind, customer_id) ");
+        query.push_values(chunk, |mut row, (customer, _, identity)| {
+            row.push_bind(ws.0)
+                .push_bind(identity.lookup.clone())
+                .push_bind(identity.kind.as_str())
+                .push_bind(*customer);
+        });
+        query.build().execute(&mut **tx).await.map_err(db_err)?;
         let mut query = sqlx::QueryBuilder::<Db>::new(
-            "INSERT INTO identities (workspace_id, customer_id, kind, lookup, sealed, source, created_at) ",
+            "INSERT INTO customer_identities (workspace_id, customer_id, kind, lookup, sealed, source, created_at) ",
         );
         query.push_values(chunk, |mut row, (customer, draft, identity)| {
             row.push_bind(ws.0)
@@ -137,7 +154,6 @@ async fn write_attachments(
                 .push_bind(draft.source.clone())
                 .push_bind(now);
         });
-        query.push(" ON CONFLICT (workspace_id, lookup, kind) DO NOTHING");
         query.build().execute(&mut **tx).await.map_err(db_err)?;
     }
     let tags: Vec<(i64, &SealedDraft, TagId)> =
@@ -234,7 +250,7 @@ async fn upsert_batch(
         items.push((*id, &drafts[*index]));
         outcomes[*index] = Some(UpsertOutcome { customer_id: CustomerId(*id), created: false, merged: vec![] });
     }
-    write_attachments(tx, ws, &items, now).await?;
+    write_attachments(tx, ws, &items, &owners, now).await?;
     for index in one_by_one {
         outcomes[index] = Some(upsert_one(tx, ws, &drafts[index], now).await?);
     }
@@ -249,8 +265,9 @@ async fn upsert_one(tx: &mut Tx, ws: WorkspaceId, draft: &SealedDraft, now: i64)
             resolve_in(tx, ws, target).await?.ok_or_else(|| StoreError::NotFound(format!("customer {target}")))?;
         owners.insert(live.0, "target".into());
     }
-    for (identity, owner) in identity_owners(tx, ws, draft.identities.iter()).await? {
-        owners.entry(owner).or_insert_with(|| identity.0.as_str().to_string());
+    let owned = identity_owners(tx, ws, draft.identities.iter()).await?;
+    for (identity, owner) in &owned {
+        owners.entry(*owner).or_insert_with(|| identity.0.as_str().to_string());
     }
     let (survivor, created) = match owners.keys().next() {
         Some(&oldest) => (CustomerId(oldest), false),
@@ -274,11 +291,9 @@ async fn upsert_one(tx: &mut Tx, ws: WorkspaceId, draft: &SealedDraft, now: i64)
         merge_into(tx, ws, survivor, CustomerId(other), reason, now).await?;
         merged.push(CustomerId(other));
     }
-    write_attachments(tx, ws, &[(survivor.0, draft)], now).await?;
+    write_attachments(tx, ws, &[(survivor.0, draft)], &owned, now).await?;
     if !created {
         rewrite_traits(tx, survivor.0, &draft.traits, &draft.source, now).await?;
-    }
-    if !created {
         sqlx::query("UPDATE customers SET updated_at = $2 WHERE id = $1")
             .bind(survivor.0)
             .bind(now)
@@ -319,7 +334,7 @@ impl SqlStore {
         let ids: Vec<i64> = index.keys().copied().collect();
         for chunk in ids.chunks(CHUNK) {
             let mut query = sqlx::QueryBuilder::<Db>::new(
-                "SELECT customer_id, kind, lookup, sealed, source, created_at FROM identities WHERE customer_id IN (",
+                "SELECT customer_id, kind, lookup, sealed, source, created_at FROM customer_identities WHERE customer_id IN (",
             );
             push_id_list(&mut query, chunk);
             query.push(") ORDER BY created_at, kind");
@@ -474,6 +489,7 @@ impl ProfileStore for SqlStore {
         kind: IdentityKind,
         lookup: &str,
     ) -> Result<(), StoreError> {
+        let mut tx = begin_write(&self.pool).await?;
         let done = sqlx::query(
             "DELETE FROM identities WHERE workspace_id = $1 AND customer_id = $2 AND kind = $3 AND lookup = $4",
         )
@@ -481,12 +497,20 @@ impl ProfileStore for SqlStore {
         .bind(id.0)
         .bind(kind.as_str())
         .bind(lookup)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(db_err)?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound(format!("{} identity on customer {id}", kind.as_str())));
         }
+        sqlx::query("DELETE FROM customer_identities WHERE customer_id = $1 AND kind = $2 AND lookup = $3")
+            .bind(id.0)
+            .bind(kind.as_str())
+            .bind(lookup)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)?;
         Ok(())
     }
 
@@ -517,8 +541,10 @@ impl ProfileStore for SqlStore {
     async fn delete(&self, ws: WorkspaceId, id: CustomerId) -> Result<(), StoreError> {
         let mut tx = begin_write(&self.pool).await?;
         let live = resolve_in(&mut tx, ws, id).await?.ok_or_else(|| StoreError::NotFound(format!("customer {id}")))?;
-        let statements: [&'static str; 6] = [
-            "DELETE FROM identities WHERE workspace_id = $1 AND customer_id = $2",
+        let statements: [&'static str; 7] = [
+            "DELETE FROM identities WHERE workspace_id = $1 AND customer_id = $2 AND (lookup, kind) IN \
+             (SELECT lookup, kind FROM customer_identities WHERE customer_id = $2)",
+            "DELETE FROM customer_identities WHERE workspace_id = $1 AND customer_id = $2",
             "DELETE FROM customer_tags WHERE workspace_id = $1 AND customer_id = $2",
             "DELETE FROM notes WHERE workspace_id = $1 AND customer_id = $2",
             "DELETE FROM consent_records WHERE workspace_id = $1 AND customer_id = $2",

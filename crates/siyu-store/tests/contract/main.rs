@@ -53,12 +53,12 @@ pub async fn fresh_postgres() -> Option<Fixture> {
 macro_rules! contract {
     ($($case:ident),* $(,)?) => {
         mod sqlite {
-            $(#[tokio::test] async fn $case() {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $case() {
                 if let Some(fixture) = $crate::fresh_sqlite().await { super::$case(fixture).await }
             })*
         }
         mod postgres {
-            $(#[tokio::test] async fn $case() {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $case() {
                 if let Some(fixture) = $crate::fresh_postgres().await { super::$case(fixture).await }
             })*
         }

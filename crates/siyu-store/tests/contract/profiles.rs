@@ -19,7 +19,8 @@ crate::contract!(
     consent_history_and_unsubscribe,
     delete_erases_the_profile,
     import_reports_bad_rows_and_keeps_good_ones,
-    batch_rejects_bad_items_and_applies_good_ones
+    batch_rejects_bad_items_and_applies_good_ones,
+    concurrent_creates_of_one_identity_end_on_one_profile
 );
 
 fn input(value: serde_json::Value) -> CustomerInput {
@@ -409,4 +410,31 @@ async fn batch_rejects_bad_items_and_applies_good_ones(f: Fixture) {
     assert_eq!(f.services.customer(&owner, ids[0]).await.unwrap().traits["level"].value, json!(2));
     assert_eq!(f.services.customer(&owner, ids[2]).await.unwrap().traits["level"].value, json!(4));
     assert_eq!(f.services.customer_count(&owner).await.unwrap(), 2);
+}
+
+async fn concurrent_creates_of_one_identity_end_on_one_profile(f: Fixture) {
+    let owner = f.workspace("brand").await;
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let (services, owner) = (f.services.clone(), owner.clone());
+        tasks.push(tokio::spawn(async move {
+            services
+                .upsert_customer(
+                    &owner,
+                    input(json!({"identities": [{"type": "phone", "value": "13800000042"}], "traits": {"n": i}})),
+                )
+                .await
+                .unwrap()
+                .id
+        }));
+    }
+    let mut ids = Vec::new();
+    for task in tasks {
+        ids.push(task.await.unwrap());
+    }
+    ids.dedup();
+    assert_eq!(ids.len(), 1, "every writer landed on the same profile: {ids:?}");
+    assert_eq!(f.services.customer_count(&owner).await.unwrap(), 1);
+    let customer = f.services.customer(&owner, ids[0]).await.unwrap();
+    assert_eq!(customer.identities.len(), 1);
 }

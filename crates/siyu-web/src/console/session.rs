@@ -50,9 +50,8 @@ pub(crate) fn lang_of(headers: &HeaderMap) -> Lang {
 
 /// Compares two secrets in time independent of where they differ.
 pub(crate) fn same_secret(given: &str, expected: &str) -> bool {
-    given.len() == expected.len()
-        && !expected.is_empty()
-        && given.bytes().zip(expected.bytes()).fold(0u8, |diff, (a, b)| diff | (a ^ b)) == 0
+    use subtle::ConstantTimeEq;
+    !expected.is_empty() && bool::from(given.as_bytes().ct_eq(expected.as_bytes()))
 }
 
 /// Returns a fresh random hex token of 16 bytes.
