@@ -279,10 +279,17 @@ impl CustomerInput {
                 String::new()
             }
         };
-        let mut identities = Vec::new();
+        let mut identities: Vec<Identity> = Vec::new();
         for (i, input) in self.identities.iter().enumerate() {
-            match Identity::parse(&input.kind, &input.value, &prefix(&format!("identities[{i}]"))) {
-                Ok(identity) => identities.push(identity),
+            let field = prefix(&format!("identities[{i}]"));
+            match Identity::parse(&input.kind, &input.value, &field) {
+                Ok(identity) => match identities.iter().position(|seen| *seen == identity) {
+                    Some(first) => errors.push(FieldError::new(
+                        format!("{field}.value"),
+                        format!("duplicate of identities[{first}] (\"{}\" once normalised)", identity.value),
+                    )),
+                    None => identities.push(identity),
+                },
                 Err(error) => errors.push(error),
             }
         }

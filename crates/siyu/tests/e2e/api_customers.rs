@@ -172,11 +172,13 @@ async fn bad_input_gets_specific_problems_and_writes_nothing(app: TestApp) {
     assert_eq!(status, 404);
     let (_, list, _) = app.call("GET", "/api/v1/customers", &app.key, None).await;
     assert_eq!(list["items"], json!([]), "no bad request wrote anything");
-    // A duplicate identity of the same type within one request is merged, not an error.
+    // The same identity twice in one request (after normalisation) is refused, naming the second.
     let (status, body, _) = app
         .call("POST", "/api/v1/customers", &app.key, Some(json!({"identities": [{"type": "phone", "value": "13800000009"}, {"type": "phone", "value": "+86 13800000009"}]})))
         .await;
-    assert_eq!(status, 201, "{body}");
+    assert_eq!((status, body["errors"][0]["field"].as_str()), (422, Some("identities[1].value")), "{body}");
+    let (_, list, _) = app.call("GET", "/api/v1/customers", &app.key, None).await;
+    assert_eq!(list["items"], json!([]));
 }
 
 async fn search_uses_cursor_pagination(app: TestApp) {
