@@ -73,12 +73,28 @@ pub async fn open(path: &Path) -> Result<Stores, StoreError> {
         .pragma("temp_store", "memory")
         // Pages are shared through the OS cache instead of copied into each pooled connection.
         .pragma("mmap_size", "4294967296")
-        // Fewer, larger checkpoints: hot index pages are copied back once per 64 MiB of WAL, not per 4 MiB.
-        .pragma("wal_autocheckpoint", "16384");
+        // Checkpoints run in the background (see `checkpoint_in_background`); the writer only
+        // checkpoints itself if the WAL ever reaches 1 GiB.
+        .pragma("wal_autocheckpoint", "262144");
     let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options).await.map_err(db_err)?;
     crate::migrations::migrator(crate::migrations::Dialect::Sqlite)
         .run(&pool)
         .await
         .map_err(|e| StoreError::Backend(format!("migration failed: {e}")))?;
+    checkpoint_in_background(pool.clone());
     Ok(stores(SqlStore { pool }))
+}
+
+/// Copies committed WAL frames back into the database file every half second on a pooled
+/// connection, so the writer's commits do not pay for checkpoints. PASSIVE never waits for locks.
+fn checkpoint_in_background(pool: sqlx::Pool<Db>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_millis(500));
+        while !pool.is_closed() {
+            tick.tick().await;
+            if let Err(error) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&pool).await {
+                tracing::warn!(%error, "background WAL checkpoint failed");
+            }
+        }
+    });
 }
