@@ -54,6 +54,9 @@ pub async fn open(url: &str, schema: Option<&str>) -> Result<Stores, StoreError>
     let mut options =
         PgConnectOptions::from_str(url).map_err(|e| StoreError::Backend(format!("invalid database URL: {e}")))?;
     options = options.log_statements(tracing::log::LevelFilter::Trace);
+    // Plan every execution with its own parameters and the table's current size: a generic plan
+    // cached while a table was small keeps scanning it sequentially after it has grown.
+    options = options.options([("plan_cache_mode", "force_custom_plan")]);
     if let Some(schema) = schema {
         if !schema.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') {
             return Err(StoreError::Backend(format!("invalid schema name \"{schema}\"")));
