@@ -85,6 +85,9 @@ pub async fn open(path: &Path) -> Result<Stores, StoreError> {
     Ok(stores(SqlStore { pool }))
 }
 
+/// WAL size (in 4 KiB frames) at which the background checkpointer resets the log: 64 MiB.
+const WAL_RESET_FRAMES: i64 = 16_384;
+
 /// Copies committed WAL frames back into the database file every half second on a pooled
 /// connection, so the writer's commits do not pay for checkpoints. PASSIVE never waits for locks.
 fn checkpoint_in_background(pool: sqlx::Pool<Db>) {
@@ -92,7 +95,17 @@ fn checkpoint_in_background(pool: sqlx::Pool<Db>) {
         let mut tick = tokio::time::interval(Duration::from_millis(500));
         while !pool.is_closed() {
             tick.tick().await;
-            if let Err(error) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&pool).await {
+            let passive =
+                sqlx::query_as::<Db, (i64, i64, i64)>("PRAGMA wal_checkpoint(PASSIVE)").fetch_one(&pool).await;
+            let result = match passive {
+                // Under a steady stream of commits the log never finds an idle moment to start over,
+                // so once it is large and fully copied, a brief TRUNCATE checkpoint resets it.
+                Ok((_, wal_frames, copied)) if wal_frames >= WAL_RESET_FRAMES && copied == wal_frames => {
+                    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&pool).await.map(|_| ())
+                }
+                other => other.map(|_| ()),
+            };
+            if let Err(error) = result {
                 tracing::warn!(%error, "background WAL checkpoint failed");
             }
         }
