@@ -281,40 +281,46 @@ impl CustomerInput {
         };
         let mut identities: Vec<Identity> = Vec::new();
         for (i, input) in self.identities.iter().enumerate() {
-            let field = prefix(&format!("identities[{i}]"));
-            match Identity::parse(&input.kind, &input.value, &field) {
-                Ok(identity) => match identities.iter().position(|seen| *seen == identity) {
-                    Some(first) => errors.push(FieldError::new(
-                        format!("{field}.value"),
-                        format!("duplicate of identities[{first}] (\"{}\" once normalised)", identity.value),
-                    )),
-                    None => identities.push(identity),
-                },
-                Err(error) => errors.push(error),
+            // Field paths are only formatted when there is an error to report (this is the bulk path).
+            let field = || prefix(&format!("identities[{i}]"));
+            match IdentityKind::parse(&input.kind).map(|kind| (kind, kind.normalize(&input.value))) {
+                Some((kind, Ok(value))) => {
+                    match identities.iter().position(|seen| seen.kind == kind && seen.value == value) {
+                        Some(first) => errors.push(FieldError::new(
+                            format!("{}.value", field()),
+                            format!("duplicate of identities[{first}] (\"{value}\" once normalised)"),
+                        )),
+                        None => identities.push(Identity { kind, value }),
+                    }
+                }
+                Some((_, Err(reason))) => errors.push(FieldError::new(format!("{}.value", field()), reason)),
+                None => {
+                    errors.push(Identity::parse(&input.kind, &input.value, &field()).expect_err("the kind is unknown"))
+                }
             }
         }
         let mut traits = BTreeMap::new();
         for (key, value) in self.traits {
-            let trait_field = prefix(&format!("traits.{key}"));
+            let trait_field = || prefix(&format!("traits.{key}"));
             if let Some(kind) = IdentityKind::parse(&key).filter(|k| k.is_pii()) {
                 match &value {
                     Value::String(raw) => match kind.normalize(raw) {
                         Ok(value) => identities.push(Identity { kind, value }),
-                        Err(reason) => errors.push(FieldError::new(trait_field, reason)),
+                        Err(reason) => errors.push(FieldError::new(trait_field(), reason)),
                     },
                     Value::Null => {}
-                    _ => errors.push(FieldError::new(trait_field, format!("{key} must be a string"))),
+                    _ => errors.push(FieldError::new(trait_field(), format!("{key} must be a string"))),
                 }
                 continue;
             }
             if let Err(reason) = check_trait_key(&key) {
-                errors.push(FieldError::new(trait_field, reason));
+                errors.push(FieldError::new(trait_field(), reason));
                 continue;
             }
             if value.is_null() {
                 traits.insert(key, None);
             } else if let Err(reason) = check_trait_value(&key, &value) {
-                errors.push(FieldError::new(trait_field, reason));
+                errors.push(FieldError::new(trait_field(), reason));
             } else {
                 traits.insert(key, Some(value));
             }

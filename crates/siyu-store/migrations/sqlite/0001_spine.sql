@@ -118,7 +118,7 @@ CREATE TABLE customer_merges (
 );
 CREATE INDEX customer_merges_survivor ON customer_merges(survivor_id);
 CREATE TABLE consent_records (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    id INTEGER PRIMARY KEY, -- rowid: append-only history, no AUTOINCREMENT bookkeeping per insert
     workspace_id INTEGER NOT NULL,
     customer_id INTEGER NOT NULL,
     purpose TEXT NOT NULL,
@@ -130,7 +130,7 @@ CREATE TABLE consent_records (
 );
 CREATE INDEX consent_records_customer ON consent_records(customer_id);
 CREATE TABLE audit_log (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    id INTEGER PRIMARY KEY, -- rowid: append-only history, no AUTOINCREMENT bookkeeping per insert
     workspace_id INTEGER NOT NULL,
     actor TEXT NOT NULL,
     action TEXT NOT NULL,

@@ -597,7 +597,11 @@ impl Browser {
     async fn wait_for_text(&self, css: &str, expected: &str) {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            let text = self.text(css).await;
+            // While the next page loads, the element may be missing or stale: that is "not yet".
+            let text = match attempt(&format!("no element {css}"), self.client.find(Locator::Css(css))).await {
+                Ok(element) => attempt(&format!("text of {css}"), element.text()).await.unwrap_or_else(|error| error),
+                Err(error) => error,
+            };
             if text.contains(expected) {
                 return;
             }
