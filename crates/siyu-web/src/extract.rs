@@ -1,5 +1,5 @@
-//! Request extractors: strict JSON bodies, API-key authentication, and query strings, each failing
-//! with a problem+json that names the field.
+//! Request extractors: strict JSON bodies and API-key authentication, each failing with a
+//! problem+json that names the field; and the shared page-parameter parser.
 
 use crate::AppState;
 use crate::problem::Problem;
@@ -60,26 +60,6 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
         };
         Problem::malformed(field, inner.to_string())
     })
-}
-
-/// Strict query-string parsing (unknown parameters rejected by the target type).
-pub struct ApiQuery<T>(pub T);
-
-impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
-    type Rejection = Problem;
-
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Problem> {
-        let query = parts.uri.query().unwrap_or_default();
-        let deserializer = serde_urlencoded::Deserializer::new(form_urlencoded_parse(query));
-        serde_path_to_error::deserialize(deserializer).map(ApiQuery).map_err(|error| {
-            let path = error.path().to_string();
-            Problem::malformed(if path == "." { "query".into() } else { path }, error.into_inner().to_string())
-        })
-    }
-}
-
-fn form_urlencoded_parse(query: &str) -> url::form_urlencoded::Parse<'_> {
-    url::form_urlencoded::parse(query.as_bytes())
 }
 
 /// The principal of a request authenticated with a secret API key (`Authorization: Bearer …`).

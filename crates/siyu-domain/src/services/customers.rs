@@ -199,7 +199,8 @@ impl Services {
         principal.require(Permission::CustomersWrite)?;
         let ws = principal.workspace_id;
         let key = self.data_key(ws).await?;
-        let mut results: Vec<Result<UpsertResult, Vec<FieldError>>> = Vec::with_capacity(inputs.len());
+        // Rejected items get their errors now; accepted ones are filled in after the write.
+        let mut results: Vec<Option<Result<UpsertResult, Vec<FieldError>>>> = Vec::with_capacity(inputs.len());
         let mut sealed = Vec::with_capacity(inputs.len());
         let mut slots = Vec::with_capacity(inputs.len());
         let mut tag_cache: BTreeMap<String, Option<TagId>> = BTreeMap::new();
@@ -208,7 +209,7 @@ impl Services {
             let draft = match input.into_draft(&field, default_source, true) {
                 Ok(draft) => draft,
                 Err(errors) => {
-                    results.push(Err(errors));
+                    results.push(Some(Err(errors)));
                     continue;
                 }
             };
@@ -233,20 +234,20 @@ impl Services {
                 }
             }
             if !errors.is_empty() {
-                results.push(Err(errors));
+                results.push(Some(Err(errors)));
                 continue;
             }
             sealed.push(self.seal_draft(&key, &draft, tag_ids, None)?);
             slots.push(results.len());
-            results.push(Ok(UpsertResult { id: CustomerId(0), created: false, merged: vec![] }));
+            results.push(None);
         }
         if !sealed.is_empty() {
             let outcomes = self.stores.profiles.upsert(ws, &sealed, self.now()).await?;
             for (slot, outcome) in slots.into_iter().zip(outcomes) {
-                results[slot] = Ok(outcome.into());
+                results[slot] = Some(Ok(outcome.into()));
             }
         }
-        Ok(results)
+        Ok(results.into_iter().map(|r| r.expect("every accepted item has an outcome")).collect())
     }
 
     /// Upserts one customer; validation errors fail the whole call.
@@ -590,10 +591,10 @@ impl Services {
     /// Withdraws marketing consent for the token's channel at once; returns the channel.
     pub async fn unsubscribe(&self, token: &str) -> DomainResult<(WorkspaceId, Channel)> {
         let invalid = || DomainError::NotFound("unsubscribe link".into());
-        let mut parts = token.splitn(4, '.');
-        let (Some(ws), Some(id), Some(channel), Some(signature)) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
+        // The token is "ws.customer.channel.signature"; it is valid only if it equals the token
+        // this workspace's key would mint for the same three parts.
+        let parts: Vec<&str> = token.splitn(4, '.').collect();
+        let [ws, id, channel, _signature] = parts.as_slice() else {
             return Err(invalid());
         };
         let ws = WorkspaceId(ws.parse().map_err(|_| invalid())?);
@@ -603,11 +604,9 @@ impl Services {
             return Err(invalid());
         }
         let expected = self.unsubscribe_token(ws, id, channel).await?;
-        let given = token.as_bytes();
-        if expected.len() != given.len() || !bool::from(subtle::ConstantTimeEq::ct_eq(expected.as_bytes(), given)) {
+        if !bool::from(subtle::ConstantTimeEq::ct_eq(expected.as_bytes(), token.as_bytes())) {
             return Err(invalid());
         }
-        let _ = signature;
         let live = self.stores.profiles.resolve(ws, id).await?.ok_or_else(invalid)?;
         let record = ConsentRecord {
             purpose: Purpose::Marketing,
