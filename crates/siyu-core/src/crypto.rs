@@ -25,10 +25,12 @@ const NONCE_LEN: usize = 12;
 /// First byte of every sealed value, so the format can evolve.
 const FORMAT_V1: u8 = 1;
 
-/// Fills a fresh buffer of `N` random bytes.
+/// Fills a fresh buffer of `N` random bytes from the thread's CSPRNG (ChaCha, seeded and
+/// periodically reseeded from the operating system), which spares a system call per nonce.
 pub fn random_bytes<const N: usize>() -> Result<[u8; N], CryptoError> {
+    use rand::TryRngCore;
     let mut bytes = [0u8; N];
-    getrandom::fill(&mut bytes).map_err(|_| CryptoError::Random)?;
+    rand::rng().try_fill_bytes(&mut bytes).map_err(|_| CryptoError::Random)?;
     Ok(bytes)
 }
 
