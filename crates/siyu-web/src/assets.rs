@@ -1,4 +1,4 @@
-//! Static assets (vendored Swagger UI and htmx, siyu's CSS/JS) embedded in the binary with rust-embed;
+//! Static assets (vendored Swagger UI, siyu's CSS/JS) embedded in the binary with rust-embed;
 //! read from disk in debug builds so edits show on reload.
 
 use crate::AppState;
