@@ -38,20 +38,9 @@ async fn merge_into(
 ) -> Result<(), StoreError> {
     let (s, l) = (survivor.0, loser.0);
     // Traits: per key, the most recently written value wins.
-    let sql = sqlx::AssertSqlSafe(format!("SELECT id, traits FROM customers WHERE id IN ($1, $2){LOCK_ROW}"));
-    let docs: Vec<(i64, String)> = sqlx::query_as(sql).bind(s).bind(l).fetch_all(&mut **tx).await.map_err(db_err)?;
-    let mut kept = TraitDoc::new();
-    let mut gone = TraitDoc::new();
-    for (id, text) in docs {
-        if id == s { kept = parse_doc(&text)? } else { gone = parse_doc(&text)? }
-    }
-    merge_docs(&mut kept, gone);
-    sqlx::query("UPDATE customers SET traits = $2 WHERE id = $1")
-        .bind(s)
-        .bind(doc_text(&kept))
-        .execute(&mut **tx)
-        .await
-        .map_err(db_err)?;
+    let mut kept = read_doc(tx, s).await?;
+    merge_docs(&mut kept, read_doc(tx, l).await?);
+    write_doc(tx, s, &kept).await?;
     let statements: [&'static str; 8] = [
         "UPDATE identities SET customer_id = $1 WHERE workspace_id = $3 AND customer_id = $2 AND (lookup, kind) IN \
          (SELECT lookup, kind FROM customer_identities WHERE customer_id = $2)",

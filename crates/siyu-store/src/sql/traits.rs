@@ -78,6 +78,24 @@ fn stored_traits(doc: TraitDoc) -> Result<Vec<StoredTrait>, StoreError> {
         .collect()
 }
 
+/// Reads one customer's trait document, locking the row for the rest of the transaction.
+async fn read_doc(tx: &mut Tx, customer: i64) -> Result<TraitDoc, StoreError> {
+    let sql = sqlx::AssertSqlSafe(format!("SELECT traits FROM customers WHERE id = $1{LOCK_ROW}"));
+    let text: String = sqlx::query_scalar(sql).bind(customer).fetch_one(&mut **tx).await.map_err(db_err)?;
+    parse_doc(&text)
+}
+
+/// Writes one customer's trait document.
+async fn write_doc(tx: &mut Tx, customer: i64, doc: &TraitDoc) -> Result<(), StoreError> {
+    sqlx::query("UPDATE customers SET traits = $2 WHERE id = $1")
+        .bind(customer)
+        .bind(doc_text(doc))
+        .execute(&mut **tx)
+        .await
+        .map_err(db_err)?;
+    Ok(())
+}
+
 /// Reads, changes and writes back one customer's trait document.
 async fn rewrite_traits(
     tx: &mut Tx,
@@ -89,15 +107,7 @@ async fn rewrite_traits(
     if traits.is_empty() {
         return Ok(());
     }
-    let sql = sqlx::AssertSqlSafe(format!("SELECT traits FROM customers WHERE id = $1{LOCK_ROW}"));
-    let text: String = sqlx::query_scalar(sql).bind(customer).fetch_one(&mut **tx).await.map_err(db_err)?;
-    let mut doc = parse_doc(&text)?;
+    let mut doc = read_doc(tx, customer).await?;
     apply_traits(&mut doc, traits, source, now)?;
-    sqlx::query("UPDATE customers SET traits = $2 WHERE id = $1")
-        .bind(customer)
-        .bind(doc_text(&doc))
-        .execute(&mut **tx)
-        .await
-        .map_err(db_err)?;
-    Ok(())
+    write_doc(tx, customer, &doc).await
 }
