@@ -15,12 +15,15 @@ pub struct SqlStore {
     pool: sqlx::Pool<Db>,
 }
 
-async fn begin_write(pool: &sqlx::Pool<Db>) -> Result<sqlx::Transaction<'static, Db>, StoreError> {
-    pool.begin().await.map_err(db_err)
+impl SqlStore {
+    /// Starts a write transaction; PostgreSQL's row locks order concurrent writers.
+    async fn begin_write(&self) -> Result<WriteTx, StoreError> {
+        Ok(WriteTx { tx: self.pool.begin().await.map_err(db_err)?, _turn: None })
+    }
 }
 
 /// Reserves `n` customer ids from the identity column's sequence (safe under concurrency).
-async fn allocate_customer_ids(tx: &mut sqlx::Transaction<'static, Db>, n: usize) -> Result<Vec<i64>, StoreError> {
+async fn allocate_customer_ids(tx: &mut WriteTx, n: usize) -> Result<Vec<i64>, StoreError> {
     if n == 0 {
         return Ok(Vec::new());
     }
@@ -43,11 +46,6 @@ fn push_trait_equals(query: &mut sqlx::QueryBuilder<Db>, key: &str, value_json: 
         .push_bind(value_json.to_string())
         .push("::jsonb");
 }
-
-include!("sql/rows.rs");
-include!("sql/access.rs");
-include!("sql/profiles.rs");
-include!("sql/traits.rs");
 
 /// Connects, creates `schema` if given (and uses it), and applies migrations.
 pub async fn open(url: &str, schema: Option<&str>) -> Result<Stores, StoreError> {
@@ -80,3 +78,9 @@ pub async fn open(url: &str, schema: Option<&str>) -> Result<Stores, StoreError>
         .map_err(|e| StoreError::Backend(format!("migration failed: {e}")))?;
     Ok(stores(SqlStore { pool }))
 }
+
+// The SQL shared by both backends; last, because it brings its own test module.
+include!("sql/rows.rs");
+include!("sql/access.rs");
+include!("sql/profiles.rs");
+include!("sql/traits.rs");

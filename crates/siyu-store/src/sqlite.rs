@@ -12,17 +12,26 @@ type Db = sqlx::Sqlite;
 #[derive(Clone)]
 pub struct SqlStore {
     pool: sqlx::Pool<Db>,
+    /// SQLite has one writer at a time. Write transactions of this process queue here, in order,
+    /// and start the moment the previous one ends; left to SQLite's busy handler they would poll
+    /// the lock with sleeps of up to 100 ms. Other processes (a CLI command next to the server)
+    /// still meet on the busy timeout.
+    writer: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
-/// Starts a write transaction; IMMEDIATE takes the write lock up front so two writers queue on the
-/// busy timeout instead of failing when a read transaction upgrades.
-async fn begin_write(pool: &sqlx::Pool<Db>) -> Result<sqlx::Transaction<'static, Db>, StoreError> {
-    pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)
+impl SqlStore {
+    /// Starts a write transaction; IMMEDIATE takes the write lock up front so that a read
+    /// transaction never has to upgrade (and fail) half-way.
+    async fn begin_write(&self) -> Result<WriteTx, StoreError> {
+        let turn = self.writer.clone().lock_owned().await;
+        let tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?;
+        Ok(WriteTx { tx, _turn: Some(turn) })
+    }
 }
 
 /// Reserves `n` customer ids. Called inside a write transaction, which holds SQLite's only write
 /// lock, so no other writer can take the same ids; explicit ids advance the AUTOINCREMENT counter.
-async fn allocate_customer_ids(tx: &mut sqlx::Transaction<'static, Db>, n: usize) -> Result<Vec<i64>, StoreError> {
+async fn allocate_customer_ids(tx: &mut WriteTx, n: usize) -> Result<Vec<i64>, StoreError> {
     if n == 0 {
         return Ok(Vec::new());
     }
@@ -49,11 +58,6 @@ fn push_trait_equals(query: &mut sqlx::QueryBuilder<Db>, key: &str, value_json: 
         .push_bind(value_json.to_string())
         .push(", '$')");
 }
-
-include!("sql/rows.rs");
-include!("sql/access.rs");
-include!("sql/profiles.rs");
-include!("sql/traits.rs");
 
 /// Opens (creating if needed) the database file and applies migrations.
 pub async fn open(path: &Path) -> Result<Stores, StoreError> {
@@ -82,7 +86,7 @@ pub async fn open(path: &Path) -> Result<Stores, StoreError> {
         .await
         .map_err(|e| StoreError::Backend(format!("migration failed: {e}")))?;
     checkpoint_in_background(pool.clone());
-    Ok(stores(SqlStore { pool }))
+    Ok(stores(SqlStore { pool, writer: Default::default() }))
 }
 
 /// WAL size (in 4 KiB frames) at which the background checkpointer resets the log: 64 MiB.
@@ -111,3 +115,9 @@ fn checkpoint_in_background(pool: sqlx::Pool<Db>) {
         }
     });
 }
+
+// The SQL shared by both backends; last, because it brings its own test module.
+include!("sql/rows.rs");
+include!("sql/access.rs");
+include!("sql/profiles.rs");
+include!("sql/traits.rs");

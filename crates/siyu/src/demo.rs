@@ -175,7 +175,7 @@ pub async fn run(services: &Services, count: u64, seed: u64, progress: bool) -> 
             .progress_chars("=> "),
     );
     // Two batches in flight: one is generated and sealed while the other is written.
-    let batch_size = 5000u64;
+    let batch_size = 40_000u64;
     let mut batches = futures::stream::iter((0..count).step_by(batch_size as usize))
         .map(|start| {
             let (services, owner) = (services.clone(), owner.clone());

@@ -10,7 +10,7 @@ use siyu_domain::profiles::{SealedIdentity, SealedTrait};
 use siyu_domain::tags::{Tag, TagFamily, TagGroup, TagStore};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-type Tx = sqlx::Transaction<'static, Db>;
+type Tx = WriteTx;
 
 /// Rows bound per multi-row statement, well under both backends' parameter limits.
 const CHUNK: usize = 500;
@@ -366,7 +366,7 @@ impl SqlStore {
         drafts: &[SealedDraft],
         now: i64,
     ) -> Result<Vec<UpsertOutcome>, StoreError> {
-        let mut tx = begin_write(&self.pool).await?;
+        let mut tx = self.begin_write().await?;
         let outcomes = upsert_batch(&mut tx, ws, drafts, now).await?;
         tx.commit().await.map_err(db_err)?;
         Ok(outcomes)
@@ -478,7 +478,7 @@ impl ProfileStore for SqlStore {
         kind: IdentityKind,
         lookup: &str,
     ) -> Result<(), StoreError> {
-        let mut tx = begin_write(&self.pool).await?;
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query(
             "DELETE FROM identities WHERE workspace_id = $1 AND customer_id = $2 AND kind = $3 AND lookup = $4",
         )
@@ -510,7 +510,7 @@ impl ProfileStore for SqlStore {
         tag: TagId,
         now: jiff::Timestamp,
     ) -> Result<(), StoreError> {
-        let mut tx = begin_write(&self.pool).await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query("DELETE FROM customer_tags WHERE workspace_id = $1 AND customer_id = $2 AND tag_id = $3")
             .bind(ws.0)
             .bind(id.0)
@@ -528,7 +528,7 @@ impl ProfileStore for SqlStore {
     }
 
     async fn delete(&self, ws: WorkspaceId, id: CustomerId) -> Result<(), StoreError> {
-        let mut tx = begin_write(&self.pool).await?;
+        let mut tx = self.begin_write().await?;
         let live = resolve_in(&mut tx, ws, id).await?.ok_or_else(|| StoreError::NotFound(format!("customer {id}")))?;
         let statements: [&'static str; 7] = [
             "DELETE FROM identities WHERE workspace_id = $1 AND customer_id = $2 AND (lookup, kind) IN \
@@ -738,7 +738,7 @@ impl TagStore for SqlStore {
     }
 
     async fn delete_tag(&self, ws: WorkspaceId, id: TagId) -> Result<(), StoreError> {
-        let mut tx = begin_write(&self.pool).await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query("DELETE FROM customer_tags WHERE workspace_id = $1 AND tag_id = $2")
             .bind(ws.0)
             .bind(id.0)
@@ -761,7 +761,7 @@ impl TagStore for SqlStore {
 #[async_trait]
 impl ConsentStore for SqlStore {
     async fn record(&self, ws: WorkspaceId, records: &[(CustomerId, ConsentRecord)]) -> Result<(), StoreError> {
-        let mut tx = begin_write(&self.pool).await?;
+        let mut tx = self.begin_write().await?;
         let mut customers: Vec<i64> = records.iter().map(|(c, _)| c.0).collect();
         customers.sort_unstable();
         customers.dedup();

@@ -3,6 +3,31 @@
 use siyu_core::clock::{from_millis, to_millis};
 use sqlx::Row;
 
+/// A write transaction, holding this process's turn to write where the backend has one writer.
+struct WriteTx {
+    tx: sqlx::Transaction<'static, Db>,
+    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl WriteTx {
+    async fn commit(self) -> Result<(), sqlx::Error> {
+        self.tx.commit().await
+    }
+}
+
+impl std::ops::Deref for WriteTx {
+    type Target = <Db as sqlx::Database>::Connection;
+    fn deref(&self) -> &Self::Target {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.tx
+    }
+}
+
 fn db_err(error: sqlx::Error) -> StoreError {
     match &error {
         sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(db.message().to_string()),
