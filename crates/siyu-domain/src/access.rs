@@ -47,11 +47,15 @@ pub enum Permission {
     WorkspaceManage,
     /// Read the audit log.
     AuditRead,
+    /// Send or import behavioural events.
+    EventsWrite,
+    /// Run analytics queries (funnels, retention, RFM, …) and read their charts.
+    AnalyticsRead,
 }
 
 impl Permission {
     /// Every permission, in the order of the documented matrix.
-    pub const ALL: [Permission; 12] = [
+    pub const ALL: [Permission; 14] = [
         Self::CustomersRead,
         Self::CustomersWrite,
         Self::CustomersDelete,
@@ -64,6 +68,8 @@ impl Permission {
         Self::UsersManage,
         Self::WorkspaceManage,
         Self::AuditRead,
+        Self::EventsWrite,
+        Self::AnalyticsRead,
     ];
 
     /// Returns the permission's name as written in docs and errors, e.g. `pii:read`.
@@ -81,6 +87,8 @@ impl Permission {
             Self::UsersManage => "users:manage",
             Self::WorkspaceManage => "workspace:manage",
             Self::AuditRead => "audit:read",
+            Self::EventsWrite => "events:write",
+            Self::AnalyticsRead => "analytics:read",
         }
     }
 }
@@ -96,9 +104,17 @@ impl Role {
             Self::Owner => true,
             Self::Operator => matches!(
                 permission,
-                CustomersRead | CustomersWrite | PiiRead | NotesWrite | ConsentWrite | TagsManage | CustomersImport
+                CustomersRead
+                    | CustomersWrite
+                    | PiiRead
+                    | NotesWrite
+                    | ConsentWrite
+                    | TagsManage
+                    | CustomersImport
+                    | EventsWrite
+                    | AnalyticsRead
             ),
-            Self::Analyst => matches!(permission, CustomersRead),
+            Self::Analyst => matches!(permission, CustomersRead | AnalyticsRead),
             Self::CsAgent => matches!(permission, CustomersRead | NotesWrite | ConsentWrite),
             Self::Auditor => matches!(permission, CustomersRead | AuditRead),
         }

@@ -2,7 +2,7 @@
 //! It knows no HTTP and no SQL; stores are traits implemented by `siyu-store`.
 //!
 //! Modules, in reading order: [`error`], [`access`], [`workspaces`], [`users`], [`api_keys`],
-//! [`profiles`] (identities, traits, merge), [`tags`], [`consent`], [`audit`], [`imports`], [`stores`],
+//! [`profiles`] (identities, traits, merge), [`events`] (the event log), [`tags`], [`consent`], [`audit`], [`imports`], [`stores`],
 //! [`services`].
 
 pub mod access;
@@ -10,6 +10,7 @@ pub mod api_keys;
 pub mod audit;
 pub mod consent;
 pub mod error;
+pub mod events;
 pub mod imports;
 pub mod profiles;
 pub mod services;

@@ -3,6 +3,7 @@
 use crate::api_keys::ApiKeyStore;
 use crate::audit::AuditStore;
 use crate::consent::ConsentStore;
+use crate::events::EventStore;
 use crate::profiles::ProfileStore;
 use crate::tags::TagStore;
 use crate::users::UserStore;
@@ -26,4 +27,6 @@ pub struct Stores {
     pub consent: Arc<dyn ConsentStore>,
     /// Audit log.
     pub audit: Arc<dyn AuditStore>,
+    /// Event log.
+    pub events: Arc<dyn EventStore>,
 }

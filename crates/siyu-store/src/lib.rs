@@ -3,8 +3,10 @@
 //! The SQL lives once, in `sql/*.rs`, written in the dialect both engines accept (`$n` parameters,
 //! `ON CONFLICT`, `RETURNING`); [`sqlite`] and [`postgres`] each compile it against their own driver
 //! types with `include!`, so a query can never silently differ between backends. Migrations are
-//! per backend in `migrations/{sqlite,postgres}/`.
+//! per backend in `migrations/{sqlite,postgres}/`. Events live in [`eventlog`] segment files beside
+//! the SQLite database, or in an `events` table on PostgreSQL.
 
+pub mod eventlog;
 mod migrations;
 pub mod postgres;
 pub mod sqlite;

@@ -4,12 +4,20 @@ use sqlx::SqlSafeStr;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 
 /// Each version: (number, description, SQLite text, PostgreSQL text).
-const VERSIONS: &[(i64, &str, &str, &str)] = &[(
-    1,
-    "spine",
-    include_str!("../migrations/sqlite/0001_spine.sql"),
-    include_str!("../migrations/postgres/0001_spine.sql"),
-)];
+const VERSIONS: &[(i64, &str, &str, &str)] = &[
+    (
+        1,
+        "spine",
+        include_str!("../migrations/sqlite/0001_spine.sql"),
+        include_str!("../migrations/postgres/0001_spine.sql"),
+    ),
+    (
+        2,
+        "events",
+        include_str!("../migrations/sqlite/0002_events.sql"),
+        include_str!("../migrations/postgres/0002_events.sql"),
+    ),
+];
 
 /// Which dialect's files to use.
 #[derive(Clone, Copy, Debug)]

@@ -76,7 +76,70 @@ pub async fn open(url: &str, schema: Option<&str>) -> Result<Stores, StoreError>
         .run(&pool)
         .await
         .map_err(|e| StoreError::Backend(format!("migration failed: {e}")))?;
-    Ok(stores(SqlStore { pool }))
+    let store = SqlStore { pool };
+    Ok(stores(store.clone(), std::sync::Arc::new(store)))
+}
+
+/// Columns of one event row, in insert order.
+const EVENT_COLUMNS: &str =
+    "workspace_id, customer_id, kind, name, ts_us, received_us, message_id, user_id, anonymous_id, properties, context";
+
+#[async_trait::async_trait]
+impl siyu_domain::events::EventStore for SqlStore {
+    async fn append(&self, ws: WorkspaceId, events: &[siyu_domain::events::NewEvent]) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        // 11 parameters a row, under PostgreSQL's 65,535 per statement.
+        for chunk in events.chunks(4_000) {
+            let mut query = sqlx::QueryBuilder::<Db>::new(format!("INSERT INTO events ({EVENT_COLUMNS}) "));
+            query.push_values(chunk, |mut row, e| {
+                row.push_bind(ws.0)
+                    .push_bind(e.customer.0)
+                    .push_bind(i16::from(e.kind.code()))
+                    .push_bind(e.name.as_str())
+                    .push_bind(e.ts_us)
+                    .push_bind(e.received_us)
+                    .push_bind(e.message_id.as_str())
+                    .push_bind(e.user_id.as_str())
+                    .push_bind(e.anonymous_id.as_str())
+                    .push_bind(e.properties.as_str())
+                    .push_bind(e.context.as_str());
+            });
+            query.build().execute(&mut *tx).await.map_err(db_err)?;
+        }
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn scan(
+        &self,
+        ws: WorkspaceId,
+        visit: &mut (dyn for<'e> FnMut(siyu_domain::events::EventView<'e>) + Send),
+    ) -> Result<u64, StoreError> {
+        use futures::TryStreamExt as _;
+        let sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE workspace_id = $1 ORDER BY seq");
+        let mut rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(ws.0).fetch(&self.pool);
+        let mut count = 0;
+        while let Some(row) = rows.try_next().await.map_err(db_err)? {
+            let kind: i16 = get(&row, "kind")?;
+            let kind = u8::try_from(kind)
+                .ok()
+                .and_then(siyu_domain::events::EventKind::from_code)
+                .ok_or_else(|| corrupt("event kind", &kind.to_string()))?;
+            visit(siyu_domain::events::EventView {
+                customer: CustomerId(get(&row, "customer_id")?),
+                kind,
+                name: row.try_get("name").map_err(db_err)?,
+                ts_us: get(&row, "ts_us")?,
+                received_us: get(&row, "received_us")?,
+                message_id: row.try_get("message_id").map_err(db_err)?,
+                user_id: row.try_get("user_id").map_err(db_err)?,
+                anonymous_id: row.try_get("anonymous_id").map_err(db_err)?,
+                properties: row.try_get("properties").map_err(db_err)?,
+                context: row.try_get("context").map_err(db_err)?,
+            });
+            count += 1;
+        }
+        Ok(count)
+    }
 }
 
 // The SQL shared by both backends; last, because it brings its own test module.

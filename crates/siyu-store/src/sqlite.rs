@@ -86,7 +86,9 @@ pub async fn open(path: &Path) -> Result<Stores, StoreError> {
         .await
         .map_err(|e| StoreError::Backend(format!("migration failed: {e}")))?;
     checkpoint_in_background(pool.clone());
-    Ok(stores(SqlStore { pool, writer: Default::default() }))
+    let events_dir = path.parent().unwrap_or(Path::new(".")).join("events");
+    let events = std::sync::Arc::new(crate::eventlog::SegmentLog::open(&events_dir)?);
+    Ok(stores(SqlStore { pool, writer: Default::default() }, events))
 }
 
 /// WAL size (in 4 KiB frames) at which the background checkpointer resets the log: 64 MiB.

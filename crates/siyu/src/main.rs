@@ -69,6 +69,9 @@ enum Command {
     /// Imports data.
     #[command(subcommand)]
     Import(ImportCommand),
+    /// Answers analytics queries (funnel, retention, rfm).
+    #[command(subcommand)]
+    Query(siyu::query::QueryCommand),
     /// Prints the OpenAPI 3.1 document of the admin API.
     Openapi,
     /// Measures performance (see docs/BENCHMARKS.md).
@@ -137,6 +140,14 @@ enum KeyCommand {
 
 #[derive(Subcommand)]
 enum ImportCommand {
+    /// Imports events from a Parquet or CSV file (layout in docs/EVENTS.md), with a progress bar.
+    Events {
+        /// .parquet or .csv file.
+        file: PathBuf,
+        /// Workspace slug.
+        #[arg(long)]
+        workspace: String,
+    },
     /// Imports customers from a CSV file (layout in docs/IMPORT.md).
     Customers {
         /// CSV file.
@@ -253,6 +264,37 @@ async fn main() -> anyhow::Result<()> {
                 std::process::exit(2);
             }
             Ok(())
+        }
+        Command::Import(ImportCommand::Events { file, workspace }) => {
+            let app = App::build(&config).await?;
+            let ws = app.services().workspace_by_slug(&workspace).await?;
+            let bar = indicatif::ProgressBar::new(0);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{spinner} events [{bar:40}] {percent}% {elapsed} eta {eta}")
+                    .expect("static template")
+                    .progress_chars("=> "),
+            );
+            let started = std::time::Instant::now();
+            let progress = bar.clone();
+            let report =
+                siyu::event_import::import(app.services(), &Principal::cli(ws.id), &file, move |done, total| {
+                    if let Some(total) = total {
+                        progress.set_length(total);
+                    }
+                    progress.set_position(done);
+                })
+                .await?;
+            bar.finish_and_clear();
+            eprintln!("imported {} events in {:.1} s", report.imported, started.elapsed().as_secs_f64());
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            if report.failed > 0 {
+                std::process::exit(2);
+            }
+            Ok(())
+        }
+        Command::Query(command) => {
+            let app = App::build(&config).await?;
+            siyu::query::run(app.services(), command).await
         }
         Command::Openapi => {
             println!("{}", siyu_web::api::openapi_json());

@@ -176,6 +176,8 @@ pub trait ProfileStore: Send + Sync {
         drafts: &[SealedDraft],
         now: jiff::Timestamp,
     ) -> Result<Vec<UpsertOutcome>, StoreError>;
+    /// Returns every merged-away profile of the workspace with the live profile it now belongs to.
+    async fn merged_customers(&self, ws: WorkspaceId) -> Result<Vec<(CustomerId, CustomerId)>, StoreError>;
     /// Returns the id a (possibly merged-away) id resolves to, if the profile exists.
     async fn resolve(&self, ws: WorkspaceId, id: CustomerId) -> Result<Option<CustomerId>, StoreError>;
     /// Finds a profile by id (following merges).

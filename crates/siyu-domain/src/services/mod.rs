@@ -6,6 +6,7 @@
 
 mod access;
 mod customers;
+mod events;
 mod import;
 
 pub use access::LoginOutcome;

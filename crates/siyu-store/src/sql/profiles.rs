@@ -393,6 +393,18 @@ impl ProfileStore for SqlStore {
         }
     }
 
+    async fn merged_customers(&self, ws: WorkspaceId) -> Result<Vec<(CustomerId, CustomerId)>, StoreError> {
+        // merged_into is kept path-compressed: it always names the live survivor.
+        let rows: Vec<(i64, i64)> = sqlx::query_as(
+            "SELECT id, merged_into FROM customers WHERE workspace_id = $1 AND merged_into IS NOT NULL",
+        )
+        .bind(ws.0)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(rows.into_iter().map(|(id, into)| (CustomerId(id), CustomerId(into))).collect())
+    }
+
     async fn resolve(&self, ws: WorkspaceId, id: CustomerId) -> Result<Option<CustomerId>, StoreError> {
         let row: Option<(i64, Option<i64>)> =
             sqlx::query_as("SELECT id, merged_into FROM customers WHERE workspace_id = $1 AND id = $2")

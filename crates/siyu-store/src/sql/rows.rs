@@ -60,7 +60,7 @@ fn millis(at: jiff::Timestamp) -> i64 {
 }
 
 /// Hands one store to every domain trait.
-fn stores(store: SqlStore) -> siyu_domain::Stores {
+fn stores(store: SqlStore, events: std::sync::Arc<dyn siyu_domain::events::EventStore>) -> siyu_domain::Stores {
     let store = std::sync::Arc::new(store);
     siyu_domain::Stores {
         workspaces: store.clone(),
@@ -70,5 +70,6 @@ fn stores(store: SqlStore) -> siyu_domain::Stores {
         tags: store.clone(),
         consent: store.clone(),
         audit: store,
+        events,
     }
 }

@@ -215,6 +215,8 @@ strings! {
     perm_users_manage: "管理成员与角色", "Manage users and roles";
     perm_workspace_manage: "管理工作空间", "Manage the workspace";
     perm_audit_read: "查看审计日志", "Read the audit log";
+    perm_events_write: "发送和导入行为事件", "Send and import events";
+    perm_analytics_read: "查看分析（漏斗、留存、RFM）", "Run analytics (funnels, retention, RFM)";
     family_demographic: "人口属性", "Demographic";
     family_consumption_preference: "消费偏好", "Consumption preference";
     family_content_interest: "内容兴趣", "Content interest";
@@ -275,6 +277,8 @@ impl Text {
             Permission::UsersManage => self.perm_users_manage,
             Permission::WorkspaceManage => self.perm_workspace_manage,
             Permission::AuditRead => self.perm_audit_read,
+            Permission::EventsWrite => self.perm_events_write,
+            Permission::AnalyticsRead => self.perm_analytics_read,
         }
     }
 

@@ -7,6 +7,7 @@
 mod api_access;
 mod api_customers;
 mod console;
+mod events;
 
 use siyu::{App, Config};
 use siyu_domain::Services;

@@ -1,0 +1,248 @@
+//! The index: one workspace's events partitioned by customer, ordered by time within a customer,
+//! held as parallel columns (timestamps, event ids) plus each customer's orders.
+
+use std::collections::HashMap;
+
+/// Event names of a workspace, each given a dense `u16` id in the order first seen.
+#[derive(Clone, Debug, Default)]
+pub struct EventNames {
+    names: Vec<String>,
+    ids: HashMap<String, u16>,
+}
+
+impl EventNames {
+    /// Returns the id of `name`, giving it the next one if new; `None` once 65,536 names exist.
+    pub fn intern(&mut self, name: &str) -> Option<u16> {
+        if let Some(id) = self.ids.get(name) {
+            return Some(*id);
+        }
+        let id = u16::try_from(self.names.len()).ok()?;
+        self.names.push(name.to_string());
+        self.ids.insert(name.to_string(), id);
+        Some(id)
+    }
+
+    /// Returns the id of a known name.
+    pub fn id(&self, name: &str) -> Option<u16> {
+        self.ids.get(name).copied()
+    }
+
+    /// Returns the name of an id.
+    pub fn name(&self, id: u16) -> Option<&str> {
+        self.names.get(usize::from(id)).map(String::as_str)
+    }
+
+    /// Returns every name, by id.
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+}
+
+/// One event as the builder takes it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RawEvent {
+    /// The (live) customer it belongs to.
+    pub customer: i64,
+    /// When it happened, microseconds since the Unix epoch.
+    pub ts_us: i64,
+    /// Its name's id in the workspace's [`EventNames`].
+    pub event: u16,
+    /// For an order: its revenue in cents (an `Order Completed` builds an order).
+    pub order_cents: Option<i64>,
+}
+
+/// A customer's order, as RFM and LTV read it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Order {
+    /// When it was completed, microseconds since the Unix epoch.
+    pub ts_us: i64,
+    /// Revenue in cents.
+    pub cents: i64,
+}
+
+/// The built index. Customer `i` (by slot, ascending customer id) owns events
+/// `starts[i]..starts[i + 1]` and orders `order_starts[i]..order_starts[i + 1]`, each in time order.
+#[derive(Clone, Debug, Default)]
+pub struct EventColumns {
+    customers: Vec<i64>,
+    starts: Vec<u32>,
+    ts_us: Vec<i64>,
+    events: Vec<u16>,
+    order_starts: Vec<u32>,
+    orders: Vec<Order>,
+    min_ts_us: i64,
+    max_ts_us: i64,
+}
+
+impl EventColumns {
+    /// Returns the number of customers with at least one event.
+    pub fn customer_count(&self) -> usize {
+        self.customers.len()
+    }
+
+    /// Returns the number of events.
+    pub fn event_count(&self) -> usize {
+        self.ts_us.len()
+    }
+
+    /// Returns the customer id in slot `slot`.
+    pub fn customer(&self, slot: usize) -> i64 {
+        self.customers[slot]
+    }
+
+    /// Returns the time-ordered timestamps and event ids of the customer in `slot`.
+    pub fn events_of(&self, slot: usize) -> (&[i64], &[u16]) {
+        let range = self.starts[slot] as usize..self.starts[slot + 1] as usize;
+        (&self.ts_us[range.clone()], &self.events[range])
+    }
+
+    /// Returns the time-ordered orders of the customer in `slot`.
+    pub fn orders_of(&self, slot: usize) -> &[Order] {
+        &self.orders[self.order_starts[slot] as usize..self.order_starts[slot + 1] as usize]
+    }
+
+    /// Returns the earliest and latest event time, or `None` when there are no events.
+    pub fn time_range(&self) -> Option<(i64, i64)> {
+        (!self.ts_us.is_empty()).then_some((self.min_ts_us, self.max_ts_us))
+    }
+
+    /// Returns the bytes the columns hold (their resident size, capacity included).
+    pub fn heap_bytes(&self) -> usize {
+        self.customers.capacity() * 8
+            + self.starts.capacity() * 4
+            + self.ts_us.capacity() * 8
+            + self.events.capacity() * 2
+            + self.order_starts.capacity() * 4
+            + self.orders.capacity() * std::mem::size_of::<Order>()
+    }
+}
+
+/// Collects events in any order and builds [`EventColumns`] by a counting sort on the customer,
+/// then a (usually already sorted) per-customer sort on time.
+#[derive(Debug, Default)]
+pub struct EventColumnsBuilder {
+    events: Vec<RawEvent>,
+}
+
+impl EventColumnsBuilder {
+    /// Returns an empty builder with room for `capacity` events.
+    pub fn with_capacity(capacity: usize) -> Self {
+        Self { events: Vec::with_capacity(capacity) }
+    }
+
+    /// Adds one event.
+    pub fn push(&mut self, event: RawEvent) {
+        self.events.push(event);
+    }
+
+    /// Returns the number of events added so far.
+    pub fn len(&self) -> usize {
+        self.events.len()
+    }
+
+    /// Returns true when no event was added.
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty()
+    }
+
+    /// Builds the columns. Events of one customer at the same instant keep the order they were added.
+    pub fn build(self) -> EventColumns {
+        let events = self.events;
+        let mut customers: Vec<i64> = events.iter().map(|e| e.customer).collect();
+        customers.sort_unstable();
+        customers.dedup();
+        let slot_of: HashMap<i64, u32> = customers.iter().enumerate().map(|(i, c)| (*c, i as u32)).collect();
+        let slots: Vec<u32> = events.iter().map(|e| slot_of[&e.customer]).collect();
+        drop(slot_of);
+
+        let mut starts = vec![0u32; customers.len() + 1];
+        let mut order_starts = vec![0u32; customers.len() + 1];
+        for (event, slot) in events.iter().zip(&slots) {
+            starts[*slot as usize + 1] += 1;
+            if event.order_cents.is_some() {
+                order_starts[*slot as usize + 1] += 1;
+            }
+        }
+        for i in 0..customers.len() {
+            starts[i + 1] += starts[i];
+            order_starts[i + 1] += order_starts[i];
+        }
+        let mut next = starts.clone();
+        let mut next_order = order_starts.clone();
+        let mut ts_us = vec![0i64; events.len()];
+        let mut names = vec![0u16; events.len()];
+        let mut orders = vec![Order { ts_us: 0, cents: 0 }; order_starts[customers.len()] as usize];
+        for (event, slot) in events.iter().zip(&slots) {
+            let at = &mut next[*slot as usize];
+            ts_us[*at as usize] = event.ts_us;
+            names[*at as usize] = event.event;
+            *at += 1;
+            if let Some(cents) = event.order_cents {
+                let at = &mut next_order[*slot as usize];
+                orders[*at as usize] = Order { ts_us: event.ts_us, cents };
+                *at += 1;
+            }
+        }
+        drop(events);
+        drop(slots);
+
+        let mut scratch: Vec<(i64, u16)> = Vec::new();
+        for slot in 0..customers.len() {
+            let range = starts[slot] as usize..starts[slot + 1] as usize;
+            if !ts_us[range.clone()].is_sorted() {
+                scratch.clear();
+                scratch.extend(ts_us[range.clone()].iter().copied().zip(names[range.clone()].iter().copied()));
+                // Stable, so that events at one instant keep their arrival order.
+                scratch.sort_by_key(|(ts, _)| *ts);
+                for (i, (ts, name)) in range.zip(scratch.iter()) {
+                    ts_us[i] = *ts;
+                    names[i] = *name;
+                }
+            }
+            let orders = &mut orders[order_starts[slot] as usize..order_starts[slot + 1] as usize];
+            if !orders.is_sorted_by_key(|o| o.ts_us) {
+                orders.sort_by_key(|o| o.ts_us);
+            }
+        }
+        let min_ts_us = ts_us.iter().copied().min().unwrap_or(0);
+        let max_ts_us = ts_us.iter().copied().max().unwrap_or(0);
+        EventColumns { customers, starts, ts_us, events: names, order_starts, orders, min_ts_us, max_ts_us }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(customer: i64, ts_us: i64, event: u16) -> RawEvent {
+        RawEvent { customer, ts_us, event, order_cents: None }
+    }
+
+    #[test]
+    fn events_are_grouped_by_customer_and_ordered_by_time() {
+        let mut builder = EventColumnsBuilder::default();
+        builder.push(event(9, 30, 1));
+        builder.push(event(4, 20, 0));
+        builder.push(event(9, 10, 2));
+        builder.push(RawEvent { customer: 4, ts_us: 5, event: 3, order_cents: Some(1250) });
+        builder.push(event(9, 30, 0));
+        let columns = builder.build();
+        assert_eq!(columns.customer_count(), 2);
+        assert_eq!(columns.customer(0), 4);
+        assert_eq!(columns.events_of(0), (&[5, 20][..], &[3, 0][..]));
+        assert_eq!(columns.events_of(1), (&[10, 30, 30][..], &[2, 1, 0][..]));
+        assert_eq!(columns.orders_of(0), &[Order { ts_us: 5, cents: 1250 }]);
+        assert!(columns.orders_of(1).is_empty());
+        assert_eq!(columns.time_range(), Some((5, 30)));
+    }
+
+    #[test]
+    fn names_get_dense_ids() {
+        let mut names = EventNames::default();
+        assert_eq!(names.intern("Signed Up"), Some(0));
+        assert_eq!(names.intern("Order Completed"), Some(1));
+        assert_eq!(names.intern("Signed Up"), Some(0));
+        assert_eq!(names.name(1), Some("Order Completed"));
+        assert_eq!(names.id("Nope"), None);
+    }
+}

@@ -1,0 +1,117 @@
+//! RFM inputs and quintile scores from each customer's orders.
+//!
+//! For every customer with at least one order: recency = whole days (24 h) from the last order to
+//! `as_of` (by default the end of the data: the latest event), frequency = orders, monetary = the sum
+//! of their revenue in cents. Each is scored 1..5 as `1 + floor(5 × (rank − 1) / n)`, with RANK()
+//! (ties share the lowest rank) over recency descending, frequency and monetary ascending: the
+//! reference definition, under which 5 is always best.
+
+use crate::columns::EventColumns;
+use crate::{DAY_US, parallel};
+
+/// One customer's RFM inputs and scores.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RfmRow {
+    /// The customer.
+    pub customer: i64,
+    /// Whole days since the last order.
+    pub recency_days: i64,
+    /// Orders.
+    pub frequency: i64,
+    /// Revenue, cents.
+    pub monetary_cents: i64,
+    /// Recency score 1..5.
+    pub r: u8,
+    /// Frequency score 1..5.
+    pub f: u8,
+    /// Monetary score 1..5.
+    pub m: u8,
+}
+
+/// Returns a row per customer with orders, in customer order.
+pub fn rfm(columns: &EventColumns, as_of_us: Option<i64>) -> Vec<RfmRow> {
+    let Some((_, end)) = columns.time_range() else { return Vec::new() };
+    let as_of = as_of_us.unwrap_or(end);
+    let parts = parallel::over_slots(columns.customer_count(), |range| {
+        let mut rows = Vec::new();
+        for slot in range {
+            let orders = columns.orders_of(slot);
+            let Some(last) = orders.last() else { continue };
+            rows.push(RfmRow {
+                customer: columns.customer(slot),
+                recency_days: (as_of - last.ts_us).div_euclid(DAY_US),
+                frequency: orders.len() as i64,
+                monetary_cents: orders.iter().map(|o| o.cents).sum(),
+                r: 0,
+                f: 0,
+                m: 0,
+            });
+        }
+        rows
+    });
+    let mut rows: Vec<RfmRow> = parts.into_iter().flatten().collect();
+    let n = rows.len() as i64;
+    if n == 0 {
+        return rows;
+    }
+    let score = |rank: i64| (1 + 5 * (rank - 1) / n) as u8;
+    let mut recency: Vec<i64> = rows.iter().map(|r| r.recency_days).collect();
+    let mut frequency: Vec<i64> = rows.iter().map(|r| r.frequency).collect();
+    let mut monetary: Vec<i64> = rows.iter().map(|r| r.monetary_cents).collect();
+    recency.sort_unstable();
+    frequency.sort_unstable();
+    monetary.sort_unstable();
+    for row in &mut rows {
+        // Descending rank: one more than the number of larger values.
+        row.r = score(1 + n - recency.partition_point(|v| *v <= row.recency_days) as i64);
+        row.f = score(1 + frequency.partition_point(|v| *v < row.frequency) as i64);
+        row.m = score(1 + monetary.partition_point(|v| *v < row.monetary_cents) as i64);
+    }
+    rows
+}
+
+/// Returns the number of customers per (r, f, m) score triple, for the non-empty triples in order.
+pub fn cells(rows: &[RfmRow]) -> Vec<((u8, u8, u8), u64)> {
+    let mut counts = [0u64; 125];
+    for row in rows {
+        counts[(row.r as usize - 1) * 25 + (row.f as usize - 1) * 5 + (row.m as usize - 1)] += 1;
+    }
+    counts
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| **n > 0)
+        .map(|(i, n)| (((i / 25 + 1) as u8, (i / 5 % 5 + 1) as u8, (i % 5 + 1) as u8), *n))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::columns::{EventColumnsBuilder, RawEvent};
+
+    #[test]
+    fn ties_share_the_lowest_rank_and_scores_run_one_to_five() {
+        let mut builder = EventColumnsBuilder::default();
+        // Five buyers: customer c orders c times, 100 cents each, the last order c days before the end.
+        for c in 1..=5i64 {
+            for k in 0..c {
+                let ts_us = 100 * DAY_US - c * DAY_US - k;
+                builder.push(RawEvent { customer: c, ts_us, event: 0, order_cents: Some(100) });
+            }
+        }
+        builder.push(RawEvent { customer: 6, ts_us: 100 * DAY_US, event: 1, order_cents: None });
+        let rows = rfm(&builder.build(), None);
+        let scores: Vec<(i64, i64, u8, u8, u8)> =
+            rows.iter().map(|r| (r.customer, r.recency_days, r.r, r.f, r.m)).collect();
+        assert_eq!(scores, vec![(1, 1, 5, 1, 1), (2, 2, 4, 2, 2), (3, 3, 3, 3, 3), (4, 4, 2, 4, 4), (5, 5, 1, 5, 5)]);
+        assert_eq!(cells(&rows)[0], ((1, 5, 5), 1));
+
+        // Equal values share a rank: with all five equal, all score 1.
+        let mut builder = EventColumnsBuilder::default();
+        for c in 1..=5i64 {
+            builder.push(RawEvent { customer: c, ts_us: 0, event: 0, order_cents: Some(100) });
+        }
+        let rows = rfm(&builder.build(), None);
+        assert!(rows.iter().all(|r| (r.r, r.f, r.m) == (1, 1, 1)));
+    }
+}

@@ -1,0 +1,10 @@
+//! Behavioural events: what a stored event is, the durable log it lives in, and how the analytics
+//! index is built from it.
+
+pub mod analytics;
+pub mod model;
+pub mod store;
+
+pub use analytics::EventIndex;
+pub use model::{EventKind, EventView, NewEvent, ORDER_COMPLETED, order_cents};
+pub use store::EventStore;

@@ -1,0 +1,308 @@
+//! `siyu import events`: history from Parquet or CSV files (the layout of
+//! `scripts/reference/gen_events.py`, see docs/EVENTS.md), streamed in batches: each batch's senders
+//! are resolved to customers (profiles created as needed) and its events appended durably.
+
+use anyhow::Context;
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Int8Type, Int16Type, Int32Type, Int64Type, UInt64Type};
+use arrow_array::{Array, ArrayRef, RecordBatch};
+use arrow_schema::{DataType, TimeUnit};
+use siyu_domain::Services;
+use siyu_domain::access::Principal;
+use siyu_domain::events::{EventKind, NewEvent};
+use std::collections::HashMap;
+use std::path::Path;
+
+/// Rows read, appended and refused by an import.
+#[derive(Debug, Default, serde::Serialize)]
+pub struct ImportReport {
+    /// Rows read.
+    pub rows: u64,
+    /// Events appended.
+    pub imported: u64,
+    /// Rows refused.
+    pub failed: u64,
+    /// Distinct senders (`user_id`s), each resolved to a customer (created when new).
+    pub senders: u64,
+    /// The first refused rows (at most 100): row number (1-based, header excluded) and reason.
+    pub errors: Vec<RowError>,
+}
+
+/// A refused row.
+#[derive(Debug, serde::Serialize)]
+pub struct RowError {
+    /// 1-based row number (for CSV: the line number, the header being line 1).
+    pub row: u64,
+    /// Which column.
+    pub field: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// One row in the common shape of every input format.
+struct Row {
+    user_id: String,
+    ts_us: i64,
+    event: String,
+    amount: f64,
+}
+
+/// Rows per batch: each batch is one durable append.
+const BATCH_ROWS: usize = 65_536;
+
+/// Imports a file (format by extension: `.parquet` or `.csv`), calling `progress` with rows done.
+pub async fn import(
+    services: &Services,
+    principal: &Principal,
+    path: &Path,
+    progress: impl Fn(u64, Option<u64>),
+) -> anyhow::Result<ImportReport> {
+    let extension = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    let mut importer = Importer { services, principal, report: ImportReport::default(), customers: HashMap::new() };
+    match extension.as_str() {
+        "parquet" => {
+            let file = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+            let builder = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+                .with_context(|| format!("{} is not a readable Parquet file", path.display()))?;
+            let total = u64::try_from(builder.metadata().file_metadata().num_rows()).ok();
+            let reader = builder.with_batch_size(BATCH_ROWS).build()?;
+            let mut number = 0u64;
+            for batch in reader {
+                let batch = batch.context("reading a Parquet row group")?;
+                let rows = parquet_rows(&batch, &mut number, &mut importer.report)?;
+                importer.write(rows).await?;
+                progress(number, total);
+            }
+        }
+        "csv" => {
+            let total = std::fs::metadata(path).ok().map(|m| m.len());
+            let mut reader =
+                csv::ReaderBuilder::new().from_path(path).with_context(|| format!("cannot open {}", path.display()))?;
+            let headers = reader.headers()?.clone();
+            let column = |name: &str| headers.iter().position(|h| h.trim() == name);
+            let user_id = column("user_id").context("the CSV header has no user_id column")?;
+            let event = column("event").context("the CSV header has no event column")?;
+            let ts_us = column("ts_us");
+            let ts = column("ts");
+            anyhow::ensure!(ts_us.is_some() || ts.is_some(), "the CSV header has neither a ts_us nor a ts column");
+            let amount = column("amount");
+            let mut rows = Vec::with_capacity(BATCH_ROWS);
+            let mut record = csv::StringRecord::new();
+            loop {
+                let more = match reader.read_record(&mut record) {
+                    Ok(more) => more,
+                    Err(e) => {
+                        let line = e.position().map_or(0, |p| p.line());
+                        importer.report.refuse(line, "row", format!("unreadable CSV: {e}"));
+                        continue;
+                    }
+                };
+                if more {
+                    let line = record.position().map_or(0, |p| p.line());
+                    importer.report.rows += 1;
+                    match csv_row(&record, user_id, event, ts_us, ts, amount) {
+                        Ok(row) => rows.push(row),
+                        Err((field, reason)) => importer.report.refuse(line, field, reason),
+                    }
+                }
+                if rows.len() == BATCH_ROWS || (!more && !rows.is_empty()) {
+                    importer.write(std::mem::take(&mut rows)).await?;
+                    progress(reader.position().byte(), total);
+                }
+                if !more {
+                    break;
+                }
+            }
+        }
+        other => anyhow::bail!(
+            "cannot import \"{}\": unknown format \".{other}\"; expected .parquet or .csv (layout in docs/EVENTS.md)",
+            path.display()
+        ),
+    }
+    Ok(importer.report)
+}
+
+impl ImportReport {
+    fn refuse(&mut self, row: u64, field: &str, reason: String) {
+        self.failed += 1;
+        if self.errors.len() < 100 {
+            self.errors.push(RowError { row, field: field.into(), reason });
+        }
+    }
+}
+
+struct Importer<'a> {
+    services: &'a Services,
+    principal: &'a Principal,
+    report: ImportReport,
+    customers: HashMap<String, siyu_core::CustomerId>,
+}
+
+impl Importer<'_> {
+    /// Resolves the batch's new senders, then appends its events durably.
+    async fn write(&mut self, rows: Vec<Row>) -> anyhow::Result<()> {
+        let mut unseen: Vec<String> =
+            rows.iter().filter(|r| !self.customers.contains_key(&r.user_id)).map(|r| r.user_id.clone()).collect();
+        unseen.sort_unstable();
+        unseen.dedup();
+        if !unseen.is_empty() {
+            let ids = self.services.customers_for_user_ids(self.principal, &unseen).await?;
+            self.report.senders += unseen.len() as u64;
+            self.customers.extend(unseen.into_iter().zip(ids));
+        }
+        let received_us = self.services.now().as_microsecond();
+        let events: Vec<NewEvent> = rows
+            .into_iter()
+            .map(|row| NewEvent {
+                customer: self.customers[&row.user_id],
+                kind: EventKind::Track,
+                properties: if row.amount != 0.0 { format!("{{\"revenue\":{}}}", row.amount) } else { "{}".into() },
+                name: row.event,
+                ts_us: row.ts_us,
+                received_us,
+                message_id: String::new(),
+                user_id: row.user_id,
+                anonymous_id: String::new(),
+                context: "{}".into(),
+            })
+            .collect();
+        self.services.append_events(self.principal, &events).await?;
+        self.report.imported += events.len() as u64;
+        Ok(())
+    }
+}
+
+fn csv_row(
+    record: &csv::StringRecord,
+    user_id: usize,
+    event: usize,
+    ts_us: Option<usize>,
+    ts: Option<usize>,
+    amount: Option<usize>,
+) -> Result<Row, (&'static str, String)> {
+    let field = |i: usize| record.get(i).map(str::trim).unwrap_or("");
+    let user = field(user_id);
+    if user.is_empty() {
+        return Err(("user_id", "must not be empty".into()));
+    }
+    let name = field(event);
+    if name.is_empty() {
+        return Err(("event", "must not be empty".into()));
+    }
+    let ts_us = match (ts_us, ts) {
+        (Some(i), _) => {
+            field(i).parse::<i64>().map_err(|_| ("ts_us", format!("\"{}\" is not an integer", field(i))))?
+        }
+        (None, Some(i)) => field(i)
+            .parse::<jiff::Timestamp>()
+            .map_err(|_| ("ts", format!("\"{}\" is not an RFC 3339 instant", field(i))))?
+            .as_microsecond(),
+        (None, None) => unreachable!("checked against the header"),
+    };
+    let amount = match amount.map(field).filter(|a| !a.is_empty()) {
+        None => 0.0,
+        Some(text) => match text.parse::<f64>() {
+            Ok(value) if value.is_finite() => value,
+            _ => return Err(("amount", format!("\"{text}\" is not a number"))),
+        },
+    };
+    Ok(Row { user_id: user.to_string(), ts_us, event: name.to_string(), amount })
+}
+
+fn parquet_column<'a>(batch: &'a RecordBatch, name: &str) -> anyhow::Result<&'a ArrayRef> {
+    batch
+        .column_by_name(name)
+        .with_context(|| format!("the Parquet file has no \"{name}\" column (layout in docs/EVENTS.md)"))
+}
+
+/// Returns row `i` of a string-like column (plain or dictionary-encoded).
+fn string_at(column: &ArrayRef, i: usize) -> anyhow::Result<Option<String>> {
+    if column.is_null(i) {
+        return Ok(None);
+    }
+    let value = match column.data_type() {
+        DataType::Utf8 => column.as_string::<i32>().value(i).to_string(),
+        DataType::LargeUtf8 => column.as_string::<i64>().value(i).to_string(),
+        DataType::UInt64 => column.as_primitive::<UInt64Type>().value(i).to_string(),
+        DataType::Int64 => column.as_primitive::<Int64Type>().value(i).to_string(),
+        DataType::Dictionary(key, _) => {
+            let (values, k) = match key.as_ref() {
+                DataType::Int8 => {
+                    let d = column.as_dictionary::<Int8Type>();
+                    (d.values(), d.keys().value(i) as usize)
+                }
+                DataType::Int16 => {
+                    let d = column.as_dictionary::<Int16Type>();
+                    (d.values(), d.keys().value(i) as usize)
+                }
+                DataType::Int32 => {
+                    let d = column.as_dictionary::<Int32Type>();
+                    (d.values(), d.keys().value(i) as usize)
+                }
+                other => anyhow::bail!("unsupported dictionary key type {other}"),
+            };
+            return string_at(values, k);
+        }
+        other => anyhow::bail!("unsupported column type {other} for a text column"),
+    };
+    Ok(Some(value))
+}
+
+fn parquet_rows(batch: &RecordBatch, number: &mut u64, report: &mut ImportReport) -> anyhow::Result<Vec<Row>> {
+    let users = parquet_column(batch, "user_id")?;
+    let events = parquet_column(batch, "event")?;
+    let ts = parquet_column(batch, "ts")?;
+    let amounts = batch.column_by_name("amount");
+    let ts_scale: i64 = match ts.data_type() {
+        DataType::Timestamp(TimeUnit::Second, _) => 1_000_000,
+        DataType::Timestamp(TimeUnit::Millisecond, _) => 1_000,
+        DataType::Timestamp(TimeUnit::Microsecond, _) | DataType::Int64 => 1,
+        DataType::Timestamp(TimeUnit::Nanosecond, _) => -1_000,
+        other => anyhow::bail!("the \"ts\" column has type {other}; expected a timestamp or int64 microseconds"),
+    };
+    let raw_ts: Vec<Option<i64>> = match ts.data_type() {
+        DataType::Int64 => ts.as_primitive::<Int64Type>().iter().collect(),
+        DataType::Timestamp(TimeUnit::Second, _) => {
+            ts.as_primitive::<arrow_array::types::TimestampSecondType>().iter().collect()
+        }
+        DataType::Timestamp(TimeUnit::Millisecond, _) => {
+            ts.as_primitive::<arrow_array::types::TimestampMillisecondType>().iter().collect()
+        }
+        DataType::Timestamp(TimeUnit::Microsecond, _) => {
+            ts.as_primitive::<arrow_array::types::TimestampMicrosecondType>().iter().collect()
+        }
+        _ => ts.as_primitive::<arrow_array::types::TimestampNanosecondType>().iter().collect(),
+    };
+    let amounts: Option<Vec<Option<f64>>> = match amounts {
+        None => None,
+        Some(a) if a.data_type() == &DataType::Float64 => {
+            Some(a.as_primitive::<arrow_array::types::Float64Type>().iter().collect())
+        }
+        Some(a) => anyhow::bail!("the \"amount\" column has type {}; expected float64", a.data_type()),
+    };
+    let mut rows = Vec::with_capacity(batch.num_rows());
+    for i in 0..batch.num_rows() {
+        *number += 1;
+        report.rows += 1;
+        let Some(user_id) = string_at(users, i)?.filter(|u| !u.is_empty()) else {
+            report.refuse(*number, "user_id", "must not be empty".into());
+            continue;
+        };
+        let Some(event) = string_at(events, i)?.filter(|e| !e.is_empty()) else {
+            report.refuse(*number, "event", "must not be empty".into());
+            continue;
+        };
+        let Some(raw) = raw_ts[i] else {
+            report.refuse(*number, "ts", "must not be empty".into());
+            continue;
+        };
+        let ts_us = if ts_scale > 0 { raw.saturating_mul(ts_scale) } else { raw.div_euclid(-ts_scale) };
+        let amount = amounts.as_ref().and_then(|a| a[i]).unwrap_or(0.0);
+        if !amount.is_finite() {
+            report.refuse(*number, "amount", "must be a finite number".into());
+            continue;
+        }
+        rows.push(Row { user_id, ts_us, event, amount });
+    }
+    Ok(rows)
+}

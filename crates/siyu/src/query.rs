@@ -1,0 +1,214 @@
+//! `siyu query …`: analytics answers on the command line, as a table or as one JSON object.
+
+use anyhow::Context;
+use siyu_analytics::Granularity;
+use siyu_domain::Services;
+use siyu_domain::access::Principal;
+use siyu_domain::events::EventIndex;
+
+/// Output format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Aligned columns for people.
+    Table,
+    /// One JSON object on stdout.
+    Json,
+}
+
+/// An analytics query.
+#[derive(clap::Subcommand, Debug)]
+pub enum QueryCommand {
+    /// Funnel with ClickHouse windowFunnel semantics: customers reaching at least each step.
+    Funnel {
+        /// Workspace slug.
+        #[arg(long)]
+        workspace: String,
+        /// Steps, comma-separated event names (at least 2).
+        #[arg(long)]
+        steps: String,
+        /// Conversion window from the first step: e.g. 7d, 12h, 30m, 90s.
+        #[arg(long, default_value = "7d")]
+        window: String,
+        /// Time zone (default: the workspace's).
+        #[arg(long)]
+        tz: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Retention matrix: cohorts by first event, share returning in each later period.
+    Retention {
+        /// Workspace slug.
+        #[arg(long)]
+        workspace: String,
+        /// day, week (Monday weeks) or month.
+        #[arg(long, default_value = "week")]
+        period: String,
+        /// Event that starts a cohort (default: any event, i.e. first seen).
+        #[arg(long)]
+        cohort_event: Option<String>,
+        /// Event that counts as a return (default: any event).
+        #[arg(long)]
+        return_event: Option<String>,
+        /// Time zone (default: the workspace's).
+        #[arg(long)]
+        tz: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// RFM quintile scores from orders: customers per (r, f, m).
+    Rfm {
+        /// Workspace slug.
+        #[arg(long)]
+        workspace: String,
+        /// Measure recency to this instant (RFC 3339; default: the latest event).
+        #[arg(long)]
+        as_of: Option<String>,
+        /// Time zone (default: the workspace's; recency counts whole 24-hour days).
+        #[arg(long)]
+        tz: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+}
+
+/// Parses a duration like `7d`, `12h`, `30m`, `90s` or plain seconds into seconds.
+pub fn parse_window(text: &str) -> anyhow::Result<i64> {
+    let text = text.trim();
+    let (digits, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
+    let n: i64 = digits.parse().with_context(|| format!("window \"{text}\": expected a number and d, h, m or s"))?;
+    let scale = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3_600,
+        "d" => 86_400,
+        "w" => 7 * 86_400,
+        other => anyhow::bail!("window \"{text}\": unknown unit \"{other}\"; expected d, h, m or s"),
+    };
+    Ok(n.saturating_mul(scale))
+}
+
+fn time_zone(name: Option<&str>, workspace_tz: &str) -> anyhow::Result<jiff::tz::TimeZone> {
+    let name = name.unwrap_or(workspace_tz);
+    jiff::tz::TimeZone::get(name).with_context(|| format!("unknown time zone \"{name}\""))
+}
+
+async fn index_of(services: &Services, slug: &str) -> anyhow::Result<(EventIndex, String)> {
+    let ws = services.workspace_by_slug(slug).await?;
+    let index = services.event_index(&Principal::cli(ws.id)).await?;
+    Ok((index, ws.time_zone))
+}
+
+/// Runs a query and prints its answer.
+pub async fn run(services: &Services, command: QueryCommand) -> anyhow::Result<()> {
+    match command {
+        QueryCommand::Funnel { workspace, steps, window, tz, format } => {
+            let steps: Vec<String> = steps.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
+            let window = parse_window(&window)?;
+            let (index, workspace_tz) = index_of(services, &workspace).await?;
+            time_zone(tz.as_deref(), &workspace_tz)?;
+            let answer = index.funnel(&steps, window)?;
+            match format {
+                Format::Json => println!("{}", serde_json::to_string(&answer)?),
+                Format::Table => {
+                    println!(
+                        "{:>4}  {:<28} {:>12} {:>9} {:>9} {:>14}",
+                        "step", "event", "customers", "overall", "step", "median time"
+                    );
+                    for s in &answer.steps {
+                        let median = s.median_seconds_to_convert.map_or("-".to_string(), human_seconds);
+                        println!(
+                            "{:>4}  {:<28} {:>12} {:>8.1}% {:>8.1}% {:>14}",
+                            s.step,
+                            s.event,
+                            s.customers,
+                            s.conversion_rate * 100.0,
+                            s.step_conversion_rate * 100.0,
+                            median
+                        );
+                    }
+                }
+            }
+        }
+        QueryCommand::Retention { workspace, period, cohort_event, return_event, tz, format } => {
+            let granularity = Granularity::parse(&period)
+                .with_context(|| format!("period \"{period}\": expected day, week or month"))?;
+            let (index, workspace_tz) = index_of(services, &workspace).await?;
+            let tz = time_zone(tz.as_deref(), &workspace_tz)?;
+            let answer = index.retention(&tz, granularity, cohort_event.as_deref(), return_event.as_deref())?;
+            match format {
+                Format::Json => println!("{}", serde_json::to_string(&answer)?),
+                Format::Table => {
+                    let periods = answer.rows.iter().map(|r| r.period).max().map_or(0, |p| p + 1);
+                    print!("{:<12} {:>9}", "cohort", "customers");
+                    for p in 1..periods {
+                        print!(" {:>6}", format!("+{p}"));
+                    }
+                    println!();
+                    let mut rows = answer.rows.iter().peekable();
+                    while let Some(first) = rows.next() {
+                        print!("{:<12} {:>9}", first.cohort, first.customers);
+                        let mut next_period = 1;
+                        while let Some(row) = rows.next_if(|r| r.cohort == first.cohort) {
+                            for _ in next_period..row.period {
+                                print!(" {:>6}", "");
+                            }
+                            print!(" {:>5.1}%", row.rate * 100.0);
+                            next_period = row.period + 1;
+                        }
+                        println!();
+                    }
+                }
+            }
+        }
+        QueryCommand::Rfm { workspace, as_of, tz, format } => {
+            let as_of_us = as_of
+                .map(|t| t.parse::<jiff::Timestamp>().with_context(|| format!("as-of \"{t}\": expected RFC 3339")))
+                .transpose()?
+                .map(|t| t.as_microsecond());
+            let (index, workspace_tz) = index_of(services, &workspace).await?;
+            time_zone(tz.as_deref(), &workspace_tz)?;
+            let answer = index.rfm(as_of_us);
+            match format {
+                Format::Json => println!("{}", serde_json::to_string(&answer)?),
+                Format::Table => {
+                    println!(
+                        "{} customers with orders, recency to {}",
+                        answer.customers,
+                        answer.as_of.as_deref().unwrap_or("-")
+                    );
+                    println!("{:>2} {:>2} {:>2} {:>10}", "r", "f", "m", "customers");
+                    for c in &answer.cells {
+                        println!("{:>2} {:>2} {:>2} {:>10}", c.r, c.f, c.m, c.customers);
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn human_seconds(seconds: f64) -> String {
+    match seconds {
+        s if s < 120.0 => format!("{s:.0} s"),
+        s if s < 7_200.0 => format!("{:.1} min", s / 60.0),
+        s if s < 172_800.0 => format!("{:.1} h", s / 3_600.0),
+        s => format!("{:.1} d", s / 86_400.0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_take_units() {
+        assert_eq!(parse_window("7d").unwrap(), 604_800);
+        assert_eq!(parse_window("90").unwrap(), 90);
+        assert_eq!(parse_window("2h").unwrap(), 7_200);
+        assert!(parse_window("7y").is_err());
+        assert!(parse_window("d").is_err());
+    }
+}

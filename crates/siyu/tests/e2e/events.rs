@@ -1,0 +1,131 @@
+//! Event import and analytics end to end, on both backends: files in the generator's layout are
+//! imported through the same code as `siyu import events`, and the answers equal the reference
+//! engines' (the golden fixtures of siyu-analytics).
+
+use crate::TestApp;
+use serde_json::Value;
+use siyu_analytics::Granularity;
+use std::path::PathBuf;
+
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../siyu-analytics/tests/fixtures").join(name)
+}
+
+fn answers(set: &str) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(fixture(&format!("{set}.answers.json"))).unwrap()).unwrap()
+}
+
+/// Keeps only the keys the reference engines answer, so extra fields of ours do not matter.
+fn only(rows: &Value, keys: &[&str]) -> Value {
+    Value::Array(
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .map(|row| keys.iter().map(|k| (k.to_string(), row[*k].clone())).collect::<serde_json::Map<_, _>>().into())
+            .collect(),
+    )
+}
+
+async fn check_answers(app: &TestApp, set: &str) {
+    let expected = answers(set);
+    let index = app.services.event_index(&app.owner).await.unwrap();
+    let steps: Vec<String> =
+        ["Signed Up", "Product Added", "Checkout Started", "Order Completed"].map(String::from).to_vec();
+    let funnel = serde_json::to_value(index.funnel(&steps, 7 * 86_400).unwrap()).unwrap();
+    assert_eq!(only(&funnel["steps"], &["step", "event", "customers"]), expected["funnel"]["steps"], "{set} funnel");
+    let retention =
+        serde_json::to_value(index.retention(&jiff::tz::TimeZone::UTC, Granularity::Week, None, None).unwrap())
+            .unwrap();
+    assert_eq!(
+        only(&retention["rows"], &["cohort", "period", "customers"]),
+        expected["retention"]["rows"],
+        "{set} retention"
+    );
+    let rfm = serde_json::to_value(index.rfm(None)).unwrap();
+    assert_eq!(only(&rfm["cells"], &["r", "f", "m", "customers"]), expected["rfm"]["cells"], "{set} rfm");
+}
+
+pub async fn parquet_history_answers_like_duckdb_and_clickhouse(app: TestApp) {
+    let report =
+        siyu::event_import::import(&app.services, &app.owner, &fixture("small-1.parquet"), |_, _| {}).await.unwrap();
+    assert_eq!((report.rows, report.imported, report.failed), (4000, 4000, 0));
+    check_answers(&app, "small-1").await;
+    // Senders became customers with their user_id as an identity.
+    let first = app.services.event_index(&app.owner).await.unwrap().columns.customer(0);
+    let (status, body, _) = app.call("GET", &format!("/api/v1/customers/{first}"), &app.key, None).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["identities"][0]["type"], "user_id");
+    assert!(body["identities"][0]["value"].as_str().unwrap().parse::<u64>().is_ok(), "{body}");
+}
+
+pub async fn csv_history_answers_like_duckdb_and_clickhouse(app: TestApp) {
+    let report =
+        siyu::event_import::import(&app.services, &app.owner, &fixture("small-3.csv"), |_, _| {}).await.unwrap();
+    assert_eq!(report.failed, 0);
+    check_answers(&app, "small-3").await;
+}
+
+pub async fn bad_csv_rows_are_reported_and_good_rows_imported(app: TestApp) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.csv");
+    std::fs::write(
+        &path,
+        "user_id,ts,event,amount\n\
+         u1,2026-01-05T10:00:00Z,Signed Up,\n\
+         ,2026-01-05T10:00:00Z,Signed Up,\n\
+         u2,yesterday,Signed Up,\n\
+         u2,2026-01-05T11:00:00Z,,\n\
+         u2,2026-01-05T12:00:00Z,Order Completed,abc\n\
+         u2,2026-01-05T12:00:00Z,Order Completed,25.5\n",
+    )
+    .unwrap();
+    let report = siyu::event_import::import(&app.services, &app.owner, &path, |_, _| {}).await.unwrap();
+    assert_eq!((report.rows, report.imported, report.failed), (6, 2, 4));
+    let errors: Vec<(u64, &str)> = report.errors.iter().map(|e| (e.row, e.field.as_str())).collect();
+    assert_eq!(errors, vec![(3, "user_id"), (4, "ts"), (5, "event"), (6, "amount")]);
+    assert!(report.errors[1].reason.contains("yesterday"), "{:?}", report.errors[1]);
+    let index = app.services.event_index(&app.owner).await.unwrap();
+    assert_eq!(index.columns.event_count(), 2);
+    let rfm = index.rfm(None);
+    assert_eq!(rfm.customers, 1);
+    // A file in no known format is refused as a whole.
+    let other = dir.path().join("events.xlsx");
+    std::fs::write(&other, "x").unwrap();
+    let error = siyu::event_import::import(&app.services, &app.owner, &other, |_, _| {}).await.unwrap_err();
+    assert!(error.to_string().contains(".parquet or .csv"), "{error}");
+}
+
+pub async fn bad_queries_name_the_parameter(app: TestApp) {
+    siyu::event_import::import(&app.services, &app.owner, &fixture("small-1.parquet"), |_, _| {}).await.unwrap();
+    let index = app.services.event_index(&app.owner).await.unwrap();
+    let field_of = |error: siyu_domain::DomainError| match error {
+        siyu_domain::DomainError::Invalid(fields) => (fields[0].field.clone(), fields[0].reason.clone()),
+        other => panic!("expected a field error, got {other:?}"),
+    };
+    let unknown = index.funnel(&["Signed Up".into(), "Bought A Yacht".into()], 60).unwrap_err();
+    assert_eq!(field_of(unknown), ("steps[1]".into(), "unknown event \"Bought A Yacht\"".into()));
+    assert_eq!(field_of(index.funnel(&["Signed Up".into()], 60).unwrap_err()).0, "steps");
+    assert_eq!(field_of(index.funnel(&["Signed Up".into(), "Product Added".into()], 0).unwrap_err()).0, "window");
+    let retention = index.retention(&jiff::tz::TimeZone::UTC, Granularity::Day, Some("Nope"), None).unwrap_err();
+    assert_eq!(field_of(retention).0, "cohort_event");
+    // Analysts may query; customer-service agents may not.
+    let agent = siyu_domain::access::Principal { role: siyu_domain::access::Role::CsAgent, ..app.owner.clone() };
+    assert!(matches!(app.services.event_index(&agent).await, Err(siyu_domain::DomainError::Forbidden(_))));
+    let analyst = siyu_domain::access::Principal { role: siyu_domain::access::Role::Analyst, ..app.owner.clone() };
+    assert!(app.services.event_index(&analyst).await.is_ok());
+}
+
+pub async fn events_stay_in_their_workspace(app: TestApp) {
+    siyu::event_import::import(&app.services, &app.owner, &fixture("small-1.parquet"), |_, _| {}).await.unwrap();
+    let (other, _) = app.other_workspace("other").await;
+    let index = app.services.event_index(&other).await.unwrap();
+    assert_eq!(index.columns.event_count(), 0);
+}
+
+crate::both_backends!(
+    parquet_history_answers_like_duckdb_and_clickhouse,
+    csv_history_answers_like_duckdb_and_clickhouse,
+    bad_csv_rows_are_reported_and_good_rows_imported,
+    bad_queries_name_the_parameter,
+    events_stay_in_their_workspace,
+);
