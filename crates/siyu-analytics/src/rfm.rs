@@ -55,19 +55,44 @@ pub fn rfm(columns: &EventColumns, as_of_us: Option<i64>) -> Vec<RfmRow> {
         return rows;
     }
     let score = |rank: i64| (1 + 5 * (rank - 1) / n) as u8;
-    let mut recency: Vec<i64> = rows.iter().map(|r| r.recency_days).collect();
-    let mut frequency: Vec<i64> = rows.iter().map(|r| r.frequency).collect();
-    let mut monetary: Vec<i64> = rows.iter().map(|r| r.monetary_cents).collect();
-    recency.sort_unstable();
-    frequency.sort_unstable();
-    monetary.sort_unstable();
-    for row in &mut rows {
-        // Descending rank: one more than the number of larger values.
-        row.r = score(1 + n - recency.partition_point(|v| *v <= row.recency_days) as i64);
-        row.f = score(1 + frequency.partition_point(|v| *v < row.frequency) as i64);
-        row.m = score(1 + monetary.partition_point(|v| *v < row.monetary_cents) as i64);
+    let recency = ranks(rows.iter().map(|r| -r.recency_days), n as usize);
+    let frequency = ranks(rows.iter().map(|r| r.frequency), n as usize);
+    let monetary = ranks(rows.iter().map(|r| r.monetary_cents), n as usize);
+    for (i, row) in rows.iter_mut().enumerate() {
+        row.r = score(recency[i]);
+        row.f = score(frequency[i]);
+        row.m = score(monetary[i]);
     }
     rows
+}
+
+/// Returns each value's RANK() in ascending order: one more than the number of smaller values.
+fn ranks(values: impl Iterator<Item = i64>, n: usize) -> Vec<i64> {
+    let values: Vec<i64> = values.collect();
+    let (min, max) = values.iter().fold((i64::MAX, i64::MIN), |(lo, hi), v| (lo.min(*v), hi.max(*v)));
+    let span = max.saturating_sub(min) as u64;
+    if span < 4 * n as u64 + 1024 {
+        // Small integer ranges (days, order counts): a histogram and its prefix sums.
+        let mut below = vec![0i64; span as usize + 2];
+        for v in &values {
+            below[(v - min) as usize + 1] += 1;
+        }
+        for i in 1..below.len() {
+            below[i] += below[i - 1];
+        }
+        return values.iter().map(|v| below[(v - min) as usize] + 1).collect();
+    }
+    let mut order: Vec<(i64, u32)> = values.iter().enumerate().map(|(i, v)| (*v, i as u32)).collect();
+    order.sort_unstable();
+    let mut ranks = vec![0i64; values.len()];
+    let mut rank = 1;
+    for (position, (value, index)) in order.iter().enumerate() {
+        if position > 0 && order[position - 1].0 != *value {
+            rank = position as i64 + 1;
+        }
+        ranks[*index as usize] = rank;
+    }
+    ranks
 }
 
 /// Returns the number of customers per (r, f, m) score triple, for the non-empty triples in order.

@@ -39,6 +39,89 @@ pub enum BenchCommand {
         #[arg(long, default_value = "analyst")]
         role: String,
     },
+    /// Imports a Parquet file of events (gen_events.py layout) into workspace `bench-analytics`
+    /// (skipped when it already holds events), builds the index from the log, then times the
+    /// funnel, weekly retention and RFM queries of scripts/reference/anchors.py in UTC.
+    Analytics {
+        /// The Parquet file.
+        #[arg(long)]
+        parquet: std::path::PathBuf,
+        /// Runs per query; best and median are printed.
+        #[arg(long, default_value_t = 5)]
+        repeat: usize,
+    },
+}
+
+/// Times `run` `repeat` times; returns (best, median) seconds and the last answer.
+fn timed<T>(repeat: usize, mut run: impl FnMut() -> T) -> (f64, f64, T) {
+    let mut times = Vec::with_capacity(repeat);
+    let mut answer = run();
+    for _ in 0..repeat.max(1) {
+        let started = Instant::now();
+        answer = run();
+        times.push(started.elapsed().as_secs_f64());
+    }
+    times.sort_by(f64::total_cmp);
+    (times[0], times[times.len() / 2], answer)
+}
+
+async fn bench_analytics(config: &Config, parquet: &std::path::Path, repeat: usize) -> anyhow::Result<()> {
+    let app = App::build(config).await?;
+    let services = app.services();
+    let slug = "bench-analytics";
+    let ws = match services.workspace_by_slug(slug).await {
+        Ok(ws) => ws,
+        Err(_) => services.create_workspace(&NewWorkspace::parse(slug, None, Some("UTC"), None)?).await?,
+    };
+    let owner = Principal::cli(ws.id);
+    let started = Instant::now();
+    let existing = services.event_index(&owner).await?;
+    if existing.columns.event_count() == 0 {
+        let bar = indicatif::ProgressBar::new(0);
+        let progress = bar.clone();
+        let report = crate::event_import::import(services, &owner, parquet, move |done, total| {
+            progress.set_length(total.unwrap_or(0));
+            progress.set_position(done);
+        })
+        .await?;
+        bar.finish_and_clear();
+        let seconds = started.elapsed().as_secs_f64();
+        println!(
+            "import: {} events ({} senders) in {seconds:.2} s = {:.0} events/s",
+            report.imported,
+            report.senders,
+            report.imported as f64 / seconds
+        );
+    } else {
+        println!("import: skipped, workspace {slug} already holds {} events", existing.columns.event_count());
+    }
+    drop(existing);
+    let heap_before = status_mib("RssAnon");
+    let started = Instant::now();
+    let index = services.event_index(&owner).await?;
+    let build = started.elapsed().as_secs_f64();
+    let events = index.columns.event_count();
+    println!(
+        "index: built from the log in {build:.2} s: {events} events, {} customers; columns {:.1} MiB = {:.1} bytes/event \
+         (process heap grew {:.0} MiB)",
+        index.columns.customer_count(),
+        index.columns.heap_bytes() as f64 / 1048576.0,
+        index.columns.heap_bytes() as f64 / events.max(1) as f64,
+        status_mib("RssAnon") - heap_before
+    );
+    let steps: Vec<String> =
+        ["Signed Up", "Product Added", "Checkout Started", "Order Completed"].map(String::from).to_vec();
+    let utc = jiff::tz::TimeZone::UTC;
+    let (best, median, funnel) = timed(repeat, || index.funnel(&steps, 7 * 86_400));
+    let funnel = funnel?;
+    let counts: Vec<u64> = funnel.steps.iter().map(|s| s.customers).collect();
+    println!("funnel     best {:8.2} ms  median {:8.2} ms  {counts:?}", best * 1e3, median * 1e3);
+    let (best, median, retention) =
+        timed(repeat, || index.retention(&utc, siyu_analytics::Granularity::Week, None, None));
+    println!("retention  best {:8.2} ms  median {:8.2} ms  {} cells", best * 1e3, median * 1e3, retention?.rows.len());
+    let (best, median, rfm) = timed(repeat, || index.rfm(None));
+    println!("rfm        best {:8.2} ms  median {:8.2} ms  {} customers", best * 1e3, median * 1e3, rfm.customers);
+    Ok(())
 }
 
 /// Returns a field of /proc/self/status in MiB (e.g. `RssAnon`: heap; `RssFile`: mapped file pages).
@@ -69,6 +152,7 @@ async fn start(config: &Config, slug: &str, role: Role) -> anyhow::Result<(Strin
 pub async fn run(command: BenchCommand, config: &Config) -> anyhow::Result<()> {
     println!("backend: {}", config.backend.describe());
     match command {
+        BenchCommand::Analytics { parquet, repeat } => bench_analytics(config, &parquet, repeat).await,
         BenchCommand::Upsert { customers, batch, concurrency } => {
             let (base, token, _) = start(config, "bench-upsert", Role::Owner).await?;
             let client = reqwest::Client::new();
