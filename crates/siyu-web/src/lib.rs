@@ -3,7 +3,8 @@
 //!
 //! Modules, in reading order: [`problem`] (errors → problem+json), [`extract`] (strict JSON, API-key
 //! auth), [`api`] (REST handlers and the OpenAPI document), [`public`] (no-login pages),
-//! [`console`] (login, customers, tags, keys, users), [`assets`] (embedded JS/CSS).
+//! [`console`] (login, customers, tags, keys, users), [`tracking`] (Segment's HTTP Tracking API),
+//! [`assets`] (embedded JS/CSS).
 
 pub mod api;
 pub mod assets;
@@ -11,6 +12,7 @@ pub mod console;
 pub mod extract;
 pub mod problem;
 pub mod public;
+pub mod tracking;
 
 use axum::Router;
 use axum::http::StatusCode;
@@ -40,6 +42,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", axum::routing::get(healthz))
         .merge(api)
         .merge(public::router())
+        .merge(tracking::router())
         .merge(console::router())
         .merge(assets::router())
         .with_state(state)

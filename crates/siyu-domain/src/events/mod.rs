@@ -3,8 +3,10 @@
 
 pub mod analytics;
 pub mod model;
+pub mod segment;
 pub mod store;
 
 pub use analytics::EventIndex;
 pub use model::{EventKind, EventView, NewEvent, ORDER_COMPLETED, order_cents};
+pub use segment::{Envelope, SegmentMessage, parse_message};
 pub use store::EventStore;

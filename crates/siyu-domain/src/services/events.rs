@@ -4,8 +4,8 @@
 use super::Services;
 use crate::access::{Permission, Principal};
 use crate::error::{DomainError, DomainResult};
-use crate::events::{EventIndex, EventKind, NewEvent, order_cents};
-use crate::profiles::{CustomerInput, IdentityInput};
+use crate::events::{EventIndex, EventKind, NewEvent, SegmentMessage, order_cents};
+use crate::profiles::{CustomerInput, IdentityInput, IdentityKind};
 use siyu_analytics::{EventColumnsBuilder, RawEvent};
 use siyu_core::CustomerId;
 use std::collections::HashMap;
@@ -87,5 +87,289 @@ impl Services {
         index.unindexed_events = unnamed;
         index.columns = builder.build();
         Ok(index)
+    }
+}
+
+/// Per-workspace memory of the ingestion path: which customer each sender identity resolved to,
+/// and which message ids arrived in the last 24 hours (Segment's de-duplication window).
+#[derive(Default)]
+pub(crate) struct IngestState {
+    workspaces: std::sync::Mutex<HashMap<siyu_core::WorkspaceId, WorkspaceIngest>>,
+}
+
+#[derive(Default)]
+struct WorkspaceIngest {
+    identities: HashMap<(IdentityKind, String), CustomerId>,
+    merged: HashMap<CustomerId, CustomerId>,
+    /// 128-bit hashes of recent message ids, with their arrival time.
+    seen: HashMap<u128, i64>,
+    seen_loaded: bool,
+    purged_at_len: usize,
+}
+
+impl WorkspaceIngest {
+    fn live(&self, mut id: CustomerId) -> CustomerId {
+        while let Some(next) = self.merged.get(&id) {
+            id = *next;
+        }
+        id
+    }
+
+    fn customer_of(&self, identities: &[(IdentityKind, String)]) -> Option<CustomerId> {
+        let mut found = None;
+        for key in identities {
+            let id = self.live(*self.identities.get(key)?);
+            if found.is_some_and(|f| f != id) {
+                return None;
+            }
+            found = Some(id);
+        }
+        found
+    }
+
+    /// Forgets message ids older than the window, once the map has doubled since the last purge.
+    fn purge(&mut self, now_us: i64) {
+        if self.seen.len() > 2 * self.purged_at_len.max(100_000) {
+            self.seen.retain(|_, at| *at >= now_us - DEDUP_WINDOW_US);
+            self.purged_at_len = self.seen.len();
+        }
+    }
+}
+
+/// Segment de-duplicates within about 24 hours; so does siyu.
+const DEDUP_WINDOW_US: i64 = 24 * 3_600 * 1_000_000;
+
+fn message_hash(message_id: &str) -> u128 {
+    use std::hash::{Hash, Hasher};
+    let half = |salt: u8| {
+        let mut hasher = std::hash::DefaultHasher::new();
+        salt.hash(&mut hasher);
+        message_id.hash(&mut hasher);
+        hasher.finish()
+    };
+    (u128::from(half(1)) << 64) | u128::from(half(2))
+}
+
+/// What became of a request's messages.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, utoipa::ToSchema)]
+pub struct IngestOutcome {
+    /// Messages stored (durably) by this request.
+    pub accepted: usize,
+    /// Messages whose `messageId` was already stored in the last 24 hours; not stored again.
+    pub duplicates: usize,
+    /// Refused messages: their index in the request and why.
+    pub rejected: Vec<RejectedMessage>,
+}
+
+/// A refused message.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, utoipa::ToSchema)]
+pub struct RejectedMessage {
+    /// Position in the request (0 for a single-message endpoint).
+    pub index: usize,
+    /// The offending fields.
+    pub errors: Vec<crate::FieldError>,
+}
+
+/// The identities a message names, and whether it asks for a profile write even when they are known.
+fn identities_of(message: &SegmentMessage, known: &WorkspaceIngest) -> (Vec<(IdentityKind, String)>, bool) {
+    let mut identities = Vec::new();
+    if !message.user_id.is_empty() {
+        identities.push((IdentityKind::UserId, message.user_id.clone()));
+    }
+    if !message.anonymous_id.is_empty() {
+        identities.push((IdentityKind::AnonymousId, message.anonymous_id.clone()));
+    }
+    if message.kind == EventKind::Alias {
+        // previousId is the user's earlier id: a known user id, otherwise an anonymous id.
+        let as_user = (IdentityKind::UserId, message.previous_id.clone());
+        let kind =
+            if known.identities.contains_key(&as_user) { IdentityKind::UserId } else { IdentityKind::AnonymousId };
+        identities.push((kind, message.previous_id.clone()));
+    }
+    identities.dedup();
+    let write = match message.kind {
+        EventKind::Identify => true,
+        EventKind::Alias => true,
+        _ => known.customer_of(&identities).is_none(),
+    };
+    (identities, write)
+}
+
+impl Services {
+    fn with_ingest<T>(&self, ws: siyu_core::WorkspaceId, f: impl FnOnce(&mut WorkspaceIngest) -> T) -> T {
+        let mut all = self.ingest.workspaces.lock().expect("ingest state lock is never poisoned");
+        f(all.entry(ws).or_default())
+    }
+
+    /// Stores Segment messages: de-duplicates by `messageId`, resolves senders to customers
+    /// (`identify` and `alias` merge profiles and set traits), appends the events durably, and
+    /// reports per message. Messages that failed validation are passed in as their errors.
+    pub async fn ingest(
+        &self,
+        principal: &Principal,
+        messages: Vec<Result<SegmentMessage, Vec<crate::FieldError>>>,
+        received_us: i64,
+    ) -> DomainResult<IngestOutcome> {
+        principal.require(Permission::EventsWrite)?;
+        let ws = principal.workspace_id;
+        if !self.with_ingest(ws, |state| state.seen_loaded) {
+            // After a restart the window is rebuilt from the log, so a client's retry of a batch that
+            // was stored just before a crash is still recognised.
+            let mut recent = Vec::new();
+            self.stores
+                .events
+                .scan(ws, &mut |event| {
+                    if event.received_us >= received_us - DEDUP_WINDOW_US && !event.message_id.is_empty() {
+                        recent.push((message_hash(event.message_id), event.received_us));
+                    }
+                })
+                .await?;
+            self.with_ingest(ws, |state| {
+                if !state.seen_loaded {
+                    state.seen.extend(recent);
+                    state.seen_loaded = true;
+                }
+            });
+        }
+        let mut outcome = IngestOutcome::default();
+        let mut pending: Vec<(usize, SegmentMessage, u128)> = Vec::new();
+        self.with_ingest(ws, |state| {
+            state.purge(received_us);
+            for (index, message) in messages.into_iter().enumerate() {
+                match message {
+                    Err(errors) => outcome.rejected.push(RejectedMessage { index, errors }),
+                    Ok(message) => {
+                        let hash = message_hash(&message.message_id);
+                        // Reserve the id now, so a concurrent retry of the same message is a duplicate.
+                        if state.seen.insert(hash, received_us).is_some() {
+                            outcome.duplicates += 1;
+                        } else {
+                            pending.push((index, message, hash));
+                        }
+                    }
+                }
+            }
+        });
+        let result = self.store_messages(principal, &pending, &mut outcome, received_us).await;
+        if result.is_err() {
+            self.with_ingest(ws, |state| {
+                for (_, _, hash) in &pending {
+                    state.seen.remove(hash);
+                }
+            });
+        }
+        result?;
+        outcome.rejected.sort_by_key(|r| r.index);
+        Ok(outcome)
+    }
+
+    async fn store_messages(
+        &self,
+        principal: &Principal,
+        pending: &[(usize, SegmentMessage, u128)],
+        outcome: &mut IngestOutcome,
+        received_us: i64,
+    ) -> DomainResult<()> {
+        let ws = principal.workspace_id;
+        // Messages whose senders are unknown, or that change profiles, go through one upsert batch.
+        let mut writes: Vec<(usize, Vec<(IdentityKind, String)>)> = Vec::new();
+        let mut inputs = Vec::new();
+        self.with_ingest(ws, |state| {
+            for (position, (_, message, _)) in pending.iter().enumerate() {
+                let (identities, write) = identities_of(message, state);
+                if write {
+                    let traits = if message.kind == EventKind::Identify {
+                        message.properties.clone()
+                    } else {
+                        Default::default()
+                    };
+                    inputs.push(CustomerInput {
+                        identities: identities
+                            .iter()
+                            .map(|(kind, value)| IdentityInput { kind: kind.as_str().into(), value: value.clone() })
+                            .collect(),
+                        traits,
+                        tags: Vec::new(),
+                        source: Some("events".into()),
+                    });
+                    writes.push((position, identities));
+                }
+            }
+        });
+        let mut refused: Vec<usize> = Vec::new();
+        if !inputs.is_empty() {
+            let writer = Principal { role: crate::access::Role::Owner, ..principal.clone() };
+            let results = self.upsert_customers(&writer, inputs, "events", "").await?;
+            self.with_ingest(ws, |state| {
+                for ((position, identities), result) in writes.iter().zip(results) {
+                    match result {
+                        Ok(done) => {
+                            for merged in &done.merged {
+                                state.merged.insert(*merged, done.id);
+                            }
+                            for key in identities {
+                                state.identities.insert(key.clone(), done.id);
+                            }
+                        }
+                        Err(errors) => {
+                            let (index, message, _) = &pending[*position];
+                            let prefix = if message.kind == EventKind::Identify { "traits" } else { "identities" };
+                            let errors = errors
+                                .into_iter()
+                                .map(|e| {
+                                    crate::FieldError::new(
+                                        format!("{prefix}.{}", e.field.trim_start_matches('.')),
+                                        e.reason,
+                                    )
+                                })
+                                .collect();
+                            outcome.rejected.push(RejectedMessage { index: *index, errors });
+                            refused.push(*position);
+                        }
+                    }
+                }
+            });
+        }
+        let mut events = Vec::with_capacity(pending.len());
+        let mut refused_hashes = Vec::new();
+        let mut missing = None;
+        self.with_ingest(ws, |state| {
+            for (position, (_, message, hash)) in pending.iter().enumerate() {
+                if refused.contains(&position) {
+                    refused_hashes.push(*hash);
+                    continue;
+                }
+                let (identities, _) = identities_of(message, state);
+                let customer = state
+                    .customer_of(&identities)
+                    .or_else(|| identities.first().and_then(|key| state.identities.get(key)).map(|id| state.live(*id)));
+                let Some(customer) = customer else {
+                    missing = Some(message.message_id.clone());
+                    continue;
+                };
+                events.push(NewEvent {
+                    customer,
+                    kind: message.kind,
+                    name: message.name.clone(),
+                    ts_us: message.ts_us,
+                    received_us,
+                    message_id: message.message_id.clone(),
+                    user_id: message.user_id.clone(),
+                    anonymous_id: message.anonymous_id.clone(),
+                    properties: serde_json::to_string(&message.properties).expect("a JSON map serialises"),
+                    context: serde_json::to_string(&message.context).expect("a JSON map serialises"),
+                });
+            }
+            for hash in &refused_hashes {
+                state.seen.remove(hash);
+            }
+        });
+        if let Some(message_id) = missing {
+            // Every sender was resolved above; storing the rest without it would lose it silently.
+            return Err(crate::DomainError::Internal(format!("message {message_id} resolved to no customer")));
+        }
+        self.stores.events.append(ws, &events).await?;
+        outcome.accepted += events.len();
+        Ok(())
     }
 }

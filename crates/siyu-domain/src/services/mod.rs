@@ -7,6 +7,8 @@
 mod access;
 mod customers;
 mod events;
+
+pub use events::{IngestOutcome, RejectedMessage};
 mod import;
 
 pub use access::LoginOutcome;
@@ -30,12 +32,19 @@ pub struct Services {
     pub clock: Arc<dyn Clock>,
     master_key: Arc<SecretKey>,
     data_keys: Arc<RwLock<HashMap<WorkspaceId, DataKey>>>,
+    ingest: Arc<events::IngestState>,
 }
 
 impl Services {
     /// Builds the services over opened stores with the master key.
     pub fn new(stores: Stores, master_key: SecretKey, clock: Arc<dyn Clock>) -> Self {
-        Self { stores, clock, master_key: Arc::new(master_key), data_keys: Default::default() }
+        Self {
+            stores,
+            clock,
+            master_key: Arc::new(master_key),
+            data_keys: Default::default(),
+            ingest: Default::default(),
+        }
     }
 
     /// Returns the current time.

@@ -8,6 +8,7 @@ mod api_access;
 mod api_customers;
 mod console;
 mod events;
+mod tracking;
 
 use siyu::{App, Config};
 use siyu_domain::Services;

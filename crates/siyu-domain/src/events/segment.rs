@@ -1,0 +1,321 @@
+//! Segment's HTTP Tracking API messages (track, identify, page, screen, group, alias): validated one
+//! by one into what siyu stores, with clock-skew correction as Segment documents it.
+//!
+//! <https://segment.com/docs/connections/sources/catalog/libraries/server/http-api/>
+
+use super::model::EventKind;
+use crate::error::FieldError;
+use serde_json::{Map, Value};
+
+/// Largest accepted message, in bytes of JSON (Segment's limit).
+pub const MAX_MESSAGE_BYTES: usize = 32 * 1024;
+/// Largest accepted batch body, in bytes of JSON (Segment's limit).
+pub const MAX_BATCH_BYTES: usize = 500 * 1024;
+/// How far after its arrival an event's time may be before it is refused.
+pub const MAX_FUTURE_US: i64 = 24 * 3_600 * 1_000_000;
+
+/// A valid message, ready to be resolved to a customer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SegmentMessage {
+    /// Message type.
+    pub kind: EventKind,
+    /// The sender's id, or one generated for it.
+    pub message_id: String,
+    /// Segment `userId` (empty when absent).
+    pub user_id: String,
+    /// Segment `anonymousId` (empty when absent).
+    pub anonymous_id: String,
+    /// `alias`: the id being merged into `user_id`.
+    pub previous_id: String,
+    /// Event name (`Page Viewed`, `Screen Viewed`, `Identify`, `Group`, `Alias` for the other kinds).
+    pub name: String,
+    /// Skew-corrected event time, microseconds since the Unix epoch.
+    pub ts_us: i64,
+    /// `properties` (track, page, screen) or `traits` (identify, group), a JSON object.
+    pub properties: Map<String, Value>,
+    /// `context`, a JSON object.
+    pub context: Map<String, Value>,
+}
+
+/// What applies to every message of a request: arrival time and the batch's shared fields.
+#[derive(Clone, Debug, Default)]
+pub struct Envelope {
+    /// When the request arrived, microseconds since the Unix epoch.
+    pub received_us: i64,
+    /// The batch's `sentAt`, used by messages without their own.
+    pub sent_at_us: Option<i64>,
+    /// The batch's `context`, merged under each message's own.
+    pub context: Map<String, Value>,
+}
+
+impl EventKind {
+    /// Parses a Segment `type`.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "track" => Some(Self::Track),
+            "identify" => Some(Self::Identify),
+            "page" => Some(Self::Page),
+            "screen" => Some(Self::Screen),
+            "group" => Some(Self::Group),
+            "alias" => Some(Self::Alias),
+            _ => None,
+        }
+    }
+}
+
+fn instant_us(value: &Value, field: &str, errors: &mut Vec<FieldError>) -> Option<i64> {
+    match value {
+        Value::Null => None,
+        Value::String(text) => match text.parse::<jiff::Timestamp>() {
+            Ok(t) => Some(t.as_microsecond()),
+            Err(_) => {
+                errors.push(FieldError::new(field, format!("\"{text}\" is not an ISO 8601 instant with a UTC offset")));
+                None
+            }
+        },
+        other => {
+            errors.push(FieldError::new(field, format!("must be an ISO 8601 string, not {other}")));
+            None
+        }
+    }
+}
+
+fn id_text(value: Option<&Value>, field: &str, errors: &mut Vec<FieldError>) -> String {
+    match value {
+        None | Some(Value::Null) => String::new(),
+        Some(Value::String(s)) if s.len() <= 255 => s.trim().to_string(),
+        Some(Value::String(_)) => {
+            errors.push(FieldError::new(field, "must be at most 255 characters"));
+            String::new()
+        }
+        // Segment's libraries send strings, but numeric ids are common in hand-written calls.
+        Some(Value::Number(n)) => n.to_string(),
+        Some(other) => {
+            errors.push(FieldError::new(field, format!("must be a string, not {other}")));
+            String::new()
+        }
+    }
+}
+
+fn object(value: Option<&Value>, field: &str, errors: &mut Vec<FieldError>) -> Map<String, Value> {
+    match value {
+        None | Some(Value::Null) => Map::new(),
+        Some(Value::Object(map)) => map.clone(),
+        Some(other) => {
+            errors.push(FieldError::new(field, format!("must be an object, not {other}")));
+            Map::new()
+        }
+    }
+}
+
+/// Validates one message. `kind` is the endpoint's type (`None` for batch items, which carry a
+/// `type`); `prefix` is prepended to field names (`batch[3].`). `new_id` makes a message id when
+/// the sender gave none.
+pub fn parse_message(
+    raw: &Map<String, Value>,
+    kind: Option<EventKind>,
+    envelope: &Envelope,
+    prefix: &str,
+    new_id: impl FnOnce() -> String,
+) -> Result<SegmentMessage, Vec<FieldError>> {
+    let field = |name: &str| format!("{prefix}{name}");
+    let mut errors = Vec::new();
+    let kind = match (kind, raw.get("type")) {
+        (Some(kind), _) => Some(kind),
+        (None, Some(Value::String(t))) => {
+            let parsed = EventKind::parse(t);
+            if parsed.is_none() {
+                errors.push(FieldError::new(
+                    field("type"),
+                    format!("unknown type \"{t}\"; expected track, identify, page, screen, group or alias"),
+                ));
+            }
+            parsed
+        }
+        (None, _) => {
+            errors.push(FieldError::new(field("type"), "is required in a batch"));
+            None
+        }
+    };
+    let user_id = id_text(raw.get("userId"), &field("userId"), &mut errors);
+    let anonymous_id = id_text(raw.get("anonymousId"), &field("anonymousId"), &mut errors);
+    let previous_id = id_text(raw.get("previousId"), &field("previousId"), &mut errors);
+    let message_id = id_text(raw.get("messageId"), &field("messageId"), &mut errors);
+    if kind == Some(EventKind::Alias) {
+        if user_id.is_empty() {
+            errors.push(FieldError::new(field("userId"), "is required for alias"));
+        }
+        if previous_id.is_empty() {
+            errors.push(FieldError::new(field("previousId"), "is required for alias"));
+        }
+    } else if user_id.is_empty() && anonymous_id.is_empty() {
+        errors.push(FieldError::new(field("userId"), "userId or anonymousId is required"));
+    }
+    let name = match kind {
+        Some(EventKind::Track) => match raw.get("event") {
+            Some(Value::String(e)) if !e.trim().is_empty() && e.len() <= 200 => e.trim().to_string(),
+            Some(Value::String(e)) if !e.trim().is_empty() => {
+                errors.push(FieldError::new(field("event"), "must be at most 200 characters"));
+                String::new()
+            }
+            None | Some(Value::Null) => {
+                errors.push(FieldError::new(field("event"), "is required for track"));
+                String::new()
+            }
+            Some(other) => {
+                errors.push(FieldError::new(field("event"), format!("must be a non-empty string, not {other}")));
+                String::new()
+            }
+        },
+        Some(EventKind::Page) => "Page Viewed".into(),
+        Some(EventKind::Screen) => "Screen Viewed".into(),
+        Some(EventKind::Identify) => "Identify".into(),
+        Some(EventKind::Group) => "Group".into(),
+        Some(EventKind::Alias) | None => "Alias".into(),
+    };
+    let properties_key = match kind {
+        Some(EventKind::Identify | EventKind::Group) => "traits",
+        _ => "properties",
+    };
+    let mut properties = object(raw.get(properties_key), &field(properties_key), &mut errors);
+    if matches!(kind, Some(EventKind::Page | EventKind::Screen)) {
+        if let Some(Value::String(page)) = raw.get("name") {
+            properties.entry("name").or_insert_with(|| Value::String(page.clone()));
+        }
+        if let Some(Value::String(category)) = raw.get("category") {
+            properties.entry("category").or_insert_with(|| Value::String(category.clone()));
+        }
+    }
+    if kind == Some(EventKind::Group) {
+        let group_id = id_text(raw.get("groupId"), &field("groupId"), &mut errors);
+        if group_id.is_empty() {
+            errors.push(FieldError::new(field("groupId"), "is required for group"));
+        }
+        properties.insert("groupId".into(), Value::String(group_id));
+    }
+    // Money must be a number, or RFM, LTV and GMV would silently miss it.
+    for money in ["revenue", "total", "value", "price"] {
+        if let Some(value) = properties.get(money)
+            && !(value.is_number() || value.is_null())
+        {
+            errors.push(FieldError::new(
+                format!("{}.{money}", field(properties_key)),
+                format!("must be a number, not {value}"),
+            ));
+        }
+    }
+    let mut context = envelope.context.clone();
+    for (key, value) in object(raw.get("context"), &field("context"), &mut errors) {
+        context.insert(key, value);
+    }
+    let timestamp = raw
+        .get("timestamp")
+        .and_then(|v| instant_us(v, &field("timestamp"), &mut errors))
+        .or_else(|| raw.get("originalTimestamp").and_then(|v| instant_us(v, &field("originalTimestamp"), &mut errors)));
+    let sent_at = raw.get("sentAt").and_then(|v| instant_us(v, &field("sentAt"), &mut errors)).or(envelope.sent_at_us);
+    let received = envelope.received_us;
+    // Segment: timestamp = receivedAt − (sentAt − originalTimestamp) corrects the device's clock.
+    let ts_us = match (timestamp, sent_at) {
+        (Some(t), Some(sent)) => received - (sent - t),
+        (Some(t), None) => t,
+        (None, _) => received,
+    };
+    if ts_us > received + MAX_FUTURE_US {
+        errors.push(FieldError::new(
+            field("timestamp"),
+            "is more than 24 hours in the future (after clock-skew correction)",
+        ));
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let message_id = if message_id.is_empty() { new_id() } else { message_id };
+    Ok(SegmentMessage {
+        kind: kind.expect("no errors means a kind"),
+        message_id,
+        user_id,
+        anonymous_id,
+        previous_id,
+        name,
+        ts_us,
+        properties,
+        context,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const NOW: i64 = 1_767_600_000_000_000;
+
+    fn parse(raw: Value, kind: Option<EventKind>) -> Result<SegmentMessage, Vec<FieldError>> {
+        let envelope = Envelope { received_us: NOW, ..Default::default() };
+        parse_message(raw.as_object().unwrap(), kind, &envelope, "batch[0].", || "generated".into())
+    }
+
+    fn fields(result: Result<SegmentMessage, Vec<FieldError>>) -> Vec<String> {
+        result.unwrap_err().into_iter().map(|e| e.field).collect()
+    }
+
+    #[test]
+    fn a_track_keeps_its_parts_and_corrects_the_clock() {
+        let message = parse(
+            json!({"type": "track", "userId": 42, "event": "Order Completed", "messageId": "m-1",
+                   "properties": {"revenue": 12.5}, "context": {"ip": "10.0.0.1"},
+                   "timestamp": "2026-01-05T08:00:00Z", "sentAt": "2026-01-05T08:00:10Z"}),
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            (message.kind, message.user_id.as_str(), message.name.as_str()),
+            (EventKind::Track, "42", "Order Completed")
+        );
+        // The device was 10 s behind sending; the event happened 10 s before arrival.
+        assert_eq!(message.ts_us, NOW - 10_000_000);
+        assert_eq!(message.context["ip"], "10.0.0.1");
+        let message = parse(json!({"anonymousId": "a", "event": "X"}), Some(EventKind::Track)).unwrap();
+        assert_eq!((message.ts_us, message.message_id.as_str()), (NOW, "generated"));
+    }
+
+    #[test]
+    fn bad_messages_name_every_field() {
+        assert_eq!(
+            fields(parse(json!({"type": "track", "properties": {}}), None)),
+            vec!["batch[0].userId", "batch[0].event"]
+        );
+        assert_eq!(fields(parse(json!({"userId": "u"}), None)), vec!["batch[0].type"]);
+        assert_eq!(
+            fields(parse(
+                json!({"userId": "u", "event": "E", "properties": {"revenue": "12"}}),
+                Some(EventKind::Track)
+            )),
+            vec!["batch[0].properties.revenue"]
+        );
+        assert_eq!(
+            fields(parse(
+                json!({"userId": "u", "event": "E", "timestamp": "2099-01-01T00:00:00Z"}),
+                Some(EventKind::Track)
+            )),
+            vec!["batch[0].timestamp"]
+        );
+        assert_eq!(
+            fields(parse(json!({"userId": "u", "event": "E", "timestamp": "monday"}), Some(EventKind::Track))),
+            vec!["batch[0].timestamp"]
+        );
+        assert_eq!(fields(parse(json!({"userId": "u"}), Some(EventKind::Alias))), vec!["batch[0].previousId"]);
+        assert_eq!(
+            fields(parse(json!({"userId": "u", "traits": []}), Some(EventKind::Identify))),
+            vec!["batch[0].traits"]
+        );
+    }
+
+    #[test]
+    fn pages_and_groups_get_names_and_ids() {
+        let page = parse(json!({"type": "page", "anonymousId": "a", "name": "Menu"}), None).unwrap();
+        assert_eq!((page.name.as_str(), &page.properties["name"]), ("Page Viewed", &json!("Menu")));
+        let group = parse(json!({"type": "group", "userId": "u", "groupId": "store-9"}), None).unwrap();
+        assert_eq!(group.properties["groupId"], "store-9");
+    }
+}

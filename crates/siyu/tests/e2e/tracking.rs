@@ -1,0 +1,162 @@
+//! Segment's HTTP Tracking API over real HTTP, on both backends: auth by write key, single and batch
+//! endpoints, per-message errors, de-duplication, identity merge, gzip and size limits.
+
+use crate::TestApp;
+use base64::Engine as _;
+use serde_json::{Value, json};
+use siyu_domain::access::Role;
+use siyu_domain::api_keys::KeyKind;
+
+async fn write_key(app: &TestApp) -> String {
+    app.services.create_key(&app.owner, KeyKind::Write, Role::Operator, "site").await.unwrap().1
+}
+
+/// Posts JSON (optionally gzip-compressed) with the key as Basic-auth user name, like Segment's libraries.
+async fn post(app: &TestApp, path: &str, key: Option<&str>, body: &Value, gzip: bool) -> (u16, Value) {
+    let mut request = app.http.post(format!("{}{path}", app.base_url)).header("content-type", "application/json");
+    if let Some(key) = key {
+        let basic = base64::engine::general_purpose::STANDARD.encode(format!("{key}:"));
+        request = request.header("authorization", format!("Basic {basic}"));
+    }
+    let bytes = serde_json::to_vec(body).unwrap();
+    request = if gzip {
+        use std::io::Write;
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        encoder.write_all(&bytes).unwrap();
+        request.header("content-encoding", "gzip").body(encoder.finish().unwrap())
+    } else {
+        request.body(bytes)
+    };
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn event_count(app: &TestApp) -> usize {
+    app.services.event_index(&app.owner).await.unwrap().columns.event_count()
+}
+
+pub async fn libraries_track_with_a_write_key(app: TestApp) {
+    let key = write_key(&app).await;
+    let track = json!({"userId": "u-1", "event": "Product Viewed", "properties": {"sku": "tea-1"},
+                       "context": {"library": {"name": "analytics-node", "version": "6.0.0"}}});
+    let (status, body) = post(&app, "/v1/track", Some(&key), &track, false).await;
+    assert_eq!((status, &body["success"]), (200, &json!(true)), "{body}");
+    // The key may also travel in the body, and analytics.js's short paths work.
+    let mut in_body = track.clone();
+    in_body["writeKey"] = json!(key);
+    in_body["messageId"] = json!("m-2");
+    assert_eq!(post(&app, "/v1/t", None, &in_body, false).await.0, 200);
+    let page = json!({"anonymousId": "a-1", "name": "Menu", "properties": {"path": "/menu"}});
+    assert_eq!(post(&app, "/v1/page", Some(&key), &page, true).await.0, 200);
+    assert_eq!(event_count(&app).await, 3);
+    let index = app.services.event_index(&app.owner).await.unwrap();
+    assert!(index.names.id("Page Viewed").is_some());
+    assert_eq!(index.columns.customer_count(), 2);
+}
+
+pub async fn wrong_keys_are_refused(app: TestApp) {
+    let track = json!({"userId": "u", "event": "E"});
+    let (status, body) = post(&app, "/v1/track", None, &track, false).await;
+    assert_eq!(status, 401);
+    assert!(body["detail"].as_str().unwrap().contains("write key"), "{body}");
+    assert_eq!(post(&app, "/v1/track", Some("sy_wk_nonsense"), &track, false).await.0, 401);
+    // A secret key is for the admin API, not for ingestion.
+    assert_eq!(post(&app, "/v1/batch", Some(&app.key), &json!({"batch": [track]}), false).await.0, 401);
+    assert_eq!(event_count(&app).await, 0);
+}
+
+pub async fn a_batch_reports_bad_messages_by_index_and_keeps_the_good(app: TestApp) {
+    let key = write_key(&app).await;
+    let big = "x".repeat(33 * 1024);
+    let batch = json!({"batch": [
+        {"type": "track", "userId": "u1", "event": "Order Completed", "properties": {"revenue": 25.5}},
+        {"type": "track", "userId": "u1", "properties": {}},
+        {"type": "track", "event": "No Sender"},
+        {"type": "track", "userId": "u1", "event": "Order Completed", "properties": {"revenue": "lots"}},
+        {"type": "track", "userId": "u1", "event": "Far Future", "timestamp": "2099-01-01T00:00:00Z"},
+        {"type": "track", "userId": "u1", "event": "Big", "properties": {"blob": big}},
+        {"type": "shout", "userId": "u1"},
+        "not an object",
+        {"type": "identify", "userId": "u2", "traits": {"city": "上海"}}
+    ]});
+    let (status, body) = post(&app, "/v1/batch", Some(&key), &batch, false).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["accepted"], 2);
+    let rejected: Vec<(u64, String)> = body["rejected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["index"].as_u64().unwrap(), r["errors"][0]["field"].as_str().unwrap().to_string()))
+        .collect();
+    assert_eq!(
+        rejected,
+        vec![
+            (1, "batch[1].event".into()),
+            (2, "batch[2].userId".into()),
+            (3, "batch[3].properties.revenue".into()),
+            (4, "batch[4].timestamp".into()),
+            (5, "batch[5]".into()),
+            (6, "batch[6].type".into()),
+            (7, "batch[7]".into()),
+        ]
+    );
+    assert_eq!(event_count(&app).await, 1, "identify is stored but is not a behavioural event");
+    // The identify set the trait on the profile.
+    let (_, found, _) = app.call("GET", "/api/v1/customers?identity=user_id:u2", &app.key, None).await;
+    assert_eq!(found["items"][0]["traits"]["city"]["value"], "上海", "{found}");
+    // All bad: a 422 problem naming the fields; a malformed body is a 400 and an oversize one a 413.
+    let (status, body) = post(&app, "/v1/batch", Some(&key), &json!({"batch": [{"type": "track"}]}), false).await;
+    assert_eq!(status, 422);
+    assert_eq!(body["errors"][0]["field"], "batch[0].userId");
+    let (status, body) = post(&app, "/v1/track", Some(&key), &json!({"userId": "u", "event": 5}), false).await;
+    assert_eq!((status, body["errors"][0]["field"].as_str()), (422, Some("event")));
+    let huge = json!({"batch": (0..20).map(|_| json!({"type": "track", "userId": "u", "event": "E", "properties": {"b": "y".repeat(30_000)}})).collect::<Vec<_>>()});
+    assert_eq!(post(&app, "/v1/batch", Some(&key), &huge, false).await.0, 413);
+    assert_eq!(post(&app, "/v1/batch", Some(&key), &json!({"events": []}), false).await.0, 400);
+    assert_eq!(event_count(&app).await, 1);
+}
+
+pub async fn a_retried_batch_is_not_stored_twice(app: TestApp) {
+    let key = write_key(&app).await;
+    let batch = json!({"batch": (0..50).map(|i| json!({"type": "track", "userId": format!("u{i}"), "event": "Signed Up", "messageId": format!("m{i}")})).collect::<Vec<_>>()});
+    let (_, first) = post(&app, "/v1/batch", Some(&key), &batch, false).await;
+    assert_eq!((first["accepted"].as_u64(), first["duplicates"].as_u64()), (Some(50), Some(0)));
+    let (_, again) = post(&app, "/v1/batch", Some(&key), &batch, true).await;
+    assert_eq!((again["accepted"].as_u64(), again["duplicates"].as_u64()), (Some(0), Some(50)));
+    assert_eq!(event_count(&app).await, 50);
+}
+
+pub async fn identify_merges_the_anonymous_visitor_into_the_user(app: TestApp) {
+    let key = write_key(&app).await;
+    let before = json!({"batch": [
+        {"type": "track", "anonymousId": "anon-7", "event": "Product Viewed", "timestamp": "2026-01-05T10:00:00Z"},
+        {"type": "track", "userId": "member-7", "event": "Order Completed", "properties": {"revenue": 30}, "timestamp": "2026-01-06T10:00:00Z"}
+    ]});
+    assert_eq!(post(&app, "/v1/batch", Some(&key), &before, false).await.0, 200);
+    assert_eq!(app.services.event_index(&app.owner).await.unwrap().columns.customer_count(), 2);
+    let identify = json!({"userId": "member-7", "anonymousId": "anon-7", "traits": {"member_level": "gold"}});
+    assert_eq!(post(&app, "/v1/identify", Some(&key), &identify, false).await.0, 200);
+    // The two profiles are one now, and so are their events.
+    let index = app.services.event_index(&app.owner).await.unwrap();
+    assert_eq!(index.columns.customer_count(), 1);
+    let funnel = index.funnel(&["Product Viewed".into(), "Order Completed".into()], 7 * 86_400).unwrap();
+    assert_eq!(funnel.steps[1].customers, 1);
+    // Clock skew: the device said 10:00:00 and sent at 10:00:30 by its own clock; the event is
+    // stored 30 s before it arrived.
+    let skewed = json!({"userId": "member-7", "event": "Coupon Applied", "timestamp": "2020-01-01T10:00:00Z", "sentAt": "2020-01-01T10:00:30Z"});
+    let before_send = app.services.now().as_microsecond();
+    assert_eq!(post(&app, "/v1/track", Some(&key), &skewed, false).await.0, 200);
+    let index = app.services.event_index(&app.owner).await.unwrap();
+    let (ts, _) = index.columns.events_of(0);
+    let stored = *ts.last().unwrap();
+    assert!((stored - (before_send - 30_000_000)).abs() < 5_000_000, "stored {stored}, sent {before_send}");
+}
+
+crate::both_backends!(
+    libraries_track_with_a_write_key,
+    wrong_keys_are_refused,
+    a_batch_reports_bad_messages_by_index_and_keeps_the_good,
+    a_retried_batch_is_not_stored_twice,
+    identify_merges_the_anonymous_visitor_into_the_user,
+);
