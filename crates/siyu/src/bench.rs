@@ -39,6 +39,23 @@ pub enum BenchCommand {
         #[arg(long, default_value = "analyst")]
         role: String,
     },
+    /// Event ingestion over HTTP through /v1/batch: starts `siyu serve` as a separate process on the
+    /// same store, creates one profile per user first (timed apart), then sends events of known
+    /// users from this process and reports events acknowledged (durable) per second.
+    Ingest {
+        /// Events to send in the timed phase.
+        #[arg(long, default_value_t = 2_000_000)]
+        events: u64,
+        /// Distinct users (profiles) the events come from.
+        #[arg(long, default_value_t = 100_000)]
+        users: u64,
+        /// Events per request.
+        #[arg(long, default_value_t = 500)]
+        batch: u64,
+        /// Concurrent requests.
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+    },
     /// Imports a Parquet file of events (gen_events.py layout) into workspace `bench-analytics`
     /// (skipped when it already holds events), builds the index from the log, then times the
     /// funnel, weekly retention and RFM queries of scripts/reference/anchors.py in UTC.
@@ -50,6 +67,141 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 5)]
         repeat: usize,
     },
+}
+
+/// Sends every body to `url` with `concurrency` requests in flight; returns events acknowledged.
+async fn send_all(
+    url: &str,
+    key: &str,
+    bodies: Vec<String>,
+    concurrency: usize,
+    bar: &indicatif::ProgressBar,
+) -> anyhow::Result<u64> {
+    let client = reqwest::Client::new();
+    let queue = std::sync::Arc::new(std::sync::Mutex::new(bodies.into_iter()));
+    let mut workers = Vec::new();
+    for _ in 0..concurrency {
+        let (client, url, key, queue, bar) =
+            (client.clone(), url.to_string(), key.to_string(), queue.clone(), bar.clone());
+        workers.push(tokio::spawn(async move {
+            let mut acknowledged = 0u64;
+            loop {
+                let next = queue.lock().expect("queue lock").next();
+                let Some(body) = next else { return anyhow::Ok(acknowledged) };
+                let response = client
+                    .post(&url)
+                    .basic_auth(&key, Some(""))
+                    .header("content-type", "application/json")
+                    .body(body)
+                    .send()
+                    .await?;
+                let status = response.status();
+                let answer: serde_json::Value = response.json().await?;
+                if !(status.is_success() && answer["rejected"].as_array().is_some_and(Vec::is_empty)) {
+                    let mut text = answer.to_string();
+                    text.truncate(600);
+                    anyhow::bail!("batch failed: {status} {text}");
+                }
+                let accepted = answer["accepted"].as_u64().unwrap_or(0);
+                acknowledged += accepted;
+                bar.inc(accepted);
+            }
+        }));
+    }
+    let mut total = 0;
+    for worker in workers {
+        total += worker.await??;
+    }
+    Ok(total)
+}
+
+fn event_bodies(first: u64, events: u64, users: u64, batch: u64, seed: u64, run: &str) -> Vec<String> {
+    const NAMES: [&str; 6] =
+        ["Product Viewed", "Product Added", "Checkout Started", "Order Completed", "Message Opened", "Coupon Applied"];
+    let mut rng = StdRng::seed_from_u64(seed);
+    let start = jiff::Timestamp::from_second(1_767_571_200).expect("valid instant");
+    (first..first + events)
+        .step_by(batch as usize)
+        .map(|b| {
+            let items: Vec<serde_json::Value> = (b..(b + batch).min(first + events))
+                .map(|i| {
+                    let name = NAMES[rng.random_range(0..NAMES.len())];
+                    let at = start + jiff::SignedDuration::from_secs(i as i64 % 15_000_000);
+                    let mut item = json!({
+                        "type": "track",
+                        "userId": format!("user-{}", if first == 0 && events == users { i } else { rng.random_range(0..users) }),
+                        "event": name,
+                        "messageId": format!("{run}-{i}"),
+                        "timestamp": at.to_string(),
+                        "properties": {"sku": format!("tea-{}", rng.random_range(0..200))},
+                        "context": {"library": {"name": "siyu-bench", "version": "1"}, "ip": "10.0.0.1"},
+                    });
+                    if name == "Order Completed" {
+                        item["properties"]["revenue"] = json!((rng.random_range(1_800..9_000) as f64) / 100.0);
+                    }
+                    item
+                })
+                .collect();
+            json!({ "batch": items }).to_string()
+        })
+        .collect()
+}
+
+async fn bench_ingest(config: &Config, events: u64, users: u64, batch: u64, concurrency: usize) -> anyhow::Result<()> {
+    let key = {
+        let app = App::build(config).await?;
+        let services = app.services();
+        let ws = match services.workspace_by_slug("bench-ingest").await {
+            Ok(ws) => ws,
+            Err(_) => services.create_workspace(&NewWorkspace::parse("bench-ingest", None, Some("UTC"), None)?).await?,
+        };
+        services.create_key(&Principal::cli(ws.id), KeyKind::Write, Role::Operator, "bench").await?.1
+    };
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let mut command = std::process::Command::new(std::env::current_exe()?);
+    command.arg("--data-dir").arg(&config.data_dir);
+    if let siyu_store::Backend::Postgres { url, .. } = &config.backend {
+        command.arg("--database-url").arg(url);
+    }
+    command.args(["serve", "--addr", &format!("127.0.0.1:{port}")]).stderr(std::process::Stdio::null());
+    let mut server = command.spawn().context("starting siyu serve")?;
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let ready = Instant::now();
+    while client.get(format!("{base}/healthz")).send().await.is_err() {
+        anyhow::ensure!(ready.elapsed().as_secs() < 60, "the server did not start");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let run = format!("r{}", rand::random::<u32>());
+    let url = format!("{base}/v1/batch");
+    let result = async {
+        let bar = indicatif::ProgressBar::new(users);
+        let bodies = event_bodies(0, users, users, batch, 1, &format!("{run}-signup"));
+        let started = Instant::now();
+        send_all(&url, &key, bodies, concurrency, &bar).await?;
+        bar.finish_and_clear();
+        let seconds = started.elapsed().as_secs_f64();
+        println!(
+            "first events of {users} new users (profiles created): {seconds:.2} s = {:.0} events/s",
+            users as f64 / seconds
+        );
+        let bodies = event_bodies(users, events, users, batch, 2, &run);
+        let bar = indicatif::ProgressBar::new(events);
+        let started = Instant::now();
+        let acknowledged = send_all(&url, &key, bodies, concurrency, &bar).await?;
+        bar.finish_and_clear();
+        let seconds = started.elapsed().as_secs_f64();
+        println!(
+            "ingest: {acknowledged} events of known users acknowledged (durable) in {seconds:.2} s = {:.0} events/s \
+             (batch {batch}, {concurrency} in flight, server in its own process)",
+            acknowledged as f64 / seconds
+        );
+        anyhow::Ok(())
+    }
+    .await;
+    let _ = server.kill();
+    let _ = server.wait();
+    result
 }
 
 /// Times `run` `repeat` times; returns (best, median) seconds and the last answer.
@@ -152,6 +304,9 @@ async fn start(config: &Config, slug: &str, role: Role) -> anyhow::Result<(Strin
 pub async fn run(command: BenchCommand, config: &Config) -> anyhow::Result<()> {
     println!("backend: {}", config.backend.describe());
     match command {
+        BenchCommand::Ingest { events, users, batch, concurrency } => {
+            bench_ingest(config, events, users, batch, concurrency).await
+        }
         BenchCommand::Analytics { parquet, repeat } => bench_analytics(config, &parquet, repeat).await,
         BenchCommand::Upsert { customers, batch, concurrency } => {
             let (base, token, _) = start(config, "bench-upsert", Role::Owner).await?;
