@@ -106,6 +106,44 @@ impl EventColumns {
         (!self.ts_us.is_empty()).then_some((self.min_ts_us, self.max_ts_us))
     }
 
+    /// Returns empty columns with room for `customers` and `events`; fill them with
+    /// [`EventColumns::push_customer`] in ascending customer order.
+    pub fn with_capacity(customers: usize, events: usize) -> Self {
+        let mut columns = Self {
+            customers: Vec::with_capacity(customers),
+            starts: Vec::with_capacity(customers + 1),
+            ts_us: Vec::with_capacity(events),
+            events: Vec::with_capacity(events),
+            order_starts: Vec::with_capacity(customers + 1),
+            ..Default::default()
+        };
+        columns.starts.push(0);
+        columns.order_starts.push(0);
+        columns
+    }
+
+    /// Appends a customer (with a larger id than any so far) and its time-ordered events and orders.
+    pub fn push_customer(&mut self, customer: crate::index::CustomerEvents<'_>) {
+        if self.starts.is_empty() {
+            self.starts.push(0);
+            self.order_starts.push(0);
+        }
+        if let (Some(first), Some(last)) = (customer.ts_us.first(), customer.ts_us.last()) {
+            if self.ts_us.is_empty() {
+                (self.min_ts_us, self.max_ts_us) = (*first, *last);
+            } else {
+                self.min_ts_us = self.min_ts_us.min(*first);
+                self.max_ts_us = self.max_ts_us.max(*last);
+            }
+        }
+        self.customers.push(customer.id);
+        self.ts_us.extend_from_slice(customer.ts_us);
+        self.events.extend_from_slice(customer.events);
+        self.orders.extend_from_slice(customer.orders);
+        self.starts.push(self.ts_us.len() as u32);
+        self.order_starts.push(self.orders.len() as u32);
+    }
+
     /// Returns the bytes the columns hold (their resident size, capacity included).
     pub fn heap_bytes(&self) -> usize {
         self.customers.capacity() * 8

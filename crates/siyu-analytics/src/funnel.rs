@@ -6,7 +6,7 @@
 //! deepest step any chain reached; the answer counts customers reaching at least each step.
 //! Conversion times are those of the chain that last reached each step.
 
-use crate::columns::EventColumns;
+use crate::index::Index;
 use crate::{QueryError, parallel};
 
 /// A funnel over event ids.
@@ -28,7 +28,7 @@ pub struct FunnelStepResult {
 }
 
 /// Returns per-step results, or why the query was refused.
-pub fn funnel(columns: &EventColumns, query: &FunnelQuery) -> Result<Vec<FunnelStepResult>, QueryError> {
+pub fn funnel(index: &Index, query: &FunnelQuery) -> Result<Vec<FunnelStepResult>, QueryError> {
     let steps = query.steps.len();
     if !(2..=32).contains(&steps) {
         return Err(QueryError::Invalid { field: "steps", reason: "a funnel has 2 to 32 steps".into() });
@@ -42,22 +42,22 @@ pub fn funnel(columns: &EventColumns, query: &FunnelQuery) -> Result<Vec<FunnelS
     for (k, event) in query.steps.iter().enumerate() {
         masks[*event as usize] |= 1 << k;
     }
-    let parts = parallel::over_slots(columns.customer_count(), |range| {
+    let parts = parallel::over_slots(index.customer_count(), |range| {
         let mut reached = vec![0u64; steps];
         let mut times: Vec<Vec<i64>> = vec![Vec::new(); steps];
         let mut chain: Vec<Option<(i64, i64)>> = vec![None; steps];
         let mut group: Vec<u32> = Vec::new();
-        for slot in range {
-            let (ts, events) = columns.events_of(slot);
+        index.for_each_customer(range, |customer| {
             chain.iter_mut().for_each(|c| *c = None);
-            let level = customer_level(ts, events, &masks, query.window_us, &mut chain, &mut group);
+            let level =
+                customer_level(customer.ts_us, customer.events, &masks, query.window_us, &mut chain, &mut group);
             for k in 0..level {
                 reached[k] += 1;
                 if let Some((first, last)) = chain[k] {
                     times[k].push(last - first);
                 }
             }
-        }
+        });
         (reached, times)
     });
     let mut reached = vec![0u64; steps];
@@ -157,18 +157,19 @@ fn median(values: &mut [i64]) -> Option<i64> {
 mod tests {
     use super::*;
     use crate::columns::{EventColumnsBuilder, RawEvent};
+    use crate::index::Index;
 
     const H: i64 = 3_600_000_000;
 
-    fn columns(events: &[(i64, i64, u16)]) -> EventColumns {
+    fn columns(events: &[(i64, i64, u16)]) -> Index {
         let mut builder = EventColumnsBuilder::default();
         for (customer, ts_us, event) in events {
             builder.push(RawEvent { customer: *customer, ts_us: *ts_us, event: *event, order_cents: None });
         }
-        builder.build()
+        Index::from_columns(builder.build())
     }
 
-    fn counts(columns: &EventColumns, steps: &[u16], window_us: i64) -> Vec<u64> {
+    fn counts(columns: &Index, steps: &[u16], window_us: i64) -> Vec<u64> {
         funnel(columns, &FunnelQuery { steps: steps.to_vec(), window_us })
             .expect("valid query")
             .iter()

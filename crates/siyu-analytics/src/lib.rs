@@ -2,7 +2,8 @@
 //! by time within each customer, stored column-wise (the layout of Mixpanel's and Amplitude's
 //! engines), and the kernels that answer funnels, retention and RFM in one pass over it.
 //!
-//! Modules, in reading order: [`columns`] (the index and its builder), [`calendar`] (instants to
+//! Modules, in reading order: [`columns`] (customer-partitioned columns and their builder), [`index`]
+//! (a base and a delta of recent events, seen as one), [`calendar`] (instants to
 //! local days, weeks and months of a time zone), [`funnel`], [`retention`], [`rfm`], [`parallel`]
 //! (splitting a scan over the cores).
 //!
@@ -13,12 +14,14 @@
 pub mod calendar;
 pub mod columns;
 pub mod funnel;
+pub mod index;
 pub mod parallel;
 pub mod retention;
 pub mod rfm;
 
 pub use calendar::{Calendar, Granularity};
-pub use columns::{EventColumns, EventColumnsBuilder, EventNames, RawEvent};
+pub use columns::{EventColumns, EventColumnsBuilder, EventNames, Order, RawEvent};
+pub use index::{CustomerEvents, Index};
 
 /// Microseconds in a day.
 pub const DAY_US: i64 = 86_400 * 1_000_000;

@@ -6,7 +6,7 @@
 //! event by default) in bucket cohort + p. With both "any", this is the reference definition.
 
 use crate::calendar::{Calendar, Granularity};
-use crate::columns::EventColumns;
+use crate::index::Index;
 use crate::parallel;
 
 /// A retention query.
@@ -32,21 +32,21 @@ pub struct RetentionCell {
 }
 
 /// Returns the non-empty cells, by cohort then period.
-pub fn retention(columns: &EventColumns, calendar: &Calendar, query: &RetentionQuery) -> Vec<RetentionCell> {
-    let Some((from, to)) = columns.time_range() else { return Vec::new() };
+pub fn retention(index: &Index, calendar: &Calendar, query: &RetentionQuery) -> Vec<RetentionCell> {
+    let Some((from, to)) = index.time_range() else { return Vec::new() };
     let g = query.granularity;
     let first = calendar.bucket(from, g);
     let width = (calendar.bucket(to, g) - first + 1) as usize;
-    let parts = parallel::over_slots(columns.customer_count(), |range| {
+    let parts = parallel::over_slots(index.customer_count(), |range| {
         // matrix[cohort - first][period]
         let mut matrix = vec![0u64; width * width];
-        for slot in range {
-            let (ts, events) = columns.events_of(slot);
+        index.for_each_customer(range, |customer| {
+            let (ts, events) = (customer.ts_us, customer.events);
             let start = match query.cohort_event {
                 None => 0,
                 Some(event) => match events.iter().position(|e| *e == event) {
                     Some(i) => i,
-                    None => continue,
+                    None => return,
                 },
             };
             let cohort = calendar.bucket(ts[start], g);
@@ -66,7 +66,7 @@ pub fn retention(columns: &EventColumns, calendar: &Calendar, query: &RetentionQ
                 }
                 i += 1;
             }
-        }
+        });
         matrix
     });
     let mut matrix = vec![0u64; width * width];
@@ -93,12 +93,12 @@ mod tests {
     use crate::DAY_US;
     use crate::columns::{EventColumnsBuilder, RawEvent};
 
-    fn columns(events: &[(i64, i64, u16)]) -> EventColumns {
+    fn columns(events: &[(i64, i64, u16)]) -> Index {
         let mut builder = EventColumnsBuilder::default();
         for (customer, day, event) in events {
             builder.push(RawEvent { customer: *customer, ts_us: day * DAY_US + 1, event: *event, order_cents: None });
         }
-        builder.build()
+        Index::from_columns(builder.build())
     }
 
     #[test]

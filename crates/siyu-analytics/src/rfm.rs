@@ -6,7 +6,7 @@
 //! (ties share the lowest rank) over recency descending, frequency and monetary ascending: the
 //! reference definition, under which 5 is always best.
 
-use crate::columns::EventColumns;
+use crate::index::Index;
 use crate::{DAY_US, parallel};
 
 /// One customer's RFM inputs and scores.
@@ -28,17 +28,17 @@ pub struct RfmRow {
     pub m: u8,
 }
 
-/// Returns a row per customer with orders, in customer order.
-pub fn rfm(columns: &EventColumns, as_of_us: Option<i64>) -> Vec<RfmRow> {
-    let Some((_, end)) = columns.time_range() else { return Vec::new() };
+/// Returns a row per customer with orders, in index order (see [`Index::for_each_customer`]).
+pub fn rfm(index: &Index, as_of_us: Option<i64>) -> Vec<RfmRow> {
+    let Some((_, end)) = index.time_range() else { return Vec::new() };
     let as_of = as_of_us.unwrap_or(end);
-    let parts = parallel::over_slots(columns.customer_count(), |range| {
+    let parts = parallel::over_slots(index.customer_count(), |range| {
         let mut rows = Vec::new();
-        for slot in range {
-            let orders = columns.orders_of(slot);
-            let Some(last) = orders.last() else { continue };
+        index.for_each_customer(range, |customer| {
+            let orders = customer.orders;
+            let Some(last) = orders.last() else { return };
             rows.push(RfmRow {
-                customer: columns.customer(slot),
+                customer: customer.id,
                 recency_days: (as_of - last.ts_us).div_euclid(DAY_US),
                 frequency: orders.len() as i64,
                 monetary_cents: orders.iter().map(|o| o.cents).sum(),
@@ -46,7 +46,7 @@ pub fn rfm(columns: &EventColumns, as_of_us: Option<i64>) -> Vec<RfmRow> {
                 f: 0,
                 m: 0,
             });
-        }
+        });
         rows
     });
     let mut rows: Vec<RfmRow> = parts.into_iter().flatten().collect();
@@ -113,6 +113,7 @@ pub fn cells(rows: &[RfmRow]) -> Vec<((u8, u8, u8), u64)> {
 mod tests {
     use super::*;
     use crate::columns::{EventColumnsBuilder, RawEvent};
+    use crate::index::Index;
 
     #[test]
     fn ties_share_the_lowest_rank_and_scores_run_one_to_five() {
@@ -125,7 +126,7 @@ mod tests {
             }
         }
         builder.push(RawEvent { customer: 6, ts_us: 100 * DAY_US, event: 1, order_cents: None });
-        let rows = rfm(&builder.build(), None);
+        let rows = rfm(&Index::from_columns(builder.build()), None);
         let scores: Vec<(i64, i64, u8, u8, u8)> =
             rows.iter().map(|r| (r.customer, r.recency_days, r.r, r.f, r.m)).collect();
         assert_eq!(scores, vec![(1, 1, 5, 1, 1), (2, 2, 4, 2, 2), (3, 3, 3, 3, 3), (4, 4, 2, 4, 4), (5, 5, 1, 5, 5)]);
@@ -136,7 +137,7 @@ mod tests {
         for c in 1..=5i64 {
             builder.push(RawEvent { customer: c, ts_us: 0, event: 0, order_cents: Some(100) });
         }
-        let rows = rfm(&builder.build(), None);
+        let rows = rfm(&Index::from_columns(builder.build()), None);
         assert!(rows.iter().all(|r| (r.r, r.f, r.m) == (1, 1, 1)));
     }
 }

@@ -248,6 +248,10 @@ async fn bench_analytics(config: &Config, parquet: &std::path::Path, repeat: usi
         println!("import: skipped, workspace {slug} already holds {} events", existing.columns.event_count());
     }
     drop(existing);
+    drop(app);
+    // A fresh process state, as after a restart: the index is loaded from the durable log.
+    let app = App::build(config).await?;
+    let services = app.services();
     let heap_before = status_mib("RssAnon");
     let started = Instant::now();
     let index = services.event_index(&owner).await?;

@@ -95,7 +95,7 @@ fn time_zone(name: Option<&str>, workspace_tz: &str) -> anyhow::Result<jiff::tz:
     jiff::tz::TimeZone::get(name).with_context(|| format!("unknown time zone \"{name}\""))
 }
 
-async fn index_of(services: &Services, slug: &str) -> anyhow::Result<(EventIndex, String)> {
+async fn index_of(services: &Services, slug: &str) -> anyhow::Result<(std::sync::Arc<EventIndex>, String)> {
     let ws = services.workspace_by_slug(slug).await?;
     let index = services.event_index(&Principal::cli(ws.id)).await?;
     Ok((index, ws.time_zone))

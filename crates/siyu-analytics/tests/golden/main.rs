@@ -5,14 +5,14 @@
 
 use siyu_analytics::funnel::{FunnelQuery, funnel};
 use siyu_analytics::retention::{RetentionQuery, retention};
-use siyu_analytics::{Calendar, EventColumns, EventColumnsBuilder, EventNames, Granularity, RawEvent, rfm};
+use siyu_analytics::{Calendar, EventColumnsBuilder, EventNames, Granularity, Index, RawEvent, rfm};
 use std::path::PathBuf;
 
 fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
 }
 
-fn load(set: &str) -> (EventNames, EventColumns, serde_json::Value) {
+fn load(set: &str) -> (EventNames, Index, serde_json::Value) {
     let mut names = EventNames::default();
     let mut builder = EventColumnsBuilder::default();
     let mut reader = csv::Reader::from_path(fixture(&format!("{set}.csv"))).unwrap();
@@ -28,7 +28,7 @@ fn load(set: &str) -> (EventNames, EventColumns, serde_json::Value) {
         });
     }
     let answers = std::fs::read_to_string(fixture(&format!("{set}.answers.json"))).unwrap();
-    (names, builder.build(), serde_json::from_str(&answers).unwrap())
+    (names, Index::from_columns(builder.build()), serde_json::from_str(&answers).unwrap())
 }
 
 const SETS: [&str; 3] = ["small-1", "small-2", "small-3"];

@@ -4,15 +4,15 @@
 use crate::error::{DomainError, DomainResult, FieldError};
 use siyu_analytics::funnel::{FunnelQuery, funnel};
 use siyu_analytics::retention::{RetentionQuery, retention};
-use siyu_analytics::{Calendar, EventColumns, EventNames, Granularity, QueryError, rfm};
+use siyu_analytics::{Calendar, EventNames, Granularity, Index, QueryError, rfm};
 
 /// A workspace's events, indexed for analytics.
 #[derive(Clone, Debug, Default)]
 pub struct EventIndex {
     /// Event names and their ids.
     pub names: EventNames,
-    /// The columns.
-    pub columns: EventColumns,
+    /// The events, by customer and time.
+    pub columns: Index,
     /// Events left out because their workspace already had 65,536 other event names.
     pub unindexed_events: u64,
 }

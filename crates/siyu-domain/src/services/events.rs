@@ -6,9 +6,11 @@ use crate::access::{Permission, Principal};
 use crate::error::{DomainError, DomainResult};
 use crate::events::{EventIndex, EventKind, NewEvent, SegmentMessage, order_cents};
 use crate::profiles::{CustomerInput, IdentityInput, IdentityKind};
-use siyu_analytics::{EventColumnsBuilder, RawEvent};
+use siyu_analytics::{EventColumns, EventColumnsBuilder, EventNames, Index, RawEvent};
 use siyu_core::CustomerId;
+use siyu_core::WorkspaceId;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// Profiles created per write transaction when senders are resolved in bulk.
 const RESOLVE_CHUNK: usize = 5_000;
@@ -52,41 +54,79 @@ impl Services {
     /// Appends events to the workspace's log; returns once they are durable.
     pub async fn append_events(&self, principal: &Principal, events: &[NewEvent]) -> DomainResult<()> {
         principal.require(Permission::EventsWrite)?;
-        Ok(self.stores.events.append(principal.workspace_id, events).await?)
+        self.append_and_index(principal.workspace_id, events, false).await
     }
 
-    /// Builds the workspace's analytics index from its whole log; events of merged-away profiles
-    /// count for the profile they were merged into.
-    pub async fn event_index(&self, principal: &Principal) -> DomainResult<EventIndex> {
+    /// Returns the workspace's analytics index: built from the whole log on first use, then kept
+    /// current by the ingestion path (new events go into a small delta that is rebuilt on the
+    /// next query, and folded into the base once it grows). Events of merged-away profiles count
+    /// for the profile they were merged into.
+    pub async fn event_index(&self, principal: &Principal) -> DomainResult<Arc<EventIndex>> {
         principal.require(Permission::AnalyticsRead)?;
-        let ws = principal.workspace_id;
+        let live = self.live_index(principal.workspace_id);
+        {
+            let state = live.read().await;
+            if state.loaded && !state.is_stale() && !state.wants_fold() {
+                return Ok(state.snapshot());
+            }
+        }
+        let mut state = live.write().await;
+        if !state.loaded || state.is_stale() {
+            let (names, columns, unindexed) = self.scan_log(principal.workspace_id).await?;
+            *state = LiveIndex::loaded(names, columns, unindexed);
+        } else if state.wants_fold() {
+            state.fold();
+        }
+        Ok(state.snapshot())
+    }
+
+    fn live_index(&self, ws: WorkspaceId) -> Arc<tokio::sync::RwLock<LiveIndex>> {
+        let mut all = self.live.lock().expect("live index map lock is never poisoned");
+        all.entry(ws).or_default().clone()
+    }
+
+    /// Reads the whole log of a workspace into columns.
+    async fn scan_log(&self, ws: WorkspaceId) -> DomainResult<(EventNames, EventColumns, u64)> {
         let merged: HashMap<i64, i64> =
             self.stores.profiles.merged_customers(ws).await?.into_iter().map(|(from, to)| (from.0, to.0)).collect();
-        let mut index = EventIndex::default();
+        let mut names = EventNames::default();
         let mut builder = EventColumnsBuilder::default();
         let mut unnamed = 0u64;
         self.stores
             .events
             .scan(ws, &mut |event| {
-                if !matches!(event.kind, EventKind::Track | EventKind::Page | EventKind::Screen) {
-                    return;
-                }
-                let Some(name) = index.names.intern(event.name) else {
+                if let Some(raw) = raw_event(&mut names, &merged, &event) {
+                    builder.push(raw);
+                } else if is_behaviour(event.kind) {
                     unnamed += 1;
-                    return;
-                };
-                let customer = merged.get(&event.customer.0).copied().unwrap_or(event.customer.0);
-                builder.push(RawEvent {
-                    customer,
-                    ts_us: event.ts_us,
-                    event: name,
-                    order_cents: order_cents(event.name, event.properties),
-                });
+                }
             })
             .await?;
-        index.unindexed_events = unnamed;
-        index.columns = builder.build();
-        Ok(index)
+        Ok((names, builder.build(), unnamed))
+    }
+
+    /// Appends events durably and adds them to the live index (if it is loaded), so they are
+    /// queryable at once. The index's read lock is held across both steps: a full (re)load takes
+    /// the write lock, so an event is either in the log it scans or added after it, never both.
+    async fn append_and_index(&self, ws: WorkspaceId, events: &[NewEvent], merged_profiles: bool) -> DomainResult<()> {
+        let live = self.live_index(ws);
+        let state = live.read().await;
+        self.stores.events.append(ws, events).await?;
+        if !state.loaded {
+            return Ok(());
+        }
+        let mut tail = state.tail.lock().expect("tail lock is never poisoned");
+        if merged_profiles {
+            // Events already indexed under a merged-away profile must move: reload on next query.
+            tail.stale = true;
+        }
+        for event in events {
+            if let Some(raw) = raw_event(&mut tail.names, &HashMap::new(), &event.view()) {
+                tail.events.push(raw);
+            }
+        }
+        tail.snapshot = None;
+        Ok(())
     }
 }
 
@@ -297,6 +337,7 @@ impl Services {
             }
         });
         let mut refused: Vec<usize> = Vec::new();
+        let mut merged_profiles = false;
         if !inputs.is_empty() {
             let writer = Principal { role: crate::access::Role::Owner, ..principal.clone() };
             let results = self.upsert_customers(&writer, inputs, "events", "").await?;
@@ -304,6 +345,7 @@ impl Services {
                 for ((position, identities), result) in writes.iter().zip(results) {
                     match result {
                         Ok(done) => {
+                            merged_profiles |= !done.merged.is_empty();
                             for merged in &done.merged {
                                 state.merged.insert(*merged, done.id);
                             }
@@ -368,8 +410,91 @@ impl Services {
             // Every sender was resolved above; storing the rest without it would lose it silently.
             return Err(crate::DomainError::Internal(format!("message {message_id} resolved to no customer")));
         }
-        self.stores.events.append(ws, &events).await?;
+        self.append_and_index(ws, &events, merged_profiles).await?;
         outcome.accepted += events.len();
         Ok(())
+    }
+}
+
+fn is_behaviour(kind: EventKind) -> bool {
+    matches!(kind, EventKind::Track | EventKind::Page | EventKind::Screen)
+}
+
+/// The index's view of a logged event: `None` for identify, group and alias (not behaviour), or
+/// when the workspace already has 65,536 other event names.
+fn raw_event(
+    names: &mut EventNames,
+    merged: &HashMap<i64, i64>,
+    event: &crate::events::EventView<'_>,
+) -> Option<RawEvent> {
+    if !is_behaviour(event.kind) {
+        return None;
+    }
+    let name = names.intern(event.name)?;
+    let customer = merged.get(&event.customer.0).copied().unwrap_or(event.customer.0);
+    Some(RawEvent { customer, ts_us: event.ts_us, event: name, order_cents: order_cents(event.name, event.properties) })
+}
+
+/// Events a delta may hold before they are folded into a new base.
+const FOLD_EVENTS: usize = 1_000_000;
+
+/// One workspace's live index.
+#[derive(Default)]
+pub(crate) struct LiveIndex {
+    loaded: bool,
+    stale: bool,
+    base: Arc<EventColumns>,
+    unindexed: u64,
+    tail: std::sync::Mutex<Tail>,
+}
+
+/// Events that arrived since the base was built, and the last snapshot made with them.
+#[derive(Default)]
+struct Tail {
+    names: EventNames,
+    events: Vec<RawEvent>,
+    stale: bool,
+    snapshot: Option<Arc<EventIndex>>,
+}
+
+impl LiveIndex {
+    fn is_stale(&self) -> bool {
+        self.stale || self.tail.lock().expect("tail lock is never poisoned").stale
+    }
+
+    fn loaded(names: EventNames, base: EventColumns, unindexed: u64) -> Self {
+        let tail = Tail { names, ..Default::default() };
+        Self { loaded: true, stale: false, base: Arc::new(base), unindexed, tail: std::sync::Mutex::new(tail) }
+    }
+
+    /// Returns the current snapshot, rebuilding the delta from the tail if events arrived.
+    fn snapshot(&self) -> Arc<EventIndex> {
+        let mut tail = self.tail.lock().expect("tail lock is never poisoned");
+        if let Some(snapshot) = &tail.snapshot {
+            return snapshot.clone();
+        }
+        let mut builder = EventColumnsBuilder::with_capacity(tail.events.len());
+        for event in &tail.events {
+            builder.push(*event);
+        }
+        let columns = Index::new(self.base.clone(), Arc::new(builder.build()));
+        let snapshot = Arc::new(EventIndex { names: tail.names.clone(), columns, unindexed_events: self.unindexed });
+        tail.snapshot = Some(snapshot.clone());
+        snapshot
+    }
+
+    /// Whether the tail has grown enough to fold it into a new base.
+    fn wants_fold(&self) -> bool {
+        let tail = self.tail.lock().expect("tail lock is never poisoned");
+        tail.events.len() > FOLD_EVENTS.max(self.base.event_count() / 8)
+    }
+
+    /// Folds the tail into a new base.
+    fn fold(&mut self) {
+        let folded = self.snapshot().columns.fold();
+        self.base = Arc::new(folded);
+        let tail = self.tail.get_mut().expect("tail lock is never poisoned");
+        tail.events = Vec::new();
+        tail.snapshot = None;
     }
 }

@@ -33,6 +33,7 @@ pub struct Services {
     master_key: Arc<SecretKey>,
     data_keys: Arc<RwLock<HashMap<WorkspaceId, DataKey>>>,
     ingest: Arc<events::IngestState>,
+    live: Arc<std::sync::Mutex<HashMap<WorkspaceId, Arc<tokio::sync::RwLock<events::LiveIndex>>>>>,
 }
 
 impl Services {
@@ -44,6 +45,7 @@ impl Services {
             master_key: Arc::new(master_key),
             data_keys: Default::default(),
             ingest: Default::default(),
+            live: Default::default(),
         }
     }
 

@@ -51,7 +51,7 @@ pub async fn parquet_history_answers_like_duckdb_and_clickhouse(app: TestApp) {
     assert_eq!((report.rows, report.imported, report.failed), (4000, 4000, 0));
     check_answers(&app, "small-1").await;
     // Senders became customers with their user_id as an identity.
-    let first = app.services.event_index(&app.owner).await.unwrap().columns.customer(0);
+    let first = app.services.event_index(&app.owner).await.unwrap().columns.base().customer(0);
     let (status, body, _) = app.call("GET", &format!("/api/v1/customers/{first}"), &app.key, None).await;
     assert_eq!(status, 200);
     assert_eq!(body["identities"][0]["type"], "user_id");

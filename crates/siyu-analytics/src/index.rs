@@ -1,0 +1,211 @@
+//! The queryable index: a large immutable base and a small delta of recent events, seen as one.
+//! New events only rebuild the delta (cheap), so they are queryable at once; the delta is folded
+//! into a new base now and then, off the query path.
+
+use crate::columns::{EventColumns, Order};
+use std::ops::Range;
+use std::sync::Arc;
+
+/// One customer's events and orders, in time order.
+#[derive(Clone, Copy, Debug)]
+pub struct CustomerEvents<'a> {
+    /// The customer id.
+    pub id: i64,
+    /// Event times, microseconds.
+    pub ts_us: &'a [i64],
+    /// Event ids, parallel to `ts_us`.
+    pub events: &'a [u16],
+    /// Orders.
+    pub orders: &'a [Order],
+}
+
+/// Base plus delta. Units `0..base.customer_count()` are the base's customers (with their delta
+/// events merged in); the units after are customers only the delta has.
+#[derive(Clone, Debug, Default)]
+pub struct Index {
+    base: Arc<EventColumns>,
+    delta: Arc<EventColumns>,
+    /// (base slot, delta slot) of customers in both, by base slot.
+    pairs: Vec<(u32, u32)>,
+    /// Delta slots of customers the base does not have.
+    delta_only: Vec<u32>,
+}
+
+impl Index {
+    /// Returns an index over `base` and `delta` (both keyed by customer id).
+    pub fn new(base: Arc<EventColumns>, delta: Arc<EventColumns>) -> Self {
+        let (mut pairs, mut delta_only) = (Vec::new(), Vec::new());
+        let mut b = 0;
+        for d in 0..delta.customer_count() {
+            let id = delta.customer(d);
+            while b < base.customer_count() && base.customer(b) < id {
+                b += 1;
+            }
+            if b < base.customer_count() && base.customer(b) == id {
+                pairs.push((b as u32, d as u32));
+            } else {
+                delta_only.push(d as u32);
+            }
+        }
+        Self { base, delta, pairs, delta_only }
+    }
+
+    /// Returns an index of one set of columns.
+    pub fn from_columns(columns: EventColumns) -> Self {
+        Self::new(Arc::new(columns), Arc::default())
+    }
+
+    /// Returns the base columns.
+    pub fn base(&self) -> &Arc<EventColumns> {
+        &self.base
+    }
+
+    /// Returns the delta columns.
+    pub fn delta(&self) -> &Arc<EventColumns> {
+        &self.delta
+    }
+
+    /// Returns the number of units [`Index::for_each_customer`] ranges over (one per customer).
+    pub fn customer_count(&self) -> usize {
+        self.base.customer_count() + self.delta_only.len()
+    }
+
+    /// Returns the number of events.
+    pub fn event_count(&self) -> usize {
+        self.base.event_count() + self.delta.event_count()
+    }
+
+    /// Returns the earliest and latest event time.
+    pub fn time_range(&self) -> Option<(i64, i64)> {
+        match (self.base.time_range(), self.delta.time_range()) {
+            (Some((a, b)), Some((c, d))) => Some((a.min(c), b.max(d))),
+            (one, other) => one.or(other),
+        }
+    }
+
+    /// Returns the bytes both column sets hold.
+    pub fn heap_bytes(&self) -> usize {
+        self.base.heap_bytes() + self.delta.heap_bytes() + self.pairs.capacity() * 8 + self.delta_only.capacity() * 4
+    }
+
+    /// Returns the customer id of a unit.
+    pub fn customer_id(&self, unit: usize) -> i64 {
+        let base_count = self.base.customer_count();
+        if unit < base_count {
+            self.base.customer(unit)
+        } else {
+            self.delta.customer(self.delta_only[unit - base_count] as usize)
+        }
+    }
+
+    /// Returns one set of columns holding the base and the delta (a new base).
+    pub fn fold(&self) -> EventColumns {
+        let mut units: Vec<(i64, usize)> = (0..self.customer_count()).map(|u| (self.customer_id(u), u)).collect();
+        units.sort_unstable();
+        let mut folded = EventColumns::with_capacity(units.len(), self.event_count());
+        for (_, unit) in units {
+            self.for_each_customer(unit..unit + 1, |customer| folded.push_customer(customer));
+        }
+        folded
+    }
+
+    /// Calls `visit` for each customer unit in `units`, in order.
+    pub fn for_each_customer(&self, units: Range<usize>, mut visit: impl FnMut(CustomerEvents<'_>)) {
+        let base_count = self.base.customer_count();
+        let mut pair = self.pairs.partition_point(|(b, _)| (*b as usize) < units.start);
+        let (mut ts, mut events, mut orders) = (Vec::new(), Vec::new(), Vec::new());
+        for unit in units {
+            if unit >= base_count {
+                let slot = self.delta_only[unit - base_count] as usize;
+                let (t, e) = self.delta.events_of(slot);
+                visit(CustomerEvents {
+                    id: self.delta.customer(slot),
+                    ts_us: t,
+                    events: e,
+                    orders: self.delta.orders_of(slot),
+                });
+                continue;
+            }
+            let (t, e) = self.base.events_of(unit);
+            let id = self.base.customer(unit);
+            match self.pairs.get(pair) {
+                Some((b, d)) if *b as usize == unit => {
+                    pair += 1;
+                    let d = *d as usize;
+                    let (dt, de) = self.delta.events_of(d);
+                    merge(t, e, dt, de, &mut ts, &mut events);
+                    orders.clear();
+                    orders.extend_from_slice(self.base.orders_of(unit));
+                    orders.extend_from_slice(self.delta.orders_of(d));
+                    // Stable: at one instant, base orders stay first.
+                    orders.sort_by_key(|o: &Order| o.ts_us);
+                    visit(CustomerEvents { id, ts_us: &ts, events: &events, orders: &orders });
+                }
+                _ => visit(CustomerEvents { id, ts_us: t, events: e, orders: self.base.orders_of(unit) }),
+            }
+        }
+    }
+}
+
+/// Merges two time-ordered event runs; at one instant the first run's events come first.
+fn merge(at: &[i64], ae: &[u16], bt: &[i64], be: &[u16], ts: &mut Vec<i64>, events: &mut Vec<u16>) {
+    ts.clear();
+    events.clear();
+    let (mut i, mut j) = (0, 0);
+    while i < at.len() || j < bt.len() {
+        if j == bt.len() || (i < at.len() && at[i] <= bt[j]) {
+            ts.push(at[i]);
+            events.push(ae[i]);
+            i += 1;
+        } else {
+            ts.push(bt[j]);
+            events.push(be[j]);
+            j += 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::columns::{EventColumnsBuilder, RawEvent};
+
+    fn columns(events: &[(i64, i64, u16)]) -> Arc<EventColumns> {
+        let mut builder = EventColumnsBuilder::default();
+        for (customer, ts_us, event) in events {
+            builder.push(RawEvent { customer: *customer, ts_us: *ts_us, event: *event, order_cents: None });
+        }
+        Arc::new(builder.build())
+    }
+
+    #[test]
+    fn delta_events_merge_into_their_customers() {
+        let base = columns(&[(1, 10, 0), (1, 30, 0), (3, 5, 0)]);
+        let delta = columns(&[(1, 20, 1), (2, 7, 1), (4, 1, 1)]);
+        let index = Index::new(base, delta);
+        assert_eq!((index.customer_count(), index.event_count()), (4, 6));
+        let mut seen = Vec::new();
+        index.for_each_customer(0..index.customer_count(), |c| seen.push((c.id, c.ts_us.to_vec(), c.events.to_vec())));
+        assert_eq!(
+            seen,
+            vec![
+                (1, vec![10, 20, 30], vec![0, 1, 0]),
+                (3, vec![5], vec![0]),
+                (2, vec![7], vec![1]),
+                (4, vec![1], vec![1])
+            ]
+        );
+        // Folding gives the same customers and events as one set of columns, by customer id.
+        let folded = Index::from_columns(index.fold());
+        let mut again = Vec::new();
+        folded
+            .for_each_customer(0..folded.customer_count(), |c| again.push((c.id, c.ts_us.to_vec(), c.events.to_vec())));
+        seen.sort();
+        assert_eq!(again, seen);
+        // A sub-range starts at the right pair.
+        let mut part = Vec::new();
+        index.for_each_customer(1..2, |c| part.push(c.id));
+        assert_eq!(part, vec![3]);
+        assert_eq!(index.time_range(), Some((1, 30)));
+    }
+}
