@@ -74,22 +74,6 @@ pub enum QueryCommand {
     },
 }
 
-/// Parses a duration like `7d`, `12h`, `30m`, `90s` or plain seconds into seconds.
-pub fn parse_window(text: &str) -> anyhow::Result<i64> {
-    let text = text.trim();
-    let (digits, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
-    let n: i64 = digits.parse().with_context(|| format!("window \"{text}\": expected a number and d, h, m or s"))?;
-    let scale = match unit {
-        "" | "s" => 1,
-        "m" => 60,
-        "h" => 3_600,
-        "d" => 86_400,
-        "w" => 7 * 86_400,
-        other => anyhow::bail!("window \"{text}\": unknown unit \"{other}\"; expected d, h, m or s"),
-    };
-    Ok(n.saturating_mul(scale))
-}
-
 fn time_zone(name: Option<&str>, workspace_tz: &str) -> anyhow::Result<jiff::tz::TimeZone> {
     let name = name.unwrap_or(workspace_tz);
     jiff::tz::TimeZone::get(name).with_context(|| format!("unknown time zone \"{name}\""))
@@ -106,7 +90,7 @@ pub async fn run(services: &Services, command: QueryCommand) -> anyhow::Result<(
     match command {
         QueryCommand::Funnel { workspace, steps, window, tz, format } => {
             let steps: Vec<String> = steps.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
-            let window = parse_window(&window)?;
+            let window = siyu_domain::events::analytics::parse_window(&window)?;
             let (index, workspace_tz) = index_of(services, &workspace).await?;
             time_zone(tz.as_deref(), &workspace_tz)?;
             let answer = index.funnel(&steps, window)?;
@@ -196,19 +180,5 @@ fn human_seconds(seconds: f64) -> String {
         s if s < 7_200.0 => format!("{:.1} min", s / 60.0),
         s if s < 172_800.0 => format!("{:.1} h", s / 3_600.0),
         s => format!("{:.1} d", s / 86_400.0),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn windows_take_units() {
-        assert_eq!(parse_window("7d").unwrap(), 604_800);
-        assert_eq!(parse_window("90").unwrap(), 90);
-        assert_eq!(parse_window("2h").unwrap(), 7_200);
-        assert!(parse_window("7y").is_err());
-        assert!(parse_window("d").is_err());
     }
 }

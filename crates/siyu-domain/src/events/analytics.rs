@@ -200,6 +200,42 @@ impl EventIndex {
     }
 }
 
+/// Parses a window like `7d`, `12h`, `30m`, `90s`, `2w` or plain seconds into seconds; errors name `window`.
+pub fn parse_window(text: &str) -> DomainResult<i64> {
+    let text = text.trim();
+    let (digits, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
+    let bad = || {
+        DomainError::Invalid(vec![FieldError::new(
+            "window",
+            format!("\"{text}\": expected a number followed by w, d, h, m or s"),
+        )])
+    };
+    let scale = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3_600,
+        "d" => 86_400,
+        "w" => 604_800,
+        _ => return Err(bad()),
+    };
+    let n: i64 = digits.parse().map_err(|_| bad())?;
+    Ok(n.saturating_mul(scale))
+}
+
 fn ratio(part: u64, whole: u64) -> f64 {
     if whole == 0 { 0.0 } else { part as f64 / whole as f64 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_take_units() {
+        assert_eq!(parse_window("7d").ok(), Some(604_800));
+        assert_eq!(parse_window("90").ok(), Some(90));
+        assert_eq!(parse_window("2h").ok(), Some(7_200));
+        assert!(parse_window("7y").is_err());
+        assert!(parse_window("d").is_err());
+    }
 }

@@ -3,6 +3,7 @@
 //! generated from these handlers, so it cannot drift.
 
 mod admin;
+mod analytics;
 mod customers;
 mod tags;
 
@@ -16,7 +17,7 @@ use utoipa_axum::router::OpenApiRouter;
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "siyu admin API", description = "Customer profiles, identities, tags, consent, keys and users of one workspace. Authenticate with `Authorization: Bearer <secret key>`. Errors are application/problem+json (RFC 9457)."),
+    info(title = "siyu admin API", description = "Customer profiles, identities, tags, consent, keys, users and analytics of one workspace. Authenticate with `Authorization: Bearer <secret key>`. Errors are application/problem+json (RFC 9457)."),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
     components(schemas(Problem))
@@ -43,6 +44,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(customers::router())
         .merge(tags::router())
         .merge(admin::router())
+        .merge(analytics::router())
         .layer(axum::extract::DefaultBodyLimit::max(crate::JSON_BODY_LIMIT));
     let document = api.get_openapi().clone();
     let json = serde_json::to_string_pretty(&document).expect("the OpenAPI document serialises");

@@ -55,6 +55,14 @@ fn routes() -> Vec<(&'static str, &'static str, Option<Value>, Permission)> {
             ConsentWrite,
         ),
         ("GET", "/api/v1/customers/{c}/unsubscribe-link?channel=sms", None, CustomersRead),
+        (
+            "POST",
+            "/api/v1/analytics/funnel",
+            Some(json!({"steps": ["Signed Up", "Order Completed"], "window": "7d"})),
+            AnalyticsRead,
+        ),
+        ("POST", "/api/v1/analytics/retention", Some(json!({"period": "week"})), AnalyticsRead),
+        ("POST", "/api/v1/analytics/rfm", Some(json!({})), AnalyticsRead),
         ("GET", "/api/v1/tag-groups", None, CustomersRead),
         ("POST", "/api/v1/tag-groups", Some(json!({"name": "g-@@", "family": "social"})), TagsManage),
         ("GET", "/api/v1/tags", None, CustomersRead),
@@ -137,6 +145,26 @@ async fn send(app: &TestApp, method: &str, path: &str, key: &str, body: Option<V
     (status, body)
 }
 
+/// Stores two events in the test workspace, so analytics routes have something to answer.
+async fn seed_events(app: &TestApp) {
+    use siyu_domain::events::{EventKind, NewEvent};
+    let ids = app.services.customers_for_user_ids(&app.owner, &["ev-1".to_string()]).await.unwrap();
+    let now = app.services.now().as_microsecond();
+    let events = ["Signed Up", "Order Completed"].map(|name| NewEvent {
+        customer: ids[0],
+        kind: EventKind::Track,
+        name: name.into(),
+        ts_us: now,
+        received_us: now,
+        message_id: String::new(),
+        user_id: "ev-1".into(),
+        anonymous_id: String::new(),
+        properties: r#"{"revenue":10}"#.into(),
+        context: "{}".into(),
+    });
+    app.services.append_events(&app.owner, &events).await.unwrap();
+}
+
 async fn seed_tags(app: &TestApp, key: &str) {
     app.call("POST", "/api/v1/tag-groups", key, Some(json!({"name": "价值", "family": "consumption_preference"})))
         .await;
@@ -160,6 +188,7 @@ async fn requests_without_a_valid_secret_key_are_refused(app: TestApp) {
 
 async fn every_route_enforces_the_permission_matrix(app: TestApp) {
     seed_tags(&app, &app.key).await;
+    seed_events(&app).await;
     let mut round = 0;
     for role in Role::ALL {
         let key = app.key_with_role(role).await;

@@ -3,7 +3,7 @@
 //! engines' (the golden fixtures of siyu-analytics).
 
 use crate::TestApp;
-use serde_json::Value;
+use serde_json::{Value, json};
 use siyu_analytics::Granularity;
 use std::path::PathBuf;
 
@@ -122,10 +122,47 @@ pub async fn events_stay_in_their_workspace(app: TestApp) {
     assert_eq!(index.columns.event_count(), 0);
 }
 
+pub async fn the_analytics_api_answers_and_names_bad_parameters(app: TestApp) {
+    siyu::event_import::import(&app.services, &app.owner, &fixture("small-2.parquet"), |_, _| {}).await.unwrap();
+    let expected = answers("small-2");
+    let steps = json!({"steps": ["Signed Up", "Product Added", "Checkout Started", "Order Completed"], "window": "7d"});
+    let (status, funnel, _) = app.call("POST", "/api/v1/analytics/funnel", &app.key, Some(steps)).await;
+    assert_eq!(status, 200, "{funnel}");
+    assert_eq!(only(&funnel["steps"], &["step", "event", "customers"]), expected["funnel"]["steps"]);
+    assert_eq!(funnel["steps"][0]["conversion_rate"], 1.0);
+    let (_, retention, _) =
+        app.call("POST", "/api/v1/analytics/retention", &app.key, Some(json!({"period": "week", "tz": "UTC"}))).await;
+    assert_eq!(only(&retention["rows"], &["cohort", "period", "customers"]), expected["retention"]["rows"]);
+    let (_, rfm, _) = app.call("POST", "/api/v1/analytics/rfm", &app.key, Some(json!({}))).await;
+    assert_eq!(only(&rfm["cells"], &["r", "f", "m", "customers"]), expected["rfm"]["cells"]);
+
+    let bad = [
+        ("funnel", json!({"steps": ["Signed Up", "Bought A Yacht"]}), 422, "steps[1]"),
+        ("funnel", json!({"steps": ["Signed Up"]}), 422, "steps"),
+        ("funnel", json!({"steps": ["Signed Up", "Product Added"], "window": "0d"}), 422, "window"),
+        ("funnel", json!({"steps": ["Signed Up", "Product Added"], "window": "soon"}), 422, "window"),
+        ("funnel", json!({"steps": ["Signed Up", "Product Added"], "colour": "red"}), 400, "colour"),
+        ("retention", json!({"period": "year"}), 422, "period"),
+        ("retention", json!({"tz": "Mars/Olympus"}), 422, "tz"),
+        ("retention", json!({"return_event": "Nope"}), 422, "return_event"),
+        ("rfm", json!({"as_of": "yesterday"}), 422, "as_of"),
+    ];
+    for (query, body, status, field) in bad {
+        let (got, problem, content_type) =
+            app.call("POST", &format!("/api/v1/analytics/{query}"), &app.key, Some(body.clone())).await;
+        assert_eq!((got, content_type.as_str()), (status, "application/problem+json"), "{query} {body}: {problem}");
+        assert!(
+            problem["errors"][0]["field"].as_str().unwrap_or_default().starts_with(field),
+            "{query} {body}: {problem}"
+        );
+    }
+}
+
 crate::both_backends!(
     parquet_history_answers_like_duckdb_and_clickhouse,
     csv_history_answers_like_duckdb_and_clickhouse,
     bad_csv_rows_are_reported_and_good_rows_imported,
     bad_queries_name_the_parameter,
     events_stay_in_their_workspace,
+    the_analytics_api_answers_and_names_bad_parameters,
 );
