@@ -4,7 +4,8 @@
 //!
 //! Modules, in reading order: [`columns`] (customer-partitioned columns and their builder), [`index`]
 //! (a base and a delta of recent events, seen as one), [`calendar`] (instants to
-//! local days, weeks and months of a time zone), [`funnel`], [`retention`], [`rfm`], [`parallel`]
+//! local days, weeks and months of a time zone), [`funnel`], [`retention`], [`rfm`],
+//! [`segmentation`], [`paths`], [`kpi`], [`parallel`]
 //! (splitting a scan over the cores).
 //!
 //! The crate depends on `siyu-core` only: it knows no storage, HTTP or runtime. Its definitions are
@@ -15,9 +16,12 @@ pub mod calendar;
 pub mod columns;
 pub mod funnel;
 pub mod index;
+pub mod kpi;
 pub mod parallel;
+pub mod paths;
 pub mod retention;
 pub mod rfm;
+pub mod segmentation;
 
 pub use calendar::{Calendar, Granularity};
 pub use columns::{EventColumns, EventColumnsBuilder, EventNames, Order, RawEvent};

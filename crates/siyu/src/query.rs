@@ -57,6 +57,63 @@ pub enum QueryCommand {
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
+    /// Event segmentation: counts, customers and order revenue per day, week or month.
+    Segmentation {
+        /// Workspace slug.
+        #[arg(long)]
+        workspace: String,
+        /// Events, comma-separated (one series each).
+        #[arg(long)]
+        events: String,
+        /// day, week or month.
+        #[arg(long, default_value = "day")]
+        period: String,
+        /// First local date (YYYY-MM-DD; default: the first day with events).
+        #[arg(long)]
+        from: Option<String>,
+        /// Last local date (default: the last day with events).
+        #[arg(long)]
+        to: Option<String>,
+        /// Time zone (default: the workspace's).
+        #[arg(long)]
+        tz: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Paths: the most frequent next (or previous) events after (before) an event.
+    Paths {
+        /// Workspace slug.
+        #[arg(long)]
+        workspace: String,
+        /// The anchor event.
+        #[arg(long)]
+        event: String,
+        /// next or previous.
+        #[arg(long, default_value = "next")]
+        direction: String,
+        /// Steps from the anchor (1 to 10).
+        #[arg(long, default_value_t = 3)]
+        depth: usize,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// KPIs: DAU/WAU/MAU, new customers, D1/D7/D30 retention, repurchase rate, GMV, ARPU, rates.
+    Kpi {
+        /// Workspace slug.
+        #[arg(long)]
+        workspace: String,
+        /// The local date (YYYY-MM-DD; default: the day of the latest event).
+        #[arg(long)]
+        as_of: Option<String>,
+        /// Time zone (default: the workspace's).
+        #[arg(long)]
+        tz: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
     /// RFM quintile scores from orders: customers per (r, f, m).
     Rfm {
         /// Workspace slug.
@@ -143,6 +200,67 @@ pub async fn run(services: &Services, command: QueryCommand) -> anyhow::Result<(
                             next_period = row.period + 1;
                         }
                         println!();
+                    }
+                }
+            }
+        }
+        QueryCommand::Segmentation { workspace, events, period, from, to, tz, format } => {
+            let granularity = Granularity::parse(&period)
+                .with_context(|| format!("period \"{period}\": expected day, week or month"))?;
+            let date = |t: Option<String>| {
+                t.map(|t| t.parse::<jiff::civil::Date>().with_context(|| format!("\"{t}\" is not a date (YYYY-MM-DD)")))
+                    .transpose()
+            };
+            let (from, to) = (date(from)?, date(to)?);
+            let events: Vec<String> =
+                events.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
+            let (index, workspace_tz) = index_of(services, &workspace).await?;
+            let tz = time_zone(tz.as_deref(), &workspace_tz)?;
+            let answer = index.segmentation(&tz, granularity, &events, from, to)?;
+            match format {
+                Format::Json => println!("{}", serde_json::to_string(&answer)?),
+                Format::Table => {
+                    print!("{:<12}", "bucket");
+                    for s in &answer.series {
+                        print!(" {:>24}", format!("{} (n/cust)", s.event));
+                    }
+                    println!();
+                    for (i, bucket) in answer.buckets.iter().enumerate() {
+                        print!("{bucket:<12}");
+                        for s in &answer.series {
+                            print!(" {:>24}", format!("{}/{}", s.counts[i], s.customers[i]));
+                        }
+                        println!();
+                    }
+                }
+            }
+        }
+        QueryCommand::Paths { workspace, event, direction, depth, format } => {
+            let (index, _) = index_of(services, &workspace).await?;
+            let answer = index.paths(&event, &direction, depth)?;
+            match format {
+                Format::Json => println!("{}", serde_json::to_string(&answer)?),
+                Format::Table => {
+                    println!("{} customers did {} ({direction})", answer.customers, answer.event);
+                    for link in answer.links.iter().take(60) {
+                        println!("{:>4}  {:<28} -> {:<28} {:>10}", link.step, link.from, link.to, link.customers);
+                    }
+                }
+            }
+        }
+        QueryCommand::Kpi { workspace, as_of, tz, format } => {
+            let as_of = as_of
+                .map(|t| t.parse::<jiff::civil::Date>().with_context(|| format!("\"{t}\" is not a date (YYYY-MM-DD)")))
+                .transpose()?;
+            let (index, workspace_tz) = index_of(services, &workspace).await?;
+            let tz = time_zone(tz.as_deref(), &workspace_tz)?;
+            let answer = index.kpis(&tz, as_of);
+            match format {
+                Format::Json => println!("{}", serde_json::to_string(&answer)?),
+                Format::Table => {
+                    let value = serde_json::to_value(&answer)?;
+                    for (key, v) in value.as_object().into_iter().flatten() {
+                        println!("{key:<24} {v}");
                     }
                 }
             }
