@@ -158,7 +158,6 @@ pub async fn the_analytics_api_answers_and_names_bad_parameters(app: TestApp) {
     }
 }
 
-
 pub async fn segmentation_paths_and_kpis_agree_with_the_raw_rows(app: TestApp) {
     siyu::event_import::import(&app.services, &app.owner, &fixture("small-1.parquet"), |_, _| {}).await.unwrap();
     // An independent count from the CSV copy of the same rows.
@@ -183,15 +182,23 @@ pub async fn segmentation_paths_and_kpis_agree_with_the_raw_rows(app: TestApp) {
     let body = json!({"events": ["Signed Up", "Order Completed"], "period": "week", "tz": "UTC"});
     let (status, seg, _) = app.call("POST", "/api/v1/analytics/segmentation", &app.key, Some(body)).await;
     assert_eq!(status, 200, "{seg}");
-    let total = |series: &Value, key: &str| series[key].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).sum::<f64>();
+    let total =
+        |series: &Value, key: &str| series[key].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).sum::<f64>();
     assert_eq!(total(&seg["series"][0], "counts") as u64, signups);
     assert_eq!((total(&seg["series"][1], "revenue") * 100.0).round() as i64, revenue_cents);
     assert_eq!(seg["buckets"][0], "2026-01-05");
 
-    let (_, paths, _) =
-        app.call("POST", "/api/v1/analytics/paths", &app.key, Some(json!({"event": "Product Viewed", "depth": 2}))).await;
+    let (_, paths, _) = app
+        .call("POST", "/api/v1/analytics/paths", &app.key, Some(json!({"event": "Product Viewed", "depth": 2})))
+        .await;
     assert_eq!(paths["customers"].as_u64().unwrap(), viewers.len() as u64, "{paths}");
-    let first_step: u64 = paths["links"].as_array().unwrap().iter().filter(|l| l["step"] == 0).map(|l| l["customers"].as_u64().unwrap()).sum();
+    let first_step: u64 = paths["links"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["step"] == 0)
+        .map(|l| l["customers"].as_u64().unwrap())
+        .sum();
     assert!(first_step <= viewers.len() as u64);
 
     let (_, kpi, _) = app.call("POST", "/api/v1/analytics/kpi", &app.key, Some(json!({"tz": "UTC"}))).await;
@@ -211,7 +218,8 @@ pub async fn segmentation_paths_and_kpis_agree_with_the_raw_rows(app: TestApp) {
         ("kpi", json!({"as_of": "tomorrow"}), "as_of"),
     ];
     for (query, body, field) in bad {
-        let (status, problem, _) = app.call("POST", &format!("/api/v1/analytics/{query}"), &app.key, Some(body.clone())).await;
+        let (status, problem, _) =
+            app.call("POST", &format!("/api/v1/analytics/{query}"), &app.key, Some(body.clone())).await;
         assert_eq!(status, 422, "{query} {body}: {problem}");
         assert_eq!(problem["errors"][0]["field"], field, "{query} {body}: {problem}");
     }
