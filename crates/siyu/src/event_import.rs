@@ -1,6 +1,7 @@
 //! `siyu import events`: history from Parquet or CSV files (the layout of
 //! `scripts/reference/gen_events.py`, see docs/EVENTS.md), streamed in batches: each batch's senders
-//! are resolved to customers (profiles created as needed) and its events appended durably.
+//! are resolved to customers (profiles created as needed) and its events appended durably; and from
+//! NDJSON files of Segment messages, which take the ingestion path of the Tracking API.
 
 use anyhow::Context;
 use arrow_array::cast::AsArray;
@@ -22,6 +23,8 @@ pub struct ImportReport {
     pub imported: u64,
     /// Rows refused.
     pub failed: u64,
+    /// Rows whose `messageId` was already stored in the last 24 hours (NDJSON only), not stored again.
+    pub duplicates: u64,
     /// Distinct senders (`user_id`s), each resolved to a customer (created when new).
     pub senders: u64,
     /// The first refused rows (at most 100): row number (1-based, header excluded) and reason.
@@ -49,8 +52,35 @@ struct Row {
 
 /// Rows per batch: each batch is one durable append.
 const BATCH_ROWS: usize = 65_536;
+/// NDJSON messages per batch (they go through the ingestion path, like a Tracking API batch).
+const NDJSON_BATCH: usize = 5_000;
 
-/// Imports a file (format by extension: `.parquet` or `.csv`), calling `progress` with rows done.
+/// Parses one NDJSON line as a Segment message (`type` defaults to `track` when `event` is present).
+fn ndjson_message(
+    services: &Services,
+    line: &str,
+) -> Result<siyu_domain::events::SegmentMessage, Vec<siyu_domain::FieldError>> {
+    let mut map = match serde_json::from_str::<serde_json::Value>(line) {
+        Ok(serde_json::Value::Object(map)) => map,
+        Ok(_) => return Err(vec![siyu_domain::FieldError::new("line", "must be a JSON object")]),
+        Err(e) => return Err(vec![siyu_domain::FieldError::new("line", format!("not JSON: {e}"))]),
+    };
+    if !map.contains_key("type") && map.contains_key("event") {
+        map.insert("type".into(), serde_json::Value::String("track".into()));
+    }
+    // History has no sending device to correct for: `timestamp` is taken as is.
+    map.remove("sentAt");
+    let envelope = siyu_domain::events::Envelope { received_us: services.now().as_microsecond(), ..Default::default() };
+    siyu_domain::events::parse_message(&map, None, &envelope, "", || format!("import-{}", hex_id()))
+}
+
+fn hex_id() -> String {
+    use rand::Rng;
+    format!("{:032x}", rand::rng().random::<u128>())
+}
+
+/// Imports a file (format by extension: `.parquet`, `.csv` or `.ndjson`), calling `progress` with
+/// rows (or bytes) done.
 pub async fn import(
     services: &Services,
     principal: &Principal,
@@ -114,8 +144,44 @@ pub async fn import(
                 }
             }
         }
+        "ndjson" | "jsonl" | "json" => {
+            use std::io::BufRead;
+            let total = std::fs::metadata(path).ok().map(|m| m.len());
+            let file = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+            let mut lines = std::io::BufReader::new(file);
+            let (mut line, mut number, mut read) = (String::new(), 0u64, 0u64);
+            let mut batch: Vec<(u64, Result<siyu_domain::events::SegmentMessage, Vec<siyu_domain::FieldError>>)> =
+                Vec::new();
+            loop {
+                line.clear();
+                let n = lines.read_line(&mut line).with_context(|| format!("reading {}", path.display()))?;
+                read += n as u64;
+                if n > 0 {
+                    number += 1;
+                    if !line.trim().is_empty() {
+                        importer.report.rows += 1;
+                        batch.push((number, ndjson_message(services, line.trim())));
+                    }
+                }
+                if batch.len() == NDJSON_BATCH || (n == 0 && !batch.is_empty()) {
+                    let (numbers, messages): (Vec<u64>, Vec<_>) = std::mem::take(&mut batch).into_iter().unzip();
+                    let outcome = services.ingest(principal, messages, services.now().as_microsecond()).await?;
+                    importer.report.imported += outcome.accepted as u64;
+                    importer.report.duplicates += outcome.duplicates as u64;
+                    for rejected in outcome.rejected {
+                        for error in rejected.errors {
+                            importer.report.refuse(numbers[rejected.index], &error.field, error.reason);
+                        }
+                    }
+                    progress(read, total);
+                }
+                if n == 0 {
+                    break;
+                }
+            }
+        }
         other => anyhow::bail!(
-            "cannot import \"{}\": unknown format \".{other}\"; expected .parquet or .csv (layout in docs/EVENTS.md)",
+            "cannot import \"{}\": unknown format \".{other}\"; expected .parquet, .csv or .ndjson (layout in docs/EVENTS.md)",
             path.display()
         ),
     }

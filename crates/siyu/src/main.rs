@@ -69,6 +69,9 @@ enum Command {
     /// Imports data.
     #[command(subcommand)]
     Import(ImportCommand),
+    /// Exports data.
+    #[command(subcommand)]
+    Export(ExportCommand),
     /// Answers analytics queries (funnel, retention, rfm).
     #[command(subcommand)]
     Query(siyu::query::QueryCommand),
@@ -139,10 +142,26 @@ enum KeyCommand {
 }
 
 #[derive(Subcommand)]
-enum ImportCommand {
-    /// Imports events from a Parquet or CSV file (layout in docs/EVENTS.md), with a progress bar.
+enum ExportCommand {
+    /// Exports a workspace's events as Parquet or NDJSON (Segment messages).
     Events {
-        /// .parquet or .csv file.
+        /// Workspace slug.
+        #[arg(long)]
+        workspace: String,
+        /// parquet or ndjson.
+        #[arg(long, value_enum)]
+        format: siyu::event_export::ExportFormat,
+        /// Output file (NDJSON goes to stdout without it).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ImportCommand {
+    /// Imports events from a Parquet, CSV or NDJSON file (layout in docs/EVENTS.md), with a progress bar.
+    Events {
+        /// .parquet, .csv or .ndjson file.
         file: PathBuf,
         /// Workspace slug.
         #[arg(long)]
@@ -290,6 +309,23 @@ async fn main() -> anyhow::Result<()> {
             if report.failed > 0 {
                 std::process::exit(2);
             }
+            Ok(())
+        }
+        Command::Export(ExportCommand::Events { workspace, format, out }) => {
+            let app = App::build(&config).await?;
+            let ws = app.services().workspace_by_slug(&workspace).await?;
+            let bar = indicatif::ProgressBar::new_spinner();
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{spinner} {pos} events {per_sec}").expect("static template"),
+            );
+            let progress = bar.clone();
+            let count =
+                siyu::event_export::export(app.services(), &Principal::cli(ws.id), format, out.as_deref(), move |n| {
+                    progress.set_position(n)
+                })
+                .await?;
+            bar.finish_and_clear();
+            eprintln!("exported {count} events");
             Ok(())
         }
         Command::Query(command) => {
