@@ -69,42 +69,55 @@ pub enum BenchCommand {
     },
 }
 
-/// Sends every body to `url` with `concurrency` requests in flight; returns events acknowledged.
+/// How a load generator authenticates.
+enum Auth {
+    /// A secret key as a Bearer token (admin API).
+    Bearer(String),
+    /// A write key as the Basic user name (Tracking API).
+    Basic(String),
+}
+
+/// Sends every body to `url` with `concurrency` requests in flight; `accepted` reads how many items
+/// an answer accepted, or `None` when it refused any. Returns the items acknowledged.
 async fn send_all(
     url: &str,
-    key: &str,
+    auth: Auth,
     bodies: Vec<String>,
     concurrency: usize,
     bar: &indicatif::ProgressBar,
+    accepted: fn(&serde_json::Value) -> Option<u64>,
 ) -> anyhow::Result<u64> {
     let client = reqwest::Client::new();
+    let auth = std::sync::Arc::new(auth);
     let queue = std::sync::Arc::new(std::sync::Mutex::new(bodies.into_iter()));
     let mut workers = Vec::new();
     for _ in 0..concurrency {
-        let (client, url, key, queue, bar) =
-            (client.clone(), url.to_string(), key.to_string(), queue.clone(), bar.clone());
+        let (client, url, auth, queue, bar) =
+            (client.clone(), url.to_string(), auth.clone(), queue.clone(), bar.clone());
         workers.push(tokio::spawn(async move {
             let mut acknowledged = 0u64;
             loop {
                 let next = queue.lock().expect("queue lock").next();
                 let Some(body) = next else { return anyhow::Ok(acknowledged) };
-                let response = client
-                    .post(&url)
-                    .basic_auth(&key, Some(""))
-                    .header("content-type", "application/json")
-                    .body(body)
-                    .send()
-                    .await?;
+                let request = client.post(&url).header("content-type", "application/json").body(body);
+                let request = match auth.as_ref() {
+                    Auth::Bearer(token) => request.bearer_auth(token),
+                    Auth::Basic(key) => request.basic_auth(key, Some("")),
+                };
+                let response = request.send().await?;
                 let status = response.status();
                 let answer: serde_json::Value = response.json().await?;
-                if !(status.is_success() && answer["rejected"].as_array().is_some_and(Vec::is_empty)) {
-                    let mut text = answer.to_string();
-                    text.truncate(600);
-                    anyhow::bail!("batch failed: {status} {text}");
+                match accepted(&answer).filter(|_| status.is_success()) {
+                    Some(n) => {
+                        acknowledged += n;
+                        bar.inc(n);
+                    }
+                    None => {
+                        let mut text = answer.to_string();
+                        text.truncate(600);
+                        anyhow::bail!("batch failed: {status} {text}");
+                    }
                 }
-                let accepted = answer["accepted"].as_u64().unwrap_or(0);
-                acknowledged += accepted;
-                bar.inc(accepted);
             }
         }));
     }
@@ -113,6 +126,11 @@ async fn send_all(
         total += worker.await??;
     }
     Ok(total)
+}
+
+/// Accepted items of a Tracking API batch answer, if none was refused.
+fn tracking_accepted(answer: &serde_json::Value) -> Option<u64> {
+    answer["rejected"].as_array().filter(|r| r.is_empty()).and(answer["accepted"].as_u64())
 }
 
 fn event_bodies(first: u64, events: u64, users: u64, batch: u64, seed: u64, run: &str) -> Vec<String> {
@@ -178,7 +196,7 @@ async fn bench_ingest(config: &Config, events: u64, users: u64, batch: u64, conc
         let bar = indicatif::ProgressBar::new(users);
         let bodies = event_bodies(0, users, users, batch, 1, &format!("{run}-signup"));
         let started = Instant::now();
-        send_all(&url, &key, bodies, concurrency, &bar).await?;
+        send_all(&url, Auth::Basic(key.clone()), bodies, concurrency, &bar, tracking_accepted).await?;
         bar.finish_and_clear();
         let seconds = started.elapsed().as_secs_f64();
         println!(
@@ -188,7 +206,8 @@ async fn bench_ingest(config: &Config, events: u64, users: u64, batch: u64, conc
         let bodies = event_bodies(users, events, users, batch, 2, &run);
         let bar = indicatif::ProgressBar::new(events);
         let started = Instant::now();
-        let acknowledged = send_all(&url, &key, bodies, concurrency, &bar).await?;
+        let acknowledged =
+            send_all(&url, Auth::Basic(key.clone()), bodies, concurrency, &bar, tracking_accepted).await?;
         bar.finish_and_clear();
         let seconds = started.elapsed().as_secs_f64();
         println!(
@@ -314,7 +333,6 @@ pub async fn run(command: BenchCommand, config: &Config) -> anyhow::Result<()> {
         BenchCommand::Analytics { parquet, repeat } => bench_analytics(config, &parquet, repeat).await,
         BenchCommand::Upsert { customers, batch, concurrency } => {
             let (base, token, _) = start(config, "bench-upsert", Role::Owner).await?;
-            let client = reqwest::Client::new();
             let salt: u64 = rand::random::<u32>() as u64 * 10_000_000;
             let bodies: Vec<String> = {
                 (0..customers.div_ceil(batch))
@@ -329,35 +347,11 @@ pub async fn run(command: BenchCommand, config: &Config) -> anyhow::Result<()> {
             };
             let bar = indicatif::ProgressBar::new(customers);
             let started = Instant::now();
-            let queue = std::sync::Arc::new(std::sync::Mutex::new(bodies.into_iter()));
-            let mut workers = Vec::new();
-            for _ in 0..concurrency {
-                let (client, base, token, queue, bar) =
-                    (client.clone(), base.clone(), token.clone(), queue.clone(), bar.clone());
-                workers.push(tokio::spawn(async move {
-                    loop {
-                        let next = queue.lock().expect("queue lock").next();
-                        let Some(body) = next else { return anyhow::Ok(()) };
-                        let response = client
-                            .post(format!("{base}/api/v1/customers/batch"))
-                            .bearer_auth(&token)
-                            .header("content-type", "application/json")
-                            .body(body)
-                            .send()
-                            .await?;
-                        let status = response.status();
-                        let answer: serde_json::Value = response.json().await?;
-                        anyhow::ensure!(
-                            status.is_success() && answer["rejected"] == 0,
-                            "batch failed: {status} {answer}"
-                        );
-                        bar.inc(answer["accepted"].as_u64().unwrap_or(0));
-                    }
-                }));
-            }
-            for worker in workers {
-                worker.await??;
-            }
+            let url = format!("{base}/api/v1/customers/batch");
+            send_all(&url, Auth::Bearer(token), bodies, concurrency, &bar, |answer| {
+                (answer["rejected"] == 0).then(|| answer["accepted"].as_u64().unwrap_or(0))
+            })
+            .await?;
             bar.finish_and_clear();
             let seconds = started.elapsed().as_secs_f64();
             println!(

@@ -164,7 +164,7 @@ pub async fn export(
                             failure = Some(e);
                         }
                         n += 1;
-                        if n % 100_000 == 0 {
+                        if n.is_multiple_of(100_000) {
                             progress(n);
                         }
                     }

@@ -85,6 +85,7 @@ strings! {
     nav_tags: "标签", "Tags";
     nav_keys: "API 密钥", "API keys";
     nav_users: "成员", "Users & roles";
+    nav_analytics: "分析", "Analytics";
     workspace: "工作空间", "Workspace";
     switch_workspace: "切换", "Switch";
     logout: "退出登录", "Log out";
@@ -179,6 +180,61 @@ strings! {
     group_created: "标签组已创建。", "Tag group created.";
     tag_created: "标签已创建。", "Tag created.";
     no_groups: "还没有标签组，先创建一个吧。", "No tag groups yet: create one first.";
+    analytics_funnel: "漏斗", "Funnel";
+    analytics_retention: "留存", "Retention";
+    analytics_rfm: "RFM", "RFM";
+    analytics_tabs: "分析类型", "Analysis";
+    analytics_run: "查询", "Run";
+    analytics_no_events: "当前工作空间还没有行为事件。可用 siyu import events 导入历史事件，或通过事件上报 API 发送。", "This workspace has no events yet. Import history with siyu import events, or send events to the tracking API.";
+    analytics_unindexed: "有 {} 条事件因事件名超过 65,536 种而未计入。", "{} events are left out because the workspace has more than 65,536 event names.";
+    analytics_chart_note: "图表需要 JavaScript；表格列出了同样的数字。", "The chart needs JavaScript; the table lists the same numbers.";
+    known_events: "已有事件：", "Known events:";
+    any_event: "任意事件", "Any event";
+    funnel_title: "漏斗分析", "Funnel analysis";
+    funnel_steps: "步骤（事件名，按顺序用英文逗号分隔）", "Steps (event names in order, comma-separated)";
+    funnel_steps_placeholder: "如 Signed Up,Product Added,Order Completed", "e.g. Signed Up,Product Added,Order Completed";
+    funnel_window: "转化窗口（从第一步算起）", "Conversion window (from the first step)";
+    funnel_hint: "请输入至少两个步骤。", "Enter at least two steps.";
+    funnel_chart: "漏斗图", "Funnel chart";
+    window_one_day: "1 天", "1 day";
+    window_days: "{} 天", "{} days";
+    col_step: "步骤", "Step";
+    col_event: "事件", "Event";
+    col_overall_conversion: "总体转化率", "Overall conversion";
+    col_step_conversion: "步骤转化率", "Step conversion";
+    col_median_time: "转化时间中位数", "Median time to convert";
+    step_n: "第 {} 步", "Step {}";
+    unit_day: "天", "d";
+    unit_hour: "小时", "h";
+    unit_minute: "分钟", "min";
+    unit_second: "秒", "s";
+    retention_title: "留存分析", "Retention analysis";
+    retention_period: "周期", "Period";
+    period_day: "按天", "By day";
+    period_week: "按周（周一开始）", "By week (from Monday)";
+    period_month: "按月", "By month";
+    period_n_day: "第 {} 天", "Day {}";
+    period_n_week: "第 {} 周", "Week {}";
+    period_n_month: "第 {} 月", "Month {}";
+    cohort_event: "入组事件", "Cohort event";
+    return_event: "回访事件", "Return event";
+    retention_note: "按工作空间时区（{}）分桶；第 0 期即同期群本身，百分比为同期群中仍有行为的客户占比。", "Buckets are in the workspace time zone ({}); period 0 is the cohort itself, and each percentage is the share of the cohort active in that period.";
+    retention_rate: "留存率", "Retention rate";
+    retention_chart: "留存热力图", "Retention heatmap";
+    col_cohort: "同期群", "Cohort";
+    col_cohort_size: "人数", "Size";
+    rfm_title: "RFM 分析", "RFM analysis";
+    rfm_customers: "有订单的客户：{} 位", "Customers with orders: {}";
+    rfm_as_of: "最近度计算截至", "Recency measured to";
+    rfm_note: "R、F、M 各按五分位打分，5 为最好（最近、最频繁、金额最高）。", "R, F and M are each scored by quintile, 5 being best (most recent, most frequent, highest spend).";
+    rfm_grid: "R × F 客户分布（M 合计）", "Customers by R × F (all M)";
+    rfm_cells: "全部评分组合", "Every score combination";
+    rfm_chart: "RFM 热力图", "RFM heatmap";
+    rfm_no_orders: "还没有 Order Completed 事件，暂无可评分的客户。", "There are no Order Completed events yet, so no customer can be scored.";
+    rfm_axis_r: "R 最近度", "R recency";
+    rfm_axis_f: "F 频次", "F frequency";
+    rfm_axis_m: "M 金额", "M monetary";
+    total: "合计", "Total";
     keys_title: "API 密钥", "API keys";
     new_key: "新建密钥", "New key";
     kind_secret: "管理密钥（secret）", "Secret (admin API)";
@@ -353,6 +409,11 @@ impl Text {
             "trait" => self.filter_trait,
             "tag" => self.col_tags,
             "identity" | "q" => self.search_label,
+            "steps" => self.col_step,
+            "window" => self.funnel_window,
+            "period" => self.retention_period,
+            "cohort_event" => self.cohort_event,
+            "return_event" => self.return_event,
             other => other,
         }
     }

@@ -1,11 +1,12 @@
 //! The server-rendered console (简体中文 / English): login, customers and the customer 360 page,
-//! tags, API keys, users and roles.
+//! tags, analytics (funnel, retention, RFM), API keys, users and roles.
 //!
 //! Modules, in reading order: [`i18n`] (every UI string in both languages), [`session`] (cookies,
 //! the logged-in [`session::Console`] extractor, CSRF-checked [`session::Post`] forms), [`page`]
 //! (layout frame, rendering, error pages), then one module per page: [`login`], [`customers`],
-//! [`tags`], [`keys`], [`users`]. Templates live in `crates/siyu-web/templates/`.
+//! [`tags`], [`analytics`], [`keys`], [`users`]. Templates live in `crates/siyu-web/templates/`.
 
+mod analytics;
 mod customers;
 mod i18n;
 mod keys;
@@ -32,6 +33,10 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/customers/{id}/notes", post(customers::add_note))
         .route("/tags", get(tags::show_tags).post(tags::create_tag))
         .route("/tags/groups", post(tags::create_tag_group))
+        .route("/analytics", get(|| async { Redirect::to("/analytics/funnel") }))
+        .route("/analytics/funnel", get(analytics::show_funnel))
+        .route("/analytics/retention", get(analytics::show_retention))
+        .route("/analytics/rfm", get(analytics::show_rfm))
         .route("/keys", get(keys::list_keys).post(keys::create_key))
         .route("/keys/{id}/revoke", post(keys::revoke_key))
         .route("/users", get(users::list_users).post(users::invite_user))

@@ -12,7 +12,7 @@ use siyu_domain::{DomainError, FieldError};
 /// What the layout needs besides the page's own content.
 pub(crate) struct Chrome {
     pub(crate) lang: Lang,
-    /// The active navigation item: `customers`, `tags`, `keys`, `users` or "".
+    /// The active navigation item: `customers`, `tags`, `analytics`, `keys`, `users` or "".
     pub(crate) nav: &'static str,
     pub(crate) flash: Option<&'static str>,
     /// Absent on the login page and on errors before login.
@@ -29,6 +29,7 @@ pub(crate) struct UserBar {
     pub(crate) time_zone: String,
     pub(crate) can_keys: bool,
     pub(crate) can_users: bool,
+    pub(crate) can_analytics: bool,
 }
 
 /// One entry of the workspace switcher.
@@ -64,6 +65,7 @@ impl Chrome {
                 time_zone: console.workspace.time_zone.clone(),
                 can_keys: console.may(Permission::KeysManage),
                 can_users: console.may(Permission::UsersManage),
+                can_analytics: console.may(Permission::AnalyticsRead),
             }),
         }
     }

@@ -92,7 +92,7 @@ pub async fn bad_csv_rows_are_reported_and_good_rows_imported(app: TestApp) {
     let other = dir.path().join("events.xlsx");
     std::fs::write(&other, "x").unwrap();
     let error = siyu::event_import::import(&app.services, &app.owner, &other, |_, _| {}).await.unwrap_err();
-    assert!(error.to_string().contains(".parquet or .csv"), "{error}");
+    assert!(error.to_string().contains(".parquet, .csv or .ndjson"), "{error}");
 }
 
 pub async fn bad_queries_name_the_parameter(app: TestApp) {

@@ -7,6 +7,7 @@
 mod api_access;
 mod api_customers;
 mod console;
+mod console_analytics;
 mod durability;
 mod events;
 mod tracking;
