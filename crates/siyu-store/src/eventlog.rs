@@ -266,6 +266,26 @@ impl EventStore for SegmentLog {
         }
     }
 
+    async fn foreign_version(&self, ws: WorkspaceId) -> Result<u64, StoreError> {
+        let own = format!("-{}-", std::process::id());
+        let dir = self.workspace_dir(ws);
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(io_err(&dir, e)),
+        };
+        let mut version = 0u64;
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.ends_with(".seg") && !name.contains(&own) {
+                let len = entry.metadata().map(|m| m.len()).unwrap_or(0);
+                // Files only grow and are only added, so their count and total size identify a state.
+                version = version.wrapping_add(len).wrapping_add(1 << 48);
+            }
+        }
+        Ok(version)
+    }
+
     async fn scan(
         &self,
         ws: WorkspaceId,

@@ -109,6 +109,11 @@ impl siyu_domain::events::EventStore for SqlStore {
         tx.commit().await.map_err(db_err)
     }
 
+    async fn foreign_version(&self, _ws: WorkspaceId) -> Result<u64, StoreError> {
+        // FIXME(#4): telling other writers' rows from ours needs the sequence of our own appends.
+        Ok(0)
+    }
+
     async fn scan(
         &self,
         ws: WorkspaceId,

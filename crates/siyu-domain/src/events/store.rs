@@ -13,6 +13,11 @@ pub trait EventStore: Send + Sync {
     /// Calls `visit` with every event of the workspace, in the order they were appended (within
     /// one writer), and returns how many there were. `visit` runs on the calling task: it is the
     /// index builder's loop, which is CPU work by design.
+    /// Returns a number that changes whenever another process appends to the workspace's log, so a
+    /// live index can notice events it did not see arrive (a CLI import next to a server). Stores
+    /// that cannot tell return 0.
+    async fn foreign_version(&self, ws: WorkspaceId) -> Result<u64, StoreError>;
+
     async fn scan(
         &self,
         ws: WorkspaceId,

@@ -64,16 +64,18 @@ impl Services {
     pub async fn event_index(&self, principal: &Principal) -> DomainResult<Arc<EventIndex>> {
         principal.require(Permission::AnalyticsRead)?;
         let live = self.live_index(principal.workspace_id);
+        let foreign = self.stores.events.foreign_version(principal.workspace_id).await?;
         {
             let state = live.read().await;
-            if state.loaded && !state.is_stale() && !state.wants_fold() {
+            if state.loaded && !state.is_stale() && state.foreign == foreign && !state.wants_fold() {
                 return Ok(state.snapshot());
             }
         }
         let mut state = live.write().await;
-        if !state.loaded || state.is_stale() {
+        if !state.loaded || state.is_stale() || state.foreign != foreign {
             let (names, columns, unindexed) = self.scan_log(principal.workspace_id).await?;
             *state = LiveIndex::loaded(names, columns, unindexed);
+            state.foreign = foreign;
         } else if state.wants_fold() {
             state.fold();
         }
@@ -442,6 +444,8 @@ const FOLD_EVENTS: usize = 1_000_000;
 #[derive(Default)]
 pub(crate) struct LiveIndex {
     loaded: bool,
+    /// The log's [`EventStore::foreign_version`](crate::events::EventStore::foreign_version) when loaded.
+    foreign: u64,
     stale: bool,
     base: Arc<EventColumns>,
     unindexed: u64,
@@ -464,7 +468,7 @@ impl LiveIndex {
 
     fn loaded(names: EventNames, base: EventColumns, unindexed: u64) -> Self {
         let tail = Tail { names, ..Default::default() };
-        Self { loaded: true, stale: false, base: Arc::new(base), unindexed, tail: std::sync::Mutex::new(tail) }
+        Self { loaded: true, foreign: 0, stale: false, base: Arc::new(base), unindexed, tail: std::sync::Mutex::new(tail) }
     }
 
     /// Returns the current snapshot, rebuilding the delta from the tail if events arrived.

@@ -281,3 +281,23 @@ crate::both_backends!(
     segmentation_paths_and_kpis_agree_with_the_raw_rows,
     export_and_ndjson_import_round_trip,
 );
+
+/// A CLI import next to a running server: the server's live index notices the other process's
+/// segment files and reloads. (SQLite only: PostgreSQL cannot tell yet, see FIXME(#4) in postgres.rs.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cli_import_next_to_a_running_server_is_seen_by_it() {
+    let app = crate::spawn_app(crate::Backend::Sqlite).await.unwrap();
+    siyu::event_import::import(&app.services, &app.owner, &fixture("small-1.parquet"), |_, _| {}).await.unwrap();
+    assert_eq!(app.services.event_index(&app.owner).await.unwrap().columns.event_count(), 4000);
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_siyu"))
+        .arg("--data-dir")
+        .arg(app._dir.path())
+        .args(["import", "events"])
+        .arg(fixture("small-3.csv"))
+        .args(["--workspace", "brand"])
+        .env("SIYU_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(app.services.event_index(&app.owner).await.unwrap().columns.event_count(), 24000);
+}
