@@ -42,6 +42,15 @@ pub fn router() -> Router<AppState> {
         .route("/v1/import", post(batch))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BATCH_BYTES))
         .layer(tower_http::decompression::RequestDecompressionLayer::new().gzip(true))
+        // Browser SDKs (analytics.js) post from the brand's own sites: any origin may send events,
+        // authenticated by the write key, which is meant to be public; no cookies are involved.
+        .layer(
+            tower_http::cors::CorsLayer::new()
+                .allow_origin(tower_http::cors::Any)
+                .allow_methods([axum::http::Method::POST])
+                .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION, header::CONTENT_ENCODING])
+                .max_age(std::time::Duration::from_secs(86_400)),
+        )
 }
 
 /// The write key from `Authorization: Basic base64(key:)`, else from the body's `writeKey`.

@@ -55,6 +55,35 @@ pub async fn libraries_track_with_a_write_key(app: TestApp) {
     assert_eq!(index.columns.customer_count(), 2);
 }
 
+pub async fn browser_sdks_may_post_from_any_site(app: TestApp) {
+    let key = write_key(&app).await;
+    // analytics.js sends text/plain with the key in the body, so the browser needs no preflight,
+    // but it reads the answer only with CORS headers.
+    let body = json!({"writeKey": key, "anonymousId": "a-9", "event": "Page Scrolled"}).to_string();
+    let response = app
+        .http
+        .post(format!("{}/v1/t", app.base_url))
+        .header("origin", "https://shop.example.cn")
+        .header("content-type", "text/plain")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["access-control-allow-origin"], "*");
+    let preflight = app
+        .http
+        .request(reqwest::Method::OPTIONS, format!("{}/v1/batch", app.base_url))
+        .header("origin", "https://shop.example.cn")
+        .header("access-control-request-method", "POST")
+        .header("access-control-request-headers", "content-type,authorization")
+        .send()
+        .await
+        .unwrap();
+    assert!(preflight.status().is_success(), "{}", preflight.status());
+    assert_eq!(event_count(&app).await, 1);
+}
+
 pub async fn wrong_keys_are_refused(app: TestApp) {
     let track = json!({"userId": "u", "event": "E"});
     let (status, body) = post(&app, "/v1/track", None, &track, false).await;
@@ -156,6 +185,7 @@ pub async fn identify_merges_the_anonymous_visitor_into_the_user(app: TestApp) {
 
 crate::both_backends!(
     libraries_track_with_a_write_key,
+    browser_sdks_may_post_from_any_site,
     wrong_keys_are_refused,
     a_batch_reports_bad_messages_by_index_and_keeps_the_good,
     a_retried_batch_is_not_stored_twice,
