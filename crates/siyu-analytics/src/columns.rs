@@ -155,6 +155,99 @@ impl EventColumns {
     }
 }
 
+/// Magic number of the serialised form.
+const SNAPSHOT_MAGIC: &[u8; 8] = b"SIYUIDX1";
+
+fn put_slice<T: Copy>(out: &mut Vec<u8>, values: &[T], bytes: impl Fn(T) -> Vec<u8>) {
+    out.extend_from_slice(&(values.len() as u64).to_le_bytes());
+    for v in values {
+        out.extend_from_slice(&bytes(*v));
+    }
+}
+
+struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl Reader<'_> {
+    fn take(&mut self, n: usize) -> Option<&[u8]> {
+        let slice = self.bytes.get(self.at..self.at.checked_add(n)?)?;
+        self.at += n;
+        Some(slice)
+    }
+
+    fn u64(&mut self) -> Option<u64> {
+        Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
+    }
+
+    fn vec<T, const N: usize>(&mut self, parse: impl Fn([u8; N]) -> T) -> Option<Vec<T>> {
+        let len = usize::try_from(self.u64()?).ok()?;
+        let raw = self.take(len.checked_mul(N)?)?;
+        Some(raw.chunks_exact(N).map(|c| parse(c.try_into().expect("chunks of N"))).collect())
+    }
+}
+
+impl EventColumns {
+    /// Returns the columns (and the workspace's event names) as bytes, for a snapshot file.
+    pub fn to_bytes(&self, names: &EventNames) -> Vec<u8> {
+        let mut out = Vec::with_capacity(64 + self.heap_bytes());
+        out.extend_from_slice(SNAPSHOT_MAGIC);
+        out.extend_from_slice(&(names.names.len() as u64).to_le_bytes());
+        for name in &names.names {
+            out.extend_from_slice(&(name.len() as u64).to_le_bytes());
+            out.extend_from_slice(name.as_bytes());
+        }
+        put_slice(&mut out, &self.customers, |v| v.to_le_bytes().to_vec());
+        put_slice(&mut out, &self.starts, |v| v.to_le_bytes().to_vec());
+        put_slice(&mut out, &self.ts_us, |v| v.to_le_bytes().to_vec());
+        put_slice(&mut out, &self.events, |v| v.to_le_bytes().to_vec());
+        put_slice(&mut out, &self.order_starts, |v| v.to_le_bytes().to_vec());
+        put_slice(&mut out, &self.orders, |o| [o.ts_us.to_le_bytes(), o.cents.to_le_bytes()].concat());
+        out.extend_from_slice(&self.min_ts_us.to_le_bytes());
+        out.extend_from_slice(&self.max_ts_us.to_le_bytes());
+        out
+    }
+
+    /// Reads what [`EventColumns::to_bytes`] wrote; `None` if the bytes are not a whole, consistent snapshot.
+    pub fn from_bytes(bytes: &[u8]) -> Option<(Self, EventNames)> {
+        let mut r = Reader { bytes, at: 0 };
+        if r.take(8)? != SNAPSHOT_MAGIC {
+            return None;
+        }
+        let mut names = EventNames::default();
+        for _ in 0..r.u64()? {
+            let len = usize::try_from(r.u64()?).ok()?;
+            let name = std::str::from_utf8(r.take(len)?).ok()?;
+            names.intern(name)?;
+        }
+        let columns = Self {
+            customers: r.vec(i64::from_le_bytes)?,
+            starts: r.vec(u32::from_le_bytes)?,
+            ts_us: r.vec(i64::from_le_bytes)?,
+            events: r.vec(u16::from_le_bytes)?,
+            order_starts: r.vec(u32::from_le_bytes)?,
+            orders: r.vec(|b: [u8; 16]| Order {
+                ts_us: i64::from_le_bytes(b[..8].try_into().expect("8 bytes")),
+                cents: i64::from_le_bytes(b[8..].try_into().expect("8 bytes")),
+            })?,
+            min_ts_us: i64::from_le_bytes(r.take(8)?.try_into().ok()?),
+            max_ts_us: i64::from_le_bytes(r.take(8)?.try_into().ok()?),
+        };
+        // Offsets must stay inside the columns, or queries would read out of bounds.
+        let consistent = columns.starts.len() == columns.customers.len() + 1
+            && columns.order_starts.len() == columns.customers.len() + 1
+            && columns.ts_us.len() == columns.events.len()
+            && columns.starts.is_sorted()
+            && columns.order_starts.is_sorted()
+            && columns.starts.last().is_some_and(|n| *n as usize == columns.ts_us.len())
+            && columns.order_starts.last().is_some_and(|n| *n as usize == columns.orders.len())
+            && columns.customers.is_sorted()
+            && r.at == bytes.len();
+        consistent.then_some((columns, names))
+    }
+}
+
 /// Collects events in any order and builds [`EventColumns`] by a counting sort on the customer,
 /// then a (usually already sorted) per-customer sort on time.
 #[derive(Debug, Default)]
@@ -272,6 +365,24 @@ mod tests {
         assert_eq!(columns.orders_of(0), &[Order { ts_us: 5, cents: 1250 }]);
         assert!(columns.orders_of(1).is_empty());
         assert_eq!(columns.time_range(), Some((5, 30)));
+    }
+
+    #[test]
+    fn columns_round_trip_through_bytes_and_damage_is_refused() {
+        let mut builder = EventColumnsBuilder::default();
+        builder.push(event(9, 30, 1));
+        builder.push(RawEvent { customer: 4, ts_us: 5, event: 0, order_cents: Some(1250) });
+        let columns = builder.build();
+        let mut names = EventNames::default();
+        names.intern("Signed Up");
+        names.intern("Order Completed");
+        let bytes = columns.to_bytes(&names);
+        let (back, back_names) = EventColumns::from_bytes(&bytes).expect("whole snapshot");
+        assert_eq!(back.events_of(1), columns.events_of(1));
+        assert_eq!(back.orders_of(0), columns.orders_of(0));
+        assert_eq!(back_names.names(), names.names());
+        assert!(EventColumns::from_bytes(&bytes[..bytes.len() - 1]).is_none());
+        assert!(EventColumns::from_bytes(b"SIYUIDX0").is_none());
     }
 
     #[test]

@@ -18,6 +18,8 @@ use std::sync::mpsc;
 
 const MAGIC: &[u8; 8] = b"SIYUEVT1";
 const ROLL_BYTES: u64 = 256 << 20;
+/// The analytics index snapshot of a workspace, beside its segments.
+const SNAPSHOT_FILE: &str = "index.snap";
 
 /// A group of records for one workspace, and whom to tell once it is durable.
 struct Append {
@@ -220,29 +222,34 @@ fn decode(payload: &[u8]) -> Option<EventView<'_>> {
     })
 }
 
-/// Visits the records of one segment's bytes; stops at a torn or corrupt record and says so.
-fn scan_segment(bytes: &[u8], visit: &mut dyn FnMut(EventView<'_>)) -> (u64, Option<String>) {
-    if bytes.get(..8) != Some(MAGIC.as_slice()) {
-        return (0, (!bytes.is_empty()).then(|| "not an event segment".to_string()));
+/// Visits the records in `bytes` (a whole segment with its magic when `whole`, else the part after
+/// a checkpoint); stops at a torn or corrupt record and says so. Returns the count, the end of the
+/// last good record, and the problem if any.
+fn scan_records(bytes: &[u8], whole: bool, visit: &mut dyn FnMut(EventView<'_>)) -> (u64, usize, Option<String>) {
+    let mut at = 0;
+    if whole {
+        if bytes.get(..8) != Some(MAGIC.as_slice()) {
+            return (0, 0, (!bytes.is_empty()).then(|| "not an event segment".to_string()));
+        }
+        at = 8;
     }
-    let mut at = 8;
     let mut count = 0;
     while at < bytes.len() {
-        let Some(header) = bytes.get(at..at + 8) else { return (count, Some(format!("torn header at {at}"))) };
+        let Some(header) = bytes.get(at..at + 8) else { return (count, at, Some(format!("torn header at {at}"))) };
         let len = u32::from_le_bytes(header[..4].try_into().expect("4 bytes")) as usize;
         let crc = u32::from_le_bytes(header[4..].try_into().expect("4 bytes"));
         let Some(payload) = bytes.get(at + 8..at + 8 + len) else {
-            return (count, Some(format!("torn record at {at}")));
+            return (count, at, Some(format!("torn record at {at}")));
         };
         if crc32fast::hash(payload) != crc {
-            return (count, Some(format!("checksum mismatch at {at}")));
+            return (count, at, Some(format!("checksum mismatch at {at}")));
         }
-        let Some(event) = decode(payload) else { return (count, Some(format!("undecodable record at {at}"))) };
+        let Some(event) = decode(payload) else { return (count, at, Some(format!("undecodable record at {at}"))) };
         visit(event);
         count += 1;
         at += 8 + len;
     }
-    (count, None)
+    (count, at, None)
 }
 
 #[async_trait]
@@ -286,36 +293,120 @@ impl EventStore for SegmentLog {
         Ok(version)
     }
 
-    async fn scan(
+    async fn scan_since(
         &self,
         ws: WorkspaceId,
+        checkpoint: &str,
         visit: &mut (dyn for<'e> FnMut(EventView<'e>) + Send),
-    ) -> Result<u64, StoreError> {
+    ) -> Result<(u64, String), StoreError> {
+        // The checkpoint maps each segment file to the end of its last record read.
+        let mut offsets: std::collections::BTreeMap<String, u64> = if checkpoint.is_empty() {
+            Default::default()
+        } else {
+            serde_json::from_str(checkpoint).map_err(|e| StoreError::Corrupt(format!("event log checkpoint: {e}")))?
+        };
         let dir = self.workspace_dir(ws);
         let mut paths: Vec<PathBuf> = match std::fs::read_dir(&dir) {
             Ok(entries) => entries
                 .filter_map(|e| e.ok().map(|e| e.path()))
                 .filter(|p| p.extension().is_some_and(|x| x == "seg"))
                 .collect(),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((0, checkpoint.to_string())),
             Err(e) => return Err(io_err(&dir, e)),
         };
         paths.sort();
         let mut total = 0;
         for path in paths {
+            let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let start = offsets.get(&name).copied().unwrap_or(0);
             let read_path = path.clone();
-            let bytes = tokio::task::spawn_blocking(move || std::fs::read(&read_path))
-                .await
-                .map_err(|e| StoreError::Backend(format!("event log reader: {e}")))?
-                .map_err(|e| io_err(&path, e))?;
-            let (count, problem) = scan_segment(&bytes, visit);
+            let bytes = tokio::task::spawn_blocking(move || -> std::io::Result<Vec<u8>> {
+                use std::io::{Read, Seek};
+                let mut file = std::fs::File::open(&read_path)?;
+                file.seek(std::io::SeekFrom::Start(start))?;
+                let mut bytes = Vec::new();
+                file.read_to_end(&mut bytes)?;
+                Ok(bytes)
+            })
+            .await
+            .map_err(|e| StoreError::Backend(format!("event log reader: {e}")))?
+            .map_err(|e| io_err(&path, e))?;
+            let (count, end, problem) = scan_records(&bytes, start == 0, visit);
             total += count;
+            offsets.insert(name, start + end as u64);
             if let Some(problem) = problem {
                 // Only the end of a file can be torn by a crash; that record was never acknowledged.
                 tracing::warn!(segment = %path.display(), %problem, "event segment ends early");
             }
         }
-        Ok(total)
+        let checkpoint = serde_json::to_string(&offsets).expect("a map of offsets serialises");
+        Ok((total, checkpoint))
+    }
+
+    async fn scan_received_since(
+        &self,
+        ws: WorkspaceId,
+        since_us: i64,
+        visit: &mut (dyn for<'e> FnMut(EventView<'e>) + Send),
+    ) -> Result<u64, StoreError> {
+        // A segment last written before `since_us` holds no event received after it: start the
+        // scan from a checkpoint that places those segments at their end.
+        let dir = self.workspace_dir(ws);
+        let since = std::time::UNIX_EPOCH + std::time::Duration::from_micros(since_us.max(0) as u64);
+        let mut skipped: std::collections::BTreeMap<String, u64> = Default::default();
+        if let Ok(entries) = std::fs::read_dir(&dir) {
+            for entry in entries.flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let Ok(meta) = entry.metadata() else { continue };
+                if name.ends_with(".seg") && meta.modified().is_ok_and(|m| m < since) {
+                    skipped.insert(name, meta.len());
+                }
+            }
+        }
+        let checkpoint = if skipped.is_empty() {
+            String::new()
+        } else {
+            serde_json::to_string(&skipped).expect("offsets serialise")
+        };
+        let mut count = 0;
+        self.scan_since(ws, &checkpoint, &mut |event| {
+            if event.received_us >= since_us {
+                count += 1;
+                visit(event);
+            }
+        })
+        .await?;
+        Ok(count)
+    }
+
+    async fn save_snapshot(&self, ws: WorkspaceId, bytes: Vec<u8>) -> Result<(), StoreError> {
+        let dir = self.workspace_dir(ws);
+        tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+            std::fs::create_dir_all(&dir)?;
+            let temporary = dir.join("index.snap.tmp");
+            let mut file = std::fs::File::create(&temporary)?;
+            file.write_all(&bytes)?;
+            file.sync_all()?;
+            // Readers see the old snapshot or the new one, never half of one.
+            std::fs::rename(&temporary, dir.join(SNAPSHOT_FILE))?;
+            std::fs::File::open(&dir)?.sync_all()
+        })
+        .await
+        .map_err(|e| StoreError::Backend(format!("snapshot writer: {e}")))?
+        .map_err(|e| StoreError::Backend(format!("cannot save the index snapshot: {e}")))
+    }
+
+    async fn load_snapshot(&self, ws: WorkspaceId) -> Result<Option<Vec<u8>>, StoreError> {
+        let path = self.workspace_dir(ws).join(SNAPSHOT_FILE);
+        let read_path = path.clone();
+        match tokio::task::spawn_blocking(move || std::fs::read(&read_path))
+            .await
+            .map_err(|e| StoreError::Backend(format!("snapshot reader: {e}")))?
+        {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io_err(&path, e)),
+        }
     }
 }
 
@@ -348,13 +439,14 @@ mod tests {
         encode(&mut bytes, &event(3).view());
         bytes.truncate(whole + 5);
         let mut seen = Vec::new();
-        let (count, problem) = scan_segment(&bytes, &mut |e| seen.push((e.customer.0, e.name.to_string(), e.ts_us)));
+        let (count, _, problem) =
+            scan_records(&bytes, true, &mut |e| seen.push((e.customer.0, e.name.to_string(), e.ts_us)));
         assert_eq!(count, 3);
         assert!(problem.is_some_and(|p| p.starts_with("torn")));
         assert_eq!(seen[2], (2, "Event 2".to_string(), 1_002));
         // A flipped byte in a record is caught by its checksum.
         let mut flipped = bytes[..whole].to_vec();
         flipped[whole - 3] ^= 0x55;
-        assert_eq!(scan_segment(&flipped, &mut |_| {}).0, 2);
+        assert_eq!(scan_records(&flipped, true, &mut |_| {}).0, 2);
     }
 }

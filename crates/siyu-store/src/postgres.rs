@@ -114,14 +114,30 @@ impl siyu_domain::events::EventStore for SqlStore {
         Ok(0)
     }
 
-    async fn scan(
+    async fn save_snapshot(&self, _ws: WorkspaceId, _bytes: Vec<u8>) -> Result<(), StoreError> {
+        // FIXME(#4): PostgreSQL deployments rebuild the index from the table at start.
+        Ok(())
+    }
+
+    async fn load_snapshot(&self, _ws: WorkspaceId) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(None)
+    }
+
+    async fn scan_since(
         &self,
         ws: WorkspaceId,
+        checkpoint: &str,
         visit: &mut (dyn for<'e> FnMut(siyu_domain::events::EventView<'e>) + Send),
-    ) -> Result<u64, StoreError> {
+    ) -> Result<(u64, String), StoreError> {
         use futures::TryStreamExt as _;
-        let sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE workspace_id = $1 ORDER BY seq");
-        let mut rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(ws.0).fetch(&self.pool);
+        let since: i64 = if checkpoint.is_empty() {
+            0
+        } else {
+            checkpoint.parse().map_err(|_| StoreError::Corrupt(format!("event checkpoint \"{checkpoint}\"")))?
+        };
+        let sql = format!("SELECT seq, {EVENT_COLUMNS} FROM events WHERE workspace_id = $1 AND seq > $2 ORDER BY seq");
+        let mut rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(ws.0).bind(since).fetch(&self.pool);
+        let mut last = since;
         let mut count = 0;
         while let Some(row) = rows.try_next().await.map_err(db_err)? {
             let kind: i16 = get(&row, "kind")?;
@@ -141,9 +157,10 @@ impl siyu_domain::events::EventStore for SqlStore {
                 properties: row.try_get("properties").map_err(db_err)?,
                 context: row.try_get("context").map_err(db_err)?,
             });
+            last = get(&row, "seq")?;
             count += 1;
         }
-        Ok(count)
+        Ok((count, last.to_string()))
     }
 }
 

@@ -10,17 +10,51 @@ pub trait EventStore: Send + Sync {
     /// Appends events of one workspace; returns once they are durable (fsync'd), never half-written.
     async fn append(&self, ws: WorkspaceId, events: &[NewEvent]) -> Result<(), StoreError>;
 
-    /// Calls `visit` with every event of the workspace, in the order they were appended (within
-    /// one writer), and returns how many there were. `visit` runs on the calling task: it is the
-    /// index builder's loop, which is CPU work by design.
     /// Returns a number that changes whenever another process appends to the workspace's log, so a
     /// live index can notice events it did not see arrive (a CLI import next to a server). Stores
     /// that cannot tell return 0.
     async fn foreign_version(&self, ws: WorkspaceId) -> Result<u64, StoreError>;
 
+    /// Calls `visit` with every event of the workspace, in the order they were appended (within
+    /// one writer), and returns how many there were. `visit` runs on the calling task: it is the
+    /// index builder's loop, which is CPU work by design.
     async fn scan(
         &self,
         ws: WorkspaceId,
         visit: &mut (dyn for<'e> FnMut(EventView<'e>) + Send),
-    ) -> Result<u64, StoreError>;
+    ) -> Result<u64, StoreError> {
+        Ok(self.scan_since(ws, "", visit).await?.0)
+    }
+
+    /// Calls `visit` with (at least) every event received at or after `since_us`; stores may skip
+    /// older parts of the log they can rule out. Used to rebuild the de-duplication window.
+    async fn scan_received_since(
+        &self,
+        ws: WorkspaceId,
+        since_us: i64,
+        visit: &mut (dyn for<'e> FnMut(EventView<'e>) + Send),
+    ) -> Result<u64, StoreError> {
+        self.scan(ws, &mut |event| {
+            if event.received_us >= since_us {
+                visit(event)
+            }
+        })
+        .await
+    }
+
+    /// Like [`EventStore::scan`], but only the events appended after `checkpoint` (from an earlier
+    /// scan; empty: from the start); returns the count and the checkpoint after the last event visited.
+    async fn scan_since(
+        &self,
+        ws: WorkspaceId,
+        checkpoint: &str,
+        visit: &mut (dyn for<'e> FnMut(EventView<'e>) + Send),
+    ) -> Result<(u64, String), StoreError>;
+
+    /// Keeps a snapshot of the workspace's analytics index (opaque bytes), replacing the last one.
+    /// Stores that keep none ignore it.
+    async fn save_snapshot(&self, ws: WorkspaceId, bytes: Vec<u8>) -> Result<(), StoreError>;
+
+    /// Returns the last snapshot saved, if any.
+    async fn load_snapshot(&self, ws: WorkspaceId) -> Result<Option<Vec<u8>>, StoreError>;
 }

@@ -73,8 +73,7 @@ impl Services {
         }
         let mut state = live.write().await;
         if !state.loaded || state.is_stale() || state.foreign != foreign {
-            let (names, columns, unindexed) = self.scan_log(principal.workspace_id).await?;
-            *state = LiveIndex::loaded(names, columns, unindexed);
+            *state = self.load_live(principal.workspace_id).await?;
             state.foreign = foreign;
         } else if state.wants_fold() {
             state.fold();
@@ -87,16 +86,39 @@ impl Services {
         all.entry(ws).or_default().clone()
     }
 
-    /// Reads the whole log of a workspace into columns.
-    async fn scan_log(&self, ws: WorkspaceId) -> DomainResult<(EventNames, EventColumns, u64)> {
+    /// Loads a workspace's index: from its snapshot plus the events appended since, when the
+    /// snapshot is whole and no profile was merged since; otherwise from the whole log, after which
+    /// a new snapshot is saved (failing to save costs only the next start's speed, so it is logged).
+    async fn load_live(&self, ws: WorkspaceId) -> DomainResult<LiveIndex> {
         let merged: HashMap<i64, i64> =
             self.stores.profiles.merged_customers(ws).await?.into_iter().map(|(from, to)| (from.0, to.0)).collect();
+        if let Some(bytes) = self.stores.events.load_snapshot(ws).await?
+            && let Some((meta, columns, names)) = parse_snapshot(&bytes)
+            && meta.merged == merged.len()
+        {
+            let mut live = LiveIndex::loaded(names, columns, meta.unindexed);
+            let tail = live.tail.get_mut().expect("tail lock is never poisoned");
+            let mut unnamed = 0u64;
+            self.stores
+                .events
+                .scan_since(ws, &meta.checkpoint, &mut |event| {
+                    if let Some(raw) = raw_event(&mut tail.names, &merged, &event) {
+                        tail.events.push(raw);
+                    } else if is_behaviour(event.kind) {
+                        unnamed += 1;
+                    }
+                })
+                .await?;
+            live.unindexed += unnamed;
+            return Ok(live);
+        }
         let mut names = EventNames::default();
         let mut builder = EventColumnsBuilder::default();
         let mut unnamed = 0u64;
-        self.stores
+        let (_, checkpoint) = self
+            .stores
             .events
-            .scan(ws, &mut |event| {
+            .scan_since(ws, "", &mut |event| {
                 if let Some(raw) = raw_event(&mut names, &merged, &event) {
                     builder.push(raw);
                 } else if is_behaviour(event.kind) {
@@ -104,7 +126,20 @@ impl Services {
                 }
             })
             .await?;
-        Ok((names, builder.build(), unnamed))
+        let live = LiveIndex::loaded(names.clone(), builder.build(), unnamed);
+        if live.base.event_count() >= SNAPSHOT_MIN_EVENTS {
+            let meta = SnapshotMeta { checkpoint, merged: merged.len(), unindexed: unnamed };
+            let base = live.base.clone();
+            let bytes = tokio::task::spawn_blocking(move || snapshot_bytes(&meta, &base, &names)).await;
+            let saved = match bytes {
+                Ok(bytes) => self.stores.events.save_snapshot(ws, bytes).await.map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            if let Err(error) = saved {
+                tracing::warn!(workspace = ws.0, %error, "could not save the analytics index snapshot");
+            }
+        }
+        Ok(live)
     }
 
     /// Appends events durably and adds them to the live index (if it is loaded), so they are
@@ -260,7 +295,7 @@ impl Services {
             let mut recent = Vec::new();
             self.stores
                 .events
-                .scan(ws, &mut |event| {
+                .scan_received_since(ws, received_us - DEDUP_WINDOW_US, &mut |event| {
                     if event.received_us >= received_us - DEDUP_WINDOW_US && !event.message_id.is_empty() {
                         recent.push((message_hash(event.message_id), event.received_us));
                     }
@@ -437,6 +472,35 @@ fn raw_event(
     Some(RawEvent { customer, ts_us: event.ts_us, event: name, order_cents: order_cents(event.name, event.properties) })
 }
 
+/// Indexes smaller than this are rebuilt from the log at start rather than kept as snapshots.
+const SNAPSHOT_MIN_EVENTS: usize = 10_000;
+
+/// What a snapshot records besides the columns: where in the log it ends, and the state it assumed.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct SnapshotMeta {
+    /// The log checkpoint after the last event in the snapshot.
+    checkpoint: String,
+    /// Merged-away profiles when it was taken: a merge since then moves events, so it is not used.
+    merged: usize,
+    /// Events left out for lack of event-name ids.
+    unindexed: u64,
+}
+
+fn snapshot_bytes(meta: &SnapshotMeta, columns: &EventColumns, names: &EventNames) -> Vec<u8> {
+    let header = serde_json::to_vec(meta).expect("snapshot metadata serialises");
+    let mut bytes = (header.len() as u32).to_le_bytes().to_vec();
+    bytes.extend_from_slice(&header);
+    bytes.extend_from_slice(&columns.to_bytes(names));
+    bytes
+}
+
+fn parse_snapshot(bytes: &[u8]) -> Option<(SnapshotMeta, EventColumns, EventNames)> {
+    let len = u32::from_le_bytes(bytes.get(..4)?.try_into().ok()?) as usize;
+    let meta: SnapshotMeta = serde_json::from_slice(bytes.get(4..4 + len)?).ok()?;
+    let (columns, names) = EventColumns::from_bytes(bytes.get(4 + len..)?)?;
+    Some((meta, columns, names))
+}
+
 /// Events a delta may hold before they are folded into a new base.
 const FOLD_EVENTS: usize = 1_000_000;
 
@@ -468,7 +532,14 @@ impl LiveIndex {
 
     fn loaded(names: EventNames, base: EventColumns, unindexed: u64) -> Self {
         let tail = Tail { names, ..Default::default() };
-        Self { loaded: true, foreign: 0, stale: false, base: Arc::new(base), unindexed, tail: std::sync::Mutex::new(tail) }
+        Self {
+            loaded: true,
+            foreign: 0,
+            stale: false,
+            base: Arc::new(base),
+            unindexed,
+            tail: std::sync::Mutex::new(tail),
+        }
     }
 
     /// Returns the current snapshot, rebuilding the delta from the tail if events arrived.

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod access;
+mod events;
 mod profiles;
 
 use siyu_core::SystemClock;

@@ -1,0 +1,93 @@
+//! The event log: appends read back in order, checkpoints resume where a scan stopped, workspaces
+//! stay apart; and (SQLite) the analytics index restarts from its snapshot plus the log's tail.
+
+use crate::Fixture;
+use siyu_domain::Services;
+use siyu_domain::access::Principal;
+use siyu_domain::events::{EventKind, NewEvent};
+
+fn events(customer: siyu_core::CustomerId, names: &[&str], from_us: i64) -> Vec<NewEvent> {
+    names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| NewEvent {
+            customer,
+            kind: EventKind::Track,
+            name: name.to_string(),
+            ts_us: from_us + i as i64,
+            received_us: from_us,
+            message_id: format!("m-{from_us}-{i}"),
+            user_id: "u".into(),
+            anonymous_id: String::new(),
+            properties: r#"{"revenue": 12.5}"#.into(),
+            context: "{}".into(),
+        })
+        .collect()
+}
+
+async fn append_then_scan_since_a_checkpoint(fixture: Fixture) {
+    let owner = fixture.workspace("brand").await;
+    let other = fixture.workspace("other").await;
+    let ids = fixture.services.customers_for_user_ids(&owner, &["u".to_string()]).await.unwrap();
+    let store = &fixture.services.stores.events;
+    store.append(owner.workspace_id, &events(ids[0], &["A", "B"], 1_000)).await.unwrap();
+    store.append(other.workspace_id, &events(ids[0], &["X"], 1_000)).await.unwrap();
+    let mut seen = Vec::new();
+    let (n, checkpoint) =
+        store.scan_since(owner.workspace_id, "", &mut |e| seen.push(e.name.to_string())).await.unwrap();
+    assert_eq!((n, seen.as_slice()), (2, ["A".to_string(), "B".to_string()].as_slice()));
+    store.append(owner.workspace_id, &events(ids[0], &["C"], 2_000)).await.unwrap();
+    let mut later = Vec::new();
+    let (n, _) =
+        store.scan_since(owner.workspace_id, &checkpoint, &mut |e| later.push(e.name.to_string())).await.unwrap();
+    assert_eq!((n, later), (1, vec!["C".to_string()]));
+}
+
+crate::contract!(append_then_scan_since_a_checkpoint);
+
+async fn services_at(path: &std::path::Path, key: &siyu_core::crypto::SecretKey) -> Services {
+    let stores = siyu_store::open(&siyu_store::Backend::Sqlite { path: path.to_path_buf() }).await.unwrap();
+    Services::new(stores, key.clone(), std::sync::Arc::new(siyu_core::SystemClock))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_loads_the_snapshot_and_the_events_after_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("siyu.db");
+    let key = siyu_core::crypto::SecretKey::generate().unwrap();
+    let first = services_at(&path, &key).await;
+    let ws = first
+        .create_workspace(&siyu_domain::workspaces::NewWorkspace::parse("brand", None, None, None).unwrap())
+        .await
+        .unwrap();
+    let owner = Principal::cli(ws.id);
+    let users: Vec<String> = (0..500).map(|i| format!("u{i}")).collect();
+    let ids = first.customers_for_user_ids(&owner, &users).await.unwrap();
+    for (i, id) in ids.iter().enumerate() {
+        first
+            .append_events(&owner, &events(*id, &["Signed Up", "Order Completed"].repeat(12), i as i64 * 100))
+            .await
+            .unwrap();
+    }
+    let steps = vec!["Signed Up".to_string(), "Order Completed".to_string()];
+    assert_eq!(first.event_index(&owner).await.unwrap().columns.event_count(), 12_000);
+    assert!(first.stores.events.load_snapshot(ws.id).await.unwrap().is_some(), "a full load saves a snapshot");
+    // Events after the snapshot, one of a new name.
+    first.append_events(&owner, &events(ids[0], &["Coupon Applied", "Signed Up"], 99_000)).await.unwrap();
+    let expected = first.event_index(&owner).await.unwrap();
+    assert_eq!(expected.columns.event_count(), 12_002);
+
+    // A restart: a new process state over the same files.
+    let second = services_at(&path, &key).await;
+    let restarted = second.event_index(&owner).await.unwrap();
+    assert_eq!(restarted.columns.event_count(), 12_002);
+    assert_eq!(restarted.funnel(&steps, 3_600).unwrap(), expected.funnel(&steps, 3_600).unwrap());
+    assert_eq!(restarted.rfm(None), expected.rfm(None));
+    assert!(restarted.names.id("Coupon Applied").is_some());
+
+    // A damaged snapshot is ignored: the index comes from the whole log again.
+    second.stores.events.save_snapshot(ws.id, b"not a snapshot".to_vec()).await.unwrap();
+    let third = services_at(&path, &key).await;
+    let rebuilt = third.event_index(&owner).await.unwrap();
+    assert_eq!(rebuilt.funnel(&steps, 3_600).unwrap(), expected.funnel(&steps, 3_600).unwrap());
+}
