@@ -282,6 +282,8 @@ impl EventColumnsBuilder {
         let mut customers: Vec<i64> = events.iter().map(|e| e.customer).collect();
         customers.sort_unstable();
         customers.dedup();
+        // Collected one per event: give back the room of the duplicates.
+        customers.shrink_to_fit();
         let slot_of: HashMap<i64, u32> = customers.iter().enumerate().map(|(i, c)| (*c, i as u32)).collect();
         let slots: Vec<u32> = events.iter().map(|e| slot_of[&e.customer]).collect();
         drop(slot_of);
