@@ -274,10 +274,7 @@ async fn bench_analytics(config: &Config, parquet: &std::path::Path, repeat: usi
     let app = App::build(config).await?;
     let started = Instant::now();
     let index = app.services().event_index(&owner).await?;
-    println!(
-        "index: built from the whole log in {:.2} s (snapshot saved)",
-        started.elapsed().as_secs_f64()
-    );
+    println!("index: built from the whole log in {:.2} s (snapshot saved)", started.elapsed().as_secs_f64());
     drop(index);
     drop(app);
     let app = App::build(config).await?;

@@ -1,6 +1,11 @@
 //! The analytics pages (roles with `analytics:read`): a funnel, a retention matrix and RFM scores
-//! over the workspace's event index. Each page is a form, a table and an ECharts chart that
-//! `assets/analytics.js` draws from the same numbers, given in the chart's `data-chart` attribute.
+//! over the workspace's event index, with event segmentation in [`segmentation`] and paths in
+//! [`paths`]. Each page is a form, a table and an ECharts chart that `assets/analytics.js` draws
+//! from the same numbers, given in the chart's `data-chart` attribute. The helpers here (the
+//! blocking-pool runner, error messages, number formats, the tabs) also serve the dashboard.
+
+pub(super) mod paths;
+pub(super) mod segmentation;
 
 use super::i18n::Text;
 use super::page::{Choice, Chrome, FieldMessage, form_errors, render};
@@ -29,7 +34,7 @@ const SUGGESTED_EVENTS: usize = 500;
 const LISTED_EVENTS: usize = 30;
 
 /// Runs a query on the index on the blocking pool: the kernels scan every event of the workspace.
-async fn answer<T: Send + 'static>(
+pub(super) async fn answer<T: Send + 'static>(
     index: &Arc<EventIndex>,
     query: impl FnOnce(&EventIndex) -> DomainResult<T> + Send + 'static,
 ) -> DomainResult<T> {
@@ -45,17 +50,43 @@ fn query_errors(t: &Text, error: DomainError) -> Result<Vec<FieldMessage>, Domai
         return Err(error);
     };
     for message in &mut messages {
-        // The funnel names a bad step by position, `steps[2]`; people count steps from 1.
-        let step = message.field.strip_prefix("steps[").and_then(|rest| rest.strip_suffix(']'));
-        if let Some(index) = step.and_then(|i| i.parse::<usize>().ok()) {
-            message.label = Text::fill(t.step_n, index + 1);
+        // Funnels and segmentations name a bad event by position, `steps[2]` or `events[0]`;
+        // people count from 1.
+        let position = |prefix: &str| {
+            let index = message.field.strip_prefix(prefix).and_then(|rest| rest.strip_suffix(']'));
+            index.and_then(|i| i.parse::<usize>().ok()).map(|i| i + 1)
+        };
+        if let Some(step) = position("steps[") {
+            message.label = Text::fill(t.step_n, step);
+        } else if let Some(event) = position("events[") {
+            message.label = Text::fill(t.event_n, event);
         }
     }
     Ok(messages)
 }
 
+/// Answers a query that failed: the page again with the messages beside its form (422), or the
+/// error page when the error is not about the input.
+fn rejected<P: Template>(console: &Console, error: DomainError, page: impl FnOnce(Vec<FieldMessage>) -> P) -> Response {
+    match query_errors(console.t(), error) {
+        Ok(errors) => render(StatusCode::UNPROCESSABLE_ENTITY, &page(errors)),
+        Err(error) => console.fail(error),
+    }
+}
+
+/// Splits a comma-separated list of event names, dropping blanks.
+fn names_list(text: &str) -> Vec<String> {
+    text.split(',').map(str::trim).filter(|name| !name.is_empty()).map(String::from).collect()
+}
+
+/// Parses a `period` parameter; the error names the field.
+fn granularity(period: &str) -> DomainResult<Granularity> {
+    Granularity::parse(period)
+        .ok_or_else(|| DomainError::invalid("period", format!("\"{period}\": expected day, week or month")))
+}
+
 /// Formats a share as a percentage with one decimal.
-fn percent(rate: f64) -> String {
+pub(super) fn percent(rate: f64) -> String {
     format!("{:.1}%", rate * 100.0)
 }
 
@@ -95,14 +126,98 @@ fn tabs(t: &Text, active: &str) -> Vec<Tab> {
         ("/analytics/funnel", t.analytics_funnel),
         ("/analytics/retention", t.analytics_retention),
         ("/analytics/rfm", t.analytics_rfm),
+        ("/analytics/segmentation", t.analytics_segmentation),
+        ("/analytics/paths", t.analytics_paths),
     ]
     .into_iter()
     .map(|(href, label)| Tab { href, label, active: href.ends_with(active) })
     .collect()
 }
 
-fn unindexed_note(t: &Text, index: &EventIndex) -> Option<String> {
+pub(super) fn unindexed_note(t: &Text, index: &EventIndex) -> Option<String> {
     (index.unindexed_events > 0).then(|| Text::fill(t.analytics_unindexed, index.unindexed_events))
+}
+
+/// Writes a whole number with thousands separators, e.g. `12,345`.
+pub(super) fn grouped(n: u64) -> String {
+    group_digits(&n.to_string())
+}
+
+fn group_digits(digits: &str) -> String {
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
+}
+
+/// How amounts of a workspace's ISO 4217 currency are written.
+pub(super) struct Money {
+    /// `¥`, `$`, … or the code and a space for currencies without a well-known sign.
+    prefix: String,
+    /// Digits after the decimal point: 2, or 0 for currencies without minor units in practice.
+    decimals: usize,
+}
+
+impl Money {
+    /// Returns the format of currency `code`.
+    pub(super) fn of(code: &str) -> Self {
+        let prefix = match code {
+            "CNY" => "¥",
+            "USD" => "$",
+            "EUR" => "€",
+            "GBP" => "£",
+            "HKD" => "HK$",
+            "TWD" => "NT$",
+            "JPY" => "JP¥",
+            "KRW" => "₩",
+            other => return Self { prefix: format!("{other} "), decimals: 2 },
+        };
+        Self { prefix: prefix.into(), decimals: if matches!(code, "JPY" | "KRW") { 0 } else { 2 } }
+    }
+
+    /// Writes an amount in the currency's main unit, e.g. `¥12,345.60`.
+    pub(super) fn format(&self, amount: f64) -> String {
+        let text = format!("{:.*}", self.decimals, amount.abs());
+        let (whole, fraction) = text.split_once('.').map_or((text.as_str(), ""), |(w, f)| (w, f));
+        let sign = if amount < 0.0 && text.bytes().any(|b| b.is_ascii_digit() && b != b'0') { "-" } else { "" };
+        let whole = group_digits(whole);
+        let fraction = if fraction.is_empty() { String::new() } else { format!(".{fraction}") };
+        format!("{sign}{}{whole}{fraction}", self.prefix)
+    }
+
+    /// Describes the format for `analytics.js`, which writes the chart's axis and tooltips.
+    pub(super) fn spec(&self) -> Value {
+        json!({"prefix": self.prefix, "decimals": self.decimals})
+    }
+}
+
+/// One line of a line chart: its legend name and one value per x-axis label.
+pub(super) struct Line {
+    pub(super) name: String,
+    pub(super) values: Vec<Value>,
+}
+
+/// A set of lines the chart shows together; a chart with several offers a toggle between them.
+pub(super) struct Measure {
+    pub(super) label: &'static str,
+    pub(super) lines: Vec<Line>,
+}
+
+/// Returns the `data-chart` JSON of a line chart over `x` (amounts in `money` when given).
+pub(super) fn line_chart(x: &[String], measures: Vec<Measure>, money: Option<&Money>) -> String {
+    let measures: Vec<Value> = measures
+        .into_iter()
+        .map(|measure| {
+            let lines: Vec<Value> =
+                measure.lines.into_iter().map(|line| json!({"name": line.name, "data": line.values})).collect();
+            json!({"label": measure.label, "series": lines})
+        })
+        .collect();
+    json!({"type": "line", "x": x, "measures": measures, "money": money.map(Money::spec)}).to_string()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -183,12 +298,8 @@ pub(crate) async fn show_funnel(State(app): State<AppState>, console: Console, R
     };
     let t = console.t();
     let params = FormData::query(raw);
-    let given: Vec<String> =
-        params.get("steps").split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect();
-    let window = match params.get("window").trim() {
-        "" => "7d".to_string(),
-        other => other.to_string(),
-    };
+    let given = names_list(params.get("steps"));
+    let window = params.get_or("window", "7d");
     let names = index.names.names();
     // Without steps, the workspace's first events make a funnel to start from.
     let defaulted = given.is_empty();
@@ -224,10 +335,7 @@ pub(crate) async fn show_funnel(State(app): State<AppState>, console: Console, R
             page.chart = funnel_chart(t, &found);
             render(StatusCode::OK, &page)
         }
-        Err(error) => match query_errors(t, error) {
-            Ok(errors) => render(StatusCode::UNPROCESSABLE_ENTITY, &FunnelPage { errors, ..page }),
-            Err(error) => console.fail(error),
-        },
+        Err(error) => rejected(&console, error, |errors| FunnelPage { errors, ..page }),
     }
 }
 
@@ -342,10 +450,7 @@ pub(crate) async fn show_retention(State(app): State<AppState>, console: Console
     };
     let t = console.t();
     let params = FormData::query(raw);
-    let period = match params.get("period").trim() {
-        "" => "week".to_string(),
-        other => other.to_string(),
-    };
+    let period = params.get_or("period", "week");
     let cohort_event = params.get("cohort_event").trim().to_string();
     let return_event = params.get("return_event").trim().to_string();
     let periods = [("day", t.period_day), ("week", t.period_week), ("month", t.period_month)]
@@ -371,10 +476,9 @@ pub(crate) async fn show_retention(State(app): State<AppState>, console: Console
     if page.no_events {
         return render(StatusCode::OK, &page);
     }
-    let Some(granularity) = Granularity::parse(&period) else {
-        let error = DomainError::invalid("period", format!("\"{period}\": expected day, week or month"));
-        let errors = query_errors(t, error).unwrap_or_default();
-        return render(StatusCode::UNPROCESSABLE_ENTITY, &RetentionPage { errors, ..page });
+    let granularity = match granularity(&period) {
+        Ok(granularity) => granularity,
+        Err(error) => return rejected(&console, error, |errors| RetentionPage { errors, ..page }),
     };
     // The console's session already resolved the workspace's time zone.
     let tz = console.time_zone.clone();
@@ -394,10 +498,7 @@ pub(crate) async fn show_retention(State(app): State<AppState>, console: Console
             page.cohorts = cohorts;
             render(StatusCode::OK, &page)
         }
-        Err(error) => match query_errors(t, error) {
-            Ok(errors) => render(StatusCode::UNPROCESSABLE_ENTITY, &RetentionPage { errors, ..page }),
-            Err(error) => console.fail(error),
-        },
+        Err(error) => rejected(&console, error, |errors| RetentionPage { errors, ..page }),
     }
 }
 
@@ -526,6 +627,22 @@ mod tests {
         assert_eq!(messages.len(), 1);
         assert_eq!(messages[0].label, "Step 2");
         assert!(query_errors(t, DomainError::Forbidden("analytics:read")).is_err());
+        let error = DomainError::invalid("events[0]", "unknown event \"Nope\"");
+        let messages = query_errors(Lang::Zh.text(), error).ok().unwrap_or_default();
+        assert_eq!(messages[0].label, "第 1 个事件");
+    }
+
+    #[test]
+    fn numbers_and_amounts_get_thousands_separators() {
+        assert_eq!(
+            (grouped(0), grouped(999), grouped(1_000), grouped(1_234_567)),
+            ("0".into(), "999".into(), "1,000".into(), "1,234,567".into())
+        );
+        assert_eq!(Money::of("CNY").format(1_234_567.891), "¥1,234,567.89");
+        assert_eq!(Money::of("USD").format(-12.5), "-$12.50");
+        assert_eq!(Money::of("JPY").format(1_500.4), "JP¥1,500");
+        assert_eq!(Money::of("CHF").format(0.0), "CHF 0.00");
+        assert_eq!(Money::of("EUR").format(-0.001), "€0.00", "no minus sign on a rounded zero");
     }
 
     #[test]

@@ -235,6 +235,81 @@ strings! {
     rfm_axis_f: "F 频次", "F frequency";
     rfm_axis_m: "M 金额", "M monetary";
     total: "合计", "Total";
+    analytics_segmentation: "事件", "Events";
+    analytics_paths: "路径", "Paths";
+    segmentation_title: "事件分析", "Event segmentation";
+    segmentation_events: "事件（事件名用英文逗号分隔，最多 20 个）", "Events (names, comma-separated, up to 20)";
+    segmentation_placeholder: "如 Product Viewed,Order Completed", "e.g. Product Viewed,Order Completed";
+    segmentation_hint: "请输入至少一个事件。", "Enter at least one event.";
+    segmentation_note: "日期留空即从数据的第一天到最后一天；按工作空间时区（{}）分桶，每周从周一开始。", "Leave the dates blank to cover the data's first to last day; buckets are in the workspace time zone ({}), weeks start on Monday.";
+    segmentation_chart: "趋势图", "Trend";
+    segmentation_measure: "图表指标", "Chart measure";
+    date_from: "开始日期", "From";
+    date_to: "结束日期", "To";
+    measure_counts: "次数", "Count";
+    measure_customers: "客户数（去重）", "Distinct customers";
+    col_bucket: "周期起始日", "Period start";
+    col_count: "次数", "Count";
+    col_revenue: "金额", "Revenue";
+    event_n: "第 {} 个事件", "Event {}";
+    paths_title: "路径分析", "Path analysis";
+    paths_event: "起点事件", "Anchor event";
+    paths_direction: "方向", "Direction";
+    paths_depth: "步数", "Steps";
+    direction_next: "之后做了什么", "What customers did next";
+    direction_previous: "之前做了什么", "What customers did before";
+    paths_customers: "做过「{}」的客户：{} 位", "Customers who did “{}”: {}";
+    paths_chart: "路径桑基图", "Sankey diagram";
+    paths_chart_note: "每位客户从第一次（向前看则为最后一次）做起点事件算起；图中每一步只保留客户最多的 {} 条流向，下表列出全部流向。", "Each customer counts from their first occurrence of the anchor event (their last, looking back); the chart keeps the {} largest flows of each step, the table lists them all.";
+    paths_table_cut: "每一步只列出客户最多的 {} 条流向。", "Only the {} largest flows of each step are listed.";
+    paths_none: "做过该事件的客户在这个方向上没有其他事件。", "The customers who did this event did nothing else in this direction.";
+    col_next_event: "下一个事件", "Next event";
+    col_previous_event: "上一个事件", "Previous event";
+    col_share: "占起点客户", "Share of anchor customers";
+    nav_home: "概览", "Overview";
+    home_title: "经营概览", "Overview";
+    home_as_of: "数据截至 {}（最近一个有事件的日子）", "Figures as of {}, the latest day with events";
+    home_more: "更多分析 →", "More analysis →";
+    home_chart_note: "图表需要 JavaScript。", "The chart needs JavaScript.";
+    kpi_dau: "日活跃客户", "Daily active customers";
+    kpi_wau: "7 日活跃客户", "Active in 7 days";
+    kpi_mau: "30 日活跃客户", "Active in 30 days";
+    kpi_gmv: "GMV（30 天）", "GMV (30 days)";
+    kpi_orders: "订单数（30 天）", "Orders (30 days)";
+    kpi_new_1d: "当日新客户", "New customers (day)";
+    kpi_new_7d: "7 日新客户", "New customers (7 days)";
+    kpi_new_30d: "30 日新客户", "New customers (30 days)";
+    kpi_arpu: "ARPU（30 天）", "ARPU (30 days)";
+    kpi_repurchase: "复购率", "Repurchase rate";
+    kpi_retention_d1: "次日留存", "Day-1 retention";
+    kpi_retention_d7: "7 日留存", "Day-7 retention";
+    kpi_retention_d30: "30 日留存", "Day-30 retention";
+    kpi_open_rate: "消息打开率（30 天）", "Message open rate (30 days)";
+    kpi_coupon_rate: "优惠券核销率（30 天）", "Coupon redemption (30 days)";
+    kpi_hint_arpu: "30 天 GMV ÷ 30 日活跃客户", "30-day GMV per customer active in 30 days";
+    kpi_hint_repurchase: "下单客户中至少下过两单的占比", "Share of buyers with two or more orders";
+    kpi_hint_retention: "{}前的新客户中当日仍活跃的占比", "Share of the customers new {} earlier who were active on the day";
+    kpi_hint_open_rate: "Message Opened ÷ Message Sent（或 Message Delivered）", "Message Opened per Message Sent (or Message Delivered)";
+    kpi_hint_coupon_rate: "Coupon Applied ÷ Coupon Issued（或 Coupon Entered）", "Coupon Applied per Coupon Issued (or Coupon Entered)";
+    kpi_none_cohort: "{}前没有新客户，无从计算", "No customers were new {} earlier";
+    kpi_none_buyers: "还没有 Order Completed 事件", "No Order Completed events yet";
+    kpi_none_active: "30 天内没有活跃客户", "No customers active in the 30 days";
+    kpi_none_messages: "30 天内没有 Message Sent 或 Message Delivered 事件", "No Message Sent or Message Delivered events in the 30 days";
+    kpi_none_coupons: "30 天内没有 Coupon Issued 或 Coupon Entered 事件", "No Coupon Issued or Coupon Entered events in the 30 days";
+    home_activity_chart: "每日活跃客户与订单（近 30 天）", "Active customers and orders per day (last 30 days)";
+    home_gmv_chart: "每日 GMV（近 30 天）", "GMV per day (last 30 days)";
+    home_active_series: "做过「{}」的客户", "Customers who did “{}”";
+    home_orders_series: "订单数", "Orders";
+    home_gmv_series: "GMV", "GMV";
+    home_active_note: "每日活跃客户以「{}」计：近 30 天里做过它的客户最多。上方卡片里的日活跃客户则计入任意事件。", "Daily activity is counted by “{}”, the event the most customers did in these 30 days; the daily active customers card above counts any event.";
+    home_active_note_cut: "（只比较了前 20 个事件名。）", "(Only the first 20 event names were compared.)";
+    home_no_orders: "还没有 Order Completed 事件，因此没有订单与 GMV 走势。", "There are no Order Completed events yet, so there is no order or GMV trend.";
+    home_empty_title: "还没有行为事件", "No events yet";
+    home_empty_body: "工作空间收到行为事件后，这里会显示日活、新客、留存、复购、GMV 等指标和走势。发送事件有两种方式：", "Once the workspace receives events, this page shows active customers, new customers, retention, repurchases, GMV and their trends. There are two ways to send events:";
+    home_empty_api: "实时上报：用写入密钥（write key）调用兼容 Segment 的事件上报 API，例如 POST /v1/batch：", "Live: send them to the Segment-compatible Tracking API with a write key, e.g. POST /v1/batch:";
+    home_empty_key: "写入密钥在「API 密钥」页创建。", "Create a write key on the API keys page.";
+    home_empty_key_owner: "写入密钥由工作空间所有者在「API 密钥」页创建。", "The workspace owner creates write keys on the API keys page.";
+    home_empty_import: "导入历史：用命令行导入 Parquet、CSV 或 NDJSON 文件：", "History: import a Parquet, CSV or NDJSON file from the command line:";
     keys_title: "API 密钥", "API keys";
     new_key: "新建密钥", "New key";
     kind_secret: "管理密钥（secret）", "Secret (admin API)";
@@ -272,7 +347,7 @@ strings! {
     perm_workspace_manage: "管理工作空间", "Manage the workspace";
     perm_audit_read: "查看审计日志", "Read the audit log";
     perm_events_write: "发送和导入行为事件", "Send and import events";
-    perm_analytics_read: "查看分析（漏斗、留存、RFM）", "Run analytics (funnels, retention, RFM)";
+    perm_analytics_read: "查看分析（概览、漏斗、留存、RFM、事件、路径）", "Run analytics (overview, funnels, retention, RFM, events, paths)";
     family_demographic: "人口属性", "Demographic";
     family_consumption_preference: "消费偏好", "Consumption preference";
     family_content_interest: "内容兴趣", "Content interest";
@@ -305,6 +380,14 @@ impl Text {
     /// Fills the `{}` placeholder of a string.
     pub(crate) fn fill(template: &str, value: impl std::fmt::Display) -> String {
         template.replacen("{}", &value.to_string(), 1)
+    }
+
+    /// Fills the two `{}` placeholders of a string in order (a `{}` inside `first` stays as it is).
+    pub(crate) fn fill2(template: &str, first: impl std::fmt::Display, second: impl std::fmt::Display) -> String {
+        match template.split_once("{}") {
+            Some((head, rest)) => format!("{head}{first}{}", Self::fill(rest, second)),
+            None => template.into(),
+        }
     }
 
     /// Returns a role's label.
@@ -414,6 +497,12 @@ impl Text {
             "period" => self.retention_period,
             "cohort_event" => self.cohort_event,
             "return_event" => self.return_event,
+            "events" => self.col_event,
+            "from" => self.date_from,
+            "to" => self.date_to,
+            "event" => self.paths_event,
+            "direction" => self.paths_direction,
+            "depth" => self.paths_depth,
             other => other,
         }
     }
@@ -436,5 +525,6 @@ mod tests {
     fn fill_replaces_the_placeholder() {
         assert_eq!(Text::fill(EN.customers_total, 3), "3 customers in total");
         assert_eq!(Text::fill(ZH.customers_total, 3), "共 3 位客户");
+        assert_eq!(Text::fill2(EN.paths_customers, "A {}", 7), "Customers who did “A {}”: 7");
     }
 }

@@ -77,7 +77,8 @@ pub(crate) async fn login(State(app): State<AppState>, request: Request) -> Resp
             let session =
                 set_cookie(SESSION_COOKIE, &outcome.token, "/", SESSION_LIFETIME.as_secs(), app.secure_cookies);
             let spent = set_cookie(LOGIN_CSRF_COOKIE, "", "/login", 0, app.secure_cookies);
-            redirect_with_cookies("/customers", vec![session, spent])
+            // The home page decides where the role lands: the dashboard or the customer list.
+            redirect_with_cookies("/", vec![session, spent])
         }
         Err(DomainError::Locked(until)) => {
             // Before login there is no workspace; show the lock-out end in the default zone, named.
@@ -122,7 +123,7 @@ fn back_path(referer: Option<&str>) -> String {
             Some(query) => format!("{}?{query}", url.path()),
             None => url.path().to_string(),
         },
-        _ => "/customers".into(),
+        _ => "/".into(),
     }
 }
 
@@ -133,7 +134,7 @@ pub(crate) async fn switch_workspace(State(app): State<AppState>, post: Post) ->
     };
     let console: &Console = &post.console;
     match app.services.switch_workspace(&console.token, WorkspaceId(id)).await {
-        Ok(()) => Redirect::to("/customers").into_response(),
+        Ok(()) => Redirect::to("/").into_response(),
         Err(error) => console.fail(error),
     }
 }
@@ -146,9 +147,9 @@ mod tests {
     fn back_path_stays_on_site() {
         assert_eq!(back_path(Some("https://evil.example/customers?q=1")), "/customers?q=1");
         assert_eq!(back_path(Some("http://127.0.0.1:8080/tags")), "/tags");
-        assert_eq!(back_path(Some("http://127.0.0.1:8080/lang/en")), "/customers");
-        assert_eq!(back_path(Some("not a url")), "/customers");
-        assert_eq!(back_path(Some("http://127.0.0.1:8080//evil.example/x")), "/customers");
-        assert_eq!(back_path(None), "/customers");
+        assert_eq!(back_path(Some("http://127.0.0.1:8080/lang/en")), "/");
+        assert_eq!(back_path(Some("not a url")), "/");
+        assert_eq!(back_path(Some("http://127.0.0.1:8080//evil.example/x")), "/");
+        assert_eq!(back_path(None), "/");
     }
 }

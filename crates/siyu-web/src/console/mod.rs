@@ -1,13 +1,16 @@
-//! The server-rendered console (简体中文 / English): login, customers and the customer 360 page,
-//! tags, analytics (funnel, retention, RFM), API keys, users and roles.
+//! The server-rendered console (简体中文 / English): login, the KPI dashboard (the home page of
+//! roles that may read analytics), customers and the customer 360 page, tags, analytics (funnel,
+//! retention, RFM, event segmentation, paths), API keys, users and roles.
 //!
 //! Modules, in reading order: [`i18n`] (every UI string in both languages), [`session`] (cookies,
 //! the logged-in [`session::Console`] extractor, CSRF-checked [`session::Post`] forms), [`page`]
-//! (layout frame, rendering, error pages), then one module per page: [`login`], [`customers`],
-//! [`tags`], [`analytics`], [`keys`], [`users`]. Templates live in `crates/siyu-web/templates/`.
+//! (layout frame, rendering, error pages), then one module per page: [`login`], [`dashboard`],
+//! [`customers`], [`tags`], [`analytics`], [`keys`], [`users`]. Templates live in
+//! `crates/siyu-web/templates/`.
 
 mod analytics;
 mod customers;
+mod dashboard;
 mod i18n;
 mod keys;
 mod login;
@@ -23,7 +26,7 @@ use axum::routing::{get, post};
 
 pub(crate) fn router() -> Router<AppState> {
     Router::new()
-        .route("/", get(|| async { Redirect::to("/customers") }))
+        .route("/", get(dashboard::show_home))
         .route("/login", get(login::show_login).post(login::login))
         .route("/logout", post(login::logout))
         .route("/lang/{code}", get(login::set_lang))
@@ -37,6 +40,8 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/analytics/funnel", get(analytics::show_funnel))
         .route("/analytics/retention", get(analytics::show_retention))
         .route("/analytics/rfm", get(analytics::show_rfm))
+        .route("/analytics/segmentation", get(analytics::segmentation::show_segmentation))
+        .route("/analytics/paths", get(analytics::paths::show_paths))
         .route("/keys", get(keys::list_keys).post(keys::create_key))
         .route("/keys/{id}/revoke", post(keys::revoke_key))
         .route("/users", get(users::list_users).post(users::invite_user))

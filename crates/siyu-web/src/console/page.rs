@@ -12,7 +12,7 @@ use siyu_domain::{DomainError, FieldError};
 /// What the layout needs besides the page's own content.
 pub(crate) struct Chrome {
     pub(crate) lang: Lang,
-    /// The active navigation item: `customers`, `tags`, `analytics`, `keys`, `users` or "".
+    /// The active navigation item: `home`, `customers`, `tags`, `analytics`, `keys`, `users` or "".
     pub(crate) nav: &'static str,
     pub(crate) flash: Option<&'static str>,
     /// Absent on the login page and on errors before login.

@@ -138,6 +138,14 @@ impl FormData {
         self.0.iter().find(|(key, _)| key == name).map(|(_, value)| value.as_str()).unwrap_or_default()
     }
 
+    /// Returns the first value of `name`, trimmed, or `default` when it is absent or blank.
+    pub(crate) fn get_or(&self, name: &str, default: &str) -> String {
+        match self.get(name).trim() {
+            "" => default.to_string(),
+            given => given.to_string(),
+        }
+    }
+
     /// Returns every non-blank value of `name`, trimmed.
     pub(crate) fn all(&self, name: &str) -> Vec<String> {
         self.0

@@ -1,35 +1,22 @@
 //! Console tests: over HTTP with a cookie-keeping client (login, CSRF, redirects, masking, 403s), and
 //! in a real headless Chromium driven through its own chromedriver (language switch, search, 360 page).
 
+use crate::console_support::{
+    AGENT, ANALYST, Browser, EN, OWNER, PASSWORD, ZH, csrf_in, fragment, get, logged_in, new_client, post, submit_login,
+};
 use crate::{Backend, TestApp, spawn_app};
-use fantoccini::elements::Element;
-use fantoccini::error::{CmdError, NewSessionError};
-use fantoccini::wd::TimeoutConfiguration;
-use fantoccini::{Client, ClientBuilder, Locator};
-use futures::FutureExt;
-use hyper_util::client::legacy::connect::HttpConnector;
-use reqwest::header::{ACCEPT_LANGUAGE, HeaderMap, HeaderValue, LOCATION};
+use reqwest::header::LOCATION;
 use serde_json::{Value, json};
 use siyu_core::CustomerId;
 use siyu_domain::access::Role;
 use siyu_domain::profiles::CustomerInput;
 use siyu_domain::services::ConsentChange;
-use std::future::Future;
-use std::panic::AssertUnwindSafe;
-use std::path::PathBuf;
-use std::time::{Duration, Instant};
 
-const PASSWORD: &str = "correct-horse-battery";
-const OWNER: &str = "owner@brand.cn";
-const AGENT: &str = "agent@brand.cn";
-const ANALYST: &str = "analyst@brand.cn";
 const PHONE: &str = "13800000000";
 const PHONE_E164: &str = "+8613800000000";
 const PHONE_MASKED: &str = "138****0000";
 const EMAIL: &str = "li.lei@example.com";
 const NAME: &str = "李雷";
-const ZH: &str = "zh-CN,zh;q=0.9,en;q=0.8";
-const EN: &str = "en-US,en;q=0.9";
 
 async fn console_app() -> TestApp {
     spawn_app(Backend::Sqlite).await.expect("SQLite needs no setup")
@@ -87,57 +74,6 @@ async fn seed(app: &TestApp) -> i64 {
     services.change_consent(owner, id, vec![change("sms", true), change("email", true)]).await.unwrap();
     services.change_consent(owner, id, vec![change("sms", false)]).await.unwrap();
     id.0
-}
-
-/// A client that keeps cookies like a browser and asks for one language.
-fn new_client(lang: &str, follow_redirects: bool) -> reqwest::Client {
-    let mut headers = HeaderMap::new();
-    headers.insert(ACCEPT_LANGUAGE, HeaderValue::from_str(lang).unwrap());
-    let policy =
-        if follow_redirects { reqwest::redirect::Policy::limited(5) } else { reqwest::redirect::Policy::none() };
-    reqwest::Client::builder().cookie_store(true).default_headers(headers).redirect(policy).build().unwrap()
-}
-
-/// Returns the value of the first hidden `_csrf` field of a page.
-fn csrf_in(html: &str) -> String {
-    let marker = r#"name="_csrf" value=""#;
-    let start = html.find(marker).expect("the page has a CSRF field") + marker.len();
-    html[start..].split('"').next().unwrap().to_string()
-}
-
-/// Returns the HTML of the element that starts with `opening` (e.g. `<table id="customers"`).
-fn fragment<'a>(html: &'a str, opening: &str, closing: &str) -> &'a str {
-    let start = html.find(opening).unwrap_or_else(|| panic!("page has {opening}"));
-    let after = start + opening.len();
-    let end = html[after..].find(closing).map(|e| after + e).unwrap_or(html.len());
-    &html[start..end]
-}
-
-async fn get(client: &reqwest::Client, app: &TestApp, path: &str) -> (u16, String) {
-    let response = client.get(format!("{}{path}", app.base_url)).send().await.unwrap();
-    (response.status().as_u16(), response.text().await.unwrap())
-}
-
-async fn post(client: &reqwest::Client, app: &TestApp, path: &str, form: &[(&str, &str)]) -> (u16, String) {
-    let response = client.post(format!("{}{path}", app.base_url)).form(form).send().await.unwrap();
-    (response.status().as_u16(), response.text().await.unwrap())
-}
-
-/// Submits the login form (with its CSRF token) and returns the status, final path and page.
-async fn submit_login(client: &reqwest::Client, app: &TestApp, email: &str, password: &str) -> (u16, String, String) {
-    let (_, page) = get(client, app, "/login").await;
-    let form = [("_csrf", csrf_in(&page)), ("email", email.to_string()), ("password", password.to_string())];
-    let response = client.post(format!("{}/login", app.base_url)).form(&form).send().await.unwrap();
-    let (status, path) = (response.status().as_u16(), response.url().path().to_string());
-    (status, path, response.text().await.unwrap())
-}
-
-/// Logs in and returns the client holding the session.
-async fn logged_in(app: &TestApp, email: &str, lang: &str) -> reqwest::Client {
-    let client = new_client(lang, true);
-    let (status, path, _) = submit_login(&client, app, email, PASSWORD).await;
-    assert_eq!((status, path.as_str()), (200, "/customers"), "{email} logs in");
-    client
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -200,13 +136,11 @@ async fn login_form_without_its_csrf_token_is_refused() {
 async fn pages_redirect_to_login_without_a_session() {
     let app = console_app().await;
     let client = new_client(EN, false);
-    for path in ["/customers", "/customers/1", "/tags", "/keys", "/users"] {
+    for path in ["/", "/customers", "/customers/1", "/tags", "/keys", "/users", "/analytics/paths"] {
         let response = client.get(format!("{}{path}", app.base_url)).send().await.unwrap();
         assert_eq!(response.status().as_u16(), 303, "{path}");
         assert_eq!(response.headers()[LOCATION], "/login", "{path}");
     }
-    let response = client.get(format!("{}/", app.base_url)).send().await.unwrap();
-    assert_eq!(response.headers()[LOCATION], "/customers");
     let stale = client
         .get(format!("{}/customers", app.base_url))
         .header("cookie", "siyu_session=0123456789abcdef")
@@ -343,11 +277,12 @@ async fn the_workspace_switcher_moves_the_session_to_another_membership() {
     let target = other.workspace_id.to_string();
     let (status, page) = post(&client, &app, "/workspace/switch", &[("_csrf", &csrf), ("workspace", &target)]).await;
     assert_eq!(status, 200);
-    assert!(page.contains("0 customers in total"), "the other workspace is empty");
+    assert!(page.contains(r#"id="home-empty""#), "the switch lands on the home page, empty there: {page}");
     assert!(page.contains(r#"id="user-role">Analyst"#), "and the role there applies");
     assert!(
         fragment(&page, r#"id="workspace-switcher""#, "</select>").contains(&format!(r#"value="{target}" selected"#))
     );
+    assert!(get(&client, &app, "/customers").await.1.contains("0 customers in total"), "the other workspace is empty");
     let foreign = stranger.workspace_id.to_string();
     let (status, _) = post(&client, &app, "/workspace/switch", &[("_csrf", &csrf), ("workspace", &foreign)]).await;
     assert_eq!(status, 404, "a workspace the user does not belong to cannot be entered");
@@ -446,261 +381,16 @@ async fn language_links_set_a_cookie_and_return_to_the_same_page() {
     assert!(page.contains(r#"<html lang="en">"#), "the cookie beats Accept-Language");
 }
 
-// ---------------------------------------------------------------------------------------------
-// Real browser: fantoccini over plain HTTP to its own chromedriver, one chromedriver per test.
-
-const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
-const CHROMIUM: &str = "/usr/bin/chromium";
-/// How long one WebDriver command may take before the test fails instead of hanging.
-const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// A chromedriver child process on its own port; killed on drop, so it ends even if the session
-/// never starts.
-struct Driver {
-    process: std::process::Child,
-    port: u16,
-}
-
-impl Driver {
-    fn start() -> Driver {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let process = std::process::Command::new(CHROMEDRIVER)
-            .arg(format!("--port={port}"))
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("chromedriver starts");
-        Driver { process, port }
-    }
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.process.kill();
-        let _ = self.process.wait();
-    }
-}
-
-/// A headless Chromium session through a chromedriver child process; both end on drop.
-struct Browser {
-    client: Client,
-    test: &'static str,
-    // Dropped in this order after `Browser::drop` has closed the session: chromedriver, then the profile.
-    _driver: Driver,
-    _profile: tempfile::TempDir,
-}
-
-/// Awaits one WebDriver command, giving up after [`COMMAND_TIMEOUT`].
-async fn attempt<T>(what: &str, command: impl Future<Output = Result<T, CmdError>>) -> Result<T, String> {
-    match tokio::time::timeout(COMMAND_TIMEOUT, command).await {
-        Ok(result) => result.map_err(|error| format!("{what}: {error}")),
-        Err(_) => Err(format!("{what}: chromedriver did not answer within {COMMAND_TIMEOUT:?}")),
-    }
-}
-
-/// Awaits one WebDriver command and fails the test if it fails.
-async fn run<T>(what: &str, command: impl Future<Output = Result<T, CmdError>>) -> T {
-    attempt(what, command).await.unwrap_or_else(|error| panic!("{error}"))
-}
-
-impl Browser {
-    /// Starts chromedriver on a free port and opens a fresh headless Chromium profile.
-    async fn start(test: &'static str) -> Browser {
-        assert!(
-            std::path::Path::new(CHROMEDRIVER).exists() && std::path::Path::new(CHROMIUM).exists(),
-            "console browser tests need {CHROMIUM} and {CHROMEDRIVER} (apt-get install chromium chromium-driver; \
-             scripts/test installs them)"
-        );
-        assert_eq!(
-            tokio::runtime::Handle::current().runtime_flavor(),
-            tokio::runtime::RuntimeFlavor::MultiThread,
-            "browser tests run on a multi-threaded runtime so that dropping the browser can close its session"
-        );
-        let profile = tempfile::tempdir().unwrap();
-        let mut driver = Driver::start();
-        let user_data_dir = format!("--user-data-dir={}", profile.path().display());
-        let capabilities = json!({
-            "browserName": "chrome",
-            "goog:chromeOptions": {"binary": CHROMIUM, "args": [
-                "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
-                "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--window-size=1366,900", user_data_dir]}
-        });
-        let Value::Object(capabilities) = capabilities else { unreachable!("capabilities are a JSON object") };
-        let mut builder = ClientBuilder::new(HttpConnector::new());
-        builder.capabilities(capabilities);
-        let webdriver = format!("http://127.0.0.1:{}", driver.port);
-        // Until chromedriver listens, opening the session fails to connect; anything else is final.
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let client = loop {
-            match tokio::time::timeout(COMMAND_TIMEOUT, builder.connect(&webdriver)).await {
-                Ok(Ok(client)) => break client,
-                Ok(Err(NewSessionError::FailedC(error))) => {
-                    if let Ok(Some(status)) = driver.process.try_wait() {
-                        panic!("chromedriver exited with {status} before it became ready on port {}", driver.port);
-                    }
-                    assert!(
-                        Instant::now() < deadline,
-                        "chromedriver did not become ready on port {}: {error}",
-                        driver.port
-                    );
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-                Ok(Err(error)) => panic!("chromium starts: {error}"),
-                Err(_) => panic!("chromium starts: no new session within {COMMAND_TIMEOUT:?}"),
-            }
-        };
-        let browser = Browser { client, test, _driver: driver, _profile: profile };
-        let timeouts = TimeoutConfiguration::new(
-            Some(Duration::from_secs(10)),
-            Some(Duration::from_secs(30)),
-            Some(Duration::from_secs(5)),
-        );
-        run("set timeouts", browser.client.update_timeouts(timeouts)).await;
-        browser
-    }
-
-    async fn goto(&self, url: &str) {
-        run(&format!("go to {url}"), self.client.goto(url)).await;
-    }
-
-    async fn path(&self) -> String {
-        run("current URL", self.client.current_url()).await.path().to_string()
-    }
-
-    /// Finds an element by CSS selector (waiting up to the implicit timeout).
-    async fn find(&self, css: &str) -> Element {
-        run(&format!("no element {css}"), self.client.find(Locator::Css(css))).await
-    }
-
-    async fn count(&self, css: &str) -> usize {
-        run(&format!("find all {css}"), self.client.find_all(Locator::Css(css))).await.len()
-    }
-
-    async fn click(&self, css: &str) {
-        let element = self.find(css).await;
-        run(&format!("click {css}"), element.click()).await;
-    }
-
-    async fn type_into(&self, css: &str, text: &str) {
-        let element = self.find(css).await;
-        run(&format!("clear {css}"), element.clear()).await;
-        run(&format!("type into {css}"), element.send_keys(text)).await;
-    }
-
-    async fn text(&self, css: &str) -> String {
-        let element = self.find(css).await;
-        run(&format!("text of {css}"), element.text()).await
-    }
-
-    /// Waits until the element's visible text contains `expected` (pages load after clicks).
-    async fn wait_for_text(&self, css: &str, expected: &str) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            // While the next page loads, the element may be missing or stale: that is "not yet".
-            let text = match attempt(&format!("no element {css}"), self.client.find(Locator::Css(css))).await {
-                Ok(element) => attempt(&format!("text of {css}"), element.text()).await.unwrap_or_else(|error| error),
-                Err(error) => error,
-            };
-            if text.contains(expected) {
-                return;
-            }
-            assert!(Instant::now() < deadline, "{css} shows {text:?}, expected {expected:?}");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    async fn set_window_size(&self, width: u32, height: u32) {
-        run(&format!("resize the window to {width}x{height}"), self.client.set_window_size(width, height)).await;
-    }
-
-    /// With `SIYU_SCREENSHOTS` set, saves tall screenshots of console pages for a human to review.
-    async fn gallery(&self, app: &TestApp, pages: &[(&str, &str)]) {
-        if std::env::var_os("SIYU_SCREENSHOTS").is_none() {
-            return;
-        }
-        self.set_window_size(1366, 1700).await;
-        for (name, path) in pages {
-            self.goto(&format!("{}{path}", app.base_url)).await;
-            self.find("main").await;
-            self.save_screenshot(name).await;
-        }
-        self.set_window_size(1366, 900).await;
-    }
-
-    async fn source(&self) -> String {
-        run("page source", self.client.source()).await
-    }
-
-    /// Saves a PNG of the page to `<workspace>/test-artifacts/<test>-<name>.png`.
-    async fn save_screenshot(&self, name: &str) -> PathBuf {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .ancestors()
-            .nth(2)
-            .expect("crates/siyu is two levels deep");
-        let dir = root.join("test-artifacts");
-        let path = dir.join(format!("{}-{name}.png", self.test));
-        match attempt("screenshot", self.client.screenshot()).await {
-            Ok(png) => {
-                std::fs::create_dir_all(&dir).unwrap();
-                std::fs::write(&path, png).unwrap();
-                eprintln!("screenshot saved to {}", path.display());
-            }
-            Err(error) => eprintln!("could not take a screenshot: {error}"),
-        }
-        path
-    }
-
-    /// Runs one step of a scenario; if it panics, saves a screenshot first.
-    async fn step<T>(&self, name: &str, work: impl Future<Output = T>) -> T {
-        match AssertUnwindSafe(work).catch_unwind().await {
-            Ok(value) => value,
-            Err(panic) => {
-                eprintln!("step {name:?} of {} failed", self.test);
-                self.save_screenshot(name).await;
-                std::panic::resume_unwind(panic)
-            }
-        }
-    }
-
-    async fn log_in(&self, app: &TestApp, email: &str) {
-        self.goto(&format!("{}/customers", app.base_url)).await;
-        self.type_into("#login-email", email).await;
-        self.type_into("#login-password", PASSWORD).await;
-        self.click("#login-submit").await;
-        self.find("table#customers").await;
-        assert_eq!(self.path().await, "/customers");
-    }
-}
-
-impl Drop for Browser {
-    fn drop(&mut self) {
-        // Drop cannot await, and fantoccini would only end the session in a background task that
-        // races the kill of chromedriver: close it now (also while a failed test unwinds) so
-        // Chromium quits, then the fields stop chromedriver and remove the profile.
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
-        if runtime.runtime_flavor() != tokio::runtime::RuntimeFlavor::MultiThread {
-            return;
-        }
-        let client = self.client.clone();
-        tokio::task::block_in_place(|| {
-            runtime.block_on(async {
-                if let Err(error) = attempt("close the session", client.close()).await {
-                    eprintln!("{error}");
-                }
-            });
-        });
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn owner_switches_language_searches_and_opens_the_360_page_in_chromium() {
     let app = console_app().await;
     let id = seed(&app).await;
     let browser = Browser::start("owner_in_chromium").await;
-    browser.step("login", browser.log_in(&app, OWNER)).await;
+    browser.step("login", browser.log_in(&app, OWNER, "/")).await;
     browser
         .step("switch-language", async {
+            browser.click("#nav-customers").await;
+            browser.find("table#customers").await;
             browser.click("a#lang-en").await;
             browser.wait_for_text("#nav-customers", "Customers").await;
             assert_eq!(browser.text("#search-submit").await, "Search");
@@ -732,6 +422,7 @@ async fn owner_switches_language_searches_and_opens_the_360_page_in_chromium() {
         .await;
     let customer = format!("/customers/{id}");
     let pages = [
+        ("dashboard-empty", "/"),
         ("customers", "/customers"),
         ("customer-360", customer.as_str()),
         ("tags", "/tags"),
@@ -752,7 +443,7 @@ async fn cs_agent_sees_the_phone_masked_in_chromium() {
             browser.gallery(&app, &[("login", "/login"), ("unsubscribe-invalid", "/u/not-a-token")]),
         )
         .await;
-    browser.step("login", browser.log_in(&app, AGENT)).await;
+    browser.step("login", browser.log_in(&app, AGENT, "/customers")).await;
     browser
         .step("search-by-phone", async {
             browser.type_into("#search-q", PHONE).await;

@@ -1,28 +1,16 @@
-//! Console analytics pages: the funnel, retention and RFM pages over imported events (the golden
-//! fixture small-2), checked over HTTP in both languages, for roles with and without
+//! Console analytics pages: the KPI dashboard (the analysts' home page), funnel, retention, RFM,
+//! event segmentation and paths over imported events (the golden fixture small-2), checked over
+//! HTTP against the domain's answers in both languages, for roles with and without
 //! `analytics:read`, with bad parameters, and in headless Chromium where ECharts draws the charts.
 
+use crate::console_support::{AGENT, ANALYST, Browser, EN, OWNER, PASSWORD, ZH, fragment, get, logged_in};
 use crate::{Backend, TestApp, spawn_app};
-use fantoccini::error::{CmdError, NewSessionError};
-use fantoccini::wd::TimeoutConfiguration;
-use fantoccini::{Client, ClientBuilder, Locator};
-use futures::FutureExt;
-use hyper_util::client::legacy::connect::HttpConnector;
-use reqwest::header::{ACCEPT_LANGUAGE, HeaderMap, HeaderValue};
 use serde_json::{Value, json};
 use siyu_analytics::Granularity;
 use siyu_domain::access::Role;
-use std::future::Future;
-use std::panic::AssertUnwindSafe;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
 
-const PASSWORD: &str = "correct-horse-battery";
-const OWNER: &str = "owner@brand.cn";
-const ANALYST: &str = "analyst@brand.cn";
-const AGENT: &str = "agent@brand.cn";
-const ZH: &str = "zh-CN,zh;q=0.9,en;q=0.8";
-const EN: &str = "en-US,en;q=0.9";
 const STEPS: &str = "Signed Up,Product Added,Checkout Started,Order Completed";
 /// The reference engines' funnel over [`STEPS`] in small-2 with a 7-day window.
 const FUNNEL: [(&str, u64); 4] =
@@ -50,39 +38,6 @@ async fn analytics_app(events: bool) -> TestApp {
     app
 }
 
-/// A client that keeps cookies like a browser and asks for one language.
-fn new_client(lang: &str) -> reqwest::Client {
-    let mut headers = HeaderMap::new();
-    headers.insert(ACCEPT_LANGUAGE, HeaderValue::from_str(lang).unwrap());
-    reqwest::Client::builder().cookie_store(true).default_headers(headers).build().unwrap()
-}
-
-async fn get(client: &reqwest::Client, app: &TestApp, path: &str) -> (u16, String) {
-    let response = client.get(format!("{}{path}", app.base_url)).send().await.unwrap();
-    (response.status().as_u16(), response.text().await.unwrap())
-}
-
-/// Logs in through the login form (with its CSRF token) and returns the client holding the session.
-async fn logged_in(app: &TestApp, email: &str, lang: &str) -> reqwest::Client {
-    let client = new_client(lang);
-    let (_, page) = get(&client, app, "/login").await;
-    let marker = r#"name="_csrf" value=""#;
-    let start = page.find(marker).expect("the login page has a CSRF field") + marker.len();
-    let csrf = page[start..].split('"').next().unwrap();
-    let form = [("_csrf", csrf), ("email", email), ("password", PASSWORD)];
-    let response = client.post(format!("{}/login", app.base_url)).form(&form).send().await.unwrap();
-    assert_eq!((response.status().as_u16(), response.url().path()), (200, "/customers"), "{email} logs in");
-    client
-}
-
-/// Returns the HTML from `opening` (e.g. `<table class="data numbers" id="funnel-table"`) to `closing`.
-fn fragment<'a>(html: &'a str, opening: &str, closing: &str) -> &'a str {
-    let start = html.find(opening).unwrap_or_else(|| panic!("page has {opening}: {html}"));
-    let after = start + opening.len();
-    let end = html[after..].find(closing).map(|e| after + e).unwrap_or(html.len());
-    &html[start..end]
-}
-
 /// Returns the funnel table's rows as (event, customers).
 fn funnel_rows(page: &str) -> Vec<(String, u64)> {
     let table = fragment(page, r#"id="funnel-table""#, "</table>");
@@ -95,6 +50,55 @@ fn funnel_rows(page: &str) -> Vec<(String, u64)> {
                 fragment(row, &opening, "</td>")[opening.len()..].to_string()
             };
             (cell("event"), cell("customers").parse().unwrap())
+        })
+        .collect()
+}
+
+/// Returns the JSON of a chart's `data-chart` attribute (HTML-escaped in the page).
+fn chart_spec(page: &str, id: &str) -> Value {
+    let element = fragment(page, &format!(r#"id="{id}""#), ">");
+    let attribute = fragment(element, r#"data-chart=""#, "\"");
+    let json = attribute[r#"data-chart=""#.len()..]
+        .replace("&#34;", "\"")
+        .replace("&#39;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&");
+    serde_json::from_str(&json).unwrap_or_else(|error| panic!("{id}: {error}: {json}"))
+}
+
+/// Returns the text of the first `<{tag} class="{class}">` in `html`.
+fn cell<'a>(html: &'a str, tag: &str, class: &str) -> &'a str {
+    let opening = format!(r#"<{tag} class="{class}">"#);
+    &fragment(html, &opening, "</")[opening.len()..]
+}
+
+/// Returns the dashboard's KPI cards: key → (exact value, shown value, hint).
+fn kpi_cards(page: &str) -> BTreeMap<String, (String, String, String)> {
+    let cards = fragment(page, r#"id="kpi-cards""#, "</section>");
+    cards
+        .split(r#"data-kpi=""#)
+        .skip(1)
+        .map(|card| {
+            let key = card.split('"').next().unwrap().to_string();
+            let raw = fragment(card, r#"data-value=""#, "\"")[r#"data-value=""#.len()..].to_string();
+            let hint =
+                if card.contains("kpi-hint") { cell(card, "div", "kpi-hint").to_string() } else { String::new() };
+            (key, (raw, cell(card, "div", "kpi-value").to_string(), hint))
+        })
+        .collect()
+}
+
+/// Returns the paths table's rows as (step, from, to, customers).
+fn path_rows(page: &str) -> Vec<(usize, String, String, u64)> {
+    let table = fragment(page, r#"id="paths-table""#, "</table>");
+    table
+        .split(r#"<tr class="path-link" data-step=""#)
+        .skip(1)
+        .map(|row| {
+            let step = row.split('"').next().unwrap().parse().unwrap();
+            let customers = cell(row, "td", "customers").parse().unwrap();
+            (step, cell(row, "td", "event from").to_string(), cell(row, "td", "event to").to_string(), customers)
         })
         .collect()
 }
@@ -182,7 +186,8 @@ async fn bad_parameters_show_the_error_next_to_the_form_with_422() {
 async fn cs_agent_gets_403_and_no_analytics_link() {
     let app = analytics_app(true).await;
     let client = logged_in(&app, AGENT, ZH).await;
-    for path in ["/analytics/funnel", "/analytics/retention?period=week", "/analytics/rfm"] {
+    let paths = ["/analytics/funnel", "/analytics/retention?period=week", "/analytics/rfm"];
+    for path in paths.into_iter().chain(["/analytics/segmentation", "/analytics/paths?event=Signed%20Up"]) {
         let (status, page) = get(&client, &app, path).await;
         assert_eq!(status, 403, "{path}");
         assert!(page.contains("无权访问") && page.contains("analytics:read"), "{path}: {page}");
@@ -233,240 +238,272 @@ async fn retention_and_rfm_pages_show_the_domain_answers() {
 async fn a_workspace_without_events_shows_an_empty_state() {
     let app = analytics_app(false).await;
     let client = logged_in(&app, OWNER, ZH).await;
-    for path in ["/analytics/funnel", "/analytics/retention", "/analytics/rfm"] {
+    for path in
+        ["/analytics/funnel", "/analytics/retention", "/analytics/rfm", "/analytics/segmentation", "/analytics/paths"]
+    {
         let (status, page) = get(&client, &app, path).await;
         assert_eq!(status, 200, "{path}");
         assert!(fragment(&page, r#"id="analytics-empty""#, "</section>").contains("还没有行为事件"), "{path}");
         assert!(!page.contains("data-chart="), "{path}: no chart without data");
     }
-    let (status, page) = get(&client, &app, "/analytics/funnel?steps=A,B").await;
-    assert_eq!(status, 200, "with no events the page shows the empty state, not an error");
-    assert!(page.contains(r#"id="analytics-empty""#));
+    for path in ["/analytics/funnel?steps=A,B", "/analytics/segmentation?events=A&from=x", "/analytics/paths?event=A"] {
+        let (status, page) = get(&client, &app, path).await;
+        assert_eq!(status, 200, "{path}: with no events the page shows the empty state, not an error");
+        assert!(page.contains(r#"id="analytics-empty""#), "{path}");
+    }
+    // The dashboard says how to send the first events.
+    let (status, page) = get(&client, &app, "/").await;
+    assert_eq!(status, 200);
+    let empty = fragment(&page, r#"id="home-empty""#, "</section>");
+    assert!(empty.contains("还没有行为事件") && empty.contains("写入密钥"), "{empty}");
+    assert!(empty.contains(&format!("curl {}/v1/batch -u", app.base_url)), "{empty}");
+    assert!(empty.contains("siyu import events events.parquet --workspace brand"), "{empty}");
+    assert!(empty.contains(r#"href="/keys""#), "owners get a link to create a write key");
+    assert!(!page.contains("data-chart=") && !page.contains(r#"id="kpi-cards""#));
 }
 
-// ---------------------------------------------------------------------------------------------
-// Real browser: the same fantoccini + chromedriver set-up as console.rs, reduced to what these
-// tests use.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn analyst_home_is_a_dashboard_with_the_domain_kpis() {
+    let app = analytics_app(true).await;
+    let index = app.services.event_index(&app.owner).await.unwrap();
+    let tz = jiff::tz::TimeZone::get("Asia/Shanghai").unwrap();
+    let kpis = index.kpis(&tz, None);
+    // `logged_in` checks that the analyst lands on `/`.
+    let client = logged_in(&app, ANALYST, EN).await;
+    let (status, page) = get(&client, &app, "/").await;
+    assert_eq!(status, 200);
+    assert!(fragment(&page, r#"id="home-heading""#, "</h1>").contains("Overview"));
+    assert!(page.contains(r#"id="nav-home" href="/" class="active""#), "the navigation marks the home page");
+    let as_of = fragment(&page, r#"id="home-as-of""#, "</span>");
+    assert!(as_of.contains(&kpis.as_of) && as_of.contains("Asia/Shanghai"), "{as_of}");
 
-const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
-const CHROMIUM: &str = "/usr/bin/chromium";
-/// How long one WebDriver command may take before the test fails instead of hanging.
-const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// A chromedriver child process on its own port; killed on drop.
-struct Driver {
-    process: std::process::Child,
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.process.kill();
-        let _ = self.process.wait();
-    }
-}
-
-/// A headless Chromium session through a chromedriver child process; both end on drop.
-struct Browser {
-    client: Client,
-    test: &'static str,
-    _driver: Driver,
-    _profile: tempfile::TempDir,
-}
-
-async fn attempt<T>(what: &str, command: impl Future<Output = Result<T, CmdError>>) -> Result<T, String> {
-    match tokio::time::timeout(COMMAND_TIMEOUT, command).await {
-        Ok(result) => result.map_err(|error| format!("{what}: {error}")),
-        Err(_) => Err(format!("{what}: chromedriver did not answer within {COMMAND_TIMEOUT:?}")),
-    }
-}
-
-async fn run<T>(what: &str, command: impl Future<Output = Result<T, CmdError>>) -> T {
-    attempt(what, command).await.unwrap_or_else(|error| panic!("{error}"))
-}
-
-impl Browser {
-    async fn start(test: &'static str) -> Browser {
-        assert!(
-            std::path::Path::new(CHROMEDRIVER).exists() && std::path::Path::new(CHROMIUM).exists(),
-            "console browser tests need {CHROMIUM} and {CHROMEDRIVER} (scripts/test installs them)"
-        );
-        let profile = tempfile::tempdir().unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let process = std::process::Command::new(CHROMEDRIVER)
-            .arg(format!("--port={port}"))
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("chromedriver starts");
-        let mut driver = Driver { process };
-        let capabilities = json!({
-            "browserName": "chrome",
-            "goog:chromeOptions": {"binary": CHROMIUM, "args": [
-                "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
-                "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--window-size=1366,900", format!("--user-data-dir={}", profile.path().display())]}
-        });
-        let Value::Object(capabilities) = capabilities else { unreachable!("capabilities are a JSON object") };
-        let mut builder = ClientBuilder::new(HttpConnector::new());
-        builder.capabilities(capabilities);
-        let webdriver = format!("http://127.0.0.1:{port}");
-        // Until chromedriver listens, opening the session fails to connect; anything else is final.
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let client = loop {
-            match tokio::time::timeout(COMMAND_TIMEOUT, builder.connect(&webdriver)).await {
-                Ok(Ok(client)) => break client,
-                Ok(Err(NewSessionError::FailedC(error))) => {
-                    if let Ok(Some(status)) = driver.process.try_wait() {
-                        panic!("chromedriver exited with {status} before it became ready on port {port}");
-                    }
-                    assert!(Instant::now() < deadline, "chromedriver did not become ready on port {port}: {error}");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-                Ok(Err(error)) => panic!("chromium starts: {error}"),
-                Err(_) => panic!("chromium starts: no new session within {COMMAND_TIMEOUT:?}"),
-            }
-        };
-        let browser = Browser { client, test, _driver: driver, _profile: profile };
-        let timeouts = TimeoutConfiguration::new(
-            Some(Duration::from_secs(10)),
-            Some(Duration::from_secs(30)),
-            Some(Duration::from_secs(10)),
-        );
-        run("set timeouts", browser.client.update_timeouts(timeouts)).await;
-        browser
-    }
-
-    async fn goto(&self, url: &str) {
-        run(&format!("go to {url}"), self.client.goto(url)).await;
-    }
-
-    async fn path(&self) -> String {
-        run("current URL", self.client.current_url()).await.path().to_string()
-    }
-
-    /// Finds an element by CSS selector (waiting up to the implicit timeout).
-    async fn find(&self, css: &str) -> fantoccini::elements::Element {
-        run(&format!("no element {css}"), self.client.find(Locator::Css(css))).await
-    }
-
-    async fn click(&self, css: &str) {
-        let element = self.find(css).await;
-        run(&format!("click {css}"), element.click()).await;
-    }
-
-    async fn type_into(&self, css: &str, text: &str) {
-        let element = self.find(css).await;
-        run(&format!("clear {css}"), element.clear()).await;
-        run(&format!("type into {css}"), element.send_keys(text)).await;
-    }
-
-    async fn text(&self, css: &str) -> String {
-        let element = self.find(css).await;
-        run(&format!("text of {css}"), element.text()).await
-    }
-
-    /// Waits until the element's visible text contains `expected` (pages load after clicks).
-    async fn wait_for_text(&self, css: &str, expected: &str) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            // While the next page loads, the element may be missing or stale: that is "not yet".
-            let text = match attempt(&format!("no element {css}"), self.client.find(Locator::Css(css))).await {
-                Ok(element) => attempt(&format!("text of {css}"), element.text()).await.unwrap_or_else(|error| error),
-                Err(error) => error,
-            };
-            if text.contains(expected) {
-                return;
-            }
-            assert!(Instant::now() < deadline, "{css} shows {text:?}, expected {expected:?}");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    /// Returns the width and height of a chart's canvas once ECharts has drawn it.
-    async fn canvas_size(&self, chart: &str) -> (u64, u64) {
-        let canvas = self.find(&format!("{chart}[data-chart-ready] canvas")).await;
-        let width = run("canvas width", canvas.attr("width")).await.unwrap_or_default();
-        let height = run("canvas height", canvas.attr("height")).await.unwrap_or_default();
-        (width.parse().unwrap_or(0), height.parse().unwrap_or(0))
-    }
-
-    /// Saves a PNG of the page to `<workspace>/test-artifacts/<test>-<name>.png`.
-    async fn save_screenshot(&self, name: &str) {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .ancestors()
-            .nth(2)
-            .expect("crates/siyu is two levels deep");
-        let dir = root.join("test-artifacts");
-        let path = dir.join(format!("{}-{name}.png", self.test));
-        match attempt("screenshot", self.client.screenshot()).await {
-            Ok(png) => {
-                std::fs::create_dir_all(&dir).unwrap();
-                std::fs::write(&path, png).unwrap();
-                eprintln!("screenshot saved to {}", path.display());
-            }
-            Err(error) => eprintln!("could not take a screenshot: {error}"),
-        }
-    }
-
-    /// Runs one step of a scenario; if it panics, saves a screenshot first.
-    async fn step<T>(&self, name: &str, work: impl Future<Output = T>) -> T {
-        match AssertUnwindSafe(work).catch_unwind().await {
-            Ok(value) => value,
-            Err(panic) => {
-                eprintln!("step {name:?} of {} failed", self.test);
-                self.save_screenshot(name).await;
-                std::panic::resume_unwind(panic)
+    let cards = kpi_cards(&page);
+    let expected = serde_json::to_value(&kpis).unwrap();
+    let expected: BTreeMap<&str, &Value> = expected
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.as_str(), v))
+        .filter(|(k, _)| !["as_of", "tz"].contains(k))
+        .collect();
+    assert_eq!(cards.keys().map(String::as_str).collect::<Vec<_>>(), expected.keys().copied().collect::<Vec<_>>());
+    for (key, value) in expected {
+        let (raw, shown, hint) = &cards[key];
+        match value.as_f64() {
+            Some(number) => assert_eq!(raw.parse::<f64>().unwrap(), number, "{key}: {raw}"),
+            None => {
+                assert!(value.is_null(), "{key}");
+                assert_eq!((raw.as_str(), shown.as_str()), ("", "—"), "{key} has no value");
+                assert!(!hint.is_empty(), "{key} says why");
             }
         }
     }
+    assert_eq!(cards["dau"].1.replace(',', ""), kpis.dau.to_string());
+    assert!(cards["gmv_30d"].1.starts_with('¥'), "GMV in the workspace currency: {:?}", cards["gmv_30d"]);
+    // small-2 has no sent messages nor issued coupons: those rates cannot be computed.
+    assert_eq!(kpis.message_open_rate, None);
+    assert!(cards["message_open_rate"].2.contains("No Message Sent or Message Delivered events"));
+    assert!(cards["coupon_redemption_rate"].2.contains("Coupon Issued"));
 
-    /// With `SIYU_SCREENSHOTS` set, saves a tall screenshot of the current page, once `chart` is
-    /// drawn again, for a human to review.
-    async fn gallery(&self, name: &str, chart: &str) {
-        if std::env::var_os("SIYU_SCREENSHOTS").is_none() {
-            return;
-        }
-        run("resize the window", self.client.set_window_size(1366, 1700)).await;
-        run("reload", self.client.refresh()).await;
-        self.find(&format!("{chart}[data-chart-ready] canvas")).await;
-        self.save_screenshot(name).await;
-        run("resize the window", self.client.set_window_size(1366, 900)).await;
-    }
+    // The charts cover the 30 days ending on the KPIs' day; their orders and GMV add up to the cards'.
+    let activity = chart_spec(&page, "activity-chart");
+    let days = activity["x"].as_array().unwrap();
+    assert_eq!((days.len(), days.last().unwrap().as_str()), (30, Some(kpis.as_of.as_str())));
+    let lines = activity["measures"][0]["series"].as_array().unwrap();
+    assert!(lines[0]["name"].as_str().unwrap().starts_with("Customers who did “"), "{}", lines[0]["name"]);
+    assert_eq!(lines[1]["name"], "Orders");
+    let total = |line: &Value| line["data"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).sum::<f64>();
+    assert_eq!(total(&lines[1]), kpis.orders_30d as f64);
+    let gmv = chart_spec(&page, "gmv-chart");
+    assert!((total(&gmv["measures"][0]["series"][0]) - kpis.gmv_30d).abs() < 0.005, "{gmv}");
+    assert_eq!(gmv["money"]["prefix"], "¥");
+    let note = fragment(&page, r#"id="activity-note""#, "</p>");
+    let busiest = lines[0]["name"].as_str().unwrap().trim_start_matches("Customers who did ");
+    assert!(note.contains(busiest), "the note names the event: {note}");
 
-    async fn log_in(&self, app: &TestApp, email: &str) {
-        self.goto(&format!("{}/customers", app.base_url)).await;
-        self.type_into("#login-email", email).await;
-        self.type_into("#login-password", PASSWORD).await;
-        self.click("#login-submit").await;
-        self.find("table#customers").await;
-        assert_eq!(self.path().await, "/customers");
-    }
+    let zh = logged_in(&app, ANALYST, ZH).await;
+    let (_, page) = get(&zh, &app, "/").await;
+    assert!(fragment(&page, r#"id="home-heading""#, "</h1>").contains("经营概览"));
+    assert!(kpi_cards(&page)["message_open_rate"].2.contains("30 天内没有 Message Sent"));
 }
 
-impl Drop for Browser {
-    fn drop(&mut self) {
-        // Close the session now (also while a failed test unwinds) so Chromium quits before
-        // chromedriver is killed; see console.rs.
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
-        if runtime.runtime_flavor() != tokio::runtime::RuntimeFlavor::MultiThread {
-            return;
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cs_agent_home_is_still_the_customer_list() {
+    let app = analytics_app(false).await;
+    // `logged_in` checks that the agent lands on `/customers`.
+    let client = logged_in(&app, AGENT, EN).await;
+    let response = client.get(format!("{}/", app.base_url)).send().await.unwrap();
+    assert_eq!((response.status().as_u16(), response.url().path()), (200, "/customers"));
+    let page = response.text().await.unwrap();
+    assert!(
+        page.contains(r#"<table id="customers""#)
+            && page.contains(r#"id="nav-customers" href="/customers" class="active""#)
+    );
+    assert!(!page.contains(r#"id="nav-home""#), "no dashboard link without analytics:read");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn segmentation_page_shows_the_domain_counts() {
+    let app = analytics_app(true).await;
+    let index = app.services.event_index(&app.owner).await.unwrap();
+    let tz = jiff::tz::TimeZone::get("Asia/Shanghai").unwrap();
+    let events = vec!["Product Viewed".to_string(), "Order Completed".to_string()];
+    let answer = index.segmentation(&tz, Granularity::Week, &events, None, None).unwrap();
+    let client = logged_in(&app, ANALYST, EN).await;
+    let path = "/analytics/segmentation?events=Product%20Viewed,Order%20Completed&period=week";
+    let (status, page) = get(&client, &app, path).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(fragment(&page, r#"id="analytics-heading""#, "</h1>").contains("Event segmentation"));
+    assert!(page.contains(r#"<option value="week" selected>"#));
+    let table = fragment(&page, r#"id="segmentation-table""#, "</table>");
+    assert_eq!(table.matches("<tr data-bucket=").count(), answer.buckets.len());
+    let first = fragment(table, &format!(r#"<tr data-bucket="{}">"#, answer.buckets[0]), "</tr>");
+    let (counts, customers) = (&answer.series[0].counts, &answer.series[0].customers);
+    let expected = format!(r#"<td class="count">{}</td><td class="customers">{}</td>"#, counts[0], customers[0]);
+    assert!(first.contains(&expected), "{first}");
+    let totals = fragment(table, r#"id="segmentation-totals""#, "</tr>");
+    let shown: Vec<u64> =
+        totals.split(r#"<th class="count">"#).skip(1).map(|c| c.split('<').next().unwrap().parse().unwrap()).collect();
+    let sums: Vec<u64> = answer.series.iter().map(|series| series.counts.iter().sum()).collect();
+    assert_eq!(shown, sums);
+    assert_eq!(sums, [14_648, 1_795], "every Product Viewed and Order Completed of small-2");
+    assert!(cell(totals, "th", "revenue nowrap").starts_with('¥'), "orders get a revenue column: {totals}");
+    let chart = chart_spec(&page, "segmentation-chart");
+    assert_eq!(chart["x"], json!(answer.buckets));
+    assert_eq!(chart["measures"][0]["series"][0]["data"], json!(answer.series[0].counts));
+    assert_eq!(chart["measures"][1]["series"][1]["data"], json!(answer.series[1].customers));
+    assert!(page.contains(r#"data-measures-for="segmentation-chart""#), "a toggle switches to distinct customers");
+
+    let from = jiff::civil::date(2026, 2, 1);
+    let to = jiff::civil::date(2026, 2, 7);
+    let week = index.segmentation(&tz, Granularity::Day, &events[1..], Some(from), Some(to)).unwrap();
+    let path = "/analytics/segmentation?events=Order%20Completed&period=day&from=2026-02-01&to=2026-02-07";
+    let (status, page) = get(&client, &app, path).await;
+    assert_eq!(status, 200);
+    let totals = fragment(&page, r#"id="segmentation-totals""#, "</tr>");
+    assert_eq!(cell(totals, "th", "count"), week.series[0].counts.iter().sum::<u64>().to_string());
+    assert_eq!(fragment(&page, r#"id="segmentation-table""#, "</table>").matches("<tr data-bucket=").count(), 7);
+    assert!(page.contains(r#"name="from" type="date" value="2026-02-01""#), "the form keeps the dates");
+
+    let (status, page) = get(&client, &app, "/analytics/segmentation").await;
+    assert_eq!(status, 200);
+    let first_three = index.names.names()[..3].join(",");
+    assert!(page.contains(&format!(r#"name="events" value="{first_three}""#)), "the first three events by default");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paths_page_matches_the_domain_answer() {
+    let app = analytics_app(true).await;
+    let index = app.services.event_index(&app.owner).await.unwrap();
+    let client = logged_in(&app, ANALYST, EN).await;
+    for (event, direction, depth, heading) in
+        [("Signed Up", "next", 3, "Next event"), ("Order Completed", "previous", 2, "Previous event")]
+    {
+        let answer = index.paths(event, direction, depth).unwrap();
+        let path = format!("/analytics/paths?event={}&direction={direction}&depth={depth}", event.replace(' ', "%20"));
+        let (status, page) = get(&client, &app, &path).await;
+        assert_eq!(status, 200, "{page}");
+        let summary = fragment(&page, r#"id="paths-customers""#, "</span>");
+        assert!(summary.contains(&format!("Customers who did “{event}”")), "{summary}");
+        let expected: Vec<(usize, String, String, u64)> =
+            answer.links.iter().map(|l| (l.step, l.from.clone(), l.to.clone(), l.customers)).collect();
+        assert!(!expected.is_empty());
+        assert_eq!(path_rows(&page), expected, "{path}: the table lists every flow");
+        assert!(fragment(&page, r#"id="paths-table""#, "</thead>").contains(heading));
+
+        // The Sankey chart: unique nodes, one column per step, at most eight flows out of each.
+        let chart = chart_spec(&page, "paths-chart");
+        let nodes = chart["nodes"].as_array().unwrap();
+        let column: BTreeMap<&str, u64> =
+            nodes.iter().map(|n| (n["name"].as_str().unwrap(), n["depth"].as_u64().unwrap())).collect();
+        assert_eq!(column.len(), nodes.len(), "node names are unique");
+        assert!(column.contains_key(format!("0 · {event}").as_str()), "the anchor is a node");
+        let mut per_column: BTreeMap<u64, usize> = BTreeMap::new();
+        for link in chart["links"].as_array().unwrap() {
+            let (source, target) = (column[link["source"].as_str().unwrap()], column[link["target"].as_str().unwrap()]);
+            assert_eq!(target, source + 1, "every flow moves one column right, so there is no cycle");
+            *per_column.entry(source).or_default() += 1;
         }
-        let client = self.client.clone();
-        tokio::task::block_in_place(|| {
-            runtime.block_on(async {
-                if let Err(error) = attempt("close the session", client.close()).await {
-                    eprintln!("{error}");
-                }
-            });
-        });
+        assert!(per_column.values().all(|n| *n <= 8), "{per_column:?}");
+        let columns: BTreeSet<u64> = column.values().copied().collect();
+        assert_eq!(columns.len(), depth + 1, "{direction}: the anchor and one column per step");
     }
+    let (status, page) = get(&client, &app, "/analytics/paths").await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains(&format!(r#"name="event" value="{}""#, index.names.names()[0])),
+        "the first event by default"
+    );
+    assert!(page.contains(r#"<option value="3" selected>3</option>"#));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn segmentation_and_paths_show_bad_parameters_next_to_the_form_with_422() {
+    let app = analytics_app(true).await;
+    let client = logged_in(&app, ANALYST, EN).await;
+    let cases = [
+        (
+            "/analytics/segmentation?events=Order%20Completed,Nope",
+            "events[1]",
+            "Event 2",
+            "unknown event &#34;Nope&#34;",
+        ),
+        ("/analytics/segmentation?events=Order%20Completed&from=2026-13-01", "from", "From", "is not an ISO date"),
+        ("/analytics/segmentation?events=Order%20Completed&from=2026-03-01&to=2026-02-01", "to", "To", "before from"),
+        (
+            "/analytics/segmentation?events=Order%20Completed&period=year",
+            "period",
+            "Period",
+            "expected day, week or month",
+        ),
+        (
+            "/analytics/segmentation?period=day&from=2000-01-01&to=2026-01-01",
+            "period",
+            "Period",
+            "buckets are too many",
+        ),
+        ("/analytics/paths?event=Nope", "event", "Anchor event", "unknown event &#34;Nope&#34;"),
+        (
+            "/analytics/paths?event=Signed%20Up&direction=sideways",
+            "direction",
+            "Direction",
+            "expected next or previous",
+        ),
+        ("/analytics/paths?event=Signed%20Up&depth=0", "depth", "Steps", "must be 1 to 10"),
+        ("/analytics/paths?event=Signed%20Up&depth=deep", "depth", "Steps", "expected a whole number"),
+    ];
+    for (path, field, label, reason) in cases {
+        let (status, page) = get(&client, &app, path).await;
+        assert_eq!(status, 422, "{path}");
+        let errors = fragment(&page, r#"id="analytics-errors""#, "</div>");
+        let item = format!(r#"<li data-field="{field}"><b>{label}</b>: "#);
+        assert!(errors.contains(&item) && errors.contains(reason), "{path}: {errors}");
+        let form = if path.contains("paths") { "paths-form" } else { "segmentation-form" };
+        assert!(page.contains(&format!(r#"id="{form}""#)), "{path}: the form is kept");
+        assert!(!page.contains("data-chart=") && !page.contains(r#"class="data numbers""#), "{path}: no results");
+    }
+    let (status, page) = get(&client, &app, "/analytics/paths?event=Signed%20Up&depth=deep").await;
+    assert_eq!(status, 422);
+    assert!(page.contains(r#"<option value="deep" selected>deep</option>"#), "the form shows what was asked");
+    let zh = logged_in(&app, ANALYST, ZH).await;
+    let (status, page) = get(&zh, &app, "/analytics/segmentation?events=Order%20Completed,Nope").await;
+    assert_eq!(status, 422);
+    assert!(fragment(&page, r#"id="analytics-errors""#, "</div>").contains("第 2 个事件"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn analyst_sees_echarts_draw_the_analytics_pages_in_chromium() {
     let app = analytics_app(true).await;
     let browser = Browser::start("analytics_in_chromium").await;
-    browser.step("login", browser.log_in(&app, ANALYST)).await;
+    browser.step("login", browser.log_in(&app, ANALYST, "/")).await;
+    browser
+        .step("dashboard", async {
+            assert_eq!(browser.count("#kpi-cards .kpi").await, 15);
+            browser.expect_chart("#activity-chart", 100).await;
+            browser.expect_chart("#gmv-chart", 100).await;
+            browser.gallery_chart("dashboard", "#gmv-chart").await;
+        })
+        .await;
     browser
         .step("funnel", async {
             browser.click("a#lang-zh").await;
@@ -483,30 +520,56 @@ async fn analyst_sees_echarts_draw_the_analytics_pages_in_chromium() {
                 assert!(table.contains(event) && table.contains(&customers.to_string()), "{table}");
             }
             // The canvas appears only once ECharts has drawn the chart.
-            let (width, height) = browser.canvas_size("#funnel-chart").await;
-            assert!(width > 100 && height > 100, "the funnel canvas is {width}x{height}");
-            browser.gallery("funnel", "#funnel-chart").await;
+            browser.expect_chart("#funnel-chart", 100).await;
+            browser.gallery_chart("funnel", "#funnel-chart").await;
         })
         .await;
     browser
         .step("retention", async {
             browser.click("#analytics-tabs a[href='/analytics/retention']").await;
             browser.find("#retention-table").await;
-            let (width, height) = browser.canvas_size("#retention-chart").await;
-            assert!(width > 100 && height > 100, "the retention canvas is {width}x{height}");
-            browser.gallery("retention", "#retention-chart").await;
+            browser.expect_chart("#retention-chart", 100).await;
+            browser.gallery_chart("retention", "#retention-chart").await;
         })
         .await;
     browser
         .step("rfm", async {
             browser.click("#analytics-tabs a[href='/analytics/rfm']").await;
             browser.find("#rfm-grid").await;
-            let (width, height) = browser.canvas_size("#rfm-chart").await;
-            assert!(width > 100 && height > 100, "the RFM canvas is {width}x{height}");
+            browser.expect_chart("#rfm-chart", 100).await;
             browser.click("a#lang-en").await;
             browser.wait_for_text("#analytics-heading", "RFM analysis").await;
             browser.find("#rfm-chart[data-chart-ready] canvas").await;
-            browser.gallery("rfm-en", "#rfm-chart").await;
+            browser.gallery_chart("rfm-en", "#rfm-chart").await;
+        })
+        .await;
+    browser
+        .step("segmentation", async {
+            browser.click("#analytics-tabs a[href='/analytics/segmentation']").await;
+            browser.wait_for_text("#analytics-heading", "Event segmentation").await;
+            browser.find("#segmentation-table").await;
+            browser.expect_chart("#segmentation-chart", 100).await;
+            // The toggle shows distinct customers instead of counts, without leaving the page.
+            browser.click("#segmentation-measure button[data-measure='1']").await;
+            let pressed = browser.find("#segmentation-measure button[aria-pressed='true']").await;
+            assert_eq!(pressed.text().await.unwrap(), "Distinct customers");
+            browser.expect_chart("#segmentation-chart", 100).await;
+            browser.gallery_chart("segmentation", "#segmentation-chart").await;
+        })
+        .await;
+    browser
+        .step("paths", async {
+            browser.click("#analytics-tabs a[href='/analytics/paths']").await;
+            browser.find("#paths-table").await;
+            browser.expect_chart("#paths-chart", 300).await;
+            browser.gallery_chart("paths", "#paths-chart").await;
+            // Looking back, the anchor is the diagram's last column.
+            browser.type_into("#paths-event", "Order Completed").await;
+            browser.click("#paths-direction option[value='previous']").await;
+            browser.click("#paths-submit").await;
+            browser.wait_for_text("#paths-table thead", "Previous event").await;
+            browser.expect_chart("#paths-chart", 300).await;
+            browser.gallery_chart("paths-previous", "#paths-chart").await;
         })
         .await;
 }
