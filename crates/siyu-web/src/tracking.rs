@@ -19,24 +19,130 @@ use siyu_domain::api_keys::KeyKind;
 use siyu_domain::events::segment::{MAX_BATCH_BYTES, MAX_MESSAGE_BYTES};
 use siyu_domain::events::{Envelope, EventKind, parse_message};
 
+/// The Tracking API's part of the OpenAPI document.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    paths(track, identify, page, screen, group, alias, batch),
+    components(schemas(SegmentMessageDoc, BatchDoc, TrackingAnswer))
+)]
+pub struct TrackingDoc;
+
+/// A Segment message (fields by type; see docs/EVENTS.md).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct SegmentMessageDoc {
+    /// In a batch: `track`, `identify`, `page`, `screen`, `group` or `alias`.
+    r#type: Option<String>,
+    /// The brand's id for the user; this or `anonymousId` is required.
+    #[schema(rename = "userId")]
+    user_id: Option<String>,
+    /// A device or browser id.
+    #[schema(rename = "anonymousId")]
+    anonymous_id: Option<String>,
+    /// track: the event name.
+    event: Option<String>,
+    /// track, page, screen: properties; `revenue`, `total`, `value`, `price` must be numbers.
+    #[schema(value_type = Object)]
+    properties: Option<serde_json::Value>,
+    /// identify, group: traits.
+    #[schema(value_type = Object)]
+    traits: Option<serde_json::Value>,
+    /// page, screen: the page or screen name.
+    name: Option<String>,
+    /// group: the group id.
+    #[schema(rename = "groupId")]
+    group_id: Option<String>,
+    /// alias: the earlier id.
+    #[schema(rename = "previousId")]
+    previous_id: Option<String>,
+    /// When it happened (ISO 8601).
+    timestamp: Option<String>,
+    /// When the device sent it, by its own clock (corrects `timestamp`).
+    #[schema(rename = "sentAt")]
+    sent_at: Option<String>,
+    /// De-duplication key (24 hours).
+    #[schema(rename = "messageId")]
+    message_id: Option<String>,
+    /// Context: ip, userAgent, library, campaign, page, …
+    #[schema(value_type = Object)]
+    context: Option<serde_json::Value>,
+    /// The write key, when not sent as the Basic-auth user name.
+    #[schema(rename = "writeKey")]
+    write_key: Option<String>,
+}
+
+/// A batch of messages (at most 500 KB).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct BatchDoc {
+    /// The messages, each with a `type`.
+    batch: Vec<SegmentMessageDoc>,
+    /// Context shared by the messages (theirs wins).
+    #[schema(value_type = Object)]
+    context: Option<serde_json::Value>,
+    /// When the batch was sent, by the device's clock.
+    #[schema(rename = "sentAt")]
+    sent_at: Option<String>,
+    /// The write key, when not sent as the Basic-auth user name.
+    #[schema(rename = "writeKey")]
+    write_key: Option<String>,
+}
+
+/// What became of the messages.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct TrackingAnswer {
+    /// Always true on a 200.
+    success: bool,
+    /// Messages stored durably.
+    accepted: usize,
+    /// Messages already stored in the last 24 hours (by `messageId`).
+    duplicates: usize,
+    /// Refused messages with their index and errors (batch only).
+    rejected: Vec<siyu_domain::services::RejectedMessage>,
+}
+
+macro_rules! message_endpoint {
+    ($name:ident, $path:literal, $kind:expr, $doc:literal) => {
+        #[doc = $doc]
+        #[utoipa::path(post, path = $path, tag = "tracking",
+                    request_body(content = SegmentMessageDoc, content_type = "application/json"),
+                    security(("write_key" = [])),
+                    responses((status = 200, body = TrackingAnswer), (status = 401, body = Problem),
+                        (status = 413, body = Problem), (status = 422, body = Problem)))]
+        async fn $name(state: State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+            single(state, headers, body, $kind).await
+        }
+    };
+}
+
+message_endpoint!(track, "/v1/track", EventKind::Track, "POST /v1/track (also /v1/t): records an action.");
+message_endpoint!(
+    identify,
+    "/v1/identify",
+    EventKind::Identify,
+    "POST /v1/identify (also /v1/i): sets traits; links ids."
+);
+message_endpoint!(page, "/v1/page", EventKind::Page, "POST /v1/page (also /v1/p): records a page view.");
+message_endpoint!(screen, "/v1/screen", EventKind::Screen, "POST /v1/screen (also /v1/s): records a screen view.");
+message_endpoint!(group, "/v1/group", EventKind::Group, "POST /v1/group (also /v1/g): records a group membership.");
+message_endpoint!(alias, "/v1/alias", EventKind::Alias, "POST /v1/alias (also /v1/a): merges two ids of one user.");
+
 /// The Tracking API routes.
 pub fn router() -> Router<AppState> {
-    let one = |kind: EventKind| {
-        post(move |state: State<AppState>, headers: HeaderMap, body: Bytes| single(state, headers, body, kind))
-    };
     Router::new()
-        .route("/v1/track", one(EventKind::Track))
-        .route("/v1/t", one(EventKind::Track))
-        .route("/v1/identify", one(EventKind::Identify))
-        .route("/v1/i", one(EventKind::Identify))
-        .route("/v1/page", one(EventKind::Page))
-        .route("/v1/p", one(EventKind::Page))
-        .route("/v1/screen", one(EventKind::Screen))
-        .route("/v1/s", one(EventKind::Screen))
-        .route("/v1/group", one(EventKind::Group))
-        .route("/v1/g", one(EventKind::Group))
-        .route("/v1/alias", one(EventKind::Alias))
-        .route("/v1/a", one(EventKind::Alias))
+        .route("/v1/track", post(track))
+        .route("/v1/t", post(track))
+        .route("/v1/identify", post(identify))
+        .route("/v1/i", post(identify))
+        .route("/v1/page", post(page))
+        .route("/v1/p", post(page))
+        .route("/v1/screen", post(screen))
+        .route("/v1/s", post(screen))
+        .route("/v1/group", post(group))
+        .route("/v1/g", post(group))
+        .route("/v1/alias", post(alias))
+        .route("/v1/a", post(alias))
         .route("/v1/batch", post(batch))
         .route("/v1/b", post(batch))
         .route("/v1/import", post(batch))
@@ -160,6 +266,12 @@ async fn single_inner(
         .into_response())
 }
 
+/// POST /v1/batch (also /v1/b, /v1/import): records many messages; each bad one is refused on its own.
+#[utoipa::path(post, path = "/v1/batch", tag = "tracking",
+    request_body(content = BatchDoc, content_type = "application/json"),
+    security(("write_key" = [])),
+    responses((status = 200, body = TrackingAnswer), (status = 400, body = Problem), (status = 401, body = Problem),
+        (status = 413, body = Problem), (status = 422, body = Problem)))]
 async fn batch(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     match batch_inner(&state, &headers, &body).await {
         Ok(response) => response,

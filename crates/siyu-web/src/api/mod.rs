@@ -17,7 +17,7 @@ use utoipa_axum::router::OpenApiRouter;
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "siyu admin API", description = "Customer profiles, identities, tags, consent, keys, users and analytics of one workspace. Authenticate with `Authorization: Bearer <secret key>`. Errors are application/problem+json (RFC 9457)."),
+    info(title = "siyu admin API", description = "Customer profiles, identities, tags, consent, keys, users and analytics of one workspace. Authenticate with `Authorization: Bearer <secret key>`; the Segment-compatible Tracking API (`/v1/*`) takes a write key instead. Errors are application/problem+json (RFC 9457)."),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
     components(schemas(Problem))
@@ -35,12 +35,23 @@ impl utoipa::Modify for BearerAuth {
                 HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("siyu secret key").build(),
             ),
         );
+        components.add_security_scheme(
+            "write_key",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Basic)
+                    .description(Some("the workspace write key as the user name, an empty password"))
+                    .build(),
+            ),
+        );
     }
 }
 
 /// Returns the API router together with its OpenAPI document.
 pub fn router() -> OpenApiRouter<AppState> {
-    let api = OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let mut document = ApiDoc::openapi();
+    document.merge(crate::tracking::TrackingDoc::openapi());
+    let api = OpenApiRouter::with_openapi(document)
         .merge(customers::router())
         .merge(tags::router())
         .merge(admin::router())
