@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 /// Profiles created per write transaction when senders are resolved in bulk.
-const RESOLVE_CHUNK: usize = 5_000;
+const RESOLVE_CHUNK: usize = 50_000;
 
 impl Services {
     /// Returns the customer of each Segment `userId`, creating a profile for each one not seen before.
