@@ -102,14 +102,16 @@ struct TrackingAnswer {
     rejected: Vec<siyu_domain::services::RejectedMessage>,
 }
 
+// rustfmt re-indents the attribute inside this macro on every run, so it is left as written.
+#[rustfmt::skip]
 macro_rules! message_endpoint {
     ($name:ident, $path:literal, $kind:expr, $doc:literal) => {
         #[doc = $doc]
         #[utoipa::path(post, path = $path, tag = "tracking",
-                    request_body(content = SegmentMessageDoc, content_type = "application/json"),
-                    security(("write_key" = [])),
-                    responses((status = 200, body = TrackingAnswer), (status = 401, body = Problem),
-                        (status = 413, body = Problem), (status = 422, body = Problem)))]
+            request_body(content = SegmentMessageDoc, content_type = "application/json"),
+            security(("write_key" = [])),
+            responses((status = 200, body = TrackingAnswer), (status = 401, body = Problem),
+                (status = 413, body = Problem), (status = 422, body = Problem)))]
         async fn $name(state: State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
             single(state, headers, body, $kind).await
         }
