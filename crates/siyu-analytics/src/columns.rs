@@ -261,9 +261,22 @@ impl EventColumnsBuilder {
         Self { events: Vec::with_capacity(capacity) }
     }
 
-    /// Adds one event.
-    pub fn push(&mut self, event: RawEvent) {
+    /// Adds one event and returns its position (for [`EventColumnsBuilder::set_order_cents`]).
+    pub fn push(&mut self, event: RawEvent) -> usize {
         self.events.push(event);
+        self.events.len() - 1
+    }
+
+    /// Returns the order value of the event at `position` (`None`: not an order).
+    pub fn order_cents(&self, position: usize) -> Option<i64> {
+        self.events.get(position).and_then(|e| e.order_cents)
+    }
+
+    /// Changes the order value of the event at `position` (a refund reduces or removes an order).
+    pub fn set_order_cents(&mut self, position: usize, cents: Option<i64>) {
+        if let Some(event) = self.events.get_mut(position) {
+            event.order_cents = cents;
+        }
     }
 
     /// Returns the number of events added so far.

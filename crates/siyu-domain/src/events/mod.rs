@@ -7,6 +7,6 @@ pub mod segment;
 pub mod store;
 
 pub use analytics::EventIndex;
-pub use model::{EventKind, EventView, NewEvent, ORDER_COMPLETED, order_cents};
+pub use model::{EventKind, EventView, NewEvent, ORDER_COMPLETED, ORDER_REFUNDED, order_cents, order_id, refund_cents};
 pub use segment::{Envelope, SegmentMessage, parse_message};
 pub use store::EventStore;

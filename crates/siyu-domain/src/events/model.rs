@@ -38,6 +38,9 @@ impl EventKind {
 
 /// The `Order Completed` event of Segment's E-commerce spec v2: it builds the customer's orders.
 pub const ORDER_COMPLETED: &str = "Order Completed";
+/// The `Order Refunded` event: it reverses an order with the same `order_id`, wholly or (with a
+/// `revenue`/`total` smaller than the order's) in part.
+pub const ORDER_REFUNDED: &str = "Order Refunded";
 
 /// An event ready to be appended: validated and resolved to a customer.
 #[derive(Clone, Debug, PartialEq)]
@@ -111,6 +114,23 @@ impl NewEvent {
 struct OrderProperties {
     revenue: Option<serde_json::Value>,
     total: Option<serde_json::Value>,
+    order_id: Option<serde_json::Value>,
+}
+
+/// Returns an order event's `order_id` (a string or a number), if it has one.
+pub fn order_id(properties: &str) -> Option<String> {
+    let props: OrderProperties = serde_json::from_str(properties).ok()?;
+    match props.order_id? {
+        serde_json::Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// Returns the amount an `Order Refunded` event refunds, in cents (`revenue`, else `total`);
+/// `None` when it names none, which refunds the whole order.
+pub fn refund_cents(properties: &str) -> Option<i64> {
+    order_cents(ORDER_COMPLETED, properties)
 }
 
 /// Returns an `Order Completed` event's revenue in cents (`revenue`, else `total`, as E-commerce
@@ -140,5 +160,9 @@ mod tests {
         assert_eq!(order_cents(ORDER_COMPLETED, r#"{"products": []}"#), None);
         assert_eq!(order_cents("Product Added", r#"{"revenue": 1}"#), None);
         assert_eq!(EventKind::from_code(EventKind::Alias.code()), Some(EventKind::Alias));
+        assert_eq!(order_id(r#"{"order_id": "A-1"}"#).as_deref(), Some("A-1"));
+        assert_eq!(order_id(r#"{"order_id": 42}"#).as_deref(), Some("42"));
+        assert_eq!(order_id(r#"{"order_id": ""}"#), None);
+        assert_eq!(refund_cents(r#"{"order_id": "A-1", "total": 5}"#), Some(500));
     }
 }

@@ -4,7 +4,9 @@
 use super::Services;
 use crate::access::{Permission, Principal};
 use crate::error::{DomainError, DomainResult};
-use crate::events::{EventIndex, EventKind, NewEvent, SegmentMessage, order_cents};
+use crate::events::{
+    EventIndex, EventKind, NewEvent, ORDER_REFUNDED, SegmentMessage, order_cents, order_id, refund_cents,
+};
 use crate::profiles::{CustomerInput, IdentityInput, IdentityKind};
 use siyu_analytics::{EventColumns, EventColumnsBuilder, EventNames, Index, RawEvent};
 use siyu_core::CustomerId;
@@ -98,10 +100,11 @@ impl Services {
         {
             let mut live = LiveIndex::loaded(names, columns, meta.unindexed);
             let tail = live.tail.get_mut().expect("tail lock is never poisoned");
-            let mut unnamed = 0u64;
+            let (mut unnamed, mut refunds) = (0u64, false);
             self.stores
                 .events
                 .scan_since(ws, &meta.checkpoint, &mut |event| {
+                    refunds |= event.name == ORDER_REFUNDED;
                     if let Some(raw) = raw_event(&mut tail.names, &merged, &event) {
                         tail.events.push(raw);
                     } else if is_behaviour(event.kind) {
@@ -110,22 +113,46 @@ impl Services {
                 })
                 .await?;
             live.unindexed += unnamed;
-            return Ok(live);
+            // A refund after the snapshot may reverse an order inside it: then read the whole log.
+            if !refunds {
+                return Ok(live);
+            }
         }
         let mut names = EventNames::default();
         let mut builder = EventColumnsBuilder::default();
         let mut unnamed = 0u64;
+        // Orders by order_id, and refunds (order_id, amount or whole) to apply once all is read.
+        let mut orders: HashMap<(i64, String), Vec<usize>> = HashMap::new();
+        let mut refunds: Vec<((i64, String), Option<i64>)> = Vec::new();
         let (_, checkpoint) = self
             .stores
             .events
             .scan_since(ws, "", &mut |event| {
                 if let Some(raw) = raw_event(&mut names, &merged, &event) {
-                    builder.push(raw);
+                    let customer = raw.customer;
+                    let is_order = raw.order_cents.is_some();
+                    let position = builder.push(raw);
+                    if is_order && let Some(id) = order_id(event.properties) {
+                        orders.entry((customer, id)).or_default().push(position);
+                    } else if event.name == ORDER_REFUNDED
+                        && let Some(id) = order_id(event.properties)
+                    {
+                        refunds.push(((customer, id), refund_cents(event.properties)));
+                    }
                 } else if is_behaviour(event.kind) {
                     unnamed += 1;
                 }
             })
             .await?;
+        for (key, amount) in refunds {
+            for position in orders.get(&key).into_iter().flatten() {
+                let remaining = match (builder.order_cents(*position), amount) {
+                    (Some(cents), Some(refunded)) if refunded < cents => Some(cents - refunded),
+                    _ => None,
+                };
+                builder.set_order_cents(*position, remaining);
+            }
+        }
         let live = LiveIndex::loaded(names.clone(), builder.build(), unnamed);
         if live.base.event_count() >= SNAPSHOT_MIN_EVENTS {
             let meta = SnapshotMeta { checkpoint, merged: merged.len(), unindexed: unnamed };
@@ -153,8 +180,9 @@ impl Services {
             return Ok(());
         }
         let mut tail = state.tail.lock().expect("tail lock is never poisoned");
-        if merged_profiles {
-            // Events already indexed under a merged-away profile must move: reload on next query.
+        if merged_profiles || events.iter().any(|e| e.name == ORDER_REFUNDED) {
+            // Events already indexed under a merged-away profile must move, and a refund may reverse
+            // an indexed order: reload on the next query.
             tail.stale = true;
         }
         for event in events {

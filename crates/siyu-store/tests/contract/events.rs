@@ -69,21 +69,37 @@ async fn a_restart_loads_the_snapshot_and_the_events_after_it() {
             .await
             .unwrap();
     }
+    let mut order = events(ids[1], &["Order Completed"], 50_000);
+    order[0].properties = r#"{"order_id": "X", "revenue": 1000}"#.into();
+    first.append_events(&owner, &order).await.unwrap();
     let steps = vec!["Signed Up".to_string(), "Order Completed".to_string()];
-    assert_eq!(first.event_index(&owner).await.unwrap().columns.event_count(), 12_000);
+    let utc = jiff::tz::TimeZone::UTC;
+    let with_order = first.event_index(&owner).await.unwrap();
+    assert_eq!(with_order.columns.event_count(), 12_001);
     assert!(first.stores.events.load_snapshot(ws.id).await.unwrap().is_some(), "a full load saves a snapshot");
-    // Events after the snapshot, one of a new name.
+    // Events after the snapshot: one of a new name, and a refund of an order inside the snapshot.
     first.append_events(&owner, &events(ids[0], &["Coupon Applied", "Signed Up"], 99_000)).await.unwrap();
-    let expected = first.event_index(&owner).await.unwrap();
-    assert_eq!(expected.columns.event_count(), 12_002);
-
-    // A restart: a new process state over the same files.
+    let mut refund = events(ids[1], &["Order Refunded"], 60_000);
+    refund[0].properties = r#"{"order_id": "X"}"#.into();
+    first.append_events(&owner, &refund).await.unwrap();
+    // A restart, before anything saved a newer snapshot: a new process state over the same files.
     let second = services_at(&path, &key).await;
     let restarted = second.event_index(&owner).await.unwrap();
-    assert_eq!(restarted.columns.event_count(), 12_002);
+    let expected = first.event_index(&owner).await.unwrap();
+    assert_eq!(expected.columns.event_count(), 12_004);
+    assert_eq!(with_order.kpis(&utc, None).gmv_30d - expected.kpis(&utc, None).gmv_30d, 1000.0);
+    assert_eq!(restarted.columns.event_count(), 12_004);
+    assert_eq!(restarted.kpis(&utc, None), expected.kpis(&utc, None), "the refund after the snapshot applies");
     assert_eq!(restarted.funnel(&steps, 3_600).unwrap(), expected.funnel(&steps, 3_600).unwrap());
     assert_eq!(restarted.rfm(None), expected.rfm(None));
     assert!(restarted.names.id("Coupon Applied").is_some());
+
+    // That restart saved a snapshot with the refund; events after it come from the log's tail.
+    first.append_events(&owner, &events(ids[2], &["Signed Up"], 120_000)).await.unwrap();
+    let fourth = services_at(&path, &key).await;
+    let resumed = fourth.event_index(&owner).await.unwrap();
+    assert_eq!(resumed.columns.event_count(), 12_005);
+    assert_eq!(resumed.kpis(&utc, None).gmv_30d, expected.kpis(&utc, None).gmv_30d);
 
     // A damaged snapshot is ignored: the index comes from the whole log again.
     second.stores.events.save_snapshot(ws.id, b"not a snapshot".to_vec()).await.unwrap();

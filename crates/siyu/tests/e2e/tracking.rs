@@ -183,7 +183,31 @@ pub async fn identify_merges_the_anonymous_visitor_into_the_user(app: TestApp) {
     assert!((stored - (before_send - 30_000_000)).abs() < 5_000_000, "stored {stored}, sent {before_send}");
 }
 
+pub async fn refunds_reverse_orders(app: TestApp) {
+    let key = write_key(&app).await;
+    let order = |id: &str, revenue: f64| {
+        json!({"type": "track", "userId": "buyer", "event": "Order Completed",
+        "properties": {"order_id": id, "revenue": revenue}})
+    };
+    let batch = json!({"batch": [order("A", 100.0), order("B", 50.0)]});
+    assert_eq!(post(&app, "/v1/batch", Some(&key), &batch, false).await.0, 200);
+    let kpis = |index: std::sync::Arc<siyu_domain::events::EventIndex>| index.kpis(&jiff::tz::TimeZone::UTC, None);
+    let before = kpis(app.services.event_index(&app.owner).await.unwrap());
+    assert_eq!((before.orders_30d, before.gmv_30d, before.repurchase_rate), (2, 150.0, Some(1.0)));
+    // A whole refund of A, then 20 of B's 50.
+    let refunds = json!({"batch": [
+        {"type": "track", "userId": "buyer", "event": "Order Refunded", "properties": {"order_id": "A"}},
+        {"type": "track", "userId": "buyer", "event": "Order Refunded", "properties": {"order_id": "B", "total": 20}}
+    ]});
+    assert_eq!(post(&app, "/v1/batch", Some(&key), &refunds, false).await.0, 200);
+    let after = kpis(app.services.event_index(&app.owner).await.unwrap());
+    assert_eq!((after.orders_30d, after.gmv_30d, after.repurchase_rate), (1, 30.0, Some(0.0)));
+    let rfm = app.services.event_index(&app.owner).await.unwrap().rfm(None);
+    assert_eq!(rfm.customers, 1);
+}
+
 crate::both_backends!(
+    refunds_reverse_orders,
     libraries_track_with_a_write_key,
     browser_sdks_may_post_from_any_site,
     wrong_keys_are_refused,
