@@ -17,7 +17,7 @@ use serde_json::{Map, Value};
 use siyu_domain::FieldError;
 use siyu_domain::api_keys::KeyKind;
 use siyu_domain::events::segment::{MAX_BATCH_BYTES, MAX_MESSAGE_BYTES};
-use siyu_domain::events::{Envelope, EventKind, parse_message};
+use siyu_domain::events::{Envelope, EventKind, new_message_id, parse_message};
 
 /// The Tracking API's part of the OpenAPI document.
 #[derive(utoipa::OpenApi)]
@@ -212,11 +212,6 @@ fn envelope(state: &AppState, sent_at: Option<&Value>, context: Option<&Value>) 
         Some(other) => return Err(Problem::malformed("context", format!("must be an object, not {other}"))),
     };
     Ok(Envelope { received_us, sent_at_us, context })
-}
-
-fn new_message_id() -> String {
-    let bytes: [u8; 16] = siyu_core::crypto::random_bytes().expect("the thread CSPRNG does not fail");
-    format!("siyu-{}", hex::encode(bytes))
 }
 
 fn body_text(body: &Bytes) -> Result<&str, Problem> {

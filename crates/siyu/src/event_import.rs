@@ -71,12 +71,7 @@ fn ndjson_message(
     // History has no sending device to correct for: `timestamp` is taken as is.
     map.remove("sentAt");
     let envelope = siyu_domain::events::Envelope { received_us: services.now().as_microsecond(), ..Default::default() };
-    siyu_domain::events::parse_message(&map, None, &envelope, "", || format!("import-{}", hex_id()))
-}
-
-fn hex_id() -> String {
-    use rand::Rng;
-    format!("{:032x}", rand::rng().random::<u128>())
+    siyu_domain::events::parse_message(&map, None, &envelope, "", siyu_domain::events::new_message_id)
 }
 
 /// Imports a file (format by extension: `.parquet`, `.csv` or `.ndjson`), calling `progress` with

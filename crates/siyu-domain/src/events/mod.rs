@@ -8,5 +8,5 @@ pub mod store;
 
 pub use analytics::EventIndex;
 pub use model::{EventKind, EventView, NewEvent, ORDER_COMPLETED, ORDER_REFUNDED, order_cents, order_id, refund_cents};
-pub use segment::{Envelope, SegmentMessage, parse_message};
+pub use segment::{Envelope, SegmentMessage, new_message_id, parse_message};
 pub use store::EventStore;

@@ -108,6 +108,12 @@ fn object(value: Option<&Value>, field: &str, errors: &mut Vec<FieldError>) -> M
     }
 }
 
+/// Returns a fresh message id for a message that came without one.
+pub fn new_message_id() -> String {
+    let bytes: [u8; 16] = siyu_core::crypto::random_bytes().expect("the thread CSPRNG does not fail");
+    format!("siyu-{}", hex::encode(bytes))
+}
+
 /// Validates one message. `kind` is the endpoint's type (`None` for batch items, which carry a
 /// `type`); `prefix` is prepended to field names (`batch[3].`). `new_id` makes a message id when
 /// the sender gave none.

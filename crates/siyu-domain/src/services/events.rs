@@ -376,45 +376,52 @@ impl Services {
         received_us: i64,
     ) -> DomainResult<()> {
         let ws = principal.workspace_id;
-        // Messages whose senders are unknown, or that change profiles, go through one upsert batch.
-        let mut writes: Vec<(usize, Vec<(IdentityKind, String)>)> = Vec::new();
+        // Each message's identities, named once: the upsert below writes them into the cache, and
+        // the events are then resolved through exactly these keys.
+        let mut writes: Vec<usize> = Vec::new();
         let mut inputs = Vec::new();
-        self.with_ingest(ws, |state| {
-            for (position, (_, message, _)) in pending.iter().enumerate() {
-                let (identities, write) = identities_of(message, state);
-                if write {
-                    let traits = if message.kind == EventKind::Identify {
-                        message.properties.clone()
-                    } else {
-                        Default::default()
-                    };
-                    inputs.push(CustomerInput {
-                        identities: identities
-                            .iter()
-                            .map(|(kind, value)| IdentityInput { kind: kind.as_str().into(), value: value.clone() })
-                            .collect(),
-                        traits,
-                        tags: Vec::new(),
-                        source: Some("events".into()),
-                    });
-                    writes.push((position, identities));
-                }
-            }
+        let identities: Vec<Vec<(IdentityKind, String)>> = self.with_ingest(ws, |state| {
+            pending
+                .iter()
+                .enumerate()
+                .map(|(position, (_, message, _))| {
+                    let (identities, write) = identities_of(message, state);
+                    // Unknown senders and messages that change profiles go through one upsert batch.
+                    if write {
+                        let traits = if message.kind == EventKind::Identify {
+                            message.properties.clone()
+                        } else {
+                            Default::default()
+                        };
+                        inputs.push(CustomerInput {
+                            identities: identities
+                                .iter()
+                                .map(|(kind, value)| IdentityInput { kind: kind.as_str().into(), value: value.clone() })
+                                .collect(),
+                            traits,
+                            tags: Vec::new(),
+                            source: Some("events".into()),
+                        });
+                        writes.push(position);
+                    }
+                    identities
+                })
+                .collect()
         });
-        let mut refused: Vec<usize> = Vec::new();
+        let mut refused = vec![false; pending.len()];
         let mut merged_profiles = false;
         if !inputs.is_empty() {
             let writer = Principal { role: crate::access::Role::Owner, ..principal.clone() };
             let results = self.upsert_customers(&writer, inputs, "events", "").await?;
             self.with_ingest(ws, |state| {
-                for ((position, identities), result) in writes.iter().zip(results) {
+                for (position, result) in writes.iter().zip(results) {
                     match result {
                         Ok(done) => {
                             merged_profiles |= !done.merged.is_empty();
                             for merged in &done.merged {
                                 state.merged.insert(*merged, done.id);
                             }
-                            for key in identities {
+                            for key in &identities[*position] {
                                 state.identities.insert(key.clone(), done.id);
                             }
                         }
@@ -431,7 +438,7 @@ impl Services {
                                 })
                                 .collect();
                             outcome.rejected.push(RejectedMessage { index: *index, errors });
-                            refused.push(*position);
+                            refused[*position] = true;
                         }
                     }
                 }
@@ -442,13 +449,13 @@ impl Services {
         let mut missing = None;
         self.with_ingest(ws, |state| {
             for (position, (_, message, hash)) in pending.iter().enumerate() {
-                if refused.contains(&position) {
+                if refused[position] {
                     refused_hashes.push(*hash);
                     continue;
                 }
-                let (identities, _) = identities_of(message, state);
+                let identities = &identities[position];
                 let customer = state
-                    .customer_of(&identities)
+                    .customer_of(identities)
                     .or_else(|| identities.first().and_then(|key| state.identities.get(key)).map(|id| state.live(*id)));
                 let Some(customer) = customer else {
                     missing = Some(message.message_id.clone());

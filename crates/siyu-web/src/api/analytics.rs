@@ -121,6 +121,10 @@ async fn time_zone(
     jiff::tz::TimeZone::get(&name).map_err(|_| invalid("tz", format!("unknown time zone \"{name}\"")))
 }
 
+fn granularity(period: &str) -> Result<Granularity, Problem> {
+    Granularity::parse(period).ok_or_else(|| invalid("period", format!("\"{period}\": expected day, week or month")))
+}
+
 fn date(field: &str, text: Option<String>) -> Result<Option<jiff::civil::Date>, Problem> {
     text.map(|t| {
         t.parse::<jiff::civil::Date>().map_err(|_| invalid(field, format!("\"{t}\" is not an ISO date (YYYY-MM-DD)")))
@@ -153,16 +157,9 @@ async fn retention(
     ApiAuth(principal): ApiAuth,
     ApiJson(query): ApiJson<RetentionQuery>,
 ) -> Result<Json<RetentionAnswer>, Problem> {
-    let period = query.period.as_deref().unwrap_or("week");
-    let granularity = Granularity::parse(period)
-        .ok_or_else(|| invalid("period", format!("\"{period}\": expected day, week or month")))?;
+    let granularity = granularity(query.period.as_deref().unwrap_or("week"))?;
     let index = app.services.event_index(&principal).await?;
-    let tz_name = match query.tz {
-        Some(tz) => tz,
-        None => app.services.workspace(&principal).await?.time_zone,
-    };
-    let tz =
-        jiff::tz::TimeZone::get(&tz_name).map_err(|_| invalid("tz", format!("unknown time zone \"{tz_name}\"")))?;
+    let tz = time_zone(&app, &principal, query.tz).await?;
     Ok(Json(index.retention(&tz, granularity, query.cohort_event.as_deref(), query.return_event.as_deref())?))
 }
 
@@ -193,9 +190,7 @@ async fn segmentation(
     ApiAuth(principal): ApiAuth,
     ApiJson(query): ApiJson<SegmentationQuery>,
 ) -> Result<Json<SegmentationAnswer>, Problem> {
-    let period = query.period.as_deref().unwrap_or("day");
-    let granularity = Granularity::parse(period)
-        .ok_or_else(|| invalid("period", format!("\"{period}\": expected day, week or month")))?;
+    let granularity = granularity(query.period.as_deref().unwrap_or("day"))?;
     let (from, to) = (date("from", query.from)?, date("to", query.to)?);
     let index = app.services.event_index(&principal).await?;
     let tz = time_zone(&app, &principal, query.tz).await?;
