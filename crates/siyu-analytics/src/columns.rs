@@ -1,7 +1,11 @@
 //! The index: one workspace's events partitioned by customer, ordered by time within a customer,
 //! held as parallel columns (timestamps, event ids) plus each customer's orders.
 
+use crate::props::PropTable;
 use std::collections::HashMap;
+
+#[cfg(test)]
+use crate::props::EMPTY_SET;
 
 /// Event names of a workspace, each given a dense `u16` id in the order first seen.
 #[derive(Clone, Debug, Default)]
@@ -49,6 +53,8 @@ pub struct RawEvent {
     pub event: u16,
     /// For an order: its revenue in cents (an `Order Completed` builds an order).
     pub order_cents: Option<i64>,
+    /// Its property set's id in the workspace's [`PropTable`] ([`EMPTY_SET`]: none).
+    pub props: u32,
 }
 
 /// A customer's order, as RFM and LTV read it.
@@ -68,6 +74,7 @@ pub struct EventColumns {
     starts: Vec<u32>,
     ts_us: Vec<i64>,
     events: Vec<u16>,
+    props: Vec<u32>,
     order_starts: Vec<u32>,
     orders: Vec<Order>,
     min_ts_us: i64,
@@ -96,6 +103,11 @@ impl EventColumns {
         (&self.ts_us[range.clone()], &self.events[range])
     }
 
+    /// Returns the property set ids of the customer in `slot`, parallel to [`EventColumns::events_of`].
+    pub fn props_of(&self, slot: usize) -> &[u32] {
+        &self.props[self.starts[slot] as usize..self.starts[slot + 1] as usize]
+    }
+
     /// Returns the time-ordered orders of the customer in `slot`.
     pub fn orders_of(&self, slot: usize) -> &[Order] {
         &self.orders[self.order_starts[slot] as usize..self.order_starts[slot + 1] as usize]
@@ -114,6 +126,7 @@ impl EventColumns {
             starts: Vec::with_capacity(customers + 1),
             ts_us: Vec::with_capacity(events),
             events: Vec::with_capacity(events),
+            props: Vec::with_capacity(events),
             order_starts: Vec::with_capacity(customers + 1),
             ..Default::default()
         };
@@ -139,6 +152,7 @@ impl EventColumns {
         self.customers.push(customer.id);
         self.ts_us.extend_from_slice(customer.ts_us);
         self.events.extend_from_slice(customer.events);
+        self.props.extend_from_slice(customer.props);
         self.orders.extend_from_slice(customer.orders);
         self.starts.push(self.ts_us.len() as u32);
         self.order_starts.push(self.orders.len() as u32);
@@ -150,13 +164,14 @@ impl EventColumns {
             + self.starts.capacity() * 4
             + self.ts_us.capacity() * 8
             + self.events.capacity() * 2
+            + self.props.capacity() * 4
             + self.order_starts.capacity() * 4
             + self.orders.capacity() * std::mem::size_of::<Order>()
     }
 }
 
 /// Magic number of the serialised form.
-const SNAPSHOT_MAGIC: &[u8; 8] = b"SIYUIDX1";
+const SNAPSHOT_MAGIC: &[u8; 8] = b"SIYUIDX2";
 
 fn put_slice<T: Copy>(out: &mut Vec<u8>, values: &[T], bytes: impl Fn(T) -> Vec<u8>) {
     out.extend_from_slice(&(values.len() as u64).to_le_bytes());
@@ -189,8 +204,8 @@ impl Reader<'_> {
 }
 
 impl EventColumns {
-    /// Returns the columns (and the workspace's event names) as bytes, for a snapshot file.
-    pub fn to_bytes(&self, names: &EventNames) -> Vec<u8> {
+    /// Returns the columns (and the workspace's event names and properties) as bytes, for a snapshot file.
+    pub fn to_bytes(&self, names: &EventNames, props: &PropTable) -> Vec<u8> {
         let mut out = Vec::with_capacity(64 + self.heap_bytes());
         out.extend_from_slice(SNAPSHOT_MAGIC);
         out.extend_from_slice(&(names.names.len() as u64).to_le_bytes());
@@ -202,15 +217,17 @@ impl EventColumns {
         put_slice(&mut out, &self.starts, |v| v.to_le_bytes().to_vec());
         put_slice(&mut out, &self.ts_us, |v| v.to_le_bytes().to_vec());
         put_slice(&mut out, &self.events, |v| v.to_le_bytes().to_vec());
+        put_slice(&mut out, &self.props, |v| v.to_le_bytes().to_vec());
         put_slice(&mut out, &self.order_starts, |v| v.to_le_bytes().to_vec());
         put_slice(&mut out, &self.orders, |o| [o.ts_us.to_le_bytes(), o.cents.to_le_bytes()].concat());
         out.extend_from_slice(&self.min_ts_us.to_le_bytes());
         out.extend_from_slice(&self.max_ts_us.to_le_bytes());
+        props.write(&mut out);
         out
     }
 
     /// Reads what [`EventColumns::to_bytes`] wrote; `None` if the bytes are not a whole, consistent snapshot.
-    pub fn from_bytes(bytes: &[u8]) -> Option<(Self, EventNames)> {
+    pub fn from_bytes(bytes: &[u8]) -> Option<(Self, EventNames, PropTable)> {
         let mut r = Reader { bytes, at: 0 };
         if r.take(8)? != SNAPSHOT_MAGIC {
             return None;
@@ -226,6 +243,7 @@ impl EventColumns {
             starts: r.vec(u32::from_le_bytes)?,
             ts_us: r.vec(i64::from_le_bytes)?,
             events: r.vec(u16::from_le_bytes)?,
+            props: r.vec(u32::from_le_bytes)?,
             order_starts: r.vec(u32::from_le_bytes)?,
             orders: r.vec(|b: [u8; 16]| Order {
                 ts_us: i64::from_le_bytes(b[..8].try_into().expect("8 bytes")),
@@ -234,17 +252,20 @@ impl EventColumns {
             min_ts_us: i64::from_le_bytes(r.take(8)?.try_into().ok()?),
             max_ts_us: i64::from_le_bytes(r.take(8)?.try_into().ok()?),
         };
+        let props = PropTable::read(bytes, &mut r.at)?;
         // Offsets must stay inside the columns, or queries would read out of bounds.
         let consistent = columns.starts.len() == columns.customers.len() + 1
             && columns.order_starts.len() == columns.customers.len() + 1
             && columns.ts_us.len() == columns.events.len()
+            && columns.props.len() == columns.events.len()
+            && columns.props.iter().all(|p| (*p as usize) < props.set_count())
             && columns.starts.is_sorted()
             && columns.order_starts.is_sorted()
             && columns.starts.last().is_some_and(|n| *n as usize == columns.ts_us.len())
             && columns.order_starts.last().is_some_and(|n| *n as usize == columns.orders.len())
             && columns.customers.is_sorted()
             && r.at == bytes.len();
-        consistent.then_some((columns, names))
+        consistent.then_some((columns, names, props))
     }
 }
 
@@ -317,11 +338,13 @@ impl EventColumnsBuilder {
         let mut next_order = order_starts.clone();
         let mut ts_us = vec![0i64; events.len()];
         let mut names = vec![0u16; events.len()];
+        let mut props = vec![0u32; events.len()];
         let mut orders = vec![Order { ts_us: 0, cents: 0 }; order_starts[customers.len()] as usize];
         for (event, slot) in events.iter().zip(&slots) {
             let at = &mut next[*slot as usize];
             ts_us[*at as usize] = event.ts_us;
             names[*at as usize] = event.event;
+            props[*at as usize] = event.props;
             *at += 1;
             if let Some(cents) = event.order_cents {
                 let at = &mut next_order[*slot as usize];
@@ -332,17 +355,18 @@ impl EventColumnsBuilder {
         drop(events);
         drop(slots);
 
-        let mut scratch: Vec<(i64, u16)> = Vec::new();
+        let mut scratch: Vec<(i64, u16, u32)> = Vec::new();
         for slot in 0..customers.len() {
             let range = starts[slot] as usize..starts[slot + 1] as usize;
             if !ts_us[range.clone()].is_sorted() {
                 scratch.clear();
-                scratch.extend(ts_us[range.clone()].iter().copied().zip(names[range.clone()].iter().copied()));
+                scratch.extend(range.clone().map(|i| (ts_us[i], names[i], props[i])));
                 // Stable, so that events at one instant keep their arrival order.
-                scratch.sort_by_key(|(ts, _)| *ts);
-                for (i, (ts, name)) in range.zip(scratch.iter()) {
+                scratch.sort_by_key(|(ts, _, _)| *ts);
+                for (i, (ts, name, set)) in range.zip(scratch.iter()) {
                     ts_us[i] = *ts;
                     names[i] = *name;
+                    props[i] = *set;
                 }
             }
             let orders = &mut orders[order_starts[slot] as usize..order_starts[slot + 1] as usize];
@@ -352,7 +376,7 @@ impl EventColumnsBuilder {
         }
         let min_ts_us = ts_us.iter().copied().min().unwrap_or(0);
         let max_ts_us = ts_us.iter().copied().max().unwrap_or(0);
-        EventColumns { customers, starts, ts_us, events: names, order_starts, orders, min_ts_us, max_ts_us }
+        EventColumns { customers, starts, ts_us, events: names, props, order_starts, orders, min_ts_us, max_ts_us }
     }
 }
 
@@ -361,7 +385,7 @@ mod tests {
     use super::*;
 
     fn event(customer: i64, ts_us: i64, event: u16) -> RawEvent {
-        RawEvent { customer, ts_us, event, order_cents: None }
+        RawEvent { customer, ts_us, event, order_cents: None, props: EMPTY_SET }
     }
 
     #[test]
@@ -370,7 +394,7 @@ mod tests {
         builder.push(event(9, 30, 1));
         builder.push(event(4, 20, 0));
         builder.push(event(9, 10, 2));
-        builder.push(RawEvent { customer: 4, ts_us: 5, event: 3, order_cents: Some(1250) });
+        builder.push(RawEvent { customer: 4, ts_us: 5, event: 3, order_cents: Some(1250), props: EMPTY_SET });
         builder.push(event(9, 30, 0));
         let columns = builder.build();
         assert_eq!(columns.customer_count(), 2);
@@ -386,13 +410,13 @@ mod tests {
     fn columns_round_trip_through_bytes_and_damage_is_refused() {
         let mut builder = EventColumnsBuilder::default();
         builder.push(event(9, 30, 1));
-        builder.push(RawEvent { customer: 4, ts_us: 5, event: 0, order_cents: Some(1250) });
+        builder.push(RawEvent { customer: 4, ts_us: 5, event: 0, order_cents: Some(1250), props: EMPTY_SET });
         let columns = builder.build();
         let mut names = EventNames::default();
         names.intern("Signed Up");
         names.intern("Order Completed");
-        let bytes = columns.to_bytes(&names);
-        let (back, back_names) = EventColumns::from_bytes(&bytes).expect("whole snapshot");
+        let bytes = columns.to_bytes(&names, &PropTable::default());
+        let (back, back_names, _) = EventColumns::from_bytes(&bytes).expect("whole snapshot");
         assert_eq!(back.events_of(1), columns.events_of(1));
         assert_eq!(back.orders_of(0), columns.orders_of(0));
         assert_eq!(back_names.names(), names.names());

@@ -5,8 +5,14 @@
 //! it is no later than the window after that chain's step-1 event. The customer's level is the
 //! deepest step any chain reached; the answer counts customers reaching at least each step.
 //! Conversion times are those of the chain that last reached each step.
+//!
+//! Steps may carry property filters (an event counts for a step only if its properties pass), and a
+//! funnel may be broken down by a property: a customer counts in the group of the value that the
+//! step-1 event of their deepest chain carried (Amplitude's and Mixpanel's attribution).
 
-use crate::index::Index;
+use std::collections::HashMap;
+
+use crate::index::{CustomerEvents, Index};
 use crate::{QueryError, parallel};
 
 /// A funnel over event ids.
@@ -16,6 +22,20 @@ pub struct FunnelQuery {
     pub steps: Vec<u16>,
     /// The conversion window, from the step-1 event to the last step, microseconds (> 0).
     pub window_us: i64,
+    /// Per property set, the steps it may count for (bit k: step k + 1); `None` when no step has
+    /// property filters.
+    pub step_sets: Option<Vec<u32>>,
+    /// Per property set, its breakdown value id (`u32::MAX`: none); `None` without a breakdown.
+    pub breakdown: Option<Vec<u32>>,
+}
+
+/// A funnel's answer.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct FunnelResult {
+    /// Per step.
+    pub steps: Vec<FunnelStepResult>,
+    /// With a breakdown: per value id (`u32::MAX`: none), the customers reaching at least each step.
+    pub groups: HashMap<u32, Vec<u64>>,
 }
 
 /// Per-step answer.
@@ -27,8 +47,8 @@ pub struct FunnelStepResult {
     pub median_us: Option<i64>,
 }
 
-/// Returns per-step results, or why the query was refused.
-pub fn funnel(index: &Index, query: &FunnelQuery) -> Result<Vec<FunnelStepResult>, QueryError> {
+/// Returns per-step results (and groups), or why the query was refused.
+pub fn funnel(index: &Index, query: &FunnelQuery) -> Result<FunnelResult, QueryError> {
     let steps = query.steps.len();
     if !(2..=32).contains(&steps) {
         return Err(QueryError::Invalid { field: "steps", reason: "a funnel has 2 to 32 steps".into() });
@@ -42,80 +62,125 @@ pub fn funnel(index: &Index, query: &FunnelQuery) -> Result<Vec<FunnelStepResult
     for (k, event) in query.steps.iter().enumerate() {
         masks[*event as usize] |= 1 << k;
     }
+    let mask_of = |events: &[u16], i: usize| masks.get(events[i] as usize).copied().unwrap_or(0);
+    // One monomorphic scan per shape, so the plain funnel pays nothing for filters it does not have.
+    Ok(match (&query.step_sets, &query.breakdown) {
+        (None, None) => scan(index, steps, query.window_us, |c, i| mask_of(c.events, i), |_, _| 0, false),
+        (Some(sets), None) => scan(
+            index,
+            steps,
+            query.window_us,
+            |c, i| mask_of(c.events, i) & sets[c.props[i] as usize],
+            |_, _| 0,
+            false,
+        ),
+        (None, Some(groups)) => {
+            scan(index, steps, query.window_us, |c, i| mask_of(c.events, i), |c, i| groups[c.props[i] as usize], true)
+        }
+        (Some(sets), Some(groups)) => scan(
+            index,
+            steps,
+            query.window_us,
+            |c, i| mask_of(c.events, i) & sets[c.props[i] as usize],
+            |c, i| groups[c.props[i] as usize],
+            true,
+        ),
+    })
+}
+
+/// A chain: (step-1 time, time of its latest step, breakdown value of its step-1 event).
+type Chain = Option<(i64, i64, u32)>;
+
+fn scan(
+    index: &Index,
+    steps: usize,
+    window_us: i64,
+    mask: impl Fn(&CustomerEvents<'_>, usize) -> u32 + Sync,
+    group: impl Fn(&CustomerEvents<'_>, usize) -> u32 + Sync,
+    grouped: bool,
+) -> FunnelResult {
     let parts = parallel::over_slots(index.customer_count(), |range| {
         let mut reached = vec![0u64; steps];
         let mut times: Vec<Vec<i64>> = vec![Vec::new(); steps];
-        let mut chain: Vec<Option<(i64, i64)>> = vec![None; steps];
-        let mut group: Vec<u32> = Vec::new();
+        let mut groups: HashMap<u32, Vec<u64>> = HashMap::new();
+        let mut chain: Vec<Chain> = vec![None; steps];
         index.for_each_customer(range, |customer| {
             chain.iter_mut().for_each(|c| *c = None);
             let level =
-                customer_level(customer.ts_us, customer.events, &masks, query.window_us, &mut chain, &mut group);
+                customer_level(customer.ts_us, |i| mask(&customer, i), |i| group(&customer, i), window_us, &mut chain);
             for k in 0..level {
                 reached[k] += 1;
-                if let Some((first, last)) = chain[k] {
+                if let Some((first, last, _)) = chain[k] {
                     times[k].push(last - first);
                 }
             }
+            if grouped && level > 0 {
+                let value = chain[level - 1].map_or(u32::MAX, |(_, _, g)| g);
+                let counts = groups.entry(value).or_insert_with(|| vec![0; steps]);
+                counts[..level].iter_mut().for_each(|c| *c += 1);
+            }
         });
-        (reached, times)
+        (reached, times, groups)
     });
     let mut reached = vec![0u64; steps];
     let mut times: Vec<Vec<i64>> = vec![Vec::new(); steps];
-    for (part_reached, part_times) in parts {
+    let mut groups: HashMap<u32, Vec<u64>> = HashMap::new();
+    for (part_reached, part_times, part_groups) in parts {
         for k in 0..steps {
             reached[k] += part_reached[k];
             times[k].extend(part_times[k].iter());
         }
+        for (value, counts) in part_groups {
+            let sum = groups.entry(value).or_insert_with(|| vec![0; steps]);
+            sum.iter_mut().zip(counts).for_each(|(s, c)| *s += c);
+        }
     }
-    Ok(reached
+    let steps = reached
         .into_iter()
         .zip(times)
         .map(|(customers, mut t)| FunnelStepResult { customers, median_us: median(&mut t) })
-        .collect())
+        .collect();
+    FunnelResult { steps, groups }
 }
 
-/// Returns the deepest step reached (0 when step 1 never happened), leaving each step's chain in `chain`.
+/// Returns the deepest step reached (0 when step 1 never happened), leaving each step's chain in
+/// `chain`. `mask(i)` is the steps event `i` counts for, `group(i)` its breakdown value.
 #[inline]
 fn customer_level(
     ts: &[i64],
-    events: &[u16],
-    masks: &[u32],
+    mask: impl Fn(usize) -> u32,
+    group: impl Fn(usize) -> u32,
     window_us: i64,
-    chain: &mut [Option<(i64, i64)>],
-    group: &mut Vec<u32>,
+    chain: &mut [Chain],
 ) -> usize {
     let steps = chain.len();
     let mut i = 0;
     while i < ts.len() {
-        let mask = masks.get(events[i] as usize).copied().unwrap_or(0);
         let at = ts[i];
         let mut j = i + 1;
-        if j < ts.len() && ts[j] == at {
-            // Several events at one instant: ClickHouse handles their steps in ascending order.
-            group.clear();
-            group.push(mask);
-            while j < ts.len() && ts[j] == at {
-                group.push(masks.get(events[j] as usize).copied().unwrap_or(0));
-                j += 1;
-            }
-            let combined: u32 = group.iter().fold(0, |a, m| a | m);
-            for k in 0..steps {
-                if combined & (1 << k) != 0 {
-                    for _ in 0..group.iter().filter(|m| *m & (1 << k) != 0).count() {
-                        if advance(chain, k, at, window_us) {
-                            return steps;
-                        }
-                    }
-                }
-            }
-        } else {
-            let mut bits = mask;
+        while j < ts.len() && ts[j] == at {
+            j += 1;
+        }
+        if j == i + 1 {
+            let mut bits = mask(i);
             while bits != 0 {
                 let k = bits.trailing_zeros() as usize;
                 bits &= bits - 1;
-                if advance(chain, k, at, window_us) {
+                if advance(chain, k, at, window_us, || group(i)) {
                     return steps;
+                }
+            }
+        } else {
+            // Several events at one instant: ClickHouse handles their steps in ascending order.
+            let combined = (i..j).fold(0u32, |a, e| a | mask(e));
+            let mut bits = combined;
+            while bits != 0 {
+                let k = bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                for e in (i..j).filter(|e| mask(*e) & (1 << k) != 0) {
+                    if advance(chain, k, at, window_us, || group(e)) {
+                        return steps;
+                    }
                 }
             }
         }
@@ -126,13 +191,13 @@ fn customer_level(
 
 /// Applies an event of step `k` at `at`; returns true when the last step was reached.
 #[inline]
-fn advance(chain: &mut [Option<(i64, i64)>], k: usize, at: i64, window_us: i64) -> bool {
+fn advance(chain: &mut [Chain], k: usize, at: i64, window_us: i64, group: impl Fn() -> u32) -> bool {
     if k == 0 {
-        chain[0] = Some((at, at));
-    } else if let Some((first, _)) = chain[k - 1]
+        chain[0] = Some((at, at, group()));
+    } else if let Some((first, _, value)) = chain[k - 1]
         && at <= first + window_us
     {
-        chain[k] = Some((first, at));
+        chain[k] = Some((first, at, value));
         return k + 1 == chain.len();
     }
     false
@@ -164,14 +229,15 @@ mod tests {
     fn columns(events: &[(i64, i64, u16)]) -> Index {
         let mut builder = EventColumnsBuilder::default();
         for (customer, ts_us, event) in events {
-            builder.push(RawEvent { customer: *customer, ts_us: *ts_us, event: *event, order_cents: None });
+            builder.push(RawEvent { customer: *customer, ts_us: *ts_us, event: *event, order_cents: None, props: 0 });
         }
         Index::from_columns(builder.build())
     }
 
     fn counts(columns: &Index, steps: &[u16], window_us: i64) -> Vec<u64> {
-        funnel(columns, &FunnelQuery { steps: steps.to_vec(), window_us })
+        funnel(columns, &FunnelQuery { steps: steps.to_vec(), window_us, step_sets: None, breakdown: None })
             .expect("valid query")
+            .steps
             .iter()
             .map(|s| s.customers)
             .collect()
@@ -196,17 +262,40 @@ mod tests {
     #[test]
     fn median_time_to_convert_is_reported_per_step() {
         let data = columns(&[(1, 0, 0), (1, H, 1), (2, 0, 0), (2, 3 * H, 1), (3, 0, 0)]);
-        let result = funnel(&data, &FunnelQuery { steps: vec![0, 1], window_us: 10 * H }).expect("valid");
+        let query = FunnelQuery { steps: vec![0, 1], window_us: 10 * H, step_sets: None, breakdown: None };
+        let result = funnel(&data, &query).expect("valid").steps;
         assert_eq!(result[0], FunnelStepResult { customers: 3, median_us: Some(0) });
         assert_eq!(result[1], FunnelStepResult { customers: 2, median_us: Some(2 * H) });
     }
 
     #[test]
+    fn step_filters_and_breakdowns_read_each_events_property_set() {
+        let mut builder = EventColumnsBuilder::default();
+        // (customer, time, event, property set)
+        for (customer, ts_us, event, props) in [(1, 0, 0, 1), (1, H, 1, 2), (2, 0, 0, 1), (2, H, 1, 3), (3, 0, 0, 3)] {
+            builder.push(RawEvent { customer, ts_us, event, order_cents: None, props });
+        }
+        let data = Index::from_columns(builder.build());
+        // Set 2 fails step 2's filter; sets 1 and 3 carry breakdown values 10 and 30.
+        let query = FunnelQuery {
+            steps: vec![0, 1],
+            window_us: 10 * H,
+            step_sets: Some(vec![0b11, 0b11, 0b01, 0b11]),
+            breakdown: Some(vec![u32::MAX, 10, 20, 30]),
+        };
+        let result = funnel(&data, &query).expect("valid");
+        assert_eq!(result.steps.iter().map(|s| s.customers).collect::<Vec<_>>(), vec![3, 1]);
+        assert_eq!(result.groups[&10], vec![2, 1]);
+        assert_eq!(result.groups[&30], vec![1, 0]);
+        assert_eq!(result.groups.len(), 2);
+    }
+
+    #[test]
     fn bad_queries_name_the_parameter() {
         let data = columns(&[]);
-        let one = funnel(&data, &FunnelQuery { steps: vec![0], window_us: H });
+        let one = funnel(&data, &FunnelQuery { steps: vec![0], window_us: H, step_sets: None, breakdown: None });
         assert!(matches!(one, Err(QueryError::Invalid { field: "steps", .. })));
-        let zero = funnel(&data, &FunnelQuery { steps: vec![0, 1], window_us: 0 });
+        let zero = funnel(&data, &FunnelQuery { steps: vec![0, 1], window_us: 0, step_sets: None, breakdown: None });
         assert!(matches!(zero, Err(QueryError::Invalid { field: "window", .. })));
     }
 }

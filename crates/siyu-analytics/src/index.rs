@@ -15,6 +15,8 @@ pub struct CustomerEvents<'a> {
     pub ts_us: &'a [i64],
     /// Event ids, parallel to `ts_us`.
     pub events: &'a [u16],
+    /// Property set ids, parallel to `ts_us` (see [`crate::props`]).
+    pub props: &'a [u32],
     /// Orders.
     pub orders: &'a [Order],
 }
@@ -113,7 +115,8 @@ impl Index {
     pub fn for_each_customer(&self, units: Range<usize>, mut visit: impl FnMut(CustomerEvents<'_>)) {
         let base_count = self.base.customer_count();
         let mut pair = self.pairs.partition_point(|(b, _)| (*b as usize) < units.start);
-        let (mut ts, mut events, mut orders) = (Vec::new(), Vec::new(), Vec::new());
+        let mut merged = Merged::default();
+        let mut orders = Vec::new();
         for unit in units {
             if unit >= base_count {
                 let slot = self.delta_only[unit - base_count] as usize;
@@ -122,6 +125,7 @@ impl Index {
                     id: self.delta.customer(slot),
                     ts_us: t,
                     events: e,
+                    props: self.delta.props_of(slot),
                     orders: self.delta.orders_of(slot),
                 });
                 continue;
@@ -133,34 +137,61 @@ impl Index {
                     pair += 1;
                     let d = *d as usize;
                     let (dt, de) = self.delta.events_of(d);
-                    merge(t, e, dt, de, &mut ts, &mut events);
+                    merged.merge((t, e, self.base.props_of(unit)), (dt, de, self.delta.props_of(d)));
                     orders.clear();
                     orders.extend_from_slice(self.base.orders_of(unit));
                     orders.extend_from_slice(self.delta.orders_of(d));
                     // Stable: at one instant, base orders stay first.
                     orders.sort_by_key(|o: &Order| o.ts_us);
-                    visit(CustomerEvents { id, ts_us: &ts, events: &events, orders: &orders });
+                    visit(CustomerEvents {
+                        id,
+                        ts_us: &merged.ts,
+                        events: &merged.events,
+                        props: &merged.props,
+                        orders: &orders,
+                    });
                 }
-                _ => visit(CustomerEvents { id, ts_us: t, events: e, orders: self.base.orders_of(unit) }),
+                _ => visit(CustomerEvents {
+                    id,
+                    ts_us: t,
+                    events: e,
+                    props: self.base.props_of(unit),
+                    orders: self.base.orders_of(unit),
+                }),
             }
         }
     }
 }
 
-/// Merges two time-ordered event runs; at one instant the first run's events come first.
-fn merge(at: &[i64], ae: &[u16], bt: &[i64], be: &[u16], ts: &mut Vec<i64>, events: &mut Vec<u16>) {
-    ts.clear();
-    events.clear();
-    let (mut i, mut j) = (0, 0);
-    while i < at.len() || j < bt.len() {
-        if j == bt.len() || (i < at.len() && at[i] <= bt[j]) {
-            ts.push(at[i]);
-            events.push(ae[i]);
-            i += 1;
-        } else {
-            ts.push(bt[j]);
-            events.push(be[j]);
-            j += 1;
+/// One customer's base and delta events, merged.
+#[derive(Default)]
+struct Merged {
+    ts: Vec<i64>,
+    events: Vec<u16>,
+    props: Vec<u32>,
+}
+
+type Run<'a> = (&'a [i64], &'a [u16], &'a [u32]);
+
+impl Merged {
+    /// Merges two time-ordered event runs; at one instant the first run's events come first.
+    fn merge(&mut self, (at, ae, ap): Run<'_>, (bt, be, bp): Run<'_>) {
+        self.ts.clear();
+        self.events.clear();
+        self.props.clear();
+        let (mut i, mut j) = (0, 0);
+        while i < at.len() || j < bt.len() {
+            if j == bt.len() || (i < at.len() && at[i] <= bt[j]) {
+                self.ts.push(at[i]);
+                self.events.push(ae[i]);
+                self.props.push(ap[i]);
+                i += 1;
+            } else {
+                self.ts.push(bt[j]);
+                self.events.push(be[j]);
+                self.props.push(bp[j]);
+                j += 1;
+            }
         }
     }
 }
@@ -173,7 +204,13 @@ mod tests {
     fn columns(events: &[(i64, i64, u16)]) -> Arc<EventColumns> {
         let mut builder = EventColumnsBuilder::default();
         for (customer, ts_us, event) in events {
-            builder.push(RawEvent { customer: *customer, ts_us: *ts_us, event: *event, order_cents: None });
+            builder.push(RawEvent {
+                customer: *customer,
+                ts_us: *ts_us,
+                event: *event,
+                order_cents: None,
+                props: *event as u32,
+            });
         }
         Arc::new(builder.build())
     }
@@ -185,7 +222,11 @@ mod tests {
         let index = Index::new(base, delta);
         assert_eq!((index.customer_count(), index.event_count()), (4, 6));
         let mut seen = Vec::new();
-        index.for_each_customer(0..index.customer_count(), |c| seen.push((c.id, c.ts_us.to_vec(), c.events.to_vec())));
+        index.for_each_customer(0..index.customer_count(), |c| {
+            // Each event's property set travels with it.
+            assert!(c.events.iter().zip(c.props).all(|(e, p)| *e as u32 == *p));
+            seen.push((c.id, c.ts_us.to_vec(), c.events.to_vec()))
+        });
         assert_eq!(
             seen,
             vec![

@@ -130,7 +130,7 @@ mod tests {
     fn kpis_count_activity_cohorts_and_orders() {
         let mut builder = EventColumnsBuilder::default();
         let mut push = |customer, day: i64, event, order_cents| {
-            builder.push(RawEvent { customer, ts_us: day * DAY_US + 60, event, order_cents })
+            builder.push(RawEvent { customer, ts_us: day * DAY_US + 60, event, order_cents, props: 0 })
         };
         // Customer 1: first seen day 0, back on day 30 (the as-of day) with a second order.
         push(1, 0, 0, None);

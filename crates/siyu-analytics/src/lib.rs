@@ -5,7 +5,7 @@
 //! Modules, in reading order: [`columns`] (customer-partitioned columns and their builder), [`index`]
 //! (a base and a delta of recent events, seen as one), [`calendar`] (instants to
 //! local days, weeks and months of a time zone), [`funnel`], [`retention`], [`rfm`],
-//! [`segmentation`], [`paths`], [`kpi`], [`parallel`]
+//! [`segmentation`], [`paths`], [`props`] (event properties as interned sets), [`kpi`], [`parallel`]
 //! (splitting a scan over the cores).
 //!
 //! The crate depends on `siyu-core` only: it knows no storage, HTTP or runtime. Its definitions are
@@ -19,6 +19,7 @@ pub mod index;
 pub mod kpi;
 pub mod parallel;
 pub mod paths;
+pub mod props;
 pub mod retention;
 pub mod rfm;
 pub mod segmentation;
@@ -26,6 +27,7 @@ pub mod segmentation;
 pub use calendar::{Calendar, Granularity};
 pub use columns::{EventColumns, EventColumnsBuilder, EventNames, Order, RawEvent};
 pub use index::{CustomerEvents, Index};
+pub use props::{PropTable, Scalar};
 
 /// Microseconds in a day.
 pub const DAY_US: i64 = 86_400 * 1_000_000;

@@ -79,7 +79,7 @@ mod tests {
         let mut builder = EventColumnsBuilder::default();
         for (customer, events) in [(1, vec![9, 0, 1, 2, 0, 3]), (2, vec![0, 1, 3]), (3, vec![1, 2])] {
             for (i, event) in events.into_iter().enumerate() {
-                builder.push(RawEvent { customer, ts_us: i as i64, event, order_cents: None });
+                builder.push(RawEvent { customer, ts_us: i as i64, event, order_cents: None, props: 0 });
             }
         }
         let index = Index::from_columns(builder.build());

@@ -96,7 +96,13 @@ mod tests {
     fn columns(events: &[(i64, i64, u16)]) -> Index {
         let mut builder = EventColumnsBuilder::default();
         for (customer, day, event) in events {
-            builder.push(RawEvent { customer: *customer, ts_us: day * DAY_US + 1, event: *event, order_cents: None });
+            builder.push(RawEvent {
+                customer: *customer,
+                ts_us: day * DAY_US + 1,
+                event: *event,
+                order_cents: None,
+                props: 0,
+            });
         }
         Index::from_columns(builder.build())
     }

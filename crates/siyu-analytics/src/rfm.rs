@@ -122,10 +122,10 @@ mod tests {
         for c in 1..=5i64 {
             for k in 0..c {
                 let ts_us = 100 * DAY_US - c * DAY_US - k;
-                builder.push(RawEvent { customer: c, ts_us, event: 0, order_cents: Some(100) });
+                builder.push(RawEvent { customer: c, ts_us, event: 0, order_cents: Some(100), props: 0 });
             }
         }
-        builder.push(RawEvent { customer: 6, ts_us: 100 * DAY_US, event: 1, order_cents: None });
+        builder.push(RawEvent { customer: 6, ts_us: 100 * DAY_US, event: 1, order_cents: None, props: 0 });
         let rows = rfm(&Index::from_columns(builder.build()), None);
         let scores: Vec<(i64, i64, u8, u8, u8)> =
             rows.iter().map(|r| (r.customer, r.recency_days, r.r, r.f, r.m)).collect();
@@ -135,7 +135,7 @@ mod tests {
         // Equal values share a rank: with all five equal, all score 1.
         let mut builder = EventColumnsBuilder::default();
         for c in 1..=5i64 {
-            builder.push(RawEvent { customer: c, ts_us: 0, event: 0, order_cents: Some(100) });
+            builder.push(RawEvent { customer: c, ts_us: 0, event: 0, order_cents: Some(100), props: 0 });
         }
         let rows = rfm(&Index::from_columns(builder.build()), None);
         assert!(rows.iter().all(|r| (r.r, r.f, r.m) == (1, 1, 1)));

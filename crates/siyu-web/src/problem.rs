@@ -44,6 +44,17 @@ impl Problem {
         Self { errors, ..Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-input", detail) }
     }
 
+    /// A 400 naming the fields of a query that cannot be answered (an unknown event or property, a
+    /// parameter out of range); other errors map as usual.
+    pub fn bad_query(error: DomainError) -> Self {
+        match error {
+            DomainError::Invalid(errors) => {
+                Self { status: StatusCode::BAD_REQUEST.as_u16(), title: "Bad Request".into(), ..Self::invalid(errors) }
+            }
+            other => other.into(),
+        }
+    }
+
     /// A 400 for a body that could not be read as the expected JSON.
     pub fn malformed(field: impl Into<String>, reason: impl Into<String>) -> Self {
         let error = FieldError::new(field, reason);

@@ -295,7 +295,7 @@ async fn bench_analytics(config: &Config, parquet: &std::path::Path, repeat: usi
     let steps: Vec<String> =
         ["Signed Up", "Product Added", "Checkout Started", "Order Completed"].map(String::from).to_vec();
     let utc = jiff::tz::TimeZone::UTC;
-    let (best, median, funnel) = timed(repeat, || index.funnel(&steps, 7 * 86_400));
+    let (best, median, funnel) = timed(repeat, || index.funnel(&steps, 7 * 86_400, &Default::default()));
     let funnel = funnel?;
     let counts: Vec<u64> = funnel.steps.iter().map(|s| s.customers).collect();
     println!("funnel     best {:8.2} ms  median {:8.2} ms  {counts:?}", best * 1e3, median * 1e3);

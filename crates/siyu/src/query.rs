@@ -5,6 +5,8 @@ use siyu_analytics::Granularity;
 use siyu_domain::Services;
 use siyu_domain::access::Principal;
 use siyu_domain::events::EventIndex;
+use siyu_domain::events::analytics::{FunnelOptions, SegmentationOptions, SeriesSpec};
+use siyu_domain::events::filters::parse_filter;
 
 /// Output format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -29,6 +31,16 @@ pub enum QueryCommand {
         /// Conversion window from the first step: e.g. 7d, 12h, 30m, 90s.
         #[arg(long, default_value = "7d")]
         window: String,
+        /// A property filter on one step, STEP:FILTER, e.g. "2:category = shoes" or "4:revenue >= 100"
+        /// (operators = != > >= < <= in !in contains !contains exists !exists); repeatable.
+        #[arg(long = "filter", value_name = "STEP:FILTER")]
+        filters: Vec<String>,
+        /// Break the funnel down by this property of the step-1 event.
+        #[arg(long)]
+        breakdown: Option<String>,
+        /// With --breakdown: how many values to list (default 20).
+        #[arg(long)]
+        limit: Option<usize>,
         /// Time zone (default: the workspace's).
         #[arg(long)]
         tz: Option<String>,
@@ -65,6 +77,18 @@ pub enum QueryCommand {
         /// Events, comma-separated (one series each).
         #[arg(long)]
         events: String,
+        /// A property filter every series shares, e.g. "channel = wecom"; repeatable.
+        #[arg(long = "filter", value_name = "FILTER")]
+        filters: Vec<String>,
+        /// A numeric property to sum and average in every series, e.g. revenue.
+        #[arg(long)]
+        measure: Option<String>,
+        /// Break every series down by this property.
+        #[arg(long)]
+        breakdown: Option<String>,
+        /// With --breakdown: values per series (default 10).
+        #[arg(long)]
+        limit: Option<usize>,
         /// day, week or month.
         #[arg(long, default_value = "day")]
         period: String,
@@ -145,12 +169,23 @@ async fn index_of(services: &Services, slug: &str) -> anyhow::Result<(std::sync:
 /// Runs a query and prints its answer.
 pub async fn run(services: &Services, command: QueryCommand) -> anyhow::Result<()> {
     match command {
-        QueryCommand::Funnel { workspace, steps, window, tz, format } => {
+        QueryCommand::Funnel { workspace, steps, window, filters, breakdown, limit, tz, format } => {
             let steps: Vec<String> = steps.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
             let window = siyu_domain::events::analytics::parse_window(&window)?;
+            let mut options = FunnelOptions { breakdown, limit: limit.unwrap_or(0), ..Default::default() };
+            for text in &filters {
+                let (step, filter) = text
+                    .split_once(':')
+                    .and_then(|(n, f)| Some((n.trim().parse::<usize>().ok().filter(|n| *n >= 1)?, f)))
+                    .with_context(|| format!("--filter \"{text}\": expected STEP:FILTER, e.g. 2:category = shoes"))?;
+                if options.step_filters.len() < step {
+                    options.step_filters.resize(step, Vec::new());
+                }
+                options.step_filters[step - 1].push(parse_filter("filter", filter)?);
+            }
             let (index, workspace_tz) = index_of(services, &workspace).await?;
             time_zone(tz.as_deref(), &workspace_tz)?;
-            let answer = index.funnel(&steps, window)?;
+            let answer = index.funnel(&steps, window, &options)?;
             match format {
                 Format::Json => println!("{}", serde_json::to_string(&answer)?),
                 Format::Table => {
@@ -169,6 +204,21 @@ pub async fn run(services: &Services, command: QueryCommand) -> anyhow::Result<(
                             s.step_conversion_rate * 100.0,
                             median
                         );
+                    }
+                    if let Some(breakdown) = &answer.breakdown {
+                        println!("\nby {} (step-1 event):", breakdown.property);
+                        for group in &breakdown.groups {
+                            let counts: Vec<String> = group.customers.iter().map(u64::to_string).collect();
+                            println!(
+                                "  {:<28} {:>8.1}%  {}",
+                                group.value.as_deref().unwrap_or("(none)"),
+                                group.conversion_rate * 100.0,
+                                counts.join(" > ")
+                            );
+                        }
+                        if breakdown.more_groups > 0 {
+                            println!("  … {} more values", breakdown.more_groups);
+                        }
                     }
                 }
             }
@@ -204,7 +254,19 @@ pub async fn run(services: &Services, command: QueryCommand) -> anyhow::Result<(
                 }
             }
         }
-        QueryCommand::Segmentation { workspace, events, period, from, to, tz, format } => {
+        QueryCommand::Segmentation {
+            workspace,
+            events,
+            filters,
+            measure,
+            breakdown,
+            limit,
+            period,
+            from,
+            to,
+            tz,
+            format,
+        } => {
             let granularity = Granularity::parse(&period)
                 .with_context(|| format!("period \"{period}\": expected day, week or month"))?;
             let date = |t: Option<String>| {
@@ -212,23 +274,41 @@ pub async fn run(services: &Services, command: QueryCommand) -> anyhow::Result<(
                     .transpose()
             };
             let (from, to) = (date(from)?, date(to)?);
-            let events: Vec<String> =
-                events.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
+            let series: Vec<SeriesSpec> = events
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|event| SeriesSpec { measure: measure.clone(), ..SeriesSpec::from(event) })
+                .collect();
+            let filters = filters
+                .iter()
+                .map(|f| parse_filter("filter", f))
+                .collect::<siyu_domain::error::DomainResult<Vec<_>>>()?;
+            let options = SegmentationOptions { filters, breakdown, limit: limit.unwrap_or(0) };
             let (index, workspace_tz) = index_of(services, &workspace).await?;
             let tz = time_zone(tz.as_deref(), &workspace_tz)?;
-            let answer = index.segmentation(&tz, granularity, &events, from, to)?;
+            let answer = index.segmentation(&tz, granularity, &series, &options, from, to)?;
             match format {
                 Format::Json => println!("{}", serde_json::to_string(&answer)?),
                 Format::Table => {
                     print!("{:<12}", "bucket");
                     for s in &answer.series {
-                        print!(" {:>24}", format!("{} (n/cust)", s.event));
+                        let mut title = s.event.clone();
+                        if let Some(value) = &s.breakdown_value {
+                            title = format!("{title} [{}]", value.as_deref().unwrap_or("(none)"));
+                        }
+                        let cells = if s.measure.is_some() { "n/cust/sum" } else { "n/cust" };
+                        print!(" {:>28}", format!("{title} ({cells})"));
                     }
                     println!();
                     for (i, bucket) in answer.buckets.iter().enumerate() {
                         print!("{bucket:<12}");
                         for s in &answer.series {
-                            print!(" {:>24}", format!("{}/{}", s.counts[i], s.customers[i]));
+                            let mut cell = format!("{}/{}", s.counts[i], s.customers[i]);
+                            if let Some(sums) = &s.sums {
+                                cell = format!("{cell}/{}", sums[i]);
+                            }
+                            print!(" {cell:>28}");
                         }
                         println!();
                     }

@@ -25,6 +25,7 @@ fn load(set: &str) -> (EventNames, Index, serde_json::Value) {
             ts_us: record[1].parse().unwrap(),
             event,
             order_cents: (&record[2] == "Order Completed").then(|| (amount * 100.0).round() as i64),
+            props: siyu_analytics::props::EMPTY_SET,
         });
     }
     let answers = std::fs::read_to_string(fixture(&format!("{set}.answers.json"))).unwrap();
@@ -39,7 +40,8 @@ fn funnels_equal_the_reference_engines() {
     for set in SETS {
         let (names, columns, answers) = load(set);
         let steps = STEPS.iter().map(|s| names.id(s).unwrap()).collect();
-        let result = funnel(&columns, &FunnelQuery { steps, window_us: 7 * 86_400 * 1_000_000 }).unwrap();
+        let query = FunnelQuery { steps, window_us: 7 * 86_400 * 1_000_000, step_sets: None, breakdown: None };
+        let result = funnel(&columns, &query).unwrap().steps;
         let ours: Vec<serde_json::Value> = result
             .iter()
             .enumerate()

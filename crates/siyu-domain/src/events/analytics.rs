@@ -2,15 +2,20 @@
 //! the parameter, and results shaped for the API, the CLI and the console.
 
 use crate::error::{DomainError, DomainResult, FieldError};
+use crate::events::filters::{PropertyFilter, compile};
 use siyu_analytics::funnel::{FunnelQuery, funnel};
 use siyu_analytics::retention::{RetentionQuery, retention};
-use siyu_analytics::{Calendar, EventNames, Granularity, Index, QueryError, rfm};
+use siyu_analytics::segmentation::SeriesQuery;
+use siyu_analytics::{Calendar, EventNames, Granularity, Index, PropTable, QueryError, rfm};
+use std::sync::{Arc, RwLock};
 
 /// A workspace's events, indexed for analytics.
 #[derive(Clone, Debug, Default)]
 pub struct EventIndex {
     /// Event names and their ids.
     pub names: EventNames,
+    /// Property keys, values and sets (shared with the live index, which only appends to it).
+    pub props: Arc<RwLock<PropTable>>,
     /// The events, by customer and time.
     pub columns: Index,
     /// Events left out because their workspace already had 65,536 other event names.
@@ -41,6 +46,42 @@ pub struct FunnelAnswer {
     pub window_seconds: i64,
     /// Steps in order.
     pub steps: Vec<FunnelStepAnswer>,
+    /// With a breakdown: the customers of each value.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub breakdown: Option<FunnelBreakdown>,
+}
+
+/// What a funnel may add to its steps.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct FunnelOptions {
+    /// Property filters per step, by step position (missing or empty: none).
+    pub step_filters: Vec<Vec<PropertyFilter>>,
+    /// Break the funnel down by this property of the step-1 event.
+    pub breakdown: Option<String>,
+    /// How many values to list, most step-1 customers first (0: the default, 20).
+    pub limit: usize,
+}
+
+/// A funnel broken down by a property.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, utoipa::ToSchema)]
+pub struct FunnelBreakdown {
+    /// The property.
+    pub property: String,
+    /// Values, most step-1 customers first.
+    pub groups: Vec<FunnelGroup>,
+    /// Values left out by the limit.
+    pub more_groups: usize,
+}
+
+/// A funnel's customers of one breakdown value.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, utoipa::ToSchema)]
+pub struct FunnelGroup {
+    /// The step-1 event's value of the property (`null`: it had none).
+    pub value: Option<String>,
+    /// Customers who reached at least each step.
+    pub customers: Vec<u64>,
+    /// Share of step 1's customers who reached the last step.
+    pub conversion_rate: f64,
 }
 
 /// One retention cell.
@@ -91,11 +132,55 @@ pub struct RfmAnswer {
     pub cells: Vec<RfmCell>,
 }
 
+/// One series of an event segmentation to compute.
+#[derive(Clone, Debug, Default, PartialEq, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SeriesSpec {
+    /// The event.
+    pub event: String,
+    /// Only events whose properties pass all of these.
+    #[serde(default)]
+    pub filters: Vec<PropertyFilter>,
+    /// A numeric property to sum and average.
+    #[serde(default)]
+    pub measure: Option<String>,
+}
+
+impl From<&str> for SeriesSpec {
+    fn from(event: &str) -> Self {
+        Self { event: event.into(), ..Default::default() }
+    }
+}
+
+/// What an event segmentation may add to its series.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SegmentationOptions {
+    /// Filters every series shares.
+    pub filters: Vec<PropertyFilter>,
+    /// Break every series down by this property.
+    pub breakdown: Option<String>,
+    /// How many values per series to list, most events first (0: the default, 10).
+    pub limit: usize,
+}
+
 /// One event's series in an event segmentation.
-#[derive(Clone, Debug, PartialEq, serde::Serialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, utoipa::ToSchema)]
 pub struct SegmentationSeries {
     /// The event.
     pub event: String,
+    /// With a breakdown: the value (`null`: events without the property).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub breakdown_value: Option<Option<String>>,
+    /// With a measure: the property summed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub measure: Option<String>,
+    /// With a measure: its sum per bucket.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sums: Option<Vec<f64>>,
+    /// With a measure: its average per bucket over the events that have it (`null`: none had).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub averages: Option<Vec<Option<f64>>>,
     /// Events per bucket.
     pub counts: Vec<u64>,
     /// Distinct customers per bucket.
@@ -105,7 +190,7 @@ pub struct SegmentationSeries {
 }
 
 /// Event segmentation: series per bucket.
-#[derive(Clone, Debug, PartialEq, serde::Serialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, utoipa::ToSchema)]
 pub struct SegmentationAnswer {
     /// `day`, `week` or `month`.
     pub period: String,
@@ -113,8 +198,12 @@ pub struct SegmentationAnswer {
     pub tz: String,
     /// First local day of each bucket (ISO dates).
     pub buckets: Vec<String>,
-    /// One series per requested event, in order.
+    /// One series per requested event, in order; with a breakdown, one per value of each (most
+    /// events first).
     pub series: Vec<SegmentationSeries>,
+    /// With a breakdown: the values left out by the limit, over all series.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub more_groups: Option<usize>,
 }
 
 /// A flow between two steps of a path.
@@ -212,7 +301,7 @@ impl EventIndex {
     }
 
     /// Answers a funnel over named steps with a window in seconds.
-    pub fn funnel(&self, steps: &[String], window_seconds: i64) -> DomainResult<FunnelAnswer> {
+    pub fn funnel(&self, steps: &[String], window_seconds: i64, options: &FunnelOptions) -> DomainResult<FunnelAnswer> {
         if steps.len() < 2 {
             return Err(query_error(QueryError::Invalid {
                 field: "steps",
@@ -231,7 +320,51 @@ impl EventIndex {
             .map(|(i, name)| self.event_id(&format!("steps[{i}]"), name))
             .collect::<DomainResult<Vec<u16>>>()?;
         let window_us = window_seconds.saturating_mul(1_000_000);
-        let results = funnel(&self.columns, &FunnelQuery { steps: ids, window_us }).map_err(query_error)?;
+        let table = self.props.read().expect("property table lock is never poisoned");
+        let mut step_sets: Option<Vec<u32>> = None;
+        let mut errors = Vec::new();
+        for (k, filters) in options.step_filters.iter().enumerate().filter(|(_, f)| !f.is_empty()) {
+            if k >= steps.len() {
+                errors
+                    .push(FieldError::new(format!("steps[{k}]"), "filters given for a step the funnel does not have"));
+                continue;
+            }
+            if let Some(compiled) = gather(&mut errors, compile(&format!("steps[{k}].filters"), filters, &table))? {
+                let sets = step_sets.get_or_insert_with(|| vec![u32::MAX; table.set_count()]);
+                for (set, ok) in table.matching_sets(&compiled).into_iter().enumerate() {
+                    if !ok {
+                        sets[set] &= !(1 << k);
+                    }
+                }
+            }
+        }
+        let breakdown = options.breakdown.as_deref().map(|p| self.property_key(&table, "breakdown", p));
+        let breakdown = gather(&mut errors, breakdown.transpose())?.flatten();
+        if !errors.is_empty() {
+            return Err(DomainError::Invalid(errors));
+        }
+        let query = FunnelQuery { steps: ids, window_us, step_sets, breakdown: breakdown.map(|k| table.values_of(k)) };
+        let result = funnel(&self.columns, &query).map_err(query_error)?;
+        let breakdown = options.breakdown.as_ref().map(|property| {
+            let mut groups: Vec<(u32, Vec<u64>)> = result.groups.into_iter().collect();
+            groups.sort_by(|a, b| b.1[0].cmp(&a.1[0]).then(a.0.cmp(&b.0)));
+            let limit = if options.limit == 0 { 20 } else { options.limit };
+            let more_groups = groups.len().saturating_sub(limit);
+            groups.truncate(limit);
+            FunnelBreakdown {
+                property: property.clone(),
+                more_groups,
+                groups: groups
+                    .into_iter()
+                    .map(|(value, customers)| FunnelGroup {
+                        value: (value != u32::MAX).then(|| table.value(value).to_text()),
+                        conversion_rate: ratio(*customers.last().unwrap_or(&0), customers[0]),
+                        customers,
+                    })
+                    .collect(),
+            }
+        });
+        let results = result.steps;
         let first = results.first().map_or(0, |r| r.customers);
         let mut previous = first;
         let steps = results
@@ -251,7 +384,20 @@ impl EventIndex {
                 answer
             })
             .collect();
-        Ok(FunnelAnswer { window_seconds, steps })
+        Ok(FunnelAnswer { window_seconds, steps, breakdown })
+    }
+
+    fn property_key(&self, table: &PropTable, field: &str, property: &str) -> DomainResult<u16> {
+        table.key_id(property).ok_or_else(|| {
+            DomainError::Invalid(vec![FieldError::new(field, format!("unknown property \"{property}\""))])
+        })
+    }
+
+    /// Returns the property keys the workspace's events have, sorted.
+    pub fn property_keys(&self) -> Vec<String> {
+        let mut keys = self.props.read().expect("property table lock is never poisoned").keys().to_vec();
+        keys.sort();
+        keys
     }
 
     /// Answers a retention matrix in `tz`.
@@ -303,24 +449,47 @@ impl EventIndex {
 }
 
 impl EventIndex {
-    /// Answers an event segmentation: per bucket, counts, customers and order revenue of each event,
-    /// between the local dates `from` and `to` (default: the data's first and last day).
+    /// Answers an event segmentation: per bucket, counts, customers and order revenue of each
+    /// series (and the sum and average of its measure), between the local dates `from` and `to`
+    /// (default: the data's first and last day), optionally broken down by a property.
     pub fn segmentation(
         &self,
         tz: &jiff::tz::TimeZone,
         granularity: Granularity,
-        events: &[String],
+        series: &[SeriesSpec],
+        options: &SegmentationOptions,
         from: Option<jiff::civil::Date>,
         to: Option<jiff::civil::Date>,
     ) -> DomainResult<SegmentationAnswer> {
-        if events.is_empty() || events.len() > 20 {
+        if series.is_empty() || series.len() > 20 {
             return Err(query_error(QueryError::Invalid { field: "events", reason: "name 1 to 20 events".into() }));
         }
-        let ids = events
+        let ids = series
             .iter()
             .enumerate()
-            .map(|(i, name)| self.event_id(&format!("events[{i}]"), name))
+            .map(|(i, spec)| self.event_id(&format!("events[{i}]"), &spec.event))
             .collect::<DomainResult<Vec<u16>>>()?;
+        let table = self.props.read().expect("property table lock is never poisoned");
+        let mut errors = Vec::new();
+        let shared = gather(&mut errors, compile("filters", &options.filters, &table))?.unwrap_or_default();
+        let mut queries = Vec::with_capacity(series.len());
+        for ((i, spec), event) in series.iter().enumerate().zip(&ids) {
+            let own = gather(&mut errors, compile(&format!("events[{i}].filters"), &spec.filters, &table))?;
+            let measure =
+                spec.measure.as_deref().map(|p| self.property_key(&table, &format!("events[{i}].measure"), p));
+            let measure = gather(&mut errors, measure.transpose())?.flatten();
+            let filters: Vec<_> = shared.iter().cloned().chain(own.unwrap_or_default()).collect();
+            queries.push(SeriesQuery {
+                event: *event,
+                sets: (!filters.is_empty()).then(|| table.matching_sets(&filters)),
+                measure: measure.map(|key| table.numbers_of(key)),
+            });
+        }
+        let breakdown = options.breakdown.as_deref().map(|p| self.property_key(&table, "breakdown", p));
+        let breakdown = gather(&mut errors, breakdown.transpose())?.flatten().map(|key| table.values_of(key));
+        if !errors.is_empty() {
+            return Err(DomainError::Invalid(errors));
+        }
         let (data_from, data_to) = self.columns.time_range().unwrap_or((0, 0));
         let calendar = Calendar::new(tz.clone(), data_from, data_to);
         let local_start = |date: jiff::civil::Date| {
@@ -338,22 +507,59 @@ impl EventIndex {
             }));
         }
         let order = self.names.id(crate::events::ORDER_COMPLETED);
-        let series =
-            siyu_analytics::segmentation::segmentation(&self.columns, &calendar, granularity, &ids, order, first, last);
+        let width = (last - first + 1) as usize;
+        let results = siyu_analytics::segmentation::segmentation(
+            &self.columns,
+            &calendar,
+            granularity,
+            &queries,
+            breakdown.as_deref(),
+            order,
+            first,
+            last,
+        );
+        let limit = if options.limit == 0 { 10 } else { options.limit };
+        let mut more_groups = 0;
+        let mut out = Vec::new();
+        for (spec, groups) in series.iter().zip(results) {
+            let mut groups: Vec<_> = groups.into_iter().collect();
+            groups.sort_by(|a, b| {
+                let total = |s: &siyu_analytics::segmentation::Series| s.counts.iter().sum::<u64>();
+                total(&b.1).cmp(&total(&a.1)).then(a.0.cmp(&b.0))
+            });
+            if breakdown.is_none() && groups.is_empty() {
+                groups.push((u32::MAX, siyu_analytics::segmentation::Series::empty(width)));
+            }
+            more_groups += groups.len().saturating_sub(limit);
+            groups.truncate(limit);
+            for (value, numbers) in groups {
+                out.push(SegmentationSeries {
+                    event: spec.event.clone(),
+                    breakdown_value: breakdown
+                        .is_some()
+                        .then(|| (value != u32::MAX).then(|| table.value(value).to_text())),
+                    measure: spec.measure.clone(),
+                    sums: spec.measure.is_some().then(|| numbers.sums.clone()),
+                    averages: spec.measure.is_some().then(|| {
+                        numbers
+                            .sums
+                            .iter()
+                            .zip(&numbers.measured)
+                            .map(|(s, n)| (*n > 0).then(|| s / *n as f64))
+                            .collect()
+                    }),
+                    counts: numbers.counts,
+                    customers: numbers.customers,
+                    revenue: numbers.revenue_cents.into_iter().map(|c| c as f64 / 100.0).collect(),
+                });
+            }
+        }
         Ok(SegmentationAnswer {
             period: granularity_name(granularity).into(),
             tz: tz.iana_name().unwrap_or("UTC").into(),
             buckets: (first..=last).map(|b| calendar.bucket_start(b, granularity).to_string()).collect(),
-            series: series
-                .into_iter()
-                .zip(events)
-                .map(|(s, event)| SegmentationSeries {
-                    event: event.clone(),
-                    counts: s.counts,
-                    customers: s.customers,
-                    revenue: s.revenue_cents.into_iter().map(|c| c as f64 / 100.0).collect(),
-                })
-                .collect(),
+            series: out,
+            more_groups: breakdown.is_some().then_some(more_groups),
         })
     }
 
@@ -451,6 +657,18 @@ pub fn parse_window(text: &str) -> DomainResult<i64> {
     };
     let n: i64 = digits.parse().map_err(|_| bad())?;
     Ok(n.saturating_mul(scale))
+}
+
+/// Collects a refusal's field errors (so that one answer names every bad field); other errors pass.
+fn gather<T>(errors: &mut Vec<FieldError>, result: DomainResult<T>) -> DomainResult<Option<T>> {
+    match result {
+        Ok(value) => Ok(Some(value)),
+        Err(DomainError::Invalid(found)) => {
+            errors.extend(found);
+            Ok(None)
+        }
+        Err(other) => Err(other),
+    }
 }
 
 fn ratio(part: u64, whole: u64) -> f64 {

@@ -2,6 +2,7 @@
 //! index is built from it.
 
 pub mod analytics;
+pub mod filters;
 pub mod model;
 pub mod segment;
 pub mod store;

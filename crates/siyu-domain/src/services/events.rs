@@ -8,7 +8,8 @@ use crate::events::{
     EventIndex, EventKind, NewEvent, ORDER_REFUNDED, SegmentMessage, order_cents, order_id, refund_cents,
 };
 use crate::profiles::{CustomerInput, IdentityInput, IdentityKind};
-use siyu_analytics::{EventColumns, EventColumnsBuilder, EventNames, Index, RawEvent};
+use siyu_analytics::props::EMPTY_SET;
+use siyu_analytics::{EventColumns, EventColumnsBuilder, EventNames, Index, PropTable, RawEvent};
 use siyu_core::CustomerId;
 use siyu_core::WorkspaceId;
 use std::collections::HashMap;
@@ -95,17 +96,21 @@ impl Services {
         let merged: HashMap<i64, i64> =
             self.stores.profiles.merged_customers(ws).await?.into_iter().map(|(from, to)| (from.0, to.0)).collect();
         if let Some(bytes) = self.stores.events.load_snapshot(ws).await?
-            && let Some((meta, columns, names)) = parse_snapshot(&bytes)
+            && let Some((meta, columns, names, table)) = parse_snapshot(&bytes)
             && meta.merged == merged.len()
         {
-            let mut live = LiveIndex::loaded(names, columns, meta.unindexed);
+            let mut live = LiveIndex::loaded(names, table, columns, meta.unindexed);
             let tail = live.tail.get_mut().expect("tail lock is never poisoned");
+            let props = Arc::get_mut(&mut live.props)
+                .expect("a new index is not shared yet")
+                .get_mut()
+                .expect("property table lock is never poisoned");
             let (mut unnamed, mut refunds) = (0u64, false);
             self.stores
                 .events
                 .scan_since(ws, &meta.checkpoint, &mut |event| {
                     refunds |= event.name == ORDER_REFUNDED;
-                    if let Some(raw) = raw_event(&mut tail.names, &merged, &event) {
+                    if let Some(raw) = raw_event(&mut tail.names, props, &merged, &event) {
                         tail.events.push(raw);
                     } else if is_behaviour(event.kind) {
                         unnamed += 1;
@@ -119,6 +124,7 @@ impl Services {
             }
         }
         let mut names = EventNames::default();
+        let mut props = PropTable::default();
         let mut builder = EventColumnsBuilder::default();
         let mut unnamed = 0u64;
         // Orders by order_id, and refunds (order_id, amount or whole) to apply once all is read.
@@ -128,7 +134,7 @@ impl Services {
             .stores
             .events
             .scan_since(ws, "", &mut |event| {
-                if let Some(raw) = raw_event(&mut names, &merged, &event) {
+                if let Some(raw) = raw_event(&mut names, &mut props, &merged, &event) {
                     let customer = raw.customer;
                     let is_order = raw.order_cents.is_some();
                     let position = builder.push(raw);
@@ -153,11 +159,16 @@ impl Services {
                 builder.set_order_cents(*position, remaining);
             }
         }
-        let live = LiveIndex::loaded(names.clone(), builder.build(), unnamed);
+        let live = LiveIndex::loaded(names.clone(), props, builder.build(), unnamed);
         if live.base.event_count() >= SNAPSHOT_MIN_EVENTS {
             let meta = SnapshotMeta { checkpoint, merged: merged.len(), unindexed: unnamed };
             let base = live.base.clone();
-            let bytes = tokio::task::spawn_blocking(move || snapshot_bytes(&meta, &base, &names)).await;
+            let table = live.props.clone();
+            let bytes = tokio::task::spawn_blocking(move || {
+                let table = table.read().expect("property table lock is never poisoned");
+                snapshot_bytes(&meta, &base, &names, &table)
+            })
+            .await;
             let saved = match bytes {
                 Ok(bytes) => self.stores.events.save_snapshot(ws, bytes).await.map_err(|e| e.to_string()),
                 Err(e) => Err(e.to_string()),
@@ -185,8 +196,9 @@ impl Services {
             // an indexed order: reload on the next query.
             tail.stale = true;
         }
+        let mut props = state.props.write().expect("property table lock is never poisoned");
         for event in events {
-            if let Some(raw) = raw_event(&mut tail.names, &HashMap::new(), &event.view()) {
+            if let Some(raw) = raw_event(&mut tail.names, &mut props, &HashMap::new(), &event.view()) {
                 tail.events.push(raw);
             }
         }
@@ -496,6 +508,7 @@ fn is_behaviour(kind: EventKind) -> bool {
 /// when the workspace already has 65,536 other event names.
 fn raw_event(
     names: &mut EventNames,
+    props: &mut PropTable,
     merged: &HashMap<i64, i64>,
     event: &crate::events::EventView<'_>,
 ) -> Option<RawEvent> {
@@ -504,7 +517,16 @@ fn raw_event(
     }
     let name = names.intern(event.name)?;
     let customer = merged.get(&event.customer.0).copied().unwrap_or(event.customer.0);
-    Some(RawEvent { customer, ts_us: event.ts_us, event: name, order_cents: order_cents(event.name, event.properties) })
+    let properties = crate::events::filters::indexed_properties(event.properties);
+    // A set the table has no room for leaves the event without indexed properties.
+    let set = props.intern(properties.iter().map(|(k, v)| (k.as_str(), v.clone()))).unwrap_or(EMPTY_SET);
+    Some(RawEvent {
+        customer,
+        ts_us: event.ts_us,
+        event: name,
+        order_cents: order_cents(event.name, event.properties),
+        props: set,
+    })
 }
 
 /// Indexes smaller than this are rebuilt from the log at start rather than kept as snapshots.
@@ -521,19 +543,19 @@ struct SnapshotMeta {
     unindexed: u64,
 }
 
-fn snapshot_bytes(meta: &SnapshotMeta, columns: &EventColumns, names: &EventNames) -> Vec<u8> {
+fn snapshot_bytes(meta: &SnapshotMeta, columns: &EventColumns, names: &EventNames, props: &PropTable) -> Vec<u8> {
     let header = serde_json::to_vec(meta).expect("snapshot metadata serialises");
     let mut bytes = (header.len() as u32).to_le_bytes().to_vec();
     bytes.extend_from_slice(&header);
-    bytes.extend_from_slice(&columns.to_bytes(names));
+    bytes.extend_from_slice(&columns.to_bytes(names, props));
     bytes
 }
 
-fn parse_snapshot(bytes: &[u8]) -> Option<(SnapshotMeta, EventColumns, EventNames)> {
+fn parse_snapshot(bytes: &[u8]) -> Option<(SnapshotMeta, EventColumns, EventNames, PropTable)> {
     let len = u32::from_le_bytes(bytes.get(..4)?.try_into().ok()?) as usize;
     let meta: SnapshotMeta = serde_json::from_slice(bytes.get(4..4 + len)?).ok()?;
-    let (columns, names) = EventColumns::from_bytes(bytes.get(4 + len..)?)?;
-    Some((meta, columns, names))
+    let (columns, names, props) = EventColumns::from_bytes(bytes.get(4 + len..)?)?;
+    Some((meta, columns, names, props))
 }
 
 /// Events a delta may hold before they are folded into a new base.
@@ -547,6 +569,8 @@ pub(crate) struct LiveIndex {
     foreign: u64,
     stale: bool,
     base: Arc<EventColumns>,
+    /// Property sets of base and tail events; appended to by ingestion, read by queries.
+    props: Arc<std::sync::RwLock<PropTable>>,
     unindexed: u64,
     tail: std::sync::Mutex<Tail>,
 }
@@ -565,13 +589,14 @@ impl LiveIndex {
         self.stale || self.tail.lock().expect("tail lock is never poisoned").stale
     }
 
-    fn loaded(names: EventNames, base: EventColumns, unindexed: u64) -> Self {
+    fn loaded(names: EventNames, props: PropTable, base: EventColumns, unindexed: u64) -> Self {
         let tail = Tail { names, ..Default::default() };
         Self {
             loaded: true,
             foreign: 0,
             stale: false,
             base: Arc::new(base),
+            props: Arc::new(std::sync::RwLock::new(props)),
             unindexed,
             tail: std::sync::Mutex::new(tail),
         }
@@ -588,7 +613,12 @@ impl LiveIndex {
             builder.push(*event);
         }
         let columns = Index::new(self.base.clone(), Arc::new(builder.build()));
-        let snapshot = Arc::new(EventIndex { names: tail.names.clone(), columns, unindexed_events: self.unindexed });
+        let snapshot = Arc::new(EventIndex {
+            names: tail.names.clone(),
+            props: self.props.clone(),
+            columns,
+            unindexed_events: self.unindexed,
+        });
         tail.snapshot = Some(snapshot.clone());
         snapshot
     }

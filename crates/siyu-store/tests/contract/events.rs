@@ -2,8 +2,11 @@
 //! stay apart; and (SQLite) the analytics index restarts from its snapshot plus the log's tail.
 
 use crate::Fixture;
+use siyu_analytics::Granularity;
 use siyu_domain::Services;
 use siyu_domain::access::Principal;
+use siyu_domain::events::analytics::{FunnelOptions, SegmentationOptions, SeriesSpec};
+use siyu_domain::events::filters::parse_filter;
 use siyu_domain::events::{EventKind, NewEvent};
 
 fn events(customer: siyu_core::CustomerId, names: &[&str], from_us: i64) -> Vec<NewEvent> {
@@ -64,21 +67,24 @@ async fn a_restart_loads_the_snapshot_and_the_events_after_it() {
     let users: Vec<String> = (0..500).map(|i| format!("u{i}")).collect();
     let ids = first.customers_for_user_ids(&owner, &users).await.unwrap();
     for (i, id) in ids.iter().enumerate() {
-        first
-            .append_events(&owner, &events(*id, &["Signed Up", "Order Completed"].repeat(12), i as i64 * 100))
-            .await
-            .unwrap();
+        let mut batch = events(*id, &["Signed Up", "Order Completed"].repeat(12), i as i64 * 100);
+        let plan = if i % 5 == 0 { "gold" } else { "basic" };
+        batch.iter_mut().for_each(|e| e.properties = format!(r#"{{"revenue": 12.5, "plan": "{plan}"}}"#));
+        first.append_events(&owner, &batch).await.unwrap();
     }
     let mut order = events(ids[1], &["Order Completed"], 50_000);
     order[0].properties = r#"{"order_id": "X", "revenue": 1000}"#.into();
     first.append_events(&owner, &order).await.unwrap();
     let steps = vec!["Signed Up".to_string(), "Order Completed".to_string()];
     let utc = jiff::tz::TimeZone::UTC;
+    let none = FunnelOptions::default();
     let with_order = first.event_index(&owner).await.unwrap();
     assert_eq!(with_order.columns.event_count(), 12_001);
     assert!(first.stores.events.load_snapshot(ws.id).await.unwrap().is_some(), "a full load saves a snapshot");
     // Events after the snapshot: one of a new name, and a refund of an order inside the snapshot.
-    first.append_events(&owner, &events(ids[0], &["Coupon Applied", "Signed Up"], 99_000)).await.unwrap();
+    let mut coupon = events(ids[0], &["Coupon Applied", "Signed Up"], 99_000);
+    coupon[0].properties = r#"{"coupon": "618"}"#.into();
+    first.append_events(&owner, &coupon).await.unwrap();
     let mut refund = events(ids[1], &["Order Refunded"], 60_000);
     refund[0].properties = r#"{"order_id": "X"}"#.into();
     first.append_events(&owner, &refund).await.unwrap();
@@ -90,9 +96,21 @@ async fn a_restart_loads_the_snapshot_and_the_events_after_it() {
     assert_eq!(with_order.kpis(&utc, None).gmv_30d - expected.kpis(&utc, None).gmv_30d, 1000.0);
     assert_eq!(restarted.columns.event_count(), 12_004);
     assert_eq!(restarted.kpis(&utc, None), expected.kpis(&utc, None), "the refund after the snapshot applies");
-    assert_eq!(restarted.funnel(&steps, 3_600).unwrap(), expected.funnel(&steps, 3_600).unwrap());
+    assert_eq!(restarted.funnel(&steps, 3_600, &none).unwrap(), expected.funnel(&steps, 3_600, &none).unwrap());
     assert_eq!(restarted.rfm(None), expected.rfm(None));
     assert!(restarted.names.id("Coupon Applied").is_some());
+    // Properties survive the snapshot, and those first seen after it come from the tail.
+    let by_plan = FunnelOptions { breakdown: Some("plan".into()), ..Default::default() };
+    let groups = restarted.funnel(&steps, 3_600, &by_plan).unwrap().breakdown.unwrap().groups;
+    let counts: Vec<(Option<String>, u64)> = groups.iter().map(|g| (g.value.clone(), g.customers[0])).collect();
+    assert_eq!(counts, vec![(Some("basic".into()), 400), (Some("gold".into()), 100)]);
+    assert_eq!(restarted.funnel(&steps, 3_600, &by_plan).unwrap(), expected.funnel(&steps, 3_600, &by_plan).unwrap());
+    let coupon_618 =
+        SegmentationOptions { filters: vec![parse_filter("filters", "coupon = 618").unwrap()], ..Default::default() };
+    let applied = restarted
+        .segmentation(&utc, Granularity::Month, &[SeriesSpec::from("Coupon Applied")], &coupon_618, None, None)
+        .unwrap();
+    assert_eq!(applied.series[0].counts.iter().sum::<u64>(), 1);
 
     // That restart saved a snapshot with the refund; events after it come from the log's tail.
     first.append_events(&owner, &events(ids[2], &["Signed Up"], 120_000)).await.unwrap();
@@ -105,5 +123,5 @@ async fn a_restart_loads_the_snapshot_and_the_events_after_it() {
     second.stores.events.save_snapshot(ws.id, b"not a snapshot".to_vec()).await.unwrap();
     let third = services_at(&path, &key).await;
     let rebuilt = third.event_index(&owner).await.unwrap();
-    assert_eq!(rebuilt.funnel(&steps, 3_600).unwrap(), expected.funnel(&steps, 3_600).unwrap());
+    assert_eq!(rebuilt.funnel(&steps, 3_600, &by_plan).unwrap(), expected.funnel(&steps, 3_600, &by_plan).unwrap());
 }

@@ -8,8 +8,10 @@ use axum::extract::State;
 use serde::Deserialize;
 use siyu_analytics::Granularity;
 use siyu_domain::events::analytics::{
-    FunnelAnswer, KpiAnswer, PathsAnswer, RetentionAnswer, RfmAnswer, SegmentationAnswer, parse_window,
+    FunnelAnswer, FunnelOptions, KpiAnswer, PathsAnswer, RetentionAnswer, RfmAnswer, SegmentationAnswer,
+    SegmentationOptions, SeriesSpec, parse_window,
 };
+use siyu_domain::events::filters::PropertyFilter;
 use siyu_domain::{DomainError, FieldError};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -29,11 +31,50 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct FunnelQuery {
-    /// Event names in order, 2 to 32 (a name may repeat).
-    steps: Vec<String>,
+    /// Steps in order, 2 to 32 (an event may repeat): event names, or objects with property filters.
+    steps: Vec<FunnelStep>,
     /// Conversion window from the first step: `7d`, `12h`, `30m`, `90s` (default `7d`).
     #[serde(default)]
     window: Option<String>,
+    /// Break the funnel down by this property of the step-1 event.
+    #[serde(default)]
+    breakdown: Option<String>,
+    /// With a breakdown: how many values to list, most step-1 customers first (default 20, at most 500).
+    #[serde(default)]
+    limit: Option<usize>,
+}
+
+/// A funnel step: an event name, or an event with property filters.
+#[derive(Deserialize, ToSchema)]
+#[serde(untagged)]
+enum FunnelStep {
+    /// Just the event.
+    Event(String),
+    /// The event, counted only when its properties pass every filter.
+    Filtered {
+        /// The event name.
+        event: String,
+        /// Property filters.
+        #[serde(default)]
+        filters: Vec<PropertyFilter>,
+    },
+}
+
+/// An event segmentation series: an event name, or an event with filters and a measure.
+#[derive(Deserialize, ToSchema)]
+#[serde(untagged)]
+enum SeriesInput {
+    /// Just the event.
+    Event(String),
+    /// The event with filters and a numeric property to sum and average.
+    Spec(SeriesSpec),
+}
+
+fn limit(limit: Option<usize>) -> Result<usize, Problem> {
+    match limit {
+        Some(n) if !(1..=500).contains(&n) => Err(bad("limit", "must be 1 to 500".into())),
+        other => Ok(other.unwrap_or(0)),
+    }
 }
 
 /// A retention query.
@@ -67,8 +108,17 @@ struct RfmQuery {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct SegmentationQuery {
-    /// Event names, 1 to 20: one series each.
-    events: Vec<String>,
+    /// 1 to 20 series: event names, or objects with filters and a measure.
+    events: Vec<SeriesInput>,
+    /// Property filters every series shares.
+    #[serde(default)]
+    filters: Vec<PropertyFilter>,
+    /// Break every series down by this property.
+    #[serde(default)]
+    breakdown: Option<String>,
+    /// With a breakdown: values per series, most events first (default 10, at most 500).
+    #[serde(default)]
+    limit: Option<usize>,
     /// `day` (default), `week` or `month`.
     #[serde(default)]
     period: Option<String>,
@@ -118,40 +168,51 @@ async fn time_zone(
         Some(tz) => tz,
         None => app.services.workspace(principal).await?.time_zone,
     };
-    jiff::tz::TimeZone::get(&name).map_err(|_| invalid("tz", format!("unknown time zone \"{name}\"")))
+    jiff::tz::TimeZone::get(&name).map_err(|_| bad("tz", format!("unknown time zone \"{name}\"")))
 }
 
 fn granularity(period: &str) -> Result<Granularity, Problem> {
-    Granularity::parse(period).ok_or_else(|| invalid("period", format!("\"{period}\": expected day, week or month")))
+    Granularity::parse(period).ok_or_else(|| bad("period", format!("\"{period}\": expected day, week or month")))
 }
 
 fn date(field: &str, text: Option<String>) -> Result<Option<jiff::civil::Date>, Problem> {
     text.map(|t| {
-        t.parse::<jiff::civil::Date>().map_err(|_| invalid(field, format!("\"{t}\" is not an ISO date (YYYY-MM-DD)")))
+        t.parse::<jiff::civil::Date>().map_err(|_| bad(field, format!("\"{t}\" is not an ISO date (YYYY-MM-DD)")))
     })
     .transpose()
 }
 
-fn invalid(field: &str, reason: String) -> Problem {
-    Problem::from(DomainError::Invalid(vec![FieldError::new(field, reason)]))
+/// A 400 naming a query parameter.
+fn bad(field: &str, reason: String) -> Problem {
+    Problem::bad_query(DomainError::Invalid(vec![FieldError::new(field, reason)]))
 }
 
 /// POST /api/v1/analytics/funnel: customers reaching each step (ClickHouse `windowFunnel` semantics).
 #[utoipa::path(post, path = "/api/v1/analytics/funnel", tag = "analytics", request_body = FunnelQuery,
-    responses((status = 200, body = FunnelAnswer), (status = 422, body = Problem)))]
+    responses((status = 200, body = FunnelAnswer), (status = 400, body = Problem)))]
 async fn funnel(
     State(app): State<AppState>,
     ApiAuth(principal): ApiAuth,
     ApiJson(query): ApiJson<FunnelQuery>,
 ) -> Result<Json<FunnelAnswer>, Problem> {
-    let window = parse_window(query.window.as_deref().unwrap_or("7d"))?;
+    let window = parse_window(query.window.as_deref().unwrap_or("7d")).map_err(Problem::bad_query)?;
+    let mut steps = Vec::with_capacity(query.steps.len());
+    let mut options = FunnelOptions { breakdown: query.breakdown, limit: limit(query.limit)?, ..Default::default() };
+    for step in query.steps {
+        let (event, filters) = match step {
+            FunnelStep::Event(event) => (event, Vec::new()),
+            FunnelStep::Filtered { event, filters } => (event, filters),
+        };
+        steps.push(event);
+        options.step_filters.push(filters);
+    }
     let index = app.services.event_index(&principal).await?;
-    Ok(Json(index.funnel(&query.steps, window)?))
+    Ok(Json(index.funnel(&steps, window, &options).map_err(Problem::bad_query)?))
 }
 
 /// POST /api/v1/analytics/retention: the cohort × period matrix.
 #[utoipa::path(post, path = "/api/v1/analytics/retention", tag = "analytics", request_body = RetentionQuery,
-    responses((status = 200, body = RetentionAnswer), (status = 422, body = Problem)))]
+    responses((status = 200, body = RetentionAnswer), (status = 400, body = Problem)))]
 async fn retention(
     State(app): State<AppState>,
     ApiAuth(principal): ApiAuth,
@@ -160,12 +221,13 @@ async fn retention(
     let granularity = granularity(query.period.as_deref().unwrap_or("week"))?;
     let index = app.services.event_index(&principal).await?;
     let tz = time_zone(&app, &principal, query.tz).await?;
-    Ok(Json(index.retention(&tz, granularity, query.cohort_event.as_deref(), query.return_event.as_deref())?))
+    let answer = index.retention(&tz, granularity, query.cohort_event.as_deref(), query.return_event.as_deref());
+    Ok(Json(answer.map_err(Problem::bad_query)?))
 }
 
 /// POST /api/v1/analytics/rfm: customers per RFM score triple.
 #[utoipa::path(post, path = "/api/v1/analytics/rfm", tag = "analytics", request_body = RfmQuery,
-    responses((status = 200, body = RfmAnswer), (status = 422, body = Problem)))]
+    responses((status = 200, body = RfmAnswer), (status = 400, body = Problem)))]
 async fn rfm(
     State(app): State<AppState>,
     ApiAuth(principal): ApiAuth,
@@ -173,9 +235,7 @@ async fn rfm(
 ) -> Result<Json<RfmAnswer>, Problem> {
     let as_of = query
         .as_of
-        .map(|t| {
-            t.parse::<jiff::Timestamp>().map_err(|_| invalid("as_of", format!("\"{t}\" is not an RFC 3339 instant")))
-        })
+        .map(|t| t.parse::<jiff::Timestamp>().map_err(|_| bad("as_of", format!("\"{t}\" is not an RFC 3339 instant"))))
         .transpose()?
         .map(|t| t.as_microsecond());
     let index = app.services.event_index(&principal).await?;
@@ -184,7 +244,7 @@ async fn rfm(
 
 /// POST /api/v1/analytics/segmentation: counts, customers and revenue of events per day, week or month.
 #[utoipa::path(post, path = "/api/v1/analytics/segmentation", tag = "analytics", request_body = SegmentationQuery,
-    responses((status = 200, body = SegmentationAnswer), (status = 422, body = Problem)))]
+    responses((status = 200, body = SegmentationAnswer), (status = 400, body = Problem)))]
 async fn segmentation(
     State(app): State<AppState>,
     ApiAuth(principal): ApiAuth,
@@ -194,25 +254,36 @@ async fn segmentation(
     let (from, to) = (date("from", query.from)?, date("to", query.to)?);
     let index = app.services.event_index(&principal).await?;
     let tz = time_zone(&app, &principal, query.tz).await?;
-    Ok(Json(index.segmentation(&tz, granularity, &query.events, from, to)?))
+    let series: Vec<SeriesSpec> = query
+        .events
+        .into_iter()
+        .map(|s| match s {
+            SeriesInput::Event(event) => SeriesSpec::from(event.as_str()),
+            SeriesInput::Spec(spec) => spec,
+        })
+        .collect();
+    let options =
+        SegmentationOptions { filters: query.filters, breakdown: query.breakdown, limit: limit(query.limit)? };
+    Ok(Json(index.segmentation(&tz, granularity, &series, &options, from, to).map_err(Problem::bad_query)?))
 }
 
 /// POST /api/v1/analytics/paths: the most frequent next (or previous) events, as Sankey links.
 #[utoipa::path(post, path = "/api/v1/analytics/paths", tag = "analytics", request_body = PathsQuery,
-    responses((status = 200, body = PathsAnswer), (status = 422, body = Problem)))]
+    responses((status = 200, body = PathsAnswer), (status = 400, body = Problem)))]
 async fn paths(
     State(app): State<AppState>,
     ApiAuth(principal): ApiAuth,
     ApiJson(query): ApiJson<PathsQuery>,
 ) -> Result<Json<PathsAnswer>, Problem> {
     let index = app.services.event_index(&principal).await?;
-    Ok(Json(index.paths(&query.event, query.direction.as_deref().unwrap_or("next"), query.depth.unwrap_or(3))?))
+    let answer = index.paths(&query.event, query.direction.as_deref().unwrap_or("next"), query.depth.unwrap_or(3));
+    Ok(Json(answer.map_err(Problem::bad_query)?))
 }
 
 /// POST /api/v1/analytics/kpi: DAU/WAU/MAU, new customers, D1/D7/D30 retention, repurchase rate,
 /// GMV, ARPU, message open and coupon redemption rates.
 #[utoipa::path(post, path = "/api/v1/analytics/kpi", tag = "analytics", request_body = KpiQuery,
-    responses((status = 200, body = KpiAnswer), (status = 422, body = Problem)))]
+    responses((status = 200, body = KpiAnswer), (status = 400, body = Problem)))]
 async fn kpi(
     State(app): State<AppState>,
     ApiAuth(principal): ApiAuth,

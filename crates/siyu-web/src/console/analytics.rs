@@ -20,7 +20,8 @@ use siyu_analytics::Granularity;
 use siyu_domain::DomainError;
 use siyu_domain::error::DomainResult;
 use siyu_domain::events::EventIndex;
-use siyu_domain::events::analytics::{FunnelAnswer, RetentionAnswer, RfmAnswer, parse_window};
+use siyu_domain::events::analytics::{FunnelAnswer, FunnelOptions, RetentionAnswer, RfmAnswer, parse_window};
+use siyu_domain::events::filters::{PropertyFilter, parse_filter};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -60,6 +61,11 @@ fn query_errors(t: &Text, error: DomainError) -> Result<Vec<FieldMessage>, Domai
             message.label = Text::fill(t.step_n, step);
         } else if let Some(event) = position("events[") {
             message.label = Text::fill(t.event_n, event);
+        } else if message.field.contains("filters[") {
+            // Filters are typed one per line: name the line people typed.
+            message.label = t.filters_label.into();
+        } else if message.field.ends_with(".measure") {
+            message.label = t.measure_label.into();
         }
     }
     Ok(messages)
@@ -72,6 +78,35 @@ fn rejected<P: Template>(console: &Console, error: DomainError, page: impl FnOnc
         Ok(errors) => render(StatusCode::UNPROCESSABLE_ENTITY, &page(errors)),
         Err(error) => console.fail(error),
     }
+}
+
+/// Parses the filter lines of a form: `FILTER`, or `N: FILTER` for step N of a funnel. Errors name
+/// `filters` and quote the line.
+fn filter_lines(text: &str) -> DomainResult<Vec<(Option<usize>, PropertyFilter)>> {
+    let mut errors = Vec::new();
+    let mut filters = Vec::new();
+    for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        let (step, filter) = match line.split_once(':') {
+            Some((n, rest)) if n.trim().parse::<usize>().is_ok_and(|n| n >= 1) => (n.trim().parse().ok(), rest),
+            _ => (None, line),
+        };
+        match parse_filter("filters", filter) {
+            Ok(filter) => filters.push((step, filter)),
+            Err(DomainError::Invalid(found)) => errors.extend(found),
+            Err(other) => return Err(other),
+        }
+    }
+    if errors.is_empty() { Ok(filters) } else { Err(DomainError::Invalid(errors)) }
+}
+
+/// Returns the property keys to list under a form (the first `limit`, sorted).
+fn property_names(index: &EventIndex, limit: usize) -> Vec<String> {
+    index.property_keys().into_iter().take(limit).collect()
+}
+
+/// Returns a form field's text with blanks as `None`.
+fn optional(text: &str) -> Option<String> {
+    Some(text.trim().to_string()).filter(|t| !t.is_empty())
 }
 
 /// Splits a comma-separated list of event names, dropping blanks.
@@ -241,11 +276,45 @@ struct FunnelPage {
     steps: String,
     windows: Vec<Choice>,
     events: Vec<String>,
+    properties: Vec<String>,
+    filters: String,
+    breakdown: String,
     no_events: bool,
     unindexed: Option<String>,
     errors: Vec<FieldMessage>,
     rows: Vec<FunnelRow>,
     chart: String,
+    groups: Option<FunnelGroups>,
+}
+
+/// A funnel's breakdown, as the page shows it.
+struct FunnelGroups {
+    title: String,
+    rows: Vec<FunnelGroupRow>,
+    more: Option<String>,
+}
+
+struct FunnelGroupRow {
+    value: String,
+    customers: Vec<u64>,
+    conversion: String,
+}
+
+fn funnel_groups(t: &Text, answer: &FunnelAnswer) -> Option<FunnelGroups> {
+    let breakdown = answer.breakdown.as_ref()?;
+    Some(FunnelGroups {
+        title: Text::fill(t.breakdown_title, &breakdown.property),
+        rows: breakdown
+            .groups
+            .iter()
+            .map(|g| FunnelGroupRow {
+                value: g.value.clone().unwrap_or_else(|| t.none_value.into()),
+                customers: g.customers.clone(),
+                conversion: percent(g.conversion_rate),
+            })
+            .collect(),
+        more: (breakdown.more_groups > 0).then(|| Text::fill(t.more_groups, breakdown.more_groups)),
+    })
 }
 
 fn window_label(t: &Text, window: &str) -> String {
@@ -300,6 +369,7 @@ pub(crate) async fn show_funnel(State(app): State<AppState>, console: Console, R
     let params = FormData::query(raw);
     let given = names_list(params.get("steps"));
     let window = params.get_or("window", "7d");
+    let (filters, breakdown) = (params.get("filters").to_string(), params.get("breakdown").trim().to_string());
     let names = index.names.names();
     // Without steps, the workspace's first events make a funnel to start from.
     let defaulted = given.is_empty();
@@ -315,24 +385,48 @@ pub(crate) async fn show_funnel(State(app): State<AppState>, console: Console, R
         steps: steps.join(","),
         windows,
         events: event_names(&index, LISTED_EVENTS),
+        properties: property_names(&index, LISTED_EVENTS),
+        filters: filters.clone(),
+        breakdown: breakdown.clone(),
         no_events: names.is_empty(),
         unindexed: unindexed_note(t, &index),
         errors: Vec::new(),
         rows: Vec::new(),
         chart: String::new(),
+        groups: None,
     };
     // Without events there is nothing to ask about; a default funnel needs two of them.
     if page.no_events || (defaulted && steps.len() < 2) {
         return render(StatusCode::OK, &page);
     }
-    let result = match parse_window(&window) {
-        Ok(window_seconds) => answer(&index, move |index| index.funnel(&steps, window_seconds)).await,
-        Err(error) => Err(error),
+    let options = filter_lines(&filters).map(|lines| {
+        let mut options = FunnelOptions { breakdown: optional(&breakdown), ..Default::default() };
+        options.step_filters = vec![Vec::new(); steps.len()];
+        for (step, filter) in lines {
+            match step {
+                // A step the funnel lacks is reported by the query.
+                Some(n) => {
+                    if options.step_filters.len() < n {
+                        options.step_filters.resize(n, Vec::new());
+                    }
+                    options.step_filters[n - 1].push(filter);
+                }
+                None => options.step_filters.iter_mut().for_each(|f| f.push(filter.clone())),
+            }
+        }
+        options
+    });
+    let result = match (parse_window(&window), options) {
+        (Ok(window_seconds), Ok(options)) => {
+            answer(&index, move |index| index.funnel(&steps, window_seconds, &options)).await
+        }
+        (Err(error), _) | (_, Err(error)) => Err(error),
     };
     match result {
         Ok(found) => {
             page.rows = funnel_rows(t, &found);
             page.chart = funnel_chart(t, &found);
+            page.groups = funnel_groups(t, &found);
             render(StatusCode::OK, &page)
         }
         Err(error) => rejected(&console, error, |errors| FunnelPage { errors, ..page }),

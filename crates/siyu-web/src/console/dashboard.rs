@@ -16,7 +16,9 @@ use siyu_analytics::Granularity;
 use siyu_domain::DomainError;
 use siyu_domain::access::Permission;
 use siyu_domain::events::ORDER_COMPLETED;
-use siyu_domain::events::analytics::{KpiAnswer, SegmentationAnswer, SegmentationSeries};
+use siyu_domain::events::analytics::{
+    KpiAnswer, SegmentationAnswer, SegmentationOptions, SegmentationSeries, SeriesSpec,
+};
 
 /// How many event names one segmentation takes (the domain's limit).
 const MAX_SERIES: usize = 20;
@@ -202,7 +204,9 @@ pub(crate) async fn show_home(State(app): State<AppState>, console: Console) -> 
             .parse::<jiff::civil::Date>()
             .map_err(|error| DomainError::Internal(format!("KPI day \"{}\": {error}", kpis.as_of)))?;
         let first = last.checked_sub(jiff::Span::new().days(TREND_DAYS - 1)).unwrap_or(last);
-        let trend = index.segmentation(&tz, Granularity::Day, &events, Some(first), Some(last))?;
+        let series: Vec<SeriesSpec> = events.iter().map(|e| SeriesSpec::from(e.as_str())).collect();
+        let options = SegmentationOptions::default();
+        let trend = index.segmentation(&tz, Granularity::Day, &series, &options, Some(first), Some(last))?;
         Ok((kpis, trend))
     })
     .await;
@@ -224,7 +228,13 @@ mod tests {
 
     fn series(event: &str, customers: Vec<u64>) -> SegmentationSeries {
         let n = customers.len();
-        SegmentationSeries { event: event.into(), counts: customers.clone(), customers, revenue: vec![0.0; n] }
+        SegmentationSeries {
+            event: event.into(),
+            counts: customers.clone(),
+            customers,
+            revenue: vec![0.0; n],
+            ..Default::default()
+        }
     }
 
     #[test]
@@ -244,6 +254,7 @@ mod tests {
             tz: "UTC".into(),
             buckets: vec!["2026-01-01".into(), "2026-01-02".into()],
             series: vec![series("A", vec![1, 2]), series("B", vec![3, 1]), series("C", vec![2, 2])],
+            more_groups: None,
         };
         assert_eq!(busiest(&trend).map(|s| s.event.as_str()), Some("B"), "B and C tie; B is named first");
     }

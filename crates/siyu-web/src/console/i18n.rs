@@ -189,6 +189,15 @@ strings! {
     analytics_unindexed: "有 {} 条事件因事件名超过 65,536 种而未计入。", "{} events are left out because the workspace has more than 65,536 event names.";
     analytics_chart_note: "图表需要 JavaScript；表格列出了同样的数字。", "The chart needs JavaScript; the table lists the same numbers.";
     known_events: "已有事件：", "Known events:";
+    known_properties: "已有属性：", "Known properties:";
+    filters_label: "属性筛选（每行一个，如 category = shoes、price >= 100、channel in wecom,sms）", "Property filters (one per line, e.g. category = shoes, price >= 100, channel in wecom,sms)";
+    funnel_filters_label: "属性筛选（每行一个；以步骤号开头只筛该步，如 2: category = shoes）", "Property filters (one per line; start with a step number to filter that step only, e.g. 2: category = shoes)";
+    breakdown_label: "按属性拆分", "Break down by property";
+    measure_label: "求和与平均的数值属性", "Numeric property to sum and average";
+    none_value: "（无）", "(none)";
+    col_sum: "合计", "Sum";
+    breakdown_title: "按 {} 拆分（第一步事件的属性）", "By {} (of the step-1 event)";
+    more_groups: "另有 {} 个取值未列出。", "{} more values are not shown.";
     any_event: "任意事件", "Any event";
     funnel_title: "漏斗分析", "Funnel analysis";
     funnel_steps: "步骤（事件名，按顺序用英文逗号分隔）", "Steps (event names in order, comma-separated)";
@@ -503,6 +512,9 @@ impl Text {
             "event" => self.paths_event,
             "direction" => self.paths_direction,
             "depth" => self.paths_depth,
+            "filters" => self.filters_label,
+            "breakdown" => self.breakdown_label,
+            "measure" => self.measure_label,
             other => other,
         }
     }

@@ -8,6 +8,7 @@ use crate::{Backend, TestApp, spawn_app};
 use serde_json::{Value, json};
 use siyu_analytics::Granularity;
 use siyu_domain::access::Role;
+use siyu_domain::events::analytics::{SegmentationOptions, SeriesSpec};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
@@ -347,8 +348,9 @@ async fn segmentation_page_shows_the_domain_counts() {
     let app = analytics_app(true).await;
     let index = app.services.event_index(&app.owner).await.unwrap();
     let tz = jiff::tz::TimeZone::get("Asia/Shanghai").unwrap();
-    let events = vec!["Product Viewed".to_string(), "Order Completed".to_string()];
-    let answer = index.segmentation(&tz, Granularity::Week, &events, None, None).unwrap();
+    let events = vec![SeriesSpec::from("Product Viewed"), SeriesSpec::from("Order Completed")];
+    let plain = SegmentationOptions::default();
+    let answer = index.segmentation(&tz, Granularity::Week, &events, &plain, None, None).unwrap();
     let client = logged_in(&app, ANALYST, EN).await;
     let path = "/analytics/segmentation?events=Product%20Viewed,Order%20Completed&period=week";
     let (status, page) = get(&client, &app, path).await;
@@ -376,7 +378,7 @@ async fn segmentation_page_shows_the_domain_counts() {
 
     let from = jiff::civil::date(2026, 2, 1);
     let to = jiff::civil::date(2026, 2, 7);
-    let week = index.segmentation(&tz, Granularity::Day, &events[1..], Some(from), Some(to)).unwrap();
+    let week = index.segmentation(&tz, Granularity::Day, &events[1..], &plain, Some(from), Some(to)).unwrap();
     let path = "/analytics/segmentation?events=Order%20Completed&period=day&from=2026-02-01&to=2026-02-07";
     let (status, page) = get(&client, &app, path).await;
     assert_eq!(status, 200);

@@ -169,7 +169,8 @@ pub async fn identify_merges_the_anonymous_visitor_into_the_user(app: TestApp) {
     // The two profiles are one now, and so are their events.
     let index = app.services.event_index(&app.owner).await.unwrap();
     assert_eq!(index.columns.customer_count(), 1);
-    let funnel = index.funnel(&["Product Viewed".into(), "Order Completed".into()], 7 * 86_400).unwrap();
+    let funnel =
+        index.funnel(&["Product Viewed".into(), "Order Completed".into()], 7 * 86_400, &Default::default()).unwrap();
     assert_eq!(funnel.steps[1].customers, 1);
     // Clock skew: the device said 10:00:00 and sent at 10:00:30 by its own clock; the event is
     // stored 30 s before it arrived.
@@ -206,7 +207,90 @@ pub async fn refunds_reverse_orders(app: TestApp) {
     assert_eq!(rfm.customers, 1);
 }
 
+pub async fn properties_filter_measure_and_break_down_queries(app: TestApp) {
+    let key = write_key(&app).await;
+    // Five shoppers: u0..u2 add shoes (u0 twice), u3..u4 add hats; u0, u1 and u3 pay.
+    let mut batch = Vec::new();
+    for (user, category, price) in [
+        ("u0", "shoes", 100),
+        ("u0", "shoes", 50),
+        ("u1", "shoes", 80),
+        ("u2", "shoes", 20),
+        ("u3", "hats", 10),
+        ("u4", "hats", 15),
+    ] {
+        batch.push(
+            json!({"type": "track", "userId": user, "event": "Product Added", "timestamp": "2026-03-02T10:00:00Z",
+            "properties": {"category": category, "price": price, "tags": ["ignored"]}}),
+        );
+    }
+    for (user, revenue, coupon) in [("u0", 150.0, "618"), ("u1", 80.0, "NONE"), ("u3", 10.0, "618")] {
+        batch.push(
+            json!({"type": "track", "userId": user, "event": "Order Completed", "timestamp": "2026-03-02T11:00:00Z",
+            "properties": {"revenue": revenue, "coupon": coupon}}),
+        );
+    }
+    assert_eq!(post(&app, "/v1/batch", Some(&key), &json!({"batch": batch}), false).await.0, 200);
+
+    let funnel = json!({"steps": [{"event": "Product Added", "filters": [{"property": "price", "op": "gte", "value": 50}]},
+        "Order Completed"], "breakdown": "category"});
+    let (status, answer, _) = app.call("POST", "/api/v1/analytics/funnel", &app.key, Some(funnel)).await;
+    assert_eq!(status, 200, "{answer}");
+    let customers: Vec<u64> =
+        answer["steps"].as_array().unwrap().iter().map(|s| s["customers"].as_u64().unwrap()).collect();
+    assert_eq!(customers, vec![2, 2], "u0 and u1 added items of 50 or more, and both paid");
+    assert_eq!(answer["breakdown"]["groups"], json!([{"value": "shoes", "customers": [2, 2], "conversion_rate": 1.0}]));
+
+    let by_category = json!({"steps": ["Product Added", "Order Completed"], "breakdown": "category"});
+    let (_, answer, _) = app.call("POST", "/api/v1/analytics/funnel", &app.key, Some(by_category)).await;
+    let groups = &answer["breakdown"]["groups"];
+    assert_eq!((groups[0]["value"].as_str(), groups[0]["customers"].clone()), (Some("shoes"), json!([3, 2])));
+    assert_eq!((groups[1]["value"].as_str(), groups[1]["customers"].clone()), (Some("hats"), json!([2, 1])));
+
+    let segmentation = json!({"events": [{"event": "Product Added", "measure": "price"}], "breakdown": "category",
+        "period": "month", "tz": "UTC"});
+    let (status, answer, _) = app.call("POST", "/api/v1/analytics/segmentation", &app.key, Some(segmentation)).await;
+    assert_eq!(status, 200, "{answer}");
+    let series = answer["series"].as_array().unwrap();
+    assert_eq!(series.len(), 2);
+    assert_eq!((series[0]["breakdown_value"].as_str(), series[0]["counts"][0].as_u64()), (Some("shoes"), Some(4)));
+    assert_eq!((series[0]["customers"][0].as_u64(), series[0]["sums"][0].as_f64()), (Some(3), Some(250.0)));
+    assert_eq!(series[0]["averages"][0].as_f64(), Some(62.5));
+    assert_eq!((series[1]["breakdown_value"].as_str(), series[1]["sums"][0].as_f64()), (Some("hats"), Some(25.0)));
+
+    let coupon = json!({"events": ["Order Completed"], "filters": [{"property": "coupon", "op": "eq", "value": "618"}],
+        "period": "month", "tz": "UTC"});
+    let (_, answer, _) = app.call("POST", "/api/v1/analytics/segmentation", &app.key, Some(coupon)).await;
+    assert_eq!(
+        (answer["series"][0]["counts"][0].as_u64(), answer["series"][0]["revenue"][0].as_f64()),
+        (Some(2), Some(160.0))
+    );
+
+    // Unknown properties and values of the wrong kind are named, with a 400.
+    let bad = [
+        (
+            "funnel",
+            json!({"steps": ["Product Added", {"event": "Order Completed", "filters": [{"property": "colour", "op": "eq", "value": "red"}]}]}),
+            "steps[1].filters[0].property",
+        ),
+        ("funnel", json!({"steps": ["Product Added", "Order Completed"], "breakdown": "colour"}), "breakdown"),
+        (
+            "segmentation",
+            json!({"events": ["Product Added"], "filters": [{"property": "price", "op": "gt", "value": "cheap"}]}),
+            "filters[0].value",
+        ),
+        ("segmentation", json!({"events": [{"event": "Product Added", "measure": "weight"}]}), "events[0].measure"),
+        ("segmentation", json!({"events": ["Product Added"], "breakdown": "category", "limit": 0}), "limit"),
+    ];
+    for (query, body, field) in bad {
+        let (status, problem, _) =
+            app.call("POST", &format!("/api/v1/analytics/{query}"), &app.key, Some(body.clone())).await;
+        assert_eq!((status, problem["errors"][0]["field"].as_str()), (400, Some(field)), "{body}: {problem}");
+    }
+}
+
 crate::both_backends!(
+    properties_filter_measure_and_break_down_queries,
     refunds_reverse_orders,
     libraries_track_with_a_write_key,
     browser_sdks_may_post_from_any_site,

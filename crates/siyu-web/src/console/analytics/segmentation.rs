@@ -1,7 +1,10 @@
 //! The event segmentation page: per day, week or month, how often events happened and how many
 //! distinct customers did them (and the revenue of orders), as a line chart and a table.
 
-use super::{Line, Measure, Money, Tab, answer, granularity, line_chart, names_list, rejected, tabs, unindexed_note};
+use super::{
+    Line, Measure, Money, Tab, answer, filter_lines, granularity, line_chart, names_list, optional, property_names,
+    rejected, tabs, unindexed_note,
+};
 use crate::AppState;
 use crate::console::i18n::Text;
 use crate::console::page::{Choice, Chrome, FieldMessage, render};
@@ -13,7 +16,7 @@ use axum::response::Response;
 use jiff::civil::Date;
 use serde_json::json;
 use siyu_domain::events::ORDER_COMPLETED;
-use siyu_domain::events::analytics::{SegmentationAnswer, SegmentationSeries};
+use siyu_domain::events::analytics::{SegmentationAnswer, SegmentationOptions, SegmentationSeries, SeriesSpec};
 use siyu_domain::{DomainError, FieldError};
 
 /// How many of the workspace's first event names the page shows when none are asked for.
@@ -25,12 +28,14 @@ const LISTED_EVENTS: usize = 30;
 struct EventColumn {
     event: String,
     orders: bool,
+    measured: bool,
 }
 
 struct BucketCell {
     count: u64,
     customers: u64,
     revenue: Option<String>,
+    sum: Option<String>,
 }
 
 struct BucketRow {
@@ -42,6 +47,7 @@ struct BucketRow {
 struct TotalCell {
     count: u64,
     revenue: Option<String>,
+    sum: Option<String>,
 }
 
 #[derive(Template)]
@@ -55,6 +61,10 @@ struct SegmentationPage {
     from: String,
     to: String,
     known_events: Vec<String>,
+    properties: Vec<String>,
+    filters: String,
+    measure: String,
+    breakdown: String,
     no_events: bool,
     unindexed: Option<String>,
     note: String,
@@ -82,6 +92,20 @@ fn dates(from: &str, to: &str) -> Result<(Option<Date>, Option<Date>), DomainErr
     if errors.is_empty() { Ok(dates) } else { Err(DomainError::Invalid(errors)) }
 }
 
+/// Names a series: its event, and its breakdown value if any.
+fn series_label(t: &Text, series: &SegmentationSeries) -> String {
+    match &series.breakdown_value {
+        Some(value) => format!("{} · {}", series.event, value.as_deref().unwrap_or(t.none_value)),
+        None => series.event.clone(),
+    }
+}
+
+/// A measured sum, without trailing zeros.
+fn number(value: f64) -> String {
+    let text = format!("{value:.2}");
+    text.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
 /// Fills the table and the chart of the page from an answer.
 fn show(page: &mut SegmentationPage, found: &SegmentationAnswer, money: &Money) {
     let t = page.t;
@@ -89,8 +113,13 @@ fn show(page: &mut SegmentationPage, found: &SegmentationAnswer, money: &Money) 
     page.columns = found
         .series
         .iter()
-        .map(|series| EventColumn { event: series.event.clone(), orders: series.event == ORDER_COMPLETED })
+        .map(|series| EventColumn {
+            event: series_label(t, series),
+            orders: series.event == ORDER_COMPLETED,
+            measured: series.sums.is_some(),
+        })
         .collect();
+    let sum = |series: &SegmentationSeries, i: usize| series.sums.as_ref().map(|s| number(s[i]));
     page.rows = found
         .buckets
         .iter()
@@ -104,6 +133,7 @@ fn show(page: &mut SegmentationPage, found: &SegmentationAnswer, money: &Money) 
                     count: series.counts[i],
                     customers: series.customers[i],
                     revenue: revenue(series.event == ORDER_COMPLETED, series.revenue[i]),
+                    sum: sum(series, i),
                 })
                 .collect(),
         })
@@ -114,11 +144,12 @@ fn show(page: &mut SegmentationPage, found: &SegmentationAnswer, money: &Money) 
         .map(|series| TotalCell {
             count: series.counts.iter().sum(),
             revenue: revenue(series.event == ORDER_COMPLETED, series.revenue.iter().sum()),
+            sum: series.sums.as_ref().map(|s| number(s.iter().sum())),
         })
         .collect();
     let lines = |pick: fn(&SegmentationSeries) -> &[u64]| -> Vec<Line> {
         let values = |series| pick(series).iter().map(|n| json!(n)).collect();
-        found.series.iter().map(|series| Line { name: series.event.clone(), values: values(series) }).collect()
+        found.series.iter().map(|series| Line { name: series_label(t, series), values: values(series) }).collect()
     };
     let measures = vec![
         Measure { label: t.measure_counts, lines: lines(|series| &series.counts) },
@@ -143,6 +174,8 @@ pub(crate) async fn show_segmentation(
     let given = names_list(params.get("events"));
     let period = params.get_or("period", "day");
     let (from, to) = (params.get("from").trim().to_string(), params.get("to").trim().to_string());
+    let filters = params.get("filters").to_string();
+    let (measure, breakdown) = (params.get("measure").trim().to_string(), params.get("breakdown").trim().to_string());
     let names = index.names.names();
     let events: Vec<String> =
         if given.is_empty() { names.iter().take(DEFAULT_SERIES).cloned().collect() } else { given };
@@ -159,6 +192,10 @@ pub(crate) async fn show_segmentation(
         from: from.clone(),
         to: to.clone(),
         known_events: names.iter().take(LISTED_EVENTS).cloned().collect(),
+        properties: property_names(&index, LISTED_EVENTS),
+        filters: filters.clone(),
+        measure: measure.clone(),
+        breakdown: breakdown.clone(),
         no_events: names.is_empty(),
         unindexed: unindexed_note(t, &index),
         note: Text::fill(t.segmentation_note, &console.workspace.time_zone),
@@ -172,9 +209,17 @@ pub(crate) async fn show_segmentation(
         return render(StatusCode::OK, &page);
     }
     let tz = console.time_zone.clone();
-    let result = match granularity(&period).and_then(|granularity| Ok((granularity, dates(&from, &to)?))) {
-        Ok((granularity, (from, to))) => {
-            answer(&index, move |index| index.segmentation(&tz, granularity, &events, from, to)).await
+    let series: Vec<SeriesSpec> =
+        events.iter().map(|e| SeriesSpec { measure: optional(&measure), ..SeriesSpec::from(e.as_str()) }).collect();
+    let options = filter_lines(&filters).map(|lines| SegmentationOptions {
+        filters: lines.into_iter().map(|(_, f)| f).collect(),
+        breakdown: optional(&breakdown),
+        limit: 0,
+    });
+    let asked = granularity(&period).and_then(|granularity| Ok((granularity, dates(&from, &to)?, options?)));
+    let result = match asked {
+        Ok((granularity, (from, to), options)) => {
+            answer(&index, move |index| index.segmentation(&tz, granularity, &series, &options, from, to)).await
         }
         Err(error) => Err(error),
     };
