@@ -1,5 +1,6 @@
 //! `siyu demo`: a realistic synthetic tea-drink brand (茶语 Chayu) with customers, identities,
-//! traits, tags in all five families, consent, and one console user per role.
+//! traits, tags in all five families, consent, one console user per role, and 90 days of behaviour
+//! (views, carts, checkouts, orders with coupons, messages) for the most recent customers.
 
 use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -7,8 +8,10 @@ use rand::rngs::StdRng;
 use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
 use serde_json::json;
+use siyu_core::CustomerId;
 use siyu_domain::access::{Principal, Role};
 use siyu_domain::consent::{Channel, ConsentRecord, Purpose};
+use siyu_domain::events::{EventKind, NewEvent};
 use siyu_domain::profiles::{CustomerInput, IdentityInput};
 use siyu_domain::workspaces::NewWorkspace;
 use siyu_domain::{DomainError, Services};
@@ -61,6 +64,14 @@ const DRINKS: [&str; 8] =
     ["多肉葡萄", "芝芝莓莓", "杨枝甘露", "烤黑糖波波", "满杯红柚", "茉莉绿茶", "生椰拿铁", "桂花乌龙"];
 const LEVELS: [(&str, u32); 4] = [("普通会员", 55), ("银卡", 25), ("金卡", 15), ("黑金", 5)];
 const CHANNELS: [&str; 5] = ["小程序", "门店扫码", "企业微信", "公众号", "外卖平台"];
+
+/// Customers (the first ones generated) who get 90 days of behavioural events.
+pub const ACTIVE_CUSTOMERS: u64 = 20_000;
+
+const CATEGORIES: [(&str, u32); 3] = [("果茶", 45), ("奶茶", 40), ("纯茶", 15)];
+const MESSAGE_CHANNELS: [(&str, u32); 3] = [("企业微信", 55), ("短信", 25), ("公众号", 20)];
+const ORDER_CHANNELS: [(&str, u32); 3] = [("小程序", 55), ("门店", 25), ("外卖平台", 20)];
+const COUPONS: [&str; 3] = ["新人立减5元", "第二杯半价", "满30减8"];
 
 /// What the demo command did.
 pub struct DemoSummary {
@@ -184,14 +195,21 @@ pub async fn run(services: &Services, count: u64, seed: u64, progress: bool) -> 
                 let inputs: Vec<CustomerInput> = (start..end).map(|n| customer(seed, n)).collect();
                 let results = services.upsert_customers(&owner, inputs, "demo", "customers").await?;
                 let mut consent = Vec::new();
+                let mut events = Vec::new();
                 for (n, result) in (start..end).zip(results) {
                     let result = result.map_err(|errors| anyhow::anyhow!("demo data invalid: {errors:?}"))?;
                     if result.created {
                         let records = demo_consent(&mut rng_of(seed ^ 0x5eed, n), services.now());
                         consent.extend(records.into_iter().map(|r| (result.id, r)));
+                        if n < ACTIVE_CUSTOMERS {
+                            events.extend(demo_events(&mut rng_of(seed ^ 0xe7e7, n), result.id, n, services.now()));
+                        }
                     }
                 }
                 services.stores.consent.record(owner.workspace_id, &consent).await?;
+                if !events.is_empty() {
+                    services.append_events(&owner, &events).await?;
+                }
                 anyhow::Ok(end - start)
             })
         })
@@ -201,6 +219,100 @@ pub async fn run(services: &Services, count: u64, seed: u64, progress: bool) -> 
     }
     bar.finish_and_clear();
     Ok(DemoSummary { customers: count, seconds: started.elapsed().as_secs_f64() })
+}
+
+/// Returns 90 days of one customer's behaviour up to `now`, in Segment's E-commerce spec: sessions of
+/// product views that may go on to a cart, a checkout and an order (some with a coupon), marketing
+/// messages that may be opened, and coupons issued.
+fn demo_events(rng: &mut StdRng, customer: CustomerId, n: u64, now: jiff::Timestamp) -> Vec<NewEvent> {
+    const HOUR_US: i64 = 3_600_000_000;
+    let now_us = now.as_microsecond();
+    let user_id = format!("u{n:08}");
+    let mut events = Vec::new();
+    let mut push = |name: &str, ts_us: i64, properties: serde_json::Value| {
+        events.push(NewEvent {
+            customer,
+            kind: EventKind::Track,
+            name: name.into(),
+            ts_us: ts_us.min(now_us),
+            received_us: now_us,
+            message_id: format!("demo-{n}-{}", events.len()),
+            user_id: user_id.clone(),
+            anonymous_id: String::new(),
+            properties: properties.to_string(),
+            context: json!({"library": {"name": "siyu-demo"}}).to_string(),
+        });
+    };
+    // Newer customers signed up recently; older ones have been around all 90 days.
+    let first_us = now_us - rng.random_range(1..90 * 24) * HOUR_US;
+    if rng.random_bool(0.3) {
+        push("Signed Up", first_us, json!({"channel": weighted(rng, &ORDER_CHANNELS)}));
+    }
+    let sessions = 1 + rng.random_range(0..10u32) * rng.random_range(0..3u32);
+    let mut coupon: Option<&str> = None;
+    for _ in 0..sessions {
+        // Afternoons and evenings, Beijing time.
+        let day_start = first_us + rng.random_range(0..(now_us - first_us).max(1));
+        let at = day_start - day_start.rem_euclid(24 * HOUR_US) + rng.random_range(2..14) * HOUR_US;
+        let drink = *DRINKS.choose(rng).expect("non-empty");
+        let category = weighted(rng, &CATEGORIES);
+        let price = rng.random_range(14..32) as f64;
+        let product = json!({"product_id": drink, "name": drink, "category": category, "price": price});
+        for view in 0..rng.random_range(1..4) {
+            push("Product Viewed", at + view * 60_000_000, product.clone());
+        }
+        if !rng.random_bool(0.55) {
+            continue;
+        }
+        let quantity = rng.random_range(1..4);
+        push(
+            "Product Added",
+            at + 240_000_000,
+            json!({"product_id": drink, "category": category, "price": price, "quantity": quantity}),
+        );
+        if !rng.random_bool(0.7) {
+            continue;
+        }
+        push("Checkout Started", at + 420_000_000, json!({"value": price * quantity as f64}));
+        if !rng.random_bool(0.8) {
+            continue;
+        }
+        let mut revenue = price * quantity as f64;
+        let used = coupon.take();
+        if used.is_some() {
+            revenue = (revenue - 5.0).max(1.0);
+            push("Coupon Applied", at + 480_000_000, json!({"coupon": used}));
+        }
+        let mut order = json!({
+            "order_id": format!("D{n}-{}", at / 1_000_000),
+            "revenue": revenue,
+            "currency": "CNY",
+            "category": category,
+            "channel": weighted(rng, &ORDER_CHANNELS),
+        });
+        if let Some(used) = used {
+            order["coupon"] = json!(used);
+        }
+        push("Order Completed", at + 540_000_000, order);
+        if rng.random_bool(0.3) {
+            let issued = *COUPONS.choose(rng).expect("non-empty");
+            push("Coupon Issued", at + 600_000_000, json!({"coupon": issued}));
+            coupon = Some(issued);
+        }
+    }
+    for _ in 0..rng.random_range(0..4) {
+        let sent = first_us + rng.random_range(0..(now_us - first_us).max(1));
+        let channel = weighted(rng, &MESSAGE_CHANNELS);
+        push("Message Sent", sent, json!({"channel": channel, "campaign": "新品上市"}));
+        if rng.random_bool(0.35) {
+            push(
+                "Message Opened",
+                sent + rng.random_range(1..12) * HOUR_US,
+                json!({"channel": channel, "campaign": "新品上市"}),
+            );
+        }
+    }
+    events
 }
 
 fn demo_consent(rng: &mut StdRng, now: jiff::Timestamp) -> Vec<ConsentRecord> {

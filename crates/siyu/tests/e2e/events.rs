@@ -2,7 +2,7 @@
 //! imported through the same code as `siyu import events`, and the answers equal the reference
 //! engines' (the golden fixtures of siyu-analytics).
 
-use crate::TestApp;
+use crate::{Backend, TestApp, spawn_app};
 use serde_json::{Value, json};
 use siyu_analytics::Granularity;
 use std::path::PathBuf;
@@ -307,4 +307,28 @@ async fn a_cli_import_next_to_a_running_server_is_seen_by_it() {
         .unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     assert_eq!(app.services.event_index(&app.owner).await.unwrap().columns.event_count(), 24000);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_brings_behaviour_to_analyse() {
+    let app = spawn_app(Backend::Sqlite).await.unwrap();
+    siyu::demo::run(&app.services, 400, 7, false).await.unwrap();
+    let ws = app.services.workspace_by_slug(siyu::demo::SLUG).await.unwrap();
+    let analyst = siyu_domain::access::Principal::cli(ws.id);
+    let index = app.services.event_index(&analyst).await.unwrap();
+    let events = index.columns.event_count();
+    assert!(events > 400 * 5, "{events} events for 400 customers");
+    let kpis = index.kpis(&jiff::tz::TimeZone::UTC, None);
+    assert!(kpis.dau > 0 && kpis.orders_30d > 0 && kpis.gmv_30d > 0.0, "{kpis:?}");
+    assert!(kpis.message_open_rate.is_some() && kpis.coupon_redemption_rate.is_some(), "{kpis:?}");
+    let steps: Vec<String> =
+        ["Product Viewed", "Product Added", "Checkout Started", "Order Completed"].map(String::from).to_vec();
+    let by_category =
+        siyu_domain::events::analytics::FunnelOptions { breakdown: Some("category".into()), ..Default::default() };
+    let funnel = index.funnel(&steps, 86_400, &by_category).unwrap();
+    assert!(funnel.steps[3].customers > 0);
+    assert_eq!(funnel.breakdown.unwrap().groups.len(), 3, "three drink categories");
+    // Refreshing the demo adds no second history.
+    siyu::demo::run(&app.services, 400, 7, false).await.unwrap();
+    assert_eq!(app.services.event_index(&analyst).await.unwrap().columns.event_count(), events);
 }
