@@ -387,6 +387,25 @@ async fn segmentation_page_shows_the_domain_counts() {
     assert_eq!(fragment(&page, r#"id="segmentation-table""#, "</table>").matches("<tr data-bucket=").count(), 7);
     assert!(page.contains(r#"name="from" type="date" value="2026-02-01""#), "the form keeps the dates");
 
+    // A measure adds a sum column; filters and a breakdown name what they do not know.
+    let measured = SeriesSpec { measure: Some("revenue".into()), ..SeriesSpec::from("Order Completed") };
+    let revenue = index.segmentation(&tz, Granularity::Day, &[measured], &plain, Some(from), Some(to)).unwrap();
+    let path = "/analytics/segmentation?events=Order%20Completed&period=day&from=2026-02-01&to=2026-02-07&measure=revenue&filters=revenue+%3E+0";
+    let (status, page) = get(&client, &app, path).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains(r#"<datalist id="known-properties"><option value="revenue">"#), "{page}");
+    let totals = fragment(&page, r#"id="segmentation-totals""#, "</tr>");
+    let sum: f64 = cell(totals, "th", "sum").parse().unwrap();
+    assert!((sum - revenue.series[0].sums.as_ref().unwrap().iter().sum::<f64>()).abs() < 0.01, "{totals}");
+    let path = "/analytics/segmentation?events=Order%20Completed&breakdown=colour&filters=size+%3E+big";
+    let (status, page) = get(&client, &app, path).await;
+    assert_eq!(status, 422);
+    assert!(
+        page.contains(r#"<li data-field="breakdown">"#) && page.contains("unknown property &#34;colour&#34;"),
+        "{page}"
+    );
+    assert!(page.contains(r#"<li data-field="filters[0].property">"#), "both mistakes are named: {page}");
+
     let (status, page) = get(&client, &app, "/analytics/segmentation").await;
     assert_eq!(status, 200);
     let first_three = index.names.names()[..3].join(",");
