@@ -344,7 +344,10 @@ impl EventIndex {
             return Err(DomainError::Invalid(errors));
         }
         let query = FunnelQuery { steps: ids, window_us, step_sets, breakdown: breakdown.map(|k| table.values_of(k)) };
+        // Ingestion appends to the table under its write lock: do not hold it while the kernel runs.
+        drop(table);
         let result = funnel(&self.columns, &query).map_err(query_error)?;
+        let table = self.props.read().expect("property table lock is never poisoned");
         let breakdown = options.breakdown.as_ref().map(|property| {
             let mut groups: Vec<(u32, Vec<u64>)> = result.groups.into_iter().collect();
             groups.sort_by(|a, b| b.1[0].cmp(&a.1[0]).then(a.0.cmp(&b.0)));
@@ -508,6 +511,8 @@ impl EventIndex {
         }
         let order = self.names.id(crate::events::ORDER_COMPLETED);
         let width = (last - first + 1) as usize;
+        // Ingestion appends to the table under its write lock: do not hold it while the kernel runs.
+        drop(table);
         let results = siyu_analytics::segmentation::segmentation(
             &self.columns,
             &calendar,
@@ -518,6 +523,7 @@ impl EventIndex {
             first,
             last,
         );
+        let table = self.props.read().expect("property table lock is never poisoned");
         let limit = if options.limit == 0 { 10 } else { options.limit };
         let mut more_groups = 0;
         let mut out = Vec::new();
