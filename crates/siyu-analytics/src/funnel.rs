@@ -65,13 +65,13 @@ pub fn funnel(index: &Index, query: &FunnelQuery) -> Result<FunnelResult, QueryE
     let mask_of = |events: &[u16], i: usize| masks.get(events[i] as usize).copied().unwrap_or(0);
     // One monomorphic scan per shape, so the plain funnel pays nothing for filters it does not have.
     Ok(match (&query.step_sets, &query.breakdown) {
-        (None, None) => scan(index, steps, query.window_us, |c, i| mask_of(c.events, i), |_, _| 0, false),
+        (None, None) => scan(index, steps, query.window_us, |c, i| mask_of(c.events, i), |_, _| (), false),
         (Some(sets), None) => scan(
             index,
             steps,
             query.window_us,
             |c, i| mask_of(c.events, i) & sets[c.props[i] as usize],
-            |_, _| 0,
+            |_, _| (),
             false,
         ),
         (None, Some(groups)) => {
@@ -88,22 +88,41 @@ pub fn funnel(index: &Index, query: &FunnelQuery) -> Result<FunnelResult, QueryE
     })
 }
 
-/// A chain: (step-1 time, time of its latest step, breakdown value of its step-1 event).
-type Chain = Option<(i64, i64, u32)>;
+/// A chain: (step-1 time, time of its latest step, breakdown value of its step-1 event). Without a
+/// breakdown the value is `()`, so the plain funnel's chain stays two words.
+type Chain<G> = Option<(i64, i64, G)>;
 
-fn scan(
+/// A breakdown value as the scan carries it.
+trait Group: Copy + Send {
+    /// The value id (`u32::MAX`: none).
+    fn id(self) -> u32;
+}
+
+impl Group for () {
+    fn id(self) -> u32 {
+        u32::MAX
+    }
+}
+
+impl Group for u32 {
+    fn id(self) -> u32 {
+        self
+    }
+}
+
+fn scan<G: Group>(
     index: &Index,
     steps: usize,
     window_us: i64,
     mask: impl Fn(&CustomerEvents<'_>, usize) -> u32 + Sync,
-    group: impl Fn(&CustomerEvents<'_>, usize) -> u32 + Sync,
+    group: impl Fn(&CustomerEvents<'_>, usize) -> G + Sync,
     grouped: bool,
 ) -> FunnelResult {
     let parts = parallel::over_slots(index.customer_count(), |range| {
         let mut reached = vec![0u64; steps];
         let mut times: Vec<Vec<i64>> = vec![Vec::new(); steps];
         let mut groups: HashMap<u32, Vec<u64>> = HashMap::new();
-        let mut chain: Vec<Chain> = vec![None; steps];
+        let mut chain: Vec<Chain<G>> = vec![None; steps];
         index.for_each_customer(range, |customer| {
             chain.iter_mut().for_each(|c| *c = None);
             let level =
@@ -115,7 +134,7 @@ fn scan(
                 }
             }
             if grouped && level > 0 {
-                let value = chain[level - 1].map_or(u32::MAX, |(_, _, g)| g);
+                let value = chain[level - 1].map_or(u32::MAX, |(_, _, g)| g.id());
                 let counts = groups.entry(value).or_insert_with(|| vec![0; steps]);
                 counts[..level].iter_mut().for_each(|c| *c += 1);
             }
@@ -146,12 +165,12 @@ fn scan(
 /// Returns the deepest step reached (0 when step 1 never happened), leaving each step's chain in
 /// `chain`. `mask(i)` is the steps event `i` counts for, `group(i)` its breakdown value.
 #[inline]
-fn customer_level(
+fn customer_level<G: Group>(
     ts: &[i64],
     mask: impl Fn(usize) -> u32,
-    group: impl Fn(usize) -> u32,
+    group: impl Fn(usize) -> G,
     window_us: i64,
-    chain: &mut [Chain],
+    chain: &mut [Chain<G>],
 ) -> usize {
     let steps = chain.len();
     let mut i = 0;
@@ -191,7 +210,7 @@ fn customer_level(
 
 /// Applies an event of step `k` at `at`; returns true when the last step was reached.
 #[inline]
-fn advance(chain: &mut [Chain], k: usize, at: i64, window_us: i64, group: impl Fn() -> u32) -> bool {
+fn advance<G: Group>(chain: &mut [Chain<G>], k: usize, at: i64, window_us: i64, group: impl Fn() -> G) -> bool {
     if k == 0 {
         chain[0] = Some((at, at, group()));
     } else if let Some((first, _, value)) = chain[k - 1]
