@@ -83,21 +83,46 @@ pub async fn import(
     progress: impl Fn(u64, Option<u64>),
 ) -> anyhow::Result<ImportReport> {
     let extension = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
-    let mut importer = Importer { services, principal, report: ImportReport::default(), customers: HashMap::new() };
+    let mut importer =
+        Importer { services, principal, report: ImportReport::default(), customers: HashMap::new(), appending: None };
     match extension.as_str() {
         "parquet" => {
             let file = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
             let builder = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
                 .with_context(|| format!("{} is not a readable Parquet file", path.display()))?;
             let total = u64::try_from(builder.metadata().file_metadata().num_rows()).ok();
+            // Every sender first, in key order: the identity index is then written once, front to
+            // back, instead of once per batch at random places (5M new senders: most of the import).
+            let started = std::time::Instant::now();
+            importer.resolve(parquet_senders(path)?).await?;
+            tracing::info!(
+                senders = importer.report.senders,
+                seconds = started.elapsed().as_secs_f64(),
+                "senders resolved"
+            );
             let reader = builder.with_batch_size(BATCH_ROWS).build()?;
-            let mut number = 0u64;
-            for batch in reader {
-                let batch = batch.context("reading a Parquet row group")?;
-                let rows = parquet_rows(&batch, &mut number, &mut importer.report)?;
+            // Decoding runs on its own thread, a batch or two ahead of the appends.
+            let (sender, mut batches) = tokio::sync::mpsc::channel::<(Vec<Row>, u64)>(2);
+            let decoder = tokio::task::spawn_blocking(move || -> anyhow::Result<ImportReport> {
+                let (mut report, mut number) = (ImportReport::default(), 0u64);
+                for batch in reader {
+                    let batch = batch.context("reading a Parquet row group")?;
+                    let rows = parquet_rows(&batch, &mut number, &mut report)?;
+                    if sender.blocking_send((rows, number)).is_err() {
+                        // The writer stopped on an error of its own, which it reports.
+                        break;
+                    }
+                }
+                Ok(report)
+            });
+            while let Some((rows, number)) = batches.recv().await {
                 importer.write(rows).await?;
                 progress(number, total);
             }
+            let decoded = decoder.await.context("the Parquet decoder stopped")??;
+            importer.report.rows += decoded.rows;
+            importer.report.failed += decoded.failed;
+            importer.report.errors.extend(decoded.errors);
         }
         "csv" => {
             let total = std::fs::metadata(path).ok().map(|m| m.len());
@@ -180,6 +205,7 @@ pub async fn import(
             path.display()
         ),
     }
+    importer.finish().await?;
     Ok(importer.report)
 }
 
@@ -197,13 +223,14 @@ struct Importer<'a> {
     principal: &'a Principal,
     report: ImportReport,
     customers: HashMap<String, siyu_core::CustomerId>,
+    /// The batch being appended, and how many events it holds.
+    appending: Option<tokio::task::JoinHandle<siyu_domain::error::DomainResult<u64>>>,
 }
 
 impl Importer<'_> {
-    /// Resolves the batch's new senders, then appends its events durably.
-    async fn write(&mut self, rows: Vec<Row>) -> anyhow::Result<()> {
-        let mut unseen: Vec<String> =
-            rows.iter().filter(|r| !self.customers.contains_key(&r.user_id)).map(|r| r.user_id.clone()).collect();
+    /// Resolves senders not resolved yet to customers (creating profiles), in key order.
+    async fn resolve(&mut self, senders: Vec<String>) -> anyhow::Result<()> {
+        let mut unseen: Vec<String> = senders.into_iter().filter(|u| !self.customers.contains_key(u)).collect();
         unseen.sort_unstable();
         unseen.dedup();
         if !unseen.is_empty() {
@@ -211,6 +238,14 @@ impl Importer<'_> {
             self.report.senders += unseen.len() as u64;
             self.customers.extend(unseen.into_iter().zip(ids));
         }
+        Ok(())
+    }
+
+    /// Resolves the batch's new senders, then appends its events durably.
+    async fn write(&mut self, rows: Vec<Row>) -> anyhow::Result<()> {
+        let unseen = rows.iter().filter(|r| !self.customers.contains_key(&r.user_id)).map(|r| r.user_id.clone());
+        let unseen: Vec<String> = unseen.collect();
+        self.resolve(unseen).await?;
         let received_us = self.services.now().as_microsecond();
         let events: Vec<NewEvent> = rows
             .into_iter()
@@ -227,8 +262,20 @@ impl Importer<'_> {
                 context: "{}".into(),
             })
             .collect();
-        self.services.append_events(self.principal, &events).await?;
-        self.report.imported += events.len() as u64;
+        // One append in flight while the next batch is prepared; appends stay in file order.
+        self.finish().await?;
+        let (services, principal) = (self.services.clone(), self.principal.clone());
+        self.appending = Some(tokio::spawn(async move {
+            services.append_events(&principal, &events).await.map(|()| events.len() as u64)
+        }));
+        Ok(())
+    }
+
+    /// Waits for the append in flight, if any.
+    async fn finish(&mut self) -> anyhow::Result<()> {
+        if let Some(appending) = self.appending.take() {
+            self.report.imported += appending.await.context("an append task stopped")??;
+        }
         Ok(())
     }
 }
@@ -307,6 +354,37 @@ fn string_at(column: &ArrayRef, i: usize) -> anyhow::Result<Option<String>> {
         other => anyhow::bail!("unsupported column type {other} for a text column"),
     };
     Ok(Some(value))
+}
+
+/// Returns the distinct non-empty `user_id`s of a Parquet file, reading that column only.
+fn parquet_senders(path: &Path) -> anyhow::Result<Vec<String>> {
+    let file = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let builder = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .with_context(|| format!("{} is not a readable Parquet file", path.display()))?;
+    let Some(leaf) = builder.parquet_schema().columns().iter().position(|c| c.name() == "user_id") else {
+        anyhow::bail!("the Parquet file has no \"user_id\" column");
+    };
+    let mask = parquet::arrow::ProjectionMask::leaves(builder.parquet_schema(), [leaf]);
+    let reader = builder.with_projection(mask).with_batch_size(BATCH_ROWS * 4).build()?;
+    // Integer ids (the generator's layout) are collected as numbers: no string per row.
+    let (mut numbers, mut texts) = (std::collections::HashSet::new(), std::collections::HashSet::new());
+    for batch in reader {
+        let batch = batch.context("reading a Parquet row group")?;
+        let users = parquet_column(&batch, "user_id")?;
+        match users.data_type() {
+            DataType::UInt64 => numbers.extend(users.as_primitive::<UInt64Type>().iter().flatten().map(i128::from)),
+            DataType::Int64 => numbers.extend(users.as_primitive::<Int64Type>().iter().flatten().map(i128::from)),
+            _ => {
+                for i in 0..users.len() {
+                    if let Some(user) = string_at(users, i)?.filter(|u| !u.is_empty()) {
+                        texts.insert(user);
+                    }
+                }
+            }
+        }
+    }
+    texts.extend(numbers.into_iter().map(|n| n.to_string()));
+    Ok(texts.into_iter().collect())
 }
 
 fn parquet_rows(batch: &RecordBatch, number: &mut u64, report: &mut ImportReport) -> anyhow::Result<Vec<Row>> {
