@@ -367,13 +367,22 @@ fn parquet_senders(path: &Path) -> anyhow::Result<Vec<String>> {
     let mask = parquet::arrow::ProjectionMask::leaves(builder.parquet_schema(), [leaf]);
     let reader = builder.with_projection(mask).with_batch_size(BATCH_ROWS * 4).build()?;
     // Integer ids (the generator's layout) are collected as numbers: no string per row.
-    let (mut numbers, mut texts) = (std::collections::HashSet::new(), std::collections::HashSet::new());
+    let (mut numbers, mut texts) = (NumberSet::default(), std::collections::HashSet::new());
     for batch in reader {
         let batch = batch.context("reading a Parquet row group")?;
         let users = parquet_column(&batch, "user_id")?;
         match users.data_type() {
-            DataType::UInt64 => numbers.extend(users.as_primitive::<UInt64Type>().iter().flatten().map(i128::from)),
-            DataType::Int64 => numbers.extend(users.as_primitive::<Int64Type>().iter().flatten().map(i128::from)),
+            DataType::UInt64 => users.as_primitive::<UInt64Type>().iter().flatten().for_each(|n| numbers.insert(n)),
+            DataType::Int64 => {
+                for n in users.as_primitive::<Int64Type>().iter().flatten() {
+                    match u64::try_from(n) {
+                        Ok(n) => numbers.insert(n),
+                        Err(_) => {
+                            texts.insert(n.to_string());
+                        }
+                    }
+                }
+            }
             _ => {
                 for i in 0..users.len() {
                     if let Some(user) = string_at(users, i)?.filter(|u| !u.is_empty()) {
@@ -385,6 +394,61 @@ fn parquet_senders(path: &Path) -> anyhow::Result<Vec<String>> {
     }
     texts.extend(numbers.into_iter().map(|n| n.to_string()));
     Ok(texts.into_iter().collect())
+}
+
+/// Distinct non-negative integers: a bit set while they stay small (ids from a brand's database are
+/// mostly dense, and 100M inserts into a hash set of millions would each miss the cache), a hash
+/// set once one is not.
+enum NumberSet {
+    Dense(Vec<u64>),
+    Sparse(std::collections::HashSet<u64>),
+}
+
+impl Default for NumberSet {
+    fn default() -> Self {
+        Self::Dense(Vec::new())
+    }
+}
+
+impl NumberSet {
+    /// Numbers below this stay in the bit set (at most 32 MiB).
+    const DENSE_LIMIT: u64 = 1 << 28;
+
+    fn insert(&mut self, n: u64) {
+        match self {
+            Self::Dense(bits) if n < Self::DENSE_LIMIT => {
+                let word = (n / 64) as usize;
+                if word >= bits.len() {
+                    bits.resize((word + 1).next_power_of_two(), 0);
+                }
+                bits[word] |= 1 << (n % 64);
+            }
+            Self::Dense(_) => {
+                let Self::Dense(bits) = std::mem::take(self) else { unreachable!("matched Dense") };
+                let mut set: std::collections::HashSet<u64> = Self::Dense(bits).into_iter().collect();
+                set.insert(n);
+                *self = Self::Sparse(set);
+            }
+            Self::Sparse(set) => {
+                set.insert(n);
+            }
+        }
+    }
+
+    fn into_iter(self) -> Box<dyn Iterator<Item = u64>> {
+        match self {
+            Self::Dense(bits) => Box::new(bits.into_iter().enumerate().flat_map(|(word, mut value)| {
+                std::iter::from_fn(move || {
+                    (value != 0).then(|| {
+                        let bit = value.trailing_zeros() as u64;
+                        value &= value - 1;
+                        word as u64 * 64 + bit
+                    })
+                })
+            })),
+            Self::Sparse(set) => Box::new(set.into_iter()),
+        }
+    }
 }
 
 fn parquet_rows(batch: &RecordBatch, number: &mut u64, report: &mut ImportReport) -> anyhow::Result<Vec<Row>> {
@@ -444,4 +508,23 @@ fn parquet_rows(batch: &RecordBatch, number: &mut u64, report: &mut ImportReport
         rows.push(Row { user_id, ts_us, event, amount });
     }
     Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::NumberSet;
+
+    #[test]
+    fn small_numbers_use_bits_and_a_large_one_moves_all_to_a_hash_set() {
+        let mut set = NumberSet::default();
+        for n in [5, 0, 64, 5, 1_000] {
+            set.insert(n);
+        }
+        assert!(matches!(set, NumberSet::Dense(_)));
+        set.insert(u64::MAX);
+        assert!(matches!(set, NumberSet::Sparse(_)));
+        let mut all: Vec<u64> = set.into_iter().collect();
+        all.sort_unstable();
+        assert_eq!(all, vec![0, 5, 64, 1_000, u64::MAX]);
+    }
 }

@@ -293,6 +293,8 @@ async fn main() -> anyhow::Result<()> {
                     .expect("static template")
                     .progress_chars("=> "),
             );
+            // Senders are resolved before the first row is counted: keep the spinner and clock moving.
+            bar.enable_steady_tick(std::time::Duration::from_millis(250));
             let started = std::time::Instant::now();
             let progress = bar.clone();
             let report =
