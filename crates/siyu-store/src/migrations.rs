@@ -17,6 +17,12 @@ const VERSIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../migrations/sqlite/0002_events.sql"),
         include_str!("../migrations/postgres/0002_events.sql"),
     ),
+    (
+        3,
+        "index snapshots",
+        include_str!("../migrations/sqlite/0003_index_snapshots.sql"),
+        include_str!("../migrations/postgres/0003_index_snapshots.sql"),
+    ),
 ];
 
 /// Which dialect's files to use.

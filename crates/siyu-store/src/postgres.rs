@@ -13,6 +13,9 @@ type Db = sqlx::Postgres;
 #[derive(Clone)]
 pub struct SqlStore {
     pool: sqlx::Pool<Db>,
+    /// Per workspace: the highest event `seq` this process knows of (its own appends and what it
+    /// has seen), and how many times another writer's events turned up beyond it.
+    event_heads: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<i64, (i64, u64)>>>,
 }
 
 impl SqlStore {
@@ -76,8 +79,38 @@ pub async fn open(url: &str, schema: Option<&str>) -> Result<Stores, StoreError>
         .run(&pool)
         .await
         .map_err(|e| StoreError::Backend(format!("migration failed: {e}")))?;
-    let store = SqlStore { pool };
+    let store = SqlStore { pool, event_heads: Default::default() };
     Ok(stores(store.clone(), std::sync::Arc::new(store)))
+}
+
+/// First key of the advisory lock that orders a workspace's event appends.
+const EVENTS_LOCK: i32 = 0x5e7e;
+
+/// Bytes per row of a stored index snapshot (bytea holds at most 1 GB).
+const SNAPSHOT_PART: usize = 64 << 20;
+
+impl SqlStore {
+    /// Returns the highest event `seq` of a workspace.
+    async fn event_head(&self, tx: &mut sqlx::Transaction<'_, Db>, ws: WorkspaceId) -> Result<i64, StoreError> {
+        let head: Option<i64> = sqlx::query_scalar("SELECT max(seq) FROM events WHERE workspace_id = $1")
+            .bind(ws.0)
+            .fetch_one(&mut **tx)
+            .await
+            .map_err(db_err)?;
+        Ok(head.unwrap_or(0))
+    }
+
+    /// Records the head seen and returns how many times another writer's events were found beyond
+    /// what this process knew (the first look only sets the mark).
+    fn observe_head(&self, ws: WorkspaceId, head: i64) -> u64 {
+        let mut heads = self.event_heads.lock().expect("event head lock is never poisoned");
+        let known = heads.entry(ws.0).or_insert((head, 0));
+        if head > known.0 {
+            known.0 = head;
+            known.1 += 1;
+        }
+        known.1
+    }
 }
 
 /// Columns of one event row, in insert order.
@@ -88,6 +121,17 @@ const EVENT_COLUMNS: &str =
 impl siyu_domain::events::EventStore for SqlStore {
     async fn append(&self, ws: WorkspaceId, events: &[siyu_domain::events::NewEvent]) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await.map_err(db_err)?;
+        // One append per workspace at a time, held to commit: `seq` values are then committed in
+        // order, so a scan that saw `seq` n has seen every row below it (a checkpoint never skips a
+        // row that committed late). Other writers (a CLI import) take the same lock.
+        sqlx::query("SELECT pg_advisory_xact_lock($1, $2)")
+            .bind(EVENTS_LOCK)
+            .bind(i32::try_from(ws.0 % i64::from(i32::MAX)).unwrap_or_default())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        let before = self.event_head(&mut tx, ws).await?;
+        self.observe_head(ws, before);
         // 11 parameters a row, under PostgreSQL's 65,535 per statement.
         for chunk in events.chunks(4_000) {
             let mut query = sqlx::QueryBuilder::<Db>::new(format!("INSERT INTO events ({EVENT_COLUMNS}) "));
@@ -106,21 +150,61 @@ impl siyu_domain::events::EventStore for SqlStore {
             });
             query.build().execute(&mut *tx).await.map_err(db_err)?;
         }
-        tx.commit().await.map_err(db_err)
-    }
-
-    async fn foreign_version(&self, _ws: WorkspaceId) -> Result<u64, StoreError> {
-        // FIXME(#4): telling other writers' rows from ours needs the sequence of our own appends.
-        Ok(0)
-    }
-
-    async fn save_snapshot(&self, _ws: WorkspaceId, _bytes: Vec<u8>) -> Result<(), StoreError> {
-        // FIXME(#4): PostgreSQL deployments rebuild the index from the table at start.
+        let after = self.event_head(&mut tx, ws).await?;
+        tx.commit().await.map_err(db_err)?;
+        // Our own rows: the head moves without counting as another writer's.
+        let mut heads = self.event_heads.lock().expect("event head lock is never poisoned");
+        let head = heads.entry(ws.0).or_insert((after, 0));
+        head.0 = head.0.max(after);
         Ok(())
     }
 
-    async fn load_snapshot(&self, _ws: WorkspaceId) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(None)
+    async fn foreign_version(&self, ws: WorkspaceId) -> Result<u64, StoreError> {
+        let head: Option<i64> = sqlx::query_scalar("SELECT max(seq) FROM events WHERE workspace_id = $1")
+            .bind(ws.0)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(self.observe_head(ws, head.unwrap_or(0)))
+    }
+
+    async fn save_snapshot(&self, ws: WorkspaceId, bytes: Vec<u8>) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        sqlx::query("DELETE FROM index_snapshots WHERE workspace_id = $1")
+            .bind(ws.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        for (part, chunk) in bytes.chunks(SNAPSHOT_PART).enumerate() {
+            sqlx::query("INSERT INTO index_snapshots (workspace_id, part, bytes) VALUES ($1, $2, $3)")
+                .bind(ws.0)
+                .bind(part as i32)
+                .bind(chunk)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        }
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn load_snapshot(&self, ws: WorkspaceId) -> Result<Option<Vec<u8>>, StoreError> {
+        use futures::TryStreamExt as _;
+        let mut parts = sqlx::query_as::<_, (i32, Vec<u8>)>(
+            "SELECT part, bytes FROM index_snapshots WHERE workspace_id = $1 ORDER BY part",
+        )
+        .bind(ws.0)
+        .fetch(&self.pool);
+        let mut bytes = Vec::new();
+        let mut expected = 0;
+        while let Some((part, chunk)) = parts.try_next().await.map_err(db_err)? {
+            if part != expected {
+                // A part is missing: the snapshot is not whole, so there is none.
+                return Ok(None);
+            }
+            bytes.extend_from_slice(&chunk);
+            expected += 1;
+        }
+        Ok((expected > 0).then_some(bytes))
     }
 
     async fn scan_since(

@@ -46,7 +46,41 @@ async fn append_then_scan_since_a_checkpoint(fixture: Fixture) {
     assert_eq!((n, later), (1, vec!["C".to_string()]));
 }
 
-crate::contract!(append_then_scan_since_a_checkpoint);
+async fn the_index_restarts_from_its_snapshot_and_sees_other_writers(fixture: Fixture) {
+    let owner = fixture.workspace("brand").await;
+    let users: Vec<String> = (0..200).map(|i| format!("u{i}")).collect();
+    let ids = fixture.services.customers_for_user_ids(&owner, &users).await.unwrap();
+    let batch: Vec<NewEvent> =
+        ids.iter().flat_map(|id| events(*id, &["Signed Up", "Order Completed"].repeat(30), 1_000)).collect();
+    fixture.services.append_events(&owner, &batch).await.unwrap();
+    let first = fixture.services.event_index(&owner).await.unwrap();
+    assert_eq!(first.columns.event_count(), 12_000);
+    let store = &fixture.services.stores.events;
+    assert!(store.load_snapshot(owner.workspace_id).await.unwrap().is_some(), "a full load saves a snapshot");
+
+    // Events after the snapshot, from this process and from another one.
+    fixture.services.append_events(&owner, &events(ids[1], &["Signed Up"], 9_000)).await.unwrap();
+    let other = fixture.reopen().await;
+    other.append_events(&owner, &events(ids[0], &["Coupon Applied"], 5_000)).await.unwrap();
+    if fixture.postgres {
+        // (The segment log tells other processes' files by their process id; this test has one.)
+        let seen = fixture.services.event_index(&owner).await.unwrap();
+        assert_eq!(seen.columns.event_count(), 12_002, "another writer's event is seen by the next query");
+        assert!(seen.names.id("Coupon Applied").is_some());
+    }
+    // A restart loads the snapshot and reads the events after its checkpoint.
+    let restarted = fixture.reopen().await.event_index(&owner).await.unwrap();
+    assert_eq!(restarted.columns.event_count(), 12_002);
+    let steps = vec!["Signed Up".to_string(), "Order Completed".to_string()];
+    let none = FunnelOptions::default();
+    let customers = |index: &siyu_domain::events::EventIndex| -> Vec<u64> {
+        index.funnel(&steps, 3_600, &none).unwrap().steps.iter().map(|s| s.customers).collect()
+    };
+    assert_eq!(customers(&restarted), vec![200, 200]);
+    assert_eq!(customers(&restarted), customers(&first));
+}
+
+crate::contract!(append_then_scan_since_a_checkpoint, the_index_restarts_from_its_snapshot_and_sees_other_writers);
 
 async fn services_at(path: &std::path::Path, key: &siyu_core::crypto::SecretKey) -> Services {
     let stores = siyu_store::open(&siyu_store::Backend::Sqlite { path: path.to_path_buf() }).await.unwrap();

@@ -18,6 +18,10 @@ use std::sync::Arc;
 /// Services over a fresh store, plus what keeps it alive.
 pub struct Fixture {
     pub services: Services,
+    /// Whether the store is PostgreSQL.
+    pub postgres: bool,
+    backend: Backend,
+    key: SecretKey,
     _dir: Option<tempfile::TempDir>,
 }
 
@@ -27,13 +31,21 @@ impl Fixture {
         let ws = self.services.create_workspace(&NewWorkspace::parse(slug, None, None, None).unwrap()).await.unwrap();
         Principal::cli(ws.id)
     }
+
+    /// Returns services over the same store, opened anew (as another process, or a restart, would).
+    pub async fn reopen(&self) -> Services {
+        let stores = siyu_store::open(&self.backend).await.unwrap();
+        Services::new(stores, self.key.clone(), Arc::new(SystemClock))
+    }
 }
 
 pub async fn fresh_sqlite() -> Option<Fixture> {
     let dir = tempfile::tempdir().unwrap();
-    let stores = siyu_store::open(&Backend::Sqlite { path: dir.path().join("siyu.db") }).await.unwrap();
-    let services = Services::new(stores, SecretKey::generate().unwrap(), Arc::new(SystemClock));
-    Some(Fixture { services, _dir: Some(dir) })
+    let backend = Backend::Sqlite { path: dir.path().join("siyu.db") };
+    let stores = siyu_store::open(&backend).await.unwrap();
+    let key = SecretKey::generate().unwrap();
+    let services = Services::new(stores, key.clone(), Arc::new(SystemClock));
+    Some(Fixture { services, postgres: false, backend, key, _dir: Some(dir) })
 }
 
 /// A fresh schema in the PostgreSQL named by `SIYU_TEST_PG_URL`; `None` (test skipped with a note)
@@ -44,9 +56,11 @@ pub async fn fresh_postgres() -> Option<Fixture> {
         return None;
     };
     let schema = format!("t_{}", &SecretKey::generate().unwrap().to_hex()[..16]);
-    let stores = siyu_store::open(&Backend::Postgres { url, schema: Some(schema) }).await.unwrap();
-    let services = Services::new(stores, SecretKey::generate().unwrap(), Arc::new(SystemClock));
-    Some(Fixture { services, _dir: None })
+    let backend = Backend::Postgres { url, schema: Some(schema) };
+    let stores = siyu_store::open(&backend).await.unwrap();
+    let key = SecretKey::generate().unwrap();
+    let services = Services::new(stores, key.clone(), Arc::new(SystemClock));
+    Some(Fixture { services, postgres: true, backend, key, _dir: None })
 }
 
 /// Runs each named case against both backends.
