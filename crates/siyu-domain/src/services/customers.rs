@@ -243,6 +243,7 @@ impl Services {
         }
         if !sealed.is_empty() {
             let outcomes = self.stores.profiles.upsert(ws, &sealed, self.now()).await?;
+            self.profiles_merged(ws, &outcomes);
             for (slot, outcome) in slots.into_iter().zip(outcomes) {
                 results[slot] = Some(Ok(outcome.into()));
             }
@@ -275,6 +276,7 @@ impl Services {
         let key = self.data_key(ws).await?;
         let sealed = self.seal_draft(&key, &draft, tags, Some(id))?;
         let mut outcomes = self.stores.profiles.upsert(ws, &[sealed], self.now()).await?;
+        self.profiles_merged(ws, &outcomes);
         Ok(outcomes.pop().expect("one draft gives one outcome").into())
     }
 
@@ -353,6 +355,7 @@ impl Services {
         principal.require(Permission::CustomersDelete)?;
         let id = self.live_id(principal.workspace_id, id).await?;
         self.stores.profiles.delete(principal.workspace_id, id).await?;
+        self.profile_deleted(principal.workspace_id, id);
         self.audit(principal, "customer.delete", &format!("customer:{id}")).await
     }
 

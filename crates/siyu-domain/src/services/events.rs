@@ -224,12 +224,17 @@ struct WorkspaceIngest {
     purged_at_len: usize,
 }
 
+/// Follows merges from a profile to its survivor.
+fn state_live(merged: &HashMap<CustomerId, CustomerId>, mut id: CustomerId) -> CustomerId {
+    while let Some(next) = merged.get(&id) {
+        id = *next;
+    }
+    id
+}
+
 impl WorkspaceIngest {
-    fn live(&self, mut id: CustomerId) -> CustomerId {
-        while let Some(next) = self.merged.get(&id) {
-            id = *next;
-        }
-        id
+    fn live(&self, id: CustomerId) -> CustomerId {
+        state_live(&self.merged, id)
     }
 
     fn customer_of(&self, identities: &[(IdentityKind, String)]) -> Option<CustomerId> {
@@ -313,6 +318,46 @@ fn identities_of(message: &SegmentMessage, known: &WorkspaceIngest) -> (Vec<(Ide
 }
 
 impl Services {
+    /// Tells the ingestion path and the live index about merges made by any profile write (the API,
+    /// a CSV import, an `identify`): events of a merged-away profile belong to its survivor, and
+    /// those already indexed move on the next query (which reloads the index).
+    pub(crate) fn profiles_merged(&self, ws: siyu_core::WorkspaceId, outcomes: &[crate::profiles::UpsertOutcome]) {
+        if outcomes.iter().all(|o| o.merged.is_empty()) {
+            return;
+        }
+        self.with_ingest(ws, |state| {
+            for outcome in outcomes {
+                for merged in &outcome.merged {
+                    state.merged.insert(*merged, outcome.customer_id);
+                }
+            }
+        });
+        self.mark_index_stale(ws);
+    }
+
+    /// Forgets a deleted profile's identities in the ingestion path, so a later event of the same
+    /// sender creates a new profile rather than pointing at the erased one.
+    pub(crate) fn profile_deleted(&self, ws: siyu_core::WorkspaceId, id: CustomerId) {
+        self.with_ingest(ws, |state| {
+            state.identities.retain(|_, customer| state_live(&state.merged, *customer) != id);
+            state.merged.retain(|from, to| *from != id && *to != id);
+        });
+        self.mark_index_stale(ws);
+    }
+
+    fn mark_index_stale(&self, ws: siyu_core::WorkspaceId) {
+        let live = self.live_index(ws);
+        // A load in progress holds the write lock and reads the merges after this write anyway.
+        if let Ok(state) = live.try_read() {
+            state.tail.lock().expect("tail lock is never poisoned").stale = true;
+            return;
+        }
+        tokio::spawn(async move {
+            let state = live.read().await;
+            state.tail.lock().expect("tail lock is never poisoned").stale = true;
+        });
+    }
+
     fn with_ingest<T>(&self, ws: siyu_core::WorkspaceId, f: impl FnOnce(&mut WorkspaceIngest) -> T) -> T {
         let mut all = self.ingest.workspaces.lock().expect("ingest state lock is never poisoned");
         f(all.entry(ws).or_default())

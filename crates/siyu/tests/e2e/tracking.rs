@@ -289,7 +289,40 @@ pub async fn properties_filter_measure_and_break_down_queries(app: TestApp) {
     }
 }
 
+pub async fn merges_and_deletes_made_through_the_api_reach_ingestion_and_the_index(app: TestApp) {
+    let key = write_key(&app).await;
+    let track = |user: &str| json!({"userId": user, "event": "Product Viewed"});
+    for user in ["a", "b", "c"] {
+        assert_eq!(post(&app, "/v1/track", Some(&key), &track(user), false).await.0, 200);
+    }
+    assert_eq!(app.services.event_index(&app.owner).await.unwrap().columns.customer_count(), 3);
+    // An operator learns that a and b are one person: the profiles merge, and so do their events.
+    let both = json!({"identities": [{"type": "user_id", "value": "a"}, {"type": "user_id", "value": "b"}]});
+    let (status, body, _) = app.call("POST", "/api/v1/customers", &app.key, Some(both)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(app.services.event_index(&app.owner).await.unwrap().columns.customer_count(), 2);
+    assert_eq!(post(&app, "/v1/track", Some(&key), &track("b"), false).await.0, 200);
+    let index = app.services.event_index(&app.owner).await.unwrap();
+    assert_eq!(
+        (index.columns.customer_count(), index.columns.event_count()),
+        (2, 4),
+        "b's new event is the survivor's"
+    );
+    // c is erased; a later event of c makes a new profile rather than reviving the erased one.
+    let c = app.services.customers_for_user_ids(&app.owner, &["c".to_string()]).await.unwrap()[0];
+    let (status, _, _) = app.call("DELETE", &format!("/api/v1/customers/{}", c.0), &app.key, None).await;
+    assert_eq!(status, 204);
+    assert_eq!(post(&app, "/v1/track", Some(&key), &track("c"), false).await.0, 200);
+    let again = app.services.customers_for_user_ids(&app.owner, &["c".to_string()]).await.unwrap()[0];
+    assert_ne!(again, c);
+    let mut owners = Vec::new();
+    let index = app.services.event_index(&app.owner).await.unwrap();
+    index.columns.for_each_customer(0..index.columns.customer_count(), |customer| owners.push(customer.id));
+    assert!(owners.contains(&again.0), "the new profile's event is indexed under it");
+}
+
 crate::both_backends!(
+    merges_and_deletes_made_through_the_api_reach_ingestion_and_the_index,
     properties_filter_measure_and_break_down_queries,
     refunds_reverse_orders,
     libraries_track_with_a_write_key,
