@@ -112,8 +112,8 @@ macro_rules! message_endpoint {
             security(("write_key" = [])),
             responses((status = 200, body = TrackingAnswer), (status = 401, body = Problem),
                 (status = 413, body = Problem), (status = 422, body = Problem)))]
-        async fn $name(state: State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-            single(state, headers, body, $kind).await
+        async fn $name(state: State<AppState>, peer: Option<Peer>, headers: HeaderMap, body: Bytes) -> Response {
+            single(state, peer, headers, body, $kind).await
         }
     };
 }
@@ -195,7 +195,28 @@ struct BatchBody<'a> {
     context: Option<Value>,
 }
 
-fn envelope(state: &AppState, sent_at: Option<&Value>, context: Option<&Value>) -> Result<Envelope, Problem> {
+/// The connection's peer address (present when the server keeps connect info).
+type Peer = axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>;
+
+/// The sender's address as Segment records it in `context.ip`: the first `X-Forwarded-For` hop (or
+/// `X-Real-IP`) behind a proxy, else the connection's peer.
+fn client_ip(headers: &HeaderMap, peer: Option<&Peer>) -> Option<String> {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    header("x-forwarded-for")
+        .and_then(|v| v.split(',').next())
+        .or_else(|| header("x-real-ip"))
+        .map(str::trim)
+        .filter(|ip| ip.parse::<std::net::IpAddr>().is_ok())
+        .map(str::to_string)
+        .or_else(|| peer.map(|p| p.0.0.ip().to_string()))
+}
+
+fn envelope(
+    state: &AppState,
+    ip: Option<String>,
+    sent_at: Option<&Value>,
+    context: Option<&Value>,
+) -> Result<Envelope, Problem> {
     let received_us = state.services.now().as_microsecond();
     let sent_at_us = match sent_at {
         None | Some(Value::Null) => None,
@@ -211,6 +232,13 @@ fn envelope(state: &AppState, sent_at: Option<&Value>, context: Option<&Value>) 
         Some(Value::Object(map)) => map.clone(),
         Some(other) => return Err(Problem::malformed("context", format!("must be an object, not {other}"))),
     };
+    let mut context = context;
+    if let Some(ip) = ip
+        && !context.contains_key("ip")
+    {
+        // Under each message's own context: a client that names its ip keeps it.
+        context.insert("ip".into(), Value::String(ip));
+    }
     Ok(Envelope { received_us, sent_at_us, context })
 }
 
@@ -218,8 +246,14 @@ fn body_text(body: &Bytes) -> Result<&str, Problem> {
     std::str::from_utf8(body).map_err(|_| Problem::malformed("body", "the body is not UTF-8 JSON"))
 }
 
-async fn single(State(state): State<AppState>, headers: HeaderMap, body: Bytes, kind: EventKind) -> Response {
-    match single_inner(&state, &headers, &body, kind).await {
+async fn single(
+    State(state): State<AppState>,
+    peer: Option<Peer>,
+    headers: HeaderMap,
+    body: Bytes,
+    kind: EventKind,
+) -> Response {
+    match single_inner(&state, peer.as_ref(), &headers, &body, kind).await {
         Ok(response) => response,
         Err(problem) => problem.into_response(),
     }
@@ -227,6 +261,7 @@ async fn single(State(state): State<AppState>, headers: HeaderMap, body: Bytes, 
 
 async fn single_inner(
     state: &AppState,
+    peer: Option<&Peer>,
     headers: &HeaderMap,
     body: &Bytes,
     kind: EventKind,
@@ -245,7 +280,7 @@ async fn single_inner(
     };
     let key = write_key(headers, raw.get("writeKey").and_then(Value::as_str))?;
     let (_, principal) = state.services.authenticate_key(&key, KeyKind::Write).await?;
-    let envelope = envelope(state, None, None)?;
+    let envelope = envelope(state, client_ip(headers, peer), None, None)?;
     let message = parse_message(&raw, Some(kind), &envelope, "", new_message_id);
     if let Err(errors) = message {
         return Err(Problem::invalid(errors));
@@ -269,20 +304,25 @@ async fn single_inner(
     security(("write_key" = [])),
     responses((status = 200, body = TrackingAnswer), (status = 400, body = Problem), (status = 401, body = Problem),
         (status = 413, body = Problem), (status = 422, body = Problem)))]
-async fn batch(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    match batch_inner(&state, &headers, &body).await {
+async fn batch(State(state): State<AppState>, peer: Option<Peer>, headers: HeaderMap, body: Bytes) -> Response {
+    match batch_inner(&state, peer.as_ref(), &headers, &body).await {
         Ok(response) => response,
         Err(problem) => problem.into_response(),
     }
 }
 
-async fn batch_inner(state: &AppState, headers: &HeaderMap, body: &Bytes) -> Result<Response, Problem> {
+async fn batch_inner(
+    state: &AppState,
+    peer: Option<&Peer>,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<Response, Problem> {
     let parsed: BatchBody<'_> =
         serde_json::from_str(body_text(body)?).map_err(|e| Problem::malformed("body", e.to_string()))?;
     let key = write_key(headers, parsed.write_key.as_deref())?;
     let (_, principal) = state.services.authenticate_key(&key, KeyKind::Write).await?;
     let items = parsed.batch.ok_or_else(|| Problem::malformed("batch", "is required: an array of messages"))?;
-    let envelope = envelope(state, parsed.sent_at.as_ref(), parsed.context.as_ref())?;
+    let envelope = envelope(state, client_ip(headers, peer), parsed.sent_at.as_ref(), parsed.context.as_ref())?;
     let messages: Vec<_> = items
         .iter()
         .enumerate()

@@ -43,7 +43,9 @@ impl App {
             public_url: self.public_url.unwrap_or_else(|| format!("http://{addr}")),
             secure_cookies: false,
         };
-        axum::serve(listener, siyu_web::router(state)).with_graceful_shutdown(shutdown).await?;
+        // The peer address is kept for the Tracking API's `context.ip`.
+        let service = siyu_web::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+        axum::serve(listener, service).with_graceful_shutdown(shutdown).await?;
         Ok(())
     }
 }

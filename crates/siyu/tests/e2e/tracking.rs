@@ -321,7 +321,43 @@ pub async fn merges_and_deletes_made_through_the_api_reach_ingestion_and_the_ind
     assert!(owners.contains(&again.0), "the new profile's event is indexed under it");
 }
 
+pub async fn the_senders_address_is_kept_as_context_ip(app: TestApp) {
+    let key = write_key(&app).await;
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("{key}:"));
+    let send = |body: Value, forwarded: Option<&'static str>| {
+        let mut request = app
+            .http
+            .post(format!("{}/v1/track", app.base_url))
+            .header("authorization", format!("Basic {basic}"))
+            .json(&body);
+        if let Some(forwarded) = forwarded {
+            request = request.header("x-forwarded-for", forwarded);
+        }
+        request.send()
+    };
+    let direct = send(json!({"userId": "u", "event": "Direct"}), None).await.unwrap();
+    assert_eq!(direct.status().as_u16(), 200);
+    let proxied = send(json!({"userId": "u", "event": "Proxied"}), Some("203.0.113.9, 10.0.0.1")).await.unwrap();
+    assert_eq!(proxied.status().as_u16(), 200);
+    let own = json!({"userId": "u", "event": "Own", "context": {"ip": "198.51.100.7"}});
+    assert_eq!(send(own, Some("203.0.113.9")).await.unwrap().status().as_u16(), 200);
+    let mut ips = std::collections::BTreeMap::new();
+    app.services
+        .stores
+        .events
+        .scan_since(app.owner.workspace_id, "", &mut |e| {
+            let context: Value = serde_json::from_str(e.context).unwrap();
+            ips.insert(e.name.to_string(), context["ip"].as_str().unwrap_or_default().to_string());
+        })
+        .await
+        .unwrap();
+    assert_eq!(ips["Direct"], "127.0.0.1");
+    assert_eq!(ips["Proxied"], "203.0.113.9", "the first X-Forwarded-For hop");
+    assert_eq!(ips["Own"], "198.51.100.7", "a message's own context.ip wins");
+}
+
 crate::both_backends!(
+    the_senders_address_is_kept_as_context_ip,
     merges_and_deletes_made_through_the_api_reach_ingestion_and_the_index,
     properties_filter_measure_and_break_down_queries,
     refunds_reverse_orders,
