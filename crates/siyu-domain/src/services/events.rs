@@ -70,18 +70,32 @@ impl Services {
         let foreign = self.stores.events.foreign_version(principal.workspace_id).await?;
         {
             let state = live.read().await;
-            if state.loaded && !state.is_stale() && state.foreign == foreign && !state.wants_fold() {
-                return Ok(state.snapshot());
+            if state.loaded && !state.is_stale() && state.foreign == foreign {
+                if state.wants_fold(self.fold_events()) {
+                    start_fold(live.clone(), &state);
+                }
+                return Ok(state.snapshot().0);
             }
         }
         let mut state = live.write().await;
         if !state.loaded || state.is_stale() || state.foreign != foreign {
             *state = self.load_live(principal.workspace_id).await?;
             state.foreign = foreign;
-        } else if state.wants_fold() {
-            state.fold();
         }
-        Ok(state.snapshot())
+        Ok(state.snapshot().0)
+    }
+
+    /// Sets how many events the live index's delta holds before it is folded into the base (at
+    /// least; a large base waits for 1/32 of its size). For tests and tuning; default 1,000,000.
+    pub fn set_index_fold_events(&self, events: usize) {
+        self.ingest.fold_events.store(events, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn fold_events(&self) -> usize {
+        match self.ingest.fold_events.load(std::sync::atomic::Ordering::Relaxed) {
+            0 => FOLD_EVENTS,
+            n => n,
+        }
     }
 
     fn live_index(&self, ws: WorkspaceId) -> Arc<tokio::sync::RwLock<LiveIndex>> {
@@ -212,6 +226,8 @@ impl Services {
 #[derive(Default)]
 pub(crate) struct IngestState {
     workspaces: std::sync::Mutex<HashMap<siyu_core::WorkspaceId, WorkspaceIngest>>,
+    /// See [`Services::set_index_fold_events`]; 0: the default.
+    fold_events: std::sync::atomic::AtomicUsize,
 }
 
 #[derive(Default)]
@@ -603,8 +619,38 @@ fn parse_snapshot(bytes: &[u8]) -> Option<(SnapshotMeta, EventColumns, EventName
     Some((meta, columns, names, props))
 }
 
-/// Events a delta may hold before they are folded into a new base.
+/// Events a delta may hold before they are folded into a new base (or 1/32 of the base, if more):
+/// the delta is rebuilt on the first query after new events, so it must stay small.
 const FOLD_EVENTS: usize = 1_000_000;
+
+/// Distinguishes one load of an index from the next, so that a fold begun on an older load is dropped.
+static GENERATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+/// Folds the tail into a new base off the query path: the fold runs on the blocking pool over a
+/// snapshot; then, under the write lock and only if the index was not reloaded meanwhile, the new
+/// base replaces the old and the events it holds leave the tail (later ones stay).
+fn start_fold(live: Arc<tokio::sync::RwLock<LiveIndex>>, state: &LiveIndex) {
+    use std::sync::atomic::Ordering;
+    if state.folding.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    let (snapshot, folded_events) = state.snapshot();
+    let generation = state.generation;
+    tokio::spawn(async move {
+        let folded = tokio::task::spawn_blocking(move || snapshot.columns.fold()).await;
+        let mut state = live.write().await;
+        if let Ok(folded) = folded
+            && state.generation == generation
+            && !state.is_stale()
+        {
+            state.base = Arc::new(folded);
+            let tail = state.tail.get_mut().expect("tail lock is never poisoned");
+            tail.events.drain(..folded_events);
+            tail.snapshot = None;
+        }
+        state.folding.store(false, Ordering::Release);
+    });
+}
 
 /// One workspace's live index.
 #[derive(Default)]
@@ -618,6 +664,10 @@ pub(crate) struct LiveIndex {
     props: Arc<std::sync::RwLock<PropTable>>,
     unindexed: u64,
     tail: std::sync::Mutex<Tail>,
+    /// This load's number (see [`GENERATION`]).
+    generation: u64,
+    /// Whether a fold is running.
+    folding: std::sync::atomic::AtomicBool,
 }
 
 /// Events that arrived since the base was built, and the last snapshot made with them.
@@ -644,14 +694,17 @@ impl LiveIndex {
             props: Arc::new(std::sync::RwLock::new(props)),
             unindexed,
             tail: std::sync::Mutex::new(tail),
+            generation: GENERATION.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            folding: Default::default(),
         }
     }
 
-    /// Returns the current snapshot, rebuilding the delta from the tail if events arrived.
-    fn snapshot(&self) -> Arc<EventIndex> {
+    /// Returns the current snapshot, rebuilding the delta from the tail if events arrived, and the
+    /// number of tail events it holds (all of them: a new event drops the cached snapshot).
+    fn snapshot(&self) -> (Arc<EventIndex>, usize) {
         let mut tail = self.tail.lock().expect("tail lock is never poisoned");
         if let Some(snapshot) = &tail.snapshot {
-            return snapshot.clone();
+            return (snapshot.clone(), tail.events.len());
         }
         let mut builder = EventColumnsBuilder::with_capacity(tail.events.len());
         for event in &tail.events {
@@ -665,21 +718,12 @@ impl LiveIndex {
             unindexed_events: self.unindexed,
         });
         tail.snapshot = Some(snapshot.clone());
-        snapshot
+        (snapshot, tail.events.len())
     }
 
     /// Whether the tail has grown enough to fold it into a new base.
-    fn wants_fold(&self) -> bool {
+    fn wants_fold(&self, fold_events: usize) -> bool {
         let tail = self.tail.lock().expect("tail lock is never poisoned");
-        tail.events.len() > FOLD_EVENTS.max(self.base.event_count() / 8)
-    }
-
-    /// Folds the tail into a new base.
-    fn fold(&mut self) {
-        let folded = self.snapshot().columns.fold();
-        self.base = Arc::new(folded);
-        let tail = self.tail.get_mut().expect("tail lock is never poisoned");
-        tail.events = Vec::new();
-        tail.snapshot = None;
+        tail.events.len() > fold_events.max(self.base.event_count() / 32)
     }
 }

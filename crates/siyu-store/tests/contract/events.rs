@@ -80,7 +80,46 @@ async fn the_index_restarts_from_its_snapshot_and_sees_other_writers(fixture: Fi
     assert_eq!(customers(&restarted), customers(&first));
 }
 
-crate::contract!(append_then_scan_since_a_checkpoint, the_index_restarts_from_its_snapshot_and_sees_other_writers);
+async fn the_delta_folds_into_the_base_in_the_background(fixture: Fixture) {
+    fixture.services.set_index_fold_events(50);
+    let owner = fixture.workspace("brand").await;
+    let users: Vec<String> = (0..20).map(|i| format!("u{i}")).collect();
+    let ids = fixture.services.customers_for_user_ids(&owner, &users).await.unwrap();
+    let batch = |from_us: i64| -> Vec<NewEvent> {
+        ids.iter().flat_map(|id| events(*id, &["Signed Up", "Order Completed"], from_us)).collect()
+    };
+    fixture.services.append_events(&owner, &batch(0)).await.unwrap();
+    assert_eq!(fixture.services.event_index(&owner).await.unwrap().columns.event_count(), 40);
+    // Every query sees every event, while folds run behind it.
+    for round in 1..=10 {
+        fixture.services.append_events(&owner, &batch(round * 1_000)).await.unwrap();
+        let index = fixture.services.event_index(&owner).await.unwrap();
+        assert_eq!(index.columns.event_count(), 40 * (round as usize + 1), "round {round}");
+    }
+    let mut folded = false;
+    for _ in 0..100 {
+        let index = fixture.services.event_index(&owner).await.unwrap();
+        assert_eq!(index.columns.event_count(), 440);
+        if index.columns.base().event_count() > 40 {
+            folded = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(folded, "the tail was folded into a new base");
+    let steps = vec!["Signed Up".to_string(), "Order Completed".to_string()];
+    let none = FunnelOptions::default();
+    let live = fixture.services.event_index(&owner).await.unwrap();
+    let rebuilt = fixture.reopen().await.event_index(&owner).await.unwrap();
+    assert_eq!(live.funnel(&steps, 3_600, &none).unwrap(), rebuilt.funnel(&steps, 3_600, &none).unwrap());
+    assert_eq!(live.rfm(None), rebuilt.rfm(None));
+}
+
+crate::contract!(
+    append_then_scan_since_a_checkpoint,
+    the_index_restarts_from_its_snapshot_and_sees_other_writers,
+    the_delta_folds_into_the_base_in_the_background
+);
 
 async fn services_at(path: &std::path::Path, key: &siyu_core::crypto::SecretKey) -> Services {
     let stores = siyu_store::open(&siyu_store::Backend::Sqlite { path: path.to_path_buf() }).await.unwrap();
