@@ -9,6 +9,7 @@ pub mod config;
 pub mod demo;
 pub mod event_export;
 pub mod event_import;
+pub mod model;
 pub mod query;
 #[cfg(test)]
 mod tidy;

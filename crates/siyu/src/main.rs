@@ -75,6 +75,9 @@ enum Command {
     /// Answers analytics queries (funnel, retention, rfm).
     #[command(subcommand)]
     Query(siyu::query::QueryCommand),
+    /// Customer models (LTV: BG/NBD + Gamma-Gamma).
+    #[command(subcommand)]
+    Model(siyu::model::ModelCommand),
     /// Prints the OpenAPI 3.1 document of the admin API.
     Openapi,
     /// Measures performance (see docs/BENCHMARKS.md).
@@ -334,6 +337,7 @@ async fn main() -> anyhow::Result<()> {
             let app = App::build(&config).await?;
             siyu::query::run(app.services(), command).await
         }
+        Command::Model(command) => siyu::model::run(command),
         Command::Openapi => {
             println!("{}", siyu_web::api::openapi_json());
             Ok(())

@@ -332,3 +332,34 @@ async fn the_demo_brings_behaviour_to_analyse() {
     siyu::demo::run(&app.services, 400, 7, false).await.unwrap();
     assert_eq!(app.services.event_index(&analyst).await.unwrap().columns.event_count(), events);
 }
+
+#[test]
+fn siyu_model_ltv_prints_the_fit_and_each_customers_prediction() {
+    let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../siyu-analytics/tests/fixtures");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_siyu"))
+        .args(["model", "ltv", "--horizon", "39", "--format", "json", "--summary"])
+        .arg(fixtures.join("cdnow_customers_summary.csv"))
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let answer: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert!((answer["bgnbd"]["r"].as_f64().unwrap() - 0.243).abs() < 0.0025, "{}", answer["bgnbd"]);
+    let customers = answer["customers"].as_array().unwrap();
+    assert_eq!(customers.len(), 2_357);
+    assert_eq!(customers[0]["id"], "1");
+    assert!((customers[0]["expected_purchases"].as_f64().unwrap() - 1.226).abs() < 0.01);
+    assert!(customers[0]["expected_value"].is_null(), "no spend column, no value");
+    assert!(answer.get("gamma_gamma").is_none());
+
+    // Bad data is refused with the line, never answered with NaN.
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.csv");
+    std::fs::write(&bad, "ID,frequency,recency,T\n1,2,10,40\n2,1,50,40\n").unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_siyu"))
+        .args(["model", "ltv", "--summary"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("line 3: recency must be between 0 and T"));
+}
