@@ -162,15 +162,68 @@ fn minimise(nll: impl Fn(&[f64]) -> f64, start: &[f64]) -> Result<(Vec<f64>, f64
     Ok((params, value))
 }
 
+/// Each row's position in a list of the distinct frequencies (the terms that depend only on the
+/// frequency and the parameters are then computed once per distinct value, not per customer).
+fn by_frequency(frequencies: impl Iterator<Item = f64>) -> (Vec<f64>, Vec<u32>) {
+    let mut distinct: Vec<f64> = Vec::new();
+    let mut at: std::collections::HashMap<u64, u32> = std::collections::HashMap::new();
+    let index = frequencies
+        .map(|x| {
+            *at.entry(x.to_bits()).or_insert_with(|| {
+                distinct.push(x);
+                (distinct.len() - 1) as u32
+            })
+        })
+        .collect();
+    (distinct, index)
+}
+
+/// Sums `term(i)` over `0..n` on every core.
+fn parallel_sum(n: usize, term: impl Fn(usize) -> f64 + Sync) -> f64 {
+    crate::parallel::over_slots(n, |range| range.map(&term).sum::<f64>()).into_iter().sum()
+}
+
 /// Fits BG/NBD by maximum likelihood.
 pub fn fit_bgnbd(rows: &[Summary]) -> Result<BgNbd, FitError> {
     check(rows)?;
     if rows.iter().filter(|s| s.frequency > 0.0).count() < 2 {
         return Err(FitError::TooLittle("BG/NBD needs customers with repeat purchases".into()));
     }
-    let nll = |p: &[f64]| -rows.iter().map(|s| bgnbd_ll(p[0], p[1], p[2], p[3], s)).sum::<f64>();
-    let (p, nll_min) = minimise(nll, &[1.0, 1.0, 1.0, 1.0])?;
-    Ok(BgNbd { r: p[0], alpha: p[1], a: p[2], b: p[3], log_likelihood: -nll_min })
+    let (distinct, index) = by_frequency(rows.iter().map(|s| s.frequency));
+    let n = rows.len() as f64;
+    // The mean negative log-likelihood (as `lifetimes` minimises it), with the frequency-only terms
+    // per distinct frequency.
+    let nll = |p: &[f64]| {
+        let (r, alpha, a, b) = (p[0], p[1], p[2], p[3]);
+        let shared: Vec<(f64, f64)> = distinct
+            .iter()
+            .map(|&x| {
+                let a12 = lgamma(r + x) - lgamma(r) + r * alpha.ln() + lgamma(a + b) + lgamma(b + x)
+                    - lgamma(b)
+                    - lgamma(a + b + x);
+                let dropout = if x > 0.0 { a.ln() - (b + x - 1.0).ln() } else { f64::NEG_INFINITY };
+                (a12, dropout)
+            })
+            .collect();
+        let total = parallel_sum(rows.len(), |i| {
+            let s = &rows[i];
+            let (a12, dropout) = shared[index[i] as usize];
+            let x = s.frequency;
+            let a3 = -(r + x) * (alpha + s.t).ln();
+            if x > 0.0 {
+                let a4 = dropout - (r + x) * (alpha + s.recency).ln();
+                let high = a3.max(a4);
+                a12 + high + ((a3 - high).exp() + (a4 - high).exp()).ln()
+            } else {
+                a12 + a3
+            }
+        });
+        -total / n
+    };
+    let (p, mean_nll) = minimise(nll, &[1.0, 1.0, 1.0, 1.0])?;
+    let log_likelihood = rows.iter().map(|s| bgnbd_ll(p[0], p[1], p[2], p[3], s)).sum::<f64>();
+    debug_assert!((log_likelihood + mean_nll * n).abs() < 1e-6 * n.max(1.0));
+    Ok(BgNbd { r: p[0], alpha: p[1], a: p[2], b: p[3], log_likelihood })
 }
 
 /// Fits Gamma-Gamma by maximum likelihood on the customers with repeat purchases and a spend.
@@ -181,9 +234,24 @@ pub fn fit_gamma_gamma(rows: &[Summary]) -> Result<GammaGamma, FitError> {
     if spenders.len() < 2 {
         return Err(FitError::TooLittle("Gamma-Gamma needs customers with repeat purchases and a spend".into()));
     }
-    let nll = |p: &[f64]| -spenders.iter().map(|(x, m)| gamma_gamma_ll(p[0], p[1], p[2], *x, *m)).sum::<f64>();
-    let (p, nll_min) = minimise(nll, &[1.0, 1.0, 1.0])?;
-    Ok(GammaGamma { p: p[0], q: p[1], v: p[2], log_likelihood: -nll_min })
+    let (distinct, index) = by_frequency(spenders.iter().map(|(x, _)| *x));
+    let ln_m: Vec<f64> = spenders.iter().map(|(_, m)| m.ln()).collect();
+    let n = spenders.len() as f64;
+    let nll = |params: &[f64]| {
+        let (p, q, v) = (params[0], params[1], params[2]);
+        let shared: Vec<f64> = distinct
+            .iter()
+            .map(|&x| lgamma(p * x + q) - lgamma(p * x) - lgamma(q) + q * v.ln() + (p * x) * x.ln())
+            .collect();
+        let total = parallel_sum(spenders.len(), |i| {
+            let (x, m) = spenders[i];
+            shared[index[i] as usize] + (p * x - 1.0) * ln_m[i] - (p * x + q) * (x * m + v).ln()
+        });
+        -total / n
+    };
+    let (p, _) = minimise(nll, &[1.0, 1.0, 1.0])?;
+    let log_likelihood = spenders.iter().map(|(x, m)| gamma_gamma_ll(p[0], p[1], p[2], *x, *m)).sum::<f64>();
+    Ok(GammaGamma { p: p[0], q: p[1], v: p[2], log_likelihood })
 }
 
 impl BgNbd {
