@@ -91,10 +91,10 @@ const SNAPSHOT_PART: usize = 64 << 20;
 
 impl SqlStore {
     /// Returns the highest event `seq` of a workspace.
-    async fn event_head(&self, tx: &mut sqlx::Transaction<'_, Db>, ws: WorkspaceId) -> Result<i64, StoreError> {
+    async fn event_head(executor: impl sqlx::PgExecutor<'_>, ws: WorkspaceId) -> Result<i64, StoreError> {
         let head: Option<i64> = sqlx::query_scalar("SELECT max(seq) FROM events WHERE workspace_id = $1")
             .bind(ws.0)
-            .fetch_one(&mut **tx)
+            .fetch_one(executor)
             .await
             .map_err(db_err)?;
         Ok(head.unwrap_or(0))
@@ -130,7 +130,7 @@ impl siyu_domain::events::EventStore for SqlStore {
             .execute(&mut *tx)
             .await
             .map_err(db_err)?;
-        let before = self.event_head(&mut tx, ws).await?;
+        let before = Self::event_head(&mut *tx, ws).await?;
         self.observe_head(ws, before);
         // 11 parameters a row, under PostgreSQL's 65,535 per statement.
         for chunk in events.chunks(4_000) {
@@ -150,7 +150,7 @@ impl siyu_domain::events::EventStore for SqlStore {
             });
             query.build().execute(&mut *tx).await.map_err(db_err)?;
         }
-        let after = self.event_head(&mut tx, ws).await?;
+        let after = Self::event_head(&mut *tx, ws).await?;
         tx.commit().await.map_err(db_err)?;
         // Our own rows: the head moves without counting as another writer's.
         let mut heads = self.event_heads.lock().expect("event head lock is never poisoned");
@@ -160,12 +160,8 @@ impl siyu_domain::events::EventStore for SqlStore {
     }
 
     async fn foreign_version(&self, ws: WorkspaceId) -> Result<u64, StoreError> {
-        let head: Option<i64> = sqlx::query_scalar("SELECT max(seq) FROM events WHERE workspace_id = $1")
-            .bind(ws.0)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(db_err)?;
-        Ok(self.observe_head(ws, head.unwrap_or(0)))
+        let head = Self::event_head(&self.pool, ws).await?;
+        Ok(self.observe_head(ws, head))
     }
 
     async fn save_snapshot(&self, ws: WorkspaceId, bytes: Vec<u8>) -> Result<(), StoreError> {

@@ -6,7 +6,7 @@ use siyu_domain::Services;
 use siyu_domain::access::Principal;
 use siyu_domain::events::EventIndex;
 use siyu_domain::events::analytics::{FunnelOptions, SegmentationOptions, SeriesSpec};
-use siyu_domain::events::filters::parse_filter;
+use siyu_domain::events::filters::{parse_filter, parse_step_filter};
 
 /// Output format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -174,14 +174,10 @@ pub async fn run(services: &Services, command: QueryCommand) -> anyhow::Result<(
             let window = siyu_domain::events::analytics::parse_window(&window)?;
             let mut options = FunnelOptions { breakdown, limit: limit.unwrap_or(0), ..Default::default() };
             for text in &filters {
-                let (step, filter) = text
-                    .split_once(':')
-                    .and_then(|(n, f)| Some((n.trim().parse::<usize>().ok().filter(|n| *n >= 1)?, f)))
+                let (step, filter) = parse_step_filter("filter", text)?;
+                let step = step
                     .with_context(|| format!("--filter \"{text}\": expected STEP:FILTER, e.g. 2:category = shoes"))?;
-                if options.step_filters.len() < step {
-                    options.step_filters.resize(step, Vec::new());
-                }
-                options.step_filters[step - 1].push(parse_filter("filter", filter)?);
+                options.add_filter(steps.len(), Some(step), filter);
             }
             let (index, workspace_tz) = index_of(services, &workspace).await?;
             time_zone(tz.as_deref(), &workspace_tz)?;

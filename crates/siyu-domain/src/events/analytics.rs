@@ -62,6 +62,21 @@ pub struct FunnelOptions {
     pub limit: usize,
 }
 
+impl FunnelOptions {
+    /// Adds a filter to step `step` (from 1), or to every one of the funnel's `steps` when `None`.
+    /// A step past the funnel's last is kept, and refused by the query naming it.
+    pub fn add_filter(&mut self, steps: usize, step: Option<usize>, filter: PropertyFilter) {
+        let wanted = step.unwrap_or(0).max(steps);
+        if self.step_filters.len() < wanted {
+            self.step_filters.resize(wanted, Vec::new());
+        }
+        match step {
+            Some(n) => self.step_filters[n - 1].push(filter),
+            None => self.step_filters[..steps].iter_mut().for_each(|f| f.push(filter.clone())),
+        }
+    }
+}
+
 /// A funnel broken down by a property.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, utoipa::ToSchema)]
 pub struct FunnelBreakdown {

@@ -104,6 +104,19 @@ pub fn parse_filter(field: &str, text: &str) -> DomainResult<PropertyFilter> {
     Ok(PropertyFilter { property: key.to_string(), op: *op, value })
 }
 
+/// Parses `N: FILTER` (a filter on funnel step N, from 1) or a plain `FILTER`; the step is `None`
+/// without a leading step number.
+pub fn parse_step_filter(field: &str, text: &str) -> DomainResult<(Option<usize>, PropertyFilter)> {
+    let (step, filter) = match text.split_once(':') {
+        Some((n, rest)) => match n.trim().parse::<usize>() {
+            Ok(n) if n >= 1 => (Some(n), rest),
+            _ => (None, text),
+        },
+        None => (None, text),
+    };
+    Ok((step, parse_filter(field, filter)?))
+}
+
 fn to_scalar(value: &serde_json::Value) -> Option<Scalar> {
     match value {
         serde_json::Value::String(s) => Some(Scalar::Text(s.clone())),
@@ -198,6 +211,9 @@ mod tests {
         assert_eq!(f("coupon exists").value, None);
         assert_eq!(f("coupon !exists").op, FilterOp::NotExists);
         assert!(parse_filter("filter", "price ~ 3").is_err());
+        let (step, filter) = parse_step_filter("filter", "2: price > 3").expect("valid");
+        assert_eq!((step, filter.op), (Some(2), FilterOp::Gt));
+        assert_eq!(parse_step_filter("filter", "price > 3").expect("valid").0, None);
         assert!(parse_filter("filter", "= 3").is_err());
     }
 

@@ -21,7 +21,7 @@ use siyu_domain::DomainError;
 use siyu_domain::error::DomainResult;
 use siyu_domain::events::EventIndex;
 use siyu_domain::events::analytics::{FunnelAnswer, FunnelOptions, RetentionAnswer, RfmAnswer, parse_window};
-use siyu_domain::events::filters::{PropertyFilter, parse_filter};
+use siyu_domain::events::filters::{PropertyFilter, parse_step_filter};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -86,12 +86,8 @@ fn filter_lines(text: &str) -> DomainResult<Vec<(Option<usize>, PropertyFilter)>
     let mut errors = Vec::new();
     let mut filters = Vec::new();
     for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
-        let (step, filter) = match line.split_once(':') {
-            Some((n, rest)) if n.trim().parse::<usize>().is_ok_and(|n| n >= 1) => (n.trim().parse().ok(), rest),
-            _ => (None, line),
-        };
-        match parse_filter("filters", filter) {
-            Ok(filter) => filters.push((step, filter)),
+        match parse_step_filter("filters", line) {
+            Ok(step_filter) => filters.push(step_filter),
             Err(DomainError::Invalid(found)) => errors.extend(found),
             Err(other) => return Err(other),
         }
@@ -401,18 +397,8 @@ pub(crate) async fn show_funnel(State(app): State<AppState>, console: Console, R
     }
     let options = filter_lines(&filters).map(|lines| {
         let mut options = FunnelOptions { breakdown: optional(&breakdown), ..Default::default() };
-        options.step_filters = vec![Vec::new(); steps.len()];
         for (step, filter) in lines {
-            match step {
-                // A step the funnel lacks is reported by the query.
-                Some(n) => {
-                    if options.step_filters.len() < n {
-                        options.step_filters.resize(n, Vec::new());
-                    }
-                    options.step_filters[n - 1].push(filter);
-                }
-                None => options.step_filters.iter_mut().for_each(|f| f.push(filter.clone())),
-            }
+            options.add_filter(steps.len(), step, filter);
         }
         options
     });
