@@ -67,7 +67,7 @@ pub fn rfm(index: &Index, as_of_us: Option<i64>) -> Vec<RfmRow> {
 }
 
 /// Returns each value's RANK() in ascending order: one more than the number of smaller values.
-fn ranks(values: impl Iterator<Item = i64>, n: usize) -> Vec<i64> {
+pub(crate) fn ranks(values: impl Iterator<Item = i64>, n: usize) -> Vec<i64> {
     let values: Vec<i64> = values.collect();
     let (min, max) = values.iter().fold((i64::MAX, i64::MIN), |(lo, hi), v| (lo.min(*v), hi.max(*v)));
     let span = max.saturating_sub(min) as u64;

@@ -51,11 +51,13 @@ pub enum Permission {
     EventsWrite,
     /// Run analytics queries (funnels, retention, RFM, …) and read their charts.
     AnalyticsRead,
+    /// Create and change segments and the models' thresholds.
+    SegmentsManage,
 }
 
 impl Permission {
     /// Every permission, in the order of the documented matrix.
-    pub const ALL: [Permission; 14] = [
+    pub const ALL: [Permission; 15] = [
         Self::CustomersRead,
         Self::CustomersWrite,
         Self::CustomersDelete,
@@ -70,6 +72,7 @@ impl Permission {
         Self::AuditRead,
         Self::EventsWrite,
         Self::AnalyticsRead,
+        Self::SegmentsManage,
     ];
 
     /// Returns the permission's name as written in docs and errors, e.g. `pii:read`.
@@ -89,6 +92,7 @@ impl Permission {
             Self::AuditRead => "audit:read",
             Self::EventsWrite => "events:write",
             Self::AnalyticsRead => "analytics:read",
+            Self::SegmentsManage => "segments:manage",
         }
     }
 }
@@ -113,6 +117,7 @@ impl Role {
                     | CustomersImport
                     | EventsWrite
                     | AnalyticsRead
+                    | SegmentsManage
             ),
             Self::Analyst => matches!(permission, CustomersRead | AnalyticsRead),
             Self::CsAgent => matches!(permission, CustomersRead | NotesWrite | ConsentWrite),
@@ -148,6 +153,8 @@ pub enum Actor {
     Cli,
     /// An end customer using a public link (e.g. unsubscribe).
     Public,
+    /// siyu itself, on a schedule (model refreshes, segment upkeep).
+    System,
 }
 
 impl Actor {
@@ -158,6 +165,7 @@ impl Actor {
             Self::Key { prefix, .. } => format!("key:{prefix}"),
             Self::Cli => "cli".into(),
             Self::Public => "public".into(),
+            Self::System => "system".into(),
         }
     }
 }
@@ -182,6 +190,11 @@ impl Principal {
     /// Returns whether the principal may see personal data unmasked.
     pub fn can_read_pii(&self) -> bool {
         self.role.allows(Permission::PiiRead)
+    }
+
+    /// A principal for siyu's own scheduled work in `workspace_id` (reads analytics only).
+    pub fn system(workspace_id: WorkspaceId) -> Self {
+        Self { workspace_id, role: Role::Analyst, actor: Actor::System }
     }
 
     /// A principal for command-line administration of `workspace_id` (full rights).

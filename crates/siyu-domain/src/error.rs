@@ -40,6 +40,9 @@ pub enum DomainError {
     /// Too many failed logins; the account is locked until the given time.
     #[error("account locked until {0}")]
     Locked(jiff::Timestamp),
+    /// A model needs orders and the workspace has none.
+    #[error("{}", crate::models::NO_ORDER_DATA)]
+    NoOrderData,
     /// Storage or cryptography failed; details are in the log, not in the answer.
     #[error("internal error: {0}")]
     Internal(String),

@@ -89,6 +89,10 @@ pub trait WorkspaceStore: Send + Sync {
     async fn wrapped_key(&self, id: WorkspaceId) -> Result<Vec<u8>, StoreError>;
     /// Updates name, time zone and currency.
     async fn update(&self, id: WorkspaceId, new: &NewWorkspace) -> Result<(), StoreError>;
+    /// Returns the workspace's model settings (JSON), if it saved any.
+    async fn model_settings(&self, id: WorkspaceId) -> Result<Option<String>, StoreError>;
+    /// Saves the workspace's model settings (JSON).
+    async fn set_model_settings(&self, id: WorkspaceId, json: &str, now: jiff::Timestamp) -> Result<(), StoreError>;
 }
 
 #[cfg(test)]

@@ -23,6 +23,12 @@ const VERSIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../migrations/sqlite/0003_index_snapshots.sql"),
         include_str!("../migrations/postgres/0003_index_snapshots.sql"),
     ),
+    (
+        4,
+        "model settings",
+        include_str!("../migrations/sqlite/0004_model_settings.sql"),
+        include_str!("../migrations/postgres/0004_model_settings.sql"),
+    ),
 ];
 
 /// Which dialect's files to use.

@@ -90,6 +90,9 @@ impl From<DomainError> for Problem {
                 "account-locked",
                 format!("too many failed logins; try again after {until}"),
             ),
+            DomainError::NoOrderData => {
+                Self::new(StatusCode::UNPROCESSABLE_ENTITY, "no-order-data", siyu_domain::models::NO_ORDER_DATA)
+            }
             DomainError::Internal(cause) => Self::internal(&cause),
         }
     }

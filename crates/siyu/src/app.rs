@@ -38,6 +38,18 @@ impl App {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let addr = listener.local_addr()?;
+        // The models' schedule: once a minute, recompute those older than their refresh interval.
+        let schedule = {
+            let services = self.services.clone();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tick.tick().await;
+                    services.refresh_due_models().await;
+                }
+            })
+        };
         let state = AppState {
             services: self.services,
             public_url: self.public_url.unwrap_or_else(|| format!("http://{addr}")),
@@ -45,7 +57,8 @@ impl App {
         };
         // The peer address is kept for the Tracking API's `context.ip`.
         let service = siyu_web::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-        axum::serve(listener, service).with_graceful_shutdown(shutdown).await?;
-        Ok(())
+        let served = axum::serve(listener, service).with_graceful_shutdown(shutdown).await;
+        schedule.abort();
+        Ok(served?)
     }
 }

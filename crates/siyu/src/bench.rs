@@ -58,7 +58,8 @@ pub enum BenchCommand {
     },
     /// Imports a Parquet file of events (gen_events.py layout) into workspace `bench-analytics`
     /// (skipped when it already holds events), builds the index from the log, then times the
-    /// funnel, weekly retention and RFM queries of scripts/reference/anchors.py in UTC.
+    /// funnel, weekly retention and RFM queries of scripts/reference/anchors.py in UTC, then the
+    /// built-in models of every customer and the LTV fit on the workspace's orders.
     Analytics {
         /// The Parquet file.
         #[arg(long)]
@@ -304,6 +305,27 @@ async fn bench_analytics(config: &Config, parquet: &std::path::Path, repeat: usi
     println!("retention  best {:8.2} ms  median {:8.2} ms  {} cells", best * 1e3, median * 1e3, retention?.rows.len());
     let (best, median, rfm) = timed(repeat, || index.rfm(None));
     println!("rfm        best {:8.2} ms  median {:8.2} ms  {} customers", best * 1e3, median * 1e3, rfm.customers);
+    // The built-in models (RFM classes, lifecycle stage, value tier, churn warning and health of
+    // every customer) as of the data's end, as the schedule computes them.
+    let end = index.columns.time_range().map(|(_, end)| end).unwrap_or_default();
+    let as_of = jiff::Timestamp::from_microsecond(end)?;
+    drop(index);
+    let mut times = Vec::new();
+    let mut customers = 0;
+    for _ in 0..repeat.max(1) {
+        let started = Instant::now();
+        customers = services.run_models(&owner, Some(as_of)).await?.models.customers.len();
+        times.push(started.elapsed().as_secs_f64());
+    }
+    times.sort_by(f64::total_cmp);
+    println!(
+        "models     best {:8.2} ms  median {:8.2} ms  {customers} customers (RFM classes, lifecycle, tier, churn, health)",
+        times[0] * 1e3,
+        times[times.len() / 2] * 1e3
+    );
+    let started = Instant::now();
+    let ltv = services.ltv_model(&owner).await?;
+    println!("ltv        fit on {} buyers from the index in {:.2} s", ltv.customers, started.elapsed().as_secs_f64());
     Ok(())
 }
 

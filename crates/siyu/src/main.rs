@@ -337,7 +337,14 @@ async fn main() -> anyhow::Result<()> {
             let app = App::build(&config).await?;
             siyu::query::run(app.services(), command).await
         }
-        Command::Model(command) => siyu::model::run(command),
+        Command::Model(command) => {
+            if command.needs_workspace() {
+                let app = App::build(&config).await?;
+                siyu::model::run(command, Some(app.services())).await
+            } else {
+                siyu::model::run(command, None).await
+            }
+        }
         Command::Openapi => {
             println!("{}", siyu_web::api::openapi_json());
             Ok(())

@@ -1,21 +1,56 @@
-//! `siyu model …`: customer models on the command line. `ltv` fits BG/NBD (and, with spend,
-//! Gamma-Gamma) to any customer summary in the `lifetimes` layout and prints each customer's
-//! probability of being alive, expected purchases and expected value over a horizon.
+//! `siyu model …`: customer models on the command line. `run` computes a workspace's models (RFM
+//! classes, lifecycle stages, value tiers, health, recall list); `recall` lists the recall list;
+//! `ltv` fits BG/NBD (and, with spend, Gamma-Gamma) to a workspace's orders or to any customer
+//! summary in the `lifetimes` layout and prints each customer's probability of being alive,
+//! expected purchases and expected value over a horizon.
 
 use crate::query::Format;
 use anyhow::Context;
 use siyu_analytics::ltv::{Summary, fit_bgnbd, fit_gamma_gamma};
+use siyu_core::PageRequest;
+use siyu_domain::Services;
+use siyu_domain::access::Principal;
 use std::path::PathBuf;
 
 /// A customer model.
 #[derive(clap::Subcommand, Debug)]
 pub enum ModelCommand {
-    /// BG/NBD + Gamma-Gamma lifetime value from a summary CSV: columns ID,frequency,recency,T and
-    /// optionally monetary_value (time in any one unit; frequency counts repeat purchases).
+    /// Computes a workspace's models now and prints the overview: lifecycle stages, value tiers,
+    /// health bands, the recall list's size, and (with orders) the eight RFM classes.
+    Run {
+        /// Workspace slug.
+        #[arg(long)]
+        workspace: String,
+        /// Compute as of this RFC 3339 instant (default: now).
+        #[arg(long)]
+        as_of: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Lists the recall list (customers with a churn warning), healthiest first.
+    Recall {
+        /// Workspace slug.
+        #[arg(long)]
+        workspace: String,
+        /// How many to list (1-1000).
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// BG/NBD + Gamma-Gamma lifetime value, from a workspace's orders (`--workspace`) or from a
+    /// summary CSV (`--summary`): columns ID,frequency,recency,T and optionally monetary_value
+    /// (time in any one unit; frequency counts repeat purchases).
+    #[command(group(clap::ArgGroup::new("source").required(true).args(["summary", "workspace"])))]
     Ltv {
         /// The summary CSV.
         #[arg(long)]
-        summary: PathBuf,
+        summary: Option<PathBuf>,
+        /// Workspace slug: fit its orders (time in days; the horizon is the workspace's setting).
+        #[arg(long)]
+        workspace: Option<String>,
         /// The horizon of the predictions, in the summary's time unit.
         #[arg(long, default_value_t = 39.0)]
         horizon: f64,
@@ -66,11 +101,110 @@ fn read_summary(path: &PathBuf) -> anyhow::Result<(Vec<String>, Vec<Summary>)> {
     Ok((ids, rows))
 }
 
-/// Runs a model command.
-pub fn run(command: ModelCommand) -> anyhow::Result<()> {
-    let ModelCommand::Ltv { summary, horizon, format } = command;
+impl ModelCommand {
+    /// Returns whether the command reads a workspace (and so needs the store opened).
+    pub fn needs_workspace(&self) -> bool {
+        !matches!(self, Self::Ltv { workspace: None, .. })
+    }
+}
+
+/// Runs a model command; `services` must be given when [`ModelCommand::needs_workspace`].
+pub async fn run(command: ModelCommand, services: Option<&Services>) -> anyhow::Result<()> {
+    let principal = |slug: String| async move {
+        let services = services.context("this command needs the store")?;
+        let ws = services.workspace_by_slug(&slug).await?;
+        anyhow::Ok(Principal::cli(ws.id))
+    };
+    match command {
+        ModelCommand::Run { workspace, as_of, format } => {
+            let principal = principal(workspace).await?;
+            let services = services.context("this command needs the store")?;
+            let as_of = as_of
+                .map(|t| {
+                    t.parse::<jiff::Timestamp>().with_context(|| format!("--as-of \"{t}\" is not an RFC 3339 instant"))
+                })
+                .transpose()?;
+            services.run_models(&principal, as_of).await?;
+            let summary = services.models_summary(&principal).await?;
+            let rfm = if summary.buyers > 0 { Some(services.rfm_model(&principal).await?) } else { None };
+            match format {
+                Format::Json => println!("{}", serde_json::json!({"summary": summary, "rfm": rfm})),
+                Format::Table => {
+                    println!("as of {}: {} customers, {} buyers", summary.as_of, summary.customers, summary.buyers);
+                    println!("\n{:<10} {:<8} {:>10} {:>14}", "stage", "阶段", "customers", "revenue");
+                    for s in &summary.lifecycle {
+                        println!("{:<10} {:<8} {:>10} {:>14.2}", s.key, s.name_zh, s.customers, s.revenue);
+                    }
+                    println!("\n{:<10} {:<8} {:>10} {:>14}", "tier", "层级", "customers", "revenue");
+                    for s in &summary.tiers {
+                        println!("{:<10} {:<8} {:>10} {:>14.2}", s.key, s.name_zh, s.customers, s.revenue);
+                    }
+                    println!("\nrecall list: {} customers; mean health {:.1}", summary.recall, summary.mean_health);
+                    match &rfm {
+                        Some(rfm) => {
+                            println!("\n{:<20} {:<8} {:>10} {:>14}", "RFM class", "类别", "customers", "revenue");
+                            for c in &rfm.classes {
+                                println!("{:<20} {:<8} {:>10} {:>14.2}", c.key, c.name_zh, c.customers, c.revenue);
+                            }
+                        }
+                        None => println!("\n{}", siyu_domain::models::NO_ORDER_DATA),
+                    }
+                }
+            }
+            Ok(())
+        }
+        ModelCommand::Recall { workspace, limit, format } => {
+            anyhow::ensure!((1..=PageRequest::MAX_LIMIT).contains(&limit), "--limit must be 1 to 1000");
+            let principal = principal(workspace).await?;
+            let services = services.context("this command needs the store")?;
+            let (total, page) = services.recall_list(&principal, PageRequest::first(limit)).await?;
+            match format {
+                Format::Json => println!("{}", serde_json::json!({"total": total, "items": page.items})),
+                Format::Table => {
+                    println!("{total} customers on the recall list");
+                    println!(
+                        "{:<12} {:<22} {:>6} {:<8} {:>6} {:>12}",
+                        "customer", "since", "health", "stage", "orders", "monetary"
+                    );
+                    for e in &page.items {
+                        println!(
+                            "{:<12} {:<22} {:>6} {:<8} {:>6} {:>12.2}",
+                            e.customer_id, e.since, e.health, e.stage, e.orders, e.monetary
+                        );
+                    }
+                }
+            }
+            Ok(())
+        }
+        ModelCommand::Ltv { summary: None, workspace: Some(workspace), format, .. } => {
+            let principal = principal(workspace).await?;
+            let services = services.context("this command needs the store")?;
+            let answer = services.ltv_model(&principal).await?;
+            match format {
+                Format::Json => println!("{}", serde_json::to_string(&answer)?),
+                Format::Table => {
+                    println!(
+                        "as of {}, horizon {} days, {} buyers",
+                        answer.as_of, answer.horizon_days, answer.customers
+                    );
+                    println!("BG/NBD {}", answer.bgnbd);
+                    if let Some(g) = &answer.gamma_gamma {
+                        println!("Gamma-Gamma {g}");
+                    }
+                    println!("expected value in all: {:.2}", answer.total_expected_value);
+                }
+            }
+            Ok(())
+        }
+        ModelCommand::Ltv { summary, horizon, format, .. } => {
+            ltv_from_file(&summary.context("--summary or --workspace is required")?, horizon, format)
+        }
+    }
+}
+
+fn ltv_from_file(summary: &PathBuf, horizon: f64, format: Format) -> anyhow::Result<()> {
     anyhow::ensure!(horizon.is_finite() && horizon > 0.0, "--horizon must be a positive number");
-    let (ids, rows) = read_summary(&summary)?;
+    let (ids, rows) = read_summary(summary)?;
     // A row number in an error is 0-based over the data rows; the file's line is two more.
     let located = |e: siyu_analytics::ltv::FitError| match e {
         siyu_analytics::ltv::FitError::BadRow { row, reason } => anyhow::anyhow!("line {}: {reason}", row + 2),

@@ -7,6 +7,9 @@
 mod access;
 mod customers;
 mod events;
+mod models;
+
+pub use models::{ComputedModels, CustomerLtv, CustomerModelView, LtvAnswer, LtvFit, RecallEntry};
 
 pub use events::{IngestOutcome, RejectedMessage};
 mod import;
@@ -34,6 +37,7 @@ pub struct Services {
     data_keys: Arc<RwLock<HashMap<WorkspaceId, DataKey>>>,
     ingest: Arc<events::IngestState>,
     live: Arc<std::sync::Mutex<HashMap<WorkspaceId, Arc<tokio::sync::RwLock<events::LiveIndex>>>>>,
+    computed: Arc<std::sync::Mutex<HashMap<WorkspaceId, Arc<models::ComputedModels>>>>,
 }
 
 impl Services {
@@ -46,6 +50,7 @@ impl Services {
             data_keys: Default::default(),
             ingest: Default::default(),
             live: Default::default(),
+            computed: Default::default(),
         }
     }
 

@@ -80,6 +80,28 @@ impl WorkspaceStore for SqlStore {
             .map_err(db_err)?;
         Ok(())
     }
+
+    async fn model_settings(&self, id: WorkspaceId) -> Result<Option<String>, StoreError> {
+        sqlx::query_scalar::<Db, String>("SELECT settings FROM model_settings WHERE workspace_id = $1")
+            .bind(id.0)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)
+    }
+
+    async fn set_model_settings(&self, id: WorkspaceId, json: &str, now: jiff::Timestamp) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO model_settings (workspace_id, settings, updated_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (workspace_id) DO UPDATE SET settings = excluded.settings, updated_at = excluded.updated_at",
+        )
+        .bind(id.0)
+        .bind(json)
+        .bind(millis(now))
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
 }
 
 fn user_row(row: &<Db as sqlx::Database>::Row) -> Result<User, StoreError> {

@@ -5,6 +5,7 @@
 
 mod access;
 mod events;
+mod models;
 mod profiles;
 
 use siyu_core::SystemClock;

@@ -5,6 +5,7 @@
 mod admin;
 mod analytics;
 mod customers;
+mod models;
 mod tags;
 
 use crate::AppState;
@@ -56,6 +57,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(tags::router())
         .merge(admin::router())
         .merge(analytics::router())
+        .merge(models::router())
         .layer(axum::extract::DefaultBodyLimit::max(crate::JSON_BODY_LIMIT));
     let document = api.get_openapi().clone();
     let json = serde_json::to_string_pretty(&document).expect("the OpenAPI document serialises");

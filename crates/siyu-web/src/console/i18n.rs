@@ -102,6 +102,8 @@ strings! {
     error_csrf: "表单已过期或并非来自本站，请刷新页面后重试。", "The form has expired or did not come from this site. Reload the page and try again.";
     error_not_found_title: "未找到", "Not found";
     error_not_found_body: "你要找的内容不存在，或不属于当前工作空间。", "What you are looking for does not exist or is not in this workspace.";
+    no_order_data_title: "暂无订单数据", "No order data";
+    no_order_data_body: "本工作空间还没有任何“Order Completed”订单事件，RFM 与 LTV 模型无数据可算。", "No customer of this workspace has an \"Order Completed\" event yet, so RFM and LTV have nothing to score.";
     error_internal_title: "出错了", "Something went wrong";
     error_internal_body: "服务器内部错误，请稍后再试。", "An internal error occurred. Please try again later.";
     error_bad_request_title: "请求无效", "Bad request";
@@ -357,6 +359,7 @@ strings! {
     perm_audit_read: "查看审计日志", "Read the audit log";
     perm_events_write: "发送和导入行为事件", "Send and import events";
     perm_analytics_read: "查看分析（概览、漏斗、留存、RFM、事件、路径）", "Run analytics (overview, funnels, retention, RFM, events, paths)";
+    perm_segments_manage: "创建和修改分群及模型阈值", "Create and change segments and model thresholds";
     family_demographic: "人口属性", "Demographic";
     family_consumption_preference: "消费偏好", "Consumption preference";
     family_content_interest: "内容兴趣", "Content interest";
@@ -427,6 +430,7 @@ impl Text {
             Permission::AuditRead => self.perm_audit_read,
             Permission::EventsWrite => self.perm_events_write,
             Permission::AnalyticsRead => self.perm_analytics_read,
+            Permission::SegmentsManage => self.perm_segments_manage,
         }
     }
 

@@ -198,6 +198,9 @@ pub(crate) fn error_page(lang: Lang, chrome: Option<Chrome>, error: DomainError)
         DomainError::NotFound(_) => {
             error_response(status, lang, chrome, t.error_not_found_title, t.error_not_found_body.into())
         }
+        DomainError::NoOrderData => {
+            error_response(status, lang, chrome, t.no_order_data_title, t.no_order_data_body.into())
+        }
         DomainError::Invalid(_) | DomainError::Conflict(_) => {
             let details = form_errors(t, &error).unwrap_or_default();
             let chrome = chrome.unwrap_or_else(|| Chrome::bare(lang));

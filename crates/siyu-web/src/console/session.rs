@@ -204,7 +204,7 @@ pub(crate) fn redirect_with_cookies(location: &str, cookies: Vec<HeaderValue>) -
 /// Returns the status of a domain error as the console shows it.
 pub(crate) fn status_of(error: &DomainError) -> StatusCode {
     match error {
-        DomainError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        DomainError::Invalid(_) | DomainError::NoOrderData => StatusCode::UNPROCESSABLE_ENTITY,
         DomainError::NotFound(_) => StatusCode::NOT_FOUND,
         DomainError::Conflict(_) => StatusCode::CONFLICT,
         DomainError::Forbidden(_) => StatusCode::FORBIDDEN,

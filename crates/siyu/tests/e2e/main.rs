@@ -11,6 +11,7 @@ mod console_analytics;
 mod console_support;
 mod durability;
 mod events;
+mod models;
 mod tracking;
 
 use siyu::{App, Config};
