@@ -5,7 +5,7 @@
 //! Modules, in reading order: [`columns`] (customer-partitioned columns and their builder), [`index`]
 //! (a base and a delta of recent events, seen as one), [`calendar`] (instants to
 //! local days, weeks and months of a time zone), [`funnel`], [`retention`], [`rfm`],
-//! [`segmentation`], [`paths`], [`ltv`] (BG/NBD and Gamma-Gamma), [`models`] (RFM classes, lifecycle, tiers, churn, health), [`props`] (event properties as interned sets), [`kpi`], [`parallel`]
+//! [`segmentation`], [`paths`], [`cohort`] (customers by what they did), [`ltv`] (BG/NBD and Gamma-Gamma), [`models`] (RFM classes, lifecycle, tiers, churn, health), [`props`] (event properties as interned sets), [`kpi`], [`parallel`]
 //! (splitting a scan over the cores).
 //!
 //! The crate depends on `siyu-core` only: it knows no storage, HTTP or runtime. Its definitions are
@@ -13,6 +13,7 @@
 //! and its tests compare with answers DuckDB and ClickHouse gave on the same data.
 
 pub mod calendar;
+pub mod cohort;
 pub mod columns;
 pub mod funnel;
 pub mod index;

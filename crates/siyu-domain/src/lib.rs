@@ -14,6 +14,7 @@ pub mod events;
 pub mod imports;
 pub mod models;
 pub mod profiles;
+pub mod segments;
 pub mod services;
 pub mod stores;
 pub mod tags;

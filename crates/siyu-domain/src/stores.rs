@@ -5,6 +5,7 @@ use crate::audit::AuditStore;
 use crate::consent::ConsentStore;
 use crate::events::EventStore;
 use crate::profiles::ProfileStore;
+use crate::segments::SegmentStore;
 use crate::tags::TagStore;
 use crate::users::UserStore;
 use crate::workspaces::WorkspaceStore;
@@ -25,6 +26,8 @@ pub struct Stores {
     pub tags: Arc<dyn TagStore>,
     /// Consent.
     pub consent: Arc<dyn ConsentStore>,
+    /// Segments.
+    pub segments: Arc<dyn SegmentStore>,
     /// Audit log.
     pub audit: Arc<dyn AuditStore>,
     /// Event log.

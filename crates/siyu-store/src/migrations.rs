@@ -29,6 +29,12 @@ const VERSIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../migrations/sqlite/0004_model_settings.sql"),
         include_str!("../migrations/postgres/0004_model_settings.sql"),
     ),
+    (
+        5,
+        "segments",
+        include_str!("../migrations/sqlite/0005_segments.sql"),
+        include_str!("../migrations/postgres/0005_segments.sql"),
+    ),
 ];
 
 /// Which dialect's files to use.

@@ -248,4 +248,5 @@ impl siyu_domain::events::EventStore for SqlStore {
 include!("sql/rows.rs");
 include!("sql/access.rs");
 include!("sql/profiles.rs");
+include!("sql/segments.rs");
 include!("sql/traits.rs");

@@ -122,4 +122,5 @@ fn checkpoint_in_background(pool: sqlx::Pool<Db>) {
 include!("sql/rows.rs");
 include!("sql/access.rs");
 include!("sql/profiles.rs");
+include!("sql/segments.rs");
 include!("sql/traits.rs");

@@ -11,6 +11,7 @@ pub mod event_export;
 pub mod event_import;
 pub mod model;
 pub mod query;
+pub mod segment;
 #[cfg(test)]
 mod tidy;
 

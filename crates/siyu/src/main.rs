@@ -75,9 +75,12 @@ enum Command {
     /// Answers analytics queries (funnel, retention, rfm).
     #[command(subcommand)]
     Query(siyu::query::QueryCommand),
-    /// Customer models (LTV: BG/NBD + Gamma-Gamma).
+    /// Customer models: RFM classes, lifecycle, tiers, recall list, health, LTV (BG/NBD + Gamma-Gamma).
     #[command(subcommand)]
     Model(siyu::model::ModelCommand),
+    /// Segments: create from the segment language, preview, show, members.
+    #[command(subcommand)]
+    Segment(siyu::segment::SegmentCommand),
     /// Prints the OpenAPI 3.1 document of the admin API.
     Openapi,
     /// Measures performance (see docs/BENCHMARKS.md).
@@ -344,6 +347,10 @@ async fn main() -> anyhow::Result<()> {
             } else {
                 siyu::model::run(command, None).await
             }
+        }
+        Command::Segment(command) => {
+            let app = App::build(&config).await?;
+            siyu::segment::run(app.services(), command).await
         }
         Command::Openapi => {
             println!("{}", siyu_web::api::openapi_json());

@@ -191,6 +191,9 @@ pub trait ProfileStore: Send + Sync {
     ) -> Result<Page<StoredCustomer>, StoreError>;
     /// Counts live profiles.
     async fn count(&self, ws: WorkspaceId) -> Result<i64, StoreError>;
+    /// Reads what segments test of every live profile: plain traits, tags, identity kinds and
+    /// consent records (in the order they were made).
+    async fn profile_facts(&self, ws: WorkspaceId) -> Result<crate::segments::ProfileFacts, StoreError>;
     /// Detaches an identity; `NotFound` unless the customer has it.
     async fn remove_identity(
         &self,

@@ -8,6 +8,9 @@ mod access;
 mod customers;
 mod events;
 mod models;
+mod segments;
+
+pub use segments::{DefinitionInput, SegmentInput, SegmentPreview, SegmentView};
 
 pub use models::{ComputedModels, CustomerLtv, CustomerModelView, LtvAnswer, LtvFit, RecallEntry};
 

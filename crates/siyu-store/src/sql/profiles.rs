@@ -483,6 +483,60 @@ impl ProfileStore for SqlStore {
             .map_err(db_err)
     }
 
+    async fn profile_facts(&self, ws: WorkspaceId) -> Result<siyu_domain::segments::ProfileFacts, StoreError> {
+        let mut facts = siyu_domain::segments::ProfileFacts::default();
+        let rows = sqlx::query("SELECT id, traits FROM customers WHERE workspace_id = $1 AND merged_into IS NULL")
+            .bind(ws.0)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        for row in &rows {
+            let id: i64 = get(row, "id")?;
+            facts.add_customer(id);
+            let traits: String = get(row, "traits")?;
+            for (key, entry) in parse_doc(&traits)? {
+                if let Some(value) = entry.v {
+                    facts.add_trait(id, &key, value);
+                }
+            }
+        }
+        let rows = sqlx::query(
+            "SELECT ct.customer_id, t.name FROM customer_tags ct JOIN tags t ON t.id = ct.tag_id \
+             WHERE ct.workspace_id = $1",
+        )
+        .bind(ws.0)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        for row in &rows {
+            facts.add_tag(get(row, "customer_id")?, &get::<String>(row, "name")?);
+        }
+        let rows = sqlx::query("SELECT DISTINCT customer_id, kind FROM customer_identities WHERE workspace_id = $1")
+            .bind(ws.0)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        for row in &rows {
+            let kind: String = get(row, "kind")?;
+            let kind = IdentityKind::parse(&kind).ok_or_else(|| corrupt("identity kind", &kind))?;
+            facts.add_identity(get(row, "customer_id")?, kind);
+        }
+        let rows = sqlx::query(
+            "SELECT customer_id, purpose, channel, granted FROM consent_records WHERE workspace_id = $1 ORDER BY id",
+        )
+        .bind(ws.0)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        for row in &rows {
+            let (purpose, channel): (String, String) = (get(row, "purpose")?, get(row, "channel")?);
+            let purpose = Purpose::parse(&purpose).ok_or_else(|| corrupt("purpose", &purpose))?;
+            let channel = Channel::parse(&channel).ok_or_else(|| corrupt("channel", &channel))?;
+            facts.apply_consent(get(row, "customer_id")?, purpose, channel, get(row, "granted")?);
+        }
+        Ok(facts)
+    }
+
     async fn remove_identity(
         &self,
         ws: WorkspaceId,

@@ -69,6 +69,7 @@ fn stores(store: SqlStore, events: std::sync::Arc<dyn siyu_domain::events::Event
         profiles: store.clone(),
         tags: store.clone(),
         consent: store.clone(),
+        segments: store.clone(),
         audit: store,
         events,
     }

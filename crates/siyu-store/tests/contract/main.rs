@@ -7,6 +7,7 @@ mod access;
 mod events;
 mod models;
 mod profiles;
+mod segments;
 
 use siyu_core::SystemClock;
 use siyu_core::crypto::SecretKey;

@@ -6,6 +6,7 @@ mod admin;
 mod analytics;
 mod customers;
 mod models;
+mod segments;
 mod tags;
 
 use crate::AppState;
@@ -58,6 +59,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(admin::router())
         .merge(analytics::router())
         .merge(models::router())
+        .merge(segments::router())
         .layer(axum::extract::DefaultBodyLimit::max(crate::JSON_BODY_LIMIT));
     let document = api.get_openapi().clone();
     let json = serde_json::to_string_pretty(&document).expect("the OpenAPI document serialises");

@@ -43,6 +43,26 @@ fn query_pairs(raw: Option<&str>, allowed: &[&str]) -> Result<Vec<(String, Strin
     Ok(pairs)
 }
 
+/// Reads `limit` and `cursor` (and nothing else) from a query string.
+pub(crate) fn page_request(raw: Option<&str>) -> Result<PageRequest, Problem> {
+    let mut page = PageRequest::first(PageRequest::DEFAULT_LIMIT);
+    for (key, value) in query_pairs(raw, &["limit", "cursor"])? {
+        if key == "limit" {
+            page.limit = value
+                .parse()
+                .ok()
+                .filter(|l| (1..=PageRequest::MAX_LIMIT).contains(l))
+                .ok_or_else(|| bad("limit", format!("\"{value}\" must be a number from 1 to 1000")))?;
+        } else {
+            page.after = Some(
+                PageRequest::decode_cursor(&value)
+                    .ok_or_else(|| bad("cursor", format!("\"{value}\" is not a cursor from this API")))?,
+            );
+        }
+    }
+    Ok(page)
+}
+
 fn instant(field: &str, text: &str) -> Result<jiff::Timestamp, Problem> {
     text.parse().map_err(|_| bad(field, format!("\"{text}\" is not an RFC 3339 instant")))
 }
@@ -107,22 +127,7 @@ async fn recall(
     ApiAuth(principal): ApiAuth,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<RecallPage>, Problem> {
-    let mut page = PageRequest::first(PageRequest::DEFAULT_LIMIT);
-    for (key, value) in query_pairs(raw.as_deref(), &["limit", "cursor"])? {
-        if key == "limit" {
-            page.limit = value
-                .parse()
-                .ok()
-                .filter(|l| (1..=PageRequest::MAX_LIMIT).contains(l))
-                .ok_or_else(|| bad("limit", format!("\"{value}\" must be a number from 1 to 1000")))?;
-        } else {
-            page.after = Some(
-                PageRequest::decode_cursor(&value)
-                    .ok_or_else(|| bad("cursor", format!("\"{value}\" is not a cursor from this API")))?,
-            );
-        }
-    }
-    let (total, page) = app.services.recall_list(&principal, page).await?;
+    let (total, page) = app.services.recall_list(&principal, page_request(raw.as_deref())?).await?;
     Ok(Json(RecallPage { total, items: page.items, next_cursor: page.next_after.map(PageRequest::encode_cursor) }))
 }
 

@@ -73,6 +73,13 @@ fn routes() -> Vec<(&'static str, &'static str, Option<Value>, Permission)> {
         ("GET", "/api/v1/models/settings", None, AnalyticsRead),
         ("PUT", "/api/v1/models/settings", Some(json!({"churn_days": 30})), SegmentsManage),
         ("GET", "/api/v1/customers/{c}/models", None, CustomersRead),
+        ("POST", "/api/v1/segments/preview", Some(json!({"text": "tag(\"VIP\")"})), AnalyticsRead),
+        ("GET", "/api/v1/segments", None, AnalyticsRead),
+        ("POST", "/api/v1/segments", Some(json!({"key": "new-@@", "text": "tag(\"VIP\")"})), SegmentsManage),
+        ("GET", "/api/v1/segments/{s}", None, AnalyticsRead),
+        ("GET", "/api/v1/segments/{s}/members", None, AnalyticsRead),
+        ("PUT", "/api/v1/segments/{s}", Some(json!({"key": "seg-@@", "text": "not tag(\"VIP\")"})), SegmentsManage),
+        ("DELETE", "/api/v1/segments/{s}", None, SegmentsManage),
         ("GET", "/api/v1/tag-groups", None, CustomersRead),
         ("POST", "/api/v1/tag-groups", Some(json!({"name": "g-@@", "family": "social"})), TagsManage),
         ("GET", "/api/v1/tags", None, CustomersRead),
@@ -129,6 +136,11 @@ async fn fixture(app: &TestApp, owner_key: &str, template: &str, round: usize) -
         let (_, k, _) =
             app.call("POST", "/api/v1/keys", owner_key, Some(json!({"kind": "write", "name": "tmp"}))).await;
         path = path.replace("{k}", &k["key"]["id"].to_string());
+    }
+    if path.contains("{s}") {
+        let key = format!("seg-{round}");
+        app.call("POST", "/api/v1/segments", owner_key, Some(json!({"key": key, "text": "tag(\"VIP\")"}))).await;
+        path = path.replace("{s}", &key);
     }
     if path.contains("{u}") {
         let (_, u, _) = app
@@ -224,7 +236,7 @@ async fn no_route_crosses_workspaces(app: TestApp) {
         // Objects are made in the test workspace; the other workspace's owner key tries to reach them.
         let path = fixture(&app, &app.key, template, round).await;
         let (status, answer) = send(&app, method, &path, &other_key, body, round).await;
-        let names_an_object = ["{c}", "{t}", "{k}", "{u}"].iter().any(|p| template.contains(p));
+        let names_an_object = ["{c}", "{t}", "{k}", "{u}", "{s}"].iter().any(|p| template.contains(p));
         if names_an_object {
             assert_eq!(status, 404, "{method} {path} from another workspace: {answer}");
         } else if method == "GET" {
@@ -260,6 +272,7 @@ async fn openapi_document_lists_every_route(app: TestApp) {
             .replace("{t}", "{id}")
             .replace("{k}", "{id}")
             .replace("{u}", "{id}")
+            .replace("{s}", "{key}")
             .replace("member_no/M-1", "{type}/{value}")
             .replace("tags/VIP", "tags/{tag}");
         let operation = &document["paths"][&path][method.to_lowercase()];

@@ -1,0 +1,643 @@
+//! Segments (audiences): the definition language ([`language`]), its checks (errors that name the
+//! field, warnings that list unknown names), and its evaluation into a compressed bitmap of
+//! customers over the workspace's profile facts ([`ProfileFacts`]), event index and models.
+
+pub mod language;
+
+use crate::consent::{Channel, Purpose};
+use crate::error::FieldError;
+use crate::events::EventIndex;
+use crate::events::filters::compile;
+use crate::models::Named;
+use crate::profiles::IdentityKind;
+use crate::services::ComputedModels;
+use language::{Condition, EventCondition, ModelField, Op, Threshold, is_date, is_duration};
+use roaring::RoaringTreemap;
+use serde_json::Value;
+use siyu_analytics::cohort::{self, Cmp, EventTest};
+use siyu_analytics::models::{RfmClass, Stage, Tier};
+use std::collections::{BTreeSet, HashMap};
+
+/// Traits sealed at rest: segments cannot test them (their values are never in memory in clear).
+pub const SEALED_TRAITS: [&str; 3] = ["name", "birthday", "address"];
+
+/// What segments test about profiles, for every live customer of a workspace: tags, identity kinds,
+/// current consent grants and plain traits. Built from the store in one scan.
+#[derive(Clone, Debug, Default)]
+pub struct ProfileFacts {
+    /// Every live customer.
+    pub all: RoaringTreemap,
+    /// Customers per tag name.
+    pub tags: HashMap<String, RoaringTreemap>,
+    /// Customers per identity kind.
+    pub identities: HashMap<IdentityKind, RoaringTreemap>,
+    /// Customers whose latest consent for (purpose, channel) is a grant.
+    pub consent: HashMap<(Purpose, Channel), RoaringTreemap>,
+    /// Plain trait values per key, by customer.
+    pub traits: HashMap<String, Vec<(u64, Value)>>,
+}
+
+impl ProfileFacts {
+    /// Adds a live customer.
+    pub fn add_customer(&mut self, customer: i64) {
+        self.all.insert(customer as u64);
+    }
+
+    /// Adds a plain trait of a customer.
+    pub fn add_trait(&mut self, customer: i64, key: &str, value: Value) {
+        self.traits.entry(key.to_string()).or_default().push((customer as u64, value));
+    }
+
+    /// Adds a tag of a customer.
+    pub fn add_tag(&mut self, customer: i64, tag: &str) {
+        self.tags.entry(tag.to_string()).or_default().insert(customer as u64);
+    }
+
+    /// Adds an identity kind of a customer.
+    pub fn add_identity(&mut self, customer: i64, kind: IdentityKind) {
+        self.identities.entry(kind).or_default().insert(customer as u64);
+    }
+
+    /// Applies a consent record; records must come in the order they were made (the latest wins).
+    pub fn apply_consent(&mut self, customer: i64, purpose: Purpose, channel: Channel, granted: bool) {
+        let set = self.consent.entry((purpose, channel)).or_default();
+        if granted {
+            set.insert(customer as u64);
+        } else {
+            set.remove(customer as u64);
+        }
+    }
+}
+
+/// A stored segment.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredSegment {
+    /// Key, unique in the workspace (lower-case letters, digits, `-` and `_`).
+    pub key: String,
+    /// Display name.
+    pub name: String,
+    /// The definition's JSON tree.
+    pub definition: String,
+    /// Created.
+    pub created_at: jiff::Timestamp,
+    /// Last changed.
+    pub updated_at: jiff::Timestamp,
+}
+
+/// Persists segment definitions.
+#[async_trait::async_trait]
+pub trait SegmentStore: Send + Sync {
+    /// Inserts a segment; `Conflict` if the key is taken.
+    async fn insert(&self, ws: siyu_core::WorkspaceId, segment: &StoredSegment) -> Result<(), siyu_core::StoreError>;
+    /// Replaces a segment's name and definition; `NotFound` if absent.
+    async fn update(&self, ws: siyu_core::WorkspaceId, segment: &StoredSegment) -> Result<(), siyu_core::StoreError>;
+    /// Returns every segment of the workspace, by key.
+    async fn list(&self, ws: siyu_core::WorkspaceId) -> Result<Vec<StoredSegment>, siyu_core::StoreError>;
+    /// Deletes a segment; `NotFound` if absent.
+    async fn delete(&self, ws: siyu_core::WorkspaceId, key: &str) -> Result<(), siyu_core::StoreError>;
+}
+
+/// Reads the definitions a segment refers to (by key).
+pub trait SegmentLookup {
+    /// Returns the definition of the segment with this key, if it exists.
+    fn definition(&self, key: &str) -> Option<Condition>;
+}
+
+impl SegmentLookup for HashMap<String, Condition> {
+    fn definition(&self, key: &str) -> Option<Condition> {
+        self.get(key).cloned()
+    }
+}
+
+/// The outcome of checking a definition: errors refuse it; warnings do not.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, utoipa::ToSchema)]
+pub struct Checked {
+    /// Why the definition cannot be evaluated (each names its place in the tree).
+    pub errors: Vec<FieldError>,
+    /// Unknown names: the definition is evaluated, but these match nobody.
+    pub warnings: Vec<String>,
+    /// Whether the definition tests models (RFM, lifecycle, …).
+    #[serde(skip)]
+    pub uses_models: bool,
+    /// Whether it tests LTV or churn risk.
+    #[serde(skip)]
+    pub uses_ltv: bool,
+}
+
+/// What a check knows of the workspace.
+pub struct Known<'a> {
+    /// Event names and properties.
+    pub events: &'a EventIndex,
+    /// Profile facts (tags and trait keys in use).
+    pub facts: &'a ProfileFacts,
+    /// Other segments.
+    pub segments: &'a dyn SegmentLookup,
+}
+
+/// Checks a definition. `key` is the segment's own key (for cycles), if it has one.
+pub fn check(condition: &Condition, key: Option<&str>, known: &Known<'_>) -> Checked {
+    let mut checked = Checked::default();
+    let mut unknown = (BTreeSet::new(), BTreeSet::new(), BTreeSet::new(), BTreeSet::new());
+    let mut stack: Vec<String> = key.map(str::to_string).into_iter().collect();
+    walk(condition, "definition", known, &mut checked, &mut unknown, &mut stack);
+    let (events, tags, traits, properties) = unknown;
+    for (what, names) in [("events", events), ("tags", tags), ("traits", traits), ("event properties", properties)] {
+        if !names.is_empty() {
+            let list: Vec<String> = names.into_iter().map(|n| format!("\"{n}\"")).collect();
+            checked.warnings.push(format!("unknown {what} (nobody matches them yet): {}", list.join(", ")));
+        }
+    }
+    checked
+}
+
+type Unknown = (BTreeSet<String>, BTreeSet<String>, BTreeSet<String>, BTreeSet<String>);
+
+fn walk(c: &Condition, at: &str, known: &Known<'_>, out: &mut Checked, unknown: &mut Unknown, stack: &mut Vec<String>) {
+    let mut error = |field: String, reason: String| out.errors.push(FieldError::new(field, reason));
+    match c {
+        Condition::And(items) | Condition::Or(items) => {
+            let word = if matches!(c, Condition::And(_)) { "and" } else { "or" };
+            if items.is_empty() {
+                error(format!("{at}.{word}"), "needs at least one condition".into());
+            }
+            for (i, item) in items.iter().enumerate() {
+                walk(item, &format!("{at}.{word}[{i}]"), known, out, unknown, stack);
+            }
+        }
+        Condition::Not(inner) => walk(inner, &format!("{at}.not"), known, out, unknown, stack),
+        Condition::Tag(name) => {
+            if !known.facts.tags.contains_key(name) {
+                unknown.1.insert(name.clone());
+            }
+        }
+        Condition::HasIdentity(kind) => {
+            if IdentityKind::parse(kind).is_none() {
+                error(format!("{at}.has_identity"), format!("unknown identity type \"{kind}\""));
+            }
+        }
+        Condition::Consent { purpose, channel } => {
+            if Purpose::parse(purpose).is_none() {
+                error(format!("{at}.consent.purpose"), format!("unknown purpose \"{purpose}\""));
+            }
+            if Channel::parse(channel).is_none() {
+                error(format!("{at}.consent.channel"), format!("unknown channel \"{channel}\""));
+            }
+        }
+        Condition::Segment(key) => {
+            if let Some(start) = stack.iter().position(|k| k == key) {
+                let mut cycle: Vec<String> = stack[start..].to_vec();
+                cycle.push(key.clone());
+                error(
+                    format!("{at}.segment"),
+                    format!("segments refer to each other in a cycle: {}", cycle.join(" → ")),
+                );
+            } else {
+                match known.segments.definition(key) {
+                    None => error(format!("{at}.segment"), format!("unknown segment \"{key}\"")),
+                    Some(definition) => {
+                        stack.push(key.clone());
+                        let mut inner = Checked::default();
+                        walk(&definition, &format!("{at}.segment({key})"), known, &mut inner, unknown, stack);
+                        stack.pop();
+                        out.errors.extend(inner.errors);
+                        out.uses_models |= inner.uses_models;
+                        out.uses_ltv |= inner.uses_ltv;
+                    }
+                }
+            }
+        }
+        Condition::Trait { name, op, value } => {
+            let at = format!("{at}.trait");
+            if SEALED_TRAITS.contains(&name.as_str()) {
+                error(
+                    format!("{at}.name"),
+                    format!("\"{name}\" is personal data sealed at rest; segments cannot test it"),
+                );
+            } else if !known.facts.traits.contains_key(name) {
+                unknown.2.insert(name.clone());
+            }
+            if let Err(reason) = value_fits(*op, value.as_ref()) {
+                error(format!("{at}.value"), reason);
+            }
+        }
+        Condition::Model { field, op, value } => {
+            out.uses_models = true;
+            out.uses_ltv |= matches!(field, ModelField::Ltv | ModelField::ChurnRisk);
+            if let Err(reason) = model_value_fits(*field, *op, value.as_ref()) {
+                error(format!("{at}.model.value"), reason);
+            }
+        }
+        Condition::Did(e) => {
+            let at = format!("{at}.did");
+            if known.events.names.id(&e.event).is_none() {
+                unknown.0.insert(e.event.clone());
+            }
+            if let Some(w) = &e.within
+                && !is_duration(w)
+            {
+                error(format!("{at}.within"), format!("\"{w}\" is not a duration like 30d, 12h or 2w"));
+            }
+            if let Some([from, to]) = &e.between {
+                match (instant(from), instant(to)) {
+                    (Some(a), Some(b)) if a < b => {}
+                    (Some(_), Some(_)) => error(format!("{at}.between"), format!("\"{from}\" is not before \"{to}\"")),
+                    _ => {
+                        error(format!("{at}.between"), "expects two dates like 2026-01-31 or RFC 3339 instants".into())
+                    }
+                }
+            }
+            if e.within.is_some() && e.between.is_some() {
+                error(format!("{at}.between"), "give within or between, not both".into());
+            }
+            for (part, t) in [("count", &e.count), ("sum", &e.sum), ("avg", &e.avg)] {
+                if let Some(t) = t {
+                    if cmp(t).is_none() {
+                        error(format!("{at}.{part}.op"), "must be one of = != > >= < <=".into());
+                    }
+                    match (&t.property, part) {
+                        (None, "sum" | "avg") => error(format!("{at}.{part}.property"), "is required".into()),
+                        (Some(_), "count") => error(format!("{at}.count.property"), "a count takes no property".into()),
+                        (Some(p), _) => {
+                            let table = known.events.props.read().expect("property table lock is never poisoned");
+                            if table.key_id(p).is_none() {
+                                unknown.3.insert(p.clone());
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            for (part, t) in [("first", &e.first), ("last", &e.last)] {
+                if let Some(t) = t
+                    && let Err(reason) = value_fits(t.op, Some(&Value::String(t.value.clone())))
+                    && t.op.is_time_op()
+                {
+                    error(format!("{at}.{part}.value"), reason);
+                } else if let Some(t) = t
+                    && !t.op.is_time_op()
+                {
+                    error(format!("{at}.{part}.op"), "must be within, before or after".into());
+                }
+            }
+            let table = known.events.props.read().expect("property table lock is never poisoned");
+            for filter in &e.filters {
+                if table.key_id(&filter.property).is_none() {
+                    unknown.3.insert(filter.property.clone());
+                }
+            }
+        }
+    }
+}
+
+impl Op {
+    fn is_time_op(self) -> bool {
+        matches!(self, Op::Within | Op::Before | Op::After)
+    }
+}
+
+fn instant(text: &str) -> Option<i64> {
+    if let Ok(t) = text.parse::<jiff::Timestamp>() {
+        return Some(t.as_microsecond());
+    }
+    let date = text.parse::<jiff::civil::Date>().ok()?;
+    date.to_zoned(jiff::tz::TimeZone::UTC).ok().map(|z| z.timestamp().as_microsecond())
+}
+
+fn duration_us(text: &str) -> Option<i64> {
+    if !is_duration(text) {
+        return None;
+    }
+    let n: i64 = text[..text.len() - 1].parse().ok()?;
+    let unit = match text.as_bytes()[text.len() - 1] {
+        b'w' => 604_800,
+        b'd' => 86_400,
+        b'h' => 3_600,
+        b'm' => 60,
+        _ => 1,
+    };
+    Some(n.saturating_mul(unit).saturating_mul(1_000_000))
+}
+
+fn cmp(t: &Threshold) -> Option<Cmp> {
+    number_cmp(t.op, t.value)
+}
+
+fn number_cmp(op: Op, v: f64) -> Option<Cmp> {
+    Some(match op {
+        Op::Eq => Cmp::Eq(v),
+        Op::Ne => Cmp::Ne(v),
+        Op::Gt => Cmp::Gt(v),
+        Op::Gte => Cmp::Gte(v),
+        Op::Lt => Cmp::Lt(v),
+        Op::Lte => Cmp::Lte(v),
+        _ => return None,
+    })
+}
+
+fn value_fits(op: Op, value: Option<&Value>) -> Result<(), String> {
+    match (op, value) {
+        (Op::Exists | Op::NotExists, None) => Ok(()),
+        (Op::Exists | Op::NotExists, Some(_)) => Err(format!("{op:?} takes no value").to_lowercase()),
+        (Op::In | Op::NotIn, Some(Value::Array(items))) if !items.is_empty() => Ok(()),
+        (Op::In | Op::NotIn, _) => Err("expects a non-empty list".into()),
+        (Op::Within, Some(Value::String(s))) if is_duration(s) => Ok(()),
+        (Op::Within, _) => Err("expects a duration like 30d".into()),
+        (Op::Before | Op::After, Some(Value::String(s))) if is_duration(s) || is_date(s) => Ok(()),
+        (Op::Before | Op::After, _) => Err("expects a duration like 30d or a date like 2026-01-31".into()),
+        (Op::Contains | Op::NotContains, Some(Value::String(_))) => Ok(()),
+        (Op::Contains | Op::NotContains, _) => Err("expects a text".into()),
+        (Op::Gt | Op::Gte | Op::Lt | Op::Lte, Some(Value::Number(_))) => Ok(()),
+        (Op::Gt | Op::Gte | Op::Lt | Op::Lte, _) => Err("expects a number".into()),
+        (Op::Eq | Op::Ne, Some(Value::String(_) | Value::Number(_) | Value::Bool(_))) => Ok(()),
+        (Op::Eq | Op::Ne, _) => Err("expects a text, a number or true/false".into()),
+    }
+}
+
+fn model_value_fits(field: ModelField, op: Op, value: Option<&Value>) -> Result<(), String> {
+    let keys: Option<Vec<&str>> = match field {
+        ModelField::RfmClass => Some(RfmClass::ALL.iter().map(|c| c.key()).collect()),
+        ModelField::Lifecycle => Some(Stage::ALL.iter().map(|c| c.key()).collect()),
+        ModelField::Tier => Some(Tier::ALL.iter().map(|c| c.key()).collect()),
+        _ => None,
+    };
+    if let Some(keys) = keys {
+        let texts: Vec<&Value> = match (op, value) {
+            (Op::Eq | Op::Ne, Some(v)) => vec![v],
+            (Op::In | Op::NotIn, Some(Value::Array(items))) if !items.is_empty() => items.iter().collect(),
+            _ => return Err(format!("{} takes = != in or not in with one of: {}", field.name(), keys.join(", "))),
+        };
+        for v in texts {
+            if !v.as_str().is_some_and(|s| keys.contains(&s)) {
+                return Err(format!("{v} is not one of: {}", keys.join(", ")));
+            }
+        }
+        return Ok(());
+    }
+    if field == ModelField::Recall {
+        return match (op, value) {
+            (Op::Eq | Op::Ne, Some(Value::Bool(_))) => Ok(()),
+            _ => Err("recall takes = true or = false".into()),
+        };
+    }
+    let range = match field {
+        ModelField::RfmR | ModelField::RfmF | ModelField::RfmM => 1.0..=5.0,
+        ModelField::Health => 0.0..=100.0,
+        ModelField::ChurnRisk => 0.0..=1.0,
+        _ => 0.0..=f64::MAX,
+    };
+    match (number_cmp(op, 0.0), value.and_then(Value::as_f64)) {
+        (Some(_), Some(v)) if range.contains(&v) => Ok(()),
+        _ => Err(format!(
+            "{} takes = != > >= < <= with a number from {} to {}",
+            field.name(),
+            range.start(),
+            range.end()
+        )),
+    }
+}
+
+/// What an evaluation reads.
+pub struct Evaluation<'a> {
+    /// Profile facts.
+    pub facts: &'a ProfileFacts,
+    /// The event index.
+    pub events: &'a EventIndex,
+    /// The computed models (needed when the definition tests them).
+    pub models: Option<&'a ComputedModels>,
+    /// Other segments' definitions.
+    pub segments: &'a dyn SegmentLookup,
+    /// The instant relative windows end at, µs.
+    pub now_us: i64,
+}
+
+impl Evaluation<'_> {
+    /// The customers a definition holds: live customers and customers with events.
+    pub fn universe(&self) -> RoaringTreemap {
+        let mut all = self.facts.all.clone();
+        for unit in 0..self.events.columns.customer_count() {
+            all.insert(self.events.columns.customer_id(unit) as u64);
+        }
+        all
+    }
+
+    /// Evaluates a checked definition.
+    pub fn members(&self, condition: &Condition) -> RoaringTreemap {
+        let universe = self.universe();
+        self.eval(condition, &universe)
+    }
+
+    fn eval(&self, c: &Condition, universe: &RoaringTreemap) -> RoaringTreemap {
+        match c {
+            Condition::And(items) => {
+                let mut items = items.iter();
+                let Some(first) = items.next() else { return RoaringTreemap::new() };
+                let mut set = self.eval(first, universe);
+                for item in items {
+                    if set.is_empty() {
+                        break;
+                    }
+                    set &= self.eval(item, universe);
+                }
+                set
+            }
+            Condition::Or(items) => {
+                items.iter().fold(RoaringTreemap::new(), |acc, item| acc | self.eval(item, universe))
+            }
+            Condition::Not(inner) => universe - self.eval(inner, universe),
+            Condition::Tag(name) => self.facts.tags.get(name).cloned().unwrap_or_default(),
+            Condition::HasIdentity(kind) => {
+                IdentityKind::parse(kind).and_then(|k| self.facts.identities.get(&k).cloned()).unwrap_or_default()
+            }
+            Condition::Consent { purpose, channel } => match (Purpose::parse(purpose), Channel::parse(channel)) {
+                (Some(p), Some(ch)) => self.facts.consent.get(&(p, ch)).cloned().unwrap_or_default(),
+                _ => RoaringTreemap::new(),
+            },
+            Condition::Segment(key) => {
+                self.segments.definition(key).map(|d| self.eval(&d, universe)).unwrap_or_default()
+            }
+            Condition::Trait { name, op, value } => self.eval_trait(name, *op, value.as_ref(), universe),
+            Condition::Model { field, op, value } => self.eval_model(*field, *op, value.as_ref()),
+            Condition::Did(e) => self.eval_did(e, universe),
+        }
+    }
+
+    fn eval_trait(&self, name: &str, op: Op, value: Option<&Value>, universe: &RoaringTreemap) -> RoaringTreemap {
+        let column: &[(u64, Value)] = self.facts.traits.get(name).map_or(&[], Vec::as_slice);
+        let negated = matches!(op, Op::Ne | Op::NotIn | Op::NotContains | Op::NotExists);
+        let positive = match op {
+            Op::Ne => Op::Eq,
+            Op::NotIn => Op::In,
+            Op::NotContains => Op::Contains,
+            Op::NotExists => Op::Exists,
+            other => other,
+        };
+        let test = trait_test(positive, value, self.now_us);
+        let set: RoaringTreemap = column.iter().filter(|(_, v)| test(v)).map(|(c, _)| *c).collect();
+        if negated { universe - set } else { set }
+    }
+
+    fn eval_model(&self, field: ModelField, op: Op, value: Option<&Value>) -> RoaringTreemap {
+        let Some(models) = self.models else { return RoaringTreemap::new() };
+        let ltv =
+            matches!(field, ModelField::Ltv | ModelField::ChurnRisk).then(|| models.ltv().as_ref().ok()).flatten();
+        let keys: Vec<&str> = match value {
+            Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).collect(),
+            Some(Value::String(s)) => vec![s.as_str()],
+            _ => Vec::new(),
+        };
+        let key_test = |key: Option<&str>| {
+            let hit = key.is_some_and(|k| keys.contains(&k));
+            match op {
+                Op::Eq | Op::In => hit,
+                _ => !hit,
+            }
+        };
+        let number = value.and_then(Value::as_f64).and_then(|v| number_cmp(op, v));
+        let flag = value.and_then(Value::as_bool);
+        let mut set = RoaringTreemap::new();
+        if let Some(fit) = ltv {
+            for l in &fit.customers {
+                let v = if field == ModelField::Ltv { l.expected_value } else { 1.0 - l.p_alive };
+                if number.is_some_and(|c| c.holds(v)) {
+                    set.insert(l.customer as u64);
+                }
+            }
+            return set;
+        }
+        for c in &models.models.customers {
+            let pass = match field {
+                ModelField::RfmClass => key_test(c.class.map(|k| k.key())),
+                ModelField::Lifecycle => key_test(Some(c.stage.key())),
+                ModelField::Tier => key_test(c.tier.map(|t| t.key())),
+                ModelField::RfmR | ModelField::RfmF | ModelField::RfmM => {
+                    let d = match field {
+                        ModelField::RfmR => 0,
+                        ModelField::RfmF => 1,
+                        _ => 2,
+                    };
+                    c.orders > 0 && number.is_some_and(|n| n.holds(f64::from(c.rfm[d])))
+                }
+                ModelField::Health => number.is_some_and(|n| n.holds(f64::from(c.health))),
+                ModelField::Recall => flag.is_some_and(|f| (c.recall_since_us.is_some() == f) == (op == Op::Eq)),
+                ModelField::Ltv | ModelField::ChurnRisk => false,
+            };
+            if pass {
+                set.insert(c.customer as u64);
+            }
+        }
+        set
+    }
+
+    fn eval_did(&self, e: &EventCondition, universe: &RoaringTreemap) -> RoaringTreemap {
+        let Some(event) = self.events.names.id(&e.event) else {
+            // Nobody did an unknown event: only "count = 0"-like thresholds hold, for everyone.
+            let zero_passes = e.count.as_ref().and_then(cmp).is_some_and(|c| c.holds(0.0));
+            return if zero_passes && e.sum.is_none() && e.avg.is_none() && e.first.is_none() && e.last.is_none() {
+                universe.clone()
+            } else {
+                RoaringTreemap::new()
+            };
+        };
+        let (from_us, to_us) = match (&e.within, &e.between) {
+            (Some(w), _) => (self.now_us - duration_us(w).unwrap_or(0), i64::MAX),
+            (None, Some([from, to])) => (instant(from).unwrap_or(i64::MIN), instant(to).unwrap_or(i64::MAX)),
+            (None, None) => (i64::MIN, i64::MAX),
+        };
+        let table = self.events.props.read().expect("property table lock is never poisoned");
+        let sets = (!e.filters.is_empty()).then(|| match compile("where", &e.filters, &table) {
+            Ok(filters) => table.matching_sets(&filters),
+            Err(_) => vec![false; table.set_count()],
+        });
+        let measure = |t: &Option<Threshold>| {
+            t.as_ref().and_then(|t| {
+                let values = t
+                    .property
+                    .as_deref()
+                    .and_then(|p| table.key_id(p))
+                    .map_or_else(|| vec![f64::NAN; table.set_count()], |k| table.numbers_of(k));
+                cmp(t).map(|c| (values, c))
+            })
+        };
+        let bounds = |t: &Option<language::TimeTest>| {
+            t.as_ref().map(|t| time_bounds(t.op, &t.value, self.now_us).unwrap_or((0, 0)))
+        };
+        let test = EventTest {
+            event,
+            sets,
+            from_us,
+            to_us,
+            count: e.count.as_ref().and_then(cmp),
+            sum: measure(&e.sum),
+            avg: measure(&e.avg),
+            first: bounds(&e.first),
+            last: bounds(&e.last),
+        };
+        drop(table);
+        let mut set: RoaringTreemap =
+            cohort::customers(&self.events.columns, &test).into_iter().map(|c| c as u64).collect();
+        if test.count.is_some_and(|c| c.holds(0.0))
+            && test.sum.is_none()
+            && test.avg.is_none()
+            && test.first.is_none()
+            && test.last.is_none()
+        {
+            // Customers without any event did it zero times too.
+            let mut with_events = RoaringTreemap::new();
+            for unit in 0..self.events.columns.customer_count() {
+                with_events.insert(self.events.columns.customer_id(unit) as u64);
+            }
+            set |= universe - &with_events;
+        }
+        set
+    }
+}
+
+/// `[lo, hi)` in µs for a time test as of `now_us`.
+fn time_bounds(op: Op, value: &str, now_us: i64) -> Option<(i64, i64)> {
+    let at = duration_us(value).map(|d| now_us - d).or_else(|| instant(value))?;
+    Some(match op {
+        Op::Within => (at, i64::MAX),
+        Op::Before => (i64::MIN, at),
+        Op::After => (at, i64::MAX),
+        _ => return None,
+    })
+}
+
+/// Returns the test a trait value must pass for a positive op.
+fn trait_test<'a>(op: Op, value: Option<&'a Value>, now_us: i64) -> Box<dyn Fn(&Value) -> bool + 'a> {
+    let number = value.and_then(Value::as_f64);
+    match op {
+        Op::Exists => Box::new(|v| !v.is_null()),
+        Op::Eq => Box::new(move |v| match (v, value) {
+            (Value::Number(a), Some(Value::Number(b))) => a.as_f64() == b.as_f64(),
+            (a, Some(b)) => a == b,
+            _ => false,
+        }),
+        Op::In => {
+            let items: Vec<&Value> = match value {
+                Some(Value::Array(items)) => items.iter().collect(),
+                _ => Vec::new(),
+            };
+            Box::new(move |v| items.iter().any(|i| *i == v || (i.as_f64().is_some() && i.as_f64() == v.as_f64())))
+        }
+        Op::Contains => {
+            let needle = value.and_then(Value::as_str).unwrap_or_default().to_lowercase();
+            Box::new(move |v| v.as_str().is_some_and(|s| s.to_lowercase().contains(&needle)))
+        }
+        Op::Gt | Op::Gte | Op::Lt | Op::Lte => {
+            let cmp = number.and_then(|n| number_cmp(op, n));
+            Box::new(move |v| v.as_f64().is_some_and(|x| cmp.is_some_and(|c| c.holds(x))))
+        }
+        Op::Within | Op::Before | Op::After => {
+            let bounds = value.and_then(Value::as_str).and_then(|s| time_bounds(op, s, now_us));
+            Box::new(move |v| {
+                let at = v.as_str().and_then(instant);
+                match (at, bounds) {
+                    (Some(t), Some((lo, hi))) => t >= lo && t < hi && (op != Op::Within || t <= now_us),
+                    _ => false,
+                }
+            })
+        }
+        Op::Ne | Op::NotIn | Op::NotContains | Op::NotExists => Box::new(|_| false),
+    }
+}

@@ -1,0 +1,311 @@
+//! Segments as use cases: definitions given as JSON or text, checked (errors name the place in the
+//! tree or the line and column of the text; unknown names are warnings), stored, and evaluated into
+//! a bitmap of members over the profile facts, the event index and the models.
+
+use super::Services;
+use crate::access::{Permission, Principal};
+use crate::error::{DomainError, DomainResult, FieldError};
+use crate::segments::language::{self, Condition};
+use crate::segments::{Evaluation, Known, StoredSegment, check};
+use roaring::RoaringTreemap;
+use siyu_core::{CustomerId, Page, PageRequest, WorkspaceId};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// A definition as a caller gives it: the JSON tree or the text form (exactly one).
+#[derive(Clone, Debug, Default, PartialEq, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DefinitionInput {
+    /// The JSON tree.
+    #[serde(default)]
+    pub definition: Option<Condition>,
+    /// The text form, e.g. `tag("VIP") and did("Order Completed", within 30d)`.
+    #[serde(default)]
+    pub text: Option<String>,
+}
+
+impl DefinitionInput {
+    /// Returns the tree, parsing the text; a parse error names `text` with its line and column.
+    pub fn condition(&self) -> DomainResult<Condition> {
+        match (&self.definition, &self.text) {
+            (Some(_), Some(_)) => Err(DomainError::invalid("text", "give definition or text, not both")),
+            (None, None) => Err(DomainError::invalid("definition", "is required (or give text)")),
+            (Some(tree), None) => Ok(language::normalize(tree.clone())),
+            (None, Some(text)) => language::parse(text).map_err(|e| DomainError::invalid("text", e.to_string())),
+        }
+    }
+}
+
+/// A segment to create or replace.
+#[derive(Clone, Debug, PartialEq, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SegmentInput {
+    /// Key, unique in the workspace: 1-64 lower-case letters, digits, `-` and `_`.
+    pub key: String,
+    /// Display name (default: the key).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The JSON tree.
+    #[serde(default)]
+    pub definition: Option<Condition>,
+    /// The text form.
+    #[serde(default)]
+    pub text: Option<String>,
+}
+
+/// A segment with its current size.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, utoipa::ToSchema)]
+pub struct SegmentView {
+    /// Key.
+    pub key: String,
+    /// Display name.
+    pub name: String,
+    /// The JSON tree.
+    pub definition: Condition,
+    /// The text form of the same definition.
+    pub text: String,
+    /// Members now.
+    pub size: u64,
+    /// Unknown names the definition mentions.
+    pub warnings: Vec<String>,
+    /// Created.
+    pub created_at: String,
+    /// Last changed.
+    pub updated_at: String,
+}
+
+/// The live answer while a definition is edited.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, utoipa::ToSchema)]
+pub struct SegmentPreview {
+    /// The JSON tree.
+    pub definition: Condition,
+    /// Its canonical text.
+    pub text: String,
+    /// Customers it holds now.
+    pub size: u64,
+    /// Unknown names it mentions.
+    pub warnings: Vec<String>,
+    /// Milliseconds the evaluation took.
+    pub elapsed_ms: f64,
+}
+
+fn check_key(key: &str) -> Result<(), FieldError> {
+    let ok = (1..=64).contains(&key.len())
+        && key.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+        && key.as_bytes()[0] != b'-';
+    if ok {
+        Ok(())
+    } else {
+        Err(FieldError::new("key", format!("\"{key}\" must be 1-64 lower-case letters, digits, - or _")))
+    }
+}
+
+impl Services {
+    async fn segment_definitions(
+        &self,
+        ws: WorkspaceId,
+    ) -> DomainResult<(Vec<StoredSegment>, HashMap<String, Condition>)> {
+        let stored = self.stores.segments.list(ws).await?;
+        let mut definitions = HashMap::new();
+        for s in &stored {
+            let tree: Condition = serde_json::from_str(&s.definition)
+                .map_err(|e| DomainError::Internal(format!("segment {} definition is unreadable: {e}", s.key)))?;
+            definitions.insert(s.key.clone(), tree);
+        }
+        Ok((stored, definitions))
+    }
+
+    /// Checks a definition (errors refuse it: `Invalid` naming the place) and evaluates it.
+    async fn evaluate(
+        &self,
+        ws: WorkspaceId,
+        condition: &Condition,
+        key: Option<&str>,
+        definitions: HashMap<String, Condition>,
+    ) -> DomainResult<(RoaringTreemap, Vec<String>)> {
+        let facts = Arc::new(self.stores.profiles.profile_facts(ws).await?);
+        let index = self.event_index(&Principal::system(ws)).await?;
+        let checked = check(condition, key, &Known { events: &index, facts: &facts, segments: &definitions });
+        if !checked.errors.is_empty() {
+            return Err(DomainError::Invalid(checked.errors));
+        }
+        let models = if checked.uses_models { Some(self.models_of(ws).await?) } else { None };
+        let now_us = self.now().as_microsecond();
+        let condition = condition.clone();
+        let members = tokio::task::spawn_blocking(move || {
+            Evaluation { facts: &facts, events: &index, models: models.as_deref(), segments: &definitions, now_us }
+                .members(&condition)
+        })
+        .await
+        .map_err(|e| DomainError::Internal(format!("segment evaluation failed: {e}")))?;
+        Ok((members, checked.warnings))
+    }
+
+    /// Evaluates a definition without saving it: its size and warnings (the builder's live count).
+    pub async fn preview_segment(
+        &self,
+        principal: &Principal,
+        input: &DefinitionInput,
+    ) -> DomainResult<SegmentPreview> {
+        principal.require(Permission::AnalyticsRead)?;
+        let condition = input.condition()?;
+        let (_, definitions) = self.segment_definitions(principal.workspace_id).await?;
+        let started = std::time::Instant::now();
+        let (members, warnings) = self.evaluate(principal.workspace_id, &condition, None, definitions).await?;
+        Ok(SegmentPreview {
+            text: language::print(&condition),
+            definition: condition,
+            size: members.len(),
+            warnings,
+            elapsed_ms: started.elapsed().as_secs_f64() * 1e3,
+        })
+    }
+
+    /// Creates a segment (or, with `replace`, changes an existing one); refused whole when the key,
+    /// the name or the definition is invalid, or when it would make segments refer to each other.
+    pub async fn save_segment(
+        &self,
+        principal: &Principal,
+        input: &SegmentInput,
+        replace: bool,
+    ) -> DomainResult<SegmentView> {
+        principal.require(Permission::SegmentsManage)?;
+        let mut errors = Vec::new();
+        if let Err(e) = check_key(&input.key) {
+            errors.push(e);
+        }
+        let name = input.name.as_deref().map(str::trim).filter(|n| !n.is_empty()).unwrap_or(&input.key).to_string();
+        if name.chars().count() > 100 {
+            errors.push(FieldError::new("name", "must be at most 100 characters"));
+        }
+        let condition = DefinitionInput { definition: input.definition.clone(), text: input.text.clone() }.condition();
+        let condition = match condition {
+            Ok(c) => Some(c),
+            Err(DomainError::Invalid(found)) => {
+                errors.extend(found);
+                None
+            }
+            Err(other) => return Err(other),
+        };
+        if !errors.is_empty() {
+            return Err(DomainError::Invalid(errors));
+        }
+        let condition = condition.expect("checked above");
+        let (_, mut definitions) = self.segment_definitions(principal.workspace_id).await?;
+        if replace && !definitions.contains_key(&input.key) {
+            return Err(DomainError::NotFound(format!("segment \"{}\"", input.key)));
+        }
+        definitions.remove(&input.key);
+        let (members, warnings) =
+            self.evaluate(principal.workspace_id, &condition, Some(&input.key), definitions).await?;
+        let now = self.now();
+        let stored = StoredSegment {
+            key: input.key.clone(),
+            name,
+            definition: serde_json::to_string(&condition).map_err(|e| DomainError::Internal(e.to_string()))?,
+            created_at: now,
+            updated_at: now,
+        };
+        if replace {
+            self.stores.segments.update(principal.workspace_id, &stored).await?;
+        } else {
+            self.stores.segments.insert(principal.workspace_id, &stored).await?;
+        }
+        self.audit(principal, if replace { "segment.update" } else { "segment.create" }, &input.key).await?;
+        Ok(SegmentView {
+            key: stored.key,
+            name: stored.name,
+            text: language::print(&condition),
+            definition: condition,
+            size: members.len(),
+            warnings,
+            created_at: now.to_string(),
+            updated_at: now.to_string(),
+        })
+    }
+
+    /// Deletes a segment; refused while another segment refers to it.
+    pub async fn delete_segment(&self, principal: &Principal, key: &str) -> DomainResult<()> {
+        principal.require(Permission::SegmentsManage)?;
+        let (_, definitions) = self.segment_definitions(principal.workspace_id).await?;
+        let users: Vec<&String> =
+            definitions.iter().filter(|(k, d)| k.as_str() != key && refers_to(d, key)).map(|(k, _)| k).collect();
+        if let Some(user) = users.first() {
+            return Err(DomainError::Conflict(format!("segment \"{user}\" refers to \"{key}\"")));
+        }
+        self.stores.segments.delete(principal.workspace_id, key).await?;
+        self.audit(principal, "segment.delete", key).await
+    }
+
+    /// Returns every segment with its size now.
+    pub async fn segments(&self, principal: &Principal) -> DomainResult<Vec<SegmentView>> {
+        principal.require(Permission::AnalyticsRead)?;
+        let (stored, definitions) = self.segment_definitions(principal.workspace_id).await?;
+        let mut out = Vec::new();
+        for s in stored {
+            let condition = definitions[&s.key].clone();
+            let (members, warnings) =
+                self.evaluate(principal.workspace_id, &condition, Some(&s.key), definitions.clone()).await?;
+            out.push(view(s, condition, members.len(), warnings));
+        }
+        Ok(out)
+    }
+
+    /// Returns a segment with its size now.
+    pub async fn segment(&self, principal: &Principal, key: &str) -> DomainResult<SegmentView> {
+        principal.require(Permission::AnalyticsRead)?;
+        let (stored, definitions) = self.segment_definitions(principal.workspace_id).await?;
+        let s = stored
+            .into_iter()
+            .find(|s| s.key == key)
+            .ok_or_else(|| DomainError::NotFound(format!("segment \"{key}\"")))?;
+        let condition = definitions[key].clone();
+        let (members, warnings) = self.evaluate(principal.workspace_id, &condition, Some(key), definitions).await?;
+        Ok(view(s, condition, members.len(), warnings))
+    }
+
+    /// Returns a page of a segment's members (customer ids, ascending; the cursor is the last id).
+    pub async fn segment_members(
+        &self,
+        principal: &Principal,
+        key: &str,
+        page: PageRequest,
+    ) -> DomainResult<(u64, Page<CustomerId>)> {
+        principal.require(Permission::AnalyticsRead)?;
+        principal.require(Permission::CustomersRead)?;
+        let (_, definitions) = self.segment_definitions(principal.workspace_id).await?;
+        let condition =
+            definitions.get(key).cloned().ok_or_else(|| DomainError::NotFound(format!("segment \"{key}\"")))?;
+        let (members, _) = self.evaluate(principal.workspace_id, &condition, Some(key), definitions).await?;
+        let after = page.after.map_or(0, |a| a.max(0) as u64 + 1);
+        let items: Vec<CustomerId> = members
+            .iter()
+            .skip_while(|id| *id < after)
+            .take(page.limit as usize + 1)
+            .map(|id| CustomerId(id as i64))
+            .collect();
+        Ok((members.len(), Page::from_overfetch(items, page.limit, |c| c.0)))
+    }
+}
+
+fn view(s: StoredSegment, condition: Condition, size: u64, warnings: Vec<String>) -> SegmentView {
+    SegmentView {
+        key: s.key,
+        name: s.name,
+        text: language::print(&condition),
+        definition: condition,
+        size,
+        warnings,
+        created_at: s.created_at.to_string(),
+        updated_at: s.updated_at.to_string(),
+    }
+}
+
+fn refers_to(condition: &Condition, key: &str) -> bool {
+    match condition {
+        Condition::And(items) | Condition::Or(items) => items.iter().any(|c| refers_to(c, key)),
+        Condition::Not(inner) => refers_to(inner, key),
+        Condition::Segment(k) => k == key,
+        _ => false,
+    }
+}

@@ -1,0 +1,196 @@
+//! Segments over a real store: definitions in text and JSON give the same members; traits, tags,
+//! consent, identities, events and models all count; parse errors carry line and column; cycles and
+//! unknown references are refused whole; unknown names warn.
+
+use crate::Fixture;
+use serde_json::json;
+use siyu_core::{CustomerId, PageRequest};
+use siyu_domain::DomainError;
+use siyu_domain::access::Principal;
+use siyu_domain::events::{EventKind, NewEvent};
+use siyu_domain::profiles::CustomerInput;
+use siyu_domain::services::{ConsentChange, DefinitionInput, SegmentInput};
+
+const DAY_US: i64 = 86_400_000_000;
+
+fn input(value: serde_json::Value) -> CustomerInput {
+    serde_json::from_value(value).unwrap()
+}
+
+fn text(t: &str) -> DefinitionInput {
+    DefinitionInput { definition: None, text: Some(t.into()) }
+}
+
+fn event(customer: CustomerId, name: &str, days_ago: i64, n: usize, now: i64) -> NewEvent {
+    NewEvent {
+        customer,
+        kind: EventKind::Track,
+        name: name.into(),
+        ts_us: now - days_ago * DAY_US,
+        received_us: now,
+        message_id: format!("m-{}-{name}-{n}", customer.0),
+        user_id: String::new(),
+        anonymous_id: String::new(),
+        properties: json!({"revenue": 100 * (n + 1), "category": if n.is_multiple_of(2) { "tea" } else { "cake" }}).to_string(),
+        context: "{}".into(),
+    }
+}
+
+/// Five customers: 0 VIP in 上海 with 3 recent orders and SMS consent; 1 in 上海 with 1 order;
+/// 2 VIP in 北京 who opened a message; 3 with a WeCom contact and no events; 4 in 上海, old order.
+async fn seed(f: &Fixture, owner: &Principal) -> Vec<CustomerId> {
+    let s = &f.services;
+    s.create_tag_group(owner, "价值", "consumption_preference").await.unwrap();
+    s.create_tag(owner, "价值", "VIP").await.unwrap();
+    let people = [
+        json!({"identities": [{"type": "user_id", "value": "c0"}], "traits": {"city": "上海", "age": 31}, "tags": ["VIP"]}),
+        json!({"identities": [{"type": "user_id", "value": "c1"}], "traits": {"city": "上海", "age": 22}}),
+        json!({"identities": [{"type": "user_id", "value": "c2"}], "traits": {"city": "北京"}, "tags": ["VIP"]}),
+        json!({"identities": [{"type": "wecom_external_userid", "value": "wm-3"}]}),
+        json!({"identities": [{"type": "user_id", "value": "c4"}], "traits": {"city": "上海", "signup": "2020-01-01"}}),
+    ];
+    let mut ids = Vec::new();
+    for p in people {
+        ids.push(s.upsert_customer(owner, input(p)).await.unwrap().id);
+    }
+    let consent = |granted| ConsentChange {
+        purpose: "marketing".into(),
+        channel: "sms".into(),
+        granted,
+        source: None,
+        policy_version: "v1".into(),
+    };
+    s.change_consent(owner, ids[0], vec![consent(true)]).await.unwrap();
+    s.change_consent(owner, ids[1], vec![consent(true)]).await.unwrap();
+    s.change_consent(owner, ids[1], vec![consent(false)]).await.unwrap();
+    let now = s.now().as_microsecond();
+    let mut events = Vec::new();
+    for n in 0..3 {
+        events.push(event(ids[0], "Order Completed", 2 + n as i64, n, now));
+    }
+    events.push(event(ids[1], "Order Completed", 5, 1, now));
+    events.push(event(ids[2], "Message Opened", 3, 0, now));
+    events.push(event(ids[4], "Order Completed", 300, 0, now));
+    s.append_events(owner, &events).await.unwrap();
+    ids
+}
+
+async fn members(f: &Fixture, owner: &Principal, definition: &str) -> Vec<CustomerId> {
+    let key = format!("k{}", definition.len());
+    let _ = f.services.delete_segment(owner, &key).await;
+    let input = SegmentInput { key: key.clone(), name: None, definition: None, text: Some(definition.into()) };
+    f.services.save_segment(owner, &input, false).await.unwrap_or_else(|e| panic!("{definition}: {e}"));
+    let (_, page) = f.services.segment_members(owner, &key, PageRequest::first(100)).await.unwrap();
+    f.services.delete_segment(owner, &key).await.unwrap();
+    page.items
+}
+
+async fn every_kind_of_condition_selects_the_right_customers(f: Fixture) {
+    let owner = f.workspace("brand").await;
+    let ids = seed(&f, &owner).await;
+    let pick = |which: &[usize]| which.iter().map(|i| ids[*i]).collect::<Vec<_>>();
+    let cases: Vec<(&str, Vec<usize>)> = vec![
+        ("tag(\"VIP\")", vec![0, 2]),
+        ("trait.city = \"上海\"", vec![0, 1, 4]),
+        ("trait.city != \"上海\"", vec![2, 3]),
+        ("trait.age >= 25", vec![0]),
+        ("trait.city in [\"北京\", \"广州\"]", vec![2]),
+        ("trait.age not exists", vec![2, 3, 4]),
+        ("trait.signup before 2021-01-01", vec![4]),
+        ("consent(\"marketing\", \"sms\")", vec![0]),
+        ("has_identity(\"wecom_external_userid\")", vec![3]),
+        ("did(\"Order Completed\", count >= 2, within 30d)", vec![0]),
+        ("did(\"Order Completed\", within 30d)", vec![0, 1]),
+        ("not did(\"Order Completed\")", vec![2, 3]),
+        ("did(\"Order Completed\", sum(revenue) >= 500)", vec![0]),
+        ("did(\"Order Completed\", where category = \"cake\")", vec![0, 1]),
+        ("did(\"Order Completed\", last before 100d)", vec![4]),
+        ("did(\"Order Completed\", count = 0, within 30d)", vec![2, 3, 4]),
+        (
+            "tag(\"VIP\") and trait.city = \"上海\" and did(\"Order Completed\", count >= 2, within 30d) and not did(\"Message Opened\", within 14d)",
+            vec![0],
+        ),
+        ("tag(\"VIP\") or has_identity(\"wecom_external_userid\")", vec![0, 2, 3]),
+        ("lifecycle = \"churned\"", vec![4]),
+        ("tier = \"vip\"", vec![0]),
+        ("rfm.class in [\"important_value\", \"important_keep\"]", vec![0]),
+    ];
+    for (definition, expected) in cases {
+        let mut got = members(&f, &owner, definition).await;
+        got.sort();
+        assert_eq!(got, pick(&expected), "{definition}");
+    }
+    // JSON and text are one definition.
+    let tree = json!({"and": [{"tag": "VIP"}, {"trait": {"name": "city", "op": "=", "value": "上海"}}]});
+    let preview = f
+        .services
+        .preview_segment(
+            &owner,
+            &DefinitionInput { definition: Some(serde_json::from_value(tree).unwrap()), text: None },
+        )
+        .await
+        .unwrap();
+    assert_eq!((preview.size, preview.text.as_str()), (1, "tag(\"VIP\") and trait.city = \"上海\""));
+}
+
+async fn bad_definitions_are_refused_whole_and_unknown_names_warn(f: Fixture) {
+    let owner = f.workspace("brand").await;
+    seed(&f, &owner).await;
+    let s = &f.services;
+    let Err(DomainError::Invalid(errors)) = s.preview_segment(&owner, &text("tag(\"VIP\") and\n  trait.city ==")).await
+    else {
+        panic!("a parse error")
+    };
+    assert_eq!(errors[0].field, "text");
+    assert!(errors[0].reason.starts_with("line 2, column 15: expected a value"), "{}", errors[0].reason);
+
+    let preview = s
+        .preview_segment(&owner, &text("tag(\"Gold\") or did(\"Bought A Yacht\") or trait.planet = \"mars\""))
+        .await
+        .unwrap();
+    assert_eq!(preview.size, 0);
+    assert_eq!(
+        preview.warnings,
+        [
+            "unknown events (nobody matches them yet): \"Bought A Yacht\"",
+            "unknown tags (nobody matches them yet): \"Gold\"",
+            "unknown traits (nobody matches them yet): \"planet\""
+        ]
+    );
+    let Err(DomainError::Invalid(errors)) = s
+        .preview_segment(&owner, &text("consent(\"spam\", \"sms\") and lifecycle = \"asleep\" and trait.name = \"x\""))
+        .await
+    else {
+        panic!("refused")
+    };
+    let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+    assert_eq!(
+        fields,
+        ["definition.and[0].consent.purpose", "definition.and[1].model.value", "definition.and[2].trait.name"]
+    );
+
+    // Segments referring to each other in a cycle are refused, naming the cycle; nothing is saved.
+    let save =
+        |key: &str, t: &str| SegmentInput { key: key.into(), name: None, definition: None, text: Some(t.into()) };
+    s.save_segment(&owner, &save("a", "tag(\"VIP\")"), false).await.unwrap();
+    s.save_segment(&owner, &save("b", "segment(\"a\") and trait.city = \"上海\""), false).await.unwrap();
+    let Err(DomainError::Invalid(errors)) = s.save_segment(&owner, &save("a", "segment(\"b\")"), true).await else {
+        panic!("a cycle")
+    };
+    assert!(errors[0].reason.contains("a → b → a"), "{}", errors[0].reason);
+    assert_eq!(s.segment(&owner, "a").await.unwrap().text, "tag(\"VIP\")", "unchanged");
+    assert_eq!(s.segment(&owner, "b").await.unwrap().size, 1);
+    assert!(matches!(s.delete_segment(&owner, "a").await, Err(DomainError::Conflict(_))));
+    assert!(matches!(s.save_segment(&owner, &save("a", "tag(\"VIP\")"), false).await, Err(DomainError::Conflict(_))));
+    let Err(DomainError::Invalid(errors)) = s.save_segment(&owner, &save("Bad Key", "segment(\"zz\")"), false).await
+    else {
+        panic!("refused")
+    };
+    let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+    assert_eq!(fields, ["key"]);
+}
+
+crate::contract!(
+    every_kind_of_condition_selects_the_right_customers,
+    bad_definitions_are_refused_whole_and_unknown_names_warn
+);
