@@ -381,7 +381,10 @@ fn lex(text: &str) -> Result<Lexed, ParseError> {
                 Ok(n) if n.is_finite() => Token::Num(n),
                 _ if is_duration(&word) || is_date(&word) => Token::Bare(word),
                 _ => {
-                    return Err(error("a number, a duration like 30d or a date like 2026-01-31", format!("\"{word}\"")));
+                    return Err(error(
+                        "a number, a duration like 30d or a date like 2026-01-31",
+                        format!("\"{word}\""),
+                    ));
                 }
             };
             tokens.push((token, start_line, start_column));
@@ -713,7 +716,9 @@ impl Parser {
                     if word == "first" { condition.first = Some(test) } else { condition.last = Some(test) }
                 }
                 other => {
-                    return Err(self.error_before("count, sum(…), avg(…), within, between, where, first or last", other));
+                    return Err(
+                        self.error_before("count, sum(…), avg(…), within, between, where, first or last", other)
+                    );
                 }
             }
         }

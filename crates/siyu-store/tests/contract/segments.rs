@@ -31,7 +31,8 @@ fn event(customer: CustomerId, name: &str, days_ago: i64, n: usize, now: i64) ->
         message_id: format!("m-{}-{name}-{n}", customer.0),
         user_id: String::new(),
         anonymous_id: String::new(),
-        properties: json!({"revenue": 100 * (n + 1), "category": if n.is_multiple_of(2) { "tea" } else { "cake" }}).to_string(),
+        properties: json!({"revenue": 100 * (n + 1), "category": if n.is_multiple_of(2) { "tea" } else { "cake" }})
+            .to_string(),
         context: "{}".into(),
     }
 }
