@@ -65,54 +65,57 @@ pub fn customers(index: &Index, test: &EventTest) -> Vec<i64> {
     let parts = parallel::over_slots(index.customer_count(), |range| {
         let mut out = Vec::new();
         index.for_each_customer(range, |c| {
-            let (mut count, mut sum, mut avg_sum, mut avg_n) = (0u64, 0.0f64, 0.0f64, 0u64);
-            let (mut first, mut last) = (None, None);
-            for ((ts, event), set) in c.ts_us.iter().zip(c.events).zip(c.props) {
-                if *event != test.event {
-                    continue;
-                }
-                if let Some(sets) = &test.sets
-                    && !sets.get(*set as usize).copied().unwrap_or(false)
-                {
-                    continue;
-                }
-                first.get_or_insert(*ts);
-                last = Some(*ts);
-                if *ts < test.from_us || *ts >= test.to_us {
-                    continue;
-                }
-                count += 1;
-                if let Some((values, _)) = &test.sum {
-                    let v = values.get(*set as usize).copied().unwrap_or(f64::NAN);
-                    if v.is_finite() {
-                        sum += v;
-                    }
-                }
-                if let Some((values, _)) = &test.avg {
-                    let v = values.get(*set as usize).copied().unwrap_or(f64::NAN);
-                    if v.is_finite() {
-                        avg_sum += v;
-                        avg_n += 1;
-                    }
-                }
-            }
-            let within = |t: Option<i64>, bounds: Option<(i64, i64)>| {
-                bounds.is_none_or(|(lo, hi)| t.is_some_and(|t| t >= lo && t < hi))
-            };
-            let passes = match test.count {
-                Some(cmp) => cmp.holds(count as f64),
-                None => count > 0,
-            } && test.sum.as_ref().is_none_or(|(_, cmp)| count > 0 && cmp.holds(sum))
-                && test.avg.as_ref().is_none_or(|(_, cmp)| avg_n > 0 && cmp.holds(avg_sum / avg_n as f64))
-                && within(first, test.first)
-                && within(last, test.last);
-            if passes {
+            if passes(c.ts_us.iter().zip(c.events).zip(c.props).map(|((t, e), p)| (*t, *e, *p)), test) {
                 out.push(c.id);
             }
         });
         out
     });
     parts.into_iter().flatten().collect()
+}
+
+/// Whether one customer's events (time, event id, property set; in time order) pass the test.
+pub fn passes(events: impl Iterator<Item = (i64, u16, u32)>, test: &EventTest) -> bool {
+    let (mut count, mut sum, mut avg_sum, mut avg_n) = (0u64, 0.0f64, 0.0f64, 0u64);
+    let (mut first, mut last) = (None, None);
+    for (ts, event, set) in events {
+        if event != test.event {
+            continue;
+        }
+        if let Some(sets) = &test.sets
+            && !sets.get(set as usize).copied().unwrap_or(false)
+        {
+            continue;
+        }
+        first.get_or_insert(ts);
+        last = Some(ts);
+        if ts < test.from_us || ts >= test.to_us {
+            continue;
+        }
+        count += 1;
+        if let Some((values, _)) = &test.sum {
+            let v = values.get(set as usize).copied().unwrap_or(f64::NAN);
+            if v.is_finite() {
+                sum += v;
+            }
+        }
+        if let Some((values, _)) = &test.avg {
+            let v = values.get(set as usize).copied().unwrap_or(f64::NAN);
+            if v.is_finite() {
+                avg_sum += v;
+                avg_n += 1;
+            }
+        }
+    }
+    let within =
+        |t: Option<i64>, bounds: Option<(i64, i64)>| bounds.is_none_or(|(lo, hi)| t.is_some_and(|t| t >= lo && t < hi));
+    (match test.count {
+        Some(cmp) => cmp.holds(count as f64),
+        None => count > 0,
+    }) && test.sum.as_ref().is_none_or(|(_, cmp)| count > 0 && cmp.holds(sum))
+        && test.avg.as_ref().is_none_or(|(_, cmp)| avg_n > 0 && cmp.holds(avg_sum / avg_n as f64))
+        && within(first, test.first)
+        && within(last, test.last)
 }
 
 #[cfg(test)]

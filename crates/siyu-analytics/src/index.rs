@@ -100,6 +100,24 @@ impl Index {
         }
     }
 
+    /// Returns the unit of a customer id, if the index holds any event of theirs.
+    pub fn unit_of(&self, id: i64) -> Option<usize> {
+        let base_count = self.base.customer_count();
+        let (mut lo, mut hi) = (0, base_count);
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            match self.base.customer(mid).cmp(&id) {
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
+                std::cmp::Ordering::Equal => return Some(mid),
+            }
+        }
+        self.delta_only
+            .binary_search_by_key(&id, |slot| self.delta.customer(*slot as usize))
+            .ok()
+            .map(|i| base_count + i)
+    }
+
     /// Returns one set of columns holding the base and the delta (a new base).
     pub fn fold(&self) -> EventColumns {
         let mut units: Vec<(i64, usize)> = (0..self.customer_count()).map(|u| (self.customer_id(u), u)).collect();

@@ -35,6 +35,12 @@ const VERSIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../migrations/sqlite/0005_segments.sql"),
         include_str!("../migrations/postgres/0005_segments.sql"),
     ),
+    (
+        6,
+        "segment members",
+        include_str!("../migrations/sqlite/0006_segment_members.sql"),
+        include_str!("../migrations/postgres/0006_segment_members.sql"),
+    ),
 ];
 
 /// Which dialect's files to use.

@@ -38,15 +38,22 @@ impl App {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let addr = listener.local_addr()?;
-        // The models' schedule: once a minute, recompute those older than their refresh interval.
+        // The schedule: segments' upkeep starts for every workspace with segments; once a minute,
+        // models older than their refresh interval are recomputed and every segment gets a full
+        // pass (sliding windows, profile changes, models).
         let schedule = {
             let services = self.services.clone();
             tokio::spawn(async move {
+                if let Err(error) = services.start_all_upkeep().await {
+                    tracing::warn!(%error, "segment upkeep could not start");
+                }
                 let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
                 tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                tick.tick().await;
                 loop {
                     tick.tick().await;
                     services.refresh_due_models().await;
+                    services.refresh_segments().await;
                 }
             })
         };

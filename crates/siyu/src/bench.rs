@@ -68,6 +68,38 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 5)]
         repeat: usize,
     },
+    /// Full evaluation of a five-condition segment (tag, two traits, two event windows) over the
+    /// `bench-analytics` workspace (imported from the Parquet file when empty); the first run gives
+    /// `--profiles` of its customers a city, a level and every tenth the VIP tag.
+    Segments {
+        /// The Parquet file.
+        #[arg(long)]
+        parquet: std::path::PathBuf,
+        /// Customers (user ids 0..N of the file) given traits and tags.
+        #[arg(long, default_value_t = 1_000_000)]
+        profiles: u64,
+        /// Evaluations; best and median are printed.
+        #[arg(long, default_value_t = 5)]
+        repeat: usize,
+    },
+    /// Incremental segment membership under ingest load: a segment over event windows is kept on
+    /// the `bench-analytics` workspace (imported from the Parquet file when empty) while events of
+    /// its customers are appended at `--rate` events/s; prints the latency from each append to its
+    /// memberships being updated (and entries/exits recorded).
+    Membership {
+        /// The Parquet file.
+        #[arg(long)]
+        parquet: std::path::PathBuf,
+        /// Events appended per second.
+        #[arg(long, default_value_t = 50_000)]
+        rate: u64,
+        /// Seconds of load.
+        #[arg(long, default_value_t = 20)]
+        seconds: u64,
+        /// Events per append.
+        #[arg(long, default_value_t = 500)]
+        batch: u64,
+    },
 }
 
 /// How a load generator authenticates.
@@ -237,9 +269,9 @@ fn timed<T>(repeat: usize, mut run: impl FnMut() -> T) -> (f64, f64, T) {
     (times[0], times[times.len() / 2], answer)
 }
 
-async fn bench_analytics(config: &Config, parquet: &std::path::Path, repeat: usize) -> anyhow::Result<()> {
-    let app = App::build(config).await?;
-    let services = app.services();
+/// Returns the owner of workspace `bench-analytics`, importing `parquet` into it first when it
+/// holds no events.
+async fn analytics_workspace(services: &siyu_domain::Services, parquet: &std::path::Path) -> anyhow::Result<Principal> {
     let slug = "bench-analytics";
     let ws = match services.workspace_by_slug(slug).await {
         Ok(ws) => ws,
@@ -267,10 +299,16 @@ async fn bench_analytics(config: &Config, parquet: &std::path::Path, repeat: usi
     } else {
         println!("import: skipped, workspace {slug} already holds {} events", existing.columns.event_count());
     }
-    drop(existing);
+    Ok(owner)
+}
+
+async fn bench_analytics(config: &Config, parquet: &std::path::Path, repeat: usize) -> anyhow::Result<()> {
+    let app = App::build(config).await?;
+    let owner = analytics_workspace(app.services(), parquet).await?;
+    let ws = owner.clone().workspace_id;
     // Fresh process states, as after a restart: first without a snapshot (the whole log is read,
     // and a snapshot saved), then with it.
-    services.stores.events.save_snapshot(ws.id, Vec::new()).await?;
+    app.services().stores.events.save_snapshot(ws, Vec::new()).await?;
     drop(app);
     let app = App::build(config).await?;
     let started = Instant::now();
@@ -329,6 +367,165 @@ async fn bench_analytics(config: &Config, parquet: &std::path::Path, repeat: usi
     Ok(())
 }
 
+async fn bench_segments(
+    config: &Config,
+    parquet: &std::path::Path,
+    profiles: u64,
+    repeat: usize,
+) -> anyhow::Result<()> {
+    use siyu_domain::profiles::CustomerInput;
+    use siyu_domain::services::DefinitionInput;
+    let app = App::build(config).await?;
+    let services = app.services();
+    let owner = analytics_workspace(services, parquet).await?;
+    if services.tags(&owner).await?.iter().all(|t| t.name != "VIP") {
+        services.create_tag_group(&owner, "价值", "consumption_preference").await?;
+        services.create_tag(&owner, "价值", "VIP").await?;
+        let started = Instant::now();
+        let bar = indicatif::ProgressBar::new(profiles);
+        const CITIES: [&str; 5] = ["上海", "北京", "广州", "深圳", "杭州"];
+        for chunk in (0..profiles).collect::<Vec<_>>().chunks(5_000) {
+            let inputs: Vec<CustomerInput> = chunk
+                .iter()
+                .map(|i| {
+                    serde_json::from_value(json!({
+                        "identities": [{"type": "user_id", "value": i.to_string()}],
+                        "traits": {"city": CITIES[(*i % 5) as usize], "level": i % 10},
+                        "tags": if i % 10 == 0 { vec!["VIP"] } else { vec![] },
+                    }))
+                })
+                .collect::<Result<_, _>>()?;
+            services.upsert_customers(&owner, inputs, "bench", "").await?;
+            bar.inc(chunk.len() as u64);
+        }
+        bar.finish_and_clear();
+        println!("profiles: {profiles} customers given traits and tags in {:.1} s", started.elapsed().as_secs_f64());
+    }
+    let index = services.event_index(&owner).await?;
+    let (start, end) = index.columns.time_range().context("the workspace has no events")?;
+    let day = |us: i64| jiff::Timestamp::from_microsecond(us).map(|t| t.to_string());
+    let week_ago = day(end - 7 * siyu_analytics::DAY_US)?;
+    let (start, end) = (day(start)?, day(end + 1)?);
+    drop(index);
+    let text = format!(
+        "tag(\"VIP\") and trait.city = \"上海\" and trait.level >= 0 \
+         and did(\"Order Completed\", between {start} and {end}) \
+         and not did(\"Product Added\", between {week_ago} and {end})"
+    );
+    let input = DefinitionInput { definition: None, text: Some(text.clone()) };
+    let started = Instant::now();
+    let first = services.preview_segment(&owner, &input).await?;
+    println!("segment: {text}");
+    println!(
+        "first evaluation (reads the profile facts) {:.2} s: {} members",
+        started.elapsed().as_secs_f64(),
+        first.size
+    );
+    let mut times = Vec::new();
+    for _ in 0..repeat.max(1) {
+        let started = Instant::now();
+        let preview = services.preview_segment(&owner, &input).await?;
+        times.push(started.elapsed().as_secs_f64());
+        anyhow::ensure!(preview.size == first.size, "the size changed between runs");
+    }
+    times.sort_by(f64::total_cmp);
+    println!(
+        "evaluation best {:8.2} ms  median {:8.2} ms  ({} customers in the workspace's index)",
+        times[0] * 1e3,
+        times[times.len() / 2] * 1e3,
+        services.event_index(&owner).await?.columns.customer_count()
+    );
+    Ok(())
+}
+
+async fn bench_membership(
+    config: &Config,
+    parquet: &std::path::Path,
+    rate: u64,
+    seconds: u64,
+    batch: u64,
+) -> anyhow::Result<()> {
+    use siyu_domain::events::{EventKind, NewEvent};
+    use siyu_domain::services::SegmentInput;
+    let app = App::build(config).await?;
+    let services = app.services().clone();
+    let owner = analytics_workspace(&services, parquet).await?;
+    let index = services.event_index(&owner).await?;
+    let customers: Vec<i64> = (0..index.columns.customer_count()).map(|u| index.columns.customer_id(u)).collect();
+    drop(index);
+    let key = "bench-recent-buyers";
+    let _ = services.delete_segment(&owner, key).await;
+    let text = "did(\"Order Completed\", count >= 2, within 1h) and not did(\"Product Added\", within 10m)";
+    let started = Instant::now();
+    let input = SegmentInput { key: key.into(), name: None, definition: None, text: Some(text.into()) };
+    services.save_segment(&owner, &input, false).await?;
+    println!("segment {key}: {text} (created and kept in {:.2} s)", started.elapsed().as_secs_f64());
+    services.take_upkeep_latencies(owner.workspace_id).await;
+    // Customers drawn from a hot set of 20,000, so that some reach two orders and others leave.
+    let hot: Vec<i64> = customers.iter().step_by((customers.len() / 20_000).max(1)).copied().collect();
+    let total = rate * seconds;
+    let bar = indicatif::ProgressBar::new(total);
+    let interval = std::time::Duration::from_secs_f64(batch as f64 / rate as f64);
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let started = Instant::now();
+    let mut in_flight = tokio::task::JoinSet::new();
+    let mut sent = 0u64;
+    let mut n = 0u64;
+    while sent < total {
+        tick.tick().await;
+        let now = services.now().as_microsecond();
+        let events: Vec<NewEvent> = (0..batch)
+            .map(|i| {
+                n += 1;
+                let customer = hot[(n.wrapping_mul(2_654_435_761) % hot.len() as u64) as usize];
+                let name = if (n + i).is_multiple_of(3) { "Product Added" } else { "Order Completed" };
+                NewEvent {
+                    customer: siyu_core::CustomerId(customer),
+                    kind: EventKind::Track,
+                    name: name.into(),
+                    ts_us: now,
+                    received_us: now,
+                    message_id: format!("bench-m-{n}"),
+                    user_id: customer.to_string(),
+                    anonymous_id: String::new(),
+                    properties: r#"{"revenue": 39}"#.into(),
+                    context: "{}".into(),
+                }
+            })
+            .collect();
+        let (services, owner) = (services.clone(), owner.clone());
+        in_flight.spawn(async move { services.append_events(&owner, &events).await });
+        while in_flight.len() > 16 {
+            in_flight.join_next().await.context("a task")???;
+        }
+        sent += batch;
+        bar.set_position(sent);
+    }
+    while let Some(done) = in_flight.join_next().await {
+        done??;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    bar.finish_and_clear();
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let latencies = services.take_upkeep_latencies(owner.workspace_id).await;
+    let mut histogram = hdrhistogram::Histogram::<u64>::new(3)?;
+    for us in &latencies {
+        histogram.record(*us)?;
+    }
+    let members = services.segment_members(&owner, key, siyu_core::PageRequest::first(1)).await?.0;
+    println!("ingest: {sent} events in {elapsed:.1} s = {:.0} events/s (batches of {batch})", sent as f64 / elapsed);
+    println!(
+        "membership update after an append: p50 {:.2} ms  p99 {:.2} ms  max {:.2} ms over {} batches; {members} members now",
+        histogram.value_at_quantile(0.5) as f64 / 1e3,
+        histogram.value_at_quantile(0.99) as f64 / 1e3,
+        histogram.max() as f64 / 1e3,
+        latencies.len()
+    );
+    services.delete_segment(&owner, key).await?;
+    Ok(())
+}
+
 /// Returns a field of /proc/self/status in MiB (e.g. `RssAnon`: heap; `RssFile`: mapped file pages).
 fn status_mib(field: &str) -> f64 {
     std::fs::read_to_string("/proc/self/status")
@@ -361,6 +558,12 @@ pub async fn run(command: BenchCommand, config: &Config) -> anyhow::Result<()> {
             bench_ingest(config, events, users, batch, concurrency).await
         }
         BenchCommand::Analytics { parquet, repeat } => bench_analytics(config, &parquet, repeat).await,
+        BenchCommand::Segments { parquet, profiles, repeat } => {
+            bench_segments(config, &parquet, profiles, repeat).await
+        }
+        BenchCommand::Membership { parquet, rate, seconds, batch } => {
+            bench_membership(config, &parquet, rate, seconds, batch).await
+        }
         BenchCommand::Upsert { customers, batch, concurrency } => {
             let (base, token, _) = start(config, "bench-upsert", Role::Owner).await?;
             let salt: u64 = rand::random::<u32>() as u64 * 10_000_000;

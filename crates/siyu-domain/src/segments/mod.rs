@@ -10,12 +10,12 @@ use crate::events::EventIndex;
 use crate::events::filters::compile;
 use crate::models::Named;
 use crate::profiles::IdentityKind;
-use crate::services::ComputedModels;
+use crate::services::{ComputedModels, CustomerLtv};
 use language::{Condition, EventCondition, ModelField, Op, Threshold, is_date, is_duration};
 use roaring::RoaringTreemap;
 use serde_json::Value;
 use siyu_analytics::cohort::{self, Cmp, EventTest};
-use siyu_analytics::models::{RfmClass, Stage, Tier};
+use siyu_analytics::models::{CustomerModel, RfmClass, Stage, Tier};
 use std::collections::{BTreeSet, HashMap};
 
 /// Traits sealed at rest: segments cannot test them (their values are never in memory in clear).
@@ -93,12 +93,34 @@ pub trait SegmentStore: Send + Sync {
     async fn update(&self, ws: siyu_core::WorkspaceId, segment: &StoredSegment) -> Result<(), siyu_core::StoreError>;
     /// Returns every segment of the workspace, by key.
     async fn list(&self, ws: siyu_core::WorkspaceId) -> Result<Vec<StoredSegment>, siyu_core::StoreError>;
-    /// Deletes a segment; `NotFound` if absent.
+    /// Deletes a segment (with its saved members and sizes); `NotFound` if absent.
     async fn delete(&self, ws: siyu_core::WorkspaceId, key: &str) -> Result<(), siyu_core::StoreError>;
+    /// Returns the workspaces that have at least one segment.
+    async fn workspaces(&self) -> Result<Vec<siyu_core::WorkspaceId>, siyu_core::StoreError>;
+    /// Saves a segment's members (a serialized bitmap).
+    async fn save_members(
+        &self,
+        ws: siyu_core::WorkspaceId,
+        key: &str,
+        members: &[u8],
+        now: jiff::Timestamp,
+    ) -> Result<(), siyu_core::StoreError>;
+    /// Returns every segment's saved members, by key.
+    async fn members(&self, ws: siyu_core::WorkspaceId) -> Result<Vec<(String, Vec<u8>)>, siyu_core::StoreError>;
+    /// Records a segment's size on a day (`YYYY-MM-DD`, replacing that day's earlier record).
+    async fn record_size(
+        &self,
+        ws: siyu_core::WorkspaceId,
+        key: &str,
+        day: &str,
+        size: u64,
+    ) -> Result<(), siyu_core::StoreError>;
+    /// Returns a segment's daily sizes, oldest first.
+    async fn sizes(&self, ws: siyu_core::WorkspaceId, key: &str) -> Result<Vec<(String, u64)>, siyu_core::StoreError>;
 }
 
 /// Reads the definitions a segment refers to (by key).
-pub trait SegmentLookup {
+pub trait SegmentLookup: Sync {
     /// Returns the definition of the segment with this key, if it exists.
     fn definition(&self, key: &str) -> Option<Condition>;
 }
@@ -461,16 +483,43 @@ impl Evaluation<'_> {
         }
     }
 
+    /// Whether one customer passes a leaf test (tag, identity, consent, trait, model).
+    pub fn leaf_holds(&self, leaf: &Condition, customer: i64) -> bool {
+        let c = customer as u64;
+        match leaf {
+            Condition::Tag(name) => self.facts.tags.get(name).is_some_and(|s| s.contains(c)),
+            Condition::HasIdentity(kind) => {
+                IdentityKind::parse(kind).and_then(|k| self.facts.identities.get(&k)).is_some_and(|s| s.contains(c))
+            }
+            Condition::Consent { purpose, channel } => match (Purpose::parse(purpose), Channel::parse(channel)) {
+                (Some(p), Some(ch)) => self.facts.consent.get(&(p, ch)).is_some_and(|s| s.contains(c)),
+                _ => false,
+            },
+            Condition::Trait { name, op, value } => {
+                let column: &[(u64, Value)] = self.facts.traits.get(name).map_or(&[], Vec::as_slice);
+                let found = column.binary_search_by_key(&c, |(id, _)| *id).ok().map(|i| &column[i].1);
+                let (positive, negated) = positive(*op);
+                let hit = found.is_some_and(|v| trait_test(positive, value.as_ref(), self.now_us)(v));
+                hit != negated
+            }
+            Condition::Model { field, op, value } => {
+                let Some(models) = self.models else { return false };
+                if matches!(field, ModelField::Ltv | ModelField::ChurnRisk) {
+                    let Ok(fit) = models.ltv() else { return false };
+                    return fit
+                        .customers
+                        .binary_search_by_key(&customer, |l| l.customer)
+                        .is_ok_and(|i| ltv_holds(*field, *op, value.as_ref(), &fit.customers[i]));
+                }
+                models.customer(customer).is_some_and(|m| model_holds(*field, *op, value.as_ref(), m))
+            }
+            _ => false,
+        }
+    }
+
     fn eval_trait(&self, name: &str, op: Op, value: Option<&Value>, universe: &RoaringTreemap) -> RoaringTreemap {
         let column: &[(u64, Value)] = self.facts.traits.get(name).map_or(&[], Vec::as_slice);
-        let negated = matches!(op, Op::Ne | Op::NotIn | Op::NotContains | Op::NotExists);
-        let positive = match op {
-            Op::Ne => Op::Eq,
-            Op::NotIn => Op::In,
-            Op::NotContains => Op::Contains,
-            Op::NotExists => Op::Exists,
-            other => other,
-        };
+        let (positive, negated) = positive(op);
         let test = trait_test(positive, value, self.now_us);
         let set: RoaringTreemap = column.iter().filter(|(_, v)| test(v)).map(|(c, _)| *c).collect();
         if negated { universe - set } else { set }
@@ -478,54 +527,16 @@ impl Evaluation<'_> {
 
     fn eval_model(&self, field: ModelField, op: Op, value: Option<&Value>) -> RoaringTreemap {
         let Some(models) = self.models else { return RoaringTreemap::new() };
-        let ltv =
-            matches!(field, ModelField::Ltv | ModelField::ChurnRisk).then(|| models.ltv().as_ref().ok()).flatten();
-        let keys: Vec<&str> = match value {
-            Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).collect(),
-            Some(Value::String(s)) => vec![s.as_str()],
-            _ => Vec::new(),
-        };
-        let key_test = |key: Option<&str>| {
-            let hit = key.is_some_and(|k| keys.contains(&k));
-            match op {
-                Op::Eq | Op::In => hit,
-                _ => !hit,
-            }
-        };
-        let number = value.and_then(Value::as_f64).and_then(|v| number_cmp(op, v));
-        let flag = value.and_then(Value::as_bool);
-        let mut set = RoaringTreemap::new();
-        if let Some(fit) = ltv {
-            for l in &fit.customers {
-                let v = if field == ModelField::Ltv { l.expected_value } else { 1.0 - l.p_alive };
-                if number.is_some_and(|c| c.holds(v)) {
-                    set.insert(l.customer as u64);
-                }
-            }
-            return set;
+        if matches!(field, ModelField::Ltv | ModelField::ChurnRisk) {
+            let Ok(fit) = models.ltv() else { return RoaringTreemap::new() };
+            return fit
+                .customers
+                .iter()
+                .filter(|l| ltv_holds(field, op, value, l))
+                .map(|l| l.customer as u64)
+                .collect();
         }
-        for c in &models.models.customers {
-            let pass = match field {
-                ModelField::RfmClass => key_test(c.class.map(|k| k.key())),
-                ModelField::Lifecycle => key_test(Some(c.stage.key())),
-                ModelField::Tier => key_test(c.tier.map(|t| t.key())),
-                ModelField::RfmR | ModelField::RfmF | ModelField::RfmM => {
-                    let d = match field {
-                        ModelField::RfmR => 0,
-                        ModelField::RfmF => 1,
-                        _ => 2,
-                    };
-                    c.orders > 0 && number.is_some_and(|n| n.holds(f64::from(c.rfm[d])))
-                }
-                ModelField::Health => number.is_some_and(|n| n.holds(f64::from(c.health))),
-                ModelField::Recall => flag.is_some_and(|f| (c.recall_since_us.is_some() == f) == (op == Op::Eq)),
-                ModelField::Ltv | ModelField::ChurnRisk => false,
-            };
-            if pass {
-                set.insert(c.customer as u64);
-            }
-        }
-        set
+        models.models.customers.iter().filter(|c| model_holds(field, op, value, c)).map(|c| c.customer as u64).collect()
     }
 
     fn eval_did(&self, e: &EventCondition, universe: &RoaringTreemap) -> RoaringTreemap {
@@ -538,11 +549,7 @@ impl Evaluation<'_> {
                 RoaringTreemap::new()
             };
         };
-        let (from_us, to_us) = match (&e.within, &e.between) {
-            (Some(w), _) => (self.now_us - duration_us(w).unwrap_or(0), i64::MAX),
-            (None, Some([from, to])) => (instant(from).unwrap_or(i64::MIN), instant(to).unwrap_or(i64::MAX)),
-            (None, None) => (i64::MIN, i64::MAX),
-        };
+        let (from_us, to_us) = window(e, self.now_us);
         let table = self.events.props.read().expect("property table lock is never poisoned");
         let sets = (!e.filters.is_empty()).then(|| match compile("where", &e.filters, &table) {
             Ok(filters) => table.matching_sets(&filters),
@@ -592,6 +599,189 @@ impl Evaluation<'_> {
     }
 }
 
+/// Whether a customer's model passes a test (LTV and churn risk: see [`ltv_holds`]).
+pub fn model_holds(field: ModelField, op: Op, value: Option<&Value>, c: &CustomerModel) -> bool {
+    let keys: Vec<&str> = match value {
+        Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).collect(),
+        Some(Value::String(s)) => vec![s.as_str()],
+        _ => Vec::new(),
+    };
+    let key_test = |key: Option<&str>| {
+        let hit = key.is_some_and(|k| keys.contains(&k));
+        if matches!(op, Op::Eq | Op::In) { hit } else { !hit }
+    };
+    let number = value.and_then(Value::as_f64).and_then(|v| number_cmp(op, v));
+    match field {
+        ModelField::RfmClass => key_test(c.class.map(|k| k.key())),
+        ModelField::Lifecycle => key_test(Some(c.stage.key())),
+        ModelField::Tier => key_test(c.tier.map(|t| t.key())),
+        ModelField::RfmR | ModelField::RfmF | ModelField::RfmM => {
+            let d = match field {
+                ModelField::RfmR => 0,
+                ModelField::RfmF => 1,
+                _ => 2,
+            };
+            c.orders > 0 && number.is_some_and(|n| n.holds(f64::from(c.rfm[d])))
+        }
+        ModelField::Health => number.is_some_and(|n| n.holds(f64::from(c.health))),
+        ModelField::Recall => {
+            value.and_then(Value::as_bool).is_some_and(|f| (c.recall_since_us.is_some() == f) == (op == Op::Eq))
+        }
+        ModelField::Ltv | ModelField::ChurnRisk => false,
+    }
+}
+
+/// Whether a buyer's LTV prediction passes an `ltv` or `churn_risk` test.
+pub fn ltv_holds(field: ModelField, op: Op, value: Option<&Value>, l: &CustomerLtv) -> bool {
+    let v = if field == ModelField::Ltv { l.expected_value } else { 1.0 - l.p_alive };
+    value.and_then(Value::as_f64).and_then(|t| number_cmp(op, t)).is_some_and(|c| c.holds(v))
+}
+
+/// A definition compiled for evaluating one customer at a time (the incremental upkeep): segments
+/// it refers to are inlined, and its event tests resolved against an index's names and properties.
+#[derive(Clone, Debug)]
+pub enum Node {
+    /// All hold.
+    And(Vec<Node>),
+    /// One holds.
+    Or(Vec<Node>),
+    /// Does not hold.
+    Not(Box<Node>),
+    /// A test on profile facts or models.
+    Leaf(Condition),
+    /// An event test.
+    Did(Box<DidNode>),
+}
+
+/// A compiled event condition.
+#[derive(Clone, Debug)]
+pub struct DidNode {
+    condition: EventCondition,
+    /// `None`: the index has never seen the event.
+    test: Option<EventTest>,
+    filters: Vec<siyu_analytics::props::Filter>,
+    sum_key: Option<u16>,
+    avg_key: Option<u16>,
+}
+
+impl Node {
+    /// Compiles a checked definition.
+    pub fn compile(condition: &Condition, segments: &dyn SegmentLookup, events: &EventIndex) -> Node {
+        match condition {
+            Condition::And(items) => Node::And(items.iter().map(|c| Node::compile(c, segments, events)).collect()),
+            Condition::Or(items) => Node::Or(items.iter().map(|c| Node::compile(c, segments, events)).collect()),
+            Condition::Not(inner) => Node::Not(Box::new(Node::compile(inner, segments, events))),
+            Condition::Segment(key) => match segments.definition(key) {
+                Some(definition) => Node::compile(&definition, segments, events),
+                None => Node::Or(Vec::new()),
+            },
+            Condition::Did(e) => Node::Did(Box::new(DidNode::compile(e, events))),
+            other => Node::Leaf(other.clone()),
+        }
+    }
+
+    /// Whether the definition tests events (so that new events can change its members).
+    pub fn uses_events(&self) -> bool {
+        match self {
+            Node::And(items) | Node::Or(items) => items.iter().any(Node::uses_events),
+            Node::Not(inner) => inner.uses_events(),
+            Node::Leaf(_) => false,
+            Node::Did(_) => true,
+        }
+    }
+
+    /// Brings the event tests up to date: property sets added since, and relative windows as of `now_us`.
+    pub fn prepare(&mut self, events: &EventIndex, now_us: i64) {
+        match self {
+            Node::And(items) | Node::Or(items) => items.iter_mut().for_each(|n| n.prepare(events, now_us)),
+            Node::Not(inner) => inner.prepare(events, now_us),
+            Node::Leaf(_) => {}
+            Node::Did(did) => did.prepare(events, now_us),
+        }
+    }
+
+    /// Whether `customer` (with these events, in time order) passes.
+    pub fn holds(&self, customer: i64, events: &[(i64, u16, u32)], e: &Evaluation<'_>) -> bool {
+        match self {
+            Node::And(items) => items.iter().all(|n| n.holds(customer, events, e)),
+            Node::Or(items) => items.iter().any(|n| n.holds(customer, events, e)),
+            Node::Not(inner) => !inner.holds(customer, events, e),
+            Node::Did(did) => match &did.test {
+                Some(test) => cohort::passes(events.iter().copied(), test),
+                None => {
+                    did.condition.count.as_ref().and_then(cmp).is_some_and(|c| c.holds(0.0))
+                        && did.condition.sum.is_none()
+                        && did.condition.avg.is_none()
+                        && did.condition.first.is_none()
+                        && did.condition.last.is_none()
+                }
+            },
+            Node::Leaf(leaf) => e.leaf_holds(leaf, customer),
+        }
+    }
+}
+
+impl DidNode {
+    fn compile(condition: &EventCondition, events: &EventIndex) -> DidNode {
+        let table = events.props.read().expect("property table lock is never poisoned");
+        let filters = compile("where", &condition.filters, &table).unwrap_or_default();
+        let key = |t: &Option<Threshold>| t.as_ref().and_then(|t| t.property.as_deref()).and_then(|p| table.key_id(p));
+        let test = events.names.id(&condition.event).map(|event| EventTest {
+            event,
+            sets: (!condition.filters.is_empty()).then(Vec::new),
+            count: condition.count.as_ref().and_then(cmp),
+            sum: condition.sum.as_ref().and_then(cmp).map(|c| (Vec::new(), c)),
+            avg: condition.avg.as_ref().and_then(cmp).map(|c| (Vec::new(), c)),
+            ..Default::default()
+        });
+        DidNode {
+            condition: condition.clone(),
+            test,
+            filters,
+            sum_key: key(&condition.sum),
+            avg_key: key(&condition.avg),
+        }
+    }
+
+    fn prepare(&mut self, events: &EventIndex, now_us: i64) {
+        if self.test.is_none() && events.names.id(&self.condition.event).is_some() {
+            *self = DidNode::compile(&self.condition, events);
+        }
+        let Some(test) = &mut self.test else { return };
+        let table = events.props.read().expect("property table lock is never poisoned");
+        let total = table.set_count();
+        if let Some(sets) = &mut test.sets {
+            for set in sets.len()..total {
+                let set = set as u32;
+                sets.push(self.filters.iter().all(|f| f.accepts(table.lookup(set, f.key).map(|v| table.value(v)))));
+            }
+        }
+        for (measure, key) in [(&mut test.sum, self.sum_key), (&mut test.avg, self.avg_key)] {
+            if let Some((values, _)) = measure {
+                for set in values.len()..total {
+                    let v = key.and_then(|k| table.lookup(set as u32, k)).and_then(|v| table.value(v).as_f64());
+                    values.push(v.unwrap_or(f64::NAN));
+                }
+            }
+        }
+        let (from, to) = window(&self.condition, now_us);
+        test.from_us = from;
+        test.to_us = to;
+        let bounds =
+            |t: &Option<language::TimeTest>| t.as_ref().map(|t| time_bounds(t.op, &t.value, now_us).unwrap_or((0, 0)));
+        test.first = bounds(&self.condition.first);
+        test.last = bounds(&self.condition.last);
+    }
+}
+
+fn window(e: &EventCondition, now_us: i64) -> (i64, i64) {
+    match (&e.within, &e.between) {
+        (Some(w), _) => (now_us - duration_us(w).unwrap_or(0), i64::MAX),
+        (None, Some([from, to])) => (instant(from).unwrap_or(i64::MIN), instant(to).unwrap_or(i64::MAX)),
+        (None, None) => (i64::MIN, i64::MAX),
+    }
+}
+
 /// `[lo, hi)` in µs for a time test as of `now_us`.
 fn time_bounds(op: Op, value: &str, now_us: i64) -> Option<(i64, i64)> {
     let at = duration_us(value).map(|d| now_us - d).or_else(|| instant(value))?;
@@ -601,6 +791,17 @@ fn time_bounds(op: Op, value: &str, now_us: i64) -> Option<(i64, i64)> {
         Op::After => (at, i64::MAX),
         _ => return None,
     })
+}
+
+/// Returns the positive form of an op and whether it was negated (`!=` is not `=`, …).
+fn positive(op: Op) -> (Op, bool) {
+    match op {
+        Op::Ne => (Op::Eq, true),
+        Op::NotIn => (Op::In, true),
+        Op::NotContains => (Op::Contains, true),
+        Op::NotExists => (Op::Exists, true),
+        other => (other, false),
+    }
 }
 
 /// Returns the test a trait value must pass for a positive op.

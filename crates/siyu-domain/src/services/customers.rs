@@ -243,6 +243,7 @@ impl Services {
         }
         if !sealed.is_empty() {
             let outcomes = self.stores.profiles.upsert(ws, &sealed, self.now()).await?;
+            self.profiles_changed(ws);
             self.profiles_merged(ws, &outcomes);
             for (slot, outcome) in slots.into_iter().zip(outcomes) {
                 results[slot] = Some(Ok(outcome.into()));
@@ -276,6 +277,7 @@ impl Services {
         let key = self.data_key(ws).await?;
         let sealed = self.seal_draft(&key, &draft, tags, Some(id))?;
         let mut outcomes = self.stores.profiles.upsert(ws, &[sealed], self.now()).await?;
+        self.profiles_changed(ws);
         self.profiles_merged(ws, &outcomes);
         Ok(outcomes.pop().expect("one draft gives one outcome").into())
     }
@@ -314,7 +316,9 @@ impl Services {
         let identity = Identity::parse(kind, value, "identity").map_err(|e| DomainError::Invalid(vec![e]))?;
         let key = self.data_key(ws).await?;
         let lookup = identity_lookup(&key, identity.kind, &identity.value);
-        Ok(self.stores.profiles.remove_identity(ws, id, identity.kind, &lookup).await?)
+        self.stores.profiles.remove_identity(ws, id, identity.kind, &lookup).await?;
+        self.profiles_changed(ws);
+        Ok(())
     }
 
     /// Assigns tags by name with a source (`rule`, `import`, `manual`, `model`).
@@ -338,6 +342,7 @@ impl Services {
             ..Default::default()
         };
         self.stores.profiles.upsert(ws, &[draft], self.now()).await?;
+        self.profiles_changed(ws);
         Ok(())
     }
 
@@ -347,7 +352,9 @@ impl Services {
         let ws = principal.workspace_id;
         let id = self.live_id(ws, id).await?;
         let tags = self.resolve_tags(ws, &[name.to_string()], "tag").await?;
-        Ok(self.stores.profiles.remove_tag(ws, id, tags[0], self.now()).await?)
+        self.stores.profiles.remove_tag(ws, id, tags[0], self.now()).await?;
+        self.profiles_changed(ws);
+        Ok(())
     }
 
     /// Deletes a customer and all attached data (erasure under PIPL).
@@ -355,6 +362,7 @@ impl Services {
         principal.require(Permission::CustomersDelete)?;
         let id = self.live_id(principal.workspace_id, id).await?;
         self.stores.profiles.delete(principal.workspace_id, id).await?;
+        self.profiles_changed(principal.workspace_id);
         self.profile_deleted(principal.workspace_id, id);
         self.audit(principal, "customer.delete", &format!("customer:{id}")).await
     }
@@ -580,6 +588,7 @@ impl Services {
         let id = self.live_id(principal.workspace_id, id).await?;
         let records: Vec<_> = records.into_iter().map(|r| (id, r)).collect();
         self.stores.consent.record(principal.workspace_id, &records).await?;
+        self.profiles_changed(principal.workspace_id);
         self.consent(principal, id).await
     }
 
@@ -620,6 +629,7 @@ impl Services {
             recorded_at: self.now(),
         };
         self.stores.consent.record(ws, &[(live, record)]).await?;
+        self.profiles_changed(ws);
         Ok((ws, channel))
     }
 

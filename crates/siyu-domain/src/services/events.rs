@@ -197,7 +197,12 @@ impl Services {
     /// Appends events durably and adds them to the live index (if it is loaded), so they are
     /// queryable at once. The index's read lock is held across both steps: a full (re)load takes
     /// the write lock, so an event is either in the log it scans or added after it, never both.
-    async fn append_and_index(&self, ws: WorkspaceId, events: &[NewEvent], merged_profiles: bool) -> DomainResult<()> {
+    pub(crate) async fn append_and_index(
+        &self,
+        ws: WorkspaceId,
+        events: &[NewEvent],
+        merged_profiles: bool,
+    ) -> DomainResult<()> {
         let live = self.live_index(ws);
         let state = live.read().await;
         self.stores.events.append(ws, events).await?;
@@ -217,7 +222,72 @@ impl Services {
             }
         }
         tail.snapshot = None;
+        drop(props);
+        drop(tail);
+        drop(state);
+        self.note_events(ws, events);
         Ok(())
+    }
+}
+
+/// What segment upkeep evaluates against: an index snapshot and where in the live tail it ends.
+#[derive(Clone)]
+pub(crate) struct UpkeepView {
+    /// The snapshot.
+    pub index: Arc<EventIndex>,
+    generation: u64,
+    /// Absolute tail position the snapshot includes.
+    position: u64,
+}
+
+/// Tail events a view may lag by before upkeep takes a fresh snapshot.
+const UPKEEP_LAG_EVENTS: u64 = 200_000;
+
+impl Services {
+    /// Returns a view of the workspace's events for segment upkeep and the events of `customers`
+    /// that arrived after it: `known` is reused while it is of the same load, lags by few events
+    /// and knows every event name (a fresh snapshot rebuilds the delta, which costs time in
+    /// proportion to the tail).
+    pub(crate) async fn upkeep_view(
+        &self,
+        ws: WorkspaceId,
+        known: Option<UpkeepView>,
+        customers: &std::collections::HashSet<i64>,
+    ) -> DomainResult<(UpkeepView, Vec<RawEvent>)> {
+        let live = self.live_index(ws);
+        {
+            let state = live.read().await;
+            if state.loaded && !state.is_stale() {
+                let tail = state.tail.lock().expect("tail lock is never poisoned");
+                let end = tail.drained + tail.events.len() as u64;
+                if let Some(view) = known
+                    && view.generation == state.generation
+                    && view.position >= tail.drained
+                    && end - view.position < UPKEEP_LAG_EVENTS
+                    && tail.names.names().len() == view.index.names.names().len()
+                {
+                    let extra = tail.events[(view.position - tail.drained) as usize..]
+                        .iter()
+                        .filter(|e| customers.contains(&e.customer))
+                        .copied()
+                        .collect();
+                    return Ok((view, extra));
+                }
+            }
+        }
+        let index = self.event_index(&Principal::system(ws)).await?;
+        let state = live.read().await;
+        let tail = state.tail.lock().expect("tail lock is never poisoned");
+        // The snapshot just taken holds the whole tail unless events arrived in between: those
+        // are the extra events.
+        let included = index.columns.delta().event_count() as u64;
+        let position = (tail.drained + included).min(tail.drained + tail.events.len() as u64);
+        let extra = tail.events[(position - tail.drained) as usize..]
+            .iter()
+            .filter(|e| customers.contains(&e.customer))
+            .copied()
+            .collect();
+        Ok((UpkeepView { index, generation: state.generation, position }, extra))
     }
 }
 
@@ -646,6 +716,7 @@ fn start_fold(live: Arc<tokio::sync::RwLock<LiveIndex>>, state: &LiveIndex) {
             state.base = Arc::new(folded);
             let tail = state.tail.get_mut().expect("tail lock is never poisoned");
             tail.events.drain(..folded_events);
+            tail.drained += folded_events as u64;
             tail.snapshot = None;
         }
         state.folding.store(false, Ordering::Release);
@@ -675,6 +746,8 @@ pub(crate) struct LiveIndex {
 struct Tail {
     names: EventNames,
     events: Vec<RawEvent>,
+    /// Events drained from the front of `events` by folds (so positions stay absolute).
+    drained: u64,
     stale: bool,
     snapshot: Option<Arc<EventIndex>>,
 }

@@ -9,6 +9,9 @@ mod customers;
 mod events;
 mod models;
 mod segments;
+mod upkeep;
+
+pub use upkeep::{SEGMENT_ENTERED, SEGMENT_EXITED};
 
 pub use segments::{DefinitionInput, SegmentInput, SegmentPreview, SegmentView};
 
@@ -41,6 +44,8 @@ pub struct Services {
     ingest: Arc<events::IngestState>,
     live: Arc<std::sync::Mutex<HashMap<WorkspaceId, Arc<tokio::sync::RwLock<events::LiveIndex>>>>>,
     computed: Arc<std::sync::Mutex<HashMap<WorkspaceId, Arc<models::ComputedModels>>>>,
+    facts: Arc<std::sync::Mutex<segments::FactsCache>>,
+    upkeep: Arc<std::sync::Mutex<HashMap<WorkspaceId, Arc<upkeep::Upkeep>>>>,
 }
 
 impl Services {
@@ -54,6 +59,8 @@ impl Services {
             ingest: Default::default(),
             live: Default::default(),
             computed: Default::default(),
+            facts: Default::default(),
+            upkeep: Default::default(),
         }
     }
 

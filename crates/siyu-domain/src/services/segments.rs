@@ -6,7 +6,7 @@ use super::Services;
 use crate::access::{Permission, Principal};
 use crate::error::{DomainError, DomainResult, FieldError};
 use crate::segments::language::{self, Condition};
-use crate::segments::{Evaluation, Known, StoredSegment, check};
+use crate::segments::{Evaluation, Known, ProfileFacts, StoredSegment, check};
 use roaring::RoaringTreemap;
 use siyu_core::{CustomerId, Page, PageRequest, WorkspaceId};
 use std::collections::HashMap;
@@ -68,6 +68,8 @@ pub struct SegmentView {
     pub size: u64,
     /// Unknown names the definition mentions.
     pub warnings: Vec<String>,
+    /// Size at the end of each day it was kept (`[day, size]`, oldest first).
+    pub history: Vec<(String, u64)>,
     /// Created.
     pub created_at: String,
     /// Last changed.
@@ -100,8 +102,53 @@ fn check_key(key: &str) -> Result<(), FieldError> {
     }
 }
 
+/// A workspace's profile facts and the profile version they were read at.
+#[derive(Default)]
+pub(crate) struct FactsCache {
+    versions: HashMap<WorkspaceId, u64>,
+    facts: HashMap<WorkspaceId, (u64, Arc<ProfileFacts>)>,
+}
+
 impl Services {
-    async fn segment_definitions(
+    /// Notes that a workspace's profiles changed (traits, tags, identities, consent, merges,
+    /// deletions): segment evaluation reads the facts anew.
+    pub(crate) fn profiles_changed(&self, ws: WorkspaceId) {
+        let mut cache = self.facts.lock().expect("facts lock is never poisoned");
+        *cache.versions.entry(ws).or_default() += 1;
+    }
+
+    /// Returns the workspace's kept profile facts even when profiles changed since (the upkeep's
+    /// hot path must not wait for a reload; its full pass reads them anew), or reads them.
+    pub(crate) async fn kept_profile_facts(&self, ws: WorkspaceId) -> DomainResult<Arc<ProfileFacts>> {
+        let kept = self.facts.lock().expect("facts lock is never poisoned").facts.get(&ws).map(|(_, f)| f.clone());
+        match kept {
+            Some(facts) => Ok(facts),
+            None => self.profile_facts(ws).await,
+        }
+    }
+
+    /// Returns the workspace's profile facts: kept while no profile changes, else read anew.
+    pub(crate) async fn profile_facts(&self, ws: WorkspaceId) -> DomainResult<Arc<ProfileFacts>> {
+        let version = {
+            let cache = self.facts.lock().expect("facts lock is never poisoned");
+            let version = cache.versions.get(&ws).copied().unwrap_or_default();
+            if let Some((at, facts)) = cache.facts.get(&ws)
+                && *at == version
+            {
+                return Ok(facts.clone());
+            }
+            version
+        };
+        let mut facts = self.stores.profiles.profile_facts(ws).await?;
+        for column in facts.traits.values_mut() {
+            column.sort_unstable_by_key(|(customer, _)| *customer);
+        }
+        let facts = Arc::new(facts);
+        self.facts.lock().expect("facts lock is never poisoned").facts.insert(ws, (version, facts.clone()));
+        Ok(facts)
+    }
+
+    pub(crate) async fn segment_definitions(
         &self,
         ws: WorkspaceId,
     ) -> DomainResult<(Vec<StoredSegment>, HashMap<String, Condition>)> {
@@ -123,7 +170,7 @@ impl Services {
         key: Option<&str>,
         definitions: HashMap<String, Condition>,
     ) -> DomainResult<(RoaringTreemap, Vec<String>)> {
-        let facts = Arc::new(self.stores.profiles.profile_facts(ws).await?);
+        let facts = self.profile_facts(ws).await?;
         let index = self.event_index(&Principal::system(ws)).await?;
         let checked = check(condition, key, &Known { events: &index, facts: &facts, segments: &definitions });
         if !checked.errors.is_empty() {
@@ -139,6 +186,36 @@ impl Services {
         .await
         .map_err(|e| DomainError::Internal(format!("segment evaluation failed: {e}")))?;
         Ok((members, checked.warnings))
+    }
+
+    /// Evaluates every definition in full (for the upkeep's pass); definitions that no longer
+    /// check (e.g. a referenced segment was deleted) are left out.
+    pub(crate) async fn evaluate_all(
+        &self,
+        ws: WorkspaceId,
+        definitions: &HashMap<String, Condition>,
+    ) -> DomainResult<HashMap<String, RoaringTreemap>> {
+        let facts = self.profile_facts(ws).await?;
+        let index = self.event_index(&Principal::system(ws)).await?;
+        let mut usable = Vec::new();
+        let mut uses_models = false;
+        for (key, condition) in definitions {
+            let checked = check(condition, Some(key), &Known { events: &index, facts: &facts, segments: definitions });
+            if checked.errors.is_empty() {
+                uses_models |= checked.uses_models;
+                usable.push((key.clone(), condition.clone()));
+            }
+        }
+        let models = if uses_models { Some(self.models_of(ws).await?) } else { None };
+        let now_us = self.now().as_microsecond();
+        let definitions = definitions.clone();
+        tokio::task::spawn_blocking(move || {
+            let evaluation =
+                Evaluation { facts: &facts, events: &index, models: models.as_deref(), segments: &definitions, now_us };
+            usable.into_iter().map(|(key, condition)| (key, evaluation.members(&condition))).collect()
+        })
+        .await
+        .map_err(|e| DomainError::Internal(format!("segment evaluation failed: {e}")))
     }
 
     /// Evaluates a definition without saving it: its size and warnings (the builder's live count).
@@ -212,6 +289,7 @@ impl Services {
             self.stores.segments.insert(principal.workspace_id, &stored).await?;
         }
         self.audit(principal, if replace { "segment.update" } else { "segment.create" }, &input.key).await?;
+        self.segments_changed(principal.workspace_id).await?;
         Ok(SegmentView {
             key: stored.key,
             name: stored.name,
@@ -219,6 +297,7 @@ impl Services {
             definition: condition,
             size: members.len(),
             warnings,
+            history: Vec::new(),
             created_at: now.to_string(),
             updated_at: now.to_string(),
         })
@@ -234,7 +313,8 @@ impl Services {
             return Err(DomainError::Conflict(format!("segment \"{user}\" refers to \"{key}\"")));
         }
         self.stores.segments.delete(principal.workspace_id, key).await?;
-        self.audit(principal, "segment.delete", key).await
+        self.audit(principal, "segment.delete", key).await?;
+        self.segments_changed(principal.workspace_id).await
     }
 
     /// Returns every segment with its size now.
@@ -261,7 +341,8 @@ impl Services {
             .ok_or_else(|| DomainError::NotFound(format!("segment \"{key}\"")))?;
         let condition = definitions[key].clone();
         let (members, warnings) = self.evaluate(principal.workspace_id, &condition, Some(key), definitions).await?;
-        Ok(view(s, condition, members.len(), warnings))
+        let history = self.stores.segments.sizes(principal.workspace_id, key).await?;
+        Ok(SegmentView { history, ..view(s, condition, members.len(), warnings) })
     }
 
     /// Returns a page of a segment's members (customer ids, ascending; the cursor is the last id).
@@ -276,7 +357,10 @@ impl Services {
         let (_, definitions) = self.segment_definitions(principal.workspace_id).await?;
         let condition =
             definitions.get(key).cloned().ok_or_else(|| DomainError::NotFound(format!("segment \"{key}\"")))?;
-        let (members, _) = self.evaluate(principal.workspace_id, &condition, Some(key), definitions).await?;
+        let members = match self.kept_members(principal.workspace_id, key).await {
+            Some(kept) => kept,
+            None => self.evaluate(principal.workspace_id, &condition, Some(key), definitions).await?.0,
+        };
         let after = page.after.map_or(0, |a| a.max(0) as u64 + 1);
         let items: Vec<CustomerId> = members
             .iter()
@@ -296,6 +380,7 @@ fn view(s: StoredSegment, condition: Condition, size: u64, warnings: Vec<String>
         definition: condition,
         size,
         warnings,
+        history: Vec::new(),
         created_at: s.created_at.to_string(),
         updated_at: s.updated_at.to_string(),
     }

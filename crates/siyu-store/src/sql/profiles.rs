@@ -511,7 +511,7 @@ impl ProfileStore for SqlStore {
         for row in &rows {
             facts.add_tag(get(row, "customer_id")?, &get::<String>(row, "name")?);
         }
-        let rows = sqlx::query("SELECT DISTINCT customer_id, kind FROM customer_identities WHERE workspace_id = $1")
+        let rows = sqlx::query("SELECT customer_id, kind FROM customer_identities WHERE workspace_id = $1")
             .bind(ws.0)
             .fetch_all(&self.pool)
             .await

@@ -64,6 +64,14 @@ impl SegmentStore for SqlStore {
     }
 
     async fn delete(&self, ws: WorkspaceId, key: &str) -> Result<(), StoreError> {
+        for table in ["segment_members", "segment_sizes"] {
+            sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table} WHERE workspace_id = $1 AND key = $2")))
+                .bind(ws.0)
+                .bind(key)
+                .execute(&self.pool)
+                .await
+                .map_err(db_err)?;
+        }
         let done = sqlx::query("DELETE FROM segments WHERE workspace_id = $1 AND key = $2")
             .bind(ws.0)
             .bind(key)
@@ -74,5 +82,62 @@ impl SegmentStore for SqlStore {
             return Err(StoreError::NotFound(format!("segment \"{key}\"")));
         }
         Ok(())
+    }
+
+    async fn workspaces(&self) -> Result<Vec<WorkspaceId>, StoreError> {
+        let ids: Vec<i64> = sqlx::query_scalar("SELECT DISTINCT workspace_id FROM segments")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(ids.into_iter().map(WorkspaceId).collect())
+    }
+
+    async fn save_members(&self, ws: WorkspaceId, key: &str, members: &[u8], now: jiff::Timestamp) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO segment_members (workspace_id, key, members, updated_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (workspace_id, key) DO UPDATE SET members = excluded.members, updated_at = excluded.updated_at",
+        )
+        .bind(ws.0)
+        .bind(key)
+        .bind(members)
+        .bind(millis(now))
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn members(&self, ws: WorkspaceId) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        let rows = sqlx::query("SELECT key, members FROM segment_members WHERE workspace_id = $1")
+            .bind(ws.0)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        rows.iter().map(|row| Ok((get(row, "key")?, get(row, "members")?))).collect()
+    }
+
+    async fn record_size(&self, ws: WorkspaceId, key: &str, day: &str, size: u64) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO segment_sizes (workspace_id, key, day, size) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (workspace_id, key, day) DO UPDATE SET size = excluded.size",
+        )
+        .bind(ws.0)
+        .bind(key)
+        .bind(day)
+        .bind(size as i64)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn sizes(&self, ws: WorkspaceId, key: &str) -> Result<Vec<(String, u64)>, StoreError> {
+        let rows = sqlx::query("SELECT day, size FROM segment_sizes WHERE workspace_id = $1 AND key = $2 ORDER BY day")
+            .bind(ws.0)
+            .bind(key)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        rows.iter().map(|row| Ok((get(row, "day")?, get::<i64>(row, "size")? as u64))).collect()
     }
 }

@@ -191,7 +191,74 @@ async fn bad_definitions_are_refused_whole_and_unknown_names_warn(f: Fixture) {
     assert_eq!(fields, ["key"]);
 }
 
+/// Waits (up to 10 s) until the customer's Segment Entered/Exited events number `n`.
+async fn segment_events(f: &Fixture, owner: &Principal, customer: CustomerId, n: usize) -> Vec<(String, String)> {
+    for _ in 0..200 {
+        let mut seen = Vec::new();
+        f.services
+            .stores
+            .events
+            .scan_since(owner.workspace_id, "", &mut |e| {
+                if e.customer == customer && e.name.starts_with("Segment ") {
+                    seen.push((e.name.to_string(), e.properties.to_string()));
+                }
+            })
+            .await
+            .unwrap();
+        if seen.len() >= n {
+            return seen;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("no {n} segment events for {customer}");
+}
+
+async fn membership_follows_events_and_records_entries_and_exits(f: Fixture) {
+    let owner = f.workspace("brand").await;
+    let ids = seed(&f, &owner).await;
+    let s = &f.services;
+    let definition = "did(\"Order Completed\", count >= 1, within 30d) and not did(\"Refund Requested\")";
+    let input = SegmentInput {
+        key: "buyers".into(),
+        name: Some("近期买家".into()),
+        definition: None,
+        text: Some(definition.into()),
+    };
+    let view = s.save_segment(&owner, &input, false).await.unwrap();
+    assert_eq!(view.size, 2);
+    // Creating the segment records the entries of its first members.
+    let entered = segment_events(&f, &owner, ids[0], 1).await;
+    assert_eq!(entered[0].0, "Segment Entered");
+    assert!(
+        entered[0].1.contains("\"segment_key\":\"buyers\"") && entered[0].1.contains("近期买家"),
+        "{}",
+        entered[0].1
+    );
+
+    // Customer 2 orders: enters at once (upkeep), without a full pass.
+    let now = s.now().as_microsecond();
+    s.append_events(&owner, &[event(ids[2], "Order Completed", 0, 9, now)]).await.unwrap();
+    let events = segment_events(&f, &owner, ids[2], 1).await;
+    assert_eq!(events[0].0, "Segment Entered");
+    // Customer 0 asks for a refund: exits.
+    s.append_events(&owner, &[event(ids[0], "Refund Requested", 0, 9, now)]).await.unwrap();
+    let events = segment_events(&f, &owner, ids[0], 2).await;
+    assert_eq!(events[1].0, "Segment Exited");
+    let (total, page) = s.segment_members(&owner, "buyers", PageRequest::first(10)).await.unwrap();
+    let mut expected = vec![ids[1], ids[2]];
+    expected.sort();
+    assert_eq!((total, page.items), (2, expected));
+    // The members and today's size survive a restart (another process's services read them).
+    let other = f.reopen().await;
+    other.start_all_upkeep().await.unwrap();
+    let (total, _) = other.segment_members(&owner, "buyers", PageRequest::first(10)).await.unwrap();
+    assert_eq!(total, 2);
+    let history = other.segment(&owner, "buyers").await.unwrap().history;
+    assert_eq!(history.last().map(|(_, n)| *n), Some(2));
+}
+
 crate::contract!(
     every_kind_of_condition_selects_the_right_customers,
-    bad_definitions_are_refused_whole_and_unknown_names_warn
+    bad_definitions_are_refused_whole_and_unknown_names_warn,
+    membership_follows_events_and_records_entries_and_exits
 );

@@ -1,0 +1,351 @@
+//! Segment upkeep: members kept current as customers act. A worker per workspace takes the
+//! customers of each appended batch of events and re-evaluates them against the segments that test
+//! events (one customer at a time, over the index snapshot plus the events that arrived since);
+//! a full pass on the schedule catches what time (sliding windows), profile changes and models
+//! change. Every entry and exit is recorded as a `Segment Entered` / `Segment Exited` event of
+//! the customer (the log is the durable record; journeys and webhooks read it), and members are
+//! saved as Roaring bitmaps with a size per day.
+
+use super::Services;
+use super::events::UpkeepView;
+use crate::error::{DomainError, DomainResult};
+use crate::events::{EventKind, NewEvent};
+use crate::segments::language::Condition;
+use crate::segments::{Evaluation, Node};
+use roaring::RoaringTreemap;
+use siyu_core::{CustomerId, WorkspaceId};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// The event recorded when a customer enters a segment.
+pub const SEGMENT_ENTERED: &str = "Segment Entered";
+/// The event recorded when a customer leaves a segment.
+pub const SEGMENT_EXITED: &str = "Segment Exited";
+
+/// A workspace's upkeep: its worker's queue and the live memberships.
+pub(crate) struct Upkeep {
+    queue: tokio::sync::mpsc::UnboundedSender<Batch>,
+    state: tokio::sync::Mutex<UpkeepState>,
+}
+
+struct Batch {
+    customers: Vec<i64>,
+    at: Instant,
+}
+
+#[derive(Default)]
+struct UpkeepState {
+    segments: Vec<LiveSegment>,
+    view: Option<UpkeepView>,
+    /// Customers the worker updated while a full pass was computing (the pass leaves them be).
+    touched: HashSet<i64>,
+    pass_running: bool,
+    /// Microseconds from a batch's append to its memberships being updated, since last read.
+    latencies_us: Vec<u64>,
+}
+
+struct LiveSegment {
+    key: String,
+    name: String,
+    definition: Condition,
+    node: Node,
+    members: RoaringTreemap,
+    dirty: bool,
+}
+
+/// One change of membership.
+struct Change {
+    customer: i64,
+    entered: bool,
+    key: String,
+    name: String,
+}
+
+impl Services {
+    fn upkeep_of(&self, ws: WorkspaceId) -> Option<Arc<Upkeep>> {
+        self.upkeep.lock().expect("upkeep lock is never poisoned").get(&ws).cloned()
+    }
+
+    /// Starts (once) the upkeep of a workspace's segments: saved members are loaded, and a full
+    /// pass records what changed since they were saved.
+    pub(crate) async fn start_upkeep(&self, ws: WorkspaceId) -> DomainResult<Arc<Upkeep>> {
+        if let Some(upkeep) = self.upkeep_of(ws) {
+            return Ok(upkeep);
+        }
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Batch>();
+        let upkeep = Arc::new(Upkeep { queue: tx, state: Default::default() });
+        {
+            let mut all = self.upkeep.lock().expect("upkeep lock is never poisoned");
+            if let Some(existing) = all.get(&ws) {
+                return Ok(existing.clone());
+            }
+            all.insert(ws, upkeep.clone());
+        }
+        let saved: HashMap<String, RoaringTreemap> = self
+            .stores
+            .segments
+            .members(ws)
+            .await?
+            .into_iter()
+            .filter_map(|(key, bytes)| RoaringTreemap::deserialize_from(&bytes[..]).ok().map(|m| (key, m)))
+            .collect();
+        {
+            let mut state = upkeep.state.lock().await;
+            let (stored, definitions) = self.segment_definitions(ws).await?;
+            let index = self.event_index(&crate::access::Principal::system(ws)).await?;
+            for s in stored {
+                let definition = definitions[&s.key].clone();
+                state.segments.push(LiveSegment {
+                    node: Node::compile(&definition, &definitions, &index),
+                    members: saved.get(&s.key).cloned().unwrap_or_default(),
+                    key: s.key,
+                    name: s.name,
+                    definition,
+                    dirty: false,
+                });
+            }
+        }
+        let services = self.clone();
+        let worker = upkeep.clone();
+        tokio::spawn(async move {
+            while let Some(first) = rx.recv().await {
+                let mut batches = vec![first];
+                while let Ok(more) = rx.try_recv() {
+                    batches.push(more);
+                }
+                if let Err(error) = services.apply_batches(ws, &worker, batches).await {
+                    tracing::warn!(workspace = ws.0, %error, "segment upkeep could not apply a batch");
+                }
+            }
+        });
+        self.segment_pass(ws).await?;
+        Ok(upkeep)
+    }
+
+    /// Hands the customers of appended events to the upkeep (if the workspace has segments).
+    pub(crate) fn note_events(&self, ws: WorkspaceId, events: &[NewEvent]) {
+        let Some(upkeep) = self.upkeep_of(ws) else { return };
+        let customers: Vec<i64> = events
+            .iter()
+            .filter(|e| e.name != SEGMENT_ENTERED && e.name != SEGMENT_EXITED)
+            .map(|e| e.customer.0)
+            .collect();
+        if !customers.is_empty() {
+            let _ = upkeep.queue.send(Batch { customers, at: Instant::now() });
+        }
+    }
+
+    async fn apply_batches(&self, ws: WorkspaceId, upkeep: &Upkeep, batches: Vec<Batch>) -> DomainResult<()> {
+        let customers: HashSet<i64> = batches.iter().flat_map(|b| b.customers.iter().copied()).collect();
+        let facts = self.kept_profile_facts(ws).await?;
+        let models = self.computed.lock().expect("models lock is never poisoned").get(&ws).cloned();
+        let mut state = upkeep.state.lock().await;
+        if !state.segments.iter().any(|s| s.node.uses_events()) {
+            return Ok(());
+        }
+        let (view, extra) = self.upkeep_view(ws, state.view.clone(), &customers).await?;
+        state.view = Some(view.clone());
+        let now_us = self.now().as_microsecond();
+        let index = &view.index;
+        let mut changes = Vec::new();
+        let definitions: HashMap<String, Condition> =
+            state.segments.iter().map(|s| (s.key.clone(), s.definition.clone())).collect();
+        let evaluation =
+            Evaluation { facts: &facts, events: index, models: models.as_deref(), segments: &definitions, now_us };
+        let mut extra_by_customer: HashMap<i64, Vec<(i64, u16, u32)>> = HashMap::new();
+        for e in &extra {
+            extra_by_customer.entry(e.customer).or_default().push((e.ts_us, e.event, e.props));
+        }
+        let mut events: Vec<(i64, u16, u32)> = Vec::new();
+        let pass_running = state.pass_running;
+        let state = &mut *state;
+        for segment in state.segments.iter_mut().filter(|s| s.node.uses_events()) {
+            segment.node.prepare(index, now_us);
+        }
+        for customer in &customers {
+            events.clear();
+            if let Some(unit) = index.columns.unit_of(*customer) {
+                index.columns.for_each_customer(unit..unit + 1, |c| {
+                    events.extend(c.ts_us.iter().zip(c.events).zip(c.props).map(|((t, e), p)| (*t, *e, *p)));
+                });
+            }
+            if let Some(more) = extra_by_customer.get(customer) {
+                events.extend_from_slice(more);
+                events.sort_by_key(|(t, _, _)| *t);
+            }
+            for segment in state.segments.iter_mut().filter(|s| s.node.uses_events()) {
+                let holds = segment.node.holds(*customer, &events, &evaluation);
+                let was = segment.members.contains(*customer as u64);
+                if holds != was {
+                    if holds {
+                        segment.members.insert(*customer as u64);
+                    } else {
+                        segment.members.remove(*customer as u64);
+                    }
+                    segment.dirty = true;
+                    changes.push(Change {
+                        customer: *customer,
+                        entered: holds,
+                        key: segment.key.clone(),
+                        name: segment.name.clone(),
+                    });
+                }
+            }
+            if pass_running {
+                state.touched.insert(*customer);
+            }
+        }
+        self.record_changes(ws, &changes).await?;
+        let done = Instant::now();
+        state.latencies_us.extend(batches.iter().map(|b| done.duration_since(b.at).as_micros() as u64));
+        Ok(())
+    }
+
+    /// Appends the `Segment Entered` / `Segment Exited` events of `changes`.
+    async fn record_changes(&self, ws: WorkspaceId, changes: &[Change]) -> DomainResult<()> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let now_us = self.now().as_microsecond();
+        let events: Vec<NewEvent> = changes
+            .iter()
+            .enumerate()
+            .map(|(i, c)| NewEvent {
+                customer: CustomerId(c.customer),
+                kind: EventKind::Track,
+                name: if c.entered { SEGMENT_ENTERED } else { SEGMENT_EXITED }.into(),
+                ts_us: now_us,
+                received_us: now_us,
+                message_id: format!("segment-{}-{}-{now_us}-{i}", c.key, c.customer),
+                user_id: String::new(),
+                anonymous_id: String::new(),
+                properties: serde_json::json!({"segment_key": c.key, "segment_name": c.name}).to_string(),
+                context: "{}".into(),
+            })
+            .collect();
+        for chunk in events.chunks(10_000) {
+            self.append_and_index(ws, chunk, false).await?;
+        }
+        Ok(())
+    }
+
+    /// Evaluates every segment of the workspace in full, records entries and exits against the
+    /// kept members, saves the members that changed and today's sizes.
+    pub(crate) async fn segment_pass(&self, ws: WorkspaceId) -> DomainResult<()> {
+        let Some(upkeep) = self.upkeep_of(ws) else { return Ok(()) };
+        let definitions: HashMap<String, Condition> = {
+            let mut state = upkeep.state.lock().await;
+            state.pass_running = true;
+            state.touched.clear();
+            state.segments.iter().map(|s| (s.key.clone(), s.definition.clone())).collect()
+        };
+        let computed = self.evaluate_all(ws, &definitions).await;
+        let mut state = upkeep.state.lock().await;
+        state.pass_running = false;
+        let computed = computed?;
+        let mut changes = Vec::new();
+        let index = self.event_index(&crate::access::Principal::system(ws)).await?;
+        let touched = std::mem::take(&mut state.touched);
+        for segment in &mut state.segments {
+            let Some(now) = computed.get(&segment.key) else { continue };
+            segment.node = Node::compile(&segment.definition, &definitions, &index);
+            for c in (now - &segment.members).iter().filter(|c| !touched.contains(&(*c as i64))) {
+                changes.push(Change {
+                    customer: c as i64,
+                    entered: true,
+                    key: segment.key.clone(),
+                    name: segment.name.clone(),
+                });
+            }
+            for c in (&segment.members - now).iter().filter(|c| !touched.contains(&(*c as i64))) {
+                changes.push(Change {
+                    customer: c as i64,
+                    entered: false,
+                    key: segment.key.clone(),
+                    name: segment.name.clone(),
+                });
+            }
+            for change in changes.iter().filter(|c| c.key == segment.key) {
+                if change.entered {
+                    segment.members.insert(change.customer as u64);
+                } else {
+                    segment.members.remove(change.customer as u64);
+                }
+            }
+            segment.dirty |= changes.iter().any(|c| c.key == segment.key);
+        }
+        self.record_changes(ws, &changes).await?;
+        let workspace =
+            self.stores.workspaces.find(ws).await?.ok_or_else(|| DomainError::NotFound(format!("workspace {ws}")))?;
+        let tz = jiff::tz::TimeZone::get(&workspace.time_zone).unwrap_or(jiff::tz::TimeZone::UTC);
+        let day = self.now().to_zoned(tz).date().to_string();
+        for segment in &mut state.segments {
+            if segment.dirty {
+                let mut bytes = Vec::with_capacity(segment.members.serialized_size());
+                segment.members.serialize_into(&mut bytes).map_err(|e| DomainError::Internal(e.to_string()))?;
+                self.stores.segments.save_members(ws, &segment.key, &bytes, self.now()).await?;
+                segment.dirty = false;
+            }
+            self.stores.segments.record_size(ws, &segment.key, &day, segment.members.len()).await?;
+        }
+        Ok(())
+    }
+
+    /// Re-reads the workspace's segment definitions into a running upkeep (after a segment was
+    /// saved or deleted) and runs a full pass; starts the upkeep if it is not running.
+    pub(crate) async fn segments_changed(&self, ws: WorkspaceId) -> DomainResult<()> {
+        let Some(upkeep) = self.upkeep_of(ws) else {
+            self.start_upkeep(ws).await?;
+            return Ok(());
+        };
+        {
+            let mut state = upkeep.state.lock().await;
+            let (stored, definitions) = self.segment_definitions(ws).await?;
+            let index = self.event_index(&crate::access::Principal::system(ws)).await?;
+            let mut kept: HashMap<String, LiveSegment> = state.segments.drain(..).map(|s| (s.key.clone(), s)).collect();
+            for s in stored {
+                let definition = definitions[&s.key].clone();
+                let node = Node::compile(&definition, &definitions, &index);
+                let members = kept.remove(&s.key).map(|k| k.members).unwrap_or_default();
+                state.segments.push(LiveSegment { key: s.key, name: s.name, definition, node, members, dirty: true });
+            }
+        }
+        self.segment_pass(ws).await
+    }
+
+    /// Runs the full pass of every workspace whose segments are kept (the schedule).
+    pub async fn refresh_segments(&self) {
+        let workspaces: Vec<WorkspaceId> =
+            self.upkeep.lock().expect("upkeep lock is never poisoned").keys().copied().collect();
+        for ws in workspaces {
+            if let Err(error) = self.segment_pass(ws).await {
+                tracing::warn!(workspace = ws.0, %error, "scheduled segment pass failed");
+            }
+        }
+    }
+
+    /// Starts the upkeep of every workspace that has segments (at server start).
+    pub async fn start_all_upkeep(&self) -> DomainResult<()> {
+        for ws in self.stores.segments.workspaces().await? {
+            self.start_upkeep(ws).await?;
+        }
+        Ok(())
+    }
+
+    /// Returns, and forgets, the latencies (µs) from an event batch's append to its memberships
+    /// being updated, measured since the last call (for `siyu bench`).
+    pub async fn take_upkeep_latencies(&self, ws: WorkspaceId) -> Vec<u64> {
+        match self.upkeep_of(ws) {
+            Some(upkeep) => std::mem::take(&mut upkeep.state.lock().await.latencies_us),
+            None => Vec::new(),
+        }
+    }
+
+    /// Returns a segment's kept members (after upkeep started), or `None`.
+    pub(crate) async fn kept_members(&self, ws: WorkspaceId, key: &str) -> Option<RoaringTreemap> {
+        let upkeep = self.upkeep_of(ws)?;
+        let state = upkeep.state.lock().await;
+        state.segments.iter().find(|s| s.key == key).map(|s| s.members.clone())
+    }
+}
