@@ -151,8 +151,35 @@
     };
   }
 
+  // A distribution: one bar per group (stages, tiers, classes, health bands, value tenths).
+  function barOption(spec) {
+    return {
+      color: BRAND,
+      tooltip: { trigger: "axis" },
+      grid: { left: 16, right: 16, top: 16, bottom: 8, containLabel: true },
+      xAxis: { type: "category", data: spec.x, axisLabel: { color: MUTED, interval: 0, rotate: spec.x.length > 6 ? 30 : 0 } },
+      yAxis: { type: "value", axisLabel: { color: MUTED } },
+      series: [{ name: spec.series, type: "bar", data: spec.values, barMaxWidth: 48, label: { show: spec.x.length <= 10, position: "top", color: TEXT } }]
+    };
+  }
+
+  // A segment's daily sizes: a small line without axes (list) or with them (detail).
+  function sparkOption(spec, axes) {
+    return {
+      color: BRAND,
+      tooltip: { trigger: "axis" },
+      grid: axes ? { left: 16, right: 16, top: 16, bottom: 8, containLabel: true } : { left: 2, right: 2, top: 4, bottom: 4 },
+      xAxis: { type: "category", data: spec.x, show: axes, axisLabel: { color: MUTED } },
+      yAxis: { type: "value", show: axes, scale: true, axisLabel: { color: MUTED } },
+      series: [{ name: spec.series || "", type: "line", data: spec.values, showSymbol: axes || spec.values.length < 2, areaStyle: { opacity: 0.12 } }]
+    };
+  }
+
   function option(spec, measure) {
     switch (spec.type) {
+      case "bar": return barOption(spec);
+      case "spark": return sparkOption(spec, false);
+      case "line_simple": return sparkOption(spec, true);
       case "funnel": return funnelOption(spec);
       case "line": return lineOption(spec, measure);
       case "sankey": return sankeyOption(spec);

@@ -479,7 +479,7 @@ async fn bench_membership(
             .map(|i| {
                 n += 1;
                 let customer = hot[(n.wrapping_mul(2_654_435_761) % hot.len() as u64) as usize];
-                let name = if (n + i).is_multiple_of(3) { "Product Added" } else { "Order Completed" };
+                let name = if (n + i).is_multiple_of(50) { "Product Added" } else { "Order Completed" };
                 NewEvent {
                     customer: siyu_core::CustomerId(customer),
                     kind: EventKind::Track,

@@ -245,15 +245,15 @@ const UPKEEP_LAG_EVENTS: u64 = 200_000;
 
 impl Services {
     /// Returns a view of the workspace's events for segment upkeep and the events of `customers`
-    /// that arrived after it: `known` is reused while it is of the same load, lags by few events
-    /// and knows every event name (a fresh snapshot rebuilds the delta, which costs time in
-    /// proportion to the tail).
+    /// that arrived after it: `known` is reused while it is of the same load and knows every event
+    /// name; the flag says it lags by many events, so that the caller takes a fresh one off its
+    /// hot path (a snapshot rebuilds the delta, which costs time in proportion to the tail).
     pub(crate) async fn upkeep_view(
         &self,
         ws: WorkspaceId,
         known: Option<UpkeepView>,
         customers: &std::collections::HashSet<i64>,
-    ) -> DomainResult<(UpkeepView, Vec<RawEvent>)> {
+    ) -> DomainResult<(UpkeepView, Vec<RawEvent>, bool)> {
         let live = self.live_index(ws);
         {
             let state = live.read().await;
@@ -263,7 +263,6 @@ impl Services {
                 if let Some(view) = known
                     && view.generation == state.generation
                     && view.position >= tail.drained
-                    && end - view.position < UPKEEP_LAG_EVENTS
                     && tail.names.names().len() == view.index.names.names().len()
                 {
                     let extra = tail.events[(view.position - tail.drained) as usize..]
@@ -271,7 +270,8 @@ impl Services {
                         .filter(|e| customers.contains(&e.customer))
                         .copied()
                         .collect();
-                    return Ok((view, extra));
+                    let lagging = end - view.position >= UPKEEP_LAG_EVENTS;
+                    return Ok((view, extra, lagging));
                 }
             }
         }
@@ -287,7 +287,7 @@ impl Services {
             .filter(|e| customers.contains(&e.customer))
             .copied()
             .collect();
-        Ok((UpkeepView { index, generation: state.generation, position }, extra))
+        Ok((UpkeepView { index, generation: state.generation, position }, extra, false))
     }
 }
 

@@ -27,6 +27,9 @@ pub const SEGMENT_EXITED: &str = "Segment Exited";
 pub(crate) struct Upkeep {
     queue: tokio::sync::mpsc::UnboundedSender<Batch>,
     state: tokio::sync::Mutex<UpkeepState>,
+    /// A fresh view taken in the background, for the worker to swap in.
+    fresh: std::sync::Mutex<Option<UpkeepView>>,
+    refreshing: std::sync::atomic::AtomicBool,
 }
 
 struct Batch {
@@ -74,7 +77,12 @@ impl Services {
             return Ok(upkeep);
         }
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Batch>();
-        let upkeep = Arc::new(Upkeep { queue: tx, state: Default::default() });
+        let upkeep = Arc::new(Upkeep {
+            queue: tx,
+            state: Default::default(),
+            fresh: Default::default(),
+            refreshing: Default::default(),
+        });
         {
             let mut all = self.upkeep.lock().expect("upkeep lock is never poisoned");
             if let Some(existing) = all.get(&ws) {
@@ -144,8 +152,24 @@ impl Services {
         if !state.segments.iter().any(|s| s.node.uses_events()) {
             return Ok(());
         }
-        let (view, extra) = self.upkeep_view(ws, state.view.clone(), &customers).await?;
+        if let Some(fresh) = upkeep.fresh.lock().expect("view lock is never poisoned").take() {
+            state.view = Some(fresh);
+        }
+        let (view, extra, lagging) = self.upkeep_view(ws, state.view.clone(), &customers).await?;
         state.view = Some(view.clone());
+        if lagging && !upkeep.refreshing.swap(true, std::sync::atomic::Ordering::AcqRel) {
+            // A fresh snapshot rebuilds the index's delta: off the hot path.
+            let services = self.clone();
+            tokio::spawn(async move {
+                let fresh = services.upkeep_view(ws, None, &HashSet::new()).await;
+                if let Some(upkeep) = services.upkeep_of(ws) {
+                    if let Ok((view, _, _)) = fresh {
+                        *upkeep.fresh.lock().expect("view lock is never poisoned") = Some(view);
+                    }
+                    upkeep.refreshing.store(false, std::sync::atomic::Ordering::Release);
+                }
+            });
+        }
         let now_us = self.now().as_microsecond();
         let index = &view.index;
         let mut changes = Vec::new();

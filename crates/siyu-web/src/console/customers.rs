@@ -202,11 +202,26 @@ struct MergeRow {
     time: String,
 }
 
+/// A customer's models as the 360 page shows them.
+struct ModelsPanel {
+    stage: String,
+    tier: String,
+    rfm: String,
+    class: String,
+    health: u8,
+    last_active: String,
+    recall_since: Option<String>,
+    ltv: Option<String>,
+    p_alive: Option<String>,
+    churn_risk: Option<String>,
+}
+
 #[derive(Template)]
 #[template(path = "customer.html")]
 struct CustomerPage {
     t: &'static Text,
     chrome: Chrome,
+    models: Option<ModelsPanel>,
     id: i64,
     name: Option<String>,
     created: String,
@@ -245,8 +260,23 @@ async fn customer_page(app: &AppState, console: &Console, id: CustomerId) -> Res
         services.consent(principal, id),
     )?;
     let t = console.t();
+    let zh = console.lang.code() == "zh";
+    let name = |g: &siyu_domain::models::GroupCount| if zh { g.name_zh.clone() } else { g.name_en.clone() };
+    let models = services.customer_model(principal, customer.id).await?.map(|m| ModelsPanel {
+        stage: name(&m.stage),
+        tier: m.tier.as_ref().map(name).unwrap_or_else(|| t.none.into()),
+        rfm: m.rfm.map(|[r, f, m]| format!("R{r} F{f} M{m}")).unwrap_or_else(|| t.none.into()),
+        class: m.rfm_class.as_ref().map(name).unwrap_or_else(|| t.none.into()),
+        health: m.health,
+        last_active: m.last_active.parse::<jiff::Timestamp>().map(|at| console.time(at)).unwrap_or_default(),
+        recall_since: m.recall_since.and_then(|s| s.parse::<jiff::Timestamp>().ok()).map(|at| console.time(at)),
+        ltv: m.ltv.map(|l| format!("{:.2}", l.expected_value)),
+        p_alive: m.ltv.map(|l| format!("{:.0}%", l.p_alive * 100.0)),
+        churn_risk: m.churn_risk.map(|r| format!("{:.0}%", r * 100.0)),
+    });
     Ok(CustomerPage {
         t,
+        models,
         chrome: Chrome::new(console, "customers"),
         id: customer.id.0,
         name: customer.traits.get("name").map(|name| show_value(&name.value)),

@@ -86,6 +86,60 @@ strings! {
     nav_keys: "API 密钥", "API keys";
     nav_users: "成员", "Users & roles";
     nav_analytics: "分析", "Analytics";
+    nav_models: "客户模型", "Models";
+    nav_segments: "分群", "Segments";
+    models_title: "客户模型", "Customer models";
+    models_as_of: "计算于", "Computed as of";
+    models_customers: "{} 位客户", "{} customers";
+    models_buyers: "{} 位购买客户", "{} buyers";
+    models_run: "立即重新计算", "Recompute now";
+    lifecycle_title: "生命周期阶段", "Lifecycle stages";
+    lifecycle_flows: "近 30 天阶段流转", "Stage flows over the last 30 days";
+    flows_before: "30 天前", "30 days ago";
+    flows_now: "现在", "Now";
+    flows_unseen: "尚未出现", "Not seen yet";
+    tiers_title: "价值分层", "Value tiers";
+    rfm_classes: "RFM 八类客户", "The eight RFM classes";
+    rfm_heatmap: "R × F 热力图", "R × F heatmap";
+    health_title: "健康分分布", "Health score distribution";
+    health_mean: "平均健康分 {}", "Mean health {}";
+    recall_title: "召回名单", "Recall list";
+    recall_count: "{} 位客户超过 {} 天未互动", "{} customers without interaction for {} days";
+    recall_since: "预警日期", "Warned since";
+    last_active: "最近互动", "Last interaction";
+    col_health: "健康分", "Health";
+    col_stage: "阶段", "Stage";
+    col_tier: "层级", "Tier";
+    col_orders: "订单数", "Orders";
+    ltv_title: "LTV 预测分布", "Predicted LTV";
+    ltv_note: "BG/NBD + Gamma-Gamma，未来 {} 天；按预测价值十等分，每组平均值", "BG/NBD + Gamma-Gamma over the next {} days; mean predicted value per tenth of buyers";
+    ltv_total: "预测总价值 {}", "Predicted value in all {}";
+    ltv_unavailable: "LTV 暂不可用：{}", "LTV unavailable: {}";
+    decile_n: "第 {} 组", "Tenth {}";
+    segments_title: "分群", "Segments";
+    segments_empty: "还没有分群。", "No segments yet.";
+    segment_new: "新建分群", "New segment";
+    segment_key: "标识", "Key";
+    segment_definition: "条件", "Definition";
+    segment_size: "人数", "Size";
+    segment_trend: "趋势", "Trend";
+    segment_save: "保存分群", "Save segment";
+    segment_live: "实时人数", "Live size";
+    segment_members: "成员", "Members";
+    segment_history: "每日人数", "Daily size";
+    segment_builder: "条件构建器", "Condition builder";
+    segment_text_label: "分群语言", "Segment language";
+    segment_add: "添加条件", "Add condition";
+    segment_match_all: "满足全部条件", "Match all";
+    segment_match_any: "满足任一条件", "Match any";
+    segment_advanced: "该定义含嵌套分组，请在文本中编辑。", "This definition nests groups: edit it as text.";
+    segment_help: "例：tag(\"VIP\") and trait.city = \"上海\" and did(\"Order Completed\", count >= 2, within 30d)", "e.g. tag(\"VIP\") and trait.city = \"上海\" and did(\"Order Completed\", count >= 2, within 30d)";
+    models_panel: "客户模型", "Models";
+    models_none: "该客户还没有行为数据。", "This customer has no behaviour yet.";
+    churn_risk: "流失风险", "Churn risk";
+    p_alive: "存活概率", "Probability alive";
+    expected_value: "预测价值", "Predicted value";
+    rfm_scores: "RFM 评分", "RFM scores";
     workspace: "工作空间", "Workspace";
     switch_workspace: "切换", "Switch";
     logout: "退出登录", "Log out";
@@ -519,6 +573,8 @@ impl Text {
             "filters" => self.filters_label,
             "breakdown" => self.breakdown_label,
             "measure" => self.measure_label,
+            "text" | "definition" => self.segment_definition,
+            "key" => self.segment_key,
             other => other,
         }
     }

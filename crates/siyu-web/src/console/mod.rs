@@ -9,6 +9,7 @@
 //! `crates/siyu-web/templates/`.
 
 mod analytics;
+mod audiences;
 mod customers;
 mod dashboard;
 mod i18n;
@@ -42,6 +43,12 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/analytics/rfm", get(analytics::show_rfm))
         .route("/analytics/segmentation", get(analytics::segmentation::show_segmentation))
         .route("/analytics/paths", get(analytics::paths::show_paths))
+        .route("/models", get(audiences::show_models))
+        .route("/models/run", post(audiences::run_models))
+        .route("/segments", get(audiences::list_segments).post(audiences::save_segment))
+        .route("/segments/new", get(audiences::new_segment))
+        .route("/segments/preview", get(audiences::preview_segment))
+        .route("/segments/{key}", get(audiences::show_segment))
         .route("/keys", get(keys::list_keys).post(keys::create_key))
         .route("/keys/{id}/revoke", post(keys::revoke_key))
         .route("/users", get(users::list_users).post(users::invite_user))

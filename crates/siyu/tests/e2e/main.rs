@@ -8,6 +8,7 @@ mod api_access;
 mod api_customers;
 mod console;
 mod console_analytics;
+mod console_audiences;
 mod console_support;
 mod durability;
 mod events;
