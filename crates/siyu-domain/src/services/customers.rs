@@ -367,7 +367,12 @@ impl Services {
         self.audit(principal, "customer.delete", &format!("customer:{id}")).await
     }
 
-    fn open_customer(&self, key: &DataKey, stored: StoredCustomer, unmasked: bool) -> DomainResult<CustomerView> {
+    pub(crate) fn open_customer(
+        &self,
+        key: &DataKey,
+        stored: StoredCustomer,
+        unmasked: bool,
+    ) -> DomainResult<CustomerView> {
         let mut identities = Vec::with_capacity(stored.identities.len());
         for identity in stored.identities {
             let (value, masked) = match &identity.sealed {

@@ -216,8 +216,16 @@ impl Services {
             tail.stale = true;
         }
         let mut props = state.props.write().expect("property table lock is never poisoned");
+        let mut positioned: Vec<PositionedEvent> = Vec::new();
         for event in events {
             if let Some(raw) = raw_event(&mut tail.names, &mut props, &HashMap::new(), &event.view()) {
+                positioned.push((
+                    raw.customer,
+                    tail.drained + tail.events.len() as u64,
+                    raw.ts_us,
+                    raw.event,
+                    raw.props,
+                ));
                 tail.events.push(raw);
             }
         }
@@ -225,7 +233,7 @@ impl Services {
         drop(props);
         drop(tail);
         drop(state);
-        self.note_events(ws, events);
+        self.note_events(ws, events, positioned);
         Ok(())
     }
 }
@@ -236,58 +244,42 @@ pub(crate) struct UpkeepView {
     /// The snapshot.
     pub index: Arc<EventIndex>,
     generation: u64,
-    /// Absolute tail position the snapshot includes.
-    position: u64,
+    /// Tail events folded away when it was taken.
+    drained: u64,
+    /// Absolute tail position the snapshot includes (events from it on are not in it).
+    pub position: u64,
 }
 
-/// Tail events a view may lag by before upkeep takes a fresh snapshot.
-const UPKEEP_LAG_EVENTS: u64 = 200_000;
+/// An event as upkeep receives it: its customer, absolute tail position, time, event id and
+/// property set (ids of the live index).
+pub(crate) type PositionedEvent = (i64, u64, i64, u16, u32);
 
 impl Services {
-    /// Returns a view of the workspace's events for segment upkeep and the events of `customers`
-    /// that arrived after it: `known` is reused while it is of the same load and knows every event
-    /// name; the flag says it lags by many events, so that the caller takes a fresh one off its
-    /// hot path (a snapshot rebuilds the delta, which costs time in proportion to the tail).
-    pub(crate) async fn upkeep_view(
-        &self,
-        ws: WorkspaceId,
-        known: Option<UpkeepView>,
-        customers: &std::collections::HashSet<i64>,
-    ) -> DomainResult<(UpkeepView, Vec<RawEvent>, bool)> {
+    /// Whether upkeep should take a fresh view: none yet, the index was reloaded, events with
+    /// names the view does not know arrived, or a fold has moved most of the tail into the base
+    /// since (then a fresh snapshot is cheap, and upkeep can drop the events it kept aside).
+    pub(crate) async fn upkeep_view_stale(&self, ws: WorkspaceId, view: Option<&UpkeepView>, max_event: u16) -> bool {
+        let Some(view) = view else { return true };
         let live = self.live_index(ws);
-        {
-            let state = live.read().await;
-            if state.loaded && !state.is_stale() {
-                let tail = state.tail.lock().expect("tail lock is never poisoned");
-                let end = tail.drained + tail.events.len() as u64;
-                if let Some(view) = known
-                    && view.generation == state.generation
-                    && view.position >= tail.drained
-                    && tail.names.names().len() == view.index.names.names().len()
-                {
-                    let extra = tail.events[(view.position - tail.drained) as usize..]
-                        .iter()
-                        .filter(|e| customers.contains(&e.customer))
-                        .copied()
-                        .collect();
-                    let lagging = end - view.position >= UPKEEP_LAG_EVENTS;
-                    return Ok((view, extra, lagging));
-                }
-            }
+        let state = live.read().await;
+        if !state.loaded || state.is_stale() {
+            return true;
         }
+        let tail = state.tail.lock().expect("tail lock is never poisoned");
+        view.generation != state.generation
+            || usize::from(max_event) >= view.index.names.names().len()
+            || tail.drained > view.drained
+    }
+
+    /// Takes a fresh view for upkeep.
+    pub(crate) async fn upkeep_view(&self, ws: WorkspaceId) -> DomainResult<UpkeepView> {
         let index = self.event_index(&Principal::system(ws)).await?;
+        let live = self.live_index(ws);
         let state = live.read().await;
         let tail = state.tail.lock().expect("tail lock is never poisoned");
-        // The snapshot just taken holds the whole tail unless events arrived in between: those
-        // are the extra events.
         let included = index.columns.delta().event_count() as u64;
         let position = (tail.drained + included).min(tail.drained + tail.events.len() as u64);
-        let extra = tail.events[(position - tail.drained) as usize..]
-            .iter()
-            .filter(|e| customers.contains(&e.customer))
-            .copied()
-            .collect();
-        Ok((UpkeepView { index, generation: state.generation, position }, extra, false))
+        Ok(UpkeepView { index, generation: state.generation, drained: tail.drained, position })
     }
 }
 

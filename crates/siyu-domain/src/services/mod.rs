@@ -13,7 +13,7 @@ mod upkeep;
 
 pub use upkeep::{SEGMENT_ENTERED, SEGMENT_EXITED};
 
-pub use segments::{DefinitionInput, SegmentInput, SegmentPreview, SegmentView};
+pub use segments::{DefinitionInput, MEMBER_COLUMNS, SegmentInput, SegmentPreview, SegmentView, member_row};
 
 pub use models::{ComputedModels, CustomerLtv, CustomerModelView, LtvAnswer, LtvFit, RecallEntry};
 

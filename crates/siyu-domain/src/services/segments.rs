@@ -372,6 +372,63 @@ impl Services {
     }
 }
 
+impl Services {
+    /// Calls `visit` with each member of a segment as the principal may see them (personal data
+    /// masked without `pii:read`); the export is audited once, as `segment.export` and — when
+    /// unmasked — `pii.read`. `masked` masks even for a role that may see personal data.
+    pub async fn export_segment(
+        &self,
+        principal: &Principal,
+        key: &str,
+        masked: bool,
+        visit: &mut (dyn FnMut(super::CustomerView) -> DomainResult<()> + Send),
+    ) -> DomainResult<u64> {
+        principal.require(Permission::AnalyticsRead)?;
+        principal.require(Permission::CustomersRead)?;
+        let ws = principal.workspace_id;
+        let (_, definitions) = self.segment_definitions(ws).await?;
+        let condition =
+            definitions.get(key).cloned().ok_or_else(|| DomainError::NotFound(format!("segment \"{key}\"")))?;
+        let members = match self.kept_members(ws, key).await {
+            Some(kept) => kept,
+            None => self.evaluate(ws, &condition, Some(key), definitions).await?.0,
+        };
+        let unmasked = principal.can_read_pii() && !masked;
+        self.audit(principal, "segment.export", key).await?;
+        if unmasked {
+            self.audit(principal, "pii.read", &format!("segment:{key}")).await?;
+        }
+        let data_key = self.data_key(ws).await?;
+        let mut exported = 0;
+        for id in members.iter() {
+            let Some(stored) = self.stores.profiles.find(ws, CustomerId(id as i64)).await? else { continue };
+            visit(self.open_customer(&data_key, stored, unmasked)?)?;
+            exported += 1;
+        }
+        Ok(exported)
+    }
+}
+
+/// The columns of a member export.
+pub const MEMBER_COLUMNS: [&str; 5] = ["customer_id", "identities", "traits", "tags", "created_at"];
+
+/// One exported member: id, identities and traits as JSON objects, tags comma-separated, creation time.
+pub fn member_row(c: &super::CustomerView) -> [String; 5] {
+    let mut identities: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+    for i in &c.identities {
+        identities.entry(i.kind.as_str()).or_default().push(&i.value);
+    }
+    let traits: std::collections::BTreeMap<&str, &serde_json::Value> =
+        c.traits.iter().map(|(k, v)| (k.as_str(), &v.value)).collect();
+    [
+        c.id.0.to_string(),
+        serde_json::to_string(&identities).unwrap_or_default(),
+        serde_json::to_string(&traits).unwrap_or_default(),
+        c.tags.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(","),
+        c.created_at.to_string(),
+    ]
+}
+
 fn view(s: StoredSegment, condition: Condition, size: u64, warnings: Vec<String>) -> SegmentView {
     SegmentView {
         key: s.key,

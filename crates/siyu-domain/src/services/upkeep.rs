@@ -7,7 +7,7 @@
 //! saved as Roaring bitmaps with a size per day.
 
 use super::Services;
-use super::events::UpkeepView;
+use super::events::{PositionedEvent, UpkeepView};
 use crate::error::{DomainError, DomainResult};
 use crate::events::{EventKind, NewEvent};
 use crate::segments::language::Condition;
@@ -27,12 +27,22 @@ pub const SEGMENT_EXITED: &str = "Segment Exited";
 pub(crate) struct Upkeep {
     queue: tokio::sync::mpsc::UnboundedSender<Batch>,
     state: tokio::sync::Mutex<UpkeepState>,
-    /// A fresh view taken in the background, for the worker to swap in.
-    fresh: std::sync::Mutex<Option<UpkeepView>>,
-    refreshing: std::sync::atomic::AtomicBool,
+    /// Changes to record, in the order they happened (a recorder task appends them).
+    recorder: tokio::sync::mpsc::UnboundedSender<Recording>,
+    /// Microseconds from a batch's append to its entries and exits being durable, since last read.
+    recorded_us: std::sync::Mutex<Vec<u64>>,
+}
+
+/// Changes for the recorder, with the appends they came from.
+struct Recording {
+    changes: Vec<Change>,
+    since: Vec<Instant>,
 }
 
 struct Batch {
+    /// The indexed events of the append (events of unknown senders or names are not indexed).
+    events: Vec<PositionedEvent>,
+    /// Every customer of the append.
     customers: Vec<i64>,
     at: Instant,
 }
@@ -41,6 +51,8 @@ struct Batch {
 struct UpkeepState {
     segments: Vec<LiveSegment>,
     view: Option<UpkeepView>,
+    /// Events appended after the view's snapshot, by customer: (position, time, event, properties).
+    recent: HashMap<i64, Vec<(u64, i64, u16, u32)>>,
     /// Customers the worker updated while a full pass was computing (the pass leaves them be).
     touched: HashSet<i64>,
     pass_running: bool,
@@ -77,12 +89,9 @@ impl Services {
             return Ok(upkeep);
         }
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Batch>();
-        let upkeep = Arc::new(Upkeep {
-            queue: tx,
-            state: Default::default(),
-            fresh: Default::default(),
-            refreshing: Default::default(),
-        });
+        let (recorder, mut recordings) = tokio::sync::mpsc::unbounded_channel::<Recording>();
+        let upkeep =
+            Arc::new(Upkeep { queue: tx, state: Default::default(), recorder, recorded_us: Default::default() });
         {
             let mut all = self.upkeep.lock().expect("upkeep lock is never poisoned");
             if let Some(existing) = all.get(&ws) {
@@ -114,6 +123,31 @@ impl Services {
                 });
             }
         }
+        {
+            // The recorder: appends entries and exits in order, grouping what has queued up.
+            let services = self.clone();
+            let upkeep = upkeep.clone();
+            tokio::spawn(async move {
+                while let Some(first) = recordings.recv().await {
+                    let mut changes = first.changes;
+                    let mut since = first.since;
+                    while let Ok(more) = recordings.try_recv() {
+                        changes.extend(more.changes);
+                        since.extend(more.since);
+                    }
+                    match services.record_changes(ws, &changes).await {
+                        Ok(()) => {
+                            let done = Instant::now();
+                            let mut recorded = upkeep.recorded_us.lock().expect("latency lock is never poisoned");
+                            recorded.extend(since.iter().map(|at| done.duration_since(*at).as_micros() as u64));
+                        }
+                        Err(error) => {
+                            tracing::error!(workspace = ws.0, %error, "segment entries and exits could not be recorded")
+                        }
+                    }
+                }
+            });
+        }
         let services = self.clone();
         let worker = upkeep.clone();
         tokio::spawn(async move {
@@ -131,17 +165,15 @@ impl Services {
         Ok(upkeep)
     }
 
-    /// Hands the customers of appended events to the upkeep (if the workspace has segments).
-    pub(crate) fn note_events(&self, ws: WorkspaceId, events: &[NewEvent]) {
+    /// Hands an append's events to the upkeep (if the workspace has segments); its own
+    /// `Segment Entered` / `Segment Exited` events are left out.
+    pub(crate) fn note_events(&self, ws: WorkspaceId, events: &[NewEvent], positioned: Vec<PositionedEvent>) {
         let Some(upkeep) = self.upkeep_of(ws) else { return };
-        let customers: Vec<i64> = events
-            .iter()
-            .filter(|e| e.name != SEGMENT_ENTERED && e.name != SEGMENT_EXITED)
-            .map(|e| e.customer.0)
-            .collect();
-        if !customers.is_empty() {
-            let _ = upkeep.queue.send(Batch { customers, at: Instant::now() });
+        if events.iter().all(|e| e.name == SEGMENT_ENTERED || e.name == SEGMENT_EXITED) {
+            return;
         }
+        let customers: Vec<i64> = events.iter().map(|e| e.customer.0).collect();
+        let _ = upkeep.queue.send(Batch { events: positioned, customers, at: Instant::now() });
     }
 
     async fn apply_batches(&self, ws: WorkspaceId, upkeep: &Upkeep, batches: Vec<Batch>) -> DomainResult<()> {
@@ -152,23 +184,19 @@ impl Services {
         if !state.segments.iter().any(|s| s.node.uses_events()) {
             return Ok(());
         }
-        if let Some(fresh) = upkeep.fresh.lock().expect("view lock is never poisoned").take() {
-            state.view = Some(fresh);
+        let max_event = batches.iter().flat_map(|b| b.events.iter().map(|e| e.3)).max().unwrap_or(0);
+        if self.upkeep_view_stale(ws, state.view.as_ref(), max_event).await {
+            let view = self.upkeep_view(ws).await?;
+            let position = view.position;
+            state.recent.values_mut().for_each(|events| events.retain(|e| e.0 >= position));
+            state.recent.retain(|_, events| !events.is_empty());
+            state.view = Some(view);
         }
-        let (view, extra, lagging) = self.upkeep_view(ws, state.view.clone(), &customers).await?;
-        state.view = Some(view.clone());
-        if lagging && !upkeep.refreshing.swap(true, std::sync::atomic::Ordering::AcqRel) {
-            // A fresh snapshot rebuilds the index's delta: off the hot path.
-            let services = self.clone();
-            tokio::spawn(async move {
-                let fresh = services.upkeep_view(ws, None, &HashSet::new()).await;
-                if let Some(upkeep) = services.upkeep_of(ws) {
-                    if let Ok((view, _, _)) = fresh {
-                        *upkeep.fresh.lock().expect("view lock is never poisoned") = Some(view);
-                    }
-                    upkeep.refreshing.store(false, std::sync::atomic::Ordering::Release);
-                }
-            });
+        let view = state.view.clone().expect("a view was just taken");
+        for (customer, position, ts, event, props) in batches.iter().flat_map(|b| b.events.iter().copied()) {
+            if position >= view.position {
+                state.recent.entry(customer).or_default().push((position, ts, event, props));
+            }
         }
         let now_us = self.now().as_microsecond();
         let index = &view.index;
@@ -177,10 +205,6 @@ impl Services {
             state.segments.iter().map(|s| (s.key.clone(), s.definition.clone())).collect();
         let evaluation =
             Evaluation { facts: &facts, events: index, models: models.as_deref(), segments: &definitions, now_us };
-        let mut extra_by_customer: HashMap<i64, Vec<(i64, u16, u32)>> = HashMap::new();
-        for e in &extra {
-            extra_by_customer.entry(e.customer).or_default().push((e.ts_us, e.event, e.props));
-        }
         let mut events: Vec<(i64, u16, u32)> = Vec::new();
         let pass_running = state.pass_running;
         let state = &mut *state;
@@ -194,8 +218,8 @@ impl Services {
                     events.extend(c.ts_us.iter().zip(c.events).zip(c.props).map(|((t, e), p)| (*t, *e, *p)));
                 });
             }
-            if let Some(more) = extra_by_customer.get(customer) {
-                events.extend_from_slice(more);
+            if let Some(more) = state.recent.get(customer) {
+                events.extend(more.iter().map(|(_, t, e, p)| (*t, *e, *p)));
                 events.sort_by_key(|(t, _, _)| *t);
             }
             for segment in state.segments.iter_mut().filter(|s| s.node.uses_events()) {
@@ -220,9 +244,11 @@ impl Services {
                 state.touched.insert(*customer);
             }
         }
-        self.record_changes(ws, &changes).await?;
         let done = Instant::now();
         state.latencies_us.extend(batches.iter().map(|b| done.duration_since(b.at).as_micros() as u64));
+        if !changes.is_empty() {
+            let _ = upkeep.recorder.send(Recording { changes, since: batches.iter().map(|b| b.at).collect() });
+        }
         Ok(())
     }
 
@@ -299,7 +325,9 @@ impl Services {
             }
             segment.dirty |= changes.iter().any(|c| c.key == segment.key);
         }
-        self.record_changes(ws, &changes).await?;
+        if !changes.is_empty() {
+            let _ = upkeep.recorder.send(Recording { changes, since: Vec::new() });
+        }
         let workspace =
             self.stores.workspaces.find(ws).await?.ok_or_else(|| DomainError::NotFound(format!("workspace {ws}")))?;
         let tz = jiff::tz::TimeZone::get(&workspace.time_zone).unwrap_or(jiff::tz::TimeZone::UTC);
@@ -357,12 +385,17 @@ impl Services {
         Ok(())
     }
 
-    /// Returns, and forgets, the latencies (µs) from an event batch's append to its memberships
-    /// being updated, measured since the last call (for `siyu bench`).
-    pub async fn take_upkeep_latencies(&self, ws: WorkspaceId) -> Vec<u64> {
+    /// Returns, and forgets, the latencies (µs) from each event batch's append to its memberships
+    /// being updated, and to its entries and exits being durably recorded, measured since the last
+    /// call (for `siyu bench`).
+    pub async fn take_upkeep_latencies(&self, ws: WorkspaceId) -> (Vec<u64>, Vec<u64>) {
         match self.upkeep_of(ws) {
-            Some(upkeep) => std::mem::take(&mut upkeep.state.lock().await.latencies_us),
-            None => Vec::new(),
+            Some(upkeep) => {
+                let updated = std::mem::take(&mut upkeep.state.lock().await.latencies_us);
+                let recorded = std::mem::take(&mut *upkeep.recorded_us.lock().expect("latency lock is never poisoned"));
+                (updated, recorded)
+            }
+            None => (Vec::new(), Vec::new()),
         }
     }
 

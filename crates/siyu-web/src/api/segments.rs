@@ -21,6 +21,7 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(preview))
         .routes(routes!(show, replace, delete))
         .routes(routes!(members))
+        .routes(routes!(export))
 }
 
 /// Every segment with its size now.
@@ -126,4 +127,34 @@ async fn members(
     let page = super::models::page_request(raw.as_deref())?;
     let (total, page) = app.services.segment_members(&principal, &key, page).await?;
     Ok(Json(MemberPage { total, items: page.items, next_cursor: page.next_after.map(PageRequest::encode_cursor) }))
+}
+
+/// GET /api/v1/segments/{key}/export: the members as CSV (customer_id, identities, traits, tags,
+/// created_at; identities and traits as JSON), personal data masked unless the key's role may
+/// read it; the export is audited.
+#[utoipa::path(get, path = "/api/v1/segments/{key}/export", tag = "segments", params(("key" = String, Path)),
+    responses((status = 200, content_type = "text/csv", body = String), (status = 404, body = Problem)))]
+async fn export(
+    State(app): State<AppState>,
+    ApiAuth(principal): ApiAuth,
+    Path(key): Path<String>,
+) -> Result<axum::response::Response, Problem> {
+    use axum::response::IntoResponse;
+    let mut out = csv::Writer::from_writer(Vec::new());
+    out.write_record(siyu_domain::services::MEMBER_COLUMNS).map_err(|e| Problem::internal(&e))?;
+    app.services
+        .export_segment(&principal, &key, false, &mut |c| {
+            let row = siyu_domain::services::member_row(&c);
+            out.write_record(&row).map_err(|e| DomainError::Internal(e.to_string()))
+        })
+        .await?;
+    let body = out.into_inner().map_err(|e| Problem::internal(&e))?;
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+            (axum::http::header::CONTENT_DISPOSITION, format!("attachment; filename=\"{key}.csv\"")),
+        ],
+        body,
+    )
+        .into_response())
 }

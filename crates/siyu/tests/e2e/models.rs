@@ -83,4 +83,43 @@ pub async fn the_models_api_answers_and_refuses_bad_thresholds(app: TestApp) {
     assert_eq!(status, 404);
 }
 
-crate::both_backends!(the_models_api_answers_and_refuses_bad_thresholds);
+pub async fn segment_members_export_as_csv_masked_per_role(app: TestApp) {
+    let (status, _, _) = app
+        .call(
+            "POST",
+            "/api/v1/customers",
+            &app.key,
+            Some(json!({"identities": [{"type": "phone", "value": "13800138000"}], "traits": {"city": "上海"}})),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let (status, created, _) = app
+        .call(
+            "POST",
+            "/api/v1/segments",
+            &app.key,
+            Some(json!({"key": "sh", "name": "上海", "text": "trait.city = \"上海\""})),
+        )
+        .await;
+    assert_eq!((status, &created["size"]), (201, &json!(1)), "{created}");
+    let export = |key: String| {
+        let url = format!("{}/api/v1/segments/sh/export", app.base_url);
+        let http = app.http.clone();
+        async move { http.get(url).bearer_auth(key).send().await.unwrap().text().await.unwrap() }
+    };
+    let owner = export(app.key.clone()).await;
+    let mut lines = owner.lines();
+    assert_eq!(lines.next(), Some("customer_id,identities,traits,tags,created_at"));
+    let row = lines.next().unwrap();
+    assert!(row.contains("+8613800138000") && row.contains("上海"), "{row}");
+    let analyst = app.key_with_role(Role::Analyst).await;
+    let masked = export(analyst).await;
+    assert!(!masked.contains("13800138000") && masked.contains("138****8000"), "{masked}");
+    // Bad text is a 400 naming `text` with the line and column.
+    let (status, problem, _) =
+        app.call("POST", "/api/v1/segments", &app.key, Some(json!({"key": "bad", "text": "tag(\"a\") and"}))).await;
+    assert_eq!((status, problem["errors"][0]["field"].as_str()), (400, Some("text")), "{problem}");
+    assert!(problem["errors"][0]["reason"].as_str().unwrap().starts_with("line 1, column 14"), "{problem}");
+}
+
+crate::both_backends!(the_models_api_answers_and_refuses_bad_thresholds, segment_members_export_as_csv_masked_per_role);
