@@ -461,8 +461,10 @@ async fn bench_membership(
     services.save_segment(&owner, &input, false).await?;
     println!("segment {key}: {text} (created and kept in {:.2} s)", started.elapsed().as_secs_f64());
     services.take_upkeep_latencies(owner.workspace_id).await;
-    // Customers drawn from a hot set of 20,000, so that some reach two orders and others leave.
-    let hot: Vec<i64> = customers.iter().step_by((customers.len() / 20_000).max(1)).copied().collect();
+    // Customers drawn from a hot set of 20,000 (a different one each run, so that they enter
+    // afresh), so that they reach two orders and enter, and leave after adding a product.
+    let step = (customers.len() / 20_000).max(1);
+    let hot: Vec<i64> = customers.iter().skip(rand::random::<u32>() as usize % step).step_by(step).copied().collect();
     let total = rate * seconds;
     let bar = indicatif::ProgressBar::new(total);
     let interval = std::time::Duration::from_secs_f64(batch as f64 / rate as f64);
@@ -476,10 +478,10 @@ async fn bench_membership(
         tick.tick().await;
         let now = services.now().as_microsecond();
         let events: Vec<NewEvent> = (0..batch)
-            .map(|i| {
+            .map(|_| {
                 n += 1;
                 let customer = hot[(n.wrapping_mul(2_654_435_761) % hot.len() as u64) as usize];
-                let name = if (n + i).is_multiple_of(50) { "Product Added" } else { "Order Completed" };
+                let name = if n.is_multiple_of(50) { "Product Added" } else { "Order Completed" };
                 NewEvent {
                     customer: siyu_core::CustomerId(customer),
                     kind: EventKind::Track,

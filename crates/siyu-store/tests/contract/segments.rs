@@ -240,10 +240,23 @@ async fn membership_follows_events_and_records_entries_and_exits(f: Fixture) {
     s.append_events(&owner, &[event(ids[2], "Order Completed", 0, 9, now)]).await.unwrap();
     let events = segment_events(&f, &owner, ids[2], 1).await;
     assert_eq!(events[0].0, "Segment Entered");
+    // A windowed exit: customer 1 views a page, so "no page view in the last minute" no longer holds.
+    let windowed = SegmentInput {
+        key: "quiet-buyers".into(),
+        name: None,
+        definition: None,
+        text: Some("did(\"Order Completed\") and not did(\"Page Viewed\", within 60s)".into()),
+    };
+    s.save_segment(&owner, &windowed, false).await.unwrap();
+    s.append_events(&owner, &[event(ids[1], "Page Viewed", 0, 7, s.now().as_microsecond())]).await.unwrap();
+    let events = segment_events(&f, &owner, ids[1], 3).await;
+    assert_eq!(events[2].0, "Segment Exited", "{events:#?}");
+    assert!(events[2].1.contains("quiet-buyers"), "{events:?}");
+    s.delete_segment(&owner, "quiet-buyers").await.unwrap();
     // Customer 0 asks for a refund: exits.
     s.append_events(&owner, &[event(ids[0], "Refund Requested", 0, 9, now)]).await.unwrap();
-    let events = segment_events(&f, &owner, ids[0], 2).await;
-    assert_eq!(events[1].0, "Segment Exited");
+    let events = segment_events(&f, &owner, ids[0], 3).await;
+    assert!(events.iter().any(|(name, p)| name == "Segment Exited" && p.contains("\"buyers\"")), "{events:?}");
     let (total, page) = s.segment_members(&owner, "buyers", PageRequest::first(10)).await.unwrap();
     let mut expected = vec![ids[1], ids[2]];
     expected.sort();
