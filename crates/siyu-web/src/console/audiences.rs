@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde_json::{Value, json};
 use siyu_core::PageRequest;
 use siyu_domain::DomainError;
-use siyu_domain::models::GroupCount;
+use siyu_domain::models::{GroupCount, ModelSettings};
 use siyu_domain::services::{DefinitionInput, SegmentInput};
 
 fn name_of(console: &Console, g: &GroupCount) -> String {
@@ -221,6 +221,154 @@ pub(crate) async fn show_models(State(app): State<AppState>, console: Console) -
         recall,
     };
     render(StatusCode::OK, &page)
+}
+
+/// One threshold as the settings form shows it.
+struct SettingField {
+    name: &'static str,
+    label: &'static str,
+    value: String,
+}
+
+#[derive(Template)]
+#[template(path = "model_settings.html")]
+struct SettingsPage {
+    t: &'static Text,
+    chrome: Chrome,
+    can_manage: bool,
+    fields: Vec<SettingField>,
+    errors: Vec<FieldMessage>,
+}
+
+fn setting_fields(t: &'static Text, s: &ModelSettings) -> Vec<SettingField> {
+    let opt = |v: Option<String>| v.unwrap_or_default();
+    vec![
+        SettingField { name: "new_days", label: t.set_new_days, value: s.new_days.to_string() },
+        SettingField { name: "dormant_days", label: t.set_dormant_days, value: s.dormant_days.to_string() },
+        SettingField { name: "churned_days", label: t.set_churned_days, value: s.churned_days.to_string() },
+        SettingField { name: "mature_orders", label: t.set_mature_orders, value: s.mature_orders.to_string() },
+        SettingField { name: "vip_min_orders", label: t.set_vip_min_orders, value: s.vip_min_orders.to_string() },
+        SettingField {
+            name: "vip_min_aov",
+            label: t.set_vip_min_aov,
+            value: opt(s.vip_min_aov.map(|v| v.to_string())),
+        },
+        SettingField { name: "potential_days", label: t.set_potential_days, value: s.potential_days.to_string() },
+        SettingField {
+            name: "potential_min_events",
+            label: t.set_potential_min_events,
+            value: s.potential_min_events.to_string(),
+        },
+        SettingField { name: "churn_days", label: t.set_churn_days, value: s.churn_days.to_string() },
+        SettingField {
+            name: "rfm_high_score",
+            label: t.set_rfm_high_score,
+            value: opt(s.rfm_high_score.map(|v| v.to_string())),
+        },
+        SettingField {
+            name: "health_recency_days",
+            label: t.set_health_recency_days,
+            value: s.health_recency_days.to_string(),
+        },
+        SettingField {
+            name: "health_trend_days",
+            label: t.set_health_trend_days,
+            value: s.health_trend_days.to_string(),
+        },
+        SettingField { name: "ltv_horizon_days", label: t.set_ltv_horizon_days, value: s.ltv_horizon_days.to_string() },
+        SettingField { name: "refresh_minutes", label: t.set_refresh_minutes, value: s.refresh_minutes.to_string() },
+    ]
+}
+
+/// GET /models/settings: the thresholds in force, as a form for roles with `segments:manage`.
+pub(crate) async fn show_settings(State(app): State<AppState>, console: Console) -> Response {
+    let settings = match app.services.model_settings(&console.principal).await {
+        Ok(settings) => settings,
+        Err(error) => return console.fail(error),
+    };
+    let t = console.t();
+    let page = SettingsPage {
+        t,
+        chrome: Chrome::new(&console, "models"),
+        can_manage: console.may(siyu_domain::access::Permission::SegmentsManage),
+        fields: setting_fields(t, &settings),
+        errors: Vec::new(),
+    };
+    render(StatusCode::OK, &page)
+}
+
+/// POST /models/settings: saves the thresholds; out-of-range or unreadable ones are shown beside
+/// the form (422) and nothing is saved.
+pub(crate) async fn save_settings(State(app): State<AppState>, post: Post) -> Response {
+    let Post { console, form } = post;
+    let t = console.t();
+    let mut settings = match app.services.model_settings(&console.principal).await {
+        Ok(settings) => settings,
+        Err(error) => return console.fail(error),
+    };
+    let mut unreadable = Vec::new();
+    let mut whole = |name: &str, target: &mut i64| match form.get(name).trim().parse::<i64>() {
+        Ok(v) => *target = v,
+        Err(_) => {
+            unreadable.push(siyu_domain::FieldError::new(name, format!("\"{}\" is not a whole number", form.get(name))))
+        }
+    };
+    whole("new_days", &mut settings.new_days);
+    whole("dormant_days", &mut settings.dormant_days);
+    whole("churned_days", &mut settings.churned_days);
+    whole("mature_orders", &mut settings.mature_orders);
+    whole("vip_min_orders", &mut settings.vip_min_orders);
+    whole("potential_days", &mut settings.potential_days);
+    whole("potential_min_events", &mut settings.potential_min_events);
+    whole("churn_days", &mut settings.churn_days);
+    whole("health_recency_days", &mut settings.health_recency_days);
+    whole("health_trend_days", &mut settings.health_trend_days);
+    whole("ltv_horizon_days", &mut settings.ltv_horizon_days);
+    whole("refresh_minutes", &mut settings.refresh_minutes);
+    let aov = form.get("vip_min_aov").trim();
+    settings.vip_min_aov = if aov.is_empty() {
+        None
+    } else {
+        match aov.parse::<f64>() {
+            Ok(v) => Some(v),
+            Err(_) => {
+                unreadable.push(siyu_domain::FieldError::new("vip_min_aov", format!("\"{aov}\" is not an amount")));
+                None
+            }
+        }
+    };
+    let high = form.get("rfm_high_score").trim();
+    settings.rfm_high_score = if high.is_empty() {
+        None
+    } else {
+        match high.parse::<u8>() {
+            Ok(v) => Some(v),
+            Err(_) => {
+                unreadable.push(siyu_domain::FieldError::new("rfm_high_score", format!("\"{high}\" is not a score")));
+                None
+            }
+        }
+    };
+    let result = if unreadable.is_empty() {
+        app.services.set_model_settings(&console.principal, &settings).await
+    } else {
+        Err(DomainError::Invalid(unreadable))
+    };
+    match result {
+        Ok(()) => Redirect::to("/models").into_response(),
+        Err(error) => match form_errors(t, &error) {
+            Some(errors) => {
+                let mut fields = setting_fields(t, &settings);
+                for f in &mut fields {
+                    f.value = form.get(f.name).to_string();
+                }
+                let page =
+                    SettingsPage { t, chrome: Chrome::new(&console, "models"), can_manage: true, fields, errors };
+                render(StatusCode::UNPROCESSABLE_ENTITY, &page)
+            }
+            None => console.fail(error),
+        },
+    }
 }
 
 /// POST /models/run: recomputes the models now.

@@ -140,6 +140,23 @@ strings! {
     p_alive: "存活概率", "Probability alive";
     expected_value: "预测价值", "Predicted value";
     rfm_scores: "RFM 评分", "RFM scores";
+    models_settings: "模型阈值", "Model thresholds";
+    models_settings_note: "修改后模型立即按新阈值重新计算。天数为 1–10000；沉默天数须小于流失天数。", "Models are recomputed with new thresholds at once. Days run from 1 to 10000; dormant days must be fewer than churned days.";
+    set_new_days: "导入期天数（首次出现后）", "Days a new customer stays new";
+    set_dormant_days: "休眠：未互动天数", "Dormant after days without interaction";
+    set_churned_days: "流失：未互动天数", "Churned after days without interaction";
+    set_mature_orders: "成熟期：订单数", "Orders that make a customer mature";
+    set_vip_min_orders: "VIP：最少订单数", "VIP: at least this many orders";
+    set_vip_min_aov: "VIP：最低客单价（空=中位数）", "VIP: minimum order value (empty = median)";
+    set_potential_days: "潜力客户：统计天数", "Potential: days counted";
+    set_potential_min_events: "潜力客户：最少互动数", "Potential: interactions at least";
+    set_churn_days: "流失预警：未互动天数", "Churn warning after days without interaction";
+    set_rfm_high_score: "RFM 高分线（空=均值以上）", "RFM high from score (empty = above the mean)";
+    set_health_recency_days: "健康分：近度天数", "Health: recency days";
+    set_health_trend_days: "健康分：趋势窗口天数", "Health: trend window days";
+    set_ltv_horizon_days: "LTV 预测天数", "LTV horizon, days";
+    set_refresh_minutes: "重新计算间隔（分钟）", "Recompute every (minutes)";
+    save: "保存", "Save";
     workspace: "工作空间", "Workspace";
     switch_workspace: "切换", "Switch";
     logout: "退出登录", "Log out";
@@ -169,7 +186,6 @@ strings! {
     never: "从未", "Never";
     masked: "已脱敏", "masked";
     create: "创建", "Create";
-    save: "保存", "Save";
     name: "名称", "Name";
     time_zone_note: "时间按工作空间时区显示：", "Times are shown in the workspace time zone:";
     customers_title: "客户", "Customers";
@@ -574,6 +590,14 @@ impl Text {
             "breakdown" => self.breakdown_label,
             "measure" => self.measure_label,
             "text" | "definition" => self.segment_definition,
+            "new_days" => self.set_new_days,
+            "dormant_days" => self.set_dormant_days,
+            "churned_days" => self.set_churned_days,
+            "churn_days" => self.set_churn_days,
+            "mature_orders" => self.set_mature_orders,
+            "vip_min_orders" => self.set_vip_min_orders,
+            "vip_min_aov" => self.set_vip_min_aov,
+            "rfm_high_score" => self.set_rfm_high_score,
             "key" => self.segment_key,
             other => other,
         }

@@ -45,6 +45,7 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/analytics/paths", get(analytics::paths::show_paths))
         .route("/models", get(audiences::show_models))
         .route("/models/run", post(audiences::run_models))
+        .route("/models/settings", get(audiences::show_settings).post(audiences::save_settings))
         .route("/segments", get(audiences::list_segments).post(audiences::save_segment))
         .route("/segments/new", get(audiences::new_segment))
         .route("/segments/preview", get(audiences::preview_segment))

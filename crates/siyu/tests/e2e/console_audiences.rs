@@ -57,6 +57,44 @@ async fn the_models_page_shows_the_domain_answers_in_both_languages() {
     let (_, page) = get(&client, &app, "/models").await;
     assert!(page.contains("导入期") && page.contains("重要价值客户") && page.contains("召回名单"));
 
+    // Thresholds: a bad one is named beside the form (422) and nothing is saved; a good one is.
+    let (status, form) = get(&client, &app, "/models/settings").await;
+    assert_eq!(status, 200);
+    assert!(form.contains(r#"name="churn_days" value="30""#), "{form}");
+    let csrf = csrf_in(&form);
+    let mut fields: Vec<(String, String)> = form
+        .split(r#"<input id="set-"#)
+        .skip(1)
+        .map(|input| {
+            let name = fragment(input, r#"name=""#, "\"")[6..].to_string();
+            let value = fragment(input, r#"value=""#, "\"")[7..].to_string();
+            (name, value)
+        })
+        .collect();
+    fields.iter_mut().filter(|(n, _)| n == "churned_days").for_each(|f| f.1 = "10".into());
+    let mut body: Vec<(&str, &str)> = fields.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+    body.push(("_csrf", &csrf));
+    let (status, page) = post(&client, &app, "/models/settings", &body).await;
+    assert_eq!(status, 422, "{page}");
+    assert!(fragment(&page, r#"id="settings-errors""#, "</ul>").contains("must be more than dormant_days"), "{page}");
+    assert_eq!(app.services.model_settings(&owner).await.unwrap().churned_days, 180);
+    let body: Vec<(&str, &str)> = body
+        .into_iter()
+        .map(|(n, v)| {
+            if n == "churned_days" {
+                (n, "200")
+            } else if n == "churn_days" {
+                (n, "21")
+            } else {
+                (n, v)
+            }
+        })
+        .collect();
+    let (status, page) = post(&client, &app, "/models/settings", &body).await;
+    assert_eq!(status, 200, "{page}");
+    let saved = app.services.model_settings(&owner).await.unwrap();
+    assert_eq!((saved.churned_days, saved.churn_days), (200, 21));
+
     let agent = logged_in(&app, AGENT, EN).await;
     let (status, _) = get(&agent, &app, "/models").await;
     assert_eq!(status, 403);
