@@ -317,16 +317,27 @@ impl Services {
         self.segments_changed(principal.workspace_id).await
     }
 
-    /// Returns every segment with its size now.
+    /// Returns every segment with its size: the kept members' while upkeep runs, else evaluated now.
     pub async fn segments(&self, principal: &Principal) -> DomainResult<Vec<SegmentView>> {
         principal.require(Permission::AnalyticsRead)?;
-        let (stored, definitions) = self.segment_definitions(principal.workspace_id).await?;
+        let ws = principal.workspace_id;
+        let (stored, definitions) = self.segment_definitions(ws).await?;
         let mut out = Vec::new();
         for s in stored {
             let condition = definitions[&s.key].clone();
-            let (members, warnings) =
-                self.evaluate(principal.workspace_id, &condition, Some(&s.key), definitions.clone()).await?;
-            out.push(view(s, condition, members.len(), warnings));
+            let (size, warnings) = match self.kept_members(ws, &s.key).await {
+                Some(kept) => {
+                    let facts = self.profile_facts(ws).await?;
+                    let index = self.event_index(&Principal::system(ws)).await?;
+                    let known = Known { events: &index, facts: &facts, segments: &definitions };
+                    (kept.len(), check(&condition, Some(&s.key), &known).warnings)
+                }
+                None => {
+                    let (members, warnings) = self.evaluate(ws, &condition, Some(&s.key), definitions.clone()).await?;
+                    (members.len(), warnings)
+                }
+            };
+            out.push(view(s, condition, size, warnings));
         }
         Ok(out)
     }

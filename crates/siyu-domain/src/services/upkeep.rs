@@ -99,30 +99,15 @@ impl Services {
             }
             all.insert(ws, upkeep.clone());
         }
-        let saved: HashMap<String, RoaringTreemap> = self
-            .stores
-            .segments
-            .members(ws)
-            .await?
-            .into_iter()
-            .filter_map(|(key, bytes)| RoaringTreemap::deserialize_from(&bytes[..]).ok().map(|m| (key, m)))
-            .collect();
-        {
-            let mut state = upkeep.state.lock().await;
-            let (stored, definitions) = self.segment_definitions(ws).await?;
-            let index = self.event_index(&crate::access::Principal::system(ws)).await?;
-            for s in stored {
-                let definition = definitions[&s.key].clone();
-                state.segments.push(LiveSegment {
-                    node: Node::compile(&definition, &definitions, &index),
-                    members: saved.get(&s.key).cloned().unwrap_or_default(),
-                    key: s.key,
-                    name: s.name,
-                    definition,
-                    dirty: false,
-                });
+        let segments = match self.load_live_segments(ws).await {
+            Ok(segments) => segments,
+            Err(error) => {
+                // Not started: the next segment change or server start tries again.
+                self.upkeep.lock().expect("upkeep lock is never poisoned").remove(&ws);
+                return Err(error);
             }
-        }
+        };
+        upkeep.state.lock().await.segments = segments;
         {
             // The recorder: appends entries and exits in order, grouping what has queued up.
             let services = self.clone();
@@ -163,6 +148,34 @@ impl Services {
         });
         self.segment_pass(ws).await?;
         Ok(upkeep)
+    }
+
+    /// Reads a workspace's segments with their saved members, compiled for upkeep.
+    async fn load_live_segments(&self, ws: WorkspaceId) -> DomainResult<Vec<LiveSegment>> {
+        let saved: HashMap<String, RoaringTreemap> = self
+            .stores
+            .segments
+            .members(ws)
+            .await?
+            .into_iter()
+            .filter_map(|(key, bytes)| RoaringTreemap::deserialize_from(&bytes[..]).ok().map(|m| (key, m)))
+            .collect();
+        let (stored, definitions) = self.segment_definitions(ws).await?;
+        let index = self.event_index(&crate::access::Principal::system(ws)).await?;
+        Ok(stored
+            .into_iter()
+            .map(|s| {
+                let definition = definitions[&s.key].clone();
+                LiveSegment {
+                    node: Node::compile(&definition, &definitions, &index),
+                    members: saved.get(&s.key).cloned().unwrap_or_default(),
+                    key: s.key,
+                    name: s.name,
+                    definition,
+                    dirty: false,
+                }
+            })
+            .collect())
     }
 
     /// Hands an append's events to the upkeep (if the workspace has segments); its own
