@@ -213,7 +213,7 @@ impl Services {
         if merged_profiles || events.iter().any(|e| e.name == ORDER_REFUNDED) {
             // Events already indexed under a merged-away profile must move, and a refund may reverse
             // an indexed order: reload on the next query.
-            tail.stale = true;
+            state.tail_stale.store(true, std::sync::atomic::Ordering::Release);
         }
         let mut props = state.props.write().expect("property table lock is never poisoned");
         let mut positioned: Vec<PositionedEvent> = Vec::new();
@@ -244,10 +244,21 @@ pub(crate) struct UpkeepView {
     /// The snapshot.
     pub index: Arc<EventIndex>,
     generation: u64,
-    /// Tail events folded away when it was taken.
-    drained: u64,
+    /// Folds of the live index when it was taken.
+    folds: u64,
     /// Absolute tail position the snapshot includes (events from it on are not in it).
     pub position: u64,
+}
+
+/// How usable upkeep's view is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ViewState {
+    /// Up to date.
+    Current,
+    /// Usable; a fold happened since, so a fresh one is cheap and lets upkeep drop kept events.
+    Refresh,
+    /// Must be replaced before use.
+    Unusable,
 }
 
 /// An event as upkeep receives it: its customer, absolute tail position, time, event id and
@@ -255,20 +266,30 @@ pub(crate) struct UpkeepView {
 pub(crate) type PositionedEvent = (i64, u64, i64, u16, u32);
 
 impl Services {
-    /// Whether upkeep should take a fresh view: none yet, the index was reloaded, events with
-    /// names the view does not know arrived, or a fold has moved most of the tail into the base
-    /// since (then a fresh snapshot is cheap, and upkeep can drop the events it kept aside).
-    pub(crate) async fn upkeep_view_stale(&self, ws: WorkspaceId, view: Option<&UpkeepView>, max_event: u16) -> bool {
-        let Some(view) = view else { return true };
+    /// Whether upkeep's view is usable: not when there is none, the index was reloaded or events
+    /// with names the view does not know arrived; usable but worth refreshing (off the hot path)
+    /// when a fold has moved most of the tail into the base since. Takes no tail lock (a snapshot
+    /// holds it while it builds).
+    pub(crate) async fn upkeep_view_stale(
+        &self,
+        ws: WorkspaceId,
+        view: Option<&UpkeepView>,
+        max_event: u16,
+    ) -> ViewState {
+        let Some(view) = view else { return ViewState::Unusable };
         let live = self.live_index(ws);
         let state = live.read().await;
-        if !state.loaded || state.is_stale() {
-            return true;
-        }
-        let tail = state.tail.lock().expect("tail lock is never poisoned");
-        view.generation != state.generation
+        if !state.loaded
+            || state.is_stale()
+            || view.generation != state.generation
             || usize::from(max_event) >= view.index.names.names().len()
-            || tail.drained > view.drained
+        {
+            ViewState::Unusable
+        } else if state.folds.load(std::sync::atomic::Ordering::Acquire) > view.folds {
+            ViewState::Refresh
+        } else {
+            ViewState::Current
+        }
     }
 
     /// Takes a fresh view for upkeep.
@@ -279,7 +300,8 @@ impl Services {
         let tail = state.tail.lock().expect("tail lock is never poisoned");
         let included = index.columns.delta().event_count() as u64;
         let position = (tail.drained + included).min(tail.drained + tail.events.len() as u64);
-        Ok(UpkeepView { index, generation: state.generation, drained: tail.drained, position })
+        let folds = state.folds.load(std::sync::atomic::Ordering::Acquire);
+        Ok(UpkeepView { index, generation: state.generation, folds, position })
     }
 }
 
@@ -427,12 +449,12 @@ impl Services {
         let live = self.live_index(ws);
         // A load in progress holds the write lock and reads the merges after this write anyway.
         if let Ok(state) = live.try_read() {
-            state.tail.lock().expect("tail lock is never poisoned").stale = true;
+            state.tail_stale.store(true, std::sync::atomic::Ordering::Release);
             return;
         }
         tokio::spawn(async move {
             let state = live.read().await;
-            state.tail.lock().expect("tail lock is never poisoned").stale = true;
+            state.tail_stale.store(true, std::sync::atomic::Ordering::Release);
         });
     }
 
@@ -710,6 +732,7 @@ fn start_fold(live: Arc<tokio::sync::RwLock<LiveIndex>>, state: &LiveIndex) {
             tail.events.drain(..folded_events);
             tail.drained += folded_events as u64;
             tail.snapshot = None;
+            state.folds.fetch_add(1, std::sync::atomic::Ordering::Release);
         }
         state.folding.store(false, Ordering::Release);
     });
@@ -731,6 +754,10 @@ pub(crate) struct LiveIndex {
     generation: u64,
     /// Whether a fold is running.
     folding: std::sync::atomic::AtomicBool,
+    /// Set when events already indexed must move (a merge) or an order was refunded: reload.
+    tail_stale: std::sync::atomic::AtomicBool,
+    /// Folds done on this load (read without the tail lock, which a snapshot holds while it builds).
+    folds: std::sync::atomic::AtomicU64,
 }
 
 /// Events that arrived since the base was built, and the last snapshot made with them.
@@ -740,13 +767,12 @@ struct Tail {
     events: Vec<RawEvent>,
     /// Events drained from the front of `events` by folds (so positions stay absolute).
     drained: u64,
-    stale: bool,
     snapshot: Option<Arc<EventIndex>>,
 }
 
 impl LiveIndex {
     fn is_stale(&self) -> bool {
-        self.stale || self.tail.lock().expect("tail lock is never poisoned").stale
+        self.stale || self.tail_stale.load(std::sync::atomic::Ordering::Acquire)
     }
 
     fn loaded(names: EventNames, props: PropTable, base: EventColumns, unindexed: u64) -> Self {
@@ -761,6 +787,8 @@ impl LiveIndex {
             tail: std::sync::Mutex::new(tail),
             generation: GENERATION.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             folding: Default::default(),
+            tail_stale: Default::default(),
+            folds: Default::default(),
         }
     }
 

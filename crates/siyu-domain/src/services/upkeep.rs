@@ -7,7 +7,7 @@
 //! saved as Roaring bitmaps with a size per day.
 
 use super::Services;
-use super::events::{PositionedEvent, UpkeepView};
+use super::events::{PositionedEvent, UpkeepView, ViewState};
 use crate::error::{DomainError, DomainResult};
 use crate::events::{EventKind, NewEvent};
 use crate::segments::language::Condition;
@@ -31,6 +31,9 @@ pub(crate) struct Upkeep {
     recorder: tokio::sync::mpsc::UnboundedSender<Recording>,
     /// Microseconds from a batch's append to its entries and exits being durable, since last read.
     recorded_us: std::sync::Mutex<Vec<u64>>,
+    /// A fresh view taken in the background after a fold, for the worker to swap in.
+    fresh: std::sync::Mutex<Option<UpkeepView>>,
+    refreshing: std::sync::atomic::AtomicBool,
 }
 
 /// Changes for the recorder, with the appends they came from.
@@ -69,6 +72,13 @@ struct LiveSegment {
     dirty: bool,
 }
 
+/// Drops the kept events the view's snapshot now holds.
+fn prune(state: &mut UpkeepState) {
+    let Some(position) = state.view.as_ref().map(|v| v.position) else { return };
+    state.recent.values_mut().for_each(|events| events.retain(|e| e.0 >= position));
+    state.recent.retain(|_, events| !events.is_empty());
+}
+
 /// One change of membership.
 struct Change {
     customer: i64,
@@ -90,8 +100,14 @@ impl Services {
         }
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Batch>();
         let (recorder, mut recordings) = tokio::sync::mpsc::unbounded_channel::<Recording>();
-        let upkeep =
-            Arc::new(Upkeep { queue: tx, state: Default::default(), recorder, recorded_us: Default::default() });
+        let upkeep = Arc::new(Upkeep {
+            queue: tx,
+            state: Default::default(),
+            recorder,
+            recorded_us: Default::default(),
+            fresh: Default::default(),
+            refreshing: Default::default(),
+        });
         {
             let mut all = self.upkeep.lock().expect("upkeep lock is never poisoned");
             if let Some(existing) = all.get(&ws) {
@@ -198,12 +214,31 @@ impl Services {
             return Ok(());
         }
         let max_event = batches.iter().flat_map(|b| b.events.iter().map(|e| e.3)).max().unwrap_or(0);
-        if self.upkeep_view_stale(ws, state.view.as_ref(), max_event).await {
-            let view = self.upkeep_view(ws).await?;
-            let position = view.position;
-            state.recent.values_mut().for_each(|events| events.retain(|e| e.0 >= position));
-            state.recent.retain(|_, events| !events.is_empty());
-            state.view = Some(view);
+        if let Some(fresh) = upkeep.fresh.lock().expect("view lock is never poisoned").take() {
+            state.view = Some(fresh);
+            prune(&mut state);
+        }
+        match self.upkeep_view_stale(ws, state.view.as_ref(), max_event).await {
+            ViewState::Current => {}
+            ViewState::Refresh => {
+                if !upkeep.refreshing.swap(true, std::sync::atomic::Ordering::AcqRel) {
+                    // A snapshot rebuilds the delta: off the hot path; the worker swaps it in.
+                    let services = self.clone();
+                    tokio::spawn(async move {
+                        let fresh = services.upkeep_view(ws).await;
+                        if let Some(upkeep) = services.upkeep_of(ws) {
+                            if let Ok(view) = fresh {
+                                *upkeep.fresh.lock().expect("view lock is never poisoned") = Some(view);
+                            }
+                            upkeep.refreshing.store(false, std::sync::atomic::Ordering::Release);
+                        }
+                    });
+                }
+            }
+            ViewState::Unusable => {
+                state.view = Some(self.upkeep_view(ws).await?);
+                prune(&mut state);
+            }
         }
         let view = state.view.clone().expect("a view was just taken");
         for (customer, position, ts, event, props) in batches.iter().flat_map(|b| b.events.iter().copied()) {
