@@ -218,7 +218,40 @@ pub async fn run(services: &Services, count: u64, seed: u64, progress: bool) -> 
         bar.inc(done??);
     }
     bar.finish_and_clear();
+    demo_segments(services, &owner).await?;
     Ok(DemoSummary { customers: count, seconds: started.elapsed().as_secs_f64() })
+}
+
+/// Segments an operator of the brand would keep, created once (when the workspace has none).
+const SEGMENTS: [(&str, &str, &str); 4] = [
+    ("sh-repeat-buyers", "上海复购客户", "trait.city = \"上海\" and did(\"Order Completed\", count >= 2, within 30d)"),
+    (
+        "win-back-high-value",
+        "沉睡高价值客户",
+        "did(\"Order Completed\", sum(revenue) >= 100) and not did(\"Order Completed\", within 30d)",
+    ),
+    (
+        "fruit-tea-fans-no-open",
+        "果茶爱好者·未读消息",
+        "tag(\"果茶爱好者\") and did(\"Message Sent\", within 30d) and not did(\"Message Opened\", within 30d)",
+    ),
+    ("important-value", "重要价值客户", "rfm.class = \"important_value\""),
+];
+
+async fn demo_segments(services: &Services, owner: &Principal) -> anyhow::Result<()> {
+    if !services.segments(owner).await?.is_empty() {
+        return Ok(());
+    }
+    for (key, name, text) in SEGMENTS {
+        let input = siyu_domain::services::SegmentInput {
+            key: key.into(),
+            name: Some(name.into()),
+            definition: None,
+            text: Some(text.into()),
+        };
+        services.save_segment(owner, &input, false).await?;
+    }
+    Ok(())
 }
 
 /// Returns 90 days of one customer's behaviour up to `now`, in Segment's E-commerce spec: sessions of
