@@ -99,6 +99,10 @@ pub enum BenchCommand {
         /// Events per append.
         #[arg(long, default_value_t = 500)]
         batch: u64,
+        /// Events the index's delta holds before it is folded into the base (at least; default
+        /// 1,000,000 or 1/32 of the base). A large value holds folds off, to see their share.
+        #[arg(long)]
+        fold_events: Option<usize>,
     },
 }
 
@@ -444,11 +448,15 @@ async fn bench_membership(
     rate: u64,
     seconds: u64,
     batch: u64,
+    fold_events: Option<usize>,
 ) -> anyhow::Result<()> {
     use siyu_domain::events::{EventKind, NewEvent};
     use siyu_domain::services::SegmentInput;
     let app = App::build(config).await?;
     let services = app.services().clone();
+    if let Some(events) = fold_events {
+        services.set_index_fold_events(events);
+    }
     let owner = analytics_workspace(&services, parquet).await?;
     let index = services.event_index(&owner).await?;
     let customers: Vec<i64> = (0..index.columns.customer_count()).map(|u| index.columns.customer_id(u)).collect();
@@ -566,8 +574,8 @@ pub async fn run(command: BenchCommand, config: &Config) -> anyhow::Result<()> {
         BenchCommand::Segments { parquet, profiles, repeat } => {
             bench_segments(config, &parquet, profiles, repeat).await
         }
-        BenchCommand::Membership { parquet, rate, seconds, batch } => {
-            bench_membership(config, &parquet, rate, seconds, batch).await
+        BenchCommand::Membership { parquet, rate, seconds, batch, fold_events } => {
+            bench_membership(config, &parquet, rate, seconds, batch, fold_events).await
         }
         BenchCommand::Upsert { customers, batch, concurrency } => {
             let (base, token, _) = start(config, "bench-upsert", Role::Owner).await?;
