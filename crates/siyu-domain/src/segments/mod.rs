@@ -540,54 +540,16 @@ impl Evaluation<'_> {
     }
 
     fn eval_did(&self, e: &EventCondition, universe: &RoaringTreemap) -> RoaringTreemap {
-        let Some(event) = self.events.names.id(&e.event) else {
+        let mut did = DidNode::compile(e, self.events);
+        did.prepare(self.events, self.now_us);
+        let zero = zero_count_holds(e);
+        let Some(test) = &did.test else {
             // Nobody did an unknown event: only "count = 0"-like thresholds hold, for everyone.
-            let zero_passes = e.count.as_ref().and_then(cmp).is_some_and(|c| c.holds(0.0));
-            return if zero_passes && e.sum.is_none() && e.avg.is_none() && e.first.is_none() && e.last.is_none() {
-                universe.clone()
-            } else {
-                RoaringTreemap::new()
-            };
+            return if zero { universe.clone() } else { RoaringTreemap::new() };
         };
-        let (from_us, to_us) = window(e, self.now_us);
-        let table = self.events.props.read().expect("property table lock is never poisoned");
-        let sets = (!e.filters.is_empty()).then(|| match compile("where", &e.filters, &table) {
-            Ok(filters) => table.matching_sets(&filters),
-            Err(_) => vec![false; table.set_count()],
-        });
-        let measure = |t: &Option<Threshold>| {
-            t.as_ref().and_then(|t| {
-                let values = t
-                    .property
-                    .as_deref()
-                    .and_then(|p| table.key_id(p))
-                    .map_or_else(|| vec![f64::NAN; table.set_count()], |k| table.numbers_of(k));
-                cmp(t).map(|c| (values, c))
-            })
-        };
-        let bounds = |t: &Option<language::TimeTest>| {
-            t.as_ref().map(|t| time_bounds(t.op, &t.value, self.now_us).unwrap_or((0, 0)))
-        };
-        let test = EventTest {
-            event,
-            sets,
-            from_us,
-            to_us,
-            count: e.count.as_ref().and_then(cmp),
-            sum: measure(&e.sum),
-            avg: measure(&e.avg),
-            first: bounds(&e.first),
-            last: bounds(&e.last),
-        };
-        drop(table);
         let mut set: RoaringTreemap =
-            cohort::customers(&self.events.columns, &test).into_iter().map(|c| c as u64).collect();
-        if test.count.is_some_and(|c| c.holds(0.0))
-            && test.sum.is_none()
-            && test.avg.is_none()
-            && test.first.is_none()
-            && test.last.is_none()
-        {
+            cohort::customers(&self.events.columns, test).into_iter().map(|c| c as u64).collect();
+        if zero {
             // Customers without any event did it zero times too.
             let mut with_events = RoaringTreemap::new();
             for unit in 0..self.events.columns.customer_count() {
@@ -597,6 +559,16 @@ impl Evaluation<'_> {
         }
         set
     }
+}
+
+/// Whether an event condition holds for a customer with no matching event: a count threshold
+/// that zero meets, and nothing else asked.
+fn zero_count_holds(e: &EventCondition) -> bool {
+    e.count.as_ref().and_then(cmp).is_some_and(|c| c.holds(0.0))
+        && e.sum.is_none()
+        && e.avg.is_none()
+        && e.first.is_none()
+        && e.last.is_none()
 }
 
 /// Whether a customer's model passes a test (LTV and churn risk: see [`ltv_holds`]).
@@ -659,7 +631,8 @@ pub struct DidNode {
     condition: EventCondition,
     /// `None`: the index has never seen the event.
     test: Option<EventTest>,
-    filters: Vec<siyu_analytics::props::Filter>,
+    /// `None`: a filter names a property no event has (it matches nothing).
+    filters: Option<Vec<siyu_analytics::props::Filter>>,
     sum_key: Option<u16>,
     avg_key: Option<u16>,
 }
@@ -708,13 +681,7 @@ impl Node {
             Node::Not(inner) => !inner.holds(customer, events, e),
             Node::Did(did) => match &did.test {
                 Some(test) => cohort::passes(events.iter().copied(), test),
-                None => {
-                    did.condition.count.as_ref().and_then(cmp).is_some_and(|c| c.holds(0.0))
-                        && did.condition.sum.is_none()
-                        && did.condition.avg.is_none()
-                        && did.condition.first.is_none()
-                        && did.condition.last.is_none()
-                }
+                None => zero_count_holds(&did.condition),
             },
             Node::Leaf(leaf) => e.leaf_holds(leaf, customer),
         }
@@ -724,7 +691,7 @@ impl Node {
 impl DidNode {
     fn compile(condition: &EventCondition, events: &EventIndex) -> DidNode {
         let table = events.props.read().expect("property table lock is never poisoned");
-        let filters = compile("where", &condition.filters, &table).unwrap_or_default();
+        let filters = compile("where", &condition.filters, &table).ok();
         let key = |t: &Option<Threshold>| t.as_ref().and_then(|t| t.property.as_deref()).and_then(|p| table.key_id(p));
         let test = events.names.id(&condition.event).map(|event| EventTest {
             event,
@@ -743,8 +710,22 @@ impl DidNode {
         }
     }
 
+    /// Whether names this node could not resolve have appeared since it was compiled.
+    fn outdated(&self, events: &EventIndex) -> bool {
+        let table = events.props.read().expect("property table lock is never poisoned");
+        let known = |t: &Option<Threshold>, key: Option<u16>| {
+            key.is_none() && t.as_ref().and_then(|t| t.property.as_deref()).is_some_and(|p| table.key_id(p).is_some())
+        };
+        (self.test.is_none() && events.names.id(&self.condition.event).is_some())
+            || (self.filters.is_none() && self.condition.filters.iter().all(|f| table.key_id(&f.property).is_some()))
+            || known(&self.condition.sum, self.sum_key)
+            || known(&self.condition.avg, self.avg_key)
+    }
+
+    /// Brings the test up to date with the index (names and property sets added since) and its
+    /// windows to `now_us`.
     fn prepare(&mut self, events: &EventIndex, now_us: i64) {
-        if self.test.is_none() && events.names.id(&self.condition.event).is_some() {
+        if self.outdated(events) {
             *self = DidNode::compile(&self.condition, events);
         }
         let Some(test) = &mut self.test else { return };
@@ -753,7 +734,9 @@ impl DidNode {
         if let Some(sets) = &mut test.sets {
             for set in sets.len()..total {
                 let set = set as u32;
-                sets.push(self.filters.iter().all(|f| f.accepts(table.lookup(set, f.key).map(|v| table.value(v)))));
+                sets.push(self.filters.as_ref().is_some_and(|filters| {
+                    filters.iter().all(|f| f.accepts(table.lookup(set, f.key).map(|v| table.value(v))))
+                }));
             }
         }
         for (measure, key) in [(&mut test.sum, self.sum_key), (&mut test.avg, self.avg_key)] {
