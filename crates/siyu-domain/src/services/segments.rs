@@ -317,43 +317,53 @@ impl Services {
         self.segments_changed(principal.workspace_id).await
     }
 
-    /// Returns every segment with its size: the kept members' while upkeep runs, else evaluated now.
+    /// Returns a segment's members and warnings: the members upkeep keeps while it runs (they
+    /// follow every event), else evaluated now.
+    async fn current_members(
+        &self,
+        ws: WorkspaceId,
+        key: &str,
+        definitions: &HashMap<String, Condition>,
+    ) -> DomainResult<(RoaringTreemap, Vec<String>)> {
+        let condition = definitions.get(key).ok_or_else(|| DomainError::NotFound(format!("segment \"{key}\"")))?;
+        match self.kept_members(ws, key).await {
+            Some(kept) => {
+                let facts = self.profile_facts(ws).await?;
+                let index = self.event_index(&Principal::system(ws)).await?;
+                let known = Known { events: &index, facts: &facts, segments: definitions };
+                Ok((kept, check(condition, Some(key), &known).warnings))
+            }
+            None => self.evaluate(ws, condition, Some(key), definitions.clone()).await,
+        }
+    }
+
+    /// Returns every segment with its size and daily sizes.
     pub async fn segments(&self, principal: &Principal) -> DomainResult<Vec<SegmentView>> {
         principal.require(Permission::AnalyticsRead)?;
         let ws = principal.workspace_id;
         let (stored, definitions) = self.segment_definitions(ws).await?;
         let mut out = Vec::new();
         for s in stored {
+            let (members, warnings) = self.current_members(ws, &s.key, &definitions).await?;
+            let history = self.stores.segments.sizes(ws, &s.key).await?;
             let condition = definitions[&s.key].clone();
-            let (size, warnings) = match self.kept_members(ws, &s.key).await {
-                Some(kept) => {
-                    let facts = self.profile_facts(ws).await?;
-                    let index = self.event_index(&Principal::system(ws)).await?;
-                    let known = Known { events: &index, facts: &facts, segments: &definitions };
-                    (kept.len(), check(&condition, Some(&s.key), &known).warnings)
-                }
-                None => {
-                    let (members, warnings) = self.evaluate(ws, &condition, Some(&s.key), definitions.clone()).await?;
-                    (members.len(), warnings)
-                }
-            };
-            out.push(view(s, condition, size, warnings));
+            out.push(SegmentView { history, ..view(s, condition, members.len(), warnings) });
         }
         Ok(out)
     }
 
-    /// Returns a segment with its size now.
+    /// Returns a segment with its size and daily sizes.
     pub async fn segment(&self, principal: &Principal, key: &str) -> DomainResult<SegmentView> {
         principal.require(Permission::AnalyticsRead)?;
-        let (stored, definitions) = self.segment_definitions(principal.workspace_id).await?;
+        let ws = principal.workspace_id;
+        let (stored, definitions) = self.segment_definitions(ws).await?;
         let s = stored
             .into_iter()
             .find(|s| s.key == key)
             .ok_or_else(|| DomainError::NotFound(format!("segment \"{key}\"")))?;
-        let condition = definitions[key].clone();
-        let (members, warnings) = self.evaluate(principal.workspace_id, &condition, Some(key), definitions).await?;
-        let history = self.stores.segments.sizes(principal.workspace_id, key).await?;
-        Ok(SegmentView { history, ..view(s, condition, members.len(), warnings) })
+        let (members, warnings) = self.current_members(ws, key, &definitions).await?;
+        let history = self.stores.segments.sizes(ws, key).await?;
+        Ok(SegmentView { history, ..view(s, definitions[key].clone(), members.len(), warnings) })
     }
 
     /// Returns a page of a segment's members (customer ids, ascending; the cursor is the last id).
@@ -366,12 +376,7 @@ impl Services {
         principal.require(Permission::AnalyticsRead)?;
         principal.require(Permission::CustomersRead)?;
         let (_, definitions) = self.segment_definitions(principal.workspace_id).await?;
-        let condition =
-            definitions.get(key).cloned().ok_or_else(|| DomainError::NotFound(format!("segment \"{key}\"")))?;
-        let members = match self.kept_members(principal.workspace_id, key).await {
-            Some(kept) => kept,
-            None => self.evaluate(principal.workspace_id, &condition, Some(key), definitions).await?.0,
-        };
+        let (members, _) = self.current_members(principal.workspace_id, key, &definitions).await?;
         let after = page.after.map_or(0, |a| a.max(0) as u64 + 1);
         let items: Vec<CustomerId> = members
             .iter()
@@ -398,12 +403,7 @@ impl Services {
         principal.require(Permission::CustomersRead)?;
         let ws = principal.workspace_id;
         let (_, definitions) = self.segment_definitions(ws).await?;
-        let condition =
-            definitions.get(key).cloned().ok_or_else(|| DomainError::NotFound(format!("segment \"{key}\"")))?;
-        let members = match self.kept_members(ws, key).await {
-            Some(kept) => kept,
-            None => self.evaluate(ws, &condition, Some(key), definitions).await?.0,
-        };
+        let (members, _) = self.current_members(ws, key, &definitions).await?;
         let unmasked = principal.can_read_pii() && !masked;
         self.audit(principal, "segment.export", key).await?;
         if unmasked {

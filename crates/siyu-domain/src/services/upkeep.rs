@@ -249,10 +249,11 @@ impl Services {
         let now_us = self.now().as_microsecond();
         let index = &view.index;
         let mut changes = Vec::new();
-        let definitions: HashMap<String, Condition> =
-            state.segments.iter().map(|s| (s.key.clone(), s.definition.clone())).collect();
+        // Compiled nodes have the segments they refer to inlined: one customer's evaluation looks
+        // up no definition.
+        let no_definitions: HashMap<String, Condition> = HashMap::new();
         let evaluation =
-            Evaluation { facts: &facts, events: index, models: models.as_deref(), segments: &definitions, now_us };
+            Evaluation { facts: &facts, events: index, models: models.as_deref(), segments: &no_definitions, now_us };
         let mut events: Vec<(i64, u16, u32)> = Vec::new();
         let pass_running = state.pass_running;
         let state = &mut *state;
@@ -348,30 +349,23 @@ impl Services {
         for segment in &mut state.segments {
             let Some(now) = computed.get(&segment.key) else { continue };
             segment.node = Node::compile(&segment.definition, &definitions, &index);
-            for c in (now - &segment.members).iter().filter(|c| !touched.contains(&(*c as i64))) {
-                changes.push(Change {
-                    customer: c as i64,
-                    entered: true,
-                    key: segment.key.clone(),
-                    name: segment.name.clone(),
-                });
-            }
-            for c in (&segment.members - now).iter().filter(|c| !touched.contains(&(*c as i64))) {
-                changes.push(Change {
-                    customer: c as i64,
-                    entered: false,
-                    key: segment.key.clone(),
-                    name: segment.name.clone(),
-                });
-            }
-            for change in changes.iter().filter(|c| c.key == segment.key) {
-                if change.entered {
-                    segment.members.insert(change.customer as u64);
-                } else {
-                    segment.members.remove(change.customer as u64);
+            let before = changes.len();
+            for (entered, diff) in [(true, now - &segment.members), (false, &segment.members - now)] {
+                for c in diff.iter().filter(|c| !touched.contains(&(*c as i64))) {
+                    if entered {
+                        segment.members.insert(c);
+                    } else {
+                        segment.members.remove(c);
+                    }
+                    changes.push(Change {
+                        customer: c as i64,
+                        entered,
+                        key: segment.key.clone(),
+                        name: segment.name.clone(),
+                    });
                 }
             }
-            segment.dirty |= changes.iter().any(|c| c.key == segment.key);
+            segment.dirty |= changes.len() > before;
         }
         if !changes.is_empty() {
             let _ = upkeep.recorder.send(Recording { changes, since: Vec::new() });
