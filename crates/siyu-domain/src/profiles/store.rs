@@ -194,6 +194,12 @@ pub trait ProfileStore: Send + Sync {
     /// Reads what segments test of every live profile: plain traits, tags, identity kinds and
     /// consent records (in the order they were made).
     async fn profile_facts(&self, ws: WorkspaceId) -> Result<crate::segments::ProfileFacts, StoreError>;
+    /// Reads the same of the given customers only (those not live are left out).
+    async fn profile_facts_of(
+        &self,
+        ws: WorkspaceId,
+        customers: &[CustomerId],
+    ) -> Result<crate::segments::ProfileFacts, StoreError>;
     /// Detaches an identity; `NotFound` unless the customer has it.
     async fn remove_identity(
         &self,

@@ -17,6 +17,7 @@ use serde_json::Value;
 use siyu_analytics::cohort::{self, Cmp, EventTest};
 use siyu_analytics::models::{CustomerModel, RfmClass, Stage, Tier};
 use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 
 /// Traits sealed at rest: segments cannot test them (their values are never in memory in clear).
 pub const SEALED_TRAITS: [&str; 3] = ["name", "birthday", "address"];
@@ -33,8 +34,8 @@ pub struct ProfileFacts {
     pub identities: HashMap<IdentityKind, RoaringTreemap>,
     /// Customers whose latest consent for (purpose, channel) is a grant.
     pub consent: HashMap<(Purpose, Channel), RoaringTreemap>,
-    /// Plain trait values per key, by customer.
-    pub traits: HashMap<String, Vec<(u64, Value)>>,
+    /// Plain trait values per key, by customer (sorted by customer once [`ProfileFacts::sort`]ed).
+    pub traits: HashMap<String, Arc<Vec<(u64, Value)>>>,
 }
 
 impl ProfileFacts {
@@ -45,7 +46,7 @@ impl ProfileFacts {
 
     /// Adds a plain trait of a customer.
     pub fn add_trait(&mut self, customer: i64, key: &str, value: Value) {
-        self.traits.entry(key.to_string()).or_default().push((customer as u64, value));
+        Arc::make_mut(self.traits.entry(key.to_string()).or_default()).push((customer as u64, value));
     }
 
     /// Adds a tag of a customer.
@@ -66,6 +67,76 @@ impl ProfileFacts {
         } else {
             set.remove(customer as u64);
         }
+    }
+
+    /// Sorts the trait columns by customer (after the facts were read).
+    pub fn sort(&mut self) {
+        for column in self.traits.values_mut() {
+            Arc::make_mut(column).sort_unstable_by_key(|(customer, _)| *customer);
+        }
+    }
+
+    /// The trait column of `key` (empty if no customer has it).
+    pub fn trait_column(&self, key: &str) -> &[(u64, Value)] {
+        self.traits.get(key).map_or(&[], |c| c.as_slice())
+    }
+
+    /// Returns these facts with those of `customers` replaced by `fresh` (their facts read anew:
+    /// a customer absent from `fresh` is no longer live). Trait columns no changed customer has,
+    /// or had, are shared with `self`.
+    pub fn replaced(&self, customers: &RoaringTreemap, mut fresh: ProfileFacts) -> ProfileFacts {
+        fresh.sort();
+        let bitmaps = |old: &RoaringTreemap, new: Option<&RoaringTreemap>| match new {
+            Some(new) => (old - customers) | new,
+            None => old - customers,
+        };
+        let all = bitmaps(&self.all, Some(&fresh.all));
+        let mut tags: HashMap<String, RoaringTreemap> =
+            self.tags.iter().map(|(k, v)| (k.clone(), bitmaps(v, fresh.tags.get(k)))).collect();
+        let mut identities: HashMap<IdentityKind, RoaringTreemap> =
+            self.identities.iter().map(|(k, v)| (*k, bitmaps(v, fresh.identities.get(k)))).collect();
+        let mut consent: HashMap<(Purpose, Channel), RoaringTreemap> =
+            self.consent.iter().map(|(k, v)| (*k, bitmaps(v, fresh.consent.get(k)))).collect();
+        for (k, v) in fresh.tags {
+            tags.entry(k).or_insert(v);
+        }
+        for (k, v) in fresh.identities {
+            identities.entry(k).or_insert(v);
+        }
+        for (k, v) in fresh.consent {
+            consent.entry(k).or_insert(v);
+        }
+        let mut traits = HashMap::with_capacity(self.traits.len());
+        for (key, column) in &self.traits {
+            let new = fresh.traits.remove(key);
+            let touched = if customers.len() < column.len() as u64 {
+                customers.iter().any(|c| column.binary_search_by_key(&c, |(id, _)| *id).is_ok())
+            } else {
+                column.iter().any(|(c, _)| customers.contains(*c))
+            };
+            if !touched && new.is_none() {
+                traits.insert(key.clone(), column.clone());
+                continue;
+            }
+            // A merge of the kept column (without the changed customers) and their new values.
+            let new = new.map(Arc::unwrap_or_clone).unwrap_or_default();
+            let mut merged = Vec::with_capacity(column.len() + new.len());
+            let mut new = new.into_iter().peekable();
+            for (c, v) in column.iter().filter(|(c, _)| !customers.contains(*c)) {
+                while let Some(next) = new.next_if(|(n, _)| n < c) {
+                    merged.push(next);
+                }
+                merged.push((*c, v.clone()));
+            }
+            merged.extend(new);
+            if !merged.is_empty() {
+                traits.insert(key.clone(), Arc::new(merged));
+            }
+        }
+        for (key, column) in fresh.traits {
+            traits.insert(key, column);
+        }
+        ProfileFacts { all, tags, identities, consent, traits }
     }
 }
 
@@ -433,19 +504,11 @@ pub struct Evaluation<'a> {
 }
 
 impl Evaluation<'_> {
-    /// The customers a definition holds: live customers and customers with events.
-    pub fn universe(&self) -> RoaringTreemap {
-        let mut all = self.facts.all.clone();
-        for unit in 0..self.events.columns.customer_count() {
-            all.insert(self.events.columns.customer_id(unit) as u64);
-        }
-        all
-    }
-
-    /// Evaluates a checked definition.
+    /// Evaluates a checked definition. Members are live customers: a deleted or merged-away
+    /// profile's events (kept in the log) never make it a member.
     pub fn members(&self, condition: &Condition) -> RoaringTreemap {
-        let universe = self.universe();
-        self.eval(condition, &universe)
+        let universe = &self.facts.all;
+        self.eval(condition, universe) & universe
     }
 
     fn eval(&self, c: &Condition, universe: &RoaringTreemap) -> RoaringTreemap {
@@ -496,7 +559,7 @@ impl Evaluation<'_> {
                 _ => false,
             },
             Condition::Trait { name, op, value } => {
-                let column: &[(u64, Value)] = self.facts.traits.get(name).map_or(&[], Vec::as_slice);
+                let column = self.facts.trait_column(name);
                 let found = column.binary_search_by_key(&c, |(id, _)| *id).ok().map(|i| &column[i].1);
                 let (positive, negated) = positive(*op);
                 let hit = found.is_some_and(|v| trait_test(positive, value.as_ref(), self.now_us)(v));
@@ -518,7 +581,7 @@ impl Evaluation<'_> {
     }
 
     fn eval_trait(&self, name: &str, op: Op, value: Option<&Value>, universe: &RoaringTreemap) -> RoaringTreemap {
-        let column: &[(u64, Value)] = self.facts.traits.get(name).map_or(&[], Vec::as_slice);
+        let column = self.facts.trait_column(name);
         let (positive, negated) = positive(op);
         let test = trait_test(positive, value, self.now_us);
         let set: RoaringTreemap = column.iter().filter(|(_, v)| test(v)).map(|(c, _)| *c).collect();
@@ -823,5 +886,51 @@ fn trait_test<'a>(op: Op, value: Option<&'a Value>, now_us: i64) -> Box<dyn Fn(&
             })
         }
         Op::Ne | Op::NotIn | Op::NotContains | Op::NotExists => Box::new(|_| false),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn facts(rows: &[(i64, &str, Value, Option<&str>)]) -> ProfileFacts {
+        let mut facts = ProfileFacts::default();
+        for (customer, key, value, tag) in rows {
+            facts.add_customer(*customer);
+            facts.add_trait(*customer, key, value.clone());
+            if let Some(tag) = tag {
+                facts.add_tag(*customer, tag);
+            }
+        }
+        facts.sort();
+        facts
+    }
+
+    #[test]
+    fn replacing_customers_merges_their_new_facts_and_shares_untouched_columns() {
+        let mut kept = facts(&[
+            (1, "city", json!("上海"), Some("VIP")),
+            (2, "city", json!("北京"), None),
+            (3, "city", json!("广州"), Some("VIP")),
+        ]);
+        kept.add_trait(5, "level", json!(3));
+        kept.add_customer(5);
+        kept.apply_consent(2, Purpose::Marketing, Channel::Sms, true);
+        kept.sort();
+        // 2 moves to 深圳 and withdraws nothing; 3 is gone; 4 is new.
+        let mut fresh = facts(&[(4, "city", json!("上海"), Some("VIP")), (2, "city", json!("深圳"), None)]);
+        fresh.apply_consent(2, Purpose::Marketing, Channel::Sms, true);
+        let changed: RoaringTreemap = [2u64, 3, 4].into_iter().collect();
+        let now = kept.replaced(&changed, fresh);
+        assert_eq!(now.all.iter().collect::<Vec<_>>(), [1, 2, 4, 5]);
+        assert_eq!(now.trait_column("city"), [(1, json!("上海")), (2, json!("深圳")), (4, json!("上海"))].as_slice());
+        assert_eq!(now.tags["VIP"].iter().collect::<Vec<_>>(), [1, 4]);
+        assert_eq!(now.consent[&(Purpose::Marketing, Channel::Sms)].iter().collect::<Vec<_>>(), [2]);
+        // No changed customer has a level: the column is shared, not copied.
+        assert!(Arc::ptr_eq(&now.traits["level"], &kept.traits["level"]));
+        // Removing everyone who had a trait drops its column.
+        let gone: RoaringTreemap = [5u64].into_iter().collect();
+        assert!(!now.replaced(&gone, ProfileFacts::default()).traits.contains_key("level"));
     }
 }

@@ -243,7 +243,7 @@ impl Services {
         }
         if !sealed.is_empty() {
             let outcomes = self.stores.profiles.upsert(ws, &sealed, self.now()).await?;
-            self.profiles_changed(ws);
+            self.profiles_changed(ws, changed_by(&outcomes));
             self.profiles_merged(ws, &outcomes);
             for (slot, outcome) in slots.into_iter().zip(outcomes) {
                 results[slot] = Some(Ok(outcome.into()));
@@ -277,7 +277,7 @@ impl Services {
         let key = self.data_key(ws).await?;
         let sealed = self.seal_draft(&key, &draft, tags, Some(id))?;
         let mut outcomes = self.stores.profiles.upsert(ws, &[sealed], self.now()).await?;
-        self.profiles_changed(ws);
+        self.profiles_changed(ws, changed_by(&outcomes));
         self.profiles_merged(ws, &outcomes);
         Ok(outcomes.pop().expect("one draft gives one outcome").into())
     }
@@ -317,7 +317,7 @@ impl Services {
         let key = self.data_key(ws).await?;
         let lookup = identity_lookup(&key, identity.kind, &identity.value);
         self.stores.profiles.remove_identity(ws, id, identity.kind, &lookup).await?;
-        self.profiles_changed(ws);
+        self.profiles_changed(ws, [id]);
         Ok(())
     }
 
@@ -341,8 +341,8 @@ impl Services {
             tag_source: source.into(),
             ..Default::default()
         };
-        self.stores.profiles.upsert(ws, &[draft], self.now()).await?;
-        self.profiles_changed(ws);
+        let outcomes = self.stores.profiles.upsert(ws, &[draft], self.now()).await?;
+        self.profiles_changed(ws, changed_by(&outcomes));
         Ok(())
     }
 
@@ -353,7 +353,7 @@ impl Services {
         let id = self.live_id(ws, id).await?;
         let tags = self.resolve_tags(ws, &[name.to_string()], "tag").await?;
         self.stores.profiles.remove_tag(ws, id, tags[0], self.now()).await?;
-        self.profiles_changed(ws);
+        self.profiles_changed(ws, [id]);
         Ok(())
     }
 
@@ -362,7 +362,7 @@ impl Services {
         principal.require(Permission::CustomersDelete)?;
         let id = self.live_id(principal.workspace_id, id).await?;
         self.stores.profiles.delete(principal.workspace_id, id).await?;
-        self.profiles_changed(principal.workspace_id);
+        self.profiles_changed(principal.workspace_id, [id]);
         self.profile_deleted(principal.workspace_id, id);
         self.audit(principal, "customer.delete", &format!("customer:{id}")).await
     }
@@ -593,7 +593,7 @@ impl Services {
         let id = self.live_id(principal.workspace_id, id).await?;
         let records: Vec<_> = records.into_iter().map(|r| (id, r)).collect();
         self.stores.consent.record(principal.workspace_id, &records).await?;
-        self.profiles_changed(principal.workspace_id);
+        self.profiles_changed(principal.workspace_id, [id]);
         self.consent(principal, id).await
     }
 
@@ -634,7 +634,7 @@ impl Services {
             recorded_at: self.now(),
         };
         self.stores.consent.record(ws, &[(live, record)]).await?;
-        self.profiles_changed(ws);
+        self.profiles_changed(ws, [live]);
         Ok((ws, channel))
     }
 
@@ -684,4 +684,9 @@ impl Services {
         principal.require(Permission::TagsManage)?;
         Ok(self.stores.tags.delete_tag(principal.workspace_id, id).await?)
     }
+}
+
+/// The customers a profile write changed: the survivors and the profiles merged into them.
+fn changed_by(outcomes: &[UpsertOutcome]) -> impl Iterator<Item = CustomerId> + '_ {
+    outcomes.iter().flat_map(|o| std::iter::once(o.customer_id).chain(o.merged.iter().copied()))
 }

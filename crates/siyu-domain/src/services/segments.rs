@@ -102,50 +102,108 @@ fn check_key(key: &str) -> Result<(), FieldError> {
     }
 }
 
-/// A workspace's profile facts and the profile version they were read at.
+/// Each workspace's profile facts, with the customers changed since they were read.
 #[derive(Default)]
 pub(crate) struct FactsCache {
-    versions: HashMap<WorkspaceId, u64>,
-    facts: HashMap<WorkspaceId, (u64, Arc<ProfileFacts>)>,
+    workspaces: HashMap<WorkspaceId, KeptFacts>,
 }
 
+#[derive(Default)]
+struct KeptFacts {
+    facts: Option<Arc<ProfileFacts>>,
+    /// Customers whose profiles changed since `facts` were read.
+    pending: RoaringTreemap,
+    /// Serialises the updates of `facts`, so that none is lost to a concurrent one.
+    updating: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// Changed customers read one by one up to this many (or 1/20 of the live ones, if more); beyond,
+/// the facts are read anew in one scan.
+const PATCH_CUSTOMERS: u64 = 20_000;
+
 impl Services {
-    /// Notes that a workspace's profiles changed (traits, tags, identities, consent, merges,
-    /// deletions): segment evaluation reads the facts anew.
-    pub(crate) fn profiles_changed(&self, ws: WorkspaceId) {
-        let mut cache = self.facts.lock().expect("facts lock is never poisoned");
-        *cache.versions.entry(ws).or_default() += 1;
+    /// Notes that profiles of a workspace changed (traits, tags, identities, consent, merges,
+    /// deletions): the facts of those customers are read anew before the next evaluation, and the
+    /// segment upkeep re-evaluates them at once.
+    pub(crate) fn profiles_changed(&self, ws: WorkspaceId, customers: impl IntoIterator<Item = CustomerId>) {
+        let customers: Vec<i64> = customers.into_iter().map(|c| c.0).collect();
+        {
+            let mut cache = self.facts.lock().expect("facts lock is never poisoned");
+            let kept = cache.workspaces.entry(ws).or_default();
+            kept.pending.extend(customers.iter().map(|c| *c as u64));
+        }
+        self.note_profiles(ws, customers);
     }
 
     /// Returns the workspace's kept profile facts even when profiles changed since (the upkeep's
-    /// hot path must not wait for a reload; its full pass reads them anew), or reads them.
+    /// hot path for events must not wait for a read), or reads them.
     pub(crate) async fn kept_profile_facts(&self, ws: WorkspaceId) -> DomainResult<Arc<ProfileFacts>> {
-        let kept = self.facts.lock().expect("facts lock is never poisoned").facts.get(&ws).map(|(_, f)| f.clone());
+        let kept =
+            self.facts.lock().expect("facts lock is never poisoned").workspaces.get(&ws).and_then(|k| k.facts.clone());
         match kept {
             Some(facts) => Ok(facts),
             None => self.profile_facts(ws).await,
         }
     }
 
-    /// Returns the workspace's profile facts: kept while no profile changes, else read anew.
+    /// Returns the workspace's current profile facts: the kept ones with the changed customers'
+    /// facts read anew (or all read anew, the first time or after many changes).
     pub(crate) async fn profile_facts(&self, ws: WorkspaceId) -> DomainResult<Arc<ProfileFacts>> {
-        let version = {
-            let cache = self.facts.lock().expect("facts lock is never poisoned");
-            let version = cache.versions.get(&ws).copied().unwrap_or_default();
-            if let Some((at, facts)) = cache.facts.get(&ws)
-                && *at == version
+        let updating = {
+            let mut cache = self.facts.lock().expect("facts lock is never poisoned");
+            let kept = cache.workspaces.entry(ws).or_default();
+            if let Some(facts) = &kept.facts
+                && kept.pending.is_empty()
             {
                 return Ok(facts.clone());
             }
-            version
+            kept.updating.clone()
         };
-        let mut facts = self.stores.profiles.profile_facts(ws).await?;
-        for column in facts.traits.values_mut() {
-            column.sort_unstable_by_key(|(customer, _)| *customer);
+        let _updating = updating.lock().await;
+        let (kept, pending) = {
+            let mut cache = self.facts.lock().expect("facts lock is never poisoned");
+            let kept = cache.workspaces.entry(ws).or_default();
+            (kept.facts.clone(), std::mem::take(&mut kept.pending))
+        };
+        let facts = self.updated_facts(ws, kept, &pending).await;
+        let mut cache = self.facts.lock().expect("facts lock is never poisoned");
+        let kept = cache.workspaces.entry(ws).or_default();
+        match facts {
+            Ok(facts) => {
+                kept.facts = Some(facts.clone());
+                Ok(facts)
+            }
+            Err(error) => {
+                // Read them again next time.
+                kept.pending |= pending;
+                Err(error)
+            }
         }
-        let facts = Arc::new(facts);
-        self.facts.lock().expect("facts lock is never poisoned").facts.insert(ws, (version, facts.clone()));
-        Ok(facts)
+    }
+
+    async fn updated_facts(
+        &self,
+        ws: WorkspaceId,
+        kept: Option<Arc<ProfileFacts>>,
+        pending: &RoaringTreemap,
+    ) -> DomainResult<Arc<ProfileFacts>> {
+        match kept {
+            Some(kept) if pending.is_empty() => Ok(kept),
+            Some(kept) if pending.len() <= PATCH_CUSTOMERS.max(kept.all.len() / 20) => {
+                let ids: Vec<CustomerId> = pending.iter().map(|c| CustomerId(c as i64)).collect();
+                let fresh = self.stores.profiles.profile_facts_of(ws, &ids).await?;
+                let pending = pending.clone();
+                let patched = tokio::task::spawn_blocking(move || kept.replaced(&pending, fresh))
+                    .await
+                    .map_err(|e| DomainError::Internal(format!("profile facts update failed: {e}")))?;
+                Ok(Arc::new(patched))
+            }
+            _ => {
+                let mut facts = self.stores.profiles.profile_facts(ws).await?;
+                facts.sort();
+                Ok(Arc::new(facts))
+            }
+        }
     }
 
     pub(crate) async fn segment_definitions(

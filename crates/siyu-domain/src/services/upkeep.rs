@@ -1,8 +1,8 @@
 //! Segment upkeep: members kept current as customers act. A worker per workspace takes the
 //! customers of each appended batch of events and re-evaluates them against the segments that test
-//! events (one customer at a time, over the index snapshot plus the events that arrived since);
-//! a full pass on the schedule catches what time (sliding windows), profile changes and models
-//! change. Every entry and exit is recorded as a `Segment Entered` / `Segment Exited` event of
+//! events (one customer at a time, over the index snapshot plus the events that arrived since),
+//! and the customers whose profiles changed against every segment (over their facts read anew);
+//! a full pass on the schedule catches what time (sliding windows) and models change. Every entry and exit is recorded as a `Segment Entered` / `Segment Exited` event of
 //! the customer (the log is the durable record; journeys and webhooks read it), and members are
 //! saved as Roaring bitmaps with a size per day.
 
@@ -45,8 +45,11 @@ struct Recording {
 struct Batch {
     /// The indexed events of the append (events of unknown senders or names are not indexed).
     events: Vec<PositionedEvent>,
-    /// Every customer of the append.
+    /// Every customer of the append, or whose profile changed.
     customers: Vec<i64>,
+    /// Whether `customers` are profiles that changed (every segment may change for them), rather
+    /// than senders of events (only segments that test events may).
+    profiles: bool,
     at: Instant,
 }
 
@@ -202,15 +205,27 @@ impl Services {
             return;
         }
         let customers: Vec<i64> = events.iter().map(|e| e.customer.0).collect();
-        let _ = upkeep.queue.send(Batch { events: positioned, customers, at: Instant::now() });
+        let _ = upkeep.queue.send(Batch { events: positioned, customers, profiles: false, at: Instant::now() });
+    }
+
+    /// Hands customers whose profiles changed to the upkeep (if the workspace has segments).
+    pub(crate) fn note_profiles(&self, ws: WorkspaceId, customers: Vec<i64>) {
+        let Some(upkeep) = self.upkeep_of(ws) else { return };
+        if !customers.is_empty() {
+            let _ = upkeep.queue.send(Batch { events: Vec::new(), customers, profiles: true, at: Instant::now() });
+        }
     }
 
     async fn apply_batches(&self, ws: WorkspaceId, upkeep: &Upkeep, batches: Vec<Batch>) -> DomainResult<()> {
         let customers: HashSet<i64> = batches.iter().flat_map(|b| b.customers.iter().copied()).collect();
-        let facts = self.kept_profile_facts(ws).await?;
+        let profiles: HashSet<i64> =
+            batches.iter().filter(|b| b.profiles).flat_map(|b| b.customers.iter().copied()).collect();
+        // Changed profiles need their facts read anew; events alone do not wait for that.
+        let facts =
+            if profiles.is_empty() { self.kept_profile_facts(ws).await? } else { self.profile_facts(ws).await? };
         let models = self.computed.lock().expect("models lock is never poisoned").get(&ws).cloned();
         let mut state = upkeep.state.lock().await;
-        if !state.segments.iter().any(|s| s.node.uses_events()) {
+        if profiles.is_empty() && !state.segments.iter().any(|s| s.node.uses_events()) {
             return Ok(());
         }
         let max_event = batches.iter().flat_map(|b| b.events.iter().map(|e| e.3)).max().unwrap_or(0);
@@ -257,7 +272,7 @@ impl Services {
         let mut events: Vec<(i64, u16, u32)> = Vec::new();
         let pass_running = state.pass_running;
         let state = &mut *state;
-        for segment in state.segments.iter_mut().filter(|s| s.node.uses_events()) {
+        for segment in state.segments.iter_mut().filter(|s| !profiles.is_empty() || s.node.uses_events()) {
             segment.node.prepare(index, now_us);
         }
         for customer in &customers {
@@ -271,7 +286,16 @@ impl Services {
                 events.extend(more.iter().map(|(_, t, e, p)| (*t, *e, *p)));
                 events.sort_by_key(|(t, _, _)| *t);
             }
-            for segment in state.segments.iter_mut().filter(|s| s.node.uses_events()) {
+            let profile = profiles.contains(customer);
+            if !facts.all.contains(*customer as u64) {
+                // Deleted (erased) or merged away: no longer a member of anything, and no event
+                // is recorded about a profile that is gone.
+                for segment in &mut state.segments {
+                    segment.dirty |= segment.members.remove(*customer as u64);
+                }
+                continue;
+            }
+            for segment in state.segments.iter_mut().filter(|s| profile || s.node.uses_events()) {
                 let holds = segment.node.holds(*customer, &events, &evaluation);
                 let was = segment.members.contains(*customer as u64);
                 if holds != was {
@@ -340,9 +364,10 @@ impl Services {
             state.segments.iter().map(|s| (s.key.clone(), s.definition.clone())).collect()
         };
         let computed = self.evaluate_all(ws, &definitions).await;
+        let facts = self.profile_facts(ws).await;
         let mut state = upkeep.state.lock().await;
         state.pass_running = false;
-        let computed = computed?;
+        let (computed, facts) = (computed?, facts?);
         let mut changes = Vec::new();
         let index = self.event_index(&crate::access::Principal::system(ws)).await?;
         let touched = std::mem::take(&mut state.touched);
@@ -356,6 +381,11 @@ impl Services {
                         segment.members.insert(c);
                     } else {
                         segment.members.remove(c);
+                        if !facts.all.contains(c) {
+                            // Gone (erased or merged away): nothing is recorded about it.
+                            segment.dirty = true;
+                            continue;
+                        }
                     }
                     changes.push(Change {
                         customer: c as i64,

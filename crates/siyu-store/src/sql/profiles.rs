@@ -301,6 +301,69 @@ fn push_id_list(query: &mut sqlx::QueryBuilder<Db>, ids: &[i64]) {
 }
 
 impl SqlStore {
+    /// Adds what segments test of the workspace's live profiles (of `ids` only, if given) to `facts`.
+    async fn read_facts(
+        &self,
+        ws: WorkspaceId,
+        ids: Option<&[i64]>,
+        facts: &mut siyu_domain::segments::ProfileFacts,
+    ) -> Result<(), StoreError> {
+        let query = |sql: &str, column: &str, order: &str| {
+            let mut query = sqlx::QueryBuilder::<Db>::new(sql);
+            query.push_bind(ws.0);
+            if let Some(ids) = ids {
+                query.push(format!(" AND {column} IN ("));
+                push_id_list(&mut query, ids);
+                query.push(")");
+            }
+            query.push(order);
+            query
+        };
+        let mut live = query(
+            "SELECT id, traits FROM customers WHERE merged_into IS NULL AND workspace_id = ",
+            "id",
+            "",
+        );
+        for row in live.build().fetch_all(&self.pool).await.map_err(db_err)? {
+            let id: i64 = get(&row, "id")?;
+            facts.add_customer(id);
+            let traits: String = get(&row, "traits")?;
+            for (key, entry) in parse_doc(&traits)? {
+                if let Some(value) = entry.v {
+                    facts.add_trait(id, &key, value);
+                }
+            }
+        }
+        let mut tags = query(
+            "SELECT ct.customer_id, t.name FROM customer_tags ct JOIN tags t ON t.id = ct.tag_id \
+             WHERE ct.workspace_id = ",
+            "ct.customer_id",
+            "",
+        );
+        for row in tags.build().fetch_all(&self.pool).await.map_err(db_err)? {
+            facts.add_tag(get(&row, "customer_id")?, &get::<String>(&row, "name")?);
+        }
+        let mut identities =
+            query("SELECT customer_id, kind FROM customer_identities WHERE workspace_id = ", "customer_id", "");
+        for row in identities.build().fetch_all(&self.pool).await.map_err(db_err)? {
+            let kind: String = get(&row, "kind")?;
+            let kind = IdentityKind::parse(&kind).ok_or_else(|| corrupt("identity kind", &kind))?;
+            facts.add_identity(get(&row, "customer_id")?, kind);
+        }
+        let mut consent = query(
+            "SELECT customer_id, purpose, channel, granted FROM consent_records WHERE workspace_id = ",
+            "customer_id",
+            " ORDER BY id",
+        );
+        for row in consent.build().fetch_all(&self.pool).await.map_err(db_err)? {
+            let (purpose, channel): (String, String) = (get(&row, "purpose")?, get(&row, "channel")?);
+            let purpose = Purpose::parse(&purpose).ok_or_else(|| corrupt("purpose", &purpose))?;
+            let channel = Channel::parse(&channel).ok_or_else(|| corrupt("channel", &channel))?;
+            facts.apply_consent(get(&row, "customer_id")?, purpose, channel, get(&row, "granted")?);
+        }
+        Ok(())
+    }
+
     /// Loads identities, traits and tags of live customers, keeping the order of `heads`.
     async fn hydrate(&self, heads: Vec<(i64, i64, i64, String)>) -> Result<Vec<StoredCustomer>, StoreError> {
         let mut customers: Vec<StoredCustomer> = heads
@@ -485,54 +548,21 @@ impl ProfileStore for SqlStore {
 
     async fn profile_facts(&self, ws: WorkspaceId) -> Result<siyu_domain::segments::ProfileFacts, StoreError> {
         let mut facts = siyu_domain::segments::ProfileFacts::default();
-        let rows = sqlx::query("SELECT id, traits FROM customers WHERE workspace_id = $1 AND merged_into IS NULL")
-            .bind(ws.0)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_err)?;
-        for row in &rows {
-            let id: i64 = get(row, "id")?;
-            facts.add_customer(id);
-            let traits: String = get(row, "traits")?;
-            for (key, entry) in parse_doc(&traits)? {
-                if let Some(value) = entry.v {
-                    facts.add_trait(id, &key, value);
-                }
-            }
-        }
-        let rows = sqlx::query(
-            "SELECT ct.customer_id, t.name FROM customer_tags ct JOIN tags t ON t.id = ct.tag_id \
-             WHERE ct.workspace_id = $1",
-        )
-        .bind(ws.0)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db_err)?;
-        for row in &rows {
-            facts.add_tag(get(row, "customer_id")?, &get::<String>(row, "name")?);
-        }
-        let rows = sqlx::query("SELECT customer_id, kind FROM customer_identities WHERE workspace_id = $1")
-            .bind(ws.0)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_err)?;
-        for row in &rows {
-            let kind: String = get(row, "kind")?;
-            let kind = IdentityKind::parse(&kind).ok_or_else(|| corrupt("identity kind", &kind))?;
-            facts.add_identity(get(row, "customer_id")?, kind);
-        }
-        let rows = sqlx::query(
-            "SELECT customer_id, purpose, channel, granted FROM consent_records WHERE workspace_id = $1 ORDER BY id",
-        )
-        .bind(ws.0)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db_err)?;
-        for row in &rows {
-            let (purpose, channel): (String, String) = (get(row, "purpose")?, get(row, "channel")?);
-            let purpose = Purpose::parse(&purpose).ok_or_else(|| corrupt("purpose", &purpose))?;
-            let channel = Channel::parse(&channel).ok_or_else(|| corrupt("channel", &channel))?;
-            facts.apply_consent(get(row, "customer_id")?, purpose, channel, get(row, "granted")?);
+        self.read_facts(ws, None, &mut facts).await?;
+        Ok(facts)
+    }
+
+    async fn profile_facts_of(
+        &self,
+        ws: WorkspaceId,
+        customers: &[CustomerId],
+    ) -> Result<siyu_domain::segments::ProfileFacts, StoreError> {
+        let mut ids: Vec<i64> = customers.iter().map(|c| c.0).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut facts = siyu_domain::segments::ProfileFacts::default();
+        for chunk in ids.chunks(CHUNK) {
+            self.read_facts(ws, Some(chunk), &mut facts).await?;
         }
         Ok(facts)
     }

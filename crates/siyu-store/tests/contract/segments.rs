@@ -270,8 +270,81 @@ async fn membership_follows_events_and_records_entries_and_exits(f: Fixture) {
     assert_eq!(history.last().map(|(_, n)| *n), Some(2));
 }
 
+/// Waits (up to 10 s) until the segment has exactly `expected` members (kept by the upkeep).
+async fn wait_members(f: &Fixture, owner: &Principal, key: &str, mut expected: Vec<CustomerId>) {
+    expected.sort();
+    let mut got = Vec::new();
+    for _ in 0..200 {
+        got = f.services.segment_members(owner, key, PageRequest::first(100)).await.unwrap().1.items;
+        if got == expected {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("{key}: members {got:?}, expected {expected:?}");
+}
+
+async fn membership_follows_profile_changes_at_once(f: Fixture) {
+    let owner = f.workspace("brand").await;
+    let ids = seed(&f, &owner).await;
+    let s = &f.services;
+    let segment = SegmentInput {
+        key: "sh-vip-sms".into(),
+        name: None,
+        definition: None,
+        text: Some("tag(\"VIP\") and trait.city = \"上海\" and consent(\"marketing\", \"sms\")".into()),
+    };
+    assert_eq!(s.save_segment(&owner, &segment, false).await.unwrap().size, 1);
+    wait_members(&f, &owner, "sh-vip-sms", vec![ids[0]]).await;
+    // No full pass runs below: each change reaches the members through the upkeep alone.
+    // Customer 1 (上海, SMS withdrawn) is tagged VIP, then grants SMS again: enters.
+    s.add_tags(&owner, ids[1], &["VIP".to_string()], "manual").await.unwrap();
+    let consent = ConsentChange {
+        purpose: "marketing".into(),
+        channel: "sms".into(),
+        granted: true,
+        source: None,
+        policy_version: "v2".into(),
+    };
+    s.change_consent(&owner, ids[1], vec![consent]).await.unwrap();
+    let events = segment_events(&f, &owner, ids[1], 1).await;
+    assert_eq!(events[0].0, "Segment Entered", "{events:?}");
+    // Customer 0 moves to 北京: exits.
+    s.update_customer(&owner, ids[0], input(json!({"traits": {"city": "北京"}}))).await.unwrap();
+    let events = segment_events(&f, &owner, ids[0], 2).await;
+    assert_eq!(events[1].0, "Segment Exited", "{events:?}");
+    wait_members(&f, &owner, "sh-vip-sms", vec![ids[1]]).await;
+    // Customer 1 is erased: leaves the members, and no event is recorded about the erased profile.
+    s.delete_customer(&owner, ids[1]).await.unwrap();
+    wait_members(&f, &owner, "sh-vip-sms", vec![]).await;
+    assert_eq!(segment_events(&f, &owner, ids[1], 1).await.len(), 1);
+    // A tag removed: customer 2 (VIP in 北京) was never in; a new 上海 VIP with consent enters.
+    let new = s
+        .upsert_customer(
+            &owner,
+            input(json!({"identities": [{"type": "user_id", "value": "c9"}], "traits": {"city": "上海"}, "tags": ["VIP"]})),
+        )
+        .await
+        .unwrap()
+        .id;
+    let consent = ConsentChange {
+        purpose: "marketing".into(),
+        channel: "sms".into(),
+        granted: true,
+        source: None,
+        policy_version: "v2".into(),
+    };
+    s.change_consent(&owner, new, vec![consent]).await.unwrap();
+    wait_members(&f, &owner, "sh-vip-sms", vec![new]).await;
+    s.remove_tag(&owner, new, "VIP").await.unwrap();
+    wait_members(&f, &owner, "sh-vip-sms", vec![]).await;
+    // The full pass agrees with what the upkeep kept.
+    assert_eq!(s.preview_segment(&owner, &text(segment.text.as_deref().unwrap())).await.unwrap().size, 0);
+}
+
 crate::contract!(
     every_kind_of_condition_selects_the_right_customers,
     bad_definitions_are_refused_whole_and_unknown_names_warn,
-    membership_follows_events_and_records_entries_and_exits
+    membership_follows_events_and_records_entries_and_exits,
+    membership_follows_profile_changes_at_once
 );
