@@ -1,7 +1,8 @@
 // siyu segment builder: condition rows and the segment language kept in sync, and the live size.
-// The rows edit a flat "all of" / "any of" list; each change writes the definition's text, and each
+// The rows edit an "all of" / "any of" list whose items are conditions or nested groups (each group
+// with its own all/any and an optional "not"); each change writes the definition's text, and each
 // edit of the text is sent to /segments/preview, whose answer (size, canonical text, JSON tree,
-// warnings or an error with line and column) redraws the rows when the tree is flat.
+// warnings or an error with line and column) redraws the rows when they can show the tree.
 (function () {
   "use strict";
   var text = document.getElementById("segment-text");
@@ -50,16 +51,42 @@
     return li;
   }
 
-  var list = el("ul", { "class": "conditions", id: "builder-rows" });
-  var joiner = select([["and", builder.getAttribute("data-all")], ["or", builder.getAttribute("data-any")]], "and", "joiner");
-  var add = el("button", { type: "button", "class": "btn", id: "builder-add" }, [builder.getAttribute("data-add")]);
+  // A group: all/any, its items (li.condition rows and li.subgroup groups), and buttons to add
+  // either; nested groups can be negated and removed.
+  function group(root) {
+    var box = el("div", { "class": root ? "group root" : "group" });
+    var joiner = select([["and", builder.getAttribute("data-all")], ["or", builder.getAttribute("data-any")]], "and", "joiner");
+    var items = el("ul", root ? { "class": "conditions", id: "builder-rows" } : { "class": "conditions" });
+    var add = el("button", root ? { type: "button", "class": "btn", id: "builder-add" } : { type: "button", "class": "btn add" }, [builder.getAttribute("data-add")]);
+    var addGroup = el("button", root ? { type: "button", "class": "btn", id: "builder-add-group" } : { type: "button", "class": "btn add-group" }, [builder.getAttribute("data-add-group")]);
+    var head = el("div", { "class": "group-head" }, [joiner]);
+    if (!root) {
+      var negate = el("input", { type: "checkbox", "class": "negate" });
+      negate.addEventListener("change", fromRows);
+      head.insertBefore(el("label", { "class": "negate-label" }, [negate, " " + builder.getAttribute("data-not")]), joiner);
+    }
+    box.appendChild(head);
+    box.appendChild(items);
+    box.appendChild(el("div", { "class": "group-actions" }, [add, addGroup]));
+    add.addEventListener("click", function () { items.appendChild(row({ kind: "tag" })); });
+    addGroup.addEventListener("click", function () { items.appendChild(subgroup()); fromRows(); });
+    joiner.addEventListener("change", fromRows);
+    return box;
+  }
+
+  function subgroup() {
+    var inner = group(false);
+    var remove = el("button", { type: "button", "class": "btn remove", "aria-label": "remove" }, ["×"]);
+    var li = el("li", { "class": "subgroup" }, [inner, remove]);
+    remove.addEventListener("click", function () { li.remove(); fromRows(); });
+    inner.querySelector(".conditions").appendChild(row({ kind: "tag" }));
+    return li;
+  }
+
+  var top = group(true);
   var advanced = el("p", { "class": "muted", id: "builder-advanced", hidden: "" }, [builder.getAttribute("data-advanced")]);
-  builder.appendChild(joiner);
-  builder.appendChild(list);
-  builder.appendChild(add);
+  builder.appendChild(top);
   builder.appendChild(advanced);
-  add.addEventListener("click", function () { list.appendChild(row({ kind: "tag" })); });
-  joiner.addEventListener("change", fromRows);
 
   function value(v) { return v !== "" && !isNaN(Number(v)) ? v : quote(v); }
 
@@ -84,37 +111,73 @@
     return "";
   }
 
+  // The text of a group: its conditions and nested groups (in parentheses) joined by its joiner.
+  function groupText(box) {
+    var joiner = box.querySelector(":scope > .group-head > .joiner").value;
+    var parts = Array.prototype.map.call(box.querySelectorAll(":scope > .conditions > li"), function (li) {
+      if (li.classList.contains("condition")) return rowText(li);
+      var inner = li.querySelector(":scope > .group");
+      var t = groupText(inner);
+      if (!t) return "";
+      var negated = inner.querySelector(":scope > .group-head .negate").checked;
+      return (negated ? "not " : "") + "(" + t + ")";
+    }).filter(Boolean);
+    return parts.join(" " + joiner + " ");
+  }
+
   function fromRows() {
-    var parts = Array.prototype.map.call(list.querySelectorAll("li.condition"), rowText).filter(Boolean);
-    text.value = parts.join(" " + joiner.value + " ");
+    text.value = groupText(top);
     preview();
   }
 
-  // Rows from a JSON tree when it is a flat list of leaves the rows can show; false otherwise.
-  function toRows(tree) {
+  // Fills a group's items from a JSON tree; false if the rows cannot show some part of it.
+  function fill(box, tree) {
     var items = tree.and || tree.or || [tree];
+    var list = box.querySelector(":scope > .conditions");
     var rows = [];
     for (var i = 0; i < items.length; i++) {
       var t = items[i], negated = false;
+      if (t.not && (t.not.and || t.not.or)) { t = t.not; negated = true; }
+      if (t.and || t.or) {
+        var li = subgroup();
+        var inner = li.querySelector(":scope > .group");
+        inner.querySelector(":scope > .conditions").innerHTML = "";
+        inner.querySelector(":scope > .group-head .negate").checked = negated;
+        if (!fill(inner, t)) return false;
+        rows.push(li);
+        continue;
+      }
       if (t.not && t.not.did) { t = t.not; negated = true; }
-      if (t.tag !== undefined) rows.push({ kind: "tag", a: t.tag });
-      else if (t.segment !== undefined) rows.push({ kind: "segment", a: t.segment });
-      else if (t.has_identity !== undefined) rows.push({ kind: "identity", a: t.has_identity });
-      else if (t.consent) rows.push({ kind: "consent", a: t.consent.purpose, b: t.consent.channel });
-      else if (t.trait && OPS.indexOf(t.trait.op) >= 0 && typeof t.trait.value !== "object") rows.push({ kind: "trait", a: t.trait.name, op: t.trait.op, b: String(t.trait.value) });
-      else if (t.model && OPS.indexOf(t.model.op) >= 0 && typeof t.model.value !== "object") {
-        var kind = { "lifecycle": "lifecycle", "tier": "tier", "rfm.class": "rfm", "health": "health" }[t.model.field];
-        if (!kind) return false;
-        rows.push({ kind: kind, a: kind === "health" ? "" : String(t.model.value), op: t.model.op, b: kind === "health" ? String(t.model.value) : "" });
-      } else if (t.did && !t.did.between && !t.did.sum && !t.did.avg && !t.did.first && !t.did.last && !t.did.where) {
-        rows.push({ kind: negated ? "not_did" : "did", a: t.did.event, op: t.did.count ? t.did.count.op : ">=", b: t.did.count ? String(t.did.count.value) : "", c: t.did.within || "" });
-      } else return false;
+      var r = leafRow(t, negated);
+      if (!r) return false;
+      rows.push(row(r));
     }
-    joiner.value = tree.or ? "or" : "and";
+    box.querySelector(":scope > .group-head > .joiner").value = tree.or ? "or" : "and";
     list.innerHTML = "";
-    rows.forEach(function (r) { list.appendChild(row(r)); });
+    rows.forEach(function (li) { list.appendChild(li); });
     return true;
   }
+
+  // A row for one condition, or null if a row cannot show it.
+  function leafRow(t, negated) {
+    if (negated && !t.did) return null;
+    if (t.tag !== undefined) return { kind: "tag", a: t.tag };
+    if (t.segment !== undefined) return { kind: "segment", a: t.segment };
+    if (t.has_identity !== undefined) return { kind: "identity", a: t.has_identity };
+    if (t.consent) return { kind: "consent", a: t.consent.purpose, b: t.consent.channel };
+    if (t.trait && OPS.indexOf(t.trait.op) >= 0 && typeof t.trait.value !== "object") return { kind: "trait", a: t.trait.name, op: t.trait.op, b: String(t.trait.value) };
+    if (t.model && OPS.indexOf(t.model.op) >= 0 && typeof t.model.value !== "object") {
+      var kind = { "lifecycle": "lifecycle", "tier": "tier", "rfm.class": "rfm", "health": "health" }[t.model.field];
+      if (!kind) return null;
+      return { kind: kind, a: kind === "health" ? "" : String(t.model.value), op: t.model.op, b: kind === "health" ? String(t.model.value) : "" };
+    }
+    if (t.did && !t.did.between && !t.did.sum && !t.did.avg && !t.did.first && !t.did.last && !t.did.where) {
+      return { kind: negated ? "not_did" : "did", a: t.did.event, op: t.did.count ? t.did.count.op : ">=", b: t.did.count ? String(t.did.count.value) : "", c: t.did.within || "" };
+    }
+    return null;
+  }
+
+  function toRows(tree) { return fill(top, tree); }
 
   var timer = null, sequence = 0;
   function preview() {

@@ -168,7 +168,7 @@ pub trait SegmentStore: Send + Sync {
     async fn delete(&self, ws: siyu_core::WorkspaceId, key: &str) -> Result<(), siyu_core::StoreError>;
     /// Returns the workspaces that have at least one segment.
     async fn workspaces(&self) -> Result<Vec<siyu_core::WorkspaceId>, siyu_core::StoreError>;
-    /// Saves a segment's members (a serialized bitmap).
+    /// Saves a segment's members (a serialized bitmap), if the segment still exists.
     async fn save_members(
         &self,
         ws: siyu_core::WorkspaceId,
@@ -176,9 +176,13 @@ pub trait SegmentStore: Send + Sync {
         members: &[u8],
         now: jiff::Timestamp,
     ) -> Result<(), siyu_core::StoreError>;
-    /// Returns every segment's saved members, by key.
-    async fn members(&self, ws: siyu_core::WorkspaceId) -> Result<Vec<(String, Vec<u8>)>, siyu_core::StoreError>;
-    /// Records a segment's size on a day (`YYYY-MM-DD`, replacing that day's earlier record).
+    /// Returns every segment's saved members, by key, with when they were saved.
+    async fn members(
+        &self,
+        ws: siyu_core::WorkspaceId,
+    ) -> Result<Vec<(String, Vec<u8>, jiff::Timestamp)>, siyu_core::StoreError>;
+    /// Records a segment's size on a day (`YYYY-MM-DD`, replacing that day's earlier record), if
+    /// the segment still exists.
     async fn record_size(
         &self,
         ws: siyu_core::WorkspaceId,

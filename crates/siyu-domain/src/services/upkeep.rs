@@ -13,6 +13,7 @@ use crate::events::{EventKind, NewEvent};
 use crate::segments::language::Condition;
 use crate::segments::{Evaluation, Node};
 use roaring::RoaringTreemap;
+use siyu_analytics::props::Scalar;
 use siyu_core::{CustomerId, WorkspaceId};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -36,10 +37,21 @@ pub(crate) struct Upkeep {
     refreshing: std::sync::atomic::AtomicBool,
 }
 
-/// Changes for the recorder, with the appends they came from.
-struct Recording {
-    changes: Vec<Change>,
-    since: Vec<Instant>,
+/// What the recorder does, in the order it was sent.
+enum Recording {
+    /// Records changes (with the appends they came from).
+    Changes { changes: Vec<Change>, since: Vec<Instant> },
+    /// Saves members as of every change sent before (so once those are durable), and the day's sizes.
+    Save(Save),
+}
+
+struct Save {
+    /// Segments whose members changed since their last save.
+    members: Vec<(String, RoaringTreemap)>,
+    /// Every segment's size.
+    sizes: Vec<(String, u64)>,
+    day: String,
+    done: tokio::sync::oneshot::Sender<DomainResult<()>>,
 }
 
 struct Batch {
@@ -80,6 +92,37 @@ fn prune(state: &mut UpkeepState) {
     let Some(position) = state.view.as_ref().map(|v| v.position) else { return };
     state.recent.values_mut().for_each(|events| events.retain(|e| e.0 >= position));
     state.recent.retain(|_, events| !events.is_empty());
+}
+
+/// Applies the entries and exits recorded at or after each segment's save to its saved members:
+/// they were recorded, but a crash may have come before the members were saved again. (Replaying
+/// from a little before the save is harmless: the last recorded change of each customer wins.)
+fn replay_recorded(index: &crate::events::EventIndex, saved: &mut HashMap<String, (RoaringTreemap, i64)>) {
+    let (Some(entered), Some(exited)) = (index.names.id(SEGMENT_ENTERED), index.names.id(SEGMENT_EXITED)) else {
+        return;
+    };
+    let Some(since) = saved.values().map(|(_, at)| *at).min() else { return };
+    let props = index.props.read().expect("property table lock is never poisoned");
+    let Some(key) = props.key_id("segment_key") else { return };
+    index.columns.for_each_customer(0..index.columns.customer_count(), |c| {
+        for i in c.ts_us.partition_point(|t| *t < since)..c.ts_us.len() {
+            let event = c.events[i];
+            if event != entered && event != exited {
+                continue;
+            }
+            let Some(value) = props.lookup(c.props[i], key) else { continue };
+            let Scalar::Text(segment) = props.value(value) else { continue };
+            if let Some((members, at)) = saved.get_mut(segment)
+                && c.ts_us[i] >= *at
+            {
+                if event == entered {
+                    members.insert(c.id as u64);
+                } else {
+                    members.remove(c.id as u64);
+                }
+            }
+        }
+    });
 }
 
 /// One change of membership.
@@ -128,27 +171,38 @@ impl Services {
         };
         upkeep.state.lock().await.segments = segments;
         {
-            // The recorder: appends entries and exits in order, grouping what has queued up.
+            // The recorder: appends entries and exits in order, grouping what has queued up, and
+            // saves members only once the changes they include are durable. After a failure to
+            // record, it saves nothing more: the saved members stay at what was recorded, and the
+            // next start records what is missing.
             let services = self.clone();
             let upkeep = upkeep.clone();
             tokio::spawn(async move {
+                let mut failed = false;
                 while let Some(first) = recordings.recv().await {
-                    let mut changes = first.changes;
-                    let mut since = first.since;
+                    let mut queued = vec![first];
                     while let Ok(more) = recordings.try_recv() {
-                        changes.extend(more.changes);
-                        since.extend(more.since);
+                        queued.push(more);
                     }
-                    match services.record_changes(ws, &changes).await {
-                        Ok(()) => {
-                            let done = Instant::now();
-                            let mut recorded = upkeep.recorded_us.lock().expect("latency lock is never poisoned");
-                            recorded.extend(since.iter().map(|at| done.duration_since(*at).as_micros() as u64));
-                        }
-                        Err(error) => {
-                            tracing::error!(workspace = ws.0, %error, "segment entries and exits could not be recorded")
+                    let (mut changes, mut since) = (Vec::new(), Vec::new());
+                    for item in queued {
+                        match item {
+                            Recording::Changes { changes: more, since: at } => {
+                                changes.extend(more);
+                                since.extend(at);
+                            }
+                            Recording::Save(save) => {
+                                failed |= !services.record(ws, &upkeep, &mut changes, &mut since).await;
+                                let saved = if failed {
+                                    Err(DomainError::Internal("segment entries and exits could not be recorded".into()))
+                                } else {
+                                    services.save_kept(ws, &save).await
+                                };
+                                let _ = save.done.send(saved);
+                            }
                         }
                     }
+                    failed |= !services.record(ws, &upkeep, &mut changes, &mut since).await;
                 }
             });
         }
@@ -171,23 +225,26 @@ impl Services {
 
     /// Reads a workspace's segments with their saved members, compiled for upkeep.
     async fn load_live_segments(&self, ws: WorkspaceId) -> DomainResult<Vec<LiveSegment>> {
-        let saved: HashMap<String, RoaringTreemap> = self
+        let mut saved: HashMap<String, (RoaringTreemap, i64)> = self
             .stores
             .segments
             .members(ws)
             .await?
             .into_iter()
-            .filter_map(|(key, bytes)| RoaringTreemap::deserialize_from(&bytes[..]).ok().map(|m| (key, m)))
+            .filter_map(|(key, bytes, at)| {
+                RoaringTreemap::deserialize_from(&bytes[..]).ok().map(|m| (key, (m, at.as_microsecond())))
+            })
             .collect();
         let (stored, definitions) = self.segment_definitions(ws).await?;
         let index = self.event_index(&crate::access::Principal::system(ws)).await?;
+        replay_recorded(&index, &mut saved);
         Ok(stored
             .into_iter()
             .map(|s| {
                 let definition = definitions[&s.key].clone();
                 LiveSegment {
                     node: Node::compile(&definition, &definitions, &index),
-                    members: saved.get(&s.key).cloned().unwrap_or_default(),
+                    members: saved.remove(&s.key).map(|(m, _)| m).unwrap_or_default(),
                     key: s.key,
                     name: s.name,
                     definition,
@@ -320,7 +377,53 @@ impl Services {
         let done = Instant::now();
         state.latencies_us.extend(batches.iter().map(|b| done.duration_since(b.at).as_micros() as u64));
         if !changes.is_empty() {
-            let _ = upkeep.recorder.send(Recording { changes, since: batches.iter().map(|b| b.at).collect() });
+            let since = batches.iter().map(|b| b.at).collect();
+            let _ = upkeep.recorder.send(Recording::Changes { changes, since });
+        }
+        Ok(())
+    }
+
+    /// Records (and empties) `changes`, trying three times; notes the latencies; false if it failed.
+    async fn record(
+        &self,
+        ws: WorkspaceId,
+        upkeep: &Upkeep,
+        changes: &mut Vec<Change>,
+        since: &mut Vec<Instant>,
+    ) -> bool {
+        let mut outcome = self.record_changes(ws, changes).await;
+        for wait in [1, 5] {
+            if outcome.is_ok() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(wait)).await;
+            outcome = self.record_changes(ws, changes).await;
+        }
+        changes.clear();
+        match outcome {
+            Ok(()) => {
+                let done = Instant::now();
+                let mut recorded = upkeep.recorded_us.lock().expect("latency lock is never poisoned");
+                recorded.extend(since.drain(..).map(|at| done.duration_since(at).as_micros() as u64));
+                true
+            }
+            Err(error) => {
+                since.clear();
+                tracing::error!(workspace = ws.0, %error, "segment entries and exits could not be recorded");
+                false
+            }
+        }
+    }
+
+    /// Saves the members and sizes of a [`Save`].
+    async fn save_kept(&self, ws: WorkspaceId, save: &Save) -> DomainResult<()> {
+        for (key, members) in &save.members {
+            let mut bytes = Vec::with_capacity(members.serialized_size());
+            members.serialize_into(&mut bytes).map_err(|e| DomainError::Internal(e.to_string()))?;
+            self.stores.segments.save_members(ws, key, &bytes, self.now()).await?;
+        }
+        for (key, size) in &save.sizes {
+            self.stores.segments.record_size(ws, key, &save.day, *size).await?;
         }
         Ok(())
     }
@@ -398,22 +501,29 @@ impl Services {
             segment.dirty |= changes.len() > before;
         }
         if !changes.is_empty() {
-            let _ = upkeep.recorder.send(Recording { changes, since: Vec::new() });
+            let _ = upkeep.recorder.send(Recording::Changes { changes, since: Vec::new() });
         }
         let workspace =
             self.stores.workspaces.find(ws).await?.ok_or_else(|| DomainError::NotFound(format!("workspace {ws}")))?;
         let tz = jiff::tz::TimeZone::get(&workspace.time_zone).unwrap_or(jiff::tz::TimeZone::UTC);
         let day = self.now().to_zoned(tz).date().to_string();
+        // Members are saved by the recorder once the changes they include are durable.
+        let (done, saved) = tokio::sync::oneshot::channel();
+        let mut members = Vec::new();
         for segment in &mut state.segments {
-            if segment.dirty {
-                let mut bytes = Vec::with_capacity(segment.members.serialized_size());
-                segment.members.serialize_into(&mut bytes).map_err(|e| DomainError::Internal(e.to_string()))?;
-                self.stores.segments.save_members(ws, &segment.key, &bytes, self.now()).await?;
-                segment.dirty = false;
+            if std::mem::take(&mut segment.dirty) {
+                members.push((segment.key.clone(), segment.members.clone()));
             }
-            self.stores.segments.record_size(ws, &segment.key, &day, segment.members.len()).await?;
         }
-        Ok(())
+        let save = Save {
+            members,
+            sizes: state.segments.iter().map(|s| (s.key.clone(), s.members.len())).collect(),
+            day,
+            done,
+        };
+        let _ = upkeep.recorder.send(Recording::Save(save));
+        drop(state);
+        saved.await.map_err(|_| DomainError::Internal("the segment recorder stopped".into()))?
     }
 
     /// Re-reads the workspace's segment definitions into a running upkeep (after a segment was

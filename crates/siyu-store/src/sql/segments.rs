@@ -94,7 +94,8 @@ impl SegmentStore for SqlStore {
 
     async fn save_members(&self, ws: WorkspaceId, key: &str, members: &[u8], now: jiff::Timestamp) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO segment_members (workspace_id, key, members, updated_at) VALUES ($1, $2, $3, $4) \
+            "INSERT INTO segment_members (workspace_id, key, members, updated_at) \
+             SELECT $1, $2, $3, $4 WHERE EXISTS (SELECT 1 FROM segments WHERE workspace_id = $1 AND key = $2) \
              ON CONFLICT (workspace_id, key) DO UPDATE SET members = excluded.members, updated_at = excluded.updated_at",
         )
         .bind(ws.0)
@@ -107,18 +108,19 @@ impl SegmentStore for SqlStore {
         Ok(())
     }
 
-    async fn members(&self, ws: WorkspaceId) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
-        let rows = sqlx::query("SELECT key, members FROM segment_members WHERE workspace_id = $1")
+    async fn members(&self, ws: WorkspaceId) -> Result<Vec<(String, Vec<u8>, jiff::Timestamp)>, StoreError> {
+        let rows = sqlx::query("SELECT key, members, updated_at FROM segment_members WHERE workspace_id = $1")
             .bind(ws.0)
             .fetch_all(&self.pool)
             .await
             .map_err(db_err)?;
-        rows.iter().map(|row| Ok((get(row, "key")?, get(row, "members")?))).collect()
+        rows.iter().map(|row| Ok((get(row, "key")?, get(row, "members")?, ts(row, "updated_at")?))).collect()
     }
 
     async fn record_size(&self, ws: WorkspaceId, key: &str, day: &str, size: u64) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO segment_sizes (workspace_id, key, day, size) VALUES ($1, $2, $3, $4) \
+            "INSERT INTO segment_sizes (workspace_id, key, day, size) \
+             SELECT $1, $2, $3, $4 WHERE EXISTS (SELECT 1 FROM segments WHERE workspace_id = $1 AND key = $2) \
              ON CONFLICT (workspace_id, key, day) DO UPDATE SET size = excluded.size",
         )
         .bind(ws.0)

@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde_json::{Value, json};
 use siyu_core::PageRequest;
 use siyu_domain::DomainError;
-use siyu_domain::models::{GroupCount, ModelSettings};
+use siyu_domain::models::{GroupCount, ModelSettings, RfmEdgeSettings};
 use siyu_domain::services::{DefinitionInput, SegmentInput};
 
 fn name_of(console: &Console, g: &GroupCount) -> String {
@@ -58,6 +58,9 @@ struct ModelsPage {
     lifecycle: Vec<GroupRow>,
     lifecycle_chart: String,
     flows_chart: String,
+    flows_title: String,
+    /// (days, label, chosen) of each period the flows can be shown over.
+    flow_periods: Vec<(i64, String, bool)>,
     tiers: Vec<GroupRow>,
     tiers_chart: String,
     classes: Vec<GroupRow>,
@@ -78,7 +81,16 @@ fn money(v: f64) -> String {
 }
 
 /// GET /models: every model of the workspace at a glance.
-pub(crate) async fn show_models(State(app): State<AppState>, console: Console) -> Response {
+/// The periods the stage flows can be shown over, in days (`/models?flows=N`).
+const FLOW_PERIODS: [i64; 4] = [7, 30, 90, 180];
+
+/// GET /models (`?flows=7|30|90|180`: the period of the stage flows, 30 days unless given).
+pub(crate) async fn show_models(State(app): State<AppState>, console: Console, RawQuery(raw): RawQuery) -> Response {
+    let flows_days = url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
+        .find(|(k, _)| k == "flows")
+        .and_then(|(_, v)| v.parse::<i64>().ok())
+        .filter(|d| FLOW_PERIODS.contains(d))
+        .unwrap_or(30);
     let t = console.t();
     let p = &console.principal;
     let summary = match app.services.models_summary(p).await {
@@ -141,8 +153,8 @@ pub(crate) async fn show_models(State(app): State<AppState>, console: Console) -
         }
     }
     let now = app.services.now();
-    let flows_chart = match app.services.lifecycle_flows(p, now - jiff::SignedDuration::from_hours(24 * 30), now).await
-    {
+    let since = now - jiff::SignedDuration::from_hours(24 * flows_days);
+    let flows_chart = match app.services.lifecycle_flows(p, since, now).await {
         Ok(flows) => {
             let stage_name = |key: &str| {
                 summary
@@ -154,7 +166,7 @@ pub(crate) async fn show_models(State(app): State<AppState>, console: Console) -
             let mut nodes: Vec<Value> = Vec::new();
             let mut links: Vec<Value> = Vec::new();
             for f in flows.iter().filter(|f| f.customers > 0) {
-                let from = format!("{} · {}", t.flows_before, stage_name(&f.from));
+                let from = format!("{} · {}", Text::fill(t.flows_before, flows_days), stage_name(&f.from));
                 let to = format!("{} · {}", t.flows_now, stage_name(&f.to));
                 for (name, depth) in [(&from, 0), (&to, 1)] {
                     if !nodes.iter().any(|n| n["name"] == json!(name)) {
@@ -206,6 +218,8 @@ pub(crate) async fn show_models(State(app): State<AppState>, console: Console) -
         lifecycle_chart: chart_of(&summary.lifecycle),
         lifecycle: rows(&summary.lifecycle),
         flows_chart,
+        flows_title: Text::fill(t.lifecycle_flows, flows_days),
+        flow_periods: FLOW_PERIODS.iter().map(|d| (*d, Text::fill(t.flows_days, d), *d == flows_days)).collect(),
         tiers_chart: chart_of(&summary.tiers),
         tiers: rows(&summary.tiers),
         classes,
@@ -228,6 +242,8 @@ struct SettingField {
     name: &'static str,
     label: &'static str,
     value: String,
+    /// A comma-separated list (shown full width).
+    list: bool,
 }
 
 #[derive(Template)]
@@ -242,42 +258,153 @@ struct SettingsPage {
 
 fn setting_fields(t: &'static Text, s: &ModelSettings) -> Vec<SettingField> {
     let opt = |v: Option<String>| v.unwrap_or_default();
-    vec![
-        SettingField { name: "new_days", label: t.set_new_days, value: s.new_days.to_string() },
-        SettingField { name: "dormant_days", label: t.set_dormant_days, value: s.dormant_days.to_string() },
-        SettingField { name: "churned_days", label: t.set_churned_days, value: s.churned_days.to_string() },
-        SettingField { name: "mature_orders", label: t.set_mature_orders, value: s.mature_orders.to_string() },
-        SettingField { name: "vip_min_orders", label: t.set_vip_min_orders, value: s.vip_min_orders.to_string() },
+    let mut fields = vec![
+        SettingField { name: "new_days", label: t.set_new_days, value: s.new_days.to_string(), list: false },
+        SettingField {
+            name: "dormant_days",
+            label: t.set_dormant_days,
+            value: s.dormant_days.to_string(),
+            list: false,
+        },
+        SettingField {
+            name: "churned_days",
+            label: t.set_churned_days,
+            value: s.churned_days.to_string(),
+            list: false,
+        },
+        SettingField {
+            name: "mature_orders",
+            label: t.set_mature_orders,
+            value: s.mature_orders.to_string(),
+            list: false,
+        },
+        SettingField {
+            name: "vip_min_orders",
+            label: t.set_vip_min_orders,
+            value: s.vip_min_orders.to_string(),
+            list: false,
+        },
         SettingField {
             name: "vip_min_aov",
             label: t.set_vip_min_aov,
             value: opt(s.vip_min_aov.map(|v| v.to_string())),
+            list: false,
         },
-        SettingField { name: "potential_days", label: t.set_potential_days, value: s.potential_days.to_string() },
+        SettingField {
+            name: "potential_days",
+            label: t.set_potential_days,
+            value: s.potential_days.to_string(),
+            list: false,
+        },
         SettingField {
             name: "potential_min_events",
             label: t.set_potential_min_events,
             value: s.potential_min_events.to_string(),
+            list: false,
         },
-        SettingField { name: "churn_days", label: t.set_churn_days, value: s.churn_days.to_string() },
+        SettingField { name: "churn_days", label: t.set_churn_days, value: s.churn_days.to_string(), list: false },
         SettingField {
             name: "rfm_high_score",
             label: t.set_rfm_high_score,
             value: opt(s.rfm_high_score.map(|v| v.to_string())),
+            list: false,
         },
         SettingField {
             name: "health_recency_days",
             label: t.set_health_recency_days,
             value: s.health_recency_days.to_string(),
+            list: false,
         },
         SettingField {
             name: "health_trend_days",
             label: t.set_health_trend_days,
             value: s.health_trend_days.to_string(),
+            list: false,
         },
-        SettingField { name: "ltv_horizon_days", label: t.set_ltv_horizon_days, value: s.ltv_horizon_days.to_string() },
-        SettingField { name: "refresh_minutes", label: t.set_refresh_minutes, value: s.refresh_minutes.to_string() },
-    ]
+        SettingField {
+            name: "ltv_horizon_days",
+            label: t.set_ltv_horizon_days,
+            value: s.ltv_horizon_days.to_string(),
+            list: false,
+        },
+        SettingField {
+            name: "refresh_minutes",
+            label: t.set_refresh_minutes,
+            value: s.refresh_minutes.to_string(),
+            list: false,
+        },
+    ];
+    let edges = s.rfm_edges.as_ref();
+    let joined = |values: Vec<String>| values.join(", ");
+    fields.extend([
+        SettingField {
+            name: "rfm_edges.recency_days",
+            label: t.set_edges_recency,
+            value: joined(edges.map(|e| e.recency_days.iter().map(i64::to_string).collect()).unwrap_or_default()),
+            list: true,
+        },
+        SettingField {
+            name: "rfm_edges.frequency",
+            label: t.set_edges_frequency,
+            value: joined(edges.map(|e| e.frequency.iter().map(i64::to_string).collect()).unwrap_or_default()),
+            list: true,
+        },
+        SettingField {
+            name: "rfm_edges.monetary",
+            label: t.set_edges_monetary,
+            value: joined(edges.map(|e| e.monetary.iter().map(f64::to_string).collect()).unwrap_or_default()),
+            list: true,
+        },
+        SettingField {
+            name: "passive_events",
+            label: t.set_passive_events,
+            value: joined(s.passive_events.clone()),
+            list: true,
+        },
+        SettingField {
+            name: "message_received_events",
+            label: t.set_message_received_events,
+            value: joined(s.message_received_events.clone()),
+            list: true,
+        },
+        SettingField {
+            name: "message_engaged_events",
+            label: t.set_message_engaged_events,
+            value: joined(s.message_engaged_events.clone()),
+            list: true,
+        },
+    ]);
+    fields
+}
+
+/// The items of a comma-separated list, trimmed, without empty ones.
+fn items(list: &str) -> Vec<&str> {
+    list.split([',', '，']).map(str::trim).filter(|v| !v.is_empty()).collect()
+}
+
+/// Reads the three fixed-edge lists: all empty is quintiles (`None`); unreadable numbers are named.
+fn edges_of(form: &super::session::FormData, unreadable: &mut Vec<siyu_domain::FieldError>) -> Option<RfmEdgeSettings> {
+    let [recency, frequency, monetary] = ["rfm_edges.recency_days", "rfm_edges.frequency", "rfm_edges.monetary"]
+        .map(|name| (name, items(form.get(name))));
+    if recency.1.is_empty() && frequency.1.is_empty() && monetary.1.is_empty() {
+        return None;
+    }
+    let mut numbers = |(name, values): (&str, Vec<&str>)| -> Vec<f64> {
+        let mut out = Vec::new();
+        for v in values {
+            match v.parse::<f64>() {
+                Ok(n) if n.is_finite() => out.push(n),
+                _ => unreadable.push(siyu_domain::FieldError::new(name, format!("\"{v}\" is not a number"))),
+            }
+        }
+        out
+    };
+    let whole = |values: Vec<f64>| values.into_iter().map(|v| v as i64).collect();
+    Some(RfmEdgeSettings {
+        recency_days: whole(numbers(recency)),
+        frequency: whole(numbers(frequency)),
+        monetary: numbers(monetary),
+    })
 }
 
 /// GET /models/settings: the thresholds in force, as a form for roles with `segments:manage`.
@@ -349,6 +476,11 @@ pub(crate) async fn save_settings(State(app): State<AppState>, post: Post) -> Re
             }
         }
     };
+    settings.rfm_edges = edges_of(&form, &mut unreadable);
+    let names = |name: &str| items(form.get(name)).into_iter().map(str::to_string).collect();
+    settings.passive_events = names("passive_events");
+    settings.message_received_events = names("message_received_events");
+    settings.message_engaged_events = names("message_engaged_events");
     let result = if unreadable.is_empty() {
         app.services.set_model_settings(&console.principal, &settings).await
     } else {

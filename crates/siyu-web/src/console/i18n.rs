@@ -94,8 +94,9 @@ strings! {
     models_buyers: "{} 位购买客户", "{} buyers";
     models_run: "立即重新计算", "Recompute now";
     lifecycle_title: "生命周期阶段", "Lifecycle stages";
-    lifecycle_flows: "近 30 天阶段流转", "Stage flows over the last 30 days";
-    flows_before: "30 天前", "30 days ago";
+    lifecycle_flows: "近 {} 天阶段流转", "Stage flows over the last {} days";
+    flows_before: "{} 天前", "{} days ago";
+    flows_days: "{} 天", "{} days";
     flows_now: "现在", "Now";
     flows_unseen: "尚未出现", "Not seen yet";
     tiers_title: "价值分层", "Value tiers";
@@ -132,7 +133,9 @@ strings! {
     segment_add: "添加条件", "Add condition";
     segment_match_all: "满足全部条件", "Match all";
     segment_match_any: "满足任一条件", "Match any";
-    segment_advanced: "该定义含嵌套分组，请在文本中编辑。", "This definition nests groups: edit it as text.";
+    segment_add_group: "添加分组", "Add group";
+    segment_not: "不满足", "not";
+    segment_advanced: "该定义含构建器无法显示的条件（如求和、区间、属性筛选），请在文本中编辑。", "This definition has conditions the builder cannot show (sums, date ranges, property filters): edit it as text.";
     segment_help: "例：tag(\"VIP\") and trait.city = \"上海\" and did(\"Order Completed\", count >= 2, within 30d)", "e.g. tag(\"VIP\") and trait.city = \"上海\" and did(\"Order Completed\", count >= 2, within 30d)";
     models_panel: "客户模型", "Models";
     models_none: "该客户还没有行为数据。", "This customer has no behaviour yet.";
@@ -156,6 +159,12 @@ strings! {
     set_health_trend_days: "健康分：趋势窗口天数", "Health: trend window days";
     set_ltv_horizon_days: "LTV 预测天数", "LTV horizon, days";
     set_refresh_minutes: "重新计算间隔（分钟）", "Recompute every (minutes)";
+    set_edges_recency: "RFM 固定分档：最近购买天数（4 个递增值，逗号分隔；三项皆空=五分位）", "RFM fixed edges: days since last order (4 ascending values, comma-separated; all three empty = quintiles)";
+    set_edges_frequency: "RFM 固定分档：订单数（4 个递增值）", "RFM fixed edges: orders (4 ascending values)";
+    set_edges_monetary: "RFM 固定分档：消费金额（4 个递增值）", "RFM fixed edges: revenue (4 ascending values)";
+    set_passive_events: "被动事件（品牌发出，不算互动；逗号分隔）", "Passive events (made by the brand, not interactions; comma-separated)";
+    set_message_received_events: "消息送达事件（逗号分隔）", "Message received events (comma-separated)";
+    set_message_engaged_events: "消息互动事件（逗号分隔）", "Message engaged events (comma-separated)";
     save: "保存", "Save";
     workspace: "工作空间", "Workspace";
     switch_workspace: "切换", "Switch";
@@ -598,6 +607,18 @@ impl Text {
             "vip_min_orders" => self.set_vip_min_orders,
             "vip_min_aov" => self.set_vip_min_aov,
             "rfm_high_score" => self.set_rfm_high_score,
+            "potential_days" => self.set_potential_days,
+            "potential_min_events" => self.set_potential_min_events,
+            "health_recency_days" => self.set_health_recency_days,
+            "health_trend_days" => self.set_health_trend_days,
+            "ltv_horizon_days" => self.set_ltv_horizon_days,
+            "refresh_minutes" => self.set_refresh_minutes,
+            "rfm_edges" | "rfm_edges.recency_days" => self.set_edges_recency,
+            "rfm_edges.frequency" => self.set_edges_frequency,
+            "rfm_edges.monetary" => self.set_edges_monetary,
+            "passive_events" => self.set_passive_events,
+            "message_received_events" => self.set_message_received_events,
+            "message_engaged_events" => self.set_message_engaged_events,
             "key" => self.segment_key,
             other => other,
         }

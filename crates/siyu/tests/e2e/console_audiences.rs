@@ -52,6 +52,21 @@ async fn the_models_page_shows_the_domain_answers_in_both_languages() {
     assert!(page.contains("Recall list") && page.contains("Important value"));
     let recall = fragment(&page, r#"id="recall-count""#, "</p>");
     assert!(recall.contains(&format!("{} customers without interaction for 30 days", summary.recall)), "{recall}");
+    // The stage flows over a chosen period.
+    assert!(fragment(&page, r#"id="flows-title""#, "</h2>").contains("over the last 30 days"));
+    let (status, page) = get(&client, &app, "/models?flows=7").await;
+    assert_eq!(status, 200);
+    assert!(fragment(&page, r#"id="flows-title""#, "</h2>").contains("over the last 7 days"));
+    assert!(
+        fragment(&page, r#"id="flows-periods""#, "</nav>").contains(r#"href="/models?flows=7" aria-current="true""#)
+    );
+    let chart = fragment(&page, r#"id="flows-chart""#, "></div>");
+    assert!(chart.contains("7 days ago") && !chart.contains("30 days ago"), "{chart}");
+    let (_, page) = get(&client, &app, "/models?flows=45").await;
+    assert!(
+        fragment(&page, r#"id="flows-title""#, "</h2>").contains("over the last 30 days"),
+        "unknown periods fall back"
+    );
 
     let client = logged_in(&app, OWNER, ZH).await;
     let (_, page) = get(&client, &app, "/models").await;
@@ -78,22 +93,43 @@ async fn the_models_page_shows_the_domain_answers_in_both_languages() {
     assert_eq!(status, 422, "{page}");
     assert!(fragment(&page, r#"id="settings-errors""#, "</ul>").contains("must be more than dormant_days"), "{page}");
     assert_eq!(app.services.model_settings(&owner).await.unwrap().churned_days, 180);
-    let body: Vec<(&str, &str)> = body
-        .into_iter()
-        .map(|(n, v)| {
-            if n == "churned_days" {
-                (n, "200")
-            } else if n == "churn_days" {
-                (n, "21")
-            } else {
-                (n, v)
-            }
-        })
-        .collect();
-    let (status, page) = post(&client, &app, "/models/settings", &body).await;
+    // Fixed RFM edges and the event lists are edited as comma-separated lists; an unreadable edge
+    // is named and nothing is saved.
+    let passive = format!("{}, Coupon Expired", fields.iter().find(|(n, _)| n == "passive_events").unwrap().1);
+    let with = |changes: &[(&'static str, &'static str)]| -> Vec<(&str, String)> {
+        body.iter()
+            .map(|(n, v)| match changes.iter().find(|(c, _)| c == n) {
+                Some((_, new)) => (*n, new.to_string()),
+                None if *n == "passive_events" => (*n, passive.clone()),
+                None => (*n, v.to_string()),
+            })
+            .collect()
+    };
+    let bad = with(&[("churned_days", "200"), ("rfm_edges.recency_days", "7, 30, x, 180")]);
+    let bad: Vec<(&str, &str)> = bad.iter().map(|(n, v)| (*n, v.as_str())).collect();
+    let (status, page) = post(&client, &app, "/models/settings", &bad).await;
+    assert_eq!(status, 422, "{page}");
+    let errors = fragment(&page, r#"id="settings-errors""#, "</ul>");
+    assert!(errors.contains(r#"data-field="rfm_edges.recency_days""#) && errors.contains("is not a number"), "{page}");
+    assert_eq!(app.services.model_settings(&owner).await.unwrap().churned_days, 180);
+    let good = with(&[
+        ("churned_days", "200"),
+        ("churn_days", "21"),
+        ("rfm_edges.recency_days", "7, 30, 90, 180"),
+        ("rfm_edges.frequency", "1，2，3，5"),
+        ("rfm_edges.monetary", "50, 100, 200, 500.5"),
+    ]);
+    let good: Vec<(&str, &str)> = good.iter().map(|(n, v)| (*n, v.as_str())).collect();
+    let (status, page) = post(&client, &app, "/models/settings", &good).await;
     assert_eq!(status, 200, "{page}");
     let saved = app.services.model_settings(&owner).await.unwrap();
     assert_eq!((saved.churned_days, saved.churn_days), (200, 21));
+    let edges = saved.rfm_edges.expect("fixed edges saved");
+    assert_eq!((edges.recency_days, edges.frequency), (vec![7, 30, 90, 180], vec![1, 2, 3, 5]));
+    assert_eq!(edges.monetary, vec![50.0, 100.0, 200.0, 500.5]);
+    assert_eq!(saved.passive_events.last().map(String::as_str), Some("Coupon Expired"));
+    let (_, form) = get(&client, &app, "/models/settings").await;
+    assert!(form.contains(r#"value="7, 30, 90, 180""#), "{form}");
 
     let agent = logged_in(&app, AGENT, EN).await;
     let (status, _) = get(&agent, &app, "/models").await;
@@ -178,4 +214,24 @@ async fn the_builder_keeps_rows_and_text_in_sync_with_a_live_size() {
     let written = browser.find("#segment-text").await.prop("value").await.unwrap().unwrap_or_default();
     assert!(written.ends_with("and tag(\"新客\")"), "{written}");
     browser.step("builder", async { browser.save_screenshot("segment-builder").await }).await;
+    // Nested groups: the text's parenthesised group becomes a group of rows, whose own "add
+    // condition" and "not" write inside and before the parentheses.
+    let nested = "tag(\"VIP\") and (trait.city = \"上海\" or not did(\"Message Opened\", within 14d))";
+    browser.type_into("#segment-text", nested).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while browser.count("#builder-rows > li.subgroup li.condition").await != 2 {
+        assert!(std::time::Instant::now() < deadline, "the nested group was not drawn as rows");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(browser.count("#builder-rows > li.condition").await, 1);
+    assert!(browser.find("#builder-advanced").await.attr("hidden").await.unwrap().is_some());
+    browser.click("#builder-rows > li.subgroup .add").await;
+    browser.type_into("#builder-rows > li.subgroup li.condition:nth-child(3) .a", "新客").await;
+    browser.click("#builder-rows > li.subgroup .negate").await;
+    let written = browser.find("#segment-text").await.prop("value").await.unwrap().unwrap_or_default();
+    assert_eq!(
+        written,
+        "tag(\"VIP\") and not (trait.city = \"上海\" or not did(\"Message Opened\", within 14d) or tag(\"新客\"))"
+    );
+    browser.step("nested", async { browser.save_screenshot("segment-builder-nested").await }).await;
 }
