@@ -442,6 +442,22 @@ async fn bench_segments(
     Ok(())
 }
 
+/// Prints p50, p99 and max of latencies in microseconds.
+fn print_latencies(what: &str, latencies: &[u64]) -> anyhow::Result<()> {
+    let mut histogram = hdrhistogram::Histogram::<u64>::new(3)?;
+    for us in latencies {
+        histogram.record(*us)?;
+    }
+    println!(
+        "{what}: p50 {:.2} ms  p99 {:.2} ms  max {:.2} ms over {} batches",
+        histogram.value_at_quantile(0.5) as f64 / 1e3,
+        histogram.value_at_quantile(0.99) as f64 / 1e3,
+        histogram.max() as f64 / 1e3,
+        latencies.len()
+    );
+    Ok(())
+}
+
 async fn bench_membership(
     config: &Config,
     parquet: &std::path::Path,
@@ -521,20 +537,31 @@ async fn bench_membership(
     let (updated, recorded) = services.take_upkeep_latencies(owner.workspace_id).await;
     let members = services.segment_members(&owner, key, siyu_core::PageRequest::first(1)).await?.0;
     println!("ingest: {sent} events in {elapsed:.1} s = {:.0} events/s (batches of {batch})", sent as f64 / elapsed);
-    for (what, latencies) in [("membership updated", &updated), ("entries and exits recorded (durable)", &recorded)] {
-        let mut histogram = hdrhistogram::Histogram::<u64>::new(3)?;
-        for us in latencies {
-            histogram.record(*us)?;
-        }
-        println!(
-            "{what} after an append: p50 {:.2} ms  p99 {:.2} ms  max {:.2} ms over {} batches",
-            histogram.value_at_quantile(0.5) as f64 / 1e3,
-            histogram.value_at_quantile(0.99) as f64 / 1e3,
-            histogram.max() as f64 / 1e3,
-            latencies.len()
-        );
-    }
+    print_latencies("membership updated after an append", &updated)?;
+    print_latencies("entries and exits recorded (durable) after an append", &recorded)?;
     println!("{members} members now");
+    // Profile changes: a tag added to 200 hot customers, one every 20 ms; each customer is
+    // re-evaluated against every segment over its facts read anew and patched into the kept ones.
+    let _ = services.create_tag_group(&owner, "bench", "consumption_preference").await;
+    let _ = services.create_tag(&owner, "bench", "bench-hot").await;
+    services.take_upkeep_latencies(owner.workspace_id).await;
+    for customer in hot.iter().take(200) {
+        services.add_tags(&owner, siyu_core::CustomerId(*customer), &["bench-hot".to_string()], "manual").await?;
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let (updated, _) = services.take_upkeep_latencies(owner.workspace_id).await;
+    print_latencies("membership updated after a profile change (a tag added)", &updated)?;
+    // Trait changes rewrite the trait's column (shared by every evaluation) without the customer.
+    for (n, customer) in hot.iter().skip(200).take(100).enumerate() {
+        let city = ["上海", "北京", "杭州"][n % 3];
+        let input: siyu_domain::profiles::CustomerInput = serde_json::from_value(json!({"traits": {"city": city}}))?;
+        services.update_customer(&owner, siyu_core::CustomerId(*customer), input).await?;
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let (updated, _) = services.take_upkeep_latencies(owner.workspace_id).await;
+    print_latencies("membership updated after a profile change (a trait set)", &updated)?;
     services.delete_segment(&owner, key).await?;
     Ok(())
 }

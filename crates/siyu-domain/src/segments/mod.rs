@@ -2,7 +2,10 @@
 //! field, warnings that list unknown names), and its evaluation into a compressed bitmap of
 //! customers over the workspace's profile facts ([`ProfileFacts`]), event index and models.
 
+pub mod facts;
 pub mod language;
+
+pub use facts::{ProfileFacts, TraitColumn};
 
 use crate::consent::{Channel, Purpose};
 use crate::error::FieldError;
@@ -17,128 +20,9 @@ use serde_json::Value;
 use siyu_analytics::cohort::{self, Cmp, EventTest};
 use siyu_analytics::models::{CustomerModel, RfmClass, Stage, Tier};
 use std::collections::{BTreeSet, HashMap};
-use std::sync::Arc;
 
 /// Traits sealed at rest: segments cannot test them (their values are never in memory in clear).
 pub const SEALED_TRAITS: [&str; 3] = ["name", "birthday", "address"];
-
-/// What segments test about profiles, for every live customer of a workspace: tags, identity kinds,
-/// current consent grants and plain traits. Built from the store in one scan.
-#[derive(Clone, Debug, Default)]
-pub struct ProfileFacts {
-    /// Every live customer.
-    pub all: RoaringTreemap,
-    /// Customers per tag name.
-    pub tags: HashMap<String, RoaringTreemap>,
-    /// Customers per identity kind.
-    pub identities: HashMap<IdentityKind, RoaringTreemap>,
-    /// Customers whose latest consent for (purpose, channel) is a grant.
-    pub consent: HashMap<(Purpose, Channel), RoaringTreemap>,
-    /// Plain trait values per key, by customer (sorted by customer once [`ProfileFacts::sort`]ed).
-    pub traits: HashMap<String, Arc<Vec<(u64, Value)>>>,
-}
-
-impl ProfileFacts {
-    /// Adds a live customer.
-    pub fn add_customer(&mut self, customer: i64) {
-        self.all.insert(customer as u64);
-    }
-
-    /// Adds a plain trait of a customer.
-    pub fn add_trait(&mut self, customer: i64, key: &str, value: Value) {
-        Arc::make_mut(self.traits.entry(key.to_string()).or_default()).push((customer as u64, value));
-    }
-
-    /// Adds a tag of a customer.
-    pub fn add_tag(&mut self, customer: i64, tag: &str) {
-        self.tags.entry(tag.to_string()).or_default().insert(customer as u64);
-    }
-
-    /// Adds an identity kind of a customer.
-    pub fn add_identity(&mut self, customer: i64, kind: IdentityKind) {
-        self.identities.entry(kind).or_default().insert(customer as u64);
-    }
-
-    /// Applies a consent record; records must come in the order they were made (the latest wins).
-    pub fn apply_consent(&mut self, customer: i64, purpose: Purpose, channel: Channel, granted: bool) {
-        let set = self.consent.entry((purpose, channel)).or_default();
-        if granted {
-            set.insert(customer as u64);
-        } else {
-            set.remove(customer as u64);
-        }
-    }
-
-    /// Sorts the trait columns by customer (after the facts were read).
-    pub fn sort(&mut self) {
-        for column in self.traits.values_mut() {
-            Arc::make_mut(column).sort_unstable_by_key(|(customer, _)| *customer);
-        }
-    }
-
-    /// The trait column of `key` (empty if no customer has it).
-    pub fn trait_column(&self, key: &str) -> &[(u64, Value)] {
-        self.traits.get(key).map_or(&[], |c| c.as_slice())
-    }
-
-    /// Returns these facts with those of `customers` replaced by `fresh` (their facts read anew:
-    /// a customer absent from `fresh` is no longer live). Trait columns no changed customer has,
-    /// or had, are shared with `self`.
-    pub fn replaced(&self, customers: &RoaringTreemap, mut fresh: ProfileFacts) -> ProfileFacts {
-        fresh.sort();
-        let bitmaps = |old: &RoaringTreemap, new: Option<&RoaringTreemap>| match new {
-            Some(new) => (old - customers) | new,
-            None => old - customers,
-        };
-        let all = bitmaps(&self.all, Some(&fresh.all));
-        let mut tags: HashMap<String, RoaringTreemap> =
-            self.tags.iter().map(|(k, v)| (k.clone(), bitmaps(v, fresh.tags.get(k)))).collect();
-        let mut identities: HashMap<IdentityKind, RoaringTreemap> =
-            self.identities.iter().map(|(k, v)| (*k, bitmaps(v, fresh.identities.get(k)))).collect();
-        let mut consent: HashMap<(Purpose, Channel), RoaringTreemap> =
-            self.consent.iter().map(|(k, v)| (*k, bitmaps(v, fresh.consent.get(k)))).collect();
-        for (k, v) in fresh.tags {
-            tags.entry(k).or_insert(v);
-        }
-        for (k, v) in fresh.identities {
-            identities.entry(k).or_insert(v);
-        }
-        for (k, v) in fresh.consent {
-            consent.entry(k).or_insert(v);
-        }
-        let mut traits = HashMap::with_capacity(self.traits.len());
-        for (key, column) in &self.traits {
-            let new = fresh.traits.remove(key);
-            let touched = if customers.len() < column.len() as u64 {
-                customers.iter().any(|c| column.binary_search_by_key(&c, |(id, _)| *id).is_ok())
-            } else {
-                column.iter().any(|(c, _)| customers.contains(*c))
-            };
-            if !touched && new.is_none() {
-                traits.insert(key.clone(), column.clone());
-                continue;
-            }
-            // A merge of the kept column (without the changed customers) and their new values.
-            let new = new.map(Arc::unwrap_or_clone).unwrap_or_default();
-            let mut merged = Vec::with_capacity(column.len() + new.len());
-            let mut new = new.into_iter().peekable();
-            for (c, v) in column.iter().filter(|(c, _)| !customers.contains(*c)) {
-                while let Some(next) = new.next_if(|(n, _)| n < c) {
-                    merged.push(next);
-                }
-                merged.push((*c, v.clone()));
-            }
-            merged.extend(new);
-            if !merged.is_empty() {
-                traits.insert(key.clone(), Arc::new(merged));
-            }
-        }
-        for (key, column) in fresh.traits {
-            traits.insert(key, column);
-        }
-        ProfileFacts { all, tags, identities, consent, traits }
-    }
-}
 
 /// A stored segment.
 #[derive(Clone, Debug, PartialEq)]
@@ -563,8 +447,7 @@ impl Evaluation<'_> {
                 _ => false,
             },
             Condition::Trait { name, op, value } => {
-                let column = self.facts.trait_column(name);
-                let found = column.binary_search_by_key(&c, |(id, _)| *id).ok().map(|i| &column[i].1);
+                let found = self.facts.trait_column(name).and_then(|column| column.get(c));
                 let (positive, negated) = positive(*op);
                 let hit = found.is_some_and(|v| trait_test(positive, value.as_ref(), self.now_us)(v));
                 hit != negated
@@ -585,10 +468,16 @@ impl Evaluation<'_> {
     }
 
     fn eval_trait(&self, name: &str, op: Op, value: Option<&Value>, universe: &RoaringTreemap) -> RoaringTreemap {
-        let column = self.facts.trait_column(name);
         let (positive, negated) = positive(op);
         let test = trait_test(positive, value, self.now_us);
-        let set: RoaringTreemap = column.iter().filter(|(_, v)| test(v)).map(|(c, _)| *c).collect();
+        let set: RoaringTreemap = self
+            .facts
+            .trait_column(name)
+            .into_iter()
+            .flat_map(|column| column.entries())
+            .filter(|(_, v)| test(v))
+            .map(|(c, _)| *c)
+            .collect();
         if negated { universe - set } else { set }
     }
 
@@ -890,51 +779,5 @@ fn trait_test<'a>(op: Op, value: Option<&'a Value>, now_us: i64) -> Box<dyn Fn(&
             })
         }
         Op::Ne | Op::NotIn | Op::NotContains | Op::NotExists => Box::new(|_| false),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    fn facts(rows: &[(i64, &str, Value, Option<&str>)]) -> ProfileFacts {
-        let mut facts = ProfileFacts::default();
-        for (customer, key, value, tag) in rows {
-            facts.add_customer(*customer);
-            facts.add_trait(*customer, key, value.clone());
-            if let Some(tag) = tag {
-                facts.add_tag(*customer, tag);
-            }
-        }
-        facts.sort();
-        facts
-    }
-
-    #[test]
-    fn replacing_customers_merges_their_new_facts_and_shares_untouched_columns() {
-        let mut kept = facts(&[
-            (1, "city", json!("上海"), Some("VIP")),
-            (2, "city", json!("北京"), None),
-            (3, "city", json!("广州"), Some("VIP")),
-        ]);
-        kept.add_trait(5, "level", json!(3));
-        kept.add_customer(5);
-        kept.apply_consent(2, Purpose::Marketing, Channel::Sms, true);
-        kept.sort();
-        // 2 moves to 深圳 and withdraws nothing; 3 is gone; 4 is new.
-        let mut fresh = facts(&[(4, "city", json!("上海"), Some("VIP")), (2, "city", json!("深圳"), None)]);
-        fresh.apply_consent(2, Purpose::Marketing, Channel::Sms, true);
-        let changed: RoaringTreemap = [2u64, 3, 4].into_iter().collect();
-        let now = kept.replaced(&changed, fresh);
-        assert_eq!(now.all.iter().collect::<Vec<_>>(), [1, 2, 4, 5]);
-        assert_eq!(now.trait_column("city"), [(1, json!("上海")), (2, json!("深圳")), (4, json!("上海"))].as_slice());
-        assert_eq!(now.tags["VIP"].iter().collect::<Vec<_>>(), [1, 4]);
-        assert_eq!(now.consent[&(Purpose::Marketing, Channel::Sms)].iter().collect::<Vec<_>>(), [2]);
-        // No changed customer has a level: the column is shared, not copied.
-        assert!(Arc::ptr_eq(&now.traits["level"], &kept.traits["level"]));
-        // Removing everyone who had a trait drops its column.
-        let gone: RoaringTreemap = [5u64].into_iter().collect();
-        assert!(!now.replaced(&gone, ProfileFacts::default()).traits.contains_key("level"));
     }
 }
