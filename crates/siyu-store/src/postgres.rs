@@ -164,6 +164,11 @@ impl siyu_domain::events::EventStore for SqlStore {
         Ok(self.observe_head(ws, head))
     }
 
+    async fn checkpoint(&self, ws: WorkspaceId) -> Result<String, StoreError> {
+        // `seq` values commit in order (see `append`): every row up to the head is visible.
+        Ok(Self::event_head(&self.pool, ws).await?.to_string())
+    }
+
     async fn save_snapshot(&self, ws: WorkspaceId, bytes: Vec<u8>) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await.map_err(db_err)?;
         sqlx::query("DELETE FROM index_snapshots WHERE workspace_id = $1")

@@ -51,6 +51,11 @@ pub trait EventStore: Send + Sync {
         visit: &mut (dyn for<'e> FnMut(EventView<'e>) + Send),
     ) -> Result<(u64, String), StoreError>;
 
+    /// Returns the checkpoint after the last event appended so far (as [`EventStore::scan_since`]
+    /// would return after reading everything), for a snapshot of the index taken while no append
+    /// is in progress.
+    async fn checkpoint(&self, ws: WorkspaceId) -> Result<String, StoreError>;
+
     /// Keeps a snapshot of the workspace's analytics index (opaque bytes), replacing the last one.
     /// Stores that keep none ignore it.
     async fn save_snapshot(&self, ws: WorkspaceId, bytes: Vec<u8>) -> Result<(), StoreError>;

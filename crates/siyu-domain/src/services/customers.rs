@@ -243,8 +243,8 @@ impl Services {
         }
         if !sealed.is_empty() {
             let outcomes = self.stores.profiles.upsert(ws, &sealed, self.now()).await?;
-            self.profiles_changed(ws, changed_by(&outcomes));
             self.profiles_merged(ws, &outcomes);
+            self.profiles_changed(ws, changed_by(&outcomes));
             for (slot, outcome) in slots.into_iter().zip(outcomes) {
                 results[slot] = Some(Ok(outcome.into()));
             }
@@ -277,8 +277,8 @@ impl Services {
         let key = self.data_key(ws).await?;
         let sealed = self.seal_draft(&key, &draft, tags, Some(id))?;
         let mut outcomes = self.stores.profiles.upsert(ws, &[sealed], self.now()).await?;
-        self.profiles_changed(ws, changed_by(&outcomes));
         self.profiles_merged(ws, &outcomes);
+        self.profiles_changed(ws, changed_by(&outcomes));
         Ok(outcomes.pop().expect("one draft gives one outcome").into())
     }
 
@@ -682,7 +682,9 @@ impl Services {
     /// Deletes a tag and its assignments.
     pub async fn delete_tag(&self, principal: &Principal, id: TagId) -> DomainResult<()> {
         principal.require(Permission::TagsManage)?;
-        Ok(self.stores.tags.delete_tag(principal.workspace_id, id).await?)
+        self.stores.tags.delete_tag(principal.workspace_id, id).await?;
+        self.all_profiles_changed(principal.workspace_id);
+        Ok(())
     }
 }
 

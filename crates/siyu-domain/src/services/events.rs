@@ -72,7 +72,7 @@ impl Services {
             let state = live.read().await;
             if state.loaded && !state.is_stale() && state.foreign == foreign {
                 if state.wants_fold(self.fold_events()) {
-                    start_fold(live.clone(), &state);
+                    self.start_fold(principal.workspace_id, live.clone(), &state);
                 }
                 return Ok(state.snapshot().0);
             }
@@ -114,6 +114,8 @@ impl Services {
             && meta.merged == merged.len()
         {
             let mut live = LiveIndex::loaded(names, table, columns, meta.unindexed);
+            live.merged = merged.len();
+            live.snapshot_events = live.base.event_count();
             let tail = live.tail.get_mut().expect("tail lock is never poisoned");
             let props = Arc::get_mut(&mut live.props)
                 .expect("a new index is not shared yet")
@@ -173,8 +175,10 @@ impl Services {
                 builder.set_order_cents(*position, remaining);
             }
         }
-        let live = LiveIndex::loaded(names.clone(), props, builder.build(), unnamed);
+        let mut live = LiveIndex::loaded(names.clone(), props, builder.build(), unnamed);
+        live.merged = merged.len();
         if live.base.event_count() >= SNAPSHOT_MIN_EVENTS {
+            live.snapshot_events = live.base.event_count();
             let meta = SnapshotMeta { checkpoint, merged: merged.len(), unindexed: unnamed };
             let base = live.base.clone();
             let table = live.props.clone();
@@ -710,32 +714,95 @@ const FOLD_EVENTS: usize = 1_000_000;
 /// Distinguishes one load of an index from the next, so that a fold begun on an older load is dropped.
 static GENERATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
-/// Folds the tail into a new base off the query path: the fold runs on the blocking pool over a
-/// snapshot; then, under the write lock and only if the index was not reloaded meanwhile, the new
-/// base replaces the old and the events it holds leave the tail (later ones stay).
-fn start_fold(live: Arc<tokio::sync::RwLock<LiveIndex>>, state: &LiveIndex) {
-    use std::sync::atomic::Ordering;
-    if state.folding.swap(true, Ordering::AcqRel) {
-        return;
-    }
-    let (snapshot, folded_events) = state.snapshot();
-    let generation = state.generation;
-    tokio::spawn(async move {
-        let folded = tokio::task::spawn_blocking(move || snapshot.columns.fold()).await;
-        let mut state = live.write().await;
-        if let Ok(folded) = folded
-            && state.generation == generation
-            && !state.is_stale()
-        {
-            state.base = Arc::new(folded);
-            let tail = state.tail.get_mut().expect("tail lock is never poisoned");
-            tail.events.drain(..folded_events);
-            tail.drained += folded_events as u64;
-            tail.snapshot = None;
-            state.folds.fetch_add(1, std::sync::atomic::Ordering::Release);
+impl Services {
+    /// Folds the tail into a new base off the query path. Under the write lock (so that no append
+    /// is between the log and the tail) it notes how many tail events the fold takes and, when a
+    /// snapshot is due, the log's checkpoint after them; the fold runs on the blocking pool over a
+    /// copy of those events; then, under the write lock and only if the index was not reloaded
+    /// meanwhile, the new base replaces the old and the events it holds leave the tail (later ones
+    /// stay). A due snapshot of the new base is saved afterwards, so that a restart reads only the
+    /// log after it.
+    fn start_fold(&self, ws: WorkspaceId, live: Arc<tokio::sync::RwLock<LiveIndex>>, state: &LiveIndex) {
+        use std::sync::atomic::Ordering;
+        if state.folding.swap(true, Ordering::AcqRel) {
+            return;
         }
-        state.folding.store(false, Ordering::Release);
-    });
+        let services = self.clone();
+        tokio::spawn(async move {
+            let (taken, generation, checkpoint) = {
+                let state = live.write().await;
+                let taken = state.tail.lock().expect("tail lock is never poisoned").events.len();
+                let mut checkpoint = None;
+                if state.snapshot_due(taken) {
+                    let events = &services.stores.events;
+                    if let (Ok(foreign), Ok(at)) = (events.foreign_version(ws).await, events.checkpoint(ws).await)
+                        && foreign == state.foreign
+                    {
+                        checkpoint = Some(at);
+                    }
+                }
+                (taken, state.generation, checkpoint)
+            };
+            let (base, events) = {
+                let state = live.read().await;
+                let tail = state.tail.lock().expect("tail lock is never poisoned");
+                (state.base.clone(), tail.events[..taken].to_vec())
+            };
+            let folded = tokio::task::spawn_blocking(move || {
+                let mut builder = EventColumnsBuilder::with_capacity(events.len());
+                for event in events {
+                    builder.push(event);
+                }
+                Index::new(base, Arc::new(builder.build())).fold()
+            })
+            .await;
+            let to_save = {
+                let mut state = live.write().await;
+                let mut to_save = None;
+                if let Ok(folded) = folded
+                    && state.generation == generation
+                    && !state.is_stale()
+                {
+                    state.base = Arc::new(folded);
+                    let tail = state.tail.get_mut().expect("tail lock is never poisoned");
+                    tail.events.drain(..taken);
+                    tail.drained += taken as u64;
+                    tail.snapshot = None;
+                    let names = tail.names.clone();
+                    state.folds.fetch_add(1, Ordering::Release);
+                    if let Some(checkpoint) = checkpoint {
+                        let meta = SnapshotMeta { checkpoint, merged: state.merged, unindexed: state.unindexed };
+                        to_save = Some((meta, state.base.clone(), names, state.props.clone()));
+                    }
+                }
+                state.folding.store(false, Ordering::Release);
+                to_save
+            };
+            if let Some((meta, base, names, props)) = to_save {
+                let events = base.event_count();
+                let bytes = tokio::task::spawn_blocking(move || {
+                    let props = props.read().expect("property table lock is never poisoned");
+                    snapshot_bytes(&meta, &base, &names, &props)
+                })
+                .await;
+                let saved = match bytes {
+                    Ok(bytes) => services.stores.events.save_snapshot(ws, bytes).await.map_err(|e| e.to_string()),
+                    Err(e) => Err(e.to_string()),
+                };
+                match saved {
+                    Ok(()) => {
+                        let mut state = live.write().await;
+                        if state.generation == generation {
+                            state.snapshot_events = events;
+                        }
+                    }
+                    Err(error) => {
+                        tracing::warn!(workspace = ws.0, %error, "could not save the analytics index snapshot")
+                    }
+                }
+            }
+        });
+    }
 }
 
 /// One workspace's live index.
@@ -758,6 +825,10 @@ pub(crate) struct LiveIndex {
     tail_stale: std::sync::atomic::AtomicBool,
     /// Folds done on this load (read without the tail lock, which a snapshot holds while it builds).
     folds: std::sync::atomic::AtomicU64,
+    /// Merged-away profiles when it was loaded (a merge since makes it stale).
+    merged: usize,
+    /// Events in the base of the last snapshot saved or loaded (0: none).
+    snapshot_events: usize,
 }
 
 /// Events that arrived since the base was built, and the last snapshot made with them.
@@ -789,6 +860,8 @@ impl LiveIndex {
             folding: Default::default(),
             tail_stale: Default::default(),
             folds: Default::default(),
+            merged: 0,
+            snapshot_events: 0,
         }
     }
 
@@ -812,6 +885,13 @@ impl LiveIndex {
         });
         tail.snapshot = Some(snapshot.clone());
         (snapshot, tail.events.len())
+    }
+
+    /// Whether a fold of `taken` tail events should save a snapshot: once the base it makes holds
+    /// an eighth more than the last snapshot (so a restart reads at most that much of the log).
+    fn snapshot_due(&self, taken: usize) -> bool {
+        let events = self.base.event_count() + taken;
+        events >= SNAPSHOT_MIN_EVENTS && events - self.snapshot_events.min(events) >= (events / 8).max(1)
     }
 
     /// Whether the tail has grown enough to fold it into a new base.

@@ -111,15 +111,33 @@ pub(crate) struct FactsCache {
 #[derive(Default)]
 struct KeptFacts {
     facts: Option<Arc<ProfileFacts>>,
+    /// When `facts` were last read whole.
+    read_at: Option<std::time::Instant>,
     /// Customers whose profiles changed since `facts` were read.
     pending: RoaringTreemap,
+    /// Whether every profile must be read anew (a change that names no customers).
+    whole: bool,
+    /// Whether an update of `facts` is under way (its customers are no longer in `pending`).
+    in_flight: bool,
     /// Serialises the updates of `facts`, so that none is lost to a concurrent one.
     updating: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl KeptFacts {
+    /// The facts, if they are current: nothing changed since, and no update is under way.
+    fn current(&self) -> Option<Arc<ProfileFacts>> {
+        let fresh = self.read_at.is_some_and(|at| at.elapsed() < WHOLE_READ_EVERY);
+        (self.pending.is_empty() && !self.whole && !self.in_flight && fresh).then(|| self.facts.clone()).flatten()
+    }
 }
 
 /// Changed customers read one by one up to this many (or 1/20 of the live ones, if more); beyond,
 /// the facts are read anew in one scan.
 const PATCH_CUSTOMERS: u64 = 20_000;
+
+/// The facts are read whole at least this often, so that profile writes the server does not hear
+/// of (another process's CSV import) reach segments.
+const WHOLE_READ_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
 
 impl Services {
     /// Notes that profiles of a workspace changed (traits, tags, identities, consent, merges,
@@ -135,6 +153,13 @@ impl Services {
         self.note_profiles(ws, customers);
     }
 
+    /// Notes a change to profiles that names no customers (a tag deleted from everyone who had
+    /// it): the facts are read anew whole, and the next full pass reconciles the members.
+    pub(crate) fn all_profiles_changed(&self, ws: WorkspaceId) {
+        let mut cache = self.facts.lock().expect("facts lock is never poisoned");
+        cache.workspaces.entry(ws).or_default().whole = true;
+    }
+
     /// Returns the workspace's kept profile facts even when profiles changed since (the upkeep's
     /// hot path for events must not wait for a read), or reads them.
     pub(crate) async fn kept_profile_facts(&self, ws: WorkspaceId) -> DomainResult<Arc<ProfileFacts>> {
@@ -147,48 +172,67 @@ impl Services {
     }
 
     /// Returns the workspace's current profile facts: the kept ones with the changed customers'
-    /// facts read anew (or all read anew, the first time or after many changes).
+    /// facts read anew (or all read anew: the first time, after many changes, or an hour after
+    /// the last whole read). A caller that arrives while an update is under way waits for it.
     pub(crate) async fn profile_facts(&self, ws: WorkspaceId) -> DomainResult<Arc<ProfileFacts>> {
         let updating = {
             let mut cache = self.facts.lock().expect("facts lock is never poisoned");
             let kept = cache.workspaces.entry(ws).or_default();
-            if let Some(facts) = &kept.facts
-                && kept.pending.is_empty()
-            {
-                return Ok(facts.clone());
+            if let Some(facts) = kept.current() {
+                return Ok(facts);
             }
             kept.updating.clone()
         };
-        let _updating = updating.lock().await;
-        let (kept, pending) = {
-            let mut cache = self.facts.lock().expect("facts lock is never poisoned");
+        // The update runs as a task of its own: a caller that goes away does not cancel it halfway
+        // (which would lose the changed customers it took).
+        let services = self.clone();
+        tokio::spawn(async move {
+            let _updating = updating.lock().await;
+            let (kept, pending, whole) = {
+                let mut cache = services.facts.lock().expect("facts lock is never poisoned");
+                let kept = cache.workspaces.entry(ws).or_default();
+                if let Some(facts) = kept.current() {
+                    return Ok(facts);
+                }
+                kept.in_flight = true;
+                let stale = kept.whole || kept.read_at.is_none_or(|at| at.elapsed() >= WHOLE_READ_EVERY);
+                kept.whole = false;
+                (kept.facts.clone().filter(|_| !stale), std::mem::take(&mut kept.pending), stale)
+            };
+            let facts = services.updated_facts(ws, kept, &pending).await;
+            let mut cache = services.facts.lock().expect("facts lock is never poisoned");
             let kept = cache.workspaces.entry(ws).or_default();
-            (kept.facts.clone(), std::mem::take(&mut kept.pending))
-        };
-        let facts = self.updated_facts(ws, kept, &pending).await;
-        let mut cache = self.facts.lock().expect("facts lock is never poisoned");
-        let kept = cache.workspaces.entry(ws).or_default();
-        match facts {
-            Ok(facts) => {
-                kept.facts = Some(facts.clone());
-                Ok(facts)
+            kept.in_flight = false;
+            match facts {
+                Ok((facts, read_whole)) => {
+                    kept.facts = Some(facts.clone());
+                    if read_whole {
+                        kept.read_at = Some(std::time::Instant::now());
+                    }
+                    Ok(facts)
+                }
+                Err(error) => {
+                    // Read them again next time.
+                    kept.pending |= pending;
+                    kept.whole |= whole;
+                    Err(error)
+                }
             }
-            Err(error) => {
-                // Read them again next time.
-                kept.pending |= pending;
-                Err(error)
-            }
-        }
+        })
+        .await
+        .map_err(|e| DomainError::Internal(format!("profile facts update failed: {e}")))?
     }
 
+    /// The kept facts with `pending` customers read anew, or every profile read (`None` kept, or
+    /// too many changes); also whether every profile was read.
     async fn updated_facts(
         &self,
         ws: WorkspaceId,
         kept: Option<Arc<ProfileFacts>>,
         pending: &RoaringTreemap,
-    ) -> DomainResult<Arc<ProfileFacts>> {
+    ) -> DomainResult<(Arc<ProfileFacts>, bool)> {
         match kept {
-            Some(kept) if pending.is_empty() => Ok(kept),
+            Some(kept) if pending.is_empty() => Ok((kept, false)),
             Some(kept) if pending.len() <= PATCH_CUSTOMERS.max(kept.all.len() / 20) => {
                 let ids: Vec<CustomerId> = pending.iter().map(|c| CustomerId(c as i64)).collect();
                 let fresh = self.stores.profiles.profile_facts_of(ws, &ids).await?;
@@ -196,12 +240,12 @@ impl Services {
                 let patched = tokio::task::spawn_blocking(move || kept.replaced(&pending, fresh))
                     .await
                     .map_err(|e| DomainError::Internal(format!("profile facts update failed: {e}")))?;
-                Ok(Arc::new(patched))
+                Ok((Arc::new(patched), false))
             }
             _ => {
                 let mut facts = self.stores.profiles.profile_facts(ws).await?;
                 facts.sort();
-                Ok(Arc::new(facts))
+                Ok((Arc::new(facts), true))
             }
         }
     }

@@ -172,19 +172,18 @@ impl Services {
         upkeep.state.lock().await.segments = segments;
         {
             // The recorder: appends entries and exits in order, grouping what has queued up, and
-            // saves members only once the changes they include are durable. After a failure to
-            // record, it saves nothing more: the saved members stay at what was recorded, and the
-            // next start records what is missing.
+            // saves members only once the changes they include are durable. Changes it could not
+            // record stay queued, in order, and are tried again with whatever comes next (a save
+            // comes each minute); meanwhile no members are saved.
             let services = self.clone();
             let upkeep = upkeep.clone();
             tokio::spawn(async move {
-                let mut failed = false;
+                let (mut changes, mut since) = (Vec::new(), Vec::new());
                 while let Some(first) = recordings.recv().await {
                     let mut queued = vec![first];
                     while let Ok(more) = recordings.try_recv() {
                         queued.push(more);
                     }
-                    let (mut changes, mut since) = (Vec::new(), Vec::new());
                     for item in queued {
                         match item {
                             Recording::Changes { changes: more, since: at } => {
@@ -192,17 +191,16 @@ impl Services {
                                 since.extend(at);
                             }
                             Recording::Save(save) => {
-                                failed |= !services.record(ws, &upkeep, &mut changes, &mut since).await;
-                                let saved = if failed {
-                                    Err(DomainError::Internal("segment entries and exits could not be recorded".into()))
-                                } else {
+                                let saved = if services.record(ws, &upkeep, &mut changes, &mut since).await {
                                     services.save_kept(ws, &save).await
+                                } else {
+                                    Err(DomainError::Internal("segment entries and exits could not be recorded".into()))
                                 };
                                 let _ = save.done.send(saved);
                             }
                         }
                     }
-                    failed |= !services.record(ws, &upkeep, &mut changes, &mut since).await;
+                    services.record(ws, &upkeep, &mut changes, &mut since).await;
                 }
             });
         }
@@ -236,6 +234,10 @@ impl Services {
             })
             .collect();
         let (stored, definitions) = self.segment_definitions(ws).await?;
+        // A segment never saved was empty when it was created.
+        for s in &stored {
+            saved.entry(s.key.clone()).or_insert_with(|| (RoaringTreemap::new(), s.created_at.as_microsecond()));
+        }
         let index = self.event_index(&crate::access::Principal::system(ws)).await?;
         replay_recorded(&index, &mut saved);
         Ok(stored
@@ -383,7 +385,8 @@ impl Services {
         Ok(())
     }
 
-    /// Records (and empties) `changes`, trying three times; notes the latencies; false if it failed.
+    /// Records `changes`, trying three times, and empties them; notes the latencies. False if it
+    /// failed: then they are kept, to be tried again.
     async fn record(
         &self,
         ws: WorkspaceId,
@@ -399,17 +402,16 @@ impl Services {
             tokio::time::sleep(std::time::Duration::from_secs(wait)).await;
             outcome = self.record_changes(ws, changes).await;
         }
-        changes.clear();
         match outcome {
             Ok(()) => {
+                changes.clear();
                 let done = Instant::now();
                 let mut recorded = upkeep.recorded_us.lock().expect("latency lock is never poisoned");
                 recorded.extend(since.drain(..).map(|at| done.duration_since(at).as_micros() as u64));
                 true
             }
             Err(error) => {
-                since.clear();
-                tracing::error!(workspace = ws.0, %error, "segment entries and exits could not be recorded");
+                tracing::error!(workspace = ws.0, %error, "segment entries and exits could not be recorded; will retry");
                 false
             }
         }
@@ -523,7 +525,14 @@ impl Services {
         };
         let _ = upkeep.recorder.send(Recording::Save(save));
         drop(state);
-        saved.await.map_err(|_| DomainError::Internal("the segment recorder stopped".into()))?
+        // The members are kept and current either way: a save that waits for a recording to
+        // succeed is logged, not failed (the segment's own change was stored).
+        match saved.await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => tracing::warn!(workspace = ws.0, %error, "segment members not saved yet"),
+            Err(_) => tracing::warn!(workspace = ws.0, "the segment recorder stopped"),
+        }
+        Ok(())
     }
 
     /// Re-reads the workspace's segment definitions into a running upkeep (after a segment was

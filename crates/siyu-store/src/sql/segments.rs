@@ -5,6 +5,7 @@ use siyu_domain::segments::{SegmentStore, StoredSegment};
 #[async_trait]
 impl SegmentStore for SqlStore {
     async fn insert(&self, ws: WorkspaceId, segment: &StoredSegment) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO segments (workspace_id, key, name, definition, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6)",
@@ -15,13 +16,23 @@ impl SegmentStore for SqlStore {
         .bind(&segment.definition)
         .bind(millis(segment.created_at))
         .bind(millis(segment.updated_at))
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(|e| match db_err(e) {
             StoreError::Conflict(_) => StoreError::Conflict(format!("segment key \"{}\" is taken", segment.key)),
             other => other,
         })?;
-        Ok(())
+        // A save racing an earlier segment's deletion may have left its members or sizes behind:
+        // a new segment of the same key starts without them.
+        for table in ["segment_members", "segment_sizes"] {
+            sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table} WHERE workspace_id = $1 AND key = $2")))
+                .bind(ws.0)
+                .bind(&segment.key)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        }
+        tx.commit().await.map_err(db_err)
     }
 
     async fn update(&self, ws: WorkspaceId, segment: &StoredSegment) -> Result<(), StoreError> {
@@ -64,24 +75,26 @@ impl SegmentStore for SqlStore {
     }
 
     async fn delete(&self, ws: WorkspaceId, key: &str) -> Result<(), StoreError> {
-        for table in ["segment_members", "segment_sizes"] {
-            sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table} WHERE workspace_id = $1 AND key = $2")))
-                .bind(ws.0)
-                .bind(key)
-                .execute(&self.pool)
-                .await
-                .map_err(db_err)?;
-        }
+        let mut tx = self.begin_write().await?;
+        // The definition first: a concurrent save of members checks that it exists.
         let done = sqlx::query("DELETE FROM segments WHERE workspace_id = $1 AND key = $2")
             .bind(ws.0)
             .bind(key)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(db_err)?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound(format!("segment \"{key}\"")));
         }
-        Ok(())
+        for table in ["segment_members", "segment_sizes"] {
+            sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table} WHERE workspace_id = $1 AND key = $2")))
+                .bind(ws.0)
+                .bind(key)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        }
+        tx.commit().await.map_err(db_err)
     }
 
     async fn workspaces(&self) -> Result<Vec<WorkspaceId>, StoreError> {

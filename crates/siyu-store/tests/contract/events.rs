@@ -115,10 +115,50 @@ async fn the_delta_folds_into_the_base_in_the_background(fixture: Fixture) {
     assert_eq!(live.rfm(None), rebuilt.rfm(None));
 }
 
+async fn a_fold_saves_a_snapshot_that_a_restart_starts_from(fixture: Fixture) {
+    fixture.services.set_index_fold_events(1_000);
+    let owner = fixture.workspace("brand").await;
+    let users: Vec<String> = (0..20).map(|i| format!("u{i}")).collect();
+    let ids = fixture.services.customers_for_user_ids(&owner, &users).await.unwrap();
+    let batch = |from_us: i64, pairs: usize| -> Vec<NewEvent> {
+        ids.iter().flat_map(|id| events(*id, &["Signed Up", "Order Completed"].repeat(pairs), from_us)).collect()
+    };
+    fixture.services.append_events(&owner, &batch(0, 300)).await.unwrap();
+    assert_eq!(fixture.services.event_index(&owner).await.unwrap().columns.event_count(), 12_000);
+    // 6,000 more: past the fold threshold, and more than an eighth of the base, so the fold saves
+    // a snapshot of the new base.
+    for round in 1..=3 {
+        fixture.services.append_events(&owner, &batch(round * 1_000_000, 50)).await.unwrap();
+        assert_eq!(
+            fixture.services.event_index(&owner).await.unwrap().columns.event_count(),
+            12_000 + 2_000 * round as usize
+        );
+    }
+    let mut restarted = None;
+    for _ in 0..200 {
+        let _ = fixture.services.event_index(&owner).await.unwrap();
+        let index = fixture.reopen().await.event_index(&owner).await.unwrap();
+        if index.columns.base().event_count() > 12_000 {
+            restarted = Some(index);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let restarted = restarted.expect("a restart starts from the snapshot the fold saved");
+    // It holds every event: the snapshot's, and the log's after its checkpoint (none twice).
+    assert_eq!(restarted.columns.event_count(), 18_000);
+    let live = fixture.services.event_index(&owner).await.unwrap();
+    let steps = vec!["Signed Up".to_string(), "Order Completed".to_string()];
+    let none = FunnelOptions::default();
+    assert_eq!(live.funnel(&steps, 3_600, &none).unwrap(), restarted.funnel(&steps, 3_600, &none).unwrap());
+    assert_eq!(live.rfm(None), restarted.rfm(None));
+}
+
 crate::contract!(
     append_then_scan_since_a_checkpoint,
     the_index_restarts_from_its_snapshot_and_sees_other_writers,
-    the_delta_folds_into_the_base_in_the_background
+    the_delta_folds_into_the_base_in_the_background,
+    a_fold_saves_a_snapshot_that_a_restart_starts_from
 );
 
 async fn services_at(path: &std::path::Path, key: &siyu_core::crypto::SecretKey) -> Services {

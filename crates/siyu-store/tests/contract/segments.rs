@@ -290,6 +290,16 @@ async fn wait_members(f: &Fixture, owner: &Principal, key: &str, mut expected: V
     panic!("{key}: members {got:?}, expected {expected:?}");
 }
 
+fn sms_granted() -> ConsentChange {
+    ConsentChange {
+        purpose: "marketing".into(),
+        channel: "sms".into(),
+        granted: true,
+        source: None,
+        policy_version: "v2".into(),
+    }
+}
+
 async fn membership_follows_profile_changes_at_once(f: Fixture) {
     let owner = f.workspace("brand").await;
     let ids = seed(&f, &owner).await;
@@ -305,14 +315,7 @@ async fn membership_follows_profile_changes_at_once(f: Fixture) {
     // No full pass runs below: each change reaches the members through the upkeep alone.
     // Customer 1 (上海, SMS withdrawn) is tagged VIP, then grants SMS again: enters.
     s.add_tags(&owner, ids[1], &["VIP".to_string()], "manual").await.unwrap();
-    let consent = ConsentChange {
-        purpose: "marketing".into(),
-        channel: "sms".into(),
-        granted: true,
-        source: None,
-        policy_version: "v2".into(),
-    };
-    s.change_consent(&owner, ids[1], vec![consent]).await.unwrap();
+    s.change_consent(&owner, ids[1], vec![sms_granted()]).await.unwrap();
     let events = segment_events(&f, &owner, ids[1], 1).await;
     assert_eq!(events[0].0, "Segment Entered", "{events:?}");
     // Customer 0 moves to 北京: exits.
@@ -333,14 +336,7 @@ async fn membership_follows_profile_changes_at_once(f: Fixture) {
         .await
         .unwrap()
         .id;
-    let consent = ConsentChange {
-        purpose: "marketing".into(),
-        channel: "sms".into(),
-        granted: true,
-        source: None,
-        policy_version: "v2".into(),
-    };
-    s.change_consent(&owner, new, vec![consent]).await.unwrap();
+    s.change_consent(&owner, new, vec![sms_granted()]).await.unwrap();
     wait_members(&f, &owner, "sh-vip-sms", vec![new]).await;
     s.remove_tag(&owner, new, "VIP").await.unwrap();
     wait_members(&f, &owner, "sh-vip-sms", vec![]).await;
