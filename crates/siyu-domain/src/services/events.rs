@@ -732,6 +732,14 @@ impl Services {
             let (taken, generation, checkpoint) = {
                 let state = live.write().await;
                 let taken = state.tail.lock().expect("tail lock is never poisoned").events.len();
+                tracing::info!(
+                    workspace = ws.0,
+                    base = state.base.event_count(),
+                    taken,
+                    snapshot = state.snapshot_events,
+                    due = state.snapshot_due(taken),
+                    "folding the analytics index"
+                );
                 let mut checkpoint = None;
                 if state.snapshot_due(taken) {
                     let events = &services.stores.events;
@@ -791,6 +799,7 @@ impl Services {
                 };
                 match saved {
                     Ok(()) => {
+                        tracing::info!(workspace = ws.0, events, "saved the analytics index snapshot after a fold");
                         let mut state = live.write().await;
                         if state.generation == generation {
                             state.snapshot_events = events;
