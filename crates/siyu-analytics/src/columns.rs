@@ -113,6 +113,64 @@ impl EventColumns {
         &self.orders[self.order_starts[slot] as usize..self.order_starts[slot + 1] as usize]
     }
 
+    /// Returns these columns with every customer in `moves` (merged-away profile → survivor)
+    /// counted as its survivor: their events and orders join the survivor's, in time order (at one
+    /// instant, the lower customer id's first). Customers no move names are copied as they are.
+    pub fn remapped(&self, moves: &HashMap<i64, i64>) -> EventColumns {
+        let mut units: Vec<(i64, i64, usize)> = (0..self.customer_count())
+            .map(|slot| {
+                let id = self.customers[slot];
+                (moves.get(&id).copied().unwrap_or(id), id, slot)
+            })
+            .collect();
+        if units.iter().all(|(to, id, _)| to == id) {
+            return self.clone();
+        }
+        units.sort_unstable();
+        let mut columns = EventColumns::with_capacity(units.len(), self.event_count());
+        let mut joined: Vec<(i64, u16, u32)> = Vec::new();
+        let mut orders: Vec<Order> = Vec::new();
+        let mut at = 0;
+        while at < units.len() {
+            let target = units[at].0;
+            let end = at + units[at..].partition_point(|u| u.0 == target);
+            if end == at + 1 {
+                let slot = units[at].2;
+                let (ts_us, events) = self.events_of(slot);
+                columns.push_customer(crate::index::CustomerEvents {
+                    id: target,
+                    ts_us,
+                    events,
+                    props: self.props_of(slot),
+                    orders: self.orders_of(slot),
+                });
+            } else {
+                joined.clear();
+                orders.clear();
+                for (_, _, slot) in &units[at..end] {
+                    let (ts_us, events) = self.events_of(*slot);
+                    joined.extend(ts_us.iter().zip(events).zip(self.props_of(*slot)).map(|((t, e), p)| (*t, *e, *p)));
+                    orders.extend_from_slice(self.orders_of(*slot));
+                }
+                // Stable: at one instant, the events of the lower customer id stay first.
+                joined.sort_by_key(|e| e.0);
+                orders.sort_by_key(|o| o.ts_us);
+                let ts_us: Vec<i64> = joined.iter().map(|e| e.0).collect();
+                let events: Vec<u16> = joined.iter().map(|e| e.1).collect();
+                let props: Vec<u32> = joined.iter().map(|e| e.2).collect();
+                columns.push_customer(crate::index::CustomerEvents {
+                    id: target,
+                    ts_us: &ts_us,
+                    events: &events,
+                    props: &props,
+                    orders: &orders,
+                });
+            }
+            at = end;
+        }
+        columns
+    }
+
     /// Returns the earliest and latest event time, or `None` when there are no events.
     pub fn time_range(&self) -> Option<(i64, i64)> {
         (!self.ts_us.is_empty()).then_some((self.min_ts_us, self.max_ts_us))
@@ -422,6 +480,45 @@ mod tests {
         assert_eq!(back_names.names(), names.names());
         assert!(EventColumns::from_bytes(&bytes[..bytes.len() - 1]).is_none());
         assert!(EventColumns::from_bytes(b"SIYUIDX0").is_none());
+    }
+
+    #[test]
+    fn remapping_gives_what_building_with_the_merges_gives() {
+        let raw = [
+            RawEvent { customer: 7, ts_us: 5, event: 3, order_cents: Some(900), props: EMPTY_SET },
+            event(4, 20, 0),
+            event(9, 10, 2),
+            event(7, 20, 5),
+            RawEvent { customer: 4, ts_us: 8, event: 3, order_cents: Some(1250), props: EMPTY_SET },
+            event(2, 1, 1),
+        ];
+        let build = |raw: &[RawEvent]| {
+            let mut builder = EventColumnsBuilder::default();
+            raw.iter().for_each(|e| {
+                builder.push(*e);
+            });
+            builder.build()
+        };
+        let columns = build(&raw);
+        // 7 and 9 merge into 4 (which keeps its own events), 2 into 11 (which had none).
+        let moves: HashMap<i64, i64> = [(7, 4), (9, 4), (2, 11)].into_iter().collect();
+        let remapped = columns.remapped(&moves);
+        let moved: Vec<RawEvent> = raw
+            .iter()
+            .map(|e| RawEvent { customer: moves.get(&e.customer).copied().unwrap_or(e.customer), ..*e })
+            .collect();
+        let expected = build(&moved);
+        assert_eq!(remapped.customer_count(), 2);
+        for slot in 0..2 {
+            assert_eq!(remapped.customer(slot), expected.customer(slot));
+            assert_eq!(remapped.events_of(slot).0, expected.events_of(slot).0);
+            assert_eq!(remapped.orders_of(slot), expected.orders_of(slot));
+        }
+        assert_eq!(remapped.events_of(0), (&[5, 8, 10, 20, 20][..], &[3, 3, 2, 0, 5][..]));
+        assert_eq!(remapped.orders_of(0), &[Order { ts_us: 5, cents: 900 }, Order { ts_us: 8, cents: 1250 }]);
+        assert_eq!(remapped.time_range(), columns.time_range());
+        // No move that applies: the same columns.
+        assert_eq!(columns.remapped(&HashMap::new()).events_of(1), columns.events_of(1));
     }
 
     #[test]

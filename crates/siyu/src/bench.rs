@@ -562,6 +562,22 @@ async fn bench_membership(
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     let (updated, _) = services.take_upkeep_latencies(owner.workspace_id).await;
     print_latencies("membership updated after a profile change (a trait set)", &updated)?;
+    // Merges: two customers learnt to be one person (as an identify naming both ids does); their
+    // indexed events move to the survivor, and the next query waits for that.
+    let mut waits = Vec::new();
+    for pair in hot[400..].chunks(2).take(5) {
+        let mut identities = Vec::new();
+        for id in pair {
+            let customer = services.customer(&owner, siyu_core::CustomerId(*id)).await?;
+            identities.extend(customer.identities.iter().map(|i| json!({"type": i.kind, "value": i.value})));
+        }
+        let input: siyu_domain::profiles::CustomerInput = serde_json::from_value(json!({"identities": identities}))?;
+        let started = Instant::now();
+        services.upsert_customer(&owner, input).await?;
+        services.event_index(&owner).await?;
+        waits.push(started.elapsed().as_micros() as u64);
+    }
+    print_latencies("a merge of two customers until the next query answers with their events joined", &waits)?;
     services.delete_segment(&owner, key).await?;
     Ok(())
 }

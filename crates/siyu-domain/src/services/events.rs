@@ -67,6 +67,14 @@ impl Services {
     pub async fn event_index(&self, principal: &Principal) -> DomainResult<Arc<EventIndex>> {
         principal.require(Permission::AnalyticsRead)?;
         let live = self.live_index(principal.workspace_id);
+        let (pending, merging) = {
+            let state = live.read().await;
+            (state.merges_pending.load(std::sync::atomic::Ordering::Acquire), state.merging.clone())
+        };
+        if pending || merging.try_lock().is_err() {
+            // Queries see a merge at once: they wait for its events to move (appends do not).
+            self.apply_merges(principal.workspace_id).await?;
+        }
         let foreign = self.stores.events.foreign_version(principal.workspace_id).await?;
         {
             let state = live.read().await;
@@ -104,17 +112,23 @@ impl Services {
     }
 
     /// Loads a workspace's index: from its snapshot plus the events appended since, when the
-    /// snapshot is whole and no profile was merged since; otherwise from the whole log, after which
-    /// a new snapshot is saved (failing to save costs only the next start's speed, so it is logged).
+    /// snapshot is whole (profiles merged since it was taken have their events moved to their
+    /// survivors); otherwise from the whole log, after which a new snapshot is saved (failing to
+    /// save costs only the next start's speed, so it is logged).
     async fn load_live(&self, ws: WorkspaceId) -> DomainResult<LiveIndex> {
-        let merged: HashMap<i64, i64> =
-            self.stores.profiles.merged_customers(ws).await?.into_iter().map(|(from, to)| (from.0, to.0)).collect();
+        let merged = moves_of(self.stores.profiles.merged_customers(ws).await?);
+        let merges = merges_hash(&merged);
         if let Some(bytes) = self.stores.events.load_snapshot(ws).await?
-            && let Some((meta, columns, names, table)) = parse_snapshot(&bytes)
-            && meta.merged == merged.len()
+            && let Some((meta, mut columns, names, table)) = parse_snapshot(&bytes)
         {
+            if meta.merges != merges {
+                let moves = merged.clone();
+                columns = tokio::task::spawn_blocking(move || columns.remapped(&moves))
+                    .await
+                    .map_err(|e| DomainError::Internal(format!("merging profiles' events failed: {e}")))?;
+            }
             let mut live = LiveIndex::loaded(names, table, columns, meta.unindexed);
-            live.merged = merged.len();
+            live.merges = merges;
             live.snapshot_events = live.base.event_count();
             let tail = live.tail.get_mut().expect("tail lock is never poisoned");
             let props = Arc::get_mut(&mut live.props)
@@ -176,10 +190,10 @@ impl Services {
             }
         }
         let mut live = LiveIndex::loaded(names.clone(), props, builder.build(), unnamed);
-        live.merged = merged.len();
+        live.merges = merges;
         if live.base.event_count() >= SNAPSHOT_MIN_EVENTS {
             live.snapshot_events = live.base.event_count();
-            let meta = SnapshotMeta { checkpoint, merged: merged.len(), unindexed: unnamed };
+            let meta = SnapshotMeta { checkpoint, merges, unindexed: unnamed };
             let base = live.base.clone();
             let table = live.props.clone();
             let bytes = tokio::task::spawn_blocking(move || {
@@ -436,7 +450,21 @@ impl Services {
                 }
             }
         });
-        self.mark_index_stale(ws);
+        // The merged-away profiles' indexed events move to their survivors: in the background
+        // now, and before the next query answers.
+        let live = self.live_index(ws);
+        let note = |state: &LiveIndex| state.merges_pending.store(true, std::sync::atomic::Ordering::Release);
+        let noted = live.try_read().map(|state| note(&state)).is_ok();
+        let services = self.clone();
+        tokio::spawn(async move {
+            if !noted {
+                // A load in progress holds the write lock; it may have read the merges before this one.
+                note(&*live.read().await);
+            }
+            if let Err(error) = services.apply_merges(ws).await {
+                tracing::warn!(workspace = ws.0, %error, "could not move merged profiles' events in the index");
+            }
+        });
     }
 
     /// Forgets a deleted profile's identities in the ingestion path, so a later event of the same
@@ -681,13 +709,41 @@ fn raw_event(
 /// Indexes smaller than this are rebuilt from the log at start rather than kept as snapshots.
 const SNAPSHOT_MIN_EVENTS: usize = 10_000;
 
+/// Merged-away profile → its survivor (following a survivor that was merged later).
+fn moves_of(merged: Vec<(CustomerId, CustomerId)>) -> HashMap<i64, i64> {
+    let direct: HashMap<i64, i64> = merged.iter().map(|(from, to)| (from.0, to.0)).collect();
+    let mut moves = direct.clone();
+    for to in moves.values_mut() {
+        let mut hops = 0;
+        while let Some(next) = direct.get(to)
+            && hops < direct.len()
+        {
+            *to = *next;
+            hops += 1;
+        }
+    }
+    moves
+}
+
+/// A fingerprint of a set of merges, so a snapshot tells whether its base reflects them.
+fn merges_hash(moves: &HashMap<i64, i64>) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut pairs: Vec<(i64, i64)> = moves.iter().map(|(from, to)| (*from, *to)).collect();
+    pairs.sort_unstable();
+    let mut hasher = std::hash::DefaultHasher::new();
+    pairs.hash(&mut hasher);
+    hasher.finish()
+}
+
 /// What a snapshot records besides the columns: where in the log it ends, and the state it assumed.
 #[derive(serde::Serialize, serde::Deserialize)]
 struct SnapshotMeta {
     /// The log checkpoint after the last event in the snapshot.
     checkpoint: String,
-    /// Merged-away profiles when it was taken: a merge since then moves events, so it is not used.
-    merged: usize,
+    /// [`merges_hash`] of the merges its base reflects (0 in older snapshots): other merges are
+    /// applied to it on load.
+    #[serde(default)]
+    merges: u64,
     /// Events left out for lack of event-name ids.
     unindexed: u64,
 }
@@ -715,6 +771,62 @@ const FOLD_EVENTS: usize = 1_000_000;
 static GENERATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 impl Services {
+    /// Moves the indexed events of profiles merged since the index was loaded to their survivors
+    /// (the log keeps them under the merged-away id; a load maps them). The base is remapped on the
+    /// blocking pool and swapped in under the write lock, with the tail's events remapped, so
+    /// appends wait only for the swap. Repeats while merges keep coming.
+    pub(crate) async fn apply_merges(&self, ws: WorkspaceId) -> DomainResult<()> {
+        use std::sync::atomic::Ordering;
+        let live = self.live_index(ws);
+        let merging = live.read().await.merging.clone();
+        let _merging = merging.lock().await;
+        loop {
+            let (base, version, generation) = {
+                let state = live.read().await;
+                if !state.merges_pending.swap(false, Ordering::AcqRel) || !state.loaded || state.is_stale() {
+                    // Not loaded or about to be reloaded: the load maps every merge.
+                    return Ok(());
+                }
+                (state.base.clone(), state.base_version, state.generation)
+            };
+            let merged = match self.stores.profiles.merged_customers(ws).await {
+                Ok(merged) => merged,
+                Err(error) => {
+                    live.read().await.merges_pending.store(true, Ordering::Release);
+                    return Err(error.into());
+                }
+            };
+            let moves = moves_of(merged);
+            let merges = merges_hash(&moves);
+            let moves = Arc::new(moves);
+            let remap = moves.clone();
+            let remapped = tokio::task::spawn_blocking(move || base.remapped(&remap))
+                .await
+                .map_err(|e| DomainError::Internal(format!("merging profiles' events failed: {e}")))?;
+            let mut state = live.write().await;
+            if state.generation != generation || state.is_stale() {
+                return Ok(());
+            }
+            if state.base_version != version {
+                // A fold replaced the base meanwhile: move the events of the new one.
+                state.merges_pending.store(true, Ordering::Release);
+                continue;
+            }
+            state.base = Arc::new(remapped);
+            state.base_version += 1;
+            state.merges = merges;
+            let tail = state.tail.get_mut().expect("tail lock is never poisoned");
+            for event in &mut tail.events {
+                if let Some(to) = moves.get(&event.customer) {
+                    event.customer = *to;
+                }
+            }
+            tail.snapshot = None;
+            // Upkeep takes a fresh view, as after a fold.
+            state.folds.fetch_add(1, Ordering::Release);
+        }
+    }
+
     /// Folds the tail into a new base off the query path. Under the write lock (so that no append
     /// is between the log and the tail) it notes how many tail events the fold takes and, when a
     /// snapshot is due, the log's checkpoint after them; the fold runs on the blocking pool over a
@@ -751,10 +863,10 @@ impl Services {
                 }
                 (taken, state.generation, checkpoint)
             };
-            let (base, events) = {
+            let (base, events, version) = {
                 let state = live.read().await;
                 let tail = state.tail.lock().expect("tail lock is never poisoned");
-                (state.base.clone(), tail.events[..taken].to_vec())
+                (state.base.clone(), tail.events[..taken].to_vec(), state.base_version)
             };
             let folded = tokio::task::spawn_blocking(move || {
                 let mut builder = EventColumnsBuilder::with_capacity(events.len());
@@ -769,9 +881,11 @@ impl Services {
                 let mut to_save = None;
                 if let Ok(folded) = folded
                     && state.generation == generation
+                    && state.base_version == version
                     && !state.is_stale()
                 {
                     state.base = Arc::new(folded);
+                    state.base_version += 1;
                     let tail = state.tail.get_mut().expect("tail lock is never poisoned");
                     tail.events.drain(..taken);
                     tail.drained += taken as u64;
@@ -779,7 +893,7 @@ impl Services {
                     let names = tail.names.clone();
                     state.folds.fetch_add(1, Ordering::Release);
                     if let Some(checkpoint) = checkpoint {
-                        let meta = SnapshotMeta { checkpoint, merged: state.merged, unindexed: state.unindexed };
+                        let meta = SnapshotMeta { checkpoint, merges: state.merges, unindexed: state.unindexed };
                         to_save = Some((meta, state.base.clone(), names, state.props.clone()));
                     }
                 }
@@ -834,8 +948,15 @@ pub(crate) struct LiveIndex {
     tail_stale: std::sync::atomic::AtomicBool,
     /// Folds done on this load (read without the tail lock, which a snapshot holds while it builds).
     folds: std::sync::atomic::AtomicU64,
-    /// Merged-away profiles when it was loaded (a merge since makes it stale).
-    merged: usize,
+    /// [`merges_hash`] of the merges whose events the base holds under their survivors.
+    merges: u64,
+    /// Set by a merge, until its events moved ([`Services::apply_merges`]).
+    merges_pending: std::sync::atomic::AtomicBool,
+    /// Serialises the moves of merged profiles' events.
+    merging: Arc<tokio::sync::Mutex<()>>,
+    /// Changes each time the base is replaced (a fold, a merge), so that a job over an older base
+    /// does not replace a newer one.
+    base_version: u64,
     /// Events in the base of the last snapshot saved or loaded (0: none).
     snapshot_events: usize,
 }
@@ -869,7 +990,10 @@ impl LiveIndex {
             folding: Default::default(),
             tail_stale: Default::default(),
             folds: Default::default(),
-            merged: 0,
+            merges: 0,
+            merges_pending: Default::default(),
+            merging: Default::default(),
+            base_version: 0,
             snapshot_events: 0,
         }
     }

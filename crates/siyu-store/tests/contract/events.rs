@@ -154,11 +154,50 @@ async fn a_fold_saves_a_snapshot_that_a_restart_starts_from(fixture: Fixture) {
     assert_eq!(live.rfm(None), restarted.rfm(None));
 }
 
+async fn a_merge_moves_indexed_events_and_a_restart_moves_them_in_its_snapshot(fixture: Fixture) {
+    let owner = fixture.workspace("brand").await;
+    let users: Vec<String> = (0..200).map(|i| format!("u{i}")).collect();
+    let ids = fixture.services.customers_for_user_ids(&owner, &users).await.unwrap();
+    let batch: Vec<NewEvent> =
+        ids.iter().flat_map(|id| events(*id, &["Signed Up", "Order Completed"].repeat(30), 1_000)).collect();
+    fixture.services.append_events(&owner, &batch).await.unwrap();
+    // One more event of u1, in the tail after the snapshot the first load saves.
+    let first = fixture.services.event_index(&owner).await.unwrap();
+    assert_eq!(first.columns.customer_count(), 200);
+    fixture.services.append_events(&owner, &events(ids[1], &["Coupon Applied"], 9_000)).await.unwrap();
+    // u0 and u1 turn out to be one person.
+    let both: siyu_domain::profiles::CustomerInput = serde_json::from_value(serde_json::json!({
+        "identities": [{"type": "user_id", "value": "u0"}, {"type": "user_id", "value": "u1"}]
+    }))
+    .unwrap();
+    let survivor = fixture.services.upsert_customer(&owner, both).await.unwrap().id;
+    let events_of = |index: &siyu_domain::events::EventIndex, id: siyu_core::CustomerId| {
+        let mut n = 0;
+        if let Some(unit) = index.columns.unit_of(id.0) {
+            index.columns.for_each_customer(unit..unit + 1, |c| n = c.ts_us.len());
+        }
+        n
+    };
+    let merged = fixture.services.event_index(&owner).await.unwrap();
+    assert_eq!(merged.columns.customer_count(), 199, "the next query sees the merge");
+    assert_eq!(merged.columns.event_count(), 12_001);
+    assert_eq!(events_of(&merged, survivor), 121);
+    // A restart from the snapshot taken before the merge moves the events too.
+    let restarted = fixture.reopen().await.event_index(&owner).await.unwrap();
+    assert_eq!((restarted.columns.customer_count(), restarted.columns.event_count()), (199, 12_001));
+    assert_eq!(events_of(&restarted, survivor), 121);
+    let steps = vec!["Signed Up".to_string(), "Coupon Applied".to_string()];
+    let none = FunnelOptions::default();
+    assert_eq!(merged.funnel(&steps, 86_400, &none).unwrap(), restarted.funnel(&steps, 86_400, &none).unwrap());
+    assert_eq!(merged.rfm(None), restarted.rfm(None));
+}
+
 crate::contract!(
     append_then_scan_since_a_checkpoint,
     the_index_restarts_from_its_snapshot_and_sees_other_writers,
     the_delta_folds_into_the_base_in_the_background,
-    a_fold_saves_a_snapshot_that_a_restart_starts_from
+    a_fold_saves_a_snapshot_that_a_restart_starts_from,
+    a_merge_moves_indexed_events_and_a_restart_moves_them_in_its_snapshot
 );
 
 async fn services_at(path: &std::path::Path, key: &siyu_core::crypto::SecretKey) -> Services {
