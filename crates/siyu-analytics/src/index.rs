@@ -120,10 +120,19 @@ impl Index {
 
     /// Returns one set of columns holding the base and the delta (a new base).
     pub fn fold(&self) -> EventColumns {
+        self.fold_paced(|| {})
+    }
+
+    /// Like [`Index::fold`], calling `pause` every 16,384 customers, so that a caller can let other
+    /// work run (a fold of a large base is seconds of one core).
+    pub fn fold_paced(&self, mut pause: impl FnMut()) -> EventColumns {
         let mut units: Vec<(i64, usize)> = (0..self.customer_count()).map(|u| (self.customer_id(u), u)).collect();
         units.sort_unstable();
         let mut folded = EventColumns::with_capacity(units.len(), self.event_count());
-        for (_, unit) in units {
+        for (n, (_, unit)) in units.into_iter().enumerate() {
+            if n % 16_384 == 16_383 {
+                pause();
+            }
             self.for_each_customer(unit..unit + 1, |customer| folded.push_customer(customer));
         }
         folded

@@ -873,7 +873,16 @@ impl Services {
                 for event in events {
                     builder.push(event);
                 }
-                Index::new(base, Arc::new(builder.build())).fold()
+                // At most half of a core: on a small machine the fold must leave room for
+                // appends and the segment upkeep (it takes seconds over a large base).
+                let mut worked = std::time::Instant::now();
+                Index::new(base, Arc::new(builder.build())).fold_paced(|| {
+                    let spent = worked.elapsed();
+                    if spent >= std::time::Duration::from_millis(2) {
+                        std::thread::sleep(spent);
+                        worked = std::time::Instant::now();
+                    }
+                })
             })
             .await;
             let to_save = {
