@@ -194,20 +194,7 @@ impl Services {
         if live.base.event_count() >= SNAPSHOT_MIN_EVENTS {
             live.snapshot_events = live.base.event_count();
             let meta = SnapshotMeta { checkpoint, merges, unindexed: unnamed };
-            let base = live.base.clone();
-            let table = live.props.clone();
-            let bytes = tokio::task::spawn_blocking(move || {
-                let table = table.read().expect("property table lock is never poisoned");
-                snapshot_bytes(&meta, &base, &names, &table)
-            })
-            .await;
-            let saved = match bytes {
-                Ok(bytes) => self.stores.events.save_snapshot(ws, bytes).await.map_err(|e| e.to_string()),
-                Err(e) => Err(e.to_string()),
-            };
-            if let Err(error) = saved {
-                tracing::warn!(workspace = ws.0, %error, "could not save the analytics index snapshot");
-            }
+            self.save_index_snapshot(ws, meta, live.base.clone(), names, live.props.clone()).await;
         }
         Ok(live)
     }
@@ -827,6 +814,31 @@ impl Services {
         }
     }
 
+    /// Saves a snapshot of an index base (serialised on the blocking pool); a failure costs only
+    /// the next start's speed, so it is logged. Whether it was saved.
+    async fn save_index_snapshot(
+        &self,
+        ws: WorkspaceId,
+        meta: SnapshotMeta,
+        base: Arc<EventColumns>,
+        names: EventNames,
+        props: Arc<std::sync::RwLock<PropTable>>,
+    ) -> bool {
+        let bytes = tokio::task::spawn_blocking(move || {
+            let props = props.read().expect("property table lock is never poisoned");
+            snapshot_bytes(&meta, &base, &names, &props)
+        })
+        .await;
+        let saved = match bytes {
+            Ok(bytes) => self.stores.events.save_snapshot(ws, bytes).await.map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        if let Err(error) = &saved {
+            tracing::warn!(workspace = ws.0, %error, "could not save the analytics index snapshot");
+        }
+        saved.is_ok()
+    }
+
     /// Folds the tail into a new base off the query path. Under the write lock (so that no append
     /// is between the log and the tail) it notes how many tail events the fold takes and, when a
     /// snapshot is due, the log's checkpoint after them; the fold runs on the blocking pool over a
@@ -866,6 +878,10 @@ impl Services {
             let (base, events, version) = {
                 let state = live.read().await;
                 let tail = state.tail.lock().expect("tail lock is never poisoned");
+                if state.generation != generation || tail.events.len() < taken {
+                    // Reloaded meanwhile: this fold is moot (the new load has its own flag).
+                    return;
+                }
                 (state.base.clone(), tail.events[..taken].to_vec(), state.base_version)
             };
             let folded = tokio::task::spawn_blocking(move || {
@@ -911,25 +927,11 @@ impl Services {
             };
             if let Some((meta, base, names, props)) = to_save {
                 let events = base.event_count();
-                let bytes = tokio::task::spawn_blocking(move || {
-                    let props = props.read().expect("property table lock is never poisoned");
-                    snapshot_bytes(&meta, &base, &names, &props)
-                })
-                .await;
-                let saved = match bytes {
-                    Ok(bytes) => services.stores.events.save_snapshot(ws, bytes).await.map_err(|e| e.to_string()),
-                    Err(e) => Err(e.to_string()),
-                };
-                match saved {
-                    Ok(()) => {
-                        tracing::info!(workspace = ws.0, events, "saved the analytics index snapshot after a fold");
-                        let mut state = live.write().await;
-                        if state.generation == generation {
-                            state.snapshot_events = events;
-                        }
-                    }
-                    Err(error) => {
-                        tracing::warn!(workspace = ws.0, %error, "could not save the analytics index snapshot")
+                if services.save_index_snapshot(ws, meta, base, names, props).await {
+                    tracing::info!(workspace = ws.0, events, "saved the analytics index snapshot after a fold");
+                    let mut state = live.write().await;
+                    if state.generation == generation {
+                        state.snapshot_events = events;
                     }
                 }
             }
