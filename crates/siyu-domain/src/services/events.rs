@@ -799,7 +799,7 @@ impl Services {
                 state.merges_pending.store(true, Ordering::Release);
                 continue;
             }
-            state.base = Arc::new(remapped);
+            let replaced = std::mem::replace(&mut state.base, Arc::new(remapped));
             state.base_version += 1;
             state.merges = merges;
             let tail = state.tail.get_mut().expect("tail lock is never poisoned");
@@ -811,6 +811,8 @@ impl Services {
             tail.snapshot = None;
             // Upkeep takes a fresh view, as after a fold.
             state.folds.fetch_add(1, Ordering::Release);
+            drop(state);
+            tokio::task::spawn_blocking(move || drop(replaced));
         }
     }
 
@@ -877,12 +879,12 @@ impl Services {
             };
             let (base, events, version) = {
                 let state = live.read().await;
-                let tail = state.tail.lock().expect("tail lock is never poisoned");
-                if state.generation != generation || tail.events.len() < taken {
+                let length = state.tail.lock().expect("tail lock is never poisoned").events.len();
+                if state.generation != generation || length < taken {
                     // Reloaded meanwhile: this fold is moot (the new load has its own flag).
                     return;
                 }
-                (state.base.clone(), tail.events[..taken].to_vec(), state.base_version)
+                (state.base.clone(), state.tail_prefix(taken), state.base_version)
             };
             let folded = tokio::task::spawn_blocking(move || {
                 let mut builder = EventColumnsBuilder::with_capacity(events.len());
@@ -901,6 +903,7 @@ impl Services {
                 })
             })
             .await;
+            let mut replaced = None;
             let to_save = {
                 let mut state = live.write().await;
                 let mut to_save = None;
@@ -909,7 +912,7 @@ impl Services {
                     && state.base_version == version
                     && !state.is_stale()
                 {
-                    state.base = Arc::new(folded);
+                    replaced = Some(std::mem::replace(&mut state.base, Arc::new(folded)));
                     state.base_version += 1;
                     let tail = state.tail.get_mut().expect("tail lock is never poisoned");
                     tail.events.drain(..taken);
@@ -925,6 +928,8 @@ impl Services {
                 state.folding.store(false, Ordering::Release);
                 to_save
             };
+            // The old base is freed off the lock (and off the runtime): gigabytes on a large one.
+            tokio::task::spawn_blocking(move || drop(replaced));
             if let Some((meta, base, names, props)) = to_save {
                 let events = base.event_count();
                 if services.save_index_snapshot(ws, meta, base, names, props).await {
@@ -1011,24 +1016,45 @@ impl LiveIndex {
 
     /// Returns the current snapshot, rebuilding the delta from the tail if events arrived, and the
     /// number of tail events it holds (all of them: a new event drops the cached snapshot).
+    /// The tail is copied in short holds of its lock and the delta built without it, so appends
+    /// do not wait for a large tail's rebuild; events appended meanwhile are in the next one.
     fn snapshot(&self) -> (Arc<EventIndex>, usize) {
-        let mut tail = self.tail.lock().expect("tail lock is never poisoned");
-        if let Some(snapshot) = &tail.snapshot {
-            return (snapshot.clone(), tail.events.len());
-        }
-        let mut builder = EventColumnsBuilder::with_capacity(tail.events.len());
-        for event in &tail.events {
-            builder.push(*event);
+        let (taken, names) = {
+            let tail = self.tail.lock().expect("tail lock is never poisoned");
+            if let Some(snapshot) = &tail.snapshot {
+                return (snapshot.clone(), tail.events.len());
+            }
+            (tail.events.len(), tail.names.clone())
+        };
+        let events = self.tail_prefix(taken);
+        let mut builder = EventColumnsBuilder::with_capacity(events.len());
+        for event in events {
+            builder.push(event);
         }
         let columns = Index::new(self.base.clone(), Arc::new(builder.build()));
-        let snapshot = Arc::new(EventIndex {
-            names: tail.names.clone(),
-            props: self.props.clone(),
-            columns,
-            unindexed_events: self.unindexed,
-        });
-        tail.snapshot = Some(snapshot.clone());
-        (snapshot, tail.events.len())
+        let snapshot =
+            Arc::new(EventIndex { names, props: self.props.clone(), columns, unindexed_events: self.unindexed });
+        let mut tail = self.tail.lock().expect("tail lock is never poisoned");
+        if tail.events.len() == taken {
+            tail.snapshot = Some(snapshot.clone());
+        }
+        (snapshot, taken)
+    }
+
+    /// A copy of the tail's first `n` events, taken in pieces so that appends interleave. Only
+    /// folds and merges (under the write lock) change events already in the tail, so the caller
+    /// holds at least the read lock.
+    fn tail_prefix(&self, n: usize) -> Vec<RawEvent> {
+        let mut events = Vec::with_capacity(n);
+        while events.len() < n {
+            let tail = self.tail.lock().expect("tail lock is never poisoned");
+            let end = n.min(events.len() + 65_536).min(tail.events.len());
+            if end <= events.len() {
+                break;
+            }
+            events.extend_from_slice(&tail.events[events.len()..end]);
+        }
+        events
     }
 
     /// Whether a fold of `taken` tail events should save a snapshot: once the base it makes holds
