@@ -57,7 +57,7 @@ impl Services {
     /// Appends events to the workspace's log; returns once they are durable.
     pub async fn append_events(&self, principal: &Principal, events: &[NewEvent]) -> DomainResult<()> {
         principal.require(Permission::EventsWrite)?;
-        self.append_and_index(principal.workspace_id, events, false).await
+        self.append_and_index(principal.workspace_id, events).await
     }
 
     /// Returns the workspace's analytics index: built from the whole log on first use, then kept
@@ -202,12 +202,7 @@ impl Services {
     /// Appends events durably and adds them to the live index (if it is loaded), so they are
     /// queryable at once. The index's read lock is held across both steps: a full (re)load takes
     /// the write lock, so an event is either in the log it scans or added after it, never both.
-    pub(crate) async fn append_and_index(
-        &self,
-        ws: WorkspaceId,
-        events: &[NewEvent],
-        merged_profiles: bool,
-    ) -> DomainResult<()> {
+    pub(crate) async fn append_and_index(&self, ws: WorkspaceId, events: &[NewEvent]) -> DomainResult<()> {
         let live = self.live_index(ws);
         let state = live.read().await;
         self.stores.events.append(ws, events).await?;
@@ -215,9 +210,9 @@ impl Services {
             return Ok(());
         }
         let mut tail = state.tail.lock().expect("tail lock is never poisoned");
-        if merged_profiles || events.iter().any(|e| e.name == ORDER_REFUNDED) {
-            // Events already indexed under a merged-away profile must move, and a refund may reverse
-            // an indexed order: reload on the next query.
+        if events.iter().any(|e| e.name == ORDER_REFUNDED) {
+            // A refund may reverse an indexed order: reload on the next query. (Merges move the
+            // merged-away profiles' indexed events themselves: see `profiles_merged`.)
             state.tail_stale.store(true, std::sync::atomic::Ordering::Release);
         }
         let mut props = state.props.write().expect("property table lock is never poisoned");
@@ -585,7 +580,6 @@ impl Services {
                 .collect()
         });
         let mut refused = vec![false; pending.len()];
-        let mut merged_profiles = false;
         if !inputs.is_empty() {
             let writer = Principal { role: crate::access::Role::Owner, ..principal.clone() };
             let results = self.upsert_customers(&writer, inputs, "events", "").await?;
@@ -593,10 +587,7 @@ impl Services {
                 for (position, result) in writes.iter().zip(results) {
                     match result {
                         Ok(done) => {
-                            merged_profiles |= !done.merged.is_empty();
-                            for merged in &done.merged {
-                                state.merged.insert(*merged, done.id);
-                            }
+                            // (`upsert_customers` noted the merges: `profiles_merged`.)
                             for key in &identities[*position] {
                                 state.identities.insert(key.clone(), done.id);
                             }
@@ -658,7 +649,7 @@ impl Services {
             // Every sender was resolved above; storing the rest without it would lose it silently.
             return Err(crate::DomainError::Internal(format!("message {message_id} resolved to no customer")));
         }
-        self.append_and_index(ws, &events, merged_profiles).await?;
+        self.append_and_index(ws, &events).await?;
         outcome.accepted += events.len();
         Ok(())
     }
@@ -799,8 +790,7 @@ impl Services {
                 state.merges_pending.store(true, Ordering::Release);
                 continue;
             }
-            let replaced = std::mem::replace(&mut state.base, Arc::new(remapped));
-            state.base_version += 1;
+            let replaced = state.replace_base(remapped);
             state.merges = merges;
             let tail = state.tail.get_mut().expect("tail lock is never poisoned");
             for event in &mut tail.events {
@@ -808,9 +798,6 @@ impl Services {
                     event.customer = *to;
                 }
             }
-            tail.snapshot = None;
-            // Upkeep takes a fresh view, as after a fold.
-            state.folds.fetch_add(1, Ordering::Release);
             drop(state);
             tokio::task::spawn_blocking(move || drop(replaced));
         }
@@ -912,14 +899,11 @@ impl Services {
                     && state.base_version == version
                     && !state.is_stale()
                 {
-                    replaced = Some(std::mem::replace(&mut state.base, Arc::new(folded)));
-                    state.base_version += 1;
+                    replaced = Some(state.replace_base(folded));
                     let tail = state.tail.get_mut().expect("tail lock is never poisoned");
                     tail.events.drain(..taken);
                     tail.drained += taken as u64;
-                    tail.snapshot = None;
                     let names = tail.names.clone();
-                    state.folds.fetch_add(1, Ordering::Release);
                     if let Some(checkpoint) = checkpoint {
                         let meta = SnapshotMeta { checkpoint, merges: state.merges, unindexed: state.unindexed };
                         to_save = Some((meta, state.base.clone(), names, state.props.clone()));
@@ -962,7 +946,7 @@ pub(crate) struct LiveIndex {
     folding: std::sync::atomic::AtomicBool,
     /// Set when events already indexed must move (a merge) or an order was refunded: reload.
     tail_stale: std::sync::atomic::AtomicBool,
-    /// Folds done on this load (read without the tail lock, which a snapshot holds while it builds).
+    /// Bases put in place on this load, by folds and merges (read without the tail lock).
     folds: std::sync::atomic::AtomicU64,
     /// [`merges_hash`] of the merges whose events the base holds under their survivors.
     merges: u64,
@@ -1055,6 +1039,16 @@ impl LiveIndex {
             events.extend_from_slice(&tail.events[events.len()..end]);
         }
         events
+    }
+
+    /// Puts a new base in place (a fold's, a merge's): jobs begun over the old one are dropped,
+    /// queries rebuild their delta, and the upkeep takes a fresh view. Returns the old base, to be
+    /// freed off the lock.
+    fn replace_base(&mut self, base: EventColumns) -> Arc<EventColumns> {
+        self.base_version += 1;
+        self.tail.get_mut().expect("tail lock is never poisoned").snapshot = None;
+        self.folds.fetch_add(1, std::sync::atomic::Ordering::Release);
+        std::mem::replace(&mut self.base, Arc::new(base))
     }
 
     /// Whether a fold of `taken` tail events should save a snapshot: once the base it makes holds

@@ -102,6 +102,14 @@ fn check_key(key: &str) -> Result<(), FieldError> {
     }
 }
 
+/// Every segment evaluated in full, with the facts and the index it was evaluated over.
+pub(crate) struct Evaluated {
+    /// Members by segment key (definitions that no longer check are left out).
+    pub members: HashMap<String, RoaringTreemap>,
+    pub facts: Arc<ProfileFacts>,
+    pub index: Arc<crate::events::EventIndex>,
+}
+
 /// Each workspace's profile facts, with the customers changed since they were read.
 #[derive(Default)]
 pub(crate) struct FactsCache {
@@ -296,7 +304,7 @@ impl Services {
         &self,
         ws: WorkspaceId,
         definitions: &HashMap<String, Condition>,
-    ) -> DomainResult<HashMap<String, RoaringTreemap>> {
+    ) -> DomainResult<Evaluated> {
         let facts = self.profile_facts(ws).await?;
         let index = self.event_index(&Principal::system(ws)).await?;
         let mut usable = Vec::new();
@@ -311,13 +319,15 @@ impl Services {
         let models = if uses_models { Some(self.models_of(ws).await?) } else { None };
         let now_us = self.now().as_microsecond();
         let definitions = definitions.clone();
-        tokio::task::spawn_blocking(move || {
+        let (read_facts, read_index) = (facts.clone(), index.clone());
+        let members = tokio::task::spawn_blocking(move || {
             let evaluation =
                 Evaluation { facts: &facts, events: &index, models: models.as_deref(), segments: &definitions, now_us };
             usable.into_iter().map(|(key, condition)| (key, evaluation.members(&condition))).collect()
         })
         .await
-        .map_err(|e| DomainError::Internal(format!("segment evaluation failed: {e}")))
+        .map_err(|e| DomainError::Internal(format!("segment evaluation failed: {e}")))?;
+        Ok(Evaluated { members, facts: read_facts, index: read_index })
     }
 
     /// Evaluates a definition without saving it: its size and warnings (the builder's live count).

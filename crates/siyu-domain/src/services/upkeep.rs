@@ -453,7 +453,7 @@ impl Services {
             })
             .collect();
         for chunk in events.chunks(10_000) {
-            self.append_and_index(ws, chunk, false).await?;
+            self.append_and_index(ws, chunk).await?;
         }
         Ok(())
     }
@@ -468,13 +468,11 @@ impl Services {
             state.touched.clear();
             state.segments.iter().map(|s| (s.key.clone(), s.definition.clone())).collect()
         };
-        let computed = self.evaluate_all(ws, &definitions).await;
-        let facts = self.profile_facts(ws).await;
+        let evaluated = self.evaluate_all(ws, &definitions).await;
         let mut state = upkeep.state.lock().await;
         state.pass_running = false;
-        let (computed, facts) = (computed?, facts?);
+        let super::segments::Evaluated { members: computed, facts, index } = evaluated?;
         let mut changes = Vec::new();
-        let index = self.event_index(&crate::access::Principal::system(ws)).await?;
         let touched = std::mem::take(&mut state.touched);
         for segment in &mut state.segments {
             let Some(now) = computed.get(&segment.key) else { continue };

@@ -46,13 +46,19 @@ async fn append_then_scan_since_a_checkpoint(fixture: Fixture) {
     assert_eq!((n, later), (1, vec!["C".to_string()]));
 }
 
-async fn the_index_restarts_from_its_snapshot_and_sees_other_writers(fixture: Fixture) {
+/// Users u0..u199, each with 30 sign-ups and 30 orders: 12,000 events, enough for a snapshot.
+async fn two_hundred_customers(fixture: &Fixture) -> (Principal, Vec<siyu_core::CustomerId>) {
     let owner = fixture.workspace("brand").await;
     let users: Vec<String> = (0..200).map(|i| format!("u{i}")).collect();
     let ids = fixture.services.customers_for_user_ids(&owner, &users).await.unwrap();
     let batch: Vec<NewEvent> =
         ids.iter().flat_map(|id| events(*id, &["Signed Up", "Order Completed"].repeat(30), 1_000)).collect();
     fixture.services.append_events(&owner, &batch).await.unwrap();
+    (owner, ids)
+}
+
+async fn the_index_restarts_from_its_snapshot_and_sees_other_writers(fixture: Fixture) {
+    let (owner, ids) = two_hundred_customers(&fixture).await;
     let first = fixture.services.event_index(&owner).await.unwrap();
     assert_eq!(first.columns.event_count(), 12_000);
     let store = &fixture.services.stores.events;
@@ -155,12 +161,7 @@ async fn a_fold_saves_a_snapshot_that_a_restart_starts_from(fixture: Fixture) {
 }
 
 async fn a_merge_moves_indexed_events_and_a_restart_moves_them_in_its_snapshot(fixture: Fixture) {
-    let owner = fixture.workspace("brand").await;
-    let users: Vec<String> = (0..200).map(|i| format!("u{i}")).collect();
-    let ids = fixture.services.customers_for_user_ids(&owner, &users).await.unwrap();
-    let batch: Vec<NewEvent> =
-        ids.iter().flat_map(|id| events(*id, &["Signed Up", "Order Completed"].repeat(30), 1_000)).collect();
-    fixture.services.append_events(&owner, &batch).await.unwrap();
+    let (owner, ids) = two_hundred_customers(&fixture).await;
     // One more event of u1, in the tail after the snapshot the first load saves.
     let first = fixture.services.event_index(&owner).await.unwrap();
     assert_eq!(first.columns.customer_count(), 200);
