@@ -32,4 +32,6 @@ id_type!(
     ApiKeyId,
     /// Identifies a staff note on a customer.
     NoteId,
+    /// Identifies an invitation to join a workspace.
+    InvitationId,
 );

@@ -49,6 +49,10 @@ macro_rules! wire_names {
 wire_names!(Purpose { Marketing => "marketing", Analytics => "analytics", Profiling => "profiling", ThirdPartySharing => "third_party_sharing" });
 wire_names!(Channel { Wecom => "wecom", Sms => "sms", Email => "email", WechatMp => "wechat_mp", Phone => "phone" });
 
+/// How long a one-click unsubscribe link works after it is made: long enough for any message it is put
+/// in (the usual rule is at least 30 days after sending), short enough that a leaked link dies.
+pub const UNSUBSCRIBE_LINK_LIFETIME: jiff::SignedDuration = jiff::SignedDuration::from_hours(90 * 24);
+
 /// One consent change, as recorded.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ConsentRecord {

@@ -40,6 +40,9 @@ pub enum DomainError {
     /// Too many failed logins; the account is locked until the given time.
     #[error("account locked until {0}")]
     Locked(jiff::Timestamp),
+    /// Too many failed logins from the client's network address; it may try again at the given time.
+    #[error("too many failed logins from this address; try again after {0}")]
+    Throttled(jiff::Timestamp),
     /// A model needs orders and the workspace has none.
     #[error("{}", crate::models::NO_ORDER_DATA)]
     NoOrderData,

@@ -6,7 +6,7 @@ use argon2::Argon2;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier, phc::PasswordHash};
 use async_trait::async_trait;
 use serde::Serialize;
-use siyu_core::{StoreError, UserId, WorkspaceId};
+use siyu_core::{InvitationId, StoreError, UserId, WorkspaceId};
 
 /// Failed logins in a row that lock an account.
 pub const MAX_FAILED_LOGINS: i64 = 5;
@@ -14,6 +14,10 @@ pub const MAX_FAILED_LOGINS: i64 = 5;
 pub const LOCKOUT: jiff::SignedDuration = jiff::SignedDuration::from_mins(15);
 /// How long a login session lasts.
 pub const SESSION_LIFETIME: jiff::SignedDuration = jiff::SignedDuration::from_hours(12);
+/// How long an invitation link stays valid.
+pub const INVITATION_LIFETIME: jiff::SignedDuration = jiff::SignedDuration::from_hours(7 * 24);
+/// How long a browser stays known to an account after its last login there.
+pub const KNOWN_DEVICE_LIFETIME: jiff::SignedDuration = jiff::SignedDuration::from_hours(90 * 24);
 
 /// A console user as stored (with the password hash, never serialised).
 #[derive(Clone, Debug)]
@@ -64,6 +68,114 @@ pub struct Session {
     pub expires_at: jiff::Timestamp,
 }
 
+/// An invitation to join a workspace with a role. Only the invited person can accept it, through a
+/// one-time link: signed in as the invited e-mail, with that account's own password, or by creating
+/// the account with a password of their own when none exists. Inviting never touches an account.
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Invitation {
+    /// Id.
+    pub id: InvitationId,
+    /// The workspace it grants.
+    pub workspace_id: WorkspaceId,
+    /// The workspace's display name.
+    pub workspace_name: String,
+    /// The invited login e-mail, lower-cased.
+    pub email: String,
+    /// The role granted on acceptance.
+    pub role: Role,
+    /// Who invited (user e-mail or key prefix).
+    pub invited_by: String,
+    /// Creation time.
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: jiff::Timestamp,
+    /// The link stops working at this time.
+    #[schema(value_type = String, format = DateTime)]
+    pub expires_at: jiff::Timestamp,
+}
+
+/// Who accepts an invitation.
+pub enum Acceptor<'a> {
+    /// An existing account, already authenticated by the caller (session or its own password).
+    Existing(UserId),
+    /// A new account for the invited e-mail, with the invitee's own display name and password.
+    New {
+        /// Display name.
+        name: &'a str,
+        /// argon2id PHC string of the invitee's chosen password.
+        password_hash: &'a str,
+    },
+}
+
+/// Failed logins a client address may make before each further attempt must wait.
+pub const FREE_FAILURES_PER_ADDRESS: u32 = 5;
+/// The longest an address waits between attempts.
+pub const MAX_ADDRESS_DELAY: jiff::SignedDuration = jiff::SignedDuration::from_mins(15);
+/// Addresses remembered at most; beyond it, the quietest are forgotten first.
+const MAX_ADDRESSES: usize = 100_000;
+
+/// Failed logins per client address (an IPv4 address or an IPv6 /64, which one host controls), so
+/// that guessing across many accounts slows down and the attacker's address is held back rather than
+/// only the victims' accounts. After [`FREE_FAILURES_PER_ADDRESS`] failures, each further attempt
+/// waits twice as long as the last (1 s, 2 s, 4 s, … up to [`MAX_ADDRESS_DELAY`]); a success or an
+/// hour without failures clears the address. Kept in memory per process, bounded in size.
+#[derive(Default)]
+pub struct LoginThrottle {
+    addresses: std::sync::Mutex<std::collections::HashMap<[u8; 16], (u32, jiff::Timestamp)>>,
+}
+
+impl LoginThrottle {
+    fn key(addr: std::net::IpAddr) -> [u8; 16] {
+        match addr {
+            std::net::IpAddr::V4(v4) => v4.to_ipv6_mapped().octets(),
+            std::net::IpAddr::V6(v6) => {
+                let mut octets = v6.octets();
+                octets[8..].fill(0);
+                octets
+            }
+        }
+    }
+
+    /// Returns the time before which `addr` may not try again, if it must wait.
+    pub fn wait_until(&self, addr: std::net::IpAddr, now: jiff::Timestamp) -> Option<jiff::Timestamp> {
+        let addresses = self.addresses.lock().expect("throttle lock is never poisoned");
+        let (failures, last) = *addresses.get(&Self::key(addr))?;
+        let until = last + Self::delay(failures);
+        (until > now).then_some(until)
+    }
+
+    fn delay(failures: u32) -> jiff::SignedDuration {
+        if failures < FREE_FAILURES_PER_ADDRESS {
+            return jiff::SignedDuration::ZERO;
+        }
+        let secs = 1i64 << (failures - FREE_FAILURES_PER_ADDRESS).min(20);
+        jiff::SignedDuration::from_secs(secs).min(MAX_ADDRESS_DELAY)
+    }
+
+    /// Records a failed login from `addr`.
+    pub fn failed(&self, addr: std::net::IpAddr, now: jiff::Timestamp) {
+        let mut addresses = self.addresses.lock().expect("throttle lock is never poisoned");
+        if addresses.len() >= MAX_ADDRESSES {
+            let hour_ago = now - jiff::SignedDuration::from_hours(1);
+            addresses.retain(|_, (_, last)| *last > hour_ago);
+            if addresses.len() >= MAX_ADDRESSES {
+                // Still full of recent failures: forget those with the fewest, which wait the least.
+                addresses.retain(|_, (failures, _)| *failures > FREE_FAILURES_PER_ADDRESS);
+            }
+        }
+        let entry = addresses.entry(Self::key(addr)).or_insert((0, now));
+        if now.duration_since(entry.1) > jiff::SignedDuration::from_hours(1) {
+            entry.0 = 0;
+        }
+        entry.0 = entry.0.saturating_add(1);
+        entry.1 = now;
+    }
+
+    /// Forgets `addr`'s failures after a successful login.
+    pub fn succeeded(&self, addr: std::net::IpAddr) {
+        self.addresses.lock().expect("throttle lock is never poisoned").remove(&Self::key(addr));
+    }
+}
+
 /// Hashes a password with argon2id and a random salt.
 pub fn hash_password(password: &str) -> Result<String, DomainError> {
     Argon2::default()
@@ -98,7 +210,7 @@ pub fn parse_login_email(email: &str) -> Result<String, DomainError> {
 /// Persists users, memberships and sessions.
 #[async_trait]
 pub trait UserStore: Send + Sync {
-    /// Inserts a user, or returns the existing one with that e-mail when `update_password` is false.
+    /// Inserts a user; `Conflict` if the e-mail has an account.
     async fn insert(
         &self,
         email: &str,
@@ -106,7 +218,8 @@ pub trait UserStore: Send + Sync {
         password_hash: &str,
         now: jiff::Timestamp,
     ) -> Result<UserId, StoreError>;
-    /// Replaces a user's password hash and clears lock-out.
+    /// Replaces a user's password hash and clears lock-out. Only the account's owner (who proved the
+    /// current password) or the server's operator (the CLI) may cause this.
     async fn set_password(&self, id: UserId, password_hash: &str) -> Result<(), StoreError>;
     /// Finds a user by login e-mail.
     async fn find_by_email(&self, email: &str) -> Result<Option<User>, StoreError>;
@@ -133,11 +246,90 @@ pub trait UserStore: Send + Sync {
     async fn switch_session(&self, token_hash: &str, ws: WorkspaceId) -> Result<(), StoreError>;
     /// Deletes a session (logout).
     async fn delete_session(&self, token_hash: &str) -> Result<(), StoreError>;
+    /// Deletes every session of a user (after a password change), except `keep` if given.
+    async fn delete_sessions_of(&self, user: UserId, keep: Option<&str>) -> Result<(), StoreError>;
+
+    /// Stores a pending invitation under the SHA-256 of its token.
+    async fn insert_invitation(
+        &self,
+        ws: WorkspaceId,
+        email: &str,
+        role: Role,
+        token_hash: &str,
+        invited_by: &str,
+        now: jiff::Timestamp,
+    ) -> Result<Invitation, StoreError>;
+    /// Finds a pending (not accepted, revoked or expired) invitation by its token hash.
+    async fn find_invitation(&self, token_hash: &str, now: jiff::Timestamp) -> Result<Option<Invitation>, StoreError>;
+    /// Lists a workspace's pending invitations, newest first.
+    async fn invitations(&self, ws: WorkspaceId, now: jiff::Timestamp) -> Result<Vec<Invitation>, StoreError>;
+    /// Revokes a pending invitation of the workspace; `NotFound` if there is none with that id.
+    async fn revoke_invitation(
+        &self,
+        ws: WorkspaceId,
+        id: InvitationId,
+        now: jiff::Timestamp,
+    ) -> Result<(), StoreError>;
+    /// Accepts a pending invitation in one transaction: marks it used, creates the account for
+    /// `Acceptor::New` (`Conflict` if the e-mail has one by then), and grants the role unless the user
+    /// is already a member (an existing role is never changed). Returns the user and the workspace, or
+    /// `None` when the invitation is no longer pending.
+    async fn accept_invitation(
+        &self,
+        token_hash: &str,
+        acceptor: Acceptor<'_>,
+        now: jiff::Timestamp,
+    ) -> Result<Option<(UserId, WorkspaceId)>, StoreError>;
+
+    /// Remembers a browser that logged in to `user`.
+    async fn insert_known_device(&self, token_hash: &str, user: UserId, now: jiff::Timestamp)
+    -> Result<(), StoreError>;
+    /// Returns whether the browser's token is known to `user` and was used since `since` (and touches it).
+    async fn is_known_device(
+        &self,
+        token_hash: &str,
+        user: UserId,
+        since: jiff::Timestamp,
+        now: jiff::Timestamp,
+    ) -> Result<bool, StoreError>;
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_address_waits_longer_after_each_failure_beyond_the_free_ones() {
+        let throttle = LoginThrottle::default();
+        let addr: std::net::IpAddr = "203.0.113.9".parse().unwrap();
+        let other: std::net::IpAddr = "203.0.113.10".parse().unwrap();
+        let t0 = jiff::Timestamp::from_second(1_800_000_000).unwrap();
+        for _ in 0..FREE_FAILURES_PER_ADDRESS {
+            assert_eq!(throttle.wait_until(addr, t0), None);
+            throttle.failed(addr, t0);
+        }
+        assert_eq!(throttle.wait_until(addr, t0), Some(t0 + jiff::SignedDuration::from_secs(1)));
+        throttle.failed(addr, t0);
+        assert_eq!(throttle.wait_until(addr, t0), Some(t0 + jiff::SignedDuration::from_secs(2)));
+        for _ in 0..40 {
+            throttle.failed(addr, t0);
+        }
+        assert_eq!(throttle.wait_until(addr, t0), Some(t0 + MAX_ADDRESS_DELAY));
+        assert_eq!(throttle.wait_until(other, t0), None, "other addresses are not held back");
+        throttle.succeeded(addr);
+        assert_eq!(throttle.wait_until(addr, t0), None);
+    }
+
+    #[test]
+    fn ipv6_addresses_of_one_host_share_a_count() {
+        let throttle = LoginThrottle::default();
+        let t0 = jiff::Timestamp::from_second(1_800_000_000).unwrap();
+        for i in 0..=FREE_FAILURES_PER_ADDRESS {
+            throttle.failed(format!("2001:db8:1:2::{i:x}").parse().unwrap(), t0);
+        }
+        assert!(throttle.wait_until("2001:db8:1:2::ffff".parse().unwrap(), t0).is_some());
+        assert_eq!(throttle.wait_until("2001:db8:1:3::1".parse().unwrap(), t0), None);
+    }
 
     #[test]
     fn passwords_verify_only_when_equal() {

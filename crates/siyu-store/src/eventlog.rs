@@ -37,7 +37,8 @@ pub struct SegmentLog {
 impl SegmentLog {
     /// Opens (creating) the log under `dir` and starts its writer thread.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
-        std::fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
+        crate::private_files::create_dir(dir).map_err(|e| io_err(dir, e))?;
+        crate::private_files::tighten_tree(dir).map_err(|e| io_err(dir, e))?;
         let (appends, queue) = mpsc::channel::<Append>();
         let writer_dir = dir.to_path_buf();
         std::thread::Builder::new()
@@ -113,11 +114,11 @@ impl Writer {
                 old.file.sync_data().map_err(|e| format!("fsync failed: {e}"))?;
             }
             let dir = self.dir.join(format!("ws-{}", ws.0));
-            std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+            crate::private_files::create_dir(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
             self.serial += 1;
             let started = std::time::SystemTime::UNIX_EPOCH.elapsed().map(|d| d.as_millis()).unwrap_or(0);
             let path = dir.join(format!("{started:013}-{}-{:06}.seg", std::process::id(), self.serial));
-            let mut file = std::fs::OpenOptions::new()
+            let mut file = crate::private_files::options()
                 .create_new(true)
                 .append(true)
                 .open(&path)
@@ -403,9 +404,9 @@ impl EventStore for SegmentLog {
     async fn save_snapshot(&self, ws: WorkspaceId, bytes: Vec<u8>) -> Result<(), StoreError> {
         let dir = self.workspace_dir(ws);
         tokio::task::spawn_blocking(move || -> std::io::Result<()> {
-            std::fs::create_dir_all(&dir)?;
+            crate::private_files::create_dir(&dir)?;
             let temporary = dir.join("index.snap.tmp");
-            let mut file = std::fs::File::create(&temporary)?;
+            let mut file = crate::private_files::options().write(true).create(true).truncate(true).open(&temporary)?;
             file.write_all(&bytes)?;
             file.sync_all()?;
             // Readers see the old snapshot or the new one, never half of one.

@@ -9,6 +9,7 @@
 pub mod eventlog;
 mod migrations;
 pub mod postgres;
+pub mod private_files;
 pub mod sqlite;
 
 use siyu_core::StoreError;

@@ -41,6 +41,12 @@ const VERSIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../migrations/sqlite/0006_segment_members.sql"),
         include_str!("../migrations/postgres/0006_segment_members.sql"),
     ),
+    (
+        7,
+        "invitations",
+        include_str!("../migrations/sqlite/0007_invitations.sql"),
+        include_str!("../migrations/postgres/0007_invitations.sql"),
+    ),
 ];
 
 /// Which dialect's files to use.

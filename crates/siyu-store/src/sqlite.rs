@@ -61,9 +61,17 @@ fn push_trait_equals(query: &mut sqlx::QueryBuilder<Db>, key: &str, value_json: 
 
 /// Opens (creating if needed) the database file and applies migrations.
 pub async fn open(path: &Path) -> Result<Stores, StoreError> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
+        crate::private_files::create_dir(dir)
             .map_err(|e| StoreError::Backend(format!("cannot create {}: {e}", dir.display())))?;
+    }
+    // SQLite gives its -wal and -shm files the mode of the database file: create it private first.
+    crate::private_files::ensure_file(path)
+        .map_err(|e| StoreError::Backend(format!("cannot create {}: {e}", path.display())))?;
+    for suffix in ["-wal", "-shm"] {
+        let mut side = path.as_os_str().to_owned();
+        side.push(suffix);
+        let _ = crate::private_files::tighten(Path::new(&side), 0o600);
     }
     let options = SqliteConnectOptions::new()
         .filename(path)

@@ -90,6 +90,11 @@ impl From<DomainError> for Problem {
                 "account-locked",
                 format!("too many failed logins; try again after {until}"),
             ),
+            DomainError::Throttled(until) => Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too-many-attempts",
+                format!("too many failed logins from this address; try again after {until}"),
+            ),
             DomainError::NoOrderData => {
                 Self::new(StatusCode::UNPROCESSABLE_ENTITY, "no-order-data", siyu_domain::models::NO_ORDER_DATA)
             }

@@ -1,54 +1,117 @@
-//! Public pages that need no login: the one-click unsubscribe link (`/u/{token}`).
+//! Public pages that need no login: the unsubscribe link (`/u/{token}`). Opening the link only asks
+//! for confirmation, so that mail scanners which follow links unsubscribe nobody; the change happens
+//! on POST — the page's button, or a mail client's RFC 8058 one-click POST — and can be undone.
 
 use crate::AppState;
 use axum::Router;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use siyu_domain::DomainError;
+use siyu_domain::consent::Channel;
 
 pub(crate) fn router() -> Router<AppState> {
-    // GET withdraws at once, as the link promises; POST serves RFC 8058 one-click unsubscribe.
-    Router::new().route("/u/{token}", axum::routing::get(unsubscribe).post(unsubscribe))
+    Router::new()
+        .route("/u/{token}", axum::routing::get(confirm).post(unsubscribe))
+        .route("/u/{token}/undo", axum::routing::post(undo))
 }
 
-fn page(status: StatusCode, zh: &str, en: &str) -> Response {
+/// Escapes text for HTML (tokens are checked before they are echoed, but escape anyway).
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+fn page(status: StatusCode, zh: &str, en: &str, form: Option<(&str, &str, &str)>) -> Response {
+    let form = match form {
+        Some((action, zh_button, en_button)) => format!(
+            r#"<form method="post" action="{}"><button type="submit" class="btn primary" id="unsubscribe-submit">{zh_button} · <span lang="en">{en_button}</span></button></form>"#,
+            escape(action)
+        ),
+        None => String::new(),
+    };
     let body = format!(
         r#"<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>退订 · Unsubscribe</title><link rel="stylesheet" href="/assets/siyu.css"></head>
-<body class="public"><main class="card"><h1>{zh}</h1><p lang="en">{en}</p></main></body></html>"#
+<meta name="robots" content="noindex"><title>退订 · Unsubscribe</title><link rel="stylesheet" href="/assets/siyu.css"></head>
+<body class="public"><main class="card"><h1>{zh}</h1><p lang="en">{en}</p>{form}</main></body></html>"#
     );
-    (status, Html(body)).into_response()
+    let mut response = (status, Html(body)).into_response();
+    // The token is in the path: keep it out of other sites' logs, and out of caches.
+    response.headers_mut().insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
 }
 
-async fn unsubscribe(State(app): State<AppState>, Path(token): Path<String>) -> Response {
-    match app.services.unsubscribe(&token).await {
-        Ok((_, channel)) => {
-            let (zh, en) = channel_names(channel.as_str());
-            page(
-                StatusCode::OK,
-                &format!("您已退订{zh}营销消息，即刻生效。"),
-                &format!("You have been unsubscribed from marketing {en} messages. This takes effect immediately."),
-            )
-        }
-        Err(DomainError::NotFound(_)) => page(
-            StatusCode::NOT_FOUND,
-            "退订链接无效或已失效。",
-            "This unsubscribe link is invalid or no longer valid.",
-        ),
-        Err(error) => {
-            let problem = crate::problem::Problem::from(error);
-            page(StatusCode::INTERNAL_SERVER_ERROR, "暂时无法处理，请稍后再试。", &problem.detail)
+fn invalid() -> Response {
+    page(StatusCode::NOT_FOUND, "退订链接无效或已过期。", "This unsubscribe link is invalid or has expired.", None)
+}
+
+fn failed(error: DomainError) -> Response {
+    match error {
+        DomainError::NotFound(_) => invalid(),
+        other => {
+            let problem = crate::problem::Problem::from(other);
+            page(StatusCode::INTERNAL_SERVER_ERROR, "暂时无法处理，请稍后再试。", &problem.detail, None)
         }
     }
 }
 
-fn channel_names(channel: &str) -> (&'static str, &'static str) {
+/// GET /u/{token}: asks the customer to confirm; changes nothing.
+async fn confirm(State(app): State<AppState>, Path(token): Path<String>) -> Response {
+    match app.services.check_unsubscribe_token(&token).await {
+        Ok((_, _, channel)) => {
+            let (zh, en) = channel_names(channel);
+            page(
+                StatusCode::OK,
+                &format!("退订{zh}营销消息？"),
+                &format!("Unsubscribe from marketing {en} messages?"),
+                Some((&format!("/u/{token}"), "确认退订", "Unsubscribe")),
+            )
+        }
+        Err(error) => failed(error),
+    }
+}
+
+/// POST /u/{token}: withdraws marketing consent for the channel at once (also RFC 8058 one-click).
+async fn unsubscribe(State(app): State<AppState>, Path(token): Path<String>) -> Response {
+    match app.services.unsubscribe(&token).await {
+        Ok((_, channel)) => {
+            let (zh, en) = channel_names(channel);
+            page(
+                StatusCode::OK,
+                &format!("您已退订{zh}营销消息，即刻生效。"),
+                &format!("You have been unsubscribed from marketing {en} messages. This takes effect immediately."),
+                Some((&format!("/u/{token}/undo"), "撤销退订", "Undo")),
+            )
+        }
+        Err(error) => failed(error),
+    }
+}
+
+/// POST /u/{token}/undo: restores the consent the link's unsubscribe withdrew.
+async fn undo(State(app): State<AppState>, Path(token): Path<String>) -> Response {
+    match app.services.undo_unsubscribe(&token).await {
+        Ok((_, channel)) => {
+            let (zh, en) = channel_names(channel);
+            page(
+                StatusCode::OK,
+                &format!("已恢复接收{zh}营销消息。"),
+                &format!("You will receive marketing {en} messages again."),
+                None,
+            )
+        }
+        Err(DomainError::Conflict(_)) => {
+            page(StatusCode::CONFLICT, "没有可撤销的退订。", "There is no unsubscribe to undo.", None)
+        }
+        Err(error) => failed(error),
+    }
+}
+
+fn channel_names(channel: Channel) -> (&'static str, &'static str) {
     match channel {
-        "wecom" => ("企业微信", "WeCom"),
-        "sms" => ("短信", "SMS"),
-        "email" => ("邮件", "e-mail"),
-        "wechat_mp" => ("公众号", "WeChat official account"),
-        _ => ("电话", "phone"),
+        Channel::Wecom => ("企业微信", "WeCom"),
+        Channel::Sms => ("短信", "SMS"),
+        Channel::Email => ("邮件", "e-mail"),
+        Channel::WechatMp => ("公众号", "WeChat official account"),
+        Channel::Phone => ("电话", "phone"),
     }
 }

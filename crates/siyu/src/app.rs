@@ -18,6 +18,9 @@ pub struct App {
 impl App {
     /// Opens the store (applying migrations) and builds the services.
     pub async fn build(config: &Config) -> anyhow::Result<Self> {
+        if config.master_key_hex.is_none() || matches!(config.backend, siyu_store::Backend::Sqlite { .. }) {
+            config.prepare_data_dir()?;
+        }
         let master_key = config.master_key()?;
         let stores = siyu_store::open(&config.backend)
             .await
@@ -57,15 +60,35 @@ impl App {
                 }
             })
         };
+        let public_url = self.public_url.unwrap_or_else(|| format!("http://{addr}"));
         let state = AppState {
             services: self.services,
-            public_url: self.public_url.unwrap_or_else(|| format!("http://{addr}")),
-            secure_cookies: false,
+            // Browsers send Secure cookies only over https; the public URL says how they reach us.
+            secure_cookies: secure_cookies_for(&public_url),
+            public_url,
         };
         // The peer address is kept for the Tracking API's `context.ip`.
         let service = siyu_web::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
         let served = axum::serve(listener, service).with_graceful_shutdown(shutdown).await;
         schedule.abort();
         Ok(served?)
+    }
+}
+
+/// Returns whether cookies must carry `Secure`: whenever the public URL is https.
+pub fn secure_cookies_for(public_url: &str) -> bool {
+    public_url.trim().get(..8).is_some_and(|scheme| scheme.eq_ignore_ascii_case("https://"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cookies_are_secure_exactly_when_the_public_url_is_https() {
+        assert!(secure_cookies_for("https://crm.brand.cn"));
+        assert!(secure_cookies_for("HTTPS://crm.brand.cn/"));
+        assert!(!secure_cookies_for("http://127.0.0.1:8080"));
+        assert!(!secure_cookies_for("httpsx"));
     }
 }

@@ -54,6 +54,20 @@ impl Config {
         Self { data_dir: dir.to_path_buf(), backend, master_key_hex: None, public_url: None }
     }
 
+    /// Creates the data directory private to this account (0700), tightening one an older version made
+    /// wider, together with its database files (0600).
+    pub fn prepare_data_dir(&self) -> anyhow::Result<()> {
+        siyu_store::private_files::create_dir(&self.data_dir)
+            .with_context(|| format!("cannot create data dir {}", self.data_dir.display()))?;
+        for entry in std::fs::read_dir(&self.data_dir)? {
+            let entry = entry?;
+            if entry.file_type()?.is_file() {
+                siyu_store::private_files::tighten(&entry.path(), 0o600)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Returns the master key: from `SIYU_MASTER_KEY`, else from `<data dir>/master.key`, which is
     /// created (mode 0600) on first start.
     pub fn master_key(&self) -> anyhow::Result<SecretKey> {
@@ -65,8 +79,7 @@ impl Config {
             let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
             return SecretKey::from_hex(&text).with_context(|| format!("{} is not a valid key", path.display()));
         }
-        std::fs::create_dir_all(&self.data_dir)
-            .with_context(|| format!("cannot create data dir {}", self.data_dir.display()))?;
+        self.prepare_data_dir()?;
         let key = SecretKey::generate()?;
         write_private(&path, key.to_hex().as_bytes())?;
         tracing::info!(path = %path.display(), "created a new master key; back it up, data cannot be read without it");
@@ -118,6 +131,53 @@ mod tests {
             let mode = std::fs::metadata(dir.path().join("master.key")).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600);
         }
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn the_data_dir_database_and_event_files_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let parent = tempfile::tempdir().unwrap();
+        let dir = parent.path().join("data");
+        let config = Config::new(dir.clone(), None, None).unwrap();
+        config.prepare_data_dir().unwrap();
+        let stores = siyu_store::open(&config.backend).await.unwrap();
+        let ws = siyu_core::WorkspaceId(1);
+        let event = siyu_domain::events::NewEvent {
+            customer: siyu_core::CustomerId(1),
+            kind: siyu_domain::events::EventKind::Track,
+            name: "Signed Up".into(),
+            ts_us: 1,
+            received_us: 1,
+            message_id: String::new(),
+            user_id: String::new(),
+            anonymous_id: String::new(),
+            properties: "{}".into(),
+            context: "{}".into(),
+        };
+        stores.events.append(ws, &[event]).await.unwrap();
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(&dir.join("siyu.db")), 0o600);
+        let mut files = vec![dir.join("events")];
+        while let Some(path) = files.pop() {
+            if path.is_dir() {
+                assert_eq!(mode(&path), 0o700, "{}", path.display());
+                files.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+            } else {
+                assert_eq!(mode(&path), 0o600, "{}", path.display());
+            }
+        }
+        for wal in ["siyu.db-wal", "siyu.db-shm"] {
+            if dir.join(wal).exists() {
+                assert_eq!(mode(&dir.join(wal)), 0o600, "{wal}");
+            }
+        }
+        // An older install's wide files are tightened on the next start.
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::set_permissions(dir.join("siyu.db"), std::fs::Permissions::from_mode(0o644)).unwrap();
+        config.prepare_data_dir().unwrap();
+        assert_eq!((mode(&dir), mode(&dir.join("siyu.db"))), (0o700, 0o600));
     }
 
     #[test]

@@ -108,7 +108,8 @@ enum WorkspaceCommand {
 
 #[derive(Subcommand)]
 enum UserCommand {
-    /// Adds a user to a workspace with a role (or resets an existing user's password and role).
+    /// Adds a user to a workspace with a role; creates the account with the password when the e-mail
+    /// has none (an existing account keeps its password: see `user reset-password`).
     Add {
         /// Workspace slug.
         #[arg(long)]
@@ -122,10 +123,32 @@ enum UserCommand {
         /// Display name.
         #[arg(long, default_value = "")]
         name: String,
-        /// Password; read from standard input when omitted.
+        /// Password of a new account; read from standard input when omitted.
         #[arg(long, env = "SIYU_USER_PASSWORD", hide_env_values = true)]
         password: Option<String>,
     },
+    /// Sets an account's password and ends its sessions (for the server's operator, e.g. a forgotten
+    /// password; over HTTP nobody can set another person's password).
+    ResetPassword {
+        /// Login e-mail.
+        #[arg(long)]
+        email: String,
+        /// New password; read from standard input when omitted.
+        #[arg(long, env = "SIYU_USER_PASSWORD", hide_env_values = true)]
+        password: Option<String>,
+    },
+}
+
+/// Returns the password given, or the first line of standard input.
+fn password_or_stdin(password: Option<String>) -> anyhow::Result<String> {
+    Ok(match password {
+        Some(password) => password,
+        None => {
+            let mut text = String::new();
+            std::io::stdin().read_to_string(&mut text)?;
+            text.trim_end_matches(['\n', '\r']).to_string()
+        }
+    })
 }
 
 #[derive(Subcommand)]
@@ -211,7 +234,8 @@ async fn main() -> anyhow::Result<()> {
                 "siyu is serving on http://{bound}  (console: http://{bound}/ , API docs: http://{bound}/api/docs)"
             );
             if with_demo {
-                eprintln!("log in as {} / {}", demo::USERS[0].0, demo::PASSWORD);
+                // The demo password is documented in the README; logs should never carry passwords.
+                eprintln!("log in as {} (the demo password is in README.md)", demo::USERS[0].0);
             }
             app.serve(listener, async {
                 let _ = tokio::signal::ctrl_c().await;
@@ -224,8 +248,9 @@ async fn main() -> anyhow::Result<()> {
             println!("demo workspace \"{}\": {} customers in {:.1} s", demo::SLUG, summary.customers, summary.seconds);
             println!("console: http://127.0.0.1:8080/  (after `siyu serve`)");
             for (email, _, role) in demo::USERS {
-                println!("  {:<9} {email} / {}", role.as_str(), demo::PASSWORD);
+                println!("  {:<9} {email}", role.as_str());
             }
+            println!("  (the demo password is in README.md)");
             Ok(())
         }
         Command::Migrate => {
@@ -245,17 +270,17 @@ async fn main() -> anyhow::Result<()> {
             let role = Role::parse(&role).with_context(|| {
                 format!("unknown role \"{role}\"; expected owner, operator, analyst, cs_agent or auditor")
             })?;
-            let password = match password {
-                Some(password) => password,
-                None => {
-                    let mut text = String::new();
-                    std::io::stdin().read_to_string(&mut text)?;
-                    text.trim_end_matches(['\n', '\r']).to_string()
-                }
-            };
+            let password = password_or_stdin(password)?;
             let ws = app.services().workspace_by_slug(&workspace).await?;
             let id = app.services().add_user(ws.id, &email, &name, &password, role).await?;
             println!("user {email} (id {id}) is {} of {workspace}", role.as_str());
+            Ok(())
+        }
+        Command::User(UserCommand::ResetPassword { email, password }) => {
+            let app = App::build(&config).await?;
+            let password = password_or_stdin(password)?;
+            let id = app.services().reset_password(&email, &password).await?;
+            println!("password of {email} (id {id}) set; their sessions have ended");
             Ok(())
         }
         Command::Key(KeyCommand::Create { workspace, kind, role, name }) => {

@@ -2,7 +2,7 @@
 
 use super::Services;
 use crate::access::{Permission, Principal};
-use crate::consent::{Channel, ConsentRecord, Purpose, current_state};
+use crate::consent::{Channel, ConsentRecord, Purpose, UNSUBSCRIBE_LINK_LIFETIME, current_state};
 use crate::error::{DomainError, DomainResult, FieldError};
 use crate::profiles::{
     AssignedTag, CustomerDraft, CustomerFilter, CustomerInput, Identity, IdentityKind, MergeRecord, Note, SealedDraft,
@@ -597,40 +597,104 @@ impl Services {
         self.consent(principal, id).await
     }
 
-    /// Returns the unsubscribe token for a customer and channel (to put in a message's link).
-    pub async fn unsubscribe_token(&self, ws: WorkspaceId, id: CustomerId, channel: Channel) -> DomainResult<String> {
+    /// Makes a customer's one-click unsubscribe link token for a channel (to put in a message), valid
+    /// for [`UNSUBSCRIBE_LINK_LIFETIME`]; returns it with its expiry. Needs `consent:write`, since
+    /// whoever holds the link can withdraw the customer's consent.
+    pub async fn unsubscribe_link(
+        &self,
+        principal: &Principal,
+        id: CustomerId,
+        channel: &str,
+    ) -> DomainResult<(String, jiff::Timestamp)> {
+        principal.require(Permission::ConsentWrite)?;
+        let channel = Channel::parse(channel).ok_or_else(|| {
+            DomainError::invalid(
+                "channel",
+                format!(
+                    "unknown channel \"{channel}\"; expected one of {}",
+                    Channel::ALL.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", ")
+                ),
+            )
+        })?;
+        let id = self.live_id(principal.workspace_id, id).await?;
+        let expires = self.now() + UNSUBSCRIBE_LINK_LIFETIME;
+        Ok((self.unsubscribe_token(principal.workspace_id, id, channel, expires).await?, expires))
+    }
+
+    /// Returns the signed token `ws.customer.channel.expiry.signature` (expiry in unix seconds).
+    pub async fn unsubscribe_token(
+        &self,
+        ws: WorkspaceId,
+        id: CustomerId,
+        channel: Channel,
+        expires: jiff::Timestamp,
+    ) -> DomainResult<String> {
         let key = self.data_key(ws).await?;
-        let payload = format!("{}.{}.{}", ws.0, id.0, channel.as_str());
+        let payload = format!("{}.{}.{}.{}", ws.0, id.0, channel.as_str(), expires.as_second());
         let signature = key.blind_index("unsubscribe", &payload);
         Ok(format!("{payload}.{signature}"))
     }
 
-    /// Withdraws marketing consent for the token's channel at once; returns the channel.
-    pub async fn unsubscribe(&self, token: &str) -> DomainResult<(WorkspaceId, Channel)> {
+    /// Checks an unsubscribe token (signature and expiry) and returns its workspace, live customer and
+    /// channel; `NotFound` for anything forged, expired or about a customer who no longer exists.
+    pub async fn check_unsubscribe_token(&self, token: &str) -> DomainResult<(WorkspaceId, CustomerId, Channel)> {
         let invalid = || DomainError::NotFound("unsubscribe link".into());
-        // The token is "ws.customer.channel.signature"; it is valid only if it equals the token
-        // this workspace's key would mint for the same three parts.
-        let parts: Vec<&str> = token.splitn(4, '.').collect();
-        let [ws, id, channel, _signature] = parts.as_slice() else {
+        // Valid only if it equals the token this workspace's key would mint for the same four parts.
+        let parts: Vec<&str> = token.splitn(5, '.').collect();
+        let [ws, id, channel, expires, _signature] = parts.as_slice() else {
             return Err(invalid());
         };
         let ws = WorkspaceId(ws.parse().map_err(|_| invalid())?);
         let id = CustomerId(id.parse().map_err(|_| invalid())?);
         let channel = Channel::parse(channel).ok_or_else(invalid)?;
-        if self.stores.workspaces.find(ws).await?.is_none() {
+        let expires =
+            expires.parse::<i64>().ok().and_then(|s| jiff::Timestamp::from_second(s).ok()).ok_or_else(invalid)?;
+        if expires <= self.now() || self.stores.workspaces.find(ws).await?.is_none() {
             return Err(invalid());
         }
-        let expected = self.unsubscribe_token(ws, id, channel).await?;
+        let expected = self.unsubscribe_token(ws, id, channel, expires).await?;
         if !bool::from(subtle::ConstantTimeEq::ct_eq(expected.as_bytes(), token.as_bytes())) {
             return Err(invalid());
         }
         let live = self.stores.profiles.resolve(ws, id).await?.ok_or_else(invalid)?;
+        Ok((ws, live, channel))
+    }
+
+    /// Withdraws marketing consent for the token's channel at once; returns the channel.
+    pub async fn unsubscribe(&self, token: &str) -> DomainResult<(WorkspaceId, Channel)> {
+        let (ws, live, channel) = self.check_unsubscribe_token(token).await?;
         let record = ConsentRecord {
             purpose: Purpose::Marketing,
             channel,
             granted: false,
             source: "unsubscribe_link".into(),
             policy_version: "-".into(),
+            recorded_at: self.now(),
+        };
+        self.stores.consent.record(ws, &[(live, record)]).await?;
+        self.profiles_changed(ws, [live]);
+        Ok((ws, channel))
+    }
+
+    /// Undoes an unsubscribe made through the same link: restores the marketing consent it withdrew,
+    /// under the policy version of that grant. Only when the link's unsubscribe is still the latest
+    /// change for the channel and a grant preceded it; otherwise `Conflict` (nothing to undo).
+    pub async fn undo_unsubscribe(&self, token: &str) -> DomainResult<(WorkspaceId, Channel)> {
+        let (ws, live, channel) = self.check_unsubscribe_token(token).await?;
+        let history = self.stores.consent.history(ws, live).await?;
+        let mut same = history.iter().rev().filter(|r| r.purpose == Purpose::Marketing && r.channel == channel);
+        let (Some(last), Some(before)) = (same.next(), same.next()) else {
+            return Err(DomainError::Conflict("nothing to undo".into()));
+        };
+        if last.granted || last.source != "unsubscribe_link" || !before.granted {
+            return Err(DomainError::Conflict("nothing to undo".into()));
+        }
+        let record = ConsentRecord {
+            purpose: Purpose::Marketing,
+            channel,
+            granted: true,
+            source: "unsubscribe_undo".into(),
+            policy_version: before.policy_version.clone(),
             recorded_at: self.now(),
         };
         self.stores.consent.record(ws, &[(live, record)]).await?;

@@ -20,7 +20,7 @@ pub use models::{ComputedModels, CustomerLtv, CustomerModelView, LtvAnswer, LtvF
 pub use events::{IngestOutcome, RejectedMessage};
 mod import;
 
-pub use access::LoginOutcome;
+pub use access::{Acceptance, InvitationOutcome, LoginClient, LoginOutcome};
 pub use customers::{ConsentChange, ConsentView, CustomerQuery, CustomerView, IdentityView, TraitView, UpsertResult};
 pub use import::{ImportReport, RowError};
 
@@ -46,6 +46,7 @@ pub struct Services {
     computed: Arc<std::sync::Mutex<HashMap<WorkspaceId, Arc<models::ComputedModels>>>>,
     facts: Arc<std::sync::Mutex<segments::FactsCache>>,
     upkeep: Arc<std::sync::Mutex<HashMap<WorkspaceId, Arc<upkeep::Upkeep>>>>,
+    login_throttle: Arc<crate::users::LoginThrottle>,
 }
 
 impl Services {
@@ -61,6 +62,7 @@ impl Services {
             computed: Default::default(),
             facts: Default::default(),
             upkeep: Default::default(),
+            login_throttle: Default::default(),
         }
     }
 

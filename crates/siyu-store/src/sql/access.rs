@@ -1,11 +1,11 @@
 // Workspaces, users, sessions, API keys and the audit log (included into `sqlite` and `postgres`).
 
 use async_trait::async_trait;
-use siyu_core::{ApiKeyId, Page, PageRequest, UserId, WorkspaceId};
+use siyu_core::{ApiKeyId, InvitationId, Page, PageRequest, UserId, WorkspaceId};
 use siyu_domain::access::Role;
 use siyu_domain::api_keys::{ApiKey, ApiKeyStore, KeyKind};
 use siyu_domain::audit::{AuditEntry, AuditStore};
-use siyu_domain::users::{Membership, Session, User, UserStore};
+use siyu_domain::users::{Acceptor, INVITATION_LIFETIME, Invitation, Membership, Session, User, UserStore};
 use siyu_domain::workspaces::{NewWorkspace, Workspace, WorkspaceStore};
 
 fn workspace_row(row: &<Db as sqlx::Database>::Row) -> Result<Workspace, StoreError> {
@@ -131,6 +131,25 @@ fn membership_row(row: &<Db as sqlx::Database>::Row) -> Result<Membership, Store
 const MEMBERSHIP_QUERY: &str = "SELECT m.user_id, u.email, u.name AS user_name, m.workspace_id, w.slug, \
      w.name AS workspace_name, m.role FROM memberships m JOIN users u ON u.id = m.user_id \
      JOIN workspaces w ON w.id = m.workspace_id";
+
+fn invitation_row(row: &<Db as sqlx::Database>::Row) -> Result<Invitation, StoreError> {
+    let role: String = get(row, "role")?;
+    Ok(Invitation {
+        id: InvitationId(get(row, "id")?),
+        workspace_id: WorkspaceId(get(row, "workspace_id")?),
+        workspace_name: get(row, "workspace_name")?,
+        email: get(row, "email")?,
+        role: Role::parse(&role).ok_or_else(|| corrupt("role", &role))?,
+        invited_by: get(row, "invited_by")?,
+        created_at: ts(row, "created_at")?,
+        expires_at: ts(row, "expires_at")?,
+    })
+}
+
+/// Pending invitations with their workspace's name; `$N` placeholders follow.
+const PENDING_INVITATIONS: &str = "SELECT i.id, i.workspace_id, w.name AS workspace_name, i.email, i.role, \
+     i.invited_by, i.created_at, i.expires_at FROM invitations i JOIN workspaces w ON w.id = i.workspace_id \
+     WHERE i.accepted_at IS NULL AND i.revoked_at IS NULL";
 
 #[async_trait]
 impl UserStore for SqlStore {
@@ -307,6 +326,177 @@ impl UserStore for SqlStore {
             .await
             .map_err(db_err)?;
         Ok(())
+    }
+
+    async fn delete_sessions_of(&self, user: UserId, keep: Option<&str>) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND token_hash <> $2")
+            .bind(user.0)
+            .bind(keep.unwrap_or(""))
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn insert_invitation(
+        &self,
+        ws: WorkspaceId,
+        email: &str,
+        role: Role,
+        token_hash: &str,
+        invited_by: &str,
+        now: jiff::Timestamp,
+    ) -> Result<Invitation, StoreError> {
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO invitations (workspace_id, email, role, token_hash, invited_by, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+        )
+        .bind(ws.0)
+        .bind(email)
+        .bind(role.as_str())
+        .bind(token_hash)
+        .bind(invited_by)
+        .bind(millis(now))
+        .bind(millis(now + INVITATION_LIFETIME))
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db_err)?;
+        let sql = sqlx::AssertSqlSafe(format!("{PENDING_INVITATIONS} AND i.workspace_id = $1 AND i.id = $2"));
+        let row = sqlx::query(sql).bind(ws.0).bind(id).fetch_one(&self.pool).await.map_err(db_err)?;
+        invitation_row(&row)
+    }
+
+    async fn find_invitation(&self, token_hash: &str, now: jiff::Timestamp) -> Result<Option<Invitation>, StoreError> {
+        let sql = sqlx::AssertSqlSafe(format!("{PENDING_INVITATIONS} AND i.token_hash = $1 AND i.expires_at > $2"));
+        let row =
+            sqlx::query(sql).bind(token_hash).bind(millis(now)).fetch_optional(&self.pool).await.map_err(db_err)?;
+        row.as_ref().map(invitation_row).transpose()
+    }
+
+    async fn invitations(&self, ws: WorkspaceId, now: jiff::Timestamp) -> Result<Vec<Invitation>, StoreError> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "{PENDING_INVITATIONS} AND i.workspace_id = $1 AND i.expires_at > $2 ORDER BY i.id DESC"
+        ));
+        let rows = sqlx::query(sql).bind(ws.0).bind(millis(now)).fetch_all(&self.pool).await.map_err(db_err)?;
+        rows.iter().map(invitation_row).collect()
+    }
+
+    async fn revoke_invitation(
+        &self,
+        ws: WorkspaceId,
+        id: InvitationId,
+        now: jiff::Timestamp,
+    ) -> Result<(), StoreError> {
+        let done = sqlx::query(
+            "UPDATE invitations SET revoked_at = $3 \
+             WHERE workspace_id = $1 AND id = $2 AND accepted_at IS NULL AND revoked_at IS NULL",
+        )
+        .bind(ws.0)
+        .bind(id.0)
+        .bind(millis(now))
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("pending invitation {id}")));
+        }
+        Ok(())
+    }
+
+    async fn accept_invitation(
+        &self,
+        token_hash: &str,
+        acceptor: Acceptor<'_>,
+        now: jiff::Timestamp,
+    ) -> Result<Option<(UserId, WorkspaceId)>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let pending = sqlx::AssertSqlSafe(format!(
+            "SELECT id, workspace_id, email, role FROM invitations WHERE token_hash = $1 AND accepted_at IS NULL \
+             AND revoked_at IS NULL AND expires_at > $2{LOCK_ROW}"
+        ));
+        let Some(row) =
+            sqlx::query(pending).bind(token_hash).bind(millis(now)).fetch_optional(&mut *tx).await.map_err(db_err)?
+        else {
+            return Ok(None);
+        };
+        let invitation: i64 = get(&row, "id")?;
+        let ws: i64 = get(&row, "workspace_id")?;
+        let email: String = get(&row, "email")?;
+        let role: String = get(&row, "role")?;
+        let user = match acceptor {
+            Acceptor::Existing(user) => user.0,
+            Acceptor::New { name, password_hash } => sqlx::query_scalar(
+                "INSERT INTO users (email, name, password_hash, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
+            )
+            .bind(&email)
+            .bind(name)
+            .bind(password_hash)
+            .bind(millis(now))
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(|e| match db_err(e) {
+                StoreError::Conflict(_) => StoreError::Conflict(format!("an account for \"{email}\" exists")),
+                other => other,
+            })?,
+        };
+        sqlx::query(
+            "INSERT INTO memberships (user_id, workspace_id, role) VALUES ($1, $2, $3) \
+             ON CONFLICT (user_id, workspace_id) DO NOTHING",
+        )
+        .bind(user)
+        .bind(ws)
+        .bind(&role)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        sqlx::query("UPDATE invitations SET accepted_at = $2, accepted_by = $3 WHERE id = $1")
+            .bind(invitation)
+            .bind(millis(now))
+            .bind(user)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(Some((UserId(user), WorkspaceId(ws))))
+    }
+
+    async fn insert_known_device(
+        &self,
+        token_hash: &str,
+        user: UserId,
+        now: jiff::Timestamp,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO known_devices (token_hash, user_id, created_at, last_used_at) VALUES ($1, $2, $3, $3) \
+             ON CONFLICT (token_hash, user_id) DO UPDATE SET last_used_at = excluded.last_used_at",
+        )
+        .bind(token_hash)
+        .bind(user.0)
+        .bind(millis(now))
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn is_known_device(
+        &self,
+        token_hash: &str,
+        user: UserId,
+        since: jiff::Timestamp,
+        now: jiff::Timestamp,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE known_devices SET last_used_at = $4 WHERE token_hash = $1 AND user_id = $2 AND last_used_at > $3",
+        )
+        .bind(token_hash)
+        .bind(user.0)
+        .bind(millis(since))
+        .bind(millis(now))
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(done.rows_affected() > 0)
     }
 }
 

@@ -296,8 +296,17 @@ async fn consent_history_and_unsubscribe(f: Fixture) {
         .await;
     assert!(matches!(bad, Err(DomainError::Invalid(e)) if e.len() == 2 && e[0].field == "changes[1].purpose"));
     assert_eq!(f.services.consent(&owner, id).await.unwrap().history.len(), 2, "nothing of a bad request is written");
-    let token = f.services.unsubscribe_token(owner.workspace_id, id, Channel::Email).await.unwrap();
+    let (token, expires) = f.services.unsubscribe_link(&owner, id, "email").await.unwrap();
     assert!(f.services.unsubscribe(&token.replace(".email.", ".sms.")).await.is_err(), "tampered tokens fail");
+    let stretched = token.replacen(&format!(".{}.", expires.as_second()), &format!(".{}.", expires.as_second() + 9), 1);
+    assert!(f.services.unsubscribe(&stretched).await.is_err(), "the expiry is signed");
+    let past = f.services.now() - jiff::SignedDuration::from_hours(1);
+    let expired = f.services.unsubscribe_token(owner.workspace_id, id, Channel::Email, past).await.unwrap();
+    assert!(f.services.unsubscribe(&expired).await.is_err(), "expired links fail");
+    // Creating a link needs the permission to change consent.
+    let auditor = siyu_domain::access::Principal { role: siyu_domain::access::Role::Auditor, ..owner.clone() };
+    assert!(matches!(f.services.unsubscribe_link(&auditor, id, "email").await, Err(DomainError::Forbidden(_))));
+    assert!(matches!(f.services.undo_unsubscribe(&token).await, Err(DomainError::Conflict(_))), "nothing to undo yet");
     f.services.unsubscribe(&token).await.unwrap();
     let view = f.services.consent(&owner, id).await.unwrap();
     assert_eq!(view.history.len(), 3);
@@ -305,6 +314,12 @@ async fn consent_history_and_unsubscribe(f: Fixture) {
     assert!(!email.granted);
     assert_eq!(email.source, "unsubscribe_link");
     assert!(view.current.iter().find(|r| r.channel == Channel::Sms).unwrap().granted);
+    // The same link undoes it, restoring the grant under its policy version, once.
+    f.services.undo_unsubscribe(&token).await.unwrap();
+    let view = f.services.consent(&owner, id).await.unwrap();
+    let email = view.current.iter().find(|r| r.channel == Channel::Email).unwrap();
+    assert!(email.granted && email.source == "unsubscribe_undo" && email.policy_version == "2026-01", "{email:?}");
+    assert!(f.services.undo_unsubscribe(&token).await.is_err());
 }
 
 async fn delete_erases_the_profile(f: Fixture) {

@@ -7,12 +7,12 @@ use axum::Json;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use siyu_core::{ApiKeyId, PageRequest, UserId};
+use siyu_core::{ApiKeyId, InvitationId, PageRequest, UserId};
 use siyu_domain::DomainError;
-use siyu_domain::access::Role;
+use siyu_domain::access::{Permission, Role};
 use siyu_domain::api_keys::{ApiKey, KeyKind};
 use siyu_domain::audit::AuditEntry;
-use siyu_domain::users::Membership;
+use siyu_domain::users::{Invitation, Membership};
 use siyu_domain::workspaces::{NewWorkspace, Workspace};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -21,8 +21,10 @@ use utoipa_axum::routes;
 pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(get_workspace, update_workspace))
-        .routes(routes!(list_users, add_user))
+        .routes(routes!(list_users, invite_user))
         .routes(routes!(change_user, remove_user))
+        .routes(routes!(list_invitations))
+        .routes(routes!(revoke_invitation))
         .routes(routes!(list_keys, create_key))
         .routes(routes!(revoke_key))
         .routes(routes!(list_audit))
@@ -54,6 +56,7 @@ async fn update_workspace(
     ApiAuth(principal): ApiAuth,
     ApiJson(body): ApiJson<WorkspaceSettings>,
 ) -> Result<Json<Workspace>, Problem> {
+    principal.require(Permission::WorkspaceManage)?;
     let current = app.services.workspace(&principal).await?;
     let new = NewWorkspace::parse(
         &current.slug,
@@ -74,26 +77,32 @@ fn parse_role(field: &str, role: &str) -> Result<Role, Problem> {
     })
 }
 
-/// A user to add.
+/// Someone to invite.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct NewUser {
-    /// Login e-mail.
+struct NewInvitation {
+    /// Login e-mail of the person invited.
     email: String,
-    /// Display name.
-    #[serde(default)]
-    name: String,
-    /// Initial password (at least 8 characters).
-    password: String,
     /// `owner`, `operator`, `analyst`, `cs_agent` or `auditor`.
     role: String,
+    /// Not accepted: the invitee sets their own password (or keeps their existing one).
+    #[serde(default)]
+    #[schema(ignore)]
+    password: Option<serde::de::IgnoredAny>,
+    /// Not accepted: the invitee chooses their own display name.
+    #[serde(default)]
+    #[schema(ignore)]
+    name: Option<serde::de::IgnoredAny>,
 }
 
-/// A created user.
+/// A created invitation with its one-time accept link, shown only this once.
 #[derive(Serialize, ToSchema)]
-struct CreatedUser {
-    /// User id.
-    id: UserId,
+struct CreatedInvitation {
+    /// The invitation.
+    invitation: Invitation,
+    /// Give this link to the invitee only: they accept it signed in as the invited e-mail, with their
+    /// own password, or by creating the account with a password of their choosing.
+    accept_url: String,
 }
 
 /// GET /api/v1/users: the workspace's members and roles (owners).
@@ -105,17 +114,55 @@ async fn list_users(
     Ok(Json(app.services.members(&principal).await?))
 }
 
-/// POST /api/v1/users: adds a user with a role (owners).
-#[utoipa::path(post, path = "/api/v1/users", tag = "admin", request_body = NewUser,
-    responses((status = 201, body = CreatedUser), (status = 422, body = Problem)))]
-async fn add_user(
+/// POST /api/v1/users: invites someone to the workspace with a role (owners). Nothing about an existing
+/// account changes: the invitee accepts through the returned one-time link.
+#[utoipa::path(post, path = "/api/v1/users", tag = "admin", request_body = NewInvitation,
+    responses((status = 201, body = CreatedInvitation), (status = 409, body = Problem), (status = 422, body = Problem)))]
+async fn invite_user(
     State(app): State<AppState>,
     ApiAuth(principal): ApiAuth,
-    ApiJson(body): ApiJson<NewUser>,
-) -> Result<(StatusCode, Json<CreatedUser>), Problem> {
-    let role = parse_role("role", &body.role)?;
-    let id = app.services.invite_user(&principal, &body.email, &body.name, &body.password, role).await?;
-    Ok((StatusCode::CREATED, Json(CreatedUser { id })))
+    ApiJson(body): ApiJson<NewInvitation>,
+) -> Result<(StatusCode, Json<CreatedInvitation>), Problem> {
+    principal.require(Permission::UsersManage)?;
+    if body.password.is_some() {
+        return Err(DomainError::invalid(
+            "password",
+            "an invitee sets their own password; send them the accept_url of the invitation",
+        )
+        .into());
+    }
+    if body.name.is_some() {
+        return Err(DomainError::invalid("name", "an invitee chooses their own name when accepting").into());
+    }
+    let outcome = app.services.invite_user(&principal, &body.email, &body.role).await?;
+    let accept_url = format!("{}/invite/{}", app.public_url.trim_end_matches('/'), outcome.token);
+    Ok((StatusCode::CREATED, Json(CreatedInvitation { invitation: outcome.invitation, accept_url })))
+}
+
+/// GET /api/v1/invitations: the workspace's pending invitations (owners).
+#[utoipa::path(get, path = "/api/v1/invitations", tag = "admin", responses((status = 200, body = Vec<Invitation>)))]
+async fn list_invitations(
+    State(app): State<AppState>,
+    ApiAuth(principal): ApiAuth,
+) -> Result<Json<Vec<Invitation>>, Problem> {
+    Ok(Json(app.services.invitations(&principal).await?))
+}
+
+/// DELETE /api/v1/invitations/{id}: revokes a pending invitation; its link stops working (owners).
+#[utoipa::path(delete, path = "/api/v1/invitations/{id}", tag = "admin", params(("id" = i64, Path)),
+    responses((status = 204), (status = 404, body = Problem)))]
+async fn revoke_invitation(
+    State(app): State<AppState>,
+    ApiAuth(principal): ApiAuth,
+    Path(id): Path<String>,
+) -> Result<StatusCode, Problem> {
+    principal.require(Permission::UsersManage)?;
+    let id = id
+        .parse()
+        .map(InvitationId)
+        .map_err(|_| Problem::malformed("id", format!("\"{id}\" is not an invitation id")))?;
+    app.services.revoke_invitation(&principal, id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// A role change.
@@ -139,6 +186,7 @@ async fn change_user(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<RoleChange>,
 ) -> Result<StatusCode, Problem> {
+    principal.require(Permission::UsersManage)?;
     let role = parse_role("role", &body.role)?;
     app.services.set_role(&principal, user_id(&id)?, role).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -152,6 +200,7 @@ async fn remove_user(
     ApiAuth(principal): ApiAuth,
     Path(id): Path<String>,
 ) -> Result<StatusCode, Problem> {
+    principal.require(Permission::UsersManage)?;
     app.services.remove_member(&principal, user_id(&id)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -192,6 +241,7 @@ async fn create_key(
     ApiAuth(principal): ApiAuth,
     ApiJson(body): ApiJson<NewKey>,
 ) -> Result<(StatusCode, Json<CreatedKey>), Problem> {
+    principal.require(Permission::KeysManage)?;
     let kind = KeyKind::parse(&body.kind).ok_or_else(|| {
         Problem::from(DomainError::invalid(
             "kind",
@@ -214,6 +264,7 @@ async fn revoke_key(
     ApiAuth(principal): ApiAuth,
     Path(id): Path<String>,
 ) -> Result<StatusCode, Problem> {
+    principal.require(Permission::KeysManage)?;
     let id = id.parse().map(ApiKeyId).map_err(|_| Problem::malformed("id", format!("\"{id}\" is not a key id")))?;
     app.services.revoke_key(&principal, id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -237,6 +288,7 @@ async fn list_audit(
     ApiAuth(principal): ApiAuth,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<AuditPage>, Problem> {
+    principal.require(Permission::AuditRead)?;
     let mut page = PageRequest::first(PageRequest::DEFAULT_LIMIT);
     for (key, value) in url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
         if !crate::extract::page_param(&mut page, &key, &value)? {

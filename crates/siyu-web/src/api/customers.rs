@@ -12,7 +12,6 @@ use futures::TryStreamExt;
 use serde::{Deserialize, Serialize};
 use siyu_core::{CustomerId, PageRequest};
 use siyu_domain::FieldError;
-use siyu_domain::consent::Channel;
 use siyu_domain::profiles::{CustomerInput, IdentityInput, MergeRecord, Note};
 use siyu_domain::services::{ConsentChange, ConsentView, CustomerQuery, CustomerView, ImportReport, UpsertResult};
 use utoipa::{IntoParams, ToSchema};
@@ -371,11 +370,17 @@ async fn change_consent(
 /// An unsubscribe link to put in a message.
 #[derive(Serialize, ToSchema)]
 struct UnsubscribeLink {
-    /// Public URL; opening it withdraws marketing consent for the channel at once.
+    /// Public URL: opening it asks the customer to confirm; a POST to it (RFC 8058 one-click, for the
+    /// `List-Unsubscribe` header with `List-Unsubscribe-Post: List-Unsubscribe=One-Click`) withdraws
+    /// marketing consent for the channel at once.
     url: String,
+    /// The link stops working at this time.
+    #[schema(value_type = String, format = DateTime)]
+    expires_at: jiff::Timestamp,
 }
 
-/// GET /api/v1/customers/{id}/unsubscribe-link?channel=email: the customer's one-click unsubscribe link.
+/// GET /api/v1/customers/{id}/unsubscribe-link?channel=email: the customer's one-click unsubscribe link
+/// (needs `consent:write`, since the link withdraws consent).
 #[utoipa::path(get, path = "/api/v1/customers/{id}/unsubscribe-link", tag = "consent",
     params(("id" = i64, Path), ("channel" = String, Query)), responses((status = 200, body = UnsubscribeLink)))]
 async fn unsubscribe_link(
@@ -384,16 +389,18 @@ async fn unsubscribe_link(
     Path(id): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<UnsubscribeLink>, Problem> {
-    let channel_name = url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
-        .find(|(k, _)| k == "channel")
-        .map(|(_, v)| v.into_owned())
-        .ok_or_else(|| Problem::malformed("channel", "the channel query parameter is required"))?;
-    let channel = Channel::parse(&channel_name)
-        .ok_or_else(|| Problem::malformed("channel", format!("unknown channel \"{channel_name}\"")))?;
-    // Reading the customer checks permission and workspace before a token is minted.
-    let customer = app.services.customer(&principal, customer_id(&id)?).await?;
-    let token = app.services.unsubscribe_token(principal.workspace_id, customer.id, channel).await?;
-    Ok(Json(UnsubscribeLink { url: format!("{}/u/{token}", app.public_url) }))
+    principal.require(siyu_domain::access::Permission::ConsentWrite)?;
+    let mut channel = None;
+    for (key, value) in url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
+        match key.as_ref() {
+            "channel" => channel = Some(value.into_owned()),
+            other => return Err(Problem::malformed(other, format!("unknown query parameter \"{other}\""))),
+        }
+    }
+    let channel = channel.ok_or_else(|| Problem::malformed("channel", "the channel query parameter is required"))?;
+    let (token, expires_at) =
+        app.services.unsubscribe_link(&principal, customer_id(&id)?, &channel).await.map_err(Problem::bad_query)?;
+    Ok(Json(UnsubscribeLink { url: format!("{}/u/{token}", app.public_url.trim_end_matches('/')), expires_at }))
 }
 
 /// POST /api/v1/customers/import: streams a CSV (layout in docs/IMPORT.md); every good row is

@@ -415,8 +415,28 @@ strings! {
     key_revoked_at: "已吊销于", "Revoked";
     no_keys: "还没有 API 密钥。", "No API keys yet.";
     users_title: "成员与角色", "Users & roles";
-    add_user: "添加成员", "Add user";
-    user_added: "成员已添加。", "User added.";
+    add_user: "邀请成员", "Invite user";
+    user_added: "邀请已创建。", "Invitation created.";
+    invite_link_title: "邀请链接", "Invitation link";
+    invite_link_warning: "请只把此链接发给受邀人本人：它只显示这一次，7 天内有效，且只能使用一次。受邀人用自己的密码登录（或为新账户设置自己的密码）后接受邀请。", "Send this link to the invitee only: it is shown only this once, works for 7 days and only once. The invitee accepts it with their own password (or sets their own password for a new account).";
+    pending_invitations: "待接受的邀请", "Pending invitations";
+    no_invitations: "没有待接受的邀请。", "No pending invitations.";
+    col_expires: "过期时间", "Expires";
+    col_invited_by: "邀请人", "Invited by";
+    invitation_revoked: "邀请已撤销。", "Invitation revoked.";
+    revoke_invitation_confirm: "确定撤销此邀请？链接将立即失效。", "Revoke this invitation? Its link stops working at once.";
+    invite_title: "接受邀请", "Accept invitation";
+    invite_intro: "你受邀加入工作空间「{}」", "You are invited to join the workspace “{}”";
+    invite_as: "受邀邮箱与角色", "Invited e-mail and role";
+    invite_accept: "接受邀请", "Accept invitation";
+    invite_signed_in: "你已以受邀邮箱登录，点击即可加入。", "You are signed in as the invited e-mail: one click joins.";
+    invite_login: "该邮箱已有账户：输入该账户自己的密码以接受邀请。", "This e-mail has an account: enter its own password to accept.";
+    invite_create: "该邮箱还没有账户：设置你自己的密码以创建账户并加入。", "This e-mail has no account yet: choose your own password to create it and join.";
+    invite_password_again: "再次输入密码", "Password again";
+    invite_mismatch: "两次输入的密码不一致。", "The two passwords differ.";
+    invite_invalid: "邀请链接无效：可能已过期、已被使用或已被撤销。", "This invitation link is not valid: it may have expired, been used or been revoked.";
+    invite_other_account: "你当前登录的是其他账户；请用受邀邮箱的密码接受，或先退出。", "You are signed in as another account; accept with the invited e-mail's own password, or log out first.";
+    login_throttled: "此网络地址登录失败次数过多，请于 {} 后再试。", "Too many failed logins from this network address; try again after {}.";
     role_changed: "角色已更新。", "Role changed.";
     permission_matrix: "权限矩阵", "Permission matrix";
     role_owner: "所有者", "Owner";
@@ -574,7 +594,7 @@ impl Text {
     pub(crate) fn field<'a>(&self, field: &'a str) -> &'a str {
         match field {
             "email" => self.email,
-            "password" => self.password,
+            "password" | "new_password" => self.password,
             "name" => self.name,
             "role" => self.col_role,
             "kind" => self.col_kind,

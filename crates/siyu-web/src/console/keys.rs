@@ -79,7 +79,8 @@ async fn keys_page(
         })
         .collect();
     let kind = if form.kind.is_empty() { "secret" } else { form.kind.as_str() };
-    let role = if form.role.is_empty() { "analyst" } else { form.role.as_str() };
+    // Operator can both send events (write keys) and run operations (secret keys).
+    let role = if form.role.is_empty() { "operator" } else { form.role.as_str() };
     Ok(KeysPage {
         t,
         chrome: Chrome::new(console, "keys"),

@@ -3,17 +3,17 @@
 use super::i18n::{Lang, Text};
 use super::page::{self, Chrome, render};
 use super::session::{
-    Console, LANG_COOKIE, LOGIN_CSRF_COOKIE, Post, SESSION_COOKIE, cookie, lang_of, random_token, read_form,
-    redirect_with_cookies, same_secret, set_cookie,
+    Console, DEVICE_COOKIE, LANG_COOKIE, LOGIN_CSRF_COOKIE, Post, SESSION_COOKIE, cookie, lang_of, login_client,
+    random_token, read_form, redirect_with_cookies, same_secret, set_cookie,
 };
 use crate::AppState;
 use askama::Template;
 use axum::extract::{Path, Request, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use siyu_core::WorkspaceId;
 use siyu_domain::DomainError;
-use siyu_domain::users::SESSION_LIFETIME;
+use siyu_domain::users::{KNOWN_DEVICE_LIFETIME, SESSION_LIFETIME};
 
 /// How long the language and login-form cookies live.
 const YEAR_SECS: i64 = 365 * 24 * 3600;
@@ -65,6 +65,8 @@ pub(crate) async fn login(State(app): State<AppState>, request: Request) -> Resp
     let lang = lang_of(request.headers());
     let t = lang.text();
     let expected = cookie(request.headers(), LOGIN_CSRF_COOKIE).unwrap_or_default().to_string();
+    let headers = request.headers().clone();
+    let extensions = request.extensions().clone();
     let Ok(form) = read_form(request, &app).await else {
         return page::bad_request(lang, None);
     };
@@ -72,13 +74,19 @@ pub(crate) async fn login(State(app): State<AppState>, request: Request) -> Resp
         return page::csrf_failed(lang, None);
     }
     let email = form.get("email").trim().to_string();
-    match app.services.login(&email, form.get("password")).await {
+    let client = login_client(&headers, &extensions);
+    match app.services.login(&email, form.get("password"), &client).await {
         Ok(outcome) => {
-            let session =
-                set_cookie(SESSION_COOKIE, &outcome.token, "/", SESSION_LIFETIME.as_secs(), app.secure_cookies);
-            let spent = set_cookie(LOGIN_CSRF_COOKIE, "", "/login", 0, app.secure_cookies);
+            let mut cookies = session_cookies(&app, &outcome);
+            cookies.push(set_cookie(LOGIN_CSRF_COOKIE, "", "/login", 0, app.secure_cookies));
             // The home page decides where the role lands: the dashboard or the customer list.
-            redirect_with_cookies("/", vec![session, spent])
+            redirect_with_cookies("/", cookies)
+        }
+        Err(DomainError::Throttled(until)) => {
+            let zone = jiff::tz::TimeZone::get("Asia/Shanghai").unwrap_or(jiff::tz::TimeZone::UTC);
+            let until = until.to_zoned(zone).strftime("%Y-%m-%d %H:%M:%S %Z").to_string();
+            let message = Text::fill(t.login_throttled, until);
+            login_form(&app, lang, StatusCode::TOO_MANY_REQUESTS, expected, email, Some(message))
         }
         Err(DomainError::Locked(until)) => {
             // Before login there is no workspace; show the lock-out end in the default zone, named.
@@ -93,6 +101,17 @@ pub(crate) async fn login(State(app): State<AppState>, request: Request) -> Resp
         }
         Err(error) => page::error_page(lang, None, error),
     }
+}
+
+/// Returns the cookies a successful login sets: the session, and the known-device token when given.
+pub(crate) fn session_cookies(app: &AppState, outcome: &siyu_domain::services::LoginOutcome) -> Vec<HeaderValue> {
+    let mut cookies =
+        vec![set_cookie(SESSION_COOKIE, &outcome.token, "/", SESSION_LIFETIME.as_secs(), app.secure_cookies)];
+    if let Some(device) = &outcome.device_token {
+        let max_age = KNOWN_DEVICE_LIFETIME.as_secs();
+        cookies.push(set_cookie(DEVICE_COOKIE, device, "/", max_age, app.secure_cookies));
+    }
+    cookies
 }
 
 /// POST /logout: ends the session and clears its cookie.

@@ -5,7 +5,7 @@
 //! Modules, in reading order: [`i18n`] (every UI string in both languages), [`session`] (cookies,
 //! the logged-in [`session::Console`] extractor, CSRF-checked [`session::Post`] forms), [`page`]
 //! (layout frame, rendering, error pages), then one module per page: [`login`], [`dashboard`],
-//! [`customers`], [`tags`], [`analytics`], [`keys`], [`users`]. Templates live in
+//! [`customers`], [`tags`], [`analytics`], [`keys`], [`users`], [`invitations`] (public accept page). Templates live in
 //! `crates/siyu-web/templates/`.
 
 mod analytics;
@@ -13,6 +13,7 @@ mod audiences;
 mod customers;
 mod dashboard;
 mod i18n;
+mod invitations;
 mod keys;
 mod login;
 mod page;
@@ -54,4 +55,6 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/keys/{id}/revoke", post(keys::revoke_key))
         .route("/users", get(users::list_users).post(users::invite_user))
         .route("/users/{id}/role", post(users::set_role))
+        .route("/users/invitations/{id}/revoke", post(users::revoke_invitation))
+        .route("/invite/{token}", get(invitations::show_invitation).post(invitations::accept_invitation))
 }

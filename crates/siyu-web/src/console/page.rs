@@ -89,6 +89,7 @@ impl Chrome {
             "revoked" => Some(t.key_revoked),
             "user" => Some(t.user_added),
             "role" => Some(t.role_changed),
+            "uninvited" => Some(t.invitation_revoked),
             _ => None,
         };
         self
@@ -208,7 +209,7 @@ pub(crate) fn error_page(lang: Lang, chrome: Option<Chrome>, error: DomainError)
                 ErrorPage { t, chrome, title: t.error_bad_request_title, message: t.form_errors.into(), details };
             render(status, &page)
         }
-        DomainError::Locked(_) | DomainError::Internal(_) => {
+        DomainError::Locked(_) | DomainError::Throttled(_) | DomainError::Internal(_) => {
             // The problem mapping logs the cause under a request id; the page shows only the id.
             let problem = crate::problem::Problem::from(error);
             let message = format!("{} ({})", t.error_internal_body, problem.detail);

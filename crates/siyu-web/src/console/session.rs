@@ -20,6 +20,20 @@ pub(crate) const SESSION_COOKIE: &str = "siyu_session";
 pub(crate) const LANG_COOKIE: &str = "siyu_lang";
 /// Holds the double-submit CSRF token of the login form.
 pub(crate) const LOGIN_CSRF_COOKIE: &str = "siyu_login_csrf";
+/// Holds the browser's known-device token: an account locked by others' failed logins still lets in
+/// the browsers it has logged in from.
+pub(crate) const DEVICE_COOKIE: &str = "siyu_device";
+
+/// Returns what a login knows of the browser: its peer address and its known-device cookie.
+pub(crate) fn login_client<'a>(
+    headers: &'a HeaderMap,
+    extensions: &axum::http::Extensions,
+) -> siyu_domain::services::LoginClient<'a> {
+    let addr = extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|info| info.0.ip());
+    let device_token =
+        cookie(headers, DEVICE_COOKIE).filter(|c| c.len() == 64 && c.bytes().all(|b| b.is_ascii_hexdigit()));
+    siyu_domain::services::LoginClient { addr, device_token }
+}
 
 /// Returns the value of cookie `name` from the request headers.
 pub(crate) fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -209,7 +223,7 @@ pub(crate) fn status_of(error: &DomainError) -> StatusCode {
         DomainError::Conflict(_) => StatusCode::CONFLICT,
         DomainError::Forbidden(_) => StatusCode::FORBIDDEN,
         DomainError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
-        DomainError::Locked(_) => StatusCode::TOO_MANY_REQUESTS,
+        DomainError::Locked(_) | DomainError::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
         DomainError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }

@@ -1,5 +1,5 @@
-//! The users and roles page (owners only): members, adding a user, changing roles, and the
-//! permission matrix.
+//! The users and roles page (owners only): members, inviting someone (a one-time link they accept
+//! themselves), pending invitations, changing roles, and the permission matrix.
 
 use super::i18n::Text;
 use super::page::{Choice, Chrome, FieldMessage, form_errors, render};
@@ -9,7 +9,7 @@ use askama::Template;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use siyu_core::UserId;
+use siyu_core::{InvitationId, UserId};
 use siyu_domain::DomainError;
 use siyu_domain::access::{Actor, Permission, Role};
 
@@ -27,10 +27,17 @@ struct MatrixRow {
     allowed: Vec<bool>,
 }
 
+struct InvitationRow {
+    id: i64,
+    email: String,
+    role: &'static str,
+    invited_by: String,
+    expires: String,
+}
+
 #[derive(Default)]
 struct UserForm {
     email: String,
-    name: String,
     role: String,
     errors: Vec<FieldMessage>,
 }
@@ -45,14 +52,35 @@ struct UsersPage {
     matrix: Vec<MatrixRow>,
     roles: Vec<Choice>,
     form: UserForm,
+    invitations: Vec<InvitationRow>,
+    /// The accept link of the invitation just created, shown only this once.
+    new_link: Option<String>,
 }
 
 fn role_choices(t: &Text, current: &str) -> Vec<Choice> {
     Role::ALL.iter().map(|r| Choice::new(r.as_str(), t.role(*r), current)).collect()
 }
 
-async fn users_page(app: &AppState, console: &Console, form: UserForm) -> Result<UsersPage, DomainError> {
+async fn users_page(
+    app: &AppState,
+    console: &Console,
+    form: UserForm,
+    new_link: Option<String>,
+) -> Result<UsersPage, DomainError> {
     let members = app.services.members(&console.principal).await?;
+    let invitations = app
+        .services
+        .invitations(&console.principal)
+        .await?
+        .into_iter()
+        .map(|i| InvitationRow {
+            id: i.id.0,
+            role: console.t().role(i.role),
+            invited_by: i.invited_by.trim_start_matches("user:").to_string(),
+            expires: console.time(i.expires_at),
+            email: i.email,
+        })
+        .collect();
     let t = console.t();
     let me = match &console.principal.actor {
         Actor::User { id, .. } => Some(*id),
@@ -85,12 +113,14 @@ async fn users_page(app: &AppState, console: &Console, form: UserForm) -> Result
         matrix,
         roles: role_choices(t, role),
         form,
+        invitations,
+        new_link,
     })
 }
 
 /// GET /users: members, the add-user form and the permission matrix.
 pub(crate) async fn list_users(State(app): State<AppState>, console: Console, RawQuery(raw): RawQuery) -> Response {
-    match users_page(&app, &console, UserForm::default()).await {
+    match users_page(&app, &console, UserForm::default(), None).await {
         Ok(mut page) => {
             page.chrome = page.chrome.with_flash(console.t(), FormData::query(raw).get("done"));
             render(StatusCode::OK, &page)
@@ -103,29 +133,41 @@ fn parse_role(raw: &str) -> Result<Role, DomainError> {
     Role::parse(raw).ok_or_else(|| DomainError::invalid("role", format!("unknown role \"{raw}\"")))
 }
 
-/// POST /users: adds a user to the workspace with a role.
+/// POST /users: invites someone to the workspace with a role and shows the one-time accept link.
 pub(crate) async fn invite_user(State(app): State<AppState>, post: Post) -> Response {
     let Post { console, form } = post;
-    let input = UserForm {
-        email: form.get("email").trim().into(),
-        name: form.get("name").trim().into(),
-        role: form.get("role").into(),
-        errors: Vec::new(),
-    };
-    let result = match parse_role(&input.role) {
-        Ok(role) => {
-            app.services.invite_user(&console.principal, &input.email, &input.name, form.get("password"), role).await
+    let input = UserForm { email: form.get("email").trim().into(), role: form.get("role").into(), errors: Vec::new() };
+    match app.services.invite_user(&console.principal, &input.email, &input.role).await {
+        Ok(outcome) => {
+            let link = format!("{}/invite/{}", app.public_url.trim_end_matches('/'), outcome.token);
+            match users_page(&app, &console, UserForm::default(), Some(link)).await {
+                Ok(mut page) => {
+                    page.chrome = page.chrome.with_flash(console.t(), "user");
+                    render(StatusCode::CREATED, &page)
+                }
+                Err(error) => console.fail(error),
+            }
         }
-        Err(error) => Err(error),
+        Err(error) => {
+            let Some(errors) = form_errors(console.t(), &error) else {
+                return console.fail(error);
+            };
+            match users_page(&app, &console, UserForm { errors, ..input }, None).await {
+                Ok(page) => render(StatusCode::UNPROCESSABLE_ENTITY, &page),
+                Err(error) => console.fail(error),
+            }
+        }
+    }
+}
+
+/// POST /users/invitations/{id}/revoke: revokes a pending invitation; its link stops working.
+pub(crate) async fn revoke_invitation(State(app): State<AppState>, Path(id): Path<String>, post: Post) -> Response {
+    let Post { console, .. } = post;
+    let Ok(id) = id.parse::<i64>() else {
+        return console.fail(DomainError::NotFound(format!("invitation \"{id}\"")));
     };
-    let Err(error) = result else {
-        return Redirect::to("/users?done=user").into_response();
-    };
-    let Some(errors) = form_errors(console.t(), &error) else {
-        return console.fail(error);
-    };
-    match users_page(&app, &console, UserForm { errors, ..input }).await {
-        Ok(page) => render(StatusCode::UNPROCESSABLE_ENTITY, &page),
+    match app.services.revoke_invitation(&console.principal, InvitationId(id)).await {
+        Ok(()) => Redirect::to("/users?done=uninvited").into_response(),
         Err(error) => console.fail(error),
     }
 }

@@ -54,7 +54,7 @@ fn routes() -> Vec<(&'static str, &'static str, Option<Value>, Permission)> {
             ),
             ConsentWrite,
         ),
-        ("GET", "/api/v1/customers/{c}/unsubscribe-link?channel=sms", None, CustomersRead),
+        ("GET", "/api/v1/customers/{c}/unsubscribe-link?channel=sms", None, ConsentWrite),
         (
             "POST",
             "/api/v1/analytics/funnel",
@@ -69,6 +69,8 @@ fn routes() -> Vec<(&'static str, &'static str, Option<Value>, Permission)> {
         ("GET", "/api/v1/models", None, AnalyticsRead),
         ("POST", "/api/v1/models/run", None, AnalyticsRead),
         ("GET", "/api/v1/models/recall", None, AnalyticsRead),
+        ("GET", "/api/v1/models/rfm", None, AnalyticsRead),
+        ("GET", "/api/v1/models/ltv", None, AnalyticsRead),
         ("GET", "/api/v1/models/lifecycle/flows?from=2020-01-01T00:00:00Z", None, AnalyticsRead),
         ("GET", "/api/v1/models/settings", None, AnalyticsRead),
         ("PUT", "/api/v1/models/settings", Some(json!({"churn_days": 30})), SegmentsManage),
@@ -78,6 +80,7 @@ fn routes() -> Vec<(&'static str, &'static str, Option<Value>, Permission)> {
         ("POST", "/api/v1/segments", Some(json!({"key": "new-@@", "text": "tag(\"VIP\")"})), SegmentsManage),
         ("GET", "/api/v1/segments/{s}", None, AnalyticsRead),
         ("GET", "/api/v1/segments/{s}/members", None, AnalyticsRead),
+        ("GET", "/api/v1/segments/{s}/export", None, AnalyticsRead),
         ("PUT", "/api/v1/segments/{s}", Some(json!({"key": "seg-@@", "text": "not tag(\"VIP\")"})), SegmentsManage),
         ("DELETE", "/api/v1/segments/{s}", None, SegmentsManage),
         ("GET", "/api/v1/tag-groups", None, CustomersRead),
@@ -88,12 +91,9 @@ fn routes() -> Vec<(&'static str, &'static str, Option<Value>, Permission)> {
         ("GET", "/api/v1/workspace", None, CustomersRead),
         ("PATCH", "/api/v1/workspace", Some(json!({"name": "Renamed"})), WorkspaceManage),
         ("GET", "/api/v1/users", None, UsersManage),
-        (
-            "POST",
-            "/api/v1/users",
-            Some(json!({"email": "new@@@brand.cn", "password": "long-password", "role": "analyst"})),
-            UsersManage,
-        ),
+        ("POST", "/api/v1/users", Some(json!({"email": "new@@@brand.cn", "role": "analyst"})), UsersManage),
+        ("GET", "/api/v1/invitations", None, UsersManage),
+        ("DELETE", "/api/v1/invitations/{i}", None, UsersManage),
         ("PATCH", "/api/v1/users/{u}", Some(json!({"role": "auditor"})), UsersManage),
         ("DELETE", "/api/v1/users/{u}", None, UsersManage),
         ("GET", "/api/v1/keys", None, KeysManage),
@@ -143,15 +143,23 @@ async fn fixture(app: &TestApp, owner_key: &str, template: &str, round: usize) -
         path = path.replace("{s}", &key);
     }
     if path.contains("{u}") {
-        let (_, u, _) = app
+        let id = app
+            .services
+            .add_user(app.owner.workspace_id, &format!("u{round}@brand.cn"), "", "long-password", Role::Analyst)
+            .await
+            .unwrap();
+        path = path.replace("{u}", &id.to_string());
+    }
+    if path.contains("{i}") {
+        let (_, i, _) = app
             .call(
                 "POST",
                 "/api/v1/users",
                 owner_key,
-                Some(json!({"email": format!("u{round}@brand.cn"), "password": "long-password", "role": "analyst"})),
+                Some(json!({"email": format!("i{round}@brand.cn"), "role": "analyst"})),
             )
             .await;
-        path = path.replace("{u}", &u["id"].to_string());
+        path = path.replace("{i}", &i["invitation"]["id"].to_string());
     }
     path
 }
@@ -219,7 +227,13 @@ async fn every_route_enforces_the_permission_matrix(app: TestApp) {
             let path = fixture(&app, &app.key, template, round).await;
             let (status, answer) = send(&app, method, &path, &key, body, round).await;
             if role.allows(permission) {
-                assert!(status < 400, "{} {method} {path} should be allowed: {status} {answer}", role.as_str());
+                // The LTV fit needs more orders than the seed has: a 422 that says so is past the check.
+                let unanswerable = template.ends_with("/ltv") && status == 422;
+                assert!(
+                    status < 400 || unanswerable,
+                    "{} {method} {path} should be allowed: {status} {answer}",
+                    role.as_str()
+                );
             } else {
                 assert_eq!(status, 403, "{} {method} {path} must be refused: {answer}", role.as_str());
                 assert_eq!(answer["detail"], format!("your role lacks the \"{}\" permission", permission.name()));
@@ -236,11 +250,13 @@ async fn no_route_crosses_workspaces(app: TestApp) {
         // Objects are made in the test workspace; the other workspace's owner key tries to reach them.
         let path = fixture(&app, &app.key, template, round).await;
         let (status, answer) = send(&app, method, &path, &other_key, body, round).await;
-        let names_an_object = ["{c}", "{t}", "{k}", "{u}", "{s}"].iter().any(|p| template.contains(p));
+        let names_an_object = ["{c}", "{t}", "{k}", "{u}", "{s}", "{i}"].iter().any(|p| template.contains(p));
         if names_an_object {
             assert_eq!(status, 404, "{method} {path} from another workspace: {answer}");
         } else if method == "GET" {
-            assert!(status < 400, "{method} {path}: {status} {answer}");
+            // The other workspace has no orders: models saying so is the right answer.
+            let no_orders = status == 422 && answer["detail"].as_str().is_some_and(|d| d.contains("no order data"));
+            assert!(status < 400 || no_orders, "{method} {path}: {status} {answer}");
             let text = answer.to_string();
             assert!(!text.contains("fx-") && !text.contains("\"Brand\""), "{method} {path} leaked: {text}");
         }
@@ -259,24 +275,55 @@ async fn no_route_crosses_workspaces(app: TestApp) {
     assert!(!theirs.to_string().contains("fx-"), "{theirs}");
 }
 
+/// Turns a walked path into its OpenAPI template (`/api/v1/customers/{c}` → `/api/v1/customers/{id}`).
+fn documented_path(template: &str) -> String {
+    template
+        .split('?')
+        .next()
+        .unwrap()
+        .replace("{c}", "{id}")
+        .replace("{t}", "{id}")
+        .replace("{k}", "{id}")
+        .replace("{u}", "{id}")
+        .replace("{i}", "{id}")
+        .replace("{s}", "{key}")
+        .replace("member_no/M-1", "{type}/{value}")
+        .replace("tags/VIP", "tags/{tag}")
+}
+
 async fn openapi_document_lists_every_route(app: TestApp) {
     let document: Value =
         reqwest::get(format!("{}/api/v1/openapi.json", app.base_url)).await.unwrap().json().await.unwrap();
     assert_eq!(document["openapi"], "3.1.0");
     for (method, template, _, _) in routes() {
-        let path = template
-            .split('?')
-            .next()
-            .unwrap()
-            .replace("{c}", "{id}")
-            .replace("{t}", "{id}")
-            .replace("{k}", "{id}")
-            .replace("{u}", "{id}")
-            .replace("{s}", "{key}")
-            .replace("member_no/M-1", "{type}/{value}")
-            .replace("tags/VIP", "tags/{tag}");
+        let path = documented_path(template);
         let operation = &document["paths"][&path][method.to_lowercase()];
         assert!(operation.is_object(), "{method} {path} missing from the OpenAPI document");
+    }
+    // The other way round: every documented operation is walked by the permission matrix above, and
+    // docs/PERMISSIONS.md names it with the permission the matrix proves.
+    let walked: Vec<(String, String, Permission)> = routes()
+        .into_iter()
+        .map(|(method, template, _, permission)| (method.to_string(), documented_path(template), permission))
+        .collect();
+    let docs = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/PERMISSIONS.md")).unwrap();
+    for (path, operations) in document["paths"].as_object().unwrap() {
+        for method in operations.as_object().unwrap().keys() {
+            let method = method.to_uppercase();
+            let row = docs
+                .lines()
+                .find(|line| line.starts_with(&format!("| `{method} {path}` |")))
+                .unwrap_or_else(|| panic!("docs/PERMISSIONS.md has no row for `{method} {path}`"));
+            if path.starts_with("/v1/") {
+                assert!(row.contains("`events:write`"), "{row}");
+                continue;
+            }
+            let (_, _, permission) = walked
+                .iter()
+                .find(|(m, p, _)| *m == method && p == path)
+                .unwrap_or_else(|| panic!("{method} {path} is not in the permission matrix walk"));
+            assert!(row.contains(&format!("`{}`", permission.name())), "{row} should name {}", permission.name());
+        }
     }
     let docs = reqwest::get(format!("{}/api/docs", app.base_url)).await.unwrap();
     assert_eq!(docs.status(), 200);

@@ -248,15 +248,31 @@ async fn consent_and_public_unsubscribe_link(app: TestApp) {
         app.call("GET", &format!("/api/v1/customers/{id}/unsubscribe-link?channel=email"), &app.key, None).await;
     let url = link["url"].as_str().unwrap().to_string();
     assert!(url.starts_with(&app.base_url), "{url}");
+    assert!(link["expires_at"].is_string(), "{link}");
+    // Opening the link (as a mail scanner would) only asks for confirmation.
     let page = reqwest::get(&url).await.unwrap();
     assert_eq!(page.status(), 200);
     let html = page.text().await.unwrap();
-    assert!(html.contains("退订") && html.contains("unsubscribed"), "{html}");
-    let (_, view, _) = app.call("GET", &format!("/api/v1/customers/{id}/consent"), &app.key, None).await;
+    assert!(html.contains("退订") && html.contains(r#"method="post""#), "{html}");
+    let consent_path = format!("/api/v1/customers/{id}/consent");
+    let consent = || app.call("GET", &consent_path, &app.key, None);
+    assert_eq!(consent().await.1["current"][0]["granted"], true, "a GET changes nothing");
+    // RFC 8058 one-click: a POST withdraws at once.
+    let posted = app.http.post(&url).form(&[("List-Unsubscribe", "One-Click")]).send().await.unwrap();
+    assert_eq!(posted.status(), 200);
+    assert!(posted.text().await.unwrap().contains("/undo"), "the page offers an undo");
+    let (_, view, _) = consent().await;
     assert_eq!(view["current"][0]["granted"], false);
     assert_eq!(view["history"].as_array().unwrap().len(), 2);
-    let bad = reqwest::get(format!("{}/u/1.1.email.forged", app.base_url)).await.unwrap();
+    let undone = app.http.post(format!("{url}/undo")).send().await.unwrap();
+    assert_eq!(undone.status(), 200);
+    assert_eq!(consent().await.1["current"][0]["granted"], true);
+    let bad = reqwest::get(format!("{}/u/1.1.email.9999999999.forged", app.base_url)).await.unwrap();
     assert_eq!(bad.status(), 404);
+    // A role that may not change consent may not mint a link that does.
+    let auditor = app.key_with_role(Role::Auditor).await;
+    let path = format!("/api/v1/customers/{id}/unsubscribe-link?channel=email");
+    assert_eq!(app.call("GET", &path, &auditor, None).await.0, 403);
 }
 
 async fn csv_import_reports_rows(app: TestApp) {

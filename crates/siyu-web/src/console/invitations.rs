@@ -1,0 +1,203 @@
+//! The public invitation page `/invite/{token}`: the invited person accepts signed in as the invited
+//! e-mail, with that account's own password, or by creating the account with a password of their
+//! own. Nothing here can set the password of an existing account.
+
+use super::i18n::{Lang, Text};
+use super::login::session_cookies;
+use super::page::{self, Chrome, render};
+use super::session::{
+    SESSION_COOKIE, cookie, lang_of, login_client, random_token, read_form, redirect_with_cookies, same_secret,
+    set_cookie,
+};
+use crate::AppState;
+use askama::Template;
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::Response;
+use siyu_domain::DomainError;
+use siyu_domain::services::Acceptance;
+use siyu_domain::users::Invitation;
+
+/// Holds the double-submit CSRF token of the invitation forms.
+const INVITE_CSRF_COOKIE: &str = "siyu_invite_csrf";
+
+/// How the page asks the visitor to prove who they are.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Signed in as the invited e-mail: one button.
+    SignedIn,
+    /// The e-mail has an account: its own password.
+    Password,
+    /// No account yet: a name and a new password, twice.
+    NewAccount,
+}
+
+#[derive(Template)]
+#[template(path = "invite.html")]
+struct InvitePage {
+    t: &'static Text,
+    chrome: Chrome,
+    csrf: String,
+    intro: String,
+    email: String,
+    role: &'static str,
+    signed_in: bool,
+    password: bool,
+    other_account: bool,
+    error: Option<String>,
+}
+
+fn valid_token(token: &str) -> bool {
+    token.len() == 64 && token.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// Renders the invalid-link page (expired, used, revoked or never issued).
+fn invalid(lang: Lang) -> Response {
+    let t = lang.text();
+    let error = DomainError::NotFound(t.invite_invalid.into());
+    let mut response = page::error_page(lang, None, error);
+    *response.status_mut() = StatusCode::NOT_FOUND;
+    response
+}
+
+/// Works out who the visitor is relative to the invitation.
+async fn mode_of(app: &AppState, headers: &HeaderMap, invitation: &Invitation, exists: bool) -> (Mode, bool) {
+    let mut other_account = false;
+    if let Some(token) = cookie(headers, SESSION_COOKIE)
+        && let Ok((user, ..)) = app.services.session(token).await
+    {
+        if user.email == invitation.email {
+            return (Mode::SignedIn, false);
+        }
+        other_account = true;
+    }
+    (if exists { Mode::Password } else { Mode::NewAccount }, other_account)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn invite_page(
+    app: &AppState,
+    lang: Lang,
+    status: StatusCode,
+    csrf: String,
+    invitation: &Invitation,
+    mode: Mode,
+    other_account: bool,
+    error: Option<String>,
+) -> Response {
+    let t = lang.text();
+    let page = InvitePage {
+        t,
+        chrome: Chrome::bare(lang),
+        csrf: csrf.clone(),
+        intro: Text::fill(t.invite_intro, &invitation.workspace_name),
+        email: invitation.email.clone(),
+        role: t.role(invitation.role),
+        signed_in: mode == Mode::SignedIn,
+        password: mode == Mode::Password,
+        other_account,
+        error,
+    };
+    let mut response = render(status, &page);
+    let cookie = set_cookie(INVITE_CSRF_COOKIE, &csrf, "/invite", 3600, app.secure_cookies);
+    response.headers_mut().append(header::SET_COOKIE, cookie);
+    // The token is in the path: keep it out of other sites' logs.
+    response.headers_mut().insert(header::REFERRER_POLICY, axum::http::HeaderValue::from_static("no-referrer"));
+    response
+}
+
+/// GET /invite/{token}: shows the invitation and the one way this visitor can accept it.
+pub(crate) async fn show_invitation(
+    State(app): State<AppState>,
+    Path(token): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let lang = lang_of(&headers);
+    if !valid_token(&token) {
+        return invalid(lang);
+    }
+    let (invitation, exists) = match app.services.invitation(&token).await {
+        Ok(found) => found,
+        Err(DomainError::NotFound(_)) => return invalid(lang),
+        Err(error) => return page::error_page(lang, None, error),
+    };
+    let csrf = match random_token() {
+        Ok(csrf) => csrf,
+        Err(error) => return page::error_page(lang, None, error),
+    };
+    let (mode, other_account) = mode_of(&app, &headers, &invitation, exists).await;
+    invite_page(&app, lang, StatusCode::OK, csrf, &invitation, mode, other_account, None)
+}
+
+/// POST /invite/{token}: accepts the invitation and signs the invitee in to its workspace.
+pub(crate) async fn accept_invitation(
+    State(app): State<AppState>,
+    Path(token): Path<String>,
+    request: Request,
+) -> Response {
+    let headers = request.headers().clone();
+    let extensions = request.extensions().clone();
+    let lang = lang_of(&headers);
+    let t = lang.text();
+    let expected = cookie(&headers, INVITE_CSRF_COOKIE).unwrap_or_default().to_string();
+    let Ok(form) = read_form(request, &app).await else {
+        return page::bad_request(lang, None);
+    };
+    if !same_secret(form.get("_csrf"), &expected) {
+        return page::csrf_failed(lang, None);
+    }
+    if !valid_token(&token) {
+        return invalid(lang);
+    }
+    let (invitation, exists) = match app.services.invitation(&token).await {
+        Ok(found) => found,
+        Err(DomainError::NotFound(_)) => return invalid(lang),
+        Err(error) => return page::error_page(lang, None, error),
+    };
+    let (mode, other_account) = mode_of(&app, &headers, &invitation, exists).await;
+    let session_token = cookie(&headers, SESSION_COOKIE).unwrap_or_default();
+    let password = form.get("password");
+    if mode == Mode::NewAccount && password != form.get("password_again") {
+        let error = Some(t.invite_mismatch.to_string());
+        return invite_page(
+            &app,
+            lang,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            expected,
+            &invitation,
+            mode,
+            other_account,
+            error,
+        );
+    }
+    let acceptance = match mode {
+        Mode::SignedIn => Acceptance::SignedIn { session_token },
+        Mode::Password => Acceptance::Password { password, client: login_client(&headers, &extensions) },
+        Mode::NewAccount => Acceptance::NewAccount { name: form.get("name"), password },
+    };
+    match app.services.accept_invitation(&token, acceptance).await {
+        Ok(outcome) => {
+            let mut cookies = session_cookies(&app, &outcome);
+            cookies.push(set_cookie(INVITE_CSRF_COOKIE, "", "/invite", 0, app.secure_cookies));
+            redirect_with_cookies("/", cookies)
+        }
+        Err(DomainError::NotFound(_)) => invalid(lang),
+        Err(error) => {
+            let (status, message) = match &error {
+                DomainError::Locked(until) | DomainError::Throttled(until) => {
+                    let zone = jiff::tz::TimeZone::get("Asia/Shanghai").unwrap_or(jiff::tz::TimeZone::UTC);
+                    let until = until.to_zoned(zone).strftime("%Y-%m-%d %H:%M:%S %Z").to_string();
+                    (StatusCode::TOO_MANY_REQUESTS, Text::fill(t.login_locked, until))
+                }
+                DomainError::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, t.login_wrong.to_string()),
+                DomainError::Invalid(_) | DomainError::Conflict(_) => {
+                    let reasons = page::form_errors(t, &error).unwrap_or_default();
+                    let text = reasons.iter().map(|e| format!("{}: {}", e.label, e.reason)).collect::<Vec<_>>();
+                    (StatusCode::UNPROCESSABLE_ENTITY, text.join("; "))
+                }
+                _ => return page::error_page(lang, None, error),
+            };
+            invite_page(&app, lang, status, expected, &invitation, mode, other_account, Some(message))
+        }
+    }
+}
