@@ -368,16 +368,23 @@ impl Services {
     ) -> DomainResult<(User, String)> {
         let wrong = || DomainError::Unauthenticated("wrong e-mail or password".into());
         let now = self.now();
-        if let Some(until) = client.addr.and_then(|addr| self.login_throttle.wait_until(addr, now)) {
-            return Err(DomainError::Throttled(until));
-        }
+        let held_until = client.addr.and_then(|addr| self.login_throttle.wait_until(addr, now));
         let failed = |this: &Self| {
             if let Some(addr) = client.addr {
                 this.login_throttle.failed(addr, now);
             }
         };
         let email = email.trim().to_lowercase();
-        let Some(user) = self.stores.users.find_by_email(&email).await? else {
+        let user = self.stores.users.find_by_email(&email).await?;
+        if let Some(until) = held_until {
+            // A held-back address checks no password; an account locked for longer says so instead.
+            let locked = user.as_ref().and_then(|u| u.locked_until).filter(|locked| *locked > until);
+            return Err(match locked {
+                Some(locked) => DomainError::Locked(locked),
+                None => DomainError::Throttled(until),
+            });
+        }
+        let Some(user) = user else {
             // Spend the same time as a real check so response times do not reveal accounts.
             verify_password(
                 password,
