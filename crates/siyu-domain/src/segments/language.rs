@@ -23,11 +23,19 @@
 //! ```
 
 use crate::events::filters::{FilterOp, PropertyFilter};
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
+use std::cell::Cell;
 
-/// A segment definition: a tree of conditions.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+/// How deep a definition may nest: a condition sits inside at most `MAX_DEPTH - 1` others (`and`,
+/// `or`, `not`; in the text, `not`s and parentheses). [`parse`], deserialising a [`Condition`] and
+/// [`crate::segments::check`] (which counts each `segment(…)` it follows as a level) refuse deeper
+/// definitions, so that no recursion over a definition grows with its input.
+pub const MAX_DEPTH: usize = 64;
+
+/// A segment definition: a tree of conditions, at most [`MAX_DEPTH`] levels deep when it comes from
+/// [`parse`] or from JSON.
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Condition {
     /// Every condition holds.
@@ -77,6 +85,123 @@ pub enum Condition {
     },
     /// The customer did an event (with thresholds, a window and property filters).
     Did(Box<EventCondition>),
+}
+
+/// The JSON shape of [`Condition`], read one level at a time: its children are `Condition`s again,
+/// so each level passes through `Condition`'s `Deserialize`, which counts the levels.
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+enum ConditionLevel {
+    And(Vec<Condition>),
+    Or(Vec<Condition>),
+    Not(Box<Condition>),
+    Tag(String),
+    Segment(String),
+    Consent {
+        purpose: String,
+        channel: String,
+    },
+    HasIdentity(String),
+    Trait {
+        name: String,
+        op: Op,
+        #[serde(default)]
+        value: Option<Value>,
+    },
+    Model {
+        field: ModelField,
+        op: Op,
+        #[serde(default)]
+        value: Option<Value>,
+    },
+    Did(Box<EventCondition>),
+}
+
+thread_local! {
+    /// The levels of `Condition` being deserialised on this thread (a deserialiser never moves
+    /// between threads while it runs).
+    static DESERIALIZING: Cell<usize> = const { Cell::new(0) };
+    /// How many levels a `Condition` deserialised on this thread may have: [`MAX_DEPTH`], except
+    /// while [`read_saved`] reads.
+    static DESERIALIZING_LIMIT: Cell<usize> = const { Cell::new(MAX_DEPTH) };
+}
+
+/// Reads a definition as it was saved (JSON). Definitions saved before [`MAX_DEPTH`] existed may
+/// nest deeper (up to serde_json's own limit of 128 JSON levels); they are read, so that their
+/// segment can still be listed, fixed or deleted, and [`crate::segments::check`] refuses to
+/// evaluate them.
+pub fn read_saved(json: &str) -> serde_json::Result<Condition> {
+    struct Lifted(usize);
+    impl Drop for Lifted {
+        fn drop(&mut self) {
+            DESERIALIZING_LIMIT.with(|limit| limit.set(self.0));
+        }
+    }
+    let _lifted = Lifted(DESERIALIZING_LIMIT.with(|limit| limit.replace(usize::MAX)));
+    serde_json::from_str(json)
+}
+
+/// One level of a `Condition` being deserialised; leaving it (also by an error) gives the level back.
+struct DeserializingLevel;
+
+impl DeserializingLevel {
+    fn enter() -> Option<Self> {
+        let limit = DESERIALIZING_LIMIT.with(Cell::get);
+        DESERIALIZING.with(|depth| {
+            (depth.get() < limit).then(|| {
+                depth.set(depth.get() + 1);
+                DeserializingLevel
+            })
+        })
+    }
+}
+
+impl Drop for DeserializingLevel {
+    fn drop(&mut self) {
+        DESERIALIZING.with(|depth| depth.set(depth.get() - 1));
+    }
+}
+
+impl<'de> Deserialize<'de> for Condition {
+    /// Reads the JSON tree, refusing one that nests deeper than [`MAX_DEPTH`] levels before going
+    /// any deeper (serde_json's own limit counts JSON levels, and recursion over the tree comes later).
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let Some(_level) = DeserializingLevel::enter() else {
+            return Err(serde::de::Error::custom(format!(
+                "the definition nests deeper than {MAX_DEPTH} levels (and, or, not)"
+            )));
+        };
+        Ok(match ConditionLevel::deserialize(deserializer)? {
+            ConditionLevel::And(items) => Condition::And(items),
+            ConditionLevel::Or(items) => Condition::Or(items),
+            ConditionLevel::Not(inner) => Condition::Not(inner),
+            ConditionLevel::Tag(name) => Condition::Tag(name),
+            ConditionLevel::Segment(key) => Condition::Segment(key),
+            ConditionLevel::Consent { purpose, channel } => Condition::Consent { purpose, channel },
+            ConditionLevel::HasIdentity(kind) => Condition::HasIdentity(kind),
+            ConditionLevel::Trait { name, op, value } => Condition::Trait { name, op, value },
+            ConditionLevel::Model { field, op, value } => Condition::Model { field, op, value },
+            ConditionLevel::Did(event) => Condition::Did(event),
+        })
+    }
+}
+
+impl Condition {
+    /// Returns how many levels the tree has (a single test is one level; `segment(…)` is not
+    /// followed). Walks without recursion, so it is safe on a tree of any depth.
+    pub fn depth(&self) -> usize {
+        let mut deepest = 0;
+        let mut pending = vec![(self, 1)];
+        while let Some((condition, depth)) = pending.pop() {
+            deepest = deepest.max(depth);
+            match condition {
+                Condition::And(items) | Condition::Or(items) => pending.extend(items.iter().map(|c| (c, depth + 1))),
+                Condition::Not(inner) => pending.push((inner, depth + 1)),
+                _ => {}
+            }
+        }
+        deepest
+    }
 }
 
 /// Comparisons.
@@ -431,7 +556,12 @@ pub fn is_date(text: &str) -> bool {
 struct Parser {
     tokens: Vec<(Token, usize, usize)>,
     at: usize,
+    /// `not`s and open parentheses around the token at `at`.
+    nesting: usize,
 }
+
+/// A parsed condition with its depth ([`Condition::depth`]).
+type Deep = (Condition, usize);
 
 type Parsed<T> = Result<T, ParseError>;
 
@@ -505,31 +635,76 @@ impl Parser {
         }
     }
 
-    fn expr(&mut self) -> Parsed<Condition> {
-        let mut items = vec![self.and()?];
-        while self.keyword("or") {
-            items.push(self.and()?);
+    /// Fails when a condition that starts at token `start` is `depth` levels deep, more than allowed.
+    fn limit_depth(&self, start: usize, depth: usize) -> Parsed<()> {
+        if depth <= MAX_DEPTH {
+            return Ok(());
         }
-        Ok(if items.len() == 1 { items.remove(0) } else { Condition::Or(items) })
+        let (token, line, column) = &self.tokens[start];
+        Err(ParseError {
+            line: *line,
+            column: *column,
+            expected: format!("at most {MAX_DEPTH} levels of nesting (and, or, not, parentheses)"),
+            found: format!("{} starting a condition {depth} levels deep", token.describe()),
+        })
     }
 
-    fn and(&mut self) -> Parsed<Condition> {
-        let mut items = vec![self.unary()?];
-        while self.keyword("and") {
-            items.push(self.unary()?);
+    /// Parses `items` joined by `joiner` (`or` of ands, `and` of unaries) into one condition.
+    fn group(&mut self, joiner: &str, item: fn(&mut Self) -> Parsed<Deep>) -> Parsed<Deep> {
+        let start = self.at;
+        let (first, mut depth) = item(self)?;
+        let mut items = vec![first];
+        while self.keyword(joiner) {
+            let (next, next_depth) = item(self)?;
+            items.push(next);
+            depth = depth.max(next_depth);
         }
-        Ok(if items.len() == 1 { items.remove(0) } else { Condition::And(items) })
+        if items.len() == 1 {
+            return Ok((items.remove(0), depth));
+        }
+        self.limit_depth(start, depth + 1)?;
+        Ok((if joiner == "or" { Condition::Or(items) } else { Condition::And(items) }, depth + 1))
     }
 
-    fn unary(&mut self) -> Parsed<Condition> {
-        if self.keyword("not") {
-            return Ok(Condition::Not(Box::new(self.unary()?)));
+    fn expr(&mut self) -> Parsed<Deep> {
+        self.group("or", Self::and)
+    }
+
+    fn and(&mut self) -> Parsed<Deep> {
+        self.group("and", Self::unary)
+    }
+
+    fn unary(&mut self) -> Parsed<Deep> {
+        let start = self.at;
+        if matches!(self.peek(), Token::Ident(w) if w == "not") || matches!(self.peek(), Token::Sym("(")) {
+            // Checked before going deeper, so that the parser's own recursion stays within the limit:
+            // every `not` is a level, and parentheses are nearly always one too.
+            if self.nesting + 1 >= MAX_DEPTH {
+                let (token, line, column) = &self.tokens[start];
+                return Err(ParseError {
+                    line: *line,
+                    column: *column,
+                    expected: format!("at most {MAX_DEPTH} levels of nesting (and, or, not, parentheses)"),
+                    found: format!("{} nesting a condition {} levels deep", token.describe(), self.nesting + 2),
+                });
+            }
+            self.nesting += 1;
+            let inner = if self.keyword("not") {
+                self.unary().and_then(|(inner, depth)| {
+                    self.limit_depth(start, depth + 1)?;
+                    Ok((Condition::Not(Box::new(inner)), depth + 1))
+                })
+            } else {
+                self.next();
+                self.expr().and_then(|inner| self.expect(")").map(|()| inner))
+            };
+            self.nesting -= 1;
+            return inner;
         }
-        if self.symbol("(") {
-            let inner = self.expr()?;
-            self.expect(")")?;
-            return Ok(inner);
-        }
+        self.leaf().map(|leaf| (leaf, 1))
+    }
+
+    fn leaf(&mut self) -> Parsed<Condition> {
         let Token::Ident(word) = self.peek().clone() else {
             return self.fail("a condition: tag(…), did(…), trait.NAME …, a model field, not or (");
         };
@@ -768,8 +943,8 @@ fn op_of_filter(op: FilterOp) -> Op {
 
 /// Parses the text form.
 pub fn parse(text: &str) -> Result<Condition, ParseError> {
-    let mut parser = Parser { tokens: lex(text)?.tokens, at: 0 };
-    let condition = parser.expr()?;
+    let mut parser = Parser { tokens: lex(text)?.tokens, at: 0, nesting: 0 };
+    let (condition, _) = parser.expr()?;
     if *parser.peek() != Token::End {
         return parser.fail("and, or, or the end of the definition");
     }
@@ -976,6 +1151,94 @@ mod tests {
             assert_eq!((error.line, error.column), (line, column), "{text}: {error}");
             assert!(error.expected.starts_with(expected), "{text}: {error}");
         }
+    }
+
+    fn nots(n: usize) -> String {
+        format!("{}tag(\"x\")", "not ".repeat(n))
+    }
+
+    fn parens(n: usize) -> String {
+        format!("{}tag(\"x\"){}", "(".repeat(n), ")".repeat(n))
+    }
+
+    /// `{"not": … {"tag": "x"} …}` with `n` nots, written as text (a `Value` that deep would
+    /// recurse to build and to drop).
+    fn json_nots(n: usize) -> String {
+        format!("{}{{\"tag\": \"x\"}}{}", "{\"not\": ".repeat(n), "}".repeat(n))
+    }
+
+    #[test]
+    fn parse_refuses_ten_thousand_nots_at_the_first_level_past_the_limit() {
+        let error = parse(&nots(10_000)).expect_err("too deep");
+        // The 64th `not` would put the tag 65 levels deep; it starts at column 4 × 63 + 1.
+        assert_eq!((error.line, error.column), (1, 253), "{error}");
+        assert!(error.expected.starts_with("at most 64 levels of nesting"), "{error}");
+        assert_eq!(error.found, "\"not\" nesting a condition 65 levels deep");
+    }
+
+    #[test]
+    fn parse_refuses_twenty_thousand_parentheses_with_line_and_column() {
+        let text = format!("tag(\"a\") and\n{}", parens(20_000));
+        let error = parse(&text).expect_err("too deep");
+        assert_eq!((error.line, error.column), (2, 64), "{error}");
+        assert!(error.expected.starts_with("at most 64 levels of nesting"), "{error}");
+    }
+
+    #[test]
+    fn parse_accepts_exactly_sixty_four_levels() {
+        let tree = parse(&nots(MAX_DEPTH - 1)).expect("63 nots and a tag are 64 levels");
+        assert_eq!(tree.depth(), MAX_DEPTH);
+        assert_eq!(parse(&parens(MAX_DEPTH - 1)).expect("63 parentheses"), Condition::Tag("x".into()));
+        assert!(parse(&nots(MAX_DEPTH)).is_err());
+        assert!(parse(&parens(MAX_DEPTH)).is_err());
+    }
+
+    #[test]
+    fn parse_counts_the_levels_groups_add_inside_parentheses() {
+        // Each pair of parentheses sits in an `and` in an `or`: two levels per pair, so 32 pairs
+        // nest 65 levels although the text opens only 32 parentheses.
+        let mut text = "tag(\"x\")".to_string();
+        for _ in 0..32 {
+            text = format!("tag(\"a\") and ({text}) or tag(\"b\")");
+        }
+        let error = parse(&text).expect_err("too deep");
+        assert_eq!((error.line, error.column), (1, 1), "{error}");
+        assert!(error.found.contains("levels deep"), "{error}");
+        let mut text = "tag(\"x\")".to_string();
+        for _ in 0..31 {
+            text = format!("tag(\"a\") and ({text}) or tag(\"b\")");
+        }
+        let tree = parse(&format!("not ({text})")).expect("31 pairs and a not are 64 levels");
+        assert_eq!(tree.depth(), MAX_DEPTH);
+        assert_eq!(parse(&print(&tree)).unwrap(), tree);
+    }
+
+    #[test]
+    fn json_definitions_deeper_than_the_limit_are_refused() {
+        let error = serde_json::from_str::<Condition>(&json_nots(MAX_DEPTH)).expect_err("65 levels");
+        assert!(error.to_string().contains("nests deeper than 64 levels"), "{error}");
+        let tree: Condition = serde_json::from_str(&json_nots(MAX_DEPTH - 1)).expect("64 levels");
+        assert_eq!(tree.depth(), MAX_DEPTH);
+        // What the printer writes of the deepest tree reads back.
+        assert_eq!(parse(&print(&tree)).unwrap(), tree);
+        // An and of an and of … is refused too (by serde_json's own limit first: each level is two
+        // JSON levels), and the next definition on the thread is read afresh.
+        let groups = format!("{}{{\"tag\": \"x\"}}{}", "{\"and\": [".repeat(70), "]}".repeat(70));
+        assert!(serde_json::from_str::<Condition>(&groups).is_err());
+        assert!(serde_json::from_str::<Condition>(&json_nots(MAX_DEPTH - 1)).is_ok());
+        let value: Value = serde_json::from_str(&json_nots(100)).unwrap();
+        assert!(serde_json::from_value::<Condition>(value).is_err());
+    }
+
+    #[test]
+    fn definitions_saved_deeper_before_the_limit_still_read() {
+        // A definition saved before the limit existed: 100 levels, within serde_json's own limit.
+        let saved = read_saved(&json_nots(99)).expect("saved definitions read");
+        assert_eq!(saved.depth(), 100);
+        assert!(print(&saved).starts_with("not not"));
+        // Only while reading saved definitions.
+        assert!(serde_json::from_str::<Condition>(&json_nots(99)).is_err());
+        assert!(read_saved(&json_nots(200)).is_err());
     }
 
     #[test]

@@ -14,7 +14,7 @@ use crate::events::filters::compile;
 use crate::models::Named;
 use crate::profiles::IdentityKind;
 use crate::services::{ComputedModels, CustomerLtv};
-use language::{Condition, EventCondition, ModelField, Op, Threshold, is_date, is_duration};
+use language::{Condition, EventCondition, MAX_DEPTH, ModelField, Op, Threshold, is_date, is_duration};
 use roaring::RoaringTreemap;
 use serde_json::Value;
 use siyu_analytics::cohort::{self, Cmp, EventTest};
@@ -115,12 +115,20 @@ pub struct Known<'a> {
     pub segments: &'a dyn SegmentLookup,
 }
 
-/// Checks a definition. `key` is the segment's own key (for cycles), if it has one.
+/// How many conditions a definition may hold with the segments it refers to written out in full
+/// (each reference to a segment counts its conditions again): references can multiply a small
+/// definition's work, and evaluation visits every one of them.
+pub const MAX_CONDITIONS: usize = 100_000;
+
+/// Checks a definition. `key` is the segment's own key (for cycles), if it has one. A definition
+/// that, with the segments it refers to followed (each `segment(…)` a level of its own), nests
+/// deeper than [`MAX_DEPTH`] or holds more than [`MAX_CONDITIONS`] conditions is refused.
 pub fn check(condition: &Condition, key: Option<&str>, known: &Known<'_>) -> Checked {
     let mut checked = Checked::default();
     let mut unknown = (BTreeSet::new(), BTreeSet::new(), BTreeSet::new(), BTreeSet::new());
-    let mut stack: Vec<String> = key.map(str::to_string).into_iter().collect();
-    walk(condition, "definition", known, &mut checked, &mut unknown, &mut stack);
+    let mut walked =
+        Walk { stack: key.map(str::to_string).into_iter().collect(), depth: 0, conditions: 0, too_deep: false };
+    walk(condition, "definition", known, &mut checked, &mut unknown, &mut walked);
     let (events, tags, traits, properties) = unknown;
     for (what, names) in [("events", events), ("tags", tags), ("traits", traits), ("event properties", properties)] {
         if !names.is_empty() {
@@ -133,7 +141,39 @@ pub fn check(condition: &Condition, key: Option<&str>, known: &Known<'_>) -> Che
 
 type Unknown = (BTreeSet<String>, BTreeSet<String>, BTreeSet<String>, BTreeSet<String>);
 
-fn walk(c: &Condition, at: &str, known: &Known<'_>, out: &mut Checked, unknown: &mut Unknown, stack: &mut Vec<String>) {
+/// Where a check's walk is: the segments it followed to get there, its level, and the conditions
+/// it has visited so far.
+struct Walk {
+    stack: Vec<String>,
+    depth: usize,
+    conditions: usize,
+    /// Whether a level past [`MAX_DEPTH`] was reported (once is enough).
+    too_deep: bool,
+}
+
+fn walk(c: &Condition, at: &str, known: &Known<'_>, out: &mut Checked, unknown: &mut Unknown, walked: &mut Walk) {
+    walked.depth += 1;
+    walked.conditions += 1;
+    if walked.depth > MAX_DEPTH {
+        if !walked.too_deep {
+            walked.too_deep = true;
+            out.errors.push(FieldError::new(
+                at,
+                format!("the definition nests deeper than {MAX_DEPTH} levels (counting the segments it refers to)"),
+            ));
+        }
+    } else if walked.conditions == MAX_CONDITIONS + 1 {
+        out.errors.push(FieldError::new(
+            at,
+            format!("the definition holds more than {MAX_CONDITIONS} conditions (counting the segments it refers to)"),
+        ));
+    } else if walked.conditions <= MAX_CONDITIONS {
+        walk_level(c, at, known, out, unknown, walked);
+    }
+    walked.depth -= 1;
+}
+
+fn walk_level(c: &Condition, at: &str, known: &Known<'_>, out: &mut Checked, unknown: &mut Unknown, walked: &mut Walk) {
     let mut error = |field: String, reason: String| out.errors.push(FieldError::new(field, reason));
     match c {
         Condition::And(items) | Condition::Or(items) => {
@@ -142,10 +182,10 @@ fn walk(c: &Condition, at: &str, known: &Known<'_>, out: &mut Checked, unknown: 
                 error(format!("{at}.{word}"), "needs at least one condition".into());
             }
             for (i, item) in items.iter().enumerate() {
-                walk(item, &format!("{at}.{word}[{i}]"), known, out, unknown, stack);
+                walk(item, &format!("{at}.{word}[{i}]"), known, out, unknown, walked);
             }
         }
-        Condition::Not(inner) => walk(inner, &format!("{at}.not"), known, out, unknown, stack),
+        Condition::Not(inner) => walk(inner, &format!("{at}.not"), known, out, unknown, walked),
         Condition::Tag(name) => {
             if !known.facts.tags.contains_key(name) {
                 unknown.1.insert(name.clone());
@@ -165,8 +205,8 @@ fn walk(c: &Condition, at: &str, known: &Known<'_>, out: &mut Checked, unknown: 
             }
         }
         Condition::Segment(key) => {
-            if let Some(start) = stack.iter().position(|k| k == key) {
-                let mut cycle: Vec<String> = stack[start..].to_vec();
+            if let Some(start) = walked.stack.iter().position(|k| k == key) {
+                let mut cycle: Vec<String> = walked.stack[start..].to_vec();
                 cycle.push(key.clone());
                 error(
                     format!("{at}.segment"),
@@ -176,10 +216,10 @@ fn walk(c: &Condition, at: &str, known: &Known<'_>, out: &mut Checked, unknown: 
                 match known.segments.definition(key) {
                     None => error(format!("{at}.segment"), format!("unknown segment \"{key}\"")),
                     Some(definition) => {
-                        stack.push(key.clone());
+                        walked.stack.push(key.clone());
                         let mut inner = Checked::default();
-                        walk(&definition, &format!("{at}.segment({key})"), known, &mut inner, unknown, stack);
-                        stack.pop();
+                        walk(&definition, &format!("{at}.segment({key})"), known, &mut inner, unknown, walked);
+                        walked.stack.pop();
                         out.errors.extend(inner.errors);
                         out.uses_models |= inner.uses_models;
                         out.uses_ltv |= inner.uses_ltv;
@@ -319,8 +359,8 @@ fn value_fits(op: Op, value: Option<&Value>) -> Result<(), String> {
     match (op, value) {
         (Op::Exists | Op::NotExists, None) => Ok(()),
         (Op::Exists | Op::NotExists, Some(_)) => Err(format!("{op:?} takes no value").to_lowercase()),
-        (Op::In | Op::NotIn, Some(Value::Array(items))) if !items.is_empty() => Ok(()),
-        (Op::In | Op::NotIn, _) => Err("expects a non-empty list".into()),
+        (Op::In | Op::NotIn, Some(Value::Array(items))) if !items.is_empty() && items.iter().all(is_scalar) => Ok(()),
+        (Op::In | Op::NotIn, _) => Err("expects a non-empty list of texts, numbers or true/false".into()),
         (Op::Within, Some(Value::String(s))) if is_duration(s) => Ok(()),
         (Op::Within, _) => Err("expects a duration like 30d".into()),
         (Op::Before | Op::After, Some(Value::String(s))) if is_duration(s) || is_date(s) => Ok(()),
@@ -332,6 +372,10 @@ fn value_fits(op: Op, value: Option<&Value>) -> Result<(), String> {
         (Op::Eq | Op::Ne, Some(Value::String(_) | Value::Number(_) | Value::Bool(_))) => Ok(()),
         (Op::Eq | Op::Ne, _) => Err("expects a text, a number or true/false".into()),
     }
+}
+
+fn is_scalar(value: &Value) -> bool {
+    matches!(value, Value::String(_) | Value::Number(_) | Value::Bool(_))
 }
 
 fn model_value_fits(field: ModelField, op: Op, value: Option<&Value>) -> Result<(), String> {
@@ -396,27 +440,38 @@ impl Evaluation<'_> {
     /// profile's events (kept in the log) never make it a member.
     pub fn members(&self, condition: &Condition) -> RoaringTreemap {
         let universe = &self.facts.all;
-        self.eval(condition, universe) & universe
+        let mut budget = Budget { depth: 0, conditions: 0 };
+        self.eval(condition, universe, &mut budget) & universe
     }
 
-    fn eval(&self, c: &Condition, universe: &RoaringTreemap) -> RoaringTreemap {
+    fn eval(&self, c: &Condition, universe: &RoaringTreemap, budget: &mut Budget) -> RoaringTreemap {
+        if !budget.enter() {
+            budget.depth -= 1;
+            return RoaringTreemap::new();
+        }
+        let set = self.eval_level(c, universe, budget);
+        budget.depth -= 1;
+        set
+    }
+
+    fn eval_level(&self, c: &Condition, universe: &RoaringTreemap, budget: &mut Budget) -> RoaringTreemap {
         match c {
             Condition::And(items) => {
                 let mut items = items.iter();
                 let Some(first) = items.next() else { return RoaringTreemap::new() };
-                let mut set = self.eval(first, universe);
+                let mut set = self.eval(first, universe, budget);
                 for item in items {
                     if set.is_empty() {
                         break;
                     }
-                    set &= self.eval(item, universe);
+                    set &= self.eval(item, universe, budget);
                 }
                 set
             }
             Condition::Or(items) => {
-                items.iter().fold(RoaringTreemap::new(), |acc, item| acc | self.eval(item, universe))
+                items.iter().fold(RoaringTreemap::new(), |acc, item| acc | self.eval(item, universe, budget))
             }
-            Condition::Not(inner) => universe - self.eval(inner, universe),
+            Condition::Not(inner) => universe - self.eval(inner, universe, budget),
             Condition::Tag(name) => self.facts.tags.get(name).cloned().unwrap_or_default(),
             Condition::HasIdentity(kind) => {
                 IdentityKind::parse(kind).and_then(|k| self.facts.identities.get(&k).cloned()).unwrap_or_default()
@@ -426,7 +481,7 @@ impl Evaluation<'_> {
                 _ => RoaringTreemap::new(),
             },
             Condition::Segment(key) => {
-                self.segments.definition(key).map(|d| self.eval(&d, universe)).unwrap_or_default()
+                self.segments.definition(key).map(|d| self.eval(&d, universe, budget)).unwrap_or_default()
             }
             Condition::Trait { name, op, value } => self.eval_trait(name, *op, value.as_ref(), universe),
             Condition::Model { field, op, value } => self.eval_model(*field, *op, value.as_ref()),
@@ -517,6 +572,48 @@ impl Evaluation<'_> {
     }
 }
 
+/// Returns why a definition, with the segments it refers to written out, passes [`MAX_DEPTH`] or
+/// [`MAX_CONDITIONS`] (what [`check`] refuses), or `None` when it stays within both.
+pub fn exceeds_limits(condition: &Condition, segments: &dyn SegmentLookup) -> Option<String> {
+    fn visit(c: &Condition, segments: &dyn SegmentLookup, budget: &mut Budget) -> bool {
+        let fits = budget.enter()
+            && match c {
+                Condition::And(items) | Condition::Or(items) => items.iter().all(|item| visit(item, segments, budget)),
+                Condition::Not(inner) => visit(inner, segments, budget),
+                Condition::Segment(key) => segments.definition(key).is_none_or(|d| visit(&d, segments, budget)),
+                _ => true,
+            };
+        budget.depth -= 1;
+        fits
+    }
+    let mut budget = Budget { depth: 0, conditions: 0 };
+    if visit(condition, segments, &mut budget) {
+        None
+    } else if budget.conditions > MAX_CONDITIONS {
+        Some(format!("hold more than {MAX_CONDITIONS} conditions"))
+    } else {
+        Some(format!("nest deeper than {MAX_DEPTH} levels"))
+    }
+}
+
+/// What an evaluation or a compilation has spent: its level and the conditions it visited. A checked
+/// definition stays within [`MAX_DEPTH`] and [`MAX_CONDITIONS`] with its references followed; an
+/// unchecked one (a referenced segment changed since) could go further, and what lies beyond
+/// matches nobody.
+struct Budget {
+    depth: usize,
+    conditions: usize,
+}
+
+impl Budget {
+    /// Goes one level down; whether the limits allow it (either way, leave with `depth -= 1`).
+    fn enter(&mut self) -> bool {
+        self.depth += 1;
+        self.conditions += 1;
+        self.depth <= MAX_DEPTH && self.conditions <= MAX_CONDITIONS
+    }
+}
+
 /// Whether an event condition holds for a customer with no matching event: a count threshold
 /// that zero meets, and nothing else asked.
 fn zero_count_holds(e: &EventCondition) -> bool {
@@ -594,19 +691,36 @@ pub struct DidNode {
 }
 
 impl Node {
-    /// Compiles a checked definition.
+    /// Compiles a checked definition (a checked one never nests deeper than [`MAX_DEPTH`] levels
+    /// with its references followed; should an unchecked one, what lies deeper matches nobody).
     pub fn compile(condition: &Condition, segments: &dyn SegmentLookup, events: &EventIndex) -> Node {
-        match condition {
-            Condition::And(items) => Node::And(items.iter().map(|c| Node::compile(c, segments, events)).collect()),
-            Condition::Or(items) => Node::Or(items.iter().map(|c| Node::compile(c, segments, events)).collect()),
-            Condition::Not(inner) => Node::Not(Box::new(Node::compile(inner, segments, events))),
+        Node::compile_within(condition, segments, events, &mut Budget { depth: 0, conditions: 0 })
+    }
+
+    fn compile_within(
+        condition: &Condition,
+        segments: &dyn SegmentLookup,
+        events: &EventIndex,
+        budget: &mut Budget,
+    ) -> Node {
+        if !budget.enter() {
+            budget.depth -= 1;
+            return Node::Or(Vec::new());
+        }
+        let mut compile = |c: &Condition| Node::compile_within(c, segments, events, budget);
+        let node = match condition {
+            Condition::And(items) => Node::And(items.iter().map(compile).collect()),
+            Condition::Or(items) => Node::Or(items.iter().map(compile).collect()),
+            Condition::Not(inner) => Node::Not(Box::new(compile(inner))),
             Condition::Segment(key) => match segments.definition(key) {
-                Some(definition) => Node::compile(&definition, segments, events),
+                Some(definition) => compile(&definition),
                 None => Node::Or(Vec::new()),
             },
             Condition::Did(e) => Node::Did(Box::new(DidNode::compile(e, events))),
             other => Node::Leaf(other.clone()),
-        }
+        };
+        budget.depth -= 1;
+        node
     }
 
     /// Whether the definition tests events (so that new events can change its members).
@@ -779,5 +893,101 @@ fn trait_test<'a>(op: Op, value: Option<&'a Value>, now_us: i64) -> Box<dyn Fn(&
             })
         }
         Op::Ne | Op::NotIn | Op::NotContains | Op::NotExists => Box::new(|_| false),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use language::parse;
+    use siyu_analytics::props::PropTable;
+    use std::sync::{Arc, RwLock};
+
+    fn empty_index() -> EventIndex {
+        EventIndex {
+            names: Default::default(),
+            props: Arc::new(RwLock::new(PropTable::default())),
+            columns: Default::default(),
+            unindexed_events: 0,
+        }
+    }
+
+    /// Segments `s0` … `s{n-1}`, each `body` with `{next}` standing for the next one's reference
+    /// (the last refers to nothing: `tag("x")`).
+    fn chain(n: usize, body: &str) -> HashMap<String, Condition> {
+        (0..n)
+            .map(|i| {
+                let next = if i + 1 < n { format!("segment(\"s{}\")", i + 1) } else { "tag(\"x\")".into() };
+                (format!("s{i}"), parse(&body.replace("{next}", &next)).unwrap())
+            })
+            .collect()
+    }
+
+    fn facts() -> ProfileFacts {
+        let mut facts = ProfileFacts::default();
+        for customer in 1..=3 {
+            facts.add_customer(customer);
+            facts.add_tag(customer, "x");
+        }
+        facts
+    }
+
+    #[test]
+    fn check_refuses_references_that_nest_deeper_than_the_limit() {
+        let (index, facts) = (empty_index(), facts());
+        // Each segment adds a not and a reference: two levels.
+        let segments = chain(40, "not {next}");
+        let known = Known { events: &index, facts: &facts, segments: &segments };
+        let checked = check(&segments["s0"], Some("s0"), &known);
+        assert_eq!(checked.errors.len(), 1, "{:?}", checked.errors);
+        assert!(checked.errors[0].reason.contains("nests deeper than 64 levels"), "{:?}", checked.errors);
+        let fine = check(&segments["s20"], Some("s20"), &known);
+        assert!(fine.errors.is_empty(), "{:?}", fine.errors);
+        // Evaluated anyway (a referenced segment changed after the check), it stops at the limit
+        // instead of following the references down.
+        let evaluation = Evaluation { facts: &facts, events: &index, models: None, segments: &segments, now_us: 0 };
+        evaluation.members(&segments["s0"]);
+        Node::compile(&segments["s0"], &segments, &index).holds(1, &[], &evaluation);
+        assert_eq!(evaluation.members(&segments["s20"]).len(), 3);
+        assert!(Node::compile(&segments["s20"], &segments, &index).holds(1, &[], &evaluation));
+    }
+
+    #[test]
+    fn check_refuses_references_that_multiply_past_the_condition_limit() {
+        let (index, facts) = (empty_index(), facts());
+        // Each segment refers to the next four times: 4^20 conditions written out.
+        let segments = chain(20, "{next} and {next} or {next} and {next}");
+        let known = Known { events: &index, facts: &facts, segments: &segments };
+        let checked = check(&segments["s0"], Some("s0"), &known);
+        assert_eq!(checked.errors.len(), 1, "{:?}", checked.errors);
+        assert!(checked.errors[0].reason.contains("more than 100000 conditions"), "{:?}", checked.errors);
+        let evaluation = Evaluation { facts: &facts, events: &index, models: None, segments: &segments, now_us: 0 };
+        // Bounded work, whatever the answer.
+        evaluation.members(&segments["s0"]);
+        Node::compile(&segments["s0"], &segments, &index);
+        assert!(check(&segments["s14"], Some("s14"), &known).errors.is_empty());
+    }
+
+    #[test]
+    fn check_refuses_a_definition_saved_deeper_before_the_limit() {
+        let (index, facts) = (empty_index(), facts());
+        let segments = HashMap::new();
+        let known = Known { events: &index, facts: &facts, segments: &segments };
+        let json = format!("{}{{\"tag\": \"x\"}}{}", "{\"not\": ".repeat(99), "}".repeat(99));
+        let saved = language::read_saved(&json).unwrap();
+        let checked = check(&saved, Some("old"), &known);
+        assert_eq!(checked.errors.len(), 1, "{:?}", checked.errors);
+        assert_eq!(checked.errors[0].field, format!("definition{}", ".not".repeat(64)));
+    }
+
+    #[test]
+    fn check_refuses_nested_lists_as_values() {
+        let (index, facts) = (empty_index(), facts());
+        let segments = HashMap::new();
+        let known = Known { events: &index, facts: &facts, segments: &segments };
+        let tree: Condition =
+            serde_json::from_str(r#"{"trait": {"name": "city", "op": "in", "value": [["上海"]]}}"#).unwrap();
+        let checked = check(&tree, None, &known);
+        assert_eq!(checked.errors[0].field, "definition.trait.value");
     }
 }

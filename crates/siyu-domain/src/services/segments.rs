@@ -6,7 +6,7 @@ use super::Services;
 use crate::access::{Permission, Principal};
 use crate::error::{DomainError, DomainResult, FieldError};
 use crate::segments::language::{self, Condition};
-use crate::segments::{Evaluation, Known, ProfileFacts, StoredSegment, check};
+use crate::segments::{Evaluation, Known, ProfileFacts, StoredSegment, check, exceeds_limits};
 use roaring::RoaringTreemap;
 use siyu_core::{CustomerId, Page, PageRequest, WorkspaceId};
 use std::collections::HashMap;
@@ -265,7 +265,7 @@ impl Services {
         let stored = self.stores.segments.list(ws).await?;
         let mut definitions = HashMap::new();
         for s in &stored {
-            let tree: Condition = serde_json::from_str(&s.definition)
+            let tree = language::read_saved(&s.definition)
                 .map_err(|e| DomainError::Internal(format!("segment {} definition is unreadable: {e}", s.key)))?;
             definitions.insert(s.key.clone(), tree);
         }
@@ -383,6 +383,21 @@ impl Services {
         let (_, mut definitions) = self.segment_definitions(principal.workspace_id).await?;
         if replace && !definitions.contains_key(&input.key) {
             return Err(DomainError::NotFound(format!("segment \"{}\"", input.key)));
+        }
+        // Segments that refer to this one must stay within the limits with its new definition.
+        let mut changed = definitions.clone();
+        changed.insert(input.key.clone(), condition.clone());
+        for (key, definition) in &definitions {
+            if key != &input.key
+                && exceeds_limits(definition, &definitions).is_none()
+                && let Some(reason) = exceeds_limits(definition, &changed)
+            {
+                let field = if input.text.is_some() { "text" } else { "definition" };
+                return Err(DomainError::invalid(
+                    field,
+                    format!("segment \"{key}\" refers to this one and would {reason} with it"),
+                ));
+            }
         }
         definitions.remove(&input.key);
         let (members, warnings) =

@@ -13,6 +13,7 @@ mod console_support;
 mod durability;
 mod events;
 mod invitations;
+mod limits;
 mod models;
 mod tracking;
 
