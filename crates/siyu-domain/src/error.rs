@@ -17,6 +17,19 @@ impl FieldError {
     pub fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
         Self { field: field.into(), reason: reason.into() }
     }
+
+    /// Returns the error with its field placed under `parent`: `email` under `batch[0].traits` is
+    /// `batch[0].traits.email`, `[2]` under `tags` is `tags[2]`, and an empty field names the
+    /// parent itself.
+    pub fn within(self, parent: &str) -> Self {
+        let field = match (parent.is_empty(), self.field.is_empty()) {
+            (true, _) => self.field,
+            (false, true) => parent.to_string(),
+            (false, false) if self.field.starts_with('[') => format!("{parent}{}", self.field),
+            (false, false) => format!("{parent}.{}", self.field),
+        };
+        Self { field, ..self }
+    }
 }
 
 /// Says what went wrong for the caller.

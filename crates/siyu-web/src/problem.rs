@@ -1,7 +1,9 @@
 //! The one place that maps errors to HTTP: `application/problem+json` bodies (RFC 9457) naming the
 //! offending fields, and a request id (never the cause) on server errors.
 
+use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use siyu_domain::{DomainError, FieldError};
@@ -112,5 +114,101 @@ impl IntoResponse for Problem {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         response
+    }
+}
+
+/// Returns whether `path` belongs to the admin API (`/api/…`) or the Tracking API (`/v1/…`), whose
+/// errors are all problem+json.
+pub fn is_api_path(path: &str) -> bool {
+    ["/api", "/v1"]
+        .iter()
+        .any(|prefix| path.strip_prefix(prefix).is_some_and(|rest| rest.is_empty() || rest.starts_with('/')))
+}
+
+/// Middleware: turns every error response of an API path that is not problem+json yet — axum's
+/// extractor rejections (path, query, body), unknown routes, wrong methods, the decompression
+/// layer's refusals — into one with the same status, so no handler has to remember it. Console
+/// pages keep their HTML errors.
+pub async fn api_errors_as_problems(request: Request, next: Next) -> Response {
+    if !is_api_path(request.uri().path()) {
+        return next.run(request).await;
+    }
+    let method = request.method().clone();
+    let path = request.uri().path().to_string();
+    let encoding = request.headers().get(header::CONTENT_ENCODING).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_problem = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_problem {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    // Rejection texts are short; a longer body is not worth quoting.
+    let text = axum::body::to_bytes(body, 4096)
+        .await
+        .map(|bytes| String::from_utf8_lossy(&bytes).trim().to_string())
+        .unwrap_or_default();
+    let allow = parts.headers.get(header::ALLOW).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+    let problem = match status {
+        StatusCode::BAD_REQUEST => {
+            // axum names the part it could not read; the field says which part of the request it was.
+            let field = if text.contains("query string") {
+                "query"
+            } else if text.starts_with("Invalid URL") || text.contains("path") {
+                "path"
+            } else {
+                "body"
+            };
+            Problem::malformed(field, lowercase_first(if text.is_empty() { "the request is malformed" } else { &text }))
+        }
+        StatusCode::NOT_FOUND => Problem::new(status, "not-found", format!("no route matches \"{path}\"")),
+        StatusCode::METHOD_NOT_ALLOWED => Problem::new(
+            status,
+            "method-not-allowed",
+            format!(
+                "method \"{method}\" is not allowed on \"{path}\"; allowed: {}",
+                if allow.is_empty() { "none" } else { &allow }
+            ),
+        ),
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            Problem::new(status, "body-too-large", "the body exceeds the size limit of this route")
+        }
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => match encoding.filter(|e| !matches!(e.trim(), "gzip" | "identity")) {
+            Some(encoding) => Problem::new(
+                status,
+                "unsupported-media-type",
+                format!("Content-Encoding \"{encoding}\" is not supported; send gzip or an uncompressed body"),
+            ),
+            None => Problem::new(status, "unsupported-media-type", "the body's media type is not supported here"),
+        },
+        status if status.is_server_error() => Problem::internal(&text),
+        status => Problem::new(
+            status,
+            "error",
+            if text.is_empty() {
+                lowercase_first(status.canonical_reason().unwrap_or("error"))
+            } else {
+                lowercase_first(&text)
+            },
+        ),
+    };
+    let mut answer = problem.into_response();
+    // Keep what the original answer told the client about methods and cross-origin use.
+    for (name, value) in &parts.headers {
+        if name == header::ALLOW || name.as_str().starts_with("access-control-") || name == header::VARY {
+            answer.headers_mut().append(name.clone(), value.clone());
+        }
+    }
+    answer
+}
+
+fn lowercase_first(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => String::new(),
     }
 }

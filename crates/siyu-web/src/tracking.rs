@@ -15,6 +15,7 @@ use base64::Engine as _;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use siyu_domain::FieldError;
+use siyu_domain::access::{Permission, Principal};
 use siyu_domain::api_keys::KeyKind;
 use siyu_domain::events::segment::{MAX_BATCH_BYTES, MAX_MESSAGE_BYTES};
 use siyu_domain::events::{Envelope, EventKind, new_message_id, parse_message};
@@ -112,7 +113,7 @@ macro_rules! message_endpoint {
             security(("write_key" = [])),
             responses((status = 200, body = TrackingAnswer), (status = 401, body = Problem),
                 (status = 413, body = Problem), (status = 422, body = Problem)))]
-        async fn $name(state: State<AppState>, peer: Option<Peer>, headers: HeaderMap, body: Bytes) -> Response {
+        async fn $name(state: State<AppState>, peer: Option<Peer>, headers: HeaderMap, body: Body) -> Response {
             single(state, peer, headers, body, $kind).await
         }
     };
@@ -161,27 +162,70 @@ pub fn router() -> Router<AppState> {
         )
 }
 
-/// The write key from `Authorization: Basic base64(key:)`, else from the body's `writeKey`.
-fn write_key(headers: &HeaderMap, body: Option<&str>) -> Result<String, Problem> {
-    let unauthenticated = |why: &str| Problem::new(StatusCode::UNAUTHORIZED, "unauthenticated", why);
-    if let Some(value) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
-        let encoded = value
-            .strip_prefix("Basic ")
-            .or_else(|| value.strip_prefix("basic "))
-            .ok_or_else(|| unauthenticated("expected Authorization: Basic base64(<write key>:)"))?;
-        let decoded = base64::engine::general_purpose::STANDARD
-            .decode(encoded.trim())
-            .ok()
-            .and_then(|bytes| String::from_utf8(bytes).ok())
-            .ok_or_else(|| unauthenticated("the Basic credentials are not base64 of \"<write key>:\""))?;
-        let key = decoded.split(':').next().unwrap_or_default().trim().to_string();
-        if !key.is_empty() {
-            return Ok(key);
-        }
+/// The write key from `Authorization: Basic base64(key:)`, if the header names one.
+fn header_write_key(headers: &HeaderMap) -> Result<Option<String>, Problem> {
+    let Some(value) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) else {
+        return Ok(None);
+    };
+    let encoded = value
+        .strip_prefix("Basic ")
+        .or_else(|| value.strip_prefix("basic "))
+        .ok_or_else(|| unauthenticated("expected Authorization: Basic base64(<write key>:)"))?;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .ok_or_else(|| unauthenticated("the Basic credentials are not base64 of \"<write key>:\""))?;
+    let key = decoded.split(':').next().unwrap_or_default().trim().to_string();
+    Ok(Some(key).filter(|k| !k.is_empty()))
+}
+
+fn unauthenticated(why: &str) -> Problem {
+    Problem::new(StatusCode::UNAUTHORIZED, "unauthenticated", why)
+}
+
+/// Authenticates a write key and checks that its role may write events.
+async fn authorize(state: &AppState, key: &str) -> Result<Principal, Problem> {
+    let (_, principal) = state.services.authenticate_key(key, KeyKind::Write).await?;
+    principal.require(Permission::EventsWrite)?;
+    Ok(principal)
+}
+
+/// The principal of a write key sent in the header, checked before the body is parsed, so a
+/// sender without the permission learns nothing about its input; `None` when the key is expected
+/// in the body instead.
+async fn header_principal(state: &AppState, headers: &HeaderMap) -> Result<Option<Principal>, Problem> {
+    match header_write_key(headers)? {
+        Some(key) => Ok(Some(authorize(state, &key).await?)),
+        None => Ok(None),
     }
-    body.map(str::to_string).filter(|k| !k.is_empty()).ok_or_else(|| {
+}
+
+/// A body that cannot be read is a 400 for a sender the header authenticated; without a header
+/// key it is a 401, since the key it may have carried cannot be read either.
+fn unreadable(checked: &Option<Principal>, problem: Problem) -> Problem {
+    if checked.is_some() {
+        return problem;
+    }
+    unauthenticated(&format!(
+        "missing write key; send it as the Basic-auth user name or as \"writeKey\" in a readable body ({})",
+        problem.detail
+    ))
+}
+
+/// The principal of the header's key, else of the body's `writeKey`.
+async fn body_principal(
+    state: &AppState,
+    checked: Option<Principal>,
+    body_key: Option<&str>,
+) -> Result<Principal, Problem> {
+    if let Some(principal) = checked {
+        return Ok(principal);
+    }
+    let key = body_key.filter(|k| !k.is_empty()).ok_or_else(|| {
         unauthenticated("missing write key; send it as the Basic-auth user name or as \"writeKey\" in the body")
-    })
+    })?;
+    authorize(state, key).await
 }
 
 #[derive(serde::Deserialize)]
@@ -194,6 +238,9 @@ struct BatchBody<'a> {
     sent_at: Option<Value>,
     context: Option<Value>,
 }
+
+/// A request body, or why axum could not buffer it (too large, broken gzip).
+type Body = Result<Bytes, axum::extract::rejection::BytesRejection>;
 
 /// The connection's peer address (present when the server keeps connect info).
 type Peer = axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>;
@@ -242,6 +289,27 @@ fn envelope(
     Ok(Envelope { received_us, sent_at_us, context })
 }
 
+/// The body as sent, or a problem naming why it cannot be read: too large, or not valid gzip.
+fn read_body(headers: &HeaderMap, body: Body) -> Result<Bytes, Problem> {
+    body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            return Problem::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body-too-large",
+                format!("a request may be at most {MAX_BATCH_BYTES} bytes (after decompression)"),
+            );
+        }
+        let gzip = headers.get(header::CONTENT_ENCODING).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
+        let reason = rejection.body_text();
+        let reason = reason.strip_prefix("Failed to buffer the request body: ").unwrap_or(&reason);
+        if gzip {
+            Problem::malformed("body", format!("is not valid gzip: {reason}"))
+        } else {
+            Problem::malformed("body", format!("cannot be read: {reason}"))
+        }
+    })
+}
+
 fn body_text(body: &Bytes) -> Result<&str, Problem> {
     std::str::from_utf8(body).map_err(|_| Problem::malformed("body", "the body is not UTF-8 JSON"))
 }
@@ -250,9 +318,13 @@ async fn single(
     State(state): State<AppState>,
     peer: Option<Peer>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
     kind: EventKind,
 ) -> Response {
+    let body = match read_body(&headers, body) {
+        Ok(body) => body,
+        Err(problem) => return problem.into_response(),
+    };
     match single_inner(&state, peer.as_ref(), &headers, &body, kind).await {
         Ok(response) => response,
         Err(problem) => problem.into_response(),
@@ -266,6 +338,7 @@ async fn single_inner(
     body: &Bytes,
     kind: EventKind,
 ) -> Result<Response, Problem> {
+    let checked = header_principal(state, headers).await?;
     if body.len() > MAX_MESSAGE_BYTES {
         return Err(Problem::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -273,13 +346,13 @@ async fn single_inner(
             format!("a message may be at most {MAX_MESSAGE_BYTES} bytes; send larger volumes through /v1/batch"),
         ));
     }
-    let raw: Map<String, Value> = match serde_json::from_str::<Value>(body_text(body)?) {
+    let text = body_text(body).map_err(|problem| unreadable(&checked, problem))?;
+    let raw: Map<String, Value> = match serde_json::from_str::<Value>(text) {
         Ok(Value::Object(map)) => map,
-        Ok(_) => return Err(Problem::malformed("body", "must be a JSON object")),
-        Err(e) => return Err(Problem::malformed("body", e.to_string())),
+        Ok(_) => return Err(unreadable(&checked, Problem::malformed("body", "must be a JSON object"))),
+        Err(e) => return Err(unreadable(&checked, Problem::malformed("body", e.to_string()))),
     };
-    let key = write_key(headers, raw.get("writeKey").and_then(Value::as_str))?;
-    let (_, principal) = state.services.authenticate_key(&key, KeyKind::Write).await?;
+    let principal = body_principal(state, checked, raw.get("writeKey").and_then(Value::as_str)).await?;
     let envelope = envelope(state, client_ip(headers, peer), None, None)?;
     let message = parse_message(&raw, Some(kind), &envelope, "", new_message_id);
     if let Err(errors) = message {
@@ -304,7 +377,11 @@ async fn single_inner(
     security(("write_key" = [])),
     responses((status = 200, body = TrackingAnswer), (status = 400, body = Problem), (status = 401, body = Problem),
         (status = 413, body = Problem), (status = 422, body = Problem)))]
-async fn batch(State(state): State<AppState>, peer: Option<Peer>, headers: HeaderMap, body: Bytes) -> Response {
+async fn batch(State(state): State<AppState>, peer: Option<Peer>, headers: HeaderMap, body: Body) -> Response {
+    let body = match read_body(&headers, body) {
+        Ok(body) => body,
+        Err(problem) => return problem.into_response(),
+    };
     match batch_inner(&state, peer.as_ref(), &headers, &body).await {
         Ok(response) => response,
         Err(problem) => problem.into_response(),
@@ -317,32 +394,41 @@ async fn batch_inner(
     headers: &HeaderMap,
     body: &Bytes,
 ) -> Result<Response, Problem> {
+    let checked = header_principal(state, headers).await?;
+    let text = body_text(body).map_err(|problem| unreadable(&checked, problem))?;
+    // serde would also read the batch's fields from an array in their order.
+    if !text.trim_start().starts_with('{') {
+        return Err(unreadable(&checked, Problem::malformed("body", "expected a JSON object with a \"batch\" array")));
+    }
     let parsed: BatchBody<'_> =
-        serde_json::from_str(body_text(body)?).map_err(|e| Problem::malformed("body", e.to_string()))?;
-    let key = write_key(headers, parsed.write_key.as_deref())?;
-    let (_, principal) = state.services.authenticate_key(&key, KeyKind::Write).await?;
+        serde_json::from_str(text).map_err(|e| unreadable(&checked, Problem::malformed("body", e.to_string())))?;
+    let principal = body_principal(state, checked, parsed.write_key.as_deref()).await?;
     let items = parsed.batch.ok_or_else(|| Problem::malformed("batch", "is required: an array of messages"))?;
     let envelope = envelope(state, client_ip(headers, peer), parsed.sent_at.as_ref(), parsed.context.as_ref())?;
+    // Each message is checked on its own, its fields named relative to it; every error is then
+    // placed under the message's position (`batch[3].traits.email`) in one place.
     let messages: Vec<_> = items
         .iter()
-        .enumerate()
-        .map(|(i, raw)| {
-            let prefix = format!("batch[{i}].");
+        .map(|raw| {
             if raw.get().len() > MAX_MESSAGE_BYTES {
                 return Err(vec![FieldError::new(
-                    format!("batch[{i}]"),
+                    "",
                     format!("is {} bytes; a message may be at most {MAX_MESSAGE_BYTES}", raw.get().len()),
                 )]);
             }
             match serde_json::from_str::<Value>(raw.get()) {
-                Ok(Value::Object(map)) => parse_message(&map, None, &envelope, &prefix, new_message_id),
-                Ok(_) => Err(vec![FieldError::new(format!("batch[{i}]"), "must be a JSON object")]),
-                Err(e) => Err(vec![FieldError::new(format!("batch[{i}]"), e.to_string())]),
+                Ok(Value::Object(map)) => parse_message(&map, None, &envelope, "", new_message_id),
+                Ok(_) => Err(vec![FieldError::new("", "must be a JSON object")]),
+                Err(e) => Err(vec![FieldError::new("", e.to_string())]),
             }
         })
         .collect();
     let total = messages.len();
-    let outcome = state.services.ingest(&principal, messages, envelope.received_us).await?;
+    let mut outcome = state.services.ingest(&principal, messages, envelope.received_us).await?;
+    for rejected in &mut outcome.rejected {
+        let parent = format!("batch[{}]", rejected.index);
+        rejected.errors = std::mem::take(&mut rejected.errors).into_iter().map(|e| e.within(&parent)).collect();
+    }
     if total > 0 && outcome.rejected.len() == total {
         return Err(Problem::invalid(outcome.rejected.into_iter().flat_map(|r| r.errors).collect()));
     }

@@ -74,3 +74,31 @@ fn permission_docs_match_the_code() {
     let table = siyu_domain::access::permission_matrix_markdown();
     assert!(docs.contains(&table), "docs/PERMISSIONS.md must contain this matrix:\n{table}");
 }
+
+#[test]
+fn permission_docs_list_every_route_with_the_permissions_the_code_checks() {
+    use siyu_web::api::{Access, ROUTES};
+    let docs = std::fs::read_to_string(root().join("docs/PERMISSIONS.md")).expect("docs/PERMISSIONS.md exists");
+    let rows: Vec<&str> = docs.lines().filter(|l| l.starts_with("| `GET /api") || l.starts_with("| `P") || l.starts_with("| `DELETE /api")).collect();
+    for (method, route, access) in ROUTES {
+        let Access::Role(permissions) = access else { continue };
+        let row = rows
+            .iter()
+            .find(|row| row.starts_with(&format!("| `{method} {route}` |")))
+            .unwrap_or_else(|| panic!("docs/PERMISSIONS.md has no row for `{method} {route}`"));
+        for permission in *permissions {
+            assert!(row.contains(&format!("`{}`", permission.name())), "{row} must name `{}`", permission.name());
+        }
+        if permissions.is_empty() {
+            assert!(row.contains("any role"), "{row} must say any role");
+        }
+    }
+    for row in rows.iter().filter(|row| row.starts_with("| `") && row.contains(" /api/")) {
+        let operation = row.trim_start_matches("| `").split('`').next().unwrap_or_default();
+        let (method, route) = operation.split_once(' ').unwrap_or_default();
+        assert!(
+            ROUTES.iter().any(|(m, r, _)| *m == method && *r == route),
+            "docs/PERMISSIONS.md lists `{operation}`, which is not a route"
+        );
+    }
+}

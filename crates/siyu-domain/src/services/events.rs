@@ -417,6 +417,23 @@ fn identities_of(message: &SegmentMessage, known: &WorkspaceIngest) -> (Vec<(Ide
     (identities, write)
 }
 
+/// Names the message field a customer-write error is about, relative to the message (the caller
+/// places it, e.g. under `batch[3]`): the input's traits are the message's `traits`, and its
+/// identities come from `userId`, `anonymousId` or `previousId`.
+fn message_field(message: &SegmentMessage, identities: &[(IdentityKind, String)], field: &str) -> String {
+    let identity = field
+        .strip_prefix("identities[")
+        .and_then(|rest| rest.split(']').next())
+        .and_then(|index| index.parse::<usize>().ok())
+        .and_then(|index| identities.get(index));
+    match identity {
+        Some((_, value)) if *value == message.user_id => "userId".into(),
+        Some((_, value)) if *value == message.anonymous_id => "anonymousId".into(),
+        Some((_, value)) if *value == message.previous_id => "previousId".into(),
+        _ => field.to_string(),
+    }
+}
+
 impl Services {
     /// Tells the ingestion path and the live index about merges made by any profile write (the API,
     /// a CSV import, an `identify`): events of a merged-away profile belong to its survivor, and
@@ -594,12 +611,11 @@ impl Services {
                         }
                         Err(errors) => {
                             let (index, message, _) = &pending[*position];
-                            let prefix = if message.kind == EventKind::Identify { "traits" } else { "identities" };
                             let errors = errors
                                 .into_iter()
                                 .map(|e| {
                                     crate::FieldError::new(
-                                        format!("{prefix}.{}", e.field.trim_start_matches('.')),
+                                        message_field(message, &identities[*position], &e.field),
                                         e.reason,
                                     )
                                 })

@@ -2,6 +2,7 @@
 //! row is imported, every bad row reported with its line, column and reason, none half-applied.
 
 use super::Services;
+use super::import_bounds::{BoundedCsv, too_long};
 use crate::access::{Permission, Principal};
 use crate::error::{DomainError, DomainResult, FieldError};
 use crate::imports::{column_of, parse_header, parse_row};
@@ -72,7 +73,8 @@ impl Services {
         principal.require(Permission::CustomersWrite)?;
         let (sender, mut receiver) = tokio::sync::mpsc::channel::<Parsed>(4);
         let parser = tokio::task::spawn_blocking(move || -> Result<Vec<String>, FieldError> {
-            let mut csv = csv::ReaderBuilder::new().flexible(true).from_reader(reader);
+            // Fields and rows are bounded before the parser buffers them (a 1 GiB cell is refused).
+            let mut csv = csv::ReaderBuilder::new().flexible(true).from_reader(BoundedCsv::new(reader));
             let headers: Vec<String> = csv
                 .headers()
                 .map_err(|e| FieldError::new("header", format!("cannot read the header: {e}")))?
@@ -102,7 +104,14 @@ impl Services {
                     }
                     Err(error) => {
                         let line = error.position().map(|p| p.line()).unwrap_or(line);
-                        let reject = Parsed::Rejected(line, vec![FieldError::new("row", format!("{error}"))]);
+                        let reject = match too_long(&error) {
+                            Some(bound) => {
+                                let column =
+                                    headers.get(bound.column).filter(|_| !bound.row).map_or("row", |h| h.as_str());
+                                Parsed::Rejected(bound.line, vec![FieldError::new(column, bound.to_string())])
+                            }
+                            None => Parsed::Rejected(line, vec![FieldError::new("row", format!("{error}"))]),
+                        };
                         if sender.blocking_send(reject).is_err() || error.is_io_error() {
                             break;
                         }

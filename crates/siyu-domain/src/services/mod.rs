@@ -19,10 +19,12 @@ pub use models::{ComputedModels, CustomerLtv, CustomerModelView, LtvAnswer, LtvF
 
 pub use events::{IngestOutcome, RejectedMessage};
 mod import;
+mod import_bounds;
 
 pub use access::{Acceptance, InvitationOutcome, LoginClient, LoginOutcome};
 pub use customers::{ConsentChange, ConsentView, CustomerQuery, CustomerView, IdentityView, TraitView, UpsertResult};
 pub use import::{ImportReport, RowError};
+pub use import_bounds::{MAX_FIELD_BYTES, MAX_ROW_BYTES};
 
 use crate::access::Principal;
 use crate::error::DomainResult;

@@ -407,15 +407,43 @@ async fn unsubscribe_link(
 /// imported and every bad row reported with its line, column and reason.
 #[utoipa::path(post, path = "/api/v1/customers/import", tag = "customers",
     request_body(content = String, content_type = "text/csv"),
-    responses((status = 200, body = ImportReport), (status = 422, body = Problem)))]
+    responses((status = 200, body = ImportReport), (status = 413, body = Problem), (status = 422, body = Problem)))]
 async fn import_customers(
     State(app): State<AppState>,
     ApiAuth(principal): ApiAuth,
+    headers: axum::http::HeaderMap,
     body: Body,
 ) -> Result<Json<ImportReport>, Problem> {
-    let stream = body.into_data_stream().map_err(std::io::Error::other);
+    let limit = crate::IMPORT_BODY_LIMIT;
+    let too_large = || {
+        Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "body-too-large", format!("an import may be at most {limit} bytes"))
+    };
+    let declared = headers.get(axum::http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limit as u64) {
+        return Err(too_large());
+    }
+    // A body without a length is counted as it streams and cut off at the limit.
+    let exceeded = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut seen = 0usize;
+    let flag = exceeded.clone();
+    let stream = body.into_data_stream().map_err(std::io::Error::other).and_then(move |chunk| {
+        seen += chunk.len();
+        let over = seen > limit;
+        flag.store(over, std::sync::atomic::Ordering::Relaxed);
+        futures::future::ready(if over {
+            Err(std::io::Error::other("the body exceeds the import limit"))
+        } else {
+            Ok(chunk)
+        })
+    });
     let reader = tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(stream));
-    Ok(Json(app.services.import_customers(&principal, reader, |_| {}).await?))
+    let report = app.services.import_customers(&principal, reader, |_| {}).await?;
+    if exceeded.load(std::sync::atomic::Ordering::Relaxed) {
+        let mut problem = too_large();
+        problem.detail = format!("{}; {} rows before the limit were imported", problem.detail, report.imported);
+        return Err(problem);
+    }
+    Ok(Json(report))
 }
 
 #[cfg(test)]

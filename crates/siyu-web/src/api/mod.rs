@@ -1,6 +1,7 @@
-//! The admin REST API under `/api/v1`: every route authenticates a secret key, checks the role's
-//! permission in the service it calls, and answers JSON or problem+json. The OpenAPI document is
-//! generated from these handlers, so it cannot drift.
+//! The admin REST API under `/api/v1`: every route authenticates a secret key and checks the
+//! permissions [`ROUTES`] names for it before anything else of the request is read (the services
+//! check again), and answers JSON or problem+json. The OpenAPI document is generated from these
+//! handlers, so it cannot drift.
 
 mod admin;
 mod analytics;
@@ -10,9 +11,13 @@ mod segments;
 mod tags;
 
 use crate::AppState;
+use crate::extract::{ApiAuth, Authenticated};
 use crate::problem::Problem;
-use axum::http::StatusCode;
+use axum::extract::{FromRequestParts, MatchedPath, Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
 use axum::response::{Html, IntoResponse};
+use siyu_domain::access::Permission;
 use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa_axum::router::OpenApiRouter;
@@ -49,6 +54,123 @@ impl utoipa::Modify for BearerAuth {
     }
 }
 
+/// Who may call a route.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone, without a key (the OpenAPI document and its viewer).
+    Public,
+    /// A secret key whose role holds every one of these permissions (none: any role).
+    Role(&'static [Permission]),
+}
+
+/// Every admin API route (method, path template as routed) and who may call it. The middleware
+/// [`authorize`] checks it before a handler reads the path, query or body, so a caller without the
+/// permission gets 403 whatever its input; a route missing here is refused (and a test fails).
+pub const ROUTES: &[(&str, &str, Access)] = {
+    use Access::{Public, Role};
+    use Permission::*;
+    &[
+        ("GET", "/api/v1/openapi.json", Public),
+        ("GET", "/api/docs", Public),
+        ("GET", "/api/v1/customers", Role(&[CustomersRead])),
+        ("POST", "/api/v1/customers", Role(&[CustomersWrite])),
+        ("POST", "/api/v1/customers/batch", Role(&[CustomersWrite])),
+        ("POST", "/api/v1/customers/import", Role(&[CustomersImport, CustomersWrite])),
+        ("GET", "/api/v1/customers/{id}", Role(&[CustomersRead])),
+        ("PATCH", "/api/v1/customers/{id}", Role(&[CustomersWrite])),
+        ("DELETE", "/api/v1/customers/{id}", Role(&[CustomersDelete])),
+        ("POST", "/api/v1/customers/{id}/identities", Role(&[CustomersWrite])),
+        ("DELETE", "/api/v1/customers/{id}/identities/{type}/{value}", Role(&[CustomersWrite])),
+        ("POST", "/api/v1/customers/{id}/tags", Role(&[CustomersWrite])),
+        ("DELETE", "/api/v1/customers/{id}/tags/{tag}", Role(&[CustomersWrite])),
+        ("GET", "/api/v1/customers/{id}/notes", Role(&[CustomersRead])),
+        ("POST", "/api/v1/customers/{id}/notes", Role(&[NotesWrite])),
+        ("GET", "/api/v1/customers/{id}/merges", Role(&[CustomersRead])),
+        ("GET", "/api/v1/customers/{id}/consent", Role(&[CustomersRead])),
+        ("POST", "/api/v1/customers/{id}/consent", Role(&[ConsentWrite])),
+        ("GET", "/api/v1/customers/{id}/unsubscribe-link", Role(&[ConsentWrite])),
+        ("GET", "/api/v1/customers/{id}/models", Role(&[CustomersRead])),
+        ("GET", "/api/v1/tag-groups", Role(&[CustomersRead])),
+        ("POST", "/api/v1/tag-groups", Role(&[TagsManage])),
+        ("GET", "/api/v1/tags", Role(&[CustomersRead])),
+        ("POST", "/api/v1/tags", Role(&[TagsManage])),
+        ("DELETE", "/api/v1/tags/{id}", Role(&[TagsManage])),
+        ("POST", "/api/v1/analytics/funnel", Role(&[AnalyticsRead])),
+        ("POST", "/api/v1/analytics/retention", Role(&[AnalyticsRead])),
+        ("POST", "/api/v1/analytics/rfm", Role(&[AnalyticsRead])),
+        ("POST", "/api/v1/analytics/segmentation", Role(&[AnalyticsRead])),
+        ("POST", "/api/v1/analytics/paths", Role(&[AnalyticsRead])),
+        ("POST", "/api/v1/analytics/kpi", Role(&[AnalyticsRead])),
+        ("GET", "/api/v1/models", Role(&[AnalyticsRead])),
+        ("POST", "/api/v1/models/run", Role(&[AnalyticsRead])),
+        ("GET", "/api/v1/models/rfm", Role(&[AnalyticsRead])),
+        ("GET", "/api/v1/models/ltv", Role(&[AnalyticsRead])),
+        ("GET", "/api/v1/models/recall", Role(&[AnalyticsRead])),
+        ("GET", "/api/v1/models/lifecycle/flows", Role(&[AnalyticsRead])),
+        ("GET", "/api/v1/models/settings", Role(&[AnalyticsRead])),
+        ("PUT", "/api/v1/models/settings", Role(&[SegmentsManage])),
+        ("GET", "/api/v1/segments", Role(&[AnalyticsRead])),
+        ("POST", "/api/v1/segments", Role(&[SegmentsManage])),
+        ("POST", "/api/v1/segments/preview", Role(&[AnalyticsRead])),
+        ("GET", "/api/v1/segments/{key}", Role(&[AnalyticsRead])),
+        ("PUT", "/api/v1/segments/{key}", Role(&[SegmentsManage])),
+        ("DELETE", "/api/v1/segments/{key}", Role(&[SegmentsManage])),
+        ("GET", "/api/v1/segments/{key}/members", Role(&[AnalyticsRead, CustomersRead])),
+        ("GET", "/api/v1/segments/{key}/export", Role(&[AnalyticsRead, CustomersRead])),
+        ("GET", "/api/v1/workspace", Role(&[])),
+        ("PATCH", "/api/v1/workspace", Role(&[WorkspaceManage])),
+        ("GET", "/api/v1/users", Role(&[UsersManage])),
+        ("POST", "/api/v1/users", Role(&[UsersManage])),
+        ("PATCH", "/api/v1/users/{id}", Role(&[UsersManage])),
+        ("DELETE", "/api/v1/users/{id}", Role(&[UsersManage])),
+        ("GET", "/api/v1/invitations", Role(&[UsersManage])),
+        ("DELETE", "/api/v1/invitations/{id}", Role(&[UsersManage])),
+        ("GET", "/api/v1/keys", Role(&[KeysManage])),
+        ("POST", "/api/v1/keys", Role(&[KeysManage])),
+        ("DELETE", "/api/v1/keys/{id}", Role(&[KeysManage])),
+        ("GET", "/api/v1/audit", Role(&[AuditRead])),
+    ]
+};
+
+/// Returns who may call `method` on the routed path template `route`; `None` for a route missing
+/// from [`ROUTES`].
+pub fn access_of(method: &str, route: &str) -> Option<Access> {
+    // HEAD is served by the GET handler.
+    let method = if method == "HEAD" { "GET" } else { method };
+    ROUTES.iter().find(|(m, r, _)| *m == method && *r == route).map(|(_, _, access)| *access)
+}
+
+/// Middleware over the API routes: authenticates the key and checks the route's permissions
+/// before the handler's extractors read the path, query or body; the principal is handed to
+/// [`ApiAuth`] through the request's extensions.
+pub async fn authorize(
+    State(app): State<AppState>,
+    route: Option<MatchedPath>,
+    request: Request,
+    next: Next,
+) -> Result<Response, Problem> {
+    let route = route.map(|r| r.as_str().to_string()).unwrap_or_default();
+    let permissions = match access_of(request.method().as_str(), &route) {
+        Some(Access::Public) => return Ok(next.run(request).await),
+        Some(Access::Role(permissions)) => permissions,
+        // Another method on a known route: the router answers 405 without calling a handler.
+        None if ROUTES.iter().any(|(_, r, _)| *r == route) => return Ok(next.run(request).await),
+        None => {
+            return Err(Problem::internal(&format!(
+                "{} {route} has no entry in siyu_web::api::ROUTES",
+                request.method()
+            )));
+        }
+    };
+    let (mut parts, body) = request.into_parts();
+    let ApiAuth(principal) = ApiAuth::from_request_parts(&mut parts, &app).await?;
+    for permission in permissions {
+        principal.require(*permission)?;
+    }
+    parts.extensions.insert(Authenticated(principal));
+    Ok(next.run(Request::from_parts(parts, body)).await)
+}
+
 /// Returns the API router together with its OpenAPI document.
 pub fn router() -> OpenApiRouter<AppState> {
     let mut document = ApiDoc::openapi();
@@ -70,16 +192,11 @@ pub fn router() -> OpenApiRouter<AppState> {
         ),
     )
     .route("/api/docs", axum::routing::get(docs))
-    .route("/api/v1/{*rest}", axum::routing::any(not_found))
 }
 
 /// Returns the OpenAPI document as pretty JSON (for `siyu openapi` and the snapshot test).
 pub fn openapi_json() -> String {
     serde_json::to_string_pretty(router().get_openapi()).expect("the OpenAPI document serialises")
-}
-
-async fn not_found() -> Problem {
-    Problem::new(StatusCode::NOT_FOUND, "not-found", "no such API route")
 }
 
 async fn docs() -> impl IntoResponse {
@@ -89,4 +206,28 @@ async fn docs() -> impl IntoResponse {
 <script src="/assets/swagger-ui/swagger-ui-bundle.js"></script>
 <script src="/assets/swagger-ui/init.js"></script></body></html>"#,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_documented_route_names_who_may_call_it_and_nothing_else_is_listed() {
+        let document: serde_json::Value = serde_json::from_str(&openapi_json()).expect("the document is JSON");
+        let mut documented = Vec::new();
+        for (path, operations) in document["paths"].as_object().expect("paths") {
+            for method in operations.as_object().expect("operations").keys() {
+                let method = method.to_uppercase();
+                if !path.starts_with("/v1/") {
+                    assert!(access_of(&method, path).is_some(), "{method} {path} is missing from ROUTES");
+                }
+                documented.push((method, path.clone()));
+            }
+        }
+        for (method, route, access) in ROUTES {
+            let listed = documented.iter().any(|(m, p)| m == method && p == route);
+            assert!(listed || *access == Access::Public, "{method} {route} is in ROUTES but not in the document");
+        }
+    }
 }

@@ -12,6 +12,7 @@ mod console_audiences;
 mod console_support;
 mod durability;
 mod events;
+mod hostile;
 mod invitations;
 mod limits;
 mod models;
