@@ -79,7 +79,10 @@ fn permission_docs_match_the_code() {
 fn permission_docs_list_every_route_with_the_permissions_the_code_checks() {
     use siyu_web::api::{Access, ROUTES};
     let docs = std::fs::read_to_string(root().join("docs/PERMISSIONS.md")).expect("docs/PERMISSIONS.md exists");
-    let rows: Vec<&str> = docs.lines().filter(|l| l.starts_with("| `GET /api") || l.starts_with("| `P") || l.starts_with("| `DELETE /api")).collect();
+    let rows: Vec<&str> = docs
+        .lines()
+        .filter(|l| l.starts_with("| `GET /api") || l.starts_with("| `P") || l.starts_with("| `DELETE /api"))
+        .collect();
     for (method, route, access) in ROUTES {
         let Access::Role(permissions) = access else { continue };
         let row = rows
