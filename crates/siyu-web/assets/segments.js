@@ -11,11 +11,11 @@
   var size = document.getElementById("segment-live-size");
   var error = document.getElementById("segment-live-error");
   var warnings = document.getElementById("segment-warnings");
-  var KINDS = [
-    ["tag", "tag"], ["trait", "trait"], ["did", "did"], ["not_did", "not did"], ["lifecycle", "lifecycle"],
-    ["tier", "tier"], ["rfm", "rfm.class"], ["health", "health"], ["consent", "consent"], ["identity", "has_identity"],
-    ["segment", "segment"]
-  ];
+  // Row kinds, placeholders and fixed choices in the page's language (see audiences.rs).
+  var CONFIG = JSON.parse(builder.getAttribute("data-config") || "{}");
+  var KINDS = CONFIG.kinds || [];
+  var PH = CONFIG.placeholders || {};
+  var CHOICES = CONFIG.choices || {};
   var OPS = ["=", "!=", ">", ">=", "<", "<="];
 
   function quote(s) { return "\"" + String(s).replace(/\\/g, "\\\\").replace(/"/g, "\\\"") + "\""; }
@@ -37,17 +37,50 @@
     return s;
   }
 
-  // A row: kind, then fields as the kind needs (a: name/event, op, b: value, c: window).
+  // The fields each kind shows: a (name, event or a choice), op, b (value or count), c (window).
+  // A field the kind does not use is not drawn at all.
+  var FIELDS = {
+    tag: { a: ["text", "tag"] },
+    segment: { a: ["text", "segment"] },
+    identity: { a: ["choice", "identity"] },
+    consent: { a: ["choice", "purpose"], b: ["choice", "channel"] },
+    trait: { a: ["text", "trait"], op: true, b: ["text", "value"] },
+    lifecycle: { op: true, a: ["choice", "lifecycle"] },
+    tier: { op: true, a: ["choice", "tier"] },
+    rfm: { op: true, a: ["choice", "rfm"] },
+    health: { op: true, b: ["text", "health"] },
+    did: { a: ["text", "event"], op: true, b: ["text", "count"], c: ["text", "window"] },
+    not_did: { a: ["text", "event"], c: ["text", "window"] }
+  };
+
+  function field(cls, spec, value) {
+    if (spec[0] === "choice") {
+      var options = CHOICES[spec[1]] || [];
+      return select(options, value || (options[0] || [""])[0], cls);
+    }
+    return el("input", { "class": cls, value: value || "", placeholder: PH[spec[1]] || "" });
+  }
+
+  // A row: kind, then only the fields the kind uses; changing the kind redraws the row.
   function row(r) {
     var kind = select(KINDS, r.kind, "kind");
-    var a = el("input", { "class": "a", value: r.a || "", placeholder: "VIP / city / Order Completed" });
-    var op = select(OPS.map(function (o) { return [o, o]; }), r.op || "=", "op");
-    var b = el("input", { "class": "b", value: r.b || "", placeholder: "value / count" });
-    var c = el("input", { "class": "c", value: r.c || "", placeholder: "30d" });
-    var remove = el("button", { type: "button", "class": "btn remove", "aria-label": "remove" }, ["×"]);
-    var li = el("li", { "class": "condition" }, [kind, a, op, b, c, remove]);
+    var spec = FIELDS[r.kind] || FIELDS.tag;
+    var parts = [kind];
+    if (spec.op && spec.a && spec.a[0] === "choice") parts.push(select([["=", "="], ["!=", "!="]], r.op || "=", "op"));
+    if (spec.a) parts.push(field("a", spec.a, r.a));
+    if (spec.op && !(spec.a && spec.a[0] === "choice")) parts.push(select(OPS.map(function (o) { return [o, o]; }), r.op || (r.kind === "did" ? ">=" : "="), "op"));
+    if (spec.b) parts.push(field("b", spec.b, r.b));
+    if (spec.c) parts.push(field("c", spec.c, r.c));
+    var remove = el("button", { type: "button", "class": "btn remove", "aria-label": CONFIG.remove || "×", title: CONFIG.remove || "" }, ["×"]);
+    parts.push(remove);
+    var li = el("li", { "class": "condition" }, parts);
     remove.addEventListener("click", function () { li.remove(); fromRows(); });
-    [kind, a, op, b, c].forEach(function (input) { input.addEventListener("input", fromRows); input.addEventListener("change", fromRows); });
+    kind.addEventListener("change", function () {
+      var fresh = row({ kind: kind.value });
+      li.replaceWith(fresh);
+      fromRows();
+    });
+    parts.slice(1, -1).forEach(function (input) { input.addEventListener("input", fromRows); input.addEventListener("change", fromRows); });
     return li;
   }
 
@@ -76,7 +109,7 @@
 
   function subgroup() {
     var inner = group(false);
-    var remove = el("button", { type: "button", "class": "btn remove", "aria-label": "remove" }, ["×"]);
+    var remove = el("button", { type: "button", "class": "btn remove", "aria-label": CONFIG.remove || "×" }, ["×"]);
     var li = el("li", { "class": "subgroup" }, [inner, remove]);
     remove.addEventListener("click", function () { li.remove(); fromRows(); });
     inner.querySelector(".conditions").appendChild(row({ kind: "tag" }));
@@ -91,7 +124,7 @@
   function value(v) { return v !== "" && !isNaN(Number(v)) ? v : quote(v); }
 
   function rowText(li) {
-    var get = function (cls) { return li.querySelector("." + cls).value.trim(); };
+    var get = function (cls) { var f = li.querySelector("." + cls); return f ? f.value.trim() : ""; };
     var kind = get("kind"), a = get("a"), op = get("op"), b = get("b"), c = get("c");
     switch (kind) {
       case "tag": return "tag(" + quote(a) + ")";
@@ -99,12 +132,12 @@
       case "identity": return "has_identity(" + quote(a) + ")";
       case "consent": return "consent(" + quote(a) + ", " + quote(b) + ")";
       case "trait": return "trait." + (/^[A-Za-z_][A-Za-z0-9_]*$/.test(a) ? a : quote(a)) + " " + op + " " + value(b);
-      case "lifecycle": case "tier": return kind + " " + op + " " + quote(a || b);
-      case "rfm": return "rfm.class " + op + " " + quote(a || b);
-      case "health": return "health " + op + " " + (b || a);
+      case "lifecycle": case "tier": return kind + " " + op + " " + quote(a);
+      case "rfm": return "rfm.class " + op + " " + quote(a);
+      case "health": return "health " + op + " " + b;
       case "did": case "not_did":
         var parts = [quote(a)];
-        if (b) parts.push("count " + op + " " + b);
+        if (b && kind === "did") parts.push("count " + op + " " + b);
         if (c) parts.push("within " + c);
         return (kind === "not_did" ? "not " : "") + "did(" + parts.join(", ") + ")";
     }
@@ -171,7 +204,7 @@
       if (!kind) return null;
       return { kind: kind, a: kind === "health" ? "" : String(t.model.value), op: t.model.op, b: kind === "health" ? String(t.model.value) : "" };
     }
-    if (t.did && !t.did.between && !t.did.sum && !t.did.avg && !t.did.first && !t.did.last && !t.did.where) {
+    if (t.did && !t.did.between && !t.did.sum && !t.did.avg && !t.did.first && !t.did.last && !t.did.where && !(negated && t.did.count)) {
       return { kind: negated ? "not_did" : "did", a: t.did.event, op: t.did.count ? t.did.count.op : ">=", b: t.did.count ? String(t.did.count.value) : "", c: t.did.within || "" };
     }
     return null;

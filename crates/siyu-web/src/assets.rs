@@ -12,7 +12,9 @@ use axum::response::{IntoResponse, Response};
 struct Assets;
 
 pub(crate) fn router() -> Router<AppState> {
-    Router::new().route("/assets/{*path}", axum::routing::get(asset))
+    Router::new()
+        .route("/assets/{*path}", axum::routing::get(asset))
+        .route("/favicon.ico", axum::routing::get(|| asset(Path("favicon.ico".into()))))
 }
 
 async fn asset(Path(path): Path<String>) -> Response {
@@ -23,6 +25,7 @@ async fn asset(Path(path): Path<String>) -> Response {
                 Some("css") => "text/css; charset=utf-8",
                 Some("svg") => "image/svg+xml",
                 Some("png") => "image/png",
+                Some("ico") => "image/x-icon",
                 Some("html") => "text/html; charset=utf-8",
                 _ => "application/octet-stream",
             };

@@ -72,7 +72,7 @@ enum Command {
     /// Exports data.
     #[command(subcommand)]
     Export(ExportCommand),
-    /// Answers analytics queries (funnel, retention, rfm).
+    /// Answers analytics queries: funnel, retention, rfm, segmentation, paths and kpi.
     #[command(subcommand)]
     Query(siyu::query::QueryCommand),
     /// Customer models: RFM classes, lifecycle, tiers, recall list, health, LTV (BG/NBD + Gamma-Gamma).
@@ -209,7 +209,9 @@ enum ImportCommand {
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("SIYU_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,tower_http=info"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    // Colours only on a terminal: a log redirected to a file or a pipe gets no escape codes.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi).init();
 }
 
 #[tokio::main]

@@ -163,13 +163,24 @@ pub async fn run(command: ModelCommand, services: Option<&Services>) -> anyhow::
                 Format::Table => {
                     println!("{total} customers on the recall list");
                     println!(
-                        "{:<12} {:<22} {:>6} {:<8} {:>6} {:>12}",
-                        "customer", "since", "health", "stage", "orders", "monetary"
+                        "{:<12} {:<17} {:>6} {:<8} {:>6} {:>12}",
+                        "customer", "since (UTC)", "health", "stage", "orders", "monetary"
                     );
                     for e in &page.items {
+                        // Ids and instants are padded as text (an id's Display ignores widths, and
+                        // instants vary in length with their fraction of a second).
+                        let since = e
+                            .since
+                            .parse::<jiff::Timestamp>()
+                            .map_or_else(|_| e.since.clone(), |at| at.strftime("%Y-%m-%d %H:%M").to_string());
                         println!(
-                            "{:<12} {:<22} {:>6} {:<8} {:>6} {:>12.2}",
-                            e.customer_id, e.since, e.health, e.stage, e.orders, e.monetary
+                            "{:<12} {:<17} {:>6} {:<8} {:>6} {:>12.2}",
+                            e.customer_id.to_string(),
+                            since,
+                            e.health,
+                            e.stage,
+                            e.orders,
+                            e.monetary
                         );
                     }
                 }

@@ -319,7 +319,10 @@ pub async fn run(services: &Services, command: QueryCommand) -> anyhow::Result<(
                 Format::Table => {
                     println!("{} customers did {} ({direction})", answer.customers, answer.event);
                     for link in answer.links.iter().take(60) {
-                        println!("{:>4}  {:<28} -> {:<28} {:>10}", link.step, link.from, link.to, link.customers);
+                        // Arrows follow time: going back from the anchor, `to` happened before `from`.
+                        let (earlier, later) =
+                            if direction == "previous" { (&link.to, &link.from) } else { (&link.from, &link.to) };
+                        println!("{:>4}  {:<28} -> {:<28} {:>10}", link.step, earlier, later, link.customers);
                     }
                 }
             }

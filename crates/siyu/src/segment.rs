@@ -120,6 +120,9 @@ async fn export(
     let mut csv =
         (format == MemberFormat::Csv).then(|| csv::Writer::from_writer(file.try_clone().expect("file handle")));
     if let Some(w) = &mut csv {
+        // A UTF-8 byte order mark first: without it Excel reads the file as the local code page
+        // and garbles Chinese.
+        std::io::Write::write_all(&mut &file, "\u{feff}".as_bytes())?;
         w.write_record(MEMBER_COLUMNS)?;
     }
     let mut failure: Option<anyhow::Error> = None;

@@ -179,9 +179,11 @@ pub fn is_pii_trait(key: &str) -> bool {
 
 /// Checks a trait key: 1-64 characters of letters, digits, `_` and `.`, starting with a letter.
 pub fn check_trait_key(key: &str) -> Result<(), String> {
+    // Letters and digits of any script (会员等级 is as good a name as member_level); no spaces,
+    // quotes or other punctuation, so a name is one word in the segment language and in paths.
     let mut chars = key.chars();
-    let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphabetic());
-    if first_ok && key.len() <= 64 && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.') {
+    let first_ok = chars.next().is_some_and(char::is_alphabetic);
+    if first_ok && key.chars().count() <= 64 && chars.all(|c| c.is_alphanumeric() || c == '_' || c == '.') {
         Ok(())
     } else {
         Err(format!("trait name \"{key}\" must be 1-64 letters, digits, '_' or '.', starting with a letter"))

@@ -191,6 +191,8 @@ pub trait ProfileStore: Send + Sync {
     ) -> Result<Page<StoredCustomer>, StoreError>;
     /// Counts live profiles.
     async fn count(&self, ws: WorkspaceId) -> Result<i64, StoreError>;
+    /// Counts the live profiles `list` would page through with the same filter.
+    async fn count_matching(&self, ws: WorkspaceId, filter: &CustomerFilter) -> Result<i64, StoreError>;
     /// Reads what segments test of every live profile: plain traits, tags, identity kinds and
     /// consent records (in the order they were made).
     async fn profile_facts(&self, ws: WorkspaceId) -> Result<crate::segments::ProfileFacts, StoreError>;

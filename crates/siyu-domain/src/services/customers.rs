@@ -445,6 +445,26 @@ impl Services {
         self.open_customer(&key, stored, unmasked)
     }
 
+    /// Reads the given customers in the given order (those gone are left out), masked unless the
+    /// principal holds `pii:read`; an unmasked read is audited once for all of them.
+    pub async fn customers_by_id(&self, principal: &Principal, ids: &[CustomerId]) -> DomainResult<Vec<CustomerView>> {
+        principal.require(Permission::CustomersRead)?;
+        let ws = principal.workspace_id;
+        let mut stored = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(customer) = self.stores.profiles.find(ws, *id).await? {
+                stored.push(customer);
+            }
+        }
+        let unmasked = principal.can_read_pii();
+        let pii_ids: Vec<String> = stored.iter().filter(|c| Self::has_pii(c)).map(|c| c.id.to_string()).collect();
+        if unmasked && !pii_ids.is_empty() {
+            self.audit(principal, "pii.read", &format!("customers:{}", pii_ids.join(","))).await?;
+        }
+        let key = self.data_key(ws).await?;
+        stored.into_iter().map(|c| self.open_customer(&key, c, unmasked)).collect()
+    }
+
     /// Searches customers (newest first), masked per role; unmasked pages are audited.
     pub async fn search_customers(
         &self,
@@ -454,18 +474,49 @@ impl Services {
         principal.require(Permission::CustomersRead)?;
         let ws = principal.workspace_id;
         let key = self.data_key(ws).await?;
+        let filter = self.customer_filter(ws, &key, query).await?;
+        let page = self.stores.profiles.list(ws, &filter, &query.page).await?;
+        let unmasked = principal.can_read_pii();
+        let pii_ids: Vec<String> = page.items.iter().filter(|c| Self::has_pii(c)).map(|c| c.id.to_string()).collect();
+        if unmasked && !pii_ids.is_empty() {
+            self.audit(principal, "pii.read", &format!("customers:{}", pii_ids.join(","))).await?;
+        }
+        let mut items = Vec::with_capacity(page.items.len());
+        for stored in page.items {
+            items.push(self.open_customer(&key, stored, unmasked)?);
+        }
+        Ok(Page { items, next_after: page.next_after })
+    }
+
+    /// Counts the customers a search finds (its page and cursor aside).
+    pub async fn count_customers(&self, principal: &Principal, query: &CustomerQuery) -> DomainResult<i64> {
+        principal.require(Permission::CustomersRead)?;
+        let ws = principal.workspace_id;
+        let key = self.data_key(ws).await?;
+        let filter = self.customer_filter(ws, &key, query).await?;
+        Ok(self.stores.profiles.count_matching(ws, &filter).await?)
+    }
+
+    /// Turns a search into the store's filter: identities to blind-index lookups, trait tests
+    /// checked, tag names to ids.
+    async fn customer_filter(
+        &self,
+        ws: WorkspaceId,
+        key: &DataKey,
+        query: &CustomerQuery,
+    ) -> DomainResult<CustomerFilter> {
         let mut filter = CustomerFilter::default();
         if let Some(spec) = query.identity.as_deref().filter(|s| !s.trim().is_empty()) {
             let (kind, value) = spec
                 .split_once(':')
                 .ok_or_else(|| DomainError::invalid("identity", format!("\"{spec}\" must look like type:value")))?;
             let identity = Identity::parse(kind, value, "identity").map_err(|e| DomainError::Invalid(vec![e]))?;
-            filter.identities.push((identity.kind, identity_lookup(&key, identity.kind, &identity.value)));
+            filter.identities.push((identity.kind, identity_lookup(key, identity.kind, &identity.value)));
         }
         if let Some(q) = query.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
             for kind in IdentityKind::ALL {
                 if let Ok(value) = kind.normalize(q) {
-                    filter.identities.push((kind, identity_lookup(&key, kind, &value)));
+                    filter.identities.push((kind, identity_lookup(key, kind, &value)));
                 }
             }
         }
@@ -485,17 +536,7 @@ impl Services {
             filter.traits.push((name.to_string(), value.to_string()));
         }
         filter.tags = self.resolve_tags(ws, &query.tags, "tag").await?;
-        let page = self.stores.profiles.list(ws, &filter, &query.page).await?;
-        let unmasked = principal.can_read_pii();
-        let pii_ids: Vec<String> = page.items.iter().filter(|c| Self::has_pii(c)).map(|c| c.id.to_string()).collect();
-        if unmasked && !pii_ids.is_empty() {
-            self.audit(principal, "pii.read", &format!("customers:{}", pii_ids.join(","))).await?;
-        }
-        let mut items = Vec::with_capacity(page.items.len());
-        for stored in page.items {
-            items.push(self.open_customer(&key, stored, unmasked)?);
-        }
-        Ok(Page { items, next_after: page.next_after })
+        Ok(filter)
     }
 
     /// Counts live customers of the workspace.

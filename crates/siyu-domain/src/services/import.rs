@@ -1,11 +1,12 @@
 //! Streaming CSV import: rows are parsed on a blocking thread and applied in batches; every good
-//! row is imported, every bad row reported with its line, column and reason, none half-applied.
+//! row is imported, every bad row reported with its line and every error it has (column and
+//! reason), none half-applied.
 
 use super::Services;
 use super::import_bounds::{BoundedCsv, too_long};
 use crate::access::{Permission, Principal};
 use crate::error::{DomainError, DomainResult, FieldError};
-use crate::imports::{column_of, parse_header, parse_row};
+use crate::imports::{ParsedRow, column_of, parse_header, read_row};
 use crate::profiles::CustomerInput;
 use serde::Serialize;
 use std::io::Read;
@@ -54,9 +55,15 @@ impl ImportReport {
     }
 }
 
+/// A row ready to apply: its line, input, identity columns and tag names (to name unknown tags
+/// beside other errors should the row be refused).
+type GoodRow = (u64, CustomerInput, Vec<String>, Vec<String>);
+
 enum Parsed {
     Header(Vec<String>),
-    Batch(Vec<(u64, CustomerInput, Vec<String>)>),
+    Batch(Vec<GoodRow>),
+    /// A row with bad cells: the rest of it is still checked, so that all its errors are reported.
+    Invalid(u64, ParsedRow),
     Rejected(u64, Vec<FieldError>),
 }
 
@@ -93,13 +100,12 @@ impl Services {
                     Ok(false) => break,
                     Ok(true) => {
                         let line = record.position().map(|p| p.line()).unwrap_or(line);
-                        match parse_row(&headers, &columns, &record) {
-                            Ok((input, identity_columns)) => batch.push((line, input, identity_columns)),
-                            Err(errors) => {
-                                if sender.blocking_send(Parsed::Rejected(line, errors)).is_err() {
-                                    break;
-                                }
-                            }
+                        let row = read_row(&headers, &columns, &record);
+                        if row.errors.is_empty() {
+                            let tags = row.input.tags.clone();
+                            batch.push((line, row.input, row.identity_columns, tags));
+                        } else if sender.blocking_send(Parsed::Invalid(line, row)).is_err() {
+                            break;
                         }
                     }
                     Err(error) => {
@@ -136,18 +142,37 @@ impl Services {
                     report.rows += 1;
                     report.reject(line, errors);
                 }
+                Parsed::Invalid(line, row) => {
+                    report.rows += 1;
+                    let mut errors = row.errors;
+                    let tags = row.input.tags.clone();
+                    if let Err(more) = row.input.into_draft("", "import", true) {
+                        errors.extend(
+                            more.into_iter().map(|e| {
+                                FieldError::new(column_of(&e.field, &headers, &row.identity_columns), e.reason)
+                            }),
+                        );
+                    }
+                    if !errors.iter().any(|e| e.field == "tags") {
+                        errors.extend(self.unknown_tags(principal, &tags).await?);
+                    }
+                    report.reject(line, in_column_order(errors, &headers));
+                }
                 Parsed::Batch(rows) => {
                     report.rows += rows.len() as u64;
                     let mut lines = Vec::with_capacity(rows.len());
                     let mut inputs = Vec::with_capacity(rows.len());
                     let mut identity_columns = Vec::with_capacity(rows.len());
-                    for (line, input, columns) in rows {
+                    let mut row_tags = Vec::with_capacity(rows.len());
+                    for (line, input, columns, tags) in rows {
                         lines.push(line);
                         inputs.push(input);
                         identity_columns.push(columns);
+                        row_tags.push(tags);
                     }
                     let results = self.upsert_customers(principal, inputs, "import", "").await?;
-                    for ((line, result), columns) in lines.into_iter().zip(results).zip(identity_columns) {
+                    let rows = lines.into_iter().zip(results).zip(identity_columns).zip(row_tags);
+                    for (((line, result), columns), tags) in rows {
                         match result {
                             Ok(outcome) => {
                                 report.imported += 1;
@@ -155,11 +180,15 @@ impl Services {
                                 report.merged += outcome.merged.len() as u64;
                             }
                             Err(errors) => {
-                                let errors = errors
+                                let mut errors: Vec<FieldError> = errors
                                     .into_iter()
                                     .map(|e| FieldError::new(column_of(&e.field, &headers, &columns), e.reason))
                                     .collect();
-                                report.reject(line, errors);
+                                // Tags are checked only once the rest of a row is valid: check them now.
+                                if !errors.iter().any(|e| e.field == "tags") {
+                                    errors.extend(self.unknown_tags(principal, &tags).await?);
+                                }
+                                report.reject(line, in_column_order(errors, &headers));
                             }
                         }
                     }
@@ -173,11 +202,34 @@ impl Services {
                 report.errors.sort_by_key(|e| e.line);
                 Ok(report)
             }
-            Ok(Err(header_error)) => Err(DomainError::Invalid(vec![FieldError::new(
-                format!("header.{}", header_error.field),
-                header_error.reason,
-            )])),
+            Ok(Err(header_error)) => {
+                // A column's error is `header.<column>`; the header's own is `header`.
+                let field = if header_error.field == "header" {
+                    header_error.field
+                } else {
+                    format!("header.{}", header_error.field)
+                };
+                Err(DomainError::Invalid(vec![FieldError::new(field, header_error.reason)]))
+            }
             Err(join) => Err(DomainError::Internal(format!("import parser failed: {join}"))),
         }
     }
+
+    /// Returns an error for each of `tags` the workspace does not have.
+    async fn unknown_tags(&self, principal: &Principal, tags: &[String]) -> DomainResult<Vec<FieldError>> {
+        if tags.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (_, missing) = self.stores.tags.resolve_names(principal.workspace_id, tags).await?;
+        Ok(missing
+            .into_iter()
+            .map(|name| FieldError::new("tags", format!("unknown tag \"{name}\"; create it first")))
+            .collect())
+    }
+}
+
+/// Orders a row's errors as its columns are ordered (errors not about a column last).
+fn in_column_order(mut errors: Vec<FieldError>, headers: &[String]) -> Vec<FieldError> {
+    errors.sort_by_key(|e| headers.iter().position(|h| *h == e.field).unwrap_or(usize::MAX));
+    errors
 }

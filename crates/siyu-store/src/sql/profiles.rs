@@ -436,6 +436,37 @@ impl SqlStore {
     }
 }
 
+/// Adds the conditions of a customer filter (identities, traits, tags) to a query over `customers c`.
+fn push_customer_filter(query: &mut sqlx::QueryBuilder<Db>, ws: WorkspaceId, filter: &CustomerFilter) {
+    if !filter.identities.is_empty() {
+        query
+            .push(" AND c.id IN (SELECT customer_id FROM identities WHERE workspace_id = ")
+            .push_bind(ws.0)
+            .push(" AND (");
+        for (i, (kind, lookup)) in filter.identities.iter().enumerate() {
+            if i > 0 {
+                query.push(" OR ");
+            }
+            query
+                .push("(kind = ")
+                .push_bind(kind.as_str())
+                .push(" AND lookup = ")
+                .push_bind(lookup.clone())
+                .push(")");
+        }
+        query.push("))");
+    }
+    for (key, value) in &filter.traits {
+        push_trait_equals(query, key, value);
+    }
+    for tag in &filter.tags {
+        query
+            .push(" AND EXISTS (SELECT 1 FROM customer_tags g WHERE g.customer_id = c.id AND g.tag_id = ")
+            .push_bind(tag.0)
+            .push(")");
+    }
+}
+
 #[async_trait]
 impl ProfileStore for SqlStore {
     async fn upsert(
@@ -505,37 +536,19 @@ impl ProfileStore for SqlStore {
         if let Some(after) = page.after {
             query.push(" AND c.id < ").push_bind(after);
         }
-        if !filter.identities.is_empty() {
-            query
-                .push(" AND c.id IN (SELECT customer_id FROM identities WHERE workspace_id = ")
-                .push_bind(ws.0)
-                .push(" AND (");
-            for (i, (kind, lookup)) in filter.identities.iter().enumerate() {
-                if i > 0 {
-                    query.push(" OR ");
-                }
-                query
-                    .push("(kind = ")
-                    .push_bind(kind.as_str())
-                    .push(" AND lookup = ")
-                    .push_bind(lookup.clone())
-                    .push(")");
-            }
-            query.push("))");
-        }
-        for (key, value) in &filter.traits {
-            push_trait_equals(&mut query, key, value);
-        }
-        for tag in &filter.tags {
-            query
-                .push(" AND EXISTS (SELECT 1 FROM customer_tags g WHERE g.customer_id = c.id AND g.tag_id = ")
-                .push_bind(tag.0)
-                .push(")");
-        }
+        push_customer_filter(&mut query, ws, filter);
         query.push(" ORDER BY c.id DESC LIMIT ").push_bind(i64::from(page.limit) + 1);
         let heads: Vec<(i64, i64, i64, String)> = query.build_query_as().fetch_all(&self.pool).await.map_err(db_err)?;
         let customers = self.hydrate(heads).await?;
         Ok(Page::from_overfetch(customers, page.limit, |c| c.id.0))
+    }
+
+    async fn count_matching(&self, ws: WorkspaceId, filter: &CustomerFilter) -> Result<i64, StoreError> {
+        let mut query =
+            sqlx::QueryBuilder::<Db>::new("SELECT COUNT(*) FROM customers c WHERE c.workspace_id = ");
+        query.push_bind(ws.0).push(" AND c.merged_into IS NULL");
+        push_customer_filter(&mut query, ws, filter);
+        query.build_query_scalar().fetch_one(&self.pool).await.map_err(db_err)
     }
 
     async fn count(&self, ws: WorkspaceId) -> Result<i64, StoreError> {

@@ -19,6 +19,9 @@ crate::contract!(
     consent_history_and_unsubscribe,
     delete_erases_the_profile,
     import_reports_bad_rows_and_keeps_good_ones,
+    import_reports_every_error_of_a_row_at_once,
+    import_reads_chinese_headers_and_unicode_trait_names,
+    customer_count_follows_the_search_filter,
     batch_rejects_bad_items_and_applies_good_ones,
     concurrent_creates_of_one_identity_end_on_one_profile
 );
@@ -374,11 +377,88 @@ async fn import_reports_bad_rows_and_keeps_good_ones(f: Fixture) {
         f.services.import_customers(&owner, std::io::Cursor::new(csv.as_bytes().to_vec()), |_| {}).await.unwrap();
     assert_eq!((report.rows, report.imported, report.failed), (5, 2, 3));
     let errors: Vec<_> = report.errors.iter().map(|e| (e.line, e.field.as_str())).collect();
-    assert_eq!(errors, vec![(3, "phone"), (4, "orders:number"), (5, "tags")]);
+    assert_eq!(errors, vec![(3, "phone"), (4, "email"), (4, "orders:number"), (5, "tags")]);
     assert_eq!(f.services.customer_count(&owner).await.unwrap(), 2);
     let bad_header =
         f.services.import_customers(&owner, std::io::Cursor::new("city\n上海\n".as_bytes().to_vec()), |_| {}).await;
-    assert!(matches!(bad_header, Err(DomainError::Invalid(e)) if e[0].field.starts_with("header")));
+    assert!(matches!(bad_header, Err(DomainError::Invalid(e)) if e[0].field == "header"));
+}
+
+async fn import_reports_every_error_of_a_row_at_once(f: Fixture) {
+    let owner = f.workspace("brand").await;
+    setup_tags(&f, &owner).await;
+    // Typed cells, identities and tags are all wrong on line 2; only the tag on line 3.
+    let csv = "phone,email,orders:number,vip:boolean,joined:date,tags\n\
+               12345,broken,many,maybe,soon,VIP|不存在\n\
+               13800000001,a@example.com,3,yes,2024-05-01,不存在\n";
+    let report =
+        f.services.import_customers(&owner, std::io::Cursor::new(csv.as_bytes().to_vec()), |_| {}).await.unwrap();
+    assert_eq!((report.rows, report.imported, report.failed), (2, 0, 2));
+    let errors: Vec<_> = report.errors.iter().map(|e| (e.line, e.field.as_str())).collect();
+    assert_eq!(
+        errors,
+        vec![
+            (2, "phone"),
+            (2, "email"),
+            (2, "orders:number"),
+            (2, "vip:boolean"),
+            (2, "joined:date"),
+            (2, "tags"),
+            (3, "tags")
+        ]
+    );
+    assert!(report.errors[5].reason.contains("\"不存在\""), "{:?}", report.errors[5]);
+}
+
+async fn import_reads_chinese_headers_and_unicode_trait_names(f: Fixture) {
+    let owner = f.workspace("brand").await;
+    setup_tags(&f, &owner).await;
+    let csv =
+        "\u{feff}手机号,邮箱,姓名,会员等级,消费次数：数字,标签\n13800000001,A@Example.com,张三,金卡,12,VIP|新客\n";
+    let report =
+        f.services.import_customers(&owner, std::io::Cursor::new(csv.as_bytes().to_vec()), |_| {}).await.unwrap();
+    assert_eq!((report.imported, report.failed), (1, 0), "{:?}", report.errors);
+    let found = f
+        .services
+        .search_customers(
+            &owner,
+            &CustomerQuery { q: Some("13800000001".into()), page: PageRequest::first(5), ..Default::default() },
+        )
+        .await
+        .unwrap();
+    let customer = &found.items[0];
+    assert!(customer.identities.iter().any(|i| i.value == "a@example.com"));
+    assert_eq!(customer.traits["会员等级"].value, serde_json::json!("金卡"));
+    assert_eq!(customer.traits["消费次数"].value, serde_json::json!(12));
+    // 姓名 is the sealed `name` trait, not a plain trait of its own.
+    assert_eq!(customer.traits["name"].value, serde_json::json!("张三"));
+    assert!(!customer.traits.contains_key("姓名"));
+    assert_eq!(customer.tags.len(), 2);
+}
+
+async fn customer_count_follows_the_search_filter(f: Fixture) {
+    let owner = f.workspace("brand").await;
+    setup_tags(&f, &owner).await;
+    for (i, (city, tags)) in [("上海", vec!["VIP"]), ("上海", vec![]), ("北京", vec!["VIP"])].into_iter().enumerate()
+    {
+        let value = serde_json::json!({"identities": [{"type": "user_id", "value": format!("u{i}")}],
+            "traits": {"city": city}, "tags": tags});
+        f.services.upsert_customer(&owner, input(value)).await.unwrap();
+    }
+    let count = |traits: Vec<&str>, tags: Vec<&str>| {
+        let query = CustomerQuery {
+            traits: traits.into_iter().map(String::from).collect(),
+            tags: tags.into_iter().map(String::from).collect(),
+            ..Default::default()
+        };
+        let services = f.services.clone();
+        let owner = owner.clone();
+        async move { services.count_customers(&owner, &query).await.unwrap() }
+    };
+    assert_eq!(count(vec![], vec![]).await, 3);
+    assert_eq!(count(vec!["city=上海"], vec![]).await, 2);
+    assert_eq!(count(vec!["city=上海"], vec!["VIP"]).await, 1);
+    assert_eq!(count(vec![], vec!["VIP"]).await, 2);
 }
 
 async fn batch_rejects_bad_items_and_applies_good_ones(f: Fixture) {

@@ -140,7 +140,8 @@ async fn export(
     Path(key): Path<String>,
 ) -> Result<axum::response::Response, Problem> {
     use axum::response::IntoResponse;
-    let mut out = csv::Writer::from_writer(Vec::new());
+    // A UTF-8 byte order mark first, so that Excel reads Chinese right.
+    let mut out = csv::Writer::from_writer("\u{feff}".as_bytes().to_vec());
     out.write_record(siyu_domain::services::MEMBER_COLUMNS).map_err(|e| Problem::internal(&e))?;
     app.services
         .export_segment(&principal, &key, false, &mut |c| {

@@ -4,14 +4,15 @@
 //! condition rows and the segment language kept in sync, with a live size from
 //! `/segments/preview`). Charts are drawn by `assets/analytics.js`; the builder is `assets/segments.js`.
 
+use super::customers::{self, CustomerRow};
 use super::i18n::Text;
 use super::page::{Chrome, FieldMessage, form_errors, render};
-use super::session::{Console, Post};
+use super::session::{Console, FormData, Post};
 use crate::AppState;
 use askama::Template;
 use axum::Json;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde_json::{Value, json};
 use siyu_core::PageRequest;
@@ -76,8 +77,9 @@ struct ModelsPage {
     recall: Vec<RecallRow>,
 }
 
-fn money(v: f64) -> String {
-    format!("{v:.2}")
+/// Writes an amount in the workspace's currency, e.g. `¥12,345.60`.
+fn money(console: &Console, v: f64) -> String {
+    super::analytics::Money::of(&console.workspace.currency).format(v)
 }
 
 /// GET /models: every model of the workspace at a glance.
@@ -104,7 +106,7 @@ pub(crate) async fn show_models(State(app): State<AppState>, console: Console, R
                 key: g.key.clone(),
                 name: name_of(&console, g),
                 customers: g.customers,
-                revenue: money(g.revenue),
+                revenue: money(&console, g.revenue),
             })
             .collect()
     };
@@ -144,7 +146,7 @@ pub(crate) async fn show_models(State(app): State<AppState>, console: Console, R
                     ltv.value_deciles.iter().map(|v| (v * 100.0).round() / 100.0).collect(),
                 );
                 ltv_note = Text::fill(t.ltv_note, ltv.horizon_days);
-                ltv_total = Text::fill(t.ltv_total, money(ltv.total_expected_value));
+                ltv_total = Text::fill(t.ltv_total, money(&console, ltv.total_expected_value));
             }
             Err(DomainError::Invalid(errors)) => {
                 ltv_unavailable = Some(Text::fill(t.ltv_unavailable, errors.first().map_or("", |e| e.reason.as_str())))
@@ -200,7 +202,7 @@ pub(crate) async fn show_models(State(app): State<AppState>, console: Console, R
                     .find(|g| g.key == r.stage)
                     .map_or(r.stage.clone(), |g| name_of(&console, g)),
                 orders: r.orders,
-                revenue: money(r.monetary),
+                revenue: money(&console, r.monetary),
             })
             .collect(),
         Err(error) => return console.fail(error),
@@ -235,6 +237,148 @@ pub(crate) async fn show_models(State(app): State<AppState>, console: Console, R
         recall,
     };
     render(StatusCode::OK, &page)
+}
+
+/// A customer on the recall list: who (masked per role) and why.
+struct RecallCustomer {
+    customer: Option<CustomerRow>,
+    id: i64,
+    since: String,
+    last_active: String,
+    health: u8,
+    stage: String,
+    orders: u32,
+    revenue: String,
+    monetary: f64,
+}
+
+#[derive(Template)]
+#[template(path = "recall.html")]
+struct RecallPage {
+    t: &'static Text,
+    chrome: Chrome,
+    count: String,
+    rows: Vec<RecallCustomer>,
+    next_url: Option<String>,
+    paged: bool,
+}
+
+/// Returns a lifecycle stage's name in the console's language (an unknown key as it is).
+fn stage_name(console: &Console, key: &str) -> String {
+    use siyu_domain::models::Named;
+    let zh = console.lang.code() == "zh";
+    siyu_analytics::models::Stage::ALL
+        .iter()
+        .find(|s| s.key() == key)
+        .map_or_else(|| key.to_string(), |s| if zh { s.name_zh() } else { s.name_en() }.to_string())
+}
+
+/// Reads a page of the recall list with its customers (masked per role; ids only for a role that
+/// may not read customers).
+async fn recall_page(
+    app: &AppState,
+    console: &Console,
+    page: PageRequest,
+) -> Result<(u64, Vec<RecallCustomer>, Option<i64>), DomainError> {
+    let (total, page) = app.services.recall_list(&console.principal, page).await?;
+    let ids: Vec<siyu_core::CustomerId> = page.items.iter().map(|r| r.customer_id).collect();
+    let customers = match app.services.customers_by_id(&console.principal, &ids).await {
+        Ok(customers) => customers,
+        Err(DomainError::Forbidden(_)) => Vec::new(),
+        Err(error) => return Err(error),
+    };
+    let time = |text: String| text.parse::<jiff::Timestamp>().map(|at| console.time(at)).unwrap_or(text);
+    let rows = page
+        .items
+        .into_iter()
+        .map(|r| RecallCustomer {
+            customer: customers.iter().find(|c| c.id == r.customer_id).map(|c| customers::row(console, c)),
+            id: r.customer_id.0,
+            since: time(r.since),
+            last_active: time(r.last_active),
+            health: r.health,
+            stage: stage_name(console, &r.stage),
+            orders: r.orders,
+            revenue: money(console, r.monetary),
+            monetary: r.monetary,
+        })
+        .collect();
+    Ok((total, rows, page.next_after))
+}
+
+/// GET /models/recall: the whole recall list, a page at a time (`?cursor=`), with a CSV export.
+pub(crate) async fn show_recall(State(app): State<AppState>, console: Console, RawQuery(raw): RawQuery) -> Response {
+    let params = FormData::query(raw);
+    let cursor = params.get("cursor");
+    let request = PageRequest { limit: MEMBERS_PAGE, after: PageRequest::decode_cursor(cursor) };
+    let (total, rows, next) = match recall_page(&app, &console, request).await {
+        Ok(answer) => answer,
+        Err(error) => return console.fail(error),
+    };
+    let t = console.t();
+    let page = RecallPage {
+        t,
+        chrome: Chrome::new(&console, "models"),
+        count: Text::fill(t.members_count, total),
+        rows,
+        next_url: next.map(|after| format!("/models/recall?cursor={}", PageRequest::encode_cursor(after))),
+        paged: !cursor.is_empty(),
+    };
+    render(StatusCode::OK, &page)
+}
+
+/// GET /models/recall.csv: the whole recall list as CSV, customers masked per role.
+pub(crate) async fn export_recall(State(app): State<AppState>, console: Console) -> Response {
+    let mut out = csv::Writer::from_writer(Vec::new());
+    let header = [
+        "customer_id",
+        "name",
+        "phone",
+        "email",
+        "recall_since",
+        "last_active",
+        "health",
+        "stage",
+        "orders",
+        "revenue",
+    ];
+    let mut records: Vec<Vec<String>> = vec![header.map(String::from).to_vec()];
+    let mut after = None;
+    loop {
+        let (_, rows, next) = match recall_page(&app, &console, PageRequest { limit: 1000, after }).await {
+            Ok(answer) => answer,
+            Err(error) => return console.fail(error),
+        };
+        for r in rows {
+            let (name, phone, email) =
+                r.customer.map(|c| (c.name.value, c.phone.value, c.email.value)).unwrap_or_default();
+            records.push(vec![
+                r.id.to_string(),
+                name,
+                phone,
+                email,
+                r.since,
+                r.last_active,
+                r.health.to_string(),
+                r.stage,
+                r.orders.to_string(),
+                format!("{:.2}", r.monetary),
+            ]);
+        }
+        match next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    for record in &records {
+        if let Err(error) = out.write_record(record) {
+            return console.fail(DomainError::Internal(error.to_string()));
+        }
+    }
+    match out.into_inner() {
+        Ok(body) => csv_download("recall.csv", body),
+        Err(error) => console.fail(DomainError::Internal(error.to_string())),
+    }
 }
 
 /// One threshold as the settings form shows it.
@@ -511,6 +655,9 @@ pub(crate) async fn run_models(State(app): State<AppState>, post: Post) -> Respo
     }
 }
 
+/// Customers per page of segment members and of the recall list.
+const MEMBERS_PAGE: u32 = 25;
+
 struct SegmentRow {
     key: String,
     name: String,
@@ -537,9 +684,14 @@ pub(crate) async fn list_segments(State(app): State<AppState>, console: Console)
     let mut segments = Vec::new();
     for v in views {
         let history = &v.history;
-        let chart = json!({"type": "spark", "x": history.iter().map(|(d, _)| d).collect::<Vec<_>>(),
-            "values": history.iter().map(|(_, n)| n).collect::<Vec<_>>()})
-        .to_string();
+        // One day is a dot, not a trend: the column says when there will be one instead.
+        let chart = if history.len() < 2 {
+            String::new()
+        } else {
+            json!({"type": "spark", "x": history.iter().map(|(d, _)| d).collect::<Vec<_>>(),
+                "values": history.iter().map(|(_, n)| n).collect::<Vec<_>>()})
+            .to_string()
+        };
         segments.push(SegmentRow { key: v.key, name: v.name, text: v.text, size: v.size, chart });
     }
     let page = SegmentsPage {
@@ -566,7 +718,53 @@ struct SegmentPage {
     warnings: Vec<String>,
     errors: Vec<FieldMessage>,
     history_chart: String,
-    members: Vec<i64>,
+    /// One page of the members, as customers.
+    members: Vec<CustomerRow>,
+    /// "N members", when the role may see them.
+    members_count: Option<String>,
+    members_next: Option<String>,
+    members_paged: bool,
+    /// The builder's row kinds, placeholders and choices in the page's language (JSON for segments.js).
+    builder: String,
+}
+
+/// Returns what the builder shows in words: each row kind's label, each field's placeholder, and the
+/// choices of the kinds that take one of a fixed set of values (stages, tiers, classes, consent,
+/// identity types), as wire value and label.
+fn builder_config(console: &Console) -> String {
+    use siyu_analytics::models::{RfmClass, Stage, Tier};
+    use siyu_domain::models::Named;
+    let t = console.t();
+    let zh = console.lang.code() == "zh";
+    fn choices<N: Named>(all: &[N], zh: bool) -> Vec<Value> {
+        all.iter().map(|n| json!([n.key(), if zh { n.name_zh() } else { n.name_en() }])).collect()
+    }
+    let (stages, tiers, classes) = (choices(&Stage::ALL, zh), choices(&Tier::ALL, zh), choices(&RfmClass::ALL, zh));
+    let purposes: Vec<Value> =
+        siyu_domain::consent::Purpose::ALL.iter().map(|p| json!([p.as_str(), t.purpose(*p)])).collect();
+    let channels: Vec<Value> =
+        siyu_domain::consent::Channel::ALL.iter().map(|c| json!([c.as_str(), t.channel(*c)])).collect();
+    let identities: Vec<Value> =
+        siyu_domain::profiles::IdentityKind::ALL.iter().map(|k| json!([k.as_str(), t.identity_kind(*k)])).collect();
+    json!({
+        "kinds": [
+            ["tag", t.seg_kind_tag], ["trait", t.seg_kind_trait], ["did", t.seg_kind_did],
+            ["not_did", t.seg_kind_not_did], ["lifecycle", t.seg_kind_lifecycle], ["tier", t.seg_kind_tier],
+            ["rfm", t.seg_kind_rfm], ["health", t.seg_kind_health], ["consent", t.seg_kind_consent],
+            ["identity", t.seg_kind_identity], ["segment", t.seg_kind_segment],
+        ],
+        "placeholders": {
+            "tag": t.seg_ph_tag, "trait": t.seg_ph_trait, "value": t.seg_ph_value, "event": t.seg_ph_event,
+            "count": t.seg_ph_count, "window": t.seg_ph_window, "segment": t.seg_ph_segment,
+            "health": t.seg_ph_health,
+        },
+        "choices": {
+            "lifecycle": stages, "tier": tiers, "rfm": classes, "purpose": purposes, "channel": channels,
+            "identity": identities,
+        },
+        "remove": t.seg_remove,
+    })
+    .to_string()
 }
 
 impl SegmentPage {
@@ -584,6 +782,10 @@ impl SegmentPage {
             errors: Vec::new(),
             history_chart: String::new(),
             members: Vec::new(),
+            members_count: None,
+            members_next: None,
+            members_paged: false,
+            builder: builder_config(console),
         }
     }
 }
@@ -596,18 +798,39 @@ pub(crate) async fn new_segment(console: Console) -> Response {
     render(StatusCode::OK, &SegmentPage::blank(&console))
 }
 
-/// GET /segments/{key}: a segment's definition (in the builder), size, daily sizes and first members.
-pub(crate) async fn show_segment(State(app): State<AppState>, console: Console, Path(key): Path<String>) -> Response {
+/// GET /segments/{key}: a segment's definition (in the builder), size, daily sizes and a page of its
+/// members as customers (`?cursor=` pages on), with a CSV export of them all.
+pub(crate) async fn show_segment(
+    State(app): State<AppState>,
+    console: Console,
+    Path(key): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Response {
     let p = &console.principal;
     let view = match app.services.segment(p, &key).await {
         Ok(view) => view,
         Err(error) => return console.fail(error),
     };
-    let members = match app.services.segment_members(p, &key, PageRequest::first(50)).await {
-        Ok((_, page)) => page.items.into_iter().map(|c| c.0).collect(),
-        Err(DomainError::Forbidden(_)) => Vec::new(),
+    let params = FormData::query(raw);
+    let cursor = params.get("cursor");
+    let page = PageRequest { limit: MEMBERS_PAGE, after: PageRequest::decode_cursor(cursor) };
+    let (mut members, mut members_count, mut members_next) = (Vec::new(), None, None);
+    match app.services.segment_members(p, &key, page).await {
+        Ok((total, page)) => match app.services.customers_by_id(p, &page.items).await {
+            Ok(customers) => {
+                members = customers.iter().map(|c| customers::row(&console, c)).collect();
+                members_count = Some(Text::fill(console.t().members_count, total));
+                members_next = page.next_after.map(|after| {
+                    format!("/segments/{key}?cursor={}#segment-members", PageRequest::encode_cursor(after))
+                });
+            }
+            Err(DomainError::Forbidden(_)) => {}
+            Err(error) => return console.fail(error),
+        },
+        // A role that may not read customers sees the segment without its members.
+        Err(DomainError::Forbidden(_)) => {}
         Err(error) => return console.fail(error),
-    };
+    }
     let history_chart = json!({"type": "line_simple", "series": console.t().segment_size,
         "x": view.history.iter().map(|(d, _)| d).collect::<Vec<_>>(),
         "values": view.history.iter().map(|(_, n)| n).collect::<Vec<_>>()})
@@ -618,12 +841,55 @@ pub(crate) async fn show_segment(State(app): State<AppState>, console: Console, 
         name: view.name,
         text: view.text,
         size: Some(view.size),
-        warnings: view.warnings,
+        warnings: view.warnings.iter().map(|w| console.t().reason(w)).collect(),
         history_chart,
         members,
+        members_count,
+        members_next,
+        members_paged: !cursor.is_empty(),
         ..SegmentPage::blank(&console)
     };
     render(StatusCode::OK, &page)
+}
+
+/// Returns a CSV file as a download: with a UTF-8 byte order mark, so that Excel reads Chinese
+/// right, and never cached.
+fn csv_download(file_name: &str, mut body: Vec<u8>) -> Response {
+    body.splice(0..0, "\u{feff}".bytes());
+    (
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{file_name}\"")),
+            (header::CACHE_CONTROL, "no-store".to_string()),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// GET /segments/{key}/members.csv: every member of a segment as CSV (the API export's columns),
+/// masked per role and audited.
+pub(crate) async fn export_segment_members(
+    State(app): State<AppState>,
+    console: Console,
+    Path(key): Path<String>,
+) -> Response {
+    let mut out = csv::Writer::from_writer(Vec::new());
+    let mut write = |record: &[String]| out.write_record(record).map_err(|e| DomainError::Internal(e.to_string()));
+    if let Err(error) = write(&siyu_domain::services::MEMBER_COLUMNS.map(String::from)) {
+        return console.fail(error);
+    }
+    let exported = app
+        .services
+        .export_segment(&console.principal, &key, false, &mut |c| write(&siyu_domain::services::member_row(&c)))
+        .await;
+    if let Err(error) = exported {
+        return console.fail(error);
+    }
+    match out.into_inner() {
+        Ok(body) => csv_download(&format!("{key}.csv"), body),
+        Err(error) => console.fail(DomainError::Internal(error.to_string())),
+    }
 }
 
 /// POST /segments: saves a segment from the builder (new, or `existing=1` to replace).
@@ -679,10 +945,14 @@ pub(crate) async fn preview_segment(
             _ => {}
         }
     }
+    let t = console.t();
     match app.services.preview_segment(&console.principal, &input).await {
-        Ok(preview) => Json(json!(preview)).into_response(),
+        Ok(mut preview) => {
+            preview.warnings = preview.warnings.iter().map(|w| t.reason(w)).collect();
+            Json(json!(preview)).into_response()
+        }
         Err(DomainError::Invalid(errors)) => {
-            let first = errors.first().map(|e| json!({"field": e.field, "reason": e.reason}));
+            let first = errors.first().map(|e| json!({"field": e.field, "reason": t.reason(&e.reason)}));
             (StatusCode::BAD_REQUEST, Json(json!({"error": first}))).into_response()
         }
         Err(error) => console.fail(error),

@@ -21,9 +21,9 @@ use siyu_domain::services::{CustomerQuery, CustomerView};
 const PAGE_SIZE: u32 = 25;
 
 /// A value that may have been masked for the viewer's role.
-struct Cell {
-    value: String,
-    masked: bool,
+pub(crate) struct Cell {
+    pub(crate) value: String,
+    pub(crate) masked: bool,
 }
 
 impl Cell {
@@ -32,14 +32,15 @@ impl Cell {
     }
 }
 
-struct CustomerRow {
-    id: i64,
-    name: Cell,
-    phone: Cell,
-    email: Cell,
-    city: String,
-    tags: Vec<String>,
-    created: String,
+/// A customer as a list shows them (here, and as segment members and on the recall list).
+pub(crate) struct CustomerRow {
+    pub(crate) id: i64,
+    pub(crate) name: Cell,
+    pub(crate) phone: Cell,
+    pub(crate) email: Cell,
+    pub(crate) city: String,
+    pub(crate) tags: Vec<String>,
+    pub(crate) created: String,
 }
 
 struct TagOption {
@@ -81,7 +82,8 @@ fn identity_cell(customer: &CustomerView, kind: IdentityKind) -> Cell {
         .unwrap_or_else(Cell::empty)
 }
 
-fn row(console: &Console, customer: &CustomerView) -> CustomerRow {
+/// Returns a customer's list row, as masked as the view.
+pub(crate) fn row(console: &Console, customer: &CustomerView) -> CustomerRow {
     let name = customer.traits.get("name").map(|t| Cell { value: show_value(&t.value), masked: t.masked });
     CustomerRow {
         id: customer.id.0,
@@ -109,8 +111,13 @@ pub(crate) async fn list_customers(State(app): State<AppState>, console: Console
         page: PageRequest { limit: PAGE_SIZE, after: PageRequest::decode_cursor(cursor) },
     };
     let services = &app.services;
-    let (found, total, tags) = tokio::join!(
+    let filtered = !q.is_empty() || !trait_filter.is_empty() || !selected.is_empty();
+    let (found, matching, total, tags) = tokio::join!(
         services.search_customers(&console.principal, &query),
+        async {
+            // The number found by the filter; a filter in error is reported by the search itself.
+            if filtered { services.count_customers(&console.principal, &query).await.ok() } else { None }
+        },
         services.customer_count(&console.principal),
         services.tags(&console.principal),
     );
@@ -143,12 +150,15 @@ pub(crate) async fn list_customers(State(app): State<AppState>, console: Console
     let page = CustomersPage {
         t,
         chrome: Chrome::new(&console, "customers"),
-        filtered: !q.is_empty() || !trait_filter.is_empty() || !selected.is_empty(),
+        filtered,
         q,
         trait_filter,
         tag_options,
         rows,
-        total: Text::fill(t.customers_total, total),
+        total: match matching {
+            Some(found) => Text::fill2(t.customers_found, found, total),
+            None => Text::fill(t.customers_total, total),
+        },
         next_url,
         paged: !cursor.is_empty(),
         errors,
@@ -167,6 +177,8 @@ struct IdentityRow {
 
 struct TraitRow {
     key: String,
+    /// The key's label when it is a well-known trait.
+    label: Option<&'static str>,
     value: String,
     masked: bool,
     source: String,
@@ -244,7 +256,7 @@ fn consent_row(console: &Console, record: &ConsentRecord) -> ConsentRow {
         purpose: t.purpose(record.purpose),
         channel: t.channel(record.channel),
         granted: record.granted,
-        source: record.source.clone(),
+        source: t.source(&record.source).to_string(),
         policy_version: record.policy_version.clone(),
         time: console.time(record.recorded_at),
     }
@@ -270,7 +282,7 @@ async fn customer_page(app: &AppState, console: &Console, id: CustomerId) -> Res
         health: m.health,
         last_active: m.last_active.parse::<jiff::Timestamp>().map(|at| console.time(at)).unwrap_or_default(),
         recall_since: m.recall_since.and_then(|s| s.parse::<jiff::Timestamp>().ok()).map(|at| console.time(at)),
-        ltv: m.ltv.map(|l| format!("{:.2}", l.expected_value)),
+        ltv: m.ltv.map(|l| super::analytics::Money::of(&console.workspace.currency).format(l.expected_value)),
         p_alive: m.ltv.map(|l| format!("{:.0}%", l.p_alive * 100.0)),
         churn_risk: m.churn_risk.map(|r| format!("{:.0}%", r * 100.0)),
     });
@@ -290,7 +302,7 @@ async fn customer_page(app: &AppState, console: &Console, id: CustomerId) -> Res
                 kind_code: i.kind.as_str(),
                 value: i.value.clone(),
                 masked: i.masked,
-                source: i.source.clone(),
+                source: t.source(&i.source).to_string(),
                 created: console.time(i.created_at),
             })
             .collect(),
@@ -299,9 +311,10 @@ async fn customer_page(app: &AppState, console: &Console, id: CustomerId) -> Res
             .iter()
             .map(|(key, v)| TraitRow {
                 key: key.clone(),
-                value: show_value(&v.value),
+                label: t.trait_label(key),
+                value: if v.masked { show_value(&v.value) } else { t.trait_value(key, &v.value) },
                 masked: v.masked,
-                source: v.source.clone(),
+                source: t.source(&v.source).to_string(),
                 updated: console.time(v.updated_at),
             })
             .collect(),
@@ -320,7 +333,7 @@ async fn customer_page(app: &AppState, console: &Console, id: CustomerId) -> Res
         consent_history: consent.history.iter().rev().map(|r| consent_row(console, r)).collect(),
         notes: notes
             .into_iter()
-            .map(|n| NoteRow { author: n.author, body: n.body, time: console.time(n.created_at) })
+            .map(|n| NoteRow { author: author(t, &n.author), body: n.body, time: console.time(n.created_at) })
             .collect(),
         merges: merges
             .into_iter()
@@ -335,6 +348,17 @@ async fn customer_page(app: &AppState, console: &Console, id: CustomerId) -> Res
         note_body: String::new(),
         note_errors: Vec::new(),
     })
+}
+
+/// Shows who wrote a note: a member by e-mail, a key by its prefix, the command line or siyu itself.
+fn author(t: &Text, label: &str) -> String {
+    match label.split_once(':') {
+        Some(("user", email)) => email.to_string(),
+        Some(("key", prefix)) => Text::fill(t.author_key, prefix),
+        _ if label == "cli" => t.author_cli.to_string(),
+        _ if label == "system" => t.author_system.to_string(),
+        _ => label.to_string(),
+    }
 }
 
 fn parse_id(raw: &str) -> Result<CustomerId, DomainError> {

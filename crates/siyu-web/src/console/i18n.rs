@@ -79,6 +79,7 @@ macro_rules! strings {
 
 strings! {
     product: "siyu 私域", "siyu 私域";
+    lang_code: "zh", "en";
     lang_zh: "中文", "中文";
     lang_en: "English", "English";
     nav_customers: "客户", "Customers";
@@ -124,6 +125,7 @@ strings! {
     segment_definition: "条件", "Definition";
     segment_size: "人数", "Size";
     segment_trend: "趋势", "Trend";
+    segment_trend_pending: "记录满两天后显示", "Shown once two days are recorded";
     segment_save: "保存分群", "Save segment";
     segment_live: "实时人数", "Live size";
     segment_members: "成员", "Members";
@@ -136,7 +138,35 @@ strings! {
     segment_add_group: "添加分组", "Add group";
     segment_not: "不满足", "not";
     segment_advanced: "该定义含构建器无法显示的条件（如求和、区间、属性筛选），请在文本中编辑。", "This definition has conditions the builder cannot show (sums, date ranges, property filters): edit it as text.";
-    segment_help: "例：tag(\"VIP\") and trait.city = \"上海\" and did(\"Order Completed\", count >= 2, within 30d)", "e.g. tag(\"VIP\") and trait.city = \"上海\" and did(\"Order Completed\", count >= 2, within 30d)";
+    example_label: "例：", "e.g. ";
+    segment_help: "tag(\"高频复购\") and trait.city = \"上海\" and did(\"Order Completed\", count >= 2, within 30d)", "tag(\"高频复购\") and trait.city = \"上海\" and did(\"Order Completed\", count >= 2, within 30d)";
+    seg_kind_tag: "标签", "Tag";
+    seg_kind_trait: "属性", "Trait";
+    seg_kind_did: "做过", "Did";
+    seg_kind_not_did: "没做过", "Did not";
+    seg_kind_lifecycle: "生命周期阶段", "Lifecycle stage";
+    seg_kind_tier: "价值分层", "Value tier";
+    seg_kind_rfm: "RFM 分类", "RFM class";
+    seg_kind_health: "健康分", "Health score";
+    seg_kind_consent: "授权同意", "Consent";
+    seg_kind_identity: "拥有身份标识", "Has identity";
+    seg_kind_segment: "属于分群", "In segment";
+    seg_ph_tag: "标签名", "Tag name";
+    seg_ph_trait: "属性名，如“city”", "Trait name, e.g. “city”";
+    seg_ph_value: "值", "Value";
+    seg_ph_event: "事件名，如“Order Completed”", "Event name, e.g. “Order Completed”";
+    seg_ph_count: "次数（可选）", "Count (optional)";
+    seg_ph_window: "时间窗（可选），如 30d", "Window (optional), e.g. 30d";
+    seg_ph_segment: "分群标识", "Segment key";
+    seg_ph_health: "0–100", "0–100";
+    seg_remove: "删除", "Remove";
+    members_export: "导出 CSV", "Export CSV";
+    recall_all: "查看全部客户并导出 →", "See every customer and export →";
+    members_count: "共 {} 位成员", "{} members";
+    customers_found: "找到 {} 位客户（共 {} 位）", "{} customers found ({} in total)";
+    author_key: "API 密钥 {}…", "API key {}…";
+    author_cli: "命令行", "Command line";
+    author_system: "siyu 系统", "siyu";
     models_panel: "客户模型", "Models";
     models_none: "该客户还没有行为数据。", "This customer has no behaviour yet.";
     churn_risk: "流失风险", "Churn risk";
@@ -204,7 +234,7 @@ strings! {
     search_submit: "搜索", "Search";
     filter_tags: "按标签筛选（须全部满足）", "Filter by tags (all must match)";
     filter_trait: "按属性筛选", "Filter by trait";
-    trait_placeholder: "如 city=上海", "e.g. city=Shanghai";
+    trait_placeholder: "属性名=值，如“city=上海”", "name=value, e.g. “city=上海”";
     clear_filters: "清除筛选", "Clear filters";
     col_id: "ID", "ID";
     col_name: "姓名", "Name";
@@ -271,8 +301,8 @@ strings! {
     analytics_chart_note: "图表需要 JavaScript；表格列出了同样的数字。", "The chart needs JavaScript; the table lists the same numbers.";
     known_events: "已有事件：", "Known events:";
     known_properties: "已有属性：", "Known properties:";
-    filters_label: "属性筛选（每行一个，如 category = shoes、price >= 100、channel in wecom,sms）", "Property filters (one per line, e.g. category = shoes, price >= 100, channel in wecom,sms)";
-    funnel_filters_label: "属性筛选（每行一个；以步骤号开头只筛该步，如 2: category = shoes）", "Property filters (one per line; start with a step number to filter that step only, e.g. 2: category = shoes)";
+    filters_label: "属性筛选（每行一个，如“category = 果茶”“price >= 100”“channel in 企业微信,短信”）", "Property filters (one per line, e.g. category = shoes, price >= 100, channel in wecom,sms)";
+    funnel_filters_label: "属性筛选（每行一个；以步骤号开头只筛该步，如“2: category = 果茶”）", "Property filters (one per line; start with a step number to filter that step only, e.g. 2: category = shoes)";
     breakdown_label: "按属性拆分", "Break down by property";
     measure_label: "求和与平均的数值属性", "Numeric property to sum and average";
     none_value: "（无）", "(none)";
@@ -282,7 +312,7 @@ strings! {
     any_event: "任意事件", "Any event";
     funnel_title: "漏斗分析", "Funnel analysis";
     funnel_steps: "步骤（事件名，按顺序用英文逗号分隔）", "Steps (event names in order, comma-separated)";
-    funnel_steps_placeholder: "如 Signed Up,Product Added,Order Completed", "e.g. Signed Up,Product Added,Order Completed";
+    funnel_steps_placeholder: "如“Signed Up,Product Added,Order Completed”", "e.g. Signed Up,Product Added,Order Completed";
     funnel_window: "转化窗口（从第一步算起）", "Conversion window (from the first step)";
     funnel_hint: "请输入至少两个步骤。", "Enter at least two steps.";
     funnel_chart: "漏斗图", "Funnel chart";
@@ -329,7 +359,7 @@ strings! {
     analytics_paths: "路径", "Paths";
     segmentation_title: "事件分析", "Event segmentation";
     segmentation_events: "事件（事件名用英文逗号分隔，最多 20 个）", "Events (names, comma-separated, up to 20)";
-    segmentation_placeholder: "如 Product Viewed,Order Completed", "e.g. Product Viewed,Order Completed";
+    segmentation_placeholder: "如“Product Viewed,Order Completed”", "e.g. Product Viewed,Order Completed";
     segmentation_hint: "请输入至少一个事件。", "Enter at least one event.";
     segmentation_note: "日期留空即从数据的第一天到最后一天；按工作空间时区（{}）分桶，每周从周一开始。", "Leave the dates blank to cover the data's first to last day; buckets are in the workspace time zone ({}), weeks start on Monday.";
     segmentation_chart: "趋势图", "Trend";
@@ -640,7 +670,242 @@ impl Text {
             "message_received_events" => self.set_message_received_events,
             "message_engaged_events" => self.set_message_engaged_events,
             "key" => self.segment_key,
-            other => other,
+            // A path into a definition or a list (`definition.and[0].tag`, `steps[1]`) reads as its root.
+            other => match other.split(['.', '[']).next() {
+                Some(root) if root != other && !root.is_empty() => self.field(root),
+                _ => other,
+            },
+        }
+    }
+}
+
+/// The Chinese wording of the domain's error reasons and warnings: (English, Chinese), where `{}`
+/// stands for any text (a quoted value, a name, a number), carried over as it is. More specific
+/// templates come first.
+const REASONS_ZH: &[(&str, &str)] = &[
+    ("unknown events (nobody matches them yet): {}", "未知事件（暂时没有客户符合）：{}"),
+    ("unknown tags (nobody matches them yet): {}", "未知标签（暂时没有客户符合）：{}"),
+    ("unknown traits (nobody matches them yet): {}", "未知属性（暂时没有客户符合）：{}"),
+    ("unknown event properties (nobody matches them yet): {}", "未知事件属性（暂时没有客户符合）：{}"),
+    ("unknown tag {}; create it first", "未知标签 {}，请先创建"),
+    ("unknown event {}", "未知事件 {}"),
+    ("unknown property {}", "未知属性 {}"),
+    ("unknown segment {}", "未知分群 {}"),
+    ("unknown purpose {}", "未知授权目的 {}"),
+    ("unknown channel {}", "未知渠道 {}"),
+    ("unknown identity type {}", "未知身份类型 {}"),
+    ("unknown role {}", "未知角色 {}"),
+    ("segments refer to each other in a cycle: {}", "分群之间循环引用：{}"),
+    ("segment {} refers to {}", "分群 {} 引用了 {}"),
+    ("{} is personal data sealed at rest; segments cannot test it", "{} 是加密存储的个人信息，分群不能以它为条件"),
+    ("{} is personal data and cannot be searched", "{} 是个人信息，不能用于搜索"),
+    ("{} is not a duration like 30d, 12h or 2w", "{} 不是时长，应如 30d、12h 或 2w"),
+    ("{} is not before {}", "{} 不早于 {}"),
+    ("give within or between, not both", "within 与 between 只能给一个"),
+    ("expects two dates like 2026-01-31 or RFC 3339 instants", "需要两个日期，如 2026-01-31 或 RFC 3339 时刻"),
+    ("a count takes no property", "count 不带属性"),
+    ("needs at least one condition", "至少需要一个条件"),
+    ("is required", "必填"),
+    ("must be one of = != > >= < <=", "须为 = != > >= < <= 之一"),
+    ("must be within, before or after", "须为 within、before 或 after"),
+    ("{} takes = != in or not in with one of: {}", "{} 只能用 = != in 或 not in，取值为：{}"),
+    ("{} is not one of: {}", "{} 不在可选值中：{}"),
+    ("{} takes no value", "{} 不带值"),
+    ("{} must be 1-64 lower-case letters, digits, - or _", "{} 须为 1–64 个小写字母、数字、- 或 _"),
+    ("must be at most {} characters", "最多 {} 个字符"),
+    ("{} must look like key=value", "{} 应形如 属性=值"),
+    ("{} must look like type:value", "{} 应形如 类型:值"),
+    ("{}: expected a number followed by w, d, h, m or s", "{}：应为数字加单位 w、d、h、m 或 s"),
+    ("{}: expected day, week or month", "{}：应为 day、week 或 month"),
+    ("{}: expected next or previous", "{}：应为 next 或 previous"),
+    ("{}: expected a whole number from 1 to 10", "{}：应为 1 到 10 的整数"),
+    ("{} is not an ISO date (YYYY-MM-DD)", "{} 不是日期（YYYY-MM-DD）"),
+    (
+        "{} buckets are too many; use a coarser period or a shorter range",
+        "{} 个分桶过多，请用更粗的周期或更短的时间范围",
+    ),
+    ("a funnel needs at least 2 steps", "漏斗至少需要 2 个步骤"),
+    ("filters given for a step the funnel does not have", "筛选条件指向了漏斗中不存在的步骤"),
+    ("the window must be positive", "转化窗口必须大于 0"),
+    ("must not be before from", "不能早于开始日期"),
+    ("{} is not a number", "{} 不是数字"),
+    ("{} is not a whole number", "{} 不是整数"),
+    ("{} is not an amount", "{} 不是金额"),
+    ("{} is not a score", "{} 不是评分"),
+    ("{} is not a boolean (true/false)", "{} 不是布尔值（true/false）"),
+    ("{} is not a date like 2024-05-01", "{} 不是日期，应如 2024-05-01"),
+    ("{} is not an e-mail address", "{} 不是邮箱地址"),
+    ("{} is not a phone number", "{} 不是电话号码"),
+    (
+        "{} is not a mainland mobile number (11 digits starting with 1) or an international number starting with +",
+        "{} 不是中国大陆手机号（以 1 开头的 11 位数字），也不是以 + 开头的国际号码",
+    ),
+    ("{} is not a valid mainland mobile number", "{} 不是有效的中国大陆手机号"),
+    ("{} is not a valid E.164 number", "{} 不是有效的 E.164 号码"),
+    ("note must be 1-4000 characters", "备注须为 1–4000 个字符"),
+];
+
+/// What a segment parse error says was expected, in Chinese.
+const EXPECTED_ZH: &[(&str, &str)] = &[
+    ("a condition, an operator or a value", "条件、运算符或值"),
+    ("a closing \"", "右引号 \""),
+    ("an escape \\\" \\\\ or \\n", "转义 \\\" \\\\ 或 \\n"),
+    ("a number, a duration like 30d or a date like 2026-01-31", "数字、时长（如 30d）或日期（如 2026-01-31）"),
+    ("a number", "数字"),
+    (
+        "a condition: tag(…), did(…), trait.NAME …, a model field, not or (",
+        "条件：tag(…)、did(…)、trait.属性名 …、模型字段、not 或 (",
+    ),
+    ("a quoted name", "带引号的名称"),
+    ("a quoted purpose, e.g. \"marketing\"", "带引号的授权目的，如 \"marketing\""),
+    ("a quoted channel, e.g. \"sms\"", "带引号的渠道，如 \"sms\""),
+    ("a trait name (quote it if it has spaces)", "属性名（含空格时加引号）"),
+    ("class, r, f or m", "class、r、f 或 m"),
+    (
+        "a condition: tag, segment, consent, has_identity, did, trait., rfm., lifecycle, tier, health, ltv, churn_risk, recall or not",
+        "条件：tag、segment、consent、has_identity、did、trait.、rfm.、lifecycle、tier、health、ltv、churn_risk、recall 或 not",
+    ),
+    ("a value: a quoted string, a number, true or false", "值：带引号的字符串、数字、true 或 false"),
+    ("a duration like 30d or a date like 2026-01-31", "时长（如 30d）或日期（如 2026-01-31）"),
+    ("a quoted text", "带引号的文本"),
+    ("in, contains or exists after not", "not 之后的 in、contains 或 exists"),
+    (
+        "a comparison: = != > >= < <= in, not in, contains, exists, within, before or after",
+        "比较：= != > >= < <= in、not in、contains、exists、within、before 或 after",
+    ),
+    ("a quoted event name", "带引号的事件名"),
+    (
+        "count, sum(…), avg(…), within, between, where, first or last",
+        "count、sum(…)、avg(…)、within、between、where、first 或 last",
+    ),
+    ("a comparison = != > >= < <=", "比较 = != > >= < <="),
+    ("a property name", "属性名"),
+    ("a property comparison", "属性比较"),
+    ("within, before or after", "within、before 或 after"),
+    ("and, or, or the end of the definition", "and、or 或定义结尾"),
+];
+
+/// Returns the texts `{}` stands for when `text` fits `template`, else `None`.
+fn fit<'a>(template: &str, text: &'a str) -> Option<Vec<&'a str>> {
+    let mut parts = template.split("{}");
+    let mut rest = text.strip_prefix(parts.next().unwrap_or_default())?;
+    let literals: Vec<&str> = parts.collect();
+    let mut captures = Vec::with_capacity(literals.len());
+    for (i, literal) in literals.iter().enumerate() {
+        if i + 1 == literals.len() {
+            captures.push(rest.strip_suffix(literal)?);
+            rest = "";
+        } else {
+            let at = rest.find(literal)?;
+            captures.push(&rest[..at]);
+            rest = &rest[at + literal.len()..];
+        }
+    }
+    (rest.is_empty() && captures.iter().all(|c| !c.is_empty())).then_some(captures)
+}
+
+/// Fills the `{}` of a template with `values` in order.
+fn fill_all(template: &str, values: &[&str]) -> String {
+    let mut out = String::with_capacity(template.len() + 16);
+    for (i, part) in template.split("{}").enumerate() {
+        if i > 0 {
+            out.push_str(values.get(i - 1).copied().unwrap_or_default());
+        }
+        out.push_str(part);
+    }
+    out
+}
+
+/// Returns a domain reason in Chinese (as it is when no template fits).
+fn reason_zh(reason: &str) -> String {
+    if let Some([line, column, expected, found]) = fit("line {}, column {}: expected {}, found {}", reason).as_deref() {
+        let expected = EXPECTED_ZH.iter().find(|(en, _)| en == expected).map_or(*expected, |(_, zh)| *zh);
+        let found = if *found == "the end of the text" {
+            "文本结尾".to_string()
+        } else if let Some(s) = found.strip_prefix("the string ") {
+            format!("字符串 {s}")
+        } else if let Some(n) = found.strip_prefix("the number ") {
+            format!("数字 {n}")
+        } else {
+            found.to_string()
+        };
+        return format!("第 {line} 行第 {column} 列：应为{expected}，实际为{found}");
+    }
+    for (en, zh) in REASONS_ZH {
+        if let Some(values) = fit(en, reason) {
+            return fill_all(zh, &values);
+        }
+    }
+    reason.to_string()
+}
+
+/// Well-known trait keys (Segment's reserved traits and the demo brand's): key, 中文, English.
+const TRAIT_LABELS: &[(&str, &str, &str)] = &[
+    ("name", "姓名", "Name"),
+    ("birthday", "生日", "Birthday"),
+    ("address", "地址", "Address"),
+    ("city", "城市", "City"),
+    ("gender", "性别", "Gender"),
+    ("age", "年龄", "Age"),
+    ("member_level", "会员等级", "Membership level"),
+    ("favorite_drink", "最爱饮品", "Favourite drink"),
+    ("orders", "订单数", "Orders"),
+    ("total_spent", "累计消费", "Total spent"),
+    ("acquisition_channel", "获客渠道", "Acquisition channel"),
+    ("first_seen_days_ago", "首次出现（天前）", "First seen (days ago)"),
+    ("company", "公司", "Company"),
+    ("title", "职位", "Job title"),
+];
+
+/// Well-known sources of identities, traits and consent records: source, 中文, English.
+const SOURCES: &[(&str, &str, &str)] = &[
+    ("api", "API", "API"),
+    ("import", "导入", "Import"),
+    ("console", "控制台", "Console"),
+    ("demo", "演示数据", "Demo data"),
+    ("signup_form", "注册表单", "Sign-up form"),
+    ("unsubscribe_link", "退订链接", "Unsubscribe link"),
+    ("tracking", "事件上报", "Tracking API"),
+    ("cli", "命令行", "Command line"),
+];
+
+/// Well-known trait values: key, value, 中文, English.
+const TRAIT_VALUES: &[(&str, &str, &str, &str)] =
+    &[("gender", "female", "女", "Female"), ("gender", "male", "男", "Male"), ("gender", "other", "其他", "Other")];
+
+impl Text {
+    /// Returns a domain error reason or warning in this language (the domain words them in English).
+    pub(crate) fn reason(&self, reason: &str) -> String {
+        if self.lang_code == "zh" { reason_zh(reason) } else { reason.to_string() }
+    }
+
+    /// Returns a record's source in words (a source siyu does not know as it is).
+    pub(crate) fn source<'a>(&self, source: &'a str) -> &'a str {
+        let zh = self.lang_code == "zh";
+        SOURCES.iter().find(|(s, _, _)| *s == source).map_or(source, |(_, z, e)| if zh { z } else { e })
+    }
+
+    /// Returns the label of a well-known trait key, `None` for the workspace's own keys.
+    pub(crate) fn trait_label(&self, key: &str) -> Option<&'static str> {
+        let zh = self.lang_code == "zh";
+        TRAIT_LABELS.iter().find(|(k, _, _)| *k == key).map(|(_, z, e)| if zh { *z } else { *e })
+    }
+
+    /// Returns a trait value as shown: well-known values and booleans in words, others as they are.
+    pub(crate) fn trait_value(&self, key: &str, value: &serde_json::Value) -> String {
+        let zh = self.lang_code == "zh";
+        match value {
+            serde_json::Value::String(text) => TRAIT_VALUES
+                .iter()
+                .find(|(k, v, _, _)| *k == key && v == text)
+                .map_or_else(|| text.clone(), |(_, _, z, e)| if zh { (*z).into() } else { (*e).into() }),
+            serde_json::Value::Bool(b) => match (zh, b) {
+                (true, true) => "是".into(),
+                (true, false) => "否".into(),
+                (false, true) => "yes".into(),
+                (false, false) => "no".into(),
+            },
+            other => other.to_string(),
         }
     }
 }
@@ -656,6 +921,30 @@ mod tests {
         assert_eq!(Lang::from_accept_language("en;q=0.5, zh-TW"), Lang::Zh);
         assert_eq!(Lang::from_accept_language(""), Lang::En);
         assert_eq!(Lang::from_accept_language("fr"), Lang::En);
+    }
+
+    #[test]
+    fn chinese_reasons_keep_the_quoted_values() {
+        let zh = Lang::Zh.text();
+        assert_eq!(zh.reason("unknown event \"Sign Up\""), "未知事件 \"Sign Up\"");
+        assert_eq!(
+            zh.reason("line 2, column 15: expected a value: a quoted string, a number, true or false, found \"=\""),
+            "第 2 行第 15 列：应为值：带引号的字符串、数字、true 或 false，实际为\"=\""
+        );
+        assert_eq!(
+            zh.reason("unknown tags (nobody matches them yet): \"VIP\""),
+            "未知标签（暂时没有客户符合）：\"VIP\""
+        );
+        assert_eq!(zh.reason("is required"), "必填");
+        assert_eq!(zh.reason("something new"), "something new");
+        assert_eq!(Lang::En.text().reason("unknown event \"x\""), "unknown event \"x\"");
+    }
+
+    #[test]
+    fn every_reason_template_keeps_its_placeholders() {
+        for (en, zh) in REASONS_ZH {
+            assert_eq!(en.matches("{}").count(), zh.matches("{}").count(), "{en}");
+        }
     }
 
     #[test]

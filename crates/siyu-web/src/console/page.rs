@@ -123,7 +123,7 @@ pub(crate) fn form_errors(t: &Text, error: &DomainError) -> Option<Vec<FieldMess
     let message = |e: &FieldError| FieldMessage {
         field: e.field.clone(),
         label: t.field(&e.field).into(),
-        reason: e.reason.clone(),
+        reason: t.reason(&e.reason),
     };
     match error {
         DomainError::Invalid(errors) => Some(errors.iter().map(message).collect()),

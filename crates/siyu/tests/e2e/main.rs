@@ -10,6 +10,8 @@ mod console;
 mod console_analytics;
 mod console_audiences;
 mod console_support;
+mod console_ux;
+mod doc_examples;
 mod durability;
 mod events;
 mod hostile;
