@@ -33,8 +33,9 @@ use std::cell::Cell;
 /// definitions, so that no recursion over a definition grows with its input.
 pub const MAX_DEPTH: usize = 64;
 
-/// A segment definition: a tree of conditions, at most [`MAX_DEPTH`] levels deep when it comes from
-/// [`parse`] or from JSON.
+// From `parse` or from JSON, a tree is at most `MAX_DEPTH` levels deep (the doc line below is the
+// OpenAPI schema's description).
+/// A segment definition: a tree of conditions.
 #[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Condition {
