@@ -1,14 +1,15 @@
 //! Customer lifetime value: the BG/NBD model of repeat purchasing (Fader, Hardie & Lee 2005,
 //! "Counting Your Customers the Easy Way") and the Gamma-Gamma model of spend per transaction
 //! (Fader, Hardie & Lee 2005, "RFM and CLV"), fitted by maximum likelihood as the `lifetimes`
-//! package does: Nelder-Mead over the logarithms of the parameters, so they stay positive.
+//! package does: Nelder-Mead over the logarithms of the parameters, so they stay positive, within
+//! bounds and a budget of likelihood evaluations, with time and money measured in their means and
+//! a start on that scale. A fit says whether it converged; one that ran to a bound or out of budget must not be
+//! used for predictions.
 //!
 //! Inputs are the usual summary per customer: `frequency` (repeat purchases), `recency` (age at the
 //! last purchase) and `T` (age now), in any one time unit, and for spend the mean value of the
 //! repeat purchases.
 
-use argmin::core::{CostFunction, Executor};
-use argmin::solver::neldermead::NelderMead;
 use libm::lgamma;
 
 /// One customer's purchase summary.
@@ -56,6 +57,10 @@ pub struct BgNbd {
     pub b: f64,
     /// Log-likelihood of the data at these parameters.
     pub log_likelihood: f64,
+    /// Likelihood evaluations the fit took (at most [`MAX_EVALUATIONS`]).
+    pub evaluations: u32,
+    /// How the optimisation ended; predictions are meaningful only when it converged.
+    pub convergence: Convergence,
 }
 
 /// Gamma-Gamma parameters.
@@ -69,6 +74,10 @@ pub struct GammaGamma {
     pub v: f64,
     /// Log-likelihood of the data at these parameters.
     pub log_likelihood: f64,
+    /// Likelihood evaluations the fit took (at most [`MAX_EVALUATIONS`]).
+    pub evaluations: u32,
+    /// How the optimisation ended; predictions are meaningful only when it converged.
+    pub convergence: Convergence,
 }
 
 fn check(rows: &[Summary]) -> Result<(), FitError> {
@@ -120,46 +129,174 @@ fn gamma_gamma_ll(p: f64, q: f64, v: f64, x: f64, m: f64) -> f64 {
         - (p * x + q) * (x * m + v).ln()
 }
 
-/// A negative log-likelihood over log-parameters, for the optimiser.
-struct Problem<'a, F: Fn(&[f64]) -> f64> {
-    nll: &'a F,
+/// How a fit's optimisation ended. Only a [`Convergence::Converged`] fit is fit for predictions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Convergence {
+    /// The simplex shrank below the tolerances, in the parameters and in the likelihood, inside
+    /// the parameters' range.
+    Converged,
+    /// The work budget ([`MAX_EVALUATIONS`] likelihood evaluations) ran out first.
+    BudgetSpent,
+    /// A parameter ended beyond 1e-4 or 1e4 (with time and money measured in their means): the
+    /// likelihood still improves towards 0 or infinity, as when the data show no spread the model
+    /// could ascribe to it (e.g. nobody seems to drop out, or everyone buys at one rate).
+    AtBound {
+        /// The parameter's name.
+        parameter: &'static str,
+    },
 }
 
-impl<F: Fn(&[f64]) -> f64> CostFunction for Problem<'_, F> {
-    type Param = Vec<f64>;
-    type Output = f64;
+impl Convergence {
+    /// Returns whether the fit converged.
+    pub fn converged(self) -> bool {
+        self == Self::Converged
+    }
 
-    fn cost(&self, log_params: &Self::Param) -> Result<f64, argmin::core::Error> {
-        let params: Vec<f64> = log_params.iter().map(|p| p.exp()).collect();
-        let value = (self.nll)(&params);
-        // Outside the model's domain the likelihood is zero: a large cost keeps the simplex away.
-        Ok(if value.is_finite() { value } else { f64::MAX / 4.0 })
+    /// Returns the outcome's key: `converged`, `budget_spent` or `at_bound`.
+    pub fn key(self) -> &'static str {
+        match self {
+            Self::Converged => "converged",
+            Self::BudgetSpent => "budget_spent",
+            Self::AtBound { .. } => "at_bound",
+        }
+    }
+
+    /// Returns the parameter that ran to its bound, if one did.
+    pub fn bound_parameter(self) -> Option<&'static str> {
+        match self {
+            Self::AtBound { parameter } => Some(parameter),
+            _ => None,
+        }
     }
 }
 
-/// Minimises `nll` over positive parameters from `start`; returns the parameters and the minimum.
-fn minimise(nll: impl Fn(&[f64]) -> f64, start: &[f64]) -> Result<(Vec<f64>, f64), FitError> {
+impl std::fmt::Display for Convergence {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Converged => f.write_str("converged"),
+            Self::BudgetSpent => {
+                write!(f, "the fit did not converge within {MAX_EVALUATIONS} likelihood evaluations")
+            }
+            Self::AtBound { parameter } => write!(
+                f,
+                "the fit did not converge: \"{parameter}\" runs to the edge of its range (the data show no spread \
+                 the model can ascribe to it)"
+            ),
+        }
+    }
+}
+
+/// The most likelihood evaluations one fit makes (each is one pass over the rows), so a fit's
+/// work is bounded by this times the number of rows, whatever the data.
+pub const MAX_EVALUATIONS: u32 = 4_000;
+
+/// Parameters are searched between e^-BOUND and e^BOUND (1e-6 to 1e6), with time and money
+/// measured in their means.
+const LOG_BOUND: f64 = 13.815_510_557_964_274;
+/// A fit whose parameter ends outside 1e-4 to 1e4 (on that scale) stopped on a plateau that runs
+/// towards 0 or infinity, not at a maximum: the simplex stops there when the likelihood no longer
+/// changes measurably.
+const LOG_PLAUSIBLE: f64 = 9.210_340_371_976_184;
+/// The simplex has converged when its vertices lie this close in every log-parameter (a relative
+/// difference of 1e-7 in the parameters) …
+const X_TOLERANCE: f64 = 1e-7;
+/// … and their mean negative log-likelihoods this close, relative to the value.
+const F_TOLERANCE: f64 = 1e-11;
+
+/// What a minimisation found.
+struct Minimum {
+    params: Vec<f64>,
+    value: f64,
+    evaluations: u32,
+    convergence: Convergence,
+}
+
+/// Minimises `nll` over positive parameters by Nelder-Mead over their logarithms, within
+/// [`LOG_BOUND`], from `start`, in at most [`MAX_EVALUATIONS`] evaluations. Deterministic: the
+/// same rows give the same steps.
+fn minimise(names: &[&'static str], nll: impl Fn(&[f64]) -> f64, start: &[f64]) -> Result<Minimum, FitError> {
     let n = start.len();
-    let origin: Vec<f64> = start.iter().map(|s| s.ln()).collect();
-    let mut simplex = vec![origin.clone()];
+    let evaluations = std::cell::Cell::new(0u32);
+    let cost = |log_params: &[f64]| {
+        evaluations.set(evaluations.get() + 1);
+        let params: Vec<f64> = log_params.iter().map(|p| p.exp()).collect();
+        let value = nll(&params);
+        // Outside the model's domain the likelihood is zero: an infinite cost keeps the simplex away.
+        if value.is_finite() { value } else { f64::INFINITY }
+    };
+    let clamp = |mut x: Vec<f64>| {
+        x.iter_mut().for_each(|v| *v = v.clamp(-LOG_BOUND, LOG_BOUND));
+        x
+    };
+    let origin = clamp(start.iter().map(|s| s.ln()).collect());
+    let mut simplex: Vec<(Vec<f64>, f64)> = Vec::with_capacity(n + 1);
+    simplex.push((origin.clone(), cost(&origin)));
     for i in 0..n {
         let mut vertex = origin.clone();
         vertex[i] += 0.5;
-        simplex.push(vertex);
+        let vertex = clamp(vertex);
+        let value = cost(&vertex);
+        simplex.push((vertex, value));
     }
-    let solver =
-        NelderMead::new(simplex).with_sd_tolerance(1e-10).map_err(|e| FitError::NoConvergence(e.to_string()))?;
-    let result = Executor::new(Problem { nll: &nll }, solver)
-        .configure(|state| state.max_iters(20_000))
-        .run()
-        .map_err(|e| FitError::NoConvergence(e.to_string()))?;
-    let best = result.state.best_param.ok_or_else(|| FitError::NoConvergence("no parameters".into()))?;
-    let params: Vec<f64> = best.iter().map(|p| p.exp()).collect();
-    let value = nll(&params);
-    if !value.is_finite() || params.iter().any(|p| !p.is_finite() || *p <= 0.0) {
-        return Err(FitError::NoConvergence(format!("parameters {params:?}, likelihood {value}")));
+    let convergence = loop {
+        simplex.sort_by(|a, b| a.1.total_cmp(&b.1));
+        let (best, best_value) = (&simplex[0].0, simplex[0].1);
+        let x_spread =
+            simplex[1..].iter().flat_map(|(x, _)| x.iter().zip(best).map(|(a, b)| (a - b).abs())).fold(0.0, f64::max);
+        let f_spread = simplex[1..].iter().map(|(_, f)| (f - best_value).abs()).fold(0.0, f64::max);
+        if best_value.is_finite() && x_spread <= X_TOLERANCE && f_spread <= F_TOLERANCE * best_value.abs().max(1.0) {
+            break Convergence::Converged;
+        }
+        // The next step takes at most n + 2 evaluations (a reflection, a contraction, a shrink).
+        if evaluations.get() + n as u32 + 2 > MAX_EVALUATIONS {
+            break Convergence::BudgetSpent;
+        }
+        let worst = simplex[n].clone();
+        let centroid: Vec<f64> =
+            (0..n).map(|j| simplex[..n].iter().map(|(x, _)| x[j]).sum::<f64>() / n as f64).collect();
+        let toward = |factor: f64| clamp(centroid.iter().zip(&worst.0).map(|(c, w)| c + factor * (c - w)).collect());
+        let reflected = toward(1.0);
+        let reflected_value = cost(&reflected);
+        if reflected_value < simplex[0].1 {
+            let expanded = toward(2.0);
+            let expanded_value = cost(&expanded);
+            simplex[n] = if expanded_value < reflected_value {
+                (expanded, expanded_value)
+            } else {
+                (reflected, reflected_value)
+            };
+            continue;
+        }
+        if reflected_value < simplex[n - 1].1 {
+            simplex[n] = (reflected, reflected_value);
+            continue;
+        }
+        // Contract: outside towards the reflection when it beat the worst vertex, else inside.
+        let contracted = if reflected_value < worst.1 { toward(0.5) } else { toward(-0.5) };
+        let contracted_value = cost(&contracted);
+        if contracted_value < reflected_value.min(worst.1) {
+            simplex[n] = (contracted, contracted_value);
+            continue;
+        }
+        // Shrink every vertex halfway towards the best.
+        let best = simplex[0].0.clone();
+        for vertex in &mut simplex[1..] {
+            let shrunk: Vec<f64> = vertex.0.iter().zip(&best).map(|(x, b)| b + 0.5 * (x - b)).collect();
+            let value = cost(&shrunk);
+            *vertex = (shrunk, value);
+        }
+    };
+    let (log_params, value) = simplex.swap_remove(0);
+    if !value.is_finite() {
+        return Err(FitError::NoConvergence(format!("no finite likelihood near the start {start:?}")));
     }
-    Ok((params, value))
+    let at_bound = log_params.iter().position(|p| p.abs() > LOG_PLAUSIBLE);
+    let convergence = match (convergence, at_bound) {
+        (Convergence::Converged, Some(i)) => Convergence::AtBound { parameter: names[i] },
+        (convergence, _) => convergence,
+    };
+    let params = log_params.iter().map(|p| p.exp()).collect();
+    Ok(Minimum { params, value, evaluations: evaluations.get(), convergence })
 }
 
 /// Each row's position in a list of the distinct frequencies (the terms that depend only on the
@@ -178,12 +315,16 @@ fn by_frequency(frequencies: impl Iterator<Item = f64>) -> (Vec<f64>, Vec<u32>) 
     (distinct, index)
 }
 
-/// Sums `term(i)` over `0..n` on every core.
+/// Sums `term(i)` over `0..n`: the terms are computed on every core, then added in row order, so
+/// the sum does not depend on how many cores there are (a sum per core would round differently
+/// on another machine, and the optimiser would take other steps).
 fn parallel_sum(n: usize, term: impl Fn(usize) -> f64 + Sync) -> f64 {
-    crate::parallel::over_slots(n, |range| range.map(&term).sum::<f64>()).into_iter().sum()
+    let parts = crate::parallel::over_slots(n, |range| range.map(&term).collect::<Vec<f64>>());
+    parts.iter().flatten().sum()
 }
 
-/// Fits BG/NBD by maximum likelihood.
+/// Fits BG/NBD by maximum likelihood, in at most [`MAX_EVALUATIONS`] passes over the rows; the
+/// answer says whether the optimisation converged (a fit that did not is no basis for predictions).
 pub fn fit_bgnbd(rows: &[Summary]) -> Result<BgNbd, FitError> {
     check(rows)?;
     if rows.iter().filter(|s| s.frequency > 0.0).count() < 2 {
@@ -191,6 +332,10 @@ pub fn fit_bgnbd(rows: &[Summary]) -> Result<BgNbd, FitError> {
     }
     let (distinct, index) = by_frequency(rows.iter().map(|s| s.frequency));
     let n = rows.len() as f64;
+    // Time is measured in mean T, so α's range (and the plausible range the fit checks) does not
+    // depend on the unit of the data; α is scaled back at the end.
+    let time_unit = rows.iter().map(|s| s.t).sum::<f64>() / n;
+    let scaled: Vec<(f64, f64)> = rows.iter().map(|s| (s.recency / time_unit, s.t / time_unit)).collect();
     // The mean negative log-likelihood (as `lifetimes` minimises it), with the frequency-only terms
     // per distinct frequency.
     let nll = |p: &[f64]| {
@@ -206,12 +351,12 @@ pub fn fit_bgnbd(rows: &[Summary]) -> Result<BgNbd, FitError> {
             })
             .collect();
         let total = parallel_sum(rows.len(), |i| {
-            let s = &rows[i];
+            let (recency, t) = scaled[i];
             let (a12, dropout) = shared[index[i] as usize];
-            let x = s.frequency;
-            let a3 = -(r + x) * (alpha + s.t).ln();
+            let x = rows[i].frequency;
+            let a3 = -(r + x) * (alpha + t).ln();
             if x > 0.0 {
-                let a4 = dropout - (r + x) * (alpha + s.recency).ln();
+                let a4 = dropout - (r + x) * (alpha + recency).ln();
                 let high = a3.max(a4);
                 a12 + high + ((a3 - high).exp() + (a4 - high).exp()).ln()
             } else {
@@ -220,19 +365,36 @@ pub fn fit_bgnbd(rows: &[Summary]) -> Result<BgNbd, FitError> {
         });
         -total / n
     };
-    let (p, mean_nll) = minimise(nll, &[1.0, 1.0, 1.0, 1.0])?;
-    // Summed row by row at the optimum (the optimiser's value agrees up to rounding; with extreme
-    // parameters the lgamma terms cancel and the two drift apart in the last digits).
-    let log_likelihood = rows.iter().map(|s| bgnbd_ll(p[0], p[1], p[2], p[3], s)).sum::<f64>();
+    // A start on the data's own scale: r = 1 and α such that the mean rate r/α is the mean number
+    // of repeats per mean T; a = b = 1 (a dropout chance of one half per purchase).
+    let mean_x = rows.iter().map(|s| s.frequency).sum::<f64>() / n;
+    let minimum = minimise(&["r", "alpha", "a", "b"], nll, &[1.0, 1.0 / mean_x, 1.0, 1.0])?;
+    let p = &minimum.params;
+    let alpha = p[1] * time_unit;
+    // Summed row by row at the optimum, in the data's unit (the optimiser's value differs by the
+    // constant Σx·ln(unit), and agrees up to rounding otherwise).
+    let log_likelihood = rows.iter().map(|s| bgnbd_ll(p[0], alpha, p[2], p[3], s)).sum::<f64>();
     debug_assert!(
-        (log_likelihood + mean_nll * n).abs() <= 1e-6 * log_likelihood.abs().max(n),
+        {
+            let shift = rows.iter().map(|s| s.frequency).sum::<f64>() * time_unit.ln();
+            (log_likelihood + minimum.value * n + shift).abs() <= 1e-6 * log_likelihood.abs().max(n)
+        },
         "{log_likelihood} vs {}",
-        -mean_nll * n
+        -minimum.value * n
     );
-    Ok(BgNbd { r: p[0], alpha: p[1], a: p[2], b: p[3], log_likelihood })
+    Ok(BgNbd {
+        r: p[0],
+        alpha,
+        a: p[2],
+        b: p[3],
+        log_likelihood,
+        evaluations: minimum.evaluations,
+        convergence: minimum.convergence,
+    })
 }
 
-/// Fits Gamma-Gamma by maximum likelihood on the customers with repeat purchases and a spend.
+/// Fits Gamma-Gamma by maximum likelihood on the customers with repeat purchases and a spend, in
+/// at most [`MAX_EVALUATIONS`] passes; the answer says whether it converged.
 pub fn fit_gamma_gamma(rows: &[Summary]) -> Result<GammaGamma, FitError> {
     check(rows)?;
     let spenders: Vec<(f64, f64)> =
@@ -241,23 +403,38 @@ pub fn fit_gamma_gamma(rows: &[Summary]) -> Result<GammaGamma, FitError> {
         return Err(FitError::TooLittle("Gamma-Gamma needs customers with repeat purchases and a spend".into()));
     }
     let (distinct, index) = by_frequency(spenders.iter().map(|(x, _)| *x));
-    let ln_m: Vec<f64> = spenders.iter().map(|(_, m)| m.ln()).collect();
     let n = spenders.len() as f64;
+    // Money is measured in the mean spend, so γ's range does not depend on the currency; γ is
+    // scaled back at the end.
+    let money_unit = spenders.iter().map(|(_, m)| m).sum::<f64>() / n;
+    let scaled: Vec<(f64, f64)> = spenders.iter().map(|(x, m)| (*x, m / money_unit)).collect();
+    let ln_m: Vec<f64> = scaled.iter().map(|(_, m)| m.ln()).collect();
     let nll = |params: &[f64]| {
         let (p, q, v) = (params[0], params[1], params[2]);
         let shared: Vec<f64> = distinct
             .iter()
             .map(|&x| lgamma(p * x + q) - lgamma(p * x) - lgamma(q) + q * v.ln() + (p * x) * x.ln())
             .collect();
-        let total = parallel_sum(spenders.len(), |i| {
-            let (x, m) = spenders[i];
+        let total = parallel_sum(scaled.len(), |i| {
+            let (x, m) = scaled[i];
             shared[index[i] as usize] + (p * x - 1.0) * ln_m[i] - (p * x + q) * (x * m + v).ln()
         });
         -total / n
     };
-    let (p, _) = minimise(nll, &[1.0, 1.0, 1.0])?;
-    let log_likelihood = spenders.iter().map(|(x, m)| gamma_gamma_ll(p[0], p[1], p[2], *x, *m)).sum::<f64>();
-    Ok(GammaGamma { p: p[0], q: p[1], v: p[2], log_likelihood })
+    // A start on the data's own scale: p = 1, q = 2, and γ = 1, so that the population's mean
+    // spend p·γ/(q − 1) is the mean of the spends.
+    let minimum = minimise(&["p", "q", "v"], nll, &[1.0, 2.0, 1.0])?;
+    let p = &minimum.params;
+    let v = p[2] * money_unit;
+    let log_likelihood = spenders.iter().map(|(x, m)| gamma_gamma_ll(p[0], p[1], v, *x, *m)).sum::<f64>();
+    Ok(GammaGamma {
+        p: p[0],
+        q: p[1],
+        v,
+        log_likelihood,
+        evaluations: minimum.evaluations,
+        convergence: minimum.convergence,
+    })
 }
 
 impl BgNbd {
@@ -332,5 +509,65 @@ mod tests {
         let bad = fit_bgnbd(&[row(1.0, 5.0, 10.0), row(2.0, 11.0, 10.0)]);
         assert!(matches!(bad, Err(FitError::BadRow { row: 1, .. })));
         assert!(matches!(fit_bgnbd(&[row(0.0, 0.0, 10.0)]), Err(FitError::TooLittle(_))));
+    }
+
+    #[test]
+    fn one_purchase_each_is_refused_at_once() {
+        let rows: Vec<Summary> = (0..10_000)
+            .map(|i| Summary { frequency: 0.0, recency: 0.0, t: f64::from(i % 90 + 1), monetary: None })
+            .collect();
+        assert!(matches!(fit_bgnbd(&rows), Err(FitError::TooLittle(_))));
+    }
+
+    /// Customers who buy every week and are all still buying: nobody seems to drop out, so the
+    /// likelihood grows as the dropout chance a / (a + b) goes to 0 and has no maximum.
+    fn nobody_drops_out() -> Vec<Summary> {
+        (0..2_000)
+            .map(|i| {
+                let frequency = f64::from(i % 12 + 1);
+                let recency = frequency * 7.0;
+                Summary { frequency, recency, t: recency + 0.5, monetary: Some(30.0) }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_fit_without_a_maximum_stops_within_its_budget_and_says_it_did_not_converge() {
+        let fit = fit_bgnbd(&nobody_drops_out()).unwrap();
+        assert!(fit.evaluations <= MAX_EVALUATIONS, "{fit:?}");
+        assert!(!fit.convergence.converged(), "{fit:?}");
+        assert!(fit.convergence.to_string().starts_with("the fit did not converge"), "{}", fit.convergence);
+    }
+
+    #[test]
+    fn a_gamma_gamma_fit_without_spread_in_spend_says_it_did_not_converge() {
+        // Everyone spends exactly the same: the spend's shape parameter grows without bound.
+        let fit = fit_gamma_gamma(&nobody_drops_out()).unwrap();
+        assert!(fit.evaluations <= MAX_EVALUATIONS, "{fit:?}");
+        assert!(!fit.convergence.converged(), "{fit:?}");
+    }
+
+    #[test]
+    fn the_same_rows_give_the_same_fit() {
+        let rows: Vec<Summary> = (0..3_000)
+            .map(|i| {
+                let frequency = f64::from(i % 5);
+                let t = f64::from(i % 80 + 10);
+                let recency = if frequency == 0.0 { 0.0 } else { t * f64::from(i % 7 + 1) / 8.0 };
+                Summary { frequency, recency, t, monetary: None }
+            })
+            .collect();
+        let (first, second) = (fit_bgnbd(&rows).unwrap(), fit_bgnbd(&rows).unwrap());
+        assert_eq!(first, second);
+    }
+
+    #[test]
+    fn parallel_sums_add_in_row_order_whatever_the_cores() {
+        // Large enough to be split over the cores; the terms differ in magnitude so that a
+        // different order of addition would round differently.
+        let n = 200_000;
+        let term = |i: usize| (i as f64).sqrt() * if i.is_multiple_of(3) { 1e8 } else { 1e-3 };
+        let in_order = (0..n).map(term).fold(0.0, |sum, t| sum + t);
+        assert_eq!(parallel_sum(n, term).to_bits(), in_order.to_bits());
     }
 }

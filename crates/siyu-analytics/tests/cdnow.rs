@@ -34,6 +34,7 @@ fn within_one_percent(name: &str, got: f64, published: f64) {
 #[test]
 fn bgnbd_reproduces_the_published_cdnow_fit() {
     let fit = fit_bgnbd(&rows("cdnow_customers_summary.csv", ["frequency", "recency", "T", "-"])).unwrap();
+    assert!(fit.convergence.converged(), "{fit:?}");
     within_one_percent("r", fit.r, 0.243);
     within_one_percent("alpha", fit.alpha, 4.414);
     within_one_percent("a", fit.a, 0.793);
@@ -46,6 +47,7 @@ fn bgnbd_reproduces_the_published_cdnow_fit() {
 fn gamma_gamma_reproduces_the_published_cdnow_fit() {
     let fit =
         fit_gamma_gamma(&rows("cdnow_customers_summary_with_transactions.csv", ["x", "t_x", "T", "zbar"])).unwrap();
+    assert!(fit.convergence.converged(), "{fit:?}");
     within_one_percent("p", fit.p, 6.25);
     within_one_percent("q", fit.q, 3.74);
     within_one_percent("v", fit.v, 15.44);

@@ -429,6 +429,9 @@ pub struct ModelsSummary {
     /// When no customer has an order: why RFM and LTV have no answer.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub no_order_data: Option<String>,
+    /// A newer computation of the models is under way in the background (these are the last
+    /// computed ones).
+    pub refreshing: bool,
 }
 
 /// The answer given for RFM and LTV when the workspace has no orders.

@@ -190,6 +190,10 @@ pub async fn run(command: ModelCommand, services: Option<&Services>) -> anyhow::
         ModelCommand::Ltv { summary: None, workspace: Some(workspace), format, .. } => {
             let principal = principal(workspace).await?;
             let services = services.context("this command needs the store")?;
+            // A command may wait for the fit (requests never do): compute the models if need be,
+            // then wait for their fit.
+            services.customer_models(&principal).await?;
+            services.models_settled(&principal).await?;
             let answer = services.ltv_model(&principal).await?;
             match format {
                 Format::Json => println!("{}", serde_json::to_string(&answer)?),
@@ -202,7 +206,10 @@ pub async fn run(command: ModelCommand, services: Option<&Services>) -> anyhow::
                     if let Some(g) = &answer.gamma_gamma {
                         println!("Gamma-Gamma {g}");
                     }
-                    println!("expected value in all: {:.2}", answer.total_expected_value);
+                    match &answer.problem {
+                        Some(problem) => println!("{problem}: no predictions"),
+                        None => println!("expected value in all: {:.2}", answer.total_expected_value),
+                    }
                 }
             }
             Ok(())
@@ -224,9 +231,16 @@ fn ltv_from_file(summary: &PathBuf, horizon: f64, format: Format) -> anyhow::Res
     let bgnbd = fit_bgnbd(&rows).map_err(located)?;
     let spend = rows.iter().any(|r| r.monetary.is_some());
     let gamma_gamma = if spend { Some(fit_gamma_gamma(&rows).map_err(located)?) } else { None };
+    // A fit that did not converge is reported and predicts nothing.
+    let problem = [Some(("BG/NBD", bgnbd.convergence)), gamma_gamma.map(|g| ("Gamma-Gamma", g.convergence))]
+        .into_iter()
+        .flatten()
+        .find(|(_, c)| !c.converged())
+        .map(|(model, c)| format!("{model}: {c}"));
+    let predicted = if problem.is_some() { &[][..] } else { &rows[..] };
     let customers: Vec<Prediction> = ids
         .into_iter()
-        .zip(&rows)
+        .zip(predicted)
         .map(|(id, row)| {
             let expected_purchases = bgnbd.expected_purchases(row, horizon);
             Prediction {
@@ -241,13 +255,18 @@ fn ltv_from_file(summary: &PathBuf, horizon: f64, format: Format) -> anyhow::Res
         Format::Json => {
             let mut answer = serde_json::json!({
                 "bgnbd": {"r": bgnbd.r, "alpha": bgnbd.alpha, "a": bgnbd.a, "b": bgnbd.b,
-                    "log_likelihood": bgnbd.log_likelihood},
+                    "log_likelihood": bgnbd.log_likelihood, "converged": bgnbd.convergence.converged(),
+                    "convergence": bgnbd.convergence.key(), "evaluations": bgnbd.evaluations},
                 "horizon": horizon,
                 "customers": customers,
             });
             if let Some(g) = gamma_gamma {
-                answer["gamma_gamma"] =
-                    serde_json::json!({"p": g.p, "q": g.q, "v": g.v, "log_likelihood": g.log_likelihood});
+                answer["gamma_gamma"] = serde_json::json!({"p": g.p, "q": g.q, "v": g.v,
+                    "log_likelihood": g.log_likelihood, "converged": g.convergence.converged(),
+                    "convergence": g.convergence.key(), "evaluations": g.evaluations});
+            }
+            if let Some(problem) = &problem {
+                answer["problem"] = serde_json::json!(problem);
             }
             println!("{answer}");
         }
@@ -258,6 +277,10 @@ fn ltv_from_file(summary: &PathBuf, horizon: f64, format: Format) -> anyhow::Res
             );
             if let Some(g) = gamma_gamma {
                 println!("Gamma-Gamma  p {:.4}  q {:.4}  v {:.4}", g.p, g.q, g.v);
+            }
+            if let Some(problem) = &problem {
+                println!("{problem}: no predictions");
+                return Ok(());
             }
             println!("{:<12} {:>8} {:>20} {:>16}", "id", "p_alive", "expected purchases", "expected value");
             for c in customers.iter().take(50) {

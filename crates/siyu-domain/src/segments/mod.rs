@@ -510,7 +510,7 @@ impl Evaluation<'_> {
             Condition::Model { field, op, value } => {
                 let Some(models) = self.models else { return false };
                 if matches!(field, ModelField::Ltv | ModelField::ChurnRisk) {
-                    let Ok(fit) = models.ltv() else { return false };
+                    let Some(fit) = models.ltv() else { return false };
                     return fit
                         .customers
                         .binary_search_by_key(&customer, |l| l.customer)
@@ -539,7 +539,7 @@ impl Evaluation<'_> {
     fn eval_model(&self, field: ModelField, op: Op, value: Option<&Value>) -> RoaringTreemap {
         let Some(models) = self.models else { return RoaringTreemap::new() };
         if matches!(field, ModelField::Ltv | ModelField::ChurnRisk) {
-            let Ok(fit) = models.ltv() else { return RoaringTreemap::new() };
+            let Some(fit) = models.ltv() else { return RoaringTreemap::new() };
             return fit
                 .customers
                 .iter()

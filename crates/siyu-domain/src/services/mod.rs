@@ -15,7 +15,9 @@ pub use upkeep::{SEGMENT_ENTERED, SEGMENT_EXITED};
 
 pub use segments::{DefinitionInput, MEMBER_COLUMNS, SegmentInput, SegmentPreview, SegmentView, member_row};
 
-pub use models::{ComputedModels, CustomerLtv, CustomerModelView, LtvAnswer, LtvFit, RecallEntry};
+pub use models::{
+    ComputedModels, CustomerLtv, CustomerModelView, LtvAnswer, LtvFit, LtvOutcome, LtvState, LtvStatus, RecallEntry,
+};
 
 pub use events::{IngestOutcome, RejectedMessage};
 mod import;
@@ -45,7 +47,7 @@ pub struct Services {
     data_keys: Arc<RwLock<HashMap<WorkspaceId, DataKey>>>,
     ingest: Arc<events::IngestState>,
     live: Arc<std::sync::Mutex<HashMap<WorkspaceId, Arc<tokio::sync::RwLock<events::LiveIndex>>>>>,
-    computed: Arc<std::sync::Mutex<HashMap<WorkspaceId, Arc<models::ComputedModels>>>>,
+    computed: Arc<models::KeptModels>,
     facts: Arc<std::sync::Mutex<segments::FactsCache>>,
     upkeep: Arc<std::sync::Mutex<HashMap<WorkspaceId, Arc<upkeep::Upkeep>>>>,
     login_throttle: Arc<crate::users::LoginThrottle>,

@@ -13,6 +13,7 @@ use siyu_analytics::ltv::{self, BgNbd, GammaGamma};
 use siyu_analytics::models::{self as kernel, CustomerModel, Models, RfmClass, Stage, Tier};
 use siyu_core::{CustomerId, Page, PageRequest, WorkspaceId};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
 /// A workspace's computed models.
@@ -26,18 +27,50 @@ pub struct ComputedModels {
     /// Every customer's models, sorted by customer id.
     pub models: Models,
     index: Index,
-    ltv: OnceLock<Result<LtvFit, String>>,
+    /// This computation's LTV fit, set once by the fit that follows the computation in the
+    /// background.
+    ltv: OnceLock<Arc<LtvOutcome>>,
+    /// The last finished fit when these models were computed, answered while this one's runs.
+    previous_ltv: Option<Arc<LtvOutcome>>,
+    ltv_done: tokio::sync::Notify,
+}
+
+/// A finished LTV fit: its data's instant, and the fit or why there is none.
+#[derive(Debug)]
+pub struct LtvOutcome {
+    /// The instant the fit describes, µs.
+    pub as_of_us: i64,
+    /// The fit (converged or not), or why none could be made.
+    pub result: Result<LtvFit, String>,
+    /// How long the fit took, in seconds.
+    pub fit_seconds: f64,
+}
+
+/// Where a computation's LTV fit stands.
+pub enum LtvState<'a> {
+    /// Fitted: this computation's outcome.
+    Fitted(&'a LtvOutcome),
+    /// Still being fitted in the background; the last finished outcome, made as of an earlier
+    /// instant, if there is one.
+    Fitting(Option<&'a LtvOutcome>),
 }
 
 /// A workspace's LTV fit and each buyer's predictions.
 #[derive(Clone, Debug)]
 pub struct LtvFit {
-    /// BG/NBD parameters (time in days).
+    /// BG/NBD parameters (time in days) and whether they converged.
     pub bgnbd: BgNbd,
-    /// Gamma-Gamma parameters, when enough buyers repeated.
+    /// Gamma-Gamma parameters, when enough buyers repeated (used for value only if converged).
     pub gamma_gamma: Option<GammaGamma>,
-    /// Predictions per buyer, sorted by customer id.
+    /// Predictions per buyer, sorted by customer id; empty unless BG/NBD converged.
     pub customers: Vec<CustomerLtv>,
+}
+
+impl LtvFit {
+    /// Returns whether the BG/NBD fit converged (only then are there predictions).
+    pub fn converged(&self) -> bool {
+        self.bgnbd.convergence.converged()
+    }
 }
 
 /// One buyer's LTV predictions over the workspace's horizon.
@@ -49,7 +82,8 @@ pub struct CustomerLtv {
     pub p_alive: f64,
     /// Expected purchases over the horizon.
     pub expected_purchases: f64,
-    /// Expected value over the horizon, in the workspace currency (without Gamma-Gamma: 0).
+    /// Expected value over the horizon, in the workspace currency (without a converged
+    /// Gamma-Gamma fit: 0).
     pub expected_value: f64,
 }
 
@@ -60,9 +94,50 @@ impl ComputedModels {
         Some(&self.models.customers[i])
     }
 
-    /// Returns the LTV fit, fitting it on first use (an `Err` says why there is none).
-    pub fn ltv(&self) -> &Result<LtvFit, String> {
-        self.ltv.get_or_init(|| fit_ltv(&self.index, self.as_of_us, self.settings.ltv_horizon_days))
+    /// Returns the LTV fit predictions may use, without waiting: this computation's once fitted,
+    /// if it converged; while it is being fitted, the last finished fit, if that converged.
+    pub fn ltv(&self) -> Option<&LtvFit> {
+        let outcome = self.ltv.get().or(self.previous_ltv.as_ref())?;
+        outcome.result.as_ref().ok().filter(|fit| fit.converged())
+    }
+
+    /// Returns where this computation's LTV fit stands, without waiting.
+    pub fn ltv_state(&self) -> LtvState<'_> {
+        match self.ltv.get() {
+            Some(outcome) => LtvState::Fitted(outcome),
+            None => LtvState::Fitting(self.previous_ltv.as_deref()),
+        }
+    }
+
+    /// Waits for this computation's LTV fit (for the CLI and tests; requests never wait).
+    pub async fn ltv_fitted(&self) -> &LtvOutcome {
+        loop {
+            let notified = self.ltv_done.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if let Some(outcome) = self.ltv.get() {
+                return outcome;
+            }
+            notified.await;
+        }
+    }
+
+    /// The last finished fit: this computation's, else the one it inherited.
+    fn finished_ltv(&self) -> Option<Arc<LtvOutcome>> {
+        self.ltv.get().cloned().or_else(|| self.previous_ltv.clone())
+    }
+
+    /// Fits LTV to these models' orders (CPU-bound: on the blocking pool) and publishes it.
+    fn fit_ltv(&self, gate: &tokio::sync::RwLock<()>) {
+        let _open = gate.blocking_read();
+        let started = std::time::Instant::now();
+        let result = fit_ltv(&self.index, self.as_of_us, self.settings.ltv_horizon_days);
+        self.finish_ltv(result, started.elapsed().as_secs_f64());
+    }
+
+    fn finish_ltv(&self, result: Result<LtvFit, String>, fit_seconds: f64) {
+        let _ = self.ltv.set(Arc::new(LtvOutcome { as_of_us: self.as_of_us, result, fit_seconds }));
+        self.ltv_done.notify_waiters();
     }
 }
 
@@ -75,12 +150,17 @@ fn fit_ltv(index: &Index, as_of_us: i64, horizon_days: i64) -> Result<LtvFit, St
     let summaries: Vec<ltv::Summary> = rows.iter().map(|(_, s)| *s).collect();
     let bgnbd = ltv::fit_bgnbd(&summaries).map_err(|e| e.to_string())?;
     let gamma_gamma = ltv::fit_gamma_gamma(&summaries).ok();
+    if !bgnbd.convergence.converged() {
+        // A fit that did not converge is reported, never used for predictions.
+        return Ok(LtvFit { bgnbd, gamma_gamma, customers: Vec::new() });
+    }
+    let spend = gamma_gamma.filter(|g| g.convergence.converged());
     let horizon = horizon_days as f64;
     let customers = rows
         .iter()
         .map(|(id, s)| {
             let expected_purchases = bgnbd.expected_purchases(s, horizon);
-            let spend = gamma_gamma.map_or(0.0, |g| g.expected_spend(s));
+            let spend = spend.map_or(0.0, |g| g.expected_spend(s));
             CustomerLtv {
                 customer: *id,
                 p_alive: bgnbd.p_alive(s),
@@ -90,6 +170,58 @@ fn fit_ltv(index: &Index, as_of_us: i64, horizon_days: i64) -> Result<LtvFit, St
         })
         .collect();
     Ok(LtvFit { bgnbd, gamma_gamma, customers })
+}
+
+/// The models kept per workspace and the computations under way: requests read the kept models
+/// and never wait for a computation, except the very first of a workspace (which they wait for
+/// without its LTV fit).
+#[derive(Default)]
+pub(crate) struct KeptModels {
+    workspaces: std::sync::Mutex<HashMap<WorkspaceId, Arc<Kept>>>,
+    /// Every LTV fit takes this for reading while it runs (see [`Services::pause_model_fits`]).
+    fit_gate: Arc<tokio::sync::RwLock<()>>,
+}
+
+struct Kept {
+    /// The last computed models and the number of computations ended (to wake those waiting for
+    /// the first).
+    published: tokio::sync::watch::Sender<Published>,
+    /// Held by the one computation under way, through its LTV fit.
+    computing: Arc<tokio::sync::Mutex<()>>,
+    /// A computation asked for while one was under way: the instant to compute as of (inner
+    /// `None`: now).
+    pending: std::sync::Mutex<Option<Option<jiff::Timestamp>>>,
+    /// The settings changed since the kept models were computed.
+    settings_changed: AtomicBool,
+}
+
+#[derive(Default)]
+struct Published {
+    models: Option<Arc<ComputedModels>>,
+    ended: u64,
+    error: Option<String>,
+}
+
+impl KeptModels {
+    fn of(&self, ws: WorkspaceId) -> Arc<Kept> {
+        let mut all = self.workspaces.lock().expect("models lock is never poisoned");
+        all.entry(ws)
+            .or_insert_with(|| {
+                Arc::new(Kept {
+                    published: tokio::sync::watch::Sender::new(Published::default()),
+                    computing: Default::default(),
+                    pending: Default::default(),
+                    settings_changed: AtomicBool::new(false),
+                })
+            })
+            .clone()
+    }
+
+    /// Returns the workspace's last computed models, if any (never waits).
+    pub(crate) fn current(&self, ws: WorkspaceId) -> Option<Arc<ComputedModels>> {
+        let kept = self.workspaces.lock().expect("models lock is never poisoned").get(&ws).cloned()?;
+        kept.published.borrow().models.clone()
+    }
 }
 
 /// A customer's models as the 360 page shows them.
@@ -117,7 +249,7 @@ pub struct CustomerModelView {
     pub last_active: String,
     /// When the customer went on the recall list (not on it: `null`).
     pub recall_since: Option<String>,
-    /// LTV predictions (no fit or no orders: `null`).
+    /// LTV predictions (no orders, or no converged fit yet: `null`).
     pub ltv: Option<CustomerLtv>,
     /// Churn risk: 1 − probability alive (no fit or no orders: `null`).
     pub churn_risk: Option<f64>,
@@ -142,16 +274,39 @@ pub struct RecallEntry {
     pub monetary: f64,
 }
 
+/// Where the LTV answer stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum LtvStatus {
+    /// The fit converged: the predictions follow.
+    Fitted,
+    /// The fit did not converge (`problem` says how): its parameters are shown, and nothing is
+    /// predicted from them.
+    NotConverged,
+    /// The workspace's first fit is under way in the background: nothing to show yet.
+    Computing,
+}
+
 /// The LTV model's answer.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, utoipa::ToSchema)]
 pub struct LtvAnswer {
-    /// The instant the fit describes.
+    /// The instant the fit describes (empty while the first fit is under way).
     pub as_of: String,
     /// Days the predictions look ahead.
     pub horizon_days: i64,
-    /// BG/NBD parameters (time unit: days): r, alpha, a, b, log_likelihood.
+    /// Whether the fit converged (only then are there predictions).
+    pub status: LtvStatus,
+    /// A newer fit is under way in the background; this answer is the last finished one.
+    pub computing: bool,
+    /// Why the fit is not used for predictions (status `not_converged`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
+    /// BG/NBD parameters (time unit: days): r, alpha, a, b, log_likelihood; `converged`,
+    /// `convergence` (`converged`, `budget_spent` or `at_bound`), `bound_parameter` (the one that
+    /// ran to the edge of its range) and `evaluations` (`null` while the first fit is under way).
     pub bgnbd: serde_json::Value,
-    /// Gamma-Gamma parameters p, q, v (`null` without enough repeat buyers).
+    /// Gamma-Gamma parameters p, q, v, `converged` and `evaluations` (`null` without enough
+    /// repeat buyers); value is predicted only when it converged.
     pub gamma_gamma: Option<serde_json::Value>,
     /// Buyers predicted.
     pub customers: u64,
@@ -186,18 +341,25 @@ impl Services {
         }
     }
 
-    /// Checks and saves the workspace's model settings; the models are recomputed on next use.
+    /// Checks and saves the workspace's model settings; the models are recomputed with them in
+    /// the background at once (until then, requests read the models computed before).
     pub async fn set_model_settings(&self, principal: &Principal, settings: &ModelSettings) -> DomainResult<()> {
         principal.require(Permission::SegmentsManage)?;
         settings.validate()?;
         let json = serde_json::to_string(settings).map_err(|e| DomainError::Internal(e.to_string()))?;
         self.stores.workspaces.set_model_settings(principal.workspace_id, &json, self.now()).await?;
-        self.computed.lock().expect("models lock is never poisoned").remove(&principal.workspace_id);
+        let kept = self.computed.of(principal.workspace_id);
+        kept.settings_changed.store(true, Ordering::Release);
+        if kept.published.borrow().models.is_some() {
+            self.schedule(principal.workspace_id, None);
+        }
         self.audit(principal, "models.settings", "models").await
     }
 
-    /// Returns the workspace's models: the computed ones while fresh (younger than
-    /// `refresh_minutes`, same settings), else computed now as of the current time.
+    /// Returns the workspace's models without waiting for a computation: the last computed ones
+    /// (a newer computation is scheduled in the background once they are older than
+    /// `refresh_minutes` or the settings changed). Only a workspace's very first models are
+    /// waited for, and never their LTV fit.
     pub async fn customer_models(&self, principal: &Principal) -> DomainResult<Arc<ComputedModels>> {
         principal.require(Permission::AnalyticsRead)?;
         self.models_of(principal.workspace_id).await
@@ -205,36 +367,169 @@ impl Services {
 
     /// [`Services::customer_models`] for a caller that checked its own permission.
     pub(crate) async fn models_of(&self, ws: WorkspaceId) -> DomainResult<Arc<ComputedModels>> {
-        let cached = self.computed.lock().expect("models lock is never poisoned").get(&ws).cloned();
-        if let Some(models) = cached {
+        let kept = self.computed.of(ws);
+        let mut published = kept.published.subscribe();
+        let (current, ended) = {
+            let seen = published.borrow_and_update();
+            (seen.models.clone(), seen.ended)
+        };
+        if let Some(models) = current {
             let age = self.now().duration_since(models.computed_at);
-            if age.as_secs() < models.settings.refresh_minutes * 60 {
-                return Ok(models);
+            let stale =
+                age.as_secs() >= models.settings.refresh_minutes * 60 || kept.settings_changed.load(Ordering::Acquire);
+            // One computation under way is enough: asking again would run another after it.
+            if stale && !self.models_refreshing(ws) {
+                self.schedule(ws, None);
             }
+            return Ok(models);
         }
-        self.compute_models(ws, None).await
+        self.schedule(ws, None);
+        let first = published
+            .wait_for(|p| p.models.is_some() || p.ended > ended)
+            .await
+            .map_err(|_| DomainError::Internal("the models' computation ended without an answer".into()))?;
+        match (&first.models, &first.error) {
+            (Some(models), _) => Ok(models.clone()),
+            (None, error) => Err(DomainError::Internal(format!(
+                "the models could not be computed: {}",
+                error.as_deref().unwrap_or("unknown cause")
+            ))),
+        }
     }
 
-    /// Computes the workspace's models now, as of `as_of` (default: now), and keeps them.
+    /// Computes the workspace's models now, as of `as_of` (default: now), keeps them and waits
+    /// for their LTV fit (for the CLI and benchmarks; requests use [`Services::schedule_models`]).
     pub async fn run_models(
         &self,
         principal: &Principal,
         as_of: Option<jiff::Timestamp>,
     ) -> DomainResult<Arc<ComputedModels>> {
         principal.require(Permission::AnalyticsRead)?;
-        self.compute_models(principal.workspace_id, as_of).await
+        let ws = principal.workspace_id;
+        let kept = self.computed.of(ws);
+        let computing = kept.computing.clone().lock_owned().await;
+        let computed = self.compute_models(ws, &kept, as_of).await;
+        drop(computing);
+        self.work_pending(ws, kept);
+        computed
     }
 
+    /// Schedules a computation of the workspace's models as of `as_of` (default: now) in the
+    /// background and returns at once; requests go on reading the last computed models until it
+    /// ends.
+    pub async fn schedule_models(&self, principal: &Principal, as_of: Option<jiff::Timestamp>) -> DomainResult<()> {
+        principal.require(Permission::AnalyticsRead)?;
+        self.schedule(principal.workspace_id, as_of);
+        Ok(())
+    }
+
+    /// Waits until no computation of the workspace's models (nor their LTV fit) is under way or
+    /// scheduled (for the CLI and tests).
+    pub async fn models_settled(&self, principal: &Principal) -> DomainResult<()> {
+        principal.require(Permission::AnalyticsRead)?;
+        let kept = self.computed.of(principal.workspace_id);
+        loop {
+            let computing = kept.computing.lock().await;
+            if kept.pending.lock().expect("models lock is never poisoned").is_none() {
+                return Ok(());
+            }
+            drop(computing);
+            self.work_pending(principal.workspace_id, kept.clone());
+        }
+    }
+
+    /// Holds every LTV fit before it starts until the returned guard is dropped: tests use it to
+    /// watch requests while a fit is under way.
+    pub async fn pause_model_fits(&self) -> tokio::sync::OwnedRwLockWriteGuard<()> {
+        self.computed.fit_gate.clone().write_owned().await
+    }
+
+    /// Returns whether a computation of the workspace's models is under way.
+    fn models_refreshing(&self, ws: WorkspaceId) -> bool {
+        self.computed.of(ws).computing.try_lock().is_err()
+    }
+
+    /// Asks for a computation in the background; if one is under way, it runs this one when it
+    /// ends (a later request replaces an earlier one that has not started).
+    fn schedule(&self, ws: WorkspaceId, as_of: Option<jiff::Timestamp>) {
+        let kept = self.computed.of(ws);
+        *kept.pending.lock().expect("models lock is never poisoned") = Some(as_of);
+        self.work_pending(ws, kept);
+    }
+
+    /// Starts a task that computes what was asked for, unless a computation is under way (it
+    /// looks at what was asked for when it ends).
+    fn work_pending(&self, ws: WorkspaceId, kept: Arc<Kept>) {
+        if kept.pending.lock().expect("models lock is never poisoned").is_none() {
+            return;
+        }
+        let Ok(mut computing) = kept.computing.clone().try_lock_owned() else { return };
+        let services = self.clone();
+        tokio::spawn(async move {
+            loop {
+                loop {
+                    let next = kept.pending.lock().expect("models lock is never poisoned").take();
+                    let Some(as_of) = next else { break };
+                    if let Err(error) = services.compute_models(ws, &kept, as_of).await {
+                        tracing::warn!(workspace = ws.0, %error, "model computation failed");
+                    }
+                }
+                drop(computing);
+                // A request made after the last look found the computation under way: look again.
+                if kept.pending.lock().expect("models lock is never poisoned").is_none() {
+                    return;
+                }
+                match kept.computing.clone().try_lock_owned() {
+                    Ok(again) => computing = again,
+                    Err(_) => return,
+                }
+            }
+        });
+    }
+
+    /// Computes the models (one pass, on the blocking pool), publishes them, then fits LTV on the
+    /// blocking pool and publishes that. The caller holds `kept.computing`.
     async fn compute_models(
         &self,
         ws: WorkspaceId,
+        kept: &Kept,
         as_of: Option<jiff::Timestamp>,
     ) -> DomainResult<Arc<ComputedModels>> {
+        let computed = match self.compute_kernel(ws, kept, as_of).await {
+            Ok(computed) => Arc::new(computed),
+            Err(error) => {
+                kept.published.send_modify(|p| {
+                    p.ended += 1;
+                    p.error = Some(error.to_string());
+                });
+                return Err(error);
+            }
+        };
+        kept.published.send_modify(|p| {
+            p.models = Some(computed.clone());
+            p.ended += 1;
+            p.error = None;
+        });
+        let (fitting, gate) = (computed.clone(), self.computed.fit_gate.clone());
+        if let Err(error) = tokio::task::spawn_blocking(move || fitting.fit_ltv(&gate)).await {
+            computed.finish_ltv(Err(format!("the fit failed: {error}")), 0.0);
+        }
+        Ok(computed)
+    }
+
+    async fn compute_kernel(
+        &self,
+        ws: WorkspaceId,
+        kept: &Kept,
+        as_of: Option<jiff::Timestamp>,
+    ) -> DomainResult<ComputedModels> {
+        kept.settings_changed.store(false, Ordering::Release);
         let settings = self.stored_model_settings(ws).await?;
         let index = self.event_index(&Principal::system(ws)).await?;
         let as_of_us = as_of.unwrap_or_else(|| self.now()).as_microsecond();
         let computed_at = self.now();
-        let computed = tokio::task::spawn_blocking(move || {
+        let previous_ltv = kept.published.borrow().models.as_ref().and_then(|m| m.finished_ltv());
+        tokio::task::spawn_blocking(move || {
             let params = settings.params(&index.names, as_of_us);
             let mut models = kernel::compute(&index.columns, &params);
             models.customers.sort_unstable_by_key(|c| c.customer);
@@ -245,34 +540,37 @@ impl Services {
                 models,
                 index: index.columns.clone(),
                 ltv: OnceLock::new(),
+                previous_ltv,
+                ltv_done: tokio::sync::Notify::new(),
             }
         })
         .await
-        .map_err(|e| DomainError::Internal(format!("model computation failed: {e}")))?;
-        let computed = Arc::new(computed);
-        self.computed.lock().expect("models lock is never poisoned").insert(ws, computed.clone());
-        Ok(computed)
+        .map_err(|e| DomainError::Internal(format!("model computation failed: {e}")))
     }
 
-    /// Recomputes the kept models whose refresh interval has passed (the schedule; called by the
-    /// server once a minute). Returns how many workspaces were recomputed.
+    /// Schedules a computation for every workspace whose kept models are older than their
+    /// refresh interval (the schedule; called by the server once a minute). Returns how many
+    /// were scheduled.
     pub async fn refresh_due_models(&self) -> usize {
-        let due: Vec<WorkspaceId> = {
-            let all = self.computed.lock().expect("models lock is never poisoned");
-            let now = self.now();
-            all.iter()
-                .filter(|(_, m)| now.duration_since(m.computed_at).as_secs() >= m.settings.refresh_minutes * 60)
-                .map(|(ws, _)| *ws)
-                .collect()
+        let kept: Vec<(WorkspaceId, Arc<Kept>)> = {
+            let all = self.computed.workspaces.lock().expect("models lock is never poisoned");
+            all.iter().map(|(ws, kept)| (*ws, kept.clone())).collect()
         };
-        let mut done = 0;
-        for ws in due {
-            match self.compute_models(ws, None).await {
-                Ok(_) => done += 1,
-                Err(error) => tracing::warn!(workspace = ws.0, %error, "scheduled model refresh failed"),
+        let now = self.now();
+        let mut scheduled = 0;
+        for (ws, kept) in kept {
+            let due = kept
+                .published
+                .borrow()
+                .models
+                .as_ref()
+                .is_some_and(|m| now.duration_since(m.computed_at).as_secs() >= m.settings.refresh_minutes * 60);
+            if (due || kept.settings_changed.load(Ordering::Acquire)) && kept.computing.try_lock().is_ok() {
+                self.schedule(ws, None);
+                scheduled += 1;
             }
         }
-        done
+        scheduled
     }
 
     /// Answers the lifecycle, tier, health and recall overview.
@@ -307,6 +605,7 @@ impl Services {
             health_bands: bands,
             mean_health: if customers == 0 { 0.0 } else { health_sum as f64 / customers as f64 },
             no_order_data: (models.buyers == 0).then(|| NO_ORDER_DATA.to_string()),
+            refreshing: self.models_refreshing(principal.workspace_id),
         })
     }
 
@@ -424,19 +723,34 @@ impl Services {
         Ok((total, Page::from_overfetch(items, page.limit, |(position, _)| *position).map(|(_, entry)| entry)))
     }
 
-    /// Answers the LTV fit and the distribution of predicted value; `NoOrderData` without orders.
+    /// Answers the LTV fit and the distribution of predicted value without waiting for a fit: the
+    /// last finished one (status `computing` before the first); `NoOrderData` without orders.
     pub async fn ltv_model(&self, principal: &Principal) -> DomainResult<LtvAnswer> {
         let computed = self.customer_models(principal).await?;
         if computed.models.buyers == 0 {
             return Err(DomainError::NoOrderData);
         }
-        let fit = {
-            let computed = computed.clone();
-            tokio::task::spawn_blocking(move || computed.ltv().clone())
-                .await
-                .map_err(|e| DomainError::Internal(e.to_string()))?
+        let horizon_days = computed.settings.ltv_horizon_days;
+        let (outcome, computing) = match computed.ltv_state() {
+            LtvState::Fitted(outcome) => (Some(outcome), self.models_refreshing(principal.workspace_id)),
+            LtvState::Fitting(last) => (last, true),
         };
-        let fit = fit.map_err(|reason| DomainError::invalid("orders", reason))?;
+        let Some(outcome) = outcome else {
+            return Ok(LtvAnswer {
+                as_of: String::new(),
+                horizon_days,
+                status: LtvStatus::Computing,
+                computing,
+                problem: None,
+                bgnbd: serde_json::Value::Null,
+                gamma_gamma: None,
+                customers: 0,
+                total_expected_value: 0.0,
+                value_deciles: vec![0.0; 10],
+                p_alive_bands: vec![0; 10],
+            });
+        };
+        let fit = outcome.result.as_ref().map_err(|reason| DomainError::invalid("orders", reason.clone()))?;
         let mut values: Vec<f64> = fit.customers.iter().map(|c| c.expected_value).collect();
         values.sort_unstable_by(f64::total_cmp);
         let n = values.len();
@@ -452,10 +766,19 @@ impl Services {
         }
         let b = fit.bgnbd;
         Ok(LtvAnswer {
-            as_of: instant(computed.as_of_us),
-            horizon_days: computed.settings.ltv_horizon_days,
-            bgnbd: serde_json::json!({"r": b.r, "alpha": b.alpha, "a": b.a, "b": b.b, "log_likelihood": b.log_likelihood}),
-            gamma_gamma: fit.gamma_gamma.map(|g| serde_json::json!({"p": g.p, "q": g.q, "v": g.v})),
+            as_of: instant(outcome.as_of_us),
+            horizon_days,
+            status: if fit.converged() { LtvStatus::Fitted } else { LtvStatus::NotConverged },
+            computing,
+            problem: (!fit.converged()).then(|| b.convergence.to_string()),
+            bgnbd: serde_json::json!({"r": b.r, "alpha": b.alpha, "a": b.a, "b": b.b,
+                "log_likelihood": b.log_likelihood, "converged": b.convergence.converged(),
+                "convergence": b.convergence.key(), "bound_parameter": b.convergence.bound_parameter(),
+                "evaluations": b.evaluations}),
+            gamma_gamma: fit.gamma_gamma.map(|g| {
+                serde_json::json!({"p": g.p, "q": g.q, "v": g.v, "converged": g.convergence.converged(),
+                    "evaluations": g.evaluations})
+            }),
             customers: n as u64,
             total_expected_value: values.iter().sum(),
             value_deciles,
@@ -479,18 +802,11 @@ impl Services {
             .ok_or_else(|| DomainError::NotFound(format!("customer {customer}")))?;
         let computed = self.models_of(principal.workspace_id).await?;
         let Some(c) = computed.customer(customer.0).copied() else { return Ok(None) };
-        let ltv = if c.orders == 0 {
-            None
-        } else {
-            let computed = computed.clone();
-            tokio::task::spawn_blocking(move || {
-                let fit = computed.ltv().as_ref().ok()?;
-                let i = fit.customers.binary_search_by_key(&customer.0, |l| l.customer).ok()?;
-                Some(fit.customers[i])
-            })
-            .await
-            .map_err(|e| DomainError::Internal(e.to_string()))?
-        };
+        // The last converged fit, never waited for.
+        let ltv = computed.ltv().filter(|_| c.orders > 0).and_then(|fit| {
+            let i = fit.customers.binary_search_by_key(&customer.0, |l| l.customer).ok()?;
+            Some(fit.customers[i])
+        });
         Ok(Some(CustomerModelView {
             as_of: instant(computed.as_of_us),
             stage: GroupCount::of(c.stage),

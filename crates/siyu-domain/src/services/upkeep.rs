@@ -282,7 +282,7 @@ impl Services {
         // Changed profiles need their facts read anew; events alone do not wait for that.
         let facts =
             if profiles.is_empty() { self.kept_profile_facts(ws).await? } else { self.profile_facts(ws).await? };
-        let models = self.computed.lock().expect("models lock is never poisoned").get(&ws).cloned();
+        let models = self.computed.current(ws);
         let mut state = upkeep.state.lock().await;
         if profiles.is_empty() && !state.segments.iter().any(|s| s.node.uses_events()) {
             return Ok(());

@@ -6,6 +6,7 @@ use crate::extract::{ApiAuth, ApiJson};
 use crate::problem::Problem;
 use axum::Json;
 use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
 use serde::Serialize;
 use siyu_core::{CustomerId, PageRequest};
 use siyu_domain::models::{ModelSettings, ModelsSummary, RfmModelAnswer, StageFlow};
@@ -73,21 +74,33 @@ async fn summary(State(app): State<AppState>, ApiAuth(principal): ApiAuth) -> Re
     Ok(Json(app.services.models_summary(&principal).await?))
 }
 
-/// POST /api/v1/models/run: recomputes the models now (or as of `?as_of=`) and returns the overview.
+/// The answer to a recomputation request.
+#[derive(Serialize, ToSchema)]
+struct RunScheduled {
+    /// Always `scheduled`: the models (and then their LTV fit) are computed in the background;
+    /// `GET /api/v1/models` says `refreshing: true` until they are done.
+    status: &'static str,
+    /// The instant they are computed as of (absent: the time the computation starts).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    as_of: Option<String>,
+}
+
+/// POST /api/v1/models/run: schedules a recomputation of the models (as of `?as_of=`, default
+/// now) in the background and answers at once; reads go on answering the last computed models.
 #[utoipa::path(post, path = "/api/v1/models/run", tag = "models",
     params(("as_of" = Option<String>, Query, description = "RFC 3339 instant to compute as of (default now)")),
-    responses((status = 200, body = ModelsSummary), (status = 400, body = Problem)))]
+    responses((status = 202, body = RunScheduled), (status = 400, body = Problem)))]
 async fn run(
     State(app): State<AppState>,
     ApiAuth(principal): ApiAuth,
     RawQuery(raw): RawQuery,
-) -> Result<Json<ModelsSummary>, Problem> {
+) -> Result<(StatusCode, Json<RunScheduled>), Problem> {
     let mut as_of = None;
     for (_, value) in query_pairs(raw.as_deref(), &["as_of"])? {
         as_of = Some(instant("as_of", &value)?);
     }
-    app.services.run_models(&principal, as_of).await?;
-    Ok(Json(app.services.models_summary(&principal).await?))
+    app.services.schedule_models(&principal, as_of).await?;
+    Ok((StatusCode::ACCEPTED, Json(RunScheduled { status: "scheduled", as_of: as_of.map(|t| t.to_string()) })))
 }
 
 /// GET /api/v1/models/rfm: the eight RFM classes and the R × F heatmap (422 `no-order-data`
@@ -99,7 +112,9 @@ async fn rfm(State(app): State<AppState>, ApiAuth(principal): ApiAuth) -> Result
 }
 
 /// GET /api/v1/models/ltv: the BG/NBD and Gamma-Gamma fit over the workspace's orders and the
-/// distribution of predicted value (422 `no-order-data` when there are no orders).
+/// distribution of predicted value (422 `no-order-data` when there are no orders). Never waits
+/// for a fit: it answers the last finished one (`status`: `fitted`, or `not_converged` without
+/// predictions), or `computing` before the first.
 #[utoipa::path(get, path = "/api/v1/models/ltv", tag = "models",
     responses((status = 200, body = LtvAnswer), (status = 422, body = Problem)))]
 async fn ltv(State(app): State<AppState>, ApiAuth(principal): ApiAuth) -> Result<Json<LtvAnswer>, Problem> {

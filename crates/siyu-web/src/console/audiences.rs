@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use siyu_core::PageRequest;
 use siyu_domain::DomainError;
 use siyu_domain::models::{GroupCount, ModelSettings, RfmEdgeSettings};
-use siyu_domain::services::{DefinitionInput, SegmentInput};
+use siyu_domain::services::{DefinitionInput, LtvStatus, SegmentInput};
 
 fn name_of(console: &Console, g: &GroupCount) -> String {
     if console.lang.code() == "zh" { g.name_zh.clone() } else { g.name_en.clone() }
@@ -73,6 +73,8 @@ struct ModelsPage {
     ltv_note: String,
     ltv_total: String,
     ltv_unavailable: Option<String>,
+    /// A newer computation is under way (the page shows the last computed models).
+    refreshing: bool,
     recall_count: String,
     recall: Vec<RecallRow>,
 }
@@ -139,6 +141,13 @@ pub(crate) async fn show_models(State(app): State<AppState>, console: Console, R
         (String::new(), String::new(), String::new(), None);
     if summary.buyers > 0 {
         match app.services.ltv_model(p).await {
+            Ok(ltv) if ltv.status == LtvStatus::Computing => ltv_unavailable = Some(t.ltv_computing.to_string()),
+            Ok(ltv) if ltv.status == LtvStatus::NotConverged => {
+                ltv_unavailable = Some(match ltv.bgnbd["bound_parameter"].as_str() {
+                    Some(parameter) => Text::fill(t.ltv_at_bound, parameter),
+                    None => t.ltv_budget_spent.to_string(),
+                })
+            }
             Ok(ltv) => {
                 ltv_chart = bar_chart(
                     t.expected_value,
@@ -147,6 +156,9 @@ pub(crate) async fn show_models(State(app): State<AppState>, console: Console, R
                 );
                 ltv_note = Text::fill(t.ltv_note, ltv.horizon_days);
                 ltv_total = Text::fill(t.ltv_total, money(&console, ltv.total_expected_value));
+                if ltv.computing {
+                    ltv_note = format!("{ltv_note} · {}", t.ltv_refitting);
+                }
             }
             Err(DomainError::Invalid(errors)) => {
                 ltv_unavailable = Some(Text::fill(t.ltv_unavailable, errors.first().map_or("", |e| e.reason.as_str())))
@@ -233,6 +245,7 @@ pub(crate) async fn show_models(State(app): State<AppState>, console: Console, R
         ltv_note,
         ltv_total,
         ltv_unavailable,
+        refreshing: summary.refreshing,
         recall_count: Text::fill(Text::fill(t.recall_count, summary.recall).as_str(), settings.churn_days),
         recall,
     };
@@ -647,9 +660,10 @@ pub(crate) async fn save_settings(State(app): State<AppState>, post: Post) -> Re
     }
 }
 
-/// POST /models/run: recomputes the models now.
+/// POST /models/run: schedules a recomputation of the models and returns at once (the page says
+/// they are being recomputed until they are).
 pub(crate) async fn run_models(State(app): State<AppState>, post: Post) -> Response {
-    match app.services.run_models(&post.console.principal, None).await {
+    match app.services.schedule_models(&post.console.principal, None).await {
         Ok(_) => Redirect::to("/models").into_response(),
         Err(error) => post.console.fail(error),
     }

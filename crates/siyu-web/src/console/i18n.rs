@@ -117,6 +117,11 @@ strings! {
     ltv_note: "BG/NBD + Gamma-Gamma，未来 {} 天；按预测价值十等分，每组平均值", "BG/NBD + Gamma-Gamma over the next {} days; mean predicted value per tenth of buyers";
     ltv_total: "预测总价值 {}", "Predicted value in all {}";
     ltv_unavailable: "LTV 暂不可用：{}", "LTV unavailable: {}";
+    ltv_computing: "LTV 模型正在后台拟合，稍后刷新本页即可看到。", "The LTV model is being fitted in the background; reload this page shortly.";
+    ltv_refitting: "新的拟合正在后台计算", "a newer fit is being computed in the background";
+    ltv_at_bound: "LTV 模型拟合未收敛：参数 {} 趋向取值范围的边界（数据中看不出模型可归于它的差异），因此不作预测。", "The LTV fit did not converge: parameter {} runs to the edge of its range (the data show no spread the model can ascribe to it), so nothing is predicted.";
+    ltv_budget_spent: "LTV 模型拟合在计算预算内未收敛，因此不作预测。", "The LTV fit did not converge within its work budget, so nothing is predicted.";
+    models_refreshing: "模型正在后台重新计算，当前显示的是上一次的结果。", "The models are being recomputed in the background; these are the last computed ones.";
     decile_n: "第 {} 组", "Tenth {}";
     segments_title: "分群", "Segments";
     segments_empty: "还没有分群。", "No segments yet.";

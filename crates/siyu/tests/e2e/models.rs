@@ -46,8 +46,12 @@ pub async fn the_models_api_answers_and_refuses_bad_thresholds(app: TestApp) {
     siyu::event_import::import(&app.services, &app.owner, &fixture("small-1.parquet"), |_, _| {}).await.unwrap();
     let index = app.services.event_index(&app.owner).await.unwrap();
     let end = jiff::Timestamp::from_microsecond(index.columns.time_range().unwrap().1).unwrap();
-    let (status, summary, _) = app.call("POST", &format!("/api/v1/models/run?as_of={end}"), &analyst, None).await;
-    assert_eq!(status, 200, "{summary}");
+    let (status, scheduled, _) = app.call("POST", &format!("/api/v1/models/run?as_of={end}"), &analyst, None).await;
+    assert_eq!((status, &scheduled["status"]), (202, &json!("scheduled")), "{scheduled}");
+    app.services.models_settled(&app.owner).await.unwrap();
+    let (status, summary, _) = app.call("GET", "/api/v1/models", &analyst, None).await;
+    assert_eq!((status, &summary["refreshing"]), (200, &json!(false)), "{summary}");
+    assert_eq!(summary["as_of"], json!(end.to_string()));
     let stages: u64 = summary["lifecycle"].as_array().unwrap().iter().map(|s| s["customers"].as_u64().unwrap()).sum();
     assert_eq!(stages, summary["customers"].as_u64().unwrap());
     assert_eq!(summary["lifecycle"][0]["name_zh"], "导入期");
@@ -79,6 +83,13 @@ pub async fn the_models_api_answers_and_refuses_bad_thresholds(app: TestApp) {
     let (status, ltv, _) = app.call("GET", "/api/v1/models/ltv", &analyst, None).await;
     assert_eq!(status, 200, "{ltv}");
     assert!(ltv["bgnbd"]["r"].as_f64().unwrap() > 0.0);
+    assert!(ltv["bgnbd"]["evaluations"].as_u64().unwrap() <= u64::from(siyu_analytics::ltv::MAX_EVALUATIONS));
+    // Predictions only from a converged fit; one that did not converge says why.
+    match ltv["status"].as_str().unwrap() {
+        "fitted" => assert!(ltv["customers"].as_u64().unwrap() > 0 && ltv.get("problem").is_none(), "{ltv}"),
+        "not_converged" => assert!(ltv["customers"] == 0 && ltv["problem"].is_string(), "{ltv}"),
+        other => panic!("unexpected status {other}: {ltv}"),
+    }
     let (status, _, _) = app.call("GET", "/api/v1/customers/999999999/models", &app.key, None).await;
     assert_eq!(status, 404);
 }
@@ -122,4 +133,40 @@ pub async fn segment_members_export_as_csv_masked_per_role(app: TestApp) {
     assert!(problem["errors"][0]["reason"].as_str().unwrap().starts_with("line 1, column 13"), "{problem}");
 }
 
-crate::both_backends!(the_models_api_answers_and_refuses_bad_thresholds, segment_members_export_as_csv_masked_per_role);
+/// While a model fit runs, reads answer the last computed models (or say the fit is under way)
+/// and the recompute request is scheduled at once: the fits are held at their start until the
+/// test lets them go, so any answer given meanwhile did not wait for one.
+pub async fn requests_never_wait_for_a_model_fit(app: TestApp) {
+    siyu::event_import::import(&app.services, &app.owner, &fixture("small-1.parquet"), |_, _| {}).await.unwrap();
+    let index = app.services.event_index(&app.owner).await.unwrap();
+    let customer = index.columns.customer_id(0);
+    let analyst = app.key_with_role(Role::Analyst).await;
+    let held = app.services.pause_model_fits().await;
+
+    let (status, scheduled, _) = app.call("POST", "/api/v1/models/run", &analyst, None).await;
+    assert_eq!(status, 202, "{scheduled}");
+    let (status, summary, _) = app.call("GET", "/api/v1/models", &analyst, None).await;
+    assert_eq!((status, &summary["refreshing"]), (200, &json!(true)), "{summary}");
+    assert!(summary["buyers"].as_u64().unwrap() > 0, "{summary}");
+    let (status, ltv, _) = app.call("GET", "/api/v1/models/ltv", &analyst, None).await;
+    assert_eq!((status, &ltv["status"], &ltv["computing"]), (200, &json!("computing"), &json!(true)), "{ltv}");
+    let (status, view, _) = app.call("GET", &format!("/api/v1/customers/{customer}/models"), &app.key, None).await;
+    assert_eq!((status, &view["models"]["ltv"]), (200, &json!(null)), "{view}");
+    // Asking again while the fit is held is scheduled at once too.
+    let (status, _, _) = app.call("POST", "/api/v1/models/run", &analyst, None).await;
+    assert_eq!(status, 202);
+
+    drop(held);
+    app.services.models_settled(&app.owner).await.unwrap();
+    let (_, summary, _) = app.call("GET", "/api/v1/models", &analyst, None).await;
+    assert_eq!(summary["refreshing"], json!(false), "{summary}");
+    let (status, ltv, _) = app.call("GET", "/api/v1/models/ltv", &analyst, None).await;
+    assert_eq!((status, &ltv["computing"]), (200, &json!(false)), "{ltv}");
+    assert_ne!(ltv["status"], json!("computing"), "{ltv}");
+}
+
+crate::both_backends!(
+    the_models_api_answers_and_refuses_bad_thresholds,
+    segment_members_export_as_csv_masked_per_role,
+    requests_never_wait_for_a_model_fit
+);
