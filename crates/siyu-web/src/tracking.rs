@@ -365,7 +365,7 @@ async fn single_inner(
     Ok((
         StatusCode::OK,
         axum::Json(
-            serde_json::json!({"success": true, "accepted": outcome.accepted, "duplicates": outcome.duplicates}),
+            serde_json::json!({"success": true, "accepted": outcome.accepted, "duplicates": outcome.duplicates, "rejected": []}),
         ),
     )
         .into_response())

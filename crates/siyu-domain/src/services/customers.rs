@@ -36,7 +36,7 @@ pub struct IdentityView {
 #[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct TraitView {
     /// Typed JSON value (a masked string for personal traits unless `pii:read`).
-    #[schema(value_type = Object)]
+    #[schema(value_type = Value)]
     pub value: Value,
     /// Whether `value` is masked.
     pub masked: bool,
