@@ -234,10 +234,10 @@ async fn owner_sees_the_whole_customer_unmasked() {
     let (_, list) = get(&client, &app, "/customers?tag=VIP").await;
     let table = fragment(&list, r#"<table id="customers""#, "</table>");
     assert_eq!(table.matches("customer-link").count(), 2, "two VIPs: {table}");
-    assert!(list.contains("共 5 位客户"), "total count is shown");
+    assert!(list.contains("找到 2 位客户（共 5 位）"), "the count found and the total are shown");
     let (status, list) = get(&client, &app, "/customers?trait=name%3D%E6%9D%8E%E9%9B%B7").await;
     assert_eq!(status, 422, "personal traits cannot be searched");
-    assert!(fragment(&list, r#"id="search-errors""#, "</div>").contains("personal data"));
+    assert!(fragment(&list, r#"id="search-errors""#, "</div>").contains("是个人信息，不能用于搜索"));
     let (status, page) = get(&client, &app, "/customers/999999").await;
     assert_eq!(status, 404);
     assert!(page.contains("未找到"));

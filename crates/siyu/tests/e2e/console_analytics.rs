@@ -177,7 +177,7 @@ async fn bad_parameters_show_the_error_next_to_the_form_with_422() {
     let (status, page) = get(&zh, &app, "/analytics/retention?period=year").await;
     assert_eq!(status, 422);
     let errors = fragment(&page, r#"id="analytics-errors""#, "</div>");
-    assert!(errors.contains("周期") && errors.contains("expected day, week or month"), "{errors}");
+    assert!(errors.contains("周期") && errors.contains("应为 day、week 或 month"), "{errors}");
     let (status, page) = get(&zh, &app, "/analytics/retention?period=week&cohort_event=Nope").await;
     assert_eq!(status, 422);
     assert!(fragment(&page, r#"id="analytics-errors""#, "</div>").contains("入组事件"));

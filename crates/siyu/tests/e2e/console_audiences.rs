@@ -121,7 +121,7 @@ async fn the_models_page_shows_the_domain_answers_in_both_languages() {
     let (status, page) = post(&client, &app, "/models/settings", &bad).await;
     assert_eq!(status, 422, "{page}");
     let errors = fragment(&page, r#"id="settings-errors""#, "</ul>");
-    assert!(errors.contains(r#"data-field="rfm_edges.recency_days""#) && errors.contains("is not a number"), "{page}");
+    assert!(errors.contains(r#"data-field="rfm_edges.recency_days""#) && errors.contains("不是数字"), "{page}");
     assert_eq!(app.services.model_settings(&owner).await.unwrap().churned_days, 180);
     let good = with(&[
         ("churned_days", "200"),
