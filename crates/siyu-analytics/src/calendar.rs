@@ -1,6 +1,8 @@
 //! Instants to local calendar buckets (days, Monday weeks, months) of one time zone, fast enough to
-//! bucket every event of a scan: a fixed offset when the zone has one over the data's range,
-//! otherwise a table of local midnights searched per instant.
+//! bucket every event of a scan: a fixed offset when the zone has one over the query's range,
+//! otherwise a table of local midnights searched per instant. The table never holds more than
+//! [`MAX_TABLE_DAYS`] days, whatever range it is asked for, and any `i64` instant maps to a day
+//! without overflowing (instants past jiff's range, years ±9999, map to its ends).
 
 use crate::DAY_US;
 use jiff::civil::Date;
@@ -45,6 +47,14 @@ pub struct Calendar {
     mapping: Mapping,
 }
 
+/// The most days a calendar's table of midnights holds (about 110 years).
+pub const MAX_TABLE_DAYS: i64 = 40_000;
+
+/// Returns `ts_us` moved into the range jiff can represent.
+fn representable(ts_us: i64) -> i64 {
+    ts_us.clamp(jiff::Timestamp::MIN.as_microsecond(), jiff::Timestamp::MAX.as_microsecond())
+}
+
 fn epoch() -> Date {
     jiff::civil::date(1970, 1, 1)
 }
@@ -54,18 +64,21 @@ fn day_number(date: Date) -> i64 {
 }
 
 fn date_of_day(day: i64) -> Date {
-    epoch().checked_add(jiff::Span::new().days(day)).unwrap_or(epoch())
+    // Days past jiff's range (years ±9999) fall back to the epoch instead of panicking.
+    jiff::Span::new().try_days(day).ok().and_then(|span| epoch().checked_add(span).ok()).unwrap_or(epoch())
 }
 
 impl Calendar {
-    /// Returns a calendar for `tz`, tuned for instants between `from_us` and `to_us`; instants
-    /// outside still map correctly, only more slowly.
+    /// Returns a calendar for `tz`, tuned for instants between `from_us` and `to_us` (at most
+    /// [`MAX_TABLE_DAYS`] from `from_us`); instants outside still map correctly, only more slowly.
     pub fn new(tz: TimeZone, from_us: i64, to_us: i64) -> Self {
         let local_day = |ts_us: i64| -> i64 {
-            jiff::Timestamp::from_microsecond(ts_us).map(|t| day_number(t.to_zoned(tz.clone()).date())).unwrap_or(0)
+            jiff::Timestamp::from_microsecond(representable(ts_us))
+                .map(|t| day_number(t.to_zoned(tz.clone()).date()))
+                .unwrap_or(0)
         };
         let first_day = local_day(from_us) - 1;
-        let last_day = local_day(to_us) + 1;
+        let last_day = (local_day(to_us) + 1).clamp(first_day, first_day + MAX_TABLE_DAYS);
         let mut midnights = Vec::with_capacity((last_day - first_day + 1).max(0) as usize);
         for day in first_day..=last_day {
             let start = date_of_day(day)
@@ -94,11 +107,11 @@ impl Calendar {
     #[inline]
     pub fn day(&self, ts_us: i64) -> i64 {
         match &self.mapping {
-            Mapping::Fixed { offset_us } => (ts_us + offset_us).div_euclid(DAY_US),
+            Mapping::Fixed { offset_us } => ts_us.saturating_add(*offset_us).div_euclid(DAY_US),
             Mapping::Table { first_day, midnights } => {
                 let i = midnights.partition_point(|m| *m <= ts_us);
                 if i == 0 || i == midnights.len() {
-                    jiff::Timestamp::from_microsecond(ts_us)
+                    jiff::Timestamp::from_microsecond(representable(ts_us))
                         .map(|t| day_number(t.to_zoned(self.tz.clone()).date()))
                         .unwrap_or(0)
                 } else {
@@ -124,12 +137,34 @@ impl Calendar {
         }
     }
 
+    /// Returns the instant local day `day` starts (its first instant, in microseconds).
+    pub fn day_start_us(&self, day: i64) -> i64 {
+        if let Mapping::Table { first_day, midnights } = &self.mapping
+            && let Some(start) = usize::try_from(day - first_day).ok().and_then(|i| midnights.get(i))
+        {
+            return *start;
+        }
+        date_of_day(day)
+            .to_zoned(self.tz.clone())
+            .map(|z| z.start_of_day().map(|s| s.timestamp()).unwrap_or(z.timestamp()))
+            .map(|t| t.as_microsecond())
+            .unwrap_or(day.saturating_mul(DAY_US))
+    }
+
+    /// Returns the instant bucket `bucket` starts.
+    pub fn bucket_start_us(&self, bucket: i64, granularity: Granularity) -> i64 {
+        self.day_start_us(day_number(self.bucket_start(bucket, granularity)))
+    }
+
     /// Returns the local date a bucket starts on.
     pub fn bucket_start(&self, bucket: i64, granularity: Granularity) -> Date {
         match granularity {
             Granularity::Day => date_of_day(bucket),
-            Granularity::Week => date_of_day(bucket * 7 - 3),
-            Granularity::Month => jiff::civil::date(bucket.div_euclid(12) as i16, (bucket.rem_euclid(12) + 1) as i8, 1),
+            Granularity::Week => date_of_day(bucket.saturating_mul(7).saturating_sub(3)),
+            Granularity::Month => i16::try_from(bucket.div_euclid(12))
+                .ok()
+                .and_then(|year| Date::new(year, (bucket.rem_euclid(12) + 1) as i8, 1).ok())
+                .unwrap_or(epoch()),
         }
     }
 }

@@ -13,14 +13,15 @@
 use std::collections::HashMap;
 
 use crate::index::{CustomerEvents, Index};
-use crate::{QueryError, parallel};
+use crate::{MAX_FUNNEL_GROUPS, MAX_FUNNEL_WINDOW_US, QueryError, parallel};
 
 /// A funnel over event ids.
 #[derive(Clone, Debug)]
 pub struct FunnelQuery {
     /// The steps' event ids, in order (2 to 32; a name may repeat).
     pub steps: Vec<u16>,
-    /// The conversion window, from the step-1 event to the last step, microseconds (> 0).
+    /// The conversion window, from the step-1 event to the last step, microseconds (> 0, at most
+    /// [`MAX_FUNNEL_WINDOW_US`]).
     pub window_us: i64,
     /// Per property set, the steps it may count for (bit k: step k + 1); `None` when no step has
     /// property filters.
@@ -47,7 +48,8 @@ pub struct FunnelStepResult {
     pub median_us: Option<i64>,
 }
 
-/// Returns per-step results (and groups), or why the query was refused.
+/// Returns per-step results (and groups), or why the query was refused: a step count or window out
+/// of range, or a breakdown with more than [`MAX_FUNNEL_GROUPS`] values among the customers.
 pub fn funnel(index: &Index, query: &FunnelQuery) -> Result<FunnelResult, QueryError> {
     let steps = query.steps.len();
     if !(2..=32).contains(&steps) {
@@ -55,6 +57,9 @@ pub fn funnel(index: &Index, query: &FunnelQuery) -> Result<FunnelResult, QueryE
     }
     if query.window_us <= 0 {
         return Err(QueryError::Invalid { field: "window", reason: "the window must be positive".into() });
+    }
+    if query.window_us > MAX_FUNNEL_WINDOW_US {
+        return Err(QueryError::Invalid { field: "window", reason: "the window must be at most 366 days".into() });
     }
     // Which steps each event id is, as a bit set.
     let max_event = query.steps.iter().copied().max().unwrap_or(0) as usize;
@@ -64,7 +69,7 @@ pub fn funnel(index: &Index, query: &FunnelQuery) -> Result<FunnelResult, QueryE
     }
     let mask_of = |events: &[u16], i: usize| masks.get(events[i] as usize).copied().unwrap_or(0);
     // One monomorphic scan per shape, so the plain funnel pays nothing for filters it does not have.
-    Ok(match (&query.step_sets, &query.breakdown) {
+    let result = match (&query.step_sets, &query.breakdown) {
         (None, None) => scan(index, steps, query.window_us, |c, i| mask_of(c.events, i), |_, _| (), false),
         (Some(sets), None) => scan(
             index,
@@ -85,6 +90,10 @@ pub fn funnel(index: &Index, query: &FunnelQuery) -> Result<FunnelResult, QueryE
             |c, i| groups[c.props[i] as usize],
             true,
         ),
+    };
+    result.ok_or_else(|| QueryError::Invalid {
+        field: "breakdown",
+        reason: format!("the property has more than {MAX_FUNNEL_GROUPS} values among the funnel's customers"),
     })
 }
 
@@ -117,12 +126,13 @@ fn scan<G: Group>(
     mask: impl Fn(&CustomerEvents<'_>, usize) -> u32 + Sync,
     group: impl Fn(&CustomerEvents<'_>, usize) -> G + Sync,
     grouped: bool,
-) -> FunnelResult {
+) -> Option<FunnelResult> {
     let parts = parallel::over_slots(index.customer_count(), |range| {
         let mut reached = vec![0u64; steps];
         let mut times: Vec<Vec<i64>> = vec![Vec::new(); steps];
         let mut groups: HashMap<u32, Vec<u64>> = HashMap::new();
         let mut chain: Vec<Chain<G>> = vec![None; steps];
+        let mut overflow = false;
         index.for_each_customer(range, |customer| {
             chain.iter_mut().for_each(|c| *c = None);
             let level =
@@ -135,16 +145,24 @@ fn scan<G: Group>(
             }
             if grouped && level > 0 {
                 let value = chain[level - 1].map_or(u32::MAX, |(_, _, g)| g.id());
-                let counts = groups.entry(value).or_insert_with(|| vec![0; steps]);
-                counts[..level].iter_mut().for_each(|c| *c += 1);
+                // Past the limit the answer is refused: stop growing, and say so.
+                if groups.len() < MAX_FUNNEL_GROUPS || groups.contains_key(&value) {
+                    let counts = groups.entry(value).or_insert_with(|| vec![0; steps]);
+                    counts[..level].iter_mut().for_each(|c| *c += 1);
+                } else {
+                    overflow = true;
+                }
             }
         });
-        (reached, times, groups)
+        (reached, times, groups, overflow)
     });
+    if parts.iter().any(|part| part.3) {
+        return None;
+    }
     let mut reached = vec![0u64; steps];
     let mut times: Vec<Vec<i64>> = vec![Vec::new(); steps];
     let mut groups: HashMap<u32, Vec<u64>> = HashMap::new();
-    for (part_reached, part_times, part_groups) in parts {
+    for (part_reached, part_times, part_groups, _) in parts {
         for k in 0..steps {
             reached[k] += part_reached[k];
             times[k].extend(part_times[k].iter());
@@ -159,7 +177,7 @@ fn scan<G: Group>(
         .zip(times)
         .map(|(customers, mut t)| FunnelStepResult { customers, median_us: median(&mut t) })
         .collect();
-    FunnelResult { steps, groups }
+    (groups.len() <= MAX_FUNNEL_GROUPS).then_some(FunnelResult { steps, groups })
 }
 
 /// Returns the deepest step reached (0 when step 1 never happened), leaving each step's chain in
@@ -214,7 +232,7 @@ fn advance<G: Group>(chain: &mut [Chain<G>], k: usize, at: i64, window_us: i64, 
     if k == 0 {
         chain[0] = Some((at, at, group()));
     } else if let Some((first, _, value)) = chain[k - 1]
-        && at <= first + window_us
+        && at <= first.saturating_add(window_us)
     {
         chain[k] = Some((first, at, value));
         return k + 1 == chain.len();
@@ -316,5 +334,31 @@ mod tests {
         assert!(matches!(one, Err(QueryError::Invalid { field: "steps", .. })));
         let zero = funnel(&data, &FunnelQuery { steps: vec![0, 1], window_us: 0, step_sets: None, breakdown: None });
         assert!(matches!(zero, Err(QueryError::Invalid { field: "window", .. })));
+    }
+
+    #[test]
+    fn funnels_refuse_long_windows_and_too_many_breakdown_values() {
+        // Events at the ends of time sit in the same funnel without overflowing.
+        let data = columns(&[(1, i64::MIN, 0), (1, i64::MIN + 1, 1), (2, i64::MAX - 1, 0), (2, i64::MAX, 1)]);
+        assert_eq!(counts(&data, &[0, 1], MAX_FUNNEL_WINDOW_US), vec![2, 2]);
+        let long =
+            FunnelQuery { steps: vec![0, 1], window_us: MAX_FUNNEL_WINDOW_US + 1, step_sets: None, breakdown: None };
+        assert!(matches!(funnel(&data, &long), Err(QueryError::Invalid { field: "window", .. })));
+        let mut builder = EventColumnsBuilder::default();
+        let customers = MAX_FUNNEL_GROUPS as i64 + 1;
+        for customer in 0..customers {
+            builder.push(RawEvent { customer, ts_us: 0, event: 0, order_cents: None, props: customer as u32 });
+        }
+        let data = Index::from_columns(builder.build());
+        let values: Vec<u32> = (0..customers as u32).collect();
+        let query = |breakdown: &[u32]| FunnelQuery {
+            steps: vec![0, 1],
+            window_us: H,
+            step_sets: None,
+            breakdown: Some(breakdown.to_vec()),
+        };
+        assert!(matches!(funnel(&data, &query(&values)), Err(QueryError::Invalid { field: "breakdown", .. })));
+        let fewer: Vec<u32> = values.iter().map(|v| v % 100).collect();
+        assert_eq!(funnel(&data, &query(&fewer)).unwrap().groups.len(), 100);
     }
 }

@@ -85,6 +85,30 @@ impl Index {
         }
     }
 
+    /// Returns the earliest and latest event time within `lo..=hi`, `None` when no event lies there:
+    /// the data's range as far as it is plausible. When every event lies inside it is
+    /// [`Index::time_range`]; otherwise one binary search per customer.
+    pub fn time_range_within(&self, lo: i64, hi: i64) -> Option<(i64, i64)> {
+        let (from, to) = self.time_range()?;
+        if from >= lo && to <= hi {
+            return Some((from, to));
+        }
+        let parts = crate::parallel::over_slots(self.customer_count(), |range| {
+            let (mut min, mut max) = (i64::MAX, i64::MIN);
+            self.for_each_customer(range, |customer| {
+                let ts = customer.ts_us;
+                let (begin, end) = (ts.partition_point(|t| *t < lo), ts.partition_point(|t| *t <= hi));
+                if begin < end {
+                    min = min.min(ts[begin]);
+                    max = max.max(ts[end - 1]);
+                }
+            });
+            (min, max)
+        });
+        let (min, max) = parts.into_iter().fold((i64::MAX, i64::MIN), |(a, b), (c, d)| (a.min(c), b.max(d)));
+        (min <= max).then_some((min, max))
+    }
+
     /// Returns the bytes both column sets hold.
     pub fn heap_bytes(&self) -> usize {
         self.base.heap_bytes() + self.delta.heap_bytes() + self.pairs.capacity() * 8 + self.delta_only.capacity() * 4
@@ -275,5 +299,7 @@ mod tests {
         index.for_each_customer(1..2, |c| part.push(c.id));
         assert_eq!(part, vec![3]);
         assert_eq!(index.time_range(), Some((1, 30)));
+        assert_eq!(index.time_range_within(2, 25), Some((5, 20)));
+        assert_eq!(index.time_range_within(11, 19), None);
     }
 }

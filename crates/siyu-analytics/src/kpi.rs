@@ -39,23 +39,29 @@ pub struct KpiCounts {
 /// The retention horizons, in days.
 pub const RETENTION_DAYS: [i64; 3] = [1, 7, 30];
 
-/// Returns the KPI counts as of `as_of_day`; events after that day are ignored.
+/// Returns the KPI counts as of `as_of_day`; events after that day are ignored, and so are events
+/// more than 30 days before it, except that a customer's first event tells whether they are new.
+/// The work is one binary search per customer plus the events of the 31 days, whatever the data's
+/// range.
 pub fn kpis(index: &Index, calendar: &Calendar, as_of_day: i64, counted: &[u16]) -> KpiCounts {
+    let window_start_us = calendar.day_start_us(as_of_day - 30);
+    let end_us = calendar.day_start_us(as_of_day + 1);
     let parts = parallel::over_slots(index.customer_count(), |range| {
         let mut k = KpiCounts { counted_30d: vec![0; counted.len()], ..Default::default() };
         index.for_each_customer(range, |customer| {
-            let Some(first_ts) = customer.ts_us.first() else { return };
-            let first_day = calendar.day(*first_ts);
-            if first_day > as_of_day {
+            let Some(first_ts) = customer.ts_us.first().copied() else { return };
+            if first_ts >= end_us {
                 return;
             }
+            // Days from first seen to the day; only the last 31 days matter.
+            let first_ago = if first_ts < window_start_us { i64::MAX } else { as_of_day - calendar.day(first_ts) };
             let (mut on_day, mut in_7, mut in_30) = (false, false, false);
-            for (ts, event) in customer.ts_us.iter().zip(customer.events) {
-                let day = calendar.day(*ts);
-                if day > as_of_day {
+            let begin = customer.ts_us.partition_point(|ts| *ts < window_start_us);
+            for (ts, event) in customer.ts_us[begin..].iter().zip(&customer.events[begin..]) {
+                if *ts >= end_us {
                     break;
                 }
-                let ago = as_of_day - day;
+                let ago = as_of_day - calendar.day(*ts);
                 on_day |= ago == 0;
                 in_7 |= ago < 7;
                 in_30 |= ago < 30;
@@ -70,7 +76,6 @@ pub fn kpis(index: &Index, calendar: &Calendar, as_of_day: i64, counted: &[u16])
             k.dau += u64::from(on_day);
             k.wau += u64::from(in_7);
             k.mau += u64::from(in_30);
-            let first_ago = as_of_day - first_day;
             k.new_1d += u64::from(first_ago == 0);
             k.new_7d += u64::from(first_ago < 7);
             k.new_30d += u64::from(first_ago < 30);
@@ -80,20 +85,16 @@ pub fn kpis(index: &Index, calendar: &Calendar, as_of_day: i64, counted: &[u16])
                     k.retained[i] += u64::from(on_day);
                 }
             }
-            let mut orders = 0u64;
-            for order in customer.orders {
-                let day = calendar.day(order.ts_us);
-                if day > as_of_day {
-                    break;
-                }
-                orders += 1;
-                if as_of_day - day < 30 {
-                    k.gmv_30d_cents += order.cents;
+            let orders = &customer.orders[..customer.orders.partition_point(|o| o.ts_us < end_us)];
+            let recent = orders.partition_point(|o| o.ts_us < window_start_us);
+            for order in &orders[recent..] {
+                if as_of_day - calendar.day(order.ts_us) < 30 {
+                    k.gmv_30d_cents = k.gmv_30d_cents.saturating_add(order.cents);
                     k.orders_30d += 1;
                 }
             }
-            k.buyers += u64::from(orders >= 1);
-            k.repeat_buyers += u64::from(orders >= 2);
+            k.buyers += u64::from(!orders.is_empty());
+            k.repeat_buyers += u64::from(orders.len() >= 2);
         });
         k
     });
@@ -111,7 +112,7 @@ pub fn kpis(index: &Index, calendar: &Calendar, as_of_day: i64, counted: &[u16])
         }
         total.buyers += p.buyers;
         total.repeat_buyers += p.repeat_buyers;
-        total.gmv_30d_cents += p.gmv_30d_cents;
+        total.gmv_30d_cents = total.gmv_30d_cents.saturating_add(p.gmv_30d_cents);
         total.orders_30d += p.orders_30d;
         for (sum, n) in total.counted_30d.iter_mut().zip(p.counted_30d) {
             *sum += n;
@@ -143,6 +144,10 @@ mod tests {
         push(3, 30, 0, None);
         // Customer 4: only after the as-of day.
         push(4, 31, 0, None);
+        // Customer 5: seen in year 1 and at the ends of time; an order of year -5000 counts as a buyer's.
+        for ts_us in [i64::MIN, -219_927_974_400_000_000, -62_135_596_800_000_000, i64::MAX] {
+            builder.push(RawEvent { customer: 5, ts_us, event: 0, order_cents: Some(i64::MAX), props: 0 });
+        }
         let index = Index::from_columns(builder.build());
         let calendar = Calendar::new(jiff::tz::TimeZone::UTC, 0, 40 * DAY_US);
         let k = kpis(&index, &calendar, 30, &[2]);
@@ -150,7 +155,7 @@ mod tests {
         assert_eq!((k.new_1d, k.new_7d, k.new_30d), (0, 1, 2));
         assert_eq!(k.cohort, [1, 1, 1]);
         assert_eq!(k.retained, [0, 1, 1]);
-        assert_eq!((k.buyers, k.repeat_buyers), (1, 1));
+        assert_eq!((k.buyers, k.repeat_buyers), (2, 2));
         assert_eq!((k.gmv_30d_cents, k.orders_30d), (2_000, 1));
         assert_eq!(k.counted_30d, vec![1]);
     }

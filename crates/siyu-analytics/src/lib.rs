@@ -35,6 +35,26 @@ pub use props::{PropTable, Scalar};
 /// Microseconds in a day.
 pub const DAY_US: i64 = 86_400 * 1_000_000;
 
+/// The earliest instant the engine reads as real data: 2000-01-01T00:00:00Z, in microseconds.
+/// Ingestion refuses events before it (docs/EVENTS.md) and a query's default range never reaches
+/// before it; events of older logs are skipped by the queries whose range they fall outside.
+pub const EARLIEST_US: i64 = 946_684_800_000_000;
+
+/// The most cohorts (and so periods) one retention matrix has.
+pub const MAX_RETENTION_BUCKETS: i64 = 400;
+/// The most buckets one event segmentation has.
+pub const MAX_SEGMENTATION_BUCKETS: i64 = 1_000;
+/// The most numbers one event segmentation holds: series × breakdown values × buckets.
+pub const MAX_SEGMENTATION_CELLS: usize = 500_000;
+/// The most distinct breakdown values one funnel counts.
+pub const MAX_FUNNEL_GROUPS: usize = 10_000;
+/// The longest funnel conversion window, microseconds (366 days).
+pub const MAX_FUNNEL_WINDOW_US: i64 = 366 * DAY_US;
+/// The most distinct step-to-step links one paths query counts.
+pub const MAX_PATH_LINKS: usize = 100_000;
+/// The deepest paths query, in steps from the anchor.
+pub const MAX_PATH_DEPTH: usize = 10;
+
 /// What a query could not answer.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum QueryError {

@@ -201,7 +201,7 @@ pub struct CustomerModel {
 impl CustomerModel {
     /// Returns whole days since the last order (`None` without orders).
     pub fn recency_days(&self, as_of_us: i64) -> Option<i64> {
-        (self.orders > 0).then(|| (as_of_us - self.last_order_us).div_euclid(DAY_US))
+        (self.orders > 0).then(|| as_of_us.saturating_sub(self.last_order_us).div_euclid(DAY_US))
     }
 }
 
@@ -246,7 +246,8 @@ pub fn compute(index: &Index, params: &ModelParams) -> Models {
                     break;
                 }
                 a.first.get_or_insert(ts);
-                let ago = as_of - ts;
+                // Saturating: legacy events of any instant cannot overflow an age.
+                let ago = as_of.saturating_sub(ts);
                 if ago < params.health_recency_days * DAY_US {
                     a.received += i64::from(flag(&params.received, *event));
                     a.engaged += i64::from(flag(&params.engaged, *event));
@@ -267,20 +268,21 @@ pub fn compute(index: &Index, params: &ModelParams) -> Models {
             let Some(first) = a.first else { return };
             let orders = &c.orders[..c.orders.partition_point(|o| o.ts_us <= as_of)];
             let last_active = a.last_active.unwrap_or(first);
-            let idle_days = (as_of - last_active).div_euclid(DAY_US);
+            let idle_days = as_of.saturating_sub(last_active).div_euclid(DAY_US);
             let stage = if idle_days >= params.churned_days {
                 Stage::Churned
             } else if idle_days >= params.dormant_days {
                 Stage::Dormant
-            } else if (as_of - first).div_euclid(DAY_US) < params.new_days {
+            } else if as_of.saturating_sub(first).div_euclid(DAY_US) < params.new_days {
                 Stage::New
             } else if orders.len() as i64 >= params.mature_orders {
                 Stage::Mature
             } else {
                 Stage::Growth
             };
-            let recency =
-                40.0 * (1.0 - (as_of - last_active) as f64 / (params.health_recency_days * DAY_US) as f64).max(0.0);
+            let recency = 40.0
+                * (1.0 - as_of.saturating_sub(last_active) as f64 / (params.health_recency_days * DAY_US) as f64)
+                    .max(0.0);
             let trend = 30.0
                 * match (a.recent, a.previous) {
                     (0, _) => 0.0,
@@ -294,14 +296,14 @@ pub fn compute(index: &Index, params: &ModelParams) -> Models {
                     first_seen_us: first,
                     last_active_us: last_active,
                     last_order_us: orders.last().map_or(0, |o| o.ts_us),
-                    monetary_cents: orders.iter().map(|o| o.cents).sum(),
+                    monetary_cents: orders.iter().fold(0i64, |sum, o| sum.saturating_add(o.cents)),
                     orders: orders.len() as u32,
                     rfm: [0; 3],
                     class: None,
                     stage,
                     tier: None,
                     recall_since_us: (idle_days >= params.churn_days)
-                        .then_some(last_active + params.churn_days * DAY_US),
+                        .then_some(last_active.saturating_add(params.churn_days * DAY_US)),
                     health: (recency + trend + engagement).round().clamp(0.0, 100.0) as u8,
                 },
                 a.potential,
@@ -401,8 +403,8 @@ pub fn purchase_summaries(index: &Index, as_of_us: i64) -> Vec<(i64, Summary)> {
         index.for_each_customer(range, |c| {
             let orders = &c.orders[..c.orders.partition_point(|o| o.ts_us <= as_of_us)];
             let Some(first) = orders.first() else { return };
-            let day = |ts: i64| (ts - first.ts_us).div_euclid(DAY_US);
-            let t = (as_of_us - first.ts_us) as f64 / DAY_US as f64;
+            let day = |ts: i64| ts.saturating_sub(first.ts_us).div_euclid(DAY_US);
+            let t = as_of_us.saturating_sub(first.ts_us) as f64 / DAY_US as f64;
             if t < 1.0 {
                 return;
             }
@@ -416,7 +418,7 @@ pub fn purchase_summaries(index: &Index, as_of_us: i64) -> Vec<(i64, Summary)> {
                     repeats += 1;
                     last_day = d;
                 }
-                spend += order.cents;
+                spend = spend.saturating_add(order.cents);
             }
             let frequency = f64::from(repeats);
             out.push((

@@ -3,7 +3,7 @@
 //! from their last occurrence going back.
 
 use crate::index::Index;
-use crate::parallel;
+use crate::{MAX_PATH_DEPTH, MAX_PATH_LINKS, QueryError, parallel};
 use std::collections::HashMap;
 
 /// Direction from the anchor event.
@@ -29,11 +29,20 @@ pub struct Link {
 }
 
 /// Returns the flows up to `depth` steps from each customer's anchor (see the module), most frequent
-/// first within each step, and the number of customers who did the anchor.
-pub fn paths(index: &Index, anchor: u16, direction: Direction, depth: usize) -> (u64, Vec<Link>) {
+/// first within each step, and the number of customers who did the anchor; or why the query was
+/// refused: a depth of 0 or more than [`MAX_PATH_DEPTH`], or more than [`MAX_PATH_LINKS`] distinct
+/// links.
+pub fn paths(index: &Index, anchor: u16, direction: Direction, depth: usize) -> Result<(u64, Vec<Link>), QueryError> {
+    if !(1..=MAX_PATH_DEPTH).contains(&depth) {
+        return Err(QueryError::Invalid { field: "depth", reason: format!("must be 1 to {MAX_PATH_DEPTH}") });
+    }
+    let too_many = || QueryError::Invalid {
+        field: "depth",
+        reason: format!("more than {MAX_PATH_LINKS} distinct links; ask for fewer steps"),
+    };
     let parts = parallel::over_slots(index.customer_count(), |range| {
         let mut links: HashMap<(usize, u16, u16), u64> = HashMap::new();
-        let mut anchored = 0u64;
+        let (mut anchored, mut overflow) = (0u64, false);
         index.for_each_customer(range, |customer| {
             let events = customer.events;
             let Some(at) = (match direction {
@@ -48,14 +57,23 @@ pub fn paths(index: &Index, anchor: u16, direction: Direction, depth: usize) -> 
                 Direction::Previous => events[..=at].iter().rev().take(depth + 1).copied().collect(),
             };
             for (step, pair) in path.windows(2).enumerate() {
-                *links.entry((step, pair[0], pair[1])).or_default() += 1;
+                let key = (step, pair[0], pair[1]);
+                // Past the limit the answer is refused: stop growing.
+                if links.len() < MAX_PATH_LINKS || links.contains_key(&key) {
+                    *links.entry(key).or_default() += 1;
+                } else {
+                    overflow = true;
+                }
             }
         });
-        (anchored, links)
+        (anchored, links, overflow)
     });
+    if parts.iter().any(|part| part.2) {
+        return Err(too_many());
+    }
     let mut anchored = 0;
     let mut links: HashMap<(usize, u16, u16), u64> = HashMap::new();
-    for (n, part) in parts {
+    for (n, part, _) in parts {
         anchored += n;
         for (key, count) in part {
             *links.entry(key).or_default() += count;
@@ -66,7 +84,10 @@ pub fn paths(index: &Index, anchor: u16, direction: Direction, depth: usize) -> 
     links.sort_by(|a, b| {
         a.step.cmp(&b.step).then(b.count.cmp(&a.count)).then(a.from.cmp(&b.from)).then(a.to.cmp(&b.to))
     });
-    (anchored, links)
+    if links.len() > MAX_PATH_LINKS {
+        return Err(too_many());
+    }
+    Ok((anchored, links))
 }
 
 #[cfg(test)]
@@ -83,12 +104,36 @@ mod tests {
             }
         }
         let index = Index::from_columns(builder.build());
-        let (anchored, links) = paths(&index, 0, Direction::Next, 2);
+        let (anchored, links) = paths(&index, 0, Direction::Next, 2).unwrap();
         assert_eq!(anchored, 2);
         let flat: Vec<(usize, u16, u16, u64)> = links.iter().map(|l| (l.step, l.from, l.to, l.count)).collect();
         assert_eq!(flat, vec![(0, 0, 1, 2), (1, 1, 2, 1), (1, 1, 3, 1)]);
-        let (_, before) = paths(&index, 0, Direction::Previous, 1);
+        let (_, before) = paths(&index, 0, Direction::Previous, 1).unwrap();
         let flat: Vec<(usize, u16, u16, u64)> = before.iter().map(|l| (l.step, l.from, l.to, l.count)).collect();
         assert_eq!(flat, vec![(0, 0, 2, 1)]);
+    }
+
+    #[test]
+    fn paths_refuse_depths_and_link_counts_past_their_limits() {
+        let mut builder = EventColumnsBuilder::default();
+        // 11,000 customers, each doing the anchor then 10 pseudo-random events of 65,000: about
+        // 109,000 distinct links over 10 steps (more than the limit), 10,000 over one.
+        let mut seed = 12_345u64;
+        for customer in 0..11_000i64 {
+            builder.push(RawEvent { customer, ts_us: 0, event: 0, order_cents: None, props: 0 });
+            for k in 1..=10 {
+                seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+                let event = 1 + ((seed >> 33) % 65_000) as u16;
+                builder.push(RawEvent { customer, ts_us: k, event, order_cents: None, props: 0 });
+            }
+        }
+        let index = Index::from_columns(builder.build());
+        let field = |depth| match paths(&index, 0, Direction::Next, depth) {
+            Err(QueryError::Invalid { field, .. }) => field,
+            Ok(_) => "none",
+            Err(other) => panic!("unexpected {other:?}"),
+        };
+        assert_eq!((field(0), field(MAX_PATH_DEPTH + 1), field(MAX_PATH_DEPTH)), ("depth", "depth", "depth"));
+        assert_eq!(paths(&index, 0, Direction::Next, 1).unwrap().0, 11_000);
     }
 }

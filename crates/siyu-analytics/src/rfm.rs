@@ -39,9 +39,10 @@ pub fn rfm(index: &Index, as_of_us: Option<i64>) -> Vec<RfmRow> {
             let Some(last) = orders.last() else { return };
             rows.push(RfmRow {
                 customer: customer.id,
-                recency_days: (as_of - last.ts_us).div_euclid(DAY_US),
+                // Saturating: an order of any instant (legacy data) or amount cannot overflow.
+                recency_days: as_of.saturating_sub(last.ts_us).div_euclid(DAY_US),
                 frequency: orders.len() as i64,
-                monetary_cents: orders.iter().map(|o| o.cents).sum(),
+                monetary_cents: orders.iter().fold(0i64, |sum, o| sum.saturating_add(o.cents)),
                 r: 0,
                 f: 0,
                 m: 0,
@@ -70,17 +71,17 @@ pub fn rfm(index: &Index, as_of_us: Option<i64>) -> Vec<RfmRow> {
 pub(crate) fn ranks(values: impl Iterator<Item = i64>, n: usize) -> Vec<i64> {
     let values: Vec<i64> = values.collect();
     let (min, max) = values.iter().fold((i64::MAX, i64::MIN), |(lo, hi), v| (lo.min(*v), hi.max(*v)));
-    let span = max.saturating_sub(min) as u64;
+    let span = max.abs_diff(min);
     if span < 4 * n as u64 + 1024 {
         // Small integer ranges (days, order counts): a histogram and its prefix sums.
         let mut below = vec![0i64; span as usize + 2];
         for v in &values {
-            below[(v - min) as usize + 1] += 1;
+            below[v.abs_diff(min) as usize + 1] += 1;
         }
         for i in 1..below.len() {
             below[i] += below[i - 1];
         }
-        return values.iter().map(|v| below[(v - min) as usize] + 1).collect();
+        return values.iter().map(|v| below[v.abs_diff(min) as usize] + 1).collect();
     }
     let mut order: Vec<(i64, u32)> = values.iter().enumerate().map(|(i, v)| (*v, i as u32)).collect();
     order.sort_unstable();

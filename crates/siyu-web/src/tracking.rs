@@ -267,10 +267,10 @@ fn envelope(
     let received_us = state.services.now().as_microsecond();
     let sent_at_us = match sent_at {
         None | Some(Value::Null) => None,
+        // The batch's sentAt is held to the range of every instant field (docs/EVENTS.md).
         Some(Value::String(text)) => Some(
-            text.parse::<jiff::Timestamp>()
-                .map_err(|_| Problem::malformed("sentAt", format!("\"{text}\" is not an ISO 8601 instant")))?
-                .as_microsecond(),
+            siyu_domain::events::segment::parse_instant(text, received_us)
+                .map_err(|reason| Problem::malformed("sentAt", reason))?,
         ),
         Some(other) => return Err(Problem::malformed("sentAt", format!("must be an ISO 8601 string, not {other}"))),
     };

@@ -101,13 +101,14 @@ pub async fn import(
                 "senders resolved"
             );
             let reader = builder.with_batch_size(BATCH_ROWS).build()?;
+            let received_us = services.now().as_microsecond();
             // Decoding runs on its own thread, a batch or two ahead of the appends.
             let (sender, mut batches) = tokio::sync::mpsc::channel::<(Vec<Row>, u64)>(2);
             let decoder = tokio::task::spawn_blocking(move || -> anyhow::Result<ImportReport> {
                 let (mut report, mut number) = (ImportReport::default(), 0u64);
                 for batch in reader {
                     let batch = batch.context("reading a Parquet row group")?;
-                    let rows = parquet_rows(&batch, &mut number, &mut report)?;
+                    let rows = parquet_rows(&batch, &mut number, &mut report, received_us)?;
                     if sender.blocking_send((rows, number)).is_err() {
                         // The writer stopped on an error of its own, which it reports.
                         break;
@@ -138,6 +139,7 @@ pub async fn import(
             let amount = column("amount");
             let mut rows = Vec::with_capacity(BATCH_ROWS);
             let mut record = csv::StringRecord::new();
+            let received_us = services.now().as_microsecond();
             loop {
                 let more = match reader.read_record(&mut record) {
                     Ok(more) => more,
@@ -150,7 +152,7 @@ pub async fn import(
                 if more {
                     let line = record.position().map_or(0, |p| p.line());
                     importer.report.rows += 1;
-                    match csv_row(&record, user_id, event, ts_us, ts, amount) {
+                    match csv_row(&record, user_id, event, ts_us, ts, amount, received_us) {
                         Ok(row) => rows.push(row),
                         Err((field, reason)) => importer.report.refuse(line, field, reason),
                     }
@@ -280,6 +282,17 @@ impl Importer<'_> {
     }
 }
 
+/// Returns why an event name is refused, if it is (as the Tracking API refuses it).
+fn event_refusal(name: &str) -> Option<String> {
+    if name.chars().any(char::is_control) {
+        Some(format!("{name:?} contains a control character"))
+    } else if name.len() > 200 {
+        Some("must be at most 200 characters".into())
+    } else {
+        None
+    }
+}
+
 fn csv_row(
     record: &csv::StringRecord,
     user_id: usize,
@@ -287,6 +300,7 @@ fn csv_row(
     ts_us: Option<usize>,
     ts: Option<usize>,
     amount: Option<usize>,
+    received_us: i64,
 ) -> Result<Row, (&'static str, String)> {
     let field = |i: usize| record.get(i).map(str::trim).unwrap_or("");
     let user = field(user_id);
@@ -297,14 +311,20 @@ fn csv_row(
     if name.is_empty() {
         return Err(("event", "must not be empty".into()));
     }
+    if let Some(reason) = event_refusal(name) {
+        return Err(("event", reason));
+    }
     let ts_us = match (ts_us, ts) {
         (Some(i), _) => {
-            field(i).parse::<i64>().map_err(|_| ("ts_us", format!("\"{}\" is not an integer", field(i))))?
+            let us = field(i).parse::<i64>().map_err(|_| ("ts_us", format!("\"{}\" is not an integer", field(i))))?;
+            if let Some(reason) = instant_refusal(field(i), us, received_us) {
+                return Err(("ts_us", reason));
+            }
+            us
         }
-        (None, Some(i)) => field(i)
-            .parse::<jiff::Timestamp>()
-            .map_err(|_| ("ts", format!("\"{}\" is not an RFC 3339 instant", field(i))))?
-            .as_microsecond(),
+        (None, Some(i)) => {
+            siyu_domain::events::segment::parse_instant(field(i), received_us).map_err(|reason| ("ts", reason))?
+        }
         (None, None) => unreachable!("checked against the header"),
     };
     let amount = match amount.map(field).filter(|a| !a.is_empty()) {
@@ -451,7 +471,18 @@ impl NumberSet {
     }
 }
 
-fn parquet_rows(batch: &RecordBatch, number: &mut u64, report: &mut ImportReport) -> anyhow::Result<Vec<Row>> {
+/// Returns why an instant in microseconds (`text` as the file gave it) is refused, if it is: the
+/// Tracking API's range (docs/EVENTS.md).
+fn instant_refusal(text: &str, us: i64, received_us: i64) -> Option<String> {
+    siyu_domain::events::segment::instant_refusal(text, us, received_us)
+}
+
+fn parquet_rows(
+    batch: &RecordBatch,
+    number: &mut u64,
+    report: &mut ImportReport,
+    received_us: i64,
+) -> anyhow::Result<Vec<Row>> {
     let users = parquet_column(batch, "user_id")?;
     let events = parquet_column(batch, "event")?;
     let ts = parquet_column(batch, "ts")?;
@@ -495,11 +526,22 @@ fn parquet_rows(batch: &RecordBatch, number: &mut u64, report: &mut ImportReport
             report.refuse(*number, "event", "must not be empty".into());
             continue;
         };
+        if let Some(reason) = event_refusal(&event) {
+            report.refuse(*number, "event", reason);
+            continue;
+        }
         let Some(raw) = raw_ts[i] else {
             report.refuse(*number, "ts", "must not be empty".into());
             continue;
         };
         let ts_us = if ts_scale > 0 { raw.saturating_mul(ts_scale) } else { raw.div_euclid(-ts_scale) };
+        let text = || {
+            jiff::Timestamp::from_microsecond(ts_us).map_or_else(|_| format!("{raw} (raw value)"), |t| t.to_string())
+        };
+        if let Some(reason) = instant_refusal(&text(), ts_us, received_us) {
+            report.refuse(*number, "ts", reason);
+            continue;
+        }
         let amount = amounts.as_ref().and_then(|a| a[i]).unwrap_or(0.0);
         if !amount.is_finite() {
             report.refuse(*number, "amount", "must be a finite number".into());
@@ -526,5 +568,30 @@ mod tests {
         let mut all: Vec<u64> = set.into_iter().collect();
         all.sort_unstable();
         assert_eq!(all, vec![0, 5, 64, 1_000, u64::MAX]);
+    }
+
+    #[test]
+    fn csv_rows_refuse_instants_and_event_names_as_the_tracking_api_does() {
+        let received_us = 1_767_600_000_000_000; // 2026-01-05T08:00:00Z
+        let row = |fields: &[&str]| {
+            let record = csv::StringRecord::from(fields.to_vec());
+            super::csv_row(&record, 0, 1, None, Some(2), None, received_us).map(|row| row.ts_us)
+        };
+        let refused = |fields: &[&str]| row(fields).err().map(|(field, reason)| (field.to_string(), reason));
+        assert_eq!(row(&["u", "E", "2026-01-05T07:00:00Z"]), Ok(received_us - 3_600_000_000));
+        let (field, reason) = refused(&["u", "E", "0001-01-01T00:00:00Z"]).unwrap();
+        assert_eq!(
+            (field.as_str(), reason.as_str()),
+            ("ts", "\"0001-01-01T00:00:00Z\" is before 2000-01-01T00:00:00Z, the earliest accepted instant")
+        );
+        let (field, reason) = refused(&["u", "E", "9999-12-31T23:59:59Z"]).unwrap();
+        assert_eq!(
+            (field.as_str(), reason.as_str()),
+            ("ts", "\"9999-12-31T23:59:59Z\" is more than 24 hours after it was received")
+        );
+        assert_eq!(refused(&["u", "Order\u{0}Completed", "2026-01-05T07:00:00Z"]).unwrap().0, "event");
+        let record = csv::StringRecord::from(vec!["u", "E", "-9223372036854775808"]);
+        let by_number = super::csv_row(&record, 0, 1, Some(2), None, None, received_us);
+        assert_eq!(by_number.err().map(|(field, _)| field), Some("ts_us"));
     }
 }

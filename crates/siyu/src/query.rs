@@ -224,7 +224,13 @@ pub async fn run(services: &Services, command: QueryCommand) -> anyhow::Result<(
                 .with_context(|| format!("period \"{period}\": expected day, week or month"))?;
             let (index, workspace_tz) = index_of(services, &workspace).await?;
             let tz = time_zone(tz.as_deref(), &workspace_tz)?;
-            let answer = index.retention(&tz, granularity, cohort_event.as_deref(), return_event.as_deref())?;
+            let answer = index.retention(
+                &tz,
+                granularity,
+                cohort_event.as_deref(),
+                return_event.as_deref(),
+                siyu_domain::events::analytics::Dates::all(services.now().as_microsecond()),
+            )?;
             match format {
                 Format::Json => println!("{}", serde_json::to_string(&answer)?),
                 Format::Table => {
@@ -283,7 +289,8 @@ pub async fn run(services: &Services, command: QueryCommand) -> anyhow::Result<(
             let options = SegmentationOptions { filters, breakdown, limit: limit.unwrap_or(0) };
             let (index, workspace_tz) = index_of(services, &workspace).await?;
             let tz = time_zone(tz.as_deref(), &workspace_tz)?;
-            let answer = index.segmentation(&tz, granularity, &series, &options, from, to)?;
+            let dates = siyu_domain::events::analytics::Dates::between(from, to, services.now().as_microsecond());
+            let answer = index.segmentation(&tz, granularity, &series, &options, dates)?;
             match format {
                 Format::Json => println!("{}", serde_json::to_string(&answer)?),
                 Format::Table => {
@@ -333,7 +340,7 @@ pub async fn run(services: &Services, command: QueryCommand) -> anyhow::Result<(
                 .transpose()?;
             let (index, workspace_tz) = index_of(services, &workspace).await?;
             let tz = time_zone(tz.as_deref(), &workspace_tz)?;
-            let answer = index.kpis(&tz, as_of);
+            let answer = index.kpis(&tz, as_of, services.now().as_microsecond())?;
             match format {
                 Format::Json => println!("{}", serde_json::to_string(&answer)?),
                 Format::Table => {
@@ -351,7 +358,7 @@ pub async fn run(services: &Services, command: QueryCommand) -> anyhow::Result<(
                 .map(|t| t.as_microsecond());
             let (index, workspace_tz) = index_of(services, &workspace).await?;
             time_zone(tz.as_deref(), &workspace_tz)?;
-            let answer = index.rfm(as_of_us);
+            let answer = index.rfm(as_of_us, services.now().as_microsecond())?;
             match format {
                 Format::Json => println!("{}", serde_json::to_string(&answer)?),
                 Format::Table => {

@@ -57,8 +57,11 @@ fn weekly_retention_equals_the_reference_engines() {
         let (_, columns, answers) = load(set);
         let (from, to) = columns.time_range().unwrap();
         let calendar = Calendar::new(jiff::tz::TimeZone::UTC, from, to);
-        let query = RetentionQuery { granularity: Granularity::Week, cohort_event: None, return_event: None };
+        let (first, last) = (calendar.bucket(from, Granularity::Week), calendar.bucket(to, Granularity::Week));
+        let query =
+            RetentionQuery { granularity: Granularity::Week, cohort_event: None, return_event: None, first, last };
         let ours: Vec<serde_json::Value> = retention(&columns, &calendar, &query)
+            .unwrap()
             .iter()
             .map(|c| {
                 serde_json::json!({

@@ -3,11 +3,68 @@
 
 use crate::error::{DomainError, DomainResult, FieldError};
 use crate::events::filters::{PropertyFilter, compile};
+use crate::events::segment::{EARLIEST_US, MAX_FUTURE_US};
+use jiff::civil::Date;
+use jiff::tz::TimeZone;
 use siyu_analytics::funnel::{FunnelQuery, funnel};
 use siyu_analytics::retention::{RetentionQuery, retention};
 use siyu_analytics::segmentation::SeriesQuery;
-use siyu_analytics::{Calendar, EventNames, Granularity, Index, PropTable, QueryError, rfm};
+use siyu_analytics::{
+    Calendar, DAY_US, EventNames, Granularity, Index, MAX_FUNNEL_WINDOW_US, MAX_RETENTION_BUCKETS,
+    MAX_SEGMENTATION_BUCKETS, PropTable, QueryError, rfm,
+};
 use std::sync::{Arc, RwLock};
+
+/// The local dates a query covers (`None`: the default, from the data) and the instant it is asked
+/// at. Dates must lie between 2000-01-01 and the day 24 hours after `now_us` ends in (the range
+/// ingestion accepts); defaults read only events in that range, and a default start is moved
+/// later when the range would hold more buckets than the query allows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Dates {
+    /// First local date.
+    pub from: Option<Date>,
+    /// Last local date.
+    pub to: Option<Date>,
+    /// Now, microseconds since the Unix epoch.
+    pub now_us: i64,
+}
+
+impl Dates {
+    /// Returns the default range as of `now_us`: the data's, cut to the query's limit.
+    pub fn all(now_us: i64) -> Self {
+        Self { from: None, to: None, now_us }
+    }
+
+    /// Returns the range `from..=to` (each `None` for its default) as of `now_us`.
+    pub fn between(from: Option<Date>, to: Option<Date>, now_us: i64) -> Self {
+        Self { from, to, now_us }
+    }
+}
+
+/// Returns the first instant of `date` in `tz` (`None` past jiff's range).
+fn start_of(date: Date, tz: &TimeZone) -> Option<i64> {
+    let zoned = date.to_zoned(tz.clone()).ok()?;
+    Some(zoned.start_of_day().unwrap_or(zoned).timestamp().as_microsecond())
+}
+
+/// Checks a date parameter against the plausible range: 2000-01-01 to the local day 24 hours after
+/// `now_us`; the error names `field` and quotes the date.
+pub fn check_date(field: &str, date: Date, tz: &TimeZone, now_us: i64) -> DomainResult<()> {
+    let earliest = jiff::civil::date(2000, 1, 1);
+    let latest = jiff::Timestamp::from_microsecond(now_us.saturating_add(MAX_FUTURE_US))
+        .map(|t| t.to_zoned(tz.clone()).date())
+        .unwrap_or(Date::MAX);
+    if date < earliest {
+        return Err(DomainError::invalid(
+            field,
+            format!("\"{date}\" is before 2000-01-01, the earliest day analytics reads"),
+        ));
+    }
+    if date > latest {
+        return Err(DomainError::invalid(field, format!("\"{date}\" is after {latest}, the day 24 hours from now")));
+    }
+    Ok(())
+}
 
 /// A workspace's events, indexed for analytics.
 #[derive(Clone, Debug, Default)]
@@ -117,6 +174,10 @@ pub struct RetentionRow {
 pub struct RetentionAnswer {
     /// `day`, `week` or `month`.
     pub period: String,
+    /// First local day of the first cohort (ISO date; `null` without events in range).
+    pub from: Option<String>,
+    /// First local day of the last cohort.
+    pub to: Option<String>,
     /// The time zone of the buckets.
     pub tz: String,
     /// Non-empty cells, by cohort then period.
@@ -323,10 +384,10 @@ impl EventIndex {
                 reason: "a funnel needs at least 2 steps".into(),
             }));
         }
-        if window_seconds <= 0 {
+        if window_seconds <= 0 || window_seconds > MAX_FUNNEL_WINDOW_US / 1_000_000 {
             return Err(query_error(QueryError::Invalid {
                 field: "window",
-                reason: "the window must be positive".into(),
+                reason: format!("the window must be 1 second to 366 days, not {window_seconds} seconds"),
             }));
         }
         let ids = steps
@@ -418,21 +479,92 @@ impl EventIndex {
         keys
     }
 
-    /// Answers a retention matrix in `tz`.
+    /// Returns the earliest and latest event time in the plausible range as of `now_us` (from
+    /// 2000-01-01 to 24 hours after it): what a query's defaults may read.
+    pub fn plausible_range(&self, now_us: i64) -> Option<(i64, i64)> {
+        self.columns.time_range_within(EARLIEST_US, now_us.saturating_add(MAX_FUTURE_US))
+    }
+
+    /// Resolves a query's dates to its first and last bucket (`None`: no date given and no event in
+    /// range), with a calendar tuned to them. Given dates are checked (see [`check_date`]); a
+    /// default start is cut to `max_buckets` before the end; more buckets than that are refused
+    /// naming `period`.
+    fn buckets(
+        &self,
+        tz: &TimeZone,
+        granularity: Granularity,
+        dates: &Dates,
+        max_buckets: i64,
+    ) -> DomainResult<Option<(Calendar, i64, i64)>> {
+        let mut errors = Vec::new();
+        for (field, date) in [("from", dates.from), ("to", dates.to)] {
+            if let Some(date) = date {
+                gather(&mut errors, check_date(field, date, tz, dates.now_us))?;
+            }
+        }
+        if !errors.is_empty() {
+            return Err(DomainError::Invalid(errors));
+        }
+        let data = self.plausible_range(dates.now_us);
+        let from_us = dates.from.and_then(|d| start_of(d, tz)).or(data.map(|d| d.0));
+        let to_us = dates.to.and_then(|d| start_of(d, tz)).or(data.map(|d| d.1)).or(from_us.map(|_| dates.now_us));
+        let (Some(from_us), Some(to_us)) = (from_us.or(to_us), to_us) else { return Ok(None) };
+        // Both ends are checked or plausible, so the calendar's table spans at most ~27 years.
+        let margin = 32 * DAY_US;
+        let calendar = Calendar::new(
+            tz.clone(),
+            from_us.min(to_us).saturating_sub(margin),
+            from_us.max(to_us).saturating_add(margin),
+        );
+        let mut last = calendar.bucket(to_us, granularity);
+        let mut first = calendar.bucket(from_us, granularity);
+        if dates.from.is_none() {
+            first = first.max(last - (max_buckets - 1)).min(last);
+        }
+        if dates.to.is_none() {
+            last = last.max(first);
+        }
+        if last < first {
+            return Err(query_error(QueryError::Invalid { field: "to", reason: "must not be before from".into() }));
+        }
+        if last - first >= max_buckets {
+            return Err(query_error(QueryError::Invalid {
+                field: "period",
+                reason: format!(
+                    "{} buckets are too many (at most {max_buckets}); use a coarser period or a shorter range",
+                    last - first + 1
+                ),
+            }));
+        }
+        Ok(Some((calendar, first, last)))
+    }
+
+    /// Answers a retention matrix in `tz`, its cohorts the buckets of `dates` (at most
+    /// [`MAX_RETENTION_BUCKETS`]; by default the latest ones with events).
     pub fn retention(
         &self,
-        tz: &jiff::tz::TimeZone,
+        tz: &TimeZone,
         granularity: Granularity,
         cohort_event: Option<&str>,
         return_event: Option<&str>,
+        dates: Dates,
     ) -> DomainResult<RetentionAnswer> {
         let cohort_event = cohort_event.map(|name| self.event_id("cohort_event", name)).transpose()?;
         let return_event = return_event.map(|name| self.event_id("return_event", name)).transpose()?;
-        let (from, to) = self.columns.time_range().unwrap_or((0, 0));
-        let calendar = Calendar::new(tz.clone(), from, to);
-        let cells = retention(&self.columns, &calendar, &RetentionQuery { granularity, cohort_event, return_event });
+        let mut answer = RetentionAnswer {
+            period: granularity_name(granularity).into(),
+            from: None,
+            to: None,
+            tz: tz.iana_name().unwrap_or("UTC").into(),
+            rows: Vec::new(),
+        };
+        let Some((calendar, first, last)) = self.buckets(tz, granularity, &dates, MAX_RETENTION_BUCKETS)? else {
+            return Ok(answer);
+        };
+        let query = RetentionQuery { granularity, cohort_event, return_event, first, last };
+        let cells = retention(&self.columns, &calendar, &query).map_err(query_error)?;
         let mut cohort_size = 0;
-        let rows = cells
+        answer.rows = cells
             .into_iter()
             .map(|cell| {
                 if cell.period == 0 {
@@ -446,38 +578,45 @@ impl EventIndex {
                 }
             })
             .collect();
-        Ok(RetentionAnswer {
-            period: granularity_name(granularity).into(),
-            tz: tz.iana_name().unwrap_or("UTC").into(),
-            rows,
-        })
+        answer.from = Some(calendar.bucket_start(first, granularity).to_string());
+        answer.to = Some(calendar.bucket_start(last, granularity).to_string());
+        Ok(answer)
     }
 
-    /// Answers RFM scores, recency measured to `as_of_us` (default: the latest event).
-    pub fn rfm(&self, as_of_us: Option<i64>) -> RfmAnswer {
-        let rows = rfm::rfm(&self.columns, as_of_us);
-        let as_of = as_of_us
-            .or(self.columns.time_range().map(|(_, end)| end))
-            .and_then(|us| jiff::Timestamp::from_microsecond(us).ok())
-            .map(|t| t.to_string());
+    /// Answers RFM scores, recency measured to `as_of_us` (default: the latest event in the
+    /// plausible range as of `now_us`); an `as_of_us` outside that range is refused naming `as_of`.
+    pub fn rfm(&self, as_of_us: Option<i64>, now_us: i64) -> DomainResult<RfmAnswer> {
+        if let Some(us) = as_of_us
+            && let Some(reason) = crate::events::segment::instant_refusal(&instant_text(us), us, now_us)
+        {
+            return Err(DomainError::invalid("as_of", reason.replace("after it was received", "from now")));
+        }
+        let as_of_us = as_of_us.or(self.plausible_range(now_us).map(|(_, end)| end));
+        let rows = rfm::rfm(&self.columns, Some(as_of_us.unwrap_or(now_us)));
+        let as_of = as_of_us.map(instant_text);
         let cells =
             rfm::cells(&rows).into_iter().map(|((r, f, m), customers)| RfmCell { r, f, m, customers }).collect();
-        RfmAnswer { customers: rows.len() as u64, as_of, cells }
+        Ok(RfmAnswer { customers: rows.len() as u64, as_of, cells })
     }
+}
+
+/// Writes an instant in microseconds as RFC 3339.
+fn instant_text(us: i64) -> String {
+    jiff::Timestamp::from_microsecond(us).map_or_else(|_| format!("{us} µs"), |t| t.to_string())
 }
 
 impl EventIndex {
     /// Answers an event segmentation: per bucket, counts, customers and order revenue of each
-    /// series (and the sum and average of its measure), between the local dates `from` and `to`
-    /// (default: the data's first and last day), optionally broken down by a property.
+    /// series (and the sum and average of its measure), over the buckets of `dates` (at most
+    /// [`MAX_SEGMENTATION_BUCKETS`]; by default the data's, the latest ones), optionally broken
+    /// down by a property.
     pub fn segmentation(
         &self,
         tz: &jiff::tz::TimeZone,
         granularity: Granularity,
         series: &[SeriesSpec],
         options: &SegmentationOptions,
-        from: Option<jiff::civil::Date>,
-        to: Option<jiff::civil::Date>,
+        dates: Dates,
     ) -> DomainResult<SegmentationAnswer> {
         if series.is_empty() || series.len() > 20 {
             return Err(query_error(QueryError::Invalid { field: "events", reason: "name 1 to 20 events".into() }));
@@ -508,22 +647,14 @@ impl EventIndex {
         if !errors.is_empty() {
             return Err(DomainError::Invalid(errors));
         }
-        let (data_from, data_to) = self.columns.time_range().unwrap_or((0, 0));
-        let calendar = Calendar::new(tz.clone(), data_from, data_to);
-        let local_start = |date: jiff::civil::Date| {
-            date.to_zoned(tz.clone()).map(|z| z.timestamp().as_microsecond()).unwrap_or(data_from)
-        };
-        let first = calendar.bucket(from.map_or(data_from, local_start), granularity);
-        let last = calendar.bucket(to.map_or(data_to, local_start), granularity);
-        if last < first {
-            return Err(query_error(QueryError::Invalid { field: "to", reason: "must not be before from".into() }));
-        }
-        if last - first >= 1_000 {
-            return Err(query_error(QueryError::Invalid {
-                field: "period",
-                reason: format!("{} buckets are too many; use a coarser period or a shorter range", last - first + 1),
-            }));
-        }
+        // Without events in range and without dates, the answer is one empty bucket: today's.
+        let resolved = self.buckets(tz, granularity, &dates, MAX_SEGMENTATION_BUCKETS)?;
+        let (calendar, first, last) = resolved.unwrap_or_else(|| {
+            let calendar =
+                Calendar::new(tz.clone(), dates.now_us.saturating_sub(DAY_US), dates.now_us.saturating_add(DAY_US));
+            let today = calendar.bucket(dates.now_us, granularity);
+            (calendar, today, today)
+        });
         let order = self.names.id(crate::events::ORDER_COMPLETED);
         let width = (last - first + 1) as usize;
         // Ingestion appends to the table under its write lock: do not hold it while the kernel runs.
@@ -537,7 +668,8 @@ impl EventIndex {
             order,
             first,
             last,
-        );
+        )
+        .map_err(query_error)?;
         let table = self.props.read().expect("property table lock is never poisoned");
         let limit = if options.limit == 0 { 10 } else { options.limit };
         let mut more_groups = 0;
@@ -597,10 +729,8 @@ impl EventIndex {
                 }));
             }
         };
-        if !(1..=10).contains(&depth) {
-            return Err(query_error(QueryError::Invalid { field: "depth", reason: "must be 1 to 10".into() }));
-        }
-        let (customers, links) = siyu_analytics::paths::paths(&self.columns, anchor, dir, depth);
+        let (customers, links) =
+            siyu_analytics::paths::paths(&self.columns, anchor, dir, depth).map_err(query_error)?;
         let name = |id: u16| self.names.name(id).unwrap_or("?").to_string();
         Ok(PathsAnswer {
             event: event.into(),
@@ -613,14 +743,19 @@ impl EventIndex {
         })
     }
 
-    /// Answers the KPIs as of a local day (default: the day of the latest event).
-    pub fn kpis(&self, tz: &jiff::tz::TimeZone, as_of: Option<jiff::civil::Date>) -> KpiAnswer {
-        let (from, to) = self.columns.time_range().unwrap_or((0, 0));
-        let calendar = Calendar::new(tz.clone(), from, to);
-        let day = match as_of {
-            Some(date) => calendar.day(date.to_zoned(tz.clone()).map(|z| z.timestamp().as_microsecond()).unwrap_or(to)),
-            None => calendar.day(to),
+    /// Answers the KPIs as of a local day (default: the day of the latest event in the plausible
+    /// range as of `now_us`, else today); a day outside that range is refused naming `as_of`.
+    pub fn kpis(&self, tz: &TimeZone, as_of: Option<Date>, now_us: i64) -> DomainResult<KpiAnswer> {
+        if let Some(date) = as_of {
+            check_date("as_of", date, tz, now_us)?;
+        }
+        let at = match as_of.and_then(|date| start_of(date, tz)) {
+            Some(start) => start,
+            None => self.plausible_range(now_us).map_or(now_us, |(_, end)| end),
         };
+        // The kernel reads the 31 days ending on the day; the calendar covers them alone.
+        let calendar = Calendar::new(tz.clone(), at.saturating_sub(32 * DAY_US), at.saturating_add(2 * DAY_US));
+        let day = calendar.day(at);
         let lookup = |names: &[&str]| names.iter().find_map(|n| self.names.id(n));
         let wanted = [
             lookup(&["Message Opened"]),
@@ -636,7 +771,7 @@ impl EventIndex {
                 .flatten()
         };
         let gmv = k.gmv_30d_cents as f64 / 100.0;
-        KpiAnswer {
+        Ok(KpiAnswer {
             as_of: calendar.bucket_start(day, Granularity::Day).to_string(),
             tz: tz.iana_name().unwrap_or("UTC").into(),
             dau: k.dau,
@@ -654,30 +789,31 @@ impl EventIndex {
             arpu_30d: (k.mau > 0).then(|| gmv / k.mau as f64),
             message_open_rate: rate(0, 1),
             coupon_redemption_rate: rate(2, 3),
-        }
+        })
     }
 }
 
-/// Parses a window like `7d`, `12h`, `30m`, `90s`, `2w` or plain seconds into seconds; errors name `window`.
+/// Parses a window like `7d`, `12h`, `30m`, `90s` or `2w` into seconds: a unit is required (a bare
+/// `7` could mean days as well as seconds), and the window is 1 second to 366 days; errors name `window`.
 pub fn parse_window(text: &str) -> DomainResult<i64> {
     let text = text.trim();
     let (digits, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
-    let bad = || {
-        DomainError::Invalid(vec![FieldError::new(
-            "window",
-            format!("\"{text}\": expected a number followed by w, d, h, m or s"),
-        )])
-    };
+    let bad = |why: &str| DomainError::invalid("window", format!("\"{text}\": {why}"));
+    let expected = "expected a number followed by a unit: w, d, h, m or s (e.g. 7d)";
     let scale = match unit {
-        "" | "s" => 1,
+        "s" => 1,
         "m" => 60,
         "h" => 3_600,
         "d" => 86_400,
         "w" => 604_800,
-        _ => return Err(bad()),
+        _ => return Err(bad(expected)),
     };
-    let n: i64 = digits.parse().map_err(|_| bad())?;
-    Ok(n.saturating_mul(scale))
+    let n: i64 = digits.parse().map_err(|_| bad(expected))?;
+    let seconds = n.saturating_mul(scale);
+    if seconds <= 0 || seconds > MAX_FUNNEL_WINDOW_US / 1_000_000 {
+        return Err(bad("the window must be 1 second to 366 days"));
+    }
+    Ok(seconds)
 }
 
 /// Collects a refusal's field errors (so that one answer names every bad field); other errors pass.
@@ -700,12 +836,50 @@ fn ratio(part: u64, whole: u64) -> f64 {
 mod tests {
     use super::*;
 
+    fn field_and_reason(error: DomainError) -> (String, String) {
+        match error {
+            DomainError::Invalid(mut errors) => {
+                let e = errors.remove(0);
+                (e.field, e.reason)
+            }
+            other => (String::new(), other.to_string()),
+        }
+    }
+
     #[test]
     fn windows_take_units() {
         assert_eq!(parse_window("7d").ok(), Some(604_800));
-        assert_eq!(parse_window("90").ok(), Some(90));
+        assert_eq!(parse_window("90s").ok(), Some(90));
         assert_eq!(parse_window("2h").ok(), Some(7_200));
+        assert_eq!(parse_window("366d").ok(), Some(366 * 86_400));
         assert!(parse_window("7y").is_err());
         assert!(parse_window("d").is_err());
+    }
+
+    #[test]
+    fn funnel_windows_require_a_unit_and_at_most_366_days() {
+        let (field, reason) = field_and_reason(parse_window("7").unwrap_err());
+        assert_eq!(field, "window");
+        assert!(reason.starts_with("\"7\": expected a number followed by a unit"), "{reason}");
+        for text in ["367d", "53w", "0d", "99999999999999999999d", "9223372036854775807w"] {
+            assert_eq!(field_and_reason(parse_window(text).unwrap_err()).0, "window", "{text}");
+        }
+    }
+
+    #[test]
+    fn dates_outside_2000_to_tomorrow_are_refused_naming_the_field() {
+        let now_us =
+            jiff::civil::date(2026, 7, 1).at(12, 0, 0, 0).to_zoned(TimeZone::UTC).unwrap().timestamp().as_microsecond();
+        let check = |text: &str| {
+            let date: Date = text.parse().unwrap();
+            check_date("as_of", date, &TimeZone::UTC, now_us).map_err(field_and_reason)
+        };
+        assert!(check("2000-01-01").is_ok());
+        assert!(check("2026-07-02").is_ok(), "the day 24 hours from now");
+        for text in ["1900-01-01", "0000-01-01", "-009999-01-01", "2026-07-03", "9999-12-31"] {
+            let (field, reason) = check(text).unwrap_err();
+            assert_eq!(field, "as_of");
+            assert!(reason.contains(text), "{reason}");
+        }
     }
 }

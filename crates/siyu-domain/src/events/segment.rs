@@ -13,6 +13,12 @@ pub const MAX_MESSAGE_BYTES: usize = 32 * 1024;
 pub const MAX_BATCH_BYTES: usize = 500 * 1024;
 /// How far after its arrival an event's time may be before it is refused.
 pub const MAX_FUTURE_US: i64 = 24 * 3_600 * 1_000_000;
+/// The earliest accepted instant, 2000-01-01T00:00:00Z in microseconds: every instant field of a
+/// message (and the event time after clock-skew correction) lies between it and 24 hours after
+/// the request arrived (docs/EVENTS.md says why).
+pub const EARLIEST_US: i64 = siyu_analytics::EARLIEST_US;
+/// [`EARLIEST_US`] as text, for messages.
+pub const EARLIEST: &str = "2000-01-01T00:00:00Z";
 
 /// A valid message, ready to be resolved to a customer.
 #[derive(Clone, Debug, PartialEq)]
@@ -63,13 +69,47 @@ impl EventKind {
     }
 }
 
-fn instant_us(value: &Value, field: &str, errors: &mut Vec<FieldError>) -> Option<i64> {
+/// Returns why an instant (`text`, `us` microseconds) is refused for a request that arrived at
+/// `received_us`, if it is: before [`EARLIEST_US`] or more than [`MAX_FUTURE_US`] after arrival.
+pub fn instant_refusal(text: &str, us: i64, received_us: i64) -> Option<String> {
+    if us < EARLIEST_US {
+        Some(format!("\"{text}\" is before {EARLIEST}, the earliest accepted instant"))
+    } else if us > received_us.saturating_add(MAX_FUTURE_US) {
+        Some(format!("\"{text}\" is more than 24 hours after it was received"))
+    } else {
+        None
+    }
+}
+
+/// Parses an instant field: an ISO 8601 instant with a UTC offset, in the accepted range.
+pub fn parse_instant(text: &str, received_us: i64) -> Result<i64, String> {
+    match text.parse::<jiff::Timestamp>() {
+        Ok(t) => match instant_refusal(text, t.as_microsecond(), received_us) {
+            Some(reason) => Err(reason),
+            None => Ok(t.as_microsecond()),
+        },
+        // Well formed, but past the instants jiff holds (9999-12-31T23:59:59Z is one): say so.
+        Err(_) => match jiff::fmt::temporal::Pieces::parse(text) {
+            Ok(pieces) if pieces.date().year() >= 2000 => {
+                Err(instant_refusal(text, i64::MAX, received_us).unwrap_or_default())
+            }
+            Ok(_) => Err(instant_refusal(text, i64::MIN, received_us).unwrap_or_default()),
+            // A signed or five-digit year is well formed too, past what any calendar here holds.
+            Err(_) if text.trim_start().starts_with(['+', '-']) || text.find('-').is_some_and(|dash| dash > 4) => {
+                Err(format!("\"{text}\" is outside the accepted range ({EARLIEST} to 24 hours after it was received)"))
+            }
+            Err(_) => Err(format!("\"{text}\" is not an ISO 8601 instant with a UTC offset")),
+        },
+    }
+}
+
+fn instant_us(value: &Value, field: &str, received_us: i64, errors: &mut Vec<FieldError>) -> Option<i64> {
     match value {
         Value::Null => None,
-        Value::String(text) => match text.parse::<jiff::Timestamp>() {
-            Ok(t) => Some(t.as_microsecond()),
-            Err(_) => {
-                errors.push(FieldError::new(field, format!("\"{text}\" is not an ISO 8601 instant with a UTC offset")));
+        Value::String(text) => match parse_instant(text, received_us) {
+            Ok(us) => Some(us),
+            Err(reason) => {
+                errors.push(FieldError::new(field, reason));
                 None
             }
         },
@@ -106,6 +146,11 @@ fn object(value: Option<&Value>, field: &str, errors: &mut Vec<FieldError>) -> M
             Map::new()
         }
     }
+}
+
+/// Writes an instant in microseconds as RFC 3339 (its number when jiff cannot hold it).
+fn jiff_text(us: i64) -> String {
+    jiff::Timestamp::from_microsecond(us).map_or_else(|_| format!("{us} µs"), |t| t.to_string())
 }
 
 /// Returns a fresh message id for a message that came without one.
@@ -159,6 +204,11 @@ pub fn parse_message(
     }
     let name = match kind {
         Some(EventKind::Track) => match raw.get("event") {
+            // A NUL or another control character would end up in every chart, CSV and log line.
+            Some(Value::String(e)) if e.chars().any(char::is_control) => {
+                errors.push(FieldError::new(field("event"), format!("{e:?} contains a control character")));
+                String::new()
+            }
             Some(Value::String(e)) if !e.trim().is_empty() && e.len() <= 200 => e.trim().to_string(),
             Some(Value::String(e)) if !e.trim().is_empty() => {
                 errors.push(FieldError::new(field("event"), "must be at most 200 characters"));
@@ -184,6 +234,9 @@ pub fn parse_message(
         _ => "properties",
     };
     let mut properties = object(raw.get(properties_key), &field(properties_key), &mut errors);
+    for key in properties.keys().filter(|key| key.chars().any(char::is_control)) {
+        errors.push(FieldError::new(field(properties_key), format!("key {key:?} contains a control character")));
+    }
     if matches!(kind, Some(EventKind::Page | EventKind::Screen)) {
         if let Some(Value::String(page)) = raw.get("name") {
             properties.entry("name").or_insert_with(|| Value::String(page.clone()));
@@ -214,24 +267,31 @@ pub fn parse_message(
     for (key, value) in object(raw.get("context"), &field("context"), &mut errors) {
         context.insert(key, value);
     }
-    let timestamp = raw
-        .get("timestamp")
-        .and_then(|v| instant_us(v, &field("timestamp"), &mut errors))
-        .or_else(|| raw.get("originalTimestamp").and_then(|v| instant_us(v, &field("originalTimestamp"), &mut errors)));
-    let sent_at = raw.get("sentAt").and_then(|v| instant_us(v, &field("sentAt"), &mut errors)).or(envelope.sent_at_us);
     let received = envelope.received_us;
+    // Every instant field is checked, used or not, so that none can carry an absurd time.
+    let mut instant = |name: &str| raw.get(name).and_then(|v| instant_us(v, &field(name), received, &mut errors));
+    let (timestamp, original) = (instant("timestamp"), instant("originalTimestamp"));
+    let (sent_at, _received_at) = (instant("sentAt"), instant("receivedAt"));
+    let (time_field, timestamp) = match (timestamp, original) {
+        (Some(t), _) => ("timestamp", Some(t)),
+        (None, t) => ("originalTimestamp", t),
+    };
+    let sent_at = sent_at.or(envelope.sent_at_us);
     // Segment: timestamp = receivedAt − (sentAt − originalTimestamp) corrects the device's clock.
     let ts_us = match (timestamp, sent_at) {
-        (Some(t), Some(sent)) => received - (sent - t),
+        (Some(t), Some(sent)) => {
+            let corrected = received - (sent - t);
+            if let Some(reason) = instant_refusal(&jiff_text(corrected), corrected, received) {
+                errors.push(FieldError::new(
+                    field(time_field),
+                    format!("{reason} (after clock-skew correction by sentAt)"),
+                ));
+            }
+            corrected
+        }
         (Some(t), None) => t,
         (None, _) => received,
     };
-    if ts_us > received + MAX_FUTURE_US {
-        errors.push(FieldError::new(
-            field("timestamp"),
-            "is more than 24 hours in the future (after clock-skew correction)",
-        ));
-    }
     if !errors.is_empty() {
         return Err(errors);
     }
@@ -315,6 +375,60 @@ mod tests {
             fields(parse(json!({"userId": "u", "traits": []}), Some(EventKind::Identify))),
             vec!["batch[0].traits"]
         );
+    }
+
+    fn reasons(result: Result<SegmentMessage, Vec<FieldError>>) -> Vec<(String, String)> {
+        result.unwrap_err().into_iter().map(|e| (e.field, e.reason)).collect()
+    }
+
+    #[test]
+    fn ingestion_refuses_instants_before_2000_or_more_than_a_day_ahead_in_every_field() {
+        let track = |extra: Value| {
+            let mut raw = json!({"userId": "u", "event": "E"});
+            raw.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            parse(raw, Some(EventKind::Track))
+        };
+        for field in ["timestamp", "originalTimestamp", "sentAt", "receivedAt"] {
+            for ancient in ["0001-01-01T00:00:00Z", "1999-12-31T23:59:59Z", "-005000-01-01T00:00:00Z"] {
+                let found = reasons(track(json!({ field: ancient })));
+                assert_eq!(found.len(), 1, "{field} {ancient}");
+                assert_eq!(found[0].0, format!("batch[0].{field}"));
+                let expected = format!("\"{ancient}\" is before 2000-01-01T00:00:00Z, the earliest accepted instant");
+                assert_eq!(found[0].1, expected);
+            }
+            let found = reasons(track(json!({ field: "9999-12-31T23:59:59Z" })));
+            assert_eq!(
+                found,
+                vec![(
+                    format!("batch[0].{field}"),
+                    "\"9999-12-31T23:59:59Z\" is more than 24 hours after it was received".into()
+                )]
+            );
+        }
+        let found = reasons(track(json!({"timestamp": "-009999-01-01T00:00:00Z"})));
+        assert!(found[0].1.contains("is before 2000-01-01T00:00:00Z"), "{found:?}");
+        let found = reasons(track(json!({"timestamp": "+10000-01-01T00:00:00Z"})));
+        assert!(found[0].1.contains("outside the accepted range"), "{found:?}");
+        // Both fields in range, but the corrected time is not: the message says why.
+        let found = reasons(track(json!({"timestamp": "2000-01-01T12:00:00Z", "sentAt": "2026-01-06T07:00:00Z"})));
+        assert_eq!(found[0].0, "batch[0].timestamp");
+        assert!(found[0].1.ends_with("(after clock-skew correction by sentAt)"), "{found:?}");
+        // The edges are accepted.
+        assert_eq!(track(json!({"timestamp": "2000-01-01T00:00:00Z"})).unwrap().ts_us, EARLIEST_US);
+        assert_eq!(track(json!({"timestamp": "2026-01-06T08:00:00Z"})).unwrap().ts_us, NOW + MAX_FUTURE_US);
+    }
+
+    #[test]
+    fn event_names_and_property_keys_refuse_control_characters() {
+        let found = reasons(parse(json!({"userId": "u", "event": "Order\u{0}Completed"}), Some(EventKind::Track)));
+        assert_eq!(found, vec![("batch[0].event".into(), "\"Order\\0Completed\" contains a control character".into())]);
+        let found = reasons(parse(
+            json!({"userId": "u", "event": "E", "properties": {"a\u{7}b": 1, "ok": 2}}),
+            Some(EventKind::Track),
+        ));
+        assert_eq!(found, vec![("batch[0].properties".into(), "key \"a\\u{7}b\" contains a control character".into())]);
+        let found = reasons(parse(json!({"userId": "u", "traits": {"line\nbreak": 1}}), Some(EventKind::Identify)));
+        assert_eq!(found[0].0, "batch[0].traits");
     }
 
     #[test]

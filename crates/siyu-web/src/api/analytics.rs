@@ -8,7 +8,7 @@ use axum::extract::State;
 use serde::Deserialize;
 use siyu_analytics::Granularity;
 use siyu_domain::events::analytics::{
-    FunnelAnswer, FunnelOptions, KpiAnswer, PathsAnswer, RetentionAnswer, RfmAnswer, SegmentationAnswer,
+    Dates, FunnelAnswer, FunnelOptions, KpiAnswer, PathsAnswer, RetentionAnswer, RfmAnswer, SegmentationAnswer,
     SegmentationOptions, SeriesSpec, parse_window,
 };
 use siyu_domain::events::filters::PropertyFilter;
@@ -33,7 +33,8 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
 struct FunnelQuery {
     /// Steps in order, 2 to 32 (an event may repeat): event names, or objects with property filters.
     steps: Vec<FunnelStep>,
-    /// Conversion window from the first step: `7d`, `12h`, `30m`, `90s` (default `7d`).
+    /// Conversion window from the first step, with its unit: `7d`, `12h`, `30m`, `90s`, `2w`; 1 second
+    /// to 366 days (default `7d`).
     #[serde(default)]
     window: Option<String>,
     /// Break the funnel down by this property of the step-1 event.
@@ -90,6 +91,13 @@ struct RetentionQuery {
     /// Event that counts as a return (default: any event).
     #[serde(default)]
     return_event: Option<String>,
+    /// First local date (ISO) of the first cohort, 2000-01-01 or later; default: the earliest with
+    /// events, at most 400 cohorts before the last.
+    #[serde(default)]
+    from: Option<String>,
+    /// Last local date (ISO) of the cohorts and returns, at most a day ahead; default: the latest with events.
+    #[serde(default)]
+    to: Option<String>,
     /// IANA time zone of the buckets (default: the workspace's).
     #[serde(default)]
     tz: Option<String>,
@@ -99,7 +107,8 @@ struct RetentionQuery {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RfmQuery {
-    /// Measure recency to this instant, RFC 3339 (default: the latest event).
+    /// Measure recency to this instant, RFC 3339, from 2000-01-01 to 24 hours from now (default: the
+    /// latest event).
     #[serde(default)]
     as_of: Option<String>,
 }
@@ -122,10 +131,11 @@ struct SegmentationQuery {
     /// `day` (default), `week` or `month`.
     #[serde(default)]
     period: Option<String>,
-    /// First local date (ISO); default: the first day with events.
+    /// First local date (ISO), 2000-01-01 or later; default: the first day with events, at most 1,000
+    /// buckets before the last.
     #[serde(default)]
     from: Option<String>,
-    /// Last local date (ISO); default: the last day with events.
+    /// Last local date (ISO), at most a day ahead; default: the last day with events.
     #[serde(default)]
     to: Option<String>,
     /// IANA time zone of the buckets (default: the workspace's).
@@ -151,7 +161,8 @@ struct PathsQuery {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct KpiQuery {
-    /// The local date (ISO) the KPIs are for; default: the day of the latest event.
+    /// The local date (ISO) the KPIs are for, from 2000-01-01 to a day ahead; default: the day of the
+    /// latest event.
     #[serde(default)]
     as_of: Option<String>,
     /// IANA time zone of the days (default: the workspace's).
@@ -219,9 +230,11 @@ async fn retention(
     ApiJson(query): ApiJson<RetentionQuery>,
 ) -> Result<Json<RetentionAnswer>, Problem> {
     let granularity = granularity(query.period.as_deref().unwrap_or("week"))?;
+    let (from, to) = (date("from", query.from)?, date("to", query.to)?);
     let index = app.services.event_index(&principal).await?;
     let tz = time_zone(&app, &principal, query.tz).await?;
-    let answer = index.retention(&tz, granularity, query.cohort_event.as_deref(), query.return_event.as_deref());
+    let dates = Dates::between(from, to, app.services.now().as_microsecond());
+    let answer = index.retention(&tz, granularity, query.cohort_event.as_deref(), query.return_event.as_deref(), dates);
     Ok(Json(answer.map_err(Problem::bad_query)?))
 }
 
@@ -239,7 +252,7 @@ async fn rfm(
         .transpose()?
         .map(|t| t.as_microsecond());
     let index = app.services.event_index(&principal).await?;
-    Ok(Json(index.rfm(as_of)))
+    Ok(Json(index.rfm(as_of, app.services.now().as_microsecond()).map_err(Problem::bad_query)?))
 }
 
 /// POST /api/v1/analytics/segmentation: counts, customers and revenue of events per day, week or month.
@@ -264,7 +277,8 @@ async fn segmentation(
         .collect();
     let options =
         SegmentationOptions { filters: query.filters, breakdown: query.breakdown, limit: limit(query.limit)? };
-    Ok(Json(index.segmentation(&tz, granularity, &series, &options, from, to).map_err(Problem::bad_query)?))
+    let dates = Dates::between(from, to, app.services.now().as_microsecond());
+    Ok(Json(index.segmentation(&tz, granularity, &series, &options, dates).map_err(Problem::bad_query)?))
 }
 
 /// POST /api/v1/analytics/paths: the most frequent next (or previous) events, as Sankey links.
@@ -292,5 +306,5 @@ async fn kpi(
     let as_of = date("as_of", query.as_of)?;
     let index = app.services.event_index(&principal).await?;
     let tz = time_zone(&app, &principal, query.tz).await?;
-    Ok(Json(index.kpis(&tz, as_of)))
+    Ok(Json(index.kpis(&tz, as_of, app.services.now().as_microsecond()).map_err(Problem::bad_query)?))
 }

@@ -20,7 +20,7 @@ use siyu_analytics::Granularity;
 use siyu_domain::DomainError;
 use siyu_domain::error::DomainResult;
 use siyu_domain::events::EventIndex;
-use siyu_domain::events::analytics::{FunnelAnswer, FunnelOptions, RetentionAnswer, RfmAnswer, parse_window};
+use siyu_domain::events::analytics::{Dates, FunnelAnswer, FunnelOptions, RetentionAnswer, RfmAnswer, parse_window};
 use siyu_domain::events::filters::{PropertyFilter, parse_step_filter};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -562,10 +562,11 @@ pub(crate) async fn show_retention(State(app): State<AppState>, console: Console
     };
     // The console's session already resolved the workspace's time zone.
     let tz = console.time_zone.clone();
+    let dates = Dates::all(app.services.now().as_microsecond());
     let result = answer(&index, move |index| {
         let blank_is_any = |name: &str| (!name.is_empty()).then_some(name.to_string());
         let (cohort_event, return_event) = (blank_is_any(&cohort_event), blank_is_any(&return_event));
-        index.retention(&tz, granularity, cohort_event.as_deref(), return_event.as_deref())
+        index.retention(&tz, granularity, cohort_event.as_deref(), return_event.as_deref(), dates)
     })
     .await;
     match result {
@@ -652,7 +653,8 @@ pub(crate) async fn show_rfm(State(app): State<AppState>, console: Console) -> R
         Err(error) => return console.fail(error),
     };
     let t = console.t();
-    let found = match answer(&index, |index| Ok(index.rfm(None))).await {
+    let now_us = app.services.now().as_microsecond();
+    let found = match answer(&index, move |index| index.rfm(None, now_us)).await {
         Ok(found) => found,
         Err(error) => return console.fail(error),
     };
@@ -735,6 +737,8 @@ mod tests {
         };
         let answer = RetentionAnswer {
             period: "week".into(),
+            from: None,
+            to: None,
             tz: "UTC".into(),
             rows: vec![row("2026-01-05", 0, 10, 1.0), row("2026-01-05", 2, 3, 0.3), row("2026-01-12", 0, 4, 1.0)],
         };

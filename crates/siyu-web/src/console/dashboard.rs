@@ -17,7 +17,7 @@ use siyu_domain::DomainError;
 use siyu_domain::access::Permission;
 use siyu_domain::events::ORDER_COMPLETED;
 use siyu_domain::events::analytics::{
-    KpiAnswer, SegmentationAnswer, SegmentationOptions, SegmentationSeries, SeriesSpec,
+    Dates, KpiAnswer, SegmentationAnswer, SegmentationOptions, SegmentationSeries, SeriesSpec,
 };
 
 /// How many event names one segmentation takes (the domain's limit).
@@ -197,16 +197,20 @@ pub(crate) async fn show_home(State(app): State<AppState>, console: Console) -> 
     }
     let tz = console.time_zone.clone();
     let (events, cut) = trend_events(index.names.names());
+    let now_us = app.services.now().as_microsecond();
     let found = answer(&index, move |index| {
-        let kpis = index.kpis(&tz, None);
+        let kpis = index.kpis(&tz, None, now_us)?;
         let last = kpis
             .as_of
             .parse::<jiff::civil::Date>()
             .map_err(|error| DomainError::Internal(format!("KPI day \"{}\": {error}", kpis.as_of)))?;
+        // The chart never reaches before the earliest day analytics reads.
         let first = last.checked_sub(jiff::Span::new().days(TREND_DAYS - 1)).unwrap_or(last);
+        let first = first.max(jiff::civil::date(2000, 1, 1)).min(last);
         let series: Vec<SeriesSpec> = events.iter().map(|e| SeriesSpec::from(e.as_str())).collect();
         let options = SegmentationOptions::default();
-        let trend = index.segmentation(&tz, Granularity::Day, &series, &options, Some(first), Some(last))?;
+        let dates = Dates::between(Some(first), Some(last), now_us);
+        let trend = index.segmentation(&tz, Granularity::Day, &series, &options, dates)?;
         Ok((kpis, trend))
     })
     .await;

@@ -204,7 +204,15 @@ async fn retention_and_rfm_pages_show_the_domain_answers() {
     let app = analytics_app(true).await;
     let index = app.services.event_index(&app.owner).await.unwrap();
     let tz = jiff::tz::TimeZone::get("Asia/Shanghai").unwrap();
-    let retention = index.retention(&tz, Granularity::Week, None, None).unwrap();
+    let retention = index
+        .retention(
+            &tz,
+            Granularity::Week,
+            None,
+            None,
+            siyu_domain::events::analytics::Dates::all(app.services.now().as_microsecond()),
+        )
+        .unwrap();
     let client = logged_in(&app, ANALYST, EN).await;
     let (status, page) = get(&client, &app, "/analytics/retention?period=week").await;
     assert_eq!(status, 200);
@@ -219,7 +227,7 @@ async fn retention_and_rfm_pages_show_the_domain_answers() {
     assert!(table.contains("<th>Week 1</th>"));
     assert!(fragment(&page, r#"id="retention-chart""#, ">").contains("&#34;heatmap&#34;"));
 
-    let rfm = index.rfm(None);
+    let rfm = index.rfm(None, app.services.now().as_microsecond()).unwrap();
     let (status, page) = get(&client, &app, "/analytics/rfm").await;
     assert_eq!(status, 200);
     assert!(page.contains(&format!("Customers with orders: {}", rfm.customers)), "{page}");
@@ -268,7 +276,7 @@ async fn analyst_home_is_a_dashboard_with_the_domain_kpis() {
     let app = analytics_app(true).await;
     let index = app.services.event_index(&app.owner).await.unwrap();
     let tz = jiff::tz::TimeZone::get("Asia/Shanghai").unwrap();
-    let kpis = index.kpis(&tz, None);
+    let kpis = index.kpis(&tz, None, app.services.now().as_microsecond()).unwrap();
     // `logged_in` checks that the analyst lands on `/`.
     let client = logged_in(&app, ANALYST, EN).await;
     let (status, page) = get(&client, &app, "/").await;
@@ -350,7 +358,15 @@ async fn segmentation_page_shows_the_domain_counts() {
     let tz = jiff::tz::TimeZone::get("Asia/Shanghai").unwrap();
     let events = vec![SeriesSpec::from("Product Viewed"), SeriesSpec::from("Order Completed")];
     let plain = SegmentationOptions::default();
-    let answer = index.segmentation(&tz, Granularity::Week, &events, &plain, None, None).unwrap();
+    let answer = index
+        .segmentation(
+            &tz,
+            Granularity::Week,
+            &events,
+            &plain,
+            siyu_domain::events::analytics::Dates::all(app.services.now().as_microsecond()),
+        )
+        .unwrap();
     let client = logged_in(&app, ANALYST, EN).await;
     let path = "/analytics/segmentation?events=Product%20Viewed,Order%20Completed&period=week";
     let (status, page) = get(&client, &app, path).await;
@@ -378,7 +394,15 @@ async fn segmentation_page_shows_the_domain_counts() {
 
     let from = jiff::civil::date(2026, 2, 1);
     let to = jiff::civil::date(2026, 2, 7);
-    let week = index.segmentation(&tz, Granularity::Day, &events[1..], &plain, Some(from), Some(to)).unwrap();
+    let week = index
+        .segmentation(
+            &tz,
+            Granularity::Day,
+            &events[1..],
+            &plain,
+            siyu_domain::events::analytics::Dates::between(Some(from), Some(to), app.services.now().as_microsecond()),
+        )
+        .unwrap();
     let path = "/analytics/segmentation?events=Order%20Completed&period=day&from=2026-02-01&to=2026-02-07";
     let (status, page) = get(&client, &app, path).await;
     assert_eq!(status, 200);
@@ -389,7 +413,15 @@ async fn segmentation_page_shows_the_domain_counts() {
 
     // A measure adds a sum column; filters and a breakdown name what they do not know.
     let measured = SeriesSpec { measure: Some("revenue".into()), ..SeriesSpec::from("Order Completed") };
-    let revenue = index.segmentation(&tz, Granularity::Day, &[measured], &plain, Some(from), Some(to)).unwrap();
+    let revenue = index
+        .segmentation(
+            &tz,
+            Granularity::Day,
+            &[measured],
+            &plain,
+            siyu_domain::events::analytics::Dates::between(Some(from), Some(to), app.services.now().as_microsecond()),
+        )
+        .unwrap();
     let path = "/analytics/segmentation?events=Order%20Completed&period=day&from=2026-02-01&to=2026-02-07&measure=revenue&filters=revenue+%3E+0";
     let (status, page) = get(&client, &app, path).await;
     assert_eq!(status, 200, "{page}");
@@ -593,4 +625,105 @@ async fn analyst_sees_echarts_draw_the_analytics_pages_in_chromium() {
             browser.gallery_chart("paths-previous", "#paths-chart").await;
         })
         .await;
+}
+
+/// Events a log may hold from before ingestion refused instants outside 2000-01-01 to a day ahead:
+/// year -5000, year 1, year 9999 and the ends of `i64` (a Parquet import took any number).
+const LEGACY_US: [i64; 5] =
+    [i64::MIN, -219_927_974_400_000_000, -62_135_596_800_000_000, 253_402_214_400_000_000, i64::MAX];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn legacy_events_outside_the_accepted_range_crash_no_query_endpoint_or_page() {
+    let app = analytics_app(true).await;
+    let now_us = app.services.now().as_microsecond();
+    let before = app.services.event_index(&app.owner).await.unwrap();
+    let kpis_before = before.kpis(&jiff::tz::TimeZone::UTC, None, now_us).unwrap();
+    // A customer of small-2 and one seen only at those instants, each with visits and orders there.
+    let known = siyu_core::CustomerId(before.columns.base().customer(0));
+    let only_legacy = app.services.customers_for_user_ids(&app.owner, &["legacy".into()]).await.unwrap()[0];
+    let legacy: Vec<siyu_domain::events::NewEvent> = [known, only_legacy]
+        .into_iter()
+        .flat_map(|customer| LEGACY_US.into_iter().map(move |ts_us| (customer, ts_us)))
+        .flat_map(|(customer, ts_us)| {
+            ["Signed Up", "Order Completed"].map(|name| siyu_domain::events::NewEvent {
+                customer,
+                kind: siyu_domain::events::EventKind::Track,
+                name: name.into(),
+                ts_us,
+                received_us: now_us,
+                message_id: String::new(),
+                user_id: "legacy".into(),
+                anonymous_id: String::new(),
+                properties: r#"{"revenue": 1e300, "category": "tea"}"#.into(),
+                context: "{}".into(),
+            })
+        })
+        .collect();
+    app.services.append_events(&app.owner, &legacy).await.unwrap();
+    let index = app.services.event_index(&app.owner).await.unwrap();
+    assert_eq!(index.columns.event_count(), before.columns.event_count() + 20);
+
+    // Every domain query, over every period, answers; defaults read only plausible instants.
+    let tz = jiff::tz::TimeZone::get("Asia/Shanghai").unwrap();
+    let all = siyu_domain::events::analytics::Dates::all(now_us);
+    for granularity in [Granularity::Day, Granularity::Week, Granularity::Month] {
+        let retention = index.retention(&tz, granularity, None, None, all).unwrap();
+        assert!(retention.from.as_deref().is_some_and(|from| from >= "2000"), "{retention:?}");
+        assert!(retention.rows.iter().all(|row| row.cohort.as_str() >= "2000"));
+        let series = [SeriesSpec::from("Signed Up"), SeriesSpec::from("Order Completed")];
+        let by_category = SegmentationOptions { breakdown: Some("category".into()), ..Default::default() };
+        for options in [SegmentationOptions::default(), by_category] {
+            let answer = index.segmentation(&tz, granularity, &series, &options, all).unwrap();
+            assert!(answer.buckets.iter().all(|bucket| bucket.as_str() >= "2000"), "{:?}", answer.buckets);
+        }
+    }
+    let kpis = index.kpis(&jiff::tz::TimeZone::UTC, None, now_us).unwrap();
+    assert_eq!(kpis.as_of, kpis_before.as_of, "the default day is the latest plausible one");
+    assert_eq!(kpis.dau, kpis_before.dau);
+    let rfm = index.rfm(None, now_us).unwrap();
+    assert_eq!(rfm.as_of, before.rfm(None, now_us).unwrap().as_of);
+    let steps: Vec<String> = STEPS.split(',').map(String::from).collect();
+    let by_category =
+        siyu_domain::events::analytics::FunnelOptions { breakdown: Some("category".into()), ..Default::default() };
+    index.funnel(&steps, 366 * 86_400, &by_category).unwrap();
+    for direction in ["next", "previous"] {
+        index.paths("Signed Up", direction, 10).unwrap();
+    }
+
+    // Every analytics endpoint answers 200 over it.
+    let bodies = [
+        ("funnel", json!({"steps": STEPS.split(',').collect::<Vec<_>>(), "window": "366d", "breakdown": "category"})),
+        ("retention", json!({"period": "day"})),
+        ("retention", json!({"period": "week"})),
+        ("retention", json!({"period": "month", "cohort_event": "Order Completed"})),
+        ("rfm", json!({})),
+        ("segmentation", json!({"events": ["Signed Up", "Order Completed"], "period": "day"})),
+        ("segmentation", json!({"events": ["Order Completed"], "period": "month", "breakdown": "category"})),
+        ("paths", json!({"event": "Signed Up", "depth": 10})),
+        ("paths", json!({"event": "Order Completed", "direction": "previous"})),
+        ("kpi", json!({})),
+    ];
+    for (endpoint, body) in bodies {
+        let (status, answer, _) =
+            app.call("POST", &format!("/api/v1/analytics/{endpoint}"), &app.key, Some(body.clone())).await;
+        assert_eq!(status, 200, "{endpoint} {body}: {answer}");
+    }
+    // And every console page, the dashboard and retention first.
+    let client = logged_in(&app, ANALYST, EN).await;
+    for path in [
+        "/",
+        "/analytics/retention",
+        "/analytics/retention?period=day",
+        "/analytics/retention?period=month",
+        "/analytics/rfm",
+        "/analytics/funnel?window=30d",
+        "/analytics/segmentation?period=month",
+        "/analytics/paths?event=Signed%20Up&depth=10",
+    ] {
+        let (status, page) = get(&client, &app, path).await;
+        assert_eq!(status, 200, "{path}: {page}");
+    }
+    let (_, home) = get(&client, &app, "/").await;
+    let as_of = fragment(&home, r#"id="home-as-of""#, "</span>");
+    assert!(as_of.contains("2026-"), "the dashboard's day is a plausible one: {as_of}");
 }

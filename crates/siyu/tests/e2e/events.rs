@@ -33,15 +33,24 @@ async fn check_answers(app: &TestApp, set: &str) {
         ["Signed Up", "Product Added", "Checkout Started", "Order Completed"].map(String::from).to_vec();
     let funnel = serde_json::to_value(index.funnel(&steps, 7 * 86_400, &Default::default()).unwrap()).unwrap();
     assert_eq!(only(&funnel["steps"], &["step", "event", "customers"]), expected["funnel"]["steps"], "{set} funnel");
-    let retention =
-        serde_json::to_value(index.retention(&jiff::tz::TimeZone::UTC, Granularity::Week, None, None).unwrap())
-            .unwrap();
+    let retention = serde_json::to_value(
+        index
+            .retention(
+                &jiff::tz::TimeZone::UTC,
+                Granularity::Week,
+                None,
+                None,
+                siyu_domain::events::analytics::Dates::all(app.services.now().as_microsecond()),
+            )
+            .unwrap(),
+    )
+    .unwrap();
     assert_eq!(
         only(&retention["rows"], &["cohort", "period", "customers"]),
         expected["retention"]["rows"],
         "{set} retention"
     );
-    let rfm = serde_json::to_value(index.rfm(None)).unwrap();
+    let rfm = serde_json::to_value(index.rfm(None, app.services.now().as_microsecond()).unwrap()).unwrap();
     assert_eq!(only(&rfm["cells"], &["r", "f", "m", "customers"]), expected["rfm"]["cells"], "{set} rfm");
 }
 
@@ -86,7 +95,7 @@ pub async fn bad_csv_rows_are_reported_and_good_rows_imported(app: TestApp) {
     assert!(report.errors[1].reason.contains("yesterday"), "{:?}", report.errors[1]);
     let index = app.services.event_index(&app.owner).await.unwrap();
     assert_eq!(index.columns.event_count(), 2);
-    let rfm = index.rfm(None);
+    let rfm = index.rfm(None, app.services.now().as_microsecond()).unwrap();
     assert_eq!(rfm.customers, 1);
     // A file in no known format is refused as a whole.
     let other = dir.path().join("events.xlsx");
@@ -109,7 +118,15 @@ pub async fn bad_queries_name_the_parameter(app: TestApp) {
         field_of(index.funnel(&["Signed Up".into(), "Product Added".into()], 0, &Default::default()).unwrap_err()).0,
         "window"
     );
-    let retention = index.retention(&jiff::tz::TimeZone::UTC, Granularity::Day, Some("Nope"), None).unwrap_err();
+    let retention = index
+        .retention(
+            &jiff::tz::TimeZone::UTC,
+            Granularity::Day,
+            Some("Nope"),
+            None,
+            siyu_domain::events::analytics::Dates::all(app.services.now().as_microsecond()),
+        )
+        .unwrap_err();
     assert_eq!(field_of(retention).0, "cohort_event");
     // Analysts may query; customer-service agents may not.
     let agent = siyu_domain::access::Principal { role: siyu_domain::access::Role::CsAgent, ..app.owner.clone() };
@@ -248,8 +265,11 @@ pub async fn export_and_ndjson_import_round_trip(app: TestApp) {
         app.services.event_index(&app.owner).await.unwrap().funnel(&steps, 7 * 86_400, &Default::default()).unwrap();
     let copy = app.services.event_index(&other).await.unwrap().funnel(&steps, 7 * 86_400, &Default::default()).unwrap();
     assert_eq!(original, copy);
-    let rfm = app.services.event_index(&other).await.unwrap().rfm(None);
-    assert_eq!(rfm, app.services.event_index(&app.owner).await.unwrap().rfm(None));
+    let rfm = app.services.event_index(&other).await.unwrap().rfm(None, app.services.now().as_microsecond()).unwrap();
+    assert_eq!(
+        rfm,
+        app.services.event_index(&app.owner).await.unwrap().rfm(None, app.services.now().as_microsecond()).unwrap()
+    );
     // The Parquet export reads back too (the import takes its user_id, ts, event and amount columns).
     let (third, _) = app.other_workspace("third").await;
     let report = siyu::event_import::import(&app.services, &third, &parquet, |_, _| {}).await.unwrap();
@@ -318,7 +338,7 @@ async fn the_demo_brings_behaviour_to_analyse() {
     let index = app.services.event_index(&analyst).await.unwrap();
     let events = index.columns.event_count();
     assert!(events > 400 * 5, "{events} events for 400 customers");
-    let kpis = index.kpis(&jiff::tz::TimeZone::UTC, None);
+    let kpis = index.kpis(&jiff::tz::TimeZone::UTC, None, app.services.now().as_microsecond()).unwrap();
     assert!(kpis.dau > 0 && kpis.orders_30d > 0 && kpis.gmv_30d > 0.0, "{kpis:?}");
     assert!(kpis.message_open_rate.is_some() && kpis.coupon_redemption_rate.is_some(), "{kpis:?}");
     let steps: Vec<String> =

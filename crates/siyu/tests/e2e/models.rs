@@ -60,7 +60,10 @@ pub async fn the_models_api_answers_and_refuses_bad_thresholds(app: TestApp) {
     let classes: u64 = rfm["classes"].as_array().unwrap().iter().map(|c| c["customers"].as_u64().unwrap()).sum();
     assert_eq!(classes, rfm["buyers"].as_u64().unwrap());
     // The buyers are those the RFM analysis scores.
-    assert_eq!(rfm["buyers"].as_u64().unwrap(), index.rfm(Some(end.as_microsecond())).customers);
+    assert_eq!(
+        rfm["buyers"].as_u64().unwrap(),
+        index.rfm(Some(end.as_microsecond()), app.services.now().as_microsecond()).unwrap().customers
+    );
 
     let (status, recall, _) = app.call("GET", "/api/v1/models/recall?limit=3", &analyst, None).await;
     assert_eq!(status, 200, "{recall}");

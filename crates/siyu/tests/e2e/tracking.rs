@@ -146,6 +146,55 @@ pub async fn a_batch_reports_bad_messages_by_index_and_keeps_the_good(app: TestA
     assert_eq!(event_count(&app).await, 1);
 }
 
+pub async fn ancient_and_far_future_instants_are_refused_per_message_naming_the_field(app: TestApp) {
+    let key = write_key(&app).await;
+    let batch = json!({"batch": [
+        {"type": "track", "userId": "u1", "event": "Ancient", "timestamp": "0001-01-01T00:00:00Z"},
+        {"type": "track", "userId": "u1", "event": "Older", "timestamp": "-005000-01-01T00:00:00Z"},
+        {"type": "track", "userId": "u1", "event": "Sent", "sentAt": "0001-01-01T00:00:00Z"},
+        {"type": "track", "userId": "u1", "event": "Original", "originalTimestamp": "1970-01-01T00:00:00Z"},
+        {"type": "track", "userId": "u1", "event": "Received", "receivedAt": "1999-12-31T23:59:59Z"},
+        {"type": "track", "userId": "u1", "event": "Far", "timestamp": "9999-12-31T23:59:59Z"},
+        {"type": "track", "userId": "u1", "event": "Fine"}
+    ]});
+    let (status, body) = post(&app, "/v1/batch", Some(&key), &batch, false).await;
+    assert_eq!((status, body["accepted"].as_u64()), (200, Some(1)), "{body}");
+    let rejected: Vec<(String, String)> = body["rejected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["errors"][0]["field"].as_str().unwrap().into(), r["errors"][0]["reason"].as_str().unwrap().into()))
+        .collect();
+    let before = |text: &str| format!("\"{text}\" is before 2000-01-01T00:00:00Z, the earliest accepted instant");
+    assert_eq!(
+        rejected,
+        vec![
+            ("batch[0].timestamp".into(), before("0001-01-01T00:00:00Z")),
+            ("batch[1].timestamp".into(), before("-005000-01-01T00:00:00Z")),
+            ("batch[2].sentAt".into(), before("0001-01-01T00:00:00Z")),
+            ("batch[3].originalTimestamp".into(), before("1970-01-01T00:00:00Z")),
+            ("batch[4].receivedAt".into(), before("1999-12-31T23:59:59Z")),
+            (
+                "batch[5].timestamp".into(),
+                "\"9999-12-31T23:59:59Z\" is more than 24 hours after it was received".into()
+            ),
+        ]
+    );
+    // The single-message endpoints and the batch's own sentAt follow the same rule.
+    let ancient = json!({"userId": "u1", "event": "Ancient", "timestamp": "0001-01-01T00:00:00Z"});
+    let (status, body) = post(&app, "/v1/track", Some(&key), &ancient, false).await;
+    assert_eq!((status, body["errors"][0]["field"].as_str()), (422, Some("timestamp")), "{body}");
+    let stale = json!({"batch": [{"type": "track", "userId": "u1", "event": "E"}], "sentAt": "1900-01-01T00:00:00Z"});
+    let (status, body) = post(&app, "/v1/batch", Some(&key), &stale, false).await;
+    assert_eq!((status, body["errors"][0]["field"].as_str()), (400, Some("sentAt")), "{body}");
+    assert_eq!(event_count(&app).await, 1);
+    // Retention over what was kept answers at once.
+    let (status, body, _) =
+        app.call("POST", "/api/v1/analytics/retention", &app.key, Some(json!({"period": "day"}))).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["rows"][0]["customers"], 1, "{body}");
+}
+
 pub async fn a_retried_batch_is_not_stored_twice(app: TestApp) {
     let key = write_key(&app).await;
     let batch = json!({"batch": (0..50).map(|i| json!({"type": "track", "userId": format!("u{i}"), "event": "Signed Up", "messageId": format!("m{i}")})).collect::<Vec<_>>()});
@@ -192,7 +241,9 @@ pub async fn refunds_reverse_orders(app: TestApp) {
     };
     let batch = json!({"batch": [order("A", 100.0), order("B", 50.0)]});
     assert_eq!(post(&app, "/v1/batch", Some(&key), &batch, false).await.0, 200);
-    let kpis = |index: std::sync::Arc<siyu_domain::events::EventIndex>| index.kpis(&jiff::tz::TimeZone::UTC, None);
+    let kpis = |index: std::sync::Arc<siyu_domain::events::EventIndex>| {
+        index.kpis(&jiff::tz::TimeZone::UTC, None, app.services.now().as_microsecond()).unwrap()
+    };
     let before = kpis(app.services.event_index(&app.owner).await.unwrap());
     assert_eq!((before.orders_30d, before.gmv_30d, before.repurchase_rate), (2, 150.0, Some(1.0)));
     // A whole refund of A, then 20 of B's 50.
@@ -203,7 +254,8 @@ pub async fn refunds_reverse_orders(app: TestApp) {
     assert_eq!(post(&app, "/v1/batch", Some(&key), &refunds, false).await.0, 200);
     let after = kpis(app.services.event_index(&app.owner).await.unwrap());
     assert_eq!((after.orders_30d, after.gmv_30d, after.repurchase_rate), (1, 30.0, Some(0.0)));
-    let rfm = app.services.event_index(&app.owner).await.unwrap().rfm(None);
+    let rfm =
+        app.services.event_index(&app.owner).await.unwrap().rfm(None, app.services.now().as_microsecond()).unwrap();
     assert_eq!(rfm.customers, 1);
 }
 
@@ -357,6 +409,7 @@ pub async fn the_senders_address_is_kept_as_context_ip(app: TestApp) {
 }
 
 crate::both_backends!(
+    ancient_and_far_future_instants_are_refused_per_message_naming_the_field,
     the_senders_address_is_kept_as_context_ip,
     merges_and_deletes_made_through_the_api_reach_ingestion_and_the_index,
     properties_filter_measure_and_break_down_queries,

@@ -16,7 +16,7 @@ use axum::response::Response;
 use jiff::civil::Date;
 use serde_json::json;
 use siyu_domain::events::ORDER_COMPLETED;
-use siyu_domain::events::analytics::{SegmentationAnswer, SegmentationOptions, SegmentationSeries, SeriesSpec};
+use siyu_domain::events::analytics::{Dates, SegmentationAnswer, SegmentationOptions, SegmentationSeries, SeriesSpec};
 use siyu_domain::{DomainError, FieldError};
 
 /// How many of the workspace's first event names the page shows when none are asked for.
@@ -209,6 +209,7 @@ pub(crate) async fn show_segmentation(
         return render(StatusCode::OK, &page);
     }
     let tz = console.time_zone.clone();
+    let now_us = app.services.now().as_microsecond();
     let series: Vec<SeriesSpec> =
         events.iter().map(|e| SeriesSpec { measure: optional(&measure), ..SeriesSpec::from(e.as_str()) }).collect();
     let options = filter_lines(&filters).map(|lines| SegmentationOptions {
@@ -219,7 +220,8 @@ pub(crate) async fn show_segmentation(
     let asked = granularity(&period).and_then(|granularity| Ok((granularity, dates(&from, &to)?, options?)));
     let result = match asked {
         Ok((granularity, (from, to), options)) => {
-            answer(&index, move |index| index.segmentation(&tz, granularity, &series, &options, from, to)).await
+            let dates = Dates::between(from, to, now_us);
+            answer(&index, move |index| index.segmentation(&tz, granularity, &series, &options, dates)).await
         }
         Err(error) => Err(error),
     };
