@@ -70,7 +70,7 @@ pub enum Condition {
         /// What to compare with (a list for `in`/`not_in`; a duration like `30d` or a date for
         /// `within`/`before`/`after`; none for `exists`/`not_exists`).
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        #[schema(value_type = Option<Object>)]
+        #[schema(value_type = Option<Value>)]
         value: Option<Value>,
     },
     /// A test on a model output.
@@ -81,7 +81,7 @@ pub enum Condition {
         op: Op,
         /// What to compare with.
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        #[schema(value_type = Option<Object>)]
+        #[schema(value_type = Option<Value>)]
         value: Option<Value>,
     },
     /// The customer did an event (with thresholds, a window and property filters).

@@ -175,7 +175,7 @@ pub async fn authorize(
 pub fn router() -> OpenApiRouter<AppState> {
     let mut document = ApiDoc::openapi();
     document.merge(crate::tracking::TrackingDoc::openapi());
-    let api = OpenApiRouter::with_openapi(document)
+    let mut api = OpenApiRouter::with_openapi(document)
         .merge(customers::router())
         .merge(tags::router())
         .merge(admin::router())
@@ -183,6 +183,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(models::router())
         .merge(segments::router())
         .layer(axum::extract::DefaultBodyLimit::max(crate::JSON_BODY_LIMIT));
+    problems_everywhere(api.get_openapi_mut());
     let document = api.get_openapi().clone();
     let json = serde_json::to_string_pretty(&document).expect("the OpenAPI document serialises");
     api.route(
@@ -192,6 +193,36 @@ pub fn router() -> OpenApiRouter<AppState> {
         ),
     )
     .route("/api/docs", axum::routing::get(docs))
+}
+
+/// Documents problems as siyu sends them: every problem response under `application/problem+json`
+/// (utoipa writes `application/json` for any JSON body), and a `default` problem response on every
+/// operation, since any status an operation does not list (401, 403, 405, 413, 415, …) is one too.
+fn problems_everywhere(document: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+    let is_problem = |content: &RefOr<utoipa::openapi::Content>| matches!(content, RefOr::T(content) if matches!(&content.schema, Some(RefOr::Ref(r)) if r.ref_location == "#/components/schemas/Problem"));
+    for item in document.paths.paths.values_mut() {
+        let operations = [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch];
+        for operation in operations.into_iter().flatten() {
+            for response in operation.responses.responses.values_mut() {
+                let RefOr::T(response) = response else { continue };
+                if response.content.get("application/json").is_some_and(is_problem)
+                    && let Some(content) = response.content.shift_remove("application/json")
+                {
+                    response.content.insert("application/problem+json".into(), content);
+                }
+            }
+            operation.responses.responses.entry("default".into()).or_insert_with(|| {
+                let content = ContentBuilder::new().schema(Some(Ref::from_schema_name("Problem"))).build();
+                RefOr::T(
+                    ResponseBuilder::new()
+                        .description("an error, as application/problem+json")
+                        .content("application/problem+json", content)
+                        .build(),
+                )
+            });
+        }
+    }
 }
 
 /// Returns the OpenAPI document as pretty JSON (for `siyu openapi` and the snapshot test).
