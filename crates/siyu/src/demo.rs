@@ -179,7 +179,8 @@ struct StoryOrder {
 /// time of that customer. Purchases follow BG/NBD's own story, so the workspace's LTV fit has
 /// what it assumes: each buyer buys at a rate drawn from a gamma distribution (shape 2, mean one
 /// order a month) until, after any repeat purchase, they drop out with a chance drawn from a
-/// beta distribution (a = 1, b = 3).
+/// beta distribution (a = 1, b = 3); and each buyer's usual order size is their own, so the
+/// Gamma-Gamma spend fit converges too.
 struct Story {
     /// Whole days before now the customer was first seen (and created).
     first_seen_days: i64,
@@ -204,6 +205,9 @@ fn story(seed: u64, n: u64) -> Story {
     let rate_per_day = (exp(rng) + exp(rng)) / 60.0;
     // Beta(1, 3) by inversion.
     let dropout = 1.0 - (1.0 - rng.random::<f64>()).powf(1.0 / 3.0);
+    // Cups per order vary by customer too (Gamma(3) around two cups), as Gamma-Gamma assumes of
+    // spend.
+    let cups = 2.0 * (exp(rng) + exp(rng) + exp(rng)) / 3.0;
     // The first order comes within the first visit.
     let mut at_us = rng.random_range(10..60) * MINUTE_US;
     let mut coupon: Option<&'static str> = None;
@@ -211,7 +215,7 @@ fn story(seed: u64, n: u64) -> Story {
         let drink = *DRINKS.choose(rng).expect("non-empty");
         let category = weighted(rng, &CATEGORIES);
         let price = rng.random_range(14..32) as f64;
-        let quantity = rng.random_range(1..4u32);
+        let quantity = (cups * rng.random_range(0.5..1.5)).round().clamp(1.0, 12.0) as u32;
         let coupon_used = coupon.take();
         let mut revenue = price * f64::from(quantity);
         if coupon_used.is_some() {

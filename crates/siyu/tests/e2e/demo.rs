@@ -50,5 +50,7 @@ async fn demo_customers_are_created_when_first_seen_consent_follows_its_policy_a
     let fitted = computed.ltv_fitted().await;
     let fit = fitted.result.as_ref().unwrap();
     assert!(fit.converged(), "{:?}", fit.bgnbd);
-    assert!(!fit.customers.is_empty());
+    let spend = fit.gamma_gamma.as_ref().unwrap();
+    assert!(spend.convergence.converged(), "{spend:?}");
+    assert!(fit.customers.iter().any(|c| c.expected_value > 0.0), "the LTV chart has values");
 }
