@@ -1,6 +1,9 @@
 //! `siyu demo`: a realistic synthetic tea-drink brand (茶语 Chayu) with customers, identities,
-//! traits, tags in all five families, consent, one console user per role, and 90 days of behaviour
-//! (views, carts, checkouts, orders with coupons, messages) for the most recent customers.
+//! traits, tags in all five families, consent, one console user per role, and the behaviour
+//! (views, carts, checkouts, orders with coupons, messages) of the first [`ACTIVE_CUSTOMERS`].
+//! Each customer has one story: created when first seen, consent granted then (under the policy
+//! in force), orders from then on as BG/NBD assumes (varied rates and dropout), and traits that
+//! count those orders.
 
 use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -65,7 +68,7 @@ const DRINKS: [&str; 8] =
 const LEVELS: [(&str, u32); 4] = [("普通会员", 55), ("银卡", 25), ("金卡", 15), ("黑金", 5)];
 const CHANNELS: [&str; 5] = ["小程序", "门店扫码", "企业微信", "公众号", "外卖平台"];
 
-/// Customers (the first ones generated) who get 90 days of behavioural events.
+/// Customers (the first ones generated) whose behaviour is written as events.
 pub const ACTIVE_CUSTOMERS: u64 = 20_000;
 
 const CATEGORIES: [(&str, u32); 3] = [("果茶", 45), ("奶茶", 40), ("纯茶", 15)];
@@ -104,8 +107,9 @@ pub fn customer(seed: u64, n: u64) -> CustomerInput {
     let name = format!("{}{}", SURNAMES.choose(rng).expect("non-empty"), GIVEN.choose(rng).expect("non-empty"));
     let city = weighted(rng, &CITIES.map(|(c, _, w)| (c, w)));
     let street = CITIES.iter().find(|(c, _, _)| *c == city).map(|(_, s, _)| *s).expect("picked from CITIES");
-    let orders: u32 = if rng.random_bool(0.15) { 0 } else { rng.random_range(1..40) };
-    let spent = (orders as f64 * rng.random_range(18.0..42.0) * 100.0).round() / 100.0;
+    let story = story(seed, n);
+    let orders = story.orders.len();
+    let spent = (story.orders.iter().map(|o| o.revenue).sum::<f64>() * 100.0).round() / 100.0;
     let year = rng.random_range(1970..2008);
     let birthday = format!("{year}-{:02}-{:02}", rng.random_range(1..=12), rng.random_range(1..=28));
     let mut identities = vec![
@@ -130,7 +134,6 @@ pub fn customer(seed: u64, n: u64) -> CustomerInput {
             tags.push(names.choose(rng).expect("non-empty").to_string());
         }
     }
-    let first_seen_days = rng.random_range(1..900);
     CustomerInput {
         identities,
         traits: json!({
@@ -144,7 +147,7 @@ pub fn customer(seed: u64, n: u64) -> CustomerInput {
             "orders": orders,
             "total_spent": spent,
             "acquisition_channel": CHANNELS.choose(rng).expect("non-empty"),
-            "first_seen_days_ago": first_seen_days,
+            "first_seen_days_ago": story.first_seen_days,
         })
         .as_object()
         .expect("literal object")
@@ -152,6 +155,101 @@ pub fn customer(seed: u64, n: u64) -> CustomerInput {
         tags,
         source: Some("demo".into()),
     }
+}
+
+const DAY_US: i64 = 86_400_000_000;
+const MINUTE_US: i64 = 60_000_000;
+
+/// One order of a customer's story.
+struct StoryOrder {
+    /// When, µs after the customer was first seen.
+    after_us: i64,
+    drink: &'static str,
+    category: &'static str,
+    price: f64,
+    quantity: u32,
+    /// A coupon issued after an earlier order, redeemed here.
+    coupon_used: Option<&'static str>,
+    /// A coupon issued after this order.
+    coupon_issued: Option<&'static str>,
+    revenue: f64,
+}
+
+/// A customer's purchase history, the one source of the traits, events, consent and creation
+/// time of that customer. Purchases follow BG/NBD's own story, so the workspace's LTV fit has
+/// what it assumes: each buyer buys at a rate drawn from a gamma distribution (shape 2, mean one
+/// order a month) until, after any repeat purchase, they drop out with a chance drawn from a
+/// beta distribution (a = 1, b = 3); and each buyer's usual order size is their own, so the
+/// Gamma-Gamma spend fit converges too.
+struct Story {
+    /// Whole days before now the customer was first seen (and created).
+    first_seen_days: i64,
+    orders: Vec<StoryOrder>,
+}
+
+/// At most this many orders per customer.
+const MAX_ORDERS: usize = 60;
+
+/// Returns the story of customer `n`, the same for the same `(seed, n)`; times are relative to the
+/// first-seen instant, so the story does not depend on the clock.
+fn story(seed: u64, n: u64) -> Story {
+    let rng = &mut rng_of(seed ^ 0x0571_0e5e, n);
+    let first_seen_days = rng.random_range(1..900i64);
+    let lifetime_us = first_seen_days * DAY_US;
+    let mut orders = Vec::new();
+    if rng.random_bool(0.15) {
+        return Story { first_seen_days, orders };
+    }
+    // Gamma(2, 60 days): the sum of two exponentials.
+    let exp = |rng: &mut StdRng| -(1.0 - rng.random::<f64>()).ln();
+    let rate_per_day = (exp(rng) + exp(rng)) / 60.0;
+    // Beta(1, 3) by inversion.
+    let dropout = 1.0 - (1.0 - rng.random::<f64>()).powf(1.0 / 3.0);
+    // Cups per order vary by customer too (Gamma(3) around two cups), as Gamma-Gamma assumes of
+    // spend.
+    let cups = 2.0 * (exp(rng) + exp(rng) + exp(rng)) / 3.0;
+    // The first order comes within the first visit.
+    let mut at_us = rng.random_range(10..60) * MINUTE_US;
+    let mut coupon: Option<&'static str> = None;
+    while at_us < lifetime_us && orders.len() < MAX_ORDERS {
+        let drink = *DRINKS.choose(rng).expect("non-empty");
+        let category = weighted(rng, &CATEGORIES);
+        let price = rng.random_range(14..32) as f64;
+        let quantity = (cups * rng.random_range(0.5..1.5)).round().clamp(1.0, 12.0) as u32;
+        let coupon_used = coupon.take();
+        let mut revenue = price * f64::from(quantity);
+        if coupon_used.is_some() {
+            revenue = (revenue - 5.0).max(1.0);
+        }
+        let coupon_issued = rng.random_bool(0.3).then(|| *COUPONS.choose(rng).expect("non-empty"));
+        coupon = coupon_issued;
+        orders.push(StoryOrder {
+            after_us: at_us,
+            drink,
+            category,
+            price,
+            quantity,
+            coupon_used,
+            coupon_issued,
+            revenue,
+        });
+        if orders.len() > 1 && rng.random_bool(dropout) {
+            break;
+        }
+        at_us += ((exp(rng) / rate_per_day) * DAY_US as f64) as i64;
+    }
+    Story { first_seen_days, orders }
+}
+
+/// Consent policy versions and the day each took effect, oldest first.
+const POLICIES: [(&str, jiff::civil::Date); 2] =
+    [("2024-01", jiff::civil::date(2024, 1, 1)), ("2025-06", jiff::civil::date(2025, 6, 1))];
+
+/// Returns the policy version in force at `at` (`None` before the first one).
+fn policy_at(at: jiff::Timestamp) -> Option<&'static str> {
+    POLICIES.iter().rev().find_map(|(version, day)| {
+        (day.to_zoned(jiff::tz::TimeZone::UTC).expect("valid day").timestamp() <= at).then_some(*version)
+    })
 }
 
 /// Creates or refreshes the demo workspace with `count` customers (deterministic from `seed`).
@@ -192,17 +290,31 @@ pub async fn run(services: &Services, count: u64, seed: u64, progress: bool) -> 
             let (services, owner) = (services.clone(), owner.clone());
             tokio::spawn(async move {
                 let end = (start + batch_size).min(count);
-                let inputs: Vec<CustomerInput> = (start..end).map(|n| customer(seed, n)).collect();
-                let results = services.upsert_customers(&owner, inputs, "demo", "customers").await?;
+                let now = services.now();
+                // Each customer is created at the instant first seen: customers first seen the
+                // same day are written together, by a clock set to that instant.
+                let mut by_day: std::collections::BTreeMap<i64, Vec<u64>> = std::collections::BTreeMap::new();
+                for n in start..end {
+                    by_day.entry(story(seed, n).first_seen_days).or_default().push(n);
+                }
                 let mut consent = Vec::new();
                 let mut events = Vec::new();
-                for (n, result) in (start..end).zip(results) {
-                    let result = result.map_err(|errors| anyhow::anyhow!("demo data invalid: {errors:?}"))?;
-                    if result.created {
-                        let records = demo_consent(&mut rng_of(seed ^ 0x5eed, n), services.now());
-                        consent.extend(records.into_iter().map(|r| (result.id, r)));
-                        if n < ACTIVE_CUSTOMERS {
-                            events.extend(demo_events(&mut rng_of(seed ^ 0xe7e7, n), result.id, n, services.now()));
+                for (days, numbers) in by_day {
+                    let first_seen = now - jiff::SignedDuration::from_hours(days * 24);
+                    let mut then = services.clone();
+                    then.clock = std::sync::Arc::new(siyu_core::clock::ManualClock::new(first_seen));
+                    let inputs: Vec<CustomerInput> = numbers.iter().map(|n| customer(seed, *n)).collect();
+                    let results = then.upsert_customers(&owner, inputs, "demo", "customers").await?;
+                    for (n, result) in numbers.into_iter().zip(results) {
+                        let result = result.map_err(|errors| anyhow::anyhow!("demo data invalid: {errors:?}"))?;
+                        if result.created {
+                            let records = demo_consent(&mut rng_of(seed ^ 0x5eed, n), first_seen, now);
+                            consent.extend(records.into_iter().map(|r| (result.id, r)));
+                            if n < ACTIVE_CUSTOMERS {
+                                let story = story(seed, n);
+                                let rng = &mut rng_of(seed ^ 0xe7e7, n);
+                                events.extend(demo_events(rng, &story, result.id, n, first_seen, now));
+                            }
                         }
                     }
                 }
@@ -254,12 +366,21 @@ async fn demo_segments(services: &Services, owner: &Principal) -> anyhow::Result
     Ok(())
 }
 
-/// Returns 90 days of one customer's behaviour up to `now`, in Segment's E-commerce spec: sessions of
-/// product views that may go on to a cart, a checkout and an order (some with a coupon), marketing
-/// messages that may be opened, and coupons issued.
-fn demo_events(rng: &mut StdRng, customer: CustomerId, n: u64, now: jiff::Timestamp) -> Vec<NewEvent> {
+/// Returns one customer's behaviour from first seen (`first_seen`) to `now`, in Segment's
+/// E-commerce spec: every order of the customer's story with the views, cart and checkout before
+/// it (and the coupons redeemed and issued), sessions of views that went no further, and
+/// marketing messages of the last 90 days that may be opened. The first event is at `first_seen`.
+fn demo_events(
+    rng: &mut StdRng,
+    story: &Story,
+    customer: CustomerId,
+    n: u64,
+    first_seen: jiff::Timestamp,
+    now: jiff::Timestamp,
+) -> Vec<NewEvent> {
     const HOUR_US: i64 = 3_600_000_000;
     let now_us = now.as_microsecond();
+    let first_us = first_seen.as_microsecond();
     let user_id = format!("u{n:08}");
     let mut events = Vec::new();
     let mut push = |name: &str, ts_us: i64, properties: serde_json::Value| {
@@ -267,7 +388,7 @@ fn demo_events(rng: &mut StdRng, customer: CustomerId, n: u64, now: jiff::Timest
             customer,
             kind: EventKind::Track,
             name: name.into(),
-            ts_us: ts_us.min(now_us),
+            ts_us: ts_us.clamp(first_us, now_us),
             received_us: now_us,
             message_id: format!("demo-{n}-{}", events.len()),
             user_id: user_id.clone(),
@@ -276,65 +397,66 @@ fn demo_events(rng: &mut StdRng, customer: CustomerId, n: u64, now: jiff::Timest
             context: json!({"library": {"name": "siyu-demo"}}).to_string(),
         });
     };
-    // Newer customers signed up recently; older ones have been around all 90 days.
-    let first_us = now_us - rng.random_range(1..90 * 24) * HOUR_US;
     if rng.random_bool(0.3) {
         push("Signed Up", first_us, json!({"channel": weighted(rng, &ORDER_CHANNELS)}));
     }
-    let sessions = 1 + rng.random_range(0..10u32) * rng.random_range(0..3u32);
-    let mut coupon: Option<&str> = None;
-    for _ in 0..sessions {
-        // Afternoons and evenings, Beijing time.
-        let day_start = first_us + rng.random_range(0..(now_us - first_us).max(1));
-        let at = day_start - day_start.rem_euclid(24 * HOUR_US) + rng.random_range(2..14) * HOUR_US;
+    // The first visit starts when the customer is first seen.
+    let browse = |rng: &mut StdRng, at: i64, push: &mut dyn FnMut(&str, i64, serde_json::Value)| {
         let drink = *DRINKS.choose(rng).expect("non-empty");
-        let category = weighted(rng, &CATEGORIES);
-        let price = rng.random_range(14..32) as f64;
-        let product = json!({"product_id": drink, "name": drink, "category": category, "price": price});
+        let product = json!({"product_id": drink, "name": drink, "category": weighted(rng, &CATEGORIES),
+            "price": rng.random_range(14..32) as f64});
         for view in 0..rng.random_range(1..4) {
-            push("Product Viewed", at + view * 60_000_000, product.clone());
+            push("Product Viewed", at + view * MINUTE_US, product.clone());
         }
-        if !rng.random_bool(0.55) {
-            continue;
+        if rng.random_bool(0.3) {
+            push("Product Added", at + 4 * MINUTE_US, product.clone());
         }
-        let quantity = rng.random_range(1..4);
+    };
+    if story.orders.is_empty() {
+        browse(rng, first_us, &mut push);
+    }
+    for (i, order) in story.orders.iter().enumerate() {
+        let at = first_us + order.after_us;
+        let product = json!({"product_id": order.drink, "name": order.drink, "category": order.category,
+            "price": order.price});
+        let start = if i == 0 { first_us } else { at - 9 * MINUTE_US };
+        push("Product Viewed", start, product.clone());
         push(
             "Product Added",
-            at + 240_000_000,
-            json!({"product_id": drink, "category": category, "price": price, "quantity": quantity}),
+            at - 5 * MINUTE_US,
+            json!({"product_id": order.drink, "category": order.category, "price": order.price,
+                "quantity": order.quantity}),
         );
-        if !rng.random_bool(0.7) {
-            continue;
+        push("Checkout Started", at - 2 * MINUTE_US, json!({"value": order.price * f64::from(order.quantity)}));
+        if let Some(used) = order.coupon_used {
+            push("Coupon Applied", at - MINUTE_US, json!({"coupon": used}));
         }
-        push("Checkout Started", at + 420_000_000, json!({"value": price * quantity as f64}));
-        if !rng.random_bool(0.8) {
-            continue;
-        }
-        let mut revenue = price * quantity as f64;
-        let used = coupon.take();
-        if used.is_some() {
-            revenue = (revenue - 5.0).max(1.0);
-            push("Coupon Applied", at + 480_000_000, json!({"coupon": used}));
-        }
-        let mut order = json!({
+        let mut completed = json!({
             "order_id": format!("D{n}-{}", at / 1_000_000),
-            "revenue": revenue,
+            "revenue": order.revenue,
             "currency": "CNY",
-            "category": category,
+            "category": order.category,
             "channel": weighted(rng, &ORDER_CHANNELS),
         });
-        if let Some(used) = used {
-            order["coupon"] = json!(used);
+        if let Some(used) = order.coupon_used {
+            completed["coupon"] = json!(used);
         }
-        push("Order Completed", at + 540_000_000, order);
-        if rng.random_bool(0.3) {
-            let issued = *COUPONS.choose(rng).expect("non-empty");
-            push("Coupon Issued", at + 600_000_000, json!({"coupon": issued}));
-            coupon = Some(issued);
+        push("Order Completed", at, completed);
+        if let Some(issued) = order.coupon_issued {
+            push("Coupon Issued", at + MINUTE_US, json!({"coupon": issued}));
         }
     }
+    // Visits that went no further, while the customer was still around (up to a month after the
+    // last order).
+    let active_until = story.orders.last().map_or(first_us + 30 * DAY_US, |o| first_us + o.after_us + 30 * DAY_US);
+    let active_until = active_until.min(now_us);
     for _ in 0..rng.random_range(0..4) {
-        let sent = first_us + rng.random_range(0..(now_us - first_us).max(1));
+        let at = first_us + rng.random_range(0..(active_until - first_us).max(1));
+        browse(rng, at, &mut push);
+    }
+    let messages_from = first_us.max(now_us - 90 * DAY_US);
+    for _ in 0..rng.random_range(0..4) {
+        let sent = messages_from + rng.random_range(0..(now_us - messages_from).max(1));
         let channel = weighted(rng, &MESSAGE_CHANNELS);
         push("Message Sent", sent, json!({"channel": channel, "campaign": "新品上市"}));
         if rng.random_bool(0.35) {
@@ -348,38 +470,39 @@ fn demo_events(rng: &mut StdRng, customer: CustomerId, n: u64, now: jiff::Timest
     events
 }
 
-fn demo_consent(rng: &mut StdRng, now: jiff::Timestamp) -> Vec<ConsentRecord> {
+/// Returns one customer's consent: granted at sign-up (when first seen) under the policy then in
+/// force, or when the first policy took effect for customers seen before it; some withdraw later.
+fn demo_consent(rng: &mut StdRng, first_seen: jiff::Timestamp, now: jiff::Timestamp) -> Vec<ConsentRecord> {
     let mut records = Vec::new();
-    let granted_at = now - jiff::SignedDuration::from_hours(rng.random_range(24..20_000));
+    let signed_up = first_seen + jiff::SignedDuration::from_mins(rng.random_range(0..30));
+    let granted_at = signed_up.max(first_policy());
+    if granted_at > now {
+        return records;
+    }
+    let policy = policy_at(granted_at).expect("granted on or after the first policy");
+    let record = |channel, granted, source: &str, recorded_at| ConsentRecord {
+        purpose: Purpose::Marketing,
+        channel,
+        granted,
+        source: source.into(),
+        policy_version: policy.into(),
+        recorded_at,
+    };
     for channel in [Channel::Wecom, Channel::Sms, Channel::Email] {
         if rng.random_bool(0.7) {
-            records.push(ConsentRecord {
-                purpose: Purpose::Marketing,
-                channel,
-                granted: true,
-                source: "signup_form".into(),
-                policy_version: "2025-06".into(),
-                recorded_at: granted_at,
-            });
-            if rng.random_bool(0.08) {
-                records.push(ConsentRecord {
-                    purpose: Purpose::Marketing,
-                    channel,
-                    granted: false,
-                    source: "unsubscribe_link".into(),
-                    policy_version: "2025-06".into(),
-                    recorded_at: granted_at + jiff::SignedDuration::from_hours(rng.random_range(1..5000)),
-                });
+            records.push(record(channel, true, "signup_form", granted_at));
+            let withdrawn = granted_at + jiff::SignedDuration::from_hours(rng.random_range(1..5000));
+            if rng.random_bool(0.08) && withdrawn <= now {
+                records.push(record(channel, false, "unsubscribe_link", withdrawn));
             }
         }
     }
-    records.push(ConsentRecord {
-        purpose: Purpose::Analytics,
-        channel: Channel::Wecom,
-        granted: true,
-        source: "signup_form".into(),
-        policy_version: "2025-06".into(),
-        recorded_at: granted_at,
-    });
     records
+        .push(ConsentRecord { purpose: Purpose::Analytics, ..record(Channel::Wecom, true, "signup_form", granted_at) });
+    records
+}
+
+/// The instant the first consent policy took effect.
+fn first_policy() -> jiff::Timestamp {
+    POLICIES[0].1.to_zoned(jiff::tz::TimeZone::UTC).expect("valid day").timestamp()
 }

@@ -10,7 +10,7 @@ use crate::console_support::{
 use crate::{Backend, TestApp, spawn_app};
 use siyu_domain::access::{Principal, Role};
 
-/// The demo brand (400 customers, 90 days of behaviour) with an owner, an analyst and an agent.
+/// The demo brand (400 customers and their behaviour) with an owner, an analyst and an agent.
 async fn demo_app() -> (TestApp, Principal) {
     let app = spawn_app(Backend::Sqlite).await.expect("SQLite needs no setup");
     siyu::demo::run(&app.services, 400, 7, false).await.unwrap();

@@ -6,7 +6,7 @@ use crate::console_support::{ANALYST, EN, OWNER, PASSWORD, ZH, csrf_in, fragment
 use crate::{Backend, TestApp, spawn_app};
 use siyu_domain::access::{Principal, Role};
 
-/// The demo brand (300 customers, 90 days of behaviour) with an owner and an analyst.
+/// The demo brand (300 customers and their behaviour) with an owner and an analyst.
 async fn demo_app() -> (TestApp, Principal) {
     let app = spawn_app(Backend::Sqlite).await.expect("SQLite needs no setup");
     siyu::demo::run(&app.services, 300, 7, false).await.unwrap();

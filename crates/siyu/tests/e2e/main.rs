@@ -11,6 +11,7 @@ mod console_analytics;
 mod console_audiences;
 mod console_support;
 mod console_ux;
+mod demo;
 mod doc_examples;
 mod durability;
 mod events;
