@@ -384,12 +384,17 @@ impl Services {
         if replace && !definitions.contains_key(&input.key) {
             return Err(DomainError::NotFound(format!("segment \"{}\"", input.key)));
         }
-        // Segments that refer to this one must stay within the limits with its new definition.
+        // The evaluation refuses a cycle through this segment, naming it; then segments that refer to
+        // this one must stay within the limits with its new definition.
         let mut changed = definitions.clone();
         changed.insert(input.key.clone(), condition.clone());
-        for (key, definition) in &definitions {
+        let originals = definitions.clone();
+        definitions.remove(&input.key);
+        let (members, warnings) =
+            self.evaluate(principal.workspace_id, &condition, Some(&input.key), definitions).await?;
+        for (key, definition) in &originals {
             if key != &input.key
-                && exceeds_limits(definition, &definitions).is_none()
+                && exceeds_limits(definition, &originals).is_none()
                 && let Some(reason) = exceeds_limits(definition, &changed)
             {
                 let field = if input.text.is_some() { "text" } else { "definition" };
@@ -399,9 +404,6 @@ impl Services {
                 ));
             }
         }
-        definitions.remove(&input.key);
-        let (members, warnings) =
-            self.evaluate(principal.workspace_id, &condition, Some(&input.key), definitions).await?;
         let now = self.now();
         let stored = StoredSegment {
             key: input.key.clone(),
