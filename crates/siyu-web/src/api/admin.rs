@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use siyu_core::{ApiKeyId, InvitationId, PageRequest, UserId};
 use siyu_domain::DomainError;
-use siyu_domain::access::{Permission, Role};
+use siyu_domain::access::Role;
 use siyu_domain::api_keys::{ApiKey, KeyKind};
 use siyu_domain::audit::AuditEntry;
 use siyu_domain::users::{Invitation, Membership};
@@ -56,7 +56,6 @@ async fn update_workspace(
     ApiAuth(principal): ApiAuth,
     ApiJson(body): ApiJson<WorkspaceSettings>,
 ) -> Result<Json<Workspace>, Problem> {
-    principal.require(Permission::WorkspaceManage)?;
     let current = app.services.workspace(&principal).await?;
     let new = NewWorkspace::parse(
         &current.slug,
@@ -123,7 +122,6 @@ async fn invite_user(
     ApiAuth(principal): ApiAuth,
     ApiJson(body): ApiJson<NewInvitation>,
 ) -> Result<(StatusCode, Json<CreatedInvitation>), Problem> {
-    principal.require(Permission::UsersManage)?;
     if body.password.is_some() {
         return Err(DomainError::invalid(
             "password",
@@ -156,7 +154,6 @@ async fn revoke_invitation(
     ApiAuth(principal): ApiAuth,
     Path(id): Path<String>,
 ) -> Result<StatusCode, Problem> {
-    principal.require(Permission::UsersManage)?;
     let id = id
         .parse()
         .map(InvitationId)
@@ -186,7 +183,6 @@ async fn change_user(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<RoleChange>,
 ) -> Result<StatusCode, Problem> {
-    principal.require(Permission::UsersManage)?;
     let role = parse_role("role", &body.role)?;
     app.services.set_role(&principal, user_id(&id)?, role).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -200,7 +196,6 @@ async fn remove_user(
     ApiAuth(principal): ApiAuth,
     Path(id): Path<String>,
 ) -> Result<StatusCode, Problem> {
-    principal.require(Permission::UsersManage)?;
     app.services.remove_member(&principal, user_id(&id)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -241,7 +236,6 @@ async fn create_key(
     ApiAuth(principal): ApiAuth,
     ApiJson(body): ApiJson<NewKey>,
 ) -> Result<(StatusCode, Json<CreatedKey>), Problem> {
-    principal.require(Permission::KeysManage)?;
     let kind = KeyKind::parse(&body.kind).ok_or_else(|| {
         Problem::from(DomainError::invalid(
             "kind",
@@ -264,7 +258,6 @@ async fn revoke_key(
     ApiAuth(principal): ApiAuth,
     Path(id): Path<String>,
 ) -> Result<StatusCode, Problem> {
-    principal.require(Permission::KeysManage)?;
     let id = id.parse().map(ApiKeyId).map_err(|_| Problem::malformed("id", format!("\"{id}\" is not a key id")))?;
     app.services.revoke_key(&principal, id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -288,7 +281,6 @@ async fn list_audit(
     ApiAuth(principal): ApiAuth,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<AuditPage>, Problem> {
-    principal.require(Permission::AuditRead)?;
     let mut page = PageRequest::first(PageRequest::DEFAULT_LIMIT);
     for (key, value) in url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
         if !crate::extract::page_param(&mut page, &key, &value)? {

@@ -389,7 +389,6 @@ async fn unsubscribe_link(
     Path(id): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<UnsubscribeLink>, Problem> {
-    principal.require(siyu_domain::access::Permission::ConsentWrite)?;
     let mut channel = None;
     for (key, value) in url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
         match key.as_ref() {

@@ -3,7 +3,7 @@
 //! own. Nothing here can set the password of an existing account.
 
 use super::i18n::{Lang, Text};
-use super::login::session_cookies;
+use super::login::{session_cookies, wait_message};
 use super::page::{self, Chrome, render};
 use super::session::{
     SESSION_COOKIE, cookie, lang_of, login_client, random_token, read_form, redirect_with_cookies, same_secret,
@@ -60,6 +60,26 @@ fn invalid(lang: Lang) -> Response {
     response
 }
 
+/// Finds the pending invitation of a link and how this visitor may accept it (with whether they are
+/// signed in as another account), or the page to answer instead.
+async fn pending(
+    app: &AppState,
+    headers: &HeaderMap,
+    token: &str,
+    lang: Lang,
+) -> Result<(Invitation, Mode, bool), Response> {
+    if !valid_token(token) {
+        return Err(invalid(lang));
+    }
+    let (invitation, exists) = match app.services.invitation(token).await {
+        Ok(found) => found,
+        Err(DomainError::NotFound(_)) => return Err(invalid(lang)),
+        Err(error) => return Err(page::error_page(lang, None, error)),
+    };
+    let (mode, other_account) = mode_of(app, headers, &invitation, exists).await;
+    Ok((invitation, mode, other_account))
+}
+
 /// Works out who the visitor is relative to the invitation.
 async fn mode_of(app: &AppState, headers: &HeaderMap, invitation: &Invitation, exists: bool) -> (Mode, bool) {
     let mut other_account = false;
@@ -113,19 +133,14 @@ pub(crate) async fn show_invitation(
     headers: HeaderMap,
 ) -> Response {
     let lang = lang_of(&headers);
-    if !valid_token(&token) {
-        return invalid(lang);
-    }
-    let (invitation, exists) = match app.services.invitation(&token).await {
+    let (invitation, mode, other_account) = match pending(&app, &headers, &token, lang).await {
         Ok(found) => found,
-        Err(DomainError::NotFound(_)) => return invalid(lang),
-        Err(error) => return page::error_page(lang, None, error),
+        Err(response) => return response,
     };
     let csrf = match random_token() {
         Ok(csrf) => csrf,
         Err(error) => return page::error_page(lang, None, error),
     };
-    let (mode, other_account) = mode_of(&app, &headers, &invitation, exists).await;
     invite_page(&app, lang, StatusCode::OK, csrf, &invitation, mode, other_account, None)
 }
 
@@ -146,15 +161,10 @@ pub(crate) async fn accept_invitation(
     if !same_secret(form.get("_csrf"), &expected) {
         return page::csrf_failed(lang, None);
     }
-    if !valid_token(&token) {
-        return invalid(lang);
-    }
-    let (invitation, exists) = match app.services.invitation(&token).await {
+    let (invitation, mode, other_account) = match pending(&app, &headers, &token, lang).await {
         Ok(found) => found,
-        Err(DomainError::NotFound(_)) => return invalid(lang),
-        Err(error) => return page::error_page(lang, None, error),
+        Err(response) => return response,
     };
-    let (mode, other_account) = mode_of(&app, &headers, &invitation, exists).await;
     let session_token = cookie(&headers, SESSION_COOKIE).unwrap_or_default();
     let password = form.get("password");
     if mode == Mode::NewAccount && password != form.get("password_again") {
@@ -184,10 +194,8 @@ pub(crate) async fn accept_invitation(
         Err(DomainError::NotFound(_)) => invalid(lang),
         Err(error) => {
             let (status, message) = match &error {
-                DomainError::Locked(until) | DomainError::Throttled(until) => {
-                    let zone = jiff::tz::TimeZone::get("Asia/Shanghai").unwrap_or(jiff::tz::TimeZone::UTC);
-                    let until = until.to_zoned(zone).strftime("%Y-%m-%d %H:%M:%S %Z").to_string();
-                    (StatusCode::TOO_MANY_REQUESTS, Text::fill(t.login_locked, until))
+                DomainError::Locked(_) | DomainError::Throttled(_) => {
+                    (StatusCode::TOO_MANY_REQUESTS, wait_message(t, &error).unwrap_or_default())
                 }
                 DomainError::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, t.login_wrong.to_string()),
                 DomainError::Invalid(_) | DomainError::Conflict(_) => {

@@ -82,24 +82,31 @@ pub(crate) async fn login(State(app): State<AppState>, request: Request) -> Resp
             // The home page decides where the role lands: the dashboard or the customer list.
             redirect_with_cookies("/", cookies)
         }
-        Err(DomainError::Throttled(until)) => {
-            let zone = jiff::tz::TimeZone::get("Asia/Shanghai").unwrap_or(jiff::tz::TimeZone::UTC);
-            let until = until.to_zoned(zone).strftime("%Y-%m-%d %H:%M:%S %Z").to_string();
-            let message = Text::fill(t.login_throttled, until);
-            login_form(&app, lang, StatusCode::TOO_MANY_REQUESTS, expected, email, Some(message))
-        }
-        Err(DomainError::Locked(until)) => {
-            // Before login there is no workspace; show the lock-out end in the default zone, named.
-            let zone = jiff::tz::TimeZone::get("Asia/Shanghai").unwrap_or(jiff::tz::TimeZone::UTC);
-            let until = until.to_zoned(zone).strftime("%Y-%m-%d %H:%M %Z").to_string();
-            let message = Text::fill(t.login_locked, until);
-            login_form(&app, lang, StatusCode::TOO_MANY_REQUESTS, expected, email, Some(message))
+        Err(error @ (DomainError::Throttled(_) | DomainError::Locked(_))) => {
+            let message = wait_message(t, &error);
+            login_form(&app, lang, StatusCode::TOO_MANY_REQUESTS, expected, email, message)
         }
         Err(DomainError::Unauthenticated(reason)) => {
             let message = if reason.contains("workspace") { t.login_no_workspace } else { t.login_wrong };
             login_form(&app, lang, StatusCode::UNAUTHORIZED, expected, email, Some(message.into()))
         }
         Err(error) => page::error_page(lang, None, error),
+    }
+}
+
+/// Returns what a login refused for now says: the account's lock-out or the address's wait, with its
+/// end in the default zone, named (before login there is no workspace and so no workspace zone).
+pub(crate) fn wait_message(t: &Text, error: &DomainError) -> Option<String> {
+    let zone = jiff::tz::TimeZone::get("Asia/Shanghai").unwrap_or(jiff::tz::TimeZone::UTC);
+    match error {
+        DomainError::Locked(until) => {
+            Some(Text::fill(t.login_locked, until.to_zoned(zone).strftime("%Y-%m-%d %H:%M %Z")))
+        }
+        // An address waits seconds at first: show them.
+        DomainError::Throttled(until) => {
+            Some(Text::fill(t.login_throttled, until.to_zoned(zone).strftime("%Y-%m-%d %H:%M:%S %Z")))
+        }
+        _ => None,
     }
 }
 
