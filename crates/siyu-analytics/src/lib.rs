@@ -55,6 +55,32 @@ pub const MAX_PATH_LINKS: usize = 100_000;
 /// The deepest paths query, in steps from the anchor.
 pub const MAX_PATH_DEPTH: usize = 10;
 
+/// The events that are not a customer's own activity (siyu's bookkeeping events such as `Segment
+/// Entered`, messages the brand sent, coupons it issued), by event id. Activity measures (active
+/// customers, first seen, retention on any event, the latest active day) skip them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Passive(Vec<bool>);
+
+impl Passive {
+    /// The passive set of the given event ids.
+    pub fn of(ids: impl IntoIterator<Item = u16>) -> Self {
+        let mut flags = Vec::new();
+        for id in ids {
+            let i = usize::from(id);
+            if flags.len() <= i {
+                flags.resize(i + 1, false);
+            }
+            flags[i] = true;
+        }
+        Self(flags)
+    }
+
+    /// Whether the event is passive.
+    pub fn contains(&self, event: u16) -> bool {
+        self.0.get(usize::from(event)).copied().unwrap_or(false)
+    }
+}
+
 /// What a query could not answer.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum QueryError {

@@ -1,9 +1,11 @@
 //! Retention: cohorts by the bucket (day, week or month) of a customer's first matching event, and
 //! for each later bucket whether the customer returned.
 //!
-//! A customer's cohort is the bucket of their first cohort event (any event: first seen). Period 0
-//! is the whole cohort; the customer counts in period p > 0 when they did a return event (any
-//! event by default) in bucket cohort + p. With both "any", this is the reference definition.
+//! A customer's cohort is the bucket of their first cohort event (any active event: first seen).
+//! Period 0 is the whole cohort; the customer counts in period p > 0 when they did a return event
+//! (any active event by default) in bucket cohort + p. With both "any" and nothing passive, this
+//! is the reference definition. "Any" skips the query's passive events (siyu's bookkeeping, messages
+//! the brand sent); an event named as cohort or return event counts even when passive.
 //!
 //! The query names its cohorts (`first..=last`, at most [`MAX_RETENTION_BUCKETS`]); the matrix is
 //! sized from them alone. A customer whose cohort event falls outside them is skipped, and returns
@@ -11,7 +13,7 @@
 
 use crate::calendar::{Calendar, Granularity};
 use crate::index::Index;
-use crate::{MAX_RETENTION_BUCKETS, QueryError, parallel};
+use crate::{MAX_RETENTION_BUCKETS, Passive, QueryError, parallel};
 
 /// A retention query.
 #[derive(Clone, Debug)]
@@ -26,6 +28,8 @@ pub struct RetentionQuery {
     pub first: i64,
     /// The last cohort's bucket, also the last bucket a return counts in.
     pub last: i64,
+    /// Events that "any event" does not count.
+    pub passive: Passive,
 }
 
 /// One non-empty cell of the cohort × period matrix.
@@ -65,7 +69,10 @@ pub fn retention(index: &Index, calendar: &Calendar, query: &RetentionQuery) -> 
         index.for_each_customer(range, |customer| {
             let (ts, events) = (customer.ts_us, customer.events);
             let start = match query.cohort_event {
-                None => 0,
+                None => match events.iter().position(|e| !query.passive.contains(*e)) {
+                    Some(i) => i,
+                    None => return,
+                },
                 Some(event) => match events.iter().position(|e| *e == event) {
                     Some(i) => i,
                     None => return,
@@ -83,7 +90,11 @@ pub fn retention(index: &Index, calendar: &Calendar, query: &RetentionQuery) -> 
                 if *at >= to_us {
                     break;
                 }
-                if query.return_event.is_some_and(|e| e != *event) {
+                let returns = match query.return_event {
+                    None => !query.passive.contains(*event),
+                    Some(e) => e == *event,
+                };
+                if !returns {
                     continue;
                 }
                 let period = calendar.bucket(*at, g) - cohort;
@@ -145,6 +156,7 @@ mod tests {
             return_event: None,
             first: monday,
             last: monday + 4,
+            passive: Passive::default(),
         };
         let cells: Vec<(i64, i64, u64)> =
             retention(&data, &calendar, &query).unwrap().iter().map(|c| (c.cohort, c.period, c.customers)).collect();
@@ -161,6 +173,7 @@ mod tests {
             return_event: Some(2),
             first: 0,
             last: 3,
+            passive: Passive::default(),
         };
         let cells: Vec<(i64, i64, u64)> =
             retention(&data, &calendar, &query).unwrap().iter().map(|c| (c.cohort, c.period, c.customers)).collect();
@@ -189,6 +202,7 @@ mod tests {
             return_event: None,
             first,
             last,
+            passive: Passive::default(),
         };
         let cells: Vec<(i64, i64, u64)> = retention(&data, &calendar, &query(0, 9))
             .unwrap()
@@ -201,5 +215,28 @@ mod tests {
         assert!(retention(&data, &calendar, &query(0, MAX_RETENTION_BUCKETS - 1)).is_ok());
         let backwards = retention(&data, &calendar, &query(5, 4));
         assert!(matches!(backwards, Err(QueryError::Invalid { field: "to", .. })));
+    }
+
+    #[test]
+    fn any_event_skips_passive_events_but_a_named_one_counts() {
+        // Event 9 is passive: customer 1 enters a segment on day 0, acts on day 1 and 3, enters on day 2.
+        let data = columns(&[(1, 0, 9), (1, 1, 0), (1, 2, 9), (1, 3, 0), (2, 0, 9)]);
+        let calendar = Calendar::new(jiff::tz::TimeZone::UTC, 0, 10 * DAY_US);
+        let mut query = RetentionQuery {
+            granularity: Granularity::Day,
+            cohort_event: None,
+            return_event: None,
+            first: 0,
+            last: 3,
+            passive: Passive::of([9]),
+        };
+        let cells = |query: &RetentionQuery| -> Vec<(i64, i64, u64)> {
+            retention(&data, &calendar, query).unwrap().iter().map(|c| (c.cohort, c.period, c.customers)).collect()
+        };
+        assert_eq!(cells(&query), vec![(1, 0, 1), (1, 2, 1)]);
+        query.cohort_event = Some(9);
+        assert_eq!(cells(&query), vec![(0, 0, 2), (0, 1, 1), (0, 3, 1)]);
+        query.return_event = Some(9);
+        assert_eq!(cells(&query), vec![(0, 0, 2), (0, 2, 1)]);
     }
 }

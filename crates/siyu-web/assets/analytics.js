@@ -110,13 +110,34 @@
         axisLabel: { color: MUTED, formatter: function (value) { return spec.money ? spec.money.prefix + value : value; } },
         splitLine: { lineStyle: { color: "#eef0f3" } }
       },
-      series: spec.measures[measure].series.map(function (line) {
-        return {
-          name: line.name, type: "line", data: line.data, showSymbol: few, symbolSize: 5,
-          lineStyle: { width: 2 }, areaStyle: spec.money ? { opacity: 0.12 } : undefined
-        };
-      })
+      series: lineSeries(spec, measure, few)
     };
+  }
+
+  // The series of one measure. Buckets from `partial_from` on are not over yet: each line is drawn
+  // solid up to the last complete bucket and dashed from there (a second series of the same name and
+  // colour, so the legend toggles both and the tooltip shows the value once).
+  function lineSeries(spec, measure, few) {
+    var cut = spec.partial_from;
+    var out = [];
+    spec.measures[measure].series.forEach(function (line, i) {
+      var colour = SERIES[i % SERIES.length];
+      var partial = typeof cut === "number" && cut > 0 && cut < line.data.length;
+      out.push({
+        name: line.name, type: "line", showSymbol: few, symbolSize: 5, color: colour,
+        data: partial ? line.data.map(function (v, j) { return j < cut ? v : null; }) : line.data,
+        lineStyle: { width: 2 }, areaStyle: spec.money ? { opacity: 0.12 } : undefined
+      });
+      if (partial) {
+        out.push({
+          name: line.name, type: "line", showSymbol: true, symbolSize: 5, color: colour,
+          data: line.data.map(function (v, j) { return j >= cut - 1 ? v : null; }),
+          lineStyle: { width: 2, type: "dashed" }, tooltip: { show: false },
+          areaStyle: spec.money ? { opacity: 0.05 } : undefined
+        });
+      }
+    });
+    return out;
   }
 
   // Paths as a Sankey diagram; node names carry their step, so the server's graph has no cycle.

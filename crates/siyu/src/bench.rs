@@ -346,7 +346,7 @@ async fn bench_analytics(config: &Config, parquet: &std::path::Path, repeat: usi
     let counts: Vec<u64> = funnel.steps.iter().map(|s| s.customers).collect();
     println!("funnel     best {:8.2} ms  median {:8.2} ms  {counts:?}", best * 1e3, median * 1e3);
     let (best, median, retention) =
-        timed(repeat, || index.retention(&utc, siyu_analytics::Granularity::Week, None, None, all));
+        timed(repeat, || index.retention(&utc, siyu_analytics::Granularity::Week, (None, None), all, &[]));
     println!("retention  best {:8.2} ms  median {:8.2} ms  {} cells", best * 1e3, median * 1e3, retention?.rows.len());
     let (best, median, rfm) = timed(repeat, || index.rfm(None, data_end));
     println!("rfm        best {:8.2} ms  median {:8.2} ms  {} customers", best * 1e3, median * 1e3, rfm?.customers);
@@ -524,7 +524,7 @@ async fn bench_membership(
             tokio::spawn(async move {
                 let now_us = services.now().as_microsecond();
                 let index = services.event_index(&owner).await?;
-                index.kpis(&jiff::tz::TimeZone::UTC, None, now_us)
+                index.kpis(&jiff::tz::TimeZone::UTC, None, now_us, &[])
             });
         }
         let now = services.now().as_microsecond();

@@ -166,6 +166,12 @@ async fn index_of(services: &Services, slug: &str) -> anyhow::Result<(std::sync:
     Ok((index, ws.time_zone))
 }
 
+/// Returns the workspace's passive events (its model settings): what activity measures leave out.
+async fn passive_of(services: &Services, slug: &str) -> anyhow::Result<Vec<String>> {
+    let ws = services.workspace_by_slug(slug).await?;
+    Ok(services.model_settings(&Principal::cli(ws.id)).await?.passive_events)
+}
+
 /// Runs a query and prints its answer.
 pub async fn run(services: &Services, command: QueryCommand) -> anyhow::Result<()> {
     match command {
@@ -227,9 +233,9 @@ pub async fn run(services: &Services, command: QueryCommand) -> anyhow::Result<(
             let answer = index.retention(
                 &tz,
                 granularity,
-                cohort_event.as_deref(),
-                return_event.as_deref(),
+                (cohort_event.as_deref(), return_event.as_deref()),
                 siyu_domain::events::analytics::Dates::all(services.now().as_microsecond()),
+                &passive_of(services, &workspace).await?,
             )?;
             match format {
                 Format::Json => println!("{}", serde_json::to_string(&answer)?),
@@ -340,7 +346,8 @@ pub async fn run(services: &Services, command: QueryCommand) -> anyhow::Result<(
                 .transpose()?;
             let (index, workspace_tz) = index_of(services, &workspace).await?;
             let tz = time_zone(tz.as_deref(), &workspace_tz)?;
-            let answer = index.kpis(&tz, as_of, services.now().as_microsecond())?;
+            let passive = passive_of(services, &workspace).await?;
+            let answer = index.kpis(&tz, as_of, services.now().as_microsecond(), &passive)?;
             match format {
                 Format::Json => println!("{}", serde_json::to_string(&answer)?),
                 Format::Table => {

@@ -5,7 +5,7 @@
 
 use siyu_analytics::funnel::{FunnelQuery, funnel};
 use siyu_analytics::retention::{RetentionQuery, retention};
-use siyu_analytics::{Calendar, EventColumnsBuilder, EventNames, Granularity, Index, RawEvent, rfm};
+use siyu_analytics::{Calendar, EventColumnsBuilder, EventNames, Granularity, Index, Passive, RawEvent, rfm};
 use std::path::PathBuf;
 
 fn fixture(name: &str) -> PathBuf {
@@ -58,8 +58,14 @@ fn weekly_retention_equals_the_reference_engines() {
         let (from, to) = columns.time_range().unwrap();
         let calendar = Calendar::new(jiff::tz::TimeZone::UTC, from, to);
         let (first, last) = (calendar.bucket(from, Granularity::Week), calendar.bucket(to, Granularity::Week));
-        let query =
-            RetentionQuery { granularity: Granularity::Week, cohort_event: None, return_event: None, first, last };
+        let query = RetentionQuery {
+            granularity: Granularity::Week,
+            cohort_event: None,
+            return_event: None,
+            first,
+            last,
+            passive: Passive::default(),
+        };
         let ours: Vec<serde_json::Value> = retention(&columns, &calendar, &query)
             .unwrap()
             .iter()

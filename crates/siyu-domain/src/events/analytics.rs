@@ -11,7 +11,7 @@ use siyu_analytics::retention::{RetentionQuery, retention};
 use siyu_analytics::segmentation::SeriesQuery;
 use siyu_analytics::{
     Calendar, DAY_US, EventNames, Granularity, Index, MAX_FUNNEL_WINDOW_US, MAX_RETENTION_BUCKETS,
-    MAX_SEGMENTATION_BUCKETS, PropTable, QueryError, rfm,
+    MAX_SEGMENTATION_BUCKETS, Passive, PropTable, QueryError, rfm,
 };
 use std::sync::{Arc, RwLock};
 
@@ -42,6 +42,14 @@ impl Dates {
 }
 
 /// Returns the first instant of `date` in `tz` (`None` past jiff's range).
+fn local_date(us: i64, tz: &TimeZone) -> Date {
+    jiff::Timestamp::from_microsecond(us).map_or(Date::MAX, |t| t.to_zoned(tz.clone()).date())
+}
+
+fn tz_name(tz: &TimeZone) -> &str {
+    tz.iana_name().unwrap_or("UTC")
+}
+
 fn start_of(date: Date, tz: &TimeZone) -> Option<i64> {
     let zoned = date.to_zoned(tz.clone()).ok()?;
     Some(zoned.start_of_day().unwrap_or(zoned).timestamp().as_microsecond())
@@ -274,6 +282,8 @@ pub struct SegmentationAnswer {
     pub tz: String,
     /// First local day of each bucket (ISO dates).
     pub buckets: Vec<String>,
+    /// Whether the last bucket had not ended when the answer was computed (its numbers are so far).
+    pub partial: bool,
     /// One series per requested event, in order; with a breakdown, one per value of each (most
     /// events first).
     pub series: Vec<SegmentationSeries>,
@@ -313,6 +323,8 @@ pub struct PathsAnswer {
 pub struct KpiAnswer {
     /// The local day the KPIs are for (ISO date).
     pub as_of: String,
+    /// Whether the day had ended when the KPIs were computed (`false`: today so far).
+    pub complete: bool,
     /// The time zone of the days.
     pub tz: String,
     /// Customers active on the day.
@@ -540,15 +552,18 @@ impl EventIndex {
     }
 
     /// Answers a retention matrix in `tz`, its cohorts the buckets of `dates` (at most
-    /// [`MAX_RETENTION_BUCKETS`]; by default the latest ones with events).
+    /// [`MAX_RETENTION_BUCKETS`]; by default the latest ones with events). A cohort or return event
+    /// left out means any active event: the `passive` events (the workspace's model settings) do
+    /// not count.
     pub fn retention(
         &self,
         tz: &TimeZone,
         granularity: Granularity,
-        cohort_event: Option<&str>,
-        return_event: Option<&str>,
+        events: (Option<&str>, Option<&str>),
         dates: Dates,
+        passive: &[String],
     ) -> DomainResult<RetentionAnswer> {
+        let (cohort_event, return_event) = events;
         let cohort_event = cohort_event.map(|name| self.event_id("cohort_event", name)).transpose()?;
         let return_event = return_event.map(|name| self.event_id("return_event", name)).transpose()?;
         let mut answer = RetentionAnswer {
@@ -561,7 +576,8 @@ impl EventIndex {
         let Some((calendar, first, last)) = self.buckets(tz, granularity, &dates, MAX_RETENTION_BUCKETS)? else {
             return Ok(answer);
         };
-        let query = RetentionQuery { granularity, cohort_event, return_event, first, last };
+        let passive = self.passive(passive);
+        let query = RetentionQuery { granularity, cohort_event, return_event, first, last, passive };
         let cells = retention(&self.columns, &calendar, &query).map_err(query_error)?;
         let mut cohort_size = 0;
         answer.rows = cells
@@ -711,6 +727,7 @@ impl EventIndex {
             period: granularity_name(granularity).into(),
             tz: tz.iana_name().unwrap_or("UTC").into(),
             buckets: (first..=last).map(|b| calendar.bucket_start(b, granularity).to_string()).collect(),
+            partial: calendar.bucket_start_us(last.saturating_add(1), granularity) > dates.now_us,
             series: out,
             more_groups: breakdown.is_some().then_some(more_groups),
         })
@@ -743,16 +760,58 @@ impl EventIndex {
         })
     }
 
-    /// Answers the KPIs as of a local day (default: the day of the latest event in the plausible
-    /// range as of `now_us`, else today); a day outside that range is refused naming `as_of`.
-    pub fn kpis(&self, tz: &TimeZone, as_of: Option<Date>, now_us: i64) -> DomainResult<KpiAnswer> {
+    /// Returns the passive set of the named events (names no event has are left out).
+    pub fn passive(&self, names: &[String]) -> Passive {
+        Passive::of(names.iter().filter_map(|name| self.names.id(name)))
+    }
+
+    /// Returns the local day activity measures default to as of `now_us`: the last complete day
+    /// with an active event (not one of `passive`), else today (when customers have been active
+    /// only today, or never).
+    pub fn default_day(&self, tz: &TimeZone, now_us: i64, passive: &[String]) -> Date {
+        let today = local_date(now_us, tz);
+        let Some(today_start) = start_of(today, tz) else { return today };
+        siyu_analytics::kpi::latest_active(&self.columns, EARLIEST_US, today_start, &self.passive(passive))
+            .map_or(today, |us| local_date(us, tz))
+    }
+
+    /// Returns the customers active (an event not among `passive`) on each local day from `first` to
+    /// `last`: the daily `dau` of [`Self::kpis`]. At most [`MAX_SEGMENTATION_BUCKETS`] days, each
+    /// in the plausible range (refused naming `from` or `to`).
+    pub fn daily_active(
+        &self,
+        tz: &TimeZone,
+        first: Date,
+        last: Date,
+        now_us: i64,
+        passive: &[String],
+    ) -> DomainResult<Vec<u64>> {
+        check_date("from", first, tz, now_us)?;
+        check_date("to", last, tz, now_us)?;
+        let (Some(from_us), Some(to_us)) = (start_of(first, tz), start_of(last, tz)) else {
+            return Err(DomainError::invalid("to", format!("\"{last}\" has no start in {}", tz_name(tz))));
+        };
+        if to_us < from_us {
+            return Err(DomainError::invalid("to", "must not be before from"));
+        }
+        let calendar = Calendar::new(tz.clone(), from_us.saturating_sub(2 * DAY_US), to_us.saturating_add(2 * DAY_US));
+        let (first_day, last_day) = (calendar.day(from_us), calendar.day(to_us));
+        if last_day - first_day >= MAX_SEGMENTATION_BUCKETS {
+            return Err(DomainError::invalid("from", format!("more than {MAX_SEGMENTATION_BUCKETS} days")));
+        }
+        Ok(siyu_analytics::kpi::daily_active(&self.columns, &calendar, first_day, last_day, &self.passive(passive)))
+    }
+
+    /// Answers the KPIs as of a local day (default: [`Self::default_day`], the last complete day
+    /// with customer activity); a day outside the plausible range is refused naming `as_of`.
+    /// Activity (active, new, retained customers) leaves the `passive` events out.
+    pub fn kpis(&self, tz: &TimeZone, as_of: Option<Date>, now_us: i64, passive: &[String]) -> DomainResult<KpiAnswer> {
         if let Some(date) = as_of {
             check_date("as_of", date, tz, now_us)?;
         }
-        let at = match as_of.and_then(|date| start_of(date, tz)) {
-            Some(start) => start,
-            None => self.plausible_range(now_us).map_or(now_us, |(_, end)| end),
-        };
+        let date = as_of.unwrap_or_else(|| self.default_day(tz, now_us, passive));
+        let at = start_of(date, tz).unwrap_or(now_us);
+        let complete = date.tomorrow().ok().and_then(|next| start_of(next, tz)).is_some_and(|end| end <= now_us);
         // The kernel reads the 31 days ending on the day; the calendar covers them alone.
         let calendar = Calendar::new(tz.clone(), at.saturating_sub(32 * DAY_US), at.saturating_add(2 * DAY_US));
         let day = calendar.day(at);
@@ -764,7 +823,7 @@ impl EventIndex {
             lookup(&["Coupon Issued", "Coupon Entered"]),
         ];
         let counted: Vec<u16> = wanted.iter().map(|w| w.unwrap_or(u16::MAX)).collect();
-        let k = siyu_analytics::kpi::kpis(&self.columns, &calendar, day, &counted);
+        let k = siyu_analytics::kpi::kpis(&self.columns, &calendar, day, &counted, &self.passive(passive));
         let rate = |num: usize, den: usize| {
             (wanted[num].is_some() && wanted[den].is_some())
                 .then(|| share(k.counted_30d[num], k.counted_30d[den]))
@@ -773,6 +832,7 @@ impl EventIndex {
         let gmv = k.gmv_30d_cents as f64 / 100.0;
         Ok(KpiAnswer {
             as_of: calendar.bucket_start(day, Granularity::Day).to_string(),
+            complete,
             tz: tz.iana_name().unwrap_or("UTC").into(),
             dau: k.dau,
             wau: k.wau,

@@ -252,13 +252,14 @@ async fn a_restart_loads_the_snapshot_and_the_events_after_it() {
     let expected = first.event_index(&owner).await.unwrap();
     assert_eq!(expected.columns.event_count(), 12_004);
     assert_eq!(
-        with_order.kpis(&utc, None, NOW_US).unwrap().gmv_30d - expected.kpis(&utc, None, NOW_US).unwrap().gmv_30d,
+        with_order.kpis(&utc, None, NOW_US, &[]).unwrap().gmv_30d
+            - expected.kpis(&utc, None, NOW_US, &[]).unwrap().gmv_30d,
         1000.0
     );
     assert_eq!(restarted.columns.event_count(), 12_004);
     assert_eq!(
-        restarted.kpis(&utc, None, NOW_US).unwrap(),
-        expected.kpis(&utc, None, NOW_US).unwrap(),
+        restarted.kpis(&utc, None, NOW_US, &[]).unwrap(),
+        expected.kpis(&utc, None, NOW_US, &[]).unwrap(),
         "the refund after the snapshot applies"
     );
     assert_eq!(restarted.funnel(&steps, 3_600, &none).unwrap(), expected.funnel(&steps, 3_600, &none).unwrap());
@@ -282,7 +283,10 @@ async fn a_restart_loads_the_snapshot_and_the_events_after_it() {
     let fourth = services_at(&path, &key).await;
     let resumed = fourth.event_index(&owner).await.unwrap();
     assert_eq!(resumed.columns.event_count(), 12_005);
-    assert_eq!(resumed.kpis(&utc, None, NOW_US).unwrap().gmv_30d, expected.kpis(&utc, None, NOW_US).unwrap().gmv_30d);
+    assert_eq!(
+        resumed.kpis(&utc, None, NOW_US, &[]).unwrap().gmv_30d,
+        expected.kpis(&utc, None, NOW_US, &[]).unwrap().gmv_30d
+    );
 
     // A damaged snapshot is ignored: the index comes from the whole log again.
     second.stores.events.save_snapshot(ws.id, b"not a snapshot".to_vec()).await.unwrap();

@@ -85,10 +85,11 @@ struct RetentionQuery {
     /// `day`, `week` (Monday weeks; default) or `month`.
     #[serde(default)]
     period: Option<String>,
-    /// Event that puts a customer in a cohort (default: any event, i.e. first seen).
+    /// Event that puts a customer in a cohort (default: any active event, i.e. first seen; the
+    /// workspace's passive events, such as `Segment Entered` or `Message Sent`, are not activity).
     #[serde(default)]
     cohort_event: Option<String>,
-    /// Event that counts as a return (default: any event).
+    /// Event that counts as a return (default: any active event).
     #[serde(default)]
     return_event: Option<String>,
     /// First local date (ISO) of the first cohort, 2000-01-01 or later; default: the earliest with
@@ -161,8 +162,9 @@ struct PathsQuery {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct KpiQuery {
-    /// The local date (ISO) the KPIs are for, from 2000-01-01 to a day ahead; default: the day of the
-    /// latest event.
+    /// The local date (ISO) the KPIs are for, from 2000-01-01 to a day ahead (today's answer is
+    /// marked `complete: false`); default: the last complete day with customer activity (passive
+    /// events such as `Segment Entered` are not activity), or today when there is none.
     #[serde(default)]
     as_of: Option<String>,
     /// IANA time zone of the days (default: the workspace's).
@@ -234,7 +236,9 @@ async fn retention(
     let index = app.services.event_index(&principal).await?;
     let tz = time_zone(&app, &principal, query.tz).await?;
     let dates = Dates::between(from, to, app.services.now().as_microsecond());
-    let answer = index.retention(&tz, granularity, query.cohort_event.as_deref(), query.return_event.as_deref(), dates);
+    let passive = app.services.model_settings(&principal).await?.passive_events;
+    let events = (query.cohort_event.as_deref(), query.return_event.as_deref());
+    let answer = index.retention(&tz, granularity, events, dates, &passive);
     Ok(Json(answer.map_err(Problem::bad_query)?))
 }
 
@@ -306,5 +310,7 @@ async fn kpi(
     let as_of = date("as_of", query.as_of)?;
     let index = app.services.event_index(&principal).await?;
     let tz = time_zone(&app, &principal, query.tz).await?;
-    Ok(Json(index.kpis(&tz, as_of, app.services.now().as_microsecond()).map_err(Problem::bad_query)?))
+    let passive = app.services.model_settings(&principal).await?.passive_events;
+    let now_us = app.services.now().as_microsecond();
+    Ok(Json(index.kpis(&tz, as_of, now_us, &passive).map_err(Problem::bad_query)?))
 }

@@ -73,7 +73,11 @@ fn query_errors(t: &Text, error: DomainError) -> Result<Vec<FieldMessage>, Domai
 
 /// Answers a query that failed: the page again with the messages beside its form (422), or the
 /// error page when the error is not about the input.
-fn rejected<P: Template>(console: &Console, error: DomainError, page: impl FnOnce(Vec<FieldMessage>) -> P) -> Response {
+pub(super) fn rejected<P: Template>(
+    console: &Console,
+    error: DomainError,
+    page: impl FnOnce(Vec<FieldMessage>) -> P,
+) -> Response {
     match query_errors(console.t(), error) {
         Ok(errors) => render(StatusCode::UNPROCESSABLE_ENTITY, &page(errors)),
         Err(error) => console.fail(error),
@@ -239,7 +243,13 @@ pub(super) struct Measure {
 }
 
 /// Returns the `data-chart` JSON of a line chart over `x` (amounts in `money` when given).
-pub(super) fn line_chart(x: &[String], measures: Vec<Measure>, money: Option<&Money>) -> String {
+/// `partial_from`: the index of the first bucket not over yet, drawn dashed.
+pub(super) fn line_chart(
+    x: &[String],
+    measures: Vec<Measure>,
+    money: Option<&Money>,
+    partial_from: Option<usize>,
+) -> String {
     let measures: Vec<Value> = measures
         .into_iter()
         .map(|measure| {
@@ -248,7 +258,8 @@ pub(super) fn line_chart(x: &[String], measures: Vec<Measure>, money: Option<&Mo
             json!({"label": measure.label, "series": lines})
         })
         .collect();
-    json!({"type": "line", "x": x, "measures": measures, "money": money.map(Money::spec)}).to_string()
+    json!({"type": "line", "x": x, "measures": measures, "money": money.map(Money::spec), "partial_from": partial_from})
+        .to_string()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -563,10 +574,14 @@ pub(crate) async fn show_retention(State(app): State<AppState>, console: Console
     // The console's session already resolved the workspace's time zone.
     let tz = console.time_zone.clone();
     let dates = Dates::all(app.services.now().as_microsecond());
+    let passive = match app.services.model_settings(&console.principal).await {
+        Ok(settings) => settings.passive_events,
+        Err(error) => return console.fail(error),
+    };
     let result = answer(&index, move |index| {
         let blank_is_any = |name: &str| (!name.is_empty()).then_some(name.to_string());
         let (cohort_event, return_event) = (blank_is_any(&cohort_event), blank_is_any(&return_event));
-        index.retention(&tz, granularity, cohort_event.as_deref(), return_event.as_deref(), dates)
+        index.retention(&tz, granularity, (cohort_event.as_deref(), return_event.as_deref()), dates, &passive)
     })
     .await;
     match result {

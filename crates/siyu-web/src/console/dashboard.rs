@@ -1,27 +1,25 @@
 //! The workspace home page: for roles with `analytics:read`, a KPI dashboard (active and new
-//! customers, retention, repurchases, GMV, orders, ARPU, message and coupon rates) with the last 30
-//! days' activity, orders and GMV drawn by ECharts; other roles land on the customer list.
+//! customers, retention, repurchases, GMV, orders, ARPU, message and coupon rates) of the last
+//! complete day with customer activity (or today so far, or a chosen day), with the 30 days' daily
+//! active customers, orders and GMV drawn by ECharts (a day not over yet dashed); other roles land
+//! on the customer list.
 
-use super::analytics::{Line, Measure, Money, answer, grouped, line_chart, percent, unindexed_note};
+use super::analytics::{Line, Measure, Money, answer, grouped, line_chart, percent, rejected, unindexed_note};
 use super::i18n::Text;
-use super::page::{Chrome, render};
-use super::session::Console;
+use super::page::{Chrome, FieldMessage, render};
+use super::session::{Console, FormData};
 use crate::AppState;
 use askama::Template;
-use axum::extract::State;
+use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde_json::json;
 use siyu_analytics::Granularity;
 use siyu_domain::DomainError;
 use siyu_domain::access::Permission;
-use siyu_domain::events::ORDER_COMPLETED;
-use siyu_domain::events::analytics::{
-    Dates, KpiAnswer, SegmentationAnswer, SegmentationOptions, SegmentationSeries, SeriesSpec,
-};
-
-/// How many event names one segmentation takes (the domain's limit).
-const MAX_SERIES: usize = 20;
+use siyu_domain::error::DomainResult;
+use siyu_domain::events::analytics::{Dates, KpiAnswer, SegmentationOptions, SegmentationSeries, SeriesSpec};
+use siyu_domain::events::{EventIndex, ORDER_COMPLETED};
 /// The days the charts cover, ending on the KPIs' day.
 const TREND_DAYS: i64 = 30;
 
@@ -110,10 +108,14 @@ struct DashboardPage {
     no_events: bool,
     unindexed: Option<String>,
     as_of: String,
+    /// The day as typed in the form (`?day=`): empty for the default, `today`, or a date.
+    day: String,
+    /// Whether the figures are today's so far.
+    partial: bool,
     time_zone: String,
+    errors: Vec<FieldMessage>,
     cards: Vec<KpiCard>,
     activity_chart: String,
-    activity_note: String,
     /// Empty without `Order Completed` events.
     gmv_chart: String,
     /// The empty state's instructions.
@@ -122,48 +124,79 @@ struct DashboardPage {
     can_keys: bool,
 }
 
-/// Returns the events the trend charts compare: the workspace's first [`MAX_SERIES`] names, with
-/// `Order Completed` among them when the workspace has it; and whether names were left out.
-fn trend_events(names: &[String]) -> (Vec<String>, bool) {
-    let mut events: Vec<String> = names.iter().take(MAX_SERIES).cloned().collect();
-    let has_orders = names.iter().any(|name| name == ORDER_COMPLETED);
-    if has_orders && !events.iter().any(|name| name == ORDER_COMPLETED) {
-        events[MAX_SERIES - 1] = ORDER_COMPLETED.into();
+/// The day the dashboard shows, from `?day=`: the default (the last complete day with customer
+/// activity), `today` (so far), or a date; a bad date is refused naming `as_of`.
+fn asked_day(day: &str, tz: &jiff::tz::TimeZone, now_us: i64) -> DomainResult<Option<jiff::civil::Date>> {
+    match day {
+        "" => Ok(None),
+        "today" => Ok(Some(
+            jiff::Timestamp::from_microsecond(now_us).map_or(jiff::civil::Date::MAX, |t| t.to_zoned(tz.clone()).date()),
+        )),
+        text => text
+            .parse::<jiff::civil::Date>()
+            .map(Some)
+            .map_err(|_| DomainError::invalid("as_of", format!("\"{text}\" is not a date like 2024-05-01"))),
     }
-    (events, names.len() > MAX_SERIES)
 }
 
-/// Returns the series with the most customer-days: the best stand-in for daily active customers
-/// that per-event counts give (customers doing several events would count twice in a sum).
-fn busiest(trend: &SegmentationAnswer) -> Option<&SegmentationSeries> {
-    let customer_days = |series: &SegmentationSeries| series.customers.iter().sum::<u64>();
-    // On a tie the first-named event wins, so the choice is stable from one load to the next.
-    trend.series.iter().rev().max_by_key(|series| customer_days(series))
-}
-
-/// Fills the charts from the last 30 days' segmentation.
-fn show_trend(page: &mut DashboardPage, t: &Text, trend: &SegmentationAnswer, cut: bool, money: &Money) {
-    let orders = trend.series.iter().find(|series| series.event == ORDER_COMPLETED);
+/// Fills the charts: daily active customers (as the DAU card counts them) and orders, and GMV, over
+/// the 30 days ending on the KPIs' day; a day not over yet is drawn dashed.
+fn show_trend(page: &mut DashboardPage, t: &Text, trend: &Trend, money: &Money) {
     let numbers = |values: &[u64]| values.iter().map(|n| json!(n)).collect();
-    let mut lines = Vec::new();
-    if let Some(active) = busiest(trend) {
-        lines.push(Line { name: Text::fill(t.home_active_series, &active.event), values: numbers(&active.customers) });
-        page.activity_note = Text::fill(t.home_active_note, &active.event);
-        if cut {
-            page.activity_note = format!("{} {}", page.activity_note, t.home_active_note_cut);
-        }
-    }
-    if let Some(orders) = orders {
+    let partial = page.partial.then(|| trend.days.len().saturating_sub(1));
+    let mut lines = vec![Line { name: t.kpi_dau.into(), values: numbers(&trend.active) }];
+    if let Some(orders) = &trend.orders {
         lines.push(Line { name: t.home_orders_series.into(), values: numbers(&orders.counts) });
         let gmv = Line { name: t.home_gmv_series.into(), values: orders.revenue.iter().map(|v| json!(v)).collect() };
-        page.gmv_chart = line_chart(&trend.buckets, vec![Measure { label: t.kpi_gmv, lines: vec![gmv] }], Some(money));
+        page.gmv_chart =
+            line_chart(&trend.days, vec![Measure { label: t.kpi_gmv, lines: vec![gmv] }], Some(money), partial);
     }
-    page.activity_chart = line_chart(&trend.buckets, vec![Measure { label: t.kpi_dau, lines }], None);
+    page.activity_chart = line_chart(&trend.days, vec![Measure { label: t.kpi_dau, lines }], None, partial);
 }
 
-/// GET /: the KPI dashboard for roles that may read analytics; a redirect to the customer list for
-/// the others (their home before the dashboard existed).
-pub(crate) async fn show_home(State(app): State<AppState>, console: Console) -> Response {
+/// The 30 days the charts cover.
+struct Trend {
+    days: Vec<String>,
+    active: Vec<u64>,
+    /// `Order Completed` per day, when the workspace has orders.
+    orders: Option<SegmentationSeries>,
+}
+
+/// Answers the KPIs of `as_of` (default: the last complete day with customer activity) and the 30
+/// days of trend ending on that day.
+fn dashboard(
+    index: &EventIndex,
+    tz: &jiff::tz::TimeZone,
+    as_of: Option<jiff::civil::Date>,
+    now_us: i64,
+    passive: &[String],
+) -> DomainResult<(KpiAnswer, Trend)> {
+    let kpis = index.kpis(tz, as_of, now_us, passive)?;
+    let last = kpis
+        .as_of
+        .parse::<jiff::civil::Date>()
+        .map_err(|error| DomainError::Internal(format!("KPI day \"{}\": {error}", kpis.as_of)))?;
+    // The chart never reaches before the earliest day analytics reads.
+    let first = last.checked_sub(jiff::Span::new().days(TREND_DAYS - 1)).unwrap_or(last);
+    let first = first.max(jiff::civil::date(2000, 1, 1)).min(last);
+    let days: Vec<String> =
+        first.series(jiff::Span::new().days(1)).take_while(|d| *d <= last).map(|d| d.to_string()).collect();
+    let active = index.daily_active(tz, first, last, now_us, passive)?;
+    let orders = if index.names.id(ORDER_COMPLETED).is_some() {
+        let series = [SeriesSpec::from(ORDER_COMPLETED)];
+        let dates = Dates::between(Some(first), Some(last), now_us);
+        let trend = index.segmentation(tz, Granularity::Day, &series, &SegmentationOptions::default(), dates)?;
+        trend.series.into_iter().next()
+    } else {
+        None
+    };
+    Ok((kpis, Trend { days, active, orders }))
+}
+
+/// GET /: the KPI dashboard for roles that may read analytics (`?day=today` for today so far, or
+/// `?day=YYYY-MM-DD`); a redirect to the customer list for the others (their home before the
+/// dashboard existed).
+pub(crate) async fn show_home(State(app): State<AppState>, console: Console, RawQuery(raw): RawQuery) -> Response {
     if !console.may(Permission::AnalyticsRead) {
         return Redirect::to("/customers").into_response();
     }
@@ -171,18 +204,25 @@ pub(crate) async fn show_home(State(app): State<AppState>, console: Console) -> 
         Ok(index) => index,
         Err(error) => return console.fail(error),
     };
+    let passive = match app.services.model_settings(&console.principal).await {
+        Ok(settings) => settings.passive_events,
+        Err(error) => return console.fail(error),
+    };
     let t = console.t();
     let slug = &console.workspace.slug;
+    let day = FormData::query(raw).get("day").trim().to_string();
     let mut page = DashboardPage {
         t,
         chrome: Chrome::new(&console, "home"),
         no_events: index.names.names().is_empty(),
         unindexed: unindexed_note(t, &index),
         as_of: String::new(),
+        day,
+        partial: false,
         time_zone: console.workspace.time_zone.clone(),
+        errors: Vec::new(),
         cards: Vec::new(),
         activity_chart: String::new(),
-        activity_note: String::new(),
         gmv_chart: String::new(),
         batch_example: format!(
             "curl {}/v1/batch -u '<write key>:' -H 'Content-Type: application/json' \\\n  -d '{}'",
@@ -196,32 +236,25 @@ pub(crate) async fn show_home(State(app): State<AppState>, console: Console) -> 
         return render(StatusCode::OK, &page);
     }
     let tz = console.time_zone.clone();
-    let (events, cut) = trend_events(index.names.names());
     let now_us = app.services.now().as_microsecond();
-    let found = answer(&index, move |index| {
-        let kpis = index.kpis(&tz, None, now_us)?;
-        let last = kpis
-            .as_of
-            .parse::<jiff::civil::Date>()
-            .map_err(|error| DomainError::Internal(format!("KPI day \"{}\": {error}", kpis.as_of)))?;
-        // The chart never reaches before the earliest day analytics reads.
-        let first = last.checked_sub(jiff::Span::new().days(TREND_DAYS - 1)).unwrap_or(last);
-        let first = first.max(jiff::civil::date(2000, 1, 1)).min(last);
-        let series: Vec<SeriesSpec> = events.iter().map(|e| SeriesSpec::from(e.as_str())).collect();
-        let options = SegmentationOptions::default();
-        let dates = Dates::between(Some(first), Some(last), now_us);
-        let trend = index.segmentation(&tz, Granularity::Day, &series, &options, dates)?;
-        Ok((kpis, trend))
-    })
-    .await;
+    let as_of = match asked_day(&page.day, &tz, now_us) {
+        Ok(as_of) => as_of,
+        Err(error) => return rejected(&console, error, |errors| DashboardPage { errors, ..page }),
+    };
+    let found = answer(&index, move |index| dashboard(index, &tz, as_of, now_us, &passive)).await;
     let (kpis, trend) = match found {
         Ok(found) => found,
-        Err(error) => return console.fail(error),
+        Err(error) => return rejected(&console, error, |errors| DashboardPage { errors, ..page }),
     };
     let money = Money::of(&console.workspace.currency);
-    page.as_of = Text::fill(t.home_as_of, &kpis.as_of);
+    page.partial = !kpis.complete;
+    page.as_of = match (kpis.complete, as_of) {
+        (false, _) => Text::fill(t.home_as_of_partial, &kpis.as_of),
+        (true, None) => Text::fill(t.home_as_of, &kpis.as_of),
+        (true, Some(_)) => Text::fill(t.home_as_of_day, &kpis.as_of),
+    };
     page.cards = kpi_cards(t, &kpis, &money);
-    show_trend(&mut page, t, &trend, cut, &money);
+    show_trend(&mut page, t, &trend, &money);
     render(StatusCode::OK, &page)
 }
 
@@ -230,37 +263,18 @@ mod tests {
     use super::*;
     use crate::console::i18n::Lang;
 
-    fn series(event: &str, customers: Vec<u64>) -> SegmentationSeries {
-        let n = customers.len();
-        SegmentationSeries {
-            event: event.into(),
-            counts: customers.clone(),
-            customers,
-            revenue: vec![0.0; n],
-            ..Default::default()
+    #[test]
+    fn the_day_is_the_default_today_or_a_date_and_a_bad_one_names_as_of() {
+        let shanghai = jiff::tz::TimeZone::get("Asia/Shanghai").unwrap();
+        // 2026-07-03T20:00:00Z is already 07-04 in Shanghai.
+        let now_us = 1_783_108_800_000_000;
+        assert_eq!(asked_day("", &shanghai, now_us).unwrap(), None);
+        assert_eq!(asked_day("today", &shanghai, now_us).unwrap(), Some(jiff::civil::date(2026, 7, 4)));
+        assert_eq!(asked_day("2026-06-30", &shanghai, now_us).unwrap(), Some(jiff::civil::date(2026, 6, 30)));
+        match asked_day("30/06/2026", &shanghai, now_us) {
+            Err(DomainError::Invalid(errors)) => assert_eq!(errors[0].field, "as_of"),
+            other => panic!("{other:?}"),
         }
-    }
-
-    #[test]
-    fn the_trend_compares_order_completed_even_past_the_first_twenty_names() {
-        let mut names: Vec<String> = (0..25).map(|i| format!("E{i}")).collect();
-        assert_eq!(trend_events(&names), (names[..20].to_vec(), true));
-        names.push(ORDER_COMPLETED.into());
-        let (events, cut) = trend_events(&names);
-        assert_eq!((events.len(), events[19].as_str(), cut), (20, ORDER_COMPLETED, true));
-        assert_eq!(trend_events(&names[..3]), (names[..3].to_vec(), false));
-    }
-
-    #[test]
-    fn activity_follows_the_event_with_the_most_customer_days() {
-        let trend = SegmentationAnswer {
-            period: "day".into(),
-            tz: "UTC".into(),
-            buckets: vec!["2026-01-01".into(), "2026-01-02".into()],
-            series: vec![series("A", vec![1, 2]), series("B", vec![3, 1]), series("C", vec![2, 2])],
-            more_groups: None,
-        };
-        assert_eq!(busiest(&trend).map(|s| s.event.as_str()), Some("B"), "B and C tie; B is named first");
     }
 
     #[test]
@@ -268,6 +282,7 @@ mod tests {
         let t = Lang::En.text();
         let kpis = KpiAnswer {
             as_of: "2026-07-03".into(),
+            complete: true,
             tz: "UTC".into(),
             dau: 1234,
             wau: 0,

@@ -314,7 +314,7 @@ strings! {
     col_sum: "合计", "Sum";
     breakdown_title: "按 {} 拆分（第一步事件的属性）", "By {} (of the step-1 event)";
     more_groups: "另有 {} 个取值未列出。", "{} more values are not shown.";
-    any_event: "任意事件", "Any event";
+    any_event: "任意客户行为（不含被动事件）", "Any customer action (passive events excluded)";
     funnel_title: "漏斗分析", "Funnel analysis";
     funnel_steps: "步骤（事件名，按顺序用英文逗号分隔）", "Steps (event names in order, comma-separated)";
     funnel_steps_placeholder: "如“Signed Up,Product Added,Order Completed”", "e.g. Signed Up,Product Added,Order Completed";
@@ -393,7 +393,14 @@ strings! {
     col_share: "占起点客户", "Share of anchor customers";
     nav_home: "概览", "Overview";
     home_title: "经营概览", "Overview";
-    home_as_of: "数据截至 {}（最近一个有事件的日子）", "Figures as of {}, the latest day with events";
+    home_as_of: "{} 的数据（最近一个有客户活动的完整日）", "Figures for {}, the last complete day with customer activity";
+    home_as_of_day: "{} 的数据", "Figures for {}";
+    home_as_of_partial: "{} 的数据（今天，截至此刻，尚未结束）", "Figures for {}: today so far, the day is not over";
+    home_day_latest: "最近完整日", "Last complete day";
+    home_day_today: "今天（截至此刻）", "Today so far";
+    home_day_pick: "指定日期", "Day";
+    home_day_go: "查看", "Show";
+    home_partial_note: "虚线部分是尚未结束的今天。", "The dashed part is today, which is not over yet.";
     home_more: "更多分析 →", "More analysis →";
     home_chart_note: "图表需要 JavaScript。", "The chart needs JavaScript.";
     kpi_dau: "日活跃客户", "Daily active customers";
@@ -423,11 +430,9 @@ strings! {
     kpi_none_coupons: "30 天内没有 Coupon Issued 或 Coupon Entered 事件", "No Coupon Issued or Coupon Entered events in the 30 days";
     home_activity_chart: "每日活跃客户与订单（近 30 天）", "Active customers and orders per day (last 30 days)";
     home_gmv_chart: "每日 GMV（近 30 天）", "GMV per day (last 30 days)";
-    home_active_series: "做过「{}」的客户", "Customers who did “{}”";
     home_orders_series: "订单数", "Orders";
     home_gmv_series: "GMV", "GMV";
-    home_active_note: "每日活跃客户以「{}」计：近 30 天里做过它的客户最多。上方卡片里的日活跃客户则计入任意事件。", "Daily activity is counted by “{}”, the event the most customers did in these 30 days; the daily active customers card above counts any event.";
-    home_active_note_cut: "（只比较了前 20 个事件名。）", "(Only the first 20 event names were compared.)";
+    home_active_note: "每日活跃客户与上方「日活跃客户」卡片同口径：只计客户自己的行为，不计系统记录或品牌发出的被动事件（如进入分群、消息发送；在模型设置中调整）。", "Daily active customers are counted as the card above counts them: customers' own actions, not the passive events siyu records or the brand sends (segment entries, messages sent; set in the model settings).";
     home_no_orders: "还没有 Order Completed 事件，因此没有订单与 GMV 走势。", "There are no Order Completed events yet, so there is no order or GMV trend.";
     home_empty_title: "还没有行为事件", "No events yet";
     home_empty_body: "工作空间收到行为事件后，这里会显示日活、新客、留存、复购、GMV 等指标和走势。发送事件有两种方式：", "Once the workspace receives events, this page shows active customers, new customers, retention, repurchases, GMV and their trends. There are two ways to send events:";
@@ -646,6 +651,7 @@ impl Text {
             "return_event" => self.return_event,
             "events" => self.col_event,
             "from" => self.date_from,
+            "as_of" | "day" => self.home_day_pick,
             "to" => self.date_to,
             "event" => self.paths_event,
             "direction" => self.paths_direction,
@@ -739,6 +745,8 @@ const REASONS_ZH: &[(&str, &str)] = &[
     ("{} is not a score", "{} 不是评分"),
     ("{} is not a boolean (true/false)", "{} 不是布尔值（true/false）"),
     ("{} is not a date like 2024-05-01", "{} 不是日期，应如 2024-05-01"),
+    ("{} is before 2000-01-01, the earliest day analytics reads", "{} 早于 2000-01-01，分析最早只读到这一天"),
+    ("{} is after {}, the day 24 hours from now", "{} 晚于 {}，即 24 小时之后的那一天"),
     ("{} is not an e-mail address", "{} 不是邮箱地址"),
     ("{} is not a phone number", "{} 不是电话号码"),
     (

@@ -208,9 +208,9 @@ async fn retention_and_rfm_pages_show_the_domain_answers() {
         .retention(
             &tz,
             Granularity::Week,
-            None,
-            None,
+            (None, None),
             siyu_domain::events::analytics::Dates::all(app.services.now().as_microsecond()),
+            &[],
         )
         .unwrap();
     let client = logged_in(&app, ANALYST, EN).await;
@@ -276,7 +276,8 @@ async fn analyst_home_is_a_dashboard_with_the_domain_kpis() {
     let app = analytics_app(true).await;
     let index = app.services.event_index(&app.owner).await.unwrap();
     let tz = jiff::tz::TimeZone::get("Asia/Shanghai").unwrap();
-    let kpis = index.kpis(&tz, None, app.services.now().as_microsecond()).unwrap();
+    let passive = siyu_domain::models::ModelSettings::default().passive_events;
+    let kpis = index.kpis(&tz, None, app.services.now().as_microsecond(), &passive).unwrap();
     // `logged_in` checks that the analyst lands on `/`.
     let client = logged_in(&app, ANALYST, EN).await;
     let (status, page) = get(&client, &app, "/").await;
@@ -293,7 +294,7 @@ async fn analyst_home_is_a_dashboard_with_the_domain_kpis() {
         .unwrap()
         .iter()
         .map(|(k, v)| (k.as_str(), v))
-        .filter(|(k, _)| !["as_of", "tz"].contains(k))
+        .filter(|(k, _)| !["as_of", "complete", "tz"].contains(k))
         .collect();
     assert_eq!(cards.keys().map(String::as_str).collect::<Vec<_>>(), expected.keys().copied().collect::<Vec<_>>());
     for (key, value) in expected {
@@ -319,21 +320,140 @@ async fn analyst_home_is_a_dashboard_with_the_domain_kpis() {
     let days = activity["x"].as_array().unwrap();
     assert_eq!((days.len(), days.last().unwrap().as_str()), (30, Some(kpis.as_of.as_str())));
     let lines = activity["measures"][0]["series"].as_array().unwrap();
-    assert!(lines[0]["name"].as_str().unwrap().starts_with("Customers who did “"), "{}", lines[0]["name"]);
+    assert_eq!(lines[0]["name"], "Daily active customers");
+    assert_eq!(lines[0]["data"][29].as_u64(), Some(kpis.dau), "the line ends on the DAU card's number");
     assert_eq!(lines[1]["name"], "Orders");
     let total = |line: &Value| line["data"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).sum::<f64>();
     assert_eq!(total(&lines[1]), kpis.orders_30d as f64);
     let gmv = chart_spec(&page, "gmv-chart");
     assert!((total(&gmv["measures"][0]["series"][0]) - kpis.gmv_30d).abs() < 0.005, "{gmv}");
     assert_eq!(gmv["money"]["prefix"], "¥");
-    let note = fragment(&page, r#"id="activity-note""#, "</p>");
-    let busiest = lines[0]["name"].as_str().unwrap().trim_start_matches("Customers who did ");
-    assert!(note.contains(busiest), "the note names the event: {note}");
 
     let zh = logged_in(&app, ANALYST, ZH).await;
     let (_, page) = get(&zh, &app, "/").await;
     assert!(fragment(&page, r#"id="home-heading""#, "</h1>").contains("经营概览"));
     assert!(kpi_cards(&page)["message_open_rate"].2.contains("30 天内没有 Message Sent"));
+}
+
+/// Appends one track event per (customer, name, instant).
+async fn append(app: &TestApp, events: &[(siyu_core::CustomerId, &str, i64)]) {
+    let now_us = app.services.now().as_microsecond();
+    let events: Vec<siyu_domain::events::NewEvent> = events
+        .iter()
+        .map(|(customer, name, ts_us)| siyu_domain::events::NewEvent {
+            customer: *customer,
+            kind: siyu_domain::events::EventKind::Track,
+            name: (*name).into(),
+            ts_us: *ts_us,
+            received_us: now_us,
+            message_id: String::new(),
+            user_id: String::new(),
+            anonymous_id: String::new(),
+            properties: "{}".into(),
+            context: "{}".into(),
+        })
+        .collect();
+    app.services.append_events(&app.owner, &events).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_reads_the_last_complete_day_of_customer_activity_not_siyus_own_events() {
+    let app = analytics_app(false).await;
+    let tz = jiff::tz::TimeZone::get("Asia/Shanghai").unwrap();
+    let now = app.services.now();
+    let today = now.to_zoned(tz.clone()).date();
+    let noon = |days_ago: i64| {
+        let day = today.checked_sub(jiff::Span::new().days(days_ago)).unwrap();
+        day.at(12, 0, 0, 0).to_zoned(tz.clone()).unwrap().timestamp().as_microsecond()
+    };
+    let ids = app.services.customers_for_user_ids(&app.owner, &["a".into(), "b".into(), "c".into()]).await.unwrap();
+    let (a, b, c) = (ids[0], ids[1], ids[2]);
+    // Customers act on the three days before today; today only siyu's own bookkeeping (and a message
+    // the brand sent) is recorded for everyone, "now", plus one customer's visit.
+    append(&app, &[(a, "Page Viewed", noon(3)), (a, "Page Viewed", noon(1)), (b, "Page Viewed", noon(2))]).await;
+    append(&app, &[(b, "Order Completed", noon(1)), (c, "Message Sent", noon(1))]).await;
+    let now_us = now.as_microsecond();
+    append(&app, &[(a, "Segment Entered", now_us), (b, "Segment Entered", now_us), (c, "Segment Entered", now_us)])
+        .await;
+
+    let yesterday = today.yesterday().unwrap().to_string();
+    let client = logged_in(&app, ANALYST, EN).await;
+    let (status, page) = get(&client, &app, "/").await;
+    assert_eq!(status, 200);
+    let as_of = fragment(&page, r#"id="home-as-of""#, "</span>");
+    assert!(as_of.contains(&yesterday) && as_of.contains("last complete day"), "{as_of}");
+    let cards = kpi_cards(&page);
+    assert_eq!(cards["dau"].0, "2", "a and b acted yesterday; c only received a message");
+    assert_eq!(cards["new_customers_30d"].0, "2", "c never acted: not a new customer");
+    assert_eq!(cards["retention_d1"].0, "1", "b, first seen two days ago, came back yesterday");
+    let activity = chart_spec(&page, "activity-chart");
+    let days = activity["x"].as_array().unwrap();
+    assert_eq!((days.len(), days.last().unwrap().as_str()), (30, Some(yesterday.as_str())));
+    assert_eq!(activity["partial_from"], Value::Null, "a complete day is drawn solid");
+    let dau = &activity["measures"][0]["series"][0];
+    assert_eq!(dau["name"], "Daily active customers");
+    let tail: Vec<u64> = dau["data"].as_array().unwrap()[27..].iter().map(|v| v.as_u64().unwrap()).collect();
+    assert_eq!(tail, [1, 1, 2], "the line counts as the DAU card does");
+    assert!(fragment(&page, r#"id="activity-note""#, "</p>").contains("passive events"));
+
+    // Today, asked for, is marked and drawn as partial; the passive events count for nobody.
+    let (status, page) = get(&client, &app, "/?day=today").await;
+    assert_eq!(status, 200);
+    let as_of = fragment(&page, r#"id="home-as-of""#, "</span>");
+    assert!(as_of.contains(&today.to_string()) && as_of.contains("today so far"), "{as_of}");
+    assert_eq!(kpi_cards(&page)["dau"].0, "0");
+    let activity = chart_spec(&page, "activity-chart");
+    assert_eq!(
+        (activity["x"][29].as_str(), activity["partial_from"].as_u64()),
+        (Some(today.to_string().as_str()), Some(29))
+    );
+    let (status, page) = get(&client, &app, &format!("/?day={}", noon_date(&tz, noon(2)))).await;
+    assert_eq!((status, kpi_cards(&page)["dau"].0.as_str()), (200, "1"));
+    let zh = logged_in(&app, ANALYST, ZH).await;
+    let (status, page) = get(&zh, &app, "/?day=yesterday-ish").await;
+    assert_eq!(status, 422);
+    let errors = fragment(&page, r#"id="analytics-errors""#, "</div>");
+    assert!(errors.contains(r#"data-field="as_of""#) && errors.contains("不是日期"), "{errors}");
+
+    // The API answers the same, and says whether the day is over; retention on "any event" skips
+    // the passive ones unless they are asked for by name.
+    let (status, kpi, _) = app.call("POST", "/api/v1/analytics/kpi", &app.key, Some(json!({}))).await;
+    assert_eq!(
+        (status, kpi["as_of"].as_str(), kpi["complete"].as_bool(), kpi["dau"].as_u64()),
+        (200, Some(yesterday.as_str()), Some(true), Some(2))
+    );
+    let (_, kpi, _) =
+        app.call("POST", "/api/v1/analytics/kpi", &app.key, Some(json!({"as_of": today.to_string()}))).await;
+    assert_eq!((kpi["complete"].as_bool(), kpi["dau"].as_u64()), (Some(false), Some(0)));
+    let retention = |body: Value| {
+        let app = &app;
+        async move {
+            let (status, answer, _) = app.call("POST", "/api/v1/analytics/retention", &app.key, Some(body)).await;
+            assert_eq!(status, 200, "{answer}");
+            let rows: Vec<(String, i64, u64)> = answer["rows"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| {
+                    (
+                        r["cohort"].as_str().unwrap().to_string(),
+                        r["period"].as_i64().unwrap(),
+                        r["customers"].as_u64().unwrap(),
+                    )
+                })
+                .collect();
+            rows
+        }
+    };
+    let any = retention(json!({"period": "day"})).await;
+    assert_eq!(any.iter().filter(|r| r.1 == 0).map(|r| r.2).sum::<u64>(), 2, "c is in no cohort: {any:?}");
+    assert!(any.iter().all(|r| r.0 != today.to_string()), "today's segment entries return nobody: {any:?}");
+    let entered = retention(json!({"period": "day", "cohort_event": "Segment Entered"})).await;
+    assert_eq!(entered, vec![(today.to_string(), 0, 3)]);
+}
+
+fn noon_date(tz: &jiff::tz::TimeZone, us: i64) -> String {
+    jiff::Timestamp::from_microsecond(us).unwrap().to_zoned(tz.clone()).date().to_string()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -637,7 +757,7 @@ async fn legacy_events_outside_the_accepted_range_crash_no_query_endpoint_or_pag
     let app = analytics_app(true).await;
     let now_us = app.services.now().as_microsecond();
     let before = app.services.event_index(&app.owner).await.unwrap();
-    let kpis_before = before.kpis(&jiff::tz::TimeZone::UTC, None, now_us).unwrap();
+    let kpis_before = before.kpis(&jiff::tz::TimeZone::UTC, None, now_us, &[]).unwrap();
     // A customer of small-2 and one seen only at those instants, each with visits and orders there.
     let known = siyu_core::CustomerId(before.columns.base().customer(0));
     let only_legacy = app.services.customers_for_user_ids(&app.owner, &["legacy".into()]).await.unwrap()[0];
@@ -667,7 +787,7 @@ async fn legacy_events_outside_the_accepted_range_crash_no_query_endpoint_or_pag
     let tz = jiff::tz::TimeZone::get("Asia/Shanghai").unwrap();
     let all = siyu_domain::events::analytics::Dates::all(now_us);
     for granularity in [Granularity::Day, Granularity::Week, Granularity::Month] {
-        let retention = index.retention(&tz, granularity, None, None, all).unwrap();
+        let retention = index.retention(&tz, granularity, (None, None), all, &[]).unwrap();
         assert!(retention.from.as_deref().is_some_and(|from| from >= "2000"), "{retention:?}");
         assert!(retention.rows.iter().all(|row| row.cohort.as_str() >= "2000"));
         let series = [SeriesSpec::from("Signed Up"), SeriesSpec::from("Order Completed")];
@@ -677,7 +797,7 @@ async fn legacy_events_outside_the_accepted_range_crash_no_query_endpoint_or_pag
             assert!(answer.buckets.iter().all(|bucket| bucket.as_str() >= "2000"), "{:?}", answer.buckets);
         }
     }
-    let kpis = index.kpis(&jiff::tz::TimeZone::UTC, None, now_us).unwrap();
+    let kpis = index.kpis(&jiff::tz::TimeZone::UTC, None, now_us, &[]).unwrap();
     assert_eq!(kpis.as_of, kpis_before.as_of, "the default day is the latest plausible one");
     assert_eq!(kpis.dau, kpis_before.dau);
     let rfm = index.rfm(None, now_us).unwrap();

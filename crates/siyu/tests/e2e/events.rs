@@ -38,9 +38,9 @@ async fn check_answers(app: &TestApp, set: &str) {
             .retention(
                 &jiff::tz::TimeZone::UTC,
                 Granularity::Week,
-                None,
-                None,
+                (None, None),
                 siyu_domain::events::analytics::Dates::all(app.services.now().as_microsecond()),
+                &[],
             )
             .unwrap(),
     )
@@ -122,9 +122,9 @@ pub async fn bad_queries_name_the_parameter(app: TestApp) {
         .retention(
             &jiff::tz::TimeZone::UTC,
             Granularity::Day,
-            Some("Nope"),
-            None,
+            (Some("Nope"), None),
             siyu_domain::events::analytics::Dates::all(app.services.now().as_microsecond()),
+            &[],
         )
         .unwrap_err();
     assert_eq!(field_of(retention).0, "cohort_event");
@@ -338,7 +338,7 @@ async fn the_demo_brings_behaviour_to_analyse() {
     let index = app.services.event_index(&analyst).await.unwrap();
     let events = index.columns.event_count();
     assert!(events > 400 * 5, "{events} events for 400 customers");
-    let kpis = index.kpis(&jiff::tz::TimeZone::UTC, None, app.services.now().as_microsecond()).unwrap();
+    let kpis = index.kpis(&jiff::tz::TimeZone::UTC, None, app.services.now().as_microsecond(), &[]).unwrap();
     assert!(kpis.dau > 0 && kpis.orders_30d > 0 && kpis.gmv_30d > 0.0, "{kpis:?}");
     assert!(kpis.message_open_rate.is_some() && kpis.coupon_redemption_rate.is_some(), "{kpis:?}");
     let steps: Vec<String> =

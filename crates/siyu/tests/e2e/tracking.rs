@@ -242,7 +242,7 @@ pub async fn refunds_reverse_orders(app: TestApp) {
     let batch = json!({"batch": [order("A", 100.0), order("B", 50.0)]});
     assert_eq!(post(&app, "/v1/batch", Some(&key), &batch, false).await.0, 200);
     let kpis = |index: std::sync::Arc<siyu_domain::events::EventIndex>| {
-        index.kpis(&jiff::tz::TimeZone::UTC, None, app.services.now().as_microsecond()).unwrap()
+        index.kpis(&jiff::tz::TimeZone::UTC, None, app.services.now().as_microsecond(), &[]).unwrap()
     };
     let before = kpis(app.services.event_index(&app.owner).await.unwrap());
     assert_eq!((before.orders_30d, before.gmv_30d, before.repurchase_rate), (2, 150.0, Some(1.0)));

@@ -155,7 +155,8 @@ fn show(page: &mut SegmentationPage, found: &SegmentationAnswer, money: &Money) 
         Measure { label: t.measure_counts, lines: lines(|series| &series.counts) },
         Measure { label: t.measure_customers, lines: lines(|series| &series.customers) },
     ];
-    page.chart = line_chart(&found.buckets, measures, None);
+    let partial = found.partial.then(|| found.buckets.len().saturating_sub(1));
+    page.chart = line_chart(&found.buckets, measures, None, partial);
 }
 
 /// GET /analytics/segmentation?events=A,B&period=day&from=2026-01-01&to=2026-01-31: each event's
