@@ -23,7 +23,8 @@ fuzz_target!(|data: &[u8]| {
         .and_then(Value::as_str)
         .and_then(|text| text.parse::<jiff::Timestamp>().ok())
         .map_or(RECEIVED_US - 3_000_000, |t| t.as_microsecond());
-    let envelope = Envelope { received_us: RECEIVED_US, sent_at_us: Some(sent_at_us), context };
+    let envelope =
+        Envelope { received_us: RECEIVED_US, sent_at_us: Some(sent_at_us), context, reads_customer_id: false };
     let kinds = [
         None,
         Some(EventKind::Track),

@@ -286,7 +286,7 @@ fn envelope(
         // Under each message's own context: a client that names its ip keeps it.
         context.insert("ip".into(), Value::String(ip));
     }
-    Ok(Envelope { received_us, sent_at_us, context })
+    Ok(Envelope { received_us, sent_at_us, context, reads_customer_id: false })
 }
 
 /// The body as sent, or a problem naming why it cannot be read: too large, or not valid gzip.

@@ -4,13 +4,20 @@
 //! Parquet columns: `user_id`, `anonymous_id`, `message_id`, `type`, `event` (strings), `ts`
 //! (timestamp µs, UTC), `received_at` (timestamp µs, UTC), `customer_id` (int64), `amount` (float64:
 //! the order revenue of `Order Completed`, else 0), `properties` and `context` (JSON text).
+//!
+//! Every event names its customer: by the `userId`/`anonymousId` it was sent with, and always by
+//! siyu's customer id (the profile it counts for today: a merged-away profile's survivor), in the
+//! `customer_id` column or at `context.siyu.customerId`. siyu's own events (`Segment Entered`,
+//! `Segment Exited`) have only that id. No phone number or e-mail address is written.
 
 use anyhow::Context;
 use arrow_array::builder::{Float64Builder, Int64Builder, StringBuilder, TimestampMicrosecondBuilder};
 use arrow_array::{ArrayRef, RecordBatch};
+use siyu_core::{CustomerId, WorkspaceId};
 use siyu_domain::Services;
 use siyu_domain::access::Principal;
 use siyu_domain::events::{EventKind, EventView, order_cents};
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
@@ -39,16 +46,45 @@ fn instant(us: i64) -> String {
     jiff::Timestamp::from_microsecond(us).map(|t| t.to_string()).unwrap_or_default()
 }
 
-/// Returns the event as a Segment message; an event stored without a `messageId` (imported from
-/// Parquet or CSV) gets `log-<position>`, stable for one log, so re-importing an export de-duplicates.
-fn segment_json(event: &EventView<'_>, position: u64) -> serde_json::Value {
+/// Merged-away profiles and the profile each now counts for.
+struct Survivors(HashMap<i64, i64>);
+
+impl Survivors {
+    async fn of(services: &Services, ws: WorkspaceId) -> anyhow::Result<Self> {
+        let merged = services.stores.profiles.merged_customers(ws).await?;
+        Ok(Self(merged.into_iter().map(|(from, to)| (from.0, to.0)).collect()))
+    }
+
+    /// Returns the profile `customer` counts for (following later merges of its survivor).
+    fn of_customer(&self, customer: CustomerId) -> CustomerId {
+        let mut id = customer.0;
+        // Bounded: a cycle, which merges never make, cannot hang the export.
+        for _ in 0..self.0.len() {
+            match self.0.get(&id) {
+                Some(next) => id = *next,
+                None => break,
+            }
+        }
+        CustomerId(id)
+    }
+}
+
+/// Returns the event as a Segment message, its customer at `context.siyu.customerId`; an event
+/// stored without a `messageId` (imported from Parquet or CSV) gets `log-<position>`, stable for
+/// one log, so re-importing an export de-duplicates.
+fn segment_json(event: &EventView<'_>, customer: CustomerId, position: u64) -> serde_json::Value {
     let parse = |text: &str| serde_json::from_str::<serde_json::Value>(text).unwrap_or(serde_json::Value::Null);
+    let mut context = match parse(event.context) {
+        serde_json::Value::Object(context) => context,
+        _ => serde_json::Map::new(),
+    };
+    siyu_domain::events::segment::set_customer_id(&mut context, customer);
     let mut message = serde_json::json!({
         "type": kind_name(event.kind),
         "messageId": if event.message_id.is_empty() { format!("log-{position}") } else { event.message_id.to_string() },
         "timestamp": instant(event.ts_us),
         "receivedAt": instant(event.received_us),
-        "context": parse(event.context),
+        "context": context,
     });
     let properties_key =
         if matches!(event.kind, EventKind::Identify | EventKind::Group) { "traits" } else { "properties" };
@@ -98,7 +134,7 @@ impl Columns {
         }
     }
 
-    fn push(&mut self, event: &EventView<'_>) {
+    fn push(&mut self, event: &EventView<'_>, customer: CustomerId) {
         self.user_id.append_value(event.user_id);
         self.anonymous_id.append_value(event.anonymous_id);
         self.message_id.append_value(event.message_id);
@@ -106,7 +142,7 @@ impl Columns {
         self.event.append_value(event.name);
         self.ts.append_value(event.ts_us);
         self.received_at.append_value(event.received_us);
-        self.customer_id.append_value(event.customer.0);
+        self.customer_id.append_value(customer.0);
         self.amount.append_value(order_cents(event.name, event.properties).map_or(0.0, |c| c as f64 / 100.0));
         self.properties.append_value(event.properties);
         self.context.append_value(event.context);
@@ -141,6 +177,7 @@ pub async fn export(
     progress: impl Fn(u64) + Sync,
 ) -> anyhow::Result<u64> {
     principal.require(siyu_domain::access::Permission::AnalyticsRead)?;
+    let survivors = Survivors::of(services, principal.workspace_id).await?;
     let mut failure: Option<anyhow::Error> = None;
     let count = match format {
         ExportFormat::Ndjson => {
@@ -157,7 +194,8 @@ pub async fn export(
                 .events
                 .scan(principal.workspace_id, &mut |event| {
                     if failure.is_none() {
-                        if let Err(e) = serde_json::to_writer(&mut writer, &segment_json(&event, n))
+                        let customer = survivors.of_customer(event.customer);
+                        if let Err(e) = serde_json::to_writer(&mut writer, &segment_json(&event, customer, n))
                             .map_err(anyhow::Error::from)
                             .and_then(|()| Ok(writer.write_all(b"\n")?))
                         {
@@ -190,7 +228,7 @@ pub async fn export(
                     if failure.is_some() {
                         return;
                     }
-                    columns.push(&event);
+                    columns.push(&event, survivors.of_customer(event.customer));
                     n += 1;
                     if columns.rows == 65_536 {
                         if let Err(e) = columns.finish().and_then(|batch| Ok(writer.write(&batch)?)) {

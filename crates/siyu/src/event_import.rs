@@ -8,6 +8,7 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::{Int8Type, Int16Type, Int32Type, Int64Type, UInt64Type};
 use arrow_array::{Array, ArrayRef, RecordBatch};
 use arrow_schema::{DataType, TimeUnit};
+use siyu_core::CustomerId;
 use siyu_domain::Services;
 use siyu_domain::access::Principal;
 use siyu_domain::events::{EventKind, NewEvent};
@@ -44,7 +45,13 @@ pub struct RowError {
 
 /// One row in the common shape of every input format.
 struct Row {
+    /// 1-based row number (for CSV, the line number), for refusals found while writing.
+    number: u64,
+    /// Who it is about: the `user_id`, else the `anonymous_id`, else siyu's `customer_id` (an
+    /// export's rows of siyu's own events, such as segment entries, have only that).
     user_id: String,
+    anonymous_id: String,
+    customer_id: Option<CustomerId>,
     ts_us: i64,
     event: String,
     amount: f64,
@@ -70,7 +77,12 @@ fn ndjson_message(
     }
     // History has no sending device to correct for: `timestamp` is taken as is.
     map.remove("sentAt");
-    let envelope = siyu_domain::events::Envelope { received_us: services.now().as_microsecond(), ..Default::default() };
+    // An export names the customers of siyu's own events by siyu's id (docs/EVENTS.md).
+    let envelope = siyu_domain::events::Envelope {
+        received_us: services.now().as_microsecond(),
+        reads_customer_id: true,
+        ..Default::default()
+    };
     siyu_domain::events::parse_message(&map, None, &envelope, "", siyu_domain::events::new_message_id)
 }
 
@@ -83,8 +95,15 @@ pub async fn import(
     progress: impl Fn(u64, Option<u64>),
 ) -> anyhow::Result<ImportReport> {
     let extension = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
-    let mut importer =
-        Importer { services, principal, report: ImportReport::default(), customers: HashMap::new(), appending: None };
+    let mut importer = Importer {
+        services,
+        principal,
+        report: ImportReport::default(),
+        customers: HashMap::new(),
+        anonymous: HashMap::new(),
+        named: HashMap::new(),
+        appending: None,
+    };
     match extension.as_str() {
         "parquet" => {
             let file = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
@@ -153,7 +172,7 @@ pub async fn import(
                     let line = record.position().map_or(0, |p| p.line());
                     importer.report.rows += 1;
                     match csv_row(&record, user_id, event, ts_us, ts, amount, received_us) {
-                        Ok(row) => rows.push(row),
+                        Ok(row) => rows.push(Row { number: line, ..row }),
                         Err((field, reason)) => importer.report.refuse(line, field, reason),
                     }
                 }
@@ -224,13 +243,18 @@ struct Importer<'a> {
     services: &'a Services,
     principal: &'a Principal,
     report: ImportReport,
-    customers: HashMap<String, siyu_core::CustomerId>,
+    /// Customers by `user_id`.
+    customers: HashMap<String, CustomerId>,
+    /// Customers by `anonymous_id`.
+    anonymous: HashMap<String, CustomerId>,
+    /// siyu's customer ids a file named, and what each is in this workspace (`None`: not in it).
+    named: HashMap<CustomerId, Option<CustomerId>>,
     /// The batch being appended, and how many events it holds.
     appending: Option<tokio::task::JoinHandle<siyu_domain::error::DomainResult<u64>>>,
 }
 
 impl Importer<'_> {
-    /// Resolves senders not resolved yet to customers (creating profiles), in key order.
+    /// Resolves `user_id`s not resolved yet to customers (creating profiles), in key order.
     async fn resolve(&mut self, senders: Vec<String>) -> anyhow::Result<()> {
         let mut unseen: Vec<String> = senders.into_iter().filter(|u| !self.customers.contains_key(u)).collect();
         unseen.sort_unstable();
@@ -243,16 +267,55 @@ impl Importer<'_> {
         Ok(())
     }
 
-    /// Resolves the batch's new senders, then appends its events durably.
+    /// Resolves the batch's new senders, then appends its events durably; refuses rows naming a
+    /// `customer_id` this workspace does not have.
     async fn write(&mut self, rows: Vec<Row>) -> anyhow::Result<()> {
-        let unseen = rows.iter().filter(|r| !self.customers.contains_key(&r.user_id)).map(|r| r.user_id.clone());
-        let unseen: Vec<String> = unseen.collect();
+        let unseen = rows.iter().filter(|r| !r.user_id.is_empty() && !self.customers.contains_key(&r.user_id));
+        let unseen: Vec<String> = unseen.map(|r| r.user_id.clone()).collect();
         self.resolve(unseen).await?;
+        let mut anonymous: Vec<String> = rows
+            .iter()
+            .filter(|r| r.user_id.is_empty() && !r.anonymous_id.is_empty())
+            .filter(|r| !self.anonymous.contains_key(&r.anonymous_id))
+            .map(|r| r.anonymous_id.clone())
+            .collect();
+        anonymous.sort_unstable();
+        anonymous.dedup();
+        if !anonymous.is_empty() {
+            let ids = self.services.customers_for_anonymous_ids(self.principal, &anonymous).await?;
+            self.report.senders += anonymous.len() as u64;
+            self.anonymous.extend(anonymous.into_iter().zip(ids));
+        }
+        let mut named: Vec<CustomerId> = rows
+            .iter()
+            .filter(|r| r.user_id.is_empty() && r.anonymous_id.is_empty())
+            .filter_map(|r| r.customer_id.filter(|id| !self.named.contains_key(id)))
+            .collect();
+        named.sort_unstable();
+        named.dedup();
+        if !named.is_empty() {
+            let found = self.services.customers_in_workspace(self.principal, &named).await?;
+            self.named.extend(named.into_iter().zip(found));
+        }
         let received_us = self.services.now().as_microsecond();
-        let events: Vec<NewEvent> = rows
-            .into_iter()
-            .map(|row| NewEvent {
-                customer: self.customers[&row.user_id],
+        let mut events = Vec::with_capacity(rows.len());
+        for row in rows {
+            let customer = if !row.user_id.is_empty() {
+                self.customers[&row.user_id]
+            } else if !row.anonymous_id.is_empty() {
+                self.anonymous[&row.anonymous_id]
+            } else {
+                let named = row.customer_id.expect("a row without a sender is refused when read");
+                // Ids are global: one of another workspace is refused, never attributed.
+                let Some(customer) = self.named[&named] else {
+                    let reason = format!("\"{named}\" names no customer of this workspace");
+                    self.report.refuse(row.number, "customer_id", reason);
+                    continue;
+                };
+                customer
+            };
+            events.push(NewEvent {
+                customer,
                 kind: EventKind::Track,
                 properties: if row.amount != 0.0 { format!("{{\"revenue\":{}}}", row.amount) } else { "{}".into() },
                 name: row.event,
@@ -260,10 +323,10 @@ impl Importer<'_> {
                 received_us,
                 message_id: String::new(),
                 user_id: row.user_id,
-                anonymous_id: String::new(),
+                anonymous_id: row.anonymous_id,
                 context: "{}".into(),
-            })
-            .collect();
+            });
+        }
         // One append in flight while the next batch is prepared; appends stay in file order.
         self.finish().await?;
         let (services, principal) = (self.services.clone(), self.principal.clone());
@@ -334,7 +397,15 @@ fn csv_row(
             _ => return Err(("amount", format!("\"{text}\" is not a number"))),
         },
     };
-    Ok(Row { user_id: user.to_string(), ts_us, event: name.to_string(), amount })
+    Ok(Row {
+        number: 0,
+        user_id: user.to_string(),
+        anonymous_id: String::new(),
+        customer_id: None,
+        ts_us,
+        event: name.to_string(),
+        amount,
+    })
 }
 
 fn parquet_column<'a>(batch: &'a RecordBatch, name: &str) -> anyhow::Result<&'a ArrayRef> {
@@ -487,6 +558,14 @@ fn parquet_rows(
     let events = parquet_column(batch, "event")?;
     let ts = parquet_column(batch, "ts")?;
     let amounts = batch.column_by_name("amount");
+    // An export's columns: rows without a user_id may name their customer by these.
+    let anonymous_ids = batch.column_by_name("anonymous_id");
+    let customer_ids = batch.column_by_name("customer_id");
+    let no_sender = if anonymous_ids.is_some() || customer_ids.is_some() {
+        "user_id, anonymous_id or customer_id is required"
+    } else {
+        "must not be empty"
+    };
     let ts_scale: i64 = match ts.data_type() {
         DataType::Timestamp(TimeUnit::Second, _) => 1_000_000,
         DataType::Timestamp(TimeUnit::Millisecond, _) => 1_000,
@@ -518,10 +597,26 @@ fn parquet_rows(
     for i in 0..batch.num_rows() {
         *number += 1;
         report.rows += 1;
-        let Some(user_id) = string_at(users, i)?.filter(|u| !u.is_empty()) else {
-            report.refuse(*number, "user_id", "must not be empty".into());
-            continue;
+        let user_id = string_at(users, i)?.filter(|u| !u.is_empty()).unwrap_or_default();
+        let text_at = |column: Option<&ArrayRef>| match column {
+            Some(column) if user_id.is_empty() => string_at(column, i).map(Option::unwrap_or_default),
+            _ => Ok(String::new()),
         };
+        let anonymous_id = text_at(anonymous_ids)?;
+        let customer_id = if anonymous_id.is_empty() { text_at(customer_ids)? } else { String::new() };
+        let customer_id = match customer_id.parse::<i64>() {
+            _ if customer_id.is_empty() => None,
+            Ok(id) if id > 0 => Some(CustomerId(id)),
+            _ => {
+                let reason = format!("must be a customer id (a positive integer), not \"{customer_id}\"");
+                report.refuse(*number, "customer_id", reason);
+                continue;
+            }
+        };
+        if user_id.is_empty() && anonymous_id.is_empty() && customer_id.is_none() {
+            report.refuse(*number, "user_id", no_sender.into());
+            continue;
+        }
         let Some(event) = string_at(events, i)?.filter(|e| !e.is_empty()) else {
             report.refuse(*number, "event", "must not be empty".into());
             continue;
@@ -547,7 +642,7 @@ fn parquet_rows(
             report.refuse(*number, "amount", "must be a finite number".into());
             continue;
         }
-        rows.push(Row { user_id, ts_us, event, amount });
+        rows.push(Row { number: *number, user_id, anonymous_id, customer_id, ts_us, event, amount });
     }
     Ok(rows)
 }
@@ -568,6 +663,38 @@ mod tests {
         let mut all: Vec<u64> = set.into_iter().collect();
         all.sort_unstable();
         assert_eq!(all, vec![0, 5, 64, 1_000, u64::MAX]);
+    }
+
+    #[test]
+    fn parquet_rows_without_a_user_id_name_their_customer_by_anonymous_id_or_siyu_id() {
+        use arrow_array::{ArrayRef, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
+        use std::sync::Arc;
+        let received_us = 1_767_600_000_000_000; // 2026-01-05T08:00:00Z
+        let text = |values: [&str; 5]| Arc::new(StringArray::from(values.to_vec())) as ArrayRef;
+        let batch = RecordBatch::try_from_iter([
+            ("user_id", text(["u", "", "", "", ""])),
+            ("anonymous_id", text(["a-ignored", "a", "", "", ""])),
+            ("customer_id", Arc::new(Int64Array::from(vec![Some(9), Some(9), Some(7), Some(-1), None])) as ArrayRef),
+            ("event", text(["E"; 5])),
+            ("ts", Arc::new(TimestampMicrosecondArray::from(vec![received_us; 5]).with_timezone("UTC")) as ArrayRef),
+        ])
+        .unwrap();
+        let (mut number, mut report) = (0, super::ImportReport::default());
+        let rows = super::parquet_rows(&batch, &mut number, &mut report, received_us).unwrap();
+        let senders: Vec<(u64, &str, &str, Option<i64>)> = rows
+            .iter()
+            .map(|r| (r.number, r.user_id.as_str(), r.anonymous_id.as_str(), r.customer_id.map(|c| c.0)))
+            .collect();
+        assert_eq!(senders, vec![(1, "u", "", None), (2, "", "a", None), (3, "", "", Some(7))]);
+        let refused: Vec<(u64, &str, &str)> =
+            report.errors.iter().map(|e| (e.row, e.field.as_str(), e.reason.as_str())).collect();
+        assert_eq!(
+            refused,
+            vec![
+                (4, "customer_id", "must be a customer id (a positive integer), not \"-1\""),
+                (5, "user_id", "user_id, anonymous_id or customer_id is required"),
+            ]
+        );
     }
 
     #[test]

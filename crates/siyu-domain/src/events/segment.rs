@@ -6,6 +6,7 @@
 use super::model::EventKind;
 use crate::error::FieldError;
 use serde_json::{Map, Value};
+use siyu_core::CustomerId;
 
 /// Largest accepted message, in bytes of JSON (Segment's limit).
 pub const MAX_MESSAGE_BYTES: usize = 32 * 1024;
@@ -19,6 +20,9 @@ pub const MAX_FUTURE_US: i64 = 24 * 3_600 * 1_000_000;
 pub const EARLIEST_US: i64 = siyu_analytics::EARLIEST_US;
 /// [`EARLIEST_US`] as text, for messages.
 pub const EARLIEST: &str = "2000-01-01T00:00:00Z";
+/// Where an exported message names siyu's own id of its customer: `context.siyu.customerId`
+/// (docs/EVENTS.md). Segment allows any key in `context`; siyu reserves `siyu`.
+pub const CUSTOMER_ID_FIELD: &str = "context.siyu.customerId";
 
 /// A valid message, ready to be resolved to a customer.
 #[derive(Clone, Debug, PartialEq)]
@@ -33,6 +37,10 @@ pub struct SegmentMessage {
     pub anonymous_id: String,
     /// `alias`: the id being merged into `user_id`.
     pub previous_id: String,
+    /// siyu's id of the customer, from [`CUSTOMER_ID_FIELD`] when the envelope allows reading it
+    /// and the message has neither `userId` nor `anonymousId` (else `None`). It still has to be
+    /// found in the importing workspace.
+    pub customer_id: Option<CustomerId>,
     /// Event name (`Page Viewed`, `Screen Viewed`, `Identify`, `Group`, `Alias` for the other kinds).
     pub name: String,
     /// Skew-corrected event time, microseconds since the Unix epoch.
@@ -52,6 +60,43 @@ pub struct Envelope {
     pub sent_at_us: Option<i64>,
     /// The batch's `context`, merged under each message's own.
     pub context: Map<String, Value>,
+    /// Whether [`CUSTOMER_ID_FIELD`] may name the customer of a message that has neither `userId`
+    /// nor `anonymousId`, and is taken out of the stored `context`: true for `siyu import events`
+    /// reading an export back, never for the Tracking API, whose senders name customers by their
+    /// own ids only.
+    pub reads_customer_id: bool,
+}
+
+/// Writes `customer` into a message's `context` at [`CUSTOMER_ID_FIELD`] (a JSON number), keeping
+/// whatever else `context.siyu` holds.
+pub fn set_customer_id(context: &mut Map<String, Value>, customer: CustomerId) {
+    let siyu = context.entry("siyu").or_insert_with(|| Value::Object(Map::new()));
+    if !siyu.is_object() {
+        *siyu = Value::Object(Map::new());
+    }
+    siyu["customerId"] = Value::from(customer.0);
+}
+
+/// Takes [`CUSTOMER_ID_FIELD`] out of `context` (and `context.siyu` with it once empty); returns
+/// the id, or the reason it is not one. A number or a string of digits, positive, is an id.
+fn take_customer_id(context: &mut Map<String, Value>) -> Result<Option<CustomerId>, String> {
+    let Some(Value::Object(siyu)) = context.get_mut("siyu") else { return Ok(None) };
+    let value = siyu.remove("customerId");
+    if siyu.is_empty() {
+        context.remove("siyu");
+    }
+    let id = match &value {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::Number(n)) => n.as_i64(),
+        Some(Value::String(text)) if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) => {
+            text.parse::<i64>().ok()
+        }
+        Some(_) => None,
+    };
+    match (id, value) {
+        (Some(id), _) if id > 0 => Ok(Some(CustomerId(id))),
+        (_, value) => Err(format!("must be a customer id (a positive integer), not {}", value.unwrap_or(Value::Null))),
+    }
 }
 
 impl EventKind {
@@ -199,8 +244,25 @@ pub fn parse_message(
         if previous_id.is_empty() {
             errors.push(FieldError::new(field("previousId"), "is required for alias"));
         }
-    } else if user_id.is_empty() && anonymous_id.is_empty() {
-        errors.push(FieldError::new(field("userId"), "userId or anonymousId is required"));
+    }
+    // An export read back names the customer of siyu's own events (segment entries and exits, which
+    // have no sender) by siyu's id; with a userId or an anonymousId that id is not needed.
+    let mut customer_id = None;
+    if envelope.reads_customer_id
+        && let Some(Value::Object(context)) = raw.get("context")
+    {
+        match take_customer_id(&mut context.clone()) {
+            Ok(id) => customer_id = id.filter(|_| user_id.is_empty() && anonymous_id.is_empty()),
+            Err(reason) => errors.push(FieldError::new(field(CUSTOMER_ID_FIELD), reason)),
+        }
+    }
+    if kind != Some(EventKind::Alias) && user_id.is_empty() && anonymous_id.is_empty() && customer_id.is_none() {
+        let reason = if envelope.reads_customer_id {
+            "userId, anonymousId or context.siyu.customerId is required"
+        } else {
+            "userId or anonymousId is required"
+        };
+        errors.push(FieldError::new(field("userId"), reason));
     }
     let name = match kind {
         Some(EventKind::Track) => match raw.get("event") {
@@ -267,6 +329,10 @@ pub fn parse_message(
     for (key, value) in object(raw.get("context"), &field("context"), &mut errors) {
         context.insert(key, value);
     }
+    if envelope.reads_customer_id {
+        // Read above; the importing workspace's customers are named by its own ids, not the file's.
+        let _ = take_customer_id(&mut context);
+    }
     let received = envelope.received_us;
     // Every instant field is checked, used or not, so that none can carry an absurd time.
     let mut instant = |name: &str| raw.get(name).and_then(|v| instant_us(v, &field(name), received, &mut errors));
@@ -302,6 +368,7 @@ pub fn parse_message(
         user_id,
         anonymous_id,
         previous_id,
+        customer_id,
         name,
         ts_us,
         properties,
@@ -429,6 +496,38 @@ mod tests {
         assert_eq!(found, vec![("batch[0].properties".into(), "key \"a\\u{7}b\" contains a control character".into())]);
         let found = reasons(parse(json!({"userId": "u", "traits": {"line\nbreak": 1}}), Some(EventKind::Identify)));
         assert_eq!(found[0].0, "batch[0].traits");
+    }
+
+    #[test]
+    fn an_export_read_back_names_its_customer_by_siyu_id_and_the_tracking_api_never_does() {
+        let entered = json!({"type": "track", "event": "Segment Entered",
+                             "context": {"siyu": {"customerId": 42}, "ip": "10.0.0.1"}});
+        // The Tracking API's senders name customers by their own ids only.
+        assert_eq!(fields(parse(entered.clone(), None)), vec!["batch[0].userId"]);
+        let import = Envelope { received_us: NOW, reads_customer_id: true, ..Default::default() };
+        let read = |raw: Value| {
+            parse_message(raw.as_object().unwrap(), Some(EventKind::Track), &import, "", || "generated".into())
+        };
+        let message = read(entered).unwrap();
+        assert_eq!(message.customer_id, Some(CustomerId(42)));
+        assert_eq!(Value::Object(message.context), json!({"ip": "10.0.0.1"}), "the file's id is not stored");
+        // A sender's id names the customer; the file's id is left out all the same.
+        let message =
+            read(json!({"userId": "u", "event": "E", "context": {"siyu": {"customerId": "42", "other": 1}}})).unwrap();
+        assert_eq!((message.customer_id, Value::Object(message.context)), (None, json!({"siyu": {"other": 1}})));
+        for bad in [json!(0), json!(-3), json!("4x"), json!(1.5), json!({"id": 1})] {
+            let found = reasons(read(json!({"event": "E", "context": {"siyu": {"customerId": bad}}})));
+            let expected = format!("must be a customer id (a positive integer), not {bad}");
+            assert_eq!(found[0], ("context.siyu.customerId".to_string(), expected));
+        }
+        assert_eq!(
+            reasons(read(json!({"event": "E"}))),
+            vec![("userId".to_string(), "userId, anonymousId or context.siyu.customerId is required".to_string())]
+        );
+        let mut context = serde_json::Map::new();
+        context.insert("siyu".into(), json!("not an object"));
+        set_customer_id(&mut context, CustomerId(7));
+        assert_eq!(Value::Object(context), json!({"siyu": {"customerId": 7}}));
     }
 
     #[test]

@@ -25,14 +25,50 @@ impl Services {
         principal: &Principal,
         user_ids: &[String],
     ) -> DomainResult<Vec<CustomerId>> {
+        self.customers_for_senders(principal, IdentityKind::UserId, user_ids).await
+    }
+
+    /// Returns the customer of each Segment `anonymousId`, creating a profile for each one not seen
+    /// before.
+    pub async fn customers_for_anonymous_ids(
+        &self,
+        principal: &Principal,
+        anonymous_ids: &[String],
+    ) -> DomainResult<Vec<CustomerId>> {
+        self.customers_for_senders(principal, IdentityKind::AnonymousId, anonymous_ids).await
+    }
+
+    /// Returns, for each of siyu's customer ids (as an export names them), the customer it is in
+    /// the principal's workspace (its survivor, if it was merged away), or `None` when the
+    /// workspace has no such customer: ids of another workspace are never found.
+    pub async fn customers_in_workspace(
+        &self,
+        principal: &Principal,
+        ids: &[CustomerId],
+    ) -> DomainResult<Vec<Option<CustomerId>>> {
+        principal.require(Permission::EventsWrite)?;
+        let mut found = Vec::with_capacity(ids.len());
+        for id in ids {
+            found.push(self.stores.profiles.resolve(principal.workspace_id, *id).await?);
+        }
+        Ok(found)
+    }
+
+    async fn customers_for_senders(
+        &self,
+        principal: &Principal,
+        kind: IdentityKind,
+        senders: &[String],
+    ) -> DomainResult<Vec<CustomerId>> {
         principal.require(Permission::EventsWrite)?;
         let writer = Principal { role: crate::access::Role::Owner, ..principal.clone() };
-        let mut ids = Vec::with_capacity(user_ids.len());
-        for chunk in user_ids.chunks(RESOLVE_CHUNK) {
+        let field = if kind == IdentityKind::UserId { "userId" } else { "anonymousId" };
+        let mut ids = Vec::with_capacity(senders.len());
+        for chunk in senders.chunks(RESOLVE_CHUNK) {
             let inputs = chunk
                 .iter()
                 .map(|value| CustomerInput {
-                    identities: vec![IdentityInput { kind: "user_id".into(), value: value.clone() }],
+                    identities: vec![IdentityInput { kind: kind.as_str().into(), value: value.clone() }],
                     traits: Default::default(),
                     tags: Vec::new(),
                     source: Some("events".into()),
@@ -44,7 +80,7 @@ impl Services {
                     Err(errors) => {
                         let reason = errors.first().map_or_else(String::new, |e| e.reason.clone());
                         return Err(DomainError::Invalid(vec![crate::FieldError::new(
-                            "userId",
+                            field,
                             format!("\"{value}\": {reason}"),
                         )]));
                     }
@@ -409,11 +445,13 @@ fn identities_of(message: &SegmentMessage, known: &WorkspaceIngest) -> (Vec<(Ide
         identities.push((kind, message.previous_id.clone()));
     }
     identities.dedup();
-    let write = match message.kind {
-        EventKind::Identify => true,
-        EventKind::Alias => true,
-        _ => known.customer_of(&identities).is_none(),
-    };
+    // A message named only by siyu's customer id (an export read back) writes no profile.
+    let write = !identities.is_empty()
+        && match message.kind {
+            EventKind::Identify => true,
+            EventKind::Alias => true,
+            _ => known.customer_of(&identities).is_none(),
+        };
     (identities, write)
 }
 
@@ -627,19 +665,40 @@ impl Services {
                 }
             });
         }
+        // Messages named only by siyu's customer id (an export read back) go to that customer if
+        // this workspace has it, and are refused otherwise: ids are global, and another
+        // workspace's customer must never receive them.
+        let mut named_ids: Vec<CustomerId> = pending.iter().filter_map(|(_, message, _)| message.customer_id).collect();
+        named_ids.sort_unstable();
+        named_ids.dedup();
+        let found: HashMap<CustomerId, Option<CustomerId>> =
+            named_ids.iter().copied().zip(self.customers_in_workspace(principal, &named_ids).await?).collect();
         let mut events = Vec::with_capacity(pending.len());
         let mut refused_hashes = Vec::new();
         let mut missing = None;
         self.with_ingest(ws, |state| {
-            for (position, (_, message, hash)) in pending.iter().enumerate() {
+            for (position, (index, message, hash)) in pending.iter().enumerate() {
                 if refused[position] {
                     refused_hashes.push(*hash);
                     continue;
                 }
                 let identities = &identities[position];
-                let customer = state
-                    .customer_of(identities)
-                    .or_else(|| identities.first().and_then(|key| state.identities.get(key)).map(|id| state.live(*id)));
+                let customer = match message.customer_id {
+                    Some(named) if identities.is_empty() => match found.get(&named).copied().flatten() {
+                        Some(id) => Some(state.live(id)),
+                        None => {
+                            let reason = format!("\"{named}\" names no customer of this workspace");
+                            let errors =
+                                vec![crate::FieldError::new(crate::events::segment::CUSTOMER_ID_FIELD, reason)];
+                            outcome.rejected.push(RejectedMessage { index: *index, errors });
+                            refused_hashes.push(*hash);
+                            continue;
+                        }
+                    },
+                    _ => state.customer_of(identities).or_else(|| {
+                        identities.first().and_then(|key| state.identities.get(key)).map(|id| state.live(*id))
+                    }),
+                };
                 let Some(customer) = customer else {
                     missing = Some(message.message_id.clone());
                     continue;

@@ -296,6 +296,40 @@ pub async fn export_and_ndjson_import_round_trip(app: TestApp) {
     assert_eq!((report.rows, report.imported, report.failed), (4, 2, 2));
     let lines: Vec<(u64, &str)> = report.errors.iter().map(|e| (e.row, e.field.as_str())).collect();
     assert_eq!(lines, vec![(2, "line"), (4, "properties.revenue")]);
+    // A line named only by siyu's customer id (as siyu's own events are exported) goes to that
+    // customer when the workspace has it; the id of another workspace's customer is refused, by
+    // line and field, never attributed.
+    let own = app.services.customers_for_user_ids(&third, &["u1".into()]).await.unwrap()[0];
+    let foreign = app.services.customers_for_user_ids(&app.owner, &["u1".into()]).await.unwrap()[0];
+    assert_ne!(own, foreign);
+    let named = |id: siyu_core::CustomerId, message_id: &str| {
+        json!({"event": "Segment Entered", "messageId": message_id, "timestamp": "2026-01-05T11:00:00Z",
+               "properties": {"segment_key": "vip"}, "context": {"siyu": {"customerId": id.0}}})
+        .to_string()
+    };
+    std::fs::write(&bad, format!("{}\n{}\n", named(own, "named-1"), named(foreign, "named-2"))).unwrap();
+    let report = siyu::event_import::import(&app.services, &third, &bad, |_, _| {}).await.unwrap();
+    assert_eq!((report.rows, report.imported, report.failed), (2, 1, 1));
+    assert_eq!((report.errors[0].row, report.errors[0].field.as_str()), (2, "context.siyu.customerId"));
+    assert_eq!(report.errors[0].reason, format!("\"{foreign}\" names no customer of this workspace"));
+    let mut entered = Vec::new();
+    app.services
+        .stores
+        .events
+        .scan(third.workspace_id, &mut |e| {
+            if e.name == "Segment Entered" {
+                entered.push((e.customer, e.message_id.to_string(), e.context.to_string()));
+            }
+        })
+        .await
+        .unwrap();
+    assert_eq!(entered, vec![(own, "named-1".to_string(), "{}".to_string())], "the file's id is not stored");
+    // The export names every event's customer, at context.siyu.customerId and in customer_id.
+    let export = std::fs::read_to_string(&ndjson).unwrap();
+    for line in export.lines() {
+        let message: Value = serde_json::from_str(line).unwrap();
+        assert!(message["context"]["siyu"]["customerId"].as_i64().is_some_and(|id| id > 0), "{line}");
+    }
 }
 
 crate::both_backends!(
@@ -401,4 +435,181 @@ fn siyu_model_ltv_prints_the_fit_and_each_customers_prediction() {
         .unwrap();
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("line 3: recency must be between 0 and T"));
+}
+
+/// One logged event as two logs are compared: customer, name, time, message id, `userId`,
+/// `anonymousId`, properties and context (the receipt time is each log's own).
+type Logged = (i64, String, i64, String, String, String, String, String);
+
+/// Returns the demo workspace's whole log in a data directory, sorted.
+async fn demo_log(dir: &std::path::Path) -> Vec<Logged> {
+    let app = siyu::App::build(&siyu::Config::for_tests(dir, None)).await.unwrap();
+    let ws = app.services().workspace_by_slug(siyu::demo::SLUG).await.unwrap();
+    let mut log = Vec::new();
+    app.services()
+        .stores
+        .events
+        .scan(ws.id, &mut |e| {
+            let text = |s: &str| s.to_string();
+            log.push((
+                e.customer.0,
+                text(e.name),
+                e.ts_us,
+                text(e.message_id),
+                text(e.user_id),
+                text(e.anonymous_id),
+                text(e.properties),
+                text(e.context),
+            ));
+        })
+        .await
+        .unwrap();
+    log.sort();
+    log
+}
+
+/// Runs the `siyu` command on a data directory; fails the test if it fails.
+fn siyu_command(dir: &std::path::Path, args: &[&str]) -> Vec<u8> {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_siyu"))
+        .arg("--data-dir")
+        .arg(dir)
+        .args(args)
+        .env("SIYU_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "siyu {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    output.stdout
+}
+
+/// Imports an export into the demo workspace of a data directory; returns the JSON report.
+fn import_into_demo(dir: &std::path::Path, file: &std::path::Path) -> Value {
+    let stdout = siyu_command(dir, &["import", "events", file.to_str().unwrap(), "--workspace", "demo"]);
+    serde_json::from_slice(&stdout).unwrap()
+}
+
+/// Returns a copy of a data directory without its event log: a backup of the profiles restored
+/// after the log was lost (same workspace, same customer ids).
+fn without_log(from: &std::path::Path) -> tempfile::TempDir {
+    let copy = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_file() {
+            std::fs::copy(entry.path(), copy.path().join(entry.file_name())).unwrap();
+        } else {
+            assert_eq!(entry.file_name(), "events", "only the log is a directory");
+        }
+    }
+    copy
+}
+
+/// The demo's whole log leaves as NDJSON and as Parquet, every event naming its customer, and
+/// comes back whole: into the same workspace nothing is stored twice; into the workspace restored
+/// without its log each export brings back every event, to the same customer at the same time;
+/// into another workspace the events of siyu's customer ids are refused, never attributed.
+/// (SQLite: the restore copies its data directory.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_log_round_trips_through_its_exports() {
+    let original = tempfile::tempdir().unwrap();
+    siyu_command(original.path(), &["demo", "--customers", "300"]);
+    let files = tempfile::tempdir().unwrap();
+    let (ndjson, parquet) = (files.path().join("demo.ndjson"), files.path().join("demo.parquet"));
+    for (format, file) in [("ndjson", &ndjson), ("parquet", &parquet)] {
+        let out = file.to_str().unwrap();
+        siyu_command(original.path(), &["export", "events", "--workspace", "demo", "--format", format, "--out", out]);
+    }
+    let logged = demo_log(original.path()).await;
+    let own_events = |log: &[Logged]| log.iter().filter(|e| e.1.starts_with("Segment ")).count();
+    // siyu's own events have no sender: the export used to leave them without a customer.
+    assert!(own_events(&logged) > 0, "the demo's segments record entries");
+    assert!(logged.iter().filter(|e| e.1.starts_with("Segment ")).all(|e| e.4.is_empty() && e.5.is_empty()));
+    let export = std::fs::read_to_string(&ndjson).unwrap();
+    assert_eq!(export.lines().count(), logged.len());
+    let mut named: Vec<i64> = export
+        .lines()
+        .map(|line| serde_json::from_str::<Value>(line).unwrap()["context"]["siyu"]["customerId"].as_i64().unwrap())
+        .collect();
+    named.sort_unstable();
+    assert_eq!(named, logged.iter().map(|e| e.0).collect::<Vec<_>>(), "every line names its customer");
+    assert!(!export.contains("mail.example.cn"), "no e-mail address in clear");
+
+    // Restored without its log, the workspace gets every event back from the NDJSON: same
+    // customers, names, times, ids, properties and context.
+    let restored = without_log(original.path());
+    let report = import_into_demo(restored.path(), &ndjson);
+    assert_eq!((report["imported"].as_u64(), report["failed"].as_u64()), (Some(logged.len() as u64), Some(0)));
+    assert_eq!(demo_log(restored.path()).await, logged);
+    // And from the Parquet file: the columns it reads back (customer, name, time, order revenue).
+    let restored = without_log(original.path());
+    let report = import_into_demo(restored.path(), &parquet);
+    assert_eq!((report["imported"].as_u64(), report["failed"].as_u64()), (Some(logged.len() as u64), Some(0)));
+    let essentials = |log: &[Logged]| {
+        let mut rows: Vec<(i64, String, i64, Option<i64>)> =
+            log.iter().map(|e| (e.0, e.1.clone(), e.2, siyu_domain::events::order_cents(&e.1, &e.6))).collect();
+        rows.sort();
+        rows
+    };
+    let orders = essentials(&logged).iter().filter(|e| e.3.is_some()).count();
+    assert!(orders > 100, "{orders} orders");
+    assert_eq!(essentials(&demo_log(restored.path()).await), essentials(&logged));
+
+    // The same workspace again: every messageId is known, nothing is stored twice.
+    let report = import_into_demo(original.path(), &ndjson);
+    assert_eq!((report["imported"].as_u64(), report["duplicates"].as_u64()), (Some(0), Some(logged.len() as u64)));
+    assert_eq!(demo_log(original.path()).await, logged);
+
+    // Another workspace of the same database: senders become its own profiles, and the lines
+    // named only by the demo workspace's customer ids are refused, each by line and field.
+    let app = siyu::App::build(&siyu::Config::for_tests(original.path(), None)).await.unwrap();
+    let services = app.services();
+    let copy = services
+        .create_workspace(&siyu_domain::workspaces::NewWorkspace::parse("copy", None, None, None).unwrap())
+        .await
+        .unwrap();
+    let copy = siyu_domain::access::Principal::cli(copy.id);
+    let report = siyu::event_import::import(services, &copy, &ndjson, |_, _| {}).await.unwrap();
+    assert_eq!(report.failed as usize, own_events(&logged));
+    assert_eq!(report.imported as usize, logged.len() - own_events(&logged));
+    let refused_lines: Vec<u64> = export
+        .lines()
+        .zip(1..)
+        .filter(|(line, _)| line.contains("\"event\":\"Segment "))
+        .map(|(_, number)| number)
+        .take(100)
+        .collect();
+    assert_eq!(report.errors.iter().map(|e| e.row).collect::<Vec<_>>(), refused_lines);
+    assert!(report.errors.iter().all(|e| e.field == "context.siyu.customerId"), "{:?}", report.errors[0]);
+    // Its events are the demo's behaviour, per sender, name and time.
+    let by_sender = |log: Vec<(String, String, i64)>| {
+        let mut log = log;
+        log.sort();
+        log
+    };
+    let mut copied = Vec::new();
+    services
+        .stores
+        .events
+        .scan(copy.workspace_id, &mut |e| copied.push((e.user_id.to_string(), e.name.to_string(), e.ts_us)))
+        .await
+        .unwrap();
+    let behaviour = logged.iter().filter(|e| !e.1.starts_with("Segment ")).map(|e| (e.4.clone(), e.1.clone(), e.2));
+    assert_eq!(by_sender(copied), by_sender(behaviour.collect()));
+    // The Parquet file's rows of siyu's own events are refused there too, by row and column.
+    let other = services
+        .create_workspace(&siyu_domain::workspaces::NewWorkspace::parse("other", None, None, None).unwrap())
+        .await
+        .unwrap();
+    let other = siyu_domain::access::Principal::cli(other.id);
+    let report = siyu::event_import::import(services, &other, &parquet, |_, _| {}).await.unwrap();
+    assert_eq!(
+        (report.imported as usize, report.failed as usize),
+        (logged.len() - own_events(&logged), own_events(&logged))
+    );
+    assert!(
+        report
+            .errors
+            .iter()
+            .all(|e| e.field == "customer_id" && e.reason.ends_with("names no customer of this workspace"))
+    );
+    // Rows are in the log's order, as the NDJSON lines are.
+    assert_eq!(report.errors.iter().map(|e| e.row).collect::<Vec<_>>(), refused_lines);
 }
