@@ -7,8 +7,10 @@
 //! Conversion times are those of the chain that last reached each step.
 //!
 //! Steps may carry property filters (an event counts for a step only if its properties pass), and a
-//! funnel may be broken down by a property: a customer counts in the group of the value that the
-//! step-1 event of their deepest chain carried (Amplitude's and Mixpanel's attribution).
+//! funnel may be broken down by a property: a customer counts in the group of the value that one
+//! event of their deepest chain carried ([`Attribution`]): its step-1 event by default (Amplitude's
+//! and Mixpanel's first-touch attribution), the event of the last step they reached, or the event
+//! of a chosen step (customers who stopped before it have no value there: `null`).
 
 use std::collections::HashMap;
 
@@ -28,6 +30,31 @@ pub struct FunnelQuery {
     pub step_sets: Option<Vec<u32>>,
     /// Per property set, its breakdown value id (`u32::MAX`: none); `None` without a breakdown.
     pub breakdown: Option<Vec<u32>>,
+    /// Which event of a customer's chain gives their breakdown value.
+    pub attribution: Attribution,
+}
+
+/// Which event of a customer's deepest chain gives their breakdown value.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Attribution {
+    /// The step-1 event (first touch).
+    #[default]
+    First,
+    /// The event of the last step the customer reached.
+    Last,
+    /// The event of this step (0-based); customers who stopped before it have none.
+    Step(usize),
+}
+
+impl Attribution {
+    /// The step whose event's value the chain carries (0-based), `None` for the last one reached.
+    fn carried(self) -> Option<usize> {
+        match self {
+            Attribution::First => Some(0),
+            Attribution::Last => None,
+            Attribution::Step(k) => Some(k),
+        }
+    }
 }
 
 /// A funnel's answer.
@@ -61,6 +88,15 @@ pub fn funnel(index: &Index, query: &FunnelQuery) -> Result<FunnelResult, QueryE
     if query.window_us > MAX_FUNNEL_WINDOW_US {
         return Err(QueryError::Invalid { field: "window", reason: "the window must be at most 366 days".into() });
     }
+    if let Attribution::Step(k) = query.attribution
+        && k >= steps
+    {
+        return Err(QueryError::Invalid {
+            field: "attribution",
+            reason: format!("step {} is past the funnel's last ({steps})", k.saturating_add(1)),
+        });
+    }
+    let carried = query.attribution.carried();
     // Which steps each event id is, as a bit set.
     let max_event = query.steps.iter().copied().max().unwrap_or(0) as usize;
     let mut masks = vec![0u32; max_event + 1];
@@ -70,22 +106,24 @@ pub fn funnel(index: &Index, query: &FunnelQuery) -> Result<FunnelResult, QueryE
     let mask_of = |events: &[u16], i: usize| masks.get(events[i] as usize).copied().unwrap_or(0);
     // One monomorphic scan per shape, so the plain funnel pays nothing for filters it does not have.
     let result = match (&query.step_sets, &query.breakdown) {
-        (None, None) => scan(index, steps, query.window_us, |c, i| mask_of(c.events, i), |_, _| (), false),
+        (None, None) => scan(index, (steps, query.window_us, carried), |c, i| mask_of(c.events, i), |_, _| (), false),
         (Some(sets), None) => scan(
             index,
-            steps,
-            query.window_us,
+            (steps, query.window_us, carried),
             |c, i| mask_of(c.events, i) & sets[c.props[i] as usize],
             |_, _| (),
             false,
         ),
-        (None, Some(groups)) => {
-            scan(index, steps, query.window_us, |c, i| mask_of(c.events, i), |c, i| groups[c.props[i] as usize], true)
-        }
+        (None, Some(groups)) => scan(
+            index,
+            (steps, query.window_us, carried),
+            |c, i| mask_of(c.events, i),
+            |c, i| groups[c.props[i] as usize],
+            true,
+        ),
         (Some(sets), Some(groups)) => scan(
             index,
-            steps,
-            query.window_us,
+            (steps, query.window_us, carried),
             |c, i| mask_of(c.events, i) & sets[c.props[i] as usize],
             |c, i| groups[c.props[i] as usize],
             true,
@@ -97,36 +135,41 @@ pub fn funnel(index: &Index, query: &FunnelQuery) -> Result<FunnelResult, QueryE
     })
 }
 
-/// A chain: (step-1 time, time of its latest step, breakdown value of its step-1 event). Without a
-/// breakdown the value is `()`, so the plain funnel's chain stays two words.
+/// A chain: (step-1 time, time of its latest step, breakdown value of its attributed event). Without
+/// a breakdown the value is `()`, so the plain funnel's chain stays two words.
 type Chain<G> = Option<(i64, i64, G)>;
 
 /// A breakdown value as the scan carries it.
 trait Group: Copy + Send {
+    /// No value.
+    const NONE: Self;
     /// The value id (`u32::MAX`: none).
     fn id(self) -> u32;
 }
 
 impl Group for () {
+    const NONE: Self = ();
     fn id(self) -> u32 {
         u32::MAX
     }
 }
 
 impl Group for u32 {
+    const NONE: Self = u32::MAX;
     fn id(self) -> u32 {
         self
     }
 }
 
+/// Scans every customer; `shape` is (steps, window, the step whose event's value is carried).
 fn scan<G: Group>(
     index: &Index,
-    steps: usize,
-    window_us: i64,
+    shape: (usize, i64, Option<usize>),
     mask: impl Fn(&CustomerEvents<'_>, usize) -> u32 + Sync,
     group: impl Fn(&CustomerEvents<'_>, usize) -> G + Sync,
     grouped: bool,
 ) -> Option<FunnelResult> {
+    let (steps, window_us, carried) = shape;
     let parts = parallel::over_slots(index.customer_count(), |range| {
         let mut reached = vec![0u64; steps];
         let mut times: Vec<Vec<i64>> = vec![Vec::new(); steps];
@@ -135,8 +178,13 @@ fn scan<G: Group>(
         let mut overflow = false;
         index.for_each_customer(range, |customer| {
             chain.iter_mut().for_each(|c| *c = None);
-            let level =
-                customer_level(customer.ts_us, |i| mask(&customer, i), |i| group(&customer, i), window_us, &mut chain);
+            let level = customer_level(
+                customer.ts_us,
+                |i| mask(&customer, i),
+                |i| group(&customer, i),
+                (window_us, carried),
+                &mut chain,
+            );
             for k in 0..level {
                 reached[k] += 1;
                 if let Some((first, last, _)) = chain[k] {
@@ -181,13 +229,14 @@ fn scan<G: Group>(
 }
 
 /// Returns the deepest step reached (0 when step 1 never happened), leaving each step's chain in
-/// `chain`. `mask(i)` is the steps event `i` counts for, `group(i)` its breakdown value.
+/// `chain`. `mask(i)` is the steps event `i` counts for, `group(i)` its breakdown value; `rule` is
+/// the window and the step whose event's value chains carry (`None`: each step's own).
 #[inline]
 fn customer_level<G: Group>(
     ts: &[i64],
     mask: impl Fn(usize) -> u32,
     group: impl Fn(usize) -> G,
-    window_us: i64,
+    rule: (i64, Option<usize>),
     chain: &mut [Chain<G>],
 ) -> usize {
     let steps = chain.len();
@@ -203,7 +252,7 @@ fn customer_level<G: Group>(
             while bits != 0 {
                 let k = bits.trailing_zeros() as usize;
                 bits &= bits - 1;
-                if advance(chain, k, at, window_us, || group(i)) {
+                if advance(chain, k, at, rule, || group(i)) {
                     return steps;
                 }
             }
@@ -215,7 +264,7 @@ fn customer_level<G: Group>(
                 let k = bits.trailing_zeros() as usize;
                 bits &= bits - 1;
                 for e in (i..j).filter(|e| mask(*e) & (1 << k) != 0) {
-                    if advance(chain, k, at, window_us, || group(e)) {
+                    if advance(chain, k, at, rule, || group(e)) {
                         return steps;
                     }
                 }
@@ -226,15 +275,25 @@ fn customer_level<G: Group>(
     chain.iter().rposition(Option::is_some).map_or(0, |k| k + 1)
 }
 
-/// Applies an event of step `k` at `at`; returns true when the last step was reached.
+/// Applies an event of step `k` at `at`; returns true when the last step was reached. A chain
+/// takes this event's value when `k` is the carried step (or every step's, for `None`), else keeps
+/// the value it had (none before the carried step).
 #[inline]
-fn advance<G: Group>(chain: &mut [Chain<G>], k: usize, at: i64, window_us: i64, group: impl Fn() -> G) -> bool {
+fn advance<G: Group>(
+    chain: &mut [Chain<G>],
+    k: usize,
+    at: i64,
+    rule: (i64, Option<usize>),
+    group: impl Fn() -> G,
+) -> bool {
+    let (window_us, carried) = rule;
+    let own = carried.is_none_or(|step| step == k);
     if k == 0 {
-        chain[0] = Some((at, at, group()));
+        chain[0] = Some((at, at, if own { group() } else { G::NONE }));
     } else if let Some((first, _, value)) = chain[k - 1]
         && at <= first.saturating_add(window_us)
     {
-        chain[k] = Some((first, at, value));
+        chain[k] = Some((first, at, if own { group() } else { value }));
         return k + 1 == chain.len();
     }
     false
@@ -272,12 +331,21 @@ mod tests {
     }
 
     fn counts(columns: &Index, steps: &[u16], window_us: i64) -> Vec<u64> {
-        funnel(columns, &FunnelQuery { steps: steps.to_vec(), window_us, step_sets: None, breakdown: None })
-            .expect("valid query")
-            .steps
-            .iter()
-            .map(|s| s.customers)
-            .collect()
+        funnel(
+            columns,
+            &FunnelQuery {
+                steps: steps.to_vec(),
+                window_us,
+                step_sets: None,
+                breakdown: None,
+                attribution: Attribution::First,
+            },
+        )
+        .expect("valid query")
+        .steps
+        .iter()
+        .map(|s| s.customers)
+        .collect()
     }
 
     #[test]
@@ -299,7 +367,13 @@ mod tests {
     #[test]
     fn median_time_to_convert_is_reported_per_step() {
         let data = columns(&[(1, 0, 0), (1, H, 1), (2, 0, 0), (2, 3 * H, 1), (3, 0, 0)]);
-        let query = FunnelQuery { steps: vec![0, 1], window_us: 10 * H, step_sets: None, breakdown: None };
+        let query = FunnelQuery {
+            steps: vec![0, 1],
+            window_us: 10 * H,
+            step_sets: None,
+            breakdown: None,
+            attribution: Attribution::First,
+        };
         let result = funnel(&data, &query).expect("valid").steps;
         assert_eq!(result[0], FunnelStepResult { customers: 3, median_us: Some(0) });
         assert_eq!(result[1], FunnelStepResult { customers: 2, median_us: Some(2 * H) });
@@ -319,6 +393,7 @@ mod tests {
             window_us: 10 * H,
             step_sets: Some(vec![0b11, 0b11, 0b01, 0b11]),
             breakdown: Some(vec![u32::MAX, 10, 20, 30]),
+            attribution: Attribution::First,
         };
         let result = funnel(&data, &query).expect("valid");
         assert_eq!(result.steps.iter().map(|s| s.customers).collect::<Vec<_>>(), vec![3, 1]);
@@ -328,11 +403,76 @@ mod tests {
     }
 
     #[test]
+    fn a_breakdown_reads_the_first_the_last_reached_or_a_chosen_steps_event() {
+        let mut builder = EventColumnsBuilder::default();
+        // (customer, time, event, property set): set 1 carries value 10 ("web"), set 2 value 20
+        // ("wechat"), set 0 none. Customer 1 views on the web and orders on WeChat; customer 2 views
+        // on WeChat and stops; customer 3 views with no value, adds to cart on the web and orders
+        // with no value.
+        let events = [(1, 0, 0, 1), (1, H, 2, 2), (2, 0, 0, 2), (3, 0, 0, 0), (3, H, 1, 1), (3, 2 * H, 2, 0)];
+        for (customer, ts_us, event, props) in events {
+            builder.push(RawEvent { customer, ts_us, event, order_cents: None, props });
+        }
+        let data = Index::from_columns(builder.build());
+        // Steps: view (0), order (2): customer 3's cart is no step.
+        let query = |steps: Vec<u16>, attribution| FunnelQuery {
+            steps,
+            window_us: 10 * H,
+            step_sets: None,
+            breakdown: Some(vec![u32::MAX, 10, 20]),
+            attribution,
+        };
+        let groups = |steps: Vec<u16>, attribution| {
+            let mut groups: Vec<(u32, Vec<u64>)> =
+                funnel(&data, &query(steps, attribution)).unwrap().groups.into_iter().collect();
+            groups.sort();
+            groups
+        };
+        let none = u32::MAX;
+        assert_eq!(
+            groups(vec![0, 2], Attribution::First),
+            vec![(10, vec![1, 1]), (20, vec![1, 0]), (none, vec![1, 1])]
+        );
+        assert_eq!(groups(vec![0, 2], Attribution::Last), vec![(20, vec![2, 1]), (none, vec![1, 1])]);
+        assert_eq!(groups(vec![0, 2], Attribution::Step(1)), vec![(20, vec![1, 1]), (none, vec![2, 1])]);
+        // Three steps: view, cart, order; the chosen middle step.
+        assert_eq!(
+            groups(vec![0, 1, 2], Attribution::Step(1)),
+            vec![(10, vec![1, 1, 1]), (none, vec![2, 0, 0])],
+            "customers who stopped before the chosen step have no value there"
+        );
+        assert_eq!(
+            groups(vec![0, 1, 2], Attribution::Last),
+            vec![(10, vec![1, 0, 0]), (20, vec![1, 0, 0]), (none, vec![1, 1, 1])]
+        );
+        let past = funnel(&data, &query(vec![0, 2], Attribution::Step(2)));
+        assert!(matches!(past, Err(QueryError::Invalid { field: "attribution", .. })));
+    }
+
+    #[test]
     fn bad_queries_name_the_parameter() {
         let data = columns(&[]);
-        let one = funnel(&data, &FunnelQuery { steps: vec![0], window_us: H, step_sets: None, breakdown: None });
+        let one = funnel(
+            &data,
+            &FunnelQuery {
+                steps: vec![0],
+                window_us: H,
+                step_sets: None,
+                breakdown: None,
+                attribution: Attribution::First,
+            },
+        );
         assert!(matches!(one, Err(QueryError::Invalid { field: "steps", .. })));
-        let zero = funnel(&data, &FunnelQuery { steps: vec![0, 1], window_us: 0, step_sets: None, breakdown: None });
+        let zero = funnel(
+            &data,
+            &FunnelQuery {
+                steps: vec![0, 1],
+                window_us: 0,
+                step_sets: None,
+                breakdown: None,
+                attribution: Attribution::First,
+            },
+        );
         assert!(matches!(zero, Err(QueryError::Invalid { field: "window", .. })));
     }
 
@@ -341,8 +481,13 @@ mod tests {
         // Events at the ends of time sit in the same funnel without overflowing.
         let data = columns(&[(1, i64::MIN, 0), (1, i64::MIN + 1, 1), (2, i64::MAX - 1, 0), (2, i64::MAX, 1)]);
         assert_eq!(counts(&data, &[0, 1], MAX_FUNNEL_WINDOW_US), vec![2, 2]);
-        let long =
-            FunnelQuery { steps: vec![0, 1], window_us: MAX_FUNNEL_WINDOW_US + 1, step_sets: None, breakdown: None };
+        let long = FunnelQuery {
+            steps: vec![0, 1],
+            window_us: MAX_FUNNEL_WINDOW_US + 1,
+            step_sets: None,
+            breakdown: None,
+            attribution: Attribution::First,
+        };
         assert!(matches!(funnel(&data, &long), Err(QueryError::Invalid { field: "window", .. })));
         let mut builder = EventColumnsBuilder::default();
         let customers = MAX_FUNNEL_GROUPS as i64 + 1;
@@ -356,6 +501,7 @@ mod tests {
             window_us: H,
             step_sets: None,
             breakdown: Some(breakdown.to_vec()),
+            attribution: Attribution::First,
         };
         assert!(matches!(funnel(&data, &query(&values)), Err(QueryError::Invalid { field: "breakdown", .. })));
         let fewer: Vec<u32> = values.iter().map(|v| v % 100).collect();

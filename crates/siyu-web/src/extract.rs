@@ -73,6 +73,32 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
     Ok(value)
 }
 
+/// Reads either a string or an object `T`, refusing anything else: the shape of an API input that
+/// is "an event name, or an object with more". serde's untagged enums would do this by buffering
+/// the input, and then build `T` from an array of its fields, past [`parse_json`]'s objects-only
+/// check (and the check would not reach `T`'s own fields); this reads the object through the
+/// deserializer it is given, so the check holds at every depth.
+pub fn name_or_object<'de, D, T>(deserializer: D, expecting: &'static str) -> Result<Result<String, T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    struct Visitor<T>(&'static str, std::marker::PhantomData<T>);
+    impl<'de, T: serde::Deserialize<'de>> serde::de::Visitor<'de> for Visitor<T> {
+        type Value = Result<String, T>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(self.0)
+        }
+        fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Self::Value, E> {
+            Ok(Ok(text.to_owned()))
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+            T::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(Err)
+        }
+    }
+    deserializer.deserialize_any(Visitor(expecting, std::marker::PhantomData))
+}
+
 mod objects_only {
     //! A deserializer adapter that refuses to build a struct (or a struct variant) from a sequence,
     //! at every depth; everything else passes through unchanged.

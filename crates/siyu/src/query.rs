@@ -5,7 +5,7 @@ use siyu_analytics::Granularity;
 use siyu_domain::Services;
 use siyu_domain::access::Principal;
 use siyu_domain::events::EventIndex;
-use siyu_domain::events::analytics::{FunnelOptions, SegmentationOptions, SeriesSpec};
+use siyu_domain::events::analytics::{Attribution, FunnelOptions, SegmentationOptions, SeriesSpec};
 use siyu_domain::events::filters::{parse_filter, parse_step_filter};
 
 /// Output format.
@@ -35,9 +35,13 @@ pub enum QueryCommand {
         /// (operators = != > >= < <= in !in contains !contains exists !exists); repeatable.
         #[arg(long = "filter", value_name = "STEP:FILTER")]
         filters: Vec<String>,
-        /// Break the funnel down by this property of the step-1 event.
+        /// Break the funnel down by this property (of the step-1 event unless --attribution says otherwise).
         #[arg(long)]
         breakdown: Option<String>,
+        /// With --breakdown: which step's event gives a customer's value: first (default), last (the
+        /// last step they reached) or "step N" (customers who stopped before it count under "(none)").
+        #[arg(long, default_value = "first", value_parser = parse_attribution)]
+        attribution: Attribution,
         /// With --breakdown: how many values to list (default 20).
         #[arg(long)]
         limit: Option<usize>,
@@ -160,6 +164,10 @@ fn time_zone(name: Option<&str>, workspace_tz: &str) -> anyhow::Result<jiff::tz:
     jiff::tz::TimeZone::get(name).with_context(|| format!("unknown time zone \"{name}\""))
 }
 
+fn parse_attribution(text: &str) -> Result<Attribution, String> {
+    Attribution::parse(text)
+}
+
 async fn index_of(services: &Services, slug: &str) -> anyhow::Result<(std::sync::Arc<EventIndex>, String)> {
     let ws = services.workspace_by_slug(slug).await?;
     let index = services.event_index(&Principal::cli(ws.id)).await?;
@@ -175,10 +183,10 @@ async fn passive_of(services: &Services, slug: &str) -> anyhow::Result<Vec<Strin
 /// Runs a query and prints its answer.
 pub async fn run(services: &Services, command: QueryCommand) -> anyhow::Result<()> {
     match command {
-        QueryCommand::Funnel { workspace, steps, window, filters, breakdown, limit, tz, format } => {
+        QueryCommand::Funnel { workspace, steps, window, filters, breakdown, attribution, limit, tz, format } => {
             let steps: Vec<String> = steps.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
             let window = siyu_domain::events::analytics::parse_window(&window)?;
-            let mut options = FunnelOptions { breakdown, limit: limit.unwrap_or(0), ..Default::default() };
+            let mut options = FunnelOptions { breakdown, attribution, limit: limit.unwrap_or(0), ..Default::default() };
             for text in &filters {
                 let (step, filter) = parse_step_filter("filter", text)?;
                 let step = step
@@ -208,7 +216,12 @@ pub async fn run(services: &Services, command: QueryCommand) -> anyhow::Result<(
                         );
                     }
                     if let Some(breakdown) = &answer.breakdown {
-                        println!("\nby {} (step-1 event):", breakdown.property);
+                        let source = match breakdown.attribution {
+                            Attribution::First => "step-1 event".to_string(),
+                            Attribution::Last => "event of the last step reached".to_string(),
+                            Attribution::Step(n) => format!("step-{n} event"),
+                        };
+                        println!("\nby {} ({source}):", breakdown.property);
                         for group in &breakdown.groups {
                             let counts: Vec<String> = group.customers.iter().map(u64::to_string).collect();
                             println!(

@@ -40,7 +40,13 @@ fn funnels_equal_the_reference_engines() {
     for set in SETS {
         let (names, columns, answers) = load(set);
         let steps = STEPS.iter().map(|s| names.id(s).unwrap()).collect();
-        let query = FunnelQuery { steps, window_us: 7 * 86_400 * 1_000_000, step_sets: None, breakdown: None };
+        let query = FunnelQuery {
+            steps,
+            window_us: 7 * 86_400 * 1_000_000,
+            step_sets: None,
+            breakdown: None,
+            attribution: Default::default(),
+        };
         let result = funnel(&columns, &query).unwrap().steps;
         let ours: Vec<serde_json::Value> = result
             .iter()

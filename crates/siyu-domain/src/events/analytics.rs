@@ -121,10 +121,80 @@ pub struct FunnelAnswer {
 pub struct FunnelOptions {
     /// Property filters per step, by step position (missing or empty: none).
     pub step_filters: Vec<Vec<PropertyFilter>>,
-    /// Break the funnel down by this property of the step-1 event.
+    /// Break the funnel down by this property of the event `attribution` names.
     pub breakdown: Option<String>,
+    /// Which step's event gives a customer's breakdown value (default: step 1).
+    pub attribution: Attribution,
     /// How many values to list, most step-1 customers first (0: the default, 20).
     pub limit: usize,
+}
+
+/// Which event of a customer's funnel gives their breakdown value: the step-1 event (`first`, the
+/// default: first-touch attribution), the event of the last step they reached (`last`), or the
+/// event of a chosen step (`step N`, from 1; customers who stopped before it count under `null`).
+/// Written `first`, `last` or `step N`; `N` alone (a number or its text) also reads as `step N`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Attribution {
+    /// The step-1 event.
+    #[default]
+    First,
+    /// The event of the last step the customer reached.
+    Last,
+    /// The event of this step (from 1).
+    Step(usize),
+}
+
+impl Attribution {
+    /// Reads `first`, `last`, `step N` or `N` (N from 1); the error says what is expected.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        let step = |n: &str| match n.trim().parse::<usize>() {
+            Ok(n) if n >= 1 => Ok(Attribution::Step(n)),
+            _ => Err(format!("\"{text}\": expected first, last or a step number from 1 (e.g. step 2)")),
+        };
+        match text.to_ascii_lowercase().as_str() {
+            "first" => Ok(Attribution::First),
+            "last" => Ok(Attribution::Last),
+            lower => step(lower.strip_prefix("step").unwrap_or(lower)),
+        }
+    }
+
+    /// The attribution as [`Self::parse`] reads it.
+    pub fn text(&self) -> String {
+        match self {
+            Attribution::First => "first".into(),
+            Attribution::Last => "last".into(),
+            Attribution::Step(n) => format!("step {n}"),
+        }
+    }
+}
+
+impl serde::Serialize for Attribution {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.text())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Attribution {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Attribution;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("\"first\", \"last\", \"step N\" or a step number from 1")
+            }
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Attribution, E> {
+                Attribution::parse(text).map_err(E::custom)
+            }
+            fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<Attribution, E> {
+                Attribution::parse(&n.to_string()).map_err(E::custom)
+            }
+            fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<Attribution, E> {
+                Attribution::parse(&n.to_string()).map_err(E::custom)
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
 }
 
 impl FunnelOptions {
@@ -147,6 +217,10 @@ impl FunnelOptions {
 pub struct FunnelBreakdown {
     /// The property.
     pub property: String,
+    /// Which step's event gave each customer's value: `first`, `last` (the last step they
+    /// reached) or `step N`.
+    #[schema(value_type = String, example = "first")]
+    pub attribution: Attribution,
     /// Values, most step-1 customers first.
     pub groups: Vec<FunnelGroup>,
     /// Values left out by the limit.
@@ -156,7 +230,8 @@ pub struct FunnelBreakdown {
 /// A funnel's customers of one breakdown value.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, utoipa::ToSchema)]
 pub struct FunnelGroup {
-    /// The step-1 event's value of the property (`null`: it had none).
+    /// The attributed event's value of the property (`null`: it had none, or the customer did not
+    /// reach the attributed step).
     pub value: Option<String>,
     /// Customers who reached at least each step.
     pub customers: Vec<u64>,
@@ -431,7 +506,18 @@ impl EventIndex {
         if !errors.is_empty() {
             return Err(DomainError::Invalid(errors));
         }
-        let query = FunnelQuery { steps: ids, window_us, step_sets, breakdown: breakdown.map(|k| table.values_of(k)) };
+        let attribution = match options.attribution {
+            Attribution::First => siyu_analytics::funnel::Attribution::First,
+            Attribution::Last => siyu_analytics::funnel::Attribution::Last,
+            Attribution::Step(n) => siyu_analytics::funnel::Attribution::Step(n.saturating_sub(1)),
+        };
+        let query = FunnelQuery {
+            steps: ids,
+            window_us,
+            step_sets,
+            breakdown: breakdown.map(|k| table.values_of(k)),
+            attribution,
+        };
         // Ingestion appends to the table under its write lock: do not hold it while the kernel runs.
         drop(table);
         let result = funnel(&self.columns, &query).map_err(query_error)?;
@@ -444,6 +530,7 @@ impl EventIndex {
             groups.truncate(limit);
             FunnelBreakdown {
                 property: property.clone(),
+                attribution: options.attribution,
                 more_groups,
                 groups: groups
                     .into_iter()

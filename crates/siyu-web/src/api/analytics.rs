@@ -1,15 +1,15 @@
 //! `/api/v1/analytics/*`: funnels, retention and RFM over the workspace's live event index.
 
 use crate::AppState;
-use crate::extract::{ApiAuth, ApiJson};
+use crate::extract::{ApiAuth, ApiJson, name_or_object};
 use crate::problem::Problem;
 use axum::Json;
 use axum::extract::State;
 use serde::Deserialize;
 use siyu_analytics::Granularity;
 use siyu_domain::events::analytics::{
-    Dates, FunnelAnswer, FunnelOptions, KpiAnswer, PathsAnswer, RetentionAnswer, RfmAnswer, SegmentationAnswer,
-    SegmentationOptions, SeriesSpec, parse_window,
+    Attribution, Dates, FunnelAnswer, FunnelOptions, KpiAnswer, PathsAnswer, RetentionAnswer, RfmAnswer,
+    SegmentationAnswer, SegmentationOptions, SeriesSpec, parse_window,
 };
 use siyu_domain::events::filters::PropertyFilter;
 use siyu_domain::{DomainError, FieldError};
@@ -37,38 +37,63 @@ struct FunnelQuery {
     /// to 366 days (default `7d`).
     #[serde(default)]
     window: Option<String>,
-    /// Break the funnel down by this property of the step-1 event.
+    /// Break the funnel down by this property of the event `attribution` names.
     #[serde(default)]
     breakdown: Option<String>,
+    /// Which step's event gives a customer's breakdown value: `first` (default; first-touch), `last`
+    /// (the last step the customer reached) or `step N` (N from 1, or the number N alone; customers
+    /// who stopped before step N count under `null`).
+    #[serde(default)]
+    #[schema(value_type = Option<String>, example = "last")]
+    attribution: Option<Attribution>,
     /// With a breakdown: how many values to list, most step-1 customers first (default 20, at most 500).
     #[serde(default)]
     limit: Option<usize>,
 }
 
 /// A funnel step: an event name, or an event with property filters.
-#[derive(Deserialize, ToSchema)]
+#[derive(ToSchema)]
 #[serde(untagged)]
 enum FunnelStep {
     /// Just the event.
     Event(String),
     /// The event, counted only when its properties pass every filter.
-    Filtered {
-        /// The event name.
-        event: String,
-        /// Property filters.
-        #[serde(default)]
-        filters: Vec<PropertyFilter>,
-    },
+    Filtered(FilteredStep),
+}
+
+/// A funnel step with property filters.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct FilteredStep {
+    /// The event name.
+    event: String,
+    /// Property filters.
+    #[serde(default)]
+    filters: Vec<PropertyFilter>,
+}
+
+impl<'de> Deserialize<'de> for FunnelStep {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let found = name_or_object(deserializer, "an event name or an object with `event` and `filters`")?;
+        Ok(found.map_or_else(FunnelStep::Filtered, FunnelStep::Event))
+    }
 }
 
 /// An event segmentation series: an event name, or an event with filters and a measure.
-#[derive(Deserialize, ToSchema)]
+#[derive(ToSchema)]
 #[serde(untagged)]
 enum SeriesInput {
     /// Just the event.
     Event(String),
     /// The event with filters and a numeric property to sum and average.
     Spec(SeriesSpec),
+}
+
+impl<'de> Deserialize<'de> for SeriesInput {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let found = name_or_object(deserializer, "an event name or an object with `event`, `filters` and `measure`")?;
+        Ok(found.map_or_else(SeriesInput::Spec, SeriesInput::Event))
+    }
 }
 
 fn limit(limit: Option<usize>) -> Result<usize, Problem> {
@@ -210,11 +235,16 @@ async fn funnel(
 ) -> Result<Json<FunnelAnswer>, Problem> {
     let window = parse_window(query.window.as_deref().unwrap_or("7d")).map_err(Problem::bad_query)?;
     let mut steps = Vec::with_capacity(query.steps.len());
-    let mut options = FunnelOptions { breakdown: query.breakdown, limit: limit(query.limit)?, ..Default::default() };
+    let mut options = FunnelOptions {
+        breakdown: query.breakdown,
+        attribution: query.attribution.unwrap_or_default(),
+        limit: limit(query.limit)?,
+        ..Default::default()
+    };
     for step in query.steps {
         let (event, filters) = match step {
             FunnelStep::Event(event) => (event, Vec::new()),
-            FunnelStep::Filtered { event, filters } => (event, filters),
+            FunnelStep::Filtered(FilteredStep { event, filters }) => (event, filters),
         };
         steps.push(event);
         options.step_filters.push(filters);

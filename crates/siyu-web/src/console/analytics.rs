@@ -20,7 +20,9 @@ use siyu_analytics::Granularity;
 use siyu_domain::DomainError;
 use siyu_domain::error::DomainResult;
 use siyu_domain::events::EventIndex;
-use siyu_domain::events::analytics::{Dates, FunnelAnswer, FunnelOptions, RetentionAnswer, RfmAnswer, parse_window};
+use siyu_domain::events::analytics::{
+    Attribution, Dates, FunnelAnswer, FunnelOptions, RetentionAnswer, RfmAnswer, parse_window,
+};
 use siyu_domain::events::filters::{PropertyFilter, parse_step_filter};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -286,6 +288,7 @@ struct FunnelPage {
     properties: Vec<String>,
     filters: String,
     breakdown: String,
+    attributions: Vec<Choice>,
     no_events: bool,
     unindexed: Option<String>,
     errors: Vec<FieldMessage>,
@@ -297,6 +300,8 @@ struct FunnelPage {
 /// A funnel's breakdown, as the page shows it.
 struct FunnelGroups {
     title: String,
+    /// Which step's event the values come from.
+    source: String,
     rows: Vec<FunnelGroupRow>,
     more: Option<String>,
 }
@@ -309,8 +314,15 @@ struct FunnelGroupRow {
 
 fn funnel_groups(t: &Text, answer: &FunnelAnswer) -> Option<FunnelGroups> {
     let breakdown = answer.breakdown.as_ref()?;
+    let property = &breakdown.property;
+    let source = match breakdown.attribution {
+        Attribution::First => Text::fill(t.attribution_note_first, property),
+        Attribution::Last => Text::fill(t.attribution_note_last, property),
+        Attribution::Step(n) => Text::fill2(t.attribution_note_step, n, property),
+    };
     Some(FunnelGroups {
-        title: Text::fill(t.breakdown_title, &breakdown.property),
+        title: Text::fill(t.breakdown_title, property),
+        source,
         rows: breakdown
             .groups
             .iter()
@@ -322,6 +334,24 @@ fn funnel_groups(t: &Text, answer: &FunnelAnswer) -> Option<FunnelGroups> {
             .collect(),
         more: (breakdown.more_groups > 0).then(|| Text::fill(t.more_groups, breakdown.more_groups)),
     })
+}
+
+/// The breakdown's attribution choices: step 1 (first touch), the last step reached, or each step by
+/// number and event; a value typed in the URL that is none of these stays listed, to be refused.
+fn attribution_choices(t: &Text, steps: &[String], current: &str) -> Vec<Choice> {
+    let current = Attribution::parse(current).map_or_else(|_| current.to_string(), |a| a.text());
+    let mut choices = vec![
+        Choice::new(Attribution::First.text(), t.attribution_first, &current),
+        Choice::new(Attribution::Last.text(), t.attribution_last, &current),
+    ];
+    for (i, event) in steps.iter().enumerate().skip(1) {
+        let label = Text::fill2(t.attribution_step, i + 1, event);
+        choices.push(Choice::new(Attribution::Step(i + 1).text(), label, &current));
+    }
+    if !choices.iter().any(|c| c.selected) {
+        choices.push(Choice::new(current.clone(), current.clone(), &current));
+    }
+    choices
 }
 
 fn window_label(t: &Text, window: &str) -> String {
@@ -377,6 +407,7 @@ pub(crate) async fn show_funnel(State(app): State<AppState>, console: Console, R
     let given = names_list(params.get("steps"));
     let window = params.get_or("window", "7d");
     let (filters, breakdown) = (params.get("filters").to_string(), params.get("breakdown").trim().to_string());
+    let attribution_text = params.get_or("attribution", "first");
     let names = index.names.names();
     // Without steps, the workspace's first events make a funnel to start from.
     let defaulted = given.is_empty();
@@ -395,6 +426,7 @@ pub(crate) async fn show_funnel(State(app): State<AppState>, console: Console, R
         properties: property_names(&index, LISTED_EVENTS),
         filters: filters.clone(),
         breakdown: breakdown.clone(),
+        attributions: attribution_choices(t, &steps, &attribution_text),
         no_events: names.is_empty(),
         unindexed: unindexed_note(t, &index),
         errors: Vec::new(),
@@ -406,12 +438,15 @@ pub(crate) async fn show_funnel(State(app): State<AppState>, console: Console, R
     if page.no_events || (defaulted && steps.len() < 2) {
         return render(StatusCode::OK, &page);
     }
-    let options = filter_lines(&filters).map(|lines| {
-        let mut options = FunnelOptions { breakdown: optional(&breakdown), ..Default::default() };
+    let attribution =
+        Attribution::parse(&attribution_text).map_err(|reason| DomainError::invalid("attribution", reason));
+    let options = filter_lines(&filters).and_then(|lines| {
+        let mut options =
+            FunnelOptions { breakdown: optional(&breakdown), attribution: attribution?, ..Default::default() };
         for (step, filter) in lines {
             options.add_filter(steps.len(), step, filter);
         }
-        options
+        Ok(options)
     });
     let result = match (parse_window(&window), options) {
         (Ok(window_seconds), Ok(options)) => {

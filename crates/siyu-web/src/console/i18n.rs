@@ -312,7 +312,14 @@ strings! {
     measure_label: "求和与平均的数值属性", "Numeric property to sum and average";
     none_value: "（无）", "(none)";
     col_sum: "合计", "Sum";
-    breakdown_title: "按 {} 拆分（第一步事件的属性）", "By {} (of the step-1 event)";
+    breakdown_title: "按 {} 拆分", "By {}";
+    attribution_label: "取值来自", "Value from";
+    attribution_first: "第 1 步的事件（首次触达）", "Step 1's event (first touch)";
+    attribution_last: "到达的最后一步的事件", "The last step reached";
+    attribution_step: "第 {} 步的事件：{}", "Step {}'s event: {}";
+    attribution_note_first: "每位客户按其第 1 步事件的 {} 取值归组。", "Each customer is grouped by the {} of their step-1 event.";
+    attribution_note_last: "每位客户按其到达的最后一步事件的 {} 取值归组。", "Each customer is grouped by the {} of the event of the last step they reached.";
+    attribution_note_step: "每位客户按其第 {} 步事件的 {} 取值归组；未到达这一步的客户计入（无）。", "Each customer is grouped by their step-{} event's {}; customers who did not reach that step count under (none).";
     more_groups: "另有 {} 个取值未列出。", "{} more values are not shown.";
     any_event: "任意客户行为（不含被动事件）", "Any customer action (passive events excluded)";
     funnel_title: "漏斗分析", "Funnel analysis";
@@ -658,6 +665,7 @@ impl Text {
             "depth" => self.paths_depth,
             "filters" => self.filters_label,
             "breakdown" => self.breakdown_label,
+            "attribution" => self.attribution_label,
             "measure" => self.measure_label,
             "text" | "definition" => self.segment_definition,
             "new_days" => self.set_new_days,
@@ -746,6 +754,11 @@ const REASONS_ZH: &[(&str, &str)] = &[
     ("{} is not a boolean (true/false)", "{} 不是布尔值（true/false）"),
     ("{} is not a date like 2024-05-01", "{} 不是日期，应如 2024-05-01"),
     ("{} is before 2000-01-01, the earliest day analytics reads", "{} 早于 2000-01-01，分析最早只读到这一天"),
+    (
+        "{}: expected first, last or a step number from 1 (e.g. step 2)",
+        "{}：应为 first（第 1 步）、last（到达的最后一步）或从 1 开始的步骤号（如 step 2）",
+    ),
+    ("step {} is past the funnel's last ({})", "第 {} 步超出了漏斗的最后一步（共 {} 步）"),
     ("{} is after {}, the day 24 hours from now", "{} 晚于 {}，即 24 小时之后的那一天"),
     ("{} is not an e-mail address", "{} 不是邮箱地址"),
     ("{} is not a phone number", "{} 不是电话号码"),

@@ -337,10 +337,16 @@ async fn analyst_home_is_a_dashboard_with_the_domain_kpis() {
 
 /// Appends one track event per (customer, name, instant).
 async fn append(app: &TestApp, events: &[(siyu_core::CustomerId, &str, i64)]) {
+    let events: Vec<_> = events.iter().map(|(customer, name, ts_us)| (*customer, *name, *ts_us, "{}")).collect();
+    append_with(app, &events).await;
+}
+
+/// Appends one track event per (customer, name, instant, properties).
+async fn append_with(app: &TestApp, events: &[(siyu_core::CustomerId, &str, i64, &str)]) {
     let now_us = app.services.now().as_microsecond();
     let events: Vec<siyu_domain::events::NewEvent> = events
         .iter()
-        .map(|(customer, name, ts_us)| siyu_domain::events::NewEvent {
+        .map(|(customer, name, ts_us, properties)| siyu_domain::events::NewEvent {
             customer: *customer,
             kind: siyu_domain::events::EventKind::Track,
             name: (*name).into(),
@@ -349,11 +355,80 @@ async fn append(app: &TestApp, events: &[(siyu_core::CustomerId, &str, i64)]) {
             message_id: String::new(),
             user_id: String::new(),
             anonymous_id: String::new(),
-            properties: "{}".into(),
+            properties: (*properties).into(),
             context: "{}".into(),
         })
         .collect();
     app.services.append_events(&app.owner, &events).await.unwrap();
+}
+
+/// Returns the funnel breakdown table's rows as (value, customers per step).
+fn breakdown_rows(page: &str) -> Vec<(String, Vec<u64>)> {
+    let table = fragment(page, r#"id="funnel-breakdown-table""#, "</table>");
+    table
+        .split(r#"<tr class="funnel-group">"#)
+        .skip(1)
+        .map(|row| {
+            let cells: Vec<&str> = row
+                .split("<td")
+                .skip(1)
+                .map(|cell| &cell[cell.find('>').unwrap() + 1..cell.find("</td>").unwrap()])
+                .collect();
+            let counts = cells[1..cells.len() - 1].iter().map(|c| c.parse().unwrap()).collect();
+            (cells[0].to_string(), counts)
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_funnel_breakdown_reads_the_step_the_form_names() {
+    let app = analytics_app(false).await;
+    let ids = app.services.customers_for_user_ids(&app.owner, &["a".into(), "b".into(), "c".into()]).await.unwrap();
+    let at = |hour: i64| app.services.now().as_microsecond() - (48 - hour) * 3_600_000_000;
+    // `channel` exists only on orders: a and b order through WeChat and the mini program, c only views.
+    append_with(
+        &app,
+        &[
+            (ids[0], "Product Viewed", at(0), "{}"),
+            (ids[0], "Order Completed", at(1), r#"{"channel": "wechat"}"#),
+            (ids[1], "Product Viewed", at(0), "{}"),
+            (ids[1], "Order Completed", at(2), r#"{"channel": "mini_program"}"#),
+            (ids[2], "Product Viewed", at(0), "{}"),
+        ],
+    )
+    .await;
+    let base = "/analytics/funnel?steps=Product%20Viewed,Order%20Completed&window=7d&breakdown=channel";
+    let client = logged_in(&app, ANALYST, EN).await;
+    let (status, page) = get(&client, &app, base).await;
+    assert_eq!(status, 200);
+    assert_eq!(breakdown_rows(&page), vec![("(none)".to_string(), vec![3, 2])], "step 1 has no channel");
+    assert!(page.contains(r#"<option value="first" selected>"#), "the form says which step it reads");
+    assert!(fragment(&page, r#"id="funnel-attribution-note""#, "</p>").contains("step-1 event"));
+    let (status, page) = get(&client, &app, &format!("{base}&attribution=last")).await;
+    assert_eq!(status, 200);
+    let mut rows = breakdown_rows(&page);
+    rows.sort();
+    assert_eq!(
+        rows,
+        vec![("(none)".into(), vec![1, 0]), ("mini_program".into(), vec![1, 1]), ("wechat".into(), vec![1, 1])]
+    );
+    assert!(page.contains(r#"<option value="last" selected>"#));
+    assert!(page.contains(r#"<option value="step 2">Step 2&#39;s event: Order Completed</option>"#), "{page}");
+    assert!(fragment(&page, r#"id="funnel-attribution-note""#, "</p>").contains("the last step they reached"));
+
+    let zh = logged_in(&app, ANALYST, ZH).await;
+    let (status, page) = get(&zh, &app, &format!("{base}&attribution=step%202")).await;
+    assert_eq!(status, 200);
+    assert_eq!(breakdown_rows(&page).len(), 3);
+    assert!(page.contains(r#"<option value="step 2" selected>第 2 步的事件：Order Completed</option>"#));
+    assert!(fragment(&page, r#"id="funnel-attribution-note""#, "</p>").contains("第 2 步事件"));
+    for bad in ["middle", "step%203"] {
+        let (status, page) = get(&zh, &app, &format!("{base}&attribution={bad}")).await;
+        assert_eq!(status, 422, "{bad}");
+        let errors = fragment(&page, r#"id="analytics-errors""#, "</div>");
+        assert!(errors.contains(r#"data-field="attribution""#) && errors.contains("取值来自"), "{errors}");
+        assert!(errors.contains("应为 first") || errors.contains("超出了漏斗的最后一步"), "{errors}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -218,11 +218,32 @@ async fn arrays_are_refused_where_objects_are_expected(app: TestApp) {
         assert_eq!((status, content_type.as_str()), (400, "application/problem+json"), "{method} {path}: {problem}");
         assert!(problem["detail"].as_str().unwrap().contains("expected a JSON object, not an array"), "{problem}");
     }
-    // Nested objects too: an identity given as a pair is refused, naming it.
+    // Nested objects too: an identity given as a pair is refused, naming it; so are funnel steps,
+    // segmentation series and their filters, which may also be plain event names.
     let (status, problem, _) =
         app.call("POST", "/api/v1/customers", &app.key, Some(json!({"identities": [["user_id", "a-2"]]}))).await;
     assert_eq!(status, 400, "{problem}");
     assert_eq!(problem["errors"][0]["field"], "identities[0]", "{problem}");
+    let nested = [
+        ("funnel", json!({"steps": [["Signed Up", []], "Order Completed"]}), "steps[0]"),
+        (
+            "funnel",
+            json!({"steps": [{"event": "Signed Up", "filters": [["price", "gt", 1]]}, "Order Completed"]}),
+            "steps[0].filters[0]",
+        ),
+        ("funnel", json!({"steps": ["Signed Up", "Order Completed"], "attribution": [2]}), "attribution"),
+        ("segmentation", json!({"events": [["Signed Up", [], "price"]]}), "events[0]"),
+        (
+            "segmentation",
+            json!({"events": [{"event": "Signed Up", "filters": [["price", "gt", 1]]}]}),
+            "events[0].filters[0]",
+        ),
+        ("segmentation", json!({"events": ["Signed Up"], "filters": [["price", "gt", 1]]}), "filters[0]"),
+    ];
+    for (query, body, field) in nested {
+        let (status, problem, _) = app.call("POST", &format!("/api/v1/analytics/{query}"), &app.key, Some(body)).await;
+        assert_eq!((status, problem["errors"][0]["field"].as_str()), (400, Some(field)), "{query}: {problem}");
+    }
     // The settings were not reset to their defaults.
     let (_, after, _) = app.call("GET", "/api/v1/models/settings", &app.key, None).await;
     assert_eq!(after, before);

@@ -299,6 +299,39 @@ pub async fn properties_filter_measure_and_break_down_queries(app: TestApp) {
     assert_eq!((groups[0]["value"].as_str(), groups[0]["customers"].clone()), (Some("shoes"), json!([3, 2])));
     assert_eq!((groups[1]["value"].as_str(), groups[1]["customers"].clone()), (Some("hats"), json!([2, 1])));
 
+    // A property only the last step carries is read from it when asked: by default (step 1) every
+    // customer is "(none)"; by the last step reached or by step 2, buyers split by coupon, and the
+    // customers who stopped at step 1 have no coupon.
+    let by_coupon = |attribution: Value| json!({"steps": ["Product Added", "Order Completed"], "breakdown": "coupon", "attribution": attribution});
+    let groups = |answer: &Value| -> Vec<(Option<String>, Value)> {
+        answer["breakdown"]["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| (g["value"].as_str().map(String::from), g["customers"].clone()))
+            .collect()
+    };
+    let (_, first, _) = app.call("POST", "/api/v1/analytics/funnel", &app.key, Some(by_coupon(json!("first")))).await;
+    assert_eq!(groups(&first), vec![(None, json!([5, 3]))], "{first}");
+    assert_eq!(first["breakdown"]["attribution"], "first");
+    let split = vec![(Some("618".into()), json!([2, 2])), (None, json!([2, 0])), (Some("NONE".into()), json!([1, 1]))];
+    for attribution in [json!("last"), json!("step 2"), json!(2), json!("2"), json!("Step 2")] {
+        let (status, answer, _) =
+            app.call("POST", "/api/v1/analytics/funnel", &app.key, Some(by_coupon(attribution.clone()))).await;
+        assert_eq!((status, groups(&answer)), (200, split.clone()), "{attribution}: {answer}");
+    }
+    let (_, answer, _) = app.call("POST", "/api/v1/analytics/funnel", &app.key, Some(by_coupon(json!(2)))).await;
+    assert_eq!(answer["breakdown"]["attribution"], "step 2");
+    for attribution in [json!("middle"), json!("step 3"), json!(0), json!(-1), json!("step"), json!(true)] {
+        let (status, problem, _) =
+            app.call("POST", "/api/v1/analytics/funnel", &app.key, Some(by_coupon(attribution.clone()))).await;
+        assert_eq!(
+            (status, problem["errors"][0]["field"].as_str()),
+            (400, Some("attribution")),
+            "{attribution}: {problem}"
+        );
+    }
+
     let segmentation = json!({"events": [{"event": "Product Added", "measure": "price"}], "breakdown": "category",
         "period": "month", "tz": "UTC"});
     let (status, answer, _) = app.call("POST", "/api/v1/analytics/segmentation", &app.key, Some(segmentation)).await;
