@@ -316,7 +316,7 @@ strings! {
     attribution_label: "取值来自", "Value from";
     attribution_first: "第 1 步的事件（首次触达）", "Step 1's event (first touch)";
     attribution_last: "到达的最后一步的事件", "The last step reached";
-    attribution_step: "第 {} 步的事件：{}", "Step {}'s event: {}";
+    attribution_step: "第 {} 步的事件：“{}”", "Step {}'s event: “{}”";
     attribution_note_first: "每位客户按其第 1 步事件的 {} 取值归组。", "Each customer is grouped by the {} of their step-1 event.";
     attribution_note_last: "每位客户按其到达的最后一步事件的 {} 取值归组。", "Each customer is grouped by the {} of the event of the last step they reached.";
     attribution_note_step: "每位客户按其第 {} 步事件的 {} 取值归组；未到达这一步的客户计入（无）。", "Each customer is grouped by their step-{} event's {}; customers who did not reach that step count under (none).";

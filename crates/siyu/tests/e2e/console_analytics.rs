@@ -413,14 +413,14 @@ async fn a_funnel_breakdown_reads_the_step_the_form_names() {
         vec![("(none)".into(), vec![1, 0]), ("mini_program".into(), vec![1, 1]), ("wechat".into(), vec![1, 1])]
     );
     assert!(page.contains(r#"<option value="last" selected>"#));
-    assert!(page.contains(r#"<option value="step 2">Step 2&#39;s event: Order Completed</option>"#), "{page}");
+    assert!(page.contains(r#"<option value="step 2">Step 2&#39;s event: “Order Completed”</option>"#), "{page}");
     assert!(fragment(&page, r#"id="funnel-attribution-note""#, "</p>").contains("the last step they reached"));
 
     let zh = logged_in(&app, ANALYST, ZH).await;
     let (status, page) = get(&zh, &app, &format!("{base}&attribution=step%202")).await;
     assert_eq!(status, 200);
     assert_eq!(breakdown_rows(&page).len(), 3);
-    assert!(page.contains(r#"<option value="step 2" selected>第 2 步的事件：Order Completed</option>"#));
+    assert!(page.contains(r#"<option value="step 2" selected>第 2 步的事件：“Order Completed”</option>"#));
     assert!(fragment(&page, r#"id="funnel-attribution-note""#, "</p>").contains("第 2 步事件"));
     for bad in ["middle", "step%203"] {
         let (status, page) = get(&zh, &app, &format!("{base}&attribution={bad}")).await;
