@@ -2,7 +2,7 @@
 //! It knows no HTTP and no SQL; stores are traits implemented by `siyu-store`.
 //!
 //! Modules, in reading order: [`error`], [`access`], [`workspaces`], [`users`], [`api_keys`],
-//! [`profiles`] (identities, traits, merge), [`events`] (the event log), [`models`] (RFM, lifecycle, tiers, churn, health, LTV settings and answers), [`tags`], [`consent`], [`audit`], [`imports`], [`stores`],
+//! [`profiles`] (identities, traits, merge), [`events`] (the event log), [`models`] (RFM, lifecycle, tiers, churn, health, LTV settings and answers), [`tags`], [`consent`], [`audit`], [`imports`], [`jobs`] (durable jobs), [`stores`],
 //! [`services`].
 
 pub mod access;
@@ -12,6 +12,7 @@ pub mod consent;
 pub mod error;
 pub mod events;
 pub mod imports;
+pub mod jobs;
 pub mod models;
 pub mod profiles;
 pub mod segments;

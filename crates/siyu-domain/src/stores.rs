@@ -4,6 +4,7 @@ use crate::api_keys::ApiKeyStore;
 use crate::audit::AuditStore;
 use crate::consent::ConsentStore;
 use crate::events::EventStore;
+use crate::jobs::JobStore;
 use crate::profiles::ProfileStore;
 use crate::segments::SegmentStore;
 use crate::tags::TagStore;
@@ -32,4 +33,6 @@ pub struct Stores {
     pub audit: Arc<dyn AuditStore>,
     /// Event log.
     pub events: Arc<dyn EventStore>,
+    /// Durable jobs.
+    pub jobs: Arc<dyn JobStore>,
 }

@@ -47,6 +47,12 @@ const VERSIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../migrations/sqlite/0007_invitations.sql"),
         include_str!("../migrations/postgres/0007_invitations.sql"),
     ),
+    (
+        8,
+        "jobs",
+        include_str!("../migrations/sqlite/0008_jobs.sql"),
+        include_str!("../migrations/postgres/0008_jobs.sql"),
+    ),
 ];
 
 /// Which dialect's files to use.

@@ -39,6 +39,8 @@ async fn allocate_customer_ids(tx: &mut WriteTx, n: usize) -> Result<Vec<i64>, S
 
 /// Row locking suffix for read-modify-write, so concurrent writers cannot lose each other's traits.
 const LOCK_ROW: &str = " FOR UPDATE";
+/// A job claim skips the rows another process is claiming, so several nodes claim side by side.
+const SKIP_LOCKED: &str = " FOR UPDATE SKIP LOCKED";
 
 /// Adds `AND <trait key> = <JSON value>` on the customers row `c` (jsonb equality).
 fn push_trait_equals(query: &mut sqlx::QueryBuilder<Db>, key: &str, value_json: &str) {
@@ -251,6 +253,7 @@ impl siyu_domain::events::EventStore for SqlStore {
 
 // The SQL shared by both backends; last, because it brings its own test module.
 include!("sql/rows.rs");
+include!("sql/jobs.rs");
 include!("sql/access.rs");
 include!("sql/profiles.rs");
 include!("sql/segments.rs");

@@ -48,6 +48,8 @@ async fn allocate_customer_ids(tx: &mut WriteTx, n: usize) -> Result<Vec<i64>, S
 
 /// Row locking suffix for read-modify-write; SQLite's write transaction already excludes writers.
 const LOCK_ROW: &str = "";
+/// A job claim's row locking: none, SQLite's single writer already claims alone.
+const SKIP_LOCKED: &str = "";
 
 /// Adds `AND <trait key> = <JSON value>` on the customers row `c` (typed comparison via json_extract).
 fn push_trait_equals(query: &mut sqlx::QueryBuilder<Db>, key: &str, value_json: &str) {
@@ -128,6 +130,7 @@ fn checkpoint_in_background(pool: sqlx::Pool<Db>) {
 
 // The SQL shared by both backends; last, because it brings its own test module.
 include!("sql/rows.rs");
+include!("sql/jobs.rs");
 include!("sql/access.rs");
 include!("sql/profiles.rs");
 include!("sql/segments.rs");

@@ -15,6 +15,7 @@ pub mod public;
 pub mod tracking;
 
 use axum::Router;
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use siyu_domain::Services;
@@ -29,6 +30,8 @@ pub const IMPORT_BODY_LIMIT: usize = 1024 * 1024 * 1024;
 pub struct AppState {
     /// The domain services.
     pub services: Services,
+    /// The background workers' statuses (shown by `/healthz`).
+    pub workers: siyu_domain::jobs::WorkerStatuses,
     /// The URL the console and links are served from, e.g. `http://127.0.0.1:8080`.
     pub public_url: String,
     /// Whether cookies get the `Secure` attribute (HTTPS deployments).
@@ -79,6 +82,18 @@ async fn security_headers(request: axum::extract::Request, next: axum::middlewar
     response
 }
 
-async fn healthz() -> impl IntoResponse {
-    (StatusCode::OK, "ok")
+/// GET /healthz: 200 with `{"status": "ok", "workers": [...]}`, each background worker's name,
+/// state (`working`, `idle`, `backing_off`…), rounds, failures in a row and next due time. Errors'
+/// texts stay out: the endpoint needs no credentials.
+async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
+    let workers: Vec<serde_json::Value> = state
+        .workers
+        .all()
+        .into_iter()
+        .map(|w| {
+            serde_json::json!({"name": w.name, "state": w.state, "runs": w.runs, "failures": w.failures,
+                "next_due": w.next_due})
+        })
+        .collect();
+    (StatusCode::OK, axum::Json(serde_json::json!({"status": "ok", "workers": workers})))
 }

@@ -4,6 +4,8 @@ use crate::config::Config;
 use anyhow::Context;
 use siyu_core::SystemClock;
 use siyu_domain::Services;
+use siyu_domain::jobs::WorkerStatuses;
+use siyu_jobs::{Every, Runner, WorkError};
 use siyu_web::AppState;
 use std::future::Future;
 use std::sync::Arc;
@@ -41,28 +43,12 @@ impl App {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let addr = listener.local_addr()?;
-        // The schedule: segments' upkeep starts for every workspace with segments; once a minute,
-        // models older than their refresh interval are recomputed and every segment gets a full
-        // pass (sliding windows, profile changes, models).
-        let schedule = {
-            let services = self.services.clone();
-            tokio::spawn(async move {
-                if let Err(error) = services.start_all_upkeep().await {
-                    tracing::warn!(%error, "segment upkeep could not start");
-                }
-                let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
-                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-                tick.tick().await;
-                loop {
-                    tick.tick().await;
-                    services.refresh_due_models().await;
-                    services.refresh_segments().await;
-                }
-            })
-        };
+        let workers = WorkerStatuses::default();
+        let runner = start_workers(&self.services, workers.clone());
         let public_url = self.public_url.unwrap_or_else(|| format!("http://{addr}"));
         let state = AppState {
             services: self.services,
+            workers,
             // Browsers send Secure cookies only over https; the public URL says how they reach us.
             secure_cookies: secure_cookies_for(&public_url),
             public_url,
@@ -70,9 +56,44 @@ impl App {
         // The peer address is kept for the Tracking API's `context.ip`.
         let service = siyu_web::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
         let served = axum::serve(listener, service).with_graceful_shutdown(shutdown).await;
-        schedule.abort();
+        runner.shutdown().await;
         Ok(served?)
     }
+}
+
+/// How often the minute pass runs.
+const MINUTE: jiff::SignedDuration = jiff::SignedDuration::from_secs(60);
+
+/// Starts the background work on the shared runner: segments' upkeep for every workspace with
+/// segments, and once a minute (a minute after start), models older than their refresh interval
+/// are recomputed (`models.refresh`) and every segment gets a full pass for sliding windows,
+/// profile changes and models (`segments.refresh`).
+fn start_workers(services: &Services, statuses: WorkerStatuses) -> Runner {
+    let mut runner = Runner::new(services.clock.clone(), statuses);
+    let upkeep = services.clone();
+    tokio::spawn(async move {
+        if let Err(error) = upkeep.start_all_upkeep().await {
+            tracing::warn!(%error, "segment upkeep could not start");
+        }
+    });
+    let first = services.now().checked_add(MINUTE).unwrap_or(jiff::Timestamp::MAX);
+    let models = services.clone();
+    runner.spawn(Every::new("models.refresh", MINUTE, first, move |_| {
+        let models = models.clone();
+        async move {
+            models.refresh_due_models().await;
+            Ok::<(), WorkError>(())
+        }
+    }));
+    let segments = services.clone();
+    runner.spawn(Every::new("segments.refresh", MINUTE, first, move |_| {
+        let segments = segments.clone();
+        async move {
+            segments.refresh_segments().await;
+            Ok::<(), WorkError>(())
+        }
+    }));
+    runner
 }
 
 /// Returns whether cookies must carry `Secure`: whenever the public URL is https.

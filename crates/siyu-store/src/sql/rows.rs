@@ -70,7 +70,8 @@ fn stores(store: SqlStore, events: std::sync::Arc<dyn siyu_domain::events::Event
         tags: store.clone(),
         consent: store.clone(),
         segments: store.clone(),
-        audit: store,
+        audit: store.clone(),
+        jobs: store,
         events,
     }
 }

@@ -54,6 +54,7 @@ pub async fn fresh_sqlite() -> Option<Fixture> {
 /// when it is unset. `.ci/run` always sets it.
 pub async fn fresh_postgres() -> Option<Fixture> {
     let Ok(url) = std::env::var("SIYU_TEST_PG_URL") else {
+        assert!(std::env::var_os("SIYU_CI").is_none(), "SIYU_TEST_PG_URL must be set under CI (scripts/test)");
         eprintln!("SIYU_TEST_PG_URL is unset: PostgreSQL case skipped");
         return None;
     };

@@ -20,6 +20,7 @@ mod invitations;
 mod limits;
 mod models;
 mod tracking;
+mod workers;
 
 use siyu::{App, Config};
 use siyu_domain::Services;
@@ -53,6 +54,7 @@ pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
         Backend::Postgres => match std::env::var("SIYU_TEST_PG_URL") {
             Ok(url) => Some(url),
             Err(_) => {
+                assert!(std::env::var_os("SIYU_CI").is_none(), "SIYU_TEST_PG_URL must be set under CI (scripts/test)");
                 eprintln!("SIYU_TEST_PG_URL is unset: PostgreSQL case skipped");
                 return None;
             }

@@ -1,0 +1,19 @@
+//! siyu's background work: a [`Worker`] does one round at a time (`run_once(now)`, which says
+//! whether there is more or when it is next due), and one shared [`Runner`] drives every worker —
+//! it sleeps until a worker is due or woken, backs off after errors, paces busy workers, stops them
+//! gracefully and publishes each one's status. Tests drive workers by calling `run_once` with a
+//! `ManualClock`'s time, never by sleeping.
+//!
+//! Modules, in reading order: [`worker`] (the trait), [`runner`] (the loop), [`every`] (a task on
+//! a fixed interval), [`queue`] (durable jobs from `siyu_domain::jobs`: claimed under a lease,
+//! retried with backoff, buried with the reason).
+
+pub mod every;
+pub mod queue;
+pub mod runner;
+pub mod worker;
+
+pub use every::Every;
+pub use queue::{Failure, Handler, JobWorker};
+pub use runner::{Runner, Wake};
+pub use worker::{Outcome, WorkError, Worker};

@@ -1,0 +1,151 @@
+//! The durable job worker: claims due jobs of its kinds under a lease, hands each to its kind's
+//! [`Handler`], and then completes it, retries it later (10 s doubling to an hour) or buries it
+//! with the reason. A job claimed more often than it may be (its worker died or overran the lease
+//! each time) is buried without running again. A handler that panics fails its job, not the worker.
+
+use crate::worker::{Outcome, WorkError, Worker};
+use async_trait::async_trait;
+use jiff::{SignedDuration, Timestamp};
+use siyu_domain::jobs::{Job, JobStore};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// Why a job failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Failure {
+    /// It may succeed later (a provider or the network was away): retry with back-off.
+    Retry(String),
+    /// It never will (bad payload, a customer gone): bury it now.
+    Permanent(String),
+}
+
+/// Runs the jobs of one kind. Delivery is at least once: a handler makes a repeat harmless with the
+/// job's key.
+#[async_trait]
+pub trait Handler: Send + Sync + 'static {
+    /// Runs one job.
+    async fn handle(&self, job: &Job) -> Result<(), Failure>;
+}
+
+/// The first retry's delay; it doubles with each attempt.
+const FIRST_RETRY: SignedDuration = SignedDuration::from_secs(10);
+/// The longest retry delay.
+const MAX_RETRY: SignedDuration = SignedDuration::from_secs(3600);
+
+/// Claims and runs durable jobs.
+pub struct JobWorker {
+    name: String,
+    store: Arc<dyn JobStore>,
+    handlers: BTreeMap<String, Arc<dyn Handler>>,
+    kinds: Vec<String>,
+    owner: String,
+    lease: SignedDuration,
+    batch: usize,
+}
+
+impl JobWorker {
+    /// A worker named `name` claiming as `owner` (unique per process: it is the lease holder), with
+    /// leases of `lease` and batches of `batch` jobs.
+    pub fn new(
+        name: impl Into<String>,
+        store: Arc<dyn JobStore>,
+        owner: impl Into<String>,
+        lease: SignedDuration,
+        batch: usize,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            store,
+            handlers: BTreeMap::new(),
+            kinds: Vec::new(),
+            owner: owner.into(),
+            lease,
+            batch: batch.max(1),
+        }
+    }
+
+    /// Runs jobs of `kind` with `handler`.
+    pub fn handle(mut self, kind: impl Into<String>, handler: impl Handler) -> Self {
+        let kind = kind.into();
+        self.kinds.push(kind.clone());
+        self.handlers.insert(kind, Arc::new(handler));
+        self
+    }
+
+    async fn run(&self, job: Job, now: Timestamp) -> Result<(), WorkError> {
+        let store = &self.store;
+        if job.attempts > job.max_attempts {
+            let reason = format!(
+                "claimed {} times without finishing (its worker stopped or overran the lease each time)",
+                job.attempts - 1
+            );
+            store.bury(job.id, &self.owner, &reason, now).await?;
+            tracing::warn!(job = job.id, kind = %job.kind, %reason, "job buried");
+            return Ok(());
+        }
+        let Some(handler) = self.handlers.get(&job.kind).cloned() else {
+            store.bury(job.id, &self.owner, &format!("no handler for kind \"{}\"", job.kind), now).await?;
+            return Ok(());
+        };
+        let (id, attempts, max_attempts, kind) = (job.id, job.attempts, job.max_attempts, job.kind.clone());
+        // On its own task, so that a panic fails this job and not the worker.
+        let result = tokio::spawn(async move { handler.handle(&job).await })
+            .await
+            .unwrap_or_else(|error| Err(Failure::Retry(format!("the handler panicked: {error}"))));
+        match result {
+            Ok(()) => {
+                store.complete(id, &self.owner, now).await?;
+            }
+            Err(Failure::Permanent(reason)) => {
+                tracing::warn!(job = id, %kind, %reason, "job buried");
+                store.bury(id, &self.owner, &reason, now).await?;
+            }
+            Err(Failure::Retry(reason)) if attempts >= max_attempts => {
+                let reason = format!("{reason} (gave up after {attempts} attempts)");
+                tracing::warn!(job = id, %kind, %reason, "job buried");
+                store.bury(id, &self.owner, &reason, now).await?;
+            }
+            Err(Failure::Retry(reason)) => {
+                let at = now.checked_add(retry_delay(attempts)).unwrap_or(Timestamp::MAX);
+                store.retry(id, &self.owner, &reason, at, now).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The delay before the retry that follows attempt `attempts`.
+fn retry_delay(attempts: u32) -> SignedDuration {
+    let doublings = attempts.saturating_sub(1).min(16);
+    FIRST_RETRY.checked_mul(1 << doublings).unwrap_or(MAX_RETRY).min(MAX_RETRY)
+}
+
+impl Worker for JobWorker {
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+
+    async fn run_once(&mut self, now: Timestamp) -> Result<Outcome, WorkError> {
+        let until = now.checked_add(self.lease).unwrap_or(Timestamp::MAX);
+        let jobs = self.store.claim(&self.kinds, &self.owner, now, until, self.batch).await?;
+        if jobs.is_empty() {
+            return Ok(Outcome::Idle { next_due: self.store.next_due(&self.kinds).await? });
+        }
+        for job in jobs {
+            self.run(job, now).await?;
+        }
+        Ok(Outcome::Worked)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_wait_ten_seconds_doubling_to_an_hour() {
+        let seconds: Vec<i64> = (1..=11).map(|n| retry_delay(n).as_secs()).collect();
+        assert_eq!(seconds, [10, 20, 40, 80, 160, 320, 640, 1280, 2560, 3600, 3600]);
+        assert_eq!(retry_delay(u32::MAX), MAX_RETRY);
+    }
+}

@@ -1,0 +1,55 @@
+//! The worker trait: one round of background work as of an instant.
+
+use jiff::Timestamp;
+use std::future::Future;
+
+/// What a round found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// It did work and there may be more: run again soon (after the worker's pace).
+    Worked,
+    /// Nothing to do until `next_due` (`None`: until woken).
+    Idle {
+        /// When the worker next has work.
+        next_due: Option<Timestamp>,
+    },
+}
+
+/// Why a round failed; the runner logs it, shows it in the worker's status and backs off.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct WorkError(pub String);
+
+impl WorkError {
+    /// A failure with this reason.
+    pub fn new(reason: impl std::fmt::Display) -> Self {
+        Self(reason.to_string())
+    }
+}
+
+impl From<siyu_core::StoreError> for WorkError {
+    fn from(error: siyu_core::StoreError) -> Self {
+        Self::new(error)
+    }
+}
+
+impl From<siyu_domain::DomainError> for WorkError {
+    fn from(error: siyu_domain::DomainError) -> Self {
+        Self::new(error)
+    }
+}
+
+/// A unit of background work. The runner calls `run_once` in a loop with the clock's time; a test
+/// calls it directly with a `ManualClock`'s.
+pub trait Worker: Send + 'static {
+    /// The worker's name in statuses and logs (`models.refresh`).
+    fn name(&self) -> String;
+
+    /// Runs one round as of `now`.
+    fn run_once(&mut self, now: Timestamp) -> impl Future<Output = Result<Outcome, WorkError>> + Send;
+
+    /// The pause between two rounds that did work, so a busy worker leaves room to others.
+    fn pace(&self) -> std::time::Duration {
+        std::time::Duration::ZERO
+    }
+}

@@ -1,0 +1,187 @@
+// Durable jobs (included into `sqlite` and `postgres`; `SKIP_LOCKED` is each backend's claim suffix).
+
+use siyu_domain::jobs::{Job, JobRecord, JobState, JobStore, NewJob};
+
+const JOB_COLUMNS: &str = "id, workspace_id, kind, key, payload, run_at, attempts, max_attempts";
+
+fn job_row(row: &<Db as sqlx::Database>::Row) -> Result<Job, StoreError> {
+    let count = |column: &str| -> Result<u32, StoreError> {
+        let n: i64 = get(row, column)?;
+        u32::try_from(n).map_err(|_| corrupt(column, &n.to_string()))
+    };
+    Ok(Job {
+        id: get(row, "id")?,
+        workspace_id: WorkspaceId(get(row, "workspace_id")?),
+        kind: get(row, "kind")?,
+        key: get(row, "key")?,
+        payload: get(row, "payload")?,
+        run_at: ts(row, "run_at")?,
+        attempts: count("attempts")?,
+        max_attempts: count("max_attempts")?,
+    })
+}
+
+/// Appends `(k1, k2, …)` binding each kind.
+fn push_kinds(query: &mut sqlx::QueryBuilder<Db>, kinds: &[String]) {
+    query.push("(");
+    let mut separated = query.separated(", ");
+    for kind in kinds {
+        separated.push_bind(kind.clone());
+    }
+    separated.push_unseparated(")");
+}
+
+#[async_trait]
+impl JobStore for SqlStore {
+    async fn schedule(&self, ws: WorkspaceId, job: &NewJob, now: jiff::Timestamp) -> Result<(i64, bool), StoreError> {
+        let mut tx = self.begin_write().await?;
+        let inserted: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO jobs (workspace_id, kind, key, payload, state, run_at, attempts, max_attempts, \
+             created_at, updated_at) VALUES ($1, $2, $3, $4, 'pending', $5, 0, $6, $7, $7) \
+             ON CONFLICT (workspace_id, kind, key) DO NOTHING RETURNING id",
+        )
+        .bind(ws.0)
+        .bind(&job.kind)
+        .bind(&job.key)
+        .bind(&job.payload)
+        .bind(millis(job.run_at))
+        .bind(i64::from(job.max_attempts.max(1)))
+        .bind(millis(now))
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        let found = match inserted {
+            Some(id) => (id, true),
+            None => {
+                let id = sqlx::query_scalar("SELECT id FROM jobs WHERE workspace_id = $1 AND kind = $2 AND key = $3")
+                    .bind(ws.0)
+                    .bind(&job.kind)
+                    .bind(&job.key)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+                (id, false)
+            }
+        };
+        tx.commit().await.map_err(db_err)?;
+        Ok(found)
+    }
+
+    async fn claim(
+        &self,
+        kinds: &[String],
+        owner: &str,
+        now: jiff::Timestamp,
+        lease_until: jiff::Timestamp,
+        limit: usize,
+    ) -> Result<Vec<Job>, StoreError> {
+        if kinds.is_empty() || limit == 0 {
+            return Ok(Vec::new());
+        }
+        let now = millis(now);
+        let mut query = sqlx::QueryBuilder::<Db>::new("UPDATE jobs SET leased_by = ");
+        query.push_bind(owner.to_string()).push(", lease_until = ").push_bind(millis(lease_until));
+        query.push(", attempts = attempts + 1, updated_at = ").push_bind(now);
+        query.push(" WHERE id IN (SELECT id FROM jobs WHERE state = 'pending' AND kind IN ");
+        push_kinds(&mut query, kinds);
+        query.push(" AND run_at <= ").push_bind(now);
+        query.push(" AND (lease_until IS NULL OR lease_until <= ").push_bind(now);
+        query.push(") ORDER BY run_at, id LIMIT ").push_bind(i64::try_from(limit).unwrap_or(i64::MAX));
+        query.push(SKIP_LOCKED).push(") RETURNING ").push(JOB_COLUMNS);
+        let mut tx = self.begin_write().await?;
+        let rows = query.build().fetch_all(&mut *tx).await.map_err(db_err)?;
+        tx.commit().await.map_err(db_err)?;
+        let mut jobs = rows.iter().map(job_row).collect::<Result<Vec<_>, _>>()?;
+        jobs.sort_by_key(|job| (job.run_at, job.id));
+        Ok(jobs)
+    }
+
+    async fn complete(&self, id: i64, owner: &str, now: jiff::Timestamp) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE jobs SET state = 'done', leased_by = NULL, lease_until = NULL, updated_at = $3 \
+             WHERE id = $1 AND leased_by = $2 AND state = 'pending'",
+        )
+        .bind(id)
+        .bind(owner)
+        .bind(millis(now))
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn retry(
+        &self,
+        id: i64,
+        owner: &str,
+        error: &str,
+        run_at: jiff::Timestamp,
+        now: jiff::Timestamp,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE jobs SET run_at = $4, leased_by = NULL, lease_until = NULL, last_error = $3, updated_at = $5 \
+             WHERE id = $1 AND leased_by = $2 AND state = 'pending'",
+        )
+        .bind(id)
+        .bind(owner)
+        .bind(error)
+        .bind(millis(run_at))
+        .bind(millis(now))
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn bury(&self, id: i64, owner: &str, error: &str, now: jiff::Timestamp) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE jobs SET state = 'dead', leased_by = NULL, lease_until = NULL, last_error = $3, updated_at = $4 \
+             WHERE id = $1 AND leased_by = $2 AND state = 'pending'",
+        )
+        .bind(id)
+        .bind(owner)
+        .bind(error)
+        .bind(millis(now))
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn next_due(&self, kinds: &[String]) -> Result<Option<jiff::Timestamp>, StoreError> {
+        if kinds.is_empty() {
+            return Ok(None);
+        }
+        let mut query = sqlx::QueryBuilder::<Db>::new(
+            "SELECT MIN(CASE WHEN lease_until IS NOT NULL AND lease_until > run_at THEN lease_until ELSE run_at END) \
+             FROM jobs WHERE state = 'pending' AND kind IN ",
+        );
+        push_kinds(&mut query, kinds);
+        let next: Option<i64> = query.build_query_scalar().fetch_one(&self.pool).await.map_err(db_err)?;
+        Ok(next.map(from_millis))
+    }
+
+    async fn jobs(&self, ws: WorkspaceId, state: JobState, limit: usize) -> Result<Vec<JobRecord>, StoreError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {JOB_COLUMNS}, state, last_error, updated_at FROM jobs \
+             WHERE workspace_id = $1 AND state = $2 ORDER BY updated_at DESC, id DESC LIMIT $3"
+        )))
+        .bind(ws.0)
+        .bind(state.as_str())
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        rows.iter()
+            .map(|row| {
+                let state_text: String = get(row, "state")?;
+                Ok(JobRecord {
+                    job: job_row(row)?,
+                    state: JobState::parse(&state_text).ok_or_else(|| corrupt("job state", &state_text))?,
+                    last_error: get(row, "last_error")?,
+                    updated_at: ts(row, "updated_at")?,
+                })
+            })
+            .collect()
+    }
+}
