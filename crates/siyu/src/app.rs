@@ -1,6 +1,6 @@
 //! Wiring: opens the store, builds the services and the router, and serves HTTP until told to stop.
 
-use crate::config::Config;
+use crate::config::{Config, JobsConfig};
 use anyhow::Context;
 use siyu_core::SystemClock;
 use siyu_domain::Services;
@@ -13,20 +13,22 @@ use tokio::net::TcpListener;
 pub struct App {
     services: Services,
     public_url: Option<String>,
+    jobs: JobsConfig,
 }
 
 impl App {
     /// Opens the store (applying migrations) and builds the services.
     pub async fn build(config: &Config) -> anyhow::Result<Self> {
-        if config.master_key_hex.is_none() || matches!(config.backend, siyu_store::Backend::Sqlite { .. }) {
+        let database_url = config.database_url();
+        if config.secrets.master_key.is_none() || database_url.is_sqlite() {
             config.prepare_data_dir()?;
         }
         let master_key = config.master_key()?;
-        let stores = siyu_store::open(&config.backend)
+        let stores = siyu_store::open(&config.backend())
             .await
-            .with_context(|| format!("cannot open the database {}", config.backend.describe()))?;
+            .with_context(|| format!("cannot open the database {database_url}"))?;
         let services = Services::new(stores, master_key, Arc::new(SystemClock));
-        Ok(Self { services, public_url: config.public_url.clone() })
+        Ok(Self { services, public_url: config.http.public_url.clone(), jobs: config.jobs.clone() })
     }
 
     /// Returns the domain services (for CLI commands and tests).
@@ -41,16 +43,18 @@ impl App {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let addr = listener.local_addr()?;
-        // The schedule: segments' upkeep starts for every workspace with segments; once a minute,
-        // models older than their refresh interval are recomputed and every segment gets a full
-        // pass (sliding windows, profile changes, models).
-        let schedule = {
+        // The schedule (unless `jobs.enabled` is false): segments' upkeep starts for every workspace
+        // with segments; every `jobs.pass_interval_s` (a minute by default), models older than their
+        // refresh interval are recomputed and every segment gets a full pass (sliding windows,
+        // profile changes, models).
+        let schedule = self.jobs.enabled.then(|| {
             let services = self.services.clone();
+            let interval = std::time::Duration::from_secs(self.jobs.pass_interval_s);
             tokio::spawn(async move {
                 if let Err(error) = services.start_all_upkeep().await {
                     tracing::warn!(%error, "segment upkeep could not start");
                 }
-                let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+                let mut tick = tokio::time::interval(interval);
                 tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 tick.tick().await;
                 loop {
@@ -59,7 +63,7 @@ impl App {
                     services.refresh_segments().await;
                 }
             })
-        };
+        });
         let public_url = self.public_url.unwrap_or_else(|| format!("http://{addr}"));
         let state = AppState {
             services: self.services,
@@ -70,7 +74,9 @@ impl App {
         // The peer address is kept for the Tracking API's `context.ip`.
         let service = siyu_web::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
         let served = axum::serve(listener, service).with_graceful_shutdown(shutdown).await;
-        schedule.abort();
+        if let Some(schedule) = schedule {
+            schedule.abort();
+        }
         Ok(served?)
     }
 }
