@@ -271,7 +271,7 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve { demo: with_demo, demo_customers, .. } => {
             let addr = &config.http.addr;
-            let app = App::build(&config).await?;
+            let app = App::build(config).await?;
             if with_demo {
                 let summary = demo::run(app.services(), demo_customers, 7, true).await?;
                 eprintln!("demo workspace ready: {} customers in {:.1} s", summary.customers, summary.seconds);
@@ -293,7 +293,7 @@ async fn main() -> anyhow::Result<()> {
             .await
         }
         Command::Demo { customers, seed } => {
-            let app = App::build(&config).await?;
+            let app = App::build(config).await?;
             let summary = demo::run(app.services(), customers, seed, true).await?;
             println!("demo workspace \"{}\": {} customers in {:.1} s", demo::SLUG, summary.customers, summary.seconds);
             println!("console: http://127.0.0.1:8080/  (after `siyu serve`)");
@@ -304,19 +304,19 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Migrate => {
-            App::build(&config).await?;
+            App::build(config).await?;
             println!("migrations applied to {}", config.database_url());
             Ok(())
         }
         Command::Workspace(WorkspaceCommand::Create { slug, name, tz, currency }) => {
-            let app = App::build(&config).await?;
+            let app = App::build(config).await?;
             let new = NewWorkspace::parse(&slug, name.as_deref(), Some(&tz), Some(&currency))?;
             let ws = app.services().create_workspace(&new).await?;
             println!("created workspace {} (id {}, {}, {})", ws.slug, ws.id, ws.time_zone, ws.currency);
             Ok(())
         }
         Command::User(UserCommand::Add { workspace, email, role, name, password }) => {
-            let app = App::build(&config).await?;
+            let app = App::build(config).await?;
             let role = Role::parse(&role).with_context(|| {
                 format!("unknown role \"{role}\"; expected owner, operator, analyst, cs_agent or auditor")
             })?;
@@ -327,14 +327,14 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::User(UserCommand::ResetPassword { email, password }) => {
-            let app = App::build(&config).await?;
+            let app = App::build(config).await?;
             let password = password_or_stdin(password)?;
             let id = app.services().reset_password(&email, &password).await?;
             println!("password of {email} (id {id}) set; their sessions have ended");
             Ok(())
         }
         Command::Key(KeyCommand::Create { workspace, kind, role, name }) => {
-            let app = App::build(&config).await?;
+            let app = App::build(config).await?;
             let kind = KeyKind::parse(&kind)
                 .with_context(|| format!("unknown key kind \"{kind}\"; expected secret or write"))?;
             let role = Role::parse(&role).with_context(|| format!("unknown role \"{role}\""))?;
@@ -344,7 +344,7 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Import(ImportCommand::Customers { file, workspace }) => {
-            let app = App::build(&config).await?;
+            let app = App::build(config).await?;
             let ws = app.services().workspace_by_slug(&workspace).await?;
             let reader = std::fs::File::open(&file).with_context(|| format!("cannot open {}", file.display()))?;
             let bar = indicatif::ProgressBar::new_spinner();
@@ -366,7 +366,7 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Import(ImportCommand::Events { file, workspace }) => {
-            let app = App::build(&config).await?;
+            let app = App::build(config).await?;
             let ws = app.services().workspace_by_slug(&workspace).await?;
             let bar = indicatif::ProgressBar::new(0);
             bar.set_style(
@@ -395,7 +395,7 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Export(ExportCommand::Events { workspace, format, out }) => {
-            let app = App::build(&config).await?;
+            let app = App::build(config).await?;
             let ws = app.services().workspace_by_slug(&workspace).await?;
             let bar = indicatif::ProgressBar::new_spinner();
             bar.set_style(
@@ -412,19 +412,19 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Query(command) => {
-            let app = App::build(&config).await?;
+            let app = App::build(config).await?;
             siyu::query::run(app.services(), command).await
         }
         Command::Model(command) => {
             if command.needs_workspace() {
-                let app = App::build(&config).await?;
+                let app = App::build(config).await?;
                 siyu::model::run(command, Some(app.services())).await
             } else {
                 siyu::model::run(command, None).await
             }
         }
         Command::Segment(command) => {
-            let app = App::build(&config).await?;
+            let app = App::build(config).await?;
             siyu::segment::run(app.services(), command).await
         }
         Command::Config(ConfigCommand::Check { format }) => {
@@ -435,6 +435,6 @@ async fn main() -> anyhow::Result<()> {
             println!("{}", siyu_web::api::openapi_json());
             Ok(())
         }
-        Command::Bench(command) => bench::run(command, &config).await,
+        Command::Bench(command) => bench::run(command, config).await,
     }
 }

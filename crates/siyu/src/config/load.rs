@@ -51,7 +51,9 @@ pub struct Flag {
 
 /// A loaded, valid configuration and the layers it was merged from.
 pub struct Loaded {
+    /// The effective configuration, checked; `database.url` is filled in.
     pub config: Config,
+    /// The layers, lowest first: defaults, file, environment, flags.
     pub layers: Vec<Layer>,
     /// Advice about the sources, e.g. a file holding secrets that others may read.
     pub warnings: Vec<String>,
@@ -75,6 +77,7 @@ pub struct Layer {
 /// A key set by a layer.
 #[derive(Clone, Serialize)]
 pub struct Setting {
+    /// The dotted key, e.g. `http.addr`.
     pub key: String,
     /// The variable or flag (absent for the file).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -92,7 +95,9 @@ pub enum OutputFormat {
 /// the value came from. It never holds a secret's value.
 #[derive(Debug)]
 pub struct ConfigError {
+    /// The dotted key, or the file or variable when the problem is the file itself.
     pub key: String,
+    /// What is wrong, lowercase, quoting the value unless it is secret.
     pub message: String,
     /// `in /etc/siyu/siyu.toml`, `from SIYU_ADDR`, `from --addr`.
     pub origin: Option<String>,
@@ -350,7 +355,13 @@ pub fn load(sources: &Sources) -> Result<Loaded, ConfigErrors> {
             ));
         }
         leaf_keys(table, "", &mut file_keys);
-        if table.contains_key("secrets") && readable_by_others(&choice.path) {
+        let url_password = table
+            .get("database")
+            .and_then(|database| database.get("url"))
+            .and_then(|url| url.as_str())
+            .and_then(|url| url::Url::parse(url).ok())
+            .is_some_and(|url| url.password().is_some());
+        if (table.contains_key("secrets") || url_password) && readable_by_others(&choice.path) {
             warnings
                 .push(format!("{} holds secrets and is readable by other users: chmod 600 it", choice.path.display()));
         }
@@ -623,6 +634,25 @@ mod tests {
         assert_eq!(found.layers[1].found_by.as_deref(), Some("data dir"));
         std::fs::write(data.join("siyu.toml"), "data_dir = \"/elsewhere\"\n").unwrap();
         assert!(error_text(&sources(dir.path(), None, &[], vec![])).contains("cannot move the data dir"));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_file_with_secrets_that_others_may_read_is_warned_about() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let file = format!("[secrets]\nmaster_key = \"{FAKE_KEY}\"\n");
+        let given = sources(dir.path(), Some(&file), &[], vec![]);
+        let path = given.config_file.clone().unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let warnings = load(&given).unwrap().warnings;
+        assert!(warnings.iter().any(|w| w.contains("readable by other users")), "{warnings:?}");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert!(load(&given).unwrap().warnings.is_empty());
+        let url = "[database]\nurl = \"postgres://siyu:hunter2@db/siyu\"\n";
+        let given = sources(dir.path(), Some(url), &[], vec![]);
+        std::fs::set_permissions(given.config_file.as_ref().unwrap(), std::fs::Permissions::from_mode(0o640)).unwrap();
+        assert_eq!(load(&given).unwrap().warnings.len(), 1);
     }
 
     #[test]
