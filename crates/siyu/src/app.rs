@@ -1,6 +1,6 @@
 //! Wiring: opens the store, builds the services and the router, and serves HTTP until told to stop.
 
-use crate::config::Config;
+use crate::config::{Config, JobsConfig};
 use anyhow::Context;
 use siyu_core::SystemClock;
 use siyu_domain::Services;
@@ -15,20 +15,22 @@ use tokio::net::TcpListener;
 pub struct App {
     services: Services,
     public_url: Option<String>,
+    jobs: JobsConfig,
 }
 
 impl App {
     /// Opens the store (applying migrations) and builds the services.
     pub async fn build(config: &Config) -> anyhow::Result<Self> {
-        if config.master_key_hex.is_none() || matches!(config.backend, siyu_store::Backend::Sqlite { .. }) {
+        let database_url = config.database_url();
+        if config.secrets.master_key.is_none() || database_url.is_sqlite() {
             config.prepare_data_dir()?;
         }
         let master_key = config.master_key()?;
-        let stores = siyu_store::open(&config.backend)
+        let stores = siyu_store::open(&config.backend())
             .await
-            .with_context(|| format!("cannot open the database {}", config.backend.describe()))?;
+            .with_context(|| format!("cannot open the database {database_url}"))?;
         let services = Services::new(stores, master_key, Arc::new(SystemClock));
-        Ok(Self { services, public_url: config.public_url.clone() })
+        Ok(Self { services, public_url: config.http.public_url.clone(), jobs: config.jobs.clone() })
     }
 
     /// Returns the domain services (for CLI commands and tests).
@@ -44,7 +46,7 @@ impl App {
     ) -> anyhow::Result<()> {
         let addr = listener.local_addr()?;
         let workers = WorkerStatuses::default();
-        let runner = start_workers(&self.services, workers.clone());
+        let runner = start_workers(&self.services, workers.clone(), &self.jobs);
         let public_url = self.public_url.unwrap_or_else(|| format!("http://{addr}"));
         let state = AppState {
             services: self.services,
@@ -61,24 +63,26 @@ impl App {
     }
 }
 
-/// How often the minute pass runs.
-const MINUTE: jiff::SignedDuration = jiff::SignedDuration::from_secs(60);
-
-/// Starts the background work on the shared runner: segments' upkeep for every workspace with
-/// segments, and once a minute (a minute after start), models older than their refresh interval
-/// are recomputed (`models.refresh`) and every segment gets a full pass for sliding windows,
-/// profile changes and models (`segments.refresh`).
-fn start_workers(services: &Services, statuses: WorkerStatuses) -> Runner {
+/// Starts the background work on the shared runner (unless `jobs.enabled` is false): segments'
+/// upkeep for every workspace with segments, and every `jobs.pass_interval_s` (a minute by default,
+/// first that long after start), models older than their refresh interval are recomputed
+/// (`models.refresh`) and every segment gets a full pass for sliding windows, profile changes and
+/// models (`segments.refresh`).
+fn start_workers(services: &Services, statuses: WorkerStatuses, jobs: &JobsConfig) -> Runner {
     let mut runner = Runner::new(services.clock.clone(), statuses);
+    if !jobs.enabled {
+        return runner;
+    }
     let upkeep = services.clone();
     tokio::spawn(async move {
         if let Err(error) = upkeep.start_all_upkeep().await {
             tracing::warn!(%error, "segment upkeep could not start");
         }
     });
-    let first = services.now().checked_add(MINUTE).unwrap_or(jiff::Timestamp::MAX);
+    let pass = jiff::SignedDuration::from_secs(i64::try_from(jobs.pass_interval_s).unwrap_or(i64::MAX));
+    let first = services.now().checked_add(pass).unwrap_or(jiff::Timestamp::MAX);
     let models = services.clone();
-    runner.spawn(Every::new("models.refresh", MINUTE, first, move |_| {
+    runner.spawn(Every::new("models.refresh", pass, first, move |_| {
         let models = models.clone();
         async move {
             models.refresh_due_models().await;
@@ -86,7 +90,7 @@ fn start_workers(services: &Services, statuses: WorkerStatuses) -> Runner {
         }
     }));
     let segments = services.clone();
-    runner.spawn(Every::new("segments.refresh", MINUTE, first, move |_| {
+    runner.spawn(Every::new("segments.refresh", pass, first, move |_| {
         let segments = segments.clone();
         async move {
             segments.refresh_segments().await;

@@ -214,9 +214,14 @@ async fn bench_ingest(config: &Config, events: u64, users: u64, batch: u64, conc
     };
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     let mut command = std::process::Command::new(std::env::current_exe()?);
+    // The server gets this command's database and key under the nested names, which win over any
+    // inherited variables; the environment, unlike arguments, is not shown to other users by `ps`.
     command.arg("--data-dir").arg(&config.data_dir);
-    if let siyu_store::Backend::Postgres { url, .. } = &config.backend {
-        command.arg("--database-url").arg(url);
+    if let siyu_store::Backend::Postgres { url, .. } = config.backend() {
+        command.env("SIYU_DATABASE__URL", url);
+    }
+    if let Some(key) = &config.secrets.master_key {
+        command.env("SIYU_SECRETS__MASTER_KEY", key.expose());
     }
     command.args(["serve", "--addr", &format!("127.0.0.1:{port}")]).stderr(std::process::Stdio::null());
     let mut server = command.spawn().context("starting siyu serve")?;
@@ -635,7 +640,7 @@ async fn start(config: &Config, slug: &str, role: Role) -> anyhow::Result<(Strin
 
 /// Runs a benchmark and prints its results.
 pub async fn run(command: BenchCommand, config: &Config) -> anyhow::Result<()> {
-    println!("backend: {}", config.backend.describe());
+    println!("backend: {}", config.database_url());
     match command {
         BenchCommand::Ingest { events, users, batch, concurrency } => {
             bench_ingest(config, events, users, batch, concurrency).await

@@ -1,9 +1,11 @@
 //! The `siyu` command: serve the platform, seed demo data, administer workspaces, users and keys,
-//! import, and benchmark. Every command accepts `--data-dir` and `--database-url`.
+//! import, check the configuration, and benchmark. Every command accepts `--config`, `--data-dir` and
+//! `--database-url` (docs/CONFIG.md).
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use siyu::{App, Config, bench, demo};
+use siyu::config::{Flag, OutputFormat, Sources};
+use siyu::{App, bench, demo};
 use siyu_domain::access::{Principal, Role};
 use siyu_domain::api_keys::KeyKind;
 use siyu_domain::workspaces::NewWorkspace;
@@ -19,31 +21,60 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[derive(Parser)]
 #[command(name = "siyu", version, about, propagate_version = true)]
 struct Cli {
-    /// Directory holding the SQLite database and the master key file.
-    #[arg(long, global = true, env = "SIYU_DATA_DIR", default_value = "./siyu-data")]
-    data_dir: PathBuf,
-    /// Use this database instead of the embedded SQLite file (postgres://… or sqlite:PATH).
-    #[arg(long, global = true, env = "SIYU_DATABASE_URL")]
+    /// Configuration file (TOML, see docs/CONFIG.md) [env: SIYU_CONFIG] [default: siyu.toml in the
+    /// data dir, if there is one].
+    #[arg(long, global = true, value_name = "PATH")]
+    config: Option<PathBuf>,
+    /// Directory holding the SQLite database and the master key file [env: SIYU_DATA_DIR] [default:
+    /// ./siyu-data].
+    #[arg(long, global = true, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Use this database instead of the embedded SQLite file (postgres://… or sqlite:PATH) [env:
+    /// SIYU_DATABASE_URL].
+    #[arg(long, global = true, value_name = "URL")]
     database_url: Option<String>,
     #[command(subcommand)]
     command: Command,
+}
+
+impl Cli {
+    /// Returns what the configuration is read from: `--config`, the environment and the flags
+    /// that set keys (the defaults and the flag-less keys live in `siyu::config`).
+    fn config_sources(&self) -> Sources {
+        let mut flags = Vec::new();
+        let mut flag = |name, key, value: Option<String>| {
+            if let Some(value) = value {
+                flags.push(Flag { name, key, value });
+            }
+        };
+        flag("--data-dir", "data_dir", self.data_dir.as_ref().map(|d| d.to_string_lossy().into_owned()));
+        flag("--database-url", "database.url", self.database_url.clone());
+        if let Command::Serve { addr, public_url, .. } = &self.command {
+            flag("--addr", "http.addr", addr.clone());
+            flag("--public-url", "http.public_url", public_url.clone());
+        }
+        let env = std::env::vars_os()
+            .filter_map(|(name, value)| Some((name.into_string().ok()?, value.to_string_lossy().into_owned())))
+            .collect();
+        Sources { config_file: self.config.clone(), env, flags }
+    }
 }
 
 #[derive(Subcommand)]
 enum Command {
     /// Serves the API and console; GET /healthz answers 200 when ready.
     Serve {
-        /// Address to listen on.
-        #[arg(long, env = "SIYU_ADDR", default_value = "127.0.0.1:8080")]
-        addr: String,
+        /// Address to listen on [env: SIYU_ADDR] [default: 127.0.0.1:8080].
+        #[arg(long, value_name = "HOST:PORT")]
+        addr: Option<String>,
         /// Create or refresh the demo workspace before serving.
         #[arg(long)]
         demo: bool,
         /// Customers in the demo workspace (with --demo).
         #[arg(long, default_value_t = 20_000)]
         demo_customers: u64,
-        /// Public base URL used in links (default http://ADDR).
-        #[arg(long, env = "SIYU_PUBLIC_URL")]
+        /// Public base URL used in links [env: SIYU_PUBLIC_URL] [default: http://ADDR].
+        #[arg(long, value_name = "URL")]
         public_url: Option<String>,
     },
     /// Creates or refreshes the demo workspace (slug `demo`, a tea-drink brand).
@@ -81,11 +112,25 @@ enum Command {
     /// Segments: create from the segment language, preview, show, members.
     #[command(subcommand)]
     Segment(siyu::segment::SegmentCommand),
+    /// Checks the configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// Prints the OpenAPI 3.1 document of the admin API.
     Openapi,
     /// Measures performance (see docs/BENCHMARKS.md).
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Prints the effective configuration (secrets redacted) and the layers it came from; fails,
+    /// naming the key, when it is invalid. Opens no database.
+    Check {
+        /// toml or json.
+        #[arg(long, value_enum, default_value = "toml")]
+        format: OutputFormat,
+    },
 }
 
 #[derive(Subcommand)]
@@ -218,19 +263,22 @@ fn init_logging() {
 async fn main() -> anyhow::Result<()> {
     init_logging();
     let cli = Cli::parse();
-    let master_key = std::env::var("SIYU_MASTER_KEY").ok().filter(|k| !k.is_empty());
-    let config = Config::new(cli.data_dir, cli.database_url, master_key)?;
+    let loaded = siyu::config::load(&cli.config_sources())?;
+    for warning in &loaded.warnings {
+        tracing::warn!("{warning}");
+    }
+    let config = &loaded.config;
     match cli.command {
-        Command::Serve { addr, demo: with_demo, demo_customers, public_url } => {
-            let mut config = config;
-            config.public_url = public_url;
-            let app = App::build(&config).await?;
+        Command::Serve { demo: with_demo, demo_customers, .. } => {
+            let addr = &config.http.addr;
+            let app = App::build(config).await?;
             if with_demo {
                 let summary = demo::run(app.services(), demo_customers, 7, true).await?;
                 eprintln!("demo workspace ready: {} customers in {:.1} s", summary.customers, summary.seconds);
             }
-            let listener =
-                tokio::net::TcpListener::bind(&addr).await.with_context(|| format!("cannot listen on {addr}"))?;
+            let listener = tokio::net::TcpListener::bind(addr.as_str())
+                .await
+                .with_context(|| format!("cannot listen on {addr} (http.addr)"))?;
             let bound = listener.local_addr()?;
             eprintln!(
                 "siyu is serving on http://{bound}  (console: http://{bound}/ , API docs: http://{bound}/api/docs)"
@@ -245,7 +293,7 @@ async fn main() -> anyhow::Result<()> {
             .await
         }
         Command::Demo { customers, seed } => {
-            let app = App::build(&config).await?;
+            let app = App::build(config).await?;
             let summary = demo::run(app.services(), customers, seed, true).await?;
             println!("demo workspace \"{}\": {} customers in {:.1} s", demo::SLUG, summary.customers, summary.seconds);
             println!("console: http://127.0.0.1:8080/  (after `siyu serve`)");
@@ -256,19 +304,19 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Migrate => {
-            App::build(&config).await?;
-            println!("migrations applied to {}", config.backend.describe());
+            App::build(config).await?;
+            println!("migrations applied to {}", config.database_url());
             Ok(())
         }
         Command::Workspace(WorkspaceCommand::Create { slug, name, tz, currency }) => {
-            let app = App::build(&config).await?;
+            let app = App::build(config).await?;
             let new = NewWorkspace::parse(&slug, name.as_deref(), Some(&tz), Some(&currency))?;
             let ws = app.services().create_workspace(&new).await?;
             println!("created workspace {} (id {}, {}, {})", ws.slug, ws.id, ws.time_zone, ws.currency);
             Ok(())
         }
         Command::User(UserCommand::Add { workspace, email, role, name, password }) => {
-            let app = App::build(&config).await?;
+            let app = App::build(config).await?;
             let role = Role::parse(&role).with_context(|| {
                 format!("unknown role \"{role}\"; expected owner, operator, analyst, cs_agent or auditor")
             })?;
@@ -279,14 +327,14 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::User(UserCommand::ResetPassword { email, password }) => {
-            let app = App::build(&config).await?;
+            let app = App::build(config).await?;
             let password = password_or_stdin(password)?;
             let id = app.services().reset_password(&email, &password).await?;
             println!("password of {email} (id {id}) set; their sessions have ended");
             Ok(())
         }
         Command::Key(KeyCommand::Create { workspace, kind, role, name }) => {
-            let app = App::build(&config).await?;
+            let app = App::build(config).await?;
             let kind = KeyKind::parse(&kind)
                 .with_context(|| format!("unknown key kind \"{kind}\"; expected secret or write"))?;
             let role = Role::parse(&role).with_context(|| format!("unknown role \"{role}\""))?;
@@ -296,7 +344,7 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Import(ImportCommand::Customers { file, workspace }) => {
-            let app = App::build(&config).await?;
+            let app = App::build(config).await?;
             let ws = app.services().workspace_by_slug(&workspace).await?;
             let reader = std::fs::File::open(&file).with_context(|| format!("cannot open {}", file.display()))?;
             let bar = indicatif::ProgressBar::new_spinner();
@@ -318,7 +366,7 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Import(ImportCommand::Events { file, workspace }) => {
-            let app = App::build(&config).await?;
+            let app = App::build(config).await?;
             let ws = app.services().workspace_by_slug(&workspace).await?;
             let bar = indicatif::ProgressBar::new(0);
             bar.set_style(
@@ -347,7 +395,7 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Export(ExportCommand::Events { workspace, format, out }) => {
-            let app = App::build(&config).await?;
+            let app = App::build(config).await?;
             let ws = app.services().workspace_by_slug(&workspace).await?;
             let bar = indicatif::ProgressBar::new_spinner();
             bar.set_style(
@@ -364,25 +412,29 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Query(command) => {
-            let app = App::build(&config).await?;
+            let app = App::build(config).await?;
             siyu::query::run(app.services(), command).await
         }
         Command::Model(command) => {
             if command.needs_workspace() {
-                let app = App::build(&config).await?;
+                let app = App::build(config).await?;
                 siyu::model::run(command, Some(app.services())).await
             } else {
                 siyu::model::run(command, None).await
             }
         }
         Command::Segment(command) => {
-            let app = App::build(&config).await?;
+            let app = App::build(config).await?;
             siyu::segment::run(app.services(), command).await
+        }
+        Command::Config(ConfigCommand::Check { format }) => {
+            print!("{}", loaded.render(format)?);
+            Ok(())
         }
         Command::Openapi => {
             println!("{}", siyu_web::api::openapi_json());
             Ok(())
         }
-        Command::Bench(command) => bench::run(command, &config).await,
+        Command::Bench(command) => bench::run(command, config).await,
     }
 }

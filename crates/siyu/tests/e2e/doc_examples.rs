@@ -1,6 +1,7 @@
 //! The examples of README.md and docs/*.md run as written against a demo server: shell blocks (curl
 //! and `siyu …` commands) through bash with the test server's address and data directory, segment
-//! definitions through the preview endpoint, and CSV blocks through the customer import.
+//! definitions through the preview endpoint, CSV blocks through the customer import, and TOML blocks
+//! (configuration files) through `siyu config check`.
 
 use crate::{Backend, spawn_app};
 use std::path::{Path, PathBuf};
@@ -174,6 +175,24 @@ async fn every_example_in_the_readme_and_docs_runs_against_the_demo() {
                 assert_eq!(answer["warnings"], serde_json::json!([]), "{place} names only what the demo has");
                 ran.push(place.clone());
             }
+            ("toml", _) => {
+                // A configuration file: `siyu config check` must accept it as written.
+                let file = data_dir.join("doc-example.toml");
+                std::fs::write(&file, &example.text).unwrap();
+                let output = std::process::Command::new(env!("CARGO_BIN_EXE_siyu"))
+                    .arg("--config")
+                    .arg(&file)
+                    .args(["config", "check"])
+                    .env("SIYU_DATA_DIR", &data_dir)
+                    .env_remove("SIYU_DATABASE_URL")
+                    .env_remove("SIYU_MASTER_KEY")
+                    .env("SIYU_LOG", "warn")
+                    .output()
+                    .unwrap();
+                std::fs::remove_file(&file).unwrap();
+                assert!(output.status.success(), "{place} is refused: {}", String::from_utf8_lossy(&output.stderr));
+                ran.push(place.clone());
+            }
             ("csv", _) => {
                 let (status, answer, _) = app
                     .call_raw("POST", "/api/v1/customers/import", &key, "text/csv", example.text.clone().into_bytes())
@@ -185,8 +204,9 @@ async fn every_example_in_the_readme_and_docs_runs_against_the_demo() {
             _ => {}
         }
     }
-    // The README's script, the segment examples and the query examples are among what ran.
-    for expected in ["README.md", "SEGMENTS.md", "EVENTS.md"] {
+    // The README's script, the segment examples, the query examples and the configuration are among
+    // what ran.
+    for expected in ["README.md", "SEGMENTS.md", "EVENTS.md", "CONFIG.md"] {
         assert!(ran.iter().any(|p| p.starts_with(expected)), "no example of {expected} ran: {ran:?}");
     }
 }

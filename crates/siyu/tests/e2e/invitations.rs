@@ -135,7 +135,7 @@ async fn logins_from_an_address_that_keeps_failing_are_held_back_whatever_the_ac
 async fn session_cookies_are_secure_when_the_public_url_is_https() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = siyu::Config::for_tests(dir.path(), None);
-    config.public_url = Some("https://crm.brand.cn".into());
+    config.http.public_url = Some("https://crm.brand.cn".into());
     let app = siyu::App::build(&config).await.unwrap();
     let services = app.services().clone();
     let ws = services

@@ -6,6 +6,7 @@
 
 mod api_access;
 mod api_customers;
+mod config;
 mod console;
 mod console_analytics;
 mod console_audiences;
