@@ -940,6 +940,18 @@ impl EventIndex {
     }
 }
 
+/// Runs a query on the index on the blocking pool: a kernel scans every event of the workspace, and
+/// must not hold one of the async runtime's threads (which serve every other request) meanwhile.
+pub async fn on_blocking_pool<T: Send + 'static>(
+    index: &Arc<EventIndex>,
+    query: impl FnOnce(&EventIndex) -> DomainResult<T> + Send + 'static,
+) -> DomainResult<T> {
+    let index = Arc::clone(index);
+    tokio::task::spawn_blocking(move || query(&index))
+        .await
+        .map_err(|error| DomainError::Internal(format!("analytics query failed: {error}")))?
+}
+
 /// Parses a window like `7d`, `12h`, `30m`, `90s` or `2w` into seconds: a unit is required (a bare
 /// `7` could mean days as well as seconds), and the window is 1 second to 366 days; errors name `window`.
 pub fn parse_window(text: &str) -> DomainResult<i64> {

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use siyu_analytics::Granularity;
 use siyu_domain::events::analytics::{
     Attribution, Dates, FunnelAnswer, FunnelOptions, KpiAnswer, PathsAnswer, RetentionAnswer, RfmAnswer,
-    SegmentationAnswer, SegmentationOptions, SeriesSpec, parse_window,
+    SegmentationAnswer, SegmentationOptions, SeriesSpec, on_blocking_pool, parse_window,
 };
 use siyu_domain::events::filters::PropertyFilter;
 use siyu_domain::{DomainError, FieldError};
@@ -250,7 +250,8 @@ async fn funnel(
         options.step_filters.push(filters);
     }
     let index = app.services.event_index(&principal).await?;
-    Ok(Json(index.funnel(&steps, window, &options).map_err(Problem::bad_query)?))
+    let answer = on_blocking_pool(&index, move |index| index.funnel(&steps, window, &options)).await;
+    Ok(Json(answer.map_err(Problem::bad_query)?))
 }
 
 /// POST /api/v1/analytics/retention: the cohort × period matrix.
@@ -267,8 +268,12 @@ async fn retention(
     let tz = time_zone(&app, &principal, query.tz).await?;
     let dates = Dates::between(from, to, app.services.now().as_microsecond());
     let passive = app.services.model_settings(&principal).await?.passive_events;
-    let events = (query.cohort_event.as_deref(), query.return_event.as_deref());
-    let answer = index.retention(&tz, granularity, events, dates, &passive);
+    let (cohort_event, return_event) = (query.cohort_event, query.return_event);
+    let answer = on_blocking_pool(&index, move |index| {
+        let events = (cohort_event.as_deref(), return_event.as_deref());
+        index.retention(&tz, granularity, events, dates, &passive)
+    })
+    .await;
     Ok(Json(answer.map_err(Problem::bad_query)?))
 }
 
@@ -286,7 +291,9 @@ async fn rfm(
         .transpose()?
         .map(|t| t.as_microsecond());
     let index = app.services.event_index(&principal).await?;
-    Ok(Json(index.rfm(as_of, app.services.now().as_microsecond()).map_err(Problem::bad_query)?))
+    let now_us = app.services.now().as_microsecond();
+    let answer = on_blocking_pool(&index, move |index| index.rfm(as_of, now_us)).await;
+    Ok(Json(answer.map_err(Problem::bad_query)?))
 }
 
 /// POST /api/v1/analytics/segmentation: counts, customers and revenue of events per day, week or month.
@@ -312,7 +319,9 @@ async fn segmentation(
     let options =
         SegmentationOptions { filters: query.filters, breakdown: query.breakdown, limit: limit(query.limit)? };
     let dates = Dates::between(from, to, app.services.now().as_microsecond());
-    Ok(Json(index.segmentation(&tz, granularity, &series, &options, dates).map_err(Problem::bad_query)?))
+    let answer =
+        on_blocking_pool(&index, move |index| index.segmentation(&tz, granularity, &series, &options, dates)).await;
+    Ok(Json(answer.map_err(Problem::bad_query)?))
 }
 
 /// POST /api/v1/analytics/paths: the most frequent next (or previous) events, as Sankey links.
@@ -324,7 +333,10 @@ async fn paths(
     ApiJson(query): ApiJson<PathsQuery>,
 ) -> Result<Json<PathsAnswer>, Problem> {
     let index = app.services.event_index(&principal).await?;
-    let answer = index.paths(&query.event, query.direction.as_deref().unwrap_or("next"), query.depth.unwrap_or(3));
+    let answer = on_blocking_pool(&index, move |index| {
+        index.paths(&query.event, query.direction.as_deref().unwrap_or("next"), query.depth.unwrap_or(3))
+    })
+    .await;
     Ok(Json(answer.map_err(Problem::bad_query)?))
 }
 
@@ -342,5 +354,6 @@ async fn kpi(
     let tz = time_zone(&app, &principal, query.tz).await?;
     let passive = app.services.model_settings(&principal).await?.passive_events;
     let now_us = app.services.now().as_microsecond();
-    Ok(Json(index.kpis(&tz, as_of, now_us, &passive).map_err(Problem::bad_query)?))
+    let answer = on_blocking_pool(&index, move |index| index.kpis(&tz, as_of, now_us, &passive)).await;
+    Ok(Json(answer.map_err(Problem::bad_query)?))
 }

@@ -21,7 +21,7 @@ use siyu_domain::DomainError;
 use siyu_domain::error::DomainResult;
 use siyu_domain::events::EventIndex;
 use siyu_domain::events::analytics::{
-    Attribution, Dates, FunnelAnswer, FunnelOptions, RetentionAnswer, RfmAnswer, parse_window,
+    Attribution, Dates, FunnelAnswer, FunnelOptions, RetentionAnswer, RfmAnswer, on_blocking_pool, parse_window,
 };
 use siyu_domain::events::filters::{PropertyFilter, parse_step_filter};
 use std::collections::BTreeMap;
@@ -41,10 +41,7 @@ pub(super) async fn answer<T: Send + 'static>(
     index: &Arc<EventIndex>,
     query: impl FnOnce(&EventIndex) -> DomainResult<T> + Send + 'static,
 ) -> DomainResult<T> {
-    let index = Arc::clone(index);
-    tokio::task::spawn_blocking(move || query(&index))
-        .await
-        .map_err(|error| DomainError::Internal(format!("analytics query failed: {error}")))?
+    on_blocking_pool(index, query).await
 }
 
 /// Splits a failed query into messages for the form, or hands back an error that is not about the input.
