@@ -97,7 +97,7 @@ pub struct JobRecord {
 /// The durable job table.
 ///
 /// `claim` and `next_due` are global by nature (a worker serves every workspace); the rest take the
-/// workspace first or address one claimed job by id and lease owner.
+/// workspace first (a claimed job's own).
 #[async_trait]
 pub trait JobStore: Send + Sync {
     /// Schedules a job unless the workspace has one of the same kind and key (in any state):
@@ -116,11 +116,12 @@ pub trait JobStore: Send + Sync {
     ) -> Result<Vec<Job>, StoreError>;
 
     /// Marks a job done, if `owner` still holds it; returns whether it did.
-    async fn complete(&self, id: i64, owner: &str, now: Timestamp) -> Result<bool, StoreError>;
+    async fn complete(&self, ws: WorkspaceId, id: i64, owner: &str, now: Timestamp) -> Result<bool, StoreError>;
 
     /// Puts a failed job back to run at `run_at`, releasing the lease, if `owner` still holds it.
     async fn retry(
         &self,
+        ws: WorkspaceId,
         id: i64,
         owner: &str,
         error: &str,
@@ -129,7 +130,14 @@ pub trait JobStore: Send + Sync {
     ) -> Result<bool, StoreError>;
 
     /// Buries a job with the reason, if `owner` still holds it.
-    async fn bury(&self, id: i64, owner: &str, error: &str, now: Timestamp) -> Result<bool, StoreError>;
+    async fn bury(
+        &self,
+        ws: WorkspaceId,
+        id: i64,
+        owner: &str,
+        error: &str,
+        now: Timestamp,
+    ) -> Result<bool, StoreError>;
 
     /// Returns when the next pending job of `kinds` becomes claimable: the later of its due time and
     /// the end of its lease.

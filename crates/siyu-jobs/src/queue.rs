@@ -79,35 +79,38 @@ impl JobWorker {
                 "claimed {} times without finishing (its worker stopped or overran the lease each time)",
                 job.attempts - 1
             );
-            store.bury(job.id, &self.owner, &reason, now).await?;
+            store.bury(job.workspace_id, job.id, &self.owner, &reason, now).await?;
             tracing::warn!(job = job.id, kind = %job.kind, %reason, "job buried");
             return Ok(());
         }
         let Some(handler) = self.handlers.get(&job.kind).cloned() else {
-            store.bury(job.id, &self.owner, &format!("no handler for kind \"{}\"", job.kind), now).await?;
+            store
+                .bury(job.workspace_id, job.id, &self.owner, &format!("no handler for kind \"{}\"", job.kind), now)
+                .await?;
             return Ok(());
         };
-        let (id, attempts, max_attempts, kind) = (job.id, job.attempts, job.max_attempts, job.kind.clone());
+        let (ws, id, attempts, max_attempts, kind) =
+            (job.workspace_id, job.id, job.attempts, job.max_attempts, job.kind.clone());
         // On its own task, so that a panic fails this job and not the worker.
         let result = tokio::spawn(async move { handler.handle(&job).await })
             .await
             .unwrap_or_else(|error| Err(Failure::Retry(format!("the handler panicked: {error}"))));
         match result {
             Ok(()) => {
-                store.complete(id, &self.owner, now).await?;
+                store.complete(ws, id, &self.owner, now).await?;
             }
             Err(Failure::Permanent(reason)) => {
                 tracing::warn!(job = id, %kind, %reason, "job buried");
-                store.bury(id, &self.owner, &reason, now).await?;
+                store.bury(ws, id, &self.owner, &reason, now).await?;
             }
             Err(Failure::Retry(reason)) if attempts >= max_attempts => {
                 let reason = format!("{reason} (gave up after {attempts} attempts)");
                 tracing::warn!(job = id, %kind, %reason, "job buried");
-                store.bury(id, &self.owner, &reason, now).await?;
+                store.bury(ws, id, &self.owner, &reason, now).await?;
             }
             Err(Failure::Retry(reason)) => {
                 let at = now.checked_add(retry_delay(attempts)).unwrap_or(Timestamp::MAX);
-                store.retry(id, &self.owner, &reason, at, now).await?;
+                store.retry(ws, id, &self.owner, &reason, at, now).await?;
             }
         }
         Ok(())

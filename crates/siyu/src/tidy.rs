@@ -105,3 +105,55 @@ fn permission_docs_list_every_route_with_the_permissions_the_code_checks() {
         );
     }
 }
+
+/// Returns every store trait method of `siyu-domain` whose first parameter is not a `WorkspaceId`, as
+/// `Trait::method`.
+fn unscoped_store_methods() -> std::collections::BTreeSet<String> {
+    let mut files = Vec::new();
+    rust_files(&root().join("crates/siyu-domain/src"), &mut files);
+    let mut found = std::collections::BTreeSet::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap_or_default();
+        for (start, _) in text.match_indices("pub trait ") {
+            let rest = &text[start + "pub trait ".len()..];
+            let name: String = rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+            if !name.ends_with("Store") {
+                continue;
+            }
+            let body = &rest[..rest.find("\n}").unwrap_or(rest.len())];
+            for (at, _) in body.match_indices("fn ") {
+                let signature = &body[at + 3..];
+                let method: String = signature.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+                let Some(open) = signature.find('(') else { continue };
+                let params = &signature[open + 1..signature.find(')').unwrap_or(signature.len())];
+                let first = params.split(',').map(str::trim).find(|p| !p.is_empty() && !p.contains("self"));
+                let scoped =
+                    first.and_then(|p| p.split_once(':')).is_some_and(|(_, ty)| ty.trim().ends_with("WorkspaceId"));
+                if !scoped {
+                    found.insert(format!("{name}::{method}"));
+                }
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn store_methods_not_scoped_to_a_workspace_are_the_ones_architecture_lists() {
+    let architecture = std::fs::read_to_string(root().join("ARCHITECTURE.md")).expect("ARCHITECTURE.md exists");
+    // The list is the invariant's paragraph: from "global by nature" to the next invariant.
+    let start = architecture.find("global by nature").expect("ARCHITECTURE.md lists the global store methods");
+    let paragraph = &architecture[start..];
+    let paragraph = &paragraph[..paragraph.find("**Invariant:**").unwrap_or(paragraph.len())];
+    let listed: std::collections::BTreeSet<String> =
+        paragraph.split('`').skip(1).step_by(2).filter(|token| token.contains("Store::")).map(String::from).collect();
+    let found = unscoped_store_methods();
+    assert!(found.len() > 10, "the store traits were read: {found:?}");
+    let unlisted: Vec<_> = found.difference(&listed).collect();
+    let stale: Vec<_> = listed.difference(&found).collect();
+    assert!(
+        unlisted.is_empty(),
+        "store methods without a workspace first that ARCHITECTURE.md does not list: {unlisted:?}"
+    );
+    assert!(stale.is_empty(), "ARCHITECTURE.md lists store methods that take a workspace first or are gone: {stale:?}");
+}

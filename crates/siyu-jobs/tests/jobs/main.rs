@@ -186,14 +186,15 @@ async fn a_job_whose_worker_died_is_claimed_again_after_its_lease_and_buried_aft
     let recorder = Recorder::default();
     let mut worker = worker(&f.store, "node-2", &recorder);
     assert_eq!(worker.run_once(at(1)).await.unwrap(), Outcome::Idle { next_due: Some(at(60)) }, "leased elsewhere");
-    assert!(!f.store.complete(claimed[0].id, "node-2", at(1)).await.unwrap(), "only the lease holder completes");
+    assert!(!f.store.complete(ws, claimed[0].id, "node-2", at(1)).await.unwrap(), "only the lease holder completes");
     assert_eq!(worker.run_once(at(60)).await.unwrap(), Outcome::Worked);
     assert_eq!(recorder.ran(), vec![("orphan".into(), 2)], "the orphan runs on its second claim");
     let (state, reason) = state_of(&f.store, ws, "cursed").await;
     assert_eq!(state, JobState::Dead, "a job that may be claimed once is not run a second time");
     assert!(reason.unwrap().contains("claimed 1 times without finishing"));
-    // The dead node's late completion changes nothing.
-    assert!(!f.store.complete(claimed[0].id, "node-dead", at(61)).await.unwrap());
+    // Another workspace cannot complete it, and the dead node's late completion changes nothing.
+    assert!(!f.store.complete(f.workspaces[1], claimed[1].id, "node-dead", at(61)).await.unwrap());
+    assert!(!f.store.complete(ws, claimed[0].id, "node-dead", at(61)).await.unwrap());
     assert_eq!(state_of(&f.store, ws, "orphan").await.0, JobState::Done);
 }
 

@@ -96,14 +96,15 @@ impl JobStore for SqlStore {
         Ok(jobs)
     }
 
-    async fn complete(&self, id: i64, owner: &str, now: jiff::Timestamp) -> Result<bool, StoreError> {
+    async fn complete(&self, ws: WorkspaceId, id: i64, owner: &str, now: jiff::Timestamp) -> Result<bool, StoreError> {
         let done = sqlx::query(
             "UPDATE jobs SET state = 'done', leased_by = NULL, lease_until = NULL, updated_at = $3 \
-             WHERE id = $1 AND leased_by = $2 AND state = 'pending'",
+             WHERE id = $1 AND leased_by = $2 AND state = 'pending' AND workspace_id = $4",
         )
         .bind(id)
         .bind(owner)
         .bind(millis(now))
+        .bind(ws.0)
         .execute(&self.pool)
         .await
         .map_err(db_err)?;
@@ -112,6 +113,7 @@ impl JobStore for SqlStore {
 
     async fn retry(
         &self,
+        ws: WorkspaceId,
         id: i64,
         owner: &str,
         error: &str,
@@ -120,28 +122,37 @@ impl JobStore for SqlStore {
     ) -> Result<bool, StoreError> {
         let done = sqlx::query(
             "UPDATE jobs SET run_at = $4, leased_by = NULL, lease_until = NULL, last_error = $3, updated_at = $5 \
-             WHERE id = $1 AND leased_by = $2 AND state = 'pending'",
+             WHERE id = $1 AND leased_by = $2 AND state = 'pending' AND workspace_id = $6",
         )
         .bind(id)
         .bind(owner)
         .bind(error)
         .bind(millis(run_at))
         .bind(millis(now))
+        .bind(ws.0)
         .execute(&self.pool)
         .await
         .map_err(db_err)?;
         Ok(done.rows_affected() == 1)
     }
 
-    async fn bury(&self, id: i64, owner: &str, error: &str, now: jiff::Timestamp) -> Result<bool, StoreError> {
+    async fn bury(
+        &self,
+        ws: WorkspaceId,
+        id: i64,
+        owner: &str,
+        error: &str,
+        now: jiff::Timestamp,
+    ) -> Result<bool, StoreError> {
         let done = sqlx::query(
             "UPDATE jobs SET state = 'dead', leased_by = NULL, lease_until = NULL, last_error = $3, updated_at = $4 \
-             WHERE id = $1 AND leased_by = $2 AND state = 'pending'",
+             WHERE id = $1 AND leased_by = $2 AND state = 'pending' AND workspace_id = $5",
         )
         .bind(id)
         .bind(owner)
         .bind(error)
         .bind(millis(now))
+        .bind(ws.0)
         .execute(&self.pool)
         .await
         .map_err(db_err)?;
