@@ -170,18 +170,53 @@ impl Actor {
     }
 }
 
-/// An authenticated actor with a role in one workspace; every service call takes one.
+/// An authenticated actor with a role in one workspace; every service call takes one. Its fields are
+/// private: a principal is made only by the constructors below, each saying who acts and why, and
+/// nothing changes its role or workspace afterwards.
 #[derive(Clone, Debug)]
 pub struct Principal {
-    /// The workspace all reads and writes are scoped to.
-    pub workspace_id: WorkspaceId,
-    /// The actor's role there.
-    pub role: Role,
-    /// Who is acting.
-    pub actor: Actor,
+    workspace_id: WorkspaceId,
+    role: Role,
+    actor: Actor,
 }
 
 impl Principal {
+    /// A console user signed in to `workspace_id`, with their membership's role there.
+    pub fn user(workspace_id: WorkspaceId, role: Role, id: UserId, email: impl Into<String>) -> Self {
+        Self { workspace_id, role, actor: Actor::User { id, email: email.into() } }
+    }
+
+    /// An API key of `workspace_id`, with the role it was created with.
+    pub fn key(workspace_id: WorkspaceId, role: Role, id: ApiKeyId, prefix: impl Into<String>) -> Self {
+        Self { workspace_id, role, actor: Actor::Key { id, prefix: prefix.into() } }
+    }
+
+    /// A principal for siyu's own scheduled work in `workspace_id` (reads analytics only).
+    pub fn system(workspace_id: WorkspaceId) -> Self {
+        Self { workspace_id, role: Role::Analyst, actor: Actor::System }
+    }
+
+    /// A principal for command-line administration of `workspace_id` (full rights: whoever runs the
+    /// CLI can read the data directory and the master key anyway).
+    pub fn cli(workspace_id: WorkspaceId) -> Self {
+        Self { workspace_id, role: Role::Owner, actor: Actor::Cli }
+    }
+
+    /// The workspace all reads and writes are scoped to.
+    pub fn workspace_id(&self) -> WorkspaceId {
+        self.workspace_id
+    }
+
+    /// The actor's role there.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// Who is acting.
+    pub fn actor(&self) -> &Actor {
+        &self.actor
+    }
+
     /// Fails with `Forbidden` unless the role holds `permission`.
     pub fn require(&self, permission: Permission) -> Result<(), DomainError> {
         if self.role.allows(permission) { Ok(()) } else { Err(DomainError::Forbidden(permission.name())) }
@@ -190,16 +225,6 @@ impl Principal {
     /// Returns whether the principal may see personal data unmasked.
     pub fn can_read_pii(&self) -> bool {
         self.role.allows(Permission::PiiRead)
-    }
-
-    /// A principal for siyu's own scheduled work in `workspace_id` (reads analytics only).
-    pub fn system(workspace_id: WorkspaceId) -> Self {
-        Self { workspace_id, role: Role::Analyst, actor: Actor::System }
-    }
-
-    /// A principal for command-line administration of `workspace_id` (full rights).
-    pub fn cli(workspace_id: WorkspaceId) -> Self {
-        Self { workspace_id, role: Role::Owner, actor: Actor::Cli }
     }
 }
 

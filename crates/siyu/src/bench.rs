@@ -314,7 +314,7 @@ async fn analytics_workspace(services: &siyu_domain::Services, parquet: &std::pa
 async fn bench_analytics(config: &Config, parquet: &std::path::Path, repeat: usize) -> anyhow::Result<()> {
     let app = App::build(config).await?;
     let owner = analytics_workspace(app.services(), parquet).await?;
-    let ws = owner.clone().workspace_id;
+    let ws = owner.workspace_id();
     // Fresh process states, as after a restart: first without a snapshot (the whole log is read,
     // and a snapshot saved), then with it.
     app.services().stores.events.save_snapshot(ws, Vec::new()).await?;
@@ -504,7 +504,7 @@ async fn bench_membership(
     let input = SegmentInput { key: key.into(), name: None, definition: None, text: Some(text.into()) };
     services.save_segment(&owner, &input, false).await?;
     println!("segment {key}: {text} (created and kept in {:.2} s)", started.elapsed().as_secs_f64());
-    services.take_upkeep_latencies(owner.workspace_id).await;
+    services.take_upkeep_latencies(owner.workspace_id()).await;
     // Customers drawn from a hot set of 20,000 (a different one each run, so that they enter
     // afresh), so that they reach two orders and enter, and leave after adding a product.
     let step = (customers.len() / 20_000).max(1);
@@ -566,7 +566,7 @@ async fn bench_membership(
     let elapsed = started.elapsed().as_secs_f64();
     bar.finish_and_clear();
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    let (updated, recorded) = services.take_upkeep_latencies(owner.workspace_id).await;
+    let (updated, recorded) = services.take_upkeep_latencies(owner.workspace_id()).await;
     let members = services.segment_members(&owner, key, siyu_core::PageRequest::first(1)).await?.0;
     println!("ingest: {sent} events in {elapsed:.1} s = {:.0} events/s (batches of {batch})", sent as f64 / elapsed);
     print_latencies("membership updated after an append", &updated)?;
@@ -576,13 +576,13 @@ async fn bench_membership(
     // re-evaluated against every segment over its facts read anew and patched into the kept ones.
     let _ = services.create_tag_group(&owner, "bench", "consumption_preference").await;
     let _ = services.create_tag(&owner, "bench", "bench-hot").await;
-    services.take_upkeep_latencies(owner.workspace_id).await;
+    services.take_upkeep_latencies(owner.workspace_id()).await;
     for customer in hot.iter().take(200) {
         services.add_tags(&owner, siyu_core::CustomerId(*customer), &["bench-hot".to_string()], "manual").await?;
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    let (updated, _) = services.take_upkeep_latencies(owner.workspace_id).await;
+    let (updated, _) = services.take_upkeep_latencies(owner.workspace_id()).await;
     print_latencies("membership updated after a profile change (a tag added)", &updated)?;
     // Trait changes rewrite the trait's column (shared by every evaluation) without the customer.
     for (n, customer) in hot.iter().skip(200).take(100).enumerate() {
@@ -592,7 +592,7 @@ async fn bench_membership(
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    let (updated, _) = services.take_upkeep_latencies(owner.workspace_id).await;
+    let (updated, _) = services.take_upkeep_latencies(owner.workspace_id()).await;
     print_latencies("membership updated after a profile change (a trait set)", &updated)?;
     // Merges: two customers learnt to be one person (as an identify naming both ids does); their
     // indexed events move to the survivor, and the next query waits for that.

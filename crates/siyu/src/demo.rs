@@ -318,7 +318,7 @@ pub async fn run(services: &Services, count: u64, seed: u64, progress: bool) -> 
                         }
                     }
                 }
-                services.stores.consent.record(owner.workspace_id, &consent).await?;
+                services.stores.consent.record(owner.workspace_id(), &consent).await?;
                 if !events.is_empty() {
                     services.append_events(&owner, &events).await?;
                 }

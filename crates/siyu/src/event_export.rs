@@ -177,7 +177,7 @@ pub async fn export(
     progress: impl Fn(u64) + Sync,
 ) -> anyhow::Result<u64> {
     principal.require(siyu_domain::access::Permission::AnalyticsRead)?;
-    let survivors = Survivors::of(services, principal.workspace_id).await?;
+    let survivors = Survivors::of(services, principal.workspace_id()).await?;
     let mut failure: Option<anyhow::Error> = None;
     let count = match format {
         ExportFormat::Ndjson => {
@@ -192,7 +192,7 @@ pub async fn export(
             let count = services
                 .stores
                 .events
-                .scan(principal.workspace_id, &mut |event| {
+                .scan(principal.workspace_id(), &mut |event| {
                     if failure.is_none() {
                         let customer = survivors.of_customer(event.customer);
                         if let Err(e) = serde_json::to_writer(&mut writer, &segment_json(&event, customer, n))
@@ -224,7 +224,7 @@ pub async fn export(
             let count = services
                 .stores
                 .events
-                .scan(principal.workspace_id, &mut |event| {
+                .scan(principal.workspace_id(), &mut |event| {
                     if failure.is_some() {
                         return;
                     }

@@ -89,7 +89,7 @@ impl Services {
     pub async fn workspace(&self, principal: &Principal) -> DomainResult<Workspace> {
         self.stores
             .workspaces
-            .find(principal.workspace_id)
+            .find(principal.workspace_id())
             .await?
             .ok_or_else(|| DomainError::NotFound("workspace".into()))
     }
@@ -97,8 +97,8 @@ impl Services {
     /// Updates the principal's workspace settings.
     pub async fn update_workspace(&self, principal: &Principal, new: &NewWorkspace) -> DomainResult<Workspace> {
         principal.require(Permission::WorkspaceManage)?;
-        self.stores.workspaces.update(principal.workspace_id, new).await?;
-        self.audit(principal, "workspace.update", &format!("workspace:{}", principal.workspace_id)).await?;
+        self.stores.workspaces.update(principal.workspace_id(), new).await?;
+        self.audit(principal, "workspace.update", &format!("workspace:{}", principal.workspace_id())).await?;
         self.workspace(principal).await
     }
 
@@ -154,7 +154,7 @@ impl Services {
         new: &str,
         keep: &str,
     ) -> DomainResult<()> {
-        let Actor::User { id, .. } = principal.actor else {
+        let &Actor::User { id, .. } = principal.actor() else {
             return Err(DomainError::Unauthenticated("only a signed-in user can change their password".into()));
         };
         let user = self.stores.users.find(id).await?.ok_or_else(|| DomainError::NotFound(format!("user {id}")))?;
@@ -196,7 +196,7 @@ impl Services {
         let (Some(email), Some(role)) = (email, role) else {
             return Err(DomainError::Invalid(errors));
         };
-        if self.stores.users.members(principal.workspace_id).await?.iter().any(|m| m.email == email) {
+        if self.stores.users.members(principal.workspace_id()).await?.iter().any(|m| m.email == email) {
             return Err(DomainError::Conflict(format!("\"{email}\" is already a member; change their role instead")));
         }
         let token = hex::encode(siyu_core::crypto::random_bytes::<32>()?);
@@ -204,11 +204,11 @@ impl Services {
             .stores
             .users
             .insert_invitation(
-                principal.workspace_id,
+                principal.workspace_id(),
                 &email,
                 role,
                 &hash_token(&token),
-                &principal.actor.label(),
+                &principal.actor().label(),
                 self.now(),
             )
             .await?;
@@ -219,13 +219,13 @@ impl Services {
     /// Lists the principal's workspace's pending invitations (owners).
     pub async fn invitations(&self, principal: &Principal) -> DomainResult<Vec<Invitation>> {
         principal.require(Permission::UsersManage)?;
-        Ok(self.stores.users.invitations(principal.workspace_id, self.now()).await?)
+        Ok(self.stores.users.invitations(principal.workspace_id(), self.now()).await?)
     }
 
     /// Revokes a pending invitation of the principal's workspace (owners).
     pub async fn revoke_invitation(&self, principal: &Principal, id: InvitationId) -> DomainResult<()> {
         principal.require(Permission::UsersManage)?;
-        self.stores.users.revoke_invitation(principal.workspace_id, id, self.now()).await?;
+        self.stores.users.revoke_invitation(principal.workspace_id(), id, self.now()).await?;
         self.audit(principal, "user.uninvite", &format!("invitation:{id}")).await
     }
 
@@ -300,27 +300,27 @@ impl Services {
         if member.role == Role::Owner && role != Role::Owner {
             self.keep_an_owner(principal).await?;
         }
-        self.stores.users.set_membership(principal.workspace_id, user, role).await?;
+        self.stores.users.set_membership(principal.workspace_id(), user, role).await?;
         self.audit(principal, "user.role", &format!("user:{user}:{}", role.as_str())).await
     }
 
     /// Removes a member from the workspace.
     pub async fn remove_member(&self, principal: &Principal, user: UserId) -> DomainResult<()> {
         principal.require(Permission::UsersManage)?;
-        if matches!(principal.actor, Actor::User { id, .. } if id == user) {
+        if matches!(principal.actor(), Actor::User { id, .. } if *id == user) {
             return Err(DomainError::invalid("user_id", "you cannot remove yourself"));
         }
         if self.member(principal, user).await?.role == Role::Owner {
             self.keep_an_owner(principal).await?;
         }
-        self.stores.users.remove_membership(principal.workspace_id, user).await?;
+        self.stores.users.remove_membership(principal.workspace_id(), user).await?;
         self.audit(principal, "user.remove", &format!("user:{user}")).await
     }
 
     /// Refuses a change that would leave the workspace without an owner (nobody could manage it).
     async fn keep_an_owner(&self, principal: &Principal) -> DomainResult<()> {
         let owners =
-            self.stores.users.members(principal.workspace_id).await?.iter().filter(|m| m.role == Role::Owner).count();
+            self.stores.users.members(principal.workspace_id()).await?.iter().filter(|m| m.role == Role::Owner).count();
         if owners <= 1 {
             return Err(DomainError::Conflict(
                 "a workspace needs at least one owner; make someone else owner first".into(),
@@ -332,7 +332,7 @@ impl Services {
     async fn member(&self, principal: &Principal, user: UserId) -> DomainResult<Membership> {
         self.stores
             .users
-            .members(principal.workspace_id)
+            .members(principal.workspace_id())
             .await?
             .into_iter()
             .find(|m| m.user_id == user)
@@ -342,7 +342,7 @@ impl Services {
     /// Lists the principal's workspace members.
     pub async fn members(&self, principal: &Principal) -> DomainResult<Vec<Membership>> {
         principal.require(Permission::UsersManage)?;
-        Ok(self.stores.users.members(principal.workspace_id).await?)
+        Ok(self.stores.users.members(principal.workspace_id()).await?)
     }
 
     /// Logs a user in and starts a session in their first workspace. Refused while the client's
@@ -445,11 +445,7 @@ impl Services {
         let user = self.stores.users.find(session.user_id).await?.ok_or_else(expired)?;
         let memberships = self.stores.users.memberships_of(user.id).await?;
         let membership = memberships.iter().find(|m| m.workspace_id == session.workspace_id).ok_or_else(expired)?;
-        let principal = Principal {
-            workspace_id: session.workspace_id,
-            role: membership.role,
-            actor: Actor::User { id: user.id, email: user.email.clone() },
-        };
+        let principal = Principal::user(session.workspace_id, membership.role, user.id, user.email.clone());
         Ok((user, session, principal, memberships))
     }
 
@@ -494,7 +490,7 @@ impl Services {
         let key = self
             .stores
             .api_keys
-            .insert(principal.workspace_id, kind, role, &name, &token.prefix, &token.hash, self.now())
+            .insert(principal.workspace_id(), kind, role, &name, &token.prefix, &token.hash, self.now())
             .await?;
         self.audit(principal, "key.create", &format!("key:{}", key.prefix)).await?;
         Ok((key, token.token))
@@ -503,13 +499,13 @@ impl Services {
     /// Lists the workspace's keys.
     pub async fn keys(&self, principal: &Principal) -> DomainResult<Vec<ApiKey>> {
         principal.require(Permission::KeysManage)?;
-        Ok(self.stores.api_keys.list(principal.workspace_id).await?)
+        Ok(self.stores.api_keys.list(principal.workspace_id()).await?)
     }
 
     /// Revokes a key.
     pub async fn revoke_key(&self, principal: &Principal, id: ApiKeyId) -> DomainResult<()> {
         principal.require(Permission::KeysManage)?;
-        self.stores.api_keys.revoke(principal.workspace_id, id, self.now()).await?;
+        self.stores.api_keys.revoke(principal.workspace_id(), id, self.now()).await?;
         self.audit(principal, "key.revoke", &format!("key:{id}")).await
     }
 
@@ -533,17 +529,13 @@ impl Services {
         if key.last_used_at.is_none_or(|at| now.duration_since(at) > jiff::SignedDuration::from_mins(1)) {
             self.stores.api_keys.touch(key.id, now).await?;
         }
-        let principal = Principal {
-            workspace_id: key.workspace_id,
-            role: key.role,
-            actor: Actor::Key { id: key.id, prefix: key.prefix.clone() },
-        };
+        let principal = Principal::key(key.workspace_id, key.role, key.id, key.prefix.clone());
         Ok((key, principal))
     }
 
     /// Lists the audit log.
     pub async fn audit_log(&self, principal: &Principal, page: &PageRequest) -> DomainResult<Page<AuditEntry>> {
         principal.require(Permission::AuditRead)?;
-        Ok(self.stores.audit.list(principal.workspace_id, page).await?)
+        Ok(self.stores.audit.list(principal.workspace_id(), page).await?)
     }
 }

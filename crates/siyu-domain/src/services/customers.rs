@@ -197,7 +197,18 @@ impl Services {
         field_prefix: &str,
     ) -> DomainResult<Vec<Result<UpsertResult, Vec<FieldError>>>> {
         principal.require(Permission::CustomersWrite)?;
-        let ws = principal.workspace_id;
+        self.write_customers(principal.workspace_id(), inputs, default_source, field_prefix).await
+    }
+
+    /// Writes customers as [`Self::upsert_customers`] does, for a caller that has already checked
+    /// its own permission: ingestion creates the profiles of new senders under `events:write`.
+    pub(crate) async fn write_customers(
+        &self,
+        ws: WorkspaceId,
+        inputs: Vec<CustomerInput>,
+        default_source: &str,
+        field_prefix: &str,
+    ) -> DomainResult<Vec<Result<UpsertResult, Vec<FieldError>>>> {
         let key = self.data_key(ws).await?;
         // Rejected items get their errors now; accepted ones are filled in after the write.
         let mut results: Vec<Option<Result<UpsertResult, Vec<FieldError>>>> = Vec::with_capacity(inputs.len());
@@ -270,7 +281,7 @@ impl Services {
         input: CustomerInput,
     ) -> DomainResult<UpsertResult> {
         principal.require(Permission::CustomersWrite)?;
-        let ws = principal.workspace_id;
+        let ws = principal.workspace_id();
         let id = self.live_id(ws, id).await?;
         let draft = input.into_draft("", "api", false).map_err(DomainError::Invalid)?;
         let tags = self.resolve_tags(ws, &draft.tags, "tags").await?;
@@ -311,7 +322,7 @@ impl Services {
         value: &str,
     ) -> DomainResult<()> {
         principal.require(Permission::CustomersWrite)?;
-        let ws = principal.workspace_id;
+        let ws = principal.workspace_id();
         let id = self.live_id(ws, id).await?;
         let identity = Identity::parse(kind, value, "identity").map_err(|e| DomainError::Invalid(vec![e]))?;
         let key = self.data_key(ws).await?;
@@ -331,7 +342,7 @@ impl Services {
     ) -> DomainResult<()> {
         principal.require(Permission::CustomersWrite)?;
         check_tag_source(source)?;
-        let ws = principal.workspace_id;
+        let ws = principal.workspace_id();
         let id = self.live_id(ws, id).await?;
         let tags = self.resolve_tags(ws, names, "tags").await?;
         let draft = SealedDraft {
@@ -349,7 +360,7 @@ impl Services {
     /// Removes a tag from a customer.
     pub async fn remove_tag(&self, principal: &Principal, id: CustomerId, name: &str) -> DomainResult<()> {
         principal.require(Permission::CustomersWrite)?;
-        let ws = principal.workspace_id;
+        let ws = principal.workspace_id();
         let id = self.live_id(ws, id).await?;
         let tags = self.resolve_tags(ws, &[name.to_string()], "tag").await?;
         self.stores.profiles.remove_tag(ws, id, tags[0], self.now()).await?;
@@ -360,10 +371,10 @@ impl Services {
     /// Deletes a customer and all attached data (erasure under PIPL).
     pub async fn delete_customer(&self, principal: &Principal, id: CustomerId) -> DomainResult<()> {
         principal.require(Permission::CustomersDelete)?;
-        let id = self.live_id(principal.workspace_id, id).await?;
-        self.stores.profiles.delete(principal.workspace_id, id).await?;
-        self.profiles_changed(principal.workspace_id, [id]);
-        self.profile_deleted(principal.workspace_id, id);
+        let id = self.live_id(principal.workspace_id(), id).await?;
+        self.stores.profiles.delete(principal.workspace_id(), id).await?;
+        self.profiles_changed(principal.workspace_id(), [id]);
+        self.profile_deleted(principal.workspace_id(), id);
         self.audit(principal, "customer.delete", &format!("customer:{id}")).await
     }
 
@@ -434,7 +445,7 @@ impl Services {
     /// Reads one customer, masked unless the principal holds `pii:read` (then the read is audited).
     pub async fn customer(&self, principal: &Principal, id: CustomerId) -> DomainResult<CustomerView> {
         principal.require(Permission::CustomersRead)?;
-        let ws = principal.workspace_id;
+        let ws = principal.workspace_id();
         let stored =
             self.stores.profiles.find(ws, id).await?.ok_or_else(|| DomainError::NotFound(format!("customer {id}")))?;
         let unmasked = principal.can_read_pii();
@@ -449,7 +460,7 @@ impl Services {
     /// principal holds `pii:read`; an unmasked read is audited once for all of them.
     pub async fn customers_by_id(&self, principal: &Principal, ids: &[CustomerId]) -> DomainResult<Vec<CustomerView>> {
         principal.require(Permission::CustomersRead)?;
-        let ws = principal.workspace_id;
+        let ws = principal.workspace_id();
         let mut stored = Vec::with_capacity(ids.len());
         for id in ids {
             if let Some(customer) = self.stores.profiles.find(ws, *id).await? {
@@ -472,7 +483,7 @@ impl Services {
         query: &CustomerQuery,
     ) -> DomainResult<Page<CustomerView>> {
         principal.require(Permission::CustomersRead)?;
-        let ws = principal.workspace_id;
+        let ws = principal.workspace_id();
         let key = self.data_key(ws).await?;
         let filter = self.customer_filter(ws, &key, query).await?;
         let page = self.stores.profiles.list(ws, &filter, &query.page).await?;
@@ -491,7 +502,7 @@ impl Services {
     /// Counts the customers a search finds (its page and cursor aside).
     pub async fn count_customers(&self, principal: &Principal, query: &CustomerQuery) -> DomainResult<i64> {
         principal.require(Permission::CustomersRead)?;
-        let ws = principal.workspace_id;
+        let ws = principal.workspace_id();
         let key = self.data_key(ws).await?;
         let filter = self.customer_filter(ws, &key, query).await?;
         Ok(self.stores.profiles.count_matching(ws, &filter).await?)
@@ -542,7 +553,7 @@ impl Services {
     /// Counts live customers of the workspace.
     pub async fn customer_count(&self, principal: &Principal) -> DomainResult<i64> {
         principal.require(Permission::CustomersRead)?;
-        Ok(self.stores.profiles.count(principal.workspace_id).await?)
+        Ok(self.stores.profiles.count(principal.workspace_id()).await?)
     }
 
     /// Adds a staff note.
@@ -552,33 +563,33 @@ impl Services {
         if body.is_empty() || body.chars().count() > 4000 {
             return Err(DomainError::invalid("body", "note must be 1-4000 characters"));
         }
-        let id = self.live_id(principal.workspace_id, id).await?;
+        let id = self.live_id(principal.workspace_id(), id).await?;
         Ok(self
             .stores
             .profiles
-            .add_note(principal.workspace_id, id, &principal.actor.label(), body, self.now())
+            .add_note(principal.workspace_id(), id, &principal.actor().label(), body, self.now())
             .await?)
     }
 
     /// Lists notes, newest first.
     pub async fn notes(&self, principal: &Principal, id: CustomerId) -> DomainResult<Vec<Note>> {
         principal.require(Permission::CustomersRead)?;
-        let id = self.live_id(principal.workspace_id, id).await?;
-        Ok(self.stores.profiles.notes(principal.workspace_id, id).await?)
+        let id = self.live_id(principal.workspace_id(), id).await?;
+        Ok(self.stores.profiles.notes(principal.workspace_id(), id).await?)
     }
 
     /// Lists the merge history of a customer.
     pub async fn merges(&self, principal: &Principal, id: CustomerId) -> DomainResult<Vec<MergeRecord>> {
         principal.require(Permission::CustomersRead)?;
-        let id = self.live_id(principal.workspace_id, id).await?;
-        Ok(self.stores.profiles.merges(principal.workspace_id, id).await?)
+        let id = self.live_id(principal.workspace_id(), id).await?;
+        Ok(self.stores.profiles.merges(principal.workspace_id(), id).await?)
     }
 
     /// Returns consent state and history.
     pub async fn consent(&self, principal: &Principal, id: CustomerId) -> DomainResult<ConsentView> {
         principal.require(Permission::CustomersRead)?;
-        let id = self.live_id(principal.workspace_id, id).await?;
-        let history = self.stores.consent.history(principal.workspace_id, id).await?;
+        let id = self.live_id(principal.workspace_id(), id).await?;
+        let history = self.stores.consent.history(principal.workspace_id(), id).await?;
         Ok(ConsentView { current: current_state(&history), history })
     }
 
@@ -631,10 +642,10 @@ impl Services {
         if !errors.is_empty() {
             return Err(DomainError::Invalid(errors));
         }
-        let id = self.live_id(principal.workspace_id, id).await?;
+        let id = self.live_id(principal.workspace_id(), id).await?;
         let records: Vec<_> = records.into_iter().map(|r| (id, r)).collect();
-        self.stores.consent.record(principal.workspace_id, &records).await?;
-        self.profiles_changed(principal.workspace_id, [id]);
+        self.stores.consent.record(principal.workspace_id(), &records).await?;
+        self.profiles_changed(principal.workspace_id(), [id]);
         self.consent(principal, id).await
     }
 
@@ -657,9 +668,9 @@ impl Services {
                 ),
             )
         })?;
-        let id = self.live_id(principal.workspace_id, id).await?;
+        let id = self.live_id(principal.workspace_id(), id).await?;
         let expires = self.now() + UNSUBSCRIBE_LINK_LIFETIME;
-        Ok((self.unsubscribe_token(principal.workspace_id, id, channel, expires).await?, expires))
+        Ok((self.unsubscribe_token(principal.workspace_id(), id, channel, expires).await?, expires))
     }
 
     /// Returns the signed token `ws.customer.channel.expiry.signature` (expiry in unix seconds).
@@ -756,13 +767,13 @@ impl Services {
                 ),
             )
         })?;
-        Ok(self.stores.tags.insert_group(principal.workspace_id, &name, family, self.now()).await?)
+        Ok(self.stores.tags.insert_group(principal.workspace_id(), &name, family, self.now()).await?)
     }
 
     /// Lists tag groups.
     pub async fn tag_groups(&self, principal: &Principal) -> DomainResult<Vec<TagGroup>> {
         principal.require(Permission::CustomersRead)?;
-        Ok(self.stores.tags.groups(principal.workspace_id).await?)
+        Ok(self.stores.tags.groups(principal.workspace_id()).await?)
     }
 
     /// Creates a tag in a group named by `group`.
@@ -772,23 +783,23 @@ impl Services {
         let group = self
             .stores
             .tags
-            .find_group(principal.workspace_id, group.trim())
+            .find_group(principal.workspace_id(), group.trim())
             .await?
             .ok_or_else(|| DomainError::invalid("group", format!("unknown tag group \"{}\"", group.trim())))?;
-        Ok(self.stores.tags.insert_tag(principal.workspace_id, group.id, &name, self.now()).await?)
+        Ok(self.stores.tags.insert_tag(principal.workspace_id(), group.id, &name, self.now()).await?)
     }
 
     /// Lists tags with customer counts.
     pub async fn tags(&self, principal: &Principal) -> DomainResult<Vec<Tag>> {
         principal.require(Permission::CustomersRead)?;
-        Ok(self.stores.tags.tags(principal.workspace_id).await?)
+        Ok(self.stores.tags.tags(principal.workspace_id()).await?)
     }
 
     /// Deletes a tag and its assignments.
     pub async fn delete_tag(&self, principal: &Principal, id: TagId) -> DomainResult<()> {
         principal.require(Permission::TagsManage)?;
-        self.stores.tags.delete_tag(principal.workspace_id, id).await?;
-        self.all_profiles_changed(principal.workspace_id);
+        self.stores.tags.delete_tag(principal.workspace_id(), id).await?;
+        self.all_profiles_changed(principal.workspace_id());
         Ok(())
     }
 }

@@ -49,7 +49,7 @@ impl Services {
         principal.require(Permission::EventsWrite)?;
         let mut found = Vec::with_capacity(ids.len());
         for id in ids {
-            found.push(self.stores.profiles.resolve(principal.workspace_id, *id).await?);
+            found.push(self.stores.profiles.resolve(principal.workspace_id(), *id).await?);
         }
         Ok(found)
     }
@@ -61,7 +61,6 @@ impl Services {
         senders: &[String],
     ) -> DomainResult<Vec<CustomerId>> {
         principal.require(Permission::EventsWrite)?;
-        let writer = Principal { role: crate::access::Role::Owner, ..principal.clone() };
         let field = if kind == IdentityKind::UserId { "userId" } else { "anonymousId" };
         let mut ids = Vec::with_capacity(senders.len());
         for chunk in senders.chunks(RESOLVE_CHUNK) {
@@ -74,7 +73,9 @@ impl Services {
                     source: Some("events".into()),
                 })
                 .collect();
-            for (value, result) in chunk.iter().zip(self.upsert_customers(&writer, inputs, "events", "").await?) {
+            for (value, result) in
+                chunk.iter().zip(self.write_customers(principal.workspace_id(), inputs, "events", "").await?)
+            {
                 match result {
                     Ok(done) => ids.push(done.id),
                     Err(errors) => {
@@ -93,7 +94,7 @@ impl Services {
     /// Appends events to the workspace's log; returns once they are durable.
     pub async fn append_events(&self, principal: &Principal, events: &[NewEvent]) -> DomainResult<()> {
         principal.require(Permission::EventsWrite)?;
-        self.append_and_index(principal.workspace_id, events).await
+        self.append_and_index(principal.workspace_id(), events).await
     }
 
     /// Returns the workspace's analytics index: built from the whole log on first use, then kept
@@ -102,28 +103,28 @@ impl Services {
     /// for the profile they were merged into.
     pub async fn event_index(&self, principal: &Principal) -> DomainResult<Arc<EventIndex>> {
         principal.require(Permission::AnalyticsRead)?;
-        let live = self.live_index(principal.workspace_id);
+        let live = self.live_index(principal.workspace_id());
         let (pending, merging) = {
             let state = live.read().await;
             (state.merges_pending.load(std::sync::atomic::Ordering::Acquire), state.merging.clone())
         };
         if pending || merging.try_lock().is_err() {
             // Queries see a merge at once: they wait for its events to move (appends do not).
-            self.apply_merges(principal.workspace_id).await?;
+            self.apply_merges(principal.workspace_id()).await?;
         }
-        let foreign = self.stores.events.foreign_version(principal.workspace_id).await?;
+        let foreign = self.stores.events.foreign_version(principal.workspace_id()).await?;
         {
             let state = live.read().await;
             if state.loaded && !state.is_stale() && state.foreign == foreign {
                 if state.wants_fold(self.fold_events()) {
-                    self.start_fold(principal.workspace_id, live.clone(), &state);
+                    self.start_fold(principal.workspace_id(), live.clone(), &state);
                 }
                 return Ok(state.snapshot().0);
             }
         }
         let mut state = live.write().await;
         if !state.loaded || state.is_stale() || state.foreign != foreign {
-            *state = self.load_live(principal.workspace_id).await?;
+            *state = self.load_live(principal.workspace_id()).await?;
             state.foreign = foreign;
         }
         Ok(state.snapshot().0)
@@ -542,7 +543,7 @@ impl Services {
         received_us: i64,
     ) -> DomainResult<IngestOutcome> {
         principal.require(Permission::EventsWrite)?;
-        let ws = principal.workspace_id;
+        let ws = principal.workspace_id();
         if !self.with_ingest(ws, |state| state.seen_loaded) {
             // After a restart the window is rebuilt from the log, so a client's retry of a batch that
             // was stored just before a crash is still recognised.
@@ -601,7 +602,7 @@ impl Services {
         outcome: &mut IngestOutcome,
         received_us: i64,
     ) -> DomainResult<()> {
-        let ws = principal.workspace_id;
+        let ws = principal.workspace_id();
         // Each message's identities, named once: the upsert below writes them into the cache, and
         // the events are then resolved through exactly these keys.
         let mut writes: Vec<usize> = Vec::new();
@@ -636,8 +637,8 @@ impl Services {
         });
         let mut refused = vec![false; pending.len()];
         if !inputs.is_empty() {
-            let writer = Principal { role: crate::access::Role::Owner, ..principal.clone() };
-            let results = self.upsert_customers(&writer, inputs, "events", "").await?;
+            // New senders become profiles under the ingestion's own permission (`events:write`).
+            let results = self.write_customers(ws, inputs, "events", "").await?;
             self.with_ingest(ws, |state| {
                 for (position, result) in writes.iter().zip(results) {
                     match result {

@@ -220,7 +220,7 @@ impl Services {
         if tags.is_empty() {
             return Ok(Vec::new());
         }
-        let (_, missing) = self.stores.tags.resolve_names(principal.workspace_id, tags).await?;
+        let (_, missing) = self.stores.tags.resolve_names(principal.workspace_id(), tags).await?;
         Ok(missing
             .into_iter()
             .map(|name| FieldError::new("tags", format!("unknown tag \"{name}\"; create it first")))

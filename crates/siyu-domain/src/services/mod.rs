@@ -88,7 +88,10 @@ impl Services {
 
     /// Writes an audit entry for the principal.
     pub async fn audit(&self, principal: &Principal, action: &str, target: &str) -> DomainResult<()> {
-        self.stores.audit.append(principal.workspace_id, &principal.actor.label(), action, target, self.now()).await?;
+        self.stores
+            .audit
+            .append(principal.workspace_id(), &principal.actor().label(), action, target, self.now())
+            .await?;
         Ok(())
     }
 }

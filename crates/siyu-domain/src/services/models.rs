@@ -330,7 +330,7 @@ impl Services {
     /// Returns the workspace's model settings (the defaults until some are saved).
     pub async fn model_settings(&self, principal: &Principal) -> DomainResult<ModelSettings> {
         principal.require(Permission::AnalyticsRead)?;
-        self.stored_model_settings(principal.workspace_id).await
+        self.stored_model_settings(principal.workspace_id()).await
     }
 
     async fn stored_model_settings(&self, ws: WorkspaceId) -> DomainResult<ModelSettings> {
@@ -347,11 +347,11 @@ impl Services {
         principal.require(Permission::SegmentsManage)?;
         settings.validate()?;
         let json = serde_json::to_string(settings).map_err(|e| DomainError::Internal(e.to_string()))?;
-        self.stores.workspaces.set_model_settings(principal.workspace_id, &json, self.now()).await?;
-        let kept = self.computed.of(principal.workspace_id);
+        self.stores.workspaces.set_model_settings(principal.workspace_id(), &json, self.now()).await?;
+        let kept = self.computed.of(principal.workspace_id());
         kept.settings_changed.store(true, Ordering::Release);
         if kept.published.borrow().models.is_some() {
-            self.schedule(principal.workspace_id, None);
+            self.schedule(principal.workspace_id(), None);
         }
         self.audit(principal, "models.settings", "models").await
     }
@@ -362,7 +362,7 @@ impl Services {
     /// waited for, and never their LTV fit.
     pub async fn customer_models(&self, principal: &Principal) -> DomainResult<Arc<ComputedModels>> {
         principal.require(Permission::AnalyticsRead)?;
-        self.models_of(principal.workspace_id).await
+        self.models_of(principal.workspace_id()).await
     }
 
     /// [`Services::customer_models`] for a caller that checked its own permission.
@@ -405,7 +405,7 @@ impl Services {
         as_of: Option<jiff::Timestamp>,
     ) -> DomainResult<Arc<ComputedModels>> {
         principal.require(Permission::AnalyticsRead)?;
-        let ws = principal.workspace_id;
+        let ws = principal.workspace_id();
         let kept = self.computed.of(ws);
         let computing = kept.computing.clone().lock_owned().await;
         let computed = self.compute_models(ws, &kept, as_of).await;
@@ -419,7 +419,7 @@ impl Services {
     /// ends.
     pub async fn schedule_models(&self, principal: &Principal, as_of: Option<jiff::Timestamp>) -> DomainResult<()> {
         principal.require(Permission::AnalyticsRead)?;
-        self.schedule(principal.workspace_id, as_of);
+        self.schedule(principal.workspace_id(), as_of);
         Ok(())
     }
 
@@ -427,14 +427,14 @@ impl Services {
     /// scheduled (for the CLI and tests).
     pub async fn models_settled(&self, principal: &Principal) -> DomainResult<()> {
         principal.require(Permission::AnalyticsRead)?;
-        let kept = self.computed.of(principal.workspace_id);
+        let kept = self.computed.of(principal.workspace_id());
         loop {
             let computing = kept.computing.lock().await;
             if kept.pending.lock().expect("models lock is never poisoned").is_none() {
                 return Ok(());
             }
             drop(computing);
-            self.work_pending(principal.workspace_id, kept.clone());
+            self.work_pending(principal.workspace_id(), kept.clone());
         }
     }
 
@@ -605,7 +605,7 @@ impl Services {
             health_bands: bands,
             mean_health: if customers == 0 { 0.0 } else { health_sum as f64 / customers as f64 },
             no_order_data: (models.buyers == 0).then(|| NO_ORDER_DATA.to_string()),
-            refreshing: self.models_refreshing(principal.workspace_id),
+            refreshing: self.models_refreshing(principal.workspace_id()),
         })
     }
 
@@ -659,7 +659,7 @@ impl Services {
         if from >= to {
             return Err(DomainError::invalid("from", format!("must be before to ({to}), got {from}")));
         }
-        let settings = self.stored_model_settings(principal.workspace_id).await?;
+        let settings = self.stored_model_settings(principal.workspace_id()).await?;
         let index = self.event_index(principal).await?;
         tokio::task::spawn_blocking(move || {
             let stages = |at: jiff::Timestamp| -> HashMap<i64, Stage> {
@@ -732,7 +732,7 @@ impl Services {
         }
         let horizon_days = computed.settings.ltv_horizon_days;
         let (outcome, computing) = match computed.ltv_state() {
-            LtvState::Fitted(outcome) => (Some(outcome), self.models_refreshing(principal.workspace_id)),
+            LtvState::Fitted(outcome) => (Some(outcome), self.models_refreshing(principal.workspace_id())),
             LtvState::Fitting(last) => (last, true),
         };
         let Some(outcome) = outcome else {
@@ -797,10 +797,10 @@ impl Services {
         let customer = self
             .stores
             .profiles
-            .resolve(principal.workspace_id, customer)
+            .resolve(principal.workspace_id(), customer)
             .await?
             .ok_or_else(|| DomainError::NotFound(format!("customer {customer}")))?;
-        let computed = self.models_of(principal.workspace_id).await?;
+        let computed = self.models_of(principal.workspace_id()).await?;
         let Some(c) = computed.customer(customer.0).copied() else { return Ok(None) };
         // The last converged fit, never waited for.
         let ltv = computed.ltv().filter(|_| c.orders > 0).and_then(|fit| {

@@ -338,9 +338,9 @@ impl Services {
     ) -> DomainResult<SegmentPreview> {
         principal.require(Permission::AnalyticsRead)?;
         let condition = input.condition()?;
-        let (_, definitions) = self.segment_definitions(principal.workspace_id).await?;
+        let (_, definitions) = self.segment_definitions(principal.workspace_id()).await?;
         let started = std::time::Instant::now();
-        let (members, warnings) = self.evaluate(principal.workspace_id, &condition, None, definitions).await?;
+        let (members, warnings) = self.evaluate(principal.workspace_id(), &condition, None, definitions).await?;
         Ok(SegmentPreview {
             text: language::print(&condition),
             definition: condition,
@@ -380,7 +380,7 @@ impl Services {
             return Err(DomainError::Invalid(errors));
         }
         let condition = condition.expect("checked above");
-        let (_, mut definitions) = self.segment_definitions(principal.workspace_id).await?;
+        let (_, mut definitions) = self.segment_definitions(principal.workspace_id()).await?;
         if replace && !definitions.contains_key(&input.key) {
             return Err(DomainError::NotFound(format!("segment \"{}\"", input.key)));
         }
@@ -391,7 +391,7 @@ impl Services {
         let originals = definitions.clone();
         definitions.remove(&input.key);
         let (members, warnings) =
-            self.evaluate(principal.workspace_id, &condition, Some(&input.key), definitions).await?;
+            self.evaluate(principal.workspace_id(), &condition, Some(&input.key), definitions).await?;
         for (key, definition) in &originals {
             if key != &input.key
                 && exceeds_limits(definition, &originals).is_none()
@@ -413,12 +413,12 @@ impl Services {
             updated_at: now,
         };
         if replace {
-            self.stores.segments.update(principal.workspace_id, &stored).await?;
+            self.stores.segments.update(principal.workspace_id(), &stored).await?;
         } else {
-            self.stores.segments.insert(principal.workspace_id, &stored).await?;
+            self.stores.segments.insert(principal.workspace_id(), &stored).await?;
         }
         self.audit(principal, if replace { "segment.update" } else { "segment.create" }, &input.key).await?;
-        self.segments_changed(principal.workspace_id).await?;
+        self.segments_changed(principal.workspace_id()).await?;
         Ok(SegmentView {
             key: stored.key,
             name: stored.name,
@@ -435,15 +435,15 @@ impl Services {
     /// Deletes a segment; refused while another segment refers to it.
     pub async fn delete_segment(&self, principal: &Principal, key: &str) -> DomainResult<()> {
         principal.require(Permission::SegmentsManage)?;
-        let (_, definitions) = self.segment_definitions(principal.workspace_id).await?;
+        let (_, definitions) = self.segment_definitions(principal.workspace_id()).await?;
         let users: Vec<&String> =
             definitions.iter().filter(|(k, d)| k.as_str() != key && refers_to(d, key)).map(|(k, _)| k).collect();
         if let Some(user) = users.first() {
             return Err(DomainError::Conflict(format!("segment \"{user}\" refers to \"{key}\"")));
         }
-        self.stores.segments.delete(principal.workspace_id, key).await?;
+        self.stores.segments.delete(principal.workspace_id(), key).await?;
         self.audit(principal, "segment.delete", key).await?;
-        self.segments_changed(principal.workspace_id).await
+        self.segments_changed(principal.workspace_id()).await
     }
 
     /// Returns a segment's members and warnings: the members upkeep keeps while it runs (they
@@ -469,7 +469,7 @@ impl Services {
     /// Returns every segment with its size and daily sizes.
     pub async fn segments(&self, principal: &Principal) -> DomainResult<Vec<SegmentView>> {
         principal.require(Permission::AnalyticsRead)?;
-        let ws = principal.workspace_id;
+        let ws = principal.workspace_id();
         let (stored, definitions) = self.segment_definitions(ws).await?;
         let mut out = Vec::new();
         for s in stored {
@@ -484,7 +484,7 @@ impl Services {
     /// Returns a segment with its size and daily sizes.
     pub async fn segment(&self, principal: &Principal, key: &str) -> DomainResult<SegmentView> {
         principal.require(Permission::AnalyticsRead)?;
-        let ws = principal.workspace_id;
+        let ws = principal.workspace_id();
         let (stored, definitions) = self.segment_definitions(ws).await?;
         let s = stored
             .into_iter()
@@ -504,8 +504,8 @@ impl Services {
     ) -> DomainResult<(u64, Page<CustomerId>)> {
         principal.require(Permission::AnalyticsRead)?;
         principal.require(Permission::CustomersRead)?;
-        let (_, definitions) = self.segment_definitions(principal.workspace_id).await?;
-        let (members, _) = self.current_members(principal.workspace_id, key, &definitions).await?;
+        let (_, definitions) = self.segment_definitions(principal.workspace_id()).await?;
+        let (members, _) = self.current_members(principal.workspace_id(), key, &definitions).await?;
         let after = page.after.map_or(0, |a| a.max(0) as u64 + 1);
         let items: Vec<CustomerId> = members
             .iter()
@@ -530,7 +530,7 @@ impl Services {
     ) -> DomainResult<u64> {
         principal.require(Permission::AnalyticsRead)?;
         principal.require(Permission::CustomersRead)?;
-        let ws = principal.workspace_id;
+        let ws = principal.workspace_id();
         let (_, definitions) = self.segment_definitions(ws).await?;
         let (members, _) = self.current_members(ws, key, &definitions).await?;
         let unmasked = principal.can_read_pii() && !masked;

@@ -32,7 +32,7 @@ async fn workspace_slugs_are_unique(f: Fixture) {
 
 async fn login_locks_after_five_failures(f: Fixture) {
     let owner = f.workspace("brand").await;
-    f.services.add_user(owner.workspace_id, "Li@Brand.cn", "Li", "s3cret-pass", Role::Owner).await.unwrap();
+    f.services.add_user(owner.workspace_id(), "Li@Brand.cn", "Li", "s3cret-pass", Role::Owner).await.unwrap();
     assert!(f.services.login("li@brand.cn", "s3cret-pass", &NO_CLIENT).await.is_ok());
     for attempt in 1..=5 {
         let result = f.services.login("li@brand.cn", "wrong-pass", &NO_CLIENT).await;
@@ -49,16 +49,16 @@ async fn sessions_switch_only_to_own_workspaces(f: Fixture) {
     let a = f.workspace("brand-a").await;
     let b = f.workspace("brand-b").await;
     let c = f.workspace("brand-c").await;
-    f.services.add_user(a.workspace_id, "li@brand.cn", "Li", "s3cret-pass", Role::Analyst).await.unwrap();
-    f.services.add_user(b.workspace_id, "li@brand.cn", "Li", "s3cret-pass", Role::CsAgent).await.unwrap();
+    f.services.add_user(a.workspace_id(), "li@brand.cn", "Li", "s3cret-pass", Role::Analyst).await.unwrap();
+    f.services.add_user(b.workspace_id(), "li@brand.cn", "Li", "s3cret-pass", Role::CsAgent).await.unwrap();
     let login = f.services.login("li@brand.cn", "s3cret-pass", &NO_CLIENT).await.unwrap();
     let (_, _, principal, memberships) = f.services.session(&login.token).await.unwrap();
-    assert_eq!((principal.workspace_id, principal.role), (a.workspace_id, Role::Analyst));
+    assert_eq!((principal.workspace_id(), principal.role()), (a.workspace_id(), Role::Analyst));
     assert_eq!(memberships.len(), 2);
-    f.services.switch_workspace(&login.token, b.workspace_id).await.unwrap();
+    f.services.switch_workspace(&login.token, b.workspace_id()).await.unwrap();
     let (_, _, principal, _) = f.services.session(&login.token).await.unwrap();
-    assert_eq!((principal.workspace_id, principal.role), (b.workspace_id, Role::CsAgent));
-    assert!(f.services.switch_workspace(&login.token, c.workspace_id).await.is_err());
+    assert_eq!((principal.workspace_id(), principal.role()), (b.workspace_id(), Role::CsAgent));
+    assert!(f.services.switch_workspace(&login.token, c.workspace_id()).await.is_err());
     f.services.logout(&login.token).await.unwrap();
     assert!(f.services.session(&login.token).await.is_err());
 }
@@ -67,7 +67,7 @@ async fn api_keys_authenticate_until_revoked(f: Fixture) {
     let owner = f.workspace("brand").await;
     let (key, token) = f.services.create_key(&owner, KeyKind::Secret, Role::Operator, "crm sync").await.unwrap();
     let (_, principal) = f.services.authenticate_key(&token, KeyKind::Secret).await.unwrap();
-    assert_eq!((principal.workspace_id, principal.role), (owner.workspace_id, Role::Operator));
+    assert_eq!((principal.workspace_id(), principal.role()), (owner.workspace_id(), Role::Operator));
     assert!(f.services.authenticate_key(&token, KeyKind::Write).await.is_err());
     let listed = f.services.keys(&owner).await.unwrap();
     assert_eq!(listed.len(), 1);
@@ -81,8 +81,8 @@ async fn api_keys_authenticate_until_revoked(f: Fixture) {
 async fn inviting_an_existing_user_from_another_workspace_never_touches_their_account(f: Fixture) {
     let a = f.workspace("brand-a").await;
     let b = f.workspace("brand-b").await;
-    f.services.add_user(a.workspace_id, "victim@brand.cn", "Victim", "victim-pass", Role::Owner).await.unwrap();
-    f.services.add_user(b.workspace_id, "attacker@evil.cn", "Mallory", "attacker-pass", Role::Owner).await.unwrap();
+    f.services.add_user(a.workspace_id(), "victim@brand.cn", "Victim", "victim-pass", Role::Owner).await.unwrap();
+    f.services.add_user(b.workspace_id(), "attacker@evil.cn", "Mallory", "attacker-pass", Role::Owner).await.unwrap();
     let attacker = f.services.login("attacker@evil.cn", "attacker-pass", &NO_CLIENT).await.unwrap();
     let (_, _, attacker_b, _) = f.services.session(&attacker.token).await.unwrap();
 
@@ -91,7 +91,7 @@ async fn inviting_an_existing_user_from_another_workspace_never_touches_their_ac
     // The victim's own password still works, and still only leads into their own workspace.
     let victim = f.services.login("victim@brand.cn", "victim-pass", &NO_CLIENT).await.unwrap();
     let (_, _, principal, memberships) = f.services.session(&victim.token).await.unwrap();
-    assert_eq!((principal.workspace_id, principal.role, memberships.len()), (a.workspace_id, Role::Owner, 1));
+    assert_eq!((principal.workspace_id(), principal.role(), memberships.len()), (a.workspace_id(), Role::Owner, 1));
 
     // The attacker holds the link, but cannot accept it as the victim in any way.
     let as_new = Acceptance::NewAccount { name: "x", password: "chosen-by-attacker" };
@@ -109,8 +109,8 @@ async fn inviting_an_existing_user_from_another_workspace_never_touches_their_ac
     let accepted = Acceptance::SignedIn { session_token: &victim.token };
     let session = f.services.accept_invitation(&invited.token, accepted).await.unwrap();
     let (_, _, principal, memberships) = f.services.session(&session.token).await.unwrap();
-    assert_eq!((principal.workspace_id, principal.role, memberships.len()), (b.workspace_id, Role::Analyst, 2));
-    assert!(memberships.iter().any(|m| m.workspace_id == a.workspace_id && m.role == Role::Owner));
+    assert_eq!((principal.workspace_id(), principal.role(), memberships.len()), (b.workspace_id(), Role::Analyst, 2));
+    assert!(memberships.iter().any(|m| m.workspace_id == a.workspace_id() && m.role == Role::Owner));
     // The link is spent.
     let again = Acceptance::SignedIn { session_token: &victim.token };
     assert!(matches!(f.services.accept_invitation(&invited.token, again).await, Err(DomainError::NotFound(_))));
@@ -130,7 +130,7 @@ async fn an_invitation_creates_an_account_only_with_the_invitees_own_password(f:
     assert!(matches!(f.services.accept_invitation(&invited.token, short).await, Err(DomainError::Invalid(_))));
     let good = Acceptance::NewAccount { name: "New", password: "my-own-pass" };
     let session = f.services.accept_invitation(&invited.token, good).await.unwrap();
-    assert_eq!(session.session.workspace_id, owner.workspace_id);
+    assert_eq!(session.session.workspace_id, owner.workspace_id());
     assert!(f.services.login("new@brand.cn", "my-own-pass", &NO_CLIENT).await.is_ok());
     let members = f.services.members(&owner).await.unwrap();
     assert!(members.iter().any(|m| m.email == "new@brand.cn" && m.role == Role::Operator));
@@ -147,7 +147,8 @@ async fn revoked_invitations_accept_nothing(f: Fixture) {
     f.services.revoke_invitation(&owner, invited.invitation.id).await.unwrap();
     let accept = Acceptance::NewAccount { name: "New", password: "my-own-pass" };
     assert!(matches!(f.services.accept_invitation(&invited.token, accept).await, Err(DomainError::NotFound(_))));
-    let analyst = siyu_domain::access::Principal { role: Role::Analyst, ..owner.clone() };
+    let analyst =
+        siyu_domain::access::Principal::key(owner.workspace_id(), Role::Analyst, siyu_core::ApiKeyId(1), "sk_test");
     assert!(matches!(f.services.invite_user(&analyst, "x@brand.cn", "owner").await, Err(DomainError::Forbidden(_))));
     let bad = f.services.invite_user(&owner, "not an email", "boss").await;
     assert!(matches!(bad, Err(DomainError::Invalid(errors)) if errors.len() == 2), "every bad field is named");
@@ -155,7 +156,7 @@ async fn revoked_invitations_accept_nothing(f: Fixture) {
 
 async fn a_locked_account_still_lets_its_known_browser_in(f: Fixture) {
     let owner = f.workspace("brand").await;
-    f.services.add_user(owner.workspace_id, "li@brand.cn", "Li", "s3cret-pass", Role::Owner).await.unwrap();
+    f.services.add_user(owner.workspace_id(), "li@brand.cn", "Li", "s3cret-pass", Role::Owner).await.unwrap();
     let first = f.services.login("li@brand.cn", "s3cret-pass", &NO_CLIENT).await.unwrap();
     let device = first.device_token.expect("a password login names the browser");
     // Someone elsewhere locks the account by guessing.
@@ -178,7 +179,7 @@ async fn a_locked_account_still_lets_its_known_browser_in(f: Fixture) {
 
 async fn an_address_that_keeps_failing_waits_whatever_account_it_tries(f: Fixture) {
     let owner = f.workspace("brand").await;
-    f.services.add_user(owner.workspace_id, "li@brand.cn", "Li", "s3cret-pass", Role::Owner).await.unwrap();
+    f.services.add_user(owner.workspace_id(), "li@brand.cn", "Li", "s3cret-pass", Role::Owner).await.unwrap();
     let attacker = LoginClient { addr: Some("198.51.100.7".parse().unwrap()), device_token: None };
     for i in 0..5 {
         let result = f.services.login(&format!("guess{i}@brand.cn"), "guess", &attacker).await;
@@ -207,8 +208,8 @@ async fn write_keys_need_a_role_that_may_send_events(f: Fixture) {
 async fn cli_add_user_keeps_an_existing_password(f: Fixture) {
     let a = f.workspace("brand-a").await;
     let b = f.workspace("brand-b").await;
-    f.services.add_user(a.workspace_id, "li@brand.cn", "Li", "s3cret-pass", Role::Owner).await.unwrap();
-    f.services.add_user(b.workspace_id, "li@brand.cn", "Li", "other-pass", Role::Analyst).await.unwrap();
+    f.services.add_user(a.workspace_id(), "li@brand.cn", "Li", "s3cret-pass", Role::Owner).await.unwrap();
+    f.services.add_user(b.workspace_id(), "li@brand.cn", "Li", "other-pass", Role::Analyst).await.unwrap();
     assert!(f.services.login("li@brand.cn", "s3cret-pass", &NO_CLIENT).await.is_ok());
     assert!(f.services.login("li@brand.cn", "other-pass", &NO_CLIENT).await.is_err());
     // The server's operator can reset it, which ends the account's sessions.
@@ -220,9 +221,9 @@ async fn cli_add_user_keeps_an_existing_password(f: Fixture) {
 
 async fn the_last_owner_can_be_neither_demoted_nor_removed(f: Fixture) {
     let owner = f.workspace("brand").await;
-    let li = f.services.add_user(owner.workspace_id, "li@brand.cn", "Li", "s3cret-pass", Role::Owner).await.unwrap();
+    let li = f.services.add_user(owner.workspace_id(), "li@brand.cn", "Li", "s3cret-pass", Role::Owner).await.unwrap();
     let wang =
-        f.services.add_user(owner.workspace_id, "wang@brand.cn", "Wang", "s3cret-pass", Role::Analyst).await.unwrap();
+        f.services.add_user(owner.workspace_id(), "wang@brand.cn", "Wang", "s3cret-pass", Role::Analyst).await.unwrap();
     assert!(matches!(f.services.set_role(&owner, li, Role::Analyst).await, Err(DomainError::Conflict(_))));
     assert!(matches!(f.services.remove_member(&owner, li).await, Err(DomainError::Conflict(_))));
     f.services.set_role(&owner, wang, Role::Owner).await.unwrap();

@@ -38,16 +38,16 @@ async fn append_then_scan_since_a_checkpoint(fixture: Fixture) {
     let other = fixture.workspace("other").await;
     let ids = fixture.services.customers_for_user_ids(&owner, &["u".to_string()]).await.unwrap();
     let store = &fixture.services.stores.events;
-    store.append(owner.workspace_id, &events(ids[0], &["A", "B"], 1_000)).await.unwrap();
-    store.append(other.workspace_id, &events(ids[0], &["X"], 1_000)).await.unwrap();
+    store.append(owner.workspace_id(), &events(ids[0], &["A", "B"], 1_000)).await.unwrap();
+    store.append(other.workspace_id(), &events(ids[0], &["X"], 1_000)).await.unwrap();
     let mut seen = Vec::new();
     let (n, checkpoint) =
-        store.scan_since(owner.workspace_id, "", &mut |e| seen.push(e.name.to_string())).await.unwrap();
+        store.scan_since(owner.workspace_id(), "", &mut |e| seen.push(e.name.to_string())).await.unwrap();
     assert_eq!((n, seen.as_slice()), (2, ["A".to_string(), "B".to_string()].as_slice()));
-    store.append(owner.workspace_id, &events(ids[0], &["C"], 2_000)).await.unwrap();
+    store.append(owner.workspace_id(), &events(ids[0], &["C"], 2_000)).await.unwrap();
     let mut later = Vec::new();
     let (n, _) =
-        store.scan_since(owner.workspace_id, &checkpoint, &mut |e| later.push(e.name.to_string())).await.unwrap();
+        store.scan_since(owner.workspace_id(), &checkpoint, &mut |e| later.push(e.name.to_string())).await.unwrap();
     assert_eq!((n, later), (1, vec!["C".to_string()]));
 }
 
@@ -67,7 +67,7 @@ async fn the_index_restarts_from_its_snapshot_and_sees_other_writers(fixture: Fi
     let first = fixture.services.event_index(&owner).await.unwrap();
     assert_eq!(first.columns.event_count(), 12_000);
     let store = &fixture.services.stores.events;
-    assert!(store.load_snapshot(owner.workspace_id).await.unwrap().is_some(), "a full load saves a snapshot");
+    assert!(store.load_snapshot(owner.workspace_id()).await.unwrap().is_some(), "a full load saves a snapshot");
 
     // Events after the snapshot, from this process and from another one.
     fixture.services.append_events(&owner, &events(ids[1], &["Signed Up"], 9_000)).await.unwrap();

@@ -4,7 +4,7 @@ use crate::Fixture;
 use serde_json::json;
 use siyu_core::PageRequest;
 use siyu_domain::DomainError;
-use siyu_domain::access::{Actor, Principal, Role};
+use siyu_domain::access::{Principal, Role};
 use siyu_domain::consent::Channel;
 use siyu_domain::profiles::CustomerInput;
 use siyu_domain::services::{ConsentChange, CustomerQuery};
@@ -31,7 +31,7 @@ fn input(value: serde_json::Value) -> CustomerInput {
 }
 
 fn as_role(owner: &Principal, role: Role) -> Principal {
-    Principal { role, actor: Actor::Cli, ..owner.clone() }
+    Principal::key(owner.workspace_id(), role, siyu_core::ApiKeyId(1), "sk_test")
 }
 
 async fn setup_tags(f: &Fixture, owner: &Principal) {
@@ -269,7 +269,7 @@ async fn personal_data_is_encrypted_at_rest(f: Fixture) {
         .await
         .unwrap()
         .id;
-    let stored = f.services.stores.profiles.find(owner.workspace_id, id).await.unwrap().unwrap();
+    let stored = f.services.stores.profiles.find(owner.workspace_id(), id).await.unwrap().unwrap();
     let identity = &stored.identities[0];
     assert!(!identity.lookup.contains("13812345678"), "the lookup key is a blind index");
     let sealed = identity.sealed.as_ref().expect("phone is sealed");
@@ -304,10 +304,15 @@ async fn consent_history_and_unsubscribe(f: Fixture) {
     let stretched = token.replacen(&format!(".{}.", expires.as_second()), &format!(".{}.", expires.as_second() + 9), 1);
     assert!(f.services.unsubscribe(&stretched).await.is_err(), "the expiry is signed");
     let past = f.services.now() - jiff::SignedDuration::from_hours(1);
-    let expired = f.services.unsubscribe_token(owner.workspace_id, id, Channel::Email, past).await.unwrap();
+    let expired = f.services.unsubscribe_token(owner.workspace_id(), id, Channel::Email, past).await.unwrap();
     assert!(f.services.unsubscribe(&expired).await.is_err(), "expired links fail");
     // Creating a link needs the permission to change consent.
-    let auditor = siyu_domain::access::Principal { role: siyu_domain::access::Role::Auditor, ..owner.clone() };
+    let auditor = siyu_domain::access::Principal::key(
+        owner.workspace_id(),
+        siyu_domain::access::Role::Auditor,
+        siyu_core::ApiKeyId(1),
+        "sk_test",
+    );
     assert!(matches!(f.services.unsubscribe_link(&auditor, id, "email").await, Err(DomainError::Forbidden(_))));
     assert!(matches!(f.services.undo_unsubscribe(&token).await, Err(DomainError::Conflict(_))), "nothing to undo yet");
     f.services.unsubscribe(&token).await.unwrap();

@@ -198,7 +198,7 @@ async fn segment_events(f: &Fixture, owner: &Principal, customer: CustomerId, n:
         f.services
             .stores
             .events
-            .scan_since(owner.workspace_id, "", &mut |e| {
+            .scan_since(owner.workspace_id(), "", &mut |e| {
                 if e.customer == customer && e.name.starts_with("Segment ") {
                     seen.push((e.name.to_string(), e.properties.to_string()));
                 }

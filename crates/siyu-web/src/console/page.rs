@@ -49,7 +49,7 @@ impl Chrome {
             .map(|m| WorkspaceOption {
                 id: m.workspace_id.0,
                 name: m.workspace_name.clone(),
-                selected: m.workspace_id == console.principal.workspace_id,
+                selected: m.workspace_id == console.principal.workspace_id(),
             })
             .collect();
         Self {
@@ -58,7 +58,7 @@ impl Chrome {
             flash: None,
             user: Some(UserBar {
                 email: console.user.email.clone(),
-                role: t.role(console.principal.role),
+                role: t.role(console.principal.role()),
                 csrf: console.session.csrf_token.clone(),
                 workspaces,
                 workspace_name: console.workspace.name.clone(),

@@ -94,7 +94,7 @@ impl Console {
 
     /// Returns whether the user's role holds `permission`.
     pub(crate) fn may(&self, permission: Permission) -> bool {
-        self.principal.role.allows(permission)
+        self.principal.role().allows(permission)
     }
 
     /// Formats a time in the workspace's time zone.

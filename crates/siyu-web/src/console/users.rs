@@ -82,7 +82,7 @@ async fn users_page(
         })
         .collect();
     let t = console.t();
-    let me = match &console.principal.actor {
+    let me = match &console.principal.actor() {
         Actor::User { id, .. } => Some(*id),
         _ => None,
     };

@@ -145,7 +145,7 @@ async fn fixture(app: &TestApp, owner_key: &str, template: &str, round: usize) -
     if path.contains("{u}") {
         let id = app
             .services
-            .add_user(app.owner.workspace_id, &format!("u{round}@brand.cn"), "", "long-password", Role::Analyst)
+            .add_user(app.owner.workspace_id(), &format!("u{round}@brand.cn"), "", "long-password", Role::Analyst)
             .await
             .unwrap();
         path = path.replace("{u}", &id.to_string());

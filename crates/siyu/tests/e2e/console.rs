@@ -30,7 +30,7 @@ fn input(value: Value) -> CustomerInput {
 /// came in twice (phone, then e-mail) and was merged, with a note and consent history. Returns his id.
 async fn seed(app: &TestApp) -> i64 {
     let (services, owner) = (&app.services, &app.owner);
-    let ws = owner.workspace_id;
+    let ws = owner.workspace_id();
     for (email, name, role) in
         [(OWNER, "王店长", Role::Owner), (AGENT, "客服小张", Role::CsAgent), (ANALYST, "分析师小陈", Role::Analyst)]
     {
@@ -267,14 +267,14 @@ async fn the_workspace_switcher_moves_the_session_to_another_membership() {
     let app = console_app().await;
     seed(&app).await;
     let (other, _) = app.other_workspace("outlet").await;
-    app.services.add_user(other.workspace_id, OWNER, "王店长", PASSWORD, Role::Analyst).await.unwrap();
+    app.services.add_user(other.workspace_id(), OWNER, "王店长", PASSWORD, Role::Analyst).await.unwrap();
     let (stranger, _) = app.other_workspace("stranger").await;
     let client = logged_in(&app, OWNER, EN).await;
     let (_, page) = get(&client, &app, "/customers").await;
     let switcher = fragment(&page, r#"id="workspace-switcher""#, "</select>");
     assert_eq!(switcher.matches("<option").count(), 2, "{switcher}");
     let csrf = csrf_in(&page);
-    let target = other.workspace_id.to_string();
+    let target = other.workspace_id().to_string();
     let (status, page) = post(&client, &app, "/workspace/switch", &[("_csrf", &csrf), ("workspace", &target)]).await;
     assert_eq!(status, 200);
     assert!(page.contains(r#"id="home-empty""#), "the switch lands on the home page, empty there: {page}");
@@ -283,7 +283,7 @@ async fn the_workspace_switcher_moves_the_session_to_another_membership() {
         fragment(&page, r#"id="workspace-switcher""#, "</select>").contains(&format!(r#"value="{target}" selected"#))
     );
     assert!(get(&client, &app, "/customers").await.1.contains("0 customers in total"), "the other workspace is empty");
-    let foreign = stranger.workspace_id.to_string();
+    let foreign = stranger.workspace_id().to_string();
     let (status, _) = post(&client, &app, "/workspace/switch", &[("_csrf", &csrf), ("workspace", &foreign)]).await;
     assert_eq!(status, 404, "a workspace the user does not belong to cannot be entered");
 }

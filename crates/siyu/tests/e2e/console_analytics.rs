@@ -24,7 +24,7 @@ fn fixture(name: &str) -> PathBuf {
 /// Starts a server with an owner, an analyst and a cs_agent, and (if `events`) small-2's events.
 async fn analytics_app(events: bool) -> TestApp {
     let app = spawn_app(Backend::Sqlite).await.expect("SQLite needs no setup");
-    let ws = app.owner.workspace_id;
+    let ws = app.owner.workspace_id();
     for (email, name, role) in
         [(OWNER, "王店长", Role::Owner), (ANALYST, "分析师小陈", Role::Analyst), (AGENT, "客服小张", Role::CsAgent)]
     {

@@ -129,9 +129,19 @@ pub async fn bad_queries_name_the_parameter(app: TestApp) {
         .unwrap_err();
     assert_eq!(field_of(retention).0, "cohort_event");
     // Analysts may query; customer-service agents may not.
-    let agent = siyu_domain::access::Principal { role: siyu_domain::access::Role::CsAgent, ..app.owner.clone() };
+    let agent = siyu_domain::access::Principal::key(
+        app.owner.workspace_id(),
+        siyu_domain::access::Role::CsAgent,
+        siyu_core::ApiKeyId(1),
+        "sk_test",
+    );
     assert!(matches!(app.services.event_index(&agent).await, Err(siyu_domain::DomainError::Forbidden(_))));
-    let analyst = siyu_domain::access::Principal { role: siyu_domain::access::Role::Analyst, ..app.owner.clone() };
+    let analyst = siyu_domain::access::Principal::key(
+        app.owner.workspace_id(),
+        siyu_domain::access::Role::Analyst,
+        siyu_core::ApiKeyId(1),
+        "sk_test",
+    );
     assert!(app.services.event_index(&analyst).await.is_ok());
 }
 
@@ -316,7 +326,7 @@ pub async fn export_and_ndjson_import_round_trip(app: TestApp) {
     app.services
         .stores
         .events
-        .scan(third.workspace_id, &mut |e| {
+        .scan(third.workspace_id(), &mut |e| {
             if e.name == "Segment Entered" {
                 entered.push((e.customer, e.message_id.to_string(), e.context.to_string()));
             }
@@ -588,7 +598,7 @@ async fn the_demo_log_round_trips_through_its_exports() {
     services
         .stores
         .events
-        .scan(copy.workspace_id, &mut |e| copied.push((e.user_id.to_string(), e.name.to_string(), e.ts_us)))
+        .scan(copy.workspace_id(), &mut |e| copied.push((e.user_id.to_string(), e.name.to_string(), e.ts_us)))
         .await
         .unwrap();
     let behaviour = logged.iter().filter(|e| !e.1.starts_with("Segment ")).map(|e| (e.4.clone(), e.1.clone(), e.2));

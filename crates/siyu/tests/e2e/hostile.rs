@@ -54,7 +54,7 @@ async fn write_key(app: &TestApp, role: Role) -> String {
     // A write key whose role cannot send events is refused at creation now, but an older version may
     // have made one: such keys are written straight to the store, as that version would have.
     let token = siyu_domain::api_keys::generate_token(KeyKind::Write).unwrap();
-    let (ws, now) = (app.owner.workspace_id, app.services.now());
+    let (ws, now) = (app.owner.workspace_id(), app.services.now());
     app.services
         .stores
         .api_keys

@@ -10,7 +10,7 @@ const EN: &str = "en-US,en;q=0.9";
 
 async fn console_app() -> TestApp {
     let app = spawn_app(Backend::Sqlite).await.expect("SQLite needs no setup");
-    app.services.add_user(app.owner.workspace_id, OWNER, "王店长", PASSWORD, Role::Owner).await.unwrap();
+    app.services.add_user(app.owner.workspace_id(), OWNER, "王店长", PASSWORD, Role::Owner).await.unwrap();
     app
 }
 

@@ -430,7 +430,7 @@ pub async fn the_senders_address_is_kept_as_context_ip(app: TestApp) {
     app.services
         .stores
         .events
-        .scan_since(app.owner.workspace_id, "", &mut |e| {
+        .scan_since(app.owner.workspace_id(), "", &mut |e| {
             let context: Value = serde_json::from_str(e.context).unwrap();
             ips.insert(e.name.to_string(), context["ip"].as_str().unwrap_or_default().to_string());
         })
