@@ -62,7 +62,7 @@ impl Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serves the API and console; GET /healthz answers 200 when ready.
+    /// Serves the API and console; GET /healthz answers 200 when ready, with the background workers' states.
     Serve {
         /// Address to listen on [env: SIYU_ADDR] [default: 127.0.0.1:8080].
         #[arg(long, value_name = "HOST:PORT")]

@@ -31,6 +31,36 @@ fn push_kinds(query: &mut sqlx::QueryBuilder<Db>, kinds: &[String]) {
     separated.push_unseparated(")");
 }
 
+impl SqlStore {
+    /// Ends `owner`'s lease on a pending job: sets its state, and the error and due time given
+    /// (keeping the old ones where `None`); returns whether `owner` still held it.
+    async fn release(
+        &self,
+        ws: WorkspaceId,
+        id: i64,
+        owner: &str,
+        (state, error, run_at): (JobState, Option<&str>, Option<jiff::Timestamp>),
+        now: jiff::Timestamp,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE jobs SET state = $4, last_error = COALESCE($5, last_error), run_at = COALESCE($6, run_at), \
+             leased_by = NULL, lease_until = NULL, updated_at = $7 \
+             WHERE workspace_id = $1 AND id = $2 AND leased_by = $3 AND state = 'pending'",
+        )
+        .bind(ws.0)
+        .bind(id)
+        .bind(owner)
+        .bind(state.as_str())
+        .bind(error)
+        .bind(run_at.map(millis))
+        .bind(millis(now))
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(done.rows_affected() == 1)
+    }
+}
+
 #[async_trait]
 impl JobStore for SqlStore {
     async fn schedule(&self, ws: WorkspaceId, job: &NewJob, now: jiff::Timestamp) -> Result<(i64, bool), StoreError> {
@@ -97,18 +127,7 @@ impl JobStore for SqlStore {
     }
 
     async fn complete(&self, ws: WorkspaceId, id: i64, owner: &str, now: jiff::Timestamp) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "UPDATE jobs SET state = 'done', leased_by = NULL, lease_until = NULL, updated_at = $3 \
-             WHERE id = $1 AND leased_by = $2 AND state = 'pending' AND workspace_id = $4",
-        )
-        .bind(id)
-        .bind(owner)
-        .bind(millis(now))
-        .bind(ws.0)
-        .execute(&self.pool)
-        .await
-        .map_err(db_err)?;
-        Ok(done.rows_affected() == 1)
+        self.release(ws, id, owner, (JobState::Done, None, None), now).await
     }
 
     async fn retry(
@@ -120,20 +139,7 @@ impl JobStore for SqlStore {
         run_at: jiff::Timestamp,
         now: jiff::Timestamp,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "UPDATE jobs SET run_at = $4, leased_by = NULL, lease_until = NULL, last_error = $3, updated_at = $5 \
-             WHERE id = $1 AND leased_by = $2 AND state = 'pending' AND workspace_id = $6",
-        )
-        .bind(id)
-        .bind(owner)
-        .bind(error)
-        .bind(millis(run_at))
-        .bind(millis(now))
-        .bind(ws.0)
-        .execute(&self.pool)
-        .await
-        .map_err(db_err)?;
-        Ok(done.rows_affected() == 1)
+        self.release(ws, id, owner, (JobState::Pending, Some(error), Some(run_at)), now).await
     }
 
     async fn bury(
@@ -144,19 +150,7 @@ impl JobStore for SqlStore {
         error: &str,
         now: jiff::Timestamp,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "UPDATE jobs SET state = 'dead', leased_by = NULL, lease_until = NULL, last_error = $3, updated_at = $4 \
-             WHERE id = $1 AND leased_by = $2 AND state = 'pending' AND workspace_id = $5",
-        )
-        .bind(id)
-        .bind(owner)
-        .bind(error)
-        .bind(millis(now))
-        .bind(ws.0)
-        .execute(&self.pool)
-        .await
-        .map_err(db_err)?;
-        Ok(done.rows_affected() == 1)
+        self.release(ws, id, owner, (JobState::Dead, Some(error), None), now).await
     }
 
     async fn next_due(&self, kinds: &[String]) -> Result<Option<jiff::Timestamp>, StoreError> {
