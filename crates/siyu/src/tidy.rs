@@ -157,3 +157,79 @@ fn store_methods_not_scoped_to_a_workspace_are_the_ones_architecture_lists() {
     );
     assert!(stale.is_empty(), "ARCHITECTURE.md lists store methods that take a workspace first or are gone: {stale:?}");
 }
+
+/// Returns the modules a crate's `lib.rs` declares.
+fn top_modules(krate: &Path) -> Vec<String> {
+    let lib = std::fs::read_to_string(krate.join("src/lib.rs")).unwrap_or_default();
+    lib.lines()
+        .map(str::trim)
+        .filter_map(|line| line.strip_prefix("pub mod ").or_else(|| line.strip_prefix("mod ")))
+        .filter_map(|rest| rest.strip_suffix(';'))
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn every_source_file_is_a_declared_module() {
+    let mut files = Vec::new();
+    rust_files(&root().join("crates"), &mut files);
+    let mut stray = Vec::new();
+    for file in &files {
+        let path = file.to_string_lossy();
+        let stem = file.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+        // Crate roots, test and bench binaries, and the SQL that both backends include!, are no modules.
+        if ["lib", "main", "mod"].contains(&stem) || !path.contains("/src/") || path.contains("siyu-store/src/sql/") {
+            continue;
+        }
+        let dir = file.parent().expect("a file has a folder");
+        let parents = [dir.join("mod.rs"), dir.with_extension("rs"), dir.join("lib.rs"), dir.join("main.rs")];
+        let declared = parents.iter().any(|parent| {
+            let text = std::fs::read_to_string(parent).unwrap_or_default();
+            text.lines().map(str::trim).any(|line| {
+                // Any visibility: `pub`, `pub(crate)`, `pub(super)`.
+                let line = match line.strip_prefix("pub") {
+                    Some(rest) if rest.starts_with('(') => rest.split_once(") ").map_or(line, |(_, after)| after),
+                    Some(rest) => rest.trim_start(),
+                    None => line,
+                };
+                line == format!("mod {stem};")
+            })
+        });
+        if !declared {
+            stray.push(path.to_string());
+        }
+    }
+    assert!(stray.is_empty(), "source files no module declares (dead code): {stray:?}");
+}
+
+#[test]
+fn architecture_names_every_module_of_every_crate() {
+    let architecture = std::fs::read_to_string(root().join("ARCHITECTURE.md")).expect("ARCHITECTURE.md exists");
+    let mut missing = Vec::new();
+    for entry in std::fs::read_dir(root().join("crates")).expect("crates dir").flatten() {
+        for module in top_modules(&entry.path()) {
+            let named =
+                [format!("`{module}`"), format!("`{module}.rs`"), format!("`{module}/`"), format!("/{module}.rs`")]
+                    .iter()
+                    .any(|token| architecture.contains(token.as_str()));
+            if !named {
+                missing.push(format!("{}::{module}", entry.file_name().to_string_lossy()));
+            }
+        }
+    }
+    assert!(missing.is_empty(), "modules ARCHITECTURE.md's code map does not name: {missing:?}");
+}
+
+#[test]
+fn the_domain_knows_no_sql_and_no_http() {
+    let manifest = std::fs::read_to_string(root().join("crates/siyu-domain/Cargo.toml")).expect("manifest");
+    let mut files = Vec::new();
+    rust_files(&root().join("crates/siyu-domain/src"), &mut files);
+    for banned in ["sqlx", "axum", "reqwest", "tower"] {
+        assert!(!manifest.contains(banned), "siyu-domain depends on {banned}");
+        for file in &files {
+            let text = std::fs::read_to_string(file).unwrap_or_default();
+            assert!(!text.contains(&format!("{banned}::")), "{} uses {banned}", file.display());
+        }
+    }
+}
