@@ -270,27 +270,7 @@ async fn main() -> anyhow::Result<()> {
     let config = &loaded.config;
     match cli.command {
         Command::Serve { demo: with_demo, demo_customers, .. } => {
-            let addr = &config.http.addr;
-            let app = App::build(config).await?;
-            if with_demo {
-                let summary = demo::run(app.services(), demo_customers, 7, true).await?;
-                eprintln!("demo workspace ready: {} customers in {:.1} s", summary.customers, summary.seconds);
-            }
-            let listener = tokio::net::TcpListener::bind(addr.as_str())
-                .await
-                .with_context(|| format!("cannot listen on {addr} (http.addr)"))?;
-            let bound = listener.local_addr()?;
-            eprintln!(
-                "siyu is serving on http://{bound}  (console: http://{bound}/ , API docs: http://{bound}/api/docs)"
-            );
-            if with_demo {
-                // The demo password is documented in the README; logs should never carry passwords.
-                eprintln!("log in as {} (the demo password is in README.md)", demo::USERS[0].0);
-            }
-            app.serve(listener, async {
-                let _ = tokio::signal::ctrl_c().await;
-            })
-            .await
+            serve(config, with_demo.then_some(demo_customers)).await
         }
         Command::Demo { customers, seed } => {
             let app = App::build(config).await?;
@@ -315,24 +295,7 @@ async fn main() -> anyhow::Result<()> {
             println!("created workspace {} (id {}, {}, {})", ws.slug, ws.id, ws.time_zone, ws.currency);
             Ok(())
         }
-        Command::User(UserCommand::Add { workspace, email, role, name, password }) => {
-            let app = App::build(config).await?;
-            let role = Role::parse(&role).with_context(|| {
-                format!("unknown role \"{role}\"; expected owner, operator, analyst, cs_agent or auditor")
-            })?;
-            let password = password_or_stdin(password)?;
-            let ws = app.services().workspace_by_slug(&workspace).await?;
-            let id = app.services().add_user(ws.id, &email, &name, &password, role).await?;
-            println!("user {email} (id {id}) is {} of {workspace}", role.as_str());
-            Ok(())
-        }
-        Command::User(UserCommand::ResetPassword { email, password }) => {
-            let app = App::build(config).await?;
-            let password = password_or_stdin(password)?;
-            let id = app.services().reset_password(&email, &password).await?;
-            println!("password of {email} (id {id}) set; their sessions have ended");
-            Ok(())
-        }
+        Command::User(command) => user(config, command).await,
         Command::Key(KeyCommand::Create { workspace, kind, role, name }) => {
             let app = App::build(config).await?;
             let kind = KeyKind::parse(&kind)
@@ -343,64 +306,11 @@ async fn main() -> anyhow::Result<()> {
             println!("{token}");
             Ok(())
         }
-        Command::Import(ImportCommand::Customers { file, workspace }) => {
-            let app = App::build(config).await?;
-            let ws = app.services().workspace_by_slug(&workspace).await?;
-            let reader = std::fs::File::open(&file).with_context(|| format!("cannot open {}", file.display()))?;
-            let bar = indicatif::ProgressBar::new_spinner();
-            bar.set_style(
-                indicatif::ProgressStyle::with_template("{spinner} {pos} rows {per_sec}").expect("static template"),
-            );
-            let progress = bar.clone();
-            let report = app
-                .services()
-                .import_customers(&Principal::cli(ws.id), std::io::BufReader::new(reader), move |rows| {
-                    progress.set_position(rows)
-                })
-                .await?;
-            bar.finish_and_clear();
-            println!("{}", serde_json::to_string_pretty(&report)?);
-            if report.failed > 0 {
-                std::process::exit(2);
-            }
-            Ok(())
-        }
-        Command::Import(ImportCommand::Events { file, workspace }) => {
-            let app = App::build(config).await?;
-            let ws = app.services().workspace_by_slug(&workspace).await?;
-            let bar = indicatif::ProgressBar::new(0);
-            bar.set_style(
-                indicatif::ProgressStyle::with_template("{spinner} events [{bar:40}] {percent}% {elapsed} eta {eta}")
-                    .expect("static template")
-                    .progress_chars("=> "),
-            );
-            // Senders are resolved before the first row is counted: keep the spinner and clock moving.
-            bar.enable_steady_tick(std::time::Duration::from_millis(250));
-            let started = std::time::Instant::now();
-            let progress = bar.clone();
-            let report =
-                siyu::event_import::import(app.services(), &Principal::cli(ws.id), &file, move |done, total| {
-                    if let Some(total) = total {
-                        progress.set_length(total);
-                    }
-                    progress.set_position(done);
-                })
-                .await?;
-            bar.finish_and_clear();
-            eprintln!("imported {} events in {:.1} s", report.imported, started.elapsed().as_secs_f64());
-            println!("{}", serde_json::to_string_pretty(&report)?);
-            if report.failed > 0 {
-                std::process::exit(2);
-            }
-            Ok(())
-        }
+        Command::Import(command) => import(config, command).await,
         Command::Export(ExportCommand::Events { workspace, format, out }) => {
             let app = App::build(config).await?;
             let ws = app.services().workspace_by_slug(&workspace).await?;
-            let bar = indicatif::ProgressBar::new_spinner();
-            bar.set_style(
-                indicatif::ProgressStyle::with_template("{spinner} {pos} events {per_sec}").expect("static template"),
-            );
+            let bar = spinner("{spinner} {pos} events {per_sec}");
             let progress = bar.clone();
             let count =
                 siyu::event_export::export(app.services(), &Principal::cli(ws.id), format, out.as_deref(), move |n| {
@@ -437,4 +347,107 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Bench(command) => bench::run(command, config).await,
     }
+}
+
+/// `siyu serve [--demo]`: builds the app (with the demo brand's `demo` customers first, if asked),
+/// listens on `http.addr` and serves until Ctrl-C.
+async fn serve(config: &siyu::config::Config, demo_customers: Option<u64>) -> anyhow::Result<()> {
+    let addr = &config.http.addr;
+    let app = App::build(config).await?;
+    if let Some(customers) = demo_customers {
+        let summary = demo::run(app.services(), customers, 7, true).await?;
+        eprintln!("demo workspace ready: {} customers in {:.1} s", summary.customers, summary.seconds);
+    }
+    let listener = tokio::net::TcpListener::bind(addr.as_str())
+        .await
+        .with_context(|| format!("cannot listen on {addr} (http.addr)"))?;
+    let bound = listener.local_addr()?;
+    eprintln!("siyu is serving on http://{bound}  (console: http://{bound}/ , API docs: http://{bound}/api/docs)");
+    if demo_customers.is_some() {
+        // The demo password is documented in the README; logs should never carry passwords.
+        eprintln!("log in as {} (the demo password is in README.md)", demo::USERS[0].0);
+    }
+    app.serve(listener, async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await
+}
+
+/// `siyu user add|reset-password`.
+async fn user(config: &siyu::config::Config, command: UserCommand) -> anyhow::Result<()> {
+    let app = App::build(config).await?;
+    match command {
+        UserCommand::Add { workspace, email, role, name, password } => {
+            let role = Role::parse(&role).with_context(|| {
+                format!("unknown role \"{role}\"; expected owner, operator, analyst, cs_agent or auditor")
+            })?;
+            let password = password_or_stdin(password)?;
+            let ws = app.services().workspace_by_slug(&workspace).await?;
+            let id = app.services().add_user(ws.id, &email, &name, &password, role).await?;
+            println!("user {email} (id {id}) is {} of {workspace}", role.as_str());
+        }
+        UserCommand::ResetPassword { email, password } => {
+            let password = password_or_stdin(password)?;
+            let id = app.services().reset_password(&email, &password).await?;
+            println!("password of {email} (id {id}) set; their sessions have ended");
+        }
+    }
+    Ok(())
+}
+
+/// `siyu import customers|events`: prints the report as JSON, and exits with 2 when rows failed.
+async fn import(config: &siyu::config::Config, command: ImportCommand) -> anyhow::Result<()> {
+    let app = App::build(config).await?;
+    let (failed, report) = match command {
+        ImportCommand::Customers { file, workspace } => {
+            let ws = app.services().workspace_by_slug(&workspace).await?;
+            let reader = std::fs::File::open(&file).with_context(|| format!("cannot open {}", file.display()))?;
+            let bar = spinner("{spinner} {pos} rows {per_sec}");
+            let progress = bar.clone();
+            let report = app
+                .services()
+                .import_customers(&Principal::cli(ws.id), std::io::BufReader::new(reader), move |rows| {
+                    progress.set_position(rows)
+                })
+                .await?;
+            bar.finish_and_clear();
+            (report.failed, serde_json::to_string_pretty(&report)?)
+        }
+        ImportCommand::Events { file, workspace } => {
+            let ws = app.services().workspace_by_slug(&workspace).await?;
+            let bar = indicatif::ProgressBar::new(0);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{spinner} events [{bar:40}] {percent}% {elapsed} eta {eta}")
+                    .expect("static template")
+                    .progress_chars("=> "),
+            );
+            // Senders are resolved before the first row is counted: keep the spinner and clock moving.
+            bar.enable_steady_tick(std::time::Duration::from_millis(250));
+            let started = std::time::Instant::now();
+            let progress = bar.clone();
+            let report =
+                siyu::event_import::import(app.services(), &Principal::cli(ws.id), &file, move |done, total| {
+                    if let Some(total) = total {
+                        progress.set_length(total);
+                    }
+                    progress.set_position(done);
+                })
+                .await?;
+            bar.finish_and_clear();
+            eprintln!("imported {} events in {:.1} s", report.imported, started.elapsed().as_secs_f64());
+            (report.failed, serde_json::to_string_pretty(&report)?)
+        }
+    };
+    println!("{report}");
+    if failed > 0 {
+        std::process::exit(2);
+    }
+    Ok(())
+}
+
+/// A spinner with a count, for work whose total is not known up front.
+fn spinner(template: &'static str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new_spinner();
+    bar.set_style(indicatif::ProgressStyle::with_template(template).expect("static template"));
+    bar
 }
