@@ -5,7 +5,10 @@ use siyu_analytics::Granularity;
 use siyu_domain::Services;
 use siyu_domain::access::Principal;
 use siyu_domain::events::EventIndex;
-use siyu_domain::events::analytics::{Attribution, FunnelOptions, SegmentationOptions, SeriesSpec};
+use siyu_domain::events::analytics::{
+    Attribution, FunnelAnswer, FunnelOptions, KpiAnswer, PathsAnswer, RetentionAnswer, RfmAnswer, SegmentationAnswer,
+    SegmentationOptions, SeriesSpec,
+};
 use siyu_domain::events::filters::{parse_filter, parse_step_filter};
 
 /// Output format.
@@ -196,47 +199,7 @@ pub async fn run(services: &Services, command: QueryCommand) -> anyhow::Result<(
             let (index, workspace_tz) = index_of(services, &workspace).await?;
             time_zone(tz.as_deref(), &workspace_tz)?;
             let answer = index.funnel(&steps, window, &options)?;
-            match format {
-                Format::Json => println!("{}", serde_json::to_string(&answer)?),
-                Format::Table => {
-                    println!(
-                        "{:>4}  {:<28} {:>12} {:>9} {:>9} {:>14}",
-                        "step", "event", "customers", "overall", "step", "median time"
-                    );
-                    for s in &answer.steps {
-                        let median = s.median_seconds_to_convert.map_or("-".to_string(), human_seconds);
-                        println!(
-                            "{:>4}  {:<28} {:>12} {:>8.1}% {:>8.1}% {:>14}",
-                            s.step,
-                            s.event,
-                            s.customers,
-                            s.conversion_rate * 100.0,
-                            s.step_conversion_rate * 100.0,
-                            median
-                        );
-                    }
-                    if let Some(breakdown) = &answer.breakdown {
-                        let source = match breakdown.attribution {
-                            Attribution::First => "step-1 event".to_string(),
-                            Attribution::Last => "event of the last step reached".to_string(),
-                            Attribution::Step(n) => format!("step-{n} event"),
-                        };
-                        println!("\nby {} ({source}):", breakdown.property);
-                        for group in &breakdown.groups {
-                            let counts: Vec<String> = group.customers.iter().map(u64::to_string).collect();
-                            println!(
-                                "  {:<28} {:>8.1}%  {}",
-                                group.value.as_deref().unwrap_or("(none)"),
-                                group.conversion_rate * 100.0,
-                                counts.join(" > ")
-                            );
-                        }
-                        if breakdown.more_groups > 0 {
-                            println!("  … {} more values", breakdown.more_groups);
-                        }
-                    }
-                }
-            }
+            show(format, &answer, print_funnel)?;
         }
         QueryCommand::Retention { workspace, period, cohort_event, return_event, tz, format } => {
             let granularity = Granularity::parse(&period)
@@ -250,30 +213,7 @@ pub async fn run(services: &Services, command: QueryCommand) -> anyhow::Result<(
                 siyu_domain::events::analytics::Dates::all(services.now().as_microsecond()),
                 &passive_of(services, &workspace).await?,
             )?;
-            match format {
-                Format::Json => println!("{}", serde_json::to_string(&answer)?),
-                Format::Table => {
-                    let periods = answer.rows.iter().map(|r| r.period).max().map_or(0, |p| p + 1);
-                    print!("{:<12} {:>9}", "cohort", "customers");
-                    for p in 1..periods {
-                        print!(" {:>6}", format!("+{p}"));
-                    }
-                    println!();
-                    let mut rows = answer.rows.iter().peekable();
-                    while let Some(first) = rows.next() {
-                        print!("{:<12} {:>9}", first.cohort, first.customers);
-                        let mut next_period = 1;
-                        while let Some(row) = rows.next_if(|r| r.cohort == first.cohort) {
-                            for _ in next_period..row.period {
-                                print!(" {:>6}", "");
-                            }
-                            print!(" {:>5.1}%", row.rate * 100.0);
-                            next_period = row.period + 1;
-                        }
-                        println!();
-                    }
-                }
-            }
+            show(format, &answer, print_retention)?;
         }
         QueryCommand::Segmentation {
             workspace,
@@ -310,48 +250,12 @@ pub async fn run(services: &Services, command: QueryCommand) -> anyhow::Result<(
             let tz = time_zone(tz.as_deref(), &workspace_tz)?;
             let dates = siyu_domain::events::analytics::Dates::between(from, to, services.now().as_microsecond());
             let answer = index.segmentation(&tz, granularity, &series, &options, dates)?;
-            match format {
-                Format::Json => println!("{}", serde_json::to_string(&answer)?),
-                Format::Table => {
-                    print!("{:<12}", "bucket");
-                    for s in &answer.series {
-                        let mut title = s.event.clone();
-                        if let Some(value) = &s.breakdown_value {
-                            title = format!("{title} [{}]", value.as_deref().unwrap_or("(none)"));
-                        }
-                        let cells = if s.measure.is_some() { "n/cust/sum" } else { "n/cust" };
-                        print!(" {:>28}", format!("{title} ({cells})"));
-                    }
-                    println!();
-                    for (i, bucket) in answer.buckets.iter().enumerate() {
-                        print!("{bucket:<12}");
-                        for s in &answer.series {
-                            let mut cell = format!("{}/{}", s.counts[i], s.customers[i]);
-                            if let Some(sums) = &s.sums {
-                                cell = format!("{cell}/{}", sums[i]);
-                            }
-                            print!(" {cell:>28}");
-                        }
-                        println!();
-                    }
-                }
-            }
+            show(format, &answer, print_segmentation)?;
         }
         QueryCommand::Paths { workspace, event, direction, depth, format } => {
             let (index, _) = index_of(services, &workspace).await?;
             let answer = index.paths(&event, &direction, depth)?;
-            match format {
-                Format::Json => println!("{}", serde_json::to_string(&answer)?),
-                Format::Table => {
-                    println!("{} customers did {} ({direction})", answer.customers, answer.event);
-                    for link in answer.links.iter().take(60) {
-                        // Arrows follow time: going back from the anchor, `to` happened before `from`.
-                        let (earlier, later) =
-                            if direction == "previous" { (&link.to, &link.from) } else { (&link.from, &link.to) };
-                        println!("{:>4}  {:<28} -> {:<28} {:>10}", link.step, earlier, later, link.customers);
-                    }
-                }
-            }
+            show(format, &answer, |answer| print_paths(answer, &direction))?;
         }
         QueryCommand::Kpi { workspace, as_of, tz, format } => {
             let as_of = as_of
@@ -361,15 +265,7 @@ pub async fn run(services: &Services, command: QueryCommand) -> anyhow::Result<(
             let tz = time_zone(tz.as_deref(), &workspace_tz)?;
             let passive = passive_of(services, &workspace).await?;
             let answer = index.kpis(&tz, as_of, services.now().as_microsecond(), &passive)?;
-            match format {
-                Format::Json => println!("{}", serde_json::to_string(&answer)?),
-                Format::Table => {
-                    let value = serde_json::to_value(&answer)?;
-                    for (key, v) in value.as_object().into_iter().flatten() {
-                        println!("{key:<24} {v}");
-                    }
-                }
-            }
+            show(format, &answer, print_kpis)?;
         }
         QueryCommand::Rfm { workspace, as_of, tz, format } => {
             let as_of_us = as_of
@@ -379,20 +275,7 @@ pub async fn run(services: &Services, command: QueryCommand) -> anyhow::Result<(
             let (index, workspace_tz) = index_of(services, &workspace).await?;
             time_zone(tz.as_deref(), &workspace_tz)?;
             let answer = index.rfm(as_of_us, services.now().as_microsecond())?;
-            match format {
-                Format::Json => println!("{}", serde_json::to_string(&answer)?),
-                Format::Table => {
-                    println!(
-                        "{} customers with orders, recency to {}",
-                        answer.customers,
-                        answer.as_of.as_deref().unwrap_or("-")
-                    );
-                    println!("{:>2} {:>2} {:>2} {:>10}", "r", "f", "m", "customers");
-                    for c in &answer.cells {
-                        println!("{:>2} {:>2} {:>2} {:>10}", c.r, c.f, c.m, c.customers);
-                    }
-                }
-            }
+            show(format, &answer, print_rfm)?;
         }
     }
     Ok(())
@@ -405,4 +288,131 @@ fn human_seconds(seconds: f64) -> String {
         s if s < 172_800.0 => format!("{:.1} h", s / 3_600.0),
         s => format!("{:.1} d", s / 86_400.0),
     }
+}
+
+/// Prints an answer as JSON, or as the table `table` draws.
+fn show<T: serde::Serialize>(
+    format: Format,
+    answer: &T,
+    table: impl FnOnce(&T) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    match format {
+        Format::Json => {
+            println!("{}", serde_json::to_string(answer)?);
+            Ok(())
+        }
+        Format::Table => table(answer),
+    }
+}
+
+fn print_funnel(answer: &FunnelAnswer) -> anyhow::Result<()> {
+    println!("{:>4}  {:<28} {:>12} {:>9} {:>9} {:>14}", "step", "event", "customers", "overall", "step", "median time");
+    for s in &answer.steps {
+        let median = s.median_seconds_to_convert.map_or("-".to_string(), human_seconds);
+        println!(
+            "{:>4}  {:<28} {:>12} {:>8.1}% {:>8.1}% {:>14}",
+            s.step,
+            s.event,
+            s.customers,
+            s.conversion_rate * 100.0,
+            s.step_conversion_rate * 100.0,
+            median
+        );
+    }
+    if let Some(breakdown) = &answer.breakdown {
+        let source = match breakdown.attribution {
+            Attribution::First => "step-1 event".to_string(),
+            Attribution::Last => "event of the last step reached".to_string(),
+            Attribution::Step(n) => format!("step-{n} event"),
+        };
+        println!("\nby {} ({source}):", breakdown.property);
+        for group in &breakdown.groups {
+            let counts: Vec<String> = group.customers.iter().map(u64::to_string).collect();
+            println!(
+                "  {:<28} {:>8.1}%  {}",
+                group.value.as_deref().unwrap_or("(none)"),
+                group.conversion_rate * 100.0,
+                counts.join(" > ")
+            );
+        }
+        if breakdown.more_groups > 0 {
+            println!("  … {} more values", breakdown.more_groups);
+        }
+    }
+    Ok(())
+}
+
+fn print_retention(answer: &RetentionAnswer) -> anyhow::Result<()> {
+    let periods = answer.rows.iter().map(|r| r.period).max().map_or(0, |p| p + 1);
+    print!("{:<12} {:>9}", "cohort", "customers");
+    for p in 1..periods {
+        print!(" {:>6}", format!("+{p}"));
+    }
+    println!();
+    let mut rows = answer.rows.iter().peekable();
+    while let Some(first) = rows.next() {
+        print!("{:<12} {:>9}", first.cohort, first.customers);
+        let mut next_period = 1;
+        while let Some(row) = rows.next_if(|r| r.cohort == first.cohort) {
+            for _ in next_period..row.period {
+                print!(" {:>6}", "");
+            }
+            print!(" {:>5.1}%", row.rate * 100.0);
+            next_period = row.period + 1;
+        }
+        println!();
+    }
+    Ok(())
+}
+
+fn print_segmentation(answer: &SegmentationAnswer) -> anyhow::Result<()> {
+    print!("{:<12}", "bucket");
+    for s in &answer.series {
+        let mut title = s.event.clone();
+        if let Some(value) = &s.breakdown_value {
+            title = format!("{title} [{}]", value.as_deref().unwrap_or("(none)"));
+        }
+        let cells = if s.measure.is_some() { "n/cust/sum" } else { "n/cust" };
+        print!(" {:>28}", format!("{title} ({cells})"));
+    }
+    println!();
+    for (i, bucket) in answer.buckets.iter().enumerate() {
+        print!("{bucket:<12}");
+        for s in &answer.series {
+            let mut cell = format!("{}/{}", s.counts[i], s.customers[i]);
+            if let Some(sums) = &s.sums {
+                cell = format!("{cell}/{}", sums[i]);
+            }
+            print!(" {cell:>28}");
+        }
+        println!();
+    }
+    Ok(())
+}
+
+fn print_paths(answer: &PathsAnswer, direction: &str) -> anyhow::Result<()> {
+    println!("{} customers did {} ({direction})", answer.customers, answer.event);
+    for link in answer.links.iter().take(60) {
+        // Arrows follow time: going back from the anchor, `to` happened before `from`.
+        let (earlier, later) = if direction == "previous" { (&link.to, &link.from) } else { (&link.from, &link.to) };
+        println!("{:>4}  {:<28} -> {:<28} {:>10}", link.step, earlier, later, link.customers);
+    }
+    Ok(())
+}
+
+fn print_kpis(answer: &KpiAnswer) -> anyhow::Result<()> {
+    let value = serde_json::to_value(answer)?;
+    for (key, v) in value.as_object().into_iter().flatten() {
+        println!("{key:<24} {v}");
+    }
+    Ok(())
+}
+
+fn print_rfm(answer: &RfmAnswer) -> anyhow::Result<()> {
+    println!("{} customers with orders, recency to {}", answer.customers, answer.as_of.as_deref().unwrap_or("-"));
+    println!("{:>2} {:>2} {:>2} {:>10}", "r", "f", "m", "customers");
+    for c in &answer.cells {
+        println!("{:>2} {:>2} {:>2} {:>10}", c.r, c.f, c.m, c.customers);
+    }
+    Ok(())
 }
