@@ -264,7 +264,7 @@ async fn bench_ingest(config: &Config, events: u64, users: u64, batch: u64, conc
     let baseline_known = acknowledged as f64 / seconds;
     println!(
         "baseline: {acknowledged} further events acknowledged (fsync'd) in {seconds:.2} s = {baseline_known:.0} events/s \
-         ({shape}, {} requests per fsync)",
+         ({shape}, {:.1} requests per fsync)",
         known.len() as f64 / (baseline.fsyncs() - fsyncs).max(1) as f64
     );
     baseline.stop().await?;
