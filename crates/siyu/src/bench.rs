@@ -1,7 +1,10 @@
 //! `siyu bench`: end-to-end measurements over HTTP against a real server (see docs/BENCHMARKS.md).
 
+mod baseline;
+
 use crate::{App, Config, demo};
 use anyhow::Context;
+use axum::body::Bytes;
 use clap::Subcommand;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -39,9 +42,11 @@ pub enum BenchCommand {
         #[arg(long, default_value = "analyst")]
         role: String,
     },
-    /// Event ingestion over HTTP through /v1/batch: starts `siyu serve` as a separate process on the
-    /// same store, creates one profile per user first (timed apart), then sends events of known
-    /// users from this process and reports events acknowledged (durable) per second.
+    /// Event ingestion over HTTP through /v1/batch: sends the same batches first to a bare baseline
+    /// (parse, append to a file, fsync in groups), then to `siyu serve` started as a separate
+    /// process on the same store — the first events of new users (profiles created), then events
+    /// of known users — and reports events acknowledged (durable) per second and siyu's ratio to
+    /// the baseline for each phase.
     Ingest {
         /// Events to send in the timed phase.
         #[arg(long, default_value_t = 2_000_000)]
@@ -119,7 +124,7 @@ enum Auth {
 async fn send_all(
     url: &str,
     auth: Auth,
-    bodies: Vec<String>,
+    bodies: Vec<Bytes>,
     concurrency: usize,
     bar: &indicatif::ProgressBar,
     accepted: fn(&serde_json::Value) -> Option<u64>,
@@ -170,7 +175,7 @@ fn tracking_accepted(answer: &serde_json::Value) -> Option<u64> {
     answer["rejected"].as_array().filter(|r| r.is_empty()).and(answer["accepted"].as_u64())
 }
 
-fn event_bodies(first: u64, events: u64, users: u64, batch: u64, seed: u64, run: &str) -> Vec<String> {
+fn event_bodies(first: u64, events: u64, users: u64, batch: u64, seed: u64, run: &str) -> Vec<Bytes> {
     const NAMES: [&str; 6] =
         ["Product Viewed", "Product Added", "Checkout Started", "Order Completed", "Message Opened", "Coupon Applied"];
     let mut rng = StdRng::seed_from_u64(seed);
@@ -197,9 +202,40 @@ fn event_bodies(first: u64, events: u64, users: u64, batch: u64, seed: u64, run:
                     item
                 })
                 .collect();
-            json!({ "batch": items }).to_string()
+            Bytes::from(json!({ "batch": items }).to_string())
         })
         .collect()
+}
+
+/// siyu's share of the baseline's rate that issue 13 asks for: new senders (profiles created) and
+/// known senders.
+const NEW_SENDERS_TARGET: f64 = 0.25;
+const KNOWN_SENDERS_TARGET: f64 = 0.5;
+
+/// Sends `bodies` to `url` as the Tracking API's batches; returns the events acknowledged and the
+/// seconds taken.
+async fn timed_ingest(
+    url: &str,
+    key: &str,
+    bodies: Vec<Bytes>,
+    events: u64,
+    concurrency: usize,
+) -> anyhow::Result<(u64, f64)> {
+    let bar = indicatif::ProgressBar::new(events);
+    let started = Instant::now();
+    let acknowledged =
+        send_all(url, Auth::Basic(key.to_string()), bodies, concurrency, &bar, tracking_accepted).await?;
+    bar.finish_and_clear();
+    Ok((acknowledged, started.elapsed().as_secs_f64()))
+}
+
+/// Prints siyu's rate beside the baseline's, the ratio and whether it meets `target`.
+fn print_ratio(phase: &str, siyu: f64, baseline: f64, target: f64) {
+    let ratio = siyu / baseline;
+    let verdict = if ratio >= target { "met" } else { "not met" };
+    println!(
+        "{phase:14} siyu {siyu:9.0} events/s   baseline {baseline:9.0} events/s   ratio {ratio:5.2}   target >= {target}: {verdict}"
+    );
 }
 
 async fn bench_ingest(config: &Config, events: u64, users: u64, batch: u64, concurrency: usize) -> anyhow::Result<()> {
@@ -212,6 +248,27 @@ async fn bench_ingest(config: &Config, events: u64, users: u64, batch: u64, conc
         };
         services.create_key(&Principal::cli(ws.id), KeyKind::Write, Role::Operator, "bench").await?.1
     };
+    let run = format!("r{}", rand::random::<u32>());
+    let signups = event_bodies(0, users, users, batch, 1, &format!("{run}-signup"));
+    let known = event_bodies(users, events, users, batch, 2, &run);
+    let shape = format!("batch {batch}, {concurrency} in flight");
+
+    // The baseline first, alone on the machine, then siyu: the same bodies, the same sender. The
+    // baseline's file lies in the data directory, on the same file system as siyu's event log.
+    let baseline = baseline::Baseline::start(&config.data_dir.join("bench-ingest-baseline.ndjson"))?;
+    let (_, seconds) = timed_ingest(&baseline.url, &key, signups.clone(), users, concurrency).await?;
+    let baseline_new = users as f64 / seconds;
+    println!("baseline: first events of {users} users: {seconds:.2} s = {baseline_new:.0} events/s");
+    let fsyncs = baseline.fsyncs();
+    let (acknowledged, seconds) = timed_ingest(&baseline.url, &key, known.clone(), events, concurrency).await?;
+    let baseline_known = acknowledged as f64 / seconds;
+    println!(
+        "baseline: {acknowledged} further events acknowledged (fsync'd) in {seconds:.2} s = {baseline_known:.0} events/s \
+         ({shape}, {:.1} requests per fsync)",
+        known.len() as f64 / (baseline.fsyncs() - fsyncs).max(1) as f64
+    );
+    baseline.stop().await?;
+
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     let mut command = std::process::Command::new(std::env::current_exe()?);
     // The server gets this command's database and key under the nested names, which win over any
@@ -232,31 +289,19 @@ async fn bench_ingest(config: &Config, events: u64, users: u64, batch: u64, conc
         anyhow::ensure!(ready.elapsed().as_secs() < 60, "the server did not start");
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    let run = format!("r{}", rand::random::<u32>());
     let url = format!("{base}/v1/batch");
     let result = async {
-        let bar = indicatif::ProgressBar::new(users);
-        let bodies = event_bodies(0, users, users, batch, 1, &format!("{run}-signup"));
-        let started = Instant::now();
-        send_all(&url, Auth::Basic(key.clone()), bodies, concurrency, &bar, tracking_accepted).await?;
-        bar.finish_and_clear();
-        let seconds = started.elapsed().as_secs_f64();
+        let (_, seconds) = timed_ingest(&url, &key, signups, users, concurrency).await?;
+        let siyu_new = users as f64 / seconds;
+        println!("first events of {users} new users (profiles created): {seconds:.2} s = {siyu_new:.0} events/s");
+        let (acknowledged, seconds) = timed_ingest(&url, &key, known, events, concurrency).await?;
+        let siyu_known = acknowledged as f64 / seconds;
         println!(
-            "first events of {users} new users (profiles created): {seconds:.2} s = {:.0} events/s",
-            users as f64 / seconds
+            "ingest: {acknowledged} events of known users acknowledged (durable) in {seconds:.2} s = \
+             {siyu_known:.0} events/s ({shape}, server in its own process)"
         );
-        let bodies = event_bodies(users, events, users, batch, 2, &run);
-        let bar = indicatif::ProgressBar::new(events);
-        let started = Instant::now();
-        let acknowledged =
-            send_all(&url, Auth::Basic(key.clone()), bodies, concurrency, &bar, tracking_accepted).await?;
-        bar.finish_and_clear();
-        let seconds = started.elapsed().as_secs_f64();
-        println!(
-            "ingest: {acknowledged} events of known users acknowledged (durable) in {seconds:.2} s = {:.0} events/s \
-             (batch {batch}, {concurrency} in flight, server in its own process)",
-            acknowledged as f64 / seconds
-        );
+        print_ratio("new senders", siyu_new, baseline_new, NEW_SENDERS_TARGET);
+        print_ratio("known senders", siyu_known, baseline_known, KNOWN_SENDERS_TARGET);
         anyhow::Ok(())
     }
     .await;
@@ -655,14 +700,14 @@ pub async fn run(command: BenchCommand, config: &Config) -> anyhow::Result<()> {
         BenchCommand::Upsert { customers, batch, concurrency } => {
             let (base, token, _) = start(config, "bench-upsert", Role::Owner).await?;
             let salt: u64 = rand::random::<u32>() as u64 * 10_000_000;
-            let bodies: Vec<String> = {
+            let bodies: Vec<Bytes> = {
                 (0..customers.div_ceil(batch))
                     .map(|b| {
                         let items: Vec<_> = (b * batch..((b + 1) * batch).min(customers))
                             .map(|i| demo::customer(salt, salt + i))
                             .map(|c| json!({"identities": c.identities, "traits": c.traits}))
                             .collect();
-                        json!({ "customers": items }).to_string()
+                        Bytes::from(json!({ "customers": items }).to_string())
                     })
                     .collect()
             };
