@@ -18,6 +18,7 @@ mod keys;
 mod login;
 mod page;
 mod session;
+mod system;
 mod tags;
 mod users;
 
@@ -57,6 +58,7 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/keys", get(keys::list_keys).post(keys::create_key))
         .route("/keys/{id}/revoke", post(keys::revoke_key))
         .route("/users", get(users::list_users).post(users::invite_user))
+        .route("/system", get(system::show_system))
         .route("/users/{id}/role", post(users::set_role))
         .route("/users/invitations/{id}/revoke", post(users::revoke_invitation))
         .route("/invite/{token}", get(invitations::show_invitation).post(invitations::accept_invitation))

@@ -12,7 +12,8 @@ use siyu_domain::{DomainError, FieldError};
 /// What the layout needs besides the page's own content.
 pub(crate) struct Chrome {
     pub(crate) lang: Lang,
-    /// The active navigation item: `home`, `customers`, `tags`, `analytics`, `keys`, `users` or "".
+    /// The active navigation item: `home`, `customers`, `tags`, `analytics`, `keys`, `users`,
+    /// `system` or "".
     pub(crate) nav: &'static str,
     pub(crate) flash: Option<&'static str>,
     /// Absent on the login page and on errors before login.
@@ -30,6 +31,7 @@ pub(crate) struct UserBar {
     pub(crate) can_keys: bool,
     pub(crate) can_users: bool,
     pub(crate) can_analytics: bool,
+    pub(crate) can_system: bool,
 }
 
 /// One entry of the workspace switcher.
@@ -66,6 +68,7 @@ impl Chrome {
                 can_keys: console.may(Permission::KeysManage),
                 can_users: console.may(Permission::UsersManage),
                 can_analytics: console.may(Permission::AnalyticsRead),
+                can_system: console.may(Permission::WorkspaceManage),
             }),
         }
     }

@@ -83,7 +83,7 @@ fn without(mut html: String, opening: &str, closing: &str) -> String {
 
 /// Returns the visible words of a page that are English and not allowed: the text between tags and
 /// the placeholder, aria-label and title attributes, with code and quoted values left out.
-fn english_words(html: &str) -> Vec<String> {
+pub(crate) fn english_words(html: &str) -> Vec<String> {
     let mut html = html.to_string();
     for (opening, closing) in [
         ("<script", "</script>"),

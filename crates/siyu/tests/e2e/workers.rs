@@ -23,3 +23,33 @@ async fn healthz_lists_the_background_workers_and_their_states() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn owners_see_the_background_work_in_the_console_and_others_do_not() {
+    use crate::console_support::{ANALYST, OWNER, PASSWORD, ZH, fragment, get, logged_in};
+    use siyu_domain::access::Role;
+    let app = spawn_app(Backend::Sqlite).await.expect("SQLite needs no setup");
+    let ws = app.owner.workspace_id();
+    for (email, role) in [(OWNER, Role::Owner), (ANALYST, Role::Analyst)] {
+        app.services.add_user(ws, email, "测试", PASSWORD, role).await.unwrap();
+    }
+    let owner = logged_in(&app, OWNER, ZH).await;
+    let (status, page) = get(&owner, &app, "/system").await;
+    assert_eq!(status, 200);
+    assert!(page.contains(r#"id="nav-system" href="/system" class="active""#));
+    let table = fragment(&page, r#"id="workers-table""#, "</table>");
+    for key in ["models.refresh", "segments.refresh"] {
+        assert!(table.contains(&format!(r#"data-worker="{key}""#)), "{table}");
+    }
+    assert!(table.contains("模型刷新") && table.contains("分群全量校对"), "{table}");
+    // "Brand" is the test workspace's name: data, not interface.
+    let words = crate::console_ux::english_words(&page.replace("Brand", ""));
+    assert!(words.is_empty(), "English in the Chinese page: {words:?}");
+
+    let analyst = logged_in(&app, ANALYST, ZH).await;
+    let (status, page) = get(&analyst, &app, "/system").await;
+    assert_eq!(status, 403);
+    assert!(page.contains("workspace:manage"), "the page says which permission is missing");
+    let (_, home) = get(&analyst, &app, "/").await;
+    assert!(!home.contains(r#"id="nav-system""#), "the navigation hides it");
+}
