@@ -40,28 +40,7 @@ impl Backend {
         match self {
             Self::Sqlite { path } => format!("sqlite:{}", path.display()),
             Self::Postgres { url, schema } => {
-                let redacted = match url::Url::parse(url) {
-                    Ok(mut parsed) => {
-                        let _ = parsed.set_password(None);
-                        // A password may also come as a query parameter (`?password=…`).
-                        let pairs: Vec<(String, String)> = parsed
-                            .query_pairs()
-                            .map(|(k, v)| {
-                                let v = if k.eq_ignore_ascii_case("password") {
-                                    "[redacted]".into()
-                                } else {
-                                    v.into_owned()
-                                };
-                                (k.into_owned(), v)
-                            })
-                            .collect();
-                        if !pairs.is_empty() {
-                            parsed.query_pairs_mut().clear().extend_pairs(pairs);
-                        }
-                        parsed.to_string()
-                    }
-                    Err(_) => "postgres://<unparsable url>".into(),
-                };
+                let redacted = redact_url(url);
                 match schema {
                     Some(schema) => format!("{redacted} (schema {schema})"),
                     None => redacted,
@@ -69,6 +48,50 @@ impl Backend {
             }
         }
     }
+}
+
+/// What stands in for a secret wherever one would be printed.
+pub const REDACTED: &str = "[redacted]";
+
+/// Returns a database URL fit to print: a parsable URL keeps its user and host with the password
+/// (also a `password=` parameter) replaced by `[redacted]`; anything else loses all before its last `@`.
+pub fn redact_url(url: &str) -> String {
+    let Ok(parsed) = url::Url::parse(url) else {
+        return match url.rsplit_once('@') {
+            Some((_, host)) => format!("…@{host}"),
+            None => url.to_string(),
+        };
+    };
+    let mut redacted = format!("{}://", parsed.scheme());
+    if !parsed.username().is_empty() {
+        redacted.push_str(parsed.username());
+    }
+    if parsed.password().is_some() {
+        redacted.push(':');
+        redacted.push_str(REDACTED);
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        redacted.push('@');
+    }
+    redacted.push_str(parsed.host_str().unwrap_or_default());
+    if let Some(port) = parsed.port() {
+        redacted.push_str(&format!(":{port}"));
+    }
+    redacted.push_str(parsed.path());
+    if let Some(query) = parsed.query() {
+        let pairs: Vec<String> = query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((name, _)) if name.eq_ignore_ascii_case("password") || name.ends_with("password") => {
+                    format!("{name}={}", REDACTED)
+                }
+                _ => pair.to_string(),
+            })
+            .collect();
+        redacted.push('?');
+        redacted.push_str(&pairs.join("&"));
+    }
+    redacted
 }
 
 impl std::fmt::Debug for Backend {

@@ -13,7 +13,7 @@ pub use secret::Secret;
 use anyhow::{Context, bail};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use siyu_core::crypto::SecretKey;
-use siyu_store::Backend;
+use siyu_store::{Backend, redact_url as redact};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -333,47 +333,6 @@ fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 #[cfg(not(unix))]
 fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     std::fs::write(path, bytes).with_context(|| format!("cannot create {}", path.display()))
-}
-
-/// Returns a database URL fit to print: a parsable URL keeps its user and host with the password
-/// (also a `password=` parameter) replaced by `[redacted]`; anything else loses all before its last `@`.
-pub fn redact(url: &str) -> String {
-    let Ok(parsed) = url::Url::parse(url) else {
-        return match url.rsplit_once('@') {
-            Some((_, host)) => format!("…@{host}"),
-            None => url.to_string(),
-        };
-    };
-    let mut redacted = format!("{}://", parsed.scheme());
-    if !parsed.username().is_empty() {
-        redacted.push_str(parsed.username());
-    }
-    if parsed.password().is_some() {
-        redacted.push(':');
-        redacted.push_str(secret::REDACTED);
-    }
-    if !parsed.username().is_empty() || parsed.password().is_some() {
-        redacted.push('@');
-    }
-    redacted.push_str(parsed.host_str().unwrap_or_default());
-    if let Some(port) = parsed.port() {
-        redacted.push_str(&format!(":{port}"));
-    }
-    redacted.push_str(parsed.path());
-    if let Some(query) = parsed.query() {
-        let pairs: Vec<String> = query
-            .split('&')
-            .map(|pair| match pair.split_once('=') {
-                Some((name, _)) if name.eq_ignore_ascii_case("password") || name.ends_with("password") => {
-                    format!("{name}={}", secret::REDACTED)
-                }
-                _ => pair.to_string(),
-            })
-            .collect();
-        redacted.push('?');
-        redacted.push_str(&pairs.join("&"));
-    }
-    redacted
 }
 
 #[cfg(test)]

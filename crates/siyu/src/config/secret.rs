@@ -6,7 +6,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 
 /// What a secret prints as, wherever it is formatted or serialized.
-pub const REDACTED: &str = "[redacted]";
+pub const REDACTED: &str = siyu_store::REDACTED;
 
 /// A secret read from the configuration. `Debug`, `Display` and `Serialize` give `[redacted]` (so
 /// neither a log line, an error nor `siyu config check` can carry it), and its text is wiped from
