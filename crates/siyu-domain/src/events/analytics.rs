@@ -42,7 +42,8 @@ impl Dates {
 }
 
 /// Returns the first instant of `date` in `tz` (`None` past jiff's range).
-fn local_date(us: i64, tz: &TimeZone) -> Date {
+/// Returns the local date of an instant (microseconds) in `tz`.
+pub fn local_date(us: i64, tz: &TimeZone) -> Date {
     jiff::Timestamp::from_microsecond(us).map_or(Date::MAX, |t| t.to_zoned(tz.clone()).date())
 }
 

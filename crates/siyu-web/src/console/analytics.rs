@@ -21,11 +21,10 @@ use siyu_domain::DomainError;
 use siyu_domain::error::DomainResult;
 use siyu_domain::events::EventIndex;
 use siyu_domain::events::analytics::{
-    Attribution, Dates, FunnelAnswer, FunnelOptions, RetentionAnswer, RfmAnswer, on_blocking_pool, parse_window,
+    Attribution, Dates, FunnelAnswer, FunnelOptions, RetentionAnswer, RfmAnswer, parse_window,
 };
 use siyu_domain::events::filters::{PropertyFilter, parse_step_filter};
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 /// The windows the funnel form offers; other values typed into the URL work too.
 const WINDOWS: [&str; 5] = ["1d", "3d", "7d", "14d", "30d"];
@@ -37,12 +36,7 @@ const SUGGESTED_EVENTS: usize = 500;
 const LISTED_EVENTS: usize = 30;
 
 /// Runs a query on the index on the blocking pool: the kernels scan every event of the workspace.
-pub(super) async fn answer<T: Send + 'static>(
-    index: &Arc<EventIndex>,
-    query: impl FnOnce(&EventIndex) -> DomainResult<T> + Send + 'static,
-) -> DomainResult<T> {
-    on_blocking_pool(index, query).await
-}
+pub(super) use siyu_domain::events::analytics::on_blocking_pool as answer;
 
 /// Splits a failed query into messages for the form, or hands back an error that is not about the input.
 fn query_errors(t: &Text, error: DomainError) -> Result<Vec<FieldMessage>, DomainError> {

@@ -18,7 +18,9 @@ use siyu_analytics::Granularity;
 use siyu_domain::DomainError;
 use siyu_domain::access::Permission;
 use siyu_domain::error::DomainResult;
-use siyu_domain::events::analytics::{Dates, KpiAnswer, SegmentationOptions, SegmentationSeries, SeriesSpec};
+use siyu_domain::events::analytics::{
+    Dates, KpiAnswer, SegmentationOptions, SegmentationSeries, SeriesSpec, local_date,
+};
 use siyu_domain::events::{EventIndex, ORDER_COMPLETED};
 /// The days the charts cover, ending on the KPIs' day.
 const TREND_DAYS: i64 = 30;
@@ -129,9 +131,7 @@ struct DashboardPage {
 fn asked_day(day: &str, tz: &jiff::tz::TimeZone, now_us: i64) -> DomainResult<Option<jiff::civil::Date>> {
     match day {
         "" => Ok(None),
-        "today" => Ok(Some(
-            jiff::Timestamp::from_microsecond(now_us).map_or(jiff::civil::Date::MAX, |t| t.to_zoned(tz.clone()).date()),
-        )),
+        "today" => Ok(Some(local_date(now_us, tz))),
         text => text
             .parse::<jiff::civil::Date>()
             .map(Some)
