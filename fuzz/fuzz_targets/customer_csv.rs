@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use siyu_domain::imports::{column_of, parse_header, parse_row};
+use siyu_domain::customers::csv::{column_of, parse_header, parse_row};
 
 fuzz_target!(|data: &[u8]| {
     let mut csv = csv::ReaderBuilder::new().flexible(true).from_reader(data);

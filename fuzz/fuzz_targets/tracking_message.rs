@@ -5,7 +5,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use serde_json::{Map, Value};
-use siyu_domain::events::segment::MAX_FUTURE_US;
+use siyu_domain::events::tracking::MAX_FUTURE_US;
 use siyu_domain::events::{Envelope, EventKind, parse_message};
 
 const RECEIVED_US: i64 = 1_767_600_000_000_000;

@@ -57,7 +57,7 @@ pub enum DomainError {
     #[error("too many failed logins from this address; try again after {0}")]
     Throttled(jiff::Timestamp),
     /// A model needs orders and the workspace has none.
-    #[error("{}", crate::models::NO_ORDER_DATA)]
+    #[error("{}", NO_ORDER_DATA)]
     NoOrderData,
     /// Storage or cryptography failed; details are in the log, not in the answer.
     #[error("internal error: {0}")]
@@ -89,3 +89,7 @@ impl From<CryptoError> for DomainError {
 
 /// Result of a domain operation.
 pub type DomainResult<T> = Result<T, DomainError>;
+
+/// The answer given for RFM and LTV when the workspace has no orders.
+pub const NO_ORDER_DATA: &str =
+    "no order data: no customer of this workspace has an \"Order Completed\" event, so there is nothing to score";

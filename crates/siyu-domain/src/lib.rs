@@ -1,27 +1,24 @@
-//! siyu's domain: the rules of workspaces, access, customer profiles, tags, consent and audit.
-//! It knows no HTTP and no SQL; stores are traits implemented by `siyu-store`.
+//! siyu's domain: the rules and use cases of workspaces, access, customers, events, segments and
+//! models. It knows no HTTP and no SQL; stores are traits implemented by `siyu-store`.
 //!
-//! Modules, in reading order: [`error`], [`access`], [`workspaces`], [`users`], [`api_keys`],
-//! [`profiles`] (identities, traits, merge), [`events`] (the event log), [`models`] (RFM, lifecycle, tiers, churn, health, LTV settings and answers), [`tags`], [`consent`], [`audit`], [`imports`], [`jobs`] (durable jobs), [`stores`],
-//! [`services`].
+//! One folder per slice, each with its model, its store trait, its use cases and the state it
+//! keeps: [`access`] (principals, workspaces, users, API keys, audit), [`customers`] (profiles,
+//! identities, traits, tags, notes, consent, CSV import), [`events`] (tracking messages, the log,
+//! ingestion, the live index, analytics answers), [`segments`] (the language, checks, evaluation,
+//! upkeep), [`models`] (RFM, lifecycle, tiers, churn, health, LTV). Beside them: [`error`],
+//! [`jobs`] (durable jobs), [`stores`] (the bundle of store traits) and [`facade`] ([`Services`],
+//! which composes the slices).
 
 pub mod access;
-pub mod api_keys;
-pub mod audit;
-pub mod consent;
+pub mod customers;
 pub mod error;
 pub mod events;
-pub mod imports;
+pub mod facade;
 pub mod jobs;
 pub mod models;
-pub mod profiles;
 pub mod segments;
-pub mod services;
 pub mod stores;
-pub mod tags;
-pub mod users;
-pub mod workspaces;
 
 pub use error::{DomainError, FieldError};
-pub use services::Services;
+pub use facade::Services;
 pub use stores::Stores;

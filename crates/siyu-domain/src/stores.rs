@@ -1,15 +1,15 @@
 //! The bundle of stores a running siyu holds, one trait object per domain.
 
-use crate::api_keys::ApiKeyStore;
-use crate::audit::AuditStore;
-use crate::consent::ConsentStore;
+use crate::access::api_keys::ApiKeyStore;
+use crate::access::audit::AuditStore;
+use crate::access::users::UserStore;
+use crate::access::workspaces::WorkspaceStore;
+use crate::customers::CustomerStore;
+use crate::customers::consent::ConsentStore;
+use crate::customers::tags::TagStore;
 use crate::events::EventStore;
 use crate::jobs::JobStore;
-use crate::profiles::ProfileStore;
 use crate::segments::SegmentStore;
-use crate::tags::TagStore;
-use crate::users::UserStore;
-use crate::workspaces::WorkspaceStore;
 use std::sync::Arc;
 
 /// All stores, chosen once at start-up (SQLite or PostgreSQL).
@@ -21,8 +21,8 @@ pub struct Stores {
     pub users: Arc<dyn UserStore>,
     /// API keys.
     pub api_keys: Arc<dyn ApiKeyStore>,
-    /// Profiles.
-    pub profiles: Arc<dyn ProfileStore>,
+    /// Customers (profiles, identities, traits, notes).
+    pub customers: Arc<dyn CustomerStore>,
     /// Tags.
     pub tags: Arc<dyn TagStore>,
     /// Consent.

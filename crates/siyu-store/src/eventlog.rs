@@ -1,4 +1,4 @@
-//! The embedded default's event log: append-only segment files beside the SQLite database, one
+//! The embedded default's event log: append-only log files beside the SQLite database, one
 //! folder per workspace, written by one thread that groups concurrent appends into one fsync.
 //!
 //! File layout: an 8-byte magic `SIYUEVT1`, then records `[u32 len][u32 crc32(payload)][payload]`
@@ -18,7 +18,7 @@ use std::sync::mpsc;
 
 const MAGIC: &[u8; 8] = b"SIYUEVT1";
 const ROLL_BYTES: u64 = 256 << 20;
-/// The analytics index snapshot of a workspace, beside its segments.
+/// The analytics index snapshot of a workspace, beside its log files.
 const SNAPSHOT_FILE: &str = "index.snap";
 
 /// A group of records for one workspace, and whom to tell once it is durable.
@@ -28,13 +28,13 @@ struct Append {
     done: tokio::sync::oneshot::Sender<Result<(), String>>,
 }
 
-/// The segment log of a data directory.
-pub struct SegmentLog {
+/// The event log files of a data directory.
+pub struct LogFiles {
     dir: PathBuf,
     appends: mpsc::Sender<Append>,
 }
 
-impl SegmentLog {
+impl LogFiles {
     /// Opens (creating) the log under `dir` and starts its writer thread.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
         crate::private_files::create_dir(dir).map_err(|e| io_err(dir, e))?;
@@ -57,14 +57,14 @@ fn io_err(path: &Path, error: std::io::Error) -> StoreError {
     StoreError::Backend(format!("event log {}: {error}", path.display()))
 }
 
-struct OpenSegment {
+struct OpenFile {
     file: std::fs::File,
     len: u64,
 }
 
 struct Writer {
     dir: PathBuf,
-    files: HashMap<WorkspaceId, OpenSegment>,
+    files: HashMap<WorkspaceId, OpenFile>,
     serial: u32,
 }
 
@@ -92,8 +92,8 @@ impl Writer {
                 }
             }
             for ws in touched {
-                if let Some(segment) = self.files.get(&ws)
-                    && let Err(e) = segment.file.sync_data()
+                if let Some(open) = self.files.get(&ws)
+                    && let Err(e) = open.file.sync_data()
                 {
                     failed.insert(ws, format!("fsync failed: {e}"));
                     // A file whose sync failed may have lost pages: never append to it again.
@@ -128,15 +128,15 @@ impl Writer {
             if let Ok(d) = std::fs::File::open(&dir) {
                 let _ = d.sync_all();
             }
-            self.files.insert(ws, OpenSegment { file, len: MAGIC.len() as u64 });
+            self.files.insert(ws, OpenFile { file, len: MAGIC.len() as u64 });
         }
-        let segment = self.files.get_mut(&ws).expect("opened above");
-        if let Err(e) = segment.file.write_all(records) {
+        let open = self.files.get_mut(&ws).expect("opened above");
+        if let Err(e) = open.file.write_all(records) {
             // A partial write leaves a torn record that readers skip; start a fresh file next time.
             self.files.remove(&ws);
             return Err(format!("write failed: {e}"));
         }
-        segment.len += records.len() as u64;
+        open.len += records.len() as u64;
         Ok(())
     }
 }
@@ -223,14 +223,14 @@ fn decode(payload: &[u8]) -> Option<EventView<'_>> {
     })
 }
 
-/// Visits the records in `bytes` (a whole segment with its magic when `whole`, else the part after
+/// Visits the records in `bytes` (a whole file with its magic when `whole`, else the part after
 /// a checkpoint); stops at a torn or corrupt record and says so. Returns the count, the end of the
 /// last good record, and the problem if any.
 fn scan_records(bytes: &[u8], whole: bool, visit: &mut dyn FnMut(EventView<'_>)) -> (u64, usize, Option<String>) {
     let mut at = 0;
     if whole {
         if bytes.get(..8) != Some(MAGIC.as_slice()) {
-            return (0, 0, (!bytes.is_empty()).then(|| "not an event segment".to_string()));
+            return (0, 0, (!bytes.is_empty()).then(|| "not an event log file".to_string()));
         }
         at = 8;
     }
@@ -254,7 +254,7 @@ fn scan_records(bytes: &[u8], whole: bool, visit: &mut dyn FnMut(EventView<'_>))
 }
 
 #[async_trait]
-impl EventStore for SegmentLog {
+impl EventStore for LogFiles {
     async fn append(&self, ws: WorkspaceId, events: &[NewEvent]) -> Result<(), StoreError> {
         if events.is_empty() {
             return Ok(());
@@ -300,7 +300,7 @@ impl EventStore for SegmentLog {
         checkpoint: &str,
         visit: &mut (dyn for<'e> FnMut(EventView<'e>) + Send),
     ) -> Result<(u64, String), StoreError> {
-        // The checkpoint maps each segment file to the end of its last record read.
+        // The checkpoint maps each log file to the end of its last record read.
         let mut offsets: std::collections::BTreeMap<String, u64> = if checkpoint.is_empty() {
             Default::default()
         } else {
@@ -337,7 +337,7 @@ impl EventStore for SegmentLog {
             offsets.insert(name, start + end as u64);
             if let Some(problem) = problem {
                 // Only the end of a file can be torn by a crash; that record was never acknowledged.
-                tracing::warn!(segment = %path.display(), %problem, "event segment ends early");
+                tracing::warn!(file = %path.display(), %problem, "event log file ends early");
             }
         }
         let checkpoint = serde_json::to_string(&offsets).expect("a map of offsets serialises");
@@ -350,8 +350,8 @@ impl EventStore for SegmentLog {
         since_us: i64,
         visit: &mut (dyn for<'e> FnMut(EventView<'e>) + Send),
     ) -> Result<u64, StoreError> {
-        // A segment last written before `since_us` holds no event received after it: start the
-        // scan from a checkpoint that places those segments at their end.
+        // A log file last written before `since_us` holds no event received after it: start the
+        // scan from a checkpoint that places those files at their end.
         let dir = self.workspace_dir(ws);
         let since = std::time::UNIX_EPOCH + std::time::Duration::from_micros(since_us.max(0) as u64);
         let mut skipped: std::collections::BTreeMap<String, u64> = Default::default();
@@ -381,7 +381,7 @@ impl EventStore for SegmentLog {
     }
 
     async fn checkpoint(&self, ws: WorkspaceId) -> Result<String, StoreError> {
-        // Every segment at its current end: acknowledged records are whole, and a torn record at
+        // Every log file at its current end: acknowledged records are whole, and a torn record at
         // the end of a crashed process's file is never completed.
         let dir = self.workspace_dir(ws);
         let mut offsets: std::collections::BTreeMap<String, u64> = Default::default();

@@ -254,7 +254,12 @@ impl siyu_domain::events::EventStore for SqlStore {
 // The SQL shared by both backends; last, because it brings its own test module.
 include!("sql/rows.rs");
 include!("sql/jobs.rs");
-include!("sql/access.rs");
-include!("sql/profiles.rs");
+include!("sql/access/workspaces.rs");
+include!("sql/access/users.rs");
+include!("sql/access/api_keys.rs");
+include!("sql/access/audit.rs");
+include!("sql/customers/profiles.rs");
+include!("sql/customers/tags.rs");
+include!("sql/customers/consent.rs");
 include!("sql/segments.rs");
-include!("sql/traits.rs");
+include!("sql/customers/traits.rs");

@@ -97,7 +97,7 @@ pub async fn open(path: &Path) -> Result<Stores, StoreError> {
         .map_err(|e| StoreError::Backend(format!("migration failed: {e}")))?;
     checkpoint_in_background(pool.clone());
     let events_dir = path.parent().unwrap_or(Path::new(".")).join("events");
-    let events = std::sync::Arc::new(crate::eventlog::SegmentLog::open(&events_dir)?);
+    let events = std::sync::Arc::new(crate::eventlog::LogFiles::open(&events_dir)?);
     Ok(stores(SqlStore { pool, writer: Default::default() }, events))
 }
 
@@ -131,7 +131,12 @@ fn checkpoint_in_background(pool: sqlx::Pool<Db>) {
 // The SQL shared by both backends; last, because it brings its own test module.
 include!("sql/rows.rs");
 include!("sql/jobs.rs");
-include!("sql/access.rs");
-include!("sql/profiles.rs");
+include!("sql/access/workspaces.rs");
+include!("sql/access/users.rs");
+include!("sql/access/api_keys.rs");
+include!("sql/access/audit.rs");
+include!("sql/customers/profiles.rs");
+include!("sql/customers/tags.rs");
+include!("sql/customers/consent.rs");
 include!("sql/segments.rs");
-include!("sql/traits.rs");
+include!("sql/customers/traits.rs");

@@ -11,7 +11,7 @@
   var size = document.getElementById("segment-live-size");
   var error = document.getElementById("segment-live-error");
   var warnings = document.getElementById("segment-warnings");
-  // Row kinds, placeholders and fixed choices in the page's language (see audiences.rs).
+  // Row kinds, placeholders and fixed choices in the page's language (see console/segments.rs).
   var CONFIG = JSON.parse(builder.getAttribute("data-config") || "{}");
   var KINDS = CONFIG.kinds || [];
   var PH = CONFIG.placeholders || {};

@@ -8,7 +8,7 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::{StatusCode, header, request::Parts};
 use serde::de::DeserializeOwned;
 use siyu_domain::access::Principal;
-use siyu_domain::api_keys::KeyKind;
+use siyu_domain::access::api_keys::KeyKind;
 
 /// A JSON body deserialised strictly: wrong types, unknown fields and malformed JSON are 400s naming
 /// the field; a body over the limit is a 413; a non-JSON content type is a 415.

@@ -8,7 +8,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use siyu_domain::DomainError;
-use siyu_domain::consent::Channel;
+use siyu_domain::customers::consent::Channel;
 
 pub(crate) fn router() -> Router<AppState> {
     Router::new()

@@ -15,9 +15,9 @@ use base64::Engine as _;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use siyu_domain::FieldError;
+use siyu_domain::access::api_keys::KeyKind;
 use siyu_domain::access::{Permission, Principal};
-use siyu_domain::api_keys::KeyKind;
-use siyu_domain::events::segment::{MAX_BATCH_BYTES, MAX_MESSAGE_BYTES};
+use siyu_domain::events::tracking::{MAX_BATCH_BYTES, MAX_MESSAGE_BYTES};
 use siyu_domain::events::{Envelope, EventKind, new_message_id, parse_message};
 
 /// The Tracking API's part of the OpenAPI document.
@@ -100,7 +100,7 @@ struct TrackingAnswer {
     /// Messages already stored in the last 24 hours (by `messageId`).
     duplicates: usize,
     /// Refused messages with their index and errors (batch only).
-    rejected: Vec<siyu_domain::services::RejectedMessage>,
+    rejected: Vec<siyu_domain::events::RejectedMessage>,
 }
 
 // rustfmt re-indents the attribute inside this macro on every run, so it is left as written.
@@ -269,7 +269,7 @@ fn envelope(
         None | Some(Value::Null) => None,
         // The batch's sentAt is held to the range of every instant field (docs/EVENTS.md).
         Some(Value::String(text)) => Some(
-            siyu_domain::events::segment::parse_instant(text, received_us)
+            siyu_domain::events::tracking::parse_instant(text, received_us)
                 .map_err(|reason| Problem::malformed("sentAt", reason))?,
         ),
         Some(other) => return Err(Problem::malformed("sentAt", format!("must be an ISO 8601 string, not {other}"))),

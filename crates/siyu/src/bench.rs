@@ -9,9 +9,9 @@ use clap::Subcommand;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::json;
+use siyu_domain::access::api_keys::KeyKind;
+use siyu_domain::access::workspaces::NewWorkspace;
 use siyu_domain::access::{Principal, Role};
-use siyu_domain::api_keys::KeyKind;
-use siyu_domain::workspaces::NewWorkspace;
 use std::time::Instant;
 
 /// The benchmarks.
@@ -442,8 +442,8 @@ async fn bench_segments(
     profiles: u64,
     repeat: usize,
 ) -> anyhow::Result<()> {
-    use siyu_domain::profiles::CustomerInput;
-    use siyu_domain::services::DefinitionInput;
+    use siyu_domain::customers::CustomerInput;
+    use siyu_domain::segments::DefinitionInput;
     let app = App::build(config).await?;
     let services = app.services();
     let owner = analytics_workspace(services, parquet).await?;
@@ -532,7 +532,7 @@ async fn bench_membership(
     fold_events: Option<usize>,
 ) -> anyhow::Result<()> {
     use siyu_domain::events::{EventKind, NewEvent};
-    use siyu_domain::services::SegmentInput;
+    use siyu_domain::segments::SegmentInput;
     let app = App::build(config).await?;
     let services = app.services().clone();
     if let Some(events) = fold_events {
@@ -632,7 +632,7 @@ async fn bench_membership(
     // Trait changes rewrite the trait's column (shared by every evaluation) without the customer.
     for (n, customer) in hot.iter().skip(200).take(100).enumerate() {
         let city = ["上海", "北京", "杭州"][n % 3];
-        let input: siyu_domain::profiles::CustomerInput = serde_json::from_value(json!({"traits": {"city": city}}))?;
+        let input: siyu_domain::customers::CustomerInput = serde_json::from_value(json!({"traits": {"city": city}}))?;
         services.update_customer(&owner, siyu_core::CustomerId(*customer), input).await?;
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
@@ -648,7 +648,7 @@ async fn bench_membership(
             let customer = services.customer(&owner, siyu_core::CustomerId(*id)).await?;
             identities.extend(customer.identities.iter().map(|i| json!({"type": i.kind, "value": i.value})));
         }
-        let input: siyu_domain::profiles::CustomerInput = serde_json::from_value(json!({"identities": identities}))?;
+        let input: siyu_domain::customers::CustomerInput = serde_json::from_value(json!({"identities": identities}))?;
         let started = Instant::now();
         services.upsert_customer(&owner, input).await?;
         services.event_index(&owner).await?;

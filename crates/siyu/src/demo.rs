@@ -12,11 +12,11 @@ use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
 use serde_json::json;
 use siyu_core::CustomerId;
+use siyu_domain::access::workspaces::NewWorkspace;
 use siyu_domain::access::{Principal, Role};
-use siyu_domain::consent::{Channel, ConsentRecord, Purpose};
+use siyu_domain::customers::consent::{Channel, ConsentRecord, Purpose};
+use siyu_domain::customers::{CustomerInput, IdentityInput};
 use siyu_domain::events::{EventKind, NewEvent};
-use siyu_domain::profiles::{CustomerInput, IdentityInput};
-use siyu_domain::workspaces::NewWorkspace;
 use siyu_domain::{DomainError, Services};
 
 /// The demo workspace's slug.
@@ -355,7 +355,7 @@ async fn demo_segments(services: &Services, owner: &Principal) -> anyhow::Result
         return Ok(());
     }
     for (key, name, text) in SEGMENTS {
-        let input = siyu_domain::services::SegmentInput {
+        let input = siyu_domain::segments::SegmentInput {
             key: key.into(),
             name: Some(name.into()),
             definition: None,

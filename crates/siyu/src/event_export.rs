@@ -51,7 +51,7 @@ struct Survivors(HashMap<i64, i64>);
 
 impl Survivors {
     async fn of(services: &Services, ws: WorkspaceId) -> anyhow::Result<Self> {
-        let merged = services.stores.profiles.merged_customers(ws).await?;
+        let merged = services.stores.customers.merged_customers(ws).await?;
         Ok(Self(merged.into_iter().map(|(from, to)| (from.0, to.0)).collect()))
     }
 
@@ -78,7 +78,7 @@ fn segment_json(event: &EventView<'_>, customer: CustomerId, position: u64) -> s
         serde_json::Value::Object(context) => context,
         _ => serde_json::Map::new(),
     };
-    siyu_domain::events::segment::set_customer_id(&mut context, customer);
+    siyu_domain::events::tracking::set_customer_id(&mut context, customer);
     let mut message = serde_json::json!({
         "type": kind_name(event.kind),
         "messageId": if event.message_id.is_empty() { format!("log-{position}") } else { event.message_id.to_string() },

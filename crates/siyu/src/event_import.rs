@@ -66,7 +66,7 @@ const NDJSON_BATCH: usize = 5_000;
 fn ndjson_message(
     services: &Services,
     line: &str,
-) -> Result<siyu_domain::events::SegmentMessage, Vec<siyu_domain::FieldError>> {
+) -> Result<siyu_domain::events::TrackingMessage, Vec<siyu_domain::FieldError>> {
     let mut map = match serde_json::from_str::<serde_json::Value>(line) {
         Ok(serde_json::Value::Object(map)) => map,
         Ok(_) => return Err(vec![siyu_domain::FieldError::new("line", "must be a JSON object")]),
@@ -191,7 +191,7 @@ pub async fn import(
             let file = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
             let mut lines = std::io::BufReader::new(file);
             let (mut line, mut number, mut read) = (String::new(), 0u64, 0u64);
-            let mut batch: Vec<(u64, Result<siyu_domain::events::SegmentMessage, Vec<siyu_domain::FieldError>>)> =
+            let mut batch: Vec<(u64, Result<siyu_domain::events::TrackingMessage, Vec<siyu_domain::FieldError>>)> =
                 Vec::new();
             loop {
                 line.clear();
@@ -386,7 +386,7 @@ fn csv_row(
             us
         }
         (None, Some(i)) => {
-            siyu_domain::events::segment::parse_instant(field(i), received_us).map_err(|reason| ("ts", reason))?
+            siyu_domain::events::tracking::parse_instant(field(i), received_us).map_err(|reason| ("ts", reason))?
         }
         (None, None) => unreachable!("checked against the header"),
     };
@@ -545,7 +545,7 @@ impl NumberSet {
 /// Returns why an instant in microseconds (`text` as the file gave it) is refused, if it is: the
 /// Tracking API's range (docs/EVENTS.md).
 fn instant_refusal(text: &str, us: i64, received_us: i64) -> Option<String> {
-    siyu_domain::events::segment::instant_refusal(text, us, received_us)
+    siyu_domain::events::tracking::instant_refusal(text, us, received_us)
 }
 
 fn parquet_rows(

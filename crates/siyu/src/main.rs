@@ -6,9 +6,9 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use siyu::config::{Flag, OutputFormat, Sources};
 use siyu::{App, bench, demo};
+use siyu_domain::access::api_keys::KeyKind;
+use siyu_domain::access::workspaces::NewWorkspace;
 use siyu_domain::access::{Principal, Role};
-use siyu_domain::api_keys::KeyKind;
-use siyu_domain::workspaces::NewWorkspace;
 use std::io::Read;
 use std::path::PathBuf;
 

@@ -6,7 +6,7 @@ use anyhow::Context;
 use siyu_core::PageRequest;
 use siyu_domain::Services;
 use siyu_domain::access::Principal;
-use siyu_domain::services::{DefinitionInput, MEMBER_COLUMNS, SegmentInput, SegmentView, member_row};
+use siyu_domain::segments::{DefinitionInput, MEMBER_COLUMNS, SegmentInput, SegmentView, member_row};
 use std::path::PathBuf;
 
 /// A segment command.

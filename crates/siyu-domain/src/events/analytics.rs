@@ -3,7 +3,7 @@
 
 use crate::error::{DomainError, DomainResult, FieldError};
 use crate::events::filters::{PropertyFilter, compile};
-use crate::events::segment::{EARLIEST_US, MAX_FUTURE_US};
+use crate::events::tracking::{EARLIEST_US, MAX_FUTURE_US};
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
 use siyu_analytics::funnel::{FunnelQuery, funnel};
@@ -691,7 +691,7 @@ impl EventIndex {
     /// plausible range as of `now_us`); an `as_of_us` outside that range is refused naming `as_of`.
     pub fn rfm(&self, as_of_us: Option<i64>, now_us: i64) -> DomainResult<RfmAnswer> {
         if let Some(us) = as_of_us
-            && let Some(reason) = crate::events::segment::instant_refusal(&instant_text(us), us, now_us)
+            && let Some(reason) = crate::events::tracking::instant_refusal(&instant_text(us), us, now_us)
         {
             return Err(DomainError::invalid("as_of", reason.replace("after it was received", "from now")));
         }

@@ -3,8 +3,8 @@
 //! rebuilt by set operations; trait columns are chunked so that a change copies one chunk, not the
 //! column ([`TraitColumn`]).
 
-use crate::consent::{Channel, Purpose};
-use crate::profiles::IdentityKind;
+use crate::customers::IdentityKind;
+use crate::customers::consent::{Channel, Purpose};
 use roaring::RoaringTreemap;
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};

@@ -1,7 +1,10 @@
 // Row decoding and error mapping shared by both backends (included into `sqlite` and `postgres`).
 
+use async_trait::async_trait;
 use siyu_core::clock::{from_millis, to_millis};
+use siyu_core::{ApiKeyId, CustomerId, InvitationId, NoteId, Page, PageRequest, TagGroupId, TagId, UserId, WorkspaceId};
 use sqlx::Row;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// A write transaction, holding this process's turn to write where the backend has one writer.
 struct WriteTx {
@@ -66,7 +69,7 @@ fn stores(store: SqlStore, events: std::sync::Arc<dyn siyu_domain::events::Event
         workspaces: store.clone(),
         users: store.clone(),
         api_keys: store.clone(),
-        profiles: store.clone(),
+        customers: store.clone(),
         tags: store.clone(),
         consent: store.clone(),
         segments: store.clone(),

@@ -3,9 +3,9 @@
 use crate::Fixture;
 use siyu_domain::DomainError;
 use siyu_domain::access::Role;
-use siyu_domain::api_keys::KeyKind;
-use siyu_domain::services::{Acceptance, LoginClient};
-use siyu_domain::workspaces::NewWorkspace;
+use siyu_domain::access::api_keys::KeyKind;
+use siyu_domain::access::workspaces::NewWorkspace;
+use siyu_domain::access::{Acceptance, LoginClient};
 
 crate::contract!(
     workspace_slugs_are_unique,

@@ -172,7 +172,7 @@ async fn a_merge_moves_indexed_events_and_a_restart_moves_them_in_its_snapshot(f
     assert_eq!(first.columns.customer_count(), 200);
     fixture.services.append_events(&owner, &events(ids[1], &["Coupon Applied"], 9_000)).await.unwrap();
     // u0 and u1 turn out to be one person.
-    let both: siyu_domain::profiles::CustomerInput = serde_json::from_value(serde_json::json!({
+    let both: siyu_domain::customers::CustomerInput = serde_json::from_value(serde_json::json!({
         "identities": [{"type": "user_id", "value": "u0"}, {"type": "user_id", "value": "u1"}]
     }))
     .unwrap();
@@ -218,7 +218,7 @@ async fn a_restart_loads_the_snapshot_and_the_events_after_it() {
     let key = siyu_core::crypto::SecretKey::generate().unwrap();
     let first = services_at(&path, &key).await;
     let ws = first
-        .create_workspace(&siyu_domain::workspaces::NewWorkspace::parse("brand", None, None, None).unwrap())
+        .create_workspace(&siyu_domain::access::workspaces::NewWorkspace::parse("brand", None, None, None).unwrap())
         .await
         .unwrap();
     let owner = Principal::cli(ws.id);

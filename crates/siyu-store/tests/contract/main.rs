@@ -4,16 +4,16 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod access;
+mod customers;
 mod events;
 mod models;
-mod profiles;
 mod segments;
 
 use siyu_core::SystemClock;
 use siyu_core::crypto::SecretKey;
 use siyu_domain::Services;
 use siyu_domain::access::Principal;
-use siyu_domain::workspaces::NewWorkspace;
+use siyu_domain::access::workspaces::NewWorkspace;
 use siyu_store::Backend;
 use std::sync::Arc;
 

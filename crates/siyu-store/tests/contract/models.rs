@@ -6,8 +6,8 @@ use siyu_core::{CustomerId, PageRequest};
 use siyu_domain::DomainError;
 use siyu_domain::access::Principal;
 use siyu_domain::events::{EventKind, NewEvent};
+use siyu_domain::models::LtvStatus;
 use siyu_domain::models::ModelSettings;
-use siyu_domain::services::LtvStatus;
 
 const DAY_US: i64 = 86_400_000_000;
 

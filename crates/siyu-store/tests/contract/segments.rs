@@ -7,9 +7,10 @@ use serde_json::json;
 use siyu_core::{CustomerId, PageRequest};
 use siyu_domain::DomainError;
 use siyu_domain::access::Principal;
+use siyu_domain::customers::ConsentChange;
+use siyu_domain::customers::CustomerInput;
 use siyu_domain::events::{EventKind, NewEvent};
-use siyu_domain::profiles::CustomerInput;
-use siyu_domain::services::{ConsentChange, DefinitionInput, SegmentInput};
+use siyu_domain::segments::{DefinitionInput, SegmentInput};
 
 const DAY_US: i64 = 86_400_000_000;
 

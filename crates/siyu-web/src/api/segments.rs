@@ -9,7 +9,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use serde::Serialize;
 use siyu_core::{CustomerId, PageRequest};
-use siyu_domain::services::{DefinitionInput, SegmentInput, SegmentPreview, SegmentView};
+use siyu_domain::segments::{DefinitionInput, SegmentInput, SegmentPreview, SegmentView};
 use siyu_domain::{DomainError, FieldError};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -142,10 +142,10 @@ async fn export(
     use axum::response::IntoResponse;
     // A UTF-8 byte order mark first, so that Excel reads Chinese right.
     let mut out = csv::Writer::from_writer("\u{feff}".as_bytes().to_vec());
-    out.write_record(siyu_domain::services::MEMBER_COLUMNS).map_err(|e| Problem::internal(&e))?;
+    out.write_record(siyu_domain::segments::MEMBER_COLUMNS).map_err(|e| Problem::internal(&e))?;
     app.services
         .export_segment(&principal, &key, false, &mut |c| {
-            let row = siyu_domain::services::member_row(&c);
+            let row = siyu_domain::segments::member_row(&c);
             out.write_record(&row).map_err(|e| DomainError::Internal(e.to_string()))
         })
         .await?;

@@ -8,7 +8,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
 use siyu_core::TagId;
-use siyu_domain::tags::{Tag, TagGroup};
+use siyu_domain::customers::tags::{Tag, TagGroup};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;

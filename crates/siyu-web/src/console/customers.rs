@@ -13,9 +13,9 @@ use serde_json::Value;
 use siyu_core::{CustomerId, PageRequest};
 use siyu_domain::DomainError;
 use siyu_domain::access::Permission;
-use siyu_domain::consent::ConsentRecord;
-use siyu_domain::profiles::IdentityKind;
-use siyu_domain::services::{CustomerQuery, CustomerView};
+use siyu_domain::customers::IdentityKind;
+use siyu_domain::customers::consent::ConsentRecord;
+use siyu_domain::customers::{CustomerQuery, CustomerView};
 
 /// Customers per list page.
 const PAGE_SIZE: u32 = 25;

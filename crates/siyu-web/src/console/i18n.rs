@@ -1,9 +1,9 @@
 //! Every string the console shows, in 简体中文 and English; templates read them as `t.<key>`.
 
 use siyu_domain::access::{Permission, Role};
-use siyu_domain::consent::{Channel, Purpose};
-use siyu_domain::profiles::IdentityKind;
-use siyu_domain::tags::TagFamily;
+use siyu_domain::customers::IdentityKind;
+use siyu_domain::customers::consent::{Channel, Purpose};
+use siyu_domain::customers::tags::TagFamily;
 
 /// A console language.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

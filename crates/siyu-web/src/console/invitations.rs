@@ -15,8 +15,8 @@ use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use siyu_domain::DomainError;
-use siyu_domain::services::Acceptance;
-use siyu_domain::users::Invitation;
+use siyu_domain::access::Acceptance;
+use siyu_domain::access::users::Invitation;
 
 /// Holds the double-submit CSRF token of the invitation forms.
 const INVITE_CSRF_COOKIE: &str = "siyu_invite_csrf";

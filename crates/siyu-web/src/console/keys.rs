@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use siyu_core::ApiKeyId;
 use siyu_domain::access::Role;
-use siyu_domain::api_keys::KeyKind;
+use siyu_domain::access::api_keys::KeyKind;
 use siyu_domain::{DomainError, FieldError};
 
 struct KeyRow {

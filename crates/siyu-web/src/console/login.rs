@@ -13,7 +13,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use siyu_core::WorkspaceId;
 use siyu_domain::DomainError;
-use siyu_domain::users::{KNOWN_DEVICE_LIFETIME, SESSION_LIFETIME};
+use siyu_domain::access::users::{KNOWN_DEVICE_LIFETIME, SESSION_LIFETIME};
 
 /// How long the language and login-form cookies live.
 const YEAR_SECS: i64 = 365 * 24 * 3600;
@@ -111,7 +111,7 @@ pub(crate) fn wait_message(t: &Text, error: &DomainError) -> Option<String> {
 }
 
 /// Returns the cookies a successful login sets: the session, and the known-device token when given.
-pub(crate) fn session_cookies(app: &AppState, outcome: &siyu_domain::services::LoginOutcome) -> Vec<HeaderValue> {
+pub(crate) fn session_cookies(app: &AppState, outcome: &siyu_domain::access::LoginOutcome) -> Vec<HeaderValue> {
     let mut cookies =
         vec![set_cookie(SESSION_COOKIE, &outcome.token, "/", SESSION_LIFETIME.as_secs(), app.secure_cookies)];
     if let Some(device) = &outcome.device_token {

@@ -9,14 +9,15 @@
 //! `crates/siyu-web/templates/`.
 
 mod analytics;
-mod audiences;
 mod customers;
 mod dashboard;
 mod i18n;
 mod invitations;
 mod keys;
 mod login;
+mod models;
 mod page;
+mod segments;
 mod session;
 mod system;
 mod tags;
@@ -45,16 +46,16 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/analytics/rfm", get(analytics::show_rfm))
         .route("/analytics/segmentation", get(analytics::segmentation::show_segmentation))
         .route("/analytics/paths", get(analytics::paths::show_paths))
-        .route("/models", get(audiences::show_models))
-        .route("/models/run", post(audiences::run_models))
-        .route("/models/recall", get(audiences::show_recall))
-        .route("/models/recall.csv", get(audiences::export_recall))
-        .route("/models/settings", get(audiences::show_settings).post(audiences::save_settings))
-        .route("/segments", get(audiences::list_segments).post(audiences::save_segment))
-        .route("/segments/new", get(audiences::new_segment))
-        .route("/segments/preview", get(audiences::preview_segment))
-        .route("/segments/{key}", get(audiences::show_segment))
-        .route("/segments/{key}/members.csv", get(audiences::export_segment_members))
+        .route("/models", get(models::show_models))
+        .route("/models/run", post(models::run_models))
+        .route("/models/recall", get(models::show_recall))
+        .route("/models/recall.csv", get(models::export_recall))
+        .route("/models/settings", get(models::show_settings).post(models::save_settings))
+        .route("/segments", get(segments::list_segments).post(segments::save_segment))
+        .route("/segments/new", get(segments::new_segment))
+        .route("/segments/preview", get(segments::preview_segment))
+        .route("/segments/{key}", get(segments::show_segment))
+        .route("/segments/{key}/members.csv", get(segments::export_segment_members))
         .route("/keys", get(keys::list_keys).post(keys::create_key))
         .route("/keys/{id}/revoke", post(keys::revoke_key))
         .route("/users", get(users::list_users).post(users::invite_user))

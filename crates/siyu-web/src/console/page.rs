@@ -232,3 +232,21 @@ pub(crate) fn bad_request(lang: Lang, chrome: Option<Chrome>) -> Response {
     let t = lang.text();
     error_response(StatusCode::BAD_REQUEST, lang, chrome, t.error_bad_request_title, t.error_bad_request_body.into())
 }
+
+/// Customers per page of segment members and of the recall list.
+pub(crate) const MEMBERS_PAGE: u32 = 25;
+
+/// Returns a CSV file as a download: with a UTF-8 byte order mark, so that Excel reads Chinese
+/// right, and never cached.
+pub(crate) fn csv_download(file_name: &str, mut body: Vec<u8>) -> Response {
+    body.splice(0..0, "\u{feff}".bytes());
+    (
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{file_name}\"")),
+            (header::CACHE_CONTROL, "no-store".to_string()),
+        ],
+        body,
+    )
+        .into_response()
+}

@@ -10,9 +10,9 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header, request::Parts};
 use axum::response::{IntoResponse, Redirect, Response};
 use jiff::tz::TimeZone;
 use siyu_domain::DomainError;
+use siyu_domain::access::users::{Membership, Session, User};
+use siyu_domain::access::workspaces::Workspace;
 use siyu_domain::access::{Permission, Principal};
-use siyu_domain::users::{Membership, Session, User};
-use siyu_domain::workspaces::Workspace;
 
 /// Holds the opaque session token.
 pub(crate) const SESSION_COOKIE: &str = "siyu_session";
@@ -28,11 +28,11 @@ pub(crate) const DEVICE_COOKIE: &str = "siyu_device";
 pub(crate) fn login_client<'a>(
     headers: &'a HeaderMap,
     extensions: &axum::http::Extensions,
-) -> siyu_domain::services::LoginClient<'a> {
+) -> siyu_domain::access::LoginClient<'a> {
     let addr = extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|info| info.0.ip());
     let device_token =
         cookie(headers, DEVICE_COOKIE).filter(|c| c.len() == 64 && c.bytes().all(|b| b.is_ascii_hexdigit()));
-    siyu_domain::services::LoginClient { addr, device_token }
+    siyu_domain::access::LoginClient { addr, device_token }
 }
 
 /// Returns the value of cookie `name` from the request headers.

@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use siyu_domain::DomainError;
 use siyu_domain::access::Permission;
-use siyu_domain::tags::TagFamily;
+use siyu_domain::customers::tags::TagFamily;
 
 struct TagView {
     name: String,

@@ -3,8 +3,8 @@
 
 use crate::TestApp;
 use serde_json::{Value, json};
+use siyu_domain::access::api_keys::KeyKind;
 use siyu_domain::access::{Permission, Role};
-use siyu_domain::api_keys::KeyKind;
 
 crate::both_backends!(
     requests_without_a_valid_secret_key_are_refused,

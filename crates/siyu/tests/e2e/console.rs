@@ -9,8 +9,8 @@ use reqwest::header::LOCATION;
 use serde_json::{Value, json};
 use siyu_core::CustomerId;
 use siyu_domain::access::Role;
-use siyu_domain::profiles::CustomerInput;
-use siyu_domain::services::ConsentChange;
+use siyu_domain::customers::ConsentChange;
+use siyu_domain::customers::CustomerInput;
 
 const PHONE: &str = "13800000000";
 const PHONE_E164: &str = "+8613800000000";

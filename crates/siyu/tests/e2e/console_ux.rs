@@ -19,7 +19,7 @@ async fn demo_app() -> (TestApp, Principal) {
 
 /// Returns a new owner secret key of the demo workspace.
 async fn owner_key(app: &TestApp, owner: &Principal) -> String {
-    let kind = siyu_domain::api_keys::KeyKind::Secret;
+    let kind = siyu_domain::access::api_keys::KeyKind::Secret;
     app.services.create_key(owner, kind, Role::Owner, "ux").await.unwrap().1
 }
 
@@ -133,7 +133,7 @@ fn words_of(text: &str) -> Vec<String> {
 async fn the_chinese_console_shows_no_english_in_segments_customers_and_errors() {
     let (app, owner) = demo_app().await;
     let zh = logged_in(&app, OWNER, ZH).await;
-    let first = siyu_domain::services::CustomerQuery { page: siyu_core::PageRequest::first(1), ..Default::default() };
+    let first = siyu_domain::customers::CustomerQuery { page: siyu_core::PageRequest::first(1), ..Default::default() };
     let customer = app.services.search_customers(&owner, &first).await.unwrap().items[0].id.0;
     let mut pages = Vec::new();
     for path in [
@@ -205,7 +205,7 @@ async fn the_customer_count_follows_the_filter() {
     let total = app.services.customer_count(&owner).await.unwrap();
     let (_, page) = get(&zh, &app, "/customers").await;
     assert!(fragment(&page, r#"id="customer-total""#, "</span>").contains(&format!("共 {total} 位客户")), "{page}");
-    let query = siyu_domain::services::CustomerQuery {
+    let query = siyu_domain::customers::CustomerQuery {
         tags: vec!["高频复购".into()],
         traits: vec!["city=上海".into()],
         ..Default::default()
@@ -226,7 +226,7 @@ async fn the_customer_count_follows_the_filter() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn segment_members_and_the_recall_list_are_paged_masked_customers_with_a_csv_export() {
     let (app, owner) = demo_app().await;
-    let input = siyu_domain::services::SegmentInput {
+    let input = siyu_domain::segments::SegmentInput {
         key: "viewers".into(),
         name: Some("浏览过商品".into()),
         definition: None,

@@ -115,7 +115,7 @@ async fn every_example_in_the_readme_and_docs_runs_against_the_demo() {
         .services
         .create_key(
             &siyu_domain::access::Principal::cli(ws.id),
-            siyu_domain::api_keys::KeyKind::Secret,
+            siyu_domain::access::api_keys::KeyKind::Secret,
             siyu_domain::access::Role::Owner,
             "doc examples",
         )

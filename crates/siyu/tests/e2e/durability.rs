@@ -3,9 +3,9 @@
 //! batch (acknowledged or not) leave each event stored exactly once.
 
 use siyu::{App, Config};
+use siyu_domain::access::api_keys::KeyKind;
+use siyu_domain::access::workspaces::NewWorkspace;
 use siyu_domain::access::{Principal, Role};
-use siyu_domain::api_keys::KeyKind;
-use siyu_domain::workspaces::NewWorkspace;
 use std::collections::{HashMap, HashSet};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};

@@ -572,7 +572,7 @@ async fn the_demo_log_round_trips_through_its_exports() {
     let app = siyu::App::build(&siyu::Config::for_tests(original.path(), None)).await.unwrap();
     let services = app.services();
     let copy = services
-        .create_workspace(&siyu_domain::workspaces::NewWorkspace::parse("copy", None, None, None).unwrap())
+        .create_workspace(&siyu_domain::access::workspaces::NewWorkspace::parse("copy", None, None, None).unwrap())
         .await
         .unwrap();
     let copy = siyu_domain::access::Principal::cli(copy.id);
@@ -605,7 +605,7 @@ async fn the_demo_log_round_trips_through_its_exports() {
     assert_eq!(by_sender(copied), by_sender(behaviour.collect()));
     // The Parquet file's rows of siyu's own events are refused there too, by row and column.
     let other = services
-        .create_workspace(&siyu_domain::workspaces::NewWorkspace::parse("other", None, None, None).unwrap())
+        .create_workspace(&siyu_domain::access::workspaces::NewWorkspace::parse("other", None, None, None).unwrap())
         .await
         .unwrap();
     let other = siyu_domain::access::Principal::cli(other.id);

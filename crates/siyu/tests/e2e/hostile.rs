@@ -7,7 +7,7 @@ use crate::TestApp;
 use base64::Engine as _;
 use serde_json::{Value, json};
 use siyu_domain::access::Role;
-use siyu_domain::api_keys::KeyKind;
+use siyu_domain::access::api_keys::KeyKind;
 use siyu_web::api::{Access, access_of};
 
 crate::both_backends!(
@@ -53,7 +53,7 @@ fn basic(key: &str) -> String {
 async fn write_key(app: &TestApp, role: Role) -> String {
     // A write key whose role cannot send events is refused at creation now, but an older version may
     // have made one: such keys are written straight to the store, as that version would have.
-    let token = siyu_domain::api_keys::generate_token(KeyKind::Write).unwrap();
+    let token = siyu_domain::access::api_keys::generate_token(KeyKind::Write).unwrap();
     let (ws, now) = (app.owner.workspace_id(), app.services.now());
     app.services
         .stores
@@ -335,7 +335,7 @@ async fn every_response_carries_the_security_headers(app: TestApp) {
 }
 
 async fn customer_import_refuses_oversized_fields_and_bodies(app: TestApp) {
-    let big = "x".repeat(siyu_domain::services::MAX_FIELD_BYTES + 1);
+    let big = "x".repeat(siyu_domain::customers::MAX_FIELD_BYTES + 1);
     let csv = format!("user_id,note\nimp-1,fine\nimp-2,{big}\nimp-3,never read\n");
     let (status, report, _) = app.call_raw("POST", "/api/v1/customers/import", &app.key, "text/csv", csv.into()).await;
     assert_eq!(status, 200, "{report}");

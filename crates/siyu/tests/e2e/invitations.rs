@@ -139,7 +139,7 @@ async fn session_cookies_are_secure_when_the_public_url_is_https() {
     let app = siyu::App::build(&config).await.unwrap();
     let services = app.services().clone();
     let ws = services
-        .create_workspace(&siyu_domain::workspaces::NewWorkspace::parse("brand", None, None, None).unwrap())
+        .create_workspace(&siyu_domain::access::workspaces::NewWorkspace::parse("brand", None, None, None).unwrap())
         .await
         .unwrap();
     services.add_user(ws.id, OWNER, "", PASSWORD, Role::Owner).await.unwrap();

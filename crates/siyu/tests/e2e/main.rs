@@ -9,7 +9,7 @@ mod api_customers;
 mod config;
 mod console;
 mod console_analytics;
-mod console_audiences;
+mod console_segments;
 mod console_support;
 mod console_ux;
 mod demo;
@@ -25,9 +25,9 @@ mod workers;
 
 use siyu::{App, Config};
 use siyu_domain::Services;
+use siyu_domain::access::api_keys::KeyKind;
+use siyu_domain::access::workspaces::NewWorkspace;
 use siyu_domain::access::{Principal, Role};
-use siyu_domain::api_keys::KeyKind;
-use siyu_domain::workspaces::NewWorkspace;
 use tokio::sync::oneshot;
 
 /// Which database a test runs on.

@@ -5,7 +5,7 @@ use crate::TestApp;
 use base64::Engine as _;
 use serde_json::{Value, json};
 use siyu_domain::access::Role;
-use siyu_domain::api_keys::KeyKind;
+use siyu_domain::access::api_keys::KeyKind;
 
 async fn write_key(app: &TestApp) -> String {
     app.services.create_key(&app.owner, KeyKind::Write, Role::Operator, "site").await.unwrap().1

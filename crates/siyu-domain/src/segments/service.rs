@@ -2,7 +2,7 @@
 //! tree or the line and column of the text; unknown names are warnings), stored, and evaluated into
 //! a bitmap of members over the profile facts, the event index and the models.
 
-use super::Services;
+use crate::Services;
 use crate::access::{Permission, Principal};
 use crate::error::{DomainError, DomainResult, FieldError};
 use crate::segments::language::{self, Condition};
@@ -243,7 +243,7 @@ impl Services {
             Some(kept) if pending.is_empty() => Ok((kept, false)),
             Some(kept) if pending.len() <= PATCH_CUSTOMERS.max(kept.all.len() / 20) => {
                 let ids: Vec<CustomerId> = pending.iter().map(|c| CustomerId(c as i64)).collect();
-                let fresh = self.stores.profiles.profile_facts_of(ws, &ids).await?;
+                let fresh = self.stores.customers.profile_facts_of(ws, &ids).await?;
                 let pending = pending.clone();
                 let patched = tokio::task::spawn_blocking(move || kept.replaced(&pending, fresh))
                     .await
@@ -251,7 +251,7 @@ impl Services {
                 Ok((Arc::new(patched), false))
             }
             _ => {
-                let mut facts = self.stores.profiles.profile_facts(ws).await?;
+                let mut facts = self.stores.customers.profile_facts(ws).await?;
                 facts.sort();
                 Ok((Arc::new(facts), true))
             }
@@ -526,7 +526,7 @@ impl Services {
         principal: &Principal,
         key: &str,
         masked: bool,
-        visit: &mut (dyn FnMut(super::CustomerView) -> DomainResult<()> + Send),
+        visit: &mut (dyn FnMut(crate::customers::CustomerView) -> DomainResult<()> + Send),
     ) -> DomainResult<u64> {
         principal.require(Permission::AnalyticsRead)?;
         principal.require(Permission::CustomersRead)?;
@@ -541,7 +541,7 @@ impl Services {
         let data_key = self.data_key(ws).await?;
         let mut exported = 0;
         for id in members.iter() {
-            let Some(stored) = self.stores.profiles.find(ws, CustomerId(id as i64)).await? else { continue };
+            let Some(stored) = self.stores.customers.find(ws, CustomerId(id as i64)).await? else { continue };
             visit(self.open_customer(&data_key, stored, unmasked)?)?;
             exported += 1;
         }
@@ -553,7 +553,7 @@ impl Services {
 pub const MEMBER_COLUMNS: [&str; 5] = ["customer_id", "identities", "traits", "tags", "created_at"];
 
 /// One exported member: id, identities and traits as JSON objects, tags comma-separated, creation time.
-pub fn member_row(c: &super::CustomerView) -> [String; 5] {
+pub fn member_row(c: &crate::customers::CustomerView) -> [String; 5] {
     let mut identities: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
     for i in &c.identities {
         identities.entry(i.kind.as_str()).or_default().push(&i.value);

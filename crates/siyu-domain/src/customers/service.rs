@@ -1,14 +1,14 @@
 //! Customer use cases: upsert with merge, read with masking and audit, search, tags, notes, consent.
 
-use super::Services;
+use crate::Services;
 use crate::access::{Permission, Principal};
-use crate::consent::{Channel, ConsentRecord, Purpose, UNSUBSCRIBE_LINK_LIFETIME, current_state};
-use crate::error::{DomainError, DomainResult, FieldError};
-use crate::profiles::{
+use crate::customers::consent::{Channel, ConsentRecord, Purpose, UNSUBSCRIBE_LINK_LIFETIME, current_state};
+use crate::customers::tags::{Tag, TagFamily, TagGroup, check_name, check_tag_source};
+use crate::customers::{
     AssignedTag, CustomerDraft, CustomerFilter, CustomerInput, Identity, IdentityKind, MergeRecord, Note, SealedDraft,
     SealedIdentity, SealedTrait, StoredCustomer, TraitPayload, UpsertOutcome, mask,
 };
-use crate::tags::{Tag, TagFamily, TagGroup, check_name, check_tag_source};
+use crate::error::{DomainError, DomainResult, FieldError};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use siyu_core::crypto::DataKey;
@@ -159,7 +159,7 @@ impl Services {
         for (name, value) in &draft.traits {
             let value = match value {
                 None => TraitPayload::Remove,
-                Some(value) if crate::profiles::is_pii_trait(name) => {
+                Some(value) if crate::customers::is_pii_trait(name) => {
                     TraitPayload::Sealed(key.seal_str(&value.to_string(), &trait_context(name))?)
                 }
                 Some(value) => TraitPayload::Json(value.to_string()),
@@ -253,7 +253,7 @@ impl Services {
             results.push(None);
         }
         if !sealed.is_empty() {
-            let outcomes = self.stores.profiles.upsert(ws, &sealed, self.now()).await?;
+            let outcomes = self.stores.customers.upsert(ws, &sealed, self.now()).await?;
             self.profiles_merged(ws, &outcomes);
             self.profiles_changed(ws, changed_by(&outcomes));
             for (slot, outcome) in slots.into_iter().zip(outcomes) {
@@ -270,7 +270,7 @@ impl Services {
     }
 
     async fn live_id(&self, ws: WorkspaceId, id: CustomerId) -> DomainResult<CustomerId> {
-        self.stores.profiles.resolve(ws, id).await?.ok_or_else(|| DomainError::NotFound(format!("customer {id}")))
+        self.stores.customers.resolve(ws, id).await?.ok_or_else(|| DomainError::NotFound(format!("customer {id}")))
     }
 
     /// Updates traits (null removes), adds identities (merging) and tags of an existing customer.
@@ -287,7 +287,7 @@ impl Services {
         let tags = self.resolve_tags(ws, &draft.tags, "tags").await?;
         let key = self.data_key(ws).await?;
         let sealed = self.seal_draft(&key, &draft, tags, Some(id))?;
-        let mut outcomes = self.stores.profiles.upsert(ws, &[sealed], self.now()).await?;
+        let mut outcomes = self.stores.customers.upsert(ws, &[sealed], self.now()).await?;
         self.profiles_merged(ws, &outcomes);
         self.profiles_changed(ws, changed_by(&outcomes));
         Ok(outcomes.pop().expect("one draft gives one outcome").into())
@@ -304,7 +304,7 @@ impl Services {
         let identity = Identity::parse(kind, value, "")
             .map_err(|e| DomainError::Invalid(vec![FieldError::new(e.field.trim_start_matches('.'), e.reason)]))?;
         let input = CustomerInput {
-            identities: vec![crate::profiles::IdentityInput {
+            identities: vec![crate::customers::IdentityInput {
                 kind: identity.kind.as_str().into(),
                 value: identity.value,
             }],
@@ -327,7 +327,7 @@ impl Services {
         let identity = Identity::parse(kind, value, "identity").map_err(|e| DomainError::Invalid(vec![e]))?;
         let key = self.data_key(ws).await?;
         let lookup = identity_lookup(&key, identity.kind, &identity.value);
-        self.stores.profiles.remove_identity(ws, id, identity.kind, &lookup).await?;
+        self.stores.customers.remove_identity(ws, id, identity.kind, &lookup).await?;
         self.profiles_changed(ws, [id]);
         Ok(())
     }
@@ -352,7 +352,7 @@ impl Services {
             tag_source: source.into(),
             ..Default::default()
         };
-        let outcomes = self.stores.profiles.upsert(ws, &[draft], self.now()).await?;
+        let outcomes = self.stores.customers.upsert(ws, &[draft], self.now()).await?;
         self.profiles_changed(ws, changed_by(&outcomes));
         Ok(())
     }
@@ -363,7 +363,7 @@ impl Services {
         let ws = principal.workspace_id();
         let id = self.live_id(ws, id).await?;
         let tags = self.resolve_tags(ws, &[name.to_string()], "tag").await?;
-        self.stores.profiles.remove_tag(ws, id, tags[0], self.now()).await?;
+        self.stores.customers.remove_tag(ws, id, tags[0], self.now()).await?;
         self.profiles_changed(ws, [id]);
         Ok(())
     }
@@ -372,7 +372,7 @@ impl Services {
     pub async fn delete_customer(&self, principal: &Principal, id: CustomerId) -> DomainResult<()> {
         principal.require(Permission::CustomersDelete)?;
         let id = self.live_id(principal.workspace_id(), id).await?;
-        self.stores.profiles.delete(principal.workspace_id(), id).await?;
+        self.stores.customers.delete(principal.workspace_id(), id).await?;
         self.profiles_changed(principal.workspace_id(), [id]);
         self.profile_deleted(principal.workspace_id(), id);
         self.audit(principal, "customer.delete", &format!("customer:{id}")).await
@@ -447,7 +447,7 @@ impl Services {
         principal.require(Permission::CustomersRead)?;
         let ws = principal.workspace_id();
         let stored =
-            self.stores.profiles.find(ws, id).await?.ok_or_else(|| DomainError::NotFound(format!("customer {id}")))?;
+            self.stores.customers.find(ws, id).await?.ok_or_else(|| DomainError::NotFound(format!("customer {id}")))?;
         let unmasked = principal.can_read_pii();
         if unmasked && Self::has_pii(&stored) {
             self.audit(principal, "pii.read", &format!("customer:{}", stored.id)).await?;
@@ -463,7 +463,7 @@ impl Services {
         let ws = principal.workspace_id();
         let mut stored = Vec::with_capacity(ids.len());
         for id in ids {
-            if let Some(customer) = self.stores.profiles.find(ws, *id).await? {
+            if let Some(customer) = self.stores.customers.find(ws, *id).await? {
                 stored.push(customer);
             }
         }
@@ -486,7 +486,7 @@ impl Services {
         let ws = principal.workspace_id();
         let key = self.data_key(ws).await?;
         let filter = self.customer_filter(ws, &key, query).await?;
-        let page = self.stores.profiles.list(ws, &filter, &query.page).await?;
+        let page = self.stores.customers.list(ws, &filter, &query.page).await?;
         let unmasked = principal.can_read_pii();
         let pii_ids: Vec<String> = page.items.iter().filter(|c| Self::has_pii(c)).map(|c| c.id.to_string()).collect();
         if unmasked && !pii_ids.is_empty() {
@@ -505,7 +505,7 @@ impl Services {
         let ws = principal.workspace_id();
         let key = self.data_key(ws).await?;
         let filter = self.customer_filter(ws, &key, query).await?;
-        Ok(self.stores.profiles.count_matching(ws, &filter).await?)
+        Ok(self.stores.customers.count_matching(ws, &filter).await?)
     }
 
     /// Turns a search into the store's filter: identities to blind-index lookups, trait tests
@@ -535,8 +535,8 @@ impl Services {
             let (name, raw) = spec
                 .split_once(['=', ':'])
                 .ok_or_else(|| DomainError::invalid("trait", format!("\"{spec}\" must look like key=value")))?;
-            crate::profiles::check_trait_key(name).map_err(|reason| DomainError::invalid("trait", reason))?;
-            if crate::profiles::is_pii_trait(name) {
+            crate::customers::check_trait_key(name).map_err(|reason| DomainError::invalid("trait", reason))?;
+            if crate::customers::is_pii_trait(name) {
                 return Err(DomainError::invalid(
                     "trait",
                     format!("\"{name}\" is personal data and cannot be searched"),
@@ -553,7 +553,7 @@ impl Services {
     /// Counts live customers of the workspace.
     pub async fn customer_count(&self, principal: &Principal) -> DomainResult<i64> {
         principal.require(Permission::CustomersRead)?;
-        Ok(self.stores.profiles.count(principal.workspace_id()).await?)
+        Ok(self.stores.customers.count(principal.workspace_id()).await?)
     }
 
     /// Adds a staff note.
@@ -566,7 +566,7 @@ impl Services {
         let id = self.live_id(principal.workspace_id(), id).await?;
         Ok(self
             .stores
-            .profiles
+            .customers
             .add_note(principal.workspace_id(), id, &principal.actor().label(), body, self.now())
             .await?)
     }
@@ -575,14 +575,14 @@ impl Services {
     pub async fn notes(&self, principal: &Principal, id: CustomerId) -> DomainResult<Vec<Note>> {
         principal.require(Permission::CustomersRead)?;
         let id = self.live_id(principal.workspace_id(), id).await?;
-        Ok(self.stores.profiles.notes(principal.workspace_id(), id).await?)
+        Ok(self.stores.customers.notes(principal.workspace_id(), id).await?)
     }
 
     /// Lists the merge history of a customer.
     pub async fn merges(&self, principal: &Principal, id: CustomerId) -> DomainResult<Vec<MergeRecord>> {
         principal.require(Permission::CustomersRead)?;
         let id = self.live_id(principal.workspace_id(), id).await?;
-        Ok(self.stores.profiles.merges(principal.workspace_id(), id).await?)
+        Ok(self.stores.customers.merges(principal.workspace_id(), id).await?)
     }
 
     /// Returns consent state and history.
@@ -621,7 +621,7 @@ impl Services {
             if version.is_empty() || version.len() > 32 {
                 errors.push(FieldError::new(field("policy_version"), "must be 1-32 characters"));
             }
-            let source = match change.source.as_deref().map(crate::profiles::check_source).transpose() {
+            let source = match change.source.as_deref().map(crate::customers::check_source).transpose() {
                 Ok(source) => source.unwrap_or_else(|| "api".into()),
                 Err(reason) => {
                     errors.push(FieldError::new(field("source"), reason));
@@ -708,7 +708,7 @@ impl Services {
         if !bool::from(subtle::ConstantTimeEq::ct_eq(expected.as_bytes(), token.as_bytes())) {
             return Err(invalid());
         }
-        let live = self.stores.profiles.resolve(ws, id).await?.ok_or_else(invalid)?;
+        let live = self.stores.customers.resolve(ws, id).await?.ok_or_else(invalid)?;
         Ok((ws, live, channel))
     }
 

@@ -6,8 +6,8 @@
 //! `name:date` or `name:string` (the default), or in Chinese (`:数字`, `:布尔`, `:日期`, `:文本`, with
 //! `:` or `：`). Empty cells are skipped. A row's errors are all reported at once.
 
+use crate::customers::{CustomerInput, IdentityInput, IdentityKind};
 use crate::error::FieldError;
-use crate::profiles::{CustomerInput, IdentityInput, IdentityKind};
 use serde_json::Value;
 
 /// What one CSV column holds.
@@ -103,7 +103,7 @@ pub fn parse_header(headers: &[String]) -> Result<Vec<Column>, FieldError> {
                 }
             };
             let key = trait_key(key.trim());
-            crate::profiles::check_trait_key(key).map_err(|reason| FieldError::new(name, reason))?;
+            crate::customers::check_trait_key(key).map_err(|reason| FieldError::new(name, reason))?;
             Column::Trait { key: key.to_string(), kind }
         };
         if columns.contains(&column) {

@@ -1,32 +1,6 @@
-//! Use cases: plain async functions over the stores, each taking the acting [`Principal`].
-//!
-//! [`Services`] bundles the stores, the master key's keyring and the clock. Files: `access.rs`
-//! (workspaces, users, sessions, keys), `customers.rs` (profiles, tags, notes, consent),
-//! `import.rs` (CSV import).
-
-mod access;
-mod customers;
-mod events;
-mod models;
-mod segments;
-mod upkeep;
-
-pub use upkeep::{SEGMENT_ENTERED, SEGMENT_EXITED};
-
-pub use segments::{DefinitionInput, MEMBER_COLUMNS, SegmentInput, SegmentPreview, SegmentView, member_row};
-
-pub use models::{
-    ComputedModels, CustomerLtv, CustomerModelView, LtvAnswer, LtvFit, LtvOutcome, LtvState, LtvStatus, RecallEntry,
-};
-
-pub use events::{IngestOutcome, RejectedMessage};
-mod import;
-mod import_bounds;
-
-pub use access::{Acceptance, InvitationOutcome, LoginClient, LoginOutcome};
-pub use customers::{ConsentChange, ConsentView, CustomerQuery, CustomerView, IdentityView, TraitView, UpsertResult};
-pub use import::{ImportReport, RowError};
-pub use import_bounds::{MAX_FIELD_BYTES, MAX_ROW_BYTES};
+//! The facade: [`Services`] composes the slices. It holds the stores, the clock, the master key's
+//! keyring and each slice's state; every slice adds its use cases to it in its own `service` files
+//! (plain async functions, each taking the acting [`Principal`]).
 
 use crate::access::Principal;
 use crate::error::DomainResult;
@@ -43,14 +17,14 @@ pub struct Services {
     pub stores: Stores,
     /// The clock.
     pub clock: Arc<dyn Clock>,
-    master_key: Arc<SecretKey>,
+    pub(crate) master_key: Arc<SecretKey>,
     data_keys: Arc<RwLock<HashMap<WorkspaceId, DataKey>>>,
-    ingest: Arc<events::IngestState>,
-    live: Arc<std::sync::Mutex<HashMap<WorkspaceId, Arc<tokio::sync::RwLock<events::LiveIndex>>>>>,
-    computed: Arc<models::KeptModels>,
-    facts: Arc<std::sync::Mutex<segments::FactsCache>>,
-    upkeep: Arc<std::sync::Mutex<HashMap<WorkspaceId, Arc<upkeep::Upkeep>>>>,
-    login_throttle: Arc<crate::users::LoginThrottle>,
+    pub(crate) ingest: Arc<crate::events::IngestState>,
+    pub(crate) live: Arc<std::sync::Mutex<HashMap<WorkspaceId, Arc<tokio::sync::RwLock<crate::events::LiveIndex>>>>>,
+    pub(crate) computed: Arc<crate::models::KeptModels>,
+    pub(crate) facts: Arc<std::sync::Mutex<crate::segments::FactsCache>>,
+    pub(crate) upkeep: Arc<std::sync::Mutex<HashMap<WorkspaceId, Arc<crate::segments::Upkeep>>>>,
+    pub(crate) login_throttle: Arc<crate::access::users::LoginThrottle>,
 }
 
 impl Services {

@@ -1,16 +1,16 @@
 //! Workspaces, users, login sessions (with lock-out) and API keys.
 
-use super::Services;
-use crate::access::{Actor, Permission, Principal, Role};
-use crate::api_keys::{ApiKey, KeyKind, generate_token, hash_token, parse_key_name};
-use crate::audit::AuditEntry;
-use crate::error::FieldError;
-use crate::error::{DomainError, DomainResult};
-use crate::users::{
+use crate::Services;
+use crate::access::api_keys::{ApiKey, KeyKind, generate_token, hash_token, parse_key_name};
+use crate::access::audit::AuditEntry;
+use crate::access::users::{
     Acceptor, Invitation, KNOWN_DEVICE_LIFETIME, LOCKOUT, MAX_FAILED_LOGINS, Membership, SESSION_LIFETIME, Session,
     User, check_password_rules, hash_password, parse_login_email, verify_password,
 };
-use crate::workspaces::{NewWorkspace, Workspace};
+use crate::access::workspaces::{NewWorkspace, Workspace};
+use crate::access::{Actor, Permission, Principal, Role};
+use crate::error::FieldError;
+use crate::error::{DomainError, DomainResult};
 use siyu_core::crypto::{SecretKey, wrap_key};
 use siyu_core::{ApiKeyId, InvitationId, Page, PageRequest, UserId, WorkspaceId};
 

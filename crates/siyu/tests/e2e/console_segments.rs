@@ -52,7 +52,7 @@ async fn the_models_page_shows_the_domain_answers_in_both_languages() {
     // LTV: the predictions of a converged fit, or why there are none (the demo's customers show no
     // spread in dropout, so its BG/NBD fit runs a and b to infinity and does not converge).
     let ltv = app.services.ltv_model(&owner).await.unwrap();
-    let not_converged = ltv.status == siyu_domain::services::LtvStatus::NotConverged;
+    let not_converged = ltv.status == siyu_domain::models::LtvStatus::NotConverged;
     if not_converged {
         let why = fragment(&page, r#"id="ltv-unavailable""#, "</p>");
         assert!(why.contains("The LTV fit did not converge") && !page.contains(r#"id="ltv-chart""#), "{why}");
@@ -176,7 +176,7 @@ async fn segments_are_built_saved_listed_and_shown() {
     let text = "trait.city = \"上海\" and did(\"Order Completed\", within 90d)";
     let expected = app
         .services
-        .preview_segment(&owner, &siyu_domain::services::DefinitionInput { definition: None, text: Some(text.into()) })
+        .preview_segment(&owner, &siyu_domain::segments::DefinitionInput { definition: None, text: Some(text.into()) })
         .await
         .unwrap()
         .size;
@@ -213,7 +213,7 @@ async fn the_builder_keeps_rows_and_text_in_sync_with_a_live_size() {
     browser.type_into("#segment-text", text).await;
     let size = app
         .services
-        .preview_segment(&owner, &siyu_domain::services::DefinitionInput { definition: None, text: Some(text.into()) })
+        .preview_segment(&owner, &siyu_domain::segments::DefinitionInput { definition: None, text: Some(text.into()) })
         .await
         .unwrap()
         .size;

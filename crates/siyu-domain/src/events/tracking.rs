@@ -26,7 +26,7 @@ pub const CUSTOMER_ID_FIELD: &str = "context.siyu.customerId";
 
 /// A valid message, ready to be resolved to a customer.
 #[derive(Clone, Debug, PartialEq)]
-pub struct SegmentMessage {
+pub struct TrackingMessage {
     /// Message type.
     pub kind: EventKind,
     /// The sender's id, or one generated for it.
@@ -213,7 +213,7 @@ pub fn parse_message(
     envelope: &Envelope,
     prefix: &str,
     new_id: impl FnOnce() -> String,
-) -> Result<SegmentMessage, Vec<FieldError>> {
+) -> Result<TrackingMessage, Vec<FieldError>> {
     let field = |name: &str| format!("{prefix}{name}");
     let mut errors = Vec::new();
     let kind = match (kind, raw.get("type")) {
@@ -362,7 +362,7 @@ pub fn parse_message(
         return Err(errors);
     }
     let message_id = if message_id.is_empty() { new_id() } else { message_id };
-    Ok(SegmentMessage {
+    Ok(TrackingMessage {
         kind: kind.expect("no errors means a kind"),
         message_id,
         user_id,
@@ -383,12 +383,12 @@ mod tests {
 
     const NOW: i64 = 1_767_600_000_000_000;
 
-    fn parse(raw: Value, kind: Option<EventKind>) -> Result<SegmentMessage, Vec<FieldError>> {
+    fn parse(raw: Value, kind: Option<EventKind>) -> Result<TrackingMessage, Vec<FieldError>> {
         let envelope = Envelope { received_us: NOW, ..Default::default() };
         parse_message(raw.as_object().unwrap(), kind, &envelope, "batch[0].", || "generated".into())
     }
 
-    fn fields(result: Result<SegmentMessage, Vec<FieldError>>) -> Vec<String> {
+    fn fields(result: Result<TrackingMessage, Vec<FieldError>>) -> Vec<String> {
         result.unwrap_err().into_iter().map(|e| e.field).collect()
     }
 
@@ -444,7 +444,7 @@ mod tests {
         );
     }
 
-    fn reasons(result: Result<SegmentMessage, Vec<FieldError>>) -> Vec<(String, String)> {
+    fn reasons(result: Result<TrackingMessage, Vec<FieldError>>) -> Vec<(String, String)> {
         result.unwrap_err().into_iter().map(|e| (e.field, e.reason)).collect()
     }
 

@@ -5,9 +5,9 @@ use serde_json::json;
 use siyu_core::PageRequest;
 use siyu_domain::DomainError;
 use siyu_domain::access::{Principal, Role};
-use siyu_domain::consent::Channel;
-use siyu_domain::profiles::CustomerInput;
-use siyu_domain::services::{ConsentChange, CustomerQuery};
+use siyu_domain::customers::CustomerInput;
+use siyu_domain::customers::consent::Channel;
+use siyu_domain::customers::{ConsentChange, CustomerQuery};
 
 crate::contract!(
     upsert_by_identity_updates_the_same_profile,
@@ -269,12 +269,12 @@ async fn personal_data_is_encrypted_at_rest(f: Fixture) {
         .await
         .unwrap()
         .id;
-    let stored = f.services.stores.profiles.find(owner.workspace_id(), id).await.unwrap().unwrap();
+    let stored = f.services.stores.customers.find(owner.workspace_id(), id).await.unwrap().unwrap();
     let identity = &stored.identities[0];
     assert!(!identity.lookup.contains("13812345678"), "the lookup key is a blind index");
     let sealed = identity.sealed.as_ref().expect("phone is sealed");
     assert!(!sealed.windows(11).any(|w| w == b"13812345678"));
-    assert!(matches!(stored.traits[0].value, siyu_domain::profiles::TraitPayload::Sealed(_)));
+    assert!(matches!(stored.traits[0].value, siyu_domain::customers::TraitPayload::Sealed(_)));
 }
 
 async fn consent_history_and_unsubscribe(f: Fixture) {

@@ -435,8 +435,7 @@ pub struct ModelsSummary {
 }
 
 /// The answer given for RFM and LTV when the workspace has no orders.
-pub const NO_ORDER_DATA: &str =
-    "no order data: no customer of this workspace has an \"Order Completed\" event, so there is nothing to score";
+pub use crate::error::NO_ORDER_DATA;
 
 #[cfg(test)]
 mod tests {

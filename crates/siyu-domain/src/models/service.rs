@@ -2,7 +2,7 @@
 //! kept per workspace until their refresh interval passes (or settings change, or on demand), and
 //! the answers for the API, CLI, console and the customer 360 page.
 
-use super::Services;
+use crate::Services;
 use crate::access::{Permission, Principal};
 use crate::error::{DomainError, DomainResult};
 use crate::models::{
@@ -796,7 +796,7 @@ impl Services {
         principal.require(Permission::CustomersRead)?;
         let customer = self
             .stores
-            .profiles
+            .customers
             .resolve(principal.workspace_id(), customer)
             .await?
             .ok_or_else(|| DomainError::NotFound(format!("customer {customer}")))?;

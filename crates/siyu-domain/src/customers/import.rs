@@ -2,12 +2,12 @@
 //! row is imported, every bad row reported with its line and every error it has (column and
 //! reason), none half-applied.
 
-use super::Services;
 use super::import_bounds::{BoundedCsv, too_long};
+use crate::Services;
 use crate::access::{Permission, Principal};
+use crate::customers::CustomerInput;
+use crate::customers::csv::{ParsedRow, column_of, parse_header, read_row};
 use crate::error::{DomainError, DomainResult, FieldError};
-use crate::imports::{ParsedRow, column_of, parse_header, read_row};
-use crate::profiles::CustomerInput;
 use serde::Serialize;
 use std::io::Read;
 
@@ -68,7 +68,7 @@ enum Parsed {
 }
 
 impl Services {
-    /// Imports customers from a CSV stream (layout in [`crate::imports`]); `progress` is called with
+    /// Imports customers from a CSV stream (layout in [`crate::customers::csv`]); `progress` is called with
     /// the number of rows done after each batch.
     pub async fn import_customers<R: Read + Send + 'static>(
         &self,

@@ -168,7 +168,7 @@ pub struct MergeRecord {
 
 /// Persists profiles, identities, traits, tag assignments, notes and merges.
 #[async_trait]
-pub trait ProfileStore: Send + Sync {
+pub trait CustomerStore: Send + Sync {
     /// Applies drafts in one transaction, each resolving identities and merging profiles they join.
     async fn upsert(
         &self,

@@ -6,10 +6,10 @@
 //! the customer (the log is the durable record; journeys and webhooks read it), and members are
 //! saved as Roaring bitmaps with a size per day.
 
-use super::Services;
-use super::events::{PositionedEvent, UpkeepView, ViewState};
+use crate::Services;
 use crate::error::{DomainError, DomainResult};
 use crate::events::{EventKind, NewEvent};
+use crate::events::{PositionedEvent, UpkeepView, ViewState};
 use crate::segments::language::Condition;
 use crate::segments::{Evaluation, Node};
 use roaring::RoaringTreemap;
@@ -471,7 +471,7 @@ impl Services {
         let evaluated = self.evaluate_all(ws, &definitions).await;
         let mut state = upkeep.state.lock().await;
         state.pass_running = false;
-        let super::segments::Evaluated { members: computed, facts, index } = evaluated?;
+        let super::service::Evaluated { members: computed, facts, index } = evaluated?;
         let mut changes = Vec::new();
         let touched = std::mem::take(&mut state.touched);
         for segment in &mut state.segments {
