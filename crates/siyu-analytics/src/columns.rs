@@ -7,6 +7,21 @@ use std::collections::HashMap;
 #[cfg(test)]
 use crate::props::EMPTY_SET;
 
+/// One customer's events and orders, in time order.
+#[derive(Clone, Copy, Debug)]
+pub struct CustomerEvents<'a> {
+    /// The customer id.
+    pub id: i64,
+    /// Event times, microseconds.
+    pub ts_us: &'a [i64],
+    /// Event ids, parallel to `ts_us`.
+    pub events: &'a [u16],
+    /// Property set ids, parallel to `ts_us` (see [`crate::props`]).
+    pub props: &'a [u32],
+    /// Orders.
+    pub orders: &'a [Order],
+}
+
 /// Event names of a workspace, each given a dense `u16` id in the order first seen.
 #[derive(Clone, Debug, Default)]
 pub struct EventNames {
@@ -137,7 +152,7 @@ impl EventColumns {
             if end == at + 1 {
                 let slot = units[at].2;
                 let (ts_us, events) = self.events_of(slot);
-                columns.push_customer(crate::index::CustomerEvents {
+                columns.push_customer(CustomerEvents {
                     id: target,
                     ts_us,
                     events,
@@ -158,7 +173,7 @@ impl EventColumns {
                 let ts_us: Vec<i64> = joined.iter().map(|e| e.0).collect();
                 let events: Vec<u16> = joined.iter().map(|e| e.1).collect();
                 let props: Vec<u32> = joined.iter().map(|e| e.2).collect();
-                columns.push_customer(crate::index::CustomerEvents {
+                columns.push_customer(CustomerEvents {
                     id: target,
                     ts_us: &ts_us,
                     events: &events,
@@ -194,7 +209,7 @@ impl EventColumns {
     }
 
     /// Appends a customer (with a larger id than any so far) and its time-ordered events and orders.
-    pub fn push_customer(&mut self, customer: crate::index::CustomerEvents<'_>) {
+    pub fn push_customer(&mut self, customer: CustomerEvents<'_>) {
         if self.starts.is_empty() {
             self.starts.push(0);
             self.order_starts.push(0);

@@ -6,20 +6,7 @@ use crate::columns::{EventColumns, Order};
 use std::ops::Range;
 use std::sync::Arc;
 
-/// One customer's events and orders, in time order.
-#[derive(Clone, Copy, Debug)]
-pub struct CustomerEvents<'a> {
-    /// The customer id.
-    pub id: i64,
-    /// Event times, microseconds.
-    pub ts_us: &'a [i64],
-    /// Event ids, parallel to `ts_us`.
-    pub events: &'a [u16],
-    /// Property set ids, parallel to `ts_us` (see [`crate::props`]).
-    pub props: &'a [u32],
-    /// Orders.
-    pub orders: &'a [Order],
-}
+pub use crate::columns::CustomerEvents;
 
 /// Base plus delta. Units `0..base.customer_count()` are the base's customers (with their delta
 /// events merged in); the units after are customers only the delta has.

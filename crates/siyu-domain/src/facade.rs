@@ -1,71 +1,80 @@
-//! The facade: [`Services`] composes the slices. It holds the stores, the clock, the master key's
-//! keyring and each slice's state; every slice adds its use cases to it in its own `service` files
-//! (plain async functions, each taking the acting [`Principal`]).
+//! The facade: [`Services`] builds the slices over the stores chosen at start, each with the slices
+//! it depends on (access ← customers ← events ← models ← segments), and subscribes the listeners to
+//! the feeds they hear. Callers reach a use case through its slice (`services.segments.save_segment(…)`);
+//! each takes the acting [`crate::access::Principal`].
 
-use crate::access::Principal;
-use crate::error::DomainResult;
+use crate::access::{Access, AccessStores};
+use crate::customers::{CustomerChanges, CustomerStores, Customers};
+use crate::events::{EventChanges, Events};
+use crate::feed::Subscriber;
+use crate::models::Models;
+use crate::segments::Segments;
 use crate::stores::Stores;
-use siyu_core::crypto::{DataKey, SecretKey, unwrap_key};
-use siyu_core::{Clock, WorkspaceId};
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use siyu_core::Clock;
+use siyu_core::crypto::SecretKey;
+use std::sync::Arc;
 
-/// Everything a use case needs: stores, keys, clock.
+/// Every slice of a running siyu, over the same stores, keys and clock.
 #[derive(Clone)]
 pub struct Services {
-    /// The stores.
+    /// The stores (for the workers and tools that read them directly).
     pub stores: Stores,
     /// The clock.
     pub clock: Arc<dyn Clock>,
-    pub(crate) master_key: Arc<SecretKey>,
-    data_keys: Arc<RwLock<HashMap<WorkspaceId, DataKey>>>,
-    pub(crate) ingest: Arc<crate::events::IngestState>,
-    pub(crate) live: Arc<std::sync::Mutex<HashMap<WorkspaceId, Arc<tokio::sync::RwLock<crate::events::LiveIndex>>>>>,
-    pub(crate) computed: Arc<crate::models::KeptModels>,
-    pub(crate) facts: Arc<std::sync::Mutex<crate::segments::FactsCache>>,
-    pub(crate) upkeep: Arc<std::sync::Mutex<HashMap<WorkspaceId, Arc<crate::segments::Upkeep>>>>,
-    pub(crate) login_throttle: Arc<crate::access::users::LoginThrottle>,
+    /// Workspaces, users, sessions, API keys, audit.
+    pub access: Access,
+    /// Profiles, tags, notes, consent, imports.
+    pub customers: Customers,
+    /// Ingestion, the event log and the live index.
+    pub events: Events,
+    /// Customer models.
+    pub models: Models,
+    /// Segments and their upkeep.
+    pub segments: Segments,
+    /// The feeds' subscribers, alive as long as the services are (feeds hold them weakly).
+    _listeners: Arc<Listeners>,
+}
+
+struct Listeners {
+    _customers: Vec<Arc<dyn Subscriber<CustomerChanges>>>,
+    _events: Vec<Arc<dyn Subscriber<EventChanges>>>,
 }
 
 impl Services {
     /// Builds the services over opened stores with the master key.
     pub fn new(stores: Stores, master_key: SecretKey, clock: Arc<dyn Clock>) -> Self {
-        Self {
-            stores,
-            clock,
-            master_key: Arc::new(master_key),
-            data_keys: Default::default(),
-            ingest: Default::default(),
-            live: Default::default(),
-            computed: Default::default(),
-            facts: Default::default(),
-            upkeep: Default::default(),
-            login_throttle: Default::default(),
+        let access_stores = AccessStores {
+            workspaces: stores.workspaces.clone(),
+            users: stores.users.clone(),
+            api_keys: stores.api_keys.clone(),
+            audit: stores.audit.clone(),
+        };
+        let access = Access::new(access_stores, master_key, clock.clone());
+        let customer_stores = CustomerStores {
+            customers: stores.customers.clone(),
+            tags: stores.tags.clone(),
+            consent: stores.consent.clone(),
+        };
+        let customers = Customers::new(access.clone(), customer_stores);
+        let events = Events::new(customers.clone(), stores.events.clone());
+        let models = Models::new(access.clone(), customers.clone(), events.clone());
+        let segments =
+            Segments::new(access.clone(), customers.clone(), events.clone(), models.clone(), stores.segments.clone());
+        let listeners = Listeners {
+            _customers: vec![Arc::new(events.clone()), Arc::new(segments.clone())],
+            _events: vec![Arc::new(segments.clone())],
+        };
+        for listener in &listeners._customers {
+            customers.feed.subscribe(listener);
         }
+        for listener in &listeners._events {
+            events.feed.subscribe(listener);
+        }
+        Self { stores, clock, access, customers, events, models, segments, _listeners: Arc::new(listeners) }
     }
 
     /// Returns the current time.
     pub fn now(&self) -> jiff::Timestamp {
         self.clock.now()
-    }
-
-    /// Returns a workspace's unwrapped data key (cached after the first use).
-    pub async fn data_key(&self, ws: WorkspaceId) -> DomainResult<DataKey> {
-        if let Some(key) = self.data_keys.read().expect("keyring lock is never poisoned").get(&ws) {
-            return Ok(key.clone());
-        }
-        let wrapped = self.stores.workspaces.wrapped_key(ws).await?;
-        let key = DataKey::new(unwrap_key(&self.master_key, &wrapped)?);
-        self.data_keys.write().expect("keyring lock is never poisoned").insert(ws, key.clone());
-        Ok(key)
-    }
-
-    /// Writes an audit entry for the principal.
-    pub async fn audit(&self, principal: &Principal, action: &str, target: &str) -> DomainResult<()> {
-        self.stores
-            .audit
-            .append(principal.workspace_id(), &principal.actor().label(), action, target, self.now())
-            .await?;
-        Ok(())
     }
 }

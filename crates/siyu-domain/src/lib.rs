@@ -6,14 +6,16 @@
 //! identities, traits, tags, notes, consent, CSV import), [`events`] (tracking messages, the log,
 //! ingestion, the live index, analytics answers), [`segments`] (the language, checks, evaluation,
 //! upkeep), [`models`] (RFM, lifecycle, tiers, churn, health, LTV). Beside them: [`error`],
-//! [`jobs`] (durable jobs), [`stores`] (the bundle of store traits) and [`facade`] ([`Services`],
-//! which composes the slices).
+//! [`jobs`] (durable jobs), [`stores`] (the bundle of store traits the facade hands out), [`feed`]
+//! (typed changes instead of calls between slices) and [`facade`] ([`Services`], which composes the
+//! slices).
 
 pub mod access;
 pub mod customers;
 pub mod error;
 pub mod events;
 pub mod facade;
+pub mod feed;
 pub mod jobs;
 pub mod models;
 pub mod segments;

@@ -331,7 +331,7 @@ impl FromRequestParts<AppState> for ApiAuth {
             .strip_prefix("Bearer ")
             .or_else(|| header.strip_prefix("bearer "))
             .ok_or_else(|| Problem::new(StatusCode::UNAUTHORIZED, "unauthenticated", "expected a Bearer token"))?;
-        let (_, principal) = state.services.authenticate_key(token, KeyKind::Secret).await?;
+        let (_, principal) = state.services.access.authenticate_key(token, KeyKind::Secret).await?;
         Ok(ApiAuth(principal))
     }
 }

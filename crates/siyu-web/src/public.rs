@@ -57,7 +57,7 @@ fn failed(error: DomainError) -> Response {
 
 /// GET /u/{token}: asks the customer to confirm; changes nothing.
 async fn confirm(State(app): State<AppState>, Path(token): Path<String>) -> Response {
-    match app.services.check_unsubscribe_token(&token).await {
+    match app.services.customers.check_unsubscribe_token(&token).await {
         Ok((_, _, channel)) => {
             let (zh, en) = channel_names(channel);
             page(
@@ -73,7 +73,7 @@ async fn confirm(State(app): State<AppState>, Path(token): Path<String>) -> Resp
 
 /// POST /u/{token}: withdraws marketing consent for the channel at once (also RFC 8058 one-click).
 async fn unsubscribe(State(app): State<AppState>, Path(token): Path<String>) -> Response {
-    match app.services.unsubscribe(&token).await {
+    match app.services.customers.unsubscribe(&token).await {
         Ok((_, channel)) => {
             let (zh, en) = channel_names(channel);
             page(
@@ -89,7 +89,7 @@ async fn unsubscribe(State(app): State<AppState>, Path(token): Path<String>) -> 
 
 /// POST /u/{token}/undo: restores the consent the link's unsubscribe withdrew.
 async fn undo(State(app): State<AppState>, Path(token): Path<String>) -> Response {
-    match app.services.undo_unsubscribe(&token).await {
+    match app.services.customers.undo_unsubscribe(&token).await {
         Ok((_, channel)) => {
             let (zh, en) = channel_names(channel);
             page(

@@ -24,14 +24,14 @@ use siyu_domain::events::{Envelope, EventKind, new_message_id, parse_message};
 #[derive(utoipa::OpenApi)]
 #[openapi(
     paths(track, identify, page, screen, group, alias, batch),
-    components(schemas(SegmentMessageDoc, BatchDoc, TrackingAnswer))
+    components(schemas(TrackingMessageDoc, BatchDoc, TrackingAnswer))
 )]
 pub struct TrackingDoc;
 
 /// A Segment message (fields by type; see docs/EVENTS.md).
 #[derive(utoipa::ToSchema)]
 #[allow(dead_code)]
-struct SegmentMessageDoc {
+struct TrackingMessageDoc {
     /// In a batch: `track`, `identify`, `page`, `screen`, `group` or `alias`.
     r#type: Option<String>,
     /// The brand's id for the user; this or `anonymousId` is required.
@@ -77,7 +77,7 @@ struct SegmentMessageDoc {
 #[allow(dead_code)]
 struct BatchDoc {
     /// The messages, each with a `type`.
-    batch: Vec<SegmentMessageDoc>,
+    batch: Vec<TrackingMessageDoc>,
     /// Context shared by the messages (theirs wins).
     #[schema(value_type = Object)]
     context: Option<serde_json::Value>,
@@ -109,7 +109,7 @@ macro_rules! message_endpoint {
     ($name:ident, $path:literal, $kind:expr, $doc:literal) => {
         #[doc = $doc]
         #[utoipa::path(post, path = $path, tag = "tracking",
-            request_body(content = SegmentMessageDoc, content_type = "application/json"),
+            request_body(content = TrackingMessageDoc, content_type = "application/json"),
             security(("write_key" = [])),
             responses((status = 200, body = TrackingAnswer), (status = 401, body = Problem),
                 (status = 413, body = Problem), (status = 422, body = Problem)))]
@@ -186,7 +186,7 @@ fn unauthenticated(why: &str) -> Problem {
 
 /// Authenticates a write key and checks that its role may write events.
 async fn authorize(state: &AppState, key: &str) -> Result<Principal, Problem> {
-    let (_, principal) = state.services.authenticate_key(key, KeyKind::Write).await?;
+    let (_, principal) = state.services.access.authenticate_key(key, KeyKind::Write).await?;
     principal.require(Permission::EventsWrite)?;
     Ok(principal)
 }
@@ -358,7 +358,7 @@ async fn single_inner(
     if let Err(errors) = message {
         return Err(Problem::invalid(errors));
     }
-    let outcome = state.services.ingest(&principal, vec![message], envelope.received_us).await?;
+    let outcome = state.services.events.ingest(&principal, vec![message], envelope.received_us).await?;
     if let Some(rejected) = outcome.rejected.into_iter().next() {
         return Err(Problem::invalid(rejected.errors));
     }
@@ -424,7 +424,7 @@ async fn batch_inner(
         })
         .collect();
     let total = messages.len();
-    let mut outcome = state.services.ingest(&principal, messages, envelope.received_us).await?;
+    let mut outcome = state.services.events.ingest(&principal, messages, envelope.received_us).await?;
     for rejected in &mut outcome.rejected {
         let parent = format!("batch[{}]", rejected.index);
         rejected.errors = std::mem::take(&mut rejected.errors).into_iter().map(|e| e.within(&parent)).collect();

@@ -75,7 +75,7 @@ fn start_workers(services: &Services, statuses: WorkerStatuses, jobs: &JobsConfi
     }
     let upkeep = services.clone();
     tokio::spawn(async move {
-        if let Err(error) = upkeep.start_all_upkeep().await {
+        if let Err(error) = upkeep.segments.start_all_upkeep().await {
             tracing::warn!(%error, "segment upkeep could not start");
         }
     });
@@ -85,7 +85,7 @@ fn start_workers(services: &Services, statuses: WorkerStatuses, jobs: &JobsConfi
     runner.spawn(Every::new("models.refresh", pass, first, move |_| {
         let models = models.clone();
         async move {
-            models.refresh_due_models().await;
+            models.models.refresh_due_models().await;
             Ok::<(), WorkError>(())
         }
     }));
@@ -93,7 +93,7 @@ fn start_workers(services: &Services, statuses: WorkerStatuses, jobs: &JobsConfi
     runner.spawn(Every::new("segments.refresh", pass, first, move |_| {
         let segments = segments.clone();
         async move {
-            segments.refresh_segments().await;
+            segments.segments.refresh_segments().await;
             Ok::<(), WorkError>(())
         }
     }));

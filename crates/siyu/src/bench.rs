@@ -242,11 +242,13 @@ async fn bench_ingest(config: &Config, events: u64, users: u64, batch: u64, conc
     let key = {
         let app = App::build(config).await?;
         let services = app.services();
-        let ws = match services.workspace_by_slug("bench-ingest").await {
+        let ws = match services.access.workspace_by_slug("bench-ingest").await {
             Ok(ws) => ws,
-            Err(_) => services.create_workspace(&NewWorkspace::parse("bench-ingest", None, Some("UTC"), None)?).await?,
+            Err(_) => {
+                services.access.create_workspace(&NewWorkspace::parse("bench-ingest", None, Some("UTC"), None)?).await?
+            }
         };
-        services.create_key(&Principal::cli(ws.id), KeyKind::Write, Role::Operator, "bench").await?.1
+        services.access.create_key(&Principal::cli(ws.id), KeyKind::Write, Role::Operator, "bench").await?.1
     };
     let run = format!("r{}", rand::random::<u32>());
     let signups = event_bodies(0, users, users, batch, 1, &format!("{run}-signup"));
@@ -327,13 +329,13 @@ fn timed<T>(repeat: usize, mut run: impl FnMut() -> T) -> (f64, f64, T) {
 /// holds no events.
 async fn analytics_workspace(services: &siyu_domain::Services, parquet: &std::path::Path) -> anyhow::Result<Principal> {
     let slug = "bench-analytics";
-    let ws = match services.workspace_by_slug(slug).await {
+    let ws = match services.access.workspace_by_slug(slug).await {
         Ok(ws) => ws,
-        Err(_) => services.create_workspace(&NewWorkspace::parse(slug, None, Some("UTC"), None)?).await?,
+        Err(_) => services.access.create_workspace(&NewWorkspace::parse(slug, None, Some("UTC"), None)?).await?,
     };
     let owner = Principal::cli(ws.id);
     let started = Instant::now();
-    let existing = services.event_index(&owner).await?;
+    let existing = services.events.event_index(&owner).await?;
     if existing.columns.event_count() == 0 {
         let bar = indicatif::ProgressBar::new(0);
         let progress = bar.clone();
@@ -366,7 +368,7 @@ async fn bench_analytics(config: &Config, parquet: &std::path::Path, repeat: usi
     drop(app);
     let app = App::build(config).await?;
     let started = Instant::now();
-    let index = app.services().event_index(&owner).await?;
+    let index = app.services().events.event_index(&owner).await?;
     println!("index: built from the whole log in {:.2} s (snapshot saved)", started.elapsed().as_secs_f64());
     drop(index);
     drop(app);
@@ -374,7 +376,7 @@ async fn bench_analytics(config: &Config, parquet: &std::path::Path, repeat: usi
     let services = app.services();
     let heap_before = status_mib("RssAnon");
     let started = Instant::now();
-    let index = services.event_index(&owner).await?;
+    let index = services.events.event_index(&owner).await?;
     let build = started.elapsed().as_secs_f64();
     let events = index.columns.event_count();
     println!(
@@ -411,7 +413,7 @@ async fn bench_analytics(config: &Config, parquet: &std::path::Path, repeat: usi
     let mut customers = 0;
     for _ in 0..repeat.max(1) {
         let started = Instant::now();
-        let computed = services.run_models(&owner, Some(as_of)).await?;
+        let computed = services.models.run_models(&owner, Some(as_of)).await?;
         let fit_seconds = computed.ltv_fitted().await.fit_seconds;
         customers = computed.models.customers.len();
         times.push(started.elapsed().as_secs_f64() - fit_seconds);
@@ -424,7 +426,7 @@ async fn bench_analytics(config: &Config, parquet: &std::path::Path, repeat: usi
         times[0] * 1e3,
         times[times.len() / 2] * 1e3
     );
-    let ltv = services.ltv_model(&owner).await?;
+    let ltv = services.models.ltv_model(&owner).await?;
     println!(
         "ltv        best {:8.2} ms  median {:8.2} ms  fit on {} buyers: {:?}, {} BG/NBD evaluations",
         fits[0] * 1e3,
@@ -447,9 +449,9 @@ async fn bench_segments(
     let app = App::build(config).await?;
     let services = app.services();
     let owner = analytics_workspace(services, parquet).await?;
-    if services.tags(&owner).await?.iter().all(|t| t.name != "VIP") {
-        services.create_tag_group(&owner, "价值", "consumption_preference").await?;
-        services.create_tag(&owner, "价值", "VIP").await?;
+    if services.customers.tags(&owner).await?.iter().all(|t| t.name != "VIP") {
+        services.customers.create_tag_group(&owner, "价值", "consumption_preference").await?;
+        services.customers.create_tag(&owner, "价值", "VIP").await?;
         let started = Instant::now();
         let bar = indicatif::ProgressBar::new(profiles);
         const CITIES: [&str; 5] = ["上海", "北京", "广州", "深圳", "杭州"];
@@ -464,13 +466,13 @@ async fn bench_segments(
                     }))
                 })
                 .collect::<Result<_, _>>()?;
-            services.upsert_customers(&owner, inputs, "bench", "").await?;
+            services.customers.upsert_customers(&owner, inputs, "bench", "").await?;
             bar.inc(chunk.len() as u64);
         }
         bar.finish_and_clear();
         println!("profiles: {profiles} customers given traits and tags in {:.1} s", started.elapsed().as_secs_f64());
     }
-    let index = services.event_index(&owner).await?;
+    let index = services.events.event_index(&owner).await?;
     let (start, end) = index.columns.time_range().context("the workspace has no events")?;
     let day = |us: i64| jiff::Timestamp::from_microsecond(us).map(|t| t.to_string());
     let week_ago = day(end - 7 * siyu_analytics::DAY_US)?;
@@ -483,7 +485,7 @@ async fn bench_segments(
     );
     let input = DefinitionInput { definition: None, text: Some(text.clone()) };
     let started = Instant::now();
-    let first = services.preview_segment(&owner, &input).await?;
+    let first = services.segments.preview_segment(&owner, &input).await?;
     println!("segment: {text}");
     println!(
         "first evaluation (reads the profile facts) {:.2} s: {} members",
@@ -493,7 +495,7 @@ async fn bench_segments(
     let mut times = Vec::new();
     for _ in 0..repeat.max(1) {
         let started = Instant::now();
-        let preview = services.preview_segment(&owner, &input).await?;
+        let preview = services.segments.preview_segment(&owner, &input).await?;
         times.push(started.elapsed().as_secs_f64());
         anyhow::ensure!(preview.size == first.size, "the size changed between runs");
     }
@@ -502,7 +504,7 @@ async fn bench_segments(
         "evaluation best {:8.2} ms  median {:8.2} ms  ({} customers in the workspace's index)",
         times[0] * 1e3,
         times[times.len() / 2] * 1e3,
-        services.event_index(&owner).await?.columns.customer_count()
+        services.events.event_index(&owner).await?.columns.customer_count()
     );
     Ok(())
 }
@@ -536,20 +538,20 @@ async fn bench_membership(
     let app = App::build(config).await?;
     let services = app.services().clone();
     if let Some(events) = fold_events {
-        services.set_index_fold_events(events);
+        services.events.set_index_fold_events(events);
     }
     let owner = analytics_workspace(&services, parquet).await?;
-    let index = services.event_index(&owner).await?;
+    let index = services.events.event_index(&owner).await?;
     let customers: Vec<i64> = (0..index.columns.customer_count()).map(|u| index.columns.customer_id(u)).collect();
     drop(index);
     let key = "bench-recent-buyers";
-    let _ = services.delete_segment(&owner, key).await;
+    let _ = services.segments.delete_segment(&owner, key).await;
     let text = "did(\"Order Completed\", count >= 2, within 1h) and not did(\"Product Added\", within 5s)";
     let started = Instant::now();
     let input = SegmentInput { key: key.into(), name: None, definition: None, text: Some(text.into()) };
-    services.save_segment(&owner, &input, false).await?;
+    services.segments.save_segment(&owner, &input, false).await?;
     println!("segment {key}: {text} (created and kept in {:.2} s)", started.elapsed().as_secs_f64());
-    services.take_upkeep_latencies(owner.workspace_id()).await;
+    services.segments.take_upkeep_latencies(owner.workspace_id()).await;
     // Customers drawn from a hot set of 20,000 (a different one each run, so that they enter
     // afresh), so that they reach two orders and enter, and leave after adding a product.
     let step = (customers.len() / 20_000).max(1);
@@ -573,7 +575,7 @@ async fn bench_membership(
             let (services, owner) = (services.clone(), owner.clone());
             tokio::spawn(async move {
                 let now_us = services.now().as_microsecond();
-                let index = services.event_index(&owner).await?;
+                let index = services.events.event_index(&owner).await?;
                 index.kpis(&jiff::tz::TimeZone::UTC, None, now_us, &[])
             });
         }
@@ -598,7 +600,7 @@ async fn bench_membership(
             })
             .collect();
         let (services, owner) = (services.clone(), owner.clone());
-        in_flight.spawn(async move { services.append_events(&owner, &events).await });
+        in_flight.spawn(async move { services.events.append_events(&owner, &events).await });
         while in_flight.len() > 16 {
             in_flight.join_next().await.context("a task")???;
         }
@@ -611,33 +613,36 @@ async fn bench_membership(
     let elapsed = started.elapsed().as_secs_f64();
     bar.finish_and_clear();
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    let (updated, recorded) = services.take_upkeep_latencies(owner.workspace_id()).await;
-    let members = services.segment_members(&owner, key, siyu_core::PageRequest::first(1)).await?.0;
+    let (updated, recorded) = services.segments.take_upkeep_latencies(owner.workspace_id()).await;
+    let members = services.segments.segment_members(&owner, key, siyu_core::PageRequest::first(1)).await?.0;
     println!("ingest: {sent} events in {elapsed:.1} s = {:.0} events/s (batches of {batch})", sent as f64 / elapsed);
     print_latencies("membership updated after an append", &updated)?;
     print_latencies("entries and exits recorded (durable) after an append", &recorded)?;
     println!("{members} members now");
     // Profile changes: a tag added to 200 hot customers, one every 20 ms; each customer is
     // re-evaluated against every segment over its facts read anew and patched into the kept ones.
-    let _ = services.create_tag_group(&owner, "bench", "consumption_preference").await;
-    let _ = services.create_tag(&owner, "bench", "bench-hot").await;
-    services.take_upkeep_latencies(owner.workspace_id()).await;
+    let _ = services.customers.create_tag_group(&owner, "bench", "consumption_preference").await;
+    let _ = services.customers.create_tag(&owner, "bench", "bench-hot").await;
+    services.segments.take_upkeep_latencies(owner.workspace_id()).await;
     for customer in hot.iter().take(200) {
-        services.add_tags(&owner, siyu_core::CustomerId(*customer), &["bench-hot".to_string()], "manual").await?;
+        services
+            .customers
+            .add_tags(&owner, siyu_core::CustomerId(*customer), &["bench-hot".to_string()], "manual")
+            .await?;
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    let (updated, _) = services.take_upkeep_latencies(owner.workspace_id()).await;
+    let (updated, _) = services.segments.take_upkeep_latencies(owner.workspace_id()).await;
     print_latencies("membership updated after a profile change (a tag added)", &updated)?;
     // Trait changes rewrite the trait's column (shared by every evaluation) without the customer.
     for (n, customer) in hot.iter().skip(200).take(100).enumerate() {
         let city = ["上海", "北京", "杭州"][n % 3];
         let input: siyu_domain::customers::CustomerInput = serde_json::from_value(json!({"traits": {"city": city}}))?;
-        services.update_customer(&owner, siyu_core::CustomerId(*customer), input).await?;
+        services.customers.update_customer(&owner, siyu_core::CustomerId(*customer), input).await?;
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    let (updated, _) = services.take_upkeep_latencies(owner.workspace_id()).await;
+    let (updated, _) = services.segments.take_upkeep_latencies(owner.workspace_id()).await;
     print_latencies("membership updated after a profile change (a trait set)", &updated)?;
     // Merges: two customers learnt to be one person (as an identify naming both ids does); their
     // indexed events move to the survivor, and the next query waits for that.
@@ -645,17 +650,17 @@ async fn bench_membership(
     for pair in hot[400..].chunks(2).take(5) {
         let mut identities = Vec::new();
         for id in pair {
-            let customer = services.customer(&owner, siyu_core::CustomerId(*id)).await?;
+            let customer = services.customers.customer(&owner, siyu_core::CustomerId(*id)).await?;
             identities.extend(customer.identities.iter().map(|i| json!({"type": i.kind, "value": i.value})));
         }
         let input: siyu_domain::customers::CustomerInput = serde_json::from_value(json!({"identities": identities}))?;
         let started = Instant::now();
-        services.upsert_customer(&owner, input).await?;
-        services.event_index(&owner).await?;
+        services.customers.upsert_customer(&owner, input).await?;
+        services.events.event_index(&owner).await?;
         waits.push(started.elapsed().as_micros() as u64);
     }
     print_latencies("a merge of two customers until the next query answers with their events joined", &waits)?;
-    services.delete_segment(&owner, key).await?;
+    services.segments.delete_segment(&owner, key).await?;
     Ok(())
 }
 
@@ -672,11 +677,11 @@ fn status_mib(field: &str) -> f64 {
 async fn start(config: &Config, slug: &str, role: Role) -> anyhow::Result<(String, String, siyu_domain::Services)> {
     let app = App::build(config).await?;
     let services = app.services().clone();
-    let ws = match services.workspace_by_slug(slug).await {
+    let ws = match services.access.workspace_by_slug(slug).await {
         Ok(ws) => ws,
-        Err(_) => services.create_workspace(&NewWorkspace::parse(slug, None, None, None)?).await?,
+        Err(_) => services.access.create_workspace(&NewWorkspace::parse(slug, None, None, None)?).await?,
     };
-    let (_, token) = services.create_key(&Principal::cli(ws.id), KeyKind::Secret, role, "bench").await?;
+    let (_, token) = services.access.create_key(&Principal::cli(ws.id), KeyKind::Secret, role, "bench").await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
     tokio::spawn(app.serve(listener, std::future::pending()));
@@ -731,8 +736,8 @@ pub async fn run(command: BenchCommand, config: &Config) -> anyhow::Result<()> {
             let app = App::build(config).await?;
             let services = app.services().clone();
             drop(app);
-            let have = match services.workspace_by_slug(demo::SLUG).await {
-                Ok(ws) => services.customer_count(&Principal::cli(ws.id)).await?,
+            let have = match services.access.workspace_by_slug(demo::SLUG).await {
+                Ok(ws) => services.customers.customer_count(&Principal::cli(ws.id)).await?,
                 Err(_) => 0,
             };
             if (have as u64) < customers {

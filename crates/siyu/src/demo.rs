@@ -255,25 +255,25 @@ fn policy_at(at: jiff::Timestamp) -> Option<&'static str> {
 /// Creates or refreshes the demo workspace with `count` customers (deterministic from `seed`).
 pub async fn run(services: &Services, count: u64, seed: u64, progress: bool) -> anyhow::Result<DemoSummary> {
     let started = std::time::Instant::now();
-    let workspace = match services.workspace_by_slug(SLUG).await {
+    let workspace = match services.access.workspace_by_slug(SLUG).await {
         Ok(ws) => ws,
         Err(DomainError::NotFound(_)) => {
-            services.create_workspace(&NewWorkspace::parse(SLUG, Some("茶语 Chayu 新茶饮"), None, None)?).await?
+            services.access.create_workspace(&NewWorkspace::parse(SLUG, Some("茶语 Chayu 新茶饮"), None, None)?).await?
         }
         Err(other) => return Err(other.into()),
     };
     let owner = Principal::cli(workspace.id);
     for (email, name, role) in USERS {
-        services.add_user(workspace.id, email, name, PASSWORD, role).await?;
+        services.access.add_user(workspace.id, email, name, PASSWORD, role).await?;
     }
-    let existing = services.tags(&owner).await?;
+    let existing = services.customers.tags(&owner).await?;
     for (group, family, names) in TAGS {
-        if services.tag_groups(&owner).await?.iter().all(|g| g.name != group) {
-            services.create_tag_group(&owner, group, family).await?;
+        if services.customers.tag_groups(&owner).await?.iter().all(|g| g.name != group) {
+            services.customers.create_tag_group(&owner, group, family).await?;
         }
         for name in names {
             if existing.iter().all(|t| t.name != *name) {
-                services.create_tag(&owner, group, name).await?;
+                services.customers.create_tag(&owner, group, name).await?;
             }
         }
     }
@@ -304,7 +304,7 @@ pub async fn run(services: &Services, count: u64, seed: u64, progress: bool) -> 
                     let mut then = services.clone();
                     then.clock = std::sync::Arc::new(siyu_core::clock::ManualClock::new(first_seen));
                     let inputs: Vec<CustomerInput> = numbers.iter().map(|n| customer(seed, *n)).collect();
-                    let results = then.upsert_customers(&owner, inputs, "demo", "customers").await?;
+                    let results = then.customers.upsert_customers(&owner, inputs, "demo", "customers").await?;
                     for (n, result) in numbers.into_iter().zip(results) {
                         let result = result.map_err(|errors| anyhow::anyhow!("demo data invalid: {errors:?}"))?;
                         if result.created {
@@ -320,7 +320,7 @@ pub async fn run(services: &Services, count: u64, seed: u64, progress: bool) -> 
                 }
                 services.stores.consent.record(owner.workspace_id(), &consent).await?;
                 if !events.is_empty() {
-                    services.append_events(&owner, &events).await?;
+                    services.events.append_events(&owner, &events).await?;
                 }
                 anyhow::Ok(end - start)
             })
@@ -351,7 +351,7 @@ const SEGMENTS: [(&str, &str, &str); 4] = [
 ];
 
 async fn demo_segments(services: &Services, owner: &Principal) -> anyhow::Result<()> {
-    if !services.segments(owner).await?.is_empty() {
+    if !services.segments.segments(owner).await?.is_empty() {
         return Ok(());
     }
     for (key, name, text) in SEGMENTS {
@@ -361,7 +361,7 @@ async fn demo_segments(services: &Services, owner: &Principal) -> anyhow::Result
             definition: None,
             text: Some(text.into()),
         };
-        services.save_segment(owner, &input, false).await?;
+        services.segments.save_segment(owner, &input, false).await?;
     }
     Ok(())
 }

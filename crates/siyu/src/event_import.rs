@@ -206,7 +206,7 @@ pub async fn import(
                 }
                 if batch.len() == NDJSON_BATCH || (n == 0 && !batch.is_empty()) {
                     let (numbers, messages): (Vec<u64>, Vec<_>) = std::mem::take(&mut batch).into_iter().unzip();
-                    let outcome = services.ingest(principal, messages, services.now().as_microsecond()).await?;
+                    let outcome = services.events.ingest(principal, messages, services.now().as_microsecond()).await?;
                     importer.report.imported += outcome.accepted as u64;
                     importer.report.duplicates += outcome.duplicates as u64;
                     for rejected in outcome.rejected {
@@ -260,7 +260,7 @@ impl Importer<'_> {
         unseen.sort_unstable();
         unseen.dedup();
         if !unseen.is_empty() {
-            let ids = self.services.customers_for_user_ids(self.principal, &unseen).await?;
+            let ids = self.services.events.customers_for_user_ids(self.principal, &unseen).await?;
             self.report.senders += unseen.len() as u64;
             self.customers.extend(unseen.into_iter().zip(ids));
         }
@@ -282,7 +282,7 @@ impl Importer<'_> {
         anonymous.sort_unstable();
         anonymous.dedup();
         if !anonymous.is_empty() {
-            let ids = self.services.customers_for_anonymous_ids(self.principal, &anonymous).await?;
+            let ids = self.services.events.customers_for_anonymous_ids(self.principal, &anonymous).await?;
             self.report.senders += anonymous.len() as u64;
             self.anonymous.extend(anonymous.into_iter().zip(ids));
         }
@@ -294,7 +294,7 @@ impl Importer<'_> {
         named.sort_unstable();
         named.dedup();
         if !named.is_empty() {
-            let found = self.services.customers_in_workspace(self.principal, &named).await?;
+            let found = self.services.events.customers_in_workspace(self.principal, &named).await?;
             self.named.extend(named.into_iter().zip(found));
         }
         let received_us = self.services.now().as_microsecond();
@@ -331,7 +331,7 @@ impl Importer<'_> {
         self.finish().await?;
         let (services, principal) = (self.services.clone(), self.principal.clone());
         self.appending = Some(tokio::spawn(async move {
-            services.append_events(&principal, &events).await.map(|()| events.len() as u64)
+            services.events.append_events(&principal, &events).await.map(|()| events.len() as u64)
         }));
         Ok(())
     }

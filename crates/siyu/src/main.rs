@@ -291,7 +291,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Workspace(WorkspaceCommand::Create { slug, name, tz, currency }) => {
             let app = App::build(config).await?;
             let new = NewWorkspace::parse(&slug, name.as_deref(), Some(&tz), Some(&currency))?;
-            let ws = app.services().create_workspace(&new).await?;
+            let ws = app.services().access.create_workspace(&new).await?;
             println!("created workspace {} (id {}, {}, {})", ws.slug, ws.id, ws.time_zone, ws.currency);
             Ok(())
         }
@@ -301,15 +301,15 @@ async fn main() -> anyhow::Result<()> {
             let kind = KeyKind::parse(&kind)
                 .with_context(|| format!("unknown key kind \"{kind}\"; expected secret or write"))?;
             let role = Role::parse(&role).with_context(|| format!("unknown role \"{role}\""))?;
-            let ws = app.services().workspace_by_slug(&workspace).await?;
-            let (_, token) = app.services().create_key(&Principal::cli(ws.id), kind, role, &name).await?;
+            let ws = app.services().access.workspace_by_slug(&workspace).await?;
+            let (_, token) = app.services().access.create_key(&Principal::cli(ws.id), kind, role, &name).await?;
             println!("{token}");
             Ok(())
         }
         Command::Import(command) => import(config, command).await,
         Command::Export(ExportCommand::Events { workspace, format, out }) => {
             let app = App::build(config).await?;
-            let ws = app.services().workspace_by_slug(&workspace).await?;
+            let ws = app.services().access.workspace_by_slug(&workspace).await?;
             let bar = spinner("{spinner} {pos} events {per_sec}");
             let progress = bar.clone();
             let count =
@@ -382,13 +382,13 @@ async fn user(config: &siyu::config::Config, command: UserCommand) -> anyhow::Re
                 format!("unknown role \"{role}\"; expected owner, operator, analyst, cs_agent or auditor")
             })?;
             let password = password_or_stdin(password)?;
-            let ws = app.services().workspace_by_slug(&workspace).await?;
-            let id = app.services().add_user(ws.id, &email, &name, &password, role).await?;
+            let ws = app.services().access.workspace_by_slug(&workspace).await?;
+            let id = app.services().access.add_user(ws.id, &email, &name, &password, role).await?;
             println!("user {email} (id {id}) is {} of {workspace}", role.as_str());
         }
         UserCommand::ResetPassword { email, password } => {
             let password = password_or_stdin(password)?;
-            let id = app.services().reset_password(&email, &password).await?;
+            let id = app.services().access.reset_password(&email, &password).await?;
             println!("password of {email} (id {id}) set; their sessions have ended");
         }
     }
@@ -400,12 +400,13 @@ async fn import(config: &siyu::config::Config, command: ImportCommand) -> anyhow
     let app = App::build(config).await?;
     let (failed, report) = match command {
         ImportCommand::Customers { file, workspace } => {
-            let ws = app.services().workspace_by_slug(&workspace).await?;
+            let ws = app.services().access.workspace_by_slug(&workspace).await?;
             let reader = std::fs::File::open(&file).with_context(|| format!("cannot open {}", file.display()))?;
             let bar = spinner("{spinner} {pos} rows {per_sec}");
             let progress = bar.clone();
             let report = app
                 .services()
+                .customers
                 .import_customers(&Principal::cli(ws.id), std::io::BufReader::new(reader), move |rows| {
                     progress.set_position(rows)
                 })
@@ -414,7 +415,7 @@ async fn import(config: &siyu::config::Config, command: ImportCommand) -> anyhow
             (report.failed, serde_json::to_string_pretty(&report)?)
         }
         ImportCommand::Events { file, workspace } => {
-            let ws = app.services().workspace_by_slug(&workspace).await?;
+            let ws = app.services().access.workspace_by_slug(&workspace).await?;
             let bar = indicatif::ProgressBar::new(0);
             bar.set_style(
                 indicatif::ProgressStyle::with_template("{spinner} events [{bar:40}] {percent}% {elapsed} eta {eta}")

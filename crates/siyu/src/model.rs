@@ -112,7 +112,7 @@ impl ModelCommand {
 pub async fn run(command: ModelCommand, services: Option<&Services>) -> anyhow::Result<()> {
     let principal = |slug: String| async move {
         let services = services.context("this command needs the store")?;
-        let ws = services.workspace_by_slug(&slug).await?;
+        let ws = services.access.workspace_by_slug(&slug).await?;
         anyhow::Ok(Principal::cli(ws.id))
     };
     match command {
@@ -124,9 +124,9 @@ pub async fn run(command: ModelCommand, services: Option<&Services>) -> anyhow::
                     t.parse::<jiff::Timestamp>().with_context(|| format!("--as-of \"{t}\" is not an RFC 3339 instant"))
                 })
                 .transpose()?;
-            services.run_models(&principal, as_of).await?;
-            let summary = services.models_summary(&principal).await?;
-            let rfm = if summary.buyers > 0 { Some(services.rfm_model(&principal).await?) } else { None };
+            services.models.run_models(&principal, as_of).await?;
+            let summary = services.models.models_summary(&principal).await?;
+            let rfm = if summary.buyers > 0 { Some(services.models.rfm_model(&principal).await?) } else { None };
             match format {
                 Format::Json => println!("{}", serde_json::json!({"summary": summary, "rfm": rfm})),
                 Format::Table => {
@@ -157,7 +157,7 @@ pub async fn run(command: ModelCommand, services: Option<&Services>) -> anyhow::
             anyhow::ensure!((1..=PageRequest::MAX_LIMIT).contains(&limit), "--limit must be 1 to 1000");
             let principal = principal(workspace).await?;
             let services = services.context("this command needs the store")?;
-            let (total, page) = services.recall_list(&principal, PageRequest::first(limit)).await?;
+            let (total, page) = services.models.recall_list(&principal, PageRequest::first(limit)).await?;
             match format {
                 Format::Json => println!("{}", serde_json::json!({"total": total, "items": page.items})),
                 Format::Table => {
@@ -192,9 +192,9 @@ pub async fn run(command: ModelCommand, services: Option<&Services>) -> anyhow::
             let services = services.context("this command needs the store")?;
             // A command may wait for the fit (requests never do): compute the models if need be,
             // then wait for their fit.
-            services.customer_models(&principal).await?;
-            services.models_settled(&principal).await?;
-            let answer = services.ltv_model(&principal).await?;
+            services.models.customer_models(&principal).await?;
+            services.models.models_settled(&principal).await?;
+            let answer = services.models.ltv_model(&principal).await?;
             match format {
                 Format::Json => println!("{}", serde_json::to_string(&answer)?),
                 Format::Table => {

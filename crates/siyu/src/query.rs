@@ -172,15 +172,15 @@ fn parse_attribution(text: &str) -> Result<Attribution, String> {
 }
 
 async fn index_of(services: &Services, slug: &str) -> anyhow::Result<(std::sync::Arc<EventIndex>, String)> {
-    let ws = services.workspace_by_slug(slug).await?;
-    let index = services.event_index(&Principal::cli(ws.id)).await?;
+    let ws = services.access.workspace_by_slug(slug).await?;
+    let index = services.events.event_index(&Principal::cli(ws.id)).await?;
     Ok((index, ws.time_zone))
 }
 
 /// Returns the workspace's passive events (its model settings): what activity measures leave out.
 async fn passive_of(services: &Services, slug: &str) -> anyhow::Result<Vec<String>> {
-    let ws = services.workspace_by_slug(slug).await?;
-    Ok(services.model_settings(&Principal::cli(ws.id)).await?.passive_events)
+    let ws = services.access.workspace_by_slug(slug).await?;
+    Ok(services.models.model_settings(&Principal::cli(ws.id)).await?.passive_events)
 }
 
 /// Runs a query and prints its answer.

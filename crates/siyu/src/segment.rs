@@ -127,6 +127,7 @@ async fn export(
     }
     let mut failure: Option<anyhow::Error> = None;
     let count = services
+        .segments
         .export_segment(principal, key, masked, &mut |customer| {
             let row = member_row(&customer);
             match &mut csv {
@@ -191,7 +192,7 @@ fn print_view(view: &SegmentView, format: Format) -> anyhow::Result<()> {
 /// Runs a segment command.
 pub async fn run(services: &Services, command: SegmentCommand) -> anyhow::Result<()> {
     let principal = |slug: String| async move {
-        let ws = services.workspace_by_slug(&slug).await?;
+        let ws = services.access.workspace_by_slug(&slug).await?;
         anyhow::Ok(Principal::cli(ws.id))
     };
     match command {
@@ -206,13 +207,15 @@ pub async fn run(services: &Services, command: SegmentCommand) -> anyhow::Result
                 })
                 .transpose()?;
             let input = SegmentInput { key, name, definition, text };
-            let view = services.save_segment(&principal, &input, false).await?;
+            let view = services.segments.save_segment(&principal, &input, false).await?;
             print_view(&view, format)
         }
         SegmentCommand::Preview { workspace, text, format } => {
             let principal = principal(workspace).await?;
-            let preview =
-                services.preview_segment(&principal, &DefinitionInput { definition: None, text: Some(text) }).await?;
+            let preview = services
+                .segments
+                .preview_segment(&principal, &DefinitionInput { definition: None, text: Some(text) })
+                .await?;
             match format {
                 Format::Json => println!("{}", serde_json::to_string(&preview)?),
                 Format::Table => {
@@ -227,7 +230,7 @@ pub async fn run(services: &Services, command: SegmentCommand) -> anyhow::Result
         }
         SegmentCommand::Show { workspace, key, format } => {
             let principal = principal(workspace).await?;
-            print_view(&services.segment(&principal, &key).await?, format)
+            print_view(&services.segments.segment(&principal, &key).await?, format)
         }
         SegmentCommand::Export { workspace, key, format, out, masked } => {
             let principal = principal(workspace).await?;
@@ -238,7 +241,7 @@ pub async fn run(services: &Services, command: SegmentCommand) -> anyhow::Result
         SegmentCommand::Members { workspace, key, limit, format } => {
             anyhow::ensure!((1..=PageRequest::MAX_LIMIT).contains(&limit), "--limit must be 1 to 1000");
             let principal = principal(workspace).await?;
-            let (total, page) = services.segment_members(&principal, &key, PageRequest::first(limit)).await?;
+            let (total, page) = services.segments.segment_members(&principal, &key, PageRequest::first(limit)).await?;
             match format {
                 Format::Json => println!("{}", serde_json::json!({"total": total, "items": page.items})),
                 Format::Table => {

@@ -233,3 +233,91 @@ fn the_domain_knows_no_sql_and_no_http() {
         }
     }
 }
+
+/// The modules of a crate's `lib.rs` that each of them names (`crate::m…`, or an item `lib.rs`
+/// re-exports from `m`), comments left out.
+fn module_graph(krate: &Path) -> std::collections::BTreeMap<String, std::collections::BTreeSet<String>> {
+    let modules = top_modules(krate);
+    let lib = std::fs::read_to_string(krate.join("src/lib.rs")).unwrap_or_default();
+    // `pub use m::{A, B};` or `pub use m::A;`: the item names `lib.rs` hands on, by module.
+    let mut reexported = std::collections::HashMap::new();
+    for line in lib.lines().filter_map(|l| l.trim().strip_prefix("pub use ")) {
+        let Some((module, items)) = line.trim_end_matches(';').split_once("::") else { continue };
+        for item in items.trim_matches(|c| c == '{' || c == '}').split(',') {
+            let item = item.trim().rsplit(" as ").next().unwrap_or_default().to_string();
+            reexported.insert(item, module.to_string());
+        }
+    }
+    let mut graph = std::collections::BTreeMap::new();
+    for module in &modules {
+        let mut files = Vec::new();
+        let dir = krate.join("src").join(module);
+        if dir.is_dir() {
+            rust_files(&dir, &mut files);
+        }
+        files.push(krate.join("src").join(format!("{module}.rs")));
+        let mut uses = std::collections::BTreeSet::new();
+        for file in files {
+            let text = std::fs::read_to_string(&file).unwrap_or_default();
+            let code: String =
+                text.lines().map(|l| l.split("//").next().unwrap_or_default()).collect::<Vec<_>>().join("\n");
+            for (at, _) in code.match_indices("crate::") {
+                let rest = &code[at + "crate::".len()..];
+                // `crate::{a::X, b}` names several.
+                let names: Vec<&str> = match rest.strip_prefix('{') {
+                    Some(group) => group.split('}').next().unwrap_or_default().split(',').collect(),
+                    None => vec![rest],
+                };
+                for name in names {
+                    let name: String = name.trim().chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+                    let target = if modules.contains(&name) { Some(name) } else { reexported.get(&name).cloned() };
+                    if let Some(target) = target.filter(|t| t != module) {
+                        uses.insert(target);
+                    }
+                }
+            }
+        }
+        graph.insert(module.clone(), uses);
+    }
+    graph
+}
+
+#[test]
+fn no_crate_has_an_import_loop_between_its_modules() {
+    let mut loops = Vec::new();
+    for entry in std::fs::read_dir(root().join("crates")).expect("crates dir").flatten() {
+        let graph = module_graph(&entry.path());
+        // A loop exists where a module reaches itself through what it names.
+        for start in graph.keys() {
+            let mut seen = std::collections::BTreeSet::new();
+            let mut stack: Vec<(String, Vec<String>)> = vec![(start.clone(), vec![start.clone()])];
+            while let Some((at, path)) = stack.pop() {
+                for next in graph.get(&at).into_iter().flatten() {
+                    if next == start {
+                        loops.push(format!(
+                            "{}: {} -> {start}",
+                            entry.file_name().to_string_lossy(),
+                            path.join(" -> ")
+                        ));
+                    } else if seen.insert(next.clone()) {
+                        stack.push((next.clone(), [path.clone(), vec![next.clone()]].concat()));
+                    }
+                }
+            }
+        }
+    }
+    assert!(loops.is_empty(), "modules that import each other in a loop: {loops:#?}");
+}
+
+#[test]
+fn the_domain_slices_depend_on_each_other_in_one_direction() {
+    // access ← customers ← events ← models ← segments; the facade composes them.
+    let graph = module_graph(&root().join("crates/siyu-domain"));
+    let order = ["access", "customers", "events", "models", "segments"];
+    for (i, slice) in order.iter().enumerate() {
+        for later in &order[i + 1..] {
+            assert!(!graph[*slice].contains(*later), "{slice} depends on {later}, which depends on it");
+        }
+        assert!(!graph[*slice].contains("facade") && !graph[*slice].contains("stores"), "{slice} reaches the facade");
+    }
+}

@@ -1,6 +1,6 @@
 //! Workspaces, users, login sessions (with lock-out) and API keys.
 
-use crate::Services;
+use super::Access;
 use crate::access::api_keys::{ApiKey, KeyKind, generate_token, hash_token, parse_key_name};
 use crate::access::audit::AuditEntry;
 use crate::access::users::{
@@ -68,11 +68,11 @@ fn gone() -> DomainError {
     DomainError::NotFound("invitation (it may have expired, been used or revoked)".into())
 }
 
-impl Services {
+impl Access {
     /// Creates a workspace with a fresh data key wrapped by the master key.
     pub async fn create_workspace(&self, new: &NewWorkspace) -> DomainResult<Workspace> {
         let data_key = SecretKey::generate()?;
-        let wrapped = wrap_key(&self.master_key, &data_key)?;
+        let wrapped = wrap_key(self.master_key(), &data_key)?;
         Ok(self.stores.workspaces.insert(new, &wrapped, self.now()).await?)
     }
 
@@ -104,8 +104,8 @@ impl Services {
 
     /// Grants `role` in `ws` to the account with `email`, creating it with `password` when there is
     /// none. An existing account keeps its password and lock-out state untouched: only its owner, or
-    /// the server's operator through [`Services::reset_password`], changes them. For the CLI and demo
-    /// data only; over HTTP people are invited ([`Services::invite_user`]).
+    /// the server's operator through [`Access::reset_password`], changes them. For the CLI and demo
+    /// data only; over HTTP people are invited ([`Access::invite_user`]).
     pub async fn add_user(
         &self,
         ws: WorkspaceId,
@@ -174,7 +174,7 @@ impl Services {
 
     /// Invites someone to the principal's workspace with a role (owners): returns the invitation and
     /// its one-time token, which only the invitee should receive. Never touches an existing account;
-    /// the invitee accepts through [`Services::accept_invitation`].
+    /// the invitee accepts through [`Access::accept_invitation`].
     pub async fn invite_user(&self, principal: &Principal, email: &str, role: &str) -> DomainResult<InvitationOutcome> {
         principal.require(Permission::UsersManage)?;
         let mut errors = Vec::new();
@@ -346,7 +346,7 @@ impl Services {
     }
 
     /// Logs a user in and starts a session in their first workspace. Refused while the client's
-    /// address must wait after failures ([`LoginThrottle`]), or while the account is locked — unless
+    /// address must wait after failures ([`LoginThrottle`](crate::access::users::LoginThrottle)), or while the account is locked — unless
     /// the browser is one the account has logged in from before, so that an attacker who locks a
     /// known account does not lock its owner out.
     pub async fn login(&self, email: &str, password: &str, client: &LoginClient<'_>) -> DomainResult<LoginOutcome> {

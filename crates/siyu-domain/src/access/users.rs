@@ -204,7 +204,7 @@ pub fn check_password_rules(password: &str) -> Result<(), DomainError> {
 
 /// Normalises and checks a login e-mail.
 pub fn parse_login_email(email: &str) -> Result<String, DomainError> {
-    crate::customers::normalize_email(email).map_err(|reason| DomainError::invalid("email", reason))
+    siyu_core::email::normalize_email(email).map_err(|reason| DomainError::invalid("email", reason))
 }
 
 /// Persists users, memberships and sessions.

@@ -2,8 +2,8 @@
 //! row is imported, every bad row reported with its line and every error it has (column and
 //! reason), none half-applied.
 
+use super::Customers;
 use super::import_bounds::{BoundedCsv, too_long};
-use crate::Services;
 use crate::access::{Permission, Principal};
 use crate::customers::CustomerInput;
 use crate::customers::csv::{ParsedRow, column_of, parse_header, read_row};
@@ -67,7 +67,7 @@ enum Parsed {
     Rejected(u64, Vec<FieldError>),
 }
 
-impl Services {
+impl Customers {
     /// Imports customers from a CSV stream (layout in [`crate::customers::csv`]); `progress` is called with
     /// the number of rows done after each batch.
     pub async fn import_customers<R: Read + Send + 'static>(

@@ -1,6 +1,7 @@
 //! Customer use cases: upsert with merge, read with masking and audit, search, tags, notes, consent.
 
-use crate::Services;
+use super::CustomerChange;
+use super::Customers;
 use crate::access::{Permission, Principal};
 use crate::customers::consent::{Channel, ConsentRecord, Purpose, UNSUBSCRIBE_LINK_LIFETIME, current_state};
 use crate::customers::tags::{Tag, TagFamily, TagGroup, check_name, check_tag_source};
@@ -146,7 +147,7 @@ fn identity_lookup(key: &DataKey, kind: IdentityKind, value: &str) -> String {
     if kind.is_pii() { key.blind_index(kind.as_str(), value) } else { value.to_string() }
 }
 
-impl Services {
+impl Customers {
     fn seal_draft(
         &self,
         key: &DataKey,
@@ -209,7 +210,7 @@ impl Services {
         default_source: &str,
         field_prefix: &str,
     ) -> DomainResult<Vec<Result<UpsertResult, Vec<FieldError>>>> {
-        let key = self.data_key(ws).await?;
+        let key = self.access.data_key(ws).await?;
         // Rejected items get their errors now; accepted ones are filled in after the write.
         let mut results: Vec<Option<Result<UpsertResult, Vec<FieldError>>>> = Vec::with_capacity(inputs.len());
         let mut sealed = Vec::with_capacity(inputs.len());
@@ -253,9 +254,8 @@ impl Services {
             results.push(None);
         }
         if !sealed.is_empty() {
-            let outcomes = self.stores.customers.upsert(ws, &sealed, self.now()).await?;
-            self.profiles_merged(ws, &outcomes);
-            self.profiles_changed(ws, changed_by(&outcomes));
+            let outcomes = self.stores.customers.upsert(ws, &sealed, self.access.now()).await?;
+            self.publish_upserts(ws, &outcomes);
             for (slot, outcome) in slots.into_iter().zip(outcomes) {
                 results[slot] = Some(Ok(outcome.into()));
             }
@@ -285,11 +285,10 @@ impl Services {
         let id = self.live_id(ws, id).await?;
         let draft = input.into_draft("", "api", false).map_err(DomainError::Invalid)?;
         let tags = self.resolve_tags(ws, &draft.tags, "tags").await?;
-        let key = self.data_key(ws).await?;
+        let key = self.access.data_key(ws).await?;
         let sealed = self.seal_draft(&key, &draft, tags, Some(id))?;
-        let mut outcomes = self.stores.customers.upsert(ws, &[sealed], self.now()).await?;
-        self.profiles_merged(ws, &outcomes);
-        self.profiles_changed(ws, changed_by(&outcomes));
+        let mut outcomes = self.stores.customers.upsert(ws, &[sealed], self.access.now()).await?;
+        self.publish_upserts(ws, &outcomes);
         Ok(outcomes.pop().expect("one draft gives one outcome").into())
     }
 
@@ -325,10 +324,10 @@ impl Services {
         let ws = principal.workspace_id();
         let id = self.live_id(ws, id).await?;
         let identity = Identity::parse(kind, value, "identity").map_err(|e| DomainError::Invalid(vec![e]))?;
-        let key = self.data_key(ws).await?;
+        let key = self.access.data_key(ws).await?;
         let lookup = identity_lookup(&key, identity.kind, &identity.value);
         self.stores.customers.remove_identity(ws, id, identity.kind, &lookup).await?;
-        self.profiles_changed(ws, [id]);
+        self.feed.publish(ws, &CustomerChange::Changed(&[id]));
         Ok(())
     }
 
@@ -352,8 +351,8 @@ impl Services {
             tag_source: source.into(),
             ..Default::default()
         };
-        let outcomes = self.stores.customers.upsert(ws, &[draft], self.now()).await?;
-        self.profiles_changed(ws, changed_by(&outcomes));
+        let outcomes = self.stores.customers.upsert(ws, &[draft], self.access.now()).await?;
+        self.publish_upserts(ws, &outcomes);
         Ok(())
     }
 
@@ -363,8 +362,8 @@ impl Services {
         let ws = principal.workspace_id();
         let id = self.live_id(ws, id).await?;
         let tags = self.resolve_tags(ws, &[name.to_string()], "tag").await?;
-        self.stores.customers.remove_tag(ws, id, tags[0], self.now()).await?;
-        self.profiles_changed(ws, [id]);
+        self.stores.customers.remove_tag(ws, id, tags[0], self.access.now()).await?;
+        self.feed.publish(ws, &CustomerChange::Changed(&[id]));
         Ok(())
     }
 
@@ -373,9 +372,8 @@ impl Services {
         principal.require(Permission::CustomersDelete)?;
         let id = self.live_id(principal.workspace_id(), id).await?;
         self.stores.customers.delete(principal.workspace_id(), id).await?;
-        self.profiles_changed(principal.workspace_id(), [id]);
-        self.profile_deleted(principal.workspace_id(), id);
-        self.audit(principal, "customer.delete", &format!("customer:{id}")).await
+        self.feed.publish(principal.workspace_id(), &CustomerChange::Deleted(id));
+        self.access.audit(principal, "customer.delete", &format!("customer:{id}")).await
     }
 
     pub(crate) fn open_customer(
@@ -450,9 +448,9 @@ impl Services {
             self.stores.customers.find(ws, id).await?.ok_or_else(|| DomainError::NotFound(format!("customer {id}")))?;
         let unmasked = principal.can_read_pii();
         if unmasked && Self::has_pii(&stored) {
-            self.audit(principal, "pii.read", &format!("customer:{}", stored.id)).await?;
+            self.access.audit(principal, "pii.read", &format!("customer:{}", stored.id)).await?;
         }
-        let key = self.data_key(ws).await?;
+        let key = self.access.data_key(ws).await?;
         self.open_customer(&key, stored, unmasked)
     }
 
@@ -470,9 +468,9 @@ impl Services {
         let unmasked = principal.can_read_pii();
         let pii_ids: Vec<String> = stored.iter().filter(|c| Self::has_pii(c)).map(|c| c.id.to_string()).collect();
         if unmasked && !pii_ids.is_empty() {
-            self.audit(principal, "pii.read", &format!("customers:{}", pii_ids.join(","))).await?;
+            self.access.audit(principal, "pii.read", &format!("customers:{}", pii_ids.join(","))).await?;
         }
-        let key = self.data_key(ws).await?;
+        let key = self.access.data_key(ws).await?;
         stored.into_iter().map(|c| self.open_customer(&key, c, unmasked)).collect()
     }
 
@@ -484,13 +482,13 @@ impl Services {
     ) -> DomainResult<Page<CustomerView>> {
         principal.require(Permission::CustomersRead)?;
         let ws = principal.workspace_id();
-        let key = self.data_key(ws).await?;
+        let key = self.access.data_key(ws).await?;
         let filter = self.customer_filter(ws, &key, query).await?;
         let page = self.stores.customers.list(ws, &filter, &query.page).await?;
         let unmasked = principal.can_read_pii();
         let pii_ids: Vec<String> = page.items.iter().filter(|c| Self::has_pii(c)).map(|c| c.id.to_string()).collect();
         if unmasked && !pii_ids.is_empty() {
-            self.audit(principal, "pii.read", &format!("customers:{}", pii_ids.join(","))).await?;
+            self.access.audit(principal, "pii.read", &format!("customers:{}", pii_ids.join(","))).await?;
         }
         let mut items = Vec::with_capacity(page.items.len());
         for stored in page.items {
@@ -503,7 +501,7 @@ impl Services {
     pub async fn count_customers(&self, principal: &Principal, query: &CustomerQuery) -> DomainResult<i64> {
         principal.require(Permission::CustomersRead)?;
         let ws = principal.workspace_id();
-        let key = self.data_key(ws).await?;
+        let key = self.access.data_key(ws).await?;
         let filter = self.customer_filter(ws, &key, query).await?;
         Ok(self.stores.customers.count_matching(ws, &filter).await?)
     }
@@ -567,7 +565,7 @@ impl Services {
         Ok(self
             .stores
             .customers
-            .add_note(principal.workspace_id(), id, &principal.actor().label(), body, self.now())
+            .add_note(principal.workspace_id(), id, &principal.actor().label(), body, self.access.now())
             .await?)
     }
 
@@ -604,7 +602,7 @@ impl Services {
         if changes.is_empty() {
             return Err(DomainError::invalid("changes", "at least one change is required"));
         }
-        let now = self.now();
+        let now = self.access.now();
         let mut errors = Vec::new();
         let mut records = Vec::new();
         for (i, change) in changes.into_iter().enumerate() {
@@ -645,7 +643,7 @@ impl Services {
         let id = self.live_id(principal.workspace_id(), id).await?;
         let records: Vec<_> = records.into_iter().map(|r| (id, r)).collect();
         self.stores.consent.record(principal.workspace_id(), &records).await?;
-        self.profiles_changed(principal.workspace_id(), [id]);
+        self.feed.publish(principal.workspace_id(), &CustomerChange::ConsentChanged(id));
         self.consent(principal, id).await
     }
 
@@ -669,7 +667,7 @@ impl Services {
             )
         })?;
         let id = self.live_id(principal.workspace_id(), id).await?;
-        let expires = self.now() + UNSUBSCRIBE_LINK_LIFETIME;
+        let expires = self.access.now() + UNSUBSCRIBE_LINK_LIFETIME;
         Ok((self.unsubscribe_token(principal.workspace_id(), id, channel, expires).await?, expires))
     }
 
@@ -681,7 +679,7 @@ impl Services {
         channel: Channel,
         expires: jiff::Timestamp,
     ) -> DomainResult<String> {
-        let key = self.data_key(ws).await?;
+        let key = self.access.data_key(ws).await?;
         let payload = format!("{}.{}.{}.{}", ws.0, id.0, channel.as_str(), expires.as_second());
         let signature = key.blind_index("unsubscribe", &payload);
         Ok(format!("{payload}.{signature}"))
@@ -701,7 +699,7 @@ impl Services {
         let channel = Channel::parse(channel).ok_or_else(invalid)?;
         let expires =
             expires.parse::<i64>().ok().and_then(|s| jiff::Timestamp::from_second(s).ok()).ok_or_else(invalid)?;
-        if expires <= self.now() || self.stores.workspaces.find(ws).await?.is_none() {
+        if expires <= self.access.now() || self.access.stores.workspaces.find(ws).await?.is_none() {
             return Err(invalid());
         }
         let expected = self.unsubscribe_token(ws, id, channel, expires).await?;
@@ -721,10 +719,10 @@ impl Services {
             granted: false,
             source: "unsubscribe_link".into(),
             policy_version: "-".into(),
-            recorded_at: self.now(),
+            recorded_at: self.access.now(),
         };
         self.stores.consent.record(ws, &[(live, record)]).await?;
-        self.profiles_changed(ws, [live]);
+        self.feed.publish(ws, &CustomerChange::ConsentChanged(live));
         Ok((ws, channel))
     }
 
@@ -747,10 +745,10 @@ impl Services {
             granted: true,
             source: "unsubscribe_undo".into(),
             policy_version: before.policy_version.clone(),
-            recorded_at: self.now(),
+            recorded_at: self.access.now(),
         };
         self.stores.consent.record(ws, &[(live, record)]).await?;
-        self.profiles_changed(ws, [live]);
+        self.feed.publish(ws, &CustomerChange::ConsentChanged(live));
         Ok((ws, channel))
     }
 
@@ -767,7 +765,7 @@ impl Services {
                 ),
             )
         })?;
-        Ok(self.stores.tags.insert_group(principal.workspace_id(), &name, family, self.now()).await?)
+        Ok(self.stores.tags.insert_group(principal.workspace_id(), &name, family, self.access.now()).await?)
     }
 
     /// Lists tag groups.
@@ -786,7 +784,7 @@ impl Services {
             .find_group(principal.workspace_id(), group.trim())
             .await?
             .ok_or_else(|| DomainError::invalid("group", format!("unknown tag group \"{}\"", group.trim())))?;
-        Ok(self.stores.tags.insert_tag(principal.workspace_id(), group.id, &name, self.now()).await?)
+        Ok(self.stores.tags.insert_tag(principal.workspace_id(), group.id, &name, self.access.now()).await?)
     }
 
     /// Lists tags with customer counts.
@@ -799,12 +797,29 @@ impl Services {
     pub async fn delete_tag(&self, principal: &Principal, id: TagId) -> DomainResult<()> {
         principal.require(Permission::TagsManage)?;
         self.stores.tags.delete_tag(principal.workspace_id(), id).await?;
-        self.all_profiles_changed(principal.workspace_id());
+        self.feed.publish(principal.workspace_id(), &CustomerChange::AllChanged);
         Ok(())
     }
 }
 
-/// The customers a profile write changed: the survivors and the profiles merged into them.
-fn changed_by(outcomes: &[UpsertOutcome]) -> impl Iterator<Item = CustomerId> + '_ {
-    outcomes.iter().flat_map(|o| std::iter::once(o.customer_id).chain(o.merged.iter().copied()))
+impl Customers {
+    /// Publishes what a batch of upserts did: merges first (their events move to the survivors),
+    /// then the profiles created and the profiles changed.
+    pub(crate) fn publish_upserts(&self, ws: WorkspaceId, outcomes: &[UpsertOutcome]) {
+        let merges: Vec<(CustomerId, CustomerId)> =
+            outcomes.iter().flat_map(|o| o.merged.iter().map(move |m| (*m, o.customer_id))).collect();
+        let (created, changed): (Vec<&UpsertOutcome>, Vec<&UpsertOutcome>) = outcomes.iter().partition(|o| o.created);
+        let created: Vec<CustomerId> = created.iter().map(|o| o.customer_id).collect();
+        let changed: Vec<CustomerId> = changed.iter().map(|o| o.customer_id).collect();
+        let feed = &self.feed;
+        if !merges.is_empty() {
+            feed.publish(ws, &CustomerChange::Merged(&merges));
+        }
+        if !created.is_empty() {
+            feed.publish(ws, &CustomerChange::Created(&created));
+        }
+        if !changed.is_empty() {
+            feed.publish(ws, &CustomerChange::Changed(&changed));
+        }
+    }
 }

@@ -193,15 +193,6 @@ pub trait CustomerStore: Send + Sync {
     async fn count(&self, ws: WorkspaceId) -> Result<i64, StoreError>;
     /// Counts the live profiles `list` would page through with the same filter.
     async fn count_matching(&self, ws: WorkspaceId, filter: &CustomerFilter) -> Result<i64, StoreError>;
-    /// Reads what segments test of every live profile: plain traits, tags, identity kinds and
-    /// consent records (in the order they were made).
-    async fn profile_facts(&self, ws: WorkspaceId) -> Result<crate::segments::ProfileFacts, StoreError>;
-    /// Reads the same of the given customers only (those not live are left out).
-    async fn profile_facts_of(
-        &self,
-        ws: WorkspaceId,
-        customers: &[CustomerId],
-    ) -> Result<crate::segments::ProfileFacts, StoreError>;
     /// Detaches an identity; `NotFound` unless the customer has it.
     async fn remove_identity(
         &self,

@@ -2,7 +2,7 @@
 //! customers through the identity cache (new senders, `identify` and `alias` go through the
 //! customer write path), and the events appended to the durable log.
 
-use crate::Services;
+use super::Events;
 use crate::access::{Permission, Principal};
 use crate::customers::{CustomerInput, IdentityInput, IdentityKind};
 use crate::error::{DomainError, DomainResult};
@@ -14,7 +14,7 @@ use std::collections::HashMap;
 /// Profiles created per write transaction when senders are resolved in bulk.
 const RESOLVE_CHUNK: usize = 50_000;
 
-impl Services {
+impl Events {
     /// Returns the customer of each Segment `userId`, creating a profile for each one not seen before.
     pub async fn customers_for_user_ids(
         &self,
@@ -45,7 +45,7 @@ impl Services {
         principal.require(Permission::EventsWrite)?;
         let mut found = Vec::with_capacity(ids.len());
         for id in ids {
-            found.push(self.stores.customers.resolve(principal.workspace_id(), *id).await?);
+            found.push(self.customers.stores.customers.resolve(principal.workspace_id(), *id).await?);
         }
         Ok(found)
     }
@@ -70,7 +70,7 @@ impl Services {
                 })
                 .collect();
             for (value, result) in
-                chunk.iter().zip(self.write_customers(principal.workspace_id(), inputs, "events", "").await?)
+                chunk.iter().zip(self.customers.write_customers(principal.workspace_id(), inputs, "events", "").await?)
             {
                 match result {
                     Ok(done) => ids.push(done.id),
@@ -93,7 +93,7 @@ impl Services {
 #[derive(Default)]
 pub(crate) struct IngestState {
     workspaces: std::sync::Mutex<HashMap<siyu_core::WorkspaceId, WorkspaceIngest>>,
-    /// See [`Services::set_index_fold_events`]; 0: the default.
+    /// See [`Events::set_index_fold_events`](super::Events::set_index_fold_events); 0: the default.
     pub(super) fold_events: std::sync::atomic::AtomicUsize,
 }
 
@@ -219,14 +219,12 @@ fn message_field(message: &TrackingMessage, identities: &[(IdentityKind, String)
     }
 }
 
-impl Services {
+impl Events {
     /// Points the identity cache's merged-away profiles at their survivors.
-    pub(super) fn forget_merged_senders(&self, ws: WorkspaceId, outcomes: &[crate::customers::UpsertOutcome]) {
+    pub(super) fn forget_merged_senders(&self, ws: WorkspaceId, merges: &[(CustomerId, CustomerId)]) {
         self.with_ingest(ws, |state| {
-            for outcome in outcomes {
-                for merged in &outcome.merged {
-                    state.merged.insert(*merged, outcome.customer_id);
-                }
+            for (merged, survivor) in merges {
+                state.merged.insert(*merged, *survivor);
             }
         });
     }
@@ -260,8 +258,7 @@ impl Services {
             // After a restart the window is rebuilt from the log, so a client's retry of a batch that
             // was stored just before a crash is still recognised.
             let mut recent = Vec::new();
-            self.stores
-                .events
+            self.store
                 .scan_received_since(ws, received_us - DEDUP_WINDOW_US, &mut |event| {
                     if event.received_us >= received_us - DEDUP_WINDOW_US && !event.message_id.is_empty() {
                         recent.push((message_hash(event.message_id), event.received_us));
@@ -350,7 +347,7 @@ impl Services {
         let mut refused = vec![false; pending.len()];
         if !inputs.is_empty() {
             // New senders become profiles under the ingestion's own permission (`events:write`).
-            let results = self.write_customers(ws, inputs, "events", "").await?;
+            let results = self.customers.write_customers(ws, inputs, "events", "").await?;
             self.with_ingest(ws, |state| {
                 for (position, result) in writes.iter().zip(results) {
                     match result {

@@ -1,7 +1,7 @@
 //! The live analytics index of a workspace: loaded from its snapshot and the log, appended to as
 //! events arrive, folded in the background, saved as snapshots, and remapped when profiles merge.
 
-use crate::Services;
+use super::Events;
 use crate::access::{Permission, Principal};
 use crate::error::{DomainError, DomainResult};
 use crate::events::{EventIndex, EventKind, NewEvent, ORDER_REFUNDED, order_cents, order_id, refund_cents};
@@ -12,7 +12,7 @@ use siyu_core::WorkspaceId;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-impl Services {
+impl Events {
     /// Appends events to the workspace's log; returns once they are durable.
     pub async fn append_events(&self, principal: &Principal, events: &[NewEvent]) -> DomainResult<()> {
         principal.require(Permission::EventsWrite)?;
@@ -34,7 +34,7 @@ impl Services {
             // Queries see a merge at once: they wait for its events to move (appends do not).
             self.apply_merges(principal.workspace_id()).await?;
         }
-        let foreign = self.stores.events.foreign_version(principal.workspace_id()).await?;
+        let foreign = self.store.foreign_version(principal.workspace_id()).await?;
         {
             let state = live.read().await;
             if state.loaded && !state.is_stale() && state.foreign == foreign {
@@ -75,9 +75,9 @@ impl Services {
     /// survivors); otherwise from the whole log, after which a new snapshot is saved (failing to
     /// save costs only the next start's speed, so it is logged).
     async fn load_live(&self, ws: WorkspaceId) -> DomainResult<LiveIndex> {
-        let merged = moves_of(self.stores.customers.merged_customers(ws).await?);
+        let merged = moves_of(self.customers.stores.customers.merged_customers(ws).await?);
         let merges = merges_hash(&merged);
-        if let Some(bytes) = self.stores.events.load_snapshot(ws).await?
+        if let Some(bytes) = self.store.load_snapshot(ws).await?
             && let Some((meta, mut columns, names, table)) = parse_snapshot(&bytes)
         {
             if meta.merges != merges {
@@ -95,8 +95,7 @@ impl Services {
                 .get_mut()
                 .expect("property table lock is never poisoned");
             let (mut unnamed, mut refunds) = (0u64, false);
-            self.stores
-                .events
+            self.store
                 .scan_since(ws, &meta.checkpoint, &mut |event| {
                     refunds |= event.name == ORDER_REFUNDED;
                     if let Some(raw) = raw_event(&mut tail.names, props, &merged, &event) {
@@ -120,8 +119,7 @@ impl Services {
         let mut orders: HashMap<(i64, String), Vec<usize>> = HashMap::new();
         let mut refunds: Vec<((i64, String), Option<i64>)> = Vec::new();
         let (_, checkpoint) = self
-            .stores
-            .events
+            .store
             .scan_since(ws, "", &mut |event| {
                 if let Some(raw) = raw_event(&mut names, &mut props, &merged, &event) {
                     let customer = raw.customer;
@@ -164,8 +162,10 @@ impl Services {
     pub(crate) async fn append_and_index(&self, ws: WorkspaceId, events: &[NewEvent]) -> DomainResult<()> {
         let live = self.live_index(ws);
         let state = live.read().await;
-        self.stores.events.append(ws, events).await?;
+        self.store.append(ws, events).await?;
         if !state.loaded {
+            drop(state);
+            self.feed.publish(ws, &super::EventChange::Appended { events, positioned: None });
             return Ok(());
         }
         let mut tail = state.tail.lock().expect("tail lock is never poisoned");
@@ -192,7 +192,7 @@ impl Services {
         drop(props);
         drop(tail);
         drop(state);
-        self.note_events(ws, events, positioned);
+        self.feed.publish(ws, &super::EventChange::Appended { events, positioned: Some(&positioned) });
         Ok(())
     }
 }
@@ -224,7 +224,7 @@ pub(crate) enum ViewState {
 /// property set (ids of the live index).
 pub(crate) type PositionedEvent = (i64, u64, i64, u16, u32);
 
-impl Services {
+impl Events {
     /// Whether upkeep's view is usable: not when there is none, the index was reloaded or events
     /// with names the view does not know arrived; usable but worth refreshing (off the hot path)
     /// when a fold has moved most of the tail into the base since. Takes no tail lock (a snapshot
@@ -264,15 +264,15 @@ impl Services {
     }
 }
 
-impl Services {
+impl Events {
     /// Tells the ingestion path and the live index about merges made by any profile write (the API,
     /// a CSV import, an `identify`): events of a merged-away profile belong to its survivor, and
     /// those already indexed move on the next query (which reloads the index).
-    pub(crate) fn profiles_merged(&self, ws: siyu_core::WorkspaceId, outcomes: &[crate::customers::UpsertOutcome]) {
-        if outcomes.iter().all(|o| o.merged.is_empty()) {
+    pub(crate) fn profiles_merged(&self, ws: siyu_core::WorkspaceId, merges: &[(CustomerId, CustomerId)]) {
+        if merges.is_empty() {
             return;
         }
-        self.forget_merged_senders(ws, outcomes);
+        self.forget_merged_senders(ws, merges);
         // The merged-away profiles' indexed events move to their survivors: in the background
         // now, and before the next query answers.
         let live = self.live_index(ws);
@@ -404,7 +404,7 @@ const FOLD_EVENTS: usize = 1_000_000;
 /// Distinguishes one load of an index from the next, so that a fold begun on an older load is dropped.
 static GENERATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
-impl Services {
+impl Events {
     /// Moves the indexed events of profiles merged since the index was loaded to their survivors
     /// (the log keeps them under the merged-away id; a load maps them). The base is remapped on the
     /// blocking pool and swapped in under the write lock, with the tail's events remapped, so
@@ -423,7 +423,7 @@ impl Services {
                 }
                 (state.base.clone(), state.base_version, state.generation)
             };
-            let merged = match self.stores.customers.merged_customers(ws).await {
+            let merged = match self.customers.stores.customers.merged_customers(ws).await {
                 Ok(merged) => merged,
                 Err(error) => {
                     live.read().await.merges_pending.store(true, Ordering::Release);
@@ -475,7 +475,7 @@ impl Services {
         })
         .await;
         let saved = match bytes {
-            Ok(bytes) => self.stores.events.save_snapshot(ws, bytes).await.map_err(|e| e.to_string()),
+            Ok(bytes) => self.store.save_snapshot(ws, bytes).await.map_err(|e| e.to_string()),
             Err(e) => Err(e.to_string()),
         };
         if let Err(error) = &saved {
@@ -511,7 +511,7 @@ impl Services {
                 );
                 let mut checkpoint = None;
                 if state.snapshot_due(taken) {
-                    let events = &services.stores.events;
+                    let events = &services.store;
                     if let (Ok(foreign), Ok(at)) = (events.foreign_version(ws).await, events.checkpoint(ws).await)
                         && foreign == state.foreign
                     {
@@ -606,7 +606,7 @@ pub(crate) struct LiveIndex {
     folds: std::sync::atomic::AtomicU64,
     /// [`merges_hash`] of the merges whose events the base holds under their survivors.
     merges: u64,
-    /// Set by a merge, until its events moved ([`Services::apply_merges`]).
+    /// Set by a merge, until its events moved ([`Events::apply_merges`]).
     merges_pending: std::sync::atomic::AtomicBool,
     /// Serialises the moves of merged profiles' events.
     merging: Arc<tokio::sync::Mutex<()>>,

@@ -2,7 +2,7 @@
 //! kept per workspace until their refresh interval passes (or settings change, or on demand), and
 //! the answers for the API, CLI, console and the customer 360 page.
 
-use crate::Services;
+use super::Models;
 use crate::access::{Permission, Principal};
 use crate::error::{DomainError, DomainResult};
 use crate::models::{
@@ -10,7 +10,7 @@ use crate::models::{
 };
 use siyu_analytics::Index;
 use siyu_analytics::ltv::{self, BgNbd, GammaGamma};
-use siyu_analytics::models::{self as kernel, CustomerModel, Models, RfmClass, Stage, Tier};
+use siyu_analytics::models::{self as kernel, CustomerModel, RfmClass, Stage, Tier};
 use siyu_core::{CustomerId, Page, PageRequest, WorkspaceId};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -25,7 +25,7 @@ pub struct ComputedModels {
     /// The settings they used.
     pub settings: ModelSettings,
     /// Every customer's models, sorted by customer id.
-    pub models: Models,
+    pub models: kernel::Models,
     index: Index,
     /// This computation's LTV fit, set once by the fit that follows the computation in the
     /// background.
@@ -178,7 +178,7 @@ fn fit_ltv(index: &Index, as_of_us: i64, horizon_days: i64) -> Result<LtvFit, St
 #[derive(Default)]
 pub(crate) struct KeptModels {
     workspaces: std::sync::Mutex<HashMap<WorkspaceId, Arc<Kept>>>,
-    /// Every LTV fit takes this for reading while it runs (see [`Services::pause_model_fits`]).
+    /// Every LTV fit takes this for reading while it runs (see [`Models::pause_model_fits`]).
     fit_gate: Arc<tokio::sync::RwLock<()>>,
 }
 
@@ -326,7 +326,7 @@ fn currency(cents: i64) -> f64 {
     cents as f64 / 100.0
 }
 
-impl Services {
+impl Models {
     /// Returns the workspace's model settings (the defaults until some are saved).
     pub async fn model_settings(&self, principal: &Principal) -> DomainResult<ModelSettings> {
         principal.require(Permission::AnalyticsRead)?;
@@ -334,7 +334,7 @@ impl Services {
     }
 
     async fn stored_model_settings(&self, ws: WorkspaceId) -> DomainResult<ModelSettings> {
-        match self.stores.workspaces.model_settings(ws).await? {
+        match self.access.stores.workspaces.model_settings(ws).await? {
             None => Ok(ModelSettings::default()),
             Some(json) => serde_json::from_str(&json)
                 .map_err(|e| DomainError::Internal(format!("stored model settings are unreadable: {e}"))),
@@ -347,13 +347,13 @@ impl Services {
         principal.require(Permission::SegmentsManage)?;
         settings.validate()?;
         let json = serde_json::to_string(settings).map_err(|e| DomainError::Internal(e.to_string()))?;
-        self.stores.workspaces.set_model_settings(principal.workspace_id(), &json, self.now()).await?;
+        self.access.stores.workspaces.set_model_settings(principal.workspace_id(), &json, self.access.now()).await?;
         let kept = self.computed.of(principal.workspace_id());
         kept.settings_changed.store(true, Ordering::Release);
         if kept.published.borrow().models.is_some() {
             self.schedule(principal.workspace_id(), None);
         }
-        self.audit(principal, "models.settings", "models").await
+        self.access.audit(principal, "models.settings", "models").await
     }
 
     /// Returns the workspace's models without waiting for a computation: the last computed ones
@@ -365,7 +365,7 @@ impl Services {
         self.models_of(principal.workspace_id()).await
     }
 
-    /// [`Services::customer_models`] for a caller that checked its own permission.
+    /// [`Models::customer_models`] for a caller that checked its own permission.
     pub(crate) async fn models_of(&self, ws: WorkspaceId) -> DomainResult<Arc<ComputedModels>> {
         let kept = self.computed.of(ws);
         let mut published = kept.published.subscribe();
@@ -374,7 +374,7 @@ impl Services {
             (seen.models.clone(), seen.ended)
         };
         if let Some(models) = current {
-            let age = self.now().duration_since(models.computed_at);
+            let age = self.access.now().duration_since(models.computed_at);
             let stale =
                 age.as_secs() >= models.settings.refresh_minutes * 60 || kept.settings_changed.load(Ordering::Acquire);
             // One computation under way is enough: asking again would run another after it.
@@ -398,7 +398,7 @@ impl Services {
     }
 
     /// Computes the workspace's models now, as of `as_of` (default: now), keeps them and waits
-    /// for their LTV fit (for the CLI and benchmarks; requests use [`Services::schedule_models`]).
+    /// for their LTV fit (for the CLI and benchmarks; requests use [`Models::schedule_models`]).
     pub async fn run_models(
         &self,
         principal: &Principal,
@@ -525,9 +525,9 @@ impl Services {
     ) -> DomainResult<ComputedModels> {
         kept.settings_changed.store(false, Ordering::Release);
         let settings = self.stored_model_settings(ws).await?;
-        let index = self.event_index(&Principal::system(ws)).await?;
-        let as_of_us = as_of.unwrap_or_else(|| self.now()).as_microsecond();
-        let computed_at = self.now();
+        let index = self.events.event_index(&Principal::system(ws)).await?;
+        let as_of_us = as_of.unwrap_or_else(|| self.access.now()).as_microsecond();
+        let computed_at = self.access.now();
         let previous_ltv = kept.published.borrow().models.as_ref().and_then(|m| m.finished_ltv());
         tokio::task::spawn_blocking(move || {
             let params = settings.params(&index.names, as_of_us);
@@ -556,7 +556,7 @@ impl Services {
             let all = self.computed.workspaces.lock().expect("models lock is never poisoned");
             all.iter().map(|(ws, kept)| (*ws, kept.clone())).collect()
         };
-        let now = self.now();
+        let now = self.access.now();
         let mut scheduled = 0;
         for (ws, kept) in kept {
             let due = kept
@@ -660,7 +660,7 @@ impl Services {
             return Err(DomainError::invalid("from", format!("must be before to ({to}), got {from}")));
         }
         let settings = self.stored_model_settings(principal.workspace_id()).await?;
-        let index = self.event_index(principal).await?;
+        let index = self.events.event_index(principal).await?;
         tokio::task::spawn_blocking(move || {
             let stages = |at: jiff::Timestamp| -> HashMap<i64, Stage> {
                 let params = settings.params(&index.names, at.as_microsecond());
@@ -795,6 +795,7 @@ impl Services {
     ) -> DomainResult<Option<CustomerModelView>> {
         principal.require(Permission::CustomersRead)?;
         let customer = self
+            .customers
             .stores
             .customers
             .resolve(principal.workspace_id(), customer)

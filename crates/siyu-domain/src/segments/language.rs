@@ -29,7 +29,7 @@ use std::cell::Cell;
 
 /// How deep a definition may nest: a condition sits inside at most `MAX_DEPTH - 1` others (`and`,
 /// `or`, `not`; in the text, `not`s and parentheses). [`parse`], deserialising a [`Condition`] and
-/// [`crate::segments::check`] (which counts each `segment(…)` it follows as a level) refuse deeper
+/// [`crate::segments::check()`] (which counts each `segment(…)` it follows as a level) refuse deeper
 /// definitions, so that no recursion over a definition grows with its input.
 pub const MAX_DEPTH: usize = 64;
 
@@ -129,7 +129,7 @@ thread_local! {
 
 /// Reads a definition as it was saved (JSON). Definitions saved before [`MAX_DEPTH`] existed may
 /// nest deeper (up to serde_json's own limit of 128 JSON levels); they are read, so that their
-/// segment can still be listed, fixed or deleted, and [`crate::segments::check`] refuses to
+/// segment can still be listed, fixed or deleted, and [`crate::segments::check()`] refuses to
 /// evaluate them.
 pub fn read_saved(json: &str) -> serde_json::Result<Condition> {
     struct Lifted(usize);

@@ -1,4 +1,4 @@
-//! The segments slice: the definition language ([`language`]), its checks ([`check`]: errors that
+//! The segments slice: the definition language ([`language`]), its checks ([`check`](mod@check): errors that
 //! name the field, warnings that list unknown names), its evaluation into a compressed bitmap of
 //! customers ([`evaluate`]) over the workspace's profile facts ([`ProfileFacts`]), event index and
 //! models, the store contract ([`store`]), the use cases (`service`) and the upkeep that keeps
@@ -22,3 +22,88 @@ pub use service::{DefinitionInput, MEMBER_COLUMNS, SegmentInput, SegmentPreview,
 pub use store::*;
 pub(crate) use upkeep::Upkeep;
 pub use upkeep::{SEGMENT_ENTERED, SEGMENT_EXITED};
+
+use crate::access::Access;
+use crate::customers::{CustomerChange, CustomerChanges, Customers};
+use crate::events::{EventChange, EventChanges, Events};
+use crate::feed::{Changes, Feed, Subscriber};
+use crate::models::Models;
+use siyu_core::{CustomerId, WorkspaceId};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// A change the segments slice publishes (see [`crate::feed`]).
+#[derive(Debug)]
+pub enum SegmentChange<'a> {
+    /// Customers entered or left a segment (recorded as `Segment Entered`/`Exited` events first).
+    Membership {
+        /// The segment's key.
+        segment: &'a str,
+        /// Customers that entered.
+        entered: &'a [CustomerId],
+        /// Customers that left.
+        exited: &'a [CustomerId],
+    },
+}
+
+/// The segments slice's changes.
+pub struct SegmentChanges;
+
+impl Changes for SegmentChanges {
+    type Change<'a> = SegmentChange<'a>;
+}
+
+/// The segments slice: definitions checked, stored and evaluated, and their members kept current.
+/// Keeps the profile facts and each workspace's upkeep; hears profile changes and appended events
+/// on the customers' and events' feeds.
+#[derive(Clone)]
+pub struct Segments {
+    pub(crate) access: Access,
+    pub(crate) customers: Customers,
+    pub(crate) events: Events,
+    pub(crate) models: Models,
+    pub(crate) store: Arc<dyn SegmentStore>,
+    /// Entries and exits, for whoever acts on them (journeys).
+    pub feed: Feed<SegmentChanges>,
+    pub(crate) facts: Arc<Mutex<FactsCache>>,
+    pub(crate) upkeep: Arc<Mutex<HashMap<WorkspaceId, Arc<Upkeep>>>>,
+}
+
+impl Segments {
+    pub(crate) fn new(
+        access: Access,
+        customers: Customers,
+        events: Events,
+        models: Models,
+        store: Arc<dyn SegmentStore>,
+    ) -> Self {
+        Self {
+            access,
+            customers,
+            events,
+            models,
+            store,
+            feed: Feed::default(),
+            facts: Default::default(),
+            upkeep: Default::default(),
+        }
+    }
+}
+
+impl Subscriber<CustomerChanges> for Segments {
+    fn changed(&self, ws: WorkspaceId, change: &CustomerChange<'_>) {
+        match change {
+            CustomerChange::AllChanged => self.all_profiles_changed(ws),
+            _ => self.profiles_changed(ws, change.customers()),
+        }
+    }
+}
+
+impl Subscriber<EventChanges> for Segments {
+    fn changed(&self, ws: WorkspaceId, change: &EventChange<'_>) {
+        // Upkeep runs over a loaded index; before it is, nobody's membership was computed.
+        if let EventChange::Appended { events, positioned: Some(positioned) } = change {
+            self.note_events(ws, events, positioned.to_vec());
+        }
+    }
+}

@@ -2,7 +2,7 @@
 //! tree or the line and column of the text; unknown names are warnings), stored, and evaluated into
 //! a bitmap of members over the profile facts, the event index and the models.
 
-use crate::Services;
+use super::Segments;
 use crate::access::{Permission, Principal};
 use crate::error::{DomainError, DomainResult, FieldError};
 use crate::segments::language::{self, Condition};
@@ -147,7 +147,7 @@ const PATCH_CUSTOMERS: u64 = 20_000;
 /// of (another process's CSV import) reach segments.
 const WHOLE_READ_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
 
-impl Services {
+impl Segments {
     /// Notes that profiles of a workspace changed (traits, tags, identities, consent, merges,
     /// deletions): the facts of those customers are read anew before the next evaluation, and the
     /// segment upkeep re-evaluates them at once.
@@ -243,7 +243,7 @@ impl Services {
             Some(kept) if pending.is_empty() => Ok((kept, false)),
             Some(kept) if pending.len() <= PATCH_CUSTOMERS.max(kept.all.len() / 20) => {
                 let ids: Vec<CustomerId> = pending.iter().map(|c| CustomerId(c as i64)).collect();
-                let fresh = self.stores.customers.profile_facts_of(ws, &ids).await?;
+                let fresh = self.store.profile_facts_of(ws, &ids).await?;
                 let pending = pending.clone();
                 let patched = tokio::task::spawn_blocking(move || kept.replaced(&pending, fresh))
                     .await
@@ -251,7 +251,7 @@ impl Services {
                 Ok((Arc::new(patched), false))
             }
             _ => {
-                let mut facts = self.stores.customers.profile_facts(ws).await?;
+                let mut facts = self.store.profile_facts(ws).await?;
                 facts.sort();
                 Ok((Arc::new(facts), true))
             }
@@ -262,7 +262,7 @@ impl Services {
         &self,
         ws: WorkspaceId,
     ) -> DomainResult<(Vec<StoredSegment>, HashMap<String, Condition>)> {
-        let stored = self.stores.segments.list(ws).await?;
+        let stored = self.store.list(ws).await?;
         let mut definitions = HashMap::new();
         for s in &stored {
             let tree = language::read_saved(&s.definition)
@@ -281,13 +281,13 @@ impl Services {
         definitions: HashMap<String, Condition>,
     ) -> DomainResult<(RoaringTreemap, Vec<String>)> {
         let facts = self.profile_facts(ws).await?;
-        let index = self.event_index(&Principal::system(ws)).await?;
+        let index = self.events.event_index(&Principal::system(ws)).await?;
         let checked = check(condition, key, &Known { events: &index, facts: &facts, segments: &definitions });
         if !checked.errors.is_empty() {
             return Err(DomainError::Invalid(checked.errors));
         }
-        let models = if checked.uses_models { Some(self.models_of(ws).await?) } else { None };
-        let now_us = self.now().as_microsecond();
+        let models = if checked.uses_models { Some(self.models.models_of(ws).await?) } else { None };
+        let now_us = self.access.now().as_microsecond();
         let condition = condition.clone();
         let members = tokio::task::spawn_blocking(move || {
             Evaluation { facts: &facts, events: &index, models: models.as_deref(), segments: &definitions, now_us }
@@ -306,7 +306,7 @@ impl Services {
         definitions: &HashMap<String, Condition>,
     ) -> DomainResult<Evaluated> {
         let facts = self.profile_facts(ws).await?;
-        let index = self.event_index(&Principal::system(ws)).await?;
+        let index = self.events.event_index(&Principal::system(ws)).await?;
         let mut usable = Vec::new();
         let mut uses_models = false;
         for (key, condition) in definitions {
@@ -316,8 +316,8 @@ impl Services {
                 usable.push((key.clone(), condition.clone()));
             }
         }
-        let models = if uses_models { Some(self.models_of(ws).await?) } else { None };
-        let now_us = self.now().as_microsecond();
+        let models = if uses_models { Some(self.models.models_of(ws).await?) } else { None };
+        let now_us = self.access.now().as_microsecond();
         let definitions = definitions.clone();
         let (read_facts, read_index) = (facts.clone(), index.clone());
         let members = tokio::task::spawn_blocking(move || {
@@ -404,7 +404,7 @@ impl Services {
                 ));
             }
         }
-        let now = self.now();
+        let now = self.access.now();
         let stored = StoredSegment {
             key: input.key.clone(),
             name,
@@ -413,11 +413,11 @@ impl Services {
             updated_at: now,
         };
         if replace {
-            self.stores.segments.update(principal.workspace_id(), &stored).await?;
+            self.store.update(principal.workspace_id(), &stored).await?;
         } else {
-            self.stores.segments.insert(principal.workspace_id(), &stored).await?;
+            self.store.insert(principal.workspace_id(), &stored).await?;
         }
-        self.audit(principal, if replace { "segment.update" } else { "segment.create" }, &input.key).await?;
+        self.access.audit(principal, if replace { "segment.update" } else { "segment.create" }, &input.key).await?;
         self.segments_changed(principal.workspace_id()).await?;
         Ok(SegmentView {
             key: stored.key,
@@ -441,8 +441,8 @@ impl Services {
         if let Some(user) = users.first() {
             return Err(DomainError::Conflict(format!("segment \"{user}\" refers to \"{key}\"")));
         }
-        self.stores.segments.delete(principal.workspace_id(), key).await?;
-        self.audit(principal, "segment.delete", key).await?;
+        self.store.delete(principal.workspace_id(), key).await?;
+        self.access.audit(principal, "segment.delete", key).await?;
         self.segments_changed(principal.workspace_id()).await
     }
 
@@ -458,7 +458,7 @@ impl Services {
         match self.kept_members(ws, key).await {
             Some(kept) => {
                 let facts = self.profile_facts(ws).await?;
-                let index = self.event_index(&Principal::system(ws)).await?;
+                let index = self.events.event_index(&Principal::system(ws)).await?;
                 let known = Known { events: &index, facts: &facts, segments: definitions };
                 Ok((kept, check(condition, Some(key), &known).warnings))
             }
@@ -474,7 +474,7 @@ impl Services {
         let mut out = Vec::new();
         for s in stored {
             let (members, warnings) = self.current_members(ws, &s.key, &definitions).await?;
-            let history = self.stores.segments.sizes(ws, &s.key).await?;
+            let history = self.store.sizes(ws, &s.key).await?;
             let condition = definitions[&s.key].clone();
             out.push(SegmentView { history, ..view(s, condition, members.len(), warnings) });
         }
@@ -491,7 +491,7 @@ impl Services {
             .find(|s| s.key == key)
             .ok_or_else(|| DomainError::NotFound(format!("segment \"{key}\"")))?;
         let (members, warnings) = self.current_members(ws, key, &definitions).await?;
-        let history = self.stores.segments.sizes(ws, key).await?;
+        let history = self.store.sizes(ws, key).await?;
         Ok(SegmentView { history, ..view(s, definitions[key].clone(), members.len(), warnings) })
     }
 
@@ -517,7 +517,7 @@ impl Services {
     }
 }
 
-impl Services {
+impl Segments {
     /// Calls `visit` with each member of a segment as the principal may see them (personal data
     /// masked without `pii:read`); the export is audited once, as `segment.export` and — when
     /// unmasked — `pii.read`. `masked` masks even for a role that may see personal data.
@@ -534,15 +534,15 @@ impl Services {
         let (_, definitions) = self.segment_definitions(ws).await?;
         let (members, _) = self.current_members(ws, key, &definitions).await?;
         let unmasked = principal.can_read_pii() && !masked;
-        self.audit(principal, "segment.export", key).await?;
+        self.access.audit(principal, "segment.export", key).await?;
         if unmasked {
-            self.audit(principal, "pii.read", &format!("segment:{key}")).await?;
+            self.access.audit(principal, "pii.read", &format!("segment:{key}")).await?;
         }
-        let data_key = self.data_key(ws).await?;
+        let data_key = self.access.data_key(ws).await?;
         let mut exported = 0;
         for id in members.iter() {
-            let Some(stored) = self.stores.customers.find(ws, CustomerId(id as i64)).await? else { continue };
-            visit(self.open_customer(&data_key, stored, unmasked)?)?;
+            let Some(stored) = self.customers.stores.customers.find(ws, CustomerId(id as i64)).await? else { continue };
+            visit(self.customers.open_customer(&data_key, stored, unmasked)?)?;
             exported += 1;
         }
         Ok(exported)

@@ -18,6 +18,15 @@ pub struct StoredSegment {
 /// Persists segment definitions.
 #[async_trait::async_trait]
 pub trait SegmentStore: Send + Sync {
+    /// Reads what segments test of every live profile: plain traits, tags, identity kinds and
+    /// consent records (in the order they were made).
+    async fn profile_facts(&self, ws: siyu_core::WorkspaceId) -> Result<super::ProfileFacts, siyu_core::StoreError>;
+    /// Reads the same of the given customers only (those not live are left out).
+    async fn profile_facts_of(
+        &self,
+        ws: siyu_core::WorkspaceId,
+        customers: &[siyu_core::CustomerId],
+    ) -> Result<super::ProfileFacts, siyu_core::StoreError>;
     /// Inserts a segment; `Conflict` if the key is taken.
     async fn insert(&self, ws: siyu_core::WorkspaceId, segment: &StoredSegment) -> Result<(), siyu_core::StoreError>;
     /// Replaces a segment's name and definition; `NotFound` if absent.

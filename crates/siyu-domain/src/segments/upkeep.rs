@@ -6,7 +6,7 @@
 //! the customer (the log is the durable record; journeys and webhooks read it), and members are
 //! saved as Roaring bitmaps with a size per day.
 
-use crate::Services;
+use super::Segments;
 use crate::error::{DomainError, DomainResult};
 use crate::events::{EventKind, NewEvent};
 use crate::events::{PositionedEvent, UpkeepView, ViewState};
@@ -40,7 +40,7 @@ pub(crate) struct Upkeep {
 /// What the recorder does, in the order it was sent.
 enum Recording {
     /// Records changes (with the appends they came from).
-    Changes { changes: Vec<Change>, since: Vec<Instant> },
+    Changes { changes: Vec<MemberChange>, since: Vec<Instant> },
     /// Saves members as of every change sent before (so once those are durable), and the day's sizes.
     Save(Save),
 }
@@ -126,14 +126,14 @@ fn replay_recorded(index: &crate::events::EventIndex, saved: &mut HashMap<String
 }
 
 /// One change of membership.
-struct Change {
+struct MemberChange {
     customer: i64,
     entered: bool,
     key: String,
     name: String,
 }
 
-impl Services {
+impl Segments {
     fn upkeep_of(&self, ws: WorkspaceId) -> Option<Arc<Upkeep>> {
         self.upkeep.lock().expect("upkeep lock is never poisoned").get(&ws).cloned()
     }
@@ -224,8 +224,7 @@ impl Services {
     /// Reads a workspace's segments with their saved members, compiled for upkeep.
     async fn load_live_segments(&self, ws: WorkspaceId) -> DomainResult<Vec<LiveSegment>> {
         let mut saved: HashMap<String, (RoaringTreemap, i64)> = self
-            .stores
-            .segments
+            .store
             .members(ws)
             .await?
             .into_iter()
@@ -238,7 +237,7 @@ impl Services {
         for s in &stored {
             saved.entry(s.key.clone()).or_insert_with(|| (RoaringTreemap::new(), s.created_at.as_microsecond()));
         }
-        let index = self.event_index(&crate::access::Principal::system(ws)).await?;
+        let index = self.events.event_index(&crate::access::Principal::system(ws)).await?;
         replay_recorded(&index, &mut saved);
         Ok(stored
             .into_iter()
@@ -282,7 +281,7 @@ impl Services {
         // Changed profiles need their facts read anew; events alone do not wait for that.
         let facts =
             if profiles.is_empty() { self.kept_profile_facts(ws).await? } else { self.profile_facts(ws).await? };
-        let models = self.computed.current(ws);
+        let models = self.models.computed.current(ws);
         let mut state = upkeep.state.lock().await;
         if profiles.is_empty() && !state.segments.iter().any(|s| s.node.uses_events()) {
             return Ok(());
@@ -292,14 +291,14 @@ impl Services {
             state.view = Some(fresh);
             prune(&mut state);
         }
-        match self.upkeep_view_stale(ws, state.view.as_ref(), max_event).await {
+        match self.events.upkeep_view_stale(ws, state.view.as_ref(), max_event).await {
             ViewState::Current => {}
             ViewState::Refresh => {
                 if !upkeep.refreshing.swap(true, std::sync::atomic::Ordering::AcqRel) {
                     // A snapshot rebuilds the delta: off the hot path; the worker swaps it in.
                     let services = self.clone();
                     tokio::spawn(async move {
-                        let fresh = services.upkeep_view(ws).await;
+                        let fresh = services.events.upkeep_view(ws).await;
                         if let Some(upkeep) = services.upkeep_of(ws) {
                             if let Ok(view) = fresh {
                                 *upkeep.fresh.lock().expect("view lock is never poisoned") = Some(view);
@@ -310,7 +309,7 @@ impl Services {
                 }
             }
             ViewState::Unusable => {
-                state.view = Some(self.upkeep_view(ws).await?);
+                state.view = Some(self.events.upkeep_view(ws).await?);
                 prune(&mut state);
             }
         }
@@ -320,7 +319,7 @@ impl Services {
                 state.recent.entry(customer).or_default().push((position, ts, event, props));
             }
         }
-        let now_us = self.now().as_microsecond();
+        let now_us = self.access.now().as_microsecond();
         let index = &view.index;
         let mut changes = Vec::new();
         // Compiled nodes have the segments they refer to inlined: one customer's evaluation looks
@@ -364,7 +363,7 @@ impl Services {
                         segment.members.remove(*customer as u64);
                     }
                     segment.dirty = true;
-                    changes.push(Change {
+                    changes.push(MemberChange {
                         customer: *customer,
                         entered: holds,
                         key: segment.key.clone(),
@@ -391,7 +390,7 @@ impl Services {
         &self,
         ws: WorkspaceId,
         upkeep: &Upkeep,
-        changes: &mut Vec<Change>,
+        changes: &mut Vec<MemberChange>,
         since: &mut Vec<Instant>,
     ) -> bool {
         let mut outcome = self.record_changes(ws, changes).await;
@@ -422,20 +421,20 @@ impl Services {
         for (key, members) in &save.members {
             let mut bytes = Vec::with_capacity(members.serialized_size());
             members.serialize_into(&mut bytes).map_err(|e| DomainError::Internal(e.to_string()))?;
-            self.stores.segments.save_members(ws, key, &bytes, self.now()).await?;
+            self.store.save_members(ws, key, &bytes, self.access.now()).await?;
         }
         for (key, size) in &save.sizes {
-            self.stores.segments.record_size(ws, key, &save.day, *size).await?;
+            self.store.record_size(ws, key, &save.day, *size).await?;
         }
         Ok(())
     }
 
     /// Appends the `Segment Entered` / `Segment Exited` events of `changes`.
-    async fn record_changes(&self, ws: WorkspaceId, changes: &[Change]) -> DomainResult<()> {
+    async fn record_changes(&self, ws: WorkspaceId, changes: &[MemberChange]) -> DomainResult<()> {
         if changes.is_empty() {
             return Ok(());
         }
-        let now_us = self.now().as_microsecond();
+        let now_us = self.access.now().as_microsecond();
         let events: Vec<NewEvent> = changes
             .iter()
             .enumerate()
@@ -453,7 +452,16 @@ impl Services {
             })
             .collect();
         for chunk in events.chunks(10_000) {
-            self.append_and_index(ws, chunk).await?;
+            self.events.append_and_index(ws, chunk).await?;
+        }
+        // Durable now: tell whoever acts on entries and exits, one segment at a time.
+        let mut by_segment: std::collections::BTreeMap<&str, (Vec<CustomerId>, Vec<CustomerId>)> = Default::default();
+        for change in changes {
+            let (entered, exited) = by_segment.entry(change.key.as_str()).or_default();
+            if change.entered { entered } else { exited }.push(CustomerId(change.customer));
+        }
+        for (segment, (entered, exited)) in &by_segment {
+            self.feed.publish(ws, &super::SegmentChange::Membership { segment, entered, exited });
         }
         Ok(())
     }
@@ -490,7 +498,7 @@ impl Services {
                             continue;
                         }
                     }
-                    changes.push(Change {
+                    changes.push(MemberChange {
                         customer: c as i64,
                         entered,
                         key: segment.key.clone(),
@@ -503,10 +511,15 @@ impl Services {
         if !changes.is_empty() {
             let _ = upkeep.recorder.send(Recording::Changes { changes, since: Vec::new() });
         }
-        let workspace =
-            self.stores.workspaces.find(ws).await?.ok_or_else(|| DomainError::NotFound(format!("workspace {ws}")))?;
+        let workspace = self
+            .access
+            .stores
+            .workspaces
+            .find(ws)
+            .await?
+            .ok_or_else(|| DomainError::NotFound(format!("workspace {ws}")))?;
         let tz = jiff::tz::TimeZone::get(&workspace.time_zone).unwrap_or(jiff::tz::TimeZone::UTC);
-        let day = self.now().to_zoned(tz).date().to_string();
+        let day = self.access.now().to_zoned(tz).date().to_string();
         // Members are saved by the recorder once the changes they include are durable.
         let (done, saved) = tokio::sync::oneshot::channel();
         let mut members = Vec::new();
@@ -543,7 +556,7 @@ impl Services {
         {
             let mut state = upkeep.state.lock().await;
             let (stored, definitions) = self.segment_definitions(ws).await?;
-            let index = self.event_index(&crate::access::Principal::system(ws)).await?;
+            let index = self.events.event_index(&crate::access::Principal::system(ws)).await?;
             let mut kept: HashMap<String, LiveSegment> = state.segments.drain(..).map(|s| (s.key.clone(), s)).collect();
             for s in stored {
                 let definition = definitions[&s.key].clone();
@@ -568,7 +581,7 @@ impl Services {
 
     /// Starts the upkeep of every workspace that has segments (at server start).
     pub async fn start_all_upkeep(&self) -> DomainResult<()> {
-        for ws in self.stores.segments.workspaces().await? {
+        for ws in self.store.workspaces().await? {
             self.start_upkeep(ws).await?;
         }
         Ok(())

@@ -38,7 +38,7 @@ async fn fixture(backend: Backend, dir: Option<tempfile::TempDir>) -> Fixture {
     let mut workspaces = [WorkspaceId(0); 2];
     for (i, slug) in ["brand-a", "brand-b"].iter().enumerate() {
         workspaces[i] =
-            services.create_workspace(&NewWorkspace::parse(slug, None, None, None).unwrap()).await.unwrap().id;
+            services.access.create_workspace(&NewWorkspace::parse(slug, None, None, None).unwrap()).await.unwrap().id;
     }
     Fixture { backend, store: stores.jobs, workspaces, _dir: dir }
 }

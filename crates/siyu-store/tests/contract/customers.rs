@@ -35,15 +35,16 @@ fn as_role(owner: &Principal, role: Role) -> Principal {
 }
 
 async fn setup_tags(f: &Fixture, owner: &Principal) {
-    f.services.create_tag_group(owner, "价值", "consumption_preference").await.unwrap();
-    f.services.create_tag(owner, "价值", "VIP").await.unwrap();
-    f.services.create_tag(owner, "价值", "新客").await.unwrap();
+    f.services.customers.create_tag_group(owner, "价值", "consumption_preference").await.unwrap();
+    f.services.customers.create_tag(owner, "价值", "VIP").await.unwrap();
+    f.services.customers.create_tag(owner, "价值", "新客").await.unwrap();
 }
 
 async fn upsert_by_identity_updates_the_same_profile(f: Fixture) {
     let owner = f.workspace("brand").await;
     let first = f
         .services
+        .customers
         .upsert_customer(
             &owner,
             input(json!({"identities": [{"type": "phone", "value": "13800000001"}], "traits": {"city": "上海"}})),
@@ -53,6 +54,7 @@ async fn upsert_by_identity_updates_the_same_profile(f: Fixture) {
     assert!(first.created);
     let second = f
         .services
+        .customers
         .upsert_customer(
             &owner,
             input(json!({"identities": [{"type": "phone", "value": "+86 138 0000 0001"}], "traits": {"orders": 3}})),
@@ -60,30 +62,32 @@ async fn upsert_by_identity_updates_the_same_profile(f: Fixture) {
         .await
         .unwrap();
     assert_eq!((second.id, second.created), (first.id, false));
-    let customer = f.services.customer(&owner, first.id).await.unwrap();
+    let customer = f.services.customers.customer(&owner, first.id).await.unwrap();
     assert_eq!(customer.traits["city"].value, json!("上海"));
     assert_eq!(customer.traits["orders"].value, json!(3));
     assert_eq!(customer.identities[0].value, "+8613800000001");
     // null removes a trait
-    f.services.update_customer(&owner, first.id, input(json!({"traits": {"orders": null}}))).await.unwrap();
-    assert!(!f.services.customer(&owner, first.id).await.unwrap().traits.contains_key("orders"));
+    f.services.customers.update_customer(&owner, first.id, input(json!({"traits": {"orders": null}}))).await.unwrap();
+    assert!(!f.services.customers.customer(&owner, first.id).await.unwrap().traits.contains_key("orders"));
 }
 
 async fn merges_are_transitive_and_keep_everything(f: Fixture) {
     let owner = f.workspace("brand").await;
     setup_tags(&f, &owner).await;
-    let a = f.services.upsert_customer(&owner, input(json!({"identities": [{"type": "phone", "value": "13800000001"}], "traits": {"city": "上海"}, "tags": ["VIP"]}))).await.unwrap();
-    let b = f.services.upsert_customer(&owner, input(json!({"identities": [{"type": "email", "value": "li@example.com"}], "traits": {"level": 2}, "tags": ["新客"]}))).await.unwrap();
+    let a = f.services.customers.upsert_customer(&owner, input(json!({"identities": [{"type": "phone", "value": "13800000001"}], "traits": {"city": "上海"}, "tags": ["VIP"]}))).await.unwrap();
+    let b = f.services.customers.upsert_customer(&owner, input(json!({"identities": [{"type": "email", "value": "li@example.com"}], "traits": {"level": 2}, "tags": ["新客"]}))).await.unwrap();
     let c = f
         .services
+        .customers
         .upsert_customer(
             &owner,
             input(json!({"identities": [{"type": "user_id", "value": "u-9"}], "traits": {"city": "北京"}})),
         )
         .await
         .unwrap();
-    f.services.add_note(&owner, b.id, "asked about oolong").await.unwrap();
+    f.services.customers.add_note(&owner, b.id, "asked about oolong").await.unwrap();
     f.services
+        .customers
         .change_consent(
             &owner,
             c.id,
@@ -98,27 +102,27 @@ async fn merges_are_transitive_and_keep_everything(f: Fixture) {
         .await
         .unwrap();
     // phone + email joins A and B; A is older, so A survives.
-    let ab = f.services.upsert_customer(&owner, input(json!({"identities": [{"type": "phone", "value": "13800000001"}, {"type": "email", "value": "LI@example.com"}]}))).await.unwrap();
+    let ab = f.services.customers.upsert_customer(&owner, input(json!({"identities": [{"type": "phone", "value": "13800000001"}, {"type": "email", "value": "LI@example.com"}]}))).await.unwrap();
     assert_eq!((ab.id, ab.merged.clone()), (a.id, vec![b.id]));
     // email + user_id joins (A+B) and C.
-    let abc = f.services.add_identity(&owner, c.id, "email", "li@example.com").await.unwrap();
+    let abc = f.services.customers.add_identity(&owner, c.id, "email", "li@example.com").await.unwrap();
     assert_eq!((abc.id, abc.merged.clone()), (a.id, vec![c.id]));
     for id in [a.id, b.id, c.id] {
-        let customer = f.services.customer(&owner, id).await.unwrap();
+        let customer = f.services.customers.customer(&owner, id).await.unwrap();
         assert_eq!(customer.id, a.id, "every merged id resolves to the survivor");
     }
-    let customer = f.services.customer(&owner, a.id).await.unwrap();
+    let customer = f.services.customers.customer(&owner, a.id).await.unwrap();
     let kinds: Vec<_> = customer.identities.iter().map(|i| i.kind.as_str()).collect();
     assert_eq!(kinds.len(), 3, "{kinds:?}");
     assert_eq!(customer.traits["level"].value, json!(2));
     assert_eq!(customer.traits["city"].value, json!("北京"), "the most recently written value wins");
     let tags: Vec<_> = customer.tags.iter().map(|t| t.name.as_str()).collect();
     assert_eq!(tags.len(), 2);
-    assert_eq!(f.services.notes(&owner, a.id).await.unwrap().len(), 1);
-    assert_eq!(f.services.consent(&owner, a.id).await.unwrap().history.len(), 1);
-    let merges = f.services.merges(&owner, a.id).await.unwrap();
+    assert_eq!(f.services.customers.notes(&owner, a.id).await.unwrap().len(), 1);
+    assert_eq!(f.services.customers.consent(&owner, a.id).await.unwrap().history.len(), 1);
+    let merges = f.services.customers.merges(&owner, a.id).await.unwrap();
     assert_eq!(merges.iter().map(|m| m.merged_id).collect::<Vec<_>>(), vec![b.id, c.id]);
-    assert_eq!(f.services.customer_count(&owner).await.unwrap(), 1);
+    assert_eq!(f.services.customers.customer_count(&owner).await.unwrap(), 1);
 }
 
 async fn workspaces_never_see_each_other(f: Fixture) {
@@ -126,24 +130,27 @@ async fn workspaces_never_see_each_other(f: Fixture) {
     let b = f.workspace("brand-b").await;
     let in_a = f
         .services
+        .customers
         .upsert_customer(&a, input(json!({"identities": [{"type": "phone", "value": "13800000001"}]})))
         .await
         .unwrap();
     let in_b = f
         .services
+        .customers
         .upsert_customer(&b, input(json!({"identities": [{"type": "phone", "value": "13800000001"}]})))
         .await
         .unwrap();
     assert!(in_b.created, "the same phone in another workspace is another customer");
-    assert!(matches!(f.services.customer(&b, in_a.id).await, Err(DomainError::NotFound(_))));
+    assert!(matches!(f.services.customers.customer(&b, in_a.id).await, Err(DomainError::NotFound(_))));
     assert!(matches!(
-        f.services.update_customer(&b, in_a.id, CustomerInput::default()).await,
+        f.services.customers.update_customer(&b, in_a.id, CustomerInput::default()).await,
         Err(DomainError::NotFound(_))
     ));
-    assert!(matches!(f.services.add_note(&b, in_a.id, "x").await, Err(DomainError::NotFound(_))));
-    assert!(matches!(f.services.delete_customer(&b, in_a.id).await, Err(DomainError::NotFound(_))));
+    assert!(matches!(f.services.customers.add_note(&b, in_a.id, "x").await, Err(DomainError::NotFound(_))));
+    assert!(matches!(f.services.customers.delete_customer(&b, in_a.id).await, Err(DomainError::NotFound(_))));
     let page = f
         .services
+        .customers
         .search_customers(&b, &CustomerQuery { page: PageRequest::first(50), ..Default::default() })
         .await
         .unwrap();
@@ -157,7 +164,7 @@ async fn search_filters_by_identity_trait_and_tag_with_cursor(f: Fixture) {
     for i in 0..7 {
         let tags = if i % 2 == 0 { json!(["VIP"]) } else { json!([]) };
         let city = if i < 4 { "上海" } else { "杭州" };
-        let r = f.services.upsert_customer(&owner, input(json!({
+        let r = f.services.customers.upsert_customer(&owner, input(json!({
             "identities": [{"type": "phone", "value": format!("1380000000{i}")}, {"type": "email", "value": format!("c{i}@example.com")}],
             "traits": {"city": city, "orders": i}, "tags": tags
         }))).await.unwrap();
@@ -167,7 +174,15 @@ async fn search_filters_by_identity_trait_and_tag_with_cursor(f: Fixture) {
         let services = f.services.clone();
         let owner = owner.clone();
         async move {
-            services.search_customers(&owner, &q).await.unwrap().items.into_iter().map(|c| c.id).collect::<Vec<_>>()
+            services
+                .customers
+                .search_customers(&owner, &q)
+                .await
+                .unwrap()
+                .items
+                .into_iter()
+                .map(|c| c.id)
+                .collect::<Vec<_>>()
         }
     };
     let page = PageRequest::first(50);
@@ -208,6 +223,7 @@ async fn search_filters_by_identity_trait_and_tag_with_cursor(f: Fixture) {
     loop {
         let page = f
             .services
+            .customers
             .search_customers(&owner, &CustomerQuery { page: request.clone(), ..Default::default() })
             .await
             .unwrap();
@@ -222,6 +238,7 @@ async fn search_filters_by_identity_trait_and_tag_with_cursor(f: Fixture) {
     assert_eq!(seen, expected);
     let unknown = f
         .services
+        .customers
         .search_customers(&owner, &CustomerQuery { tags: vec!["nope".into()], page, ..Default::default() })
         .await;
     assert!(matches!(unknown, Err(DomainError::Invalid(e)) if e[0].field == "tag"));
@@ -229,12 +246,12 @@ async fn search_filters_by_identity_trait_and_tag_with_cursor(f: Fixture) {
 
 async fn personal_data_is_masked_and_unmasked_reads_are_audited(f: Fixture) {
     let owner = f.workspace("brand").await;
-    let id = f.services.upsert_customer(&owner, input(json!({
+    let id = f.services.customers.upsert_customer(&owner, input(json!({
         "identities": [{"type": "phone", "value": "13812345678"}, {"type": "email", "value": "lily@example.com"}, {"type": "user_id", "value": "u-1"}],
         "traits": {"name": "王丽丽", "birthday": "1990-05-01", "address": "上海市徐汇区漕溪北路88号", "city": "上海"}
     }))).await.unwrap().id;
     let agent = as_role(&owner, Role::CsAgent);
-    let masked = f.services.customer(&agent, id).await.unwrap();
+    let masked = f.services.customers.customer(&agent, id).await.unwrap();
     let value = |kind: &str| masked.identities.iter().find(|i| i.kind.as_str() == kind).unwrap().value.clone();
     assert_eq!(value("phone"), "138****5678");
     assert_eq!(value("email"), "l***@example.com");
@@ -243,15 +260,15 @@ async fn personal_data_is_masked_and_unmasked_reads_are_audited(f: Fixture) {
     assert_eq!(masked.traits["birthday"].value, json!("****-**-**"));
     assert_eq!(masked.traits["address"].value, json!("上海市徐汇区****"));
     assert_eq!(masked.traits["city"].value, json!("上海"));
-    let audit_before = f.services.audit_log(&owner, &PageRequest::first(100)).await.unwrap().items.len();
-    let plain = f.services.customer(&owner, id).await.unwrap();
+    let audit_before = f.services.access.audit_log(&owner, &PageRequest::first(100)).await.unwrap().items.len();
+    let plain = f.services.customers.customer(&owner, id).await.unwrap();
     assert_eq!(plain.traits["name"].value, json!("王丽丽"));
     assert!(plain.identities.iter().any(|i| i.value == "+8613812345678"));
-    let audit = f.services.audit_log(&owner, &PageRequest::first(100)).await.unwrap().items;
+    let audit = f.services.access.audit_log(&owner, &PageRequest::first(100)).await.unwrap().items;
     assert_eq!(audit.len(), audit_before + 1);
     assert_eq!((audit[0].action.as_str(), audit[0].target.clone()), ("pii.read", format!("customer:{id}")));
     assert!(matches!(
-        f.services.audit_log(&agent, &PageRequest::first(10)).await,
+        f.services.access.audit_log(&agent, &PageRequest::first(10)).await,
         Err(DomainError::Forbidden("audit:read"))
     ));
 }
@@ -260,6 +277,7 @@ async fn personal_data_is_encrypted_at_rest(f: Fixture) {
     let owner = f.workspace("brand").await;
     let id = f
         .services
+        .customers
         .upsert_customer(
             &owner,
             input(json!({
@@ -281,6 +299,7 @@ async fn consent_history_and_unsubscribe(f: Fixture) {
     let owner = f.workspace("brand").await;
     let id = f
         .services
+        .customers
         .upsert_customer(&owner, input(json!({"identities": [{"type": "email", "value": "a@example.com"}]})))
         .await
         .unwrap()
@@ -292,20 +311,28 @@ async fn consent_history_and_unsubscribe(f: Fixture) {
         source: Some("signup_form".into()),
         policy_version: "2026-01".into(),
     };
-    f.services.change_consent(&owner, id, vec![grant("email"), grant("sms")]).await.unwrap();
+    f.services.customers.change_consent(&owner, id, vec![grant("email"), grant("sms")]).await.unwrap();
     let bad = f
         .services
+        .customers
         .change_consent(&owner, id, vec![grant("email"), ConsentChange { purpose: "spam".into(), ..grant("fax") }])
         .await;
     assert!(matches!(bad, Err(DomainError::Invalid(e)) if e.len() == 2 && e[0].field == "changes[1].purpose"));
-    assert_eq!(f.services.consent(&owner, id).await.unwrap().history.len(), 2, "nothing of a bad request is written");
-    let (token, expires) = f.services.unsubscribe_link(&owner, id, "email").await.unwrap();
-    assert!(f.services.unsubscribe(&token.replace(".email.", ".sms.")).await.is_err(), "tampered tokens fail");
+    assert_eq!(
+        f.services.customers.consent(&owner, id).await.unwrap().history.len(),
+        2,
+        "nothing of a bad request is written"
+    );
+    let (token, expires) = f.services.customers.unsubscribe_link(&owner, id, "email").await.unwrap();
+    assert!(
+        f.services.customers.unsubscribe(&token.replace(".email.", ".sms.")).await.is_err(),
+        "tampered tokens fail"
+    );
     let stretched = token.replacen(&format!(".{}.", expires.as_second()), &format!(".{}.", expires.as_second() + 9), 1);
-    assert!(f.services.unsubscribe(&stretched).await.is_err(), "the expiry is signed");
+    assert!(f.services.customers.unsubscribe(&stretched).await.is_err(), "the expiry is signed");
     let past = f.services.now() - jiff::SignedDuration::from_hours(1);
-    let expired = f.services.unsubscribe_token(owner.workspace_id(), id, Channel::Email, past).await.unwrap();
-    assert!(f.services.unsubscribe(&expired).await.is_err(), "expired links fail");
+    let expired = f.services.customers.unsubscribe_token(owner.workspace_id(), id, Channel::Email, past).await.unwrap();
+    assert!(f.services.customers.unsubscribe(&expired).await.is_err(), "expired links fail");
     // Creating a link needs the permission to change consent.
     let auditor = siyu_domain::access::Principal::key(
         owner.workspace_id(),
@@ -313,32 +340,40 @@ async fn consent_history_and_unsubscribe(f: Fixture) {
         siyu_core::ApiKeyId(1),
         "sk_test",
     );
-    assert!(matches!(f.services.unsubscribe_link(&auditor, id, "email").await, Err(DomainError::Forbidden(_))));
-    assert!(matches!(f.services.undo_unsubscribe(&token).await, Err(DomainError::Conflict(_))), "nothing to undo yet");
-    f.services.unsubscribe(&token).await.unwrap();
-    let view = f.services.consent(&owner, id).await.unwrap();
+    assert!(matches!(
+        f.services.customers.unsubscribe_link(&auditor, id, "email").await,
+        Err(DomainError::Forbidden(_))
+    ));
+    assert!(
+        matches!(f.services.customers.undo_unsubscribe(&token).await, Err(DomainError::Conflict(_))),
+        "nothing to undo yet"
+    );
+    f.services.customers.unsubscribe(&token).await.unwrap();
+    let view = f.services.customers.consent(&owner, id).await.unwrap();
     assert_eq!(view.history.len(), 3);
     let email = view.current.iter().find(|r| r.channel == Channel::Email).unwrap();
     assert!(!email.granted);
     assert_eq!(email.source, "unsubscribe_link");
     assert!(view.current.iter().find(|r| r.channel == Channel::Sms).unwrap().granted);
     // The same link undoes it, restoring the grant under its policy version, once.
-    f.services.undo_unsubscribe(&token).await.unwrap();
-    let view = f.services.consent(&owner, id).await.unwrap();
+    f.services.customers.undo_unsubscribe(&token).await.unwrap();
+    let view = f.services.customers.consent(&owner, id).await.unwrap();
     let email = view.current.iter().find(|r| r.channel == Channel::Email).unwrap();
     assert!(email.granted && email.source == "unsubscribe_undo" && email.policy_version == "2026-01", "{email:?}");
-    assert!(f.services.undo_unsubscribe(&token).await.is_err());
+    assert!(f.services.customers.undo_unsubscribe(&token).await.is_err());
 }
 
 async fn delete_erases_the_profile(f: Fixture) {
     let owner = f.workspace("brand").await;
     let a = f
         .services
+        .customers
         .upsert_customer(&owner, input(json!({"identities": [{"type": "phone", "value": "13800000001"}]})))
         .await
         .unwrap();
     let b = f
         .services
+        .customers
         .upsert_customer(
             &owner,
             input(
@@ -348,6 +383,7 @@ async fn delete_erases_the_profile(f: Fixture) {
         .await
         .unwrap();
     f.services
+        .customers
         .upsert_customer(
             &owner,
             input(
@@ -357,12 +393,13 @@ async fn delete_erases_the_profile(f: Fixture) {
         .await
         .unwrap();
     let analyst = as_role(&owner, Role::Analyst);
-    assert!(matches!(f.services.delete_customer(&analyst, a.id).await, Err(DomainError::Forbidden(_))));
-    f.services.delete_customer(&owner, b.id).await.unwrap();
-    assert!(matches!(f.services.customer(&owner, a.id).await, Err(DomainError::NotFound(_))));
-    assert_eq!(f.services.customer_count(&owner).await.unwrap(), 0);
+    assert!(matches!(f.services.customers.delete_customer(&analyst, a.id).await, Err(DomainError::Forbidden(_))));
+    f.services.customers.delete_customer(&owner, b.id).await.unwrap();
+    assert!(matches!(f.services.customers.customer(&owner, a.id).await, Err(DomainError::NotFound(_))));
+    assert_eq!(f.services.customers.customer_count(&owner).await.unwrap(), 0);
     let again = f
         .services
+        .customers
         .upsert_customer(&owner, input(json!({"identities": [{"type": "phone", "value": "13800000001"}]})))
         .await
         .unwrap();
@@ -378,14 +415,21 @@ async fn import_reports_bad_rows_and_keeps_good_ones(f: Fixture) {
                13800000003,not-an-email,王五,x,\n\
                13800000004,,赵六,2,VIP|不存在\n\
                13800000005,e@example.com,钱七,5,新客\n";
-    let report =
-        f.services.import_customers(&owner, std::io::Cursor::new(csv.as_bytes().to_vec()), |_| {}).await.unwrap();
+    let report = f
+        .services
+        .customers
+        .import_customers(&owner, std::io::Cursor::new(csv.as_bytes().to_vec()), |_| {})
+        .await
+        .unwrap();
     assert_eq!((report.rows, report.imported, report.failed), (5, 2, 3));
     let errors: Vec<_> = report.errors.iter().map(|e| (e.line, e.field.as_str())).collect();
     assert_eq!(errors, vec![(3, "phone"), (4, "email"), (4, "orders:number"), (5, "tags")]);
-    assert_eq!(f.services.customer_count(&owner).await.unwrap(), 2);
-    let bad_header =
-        f.services.import_customers(&owner, std::io::Cursor::new("city\n上海\n".as_bytes().to_vec()), |_| {}).await;
+    assert_eq!(f.services.customers.customer_count(&owner).await.unwrap(), 2);
+    let bad_header = f
+        .services
+        .customers
+        .import_customers(&owner, std::io::Cursor::new("city\n上海\n".as_bytes().to_vec()), |_| {})
+        .await;
     assert!(matches!(bad_header, Err(DomainError::Invalid(e)) if e[0].field == "header"));
 }
 
@@ -396,8 +440,12 @@ async fn import_reports_every_error_of_a_row_at_once(f: Fixture) {
     let csv = "phone,email,orders:number,vip:boolean,joined:date,tags\n\
                12345,broken,many,maybe,soon,VIP|不存在\n\
                13800000001,a@example.com,3,yes,2024-05-01,不存在\n";
-    let report =
-        f.services.import_customers(&owner, std::io::Cursor::new(csv.as_bytes().to_vec()), |_| {}).await.unwrap();
+    let report = f
+        .services
+        .customers
+        .import_customers(&owner, std::io::Cursor::new(csv.as_bytes().to_vec()), |_| {})
+        .await
+        .unwrap();
     assert_eq!((report.rows, report.imported, report.failed), (2, 0, 2));
     let errors: Vec<_> = report.errors.iter().map(|e| (e.line, e.field.as_str())).collect();
     assert_eq!(
@@ -420,11 +468,16 @@ async fn import_reads_chinese_headers_and_unicode_trait_names(f: Fixture) {
     setup_tags(&f, &owner).await;
     let csv =
         "\u{feff}手机号,邮箱,姓名,会员等级,消费次数：数字,标签\n13800000001,A@Example.com,张三,金卡,12,VIP|新客\n";
-    let report =
-        f.services.import_customers(&owner, std::io::Cursor::new(csv.as_bytes().to_vec()), |_| {}).await.unwrap();
+    let report = f
+        .services
+        .customers
+        .import_customers(&owner, std::io::Cursor::new(csv.as_bytes().to_vec()), |_| {})
+        .await
+        .unwrap();
     assert_eq!((report.imported, report.failed), (1, 0), "{:?}", report.errors);
     let found = f
         .services
+        .customers
         .search_customers(
             &owner,
             &CustomerQuery { q: Some("13800000001".into()), page: PageRequest::first(5), ..Default::default() },
@@ -448,7 +501,7 @@ async fn customer_count_follows_the_search_filter(f: Fixture) {
     {
         let value = serde_json::json!({"identities": [{"type": "user_id", "value": format!("u{i}")}],
             "traits": {"city": city}, "tags": tags});
-        f.services.upsert_customer(&owner, input(value)).await.unwrap();
+        f.services.customers.upsert_customer(&owner, input(value)).await.unwrap();
     }
     let count = |traits: Vec<&str>, tags: Vec<&str>| {
         let query = CustomerQuery {
@@ -458,7 +511,7 @@ async fn customer_count_follows_the_search_filter(f: Fixture) {
         };
         let services = f.services.clone();
         let owner = owner.clone();
-        async move { services.count_customers(&owner, &query).await.unwrap() }
+        async move { services.customers.count_customers(&owner, &query).await.unwrap() }
     };
     assert_eq!(count(vec![], vec![]).await, 3);
     assert_eq!(count(vec!["city=上海"], vec![]).await, 2);
@@ -470,6 +523,7 @@ async fn batch_rejects_bad_items_and_applies_good_ones(f: Fixture) {
     let owner = f.workspace("brand").await;
     let results = f
         .services
+        .customers
         .upsert_customers(
             &owner,
             vec![
@@ -484,12 +538,12 @@ async fn batch_rejects_bad_items_and_applies_good_ones(f: Fixture) {
         .unwrap();
     assert!(results[0].is_ok() && results[2].is_ok());
     assert_eq!(results[1].as_ref().unwrap_err()[0].field, "customers[1].identities[0].value");
-    assert_eq!(f.services.customer_count(&owner).await.unwrap(), 2);
+    assert_eq!(f.services.customers.customer_count(&owner).await.unwrap(), 2);
     // Two items reaching the same profile through different identities, and two items sharing a new
     // identity, are applied in order within one batch.
     let results = f
         .services
-        .upsert_customers(
+        .customers.upsert_customers(
             &owner,
             vec![
                 input(json!({"identities": [{"type": "phone", "value": "13800000001"}], "traits": {"level": 1}})),
@@ -507,9 +561,9 @@ async fn batch_rejects_bad_items_and_applies_good_ones(f: Fixture) {
     assert_eq!(ids[2], ids[3]);
     assert_eq!(results[1].as_ref().unwrap().merged.len(), 1, "phone and e-mail profiles merged");
     assert!(results[2].as_ref().unwrap().created && !results[3].as_ref().unwrap().created);
-    assert_eq!(f.services.customer(&owner, ids[0]).await.unwrap().traits["level"].value, json!(2));
-    assert_eq!(f.services.customer(&owner, ids[2]).await.unwrap().traits["level"].value, json!(4));
-    assert_eq!(f.services.customer_count(&owner).await.unwrap(), 2);
+    assert_eq!(f.services.customers.customer(&owner, ids[0]).await.unwrap().traits["level"].value, json!(2));
+    assert_eq!(f.services.customers.customer(&owner, ids[2]).await.unwrap().traits["level"].value, json!(4));
+    assert_eq!(f.services.customers.customer_count(&owner).await.unwrap(), 2);
 }
 
 async fn concurrent_creates_of_one_identity_end_on_one_profile(f: Fixture) {
@@ -519,6 +573,7 @@ async fn concurrent_creates_of_one_identity_end_on_one_profile(f: Fixture) {
         let (services, owner) = (f.services.clone(), owner.clone());
         tasks.push(tokio::spawn(async move {
             services
+                .customers
                 .upsert_customer(
                     &owner,
                     input(json!({"identities": [{"type": "phone", "value": "13800000042"}], "traits": {"n": i}})),
@@ -534,7 +589,7 @@ async fn concurrent_creates_of_one_identity_end_on_one_profile(f: Fixture) {
     }
     ids.dedup();
     assert_eq!(ids.len(), 1, "every writer landed on the same profile: {ids:?}");
-    assert_eq!(f.services.customer_count(&owner).await.unwrap(), 1);
-    let customer = f.services.customer(&owner, ids[0]).await.unwrap();
+    assert_eq!(f.services.customers.customer_count(&owner).await.unwrap(), 1);
+    let customer = f.services.customers.customer(&owner, ids[0]).await.unwrap();
     assert_eq!(customer.identities.len(), 1);
 }

@@ -6,6 +6,7 @@
 mod access;
 mod customers;
 mod events;
+mod feed;
 mod models;
 mod segments;
 
@@ -30,7 +31,8 @@ pub struct Fixture {
 impl Fixture {
     /// Creates a workspace and returns an owner principal for it.
     pub async fn workspace(&self, slug: &str) -> Principal {
-        let ws = self.services.create_workspace(&NewWorkspace::parse(slug, None, None, None).unwrap()).await.unwrap();
+        let ws =
+            self.services.access.create_workspace(&NewWorkspace::parse(slug, None, None, None).unwrap()).await.unwrap();
         Principal::cli(ws.id)
     }
 

@@ -42,8 +42,8 @@ fn event(customer: CustomerId, name: &str, days_ago: i64, n: usize, now: i64) ->
 /// 2 VIP in 北京 who opened a message; 3 with a WeCom contact and no events; 4 in 上海, old order.
 async fn seed(f: &Fixture, owner: &Principal) -> Vec<CustomerId> {
     let s = &f.services;
-    s.create_tag_group(owner, "价值", "consumption_preference").await.unwrap();
-    s.create_tag(owner, "价值", "VIP").await.unwrap();
+    s.customers.create_tag_group(owner, "价值", "consumption_preference").await.unwrap();
+    s.customers.create_tag(owner, "价值", "VIP").await.unwrap();
     let people = [
         json!({"identities": [{"type": "user_id", "value": "c0"}], "traits": {"city": "上海", "age": 31}, "tags": ["VIP"]}),
         json!({"identities": [{"type": "user_id", "value": "c1"}], "traits": {"city": "上海", "age": 22}}),
@@ -53,7 +53,7 @@ async fn seed(f: &Fixture, owner: &Principal) -> Vec<CustomerId> {
     ];
     let mut ids = Vec::new();
     for p in people {
-        ids.push(s.upsert_customer(owner, input(p)).await.unwrap().id);
+        ids.push(s.customers.upsert_customer(owner, input(p)).await.unwrap().id);
     }
     let consent = |granted| ConsentChange {
         purpose: "marketing".into(),
@@ -62,9 +62,9 @@ async fn seed(f: &Fixture, owner: &Principal) -> Vec<CustomerId> {
         source: None,
         policy_version: "v1".into(),
     };
-    s.change_consent(owner, ids[0], vec![consent(true)]).await.unwrap();
-    s.change_consent(owner, ids[1], vec![consent(true)]).await.unwrap();
-    s.change_consent(owner, ids[1], vec![consent(false)]).await.unwrap();
+    s.customers.change_consent(owner, ids[0], vec![consent(true)]).await.unwrap();
+    s.customers.change_consent(owner, ids[1], vec![consent(true)]).await.unwrap();
+    s.customers.change_consent(owner, ids[1], vec![consent(false)]).await.unwrap();
     let now = s.now().as_microsecond();
     let mut events = Vec::new();
     for n in 0..3 {
@@ -73,17 +73,17 @@ async fn seed(f: &Fixture, owner: &Principal) -> Vec<CustomerId> {
     events.push(event(ids[1], "Order Completed", 5, 1, now));
     events.push(event(ids[2], "Message Opened", 3, 0, now));
     events.push(event(ids[4], "Order Completed", 300, 0, now));
-    s.append_events(owner, &events).await.unwrap();
+    s.events.append_events(owner, &events).await.unwrap();
     ids
 }
 
 async fn members(f: &Fixture, owner: &Principal, definition: &str) -> Vec<CustomerId> {
     let key = format!("k{}", definition.len());
-    let _ = f.services.delete_segment(owner, &key).await;
+    let _ = f.services.segments.delete_segment(owner, &key).await;
     let input = SegmentInput { key: key.clone(), name: None, definition: None, text: Some(definition.into()) };
-    f.services.save_segment(owner, &input, false).await.unwrap_or_else(|e| panic!("{definition}: {e}"));
-    let (_, page) = f.services.segment_members(owner, &key, PageRequest::first(100)).await.unwrap();
-    f.services.delete_segment(owner, &key).await.unwrap();
+    f.services.segments.save_segment(owner, &input, false).await.unwrap_or_else(|e| panic!("{definition}: {e}"));
+    let (_, page) = f.services.segments.segment_members(owner, &key, PageRequest::first(100)).await.unwrap();
+    f.services.segments.delete_segment(owner, &key).await.unwrap();
     page.items
 }
 
@@ -126,6 +126,7 @@ async fn every_kind_of_condition_selects_the_right_customers(f: Fixture) {
     let tree = json!({"and": [{"tag": "VIP"}, {"trait": {"name": "city", "op": "=", "value": "上海"}}]});
     let preview = f
         .services
+        .segments
         .preview_segment(
             &owner,
             &DefinitionInput { definition: Some(serde_json::from_value(tree).unwrap()), text: None },
@@ -139,7 +140,8 @@ async fn bad_definitions_are_refused_whole_and_unknown_names_warn(f: Fixture) {
     let owner = f.workspace("brand").await;
     seed(&f, &owner).await;
     let s = &f.services;
-    let Err(DomainError::Invalid(errors)) = s.preview_segment(&owner, &text("tag(\"VIP\") and\n  trait.city ==")).await
+    let Err(DomainError::Invalid(errors)) =
+        s.segments.preview_segment(&owner, &text("tag(\"VIP\") and\n  trait.city ==")).await
     else {
         panic!("a parse error")
     };
@@ -147,6 +149,7 @@ async fn bad_definitions_are_refused_whole_and_unknown_names_warn(f: Fixture) {
     assert!(errors[0].reason.starts_with("line 2, column 15: expected a value"), "{}", errors[0].reason);
 
     let preview = s
+        .segments
         .preview_segment(&owner, &text("tag(\"Gold\") or did(\"Bought A Yacht\") or trait.planet = \"mars\""))
         .await
         .unwrap();
@@ -160,6 +163,7 @@ async fn bad_definitions_are_refused_whole_and_unknown_names_warn(f: Fixture) {
         ]
     );
     let Err(DomainError::Invalid(errors)) = s
+        .segments
         .preview_segment(&owner, &text("consent(\"spam\", \"sms\") and lifecycle = \"asleep\" and trait.name = \"x\""))
         .await
     else {
@@ -174,17 +178,22 @@ async fn bad_definitions_are_refused_whole_and_unknown_names_warn(f: Fixture) {
     // Segments referring to each other in a cycle are refused, naming the cycle; nothing is saved.
     let save =
         |key: &str, t: &str| SegmentInput { key: key.into(), name: None, definition: None, text: Some(t.into()) };
-    s.save_segment(&owner, &save("a", "tag(\"VIP\")"), false).await.unwrap();
-    s.save_segment(&owner, &save("b", "segment(\"a\") and trait.city = \"上海\""), false).await.unwrap();
-    let Err(DomainError::Invalid(errors)) = s.save_segment(&owner, &save("a", "segment(\"b\")"), true).await else {
+    s.segments.save_segment(&owner, &save("a", "tag(\"VIP\")"), false).await.unwrap();
+    s.segments.save_segment(&owner, &save("b", "segment(\"a\") and trait.city = \"上海\""), false).await.unwrap();
+    let Err(DomainError::Invalid(errors)) = s.segments.save_segment(&owner, &save("a", "segment(\"b\")"), true).await
+    else {
         panic!("a cycle")
     };
     assert!(errors[0].reason.contains("a → b → a"), "{}", errors[0].reason);
-    assert_eq!(s.segment(&owner, "a").await.unwrap().text, "tag(\"VIP\")", "unchanged");
-    assert_eq!(s.segment(&owner, "b").await.unwrap().size, 1);
-    assert!(matches!(s.delete_segment(&owner, "a").await, Err(DomainError::Conflict(_))));
-    assert!(matches!(s.save_segment(&owner, &save("a", "tag(\"VIP\")"), false).await, Err(DomainError::Conflict(_))));
-    let Err(DomainError::Invalid(errors)) = s.save_segment(&owner, &save("Bad Key", "segment(\"zz\")"), false).await
+    assert_eq!(s.segments.segment(&owner, "a").await.unwrap().text, "tag(\"VIP\")", "unchanged");
+    assert_eq!(s.segments.segment(&owner, "b").await.unwrap().size, 1);
+    assert!(matches!(s.segments.delete_segment(&owner, "a").await, Err(DomainError::Conflict(_))));
+    assert!(matches!(
+        s.segments.save_segment(&owner, &save("a", "tag(\"VIP\")"), false).await,
+        Err(DomainError::Conflict(_))
+    ));
+    let Err(DomainError::Invalid(errors)) =
+        s.segments.save_segment(&owner, &save("Bad Key", "segment(\"zz\")"), false).await
     else {
         panic!("refused")
     };
@@ -225,7 +234,7 @@ async fn membership_follows_events_and_records_entries_and_exits(f: Fixture) {
         definition: None,
         text: Some(definition.into()),
     };
-    let view = s.save_segment(&owner, &input, false).await.unwrap();
+    let view = s.segments.save_segment(&owner, &input, false).await.unwrap();
     assert_eq!(view.size, 2);
     // Creating the segment records the entries of its first members.
     let entered = segment_events(&f, &owner, ids[0], 1).await;
@@ -238,7 +247,7 @@ async fn membership_follows_events_and_records_entries_and_exits(f: Fixture) {
 
     // Customer 2 orders: enters at once (upkeep), without a full pass.
     let now = s.now().as_microsecond();
-    s.append_events(&owner, &[event(ids[2], "Order Completed", 0, 9, now)]).await.unwrap();
+    s.events.append_events(&owner, &[event(ids[2], "Order Completed", 0, 9, now)]).await.unwrap();
     let events = segment_events(&f, &owner, ids[2], 1).await;
     assert_eq!(events[0].0, "Segment Entered");
     // A windowed exit: customer 1 views a page, so "no page view in the last minute" no longer holds.
@@ -248,17 +257,17 @@ async fn membership_follows_events_and_records_entries_and_exits(f: Fixture) {
         definition: None,
         text: Some("did(\"Order Completed\") and not did(\"Page Viewed\", within 60s)".into()),
     };
-    s.save_segment(&owner, &windowed, false).await.unwrap();
-    s.append_events(&owner, &[event(ids[1], "Page Viewed", 0, 7, s.now().as_microsecond())]).await.unwrap();
+    s.segments.save_segment(&owner, &windowed, false).await.unwrap();
+    s.events.append_events(&owner, &[event(ids[1], "Page Viewed", 0, 7, s.now().as_microsecond())]).await.unwrap();
     let events = segment_events(&f, &owner, ids[1], 3).await;
     assert_eq!(events[2].0, "Segment Exited", "{events:#?}");
     assert!(events[2].1.contains("quiet-buyers"), "{events:?}");
-    s.delete_segment(&owner, "quiet-buyers").await.unwrap();
+    s.segments.delete_segment(&owner, "quiet-buyers").await.unwrap();
     // Customer 0 asks for a refund: exits.
-    s.append_events(&owner, &[event(ids[0], "Refund Requested", 0, 9, now)]).await.unwrap();
+    s.events.append_events(&owner, &[event(ids[0], "Refund Requested", 0, 9, now)]).await.unwrap();
     let events = segment_events(&f, &owner, ids[0], 3).await;
     assert!(events.iter().any(|(name, p)| name == "Segment Exited" && p.contains("\"buyers\"")), "{events:?}");
-    let (total, page) = s.segment_members(&owner, "buyers", PageRequest::first(10)).await.unwrap();
+    let (total, page) = s.segments.segment_members(&owner, "buyers", PageRequest::first(10)).await.unwrap();
     let mut expected = vec![ids[1], ids[2]];
     expected.sort();
     assert_eq!((total, page.items), (2, expected));
@@ -266,14 +275,14 @@ async fn membership_follows_events_and_records_entries_and_exits(f: Fixture) {
     // exit of customer 0 was recorded but its members not saved since (as after a crash): the
     // restart replays it rather than recording it twice.
     let other = f.reopen().await;
-    other.start_all_upkeep().await.unwrap();
-    let (total, _) = other.segment_members(&owner, "buyers", PageRequest::first(10)).await.unwrap();
+    other.segments.start_all_upkeep().await.unwrap();
+    let (total, _) = other.segments.segment_members(&owner, "buyers", PageRequest::first(10)).await.unwrap();
     assert_eq!(total, 2);
     let exits = |events: Vec<(String, String)>| {
         events.iter().filter(|(name, p)| name == "Segment Exited" && p.contains("\"buyers\"")).count()
     };
     assert_eq!(exits(segment_events(&f, &owner, ids[0], 3).await), 1, "the exit is recorded once");
-    let history = other.segment(&owner, "buyers").await.unwrap().history;
+    let history = other.segments.segment(&owner, "buyers").await.unwrap().history;
     assert_eq!(history.last().map(|(_, n)| *n), Some(2));
 }
 
@@ -282,7 +291,7 @@ async fn wait_members(f: &Fixture, owner: &Principal, key: &str, mut expected: V
     expected.sort();
     let mut got = Vec::new();
     for _ in 0..200 {
-        got = f.services.segment_members(owner, key, PageRequest::first(100)).await.unwrap().1.items;
+        got = f.services.segments.segment_members(owner, key, PageRequest::first(100)).await.unwrap().1.items;
         if got == expected {
             return;
         }
@@ -311,38 +320,38 @@ async fn membership_follows_profile_changes_at_once(f: Fixture) {
         definition: None,
         text: Some("tag(\"VIP\") and trait.city = \"上海\" and consent(\"marketing\", \"sms\")".into()),
     };
-    assert_eq!(s.save_segment(&owner, &segment, false).await.unwrap().size, 1);
+    assert_eq!(s.segments.save_segment(&owner, &segment, false).await.unwrap().size, 1);
     wait_members(&f, &owner, "sh-vip-sms", vec![ids[0]]).await;
     // No full pass runs below: each change reaches the members through the upkeep alone.
     // Customer 1 (上海, SMS withdrawn) is tagged VIP, then grants SMS again: enters.
-    s.add_tags(&owner, ids[1], &["VIP".to_string()], "manual").await.unwrap();
-    s.change_consent(&owner, ids[1], vec![sms_granted()]).await.unwrap();
+    s.customers.add_tags(&owner, ids[1], &["VIP".to_string()], "manual").await.unwrap();
+    s.customers.change_consent(&owner, ids[1], vec![sms_granted()]).await.unwrap();
     let events = segment_events(&f, &owner, ids[1], 1).await;
     assert_eq!(events[0].0, "Segment Entered", "{events:?}");
     // Customer 0 moves to 北京: exits.
-    s.update_customer(&owner, ids[0], input(json!({"traits": {"city": "北京"}}))).await.unwrap();
+    s.customers.update_customer(&owner, ids[0], input(json!({"traits": {"city": "北京"}}))).await.unwrap();
     let events = segment_events(&f, &owner, ids[0], 2).await;
     assert_eq!(events[1].0, "Segment Exited", "{events:?}");
     wait_members(&f, &owner, "sh-vip-sms", vec![ids[1]]).await;
     // Customer 1 is erased: leaves the members, and no event is recorded about the erased profile.
-    s.delete_customer(&owner, ids[1]).await.unwrap();
+    s.customers.delete_customer(&owner, ids[1]).await.unwrap();
     wait_members(&f, &owner, "sh-vip-sms", vec![]).await;
     assert_eq!(segment_events(&f, &owner, ids[1], 1).await.len(), 1);
     // A tag removed: customer 2 (VIP in 北京) was never in; a new 上海 VIP with consent enters.
     let new = s
-        .upsert_customer(
+        .customers.upsert_customer(
             &owner,
             input(json!({"identities": [{"type": "user_id", "value": "c9"}], "traits": {"city": "上海"}, "tags": ["VIP"]})),
         )
         .await
         .unwrap()
         .id;
-    s.change_consent(&owner, new, vec![sms_granted()]).await.unwrap();
+    s.customers.change_consent(&owner, new, vec![sms_granted()]).await.unwrap();
     wait_members(&f, &owner, "sh-vip-sms", vec![new]).await;
-    s.remove_tag(&owner, new, "VIP").await.unwrap();
+    s.customers.remove_tag(&owner, new, "VIP").await.unwrap();
     wait_members(&f, &owner, "sh-vip-sms", vec![]).await;
     // The full pass agrees with what the upkeep kept.
-    assert_eq!(s.preview_segment(&owner, &text(segment.text.as_deref().unwrap())).await.unwrap().size, 0);
+    assert_eq!(s.segments.preview_segment(&owner, &text(segment.text.as_deref().unwrap())).await.unwrap().size, 0);
 }
 
 crate::contract!(

@@ -33,7 +33,7 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
 /// GET /api/v1/workspace: the key's workspace.
 #[utoipa::path(get, path = "/api/v1/workspace", tag = "admin", responses((status = 200, body = Workspace)))]
 async fn get_workspace(State(app): State<AppState>, ApiAuth(principal): ApiAuth) -> Result<Json<Workspace>, Problem> {
-    Ok(Json(app.services.workspace(&principal).await?))
+    Ok(Json(app.services.access.workspace(&principal).await?))
 }
 
 /// Workspace settings.
@@ -56,14 +56,14 @@ async fn update_workspace(
     ApiAuth(principal): ApiAuth,
     ApiJson(body): ApiJson<WorkspaceSettings>,
 ) -> Result<Json<Workspace>, Problem> {
-    let current = app.services.workspace(&principal).await?;
+    let current = app.services.access.workspace(&principal).await?;
     let new = NewWorkspace::parse(
         &current.slug,
         Some(body.name.as_deref().unwrap_or(&current.name)),
         Some(body.time_zone.as_deref().unwrap_or(&current.time_zone)),
         Some(body.currency.as_deref().unwrap_or(&current.currency)),
     )?;
-    Ok(Json(app.services.update_workspace(&principal, &new).await?))
+    Ok(Json(app.services.access.update_workspace(&principal, &new).await?))
 }
 
 fn parse_role(field: &str, role: &str) -> Result<Role, Problem> {
@@ -110,7 +110,7 @@ async fn list_users(
     State(app): State<AppState>,
     ApiAuth(principal): ApiAuth,
 ) -> Result<Json<Vec<Membership>>, Problem> {
-    Ok(Json(app.services.members(&principal).await?))
+    Ok(Json(app.services.access.members(&principal).await?))
 }
 
 /// POST /api/v1/users: invites someone to the workspace with a role (owners). Nothing about an existing
@@ -132,7 +132,7 @@ async fn invite_user(
     if body.name.is_some() {
         return Err(DomainError::invalid("name", "an invitee chooses their own name when accepting").into());
     }
-    let outcome = app.services.invite_user(&principal, &body.email, &body.role).await?;
+    let outcome = app.services.access.invite_user(&principal, &body.email, &body.role).await?;
     let accept_url = format!("{}/invite/{}", app.public_url.trim_end_matches('/'), outcome.token);
     Ok((StatusCode::CREATED, Json(CreatedInvitation { invitation: outcome.invitation, accept_url })))
 }
@@ -143,7 +143,7 @@ async fn list_invitations(
     State(app): State<AppState>,
     ApiAuth(principal): ApiAuth,
 ) -> Result<Json<Vec<Invitation>>, Problem> {
-    Ok(Json(app.services.invitations(&principal).await?))
+    Ok(Json(app.services.access.invitations(&principal).await?))
 }
 
 /// DELETE /api/v1/invitations/{id}: revokes a pending invitation; its link stops working (owners).
@@ -158,7 +158,7 @@ async fn revoke_invitation(
         .parse()
         .map(InvitationId)
         .map_err(|_| Problem::malformed("id", format!("\"{id}\" is not an invitation id")))?;
-    app.services.revoke_invitation(&principal, id).await?;
+    app.services.access.revoke_invitation(&principal, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -184,7 +184,7 @@ async fn change_user(
     ApiJson(body): ApiJson<RoleChange>,
 ) -> Result<StatusCode, Problem> {
     let role = parse_role("role", &body.role)?;
-    app.services.set_role(&principal, user_id(&id)?, role).await?;
+    app.services.access.set_role(&principal, user_id(&id)?, role).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -196,7 +196,7 @@ async fn remove_user(
     ApiAuth(principal): ApiAuth,
     Path(id): Path<String>,
 ) -> Result<StatusCode, Problem> {
-    app.services.remove_member(&principal, user_id(&id)?).await?;
+    app.services.access.remove_member(&principal, user_id(&id)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -225,7 +225,7 @@ struct CreatedKey {
 /// GET /api/v1/keys: lists keys (never their tokens; owners).
 #[utoipa::path(get, path = "/api/v1/keys", tag = "admin", responses((status = 200, body = Vec<ApiKey>)))]
 async fn list_keys(State(app): State<AppState>, ApiAuth(principal): ApiAuth) -> Result<Json<Vec<ApiKey>>, Problem> {
-    Ok(Json(app.services.keys(&principal).await?))
+    Ok(Json(app.services.access.keys(&principal).await?))
 }
 
 /// POST /api/v1/keys: creates a key (owners).
@@ -246,7 +246,7 @@ async fn create_key(
         Some(role) => parse_role("role", role)?,
         None => Role::Operator,
     };
-    let (key, token) = app.services.create_key(&principal, kind, role, &body.name).await?;
+    let (key, token) = app.services.access.create_key(&principal, kind, role, &body.name).await?;
     Ok((StatusCode::CREATED, Json(CreatedKey { key, token })))
 }
 
@@ -259,7 +259,7 @@ async fn revoke_key(
     Path(id): Path<String>,
 ) -> Result<StatusCode, Problem> {
     let id = id.parse().map(ApiKeyId).map_err(|_| Problem::malformed("id", format!("\"{id}\" is not a key id")))?;
-    app.services.revoke_key(&principal, id).await?;
+    app.services.access.revoke_key(&principal, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -287,6 +287,6 @@ async fn list_audit(
             return Err(Problem::malformed(key.as_ref(), format!("unknown query parameter \"{key}\"")));
         }
     }
-    let entries = app.services.audit_log(&principal, &page).await?;
+    let entries = app.services.access.audit_log(&principal, &page).await?;
     Ok(Json(AuditPage { items: entries.items, next_cursor: entries.next_after.map(PageRequest::encode_cursor) }))
 }

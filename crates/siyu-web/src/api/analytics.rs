@@ -204,7 +204,7 @@ async fn time_zone(
 ) -> Result<jiff::tz::TimeZone, Problem> {
     let name = match tz {
         Some(tz) => tz,
-        None => app.services.workspace(principal).await?.time_zone,
+        None => app.services.access.workspace(principal).await?.time_zone,
     };
     jiff::tz::TimeZone::get(&name).map_err(|_| bad("tz", format!("unknown time zone \"{name}\"")))
 }
@@ -249,7 +249,7 @@ async fn funnel(
         steps.push(event);
         options.step_filters.push(filters);
     }
-    let index = app.services.event_index(&principal).await?;
+    let index = app.services.events.event_index(&principal).await?;
     let answer = on_blocking_pool(&index, move |index| index.funnel(&steps, window, &options)).await;
     Ok(Json(answer.map_err(Problem::bad_query)?))
 }
@@ -264,10 +264,10 @@ async fn retention(
 ) -> Result<Json<RetentionAnswer>, Problem> {
     let granularity = granularity(query.period.as_deref().unwrap_or("week"))?;
     let (from, to) = (date("from", query.from)?, date("to", query.to)?);
-    let index = app.services.event_index(&principal).await?;
+    let index = app.services.events.event_index(&principal).await?;
     let tz = time_zone(&app, &principal, query.tz).await?;
     let dates = Dates::between(from, to, app.services.now().as_microsecond());
-    let passive = app.services.model_settings(&principal).await?.passive_events;
+    let passive = app.services.models.model_settings(&principal).await?.passive_events;
     let (cohort_event, return_event) = (query.cohort_event, query.return_event);
     let answer = on_blocking_pool(&index, move |index| {
         let events = (cohort_event.as_deref(), return_event.as_deref());
@@ -290,7 +290,7 @@ async fn rfm(
         .map(|t| t.parse::<jiff::Timestamp>().map_err(|_| bad("as_of", format!("\"{t}\" is not an RFC 3339 instant"))))
         .transpose()?
         .map(|t| t.as_microsecond());
-    let index = app.services.event_index(&principal).await?;
+    let index = app.services.events.event_index(&principal).await?;
     let now_us = app.services.now().as_microsecond();
     let answer = on_blocking_pool(&index, move |index| index.rfm(as_of, now_us)).await;
     Ok(Json(answer.map_err(Problem::bad_query)?))
@@ -306,7 +306,7 @@ async fn segmentation(
 ) -> Result<Json<SegmentationAnswer>, Problem> {
     let granularity = granularity(query.period.as_deref().unwrap_or("day"))?;
     let (from, to) = (date("from", query.from)?, date("to", query.to)?);
-    let index = app.services.event_index(&principal).await?;
+    let index = app.services.events.event_index(&principal).await?;
     let tz = time_zone(&app, &principal, query.tz).await?;
     let series: Vec<SeriesSpec> = query
         .events
@@ -332,7 +332,7 @@ async fn paths(
     ApiAuth(principal): ApiAuth,
     ApiJson(query): ApiJson<PathsQuery>,
 ) -> Result<Json<PathsAnswer>, Problem> {
-    let index = app.services.event_index(&principal).await?;
+    let index = app.services.events.event_index(&principal).await?;
     let answer = on_blocking_pool(&index, move |index| {
         index.paths(&query.event, query.direction.as_deref().unwrap_or("next"), query.depth.unwrap_or(3))
     })
@@ -350,9 +350,9 @@ async fn kpi(
     ApiJson(query): ApiJson<KpiQuery>,
 ) -> Result<Json<KpiAnswer>, Problem> {
     let as_of = date("as_of", query.as_of)?;
-    let index = app.services.event_index(&principal).await?;
+    let index = app.services.events.event_index(&principal).await?;
     let tz = time_zone(&app, &principal, query.tz).await?;
-    let passive = app.services.model_settings(&principal).await?.passive_events;
+    let passive = app.services.models.model_settings(&principal).await?.passive_events;
     let now_us = app.services.now().as_microsecond();
     let answer = on_blocking_pool(&index, move |index| index.kpis(&tz, as_of, now_us, &passive)).await;
     Ok(Json(answer.map_err(Problem::bad_query)?))

@@ -56,7 +56,7 @@ async fn upsert_customer(
     ApiAuth(principal): ApiAuth,
     ApiJson(input): ApiJson<CustomerInput>,
 ) -> Result<(StatusCode, Json<UpsertResult>), Problem> {
-    let result = app.services.upsert_customer(&principal, input).await?;
+    let result = app.services.customers.upsert_customer(&principal, input).await?;
     let status = if result.created { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, Json(result)))
 }
@@ -108,7 +108,7 @@ async fn upsert_customers_batch(
             format!("at most {MAX_BATCH} customers per batch, got {}", body.customers.len()),
         )]));
     }
-    let results = app.services.upsert_customers(&principal, body.customers, "api", "customers").await?;
+    let results = app.services.customers.upsert_customers(&principal, body.customers, "api", "customers").await?;
     let accepted = results.iter().filter(|r| r.is_ok()).count();
     let items: Vec<BatchItem> = results
         .into_iter()
@@ -191,7 +191,7 @@ async fn list_customers(
     RawQuery(raw): RawQuery,
 ) -> Result<Json<CustomerPage>, Problem> {
     let query = parse_search(raw.as_deref())?;
-    let page = app.services.search_customers(&principal, &query).await?;
+    let page = app.services.customers.search_customers(&principal, &query).await?;
     Ok(Json(CustomerPage { items: page.items, next_cursor: page.next_after.map(PageRequest::encode_cursor) }))
 }
 
@@ -203,7 +203,7 @@ async fn get_customer(
     ApiAuth(principal): ApiAuth,
     Path(id): Path<String>,
 ) -> Result<Json<CustomerView>, Problem> {
-    Ok(Json(app.services.customer(&principal, customer_id(&id)?).await?))
+    Ok(Json(app.services.customers.customer(&principal, customer_id(&id)?).await?))
 }
 
 /// PATCH /api/v1/customers/{id}: sets traits (`null` removes), adds identities (merging) and tags.
@@ -215,8 +215,8 @@ async fn update_customer(
     Path(id): Path<String>,
     ApiJson(input): ApiJson<CustomerInput>,
 ) -> Result<Json<CustomerView>, Problem> {
-    let result = app.services.update_customer(&principal, customer_id(&id)?, input).await?;
-    Ok(Json(app.services.customer(&principal, result.id).await?))
+    let result = app.services.customers.update_customer(&principal, customer_id(&id)?, input).await?;
+    Ok(Json(app.services.customers.customer(&principal, result.id).await?))
 }
 
 /// DELETE /api/v1/customers/{id}: erases the customer and everything attached.
@@ -227,7 +227,7 @@ async fn delete_customer(
     ApiAuth(principal): ApiAuth,
     Path(id): Path<String>,
 ) -> Result<StatusCode, Problem> {
-    app.services.delete_customer(&principal, customer_id(&id)?).await?;
+    app.services.customers.delete_customer(&principal, customer_id(&id)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -240,7 +240,8 @@ async fn add_identity(
     Path(id): Path<String>,
     ApiJson(identity): ApiJson<IdentityInput>,
 ) -> Result<Json<UpsertResult>, Problem> {
-    let result = app.services.add_identity(&principal, customer_id(&id)?, &identity.kind, &identity.value).await?;
+    let result =
+        app.services.customers.add_identity(&principal, customer_id(&id)?, &identity.kind, &identity.value).await?;
     Ok(Json(result))
 }
 
@@ -253,7 +254,7 @@ async fn remove_identity(
     ApiAuth(principal): ApiAuth,
     Path((id, kind, value)): Path<(String, String, String)>,
 ) -> Result<StatusCode, Problem> {
-    app.services.remove_identity(&principal, customer_id(&id)?, &kind, &value).await?;
+    app.services.customers.remove_identity(&principal, customer_id(&id)?, &kind, &value).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -278,7 +279,7 @@ async fn add_tags(
     ApiJson(body): ApiJson<TagsBody>,
 ) -> Result<StatusCode, Problem> {
     let source = body.source.as_deref().unwrap_or("manual");
-    app.services.add_tags(&principal, customer_id(&id)?, &body.tags, source).await?;
+    app.services.customers.add_tags(&principal, customer_id(&id)?, &body.tags, source).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -290,7 +291,7 @@ async fn remove_tag(
     ApiAuth(principal): ApiAuth,
     Path((id, tag)): Path<(String, String)>,
 ) -> Result<StatusCode, Problem> {
-    app.services.remove_tag(&principal, customer_id(&id)?, &tag).await?;
+    app.services.customers.remove_tag(&principal, customer_id(&id)?, &tag).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -310,7 +311,7 @@ async fn list_notes(
     ApiAuth(principal): ApiAuth,
     Path(id): Path<String>,
 ) -> Result<Json<Vec<Note>>, Problem> {
-    Ok(Json(app.services.notes(&principal, customer_id(&id)?).await?))
+    Ok(Json(app.services.customers.notes(&principal, customer_id(&id)?).await?))
 }
 
 /// POST /api/v1/customers/{id}/notes: writes a staff note.
@@ -322,7 +323,7 @@ async fn add_note(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<NoteBody>,
 ) -> Result<(StatusCode, Json<Note>), Problem> {
-    Ok((StatusCode::CREATED, Json(app.services.add_note(&principal, customer_id(&id)?, &body.body).await?)))
+    Ok((StatusCode::CREATED, Json(app.services.customers.add_note(&principal, customer_id(&id)?, &body.body).await?)))
 }
 
 /// GET /api/v1/customers/{id}/merges: the profiles merged into this one.
@@ -333,7 +334,7 @@ async fn list_merges(
     ApiAuth(principal): ApiAuth,
     Path(id): Path<String>,
 ) -> Result<Json<Vec<MergeRecord>>, Problem> {
-    Ok(Json(app.services.merges(&principal, customer_id(&id)?).await?))
+    Ok(Json(app.services.customers.merges(&principal, customer_id(&id)?).await?))
 }
 
 /// GET /api/v1/customers/{id}/consent: current state and full history.
@@ -344,7 +345,7 @@ async fn get_consent(
     ApiAuth(principal): ApiAuth,
     Path(id): Path<String>,
 ) -> Result<Json<ConsentView>, Problem> {
-    Ok(Json(app.services.consent(&principal, customer_id(&id)?).await?))
+    Ok(Json(app.services.customers.consent(&principal, customer_id(&id)?).await?))
 }
 
 /// Consent changes, applied all or none.
@@ -364,7 +365,7 @@ async fn change_consent(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<ConsentBody>,
 ) -> Result<Json<ConsentView>, Problem> {
-    Ok(Json(app.services.change_consent(&principal, customer_id(&id)?, body.changes).await?))
+    Ok(Json(app.services.customers.change_consent(&principal, customer_id(&id)?, body.changes).await?))
 }
 
 /// An unsubscribe link to put in a message.
@@ -397,8 +398,12 @@ async fn unsubscribe_link(
         }
     }
     let channel = channel.ok_or_else(|| Problem::malformed("channel", "the channel query parameter is required"))?;
-    let (token, expires_at) =
-        app.services.unsubscribe_link(&principal, customer_id(&id)?, &channel).await.map_err(Problem::bad_query)?;
+    let (token, expires_at) = app
+        .services
+        .customers
+        .unsubscribe_link(&principal, customer_id(&id)?, &channel)
+        .await
+        .map_err(Problem::bad_query)?;
     Ok(Json(UnsubscribeLink { url: format!("{}/u/{token}", app.public_url.trim_end_matches('/')), expires_at }))
 }
 
@@ -436,7 +441,7 @@ async fn import_customers(
         })
     });
     let reader = tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(stream));
-    let report = app.services.import_customers(&principal, reader, |_| {}).await?;
+    let report = app.services.customers.import_customers(&principal, reader, |_| {}).await?;
     if exceeded.load(std::sync::atomic::Ordering::Relaxed) {
         let mut problem = too_large();
         problem.detail = format!("{}; {} rows before the limit were imported", problem.detail, report.imported);

@@ -71,7 +71,7 @@ fn instant(field: &str, text: &str) -> Result<jiff::Timestamp, Problem> {
 /// GET /api/v1/models: lifecycle stages, value tiers, health bands and the recall list's size.
 #[utoipa::path(get, path = "/api/v1/models", tag = "models", responses((status = 200, body = ModelsSummary)))]
 async fn summary(State(app): State<AppState>, ApiAuth(principal): ApiAuth) -> Result<Json<ModelsSummary>, Problem> {
-    Ok(Json(app.services.models_summary(&principal).await?))
+    Ok(Json(app.services.models.models_summary(&principal).await?))
 }
 
 /// The answer to a recomputation request.
@@ -99,7 +99,7 @@ async fn run(
     for (_, value) in query_pairs(raw.as_deref(), &["as_of"])? {
         as_of = Some(instant("as_of", &value)?);
     }
-    app.services.schedule_models(&principal, as_of).await?;
+    app.services.models.schedule_models(&principal, as_of).await?;
     Ok((StatusCode::ACCEPTED, Json(RunScheduled { status: "scheduled", as_of: as_of.map(|t| t.to_string()) })))
 }
 
@@ -108,7 +108,7 @@ async fn run(
 #[utoipa::path(get, path = "/api/v1/models/rfm", tag = "models",
     responses((status = 200, body = RfmModelAnswer), (status = 422, body = Problem)))]
 async fn rfm(State(app): State<AppState>, ApiAuth(principal): ApiAuth) -> Result<Json<RfmModelAnswer>, Problem> {
-    Ok(Json(app.services.rfm_model(&principal).await?))
+    Ok(Json(app.services.models.rfm_model(&principal).await?))
 }
 
 /// GET /api/v1/models/ltv: the BG/NBD and Gamma-Gamma fit over the workspace's orders and the
@@ -118,7 +118,7 @@ async fn rfm(State(app): State<AppState>, ApiAuth(principal): ApiAuth) -> Result
 #[utoipa::path(get, path = "/api/v1/models/ltv", tag = "models",
     responses((status = 200, body = LtvAnswer), (status = 422, body = Problem)))]
 async fn ltv(State(app): State<AppState>, ApiAuth(principal): ApiAuth) -> Result<Json<LtvAnswer>, Problem> {
-    Ok(Json(app.services.ltv_model(&principal).await?))
+    Ok(Json(app.services.models.ltv_model(&principal).await?))
 }
 
 /// A page of the recall list.
@@ -142,7 +142,7 @@ async fn recall(
     ApiAuth(principal): ApiAuth,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<RecallPage>, Problem> {
-    let (total, page) = app.services.recall_list(&principal, page_request(raw.as_deref())?).await?;
+    let (total, page) = app.services.models.recall_list(&principal, page_request(raw.as_deref())?).await?;
     Ok(Json(RecallPage { total, items: page.items, next_cursor: page.next_after.map(PageRequest::encode_cursor) }))
 }
 
@@ -163,7 +163,7 @@ async fn flows(
     }
     let from = from.ok_or_else(|| bad("from", "is required".into()))?;
     let to = to.unwrap_or_else(|| app.services.now());
-    Ok(Json(app.services.lifecycle_flows(&principal, from, to).await.map_err(Problem::bad_query)?))
+    Ok(Json(app.services.models.lifecycle_flows(&principal, from, to).await.map_err(Problem::bad_query)?))
 }
 
 /// GET /api/v1/models/settings: the thresholds in force (defaults until some are saved).
@@ -172,7 +172,7 @@ async fn get_settings(
     State(app): State<AppState>,
     ApiAuth(principal): ApiAuth,
 ) -> Result<Json<ModelSettings>, Problem> {
-    Ok(Json(app.services.model_settings(&principal).await?))
+    Ok(Json(app.services.models.model_settings(&principal).await?))
 }
 
 /// PUT /api/v1/models/settings: replaces the thresholds (omitted fields take their defaults); a
@@ -184,7 +184,7 @@ async fn put_settings(
     ApiAuth(principal): ApiAuth,
     ApiJson(settings): ApiJson<ModelSettings>,
 ) -> Result<Json<ModelSettings>, Problem> {
-    app.services.set_model_settings(&principal, &settings).await.map_err(Problem::bad_query)?;
+    app.services.models.set_model_settings(&principal, &settings).await.map_err(Problem::bad_query)?;
     Ok(Json(settings))
 }
 
@@ -205,6 +205,6 @@ async fn customer_models(
     ApiAuth(principal): ApiAuth,
     Path(id): Path<i64>,
 ) -> Result<Json<CustomerModels>, Problem> {
-    let models = app.services.customer_model(&principal, CustomerId(id)).await?;
+    let models = app.services.models.customer_model(&principal, CustomerId(id)).await?;
     Ok(Json(CustomerModels { customer_id: id, models }))
 }

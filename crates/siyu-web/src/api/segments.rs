@@ -34,7 +34,7 @@ struct SegmentList {
 /// GET /api/v1/segments: every segment with its size now.
 #[utoipa::path(get, path = "/api/v1/segments", tag = "segments", responses((status = 200, body = SegmentList)))]
 async fn list(State(app): State<AppState>, ApiAuth(principal): ApiAuth) -> Result<Json<SegmentList>, Problem> {
-    Ok(Json(SegmentList { items: app.services.segments(&principal).await? }))
+    Ok(Json(SegmentList { items: app.services.segments.segments(&principal).await? }))
 }
 
 /// POST /api/v1/segments: creates a segment from a JSON tree (`definition`) or text (`text`).
@@ -45,7 +45,7 @@ async fn create(
     ApiAuth(principal): ApiAuth,
     ApiJson(input): ApiJson<SegmentInput>,
 ) -> Result<(StatusCode, Json<SegmentView>), Problem> {
-    let view = app.services.save_segment(&principal, &input, false).await.map_err(Problem::bad_query)?;
+    let view = app.services.segments.save_segment(&principal, &input, false).await.map_err(Problem::bad_query)?;
     Ok((StatusCode::CREATED, Json(view)))
 }
 
@@ -57,7 +57,7 @@ async fn preview(
     ApiAuth(principal): ApiAuth,
     ApiJson(input): ApiJson<DefinitionInput>,
 ) -> Result<Json<SegmentPreview>, Problem> {
-    Ok(Json(app.services.preview_segment(&principal, &input).await.map_err(Problem::bad_query)?))
+    Ok(Json(app.services.segments.preview_segment(&principal, &input).await.map_err(Problem::bad_query)?))
 }
 
 /// GET /api/v1/segments/{key}: a segment with its size now.
@@ -68,7 +68,7 @@ async fn show(
     ApiAuth(principal): ApiAuth,
     Path(key): Path<String>,
 ) -> Result<Json<SegmentView>, Problem> {
-    Ok(Json(app.services.segment(&principal, &key).await?))
+    Ok(Json(app.services.segments.segment(&principal, &key).await?))
 }
 
 /// PUT /api/v1/segments/{key}: replaces a segment's name and definition.
@@ -87,7 +87,7 @@ async fn replace(
             format!("\"{}\" differs from the path's \"{key}\"", input.key),
         )])));
     }
-    Ok(Json(app.services.save_segment(&principal, &input, true).await.map_err(Problem::bad_query)?))
+    Ok(Json(app.services.segments.save_segment(&principal, &input, true).await.map_err(Problem::bad_query)?))
 }
 
 /// DELETE /api/v1/segments/{key}: deletes a segment (409 while another refers to it).
@@ -98,7 +98,7 @@ async fn delete(
     ApiAuth(principal): ApiAuth,
     Path(key): Path<String>,
 ) -> Result<StatusCode, Problem> {
-    app.services.delete_segment(&principal, &key).await?;
+    app.services.segments.delete_segment(&principal, &key).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -125,7 +125,7 @@ async fn members(
     RawQuery(raw): RawQuery,
 ) -> Result<Json<MemberPage>, Problem> {
     let page = super::models::page_request(raw.as_deref())?;
-    let (total, page) = app.services.segment_members(&principal, &key, page).await?;
+    let (total, page) = app.services.segments.segment_members(&principal, &key, page).await?;
     Ok(Json(MemberPage { total, items: page.items, next_cursor: page.next_after.map(PageRequest::encode_cursor) }))
 }
 
@@ -144,6 +144,7 @@ async fn export(
     let mut out = csv::Writer::from_writer("\u{feff}".as_bytes().to_vec());
     out.write_record(siyu_domain::segments::MEMBER_COLUMNS).map_err(|e| Problem::internal(&e))?;
     app.services
+        .segments
         .export_segment(&principal, &key, false, &mut |c| {
             let row = siyu_domain::segments::member_row(&c);
             out.write_record(&row).map_err(|e| DomainError::Internal(e.to_string()))

@@ -36,7 +36,7 @@ async fn list_tag_groups(
     State(app): State<AppState>,
     ApiAuth(principal): ApiAuth,
 ) -> Result<Json<Vec<TagGroup>>, Problem> {
-    Ok(Json(app.services.tag_groups(&principal).await?))
+    Ok(Json(app.services.customers.tag_groups(&principal).await?))
 }
 
 /// POST /api/v1/tag-groups: creates a tag group in one of the five families.
@@ -47,7 +47,10 @@ async fn create_tag_group(
     ApiAuth(principal): ApiAuth,
     ApiJson(body): ApiJson<NewTagGroup>,
 ) -> Result<(StatusCode, Json<TagGroup>), Problem> {
-    Ok((StatusCode::CREATED, Json(app.services.create_tag_group(&principal, &body.name, &body.family).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(app.services.customers.create_tag_group(&principal, &body.name, &body.family).await?),
+    ))
 }
 
 /// A new tag.
@@ -63,7 +66,7 @@ struct NewTag {
 /// GET /api/v1/tags: lists tags with customer counts.
 #[utoipa::path(get, path = "/api/v1/tags", tag = "tags", responses((status = 200, body = Vec<Tag>)))]
 async fn list_tags(State(app): State<AppState>, ApiAuth(principal): ApiAuth) -> Result<Json<Vec<Tag>>, Problem> {
-    Ok(Json(app.services.tags(&principal).await?))
+    Ok(Json(app.services.customers.tags(&principal).await?))
 }
 
 /// POST /api/v1/tags: creates a tag in a group.
@@ -74,7 +77,7 @@ async fn create_tag(
     ApiAuth(principal): ApiAuth,
     ApiJson(body): ApiJson<NewTag>,
 ) -> Result<(StatusCode, Json<Tag>), Problem> {
-    Ok((StatusCode::CREATED, Json(app.services.create_tag(&principal, &body.group, &body.name).await?)))
+    Ok((StatusCode::CREATED, Json(app.services.customers.create_tag(&principal, &body.group, &body.name).await?)))
 }
 
 /// DELETE /api/v1/tags/{id}: deletes a tag and its assignments.
@@ -86,6 +89,6 @@ async fn delete_tag(
     Path(id): Path<String>,
 ) -> Result<StatusCode, Problem> {
     let id = id.parse().map(TagId).map_err(|_| Problem::malformed("id", format!("\"{id}\" is not a tag id")))?;
-    app.services.delete_tag(&principal, id).await?;
+    app.services.customers.delete_tag(&principal, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -389,7 +389,7 @@ fn funnel_chart(t: &Text, answer: &FunnelAnswer) -> String {
 
 /// GET /analytics/funnel?steps=A,B,C&window=7d: customers reaching each step within the window.
 pub(crate) async fn show_funnel(State(app): State<AppState>, console: Console, RawQuery(raw): RawQuery) -> Response {
-    let index = match app.services.event_index(&console.principal).await {
+    let index = match app.services.events.event_index(&console.principal).await {
         Ok(index) => index,
         Err(error) => return console.fail(error),
     };
@@ -561,7 +561,7 @@ fn retention_chart(t: &Text, granularity: Granularity, answer: &RetentionAnswer,
 
 /// GET /analytics/retention?period=week: the cohort × period matrix in the workspace time zone.
 pub(crate) async fn show_retention(State(app): State<AppState>, console: Console, RawQuery(raw): RawQuery) -> Response {
-    let index = match app.services.event_index(&console.principal).await {
+    let index = match app.services.events.event_index(&console.principal).await {
         Ok(index) => index,
         Err(error) => return console.fail(error),
     };
@@ -600,7 +600,7 @@ pub(crate) async fn show_retention(State(app): State<AppState>, console: Console
     // The console's session already resolved the workspace's time zone.
     let tz = console.time_zone.clone();
     let dates = Dates::all(app.services.now().as_microsecond());
-    let passive = match app.services.model_settings(&console.principal).await {
+    let passive = match app.services.models.model_settings(&console.principal).await {
         Ok(settings) => settings.passive_events,
         Err(error) => return console.fail(error),
     };
@@ -689,7 +689,7 @@ fn rfm_chart(t: &Text, grid: &[[u64; 5]; 5]) -> String {
 
 /// GET /analytics/rfm: customers with orders by recency × frequency score, and every score triple.
 pub(crate) async fn show_rfm(State(app): State<AppState>, console: Console) -> Response {
-    let index = match app.services.event_index(&console.principal).await {
+    let index = match app.services.events.event_index(&console.principal).await {
         Ok(index) => index,
         Err(error) => return console.fail(error),
     };

@@ -113,13 +113,13 @@ pub(crate) async fn list_customers(State(app): State<AppState>, console: Console
     let services = &app.services;
     let filtered = !q.is_empty() || !trait_filter.is_empty() || !selected.is_empty();
     let (found, matching, total, tags) = tokio::join!(
-        services.search_customers(&console.principal, &query),
+        services.customers.search_customers(&console.principal, &query),
         async {
             // The number found by the filter; a filter in error is reported by the search itself.
-            if filtered { services.count_customers(&console.principal, &query).await.ok() } else { None }
+            if filtered { services.customers.count_customers(&console.principal, &query).await.ok() } else { None }
         },
-        services.customer_count(&console.principal),
-        services.tags(&console.principal),
+        services.customers.customer_count(&console.principal),
+        services.customers.tags(&console.principal),
     );
     let (total, tags) = match (total, tags) {
         (Ok(total), Ok(tags)) => (total, tags),
@@ -266,15 +266,15 @@ fn consent_row(console: &Console, record: &ConsentRecord) -> ConsentRow {
 async fn customer_page(app: &AppState, console: &Console, id: CustomerId) -> Result<CustomerPage, DomainError> {
     let (principal, services) = (&console.principal, &app.services);
     let (customer, notes, merges, consent) = tokio::try_join!(
-        services.customer(principal, id),
-        services.notes(principal, id),
-        services.merges(principal, id),
-        services.consent(principal, id),
+        services.customers.customer(principal, id),
+        services.customers.notes(principal, id),
+        services.customers.merges(principal, id),
+        services.customers.consent(principal, id),
     )?;
     let t = console.t();
     let zh = console.lang.code() == "zh";
     let name = |g: &siyu_domain::models::GroupCount| if zh { g.name_zh.clone() } else { g.name_en.clone() };
-    let models = services.customer_model(principal, customer.id).await?.map(|m| ModelsPanel {
+    let models = services.models.customer_model(principal, customer.id).await?.map(|m| ModelsPanel {
         stage: name(&m.stage),
         tier: m.tier.as_ref().map(name).unwrap_or_else(|| t.none.into()),
         rfm: m.rfm.map(|[r, f, m]| format!("R{r} F{f} M{m}")).unwrap_or_else(|| t.none.into()),
@@ -397,7 +397,7 @@ pub(crate) async fn add_note(State(app): State<AppState>, Path(id): Path<String>
         Err(error) => return console.fail(error),
     };
     let body = form.get("body");
-    let error = match app.services.add_note(&console.principal, id, body).await {
+    let error = match app.services.customers.add_note(&console.principal, id, body).await {
         Ok(_) => return Redirect::to(&format!("/customers/{id}?done=note#notes")).into_response(),
         Err(error) => error,
     };

@@ -200,11 +200,11 @@ pub(crate) async fn show_home(State(app): State<AppState>, console: Console, Raw
     if !console.may(Permission::AnalyticsRead) {
         return Redirect::to("/customers").into_response();
     }
-    let index = match app.services.event_index(&console.principal).await {
+    let index = match app.services.events.event_index(&console.principal).await {
         Ok(index) => index,
         Err(error) => return console.fail(error),
     };
-    let passive = match app.services.model_settings(&console.principal).await {
+    let passive = match app.services.models.model_settings(&console.principal).await {
         Ok(settings) => settings.passive_events,
         Err(error) => return console.fail(error),
     };

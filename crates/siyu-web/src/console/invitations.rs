@@ -71,7 +71,7 @@ async fn pending(
     if !valid_token(token) {
         return Err(invalid(lang));
     }
-    let (invitation, exists) = match app.services.invitation(token).await {
+    let (invitation, exists) = match app.services.access.invitation(token).await {
         Ok(found) => found,
         Err(DomainError::NotFound(_)) => return Err(invalid(lang)),
         Err(error) => return Err(page::error_page(lang, None, error)),
@@ -84,7 +84,7 @@ async fn pending(
 async fn mode_of(app: &AppState, headers: &HeaderMap, invitation: &Invitation, exists: bool) -> (Mode, bool) {
     let mut other_account = false;
     if let Some(token) = cookie(headers, SESSION_COOKIE)
-        && let Ok((user, ..)) = app.services.session(token).await
+        && let Ok((user, ..)) = app.services.access.session(token).await
     {
         if user.email == invitation.email {
             return (Mode::SignedIn, false);
@@ -185,7 +185,7 @@ pub(crate) async fn accept_invitation(
         Mode::Password => Acceptance::Password { password, client: login_client(&headers, &extensions) },
         Mode::NewAccount => Acceptance::NewAccount { name: form.get("name"), password },
     };
-    match app.services.accept_invitation(&token, acceptance).await {
+    match app.services.access.accept_invitation(&token, acceptance).await {
         Ok(outcome) => {
             let mut cookies = session_cookies(&app, &outcome);
             cookies.push(set_cookie(INVITE_CSRF_COOKIE, "", "/invite", 0, app.secure_cookies));

@@ -63,7 +63,7 @@ async fn keys_page(
     form: KeyForm,
     new_key: Option<NewKey>,
 ) -> Result<KeysPage, DomainError> {
-    let keys = app.services.keys(&console.principal).await?;
+    let keys = app.services.access.keys(&console.principal).await?;
     let t = console.t();
     let keys = keys
         .into_iter()
@@ -113,7 +113,7 @@ pub(crate) async fn create_key(State(app): State<AppState>, post: Post) -> Respo
         errors: Vec::new(),
     };
     let created = match (KeyKind::parse(&input.kind), Role::parse(&input.role)) {
-        (Some(kind), Some(role)) => app.services.create_key(&console.principal, kind, role, &input.name).await,
+        (Some(kind), Some(role)) => app.services.access.create_key(&console.principal, kind, role, &input.name).await,
         (kind, role) => {
             let mut errors = Vec::new();
             if kind.is_none() {
@@ -145,7 +145,7 @@ pub(crate) async fn revoke_key(State(app): State<AppState>, Path(id): Path<Strin
     let Ok(id) = id.parse::<i64>() else {
         return console.fail(DomainError::NotFound(format!("key \"{id}\"")));
     };
-    match app.services.revoke_key(&console.principal, ApiKeyId(id)).await {
+    match app.services.access.revoke_key(&console.principal, ApiKeyId(id)).await {
         Ok(()) => Redirect::to("/keys?done=revoked").into_response(),
         Err(error) => console.fail(error),
     }

@@ -75,7 +75,7 @@ pub(crate) async fn login(State(app): State<AppState>, request: Request) -> Resp
     }
     let email = form.get("email").trim().to_string();
     let client = login_client(&headers, &extensions);
-    match app.services.login(&email, form.get("password"), &client).await {
+    match app.services.access.login(&email, form.get("password"), &client).await {
         Ok(outcome) => {
             let mut cookies = session_cookies(&app, &outcome);
             cookies.push(set_cookie(LOGIN_CSRF_COOKIE, "", "/login", 0, app.secure_cookies));
@@ -123,7 +123,7 @@ pub(crate) fn session_cookies(app: &AppState, outcome: &siyu_domain::access::Log
 
 /// POST /logout: ends the session and clears its cookie.
 pub(crate) async fn logout(State(app): State<AppState>, post: Post) -> Response {
-    if let Err(error) = app.services.logout(&post.console.token).await {
+    if let Err(error) = app.services.access.logout(&post.console.token).await {
         return post.console.fail(error);
     }
     redirect_with_cookies("/login", vec![set_cookie(SESSION_COOKIE, "", "/", 0, app.secure_cookies)])
@@ -159,7 +159,7 @@ pub(crate) async fn switch_workspace(State(app): State<AppState>, post: Post) ->
         return post.console.fail(DomainError::NotFound("workspace".into()));
     };
     let console: &Console = &post.console;
-    match app.services.switch_workspace(&console.token, WorkspaceId(id)).await {
+    match app.services.access.switch_workspace(&console.token, WorkspaceId(id)).await {
         Ok(()) => Redirect::to("/").into_response(),
         Err(error) => console.fail(error),
     }

@@ -94,7 +94,7 @@ pub(crate) async fn show_models(State(app): State<AppState>, console: Console, R
         .unwrap_or(30);
     let t = console.t();
     let p = &console.principal;
-    let summary = match app.services.models_summary(p).await {
+    let summary = match app.services.models.models_summary(p).await {
         Ok(summary) => summary,
         Err(error) => return console.fail(error),
     };
@@ -118,7 +118,7 @@ pub(crate) async fn show_models(State(app): State<AppState>, console: Console, R
     };
     let (mut classes, mut classes_chart, mut heatmap_chart) = (Vec::new(), String::new(), String::new());
     if summary.buyers > 0 {
-        match app.services.rfm_model(p).await {
+        match app.services.models.rfm_model(p).await {
             Ok(rfm) => {
                 classes = rows(&rfm.classes);
                 classes_chart = chart_of(&rfm.classes);
@@ -137,7 +137,7 @@ pub(crate) async fn show_models(State(app): State<AppState>, console: Console, R
     let (mut ltv_chart, mut ltv_note, mut ltv_total, mut ltv_unavailable) =
         (String::new(), String::new(), String::new(), None);
     if summary.buyers > 0 {
-        match app.services.ltv_model(p).await {
+        match app.services.models.ltv_model(p).await {
             Ok(ltv) if ltv.status == LtvStatus::Computing => ltv_unavailable = Some(t.ltv_computing.to_string()),
             Ok(ltv) if ltv.status == LtvStatus::NotConverged => {
                 ltv_unavailable = Some(match ltv.bgnbd["bound_parameter"].as_str() {
@@ -165,7 +165,7 @@ pub(crate) async fn show_models(State(app): State<AppState>, console: Console, R
     }
     let now = app.services.now();
     let since = now - jiff::SignedDuration::from_hours(24 * flows_days);
-    let flows_chart = match app.services.lifecycle_flows(p, since, now).await {
+    let flows_chart = match app.services.models.lifecycle_flows(p, since, now).await {
         Ok(flows) => {
             let stage_name = |key: &str| {
                 summary
@@ -191,8 +191,8 @@ pub(crate) async fn show_models(State(app): State<AppState>, console: Console, R
         }
         Err(error) => return console.fail(error),
     };
-    let settings = app.services.model_settings(p).await.unwrap_or_default();
-    let recall = match app.services.recall_list(p, PageRequest::first(20)).await {
+    let settings = app.services.models.model_settings(p).await.unwrap_or_default();
+    let recall = match app.services.models.recall_list(p, PageRequest::first(20)).await {
         Ok((_, page)) => page
             .items
             .into_iter()
@@ -290,9 +290,9 @@ async fn recall_page(
     console: &Console,
     page: PageRequest,
 ) -> Result<(u64, Vec<RecallCustomer>, Option<i64>), DomainError> {
-    let (total, page) = app.services.recall_list(&console.principal, page).await?;
+    let (total, page) = app.services.models.recall_list(&console.principal, page).await?;
     let ids: Vec<siyu_core::CustomerId> = page.items.iter().map(|r| r.customer_id).collect();
-    let customers = match app.services.customers_by_id(&console.principal, &ids).await {
+    let customers = match app.services.customers.customers_by_id(&console.principal, &ids).await {
         Ok(customers) => customers,
         Err(DomainError::Forbidden(_)) => Vec::new(),
         Err(error) => return Err(error),
@@ -563,7 +563,7 @@ fn edges_of(form: &super::session::FormData, unreadable: &mut Vec<siyu_domain::F
 
 /// GET /models/settings: the thresholds in force, as a form for roles with `segments:manage`.
 pub(crate) async fn show_settings(State(app): State<AppState>, console: Console) -> Response {
-    let settings = match app.services.model_settings(&console.principal).await {
+    let settings = match app.services.models.model_settings(&console.principal).await {
         Ok(settings) => settings,
         Err(error) => return console.fail(error),
     };
@@ -583,7 +583,7 @@ pub(crate) async fn show_settings(State(app): State<AppState>, console: Console)
 pub(crate) async fn save_settings(State(app): State<AppState>, post: Post) -> Response {
     let Post { console, form } = post;
     let t = console.t();
-    let mut settings = match app.services.model_settings(&console.principal).await {
+    let mut settings = match app.services.models.model_settings(&console.principal).await {
         Ok(settings) => settings,
         Err(error) => return console.fail(error),
     };
@@ -636,7 +636,7 @@ pub(crate) async fn save_settings(State(app): State<AppState>, post: Post) -> Re
     settings.message_received_events = names("message_received_events");
     settings.message_engaged_events = names("message_engaged_events");
     let result = if unreadable.is_empty() {
-        app.services.set_model_settings(&console.principal, &settings).await
+        app.services.models.set_model_settings(&console.principal, &settings).await
     } else {
         Err(DomainError::Invalid(unreadable))
     };
@@ -660,7 +660,7 @@ pub(crate) async fn save_settings(State(app): State<AppState>, post: Post) -> Re
 /// POST /models/run: schedules a recomputation of the models and returns at once (the page says
 /// they are being recomputed until they are).
 pub(crate) async fn run_models(State(app): State<AppState>, post: Post) -> Response {
-    match app.services.schedule_models(&post.console.principal, None).await {
+    match app.services.models.schedule_models(&post.console.principal, None).await {
         Ok(_) => Redirect::to("/models").into_response(),
         Err(error) => post.console.fail(error),
     }

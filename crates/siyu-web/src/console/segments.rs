@@ -36,7 +36,7 @@ struct SegmentsPage {
 
 /// GET /segments: every segment with its size now and its daily sizes as a sparkline.
 pub(crate) async fn list_segments(State(app): State<AppState>, console: Console) -> Response {
-    let views = match app.services.segments(&console.principal).await {
+    let views = match app.services.segments.segments(&console.principal).await {
         Ok(views) => views,
         Err(error) => return console.fail(error),
     };
@@ -166,7 +166,7 @@ pub(crate) async fn show_segment(
     RawQuery(raw): RawQuery,
 ) -> Response {
     let p = &console.principal;
-    let view = match app.services.segment(p, &key).await {
+    let view = match app.services.segments.segment(p, &key).await {
         Ok(view) => view,
         Err(error) => return console.fail(error),
     };
@@ -174,8 +174,8 @@ pub(crate) async fn show_segment(
     let cursor = params.get("cursor");
     let page = PageRequest { limit: MEMBERS_PAGE, after: PageRequest::decode_cursor(cursor) };
     let (mut members, mut members_count, mut members_next) = (Vec::new(), None, None);
-    match app.services.segment_members(p, &key, page).await {
-        Ok((total, page)) => match app.services.customers_by_id(p, &page.items).await {
+    match app.services.segments.segment_members(p, &key, page).await {
+        Ok((total, page)) => match app.services.customers.customers_by_id(p, &page.items).await {
             Ok(customers) => {
                 members = customers.iter().map(|c| customers::row(&console, c)).collect();
                 members_count = Some(Text::fill(console.t().members_count, total));
@@ -225,6 +225,7 @@ pub(crate) async fn export_segment_members(
     }
     let exported = app
         .services
+        .segments
         .export_segment(&console.principal, &key, false, &mut |c| write(&siyu_domain::segments::member_row(&c)))
         .await;
     if let Err(error) = exported {
@@ -246,7 +247,7 @@ pub(crate) async fn save_segment(State(app): State<AppState>, post: Post) -> Res
         definition: None,
         text: Some(form.get("text").to_string()),
     };
-    match app.services.save_segment(&console.principal, &input, existing).await {
+    match app.services.segments.save_segment(&console.principal, &input, existing).await {
         Ok(view) => Redirect::to(&format!("/segments/{}", view.key)).into_response(),
         Err(error) => match form_errors(console.t(), &error) {
             Some(errors) => {
@@ -290,7 +291,7 @@ pub(crate) async fn preview_segment(
         }
     }
     let t = console.t();
-    match app.services.preview_segment(&console.principal, &input).await {
+    match app.services.segments.preview_segment(&console.principal, &input).await {
         Ok(mut preview) => {
             preview.warnings = preview.warnings.iter().map(|w| t.reason(w)).collect();
             Json(json!(preview)).into_response()

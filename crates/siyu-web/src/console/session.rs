@@ -120,12 +120,12 @@ impl FromRequestParts<AppState> for Console {
         let Some(token) = cookie(&parts.headers, SESSION_COOKIE).map(str::to_string) else {
             return Err(to_login());
         };
-        let (user, session, principal, memberships) = match app.services.session(&token).await {
+        let (user, session, principal, memberships) = match app.services.access.session(&token).await {
             Ok(found) => found,
             Err(DomainError::Unauthenticated(_)) => return Err(to_login()),
             Err(error) => return Err(page::error_page(lang, None, error)),
         };
-        let workspace = app.services.workspace(&principal).await.map_err(|e| page::error_page(lang, None, e))?;
+        let workspace = app.services.access.workspace(&principal).await.map_err(|e| page::error_page(lang, None, e))?;
         // The time zone was validated when the workspace was saved; UTC only guards old rows.
         let time_zone = TimeZone::get(&workspace.time_zone).unwrap_or(TimeZone::UTC);
         Ok(Self { token, user, session, principal, memberships, workspace, time_zone, lang })

@@ -50,8 +50,10 @@ async fn tags_page(
     group_form: FormState,
     tag_form: FormState,
 ) -> Result<TagsPage, DomainError> {
-    let (groups, tags) =
-        tokio::try_join!(app.services.tag_groups(&console.principal), app.services.tags(&console.principal))?;
+    let (groups, tags) = tokio::try_join!(
+        app.services.customers.tag_groups(&console.principal),
+        app.services.customers.tags(&console.principal)
+    )?;
     let t = console.t();
     let group_choices = groups.iter().map(|g| Choice::new(g.name.clone(), g.name.clone(), &tag_form.choice)).collect();
     let groups = groups
@@ -112,7 +114,7 @@ async fn form_failed(
 pub(crate) async fn create_tag_group(State(app): State<AppState>, post: Post) -> Response {
     let Post { console, form } = post;
     let (name, family) = (form.get("name"), form.get("family"));
-    match app.services.create_tag_group(&console.principal, name, family).await {
+    match app.services.customers.create_tag_group(&console.principal, name, family).await {
         Ok(_) => Redirect::to("/tags?done=group").into_response(),
         Err(error) => {
             let state = FormState { name: name.into(), choice: family.into(), errors: Vec::new() };
@@ -125,7 +127,7 @@ pub(crate) async fn create_tag_group(State(app): State<AppState>, post: Post) ->
 pub(crate) async fn create_tag(State(app): State<AppState>, post: Post) -> Response {
     let Post { console, form } = post;
     let (name, group) = (form.get("name"), form.get("group"));
-    match app.services.create_tag(&console.principal, group, name).await {
+    match app.services.customers.create_tag(&console.principal, group, name).await {
         Ok(_) => Redirect::to("/tags?done=tag").into_response(),
         Err(error) => {
             let state = FormState { name: name.into(), choice: group.into(), errors: Vec::new() };

@@ -67,9 +67,10 @@ async fn users_page(
     form: UserForm,
     new_link: Option<String>,
 ) -> Result<UsersPage, DomainError> {
-    let members = app.services.members(&console.principal).await?;
+    let members = app.services.access.members(&console.principal).await?;
     let invitations = app
         .services
+        .access
         .invitations(&console.principal)
         .await?
         .into_iter()
@@ -137,7 +138,7 @@ fn parse_role(raw: &str) -> Result<Role, DomainError> {
 pub(crate) async fn invite_user(State(app): State<AppState>, post: Post) -> Response {
     let Post { console, form } = post;
     let input = UserForm { email: form.get("email").trim().into(), role: form.get("role").into(), errors: Vec::new() };
-    match app.services.invite_user(&console.principal, &input.email, &input.role).await {
+    match app.services.access.invite_user(&console.principal, &input.email, &input.role).await {
         Ok(outcome) => {
             let link = format!("{}/invite/{}", app.public_url.trim_end_matches('/'), outcome.token);
             match users_page(&app, &console, UserForm::default(), Some(link)).await {
@@ -166,7 +167,7 @@ pub(crate) async fn revoke_invitation(State(app): State<AppState>, Path(id): Pat
     let Ok(id) = id.parse::<i64>() else {
         return console.fail(DomainError::NotFound(format!("invitation \"{id}\"")));
     };
-    match app.services.revoke_invitation(&console.principal, InvitationId(id)).await {
+    match app.services.access.revoke_invitation(&console.principal, InvitationId(id)).await {
         Ok(()) => Redirect::to("/users?done=uninvited").into_response(),
         Err(error) => console.fail(error),
     }
@@ -179,7 +180,7 @@ pub(crate) async fn set_role(State(app): State<AppState>, Path(id): Path<String>
         return console.fail(DomainError::NotFound(format!("user \"{id}\"")));
     };
     let result = match parse_role(form.get("role")) {
-        Ok(role) => app.services.set_role(&console.principal, UserId(id), role).await,
+        Ok(role) => app.services.access.set_role(&console.principal, UserId(id), role).await,
         Err(error) => Err(error),
     };
     match result {

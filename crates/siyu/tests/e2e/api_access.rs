@@ -145,6 +145,7 @@ async fn fixture(app: &TestApp, owner_key: &str, template: &str, round: usize) -
     if path.contains("{u}") {
         let id = app
             .services
+            .access
             .add_user(app.owner.workspace_id(), &format!("u{round}@brand.cn"), "", "long-password", Role::Analyst)
             .await
             .unwrap();
@@ -178,7 +179,7 @@ async fn send(app: &TestApp, method: &str, path: &str, key: &str, body: Option<V
 /// Stores two events in the test workspace, so analytics routes have something to answer.
 async fn seed_events(app: &TestApp) {
     use siyu_domain::events::{EventKind, NewEvent};
-    let ids = app.services.customers_for_user_ids(&app.owner, &["ev-1".to_string()]).await.unwrap();
+    let ids = app.services.events.customers_for_user_ids(&app.owner, &["ev-1".to_string()]).await.unwrap();
     let now = app.services.now().as_microsecond();
     let events = ["Signed Up", "Order Completed"].map(|name| NewEvent {
         customer: ids[0],
@@ -192,7 +193,7 @@ async fn seed_events(app: &TestApp) {
         properties: r#"{"revenue":10}"#.into(),
         context: "{}".into(),
     });
-    app.services.append_events(&app.owner, &events).await.unwrap();
+    app.services.events.append_events(&app.owner, &events).await.unwrap();
 }
 
 async fn seed_tags(app: &TestApp, key: &str) {
@@ -207,12 +208,13 @@ async fn requests_without_a_valid_secret_key_are_refused(app: TestApp) {
     assert_eq!(response.headers()["content-type"], "application/problem+json");
     let (status, _, _) = app.call("GET", "/api/v1/customers", "sy_sk_0000", None).await;
     assert_eq!(status, 401);
-    let (_, write_key) = app.services.create_key(&app.owner, KeyKind::Write, Role::Owner, "sdk").await.unwrap();
+    let (_, write_key) = app.services.access.create_key(&app.owner, KeyKind::Write, Role::Owner, "sdk").await.unwrap();
     let (status, problem, _) = app.call("GET", "/api/v1/customers", &write_key, None).await;
     assert_eq!(status, 401, "{problem}");
-    let (key, token) = app.services.create_key(&app.owner, KeyKind::Secret, Role::Owner, "short-lived").await.unwrap();
+    let (key, token) =
+        app.services.access.create_key(&app.owner, KeyKind::Secret, Role::Owner, "short-lived").await.unwrap();
     assert_eq!(app.call("GET", "/api/v1/customers", &token, None).await.0, 200);
-    app.services.revoke_key(&app.owner, key.id).await.unwrap();
+    app.services.access.revoke_key(&app.owner, key.id).await.unwrap();
     assert_eq!(app.call("GET", "/api/v1/customers", &token, None).await.0, 401);
 }
 

@@ -34,13 +34,13 @@ async fn seed(app: &TestApp) -> i64 {
     for (email, name, role) in
         [(OWNER, "王店长", Role::Owner), (AGENT, "客服小张", Role::CsAgent), (ANALYST, "分析师小陈", Role::Analyst)]
     {
-        services.add_user(ws, email, name, PASSWORD, role).await.unwrap();
+        services.access.add_user(ws, email, name, PASSWORD, role).await.unwrap();
     }
-    services.create_tag_group(owner, "价值分层", "consumption_preference").await.unwrap();
-    services.create_tag_group(owner, "活跃度", "behaviour").await.unwrap();
+    services.customers.create_tag_group(owner, "价值分层", "consumption_preference").await.unwrap();
+    services.customers.create_tag_group(owner, "活跃度", "behaviour").await.unwrap();
     for (group, tag) in [("价值分层", "VIP"), ("价值分层", "高潜力"), ("活跃度", "沉睡"), ("活跃度", "夜猫子")]
     {
-        services.create_tag(owner, group, tag).await.unwrap();
+        services.customers.create_tag(owner, group, tag).await.unwrap();
     }
     let neighbours = [
         ("韩梅梅", "13900001111", "han.meimei@example.com", "北京", "高潜力"),
@@ -51,19 +51,19 @@ async fn seed(app: &TestApp) -> i64 {
     for (name, phone, email, city, tag) in neighbours {
         let customer = json!({"identities": [{"type": "phone", "value": phone}, {"type": "email", "value": email}],
             "traits": {"name": name, "city": city}, "tags": [tag]});
-        services.upsert_customer(owner, input(customer)).await.unwrap();
+        services.customers.upsert_customer(owner, input(customer)).await.unwrap();
     }
     let by_phone = json!({"identities": [{"type": "phone", "value": PHONE}, {"type": "wecom_external_userid", "value": "wmABC123"}],
         "traits": {"name": NAME, "city": "上海", "level": 3}, "tags": ["VIP"], "source": "wecom"});
-    services.upsert_customer(owner, input(by_phone)).await.unwrap();
+    services.customers.upsert_customer(owner, input(by_phone)).await.unwrap();
     let by_email = json!({"identities": [{"type": "email", "value": EMAIL}, {"type": "member_no", "value": "M-20240001"}],
         "traits": {"favourite": "咖啡"}, "source": "mini_program"});
-    services.upsert_customer(owner, input(by_email)).await.unwrap();
+    services.customers.upsert_customer(owner, input(by_email)).await.unwrap();
     let linking = json!({"identities": [{"type": "phone", "value": PHONE}, {"type": "email", "value": EMAIL}]});
-    let merged = services.upsert_customer(owner, input(linking)).await.unwrap();
+    let merged = services.customers.upsert_customer(owner, input(linking)).await.unwrap();
     assert!(!merged.merged.is_empty(), "the linking write merges the two profiles");
     let id = merged.id;
-    services.add_note(owner, id, "客户咨询会员积分到期时间，已告知。").await.unwrap();
+    services.customers.add_note(owner, id, "客户咨询会员积分到期时间，已告知。").await.unwrap();
     let change = |channel: &str, granted: bool| ConsentChange {
         purpose: "marketing".into(),
         channel: channel.into(),
@@ -71,8 +71,8 @@ async fn seed(app: &TestApp) -> i64 {
         source: Some("mini_program".into()),
         policy_version: "2024-01".into(),
     };
-    services.change_consent(owner, id, vec![change("sms", true), change("email", true)]).await.unwrap();
-    services.change_consent(owner, id, vec![change("sms", false)]).await.unwrap();
+    services.customers.change_consent(owner, id, vec![change("sms", true), change("email", true)]).await.unwrap();
+    services.customers.change_consent(owner, id, vec![change("sms", false)]).await.unwrap();
     id.0
 }
 
@@ -164,7 +164,7 @@ async fn forms_without_the_session_csrf_token_are_refused_and_write_nothing() {
     assert!(page.contains("did not come from this site"), "{page}");
     let wrong = "f".repeat(32);
     assert_eq!(post(&client, &app, &path, &[("_csrf", &wrong), ("body", "forged note")]).await.0, 403);
-    let notes = app.services.notes(&app.owner, CustomerId(id)).await.unwrap();
+    let notes = app.services.customers.notes(&app.owner, CustomerId(id)).await.unwrap();
     assert_eq!(notes.len(), 1, "only the seeded note exists");
 
     let (_, page) = get(&client, &app, &format!("/customers/{id}")).await;
@@ -172,7 +172,7 @@ async fn forms_without_the_session_csrf_token_are_refused_and_write_nothing() {
     let (status, page) = post(&client, &app, &path, &[("_csrf", &csrf), ("body", "called back about points")]).await;
     assert_eq!(status, 200, "a genuine note is added and the page shown again");
     assert!(fragment(&page, r#"id="notes""#, "</ul>").contains("called back about points"));
-    assert_eq!(app.services.notes(&app.owner, CustomerId(id)).await.unwrap().len(), 2);
+    assert_eq!(app.services.customers.notes(&app.owner, CustomerId(id)).await.unwrap().len(), 2);
 
     let (status, page) = post(&client, &app, &path, &[("_csrf", &csrf), ("body", "   ")]).await;
     assert_eq!(status, 422, "an empty note shows the form again");
@@ -249,7 +249,7 @@ async fn the_customer_list_pages_with_a_cursor() {
     seed(&app).await;
     let more =
         (0..30).map(|i| input(json!({"identities": [{"type": "user_id", "value": format!("u-{i}")}]}))).collect();
-    app.services.upsert_customers(&app.owner, more, "api", "").await.unwrap();
+    app.services.customers.upsert_customers(&app.owner, more, "api", "").await.unwrap();
     let client = logged_in(&app, OWNER, EN).await;
     let (_, first) = get(&client, &app, "/customers").await;
     assert!(first.contains("35 customers in total"));
@@ -267,7 +267,7 @@ async fn the_workspace_switcher_moves_the_session_to_another_membership() {
     let app = console_app().await;
     seed(&app).await;
     let (other, _) = app.other_workspace("outlet").await;
-    app.services.add_user(other.workspace_id(), OWNER, "王店长", PASSWORD, Role::Analyst).await.unwrap();
+    app.services.access.add_user(other.workspace_id(), OWNER, "王店长", PASSWORD, Role::Analyst).await.unwrap();
     let (stranger, _) = app.other_workspace("stranger").await;
     let client = logged_in(&app, OWNER, EN).await;
     let (_, page) = get(&client, &app, "/customers").await;
@@ -328,7 +328,8 @@ async fn owner_creates_an_api_key_and_sees_its_token_once() {
     assert!(page.contains("shown only this once"));
     let (_, listed) = get(&client, &app, "/keys").await;
     assert!(!listed.contains(token), "the token is never shown again");
-    let key_id = app.services.keys(&app.owner).await.unwrap().into_iter().find(|k| k.name == "CRM sync").unwrap().id;
+    let key_id =
+        app.services.access.keys(&app.owner).await.unwrap().into_iter().find(|k| k.name == "CRM sync").unwrap().id;
     let (status, page) = post(&client, &app, &format!("/keys/{key_id}/revoke"), &[("_csrf", &csrf)]).await;
     assert_eq!(status, 200);
     assert!(page.contains("Key revoked."), "{page}");

@@ -28,7 +28,7 @@ async fn analytics_app(events: bool) -> TestApp {
     for (email, name, role) in
         [(OWNER, "王店长", Role::Owner), (ANALYST, "分析师小陈", Role::Analyst), (AGENT, "客服小张", Role::CsAgent)]
     {
-        app.services.add_user(ws, email, name, PASSWORD, role).await.unwrap();
+        app.services.access.add_user(ws, email, name, PASSWORD, role).await.unwrap();
     }
     if events {
         let report = siyu::event_import::import(&app.services, &app.owner, &fixture("small-2.parquet"), |_, _| {})
@@ -140,7 +140,7 @@ async fn the_funnel_defaults_to_the_first_events_and_the_assets_are_served() {
     let (status, page) = get(&client, &app, "/analytics/funnel").await;
     assert_eq!(status, 200);
     let names: Vec<String> =
-        app.services.event_index(&app.owner).await.unwrap().names.names().iter().take(4).cloned().collect();
+        app.services.events.event_index(&app.owner).await.unwrap().names.names().iter().take(4).cloned().collect();
     let shown: Vec<String> = funnel_rows(&page).into_iter().map(|(event, _)| event).collect();
     assert_eq!(shown, names, "the workspace's first four events");
     assert!(page.contains(&format!(r#"name="steps" value="{}""#, names.join(","))), "and the form says so");
@@ -202,7 +202,7 @@ async fn cs_agent_gets_403_and_no_analytics_link() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retention_and_rfm_pages_show_the_domain_answers() {
     let app = analytics_app(true).await;
-    let index = app.services.event_index(&app.owner).await.unwrap();
+    let index = app.services.events.event_index(&app.owner).await.unwrap();
     let tz = jiff::tz::TimeZone::get("Asia/Shanghai").unwrap();
     let retention = index
         .retention(
@@ -274,7 +274,7 @@ async fn a_workspace_without_events_shows_an_empty_state() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn analyst_home_is_a_dashboard_with_the_domain_kpis() {
     let app = analytics_app(true).await;
-    let index = app.services.event_index(&app.owner).await.unwrap();
+    let index = app.services.events.event_index(&app.owner).await.unwrap();
     let tz = jiff::tz::TimeZone::get("Asia/Shanghai").unwrap();
     let passive = siyu_domain::models::ModelSettings::default().passive_events;
     let kpis = index.kpis(&tz, None, app.services.now().as_microsecond(), &passive).unwrap();
@@ -359,7 +359,7 @@ async fn append_with(app: &TestApp, events: &[(siyu_core::CustomerId, &str, i64,
             context: "{}".into(),
         })
         .collect();
-    app.services.append_events(&app.owner, &events).await.unwrap();
+    app.services.events.append_events(&app.owner, &events).await.unwrap();
 }
 
 /// Returns the funnel breakdown table's rows as (value, customers per step).
@@ -383,7 +383,8 @@ fn breakdown_rows(page: &str) -> Vec<(String, Vec<u64>)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_funnel_breakdown_reads_the_step_the_form_names() {
     let app = analytics_app(false).await;
-    let ids = app.services.customers_for_user_ids(&app.owner, &["a".into(), "b".into(), "c".into()]).await.unwrap();
+    let ids =
+        app.services.events.customers_for_user_ids(&app.owner, &["a".into(), "b".into(), "c".into()]).await.unwrap();
     let at = |hour: i64| app.services.now().as_microsecond() - (48 - hour) * 3_600_000_000;
     // `channel` exists only on orders: a and b order through WeChat and the mini program, c only views.
     append_with(
@@ -441,7 +442,8 @@ async fn the_dashboard_reads_the_last_complete_day_of_customer_activity_not_siyu
         let day = today.checked_sub(jiff::Span::new().days(days_ago)).unwrap();
         day.at(12, 0, 0, 0).to_zoned(tz.clone()).unwrap().timestamp().as_microsecond()
     };
-    let ids = app.services.customers_for_user_ids(&app.owner, &["a".into(), "b".into(), "c".into()]).await.unwrap();
+    let ids =
+        app.services.events.customers_for_user_ids(&app.owner, &["a".into(), "b".into(), "c".into()]).await.unwrap();
     let (a, b, c) = (ids[0], ids[1], ids[2]);
     // Customers act on the three days before today; today only siyu's own bookkeeping (and a message
     // the brand sent) is recorded for everyone, "now", plus one customer's visit.
@@ -549,7 +551,7 @@ async fn cs_agent_home_is_still_the_customer_list() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn segmentation_page_shows_the_domain_counts() {
     let app = analytics_app(true).await;
-    let index = app.services.event_index(&app.owner).await.unwrap();
+    let index = app.services.events.event_index(&app.owner).await.unwrap();
     let tz = jiff::tz::TimeZone::get("Asia/Shanghai").unwrap();
     let events = vec![SeriesSpec::from("Product Viewed"), SeriesSpec::from("Order Completed")];
     let plain = SegmentationOptions::default();
@@ -642,7 +644,7 @@ async fn segmentation_page_shows_the_domain_counts() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn paths_page_matches_the_domain_answer() {
     let app = analytics_app(true).await;
-    let index = app.services.event_index(&app.owner).await.unwrap();
+    let index = app.services.events.event_index(&app.owner).await.unwrap();
     let client = logged_in(&app, ANALYST, EN).await;
     for (event, direction, depth, heading) in
         [("Signed Up", "next", 3, "Next event"), ("Order Completed", "previous", 2, "Previous event")]
@@ -831,11 +833,11 @@ const LEGACY_US: [i64; 5] =
 async fn legacy_events_outside_the_accepted_range_crash_no_query_endpoint_or_page() {
     let app = analytics_app(true).await;
     let now_us = app.services.now().as_microsecond();
-    let before = app.services.event_index(&app.owner).await.unwrap();
+    let before = app.services.events.event_index(&app.owner).await.unwrap();
     let kpis_before = before.kpis(&jiff::tz::TimeZone::UTC, None, now_us, &[]).unwrap();
     // A customer of small-2 and one seen only at those instants, each with visits and orders there.
     let known = siyu_core::CustomerId(before.columns.base().customer(0));
-    let only_legacy = app.services.customers_for_user_ids(&app.owner, &["legacy".into()]).await.unwrap()[0];
+    let only_legacy = app.services.events.customers_for_user_ids(&app.owner, &["legacy".into()]).await.unwrap()[0];
     let legacy: Vec<siyu_domain::events::NewEvent> = [known, only_legacy]
         .into_iter()
         .flat_map(|customer| LEGACY_US.into_iter().map(move |ts_us| (customer, ts_us)))
@@ -854,8 +856,8 @@ async fn legacy_events_outside_the_accepted_range_crash_no_query_endpoint_or_pag
             })
         })
         .collect();
-    app.services.append_events(&app.owner, &legacy).await.unwrap();
-    let index = app.services.event_index(&app.owner).await.unwrap();
+    app.services.events.append_events(&app.owner, &legacy).await.unwrap();
+    let index = app.services.events.event_index(&app.owner).await.unwrap();
     assert_eq!(index.columns.event_count(), before.columns.event_count() + 20);
 
     // Every domain query, over every period, answers; defaults read only plausible instants.

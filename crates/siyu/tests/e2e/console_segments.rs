@@ -14,11 +14,11 @@ use siyu_domain::access::{Principal, Role};
 async fn demo_app() -> (TestApp, Principal) {
     let app = spawn_app(Backend::Sqlite).await.expect("SQLite needs no setup");
     siyu::demo::run(&app.services, 400, 7, false).await.unwrap();
-    let ws = app.services.workspace_by_slug(siyu::demo::SLUG).await.unwrap();
+    let ws = app.services.access.workspace_by_slug(siyu::demo::SLUG).await.unwrap();
     for (email, name, role) in
         [(OWNER, "王店长", Role::Owner), (ANALYST, "分析师小陈", Role::Analyst), (AGENT, "客服小张", Role::CsAgent)]
     {
-        app.services.add_user(ws.id, email, name, PASSWORD, role).await.unwrap();
+        app.services.access.add_user(ws.id, email, name, PASSWORD, role).await.unwrap();
     }
     (app, Principal::cli(ws.id))
 }
@@ -35,10 +35,10 @@ fn customers_in(page: &str, table: &str) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_models_page_shows_the_domain_answers_in_both_languages() {
     let (app, owner) = demo_app().await;
-    let summary = app.services.models_summary(&owner).await.unwrap();
+    let summary = app.services.models.models_summary(&owner).await.unwrap();
     assert!(summary.buyers > 0, "the demo has orders");
     // The LTV fit follows the models in the background; the page shows it once it is done.
-    app.services.models_settled(&owner).await.unwrap();
+    app.services.models.models_settled(&owner).await.unwrap();
     let client = logged_in(&app, ANALYST, EN).await;
     let (status, page) = get(&client, &app, "/models").await;
     assert_eq!(status, 200, "{page}");
@@ -51,7 +51,7 @@ async fn the_models_page_shows_the_domain_answers_in_both_languages() {
     }
     // LTV: the predictions of a converged fit, or why there are none (the demo's customers show no
     // spread in dropout, so its BG/NBD fit runs a and b to infinity and does not converge).
-    let ltv = app.services.ltv_model(&owner).await.unwrap();
+    let ltv = app.services.models.ltv_model(&owner).await.unwrap();
     let not_converged = ltv.status == siyu_domain::models::LtvStatus::NotConverged;
     if not_converged {
         let why = fragment(&page, r#"id="ltv-unavailable""#, "</p>");
@@ -103,7 +103,7 @@ async fn the_models_page_shows_the_domain_answers_in_both_languages() {
     let (status, page) = post(&client, &app, "/models/settings", &body).await;
     assert_eq!(status, 422, "{page}");
     assert!(fragment(&page, r#"id="settings-errors""#, "</ul>").contains("must be more than dormant_days"), "{page}");
-    assert_eq!(app.services.model_settings(&owner).await.unwrap().churned_days, 180);
+    assert_eq!(app.services.models.model_settings(&owner).await.unwrap().churned_days, 180);
     // Fixed RFM edges and the event lists are edited as comma-separated lists; an unreadable edge
     // is named and nothing is saved.
     let passive = format!("{}, Coupon Expired", fields.iter().find(|(n, _)| n == "passive_events").unwrap().1);
@@ -122,7 +122,7 @@ async fn the_models_page_shows_the_domain_answers_in_both_languages() {
     assert_eq!(status, 422, "{page}");
     let errors = fragment(&page, r#"id="settings-errors""#, "</ul>");
     assert!(errors.contains(r#"data-field="rfm_edges.recency_days""#) && errors.contains("不是数字"), "{page}");
-    assert_eq!(app.services.model_settings(&owner).await.unwrap().churned_days, 180);
+    assert_eq!(app.services.models.model_settings(&owner).await.unwrap().churned_days, 180);
     let good = with(&[
         ("churned_days", "200"),
         ("churn_days", "21"),
@@ -133,7 +133,7 @@ async fn the_models_page_shows_the_domain_answers_in_both_languages() {
     let good: Vec<(&str, &str)> = good.iter().map(|(n, v)| (*n, v.as_str())).collect();
     let (status, page) = post(&client, &app, "/models/settings", &good).await;
     assert_eq!(status, 200, "{page}");
-    let saved = app.services.model_settings(&owner).await.unwrap();
+    let saved = app.services.models.model_settings(&owner).await.unwrap();
     assert_eq!((saved.churned_days, saved.churn_days), (200, 21));
     let edges = saved.rfm_edges.expect("fixed edges saved");
     assert_eq!((edges.recency_days, edges.frequency), (vec![7, 30, 90, 180], vec![1, 2, 3, 5]));
@@ -147,8 +147,8 @@ async fn the_models_page_shows_the_domain_answers_in_both_languages() {
     assert_eq!(status, 403);
 
     // The customer 360 page shows a buyer's models.
-    let buyer = app.services.recall_list(&owner, siyu_core::PageRequest::first(1000)).await.unwrap().1.items;
-    let any = app.services.event_index(&owner).await.unwrap().columns.customer_id(0);
+    let buyer = app.services.models.recall_list(&owner, siyu_core::PageRequest::first(1000)).await.unwrap().1.items;
+    let any = app.services.events.event_index(&owner).await.unwrap().columns.customer_id(0);
     let id = buyer.first().map_or(any, |b| b.customer_id.0);
     let (status, page) = get(&agent, &app, &format!("/customers/{id}")).await;
     assert_eq!(status, 200);
@@ -176,6 +176,7 @@ async fn segments_are_built_saved_listed_and_shown() {
     let text = "trait.city = \"上海\" and did(\"Order Completed\", within 90d)";
     let expected = app
         .services
+        .segments
         .preview_segment(&owner, &siyu_domain::segments::DefinitionInput { definition: None, text: Some(text.into()) })
         .await
         .unwrap()
@@ -213,6 +214,7 @@ async fn the_builder_keeps_rows_and_text_in_sync_with_a_live_size() {
     browser.type_into("#segment-text", text).await;
     let size = app
         .services
+        .segments
         .preview_segment(&owner, &siyu_domain::segments::DefinitionInput { definition: None, text: Some(text.into()) })
         .await
         .unwrap()

@@ -10,9 +10,9 @@ use siyu_domain::access::{Principal, Role};
 async fn demo_app() -> (TestApp, Principal) {
     let app = spawn_app(Backend::Sqlite).await.expect("SQLite needs no setup");
     siyu::demo::run(&app.services, 300, 7, false).await.unwrap();
-    let ws = app.services.workspace_by_slug(siyu::demo::SLUG).await.unwrap();
+    let ws = app.services.access.workspace_by_slug(siyu::demo::SLUG).await.unwrap();
     for (email, name, role) in [(OWNER, "王店长", Role::Owner), (ANALYST, "分析师小陈", Role::Analyst)] {
-        app.services.add_user(ws.id, email, name, PASSWORD, role).await.unwrap();
+        app.services.access.add_user(ws.id, email, name, PASSWORD, role).await.unwrap();
     }
     (app, Principal::cli(ws.id))
 }
@@ -20,7 +20,7 @@ async fn demo_app() -> (TestApp, Principal) {
 /// Returns a new owner secret key of the demo workspace.
 async fn owner_key(app: &TestApp, owner: &Principal) -> String {
     let kind = siyu_domain::access::api_keys::KeyKind::Secret;
-    app.services.create_key(owner, kind, Role::Owner, "ux").await.unwrap().1
+    app.services.access.create_key(owner, kind, Role::Owner, "ux").await.unwrap().1
 }
 
 /// Words that stay as they are in the Chinese interface (besides acronyms such as API, RFM or KOC,
@@ -134,7 +134,7 @@ async fn the_chinese_console_shows_no_english_in_segments_customers_and_errors()
     let (app, owner) = demo_app().await;
     let zh = logged_in(&app, OWNER, ZH).await;
     let first = siyu_domain::customers::CustomerQuery { page: siyu_core::PageRequest::first(1), ..Default::default() };
-    let customer = app.services.search_customers(&owner, &first).await.unwrap().items[0].id.0;
+    let customer = app.services.customers.search_customers(&owner, &first).await.unwrap().items[0].id.0;
     let mut pages = Vec::new();
     for path in [
         "/segments".to_string(),
@@ -202,7 +202,7 @@ async fn the_chinese_console_shows_no_english_in_segments_customers_and_errors()
 async fn the_customer_count_follows_the_filter() {
     let (app, owner) = demo_app().await;
     let zh = logged_in(&app, OWNER, ZH).await;
-    let total = app.services.customer_count(&owner).await.unwrap();
+    let total = app.services.customers.customer_count(&owner).await.unwrap();
     let (_, page) = get(&zh, &app, "/customers").await;
     assert!(fragment(&page, r#"id="customer-total""#, "</span>").contains(&format!("共 {total} 位客户")), "{page}");
     let query = siyu_domain::customers::CustomerQuery {
@@ -210,7 +210,7 @@ async fn the_customer_count_follows_the_filter() {
         traits: vec!["city=上海".into()],
         ..Default::default()
     };
-    let found = app.services.count_customers(&owner, &query).await.unwrap();
+    let found = app.services.customers.count_customers(&owner, &query).await.unwrap();
     assert!(found > 0 && found < total, "{found} of {total}");
     let response = zh
         .get(format!("{}/customers", app.base_url))
@@ -232,7 +232,7 @@ async fn segment_members_and_the_recall_list_are_paged_masked_customers_with_a_c
         definition: None,
         text: Some("did(\"Product Viewed\")".into()),
     };
-    let view = app.services.save_segment(&owner, &input, false).await.unwrap();
+    let view = app.services.segments.save_segment(&owner, &input, false).await.unwrap();
     assert!(view.size > 25, "the demo segment spans pages: {}", view.size);
     // The owner sees customers (names, phones) 25 at a time, and pages through all of them.
     let client = logged_in(&app, OWNER, ZH).await;
@@ -266,7 +266,7 @@ async fn segment_members_and_the_recall_list_are_paged_masked_customers_with_a_c
     assert_eq!(text.lines().count() as u64, view.size + 1);
     assert!(text.contains("****") && !text.contains("\"phone\":[\"+861"), "masked for the analyst");
     // The recall list: every customer on it, a page at a time, and as CSV.
-    let (total, _) = app.services.recall_list(&owner, siyu_core::PageRequest::first(1)).await.unwrap();
+    let (total, _) = app.services.models.recall_list(&owner, siyu_core::PageRequest::first(1)).await.unwrap();
     assert!(total > 25, "the demo's recall list spans pages: {total}");
     let (status, page) = get(&client, &app, "/models/recall").await;
     assert_eq!(status, 200);

@@ -13,13 +13,13 @@ const DAY_US: i64 = 86_400_000_000;
 async fn demo_customers_are_created_when_first_seen_consent_follows_its_policy_and_ltv_converges() {
     let app = spawn_app(Backend::Sqlite).await.expect("SQLite needs no setup");
     siyu::demo::run(&app.services, 300, 7, false).await.unwrap();
-    let ws = app.services.workspace_by_slug(siyu::demo::SLUG).await.unwrap();
+    let ws = app.services.access.workspace_by_slug(siyu::demo::SLUG).await.unwrap();
     let owner = Principal::cli(ws.id);
-    let computed = app.services.run_models(&owner, None).await.unwrap();
+    let computed = app.services.models.run_models(&owner, None).await.unwrap();
     assert_eq!(computed.models.customers.len(), 300, "every demo customer has behaviour");
     let mut repeat_buyers_long_known = 0;
     for model in &computed.models.customers {
-        let customer = app.services.customer(&owner, CustomerId(model.customer)).await.unwrap();
+        let customer = app.services.customers.customer(&owner, CustomerId(model.customer)).await.unwrap();
         let created_us = customer.created_at.as_microsecond();
         assert!(created_us <= model.first_seen_us, "customer {}: created after its first event", model.customer);
         // created_at is stored to the millisecond.
@@ -36,7 +36,7 @@ async fn demo_customers_are_created_when_first_seen_consent_follows_its_policy_a
         if model.stage == Stage::New {
             assert!(known_days < 30, "customer {}: new after {known_days} days", model.customer);
         }
-        for record in app.services.consent(&owner, CustomerId(model.customer)).await.unwrap().history {
+        for record in app.services.customers.consent(&owner, CustomerId(model.customer)).await.unwrap().history {
             let (year, month) = record.policy_version.split_once('-').unwrap();
             let policy = jiff::civil::date(year.parse().unwrap(), month.parse().unwrap(), 1)
                 .to_zoned(jiff::tz::TimeZone::UTC)

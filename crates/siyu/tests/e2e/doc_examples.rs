@@ -110,9 +110,10 @@ fn is_definition(value: &serde_json::Value) -> bool {
 async fn every_example_in_the_readme_and_docs_runs_against_the_demo() {
     let app = spawn_app(Backend::Sqlite).await.unwrap();
     siyu::demo::run(&app.services, 300, 7, false).await.unwrap();
-    let ws = app.services.workspace_by_slug(siyu::demo::SLUG).await.unwrap();
+    let ws = app.services.access.workspace_by_slug(siyu::demo::SLUG).await.unwrap();
     let (_, key) = app
         .services
+        .access
         .create_key(
             &siyu_domain::access::Principal::cli(ws.id),
             siyu_domain::access::api_keys::KeyKind::Secret,

@@ -59,9 +59,18 @@ async fn acknowledged_events_survive_sigkill_and_retries_store_nothing_twice() {
     let config = Config::for_tests(dir.path(), None);
     let key = {
         let app = App::build(&config).await.unwrap();
-        let ws =
-            app.services().create_workspace(&NewWorkspace::parse("crash", None, None, None).unwrap()).await.unwrap();
-        app.services().create_key(&Principal::cli(ws.id), KeyKind::Write, Role::Operator, "crash").await.unwrap().1
+        let ws = app
+            .services()
+            .access
+            .create_workspace(&NewWorkspace::parse("crash", None, None, None).unwrap())
+            .await
+            .unwrap();
+        app.services()
+            .access
+            .create_key(&Principal::cli(ws.id), KeyKind::Write, Role::Operator, "crash")
+            .await
+            .unwrap()
+            .1
     };
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let base = format!("http://127.0.0.1:{port}");
@@ -119,7 +128,7 @@ async fn acknowledged_events_survive_sigkill_and_retries_store_nothing_twice() {
     server.wait().unwrap();
 
     let app = App::build(&config).await.unwrap();
-    let ws = app.services().workspace_by_slug("crash").await.unwrap();
+    let ws = app.services().access.workspace_by_slug("crash").await.unwrap();
     let mut stored: HashMap<String, u32> = HashMap::new();
     app.services()
         .stores

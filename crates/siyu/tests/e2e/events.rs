@@ -28,7 +28,7 @@ fn only(rows: &Value, keys: &[&str]) -> Value {
 
 async fn check_answers(app: &TestApp, set: &str) {
     let expected = answers(set);
-    let index = app.services.event_index(&app.owner).await.unwrap();
+    let index = app.services.events.event_index(&app.owner).await.unwrap();
     let steps: Vec<String> =
         ["Signed Up", "Product Added", "Checkout Started", "Order Completed"].map(String::from).to_vec();
     let funnel = serde_json::to_value(index.funnel(&steps, 7 * 86_400, &Default::default()).unwrap()).unwrap();
@@ -60,7 +60,7 @@ pub async fn parquet_history_answers_like_duckdb_and_clickhouse(app: TestApp) {
     assert_eq!((report.rows, report.imported, report.failed), (4000, 4000, 0));
     check_answers(&app, "small-1").await;
     // Senders became customers with their user_id as an identity.
-    let first = app.services.event_index(&app.owner).await.unwrap().columns.base().customer(0);
+    let first = app.services.events.event_index(&app.owner).await.unwrap().columns.base().customer(0);
     let (status, body, _) = app.call("GET", &format!("/api/v1/customers/{first}"), &app.key, None).await;
     assert_eq!(status, 200);
     assert_eq!(body["identities"][0]["type"], "user_id");
@@ -93,7 +93,7 @@ pub async fn bad_csv_rows_are_reported_and_good_rows_imported(app: TestApp) {
     let errors: Vec<(u64, &str)> = report.errors.iter().map(|e| (e.row, e.field.as_str())).collect();
     assert_eq!(errors, vec![(3, "user_id"), (4, "ts"), (5, "event"), (6, "amount")]);
     assert!(report.errors[1].reason.contains("yesterday"), "{:?}", report.errors[1]);
-    let index = app.services.event_index(&app.owner).await.unwrap();
+    let index = app.services.events.event_index(&app.owner).await.unwrap();
     assert_eq!(index.columns.event_count(), 2);
     let rfm = index.rfm(None, app.services.now().as_microsecond()).unwrap();
     assert_eq!(rfm.customers, 1);
@@ -106,7 +106,7 @@ pub async fn bad_csv_rows_are_reported_and_good_rows_imported(app: TestApp) {
 
 pub async fn bad_queries_name_the_parameter(app: TestApp) {
     siyu::event_import::import(&app.services, &app.owner, &fixture("small-1.parquet"), |_, _| {}).await.unwrap();
-    let index = app.services.event_index(&app.owner).await.unwrap();
+    let index = app.services.events.event_index(&app.owner).await.unwrap();
     let field_of = |error: siyu_domain::DomainError| match error {
         siyu_domain::DomainError::Invalid(fields) => (fields[0].field.clone(), fields[0].reason.clone()),
         other => panic!("expected a field error, got {other:?}"),
@@ -135,20 +135,20 @@ pub async fn bad_queries_name_the_parameter(app: TestApp) {
         siyu_core::ApiKeyId(1),
         "sk_test",
     );
-    assert!(matches!(app.services.event_index(&agent).await, Err(siyu_domain::DomainError::Forbidden(_))));
+    assert!(matches!(app.services.events.event_index(&agent).await, Err(siyu_domain::DomainError::Forbidden(_))));
     let analyst = siyu_domain::access::Principal::key(
         app.owner.workspace_id(),
         siyu_domain::access::Role::Analyst,
         siyu_core::ApiKeyId(1),
         "sk_test",
     );
-    assert!(app.services.event_index(&analyst).await.is_ok());
+    assert!(app.services.events.event_index(&analyst).await.is_ok());
 }
 
 pub async fn events_stay_in_their_workspace(app: TestApp) {
     siyu::event_import::import(&app.services, &app.owner, &fixture("small-1.parquet"), |_, _| {}).await.unwrap();
     let (other, _) = app.other_workspace("other").await;
-    let index = app.services.event_index(&other).await.unwrap();
+    let index = app.services.events.event_index(&other).await.unwrap();
     assert_eq!(index.columns.event_count(), 0);
 }
 
@@ -271,21 +271,35 @@ pub async fn export_and_ndjson_import_round_trip(app: TestApp) {
     assert_eq!((report.imported, report.failed), (4000, 0), "{:?}", report.errors);
     let steps: Vec<String> =
         ["Signed Up", "Product Added", "Checkout Started", "Order Completed"].map(String::from).to_vec();
-    let original =
-        app.services.event_index(&app.owner).await.unwrap().funnel(&steps, 7 * 86_400, &Default::default()).unwrap();
-    let copy = app.services.event_index(&other).await.unwrap().funnel(&steps, 7 * 86_400, &Default::default()).unwrap();
+    let original = app
+        .services
+        .events
+        .event_index(&app.owner)
+        .await
+        .unwrap()
+        .funnel(&steps, 7 * 86_400, &Default::default())
+        .unwrap();
+    let copy =
+        app.services.events.event_index(&other).await.unwrap().funnel(&steps, 7 * 86_400, &Default::default()).unwrap();
     assert_eq!(original, copy);
-    let rfm = app.services.event_index(&other).await.unwrap().rfm(None, app.services.now().as_microsecond()).unwrap();
+    let rfm =
+        app.services.events.event_index(&other).await.unwrap().rfm(None, app.services.now().as_microsecond()).unwrap();
     assert_eq!(
         rfm,
-        app.services.event_index(&app.owner).await.unwrap().rfm(None, app.services.now().as_microsecond()).unwrap()
+        app.services
+            .events
+            .event_index(&app.owner)
+            .await
+            .unwrap()
+            .rfm(None, app.services.now().as_microsecond())
+            .unwrap()
     );
     // The Parquet export reads back too (the import takes its user_id, ts, event and amount columns).
     let (third, _) = app.other_workspace("third").await;
     let report = siyu::event_import::import(&app.services, &third, &parquet, |_, _| {}).await.unwrap();
     assert_eq!((report.imported, report.failed), (4000, 0));
     assert_eq!(
-        app.services.event_index(&third).await.unwrap().funnel(&steps, 7 * 86_400, &Default::default()).unwrap(),
+        app.services.events.event_index(&third).await.unwrap().funnel(&steps, 7 * 86_400, &Default::default()).unwrap(),
         original
     );
     // Importing the NDJSON again stores nothing twice: its messageIds were seen.
@@ -309,8 +323,8 @@ pub async fn export_and_ndjson_import_round_trip(app: TestApp) {
     // A line named only by siyu's customer id (as siyu's own events are exported) goes to that
     // customer when the workspace has it; the id of another workspace's customer is refused, by
     // line and field, never attributed.
-    let own = app.services.customers_for_user_ids(&third, &["u1".into()]).await.unwrap()[0];
-    let foreign = app.services.customers_for_user_ids(&app.owner, &["u1".into()]).await.unwrap()[0];
+    let own = app.services.events.customers_for_user_ids(&third, &["u1".into()]).await.unwrap()[0];
+    let foreign = app.services.events.customers_for_user_ids(&app.owner, &["u1".into()]).await.unwrap()[0];
     assert_ne!(own, foreign);
     let named = |id: siyu_core::CustomerId, message_id: &str| {
         json!({"event": "Segment Entered", "messageId": message_id, "timestamp": "2026-01-05T11:00:00Z",
@@ -359,7 +373,7 @@ crate::both_backends!(
 async fn a_cli_import_next_to_a_running_server_is_seen_by_it() {
     let app = crate::spawn_app(crate::Backend::Sqlite).await.unwrap();
     siyu::event_import::import(&app.services, &app.owner, &fixture("small-1.parquet"), |_, _| {}).await.unwrap();
-    assert_eq!(app.services.event_index(&app.owner).await.unwrap().columns.event_count(), 4000);
+    assert_eq!(app.services.events.event_index(&app.owner).await.unwrap().columns.event_count(), 4000);
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_siyu"))
         .arg("--data-dir")
         .arg(app._dir.path())
@@ -370,16 +384,16 @@ async fn a_cli_import_next_to_a_running_server_is_seen_by_it() {
         .output()
         .unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    assert_eq!(app.services.event_index(&app.owner).await.unwrap().columns.event_count(), 24000);
+    assert_eq!(app.services.events.event_index(&app.owner).await.unwrap().columns.event_count(), 24000);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_brings_behaviour_to_analyse() {
     let app = spawn_app(Backend::Sqlite).await.unwrap();
     siyu::demo::run(&app.services, 400, 7, false).await.unwrap();
-    let ws = app.services.workspace_by_slug(siyu::demo::SLUG).await.unwrap();
+    let ws = app.services.access.workspace_by_slug(siyu::demo::SLUG).await.unwrap();
     let analyst = siyu_domain::access::Principal::cli(ws.id);
-    let index = app.services.event_index(&analyst).await.unwrap();
+    let index = app.services.events.event_index(&analyst).await.unwrap();
     let events = index.columns.event_count();
     assert!(events > 400 * 5, "{events} events for 400 customers");
     let kpis = index.kpis(&jiff::tz::TimeZone::UTC, None, app.services.now().as_microsecond(), &[]).unwrap();
@@ -393,7 +407,7 @@ async fn the_demo_brings_behaviour_to_analyse() {
     assert!(funnel.steps[3].customers > 0);
     assert_eq!(funnel.breakdown.unwrap().groups.len(), 3, "three drink categories");
     // The demo's segments exist, with members.
-    let segments = app.services.segments(&analyst).await.unwrap();
+    let segments = app.services.segments.segments(&analyst).await.unwrap();
     assert_eq!(segments.len(), 4, "{segments:?}");
     assert!(segments.iter().any(|s| s.size > 0), "{segments:?}");
     // Refreshing the demo adds no second history (segment entries are recorded as they happen,
@@ -413,7 +427,7 @@ async fn the_demo_brings_behaviour_to_analyse() {
     assert!(before >= 400 * 5);
     siyu::demo::run(&app.services, 400, 7, false).await.unwrap();
     assert_eq!(behaviour(app.services.clone()).await, before);
-    assert_eq!(app.services.segments(&analyst).await.unwrap().len(), 4, "no second set of segments");
+    assert_eq!(app.services.segments.segments(&analyst).await.unwrap().len(), 4, "no second set of segments");
 }
 
 #[test]
@@ -454,7 +468,7 @@ type Logged = (i64, String, i64, String, String, String, String, String);
 /// Returns the demo workspace's whole log in a data directory, sorted.
 async fn demo_log(dir: &std::path::Path) -> Vec<Logged> {
     let app = siyu::App::build(&siyu::Config::for_tests(dir, None)).await.unwrap();
-    let ws = app.services().workspace_by_slug(siyu::demo::SLUG).await.unwrap();
+    let ws = app.services().access.workspace_by_slug(siyu::demo::SLUG).await.unwrap();
     let mut log = Vec::new();
     app.services()
         .stores
@@ -572,6 +586,7 @@ async fn the_demo_log_round_trips_through_its_exports() {
     let app = siyu::App::build(&siyu::Config::for_tests(original.path(), None)).await.unwrap();
     let services = app.services();
     let copy = services
+        .access
         .create_workspace(&siyu_domain::access::workspaces::NewWorkspace::parse("copy", None, None, None).unwrap())
         .await
         .unwrap();
@@ -605,6 +620,7 @@ async fn the_demo_log_round_trips_through_its_exports() {
     assert_eq!(by_sender(copied), by_sender(behaviour.collect()));
     // The Parquet file's rows of siyu's own events are refused there too, by row and column.
     let other = services
+        .access
         .create_workspace(&siyu_domain::access::workspaces::NewWorkspace::parse("other", None, None, None).unwrap())
         .await
         .unwrap();

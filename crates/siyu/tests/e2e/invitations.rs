@@ -10,7 +10,7 @@ const EN: &str = "en-US,en;q=0.9";
 
 async fn console_app() -> TestApp {
     let app = spawn_app(Backend::Sqlite).await.expect("SQLite needs no setup");
-    app.services.add_user(app.owner.workspace_id(), OWNER, "王店长", PASSWORD, Role::Owner).await.unwrap();
+    app.services.access.add_user(app.owner.workspace_id(), OWNER, "王店长", PASSWORD, Role::Owner).await.unwrap();
     app
 }
 
@@ -67,7 +67,15 @@ async fn a_workspace_owner_cannot_take_over_a_user_of_another_workspace() {
     }
     let (status, _, _) = submit_login(&new_client(EN, true), &app, OWNER, "chosen-by-attacker").await;
     assert_eq!(status, 401, "the attacker's password was never set");
-    assert!(app.services.members(&app.owner).await.unwrap().iter().any(|m| m.email == OWNER && m.role == Role::Owner));
+    assert!(
+        app.services
+            .access
+            .members(&app.owner)
+            .await
+            .unwrap()
+            .iter()
+            .any(|m| m.email == OWNER && m.role == Role::Owner)
+    );
 
     // The victim, signed in, accepts with one click and now belongs to both workspaces.
     let (status, page) = get(&victim, &app, &link).await;
@@ -139,10 +147,11 @@ async fn session_cookies_are_secure_when_the_public_url_is_https() {
     let app = siyu::App::build(&config).await.unwrap();
     let services = app.services().clone();
     let ws = services
+        .access
         .create_workspace(&siyu_domain::access::workspaces::NewWorkspace::parse("brand", None, None, None).unwrap())
         .await
         .unwrap();
-    services.add_user(ws.id, OWNER, "", PASSWORD, Role::Owner).await.unwrap();
+    services.access.add_user(ws.id, OWNER, "", PASSWORD, Role::Owner).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let (_stop, stopped) = tokio::sync::oneshot::channel::<()>();

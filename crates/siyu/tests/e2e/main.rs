@@ -65,10 +65,13 @@ pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
     let config = Config::for_tests(dir.path(), postgres);
     let app = App::build(&config).await.expect("test config is valid");
     let services = app.services().clone();
-    let ws =
-        services.create_workspace(&NewWorkspace::parse("brand", Some("Brand"), None, None).unwrap()).await.unwrap();
+    let ws = services
+        .access
+        .create_workspace(&NewWorkspace::parse("brand", Some("Brand"), None, None).unwrap())
+        .await
+        .unwrap();
     let owner = Principal::cli(ws.id);
-    let (_, key) = services.create_key(&owner, KeyKind::Secret, Role::Owner, "tests").await.unwrap();
+    let (_, key) = services.access.create_key(&owner, KeyKind::Secret, Role::Owner, "tests").await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base_url = format!("http://{}", listener.local_addr().unwrap());
     let (stop, stopped) = oneshot::channel::<()>();
@@ -81,14 +84,15 @@ pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
 impl TestApp {
     /// Creates a secret key with `role` in the test workspace.
     pub async fn key_with_role(&self, role: Role) -> String {
-        self.services.create_key(&self.owner, KeyKind::Secret, role, "role key").await.unwrap().1
+        self.services.access.create_key(&self.owner, KeyKind::Secret, role, "role key").await.unwrap().1
     }
 
     /// Creates another workspace and returns an owner key for it.
     pub async fn other_workspace(&self, slug: &str) -> (Principal, String) {
-        let ws = self.services.create_workspace(&NewWorkspace::parse(slug, None, None, None).unwrap()).await.unwrap();
+        let ws =
+            self.services.access.create_workspace(&NewWorkspace::parse(slug, None, None, None).unwrap()).await.unwrap();
         let owner = Principal::cli(ws.id);
-        let (_, key) = self.services.create_key(&owner, KeyKind::Secret, Role::Owner, "other").await.unwrap();
+        let (_, key) = self.services.access.create_key(&owner, KeyKind::Secret, Role::Owner, "other").await.unwrap();
         (owner, key)
     }
 

@@ -44,11 +44,11 @@ pub async fn the_models_api_answers_and_refuses_bad_thresholds(app: TestApp) {
     assert_eq!((status, &saved["churn_days"], &saved["dormant_days"]), (200, &json!(20), &json!(60)));
 
     siyu::event_import::import(&app.services, &app.owner, &fixture("small-1.parquet"), |_, _| {}).await.unwrap();
-    let index = app.services.event_index(&app.owner).await.unwrap();
+    let index = app.services.events.event_index(&app.owner).await.unwrap();
     let end = jiff::Timestamp::from_microsecond(index.columns.time_range().unwrap().1).unwrap();
     let (status, scheduled, _) = app.call("POST", &format!("/api/v1/models/run?as_of={end}"), &analyst, None).await;
     assert_eq!((status, &scheduled["status"]), (202, &json!("scheduled")), "{scheduled}");
-    app.services.models_settled(&app.owner).await.unwrap();
+    app.services.models.models_settled(&app.owner).await.unwrap();
     let (status, summary, _) = app.call("GET", "/api/v1/models", &analyst, None).await;
     assert_eq!((status, &summary["refreshing"]), (200, &json!(false)), "{summary}");
     assert_eq!(summary["as_of"], json!(end.to_string()));
@@ -142,10 +142,10 @@ pub async fn segment_members_export_as_csv_masked_per_role(app: TestApp) {
 /// test lets them go, so any answer given meanwhile did not wait for one.
 pub async fn requests_never_wait_for_a_model_fit(app: TestApp) {
     siyu::event_import::import(&app.services, &app.owner, &fixture("small-1.parquet"), |_, _| {}).await.unwrap();
-    let index = app.services.event_index(&app.owner).await.unwrap();
+    let index = app.services.events.event_index(&app.owner).await.unwrap();
     let customer = index.columns.customer_id(0);
     let analyst = app.key_with_role(Role::Analyst).await;
-    let held = app.services.pause_model_fits().await;
+    let held = app.services.models.pause_model_fits().await;
 
     let (status, scheduled, _) = app.call("POST", "/api/v1/models/run", &analyst, None).await;
     assert_eq!(status, 202, "{scheduled}");
@@ -161,7 +161,7 @@ pub async fn requests_never_wait_for_a_model_fit(app: TestApp) {
     assert_eq!(status, 202);
 
     drop(held);
-    app.services.models_settled(&app.owner).await.unwrap();
+    app.services.models.models_settled(&app.owner).await.unwrap();
     let (_, summary, _) = app.call("GET", "/api/v1/models", &analyst, None).await;
     assert_eq!(summary["refreshing"], json!(false), "{summary}");
     let (status, ltv, _) = app.call("GET", "/api/v1/models/ltv", &analyst, None).await;

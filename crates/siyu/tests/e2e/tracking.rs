@@ -8,7 +8,7 @@ use siyu_domain::access::Role;
 use siyu_domain::access::api_keys::KeyKind;
 
 async fn write_key(app: &TestApp) -> String {
-    app.services.create_key(&app.owner, KeyKind::Write, Role::Operator, "site").await.unwrap().1
+    app.services.access.create_key(&app.owner, KeyKind::Write, Role::Operator, "site").await.unwrap().1
 }
 
 /// Posts JSON (optionally gzip-compressed) with the key as Basic-auth user name, like Segment's libraries.
@@ -33,7 +33,7 @@ async fn post(app: &TestApp, path: &str, key: Option<&str>, body: &Value, gzip: 
 }
 
 async fn event_count(app: &TestApp) -> usize {
-    app.services.event_index(&app.owner).await.unwrap().columns.event_count()
+    app.services.events.event_index(&app.owner).await.unwrap().columns.event_count()
 }
 
 pub async fn libraries_track_with_a_write_key(app: TestApp) {
@@ -50,7 +50,7 @@ pub async fn libraries_track_with_a_write_key(app: TestApp) {
     let page = json!({"anonymousId": "a-1", "name": "Menu", "properties": {"path": "/menu"}});
     assert_eq!(post(&app, "/v1/page", Some(&key), &page, true).await.0, 200);
     assert_eq!(event_count(&app).await, 3);
-    let index = app.services.event_index(&app.owner).await.unwrap();
+    let index = app.services.events.event_index(&app.owner).await.unwrap();
     assert!(index.names.id("Page Viewed").is_some());
     assert_eq!(index.columns.customer_count(), 2);
 }
@@ -212,11 +212,11 @@ pub async fn identify_merges_the_anonymous_visitor_into_the_user(app: TestApp) {
         {"type": "track", "userId": "member-7", "event": "Order Completed", "properties": {"revenue": 30}, "timestamp": "2026-01-06T10:00:00Z"}
     ]});
     assert_eq!(post(&app, "/v1/batch", Some(&key), &before, false).await.0, 200);
-    assert_eq!(app.services.event_index(&app.owner).await.unwrap().columns.customer_count(), 2);
+    assert_eq!(app.services.events.event_index(&app.owner).await.unwrap().columns.customer_count(), 2);
     let identify = json!({"userId": "member-7", "anonymousId": "anon-7", "traits": {"member_level": "gold"}});
     assert_eq!(post(&app, "/v1/identify", Some(&key), &identify, false).await.0, 200);
     // The two profiles are one now, and so are their events.
-    let index = app.services.event_index(&app.owner).await.unwrap();
+    let index = app.services.events.event_index(&app.owner).await.unwrap();
     assert_eq!(index.columns.customer_count(), 1);
     let funnel =
         index.funnel(&["Product Viewed".into(), "Order Completed".into()], 7 * 86_400, &Default::default()).unwrap();
@@ -226,7 +226,7 @@ pub async fn identify_merges_the_anonymous_visitor_into_the_user(app: TestApp) {
     let skewed = json!({"userId": "member-7", "event": "Coupon Applied", "timestamp": "2020-01-01T10:00:00Z", "sentAt": "2020-01-01T10:00:30Z"});
     let before_send = app.services.now().as_microsecond();
     assert_eq!(post(&app, "/v1/track", Some(&key), &skewed, false).await.0, 200);
-    let index = app.services.event_index(&app.owner).await.unwrap();
+    let index = app.services.events.event_index(&app.owner).await.unwrap();
     // The new event is queryable at once (it sits in the live index's delta).
     let mut stored = 0;
     index.columns.for_each_customer(0..index.columns.customer_count(), |c| stored = *c.ts_us.last().unwrap());
@@ -244,7 +244,7 @@ pub async fn refunds_reverse_orders(app: TestApp) {
     let kpis = |index: std::sync::Arc<siyu_domain::events::EventIndex>| {
         index.kpis(&jiff::tz::TimeZone::UTC, None, app.services.now().as_microsecond(), &[]).unwrap()
     };
-    let before = kpis(app.services.event_index(&app.owner).await.unwrap());
+    let before = kpis(app.services.events.event_index(&app.owner).await.unwrap());
     assert_eq!((before.orders_30d, before.gmv_30d, before.repurchase_rate), (2, 150.0, Some(1.0)));
     // A whole refund of A, then 20 of B's 50.
     let refunds = json!({"batch": [
@@ -252,10 +252,16 @@ pub async fn refunds_reverse_orders(app: TestApp) {
         {"type": "track", "userId": "buyer", "event": "Order Refunded", "properties": {"order_id": "B", "total": 20}}
     ]});
     assert_eq!(post(&app, "/v1/batch", Some(&key), &refunds, false).await.0, 200);
-    let after = kpis(app.services.event_index(&app.owner).await.unwrap());
+    let after = kpis(app.services.events.event_index(&app.owner).await.unwrap());
     assert_eq!((after.orders_30d, after.gmv_30d, after.repurchase_rate), (1, 30.0, Some(0.0)));
-    let rfm =
-        app.services.event_index(&app.owner).await.unwrap().rfm(None, app.services.now().as_microsecond()).unwrap();
+    let rfm = app
+        .services
+        .events
+        .event_index(&app.owner)
+        .await
+        .unwrap()
+        .rfm(None, app.services.now().as_microsecond())
+        .unwrap();
     assert_eq!(rfm.customers, 1);
 }
 
@@ -380,28 +386,28 @@ pub async fn merges_and_deletes_made_through_the_api_reach_ingestion_and_the_ind
     for user in ["a", "b", "c"] {
         assert_eq!(post(&app, "/v1/track", Some(&key), &track(user), false).await.0, 200);
     }
-    assert_eq!(app.services.event_index(&app.owner).await.unwrap().columns.customer_count(), 3);
+    assert_eq!(app.services.events.event_index(&app.owner).await.unwrap().columns.customer_count(), 3);
     // An operator learns that a and b are one person: the profiles merge, and so do their events.
     let both = json!({"identities": [{"type": "user_id", "value": "a"}, {"type": "user_id", "value": "b"}]});
     let (status, body, _) = app.call("POST", "/api/v1/customers", &app.key, Some(both)).await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(app.services.event_index(&app.owner).await.unwrap().columns.customer_count(), 2);
+    assert_eq!(app.services.events.event_index(&app.owner).await.unwrap().columns.customer_count(), 2);
     assert_eq!(post(&app, "/v1/track", Some(&key), &track("b"), false).await.0, 200);
-    let index = app.services.event_index(&app.owner).await.unwrap();
+    let index = app.services.events.event_index(&app.owner).await.unwrap();
     assert_eq!(
         (index.columns.customer_count(), index.columns.event_count()),
         (2, 4),
         "b's new event is the survivor's"
     );
     // c is erased; a later event of c makes a new profile rather than reviving the erased one.
-    let c = app.services.customers_for_user_ids(&app.owner, &["c".to_string()]).await.unwrap()[0];
+    let c = app.services.events.customers_for_user_ids(&app.owner, &["c".to_string()]).await.unwrap()[0];
     let (status, _, _) = app.call("DELETE", &format!("/api/v1/customers/{}", c.0), &app.key, None).await;
     assert_eq!(status, 204);
     assert_eq!(post(&app, "/v1/track", Some(&key), &track("c"), false).await.0, 200);
-    let again = app.services.customers_for_user_ids(&app.owner, &["c".to_string()]).await.unwrap()[0];
+    let again = app.services.events.customers_for_user_ids(&app.owner, &["c".to_string()]).await.unwrap()[0];
     assert_ne!(again, c);
     let mut owners = Vec::new();
-    let index = app.services.event_index(&app.owner).await.unwrap();
+    let index = app.services.events.event_index(&app.owner).await.unwrap();
     index.columns.for_each_customer(0..index.columns.customer_count(), |customer| owners.push(customer.id));
     assert!(owners.contains(&again.0), "the new profile's event is indexed under it");
 }

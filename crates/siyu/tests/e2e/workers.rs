@@ -31,7 +31,7 @@ async fn owners_see_the_background_work_in_the_console_and_others_do_not() {
     let app = spawn_app(Backend::Sqlite).await.expect("SQLite needs no setup");
     let ws = app.owner.workspace_id();
     for (email, role) in [(OWNER, Role::Owner), (ANALYST, Role::Analyst)] {
-        app.services.add_user(ws, email, "测试", PASSWORD, role).await.unwrap();
+        app.services.access.add_user(ws, email, "测试", PASSWORD, role).await.unwrap();
     }
     let owner = logged_in(&app, OWNER, ZH).await;
     let (status, page) = get(&owner, &app, "/system").await;

@@ -555,27 +555,6 @@ impl CustomerStore for SqlStore {
             .map_err(db_err)
     }
 
-    async fn profile_facts(&self, ws: WorkspaceId) -> Result<siyu_domain::segments::ProfileFacts, StoreError> {
-        let mut facts = siyu_domain::segments::ProfileFacts::default();
-        self.read_facts(ws, None, &mut facts).await?;
-        Ok(facts)
-    }
-
-    async fn profile_facts_of(
-        &self,
-        ws: WorkspaceId,
-        customers: &[CustomerId],
-    ) -> Result<siyu_domain::segments::ProfileFacts, StoreError> {
-        let mut ids: Vec<i64> = customers.iter().map(|c| c.0).collect();
-        ids.sort_unstable();
-        ids.dedup();
-        let mut facts = siyu_domain::segments::ProfileFacts::default();
-        for chunk in ids.chunks(CHUNK) {
-            self.read_facts(ws, Some(chunk), &mut facts).await?;
-        }
-        Ok(facts)
-    }
-
     async fn remove_identity(
         &self,
         ws: WorkspaceId,

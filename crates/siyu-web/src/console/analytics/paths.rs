@@ -140,7 +140,7 @@ fn table_rows(t: &Text, answer: &PathsAnswer) -> (Vec<PathRow>, bool) {
 /// GET /analytics/paths?event=X&direction=next&depth=3: the flows from each customer's anchor event,
 /// `depth` steps ahead (or back).
 pub(crate) async fn show_paths(State(app): State<AppState>, console: Console, RawQuery(raw): RawQuery) -> Response {
-    let index = match app.services.event_index(&console.principal).await {
+    let index = match app.services.events.event_index(&console.principal).await {
         Ok(index) => index,
         Err(error) => return console.fail(error),
     };

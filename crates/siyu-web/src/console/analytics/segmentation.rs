@@ -166,7 +166,7 @@ pub(crate) async fn show_segmentation(
     console: Console,
     RawQuery(raw): RawQuery,
 ) -> Response {
-    let index = match app.services.event_index(&console.principal).await {
+    let index = match app.services.events.event_index(&console.principal).await {
         Ok(index) => index,
         Err(error) => return console.fail(error),
     };
