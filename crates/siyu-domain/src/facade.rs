@@ -19,8 +19,7 @@ use std::sync::Arc;
 pub struct Services {
     /// The stores (for the workers and tools that read them directly).
     pub stores: Stores,
-    /// The clock.
-    pub clock: Arc<dyn Clock>,
+    clock: Arc<dyn Clock>,
     /// Workspaces, users, sessions, API keys, audit.
     pub access: Access,
     /// Profiles, tags, notes, consent, imports.
@@ -76,5 +75,10 @@ impl Services {
     /// Returns the current time.
     pub fn now(&self) -> jiff::Timestamp {
         self.clock.now()
+    }
+
+    /// The clock every slice reads (a slice with another clock: [`Customers::with_clock`](crate::customers::Customers::with_clock)).
+    pub fn clock(&self) -> Arc<dyn Clock> {
+        self.clock.clone()
     }
 }

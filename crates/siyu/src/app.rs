@@ -69,7 +69,7 @@ impl App {
 /// (`models.refresh`) and every segment gets a full pass for sliding windows, profile changes and
 /// models (`segments.refresh`).
 fn start_workers(services: &Services, statuses: WorkerStatuses, jobs: &JobsConfig) -> Runner {
-    let mut runner = Runner::new(services.clock.clone(), statuses);
+    let mut runner = Runner::new(services.clock(), statuses);
     if !jobs.enabled {
         return runner;
     }

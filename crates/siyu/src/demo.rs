@@ -301,10 +301,11 @@ pub async fn run(services: &Services, count: u64, seed: u64, progress: bool) -> 
                 let mut events = Vec::new();
                 for (days, numbers) in by_day {
                     let first_seen = now - jiff::SignedDuration::from_hours(days * 24);
-                    let mut then = services.clone();
-                    then.clock = std::sync::Arc::new(siyu_core::clock::ManualClock::new(first_seen));
+                    let then = services
+                        .customers
+                        .with_clock(std::sync::Arc::new(siyu_core::clock::ManualClock::new(first_seen)));
                     let inputs: Vec<CustomerInput> = numbers.iter().map(|n| customer(seed, *n)).collect();
-                    let results = then.customers.upsert_customers(&owner, inputs, "demo", "customers").await?;
+                    let results = then.upsert_customers(&owner, inputs, "demo", "customers").await?;
                     for (n, result) in numbers.into_iter().zip(results) {
                         let result = result.map_err(|errors| anyhow::anyhow!("demo data invalid: {errors:?}"))?;
                         if result.created {

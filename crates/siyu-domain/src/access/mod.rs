@@ -57,6 +57,11 @@ impl Access {
         }
     }
 
+    /// The same slice (keys, stores, throttle) reading time from `clock`.
+    pub fn with_clock(&self, clock: Arc<dyn Clock>) -> Self {
+        Self { clock, ..self.clone() }
+    }
+
     /// Returns the current time.
     pub fn now(&self) -> jiff::Timestamp {
         self.clock.now()

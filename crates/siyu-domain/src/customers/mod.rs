@@ -86,4 +86,10 @@ impl Customers {
     pub(crate) fn new(access: Access, stores: CustomerStores) -> Self {
         Self { access, stores, feed: Feed::default() }
     }
+
+    /// The same slice (stores, feed) writing with `clock`'s time, e.g. profiles created at the
+    /// instant a history import first saw them.
+    pub fn with_clock(&self, clock: Arc<dyn siyu_core::Clock>) -> Self {
+        Self { access: self.access.with_clock(clock), ..self.clone() }
+    }
 }
