@@ -104,6 +104,10 @@ pub trait JobStore: Send + Sync {
     /// returns the job's id and whether it is new.
     async fn schedule(&self, ws: WorkspaceId, job: &NewJob, now: Timestamp) -> Result<(i64, bool), StoreError>;
 
+    /// Schedules many jobs of one workspace in one transaction, each unless the workspace has one
+    /// of the same kind and key; returns how many were new.
+    async fn schedule_many(&self, ws: WorkspaceId, jobs: &[NewJob], now: Timestamp) -> Result<u64, StoreError>;
+
     /// Claims up to `limit` pending jobs of `kinds` due at `now` whose lease (if any) has ended,
     /// earliest first, for `owner` until `lease_until`; each claim counts as an attempt.
     async fn claim(
@@ -117,6 +121,11 @@ pub trait JobStore: Send + Sync {
 
     /// Marks a job done, if `owner` still holds it; returns whether it did.
     async fn complete(&self, ws: WorkspaceId, id: i64, owner: &str, now: Timestamp) -> Result<bool, StoreError>;
+
+    /// Marks the workspace's jobs `ids` done in one transaction, those `owner` still holds; returns
+    /// how many it did.
+    async fn complete_many(&self, ws: WorkspaceId, ids: &[i64], owner: &str, now: Timestamp)
+    -> Result<u64, StoreError>;
 
     /// Puts a failed job back to run at `run_at`, releasing the lease, if `owner` still holds it.
     async fn retry(

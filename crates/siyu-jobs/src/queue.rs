@@ -72,7 +72,8 @@ impl JobWorker {
         self
     }
 
-    async fn run(&self, job: Job, now: Timestamp) -> Result<(), WorkError> {
+    /// Runs one claimed job; returns whether it succeeded (to be completed with its batch).
+    async fn run(&self, job: Job, now: Timestamp) -> Result<bool, WorkError> {
         let store = &self.store;
         if job.attempts > job.max_attempts {
             let reason = format!(
@@ -81,13 +82,13 @@ impl JobWorker {
             );
             store.bury(job.workspace_id, job.id, &self.owner, &reason, now).await?;
             tracing::warn!(job = job.id, kind = %job.kind, %reason, "job buried");
-            return Ok(());
+            return Ok(false);
         }
         let Some(handler) = self.handlers.get(&job.kind).cloned() else {
             store
                 .bury(job.workspace_id, job.id, &self.owner, &format!("no handler for kind \"{}\"", job.kind), now)
                 .await?;
-            return Ok(());
+            return Ok(false);
         };
         let (ws, id, attempts, max_attempts, kind) =
             (job.workspace_id, job.id, job.attempts, job.max_attempts, job.kind.clone());
@@ -96,9 +97,7 @@ impl JobWorker {
             .await
             .unwrap_or_else(|error| Err(Failure::Retry(format!("the handler panicked: {error}"))));
         match result {
-            Ok(()) => {
-                store.complete(ws, id, &self.owner, now).await?;
-            }
+            Ok(()) => return Ok(true),
             Err(Failure::Permanent(reason)) => {
                 tracing::warn!(job = id, %kind, %reason, "job buried");
                 store.bury(ws, id, &self.owner, &reason, now).await?;
@@ -113,7 +112,7 @@ impl JobWorker {
                 store.retry(ws, id, &self.owner, &reason, at, now).await?;
             }
         }
-        Ok(())
+        Ok(false)
     }
 }
 
@@ -134,8 +133,17 @@ impl Worker for JobWorker {
         if jobs.is_empty() {
             return Ok(Outcome::Idle { next_due: self.store.next_due(&self.kinds).await? });
         }
+        // Successes are completed together, one transaction per workspace: a crash before that runs
+        // them again (delivery is at least once), and a busy queue pays one commit per batch.
+        let mut done: BTreeMap<siyu_core::WorkspaceId, Vec<i64>> = BTreeMap::new();
         for job in jobs {
-            self.run(job, now).await?;
+            let (ws, id) = (job.workspace_id, job.id);
+            if self.run(job, now).await? {
+                done.entry(ws).or_default().push(id);
+            }
+        }
+        for (ws, ids) in done {
+            self.store.complete_many(ws, &ids, &self.owner, now).await?;
         }
         Ok(Outcome::Worked)
     }

@@ -6,6 +6,7 @@
 //! per backend in `migrations/{sqlite,postgres}/`. Events live in [`eventlog`] segment files beside
 //! the SQLite database, or in an `events` table on PostgreSQL.
 
+pub mod bench;
 pub mod eventlog;
 mod migrations;
 pub mod postgres;

@@ -61,6 +61,25 @@ fn push_trait_equals(query: &mut sqlx::QueryBuilder<Db>, key: &str, value_json: 
         .push(", '$')");
 }
 
+/// The connection settings of siyu's SQLite file (WAL, full sync, busy wait, caches).
+pub(crate) fn connect_options(path: &Path) -> SqliteConnectOptions {
+    SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        // FULL makes every acknowledged commit durable across power loss, not only process crashes.
+        .synchronous(SqliteSynchronous::Full)
+        .busy_timeout(Duration::from_secs(30))
+        .foreign_keys(true)
+        .pragma("cache_size", "-262144")
+        .pragma("temp_store", "memory")
+        // Pages are shared through the OS cache instead of copied into each pooled connection.
+        .pragma("mmap_size", "4294967296")
+        // Checkpoints run in the background (see `checkpoint_in_background`); the writer only
+        // checkpoints itself if the WAL ever reaches 1 GiB.
+        .pragma("wal_autocheckpoint", "262144")
+}
+
 /// Opens (creating if needed) the database file and applies migrations.
 pub async fn open(path: &Path) -> Result<Stores, StoreError> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
@@ -75,21 +94,7 @@ pub async fn open(path: &Path) -> Result<Stores, StoreError> {
         side.push(suffix);
         let _ = crate::private_files::tighten(Path::new(&side), 0o600);
     }
-    let options = SqliteConnectOptions::new()
-        .filename(path)
-        .create_if_missing(true)
-        .journal_mode(SqliteJournalMode::Wal)
-        // FULL makes every acknowledged commit durable across power loss, not only process crashes.
-        .synchronous(SqliteSynchronous::Full)
-        .busy_timeout(Duration::from_secs(30))
-        .foreign_keys(true)
-        .pragma("cache_size", "-262144")
-        .pragma("temp_store", "memory")
-        // Pages are shared through the OS cache instead of copied into each pooled connection.
-        .pragma("mmap_size", "4294967296")
-        // Checkpoints run in the background (see `checkpoint_in_background`); the writer only
-        // checkpoints itself if the WAL ever reaches 1 GiB.
-        .pragma("wal_autocheckpoint", "262144");
+    let options = connect_options(path);
     let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options).await.map_err(db_err)?;
     crate::migrations::migrator(crate::migrations::Dialect::Sqlite)
         .run(&pool)

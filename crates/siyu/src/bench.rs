@@ -1,6 +1,7 @@
 //! `siyu bench`: end-to-end measurements over HTTP against a real server (see docs/BENCHMARKS.md).
 
 mod baseline;
+mod timers;
 
 use crate::{App, Config, demo};
 use anyhow::Context;
@@ -86,6 +87,36 @@ pub enum BenchCommand {
         /// Evaluations; best and median are printed.
         #[arg(long, default_value_t = 5)]
         repeat: usize,
+    },
+    /// Durable timers fired by the shared runner while events arrive over HTTP at `--rate`: first
+    /// the same-run reference (claiming and deleting as many rows of a bare table in batched
+    /// transactions on the same backend), then `--timers` timers due over `--over` seconds (their
+    /// lateness), as many due at once (executions per second, and the ratio to the reference), and
+    /// with `--nodes 2` one window shared by two siyu processes on the same database (no timer run
+    /// twice; PostgreSQL).
+    Timers {
+        /// Timers per run.
+        #[arg(long, default_value_t = 1_000_000)]
+        timers: u64,
+        /// Seconds over which the on-time run's timers come due.
+        #[arg(long, default_value_t = 60)]
+        over: u64,
+        /// Events per second sent meanwhile.
+        #[arg(long, default_value_t = 50_000)]
+        rate: u64,
+        /// Timers claimed per transaction.
+        #[arg(long, default_value_t = 1_000)]
+        batch: usize,
+        /// siyu processes sharing a last run (2 on PostgreSQL; 1 skips it).
+        #[arg(long, default_value_t = 1)]
+        nodes: usize,
+    },
+    /// One process of `bench timers --nodes N` (started by it).
+    #[command(hide = true)]
+    TimersNode {
+        /// Where to write the ids of the timers it fired.
+        #[arg(long)]
+        out: std::path::PathBuf,
     },
     /// Incremental segment membership under ingest load: a segment over event windows is kept on
     /// the `bench-analytics` workspace (imported from the Parquet file when empty) while events of
@@ -272,16 +303,7 @@ async fn bench_ingest(config: &Config, events: u64, users: u64, batch: u64, conc
     baseline.stop().await?;
 
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-    let mut command = std::process::Command::new(std::env::current_exe()?);
-    // The server gets this command's database and key under the nested names, which win over any
-    // inherited variables; the environment, unlike arguments, is not shown to other users by `ps`.
-    command.arg("--data-dir").arg(&config.data_dir);
-    if let siyu_store::Backend::Postgres { url, .. } = config.backend() {
-        command.env("SIYU_DATABASE__URL", url);
-    }
-    if let Some(key) = &config.secrets.master_key {
-        command.env("SIYU_SECRETS__MASTER_KEY", key.expose());
-    }
+    let mut command = siyu_process(config)?;
     command.args(["serve", "--addr", &format!("127.0.0.1:{port}")]).stderr(std::process::Stdio::null());
     let mut server = command.spawn().context("starting siyu serve")?;
     let base = format!("http://127.0.0.1:{port}");
@@ -310,6 +332,21 @@ async fn bench_ingest(config: &Config, events: u64, users: u64, batch: u64, conc
     let _ = server.kill();
     let _ = server.wait();
     result
+}
+
+/// This binary as a child process on this command's data directory, database and master key:
+/// passed under the nested names, which win over any inherited variables (the environment, unlike
+/// arguments, is not shown to other users by `ps`).
+fn siyu_process(config: &Config) -> anyhow::Result<std::process::Command> {
+    let mut command = std::process::Command::new(std::env::current_exe()?);
+    command.arg("--data-dir").arg(&config.data_dir);
+    if let siyu_store::Backend::Postgres { url, .. } = config.backend() {
+        command.env("SIYU_DATABASE__URL", url);
+    }
+    if let Some(key) = &config.secrets.master_key {
+        command.env("SIYU_SECRETS__MASTER_KEY", key.expose());
+    }
+    Ok(command)
 }
 
 /// Times `run` `repeat` times; returns (best, median) seconds and the last answer.
@@ -695,6 +732,10 @@ pub async fn run(command: BenchCommand, config: &Config) -> anyhow::Result<()> {
         BenchCommand::Ingest { events, users, batch, concurrency } => {
             bench_ingest(config, events, users, batch, concurrency).await
         }
+        BenchCommand::Timers { timers, over, rate, batch, nodes } => {
+            timers::bench_timers(config, timers, over, rate, batch, nodes).await
+        }
+        BenchCommand::TimersNode { out } => timers::timers_node(config, &out).await,
         BenchCommand::Analytics { parquet, repeat } => bench_analytics(config, &parquet, repeat).await,
         BenchCommand::Segments { parquet, profiles, repeat } => {
             bench_segments(config, &parquet, profiles, repeat).await

@@ -82,6 +82,7 @@ both!(
     a_job_whose_worker_died_is_claimed_again_after_its_lease_and_buried_after_too_many,
     jobs_survive_a_restart_and_listings_stay_in_their_workspace,
     a_handler_that_panics_fails_its_job_not_the_worker,
+    timers_scheduled_in_bulk_fire_in_due_order_and_complete_per_workspace_in_one_batch,
 );
 
 fn start() -> Timestamp {
@@ -152,6 +153,43 @@ async fn a_scheduled_job_runs_once_when_due_and_its_key_schedules_it_only_once(f
     assert_eq!(recorder.ran().len(), 1);
     // Another workspace has keys of its own.
     assert!(f.store.schedule(f.workspaces[1], &job("send", "welcome-1", at(40), 3), at(40)).await.unwrap().1);
+}
+
+async fn timers_scheduled_in_bulk_fire_in_due_order_and_complete_per_workspace_in_one_batch(f: Fixture) {
+    let (a, b) = (f.workspaces[0], f.workspaces[1]);
+    // 1,200 timers in one workspace (more than one multi-row statement), due a second apart, and
+    // a key scheduled twice in the same call: it is one timer.
+    let mut timers: Vec<NewJob> = (0..1200).map(|i| job("send", &format!("t-{i}"), at(i), 3)).collect();
+    timers.push(job("send", "t-7", at(5000), 3));
+    assert_eq!(f.store.schedule_many(a, &timers, start()).await.unwrap(), 1200);
+    assert_eq!(f.store.schedule_many(a, &timers[..10], start()).await.unwrap(), 0, "keys schedule once");
+    assert_eq!(f.store.schedule_many(b, &[job("send", "t-0", at(0), 3)], start()).await.unwrap(), 1);
+    let recorder = Recorder::default();
+    recorder.failing.lock().unwrap().insert("t-3".into(), false);
+    let mut worker = JobWorker::new("jobs", f.store.clone(), "node-1", SignedDuration::from_secs(60), 500)
+        .handle("send", recorder.clone());
+    // At 9 s: ten of workspace a's and workspace b's one are due, earliest first.
+    assert_eq!(worker.run_once(at(9)).await.unwrap(), Outcome::Worked);
+    let ran: Vec<String> = recorder.ran().into_iter().map(|(key, _)| key).collect();
+    assert_eq!(ran.len(), 11);
+    assert_eq!(ran[..2], ["t-0".to_string(), "t-0".to_string()], "both workspaces' first timers first");
+    for i in 0..10 {
+        let expected = if i == 3 { JobState::Pending } else { JobState::Done };
+        assert_eq!(state_of(&f.store, a, &format!("t-{i}")).await.0, expected, "t-{i}");
+    }
+    assert_eq!(state_of(&f.store, b, "t-0").await.0, JobState::Done);
+    // Only the lease holder completes, and only in the workspace named.
+    let claimed = f.store.claim(&["send".into()], "node-2", at(20), at(80), 5).await.unwrap();
+    let ids: Vec<i64> = claimed.iter().map(|j| j.id).collect();
+    assert_eq!(f.store.complete_many(a, &ids, "node-1", at(21)).await.unwrap(), 0, "not node-1's");
+    assert_eq!(f.store.complete_many(b, &ids, "node-2", at(21)).await.unwrap(), 0, "not workspace b's");
+    assert_eq!(f.store.complete_many(a, &ids, "node-2", at(21)).await.unwrap(), 5);
+    // The rest fire as they come due; the failed one is retried later.
+    assert_eq!(worker.run_once(at(2000)).await.unwrap(), Outcome::Worked);
+    assert_eq!(worker.run_once(at(2000)).await.unwrap(), Outcome::Worked);
+    assert_eq!(worker.run_once(at(2000)).await.unwrap(), Outcome::Worked);
+    assert!(matches!(worker.run_once(at(2000)).await.unwrap(), Outcome::Idle { .. }));
+    assert_eq!(f.store.jobs(a, JobState::Done, 2000).await.unwrap().len(), 1199);
 }
 
 async fn a_failing_job_is_retried_with_backoff_then_buried_with_the_reason(f: Fixture) {

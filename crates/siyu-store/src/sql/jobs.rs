@@ -97,6 +97,33 @@ impl JobStore for SqlStore {
         Ok(found)
     }
 
+    async fn schedule_many(&self, ws: WorkspaceId, jobs: &[NewJob], now: jiff::Timestamp) -> Result<u64, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let mut inserted = 0;
+        for chunk in jobs.chunks(CHUNK) {
+            let mut query = sqlx::QueryBuilder::<Db>::new(
+                "INSERT INTO jobs (workspace_id, kind, key, payload, state, run_at, attempts, max_attempts, \
+                 created_at, updated_at) ",
+            );
+            query.push_values(chunk, |mut row, job| {
+                row.push_bind(ws.0)
+                    .push_bind(job.kind.clone())
+                    .push_bind(job.key.clone())
+                    .push_bind(job.payload.clone())
+                    .push_bind("pending")
+                    .push_bind(millis(job.run_at))
+                    .push_bind(0_i64)
+                    .push_bind(i64::from(job.max_attempts.max(1)))
+                    .push_bind(millis(now))
+                    .push_bind(millis(now));
+            });
+            query.push(" ON CONFLICT (workspace_id, kind, key) DO NOTHING");
+            inserted += query.build().execute(&mut *tx).await.map_err(db_err)?.rows_affected();
+        }
+        tx.commit().await.map_err(db_err)?;
+        Ok(inserted)
+    }
+
     async fn claim(
         &self,
         kinds: &[String],
@@ -128,6 +155,27 @@ impl JobStore for SqlStore {
 
     async fn complete(&self, ws: WorkspaceId, id: i64, owner: &str, now: jiff::Timestamp) -> Result<bool, StoreError> {
         self.release(ws, id, owner, (JobState::Done, None, None), now).await
+    }
+
+    async fn complete_many(
+        &self,
+        ws: WorkspaceId,
+        ids: &[i64],
+        owner: &str,
+        now: jiff::Timestamp,
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let mut done = 0;
+        for chunk in ids.chunks(CHUNK) {
+            let mut query = sqlx::QueryBuilder::<Db>::new("UPDATE jobs SET state = 'done', leased_by = NULL, lease_until = NULL, updated_at = ");
+            query.push_bind(millis(now)).push(" WHERE workspace_id = ").push_bind(ws.0);
+            query.push(" AND leased_by = ").push_bind(owner.to_string()).push(" AND state = 'pending' AND id IN (");
+            push_id_list(&mut query, chunk);
+            query.push(")");
+            done += query.build().execute(&mut *tx).await.map_err(db_err)?.rows_affected();
+        }
+        tx.commit().await.map_err(db_err)?;
+        Ok(done)
     }
 
     async fn retry(

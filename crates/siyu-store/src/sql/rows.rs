@@ -78,3 +78,13 @@ fn stores(store: SqlStore, events: std::sync::Arc<dyn siyu_domain::events::Event
         events,
     }
 }
+
+/// Rows bound per multi-row statement, well under both backends' parameter limits.
+const CHUNK: usize = 500;
+
+fn push_id_list(query: &mut sqlx::QueryBuilder<Db>, ids: &[i64]) {
+    let mut separated = query.separated(", ");
+    for id in ids {
+        separated.push_bind(*id);
+    }
+}

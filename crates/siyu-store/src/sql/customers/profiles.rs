@@ -8,8 +8,6 @@ use siyu_domain::customers::{
 
 type Tx = WriteTx;
 
-/// Rows bound per multi-row statement, well under both backends' parameter limits.
-const CHUNK: usize = 500;
 
 /// Returns the live id an id resolves to within the transaction, if it exists in the workspace.
 async fn resolve_in(tx: &mut Tx, ws: WorkspaceId, id: CustomerId) -> Result<Option<CustomerId>, StoreError> {
@@ -287,13 +285,6 @@ async fn upsert_one(tx: &mut Tx, ws: WorkspaceId, draft: &SealedDraft, now: i64)
             .map_err(db_err)?;
     }
     Ok(UpsertOutcome { customer_id: survivor, created, merged })
-}
-
-fn push_id_list(query: &mut sqlx::QueryBuilder<Db>, ids: &[i64]) {
-    let mut separated = query.separated(", ");
-    for id in ids {
-        separated.push_bind(*id);
-    }
 }
 
 impl SqlStore {

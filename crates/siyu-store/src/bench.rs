@@ -1,0 +1,134 @@
+//! The bare reference for `siyu bench timers`: a two-column table of due instants on the same
+//! backend, with siyu's connection settings, claimed and deleted in batched transactions (one
+//! statement each) and nothing else. What this machine and backend allow for that many rows is the
+//! yardstick siyu's durable timers are measured against in the same run.
+
+use crate::Backend;
+use siyu_core::StoreError;
+use std::time::Instant;
+
+/// A run of the reference.
+#[derive(Clone, Copy, Debug)]
+pub struct BareTimers {
+    /// Rows inserted, then claimed and deleted.
+    pub rows: u64,
+    /// Seconds the inserts took.
+    pub insert_seconds: f64,
+    /// Seconds claiming and deleting took.
+    pub drain_seconds: f64,
+}
+
+fn db_err(error: sqlx::Error) -> StoreError {
+    StoreError::Backend(format!("bench reference: {error}"))
+}
+
+/// Inserts `$rows` rows into `bare_timers` over `$pool`, then runs `$claim` (which deletes a batch
+/// of due rows and returns them) until it finds none; gives the two durations and the rows drained.
+macro_rules! insert_and_drain {
+    ($pool:expr, $rows:expr, $batch:expr, $claim:expr) => {{
+        let started = Instant::now();
+        let mut tx = $pool.begin().await.map_err(db_err)?;
+        for chunk in (0..$rows).collect::<Vec<u64>>().chunks(500) {
+            let mut insert = sqlx::QueryBuilder::new("INSERT INTO bare_timers (run_at) ");
+            insert.push_values(chunk, |mut row, i| {
+                row.push_bind(i64::try_from(*i).unwrap_or(i64::MAX));
+            });
+            insert.build().execute(&mut *tx).await.map_err(db_err)?;
+        }
+        tx.commit().await.map_err(db_err)?;
+        let insert_seconds = started.elapsed().as_secs_f64();
+        let started = Instant::now();
+        let mut drained = 0;
+        loop {
+            let claimed = sqlx::query($claim).bind(i64::MAX).bind($batch).fetch_all(&$pool).await.map_err(db_err)?;
+            if claimed.is_empty() {
+                break;
+            }
+            drained += claimed.len() as u64;
+        }
+        BareTimers { rows: drained, insert_seconds, drain_seconds: started.elapsed().as_secs_f64() }
+    }};
+}
+
+/// Inserts `rows` due rows and drains them `batch` at a time. SQLite uses a file of its own beside
+/// siyu's (removed afterwards); PostgreSQL a schema of its own (dropped afterwards).
+pub async fn bare_timers(backend: &Backend, rows: u64, batch: usize) -> Result<BareTimers, StoreError> {
+    let batch = i64::try_from(batch.max(1)).unwrap_or(i64::MAX);
+    match backend {
+        Backend::Sqlite { path } => {
+            let file = path.with_file_name("bench-timers-reference.db");
+            remove_sqlite(&file);
+            let pool = sqlx::sqlite::SqlitePoolOptions::new()
+                .max_connections(1)
+                .connect_with(crate::sqlite::connect_options(&file))
+                .await
+                .map_err(db_err)?;
+            sqlx::query("CREATE TABLE bare_timers (id INTEGER PRIMARY KEY, run_at INTEGER NOT NULL)")
+                .execute(&pool)
+                .await
+                .map_err(db_err)?;
+            sqlx::query("CREATE INDEX bare_timers_due ON bare_timers(run_at)").execute(&pool).await.map_err(db_err)?;
+            let run = insert_and_drain!(
+                pool,
+                rows,
+                batch,
+                "DELETE FROM bare_timers WHERE id IN \
+                 (SELECT id FROM bare_timers WHERE run_at <= $1 ORDER BY run_at LIMIT $2) RETURNING id"
+            );
+            pool.close().await;
+            remove_sqlite(&file);
+            Ok(run)
+        }
+        Backend::Postgres { url, .. } => {
+            use std::str::FromStr;
+            let schema = format!("bench_reference_{}", std::process::id());
+            let options = sqlx::postgres::PgConnectOptions::from_str(url).map_err(db_err)?;
+            let pool = sqlx::postgres::PgPoolOptions::new()
+                .max_connections(1)
+                .after_connect({
+                    let schema = schema.clone();
+                    move |conn, _| {
+                        let schema = schema.clone();
+                        Box::pin(async move {
+                            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA IF NOT EXISTS {schema}")))
+                                .execute(&mut *conn)
+                                .await?;
+                            sqlx::query(sqlx::AssertSqlSafe(format!("SET search_path TO {schema}")))
+                                .execute(&mut *conn)
+                                .await?;
+                            Ok(())
+                        })
+                    }
+                })
+                .connect_with(options)
+                .await
+                .map_err(db_err)?;
+            sqlx::query("CREATE TABLE bare_timers (id BIGSERIAL PRIMARY KEY, run_at BIGINT NOT NULL)")
+                .execute(&pool)
+                .await
+                .map_err(db_err)?;
+            sqlx::query("CREATE INDEX bare_timers_due ON bare_timers(run_at)").execute(&pool).await.map_err(db_err)?;
+            let run = insert_and_drain!(
+                pool,
+                rows,
+                batch,
+                "DELETE FROM bare_timers WHERE id IN (SELECT id FROM bare_timers WHERE run_at <= $1 \
+                 ORDER BY run_at LIMIT $2 FOR UPDATE SKIP LOCKED) RETURNING id"
+            );
+            sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
+                .execute(&pool)
+                .await
+                .map_err(db_err)?;
+            pool.close().await;
+            Ok(run)
+        }
+    }
+}
+
+fn remove_sqlite(file: &std::path::Path) {
+    for suffix in ["", "-wal", "-shm"] {
+        let mut path = file.as_os_str().to_owned();
+        path.push(suffix);
+        let _ = std::fs::remove_file(path);
+    }
+}
