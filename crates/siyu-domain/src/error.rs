@@ -59,15 +59,58 @@ pub enum DomainError {
     /// A model needs orders and the workspace has none.
     #[error("{}", NO_ORDER_DATA)]
     NoOrderData,
-    /// Storage or cryptography failed; details are in the log, not in the answer.
-    #[error("internal error: {0}")]
-    Internal(String),
+    /// Storage, cryptography or a background task failed; the chain of causes goes to the log
+    /// (`siyu-web` logs it with a request id), never into an answer.
+    #[error(transparent)]
+    Internal(Internal),
+}
+
+/// An internal failure: what was being done, and the error that caused it (whose own causes
+/// follow through [`std::error::Error::source`]).
+#[derive(Debug)]
+pub struct Internal {
+    context: String,
+    source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+}
+
+impl std::fmt::Display for Internal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "internal error: {}", self.context)
+    }
+}
+
+impl std::error::Error for Internal {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source.as_deref().map(|e| e as &(dyn std::error::Error + 'static))
+    }
 }
 
 impl DomainError {
     /// Shorthand for a single invalid field.
     pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
         Self::Invalid(vec![FieldError::new(field, reason)])
+    }
+
+    /// An internal failure with no error behind it (a broken invariant).
+    pub fn internal(context: impl Into<String>) -> Self {
+        Self::Internal(Internal { context: context.into(), source: None })
+    }
+
+    /// An internal failure while doing `context`, caused by `source`.
+    pub fn internal_from(context: impl Into<String>, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self::Internal(Internal { context: context.into(), source: Some(Box::new(source)) })
+    }
+
+    /// The error and every cause under it, outermost first, joined by `: ` (for logs).
+    pub fn chain(&self) -> String {
+        let mut text = self.to_string();
+        let mut cause = std::error::Error::source(self);
+        while let Some(error) = cause {
+            text.push_str(": ");
+            text.push_str(&error.to_string());
+            cause = error.source();
+        }
+        text
     }
 }
 
@@ -76,14 +119,14 @@ impl From<StoreError> for DomainError {
         match error {
             StoreError::Conflict(what) => Self::Conflict(what),
             StoreError::NotFound(what) => Self::NotFound(what),
-            other => Self::Internal(other.to_string()),
+            other => Self::internal_from("the store failed", other),
         }
     }
 }
 
 impl From<CryptoError> for DomainError {
     fn from(error: CryptoError) -> Self {
-        Self::Internal(error.to_string())
+        Self::internal_from("sealing or opening personal data failed", error)
     }
 }
 
@@ -93,3 +136,24 @@ pub type DomainResult<T> = Result<T, DomainError>;
 /// The answer given for RFM and LTV when the workspace has no orders.
 pub const NO_ORDER_DATA: &str =
     "no order data: no customer of this workspace has an \"Order Completed\" event, so there is nothing to score";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_internal_error_keeps_its_causes_for_the_log_and_shows_only_its_context() {
+        let store = StoreError::Backend("disk I/O error".into());
+        let error = DomainError::from(store);
+        assert_eq!(error.to_string(), "internal error: the store failed");
+        assert_eq!(error.chain(), "internal error: the store failed: database error: disk I/O error");
+        let parsed = serde_json::from_str::<serde_json::Value>("{").unwrap_err();
+        let error = DomainError::internal_from("stored model settings are unreadable", parsed);
+        assert!(
+            error.chain().starts_with("internal error: stored model settings are unreadable: "),
+            "{}",
+            error.chain()
+        );
+        assert!(error.chain().contains("EOF"), "{}", error.chain());
+    }
+}

@@ -100,7 +100,7 @@ impl From<DomainError> for Problem {
             DomainError::NoOrderData => {
                 Self::new(StatusCode::UNPROCESSABLE_ENTITY, "no-order-data", siyu_domain::models::NO_ORDER_DATA)
             }
-            DomainError::Internal(cause) => Self::internal(&cause),
+            error @ DomainError::Internal(_) => Self::internal(&error.chain()),
         }
     }
 }

@@ -76,7 +76,7 @@ fn start_workers(services: &Services, statuses: WorkerStatuses, jobs: &JobsConfi
     let upkeep = services.clone();
     tokio::spawn(async move {
         if let Err(error) = upkeep.segments.start_all_upkeep().await {
-            tracing::warn!(%error, "segment upkeep could not start");
+            tracing::warn!(error = %error.chain(), "segment upkeep could not start");
         }
     });
     let pass = jiff::SignedDuration::from_secs(i64::try_from(jobs.pass_interval_s).unwrap_or(i64::MAX));

@@ -181,7 +181,7 @@ pub fn hash_password(password: &str) -> Result<String, DomainError> {
     Argon2::default()
         .hash_password(password.as_bytes())
         .map(|hash| hash.to_string())
-        .map_err(|e| DomainError::Internal(format!("password hashing failed: {e}")))
+        .map_err(|e| DomainError::internal_from("password hashing failed", e))
 }
 
 /// Returns whether `password` matches the stored PHC string.

@@ -211,7 +211,7 @@ impl Customers {
                 };
                 Err(DomainError::Invalid(vec![FieldError::new(field, header_error.reason)]))
             }
-            Err(join) => Err(DomainError::Internal(format!("import parser failed: {join}"))),
+            Err(join) => Err(DomainError::internal(format!("import parser failed: {join}"))),
         }
     }
 

@@ -404,13 +404,13 @@ impl Customers {
             let (value, masked) = match &stored_trait.value {
                 TraitPayload::Json(text) => (
                     serde_json::from_str(text)
-                        .map_err(|e| DomainError::Internal(format!("trait {} is not JSON: {e}", stored_trait.key)))?,
+                        .map_err(|e| DomainError::internal(format!("trait {} is not JSON: {e}", stored_trait.key)))?,
                     false,
                 ),
                 TraitPayload::Sealed(sealed) => {
                     let text = key.open_str(sealed, &trait_context(&stored_trait.key))?;
                     let value: Value = serde_json::from_str(&text)
-                        .map_err(|e| DomainError::Internal(format!("trait {} is not JSON: {e}", stored_trait.key)))?;
+                        .map_err(|e| DomainError::internal(format!("trait {} is not JSON: {e}", stored_trait.key)))?;
                     if unmasked {
                         (value, false)
                     } else {

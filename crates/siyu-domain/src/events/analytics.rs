@@ -950,7 +950,7 @@ pub async fn on_blocking_pool<T: Send + 'static>(
     let index = Arc::clone(index);
     tokio::task::spawn_blocking(move || query(&index))
         .await
-        .map_err(|error| DomainError::Internal(format!("analytics query failed: {error}")))?
+        .map_err(|error| DomainError::internal_from("analytics query failed", error))?
 }
 
 /// Parses a window like `7d`, `12h`, `30m`, `90s` or `2w` into seconds: a unit is required (a bare

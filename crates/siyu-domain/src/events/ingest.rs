@@ -432,7 +432,7 @@ impl Events {
         });
         if let Some(message_id) = missing {
             // Every sender was resolved above; storing the rest without it would lose it silently.
-            return Err(crate::DomainError::Internal(format!("message {message_id} resolved to no customer")));
+            return Err(crate::DomainError::internal(format!("message {message_id} resolved to no customer")));
         }
         self.append_and_index(ws, &events).await?;
         outcome.accepted += events.len();

@@ -84,7 +84,7 @@ impl Events {
                 let moves = merged.clone();
                 columns = tokio::task::spawn_blocking(move || columns.remapped(&moves))
                     .await
-                    .map_err(|e| DomainError::Internal(format!("merging profiles' events failed: {e}")))?;
+                    .map_err(|e| DomainError::internal_from("merging profiles' events failed", e))?;
             }
             let mut live = LiveIndex::loaded(names, table, columns, meta.unindexed);
             live.merges = merges;
@@ -285,7 +285,7 @@ impl Events {
                 note(&*live.read().await);
             }
             if let Err(error) = services.apply_merges(ws).await {
-                tracing::warn!(workspace = ws.0, %error, "could not move merged profiles' events in the index");
+                tracing::warn!(workspace = ws.0, error = %error.chain(), "could not move merged profiles' events in the index");
             }
         });
     }
@@ -436,7 +436,7 @@ impl Events {
             let remap = moves.clone();
             let remapped = tokio::task::spawn_blocking(move || base.remapped(&remap))
                 .await
-                .map_err(|e| DomainError::Internal(format!("merging profiles' events failed: {e}")))?;
+                .map_err(|e| DomainError::internal_from("merging profiles' events failed", e))?;
             let mut state = live.write().await;
             if state.generation != generation || state.is_stale() {
                 return Ok(());

@@ -337,7 +337,7 @@ impl Models {
         match self.access.stores.workspaces.model_settings(ws).await? {
             None => Ok(ModelSettings::default()),
             Some(json) => serde_json::from_str(&json)
-                .map_err(|e| DomainError::Internal(format!("stored model settings are unreadable: {e}"))),
+                .map_err(|e| DomainError::internal_from("stored model settings are unreadable", e)),
         }
     }
 
@@ -346,7 +346,8 @@ impl Models {
     pub async fn set_model_settings(&self, principal: &Principal, settings: &ModelSettings) -> DomainResult<()> {
         principal.require(Permission::SegmentsManage)?;
         settings.validate()?;
-        let json = serde_json::to_string(settings).map_err(|e| DomainError::Internal(e.to_string()))?;
+        let json = serde_json::to_string(settings)
+            .map_err(|e| DomainError::internal_from("writing model settings failed", e))?;
         self.access.stores.workspaces.set_model_settings(principal.workspace_id(), &json, self.access.now()).await?;
         let kept = self.computed.of(principal.workspace_id());
         kept.settings_changed.store(true, Ordering::Release);
@@ -387,10 +388,10 @@ impl Models {
         let first = published
             .wait_for(|p| p.models.is_some() || p.ended > ended)
             .await
-            .map_err(|_| DomainError::Internal("the models' computation ended without an answer".into()))?;
+            .map_err(|_| DomainError::internal("the models' computation ended without an answer"))?;
         match (&first.models, &first.error) {
             (Some(models), _) => Ok(models.clone()),
-            (None, error) => Err(DomainError::Internal(format!(
+            (None, error) => Err(DomainError::internal(format!(
                 "the models could not be computed: {}",
                 error.as_deref().unwrap_or("unknown cause")
             ))),
@@ -471,7 +472,7 @@ impl Models {
                     let next = kept.pending.lock().expect("models lock is never poisoned").take();
                     let Some(as_of) = next else { break };
                     if let Err(error) = services.compute_models(ws, &kept, as_of).await {
-                        tracing::warn!(workspace = ws.0, %error, "model computation failed");
+                        tracing::warn!(workspace = ws.0, error = %error.chain(), "model computation failed");
                     }
                 }
                 drop(computing);
@@ -545,7 +546,7 @@ impl Models {
             }
         })
         .await
-        .map_err(|e| DomainError::Internal(format!("model computation failed: {e}")))
+        .map_err(|e| DomainError::internal_from("model computation failed", e))
     }
 
     /// Schedules a computation for every workspace whose kept models are older than their
@@ -683,7 +684,7 @@ impl Models {
                 .collect()
         })
         .await
-        .map_err(|e| DomainError::Internal(e.to_string()))
+        .map_err(|e| DomainError::internal_from("computing stage flows failed", e))
     }
 
     /// Returns a page of the recall list, healthiest first (then the most valuable); the cursor is

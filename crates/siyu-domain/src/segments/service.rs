@@ -228,7 +228,7 @@ impl Segments {
             }
         })
         .await
-        .map_err(|e| DomainError::Internal(format!("profile facts update failed: {e}")))?
+        .map_err(|e| DomainError::internal_from("profile facts update failed", e))?
     }
 
     /// The kept facts with `pending` customers read anew, or every profile read (`None` kept, or
@@ -247,7 +247,7 @@ impl Segments {
                 let pending = pending.clone();
                 let patched = tokio::task::spawn_blocking(move || kept.replaced(&pending, fresh))
                     .await
-                    .map_err(|e| DomainError::Internal(format!("profile facts update failed: {e}")))?;
+                    .map_err(|e| DomainError::internal_from("profile facts update failed", e))?;
                 Ok((Arc::new(patched), false))
             }
             _ => {
@@ -266,7 +266,7 @@ impl Segments {
         let mut definitions = HashMap::new();
         for s in &stored {
             let tree = language::read_saved(&s.definition)
-                .map_err(|e| DomainError::Internal(format!("segment {} definition is unreadable: {e}", s.key)))?;
+                .map_err(|e| DomainError::internal(format!("segment {} definition is unreadable: {e}", s.key)))?;
             definitions.insert(s.key.clone(), tree);
         }
         Ok((stored, definitions))
@@ -294,7 +294,7 @@ impl Segments {
                 .members(&condition)
         })
         .await
-        .map_err(|e| DomainError::Internal(format!("segment evaluation failed: {e}")))?;
+        .map_err(|e| DomainError::internal_from("segment evaluation failed", e))?;
         Ok((members, checked.warnings))
     }
 
@@ -326,7 +326,7 @@ impl Segments {
             usable.into_iter().map(|(key, condition)| (key, evaluation.members(&condition))).collect()
         })
         .await
-        .map_err(|e| DomainError::Internal(format!("segment evaluation failed: {e}")))?;
+        .map_err(|e| DomainError::internal_from("segment evaluation failed", e))?;
         Ok(Evaluated { members, facts: read_facts, index: read_index })
     }
 
@@ -408,7 +408,8 @@ impl Segments {
         let stored = StoredSegment {
             key: input.key.clone(),
             name,
-            definition: serde_json::to_string(&condition).map_err(|e| DomainError::Internal(e.to_string()))?,
+            definition: serde_json::to_string(&condition)
+                .map_err(|e| DomainError::internal_from("writing a segment definition failed", e))?,
             created_at: now,
             updated_at: now,
         };

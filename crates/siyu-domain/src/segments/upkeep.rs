@@ -194,7 +194,7 @@ impl Segments {
                                 let saved = if services.record(ws, &upkeep, &mut changes, &mut since).await {
                                     services.save_kept(ws, &save).await
                                 } else {
-                                    Err(DomainError::Internal("segment entries and exits could not be recorded".into()))
+                                    Err(DomainError::internal("segment entries and exits could not be recorded"))
                                 };
                                 let _ = save.done.send(saved);
                             }
@@ -213,7 +213,7 @@ impl Segments {
                     batches.push(more);
                 }
                 if let Err(error) = services.apply_batches(ws, &worker, batches).await {
-                    tracing::warn!(workspace = ws.0, %error, "segment upkeep could not apply a batch");
+                    tracing::warn!(workspace = ws.0, error = %error.chain(), "segment upkeep could not apply a batch");
                 }
             }
         });
@@ -410,7 +410,7 @@ impl Segments {
                 true
             }
             Err(error) => {
-                tracing::error!(workspace = ws.0, %error, "segment entries and exits could not be recorded; will retry");
+                tracing::error!(workspace = ws.0, error = %error.chain(), "segment entries and exits could not be recorded; will retry");
                 false
             }
         }
@@ -420,7 +420,9 @@ impl Segments {
     async fn save_kept(&self, ws: WorkspaceId, save: &Save) -> DomainResult<()> {
         for (key, members) in &save.members {
             let mut bytes = Vec::with_capacity(members.serialized_size());
-            members.serialize_into(&mut bytes).map_err(|e| DomainError::Internal(e.to_string()))?;
+            members
+                .serialize_into(&mut bytes)
+                .map_err(|e| DomainError::internal_from("saving segment members failed", e))?;
             self.store.save_members(ws, key, &bytes, self.access.now()).await?;
         }
         for (key, size) in &save.sizes {
@@ -540,7 +542,7 @@ impl Segments {
         // succeed is logged, not failed (the segment's own change was stored).
         match saved.await {
             Ok(Ok(())) => {}
-            Ok(Err(error)) => tracing::warn!(workspace = ws.0, %error, "segment members not saved yet"),
+            Ok(Err(error)) => tracing::warn!(workspace = ws.0, error = %error.chain(), "segment members not saved yet"),
             Err(_) => tracing::warn!(workspace = ws.0, "the segment recorder stopped"),
         }
         Ok(())
@@ -574,7 +576,7 @@ impl Segments {
             self.upkeep.lock().expect("upkeep lock is never poisoned").keys().copied().collect();
         for ws in workspaces {
             if let Err(error) = self.segment_pass(ws).await {
-                tracing::warn!(workspace = ws.0, %error, "scheduled segment pass failed");
+                tracing::warn!(workspace = ws.0, error = %error.chain(), "scheduled segment pass failed");
             }
         }
     }

@@ -147,7 +147,7 @@ async fn export(
         .segments
         .export_segment(&principal, &key, false, &mut |c| {
             let row = siyu_domain::segments::member_row(&c);
-            out.write_record(&row).map_err(|e| DomainError::Internal(e.to_string()))
+            out.write_record(&row).map_err(|e| DomainError::internal_from("writing the CSV export failed", e))
         })
         .await?;
     let body = out.into_inner().map_err(|e| Problem::internal(&e))?;

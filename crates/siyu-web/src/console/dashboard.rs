@@ -175,7 +175,7 @@ fn dashboard(
     let last = kpis
         .as_of
         .parse::<jiff::civil::Date>()
-        .map_err(|error| DomainError::Internal(format!("KPI day \"{}\": {error}", kpis.as_of)))?;
+        .map_err(|error| DomainError::internal(format!("KPI day \"{}\": {error}", kpis.as_of)))?;
     // The chart never reaches before the earliest day analytics reads.
     let first = last.checked_sub(jiff::Span::new().days(TREND_DAYS - 1)).unwrap_or(last);
     let first = first.max(jiff::civil::date(2000, 1, 1)).min(last);

@@ -382,12 +382,12 @@ pub(crate) async fn export_recall(State(app): State<AppState>, console: Console)
     }
     for record in &records {
         if let Err(error) = out.write_record(record) {
-            return console.fail(DomainError::Internal(error.to_string()));
+            return console.fail(DomainError::internal_from("writing the CSV export failed", error));
         }
     }
     match out.into_inner() {
         Ok(body) => csv_download("recall.csv", body),
-        Err(error) => console.fail(DomainError::Internal(error.to_string())),
+        Err(error) => console.fail(DomainError::internal_from("writing the CSV export failed", error)),
     }
 }
 

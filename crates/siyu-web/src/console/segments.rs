@@ -219,7 +219,9 @@ pub(crate) async fn export_segment_members(
     Path(key): Path<String>,
 ) -> Response {
     let mut out = csv::Writer::from_writer(Vec::new());
-    let mut write = |record: &[String]| out.write_record(record).map_err(|e| DomainError::Internal(e.to_string()));
+    let mut write = |record: &[String]| {
+        out.write_record(record).map_err(|e| DomainError::internal_from("writing the CSV export failed", e))
+    };
     if let Err(error) = write(&siyu_domain::segments::MEMBER_COLUMNS.map(String::from)) {
         return console.fail(error);
     }
@@ -233,7 +235,7 @@ pub(crate) async fn export_segment_members(
     }
     match out.into_inner() {
         Ok(body) => csv_download(&format!("{key}.csv"), body),
-        Err(error) => console.fail(DomainError::Internal(error.to_string())),
+        Err(error) => console.fail(DomainError::internal_from("writing the CSV export failed", error)),
     }
 }
 
