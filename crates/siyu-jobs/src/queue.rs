@@ -41,7 +41,11 @@ pub struct JobWorker {
     owner: String,
     lease: SignedDuration,
     batch: usize,
+    poll: std::time::Duration,
 }
+
+/// How often an idle job worker looks for jobs another process scheduled.
+const POLL: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl JobWorker {
     /// A worker named `name` claiming as `owner` (unique per process: it is the lease holder), with
@@ -61,6 +65,7 @@ impl JobWorker {
             owner: owner.into(),
             lease,
             batch: batch.max(1),
+            poll: POLL,
         }
     }
 
@@ -125,6 +130,10 @@ fn retry_delay(attempts: u32) -> SignedDuration {
 impl Worker for JobWorker {
     fn name(&self) -> String {
         self.name.clone()
+    }
+
+    fn poll(&self) -> Option<std::time::Duration> {
+        Some(self.poll)
     }
 
     async fn run_once(&mut self, now: Timestamp) -> Result<Outcome, WorkError> {

@@ -1,5 +1,5 @@
 //! The one loop every worker runs in: run a round; after work, pace and run again; when idle,
-//! sleep until the next due time or a wake-up; after an error, back off (1 s doubling to 5 min);
+//! sleep until the next due time, a wake-up or the worker's poll interval; after an error, back off (1 s doubling to 5 min);
 //! on shutdown, finish the round in progress and stop. Each worker's status is published in a
 //! [`WorkerStatuses`] that `/healthz` reads.
 
@@ -95,7 +95,11 @@ impl Runner {
                             s.state = "idle".into();
                             s.next_due = next_due.map(|t| t.to_string());
                         });
-                        next_due.map(|due| until(due, clock.now()))
+                        // Work another process schedules comes without a wake-up: look again by then.
+                        match (next_due.map(|due| until(due, clock.now())), worker.poll()) {
+                            (Some(until_due), Some(poll)) => Some(until_due.min(poll)),
+                            (until_due, poll) => until_due.or(poll),
+                        }
                     }
                     Err(error) => {
                         failures = failures.saturating_add(1);

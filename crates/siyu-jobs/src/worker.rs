@@ -52,4 +52,10 @@ pub trait Worker: Send + 'static {
     fn pace(&self) -> std::time::Duration {
         std::time::Duration::ZERO
     }
+
+    /// The longest an idle worker sleeps before it looks again, for work that arrives without a
+    /// wake-up (a job another process scheduled); `None`: only its due time or a wake-up.
+    fn poll(&self) -> Option<std::time::Duration> {
+        None
+    }
 }

@@ -57,6 +57,10 @@ pub async fn bare_timers(backend: &Backend, rows: u64, batch: usize) -> Result<B
     match backend {
         Backend::Sqlite { path } => {
             let file = path.with_file_name("bench-timers-reference.db");
+            if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
+                crate::private_files::create_dir(dir)
+                    .map_err(|e| StoreError::Backend(format!("bench reference: {e}")))?;
+            }
             remove_sqlite(&file);
             let pool = sqlx::sqlite::SqlitePoolOptions::new()
                 .max_connections(1)

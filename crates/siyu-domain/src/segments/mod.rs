@@ -103,7 +103,7 @@ impl Subscriber<EventChanges> for Segments {
     fn changed(&self, ws: WorkspaceId, change: &EventChange<'_>) {
         // Upkeep runs over a loaded index; before it is, nobody's membership was computed.
         if let EventChange::Appended { events, positioned: Some(positioned) } = change {
-            self.note_events(ws, events, positioned.to_vec());
+            self.note_events(ws, events, positioned);
         }
     }
 }

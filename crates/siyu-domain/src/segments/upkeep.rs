@@ -257,13 +257,14 @@ impl Segments {
 
     /// Hands an append's events to the upkeep (if the workspace has segments); its own
     /// `Segment Entered` / `Segment Exited` events are left out.
-    pub(crate) fn note_events(&self, ws: WorkspaceId, events: &[NewEvent], positioned: Vec<PositionedEvent>) {
+    pub(crate) fn note_events(&self, ws: WorkspaceId, events: &[NewEvent], positioned: &[PositionedEvent]) {
         let Some(upkeep) = self.upkeep_of(ws) else { return };
         if events.iter().all(|e| e.name == SEGMENT_ENTERED || e.name == SEGMENT_EXITED) {
             return;
         }
         let customers: Vec<i64> = events.iter().map(|e| e.customer.0).collect();
-        let _ = upkeep.queue.send(Batch { events: positioned, customers, profiles: false, at: Instant::now() });
+        let _ =
+            upkeep.queue.send(Batch { events: positioned.to_vec(), customers, profiles: false, at: Instant::now() });
     }
 
     /// Hands customers whose profiles changed to the upkeep (if the workspace has segments).

@@ -138,7 +138,8 @@ impl JobStore for SqlStore {
         let now = millis(now);
         let mut query = sqlx::QueryBuilder::<Db>::new("UPDATE jobs SET leased_by = ");
         query.push_bind(owner.to_string()).push(", lease_until = ").push_bind(millis(lease_until));
-        query.push(", attempts = attempts + 1, updated_at = ").push_bind(now);
+        // A claim is no change of state: `updated_at` (and the listing index under it) stays.
+        query.push(", attempts = attempts + 1");
         query.push(" WHERE id IN (SELECT id FROM jobs WHERE state = 'pending' AND kind IN ");
         push_kinds(&mut query, kinds);
         query.push(" AND run_at <= ").push_bind(now);
