@@ -53,6 +53,12 @@ const VERSIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../migrations/sqlite/0008_jobs.sql"),
         include_str!("../migrations/postgres/0008_jobs.sql"),
     ),
+    (
+        9,
+        "jobs due order",
+        include_str!("../migrations/sqlite/0009_jobs_due_order.sql"),
+        include_str!("../migrations/postgres/0009_jobs_due_order.sql"),
+    ),
 ];
 
 /// Which dialect's files to use.
