@@ -144,17 +144,28 @@ impl Worker for JobWorker {
         }
         // Successes are completed together, one transaction per workspace: a crash before that runs
         // them again (delivery is at least once), and a busy queue pays one commit per batch.
+        // A job whose failure could not be recorded stops the batch, but what already ran is
+        // still completed.
         let mut done: BTreeMap<siyu_core::WorkspaceId, Vec<i64>> = BTreeMap::new();
+        let mut failed = None;
         for job in jobs {
             let (ws, id) = (job.workspace_id, job.id);
-            if self.run(job, now).await? {
-                done.entry(ws).or_default().push(id);
+            match self.run(job, now).await {
+                Ok(true) => done.entry(ws).or_default().push(id),
+                Ok(false) => {}
+                Err(error) => {
+                    failed = Some(error);
+                    break;
+                }
             }
         }
         for (ws, ids) in done {
             self.store.complete_many(ws, &ids, &self.owner, now).await?;
         }
-        Ok(Outcome::Worked)
+        match failed {
+            Some(error) => Err(error),
+            None => Ok(Outcome::Worked),
+        }
     }
 }
 

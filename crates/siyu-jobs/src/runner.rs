@@ -1,7 +1,7 @@
 //! The one loop every worker runs in: run a round; after work, pace and run again; when idle,
-//! sleep until the next due time, a wake-up or the worker's poll interval; after an error, back off (1 s doubling to 5 min);
-//! on shutdown, finish the round in progress and stop. Each worker's status is published in a
-//! [`WorkerStatuses`] that `/healthz` reads.
+//! sleep until the next due time, a wake-up or the worker's poll interval; after an error, back off
+//! (1 s doubling to 5 min); on shutdown, finish the round in progress and stop. Each worker's
+//! status is published in a [`WorkerStatuses`] that `/healthz` reads.
 
 use crate::worker::{Outcome, Worker};
 use jiff::Timestamp;
