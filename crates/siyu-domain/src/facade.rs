@@ -3,15 +3,17 @@
 //! the feeds they hear. Callers reach a use case through its slice (`services.segments.save_segment(…)`);
 //! each takes the acting [`crate::access::Principal`].
 
-use crate::access::{Access, AccessStores};
+use crate::access::{Access, AccessStores, Permission, Principal};
 use crate::customers::{CustomerChanges, CustomerStores, Customers};
+use crate::error::DomainResult;
 use crate::events::{EventChanges, Events};
 use crate::feed::Subscriber;
 use crate::models::Models;
+use crate::personal_data::PersonalData;
 use crate::segments::Segments;
 use crate::stores::Stores;
-use siyu_core::Clock;
 use siyu_core::crypto::SecretKey;
+use siyu_core::{Clock, CustomerId};
 use std::sync::Arc;
 
 /// Every slice of a running siyu, over the same stores, keys and clock.
@@ -75,6 +77,41 @@ impl Services {
     /// Returns the current time.
     pub fn now(&self) -> jiff::Timestamp {
         self.clock.now()
+    }
+
+    /// Every slice that holds data about customers, in the order they depend on each other: an
+    /// export walks it, an erasure too (customers first). A slice that keeps customer data must be
+    /// listed here (the storage contract checks every table against [`PersonalData::holds`]).
+    pub fn personal_data(&self) -> [&dyn PersonalData; 4] {
+        [&self.customers, &self.events, &self.models, &self.segments]
+    }
+
+    /// Returns everything held about a customer (and the profiles merged into it) as one JSON
+    /// document, one part per slice, unmasked; needs `pii:read` and is audited.
+    pub async fn export_customer(&self, principal: &Principal, id: CustomerId) -> DomainResult<serde_json::Value> {
+        principal.require(Permission::CustomersRead)?;
+        principal.require(Permission::PiiRead)?;
+        let subject = self.customers.subject(principal.workspace_id(), id).await?;
+        let mut export = serde_json::Map::new();
+        export.insert("customer_id".into(), subject.customer.0.into());
+        export.insert("merged_ids".into(), subject.merged.iter().map(|m| m.0).collect());
+        export.insert("exported_at".into(), self.now().to_string().into());
+        for slice in self.personal_data() {
+            export.insert(slice.part().into(), slice.export(principal, &subject).await?);
+        }
+        self.access.audit(principal, "customer.export", &format!("customer:{}", subject.customer)).await?;
+        Ok(serde_json::Value::Object(export))
+    }
+
+    /// Erases a customer (PIPL's deletion): every registered slice erases what it holds about the
+    /// customer and the profiles merged into it, customers first; audited.
+    pub async fn erase_customer(&self, principal: &Principal, id: CustomerId) -> DomainResult<()> {
+        principal.require(Permission::CustomersDelete)?;
+        let subject = self.customers.subject(principal.workspace_id(), id).await?;
+        for slice in self.personal_data() {
+            slice.erase(principal, &subject).await?;
+        }
+        self.access.audit(principal, "customer.delete", &format!("customer:{}", subject.customer)).await
     }
 
     /// The clock every slice reads (a slice with another clock: [`Customers::with_clock`](crate::customers::Customers::with_clock)).

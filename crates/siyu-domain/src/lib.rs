@@ -7,7 +7,8 @@
 //! ingestion, the live index, analytics answers), [`segments`] (the language, checks, evaluation,
 //! upkeep), [`models`] (RFM, lifecycle, tiers, churn, health, LTV). Beside them: [`error`],
 //! [`jobs`] (durable jobs), [`stores`] (the bundle of store traits the facade hands out), [`feed`]
-//! (typed changes instead of calls between slices) and [`facade`] ([`Services`], which composes the
+//! (typed changes instead of calls between slices), [`personal_data`] (what each slice holds about
+//! a customer, exported and erased through one registry) and [`facade`] ([`Services`], which composes the
 //! slices).
 
 pub mod access;
@@ -18,6 +19,7 @@ pub mod facade;
 pub mod feed;
 pub mod jobs;
 pub mod models;
+pub mod personal_data;
 pub mod segments;
 pub mod stores;
 

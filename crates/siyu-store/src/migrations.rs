@@ -59,6 +59,12 @@ const VERSIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../migrations/sqlite/0009_jobs_due_order.sql"),
         include_str!("../migrations/postgres/0009_jobs_due_order.sql"),
     ),
+    (
+        10,
+        "seal every identity",
+        include_str!("../migrations/sqlite/0010_seal_every_identity.sql"),
+        include_str!("../migrations/postgres/0010_seal_every_identity.sql"),
+    ),
 ];
 
 /// Which dialect's files to use.

@@ -30,6 +30,12 @@ impl App {
             .await
             .with_context(|| format!("cannot open the database {database_url}"))?;
         let services = Services::new(stores, master_key, Arc::new(SystemClock));
+        // A store written by an older siyu may hold identities and notes in the clear: they are
+        // sealed before anything is served.
+        let sealed = services.customers.seal_clear_values().await.map_err(|e| anyhow::anyhow!(e.chain()))?;
+        if sealed > 0 {
+            tracing::info!(sealed, "sealed identities and notes an older siyu kept in the clear");
+        }
         Ok(Self { services, public_url: config.http.public_url.clone(), jobs: config.jobs.clone() })
     }
 

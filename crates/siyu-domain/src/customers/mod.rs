@@ -10,6 +10,7 @@ pub mod csv;
 mod import;
 mod import_bounds;
 pub mod model;
+mod personal_data;
 mod service;
 pub mod store;
 pub mod tags;

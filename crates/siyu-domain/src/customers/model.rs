@@ -13,9 +13,9 @@ pub enum IdentityKind {
     UserId,
     /// A device or browser id before login.
     AnonymousId,
-    /// Phone number (E.164); personal data, encrypted.
+    /// Phone number (E.164); contact details, masked.
     Phone,
-    /// E-mail address (lower-cased); personal data, encrypted.
+    /// E-mail address (lower-cased); contact details, masked.
     Email,
     /// WeCom external contact id.
     WecomExternalUserid,
@@ -59,7 +59,9 @@ impl IdentityKind {
         Self::ALL.into_iter().find(|kind| kind.as_str() == text)
     }
 
-    /// Returns whether values of this kind are personal data (encrypted, masked, blind-indexed).
+    /// Returns whether values of this kind are contact details: masked unless the role may read
+    /// personal data, and accepted as traits (`traits.phone`). Every kind is sealed at rest and
+    /// found through its blind index; ids (user id, openid, …) are shown to whoever reads the profile.
     pub fn is_pii(self) -> bool {
         matches!(self, Self::Phone | Self::Email)
     }

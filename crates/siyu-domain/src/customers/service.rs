@@ -6,8 +6,8 @@ use crate::access::{Permission, Principal};
 use crate::customers::consent::{Channel, ConsentRecord, Purpose, UNSUBSCRIBE_LINK_LIFETIME, current_state};
 use crate::customers::tags::{Tag, TagFamily, TagGroup, check_name, check_tag_source};
 use crate::customers::{
-    AssignedTag, CustomerDraft, CustomerFilter, CustomerInput, Identity, IdentityKind, MergeRecord, Note, SealedDraft,
-    SealedIdentity, SealedTrait, StoredCustomer, TraitPayload, UpsertOutcome, mask,
+    AssignedTag, CustomerDraft, CustomerFilter, CustomerInput, Identity, IdentityKind, MergeRecord, Note, NoteBody,
+    SealedDraft, SealedIdentity, SealedTrait, SealedValues, StoredCustomer, TraitPayload, UpsertOutcome, mask,
 };
 use crate::error::{DomainError, DomainResult, FieldError};
 use serde::{Deserialize, Serialize};
@@ -131,21 +131,23 @@ fn trait_context(key: &str) -> String {
     format!("trait:{key}")
 }
 
+const NOTE_CONTEXT: &str = "note";
+
+/// Every identity is personal data at rest: sealed, and found through its blind index.
 fn seal_identity(key: &DataKey, identity: &Identity) -> DomainResult<SealedIdentity> {
-    if identity.kind.is_pii() {
-        Ok(SealedIdentity {
-            kind: identity.kind,
-            lookup: key.blind_index(identity.kind.as_str(), &identity.value),
-            sealed: Some(key.seal_str(&identity.value, IDENTITY_CONTEXT)?),
-        })
-    } else {
-        Ok(SealedIdentity { kind: identity.kind, lookup: identity.value.clone(), sealed: None })
-    }
+    Ok(SealedIdentity {
+        kind: identity.kind,
+        lookup: identity_lookup(key, identity.kind, &identity.value),
+        sealed: Some(key.seal_str(&identity.value, IDENTITY_CONTEXT)?),
+    })
 }
 
 fn identity_lookup(key: &DataKey, kind: IdentityKind, value: &str) -> String {
-    if kind.is_pii() { key.blind_index(kind.as_str(), value) } else { value.to_string() }
+    key.blind_index(kind.as_str(), value)
 }
+
+/// Identities and notes sealed per transaction when an older store is upgraded.
+const SEAL_CHUNK: usize = 5_000;
 
 impl Customers {
     fn seal_draft(
@@ -367,15 +369,6 @@ impl Customers {
         Ok(())
     }
 
-    /// Deletes a customer and all attached data (erasure under PIPL).
-    pub async fn delete_customer(&self, principal: &Principal, id: CustomerId) -> DomainResult<()> {
-        principal.require(Permission::CustomersDelete)?;
-        let id = self.live_id(principal.workspace_id(), id).await?;
-        self.stores.customers.delete(principal.workspace_id(), id).await?;
-        self.feed.publish(principal.workspace_id(), &CustomerChange::Deleted(id));
-        self.access.audit(principal, "customer.delete", &format!("customer:{id}")).await
-    }
-
     pub(crate) fn open_customer(
         &self,
         key: &DataKey,
@@ -384,12 +377,16 @@ impl Customers {
     ) -> DomainResult<CustomerView> {
         let mut identities = Vec::with_capacity(stored.identities.len());
         for identity in stored.identities {
-            let (value, masked) = match &identity.sealed {
-                Some(sealed) => {
-                    let plain = key.open_str(sealed, IDENTITY_CONTEXT)?;
-                    if unmasked { (plain, false) } else { (mask(identity.kind.as_str(), &plain), true) }
-                }
-                None => (identity.lookup, false),
+            let plain = match &identity.sealed {
+                Some(sealed) => key.open_str(sealed, IDENTITY_CONTEXT)?,
+                // Not yet sealed (an older store, until the upgrade at start seals it).
+                None => identity.lookup,
+            };
+            // Contact details are masked unless the role may see them; ids are shown.
+            let (value, masked) = if unmasked || !identity.kind.is_pii() {
+                (plain, false)
+            } else {
+                (mask(identity.kind.as_str(), &plain), true)
             };
             identities.push(IdentityView {
                 kind: identity.kind,
@@ -561,19 +558,57 @@ impl Customers {
         if body.is_empty() || body.chars().count() > 4000 {
             return Err(DomainError::invalid("body", "note must be 1-4000 characters"));
         }
-        let id = self.live_id(principal.workspace_id(), id).await?;
-        Ok(self
-            .stores
-            .customers
-            .add_note(principal.workspace_id(), id, &principal.actor().label(), body, self.access.now())
-            .await?)
+        let ws = principal.workspace_id();
+        let id = self.live_id(ws, id).await?;
+        let sealed = self.access.data_key(ws).await?.seal_str(body, NOTE_CONTEXT)?;
+        let (author, created_at) = (principal.actor().label(), self.access.now());
+        let note_id = self.stores.customers.add_note(ws, id, &author, &sealed, created_at).await?;
+        Ok(Note { id: note_id, author, body: body.to_string(), created_at })
     }
 
     /// Lists notes, newest first.
     pub async fn notes(&self, principal: &Principal, id: CustomerId) -> DomainResult<Vec<Note>> {
         principal.require(Permission::CustomersRead)?;
-        let id = self.live_id(principal.workspace_id(), id).await?;
-        Ok(self.stores.customers.notes(principal.workspace_id(), id).await?)
+        let ws = principal.workspace_id();
+        let id = self.live_id(ws, id).await?;
+        let key = self.access.data_key(ws).await?;
+        let mut notes = Vec::new();
+        for stored in self.stores.customers.notes(ws, id).await? {
+            let body = match stored.body {
+                NoteBody::Sealed(sealed) => key.open_str(&sealed, NOTE_CONTEXT)?,
+                NoteBody::Clear(text) => text,
+            };
+            notes.push(Note { id: stored.id, author: stored.author, body, created_at: stored.created_at });
+        }
+        Ok(notes)
+    }
+
+    /// Seals what a store written by an older siyu still holds in the clear (identities other
+    /// than phone and e-mail, and notes), in every workspace; returns how many values it sealed.
+    /// Runs at start, before anything is served, so no lookup meets a half-upgraded store; it
+    /// is idempotent, and a crash midway leaves each value either clear or sealed.
+    pub async fn seal_clear_values(&self) -> DomainResult<u64> {
+        let mut sealed_count = 0;
+        for ws in self.stores.customers.workspaces_with_clear_values().await? {
+            let key = self.access.data_key(ws).await?;
+            loop {
+                let clear = self.stores.customers.clear_values(ws, SEAL_CHUNK).await?;
+                if clear.identities.is_empty() && clear.notes.is_empty() {
+                    break;
+                }
+                let mut sealed = SealedValues::default();
+                for (customer, kind, value) in clear.identities {
+                    let identity = seal_identity(&key, &Identity { kind, value: value.clone() })?;
+                    sealed.identities.push((customer, value, identity));
+                }
+                for (id, body) in clear.notes {
+                    sealed.notes.push((id, key.seal_str(&body, NOTE_CONTEXT)?));
+                }
+                sealed_count += (sealed.identities.len() + sealed.notes.len()) as u64;
+                self.stores.customers.seal_values(ws, &sealed).await?;
+            }
+        }
+        Ok(sealed_count)
     }
 
     /// Lists the merge history of a customer.

@@ -5,14 +5,16 @@ use super::model::IdentityKind;
 use async_trait::async_trait;
 use siyu_core::{CustomerId, NoteId, Page, PageRequest, StoreError, TagId, WorkspaceId};
 
-/// An identity as stored: `lookup` is the value itself, or its blind index for personal kinds.
+/// An identity as stored: `lookup` is its blind index (HMAC under the workspace's data key) and
+/// `sealed` its encrypted value. Stores written before every kind was sealed may still hold a
+/// clear value in `lookup` with no `sealed`, until [`CustomerStore::clear_values`] finds it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SealedIdentity {
     /// Kind.
     pub kind: IdentityKind,
     /// Exact-match key (unique per workspace and kind).
     pub lookup: String,
-    /// Encrypted value for personal kinds.
+    /// Encrypted value (`None` only in rows written before every kind was sealed).
     pub sealed: Option<Vec<u8>>,
 }
 
@@ -69,9 +71,9 @@ pub struct UpsertOutcome {
 pub struct StoredIdentity {
     /// Kind.
     pub kind: IdentityKind,
-    /// Lookup key (plain value for non-personal kinds).
+    /// Lookup key: the blind index (the clear value in rows not yet sealed).
     pub lookup: String,
-    /// Ciphertext for personal kinds.
+    /// Ciphertext (`None` in rows not yet sealed).
     pub sealed: Option<Vec<u8>>,
     /// Source of the first write.
     pub source: String,
@@ -152,6 +154,47 @@ pub struct Note {
     pub created_at: jiff::Timestamp,
 }
 
+/// A staff note as stored: its text sealed under the workspace's data key (or, written before
+/// notes were sealed and not yet upgraded, in the clear).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredNote {
+    /// Id.
+    pub id: NoteId,
+    /// Author label.
+    pub author: String,
+    /// The text: sealed, or clear in a row not yet upgraded.
+    pub body: NoteBody,
+    /// Time written.
+    pub created_at: jiff::Timestamp,
+}
+
+/// A note's text as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NoteBody {
+    /// AES-GCM ciphertext of the text.
+    Sealed(Vec<u8>),
+    /// The text in the clear (rows written before notes were sealed).
+    Clear(String),
+}
+
+/// Values a store written by an older siyu still holds in the clear, to be sealed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ClearValues {
+    /// Identities: the customer, the kind and the clear value (its present lookup).
+    pub identities: Vec<(CustomerId, IdentityKind, String)>,
+    /// Notes: id and clear text.
+    pub notes: Vec<(NoteId, String)>,
+}
+
+/// The same values sealed, to replace them.
+#[derive(Clone, Debug, Default)]
+pub struct SealedValues {
+    /// Identities: the customer, the old (clear) lookup, and the sealed identity replacing it.
+    pub identities: Vec<(CustomerId, String, SealedIdentity)>,
+    /// Notes: id and sealed text.
+    pub notes: Vec<(NoteId, Vec<u8>)>,
+}
+
 /// A merge of one profile into another.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct MergeRecord {
@@ -211,17 +254,24 @@ pub trait CustomerStore: Send + Sync {
     ) -> Result<(), StoreError>;
     /// Deletes a profile and everything attached to it (erasure); `NotFound` if absent.
     async fn delete(&self, ws: WorkspaceId, id: CustomerId) -> Result<(), StoreError>;
-    /// Adds a staff note.
+    /// Adds a staff note (its text sealed); returns its id.
     async fn add_note(
         &self,
         ws: WorkspaceId,
         id: CustomerId,
         author: &str,
-        body: &str,
+        sealed_body: &[u8],
         now: jiff::Timestamp,
-    ) -> Result<Note, StoreError>;
+    ) -> Result<NoteId, StoreError>;
     /// Lists notes, newest first.
-    async fn notes(&self, ws: WorkspaceId, id: CustomerId) -> Result<Vec<Note>, StoreError>;
+    async fn notes(&self, ws: WorkspaceId, id: CustomerId) -> Result<Vec<StoredNote>, StoreError>;
+    /// Returns the workspaces whose identities or notes include values not yet sealed (written by
+    /// an older siyu). Global by nature: the upgrade at start runs before any workspace is chosen.
+    async fn workspaces_with_clear_values(&self) -> Result<Vec<WorkspaceId>, StoreError>;
+    /// Returns up to `limit` identities and up to `limit` notes of the workspace still in the clear.
+    async fn clear_values(&self, ws: WorkspaceId, limit: usize) -> Result<ClearValues, StoreError>;
+    /// Replaces clear values by their sealed form, in one transaction.
+    async fn seal_values(&self, ws: WorkspaceId, sealed: &SealedValues) -> Result<(), StoreError>;
     /// Lists merges into this profile (including merges into profiles later merged into it).
     async fn merges(&self, ws: WorkspaceId, id: CustomerId) -> Result<Vec<MergeRecord>, StoreError>;
 }

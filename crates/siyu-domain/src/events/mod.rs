@@ -8,8 +8,11 @@ pub mod filters;
 mod ingest;
 mod live;
 pub mod model;
+mod personal_data;
 pub mod store;
 pub mod tracking;
+
+pub use personal_data::MAX_EXPORTED_EVENTS;
 
 pub use analytics::EventIndex;
 pub(crate) use ingest::IngestState;
@@ -66,10 +69,9 @@ impl Events {
 
 impl Subscriber<CustomerChanges> for Events {
     fn changed(&self, ws: WorkspaceId, change: &CustomerChange<'_>) {
-        match change {
-            CustomerChange::Merged(merges) => self.profiles_merged(ws, merges),
-            CustomerChange::Deleted(id) => self.profile_deleted(ws, *id),
-            _ => {}
+        // Only merges: an erasure reaches this slice as `PersonalData::erase`, in the registry's order.
+        if let CustomerChange::Merged(merges) = change {
+            self.profiles_merged(ws, merges);
         }
     }
 }

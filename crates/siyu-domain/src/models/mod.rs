@@ -2,6 +2,7 @@
 //! LTV). [`settings`] holds their thresholds, names and answers (re-exported here); `service`
 //! computes them from the live index and keeps the last result per workspace.
 
+mod personal_data;
 mod service;
 pub mod settings;
 

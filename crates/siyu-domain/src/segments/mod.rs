@@ -8,6 +8,7 @@ pub mod check;
 pub mod evaluate;
 pub mod facts;
 pub mod language;
+mod personal_data;
 mod service;
 pub mod store;
 #[cfg(test)]
@@ -94,6 +95,8 @@ impl Subscriber<CustomerChanges> for Segments {
     fn changed(&self, ws: WorkspaceId, change: &CustomerChange<'_>) {
         match change {
             CustomerChange::AllChanged => self.all_profiles_changed(ws),
+            // An erasure reaches this slice as `PersonalData::erase`, in the registry's order.
+            CustomerChange::Deleted(_) => {}
             _ => self.profiles_changed(ws, change.customers()),
         }
     }

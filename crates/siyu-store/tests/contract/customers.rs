@@ -16,6 +16,8 @@ crate::contract!(
     search_filters_by_identity_trait_and_tag_with_cursor,
     personal_data_is_masked_and_unmasked_reads_are_audited,
     personal_data_is_encrypted_at_rest,
+    every_identity_and_note_is_sealed_at_rest,
+    an_older_stores_clear_values_are_sealed_at_start,
     consent_history_and_unsubscribe,
     delete_erases_the_profile,
     import_reports_bad_rows_and_keeps_good_ones,
@@ -147,7 +149,7 @@ async fn workspaces_never_see_each_other(f: Fixture) {
         Err(DomainError::NotFound(_))
     ));
     assert!(matches!(f.services.customers.add_note(&b, in_a.id, "x").await, Err(DomainError::NotFound(_))));
-    assert!(matches!(f.services.customers.delete_customer(&b, in_a.id).await, Err(DomainError::NotFound(_))));
+    assert!(matches!(f.services.erase_customer(&b, in_a.id).await, Err(DomainError::NotFound(_))));
     let page = f
         .services
         .customers
@@ -295,6 +297,73 @@ async fn personal_data_is_encrypted_at_rest(f: Fixture) {
     assert!(matches!(stored.traits[0].value, siyu_domain::customers::TraitPayload::Sealed(_)));
 }
 
+async fn every_identity_and_note_is_sealed_at_rest(f: Fixture) {
+    let owner = f.workspace("brand").await;
+    let identities = [
+        ("user_id", "u-secret-4711"),
+        ("anonymous_id", "anon-secret-0815"),
+        ("wechat_openid", "oSecretOpenid9a8b7c"),
+        ("wechat_unionid", "uSecretUnionid6d5e4f"),
+        ("wecom_external_userid", "wmSecretExternal3g2h"),
+        ("member_no", "M-secret-2024-001"),
+        ("email", "secret.person@example.com"),
+    ];
+    let listed: Vec<_> = identities.iter().map(|(kind, value)| json!({"type": kind, "value": value})).collect();
+    let id = f.services.customers.upsert_customer(&owner, input(json!({"identities": listed}))).await.unwrap().id;
+    f.services.customers.add_note(&owner, id, "note-secret: prefers calls after 6pm").await.unwrap();
+    for needle in identities.iter().map(|(_, value)| *value).chain(["note-secret"]) {
+        assert_eq!(f.found_at_rest(needle).await, Vec::<String>::new(), "{needle} is stored in the clear");
+    }
+    // Found through the blind index; ids are shown to a role without pii:read, contact details masked.
+    let analyst = as_role(&owner, Role::Analyst);
+    let query = CustomerQuery {
+        identity: Some("user_id:u-secret-4711".into()),
+        page: PageRequest::first(10),
+        ..Default::default()
+    };
+    let found = f.services.customers.search_customers(&analyst, &query).await.unwrap();
+    assert_eq!(found.items.iter().map(|c| c.id).collect::<Vec<_>>(), [id]);
+    let shown: Vec<_> =
+        found.items[0].identities.iter().map(|i| (i.kind.as_str(), i.value.as_str(), i.masked)).collect();
+    assert!(shown.contains(&("wechat_openid", "oSecretOpenid9a8b7c", false)), "{shown:?}");
+    assert!(shown.contains(&("email", "s***@example.com", true)), "{shown:?}");
+    let notes = f.services.customers.notes(&owner, id).await.unwrap();
+    assert_eq!(notes[0].body, "note-secret: prefers calls after 6pm");
+}
+
+/// A store written before every identity and note was sealed: user ids in the clear in the lookup
+/// index, notes in the clear. Opening it seals them, and everything is found as before.
+async fn an_older_stores_clear_values_are_sealed_at_start(f: Fixture) {
+    let owner = f.workspace("brand").await;
+    let id = f
+        .services
+        .customers
+        .upsert_customer(&owner, input(json!({"identities": [{"type": "user_id", "value": "u-old-1"}]})))
+        .await
+        .unwrap()
+        .id;
+    f.services.customers.add_note(&owner, id, "note written long ago").await.unwrap();
+    f.execute(
+        "UPDATE identities SET lookup = 'u-old-1' WHERE kind = 'user_id'; \
+         UPDATE customer_identities SET lookup = 'u-old-1', sealed = NULL WHERE kind = 'user_id'; \
+         UPDATE notes SET body = 'note written long ago', sealed = NULL",
+    )
+    .await;
+    let services = f.reopen().await;
+    assert_eq!(services.customers.seal_clear_values().await.unwrap(), 2);
+    assert_eq!(services.customers.seal_clear_values().await.unwrap(), 0, "sealing twice seals nothing");
+    let stored = services.stores.customers.find(owner.workspace_id(), id).await.unwrap().unwrap();
+    assert!(stored.identities[0].sealed.is_some() && stored.identities[0].lookup != "u-old-1");
+    // The same sender is still the same customer, and the note reads as before.
+    let again = services
+        .customers
+        .upsert_customer(&owner, input(json!({"identities": [{"type": "user_id", "value": "u-old-1"}]})))
+        .await
+        .unwrap();
+    assert_eq!((again.id, again.created), (id, false));
+    assert_eq!(services.customers.notes(&owner, id).await.unwrap()[0].body, "note written long ago");
+}
+
 async fn consent_history_and_unsubscribe(f: Fixture) {
     let owner = f.workspace("brand").await;
     let id = f
@@ -393,8 +462,8 @@ async fn delete_erases_the_profile(f: Fixture) {
         .await
         .unwrap();
     let analyst = as_role(&owner, Role::Analyst);
-    assert!(matches!(f.services.customers.delete_customer(&analyst, a.id).await, Err(DomainError::Forbidden(_))));
-    f.services.customers.delete_customer(&owner, b.id).await.unwrap();
+    assert!(matches!(f.services.erase_customer(&analyst, a.id).await, Err(DomainError::Forbidden(_))));
+    f.services.erase_customer(&owner, b.id).await.unwrap();
     assert!(matches!(f.services.customers.customer(&owner, a.id).await, Err(DomainError::NotFound(_))));
     assert_eq!(f.services.customers.customer_count(&owner).await.unwrap(), 0);
     let again = f

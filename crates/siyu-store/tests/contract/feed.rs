@@ -120,7 +120,7 @@ async fn slices_publish_what_they_made_durable(f: Fixture) {
     let published_at = heard_now.iter().position(|h| h.starts_with("Membership"));
     assert!(entered_at < published_at, "the entry is durable before it is published: {heard_now:?}");
 
-    s.customers.delete_customer(&owner, a).await.unwrap();
+    s.erase_customer(&owner, a).await.unwrap();
     let after_delete = heard.take();
     assert_eq!(after_delete.first(), Some(&format!("Deleted({a:?})")), "{after_delete:?}");
 

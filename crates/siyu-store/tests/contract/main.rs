@@ -8,6 +8,7 @@ mod customers;
 mod events;
 mod feed;
 mod models;
+mod personal_data;
 mod segments;
 
 use siyu_core::SystemClock;
@@ -34,6 +35,88 @@ impl Fixture {
         let ws =
             self.services.access.create_workspace(&NewWorkspace::parse(slug, None, None, None).unwrap()).await.unwrap();
         Principal::cli(ws.id)
+    }
+
+    /// Runs raw SQL on the store (to stage what an older siyu left behind).
+    pub async fn execute(&self, sql: &str) {
+        use sqlx::Connection;
+        match &self.backend {
+            Backend::Sqlite { path } => {
+                let mut db = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display())).await.unwrap();
+                sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string())).execute(&mut db).await.unwrap();
+            }
+            Backend::Postgres { url, schema } => {
+                let mut db = sqlx::PgConnection::connect(url).await.unwrap();
+                let set = format!("SET search_path TO {}", schema.as_deref().unwrap());
+                sqlx::raw_sql(sqlx::AssertSqlSafe(set)).execute(&mut db).await.unwrap();
+                sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string())).execute(&mut db).await.unwrap();
+            }
+        }
+    }
+
+    /// Returns every `(table, column)` of the store's schema.
+    pub async fn columns(&self) -> Vec<(String, String)> {
+        use sqlx::Connection;
+        match &self.backend {
+            Backend::Sqlite { path } => {
+                let mut db = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display())).await.unwrap();
+                sqlx::query_as(
+                    "SELECT m.name, p.name FROM sqlite_master m JOIN pragma_table_info(m.name) p \
+                     WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' AND m.name NOT LIKE '\\_%' ESCAPE '\\'",
+                )
+                .fetch_all(&mut db)
+                .await
+                .unwrap()
+            }
+            Backend::Postgres { url, schema } => {
+                let mut db = sqlx::PgConnection::connect(url).await.unwrap();
+                sqlx::query_as(
+                    "SELECT table_name::text, column_name::text FROM information_schema.columns \
+                     WHERE table_schema = $1 AND table_name NOT LIKE '\\_%'",
+                )
+                .bind(schema.as_deref().unwrap())
+                .fetch_all(&mut db)
+                .await
+                .unwrap()
+            }
+        }
+    }
+
+    /// Returns where the store's bytes at rest hold `needle`: the SQLite file and its write-ahead
+    /// log read raw, or every row of every PostgreSQL table of the schema as text.
+    pub async fn found_at_rest(&self, needle: &str) -> Vec<String> {
+        use sqlx::Connection;
+        let mut found = Vec::new();
+        match &self.backend {
+            Backend::Sqlite { path } => {
+                for file in [path.clone(), path.with_extension("db-wal")] {
+                    let bytes = std::fs::read(&file).unwrap_or_default();
+                    if bytes.windows(needle.len()).any(|w| w == needle.as_bytes()) {
+                        found.push(file.display().to_string());
+                    }
+                }
+            }
+            Backend::Postgres { url, schema } => {
+                let schema = schema.as_deref().unwrap();
+                let mut db = sqlx::PgConnection::connect(url).await.unwrap();
+                let tables: Vec<String> = sqlx::query_scalar(
+                    "SELECT table_name::text FROM information_schema.tables WHERE table_schema = $1",
+                )
+                .bind(schema)
+                .fetch_all(&mut db)
+                .await
+                .unwrap();
+                for table in tables {
+                    let sql = format!("SELECT count(*) FROM {schema}.{table} t WHERE strpos(t::text, $1) > 0");
+                    let n: i64 =
+                        sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).bind(needle).fetch_one(&mut db).await.unwrap();
+                    if n > 0 {
+                        found.push(table);
+                    }
+                }
+            }
+        }
+        found
     }
 
     /// Returns services over the same store, opened anew (as another process, or a restart, would).

@@ -334,7 +334,7 @@ async fn membership_follows_profile_changes_at_once(f: Fixture) {
     assert_eq!(events[1].0, "Segment Exited", "{events:?}");
     wait_members(&f, &owner, "sh-vip-sms", vec![ids[1]]).await;
     // Customer 1 is erased: leaves the members, and no event is recorded about the erased profile.
-    s.customers.delete_customer(&owner, ids[1]).await.unwrap();
+    s.erase_customer(&owner, ids[1]).await.unwrap();
     wait_members(&f, &owner, "sh-vip-sms", vec![]).await;
     assert_eq!(segment_events(&f, &owner, ids[1], 1).await.len(), 1);
     // A tag removed: customer 2 (VIP in 北京) was never in; a new 上海 VIP with consent enters.

@@ -27,6 +27,7 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(upsert_customers_batch))
         .routes(routes!(import_customers))
         .routes(routes!(get_customer, update_customer, delete_customer))
+        .routes(routes!(export_customer))
         .routes(routes!(add_identity))
         .routes(routes!(remove_identity))
         .routes(routes!(add_tags))
@@ -219,6 +220,21 @@ async fn update_customer(
     Ok(Json(app.services.customers.customer(&principal, result.id).await?))
 }
 
+/// GET /api/v1/customers/{id}/export: everything siyu holds about a customer and the profiles
+/// merged into it (PIPL's right of access and portability), unmasked, one part per slice:
+/// `customers` (profile, notes, consent, merges), `events` (the events they sent, up to 100,000),
+/// `models` (their scores), `segments` (the segments they are in). Needs `pii:read`; audited.
+#[utoipa::path(get, path = "/api/v1/customers/{id}/export", tag = "customers", params(("id" = i64, Path)),
+    responses((status = 200, body = Object, description = "the customer's data"), (status = 404, body = Problem),
+        (status = 403, body = Problem)))]
+async fn export_customer(
+    State(app): State<AppState>,
+    ApiAuth(principal): ApiAuth,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, Problem> {
+    Ok(Json(app.services.export_customer(&principal, customer_id(&id)?).await?))
+}
+
 /// DELETE /api/v1/customers/{id}: erases the customer and everything attached.
 #[utoipa::path(delete, path = "/api/v1/customers/{id}", tag = "customers", params(("id" = i64, Path)),
     responses((status = 204), (status = 404, body = Problem), (status = 403, body = Problem)))]
@@ -227,7 +243,7 @@ async fn delete_customer(
     ApiAuth(principal): ApiAuth,
     Path(id): Path<String>,
 ) -> Result<StatusCode, Problem> {
-    app.services.customers.delete_customer(&principal, customer_id(&id)?).await?;
+    app.services.erase_customer(&principal, customer_id(&id)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

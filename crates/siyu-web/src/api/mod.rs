@@ -79,6 +79,7 @@ pub const ROUTES: &[(&str, &str, Access)] = {
         ("GET", "/api/v1/customers/{id}", Role(&[CustomersRead])),
         ("PATCH", "/api/v1/customers/{id}", Role(&[CustomersWrite])),
         ("DELETE", "/api/v1/customers/{id}", Role(&[CustomersDelete])),
+        ("GET", "/api/v1/customers/{id}/export", Role(&[CustomersRead, PiiRead])),
         ("POST", "/api/v1/customers/{id}/identities", Role(&[CustomersWrite])),
         ("DELETE", "/api/v1/customers/{id}/identities/{type}/{value}", Role(&[CustomersWrite])),
         ("POST", "/api/v1/customers/{id}/tags", Role(&[CustomersWrite])),

@@ -32,6 +32,7 @@ fn routes() -> Vec<(&'static str, &'static str, Option<Value>, Permission)> {
             CustomersWrite,
         ),
         ("GET", "/api/v1/customers/{c}", None, CustomersRead),
+        ("GET", "/api/v1/customers/{c}/export", None, PiiRead),
         ("PATCH", "/api/v1/customers/{c}", Some(json!({"traits": {"city": "上海"}})), CustomersWrite),
         (
             "POST",

@@ -399,8 +399,13 @@ pub async fn merges_and_deletes_made_through_the_api_reach_ingestion_and_the_ind
         (2, 4),
         "b's new event is the survivor's"
     );
-    // c is erased; a later event of c makes a new profile rather than reviving the erased one.
+    // c asks what siyu holds about them: the export has their profile and their event.
     let c = app.services.events.customers_for_user_ids(&app.owner, &["c".to_string()]).await.unwrap()[0];
+    let (status, export, _) = app.call("GET", &format!("/api/v1/customers/{}/export", c.0), &app.key, None).await;
+    assert_eq!(status, 200, "{export}");
+    assert_eq!(export["customers"]["profile"]["identities"][0]["value"], json!("c"));
+    assert_eq!(export["events"]["events"][0]["event"], json!("Product Viewed"));
+    // c is erased; a later event of c makes a new profile rather than reviving the erased one.
     let (status, _, _) = app.call("DELETE", &format!("/api/v1/customers/{}", c.0), &app.key, None).await;
     assert_eq!(status, 204);
     assert_eq!(post(&app, "/v1/track", Some(&key), &track("c"), false).await.0, 200);

@@ -2,8 +2,9 @@
 // `postgres`).
 
 use siyu_domain::customers::{
-    AssignedTag, CustomerFilter, CustomerStore, IdentityKind, MergeRecord, Note, SealedDraft, SealedIdentity, SealedTrait,
-    StoredCustomer, StoredIdentity, StoredTrait, TraitPayload, UpsertOutcome,
+    AssignedTag, ClearValues, CustomerFilter, CustomerStore, IdentityKind, MergeRecord, NoteBody, SealedDraft,
+    SealedIdentity, SealedTrait, SealedValues, StoredCustomer, StoredIdentity, StoredNote, StoredTrait, TraitPayload,
+    UpsertOutcome,
 };
 
 type Tx = WriteTx;
@@ -627,26 +628,28 @@ impl CustomerStore for SqlStore {
         ws: WorkspaceId,
         id: CustomerId,
         author: &str,
-        body: &str,
+        sealed_body: &[u8],
         now: jiff::Timestamp,
-    ) -> Result<Note, StoreError> {
+    ) -> Result<NoteId, StoreError> {
         let note_id: i64 = sqlx::query_scalar(
-            "INSERT INTO notes (workspace_id, customer_id, author, body, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
+            "INSERT INTO notes (workspace_id, customer_id, author, body, sealed, created_at) \
+             VALUES ($1, $2, $3, '', $4, $5) RETURNING id",
         )
         .bind(ws.0)
         .bind(id.0)
         .bind(author)
-        .bind(body)
+        .bind(sealed_body)
         .bind(millis(now))
         .fetch_one(&self.pool)
         .await
         .map_err(db_err)?;
-        Ok(Note { id: NoteId(note_id), author: author.into(), body: body.into(), created_at: now })
+        Ok(NoteId(note_id))
     }
 
-    async fn notes(&self, ws: WorkspaceId, id: CustomerId) -> Result<Vec<Note>, StoreError> {
+    async fn notes(&self, ws: WorkspaceId, id: CustomerId) -> Result<Vec<StoredNote>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, author, body, created_at FROM notes WHERE workspace_id = $1 AND customer_id = $2 ORDER BY id DESC",
+            "SELECT id, author, body, sealed, created_at FROM notes WHERE workspace_id = $1 AND customer_id = $2 \
+             ORDER BY id DESC",
         )
         .bind(ws.0)
         .bind(id.0)
@@ -655,14 +658,96 @@ impl CustomerStore for SqlStore {
         .map_err(db_err)?;
         rows.iter()
             .map(|row| {
-                Ok(Note {
+                let sealed: Option<Vec<u8>> = get(row, "sealed")?;
+                Ok(StoredNote {
                     id: NoteId(get(row, "id")?),
                     author: get(row, "author")?,
-                    body: get(row, "body")?,
+                    body: match sealed {
+                        Some(sealed) => NoteBody::Sealed(sealed),
+                        None => NoteBody::Clear(get(row, "body")?),
+                    },
                     created_at: ts(row, "created_at")?,
                 })
             })
             .collect()
+    }
+
+    async fn workspaces_with_clear_values(&self) -> Result<Vec<WorkspaceId>, StoreError> {
+        // Both read partial indexes that hold only the rows not yet sealed.
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "SELECT DISTINCT workspace_id FROM customer_identities WHERE sealed IS NULL \
+             UNION SELECT DISTINCT workspace_id FROM notes WHERE sealed IS NULL",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(ids.into_iter().map(WorkspaceId).collect())
+    }
+
+    async fn clear_values(&self, ws: WorkspaceId, limit: usize) -> Result<ClearValues, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = sqlx::query(
+            "SELECT customer_id, kind, lookup FROM customer_identities WHERE workspace_id = $1 AND sealed IS NULL LIMIT $2",
+        )
+        .bind(ws.0)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        let mut clear = ClearValues::default();
+        for row in &rows {
+            let kind: String = get(row, "kind")?;
+            let kind = IdentityKind::parse(&kind).ok_or_else(|| corrupt("identity kind", &kind))?;
+            clear.identities.push((CustomerId(get(row, "customer_id")?), kind, get(row, "lookup")?));
+        }
+        let rows = sqlx::query("SELECT id, body FROM notes WHERE workspace_id = $1 AND sealed IS NULL LIMIT $2")
+            .bind(ws.0)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        for row in &rows {
+            clear.notes.push((NoteId(get(row, "id")?), get(row, "body")?));
+        }
+        Ok(clear)
+    }
+
+    async fn seal_values(&self, ws: WorkspaceId, sealed: &SealedValues) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        for (customer, old, identity) in &sealed.identities {
+            let kind = identity.kind.as_str();
+            sqlx::query("UPDATE identities SET lookup = $4 WHERE workspace_id = $1 AND lookup = $2 AND kind = $3")
+                .bind(ws.0)
+                .bind(old)
+                .bind(kind)
+                .bind(&identity.lookup)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            sqlx::query(
+                "UPDATE customer_identities SET lookup = $5, sealed = $6 \
+                 WHERE workspace_id = $1 AND customer_id = $2 AND kind = $3 AND lookup = $4",
+            )
+            .bind(ws.0)
+            .bind(customer.0)
+            .bind(kind)
+            .bind(old)
+            .bind(&identity.lookup)
+            .bind(&identity.sealed)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        }
+        for (id, body) in &sealed.notes {
+            sqlx::query("UPDATE notes SET body = '', sealed = $3 WHERE workspace_id = $1 AND id = $2")
+                .bind(ws.0)
+                .bind(id.0)
+                .bind(body)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        }
+        tx.commit().await.map_err(db_err)
     }
 
     async fn merges(&self, ws: WorkspaceId, id: CustomerId) -> Result<Vec<MergeRecord>, StoreError> {

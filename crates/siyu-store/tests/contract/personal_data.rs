@@ -1,0 +1,152 @@
+//! Personal data: every table that names customers is held by a registered slice; a customer's
+//! export holds what every slice keeps about them, needs `pii:read` and is audited; an erasure
+//! removes them from every slice.
+
+use crate::Fixture;
+use serde_json::json;
+use siyu_core::PageRequest;
+use siyu_domain::DomainError;
+use siyu_domain::access::{Principal, Role};
+use siyu_domain::customers::{ConsentChange, CustomerInput};
+use siyu_domain::events::{EventKind, NewEvent};
+use siyu_domain::segments::SegmentInput;
+use std::collections::BTreeSet;
+
+crate::contract!(
+    every_table_that_names_customers_is_held_by_a_registered_slice,
+    an_export_holds_what_every_slice_keeps_and_is_audited,
+    an_erased_customer_is_gone_from_every_slice
+);
+
+/// Columns that say a table holds data about customers: ids of customers, sealed values, members.
+const CUSTOMER_COLUMNS: [&str; 6] = ["customer_id", "survivor_id", "merged_id", "merged_into", "sealed", "members"];
+
+async fn every_table_that_names_customers_is_held_by_a_registered_slice(f: Fixture) {
+    let held: BTreeSet<&str> =
+        f.services.personal_data().iter().flat_map(|slice| slice.holds().iter().copied()).collect();
+    let mut unregistered = BTreeSet::new();
+    let mut seen = 0;
+    for (table, column) in f.columns().await {
+        if CUSTOMER_COLUMNS.contains(&column.as_str()) {
+            seen += 1;
+            if !held.contains(table.as_str()) {
+                unregistered.insert(format!("{table}.{column}"));
+            }
+        }
+    }
+    assert!(seen >= 8, "the schema was read ({seen} customer columns)");
+    assert!(
+        unregistered.is_empty(),
+        "tables hold customer data that no slice exports or erases (implement PersonalData and list them in \
+         its `holds`, then register the slice in Services::personal_data): {unregistered:?}"
+    );
+}
+
+fn input(value: serde_json::Value) -> CustomerInput {
+    serde_json::from_value(value).unwrap()
+}
+
+/// A customer with a merged-away profile, a note, consent, a tag, two events and a segment.
+async fn known_customer(f: &Fixture, owner: &Principal) -> siyu_core::CustomerId {
+    let customers = &f.services.customers;
+    customers.create_tag_group(owner, "价值", "consumption_preference").await.unwrap();
+    customers.create_tag(owner, "价值", "VIP").await.unwrap();
+    let a = customers
+        .upsert_customer(
+            owner,
+            input(json!({"identities": [{"type": "phone", "value": "13812345678"}],
+                "traits": {"name": "王丽丽", "city": "上海"}, "tags": ["VIP"]})),
+        )
+        .await
+        .unwrap()
+        .id;
+    let b = customers
+        .upsert_customer(owner, input(json!({"identities": [{"type": "user_id", "value": "u-export-1"}]})))
+        .await
+        .unwrap()
+        .id;
+    // b merges into a (the oldest survives).
+    let both = input(json!({"identities": [{"type": "phone", "value": "13812345678"},
+        {"type": "user_id", "value": "u-export-1"}]}));
+    assert_eq!(customers.upsert_customer(owner, both).await.unwrap().merged, vec![b]);
+    customers.add_note(owner, a, "prefers oolong").await.unwrap();
+    let grant = ConsentChange {
+        purpose: "marketing".into(),
+        channel: "sms".into(),
+        granted: true,
+        source: None,
+        policy_version: "2026-01".into(),
+    };
+    customers.change_consent(owner, a, vec![grant]).await.unwrap();
+    let now_us = f.services.now().as_microsecond();
+    let event = |customer, name: &str, i: i64| NewEvent {
+        customer,
+        kind: EventKind::Track,
+        name: name.into(),
+        ts_us: now_us - 1_000_000 + i,
+        received_us: now_us,
+        message_id: format!("m-{name}-{i}"),
+        user_id: "u-export-1".into(),
+        anonymous_id: String::new(),
+        properties: r#"{"sku": "oolong-250g"}"#.into(),
+        context: r#"{"ip": "203.0.113.7"}"#.into(),
+    };
+    f.services
+        .events
+        .append_events(owner, &[event(b, "Product Viewed", 0), event(a, "Order Completed", 1)])
+        .await
+        .unwrap();
+    let segment = SegmentInput { key: "vip".into(), name: None, definition: None, text: Some("tag(\"VIP\")".into()) };
+    f.services.segments.save_segment(owner, &segment, false).await.unwrap();
+    a
+}
+
+async fn an_export_holds_what_every_slice_keeps_and_is_audited(f: Fixture) {
+    let owner = f.workspace("brand").await;
+    let a = known_customer(&f, &owner).await;
+    let other = f.workspace("other").await;
+    let analyst = Principal::key(owner.workspace_id(), Role::Analyst, siyu_core::ApiKeyId(1), "sk_test");
+    assert!(matches!(f.services.export_customer(&analyst, a).await, Err(DomainError::Forbidden(_))));
+    assert!(matches!(f.services.export_customer(&other, a).await, Err(DomainError::NotFound(_))));
+
+    let export = f.services.export_customer(&owner, a).await.unwrap();
+    assert_eq!(export["customer_id"], json!(a.0));
+    assert_eq!(export["merged_ids"].as_array().unwrap().len(), 1);
+    let profile = &export["customers"]["profile"];
+    let identities: Vec<_> = profile["identities"].as_array().unwrap().iter().map(|i| i["value"].clone()).collect();
+    assert!(
+        identities.contains(&json!("+8613812345678")) && identities.contains(&json!("u-export-1")),
+        "{identities:?}"
+    );
+    assert_eq!(profile["traits"]["name"]["value"], json!("王丽丽"), "unmasked");
+    assert_eq!(profile["tags"][0]["name"], json!("VIP"));
+    assert_eq!(export["customers"]["notes"][0]["body"], json!("prefers oolong"));
+    assert_eq!(export["customers"]["consent"]["history"].as_array().unwrap().len(), 1);
+    assert_eq!(export["customers"]["merges"].as_array().unwrap().len(), 1);
+    // Both events, the merged-away profile's too, with what they carried (and, once the upkeep
+    // recorded it, the customer's `Segment Entered`).
+    let events = export["events"]["events"].as_array().unwrap();
+    assert_eq!(export["events"]["total"], json!(events.len()));
+    let names: BTreeSet<_> = events.iter().map(|e| e["event"].as_str().unwrap()).collect();
+    assert!(names.is_superset(&BTreeSet::from(["Order Completed", "Product Viewed"])), "{names:?}");
+    let viewed = events.iter().find(|e| e["event"] == json!("Product Viewed")).unwrap();
+    assert_eq!((&viewed["context"]["ip"], &viewed["userId"]), (&json!("203.0.113.7"), &json!("u-export-1")));
+    assert_eq!(export["segments"], json!([{"key": "vip", "name": "vip"}]));
+    assert!(export.get("models").is_some());
+
+    let audit = f.services.access.audit_log(&owner, &PageRequest::first(10)).await.unwrap().items;
+    assert_eq!((audit[0].action.as_str(), audit[0].target.clone()), ("customer.export", format!("customer:{a}")));
+}
+
+async fn an_erased_customer_is_gone_from_every_slice(f: Fixture) {
+    let owner = f.workspace("brand").await;
+    let a = known_customer(&f, &owner).await;
+    f.services.erase_customer(&owner, a).await.unwrap();
+    assert!(matches!(f.services.export_customer(&owner, a).await, Err(DomainError::NotFound(_))));
+    assert!(matches!(f.services.customers.customer(&owner, a).await, Err(DomainError::NotFound(_))));
+    // The sender is a stranger again (segments' members: `segments::membership_follows_events…`).
+    let again = f.services.events.customers_for_user_ids(&owner, &["u-export-1".to_string()]).await.unwrap();
+    assert_ne!(again[0], a);
+    let audit = f.services.access.audit_log(&owner, &PageRequest::first(10)).await.unwrap().items;
+    assert_eq!((audit[0].action.as_str(), audit[0].target.clone()), ("customer.delete", format!("customer:{a}")));
+}
