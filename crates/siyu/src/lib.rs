@@ -1,11 +1,12 @@
 //! The siyu binary's library half: configuration, wiring of stores and services into the web app,
 //! and the commands (`demo`, `bench`) that the CLI and the integration tests share.
 //!
-//! Modules, in reading order: [`config`], [`app`], [`demo`], [`event_import`], [`event_export`], [`query`], [`bench`].
+//! Modules, in reading order: [`config`], [`app`], [`demo`], [`customer`], [`event_import`], [`event_export`], [`query`], [`bench`].
 
 pub mod app;
 pub mod bench;
 pub mod config;
+pub mod customer;
 pub mod demo;
 pub mod event_export;
 pub mod event_import;

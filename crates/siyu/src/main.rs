@@ -109,6 +109,9 @@ enum Command {
     /// Customer models: RFM classes, lifecycle, tiers, recall list, health, LTV (BG/NBD + Gamma-Gamma).
     #[command(subcommand)]
     Model(siyu::model::ModelCommand),
+    /// A customer's data under PIPL: export it as JSON, or erase the customer.
+    #[command(subcommand)]
+    Customer(siyu::customer::CustomerCommand),
     /// Segments: create from the segment language, preview, show, members.
     #[command(subcommand)]
     Segment(siyu::segment::SegmentCommand),
@@ -332,6 +335,10 @@ async fn main() -> anyhow::Result<()> {
             } else {
                 siyu::model::run(command, None).await
             }
+        }
+        Command::Customer(command) => {
+            let app = App::build(config).await?;
+            siyu::customer::run(app.services(), command).await
         }
         Command::Segment(command) => {
             let app = App::build(config).await?;

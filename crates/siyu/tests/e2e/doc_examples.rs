@@ -207,7 +207,7 @@ async fn every_example_in_the_readme_and_docs_runs_against_the_demo() {
     }
     // The README's script, the segment examples, the query examples and the configuration are among
     // what ran.
-    for expected in ["README.md", "SEGMENTS.md", "EVENTS.md", "CONFIG.md"] {
+    for expected in ["README.md", "SEGMENTS.md", "EVENTS.md", "CONFIG.md", "PRIVACY.md"] {
         assert!(ran.iter().any(|p| p.starts_with(expected)), "no example of {expected} ran: {ran:?}");
     }
 }
