@@ -128,6 +128,28 @@ impl DataKey {
         String::from_utf8(bytes).map_err(|_| CryptoError::Open)
     }
 
+    /// Encrypts bytes bound to `context` (a snapshot, a wrapped key).
+    pub fn seal_bytes(&self, value: &[u8], context: &str) -> Result<Vec<u8>, CryptoError> {
+        self.seal_key.seal(value, context.as_bytes())
+    }
+
+    /// Decrypts bytes sealed by [`DataKey::seal_bytes`].
+    pub fn open_bytes(&self, sealed: &[u8], context: &str) -> Result<Vec<u8>, CryptoError> {
+        self.seal_key.open(sealed, context.as_bytes())
+    }
+
+    /// Wraps a key of one customer (or any key kept beside the data it protects) under this data
+    /// key; destroying the wrapped key makes what it sealed unreadable.
+    pub fn wrap_key(&self, key: &SecretKey, context: &str) -> Result<Vec<u8>, CryptoError> {
+        self.seal_key.seal(&key.0[..], context.as_bytes())
+    }
+
+    /// Unwraps a key wrapped by [`DataKey::wrap_key`].
+    pub fn unwrap_key(&self, wrapped: &[u8], context: &str) -> Result<SecretKey, CryptoError> {
+        let bytes = Zeroizing::new(self.seal_key.open(wrapped, context.as_bytes())?);
+        SecretKey::from_bytes(&bytes)
+    }
+
     /// Returns the keyed blind index (hex HMAC-SHA256) of a normalised value within `context`.
     pub fn blind_index(&self, context: &str, value: &str) -> String {
         let mut mac =

@@ -418,6 +418,19 @@ impl EventStore for LogFiles {
         .map_err(|e| StoreError::Backend(format!("cannot save the index snapshot: {e}")))
     }
 
+    async fn delete_snapshot(&self, ws: WorkspaceId) -> Result<(), StoreError> {
+        let path = self.workspace_dir(ws).join(SNAPSHOT_FILE);
+        let removed = path.clone();
+        match tokio::task::spawn_blocking(move || std::fs::remove_file(&removed))
+            .await
+            .map_err(|e| StoreError::Backend(format!("snapshot remover: {e}")))?
+        {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io_err(&path, e)),
+        }
+    }
+
     async fn load_snapshot(&self, ws: WorkspaceId) -> Result<Option<Vec<u8>>, StoreError> {
         let path = self.workspace_dir(ws).join(SNAPSHOT_FILE);
         let read_path = path.clone();

@@ -65,6 +65,12 @@ const VERSIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../migrations/sqlite/0010_seal_every_identity.sql"),
         include_str!("../migrations/postgres/0010_seal_every_identity.sql"),
     ),
+    (
+        11,
+        "event keys",
+        include_str!("../migrations/sqlite/0011_event_keys.sql"),
+        include_str!("../migrations/postgres/0011_event_keys.sql"),
+    ),
 ];
 
 /// Which dialect's files to use.

@@ -190,6 +190,15 @@ impl siyu_domain::events::EventStore for SqlStore {
         tx.commit().await.map_err(db_err)
     }
 
+    async fn delete_snapshot(&self, ws: WorkspaceId) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM index_snapshots WHERE workspace_id = $1")
+            .bind(ws.0)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
     async fn load_snapshot(&self, ws: WorkspaceId) -> Result<Option<Vec<u8>>, StoreError> {
         use futures::TryStreamExt as _;
         let mut parts = sqlx::query_as::<_, (i32, Vec<u8>)>(

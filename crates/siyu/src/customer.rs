@@ -48,13 +48,7 @@ pub async fn run(services: &Services, command: CustomerCommand) -> anyhow::Resul
             match out {
                 Some(path) => {
                     // An export is personal data: readable by its owner only (an existing file too).
-                    let mut file = siyu_store::private_files::options()
-                        .write(true)
-                        .create(true)
-                        .truncate(true)
-                        .open(&path)
-                        .with_context(|| format!("cannot create {}", path.display()))?;
-                    siyu_store::private_files::tighten(&path, 0o600)?;
+                    let mut file = crate::event_export::private_file(&path)?;
                     file.write_all(text.as_bytes()).with_context(|| format!("cannot write {}", path.display()))?;
                     eprintln!("customer {id}: exported to {}", path.display());
                 }

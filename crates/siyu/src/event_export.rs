@@ -178,13 +178,13 @@ pub async fn export(
 ) -> anyhow::Result<u64> {
     principal.require(siyu_domain::access::Permission::AnalyticsRead)?;
     let survivors = Survivors::of(services, principal.workspace_id()).await?;
+    // The log seals events' ids, properties and context; an export gives them as they were sent.
+    let mut opener = services.events.event_opener(principal, None).await?;
     let mut failure: Option<anyhow::Error> = None;
     let count = match format {
         ExportFormat::Ndjson => {
             let sink: Box<dyn Write + Send> = match out {
-                Some(path) => {
-                    Box::new(std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?)
-                }
+                Some(path) => Box::new(private_file(path)?),
                 None => Box::new(std::io::stdout()),
             };
             let mut writer = std::io::BufWriter::new(sink);
@@ -193,6 +193,8 @@ pub async fn export(
                 .stores
                 .events
                 .scan(principal.workspace_id(), &mut |event| {
+                    let opened = opener.open(event);
+                    let event = opened.view();
                     if failure.is_none() {
                         let customer = survivors.of_customer(event.customer);
                         if let Err(e) = serde_json::to_writer(&mut writer, &segment_json(&event, customer, n))
@@ -213,7 +215,7 @@ pub async fn export(
         }
         ExportFormat::Parquet => {
             let path = out.context("Parquet goes to a file: give --out FILE.parquet")?;
-            let file = std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+            let file = private_file(path)?;
             let mut columns = Columns::new();
             let schema = columns.finish()?.schema();
             let properties = parquet::file::properties::WriterProperties::builder()
@@ -228,6 +230,8 @@ pub async fn export(
                     if failure.is_some() {
                         return;
                     }
+                    let opened = opener.open(event);
+                    let event = opened.view();
                     columns.push(&event, survivors.of_customer(event.customer));
                     n += 1;
                     if columns.rows == 65_536 {
@@ -250,4 +254,16 @@ pub async fn export(
         Some(e) => Err(e),
         None => Ok(count),
     }
+}
+
+/// Creates (or truncates) an export file readable by its owner only: it holds personal data.
+pub(crate) fn private_file(path: &std::path::Path) -> anyhow::Result<std::fs::File> {
+    let file = siyu_store::private_files::options()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    siyu_store::private_files::tighten(path, 0o600)?;
+    Ok(file)
 }

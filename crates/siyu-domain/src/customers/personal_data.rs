@@ -5,7 +5,16 @@ use crate::access::Principal;
 use crate::error::{DomainError, DomainResult};
 use crate::personal_data::{PersonalData, Subject};
 use async_trait::async_trait;
+use siyu_core::crypto::{DataKey, SecretKey};
 use siyu_core::{CustomerId, WorkspaceId};
+use std::collections::HashMap;
+
+/// What a wrapped event key is bound to.
+const EVENT_KEY_CONTEXT: &str = "customer event key";
+
+fn unwrap_all(key: &DataKey, wrapped: Vec<(CustomerId, Vec<u8>)>) -> DomainResult<HashMap<CustomerId, SecretKey>> {
+    wrapped.into_iter().map(|(id, wrapped)| Ok((id, key.unwrap_key(&wrapped, EVENT_KEY_CONTEXT)?))).collect()
+}
 
 impl Customers {
     /// Returns the customer an id names (its survivor, if merged away) with every profile merged
@@ -22,6 +31,48 @@ impl Customers {
         merged.sort();
         merged.dedup();
         Ok(Subject { workspace: ws, customer, merged })
+    }
+
+    /// Returns each given customer's event key (the key their events are sealed under in the log),
+    /// first giving one to each customer without (in one transaction); an id of no customer (an
+    /// erased one) gets none.
+    pub(crate) async fn event_keys(
+        &self,
+        ws: WorkspaceId,
+        ids: &[CustomerId],
+    ) -> DomainResult<HashMap<CustomerId, SecretKey>> {
+        let data_key = self.access.data_key(ws).await?;
+        let mut keys = unwrap_all(&data_key, self.stores.customers.event_keys(ws, Some(ids)).await?)?;
+        let mut missing: Vec<CustomerId> = ids.iter().filter(|id| !keys.contains_key(id)).copied().collect();
+        missing.sort();
+        missing.dedup();
+        if !missing.is_empty() {
+            let offered = missing
+                .iter()
+                .map(|id| Ok((*id, data_key.wrap_key(&SecretKey::generate()?, EVENT_KEY_CONTEXT)?)))
+                .collect::<DomainResult<Vec<_>>>()?;
+            self.stores.customers.set_event_keys(ws, &offered).await?;
+            // Another writer may have given some of them a key first: what the store kept counts.
+            keys.extend(unwrap_all(&data_key, self.stores.customers.event_keys(ws, Some(&missing)).await?)?);
+        }
+        Ok(keys)
+    }
+
+    /// Returns the event keys of every customer of the workspace that has one (merged-away
+    /// profiles included), to read the log.
+    pub(crate) async fn all_event_keys(&self, ws: WorkspaceId) -> DomainResult<HashMap<CustomerId, SecretKey>> {
+        let data_key = self.access.data_key(ws).await?;
+        unwrap_all(&data_key, self.stores.customers.event_keys(ws, None).await?)
+    }
+
+    /// Returns the event keys of the given customers that have one, to read their events.
+    pub(crate) async fn existing_event_keys(
+        &self,
+        ws: WorkspaceId,
+        ids: &[CustomerId],
+    ) -> DomainResult<HashMap<CustomerId, SecretKey>> {
+        let data_key = self.access.data_key(ws).await?;
+        unwrap_all(&data_key, self.stores.customers.event_keys(ws, Some(ids)).await?)
     }
 }
 

@@ -265,6 +265,17 @@ pub trait CustomerStore: Send + Sync {
     ) -> Result<NoteId, StoreError>;
     /// Lists notes, newest first.
     async fn notes(&self, ws: WorkspaceId, id: CustomerId) -> Result<Vec<StoredNote>, StoreError>;
+    /// Returns the wrapped event keys (each customer's key for its events in the log) of the given
+    /// customers that have one, or of every customer of the workspace (merged-away ones included)
+    /// when `ids` is `None`.
+    async fn event_keys(
+        &self,
+        ws: WorkspaceId,
+        ids: Option<&[CustomerId]>,
+    ) -> Result<Vec<(CustomerId, Vec<u8>)>, StoreError>;
+    /// Gives each customer that has no event key the wrapped key offered for it, in one
+    /// transaction; a customer that has one keeps it, and ids of no customer are ignored.
+    async fn set_event_keys(&self, ws: WorkspaceId, keys: &[(CustomerId, Vec<u8>)]) -> Result<(), StoreError>;
     /// Returns the workspaces whose identities or notes include values not yet sealed (written by
     /// an older siyu). Global by nature: the upgrade at start runs before any workspace is chosen.
     async fn workspaces_with_clear_values(&self) -> Result<Vec<WorkspaceId>, StoreError>;

@@ -12,6 +12,9 @@ use siyu_core::WorkspaceId;
 use std::collections::HashMap;
 use std::sync::Arc;
 
+/// What a sealed index snapshot is bound to.
+const SNAPSHOT_CONTEXT: &str = "analytics index snapshot";
+
 impl Events {
     /// Appends events to the workspace's log; returns once they are durable.
     pub async fn append_events(&self, principal: &Principal, events: &[NewEvent]) -> DomainResult<()> {
@@ -75,9 +78,27 @@ impl Events {
     /// survivors); otherwise from the whole log, after which a new snapshot is saved (failing to
     /// save costs only the next start's speed, so it is logged).
     async fn load_live(&self, ws: WorkspaceId) -> DomainResult<LiveIndex> {
+        // Another process (an import) may give customers event keys while the log is read: their
+        // events read as unreadable, and the load runs again with the keys it missed.
+        for _ in 0..3 {
+            let (live, opener) = self.load_live_once(ws).await?;
+            let missed: Vec<CustomerId> = opener.unreadable().collect();
+            if missed.is_empty() || self.customers.existing_event_keys(ws, &missed).await?.is_empty() {
+                return Ok(live);
+            }
+        }
+        Ok(self.load_live_once(ws).await?.0)
+    }
+
+    async fn load_live_once(&self, ws: WorkspaceId) -> DomainResult<(LiveIndex, super::EventOpener)> {
+        let mut opener = self.opener_for(ws, None).await?;
         let merged = moves_of(self.customers.stores.customers.merged_customers(ws).await?);
         let merges = merges_hash(&merged);
-        if let Some(bytes) = self.store.load_snapshot(ws).await?
+        // A snapshot holds events' properties: it is sealed under the workspace's data key (one
+        // that does not open — written before snapshots were sealed — is rebuilt from the log).
+        let data_key = self.customers.access.data_key(ws).await?;
+        if let Some(sealed) = self.store.load_snapshot(ws).await?
+            && let Ok(bytes) = data_key.open_bytes(&sealed, SNAPSHOT_CONTEXT)
             && let Some((meta, mut columns, names, table)) = parse_snapshot(&bytes)
         {
             if meta.merges != merges {
@@ -97,6 +118,8 @@ impl Events {
             let (mut unnamed, mut refunds) = (0u64, false);
             self.store
                 .scan_since(ws, &meta.checkpoint, &mut |event| {
+                    let opened = opener.open(event);
+                    let event = opened.view();
                     refunds |= event.name == ORDER_REFUNDED;
                     if let Some(raw) = raw_event(&mut tail.names, props, &merged, &event) {
                         tail.events.push(raw);
@@ -108,7 +131,7 @@ impl Events {
             live.unindexed += unnamed;
             // A refund after the snapshot may reverse an order inside it: then read the whole log.
             if !refunds {
-                return Ok(live);
+                return Ok((live, opener));
             }
         }
         let mut names = EventNames::default();
@@ -121,6 +144,8 @@ impl Events {
         let (_, checkpoint) = self
             .store
             .scan_since(ws, "", &mut |event| {
+                let opened = opener.open(event);
+                let event = opened.view();
                 if let Some(raw) = raw_event(&mut names, &mut props, &merged, &event) {
                     let customer = raw.customer;
                     let is_order = raw.order_cents.is_some();
@@ -153,16 +178,18 @@ impl Events {
             let meta = SnapshotMeta { checkpoint, merges, unindexed: unnamed };
             self.save_index_snapshot(ws, meta, live.base.clone(), names, live.props.clone()).await;
         }
-        Ok(live)
+        Ok((live, opener))
     }
 
     /// Appends events durably and adds them to the live index (if it is loaded), so they are
     /// queryable at once. The index's read lock is held across both steps: a full (re)load takes
     /// the write lock, so an event is either in the log it scans or added after it, never both.
     pub(crate) async fn append_and_index(&self, ws: WorkspaceId, events: &[NewEvent]) -> DomainResult<()> {
+        // The log's copy is sealed; the index and the feed get the events as sent.
+        let sealed = self.sealed_for_log(ws, events).await?;
         let live = self.live_index(ws);
         let state = live.read().await;
-        self.store.append(ws, events).await?;
+        self.store.append(ws, &sealed).await?;
         if !state.loaded {
             drop(state);
             self.feed.publish(ws, &super::EventChange::Appended { events, positioned: None });
@@ -290,11 +317,23 @@ impl Events {
         });
     }
 
-    /// Forgets a deleted profile's identities in the ingestion path, so a later event of the same
-    /// sender creates a new profile rather than pointing at the erased one.
-    pub(crate) fn profile_deleted(&self, ws: siyu_core::WorkspaceId, id: CustomerId) {
-        self.forget_deleted_sender(ws, id);
+    /// Forgets an erased profile: its identities in the ingestion path (a later event of the same
+    /// sender creates a new profile rather than pointing at the erased one) and its event keys; and
+    /// since the live index and its snapshot hold its events' properties, deletes the snapshot and
+    /// has the index rebuilt from the log now, where those events no longer open (they still count,
+    /// by name and time, for no one).
+    pub(crate) async fn profile_erased(&self, ws: WorkspaceId, subject: &[CustomerId]) -> DomainResult<()> {
+        self.forget_deleted_sender(ws, subject[0]);
+        self.keys.forget(ws, subject);
+        self.store.delete_snapshot(ws).await?;
         self.mark_index_stale(ws);
+        let events = self.clone();
+        tokio::spawn(async move {
+            if let Err(error) = events.event_index(&Principal::system(ws)).await {
+                tracing::warn!(workspace = ws.0, error = %error.chain(), "could not rebuild the index after an erasure");
+            }
+        });
+        Ok(())
     }
 
     fn mark_index_stale(&self, ws: siyu_core::WorkspaceId) {
@@ -469,13 +508,21 @@ impl Events {
         names: EventNames,
         props: Arc<std::sync::RwLock<PropTable>>,
     ) -> bool {
+        let data_key = match self.customers.access.data_key(ws).await {
+            Ok(key) => key,
+            Err(error) => {
+                tracing::warn!(workspace = ws.0, error = %error.chain(), "could not seal the analytics index snapshot");
+                return false;
+            }
+        };
         let bytes = tokio::task::spawn_blocking(move || {
             let props = props.read().expect("property table lock is never poisoned");
-            snapshot_bytes(&meta, &base, &names, &props)
+            data_key.seal_bytes(&snapshot_bytes(&meta, &base, &names, &props), SNAPSHOT_CONTEXT)
         })
         .await;
         let saved = match bytes {
-            Ok(bytes) => self.store.save_snapshot(ws, bytes).await.map_err(|e| e.to_string()),
+            Ok(Ok(bytes)) => self.store.save_snapshot(ws, bytes).await.map_err(|e| e.to_string()),
+            Ok(Err(e)) => Err(e.to_string()),
             Err(e) => Err(e.to_string()),
         };
         if let Err(error) = &saved {

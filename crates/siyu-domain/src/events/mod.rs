@@ -9,10 +9,12 @@ mod ingest;
 mod live;
 pub mod model;
 mod personal_data;
+mod sealing;
 pub mod store;
 pub mod tracking;
 
 pub use personal_data::MAX_EXPORTED_EVENTS;
+pub use sealing::{EventOpener, OpenedEvent, SEALED_PREFIX};
 
 pub use analytics::EventIndex;
 pub(crate) use ingest::IngestState;
@@ -59,11 +61,20 @@ pub struct Events {
     pub feed: Feed<EventChanges>,
     pub(crate) ingest: Arc<IngestState>,
     pub(crate) live: Arc<Mutex<HashMap<WorkspaceId, Arc<tokio::sync::RwLock<LiveIndex>>>>>,
+    /// Customers' event keys the log's copies were sealed under lately.
+    pub(crate) keys: Arc<sealing::KeyCache>,
 }
 
 impl Events {
     pub(crate) fn new(customers: Customers, store: Arc<dyn EventStore>) -> Self {
-        Self { customers, store, feed: Feed::default(), ingest: Default::default(), live: Default::default() }
+        Self {
+            customers,
+            store,
+            feed: Feed::default(),
+            ingest: Default::default(),
+            live: Default::default(),
+            keys: Default::default(),
+        }
     }
 }
 

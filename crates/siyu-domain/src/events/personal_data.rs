@@ -34,6 +34,8 @@ impl PersonalData for Events {
     /// Every event the customer (or a profile merged into it) sent, as Segment messages, read
     /// from the log.
     async fn export(&self, _principal: &Principal, subject: &Subject) -> DomainResult<Value> {
+        let ids: Vec<_> = std::iter::once(subject.customer).chain(subject.merged.iter().copied()).collect();
+        let mut opener = self.opener_for(subject.workspace, Some(&ids)).await?;
         let mut events = Vec::new();
         let mut total = 0u64;
         self.store
@@ -41,6 +43,8 @@ impl PersonalData for Events {
                 if !subject.is(event.customer) {
                     return;
                 }
+                let opened = opener.open(event);
+                let event = opened.view();
                 total += 1;
                 if events.len() < MAX_EXPORTED_EVENTS {
                     events.push(json!({
@@ -61,10 +65,11 @@ impl PersonalData for Events {
         Ok(json!({"total": total, "truncated": truncated, "events": events}))
     }
 
-    /// Forgets the customer's identities in the ingestion path (a later event of the same sender
-    /// makes a new profile) and has the live index rebuilt without the profile.
+    /// The customers slice deleted the event keys with the profiles (every logged copy of their
+    /// events' ids, properties and context is now unreadable); this forgets them in the ingestion
+    /// path and rebuilds the live index and its snapshot without what they held.
     async fn erase(&self, _principal: &Principal, subject: &Subject) -> DomainResult<()> {
-        self.profile_deleted(subject.workspace, subject.customer);
-        Ok(())
+        let ids: Vec<_> = std::iter::once(subject.customer).chain(subject.merged.iter().copied()).collect();
+        self.profile_erased(subject.workspace, &ids).await
     }
 }

@@ -60,6 +60,10 @@ pub trait EventStore: Send + Sync {
     /// Stores that keep none ignore it.
     async fn save_snapshot(&self, ws: WorkspaceId, bytes: Vec<u8>) -> Result<(), StoreError>;
 
+    /// Deletes the workspace's snapshot (it holds an erased customer's events); the next load
+    /// reads the whole log.
+    async fn delete_snapshot(&self, ws: WorkspaceId) -> Result<(), StoreError>;
+
     /// Returns the last snapshot saved, if any.
     async fn load_snapshot(&self, ws: WorkspaceId) -> Result<Option<Vec<u8>>, StoreError>;
 }

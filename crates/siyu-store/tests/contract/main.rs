@@ -82,17 +82,27 @@ impl Fixture {
         }
     }
 
-    /// Returns where the store's bytes at rest hold `needle`: the SQLite file and its write-ahead
-    /// log read raw, or every row of every PostgreSQL table of the schema as text.
+    /// Returns where the store's bytes at rest hold `needle`: every file of the SQLite data
+    /// directory read raw (the database, its write-ahead log, the event log files, snapshots), or
+    /// every row of every PostgreSQL table of the schema, as text and, for byte columns, as bytes.
     pub async fn found_at_rest(&self, needle: &str) -> Vec<String> {
         use sqlx::Connection;
         let mut found = Vec::new();
         match &self.backend {
             Backend::Sqlite { path } => {
-                for file in [path.clone(), path.with_extension("db-wal")] {
-                    let bytes = std::fs::read(&file).unwrap_or_default();
-                    if bytes.windows(needle.len()).any(|w| w == needle.as_bytes()) {
-                        found.push(file.display().to_string());
+                let mut dirs = vec![path.parent().unwrap().to_path_buf()];
+                while let Some(dir) = dirs.pop() {
+                    for entry in std::fs::read_dir(&dir).unwrap() {
+                        let file = entry.unwrap().path();
+                        if file.is_dir() {
+                            dirs.push(file);
+                        } else if std::fs::read(&file)
+                            .unwrap_or_default()
+                            .windows(needle.len())
+                            .any(|w| w == needle.as_bytes())
+                        {
+                            found.push(file.display().to_string());
+                        }
                     }
                 }
             }
@@ -106,6 +116,24 @@ impl Fixture {
                 .fetch_all(&mut db)
                 .await
                 .unwrap();
+                let binary: Vec<(String, String)> = sqlx::query_as(
+                    "SELECT table_name::text, column_name::text FROM information_schema.columns \
+                     WHERE table_schema = $1 AND data_type = 'bytea'",
+                )
+                .bind(schema)
+                .fetch_all(&mut db)
+                .await
+                .unwrap();
+                for (table, column) in binary {
+                    let sql = format!(
+                        "SELECT count(*) FROM {schema}.{table} WHERE position(convert_to($1, 'UTF8') IN {column}) > 0"
+                    );
+                    let n: i64 =
+                        sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).bind(needle).fetch_one(&mut db).await.unwrap();
+                    if n > 0 {
+                        found.push(format!("{table}.{column}"));
+                    }
+                }
                 for table in tables {
                     let sql = format!("SELECT count(*) FROM {schema}.{table} t WHERE strpos(t::text, $1) > 0");
                     let n: i64 =

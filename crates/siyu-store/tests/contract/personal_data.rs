@@ -15,7 +15,8 @@ use std::collections::BTreeSet;
 crate::contract!(
     every_table_that_names_customers_is_held_by_a_registered_slice,
     an_export_holds_what_every_slice_keeps_and_is_audited,
-    an_erased_customer_is_gone_from_every_slice
+    an_erased_customer_is_gone_from_every_slice,
+    the_log_keeps_no_identifier_in_the_clear_and_an_erasure_shreds_it
 );
 
 /// Columns that say a table holds data about customers: ids of customers, sealed values, members.
@@ -149,4 +150,91 @@ async fn an_erased_customer_is_gone_from_every_slice(f: Fixture) {
     assert_ne!(again[0], a);
     let audit = f.services.access.audit_log(&owner, &PageRequest::first(10)).await.unwrap().items;
     assert_eq!((audit[0].action.as_str(), audit[0].target.clone()), ("customer.delete", format!("customer:{a}")));
+}
+
+/// The log seals each event's ids, properties and context under its customer's key; erasing the
+/// customer destroys the key: the raw log files, the database and the snapshot hold none of their
+/// identifiers, before or after, and after it nobody can open their events.
+async fn the_log_keeps_no_identifier_in_the_clear_and_an_erasure_shreds_it(f: Fixture) {
+    let owner = f.workspace("brand").await;
+    let users: Vec<String> = (0..100).map(|i| format!("member-{i}")).collect();
+    let mut ids = f.services.events.customers_for_user_ids(&owner, &users).await.unwrap();
+    let gone = f.services.events.customers_for_user_ids(&owner, &["u-forget-me-42".to_string()]).await.unwrap()[0];
+    ids.push(gone);
+    let now_us = f.services.now().as_microsecond();
+    // 120 events each: more than a snapshot needs.
+    let batch: Vec<NewEvent> = ids
+        .iter()
+        .flat_map(|id| {
+            (0..120).map(move |i| NewEvent {
+                customer: *id,
+                kind: EventKind::Track,
+                name: if *id == gone { "Forgettable Viewed".into() } else { "Product Viewed".into() },
+                ts_us: now_us - 10_000_000 + i,
+                received_us: now_us,
+                message_id: format!("m-{id}-{i}"),
+                user_id: if *id == gone { "u-forget-me-42".into() } else { format!("member-{id}") },
+                anonymous_id: String::new(),
+                properties: if *id == gone {
+                    r#"{"email": "forget.me@example.com"}"#.into()
+                } else {
+                    r#"{"sku": "oolong-250g"}"#.into()
+                },
+                context: if *id == gone { r#"{"ip": "198.51.100.42"}"#.into() } else { "{}".into() },
+            })
+        })
+        .collect();
+    f.services.events.append_events(&owner, &batch).await.unwrap();
+    let index = f.services.events.event_index(&owner).await.unwrap();
+    assert_eq!(index.columns.event_count(), 101 * 120);
+    assert!(f.services.stores.events.load_snapshot(owner.workspace_id()).await.unwrap().is_some(), "a snapshot");
+    let secrets = ["u-forget-me-42", "forget.me@example.com", "198.51.100.42"];
+    for needle in secrets {
+        assert_eq!(f.found_at_rest(needle).await, Vec::<String>::new(), "{needle} is at rest in the clear");
+    }
+    // What is not personal stays readable (and shows the search reads the log).
+    assert!(!f.found_at_rest("Forgettable Viewed").await.is_empty(), "event names are kept in the clear");
+    // The owner reads them back opened.
+    let mut opener = f.services.events.event_opener(&owner, None).await.unwrap();
+    let mut emails = Vec::new();
+    f.services
+        .stores
+        .events
+        .scan(owner.workspace_id(), &mut |e| {
+            let opened = opener.open(e);
+            if opened.view().customer == gone {
+                emails.push(opened.view().properties.to_string());
+            }
+        })
+        .await
+        .unwrap();
+    assert_eq!(emails.len(), 120);
+    assert!(emails.iter().all(|p| p.contains("forget.me@example.com")));
+
+    f.services.erase_customer(&owner, gone).await.unwrap();
+    for needle in secrets {
+        assert_eq!(f.found_at_rest(needle).await, Vec::<String>::new(), "{needle} is at rest after the erasure");
+    }
+    // Nobody can open the erased customer's events any more; the others' still open.
+    let mut opener = f.services.events.event_opener(&owner, None).await.unwrap();
+    let (mut theirs, mut others) = (0, 0);
+    f.services
+        .stores
+        .events
+        .scan(owner.workspace_id(), &mut |e| {
+            let opened = opener.open(e);
+            let view = opened.view();
+            if view.customer == gone {
+                assert_eq!((view.user_id, view.properties, view.context), ("", "{}", "{}"));
+                theirs += 1;
+            } else if view.properties.contains("oolong") {
+                others += 1;
+            }
+        })
+        .await
+        .unwrap();
+    assert_eq!((theirs, others), (120, 100 * 120));
+    // Their events still count, for no one; the index was rebuilt from the log.
+    let index = f.services.events.event_index(&owner).await.unwrap();
+    assert_eq!(index.columns.event_count(), 101 * 120);
 }

@@ -205,10 +205,13 @@ async fn bad_definitions_are_refused_whole_and_unknown_names_warn(f: Fixture) {
 async fn segment_events(f: &Fixture, owner: &Principal, customer: CustomerId, n: usize) -> Vec<(String, String)> {
     for _ in 0..200 {
         let mut seen = Vec::new();
+        let mut opener = f.services.events.event_opener(owner, None).await.unwrap();
         f.services
             .stores
             .events
             .scan_since(owner.workspace_id(), "", &mut |e| {
+                let opened = opener.open(e);
+                let e = opened.view();
                 if e.customer == customer && e.name.starts_with("Segment ") {
                     seen.push((e.name.to_string(), e.properties.to_string()));
                 }

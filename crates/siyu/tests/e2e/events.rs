@@ -337,10 +337,13 @@ pub async fn export_and_ndjson_import_round_trip(app: TestApp) {
     assert_eq!((report.errors[0].row, report.errors[0].field.as_str()), (2, "context.siyu.customerId"));
     assert_eq!(report.errors[0].reason, format!("\"{foreign}\" names no customer of this workspace"));
     let mut entered = Vec::new();
+    let mut opener = app.services.events.event_opener(&third, None).await.unwrap();
     app.services
         .stores
         .events
         .scan(third.workspace_id(), &mut |e| {
+            let opened = opener.open(e);
+            let e = opened.view();
             if e.name == "Segment Entered" {
                 entered.push((e.customer, e.message_id.to_string(), e.context.to_string()));
             }
@@ -470,10 +473,14 @@ async fn demo_log(dir: &std::path::Path) -> Vec<Logged> {
     let app = siyu::App::build(&siyu::Config::for_tests(dir, None)).await.unwrap();
     let ws = app.services().access.workspace_by_slug(siyu::demo::SLUG).await.unwrap();
     let mut log = Vec::new();
+    let mut opener =
+        app.services().events.event_opener(&siyu_domain::access::Principal::cli(ws.id), None).await.unwrap();
     app.services()
         .stores
         .events
         .scan(ws.id, &mut |e| {
+            let opened = opener.open(e);
+            let e = opened.view();
             let text = |s: &str| s.to_string();
             log.push((
                 e.customer.0,
@@ -610,10 +617,15 @@ async fn the_demo_log_round_trips_through_its_exports() {
         log
     };
     let mut copied = Vec::new();
+    let mut opener = services.events.event_opener(&copy, None).await.unwrap();
     services
         .stores
         .events
-        .scan(copy.workspace_id(), &mut |e| copied.push((e.user_id.to_string(), e.name.to_string(), e.ts_us)))
+        .scan(copy.workspace_id(), &mut |e| {
+            let opened = opener.open(e);
+            let e = opened.view();
+            copied.push((e.user_id.to_string(), e.name.to_string(), e.ts_us))
+        })
         .await
         .unwrap();
     let behaviour = logged.iter().filter(|e| !e.1.starts_with("Segment ")).map(|e| (e.4.clone(), e.1.clone(), e.2));

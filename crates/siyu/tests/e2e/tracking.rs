@@ -438,10 +438,13 @@ pub async fn the_senders_address_is_kept_as_context_ip(app: TestApp) {
     let own = json!({"userId": "u", "event": "Own", "context": {"ip": "198.51.100.7"}});
     assert_eq!(send(own, Some("203.0.113.9")).await.unwrap().status().as_u16(), 200);
     let mut ips = std::collections::BTreeMap::new();
+    let mut opener = app.services.events.event_opener(&app.owner, None).await.unwrap();
     app.services
         .stores
         .events
         .scan_since(app.owner.workspace_id(), "", &mut |e| {
+            let opened = opener.open(e);
+            let e = opened.view();
             let context: Value = serde_json::from_str(e.context).unwrap();
             ips.insert(e.name.to_string(), context["ip"].as_str().unwrap_or_default().to_string());
         })

@@ -672,6 +672,51 @@ impl CustomerStore for SqlStore {
             .collect()
     }
 
+    async fn event_keys(
+        &self,
+        ws: WorkspaceId,
+        ids: Option<&[CustomerId]>,
+    ) -> Result<Vec<(CustomerId, Vec<u8>)>, StoreError> {
+        let mut keys = Vec::new();
+        let mut read = |rows: Vec<(i64, Vec<u8>)>| keys.extend(rows.into_iter().map(|(id, key)| (CustomerId(id), key)));
+        match ids {
+            None => read(
+                sqlx::query_as(
+                    "SELECT id, event_key FROM customers WHERE workspace_id = $1 AND event_key IS NOT NULL",
+                )
+                .bind(ws.0)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db_err)?,
+            ),
+            Some(ids) => {
+                let ids: Vec<i64> = ids.iter().map(|id| id.0).collect();
+                for chunk in ids.chunks(CHUNK) {
+                    let mut query = sqlx::QueryBuilder::<Db>::new("SELECT id, event_key FROM customers WHERE workspace_id = ");
+                    query.push_bind(ws.0).push(" AND event_key IS NOT NULL AND id IN (");
+                    push_id_list(&mut query, chunk);
+                    query.push(")");
+                    read(query.build_query_as().fetch_all(&self.pool).await.map_err(db_err)?);
+                }
+            }
+        }
+        Ok(keys)
+    }
+
+    async fn set_event_keys(&self, ws: WorkspaceId, keys: &[(CustomerId, Vec<u8>)]) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        for (id, key) in keys {
+            sqlx::query("UPDATE customers SET event_key = $3 WHERE workspace_id = $1 AND id = $2 AND event_key IS NULL")
+                .bind(ws.0)
+                .bind(id.0)
+                .bind(key)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        }
+        tx.commit().await.map_err(db_err)
+    }
+
     async fn workspaces_with_clear_values(&self) -> Result<Vec<WorkspaceId>, StoreError> {
         // Both read partial indexes that hold only the rows not yet sealed.
         let ids: Vec<i64> = sqlx::query_scalar(
