@@ -71,6 +71,12 @@ const VERSIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../migrations/sqlite/0011_event_keys.sql"),
         include_str!("../migrations/postgres/0011_event_keys.sql"),
     ),
+    (
+        12,
+        "jobs leased",
+        include_str!("../migrations/sqlite/0012_jobs_leased.sql"),
+        include_str!("../migrations/postgres/0012_jobs_leased.sql"),
+    ),
 ];
 
 /// Which dialect's files to use.

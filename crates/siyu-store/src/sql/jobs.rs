@@ -169,7 +169,10 @@ impl JobStore for SqlStore {
         let mut done = 0;
         for chunk in ids.chunks(CHUNK) {
             let mut query = sqlx::QueryBuilder::<Db>::new("UPDATE jobs SET state = 'done', leased_by = NULL, lease_until = NULL, updated_at = ");
-            query.push_bind(millis(now)).push(" WHERE workspace_id = ").push_bind(ws.0);
+            // `+workspace_id` keeps SQLite on the primary key: without statistics its planner
+            // prefers `jobs_workspace (workspace_id, state, …)` to a long id list, and then reads
+            // every pending job of the workspace for each batch it completes.
+            query.push_bind(millis(now)).push(" WHERE +workspace_id = ").push_bind(ws.0);
             query.push(" AND leased_by = ").push_bind(owner.to_string()).push(" AND state = 'pending' AND id IN (");
             push_id_list(&mut query, chunk);
             query.push(")");
@@ -203,15 +206,29 @@ impl JobStore for SqlStore {
     }
 
     async fn next_due(&self, kinds: &[String]) -> Result<Option<jiff::Timestamp>, StoreError> {
-        if kinds.is_empty() {
-            return Ok(None);
+        // A job is due at its run_at, or when its lease ends if that is later. Each part reads
+        // the front of an index (`jobs_due` per kind, `jobs_leased`), never every pending job.
+        let mut next: Option<i64> = None;
+        for kind in kinds {
+            let unleased: Option<i64> = sqlx::query_scalar(
+                "SELECT run_at FROM jobs WHERE state = 'pending' AND kind = $1 \
+                 AND (lease_until IS NULL OR lease_until <= run_at) ORDER BY run_at, id LIMIT 1",
+            )
+            .bind(kind)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
+            next = next.into_iter().chain(unleased).min();
         }
-        let mut query = sqlx::QueryBuilder::<Db>::new(
-            "SELECT MIN(CASE WHEN lease_until IS NOT NULL AND lease_until > run_at THEN lease_until ELSE run_at END) \
-             FROM jobs WHERE state = 'pending' AND kind IN ",
-        );
-        push_kinds(&mut query, kinds);
-        let next: Option<i64> = query.build_query_scalar().fetch_one(&self.pool).await.map_err(db_err)?;
+        if !kinds.is_empty() {
+            let mut query = sqlx::QueryBuilder::<Db>::new(
+                "SELECT MIN(lease_until) FROM jobs WHERE state = 'pending' AND lease_until IS NOT NULL \
+                 AND lease_until > run_at AND kind IN ",
+            );
+            push_kinds(&mut query, kinds);
+            let leased: Option<i64> = query.build_query_scalar().fetch_one(&self.pool).await.map_err(db_err)?;
+            next = next.into_iter().chain(leased).min();
+        }
         Ok(next.map(from_millis))
     }
 
