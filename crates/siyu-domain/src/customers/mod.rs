@@ -81,11 +81,13 @@ pub struct Customers {
     pub(crate) stores: CustomerStores,
     /// Profile changes, for whoever keeps something derived from profiles.
     pub feed: Feed<CustomerChanges>,
+    /// Customers' event keys used lately (see `personal_data`).
+    pub(crate) event_key_cache: Arc<personal_data::EventKeyCache>,
 }
 
 impl Customers {
     pub(crate) fn new(access: Access, stores: CustomerStores) -> Self {
-        Self { access, stores, feed: Feed::default() }
+        Self { access, stores, feed: Feed::default(), event_key_cache: Default::default() }
     }
 
     /// The same slice (stores, feed) writing with `clock`'s time, e.g. profiles created at the

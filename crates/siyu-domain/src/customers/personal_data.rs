@@ -5,15 +5,37 @@ use crate::access::Principal;
 use crate::error::{DomainError, DomainResult};
 use crate::personal_data::{PersonalData, Subject};
 use async_trait::async_trait;
-use siyu_core::crypto::{DataKey, SecretKey};
+use siyu_core::crypto::{DataKey, SealingKey, SecretKey};
 use siyu_core::{CustomerId, WorkspaceId};
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// What a wrapped event key is bound to.
-const EVENT_KEY_CONTEXT: &str = "customer event key";
+pub(crate) const EVENT_KEY_CONTEXT: &str = "customer event key";
+/// Event keys kept in memory per workspace before the cache starts over.
+const MAX_CACHED_KEYS: usize = 1_000_000;
 
-fn unwrap_all(key: &DataKey, wrapped: Vec<(CustomerId, Vec<u8>)>) -> DomainResult<HashMap<CustomerId, SecretKey>> {
-    wrapped.into_iter().map(|(id, wrapped)| Ok((id, key.unwrap_key(&wrapped, EVENT_KEY_CONTEXT)?))).collect()
+/// Customers' event keys, ready to seal, kept per workspace for the ingestion path.
+#[derive(Default)]
+pub(crate) struct EventKeyCache {
+    workspaces: std::sync::Mutex<HashMap<WorkspaceId, HashMap<CustomerId, Arc<SealingKey>>>>,
+}
+
+impl EventKeyCache {
+    fn with<T>(&self, ws: WorkspaceId, f: impl FnOnce(&mut HashMap<CustomerId, Arc<SealingKey>>) -> T) -> T {
+        let mut all = self.workspaces.lock().expect("event key cache lock is never poisoned");
+        f(all.entry(ws).or_default())
+    }
+}
+
+fn unwrap_all(
+    key: &DataKey,
+    wrapped: Vec<(CustomerId, Vec<u8>)>,
+) -> DomainResult<HashMap<CustomerId, Arc<SealingKey>>> {
+    wrapped
+        .into_iter()
+        .map(|(id, wrapped)| Ok((id, Arc::new(SealingKey::new(&key.unwrap_key(&wrapped, EVENT_KEY_CONTEXT)?)))))
+        .collect()
 }
 
 impl Customers {
@@ -33,46 +55,63 @@ impl Customers {
         Ok(Subject { workspace: ws, customer, merged })
     }
 
-    /// Returns each given customer's event key (the key their events are sealed under in the log),
-    /// first giving one to each customer without (in one transaction); an id of no customer (an
-    /// erased one) gets none.
+    /// Returns each given customer's event key (the key their events are sealed under in the log)
+    /// from the cache or the store; a customer without one (created before event keys) gets one
+    /// first; an id of no customer (an erased one) gets none.
     pub(crate) async fn event_keys(
         &self,
         ws: WorkspaceId,
         ids: &[CustomerId],
-    ) -> DomainResult<HashMap<CustomerId, SecretKey>> {
+    ) -> DomainResult<HashMap<CustomerId, Arc<SealingKey>>> {
+        let mut keys = HashMap::with_capacity(ids.len());
+        let missing: Vec<CustomerId> = self.event_key_cache.with(ws, |cached| {
+            ids.iter()
+                .filter(|id| match cached.get(id) {
+                    Some(key) => {
+                        keys.insert(**id, key.clone());
+                        false
+                    }
+                    None => true,
+                })
+                .copied()
+                .collect()
+        });
+        if missing.is_empty() {
+            return Ok(keys);
+        }
         let data_key = self.access.data_key(ws).await?;
-        let mut keys = unwrap_all(&data_key, self.stores.customers.event_keys(ws, Some(ids)).await?)?;
-        let mut missing: Vec<CustomerId> = ids.iter().filter(|id| !keys.contains_key(id)).copied().collect();
-        missing.sort();
-        missing.dedup();
-        if !missing.is_empty() {
-            let offered = missing
+        let mut found = unwrap_all(&data_key, self.stores.customers.event_keys(ws, Some(&missing)).await?)?;
+        let mut keyless: Vec<CustomerId> = missing.iter().filter(|id| !found.contains_key(id)).copied().collect();
+        keyless.sort();
+        keyless.dedup();
+        if !keyless.is_empty() {
+            let offered = keyless
                 .iter()
                 .map(|id| Ok((*id, data_key.wrap_key(&SecretKey::generate()?, EVENT_KEY_CONTEXT)?)))
                 .collect::<DomainResult<Vec<_>>>()?;
             self.stores.customers.set_event_keys(ws, &offered).await?;
             // Another writer may have given some of them a key first: what the store kept counts.
-            keys.extend(unwrap_all(&data_key, self.stores.customers.event_keys(ws, Some(&missing)).await?)?);
+            found.extend(unwrap_all(&data_key, self.stores.customers.event_keys(ws, Some(&keyless)).await?)?);
         }
+        self.event_key_cache.with(ws, |cached| {
+            if cached.len() + found.len() > MAX_CACHED_KEYS {
+                cached.clear();
+            }
+            cached.extend(found.iter().map(|(id, key)| (*id, key.clone())));
+        });
+        keys.extend(found);
         Ok(keys)
     }
 
     /// Returns the event keys of every customer of the workspace that has one (merged-away
-    /// profiles included), to read the log.
-    pub(crate) async fn all_event_keys(&self, ws: WorkspaceId) -> DomainResult<HashMap<CustomerId, SecretKey>> {
-        let data_key = self.access.data_key(ws).await?;
-        unwrap_all(&data_key, self.stores.customers.event_keys(ws, None).await?)
-    }
-
-    /// Returns the event keys of the given customers that have one, to read their events.
-    pub(crate) async fn existing_event_keys(
+    /// profiles included), or of the given ones, to read the log.
+    pub(crate) async fn stored_event_keys(
         &self,
         ws: WorkspaceId,
-        ids: &[CustomerId],
-    ) -> DomainResult<HashMap<CustomerId, SecretKey>> {
+        only: Option<&[CustomerId]>,
+    ) -> DomainResult<HashMap<CustomerId, Arc<SealingKey>>> {
         let data_key = self.access.data_key(ws).await?;
-        unwrap_all(&data_key, self.stores.customers.event_keys(ws, Some(ids)).await?)
+        unwrap_all(&data_key, self.stores.customers.event_keys(ws, only).await?)
     }
 }
 
@@ -114,6 +153,12 @@ impl PersonalData for Customers {
     /// traits, tags, notes, consent, merge records), then tells the feed.
     async fn erase(&self, _principal: &Principal, subject: &Subject) -> DomainResult<()> {
         self.stores.customers.delete(subject.workspace, subject.customer).await?;
+        // The rows held the event keys: forgetting the cached ones leaves no copy.
+        self.event_key_cache.with(subject.workspace, |cached| {
+            for id in std::iter::once(&subject.customer).chain(&subject.merged) {
+                cached.remove(id);
+            }
+        });
         self.feed.publish(subject.workspace, &CustomerChange::Deleted(subject.customer));
         Ok(())
     }

@@ -176,6 +176,10 @@ impl Customers {
             tags,
             source: draft.source.clone(),
             tag_source: if draft.source == "import" { "import".into() } else { "manual".into() },
+            // A profile is created with its event key, so its first events need no second write.
+            event_key: Some(
+                key.wrap_key(&siyu_core::crypto::SecretKey::generate()?, super::personal_data::EVENT_KEY_CONTEXT)?,
+            ),
         })
     }
 

@@ -53,6 +53,8 @@ pub struct SealedDraft {
     pub source: String,
     /// Tag assignment source (`rule`, `import`, `manual`, `model`).
     pub tag_source: String,
+    /// The event key (wrapped by the workspace's data key) a profile this draft creates gets.
+    pub event_key: Option<Vec<u8>>,
 }
 
 /// What an upsert did.

@@ -83,7 +83,7 @@ impl Events {
         for _ in 0..3 {
             let (live, opener) = self.load_live_once(ws).await?;
             let missed: Vec<CustomerId> = opener.unreadable().collect();
-            if missed.is_empty() || self.customers.existing_event_keys(ws, &missed).await?.is_empty() {
+            if missed.is_empty() || self.customers.stored_event_keys(ws, Some(&missed)).await?.is_empty() {
                 return Ok(live);
             }
         }
@@ -318,13 +318,12 @@ impl Events {
     }
 
     /// Forgets an erased profile: its identities in the ingestion path (a later event of the same
-    /// sender creates a new profile rather than pointing at the erased one) and its event keys; and
+    /// sender creates a new profile rather than pointing at the erased one); and
     /// since the live index and its snapshot hold its events' properties, deletes the snapshot and
     /// has the index rebuilt from the log now, where those events no longer open (they still count,
     /// by name and time, for no one).
     pub(crate) async fn profile_erased(&self, ws: WorkspaceId, subject: &[CustomerId]) -> DomainResult<()> {
         self.forget_deleted_sender(ws, subject[0]);
-        self.keys.forget(ws, subject);
         self.store.delete_snapshot(ws).await?;
         self.mark_index_stale(ws);
         let events = self.clone();

@@ -61,20 +61,11 @@ pub struct Events {
     pub feed: Feed<EventChanges>,
     pub(crate) ingest: Arc<IngestState>,
     pub(crate) live: Arc<Mutex<HashMap<WorkspaceId, Arc<tokio::sync::RwLock<LiveIndex>>>>>,
-    /// Customers' event keys the log's copies were sealed under lately.
-    pub(crate) keys: Arc<sealing::KeyCache>,
 }
 
 impl Events {
     pub(crate) fn new(customers: Customers, store: Arc<dyn EventStore>) -> Self {
-        Self {
-            customers,
-            store,
-            feed: Feed::default(),
-            ingest: Default::default(),
-            live: Default::default(),
-            keys: Default::default(),
-        }
+        Self { customers, store, feed: Feed::default(), ingest: Default::default(), live: Default::default() }
     }
 }
 

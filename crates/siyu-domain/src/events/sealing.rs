@@ -6,55 +6,55 @@
 //! log files, PostgreSQL rows, backups of either (crypto-shredding).
 //!
 //! A sealed event is stored with empty ids and context and, as its properties, [`SEALED_PREFIX`]
-//! followed by the base64 of the sealed JSON array `[userId, anonymousId, properties, context]`.
-//! Events logged before sealing (properties that are a JSON object) read as they are.
+//! followed by the base64 of the sealed fields `userId`, `anonymousId`, `properties`, `context`,
+//! each as a 4-byte little-endian length and its UTF-8 bytes. Events logged before sealing
+//! (properties that are a JSON object) read as they are.
 
 use super::Events;
 use super::model::{EventView, NewEvent};
 use crate::access::{Permission, Principal};
-use crate::error::{DomainError, DomainResult};
+use crate::error::DomainResult;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD_NO_PAD as BASE64;
-use siyu_core::crypto::SecretKey;
+use siyu_core::crypto::{SealingKey, SecretKey};
 use siyu_core::{CustomerId, WorkspaceId};
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 /// What a sealed event's properties start with (a JSON object never does).
 pub const SEALED_PREFIX: &str = "#sealed1:";
 /// What a sealed event is bound to.
 const EVENT_CONTEXT: &[u8] = b"siyu event v1";
-/// Event keys kept in memory per workspace before the cache starts over.
-const MAX_CACHED_KEYS: usize = 1_000_000;
 
-/// The event keys the ingestion path has used lately, per workspace.
-#[derive(Default)]
-pub(crate) struct KeyCache {
-    workspaces: std::sync::Mutex<HashMap<WorkspaceId, HashMap<CustomerId, SecretKey>>>,
-}
-
-impl KeyCache {
-    fn with<T>(&self, ws: WorkspaceId, f: impl FnOnce(&mut HashMap<CustomerId, SecretKey>) -> T) -> T {
-        let mut all = self.workspaces.lock().expect("event key cache lock is never poisoned");
-        f(all.entry(ws).or_default())
-    }
-
-    /// Forgets the keys of erased customers.
-    pub(crate) fn forget(&self, ws: WorkspaceId, ids: &[CustomerId]) {
-        self.with(ws, |keys| {
-            for id in ids {
-                keys.remove(id);
-            }
-        });
+/// Appends the four fields, each length-prefixed, to `plain`.
+fn frame(plain: &mut Vec<u8>, fields: [&str; 4]) {
+    for field in fields {
+        plain.extend_from_slice(&u32::try_from(field.len()).unwrap_or(u32::MAX).to_le_bytes());
+        plain.extend_from_slice(field.as_bytes());
     }
 }
 
-fn seal_one(key: &SecretKey, event: &NewEvent) -> DomainResult<NewEvent> {
-    let plain = serde_json::to_vec(&(&event.user_id, &event.anonymous_id, &event.properties, &event.context))
-        .map_err(|e| DomainError::internal_from("an event as JSON", e))?;
-    let sealed = key.seal(&plain, EVENT_CONTEXT)?;
-    let mut properties = String::with_capacity(SEALED_PREFIX.len() + sealed.len() * 4 / 3 + 4);
+/// Reads the four fields back; `None` if the bytes are not four framed UTF-8 strings.
+fn unframe(mut plain: &[u8]) -> Option<[String; 4]> {
+    let mut fields: [String; 4] = Default::default();
+    for field in &mut fields {
+        let (length, rest) = plain.split_first_chunk::<4>()?;
+        let length = usize::try_from(u32::from_le_bytes(*length)).ok()?;
+        let (bytes, rest) = (rest.get(..length)?, &rest[length..]);
+        *field = std::str::from_utf8(bytes).ok()?.to_string();
+        plain = rest;
+    }
+    plain.is_empty().then_some(fields)
+}
+
+fn seal_one(key: &SealingKey, event: &NewEvent, plain: &mut Vec<u8>, sealed: &mut Vec<u8>) -> DomainResult<NewEvent> {
+    plain.clear();
+    frame(plain, [&event.user_id, &event.anonymous_id, &event.properties, &event.context]);
+    sealed.clear();
+    key.seal_into(plain, EVENT_CONTEXT, sealed)?;
+    let mut properties = String::with_capacity(SEALED_PREFIX.len() + sealed.len().div_ceil(3) * 4);
     properties.push_str(SEALED_PREFIX);
-    BASE64.encode_string(&sealed, &mut properties);
+    BASE64.encode_string(&sealed[..], &mut properties);
     Ok(NewEvent {
         customer: event.customer,
         kind: event.kind,
@@ -70,38 +70,23 @@ fn seal_one(key: &SecretKey, event: &NewEvent) -> DomainResult<NewEvent> {
 }
 
 impl Events {
-    /// Returns the events as the log keeps them: sealed under their customers' event keys (given
-    /// to customers on their first event). An event of a customer erased meanwhile is sealed under
-    /// a key nobody keeps, as if erased with them.
+    /// Returns the events as the log keeps them: sealed under their customers' event keys. An
+    /// event of a customer erased meanwhile is sealed under a key nobody keeps, as if erased with
+    /// them.
     pub(crate) async fn sealed_for_log(&self, ws: WorkspaceId, events: &[NewEvent]) -> DomainResult<Vec<NewEvent>> {
         let mut ids: Vec<CustomerId> = events.iter().map(|e| e.customer).collect();
-        ids.sort();
+        ids.sort_unstable();
         ids.dedup();
-        let mut keys: HashMap<CustomerId, SecretKey> = HashMap::with_capacity(ids.len());
-        let missing: Vec<CustomerId> = self.keys.with(ws, |cached| {
-            ids.iter()
-                .filter(|id| match cached.get(id) {
-                    Some(key) => {
-                        keys.insert(**id, key.clone());
-                        false
-                    }
-                    None => true,
-                })
-                .copied()
-                .collect()
-        });
-        if !missing.is_empty() {
-            let fetched = self.customers.event_keys(ws, &missing).await?;
-            self.keys.with(ws, |cached| {
-                if cached.len() + fetched.len() > MAX_CACHED_KEYS {
-                    cached.clear();
-                }
-                cached.extend(fetched.iter().map(|(id, key)| (*id, key.clone())));
-            });
-            keys.extend(fetched);
-        }
-        let nobodys = SecretKey::generate()?;
-        events.iter().map(|event| seal_one(keys.get(&event.customer).unwrap_or(&nobodys), event)).collect()
+        let keys = self.customers.event_keys(ws, &ids).await?;
+        let nobodys = SealingKey::new(&SecretKey::generate()?);
+        let (mut plain, mut sealed) = (Vec::new(), Vec::new());
+        events
+            .iter()
+            .map(|event| {
+                let key = keys.get(&event.customer).map_or(&nobodys, |key| &**key);
+                seal_one(key, event, &mut plain, &mut sealed)
+            })
+            .collect()
     }
 
     /// Returns an opener for the workspace's logged events (their ids, properties and context are
@@ -112,24 +97,20 @@ impl Events {
     }
 
     pub(crate) async fn opener_for(&self, ws: WorkspaceId, only: Option<&[CustomerId]>) -> DomainResult<EventOpener> {
-        let keys = match only {
-            None => self.customers.all_event_keys(ws).await?,
-            Some(ids) => self.customers.existing_event_keys(ws, ids).await?,
-        };
-        Ok(EventOpener { keys, unreadable: HashSet::new() })
+        Ok(EventOpener { keys: self.customers.stored_event_keys(ws, only).await?, unreadable: HashSet::new() })
     }
 }
 
 /// Opens logged events with the event keys it was given.
 pub struct EventOpener {
-    keys: HashMap<CustomerId, SecretKey>,
+    keys: HashMap<CustomerId, Arc<SealingKey>>,
     unreadable: HashSet<CustomerId>,
 }
 
 /// A logged event's personal fields, opened.
 pub struct OpenedEvent<'a> {
     event: EventView<'a>,
-    sealed: Option<(String, String, String, String)>,
+    sealed: Option<[String; 4]>,
 }
 
 impl OpenedEvent<'_> {
@@ -137,7 +118,7 @@ impl OpenedEvent<'_> {
     pub fn view(&self) -> EventView<'_> {
         match &self.sealed {
             None => self.event,
-            Some((user_id, anonymous_id, properties, context)) => {
+            Some([user_id, anonymous_id, properties, context]) => {
                 EventView { user_id, anonymous_id, properties, context, ..self.event }
             }
         }
@@ -153,12 +134,11 @@ impl EventOpener {
         };
         let opened = self.keys.get(&event.customer).and_then(|key| {
             let sealed = BASE64.decode(encoded).ok()?;
-            let plain = key.open(&sealed, EVENT_CONTEXT).ok()?;
-            serde_json::from_slice::<(String, String, String, String)>(&plain).ok()
+            unframe(&key.open(&sealed, EVENT_CONTEXT).ok()?)
         });
         let sealed = opened.unwrap_or_else(|| {
             self.unreadable.insert(event.customer);
-            (String::new(), String::new(), "{}".into(), "{}".into())
+            [String::new(), String::new(), "{}".into(), "{}".into()]
         });
         OpenedEvent { event, sealed: Some(sealed) }
     }
@@ -167,9 +147,21 @@ impl EventOpener {
     pub fn unreadable(&self) -> impl Iterator<Item = CustomerId> + '_ {
         self.unreadable.iter().copied()
     }
+}
 
-    /// Whether it holds a key for the customer.
-    pub fn has_key(&self, customer: CustomerId) -> bool {
-        self.keys.contains_key(&customer)
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn framed_fields_read_back_and_bad_frames_do_not() {
+        let mut plain = Vec::new();
+        frame(&mut plain, ["u-1", "", r#"{"sku":"茶"}"#, "{}"]);
+        assert_eq!(unframe(&plain).unwrap(), ["u-1".to_string(), String::new(), r#"{"sku":"茶"}"#.into(), "{}".into()]);
+        assert!(unframe(&plain[..plain.len() - 1]).is_none(), "truncated");
+        let mut longer = plain.clone();
+        longer.push(0);
+        assert!(unframe(&longer).is_none(), "trailing bytes");
+        assert!(unframe(&[255, 255, 255, 255]).is_none(), "a length past the end");
     }
 }

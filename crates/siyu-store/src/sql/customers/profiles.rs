@@ -204,13 +204,19 @@ async fn upsert_batch(
     for (index, id) in new_drafts.iter().zip(&ids) {
         let mut doc = TraitDoc::new();
         apply_traits(&mut doc, &drafts[*index].traits, &drafts[*index].source, now)?;
-        fresh.push((*id, doc_text(&doc)));
+        fresh.push((*id, doc_text(&doc), drafts[*index].event_key.as_deref()));
     }
     for chunk in fresh.chunks(CHUNK) {
-        let mut query =
-            sqlx::QueryBuilder::<Db>::new("INSERT INTO customers (id, workspace_id, traits, created_at, updated_at) ");
-        query.push_values(chunk, |mut row, (id, traits)| {
-            row.push_bind(*id).push_bind(ws.0).push_bind(traits.clone()).push_bind(now).push_bind(now);
+        let mut query = sqlx::QueryBuilder::<Db>::new(
+            "INSERT INTO customers (id, workspace_id, traits, created_at, updated_at, event_key) ",
+        );
+        query.push_values(chunk, |mut row, (id, traits, event_key)| {
+            row.push_bind(*id)
+                .push_bind(ws.0)
+                .push_bind(traits.clone())
+                .push_bind(now)
+                .push_bind(now)
+                .push_bind(event_key.map(<[u8]>::to_vec));
         });
         query.build().execute(&mut **tx).await.map_err(db_err)?;
     }
@@ -259,11 +265,13 @@ async fn upsert_one(tx: &mut Tx, ws: WorkspaceId, draft: &SealedDraft, now: i64)
             let mut doc = TraitDoc::new();
             apply_traits(&mut doc, &draft.traits, &draft.source, now)?;
             let id: i64 = sqlx::query_scalar(
-                "INSERT INTO customers (workspace_id, traits, created_at, updated_at) VALUES ($1, $2, $3, $3) RETURNING id",
+                "INSERT INTO customers (workspace_id, traits, created_at, updated_at, event_key) \
+                 VALUES ($1, $2, $3, $3, $4) RETURNING id",
             )
             .bind(ws.0)
             .bind(doc_text(&doc))
             .bind(now)
+            .bind(&draft.event_key)
             .fetch_one(&mut **tx)
             .await
             .map_err(db_err)?;
