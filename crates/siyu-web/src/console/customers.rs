@@ -7,7 +7,7 @@ use super::session::{Console, FormData, Post};
 use crate::AppState;
 use askama::Template;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde_json::Value;
 use siyu_core::{CustomerId, PageRequest};
@@ -149,7 +149,7 @@ pub(crate) async fn list_customers(State(app): State<AppState>, console: Console
         .collect();
     let page = CustomersPage {
         t,
-        chrome: Chrome::new(&console, "customers"),
+        chrome: Chrome::new(&console, "customers").with_flash(t, params.get("done")),
         filtered,
         q,
         trait_filter,
@@ -248,6 +248,11 @@ struct CustomerPage {
     can_note: bool,
     note_body: String,
     note_errors: Vec<FieldMessage>,
+    /// Whether the role may export the customer's personal data (`pii:read`).
+    can_export: bool,
+    /// Whether the role may erase the customer (`customers:delete`).
+    can_erase: bool,
+    erase_errors: Vec<FieldMessage>,
 }
 
 fn consent_row(console: &Console, record: &ConsentRecord) -> ConsentRow {
@@ -345,6 +350,9 @@ async fn customer_page(app: &AppState, console: &Console, id: CustomerId) -> Res
             })
             .collect(),
         can_note: console.may(Permission::NotesWrite),
+        can_export: console.may(Permission::PiiRead),
+        can_erase: console.may(Permission::CustomersDelete),
+        erase_errors: Vec::new(),
         note_body: String::new(),
         note_errors: Vec::new(),
     })
@@ -358,6 +366,62 @@ fn author(t: &Text, label: &str) -> String {
         _ if label == "cli" => t.author_cli.to_string(),
         _ if label == "system" => t.author_system.to_string(),
         _ => label.to_string(),
+    }
+}
+
+/// GET /customers/{id}/export.json: everything held about the customer, as the API's export
+/// (`pii:read`, audited), downloaded as a JSON file.
+pub(crate) async fn export_customer(State(app): State<AppState>, console: Console, Path(id): Path<String>) -> Response {
+    if !console.may(Permission::PiiRead) {
+        return console.fail(DomainError::Forbidden(Permission::PiiRead.name()));
+    }
+    let id = match parse_id(&id) {
+        Ok(id) => id,
+        Err(error) => return console.fail(error),
+    };
+    match app.services.export_customer(&console.principal, id).await {
+        Ok(export) => (
+            [
+                (header::CONTENT_TYPE, "application/json; charset=utf-8".to_string()),
+                (header::CONTENT_DISPOSITION, format!("attachment; filename=\"customer-{id}.json\"")),
+                (header::CACHE_CONTROL, "no-store".to_string()),
+            ],
+            serde_json::to_vec_pretty(&export).unwrap_or_default(),
+        )
+            .into_response(),
+        Err(error) => console.fail(error),
+    }
+}
+
+/// POST /customers/{id}/erase: erases the customer once the form's confirmation box is ticked
+/// (`customers:delete`, audited), then shows the customer list; without it, the page again with
+/// the error.
+pub(crate) async fn erase_customer(State(app): State<AppState>, Path(id): Path<String>, post: Post) -> Response {
+    let Post { console, form } = post;
+    if !console.may(Permission::CustomersDelete) {
+        return console.fail(DomainError::Forbidden(Permission::CustomersDelete.name()));
+    }
+    let id = match parse_id(&id) {
+        Ok(id) => id,
+        Err(error) => return console.fail(error),
+    };
+    if form.get("confirm") != "yes" {
+        let t = console.t();
+        return match customer_page(&app, &console, id).await {
+            Ok(page) => {
+                let erase_errors = vec![FieldMessage {
+                    field: "confirm".into(),
+                    label: t.erase_customer.into(),
+                    reason: t.erase_confirm_missing.into(),
+                }];
+                render(StatusCode::UNPROCESSABLE_ENTITY, &CustomerPage { erase_errors, ..page })
+            }
+            Err(error) => console.fail(error),
+        };
+    }
+    match app.services.erase_customer(&console.principal, id).await {
+        Ok(()) => Redirect::to("/customers?done=erased").into_response(),
+        Err(error) => console.fail(error),
     }
 }
 

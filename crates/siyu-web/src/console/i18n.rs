@@ -307,6 +307,13 @@ strings! {
     note_label: "备注内容", "Note";
     note_placeholder: "记录与客户的沟通情况…", "Write down what happened with this customer…";
     note_added: "备注已添加。", "Note added.";
+    personal_data: "个人信息权利", "Personal data rights";
+    personal_data_help: "客户可依《个人信息保护法》查阅、复制其个人信息，或要求删除。导出与删除都会记入审计日志。", "Under PIPL a customer may obtain a copy of their personal data or have it deleted. Exports and erasures are written to the audit log.";
+    export_personal_data: "导出个人信息（JSON）", "Export personal data (JSON)";
+    erase_customer: "删除该客户（被遗忘权）", "Erase this customer";
+    erase_confirm: "我确认删除该客户的全部个人信息，此操作不可撤销", "I confirm: erase all of this customer's personal data; this cannot be undone";
+    erase_confirm_missing: "请先勾选确认框", "tick the confirmation first";
+    customer_erased: "客户已删除，其事件中的个人信息已无法读取。", "Customer erased; the personal data in their events can no longer be read.";
     tags_title: "标签体系", "Tag system";
     tag_groups: "标签组", "Tag groups";
     new_group: "新建标签组", "New tag group";

@@ -38,6 +38,8 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/customers", get(customers::list_customers))
         .route("/customers/{id}", get(customers::show_customer))
         .route("/customers/{id}/notes", post(customers::add_note))
+        .route("/customers/{id}/export.json", get(customers::export_customer))
+        .route("/customers/{id}/erase", post(customers::erase_customer))
         .route("/tags", get(tags::show_tags).post(tags::create_tag))
         .route("/tags/groups", post(tags::create_tag_group))
         .route("/analytics", get(|| async { Redirect::to("/analytics/funnel") }))

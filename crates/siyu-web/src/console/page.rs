@@ -87,6 +87,7 @@ impl Chrome {
     pub(crate) fn with_flash(mut self, t: &'static Text, done: &str) -> Self {
         self.flash = match done {
             "note" => Some(t.note_added),
+            "erased" => Some(t.customer_erased),
             "group" => Some(t.group_created),
             "tag" => Some(t.tag_created),
             "revoked" => Some(t.key_revoked),

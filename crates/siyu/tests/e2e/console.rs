@@ -187,6 +187,49 @@ async fn forms_without_the_session_csrf_token_are_refused_and_write_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn owner_exports_and_erases_a_customer_from_the_360_page() {
+    let app = console_app().await;
+    let id = seed(&app).await;
+    let page_path = format!("/customers/{id}");
+    let (export_path, erase_path) = (format!("/customers/{id}/export.json"), format!("/customers/{id}/erase"));
+
+    // A customer-service agent sees neither, and is refused both.
+    let agent = logged_in(&app, AGENT, ZH).await;
+    let (_, page) = get(&agent, &app, &page_path).await;
+    assert!(!page.contains(r#"id="personal-data-panel""#));
+    assert_eq!(get(&agent, &app, &export_path).await.0, 403);
+    let csrf = csrf_in(&page);
+    assert_eq!(post(&agent, &app, &erase_path, &[("_csrf", &csrf), ("confirm", "yes")]).await.0, 403);
+
+    let owner = logged_in(&app, OWNER, ZH).await;
+    let (_, page) = get(&owner, &app, &page_path).await;
+    let panel = fragment(&page, r#"id="personal-data-panel""#, "</section>");
+    assert!(panel.contains("导出个人信息") && panel.contains("删除该客户"), "{panel}");
+    let response = owner.get(format!("{}{export_path}", app.base_url)).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    assert!(response.headers()["content-disposition"].to_str().unwrap().contains(&format!("customer-{id}.json")));
+    let export: Value = response.json().await.unwrap();
+    assert_eq!(export["customer_id"], json!(id));
+    assert!(export["customers"]["profile"]["identities"].to_string().contains(PHONE_E164), "unmasked");
+
+    // Without the confirmation box nothing is erased.
+    let csrf = csrf_in(&page);
+    let (status, page) = post(&owner, &app, &erase_path, &[("_csrf", &csrf)]).await;
+    assert_eq!(status, 422);
+    assert!(fragment(&page, r#"id="erase-errors""#, "</ul>").contains("请先勾选确认框"));
+    assert!(app.services.customers.customer(&app.owner, CustomerId(id)).await.is_ok());
+
+    let (status, page) = post(&owner, &app, &erase_path, &[("_csrf", &csrf), ("confirm", "yes")]).await;
+    assert_eq!(status, 200, "back on the customer list");
+    assert!(page.contains("客户已删除"), "the list says so");
+    assert!(matches!(
+        app.services.customers.customer(&app.owner, CustomerId(id)).await,
+        Err(siyu_domain::DomainError::NotFound(_))
+    ));
+    assert_eq!(get(&owner, &app, &page_path).await.0, 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cs_agent_sees_only_masked_personal_data() {
     let app = console_app().await;
     let id = seed(&app).await;
