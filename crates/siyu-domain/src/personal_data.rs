@@ -24,6 +24,11 @@ pub struct Subject {
 }
 
 impl Subject {
+    /// The live profile and every profile merged into it.
+    pub fn ids(&self) -> Vec<CustomerId> {
+        std::iter::once(self.customer).chain(self.merged.iter().copied()).collect()
+    }
+
     /// Whether `id` is the subject or one of the profiles merged into it.
     pub fn is(&self, id: CustomerId) -> bool {
         id == self.customer || self.merged.contains(&id)

@@ -25,6 +25,14 @@ pub fn options() -> std::fs::OpenOptions {
     options
 }
 
+/// Creates (or truncates) a file to write whole, with mode 0600; an existing wider file is
+/// tightened (an export, which holds personal data).
+pub fn create(path: &Path) -> std::io::Result<std::fs::File> {
+    let file = options().write(true).create(true).truncate(true).open(path)?;
+    tighten(path, 0o600)?;
+    Ok(file)
+}
+
 /// Creates an empty file with mode 0600 unless it exists, and tightens it to 0600 if it does.
 pub fn ensure_file(path: &Path) -> std::io::Result<()> {
     match options().write(true).create_new(true).open(path) {

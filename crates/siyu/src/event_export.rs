@@ -256,14 +256,7 @@ pub async fn export(
     }
 }
 
-/// Creates (or truncates) an export file readable by its owner only: it holds personal data.
+/// Creates an export file readable by its owner only: it holds personal data.
 pub(crate) fn private_file(path: &std::path::Path) -> anyhow::Result<std::fs::File> {
-    let file = siyu_store::private_files::options()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(path)
-        .with_context(|| format!("cannot create {}", path.display()))?;
-    siyu_store::private_files::tighten(path, 0o600)?;
-    Ok(file)
+    siyu_store::private_files::create(path).with_context(|| format!("cannot create {}", path.display()))
 }

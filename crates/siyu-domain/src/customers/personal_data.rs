@@ -155,8 +155,8 @@ impl PersonalData for Customers {
         self.stores.customers.delete(subject.workspace, subject.customer).await?;
         // The rows held the event keys: forgetting the cached ones leaves no copy.
         self.event_key_cache.with(subject.workspace, |cached| {
-            for id in std::iter::once(&subject.customer).chain(&subject.merged) {
-                cached.remove(id);
+            for id in subject.ids() {
+                cached.remove(&id);
             }
         });
         self.feed.publish(subject.workspace, &CustomerChange::Deleted(subject.customer));

@@ -322,8 +322,9 @@ impl Events {
     /// since the live index and its snapshot hold its events' properties, deletes the snapshot and
     /// has the index rebuilt from the log now, where those events no longer open (they still count,
     /// by name and time, for no one).
-    pub(crate) async fn profile_erased(&self, ws: WorkspaceId, subject: &[CustomerId]) -> DomainResult<()> {
-        self.forget_deleted_sender(ws, subject[0]);
+    pub(crate) async fn profile_erased(&self, ws: WorkspaceId, customer: CustomerId) -> DomainResult<()> {
+        // The identity cache maps merged-away profiles to this one: forgetting it forgets them.
+        self.forget_deleted_sender(ws, customer);
         self.store.delete_snapshot(ws).await?;
         self.mark_index_stale(ws);
         let events = self.clone();

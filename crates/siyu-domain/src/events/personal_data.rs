@@ -34,8 +34,7 @@ impl PersonalData for Events {
     /// Every event the customer (or a profile merged into it) sent, as Segment messages, read
     /// from the log.
     async fn export(&self, _principal: &Principal, subject: &Subject) -> DomainResult<Value> {
-        let ids: Vec<_> = std::iter::once(subject.customer).chain(subject.merged.iter().copied()).collect();
-        let mut opener = self.opener_for(subject.workspace, Some(&ids)).await?;
+        let mut opener = self.opener_for(subject.workspace, Some(&subject.ids())).await?;
         let mut events = Vec::new();
         let mut total = 0u64;
         self.store
@@ -69,7 +68,6 @@ impl PersonalData for Events {
     /// events' ids, properties and context is now unreadable); this forgets them in the ingestion
     /// path and rebuilds the live index and its snapshot without what they held.
     async fn erase(&self, _principal: &Principal, subject: &Subject) -> DomainResult<()> {
-        let ids: Vec<_> = std::iter::once(subject.customer).chain(subject.merged.iter().copied()).collect();
-        self.profile_erased(subject.workspace, &ids).await
+        self.profile_erased(subject.workspace, subject.customer).await
     }
 }

@@ -34,10 +34,7 @@ impl PersonalData for Segments {
     /// Takes the customer out of every segment's kept members (the upkeep saves them without it,
     /// and records no exit event for an erased profile).
     async fn erase(&self, _principal: &Principal, subject: &Subject) -> DomainResult<()> {
-        self.profiles_changed(
-            subject.workspace,
-            std::iter::once(subject.customer).chain(subject.merged.iter().copied()),
-        );
+        self.profiles_changed(subject.workspace, subject.ids());
         Ok(())
     }
 }
