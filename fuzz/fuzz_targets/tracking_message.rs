@@ -47,7 +47,7 @@ fuzz_target!(|data: &[u8]| {
 });
 
 fn decode(raw: &Map<String, Value>, kind: Option<EventKind>, envelope: &Envelope, prefix: &str) {
-    match parse_message(raw, kind, envelope, prefix, || "generated".into()) {
+    match parse_message(raw.clone(), kind, envelope, prefix, || "generated".into()) {
         Ok(message) => {
             assert!(message.ts_us <= RECEIVED_US + MAX_FUTURE_US, "{message:?}");
             assert!(!message.name.is_empty(), "{message:?}");

@@ -354,7 +354,7 @@ async fn single_inner(
     };
     let principal = body_principal(state, checked, raw.get("writeKey").and_then(Value::as_str)).await?;
     let envelope = envelope(state, client_ip(headers, peer), None, None)?;
-    let message = parse_message(&raw, Some(kind), &envelope, "", new_message_id);
+    let message = parse_message(raw, Some(kind), &envelope, "", new_message_id);
     if let Err(errors) = message {
         return Err(Problem::invalid(errors));
     }
@@ -417,7 +417,7 @@ async fn batch_inner(
                 )]);
             }
             match serde_json::from_str::<Value>(raw.get()) {
-                Ok(Value::Object(map)) => parse_message(&map, None, &envelope, "", new_message_id),
+                Ok(Value::Object(map)) => parse_message(map, None, &envelope, "", new_message_id),
                 Ok(_) => Err(vec![FieldError::new("", "must be a JSON object")]),
                 Err(e) => Err(vec![FieldError::new("", e.to_string())]),
             }

@@ -83,7 +83,7 @@ fn ndjson_message(
         reads_customer_id: true,
         ..Default::default()
     };
-    siyu_domain::events::parse_message(&map, None, &envelope, "", siyu_domain::events::new_message_id)
+    siyu_domain::events::parse_message(map, None, &envelope, "", siyu_domain::events::new_message_id)
 }
 
 /// Imports a file (format by extension: `.parquet`, `.csv` or `.ndjson`), calling `progress` with

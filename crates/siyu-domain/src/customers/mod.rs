@@ -14,10 +14,12 @@ mod personal_data;
 mod service;
 pub mod store;
 pub mod tags;
+mod write_group;
 
 pub use import::{ImportReport, RowError};
 pub use import_bounds::{MAX_FIELD_BYTES, MAX_ROW_BYTES};
 pub use model::*;
+pub(crate) use personal_data::EventKeys;
 pub use service::{ConsentChange, ConsentView, CustomerQuery, CustomerView, IdentityView, TraitView, UpsertResult};
 pub use store::*;
 
@@ -83,16 +85,25 @@ pub struct Customers {
     pub feed: Feed<CustomerChanges>,
     /// Customers' event keys used lately (see `personal_data`).
     pub(crate) event_key_cache: Arc<personal_data::EventKeyCache>,
+    /// Concurrent profile writes waiting to be committed together (see `write_group`).
+    write_groups: Arc<write_group::WriteGroups>,
 }
 
 impl Customers {
     pub(crate) fn new(access: Access, stores: CustomerStores) -> Self {
-        Self { access, stores, feed: Feed::default(), event_key_cache: Default::default() }
+        Self {
+            access,
+            stores,
+            feed: Feed::default(),
+            event_key_cache: Default::default(),
+            write_groups: Default::default(),
+        }
     }
 
     /// The same slice (stores, feed) writing with `clock`'s time, e.g. profiles created at the
     /// instant a history import first saw them.
     pub fn with_clock(&self, clock: Arc<dyn siyu_core::Clock>) -> Self {
-        Self { access: self.access.with_clock(clock), ..self.clone() }
+        // Its writes are committed apart from the others', each at its own clock's time.
+        Self { access: self.access.with_clock(clock), write_groups: Default::default(), ..self.clone() }
     }
 }

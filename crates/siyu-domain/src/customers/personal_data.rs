@@ -18,20 +18,21 @@ const MAX_CACHED_KEYS: usize = 1_000_000;
 /// Customers' event keys, ready to seal, kept per workspace for the ingestion path.
 #[derive(Default)]
 pub(crate) struct EventKeyCache {
-    workspaces: std::sync::Mutex<HashMap<WorkspaceId, HashMap<CustomerId, Arc<SealingKey>>>>,
+    workspaces: std::sync::Mutex<HashMap<WorkspaceId, EventKeys>>,
 }
 
 impl EventKeyCache {
-    fn with<T>(&self, ws: WorkspaceId, f: impl FnOnce(&mut HashMap<CustomerId, Arc<SealingKey>>) -> T) -> T {
+    fn with<T>(&self, ws: WorkspaceId, f: impl FnOnce(&mut EventKeys) -> T) -> T {
         let mut all = self.workspaces.lock().expect("event key cache lock is never poisoned");
         f(all.entry(ws).or_default())
     }
 }
 
-fn unwrap_all(
-    key: &DataKey,
-    wrapped: Vec<(CustomerId, Vec<u8>)>,
-) -> DomainResult<HashMap<CustomerId, Arc<SealingKey>>> {
+/// Customers' event keys by customer (looked up once per logged event, so with a fast hash: the
+/// ids are siyu's own).
+pub(crate) type EventKeys = foldhash::HashMap<CustomerId, Arc<SealingKey>>;
+
+fn unwrap_all(key: &DataKey, wrapped: Vec<(CustomerId, Vec<u8>)>) -> DomainResult<EventKeys> {
     wrapped
         .into_iter()
         .map(|(id, wrapped)| Ok((id, Arc::new(SealingKey::new(&key.unwrap_key(&wrapped, EVENT_KEY_CONTEXT)?)))))
@@ -58,12 +59,8 @@ impl Customers {
     /// Returns each given customer's event key (the key their events are sealed under in the log)
     /// from the cache or the store; a customer without one (created before event keys) gets one
     /// first; an id of no customer (an erased one) gets none.
-    pub(crate) async fn event_keys(
-        &self,
-        ws: WorkspaceId,
-        ids: &[CustomerId],
-    ) -> DomainResult<HashMap<CustomerId, Arc<SealingKey>>> {
-        let mut keys = HashMap::with_capacity(ids.len());
+    pub(crate) async fn event_keys(&self, ws: WorkspaceId, ids: &[CustomerId]) -> DomainResult<EventKeys> {
+        let mut keys = EventKeys::with_capacity_and_hasher(ids.len(), Default::default());
         let missing: Vec<CustomerId> = self.event_key_cache.with(ws, |cached| {
             ids.iter()
                 .filter(|id| match cached.get(id) {
@@ -103,13 +100,33 @@ impl Customers {
         Ok(keys)
     }
 
+    /// Keeps the event keys of profiles just created, so their first events need no read.
+    pub(crate) fn remember_event_keys<'a>(
+        &self,
+        ws: WorkspaceId,
+        data_key: &DataKey,
+        created: impl Iterator<Item = (CustomerId, &'a [u8])>,
+    ) -> DomainResult<()> {
+        let mut keys = Vec::new();
+        for (id, wrapped) in created {
+            keys.push((id, Arc::new(SealingKey::new(&data_key.unwrap_key(wrapped, EVENT_KEY_CONTEXT)?))));
+        }
+        self.event_key_cache.with(ws, |cached| {
+            if cached.len() + keys.len() > MAX_CACHED_KEYS {
+                cached.clear();
+            }
+            cached.extend(keys);
+        });
+        Ok(())
+    }
+
     /// Returns the event keys of every customer of the workspace that has one (merged-away
     /// profiles included), or of the given ones, to read the log.
     pub(crate) async fn stored_event_keys(
         &self,
         ws: WorkspaceId,
         only: Option<&[CustomerId]>,
-    ) -> DomainResult<HashMap<CustomerId, Arc<SealingKey>>> {
+    ) -> DomainResult<EventKeys> {
         let data_key = self.access.data_key(ws).await?;
         unwrap_all(&data_key, self.stores.customers.event_keys(ws, only).await?)
     }

@@ -260,8 +260,18 @@ impl Customers {
             results.push(None);
         }
         if !sealed.is_empty() {
-            let outcomes = self.stores.customers.upsert(ws, &sealed, self.access.now()).await?;
-            self.publish_upserts(ws, &outcomes);
+            let event_keys: Vec<Option<Vec<u8>>> = sealed.iter().map(|draft| draft.event_key.clone()).collect();
+            let outcomes = self.upsert_grouped(ws, sealed).await?;
+            // A created profile's first events are sealed under the key it was just given.
+            self.remember_event_keys(
+                ws,
+                &key,
+                outcomes
+                    .iter()
+                    .zip(&event_keys)
+                    .filter(|(outcome, _)| outcome.created)
+                    .filter_map(|(outcome, wrapped)| wrapped.as_deref().map(|wrapped| (outcome.customer_id, wrapped))),
+            )?;
             for (slot, outcome) in slots.into_iter().zip(outcomes) {
                 results[slot] = Some(Ok(outcome.into()));
             }

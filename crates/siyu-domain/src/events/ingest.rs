@@ -99,16 +99,18 @@ pub(crate) struct IngestState {
 
 #[derive(Default)]
 struct WorkspaceIngest {
-    identities: HashMap<(IdentityKind, String), CustomerId>,
-    merged: HashMap<CustomerId, CustomerId>,
-    /// 128-bit hashes of recent message ids, with their arrival time.
-    seen: HashMap<u128, i64>,
+    /// Sender ids (chosen by senders, so hashed with std's keyed SipHash) to their customers:
+    /// `userId`s, then `anonymousId`s, looked up without copying the id.
+    senders: [HashMap<String, CustomerId>; 2],
+    merged: foldhash::HashMap<CustomerId, CustomerId>,
+    /// 128-bit keyed hashes of recent message ids ([`message_hash`]), with their arrival time.
+    seen: foldhash::HashMap<u128, i64>,
     seen_loaded: bool,
     purged_at_len: usize,
 }
 
 /// Follows merges from a profile to its survivor.
-fn state_live(merged: &HashMap<CustomerId, CustomerId>, mut id: CustomerId) -> CustomerId {
+fn state_live(merged: &foldhash::HashMap<CustomerId, CustomerId>, mut id: CustomerId) -> CustomerId {
     while let Some(next) = merged.get(&id) {
         id = *next;
     }
@@ -120,10 +122,29 @@ impl WorkspaceIngest {
         state_live(&self.merged, id)
     }
 
-    fn customer_of(&self, identities: &[(IdentityKind, String)]) -> Option<CustomerId> {
+    fn senders_of(&self, kind: IdentityKind) -> &HashMap<String, CustomerId> {
+        &self.senders[usize::from(kind != IdentityKind::UserId)]
+    }
+
+    /// The customer a sender id was resolved to (not followed through merges).
+    fn sender(&self, (kind, value): (IdentityKind, &str)) -> Option<CustomerId> {
+        self.senders_of(kind).get(value).copied()
+    }
+
+    fn remember(&mut self, (kind, value): (IdentityKind, &str), customer: CustomerId) {
+        let senders = &mut self.senders[usize::from(kind != IdentityKind::UserId)];
+        match senders.get_mut(value) {
+            Some(known) => *known = customer,
+            None => {
+                senders.insert(value.to_string(), customer);
+            }
+        }
+    }
+
+    fn customer_of(&self, identities: &[(IdentityKind, &str)]) -> Option<CustomerId> {
         let mut found = None;
         for key in identities {
-            let id = self.live(*self.identities.get(key)?);
+            let id = self.live(self.sender(*key)?);
             if found.is_some_and(|f| f != id) {
                 return None;
             }
@@ -144,15 +165,14 @@ impl WorkspaceIngest {
 /// Segment de-duplicates within about 24 hours; so does siyu.
 const DEDUP_WINDOW_US: i64 = 24 * 3_600 * 1_000_000;
 
+/// A message id's 128-bit hash, keyed by two secrets of this process (std's SipHash), so that
+/// nobody can choose ids whose hashes collide; the window is rebuilt from the log at start.
 fn message_hash(message_id: &str) -> u128 {
-    use std::hash::{Hash, Hasher};
-    let half = |salt: u8| {
-        let mut hasher = std::hash::DefaultHasher::new();
-        salt.hash(&mut hasher);
-        message_id.hash(&mut hasher);
-        hasher.finish()
-    };
-    (u128::from(half(1)) << 64) | u128::from(half(2))
+    use std::hash::BuildHasher;
+    static KEYS: std::sync::LazyLock<[std::hash::RandomState; 2]> =
+        std::sync::LazyLock::new(|| [std::hash::RandomState::new(), std::hash::RandomState::new()]);
+    let [high, low] = &*KEYS;
+    (u128::from(high.hash_one(message_id)) << 64) | u128::from(low.hash_one(message_id))
 }
 
 /// What became of a request's messages.
@@ -176,20 +196,23 @@ pub struct RejectedMessage {
 }
 
 /// The identities a message names, and whether it asks for a profile write even when they are known.
-fn identities_of(message: &TrackingMessage, known: &WorkspaceIngest) -> (Vec<(IdentityKind, String)>, bool) {
-    let mut identities = Vec::new();
+fn identities_of<'a>(message: &'a TrackingMessage, known: &WorkspaceIngest) -> (Vec<(IdentityKind, &'a str)>, bool) {
+    let mut identities = Vec::with_capacity(2);
     if !message.user_id.is_empty() {
-        identities.push((IdentityKind::UserId, message.user_id.clone()));
+        identities.push((IdentityKind::UserId, message.user_id.as_str()));
     }
     if !message.anonymous_id.is_empty() {
-        identities.push((IdentityKind::AnonymousId, message.anonymous_id.clone()));
+        identities.push((IdentityKind::AnonymousId, message.anonymous_id.as_str()));
     }
     if message.kind == EventKind::Alias {
         // previousId is the user's earlier id: a known user id, otherwise an anonymous id.
-        let as_user = (IdentityKind::UserId, message.previous_id.clone());
-        let kind =
-            if known.identities.contains_key(&as_user) { IdentityKind::UserId } else { IdentityKind::AnonymousId };
-        identities.push((kind, message.previous_id.clone()));
+        let previous = message.previous_id.as_str();
+        let kind = if known.sender((IdentityKind::UserId, previous)).is_some() {
+            IdentityKind::UserId
+        } else {
+            IdentityKind::AnonymousId
+        };
+        identities.push((kind, previous));
     }
     identities.dedup();
     // A message named only by siyu's customer id (an export read back) writes no profile.
@@ -205,7 +228,7 @@ fn identities_of(message: &TrackingMessage, known: &WorkspaceIngest) -> (Vec<(Id
 /// Names the message field a customer-write error is about, relative to the message (the caller
 /// places it, e.g. under `batch[3]`): the input's traits are the message's `traits`, and its
 /// identities come from `userId`, `anonymousId` or `previousId`.
-fn message_field(message: &TrackingMessage, identities: &[(IdentityKind, String)], field: &str) -> String {
+fn message_field(message: &TrackingMessage, identities: &[(IdentityKind, &str)], field: &str) -> String {
     let identity = field
         .strip_prefix("identities[")
         .and_then(|rest| rest.split(']').next())
@@ -233,7 +256,9 @@ impl Events {
     /// profile rather than pointing at the erased one.
     pub(super) fn forget_deleted_sender(&self, ws: WorkspaceId, id: CustomerId) {
         self.with_ingest(ws, |state| {
-            state.identities.retain(|_, customer| state_live(&state.merged, *customer) != id);
+            for senders in &mut state.senders {
+                senders.retain(|_, customer| state_live(&state.merged, *customer) != id);
+            }
             state.merged.retain(|from, to| *from != id && *to != id);
         });
     }
@@ -316,7 +341,7 @@ impl Events {
         // the events are then resolved through exactly these keys.
         let mut writes: Vec<usize> = Vec::new();
         let mut inputs = Vec::new();
-        let identities: Vec<Vec<(IdentityKind, String)>> = self.with_ingest(ws, |state| {
+        let identities: Vec<Vec<(IdentityKind, &str)>> = self.with_ingest(ws, |state| {
             pending
                 .iter()
                 .enumerate()
@@ -332,7 +357,10 @@ impl Events {
                         inputs.push(CustomerInput {
                             identities: identities
                                 .iter()
-                                .map(|(kind, value)| IdentityInput { kind: kind.as_str().into(), value: value.clone() })
+                                .map(|(kind, value)| IdentityInput {
+                                    kind: kind.as_str().into(),
+                                    value: (*value).to_string(),
+                                })
                                 .collect(),
                             traits,
                             tags: Vec::new(),
@@ -354,7 +382,7 @@ impl Events {
                         Ok(done) => {
                             // (`upsert_customers` noted the merges: `profiles_merged`.)
                             for key in &identities[*position] {
-                                state.identities.insert(key.clone(), done.id);
+                                state.remember(*key, done.id);
                             }
                         }
                         Err(errors) => {
@@ -405,9 +433,9 @@ impl Events {
                             continue;
                         }
                     },
-                    _ => state.customer_of(identities).or_else(|| {
-                        identities.first().and_then(|key| state.identities.get(key)).map(|id| state.live(*id))
-                    }),
+                    _ => state
+                        .customer_of(identities)
+                        .or_else(|| identities.first().and_then(|key| state.sender(*key)).map(|id| state.live(id))),
                 };
                 let Some(customer) = customer else {
                     missing = Some(message.message_id.clone());

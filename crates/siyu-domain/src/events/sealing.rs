@@ -18,8 +18,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD_NO_PAD as BASE64;
 use siyu_core::crypto::{SealingKey, SecretKey};
 use siyu_core::{CustomerId, WorkspaceId};
-use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
+use std::collections::HashSet;
 
 /// What a sealed event's properties start with (a JSON object never does).
 pub const SEALED_PREFIX: &str = "#sealed1:";
@@ -103,7 +102,7 @@ impl Events {
 
 /// Opens logged events with the event keys it was given.
 pub struct EventOpener {
-    keys: HashMap<CustomerId, Arc<SealingKey>>,
+    keys: crate::customers::EventKeys,
     unreadable: HashSet<CustomerId>,
 }
 

@@ -148,46 +148,74 @@ pub fn parse_instant(text: &str, received_us: i64) -> Result<i64, String> {
     }
 }
 
-fn instant_us(value: &Value, field: &str, received_us: i64, errors: &mut Vec<FieldError>) -> Option<i64> {
+/// A field's name under the caller's prefix (`batch[3].userId`), made only when an error names it.
+#[derive(Clone, Copy)]
+struct Field<'a> {
+    prefix: &'a str,
+}
+
+impl Field<'_> {
+    fn name(self, name: &str) -> String {
+        format!("{}{name}", self.prefix)
+    }
+
+    fn error(self, errors: &mut Vec<FieldError>, name: &str, reason: impl Into<String>) {
+        errors.push(FieldError::new(self.name(name), reason));
+    }
+}
+
+fn instant_us(
+    value: &Value,
+    field: Field<'_>,
+    name: &str,
+    received_us: i64,
+    errors: &mut Vec<FieldError>,
+) -> Option<i64> {
     match value {
         Value::Null => None,
         Value::String(text) => match parse_instant(text, received_us) {
             Ok(us) => Some(us),
             Err(reason) => {
-                errors.push(FieldError::new(field, reason));
+                field.error(errors, name, reason);
                 None
             }
         },
         other => {
-            errors.push(FieldError::new(field, format!("must be an ISO 8601 string, not {other}")));
+            field.error(errors, name, format!("must be an ISO 8601 string, not {other}"));
             None
         }
     }
 }
 
-fn id_text(value: Option<&Value>, field: &str, errors: &mut Vec<FieldError>) -> String {
+fn id_text(value: Option<Value>, field: Field<'_>, name: &str, errors: &mut Vec<FieldError>) -> String {
     match value {
         None | Some(Value::Null) => String::new(),
-        Some(Value::String(s)) if s.len() <= 255 => s.trim().to_string(),
+        Some(Value::String(s)) if s.len() <= 255 => {
+            if s.starts_with(char::is_whitespace) || s.ends_with(char::is_whitespace) {
+                s.trim().to_string()
+            } else {
+                s
+            }
+        }
         Some(Value::String(_)) => {
-            errors.push(FieldError::new(field, "must be at most 255 characters"));
+            field.error(errors, name, "must be at most 255 characters");
             String::new()
         }
         // Segment's libraries send strings, but numeric ids are common in hand-written calls.
         Some(Value::Number(n)) => n.to_string(),
         Some(other) => {
-            errors.push(FieldError::new(field, format!("must be a string, not {other}")));
+            field.error(errors, name, format!("must be a string, not {other}"));
             String::new()
         }
     }
 }
 
-fn object(value: Option<&Value>, field: &str, errors: &mut Vec<FieldError>) -> Map<String, Value> {
+fn object(value: Option<Value>, field: Field<'_>, name: &str, errors: &mut Vec<FieldError>) -> Map<String, Value> {
     match value {
         None | Some(Value::Null) => Map::new(),
-        Some(Value::Object(map)) => map.clone(),
+        Some(Value::Object(map)) => map,
         Some(other) => {
-            errors.push(FieldError::new(field, format!("must be an object, not {other}")));
+            field.error(errors, name, format!("must be an object, not {other}"));
             Map::new()
         }
     }
@@ -204,56 +232,56 @@ pub fn new_message_id() -> String {
     format!("siyu-{}", hex::encode(bytes))
 }
 
-/// Validates one message. `kind` is the endpoint's type (`None` for batch items, which carry a
-/// `type`); `prefix` is prepended to field names (`batch[3].`). `new_id` makes a message id when
-/// the sender gave none.
+/// Validates one message, taking its fields out of `raw`. `kind` is the endpoint's type (`None`
+/// for batch items, which carry a `type`); `prefix` is prepended to field names (`batch[3].`).
+/// `new_id` makes a message id when the sender gave none.
 pub fn parse_message(
-    raw: &Map<String, Value>,
+    mut raw: Map<String, Value>,
     kind: Option<EventKind>,
     envelope: &Envelope,
     prefix: &str,
     new_id: impl FnOnce() -> String,
 ) -> Result<TrackingMessage, Vec<FieldError>> {
-    let field = |name: &str| format!("{prefix}{name}");
+    let field = Field { prefix };
     let mut errors = Vec::new();
     let kind = match (kind, raw.get("type")) {
         (Some(kind), _) => Some(kind),
         (None, Some(Value::String(t))) => {
             let parsed = EventKind::parse(t);
             if parsed.is_none() {
-                errors.push(FieldError::new(
-                    field("type"),
+                field.error(
+                    &mut errors,
+                    "type",
                     format!("unknown type \"{t}\"; expected track, identify, page, screen, group or alias"),
-                ));
+                );
             }
             parsed
         }
         (None, _) => {
-            errors.push(FieldError::new(field("type"), "is required in a batch"));
+            field.error(&mut errors, "type", "is required in a batch");
             None
         }
     };
-    let user_id = id_text(raw.get("userId"), &field("userId"), &mut errors);
-    let anonymous_id = id_text(raw.get("anonymousId"), &field("anonymousId"), &mut errors);
-    let previous_id = id_text(raw.get("previousId"), &field("previousId"), &mut errors);
-    let message_id = id_text(raw.get("messageId"), &field("messageId"), &mut errors);
+    let user_id = id_text(raw.remove("userId"), field, "userId", &mut errors);
+    let anonymous_id = id_text(raw.remove("anonymousId"), field, "anonymousId", &mut errors);
+    let previous_id = id_text(raw.remove("previousId"), field, "previousId", &mut errors);
+    let message_id = id_text(raw.remove("messageId"), field, "messageId", &mut errors);
     if kind == Some(EventKind::Alias) {
         if user_id.is_empty() {
-            errors.push(FieldError::new(field("userId"), "is required for alias"));
+            field.error(&mut errors, "userId", "is required for alias");
         }
         if previous_id.is_empty() {
-            errors.push(FieldError::new(field("previousId"), "is required for alias"));
+            field.error(&mut errors, "previousId", "is required for alias");
         }
     }
+    let mut context = object(raw.remove("context"), field, "context", &mut errors);
     // An export read back names the customer of siyu's own events (segment entries and exits, which
     // have no sender) by siyu's id; with a userId or an anonymousId that id is not needed.
     let mut customer_id = None;
-    if envelope.reads_customer_id
-        && let Some(Value::Object(context)) = raw.get("context")
-    {
-        match take_customer_id(&mut context.clone()) {
+    if envelope.reads_customer_id {
+        match take_customer_id(&mut context) {
             Ok(id) => customer_id = id.filter(|_| user_id.is_empty() && anonymous_id.is_empty()),
-            Err(reason) => errors.push(FieldError::new(field(CUSTOMER_ID_FIELD), reason)),
+            Err(reason) => field.error(&mut errors, CUSTOMER_ID_FIELD, reason),
         }
     }
     if kind != Some(EventKind::Alias) && user_id.is_empty() && anonymous_id.is_empty() && customer_id.is_none() {
@@ -262,26 +290,32 @@ pub fn parse_message(
         } else {
             "userId or anonymousId is required"
         };
-        errors.push(FieldError::new(field("userId"), reason));
+        field.error(&mut errors, "userId", reason);
     }
     let name = match kind {
-        Some(EventKind::Track) => match raw.get("event") {
+        Some(EventKind::Track) => match raw.remove("event") {
             // A NUL or another control character would end up in every chart, CSV and log line.
             Some(Value::String(e)) if e.chars().any(char::is_control) => {
-                errors.push(FieldError::new(field("event"), format!("{e:?} contains a control character")));
+                field.error(&mut errors, "event", format!("{e:?} contains a control character"));
                 String::new()
             }
-            Some(Value::String(e)) if !e.trim().is_empty() && e.len() <= 200 => e.trim().to_string(),
+            Some(Value::String(e)) if !e.trim().is_empty() && e.len() <= 200 => {
+                if e.trim().len() == e.len() {
+                    e
+                } else {
+                    e.trim().to_string()
+                }
+            }
             Some(Value::String(e)) if !e.trim().is_empty() => {
-                errors.push(FieldError::new(field("event"), "must be at most 200 characters"));
+                field.error(&mut errors, "event", "must be at most 200 characters");
                 String::new()
             }
             None | Some(Value::Null) => {
-                errors.push(FieldError::new(field("event"), "is required for track"));
+                field.error(&mut errors, "event", "is required for track");
                 String::new()
             }
             Some(other) => {
-                errors.push(FieldError::new(field("event"), format!("must be a non-empty string, not {other}")));
+                field.error(&mut errors, "event", format!("must be a non-empty string, not {other}"));
                 String::new()
             }
         },
@@ -295,22 +329,22 @@ pub fn parse_message(
         Some(EventKind::Identify | EventKind::Group) => "traits",
         _ => "properties",
     };
-    let mut properties = object(raw.get(properties_key), &field(properties_key), &mut errors);
+    let mut properties = object(raw.remove(properties_key), field, properties_key, &mut errors);
     for key in properties.keys().filter(|key| key.chars().any(char::is_control)) {
-        errors.push(FieldError::new(field(properties_key), format!("key {key:?} contains a control character")));
+        field.error(&mut errors, properties_key, format!("key {key:?} contains a control character"));
     }
     if matches!(kind, Some(EventKind::Page | EventKind::Screen)) {
-        if let Some(Value::String(page)) = raw.get("name") {
-            properties.entry("name").or_insert_with(|| Value::String(page.clone()));
+        if let Some(Value::String(page)) = raw.remove("name") {
+            properties.entry("name").or_insert(Value::String(page));
         }
-        if let Some(Value::String(category)) = raw.get("category") {
-            properties.entry("category").or_insert_with(|| Value::String(category.clone()));
+        if let Some(Value::String(category)) = raw.remove("category") {
+            properties.entry("category").or_insert(Value::String(category));
         }
     }
     if kind == Some(EventKind::Group) {
-        let group_id = id_text(raw.get("groupId"), &field("groupId"), &mut errors);
+        let group_id = id_text(raw.remove("groupId"), field, "groupId", &mut errors);
         if group_id.is_empty() {
-            errors.push(FieldError::new(field("groupId"), "is required for group"));
+            field.error(&mut errors, "groupId", "is required for group");
         }
         properties.insert("groupId".into(), Value::String(group_id));
     }
@@ -320,14 +354,16 @@ pub fn parse_message(
             && !(value.is_number() || value.is_null())
         {
             errors.push(FieldError::new(
-                format!("{}.{money}", field(properties_key)),
+                format!("{}.{money}", field.name(properties_key)),
                 format!("must be a number, not {value}"),
             ));
         }
     }
-    let mut context = envelope.context.clone();
-    for (key, value) in object(raw.get("context"), &field("context"), &mut errors) {
-        context.insert(key, value);
+    // The batch's context lies under the message's own: the message's keys win.
+    for (key, value) in &envelope.context {
+        if !context.contains_key(key) {
+            context.insert(key.clone(), value.clone());
+        }
     }
     if envelope.reads_customer_id {
         // Read above; the importing workspace's customers are named by its own ids, not the file's.
@@ -335,7 +371,7 @@ pub fn parse_message(
     }
     let received = envelope.received_us;
     // Every instant field is checked, used or not, so that none can carry an absurd time.
-    let mut instant = |name: &str| raw.get(name).and_then(|v| instant_us(v, &field(name), received, &mut errors));
+    let mut instant = |name: &str| raw.get(name).and_then(|v| instant_us(v, field, name, received, &mut errors));
     let (timestamp, original) = (instant("timestamp"), instant("originalTimestamp"));
     let (sent_at, _received_at) = (instant("sentAt"), instant("receivedAt"));
     let (time_field, timestamp) = match (timestamp, original) {
@@ -348,10 +384,7 @@ pub fn parse_message(
         (Some(t), Some(sent)) => {
             let corrected = received - (sent - t);
             if let Some(reason) = instant_refusal(&jiff_text(corrected), corrected, received) {
-                errors.push(FieldError::new(
-                    field(time_field),
-                    format!("{reason} (after clock-skew correction by sentAt)"),
-                ));
+                field.error(&mut errors, time_field, format!("{reason} (after clock-skew correction by sentAt)"));
             }
             corrected
         }
@@ -385,7 +418,7 @@ mod tests {
 
     fn parse(raw: Value, kind: Option<EventKind>) -> Result<TrackingMessage, Vec<FieldError>> {
         let envelope = Envelope { received_us: NOW, ..Default::default() };
-        parse_message(raw.as_object().unwrap(), kind, &envelope, "batch[0].", || "generated".into())
+        parse_message(raw.as_object().unwrap().clone(), kind, &envelope, "batch[0].", || "generated".into())
     }
 
     fn fields(result: Result<TrackingMessage, Vec<FieldError>>) -> Vec<String> {
@@ -506,7 +539,7 @@ mod tests {
         assert_eq!(fields(parse(entered.clone(), None)), vec!["batch[0].userId"]);
         let import = Envelope { received_us: NOW, reads_customer_id: true, ..Default::default() };
         let read = |raw: Value| {
-            parse_message(raw.as_object().unwrap(), Some(EventKind::Track), &import, "", || "generated".into())
+            parse_message(raw.as_object().unwrap().clone(), Some(EventKind::Track), &import, "", || "generated".into())
         };
         let message = read(entered).unwrap();
         assert_eq!(message.customer_id, Some(CustomerId(42)));
