@@ -1,17 +1,24 @@
 //! Fuzzes the Tracking API message decoder: any JSON object is validated as each message type and,
 //! when it holds a `batch`, each item as a batch message. A valid message is never more than the
-//! allowed skew in the future and has a name.
+//! allowed skew in the future and has a name; a batch item read from its text (the fast path for
+//! `track`s) means what the general decoder makes of it.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use serde_json::{Map, Value};
 use siyu_domain::events::tracking::MAX_FUTURE_US;
-use siyu_domain::events::{Envelope, EventKind, parse_message};
+use siyu_domain::events::{Envelope, EventKind, TrackingMessage, parse_batch_message, parse_message};
 
 const RECEIVED_US: i64 = 1_767_600_000_000_000;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };
+    same_either_way(text);
+    if let Ok(batch) = serde_json::from_str::<Batch<'_>>(text) {
+        for item in batch.batch {
+            same_either_way(item.get());
+        }
+    }
     let Ok(Value::Object(raw)) = serde_json::from_str::<Value>(text) else { return };
     let context = match raw.get("context") {
         Some(Value::Object(context)) => context.clone(),
@@ -59,5 +66,36 @@ fn decode(raw: &Map<String, Value>, kind: Option<EventKind>, envelope: &Envelope
                 assert!(error.field.starts_with(prefix), "{error:?}");
             }
         }
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct Batch<'a> {
+    #[serde(borrow)]
+    batch: Vec<&'a serde_json::value::RawValue>,
+}
+
+/// What a message means: its JSON texts read back, since the fast path keeps them as sent.
+type Meaning = (EventKind, [String; 5], Option<i64>, i64, Value, Value);
+
+fn meaning(m: &TrackingMessage) -> Meaning {
+    let read = |text: &str| serde_json::from_str::<Value>(text).expect("a kept text is JSON");
+    let texts = [&m.message_id, &m.user_id, &m.anonymous_id, &m.previous_id, &m.name].map(String::clone);
+    (m.kind, texts, m.customer_id.map(|id| id.0), m.ts_us, read(&m.properties), read(&m.context))
+}
+
+/// A batch item read from its text means what the general decoder makes of its JSON tree.
+fn same_either_way(item: &str) {
+    let mut context = Map::new();
+    context.insert("ip".into(), Value::String("10.0.0.1".into()));
+    let envelope = Envelope { received_us: RECEIVED_US, sent_at_us: None, context, reads_customer_id: false };
+    let general = match serde_json::from_str::<Value>(item) {
+        Ok(Value::Object(map)) => parse_message(map, None, &envelope, "", || "generated".into()),
+        _ => return,
+    };
+    let fast = parse_batch_message(item, &envelope, || "generated".into());
+    match (&fast, &general) {
+        (Ok(fast), Ok(general)) => assert_eq!(meaning(fast), meaning(general), "{item}"),
+        _ => assert_eq!(fast, general, "{item}"),
     }
 }

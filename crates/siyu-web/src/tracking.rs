@@ -18,7 +18,7 @@ use siyu_domain::FieldError;
 use siyu_domain::access::api_keys::KeyKind;
 use siyu_domain::access::{Permission, Principal};
 use siyu_domain::events::tracking::{MAX_BATCH_BYTES, MAX_MESSAGE_BYTES};
-use siyu_domain::events::{Envelope, EventKind, new_message_id, parse_message};
+use siyu_domain::events::{Envelope, EventKind, new_message_id, parse_batch_message, parse_message};
 
 /// The Tracking API's part of the OpenAPI document.
 #[derive(utoipa::OpenApi)]
@@ -416,11 +416,7 @@ async fn batch_inner(
                     format!("is {} bytes; a message may be at most {MAX_MESSAGE_BYTES}", raw.get().len()),
                 )]);
             }
-            match serde_json::from_str::<Value>(raw.get()) {
-                Ok(Value::Object(map)) => parse_message(map, None, &envelope, "", new_message_id),
-                Ok(_) => Err(vec![FieldError::new("", "must be a JSON object")]),
-                Err(e) => Err(vec![FieldError::new("", e.to_string())]),
-            }
+            parse_batch_message(raw.get(), &envelope, new_message_id)
         })
         .collect();
     let total = messages.len();

@@ -350,7 +350,7 @@ impl Events {
                     // Unknown senders and messages that change profiles go through one upsert batch.
                     if write {
                         let traits = if message.kind == EventKind::Identify {
-                            message.properties.clone()
+                            message.properties_map()
                         } else {
                             Default::default()
                         };
@@ -450,8 +450,8 @@ impl Events {
                     message_id: message.message_id.clone(),
                     user_id: message.user_id.clone(),
                     anonymous_id: message.anonymous_id.clone(),
-                    properties: serde_json::to_string(&message.properties).expect("a JSON map serialises"),
-                    context: serde_json::to_string(&message.context).expect("a JSON map serialises"),
+                    properties: message.properties.clone(),
+                    context: message.context.clone(),
                 });
             }
             for hash in &refused_hashes {

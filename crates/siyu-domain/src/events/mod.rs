@@ -22,7 +22,7 @@ pub use ingest::{IngestOutcome, RejectedMessage};
 pub(crate) use live::{LiveIndex, PositionedEvent, UpkeepView, ViewState};
 pub use model::{EventKind, EventView, NewEvent, ORDER_COMPLETED, ORDER_REFUNDED, order_cents, order_id, refund_cents};
 pub use store::EventStore;
-pub use tracking::{Envelope, TrackingMessage, new_message_id, parse_message};
+pub use tracking::{Envelope, TrackingMessage, new_message_id, parse_batch_message, parse_message};
 
 use crate::customers::{CustomerChange, CustomerChanges, Customers};
 use crate::feed::{Changes, Feed, Subscriber};
