@@ -547,7 +547,8 @@ fn merged_context(raw: Option<&RawValue>, batch: &Map<String, Value>) -> Option<
     let mut merged = String::with_capacity(text.len() + 32);
     merged.push('{');
     let mut added = false;
-    for (key, value) in batch.iter().filter(|(key, _)| !keys.iter().any(|k| k == key.as_str())) {
+    let lacks = |key: &str| keys.binary_search_by(|k| (**k).cmp(key)).is_err();
+    for (key, value) in batch.iter().filter(|(key, _)| lacks(key)) {
         if added {
             merged.push(',');
         }
@@ -566,13 +567,12 @@ fn merged_context(raw: Option<&RawValue>, batch: &Map<String, Value>) -> Option<
 
 /// The keys of a JSON object's text, if it is an object that serde_json's `Value` reads (numbers
 /// in range, strings well escaped, nesting within its limit) with no key twice; with `money`,
-/// only if `revenue`, `total`, `value` and `price` are numbers or null.
+/// only if `revenue`, `total`, `value` and `price` are numbers or null. Sorted, to be searched.
 fn object_keys(raw: &RawValue, money: bool) -> Option<Vec<Cow<'_, str>>> {
     let mut deserializer = serde_json::Deserializer::from_str(raw.get());
-    let keys = serde::Deserializer::deserialize_map(&mut deserializer, TopKeys { money }).ok()??;
-    let mut sorted: Vec<&str> = keys.iter().map(|key| &**key).collect();
-    sorted.sort_unstable();
-    if sorted.windows(2).any(|pair| pair[0] == pair[1]) {
+    let mut keys = serde::Deserializer::deserialize_map(&mut deserializer, TopKeys { money }).ok()??;
+    keys.sort_unstable();
+    if keys.windows(2).any(|pair| pair[0] == pair[1]) {
         return None;
     }
     Some(keys)
