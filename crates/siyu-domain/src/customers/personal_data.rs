@@ -26,6 +26,16 @@ impl EventKeyCache {
         let mut all = self.workspaces.lock().expect("event key cache lock is never poisoned");
         f(all.entry(ws).or_default())
     }
+
+    /// Keeps `keys`, starting over when the workspace's cache would pass [`MAX_CACHED_KEYS`].
+    fn keep(&self, ws: WorkspaceId, keys: impl ExactSizeIterator<Item = (CustomerId, Arc<SealingKey>)>) {
+        self.with(ws, |cached| {
+            if cached.len() + keys.len() > MAX_CACHED_KEYS {
+                cached.clear();
+            }
+            cached.extend(keys);
+        });
+    }
 }
 
 /// Customers' event keys by customer (looked up once per logged event, so with a fast hash: the
@@ -90,12 +100,7 @@ impl Customers {
             // Another writer may have given some of them a key first: what the store kept counts.
             found.extend(unwrap_all(&data_key, self.stores.customers.event_keys(ws, Some(&keyless)).await?)?);
         }
-        self.event_key_cache.with(ws, |cached| {
-            if cached.len() + found.len() > MAX_CACHED_KEYS {
-                cached.clear();
-            }
-            cached.extend(found.iter().map(|(id, key)| (*id, key.clone())));
-        });
+        self.event_key_cache.keep(ws, found.iter().map(|(id, key)| (*id, key.clone())));
         keys.extend(found);
         Ok(keys)
     }
@@ -111,12 +116,7 @@ impl Customers {
         for (id, wrapped) in created {
             keys.push((id, Arc::new(SealingKey::new(&data_key.unwrap_key(wrapped, EVENT_KEY_CONTEXT)?))));
         }
-        self.event_key_cache.with(ws, |cached| {
-            if cached.len() + keys.len() > MAX_CACHED_KEYS {
-                cached.clear();
-            }
-            cached.extend(keys);
-        });
+        self.event_key_cache.keep(ws, keys.into_iter());
         Ok(())
     }
 

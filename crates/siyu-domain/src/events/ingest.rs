@@ -122,17 +122,18 @@ impl WorkspaceIngest {
         state_live(&self.merged, id)
     }
 
-    fn senders_of(&self, kind: IdentityKind) -> &HashMap<String, CustomerId> {
-        &self.senders[usize::from(kind != IdentityKind::UserId)]
+    /// Where [`Self::senders`] keeps a kind: user ids first, anonymous ids second.
+    fn slot(kind: IdentityKind) -> usize {
+        usize::from(kind != IdentityKind::UserId)
     }
 
     /// The customer a sender id was resolved to (not followed through merges).
     fn sender(&self, (kind, value): (IdentityKind, &str)) -> Option<CustomerId> {
-        self.senders_of(kind).get(value).copied()
+        self.senders[Self::slot(kind)].get(value).copied()
     }
 
     fn remember(&mut self, (kind, value): (IdentityKind, &str), customer: CustomerId) {
-        let senders = &mut self.senders[usize::from(kind != IdentityKind::UserId)];
+        let senders = &mut self.senders[Self::slot(kind)];
         match senders.get_mut(value) {
             Some(known) => *known = customer,
             None => {

@@ -205,13 +205,7 @@ fn instant_us(
 fn id_text(value: Option<Value>, field: Field<'_>, name: &str, errors: &mut Vec<FieldError>) -> String {
     match value {
         None | Some(Value::Null) => String::new(),
-        Some(Value::String(s)) if s.len() <= 255 => {
-            if s.starts_with(char::is_whitespace) || s.ends_with(char::is_whitespace) {
-                s.trim().to_string()
-            } else {
-                s
-            }
-        }
+        Some(Value::String(s)) if s.len() <= 255 => trimmed(s),
         Some(Value::String(_)) => {
             field.error(errors, name, "must be at most 255 characters");
             String::new()
@@ -236,6 +230,11 @@ fn object(value: Option<Value>, field: Field<'_>, name: &str, errors: &mut Vec<F
     }
 }
 
+/// `text` without surrounding whitespace (copied only when it has some).
+fn trimmed(text: String) -> String {
+    if text.trim().len() == text.len() { text } else { text.trim().to_string() }
+}
+
 /// A `track`'s event name, checked.
 fn track_name(value: Option<Value>, field: Field<'_>, errors: &mut Vec<FieldError>) -> String {
     match value {
@@ -244,13 +243,7 @@ fn track_name(value: Option<Value>, field: Field<'_>, errors: &mut Vec<FieldErro
             field.error(errors, "event", format!("{e:?} contains a control character"));
             String::new()
         }
-        Some(Value::String(e)) if !e.trim().is_empty() && e.len() <= 200 => {
-            if e.trim().len() == e.len() {
-                e
-            } else {
-                e.trim().to_string()
-            }
-        }
+        Some(Value::String(e)) if !e.trim().is_empty() && e.len() <= 200 => trimmed(e),
         Some(Value::String(e)) if !e.trim().is_empty() => {
             field.error(errors, "event", "must be at most 200 characters");
             String::new()
