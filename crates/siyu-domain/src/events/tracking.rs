@@ -925,6 +925,11 @@ mod tests {
                 assert!(slow.is_ok(), "the fast path took a message the general path refuses: {item}");
             }
         }
+        // Nesting past serde_json's limit is refused either way, never walked to the bottom.
+        let (open, close) = ("[".repeat(100_000), "]".repeat(100_000));
+        let deep = format!(r#"{{"type":"track","userId":"u","event":"X","properties":{{"a":{open}1{close}}}}}"#);
+        assert!(fast_track(&deep, &envelope).is_none());
+        assert!(parse_batch_message(&deep, &envelope, || "generated".into()).is_err());
         // The fast path keeps a message's context as sent, with the batch's missing entries in front.
         let message = fast_track(items[0], &envelope).expect("a plain track takes the fast path");
         assert_eq!(message.context, r#"{"library":{"name":"batch"},"ip":"1.2.3.4"}"#);
