@@ -77,6 +77,12 @@ const VERSIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../migrations/sqlite/0012_jobs_leased.sql"),
         include_str!("../migrations/postgres/0012_jobs_leased.sql"),
     ),
+    (
+        13,
+        "identities pending",
+        include_str!("../migrations/sqlite/0013_identities_pending.sql"),
+        include_str!("../migrations/postgres/0013_identities_pending.sql"),
+    ),
 ];
 
 /// Which dialect's files to use.

@@ -4,7 +4,13 @@ use siyu_core::StoreError;
 use siyu_domain::Stores;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
+
+mod identity_index;
+
+use identity_index::{IndexTx, PendingIdentities};
+use siyu_domain::customers::IdentityKind;
 
 type Db = sqlx::Sqlite;
 
@@ -16,7 +22,9 @@ pub struct SqlStore {
     /// and start the moment the previous one ends; left to SQLite's busy handler they would poll
     /// the lock with sleeps of up to 100 ms. Other processes (a CLI command next to the server)
     /// still meet on the busy timeout.
-    writer: std::sync::Arc<tokio::sync::Mutex<()>>,
+    writer: Arc<tokio::sync::Mutex<()>>,
+    /// The identities not yet moved into the `identities` index (see `identity_index`).
+    pending: Arc<PendingIdentities>,
 }
 
 impl SqlStore {
@@ -25,8 +33,62 @@ impl SqlStore {
     async fn begin_write(&self) -> Result<WriteTx, StoreError> {
         let turn = self.writer.clone().lock_owned().await;
         let tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?;
-        Ok(WriteTx { tx, _turn: Some(turn) })
+        Ok(WriteTx { tx, index: IndexTx::new(self.pending.clone()), _turn: Some(turn) })
     }
+
+    /// Returns the customers of workspace `ws` owning any of `identities` whose index rows are
+    /// still pending; a read calls this before it queries `identities`.
+    async fn pending_identity_owners(
+        &self,
+        ws: WorkspaceId,
+        identities: &[(IdentityKind, String)],
+    ) -> Result<Vec<i64>, StoreError> {
+        if identities.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut conn = self.pool.acquire().await.map_err(db_err)?;
+        self.pending.owners_for_read(&mut conn, ws.0, identities).await
+    }
+}
+
+/// Adds to `owners` the owners of `wanted` that only the pending part of the index holds.
+async fn pending_owners<'a>(
+    tx: &mut WriteTx,
+    ws: WorkspaceId,
+    wanted: impl Iterator<Item = (IdentityKind, &'a str)>,
+    owners: &mut HashMap<(IdentityKind, String), i64>,
+) -> Result<(), StoreError> {
+    let WriteTx { tx, index, .. } = tx;
+    index.owners(tx, ws.0, wanted, owners).await
+}
+
+/// Indexes new identities `(customer, kind, lookup)` of workspace `ws`: appended to the pending
+/// table, moved into `identities` in large sorted batches (see `identity_index`).
+async fn index_identities(
+    tx: &mut WriteTx,
+    ws: WorkspaceId,
+    rows: &[(i64, IdentityKind, &str)],
+) -> Result<(), StoreError> {
+    let WriteTx { tx, index, .. } = tx;
+    index.add(tx, ws.0, rows).await
+}
+
+/// Moves every pending identity into `identities`, before a statement that changes or removes
+/// indexed identities.
+async fn settle_identities(tx: &mut WriteTx) -> Result<(), StoreError> {
+    let WriteTx { tx, index, .. } = tx;
+    index.settle(tx).await
+}
+
+/// Before a commit: flushes the pending identities once there are enough of them.
+async fn finish_index(tx: &mut WriteTx) -> Result<(), StoreError> {
+    let WriteTx { tx, index, .. } = tx;
+    index.before_commit(tx).await
+}
+
+/// After a commit: this process's memory of the pending identities takes the transaction's.
+fn index_committed(index: IndexTx) {
+    index.committed();
 }
 
 /// Reserves `n` customer ids. Called inside a write transaction, which holds SQLite's only write
@@ -82,6 +144,12 @@ pub(crate) fn connect_options(path: &Path) -> SqliteConnectOptions {
 
 /// Opens (creating if needed) the database file and applies migrations.
 pub async fn open(path: &Path) -> Result<Stores, StoreError> {
+    open_with(path, identity_index::FLUSH_AT).await
+}
+
+/// [`open`], moving pending identities into the index once `identity_flush_at` are pending
+/// (tests set it low, so that the moves happen between their steps).
+pub async fn open_with(path: &Path, identity_flush_at: usize) -> Result<Stores, StoreError> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
         crate::private_files::create_dir(dir)
             .map_err(|e| StoreError::Backend(format!("cannot create {}: {e}", dir.display())))?;
@@ -103,7 +171,8 @@ pub async fn open(path: &Path) -> Result<Stores, StoreError> {
     checkpoint_in_background(pool.clone());
     let events_dir = path.parent().unwrap_or(Path::new(".")).join("events");
     let events = std::sync::Arc::new(crate::eventlog::LogFiles::open(&events_dir)?);
-    Ok(stores(SqlStore { pool, writer: Default::default() }, events))
+    let pending = Arc::new(PendingIdentities::new(identity_flush_at));
+    Ok(stores(SqlStore { pool, writer: Default::default(), pending }, events))
 }
 
 /// WAL size (in 4 KiB frames) at which the background checkpointer resets the log: 64 MiB.

@@ -142,6 +142,7 @@ impl PersonalData for Customers {
         &[
             "customers",
             "identities",
+            "identities_pending",
             "customer_identities",
             "customer_tags",
             "notes",

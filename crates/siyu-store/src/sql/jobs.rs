@@ -93,7 +93,7 @@ impl JobStore for SqlStore {
                 (id, false)
             }
         };
-        tx.commit().await.map_err(db_err)?;
+        tx.commit().await?;
         Ok(found)
     }
 
@@ -120,7 +120,7 @@ impl JobStore for SqlStore {
             query.push(" ON CONFLICT (workspace_id, kind, key) DO NOTHING");
             inserted += query.build().execute(&mut *tx).await.map_err(db_err)?.rows_affected();
         }
-        tx.commit().await.map_err(db_err)?;
+        tx.commit().await?;
         Ok(inserted)
     }
 
@@ -148,7 +148,7 @@ impl JobStore for SqlStore {
         query.push(SKIP_LOCKED).push(") RETURNING ").push(JOB_COLUMNS);
         let mut tx = self.begin_write().await?;
         let rows = query.build().fetch_all(&mut *tx).await.map_err(db_err)?;
-        tx.commit().await.map_err(db_err)?;
+        tx.commit().await?;
         let mut jobs = rows.iter().map(job_row).collect::<Result<Vec<_>, _>>()?;
         jobs.sort_by_key(|job| (job.run_at, job.id));
         Ok(jobs)
@@ -178,7 +178,7 @@ impl JobStore for SqlStore {
             query.push(")");
             done += query.build().execute(&mut *tx).await.map_err(db_err)?.rows_affected();
         }
-        tx.commit().await.map_err(db_err)?;
+        tx.commit().await?;
         Ok(done)
     }
 

@@ -9,12 +9,20 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 /// A write transaction, holding this process's turn to write where the backend has one writer.
 struct WriteTx {
     tx: sqlx::Transaction<'static, Db>,
+    /// The transaction's part in the identity index (see `index_identities`).
+    index: IndexTx,
     _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
 }
 
 impl WriteTx {
-    async fn commit(self) -> Result<(), sqlx::Error> {
-        self.tx.commit().await
+    /// Commits; the identity index's memory (if the backend keeps one) takes the changes after,
+    /// while this process's turn to write is still held.
+    async fn commit(mut self) -> Result<(), StoreError> {
+        finish_index(&mut self).await?;
+        let WriteTx { tx, index, _turn } = self;
+        tx.commit().await.map_err(db_err)?;
+        index_committed(index);
+        Ok(())
     }
 }
 

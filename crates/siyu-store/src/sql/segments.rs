@@ -53,7 +53,7 @@ impl SegmentStore for SqlStore {
                 .await
                 .map_err(db_err)?;
         }
-        tx.commit().await.map_err(db_err)
+        tx.commit().await
     }
 
     async fn update(&self, ws: WorkspaceId, segment: &StoredSegment) -> Result<(), StoreError> {
@@ -115,7 +115,7 @@ impl SegmentStore for SqlStore {
                 .await
                 .map_err(db_err)?;
         }
-        tx.commit().await.map_err(db_err)
+        tx.commit().await
     }
 
     async fn workspaces(&self) -> Result<Vec<WorkspaceId>, StoreError> {

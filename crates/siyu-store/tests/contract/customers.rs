@@ -25,7 +25,18 @@ crate::contract!(
     import_reads_chinese_headers_and_unicode_trait_names,
     customer_count_follows_the_search_filter,
     batch_rejects_bad_items_and_applies_good_ones,
-    concurrent_creates_of_one_identity_end_on_one_profile
+    concurrent_creates_of_one_identity_end_on_one_profile,
+    the_identity_index_holds_each_identity_once_across_processes;
+    flushing:
+    upsert_by_identity_updates_the_same_profile,
+    merges_are_transitive_and_keep_everything,
+    workspaces_never_see_each_other,
+    search_filters_by_identity_trait_and_tag_with_cursor,
+    an_older_stores_clear_values_are_sealed_at_start,
+    delete_erases_the_profile,
+    batch_rejects_bad_items_and_applies_good_ones,
+    concurrent_creates_of_one_identity_end_on_one_profile,
+    the_identity_index_holds_each_identity_once_across_processes
 );
 
 fn input(value: serde_json::Value) -> CustomerInput {
@@ -661,4 +672,64 @@ async fn concurrent_creates_of_one_identity_end_on_one_profile(f: Fixture) {
     assert_eq!(f.services.customers.customer_count(&owner).await.unwrap(), 1);
     let customer = f.services.customers.customer(&owner, ids[0]).await.unwrap();
     assert_eq!(customer.identities.len(), 1);
+}
+
+/// Two processes on one store (the second opened anew, as a CLI command beside the server is) and a
+/// restart: each finds the identities the other indexed, whether still pending or moved into the
+/// index, and the index ends with exactly the identities the profiles hold.
+async fn the_identity_index_holds_each_identity_once_across_processes(f: Fixture) {
+    let owner = f.workspace("brand").await;
+    let one = &f.services;
+    let other = f.reopen().await;
+    let user = |i: usize| json!({"type": "user_id", "value": format!("u{i}")});
+    let phone = |i: usize| json!({"type": "phone", "value": format!("1380000{i:04}")});
+    let mut ids = Vec::new();
+    for i in 0..6 {
+        let made =
+            one.customers.upsert_customer(&owner, input(json!({"identities": [user(i), phone(i)]}))).await.unwrap();
+        assert!(made.created);
+        ids.push(made.id);
+    }
+    let again = other.customers.upsert_customer(&owner, input(json!({"identities": [user(2)], "traits": {"n": 1}})));
+    let again = again.await.unwrap();
+    assert_eq!((again.id, again.created), (ids[2], false), "the other process finds the first one's identity");
+    let found = other
+        .customers
+        .search_customers(
+            &owner,
+            &CustomerQuery { identity: Some("user_id:u3".into()), page: PageRequest::first(10), ..Default::default() },
+        )
+        .await
+        .unwrap();
+    assert_eq!(found.items.iter().map(|c| c.id).collect::<Vec<_>>(), vec![ids[3]]);
+    // The other process merges two of the first one's profiles, makes one of its own and erases one.
+    let merged =
+        other.customers.upsert_customer(&owner, input(json!({"identities": [user(0), phone(1)]}))).await.unwrap();
+    assert_eq!((merged.id, merged.merged.clone()), (ids[0], vec![ids[1]]));
+    let own = other.customers.upsert_customer(&owner, input(json!({"identities": [user(9)]}))).await.unwrap();
+    assert!(own.created);
+    other.erase_customer(&owner, ids[5]).await.unwrap();
+    // The first process sees all of it.
+    let u1 = one.customers.upsert_customer(&owner, input(json!({"identities": [user(1)]}))).await.unwrap();
+    assert_eq!((u1.id, u1.created), (ids[0], false));
+    let u9 = one.customers.upsert_customer(&owner, input(json!({"identities": [user(9)]}))).await.unwrap();
+    assert_eq!((u9.id, u9.created), (own.id, false));
+    let u5 = one.customers.upsert_customer(&owner, input(json!({"identities": [user(5)]}))).await.unwrap();
+    assert!(u5.created, "the erased profile's identity is free again");
+    let made = one.customers.upsert_customer(&owner, input(json!({"identities": [user(10)]}))).await.unwrap();
+    // After a restart.
+    let restarted = f.reopen().await;
+    for (i, id) in [(0, ids[0]), (4, ids[4]), (9, own.id), (10, made.id)] {
+        let found = restarted.customers.upsert_customer(&owner, input(json!({"identities": [user(i)]}))).await.unwrap();
+        assert_eq!((found.id, found.created), (id, false), "u{i} after a restart");
+    }
+    assert_eq!(restarted.customers.customer_count(&owner).await.unwrap(), 7);
+    let index = if f.postgres {
+        "SELECT workspace_id, lookup, kind, customer_id FROM identities"
+    } else {
+        "SELECT workspace_id, lookup, kind, customer_id FROM identities \
+         UNION ALL SELECT workspace_id, lookup, kind, customer_id FROM identities_pending"
+    };
+    let held = "SELECT workspace_id, lookup, kind, customer_id FROM customer_identities";
+    assert_eq!(f.rows(index).await, f.rows(held).await, "each identity a profile holds is indexed once");
 }

@@ -54,6 +54,25 @@ impl Fixture {
         }
     }
 
+    /// Returns the rows of `sql`, a query of four columns (integer, text, text, integer), sorted.
+    pub async fn rows(&self, sql: &str) -> Vec<(i64, String, String, i64)> {
+        use sqlx::Connection;
+        let mut rows: Vec<(i64, String, String, i64)> = match &self.backend {
+            Backend::Sqlite { path } => {
+                let mut db = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display())).await.unwrap();
+                sqlx::query_as(sqlx::AssertSqlSafe(sql.to_string())).fetch_all(&mut db).await.unwrap()
+            }
+            Backend::Postgres { url, schema } => {
+                let mut db = sqlx::PgConnection::connect(url).await.unwrap();
+                let set = format!("SET search_path TO {}", schema.as_deref().unwrap());
+                sqlx::raw_sql(sqlx::AssertSqlSafe(set)).execute(&mut db).await.unwrap();
+                sqlx::query_as(sqlx::AssertSqlSafe(sql.to_string())).fetch_all(&mut db).await.unwrap()
+            }
+        };
+        rows.sort();
+        rows
+    }
+
     /// Returns every `(table, column)` of the store's schema.
     pub async fn columns(&self) -> Vec<(String, String)> {
         use sqlx::Connection;
@@ -163,6 +182,17 @@ pub async fn fresh_sqlite() -> Option<Fixture> {
     Some(Fixture { services, postgres: false, backend, key, _dir: Some(dir) })
 }
 
+/// A fresh SQLite store that moves pending identities into the index at every second one, so
+/// that the moves happen between (and inside) a case's steps.
+pub async fn fresh_sqlite_flushing() -> Option<Fixture> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("siyu.db");
+    let stores = siyu_store::sqlite::open_with(&path, 2).await.unwrap();
+    let key = SecretKey::generate().unwrap();
+    let services = Services::new(stores, key.clone(), Arc::new(SystemClock));
+    Some(Fixture { services, postgres: false, backend: Backend::Sqlite { path }, key, _dir: Some(dir) })
+}
+
 /// A fresh schema in the PostgreSQL named by `SIYU_TEST_PG_URL`; `None` (test skipped with a note)
 /// when it is unset. `.ci/run` always sets it.
 pub async fn fresh_postgres() -> Option<Fixture> {
@@ -179,9 +209,18 @@ pub async fn fresh_postgres() -> Option<Fixture> {
     Some(Fixture { services, postgres: true, backend, key, _dir: None })
 }
 
-/// Runs each named case against both backends.
+/// Runs each named case against both backends; cases named after `flushing:` also against SQLite
+/// with the identity index's pending rows moved every second identity.
 #[macro_export]
 macro_rules! contract {
+    ($($case:ident),* $(,)? ; flushing: $($flushing:ident),* $(,)?) => {
+        $crate::contract!($($case),*);
+        mod sqlite_flushing {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $flushing() {
+                if let Some(fixture) = $crate::fresh_sqlite_flushing().await { super::$flushing(fixture).await }
+            })*
+        }
+    };
     ($($case:ident),* $(,)?) => {
         mod sqlite {
             $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $case() {

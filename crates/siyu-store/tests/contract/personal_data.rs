@@ -16,7 +16,9 @@ crate::contract!(
     every_table_that_names_customers_is_held_by_a_registered_slice,
     an_export_holds_what_every_slice_keeps_and_is_audited,
     an_erased_customer_is_gone_from_every_slice,
-    the_log_keeps_no_identifier_in_the_clear_and_an_erasure_shreds_it
+    the_log_keeps_no_identifier_in_the_clear_and_an_erasure_shreds_it;
+    flushing:
+    an_erased_customer_is_gone_from_every_slice
 );
 
 /// Columns that say a table holds data about customers: ids of customers, sealed values, members.

@@ -356,7 +356,7 @@ impl UserStore for SqlStore {
             .execute(&mut *tx)
             .await
             .map_err(db_err)?;
-        tx.commit().await.map_err(db_err)?;
+        tx.commit().await?;
         Ok(Some((UserId(user), WorkspaceId(ws))))
     }
 

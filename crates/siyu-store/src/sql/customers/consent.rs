@@ -36,7 +36,7 @@ impl ConsentStore for SqlStore {
             });
             query.build().execute(&mut *tx).await.map_err(db_err)?;
         }
-        tx.commit().await.map_err(db_err)
+        tx.commit().await
     }
 
     async fn history(&self, ws: WorkspaceId, customer: CustomerId) -> Result<Vec<ConsentRecord>, StoreError> {

@@ -2,7 +2,7 @@
 // `postgres`).
 
 use siyu_domain::customers::{
-    AssignedTag, ClearValues, CustomerFilter, CustomerStore, IdentityKind, MergeRecord, NoteBody, SealedDraft,
+    AssignedTag, ClearValues, CustomerFilter, CustomerStore, MergeRecord, NoteBody, SealedDraft,
     SealedIdentity, SealedTrait, SealedValues, StoredCustomer, StoredIdentity, StoredNote, StoredTrait, TraitPayload,
     UpsertOutcome,
 };
@@ -32,6 +32,7 @@ async fn merge_into(
     now: i64,
 ) -> Result<(), StoreError> {
     let (s, l) = (survivor.0, loser.0);
+    settle_identities(tx).await?;
     // Traits: per key, the most recently written value wins.
     let mut kept = read_doc(tx, s).await?;
     merge_docs(&mut kept, read_doc(tx, l).await?);
@@ -97,6 +98,7 @@ async fn identity_owners<'a>(
             }
         }
     }
+    pending_owners(tx, ws, wanted.iter().copied(), &mut owners).await?;
     Ok(owners)
 }
 
@@ -114,18 +116,10 @@ async fn write_attachments(
         .flat_map(|(id, d)| d.identities.iter().map(move |i| (*id, *d, i)))
         .filter(|(_, _, i)| !owned.contains_key(&(i.kind, i.lookup.clone())))
         .collect();
-    // Plain INSERT: an identity another transaction just took is a unique violation, and the
-    // whole unit is retried (it then finds that owner and merges).
+    let indexed: Vec<(i64, IdentityKind, &str)> =
+        identities.iter().map(|(customer, _, identity)| (*customer, identity.kind, identity.lookup.as_str())).collect();
+    index_identities(tx, ws, &indexed).await?;
     for chunk in identities.chunks(CHUNK) {
-        let mut query =
-            sqlx::QueryBuilder::<Db>::new("INSERT INTO identities (workspace_id, lookup, kind, customer_id) ");
-        query.push_values(chunk, |mut row, (customer, _, identity)| {
-            row.push_bind(ws.0)
-                .push_bind(identity.lookup.clone())
-                .push_bind(identity.kind.as_str())
-                .push_bind(*customer);
-        });
-        query.build().execute(&mut **tx).await.map_err(db_err)?;
         let mut query = sqlx::QueryBuilder::<Db>::new(
             "INSERT INTO customer_identities (workspace_id, customer_id, kind, lookup, sealed, source, created_at) ",
         );
@@ -427,16 +421,23 @@ impl SqlStore {
     ) -> Result<Vec<UpsertOutcome>, StoreError> {
         let mut tx = self.begin_write().await?;
         let outcomes = upsert_batch(&mut tx, ws, drafts, now).await?;
-        tx.commit().await.map_err(db_err)?;
+        tx.commit().await?;
         Ok(outcomes)
     }
 }
 
-/// Adds the conditions of a customer filter (identities, traits, tags) to a query over `customers c`.
-fn push_customer_filter(query: &mut sqlx::QueryBuilder<Db>, ws: WorkspaceId, filter: &CustomerFilter) {
+/// Adds the conditions of a customer filter (identities, traits, tags) to a query over `customers c`;
+/// `pending` are the owners of the filter's identities whose index rows are still pending.
+fn push_customer_filter(query: &mut sqlx::QueryBuilder<Db>, ws: WorkspaceId, filter: &CustomerFilter, pending: &[i64]) {
     if !filter.identities.is_empty() {
+        query.push(" AND (");
+        if !pending.is_empty() {
+            query.push("c.id IN (");
+            push_id_list(query, pending);
+            query.push(") OR ");
+        }
         query
-            .push(" AND c.id IN (SELECT customer_id FROM identities WHERE workspace_id = ")
+            .push("c.id IN (SELECT customer_id FROM identities WHERE workspace_id = ")
             .push_bind(ws.0)
             .push(" AND (");
         for (i, (kind, lookup)) in filter.identities.iter().enumerate() {
@@ -450,7 +451,7 @@ fn push_customer_filter(query: &mut sqlx::QueryBuilder<Db>, ws: WorkspaceId, fil
                 .push_bind(lookup.clone())
                 .push(")");
         }
-        query.push("))");
+        query.push(")))");
     }
     for (key, value) in &filter.traits {
         push_trait_equals(query, key, value);
@@ -525,6 +526,7 @@ impl CustomerStore for SqlStore {
         filter: &CustomerFilter,
         page: &PageRequest,
     ) -> Result<Page<StoredCustomer>, StoreError> {
+        let pending = self.pending_identity_owners(ws, &filter.identities).await?;
         let mut query = sqlx::QueryBuilder::<Db>::new(
             "SELECT c.id, c.created_at, c.updated_at, c.traits FROM customers c WHERE c.workspace_id = ",
         );
@@ -532,7 +534,7 @@ impl CustomerStore for SqlStore {
         if let Some(after) = page.after {
             query.push(" AND c.id < ").push_bind(after);
         }
-        push_customer_filter(&mut query, ws, filter);
+        push_customer_filter(&mut query, ws, filter, &pending);
         query.push(" ORDER BY c.id DESC LIMIT ").push_bind(i64::from(page.limit) + 1);
         let heads: Vec<(i64, i64, i64, String)> = query.build_query_as().fetch_all(&self.pool).await.map_err(db_err)?;
         let customers = self.hydrate(heads).await?;
@@ -540,10 +542,11 @@ impl CustomerStore for SqlStore {
     }
 
     async fn count_matching(&self, ws: WorkspaceId, filter: &CustomerFilter) -> Result<i64, StoreError> {
+        let pending = self.pending_identity_owners(ws, &filter.identities).await?;
         let mut query =
             sqlx::QueryBuilder::<Db>::new("SELECT COUNT(*) FROM customers c WHERE c.workspace_id = ");
         query.push_bind(ws.0).push(" AND c.merged_into IS NULL");
-        push_customer_filter(&mut query, ws, filter);
+        push_customer_filter(&mut query, ws, filter, &pending);
         query.build_query_scalar().fetch_one(&self.pool).await.map_err(db_err)
     }
 
@@ -563,6 +566,7 @@ impl CustomerStore for SqlStore {
         lookup: &str,
     ) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
+        settle_identities(&mut tx).await?;
         let done = sqlx::query(
             "DELETE FROM identities WHERE workspace_id = $1 AND customer_id = $2 AND kind = $3 AND lookup = $4",
         )
@@ -583,7 +587,7 @@ impl CustomerStore for SqlStore {
             .execute(&mut *tx)
             .await
             .map_err(db_err)?;
-        tx.commit().await.map_err(db_err)?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -608,12 +612,13 @@ impl CustomerStore for SqlStore {
             .execute(&mut *tx)
             .await
             .map_err(db_err)?;
-        tx.commit().await.map_err(db_err)
+        tx.commit().await
     }
 
     async fn delete(&self, ws: WorkspaceId, id: CustomerId) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
         let live = resolve_in(&mut tx, ws, id).await?.ok_or_else(|| StoreError::NotFound(format!("customer {id}")))?;
+        settle_identities(&mut tx).await?;
         let statements: [&'static str; 7] = [
             "DELETE FROM identities WHERE workspace_id = $1 AND customer_id = $2 AND (lookup, kind) IN \
              (SELECT lookup, kind FROM customer_identities WHERE customer_id = $2)",
@@ -628,7 +633,7 @@ impl CustomerStore for SqlStore {
         for sql in statements {
             sqlx::query(sql).bind(ws.0).bind(live.0).execute(&mut *tx).await.map_err(db_err)?;
         }
-        tx.commit().await.map_err(db_err)
+        tx.commit().await
     }
 
     async fn add_note(
@@ -722,7 +727,7 @@ impl CustomerStore for SqlStore {
                 .await
                 .map_err(db_err)?;
         }
-        tx.commit().await.map_err(db_err)
+        tx.commit().await
     }
 
     async fn workspaces_with_clear_values(&self) -> Result<Vec<WorkspaceId>, StoreError> {
@@ -767,6 +772,7 @@ impl CustomerStore for SqlStore {
 
     async fn seal_values(&self, ws: WorkspaceId, sealed: &SealedValues) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
+        settle_identities(&mut tx).await?;
         for (customer, old, identity) in &sealed.identities {
             let kind = identity.kind.as_str();
             sqlx::query("UPDATE identities SET lookup = $4 WHERE workspace_id = $1 AND lookup = $2 AND kind = $3")
@@ -800,7 +806,7 @@ impl CustomerStore for SqlStore {
                 .await
                 .map_err(db_err)?;
         }
-        tx.commit().await.map_err(db_err)
+        tx.commit().await
     }
 
     async fn merges(&self, ws: WorkspaceId, id: CustomerId) -> Result<Vec<MergeRecord>, StoreError> {

@@ -143,6 +143,6 @@ impl TagStore for SqlStore {
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound(format!("tag {id}")));
         }
-        tx.commit().await.map_err(db_err)
+        tx.commit().await
     }
 }
