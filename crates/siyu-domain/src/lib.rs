@@ -25,4 +25,4 @@ pub mod stores;
 
 pub use error::{DomainError, FieldError};
 pub use facade::Services;
-pub use stores::Stores;
+pub use stores::{Maintenance, Stores};

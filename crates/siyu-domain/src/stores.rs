@@ -35,4 +35,15 @@ pub struct Stores {
     pub events: Arc<dyn EventStore>,
     /// Durable jobs.
     pub jobs: Arc<dyn JobStore>,
+    /// Upkeep of the storage itself.
+    pub maintenance: Arc<dyn Maintenance>,
+}
+
+/// Upkeep of the storage itself, run by the `store.checkpoint` worker every half second.
+#[async_trait::async_trait]
+pub trait Maintenance: Send + Sync {
+    /// Copies the write-ahead log's committed pages into the database file without waiting for
+    /// any lock, and resets the log once it is large and fully copied (SQLite); nothing on
+    /// PostgreSQL, whose own checkpointer does this.
+    async fn checkpoint(&self) -> Result<(), siyu_core::StoreError>;
 }

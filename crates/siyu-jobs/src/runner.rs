@@ -31,6 +31,13 @@ impl Wake {
     }
 }
 
+/// A wake-up the worker's own slice holds (it notifies when it queues work).
+impl From<Arc<Notify>> for Wake {
+    fn from(notify: Arc<Notify>) -> Self {
+        Self(notify)
+    }
+}
+
 /// Drives workers until shut down.
 pub struct Runner {
     clock: Arc<dyn Clock>,
@@ -51,8 +58,12 @@ impl Runner {
     }
 
     /// Starts a worker's loop; the returned [`Wake`] wakes it.
-    pub fn spawn<W: Worker>(&mut self, mut worker: W) -> Wake {
-        let wake = Wake::default();
+    pub fn spawn<W: Worker>(&mut self, worker: W) -> Wake {
+        self.spawn_woken(worker, Wake::default())
+    }
+
+    /// Starts a worker's loop, woken by `wake` (held by whatever queues the worker's work).
+    pub fn spawn_woken<W: Worker>(&mut self, mut worker: W, wake: Wake) -> Wake {
         let slot = self.statuses.add(WorkerStatus {
             name: worker.name(),
             state: "starting".into(),

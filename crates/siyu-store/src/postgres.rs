@@ -142,6 +142,14 @@ pub async fn open(url: &str, schema: Option<&str>) -> Result<Stores, StoreError>
     Ok(stores(store.clone(), std::sync::Arc::new(store)))
 }
 
+#[async_trait::async_trait]
+impl siyu_domain::Maintenance for SqlStore {
+    /// PostgreSQL's own checkpointer copies its log.
+    async fn checkpoint(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
 /// First key of the advisory lock that orders a workspace's event appends.
 const EVENTS_LOCK: i32 = 0x5e7e;
 

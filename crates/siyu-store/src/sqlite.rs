@@ -137,7 +137,7 @@ pub(crate) fn connect_options(path: &Path) -> SqliteConnectOptions {
         .pragma("temp_store", "memory")
         // Pages are shared through the OS cache instead of copied into each pooled connection.
         .pragma("mmap_size", "4294967296")
-        // Checkpoints run in the background (see `checkpoint_in_background`); the writer only
+        // Checkpoints run on the `store.checkpoint` worker (`Maintenance::checkpoint`); the writer only
         // checkpoints itself if the WAL ever reaches 1 GiB.
         .pragma("wal_autocheckpoint", "262144")
 }
@@ -168,7 +168,6 @@ pub async fn open_with(path: &Path, identity_flush_at: usize) -> Result<Stores, 
         .run(&pool)
         .await
         .map_err(|e| StoreError::Backend(format!("migration failed: {e}")))?;
-    checkpoint_in_background(pool.clone());
     let events_dir = path.parent().unwrap_or(Path::new(".")).join("events");
     let events = std::sync::Arc::new(crate::eventlog::LogFiles::open(&events_dir)?);
     let pending = Arc::new(PendingIdentities::new(identity_flush_at));
@@ -178,28 +177,22 @@ pub async fn open_with(path: &Path, identity_flush_at: usize) -> Result<Stores, 
 /// WAL size (in 4 KiB frames) at which the background checkpointer resets the log: 64 MiB.
 const WAL_RESET_FRAMES: i64 = 16_384;
 
-/// Copies committed WAL frames back into the database file every half second on a pooled
-/// connection, so the writer's commits do not pay for checkpoints. PASSIVE never waits for locks.
-fn checkpoint_in_background(pool: sqlx::Pool<Db>) {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_millis(500));
-        while !pool.is_closed() {
-            tick.tick().await;
-            let passive =
-                sqlx::query_as::<Db, (i64, i64, i64)>("PRAGMA wal_checkpoint(PASSIVE)").fetch_one(&pool).await;
-            let result = match passive {
-                // Under a steady stream of commits the log never finds an idle moment to start over,
-                // so once it is large and fully copied, a brief TRUNCATE checkpoint resets it.
-                Ok((_, wal_frames, copied)) if wal_frames >= WAL_RESET_FRAMES && copied == wal_frames => {
-                    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&pool).await.map(|_| ())
-                }
-                other => other.map(|_| ()),
-            };
-            if let Err(error) = result {
-                tracing::warn!(%error, "background WAL checkpoint failed");
-            }
+#[async_trait::async_trait]
+impl siyu_domain::Maintenance for SqlStore {
+    /// A PASSIVE checkpoint on a pooled connection, so the writer's commits do not pay for it
+    /// (PASSIVE never waits for locks). Under a steady stream of commits the log never finds an
+    /// idle moment to start over, so once it is large and fully copied, a brief TRUNCATE
+    /// checkpoint resets it.
+    async fn checkpoint(&self) -> Result<(), StoreError> {
+        let (_, wal_frames, copied) = sqlx::query_as::<Db, (i64, i64, i64)>("PRAGMA wal_checkpoint(PASSIVE)")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db_err)?;
+        if wal_frames >= WAL_RESET_FRAMES && copied == wal_frames {
+            sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&self.pool).await.map_err(db_err)?;
         }
-    });
+        Ok(())
+    }
 }
 
 // The SQL shared by both backends; last, because it brings its own test module.

@@ -5,7 +5,7 @@ use anyhow::Context;
 use siyu_core::SystemClock;
 use siyu_domain::Services;
 use siyu_domain::jobs::WorkerStatuses;
-use siyu_jobs::{Every, Runner, WorkError};
+use siyu_jobs::{Every, Outcome, Runner, WorkError, Worker};
 use siyu_web::AppState;
 use std::future::Future;
 use std::sync::Arc;
@@ -16,6 +16,10 @@ pub struct App {
     services: Services,
     public_url: Option<String>,
     jobs: JobsConfig,
+    /// The shared runner: the store's checkpoints from the start (every command writes), the
+    /// server's other workers once it serves.
+    runner: Runner,
+    statuses: WorkerStatuses,
 }
 
 impl App {
@@ -36,7 +40,15 @@ impl App {
         if sealed > 0 {
             tracing::info!(sealed, "sealed identities and notes an older siyu kept in the clear");
         }
-        Ok(Self { services, public_url: config.http.public_url.clone(), jobs: config.jobs.clone() })
+        let statuses = WorkerStatuses::default();
+        let mut runner = Runner::new(services.clock(), statuses.clone());
+        let maintenance = services.stores.maintenance.clone();
+        let half_second = jiff::SignedDuration::from_millis(500);
+        runner.spawn(Every::new("store.checkpoint", half_second, services.now(), move |_| {
+            let maintenance = maintenance.clone();
+            async move { maintenance.checkpoint().await.map_err(WorkError::from) }
+        }));
+        Ok(Self { services, public_url: config.http.public_url.clone(), jobs: config.jobs.clone(), runner, statuses })
     }
 
     /// Returns the domain services (for CLI commands and tests).
@@ -51,11 +63,11 @@ impl App {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let addr = listener.local_addr()?;
-        let workers = WorkerStatuses::default();
-        let runner = start_workers(&self.services, workers.clone(), &self.jobs);
-        let public_url = self.public_url.unwrap_or_else(|| format!("http://{addr}"));
+        let Self { services, public_url, jobs, mut runner, statuses: workers } = self;
+        start_workers(&mut runner, &services, &jobs);
+        let public_url = public_url.unwrap_or_else(|| format!("http://{addr}"));
         let state = AppState {
-            services: self.services,
+            services,
             workers,
             // Browsers send Secure cookies only over https; the public URL says how they reach us.
             secure_cookies: secure_cookies_for(&public_url),
@@ -69,22 +81,16 @@ impl App {
     }
 }
 
-/// Starts the background work on the shared runner (unless `jobs.enabled` is false): segments'
-/// upkeep for every workspace with segments, and every `jobs.pass_interval_s` (a minute by default,
-/// first that long after start), models older than their refresh interval are recomputed
-/// (`models.refresh`) and every segment gets a full pass for sliding windows, profile changes and
-/// models (`segments.refresh`).
-fn start_workers(services: &Services, statuses: WorkerStatuses, jobs: &JobsConfig) -> Runner {
-    let mut runner = Runner::new(services.clock(), statuses);
+/// Starts the background work on the shared runner (unless `jobs.enabled` is false): the live
+/// workers (`spawn_live_workers`), and every
+/// `jobs.pass_interval_s` (a minute by default, first that long after start), models older than
+/// their refresh interval are recomputed (`models.refresh`) and every segment gets a full pass for
+/// sliding windows, profile changes and models (`segments.refresh`).
+fn start_workers(runner: &mut Runner, services: &Services, jobs: &JobsConfig) {
     if !jobs.enabled {
-        return runner;
+        return;
     }
-    let upkeep = services.clone();
-    tokio::spawn(async move {
-        if let Err(error) = upkeep.segments.start_all_upkeep().await {
-            tracing::warn!(error = %error.chain(), "segment upkeep could not start");
-        }
-    });
+    spawn_live_workers(runner, services);
     let pass = jiff::SignedDuration::from_secs(i64::try_from(jobs.pass_interval_s).unwrap_or(i64::MAX));
     let first = services.now().checked_add(pass).unwrap_or(jiff::Timestamp::MAX);
     let models = services.clone();
@@ -103,7 +109,71 @@ fn start_workers(services: &Services, statuses: WorkerStatuses, jobs: &JobsConfi
             Ok::<(), WorkError>(())
         }
     }));
-    runner
+}
+
+/// Starts the workers that keep derived state current as data arrives, each woken by the slice
+/// that queues its work: `index.fold` folds a workspace's analytics delta into its base once the
+/// index asks; `segments.upkeep` applies queued events and profile changes to memberships (first
+/// starting the upkeep of every workspace with segments); `segments.record` records entries and
+/// exits.
+pub fn spawn_live_workers(runner: &mut Runner, services: &Services) {
+    runner.spawn_woken(IndexFolds { services: services.clone() }, services.events.fold_wake().into());
+    let wakes = services.segments.wakes.clone();
+    runner.spawn_woken(SegmentUpkeep { services: services.clone(), started: false }, wakes.apply.into());
+    runner.spawn_woken(SegmentRecorder { services: services.clone() }, wakes.record.into());
+}
+
+/// `index.fold`: rounds of `Events::fold_indexes`.
+struct IndexFolds {
+    services: Services,
+}
+
+impl Worker for IndexFolds {
+    fn name(&self) -> String {
+        "index.fold".into()
+    }
+
+    async fn run_once(&mut self, _now: jiff::Timestamp) -> Result<Outcome, WorkError> {
+        let worked = self.services.events.fold_indexes().await;
+        Ok(if worked { Outcome::Worked } else { Outcome::Idle { next_due: None } })
+    }
+}
+
+/// `segments.upkeep`: rounds of `Segments::apply_upkeep`.
+struct SegmentUpkeep {
+    services: Services,
+    started: bool,
+}
+
+impl Worker for SegmentUpkeep {
+    fn name(&self) -> String {
+        "segments.upkeep".into()
+    }
+
+    async fn run_once(&mut self, _now: jiff::Timestamp) -> Result<Outcome, WorkError> {
+        if !self.started {
+            self.services.segments.start_all_upkeep().await?;
+            self.started = true;
+        }
+        let worked = self.services.segments.apply_upkeep().await?;
+        Ok(if worked { Outcome::Worked } else { Outcome::Idle { next_due: None } })
+    }
+}
+
+/// `segments.record`: rounds of `Segments::record_upkeep`.
+struct SegmentRecorder {
+    services: Services,
+}
+
+impl Worker for SegmentRecorder {
+    fn name(&self) -> String {
+        "segments.record".into()
+    }
+
+    async fn run_once(&mut self, _now: jiff::Timestamp) -> Result<Outcome, WorkError> {
+        let worked = self.services.segments.record_upkeep().await?;
+        Ok(if worked { Outcome::Worked } else { Outcome::Idle { next_due: None } })
+    }
 }
 
 /// Returns whether cookies must carry `Secure`: whenever the public URL is https.

@@ -577,6 +577,9 @@ async fn bench_membership(
     if let Some(events) = fold_events {
         services.events.set_index_fold_events(events);
     }
+    // The index's folds and the segment upkeep on their workers, as `siyu serve` runs them.
+    let mut runner = siyu_jobs::Runner::new(services.clock(), siyu_domain::jobs::WorkerStatuses::default());
+    crate::app::spawn_live_workers(&mut runner, &services);
     let owner = analytics_workspace(&services, parquet).await?;
     let index = services.events.event_index(&owner).await?;
     let customers: Vec<i64> = (0..index.columns.customer_count()).map(|u| index.columns.customer_id(u)).collect();
@@ -698,6 +701,7 @@ async fn bench_membership(
     }
     print_latencies("a merge of two customers until the next query answers with their events joined", &waits)?;
     services.segments.delete_segment(&owner, key).await?;
+    runner.shutdown().await;
     Ok(())
 }
 

@@ -10,7 +10,7 @@ use siyu_analytics::{EventColumns, EventColumnsBuilder, EventNames, Index, PropT
 use siyu_core::CustomerId;
 use siyu_core::WorkspaceId;
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// What a sealed index snapshot is bound to.
 const SNAPSHOT_CONTEXT: &str = "analytics index snapshot";
@@ -42,7 +42,7 @@ impl Events {
             let state = live.read().await;
             if state.loaded && !state.is_stale() && state.foreign == foreign {
                 if state.wants_fold(self.fold_events()) {
-                    self.start_fold(principal.workspace_id(), live.clone(), &state);
+                    self.start_fold(principal.workspace_id(), &state);
                 }
                 return Ok(state.snapshot().0);
             }
@@ -538,13 +538,32 @@ impl Events {
     /// meanwhile, the new base replaces the old and the events it holds leave the tail (later ones
     /// stay). A due snapshot of the new base is saved afterwards, so that a restart reads only the
     /// log after it.
-    fn start_fold(&self, ws: WorkspaceId, live: Arc<tokio::sync::RwLock<LiveIndex>>, state: &LiveIndex) {
-        use std::sync::atomic::Ordering;
-        if state.folding.swap(true, Ordering::AcqRel) {
+    ///
+    /// Asking queues the workspace for the `index.fold` worker ([`Events::fold_indexes`]).
+    fn start_fold(&self, ws: WorkspaceId, state: &LiveIndex) {
+        if state.folding.swap(true, std::sync::atomic::Ordering::AcqRel) {
             return;
         }
-        let services = self.clone();
-        tokio::spawn(async move {
+        self.folds.wanted.lock().expect("fold queue lock is never poisoned").insert(ws);
+        self.folds.wake.notify_one();
+    }
+
+    /// One round of the `index.fold` worker: folds the delta of every workspace whose index asked
+    /// for it (see `start_fold`). Returns whether any did.
+    pub async fn fold_indexes(&self) -> bool {
+        let wanted: Vec<WorkspaceId> =
+            self.folds.wanted.lock().expect("fold queue lock is never poisoned").drain().collect();
+        for ws in &wanted {
+            self.fold(*ws).await;
+        }
+        !wanted.is_empty()
+    }
+
+    async fn fold(&self, ws: WorkspaceId) {
+        use std::sync::atomic::Ordering;
+        let live = self.live_index(ws);
+        let services = self;
+        {
             let (taken, generation, checkpoint) = {
                 let state = live.write().await;
                 let taken = state.tail.lock().expect("tail lock is never poisoned").events.len();
@@ -627,8 +646,15 @@ impl Events {
                     }
                 }
             }
-        });
+        }
     }
+}
+
+/// The workspaces whose index asked to be folded, and what wakes the `index.fold` worker.
+#[derive(Default)]
+pub(crate) struct FoldQueue {
+    wanted: Mutex<std::collections::HashSet<WorkspaceId>>,
+    pub(crate) wake: Arc<tokio::sync::Notify>,
 }
 
 /// One workspace's live index.

@@ -61,11 +61,24 @@ pub struct Events {
     pub feed: Feed<EventChanges>,
     pub(crate) ingest: Arc<IngestState>,
     pub(crate) live: Arc<Mutex<HashMap<WorkspaceId, Arc<tokio::sync::RwLock<LiveIndex>>>>>,
+    pub(crate) folds: Arc<live::FoldQueue>,
 }
 
 impl Events {
     pub(crate) fn new(customers: Customers, store: Arc<dyn EventStore>) -> Self {
-        Self { customers, store, feed: Feed::default(), ingest: Default::default(), live: Default::default() }
+        Self {
+            customers,
+            store,
+            feed: Feed::default(),
+            ingest: Default::default(),
+            live: Default::default(),
+            folds: Default::default(),
+        }
+    }
+
+    /// Wakes the `index.fold` worker when an index asks to be folded.
+    pub fn fold_wake(&self) -> Arc<tokio::sync::Notify> {
+        self.folds.wake.clone()
     }
 }
 

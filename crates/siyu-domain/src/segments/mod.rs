@@ -22,7 +22,7 @@ pub(crate) use service::FactsCache;
 pub use service::{DefinitionInput, MEMBER_COLUMNS, SegmentInput, SegmentPreview, SegmentView, member_row};
 pub use store::*;
 pub(crate) use upkeep::Upkeep;
-pub use upkeep::{SEGMENT_ENTERED, SEGMENT_EXITED};
+pub use upkeep::{SEGMENT_ENTERED, SEGMENT_EXITED, UpkeepWakes};
 
 use crate::access::Access;
 use crate::customers::{CustomerChange, CustomerChanges, Customers};
@@ -68,6 +68,8 @@ pub struct Segments {
     pub feed: Feed<SegmentChanges>,
     pub(crate) facts: Arc<Mutex<FactsCache>>,
     pub(crate) upkeep: Arc<Mutex<HashMap<WorkspaceId, Arc<Upkeep>>>>,
+    /// Woken when upkeep work is queued (the runner's workers sleep on them).
+    pub wakes: UpkeepWakes,
 }
 
 impl Segments {
@@ -87,6 +89,7 @@ impl Segments {
             feed: Feed::default(),
             facts: Default::default(),
             upkeep: Default::default(),
+            wakes: UpkeepWakes::default(),
         }
     }
 }

@@ -1,10 +1,15 @@
-//! Segment upkeep: members kept current as customers act. A worker per workspace takes the
-//! customers of each appended batch of events and re-evaluates them against the segments that test
+//! Segment upkeep: members kept current as customers act. Appended batches of events and changed
+//! profiles queue per workspace; a round of the upkeep worker ([`Segments::apply_upkeep`]) takes
+//! the customers of the queued batches and re-evaluates them against the segments that test
 //! events (one customer at a time, over the index snapshot plus the events that arrived since),
 //! and the customers whose profiles changed against every segment (over their facts read anew);
-//! a full pass on the schedule catches what time (sliding windows) and models change. Every entry and exit is recorded as a `Segment Entered` / `Segment Exited` event of
-//! the customer (the log is the durable record; journeys and webhooks read it), and members are
-//! saved as Roaring bitmaps with a size per day.
+//! a full pass on the schedule catches what time (sliding windows) and models change. Every entry
+//! and exit is recorded as a `Segment Entered` / `Segment Exited` event of the customer by a round
+//! of the recorder ([`Segments::record_upkeep`]; the log is the durable record; journeys and
+//! webhooks read it), and members are saved as Roaring bitmaps with a size per day.
+//!
+//! Both are rounds of workers on the `siyu-jobs` runner, woken by [`UpkeepWakes`] when work is
+//! queued; without a runner (tests, CLI commands) whoever needs the result runs the rounds.
 
 use super::Segments;
 use crate::error::{DomainError, DomainResult};
@@ -24,17 +29,37 @@ pub const SEGMENT_ENTERED: &str = "Segment Entered";
 /// The event recorded when a customer leaves a segment.
 pub const SEGMENT_EXITED: &str = "Segment Exited";
 
-/// A workspace's upkeep: its worker's queue and the live memberships.
+/// What wakes the upkeep's two workers (the runner sleeps on them): `apply` when a batch is
+/// queued, `record` when changes or a save are.
+#[derive(Clone, Default)]
+pub struct UpkeepWakes {
+    /// Wakes the worker that runs [`Segments::apply_upkeep`].
+    pub apply: Arc<tokio::sync::Notify>,
+    /// Wakes the worker that runs [`Segments::record_upkeep`].
+    pub record: Arc<tokio::sync::Notify>,
+}
+
+/// A workspace's upkeep: its queue and the live memberships.
 pub(crate) struct Upkeep {
-    queue: tokio::sync::mpsc::UnboundedSender<Batch>,
+    queue: std::sync::Mutex<Vec<Batch>>,
     state: tokio::sync::Mutex<UpkeepState>,
-    /// Changes to record, in the order they happened (a recorder task appends them).
-    recorder: tokio::sync::mpsc::UnboundedSender<Recording>,
+    /// Changes and saves to record, in the order they happened.
+    recordings: std::sync::Mutex<std::collections::VecDeque<Recording>>,
+    /// Held by whoever records (so changes are appended in order): the changes taken from
+    /// `recordings` that are not durable yet, kept to be tried again.
+    unrecorded: tokio::sync::Mutex<Unrecorded>,
     /// Microseconds from a batch's append to its entries and exits being durable, since last read.
     recorded_us: std::sync::Mutex<Vec<u64>>,
     /// A fresh view taken in the background after a fold, for the worker to swap in.
     fresh: std::sync::Mutex<Option<UpkeepView>>,
     refreshing: std::sync::atomic::AtomicBool,
+}
+
+/// Changes taken to record, with the appends they came from.
+#[derive(Default)]
+struct Unrecorded {
+    changes: Vec<MemberChange>,
+    since: Vec<Instant>,
 }
 
 /// What the recorder does, in the order it was sent.
@@ -144,12 +169,11 @@ impl Segments {
         if let Some(upkeep) = self.upkeep_of(ws) {
             return Ok(upkeep);
         }
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Batch>();
-        let (recorder, mut recordings) = tokio::sync::mpsc::unbounded_channel::<Recording>();
         let upkeep = Arc::new(Upkeep {
-            queue: tx,
+            queue: Default::default(),
             state: Default::default(),
-            recorder,
+            recordings: Default::default(),
+            unrecorded: Default::default(),
             recorded_us: Default::default(),
             fresh: Default::default(),
             refreshing: Default::default(),
@@ -170,55 +194,74 @@ impl Segments {
             }
         };
         upkeep.state.lock().await.segments = segments;
-        {
-            // The recorder: appends entries and exits in order, grouping what has queued up, and
-            // saves members only once the changes they include are durable. Changes it could not
-            // record stay queued, in order, and are tried again with whatever comes next (a save
-            // comes each minute); meanwhile no members are saved.
-            let services = self.clone();
-            let upkeep = upkeep.clone();
-            tokio::spawn(async move {
-                let (mut changes, mut since) = (Vec::new(), Vec::new());
-                while let Some(first) = recordings.recv().await {
-                    let mut queued = vec![first];
-                    while let Ok(more) = recordings.try_recv() {
-                        queued.push(more);
-                    }
-                    for item in queued {
-                        match item {
-                            Recording::Changes { changes: more, since: at } => {
-                                changes.extend(more);
-                                since.extend(at);
-                            }
-                            Recording::Save(save) => {
-                                let saved = if services.record(ws, &upkeep, &mut changes, &mut since).await {
-                                    services.save_kept(ws, &save).await
-                                } else {
-                                    Err(DomainError::internal("segment entries and exits could not be recorded"))
-                                };
-                                let _ = save.done.send(saved);
-                            }
-                        }
-                    }
-                    services.record(ws, &upkeep, &mut changes, &mut since).await;
-                }
-            });
-        }
-        let services = self.clone();
-        let worker = upkeep.clone();
-        tokio::spawn(async move {
-            while let Some(first) = rx.recv().await {
-                let mut batches = vec![first];
-                while let Ok(more) = rx.try_recv() {
-                    batches.push(more);
-                }
-                if let Err(error) = services.apply_batches(ws, &worker, batches).await {
-                    tracing::warn!(workspace = ws.0, error = %error.chain(), "segment upkeep could not apply a batch");
-                }
-            }
-        });
         self.segment_pass(ws).await?;
         Ok(upkeep)
+    }
+
+    /// One round of the upkeep worker: applies the batches queued in every workspace. Returns
+    /// whether there were any. A workspace's batches that fail are logged and dropped (the next
+    /// full pass corrects what they would have changed); the round then fails with the last error.
+    pub async fn apply_upkeep(&self) -> DomainResult<bool> {
+        let all: Vec<(WorkspaceId, Arc<Upkeep>)> =
+            self.upkeep.lock().expect("upkeep lock is never poisoned").iter().map(|(ws, u)| (*ws, u.clone())).collect();
+        let (mut worked, mut failed) = (false, None);
+        for (ws, upkeep) in all {
+            let batches = std::mem::take(&mut *upkeep.queue.lock().expect("queue lock is never poisoned"));
+            if batches.is_empty() {
+                continue;
+            }
+            worked = true;
+            if let Err(error) = self.apply_batches(ws, &upkeep, batches).await {
+                tracing::warn!(workspace = ws.0, error = %error.chain(), "segment upkeep could not apply a batch");
+                failed = Some(error);
+            }
+        }
+        failed.map_or(Ok(worked), Err)
+    }
+
+    /// One round of the recorder: records every workspace's queued entries and exits, in order,
+    /// and saves members once the changes they include are durable. Returns whether there was
+    /// anything to record; fails (keeping what could not be recorded, in order, for the next
+    /// round) when the log refused the changes.
+    pub async fn record_upkeep(&self) -> DomainResult<bool> {
+        let all: Vec<(WorkspaceId, Arc<Upkeep>)> =
+            self.upkeep.lock().expect("upkeep lock is never poisoned").iter().map(|(ws, u)| (*ws, u.clone())).collect();
+        let (mut worked, mut failed) = (false, None);
+        for (ws, upkeep) in all {
+            match self.record_queued(ws, &upkeep).await {
+                Ok(done) => worked |= done,
+                Err(error) => failed = Some(error),
+            }
+        }
+        failed.map_or(Ok(worked), Err)
+    }
+
+    /// Records a workspace's queued changes and saves (see [`Segments::record_upkeep`]).
+    async fn record_queued(&self, ws: WorkspaceId, upkeep: &Upkeep) -> DomainResult<bool> {
+        let mut unrecorded = upkeep.unrecorded.lock().await;
+        let queued: Vec<Recording> =
+            upkeep.recordings.lock().expect("recordings lock is never poisoned").drain(..).collect();
+        if queued.is_empty() && unrecorded.changes.is_empty() {
+            return Ok(false);
+        }
+        for item in queued {
+            match item {
+                Recording::Changes { changes, since } => {
+                    unrecorded.changes.extend(changes);
+                    unrecorded.since.extend(since);
+                }
+                Recording::Save(save) => {
+                    // Members are saved only once the changes they include are durable.
+                    let saved = match self.record(ws, upkeep, &mut unrecorded).await {
+                        Ok(()) => self.save_kept(ws, &save).await,
+                        Err(error) => Err(error),
+                    };
+                    let _ = save.done.send(saved);
+                }
+            }
+        }
+        self.record(ws, upkeep, &mut unrecorded).await?;
+        Ok(true)
     }
 
     /// Reads a workspace's segments with their saved members, compiled for upkeep.
@@ -263,15 +306,18 @@ impl Segments {
             return;
         }
         let customers: Vec<i64> = events.iter().map(|e| e.customer.0).collect();
-        let _ =
-            upkeep.queue.send(Batch { events: positioned.to_vec(), customers, profiles: false, at: Instant::now() });
+        let batch = Batch { events: positioned.to_vec(), customers, profiles: false, at: Instant::now() };
+        upkeep.queue.lock().expect("queue lock is never poisoned").push(batch);
+        self.wakes.apply.notify_one();
     }
 
     /// Hands customers whose profiles changed to the upkeep (if the workspace has segments).
     pub(crate) fn note_profiles(&self, ws: WorkspaceId, customers: Vec<i64>) {
         let Some(upkeep) = self.upkeep_of(ws) else { return };
         if !customers.is_empty() {
-            let _ = upkeep.queue.send(Batch { events: Vec::new(), customers, profiles: true, at: Instant::now() });
+            let batch = Batch { events: Vec::new(), customers, profiles: true, at: Instant::now() };
+            upkeep.queue.lock().expect("queue lock is never poisoned").push(batch);
+            self.wakes.apply.notify_one();
         }
     }
 
@@ -380,39 +426,31 @@ impl Segments {
         state.latencies_us.extend(batches.iter().map(|b| done.duration_since(b.at).as_micros() as u64));
         if !changes.is_empty() {
             let since = batches.iter().map(|b| b.at).collect();
-            let _ = upkeep.recorder.send(Recording::Changes { changes, since });
+            self.queue_recording(upkeep, Recording::Changes { changes, since });
         }
         Ok(())
     }
 
-    /// Records `changes`, trying three times, and empties them; notes the latencies. False if it
-    /// failed: then they are kept, to be tried again.
-    async fn record(
-        &self,
-        ws: WorkspaceId,
-        upkeep: &Upkeep,
-        changes: &mut Vec<MemberChange>,
-        since: &mut Vec<Instant>,
-    ) -> bool {
-        let mut outcome = self.record_changes(ws, changes).await;
-        for wait in [1, 5] {
-            if outcome.is_ok() {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_secs(wait)).await;
-            outcome = self.record_changes(ws, changes).await;
-        }
-        match outcome {
+    /// Queues a recording and wakes the recorder.
+    fn queue_recording(&self, upkeep: &Upkeep, recording: Recording) {
+        upkeep.recordings.lock().expect("recordings lock is never poisoned").push_back(recording);
+        self.wakes.record.notify_one();
+    }
+
+    /// Records the unrecorded changes and empties them; notes the latencies. If it fails they are
+    /// kept, to be tried again by the recorder's next round (after the runner's back-off).
+    async fn record(&self, ws: WorkspaceId, upkeep: &Upkeep, unrecorded: &mut Unrecorded) -> DomainResult<()> {
+        match self.record_changes(ws, &unrecorded.changes).await {
             Ok(()) => {
-                changes.clear();
+                unrecorded.changes.clear();
                 let done = Instant::now();
                 let mut recorded = upkeep.recorded_us.lock().expect("latency lock is never poisoned");
-                recorded.extend(since.drain(..).map(|at| done.duration_since(at).as_micros() as u64));
-                true
+                recorded.extend(unrecorded.since.drain(..).map(|at| done.duration_since(at).as_micros() as u64));
+                Ok(())
             }
             Err(error) => {
                 tracing::error!(workspace = ws.0, error = %error.chain(), "segment entries and exits could not be recorded; will retry");
-                false
+                Err(error)
             }
         }
     }
@@ -512,7 +550,7 @@ impl Segments {
             segment.dirty |= changes.len() > before;
         }
         if !changes.is_empty() {
-            let _ = upkeep.recorder.send(Recording::Changes { changes, since: Vec::new() });
+            self.queue_recording(&upkeep, Recording::Changes { changes, since: Vec::new() });
         }
         let workspace = self
             .access
@@ -537,10 +575,15 @@ impl Segments {
             day,
             done,
         };
-        let _ = upkeep.recorder.send(Recording::Save(save));
+        self.queue_recording(&upkeep, Recording::Save(save));
         drop(state);
+        // Recorded here rather than by waiting for the recorder's round, so a pass completes
+        // without a runner; whoever records first handles the save (it is answered either way).
         // The members are kept and current either way: a save that waits for a recording to
         // succeed is logged, not failed (the segment's own change was stored).
+        if let Err(error) = self.record_queued(ws, &upkeep).await {
+            tracing::warn!(workspace = ws.0, error = %error.chain(), "segment entries and exits not recorded yet");
+        }
         match saved.await {
             Ok(Ok(())) => {}
             Ok(Err(error)) => tracing::warn!(workspace = ws.0, error = %error.chain(), "segment members not saved yet"),

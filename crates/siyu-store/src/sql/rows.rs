@@ -82,7 +82,8 @@ fn stores(store: SqlStore, events: std::sync::Arc<dyn siyu_domain::events::Event
         consent: store.clone(),
         segments: store.clone(),
         audit: store.clone(),
-        jobs: store,
+        jobs: store.clone(),
+        maintenance: store,
         events,
     }
 }

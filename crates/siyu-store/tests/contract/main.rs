@@ -182,6 +182,18 @@ pub async fn fresh_sqlite() -> Option<Fixture> {
     Some(Fixture { services, postgres: false, backend, key, _dir: Some(dir) })
 }
 
+/// Runs the segment upkeep's rounds (as its workers on the runner would) until nothing is queued.
+pub async fn run_upkeep(services: &Services) {
+    for _ in 0..100 {
+        let applied = services.segments.apply_upkeep().await.unwrap();
+        let recorded = services.segments.record_upkeep().await.unwrap();
+        if !applied && !recorded {
+            return;
+        }
+    }
+    panic!("the segment upkeep kept finding work");
+}
+
 /// A fresh SQLite store that moves pending identities into the index at every second one, so
 /// that the moves happen between (and inside) a case's steps.
 pub async fn fresh_sqlite_flushing() -> Option<Fixture> {

@@ -201,9 +201,11 @@ async fn bad_definitions_are_refused_whole_and_unknown_names_warn(f: Fixture) {
     assert_eq!(fields, ["key"]);
 }
 
-/// Waits (up to 10 s) until the customer's Segment Entered/Exited events number `n`.
+/// Runs the upkeep's rounds until nothing is queued, then returns the customer's Segment
+/// Entered/Exited events, which must number at least `n`.
 async fn segment_events(f: &Fixture, owner: &Principal, customer: CustomerId, n: usize) -> Vec<(String, String)> {
-    for _ in 0..200 {
+    crate::run_upkeep(&f.services).await;
+    {
         let mut seen = Vec::new();
         let mut opener = f.services.events.event_opener(owner, None).await.unwrap();
         f.services
@@ -218,12 +220,9 @@ async fn segment_events(f: &Fixture, owner: &Principal, customer: CustomerId, n:
             })
             .await
             .unwrap();
-        if seen.len() >= n {
-            return seen;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert!(seen.len() >= n, "{n} segment events for {customer}: {seen:?}");
+        seen
     }
-    panic!("no {n} segment events for {customer}");
 }
 
 async fn membership_follows_events_and_records_entries_and_exits(f: Fixture) {
@@ -289,18 +288,13 @@ async fn membership_follows_events_and_records_entries_and_exits(f: Fixture) {
     assert_eq!(history.last().map(|(_, n)| *n), Some(2));
 }
 
-/// Waits (up to 10 s) until the segment has exactly `expected` members (kept by the upkeep).
+/// Runs the upkeep's rounds until nothing is queued, then checks that the segment has exactly
+/// `expected` members (kept by the upkeep).
 async fn wait_members(f: &Fixture, owner: &Principal, key: &str, mut expected: Vec<CustomerId>) {
     expected.sort();
-    let mut got = Vec::new();
-    for _ in 0..200 {
-        got = f.services.segments.segment_members(owner, key, PageRequest::first(100)).await.unwrap().1.items;
-        if got == expected {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    panic!("{key}: members {got:?}, expected {expected:?}");
+    crate::run_upkeep(&f.services).await;
+    let got = f.services.segments.segment_members(owner, key, PageRequest::first(100)).await.unwrap().1.items;
+    assert_eq!(got, expected, "{key}: members");
 }
 
 fn sms_granted() -> ConsentChange {

@@ -100,6 +100,10 @@ strings! {
     worker_models: "模型刷新（超过刷新间隔的模型重新计算）", "Model refresh (models past their refresh interval)";
     worker_segments: "分群全量校对（时间窗口、画像变化、模型）", "Segment pass (time windows, profile changes, models)";
     worker_jobs: "持久化任务", "Durable jobs";
+    worker_checkpoint: "数据库日志检查点（每半秒）", "Database log checkpoints (every half second)";
+    worker_index_fold: "分析索引合并（新事件并入主索引）", "Analytics index folds (new events into the base)";
+    worker_segment_upkeep: "分群实时维护（新事件与画像变化）", "Live segment upkeep (new events and profile changes)";
+    worker_segment_record: "分群进出记录（写入事件日志）", "Segment entry and exit records (into the event log)";
     worker_starting: "启动中", "Starting";
     worker_working: "运行中", "Working";
     worker_idle: "空闲，等待下次运行", "Idle until the next run";

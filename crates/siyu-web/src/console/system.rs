@@ -38,6 +38,10 @@ fn worker_name(t: &Text, name: &str) -> String {
         "models.refresh" => t.worker_models.into(),
         "segments.refresh" => t.worker_segments.into(),
         "jobs" => t.worker_jobs.into(),
+        "store.checkpoint" => t.worker_checkpoint.into(),
+        "index.fold" => t.worker_index_fold.into(),
+        "segments.upkeep" => t.worker_segment_upkeep.into(),
+        "segments.record" => t.worker_segment_record.into(),
         other => format!("\"{other}\""),
     }
 }
