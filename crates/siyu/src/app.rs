@@ -112,29 +112,29 @@ fn start_workers(runner: &mut Runner, services: &Services, jobs: &JobsConfig) {
 }
 
 /// Starts the workers that keep derived state current as data arrives, each woken by the slice
-/// that queues its work: `index.fold` folds a workspace's analytics delta into its base once the
-/// index asks; `segments.upkeep` applies queued events and profile changes to memberships (first
+/// that queues its work: `index.upkeep` moves merged profiles' events, rebuilds an index after an
+/// erasure and folds a workspace's analytics delta into its base once the index asks; `segments.upkeep` applies queued events and profile changes to memberships (first
 /// starting the upkeep of every workspace with segments); `segments.record` records entries and
 /// exits.
 pub fn spawn_live_workers(runner: &mut Runner, services: &Services) {
-    runner.spawn_woken(IndexFolds { services: services.clone() }, services.events.fold_wake().into());
+    runner.spawn_woken(IndexUpkeep { services: services.clone() }, services.events.index_wake().into());
     let wakes = services.segments.wakes.clone();
     runner.spawn_woken(SegmentUpkeep { services: services.clone(), started: false }, wakes.apply.into());
     runner.spawn_woken(SegmentRecorder { services: services.clone() }, wakes.record.into());
 }
 
-/// `index.fold`: rounds of `Events::fold_indexes`.
-struct IndexFolds {
+/// `index.upkeep`: rounds of `Events::upkeep_indexes`.
+struct IndexUpkeep {
     services: Services,
 }
 
-impl Worker for IndexFolds {
+impl Worker for IndexUpkeep {
     fn name(&self) -> String {
-        "index.fold".into()
+        "index.upkeep".into()
     }
 
     async fn run_once(&mut self, _now: jiff::Timestamp) -> Result<Outcome, WorkError> {
-        let worked = self.services.events.fold_indexes().await;
+        let worked = self.services.events.upkeep_indexes().await;
         Ok(if worked { Outcome::Worked } else { Outcome::Idle { next_due: None } })
     }
 }

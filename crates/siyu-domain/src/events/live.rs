@@ -304,17 +304,11 @@ impl Events {
         // now, and before the next query answers.
         let live = self.live_index(ws);
         let note = |state: &LiveIndex| state.merges_pending.store(true, std::sync::atomic::Ordering::Release);
-        let noted = live.try_read().map(|state| note(&state)).is_ok();
-        let services = self.clone();
-        tokio::spawn(async move {
-            if !noted {
-                // A load in progress holds the write lock; it may have read the merges before this one.
-                note(&*live.read().await);
-            }
-            if let Err(error) = services.apply_merges(ws).await {
-                tracing::warn!(workspace = ws.0, error = %error.chain(), "could not move merged profiles' events in the index");
-            }
-        });
+        if live.try_read().map(|state| note(&state)).is_err() {
+            // A load in progress holds the write lock; it may have read the merges before this one.
+            tokio::spawn(async move { note(&*live.read().await) });
+        }
+        self.queue_index_work(ws, |work| work.merges = true);
     }
 
     /// Forgets an erased profile: its identities in the ingestion path (a later event of the same
@@ -327,12 +321,7 @@ impl Events {
         self.forget_deleted_sender(ws, customer);
         self.store.delete_snapshot(ws).await?;
         self.mark_index_stale(ws);
-        let events = self.clone();
-        tokio::spawn(async move {
-            if let Err(error) = events.event_index(&Principal::system(ws)).await {
-                tracing::warn!(workspace = ws.0, error = %error.chain(), "could not rebuild the index after an erasure");
-            }
-        });
+        self.queue_index_work(ws, |work| work.rebuild = true);
         Ok(())
     }
 
@@ -539,22 +528,41 @@ impl Events {
     /// stay). A due snapshot of the new base is saved afterwards, so that a restart reads only the
     /// log after it.
     ///
-    /// Asking queues the workspace for the `index.fold` worker ([`Events::fold_indexes`]).
+    /// Asking queues the fold for the `index.upkeep` worker ([`Events::upkeep_indexes`]).
     fn start_fold(&self, ws: WorkspaceId, state: &LiveIndex) {
         if state.folding.swap(true, std::sync::atomic::Ordering::AcqRel) {
             return;
         }
-        self.folds.wanted.lock().expect("fold queue lock is never poisoned").insert(ws);
-        self.folds.wake.notify_one();
+        self.queue_index_work(ws, |work| work.fold = true);
     }
 
-    /// One round of the `index.fold` worker: folds the delta of every workspace whose index asked
-    /// for it (see `start_fold`). Returns whether any did.
-    pub async fn fold_indexes(&self) -> bool {
-        let wanted: Vec<WorkspaceId> =
-            self.folds.wanted.lock().expect("fold queue lock is never poisoned").drain().collect();
-        for ws in &wanted {
-            self.fold(*ws).await;
+    /// Queues work on a workspace's index for the `index.upkeep` worker and wakes it.
+    fn queue_index_work(&self, ws: WorkspaceId, add: impl FnOnce(&mut IndexWork)) {
+        add(self.index_work.wanted.lock().expect("index work lock is never poisoned").entry(ws).or_default());
+        self.index_work.wake.notify_one();
+    }
+
+    /// One round of the `index.upkeep` worker: for every workspace whose index has work queued,
+    /// moves merged-away profiles' events to their survivors, rebuilds an index an erasure made
+    /// stale, and folds a delta that asked for it — each of which the next query would otherwise
+    /// do (or, for a fold, go without) itself. Returns whether there was any.
+    pub async fn upkeep_indexes(&self) -> bool {
+        let wanted: Vec<(WorkspaceId, IndexWork)> =
+            self.index_work.wanted.lock().expect("index work lock is never poisoned").drain().collect();
+        for (ws, work) in &wanted {
+            if work.merges
+                && let Err(error) = self.apply_merges(*ws).await
+            {
+                tracing::warn!(workspace = ws.0, error = %error.chain(), "could not move merged profiles' events in the index");
+            }
+            if work.rebuild
+                && let Err(error) = self.event_index(&Principal::system(*ws)).await
+            {
+                tracing::warn!(workspace = ws.0, error = %error.chain(), "could not rebuild the index after an erasure");
+            }
+            if work.fold {
+                self.fold(*ws).await;
+            }
         }
         !wanted.is_empty()
     }
@@ -650,11 +658,22 @@ impl Events {
     }
 }
 
-/// The workspaces whose index asked to be folded, and what wakes the `index.fold` worker.
+/// Work queued on workspaces' indexes, and what wakes the `index.upkeep` worker.
 #[derive(Default)]
-pub(crate) struct FoldQueue {
-    wanted: Mutex<std::collections::HashSet<WorkspaceId>>,
+pub(crate) struct IndexWorkQueue {
+    wanted: Mutex<HashMap<WorkspaceId, IndexWork>>,
     pub(crate) wake: Arc<tokio::sync::Notify>,
+}
+
+/// What one workspace's index has queued.
+#[derive(Clone, Copy, Default)]
+struct IndexWork {
+    /// Merged-away profiles' events to move.
+    merges: bool,
+    /// Rebuild after an erasure.
+    rebuild: bool,
+    /// Fold the delta into the base.
+    fold: bool,
 }
 
 /// One workspace's live index.

@@ -61,7 +61,7 @@ pub struct Events {
     pub feed: Feed<EventChanges>,
     pub(crate) ingest: Arc<IngestState>,
     pub(crate) live: Arc<Mutex<HashMap<WorkspaceId, Arc<tokio::sync::RwLock<LiveIndex>>>>>,
-    pub(crate) folds: Arc<live::FoldQueue>,
+    pub(crate) index_work: Arc<live::IndexWorkQueue>,
 }
 
 impl Events {
@@ -72,13 +72,13 @@ impl Events {
             feed: Feed::default(),
             ingest: Default::default(),
             live: Default::default(),
-            folds: Default::default(),
+            index_work: Default::default(),
         }
     }
 
-    /// Wakes the `index.fold` worker when an index asks to be folded.
-    pub fn fold_wake(&self) -> Arc<tokio::sync::Notify> {
-        self.folds.wake.clone()
+    /// Wakes the `index.upkeep` worker when work on an index is queued.
+    pub fn index_wake(&self) -> Arc<tokio::sync::Notify> {
+        self.index_work.wake.clone()
     }
 }
 

@@ -107,8 +107,8 @@ async fn the_delta_folds_into_the_base_in_the_background(fixture: Fixture) {
         let index = fixture.services.events.event_index(&owner).await.unwrap();
         assert_eq!(index.columns.event_count(), 40 * (round as usize + 1), "round {round}");
     }
-    // The queries asked for a fold; the `index.fold` worker's round does it.
-    assert!(fixture.services.events.fold_indexes().await, "a fold was asked for");
+    // The queries asked for a fold; the `index.upkeep` worker's round does it.
+    assert!(fixture.services.events.upkeep_indexes().await, "a fold was asked for");
     let index = fixture.services.events.event_index(&owner).await.unwrap();
     assert_eq!(index.columns.event_count(), 440);
     assert!(index.columns.base().event_count() > 40, "the tail was folded into a new base");
@@ -139,7 +139,7 @@ async fn a_fold_saves_a_snapshot_that_a_restart_starts_from(fixture: Fixture) {
             12_000 + 2_000 * round as usize
         );
     }
-    assert!(fixture.services.events.fold_indexes().await, "a fold was asked for");
+    assert!(fixture.services.events.upkeep_indexes().await, "a fold was asked for");
     let restarted = fixture.reopen().await.events.event_index(&owner).await.unwrap();
     assert!(restarted.columns.base().event_count() > 12_000, "a restart starts from the snapshot the fold saved");
     // It holds every event: the snapshot's, and the log's after its checkpoint (none twice).

@@ -101,7 +101,7 @@ strings! {
     worker_segments: "分群全量校对（时间窗口、画像变化、模型）", "Segment pass (time windows, profile changes, models)";
     worker_jobs: "持久化任务", "Durable jobs";
     worker_checkpoint: "数据库日志检查点（每半秒）", "Database log checkpoints (every half second)";
-    worker_index_fold: "分析索引合并（新事件并入主索引）", "Analytics index folds (new events into the base)";
+    worker_index_upkeep: "分析索引维护（新事件并入、客户合并、删除后重建）", "Analytics index upkeep (folds, merged customers, rebuilds after erasure)";
     worker_segment_upkeep: "分群实时维护（新事件与画像变化）", "Live segment upkeep (new events and profile changes)";
     worker_segment_record: "分群进出记录（写入事件日志）", "Segment entry and exit records (into the event log)";
     worker_starting: "启动中", "Starting";

@@ -39,7 +39,7 @@ fn worker_name(t: &Text, name: &str) -> String {
         "segments.refresh" => t.worker_segments.into(),
         "jobs" => t.worker_jobs.into(),
         "store.checkpoint" => t.worker_checkpoint.into(),
-        "index.fold" => t.worker_index_fold.into(),
+        "index.upkeep" => t.worker_index_upkeep.into(),
         "segments.upkeep" => t.worker_segment_upkeep.into(),
         "segments.record" => t.worker_segment_record.into(),
         other => format!("\"{other}\""),

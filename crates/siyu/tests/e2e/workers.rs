@@ -13,7 +13,14 @@ async fn healthz_lists_the_background_workers_and_their_states() {
     let names: Vec<&str> = workers.iter().map(|w| w["name"].as_str().unwrap()).collect();
     assert_eq!(
         names,
-        ["store.checkpoint", "index.fold", "segments.upkeep", "segments.record", "models.refresh", "segments.refresh"]
+        [
+            "store.checkpoint",
+            "index.upkeep",
+            "segments.upkeep",
+            "segments.record",
+            "models.refresh",
+            "segments.refresh"
+        ]
     );
     for worker in workers {
         let state = worker["state"].as_str().unwrap();
@@ -43,11 +50,11 @@ async fn owners_see_the_background_work_in_the_console_and_others_do_not() {
     assert!(page.contains(r#"id="nav-system" href="/system" class="active""#));
     let table = fragment(&page, r#"id="workers-table""#, "</table>");
     for key in
-        ["store.checkpoint", "index.fold", "segments.upkeep", "segments.record", "models.refresh", "segments.refresh"]
+        ["store.checkpoint", "index.upkeep", "segments.upkeep", "segments.record", "models.refresh", "segments.refresh"]
     {
         assert!(table.contains(&format!(r#"data-worker="{key}""#)), "{table}");
     }
-    for words in ["数据库日志检查点", "分析索引合并", "分群实时维护", "分群进出记录", "模型刷新", "分群全量校对"]
+    for words in ["数据库日志检查点", "分析索引维护", "分群实时维护", "分群进出记录", "模型刷新", "分群全量校对"]
     {
         assert!(table.contains(words), "{words}: {table}");
     }
