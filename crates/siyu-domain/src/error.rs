@@ -1,4 +1,9 @@
-//! The error every domain service returns; `siyu-web::problem` maps it to HTTP.
+//! The error every domain service returns; `siyu-web::problem` maps it to HTTP. The kinds every
+//! slice shares (invalid input, not found, conflict, forbidden, unauthenticated, internal with its
+//! chain of causes) are variants here; a slice's own failures are an enum of the slice (`AccessError`,
+//! `ModelError`, re-exported by their slices) that converts into one variant. They are defined here,
+//! beside the variant that carries them, so that this module imports no slice; the web layer matches
+//! every variant, so a new slice's enum cannot go unmapped.
 
 use siyu_core::StoreError;
 use siyu_core::crypto::CryptoError;
@@ -50,15 +55,12 @@ pub enum DomainError {
     /// Credentials are missing or wrong.
     #[error("authentication failed: {0}")]
     Unauthenticated(String),
-    /// Too many failed logins; the account is locked until the given time.
-    #[error("account locked until {0}")]
-    Locked(jiff::Timestamp),
-    /// Too many failed logins from the client's network address; it may try again at the given time.
-    #[error("too many failed logins from this address; try again after {0}")]
-    Throttled(jiff::Timestamp),
-    /// A model needs orders and the workspace has none.
-    #[error("{}", NO_ORDER_DATA)]
-    NoOrderData,
+    /// The access slice refused (a locked account, a throttled address).
+    #[error(transparent)]
+    Access(AccessError),
+    /// The models slice cannot answer (no orders).
+    #[error(transparent)]
+    Models(ModelError),
     /// Storage, cryptography or a background task failed; the chain of causes goes to the log
     /// (`siyu-web` logs it with a request id), never into an answer.
     #[error(transparent)]
@@ -127,6 +129,37 @@ impl From<StoreError> for DomainError {
 impl From<CryptoError> for DomainError {
     fn from(error: CryptoError) -> Self {
         Self::internal_from("sealing or opening personal data failed", error)
+    }
+}
+
+/// The access slice's own failures (`access::AccessError`): why it refused a sign-in.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum AccessError {
+    /// Too many failed logins; the account is locked until the given time.
+    #[error("account locked until {0}")]
+    Locked(jiff::Timestamp),
+    /// Too many failed logins from the client's network address; it may try again at the given time.
+    #[error("too many failed logins from this address; try again after {0}")]
+    Throttled(jiff::Timestamp),
+}
+
+impl From<AccessError> for DomainError {
+    fn from(error: AccessError) -> Self {
+        Self::Access(error)
+    }
+}
+
+/// The models slice's own failures (`models::ModelError`): why a model cannot be answered.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ModelError {
+    /// A model needs orders and the workspace has none.
+    #[error("{}", NO_ORDER_DATA)]
+    NoOrderData,
+}
+
+impl From<ModelError> for DomainError {
+    fn from(error: ModelError) -> Self {
+        Self::Models(error)
     }
 }
 

@@ -6,6 +6,8 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use siyu_domain::access::AccessError;
+use siyu_domain::models::ModelError;
 use siyu_domain::{DomainError, FieldError};
 
 /// A problem+json response.
@@ -87,17 +89,17 @@ impl From<DomainError> for Problem {
                 format!("your role lacks the \"{permission}\" permission"),
             ),
             DomainError::Unauthenticated(why) => Self::new(StatusCode::UNAUTHORIZED, "unauthenticated", why),
-            DomainError::Locked(until) => Self::new(
+            DomainError::Access(AccessError::Locked(until)) => Self::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "account-locked",
                 format!("too many failed logins; try again after {until}"),
             ),
-            DomainError::Throttled(until) => Self::new(
+            DomainError::Access(AccessError::Throttled(until)) => Self::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "too-many-attempts",
                 format!("too many failed logins from this address; try again after {until}"),
             ),
-            DomainError::NoOrderData => {
+            DomainError::Models(ModelError::NoOrderData) => {
                 Self::new(StatusCode::UNPROCESSABLE_ENTITY, "no-order-data", siyu_domain::models::NO_ORDER_DATA)
             }
             error @ DomainError::Internal(_) => Self::internal(&error.chain()),

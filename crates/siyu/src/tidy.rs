@@ -234,6 +234,30 @@ fn the_domain_knows_no_sql_and_no_http() {
     }
 }
 
+#[test]
+fn every_slice_error_converts_into_the_domain_error() {
+    let mut files = Vec::new();
+    rust_files(&root().join("crates/siyu-domain/src"), &mut files);
+    let mut enums = 0;
+    for file in &files {
+        let text = std::fs::read_to_string(file).unwrap_or_default();
+        for line in text.lines() {
+            let Some(rest) = line.trim_start().strip_prefix("pub enum ") else { continue };
+            let name: String = rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+            if !name.ends_with("Error") || name == "DomainError" {
+                continue;
+            }
+            enums += 1;
+            assert!(
+                text.contains(&format!("impl From<{name}> for DomainError")),
+                "{} defines {name} without converting it into DomainError",
+                file.display()
+            );
+        }
+    }
+    assert!(enums >= 2, "the slices' error enums were found ({enums})");
+}
+
 /// The modules of a crate's `lib.rs` that each of them names (`crate::m…`, or an item `lib.rs`
 /// re-exports from `m`), comments left out.
 fn module_graph(krate: &Path) -> std::collections::BTreeMap<String, std::collections::BTreeSet<String>> {

@@ -9,6 +9,7 @@ mod service;
 pub mod users;
 pub mod workspaces;
 
+pub use crate::error::AccessError;
 pub use principal::*;
 pub use service::{Acceptance, InvitationOutcome, LoginClient, LoginOutcome};
 

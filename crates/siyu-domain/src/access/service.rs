@@ -1,6 +1,7 @@
 //! Workspaces, users, login sessions (with lock-out) and API keys.
 
 use super::Access;
+use crate::access::AccessError;
 use crate::access::api_keys::{ApiKey, KeyKind, generate_token, hash_token, parse_key_name};
 use crate::access::audit::AuditEntry;
 use crate::access::users::{
@@ -380,8 +381,8 @@ impl Access {
             // A held-back address checks no password; an account locked for longer says so instead.
             let locked = user.as_ref().and_then(|u| u.locked_until).filter(|locked| *locked > until);
             return Err(match locked {
-                Some(locked) => DomainError::Locked(locked),
-                None => DomainError::Throttled(until),
+                Some(locked) => DomainError::Access(AccessError::Locked(locked)),
+                None => DomainError::Access(AccessError::Throttled(until)),
             });
         }
         let Some(user) = user else {
@@ -402,7 +403,7 @@ impl Access {
         };
         if let Some(until) = user.locked_until.filter(|until| *until > now && !known) {
             failed(self);
-            return Err(DomainError::Locked(until));
+            return Err(DomainError::Access(AccessError::Locked(until)));
         }
         if !verify_password(password, &user.password_hash) {
             failed(self);
@@ -413,7 +414,7 @@ impl Access {
             let lock = (user.failed_logins + 1 >= MAX_FAILED_LOGINS).then(|| now + LOCKOUT);
             self.stores.users.record_failed_login(user.id, lock).await?;
             return Err(match lock {
-                Some(until) => DomainError::Locked(until),
+                Some(until) => DomainError::Access(AccessError::Locked(until)),
                 None => wrong(),
             });
         }

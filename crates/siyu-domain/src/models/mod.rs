@@ -6,6 +6,7 @@ mod personal_data;
 mod service;
 pub mod settings;
 
+pub use crate::error::ModelError;
 pub(crate) use service::KeptModels;
 pub use service::{
     ComputedModels, CustomerLtv, CustomerModelView, LtvAnswer, LtvFit, LtvOutcome, LtvState, LtvStatus, RecallEntry,

@@ -5,6 +5,7 @@
 use super::Models;
 use crate::access::{Permission, Principal};
 use crate::error::{DomainError, DomainResult};
+use crate::models::ModelError;
 use crate::models::{
     GroupCount, HeatCell, ModelSettings, ModelsSummary, NO_ORDER_DATA, Named, RfmModelAnswer, StageFlow,
 };
@@ -615,7 +616,7 @@ impl Models {
         let computed = self.customer_models(principal).await?;
         let models = &computed.models;
         if models.buyers == 0 {
-            return Err(DomainError::NoOrderData);
+            return Err(DomainError::Models(ModelError::NoOrderData));
         }
         let mut classes: Vec<GroupCount> = RfmClass::ALL.into_iter().map(GroupCount::of).collect();
         let mut cells = [(0u64, 0i64); 25];
@@ -729,7 +730,7 @@ impl Models {
     pub async fn ltv_model(&self, principal: &Principal) -> DomainResult<LtvAnswer> {
         let computed = self.customer_models(principal).await?;
         if computed.models.buyers == 0 {
-            return Err(DomainError::NoOrderData);
+            return Err(DomainError::Models(ModelError::NoOrderData));
         }
         let horizon_days = computed.settings.ltv_horizon_days;
         let (outcome, computing) = match computed.ltv_state() {

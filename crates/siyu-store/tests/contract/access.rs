@@ -2,6 +2,7 @@
 
 use crate::Fixture;
 use siyu_domain::DomainError;
+use siyu_domain::access::AccessError;
 use siyu_domain::access::Role;
 use siyu_domain::access::api_keys::KeyKind;
 use siyu_domain::access::workspaces::NewWorkspace;
@@ -37,14 +38,14 @@ async fn login_locks_after_five_failures(f: Fixture) {
     for attempt in 1..=5 {
         let result = f.services.access.login("li@brand.cn", "wrong-pass", &NO_CLIENT).await;
         match attempt {
-            5 => assert!(matches!(result, Err(DomainError::Locked(_))), "attempt {attempt}"),
+            5 => assert!(matches!(result, Err(DomainError::Access(AccessError::Locked(_)))), "attempt {attempt}"),
             _ => assert!(matches!(result, Err(DomainError::Unauthenticated(_))), "attempt {attempt}"),
         }
     }
     // Even the right password is refused while locked.
     assert!(matches!(
         f.services.access.login("li@brand.cn", "s3cret-pass", &NO_CLIENT).await,
-        Err(DomainError::Locked(_))
+        Err(DomainError::Access(AccessError::Locked(_)))
     ));
 }
 
@@ -186,7 +187,7 @@ async fn a_locked_account_still_lets_its_known_browser_in(f: Fixture) {
     }
     assert!(matches!(
         f.services.access.login("li@brand.cn", "s3cret-pass", &NO_CLIENT).await,
-        Err(DomainError::Locked(_))
+        Err(DomainError::Access(AccessError::Locked(_)))
     ));
     // The owner's known browser gets in, which lifts the lock.
     let known = LoginClient { addr: Some("203.0.113.5".parse().unwrap()), device_token: Some(&device) };
@@ -199,7 +200,7 @@ async fn a_locked_account_still_lets_its_known_browser_in(f: Fixture) {
     }
     assert!(matches!(
         f.services.access.login("li@brand.cn", "s3cret-pass", &forged).await,
-        Err(DomainError::Locked(_))
+        Err(DomainError::Access(AccessError::Locked(_)))
     ));
 }
 
@@ -213,7 +214,7 @@ async fn an_address_that_keeps_failing_waits_whatever_account_it_tries(f: Fixtur
     }
     // Now the address waits, even with a right password for another account.
     let held = f.services.access.login("li@brand.cn", "s3cret-pass", &attacker).await;
-    assert!(matches!(held, Err(DomainError::Throttled(_))));
+    assert!(matches!(held, Err(DomainError::Access(AccessError::Throttled(_)))));
     // Other addresses, and the account itself, are unaffected.
     let elsewhere = LoginClient { addr: Some("203.0.113.5".parse().unwrap()), device_token: None };
     assert!(f.services.access.login("li@brand.cn", "s3cret-pass", &elsewhere).await.is_ok());

@@ -7,6 +7,7 @@ use siyu_domain::DomainError;
 use siyu_domain::access::Principal;
 use siyu_domain::events::{EventKind, NewEvent};
 use siyu_domain::models::LtvStatus;
+use siyu_domain::models::ModelError;
 use siyu_domain::models::ModelSettings;
 
 const DAY_US: i64 = 86_400_000_000;
@@ -51,8 +52,8 @@ async fn settings_are_checked_whole_and_no_orders_is_a_clear_answer(fixture: Fix
     let summary = s.models.models_summary(&owner).await.unwrap();
     assert_eq!((summary.customers, summary.buyers, summary.recall), (1, 0, 1));
     assert!(summary.no_order_data.unwrap().starts_with("no order data"));
-    assert!(matches!(s.models.rfm_model(&owner).await, Err(DomainError::NoOrderData)));
-    assert!(matches!(s.models.ltv_model(&owner).await, Err(DomainError::NoOrderData)));
+    assert!(matches!(s.models.rfm_model(&owner).await, Err(DomainError::Models(ModelError::NoOrderData))));
+    assert!(matches!(s.models.ltv_model(&owner).await, Err(DomainError::Models(ModelError::NoOrderData))));
 }
 
 async fn models_follow_behaviour(fixture: Fixture) {

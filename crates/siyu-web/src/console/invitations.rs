@@ -16,6 +16,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use siyu_domain::DomainError;
 use siyu_domain::access::Acceptance;
+use siyu_domain::access::AccessError;
 use siyu_domain::access::users::Invitation;
 
 /// Holds the double-submit CSRF token of the invitation forms.
@@ -194,7 +195,7 @@ pub(crate) async fn accept_invitation(
         Err(DomainError::NotFound(_)) => invalid(lang),
         Err(error) => {
             let (status, message) = match &error {
-                DomainError::Locked(_) | DomainError::Throttled(_) => {
+                DomainError::Access(AccessError::Locked(_)) | DomainError::Access(AccessError::Throttled(_)) => {
                     (StatusCode::TOO_MANY_REQUESTS, wait_message(t, &error).unwrap_or_default())
                 }
                 DomainError::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, t.login_wrong.to_string()),

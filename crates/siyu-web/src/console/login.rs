@@ -13,6 +13,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use siyu_core::WorkspaceId;
 use siyu_domain::DomainError;
+use siyu_domain::access::AccessError;
 use siyu_domain::access::users::{KNOWN_DEVICE_LIFETIME, SESSION_LIFETIME};
 
 /// How long the language and login-form cookies live.
@@ -82,7 +83,7 @@ pub(crate) async fn login(State(app): State<AppState>, request: Request) -> Resp
             // The home page decides where the role lands: the dashboard or the customer list.
             redirect_with_cookies("/", cookies)
         }
-        Err(error @ (DomainError::Throttled(_) | DomainError::Locked(_))) => {
+        Err(error @ (DomainError::Access(AccessError::Throttled(_)) | DomainError::Access(AccessError::Locked(_)))) => {
             let message = wait_message(t, &error);
             login_form(&app, lang, StatusCode::TOO_MANY_REQUESTS, expected, email, message)
         }
@@ -99,11 +100,11 @@ pub(crate) async fn login(State(app): State<AppState>, request: Request) -> Resp
 pub(crate) fn wait_message(t: &Text, error: &DomainError) -> Option<String> {
     let zone = jiff::tz::TimeZone::get("Asia/Shanghai").unwrap_or(jiff::tz::TimeZone::UTC);
     match error {
-        DomainError::Locked(until) => {
+        DomainError::Access(AccessError::Locked(until)) => {
             Some(Text::fill(t.login_locked, until.to_zoned(zone).strftime("%Y-%m-%d %H:%M %Z")))
         }
         // An address waits seconds at first: show them.
-        DomainError::Throttled(until) => {
+        DomainError::Access(AccessError::Throttled(until)) => {
             Some(Text::fill(t.login_throttled, until.to_zoned(zone).strftime("%Y-%m-%d %H:%M:%S %Z")))
         }
         _ => None,

@@ -6,7 +6,9 @@ use super::session::{Console, status_of};
 use askama::Template;
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
+use siyu_domain::access::AccessError;
 use siyu_domain::access::Permission;
+use siyu_domain::models::ModelError;
 use siyu_domain::{DomainError, FieldError};
 
 /// What the layout needs besides the page's own content.
@@ -203,7 +205,7 @@ pub(crate) fn error_page(lang: Lang, chrome: Option<Chrome>, error: DomainError)
         DomainError::NotFound(_) => {
             error_response(status, lang, chrome, t.error_not_found_title, t.error_not_found_body.into())
         }
-        DomainError::NoOrderData => {
+        DomainError::Models(ModelError::NoOrderData) => {
             error_response(status, lang, chrome, t.no_order_data_title, t.no_order_data_body.into())
         }
         DomainError::Invalid(_) | DomainError::Conflict(_) => {
@@ -213,7 +215,9 @@ pub(crate) fn error_page(lang: Lang, chrome: Option<Chrome>, error: DomainError)
                 ErrorPage { t, chrome, title: t.error_bad_request_title, message: t.form_errors.into(), details };
             render(status, &page)
         }
-        DomainError::Locked(_) | DomainError::Throttled(_) | DomainError::Internal(_) => {
+        DomainError::Access(AccessError::Locked(_))
+        | DomainError::Access(AccessError::Throttled(_))
+        | DomainError::Internal(_) => {
             // The problem mapping logs the cause under a request id; the page shows only the id.
             let problem = crate::problem::Problem::from(error);
             let message = format!("{} ({})", t.error_internal_body, problem.detail);

@@ -10,9 +10,11 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header, request::Parts};
 use axum::response::{IntoResponse, Redirect, Response};
 use jiff::tz::TimeZone;
 use siyu_domain::DomainError;
+use siyu_domain::access::AccessError;
 use siyu_domain::access::users::{Membership, Session, User};
 use siyu_domain::access::workspaces::Workspace;
 use siyu_domain::access::{Permission, Principal};
+use siyu_domain::models::ModelError;
 
 /// Holds the opaque session token.
 pub(crate) const SESSION_COOKIE: &str = "siyu_session";
@@ -218,12 +220,14 @@ pub(crate) fn redirect_with_cookies(location: &str, cookies: Vec<HeaderValue>) -
 /// Returns the status of a domain error as the console shows it.
 pub(crate) fn status_of(error: &DomainError) -> StatusCode {
     match error {
-        DomainError::Invalid(_) | DomainError::NoOrderData => StatusCode::UNPROCESSABLE_ENTITY,
+        DomainError::Invalid(_) | DomainError::Models(ModelError::NoOrderData) => StatusCode::UNPROCESSABLE_ENTITY,
         DomainError::NotFound(_) => StatusCode::NOT_FOUND,
         DomainError::Conflict(_) => StatusCode::CONFLICT,
         DomainError::Forbidden(_) => StatusCode::FORBIDDEN,
         DomainError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
-        DomainError::Locked(_) | DomainError::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
+        DomainError::Access(AccessError::Locked(_)) | DomainError::Access(AccessError::Throttled(_)) => {
+            StatusCode::TOO_MANY_REQUESTS
+        }
         DomainError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
