@@ -10,7 +10,7 @@
 
 use async_trait::async_trait;
 use siyu_core::{CustomerId, StoreError, WorkspaceId};
-use siyu_domain::events::{EventKind, EventStore, EventView, NewEvent};
+use siyu_domain::events::{EventKind, EventStore, EventView, NewEvent, SEALED_PREFIX};
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -114,7 +114,13 @@ impl Writer {
                 old.file.sync_data().map_err(|e| format!("fsync failed: {e}"))?;
             }
             let dir = self.dir.join(format!("ws-{}", ws.0));
+            let fresh = !dir.exists();
             crate::private_files::create_dir(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+            if fresh {
+                // A log begun by this siyu holds only sealed events: the upgrade at start skips it.
+                replace_file(&dir.join(SEALED_MARKER), SEALED_MARKER_TEXT)
+                    .map_err(|e| format!("cannot mark {} sealed: {e}", dir.display()))?;
+            }
             self.serial += 1;
             let started = std::time::SystemTime::UNIX_EPOCH.elapsed().map(|d| d.as_millis()).unwrap_or(0);
             let path = dir.join(format!("{started:013}-{}-{:06}.seg", std::process::id(), self.serial));
@@ -443,6 +449,132 @@ impl EventStore for LogFiles {
             Err(e) => Err(io_err(&path, e)),
         }
     }
+
+    async fn workspaces_with_clear_events(&self) -> Result<Vec<WorkspaceId>, StoreError> {
+        let dir = self.dir.clone();
+        blocking(move || {
+            let mut found = Vec::new();
+            for entry in std::fs::read_dir(&dir)?.flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if let Some(ws) = name.strip_prefix("ws-").and_then(|n| n.parse().ok())
+                    && !entry.path().join(SEALED_MARKER).exists()
+                {
+                    found.push(WorkspaceId(ws));
+                }
+            }
+            found.sort();
+            Ok(found)
+        })
+        .await
+    }
+
+    async fn clear_event_customers(&self, ws: WorkspaceId) -> Result<Vec<CustomerId>, StoreError> {
+        let dir = self.workspace_dir(ws);
+        if dir.join(SEALED_MARKER).exists() {
+            return Ok(Vec::new());
+        }
+        let mut customers = std::collections::BTreeSet::new();
+        for file in log_files(&dir).await? {
+            let bytes = blocking(move || std::fs::read(&file)).await?;
+            scan_records(&bytes, true, &mut |event| {
+                if !event.properties.starts_with(SEALED_PREFIX) {
+                    customers.insert(event.customer);
+                }
+            });
+        }
+        if customers.is_empty() && dir.exists() {
+            mark_sealed(&dir).await?;
+        }
+        Ok(customers.into_iter().collect())
+    }
+
+    async fn seal_clear_events(
+        &self,
+        ws: WorkspaceId,
+        seal: &mut (dyn for<'e> FnMut(EventView<'e>) -> NewEvent + Send),
+    ) -> Result<u64, StoreError> {
+        let dir = self.workspace_dir(ws);
+        let mut sealed = 0;
+        for file in log_files(&dir).await? {
+            let path = file.clone();
+            let bytes = blocking(move || std::fs::read(&path)).await?;
+            let mut clear = 0;
+            scan_records(&bytes, true, &mut |event| clear += u64::from(!event.properties.starts_with(SEALED_PREFIX)));
+            if clear == 0 {
+                continue;
+            }
+            // The file anew: every record as it was but those in the clear, sealed; a torn tail
+            // (unreadable anyway) is left out.
+            let mut out = Vec::with_capacity(bytes.len() + bytes.len() / 2);
+            out.extend_from_slice(MAGIC);
+            scan_records(&bytes, true, &mut |event| {
+                if event.properties.starts_with(SEALED_PREFIX) {
+                    encode(&mut out, &event);
+                } else {
+                    encode(&mut out, &seal(event).view());
+                }
+            });
+            drop(bytes);
+            blocking(move || replace_file(&file, &out)).await?;
+            sealed += clear;
+        }
+        self.delete_snapshot(ws).await?;
+        if dir.exists() {
+            mark_sealed(&dir).await?;
+        }
+        Ok(sealed)
+    }
+}
+
+/// The file in a workspace's log folder that says no event of it is kept in the clear (written once
+/// the upgrade at start found or sealed them all; every append since is sealed).
+const SEALED_MARKER: &str = "sealed.v1";
+const SEALED_MARKER_TEXT: &[u8] = b"every event of this folder is sealed\n";
+
+/// Runs blocking file work off the runtime's threads.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> Result<T, StoreError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| StoreError::Backend(format!("event log task: {e}")))?
+        .map_err(|e| StoreError::Backend(format!("event log: {e}")))
+}
+
+/// The log files of a workspace's folder, in name order (none if it does not exist).
+async fn log_files(dir: &Path) -> Result<Vec<PathBuf>, StoreError> {
+    let dir = dir.to_path_buf();
+    blocking(move || {
+        let mut files: Vec<PathBuf> = match std::fs::read_dir(&dir) {
+            Ok(entries) => {
+                entries.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "seg")).collect()
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(e),
+        };
+        files.sort();
+        Ok(files)
+    })
+    .await
+}
+
+/// Replaces `path` by `bytes` so that a reader or a crash sees the old file or the new one whole:
+/// written beside it, synced, renamed over it, and the folder synced.
+fn replace_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut temporary = path.as_os_str().to_owned();
+    temporary.push(".tmp");
+    let temporary = PathBuf::from(temporary);
+    let mut file = crate::private_files::options().write(true).create(true).truncate(true).open(&temporary)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    std::fs::rename(&temporary, path)?;
+    std::fs::File::open(path.parent().unwrap_or(Path::new(".")))?.sync_all()
+}
+
+/// Writes the sealed marker into a workspace's log folder, durably.
+async fn mark_sealed(dir: &Path) -> Result<(), StoreError> {
+    let marker = dir.join(SEALED_MARKER);
+    blocking(move || replace_file(&marker, SEALED_MARKER_TEXT)).await
 }
 
 #[cfg(test)]

@@ -83,6 +83,12 @@ const VERSIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../migrations/sqlite/0013_identities_pending.sql"),
         include_str!("../migrations/postgres/0013_identities_pending.sql"),
     ),
+    (
+        14,
+        "events clear",
+        include_str!("../migrations/sqlite/0014_events_clear.sql"),
+        include_str!("../migrations/postgres/0014_events_clear.sql"),
+    ),
 ];
 
 /// Which dialect's files to use.

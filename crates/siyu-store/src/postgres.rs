@@ -323,7 +323,89 @@ impl siyu_domain::events::EventStore for SqlStore {
         }
         Ok((count, last.to_string()))
     }
+
+    async fn workspaces_with_clear_events(&self) -> Result<Vec<WorkspaceId>, StoreError> {
+        let sql = format!("SELECT DISTINCT workspace_id FROM events WHERE {CLEAR_EVENT} ORDER BY workspace_id");
+        let ids: Vec<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).fetch_all(&self.pool).await.map_err(db_err)?;
+        Ok(ids.into_iter().map(WorkspaceId).collect())
+    }
+
+    async fn clear_event_customers(&self, ws: WorkspaceId) -> Result<Vec<CustomerId>, StoreError> {
+        let sql = format!(
+            "SELECT DISTINCT customer_id FROM events WHERE workspace_id = $1 AND {CLEAR_EVENT} ORDER BY customer_id"
+        );
+        let ids: Vec<i64> =
+            sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).bind(ws.0).fetch_all(&self.pool).await.map_err(db_err)?;
+        Ok(ids.into_iter().map(CustomerId).collect())
+    }
+
+    async fn seal_clear_events(
+        &self,
+        ws: WorkspaceId,
+        seal: &mut (dyn for<'e> FnMut(siyu_domain::events::EventView<'e>) -> siyu_domain::events::NewEvent + Send),
+    ) -> Result<u64, StoreError> {
+        let select = format!(
+            "SELECT seq, {EVENT_COLUMNS} FROM events WHERE workspace_id = $1 AND seq > $2 AND {CLEAR_EVENT} \
+             ORDER BY seq LIMIT 1000"
+        );
+        let (mut after, mut sealed) = (0i64, 0u64);
+        loop {
+            let rows = sqlx::query(sqlx::AssertSqlSafe(select.clone()))
+                .bind(ws.0)
+                .bind(after)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db_err)?;
+            if rows.is_empty() {
+                break;
+            }
+            // Each chunk in one transaction: its rows are all sealed or all as they were.
+            let mut tx = self.pool.begin().await.map_err(db_err)?;
+            for row in &rows {
+                let kind: i16 = get(row, "kind")?;
+                let kind = u8::try_from(kind)
+                    .ok()
+                    .and_then(siyu_domain::events::EventKind::from_code)
+                    .ok_or_else(|| corrupt("event kind", &kind.to_string()))?;
+                let seq: i64 = get(row, "seq")?;
+                let new = seal(siyu_domain::events::EventView {
+                    customer: CustomerId(get(row, "customer_id")?),
+                    kind,
+                    name: row.try_get("name").map_err(db_err)?,
+                    ts_us: get(row, "ts_us")?,
+                    received_us: get(row, "received_us")?,
+                    message_id: row.try_get("message_id").map_err(db_err)?,
+                    user_id: row.try_get("user_id").map_err(db_err)?,
+                    anonymous_id: row.try_get("anonymous_id").map_err(db_err)?,
+                    properties: row.try_get("properties").map_err(db_err)?,
+                    context: row.try_get("context").map_err(db_err)?,
+                });
+                sqlx::query(
+                    "UPDATE events SET user_id = $3, anonymous_id = $4, properties = $5, context = $6 \
+                     WHERE workspace_id = $1 AND seq = $2",
+                )
+                .bind(ws.0)
+                .bind(seq)
+                .bind(&new.user_id)
+                .bind(&new.anonymous_id)
+                .bind(&new.properties)
+                .bind(&new.context)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+                after = seq;
+                sealed += 1;
+            }
+            tx.commit().await.map_err(db_err)?;
+        }
+        self.delete_snapshot(ws).await?;
+        Ok(sealed)
+    }
 }
+
+/// The condition of an event kept in the clear: properties not starting with the sealed prefix
+/// (`SEALED_PREFIX`; a literal, so that PostgreSQL uses the partial index `events_clear`).
+const CLEAR_EVENT: &str = "properties NOT LIKE '#sealed1:%'";
 
 // The SQL shared by both backends; last, because it brings its own test module.
 include!("sql/rows.rs");

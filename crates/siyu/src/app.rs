@@ -34,11 +34,15 @@ impl App {
             .await
             .with_context(|| format!("cannot open the database {database_url}"))?;
         let services = Services::new(stores, master_key, Arc::new(SystemClock));
-        // A store written by an older siyu may hold identities and notes in the clear: they are
-        // sealed before anything is served.
+        // A store written by an older siyu may hold identities, notes and logged events in the
+        // clear: they are sealed before anything is served.
         let sealed = services.customers.seal_clear_values().await.map_err(|e| anyhow::anyhow!(e.chain()))?;
         if sealed > 0 {
             tracing::info!(sealed, "sealed identities and notes an older siyu kept in the clear");
+        }
+        let sealed = services.events.seal_clear_events().await.map_err(|e| anyhow::anyhow!(e.chain()))?;
+        if sealed > 0 {
+            tracing::info!(sealed, "sealed events an older siyu logged in the clear");
         }
         let statuses = WorkerStatuses::default();
         let mut runner = Runner::new(services.clock(), statuses.clone());

@@ -325,7 +325,7 @@ impl Events {
         Ok(())
     }
 
-    fn mark_index_stale(&self, ws: siyu_core::WorkspaceId) {
+    pub(super) fn mark_index_stale(&self, ws: siyu_core::WorkspaceId) {
         let live = self.live_index(ws);
         // A load in progress holds the write lock and reads the merges after this write anyway.
         if let Ok(state) = live.try_read() {

@@ -46,9 +46,14 @@ fn unframe(mut plain: &[u8]) -> Option<[String; 4]> {
     plain.is_empty().then_some(fields)
 }
 
-fn seal_one(key: &SealingKey, event: &NewEvent, plain: &mut Vec<u8>, sealed: &mut Vec<u8>) -> DomainResult<NewEvent> {
+fn seal_one(
+    key: &SealingKey,
+    event: EventView<'_>,
+    plain: &mut Vec<u8>,
+    sealed: &mut Vec<u8>,
+) -> DomainResult<NewEvent> {
     plain.clear();
-    frame(plain, [&event.user_id, &event.anonymous_id, &event.properties, &event.context]);
+    frame(plain, [event.user_id, event.anonymous_id, event.properties, event.context]);
     sealed.clear();
     key.seal_into(plain, EVENT_CONTEXT, sealed)?;
     let mut properties = String::with_capacity(SEALED_PREFIX.len() + sealed.len().div_ceil(3) * 4);
@@ -57,10 +62,10 @@ fn seal_one(key: &SealingKey, event: &NewEvent, plain: &mut Vec<u8>, sealed: &mu
     Ok(NewEvent {
         customer: event.customer,
         kind: event.kind,
-        name: event.name.clone(),
+        name: event.name.to_string(),
         ts_us: event.ts_us,
         received_us: event.received_us,
-        message_id: event.message_id.clone(),
+        message_id: event.message_id.to_string(),
         user_id: String::new(),
         anonymous_id: String::new(),
         properties,
@@ -83,9 +88,65 @@ impl Events {
             .iter()
             .map(|event| {
                 let key = keys.get(&event.customer).map_or(&nobodys, |key| &**key);
-                seal_one(key, event, &mut plain, &mut sealed)
+                seal_one(key, event.view(), &mut plain, &mut sealed)
             })
             .collect()
+    }
+
+    /// Seals what an older siyu logged in the clear, in every workspace (the upgrade at start,
+    /// before anything is served; cheap once done): each event under its customer's event key
+    /// (created for customers that have none), an erased customer's under a key nobody keeps, so
+    /// that the log keeps no personal data in the clear. Returns how many events were sealed.
+    pub async fn seal_clear_events(&self) -> DomainResult<u64> {
+        let mut total = 0;
+        for ws in self.store.workspaces_with_clear_events().await? {
+            total += self.seal_clear_events_of(ws).await?;
+        }
+        Ok(total)
+    }
+
+    async fn seal_clear_events_of(&self, ws: WorkspaceId) -> DomainResult<u64> {
+        let customers = self.store.clear_event_customers(ws).await?;
+        if customers.is_empty() {
+            return Ok(0);
+        }
+        tracing::info!(
+            workspace = ws.0,
+            customers = customers.len(),
+            "sealing events an older siyu logged in the clear"
+        );
+        let keys = self.customers.event_keys(ws, &customers).await?;
+        let nobodys = SealingKey::new(&SecretKey::generate()?);
+        let (mut plain, mut sealed) = (Vec::new(), Vec::new());
+        let mut failed = None;
+        let count = self
+            .store
+            .seal_clear_events(ws, &mut |event| {
+                let key = keys.get(&event.customer).map_or(&nobodys, |key| &**key);
+                seal_one(key, event, &mut plain, &mut sealed).unwrap_or_else(|error| {
+                    // Sealing with a valid key does not fail; if it ever did, the event keeps no
+                    // personal field rather than its clear one.
+                    failed = Some(error);
+                    NewEvent {
+                        customer: event.customer,
+                        kind: event.kind,
+                        name: event.name.to_string(),
+                        ts_us: event.ts_us,
+                        received_us: event.received_us,
+                        message_id: event.message_id.to_string(),
+                        user_id: String::new(),
+                        anonymous_id: String::new(),
+                        properties: "{}".into(),
+                        context: "{}".into(),
+                    }
+                })
+            })
+            .await?;
+        if let Some(error) = failed {
+            tracing::error!(workspace = ws.0, error = %error.chain(), "an event could not be sealed; its personal fields were dropped");
+        }
+        self.mark_index_stale(ws);
+        Ok(count)
     }
 
     /// Returns an opener for the workspace's logged events (their ids, properties and context are

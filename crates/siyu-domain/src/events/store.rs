@@ -2,7 +2,7 @@
 
 use super::model::{EventView, NewEvent};
 use async_trait::async_trait;
-use siyu_core::{StoreError, WorkspaceId};
+use siyu_core::{CustomerId, StoreError, WorkspaceId};
 
 /// The durable event log.
 #[async_trait]
@@ -66,4 +66,25 @@ pub trait EventStore: Send + Sync {
 
     /// Returns the last snapshot saved, if any.
     async fn load_snapshot(&self, ws: WorkspaceId) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Returns the workspaces whose log may hold events an older siyu kept in the clear (properties
+    /// not starting with [`SEALED_PREFIX`](super::SEALED_PREFIX)): the upgrade at start. Cheap once
+    /// [`EventStore::seal_clear_events`] has run for every workspace.
+    async fn workspaces_with_clear_events(&self) -> Result<Vec<WorkspaceId>, StoreError>;
+
+    /// Returns the customers that have events in the clear in the workspace's log (each once).
+    async fn clear_event_customers(&self, ws: WorkspaceId) -> Result<Vec<CustomerId>, StoreError>;
+
+    /// Replaces every event of the workspace kept in the clear by what `seal` returns for it, in
+    /// place and in order, and deletes the index snapshot (it holds what they held); returns how
+    /// many were replaced. After a crash each part of the log (a file, a row) is either as it was
+    /// or wholly replaced; the workspace is no longer listed by
+    /// [`EventStore::workspaces_with_clear_events`] once every clear event is replaced. (What the
+    /// file system or PostgreSQL keeps of the old bytes — freed blocks, dead row versions until
+    /// VACUUM reuses their space — is beyond the store's reach.)
+    async fn seal_clear_events(
+        &self,
+        ws: WorkspaceId,
+        seal: &mut (dyn for<'e> FnMut(EventView<'e>) -> NewEvent + Send),
+    ) -> Result<u64, StoreError>;
 }

@@ -73,6 +73,15 @@ impl Fixture {
         rows
     }
 
+    /// Makes a workspace's event log look as an older siyu left it: without the file that says
+    /// every event of it is sealed (SQLite's log files; PostgreSQL finds clear rows by their text).
+    pub fn unmark_sealed_log(&self, ws: siyu_core::WorkspaceId) {
+        if let Backend::Sqlite { path } = &self.backend {
+            let marker = path.parent().unwrap().join("events").join(format!("ws-{}", ws.0)).join("sealed.v1");
+            std::fs::remove_file(&marker).unwrap();
+        }
+    }
+
     /// Returns every `(table, column)` of the store's schema.
     pub async fn columns(&self) -> Vec<(String, String)> {
         use sqlx::Connection;

@@ -16,7 +16,8 @@ crate::contract!(
     every_table_that_names_customers_is_held_by_a_registered_slice,
     an_export_holds_what_every_slice_keeps_and_is_audited,
     an_erased_customer_is_gone_from_every_slice,
-    the_log_keeps_no_identifier_in_the_clear_and_an_erasure_shreds_it;
+    the_log_keeps_no_identifier_in_the_clear_and_an_erasure_shreds_it,
+    events_an_older_siyu_logged_in_the_clear_are_sealed_at_start;
     flushing:
     an_erased_customer_is_gone_from_every_slice
 );
@@ -239,4 +240,68 @@ async fn the_log_keeps_no_identifier_in_the_clear_and_an_erasure_shreds_it(f: Fi
     // Their events still count, for no one; the index was rebuilt from the log.
     let index = f.services.events.event_index(&owner).await.unwrap();
     assert_eq!(index.columns.event_count(), 101 * 120);
+}
+
+/// An older siyu logged events as they came (ids, properties and context in the clear): the upgrade
+/// at start seals each under its customer's key — one for a customer erased since under a key
+/// nobody keeps —, keeps every event countable and readable by the owner, and runs once.
+async fn events_an_older_siyu_logged_in_the_clear_are_sealed_at_start(f: Fixture) {
+    let owner = f.workspace("brand").await;
+    let ws = owner.workspace_id();
+    let users = ["old-member-1".to_string(), "old-member-2".to_string()];
+    let ids = f.services.events.customers_for_user_ids(&owner, &users).await.unwrap();
+    let now_us = f.services.now().as_microsecond();
+    let old = |customer: siyu_core::CustomerId, i: i64, user: &str, phone: &str| NewEvent {
+        customer,
+        kind: EventKind::Track,
+        name: "Order Completed".into(),
+        ts_us: now_us - 1_000_000 + i,
+        received_us: now_us,
+        message_id: format!("old-{customer}-{i}"),
+        user_id: user.into(),
+        anonymous_id: "anon-old-7".into(),
+        properties: format!(r#"{{"revenue": 9.5, "phone": "{phone}"}}"#),
+        context: r#"{"ip": "203.0.113.77"}"#.into(),
+    };
+    // As an older siyu wrote them: straight into the store, unsealed; one of a customer since
+    // erased (no profile, no key), and sealed events of today's siyu beside them.
+    let mut events: Vec<NewEvent> = (0..3).map(|i| old(ids[0], i, "old-member-1", "13811112222")).collect();
+    events.push(old(ids[1], 9, "old-member-2", "13833334444"));
+    events.push(old(siyu_core::CustomerId(987_654), 10, "old-erased-9", "13855556666"));
+    f.services.stores.events.append(ws, &events).await.unwrap();
+    f.services.events.append_events(&owner, &[old(ids[1], 20, "old-member-2", "13877778888")]).await.unwrap();
+    f.unmark_sealed_log(ws);
+    for needle in ["13811112222", "13855556666", "old-erased-9", "203.0.113.77"] {
+        assert!(!f.found_at_rest(needle).await.is_empty(), "{needle} was staged in the clear");
+    }
+    assert_eq!(f.services.stores.events.workspaces_with_clear_events().await.unwrap(), vec![ws]);
+
+    assert_eq!(f.services.events.seal_clear_events().await.unwrap(), 5);
+    for needle in ["13811112222", "13833334444", "13855556666", "old-erased-9", "anon-old-7", "203.0.113.77"] {
+        assert_eq!(f.found_at_rest(needle).await, Vec::<String>::new(), "{needle} is at rest in the clear");
+    }
+    assert!(f.services.stores.events.workspaces_with_clear_events().await.unwrap().is_empty(), "done once");
+    assert_eq!(f.services.events.seal_clear_events().await.unwrap(), 0);
+    // Every event still counts; the owner opens the living customers' and not the erased one's.
+    assert_eq!(f.services.events.event_index(&owner).await.unwrap().columns.event_count(), 6);
+    let mut opener = f.services.events.event_opener(&owner, None).await.unwrap();
+    let mut seen = Vec::new();
+    f.services
+        .stores
+        .events
+        .scan(ws, &mut |e| {
+            let opened = opener.open(e);
+            let view = opened.view();
+            seen.push((view.message_id.to_string(), view.user_id.to_string(), view.properties.to_string()));
+        })
+        .await
+        .unwrap();
+    assert_eq!(seen.len(), 6);
+    let of = |id: &str| seen.iter().find(|(m, _, _)| m == id).unwrap().clone();
+    let first = of(&format!("old-{}-0", ids[0]));
+    assert_eq!(first.1, "old-member-1");
+    assert!(first.2.contains("13811112222"), "{first:?}");
+    assert!(of(&format!("old-{}-20", ids[1])).2.contains("13877778888"), "today's sealed event is untouched");
+    let erased = of("old-987654-10");
+    assert_eq!((erased.1.as_str(), erased.2.as_str()), ("", "{}"), "nobody opens an erased customer's event");
 }
