@@ -132,13 +132,15 @@ impl Runner {
                         tokio::select! {
                             _ = tokio::time::sleep(pause) => {}
                             _ = notify.notified() => {}
-                            _ = stop.changed() => {}
+                            // Err: the runner is gone (dropped without `shutdown`), so stop too.
+                            changed = stop.changed() => if changed.is_err() { break },
                         }
                     }
                     None => {
                         tokio::select! {
                             _ = notify.notified() => {}
-                            _ = stop.changed() => {}
+                            // Err: the runner is gone (dropped without `shutdown`), so stop too.
+                            changed = stop.changed() => if changed.is_err() { break },
                         }
                     }
                 }
@@ -149,13 +151,21 @@ impl Runner {
     }
 
     /// Stops every worker after the round it is in, and waits for them.
-    pub async fn shutdown(self) {
+    pub async fn shutdown(mut self) {
         let _ = self.stop.send(true);
-        for task in self.tasks {
+        for task in std::mem::take(&mut self.tasks) {
             if let Err(error) = task.await {
                 tracing::error!(%error, "a worker ended abnormally");
             }
         }
+    }
+}
+
+/// A runner dropped without [`Runner::shutdown`] (a command that built the app and went on without
+/// it) stops its workers after the round they are in, rather than leaving them to run unowned.
+impl Drop for Runner {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
     }
 }
 
@@ -239,5 +249,23 @@ mod tests {
         assert_eq!(rounds.load(Ordering::SeqCst), 6);
         runner.shutdown().await;
         assert_eq!(statuses.all()[0].state, "stopped");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_dropped_runner_stops_its_workers_instead_of_spinning() {
+        let statuses = WorkerStatuses::default();
+        let mut runner = Runner::new(Arc::new(SystemClock), statuses.clone());
+        let (rounds, idle) = (Arc::new(AtomicU32::new(0)), Arc::new(Notify::new()));
+        runner.spawn(Counting { work: 0, failed: true, rounds: rounds.clone(), idle: idle.clone() });
+        idle.notified().await;
+        drop(runner);
+        for _ in 0..1_000 {
+            if statuses.all()[0].state == "stopped" {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(statuses.all()[0].state, "stopped", "the worker ended with its runner");
+        assert_eq!(rounds.load(Ordering::SeqCst), 1, "and ran no round after");
     }
 }
