@@ -5,15 +5,17 @@
 //! `ManualClock`'s time, never by sleeping.
 //!
 //! Modules, in reading order: [`worker`] (the trait), [`runner`] (the loop), [`every`] (a task on
-//! a fixed interval), [`queue`] (durable jobs from `siyu_domain::jobs`: claimed under a lease,
+//! a fixed interval), [`woken`] (a task run when woken, while it finds work), [`queue`] (durable jobs from `siyu_domain::jobs`: claimed under a lease,
 //! retried with backoff, buried with the reason).
 
 pub mod every;
 pub mod queue;
 pub mod runner;
+pub mod woken;
 pub mod worker;
 
 pub use every::Every;
 pub use queue::{Failure, Handler, JobWorker};
 pub use runner::{Runner, Wake};
+pub use woken::OnWake;
 pub use worker::{Outcome, WorkError, Worker};

@@ -5,7 +5,7 @@ use anyhow::Context;
 use siyu_core::SystemClock;
 use siyu_domain::Services;
 use siyu_domain::jobs::WorkerStatuses;
-use siyu_jobs::{Every, Outcome, Runner, WorkError, Worker};
+use siyu_jobs::{Every, OnWake, Runner, WorkError};
 use siyu_web::AppState;
 use std::future::Future;
 use std::sync::Arc;
@@ -121,63 +121,31 @@ fn start_workers(runner: &mut Runner, services: &Services, jobs: &JobsConfig) {
 /// starting the upkeep of every workspace with segments); `segments.record` records entries and
 /// exits.
 pub fn spawn_live_workers(runner: &mut Runner, services: &Services) {
-    runner.spawn_woken(IndexUpkeep { services: services.clone() }, services.events.index_wake().into());
+    let events = services.events.clone();
+    let index = OnWake::new("index.upkeep", move || {
+        let events = events.clone();
+        async move { Ok(events.upkeep_indexes().await) }
+    });
+    runner.spawn_woken(index, services.events.index_wake().into());
     let wakes = services.segments.wakes.clone();
-    runner.spawn_woken(SegmentUpkeep { services: services.clone(), started: false }, wakes.apply.into());
-    runner.spawn_woken(SegmentRecorder { services: services.clone() }, wakes.record.into());
-}
-
-/// `index.upkeep`: rounds of `Events::upkeep_indexes`.
-struct IndexUpkeep {
-    services: Services,
-}
-
-impl Worker for IndexUpkeep {
-    fn name(&self) -> String {
-        "index.upkeep".into()
-    }
-
-    async fn run_once(&mut self, _now: jiff::Timestamp) -> Result<Outcome, WorkError> {
-        let worked = self.services.events.upkeep_indexes().await;
-        Ok(if worked { Outcome::Worked } else { Outcome::Idle { next_due: None } })
-    }
-}
-
-/// `segments.upkeep`: rounds of `Segments::apply_upkeep`.
-struct SegmentUpkeep {
-    services: Services,
-    started: bool,
-}
-
-impl Worker for SegmentUpkeep {
-    fn name(&self) -> String {
-        "segments.upkeep".into()
-    }
-
-    async fn run_once(&mut self, _now: jiff::Timestamp) -> Result<Outcome, WorkError> {
-        if !self.started {
-            self.services.segments.start_all_upkeep().await?;
-            self.started = true;
+    let (segments, started) = (services.segments.clone(), Arc::new(std::sync::atomic::AtomicBool::new(false)));
+    let upkeep = OnWake::new("segments.upkeep", move || {
+        let (segments, started) = (segments.clone(), started.clone());
+        async move {
+            if !started.load(std::sync::atomic::Ordering::Acquire) {
+                segments.start_all_upkeep().await?;
+                started.store(true, std::sync::atomic::Ordering::Release);
+            }
+            Ok(segments.apply_upkeep().await?)
         }
-        let worked = self.services.segments.apply_upkeep().await?;
-        Ok(if worked { Outcome::Worked } else { Outcome::Idle { next_due: None } })
-    }
-}
-
-/// `segments.record`: rounds of `Segments::record_upkeep`.
-struct SegmentRecorder {
-    services: Services,
-}
-
-impl Worker for SegmentRecorder {
-    fn name(&self) -> String {
-        "segments.record".into()
-    }
-
-    async fn run_once(&mut self, _now: jiff::Timestamp) -> Result<Outcome, WorkError> {
-        let worked = self.services.segments.record_upkeep().await?;
-        Ok(if worked { Outcome::Worked } else { Outcome::Idle { next_due: None } })
-    }
+    });
+    runner.spawn_woken(upkeep, wakes.apply.into());
+    let segments = services.segments.clone();
+    let recorder = OnWake::new("segments.record", move || {
+        let segments = segments.clone();
+        async move { Ok(segments.record_upkeep().await?) }
+    });
+    runner.spawn_woken(recorder, wakes.record.into());
 }
 
 /// Returns whether cookies must carry `Secure`: whenever the public URL is https.

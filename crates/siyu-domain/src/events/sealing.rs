@@ -59,7 +59,12 @@ fn seal_one(
     let mut properties = String::with_capacity(SEALED_PREFIX.len() + sealed.len().div_ceil(3) * 4);
     properties.push_str(SEALED_PREFIX);
     BASE64.encode_string(&sealed[..], &mut properties);
-    Ok(NewEvent {
+    Ok(without_personal_fields(event, properties, String::new()))
+}
+
+/// `event`'s customer, kind, name, times and message id, no ids, and the given properties and context.
+fn without_personal_fields(event: EventView<'_>, properties: String, context: String) -> NewEvent {
+    NewEvent {
         customer: event.customer,
         kind: event.kind,
         name: event.name.to_string(),
@@ -69,8 +74,8 @@ fn seal_one(
         user_id: String::new(),
         anonymous_id: String::new(),
         properties,
-        context: String::new(),
-    })
+        context,
+    }
 }
 
 impl Events {
@@ -127,18 +132,7 @@ impl Events {
                     // Sealing with a valid key does not fail; if it ever did, the event keeps no
                     // personal field rather than its clear one.
                     failed = Some(error);
-                    NewEvent {
-                        customer: event.customer,
-                        kind: event.kind,
-                        name: event.name.to_string(),
-                        ts_us: event.ts_us,
-                        received_us: event.received_us,
-                        message_id: event.message_id.to_string(),
-                        user_id: String::new(),
-                        anonymous_id: String::new(),
-                        properties: "{}".into(),
-                        context: "{}".into(),
-                    }
+                    without_personal_fields(event, "{}".into(), "{}".into())
                 })
             })
             .await?;
