@@ -25,6 +25,9 @@ const SNAPSHOT_FILE: &str = "index.snap";
 struct Append {
     ws: WorkspaceId,
     records: Vec<u8>,
+    /// Instead of appending: sync the workspace's open file and let it go (the next append opens a
+    /// new one), so that no file this process appends to is rewritten under it.
+    close: bool,
     done: tokio::sync::oneshot::Sender<Result<(), String>>,
 }
 
@@ -50,6 +53,20 @@ impl LogFiles {
 
     fn workspace_dir(&self, ws: WorkspaceId) -> PathBuf {
         self.dir.join(format!("ws-{}", ws.0))
+    }
+
+    /// Has the writer sync and let go of the workspace's open file: appends after this go to a new
+    /// one, so the files there are now can be rewritten without losing an append.
+    async fn close_files(&self, ws: WorkspaceId) -> Result<(), StoreError> {
+        let (done, closed) = tokio::sync::oneshot::channel();
+        self.appends
+            .send(Append { ws, records: Vec::new(), close: true, done })
+            .map_err(|_| StoreError::Backend("the event log writer has stopped".into()))?;
+        match closed.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(StoreError::Backend(format!("event log: {e}"))),
+            Err(_) => Err(StoreError::Backend("the event log writer has stopped".into())),
+        }
     }
 }
 
@@ -83,6 +100,15 @@ impl Writer {
             let mut touched: Vec<WorkspaceId> = Vec::new();
             for append in &group {
                 if failed.contains_key(&append.ws) {
+                    continue;
+                }
+                if append.close {
+                    touched.retain(|ws| *ws != append.ws);
+                    if let Some(open) = self.files.remove(&append.ws)
+                        && let Err(e) = open.file.sync_data()
+                    {
+                        failed.insert(append.ws, format!("fsync failed: {e}"));
+                    }
                     continue;
                 }
                 if let Err(e) = self.write(append.ws, &append.records) {
@@ -271,7 +297,7 @@ impl EventStore for LogFiles {
         }
         let (done, durable) = tokio::sync::oneshot::channel();
         self.appends
-            .send(Append { ws, records, done })
+            .send(Append { ws, records, close: false, done })
             .map_err(|_| StoreError::Backend("the event log writer has stopped".into()))?;
         match durable.await {
             Ok(Ok(())) => Ok(()),
@@ -494,6 +520,7 @@ impl EventStore for LogFiles {
         seal: &mut (dyn for<'e> FnMut(EventView<'e>) -> NewEvent + Send),
     ) -> Result<u64, StoreError> {
         let dir = self.workspace_dir(ws);
+        self.close_files(ws).await?;
         let mut sealed = 0;
         for file in log_files(&dir).await? {
             let path = file.clone();
