@@ -70,6 +70,8 @@ pub struct Segments {
     pub(crate) upkeep: Arc<Mutex<HashMap<WorkspaceId, Arc<Upkeep>>>>,
     /// Woken when upkeep work is queued (the runner's workers sleep on them).
     pub wakes: UpkeepWakes,
+    /// Customers an upkeep queue holds before it is emptied for a full pass.
+    pub(crate) queue_limit: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Segments {
@@ -90,6 +92,7 @@ impl Segments {
             facts: Default::default(),
             upkeep: Default::default(),
             wakes: UpkeepWakes::default(),
+            queue_limit: Arc::new(std::sync::atomic::AtomicUsize::new(upkeep::QUEUE_LIMIT)),
         }
     }
 }

@@ -41,7 +41,7 @@ pub struct UpkeepWakes {
 
 /// A workspace's upkeep: its queue and the live memberships.
 pub(crate) struct Upkeep {
-    queue: std::sync::Mutex<Vec<Batch>>,
+    queue: std::sync::Mutex<Queued>,
     state: tokio::sync::Mutex<UpkeepState>,
     /// Changes and saves to record, in the order they happened.
     recordings: std::sync::Mutex<std::collections::VecDeque<Recording>>,
@@ -53,6 +53,20 @@ pub(crate) struct Upkeep {
     /// A fresh view taken in the background after a fold, for the worker to swap in.
     fresh: std::sync::Mutex<Option<UpkeepView>>,
     refreshing: std::sync::atomic::AtomicBool,
+    /// The queue outgrew its bound and was emptied: the next round runs a full pass instead.
+    overflowed: std::sync::atomic::AtomicBool,
+}
+
+/// Customers the upkeep's queue holds at most by default (over all its batches): past it, when no
+/// worker drains the queue (`jobs.enabled = false`) or it falls that far behind, the queue is
+/// emptied and the next round runs a full pass, which finds every change the dropped batches held.
+pub(crate) const QUEUE_LIMIT: usize = 1_000_000;
+
+/// The batches waiting for the upkeep worker, and how many customers they name.
+#[derive(Default)]
+struct Queued {
+    batches: Vec<Batch>,
+    customers: usize,
 }
 
 /// Changes taken to record, with the appends they came from.
@@ -177,6 +191,7 @@ impl Segments {
             recorded_us: Default::default(),
             fresh: Default::default(),
             refreshing: Default::default(),
+            overflowed: Default::default(),
         });
         {
             let mut all = self.upkeep.lock().expect("upkeep lock is never poisoned");
@@ -206,7 +221,20 @@ impl Segments {
             self.upkeep.lock().expect("upkeep lock is never poisoned").iter().map(|(ws, u)| (*ws, u.clone())).collect();
         let (mut worked, mut failed) = (false, None);
         for (ws, upkeep) in all {
-            let batches = std::mem::take(&mut *upkeep.queue.lock().expect("queue lock is never poisoned"));
+            let batches = {
+                let mut queue = upkeep.queue.lock().expect("queue lock is never poisoned");
+                queue.customers = 0;
+                std::mem::take(&mut queue.batches)
+            };
+            if upkeep.overflowed.swap(false, std::sync::atomic::Ordering::AcqRel) {
+                worked = true;
+                if let Err(error) = self.segment_pass(ws).await {
+                    tracing::warn!(workspace = ws.0, error = %error.chain(), "segment upkeep's catch-up pass failed");
+                    upkeep.overflowed.store(true, std::sync::atomic::Ordering::Release);
+                    failed = Some(error);
+                }
+                continue;
+            }
             if batches.is_empty() {
                 continue;
             }
@@ -307,8 +335,7 @@ impl Segments {
         }
         let customers: Vec<i64> = events.iter().map(|e| e.customer.0).collect();
         let batch = Batch { events: positioned.to_vec(), customers, profiles: false, at: Instant::now() };
-        upkeep.queue.lock().expect("queue lock is never poisoned").push(batch);
-        self.wakes.apply.notify_one();
+        self.queue_batch(&upkeep, batch);
     }
 
     /// Hands customers whose profiles changed to the upkeep (if the workspace has segments).
@@ -316,8 +343,7 @@ impl Segments {
         let Some(upkeep) = self.upkeep_of(ws) else { return };
         if !customers.is_empty() {
             let batch = Batch { events: Vec::new(), customers, profiles: true, at: Instant::now() };
-            upkeep.queue.lock().expect("queue lock is never poisoned").push(batch);
-            self.wakes.apply.notify_one();
+            self.queue_batch(&upkeep, batch);
         }
     }
 
@@ -429,6 +455,27 @@ impl Segments {
             self.queue_recording(upkeep, Recording::Changes { changes, since });
         }
         Ok(())
+    }
+
+    /// Sets how many customers the upkeep's queue holds before it is emptied for a full pass (for
+    /// tests; default 1,000,000).
+    pub fn set_upkeep_queue_limit(&self, customers: usize) {
+        self.queue_limit.store(customers, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Queues a batch and wakes the upkeep worker; past [`QUEUE_LIMIT`] customers the queue is
+    /// emptied and a full pass asked for instead.
+    fn queue_batch(&self, upkeep: &Upkeep, batch: Batch) {
+        let mut queue = upkeep.queue.lock().expect("queue lock is never poisoned");
+        if queue.customers + batch.customers.len() > self.queue_limit.load(std::sync::atomic::Ordering::Relaxed) {
+            *queue = Queued::default();
+            upkeep.overflowed.store(true, std::sync::atomic::Ordering::Release);
+        } else {
+            queue.customers += batch.customers.len();
+            queue.batches.push(batch);
+        }
+        drop(queue);
+        self.wakes.apply.notify_one();
     }
 
     /// Queues a recording and wakes the recorder.

@@ -355,5 +355,31 @@ crate::contract!(
     every_kind_of_condition_selects_the_right_customers,
     bad_definitions_are_refused_whole_and_unknown_names_warn,
     membership_follows_events_and_records_entries_and_exits,
-    membership_follows_profile_changes_at_once
+    membership_follows_profile_changes_at_once,
+    an_overflowing_upkeep_queue_is_caught_up_by_a_full_pass
 );
+
+/// With no worker draining it (`jobs.enabled = false`) or far behind, the upkeep's queue does not
+/// grow without bound: past its limit it is emptied, and the next round's full pass finds every
+/// change the dropped batches held.
+async fn an_overflowing_upkeep_queue_is_caught_up_by_a_full_pass(f: Fixture) {
+    let owner = f.workspace("brand").await;
+    let ids = seed(&f, &owner).await;
+    let s = &f.services;
+    s.segments.set_upkeep_queue_limit(2);
+    let input = SegmentInput {
+        key: "tea-buyers".into(),
+        name: None,
+        definition: None,
+        text: Some("did(\"Tea Bought\")".into()),
+    };
+    assert_eq!(s.segments.save_segment(&owner, &input, false).await.unwrap().size, 0);
+    let now = s.now().as_microsecond();
+    // Three appends of one customer each: the third is past the limit of two.
+    for (n, id) in ids.iter().take(3).enumerate() {
+        s.events.append_events(&owner, &[event(*id, "Tea Bought", 0, n, now)]).await.unwrap();
+    }
+    wait_members(&f, &owner, "tea-buyers", ids[..3].to_vec()).await;
+    let events = segment_events(&f, &owner, ids[2], 1).await;
+    assert_eq!(events[0].0, "Segment Entered", "the pass records the entries the dropped batches held");
+}
