@@ -58,11 +58,16 @@ impl LogFiles {
     /// Has the writer sync and let go of the workspace's open file: appends after this go to a new
     /// one, so the files there are now can be rewritten without losing an append.
     async fn close_files(&self, ws: WorkspaceId) -> Result<(), StoreError> {
-        let (done, closed) = tokio::sync::oneshot::channel();
+        self.to_writer(ws, Vec::new(), true).await
+    }
+
+    /// Hands `records` (or a close) to the writer thread and waits until it is durable.
+    async fn to_writer(&self, ws: WorkspaceId, records: Vec<u8>, close: bool) -> Result<(), StoreError> {
+        let (done, durable) = tokio::sync::oneshot::channel();
         self.appends
-            .send(Append { ws, records: Vec::new(), close: true, done })
+            .send(Append { ws, records, close, done })
             .map_err(|_| StoreError::Backend("the event log writer has stopped".into()))?;
-        match closed.await {
+        match durable.await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(StoreError::Backend(format!("event log: {e}"))),
             Err(_) => Err(StoreError::Backend("the event log writer has stopped".into())),
@@ -295,15 +300,7 @@ impl EventStore for LogFiles {
         for event in events {
             encode(&mut records, &event.view());
         }
-        let (done, durable) = tokio::sync::oneshot::channel();
-        self.appends
-            .send(Append { ws, records, close: false, done })
-            .map_err(|_| StoreError::Backend("the event log writer has stopped".into()))?;
-        match durable.await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(StoreError::Backend(format!("event log: {e}"))),
-            Err(_) => Err(StoreError::Backend("the event log writer has stopped".into())),
-        }
+        self.to_writer(ws, records, false).await
     }
 
     async fn foreign_version(&self, ws: WorkspaceId) -> Result<u64, StoreError> {

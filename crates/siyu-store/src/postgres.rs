@@ -301,23 +301,7 @@ impl siyu_domain::events::EventStore for SqlStore {
         let mut last = since;
         let mut count = 0;
         while let Some(row) = rows.try_next().await.map_err(db_err)? {
-            let kind: i16 = get(&row, "kind")?;
-            let kind = u8::try_from(kind)
-                .ok()
-                .and_then(siyu_domain::events::EventKind::from_code)
-                .ok_or_else(|| corrupt("event kind", &kind.to_string()))?;
-            visit(siyu_domain::events::EventView {
-                customer: CustomerId(get(&row, "customer_id")?),
-                kind,
-                name: row.try_get("name").map_err(db_err)?,
-                ts_us: get(&row, "ts_us")?,
-                received_us: get(&row, "received_us")?,
-                message_id: row.try_get("message_id").map_err(db_err)?,
-                user_id: row.try_get("user_id").map_err(db_err)?,
-                anonymous_id: row.try_get("anonymous_id").map_err(db_err)?,
-                properties: row.try_get("properties").map_err(db_err)?,
-                context: row.try_get("context").map_err(db_err)?,
-            });
+            visit(event_view(&row)?);
             last = get(&row, "seq")?;
             count += 1;
         }
@@ -362,24 +346,8 @@ impl siyu_domain::events::EventStore for SqlStore {
             // Each chunk in one transaction: its rows are all sealed or all as they were.
             let mut tx = self.pool.begin().await.map_err(db_err)?;
             for row in &rows {
-                let kind: i16 = get(row, "kind")?;
-                let kind = u8::try_from(kind)
-                    .ok()
-                    .and_then(siyu_domain::events::EventKind::from_code)
-                    .ok_or_else(|| corrupt("event kind", &kind.to_string()))?;
                 let seq: i64 = get(row, "seq")?;
-                let new = seal(siyu_domain::events::EventView {
-                    customer: CustomerId(get(row, "customer_id")?),
-                    kind,
-                    name: row.try_get("name").map_err(db_err)?,
-                    ts_us: get(row, "ts_us")?,
-                    received_us: get(row, "received_us")?,
-                    message_id: row.try_get("message_id").map_err(db_err)?,
-                    user_id: row.try_get("user_id").map_err(db_err)?,
-                    anonymous_id: row.try_get("anonymous_id").map_err(db_err)?,
-                    properties: row.try_get("properties").map_err(db_err)?,
-                    context: row.try_get("context").map_err(db_err)?,
-                });
+                let new = seal(event_view(row)?);
                 sqlx::query(
                     "UPDATE events SET user_id = $3, anonymous_id = $4, properties = $5, context = $6 \
                      WHERE workspace_id = $1 AND seq = $2",
@@ -401,6 +369,27 @@ impl siyu_domain::events::EventStore for SqlStore {
         self.delete_snapshot(ws).await?;
         Ok(sealed)
     }
+}
+
+/// Reads an `events` row (selected with [`EVENT_COLUMNS`]) as the event it holds.
+fn event_view(row: &sqlx::postgres::PgRow) -> Result<siyu_domain::events::EventView<'_>, StoreError> {
+    let kind: i16 = get(row, "kind")?;
+    let kind = u8::try_from(kind)
+        .ok()
+        .and_then(siyu_domain::events::EventKind::from_code)
+        .ok_or_else(|| corrupt("event kind", &kind.to_string()))?;
+    Ok(siyu_domain::events::EventView {
+        customer: CustomerId(get(row, "customer_id")?),
+        kind,
+        name: row.try_get("name").map_err(db_err)?,
+        ts_us: get(row, "ts_us")?,
+        received_us: get(row, "received_us")?,
+        message_id: row.try_get("message_id").map_err(db_err)?,
+        user_id: row.try_get("user_id").map_err(db_err)?,
+        anonymous_id: row.try_get("anonymous_id").map_err(db_err)?,
+        properties: row.try_get("properties").map_err(db_err)?,
+        context: row.try_get("context").map_err(db_err)?,
+    })
 }
 
 /// The condition of an event kept in the clear: properties not starting with the sealed prefix

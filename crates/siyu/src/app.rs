@@ -19,7 +19,6 @@ pub struct App {
     /// The shared runner: the store's checkpoints from the start (every command writes), the
     /// server's other workers once it serves.
     runner: Runner,
-    statuses: WorkerStatuses,
 }
 
 impl App {
@@ -44,15 +43,14 @@ impl App {
         if sealed > 0 {
             tracing::info!(sealed, "sealed events an older siyu logged in the clear");
         }
-        let statuses = WorkerStatuses::default();
-        let mut runner = Runner::new(services.clock(), statuses.clone());
+        let mut runner = Runner::new(services.clock(), WorkerStatuses::default());
         let maintenance = services.stores.maintenance.clone();
         let half_second = jiff::SignedDuration::from_millis(500);
         runner.spawn(Every::new("store.checkpoint", half_second, services.now(), move |_| {
             let maintenance = maintenance.clone();
             async move { maintenance.checkpoint().await.map_err(WorkError::from) }
         }));
-        Ok(Self { services, public_url: config.http.public_url.clone(), jobs: config.jobs.clone(), runner, statuses })
+        Ok(Self { services, public_url: config.http.public_url.clone(), jobs: config.jobs.clone(), runner })
     }
 
     /// Returns the domain services (for CLI commands and tests).
@@ -67,8 +65,9 @@ impl App {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let addr = listener.local_addr()?;
-        let Self { services, public_url, jobs, mut runner, statuses: workers } = self;
+        let Self { services, public_url, jobs, mut runner } = self;
         start_workers(&mut runner, &services, &jobs);
+        let workers = runner.statuses();
         let public_url = public_url.unwrap_or_else(|| format!("http://{addr}"));
         let state = AppState {
             services,
@@ -117,9 +116,9 @@ fn start_workers(runner: &mut Runner, services: &Services, jobs: &JobsConfig) {
 
 /// Starts the workers that keep derived state current as data arrives, each woken by the slice
 /// that queues its work: `index.upkeep` moves merged profiles' events, rebuilds an index after an
-/// erasure and folds a workspace's analytics delta into its base once the index asks; `segments.upkeep` applies queued events and profile changes to memberships (first
-/// starting the upkeep of every workspace with segments); `segments.record` records entries and
-/// exits.
+/// erasure and folds a workspace's analytics delta into its base once the index asks;
+/// `segments.upkeep` applies queued events and profile changes to memberships (first starting the
+/// upkeep of every workspace with segments); `segments.record` records entries and exits.
 pub fn spawn_live_workers(runner: &mut Runner, services: &Services) {
     let events = services.events.clone();
     let index = OnWake::new("index.upkeep", move || {

@@ -570,88 +570,85 @@ impl Events {
     async fn fold(&self, ws: WorkspaceId) {
         use std::sync::atomic::Ordering;
         let live = self.live_index(ws);
-        let services = self;
-        {
-            let (taken, generation, checkpoint) = {
-                let state = live.write().await;
-                let taken = state.tail.lock().expect("tail lock is never poisoned").events.len();
-                tracing::info!(
-                    workspace = ws.0,
-                    base = state.base.event_count(),
-                    taken,
-                    snapshot = state.snapshot_events,
-                    due = state.snapshot_due(taken),
-                    "folding the analytics index"
-                );
-                let mut checkpoint = None;
-                if state.snapshot_due(taken) {
-                    let events = &services.store;
-                    if let (Ok(foreign), Ok(at)) = (events.foreign_version(ws).await, events.checkpoint(ws).await)
-                        && foreign == state.foreign
-                    {
-                        checkpoint = Some(at);
-                    }
-                }
-                (taken, state.generation, checkpoint)
-            };
-            let (base, events, version) = {
-                let state = live.read().await;
-                let length = state.tail.lock().expect("tail lock is never poisoned").events.len();
-                if state.generation != generation || length < taken {
-                    // Reloaded meanwhile: this fold is moot (the new load has its own flag).
-                    return;
-                }
-                (state.base.clone(), state.tail_prefix(taken), state.base_version)
-            };
-            let folded = tokio::task::spawn_blocking(move || {
-                let mut builder = EventColumnsBuilder::with_capacity(events.len());
-                for event in events {
-                    builder.push(event);
-                }
-                // At most half of a core: on a small machine the fold must leave room for
-                // appends and the segment upkeep (it takes seconds over a large base).
-                let mut worked = std::time::Instant::now();
-                Index::new(base, Arc::new(builder.build())).fold_paced(|| {
-                    let spent = worked.elapsed();
-                    if spent >= std::time::Duration::from_millis(2) {
-                        std::thread::sleep(spent);
-                        worked = std::time::Instant::now();
-                    }
-                })
-            })
-            .await;
-            let mut replaced = None;
-            let to_save = {
-                let mut state = live.write().await;
-                let mut to_save = None;
-                if let Ok(folded) = folded
-                    && state.generation == generation
-                    && state.base_version == version
-                    && !state.is_stale()
+        let (taken, generation, checkpoint) = {
+            let state = live.write().await;
+            let taken = state.tail.lock().expect("tail lock is never poisoned").events.len();
+            tracing::info!(
+                workspace = ws.0,
+                base = state.base.event_count(),
+                taken,
+                snapshot = state.snapshot_events,
+                due = state.snapshot_due(taken),
+                "folding the analytics index"
+            );
+            let mut checkpoint = None;
+            if state.snapshot_due(taken) {
+                let events = &self.store;
+                if let (Ok(foreign), Ok(at)) = (events.foreign_version(ws).await, events.checkpoint(ws).await)
+                    && foreign == state.foreign
                 {
-                    replaced = Some(state.replace_base(folded));
-                    let tail = state.tail.get_mut().expect("tail lock is never poisoned");
-                    tail.events.drain(..taken);
-                    tail.drained += taken as u64;
-                    let names = tail.names.clone();
-                    if let Some(checkpoint) = checkpoint {
-                        let meta = SnapshotMeta { checkpoint, merges: state.merges, unindexed: state.unindexed };
-                        to_save = Some((meta, state.base.clone(), names, state.props.clone()));
-                    }
+                    checkpoint = Some(at);
                 }
-                state.folding.store(false, Ordering::Release);
-                to_save
-            };
-            // The old base is freed off the lock (and off the runtime): gigabytes on a large one.
-            tokio::task::spawn_blocking(move || drop(replaced));
-            if let Some((meta, base, names, props)) = to_save {
-                let events = base.event_count();
-                if services.save_index_snapshot(ws, meta, base, names, props).await {
-                    tracing::info!(workspace = ws.0, events, "saved the analytics index snapshot after a fold");
-                    let mut state = live.write().await;
-                    if state.generation == generation {
-                        state.snapshot_events = events;
-                    }
+            }
+            (taken, state.generation, checkpoint)
+        };
+        let (base, events, version) = {
+            let state = live.read().await;
+            let length = state.tail.lock().expect("tail lock is never poisoned").events.len();
+            if state.generation != generation || length < taken {
+                // Reloaded meanwhile: this fold is moot (the new load has its own flag).
+                return;
+            }
+            (state.base.clone(), state.tail_prefix(taken), state.base_version)
+        };
+        let folded = tokio::task::spawn_blocking(move || {
+            let mut builder = EventColumnsBuilder::with_capacity(events.len());
+            for event in events {
+                builder.push(event);
+            }
+            // At most half of a core: on a small machine the fold must leave room for
+            // appends and the segment upkeep (it takes seconds over a large base).
+            let mut worked = std::time::Instant::now();
+            Index::new(base, Arc::new(builder.build())).fold_paced(|| {
+                let spent = worked.elapsed();
+                if spent >= std::time::Duration::from_millis(2) {
+                    std::thread::sleep(spent);
+                    worked = std::time::Instant::now();
+                }
+            })
+        })
+        .await;
+        let mut replaced = None;
+        let to_save = {
+            let mut state = live.write().await;
+            let mut to_save = None;
+            if let Ok(folded) = folded
+                && state.generation == generation
+                && state.base_version == version
+                && !state.is_stale()
+            {
+                replaced = Some(state.replace_base(folded));
+                let tail = state.tail.get_mut().expect("tail lock is never poisoned");
+                tail.events.drain(..taken);
+                tail.drained += taken as u64;
+                let names = tail.names.clone();
+                if let Some(checkpoint) = checkpoint {
+                    let meta = SnapshotMeta { checkpoint, merges: state.merges, unindexed: state.unindexed };
+                    to_save = Some((meta, state.base.clone(), names, state.props.clone()));
+                }
+            }
+            state.folding.store(false, Ordering::Release);
+            to_save
+        };
+        // The old base is freed off the lock (and off the runtime): gigabytes on a large one.
+        tokio::task::spawn_blocking(move || drop(replaced));
+        if let Some((meta, base, names, props)) = to_save {
+            let events = base.event_count();
+            if self.save_index_snapshot(ws, meta, base, names, props).await {
+                tracing::info!(workspace = ws.0, events, "saved the analytics index snapshot after a fold");
+                let mut state = live.write().await;
+                if state.generation == generation {
+                    state.snapshot_events = events;
                 }
             }
         }

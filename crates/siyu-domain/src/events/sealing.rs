@@ -78,7 +78,33 @@ fn without_personal_fields(event: EventView<'_>, properties: String, context: St
     }
 }
 
+/// Seals events of a set of customers under their event keys; an event of a customer with no
+/// key (erased) under a key nobody keeps, as if erased with them.
+struct Sealer {
+    keys: crate::customers::EventKeys,
+    nobodys: SealingKey,
+    plain: Vec<u8>,
+    sealed: Vec<u8>,
+}
+
+impl Sealer {
+    fn seal(&mut self, event: EventView<'_>) -> DomainResult<NewEvent> {
+        let key = self.keys.get(&event.customer).map_or(&self.nobodys, |key| &**key);
+        seal_one(key, event, &mut self.plain, &mut self.sealed)
+    }
+}
+
 impl Events {
+    /// A sealer with the event keys of `customers` (created for those that have none).
+    async fn sealer(&self, ws: WorkspaceId, customers: &[CustomerId]) -> DomainResult<Sealer> {
+        Ok(Sealer {
+            keys: self.customers.event_keys(ws, customers).await?,
+            nobodys: SealingKey::new(&SecretKey::generate()?),
+            plain: Vec::new(),
+            sealed: Vec::new(),
+        })
+    }
+
     /// Returns the events as the log keeps them: sealed under their customers' event keys. An
     /// event of a customer erased meanwhile is sealed under a key nobody keeps, as if erased with
     /// them.
@@ -86,16 +112,8 @@ impl Events {
         let mut ids: Vec<CustomerId> = events.iter().map(|e| e.customer).collect();
         ids.sort_unstable();
         ids.dedup();
-        let keys = self.customers.event_keys(ws, &ids).await?;
-        let nobodys = SealingKey::new(&SecretKey::generate()?);
-        let (mut plain, mut sealed) = (Vec::new(), Vec::new());
-        events
-            .iter()
-            .map(|event| {
-                let key = keys.get(&event.customer).map_or(&nobodys, |key| &**key);
-                seal_one(key, event.view(), &mut plain, &mut sealed)
-            })
-            .collect()
+        let mut sealer = self.sealer(ws, &ids).await?;
+        events.iter().map(|event| sealer.seal(event.view())).collect()
     }
 
     /// Seals what an older siyu logged in the clear, in every workspace (the upgrade at start,
@@ -120,15 +138,12 @@ impl Events {
             customers = customers.len(),
             "sealing events an older siyu logged in the clear"
         );
-        let keys = self.customers.event_keys(ws, &customers).await?;
-        let nobodys = SealingKey::new(&SecretKey::generate()?);
-        let (mut plain, mut sealed) = (Vec::new(), Vec::new());
+        let mut sealer = self.sealer(ws, &customers).await?;
         let mut failed = None;
         let count = self
             .store
             .seal_clear_events(ws, &mut |event| {
-                let key = keys.get(&event.customer).map_or(&nobodys, |key| &**key);
-                seal_one(key, event, &mut plain, &mut sealed).unwrap_or_else(|error| {
+                sealer.seal(event).unwrap_or_else(|error| {
                     // Sealing with a valid key does not fail; if it ever did, the event keeps no
                     // personal field rather than its clear one.
                     failed = Some(error);

@@ -177,6 +177,11 @@ impl Segments {
         self.upkeep.lock().expect("upkeep lock is never poisoned").get(&ws).cloned()
     }
 
+    /// Every running upkeep, with its workspace.
+    fn all_upkeep(&self) -> Vec<(WorkspaceId, Arc<Upkeep>)> {
+        self.upkeep.lock().expect("upkeep lock is never poisoned").iter().map(|(ws, u)| (*ws, u.clone())).collect()
+    }
+
     /// Starts (once) the upkeep of a workspace's segments: saved members are loaded, and a full
     /// pass records what changed since they were saved.
     pub(crate) async fn start_upkeep(&self, ws: WorkspaceId) -> DomainResult<Arc<Upkeep>> {
@@ -217,8 +222,7 @@ impl Segments {
     /// whether there were any. A workspace's batches that fail are logged and dropped (the next
     /// full pass corrects what they would have changed); the round then fails with the last error.
     pub async fn apply_upkeep(&self) -> DomainResult<bool> {
-        let all: Vec<(WorkspaceId, Arc<Upkeep>)> =
-            self.upkeep.lock().expect("upkeep lock is never poisoned").iter().map(|(ws, u)| (*ws, u.clone())).collect();
+        let all = self.all_upkeep();
         let (mut worked, mut failed) = (false, None);
         for (ws, upkeep) in all {
             let batches = {
@@ -252,8 +256,7 @@ impl Segments {
     /// anything to record; fails (keeping what could not be recorded, in order, for the next
     /// round) when the log refused the changes.
     pub async fn record_upkeep(&self) -> DomainResult<bool> {
-        let all: Vec<(WorkspaceId, Arc<Upkeep>)> =
-            self.upkeep.lock().expect("upkeep lock is never poisoned").iter().map(|(ws, u)| (*ws, u.clone())).collect();
+        let all = self.all_upkeep();
         let (mut worked, mut failed) = (false, None);
         for (ws, upkeep) in all {
             match self.record_queued(ws, &upkeep).await {

@@ -20,6 +20,7 @@
 //! AUTOINCREMENT (never reused), so its lowest and highest `seq` name its contents: the memory
 //! records both and is reloaded when the table's differ.
 
+use super::{CHUNK, corrupt, db_err};
 use siyu_core::StoreError;
 use siyu_domain::customers::IdentityKind;
 use sqlx::SqliteConnection;
@@ -30,9 +31,6 @@ use std::sync::{Arc, Mutex};
 /// writes each page of a million-row index about once per three rows, small enough to keep in
 /// memory (~7 MB) and to move in one transaction.
 pub(crate) const FLUSH_AT: usize = 50_000;
-
-/// Rows per multi-row INSERT (SQLite allows 32,766 parameters; four per row).
-const CHUNK: usize = 1_000;
 
 /// `(workspace, kind, blind index)`.
 type Key = (i64, IdentityKind, String);
@@ -54,10 +52,6 @@ pub(crate) struct PendingIdentities {
     flush_at: usize,
 }
 
-fn db_err(error: sqlx::Error) -> StoreError {
-    StoreError::Backend(error.to_string())
-}
-
 async fn marks(conn: &mut SqliteConnection) -> Result<Marks, sqlx::Error> {
     sqlx::query_as("SELECT (SELECT MIN(seq) FROM identities_pending), (SELECT MAX(seq) FROM identities_pending)")
         .fetch_one(conn)
@@ -72,8 +66,7 @@ async fn load(conn: &mut SqliteConnection, marks: Marks) -> Result<Snapshot, Sto
             .map_err(db_err)?;
     let mut owners = HashMap::with_capacity(rows.len());
     for (ws, kind, lookup, customer) in rows {
-        let kind = IdentityKind::parse(&kind)
-            .ok_or_else(|| StoreError::Backend(format!("corrupt identity kind \"{kind}\" in identities_pending")))?;
+        let kind = IdentityKind::parse(&kind).ok_or_else(|| corrupt("identity kind", &kind))?;
         owners.insert((ws, kind, lookup), customer);
     }
     Ok(Snapshot { marks, owners })
@@ -211,10 +204,7 @@ impl IndexTx {
         )
         .execute(&mut *conn)
         .await
-        .map_err(|e| match &e {
-            sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(db.message().to_string()),
-            _ => db_err(e),
-        })?;
+        .map_err(db_err)?;
         sqlx::query("DELETE FROM identities_pending").execute(&mut *conn).await.map_err(db_err)?;
         self.added.clear();
         self.cleared = true;

@@ -183,12 +183,26 @@ impl Fixture {
 }
 
 pub async fn fresh_sqlite() -> Option<Fixture> {
+    Some(sqlite_fixture(None).await)
+}
+
+/// A fresh SQLite store that moves pending identities into the index at every second one, so
+/// that the moves happen between (and inside) a case's steps.
+pub async fn fresh_sqlite_flushing() -> Option<Fixture> {
+    Some(sqlite_fixture(Some(2)).await)
+}
+
+/// A fresh SQLite store, moving pending identities at `identity_flush_at` (default if `None`).
+async fn sqlite_fixture(identity_flush_at: Option<usize>) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
-    let backend = Backend::Sqlite { path: dir.path().join("siyu.db") };
-    let stores = siyu_store::open(&backend).await.unwrap();
+    let path = dir.path().join("siyu.db");
+    let stores = match identity_flush_at {
+        Some(n) => siyu_store::sqlite::open_with(&path, n).await,
+        None => siyu_store::sqlite::open(&path).await,
+    };
     let key = SecretKey::generate().unwrap();
-    let services = Services::new(stores, key.clone(), Arc::new(SystemClock));
-    Some(Fixture { services, postgres: false, backend, key, _dir: Some(dir) })
+    let services = Services::new(stores.unwrap(), key.clone(), Arc::new(SystemClock));
+    Fixture { services, postgres: false, backend: Backend::Sqlite { path }, key, _dir: Some(dir) }
 }
 
 /// Runs the segment upkeep's rounds (as its workers on the runner would) until nothing is queued.
@@ -201,17 +215,6 @@ pub async fn run_upkeep(services: &Services) {
         }
     }
     panic!("the segment upkeep kept finding work");
-}
-
-/// A fresh SQLite store that moves pending identities into the index at every second one, so
-/// that the moves happen between (and inside) a case's steps.
-pub async fn fresh_sqlite_flushing() -> Option<Fixture> {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("siyu.db");
-    let stores = siyu_store::sqlite::open_with(&path, 2).await.unwrap();
-    let key = SecretKey::generate().unwrap();
-    let services = Services::new(stores, key.clone(), Arc::new(SystemClock));
-    Some(Fixture { services, postgres: false, backend: Backend::Sqlite { path }, key, _dir: Some(dir) })
 }
 
 /// A fresh schema in the PostgreSQL named by `SIYU_TEST_PG_URL`; `None` (test skipped with a note)
