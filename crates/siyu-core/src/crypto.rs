@@ -1,9 +1,9 @@
 //! Envelope encryption for personal data: a master key wraps one data key per workspace;
 //! data keys seal values with AES-256-GCM and derive HMAC blind indexes for exact lookups.
 
-use aes_gcm::aead::{Aead, KeyInit, Payload};
-use aes_gcm::{Aes256Gcm, Nonce};
+use hmac::digest::KeyInit;
 use hmac::{Hmac, Mac};
+use ring::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
 use sha2::Sha256;
 use zeroize::Zeroizing;
 
@@ -22,6 +22,8 @@ pub enum CryptoError {
 }
 
 const NONCE_LEN: usize = 12;
+/// AES-GCM tag length.
+const TAG_LEN: usize = 16;
 /// First byte of every sealed value, so the format can evolve.
 const FORMAT_V1: u8 = 1;
 
@@ -86,7 +88,7 @@ impl SecretKey {
 /// A key with its cipher set up once, for sealing and opening many values (the event log's hot
 /// path); the same format as [`SecretKey::seal`]: a version byte, the nonce, the ciphertext and tag.
 #[derive(Clone)]
-pub struct SealingKey(Aes256Gcm);
+pub struct SealingKey(LessSafeKey);
 
 impl std::fmt::Debug for SealingKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -97,34 +99,39 @@ impl std::fmt::Debug for SealingKey {
 impl SealingKey {
     /// Sets up the cipher of `key`.
     pub fn new(key: &SecretKey) -> Self {
-        Self(Aes256Gcm::new_from_slice(&key.0[..]).expect("a 32-byte key is a valid AES-256 key"))
+        Self(LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &key.0[..]).expect("a 32-byte key is a valid AES-256 key")))
     }
 
     /// Appends `plaintext` sealed under this key, bound to `context`, to `out`.
     pub fn seal_into(&self, plaintext: &[u8], context: &[u8], out: &mut Vec<u8>) -> Result<(), CryptoError> {
-        use aes_gcm::aead::AeadInOut;
         let nonce_bytes = random_bytes::<NONCE_LEN>()?;
-        let nonce = Nonce::try_from(&nonce_bytes[..]).expect("nonce has the right length");
-        out.reserve(1 + NONCE_LEN + plaintext.len() + 16);
+        out.reserve(1 + NONCE_LEN + plaintext.len() + TAG_LEN);
         out.push(FORMAT_V1);
         out.extend_from_slice(&nonce_bytes);
         let start = out.len();
         out.extend_from_slice(plaintext);
         let tag = self
             .0
-            .encrypt_inout_detached(&nonce, context, (&mut out[start..]).into())
+            .seal_in_place_separate_tag(
+                Nonce::assume_unique_for_key(nonce_bytes),
+                Aad::from(context),
+                &mut out[start..],
+            )
             .map_err(|_| CryptoError::Open)?;
-        out.extend_from_slice(&tag);
+        out.extend_from_slice(tag.as_ref());
         Ok(())
     }
 
     /// Decrypts a value sealed under this key with the same `context`.
     pub fn open(&self, sealed: &[u8], context: &[u8]) -> Result<Vec<u8>, CryptoError> {
-        if sealed.len() < 1 + NONCE_LEN + 16 || sealed[0] != FORMAT_V1 {
+        if sealed.len() < 1 + NONCE_LEN + TAG_LEN || sealed[0] != FORMAT_V1 {
             return Err(CryptoError::Open);
         }
-        let nonce = Nonce::try_from(&sealed[1..1 + NONCE_LEN]).map_err(|_| CryptoError::Open)?;
-        self.0.decrypt(&nonce, Payload { msg: &sealed[1 + NONCE_LEN..], aad: context }).map_err(|_| CryptoError::Open)
+        let nonce = Nonce::try_assume_unique_for_key(&sealed[1..1 + NONCE_LEN]).map_err(|_| CryptoError::Open)?;
+        let mut plain = sealed[1 + NONCE_LEN..].to_vec();
+        let length = self.0.open_in_place(nonce, Aad::from(context), &mut plain).map_err(|_| CryptoError::Open)?.len();
+        plain.truncate(length);
+        Ok(plain)
     }
 }
 
@@ -204,6 +211,21 @@ pub fn unwrap_key(master: &SecretKey, wrapped: &[u8]) -> Result<SecretKey, Crypt
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A value sealed by an earlier siyu (RustCrypto's aes-gcm, before the cipher moved to ring):
+    /// key bytes 0..32, nonce of nines, context "phone". Data at rest must stay readable.
+    #[test]
+    fn values_sealed_by_the_earlier_cipher_still_open() {
+        let key = SecretKey::from_bytes(&(0u8..32).collect::<Vec<_>>()).unwrap();
+        let sealed =
+            hex::decode("01090909090909090909090909822b300bb7ae709ce13900bbfef440e848d5871ffda6adcd279dd4").unwrap();
+        assert_eq!(key.open(&sealed, b"phone").unwrap(), b"13800138000");
+        assert_eq!(key.open(&sealed, b"email"), Err(CryptoError::Open));
+        let mut tampered = sealed.clone();
+        *tampered.last_mut().unwrap() ^= 1;
+        assert_eq!(key.open(&tampered, b"phone"), Err(CryptoError::Open));
+        assert_eq!(key.open(&sealed[..20], b"phone"), Err(CryptoError::Open));
+    }
 
     #[test]
     fn sealed_values_open_only_with_the_same_key_and_context() {

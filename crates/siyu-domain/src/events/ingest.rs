@@ -196,8 +196,12 @@ pub struct RejectedMessage {
     pub errors: Vec<crate::FieldError>,
 }
 
-/// The identities a message names, and whether it asks for a profile write even when they are known.
-fn identities_of<'a>(message: &'a TrackingMessage, known: &WorkspaceIngest) -> (Vec<(IdentityKind, &'a str)>, bool) {
+/// The identities a message names, and the one customer they resolve to when the message writes
+/// no profile (`None`: the message asks for a profile write: an unknown sender, `identify`, `alias`).
+fn identities_of<'a>(
+    message: &'a TrackingMessage,
+    known: &WorkspaceIngest,
+) -> (Vec<(IdentityKind, &'a str)>, Option<CustomerId>) {
     let mut identities = Vec::with_capacity(2);
     if !message.user_id.is_empty() {
         identities.push((IdentityKind::UserId, message.user_id.as_str()));
@@ -217,13 +221,12 @@ fn identities_of<'a>(message: &'a TrackingMessage, known: &WorkspaceIngest) -> (
     }
     identities.dedup();
     // A message named only by siyu's customer id (an export read back) writes no profile.
-    let write = !identities.is_empty()
-        && match message.kind {
-            EventKind::Identify => true,
-            EventKind::Alias => true,
-            _ => known.customer_of(&identities).is_none(),
-        };
-    (identities, write)
+    let found = match message.kind {
+        _ if identities.is_empty() => None,
+        EventKind::Identify | EventKind::Alias => None,
+        _ => known.customer_of(&identities),
+    };
+    (identities, found)
 }
 
 /// Names the message field a customer-write error is about, relative to the message (the caller
@@ -299,7 +302,7 @@ impl Events {
             });
         }
         let mut outcome = IngestOutcome::default();
-        let mut pending: Vec<(usize, TrackingMessage, u128)> = Vec::new();
+        let mut pending: Vec<(usize, TrackingMessage, u128)> = Vec::with_capacity(messages.len());
         self.with_ingest(ws, |state| {
             state.purge(received_us);
             for (index, message) in messages.into_iter().enumerate() {
@@ -317,10 +320,11 @@ impl Events {
                 }
             }
         });
-        let result = self.store_messages(principal, &pending, &mut outcome, received_us).await;
+        let hashes: Vec<u128> = pending.iter().map(|(_, _, hash)| *hash).collect();
+        let result = self.store_messages(principal, pending, &mut outcome, received_us).await;
         if result.is_err() {
             self.with_ingest(ws, |state| {
-                for (_, _, hash) in &pending {
+                for hash in &hashes {
                     state.seen.remove(hash);
                 }
             });
@@ -333,7 +337,7 @@ impl Events {
     async fn store_messages(
         &self,
         principal: &Principal,
-        pending: &[(usize, TrackingMessage, u128)],
+        mut pending: Vec<(usize, TrackingMessage, u128)>,
         outcome: &mut IngestOutcome,
         received_us: i64,
     ) -> DomainResult<()> {
@@ -342,14 +346,17 @@ impl Events {
         // the events are then resolved through exactly these keys.
         let mut writes: Vec<usize> = Vec::new();
         let mut inputs = Vec::new();
+        // Known senders' customers as found now; a merge meanwhile is followed below.
+        let mut resolved: Vec<Option<CustomerId>> = Vec::with_capacity(pending.len());
         let identities: Vec<Vec<(IdentityKind, &str)>> = self.with_ingest(ws, |state| {
             pending
                 .iter()
                 .enumerate()
                 .map(|(position, (_, message, _))| {
-                    let (identities, write) = identities_of(message, state);
+                    let (identities, found) = identities_of(message, state);
+                    resolved.push(found);
                     // Unknown senders and messages that change profiles go through one upsert batch.
-                    if write {
+                    if found.is_none() && !identities.is_empty() {
                         let traits = if message.kind == EventKind::Identify {
                             message.properties_map()
                         } else {
@@ -412,17 +419,21 @@ impl Events {
         named_ids.dedup();
         let found: HashMap<CustomerId, Option<CustomerId>> =
             named_ids.iter().copied().zip(self.customers_in_workspace(principal, &named_ids).await?).collect();
-        let mut events = Vec::with_capacity(pending.len());
+        // Each message's customer, or `None` when refused; the events are built once the borrowed
+        // identities are gone, moving each message's fields rather than copying them.
+        let mut customers: Vec<Option<CustomerId>> = Vec::with_capacity(pending.len());
         let mut refused_hashes = Vec::new();
         let mut missing = None;
         self.with_ingest(ws, |state| {
             for (position, (index, message, hash)) in pending.iter().enumerate() {
+                customers.push(None);
                 if refused[position] {
                     refused_hashes.push(*hash);
                     continue;
                 }
                 let identities = &identities[position];
                 let customer = match message.customer_id {
+                    _ if resolved[position].is_some() => resolved[position].map(|id| state.live(id)),
                     Some(named) if identities.is_empty() => match found.get(&named).copied().flatten() {
                         Some(id) => Some(state.live(id)),
                         None => {
@@ -438,22 +449,10 @@ impl Events {
                         .customer_of(identities)
                         .or_else(|| identities.first().and_then(|key| state.sender(*key)).map(|id| state.live(id))),
                 };
-                let Some(customer) = customer else {
+                if customer.is_none() {
                     missing = Some(message.message_id.clone());
-                    continue;
-                };
-                events.push(NewEvent {
-                    customer,
-                    kind: message.kind,
-                    name: message.name.clone(),
-                    ts_us: message.ts_us,
-                    received_us,
-                    message_id: message.message_id.clone(),
-                    user_id: message.user_id.clone(),
-                    anonymous_id: message.anonymous_id.clone(),
-                    properties: message.properties.clone(),
-                    context: message.context.clone(),
-                });
+                }
+                customers[position] = customer;
             }
             for hash in &refused_hashes {
                 state.seen.remove(hash);
@@ -463,6 +462,26 @@ impl Events {
             // Every sender was resolved above; storing the rest without it would lose it silently.
             return Err(crate::DomainError::internal(format!("message {message_id} resolved to no customer")));
         }
+        drop(identities);
+        let events: Vec<NewEvent> = pending
+            .iter_mut()
+            .zip(customers)
+            .filter_map(|((_, message, _), customer)| {
+                let take = std::mem::take;
+                Some(NewEvent {
+                    customer: customer?,
+                    kind: message.kind,
+                    name: take(&mut message.name),
+                    ts_us: message.ts_us,
+                    received_us,
+                    message_id: take(&mut message.message_id),
+                    user_id: take(&mut message.user_id),
+                    anonymous_id: take(&mut message.anonymous_id),
+                    properties: take(&mut message.properties),
+                    context: take(&mut message.context),
+                })
+            })
+            .collect();
         self.append_and_index(ws, &events).await?;
         outcome.accepted += events.len();
         Ok(())
