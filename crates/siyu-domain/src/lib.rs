@@ -5,13 +5,15 @@
 //! keeps: [`access`] (principals, workspaces, users, API keys, audit), [`customers`] (profiles,
 //! identities, traits, tags, notes, consent, CSV import), [`events`] (tracking messages, the log,
 //! ingestion, the live index, analytics answers), [`segments`] (the language, checks, evaluation,
-//! upkeep), [`models`] (RFM, lifecycle, tiers, churn, health, LTV). Beside them: [`error`],
+//! upkeep), [`models`] (RFM, lifecycle, tiers, churn, health, LTV), [`channels`] (a message on its
+//! way out and the port channel adapters implement). Beside them: [`error`],
 //! [`jobs`] (durable jobs), [`stores`] (the bundle of store traits the facade hands out), [`feed`]
 //! (typed changes instead of calls between slices), [`personal_data`] (what each slice holds about
 //! a customer, exported and erased through one registry) and [`facade`] ([`Services`], which composes the
 //! slices).
 
 pub mod access;
+pub mod channels;
 pub mod customers;
 pub mod error;
 pub mod events;

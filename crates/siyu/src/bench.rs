@@ -160,7 +160,7 @@ async fn send_all(
     bar: &indicatif::ProgressBar,
     accepted: fn(&serde_json::Value) -> Option<u64>,
 ) -> anyhow::Result<u64> {
-    let client = reqwest::Client::new();
+    let client = crate::http_client().build()?;
     let auth = std::sync::Arc::new(auth);
     let queue = std::sync::Arc::new(std::sync::Mutex::new(bodies.into_iter()));
     let mut workers = Vec::new();
@@ -336,7 +336,7 @@ async fn bench_ingest(config: &Config, events: u64, users: u64, batch: u64, conc
     command.args(["serve", "--addr", &format!("127.0.0.1:{port}")]).stderr(std::process::Stdio::null());
     let mut server = command.spawn().context("starting siyu serve")?;
     let base = format!("http://127.0.0.1:{port}");
-    let client = reqwest::Client::new();
+    let client = crate::http_client().build()?;
     let ready = Instant::now();
     while client.get(format!("{base}/healthz")).send().await.is_err() {
         anyhow::ensure!(ready.elapsed().as_secs() < 60, "the server did not start");
@@ -820,7 +820,7 @@ pub async fn run(command: BenchCommand, config: &Config) -> anyhow::Result<()> {
                 println!("demo: {} customers in {:.1} s", summary.customers, summary.seconds);
             }
             let (base, token, _) = start(config, demo::SLUG, role).await?;
-            let client = reqwest::Client::new();
+            let client = crate::http_client().build()?;
             let mut histogram = hdrhistogram::Histogram::<u64>::new(3)?;
             let mut rng = StdRng::seed_from_u64(99);
             // Rebuild the same phones the generator made, to look up customers that exist.

@@ -115,6 +115,9 @@ enum Command {
     /// Segments: create from the segment language, preview, show, members.
     #[command(subcommand)]
     Segment(siyu::segment::SegmentCommand),
+    /// WeCom tools: check and open a callback by hand.
+    #[command(subcommand)]
+    Wecom(siyu::wecom::WecomCommand),
     /// Checks the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -265,6 +268,7 @@ fn init_logging() {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     init_logging();
+    siyu_channels::tls::install_crypto_provider();
     let cli = Cli::parse();
     let loaded = siyu::config::load(&cli.config_sources())?;
     for warning in &loaded.warnings {
@@ -348,6 +352,16 @@ async fn main() -> anyhow::Result<()> {
             print!("{}", loaded.render(format)?);
             Ok(())
         }
+        Command::Wecom(command) => match siyu::wecom::run(command) {
+            Ok(message) => {
+                println!("{message}");
+                Ok(())
+            }
+            Err(reason) => {
+                eprintln!("error: {reason}");
+                std::process::exit(2);
+            }
+        },
         Command::Openapi => {
             println!("{}", siyu_web::api::openapi_json());
             Ok(())

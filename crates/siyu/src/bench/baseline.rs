@@ -186,7 +186,7 @@ mod tests {
              "timestamp": "2026-01-05T00:00:00Z", "properties": {"revenue": 39.5}},
             {"type": "identify", "anonymousId": "a1", "traits": {"city": "上海"}},
         ]});
-        let client = reqwest::Client::new();
+        let client = crate::http_client().build().unwrap();
         let answer: Value = client
             .post(&baseline.url)
             .basic_auth("key", Some(""))

@@ -163,7 +163,9 @@ async fn bad_input_gets_specific_problems_and_writes_nothing(app: TestApp) {
     let huge = format!(r#"{{"identities": [{{"type": "user_id", "value": "{}"}}]}}"#, "x".repeat(2 * 1024 * 1024));
     // The server answers 413 without reading the rest and closes the connection, so this request
     // goes on a connection of its own rather than one the pool would hand to the next request.
-    let response = reqwest::Client::new()
+    let response = siyu::http_client()
+        .build()
+        .unwrap()
         .post(format!("{}/api/v1/customers", app.base_url))
         .bearer_auth(&app.key)
         .header("content-type", "application/json")

@@ -32,7 +32,7 @@ pub fn new_client(lang: &str, follow_redirects: bool) -> reqwest::Client {
     headers.insert(ACCEPT_LANGUAGE, HeaderValue::from_str(lang).unwrap());
     let policy =
         if follow_redirects { reqwest::redirect::Policy::limited(5) } else { reqwest::redirect::Policy::none() };
-    reqwest::Client::builder().cookie_store(true).default_headers(headers).redirect(policy).build().unwrap()
+    siyu::http_client().cookie_store(true).default_headers(headers).redirect(policy).build().unwrap()
 }
 
 /// Returns the value of the first hidden `_csrf` field of a page.

@@ -74,7 +74,7 @@ async fn acknowledged_events_survive_sigkill_and_retries_store_nothing_twice() {
     };
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let base = format!("http://127.0.0.1:{port}");
-    let http = reqwest::Client::new();
+    let http = siyu::http_client().build().unwrap();
     let mut server = serve(dir.path(), port);
     wait_ready(&http, &base).await;
 

@@ -158,7 +158,7 @@ async fn session_cookies_are_secure_when_the_public_url_is_https() {
     tokio::spawn(app.serve(listener, async move {
         stopped.await.ok();
     }));
-    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let client = siyu::http_client().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     let form_page = client.get(format!("{base}/login")).send().await.unwrap();
     let login_cookie = form_page.headers()["set-cookie"].to_str().unwrap().to_string();
     assert!(login_cookie.contains("; Secure"), "{login_cookie}");

@@ -21,6 +21,7 @@ mod invitations;
 mod limits;
 mod models;
 mod tracking;
+mod wecom;
 mod workers;
 
 use siyu::{App, Config};
@@ -78,7 +79,7 @@ pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
     tokio::spawn(app.serve(listener, async move {
         stopped.await.ok();
     }));
-    Some(TestApp { base_url, http: reqwest::Client::new(), services, owner, key, _stop: stop, _dir: dir })
+    Some(TestApp { base_url, http: siyu::http_client().build().unwrap(), services, owner, key, _stop: stop, _dir: dir })
 }
 
 impl TestApp {

@@ -1,0 +1,228 @@
+//! WeCom (企业微信) callback crypto, as WeCom publishes it (加解密方案): a callback carries
+//! `msg_signature`, `timestamp`, `nonce` and an `Encrypt` value.
+//!
+//! - The signature is the lowercase hex SHA-1 of the four strings token, timestamp, nonce and
+//!   `Encrypt`, sorted bytewise and concatenated.
+//! - The AES key is the base64 of the 43-character EncodingAESKey with one `=` appended (32 bytes);
+//!   AES-256-CBC, the IV being the key's first 16 bytes.
+//! - The plaintext is 16 random bytes, the message's length as a big-endian u32, the message
+//!   (UTF-8) and the receive id (the corp id, suite id or app id; empty for some robots), padded
+//!   PKCS#7-style to a multiple of 32 bytes (pad values 1–32).
+//!
+//! Every check names what failed ([`CallbackError`]), and the signature is checked (in constant
+//! time) before anything is decrypted.
+
+use aes::Aes256;
+use base64::Engine as _;
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD as BASE64};
+use cbc::cipher::{BlockModeDecrypt, BlockModeEncrypt, KeyIvInit};
+use sha1::{Digest, Sha1};
+
+/// Base64 that accepts nonzero bits after the last whole byte: an EncodingAESKey's 43rd
+/// character carries such bits, which WeCom's own SDKs ignore.
+const KEY_BASE64: GeneralPurpose =
+    GeneralPurpose::new(&base64::alphabet::STANDARD, GeneralPurposeConfig::new().with_decode_allow_trailing_bits(true));
+/// WeCom pads to this many bytes.
+const PAD_BLOCK: usize = 32;
+/// The longest `Encrypt` value accepted (WeCom's messages are a few kilobytes).
+pub const MAX_ENCRYPTED_LEN: usize = 1 << 20;
+
+/// Why a callback could not be verified or opened.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CallbackError {
+    /// The EncodingAESKey is not 43 base64 characters.
+    #[error("the EncodingAESKey must be 43 base64 characters (32 bytes once '=' is appended)")]
+    Key,
+    /// The signature does not match token, timestamp, nonce and ciphertext.
+    #[error("msg_signature does not match the token, timestamp, nonce and ciphertext")]
+    Signature,
+    /// The ciphertext is not base64 of whole AES blocks (or is too long).
+    #[error("the ciphertext is not base64 of whole AES blocks")]
+    Ciphertext,
+    /// The decrypted bytes are not a padded message: the EncodingAESKey is not the one it was
+    /// encrypted with.
+    #[error("the message does not decrypt under this EncodingAESKey")]
+    WrongKey,
+    /// The message was meant for another receiver.
+    #[error("the message is for receive id \"{found}\", not \"{expected}\"")]
+    ReceiveId {
+        /// The receive id configured.
+        expected: String,
+        /// The one in the message.
+        found: String,
+    },
+}
+
+/// A WeCom callback's token, key and receive id.
+#[derive(Clone)]
+pub struct CallbackCrypto {
+    token: String,
+    key: zeroize::Zeroizing<[u8; 32]>,
+    receive_id: String,
+}
+
+impl std::fmt::Debug for CallbackCrypto {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallbackCrypto")
+            .field("token", &"[redacted]")
+            .field("key", &"[redacted]")
+            .field("receive_id", &self.receive_id)
+            .finish()
+    }
+}
+
+impl CallbackCrypto {
+    /// Builds the callback's crypto from its token, the 43-character EncodingAESKey and the receive
+    /// id (corp id, suite id or app id).
+    pub fn new(token: &str, encoding_aes_key: &str, receive_id: &str) -> Result<Self, CallbackError> {
+        if encoding_aes_key.len() != 43 {
+            return Err(CallbackError::Key);
+        }
+        let bytes = KEY_BASE64.decode(format!("{encoding_aes_key}=")).map_err(|_| CallbackError::Key)?;
+        let key: [u8; 32] = bytes.try_into().map_err(|_| CallbackError::Key)?;
+        Ok(Self { token: token.to_string(), key: zeroize::Zeroizing::new(key), receive_id: receive_id.to_string() })
+    }
+
+    /// Returns the `msg_signature` of a callback's timestamp, nonce and `Encrypt` value.
+    pub fn signature(&self, timestamp: &str, nonce: &str, encrypted: &str) -> String {
+        let mut parts = [self.token.as_str(), timestamp, nonce, encrypted];
+        parts.sort_unstable();
+        let mut sha = Sha1::new();
+        for part in parts {
+            sha.update(part.as_bytes());
+        }
+        hex::encode(sha.finalize())
+    }
+
+    /// Checks `msg_signature` in constant time.
+    pub fn verify_signature(
+        &self,
+        msg_signature: &str,
+        timestamp: &str,
+        nonce: &str,
+        encrypted: &str,
+    ) -> Result<(), CallbackError> {
+        use subtle::ConstantTimeEq;
+        let expected = self.signature(timestamp, nonce, encrypted);
+        let given = msg_signature.trim().to_ascii_lowercase();
+        if bool::from(expected.as_bytes().ct_eq(given.as_bytes())) { Ok(()) } else { Err(CallbackError::Signature) }
+    }
+
+    /// Verifies the signature, decrypts `encrypted` and checks the receive id (unless this
+    /// callback's receive id is empty, as for some robots); returns the message (XML or JSON).
+    pub fn decrypt(
+        &self,
+        msg_signature: &str,
+        timestamp: &str,
+        nonce: &str,
+        encrypted: &str,
+    ) -> Result<String, CallbackError> {
+        self.verify_signature(msg_signature, timestamp, nonce, encrypted)?;
+        let (message, receive_id) = self.open(encrypted)?;
+        if !self.receive_id.is_empty() && receive_id != self.receive_id {
+            return Err(CallbackError::ReceiveId { expected: self.receive_id.clone(), found: receive_id });
+        }
+        Ok(message)
+    }
+
+    /// Decrypts an `Encrypt` value into the message and the receive id it names.
+    fn open(&self, encrypted: &str) -> Result<(String, String), CallbackError> {
+        if encrypted.len() > MAX_ENCRYPTED_LEN {
+            return Err(CallbackError::Ciphertext);
+        }
+        let mut data = BASE64.decode(encrypted.trim()).map_err(|_| CallbackError::Ciphertext)?;
+        if data.is_empty() || data.len() % 16 != 0 {
+            return Err(CallbackError::Ciphertext);
+        }
+        let (key, iv) = (&self.key[..], &self.key[..16]);
+        let decryptor = cbc::Decryptor::<Aes256>::new_from_slices(key, iv).map_err(|_| CallbackError::Key)?;
+        let plain = decryptor
+            .decrypt_padded::<cbc::cipher::block_padding::NoPadding>(&mut data)
+            .map_err(|_| CallbackError::Ciphertext)?;
+        let pad = usize::from(*plain.last().ok_or(CallbackError::WrongKey)?);
+        if pad == 0
+            || pad > PAD_BLOCK
+            || pad > plain.len()
+            || plain[plain.len() - pad..].iter().any(|b| usize::from(*b) != pad)
+        {
+            return Err(CallbackError::WrongKey);
+        }
+        let content = &plain[..plain.len() - pad];
+        let length = content.get(16..20).ok_or(CallbackError::WrongKey)?;
+        let length = usize::try_from(u32::from_be_bytes(length.try_into().expect("four bytes"))).unwrap_or(usize::MAX);
+        let rest = &content[20..];
+        if length > rest.len() {
+            return Err(CallbackError::WrongKey);
+        }
+        let message = std::str::from_utf8(&rest[..length]).map_err(|_| CallbackError::WrongKey)?;
+        let receive_id = std::str::from_utf8(&rest[length..]).map_err(|_| CallbackError::WrongKey)?;
+        Ok((message.to_string(), receive_id.to_string()))
+    }
+
+    /// Encrypts a reply with the given 16 random bytes (fresh ones for each reply; fixed ones only
+    /// to reproduce a published vector) and returns the `Encrypt` value.
+    pub fn encrypt_with(&self, random: &[u8; 16], message: &str) -> String {
+        let mut plain = Vec::with_capacity(20 + message.len() + self.receive_id.len() + PAD_BLOCK);
+        plain.extend_from_slice(random);
+        plain.extend_from_slice(&u32::try_from(message.len()).unwrap_or(u32::MAX).to_be_bytes());
+        plain.extend_from_slice(message.as_bytes());
+        plain.extend_from_slice(self.receive_id.as_bytes());
+        let pad = PAD_BLOCK - plain.len() % PAD_BLOCK;
+        plain.resize(plain.len() + pad, u8::try_from(pad).expect("a pad is at most 32"));
+        let (key, iv) = (&self.key[..], &self.key[..16]);
+        let encryptor = cbc::Encryptor::<Aes256>::new_from_slices(key, iv).expect("a 32-byte key and a 16-byte IV");
+        let length = plain.len();
+        let sealed = encryptor
+            .encrypt_padded::<cbc::cipher::block_padding::NoPadding>(&mut plain, length)
+            .expect("the plaintext is whole blocks");
+        BASE64.encode(sealed)
+    }
+
+    /// Encrypts a reply under fresh random bytes; returns the `Encrypt` value and its `msg_signature`.
+    pub fn encrypt(&self, message: &str, timestamp: &str, nonce: &str) -> Result<(String, String), CallbackError> {
+        let random = siyu_core::crypto::random_bytes::<16>().map_err(|_| CallbackError::Key)?;
+        let encrypted = self.encrypt_with(&random, message);
+        let signature = self.signature(timestamp, nonce, &encrypted);
+        Ok((encrypted, signature))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C";
+
+    #[test]
+    fn a_reply_round_trips_and_each_failure_is_named() {
+        let crypto = CallbackCrypto::new("token", KEY, "corp").unwrap();
+        let (encrypted, signature) = crypto.encrypt("<xml>你好</xml>", "1409659813", "42").unwrap();
+        assert_eq!(crypto.decrypt(&signature, "1409659813", "42", &encrypted).unwrap(), "<xml>你好</xml>");
+        assert_eq!(crypto.decrypt(&signature, "1409659814", "42", &encrypted), Err(CallbackError::Signature));
+        let other = CallbackCrypto::new("token", "kWxPEV2UEDyxWpmPdKC3F4dgPDmOvfKX1HGnEUDS1aR", "corp").unwrap();
+        assert_eq!(other.decrypt(&signature, "1409659813", "42", &encrypted), Err(CallbackError::WrongKey));
+        let elsewhere = CallbackCrypto::new("token", KEY, "another-corp").unwrap();
+        assert_eq!(
+            elsewhere.decrypt(&signature, "1409659813", "42", &encrypted),
+            Err(CallbackError::ReceiveId { expected: "another-corp".into(), found: "corp".into() })
+        );
+        let robot = CallbackCrypto::new("token", KEY, "").unwrap();
+        assert!(robot.decrypt(&signature, "1409659813", "42", &encrypted).is_ok());
+    }
+
+    #[test]
+    fn bad_keys_and_ciphertexts_are_refused_without_panicking() {
+        assert_eq!(CallbackCrypto::new("t", "short", "r").unwrap_err(), CallbackError::Key);
+        assert_eq!(CallbackCrypto::new("t", &"!".repeat(43), "r").unwrap_err(), CallbackError::Key);
+        let crypto = CallbackCrypto::new("t", KEY, "r").unwrap();
+        for encrypted in ["", "not base64", "AAAA", &BASE64.encode([0u8; 15]), &BASE64.encode([0u8; 32])] {
+            let signature = crypto.signature("1", "2", encrypted);
+            let error = crypto.decrypt(&signature, "1", "2", encrypted).unwrap_err();
+            assert!(matches!(error, CallbackError::Ciphertext | CallbackError::WrongKey), "{encrypted}: {error:?}");
+        }
+        let huge = "A".repeat(MAX_ENCRYPTED_LEN + 4);
+        let signature = crypto.signature("1", "2", &huge);
+        assert_eq!(crypto.decrypt(&signature, "1", "2", &huge), Err(CallbackError::Ciphertext));
+        assert!(!format!("{crypto:?}").contains(KEY));
+    }
+}
