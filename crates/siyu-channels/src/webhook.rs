@@ -102,6 +102,19 @@ pub fn verify(
     }
 }
 
+/// Checks a received webhook from its headers ([`TIMESTAMP_HEADER`], [`SIGNATURE_HEADER`]) and
+/// body, as [`verify`] does; a missing or unreadable header counts as a malformed one.
+pub fn verify_headers(
+    secret: &[u8],
+    headers: &reqwest::header::HeaderMap,
+    body: &[u8],
+    now_s: i64,
+    window: Duration,
+) -> Result<(), VerifyError> {
+    let header = |name: &str| headers.get(name).and_then(|value| value.to_str().ok()).unwrap_or_default();
+    verify(secret, header(TIMESTAMP_HEADER), header(SIGNATURE_HEADER), body, now_s, window)
+}
+
 /// A webhook channel's settings.
 pub struct WebhookConfig {
     /// Where messages are POSTed (`http` or `https`).

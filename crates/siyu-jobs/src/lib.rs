@@ -6,11 +6,13 @@
 //!
 //! Modules, in reading order: [`worker`] (the trait), [`runner`] (the loop), [`every`] (a task on
 //! a fixed interval), [`woken`] (a task run when woken, while it finds work), [`queue`] (durable jobs from `siyu_domain::jobs`: claimed under a lease,
-//! retried with backoff, buried with the reason).
+//! retried with backoff, buried with the reason), [`send`] (messages sent through a channel adapter as
+//! durable jobs: the dead letters are the buried ones).
 
 pub mod every;
 pub mod queue;
 pub mod runner;
+pub mod send;
 pub mod woken;
 pub mod worker;
 

@@ -15,6 +15,9 @@ use std::sync::Arc;
 pub enum Failure {
     /// It may succeed later (a provider or the network was away): retry with back-off.
     Retry(String),
+    /// It may succeed later, but not before the wait given (a provider's `Retry-After`): retry
+    /// after that wait or the back-off, whichever is longer.
+    RetryAfter(String, SignedDuration),
     /// It never will (bad payload, a customer gone): bury it now.
     Permanent(String),
 }
@@ -41,6 +44,8 @@ pub struct JobWorker {
     owner: String,
     lease: SignedDuration,
     batch: usize,
+    /// Jobs of a batch run at once (1: one after another).
+    concurrency: usize,
     poll: std::time::Duration,
 }
 
@@ -65,8 +70,16 @@ impl JobWorker {
             owner: owner.into(),
             lease,
             batch: batch.max(1),
+            concurrency: 1,
             poll: POLL,
         }
+    }
+
+    /// Runs up to `jobs` of a batch at once (for handlers that mostly wait, such as sends to
+    /// providers: one slow provider then holds up one slot, not the batch).
+    pub fn concurrency(mut self, jobs: usize) -> Self {
+        self.concurrency = jobs.max(1);
+        self
     }
 
     /// Runs jobs of `kind` with `handler`.
@@ -107,13 +120,17 @@ impl JobWorker {
                 tracing::warn!(job = id, %kind, %reason, "job buried");
                 store.bury(ws, id, &self.owner, &reason, now).await?;
             }
-            Err(Failure::Retry(reason)) if attempts >= max_attempts => {
+            Err(Failure::Retry(reason) | Failure::RetryAfter(reason, _)) if attempts >= max_attempts => {
                 let reason = format!("{reason} (gave up after {attempts} attempts)");
                 tracing::warn!(job = id, %kind, %reason, "job buried");
                 store.bury(ws, id, &self.owner, &reason, now).await?;
             }
             Err(Failure::Retry(reason)) => {
                 let at = now.checked_add(retry_delay(attempts)).unwrap_or(Timestamp::MAX);
+                store.retry(ws, id, &self.owner, &reason, at, now).await?;
+            }
+            Err(Failure::RetryAfter(reason, wait)) => {
+                let at = now.checked_add(retry_delay(attempts).max(wait.min(MAX_RETRY))).unwrap_or(Timestamp::MAX);
                 store.retry(ws, id, &self.owner, &reason, at, now).await?;
             }
         }
@@ -146,11 +163,18 @@ impl Worker for JobWorker {
         // them again (delivery is at least once), and a busy queue pays one commit per batch.
         // A job whose failure could not be recorded stops the batch, but what already ran is
         // still completed.
+        use futures::StreamExt as _;
         let mut done: BTreeMap<siyu_core::WorkspaceId, Vec<i64>> = BTreeMap::new();
         let mut failed = None;
-        for job in jobs {
-            let (ws, id) = (job.workspace_id, job.id);
-            match self.run(job, now).await {
+        let this = &*self;
+        let mut runs = futures::stream::iter(jobs)
+            .map(|job| {
+                let (ws, id) = (job.workspace_id, job.id);
+                async move { (ws, id, this.run(job, now).await) }
+            })
+            .buffer_unordered(self.concurrency);
+        while let Some((ws, id, result)) = runs.next().await {
+            match result {
                 Ok(true) => done.entry(ws).or_default().push(id),
                 Ok(false) => {}
                 Err(error) => {
@@ -159,6 +183,7 @@ impl Worker for JobWorker {
                 }
             }
         }
+        drop(runs);
         for (ws, ids) in done {
             self.store.complete_many(ws, &ids, &self.owner, now).await?;
         }

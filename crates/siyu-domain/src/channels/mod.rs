@@ -9,7 +9,7 @@ use siyu_core::{CustomerId, WorkspaceId};
 use std::time::Duration;
 
 /// A message to send, already rendered.
-#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct OutgoingMessage {
     /// The same for every attempt at this message and for no other message: derived by the sender
     /// (journey, version, node, customer entry), passed to providers whose APIs take one, so a

@@ -17,6 +17,12 @@ use siyu_store::Backend;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
+mod sends;
+use sends::{
+    a_message_is_sent_once_through_retries_and_a_refusal_is_dead_lettered,
+    a_send_repeated_after_a_stopped_process_carries_the_same_key,
+};
+
 /// A fresh store with two workspaces, and how to open it again.
 struct Fixture {
     backend: Backend,
@@ -77,6 +83,8 @@ macro_rules! both {
 }
 
 both!(
+    a_message_is_sent_once_through_retries_and_a_refusal_is_dead_lettered,
+    a_send_repeated_after_a_stopped_process_carries_the_same_key,
     a_scheduled_job_runs_once_when_due_and_its_key_schedules_it_only_once,
     a_failing_job_is_retried_with_backoff_then_buried_with_the_reason,
     a_job_whose_worker_died_is_claimed_again_after_its_lease_and_buried_after_too_many,
