@@ -2,7 +2,11 @@
 //! adapters live in `siyu-channels`: the signed webhook first; e-mail, WeCom, WeChat service
 //! notifications, SMS and group robots follow). An adapter sends one message once and says what
 //! became of it; retrying, dead-lettering, guardrails (consent, quiet hours, caps) and the outbox
-//! are the sender's, so that every adapter is held to the same rules.
+//! are the sender's, so that every adapter is held to the same rules; [`guardrails`] decides, at
+//! the moment of sending, whether a message goes now, later or not at all.
+
+pub mod guardrails;
+pub mod templates;
 
 use async_trait::async_trait;
 use siyu_core::{CustomerId, WorkspaceId};
