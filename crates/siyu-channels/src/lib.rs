@@ -1,9 +1,12 @@
 //! siyu's channel adapters, behind the domain's [`siyu_domain::channels::ChannelAdapter`] port:
 //! [`webhook`] (JSON POSTed and signed with HMAC-SHA256 over timestamp and body, private addresses
-//! refused unless allowed) and [`wecom`] (WeCom's callback crypto: message signatures, AES-256-CBC
-//! with the EncodingAESKey). E-mail, WeChat service notifications, SMS and group robots follow.
-//! [`tls`] installs the one TLS crypto provider (ring) the HTTP client uses.
+//! refused unless allowed), [`wecom`] (WeCom's callback crypto: message signatures, AES-256-CBC
+//! with the EncodingAESKey) and [`robots`] (DingTalk and Feishu group robots, with their signing schemes), over [`http`] (the
+//! client, the address policy and what an answer means); [`tls`] installs the one TLS crypto
+//! provider (ring) the HTTP client uses. E-mail, WeCom and WeChat messages and SMS follow.
 
+pub mod http;
+pub mod robots;
 pub mod tls;
 pub mod webhook;
 pub mod wecom;

@@ -7,18 +7,16 @@
 //! body's bytes; several comma-separated `v1=` values are accepted by [`verify`], for a secret
 //! being rotated) and `Idempotency-Key` (the message's key, the same on every attempt at it).
 //!
-//! The adapter follows no redirect, reads at most [`MAX_ERROR_BODY`] bytes of an error answer, and,
-//! unless the channel allows private addresses, refuses to connect to loopback, private,
-//! link-local and other non-public addresses — checked on the addresses a name resolves to, so a
-//! name cannot be pointed at an internal service after the channel was saved.
+//! The client and what its answers mean are [`crate::http`]'s: no redirects, non-public addresses
+//! refused unless allowed, 2xx accepted, 408, 425, 429 and 5xx retried, anything else refused.
 
+use crate::http::{Client, ConfigError, redacted_url};
 use async_trait::async_trait;
 use hmac::{Hmac, KeyInit, Mac};
 use secrecy::{ExposeSecret, SecretString};
 use sha2::Sha256;
 use siyu_core::clock::Clock;
 use siyu_domain::channels::{ChannelAdapter, Delivery, OutgoingMessage};
-use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -30,10 +28,6 @@ pub const SIGNATURE_HEADER: &str = "siyu-signature";
 pub const IDEMPOTENCY_HEADER: &str = "idempotency-key";
 /// How far a timestamp may lie from the receiver's clock, either way, by default.
 pub const DEFAULT_REPLAY_WINDOW: Duration = Duration::from_secs(300);
-/// How much of an error answer's body is read into the reason.
-pub const MAX_ERROR_BODY: usize = 512;
-/// The longest `Retry-After` taken as it is.
-const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
 
 /// Returns the `Siyu-Signature` value for a body sent at `timestamp`.
 pub fn sign(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
@@ -139,137 +133,22 @@ impl std::fmt::Debug for WebhookConfig {
     }
 }
 
-/// A URL without its user name, password, query and fragment, as reasons and logs show it.
-fn redacted_url(url: &url::Url) -> String {
-    let mut shown = url.clone();
-    let _ = shown.set_username("");
-    let _ = shown.set_password(None);
-    shown.set_query(None);
-    shown.set_fragment(None);
-    shown.to_string()
-}
-
-/// Why a webhook channel's settings were refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum WebhookConfigError {
-    /// The URL's scheme is not http or https.
-    #[error("the url must start with http:// or https://")]
-    Scheme,
-    /// The URL names no host.
-    #[error("the url names no host")]
-    NoHost,
-    /// The URL's host is an address the channel may not reach.
-    #[error("the url's address {0} is not public (allow private addresses to reach it)")]
-    PrivateAddress(IpAddr),
-    /// The secret is shorter than 16 bytes.
-    #[error("the secret must be at least 16 characters")]
-    ShortSecret,
-    /// The timeout is zero or over a minute.
-    #[error("the timeout must be between 1 ms and 60 s")]
-    Timeout,
-    /// The HTTP client could not be built.
-    #[error("the HTTP client could not be set up: {0}")]
-    Client(String),
-}
-
-/// Whether a webhook may connect to `ip` when private addresses are not allowed: only globally
-/// routable unicast addresses pass.
-pub fn is_public(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            let [a, b, ..] = v4.octets();
-            !(v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.is_multicast()
-                || v4.is_documentation()
-                || a == 0
-                || (a == 100 && (64..128).contains(&b)) // shared address space (carrier NAT)
-                || (a == 198 && (b == 18 || b == 19)) // benchmarking
-                || a >= 240) // reserved
-        }
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_public(IpAddr::V4(v4));
-            }
-            let first = v6.segments()[0];
-            !(v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                || (first & 0xfe00) == 0xfc00 // unique local
-                || (first & 0xffc0) == 0xfe80 // link-local
-                || first == 0x2001 && v6.segments()[1] == 0x0db8) // documentation
-        }
-    }
-}
-
-/// Resolves names for the client and refuses those that lead to no public address.
-struct PublicOnly;
-
-/// A name or address a webhook may not reach.
-#[derive(Debug, thiserror::Error)]
-#[error("{host} resolves to no public address (allow private addresses to reach it)")]
-struct NotPublic {
-    host: String,
-}
-
-impl reqwest::dns::Resolve for PublicOnly {
-    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
-        Box::pin(async move {
-            let host = name.as_str().to_string();
-            let addresses: Vec<SocketAddr> =
-                tokio::net::lookup_host((host.as_str(), 0)).await?.filter(|a| is_public(a.ip())).collect();
-            if addresses.is_empty() {
-                return Err(Box::new(NotPublic { host }) as Box<dyn std::error::Error + Send + Sync>);
-            }
-            Ok(Box::new(addresses.into_iter()) as reqwest::dns::Addrs)
-        })
-    }
-}
-
 /// The webhook adapter.
 #[derive(Debug)]
 pub struct Webhook {
     config: WebhookConfig,
-    client: reqwest::Client,
+    client: Client,
     /// Dates each attempt (its signed timestamp).
     clock: Arc<dyn Clock>,
 }
 
 impl Webhook {
     /// Checks the settings and sets up the client; `clock` dates each attempt.
-    pub fn new(config: WebhookConfig, clock: Arc<dyn Clock>) -> Result<Self, WebhookConfigError> {
-        if !matches!(config.url.scheme(), "http" | "https") {
-            return Err(WebhookConfigError::Scheme);
-        }
-        let host = config.url.host().ok_or(WebhookConfigError::NoHost)?;
-        if !config.allow_private_addresses {
-            let literal = match host {
-                url::Host::Ipv4(v4) => Some(IpAddr::V4(v4)),
-                url::Host::Ipv6(v6) => Some(IpAddr::V6(v6)),
-                url::Host::Domain(_) => None,
-            };
-            if let Some(ip) = literal.filter(|ip| !is_public(*ip)) {
-                return Err(WebhookConfigError::PrivateAddress(ip));
-            }
-        }
+    pub fn new(config: WebhookConfig, clock: Arc<dyn Clock>) -> Result<Self, ConfigError> {
         if config.secret.expose_secret().len() < 16 {
-            return Err(WebhookConfigError::ShortSecret);
+            return Err(ConfigError::Secret("must be at least 16 characters".into()));
         }
-        if config.timeout.is_zero() || config.timeout > Duration::from_secs(60) {
-            return Err(WebhookConfigError::Timeout);
-        }
-        crate::tls::install_crypto_provider();
-        let mut builder = reqwest::Client::builder()
-            .timeout(config.timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("siyu/", env!("CARGO_PKG_VERSION")));
-        if !config.allow_private_addresses {
-            builder = builder.dns_resolver(Arc::new(PublicOnly));
-        }
-        let client = builder.build().map_err(|e| WebhookConfigError::Client(e.without_url().to_string()))?;
+        let client = Client::new(&config.url, config.timeout, config.allow_private_addresses)?;
         Ok(Self { config, client, clock })
     }
 
@@ -287,55 +166,6 @@ impl Webhook {
         }))
         .expect("a JSON value always serializes")
     }
-
-    /// Reads what an answer says about a failure: its status and up to [`MAX_ERROR_BODY`] bytes.
-    async fn error_reason(mut response: reqwest::Response) -> String {
-        let status = response.status();
-        let mut text = Vec::new();
-        while text.len() < MAX_ERROR_BODY {
-            match response.chunk().await {
-                Ok(Some(chunk)) => text.extend_from_slice(&chunk[..chunk.len().min(MAX_ERROR_BODY - text.len())]),
-                _ => break,
-            }
-        }
-        let text = String::from_utf8_lossy(&text);
-        let text = text.trim();
-        if text.is_empty() { format!("HTTP {status}") } else { format!("HTTP {status}: {text}") }
-    }
-
-    /// What a failed request means: refused addresses are for good, anything else may pass later.
-    fn failure(&self, error: &reqwest::Error) -> Delivery {
-        let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
-        while let Some(cause) = source {
-            if let Some(refused) = cause.downcast_ref::<NotPublic>() {
-                return Delivery::Rejected { reason: refused.to_string() };
-            }
-            source = cause.source();
-        }
-        let reason = if error.is_timeout() {
-            format!("no answer from {} within {:?}", redacted_url(&self.config.url), self.config.timeout)
-        } else if error.is_connect() {
-            format!("could not connect to {}", redacted_url(&self.config.url))
-        } else {
-            format!("the request to {} failed: {}", redacted_url(&self.config.url), root_cause(error))
-        };
-        Delivery::Retry { reason, after: None }
-    }
-}
-
-/// The innermost cause of an error, which names what went wrong (reqwest's own text is generic).
-fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut cause = error;
-    while let Some(next) = cause.source() {
-        cause = next;
-    }
-    cause.to_string()
-}
-
-/// The wait a `Retry-After` header asks for, in seconds (an HTTP date is not followed).
-fn retry_after(response: &reqwest::Response) -> Option<Duration> {
-    let seconds: u64 = response.headers().get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim().parse().ok()?;
-    Some(Duration::from_secs(seconds).min(MAX_RETRY_AFTER))
 }
 
 #[async_trait]
@@ -357,34 +187,18 @@ impl ChannelAdapter for Webhook {
             .header(SIGNATURE_HEADER, signature)
             .header(IDEMPOTENCY_HEADER, &message.idempotency_key)
             .body(body);
-        let response = match request.send().await {
-            Ok(response) => response,
-            Err(error) => return self.failure(&error),
-        };
-        let status = response.status();
-        if status.is_success() {
-            let provider_id = response
-                .headers()
-                .get("x-request-id")
-                .and_then(|v| v.to_str().ok())
-                .map(|v| v.chars().take(200).collect());
-            return Delivery::Accepted { provider_id };
+        match request.send().await {
+            Err(error) => self.client.failure(&error),
+            Ok(response) if response.status().is_success() => {
+                let provider_id = response
+                    .headers()
+                    .get("x-request-id")
+                    .and_then(|v| v.to_str().ok())
+                    .map(|v| v.chars().take(200).collect());
+                Delivery::Accepted { provider_id }
+            }
+            Ok(response) => crate::http::unsuccessful(response).await,
         }
-        if status.is_redirection() {
-            return Delivery::Rejected {
-                reason: format!("HTTP {status}: the receiver redirects, and webhooks follow no redirect"),
-            };
-        }
-        let retryable = status.is_server_error()
-            || matches!(
-                status,
-                reqwest::StatusCode::REQUEST_TIMEOUT
-                    | reqwest::StatusCode::TOO_EARLY
-                    | reqwest::StatusCode::TOO_MANY_REQUESTS
-            );
-        let after = retry_after(&response);
-        let reason = Self::error_reason(response).await;
-        if retryable { Delivery::Retry { reason, after } } else { Delivery::Rejected { reason } }
     }
 }
 
@@ -457,34 +271,8 @@ mod tests {
         assert_eq!(verify(SECRET, "5", &old, body, 5, DEFAULT_REPLAY_WINDOW), Err(VerifyError::Mismatch));
     }
 
-    #[test]
-    fn only_globally_routable_addresses_are_public() {
-        for private in [
-            "127.0.0.1",
-            "10.1.2.3",
-            "172.16.0.1",
-            "192.168.1.1",
-            "169.254.169.254",
-            "0.0.0.0",
-            "100.64.0.1",
-            "255.255.255.255",
-            "224.0.0.1",
-            "::1",
-            "::",
-            "fd00::1",
-            "fe80::1",
-            "::ffff:127.0.0.1",
-            "::ffff:10.0.0.1",
-        ] {
-            assert!(!is_public(private.parse().unwrap()), "{private}");
-        }
-        for public in ["1.1.1.1", "203.119.1.1", "2400:3200::1", "::ffff:8.8.8.8"] {
-            assert!(is_public(public.parse().unwrap()), "{public}");
-        }
-    }
-
     impl Webhook {
-        fn new_for_test(config: WebhookConfig) -> Result<Self, WebhookConfigError> {
+        fn new_for_test(config: WebhookConfig) -> Result<Self, ConfigError> {
             Self::new(config, Arc::new(siyu_core::clock::SystemClock))
         }
     }
@@ -500,21 +288,24 @@ mod tests {
 
     #[test]
     fn settings_are_checked_and_never_print_the_secret() {
-        assert_eq!(Webhook::new_for_test(config("ftp://example.com/")).unwrap_err(), WebhookConfigError::Scheme);
+        assert_eq!(Webhook::new_for_test(config("ftp://example.com/")).unwrap_err(), ConfigError::Scheme);
         assert_eq!(
             Webhook::new_for_test(config("http://169.254.169.254/latest")).unwrap_err(),
-            WebhookConfigError::PrivateAddress("169.254.169.254".parse().unwrap())
+            ConfigError::PrivateAddress("169.254.169.254".parse().unwrap())
         );
         assert_eq!(
             Webhook::new_for_test(config("http://[::1]:8080/")).unwrap_err(),
-            WebhookConfigError::PrivateAddress("::1".parse().unwrap())
+            ConfigError::PrivateAddress("::1".parse().unwrap())
         );
         let mut short = config("https://example.com/");
         short.secret = SecretString::from("short");
-        assert_eq!(Webhook::new_for_test(short).unwrap_err(), WebhookConfigError::ShortSecret);
+        assert_eq!(
+            Webhook::new_for_test(short).unwrap_err(),
+            ConfigError::Secret("must be at least 16 characters".into())
+        );
         let mut slow = config("https://example.com/");
         slow.timeout = Duration::ZERO;
-        assert_eq!(Webhook::new_for_test(slow).unwrap_err(), WebhookConfigError::Timeout);
+        assert_eq!(Webhook::new_for_test(slow).unwrap_err(), ConfigError::Timeout);
         let shown = format!("{:?}", Webhook::new_for_test(config("https://user:pw@example.com/hook?token=t")).unwrap());
         assert!(!shown.contains("0123456789abcdef") && !shown.contains("pw") && !shown.contains("token=t"), "{shown}");
     }

@@ -5,5 +5,6 @@
 // Test cases: a panic is their failure report.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod robots;
 mod webhook;
 mod wecom_vectors;

@@ -158,7 +158,9 @@ async fn failures_are_told_apart_retryable_or_for_good() {
         Delivery::Retry { reason: "HTTP 429 Too Many Requests: slow down".into(), after: None }
     );
     match send("/gone").await {
-        Delivery::Rejected { reason } => assert_eq!(reason.len(), "HTTP 410 Gone: ".len() + webhook::MAX_ERROR_BODY),
+        Delivery::Rejected { reason } => {
+            assert_eq!(reason.len(), "HTTP 410 Gone: ".len() + siyu_channels::http::MAX_ERROR_BODY)
+        }
         other => panic!("{other:?}"),
     }
     assert!(matches!(send("/moved").await, Delivery::Rejected { reason } if reason.contains("no redirect")));
