@@ -1,10 +1,11 @@
 //! siyu's channel adapters, behind the domain's [`siyu_domain::channels::ChannelAdapter`] port:
 //! [`webhook`] (JSON POSTed and signed with HMAC-SHA256 over timestamp and body, private addresses
 //! refused unless allowed), [`wecom`] (WeCom's callback crypto: message signatures, AES-256-CBC
-//! with the EncodingAESKey) and [`robots`] (DingTalk and Feishu group robots, with their signing schemes), over [`http`] (the
+//! with the EncodingAESKey), [`email`] (SMTP with one-click unsubscribe) and [`robots`] (DingTalk and Feishu group robots, with their signing schemes), over [`http`] (the
 //! client, the address policy and what an answer means); [`tls`] installs the one TLS crypto
-//! provider (ring) the HTTP client uses. E-mail, WeCom and WeChat messages and SMS follow.
+//! provider (ring) the HTTP client uses. WeCom and WeChat messages and SMS follow.
 
+pub mod email;
 pub mod http;
 pub mod robots;
 pub mod tls;

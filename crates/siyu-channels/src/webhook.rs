@@ -161,6 +161,8 @@ impl Webhook {
             "to": message.to,
             "subject": message.subject,
             "body": message.body,
+            "html": message.html,
+            "unsubscribe_url": message.unsubscribe_url,
             "data": message.data,
             "sent_at": sent_at.to_string(),
         }))

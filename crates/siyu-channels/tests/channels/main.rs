@@ -5,6 +5,7 @@
 // Test cases: a panic is their failure report.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod email;
 mod robots;
 mod webhook;
 mod wecom_vectors;

@@ -30,6 +30,11 @@ pub struct OutgoingMessage {
     pub subject: Option<String>,
     /// The rendered text.
     pub body: String,
+    /// The rendered HTML, for channels that show it (e-mail); the text stays its plain version.
+    pub html: Option<String>,
+    /// Where the customer unsubscribes with one click (e-mail's `List-Unsubscribe`), for
+    /// marketing messages.
+    pub unsubscribe_url: Option<String>,
     /// Structured data passed along as it is (a webhook sends it; other channels ignore it).
     pub data: serde_json::Value,
 }

@@ -83,6 +83,8 @@ fn message(ws: WorkspaceId, key: &str) -> OutgoingMessage {
         subject: None,
         body: "生日快乐".into(),
         data: serde_json::json!({}),
+        html: None,
+        unsubscribe_url: None,
     }
 }
 
