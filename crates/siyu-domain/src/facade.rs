@@ -32,6 +32,8 @@ pub struct Services {
     pub models: Models,
     /// Segments and their upkeep.
     pub segments: Segments,
+    /// Tracked links and open pixels of sent messages.
+    pub tracking: crate::channels::tracking::Tracking,
     /// The feeds' subscribers, alive as long as the services are (feeds hold them weakly).
     _listeners: Arc<Listeners>,
 }
@@ -71,7 +73,8 @@ impl Services {
         for listener in &listeners._events {
             events.feed.subscribe(listener);
         }
-        Self { stores, clock, access, customers, events, models, segments, _listeners: Arc::new(listeners) }
+        let tracking = crate::channels::tracking::Tracking::new(access.clone(), events.clone());
+        Self { stores, clock, access, customers, events, models, segments, tracking, _listeners: Arc::new(listeners) }
     }
 
     /// Returns the current time.

@@ -1,6 +1,9 @@
-//! Public pages that need no login: the unsubscribe link (`/u/{token}`). Opening the link only asks
-//! for confirmation, so that mail scanners which follow links unsubscribe nobody; the change happens
-//! on POST — the page's button, or a mail client's RFC 8058 one-click POST — and can be undone.
+//! Public pages that need no login: the unsubscribe link (`/u/{token}`), and a sent message's
+//! tracked links (`/t/c/{token}`: records the click, redirects to the signed target) and open pixel
+//! (`/t/o/{token}`: records the open, answers a 1×1 GIF — also for a bad token, so a mail shows no
+//! broken image, but records nothing). Opening the unsubscribe link only asks for confirmation, so
+//! that mail scanners which follow links unsubscribe nobody; the change happens on POST — the
+//! page's button, or a mail client's RFC 8058 one-click POST — and can be undone.
 
 use crate::AppState;
 use axum::Router;
@@ -14,6 +17,50 @@ pub(crate) fn router() -> Router<AppState> {
     Router::new()
         .route("/u/{token}", axum::routing::get(confirm).post(unsubscribe))
         .route("/u/{token}/undo", axum::routing::post(undo))
+        .route("/t/c/{token}", axum::routing::get(follow_link))
+        .route("/t/o/{token}", axum::routing::get(open_pixel))
+}
+
+/// A transparent 1×1 GIF.
+const PIXEL: &[u8] = &[
+    0x47, 0x49, 0x46, 0x38, 0x39, 0x61, 0x01, 0x00, 0x01, 0x00, 0x80, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff,
+    0x21, 0xf9, 0x04, 0x01, 0x00, 0x00, 0x00, 0x00, 0x2c, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x01, 0x00, 0x00, 0x02,
+    0x02, 0x44, 0x01, 0x00, 0x3b,
+];
+
+/// GET /t/c/{token}: records `Message Clicked` and redirects to the link's target.
+async fn follow_link(State(app): State<AppState>, Path(token): Path<String>) -> Response {
+    match app.services.tracking.follow_link(&token).await {
+        Ok(target) => match HeaderValue::from_str(&target) {
+            Ok(location) => {
+                let mut response = StatusCode::FOUND.into_response();
+                response.headers_mut().insert(header::LOCATION, location);
+                response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+                response.headers_mut().insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+                response
+            }
+            Err(_) => link_invalid(),
+        },
+        Err(DomainError::NotFound(_)) => link_invalid(),
+        Err(error) => failed(error),
+    }
+}
+
+fn link_invalid() -> Response {
+    page(StatusCode::NOT_FOUND, "链接无效。", "This link is invalid.", None)
+}
+
+/// GET /t/o/{token}: records `Message Opened` (when the token is good) and answers the pixel.
+async fn open_pixel(State(app): State<AppState>, Path(token): Path<String>) -> Response {
+    if let Err(error) = app.services.tracking.record_open(&token).await
+        && !matches!(error, DomainError::NotFound(_))
+    {
+        tracing::warn!(error = %error.chain(), "an open could not be recorded");
+    }
+    let mut response = ([(header::CONTENT_TYPE, "image/gif")], PIXEL).into_response();
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store, max-age=0"));
+    response.headers_mut().insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    response
 }
 
 /// Escapes text for HTML (tokens are checked before they are echoed, but escape anyway).

@@ -1,12 +1,13 @@
 //! Channels: a message on its way out, and the port every channel adapter implements (the
-//! adapters live in `siyu-channels`: the signed webhook first; e-mail, WeCom, WeChat service
-//! notifications, SMS and group robots follow). An adapter sends one message once and says what
+//! adapters live in `siyu-channels`). An adapter sends one message once and says what
 //! became of it; retrying, dead-lettering, guardrails (consent, quiet hours, caps) and the outbox
 //! are the sender's, so that every adapter is held to the same rules; [`guardrails`] decides, at
-//! the moment of sending, whether a message goes now, later or not at all.
+//! the moment of sending, whether a message goes now, later or not at all; [`templates`] checks and
+//! renders what it says; [`tracking`] signs its links and open pixel and records what they see.
 
 pub mod guardrails;
 pub mod templates;
+pub mod tracking;
 
 use async_trait::async_trait;
 use siyu_core::{CustomerId, WorkspaceId};

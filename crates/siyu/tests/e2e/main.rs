@@ -19,6 +19,7 @@ mod events;
 mod hostile;
 mod invitations;
 mod limits;
+mod message_links;
 mod models;
 mod tracking;
 mod wecom;
