@@ -65,8 +65,13 @@ pub fn check(field: &str, source: &str, vocabulary: &Vocabulary) -> Result<(), V
     }
     let env = environment(false);
     let template = env.template_from_str(source).map_err(|e| vec![FieldError::new(field, at_line(&e))])?;
+    // The engine's own globals (`range`, `namespace`, …) are functions, not data.
+    let globals: BTreeSet<&str> = env.globals().map(|(name, _)| name).collect();
     let mut errors = Vec::new();
     for variable in template.undeclared_variables(true) {
+        if globals.contains(variable.split('.').next().unwrap_or_default()) {
+            continue;
+        }
         if let Some(problem) = unknown_variable(&variable, vocabulary) {
             errors.push(FieldError::new(field, problem));
         }
@@ -207,6 +212,9 @@ mod tests {
             check("body", "{% for t in customer.tags %}{{ t }}{% endfor %}{{ customer.rfm.class }}", &vocabulary()),
             Ok(())
         );
+        // The engine's functions are not variables.
+        let functions = "{% for i in range(3) %}{{ loop.index }}{% endfor %}{% set ns = namespace(n=0) %}{{ ns.n }}";
+        assert_eq!(check("body", functions, &vocabulary()), Ok(()));
         let errors = check("body", "{{ custmer.name }} {{ customer.traits.birthday }}", &vocabulary()).unwrap_err();
         let reasons: Vec<&str> = errors.iter().map(|e| e.reason.as_str()).collect();
         assert_eq!(errors.iter().map(|e| e.field.as_str()).collect::<Vec<_>>(), ["body", "body"]);
