@@ -76,8 +76,37 @@ pub fn check(field: &str, source: &str, vocabulary: &Vocabulary) -> Result<(), V
             errors.push(FieldError::new(field, problem));
         }
     }
+    if errors.is_empty() {
+        // A trial run over placeholder values catches a filter, test or function the engine does
+        // not have, on the paths the placeholders take (other failures depend on real values).
+        let mut trial = environment(false);
+        trial.set_undefined_behavior(minijinja::UndefinedBehavior::Lenient);
+        if let Err(error) = trial.render_str(source, placeholders(vocabulary))
+            && matches!(
+                error.kind(),
+                minijinja::ErrorKind::UnknownFilter
+                    | minijinja::ErrorKind::UnknownTest
+                    | minijinja::ErrorKind::UnknownFunction
+                    | minijinja::ErrorKind::UnknownMethod
+            )
+        {
+            errors.push(FieldError::new(field, at_line(&error)));
+        }
+    }
     errors.sort_by(|a, b| a.reason.cmp(&b.reason));
     if errors.is_empty() { Ok(()) } else { Err(errors) }
+}
+
+/// Every variable a template may use, with a placeholder value.
+fn placeholders(vocabulary: &Vocabulary) -> minijinja::Value {
+    let traits: serde_json::Map<String, serde_json::Value> =
+        vocabulary.trait_keys.iter().map(|key| (key.clone(), serde_json::Value::from("x"))).collect();
+    let context = serde_json::json!({
+        "customer": {"id": 1, "traits": traits, "tags": ["x"], "rfm": "x", "lifecycle": "x", "churn_risk": "x"},
+        "coupon": {"code": "x"},
+        "unsubscribe_url": "https://example.invalid/u/x",
+    });
+    minijinja::Value::from(minijinja::value::Serde(context))
 }
 
 /// Why `variable` (a dotted path) may not be used, or `None` when it may.
@@ -212,6 +241,10 @@ mod tests {
             check("body", "{% for t in customer.tags %}{{ t }}{% endfor %}{{ customer.rfm.class }}", &vocabulary()),
             Ok(())
         );
+        // A filter the engine does not have is found when the template is saved.
+        let errors = check("body", "{{ customer.traits.name | shout }}", &vocabulary()).unwrap_err();
+        assert!(errors[0].reason.contains("filter shout is unknown"), "{errors:?}");
+        assert!(check("body", "{% if customer.tags is crowded %}x{% endif %}", &vocabulary()).is_err());
         // The engine's functions are not variables.
         let functions = "{% for i in range(3) %}{{ loop.index }}{% endfor %}{% set ns = namespace(n=0) %}{{ ns.n }}";
         assert_eq!(check("body", functions, &vocabulary()), Ok(()));

@@ -83,6 +83,7 @@ macro_rules! both {
 }
 
 both!(
+    a_slow_job_holds_one_slot_of_its_batch_not_the_batch,
     a_message_is_sent_once_through_retries_and_a_refusal_is_dead_lettered,
     a_send_repeated_after_a_stopped_process_carries_the_same_key,
     a_scheduled_job_runs_once_when_due_and_its_key_schedules_it_only_once,
@@ -141,6 +142,46 @@ async fn state_of(store: &Arc<dyn JobStore>, ws: WorkspaceId, key: &str) -> (Job
         }
     }
     panic!("no job {key}");
+}
+
+/// Runs key `slow` only once another job of the batch has run.
+#[derive(Clone, Default)]
+struct Relay {
+    release: Arc<tokio::sync::Notify>,
+    ran: Arc<Mutex<Vec<String>>>,
+}
+
+#[async_trait]
+impl Handler for Relay {
+    async fn handle(&self, job: &Job) -> Result<(), Failure> {
+        if job.key == "slow" {
+            self.release.notified().await;
+            self.ran.lock().unwrap().push(job.key.clone());
+        } else {
+            self.ran.lock().unwrap().push(job.key.clone());
+            self.release.notify_one();
+        }
+        Ok(())
+    }
+}
+
+async fn a_slow_job_holds_one_slot_of_its_batch_not_the_batch(f: Fixture) {
+    let ws = f.workspaces[0];
+    f.store.schedule(ws, &job("send", "slow", at(0), 3), start()).await.unwrap();
+    f.store.schedule(ws, &job("send", "fast", at(1), 3), start()).await.unwrap();
+    let relay = Relay::default();
+    let mut worker = JobWorker::new("jobs", f.store.clone(), "node-1", SignedDuration::from_secs(60), 10)
+        .handle("send", relay.clone())
+        .concurrency(2);
+    // One after another, the slow job (claimed first) would wait for the fast one forever; side by
+    // side, the fast one releases it. (The timeout only turns a hang into a failure.)
+    let outcome = tokio::time::timeout(std::time::Duration::from_secs(30), worker.run_once(at(1)))
+        .await
+        .expect("the batch's jobs ran side by side");
+    assert_eq!(outcome.unwrap(), Outcome::Worked);
+    assert_eq!(*relay.ran.lock().unwrap(), ["fast", "slow"]);
+    assert_eq!(state_of(&f.store, ws, "slow").await, (JobState::Done, None));
+    assert_eq!(state_of(&f.store, ws, "fast").await, (JobState::Done, None));
 }
 
 async fn a_scheduled_job_runs_once_when_due_and_its_key_schedules_it_only_once(f: Fixture) {
