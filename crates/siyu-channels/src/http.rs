@@ -168,6 +168,11 @@ impl Client {
         self.inner.post(url)
     }
 
+    /// Starts a GET of `url` (the channel's, or one made from it).
+    pub fn get(&self, url: url::Url) -> reqwest::RequestBuilder {
+        self.inner.get(url)
+    }
+
     /// What a failed request means: refused addresses are for good, anything else may pass later.
     pub fn failure(&self, error: &reqwest::Error) -> Delivery {
         let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);

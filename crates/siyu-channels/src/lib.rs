@@ -1,7 +1,8 @@
 //! siyu's channel adapters, behind the domain's [`siyu_domain::channels::ChannelAdapter`] port:
 //! [`webhook`] (JSON POSTed and signed with HMAC-SHA256 over timestamp and body, private addresses
 //! refused unless allowed), [`wecom`] (WeCom's callback crypto: message signatures, AES-256-CBC
-//! with the EncodingAESKey), [`email`] (SMTP with one-click unsubscribe) and [`robots`] (DingTalk and Feishu group robots, with their signing schemes), over [`http`] (the
+//! with the EncodingAESKey), [`wecom_api`] (WeCom's server API: the access token kept and
+//! refreshed when refused), [`email`] (SMTP with one-click unsubscribe) and [`robots`] (DingTalk and Feishu group robots, with their signing schemes), over [`http`] (the
 //! client, the address policy and what an answer means); [`tls`] installs the one TLS crypto
 //! provider (ring) the HTTP client uses. WeCom and WeChat messages and SMS follow.
 
@@ -11,3 +12,4 @@ pub mod robots;
 pub mod tls;
 pub mod webhook;
 pub mod wecom;
+pub mod wecom_api;

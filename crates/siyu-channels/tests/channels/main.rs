@@ -8,4 +8,5 @@
 mod email;
 mod robots;
 mod webhook;
+mod wecom_api;
 mod wecom_vectors;
