@@ -8,7 +8,7 @@
 //! Answers carry `errcode`: 0 is success; a busy system (-1) or a frequency limit (45009, 45033)
 //! may pass later; anything else is refused with WeCom's `errmsg`.
 
-use crate::http::{Client, ConfigError, MAX_ERROR_BODY};
+use crate::http::{Client, ConfigError};
 use jiff::{SignedDuration, Timestamp};
 use secrecy::{ExposeSecret, SecretString};
 use siyu_core::clock::Clock;
@@ -22,6 +22,8 @@ pub const DEFAULT_BASE_URL: &str = "https://qyapi.weixin.qq.com";
 pub const TOKEN_CODES: [i64; 3] = [42001, 40014, 40001];
 /// Codes that may pass later: system busy, API frequency limits.
 pub const RETRY_CODES: [i64; 3] = [-1, 45009, 45033];
+/// The longest answer read.
+const MAX_ANSWER: usize = 1 << 20;
 /// A token is fetched again this long before WeCom says it expires.
 const TOKEN_MARGIN: SignedDuration = SignedDuration::from_secs(300);
 
@@ -109,8 +111,8 @@ impl WeComApi {
             Ok(response) => return Err(ApiError::Transport(crate::http::unsuccessful(response).await)),
             Err(error) => return Err(ApiError::Transport(self.client.failure(&error))),
         };
-        // WeCom's answers are small; a long one is not WeCom's.
-        let bytes = crate::http::read_limited(&mut response, 64 * MAX_ERROR_BODY).await;
+        // Answers of the calls siyu makes are small; a bound keeps a runaway one out of memory.
+        let bytes = crate::http::read_limited(&mut response, MAX_ANSWER).await;
         let answer: serde_json::Value = serde_json::from_slice(&bytes).map_err(|_| {
             ApiError::Transport(Delivery::Rejected {
                 reason: format!(
@@ -166,6 +168,59 @@ impl WeComApi {
                 self.answer(self.client.post(self.url(path, &[("access_token", &fresh)])).json(body).send().await).await
             }
             other => other,
+        }
+    }
+}
+
+/// WeCom's customer-contact group send (企业群发) to one external contact as a channel: each
+/// message becomes a single-chat task (`/cgi-bin/externalcontact/add_msg_template`) that the
+/// sending staff member confirms in their WeCom client, as WeCom requires of messages to
+/// customers. The message's `to` is the contact's external user id.
+pub struct WeComGroupSend {
+    api: Arc<WeComApi>,
+    /// The staff member (userid) who sends; the contact must be one of theirs.
+    sender: String,
+}
+
+impl WeComGroupSend {
+    /// Sends as `sender` through `api`.
+    pub fn new(api: Arc<WeComApi>, sender: impl Into<String>) -> Self {
+        Self { api, sender: sender.into() }
+    }
+}
+
+#[async_trait::async_trait]
+impl siyu_domain::channels::ChannelAdapter for WeComGroupSend {
+    fn name(&self) -> &'static str {
+        "wecom"
+    }
+
+    async fn send(&self, message: &siyu_domain::channels::OutgoingMessage) -> Delivery {
+        if message.to.is_empty() {
+            return Delivery::Rejected { reason: "the message names no external contact".into() };
+        }
+        if let Err(reason) = siyu_domain::channels::templates::check_length("wecom", &message.body) {
+            return Delivery::Rejected { reason };
+        }
+        let body = serde_json::json!({
+            "chat_type": "single",
+            "external_userid": [message.to],
+            "sender": self.sender,
+            "text": {"content": message.body},
+        });
+        match self.api.post("/cgi-bin/externalcontact/add_msg_template", &body).await {
+            Ok(answer) => {
+                // WeCom lists the contacts it could not reach (not the sender's customer).
+                let failed = answer["fail_list"].as_array().is_some_and(|list| list.iter().any(|id| *id == message.to));
+                if failed {
+                    Delivery::Rejected {
+                        reason: format!("{} is not a contact of {} (fail_list)", message.to, self.sender),
+                    }
+                } else {
+                    Delivery::Accepted { provider_id: answer["msgid"].as_str().map(str::to_string) }
+                }
+            }
+            Err(error) => error.delivery(),
         }
     }
 }

@@ -6,9 +6,9 @@ use axum::Json;
 use axum::extract::{Query, State};
 use secrecy::SecretString;
 use serde_json::{Value, json};
-use siyu_channels::wecom_api::{ApiError, WeComApi, WeComApiConfig};
+use siyu_channels::wecom_api::{ApiError, WeComApi, WeComApiConfig, WeComGroupSend};
 use siyu_core::clock::ManualClock;
-use siyu_domain::channels::Delivery;
+use siyu_domain::channels::{ChannelAdapter, Delivery, OutgoingMessage};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -51,8 +51,13 @@ async fn add_msg_template(
     if *double.limited.lock().unwrap() {
         return Json(json!({"errcode": 45009, "errmsg": "api freq out of limit"}));
     }
+    // The double's staff member `zhangsan` has one customer, wm-1; others land in fail_list.
+    let fail_list: Vec<Value> = body["external_userid"]
+        .as_array()
+        .map(|ids| ids.iter().filter(|id| body["sender"] != "zhangsan" || **id != "wm-1").cloned().collect())
+        .unwrap_or_default();
     double.calls.lock().unwrap().push(body);
-    Json(json!({"errcode": 0, "errmsg": "ok", "fail_list": [], "msgid": "msg-1"}))
+    Json(json!({"errcode": 0, "errmsg": "ok", "fail_list": fail_list, "msgid": "msg-1"}))
 }
 
 async fn double() -> (Arc<Double>, String) {
@@ -85,7 +90,7 @@ async fn the_token_is_kept_refreshed_when_refused_and_before_it_expires() {
     let clock = Arc::new(ManualClock::new(jiff::Timestamp::from_second(1_800_000_000).unwrap()));
     let (double, base) = double().await;
     let api = api(&base, SECRET, &clock);
-    let body = json!({"chat_type": "single", "external_userid": ["wm-1"], "text": {"content": "新品上市"}});
+    let body = json!({"chat_type": "single", "external_userid": ["wm-1"], "sender": "zhangsan", "text": {"content": "新品上市"}});
     assert_eq!(api.post(PATH, &body).await.unwrap()["msgid"], "msg-1");
     assert_eq!(api.post(PATH, &body).await.unwrap()["msgid"], "msg-1");
     assert_eq!(double.issued.lock().unwrap().len(), 1, "the token is kept between calls");
@@ -117,4 +122,41 @@ async fn failures_name_wecoms_code_and_what_it_means_for_a_send() {
     assert!(matches!(limited.delivery(), Delivery::Retry { reason, .. } if reason.contains("45009")));
     assert!(double.calls.lock().unwrap().is_empty());
     assert!(!format!("{api:?}").contains(SECRET));
+}
+
+fn to(contact: &str, body: &str) -> OutgoingMessage {
+    OutgoingMessage {
+        idempotency_key: "launch:v1:send:3".into(),
+        workspace: siyu_core::WorkspaceId(1),
+        customer: Some(siyu_core::CustomerId(3)),
+        to: contact.into(),
+        subject: None,
+        body: body.into(),
+        html: None,
+        unsubscribe_url: None,
+        data: json!({}),
+    }
+}
+
+#[tokio::test]
+async fn a_group_send_reaches_the_senders_contact_and_names_whom_it_cannot() {
+    let clock = Arc::new(ManualClock::new(jiff::Timestamp::from_second(1_800_000_000).unwrap()));
+    let (double, base) = double().await;
+    let channel = WeComGroupSend::new(Arc::new(api(&base, SECRET, &clock)), "zhangsan");
+    assert_eq!(channel.send(&to("wm-1", "新品上市")).await, Delivery::Accepted { provider_id: Some("msg-1".into()) });
+    let sent = double.calls.lock().unwrap()[0].clone();
+    assert_eq!(
+        sent,
+        json!({"chat_type": "single", "external_userid": ["wm-1"], "sender": "zhangsan", "text": {"content": "新品上市"}})
+    );
+    assert_eq!(
+        channel.send(&to("wm-2", "新品上市")).await,
+        Delivery::Rejected { reason: "wm-2 is not a contact of zhangsan (fail_list)".into() }
+    );
+    // Too long for WeCom, or to nobody: never sent.
+    assert!(
+        matches!(channel.send(&to("wm-1", &"会".repeat(700))).await, Delivery::Rejected { reason } if reason.contains("2100 bytes"))
+    );
+    assert!(matches!(channel.send(&to("", "hi")).await, Delivery::Rejected { .. }));
+    assert_eq!(double.calls.lock().unwrap().len(), 2);
 }
