@@ -9,7 +9,7 @@
 //! text. Unless private addresses are allowed, the server's name must resolve to public addresses
 //! only (checked before each connection).
 
-use crate::http::{ConfigError, MAX_TIMEOUT, is_public};
+use crate::http::{ConfigError, check_timeout, is_public};
 use async_trait::async_trait;
 use lettre::message::header::{ContentType, HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart, SinglePart};
@@ -82,9 +82,7 @@ impl Email {
         if config.host.trim().is_empty() {
             return Err(ConfigError::NoHost);
         }
-        if config.timeout.is_zero() || config.timeout > MAX_TIMEOUT {
-            return Err(ConfigError::Timeout);
-        }
+        check_timeout(config.timeout)?;
         let from: Mailbox = config
             .from
             .parse()

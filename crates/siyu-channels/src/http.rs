@@ -108,6 +108,11 @@ impl reqwest::dns::Resolve for PublicOnly {
     }
 }
 
+/// Checks a channel's timeout: more than zero, at most [`MAX_TIMEOUT`].
+pub fn check_timeout(timeout: Duration) -> Result<(), ConfigError> {
+    if timeout.is_zero() || timeout > MAX_TIMEOUT { Err(ConfigError::Timeout) } else { Ok(()) }
+}
+
 /// An HTTP client for one channel's URL.
 #[derive(Clone)]
 pub struct Client {
@@ -141,9 +146,7 @@ impl Client {
                 return Err(ConfigError::PrivateAddress(ip));
             }
         }
-        if timeout.is_zero() || timeout > MAX_TIMEOUT {
-            return Err(ConfigError::Timeout);
-        }
+        check_timeout(timeout)?;
         crate::tls::install_crypto_provider();
         let mut builder = reqwest::Client::builder()
             .timeout(timeout)
@@ -171,6 +174,35 @@ impl Client {
     /// Starts a GET of `url` (the channel's, or one made from it).
     pub fn get(&self, url: url::Url) -> reqwest::RequestBuilder {
         self.inner.get(url)
+    }
+
+    /// Sends `request`: the answer when it is a 2xx, else what the failure means for the message
+    /// ([`Client::failure`] for a request without an answer, [`unsuccessful`] for any other status).
+    pub async fn send(&self, request: reqwest::RequestBuilder) -> Result<reqwest::Response, Delivery> {
+        match request.send().await {
+            Ok(response) if response.status().is_success() => Ok(response),
+            Ok(response) => Err(unsuccessful(response).await),
+            Err(error) => Err(self.failure(&error)),
+        }
+    }
+
+    /// Sends `request` and reads its 2xx answer as JSON, up to `limit` bytes (providers that
+    /// answer errors in a 200 put them there). An answer that is not JSON is refused, not retried:
+    /// the provider may have acted on the request.
+    pub async fn send_json(
+        &self,
+        request: reqwest::RequestBuilder,
+        limit: usize,
+    ) -> Result<serde_json::Value, Delivery> {
+        let mut response = self.send(request).await?;
+        let bytes = read_limited(&mut response, limit).await;
+        serde_json::from_slice(&bytes).map_err(|_| Delivery::Rejected {
+            reason: format!(
+                "unreadable answer from {}: {}",
+                self.shown,
+                String::from_utf8_lossy(&bytes[..bytes.len().min(200)]).trim()
+            ),
+        })
     }
 
     /// What a failed request means: refused addresses are for good, anything else may pass later.
@@ -204,7 +236,7 @@ fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
 }
 
 /// Reads up to `limit` bytes of an answer's body.
-pub async fn read_limited(response: &mut reqwest::Response, limit: usize) -> Vec<u8> {
+async fn read_limited(response: &mut reqwest::Response, limit: usize) -> Vec<u8> {
     let mut bytes = Vec::new();
     while bytes.len() < limit {
         match response.chunk().await {
@@ -218,7 +250,7 @@ pub async fn read_limited(response: &mut reqwest::Response, limit: usize) -> Vec
 /// What an answer that is not a 2xx means: 408, 425, 429 and 5xx may pass later (after
 /// `Retry-After`, when given), a redirect is never followed, anything else is refused for good;
 /// the reason holds the status and up to [`MAX_ERROR_BODY`] bytes of the body.
-pub async fn unsuccessful(mut response: reqwest::Response) -> Delivery {
+async fn unsuccessful(mut response: reqwest::Response) -> Delivery {
     let status = response.status();
     if status.is_redirection() {
         return Delivery::Rejected {

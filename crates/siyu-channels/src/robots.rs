@@ -160,19 +160,9 @@ impl ChannelAdapter for Robot {
             _ => message.body.clone(),
         };
         let (url, body) = self.request(&text);
-        let mut response = match self.client.post(url).json(&body).send().await {
-            Ok(response) if response.status().is_success() => response,
-            Ok(response) => return crate::http::unsuccessful(response).await,
-            Err(error) => return self.client.failure(&error),
-        };
-        let answer = crate::http::read_limited(&mut response, MAX_ERROR_BODY).await;
-        let answer: serde_json::Value = match serde_json::from_slice(&answer) {
+        let answer = match self.client.send_json(self.client.post(url).json(&body), MAX_ERROR_BODY).await {
             Ok(answer) => answer,
-            Err(_) => {
-                return Delivery::Rejected {
-                    reason: format!("unreadable answer: {}", String::from_utf8_lossy(&answer).trim()),
-                };
-            }
+            Err(failed) => return failed,
         };
         let (code, text) = match self.config.kind {
             RobotKind::DingTalk => (&answer["errcode"], &answer["errmsg"]),

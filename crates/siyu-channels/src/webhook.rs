@@ -189,9 +189,8 @@ impl ChannelAdapter for Webhook {
             .header(SIGNATURE_HEADER, signature)
             .header(IDEMPOTENCY_HEADER, &message.idempotency_key)
             .body(body);
-        match request.send().await {
-            Err(error) => self.client.failure(&error),
-            Ok(response) if response.status().is_success() => {
+        match self.client.send(request).await {
+            Ok(response) => {
                 let provider_id = response
                     .headers()
                     .get("x-request-id")
@@ -199,7 +198,7 @@ impl ChannelAdapter for Webhook {
                     .map(|v| v.chars().take(200).collect());
                 Delivery::Accepted { provider_id }
             }
-            Ok(response) => crate::http::unsuccessful(response).await,
+            Err(failed) => failed,
         }
     }
 }

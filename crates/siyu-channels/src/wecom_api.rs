@@ -105,22 +105,9 @@ impl WeComApi {
     }
 
     /// Reads WeCom's answer: its JSON with `errcode` 0, or the failure.
-    async fn answer(&self, sent: Result<reqwest::Response, reqwest::Error>) -> Result<serde_json::Value, ApiError> {
-        let mut response = match sent {
-            Ok(response) if response.status().is_success() => response,
-            Ok(response) => return Err(ApiError::Transport(crate::http::unsuccessful(response).await)),
-            Err(error) => return Err(ApiError::Transport(self.client.failure(&error))),
-        };
+    async fn answer(&self, request: reqwest::RequestBuilder) -> Result<serde_json::Value, ApiError> {
         // Answers of the calls siyu makes are small; a bound keeps a runaway one out of memory.
-        let bytes = crate::http::read_limited(&mut response, MAX_ANSWER).await;
-        let answer: serde_json::Value = serde_json::from_slice(&bytes).map_err(|_| {
-            ApiError::Transport(Delivery::Rejected {
-                reason: format!(
-                    "unreadable answer from WeCom: {}",
-                    String::from_utf8_lossy(&bytes[..bytes.len().min(200)])
-                ),
-            })
-        })?;
+        let answer = self.client.send_json(request, MAX_ANSWER).await.map_err(ApiError::Transport)?;
         match answer.get("errcode").map(serde_json::Value::as_i64) {
             None | Some(Some(0)) => Ok(answer),
             Some(code) => Err(ApiError::Code {
@@ -145,7 +132,7 @@ impl WeComApi {
             "/cgi-bin/gettoken",
             &[("corpid", &self.config.corp_id), ("corpsecret", self.config.secret.expose_secret())],
         );
-        let answer = self.answer(self.client.get(url).send().await).await?;
+        let answer = self.answer(self.client.get(url)).await?;
         let token = answer["access_token"].as_str().filter(|t| !t.is_empty()).ok_or_else(|| {
             ApiError::Transport(Delivery::Retry { reason: "WeCom gave no access_token".into(), after: None })
         })?;
@@ -160,12 +147,11 @@ impl WeComApi {
     /// answer.
     pub async fn post(&self, path: &str, body: &serde_json::Value) -> Result<serde_json::Value, ApiError> {
         let token = self.token(None).await?;
-        let first =
-            self.answer(self.client.post(self.url(path, &[("access_token", &token)])).json(body).send().await).await;
+        let first = self.answer(self.client.post(self.url(path, &[("access_token", &token)])).json(body)).await;
         match first {
             Err(ApiError::Code { code, .. }) if TOKEN_CODES.contains(&code) => {
                 let fresh = self.token(Some(&token)).await?;
-                self.answer(self.client.post(self.url(path, &[("access_token", &fresh)])).json(body).send().await).await
+                self.answer(self.client.post(self.url(path, &[("access_token", &fresh)])).json(body)).await
             }
             other => other,
         }

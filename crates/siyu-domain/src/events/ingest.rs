@@ -320,11 +320,10 @@ impl Events {
                 }
             }
         });
-        let hashes: Vec<u128> = pending.iter().map(|(_, _, hash)| *hash).collect();
-        let result = self.store_messages(principal, pending, &mut outcome, received_us).await;
+        let result = self.store_messages(principal, &mut pending, &mut outcome, received_us).await;
         if result.is_err() {
             self.with_ingest(ws, |state| {
-                for hash in &hashes {
+                for (_, _, hash) in &pending {
                     state.seen.remove(hash);
                 }
             });
@@ -334,10 +333,12 @@ impl Events {
         Ok(outcome)
     }
 
+    /// Stores the pending messages, moving their fields into the events; their hashes stay, for
+    /// the caller to forget if storing fails.
     async fn store_messages(
         &self,
         principal: &Principal,
-        mut pending: Vec<(usize, TrackingMessage, u128)>,
+        pending: &mut [(usize, TrackingMessage, u128)],
         outcome: &mut IngestOutcome,
         received_us: i64,
     ) -> DomainResult<()> {
