@@ -4,9 +4,11 @@
 //! with the EncodingAESKey), [`wecom_api`] (WeCom's server API: the access token kept and
 //! refreshed when refused), [`email`] (SMTP with one-click unsubscribe) and [`robots`] (DingTalk and Feishu group robots, with their signing schemes), over [`http`] (the
 //! client, the address policy and what an answer means); [`tls`] installs the one TLS crypto
-//! provider (ring) the HTTP client uses. WeCom and WeChat messages and SMS follow.
+//! provider (ring) the HTTP client uses. [`factory`] builds them from a workspace's configured channels.
+//! WeChat messages and SMS follow.
 
 pub mod email;
+pub mod factory;
 pub mod http;
 pub mod robots;
 pub mod tls;

@@ -4,6 +4,7 @@
 //! each takes the acting [`crate::access::Principal`].
 
 use crate::access::{Access, AccessStores, Permission, Principal};
+use crate::channels::messaging::{ChannelFactory, Messaging};
 use crate::customers::{CustomerChanges, CustomerStores, Customers};
 use crate::error::DomainResult;
 use crate::events::{EventChanges, Events};
@@ -34,6 +35,8 @@ pub struct Services {
     pub segments: Segments,
     /// Tracked links and open pixels of sent messages.
     pub tracking: crate::channels::tracking::Tracking,
+    /// Configured channels and the messages sent on them.
+    pub messaging: Messaging,
     /// The feeds' subscribers, alive as long as the services are (feeds hold them weakly).
     _listeners: Arc<Listeners>,
 }
@@ -74,7 +77,33 @@ impl Services {
             events.feed.subscribe(listener);
         }
         let tracking = crate::channels::tracking::Tracking::new(access.clone(), events.clone());
-        Self { stores, clock, access, customers, events, models, segments, tracking, _listeners: Arc::new(listeners) }
+        let messaging = Messaging::new(
+            access.clone(),
+            customers.clone(),
+            events.clone(),
+            models.clone(),
+            segments.clone(),
+            stores.messages.clone(),
+        );
+        Self {
+            stores,
+            clock,
+            access,
+            customers,
+            events,
+            models,
+            segments,
+            tracking,
+            messaging,
+            _listeners: Arc::new(listeners),
+        }
+    }
+
+    /// The same services sending through adapters that `factory` builds, with links (unsubscribe,
+    /// tracking) under `public_url`.
+    pub fn with_channels(mut self, factory: Arc<dyn ChannelFactory>, public_url: Option<&str>) -> Self {
+        self.messaging = self.messaging.with_factory(factory, public_url);
+        self
     }
 
     /// Returns the current time.
@@ -85,8 +114,8 @@ impl Services {
     /// Every slice that holds data about customers, in the order they depend on each other: an
     /// export walks it, an erasure too (customers first). A slice that keeps customer data must be
     /// listed here (the storage contract checks every table against [`PersonalData::holds`]).
-    pub fn personal_data(&self) -> [&dyn PersonalData; 4] {
-        [&self.customers, &self.events, &self.models, &self.segments]
+    pub fn personal_data(&self) -> [&dyn PersonalData; 5] {
+        [&self.customers, &self.events, &self.models, &self.segments, &self.messaging]
     }
 
     /// Returns everything held about a customer (and the profiles merged into it) as one JSON

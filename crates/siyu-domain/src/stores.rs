@@ -4,6 +4,7 @@ use crate::access::api_keys::ApiKeyStore;
 use crate::access::audit::AuditStore;
 use crate::access::users::UserStore;
 use crate::access::workspaces::WorkspaceStore;
+use crate::channels::store::MessageStore;
 use crate::customers::CustomerStore;
 use crate::customers::consent::ConsentStore;
 use crate::customers::tags::TagStore;
@@ -35,6 +36,8 @@ pub struct Stores {
     pub events: Arc<dyn EventStore>,
     /// Durable jobs.
     pub jobs: Arc<dyn JobStore>,
+    /// Configured channels and messages.
+    pub messages: Arc<dyn MessageStore>,
     /// Upkeep of the storage itself.
     pub maintenance: Arc<dyn Maintenance>,
 }

@@ -18,6 +18,9 @@ pub enum Failure {
     /// It may succeed later, but not before the wait given (a provider's `Retry-After`): retry
     /// after that wait or the back-off, whichever is longer.
     RetryAfter(String, SignedDuration),
+    /// It is not to run before the instant given (quiet hours): run it again then, whatever the
+    /// back-off.
+    At(String, Timestamp),
     /// It never will (bad payload, a customer gone): bury it now.
     Permanent(String),
 }
@@ -120,7 +123,9 @@ impl JobWorker {
                 tracing::warn!(job = id, %kind, %reason, "job buried");
                 store.bury(ws, id, &self.owner, &reason, now).await?;
             }
-            Err(Failure::Retry(reason) | Failure::RetryAfter(reason, _)) if attempts >= max_attempts => {
+            Err(Failure::Retry(reason) | Failure::RetryAfter(reason, _) | Failure::At(reason, _))
+                if attempts >= max_attempts =>
+            {
                 let reason = format!("{reason} (gave up after {attempts} attempts)");
                 tracing::warn!(job = id, %kind, %reason, "job buried");
                 store.bury(ws, id, &self.owner, &reason, now).await?;
@@ -128,6 +133,9 @@ impl JobWorker {
             Err(Failure::Retry(reason)) => {
                 let at = now.checked_add(retry_delay(attempts)).unwrap_or(Timestamp::MAX);
                 store.retry(ws, id, &self.owner, &reason, at, now).await?;
+            }
+            Err(Failure::At(reason, at)) => {
+                store.retry(ws, id, &self.owner, &reason, at.max(now), now).await?;
             }
             Err(Failure::RetryAfter(reason, wait)) => {
                 let at = now.checked_add(retry_delay(attempts).max(wait.min(MAX_RETRY))).unwrap_or(Timestamp::MAX);

@@ -89,6 +89,12 @@ const VERSIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../migrations/sqlite/0014_events_clear.sql"),
         include_str!("../migrations/postgres/0014_events_clear.sql"),
     ),
+    (
+        15,
+        "messages",
+        include_str!("../migrations/sqlite/0015_messages.sql"),
+        include_str!("../migrations/postgres/0015_messages.sql"),
+    ),
 ];
 
 /// Which dialect's files to use.

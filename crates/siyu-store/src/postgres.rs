@@ -399,6 +399,7 @@ const CLEAR_EVENT: &str = "properties NOT LIKE '#sealed1:%'";
 // The SQL shared by both backends; last, because it brings its own test module.
 include!("sql/rows.rs");
 include!("sql/jobs.rs");
+include!("sql/messages.rs");
 include!("sql/access/workspaces.rs");
 include!("sql/access/users.rs");
 include!("sql/access/api_keys.rs");

@@ -14,6 +14,8 @@ use tokio::net::TcpListener;
 /// A built application, ready to serve.
 pub struct App {
     services: Services,
+    /// Builds the adapters of the workspaces' channels.
+    factory: Arc<siyu_channels::factory::Factory>,
     public_url: Option<String>,
     jobs: JobsConfig,
     /// The shared runner: the store's checkpoints from the start (every command writes), the
@@ -32,7 +34,11 @@ impl App {
         let stores = siyu_store::open(&config.backend())
             .await
             .with_context(|| format!("cannot open the database {database_url}"))?;
-        let services = Services::new(stores, master_key, Arc::new(SystemClock));
+        let clock: Arc<dyn siyu_core::Clock> = Arc::new(SystemClock);
+        let factory =
+            Arc::new(siyu_channels::factory::Factory::new(clock.clone(), config.channels.allow_private_addresses));
+        let services =
+            Services::new(stores, master_key, clock).with_channels(factory.clone(), config.http.public_url.as_deref());
         // A store written by an older siyu may hold identities, notes and logged events in the
         // clear: they are sealed before anything is served.
         let sealed = services.customers.seal_clear_values().await.map_err(|e| anyhow::anyhow!(e.chain()))?;
@@ -50,7 +56,7 @@ impl App {
             let maintenance = maintenance.clone();
             async move { maintenance.checkpoint().await.map_err(WorkError::from) }
         }));
-        Ok(Self { services, public_url: config.http.public_url.clone(), jobs: config.jobs.clone(), runner })
+        Ok(Self { services, factory, public_url: config.http.public_url.clone(), jobs: config.jobs.clone(), runner })
     }
 
     /// Returns the domain services (for CLI commands and tests).
@@ -65,10 +71,12 @@ impl App {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let addr = listener.local_addr()?;
-        let Self { services, public_url, jobs, mut runner } = self;
+        let Self { services, factory, public_url, jobs, mut runner } = self;
+        let public_url = public_url.unwrap_or_else(|| format!("http://{addr}"));
+        // Messages link back (unsubscribe, tracking) to where the server is reached.
+        let services = services.with_channels(factory, Some(&public_url));
         start_workers(&mut runner, &services, &jobs);
         let workers = runner.statuses();
-        let public_url = public_url.unwrap_or_else(|| format!("http://{addr}"));
         let state = AppState {
             services,
             workers,
@@ -145,6 +153,27 @@ pub fn spawn_live_workers(runner: &mut Runner, services: &Services) {
         async move { Ok(segments.record_upkeep().await?) }
     });
     runner.spawn_woken(recorder, wakes.record.into());
+    spawn_send_worker(runner, services);
+}
+
+/// Messages sent at once, per batch: a send mostly waits for its provider.
+const SEND_CONCURRENCY: usize = 16;
+
+/// Starts `channels.send`: claims due send jobs (under a lease, so several processes on one
+/// PostgreSQL database share them) and sends each through `Messaging::deliver`; woken when a
+/// message is queued here, and looking every second for those another process queued.
+pub fn spawn_send_worker(runner: &mut Runner, services: &Services) {
+    let owner = format!("{}-{}", std::process::id(), services.now().as_nanosecond());
+    let worker = siyu_jobs::JobWorker::new(
+        "channels.send",
+        services.stores.jobs.clone(),
+        owner,
+        jiff::SignedDuration::from_secs(120),
+        100,
+    )
+    .handle(siyu_jobs::send::SEND_KIND, siyu_jobs::send::SendHandler::new(services.messaging.clone()))
+    .concurrency(SEND_CONCURRENCY);
+    runner.spawn_woken(worker, services.messaging.wake().into());
 }
 
 /// Returns whether cookies must carry `Secure`: whenever the public URL is https.

@@ -91,11 +91,17 @@ impl Default for JobsConfig {
     }
 }
 
-/// `[channels]`: reserved for the delivery channels (SMTP, WeCom, SMS); accepted empty, and any key
-/// in it is refused until a channel reads it. Their credentials will be [`Secret`]s in `[secrets]`.
+/// `[channels]`: what every workspace's channels may do (each workspace configures its own
+/// channels and their credentials through the API).
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-pub struct ChannelsConfig {}
+pub struct ChannelsConfig {
+    /// Whether channels may reach loopback, private and link-local addresses (a relay or receiver
+    /// inside the network; `SIYU_CHANNELS__ALLOW_PRIVATE_ADDRESSES`). Off by default: otherwise a
+    /// workspace's webhook could reach the server's own network.
+    #[serde(default)]
+    pub allow_private_addresses: bool,
+}
 
 /// `[secrets]`: every secret siyu is given, in one table (so one file mode or one set of variables
 /// protects them all); printed only as `[redacted]` or `[not set]`.

@@ -53,11 +53,15 @@ pub enum Permission {
     AnalyticsRead,
     /// Create and change segments and the models' thresholds.
     SegmentsManage,
+    /// Send messages to customers and see the configured channels.
+    MessagesSend,
+    /// Read the message log.
+    MessagesRead,
 }
 
 impl Permission {
     /// Every permission, in the order of the documented matrix.
-    pub const ALL: [Permission; 15] = [
+    pub const ALL: [Permission; 17] = [
         Self::CustomersRead,
         Self::CustomersWrite,
         Self::CustomersDelete,
@@ -73,6 +77,8 @@ impl Permission {
         Self::EventsWrite,
         Self::AnalyticsRead,
         Self::SegmentsManage,
+        Self::MessagesSend,
+        Self::MessagesRead,
     ];
 
     /// Returns the permission's name as written in docs and errors, e.g. `pii:read`.
@@ -93,6 +99,8 @@ impl Permission {
             Self::EventsWrite => "events:write",
             Self::AnalyticsRead => "analytics:read",
             Self::SegmentsManage => "segments:manage",
+            Self::MessagesSend => "messages:send",
+            Self::MessagesRead => "messages:read",
         }
     }
 }
@@ -118,9 +126,11 @@ impl Role {
                     | EventsWrite
                     | AnalyticsRead
                     | SegmentsManage
+                    | MessagesSend
+                    | MessagesRead
             ),
             Self::Analyst => matches!(permission, CustomersRead | AnalyticsRead),
-            Self::CsAgent => matches!(permission, CustomersRead | NotesWrite | ConsentWrite),
+            Self::CsAgent => matches!(permission, CustomersRead | NotesWrite | ConsentWrite | MessagesRead),
             Self::Auditor => matches!(permission, CustomersRead | AuditRead),
         }
     }

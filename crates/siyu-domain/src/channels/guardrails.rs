@@ -178,6 +178,11 @@ impl FrequencyCap {
         Ok(Self { max, window: SignedDuration::from_hours(24 * i64::from(days)) })
     }
 
+    /// The most messages in a window.
+    pub fn max(&self) -> u32 {
+        self.max
+    }
+
     /// How far back sends count.
     pub fn window(&self) -> SignedDuration {
         self.window

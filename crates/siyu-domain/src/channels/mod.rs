@@ -3,14 +3,26 @@
 //! became of it; retrying, dead-lettering, guardrails (consent, quiet hours, caps) and the outbox
 //! are the sender's, so that every adapter is held to the same rules; [`guardrails`] decides, at
 //! the moment of sending, whether a message goes now, later or not at all; [`templates`] checks and
-//! renders what it says; [`tracking`] signs its links and open pixel and records what they see.
+//! renders what it says; [`tracking`] signs its links and open pixel and records what they see;
+//! [`messaging`] keeps each workspace's configured channels (built into adapters by a
+//! [`ChannelFactory`]) and sends its messages: queued with their send job in one transaction
+//! ([`store`]), then at send time held to the guardrails, rendered, handed to the adapter, and
+//! recorded as `Message Sent`, `Failed` or `Blocked`.
 
 pub mod guardrails;
+pub mod messaging;
+mod personal_data;
+pub mod store;
 pub mod templates;
 pub mod tracking;
 
+use crate::FieldError;
+use crate::customers::IdentityKind;
+use crate::customers::consent::Channel as ConsentChannel;
 use async_trait::async_trait;
 use siyu_core::{CustomerId, WorkspaceId};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// A message to send, already rendered.
@@ -73,4 +85,68 @@ pub trait ChannelAdapter: Send + Sync {
     /// Makes one attempt at delivering `message` and returns what became of it; never panics on
     /// what the provider answers, and returns within the adapter's timeout.
     async fn send(&self, message: &OutgoingMessage) -> Delivery;
+}
+
+/// A kind of channel a [`ChannelFactory`] builds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChannelKind {
+    /// Its name (`webhook`, `email`, …).
+    pub name: &'static str,
+    /// The settings it takes that are secrets (sealed at rest, never shown).
+    pub secrets: &'static [&'static str],
+    /// The identity that is a customer's address on it (`None`: the channel needs none — a
+    /// webhook passes the customer's id and the receiver knows the rest).
+    pub address: Option<IdentityKind>,
+    /// Where its messages reach the customer, for marketing consent (`None`: the channel's
+    /// `consent_channel` setting says; without it, it sends no marketing).
+    pub consent: Option<ConsentChannel>,
+    /// Whether it messages customers at all (group robots notify staff only).
+    pub for_customers: bool,
+}
+
+/// A configured channel, as its adapter is built from it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ChannelSpec {
+    /// Its name in the workspace.
+    pub name: String,
+    /// Its kind.
+    pub kind: String,
+    /// Its settings that are not secret.
+    pub settings: serde_json::Map<String, serde_json::Value>,
+    /// Its secrets, by setting name.
+    pub secrets: BTreeMap<String, String>,
+}
+
+impl std::fmt::Debug for ChannelSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChannelSpec")
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .field("settings", &self.settings)
+            .field("secrets", &self.secrets.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+/// Builds adapters from configured channels (the adapters' crate implements it).
+pub trait ChannelFactory: Send + Sync {
+    /// The kinds it builds.
+    fn kinds(&self) -> &[ChannelKind];
+
+    /// Checks a channel's settings and builds its adapter; errors name the setting
+    /// (`settings.url`, `secrets.secret`). Call it on a Tokio runtime.
+    fn build(&self, spec: &ChannelSpec) -> Result<Arc<dyn ChannelAdapter>, Vec<FieldError>>;
+}
+
+/// A factory that builds nothing (a siyu without adapters, e.g. a tool that only reads).
+pub struct NoChannels;
+
+impl ChannelFactory for NoChannels {
+    fn kinds(&self) -> &[ChannelKind] {
+        &[]
+    }
+
+    fn build(&self, spec: &ChannelSpec) -> Result<Arc<dyn ChannelAdapter>, Vec<FieldError>> {
+        Err(vec![FieldError::new("kind", format!("this siyu builds no channels (\"{}\")", spec.kind))])
+    }
 }

@@ -21,12 +21,16 @@ mod sends;
 use sends::{
     a_message_is_sent_once_through_retries_and_a_refusal_is_dead_lettered,
     a_send_repeated_after_a_stopped_process_carries_the_same_key,
+    marketing_is_held_to_consent_the_cap_and_quiet_hours_when_it_is_sent,
 };
 
 /// A fresh store with two workspaces, and how to open it again.
 struct Fixture {
     backend: Backend,
     store: Arc<dyn JobStore>,
+    /// The services over the same store, at `clock`.
+    services: Services,
+    clock: Arc<ManualClock>,
     workspaces: [WorkspaceId; 2],
     _dir: Option<tempfile::TempDir>,
 }
@@ -40,13 +44,13 @@ impl Fixture {
 async fn fixture(backend: Backend, dir: Option<tempfile::TempDir>) -> Fixture {
     let stores = siyu_store::open(&backend).await.unwrap();
     let clock = Arc::new(ManualClock::new(start()));
-    let services = Services::new(stores.clone(), SecretKey::generate().unwrap(), clock);
+    let services = Services::new(stores.clone(), SecretKey::generate().unwrap(), clock.clone());
     let mut workspaces = [WorkspaceId(0); 2];
     for (i, slug) in ["brand-a", "brand-b"].iter().enumerate() {
         workspaces[i] =
             services.access.create_workspace(&NewWorkspace::parse(slug, None, None, None).unwrap()).await.unwrap().id;
     }
-    Fixture { backend, store: stores.jobs, workspaces, _dir: dir }
+    Fixture { backend, store: stores.jobs, services, clock, workspaces, _dir: dir }
 }
 
 async fn fresh_sqlite() -> Option<Fixture> {
@@ -86,6 +90,7 @@ both!(
     a_slow_job_holds_one_slot_of_its_batch_not_the_batch,
     a_message_is_sent_once_through_retries_and_a_refusal_is_dead_lettered,
     a_send_repeated_after_a_stopped_process_carries_the_same_key,
+    marketing_is_held_to_consent_the_cap_and_quiet_hours_when_it_is_sent,
     a_scheduled_job_runs_once_when_due_and_its_key_schedules_it_only_once,
     a_failing_job_is_retried_with_backoff_then_buried_with_the_reason,
     a_job_whose_worker_died_is_claimed_again_after_its_lease_and_buried_after_too_many,

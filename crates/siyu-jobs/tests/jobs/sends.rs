@@ -1,33 +1,48 @@
-//! Messages sent as durable jobs through the real webhook adapter to a receiver on 127.0.0.1 that
-//! verifies every request and answers as scripted: retried with back-off (and no sooner than
-//! `Retry-After`), dead-lettered when refused, never sent for another workspace, and sent again
-//! under the same idempotency key when a process stopped between the provider's answer and the
-//! job's completion.
+//! Messages queued to customers and sent as durable jobs through a configured webhook channel (the
+//! real adapter) to a receiver on 127.0.0.1 that verifies every request and answers as scripted:
+//! retried with back-off (and no sooner than `Retry-After`), dead-lettered when refused, never sent
+//! twice once recorded, sent again under the same idempotency key when a process stopped between
+//! the provider's answer and its record, and held at send time to consent, the frequency cap
+//! (under concurrency) and quiet hours.
 
-use crate::{Fixture, start};
+use crate::{Fixture, at, start};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use jiff::SignedDuration;
-use siyu_channels::webhook::{self, Webhook, WebhookConfig};
+use siyu_channels::factory::Factory;
+use siyu_channels::webhook;
+use siyu_core::CustomerId;
 use siyu_core::clock::{Clock, ManualClock};
-use siyu_core::{CustomerId, WorkspaceId};
-use siyu_domain::channels::OutgoingMessage;
+use siyu_domain::Services;
+use siyu_domain::access::Principal;
+use siyu_domain::channels::guardrails::MessageClass;
+use siyu_domain::channels::messaging::{ChannelInput, MessageInput};
+use siyu_domain::channels::store::MessageStatus;
+use siyu_domain::customers::{ConsentChange, CustomerInput};
 use siyu_domain::jobs::{JobState, JobStore};
-use siyu_jobs::send::{SEND_KIND, SendHandler, send_job};
+use siyu_jobs::send::{SEND_KIND, SendHandler};
 use siyu_jobs::{Handler, JobWorker, Outcome, Worker};
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
 const SECRET: &str = "whsec-jobs-0123456789";
 
+type Script = Vec<(StatusCode, Option<&'static str>, &'static str)>;
+
 /// A receiver: answers the scripted responses in turn (then 200), and records each request's
-/// idempotency key and whether its signature verified at the test's clock.
+/// idempotency key, customer and whether its signature verified at the test's clock.
 struct Receiver {
     script: Mutex<VecDeque<(StatusCode, Option<&'static str>, &'static str)>>,
-    seen: Mutex<Vec<(String, bool)>>,
+    seen: Mutex<Vec<(String, i64, bool)>>,
     clock: Arc<ManualClock>,
+}
+
+impl Receiver {
+    fn seen(&self) -> Vec<(String, i64, bool)> {
+        self.seen.lock().unwrap().clone()
+    }
 }
 
 async fn receive(State(receiver): State<Arc<Receiver>>, headers: HeaderMap, body: Bytes) -> Response {
@@ -39,7 +54,8 @@ async fn receive(State(receiver): State<Arc<Receiver>>, headers: HeaderMap, body
         webhook::DEFAULT_REPLAY_WINDOW,
     )
     .is_ok();
-    receiver.seen.lock().unwrap().push((key(&headers), verified));
+    let customer = serde_json::from_slice::<serde_json::Value>(&body).unwrap()["customer_id"].as_i64().unwrap_or(0);
+    receiver.seen.lock().unwrap().push((key(&headers), customer, verified));
     let (status, retry_after, text) =
         receiver.script.lock().unwrap().pop_front().unwrap_or((StatusCode::OK, None, "ok"));
     match retry_after {
@@ -49,10 +65,7 @@ async fn receive(State(receiver): State<Arc<Receiver>>, headers: HeaderMap, body
 }
 
 /// Starts a receiver; returns it and its URL.
-async fn receiver(
-    clock: &Arc<ManualClock>,
-    script: Vec<(StatusCode, Option<&'static str>, &'static str)>,
-) -> (Arc<Receiver>, String) {
+async fn receiver(clock: &Arc<ManualClock>, script: Script) -> (Arc<Receiver>, String) {
     let receiver =
         Arc::new(Receiver { script: Mutex::new(script.into()), seen: Mutex::new(Vec::new()), clock: clock.clone() });
     let router = axum::Router::new().route("/hook", axum::routing::post(receive)).with_state(receiver.clone());
@@ -62,125 +75,263 @@ async fn receiver(
     (receiver, url)
 }
 
-/// A process's send handler whose channel `hooks` posts to `url`.
-fn handler(url: &str, clock: &Arc<ManualClock>) -> SendHandler {
-    let config = WebhookConfig {
-        url: url.parse().unwrap(),
-        secret: secrecy::SecretString::from(SECRET),
-        timeout: std::time::Duration::from_secs(5),
-        allow_private_addresses: true,
+/// The fixture's services sending through the real adapters (private addresses allowed: the
+/// receiver is on 127.0.0.1), with a webhook channel `hooks` to `url` whose customers' marketing
+/// consent is on SMS; returns them with an owner of the first workspace.
+async fn services(f: &Fixture, url: &str, dry_run: bool) -> (Services, Principal) {
+    let factory = Arc::new(Factory::new(f.clock.clone(), true));
+    let services = f.services.clone().with_channels(factory, Some("https://siyu.example"));
+    let owner = Principal::cli(f.workspaces[0]);
+    let input = ChannelInput {
+        kind: "webhook".into(),
+        settings: serde_json::json!({"url": url, "consent_channel": "sms", "timeout_ms": 5000, "dry_run": dry_run})
+            .as_object()
+            .unwrap()
+            .clone(),
+        secrets: [("secret".to_string(), SECRET.to_string())].into(),
     };
-    let hook = Webhook::new(config, clock.clone()).unwrap();
-    SendHandler::default().with("hooks", Arc::new(hook))
+    services.messaging.save_channel(&owner, "hooks", input).await.unwrap();
+    (services, owner)
 }
 
-fn message(ws: WorkspaceId, key: &str) -> OutgoingMessage {
-    OutgoingMessage {
-        idempotency_key: key.into(),
-        workspace: ws,
-        customer: Some(CustomerId(7)),
-        to: String::new(),
-        subject: None,
-        body: "生日快乐".into(),
-        data: serde_json::json!({}),
-        html: None,
-        unsubscribe_url: None,
+/// Creates a customer, with marketing consent on SMS when `consent`.
+async fn customer(services: &Services, owner: &Principal, phone: &str, consent: bool) -> CustomerId {
+    let input: CustomerInput = serde_json::from_value(serde_json::json!({
+        "identities": [{"type": "phone", "value": phone}],
+        "traits": {"name": "王小明"},
+    }))
+    .unwrap();
+    let id = services.customers.upsert_customer(owner, input).await.unwrap().id;
+    if consent {
+        set_consent(services, owner, id, true).await;
     }
+    id
 }
 
-fn worker(store: &Arc<dyn JobStore>, owner: &str, handler: SendHandler) -> JobWorker {
-    JobWorker::new("channels.send", store.clone(), owner, SignedDuration::from_secs(60), 100)
-        .handle(SEND_KIND, handler)
+async fn set_consent(services: &Services, owner: &Principal, id: CustomerId, granted: bool) {
+    let change = ConsentChange {
+        purpose: "marketing".into(),
+        channel: "sms".into(),
+        granted,
+        source: None,
+        policy_version: "v1".into(),
+    };
+    services.customers.change_consent(owner, id, vec![change]).await.unwrap();
+}
+
+async fn queue(
+    services: &Services,
+    owner: &Principal,
+    key: &str,
+    to: CustomerId,
+    class: MessageClass,
+) -> MessageStatus {
+    let input = MessageInput {
+        channel: "hooks".into(),
+        customer_id: to,
+        class,
+        subject: None,
+        body: "{{ customer.traits.name }}，生日快乐".into(),
+        html: None,
+        data: serde_json::Value::Null,
+        key: Some(key.into()),
+    };
+    services.messaging.send(owner, input).await.unwrap().status
+}
+
+fn worker(services: &Services, owner: &str) -> JobWorker {
+    JobWorker::new("channels.send", services.stores.jobs.clone(), owner, SignedDuration::from_secs(60), 100)
+        .handle(SEND_KIND, SendHandler::new(services.messaging.clone()))
         .concurrency(8)
 }
 
-async fn state_of(store: &Arc<dyn JobStore>, ws: WorkspaceId, state: JobState) -> Vec<(String, Option<String>)> {
-    store.jobs(ws, state, 10).await.unwrap().into_iter().map(|r| (r.job.key, r.last_error)).collect()
+async fn state_of(store: &Arc<dyn JobStore>, f: &Fixture, state: JobState) -> Vec<(String, Option<String>)> {
+    store.jobs(f.workspaces[0], state, 10).await.unwrap().into_iter().map(|r| (r.job.key, r.last_error)).collect()
+}
+
+/// Each message's status and reason, by key.
+async fn statuses(services: &Services, owner: &Principal) -> Vec<(String, MessageStatus, Option<String>)> {
+    let log = services.messaging.messages(owner, Default::default(), 100).await.unwrap();
+    let mut all: Vec<_> = log.into_iter().map(|m| (m.key, m.status, m.reason)).collect();
+    all.sort_by(|a, b| a.0.cmp(&b.0));
+    all
 }
 
 pub(crate) async fn a_message_is_sent_once_through_retries_and_a_refusal_is_dead_lettered(f: Fixture) {
-    let clock = Arc::new(ManualClock::new(start()));
     let script = vec![
         (StatusCode::SERVICE_UNAVAILABLE, Some("30"), "maintenance"),
         (StatusCode::BAD_GATEWAY, None, ""),
         (StatusCode::OK, None, "ok"),
         (StatusCode::BAD_REQUEST, None, "unknown recipient"),
     ];
-    let (receiver, url) = receiver(&clock, script).await;
+    let (receiver, url) = receiver(&f.clock, script).await;
+    let (services, owner) = services(&f, &url, false).await;
     let store = f.store.clone();
-    let mut worker = worker(&store, "node-a", handler(&url, &clock));
-    let ws = f.workspaces[0];
-    let at = |seconds: i64| start().checked_add(SignedDuration::from_secs(seconds)).unwrap();
+    let mut worker = worker(&services, "node-a");
+    let c = customer(&services, &owner, "+8613800000001", false).await;
 
-    // The same message scheduled twice is one job.
-    let birthday = message(ws, "birthday:v2:send:7:2026");
-    let (id, new) = store.schedule(ws, &send_job("hooks", &birthday, start()), start()).await.unwrap();
-    assert!(new);
-    assert_eq!(store.schedule(ws, &send_job("hooks", &birthday, start()), start()).await.unwrap(), (id, false));
+    // The same key queued twice is one message and one job.
+    let key = "birthday:v2:send:7:2026";
+    assert_eq!(queue(&services, &owner, key, c, MessageClass::Transactional).await, MessageStatus::Queued);
+    assert_eq!(queue(&services, &owner, key, c, MessageClass::Transactional).await, MessageStatus::Queued);
+    assert_eq!(state_of(&store, &f, JobState::Pending).await.len(), 1);
 
     // 503 with Retry-After: 30 → not before 30 s, though the back-off says 10 s.
     assert_eq!(worker.run_once(start()).await.unwrap(), Outcome::Worked);
     assert_eq!(worker.run_once(at(29)).await.unwrap(), Outcome::Idle { next_due: Some(at(30)) });
+    assert_eq!(statuses(&services, &owner).await[0].1, MessageStatus::Queued, "waiting for its retry");
     // 502 → the back-off: 20 s after the second attempt.
-    clock.advance(SignedDuration::from_secs(30));
+    f.clock.advance(SignedDuration::from_secs(30));
     assert_eq!(worker.run_once(at(30)).await.unwrap(), Outcome::Worked);
     assert_eq!(worker.run_once(at(31)).await.unwrap(), Outcome::Idle { next_due: Some(at(50)) });
-    // 200 → done, and never sent again.
-    clock.advance(SignedDuration::from_secs(20));
+    // 200 → sent, and never sent again.
+    f.clock.advance(SignedDuration::from_secs(20));
     assert_eq!(worker.run_once(at(50)).await.unwrap(), Outcome::Worked);
     assert!(matches!(worker.run_once(at(100_000)).await.unwrap(), Outcome::Idle { .. }));
-    assert_eq!(state_of(&store, ws, JobState::Done).await.len(), 1);
-    {
-        let seen = receiver.seen.lock().unwrap();
-        assert_eq!(seen.len(), 3, "two failed attempts and one accepted");
-        assert!(seen.iter().all(|(key, verified)| key == "birthday:v2:send:7:2026" && *verified), "{seen:?}");
-    }
+    assert_eq!(state_of(&store, &f, JobState::Done).await.len(), 1);
+    let seen = receiver.seen();
+    assert_eq!(seen.len(), 3, "two failed attempts and one accepted");
+    assert!(seen.iter().all(|(k, to, verified)| k == key && *to == c.0 && *verified), "{seen:?}");
+    assert_eq!(statuses(&services, &owner).await, vec![(key.to_string(), MessageStatus::Sent, None)]);
 
-    // A refusal is buried with the provider's reason, at once.
-    let refused = message(ws, "welcome:v1:send:8");
-    store.schedule(ws, &send_job("hooks", &refused, at(50)), at(50)).await.unwrap();
+    // A refusal is dead-lettered with the provider's reason, at once, and the message failed.
+    queue(&services, &owner, "welcome:v1:send:8", c, MessageClass::Transactional).await;
     assert_eq!(worker.run_once(at(50)).await.unwrap(), Outcome::Worked);
+    let reason = "HTTP 400 Bad Request: unknown recipient".to_string();
     assert_eq!(
-        state_of(&store, ws, JobState::Dead).await,
-        vec![("welcome:v1:send:8".to_string(), Some("HTTP 400 Bad Request: unknown recipient".to_string()))]
+        state_of(&store, &f, JobState::Dead).await,
+        vec![("welcome:v1:send:8".to_string(), Some(reason.clone()))]
     );
+    assert!(statuses(&services, &owner).await.contains(&(
+        "welcome:v1:send:8".into(),
+        MessageStatus::Failed,
+        Some(reason)
+    )));
+    // Both outcomes are events of the customer.
+    let export = services.export_customer(&owner, c).await.unwrap().to_string();
+    assert!(export.contains("Message Sent") && export.contains("Message Failed"), "{export}");
 
-    // A job whose message names another workspace is never sent; nor one for an unknown channel.
+    // Another workspace's job naming this workspace's message key sends nothing.
     let other = f.workspaces[1];
-    store.schedule(other, &send_job("hooks", &message(ws, "forged"), at(50)), at(50)).await.unwrap();
-    store.schedule(other, &send_job("sms", &message(other, "no-channel"), at(50)), at(50)).await.unwrap();
+    let job = siyu_domain::jobs::NewJob {
+        kind: SEND_KIND.into(),
+        key: "forged".into(),
+        payload: format!("{{\"key\":\"{key}\"}}"),
+        run_at: at(50),
+        max_attempts: 3,
+    };
+    store.schedule(other, &job, at(50)).await.unwrap();
     assert_eq!(worker.run_once(at(50)).await.unwrap(), Outcome::Worked);
-    let mut dead = state_of(&store, other, JobState::Dead).await;
-    dead.sort();
-    assert_eq!(dead[0].0, "forged");
-    assert!(dead[0].1.as_deref().unwrap().contains("belongs to workspace"), "{dead:?}");
-    assert_eq!(dead[1], ("no-channel".to_string(), Some("no channel \"sms\" is configured".to_string())));
-    assert_eq!(receiver.seen.lock().unwrap().len(), 4, "neither reached the receiver");
+    assert_eq!(receiver.seen().len(), 4, "the forged job reached nobody");
 }
 
 pub(crate) async fn a_send_repeated_after_a_stopped_process_carries_the_same_key(f: Fixture) {
-    let clock = Arc::new(ManualClock::new(start()));
-    let (receiver, url) = receiver(&clock, Vec::new()).await;
-    let store = f.store.clone();
+    let (receiver, url) = receiver(&f.clock, Vec::new()).await;
+    let (services, owner) = services(&f, &url, false).await;
+    let c = customer(&services, &owner, "+8613800000002", false).await;
     let ws = f.workspaces[0];
-    store.schedule(ws, &send_job("hooks", &message(ws, "recall:v1:send:9"), start()), start()).await.unwrap();
+    queue(&services, &owner, "recall:v1:send:9", c, MessageClass::Transactional).await;
 
-    // Process A claims the job and the provider accepts the message; A stops before completing it.
+    // Process A claims the job, reserves the message and the provider accepts it; A stops before
+    // recording that (the worst moment).
     let lease = start().checked_add(SignedDuration::from_secs(60)).unwrap();
-    let claimed = store.claim(&[SEND_KIND.to_string()], "node-a", start(), lease, 10).await.unwrap();
+    let claimed = f.store.claim(&[SEND_KIND.to_string()], "node-a", start(), lease, 10).await.unwrap();
     assert_eq!(claimed.len(), 1);
-    handler(&url, &clock).handle(&claimed[0]).await.unwrap();
-    assert_eq!(state_of(&store, ws, JobState::Pending).await.len(), 1);
+    services.stores.messages.reserve(ws, "recall:v1:send:9", None, start()).await.unwrap();
+    let spec_url = url.parse().unwrap();
+    let hook = webhook::Webhook::new(
+        webhook::WebhookConfig {
+            url: spec_url,
+            secret: secrecy::SecretString::from(SECRET),
+            timeout: std::time::Duration::from_secs(5),
+            allow_private_addresses: true,
+        },
+        f.clock.clone(),
+    )
+    .unwrap();
+    let as_a = siyu_domain::channels::OutgoingMessage {
+        idempotency_key: "recall:v1:send:9".into(),
+        workspace: ws,
+        customer: Some(c),
+        to: String::new(),
+        subject: None,
+        body: "x".into(),
+        html: None,
+        unsubscribe_url: None,
+        data: serde_json::Value::Null,
+    };
+    assert!(matches!(
+        siyu_domain::channels::ChannelAdapter::send(&hook, &as_a).await,
+        siyu_domain::channels::Delivery::Accepted { .. }
+    ));
 
     // Process B finds it once A's lease has ended and sends it again, under the same key.
-    let mut b = worker(&store, "node-b", handler(&url, &clock));
+    let mut b = worker(&services, "node-b");
     assert!(matches!(b.run_once(start()).await.unwrap(), Outcome::Idle { .. }), "A's lease still holds");
-    clock.advance(SignedDuration::from_secs(61));
-    assert_eq!(b.run_once(clock.now()).await.unwrap(), Outcome::Worked);
-    assert_eq!(state_of(&store, ws, JobState::Done).await.len(), 1);
-    let seen = receiver.seen.lock().unwrap();
+    f.clock.advance(SignedDuration::from_secs(61));
+    assert_eq!(b.run_once(f.clock.now()).await.unwrap(), Outcome::Worked);
+    assert_eq!(state_of(&f.store, &f, JobState::Done).await.len(), 1);
+    let seen = receiver.seen();
     assert_eq!(seen.len(), 2);
-    assert!(seen.iter().all(|(key, verified)| key == "recall:v1:send:9" && *verified), "{seen:?}");
+    assert!(seen.iter().all(|(key, _, verified)| key == "recall:v1:send:9" && *verified), "{seen:?}");
+
+    // Once recorded as sent, a job run again (its completion lost) sends nothing.
+    let job = f.store.jobs(ws, JobState::Done, 1).await.unwrap().remove(0).job;
+    SendHandler::new(services.messaging.clone()).handle(&job).await.unwrap();
+    assert_eq!(receiver.seen().len(), 2);
+}
+
+pub(crate) async fn marketing_is_held_to_consent_the_cap_and_quiet_hours_when_it_is_sent(f: Fixture) {
+    let (receiver, url) = receiver(&f.clock, Vec::new()).await;
+    let (services, owner) = services(&f, &url, false).await;
+    let mut worker = worker(&services, "node-a");
+    let fan = customer(&services, &owner, "+8613800000003", true).await;
+    let stranger = customer(&services, &owner, "+8613800000004", false).await;
+    let leaver = customer(&services, &owner, "+8613800000005", true).await;
+    let erased = customer(&services, &owner, "+8613800000006", true).await;
+
+    // 16:00 in Shanghai. Three marketing messages to one customer, sent side by side: the default
+    // cap (2 in 7 days) lets exactly two through. No consent, consent withdrawn after queuing, and
+    // a customer erased after queuing: nothing reaches them.
+    for n in 1..=3 {
+        queue(&services, &owner, &format!("promo:{n}"), fan, MessageClass::Marketing).await;
+    }
+    queue(&services, &owner, "promo:stranger", stranger, MessageClass::Marketing).await;
+    queue(&services, &owner, "promo:leaver", leaver, MessageClass::Marketing).await;
+    queue(&services, &owner, "promo:erased", erased, MessageClass::Marketing).await;
+    set_consent(&services, &owner, leaver, false).await;
+    services.erase_customer(&owner, erased).await.unwrap();
+    assert_eq!(worker.run_once(start()).await.unwrap(), Outcome::Worked);
+    let seen = receiver.seen();
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert!(seen.iter().all(|(_, to, verified)| *to == fan.0 && *verified));
+    let all = statuses(&services, &owner).await;
+    let count = |status| all.iter().filter(|(_, s, _)| *s == status).count();
+    assert_eq!((count(MessageStatus::Sent), count(MessageStatus::Blocked)), (2, 3), "{all:?}");
+    assert!(!all.iter().any(|(key, ..)| key == "promo:erased"), "an erased customer's messages are gone");
+    let fans = ["promo:1", "promo:2", "promo:3"];
+    let capped = all.iter().find(|(k, s, _)| fans.contains(&k.as_str()) && *s == MessageStatus::Blocked);
+    assert_eq!(capped.unwrap().2.as_deref(), Some("2 marketing messages on hooks in the last 7 days (at most 2)"));
+    let (_, _, why) = all.iter().find(|(k, ..)| k == "promo:leaver").unwrap();
+    assert_eq!(why.as_deref(), Some("the customer withdrew marketing consent on sms"));
+    let export = services.export_customer(&owner, stranger).await.unwrap().to_string();
+    assert!(export.contains("Message Blocked") && export.contains("consent"), "{export}");
+
+    // 22:00 in Shanghai: a marketing message waits for 09:00, then goes; a transactional one goes now.
+    let night = start().checked_add(SignedDuration::from_hours(6)).unwrap();
+    f.clock.advance(SignedDuration::from_hours(6));
+    let owl = customer(&services, &owner, "+8613800000007", true).await;
+    queue(&services, &owner, "night:marketing", owl, MessageClass::Marketing).await;
+    queue(&services, &owner, "night:receipt", owl, MessageClass::Transactional).await;
+    assert_eq!(worker.run_once(night).await.unwrap(), Outcome::Worked);
+    let morning = start().checked_add(SignedDuration::from_hours(17)).unwrap();
+    assert_eq!(worker.run_once(night).await.unwrap(), Outcome::Idle { next_due: Some(morning) });
+    let keys: Vec<String> = receiver.seen().into_iter().skip(2).map(|(k, ..)| k).collect();
+    assert_eq!(keys, ["night:receipt"]);
+    f.clock.advance(SignedDuration::from_hours(11));
+    assert_eq!(worker.run_once(morning).await.unwrap(), Outcome::Worked);
+    let keys: Vec<String> = receiver.seen().into_iter().skip(2).map(|(k, ..)| k).collect();
+    assert_eq!(keys, ["night:receipt", "night:marketing"]);
 }
 
 /// The request's idempotency key, or empty.

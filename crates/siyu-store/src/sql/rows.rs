@@ -83,6 +83,7 @@ fn stores(store: SqlStore, events: std::sync::Arc<dyn siyu_domain::events::Event
         segments: store.clone(),
         audit: store.clone(),
         jobs: store.clone(),
+        messages: store.clone(),
         maintenance: store,
         events,
     }

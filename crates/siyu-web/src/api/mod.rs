@@ -6,6 +6,7 @@
 mod admin;
 mod analytics;
 mod customers;
+mod messages;
 mod models;
 mod segments;
 mod tags;
@@ -130,6 +131,12 @@ pub const ROUTES: &[(&str, &str, Access)] = {
         ("POST", "/api/v1/keys", Role(&[KeysManage])),
         ("DELETE", "/api/v1/keys/{id}", Role(&[KeysManage])),
         ("GET", "/api/v1/audit", Role(&[AuditRead])),
+        ("GET", "/api/v1/channels", Role(&[MessagesSend])),
+        ("PUT", "/api/v1/channels/{name}", Role(&[WorkspaceManage])),
+        ("DELETE", "/api/v1/channels/{name}", Role(&[WorkspaceManage])),
+        ("POST", "/api/v1/channels/{name}/test", Role(&[WorkspaceManage])),
+        ("GET", "/api/v1/messages", Role(&[MessagesRead])),
+        ("POST", "/api/v1/messages", Role(&[MessagesSend])),
     ]
 };
 
@@ -183,6 +190,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(analytics::router())
         .merge(models::router())
         .merge(segments::router())
+        .merge(messages::router())
         .layer(axum::extract::DefaultBodyLimit::max(crate::JSON_BODY_LIMIT));
     problems_everywhere(api.get_openapi_mut());
     let document = api.get_openapi().clone();

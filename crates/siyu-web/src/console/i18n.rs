@@ -535,6 +535,8 @@ strings! {
     perm_events_write: "发送和导入行为事件", "Send and import events";
     perm_analytics_read: "查看分析（概览、漏斗、留存、RFM、事件、路径）", "Run analytics (overview, funnels, retention, RFM, events, paths)";
     perm_segments_manage: "创建和修改分群及模型阈值", "Create and change segments and model thresholds";
+    perm_messages_send: "向客户发送消息、查看已配置的渠道", "Send messages to customers and see the configured channels";
+    perm_messages_read: "查看消息记录", "Read the message log";
     family_demographic: "人口属性", "Demographic";
     family_consumption_preference: "消费偏好", "Consumption preference";
     family_content_interest: "内容兴趣", "Content interest";
@@ -606,6 +608,8 @@ impl Text {
             Permission::EventsWrite => self.perm_events_write,
             Permission::AnalyticsRead => self.perm_analytics_read,
             Permission::SegmentsManage => self.perm_segments_manage,
+            Permission::MessagesSend => self.perm_messages_send,
+            Permission::MessagesRead => self.perm_messages_read,
         }
     }
 

@@ -576,7 +576,7 @@ mod tests {
         let top = error_text(&sources(dir.path(), Some("dta_dir = \"x\"\n"), &[], vec![]));
         assert!(top.contains("dta_dir: unknown key"), "{top}");
         let channel = error_text(&sources(dir.path(), Some("[channels.smtp]\nhost = \"x\"\n"), &[], vec![]));
-        assert!(channel.contains("channels.smtp: unknown key (this table takes no keys yet)"), "{channel}");
+        assert!(channel.contains("channels.smtp: unknown key (expected allow_private_addresses)"), "{channel}");
         let env = error_text(&sources(dir.path(), None, &[("SIYU_HTTP__PORT", "80")], vec![]));
         assert!(env.contains("http.port: unknown key") && env.contains("from SIYU_HTTP__PORT"), "{env}");
     }

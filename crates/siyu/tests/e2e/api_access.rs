@@ -101,6 +101,26 @@ fn routes() -> Vec<(&'static str, &'static str, Option<Value>, Permission)> {
         ("POST", "/api/v1/keys", Some(json!({"kind": "write", "name": "sdk"})), KeysManage),
         ("DELETE", "/api/v1/keys/{k}", None, KeysManage),
         ("GET", "/api/v1/audit", None, AuditRead),
+        ("GET", "/api/v1/channels", None, MessagesSend),
+        (
+            "PUT",
+            "/api/v1/channels/{ch}",
+            Some(
+                json!({"kind": "webhook", "settings": {"url": "https://hooks.example.com/@@", "dry_run": true}, "secrets": {"secret": "whsec-0123456789abcdef"}}),
+            ),
+            WorkspaceManage,
+        ),
+        ("POST", "/api/v1/channels/{ch}/test", Some(json!({"body": "hi"})), WorkspaceManage),
+        ("DELETE", "/api/v1/channels/{ch}", None, WorkspaceManage),
+        ("GET", "/api/v1/messages", None, MessagesRead),
+        (
+            "POST",
+            "/api/v1/messages",
+            Some(
+                json!({"channel": "walk", "customer_id": 1, "class": "transactional", "body": "hi", "key": "walk-@@"}),
+            ),
+            MessagesSend,
+        ),
         ("POST", "/api/v1/customers/import", None, CustomersImport),
         ("DELETE", "/api/v1/customers/{c}", None, CustomersDelete),
     ]
@@ -142,6 +162,11 @@ async fn fixture(app: &TestApp, owner_key: &str, template: &str, round: usize) -
         let key = format!("seg-{round}");
         app.call("POST", "/api/v1/segments", owner_key, Some(json!({"key": key, "text": "tag(\"VIP\")"}))).await;
         path = path.replace("{s}", &key);
+    }
+    if path.contains("{ch}") {
+        let name = format!("ch-{round}");
+        app.call("PUT", &format!("/api/v1/channels/{name}"), owner_key, Some(dry_run_channel())).await;
+        path = path.replace("{ch}", &name);
     }
     if path.contains("{u}") {
         let id = app
@@ -197,7 +222,17 @@ async fn seed_events(app: &TestApp) {
     app.services.events.append_events(&app.owner, &events).await.unwrap();
 }
 
+/// A webhook channel in dry-run mode: saved like any other, sends nothing.
+fn dry_run_channel() -> Value {
+    json!({
+        "kind": "webhook",
+        "settings": {"url": "https://hooks.example.com/siyu", "dry_run": true},
+        "secrets": {"secret": "whsec-0123456789abcdef"},
+    })
+}
+
 async fn seed_tags(app: &TestApp, key: &str) {
+    app.call("PUT", "/api/v1/channels/walk", key, Some(dry_run_channel())).await;
     app.call("POST", "/api/v1/tag-groups", key, Some(json!({"name": "价值", "family": "consumption_preference"})))
         .await;
     app.call("POST", "/api/v1/tags", key, Some(json!({"name": "VIP", "group": "价值"}))).await;
@@ -253,8 +288,11 @@ async fn no_route_crosses_workspaces(app: TestApp) {
         // Objects are made in the test workspace; the other workspace's owner key tries to reach them.
         let path = fixture(&app, &app.key, template, round).await;
         let (status, answer) = send(&app, method, &path, &other_key, body, round).await;
-        let names_an_object = ["{c}", "{t}", "{k}", "{u}", "{s}", "{i}"].iter().any(|p| template.contains(p));
-        if names_an_object {
+        let names_an_object = ["{c}", "{t}", "{k}", "{u}", "{s}", "{i}", "{ch}"].iter().any(|p| template.contains(p));
+        if method == "PUT" && template.contains("{ch}") {
+            // Channels are named per workspace: the other workspace saves a channel of its own.
+            assert!(status < 400, "{method} {path}: {status} {answer}");
+        } else if names_an_object {
             assert_eq!(status, 404, "{method} {path} from another workspace: {answer}");
         } else if method == "GET" {
             // The other workspace has no orders: models saying so is the right answer.
@@ -289,6 +327,7 @@ fn documented_path(template: &str) -> String {
         .replace("{k}", "{id}")
         .replace("{u}", "{id}")
         .replace("{i}", "{id}")
+        .replace("{ch}", "{name}")
         .replace("{s}", "{key}")
         .replace("member_no/M-1", "{type}/{value}")
         .replace("tags/VIP", "tags/{tag}")

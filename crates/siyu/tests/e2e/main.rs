@@ -20,6 +20,7 @@ mod hostile;
 mod invitations;
 mod limits;
 mod message_links;
+mod messages_api;
 mod models;
 mod tracking;
 mod wecom;
@@ -52,6 +53,11 @@ pub struct TestApp {
 
 /// Starts a server; `None` when the backend is PostgreSQL and `SIYU_TEST_PG_URL` is unset.
 pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
+    spawn_app_with(backend, |_| {}).await
+}
+
+/// Starts a server whose test configuration `configure` changed first.
+pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Config)) -> Option<TestApp> {
     let postgres = match backend {
         Backend::Sqlite => None,
         Backend::Postgres => match std::env::var("SIYU_TEST_PG_URL") {
@@ -64,7 +70,8 @@ pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
         },
     };
     let dir = tempfile::tempdir().expect("temp dir");
-    let config = Config::for_tests(dir.path(), postgres);
+    let mut config = Config::for_tests(dir.path(), postgres);
+    configure(&mut config);
     let app = App::build(&config).await.expect("test config is valid");
     let services = app.services().clone();
     let ws = services

@@ -18,6 +18,7 @@ async fn healthz_lists_the_background_workers_and_their_states() {
             "index.upkeep",
             "segments.upkeep",
             "segments.record",
+            "channels.send",
             "models.refresh",
             "segments.refresh"
         ]

@@ -1,0 +1,308 @@
+//! Builds adapters from configured channels ([`Factory`], the domain's `ChannelFactory`): each
+//! kind's settings read and checked, errors naming the setting. The kinds and their settings are
+//! documented in docs/CHANNELS.md.
+
+use crate::email::{Email, EmailConfig, SmtpSecurity};
+use crate::http::ConfigError;
+use crate::robots::{Robot, RobotConfig, RobotKind};
+use crate::webhook::{Webhook, WebhookConfig};
+use crate::wecom_api::{WeComApi, WeComApiConfig, WeComGroupSend};
+use secrecy::SecretString;
+use serde_json::Value;
+use siyu_core::clock::Clock;
+use siyu_domain::FieldError;
+use siyu_domain::channels::{ChannelAdapter, ChannelFactory, ChannelKind, ChannelSpec};
+use siyu_domain::customers::IdentityKind;
+use siyu_domain::customers::consent::Channel as ConsentChannel;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// WeCom's API, the default base URL of a `wecom` channel.
+pub const WECOM_BASE_URL: &str = "https://qyapi.weixin.qq.com";
+/// A channel's attempt limit unless its `timeout_ms` says otherwise.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+const KINDS: &[ChannelKind] = &[
+    ChannelKind { name: "webhook", secrets: &["secret"], address: None, consent: None, for_customers: true },
+    ChannelKind {
+        name: "email",
+        secrets: &["password"],
+        address: Some(IdentityKind::Email),
+        consent: Some(ConsentChannel::Email),
+        for_customers: true,
+    },
+    ChannelKind {
+        name: "wecom",
+        secrets: &["secret"],
+        address: Some(IdentityKind::WecomExternalUserid),
+        consent: Some(ConsentChannel::Wecom),
+        for_customers: true,
+    },
+    ChannelKind { name: "dingtalk", secrets: &["url", "secret"], address: None, consent: None, for_customers: false },
+    ChannelKind { name: "feishu", secrets: &["url", "secret"], address: None, consent: None, for_customers: false },
+];
+
+/// Builds siyu's adapters.
+pub struct Factory {
+    clock: Arc<dyn Clock>,
+    allow_private_addresses: bool,
+}
+
+impl Factory {
+    /// A factory whose adapters date their requests with `clock`; `allow_private_addresses` lets
+    /// channels reach loopback and private addresses (a server-wide setting, off by default: a
+    /// workspace's channel must not reach the server's own network).
+    pub fn new(clock: Arc<dyn Clock>, allow_private_addresses: bool) -> Self {
+        Self { clock, allow_private_addresses }
+    }
+}
+
+/// Reads a channel's settings, collecting every problem.
+struct Reader<'a> {
+    spec: &'a ChannelSpec,
+    errors: Vec<FieldError>,
+}
+
+impl Reader<'_> {
+    fn text(&mut self, name: &str, required: bool) -> Option<String> {
+        match self.spec.settings.get(name) {
+            Some(Value::String(text)) if !text.trim().is_empty() => Some(text.trim().to_string()),
+            None if !required => None,
+            Some(Value::String(_)) | None => {
+                self.errors.push(FieldError::new(format!("settings.{name}"), "is required"));
+                None
+            }
+            Some(_) => {
+                self.errors.push(FieldError::new(format!("settings.{name}"), "must be a string"));
+                None
+            }
+        }
+    }
+
+    fn secret(&mut self, name: &str, required: bool) -> Option<SecretString> {
+        match self.spec.secrets.get(name) {
+            Some(text) if !text.trim().is_empty() => Some(SecretString::from(text.trim().to_string())),
+            None if !required => None,
+            _ => {
+                self.errors.push(FieldError::new(format!("secrets.{name}"), "is required"));
+                None
+            }
+        }
+    }
+
+    fn url(&mut self, field: &str, text: &str) -> Option<url::Url> {
+        match url::Url::parse(text) {
+            Ok(url) => Some(url),
+            Err(e) => {
+                self.errors.push(FieldError::new(field, format!("is not a URL: {e}")));
+                None
+            }
+        }
+    }
+
+    fn timeout(&mut self) -> Duration {
+        match self.spec.settings.get("timeout_ms") {
+            None => DEFAULT_TIMEOUT,
+            Some(value) => match value.as_u64().filter(|ms| (1..=60_000).contains(ms)) {
+                Some(ms) => Duration::from_millis(ms),
+                None => {
+                    self.errors.push(FieldError::new("settings.timeout_ms", "must be 1 to 60000"));
+                    DEFAULT_TIMEOUT
+                }
+            },
+        }
+    }
+
+    /// Refuses settings the kind does not take (a misspelt one would be silently ignored).
+    fn only(&mut self, known: &[&str]) {
+        for name in self.spec.settings.keys() {
+            if !known.contains(&name.as_str()) && !["dry_run", "consent_channel"].contains(&name.as_str()) {
+                self.errors.push(FieldError::new(
+                    format!("settings.{name}"),
+                    format!("is not a setting of a {} channel (its settings: {})", self.spec.kind, known.join(", ")),
+                ));
+            }
+        }
+    }
+
+    fn done<T>(self, value: Option<T>) -> Result<T, Vec<FieldError>> {
+        match value {
+            Some(value) if self.errors.is_empty() => Ok(value),
+            _ if !self.errors.is_empty() => Err(self.errors),
+            _ => Err(vec![FieldError::new("settings", "are incomplete")]),
+        }
+    }
+}
+
+/// The field a configuration error is about.
+fn config_error(url_field: &str, error: ConfigError) -> Vec<FieldError> {
+    let field = match error {
+        ConfigError::Scheme | ConfigError::NoHost | ConfigError::PrivateAddress(_) => url_field,
+        ConfigError::Secret(_) => "secrets.secret",
+        ConfigError::Timeout => "settings.timeout_ms",
+        ConfigError::Client(_) => "settings",
+    };
+    vec![FieldError::new(field, error.to_string())]
+}
+
+impl ChannelFactory for Factory {
+    fn kinds(&self) -> &[ChannelKind] {
+        KINDS
+    }
+
+    fn build(&self, spec: &ChannelSpec) -> Result<Arc<dyn ChannelAdapter>, Vec<FieldError>> {
+        let mut r = Reader { spec, errors: Vec::new() };
+        let private = self.allow_private_addresses;
+        match spec.kind.as_str() {
+            "webhook" => {
+                r.only(&["url", "timeout_ms"]);
+                let url = r.text("url", true).and_then(|u| r.url("settings.url", &u));
+                let secret = r.secret("secret", true);
+                let timeout = r.timeout();
+                let config = r.done(url.zip(secret))?;
+                let config =
+                    WebhookConfig { url: config.0, secret: config.1, timeout, allow_private_addresses: private };
+                let hook = Webhook::new(config, self.clock.clone()).map_err(|e| config_error("settings.url", e))?;
+                Ok(Arc::new(hook))
+            }
+            "email" => {
+                r.only(&["host", "port", "security", "username", "from", "timeout_ms"]);
+                let host = r.text("host", true);
+                let from = r.text("from", true);
+                let username = r.text("username", false);
+                let password = r.secret("password", username.is_some());
+                let security = match r.text("security", false).as_deref() {
+                    None | Some("starttls") => SmtpSecurity::StartTls,
+                    Some("tls") => SmtpSecurity::Tls,
+                    Some("plain") => SmtpSecurity::Plain,
+                    Some(other) => {
+                        r.errors.push(FieldError::new(
+                            "settings.security",
+                            format!("\"{other}\" is not one of tls, starttls, plain"),
+                        ));
+                        SmtpSecurity::StartTls
+                    }
+                };
+                let port = match spec.settings.get("port") {
+                    None => match security {
+                        SmtpSecurity::Tls => 465,
+                        SmtpSecurity::StartTls => 587,
+                        SmtpSecurity::Plain => 25,
+                    },
+                    Some(value) => match value.as_u64().and_then(|p| u16::try_from(p).ok()).filter(|p| *p > 0) {
+                        Some(port) => port,
+                        None => {
+                            r.errors.push(FieldError::new("settings.port", "must be 1 to 65535"));
+                            0
+                        }
+                    },
+                };
+                let timeout = r.timeout();
+                let (host, from) = r.done(host.zip(from))?;
+                let config = EmailConfig {
+                    host,
+                    port,
+                    security,
+                    credentials: username.zip(password),
+                    from,
+                    timeout,
+                    allow_private_addresses: private,
+                };
+                let email = Email::new(config).map_err(|e| match e {
+                    ConfigError::Client(reason) if reason.contains("sender") => {
+                        vec![FieldError::new("settings.from", reason)]
+                    }
+                    other => config_error("settings.host", other),
+                })?;
+                Ok(Arc::new(email))
+            }
+            "wecom" => {
+                r.only(&["corp_id", "sender", "base_url", "timeout_ms"]);
+                let corp_id = r.text("corp_id", true);
+                let sender = r.text("sender", true);
+                let base = r.text("base_url", false).unwrap_or_else(|| WECOM_BASE_URL.to_string());
+                let base_url = r.url("settings.base_url", &base);
+                let secret = r.secret("secret", true);
+                let timeout = r.timeout();
+                let ((corp_id, sender), (base_url, secret)) = r.done(corp_id.zip(sender).zip(base_url.zip(secret)))?;
+                let config = WeComApiConfig { base_url, corp_id, secret, timeout, allow_private_addresses: private };
+                let api =
+                    WeComApi::new(config, self.clock.clone()).map_err(|e| config_error("settings.base_url", e))?;
+                Ok(Arc::new(WeComGroupSend::new(Arc::new(api), sender)))
+            }
+            "dingtalk" | "feishu" => {
+                r.only(&["timeout_ms"]);
+                let url = r.secret("url", true);
+                let url = url.and_then(|u| {
+                    use secrecy::ExposeSecret as _;
+                    r.url("secrets.url", u.expose_secret())
+                });
+                let secret = r.secret("secret", false);
+                let timeout = r.timeout();
+                let url = r.done(url)?;
+                let kind = if spec.kind == "dingtalk" { RobotKind::DingTalk } else { RobotKind::Feishu };
+                let config = RobotConfig { kind, url, secret, timeout, allow_private_addresses: private };
+                let robot = Robot::new(config, self.clock.clone()).map_err(|e| config_error("secrets.url", e))?;
+                Ok(Arc::new(robot))
+            }
+            other => Err(vec![FieldError::new("kind", format!("unknown kind \"{other}\""))]),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use siyu_core::SystemClock;
+
+    fn spec(kind: &str, settings: Value, secrets: &[(&str, &str)]) -> ChannelSpec {
+        ChannelSpec {
+            name: "c".into(),
+            kind: kind.into(),
+            settings: settings.as_object().unwrap().clone(),
+            secrets: secrets.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        }
+    }
+
+    fn fields(result: Result<Arc<dyn ChannelAdapter>, Vec<FieldError>>) -> Vec<String> {
+        match result {
+            Ok(_) => Vec::new(),
+            Err(errors) => errors.into_iter().map(|e| e.field).collect(),
+        }
+    }
+
+    #[tokio::test]
+    async fn each_kind_names_the_setting_it_lacks_or_refuses() {
+        let factory = Factory::new(Arc::new(SystemClock), false);
+        let public = Factory::new(Arc::new(SystemClock), true);
+        assert_eq!(
+            fields(factory.build(&spec("webhook", serde_json::json!({}), &[]))),
+            ["settings.url", "secrets.secret"]
+        );
+        let hook = serde_json::json!({"url": "http://127.0.0.1:9/h"});
+        assert_eq!(
+            fields(factory.build(&spec("webhook", hook.clone(), &[("secret", "0123456789abcdef")]))),
+            ["settings.url"]
+        );
+        assert!(fields(public.build(&spec("webhook", hook.clone(), &[("secret", "0123456789abcdef")]))).is_empty());
+        assert_eq!(fields(public.build(&spec("webhook", hook, &[("secret", "short")]))), ["secrets.secret"]);
+        let typo = serde_json::json!({"url": "https://example.com/h", "timout_ms": 5, "timeout_ms": 0});
+        assert_eq!(
+            fields(factory.build(&spec("webhook", typo, &[("secret", "0123456789abcdef")]))),
+            ["settings.timout_ms", "settings.timeout_ms"]
+        );
+        let mail = serde_json::json!({"host": "smtp.example.com", "from": "not an address", "username": "u"});
+        assert_eq!(fields(public.build(&spec("email", mail, &[]))), ["secrets.password"]);
+        let mail = serde_json::json!({"host": "smtp.example.com", "from": "not an address", "security": "ssl"});
+        assert_eq!(fields(public.build(&spec("email", mail, &[]))), ["settings.security"]);
+        let mail = serde_json::json!({"host": "smtp.example.com", "from": "not an address"});
+        assert_eq!(fields(public.build(&spec("email", mail, &[]))), ["settings.from"]);
+        assert_eq!(
+            fields(public.build(&spec("wecom", serde_json::json!({"corp_id": "ww1"}), &[("secret", "s")]))),
+            ["settings.sender"]
+        );
+        assert_eq!(fields(public.build(&spec("dingtalk", serde_json::json!({}), &[]))), ["secrets.url"]);
+        let robot = [("url", "https://oapi.dingtalk.com/robot/send?access_token=t")];
+        assert!(fields(public.build(&spec("dingtalk", serde_json::json!({}), &robot))).is_empty());
+    }
+}

@@ -1,0 +1,1010 @@
+//! Configured channels and the messages sent on them.
+//!
+//! A workspace configures channels by name (`PUT /api/v1/channels/{name}`): a kind, its settings
+//! and its secrets, which are sealed under the workspace's data key and never shown again (a
+//! replacement that leaves a secret out keeps the stored one). The settings are checked by
+//! building the adapter, so a channel that cannot send is refused when it is saved.
+//!
+//! A message is queued with its send job in one transaction ([`Messaging::enqueue`]): its
+//! templates (checked then) and data are sealed in the row; nothing is rendered and no address is
+//! looked up until it is sent. Then [`Messaging::deliver`], run by the send job:
+//! 1. a final message is left alone (a job run twice sends once);
+//! 2. a marketing message needs the customer's consent on the channel (else `blocked`), waits out
+//!    quiet hours (deferred to the minute they end), and is reserved against the frequency cap —
+//!    the count and the reservation are one transaction, so concurrent sends cannot both pass;
+//! 3. it is rendered for the customer as they are now, addressed, and handed to the adapter (or,
+//!    on a dry-run channel, recorded as what would have been sent);
+//! 4. the outcome is recorded: `sent` (never sent again), back to `queued` to be retried, or
+//!    `failed`; `Message Sent`, `Message Failed` and `Message Blocked` events follow.
+
+pub use super::ChannelFactory;
+use super::guardrails::{ConsentState, Guardrails, MessageClass, Verdict};
+use super::store::{
+    CapCheck, MessageFilter, MessageStatus, MessageStore, Reservation, StatusUpdate, StoredChannel, StoredMessage,
+};
+use super::templates::{self, Vocabulary};
+use super::{ChannelAdapter, ChannelKind, ChannelSpec, Delivery, OutgoingMessage};
+use crate::FieldError;
+use crate::access::{Access, Permission, Principal};
+use crate::customers::Customers;
+use crate::customers::consent::{Channel as ConsentChannel, Purpose, current_state};
+use crate::error::{DomainError, DomainResult};
+use crate::events::{EventKind, Events, NewEvent};
+use crate::jobs::NewJob;
+use crate::models::Models;
+use crate::segments::Segments;
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use siyu_core::{CustomerId, WorkspaceId};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use utoipa::ToSchema;
+
+/// The kind of a send job.
+pub const SEND_KIND: &str = "channels.send";
+/// Attempts a message gets before it fails for good (with back-off from 10 s doubling to an hour,
+/// about a day; a deferral to the end of quiet hours takes one).
+pub const SEND_ATTEMPTS: u32 = 30;
+/// The event a sent message records.
+pub const MESSAGE_SENT: &str = "Message Sent";
+/// The event a failed message records.
+pub const MESSAGE_FAILED: &str = "Message Failed";
+/// The event a blocked message records.
+pub const MESSAGE_BLOCKED: &str = "Message Blocked";
+/// The most messages one request queues.
+pub const MAX_BATCH: usize = 1_000;
+/// The longest idempotency key.
+pub const MAX_KEY: usize = 200;
+/// The most messages a log read returns.
+pub const MAX_PAGE: usize = 500;
+/// The largest `data` of a message, in bytes of JSON.
+pub const MAX_DATA: usize = 16 * 1024;
+
+const SECRETS_CONTEXT: &str = "channel secrets";
+const CONTENT_CONTEXT: &str = "message content";
+
+/// A channel to configure.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelInput {
+    /// `webhook`, `email`, `wecom`, `dingtalk` or `feishu`.
+    pub kind: String,
+    /// Settings by name (see docs/CHANNELS.md for each kind's), plus `dry_run` (record, do not
+    /// send) and `consent_channel` (where a webhook's messages reach the customer).
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub settings: serde_json::Map<String, Value>,
+    /// Secrets by name; left out on a replacement, the stored one is kept.
+    #[serde(default)]
+    pub secrets: BTreeMap<String, String>,
+}
+
+/// A configured channel as shown (secrets never are: only which are set).
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct ChannelView {
+    /// Name.
+    pub name: String,
+    /// Kind.
+    pub kind: String,
+    /// Settings.
+    #[schema(value_type = Object)]
+    pub settings: serde_json::Map<String, Value>,
+    /// The secrets that are set.
+    pub secrets: Vec<String>,
+    /// Created.
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Timestamp,
+    /// Last changed.
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: Timestamp,
+}
+
+/// What a message says: minijinja templates over the customer (see docs/CHANNELS.md) and data
+/// passed along as it is.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MessageContent {
+    /// Subject line (e-mail).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    /// Text.
+    pub body: String,
+    /// HTML (e-mail).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub html: Option<String>,
+    /// Structured data for the receiver (a webhook sends it).
+    #[serde(default, skip_serializing_if = "Value::is_null")]
+    #[schema(value_type = Object)]
+    pub data: Value,
+}
+
+/// A message to send to a customer.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MessageInput {
+    /// The channel's name.
+    pub channel: String,
+    /// The customer.
+    #[schema(value_type = i64)]
+    pub customer_id: CustomerId,
+    /// `marketing` (held to consent, the cap and quiet hours) or `transactional`.
+    pub class: MessageClass,
+    /// Subject line (e-mail), a template.
+    #[serde(default)]
+    pub subject: Option<String>,
+    /// Text, a template.
+    pub body: String,
+    /// HTML (e-mail), a template.
+    #[serde(default)]
+    pub html: Option<String>,
+    /// Structured data for the receiver (a webhook sends it).
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub data: Value,
+    /// Idempotency key: the same key sends once (default: a new one).
+    #[serde(default)]
+    pub key: Option<String>,
+}
+
+/// A message as the log shows it.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct MessageView {
+    /// Its place in the log (the next page's cursor).
+    #[serde(skip)]
+    pub id: i64,
+    /// Idempotency key.
+    pub key: String,
+    /// Channel.
+    pub channel: String,
+    /// Customer.
+    #[schema(value_type = Option<i64>)]
+    pub customer_id: Option<CustomerId>,
+    /// Class.
+    pub class: MessageClass,
+    /// Status.
+    pub status: MessageStatus,
+    /// The guardrail that blocked it.
+    pub guardrail: Option<String>,
+    /// Why it failed, was blocked or waits.
+    pub reason: Option<String>,
+    /// The provider's id.
+    pub provider_id: Option<String>,
+    /// Who sent it.
+    #[schema(value_type = Object)]
+    pub source: Value,
+    /// Queued.
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Timestamp,
+    /// Last changed.
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: Timestamp,
+    /// When its send began.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub sent_at: Option<Timestamp>,
+}
+
+impl From<StoredMessage> for MessageView {
+    fn from(m: StoredMessage) -> Self {
+        Self {
+            id: m.id,
+            key: m.key,
+            channel: m.channel,
+            customer_id: m.customer,
+            class: m.class,
+            status: m.status,
+            guardrail: m.guardrail,
+            reason: m.reason,
+            provider_id: m.provider_id,
+            source: serde_json::from_str(&m.source).unwrap_or(Value::Null),
+            created_at: m.created_at,
+            updated_at: m.updated_at,
+            sent_at: m.sent_at,
+        }
+    }
+}
+
+/// A test message's outcome.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct TestOutcome {
+    /// `accepted`, `retry`, `rejected`, or `dry_run` (a dry-run channel sends nothing, not even a
+    /// test).
+    pub outcome: String,
+    /// Why it was not accepted.
+    pub reason: Option<String>,
+    /// The provider's id, when accepted.
+    pub provider_id: Option<String>,
+}
+
+/// A message for a sender inside siyu (a journey) to queue.
+#[derive(Clone, Debug)]
+pub struct MessageRequest {
+    /// Idempotency key (journey, version, node, entry).
+    pub key: String,
+    /// The channel's name.
+    pub channel: String,
+    /// The customer.
+    pub customer: CustomerId,
+    /// Marketing or transactional.
+    pub class: MessageClass,
+    /// What it says.
+    pub content: MessageContent,
+    /// Who sends it (JSON object).
+    pub source: Value,
+    /// When to send it.
+    pub at: Timestamp,
+}
+
+/// What became of a send job's run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Attempt {
+    /// Nothing more to do (sent, blocked, recorded as a dry run, or gone).
+    Done,
+    /// Try again later (no sooner than `after`, when given).
+    Retry {
+        /// Why.
+        reason: String,
+        /// The provider's requested wait.
+        after: Option<Duration>,
+    },
+    /// Try again at `until` (quiet hours).
+    Defer {
+        /// When.
+        until: Timestamp,
+    },
+    /// Failed for good (the job is buried with the reason: the dead letters).
+    Failed {
+        /// Why.
+        reason: String,
+    },
+}
+
+type AdapterCache = HashMap<(WorkspaceId, String), (Timestamp, Arc<dyn ChannelAdapter>)>;
+
+/// Configured channels and their messages.
+#[derive(Clone)]
+pub struct Messaging {
+    access: Access,
+    customers: Customers,
+    events: Events,
+    models: Models,
+    segments: Segments,
+    store: Arc<dyn MessageStore>,
+    factory: Arc<dyn ChannelFactory>,
+    /// The server's public base URL (for unsubscribe links), without a trailing slash.
+    public_url: Option<Arc<str>>,
+    adapters: Arc<Mutex<AdapterCache>>,
+    /// Wakes the send worker when a message is queued.
+    wake: Arc<tokio::sync::Notify>,
+}
+
+/// Checks a channel name: 1 to 64 of `a-z`, `0-9`, `-`, `_`.
+fn check_name(name: &str) -> DomainResult<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+    if ok { Ok(()) } else { Err(DomainError::invalid("name", "must be 1 to 64 of a-z, 0-9, - and _")) }
+}
+
+/// The idempotency key's rule: 1 to [`MAX_KEY`] printable ASCII characters.
+fn check_key(field: &str, key: &str) -> Result<(), FieldError> {
+    if key.is_empty() || key.len() > MAX_KEY || !key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(FieldError::new(field, format!("must be 1 to {MAX_KEY} printable ASCII characters")));
+    }
+    Ok(())
+}
+
+impl Messaging {
+    pub(crate) fn new(
+        access: Access,
+        customers: Customers,
+        events: Events,
+        models: Models,
+        segments: Segments,
+        store: Arc<dyn MessageStore>,
+    ) -> Self {
+        Self {
+            access,
+            customers,
+            events,
+            models,
+            segments,
+            store,
+            factory: Arc::new(super::NoChannels),
+            public_url: None,
+            adapters: Arc::default(),
+            wake: Arc::default(),
+        }
+    }
+
+    /// What wakes the send worker (notified when a message is queued).
+    pub fn wake(&self) -> Arc<tokio::sync::Notify> {
+        self.wake.clone()
+    }
+
+    /// The same slice building adapters with `factory` and making links under `public_url`.
+    pub fn with_factory(mut self, factory: Arc<dyn ChannelFactory>, public_url: Option<&str>) -> Self {
+        self.factory = factory;
+        self.public_url = public_url.map(|u| Arc::from(u.trim_end_matches('/')));
+        self.adapters = Arc::default();
+        self
+    }
+
+    fn kind(&self, name: &str) -> Option<&ChannelKind> {
+        self.factory.kinds().iter().find(|k| k.name == name)
+    }
+
+    async fn spec(&self, ws: WorkspaceId, stored: &StoredChannel) -> DomainResult<ChannelSpec> {
+        let key = self.access.data_key(ws).await?;
+        let secrets = key.open_str(&stored.secrets, &format!("{SECRETS_CONTEXT}:{}", stored.name))?;
+        Ok(ChannelSpec {
+            name: stored.name.clone(),
+            kind: stored.kind.clone(),
+            settings: serde_json::from_str(&stored.settings)
+                .map_err(|e| DomainError::internal(format!("channel {} settings: {e}", stored.name)))?,
+            secrets: serde_json::from_str(&secrets)
+                .map_err(|e| DomainError::internal(format!("channel {} secrets: {e}", stored.name)))?,
+        })
+    }
+
+    fn view(stored: &StoredChannel, spec: &ChannelSpec) -> ChannelView {
+        ChannelView {
+            name: stored.name.clone(),
+            kind: stored.kind.clone(),
+            settings: spec.settings.clone(),
+            secrets: spec.secrets.keys().cloned().collect(),
+            created_at: stored.created_at,
+            updated_at: stored.updated_at,
+        }
+    }
+
+    /// Where a channel's messages reach the customer, for consent: the kind's, or the channel's
+    /// `consent_channel` setting.
+    fn consent_channel(kind: &ChannelKind, settings: &serde_json::Map<String, Value>) -> Option<ConsentChannel> {
+        kind.consent.or_else(|| settings.get("consent_channel").and_then(Value::as_str).and_then(ConsentChannel::parse))
+    }
+
+    /// Creates or replaces a channel (needs `workspace:manage`): its settings are checked by
+    /// building its adapter; a secret left out keeps the stored one.
+    pub async fn save_channel(
+        &self,
+        principal: &Principal,
+        name: &str,
+        input: ChannelInput,
+    ) -> DomainResult<ChannelView> {
+        principal.require(Permission::WorkspaceManage)?;
+        let ws = principal.workspace_id();
+        check_name(name)?;
+        let kind = self.kind(&input.kind).cloned().ok_or_else(|| {
+            let known: Vec<&str> = self.factory.kinds().iter().map(|k| k.name).collect();
+            DomainError::invalid(
+                "kind",
+                format!("unknown kind \"{}\"; expected one of {}", input.kind, known.join(", ")),
+            )
+        })?;
+        let mut errors = Vec::new();
+        for secret in input.secrets.keys() {
+            if !kind.secrets.contains(&secret.as_str()) {
+                errors.push(FieldError::new(
+                    format!("secrets.{secret}"),
+                    format!("is not a secret of a {} channel (its secrets: {})", kind.name, kind.secrets.join(", ")),
+                ));
+            }
+        }
+        for setting in input.settings.keys() {
+            if kind.secrets.contains(&setting.as_str()) {
+                errors.push(FieldError::new(format!("settings.{setting}"), "is a secret: give it under secrets"));
+            }
+        }
+        match input.settings.get("dry_run") {
+            None | Some(Value::Bool(_)) => {}
+            Some(_) => errors.push(FieldError::new("settings.dry_run", "must be true or false")),
+        }
+        if let Some(consent) = input.settings.get("consent_channel") {
+            if kind.consent.is_some() {
+                errors.push(FieldError::new("settings.consent_channel", format!("a {} channel's is fixed", kind.name)));
+            } else if consent.as_str().and_then(ConsentChannel::parse).is_none() {
+                let known: Vec<&str> = ConsentChannel::ALL.iter().map(|c| c.as_str()).collect();
+                errors
+                    .push(FieldError::new("settings.consent_channel", format!("must be one of {}", known.join(", "))));
+            }
+        }
+        if !errors.is_empty() {
+            return Err(DomainError::Invalid(errors));
+        }
+        let existing = self.store.channel(ws, name).await?;
+        let mut secrets = input.secrets;
+        if let Some(existing) = &existing
+            && existing.kind == kind.name
+        {
+            for (secret, value) in self.spec(ws, existing).await?.secrets {
+                secrets.entry(secret).or_insert(value);
+            }
+        }
+        let spec =
+            ChannelSpec { name: name.to_string(), kind: kind.name.to_string(), settings: input.settings, secrets };
+        self.factory.build(&spec).map_err(DomainError::Invalid)?;
+        let now = self.access.now();
+        let key = self.access.data_key(ws).await?;
+        let secrets_json = serde_json::to_string(&spec.secrets).map_err(|e| DomainError::internal(e.to_string()))?;
+        let stored = StoredChannel {
+            name: name.to_string(),
+            kind: spec.kind.clone(),
+            settings: Value::Object(spec.settings.clone()).to_string(),
+            secrets: key.seal_str(&secrets_json, &format!("{SECRETS_CONTEXT}:{name}"))?,
+            created_at: existing.as_ref().map_or(now, |e| e.created_at),
+            updated_at: now,
+        };
+        self.store.save_channel(ws, &stored).await?;
+        self.access.audit(principal, "channel.save", &format!("channel:{name}")).await?;
+        Ok(Self::view(&stored, &spec))
+    }
+
+    /// Every channel of the workspace (needs `messages:send`; secrets are never shown).
+    pub async fn channels(&self, principal: &Principal) -> DomainResult<Vec<ChannelView>> {
+        principal.require(Permission::MessagesSend)?;
+        let ws = principal.workspace_id();
+        let mut views = Vec::new();
+        for stored in self.store.channels(ws).await? {
+            let spec = self.spec(ws, &stored).await?;
+            views.push(Self::view(&stored, &spec));
+        }
+        Ok(views)
+    }
+
+    /// Deletes a channel (needs `workspace:manage`); its queued messages then fail when sent.
+    pub async fn delete_channel(&self, principal: &Principal, name: &str) -> DomainResult<()> {
+        principal.require(Permission::WorkspaceManage)?;
+        let ws = principal.workspace_id();
+        if !self.store.delete_channel(ws, name).await? {
+            return Err(DomainError::NotFound(format!("channel \"{name}\"")));
+        }
+        self.adapters.lock().expect("adapter cache").remove(&(ws, name.to_string()));
+        self.access.audit(principal, "channel.delete", &format!("channel:{name}")).await
+    }
+
+    /// The adapter of a stored channel, built once per version of its settings.
+    async fn adapter(&self, ws: WorkspaceId, stored: &StoredChannel) -> Result<Arc<dyn ChannelAdapter>, String> {
+        let cache_key = (ws, stored.name.clone());
+        if let Some((version, adapter)) = self.adapters.lock().expect("adapter cache").get(&cache_key)
+            && *version == stored.updated_at
+        {
+            return Ok(adapter.clone());
+        }
+        let spec = self.spec(ws, stored).await.map_err(|e| e.to_string())?;
+        let adapter = self.factory.build(&spec).map_err(|errors| {
+            let reasons: Vec<String> = errors.iter().map(|e| format!("{}: {}", e.field, e.reason)).collect();
+            format!("channel \"{}\" cannot be set up: {}", stored.name, reasons.join("; "))
+        })?;
+        self.adapters.lock().expect("adapter cache").insert(cache_key, (stored.updated_at, adapter.clone()));
+        Ok(adapter)
+    }
+
+    /// Sends a test message on a channel at once, to `to` (an address on the channel; nothing for
+    /// a webhook or robot), and says what the provider answered (needs `workspace:manage`).
+    pub async fn test_channel(
+        &self,
+        principal: &Principal,
+        name: &str,
+        to: &str,
+        body: &str,
+    ) -> DomainResult<TestOutcome> {
+        principal.require(Permission::WorkspaceManage)?;
+        let ws = principal.workspace_id();
+        if body.trim().is_empty() || body.len() > templates::MAX_OUTPUT {
+            return Err(DomainError::invalid("body", format!("must be 1 to {} bytes", templates::MAX_OUTPUT)));
+        }
+        let stored =
+            self.store.channel(ws, name).await?.ok_or_else(|| DomainError::NotFound(format!("channel \"{name}\"")))?;
+        let settings: serde_json::Map<String, Value> = serde_json::from_str(&stored.settings).unwrap_or_default();
+        if settings.get("dry_run").and_then(Value::as_bool) == Some(true) {
+            self.access.audit(principal, "channel.test", &format!("channel:{name}")).await?;
+            return Ok(TestOutcome {
+                outcome: "dry_run".into(),
+                reason: Some("the channel is in dry-run mode: nothing is sent".into()),
+                provider_id: None,
+            });
+        }
+        let adapter = self.adapter(ws, &stored).await.map_err(|reason| DomainError::invalid("channel", reason))?;
+        let nonce: [u8; 8] = siyu_core::crypto::random_bytes().map_err(DomainError::from)?;
+        let message = OutgoingMessage {
+            idempotency_key: format!("test-{}", hex::encode(nonce)),
+            workspace: ws,
+            customer: None,
+            to: to.to_string(),
+            subject: Some("siyu test message".into()),
+            body: body.to_string(),
+            html: None,
+            unsubscribe_url: None,
+            data: json!({"test": true}),
+        };
+        self.access.audit(principal, "channel.test", &format!("channel:{name}")).await?;
+        Ok(match adapter.send(&message).await {
+            Delivery::Accepted { provider_id } => TestOutcome { outcome: "accepted".into(), reason: None, provider_id },
+            Delivery::Retry { reason, .. } => {
+                TestOutcome { outcome: "retry".into(), reason: Some(reason), provider_id: None }
+            }
+            Delivery::Rejected { reason } => {
+                TestOutcome { outcome: "rejected".into(), reason: Some(reason), provider_id: None }
+            }
+        })
+    }
+
+    /// The trait keys templates of the workspace may name.
+    async fn vocabulary(&self, ws: WorkspaceId) -> DomainResult<Vocabulary> {
+        // Sealed traits (name, birthday, address) are not among the facts segments test, but every
+        // workspace has them.
+        let facts = self.segments.profile_facts(ws).await?;
+        let sealed = crate::customers::PII_TRAITS.iter().map(|k| k.to_string());
+        Ok(Vocabulary { trait_keys: facts.traits.keys().cloned().chain(sealed).collect() })
+    }
+
+    /// Checks what a message says (every template against `vocabulary`, under `field.…`) for
+    /// `channel` (the kind's length rule on a text without variables).
+    fn check_content(field: &str, content: &MessageContent, vocabulary: &Vocabulary, errors: &mut Vec<FieldError>) {
+        if content.body.trim().is_empty() {
+            errors.push(FieldError::new(format!("{field}body"), "must not be empty"));
+        }
+        let sources =
+            [("body", Some(&content.body)), ("subject", content.subject.as_ref()), ("html", content.html.as_ref())];
+        for (name, source) in sources {
+            if let Some(source) = source.filter(|s| !s.trim().is_empty())
+                && let Err(found) = templates::check(&format!("{field}{name}"), source, vocabulary)
+            {
+                errors.extend(found);
+            }
+        }
+        if content.data.to_string().len() > MAX_DATA {
+            errors.push(FieldError::new(format!("{field}data"), format!("is larger than {MAX_DATA} bytes of JSON")));
+        }
+    }
+
+    /// Checks that `channel` exists and may carry a message of `class` to a customer; returns the
+    /// error's reason otherwise.
+    async fn check_channel(&self, ws: WorkspaceId, channel: &str, class: MessageClass) -> DomainResult<Option<String>> {
+        let Some(stored) = self.store.channel(ws, channel).await? else {
+            return Ok(Some(format!("no channel \"{channel}\" is configured")));
+        };
+        let Some(kind) = self.kind(&stored.kind) else {
+            return Ok(Some(format!("this siyu does not build {} channels", stored.kind)));
+        };
+        if !kind.for_customers {
+            return Ok(Some(format!("a {} channel notifies staff, not customers", kind.name)));
+        }
+        let settings: serde_json::Map<String, Value> = serde_json::from_str(&stored.settings).unwrap_or_default();
+        if class == MessageClass::Marketing && Self::consent_channel(kind, &settings).is_none() {
+            return Ok(Some(format!(
+                "channel \"{channel}\" has no consent_channel setting, so it cannot check marketing consent"
+            )));
+        }
+        Ok(None)
+    }
+
+    /// Queues a message to a customer (needs `messages:send`): checked now — the channel, the
+    /// templates, the customer — and sent by a worker, held to the guardrails when it is sent. The
+    /// same key queues once (the first message is returned).
+    pub async fn send(&self, principal: &Principal, input: MessageInput) -> DomainResult<MessageView> {
+        principal.require(Permission::MessagesSend)?;
+        let ws = principal.workspace_id();
+        let mut errors = Vec::new();
+        let key = match input.key {
+            Some(key) => {
+                if let Err(error) = check_key("key", &key) {
+                    errors.push(error);
+                }
+                key
+            }
+            None => {
+                let nonce: [u8; 12] = siyu_core::crypto::random_bytes().map_err(DomainError::from)?;
+                format!("api-{}", hex::encode(nonce))
+            }
+        };
+        if let Some(reason) = self.check_channel(ws, &input.channel, input.class).await? {
+            errors.push(FieldError::new("channel", reason));
+        }
+        let vocabulary = self.vocabulary(ws).await?;
+        let content = MessageContent { subject: input.subject, body: input.body, html: input.html, data: input.data };
+        Self::check_content("", &content, &vocabulary, &mut errors);
+        if !errors.is_empty() {
+            return Err(DomainError::Invalid(errors));
+        }
+        let customer = self
+            .customers
+            .stores
+            .customers
+            .resolve(ws, input.customer_id)
+            .await?
+            .ok_or_else(|| DomainError::invalid("customer_id", format!("no customer {}", input.customer_id)))?;
+        let request = MessageRequest {
+            key: key.clone(),
+            channel: input.channel,
+            customer,
+            class: input.class,
+            content,
+            source: json!({"api": principal.actor().label()}),
+            at: self.access.now(),
+        };
+        self.enqueue(ws, &[request]).await?;
+        let stored =
+            self.store.message(ws, &key).await?.ok_or_else(|| DomainError::internal("queued message is gone"))?;
+        Ok(stored.into())
+    }
+
+    /// Queues messages of a sender inside siyu (already checked), each with its send job, in one
+    /// transaction; a key the workspace has is skipped. Returns how many were new.
+    pub async fn enqueue(&self, ws: WorkspaceId, requests: &[MessageRequest]) -> DomainResult<u64> {
+        let key = self.access.data_key(ws).await?;
+        let now = self.access.now();
+        let mut messages = Vec::with_capacity(requests.len());
+        let mut jobs = Vec::with_capacity(requests.len());
+        for request in requests {
+            let content = serde_json::to_string(&request.content).map_err(|e| DomainError::internal(e.to_string()))?;
+            messages.push(StoredMessage {
+                id: 0,
+                key: request.key.clone(),
+                channel: request.channel.clone(),
+                customer: Some(request.customer),
+                class: request.class,
+                content: key.seal_str(&content, &format!("{CONTENT_CONTEXT}:{}", request.key))?,
+                source: request.source.to_string(),
+                status: MessageStatus::Queued,
+                guardrail: None,
+                reason: None,
+                provider_id: None,
+                created_at: now,
+                updated_at: now,
+                sent_at: None,
+            });
+            jobs.push(NewJob {
+                kind: SEND_KIND.into(),
+                key: request.key.clone(),
+                payload: json!({"key": request.key}).to_string(),
+                run_at: request.at,
+                max_attempts: SEND_ATTEMPTS,
+            });
+        }
+        let new = self.store.enqueue(ws, &messages, &jobs, now).await?;
+        if new > 0 {
+            self.wake.notify_one();
+        }
+        Ok(new)
+    }
+
+    /// The message log, newest first (needs `messages:read`), `limit` at most [`MAX_PAGE`].
+    pub async fn messages(
+        &self,
+        principal: &Principal,
+        mut filter: MessageFilter,
+        limit: usize,
+    ) -> DomainResult<Vec<MessageView>> {
+        principal.require(Permission::MessagesRead)?;
+        let ws = principal.workspace_id();
+        if let Some(customers) = &filter.customers {
+            let mut all = Vec::new();
+            for customer in customers {
+                all.extend(self.customers.subject(ws, *customer).await?.ids());
+            }
+            filter.customers = Some(all);
+        }
+        let stored = self.store.messages(ws, &filter, limit.clamp(1, MAX_PAGE)).await?;
+        Ok(stored.into_iter().map(MessageView::from).collect())
+    }
+
+    /// Sends the message `key` of `ws` once, as its send job's run `attempt` of `max_attempts`
+    /// (see the module's doc).
+    pub async fn deliver(&self, ws: WorkspaceId, key: &str, last_attempt: bool) -> DomainResult<Attempt> {
+        let Some(message) = self.store.message(ws, key).await? else { return Ok(Attempt::Done) };
+        if message.status.is_final() {
+            return Ok(Attempt::Done);
+        }
+        let now = self.access.now();
+        let Some(stored) = self.store.channel(ws, &message.channel).await? else {
+            return self.fail(ws, &message, format!("no channel \"{}\" is configured", message.channel)).await;
+        };
+        let Some(kind) = self.kind(&stored.kind).cloned() else {
+            return self.fail(ws, &message, format!("this siyu does not build {} channels", stored.kind)).await;
+        };
+        let settings: serde_json::Map<String, Value> = serde_json::from_str(&stored.settings).unwrap_or_default();
+        let customer = match message.customer {
+            Some(customer) => match self.customers.stores.customers.resolve(ws, customer).await? {
+                Some(live) => live,
+                // Erased since it was queued: nothing to send, nobody to record it for.
+                None => {
+                    self.store
+                        .set_status(ws, key, MessageStatus::Failed, &reason("the customer was erased"), now)
+                        .await?;
+                    return Ok(Attempt::Done);
+                }
+            },
+            None => return self.fail(ws, &message, "a message to a customer names none".into()).await,
+        };
+        let consent_channel = Self::consent_channel(&kind, &settings);
+        let workspace = self
+            .access
+            .stores
+            .workspaces
+            .find(ws)
+            .await?
+            .ok_or_else(|| DomainError::NotFound(format!("workspace {ws}")))?;
+        let tz = jiff::tz::TimeZone::get(&workspace.time_zone).unwrap_or(jiff::tz::TimeZone::UTC);
+        let rails = Guardrails::default();
+        let mut cap = None;
+        if message.class == MessageClass::Marketing {
+            let consent = match consent_channel {
+                Some(channel) => {
+                    let history = self.customers.stores.consent.history(ws, customer).await?;
+                    match current_state(&history)
+                        .iter()
+                        .find(|r| r.purpose == Purpose::Marketing && r.channel == channel)
+                    {
+                        Some(record) if record.granted => ConsentState::Granted,
+                        Some(_) => ConsentState::Withdrawn,
+                        None => ConsentState::Unknown,
+                    }
+                }
+                None => ConsentState::Unknown,
+            };
+            let shown = consent_channel.map_or(message.channel.as_str(), |c| c.as_str());
+            match rails.check(message.class, shown, consent, &[], now, &tz) {
+                Verdict::Send => {}
+                Verdict::Defer { until } => {
+                    let why = format!("quiet hours: deferred to {}", until.to_zoned(tz.clone()).datetime());
+                    self.store.set_status(ws, key, MessageStatus::Queued, &reason(&why), now).await?;
+                    return Ok(Attempt::Defer { until });
+                }
+                Verdict::Block { guardrail, reason } => {
+                    return self.block(ws, &message, guardrail_name(guardrail), reason).await;
+                }
+            }
+            let since = now.checked_sub(rails.frequency_cap.window()).unwrap_or(Timestamp::MIN);
+            cap = Some(CapCheck { max: rails.frequency_cap.max(), since });
+        }
+        let message = match self.store.reserve(ws, key, cap, now).await? {
+            Reservation::Reserved(message) => *message,
+            Reservation::Finished => return Ok(Attempt::Done),
+            Reservation::Capped { count } => {
+                let why = format!(
+                    "{count} marketing messages on {} in the last {} days (at most {})",
+                    message.channel,
+                    rails.frequency_cap.window().as_hours() / 24,
+                    rails.frequency_cap.max()
+                );
+                return self.block(ws, &message, "frequency_cap", why).await;
+            }
+        };
+        let outgoing = match self.render(ws, &message, customer, &kind, consent_channel).await? {
+            Ok(outgoing) => outgoing,
+            Err(reason) => return self.fail(ws, &message, reason).await,
+        };
+        if settings.get("dry_run").and_then(Value::as_bool) == Some(true) {
+            self.store.set_status(ws, key, MessageStatus::DryRun, &reason("dry run: recorded, not sent"), now).await?;
+            return Ok(Attempt::Done);
+        }
+        let adapter = match self.adapter(ws, &stored).await {
+            Ok(adapter) => adapter,
+            Err(reason) => return self.fail(ws, &message, reason).await,
+        };
+        match adapter.send(&outgoing).await {
+            Delivery::Accepted { provider_id } => {
+                let update = StatusUpdate { provider_id, ..Default::default() };
+                if self.store.set_status(ws, key, MessageStatus::Sent, &update, self.access.now()).await? {
+                    self.record(ws, &message, customer, MESSAGE_SENT, json!({})).await?;
+                }
+                Ok(Attempt::Done)
+            }
+            Delivery::Rejected { reason } => self.fail(ws, &message, reason).await,
+            Delivery::Retry { reason, .. } if last_attempt => {
+                self.fail(ws, &message, format!("{reason} (gave up after {SEND_ATTEMPTS} attempts)")).await
+            }
+            Delivery::Retry { reason: why, after } => {
+                // Back to queued: an attempt that did not send does not count toward the cap.
+                self.store.set_status(ws, key, MessageStatus::Queued, &reason(&why), self.access.now()).await?;
+                Ok(Attempt::Retry { reason: why, after })
+            }
+        }
+    }
+
+    /// Renders and addresses a reserved message for the customer as they are now; `Err` with the
+    /// reason it cannot be sent.
+    async fn render(
+        &self,
+        ws: WorkspaceId,
+        message: &StoredMessage,
+        customer: CustomerId,
+        kind: &ChannelKind,
+        consent_channel: Option<ConsentChannel>,
+    ) -> DomainResult<Result<OutgoingMessage, String>> {
+        let key = self.access.data_key(ws).await?;
+        let content: MessageContent =
+            serde_json::from_str(&key.open_str(&message.content, &format!("{CONTENT_CONTEXT}:{}", message.key))?)
+                .map_err(|e| DomainError::internal(format!("message {} content: {e}", message.key)))?;
+        let Some(stored) = self.customers.stores.customers.find(ws, customer).await? else {
+            return Ok(Err("the customer was erased".into()));
+        };
+        let view = self.customers.open_customer(&key, stored, true)?;
+        let to = match kind.address {
+            Some(address) => match view.identities.iter().find(|i| i.kind == address) {
+                Some(identity) => identity.value.clone(),
+                None => return Ok(Err(format!("the customer has no {} to send to", address.as_str()))),
+            },
+            None => String::new(),
+        };
+        let unsubscribe_url = match (message.class, consent_channel, &self.public_url) {
+            (MessageClass::Marketing, Some(channel), Some(base)) => {
+                let expires = self.access.now() + crate::customers::consent::UNSUBSCRIBE_LINK_LIFETIME;
+                let token = self.customers.unsubscribe_token(ws, customer, channel, expires).await?;
+                Some(format!("{base}/u/{token}"))
+            }
+            _ => None,
+        };
+        let mut scores = json!({"rfm": null, "lifecycle": null, "churn_risk": null});
+        let sources = [Some(&content.body), content.subject.as_ref(), content.html.as_ref()];
+        let names_a_score =
+            sources.iter().flatten().any(|s| s.contains("rfm") || s.contains("lifecycle") || s.contains("churn_risk"));
+        let model = match names_a_score {
+            true => self.models.customer_model(&Principal::system(ws), customer).await?,
+            false => None,
+        };
+        if let Some(model) = model {
+            scores = json!({
+                "rfm": model.rfm_class.map(|c| c.key),
+                "lifecycle": model.stage.key,
+                "churn_risk": model.churn_risk,
+            });
+        }
+        let traits: serde_json::Map<String, Value> = view.traits.into_iter().map(|(k, t)| (k, t.value)).collect();
+        let context = json!({
+            "customer": {
+                "id": customer.0,
+                "traits": traits,
+                "tags": view.tags.iter().map(|t| t.name.clone()).collect::<Vec<_>>(),
+                "rfm": scores["rfm"], "lifecycle": scores["lifecycle"], "churn_risk": scores["churn_risk"],
+            },
+            "coupon": content.data.get("coupon").cloned().unwrap_or(Value::Null),
+            "unsubscribe_url": unsubscribe_url.clone().unwrap_or_default(),
+        });
+        let rendered = (|| -> Result<_, templates::RenderError> {
+            let body = templates::render(&content.body, &context, false)?;
+            let subject = content.subject.as_deref().map(|s| templates::render(s, &context, false)).transpose()?;
+            let html = content.html.as_deref().map(|s| templates::render(s, &context, true)).transpose()?;
+            Ok((body, subject, html))
+        })();
+        let (body, subject, html) = match rendered {
+            Ok(rendered) => rendered,
+            Err(error) => return Ok(Err(format!("the message does not render: {error}"))),
+        };
+        if let Err(reason) = templates::check_length(kind.name, &body) {
+            return Ok(Err(reason));
+        }
+        Ok(Ok(OutgoingMessage {
+            idempotency_key: message.key.clone(),
+            workspace: ws,
+            customer: Some(customer),
+            to,
+            subject,
+            body,
+            html,
+            unsubscribe_url,
+            data: content.data,
+        }))
+    }
+
+    async fn finish(
+        &self,
+        ws: WorkspaceId,
+        message: &StoredMessage,
+        status: MessageStatus,
+        update: StatusUpdate,
+    ) -> DomainResult<()> {
+        if self.store.set_status(ws, &message.key, status, &update, self.access.now()).await?
+            && let Some(customer) = message.customer
+            && let Some(live) = self.customers.stores.customers.resolve(ws, customer).await?
+        {
+            let name = if status == MessageStatus::Blocked { MESSAGE_BLOCKED } else { MESSAGE_FAILED };
+            let extra = json!({"reason": update.reason, "guardrail": update.guardrail});
+            self.record(ws, message, live, name, extra).await?;
+        }
+        Ok(())
+    }
+
+    async fn fail(&self, ws: WorkspaceId, message: &StoredMessage, reason: String) -> DomainResult<Attempt> {
+        let update = StatusUpdate { reason: Some(reason.clone()), ..Default::default() };
+        self.finish(ws, message, MessageStatus::Failed, update).await?;
+        Ok(Attempt::Failed { reason })
+    }
+
+    async fn block(
+        &self,
+        ws: WorkspaceId,
+        message: &StoredMessage,
+        guardrail: &str,
+        why: String,
+    ) -> DomainResult<Attempt> {
+        let update = StatusUpdate { guardrail: Some(guardrail.to_string()), reason: Some(why), provider_id: None };
+        self.finish(ws, message, MessageStatus::Blocked, update).await?;
+        Ok(Attempt::Done)
+    }
+
+    /// Records a message event for the customer: the message's key, channel, class and source,
+    /// and `extra`.
+    async fn record(
+        &self,
+        ws: WorkspaceId,
+        message: &StoredMessage,
+        customer: CustomerId,
+        name: &str,
+        extra: Value,
+    ) -> DomainResult<()> {
+        let mut properties = json!({
+            "message_key": message.key,
+            "channel": message.channel,
+            "class": message.class,
+        });
+        if let (Some(props), Ok(Value::Object(source))) =
+            (properties.as_object_mut(), serde_json::from_str::<Value>(&message.source))
+        {
+            for (k, v) in source {
+                props.insert(k, v);
+            }
+            if let Value::Object(extra) = extra {
+                props.extend(extra.into_iter().filter(|(_, v)| !v.is_null()));
+            }
+        }
+        let now = self.access.now().as_microsecond();
+        let event = NewEvent {
+            customer,
+            kind: EventKind::Track,
+            name: name.to_string(),
+            ts_us: now,
+            received_us: now,
+            message_id: String::new(),
+            user_id: String::new(),
+            anonymous_id: String::new(),
+            properties: properties.to_string(),
+            context: "{}".into(),
+        };
+        self.events.append_and_index(ws, &[event]).await
+    }
+
+    /// Erases the messages to the given customers (part of a customer's erasure).
+    pub(crate) async fn erase(&self, ws: WorkspaceId, customers: &[CustomerId]) -> DomainResult<()> {
+        self.store.erase_messages(ws, customers).await?;
+        Ok(())
+    }
+
+    /// The messages to the given customers, for an export.
+    pub(crate) async fn of_customers(
+        &self,
+        ws: WorkspaceId,
+        customers: &[CustomerId],
+    ) -> DomainResult<Vec<MessageView>> {
+        let filter = MessageFilter { customers: Some(customers.to_vec()), ..Default::default() };
+        let mut all = Vec::new();
+        loop {
+            let page = self.store.messages(ws, &filter_before(&filter, all.last()), MAX_PAGE).await?;
+            let done = page.len() < MAX_PAGE;
+            all.extend(page);
+            if done {
+                break;
+            }
+        }
+        Ok(all.into_iter().map(MessageView::from).collect())
+    }
+}
+
+fn filter_before(filter: &MessageFilter, last: Option<&StoredMessage>) -> MessageFilter {
+    MessageFilter { before_id: last.map(|m| m.id), ..filter.clone() }
+}
+
+fn reason(text: &str) -> StatusUpdate {
+    StatusUpdate { reason: Some(text.to_string()), ..Default::default() }
+}
+
+fn guardrail_name(guardrail: super::guardrails::Guardrail) -> &'static str {
+    match guardrail {
+        super::guardrails::Guardrail::Consent => "consent",
+        super::guardrails::Guardrail::FrequencyCap => "frequency_cap",
+        super::guardrails::Guardrail::QuietHours => "quiet_hours",
+    }
+}

@@ -1,0 +1,337 @@
+// Configured channels and messages (included into `sqlite` and `postgres`; `LOCK_ROW` is each
+// backend's row lock).
+
+use siyu_domain::channels::guardrails::MessageClass;
+use siyu_domain::channels::store::{
+    CapCheck, MessageFilter, MessageStatus, MessageStore, Reservation, StatusUpdate, StoredChannel, StoredMessage,
+};
+
+const MESSAGE_COLUMNS: &str = "id, key, channel, customer_id, class, content, source, status, guardrail, reason, \
+     provider_id, created_at, updated_at, sent_at";
+
+fn message_row(row: &<Db as sqlx::Database>::Row) -> Result<StoredMessage, StoreError> {
+    let class: String = get(row, "class")?;
+    let status: String = get(row, "status")?;
+    Ok(StoredMessage {
+        id: get(row, "id")?,
+        key: get(row, "key")?,
+        channel: get(row, "channel")?,
+        customer: get::<Option<i64>>(row, "customer_id")?.map(CustomerId),
+        class: match class.as_str() {
+            "marketing" => MessageClass::Marketing,
+            "transactional" => MessageClass::Transactional,
+            other => return Err(corrupt("message class", other)),
+        },
+        content: get(row, "content")?,
+        source: get(row, "source")?,
+        status: MessageStatus::parse(&status).ok_or_else(|| corrupt("message status", &status))?,
+        guardrail: get(row, "guardrail")?,
+        reason: get(row, "reason")?,
+        provider_id: get(row, "provider_id")?,
+        created_at: ts(row, "created_at")?,
+        updated_at: ts(row, "updated_at")?,
+        sent_at: opt_ts(row, "sent_at")?,
+    })
+}
+
+fn channel_row(row: &<Db as sqlx::Database>::Row) -> Result<StoredChannel, StoreError> {
+    Ok(StoredChannel {
+        name: get(row, "name")?,
+        kind: get(row, "kind")?,
+        settings: get(row, "settings")?,
+        secrets: get(row, "secrets")?,
+        created_at: ts(row, "created_at")?,
+        updated_at: ts(row, "updated_at")?,
+    })
+}
+
+fn class_name(class: MessageClass) -> &'static str {
+    match class {
+        MessageClass::Marketing => "marketing",
+        MessageClass::Transactional => "transactional",
+    }
+}
+
+/// The journey a message's source names, kept in a column of its own for the log's filter.
+fn journey_of(source: &str) -> Option<i64> {
+    serde_json::from_str::<serde_json::Value>(source).ok()?.get("journey")?.as_i64()
+}
+
+#[async_trait]
+impl MessageStore for SqlStore {
+    async fn save_channel(&self, ws: WorkspaceId, channel: &StoredChannel) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO channels (workspace_id, name, kind, settings, secrets, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (workspace_id, name) DO UPDATE SET \
+             kind = excluded.kind, settings = excluded.settings, secrets = excluded.secrets, \
+             updated_at = excluded.updated_at",
+        )
+        .bind(ws.0)
+        .bind(&channel.name)
+        .bind(&channel.kind)
+        .bind(&channel.settings)
+        .bind(&channel.secrets)
+        .bind(millis(channel.created_at))
+        .bind(millis(channel.updated_at))
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        tx.commit().await
+    }
+
+    async fn channel(&self, ws: WorkspaceId, name: &str) -> Result<Option<StoredChannel>, StoreError> {
+        let row = sqlx::query("SELECT * FROM channels WHERE workspace_id = $1 AND name = $2")
+            .bind(ws.0)
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
+        row.as_ref().map(channel_row).transpose()
+    }
+
+    async fn channels(&self, ws: WorkspaceId) -> Result<Vec<StoredChannel>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM channels WHERE workspace_id = $1 ORDER BY name")
+            .bind(ws.0)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        rows.iter().map(channel_row).collect()
+    }
+
+    async fn delete_channel(&self, ws: WorkspaceId, name: &str) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let done = sqlx::query("DELETE FROM channels WHERE workspace_id = $1 AND name = $2")
+            .bind(ws.0)
+            .bind(name)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        tx.commit().await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn enqueue(
+        &self,
+        ws: WorkspaceId,
+        messages: &[StoredMessage],
+        jobs: &[NewJob],
+        now: jiff::Timestamp,
+    ) -> Result<u64, StoreError> {
+        if messages.len() != jobs.len() {
+            return Err(StoreError::Backend("enqueue: each message needs its job".into()));
+        }
+        let mut tx = self.begin_write().await?;
+        let mut inserted = 0;
+        for (message, job) in messages.iter().zip(jobs) {
+            let new: Option<i64> = sqlx::query_scalar(
+                "INSERT INTO messages (workspace_id, key, channel, customer_id, class, content, source, journey_id, \
+                 status, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) \
+                 ON CONFLICT (workspace_id, key) DO NOTHING RETURNING id",
+            )
+            .bind(ws.0)
+            .bind(&message.key)
+            .bind(&message.channel)
+            .bind(message.customer.map(|c| c.0))
+            .bind(class_name(message.class))
+            .bind(&message.content)
+            .bind(&message.source)
+            .bind(journey_of(&message.source))
+            .bind(message.status.as_str())
+            .bind(millis(now))
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db_err)?;
+            if new.is_none() {
+                continue;
+            }
+            inserted += 1;
+            sqlx::query(
+                "INSERT INTO jobs (workspace_id, kind, key, payload, state, run_at, attempts, max_attempts, \
+                 created_at, updated_at) VALUES ($1, $2, $3, $4, 'pending', $5, 0, $6, $7, $7) \
+                 ON CONFLICT (workspace_id, kind, key) DO NOTHING",
+            )
+            .bind(ws.0)
+            .bind(&job.kind)
+            .bind(&job.key)
+            .bind(&job.payload)
+            .bind(millis(job.run_at))
+            .bind(i64::from(job.max_attempts.max(1)))
+            .bind(millis(now))
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        }
+        tx.commit().await?;
+        Ok(inserted)
+    }
+
+    async fn message(&self, ws: WorkspaceId, key: &str) -> Result<Option<StoredMessage>, StoreError> {
+        let sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE workspace_id = $1 AND key = $2");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(ws.0)
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
+        row.as_ref().map(message_row).transpose()
+    }
+
+    async fn reserve(
+        &self,
+        ws: WorkspaceId,
+        key: &str,
+        cap: Option<CapCheck>,
+        now: jiff::Timestamp,
+    ) -> Result<Reservation, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE workspace_id = $1 AND key = $2{LOCK_ROW}");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(ws.0)
+            .bind(key)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        let Some(mut message) = row.as_ref().map(message_row).transpose()? else {
+            return Ok(Reservation::Finished);
+        };
+        if message.status.is_final() {
+            return Ok(Reservation::Finished);
+        }
+        if let (Some(cap), Some(customer)) = (cap, message.customer) {
+            // The customer's row lock serialises the reservations of one customer (on SQLite, the
+            // write transaction already does), so two sends cannot both take the last place.
+            let lock = format!("SELECT id FROM customers WHERE workspace_id = $1 AND id = $2{LOCK_ROW}");
+            sqlx::query(sqlx::AssertSqlSafe(lock))
+                .bind(ws.0)
+                .bind(customer.0)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            let count: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM messages WHERE workspace_id = $1 AND customer_id = $2 AND channel = $3 \
+                 AND sent_at > $4 AND class = 'marketing' AND status IN ('sending', 'sent') AND key <> $5",
+            )
+            .bind(ws.0)
+            .bind(customer.0)
+            .bind(&message.channel)
+            .bind(millis(cap.since))
+            .bind(key)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db_err)?;
+            if count >= i64::from(cap.max) {
+                return Ok(Reservation::Capped { count: count as u64 });
+            }
+        }
+        if message.status == MessageStatus::Queued {
+            sqlx::query(
+                "UPDATE messages SET status = 'sending', sent_at = $3, reason = NULL, updated_at = $3 \
+                 WHERE workspace_id = $1 AND key = $2",
+            )
+            .bind(ws.0)
+            .bind(key)
+            .bind(millis(now))
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+            message.status = MessageStatus::Sending;
+            message.sent_at = Some(now);
+        }
+        tx.commit().await?;
+        Ok(Reservation::Reserved(Box::new(message)))
+    }
+
+    async fn set_status(
+        &self,
+        ws: WorkspaceId,
+        key: &str,
+        status: MessageStatus,
+        update: &StatusUpdate,
+        now: jiff::Timestamp,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
+        // Back to queued, a message stops counting toward the cap (its send did not happen).
+        let sent_at = if status == MessageStatus::Queued { "NULL" } else { "sent_at" };
+        let sql = format!(
+            "UPDATE messages SET status = $3, guardrail = $4, reason = $5, provider_id = $6, updated_at = $7, \
+             sent_at = {sent_at} WHERE workspace_id = $1 AND key = $2 AND status IN ('queued', 'sending')"
+        );
+        let done = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(ws.0)
+            .bind(key)
+            .bind(status.as_str())
+            .bind(&update.guardrail)
+            .bind(&update.reason)
+            .bind(&update.provider_id)
+            .bind(millis(now))
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        tx.commit().await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn messages(
+        &self,
+        ws: WorkspaceId,
+        filter: &MessageFilter,
+        limit: usize,
+    ) -> Result<Vec<StoredMessage>, StoreError> {
+        let mut query =
+            sqlx::QueryBuilder::<Db>::new(format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE workspace_id = "));
+        query.push_bind(ws.0);
+        if let Some(channel) = &filter.channel {
+            query.push(" AND channel = ").push_bind(channel.clone());
+        }
+        if let Some(status) = filter.status {
+            query.push(" AND status = ").push_bind(status.as_str());
+        }
+        if let Some(journey) = filter.journey {
+            query.push(" AND journey_id = ").push_bind(journey);
+        }
+        if let Some(before) = filter.before_id {
+            query.push(" AND id < ").push_bind(before);
+        }
+        if let Some(customers) = &filter.customers {
+            if customers.is_empty() {
+                return Ok(Vec::new());
+            }
+            let ids: Vec<i64> = customers.iter().map(|c| c.0).take(CHUNK).collect();
+            query.push(" AND customer_id IN (");
+            push_id_list(&mut query, &ids);
+            query.push(")");
+        }
+        query.push(" ORDER BY id DESC LIMIT ").push_bind(limit as i64);
+        let rows = query.build().fetch_all(&self.pool).await.map_err(db_err)?;
+        rows.iter().map(message_row).collect()
+    }
+
+    async fn erase_messages(&self, ws: WorkspaceId, customers: &[CustomerId]) -> Result<u64, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let mut erased = 0;
+        for chunk in customers.chunks(CHUNK) {
+            let ids: Vec<i64> = chunk.iter().map(|c| c.0).collect();
+            // Their pending send jobs first (the jobs are keyed by the message's key).
+            let mut jobs = sqlx::QueryBuilder::<Db>::new(
+                "DELETE FROM jobs WHERE workspace_id = ",
+            );
+            jobs.push_bind(ws.0)
+                .push(" AND kind = ")
+                .push_bind(siyu_domain::channels::messaging::SEND_KIND)
+                .push(" AND key IN (SELECT key FROM messages WHERE workspace_id = ")
+                .push_bind(ws.0)
+                .push(" AND customer_id IN (");
+            push_id_list(&mut jobs, &ids);
+            jobs.push("))");
+            jobs.build().execute(&mut *tx).await.map_err(db_err)?;
+            let mut messages = sqlx::QueryBuilder::<Db>::new("DELETE FROM messages WHERE workspace_id = ");
+            messages.push_bind(ws.0).push(" AND customer_id IN (");
+            push_id_list(&mut messages, &ids);
+            messages.push(")");
+            erased += messages.build().execute(&mut *tx).await.map_err(db_err)?.rows_affected();
+        }
+        tx.commit().await?;
+        Ok(erased)
+    }
+}

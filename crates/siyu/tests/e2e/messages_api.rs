@@ -1,0 +1,198 @@
+//! Channels and messages over the API: a channel's settings are checked when it is saved (each
+//! problem named), its secret is never shown again, a test message reaches the receiver, and a
+//! message queued to a customer is sent by the server's own send worker, signed, and logged; a
+//! private address is refused unless the server allows it.
+
+use crate::{Backend, TestApp, spawn_app_with};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use siyu_channels::webhook;
+use siyu_domain::access::Role;
+use std::sync::{Arc, Mutex};
+use tokio::sync::Notify;
+
+const SECRET: &str = "whsec-e2e-0123456789abcdef";
+
+#[derive(Default)]
+struct Receiver {
+    /// Each request's idempotency key and body, if its signature verified.
+    seen: Mutex<Vec<(String, serde_json::Value)>>,
+    arrived: Notify,
+}
+
+async fn receive(State(receiver): State<Arc<Receiver>>, headers: HeaderMap, body: Bytes) -> &'static str {
+    let now = siyu_core::Clock::now(&siyu_core::SystemClock).as_second();
+    if webhook::verify_headers(SECRET.as_bytes(), &headers, &body, now, webhook::DEFAULT_REPLAY_WINDOW).is_ok() {
+        let key = headers.get(webhook::IDEMPOTENCY_HEADER).unwrap().to_str().unwrap().to_string();
+        receiver.seen.lock().unwrap().push((key, serde_json::from_slice(&body).unwrap()));
+        receiver.arrived.notify_one();
+    }
+    "ok"
+}
+
+async fn receiver() -> (Arc<Receiver>, String) {
+    let receiver = Arc::new(Receiver::default());
+    let router = axum::Router::new().route("/hook", axum::routing::post(receive)).with_state(receiver.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    (receiver, url)
+}
+
+/// Waits (without sleeping) until the receiver holds `n` requests; fails after 20 s.
+async fn wait_for(receiver: &Receiver, n: usize) {
+    tokio::time::timeout(std::time::Duration::from_secs(20), async {
+        while receiver.seen.lock().unwrap().len() < n {
+            receiver.arrived.notified().await;
+        }
+    })
+    .await
+    .expect("the message arrives");
+}
+
+fn fields(problem: &serde_json::Value) -> Vec<String> {
+    problem["errors"].as_array().map_or(Vec::new(), |errors| {
+        errors.iter().map(|e| e["field"].as_str().unwrap_or_default().to_string()).collect()
+    })
+}
+
+async fn channels_and_messages_go_end_to_end(app: TestApp) {
+    let (receiver, url) = receiver().await;
+    let key = app.key.clone();
+    let analyst = app.key_with_role(Role::Analyst).await;
+    let operator = app.key_with_role(Role::Operator).await;
+    let channel = serde_json::json!({
+        "kind": "webhook",
+        "settings": {"url": url, "consent_channel": "sms"},
+        "secrets": {"secret": SECRET},
+    });
+
+    // Roles first: an analyst sees no channels, an operator configures none.
+    assert_eq!(app.call("GET", "/api/v1/channels", &analyst, None).await.0, 403);
+    assert_eq!(app.call("PUT", "/api/v1/channels/hooks", &operator, Some(channel.clone())).await.0, 403);
+
+    // Every problem of a channel is named at once.
+    let bad = serde_json::json!({"kind": "webhook", "settings": {"url": "ftp://x", "timout_ms": 1}, "secrets": {"secret": "short"}});
+    let (status, problem, _) = app.call("PUT", "/api/v1/channels/hooks", &key, Some(bad)).await;
+    assert_eq!(status, 422, "{problem}");
+    assert_eq!(fields(&problem), ["settings.timout_ms"], "{problem}");
+    let bad = serde_json::json!({"kind": "webhook", "settings": {"url": "ftp://x"}, "secrets": {"secret": SECRET}});
+    let (_, problem, _) = app.call("PUT", "/api/v1/channels/hooks", &key, Some(bad)).await;
+    assert_eq!(fields(&problem), ["settings.url"], "{problem}");
+    let (status, problem, _) =
+        app.call("PUT", "/api/v1/channels/hooks", &key, Some(serde_json::json!({"kind": "pigeon"}))).await;
+    assert_eq!((status, fields(&problem)), (422, vec!["kind".to_string()]), "{problem}");
+    let (status, problem, _) = app.call("PUT", "/api/v1/channels/Bad%20Name", &key, Some(channel.clone())).await;
+    assert_eq!((status, fields(&problem)), (422, vec!["name".to_string()]), "{problem}");
+
+    // Saved: the secret is never shown again, only that it is set; saving without it keeps it.
+    let (status, saved, _) = app.call("PUT", "/api/v1/channels/hooks", &key, Some(channel)).await;
+    assert_eq!(status, 200, "{saved}");
+    assert_eq!(saved["secrets"], serde_json::json!(["secret"]));
+    let kept =
+        serde_json::json!({"kind": "webhook", "settings": {"url": url, "consent_channel": "sms", "timeout_ms": 5000}});
+    assert_eq!(app.call("PUT", "/api/v1/channels/hooks", &key, Some(kept)).await.0, 200);
+    let (status, list, _) = app.call("GET", "/api/v1/channels", &operator, None).await;
+    assert_eq!(status, 200);
+    assert_eq!(list["items"][0]["settings"]["timeout_ms"], 5000);
+    assert!(!list.to_string().contains(SECRET), "{list}");
+
+    // A test message goes at once, signed with the kept secret.
+    let (status, outcome, _) =
+        app.call("POST", "/api/v1/channels/hooks/test", &key, Some(serde_json::json!({"body": "你好"}))).await;
+    assert_eq!((status, outcome["outcome"].as_str()), (200, Some("accepted")), "{outcome}");
+    wait_for(&receiver, 1).await;
+
+    // A message to a customer: a variable nobody has is refused when queued; a good one is sent by
+    // the server's worker and logged.
+    let (_, customer, _) = app
+        .call(
+            "POST",
+            "/api/v1/customers",
+            &key,
+            Some(
+                serde_json::json!({"identities": [{"type": "user_id", "value": "u-msg"}], "traits": {"city": "上海"}}),
+            ),
+        )
+        .await;
+    let id = customer["id"].as_i64().unwrap();
+    let message = |body: &str, key: &str| serde_json::json!({"channel": "hooks", "customer_id": id, "class": "transactional", "body": body, "key": key});
+    let (status, problem, _) =
+        app.call("POST", "/api/v1/messages", &key, Some(message("{{ customer.traits.shoe_size }}", "m-0"))).await;
+    assert_eq!((status, fields(&problem)), (422, vec!["body".to_string()]), "{problem}");
+    let (status, queued, _) =
+        app.call("POST", "/api/v1/messages", &operator, Some(message("{{ customer.traits.city }}见", "order:1"))).await;
+    assert_eq!((status, queued["status"].as_str()), (202, Some("queued")), "{queued}");
+    wait_for(&receiver, 2).await;
+    let (sent_key, body) = receiver.seen.lock().unwrap()[1].clone();
+    assert_eq!(
+        (sent_key.as_str(), body["body"].as_str(), body["customer_id"].as_i64()),
+        ("order:1", Some("上海见"), Some(id))
+    );
+    // The log says sent once the worker recorded it (the receiver may answer first).
+    let log = tokio::time::timeout(std::time::Duration::from_secs(20), async {
+        loop {
+            let log = app.call("GET", "/api/v1/messages?status=sent&channel=hooks", &key, None).await.1;
+            if log["items"].as_array().is_some_and(|items| !items.is_empty()) {
+                return log;
+            }
+        }
+    })
+    .await
+    .expect("the send is recorded");
+    assert_eq!(log["items"][0]["key"], "order:1", "{log}");
+    let (status, problem, _) = app.call("GET", "/api/v1/messages?status=lost", &key, None).await;
+    assert_eq!((status, fields(&problem)), (400, vec!["status".to_string()]), "{problem}");
+    assert_eq!(app.call("GET", "/api/v1/messages", &analyst, None).await.0, 403);
+    // Marketing on a channel that cannot check consent is refused when queued.
+    app.call(
+        "PUT",
+        "/api/v1/channels/raw",
+        &key,
+        Some(serde_json::json!({"kind": "webhook", "settings": {"url": url}, "secrets": {"secret": SECRET}})),
+    )
+    .await;
+    let marketing = serde_json::json!({"channel": "raw", "customer_id": id, "class": "marketing", "body": "sale"});
+    let (status, problem, _) = app.call("POST", "/api/v1/messages", &key, Some(marketing)).await;
+    assert_eq!((status, fields(&problem)), (422, vec!["channel".to_string()]), "{problem}");
+    assert_eq!(app.call("DELETE", "/api/v1/channels/raw", &key, None).await.0, 204);
+    assert_eq!(app.call("DELETE", "/api/v1/channels/raw", &key, None).await.0, 404);
+}
+
+async fn a_private_address_is_refused_unless_the_server_allows_it(app: TestApp) {
+    let channel = serde_json::json!({
+        "kind": "webhook",
+        "settings": {"url": "http://127.0.0.1:9/hook"},
+        "secrets": {"secret": SECRET},
+    });
+    let (status, problem, _) = app.call("PUT", "/api/v1/channels/hooks", &app.key, Some(channel)).await;
+    assert_eq!((status, fields(&problem)), (422, vec!["settings.url".to_string()]), "{problem}");
+    assert!(problem.to_string().contains("not public"), "{problem}");
+}
+
+mod sqlite {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn channels_and_messages_go_end_to_end() {
+        let app = super::spawn_app_with(super::Backend::Sqlite, |c| c.channels.allow_private_addresses = true).await;
+        super::channels_and_messages_go_end_to_end(app.unwrap()).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_private_address_is_refused_unless_the_server_allows_it() {
+        let app = super::spawn_app_with(super::Backend::Sqlite, |_| {}).await;
+        super::a_private_address_is_refused_unless_the_server_allows_it(app.unwrap()).await;
+    }
+}
+
+mod postgres {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn channels_and_messages_go_end_to_end() {
+        if let Some(app) =
+            super::spawn_app_with(super::Backend::Postgres, |c| c.channels.allow_private_addresses = true).await
+        {
+            super::channels_and_messages_go_end_to_end(app).await;
+        }
+    }
+}
