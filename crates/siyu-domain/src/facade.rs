@@ -9,6 +9,7 @@ use crate::customers::{CustomerChanges, CustomerStores, Customers};
 use crate::error::DomainResult;
 use crate::events::{EventChanges, Events};
 use crate::feed::Subscriber;
+use crate::journeys::Journeys;
 use crate::models::Models;
 use crate::personal_data::PersonalData;
 use crate::segments::Segments;
@@ -37,6 +38,8 @@ pub struct Services {
     pub tracking: crate::channels::tracking::Tracking,
     /// Configured channels and the messages sent on them.
     pub messaging: Messaging,
+    /// Journeys, their entries and engine.
+    pub journeys: Journeys,
     /// The feeds' subscribers, alive as long as the services are (feeds hold them weakly).
     _listeners: Arc<Listeners>,
 }
@@ -66,16 +69,6 @@ impl Services {
         let models = Models::new(access.clone(), customers.clone(), events.clone());
         let segments =
             Segments::new(access.clone(), customers.clone(), events.clone(), models.clone(), stores.segments.clone());
-        let listeners = Listeners {
-            _customers: vec![Arc::new(events.clone()), Arc::new(segments.clone())],
-            _events: vec![Arc::new(segments.clone())],
-        };
-        for listener in &listeners._customers {
-            customers.feed.subscribe(listener);
-        }
-        for listener in &listeners._events {
-            events.feed.subscribe(listener);
-        }
         let tracking = crate::channels::tracking::Tracking::new(access.clone(), events.clone());
         let messaging = Messaging::new(
             access.clone(),
@@ -85,6 +78,24 @@ impl Services {
             segments.clone(),
             stores.messages.clone(),
         );
+        let journeys = Journeys::new(
+            access.clone(),
+            customers.clone(),
+            events.clone(),
+            segments.clone(),
+            messaging.clone(),
+            stores.journeys.clone(),
+        );
+        let listeners = Listeners {
+            _customers: vec![Arc::new(events.clone()), Arc::new(segments.clone())],
+            _events: vec![Arc::new(segments.clone()), Arc::new(journeys.clone())],
+        };
+        for listener in &listeners._customers {
+            customers.feed.subscribe(listener);
+        }
+        for listener in &listeners._events {
+            events.feed.subscribe(listener);
+        }
         Self {
             stores,
             clock,
@@ -95,6 +106,7 @@ impl Services {
             segments,
             tracking,
             messaging,
+            journeys,
             _listeners: Arc::new(listeners),
         }
     }
@@ -103,6 +115,7 @@ impl Services {
     /// tracking) under `public_url`.
     pub fn with_channels(mut self, factory: Arc<dyn ChannelFactory>, public_url: Option<&str>) -> Self {
         self.messaging = self.messaging.with_factory(factory, public_url);
+        self.journeys = self.journeys.with_messaging(self.messaging.clone());
         self
     }
 
@@ -114,8 +127,8 @@ impl Services {
     /// Every slice that holds data about customers, in the order they depend on each other: an
     /// export walks it, an erasure too (customers first). A slice that keeps customer data must be
     /// listed here (the storage contract checks every table against [`PersonalData::holds`]).
-    pub fn personal_data(&self) -> [&dyn PersonalData; 5] {
-        [&self.customers, &self.events, &self.models, &self.segments, &self.messaging]
+    pub fn personal_data(&self) -> [&dyn PersonalData; 6] {
+        [&self.customers, &self.events, &self.models, &self.segments, &self.messaging, &self.journeys]
     }
 
     /// Returns everything held about a customer (and the profiles merged into it) as one JSON

@@ -6,7 +6,8 @@
 //! identities, traits, tags, notes, consent, CSV import), [`events`] (tracking messages, the log,
 //! ingestion, the live index, analytics answers), [`segments`] (the language, checks, evaluation,
 //! upkeep), [`models`] (RFM, lifecycle, tiers, churn, health, LTV), [`channels`] (a message on its
-//! way out and the port channel adapters implement). Beside them: [`error`],
+//! way out and the port channel adapters implement, configured channels and the messages sent on
+//! them), [`journeys`] (versioned graphs customers are taken through, their entries and engine). Beside them: [`error`],
 //! [`jobs`] (durable jobs), [`stores`] (the bundle of store traits the facade hands out), [`feed`]
 //! (typed changes instead of calls between slices), [`personal_data`] (what each slice holds about
 //! a customer, exported and erased through one registry) and [`facade`] ([`Services`], which composes the
@@ -20,6 +21,7 @@ pub mod events;
 pub mod facade;
 pub mod feed;
 pub mod jobs;
+pub mod journeys;
 pub mod models;
 pub mod personal_data;
 pub mod segments;

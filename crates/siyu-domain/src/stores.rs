@@ -10,6 +10,7 @@ use crate::customers::consent::ConsentStore;
 use crate::customers::tags::TagStore;
 use crate::events::EventStore;
 use crate::jobs::JobStore;
+use crate::journeys::store::JourneyStore;
 use crate::segments::SegmentStore;
 use std::sync::Arc;
 
@@ -38,6 +39,8 @@ pub struct Stores {
     pub jobs: Arc<dyn JobStore>,
     /// Configured channels and messages.
     pub messages: Arc<dyn MessageStore>,
+    /// Journeys and their entries.
+    pub journeys: Arc<dyn JourneyStore>,
     /// Upkeep of the storage itself.
     pub maintenance: Arc<dyn Maintenance>,
 }

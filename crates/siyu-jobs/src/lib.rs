@@ -7,9 +7,11 @@
 //! Modules, in reading order: [`worker`] (the trait), [`runner`] (the loop), [`every`] (a task on
 //! a fixed interval), [`woken`] (a task run when woken, while it finds work), [`queue`] (durable jobs from `siyu_domain::jobs`: claimed under a lease,
 //! retried with backoff, buried with the reason), [`send`] (messages sent through a channel adapter as
-//! durable jobs: the dead letters are the buried ones).
+//! durable jobs: the dead letters are the buried ones), [`journeys`] (the journeys' step worker:
+//! due entries claimed under a lease and run).
 
 pub mod every;
+pub mod journeys;
 pub mod queue;
 pub mod runner;
 pub mod send;

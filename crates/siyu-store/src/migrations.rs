@@ -95,6 +95,12 @@ const VERSIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../migrations/sqlite/0015_messages.sql"),
         include_str!("../migrations/postgres/0015_messages.sql"),
     ),
+    (
+        16,
+        "journeys",
+        include_str!("../migrations/sqlite/0016_journeys.sql"),
+        include_str!("../migrations/postgres/0016_journeys.sql"),
+    ),
 ];
 
 /// Which dialect's files to use.

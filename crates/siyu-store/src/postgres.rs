@@ -400,6 +400,7 @@ const CLEAR_EVENT: &str = "properties NOT LIKE '#sealed1:%'";
 include!("sql/rows.rs");
 include!("sql/jobs.rs");
 include!("sql/messages.rs");
+include!("sql/journeys.rs");
 include!("sql/access/workspaces.rs");
 include!("sql/access/users.rs");
 include!("sql/access/api_keys.rs");

@@ -199,6 +199,7 @@ impl siyu_domain::Maintenance for SqlStore {
 include!("sql/rows.rs");
 include!("sql/jobs.rs");
 include!("sql/messages.rs");
+include!("sql/journeys.rs");
 include!("sql/access/workspaces.rs");
 include!("sql/access/users.rs");
 include!("sql/access/api_keys.rs");

@@ -49,6 +49,8 @@ impl App {
         if sealed > 0 {
             tracing::info!(sealed, "sealed events an older siyu logged in the clear");
         }
+        // The trigger listener knows the active journeys before any event is served.
+        services.journeys.load().await.map_err(|e| anyhow::anyhow!(e.chain()))?;
         let mut runner = Runner::new(services.clock(), WorkerStatuses::default());
         let maintenance = services.stores.maintenance.clone();
         let half_second = jiff::SignedDuration::from_millis(500);
@@ -154,6 +156,7 @@ pub fn spawn_live_workers(runner: &mut Runner, services: &Services) {
     });
     runner.spawn_woken(recorder, wakes.record.into());
     spawn_send_worker(runner, services);
+    spawn_journey_workers(runner, services);
 }
 
 /// Messages sent at once, per batch: a send mostly waits for its provider.
@@ -174,6 +177,21 @@ pub fn spawn_send_worker(runner: &mut Runner, services: &Services) {
     .handle(siyu_jobs::send::SEND_KIND, siyu_jobs::send::SendHandler::new(services.messaging.clone()))
     .concurrency(SEND_CONCURRENCY);
     runner.spawn_woken(worker, services.messaging.wake().into());
+}
+
+/// Starts the journeys' workers: `journeys.enter` (woken when an event fires a trigger or reaches
+/// a goal: enters the customers, converts the goals) and `journeys.step` (runs due entries, under a
+/// lease; woken when customers enter, looking every second for entries another process made).
+pub fn spawn_journey_workers(runner: &mut Runner, services: &Services) {
+    let journeys = services.journeys.clone();
+    let enter = OnWake::new("journeys.enter", move || {
+        let journeys = journeys.clone();
+        async move { Ok(journeys.apply_hits().await?) }
+    });
+    runner.spawn_woken(enter, services.journeys.enter_wake().into());
+    let owner = format!("{}-{}-journeys", std::process::id(), services.now().as_nanosecond());
+    let step = siyu_jobs::journeys::StepWorker::new(services.journeys.clone(), owner, siyu_jobs::journeys::STEP_BATCH);
+    runner.spawn_woken(step, services.journeys.step_wake().into());
 }
 
 /// Returns whether cookies must carry `Secure`: whenever the public URL is https.

@@ -57,11 +57,13 @@ pub enum Permission {
     MessagesSend,
     /// Read the message log.
     MessagesRead,
+    /// Create, change, publish, pause and archive journeys, and enter customers on them.
+    JourneysManage,
 }
 
 impl Permission {
     /// Every permission, in the order of the documented matrix.
-    pub const ALL: [Permission; 17] = [
+    pub const ALL: [Permission; 18] = [
         Self::CustomersRead,
         Self::CustomersWrite,
         Self::CustomersDelete,
@@ -79,6 +81,7 @@ impl Permission {
         Self::SegmentsManage,
         Self::MessagesSend,
         Self::MessagesRead,
+        Self::JourneysManage,
     ];
 
     /// Returns the permission's name as written in docs and errors, e.g. `pii:read`.
@@ -101,6 +104,7 @@ impl Permission {
             Self::SegmentsManage => "segments:manage",
             Self::MessagesSend => "messages:send",
             Self::MessagesRead => "messages:read",
+            Self::JourneysManage => "journeys:manage",
         }
     }
 }
@@ -128,6 +132,7 @@ impl Role {
                     | SegmentsManage
                     | MessagesSend
                     | MessagesRead
+                    | JourneysManage
             ),
             Self::Analyst => matches!(permission, CustomersRead | AnalyticsRead),
             Self::CsAgent => matches!(permission, CustomersRead | NotesWrite | ConsentWrite | MessagesRead),
@@ -204,6 +209,12 @@ impl Principal {
     /// A principal for siyu's own scheduled work in `workspace_id` (reads analytics only).
     pub fn system(workspace_id: WorkspaceId) -> Self {
         Self { workspace_id, role: Role::Analyst, actor: Actor::System }
+    }
+
+    /// A principal for siyu's own automation in `workspace_id` (a journey's steps: tagging, setting
+    /// traits), with an operator's rights and written as `system` in the audit log.
+    pub fn automation(workspace_id: WorkspaceId) -> Self {
+        Self { workspace_id, role: Role::Operator, actor: Actor::System }
     }
 
     /// A principal for command-line administration of `workspace_id` (full rights: whoever runs the

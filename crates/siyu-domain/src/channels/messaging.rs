@@ -532,7 +532,7 @@ impl Messaging {
     }
 
     /// The trait keys templates of the workspace may name.
-    async fn vocabulary(&self, ws: WorkspaceId) -> DomainResult<Vocabulary> {
+    pub(crate) async fn vocabulary(&self, ws: WorkspaceId) -> DomainResult<Vocabulary> {
         // Sealed traits (name, birthday, address) are not among the facts segments test, but every
         // workspace has them.
         let facts = self.segments.profile_facts(ws).await?;
@@ -542,7 +542,12 @@ impl Messaging {
 
     /// Checks what a message says (every template against `vocabulary`, under `field.…`) for
     /// `channel` (the kind's length rule on a text without variables).
-    fn check_content(field: &str, content: &MessageContent, vocabulary: &Vocabulary, errors: &mut Vec<FieldError>) {
+    pub(crate) fn check_content(
+        field: &str,
+        content: &MessageContent,
+        vocabulary: &Vocabulary,
+        errors: &mut Vec<FieldError>,
+    ) {
         if content.body.trim().is_empty() {
             errors.push(FieldError::new(format!("{field}body"), "must not be empty"));
         }
@@ -562,7 +567,12 @@ impl Messaging {
 
     /// Checks that `channel` exists and may carry a message of `class` to a customer; returns the
     /// error's reason otherwise.
-    async fn check_channel(&self, ws: WorkspaceId, channel: &str, class: MessageClass) -> DomainResult<Option<String>> {
+    pub(crate) async fn check_channel(
+        &self,
+        ws: WorkspaceId,
+        channel: &str,
+        class: MessageClass,
+    ) -> DomainResult<Option<String>> {
         let Some(stored) = self.store.channel(ws, channel).await? else {
             return Ok(Some(format!("no channel \"{channel}\" is configured")));
         };
@@ -631,16 +641,18 @@ impl Messaging {
         Ok(stored.into())
     }
 
-    /// Queues messages of a sender inside siyu (already checked), each with its send job, in one
-    /// transaction; a key the workspace has is skipped. Returns how many were new.
-    pub async fn enqueue(&self, ws: WorkspaceId, requests: &[MessageRequest]) -> DomainResult<u64> {
-        let key = self.access.data_key(ws).await?;
+    /// Seals messages of a sender inside siyu (already checked) into rows to queue, each with its
+    /// send job, for a store that writes them in the sender's own transaction.
+    pub fn prepare(
+        &self,
+        key: &siyu_core::crypto::DataKey,
+        requests: &[MessageRequest],
+    ) -> DomainResult<Vec<(StoredMessage, NewJob)>> {
         let now = self.access.now();
-        let mut messages = Vec::with_capacity(requests.len());
-        let mut jobs = Vec::with_capacity(requests.len());
+        let mut prepared = Vec::with_capacity(requests.len());
         for request in requests {
             let content = serde_json::to_string(&request.content).map_err(|e| DomainError::internal(e.to_string()))?;
-            messages.push(StoredMessage {
+            let message = StoredMessage {
                 id: 0,
                 key: request.key.clone(),
                 channel: request.channel.clone(),
@@ -655,16 +667,30 @@ impl Messaging {
                 created_at: now,
                 updated_at: now,
                 sent_at: None,
-            });
-            jobs.push(NewJob {
+            };
+            let job = NewJob {
                 kind: SEND_KIND.into(),
                 key: request.key.clone(),
                 payload: json!({"key": request.key}).to_string(),
                 run_at: request.at,
                 max_attempts: SEND_ATTEMPTS,
-            });
+            };
+            prepared.push((message, job));
         }
-        let new = self.store.enqueue(ws, &messages, &jobs, now).await?;
+        Ok(prepared)
+    }
+
+    /// Wakes the send worker (after messages were queued in another slice's transaction).
+    pub fn queued(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Queues messages of a sender inside siyu (already checked), each with its send job, in one
+    /// transaction; a key the workspace has is skipped. Returns how many were new.
+    pub async fn enqueue(&self, ws: WorkspaceId, requests: &[MessageRequest]) -> DomainResult<u64> {
+        let key = self.access.data_key(ws).await?;
+        let (messages, jobs): (Vec<_>, Vec<_>) = self.prepare(&key, requests)?.into_iter().unzip();
+        let new = self.store.enqueue(ws, &messages, &jobs, self.access.now()).await?;
         if new > 0 {
             self.wake.notify_one();
         }

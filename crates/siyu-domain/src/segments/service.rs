@@ -449,7 +449,7 @@ impl Segments {
 
     /// Returns a segment's members and warnings: the members upkeep keeps while it runs (they
     /// follow every event), else evaluated now.
-    pub(super) async fn current_members(
+    pub(crate) async fn current_members(
         &self,
         ws: WorkspaceId,
         key: &str,

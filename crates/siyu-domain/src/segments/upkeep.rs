@@ -703,4 +703,13 @@ impl Segments {
         let state = upkeep.state.lock().await;
         state.segments.iter().find(|s| s.key == key).map(|s| s.members.clone())
     }
+
+    /// A segment's members now: the kept ones, or evaluated when the upkeep keeps none.
+    pub(crate) async fn members_now(&self, ws: WorkspaceId, key: &str) -> crate::error::DomainResult<RoaringTreemap> {
+        if let Some(kept) = self.kept_members(ws, key).await {
+            return Ok(kept);
+        }
+        let (_, definitions) = self.segment_definitions(ws).await?;
+        Ok(self.current_members(ws, key, &definitions).await?.0)
+    }
 }

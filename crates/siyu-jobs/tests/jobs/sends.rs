@@ -29,18 +29,18 @@ use std::sync::{Arc, Mutex};
 
 const SECRET: &str = "whsec-jobs-0123456789";
 
-type Script = Vec<(StatusCode, Option<&'static str>, &'static str)>;
+pub(crate) type Script = Vec<(StatusCode, Option<&'static str>, &'static str)>;
 
 /// A receiver: answers the scripted responses in turn (then 200), and records each request's
 /// idempotency key, customer and whether its signature verified at the test's clock.
-struct Receiver {
+pub(crate) struct Receiver {
     script: Mutex<VecDeque<(StatusCode, Option<&'static str>, &'static str)>>,
     seen: Mutex<Vec<(String, i64, bool)>>,
     clock: Arc<ManualClock>,
 }
 
 impl Receiver {
-    fn seen(&self) -> Vec<(String, i64, bool)> {
+    pub(crate) fn seen(&self) -> Vec<(String, i64, bool)> {
         self.seen.lock().unwrap().clone()
     }
 }
@@ -65,7 +65,7 @@ async fn receive(State(receiver): State<Arc<Receiver>>, headers: HeaderMap, body
 }
 
 /// Starts a receiver; returns it and its URL.
-async fn receiver(clock: &Arc<ManualClock>, script: Script) -> (Arc<Receiver>, String) {
+pub(crate) async fn receiver(clock: &Arc<ManualClock>, script: Script) -> (Arc<Receiver>, String) {
     let receiver =
         Arc::new(Receiver { script: Mutex::new(script.into()), seen: Mutex::new(Vec::new()), clock: clock.clone() });
     let router = axum::Router::new().route("/hook", axum::routing::post(receive)).with_state(receiver.clone());
@@ -78,7 +78,7 @@ async fn receiver(clock: &Arc<ManualClock>, script: Script) -> (Arc<Receiver>, S
 /// The fixture's services sending through the real adapters (private addresses allowed: the
 /// receiver is on 127.0.0.1), with a webhook channel `hooks` to `url` whose customers' marketing
 /// consent is on SMS; returns them with an owner of the first workspace.
-async fn services(f: &Fixture, url: &str, dry_run: bool) -> (Services, Principal) {
+pub(crate) async fn services(f: &Fixture, url: &str, dry_run: bool) -> (Services, Principal) {
     let factory = Arc::new(Factory::new(f.clock.clone(), true));
     let services = f.services.clone().with_channels(factory, Some("https://siyu.example"));
     let owner = Principal::cli(f.workspaces[0]);
@@ -95,7 +95,7 @@ async fn services(f: &Fixture, url: &str, dry_run: bool) -> (Services, Principal
 }
 
 /// Creates a customer, with marketing consent on SMS when `consent`.
-async fn customer(services: &Services, owner: &Principal, phone: &str, consent: bool) -> CustomerId {
+pub(crate) async fn customer(services: &Services, owner: &Principal, phone: &str, consent: bool) -> CustomerId {
     let input: CustomerInput = serde_json::from_value(serde_json::json!({
         "identities": [{"type": "phone", "value": phone}],
         "traits": {"name": "王小明"},
@@ -108,7 +108,7 @@ async fn customer(services: &Services, owner: &Principal, phone: &str, consent: 
     id
 }
 
-async fn set_consent(services: &Services, owner: &Principal, id: CustomerId, granted: bool) {
+pub(crate) async fn set_consent(services: &Services, owner: &Principal, id: CustomerId, granted: bool) {
     let change = ConsentChange {
         purpose: "marketing".into(),
         channel: "sms".into(),
@@ -139,7 +139,7 @@ async fn queue(
     services.messaging.send(owner, input).await.unwrap().status
 }
 
-fn worker(services: &Services, owner: &str) -> JobWorker {
+pub(crate) fn worker(services: &Services, owner: &str) -> JobWorker {
     JobWorker::new("channels.send", services.stores.jobs.clone(), owner, SignedDuration::from_secs(60), 100)
         .handle(SEND_KIND, SendHandler::new(services.messaging.clone()))
         .concurrency(8)
@@ -150,7 +150,7 @@ async fn state_of(store: &Arc<dyn JobStore>, f: &Fixture, state: JobState) -> Ve
 }
 
 /// Each message's status and reason, by key.
-async fn statuses(services: &Services, owner: &Principal) -> Vec<(String, MessageStatus, Option<String>)> {
+pub(crate) async fn statuses(services: &Services, owner: &Principal) -> Vec<(String, MessageStatus, Option<String>)> {
     let log = services.messaging.messages(owner, Default::default(), 100).await.unwrap();
     let mut all: Vec<_> = log.into_iter().map(|m| (m.key, m.status, m.reason)).collect();
     all.sort_by(|a, b| a.0.cmp(&b.0));

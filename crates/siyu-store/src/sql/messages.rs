@@ -52,9 +52,61 @@ fn class_name(class: MessageClass) -> &'static str {
     }
 }
 
-/// The journey a message's source names, kept in a column of its own for the log's filter.
-fn journey_of(source: &str) -> Option<i64> {
-    serde_json::from_str::<serde_json::Value>(source).ok()?.get("journey")?.as_i64()
+/// The journey and node a message's source names, kept in columns of their own for the log's
+/// filter and the journey's counts.
+fn journey_of(source: &str) -> (Option<i64>, Option<String>) {
+    let Ok(source) = serde_json::from_str::<serde_json::Value>(source) else { return (None, None) };
+    (source.get("journey").and_then(|j| j.as_i64()), source.get("node").and_then(|n| n.as_str()).map(str::to_string))
+}
+
+/// Inserts a message and its send job in the caller's transaction, unless the workspace has a
+/// message of its key; returns 1 if it was new.
+async fn insert_message(
+    tx: &mut WriteTx,
+    ws: WorkspaceId,
+    message: &StoredMessage,
+    job: &siyu_domain::jobs::NewJob,
+    now: jiff::Timestamp,
+) -> Result<u64, StoreError> {
+    let (journey, node) = journey_of(&message.source);
+    let new: Option<i64> = sqlx::query_scalar(
+        "INSERT INTO messages (workspace_id, key, channel, customer_id, class, content, source, journey_id, \
+         journey_node, status, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) \
+         ON CONFLICT (workspace_id, key) DO NOTHING RETURNING id",
+    )
+    .bind(ws.0)
+    .bind(&message.key)
+    .bind(&message.channel)
+    .bind(message.customer.map(|c| c.0))
+    .bind(class_name(message.class))
+    .bind(&message.content)
+    .bind(&message.source)
+    .bind(journey)
+    .bind(node)
+    .bind(message.status.as_str())
+    .bind(millis(now))
+    .fetch_optional(&mut **tx)
+    .await
+    .map_err(db_err)?;
+    if new.is_none() {
+        return Ok(0);
+    }
+    sqlx::query(
+        "INSERT INTO jobs (workspace_id, kind, key, payload, state, run_at, attempts, max_attempts, \
+         created_at, updated_at) VALUES ($1, $2, $3, $4, 'pending', $5, 0, $6, $7, $7) \
+         ON CONFLICT (workspace_id, kind, key) DO NOTHING",
+    )
+    .bind(ws.0)
+    .bind(&job.kind)
+    .bind(&job.key)
+    .bind(&job.payload)
+    .bind(millis(job.run_at))
+    .bind(i64::from(job.max_attempts.max(1)))
+    .bind(millis(now))
+    .execute(&mut **tx)
+    .await
+    .map_err(db_err)?;
+    Ok(1)
 }
 
 #[async_trait]
@@ -124,43 +176,7 @@ impl MessageStore for SqlStore {
         let mut tx = self.begin_write().await?;
         let mut inserted = 0;
         for (message, job) in messages.iter().zip(jobs) {
-            let new: Option<i64> = sqlx::query_scalar(
-                "INSERT INTO messages (workspace_id, key, channel, customer_id, class, content, source, journey_id, \
-                 status, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) \
-                 ON CONFLICT (workspace_id, key) DO NOTHING RETURNING id",
-            )
-            .bind(ws.0)
-            .bind(&message.key)
-            .bind(&message.channel)
-            .bind(message.customer.map(|c| c.0))
-            .bind(class_name(message.class))
-            .bind(&message.content)
-            .bind(&message.source)
-            .bind(journey_of(&message.source))
-            .bind(message.status.as_str())
-            .bind(millis(now))
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db_err)?;
-            if new.is_none() {
-                continue;
-            }
-            inserted += 1;
-            sqlx::query(
-                "INSERT INTO jobs (workspace_id, kind, key, payload, state, run_at, attempts, max_attempts, \
-                 created_at, updated_at) VALUES ($1, $2, $3, $4, 'pending', $5, 0, $6, $7, $7) \
-                 ON CONFLICT (workspace_id, kind, key) DO NOTHING",
-            )
-            .bind(ws.0)
-            .bind(&job.kind)
-            .bind(&job.key)
-            .bind(&job.payload)
-            .bind(millis(job.run_at))
-            .bind(i64::from(job.max_attempts.max(1)))
-            .bind(millis(now))
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
+            inserted += insert_message(&mut tx, ws, message, job, now).await?;
         }
         tx.commit().await?;
         Ok(inserted)

@@ -84,6 +84,7 @@ fn stores(store: SqlStore, events: std::sync::Arc<dyn siyu_domain::events::Event
         audit: store.clone(),
         jobs: store.clone(),
         messages: store.clone(),
+        journeys: store.clone(),
         maintenance: store,
         events,
     }

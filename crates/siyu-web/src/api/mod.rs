@@ -6,6 +6,7 @@
 mod admin;
 mod analytics;
 mod customers;
+mod journeys;
 mod messages;
 mod models;
 mod segments;
@@ -137,6 +138,18 @@ pub const ROUTES: &[(&str, &str, Access)] = {
         ("POST", "/api/v1/channels/{name}/test", Role(&[WorkspaceManage])),
         ("GET", "/api/v1/messages", Role(&[MessagesRead])),
         ("POST", "/api/v1/messages", Role(&[MessagesSend])),
+        ("GET", "/api/v1/journeys", Role(&[AnalyticsRead])),
+        ("POST", "/api/v1/journeys", Role(&[JourneysManage])),
+        ("GET", "/api/v1/journeys/{id}", Role(&[AnalyticsRead])),
+        ("PUT", "/api/v1/journeys/{id}", Role(&[JourneysManage])),
+        ("POST", "/api/v1/journeys/{id}/publish", Role(&[JourneysManage])),
+        ("POST", "/api/v1/journeys/{id}/pause", Role(&[JourneysManage])),
+        ("POST", "/api/v1/journeys/{id}/resume", Role(&[JourneysManage])),
+        ("POST", "/api/v1/journeys/{id}/archive", Role(&[JourneysManage])),
+        ("POST", "/api/v1/journeys/{id}/entries", Role(&[JourneysManage])),
+        ("GET", "/api/v1/customers/{id}/journeys", Role(&[CustomersRead])),
+        ("GET", "/api/v1/tasks", Role(&[NotesWrite])),
+        ("POST", "/api/v1/tasks/{id}/done", Role(&[NotesWrite])),
     ]
 };
 
@@ -191,6 +204,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(models::router())
         .merge(segments::router())
         .merge(messages::router())
+        .merge(journeys::router())
         .layer(axum::extract::DefaultBodyLimit::max(crate::JSON_BODY_LIMIT));
     problems_everywhere(api.get_openapi_mut());
     let document = api.get_openapi().clone();

@@ -537,6 +537,7 @@ strings! {
     perm_segments_manage: "创建和修改分群及模型阈值", "Create and change segments and model thresholds";
     perm_messages_send: "向客户发送消息、查看已配置的渠道", "Send messages to customers and see the configured channels";
     perm_messages_read: "查看消息记录", "Read the message log";
+    perm_journeys_manage: "创建、发布、暂停和归档旅程，并将客户加入旅程", "Create, publish, pause and archive journeys, and enter customers on them";
     family_demographic: "人口属性", "Demographic";
     family_consumption_preference: "消费偏好", "Consumption preference";
     family_content_interest: "内容兴趣", "Content interest";
@@ -610,6 +611,7 @@ impl Text {
             Permission::SegmentsManage => self.perm_segments_manage,
             Permission::MessagesSend => self.perm_messages_send,
             Permission::MessagesRead => self.perm_messages_read,
+            Permission::JourneysManage => self.perm_journeys_manage,
         }
     }
 

@@ -113,6 +113,18 @@ fn routes() -> Vec<(&'static str, &'static str, Option<Value>, Permission)> {
         ("POST", "/api/v1/channels/{ch}/test", Some(json!({"body": "hi"})), WorkspaceManage),
         ("DELETE", "/api/v1/channels/{ch}", None, WorkspaceManage),
         ("GET", "/api/v1/messages", None, MessagesRead),
+        ("GET", "/api/v1/journeys", None, AnalyticsRead),
+        ("POST", "/api/v1/journeys", Some(walk_journey("j-@@")), JourneysManage),
+        ("GET", "/api/v1/journeys/{j}", None, AnalyticsRead),
+        ("PUT", "/api/v1/journeys/{j}", Some(walk_journey("renamed-@@")), JourneysManage),
+        ("POST", "/api/v1/journeys/{j}/publish", None, JourneysManage),
+        ("POST", "/api/v1/journeys/{j}/pause", None, JourneysManage),
+        ("POST", "/api/v1/journeys/{j}/resume", None, JourneysManage),
+        ("POST", "/api/v1/journeys/{j}/archive", None, JourneysManage),
+        ("POST", "/api/v1/journeys/{j}/entries", Some(json!({"customer_ids": [1], "key": "k-@@"})), JourneysManage),
+        ("GET", "/api/v1/customers/{c}/journeys", None, CustomersRead),
+        ("GET", "/api/v1/tasks", None, NotesWrite),
+        ("POST", "/api/v1/tasks/{tk}/done", None, NotesWrite),
         (
             "POST",
             "/api/v1/messages",
@@ -168,6 +180,42 @@ async fn fixture(app: &TestApp, owner_key: &str, template: &str, round: usize) -
         app.call("PUT", &format!("/api/v1/channels/{name}"), owner_key, Some(dry_run_channel())).await;
         path = path.replace("{ch}", &name);
     }
+    if path.contains("{j}") || path.contains("{tk}") {
+        let (_, j, _) =
+            app.call("POST", "/api/v1/journeys", owner_key, Some(walk_journey(&format!("fx-{round}")))).await;
+        let (status, published, _) =
+            app.call("POST", &format!("/api/v1/journeys/{}/publish", j["id"]), owner_key, None).await;
+        assert_eq!(status, 200, "{published}");
+        path = path.replace("{j}", &j["id"].to_string());
+        if path.contains("{tk}") {
+            let (_, c, _) = app
+                .call(
+                    "POST",
+                    "/api/v1/customers",
+                    owner_key,
+                    Some(json!({"identities": [{"type": "user_id", "value": format!("tk-{round}")}]})),
+                )
+                .await;
+            let entries = json!({"customer_ids": [c["id"]], "key": "fx"});
+            app.call("POST", &format!("/api/v1/journeys/{}/entries", j["id"]), owner_key, Some(entries)).await;
+            // The server's step worker makes the task at once; wait for it (bounded, no sleep).
+            let task = tokio::time::timeout(std::time::Duration::from_secs(20), async {
+                loop {
+                    let (_, tasks, _) = app.call("GET", "/api/v1/tasks", owner_key, None).await;
+                    if let Some(task) = tasks["items"]
+                        .as_array()
+                        .and_then(|items| items.iter().find(|t| t["customer_id"] == c["id"]).cloned())
+                    {
+                        return task;
+                    }
+                    tokio::task::yield_now().await;
+                }
+            })
+            .await
+            .expect("the journey makes its task");
+            path = path.replace("{tk}", &task["id"].to_string());
+        }
+    }
     if path.contains("{u}") {
         let id = app
             .services
@@ -220,6 +268,21 @@ async fn seed_events(app: &TestApp) {
         context: "{}".into(),
     });
     app.services.events.append_events(&app.owner, &events).await.unwrap();
+}
+
+/// A journey entered by API that sends on the dry-run channel `walk` and leaves a task.
+fn walk_journey(name: &str) -> Value {
+    json!({
+        "name": name,
+        "definition": {
+            "trigger": {"type": "api"},
+            "start": "send",
+            "nodes": {
+                "send": {"type": "send", "channel": "walk", "class": "transactional", "body": "hi", "next": "call"},
+                "call": {"type": "task", "reason": "call back"},
+            },
+        },
+    })
 }
 
 /// A webhook channel in dry-run mode: saved like any other, sends nothing.
@@ -288,7 +351,8 @@ async fn no_route_crosses_workspaces(app: TestApp) {
         // Objects are made in the test workspace; the other workspace's owner key tries to reach them.
         let path = fixture(&app, &app.key, template, round).await;
         let (status, answer) = send(&app, method, &path, &other_key, body, round).await;
-        let names_an_object = ["{c}", "{t}", "{k}", "{u}", "{s}", "{i}", "{ch}"].iter().any(|p| template.contains(p));
+        let names_an_object =
+            ["{c}", "{t}", "{k}", "{u}", "{s}", "{i}", "{ch}", "{j}", "{tk}"].iter().any(|p| template.contains(p));
         if method == "PUT" && template.contains("{ch}") {
             // Channels are named per workspace: the other workspace saves a channel of its own.
             assert!(status < 400, "{method} {path}: {status} {answer}");
@@ -328,6 +392,8 @@ fn documented_path(template: &str) -> String {
         .replace("{u}", "{id}")
         .replace("{i}", "{id}")
         .replace("{ch}", "{name}")
+        .replace("{j}", "{id}")
+        .replace("{tk}", "{id}")
         .replace("{s}", "{key}")
         .replace("member_no/M-1", "{type}/{value}")
         .replace("tags/VIP", "tags/{tag}")

@@ -164,6 +164,13 @@ async fn every_example_in_the_readme_and_docs_runs_against_the_demo() {
                 assert_eq!(answer["warnings"], serde_json::json!([]), "{place} names only what the demo has");
                 ran.push(place.clone());
             }
+            ("json", "JOURNEYS.md") => {
+                let value: serde_json::Value =
+                    serde_json::from_str(&example.text).unwrap_or_else(|e| panic!("{place} is not JSON: {e}"));
+                let definition: Result<siyu_domain::journeys::Definition, _> = serde_json::from_value(value);
+                assert!(definition.is_ok(), "{place} is not a journey definition: {:?}", definition.err());
+                ran.push(place.clone());
+            }
             ("json", _) => {
                 let value: serde_json::Value =
                     serde_json::from_str(&example.text).unwrap_or_else(|e| panic!("{place} is not JSON: {e}"));

@@ -161,6 +161,92 @@ async fn channels_and_messages_go_end_to_end(app: TestApp) {
     assert_eq!(app.call("DELETE", "/api/v1/channels/raw", &key, None).await.0, 404);
 }
 
+async fn a_journey_is_checked_whole_and_runs_on_the_server(app: TestApp) {
+    let (receiver, url) = receiver().await;
+    let key = app.key.clone();
+    let channel = serde_json::json!({"kind": "webhook", "settings": {"url": url}, "secrets": {"secret": SECRET}});
+    assert_eq!(app.call("PUT", "/api/v1/channels/hooks", &key, Some(channel)).await.0, 200);
+    // A graph with every kind of mistake: each named by its path when published.
+    let bad = serde_json::json!({"name": "坏", "definition": {
+        "trigger": {"type": "segment_entered", "segment": "nope"},
+        "start": "a",
+        "nodes": {
+            "a": {"type": "branch", "condition": {"tag": "missing"}, "yes": "b", "no": "ghost"},
+            "b": {"type": "send", "channel": "hooks", "class": "marketing", "body": "{{ customer.traits.shoe_size }}"},
+            "c": {"type": "split", "arms": [{"name": "x", "percent": 60}]},
+        },
+    }});
+    let (status, draft, _) = app.call("POST", "/api/v1/journeys", &key, Some(bad)).await;
+    assert_eq!(status, 201, "a draft is saved as it is: {draft}");
+    let (status, problem, _) = app.call("POST", &format!("/api/v1/journeys/{}/publish", draft["id"]), &key, None).await;
+    assert_eq!(status, 422, "{problem}");
+    let mut got = fields(&problem);
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            "definition.nodes.a.condition.tag",
+            "definition.nodes.a.no",
+            "definition.nodes.b.body",
+            "definition.nodes.b.channel",
+            "definition.nodes.c.arms",
+            "definition.trigger.segment",
+        ],
+        "{problem}"
+    );
+    let cyclic = serde_json::json!({"name": "环", "definition": {"trigger": {"type": "api"}, "start": "a", "nodes": {
+        "a": {"type": "branch", "condition": {"consent": "sms"}, "yes": "b", "no": "b"},
+        "b": {"type": "branch", "condition": {"consent": "email"}, "yes": "a", "no": "a"},
+    }}});
+    let (_, draft, _) = app.call("POST", "/api/v1/journeys", &key, Some(cyclic)).await;
+    let (status, problem, _) = app.call("POST", &format!("/api/v1/journeys/{}/publish", draft["id"]), &key, None).await;
+    assert_eq!((status, fields(&problem)), (422, vec!["definition.nodes.a".to_string()]), "{problem}");
+    let (status, problem, _) = app
+        .call("POST", "/api/v1/journeys", &key, Some(serde_json::json!({"name": "x", "definition": {"start": "a"}})))
+        .await;
+    assert_eq!((status, fields(&problem)), (400, vec!["definition".to_string()]), "{problem}");
+
+    // A good one: entered by API, its send goes out through the server's workers.
+    let good = serde_json::json!({"name": "发货通知", "definition": {"trigger": {"type": "api"}, "start": "send", "nodes": {
+        "send": {"type": "send", "channel": "hooks", "class": "transactional", "body": "{{ customer.traits.city }}的订单已发货"},
+    }}});
+    // The template names a trait some customer has (checked when published).
+    let (_, customer, _) = app
+        .call(
+            "POST",
+            "/api/v1/customers",
+            &key,
+            Some(serde_json::json!({"identities": [{"type": "user_id", "value": "u-j"}], "traits": {"city": "杭州"}})),
+        )
+        .await;
+    let (_, journey, _) = app.call("POST", "/api/v1/journeys", &key, Some(good)).await;
+    let id = journey["id"].as_i64().unwrap();
+    let (status, published, _) = app.call("POST", &format!("/api/v1/journeys/{id}/publish"), &key, None).await;
+    assert_eq!((status, published["status"].as_str(), published["version"].as_i64()), (200, Some("active"), Some(1)));
+    let entries = serde_json::json!({"customer_ids": [customer["id"]], "key": "order-9"});
+    let (status, entered, _) =
+        app.call("POST", &format!("/api/v1/journeys/{id}/entries"), &key, Some(entries.clone())).await;
+    assert_eq!((status, entered["entered"].as_i64()), (200, Some(1)), "{entered}");
+    let (_, again, _) = app.call("POST", &format!("/api/v1/journeys/{id}/entries"), &key, Some(entries)).await;
+    assert_eq!(again["entered"], 0);
+    wait_for(&receiver, 1).await;
+    let (sent_key, body) = receiver.seen.lock().unwrap()[0].clone();
+    assert!(sent_key.starts_with(&format!("journey:{id}:v1:send:")), "{sent_key}");
+    assert_eq!(body["body"], "杭州的订单已发货");
+    let path = format!("/api/v1/customers/{}/journeys", customer["id"]);
+    let (_, activity, _) = app.call("GET", &path, &key, None).await;
+    assert_eq!(activity["items"][0]["state"], "done", "{activity}");
+    let (status, problem, _) = app
+        .call(
+            "POST",
+            &format!("/api/v1/journeys/{id}/entries"),
+            &key,
+            Some(serde_json::json!({"customer_ids": [], "key": "k"})),
+        )
+        .await;
+    assert_eq!((status, fields(&problem)), (422, vec!["customer_ids".to_string()]), "{problem}");
+}
+
 async fn a_private_address_is_refused_unless_the_server_allows_it(app: TestApp) {
     let channel = serde_json::json!({
         "kind": "webhook",
@@ -180,6 +266,12 @@ mod sqlite {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_journey_is_checked_whole_and_runs_on_the_server() {
+        let app = super::spawn_app_with(super::Backend::Sqlite, |c| c.channels.allow_private_addresses = true).await;
+        super::a_journey_is_checked_whole_and_runs_on_the_server(app.unwrap()).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_private_address_is_refused_unless_the_server_allows_it() {
         let app = super::spawn_app_with(super::Backend::Sqlite, |_| {}).await;
         super::a_private_address_is_refused_unless_the_server_allows_it(app.unwrap()).await;
@@ -193,6 +285,15 @@ mod postgres {
             super::spawn_app_with(super::Backend::Postgres, |c| c.channels.allow_private_addresses = true).await
         {
             super::channels_and_messages_go_end_to_end(app).await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_journey_is_checked_whole_and_runs_on_the_server() {
+        if let Some(app) =
+            super::spawn_app_with(super::Backend::Postgres, |c| c.channels.allow_private_addresses = true).await
+        {
+            super::a_journey_is_checked_whole_and_runs_on_the_server(app).await;
         }
     }
 }

@@ -19,6 +19,8 @@ async fn healthz_lists_the_background_workers_and_their_states() {
             "segments.upkeep",
             "segments.record",
             "channels.send",
+            "journeys.enter",
+            "journeys.step",
             "models.refresh",
             "segments.refresh"
         ]

@@ -1,0 +1,674 @@
+//! The journeys' use cases: drafts, publishing (the whole graph checked against the workspace),
+//! pause, resume and archive, entering customers (by trigger or API), counts, the customers'
+//! entries and agent tasks; and the listener on the events' feed that turns triggers and goals
+//! into entries and conversions.
+
+use super::definition::{Definition, Known, Node, Reentry, Trigger};
+use super::store::{EntryRule, JourneyStatus, JourneyStore, NewEntry, StoredEntry, StoredJourney, StoredTask};
+use crate::FieldError;
+use crate::access::{Access, Permission, Principal};
+use crate::channels::guardrails::MessageClass;
+use crate::channels::messaging::Messaging;
+use crate::customers::Customers;
+use crate::error::{DomainError, DomainResult};
+use crate::events::{EventChange, EventChanges, EventKind, Events, NewEvent};
+use crate::feed::Subscriber;
+use crate::segments::Segments;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use siyu_core::{CustomerId, WorkspaceId};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+use utoipa::ToSchema;
+
+/// The event a customer's entry records.
+pub const JOURNEY_ENTERED: &str = "Journey Entered";
+/// The event a split's assignment records.
+pub const JOURNEY_ARM_ASSIGNED: &str = "Journey Arm Assigned";
+/// The event a conversion records.
+pub const JOURNEY_CONVERTED: &str = "Journey Converted";
+/// The most customers one API call enters.
+pub const MAX_API_ENTRIES: usize = 1_000;
+/// Trigger hits kept waiting for the entry worker before the oldest are dropped (and counted).
+const MAX_PENDING: usize = 1_000_000;
+
+/// A journey to save as a draft.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JourneyInput {
+    /// Its name.
+    pub name: String,
+    /// Its definition (checked as a whole when it is published).
+    pub definition: Definition,
+}
+
+/// A journey as shown.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct JourneyView {
+    /// Id.
+    pub id: i64,
+    /// Name.
+    pub name: String,
+    /// Status.
+    pub status: JourneyStatus,
+    /// The latest published version (0: none).
+    pub version: i64,
+    /// The definition being edited.
+    pub draft: Definition,
+    /// Created.
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: jiff::Timestamp,
+    /// Last changed.
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: jiff::Timestamp,
+}
+
+/// A journey's counts.
+#[derive(Clone, Debug, Default, Serialize, ToSchema)]
+pub struct JourneyStats {
+    /// Per node: `entered`, `passed`, `waiting` (now), and for send nodes the messages' statuses
+    /// (`sent`, `blocked`, `failed`, …).
+    #[schema(value_type = Object)]
+    pub nodes: BTreeMap<String, BTreeMap<String, i64>>,
+    /// Entries by state (`active`, `done`, `exited`).
+    pub entries: BTreeMap<String, i64>,
+    /// Entries that reached the goal.
+    pub converted: i64,
+    /// Per split arm: entries and conversions.
+    #[schema(value_type = Object)]
+    pub arms: BTreeMap<String, BTreeMap<String, i64>>,
+}
+
+/// A customer's entry as shown (their activity on journeys).
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct EntryView {
+    /// The journey.
+    pub journey_id: i64,
+    /// Its version.
+    pub version: i64,
+    /// The node it is at (or ended at).
+    pub node: String,
+    /// `active`, `done` or `exited`.
+    pub state: super::store::EntryState,
+    /// Whether it waits at the node.
+    pub waiting: bool,
+    /// When its node runs next (active entries).
+    #[schema(value_type = String, format = DateTime)]
+    pub due_at: jiff::Timestamp,
+    /// Its split arm.
+    pub arm: Option<String>,
+    /// Whether it reached the goal.
+    pub converted: bool,
+    /// When it entered.
+    #[schema(value_type = String, format = DateTime)]
+    pub entered_at: jiff::Timestamp,
+}
+
+impl From<StoredEntry> for EntryView {
+    fn from(e: StoredEntry) -> Self {
+        Self {
+            journey_id: e.journey_id,
+            version: e.version,
+            node: e.node,
+            state: e.state,
+            waiting: e.waiting,
+            due_at: e.due_at,
+            arm: e.arm,
+            converted: e.converted,
+            entered_at: e.entered_at,
+        }
+    }
+}
+
+/// An active journey as the trigger listener knows it.
+#[derive(Clone, Debug)]
+pub(crate) struct Live {
+    pub(crate) id: i64,
+    /// The latest version's definition (its trigger and goal).
+    pub(crate) definition: Arc<Definition>,
+    /// Every version's event waits: (version, node, event, filter).
+    pub(crate) waits: Vec<(i64, String, String, BTreeMap<String, Value>)>,
+}
+
+/// A trigger or goal that fired, waiting for the entry worker.
+#[derive(Clone, Debug)]
+pub(crate) enum Hit {
+    /// Enter the customer (the trigger's key: the event's id).
+    Enter { journey: i64, customer: CustomerId, key: String },
+    /// The customer reached the journey's goal.
+    Goal { journey: i64, customer: CustomerId },
+    /// The customer did the event an entry waits for at `node` of `version`.
+    Event { journey: i64, version: i64, node: String, customer: CustomerId },
+}
+
+/// Published definitions by (journey, version).
+type Definitions = HashMap<(i64, i64), Arc<Definition>>;
+/// Trigger hits waiting for the entry worker, and how many were dropped.
+type Pending = (Vec<(WorkspaceId, Hit)>, u64);
+
+/// Journeys and their entries.
+#[derive(Clone)]
+pub struct Journeys {
+    pub(crate) access: Access,
+    pub(crate) customers: Customers,
+    pub(crate) events: Events,
+    pub(crate) segments: Segments,
+    pub(crate) messaging: Messaging,
+    pub(crate) store: Arc<dyn JourneyStore>,
+    /// Published definitions by (journey, version).
+    pub(crate) definitions: Arc<Mutex<Definitions>>,
+    /// Each workspace's active journeys (a workspace not here has none).
+    live: Arc<Mutex<HashMap<WorkspaceId, Arc<Vec<Live>>>>>,
+    /// Hits waiting for the entry worker, and how many were dropped because too many waited.
+    pending: Arc<Mutex<Pending>>,
+    /// Wakes the entry worker.
+    enter_wake: Arc<tokio::sync::Notify>,
+    /// Wakes the step worker.
+    pub(crate) step_wake: Arc<tokio::sync::Notify>,
+}
+
+fn parse_definition(journey: &StoredJourney, text: &str) -> DomainResult<Definition> {
+    serde_json::from_str(text).map_err(|e| DomainError::internal(format!("journey {} definition: {e}", journey.id)))
+}
+
+impl Journeys {
+    pub(crate) fn new(
+        access: Access,
+        customers: Customers,
+        events: Events,
+        segments: Segments,
+        messaging: Messaging,
+        store: Arc<dyn JourneyStore>,
+    ) -> Self {
+        Self {
+            access,
+            customers,
+            events,
+            segments,
+            messaging,
+            store,
+            definitions: Arc::default(),
+            live: Arc::default(),
+            pending: Arc::default(),
+            enter_wake: Arc::default(),
+            step_wake: Arc::default(),
+        }
+    }
+
+    /// The same slice sending through `messaging` (after its adapters were chosen).
+    pub(crate) fn with_messaging(mut self, messaging: Messaging) -> Self {
+        self.messaging = messaging;
+        self
+    }
+
+    /// What wakes the entry worker.
+    pub fn enter_wake(&self) -> Arc<tokio::sync::Notify> {
+        self.enter_wake.clone()
+    }
+
+    /// What wakes the step worker.
+    pub fn step_wake(&self) -> Arc<tokio::sync::Notify> {
+        self.step_wake.clone()
+    }
+
+    async fn stored(&self, ws: WorkspaceId, id: i64) -> DomainResult<StoredJourney> {
+        self.store.journey(ws, id).await?.ok_or_else(|| DomainError::NotFound(format!("journey {id}")))
+    }
+
+    fn view(stored: StoredJourney) -> DomainResult<JourneyView> {
+        let draft = parse_definition(&stored, &stored.draft)?;
+        Ok(JourneyView {
+            id: stored.id,
+            name: stored.name,
+            status: stored.status,
+            version: stored.version,
+            draft,
+            created_at: stored.created_at,
+            updated_at: stored.updated_at,
+        })
+    }
+
+    fn check_name(name: &str) -> DomainResult<()> {
+        if name.trim().is_empty() || name.chars().count() > 100 {
+            return Err(DomainError::invalid("name", "must be 1 to 100 characters"));
+        }
+        Ok(())
+    }
+
+    /// Creates a draft journey (needs `journeys:manage`); it runs once published.
+    pub async fn create(&self, principal: &Principal, input: &JourneyInput) -> DomainResult<JourneyView> {
+        principal.require(Permission::JourneysManage)?;
+        Self::check_name(&input.name)?;
+        let ws = principal.workspace_id();
+        let draft = serde_json::to_string(&input.definition).map_err(|e| DomainError::internal(e.to_string()))?;
+        let id = self.store.insert_journey(ws, input.name.trim(), &draft, self.access.now()).await?;
+        self.access.audit(principal, "journey.create", &format!("journey:{id}")).await?;
+        Self::view(self.stored(ws, id).await?)
+    }
+
+    /// Replaces a journey's name and draft (needs `journeys:manage`); customers on it go on with the
+    /// version they entered until the draft is published.
+    pub async fn update(&self, principal: &Principal, id: i64, input: &JourneyInput) -> DomainResult<JourneyView> {
+        principal.require(Permission::JourneysManage)?;
+        Self::check_name(&input.name)?;
+        let ws = principal.workspace_id();
+        let draft = serde_json::to_string(&input.definition).map_err(|e| DomainError::internal(e.to_string()))?;
+        self.store.update_draft(ws, id, input.name.trim(), &draft, self.access.now()).await?;
+        Self::view(self.stored(ws, id).await?)
+    }
+
+    /// Every journey (needs `analytics:read`).
+    pub async fn journeys(&self, principal: &Principal) -> DomainResult<Vec<JourneyView>> {
+        principal.require(Permission::AnalyticsRead)?;
+        self.store.journeys(principal.workspace_id()).await?.into_iter().map(Self::view).collect()
+    }
+
+    /// One journey (needs `analytics:read`).
+    pub async fn journey(&self, principal: &Principal, id: i64) -> DomainResult<JourneyView> {
+        principal.require(Permission::AnalyticsRead)?;
+        Self::view(self.stored(principal.workspace_id(), id).await?)
+    }
+
+    /// Checks a definition against the workspace: channels, templates, tags, segments.
+    pub async fn check(&self, ws: WorkspaceId, definition: &Definition) -> DomainResult<Result<(), Vec<FieldError>>> {
+        let mut channels = HashMap::new();
+        for node in definition.nodes.values() {
+            if let Node::Send { channel, class, .. } = node
+                && !channels.contains_key(&(channel.clone(), *class))
+            {
+                let verdict = self.messaging.check_channel(ws, channel, *class).await?;
+                channels.insert((channel.clone(), *class), verdict);
+            }
+        }
+        let vocabulary = self.messaging.vocabulary(ws).await?;
+        let tags: BTreeSet<String> = self.customers.stores.tags.tags(ws).await?.into_iter().map(|t| t.name).collect();
+        let segments: BTreeSet<String> =
+            self.segments.segment_definitions(ws).await?.0.into_iter().map(|s| s.key).collect();
+        let channel = |name: &str, class: MessageClass| channels.get(&(name.to_string(), class)).cloned().flatten();
+        let content = |at: &str, content: &crate::channels::messaging::MessageContent| {
+            let mut errors = Vec::new();
+            Messaging::check_content(at, content, &vocabulary, &mut errors);
+            errors
+        };
+        let known = Known { channel: &channel, tags: &tags, segments: &segments, content: &content };
+        Ok(definition.check(&known))
+    }
+
+    /// Publishes the draft as the next version and makes the journey active (needs
+    /// `journeys:manage`): the whole graph is checked first, every problem named by its path
+    /// (`nodes.welcome.body`). Customers already on it finish on the version they entered.
+    pub async fn publish(&self, principal: &Principal, id: i64) -> DomainResult<JourneyView> {
+        principal.require(Permission::JourneysManage)?;
+        let ws = principal.workspace_id();
+        let stored = self.stored(ws, id).await?;
+        if stored.status == JourneyStatus::Archived {
+            return Err(DomainError::Conflict(format!("journey {id} is archived")));
+        }
+        let definition = parse_definition(&stored, &stored.draft)?;
+        self.check(ws, &definition).await?.map_err(|errors| {
+            DomainError::Invalid(
+                errors.into_iter().map(|e| FieldError::new(format!("definition.{}", e.field), e.reason)).collect(),
+            )
+        })?;
+        let version = self.store.publish(ws, id, &stored.draft, self.access.now()).await?;
+        self.definitions.lock().expect("definitions").insert((id, version), Arc::new(definition));
+        self.access.audit(principal, "journey.publish", &format!("journey:{id}:v{version}")).await?;
+        self.reload(ws).await?;
+        Self::view(self.stored(ws, id).await?)
+    }
+
+    /// Pauses, resumes or archives a journey (needs `journeys:manage`). Paused: nobody enters and
+    /// entries wait where they are; resumed, they go on (a wait that ended meanwhile runs at once);
+    /// archived: nobody enters and the entries on it leave.
+    pub async fn set_status(&self, principal: &Principal, id: i64, status: JourneyStatus) -> DomainResult<JourneyView> {
+        principal.require(Permission::JourneysManage)?;
+        let ws = principal.workspace_id();
+        let stored = self.stored(ws, id).await?;
+        // Asking for the status a journey has is no change (so a retried call succeeds).
+        if stored.status == status {
+            return Self::view(stored);
+        }
+        let allowed = match (stored.status, status) {
+            (JourneyStatus::Active, JourneyStatus::Paused) | (JourneyStatus::Paused, JourneyStatus::Active) => true,
+            (JourneyStatus::Archived, _) => false,
+            (_, JourneyStatus::Archived) => true,
+            _ => false,
+        };
+        if !allowed {
+            return Err(DomainError::Conflict(format!(
+                "journey {id} is {} and cannot become {}",
+                stored.status.as_str(),
+                status.as_str()
+            )));
+        }
+        self.store.set_status(ws, id, status, self.access.now()).await?;
+        self.access.audit(principal, &format!("journey.{}", status.as_str()), &format!("journey:{id}")).await?;
+        self.reload(ws).await?;
+        self.step_wake.notify_one();
+        Self::view(self.stored(ws, id).await?)
+    }
+
+    /// Reads the workspace's active journeys for the trigger listener.
+    pub async fn reload(&self, ws: WorkspaceId) -> DomainResult<()> {
+        let mut live = Vec::new();
+        for journey in self.store.journeys(ws).await? {
+            if journey.status == JourneyStatus::Active && journey.version > 0 {
+                let definition = self.definition(ws, journey.id, journey.version).await?;
+                // Customers finish on the version they entered: every version's event waits listen.
+                let mut waits = Vec::new();
+                for version in 1..=journey.version {
+                    let old = self.definition(ws, journey.id, version).await?;
+                    for (node, step) in &old.nodes {
+                        if let Node::WaitForEvent { event, filter, .. } = step {
+                            waits.push((version, node.clone(), event.clone(), filter.clone()));
+                        }
+                    }
+                }
+                live.push(Live { id: journey.id, definition, waits });
+            }
+        }
+        self.live.lock().expect("live journeys").insert(ws, Arc::new(live));
+        Ok(())
+    }
+
+    /// Reads every workspace's active journeys (at start, before events are served).
+    pub async fn load(&self) -> DomainResult<()> {
+        for ws in self.store.active_workspaces().await? {
+            self.reload(ws).await?;
+        }
+        Ok(())
+    }
+
+    /// A published version's definition (kept once read).
+    pub(crate) async fn definition(&self, ws: WorkspaceId, id: i64, version: i64) -> DomainResult<Arc<Definition>> {
+        if let Some(found) = self.definitions.lock().expect("definitions").get(&(id, version)) {
+            return Ok(found.clone());
+        }
+        let text = self
+            .store
+            .version(ws, id, version)
+            .await?
+            .ok_or_else(|| DomainError::internal(format!("journey {id} has no version {version}")))?;
+        let definition: Definition =
+            serde_json::from_str(&text).map_err(|e| DomainError::internal(format!("journey {id} v{version}: {e}")))?;
+        let definition = Arc::new(definition);
+        self.definitions.lock().expect("definitions").insert((id, version), definition.clone());
+        Ok(definition)
+    }
+
+    /// Enters customers on an active journey now (needs `journeys:manage`), each unless the
+    /// re-entry policy says no; `key` makes the call idempotent (the same key enters a customer
+    /// once). Returns how many entered.
+    pub async fn enter_customers(
+        &self,
+        principal: &Principal,
+        id: i64,
+        customers: &[CustomerId],
+        key: &str,
+    ) -> DomainResult<usize> {
+        principal.require(Permission::JourneysManage)?;
+        let ws = principal.workspace_id();
+        if customers.is_empty() || customers.len() > MAX_API_ENTRIES {
+            return Err(DomainError::invalid("customer_ids", format!("must name 1 to {MAX_API_ENTRIES} customers")));
+        }
+        if key.is_empty() || key.len() > 200 || !key.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(DomainError::invalid("key", "must be 1 to 200 printable ASCII characters"));
+        }
+        let stored = self.stored(ws, id).await?;
+        if stored.status != JourneyStatus::Active {
+            return Err(DomainError::Conflict(format!("journey {id} is {}, not active", stored.status.as_str())));
+        }
+        let mut live = Vec::new();
+        let mut errors = Vec::new();
+        for (i, customer) in customers.iter().enumerate() {
+            match self.customers.stores.customers.resolve(ws, *customer).await? {
+                Some(id) => live.push(NewEntry { customer: id, trigger_key: format!("api:{key}") }),
+                None => errors.push(FieldError::new(format!("customer_ids.{i}"), format!("no customer {customer}"))),
+            }
+        }
+        if !errors.is_empty() {
+            return Err(DomainError::Invalid(errors));
+        }
+        let definition = self.definition(ws, id, stored.version).await?;
+        let entered = self.enter(ws, id, &definition, &live).await?;
+        self.access.audit(principal, "journey.enter", &format!("journey:{id}")).await?;
+        Ok(entered)
+    }
+
+    /// Enters customers on a journey under its re-entry policy, records `Journey Entered` for each
+    /// new entry and wakes the step worker; returns how many entered.
+    async fn enter(
+        &self,
+        ws: WorkspaceId,
+        id: i64,
+        definition: &Definition,
+        entries: &[NewEntry],
+    ) -> DomainResult<usize> {
+        let now = self.access.now();
+        let rule = match definition.reentry {
+            Reentry::Never => EntryRule::Once,
+            Reentry::Always => EntryRule::NotWhileOn,
+            Reentry::AfterDays { days } => EntryRule::NotSince(
+                now.checked_sub(jiff::SignedDuration::from_hours(24 * i64::from(days))).unwrap_or(jiff::Timestamp::MIN),
+            ),
+        };
+        let mut entered = Vec::new();
+        for chunk in entries.chunks(5_000) {
+            entered.extend(self.store.enter(ws, id, chunk, rule, now).await?);
+        }
+        if !entered.is_empty() {
+            self.step_wake.notify_one();
+            let properties = json!({"journey": id}).to_string();
+            let events: Vec<NewEvent> = entered
+                .iter()
+                .map(|(_, customer)| self.event(*customer, JOURNEY_ENTERED, properties.clone()))
+                .collect();
+            self.events.append_and_index(ws, &events).await?;
+        }
+        Ok(entered.len())
+    }
+
+    pub(crate) fn event(&self, customer: CustomerId, name: &str, properties: String) -> NewEvent {
+        let now = self.access.now().as_microsecond();
+        NewEvent {
+            customer,
+            kind: EventKind::Track,
+            name: name.to_string(),
+            ts_us: now,
+            received_us: now,
+            message_id: String::new(),
+            user_id: String::new(),
+            anonymous_id: String::new(),
+            properties,
+            context: "{}".into(),
+        }
+    }
+
+    /// Enters the customers whose events fired a trigger and converts those who reached a goal
+    /// (the entry worker's round); returns whether there was anything to do.
+    pub async fn apply_hits(&self) -> DomainResult<bool> {
+        let (hits, dropped) = {
+            let mut pending = self.pending.lock().expect("pending hits");
+            (std::mem::take(&mut pending.0), std::mem::take(&mut pending.1))
+        };
+        if dropped > 0 {
+            tracing::warn!(dropped, "journey trigger hits dropped: more waited than the entry worker keeps");
+        }
+        if hits.is_empty() {
+            return Ok(false);
+        }
+        let mut enters: BTreeMap<(WorkspaceId, i64), Vec<NewEntry>> = BTreeMap::new();
+        let mut goals: BTreeMap<(WorkspaceId, i64), Vec<CustomerId>> = BTreeMap::new();
+        let mut seen: BTreeMap<(WorkspaceId, i64, i64, String), Vec<CustomerId>> = BTreeMap::new();
+        for (ws, hit) in hits {
+            match hit {
+                Hit::Enter { journey, customer, key } => {
+                    enters.entry((ws, journey)).or_default().push(NewEntry { customer, trigger_key: key })
+                }
+                Hit::Goal { journey, customer } => goals.entry((ws, journey)).or_default().push(customer),
+                Hit::Event { journey, version, node, customer } => {
+                    seen.entry((ws, journey, version, node)).or_default().push(customer)
+                }
+            }
+        }
+        let mut woke = false;
+        for ((ws, journey, version, node), customers) in seen {
+            woke |= self.store.event_seen(ws, journey, version, &node, &customers, self.access.now()).await? > 0;
+        }
+        if woke {
+            self.step_wake.notify_one();
+        }
+        for ((ws, journey), customers) in goals {
+            let converted = self.store.convert(ws, &[journey], &customers, self.access.now()).await?;
+            let properties = json!({"journey": journey}).to_string();
+            let events: Vec<NewEvent> = converted
+                .iter()
+                .map(|(_, customer)| self.event(*customer, JOURNEY_CONVERTED, properties.clone()))
+                .collect();
+            if !events.is_empty() {
+                self.events.append_and_index(ws, &events).await?;
+            }
+        }
+        for ((ws, journey), entries) in enters {
+            let Some(stored) = self.store.journey(ws, journey).await? else { continue };
+            if stored.status != JourneyStatus::Active {
+                continue;
+            }
+            let definition = self.definition(ws, journey, stored.version).await?;
+            self.enter(ws, journey, &definition, &entries).await?;
+        }
+        Ok(true)
+    }
+
+    /// A journey's counts (needs `analytics:read`).
+    pub async fn stats(&self, principal: &Principal, id: i64) -> DomainResult<JourneyStats> {
+        principal.require(Permission::AnalyticsRead)?;
+        let ws = principal.workspace_id();
+        self.stored(ws, id).await?;
+        let counts = self.store.counts(ws, id).await?;
+        let mut stats = JourneyStats::default();
+        for (_, node, outcome, n) in counts.nodes {
+            *stats.nodes.entry(node).or_default().entry(outcome).or_default() += n;
+        }
+        for (node, n) in counts.waiting {
+            *stats.nodes.entry(node).or_default().entry("waiting".into()).or_default() += n;
+        }
+        for (node, status, n) in counts.messages {
+            *stats.nodes.entry(node).or_default().entry(status).or_default() += n;
+        }
+        for (state, n) in counts.states {
+            stats.entries.insert(state, n);
+        }
+        for (arm, entries, converted) in counts.arms {
+            stats.converted += converted;
+            if !arm.is_empty() {
+                let arm = stats.arms.entry(arm).or_default();
+                arm.insert("entries".into(), entries);
+                arm.insert("converted".into(), converted);
+            }
+        }
+        Ok(stats)
+    }
+
+    /// A customer's journeys, newest first (needs `customers:read`).
+    pub async fn customer_entries(&self, principal: &Principal, customer: CustomerId) -> DomainResult<Vec<EntryView>> {
+        principal.require(Permission::CustomersRead)?;
+        let subject = self.customers.subject(principal.workspace_id(), customer).await?;
+        let entries = self.store.entries_of(principal.workspace_id(), &subject.ids()).await?;
+        Ok(entries.into_iter().map(EntryView::from).collect())
+    }
+
+    /// The agent tasks, newest first (needs `notes:write`, as agents follow customers up).
+    pub async fn tasks(&self, principal: &Principal, open_only: bool) -> DomainResult<Vec<StoredTask>> {
+        principal.require(Permission::NotesWrite)?;
+        Ok(self.store.tasks(principal.workspace_id(), open_only, 500).await?)
+    }
+
+    /// Marks an agent task done (needs `notes:write`).
+    pub async fn complete_task(&self, principal: &Principal, id: i64) -> DomainResult<()> {
+        principal.require(Permission::NotesWrite)?;
+        self.store.complete_task(principal.workspace_id(), id, self.access.now()).await?;
+        Ok(())
+    }
+
+    fn queue(&self, ws: WorkspaceId, hits: Vec<Hit>) {
+        if hits.is_empty() {
+            return;
+        }
+        {
+            let mut pending = self.pending.lock().expect("pending hits");
+            let room = MAX_PENDING.saturating_sub(pending.0.len());
+            let dropped = hits.len().saturating_sub(room);
+            pending.1 += dropped as u64;
+            pending.0.extend(hits.into_iter().take(room).map(|hit| (ws, hit)));
+        }
+        self.enter_wake.notify_one();
+    }
+}
+
+/// Whether an event's properties hold every value of `filter`.
+fn matches_filter(properties: &str, filter: &BTreeMap<String, Value>) -> bool {
+    if filter.is_empty() {
+        return true;
+    }
+    let Ok(Value::Object(properties)) = serde_json::from_str::<Value>(properties) else { return false };
+    filter.iter().all(|(key, value)| properties.get(key) == Some(value))
+}
+
+/// The key that makes an event's trigger enter a customer once.
+fn trigger_key(event: &NewEvent) -> String {
+    if event.message_id.is_empty() {
+        format!("{}@{}", event.name, event.ts_us)
+    } else {
+        format!("event:{}", event.message_id)
+    }
+}
+
+impl Subscriber<EventChanges> for Journeys {
+    /// Notes the appended events that fire a trigger or reach a goal of an active journey of the
+    /// workspace, and wakes the entry worker.
+    fn changed(&self, ws: WorkspaceId, change: &EventChange<'_>) {
+        let EventChange::Appended { events, .. } = change;
+        let Some(live) = self.live.lock().expect("live journeys").get(&ws).cloned() else { return };
+        if live.is_empty() {
+            return;
+        }
+        let mut hits = Vec::new();
+        for event in events.iter() {
+            for journey in live.iter() {
+                let definition = &journey.definition;
+                let fires = match &definition.trigger {
+                    Trigger::Event { event: name, filter } => {
+                        event.name == *name && matches_filter(&event.properties, filter)
+                    }
+                    Trigger::SegmentEntered { segment } => {
+                        event.name == crate::segments::SEGMENT_ENTERED
+                            && matches_filter(&event.properties, &[("segment_key".into(), json!(segment))].into())
+                    }
+                    Trigger::SegmentExited { segment } => {
+                        event.name == crate::segments::SEGMENT_EXITED
+                            && matches_filter(&event.properties, &[("segment_key".into(), json!(segment))].into())
+                    }
+                    Trigger::Api => false,
+                };
+                if fires {
+                    hits.push(Hit::Enter { journey: journey.id, customer: event.customer, key: trigger_key(event) });
+                }
+                if definition.goal.as_ref().is_some_and(|goal| goal.event == event.name) {
+                    hits.push(Hit::Goal { journey: journey.id, customer: event.customer });
+                }
+                for (version, node, name, filter) in &journey.waits {
+                    if *name == event.name && matches_filter(&event.properties, filter) {
+                        hits.push(Hit::Event {
+                            journey: journey.id,
+                            version: *version,
+                            node: node.clone(),
+                            customer: event.customer,
+                        });
+                    }
+                }
+            }
+        }
+        self.queue(ws, hits);
+    }
+}

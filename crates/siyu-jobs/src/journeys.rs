@@ -1,0 +1,42 @@
+//! The journeys' step worker: each round claims due entries (under a lease, so several processes
+//! share them) and runs them through `Journeys::run_due`; idle, it sleeps until the next entry is
+//! due, a wake-up (an entry just made here) or a second (entries another process made).
+
+use crate::worker::{Outcome, WorkError, Worker};
+use jiff::Timestamp;
+use siyu_domain::journeys::Journeys;
+
+/// Entries claimed per round.
+pub const STEP_BATCH: usize = 500;
+
+/// Runs journey entries when they are due.
+pub struct StepWorker {
+    journeys: Journeys,
+    owner: String,
+    batch: usize,
+}
+
+impl StepWorker {
+    /// A worker claiming as `owner` (unique per process: the lease holder), `batch` entries a round.
+    pub fn new(journeys: Journeys, owner: impl Into<String>, batch: usize) -> Self {
+        Self { journeys, owner: owner.into(), batch: batch.max(1) }
+    }
+}
+
+impl Worker for StepWorker {
+    fn name(&self) -> String {
+        "journeys.step".into()
+    }
+
+    fn poll(&self) -> Option<std::time::Duration> {
+        Some(std::time::Duration::from_secs(1))
+    }
+
+    async fn run_once(&mut self, now: Timestamp) -> Result<Outcome, WorkError> {
+        let round = self.journeys.run_due(&self.owner, now, self.batch).await?;
+        if round.claimed > 0 {
+            return Ok(Outcome::Worked);
+        }
+        Ok(Outcome::Idle { next_due: self.journeys.next_due().await? })
+    }
+}

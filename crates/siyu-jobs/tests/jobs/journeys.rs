@@ -1,0 +1,247 @@
+//! Journeys run by the step worker over a real store with a manual clock: an event triggers entries
+//! (the same event once), a wait holds them until due, a branch routes them, a send queues one
+//! message per entry that the send worker delivers to a receiver that verifies it, tags and tasks
+//! follow, the goal converts, a paused journey holds its entries, a new version leaves entries on
+//! theirs — and two step workers (two processes on PostgreSQL) never run an entry's step twice.
+
+use crate::sends::{customer, receiver, services, worker};
+use crate::{Fixture, start};
+use jiff::SignedDuration;
+use siyu_core::CustomerId;
+use siyu_domain::Services;
+use siyu_domain::access::Principal;
+use siyu_domain::events::{EventKind, NewEvent};
+use siyu_domain::journeys::JourneyInput;
+use siyu_domain::journeys::store::{EntryState, JourneyStatus};
+use siyu_jobs::journeys::StepWorker;
+use siyu_jobs::{Outcome, Worker};
+
+fn event(customer: CustomerId, name: &str, id: &str, at: jiff::Timestamp) -> NewEvent {
+    NewEvent {
+        customer,
+        kind: EventKind::Track,
+        name: name.into(),
+        ts_us: at.as_microsecond(),
+        received_us: at.as_microsecond(),
+        message_id: id.into(),
+        user_id: String::new(),
+        anonymous_id: String::new(),
+        properties: r#"{"plan":"pro"}"#.into(),
+        context: "{}".into(),
+    }
+}
+
+async fn tag(services: &Services, owner: &Principal, name: &str) {
+    services.customers.create_tag_group(owner, "旅程", "behaviour").await.ok();
+    services.customers.create_tag(owner, "旅程", name).await.unwrap();
+}
+
+fn welcome() -> JourneyInput {
+    serde_json::from_value(serde_json::json!({
+        "name": "新客欢迎",
+        "definition": {
+            "trigger": {"type": "event", "event": "Signed Up", "where": {"plan": "pro"}},
+            "start": "wait",
+            "nodes": {
+                "wait": {"type": "wait", "duration": "1d", "next": "check"},
+                "check": {"type": "branch", "condition": {"consent": "sms"}, "yes": "send", "no": "end"},
+                "send": {"type": "send", "channel": "hooks", "class": "marketing",
+                         "body": "{{ customer.traits.name }}，新人礼已到账", "next": "tag"},
+                "tag": {"type": "add_tag", "tag": "welcomed", "next": "follow"},
+                "follow": {"type": "task", "reason": "回访新客"},
+                "end": {"type": "exit"},
+            },
+            "goal": {"event": "Order Completed"},
+        }
+    }))
+    .unwrap()
+}
+
+pub(crate) async fn a_journey_waits_branches_sends_once_and_converts(f: Fixture) {
+    let (receiver, url) = receiver(&f.clock, Vec::new()).await;
+    let (services, owner) = services(&f, &url, false).await;
+    tag(&services, &owner, "welcomed").await;
+    let journeys = &services.journeys;
+    let id = journeys.create(&owner, &welcome()).await.unwrap().id;
+    assert_eq!(journeys.publish(&owner, id).await.unwrap().version, 1);
+    let fan = customer(&services, &owner, "+8613900000001", true).await;
+    let shy = customer(&services, &owner, "+8613900000002", false).await;
+    let buyer = customer(&services, &owner, "+8613900000003", true).await;
+    let mut steps = StepWorker::new(services.journeys.clone(), "node-a", 100);
+    let mut sends = worker(&services, "node-a");
+
+    // The trigger enters each customer once, however often its event is delivered; a filter that
+    // does not match enters nobody.
+    let now = start();
+    let mut signups: Vec<NewEvent> =
+        [fan, shy, buyer].iter().map(|c| event(*c, "Signed Up", &format!("su-{}", c.0), now)).collect();
+    signups.push(event(fan, "Signed Up", &format!("su-{}", fan.0), now));
+    let mut free = event(shy, "Signed Up", "su-free", now);
+    free.properties = r#"{"plan":"free"}"#.into();
+    signups.push(free);
+    services.events.append_events(&owner, &signups).await.unwrap();
+    assert!(journeys.apply_hits().await.unwrap());
+    // All three start waiting a day; the buyer orders meanwhile and converts.
+    assert_eq!(steps.run_once(now).await.unwrap(), Outcome::Worked);
+    let tomorrow = now.checked_add(SignedDuration::from_hours(24)).unwrap();
+    assert_eq!(steps.run_once(now).await.unwrap(), Outcome::Idle { next_due: Some(tomorrow) });
+    services.events.append_events(&owner, &[event(buyer, "Order Completed", "o-1", now)]).await.unwrap();
+    assert!(journeys.apply_hits().await.unwrap());
+
+    // A day later: the consenting customer gets the message, the tag and a task; the other leaves.
+    f.clock.advance(SignedDuration::from_hours(24));
+    assert_eq!(steps.run_once(tomorrow).await.unwrap(), Outcome::Worked);
+    assert_eq!(sends.run_once(tomorrow).await.unwrap(), Outcome::Worked);
+    let seen = receiver.seen();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert!(seen[0].0.starts_with(&format!("journey:{id}:v1:send:")) && seen[0].1 == fan.0 && seen[0].2, "{seen:?}");
+    let view = services.customers.customer(&owner, fan).await.unwrap();
+    assert!(view.tags.iter().any(|t| t.name == "welcomed"));
+    let tasks = journeys.tasks(&owner, true).await.unwrap();
+    assert_eq!((tasks.len(), tasks[0].customer_id, tasks[0].reason.as_str()), (1, fan, "回访新客"));
+
+    let stats = journeys.stats(&owner, id).await.unwrap();
+    assert_eq!(stats.nodes["wait"]["entered"], 3);
+    assert_eq!(stats.nodes["wait"]["passed"], 2);
+    assert_eq!(stats.nodes["check"]["entered"], 2);
+    assert_eq!(stats.nodes["send"]["sent"], 1);
+    assert_eq!(stats.nodes["end"]["entered"], 1);
+    assert_eq!((stats.entries["done"], stats.entries["exited"], stats.converted), (2, 1, 1));
+    let entries = journeys.customer_entries(&owner, buyer).await.unwrap();
+    assert!(entries[0].converted);
+
+    // Once per customer by default: the trigger again enters nobody.
+    let again = event(fan, "Signed Up", "su-again", tomorrow);
+    services.events.append_events(&owner, &[again]).await.unwrap();
+    journeys.apply_hits().await.unwrap();
+    assert_eq!(journeys.customer_entries(&owner, fan).await.unwrap().len(), 1);
+
+    // A paused journey holds its entries; a new version leaves them on theirs.
+    let late = customer(&services, &owner, "+8613900000004", true).await;
+    journeys.enter_customers(&owner, id, &[late], "late-1").await.unwrap();
+    assert_eq!(journeys.enter_customers(&owner, id, &[late], "late-1").await.unwrap(), 0, "the same key once");
+    steps.run_once(tomorrow).await.unwrap();
+    journeys.set_status(&owner, id, JourneyStatus::Paused).await.unwrap();
+    let mut input = welcome();
+    input.definition.nodes.remove("follow");
+    if let Some(siyu_domain::journeys::Node::AddTag { next, .. }) = input.definition.nodes.get_mut("tag") {
+        *next = None;
+    }
+    journeys.update(&owner, id, &input).await.unwrap();
+    let after = tomorrow.checked_add(SignedDuration::from_hours(25)).unwrap();
+    f.clock.advance(SignedDuration::from_hours(25));
+    assert!(matches!(steps.run_once(after).await.unwrap(), Outcome::Idle { .. }), "paused");
+    journeys.set_status(&owner, id, JourneyStatus::Active).await.unwrap();
+    assert_eq!(journeys.publish(&owner, id).await.unwrap().version, 2);
+    assert_eq!(steps.run_once(after).await.unwrap(), Outcome::Worked);
+    let entry = journeys.customer_entries(&owner, late).await.unwrap().remove(0);
+    assert_eq!((entry.version, entry.node.as_str()), (1, "follow"), "finished on version 1, task and all");
+    assert_eq!(journeys.tasks(&owner, true).await.unwrap().len(), 2);
+
+    // Archived: nobody enters any more.
+    journeys.set_status(&owner, id, JourneyStatus::Archived).await.unwrap();
+    let other = customer(&services, &owner, "+8613900000005", true).await;
+    assert!(journeys.enter_customers(&owner, id, &[other], "k").await.is_err());
+}
+
+pub(crate) async fn two_step_workers_never_run_an_entry_twice(f: Fixture) {
+    let (receiver, url) = receiver(&f.clock, Vec::new()).await;
+    let (services, owner) = services(&f, &url, false).await;
+    let journey: JourneyInput = serde_json::from_value(serde_json::json!({
+        "name": "账单提醒",
+        "definition": {
+            "trigger": {"type": "api"},
+            "start": "send",
+            "nodes": {"send": {"type": "send", "channel": "hooks", "class": "transactional", "body": "账单已出"}},
+        }
+    }))
+    .unwrap();
+    let id = services.journeys.create(&owner, &journey).await.unwrap().id;
+    services.journeys.publish(&owner, id).await.unwrap();
+    let mut customers = Vec::new();
+    for n in 0..120 {
+        customers.push(customer(&services, &owner, &format!("+86137{n:08}"), false).await);
+    }
+    assert_eq!(services.journeys.enter_customers(&owner, id, &customers, "bill-1").await.unwrap(), 120);
+
+    // A process claims a batch and stops before writing it; after its lease, the others run it.
+    let lease = start().checked_add(SignedDuration::from_secs(120)).unwrap();
+    let lost = services.stores.journeys.claim_entries("node-dead", start(), lease, 20).await.unwrap();
+    assert_eq!(lost.len(), 20);
+    let mut a = StepWorker::new(services.journeys.clone(), "node-a", 7);
+    let mut b = StepWorker::new(services.journeys.clone(), "node-b", 7);
+    loop {
+        let (ra, rb) = tokio::join!(a.run_once(start()), b.run_once(start()));
+        if matches!((ra.unwrap(), rb.unwrap()), (Outcome::Idle { .. }, Outcome::Idle { .. })) {
+            break;
+        }
+    }
+    let after = lease.checked_add(SignedDuration::from_secs(1)).unwrap();
+    f.clock.advance(SignedDuration::from_secs(121));
+    loop {
+        let (ra, rb) = tokio::join!(a.run_once(after), b.run_once(after));
+        if matches!((ra.unwrap(), rb.unwrap()), (Outcome::Idle { .. }, Outcome::Idle { .. })) {
+            break;
+        }
+    }
+    let mut sends = worker(&services, "node-a");
+    while sends.run_once(after).await.unwrap() == Outcome::Worked {}
+    let seen = receiver.seen();
+    let mut keys: Vec<&str> = seen.iter().map(|(k, ..)| k.as_str()).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    assert_eq!((seen.len(), keys.len()), (120, 120), "every customer once, nobody twice");
+    let stats = services.journeys.stats(&owner, id).await.unwrap();
+    assert_eq!((stats.nodes["send"]["entered"], stats.entries["done"]), (120, 120));
+}
+
+pub(crate) async fn an_abandoned_cart_waits_for_the_order_or_reminds(f: Fixture) {
+    let (receiver, url) = receiver(&f.clock, Vec::new()).await;
+    let (services, owner) = services(&f, &url, false).await;
+    tag(&services, &owner, "下单").await;
+    let cart: JourneyInput = serde_json::from_value(serde_json::json!({
+        "name": "弃购提醒",
+        "definition": {
+            "trigger": {"type": "event", "event": "Cart Abandoned"},
+            "start": "wait",
+            "nodes": {
+                "wait": {"type": "wait_for_event", "event": "Order Completed", "where": {"plan": "pro"},
+                         "timeout": "2h", "next": "bought", "timeout_next": "remind"},
+                "bought": {"type": "add_tag", "tag": "下单"},
+                "remind": {"type": "send", "channel": "hooks", "class": "marketing", "body": "购物车里的商品还在等你"},
+            },
+        }
+    }))
+    .unwrap();
+    let journeys = &services.journeys;
+    let id = journeys.create(&owner, &cart).await.unwrap().id;
+    journeys.publish(&owner, id).await.unwrap();
+    let buyer = customer(&services, &owner, "+8613600000001", true).await;
+    let browser = customer(&services, &owner, "+8613600000002", true).await;
+    let mut steps = StepWorker::new(journeys.clone(), "node-a", 100);
+    let now = start();
+    let carts = [event(buyer, "Cart Abandoned", "cart-1", now), event(browser, "Cart Abandoned", "cart-2", now)];
+    services.events.append_events(&owner, &carts).await.unwrap();
+    journeys.apply_hits().await.unwrap();
+    assert_eq!(steps.run_once(now).await.unwrap(), Outcome::Worked);
+    // The buyer orders half an hour later: on at once, without waiting out the two hours.
+    let later = now.checked_add(SignedDuration::from_mins(30)).unwrap();
+    f.clock.advance(SignedDuration::from_mins(30));
+    services.events.append_events(&owner, &[event(buyer, "Order Completed", "o-9", later)]).await.unwrap();
+    journeys.apply_hits().await.unwrap();
+    assert_eq!(steps.run_once(later).await.unwrap(), Outcome::Worked);
+    let view = services.customers.customer(&owner, buyer).await.unwrap();
+    assert!(view.tags.iter().any(|t| t.name == "下单"));
+    assert_eq!(journeys.customer_entries(&owner, buyer).await.unwrap()[0].state, EntryState::Done);
+    // The other one is reminded once the two hours are up, not before.
+    let deadline = now.checked_add(SignedDuration::from_hours(2)).unwrap();
+    assert_eq!(steps.run_once(later).await.unwrap(), Outcome::Idle { next_due: Some(deadline) });
+    f.clock.advance(SignedDuration::from_mins(90));
+    assert_eq!(steps.run_once(deadline).await.unwrap(), Outcome::Worked);
+    let mut sends = worker(&services, "node-a");
+    while sends.run_once(deadline).await.unwrap() == Outcome::Worked {}
+    let seen = receiver.seen();
+    assert_eq!((seen.len(), seen[0].1), (1, browser.0), "{seen:?}");
+    let stats = journeys.stats(&owner, id).await.unwrap();
+    assert_eq!((stats.nodes["wait"]["passed"], stats.nodes["wait"]["timed_out"]), (2, 1));
+}
