@@ -136,3 +136,95 @@ fn remove_sqlite(file: &std::path::Path) {
         let _ = std::fs::remove_file(path);
     }
 }
+
+/// A run of the journeys' reference.
+#[derive(Clone, Copy, Debug)]
+pub struct BareJourneys {
+    /// State rows claimed, updated and given an outbox row.
+    pub rows: u64,
+    /// Seconds it took.
+    pub seconds: f64,
+}
+
+/// Claims `$batch` due state rows at a time, updates each and appends an outbox row for it, one
+/// transaction per batch, until none is left.
+macro_rules! claim_update_append {
+    ($pool:expr, $rows:expr, $batch:expr, $claim:expr) => {{
+        let mut tx = $pool.begin().await.map_err(db_err)?;
+        for chunk in (0..$rows).collect::<Vec<u64>>().chunks(500) {
+            let mut insert = sqlx::QueryBuilder::new("INSERT INTO bare_entries (due, state) ");
+            insert.push_values(chunk, |mut row, i| {
+                row.push_bind(i64::try_from(*i).unwrap_or(i64::MAX)).push_bind(0_i64);
+            });
+            insert.build().execute(&mut *tx).await.map_err(db_err)?;
+        }
+        tx.commit().await.map_err(db_err)?;
+        let started = Instant::now();
+        let mut done = 0;
+        loop {
+            let mut tx = $pool.begin().await.map_err(db_err)?;
+            let ids: Vec<i64> =
+                sqlx::query_scalar($claim).bind(i64::MAX).bind($batch).fetch_all(&mut *tx).await.map_err(db_err)?;
+            if ids.is_empty() {
+                break;
+            }
+            for id in &ids {
+                sqlx::query("UPDATE bare_entries SET state = 2, node = 'send' WHERE id = $1")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+                sqlx::query("INSERT INTO bare_outbox (entry, body) VALUES ($1, $2)")
+                    .bind(id)
+                    .bind("{\"body\":\"hello\"}")
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+            }
+            tx.commit().await.map_err(db_err)?;
+            done += ids.len() as u64;
+        }
+        BareJourneys { rows: done, seconds: started.elapsed().as_secs_f64() }
+    }};
+}
+
+/// The bare reference of `siyu bench journeys` on SQLite: `rows` state rows claimed `batch` at a
+/// time, each updated and given an outbox row, one transaction per batch, in a file of its own
+/// beside siyu's (removed afterwards).
+pub async fn bare_journeys(backend: &Backend, rows: u64, batch: usize) -> Result<BareJourneys, StoreError> {
+    let batch = i64::try_from(batch.max(1)).unwrap_or(i64::MAX);
+    let path = match backend {
+        Backend::Sqlite { path } => path.clone(),
+        Backend::Postgres { .. } => {
+            return Err(StoreError::Backend("the journeys reference runs on SQLite".into()));
+        }
+    };
+    let file = path.with_file_name("bench-journeys-reference.db");
+    if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
+        crate::private_files::create_dir(dir).map_err(|e| StoreError::Backend(format!("bench reference: {e}")))?;
+    }
+    remove_sqlite(&file);
+    let pool = sqlx::sqlite::SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(crate::sqlite::connect_options(&file))
+        .await
+        .map_err(db_err)?;
+    for ddl in [
+        "CREATE TABLE bare_entries (id INTEGER PRIMARY KEY, due INTEGER NOT NULL, state INTEGER NOT NULL, \
+         node TEXT, lease INTEGER)",
+        "CREATE INDEX bare_entries_due ON bare_entries(due) WHERE state = 0",
+        "CREATE TABLE bare_outbox (id INTEGER PRIMARY KEY, entry INTEGER NOT NULL, body TEXT NOT NULL)",
+    ] {
+        sqlx::query(ddl).execute(&pool).await.map_err(db_err)?;
+    }
+    let run = claim_update_append!(
+        pool,
+        rows,
+        batch,
+        "UPDATE bare_entries SET state = 1, lease = 1 WHERE id IN \
+         (SELECT id FROM bare_entries WHERE state = 0 AND due <= $1 ORDER BY due LIMIT $2) RETURNING id"
+    );
+    pool.close().await;
+    remove_sqlite(&file);
+    Ok(run)
+}

@@ -1,6 +1,7 @@
 //! `siyu bench`: end-to-end measurements over HTTP against a real server (see docs/BENCHMARKS.md).
 
 mod baseline;
+mod journeys;
 mod timers;
 
 use crate::{App, Config, demo};
@@ -110,6 +111,40 @@ pub enum BenchCommand {
         /// siyu processes sharing a last run (2 on PostgreSQL; 1 skips it).
         #[arg(long, default_value_t = 1)]
         nodes: usize,
+    },
+    /// Journeys at scale: `--customers` enter a journey through a segment trigger (wait → branch on
+    /// a consent segment → marketing message over the webhook channel to a receiver in another
+    /// process that checks signatures, repeats, consent and quiet hours) while events arrive over
+    /// HTTP at `--rate`; first the same-run reference (as many state rows claimed, updated and
+    /// appended to an outbox in batched SQLite transactions). Prints `executions_per_s`,
+    /// `lateness_p99_ms`, `delivered`, `duplicates`, `without_consent`, `in_quiet_hours`,
+    /// `baseline_per_s`, one a line.
+    Journeys {
+        /// Customers entering.
+        #[arg(long, default_value_t = 1_000_000)]
+        customers: u64,
+        /// The journey's wait (`1m`, `5m`, …).
+        #[arg(long, default_value = "1m")]
+        wait: String,
+        /// Events per second sent meanwhile.
+        #[arg(long, default_value_t = 50_000)]
+        rate: u64,
+        /// State rows per transaction of the reference.
+        #[arg(long, default_value_t = 500)]
+        batch: usize,
+    },
+    /// The receiver of `bench journeys` (started by it).
+    #[command(hide = true)]
+    JourneysReceiver {
+        /// Where to write its address.
+        #[arg(long)]
+        port_file: std::path::PathBuf,
+        /// Customers without consent, one id a line.
+        #[arg(long)]
+        no_consent: std::path::PathBuf,
+        /// The workspace's time zone (for quiet hours).
+        #[arg(long)]
+        tz: String,
     },
     /// One process of `bench timers --nodes N` (started by it).
     #[command(hide = true)]
@@ -769,6 +804,12 @@ pub async fn run(command: BenchCommand, config: &Config) -> anyhow::Result<()> {
             timers::bench_timers(config, timers, over, rate, batch, nodes).await
         }
         BenchCommand::TimersNode { out } => timers::timers_node(config, &out).await,
+        BenchCommand::Journeys { customers, wait, rate, batch } => {
+            journeys::bench_journeys(config, customers, &wait, rate, batch).await
+        }
+        BenchCommand::JourneysReceiver { port_file, no_consent, tz } => {
+            journeys::receiver(&port_file, &no_consent, &tz).await
+        }
         BenchCommand::Analytics { parquet, repeat } => bench_analytics(config, &parquet, repeat).await,
         BenchCommand::Segments { parquet, profiles, repeat } => {
             bench_segments(config, &parquet, profiles, repeat).await

@@ -221,7 +221,11 @@ impl Journeys {
         let mut arm_events = Vec::new();
         let mut counts: HashMap<(i64, i64, String, &'static str), i64> = HashMap::new();
         let mut executions = 0;
+        let mut lateness = Vec::new();
         for entry in entries {
+            if entry.waiting {
+                lateness.push(now.duration_since(entry.due_at).as_micros().max(0) as i64);
+            }
             let definition: Arc<Definition> = self.definition(ws, entry.journey_id, entry.version).await?;
             let (mut node_id, mut waiting, mut arm) = (entry.node.clone(), entry.waiting, entry.arm.clone());
             let (mut state, mut due) = (EntryState::Active, now);
@@ -373,6 +377,8 @@ impl Journeys {
             }
             Err(other) => return Err(other.into()),
         }
+        self.probe.executions.fetch_add(executions as u64, std::sync::atomic::Ordering::Relaxed);
+        self.probe.late(&lateness);
         if !advance.messages.is_empty() {
             self.messaging.queued();
         }

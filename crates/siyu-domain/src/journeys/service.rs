@@ -165,6 +165,35 @@ pub struct Journeys {
     enter_wake: Arc<tokio::sync::Notify>,
     /// Wakes the step worker.
     pub(crate) step_wake: Arc<tokio::sync::Notify>,
+    /// What the step worker measured: node executions, and (when asked) each wait's lateness.
+    pub(crate) probe: Arc<Probe>,
+}
+
+/// What the step worker measured, for benchmarks and operators.
+#[derive(Default)]
+pub struct Probe {
+    /// Node executions written.
+    pub executions: std::sync::atomic::AtomicU64,
+    /// How late each ended wait ran, in microseconds, while recording.
+    lateness_us: Mutex<Option<Vec<i64>>>,
+}
+
+impl Probe {
+    /// Starts recording how late ended waits run.
+    pub fn record_lateness(&self) {
+        *self.lateness_us.lock().expect("probe") = Some(Vec::new());
+    }
+
+    /// Returns the lateness recorded so far (and goes on recording).
+    pub fn take_lateness(&self) -> Vec<i64> {
+        self.lateness_us.lock().expect("probe").as_mut().map(std::mem::take).unwrap_or_default()
+    }
+
+    pub(crate) fn late(&self, us: &[i64]) {
+        if let Some(all) = self.lateness_us.lock().expect("probe").as_mut() {
+            all.extend_from_slice(us);
+        }
+    }
 }
 
 fn parse_definition(journey: &StoredJourney, text: &str) -> DomainResult<Definition> {
@@ -192,6 +221,7 @@ impl Journeys {
             pending: Arc::default(),
             enter_wake: Arc::default(),
             step_wake: Arc::default(),
+            probe: Arc::default(),
         }
     }
 
@@ -204,6 +234,11 @@ impl Journeys {
     /// What wakes the entry worker.
     pub fn enter_wake(&self) -> Arc<tokio::sync::Notify> {
         self.enter_wake.clone()
+    }
+
+    /// What the step worker measured.
+    pub fn probe(&self) -> Arc<Probe> {
+        self.probe.clone()
     }
 
     /// What wakes the step worker.

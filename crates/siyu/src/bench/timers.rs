@@ -88,7 +88,7 @@ async fn schedule(
 }
 
 /// Sends events of known users at `rate` a second until `stop`; returns those acknowledged.
-async fn paced_ingest(
+pub(super) async fn paced_ingest(
     url: String,
     key: String,
     rate: u64,
