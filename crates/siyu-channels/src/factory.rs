@@ -116,7 +116,9 @@ impl Reader<'_> {
     /// Refuses settings the kind does not take (a misspelt one would be silently ignored).
     fn only(&mut self, known: &[&str]) {
         for name in self.spec.settings.keys() {
-            if !known.contains(&name.as_str()) && !["dry_run", "consent_channel"].contains(&name.as_str()) {
+            if !known.contains(&name.as_str())
+                && !["dry_run", "consent_channel", "rate_per_minute"].contains(&name.as_str())
+            {
                 self.errors.push(FieldError::new(
                     format!("settings.{name}"),
                     format!("is not a setting of a {} channel (its settings: {})", self.spec.kind, known.join(", ")),

@@ -138,6 +138,19 @@ pub trait JobStore: Send + Sync {
         now: Timestamp,
     ) -> Result<bool, StoreError>;
 
+    /// Puts a job off until `run_at` without counting the claim as an attempt (it did not fail: it
+    /// waits for quiet hours to end or for its turn under a rate), releasing the lease, if `owner`
+    /// still holds it.
+    async fn defer(
+        &self,
+        ws: WorkspaceId,
+        id: i64,
+        owner: &str,
+        reason: &str,
+        run_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<bool, StoreError>;
+
     /// Buries a job with the reason, if `owner` still holds it.
     async fn bury(
         &self,

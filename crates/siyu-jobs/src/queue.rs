@@ -123,9 +123,10 @@ impl JobWorker {
                 tracing::warn!(job = id, %kind, %reason, "job buried");
                 store.bury(ws, id, &self.owner, &reason, now).await?;
             }
-            Err(Failure::Retry(reason) | Failure::RetryAfter(reason, _) | Failure::At(reason, _))
-                if attempts >= max_attempts =>
-            {
+            Err(Failure::At(reason, at)) => {
+                store.defer(ws, id, &self.owner, &reason, at.max(now), now).await?;
+            }
+            Err(Failure::Retry(reason) | Failure::RetryAfter(reason, _)) if attempts >= max_attempts => {
                 let reason = format!("{reason} (gave up after {attempts} attempts)");
                 tracing::warn!(job = id, %kind, %reason, "job buried");
                 store.bury(ws, id, &self.owner, &reason, now).await?;
@@ -133,9 +134,6 @@ impl JobWorker {
             Err(Failure::Retry(reason)) => {
                 let at = now.checked_add(retry_delay(attempts)).unwrap_or(Timestamp::MAX);
                 store.retry(ws, id, &self.owner, &reason, at, now).await?;
-            }
-            Err(Failure::At(reason, at)) => {
-                store.retry(ws, id, &self.owner, &reason, at.max(now), now).await?;
             }
             Err(Failure::RetryAfter(reason, wait)) => {
                 let at = now.checked_add(retry_delay(attempts).max(wait.min(MAX_RETRY))).unwrap_or(Timestamp::MAX);

@@ -50,7 +50,9 @@ impl Handler for SendHandler {
                 Err(Failure::RetryAfter(reason, SignedDuration::try_from(after).unwrap_or(SignedDuration::MAX)))
             }
             Ok(Attempt::Retry { reason, after: None }) => Err(Failure::Retry(reason)),
-            Ok(Attempt::Defer { until }) => Err(Failure::At("quiet hours".into(), until)),
+            Ok(Attempt::Defer { until }) => {
+                Err(Failure::At(format!("waits until {until} (quiet hours or the channel's rate)"), until))
+            }
             Ok(Attempt::Failed { reason }) => Err(Failure::Permanent(reason)),
             Err(error) => Err(Failure::Retry(error.to_string())),
         }

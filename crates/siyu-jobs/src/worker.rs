@@ -34,8 +34,9 @@ impl From<siyu_core::StoreError> for WorkError {
 }
 
 impl From<siyu_domain::DomainError> for WorkError {
+    /// With its chain of causes (a store's own message), for the log and the worker's status.
     fn from(error: siyu_domain::DomainError) -> Self {
-        Self::new(error)
+        Self::new(error.chain())
     }
 }
 

@@ -101,6 +101,12 @@ const VERSIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../migrations/sqlite/0016_journeys.sql"),
         include_str!("../migrations/postgres/0016_journeys.sql"),
     ),
+    (
+        17,
+        "messaging settings",
+        include_str!("../migrations/sqlite/0017_messaging_settings.sql"),
+        include_str!("../migrations/postgres/0017_messaging_settings.sql"),
+    ),
 ];
 
 /// Which dialect's files to use.

@@ -18,7 +18,7 @@
 //!    `failed`; `Message Sent`, `Message Failed` and `Message Blocked` events follow.
 
 pub use super::ChannelFactory;
-use super::guardrails::{ConsentState, Guardrails, MessageClass, Verdict};
+use super::guardrails::{ConsentState, FrequencyCap, Guardrails, MessageClass, QuietHours, Verdict};
 use super::store::{
     CapCheck, MessageFilter, MessageStatus, MessageStore, Reservation, StatusUpdate, StoredChannel, StoredMessage,
 };
@@ -217,6 +217,67 @@ pub struct TestOutcome {
     pub provider_id: Option<String>,
 }
 
+/// Quiet hours as set: local times `HH:MM`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct QuietHoursInput {
+    /// When they begin (inclusive).
+    pub start: String,
+    /// When they end (exclusive; earlier than `start`: across midnight).
+    pub end: String,
+}
+
+/// The frequency cap as set.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FrequencyCapInput {
+    /// At most this many marketing messages per customer and channel…
+    pub max: u32,
+    /// …in this many days (rolling).
+    pub days: u32,
+}
+
+fn default_quiet_hours() -> Option<QuietHoursInput> {
+    Some(QuietHoursInput { start: "21:00".into(), end: "09:00".into() })
+}
+
+fn default_frequency_cap() -> FrequencyCapInput {
+    FrequencyCapInput { max: 2, days: 7 }
+}
+
+/// A workspace's guardrails for marketing messages, in its time zone.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MessagingSettings {
+    /// Quiet hours (default 21:00–09:00; `null`: none).
+    #[serde(default = "default_quiet_hours")]
+    pub quiet_hours: Option<QuietHoursInput>,
+    /// The frequency cap (default 2 in 7 days).
+    #[serde(default = "default_frequency_cap")]
+    pub frequency_cap: FrequencyCapInput,
+}
+
+impl Default for MessagingSettings {
+    fn default() -> Self {
+        Self { quiet_hours: default_quiet_hours(), frequency_cap: default_frequency_cap() }
+    }
+}
+
+impl MessagingSettings {
+    /// The guardrails these settings make; errors name the setting.
+    pub fn guardrails(&self) -> Result<Guardrails, Vec<FieldError>> {
+        let quiet = match &self.quiet_hours {
+            Some(q) => QuietHours::parse(&q.start, &q.end),
+            None => Ok(QuietHours::none()),
+        };
+        let cap = FrequencyCap::new(self.frequency_cap.max, self.frequency_cap.days);
+        match (quiet, cap) {
+            (Ok(quiet_hours), Ok(frequency_cap)) => Ok(Guardrails { quiet_hours, frequency_cap }),
+            (quiet, cap) => Err(quiet.err().into_iter().chain(cap.err()).flatten().collect()),
+        }
+    }
+}
+
 /// A message for a sender inside siyu (a journey) to queue.
 #[derive(Clone, Debug)]
 pub struct MessageRequest {
@@ -277,6 +338,47 @@ pub struct Messaging {
     adapters: Arc<Mutex<AdapterCache>>,
     /// Wakes the send worker when a message is queued.
     wake: Arc<tokio::sync::Notify>,
+    /// Each workspace's guardrails as last read, and when.
+    guardrails: Arc<Mutex<HashMap<WorkspaceId, (std::time::Instant, Guardrails)>>>,
+    /// Each rate-limited channel's next free slot and the slots given to waiting messages.
+    paces: Arc<Mutex<HashMap<(WorkspaceId, String), Pace>>>,
+}
+
+/// How long a workspace's guardrails are used before they are read again (a change made on
+/// another node takes effect within this).
+const SETTINGS_TTL: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// A channel's send rate in this process: the next free slot, and the slots booked by messages
+/// that wait for theirs.
+#[derive(Default)]
+struct Pace {
+    next: Option<Timestamp>,
+    booked: HashMap<String, Timestamp>,
+}
+
+impl Pace {
+    /// `None` when message `key` may go at `now`, else the slot it waits for (booked once).
+    fn turn(&mut self, key: &str, per_minute: u64, now: Timestamp) -> Option<Timestamp> {
+        let interval = jiff::SignedDuration::from_micros(60_000_000 / per_minute.max(1) as i64);
+        if let Some(slot) = self.booked.get(key).copied() {
+            if slot <= now {
+                self.booked.remove(key);
+                return None;
+            }
+            return Some(slot);
+        }
+        match self.next {
+            Some(next) if next > now => {
+                self.next = next.checked_add(interval).ok();
+                self.booked.insert(key.to_string(), next);
+                Some(next)
+            }
+            _ => {
+                self.next = now.checked_add(interval).ok();
+                None
+            }
+        }
+    }
 }
 
 /// Checks a channel name: 1 to 64 of `a-z`, `0-9`, `-`, `_`.
@@ -315,6 +417,8 @@ impl Messaging {
             public_url: None,
             adapters: Arc::default(),
             wake: Arc::default(),
+            guardrails: Arc::default(),
+            paces: Arc::default(),
         }
     }
 
@@ -395,6 +499,13 @@ impl Messaging {
         for setting in input.settings.keys() {
             if kind.secrets.contains(&setting.as_str()) {
                 errors.push(FieldError::new(format!("settings.{setting}"), "is a secret: give it under secrets"));
+            }
+        }
+        match input.settings.get("rate_per_minute") {
+            None => {}
+            Some(value) if value.as_u64().is_some_and(|n| (1..=1_000_000).contains(&n)) => {}
+            Some(_) => {
+                errors.push(FieldError::new("settings.rate_per_minute", "must be a whole number from 1 to 1000000"))
             }
         }
         match input.settings.get("dry_run") {
@@ -529,6 +640,49 @@ impl Messaging {
                 TestOutcome { outcome: "rejected".into(), reason: Some(reason), provider_id: None }
             }
         })
+    }
+
+    /// The workspace's messaging settings (needs `messages:send`).
+    pub async fn messaging_settings(&self, principal: &Principal) -> DomainResult<MessagingSettings> {
+        principal.require(Permission::MessagesSend)?;
+        self.read_settings(principal.workspace_id()).await
+    }
+
+    async fn read_settings(&self, ws: WorkspaceId) -> DomainResult<MessagingSettings> {
+        match self.store.settings(ws).await? {
+            Some(text) => serde_json::from_str(&text)
+                .map_err(|e| DomainError::internal(format!("messaging settings of workspace {ws}: {e}"))),
+            None => Ok(MessagingSettings::default()),
+        }
+    }
+
+    /// Replaces the workspace's messaging settings (needs `workspace:manage`; audited); they
+    /// apply to every message sent from then on, queued before or not.
+    pub async fn set_messaging_settings(
+        &self,
+        principal: &Principal,
+        settings: &MessagingSettings,
+    ) -> DomainResult<MessagingSettings> {
+        principal.require(Permission::WorkspaceManage)?;
+        let ws = principal.workspace_id();
+        let guardrails = settings.guardrails().map_err(DomainError::Invalid)?;
+        let text = serde_json::to_string(settings).map_err(|e| DomainError::internal(e.to_string()))?;
+        self.store.set_settings(ws, &text, self.access.now()).await?;
+        self.guardrails.lock().expect("guardrails").insert(ws, (std::time::Instant::now(), guardrails));
+        self.access.audit(principal, "messaging.settings", &format!("workspace:{ws}")).await?;
+        Ok(settings.clone())
+    }
+
+    /// The workspace's guardrails (read again once they are [`SETTINGS_TTL`] old).
+    async fn guardrails_of(&self, ws: WorkspaceId) -> DomainResult<Guardrails> {
+        if let Some((read, rails)) = self.guardrails.lock().expect("guardrails").get(&ws)
+            && read.elapsed() < SETTINGS_TTL
+        {
+            return Ok(rails.clone());
+        }
+        let rails = self.read_settings(ws).await?.guardrails().unwrap_or_default();
+        self.guardrails.lock().expect("guardrails").insert(ws, (std::time::Instant::now(), rails.clone()));
+        Ok(rails)
     }
 
     /// The trait keys templates of the workspace may name.
@@ -754,7 +908,7 @@ impl Messaging {
             .await?
             .ok_or_else(|| DomainError::NotFound(format!("workspace {ws}")))?;
         let tz = jiff::tz::TimeZone::get(&workspace.time_zone).unwrap_or(jiff::tz::TimeZone::UTC);
-        let rails = Guardrails::default();
+        let rails = self.guardrails_of(ws).await?;
         let mut cap = None;
         if message.class == MessageClass::Marketing {
             let consent = match consent_channel {
@@ -785,6 +939,20 @@ impl Messaging {
             }
             let since = now.checked_sub(rails.frequency_cap.window()).unwrap_or(Timestamp::MIN);
             cap = Some(CapCheck { max: rails.frequency_cap.max(), since });
+        }
+        // The channel's send rate (`rate_per_minute`), in this process: a message waits for its
+        // slot without losing an attempt.
+        if let Some(per_minute) = settings.get("rate_per_minute").and_then(Value::as_u64) {
+            let slot = self
+                .paces
+                .lock()
+                .expect("paces")
+                .entry((ws, message.channel.clone()))
+                .or_default()
+                .turn(key, per_minute, now);
+            if let Some(until) = slot {
+                return Ok(Attempt::Defer { until });
+            }
         }
         let message = match self.store.reserve(ws, key, cap, now).await? {
             Reservation::Reserved(message) => *message,

@@ -200,6 +200,10 @@ pub trait MessageStore: Send + Sync {
         filter: &MessageFilter,
         limit: usize,
     ) -> Result<Vec<StoredMessage>, StoreError>;
+    /// Returns the workspace's messaging settings (JSON), if it set any.
+    async fn settings(&self, ws: WorkspaceId) -> Result<Option<String>, StoreError>;
+    /// Replaces the workspace's messaging settings.
+    async fn set_settings(&self, ws: WorkspaceId, settings: &str, now: jiff::Timestamp) -> Result<(), StoreError>;
     /// Deletes the messages to these customers (an erasure), with their pending send jobs.
     async fn erase_messages(&self, ws: WorkspaceId, customers: &[CustomerId]) -> Result<u64, StoreError>;
 }

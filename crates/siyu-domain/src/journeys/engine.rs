@@ -368,6 +368,9 @@ impl Journeys {
             advance.messages = self.messaging.prepare(&key, &requests)?;
         }
         advance.counts = counts.into_iter().map(|((j, v, node, outcome), n)| (j, v, node, outcome, n)).collect();
+        // Counter rows are shared by every batch of the journey: written in one order, two
+        // processes' batches wait for each other instead of deadlocking.
+        advance.counts.sort();
         match self.store.advance(ws, owner, &advance, now).await {
             Ok(()) => {}
             Err(siyu_core::StoreError::Conflict(reason)) => {

@@ -27,6 +27,7 @@ use sends::{
     a_message_is_sent_once_through_retries_and_a_refusal_is_dead_lettered,
     a_send_repeated_after_a_stopped_process_carries_the_same_key,
     marketing_is_held_to_consent_the_cap_and_quiet_hours_when_it_is_sent,
+    the_workspace_sets_its_guardrails_and_a_channel_its_rate,
 };
 
 /// A fresh store with two workspaces, and how to open it again.
@@ -96,6 +97,7 @@ both!(
     a_message_is_sent_once_through_retries_and_a_refusal_is_dead_lettered,
     a_send_repeated_after_a_stopped_process_carries_the_same_key,
     marketing_is_held_to_consent_the_cap_and_quiet_hours_when_it_is_sent,
+    the_workspace_sets_its_guardrails_and_a_channel_its_rate,
     a_journey_waits_branches_sends_once_and_converts,
     two_step_workers_never_run_an_entry_twice,
     an_abandoned_cart_waits_for_the_order_or_reminds,

@@ -18,7 +18,7 @@ use siyu_core::clock::{Clock, ManualClock};
 use siyu_domain::Services;
 use siyu_domain::access::Principal;
 use siyu_domain::channels::guardrails::MessageClass;
-use siyu_domain::channels::messaging::{ChannelInput, MessageInput};
+use siyu_domain::channels::messaging::{ChannelInput, MessageInput, MessagingSettings};
 use siyu_domain::channels::store::MessageStatus;
 use siyu_domain::customers::{ConsentChange, CustomerInput};
 use siyu_domain::jobs::{JobState, JobStore};
@@ -119,7 +119,7 @@ pub(crate) async fn set_consent(services: &Services, owner: &Principal, id: Cust
     services.customers.change_consent(owner, id, vec![change]).await.unwrap();
 }
 
-async fn queue(
+pub(crate) async fn queue(
     services: &Services,
     owner: &Principal,
     key: &str,
@@ -337,4 +337,62 @@ pub(crate) async fn marketing_is_held_to_consent_the_cap_and_quiet_hours_when_it
 /// The request's idempotency key, or empty.
 fn key(headers: &HeaderMap) -> String {
     headers.get(webhook::IDEMPOTENCY_HEADER).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string()
+}
+
+pub(crate) async fn the_workspace_sets_its_guardrails_and_a_channel_its_rate(f: Fixture) {
+    let (receiver, url) = receiver(&f.clock, Vec::new()).await;
+    let (services, owner) = services(&f, &url, false).await;
+    let messaging = &services.messaging;
+    // Bad settings are refused, each named; good ones apply to the next send.
+    let bad: MessagingSettings = serde_json::from_value(serde_json::json!({
+        "quiet_hours": {"start": "25:00", "end": "09:00"}, "frequency_cap": {"max": 2, "days": 0},
+    }))
+    .unwrap();
+    match messaging.set_messaging_settings(&owner, &bad).await {
+        Err(siyu_domain::DomainError::Invalid(errors)) => {
+            let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+            assert_eq!(fields, ["quiet_hours.start", "frequency_cap.days"]);
+        }
+        other => panic!("{other:?}"),
+    }
+    let night_owl: MessagingSettings =
+        serde_json::from_value(serde_json::json!({"quiet_hours": null, "frequency_cap": {"max": 1, "days": 1}}))
+            .unwrap();
+    messaging.set_messaging_settings(&owner, &night_owl).await.unwrap();
+    assert_eq!(messaging.messaging_settings(&owner).await.unwrap(), night_owl);
+    let fan = customer(&services, &owner, "+8613500000001", true).await;
+    let night = start().checked_add(SignedDuration::from_hours(7)).unwrap();
+    f.clock.advance(SignedDuration::from_hours(7));
+    let mut worker = worker(&services, "node-a");
+    queue(&services, &owner, "owl:1", fan, MessageClass::Marketing).await;
+    queue(&services, &owner, "owl:2", fan, MessageClass::Marketing).await;
+    assert_eq!(worker.run_once(night).await.unwrap(), Outcome::Worked);
+    let all = statuses(&services, &owner).await;
+    let count = |status| all.iter().filter(|(_, s, _)| *s == status).count();
+    assert_eq!((count(MessageStatus::Sent), count(MessageStatus::Blocked)), (1, 1), "no quiet hours, a cap of one");
+
+    // Two a minute on the channel: four receipts go 30 s apart, waiting without losing attempts.
+    let paced = ChannelInput {
+        kind: "webhook".into(),
+        settings: serde_json::json!({"url": url, "consent_channel": "sms", "rate_per_minute": 2})
+            .as_object()
+            .unwrap()
+            .clone(),
+        secrets: Default::default(),
+    };
+    messaging.save_channel(&owner, "hooks", paced).await.unwrap();
+    for n in 1..=4 {
+        queue(&services, &owner, &format!("receipt:{n}"), fan, MessageClass::Transactional).await;
+    }
+    let at = |s: i64| night.checked_add(SignedDuration::from_secs(s)).unwrap();
+    assert_eq!(worker.run_once(at(0)).await.unwrap(), Outcome::Worked);
+    assert_eq!(receiver.seen().len(), 2, "one receipt now");
+    assert_eq!(worker.run_once(at(1)).await.unwrap(), Outcome::Idle { next_due: Some(at(30)) });
+    for (s, sent) in [(30, 3), (60, 4), (90, 5)] {
+        f.clock.advance(SignedDuration::from_secs(30));
+        assert_eq!(worker.run_once(at(s)).await.unwrap(), Outcome::Worked);
+        assert_eq!(receiver.seen().len(), sent, "at {s} s");
+    }
+    let jobs = services.stores.jobs.jobs(f.workspaces[0], JobState::Done, 20).await.unwrap();
+    assert!(jobs.iter().all(|r| r.job.attempts <= 1), "waiting for a slot costs no attempt");
 }

@@ -194,6 +194,32 @@ impl JobStore for SqlStore {
         self.release(ws, id, owner, (JobState::Pending, Some(error), Some(run_at)), now).await
     }
 
+    async fn defer(
+        &self,
+        ws: WorkspaceId,
+        id: i64,
+        owner: &str,
+        reason: &str,
+        run_at: jiff::Timestamp,
+        now: jiff::Timestamp,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE jobs SET last_error = $4, run_at = $5, attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END, \
+             leased_by = NULL, lease_until = NULL, updated_at = $6 \
+             WHERE workspace_id = $1 AND id = $2 AND leased_by = $3 AND state = 'pending'",
+        )
+        .bind(ws.0)
+        .bind(id)
+        .bind(owner)
+        .bind(reason)
+        .bind(millis(run_at))
+        .bind(millis(now))
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(done.rows_affected() == 1)
+    }
+
     async fn bury(
         &self,
         ws: WorkspaceId,

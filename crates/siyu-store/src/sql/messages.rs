@@ -323,6 +323,29 @@ impl MessageStore for SqlStore {
         rows.iter().map(message_row).collect()
     }
 
+    async fn settings(&self, ws: WorkspaceId) -> Result<Option<String>, StoreError> {
+        sqlx::query_scalar("SELECT settings FROM messaging_settings WHERE workspace_id = $1")
+            .bind(ws.0)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)
+    }
+
+    async fn set_settings(&self, ws: WorkspaceId, settings: &str, now: jiff::Timestamp) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO messaging_settings (workspace_id, settings, updated_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (workspace_id) DO UPDATE SET settings = excluded.settings, updated_at = excluded.updated_at",
+        )
+        .bind(ws.0)
+        .bind(settings)
+        .bind(millis(now))
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        tx.commit().await
+    }
+
     async fn erase_messages(&self, ws: WorkspaceId, customers: &[CustomerId]) -> Result<u64, StoreError> {
         let mut tx = self.begin_write().await?;
         let mut erased = 0;

@@ -10,7 +10,9 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use siyu_core::CustomerId;
-use siyu_domain::channels::messaging::{ChannelInput, ChannelView, MAX_PAGE, MessageInput, MessageView, TestOutcome};
+use siyu_domain::channels::messaging::{
+    ChannelInput, ChannelView, MAX_PAGE, MessageInput, MessageView, MessagingSettings, TestOutcome,
+};
 use siyu_domain::channels::store::{MessageFilter, MessageStatus};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -22,6 +24,29 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(save_channel, delete_channel))
         .routes(routes!(test_channel))
         .routes(routes!(list_messages, send_message))
+        .routes(routes!(settings, set_settings))
+}
+
+/// GET /api/v1/messaging/settings: the workspace's quiet hours and frequency cap.
+#[utoipa::path(get, path = "/api/v1/messaging/settings", tag = "messages",
+    responses((status = 200, body = MessagingSettings)))]
+async fn settings(
+    State(app): State<AppState>,
+    ApiAuth(principal): ApiAuth,
+) -> Result<Json<MessagingSettings>, Problem> {
+    Ok(Json(app.services.messaging.messaging_settings(&principal).await?))
+}
+
+/// PUT /api/v1/messaging/settings: replaces the quiet hours (`null`: none) and the frequency cap;
+/// they apply to every message sent from then on.
+#[utoipa::path(put, path = "/api/v1/messaging/settings", tag = "messages", request_body = MessagingSettings,
+    responses((status = 200, body = MessagingSettings), (status = 422, body = Problem)))]
+async fn set_settings(
+    State(app): State<AppState>,
+    ApiAuth(principal): ApiAuth,
+    ApiJson(input): ApiJson<MessagingSettings>,
+) -> Result<Json<MessagingSettings>, Problem> {
+    Ok(Json(app.services.messaging.set_messaging_settings(&principal, &input).await?))
 }
 
 /// The configured channels.

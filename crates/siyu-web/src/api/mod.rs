@@ -138,6 +138,8 @@ pub const ROUTES: &[(&str, &str, Access)] = {
         ("POST", "/api/v1/channels/{name}/test", Role(&[WorkspaceManage])),
         ("GET", "/api/v1/messages", Role(&[MessagesRead])),
         ("POST", "/api/v1/messages", Role(&[MessagesSend])),
+        ("GET", "/api/v1/messaging/settings", Role(&[MessagesSend])),
+        ("PUT", "/api/v1/messaging/settings", Role(&[WorkspaceManage])),
         ("GET", "/api/v1/journeys", Role(&[AnalyticsRead])),
         ("POST", "/api/v1/journeys", Role(&[JourneysManage])),
         ("GET", "/api/v1/journeys/{id}", Role(&[AnalyticsRead])),

@@ -113,6 +113,13 @@ fn routes() -> Vec<(&'static str, &'static str, Option<Value>, Permission)> {
         ("POST", "/api/v1/channels/{ch}/test", Some(json!({"body": "hi"})), WorkspaceManage),
         ("DELETE", "/api/v1/channels/{ch}", None, WorkspaceManage),
         ("GET", "/api/v1/messages", None, MessagesRead),
+        ("GET", "/api/v1/messaging/settings", None, MessagesSend),
+        (
+            "PUT",
+            "/api/v1/messaging/settings",
+            Some(json!({"quiet_hours": {"start": "22:00", "end": "08:00"}, "frequency_cap": {"max": 3, "days": 7}})),
+            WorkspaceManage,
+        ),
         ("GET", "/api/v1/journeys", None, AnalyticsRead),
         ("POST", "/api/v1/journeys", Some(walk_journey("j-@@")), JourneysManage),
         ("GET", "/api/v1/journeys/{j}", None, AnalyticsRead),
