@@ -68,6 +68,17 @@ impl Access {
         self.clock.now()
     }
 
+    /// Returns a workspace's time zone (UTC if it names one this build does not know).
+    pub(crate) async fn time_zone(&self, ws: WorkspaceId) -> crate::error::DomainResult<jiff::tz::TimeZone> {
+        let workspace = self
+            .stores
+            .workspaces
+            .find(ws)
+            .await?
+            .ok_or_else(|| crate::error::DomainError::NotFound(format!("workspace {ws}")))?;
+        Ok(jiff::tz::TimeZone::get(&workspace.time_zone).unwrap_or(jiff::tz::TimeZone::UTC))
+    }
+
     /// The master key (wraps each new workspace's data key).
     fn master_key(&self) -> &SecretKey {
         &self.master_key

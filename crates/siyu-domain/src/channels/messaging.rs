@@ -29,7 +29,7 @@ use crate::access::{Access, Permission, Principal};
 use crate::customers::Customers;
 use crate::customers::consent::{Channel as ConsentChannel, Purpose, current_state};
 use crate::error::{DomainError, DomainResult};
-use crate::events::{EventKind, Events, NewEvent};
+use crate::events::{Events, NewEvent};
 use crate::jobs::NewJob;
 use crate::models::Models;
 use crate::segments::Segments;
@@ -900,14 +900,7 @@ impl Messaging {
             None => return self.fail(ws, &message, "a message to a customer names none".into()).await,
         };
         let consent_channel = Self::consent_channel(&kind, &settings);
-        let workspace = self
-            .access
-            .stores
-            .workspaces
-            .find(ws)
-            .await?
-            .ok_or_else(|| DomainError::NotFound(format!("workspace {ws}")))?;
-        let tz = jiff::tz::TimeZone::get(&workspace.time_zone).unwrap_or(jiff::tz::TimeZone::UTC);
+        let tz = self.access.time_zone(ws).await?;
         let rails = self.guardrails_of(ws).await?;
         let mut cap = None;
         if message.class == MessageClass::Marketing {
@@ -1145,19 +1138,7 @@ impl Messaging {
                 props.extend(extra.into_iter().filter(|(_, v)| !v.is_null()));
             }
         }
-        let now = self.access.now().as_microsecond();
-        let event = NewEvent {
-            customer,
-            kind: EventKind::Track,
-            name: name.to_string(),
-            ts_us: now,
-            received_us: now,
-            message_id: String::new(),
-            user_id: String::new(),
-            anonymous_id: String::new(),
-            properties: properties.to_string(),
-            context: "{}".into(),
-        };
+        let event = NewEvent::recorded(customer, name, properties.to_string(), self.access.now());
         self.events.append_and_index(ws, &[event]).await
     }
 

@@ -8,7 +8,7 @@
 
 use crate::access::{Access, Permission, Principal};
 use crate::error::{DomainError, DomainResult};
-use crate::events::{EventKind, Events, NewEvent};
+use crate::events::{Events, NewEvent};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as BASE64;
 use siyu_core::{CustomerId, WorkspaceId};
@@ -116,19 +116,7 @@ impl Tracking {
         name: &str,
         properties: serde_json::Value,
     ) -> DomainResult<()> {
-        let now = self.access.now().as_microsecond();
-        let event = NewEvent {
-            customer,
-            kind: EventKind::Track,
-            name: name.to_string(),
-            ts_us: now,
-            received_us: now,
-            message_id: String::new(),
-            user_id: String::new(),
-            anonymous_id: String::new(),
-            properties: properties.to_string(),
-            context: "{}".into(),
-        };
+        let event = NewEvent::recorded(customer, name, properties.to_string(), self.access.now());
         self.events.append_and_index(ws, &[event]).await
     }
 

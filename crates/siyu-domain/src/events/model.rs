@@ -93,6 +93,24 @@ pub struct EventView<'a> {
 }
 
 impl NewEvent {
+    /// An event siyu records itself about a customer (a message sent, a link followed, a journey
+    /// step), at `at`, with `properties` (a JSON object's text) and no sender ids.
+    pub fn recorded(customer: CustomerId, name: &str, properties: String, at: jiff::Timestamp) -> Self {
+        let at = at.as_microsecond();
+        Self {
+            customer,
+            kind: EventKind::Track,
+            name: name.to_string(),
+            ts_us: at,
+            received_us: at,
+            message_id: String::new(),
+            user_id: String::new(),
+            anonymous_id: String::new(),
+            properties,
+            context: "{}".into(),
+        }
+    }
+
     /// Returns a borrowed view of this event.
     pub fn view(&self) -> EventView<'_> {
         EventView {

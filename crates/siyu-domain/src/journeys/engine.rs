@@ -212,8 +212,7 @@ impl Journeys {
         entries: Vec<StoredEntry>,
         now: Timestamp,
     ) -> DomainResult<usize> {
-        let workspace = self.access.stores.workspaces.find(ws).await?;
-        let tz = workspace.and_then(|w| TimeZone::get(&w.time_zone).ok()).unwrap_or(TimeZone::UTC);
+        let tz = self.access.time_zone(ws).await?;
         let automation = Principal::automation(ws);
         let mut memo = Memo::default();
         let mut advance = Advance::default();

@@ -11,7 +11,7 @@ use crate::channels::guardrails::MessageClass;
 use crate::channels::messaging::Messaging;
 use crate::customers::Customers;
 use crate::error::{DomainError, DomainResult};
-use crate::events::{EventChange, EventChanges, EventKind, Events, NewEvent};
+use crate::events::{EventChange, EventChanges, Events, NewEvent};
 use crate::feed::Subscriber;
 use crate::segments::Segments;
 use serde::{Deserialize, Serialize};
@@ -504,19 +504,7 @@ impl Journeys {
     }
 
     pub(crate) fn event(&self, customer: CustomerId, name: &str, properties: String) -> NewEvent {
-        let now = self.access.now().as_microsecond();
-        NewEvent {
-            customer,
-            kind: EventKind::Track,
-            name: name.to_string(),
-            ts_us: now,
-            received_us: now,
-            message_id: String::new(),
-            user_id: String::new(),
-            anonymous_id: String::new(),
-            properties,
-            context: "{}".into(),
-        }
+        NewEvent::recorded(customer, name, properties, self.access.now())
     }
 
     /// Enters the customers whose events fired a trigger and converts those who reached a goal

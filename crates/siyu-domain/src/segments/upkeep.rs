@@ -602,14 +602,7 @@ impl Segments {
         if !changes.is_empty() {
             self.queue_recording(&upkeep, Recording::Changes { changes, since: Vec::new() });
         }
-        let workspace = self
-            .access
-            .stores
-            .workspaces
-            .find(ws)
-            .await?
-            .ok_or_else(|| DomainError::NotFound(format!("workspace {ws}")))?;
-        let tz = jiff::tz::TimeZone::get(&workspace.time_zone).unwrap_or(jiff::tz::TimeZone::UTC);
+        let tz = self.access.time_zone(ws).await?;
         let day = self.access.now().to_zoned(tz).date().to_string();
         // Members are saved by the recorder once the changes they include are durable.
         let (done, saved) = tokio::sync::oneshot::channel();
