@@ -160,7 +160,7 @@ pub fn spawn_live_workers(runner: &mut Runner, services: &Services) {
 }
 
 /// Messages sent at once, per batch: a send mostly waits for its provider.
-const SEND_CONCURRENCY: usize = 16;
+const SEND_CONCURRENCY: usize = 64;
 
 /// Starts `channels.send`: claims due send jobs (under a lease, so several processes on one
 /// PostgreSQL database share them) and sends each through `Messaging::deliver`; woken when a

@@ -18,6 +18,7 @@
 //!    `failed`; `Message Sent`, `Message Failed` and `Message Blocked` events follow.
 
 pub use super::ChannelFactory;
+use super::group::Groups;
 use super::guardrails::{ConsentState, FrequencyCap, Guardrails, MessageClass, QuietHours, Verdict};
 use super::store::{
     CapCheck, MessageFilter, MessageStatus, MessageStore, Reservation, StatusUpdate, StoredChannel, StoredMessage,
@@ -338,6 +339,10 @@ pub struct Messaging {
     adapters: Arc<Mutex<AdapterCache>>,
     /// Wakes the send worker when a message is queued.
     wake: Arc<tokio::sync::Notify>,
+    /// Concurrent sends' reservations, committed together per workspace.
+    reservations: Arc<Groups<(String, Option<CapCheck>), Reservation>>,
+    /// Concurrent sends' outcomes, committed together per workspace.
+    outcomes: Arc<Groups<(String, MessageStatus, StatusUpdate), bool>>,
     /// Each workspace's guardrails as last read, and when.
     guardrails: Arc<Mutex<HashMap<WorkspaceId, (std::time::Instant, Guardrails)>>>,
     /// Each rate-limited channel's next free slot and the slots given to waiting messages.
@@ -419,6 +424,8 @@ impl Messaging {
             wake: Arc::default(),
             guardrails: Arc::default(),
             paces: Arc::default(),
+            reservations: Arc::default(),
+            outcomes: Arc::default(),
         }
     }
 
@@ -640,6 +647,37 @@ impl Messaging {
                 TestOutcome { outcome: "rejected".into(), reason: Some(reason), provider_id: None }
             }
         })
+    }
+
+    /// Reserves a message with whatever other sends of the workspace wait to (one transaction).
+    async fn reserve_grouped(
+        &self,
+        ws: WorkspaceId,
+        key: &str,
+        cap: Option<CapCheck>,
+        now: Timestamp,
+    ) -> DomainResult<Reservation> {
+        let store = self.store.clone();
+        let commit = move |requests: Vec<(String, Option<CapCheck>)>| async move {
+            store.reserve_many(ws, &requests, now).await
+        };
+        Ok(self.reservations.run(ws, (key.to_string(), cap), commit).await?)
+    }
+
+    /// Records a message's status with whatever other sends of the workspace wait to (one
+    /// transaction); returns whether it changed (it was not final yet).
+    async fn set_status_grouped(
+        &self,
+        ws: WorkspaceId,
+        key: &str,
+        status: MessageStatus,
+        update: StatusUpdate,
+    ) -> DomainResult<bool> {
+        let (store, now) = (self.store.clone(), self.access.now());
+        let commit = move |updates: Vec<(String, MessageStatus, StatusUpdate)>| async move {
+            store.set_statuses(ws, &updates, now).await
+        };
+        Ok(self.outcomes.run(ws, (key.to_string(), status, update), commit).await?)
     }
 
     /// The workspace's messaging settings (needs `messages:send`).
@@ -923,7 +961,7 @@ impl Messaging {
                 Verdict::Send => {}
                 Verdict::Defer { until } => {
                     let why = format!("quiet hours: deferred to {}", until.to_zoned(tz.clone()).datetime());
-                    self.store.set_status(ws, key, MessageStatus::Queued, &reason(&why), now).await?;
+                    self.set_status_grouped(ws, key, MessageStatus::Queued, reason(&why)).await?;
                     return Ok(Attempt::Defer { until });
                 }
                 Verdict::Block { guardrail, reason } => {
@@ -947,7 +985,7 @@ impl Messaging {
                 return Ok(Attempt::Defer { until });
             }
         }
-        let message = match self.store.reserve(ws, key, cap, now).await? {
+        let message = match self.reserve_grouped(ws, key, cap, now).await? {
             Reservation::Reserved(message) => *message,
             Reservation::Finished => return Ok(Attempt::Done),
             Reservation::Capped { count } => {
@@ -965,7 +1003,7 @@ impl Messaging {
             Err(reason) => return self.fail(ws, &message, reason).await,
         };
         if settings.get("dry_run").and_then(Value::as_bool) == Some(true) {
-            self.store.set_status(ws, key, MessageStatus::DryRun, &reason("dry run: recorded, not sent"), now).await?;
+            self.set_status_grouped(ws, key, MessageStatus::DryRun, reason("dry run: recorded, not sent")).await?;
             return Ok(Attempt::Done);
         }
         let adapter = match self.adapter(ws, &stored).await {
@@ -975,7 +1013,7 @@ impl Messaging {
         match adapter.send(&outgoing).await {
             Delivery::Accepted { provider_id } => {
                 let update = StatusUpdate { provider_id, ..Default::default() };
-                if self.store.set_status(ws, key, MessageStatus::Sent, &update, self.access.now()).await? {
+                if self.set_status_grouped(ws, key, MessageStatus::Sent, update).await? {
                     self.record(ws, &message, customer, MESSAGE_SENT, json!({})).await?;
                 }
                 Ok(Attempt::Done)
@@ -986,7 +1024,7 @@ impl Messaging {
             }
             Delivery::Retry { reason: why, after } => {
                 // Back to queued: an attempt that did not send does not count toward the cap.
-                self.store.set_status(ws, key, MessageStatus::Queued, &reason(&why), self.access.now()).await?;
+                self.set_status_grouped(ws, key, MessageStatus::Queued, reason(&why)).await?;
                 Ok(Attempt::Retry { reason: why, after })
             }
         }
@@ -1084,7 +1122,7 @@ impl Messaging {
         status: MessageStatus,
         update: StatusUpdate,
     ) -> DomainResult<()> {
-        if self.store.set_status(ws, &message.key, status, &update, self.access.now()).await?
+        if self.set_status_grouped(ws, &message.key, status, update.clone()).await?
             && let Some(customer) = message.customer
             && let Some(live) = self.customers.stores.customers.resolve(ws, customer).await?
         {

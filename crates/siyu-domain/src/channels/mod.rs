@@ -9,6 +9,7 @@
 //! ([`store`]), then at send time held to the guardrails, rendered, handed to the adapter, and
 //! recorded as `Message Sent`, `Failed` or `Blocked`.
 
+mod group;
 pub mod guardrails;
 pub mod messaging;
 mod personal_data;

@@ -193,6 +193,21 @@ pub trait MessageStore: Send + Sync {
         update: &StatusUpdate,
         now: jiff::Timestamp,
     ) -> Result<bool, StoreError>;
+    /// Reserves several messages in one transaction, in order (a later one sees the earlier ones'
+    /// reservations), as [`Self::reserve`] does each.
+    async fn reserve_many(
+        &self,
+        ws: WorkspaceId,
+        requests: &[(String, Option<CapCheck>)],
+        now: jiff::Timestamp,
+    ) -> Result<Vec<Reservation>, StoreError>;
+    /// Sets several messages' statuses in one transaction, as [`Self::set_status`] does each.
+    async fn set_statuses(
+        &self,
+        ws: WorkspaceId,
+        updates: &[(String, MessageStatus, StatusUpdate)],
+        now: jiff::Timestamp,
+    ) -> Result<Vec<bool>, StoreError>;
     /// Returns up to `limit` messages matching `filter`, newest first.
     async fn messages(
         &self,

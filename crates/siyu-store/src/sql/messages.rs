@@ -109,6 +109,94 @@ async fn insert_message(
     Ok(1)
 }
 
+/// Reserves a message in the caller's transaction (see `MessageStore::reserve`).
+async fn reserve_in(
+    tx: &mut WriteTx,
+    ws: WorkspaceId,
+    key: &str,
+    cap: Option<CapCheck>,
+    now: jiff::Timestamp,
+) -> Result<Reservation, StoreError> {
+    let sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE workspace_id = $1 AND key = $2{LOCK_ROW}");
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(ws.0).bind(key).fetch_optional(&mut **tx).await.map_err(db_err)?;
+    let Some(mut message) = row.as_ref().map(message_row).transpose()? else {
+        return Ok(Reservation::Finished);
+    };
+    if message.status.is_final() {
+        return Ok(Reservation::Finished);
+    }
+    if let (Some(cap), Some(customer)) = (cap, message.customer) {
+        // The customer's row lock serialises the reservations of one customer (on SQLite, the
+        // write transaction already does), so two sends cannot both take the last place.
+        let lock = format!("SELECT id FROM customers WHERE workspace_id = $1 AND id = $2{LOCK_ROW}");
+        sqlx::query(sqlx::AssertSqlSafe(lock))
+            .bind(ws.0)
+            .bind(customer.0)
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(db_err)?;
+        let count: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM messages WHERE workspace_id = $1 AND customer_id = $2 AND channel = $3 \
+             AND sent_at > $4 AND class = 'marketing' AND status IN ('sending', 'sent') AND key <> $5",
+        )
+        .bind(ws.0)
+        .bind(customer.0)
+        .bind(&message.channel)
+        .bind(millis(cap.since))
+        .bind(key)
+        .fetch_one(&mut **tx)
+        .await
+        .map_err(db_err)?;
+        if count >= i64::from(cap.max) {
+            return Ok(Reservation::Capped { count: count as u64 });
+        }
+    }
+    if message.status == MessageStatus::Queued {
+        sqlx::query(
+            "UPDATE messages SET status = 'sending', sent_at = $3, reason = NULL, updated_at = $3 \
+             WHERE workspace_id = $1 AND key = $2",
+        )
+        .bind(ws.0)
+        .bind(key)
+        .bind(millis(now))
+        .execute(&mut **tx)
+        .await
+        .map_err(db_err)?;
+        message.status = MessageStatus::Sending;
+        message.sent_at = Some(now);
+    }
+    Ok(Reservation::Reserved(Box::new(message)))
+}
+
+/// Sets a message's status in the caller's transaction (see `MessageStore::set_status`).
+async fn set_status_in(
+    tx: &mut WriteTx,
+    ws: WorkspaceId,
+    key: &str,
+    status: MessageStatus,
+    update: &StatusUpdate,
+    now: jiff::Timestamp,
+) -> Result<bool, StoreError> {
+    // Back to queued, a message stops counting toward the cap (its send did not happen).
+    let sent_at = if status == MessageStatus::Queued { "NULL" } else { "sent_at" };
+    let sql = format!(
+        "UPDATE messages SET status = $3, guardrail = $4, reason = $5, provider_id = $6, updated_at = $7, \
+         sent_at = {sent_at} WHERE workspace_id = $1 AND key = $2 AND status IN ('queued', 'sending')"
+    );
+    let done = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(ws.0)
+        .bind(key)
+        .bind(status.as_str())
+        .bind(&update.guardrail)
+        .bind(&update.reason)
+        .bind(&update.provider_id)
+        .bind(millis(now))
+        .execute(&mut **tx)
+        .await
+        .map_err(db_err)?;
+    Ok(done.rows_affected() == 1)
+}
+
 #[async_trait]
 impl MessageStore for SqlStore {
     async fn save_channel(&self, ws: WorkspaceId, channel: &StoredChannel) -> Result<(), StoreError> {
@@ -201,61 +289,42 @@ impl MessageStore for SqlStore {
         now: jiff::Timestamp,
     ) -> Result<Reservation, StoreError> {
         let mut tx = self.begin_write().await?;
-        let sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE workspace_id = $1 AND key = $2{LOCK_ROW}");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(ws.0)
-            .bind(key)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        let Some(mut message) = row.as_ref().map(message_row).transpose()? else {
-            return Ok(Reservation::Finished);
-        };
-        if message.status.is_final() {
-            return Ok(Reservation::Finished);
-        }
-        if let (Some(cap), Some(customer)) = (cap, message.customer) {
-            // The customer's row lock serialises the reservations of one customer (on SQLite, the
-            // write transaction already does), so two sends cannot both take the last place.
-            let lock = format!("SELECT id FROM customers WHERE workspace_id = $1 AND id = $2{LOCK_ROW}");
-            sqlx::query(sqlx::AssertSqlSafe(lock))
-                .bind(ws.0)
-                .bind(customer.0)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(db_err)?;
-            let count: i64 = sqlx::query_scalar(
-                "SELECT COUNT(*) FROM messages WHERE workspace_id = $1 AND customer_id = $2 AND channel = $3 \
-                 AND sent_at > $4 AND class = 'marketing' AND status IN ('sending', 'sent') AND key <> $5",
-            )
-            .bind(ws.0)
-            .bind(customer.0)
-            .bind(&message.channel)
-            .bind(millis(cap.since))
-            .bind(key)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(db_err)?;
-            if count >= i64::from(cap.max) {
-                return Ok(Reservation::Capped { count: count as u64 });
+        let reservation = reserve_in(&mut tx, ws, key, cap, now).await?;
+        tx.commit().await?;
+        Ok(reservation)
+    }
+
+    async fn reserve_many(
+        &self,
+        ws: WorkspaceId,
+        requests: &[(String, Option<CapCheck>)],
+        now: jiff::Timestamp,
+    ) -> Result<Vec<Reservation>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        // In customer order, so two processes' groups take the customers' row locks in one order.
+        let mut customers: HashMap<String, i64> = HashMap::new();
+        for chunk in requests.chunks(CHUNK) {
+            let mut query = sqlx::QueryBuilder::<Db>::new("SELECT key, customer_id FROM messages WHERE workspace_id = ");
+            query.push_bind(ws.0).push(" AND key IN (");
+            let mut keys = query.separated(", ");
+            for (key, _) in chunk {
+                keys.push_bind(key.clone());
+            }
+            query.push(")");
+            for row in query.build().fetch_all(&mut *tx).await.map_err(db_err)? {
+                let customer: Option<i64> = get(&row, "customer_id")?;
+                customers.insert(get(&row, "key")?, customer.unwrap_or(0));
             }
         }
-        if message.status == MessageStatus::Queued {
-            sqlx::query(
-                "UPDATE messages SET status = 'sending', sent_at = $3, reason = NULL, updated_at = $3 \
-                 WHERE workspace_id = $1 AND key = $2",
-            )
-            .bind(ws.0)
-            .bind(key)
-            .bind(millis(now))
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
-            message.status = MessageStatus::Sending;
-            message.sent_at = Some(now);
+        let mut order: Vec<usize> = (0..requests.len()).collect();
+        order.sort_by_key(|i| (customers.get(&requests[*i].0).copied().unwrap_or(0), requests[*i].0.clone()));
+        let mut answers: Vec<Option<Reservation>> = vec![None; requests.len()];
+        for i in order {
+            let (key, cap) = &requests[i];
+            answers[i] = Some(reserve_in(&mut tx, ws, key, *cap, now).await?);
         }
         tx.commit().await?;
-        Ok(Reservation::Reserved(Box::new(message)))
+        Ok(answers.into_iter().map(|a| a.unwrap_or(Reservation::Finished)).collect())
     }
 
     async fn set_status(
@@ -267,25 +336,24 @@ impl MessageStore for SqlStore {
         now: jiff::Timestamp,
     ) -> Result<bool, StoreError> {
         let mut tx = self.begin_write().await?;
-        // Back to queued, a message stops counting toward the cap (its send did not happen).
-        let sent_at = if status == MessageStatus::Queued { "NULL" } else { "sent_at" };
-        let sql = format!(
-            "UPDATE messages SET status = $3, guardrail = $4, reason = $5, provider_id = $6, updated_at = $7, \
-             sent_at = {sent_at} WHERE workspace_id = $1 AND key = $2 AND status IN ('queued', 'sending')"
-        );
-        let done = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(ws.0)
-            .bind(key)
-            .bind(status.as_str())
-            .bind(&update.guardrail)
-            .bind(&update.reason)
-            .bind(&update.provider_id)
-            .bind(millis(now))
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
+        let done = set_status_in(&mut tx, ws, key, status, update, now).await?;
         tx.commit().await?;
-        Ok(done.rows_affected() == 1)
+        Ok(done)
+    }
+
+    async fn set_statuses(
+        &self,
+        ws: WorkspaceId,
+        updates: &[(String, MessageStatus, StatusUpdate)],
+        now: jiff::Timestamp,
+    ) -> Result<Vec<bool>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let mut done = Vec::with_capacity(updates.len());
+        for (key, status, update) in updates {
+            done.push(set_status_in(&mut tx, ws, key, *status, update, now).await?);
+        }
+        tx.commit().await?;
+        Ok(done)
     }
 
     async fn messages(
