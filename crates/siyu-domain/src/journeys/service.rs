@@ -263,17 +263,30 @@ impl Journeys {
         })
     }
 
-    fn check_name(name: &str) -> DomainResult<()> {
-        if name.trim().is_empty() || name.chars().count() > 100 {
-            return Err(DomainError::invalid("name", "must be 1 to 100 characters"));
+    /// What a draft must be to be kept at all (the rest is checked when it is published): a name,
+    /// and no more nodes than a journey may have.
+    fn check_draft(input: &JourneyInput) -> DomainResult<()> {
+        let mut errors = Vec::new();
+        if input.name.trim().is_empty() || input.name.chars().count() > 100 {
+            errors.push(FieldError::new("name", "must be 1 to 100 characters"));
         }
-        Ok(())
+        if input.definition.nodes.len() > super::definition::MAX_NODES {
+            errors.push(FieldError::new(
+                "definition.nodes",
+                format!(
+                    "holds {} nodes; a journey has at most {}",
+                    input.definition.nodes.len(),
+                    super::definition::MAX_NODES
+                ),
+            ));
+        }
+        if errors.is_empty() { Ok(()) } else { Err(DomainError::Invalid(errors)) }
     }
 
     /// Creates a draft journey (needs `journeys:manage`); it runs once published.
     pub async fn create(&self, principal: &Principal, input: &JourneyInput) -> DomainResult<JourneyView> {
         principal.require(Permission::JourneysManage)?;
-        Self::check_name(&input.name)?;
+        Self::check_draft(input)?;
         let ws = principal.workspace_id();
         let draft = serde_json::to_string(&input.definition).map_err(|e| DomainError::internal(e.to_string()))?;
         let id = self.store.insert_journey(ws, input.name.trim(), &draft, self.access.now()).await?;
@@ -285,7 +298,7 @@ impl Journeys {
     /// version they entered until the draft is published.
     pub async fn update(&self, principal: &Principal, id: i64, input: &JourneyInput) -> DomainResult<JourneyView> {
         principal.require(Permission::JourneysManage)?;
-        Self::check_name(&input.name)?;
+        Self::check_draft(input)?;
         let ws = principal.workspace_id();
         let draft = serde_json::to_string(&input.definition).map_err(|e| DomainError::internal(e.to_string()))?;
         self.store.update_draft(ws, id, input.name.trim(), &draft, self.access.now()).await?;

@@ -205,6 +205,12 @@ async fn a_journey_is_checked_whole_and_runs_on_the_server(app: TestApp) {
         .call("POST", "/api/v1/journeys", &key, Some(serde_json::json!({"name": "x", "definition": {"start": "a"}})))
         .await;
     assert_eq!((status, fields(&problem)), (400, vec!["definition".to_string()]), "{problem}");
+    let nodes: serde_json::Map<String, serde_json::Value> =
+        (0..201).map(|i| (format!("n{i}"), serde_json::json!({"type": "exit"}))).collect();
+    let huge =
+        serde_json::json!({"name": "大", "definition": {"trigger": {"type": "api"}, "start": "n0", "nodes": nodes}});
+    let (status, problem, _) = app.call("POST", "/api/v1/journeys", &key, Some(huge)).await;
+    assert_eq!((status, fields(&problem)), (422, vec!["definition.nodes".to_string()]), "{problem}");
 
     // A good one: entered by API, its send goes out through the server's workers.
     let good = serde_json::json!({"name": "发货通知", "definition": {"trigger": {"type": "api"}, "start": "send", "nodes": {
