@@ -615,8 +615,8 @@ impl Messaging {
         }
         let stored =
             self.store.channel(ws, name).await?.ok_or_else(|| DomainError::NotFound(format!("channel \"{name}\"")))?;
-        let settings: serde_json::Map<String, Value> = serde_json::from_str(&stored.settings).unwrap_or_default();
-        if settings.get("dry_run").and_then(Value::as_bool) == Some(true) {
+        let settings: serde_json::Map<String, Value> = stored.settings_map();
+        if dry_run(&settings) {
             self.access.audit(principal, "channel.test", &format!("channel:{name}")).await?;
             return Ok(TestOutcome {
                 outcome: "dry_run".into(),
@@ -774,7 +774,7 @@ impl Messaging {
         if !kind.for_customers {
             return Ok(Some(format!("a {} channel notifies staff, not customers", kind.name)));
         }
-        let settings: serde_json::Map<String, Value> = serde_json::from_str(&stored.settings).unwrap_or_default();
+        let settings: serde_json::Map<String, Value> = stored.settings_map();
         if class == MessageClass::Marketing && Self::consent_channel(kind, &settings).is_none() {
             return Ok(Some(format!(
                 "channel \"{channel}\" has no consent_channel setting, so it cannot check marketing consent"
@@ -923,7 +923,7 @@ impl Messaging {
         let Some(kind) = self.kind(&stored.kind).cloned() else {
             return self.fail(ws, &message, format!("this siyu does not build {} channels", stored.kind)).await;
         };
-        let settings: serde_json::Map<String, Value> = serde_json::from_str(&stored.settings).unwrap_or_default();
+        let settings: serde_json::Map<String, Value> = stored.settings_map();
         let customer = match message.customer {
             Some(customer) => match self.customers.stores.customers.resolve(ws, customer).await? {
                 Some(live) => live,
@@ -1002,7 +1002,7 @@ impl Messaging {
             Ok(outgoing) => outgoing,
             Err(reason) => return self.fail(ws, &message, reason).await,
         };
-        if settings.get("dry_run").and_then(Value::as_bool) == Some(true) {
+        if dry_run(&settings) {
             self.set_status_grouped(ws, key, MessageStatus::DryRun, reason("dry run: recorded, not sent")).await?;
             return Ok(Attempt::Done);
         }
@@ -1208,6 +1208,11 @@ impl Messaging {
 
 fn filter_before(filter: &MessageFilter, last: Option<&StoredMessage>) -> MessageFilter {
     MessageFilter { before_id: last.map(|m| m.id), ..filter.clone() }
+}
+
+/// Whether a channel's settings put it in dry-run mode (record, send nothing).
+fn dry_run(settings: &serde_json::Map<String, Value>) -> bool {
+    settings.get("dry_run").and_then(Value::as_bool) == Some(true)
 }
 
 fn reason(text: &str) -> StatusUpdate {

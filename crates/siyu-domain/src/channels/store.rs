@@ -23,6 +23,13 @@ pub struct StoredChannel {
     pub updated_at: jiff::Timestamp,
 }
 
+impl StoredChannel {
+    /// Its settings as a JSON object (empty if the stored text is not one).
+    pub fn settings_map(&self) -> serde_json::Map<String, serde_json::Value> {
+        serde_json::from_str(&self.settings).unwrap_or_default()
+    }
+}
+
 /// Where a message is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
