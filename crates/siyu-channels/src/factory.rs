@@ -5,6 +5,7 @@
 use crate::email::{Email, EmailConfig, SmtpSecurity};
 use crate::http::ConfigError;
 use crate::robots::{Robot, RobotConfig, RobotKind};
+use crate::sms::{AnswerFields, BodyFormat, PhoneFormat, Sms, SmsAuth, SmsConfig};
 use crate::webhook::{Webhook, WebhookConfig};
 use crate::wecom_api::{WeComApi, WeComApiConfig, WeComGroupSend};
 use secrecy::SecretString;
@@ -36,6 +37,13 @@ const KINDS: &[ChannelKind] = &[
         secrets: &["secret"],
         address: Some(IdentityKind::WecomExternalUserid),
         consent: Some(ConsentChannel::Wecom),
+        for_customers: true,
+    },
+    ChannelKind {
+        name: "sms",
+        secrets: &["api_key", "password"],
+        address: Some(IdentityKind::Phone),
+        consent: Some(ConsentChannel::Sms),
         for_customers: true,
     },
     ChannelKind { name: "dingtalk", secrets: &["url", "secret"], address: None, consent: None, for_customers: false },
@@ -111,6 +119,42 @@ impl Reader<'_> {
                 }
             },
         }
+    }
+
+    /// A setting that is one of `choices` (the first when left out).
+    fn choice(&mut self, name: &str, choices: &[&'static str]) -> &'static str {
+        match self.text(name, false) {
+            None => choices[0],
+            Some(text) => choices.iter().find(|c| **c == text).copied().unwrap_or_else(|| {
+                self.errors.push(FieldError::new(
+                    format!("settings.{name}"),
+                    format!("\"{text}\" is not one of {}", choices.join(", ")),
+                ));
+                choices[0]
+            }),
+        }
+    }
+
+    /// A list of texts (numbers taken as their text), at most 50 of at most 200 bytes each.
+    fn texts(&mut self, name: &str) -> Option<Vec<String>> {
+        let value = self.spec.settings.get(name)?;
+        let items: Option<Vec<String>> = value.as_array().filter(|items| items.len() <= 50).and_then(|items| {
+            items
+                .iter()
+                .map(|item| match item {
+                    Value::String(text) if !text.is_empty() && text.len() <= 200 => Some(text.clone()),
+                    Value::Number(number) => Some(number.to_string()),
+                    _ => None,
+                })
+                .collect()
+        });
+        if items.is_none() {
+            self.errors.push(FieldError::new(
+                format!("settings.{name}"),
+                "must be a list of at most 50 codes (texts or numbers)",
+            ));
+        }
+        items
     }
 
     /// Refuses settings the kind does not take (a misspelt one would be silently ignored).
@@ -232,6 +276,98 @@ impl ChannelFactory for Factory {
                     WeComApi::new(config, self.clock.clone()).map_err(|e| config_error("settings.base_url", e))?;
                 Ok(Arc::new(WeComGroupSend::new(Arc::new(api), sender)))
             }
+            "sms" => {
+                r.only(&[
+                    "url",
+                    "format",
+                    "body",
+                    "sign_name",
+                    "template_code",
+                    "auth",
+                    "auth_header",
+                    "username",
+                    "phone_format",
+                    "code_field",
+                    "ok_codes",
+                    "retry_codes",
+                    "message_field",
+                    "id_field",
+                    "timeout_ms",
+                ]);
+                let url = r.text("url", false).unwrap_or_else(|| crate::sms::DEFAULT_URL.to_string());
+                let url = r.url("settings.url", &url);
+                let format = match r.choice("format", &["form", "json"]) {
+                    "json" => BodyFormat::Json,
+                    _ => BodyFormat::Form,
+                };
+                let template = match spec.settings.get("body") {
+                    None => crate::sms::default_template(),
+                    Some(Value::Object(template)) => {
+                        if let Err((path, reason)) = crate::sms::check_template(template, format) {
+                            r.errors.push(FieldError::new(format!("settings.body{path}"), reason));
+                        }
+                        template.clone()
+                    }
+                    Some(_) => {
+                        r.errors.push(FieldError::new("settings.body", "must be an object (the request template)"));
+                        serde_json::Map::new()
+                    }
+                };
+                let sign_name = r.text("sign_name", true);
+                let template_code = r.text("template_code", false);
+                let api_key = r.secret("api_key", false);
+                let auth = match r.choice("auth", &["none", "bearer", "basic", "header"]) {
+                    "bearer" => SmsAuth::Bearer,
+                    "basic" => {
+                        let username = r.text("username", true);
+                        let password = r.secret("password", true);
+                        match username.zip(password) {
+                            Some((username, password)) => SmsAuth::Basic { username, password },
+                            None => SmsAuth::None,
+                        }
+                    }
+                    "header" => SmsAuth::Header(r.text("auth_header", true).unwrap_or_default()),
+                    _ => SmsAuth::None,
+                };
+                let phone_format = match r.choice("phone_format", &["national", "e164"]) {
+                    "e164" => PhoneFormat::E164,
+                    _ => PhoneFormat::National,
+                };
+                let defaults = AnswerFields::default();
+                let answer = AnswerFields {
+                    code: r.text("code_field", false).unwrap_or(defaults.code),
+                    ok: r.texts("ok_codes").unwrap_or(defaults.ok),
+                    retry: r.texts("retry_codes").unwrap_or(defaults.retry),
+                    message: r.text("message_field", false).unwrap_or(defaults.message),
+                    id: r.text("id_field", false).unwrap_or(defaults.id),
+                };
+                let timeout = r.timeout();
+                let (url, sign_name) = r.done(url.zip(sign_name))?;
+                let needs_key = matches!(auth, SmsAuth::Bearer | SmsAuth::Header(_))
+                    || serde_json::Value::Object(template.clone()).to_string().contains("{api_key}");
+                if needs_key && api_key.is_none() {
+                    return Err(vec![FieldError::new("secrets.api_key", "is required")]);
+                }
+                let config = SmsConfig {
+                    url,
+                    format,
+                    template,
+                    sign_name,
+                    template_code,
+                    api_key,
+                    auth,
+                    phone_format,
+                    answer,
+                    timeout,
+                    allow_private_addresses: private,
+                };
+                let sms = Sms::new(config).map_err(|e| match e {
+                    ConfigError::Secret(reason) => vec![FieldError::new("secrets.api_key", reason)],
+                    ConfigError::Client(reason) => vec![FieldError::new("settings", reason)],
+                    other => config_error("settings.url", other),
+                })?;
+                Ok(Arc::new(sms))
+            }
             "dingtalk" | "feishu" => {
                 r.only(&["timeout_ms"]);
                 let url = r.secret("url", true);
@@ -304,6 +440,22 @@ mod tests {
             ["settings.sender"]
         );
         assert_eq!(fields(public.build(&spec("dingtalk", serde_json::json!({}), &[]))), ["secrets.url"]);
+        // SMS: Yunpian's form by default, which needs the API key; a misspelt placeholder is named.
+        assert_eq!(
+            fields(public.build(&spec("sms", serde_json::json!({"sign_name": "思语"}), &[]))),
+            ["secrets.api_key"]
+        );
+        let sms = serde_json::json!({"body": {"to": "{mobil}"}, "format": "xml", "ok_codes": "0"});
+        assert_eq!(
+            fields(public.build(&spec("sms", sms, &[]))),
+            ["settings.format", "settings.body.to", "settings.sign_name", "settings.ok_codes"]
+        );
+        let sms = serde_json::json!({"sign_name": "思语", "auth": "basic", "username": "u"});
+        assert_eq!(fields(public.build(&spec("sms", sms, &[("api_key", "k")]))), ["secrets.password"]);
+        assert!(
+            fields(public.build(&spec("sms", serde_json::json!({"sign_name": "思语"}), &[("api_key", "k")])))
+                .is_empty()
+        );
         let robot = [("url", "https://oapi.dingtalk.com/robot/send?access_token=t")];
         assert!(fields(public.build(&spec("dingtalk", serde_json::json!({}), &robot))).is_empty());
     }

@@ -152,9 +152,10 @@ impl Webhook {
         Ok(Self { config, client, clock })
     }
 
-    /// The JSON body of a message: its key, workspace, customer, address, subject, text and data.
+    /// The JSON body of a message: its key, workspace, customer, address, subject, text and data,
+    /// and its registered template and parameters when it has them.
     fn body(message: &OutgoingMessage, sent_at: jiff::Timestamp) -> Vec<u8> {
-        serde_json::to_vec(&serde_json::json!({
+        let mut body = serde_json::json!({
             "id": message.idempotency_key,
             "workspace_id": message.workspace,
             "customer_id": message.customer,
@@ -165,8 +166,14 @@ impl Webhook {
             "unsubscribe_url": message.unsubscribe_url,
             "data": message.data,
             "sent_at": sent_at.to_string(),
-        }))
-        .expect("a JSON value always serializes")
+        });
+        if let Some(template) = &message.template {
+            body["template"] = template.as_str().into();
+        }
+        if !message.params.is_empty() {
+            body["params"] = serde_json::json!(message.params);
+        }
+        serde_json::to_vec(&body).expect("a JSON value always serializes")
     }
 }
 

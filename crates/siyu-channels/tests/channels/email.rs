@@ -77,6 +77,8 @@ fn message(to: &str, html: Option<&str>) -> OutgoingMessage {
         html: html.map(str::to_string),
         unsubscribe_url: Some("https://siyu.example/u/tok-9".into()),
         data: serde_json::json!({}),
+        template: None,
+        params: Default::default(),
     }
 }
 

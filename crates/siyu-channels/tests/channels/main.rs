@@ -7,6 +7,7 @@
 
 mod email;
 mod robots;
+mod sms;
 mod webhook;
 mod wecom_api;
 mod wecom_vectors;

@@ -115,6 +115,8 @@ fn notice() -> OutgoingMessage {
         subject: Some("跟进任务".into()),
         body: "客户 42 的生日券发送失败，请人工跟进".into(),
         data: json!({}),
+        template: None,
+        params: Default::default(),
         html: None,
         unsubscribe_url: None,
     }

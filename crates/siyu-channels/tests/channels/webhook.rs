@@ -96,6 +96,8 @@ fn message(key: &str) -> OutgoingMessage {
         subject: Some("欢迎".into()),
         body: "新人礼已到账".into(),
         data: serde_json::json!({"coupon": "WELCOME10"}),
+        template: None,
+        params: Default::default(),
         html: None,
         unsubscribe_url: None,
     }

@@ -135,6 +135,8 @@ fn to(contact: &str, body: &str) -> OutgoingMessage {
         html: None,
         unsubscribe_url: None,
         data: json!({}),
+        template: None,
+        params: Default::default(),
     }
 }
 

@@ -62,6 +62,12 @@ pub const MAX_KEY: usize = 200;
 pub const MAX_PAGE: usize = 500;
 /// The largest `data` of a message, in bytes of JSON.
 pub const MAX_DATA: usize = 16 * 1024;
+/// The most parameters a message's registered template takes.
+pub const MAX_PARAMS: usize = 32;
+/// The longest parameter name.
+pub const MAX_PARAM_NAME: usize = 64;
+/// The longest registered template id.
+pub const MAX_TEMPLATE_ID: usize = 128;
 
 const SECRETS_CONTEXT: &str = "channel secrets";
 const CONTENT_CONTEXT: &str = "message content";
@@ -70,7 +76,7 @@ const CONTENT_CONTEXT: &str = "message content";
 #[derive(Clone, Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChannelInput {
-    /// `webhook`, `email`, `wecom`, `dingtalk` or `feishu`.
+    /// `webhook`, `email`, `sms`, `wecom`, `dingtalk` or `feishu`.
     pub kind: String,
     /// Settings by name (see docs/CHANNELS.md for each kind's), plus `dry_run` (record, do not
     /// send) and `consent_channel` (where a webhook's messages reach the customer).
@@ -119,6 +125,32 @@ pub struct MessageContent {
     #[serde(default, skip_serializing_if = "Value::is_null")]
     #[schema(value_type = Object)]
     pub data: Value,
+    /// The provider's registered template (an SMS template code, a WeChat template id) for
+    /// channels that send registered templates; the channel's own when left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<String>,
+    /// The registered template's parameters by name, each a template.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub params: BTreeMap<String, String>,
+}
+
+/// A test message, sent on a channel at once.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TestMessage {
+    /// The address on the channel (an e-mail address, a phone number, an external user id); none
+    /// for a webhook or robot.
+    #[serde(default)]
+    pub to: String,
+    /// The text.
+    pub body: String,
+    /// The provider's registered template (SMS template code, WeChat template id); the channel's
+    /// own when left out.
+    #[serde(default)]
+    pub template: Option<String>,
+    /// The registered template's parameters, as sent.
+    #[serde(default)]
+    pub params: BTreeMap<String, String>,
 }
 
 /// A message to send to a customer.
@@ -144,6 +176,13 @@ pub struct MessageInput {
     #[serde(default)]
     #[schema(value_type = Object)]
     pub data: Value,
+    /// The provider's registered template (SMS template code, WeChat template id); the channel's
+    /// own when left out.
+    #[serde(default)]
+    pub template: Option<String>,
+    /// The registered template's parameters by name, each a template.
+    #[serde(default)]
+    pub params: BTreeMap<String, String>,
     /// Idempotency key: the same key sends once (default: a new one).
     #[serde(default)]
     pub key: Option<String>,
@@ -605,13 +644,30 @@ impl Messaging {
         &self,
         principal: &Principal,
         name: &str,
-        to: &str,
-        body: &str,
+        test: TestMessage,
     ) -> DomainResult<TestOutcome> {
         principal.require(Permission::WorkspaceManage)?;
         let ws = principal.workspace_id();
-        if body.trim().is_empty() || body.len() > templates::MAX_OUTPUT {
-            return Err(DomainError::invalid("body", format!("must be 1 to {} bytes", templates::MAX_OUTPUT)));
+        let mut errors = Vec::new();
+        if test.body.trim().is_empty() || test.body.len() > templates::MAX_OUTPUT {
+            errors.push(FieldError::new("body", format!("must be 1 to {} bytes", templates::MAX_OUTPUT)));
+        }
+        if test.to.len() > MAX_KEY {
+            errors.push(FieldError::new("to", format!("must be at most {MAX_KEY} bytes")));
+        }
+        if test.template.as_ref().is_some_and(|t| t.trim().is_empty() || t.len() > MAX_TEMPLATE_ID) {
+            errors.push(FieldError::new("template", format!("must be 1 to {MAX_TEMPLATE_ID} bytes")));
+        }
+        if test.params.len() > MAX_PARAMS
+            || test.params.iter().any(|(k, v)| k.len() > MAX_PARAM_NAME || v.len() > templates::MAX_OUTPUT)
+        {
+            errors.push(FieldError::new(
+                "params",
+                format!("must hold at most {MAX_PARAMS} parameters with names of at most {MAX_PARAM_NAME} bytes"),
+            ));
+        }
+        if !errors.is_empty() {
+            return Err(DomainError::Invalid(errors));
         }
         let stored =
             self.store.channel(ws, name).await?.ok_or_else(|| DomainError::NotFound(format!("channel \"{name}\"")))?;
@@ -630,12 +686,14 @@ impl Messaging {
             idempotency_key: format!("test-{}", hex::encode(nonce)),
             workspace: ws,
             customer: None,
-            to: to.to_string(),
+            to: test.to,
             subject: Some("siyu test message".into()),
-            body: body.to_string(),
+            body: test.body,
             html: None,
             unsubscribe_url: None,
             data: json!({"test": true}),
+            template: test.template,
+            params: test.params,
         };
         self.access.audit(principal, "channel.test", &format!("channel:{name}")).await?;
         Ok(match adapter.send(&message).await {
@@ -755,6 +813,28 @@ impl Messaging {
         if content.data.to_string().len() > MAX_DATA {
             errors.push(FieldError::new(format!("{field}data"), format!("is larger than {MAX_DATA} bytes of JSON")));
         }
+        if let Some(template) = &content.template
+            && (template.trim().is_empty() || template.len() > MAX_TEMPLATE_ID)
+        {
+            errors.push(FieldError::new(format!("{field}template"), format!("must be 1 to {MAX_TEMPLATE_ID} bytes")));
+        }
+        if content.params.len() > MAX_PARAMS {
+            errors.push(FieldError::new(format!("{field}params"), format!("may hold at most {MAX_PARAMS} parameters")));
+        }
+        for (name, source) in content.params.iter().take(MAX_PARAMS) {
+            let param = format!("{field}params.{name}");
+            let well_named = !name.is_empty()
+                && name.len() <= MAX_PARAM_NAME
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '-');
+            if !well_named {
+                errors.push(FieldError::new(
+                    param,
+                    format!("a parameter's name is 1 to {MAX_PARAM_NAME} letters, digits, '_', '.' or '-'"),
+                ));
+            } else if let Err(found) = templates::check(&param, source, vocabulary) {
+                errors.extend(found);
+            }
+        }
     }
 
     /// Checks that `channel` exists and may carry a message of `class` to a customer; returns the
@@ -806,7 +886,14 @@ impl Messaging {
             errors.push(FieldError::new("channel", reason));
         }
         let vocabulary = self.vocabulary(ws).await?;
-        let content = MessageContent { subject: input.subject, body: input.body, html: input.html, data: input.data };
+        let content = MessageContent {
+            subject: input.subject,
+            body: input.body,
+            html: input.html,
+            data: input.data,
+            template: input.template,
+            params: input.params,
+        };
         Self::check_content("", &content, &vocabulary, &mut errors);
         if !errors.is_empty() {
             return Err(DomainError::Invalid(errors));
@@ -1065,8 +1152,11 @@ impl Messaging {
         };
         let mut scores = json!({"rfm": null, "lifecycle": null, "churn_risk": null});
         let sources = [Some(&content.body), content.subject.as_ref(), content.html.as_ref()];
-        let names_a_score =
-            sources.iter().flatten().any(|s| s.contains("rfm") || s.contains("lifecycle") || s.contains("churn_risk"));
+        let names_a_score = sources
+            .into_iter()
+            .flatten()
+            .chain(content.params.values())
+            .any(|s| s.contains("rfm") || s.contains("lifecycle") || s.contains("churn_risk"));
         let model = match names_a_score {
             true => self.models.customer_model(&Principal::system(ws), customer).await?,
             false => None,
@@ -1093,9 +1183,14 @@ impl Messaging {
             let body = templates::render(&content.body, &context, false)?;
             let subject = content.subject.as_deref().map(|s| templates::render(s, &context, false)).transpose()?;
             let html = content.html.as_deref().map(|s| templates::render(s, &context, true)).transpose()?;
-            Ok((body, subject, html))
+            let params = content
+                .params
+                .iter()
+                .map(|(name, source)| Ok((name.clone(), templates::render(source, &context, false)?)))
+                .collect::<Result<BTreeMap<_, _>, _>>()?;
+            Ok((body, subject, html, params))
         })();
-        let (body, subject, html) = match rendered {
+        let (body, subject, html, params) = match rendered {
             Ok(rendered) => rendered,
             Err(error) => return Ok(Err(format!("the message does not render: {error}"))),
         };
@@ -1112,6 +1207,8 @@ impl Messaging {
             html,
             unsubscribe_url,
             data: content.data,
+            template: content.template,
+            params,
         }))
     }
 

@@ -51,6 +51,11 @@ pub struct OutgoingMessage {
     pub unsubscribe_url: Option<String>,
     /// Structured data passed along as it is (a webhook sends it; other channels ignore it).
     pub data: serde_json::Value,
+    /// The provider's registered template (an SMS template code, a WeChat template id), for
+    /// channels that send them; `None`: the channel's own.
+    pub template: Option<String>,
+    /// The registered template's parameters, rendered.
+    pub params: BTreeMap<String, String>,
 }
 
 /// What became of one attempt at sending a message.

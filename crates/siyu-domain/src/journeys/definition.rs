@@ -177,6 +177,13 @@ pub enum Node {
         #[serde(default)]
         #[schema(value_type = Object)]
         data: Value,
+        /// The provider's registered template (SMS template code, WeChat template id); the
+        /// channel's own when left out.
+        #[serde(default)]
+        template: Option<String>,
+        /// The registered template's parameters by name, each a template.
+        #[serde(default)]
+        params: BTreeMap<String, String>,
         /// Then.
         #[serde(default)]
         next: Option<String>,
@@ -243,11 +250,13 @@ impl Node {
     /// What a send node says.
     pub fn content(&self) -> Option<MessageContent> {
         match self {
-            Node::Send { subject, body, html, data, .. } => Some(MessageContent {
+            Node::Send { subject, body, html, data, template, params, .. } => Some(MessageContent {
                 subject: subject.clone(),
                 body: body.clone(),
                 html: html.clone(),
                 data: data.clone(),
+                template: template.clone(),
+                params: params.clone(),
             }),
             _ => None,
         }

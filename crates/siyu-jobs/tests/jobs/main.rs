@@ -26,6 +26,7 @@ use journeys::{
 use sends::{
     a_message_is_sent_once_through_retries_and_a_refusal_is_dead_lettered,
     a_send_repeated_after_a_stopped_process_carries_the_same_key,
+    an_sms_reaches_the_customers_phone_with_its_parameters_rendered,
     marketing_is_held_to_consent_the_cap_and_quiet_hours_when_it_is_sent,
     the_workspace_sets_its_guardrails_and_a_channel_its_rate,
 };
@@ -96,6 +97,7 @@ both!(
     a_slow_job_holds_one_slot_of_its_batch_not_the_batch,
     a_message_is_sent_once_through_retries_and_a_refusal_is_dead_lettered,
     a_send_repeated_after_a_stopped_process_carries_the_same_key,
+    an_sms_reaches_the_customers_phone_with_its_parameters_rendered,
     marketing_is_held_to_consent_the_cap_and_quiet_hours_when_it_is_sent,
     the_workspace_sets_its_guardrails_and_a_channel_its_rate,
     a_journey_waits_branches_sends_once_and_converts,

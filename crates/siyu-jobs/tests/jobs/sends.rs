@@ -134,6 +134,8 @@ pub(crate) async fn queue(
         body: "{{ customer.traits.name }}，生日快乐".into(),
         html: None,
         data: serde_json::Value::Null,
+        template: None,
+        params: Default::default(),
         key: Some(key.into()),
     };
     services.messaging.send(owner, input).await.unwrap().status
@@ -259,6 +261,8 @@ pub(crate) async fn a_send_repeated_after_a_stopped_process_carries_the_same_key
         html: None,
         unsubscribe_url: None,
         data: serde_json::Value::Null,
+        template: None,
+        params: Default::default(),
     };
     assert!(matches!(
         siyu_domain::channels::ChannelAdapter::send(&hook, &as_a).await,
@@ -395,4 +399,83 @@ pub(crate) async fn the_workspace_sets_its_guardrails_and_a_channel_its_rate(f: 
     }
     let jobs = services.stores.jobs.jobs(f.workspaces[0], JobState::Done, 20).await.unwrap();
     assert!(jobs.iter().all(|r| r.job.attempts <= 1), "waiting for a slot costs no attempt");
+}
+
+/// A JSON SMS gateway's double: records each request and answers `{"code": "OK", "id": …}`.
+async fn gateway() -> (Arc<Mutex<Vec<serde_json::Value>>>, String) {
+    let received = Arc::new(Mutex::new(Vec::new()));
+    let router = axum::Router::new()
+        .route(
+            "/sms",
+            axum::routing::post(
+                |State(received): State<Arc<Mutex<Vec<serde_json::Value>>>>,
+                 axum::Json(body): axum::Json<serde_json::Value>| async move {
+                    received.lock().unwrap().push(body);
+                    axum::Json(serde_json::json!({"code": "OK", "message": "ok", "id": "biz-1"}))
+                },
+            ),
+        )
+        .with_state(received.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/sms", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    (received, url)
+}
+
+pub(crate) async fn an_sms_reaches_the_customers_phone_with_its_parameters_rendered(f: Fixture) {
+    let (received, url) = gateway().await;
+    let (services, owner) = services(&f, "http://127.0.0.1:9/unused", false).await;
+    let body = serde_json::json!({
+        "Phone": "{phone}", "Sign": "{sign_name}", "Template": "{template_code}", "Params": "{params}", "OutId": "{key}",
+    });
+    let input = ChannelInput {
+        kind: "sms".into(),
+        settings: serde_json::json!({"url": url, "format": "json", "body": body, "sign_name": "思语",
+            "template_code": "SMS_1", "code_field": "code", "ok_codes": ["OK"], "id_field": "id"})
+        .as_object()
+        .unwrap()
+        .clone(),
+        secrets: Default::default(),
+    };
+    services.messaging.save_channel(&owner, "sms", input).await.unwrap();
+    let with_consent = customer(&services, &owner, "+8613800000031", true).await;
+    let without = customer(&services, &owner, "+8613800000032", false).await;
+    for (key, to) in [("points:1", with_consent), ("points:2", without)] {
+        let input = MessageInput {
+            channel: "sms".into(),
+            customer_id: to,
+            class: MessageClass::Marketing,
+            subject: None,
+            body: "{{ customer.traits.name }}，您的积分即将过期".into(),
+            html: None,
+            data: serde_json::Value::Null,
+            template: Some("SMS_2".into()),
+            params: [("name".to_string(), "{{ customer.traits.name }}".to_string())].into(),
+            key: Some(key.into()),
+        };
+        services.messaging.send(&owner, input).await.unwrap();
+    }
+    // A parameter naming a variable no customer has is refused when the message is queued.
+    let bad: MessageInput = serde_json::from_value(serde_json::json!({
+        "channel": "sms", "customer_id": with_consent.0, "class": "marketing", "body": "x",
+        "params": {"name": "{{ customer.traits.nickname }}"},
+    }))
+    .unwrap();
+    let refused = services.messaging.send(&owner, bad).await.unwrap_err().to_string();
+    assert!(refused.contains("params.name"), "{refused}");
+
+    let mut worker = worker(&services, "node-a");
+    // The fixture's start is 16:00 in the workspace's zone: outside quiet hours.
+    while worker.run_once(start()).await.unwrap() == Outcome::Worked {}
+    let received = received.lock().unwrap().clone();
+    assert_eq!(
+        received,
+        vec![
+            serde_json::json!({"Phone": "13800000031", "Sign": "思语", "Template": "SMS_2", "Params": {"name": "王小明"}, "OutId": "points:1"})
+        ],
+        "only the customer with consent on SMS"
+    );
+    let statuses = statuses(&services, &owner).await;
+    assert!(statuses.contains(&("points:1".into(), MessageStatus::Sent, None)), "{statuses:?}");
+    assert!(statuses.iter().any(|(k, s, _)| k == "points:2" && *s == MessageStatus::Blocked), "{statuses:?}");
 }

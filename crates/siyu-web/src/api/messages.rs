@@ -8,10 +8,10 @@ use crate::problem::Problem;
 use axum::Json;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use siyu_core::CustomerId;
 use siyu_domain::channels::messaging::{
-    ChannelInput, ChannelView, MAX_PAGE, MessageInput, MessageView, MessagingSettings, TestOutcome,
+    ChannelInput, ChannelView, MAX_PAGE, MessageInput, MessageView, MessagingSettings, TestMessage, TestOutcome,
 };
 use siyu_domain::channels::store::{MessageFilter, MessageStatus};
 use utoipa::ToSchema;
@@ -88,30 +88,18 @@ async fn delete_channel(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// A test message.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-struct TestInput {
-    /// The address on the channel (an e-mail address, an external user id); none for a webhook
-    /// or robot.
-    #[serde(default)]
-    to: String,
-    /// The text.
-    body: String,
-}
-
 /// POST /api/v1/channels/{name}/test: sends a test message at once and says what the provider
 /// answered.
 #[utoipa::path(post, path = "/api/v1/channels/{name}/test", tag = "messages", params(("name" = String, Path)),
-    request_body = TestInput,
+    request_body = TestMessage,
     responses((status = 200, body = TestOutcome), (status = 400, body = Problem), (status = 404, body = Problem)))]
 async fn test_channel(
     State(app): State<AppState>,
     ApiAuth(principal): ApiAuth,
     Path(name): Path<String>,
-    ApiJson(input): ApiJson<TestInput>,
+    ApiJson(input): ApiJson<TestMessage>,
 ) -> Result<Json<TestOutcome>, Problem> {
-    Ok(Json(app.services.messaging.test_channel(&principal, &name, &input.to, &input.body).await?))
+    Ok(Json(app.services.messaging.test_channel(&principal, &name, input).await?))
 }
 
 /// POST /api/v1/messages: queues a message to a customer (checked now, held to the guardrails
