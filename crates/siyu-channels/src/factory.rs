@@ -7,12 +7,16 @@ use crate::http::ConfigError;
 use crate::robots::{Robot, RobotConfig, RobotKind};
 use crate::sms::{AnswerFields, BodyFormat, PhoneFormat, Sms, SmsAuth, SmsConfig};
 use crate::webhook::{Webhook, WebhookConfig};
+use crate::wecom::{CallbackCrypto, CallbackError, xml_fields};
 use crate::wecom_api::{WeComApi, WeComApiConfig, WeComGroupSend};
 use secrecy::SecretString;
 use serde_json::Value;
 use siyu_core::clock::Clock;
 use siyu_domain::FieldError;
-use siyu_domain::channels::{ChannelAdapter, ChannelFactory, ChannelKind, ChannelSpec};
+use siyu_domain::channels::{
+    CallbackPayload, CallbackRefusal, ChannelAdapter, ChannelFactory, ChannelKind, ChannelSpec, OpenedCallback,
+    SignedCallback,
+};
 use siyu_domain::customers::IdentityKind;
 use siyu_domain::customers::consent::Channel as ConsentChannel;
 use std::sync::Arc;
@@ -34,7 +38,7 @@ const KINDS: &[ChannelKind] = &[
     },
     ChannelKind {
         name: "wecom",
-        secrets: &["secret"],
+        secrets: &["secret", "callback_token", "encoding_aes_key"],
         address: Some(IdentityKind::WecomExternalUserid),
         consent: Some(ConsentChannel::Wecom),
         for_customers: true,
@@ -191,9 +195,50 @@ fn config_error(url_field: &str, error: ConfigError) -> Vec<FieldError> {
     vec![FieldError::new(field, error.to_string())]
 }
 
+/// Opens a callback to a `wecom` channel: the signature first, then the key and receive id (its
+/// `corp_id`), then the message's XML.
+fn open_wecom_callback(spec: &ChannelSpec, callback: &SignedCallback) -> Result<OpenedCallback, CallbackRefusal> {
+    let (Some(token), Some(aes_key)) = (spec.secrets.get("callback_token"), spec.secrets.get("encoding_aes_key"))
+    else {
+        return Err(CallbackRefusal::NotConfigured(format!(
+            "channel \"{}\" has no callback_token and encoding_aes_key",
+            spec.name
+        )));
+    };
+    let corp_id = spec.settings.get("corp_id").and_then(Value::as_str).unwrap_or_default();
+    let crypto = CallbackCrypto::new(token, aes_key, corp_id)
+        .map_err(|e| CallbackRefusal::NotConfigured(format!("channel \"{}\": {e}", spec.name)))?;
+    let refusal = |error: CallbackError| match error {
+        CallbackError::Signature => CallbackRefusal::Forged(error.to_string()),
+        other => CallbackRefusal::Unreadable(other.to_string()),
+    };
+    let (timestamp, nonce, signature) = (&callback.timestamp, &callback.nonce, &callback.msg_signature);
+    match &callback.payload {
+        CallbackPayload::Echo(echo) => {
+            crypto.decrypt(signature, timestamp, nonce, echo).map(OpenedCallback::Echo).map_err(refusal)
+        }
+        CallbackPayload::Body(body) => {
+            // Unsigned until its Encrypt is checked: a body that is not WeCom's counts as forged.
+            let outer = xml_fields(body).map_err(|e| CallbackRefusal::Forged(e.to_string()))?;
+            let Some(encrypted) = outer.get("Encrypt") else {
+                return Err(CallbackRefusal::Forged("the body holds no Encrypt element".into()));
+            };
+            let message = crypto.decrypt(signature, timestamp, nonce, encrypted).map_err(refusal)?;
+            xml_fields(&message).map(OpenedCallback::Message).map_err(refusal)
+        }
+    }
+}
+
 impl ChannelFactory for Factory {
     fn kinds(&self) -> &[ChannelKind] {
         KINDS
+    }
+
+    fn open_callback(&self, spec: &ChannelSpec, callback: &SignedCallback) -> Result<OpenedCallback, CallbackRefusal> {
+        match spec.kind.as_str() {
+            "wecom" => open_wecom_callback(spec, callback),
+            other => Err(CallbackRefusal::NotConfigured(format!("a {other} channel takes no callbacks"))),
+        }
     }
 
     fn build(&self, spec: &ChannelSpec) -> Result<Arc<dyn ChannelAdapter>, Vec<FieldError>> {
@@ -263,8 +308,20 @@ impl ChannelFactory for Factory {
                 Ok(Arc::new(email))
             }
             "wecom" => {
-                r.only(&["corp_id", "sender", "base_url", "timeout_ms"]);
+                r.only(&["corp_id", "sender", "base_url", "timeout_ms", "welcome"]);
                 let corp_id = r.text("corp_id", true);
+                // The callback's token and key go together; the key is checked as WeCom makes it.
+                let token = r.secret("callback_token", spec.secrets.contains_key("encoding_aes_key"));
+                let aes_key = r.secret("encoding_aes_key", spec.secrets.contains_key("callback_token"));
+                if let (Some(token), Some(aes_key)) = (&token, &aes_key) {
+                    use secrecy::ExposeSecret as _;
+                    if let Err(error) = CallbackCrypto::new(token.expose_secret(), aes_key.expose_secret(), "") {
+                        r.errors.push(FieldError::new("secrets.encoding_aes_key", error.to_string()));
+                    }
+                }
+                if spec.settings.get("welcome").is_some_and(|w| !w.is_string()) {
+                    r.errors.push(FieldError::new("settings.welcome", "must be a text (a template)"));
+                }
                 let sender = r.text("sender", true);
                 let base = r.text("base_url", false).unwrap_or_else(|| WECOM_BASE_URL.to_string());
                 let base_url = r.url("settings.base_url", &base);

@@ -16,7 +16,9 @@ use aes::Aes256;
 use base64::Engine as _;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD as BASE64};
 use cbc::cipher::{BlockModeDecrypt, BlockModeEncrypt, KeyIvInit};
+use quick_xml::events::Event;
 use sha1::{Digest, Sha1};
+use std::collections::BTreeMap;
 
 /// Base64 that accepts nonzero bits after the last whole byte: an EncodingAESKey's 43rd
 /// character carries such bits, which WeCom's own SDKs ignore.
@@ -43,6 +45,9 @@ pub enum CallbackError {
     /// encrypted with.
     #[error("the message does not decrypt under this EncodingAESKey")]
     WrongKey,
+    /// The message is not WeCom's XML (`<xml>` and its elements).
+    #[error("the message is not WeCom's XML: {0}")]
+    Malformed(String),
     /// The message was meant for another receiver.
     #[error("the message is for receive id \"{found}\", not \"{expected}\"")]
     ReceiveId {
@@ -51,6 +56,89 @@ pub enum CallbackError {
         /// The one in the message.
         found: String,
     },
+}
+
+/// The most elements a WeCom message is read with.
+pub const MAX_FIELDS: usize = 64;
+/// How deep a WeCom message may nest.
+const MAX_XML_DEPTH: usize = 8;
+
+/// Reads a WeCom XML message (`<xml><ToUserName><![CDATA[…]]></ToUserName>…</xml>`, the body of
+/// a callback and the message inside it) into its elements' texts by name; elements nested deeper
+/// are skipped. Entities beyond XML's own five are not expanded (no DTD is read).
+pub fn xml_fields(xml: &str) -> Result<BTreeMap<String, String>, CallbackError> {
+    let malformed = |what: &str| CallbackError::Malformed(what.to_string());
+    let mut reader = quick_xml::Reader::from_str(xml);
+    let mut fields = BTreeMap::new();
+    let mut depth = 0usize;
+    let mut current: Option<(String, String)> = None;
+    loop {
+        let event = reader.read_event().map_err(|e| CallbackError::Malformed(e.to_string()))?;
+        match event {
+            Event::Start(element) => {
+                depth += 1;
+                let name = std::str::from_utf8(element.name().as_ref())
+                    .map_err(|_| malformed("a name is not UTF-8"))?
+                    .to_string();
+                match depth {
+                    1 if name != "xml" => return Err(malformed("the root element is not <xml>")),
+                    2 => current = Some((name, String::new())),
+                    d if d > MAX_XML_DEPTH => return Err(malformed("it nests too deep")),
+                    _ => {}
+                }
+            }
+            Event::Empty(element) if depth == 1 => {
+                let name = element.name();
+                let name = std::str::from_utf8(name.as_ref()).map_err(|_| malformed("a name is not UTF-8"))?;
+                fields.insert(name.to_string(), String::new());
+            }
+            Event::Text(text) if depth == 2 => {
+                // Entity references arrive as events of their own (below).
+                let text = text.decode().map_err(|e| CallbackError::Malformed(e.to_string()))?;
+                if let Some((_, value)) = current.as_mut() {
+                    value.push_str(&text);
+                }
+            }
+            Event::GeneralRef(reference) if depth == 2 => {
+                let resolved =
+                    match reference.resolve_char_ref().map_err(|e| CallbackError::Malformed(e.to_string()))? {
+                        Some(c) => c.to_string(),
+                        None => {
+                            let name = reference.decode().map_err(|e| CallbackError::Malformed(e.to_string()))?;
+                            quick_xml::escape::resolve_predefined_entity(&name)
+                                .ok_or_else(|| malformed("it names an entity XML does not define"))?
+                                .to_string()
+                        }
+                    };
+                if let Some((_, value)) = current.as_mut() {
+                    value.push_str(&resolved);
+                }
+            }
+            Event::CData(data) if depth == 2 => {
+                let text = std::str::from_utf8(&data).map_err(|_| malformed("a value is not UTF-8"))?;
+                if let Some((_, value)) = current.as_mut() {
+                    value.push_str(text);
+                }
+            }
+            Event::End(_) => {
+                if depth == 2
+                    && let Some((name, value)) = current.take()
+                {
+                    fields.insert(name, value.trim().to_string());
+                }
+                depth = depth.checked_sub(1).ok_or_else(|| malformed("an element closes that never opened"))?;
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+        if fields.len() > MAX_FIELDS {
+            return Err(malformed("it has too many elements"));
+        }
+    }
+    if depth != 0 {
+        return Err(malformed("it ends inside an element"));
+    }
+    Ok(fields)
 }
 
 /// A WeCom callback's token, key and receive id.
@@ -208,6 +296,31 @@ mod tests {
         );
         let robot = CallbackCrypto::new("token", KEY, "").unwrap();
         assert!(robot.decrypt(&signature, "1409659813", "42", &encrypted).is_ok());
+    }
+
+    #[test]
+    fn messages_are_read_into_their_fields() {
+        let xml = "<xml><ToUserName><![CDATA[ww-corp]]></ToUserName><CreateTime>1403610513</CreateTime>\
+            <MsgType><![CDATA[event]]></MsgType><ChangeType><![CDATA[add_external_contact]]></ChangeType>\
+            <State>a &amp; b</State><Extra><Inner>x</Inner></Extra><Empty/></xml>";
+        let fields = xml_fields(xml).unwrap();
+        assert_eq!(fields["ToUserName"], "ww-corp");
+        assert_eq!(fields["CreateTime"], "1403610513");
+        assert_eq!(fields["ChangeType"], "add_external_contact");
+        assert_eq!(fields["State"], "a & b");
+        assert_eq!(fields["Empty"], "");
+        assert!(!fields.contains_key("Inner"));
+        for bad in [
+            "<html></html>",
+            "<xml><a>",
+            "not xml at all <",
+            "<xml></b></xml>",
+            &format!("<xml>{}</xml>", "<a>".repeat(20)),
+            &format!("<xml>{}</xml>", (0..100).map(|i| format!("<f{i}>v</f{i}>")).collect::<String>()),
+            "<!DOCTYPE xml [<!ENTITY a \"aaaa\">]><xml><A>&a;</A></xml>",
+        ] {
+            assert!(matches!(xml_fields(bad), Err(CallbackError::Malformed(_))), "{bad}");
+        }
     }
 
     #[test]

@@ -158,10 +158,15 @@ impl WeComApi {
     }
 }
 
+/// The key of a message's data that holds a welcome code (`send_welcome_msg` instead of a
+/// group send).
+pub const WELCOME_CODE: &str = "welcome_code";
+
 /// WeCom's customer-contact group send (企业群发) to one external contact as a channel: each
 /// message becomes a single-chat task (`/cgi-bin/externalcontact/add_msg_template`) that the
 /// sending staff member confirms in their WeCom client, as WeCom requires of messages to
-/// customers. The message's `to` is the contact's external user id.
+/// customers. The message's `to` is the contact's external user id. A message whose data holds a
+/// [`WELCOME_CODE`] is the welcome to a contact just added, sent with `send_welcome_msg`.
 pub struct WeComGroupSend {
     api: Arc<WeComApi>,
     /// The staff member (userid) who sends; the contact must be one of theirs.
@@ -187,6 +192,15 @@ impl siyu_domain::channels::ChannelAdapter for WeComGroupSend {
         }
         if let Err(reason) = siyu_domain::channels::templates::check_length("wecom", &message.body) {
             return Delivery::Rejected { reason };
+        }
+        // A welcome to a contact who has just added the staff member goes with the callback's
+        // welcome code (valid for 20 seconds), straight into their new chat.
+        if let Some(code) = message.data.get(WELCOME_CODE).and_then(serde_json::Value::as_str) {
+            let body = serde_json::json!({"welcome_code": code, "text": {"content": message.body}});
+            return match self.api.post("/cgi-bin/externalcontact/send_welcome_msg", &body).await {
+                Ok(_) => Delivery::Accepted { provider_id: None },
+                Err(error) => error.delivery(),
+            };
         }
         let body = serde_json::json!({
             "chat_type": "single",

@@ -107,6 +107,12 @@ const VERSIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../migrations/sqlite/0017_messaging_settings.sql"),
         include_str!("../migrations/postgres/0017_messaging_settings.sql"),
     ),
+    (
+        18,
+        "channel callbacks",
+        include_str!("../migrations/sqlite/0018_channel_callbacks.sql"),
+        include_str!("../migrations/postgres/0018_channel_callbacks.sql"),
+    ),
 ];
 
 /// Which dialect's files to use.

@@ -4,10 +4,12 @@
 //! Modules, in reading order: [`problem`] (errors → problem+json), [`extract`] (strict JSON, API-key
 //! auth), [`api`] (REST handlers and the OpenAPI document), [`public`] (no-login pages),
 //! [`console`] (login, customers, tags, keys, users), [`tracking`] (Segment's HTTP Tracking API),
+//! [`callbacks`] (providers' signed callbacks to channels),
 //! [`assets`] (embedded JS/CSS).
 
 pub mod api;
 pub mod assets;
+pub mod callbacks;
 pub mod console;
 pub mod extract;
 pub mod problem;
@@ -48,6 +50,7 @@ pub fn router(state: AppState) -> Router {
         .merge(api)
         .merge(public::router())
         .merge(tracking::router())
+        .merge(callbacks::router())
         .merge(console::router())
         .merge(assets::router())
         .fallback(|| async { StatusCode::NOT_FOUND })

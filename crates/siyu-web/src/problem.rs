@@ -119,10 +119,10 @@ impl IntoResponse for Problem {
     }
 }
 
-/// Returns whether `path` belongs to the admin API (`/api/…`) or the Tracking API (`/v1/…`), whose
-/// errors are all problem+json.
+/// Returns whether `path` belongs to the admin API (`/api/…`), the Tracking API (`/v1/…`) or the
+/// providers' callbacks (`/callbacks/…`), whose errors are all problem+json.
 pub fn is_api_path(path: &str) -> bool {
-    ["/api", "/v1"]
+    ["/api", "/v1", "/callbacks"]
         .iter()
         .any(|prefix| path.strip_prefix(prefix).is_some_and(|rest| rest.is_empty() || rest.starts_with('/')))
 }

@@ -100,6 +100,9 @@ pub struct ChannelView {
     pub settings: serde_json::Map<String, Value>,
     /// The secrets that are set.
     pub secrets: Vec<String>,
+    /// Callbacks the provider sent to the channel, by outcome (`accepted`, `repeated`,
+    /// `verified`, `forged`, `stale`, `unreadable`).
+    pub callbacks: BTreeMap<String, u64>,
     /// Created.
     #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
@@ -366,13 +369,13 @@ type AdapterCache = HashMap<(WorkspaceId, String), (Timestamp, Arc<dyn ChannelAd
 /// Configured channels and their messages.
 #[derive(Clone)]
 pub struct Messaging {
-    access: Access,
-    customers: Customers,
-    events: Events,
+    pub(super) access: Access,
+    pub(super) customers: Customers,
+    pub(super) events: Events,
     models: Models,
     segments: Segments,
-    store: Arc<dyn MessageStore>,
-    factory: Arc<dyn ChannelFactory>,
+    pub(super) store: Arc<dyn MessageStore>,
+    pub(super) factory: Arc<dyn ChannelFactory>,
     /// The server's public base URL (for unsubscribe links), without a trailing slash.
     public_url: Option<Arc<str>>,
     adapters: Arc<Mutex<AdapterCache>>,
@@ -485,7 +488,7 @@ impl Messaging {
         self.factory.kinds().iter().find(|k| k.name == name)
     }
 
-    async fn spec(&self, ws: WorkspaceId, stored: &StoredChannel) -> DomainResult<ChannelSpec> {
+    pub(super) async fn spec(&self, ws: WorkspaceId, stored: &StoredChannel) -> DomainResult<ChannelSpec> {
         let key = self.access.data_key(ws).await?;
         let secrets = key.open_str(&stored.secrets, &format!("{SECRETS_CONTEXT}:{}", stored.name))?;
         Ok(ChannelSpec {
@@ -498,12 +501,13 @@ impl Messaging {
         })
     }
 
-    fn view(stored: &StoredChannel, spec: &ChannelSpec) -> ChannelView {
+    fn view(stored: &StoredChannel, spec: &ChannelSpec, callbacks: BTreeMap<String, u64>) -> ChannelView {
         ChannelView {
             name: stored.name.clone(),
             kind: stored.kind.clone(),
             settings: spec.settings.clone(),
             secrets: spec.secrets.keys().cloned().collect(),
+            callbacks,
             created_at: stored.created_at,
             updated_at: stored.updated_at,
         }
@@ -570,6 +574,14 @@ impl Messaging {
         if !errors.is_empty() {
             return Err(DomainError::Invalid(errors));
         }
+        // A template among the settings (a WeCom channel's welcome) is checked like a message's,
+        // its problems reported with the adapter's.
+        if let Some(Value::String(welcome)) = input.settings.get("welcome") {
+            let vocabulary = self.vocabulary(ws).await?;
+            if let Err(found) = templates::check("settings.welcome", welcome, &vocabulary) {
+                errors.extend(found);
+            }
+        }
         let existing = self.store.channel(ws, name).await?;
         let mut secrets = input.secrets;
         if let Some(existing) = &existing
@@ -581,7 +593,12 @@ impl Messaging {
         }
         let spec =
             ChannelSpec { name: name.to_string(), kind: kind.name.to_string(), settings: input.settings, secrets };
-        self.factory.build(&spec).map_err(DomainError::Invalid)?;
+        if let Err(found) = self.factory.build(&spec) {
+            errors.extend(found);
+        }
+        if !errors.is_empty() {
+            return Err(DomainError::Invalid(errors));
+        }
         let now = self.access.now();
         let key = self.access.data_key(ws).await?;
         let secrets_json = serde_json::to_string(&spec.secrets).map_err(|e| DomainError::internal(e.to_string()))?;
@@ -595,7 +612,8 @@ impl Messaging {
         };
         self.store.save_channel(ws, &stored).await?;
         self.access.audit(principal, "channel.save", &format!("channel:{name}")).await?;
-        Ok(Self::view(&stored, &spec))
+        let callbacks = self.store.callback_counts(ws, name).await?;
+        Ok(Self::view(&stored, &spec, callbacks))
     }
 
     /// Every channel of the workspace (needs `messages:send`; secrets are never shown).
@@ -605,7 +623,8 @@ impl Messaging {
         let mut views = Vec::new();
         for stored in self.store.channels(ws).await? {
             let spec = self.spec(ws, &stored).await?;
-            views.push(Self::view(&stored, &spec));
+            let callbacks = self.store.callback_counts(ws, &stored.name).await?;
+            views.push(Self::view(&stored, &spec, callbacks));
         }
         Ok(views)
     }

@@ -9,6 +9,7 @@
 //! ([`store`]), then at send time held to the guardrails, rendered, handed to the adapter, and
 //! recorded as `Message Sent`, `Failed` or `Blocked`.
 
+pub mod callbacks;
 mod group;
 pub mod guardrails;
 pub mod messaging;
@@ -134,6 +135,62 @@ impl std::fmt::Debug for ChannelSpec {
     }
 }
 
+/// A provider's signed callback to a channel, as it arrived.
+#[derive(Clone, Debug)]
+pub struct SignedCallback {
+    /// The signature over token, timestamp, nonce and the encrypted payload.
+    pub msg_signature: String,
+    /// When the provider sent it, Unix seconds (as text, as it came).
+    pub timestamp: String,
+    /// The provider's nonce.
+    pub nonce: String,
+    /// What it carries.
+    pub payload: CallbackPayload,
+}
+
+/// What a callback carries.
+#[derive(Clone, Debug)]
+pub enum CallbackPayload {
+    /// A URL check's `echostr` (encrypted), to be answered with its plaintext.
+    Echo(String),
+    /// A message's body (XML holding the encrypted message).
+    Body(String),
+}
+
+/// A callback opened.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OpenedCallback {
+    /// A URL check's plaintext, the answer.
+    Echo(String),
+    /// A message's fields by name (`ChangeType`, `ExternalUserID`, …).
+    Message(BTreeMap<String, String>),
+}
+
+/// Why a callback was refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum CallbackRefusal {
+    /// The channel takes no callbacks (its kind has none, or it lacks the callback secrets).
+    #[error("{0}")]
+    NotConfigured(String),
+    /// The signature does not match: not sent by the provider, or altered.
+    #[error("{0}")]
+    Forged(String),
+    /// Signed, but it does not open (another key, another receiver, not the provider's format).
+    #[error("{0}")]
+    Unreadable(String),
+}
+
+impl CallbackRefusal {
+    /// The outcome it is counted under.
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            CallbackRefusal::NotConfigured(_) => "not_configured",
+            CallbackRefusal::Forged(_) => "forged",
+            CallbackRefusal::Unreadable(_) => "unreadable",
+        }
+    }
+}
+
 /// Builds adapters from configured channels (the adapters' crate implements it).
 pub trait ChannelFactory: Send + Sync {
     /// The kinds it builds.
@@ -142,6 +199,11 @@ pub trait ChannelFactory: Send + Sync {
     /// Checks a channel's settings and builds its adapter; errors name the setting
     /// (`settings.url`, `secrets.secret`). Call it on a Tokio runtime.
     fn build(&self, spec: &ChannelSpec) -> Result<Arc<dyn ChannelAdapter>, Vec<FieldError>>;
+
+    /// Checks a callback to the channel (its signature, before anything else) and opens it.
+    fn open_callback(&self, spec: &ChannelSpec, _callback: &SignedCallback) -> Result<OpenedCallback, CallbackRefusal> {
+        Err(CallbackRefusal::NotConfigured(format!("a {} channel takes no callbacks", spec.kind)))
+    }
 }
 
 /// A factory that builds nothing (a siyu without adapters, e.g. a tool that only reads).

@@ -226,6 +226,32 @@ pub trait MessageStore: Send + Sync {
     async fn settings(&self, ws: WorkspaceId) -> Result<Option<String>, StoreError>;
     /// Replaces the workspace's messaging settings.
     async fn set_settings(&self, ws: WorkspaceId, settings: &str, now: jiff::Timestamp) -> Result<(), StoreError>;
+    /// Whether a callback with this signature was accepted by the channel (a repeat).
+    async fn callback_seen(&self, ws: WorkspaceId, channel: &str, signature: &str) -> Result<bool, StoreError>;
+    /// Records a callback accepted by the channel, by its signature, and forgets those accepted
+    /// before `forget_before` (older ones are refused for their timestamp anyway).
+    async fn note_callback(
+        &self,
+        ws: WorkspaceId,
+        channel: &str,
+        signature: &str,
+        at: jiff::Timestamp,
+        forget_before: jiff::Timestamp,
+    ) -> Result<(), StoreError>;
+    /// Adds one to the channel's count of callbacks with `outcome`.
+    async fn count_callback(
+        &self,
+        ws: WorkspaceId,
+        channel: &str,
+        outcome: &str,
+        at: jiff::Timestamp,
+    ) -> Result<(), StoreError>;
+    /// The channel's callback counts by outcome.
+    async fn callback_counts(
+        &self,
+        ws: WorkspaceId,
+        channel: &str,
+    ) -> Result<std::collections::BTreeMap<String, u64>, StoreError>;
     /// Deletes the messages to these customers (an erasure), with their pending send jobs.
     async fn erase_messages(&self, ws: WorkspaceId, customers: &[CustomerId]) -> Result<u64, StoreError>;
 }

@@ -414,6 +414,87 @@ impl MessageStore for SqlStore {
         tx.commit().await
     }
 
+    async fn callback_seen(&self, ws: WorkspaceId, channel: &str, signature: &str) -> Result<bool, StoreError> {
+        let seen: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM callback_receipts WHERE workspace_id = $1 AND channel = $2 AND signature = $3",
+        )
+        .bind(ws.0)
+        .bind(channel)
+        .bind(signature)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(seen > 0)
+    }
+
+    async fn note_callback(
+        &self,
+        ws: WorkspaceId,
+        channel: &str,
+        signature: &str,
+        at: jiff::Timestamp,
+        forget_before: jiff::Timestamp,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO callback_receipts (workspace_id, channel, signature, received_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (workspace_id, channel, signature) DO NOTHING",
+        )
+        .bind(ws.0)
+        .bind(channel)
+        .bind(signature)
+        .bind(millis(at))
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        sqlx::query("DELETE FROM callback_receipts WHERE workspace_id = $1 AND channel = $2 AND received_at < $3")
+            .bind(ws.0)
+            .bind(channel)
+            .bind(millis(forget_before))
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        tx.commit().await
+    }
+
+    async fn count_callback(
+        &self,
+        ws: WorkspaceId,
+        channel: &str,
+        outcome: &str,
+        at: jiff::Timestamp,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO channel_callbacks (workspace_id, channel, outcome, count, last_at) VALUES ($1, $2, $3, 1, $4) \
+             ON CONFLICT (workspace_id, channel, outcome) DO UPDATE \
+             SET count = channel_callbacks.count + 1, last_at = excluded.last_at",
+        )
+        .bind(ws.0)
+        .bind(channel)
+        .bind(outcome)
+        .bind(millis(at))
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        tx.commit().await
+    }
+
+    async fn callback_counts(
+        &self,
+        ws: WorkspaceId,
+        channel: &str,
+    ) -> Result<std::collections::BTreeMap<String, u64>, StoreError> {
+        let rows: Vec<(String, i64)> =
+            sqlx::query_as("SELECT outcome, count FROM channel_callbacks WHERE workspace_id = $1 AND channel = $2")
+                .bind(ws.0)
+                .bind(channel)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db_err)?;
+        Ok(rows.into_iter().map(|(outcome, count)| (outcome, u64::try_from(count).unwrap_or(0))).collect())
+    }
+
     async fn erase_messages(&self, ws: WorkspaceId, customers: &[CustomerId]) -> Result<u64, StoreError> {
         let mut tx = self.begin_write().await?;
         let mut erased = 0;

@@ -24,6 +24,7 @@ mod messages_api;
 mod models;
 mod tracking;
 mod wecom;
+mod wecom_callbacks;
 mod workers;
 
 use siyu::{App, Config};

@@ -1,0 +1,189 @@
+//! Callbacks a provider sends to a configured channel — WeCom's customer-contact changes
+//! (`change_external_contact`) — checked, applied once and counted.
+//!
+//! A callback names its workspace and channel in its URL; the channel's factory checks its
+//! signature before anything else and opens it (a URL check's `echostr` is answered with its
+//! plaintext). Its timestamp must lie within [`CALLBACK_WINDOW`] of now, so a captured callback
+//! cannot be replayed later; one accepted within the window is recognised by its signature and
+//! answered without being applied again (WeCom repeats a callback it got no answer to in five
+//! seconds). Every callback that reaches a configured channel is counted by outcome (the channel's
+//! `callbacks` in its view).
+//!
+//! A contact added (`add_external_contact`, `add_half_external_contact`) is the customer with that
+//! `wecom_external_userid` (created if new), their `wecom_owner` trait the staff member's userid,
+//! and a `WeCom Contact Added` event; with a welcome code and the channel's `welcome` template, a
+//! transactional welcome message is queued under the key `wecom-welcome:{code}` (the adapter sends
+//! it with `send_welcome_msg`). An edit records `WeCom Contact Edited`; a deletion either way
+//! (`del_external_contact` by the staff member, `del_follow_user` by the customer) records `WeCom
+//! Contact Deleted` with who ended it and clears `wecom_owner` when it named that staff member.
+
+use super::guardrails::MessageClass;
+use super::messaging::{MessageContent, MessageRequest, Messaging};
+use super::{CallbackRefusal, OpenedCallback, SignedCallback};
+use crate::access::Principal;
+use crate::customers::CustomerInput;
+use crate::error::{DomainError, DomainResult};
+use crate::events::NewEvent;
+use jiff::{SignedDuration, Timestamp};
+use serde_json::{Value, json};
+use siyu_core::{CustomerId, WorkspaceId};
+use std::collections::BTreeMap;
+
+/// How far a callback's timestamp may lie from now, either way.
+pub const CALLBACK_WINDOW: SignedDuration = SignedDuration::from_secs(300);
+/// How long an accepted callback's signature is kept to recognise a repeat.
+const RECEIPT_LIFETIME: SignedDuration = SignedDuration::from_secs(24 * 3600);
+
+/// What to answer a callback.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CallbackAnswer {
+    /// A URL check: answer this plaintext.
+    Echo(String),
+    /// Received (applied now, or before).
+    Received,
+}
+
+/// The longest id or userid taken from a callback.
+const MAX_ID: usize = 128;
+
+impl Messaging {
+    /// Receives a callback to `channel` of the workspace `workspace` (its slug): checked, applied
+    /// once, counted. An unknown workspace or channel, or one that takes no callbacks, is not
+    /// found; a forged, unreadable or stale callback is refused as unauthenticated.
+    pub async fn receive_callback(
+        &self,
+        workspace: &str,
+        channel: &str,
+        callback: SignedCallback,
+    ) -> DomainResult<CallbackAnswer> {
+        let not_found = || DomainError::NotFound(format!("channel \"{channel}\""));
+        let ws = self.access.workspace_by_slug(workspace).await.map_err(|_| not_found())?.id;
+        let stored = self.store.channel(ws, channel).await?.ok_or_else(not_found)?;
+        let spec = self.spec(ws, &stored).await?;
+        let now = self.access.now();
+        let opened = match self.factory.open_callback(&spec, &callback) {
+            Ok(opened) => opened,
+            Err(CallbackRefusal::NotConfigured(_)) => return Err(not_found()),
+            Err(refusal) => {
+                self.store.count_callback(ws, channel, refusal.outcome(), now).await?;
+                tracing::warn!(workspace = ws.0, channel, outcome = refusal.outcome(), "a callback was refused");
+                return Err(DomainError::Unauthenticated(refusal.to_string()));
+            }
+        };
+        let sent = callback.timestamp.trim().parse::<i64>().ok().and_then(|s| Timestamp::from_second(s).ok());
+        let off_by = sent.map(|sent| now.duration_since(sent).abs());
+        if off_by.is_none_or(|off| off > CALLBACK_WINDOW) {
+            self.store.count_callback(ws, channel, "stale", now).await?;
+            tracing::warn!(workspace = ws.0, channel, "a callback outside the replay window was refused");
+            return Err(DomainError::Unauthenticated(format!(
+                "the timestamp is not within {} s of now",
+                CALLBACK_WINDOW.as_secs()
+            )));
+        }
+        match opened {
+            OpenedCallback::Echo(plaintext) => {
+                self.store.count_callback(ws, channel, "verified", now).await?;
+                Ok(CallbackAnswer::Echo(plaintext))
+            }
+            OpenedCallback::Message(fields) => {
+                let signature = callback.msg_signature.trim().to_ascii_lowercase();
+                if self.store.callback_seen(ws, channel, &signature).await? {
+                    self.store.count_callback(ws, channel, "repeated", now).await?;
+                    return Ok(CallbackAnswer::Received);
+                }
+                self.apply_contact_change(ws, channel, &spec.settings, &fields, now).await?;
+                let forget_before = now.checked_sub(RECEIPT_LIFETIME).unwrap_or(now);
+                self.store.note_callback(ws, channel, &signature, now, forget_before).await?;
+                self.store.count_callback(ws, channel, "accepted", now).await?;
+                Ok(CallbackAnswer::Received)
+            }
+        }
+    }
+
+    /// Applies a WeCom customer-contact change (other messages are received and left alone).
+    async fn apply_contact_change(
+        &self,
+        ws: WorkspaceId,
+        channel: &str,
+        settings: &serde_json::Map<String, Value>,
+        fields: &BTreeMap<String, String>,
+        now: Timestamp,
+    ) -> DomainResult<()> {
+        let field = |name: &str| fields.get(name).map(String::as_str).unwrap_or_default();
+        if field("MsgType") != "event" || field("Event") != "change_external_contact" {
+            return Ok(());
+        }
+        let (contact, staff) = (field("ExternalUserID"), field("UserID"));
+        if contact.is_empty() || contact.len() > MAX_ID || staff.len() > MAX_ID {
+            return Err(DomainError::invalid("ExternalUserID", "a contact change names no valid external contact"));
+        }
+        let change = field("ChangeType");
+        let (event, by) = match change {
+            "add_external_contact" | "add_half_external_contact" => ("WeCom Contact Added", None),
+            "edit_external_contact" => ("WeCom Contact Edited", None),
+            "del_external_contact" => ("WeCom Contact Deleted", Some("staff")),
+            "del_follow_user" => ("WeCom Contact Deleted", Some("customer")),
+            _ => return Ok(()),
+        };
+        let automation = Principal::automation(ws);
+        let mut traits = serde_json::Map::new();
+        if event == "WeCom Contact Added" && !staff.is_empty() {
+            traits.insert("wecom_owner".into(), staff.into());
+        }
+        let customer = self.upsert_contact(&automation, contact, traits).await?;
+        if by.is_some() && !staff.is_empty() {
+            let view = self.customers.customer(&automation, customer).await?;
+            if view.traits.get("wecom_owner").is_some_and(|t| t.value == staff) {
+                let cleared = serde_json::Map::from_iter([("wecom_owner".to_string(), Value::Null)]);
+                self.upsert_contact(&automation, contact, cleared).await?;
+            }
+        }
+        let mut properties = json!({"staff_user_id": staff, "change_type": change, "channel": channel});
+        if let Some(state) = fields.get("State").filter(|s| !s.is_empty()) {
+            properties["state"] = state.chars().take(MAX_ID).collect::<String>().into();
+        }
+        if let Some(by) = by {
+            properties["deleted_by"] = by.into();
+        }
+        let event = NewEvent::recorded(customer, event, properties.to_string(), now);
+        self.events.append_and_index(ws, &[event]).await?;
+
+        let welcome = settings.get("welcome").and_then(Value::as_str).filter(|w| !w.trim().is_empty());
+        let code = fields.get("WelcomeCode").filter(|c| !c.is_empty() && c.len() <= MAX_ID);
+        if let (Some(welcome), Some(code)) = (welcome, code)
+            && change.starts_with("add_")
+        {
+            let request = MessageRequest {
+                key: format!("wecom-welcome:{code}"),
+                channel: channel.to_string(),
+                customer,
+                class: MessageClass::Transactional,
+                content: MessageContent {
+                    body: welcome.to_string(),
+                    data: json!({"welcome_code": code}),
+                    ..MessageContent::default()
+                },
+                source: json!({"callback": "wecom", "staff_user_id": staff}),
+                at: now,
+            };
+            self.enqueue(ws, &[request]).await?;
+        }
+        Ok(())
+    }
+
+    /// The customer with this WeCom external contact id (created if new), with `traits` written.
+    async fn upsert_contact(
+        &self,
+        principal: &Principal,
+        contact: &str,
+        traits: serde_json::Map<String, Value>,
+    ) -> DomainResult<CustomerId> {
+        let input: CustomerInput = serde_json::from_value(json!({
+            "identities": [{"type": "wecom_external_userid", "value": contact}],
+            "traits": traits,
+            "source": "wecom",
+        }))
+        .map_err(|e| DomainError::internal(format!("a contact's input: {e}")))?;
+        Ok(self.customers.upsert_customer(principal, input).await?.id)
+    }
+}
