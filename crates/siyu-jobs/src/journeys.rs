@@ -40,3 +40,28 @@ impl Worker for StepWorker {
         Ok(Outcome::Idle { next_due: self.journeys.next_due().await? })
     }
 }
+
+/// The `journeys.schedule` worker: fires the scheduled triggers (broadcasts, anniversaries) whose
+/// occurrence has come, then sleeps until the next (at most a minute; woken when a journey is
+/// published, resumed or paused).
+pub struct ScheduleWorker {
+    journeys: Journeys,
+}
+
+impl ScheduleWorker {
+    /// A worker for `journeys`.
+    pub fn new(journeys: Journeys) -> Self {
+        Self { journeys }
+    }
+}
+
+impl Worker for ScheduleWorker {
+    fn name(&self) -> String {
+        "journeys.schedule".into()
+    }
+
+    async fn run_once(&mut self, _now: Timestamp) -> Result<Outcome, WorkError> {
+        let next = self.journeys.fire_schedules().await?;
+        Ok(Outcome::Idle { next_due: Some(next) })
+    }
+}

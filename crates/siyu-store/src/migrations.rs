@@ -113,6 +113,12 @@ const VERSIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../migrations/sqlite/0018_channel_callbacks.sql"),
         include_str!("../migrations/postgres/0018_channel_callbacks.sql"),
     ),
+    (
+        19,
+        "journey firings",
+        include_str!("../migrations/sqlite/0019_journey_firings.sql"),
+        include_str!("../migrations/postgres/0019_journey_firings.sql"),
+    ),
 ];
 
 /// Which dialect's files to use.

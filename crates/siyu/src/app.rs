@@ -180,8 +180,9 @@ pub fn spawn_send_worker(runner: &mut Runner, services: &Services) {
 }
 
 /// Starts the journeys' workers: `journeys.enter` (woken when an event fires a trigger or reaches
-/// a goal: enters the customers, converts the goals) and `journeys.step` (runs due entries, under a
-/// lease; woken when customers enter, looking every second for entries another process made).
+/// a goal: enters the customers, converts the goals), `journeys.step` (runs due entries, under a
+/// lease; woken when customers enter, looking every second for entries another process made) and
+/// `journeys.schedule` (fires broadcasts and anniversaries when their occurrence comes).
 pub fn spawn_journey_workers(runner: &mut Runner, services: &Services) {
     let journeys = services.journeys.clone();
     let enter = OnWake::new("journeys.enter", move || {
@@ -192,6 +193,8 @@ pub fn spawn_journey_workers(runner: &mut Runner, services: &Services) {
     let owner = format!("{}-{}-journeys", std::process::id(), services.now().as_nanosecond());
     let step = siyu_jobs::journeys::StepWorker::new(services.journeys.clone(), owner, siyu_jobs::journeys::STEP_BATCH);
     runner.spawn_woken(step, services.journeys.step_wake().into());
+    let schedule = siyu_jobs::journeys::ScheduleWorker::new(services.journeys.clone());
+    runner.spawn_woken(schedule, services.journeys.schedule_wake().into());
 }
 
 /// Returns whether cookies must carry `Secure`: whenever the public URL is https.

@@ -45,6 +45,35 @@ pub enum Trigger {
     },
     /// An API call names the customers (`POST /api/v1/journeys/{id}/entries`).
     Api,
+    /// A broadcast: the segment's members enter at a moment (`at`, once) or on a schedule
+    /// (`cron`, five fields — minute, hour, day of month, month, day of week — in the workspace's
+    /// time zone). Each occurrence enters a customer at most once.
+    Broadcast {
+        /// The segment's key.
+        segment: String,
+        /// The one moment (RFC 3339).
+        #[serde(default)]
+        #[schema(value_type = Option<String>, format = DateTime)]
+        at: Option<jiff::Timestamp>,
+        /// The recurring schedule (`0 10 * * MON`: Mondays at 10:00).
+        #[serde(default)]
+        cron: Option<String>,
+    },
+    /// The anniversary of a date trait (`birthday`, `member_since`: `YYYY-MM-DD` or an RFC 3339
+    /// time), at a local time of day in the workspace's time zone: each year's anniversary enters
+    /// a customer at most once (29 February's are kept on 28 February in other years).
+    Anniversary {
+        /// The trait holding the date.
+        #[serde(rename = "trait")]
+        key: String,
+        /// The time of day (`HH:MM`, default `09:00`).
+        #[serde(default = "default_anniversary_time")]
+        time: String,
+    },
+}
+
+fn default_anniversary_time() -> String {
+    "09:00".into()
 }
 
 /// A branch's test of the customer, as they are when the branch runs.
@@ -399,6 +428,28 @@ impl Definition {
                 if !known.segments.contains(segment) =>
             {
                 errors.push(FieldError::new("trigger.segment", format!("no segment \"{segment}\"")));
+            }
+            Trigger::Broadcast { segment, at, cron } => {
+                if !known.segments.contains(segment) {
+                    errors.push(FieldError::new("trigger.segment", format!("no segment \"{segment}\"")));
+                }
+                match (at, cron) {
+                    (Some(_), None) => {}
+                    (None, Some(cron)) => {
+                        if let Err(reason) = super::schedule::parse_cron(cron) {
+                            errors.push(FieldError::new("trigger.cron", reason));
+                        }
+                    }
+                    _ => errors.push(FieldError::new("trigger", "a broadcast needs either at or cron")),
+                }
+            }
+            Trigger::Anniversary { key, time } => {
+                if key.trim().is_empty() || key.len() > 64 {
+                    errors.push(FieldError::new("trigger.trait", "must be a trait's key (1 to 64 characters)"));
+                }
+                if crate::channels::guardrails::QuietHours::parse(time, "00:00").is_err() {
+                    errors.push(FieldError::new("trigger.time", format!("\"{time}\" is not HH:MM")));
+                }
             }
             _ => {}
         }

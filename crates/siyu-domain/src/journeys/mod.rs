@@ -13,11 +13,13 @@
 //!
 //! Triggers hear appended events on the events' feed (an event trigger, `Segment Entered`/
 //! `Exited` for segment triggers, the goal event for conversions) and enter customers by the
-//! triggering event's id, so the same event enters a customer once.
+//! triggering event's id, so the same event enters a customer once. Broadcasts and anniversaries
+//! are fired by [`schedule`] at their occurrences, each occurrence entering a customer once.
 
 pub mod definition;
 pub mod engine;
 mod personal_data;
+pub mod schedule;
 pub mod service;
 pub mod store;
 

@@ -77,6 +77,19 @@ pub struct JourneyStats {
     /// Per split arm: entries and conversions.
     #[schema(value_type = Object)]
     pub arms: BTreeMap<String, BTreeMap<String, i64>>,
+    /// A scheduled trigger's latest occurrences that fired (newest first, up to 20), with how many
+    /// customers each entered.
+    pub firings: Vec<Firing>,
+}
+
+/// An occurrence of a scheduled trigger that fired.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct Firing {
+    /// The occurrence.
+    #[schema(value_type = String, format = DateTime)]
+    pub occurrence: jiff::Timestamp,
+    /// Customers it entered.
+    pub entered: u64,
 }
 
 /// A customer's entry as shown (their activity on journeys).
@@ -124,6 +137,9 @@ impl From<StoredEntry> for EntryView {
 #[derive(Clone, Debug)]
 pub(crate) struct Live {
     pub(crate) id: i64,
+    /// When it was last published or its status changed (a scheduled trigger fires no occurrence
+    /// from before).
+    pub(crate) since: jiff::Timestamp,
     /// The latest version's definition (its trigger and goal).
     pub(crate) definition: Arc<Definition>,
     /// Every version's event waits: (version, node, event, filter).
@@ -158,13 +174,15 @@ pub struct Journeys {
     /// Published definitions by (journey, version).
     pub(crate) definitions: Arc<Mutex<Definitions>>,
     /// Each workspace's active journeys (a workspace not here has none).
-    live: Arc<Mutex<HashMap<WorkspaceId, Arc<Vec<Live>>>>>,
+    pub(crate) live: Arc<Mutex<HashMap<WorkspaceId, Arc<Vec<Live>>>>>,
     /// Hits waiting for the entry worker, and how many were dropped because too many waited.
     pending: Arc<Mutex<Pending>>,
     /// Wakes the entry worker.
     enter_wake: Arc<tokio::sync::Notify>,
     /// Wakes the step worker.
     pub(crate) step_wake: Arc<tokio::sync::Notify>,
+    /// Wakes the schedule worker (a journey published, resumed or paused).
+    schedule_wake: Arc<tokio::sync::Notify>,
     /// What the step worker measured: node executions, and (when asked) each wait's lateness.
     pub(crate) probe: Arc<Probe>,
 }
@@ -221,6 +239,7 @@ impl Journeys {
             pending: Arc::default(),
             enter_wake: Arc::default(),
             step_wake: Arc::default(),
+            schedule_wake: Arc::default(),
             probe: Arc::default(),
         }
     }
@@ -244,6 +263,11 @@ impl Journeys {
     /// What wakes the step worker.
     pub fn step_wake(&self) -> Arc<tokio::sync::Notify> {
         self.step_wake.clone()
+    }
+
+    /// What wakes the schedule worker.
+    pub fn schedule_wake(&self) -> Arc<tokio::sync::Notify> {
+        self.schedule_wake.clone()
     }
 
     async fn stored(&self, ws: WorkspaceId, id: i64) -> DomainResult<StoredJourney> {
@@ -412,10 +436,11 @@ impl Journeys {
                         }
                     }
                 }
-                live.push(Live { id: journey.id, definition, waits });
+                live.push(Live { id: journey.id, since: journey.updated_at, definition, waits });
             }
         }
         self.live.lock().expect("live journeys").insert(ws, Arc::new(live));
+        self.schedule_wake.notify_one();
         Ok(())
     }
 
@@ -485,7 +510,7 @@ impl Journeys {
 
     /// Enters customers on a journey under its re-entry policy, records `Journey Entered` for each
     /// new entry and wakes the step worker; returns how many entered.
-    async fn enter(
+    pub(crate) async fn enter(
         &self,
         ws: WorkspaceId,
         id: i64,
@@ -603,6 +628,13 @@ impl Journeys {
                 arm.insert("converted".into(), converted);
             }
         }
+        stats.firings = self
+            .store
+            .firings(ws, id, 20)
+            .await?
+            .into_iter()
+            .map(|(occurrence, entered)| Firing { occurrence, entered })
+            .collect();
         Ok(stats)
     }
 
@@ -685,7 +717,7 @@ impl Subscriber<EventChanges> for Journeys {
                         event.name == crate::segments::SEGMENT_EXITED
                             && matches_filter(&event.properties, &[("segment_key".into(), json!(segment))].into())
                     }
-                    Trigger::Api => false,
+                    Trigger::Api | Trigger::Broadcast { .. } | Trigger::Anniversary { .. } => false,
                 };
                 if fires {
                     hits.push(Hit::Enter { journey: journey.id, customer: event.customer, key: trigger_key(event) });

@@ -328,4 +328,22 @@ pub trait JourneyStore: Send + Sync {
     async fn complete_task(&self, ws: WorkspaceId, id: i64, now: jiff::Timestamp) -> Result<(), StoreError>;
     /// Deletes these customers' entries and tasks (an erasure).
     async fn erase_entries(&self, ws: WorkspaceId, customers: &[CustomerId]) -> Result<(), StoreError>;
+    /// Whether the journey's scheduled trigger fired for the occurrence at `occurrence`.
+    async fn fired(&self, ws: WorkspaceId, journey: i64, occurrence: jiff::Timestamp) -> Result<bool, StoreError>;
+    /// Records that the journey's scheduled trigger fired for `occurrence`, entering `entered`.
+    async fn note_fired(
+        &self,
+        ws: WorkspaceId,
+        journey: i64,
+        occurrence: jiff::Timestamp,
+        entered: u64,
+        at: jiff::Timestamp,
+    ) -> Result<(), StoreError>;
+    /// The journey's latest firings, newest first: (occurrence, customers entered).
+    async fn firings(
+        &self,
+        ws: WorkspaceId,
+        journey: i64,
+        limit: usize,
+    ) -> Result<Vec<(jiff::Timestamp, u64)>, StoreError>;
 }

@@ -245,3 +245,98 @@ pub(crate) async fn an_abandoned_cart_waits_for_the_order_or_reminds(f: Fixture)
     let stats = journeys.stats(&owner, id).await.unwrap();
     assert_eq!((stats.nodes["wait"]["passed"], stats.nodes["wait"]["timed_out"]), (2, 1));
 }
+
+/// A customer with a birthday (a sealed trait), a cohort (its year) and a membership time.
+async fn born(services: &Services, owner: &Principal, phone: &str, birthday: &str, member_since: &str) -> CustomerId {
+    let input = serde_json::from_value(serde_json::json!({
+        "identities": [{"type": "phone", "value": phone}],
+        "traits": {"birthday": birthday, "cohort": &birthday[..4], "member_since": member_since},
+    }))
+    .unwrap();
+    services.customers.upsert_customer(owner, input).await.unwrap().id
+}
+
+fn scheduled(name: &str, trigger: serde_json::Value) -> JourneyInput {
+    serde_json::from_value(serde_json::json!({
+        "name": name,
+        "definition": {"trigger": trigger, "start": "end", "nodes": {"end": {"type": "exit"}}, "reentry": {"policy": "always"}},
+    }))
+    .unwrap()
+}
+
+pub(crate) async fn broadcasts_and_anniversaries_fire_once_per_occurrence(f: Fixture) {
+    let (_, url) = receiver(&f.clock, Vec::new()).await;
+    let (services, owner) = services(&f, &url, false).await;
+    let journeys = &services.journeys;
+    // The fixture starts at 16:00 in Shanghai on 15 January 2027.
+    let today = born(&services, &owner, "+8613700000001", "1990-01-15", "2024-03-01").await;
+    // Joined on 15 January in Shanghai (14 January in UTC).
+    let also_today = born(&services, &owner, "+8613700000002", "1985-01-15", "2020-01-14T18:30:00Z").await;
+    let tomorrow = born(&services, &owner, "+8613700000003", "1990-01-16", "2020-01-14T15:30:00Z").await;
+    let leap = born(&services, &owner, "+8613700000004", "2000-02-29", "2000-02-29").await;
+    let segment = siyu_domain::segments::SegmentInput {
+        key: "born-in-1990".into(),
+        name: None,
+        definition: None,
+        text: Some("trait.cohort = \"1990\"".into()),
+    };
+    services.segments.save_segment(&owner, &segment, false).await.unwrap();
+
+    let birthday = journeys
+        .create(
+            &owner,
+            &scheduled("生日祝福", serde_json::json!({"type": "anniversary", "trait": "birthday", "time": "17:00"})),
+        )
+        .await
+        .unwrap()
+        .id;
+    journeys.publish(&owner, birthday).await.unwrap();
+    let joined = serde_json::json!({"type": "anniversary", "trait": "member_since", "time": "17:00"});
+    let anniversary = journeys.create(&owner, &scheduled("入会周年", joined)).await.unwrap().id;
+    journeys.publish(&owner, anniversary).await.unwrap();
+    let weekly = serde_json::json!({"type": "broadcast", "segment": "born-in-1990", "cron": "30 17 * * FRI"});
+    let broadcast = journeys.create(&owner, &scheduled("周五推送", weekly)).await.unwrap().id;
+    journeys.publish(&owner, broadcast).await.unwrap();
+
+    // 16:00: yesterday's 17:00 came before the journey was published, today's has not come.
+    let next = journeys.fire_schedules().await.unwrap();
+    assert_eq!(next, start().checked_add(SignedDuration::from_secs(60)).unwrap(), "at most a minute's sleep");
+    let owner_ref = &owner;
+    let entered = |c: CustomerId| async move { journeys.customer_entries(owner_ref, c).await.unwrap().len() };
+    assert_eq!(entered(today).await, 0);
+
+    // 17:00:05: the two born on 15 January enter the birthday journey, and the one who joined on
+    // 15 January in Shanghai the membership one — once however often the round runs.
+    f.clock.advance(SignedDuration::from_secs(3605));
+    journeys.fire_schedules().await.unwrap();
+    journeys.fire_schedules().await.unwrap();
+    assert_eq!((entered(today).await, entered(also_today).await), (1, 2));
+    assert_eq!((entered(tomorrow).await, entered(leap).await), (0, 0));
+
+    // 17:30 on a Friday: the segment's members (born in 1990) enter the broadcast, once.
+    f.clock.advance(SignedDuration::from_secs(30 * 60));
+    journeys.fire_schedules().await.unwrap();
+    journeys.fire_schedules().await.unwrap();
+    assert_eq!((entered(today).await, entered(tomorrow).await, entered(also_today).await), (2, 1, 2));
+    let firings = services.stores.journeys.firings(f.workspaces[0], broadcast, 10).await.unwrap();
+    assert_eq!(firings.len(), 1);
+    assert_eq!(firings[0].1, 2);
+
+    // A paused journey fires nothing; the next day's birthdays enter on the next day.
+    journeys.set_status(&owner, broadcast, JourneyStatus::Paused).await.unwrap();
+    f.clock.advance(SignedDuration::from_hours(24));
+    journeys.fire_schedules().await.unwrap();
+    assert_eq!(entered(tomorrow).await, 2, "the birthday journey, the next day");
+    assert_eq!(services.stores.journeys.firings(f.workspaces[0], broadcast, 10).await.unwrap().len(), 1);
+
+    // A broadcast needs at or cron, and a cron of five fields.
+    let bad =
+        scheduled("坏", serde_json::json!({"type": "broadcast", "segment": "born-in-1990", "cron": "0 0 9 * * *"}));
+    let id = journeys.create(&owner, &bad).await.unwrap().id;
+    let error = journeys.publish(&owner, id).await.unwrap_err().to_string();
+    assert!(error.contains("trigger.cron") && error.contains("five fields"), "{error}");
+    let both = scheduled("坏", serde_json::json!({"type": "broadcast", "segment": "nope"}));
+    let id = journeys.create(&owner, &both).await.unwrap().id;
+    let error = journeys.publish(&owner, id).await.unwrap_err().to_string();
+    assert!(error.contains("trigger.segment") && error.contains("either at or cron"), "{error}");
+}

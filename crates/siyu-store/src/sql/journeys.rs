@@ -575,6 +575,67 @@ impl JourneyStore for SqlStore {
         Ok(())
     }
 
+    async fn fired(&self, ws: WorkspaceId, journey: i64, occurrence: jiff::Timestamp) -> Result<bool, StoreError> {
+        let found: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM journey_firings WHERE workspace_id = $1 AND journey_id = $2 AND occurrence = $3",
+        )
+        .bind(ws.0)
+        .bind(journey)
+        .bind(millis(occurrence))
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(found > 0)
+    }
+
+    async fn note_fired(
+        &self,
+        ws: WorkspaceId,
+        journey: i64,
+        occurrence: jiff::Timestamp,
+        entered: u64,
+        at: jiff::Timestamp,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO journey_firings (workspace_id, journey_id, occurrence, entered, fired_at) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (journey_id, occurrence) DO NOTHING",
+        )
+        .bind(ws.0)
+        .bind(journey)
+        .bind(millis(occurrence))
+        .bind(i64::try_from(entered).unwrap_or(i64::MAX))
+        .bind(millis(at))
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        tx.commit().await
+    }
+
+    async fn firings(
+        &self,
+        ws: WorkspaceId,
+        journey: i64,
+        limit: usize,
+    ) -> Result<Vec<(jiff::Timestamp, u64)>, StoreError> {
+        let rows: Vec<(i64, i64)> = sqlx::query_as(
+            "SELECT occurrence, entered FROM journey_firings WHERE workspace_id = $1 AND journey_id = $2 \
+             ORDER BY occurrence DESC LIMIT $3",
+        )
+        .bind(ws.0)
+        .bind(journey)
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        rows.into_iter()
+            .map(|(occurrence, entered)| {
+                let at = jiff::Timestamp::from_millisecond(occurrence).map_err(|_| corrupt("firing time", &occurrence.to_string()))?;
+                Ok((at, u64::try_from(entered).unwrap_or(0)))
+            })
+            .collect()
+    }
+
     async fn erase_entries(&self, ws: WorkspaceId, customers: &[CustomerId]) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
         for chunk in customers.chunks(CHUNK) {

@@ -21,6 +21,7 @@ async fn healthz_lists_the_background_workers_and_their_states() {
             "channels.send",
             "journeys.enter",
             "journeys.step",
+            "journeys.schedule",
             "models.refresh",
             "segments.refresh"
         ]
