@@ -6,9 +6,11 @@ use crate::email::{Email, EmailConfig, SmtpSecurity};
 use crate::http::ConfigError;
 use crate::robots::{Robot, RobotConfig, RobotKind};
 use crate::sms::{AnswerFields, BodyFormat, PhoneFormat, Sms, SmsAuth, SmsConfig};
+use crate::tencent_api::{ApiConfig, Platform, TencentApi};
 use crate::webhook::{Webhook, WebhookConfig};
+use crate::wechat::{Notification, WeChatNotify};
 use crate::wecom::{CallbackCrypto, CallbackError, xml_fields};
-use crate::wecom_api::{WeComApi, WeComApiConfig, WeComGroupSend};
+use crate::wecom_api::WeComGroupSend;
 use secrecy::SecretString;
 use serde_json::Value;
 use siyu_core::clock::Clock;
@@ -22,8 +24,6 @@ use siyu_domain::customers::consent::Channel as ConsentChannel;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// WeCom's API, the default base URL of a `wecom` channel.
-pub const WECOM_BASE_URL: &str = "https://qyapi.weixin.qq.com";
 /// A channel's attempt limit unless its `timeout_ms` says otherwise.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -41,6 +41,20 @@ const KINDS: &[ChannelKind] = &[
         secrets: &["secret", "callback_token", "encoding_aes_key"],
         address: Some(IdentityKind::WecomExternalUserid),
         consent: Some(ConsentChannel::Wecom),
+        for_customers: true,
+    },
+    ChannelKind {
+        name: "wechat_mp",
+        secrets: &["secret"],
+        address: Some(IdentityKind::WechatOpenid),
+        consent: Some(ConsentChannel::WechatMp),
+        for_customers: true,
+    },
+    ChannelKind {
+        name: "wechat_mini",
+        secrets: &["secret"],
+        address: Some(IdentityKind::WechatOpenid),
+        consent: Some(ConsentChannel::WechatMp),
         for_customers: true,
     },
     ChannelKind {
@@ -229,6 +243,34 @@ fn open_wecom_callback(spec: &ChannelSpec, callback: &SignedCallback) -> Result<
     }
 }
 
+impl Factory {
+    /// A Tencent API client from a channel's `base_url`, `timeout_ms` and `secret`, for `app_id`
+    /// (problems go to `r`; the client's own refusal is the inner error).
+    fn api(
+        &self,
+        r: &mut Reader<'_>,
+        platform: Platform,
+        app_id: Option<String>,
+    ) -> Option<Result<Arc<TencentApi>, Vec<FieldError>>> {
+        let base = r.text("base_url", false).unwrap_or_else(|| platform.default_base_url().to_string());
+        let base_url = r.url("settings.base_url", &base);
+        let secret = r.secret("secret", true);
+        let timeout = r.timeout();
+        let ((app_id, base_url), secret) = app_id.zip(base_url).zip(secret)?;
+        let config = ApiConfig {
+            platform,
+            base_url,
+            app_id,
+            secret,
+            timeout,
+            allow_private_addresses: self.allow_private_addresses,
+        };
+        Some(
+            TencentApi::new(config, self.clock.clone()).map(Arc::new).map_err(|e| config_error("settings.base_url", e)),
+        )
+    }
+}
+
 impl ChannelFactory for Factory {
     fn kinds(&self) -> &[ChannelKind] {
         KINDS
@@ -323,15 +365,9 @@ impl ChannelFactory for Factory {
                     r.errors.push(FieldError::new("settings.welcome", "must be a text (a template)"));
                 }
                 let sender = r.text("sender", true);
-                let base = r.text("base_url", false).unwrap_or_else(|| WECOM_BASE_URL.to_string());
-                let base_url = r.url("settings.base_url", &base);
-                let secret = r.secret("secret", true);
-                let timeout = r.timeout();
-                let ((corp_id, sender), (base_url, secret)) = r.done(corp_id.zip(sender).zip(base_url.zip(secret)))?;
-                let config = WeComApiConfig { base_url, corp_id, secret, timeout, allow_private_addresses: private };
-                let api =
-                    WeComApi::new(config, self.clock.clone()).map_err(|e| config_error("settings.base_url", e))?;
-                Ok(Arc::new(WeComGroupSend::new(Arc::new(api), sender)))
+                let api = self.api(&mut r, Platform::WeCom, corp_id);
+                let (api, sender) = r.done(api.zip(sender))?;
+                Ok(Arc::new(WeComGroupSend::new(api?, sender)))
             }
             "sms" => {
                 r.only(&[
@@ -425,6 +461,49 @@ impl ChannelFactory for Factory {
                 })?;
                 Ok(Arc::new(sms))
             }
+            "wechat_mp" | "wechat_mini" => {
+                let official = spec.kind == "wechat_mp";
+                let settings: &[&str] = match official {
+                    true => &[
+                        "app_id",
+                        "template_id",
+                        "url",
+                        "miniprogram_app_id",
+                        "miniprogram_page",
+                        "base_url",
+                        "timeout_ms",
+                    ],
+                    false => &["app_id", "template_id", "page", "state", "base_url", "timeout_ms"],
+                };
+                r.only(settings);
+                let app_id = r.text("app_id", true);
+                let template_id = r.text("template_id", false);
+                let notification = if official {
+                    let url = r.text("url", false);
+                    if let Some(url) = &url {
+                        r.url("settings.url", url);
+                    }
+                    let miniprogram = match (r.text("miniprogram_app_id", false), r.text("miniprogram_page", false)) {
+                        (Some(app), Some(page)) => Some((app, page)),
+                        (None, None) => None,
+                        _ => {
+                            r.errors.push(FieldError::new(
+                                "settings.miniprogram_page",
+                                "miniprogram_app_id and miniprogram_page go together",
+                            ));
+                            None
+                        }
+                    };
+                    Notification::Template { url, miniprogram }
+                } else {
+                    let page = r.text("page", false);
+                    let state = r.choice("state", &["formal", "trial", "developer"]).to_string();
+                    Notification::Subscribe { page, state }
+                };
+                let api = self.api(&mut r, Platform::WeChat, app_id);
+                let api = r.done(api)?;
+                Ok(Arc::new(WeChatNotify::new(api?, notification, template_id)))
+            }
             "dingtalk" | "feishu" => {
                 r.only(&["timeout_ms"]);
                 let url = r.secret("url", true);
@@ -497,6 +576,22 @@ mod tests {
             ["settings.sender"]
         );
         assert_eq!(fields(public.build(&spec("dingtalk", serde_json::json!({}), &[]))), ["secrets.url"]);
+        // WeChat: the app id and secret; a half-given mini-program link and an unknown state named.
+        assert_eq!(
+            fields(public.build(&spec("wechat_mp", serde_json::json!({}), &[]))),
+            ["settings.app_id", "secrets.secret"]
+        );
+        let mp = serde_json::json!({"app_id": "wx1", "miniprogram_app_id": "wx2"});
+        assert_eq!(fields(public.build(&spec("wechat_mp", mp, &[("secret", "s")]))), ["settings.miniprogram_page"]);
+        let mini = serde_json::json!({"app_id": "wx1", "state": "beta", "url": "https://x"});
+        assert_eq!(
+            fields(public.build(&spec("wechat_mini", mini, &[("secret", "s")]))),
+            ["settings.url", "settings.state"]
+        );
+        assert!(
+            fields(public.build(&spec("wechat_mini", serde_json::json!({"app_id": "wx1"}), &[("secret", "s")])))
+                .is_empty()
+        );
         // SMS: Yunpian's form by default, which needs the API key; a misspelt placeholder is named.
         assert_eq!(
             fields(public.build(&spec("sms", serde_json::json!({"sign_name": "思语"}), &[]))),

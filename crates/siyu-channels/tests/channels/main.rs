@@ -9,5 +9,6 @@ mod email;
 mod robots;
 mod sms;
 mod webhook;
+mod wechat;
 mod wecom_api;
 mod wecom_vectors;

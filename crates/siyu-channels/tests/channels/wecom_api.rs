@@ -6,7 +6,8 @@ use axum::Json;
 use axum::extract::{Query, State};
 use secrecy::SecretString;
 use serde_json::{Value, json};
-use siyu_channels::wecom_api::{ApiError, WeComApi, WeComApiConfig, WeComGroupSend};
+use siyu_channels::tencent_api::{ApiConfig, ApiError, Platform, TencentApi};
+use siyu_channels::wecom_api::WeComGroupSend;
 use siyu_core::clock::ManualClock;
 use siyu_domain::channels::{ChannelAdapter, Delivery, OutgoingMessage};
 use std::collections::HashMap;
@@ -72,15 +73,16 @@ async fn double() -> (Arc<Double>, String) {
     (double, base)
 }
 
-fn api(base: &str, secret: &str, clock: &Arc<ManualClock>) -> WeComApi {
-    let config = WeComApiConfig {
+fn api(base: &str, secret: &str, clock: &Arc<ManualClock>) -> TencentApi {
+    let config = ApiConfig {
+        platform: Platform::WeCom,
         base_url: base.parse().unwrap(),
-        corp_id: CORP.into(),
+        app_id: CORP.into(),
         secret: SecretString::from(secret),
         timeout: Duration::from_secs(5),
         allow_private_addresses: true,
     };
-    WeComApi::new(config, clock.clone()).unwrap()
+    TencentApi::new(config, clock.clone()).unwrap()
 }
 
 const PATH: &str = "/cgi-bin/externalcontact/add_msg_template";
@@ -113,7 +115,7 @@ async fn failures_name_wecoms_code_and_what_it_means_for_a_send() {
     let (double, base) = double().await;
     let wrong = api(&base, "not-the-secret", &clock);
     let error = wrong.post(PATH, &json!({})).await.unwrap_err();
-    assert_eq!(error, ApiError::Code { code: 40001, message: "invalid credential".into() });
+    assert_eq!(error, ApiError::Code { platform: Platform::WeCom, code: 40001, message: "invalid credential".into() });
     assert_eq!(error.delivery(), Delivery::Rejected { reason: "WeCom errcode 40001: invalid credential".into() });
 
     let api = api(&base, SECRET, &clock);
