@@ -65,3 +65,31 @@ impl Worker for ScheduleWorker {
         Ok(Outcome::Idle { next_due: Some(next) })
     }
 }
+
+/// How often the `journeys.position` worker saves the triggers' positions.
+pub const POSITION_EVERY: jiff::SignedDuration = jiff::SignedDuration::from_secs(5);
+
+/// The `journeys.position` worker: on its first round reads each workspace's event log from its
+/// triggers' saved position (what no process heard before a crash), then every few seconds saves
+/// the positions (and reads again a workspace whose hits were dropped).
+pub struct PositionWorker {
+    journeys: Journeys,
+}
+
+impl PositionWorker {
+    /// A worker for `journeys`.
+    pub fn new(journeys: Journeys) -> Self {
+        Self { journeys }
+    }
+}
+
+impl Worker for PositionWorker {
+    fn name(&self) -> String {
+        "journeys.position".into()
+    }
+
+    async fn run_once(&mut self, now: Timestamp) -> Result<Outcome, WorkError> {
+        self.journeys.save_positions().await?;
+        Ok(Outcome::Idle { next_due: now.checked_add(POSITION_EVERY).ok() })
+    }
+}

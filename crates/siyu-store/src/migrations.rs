@@ -119,6 +119,12 @@ const VERSIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../migrations/sqlite/0019_journey_firings.sql"),
         include_str!("../migrations/postgres/0019_journey_firings.sql"),
     ),
+    (
+        20,
+        "journey positions",
+        include_str!("../migrations/sqlite/0020_journey_positions.sql"),
+        include_str!("../migrations/postgres/0020_journey_positions.sql"),
+    ),
 ];
 
 /// Which dialect's files to use.

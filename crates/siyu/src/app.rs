@@ -182,7 +182,8 @@ pub fn spawn_send_worker(runner: &mut Runner, services: &Services) {
 /// Starts the journeys' workers: `journeys.enter` (woken when an event fires a trigger or reaches
 /// a goal: enters the customers, converts the goals), `journeys.step` (runs due entries, under a
 /// lease; woken when customers enter, looking every second for entries another process made) and
-/// `journeys.schedule` (fires broadcasts and anniversaries when their occurrence comes).
+/// `journeys.schedule` (fires broadcasts and anniversaries when their occurrence comes) and
+/// `journeys.position` (the triggers' durable position in the event log, read from after a crash).
 pub fn spawn_journey_workers(runner: &mut Runner, services: &Services) {
     let journeys = services.journeys.clone();
     let enter = OnWake::new("journeys.enter", move || {
@@ -195,6 +196,7 @@ pub fn spawn_journey_workers(runner: &mut Runner, services: &Services) {
     runner.spawn_woken(step, services.journeys.step_wake().into());
     let schedule = siyu_jobs::journeys::ScheduleWorker::new(services.journeys.clone());
     runner.spawn_woken(schedule, services.journeys.schedule_wake().into());
+    runner.spawn(siyu_jobs::journeys::PositionWorker::new(services.journeys.clone()));
 }
 
 /// Returns whether cookies must carry `Secure`: whenever the public URL is https.

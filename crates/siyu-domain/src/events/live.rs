@@ -4,7 +4,7 @@
 use super::Events;
 use crate::access::{Permission, Principal};
 use crate::error::{DomainError, DomainResult};
-use crate::events::{EventIndex, EventKind, NewEvent, ORDER_REFUNDED, order_cents, order_id, refund_cents};
+use crate::events::{EventIndex, EventKind, EventView, NewEvent, ORDER_REFUNDED, order_cents, order_id, refund_cents};
 use siyu_analytics::props::EMPTY_SET;
 use siyu_analytics::{EventColumns, EventColumnsBuilder, EventNames, Index, PropTable, RawEvent};
 use siyu_core::CustomerId;
@@ -179,6 +179,30 @@ impl Events {
             self.save_index_snapshot(ws, meta, live.base.clone(), names, live.props.clone()).await;
         }
         Ok((live, opener))
+    }
+
+    /// Reads the workspace's events appended after `checkpoint` (from [`Self::log_checkpoint`] or
+    /// an earlier read), opened; returns the checkpoint after the last one.
+    pub(crate) async fn read_log_since(
+        &self,
+        ws: WorkspaceId,
+        checkpoint: &str,
+        visit: &mut (dyn for<'e> FnMut(&EventView<'e>) + Send),
+    ) -> DomainResult<String> {
+        let mut opener = self.opener_for(ws, None).await?;
+        let (_, after) = self
+            .store
+            .scan_since(ws, checkpoint, &mut |event| {
+                let opened = opener.open(event);
+                visit(&opened.view());
+            })
+            .await?;
+        Ok(after)
+    }
+
+    /// The checkpoint after the last event appended to the workspace's log so far.
+    pub(crate) async fn log_checkpoint(&self, ws: WorkspaceId) -> DomainResult<String> {
+        Ok(self.store.checkpoint(ws).await?)
     }
 
     /// Appends events durably and adds them to the live index (if it is loaded), so they are

@@ -13,12 +13,14 @@
 //!
 //! Triggers hear appended events on the events' feed (an event trigger, `Segment Entered`/
 //! `Exited` for segment triggers, the goal event for conversions) and enter customers by the
-//! triggering event's id, so the same event enters a customer once. Broadcasts and anniversaries
+//! triggering event's id, so the same event enters a customer once; [`position`] keeps their
+//! durable position in the event log and reads the log again from it after a crash. Broadcasts and anniversaries
 //! are fired by [`schedule`] at their occurrences, each occurrence entering a customer once.
 
 pub mod definition;
 pub mod engine;
 mod personal_data;
+pub mod position;
 pub mod schedule;
 pub mod service;
 pub mod store;

@@ -162,6 +162,15 @@ type Definitions = HashMap<(i64, i64), Arc<Definition>>;
 /// Trigger hits waiting for the entry worker, and how many were dropped.
 type Pending = (Vec<(WorkspaceId, Hit)>, u64);
 
+/// The triggers' positions in the event log ([`super::position`]).
+#[derive(Default)]
+pub(crate) struct Positions {
+    /// Each workspace's log checkpoint as read on the position worker's last round.
+    pub(crate) read: HashMap<WorkspaceId, String>,
+    /// Workspaces whose hits were dropped: their events are read again from the saved position.
+    pub(crate) replay: std::collections::BTreeSet<WorkspaceId>,
+}
+
 /// Journeys and their entries.
 #[derive(Clone)]
 pub struct Journeys {
@@ -177,6 +186,8 @@ pub struct Journeys {
     pub(crate) live: Arc<Mutex<HashMap<WorkspaceId, Arc<Vec<Live>>>>>,
     /// Hits waiting for the entry worker, and how many were dropped because too many waited.
     pending: Arc<Mutex<Pending>>,
+    /// The triggers' positions in the event log.
+    pub(crate) positions: Arc<Mutex<Positions>>,
     /// Wakes the entry worker.
     enter_wake: Arc<tokio::sync::Notify>,
     /// Wakes the step worker.
@@ -240,6 +251,7 @@ impl Journeys {
             enter_wake: Arc::default(),
             step_wake: Arc::default(),
             schedule_wake: Arc::default(),
+            positions: Arc::default(),
             probe: Arc::default(),
         }
     }
@@ -553,11 +565,20 @@ impl Journeys {
             (std::mem::take(&mut pending.0), std::mem::take(&mut pending.1))
         };
         if dropped > 0 {
-            tracing::warn!(dropped, "journey trigger hits dropped: more waited than the entry worker keeps");
+            tracing::warn!(
+                dropped,
+                "journey trigger hits dropped (more waited than the entry worker keeps): read again from the log"
+            );
         }
         if hits.is_empty() {
             return Ok(false);
         }
+        self.apply(hits).await?;
+        Ok(true)
+    }
+
+    /// Applies hits: event waits ended, goals converted, customers entered.
+    pub(crate) async fn apply(&self, hits: Vec<(WorkspaceId, Hit)>) -> DomainResult<()> {
         let mut enters: BTreeMap<(WorkspaceId, i64), Vec<NewEntry>> = BTreeMap::new();
         let mut goals: BTreeMap<(WorkspaceId, i64), Vec<CustomerId>> = BTreeMap::new();
         let mut seen: BTreeMap<(WorkspaceId, i64, i64, String), Vec<CustomerId>> = BTreeMap::new();
@@ -598,7 +619,7 @@ impl Journeys {
             let definition = self.definition(ws, journey, stored.version).await?;
             self.enter(ws, journey, &definition, &entries).await?;
         }
-        Ok(true)
+        Ok(())
     }
 
     /// A journey's counts (needs `analytics:read`).
@@ -659,7 +680,7 @@ impl Journeys {
         Ok(())
     }
 
-    fn queue(&self, ws: WorkspaceId, hits: Vec<Hit>) {
+    pub(crate) fn queue(&self, ws: WorkspaceId, hits: Vec<Hit>) {
         if hits.is_empty() {
             return;
         }
@@ -668,6 +689,9 @@ impl Journeys {
             let room = MAX_PENDING.saturating_sub(pending.0.len());
             let dropped = hits.len().saturating_sub(room);
             pending.1 += dropped as u64;
+            if dropped > 0 {
+                self.positions.lock().expect("positions").replay.insert(ws);
+            }
             pending.0.extend(hits.into_iter().take(room).map(|hit| (ws, hit)));
         }
         self.enter_wake.notify_one();
@@ -684,12 +708,9 @@ fn matches_filter(properties: &str, filter: &BTreeMap<String, Value>) -> bool {
 }
 
 /// The key that makes an event's trigger enter a customer once.
-fn trigger_key(event: &NewEvent) -> String {
-    if event.message_id.is_empty() {
-        format!("{}@{}", event.name, event.ts_us)
-    } else {
-        format!("event:{}", event.message_id)
-    }
+/// The trigger key of an event: its `messageId`, else its name and time.
+pub(crate) fn trigger_key(message_id: &str, name: &str, ts_us: i64) -> String {
+    if message_id.is_empty() { format!("{name}@{ts_us}") } else { format!("event:{message_id}") }
 }
 
 impl Subscriber<EventChanges> for Journeys {
@@ -703,40 +724,52 @@ impl Subscriber<EventChanges> for Journeys {
         }
         let mut hits = Vec::new();
         for event in events.iter() {
-            for journey in live.iter() {
-                let definition = &journey.definition;
-                let fires = match &definition.trigger {
-                    Trigger::Event { event: name, filter } => {
-                        event.name == *name && matches_filter(&event.properties, filter)
-                    }
-                    Trigger::SegmentEntered { segment } => {
-                        event.name == crate::segments::SEGMENT_ENTERED
-                            && matches_filter(&event.properties, &[("segment_key".into(), json!(segment))].into())
-                    }
-                    Trigger::SegmentExited { segment } => {
-                        event.name == crate::segments::SEGMENT_EXITED
-                            && matches_filter(&event.properties, &[("segment_key".into(), json!(segment))].into())
-                    }
-                    Trigger::Api | Trigger::Broadcast { .. } | Trigger::Anniversary { .. } => false,
-                };
-                if fires {
-                    hits.push(Hit::Enter { journey: journey.id, customer: event.customer, key: trigger_key(event) });
-                }
-                if definition.goal.as_ref().is_some_and(|goal| goal.event == event.name) {
-                    hits.push(Hit::Goal { journey: journey.id, customer: event.customer });
-                }
-                for (version, node, name, filter) in &journey.waits {
-                    if *name == event.name && matches_filter(&event.properties, filter) {
-                        hits.push(Hit::Event {
-                            journey: journey.id,
-                            version: *version,
-                            node: node.clone(),
-                            customer: event.customer,
-                        });
-                    }
-                }
-            }
+            let heard = Heard { customer: event.customer, name: &event.name, properties: &event.properties };
+            hits_of(&live, &heard, || trigger_key(&event.message_id, &event.name, event.ts_us), &mut hits);
         }
         self.queue(ws, hits);
+    }
+}
+
+/// An event as the triggers read it.
+pub(crate) struct Heard<'a> {
+    pub(crate) customer: CustomerId,
+    pub(crate) name: &'a str,
+    pub(crate) properties: &'a str,
+}
+
+/// What `event` does on the active journeys `live`: the triggers it fires (keyed by `key`), the
+/// goals it reaches, the event waits it ends.
+pub(crate) fn hits_of(live: &[Live], event: &Heard<'_>, key: impl Fn() -> String, hits: &mut Vec<Hit>) {
+    for journey in live {
+        let definition = &journey.definition;
+        let fires = match &definition.trigger {
+            Trigger::Event { event: name, filter } => event.name == name && matches_filter(event.properties, filter),
+            Trigger::SegmentEntered { segment } => {
+                event.name == crate::segments::SEGMENT_ENTERED
+                    && matches_filter(event.properties, &[("segment_key".into(), json!(segment))].into())
+            }
+            Trigger::SegmentExited { segment } => {
+                event.name == crate::segments::SEGMENT_EXITED
+                    && matches_filter(event.properties, &[("segment_key".into(), json!(segment))].into())
+            }
+            Trigger::Api | Trigger::Broadcast { .. } | Trigger::Anniversary { .. } => false,
+        };
+        if fires {
+            hits.push(Hit::Enter { journey: journey.id, customer: event.customer, key: key() });
+        }
+        if definition.goal.as_ref().is_some_and(|goal| goal.event == event.name) {
+            hits.push(Hit::Goal { journey: journey.id, customer: event.customer });
+        }
+        for (version, node, name, filter) in &journey.waits {
+            if name == event.name && matches_filter(event.properties, filter) {
+                hits.push(Hit::Event {
+                    journey: journey.id,
+                    version: *version,
+                    node: node.clone(),
+                    customer: event.customer,
+                });
+            }
+        }
     }
 }

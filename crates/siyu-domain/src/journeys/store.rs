@@ -328,6 +328,15 @@ pub trait JourneyStore: Send + Sync {
     async fn complete_task(&self, ws: WorkspaceId, id: i64, now: jiff::Timestamp) -> Result<(), StoreError>;
     /// Deletes these customers' entries and tasks (an erasure).
     async fn erase_entries(&self, ws: WorkspaceId, customers: &[CustomerId]) -> Result<(), StoreError>;
+    /// The workspace's triggers' saved position in its event log, if any.
+    async fn trigger_position(&self, ws: WorkspaceId) -> Result<Option<String>, StoreError>;
+    /// Saves the workspace's triggers' position in its event log.
+    async fn set_trigger_position(
+        &self,
+        ws: WorkspaceId,
+        checkpoint: &str,
+        at: jiff::Timestamp,
+    ) -> Result<(), StoreError>;
     /// Whether the journey's scheduled trigger fired for the occurrence at `occurrence`.
     async fn fired(&self, ws: WorkspaceId, journey: i64, occurrence: jiff::Timestamp) -> Result<bool, StoreError>;
     /// Records that the journey's scheduled trigger fired for `occurrence`, entering `entered`.

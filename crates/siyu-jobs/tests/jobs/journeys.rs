@@ -340,3 +340,52 @@ pub(crate) async fn broadcasts_and_anniversaries_fire_once_per_occurrence(f: Fix
     let error = journeys.publish(&owner, id).await.unwrap_err().to_string();
     assert!(error.contains("trigger.segment") && error.contains("either at or cron"), "{error}");
 }
+
+pub(crate) async fn a_trigger_no_process_heard_is_read_again_from_the_log(f: Fixture) {
+    let (_, url) = receiver(&f.clock, Vec::new()).await;
+    let (services, owner) = services(&f, &url, false).await;
+    let journeys = &services.journeys;
+    let ws = f.workspaces[0];
+    let id = journeys.create(&owner, &welcome_without_tag()).await.unwrap().id;
+    journeys.publish(&owner, id).await.unwrap();
+    let heard = customer(&services, &owner, "+8613600000001", true).await;
+    let lost = customer(&services, &owner, "+8613600000002", true).await;
+    let old = customer(&services, &owner, "+8613600000003", true).await;
+
+    // The position worker's first round notes where the log ends.
+    journeys.save_positions().await.unwrap();
+    services.events.append_events(&owner, &[event(heard, "Signed Up", "su-heard", start())]).await.unwrap();
+    journeys.apply_hits().await.unwrap();
+    // Appended to the log, then the process stopped before the feed carried them: no entry yet.
+    let before = start().checked_sub(SignedDuration::from_hours(1)).unwrap();
+    let unheard = [event(lost, "Signed Up", "su-lost", start()), event(old, "Signed Up", "su-old", before)];
+    services.stores.events.append(ws, &unheard).await.unwrap();
+    journeys.apply_hits().await.unwrap();
+    let owner_ref = &owner;
+    let entries = |c: CustomerId| async move { journeys.customer_entries(owner_ref, c).await.unwrap().len() };
+    assert_eq!((entries(heard).await, entries(lost).await), (1, 0));
+
+    // Read again from the saved position: the lost trigger enters, the heard one not twice, and an
+    // event that arrived before the journey was active enters nobody.
+    assert!(journeys.replay(ws).await.unwrap() >= 3);
+    assert_eq!((entries(heard).await, entries(lost).await, entries(old).await), (1, 1, 0));
+    // Again, and the same event on the feed: nothing more.
+    journeys.replay(ws).await.unwrap();
+    services.events.append_events(&owner, &[event(lost, "Signed Up", "su-lost", start())]).await.unwrap();
+    journeys.apply_hits().await.unwrap();
+    journeys.save_positions().await.unwrap();
+    journeys.save_positions().await.unwrap();
+    assert_eq!((entries(heard).await, entries(lost).await, entries(old).await), (1, 1, 0));
+}
+
+fn welcome_without_tag() -> JourneyInput {
+    serde_json::from_value(serde_json::json!({
+        "name": "新客",
+        "definition": {
+            "trigger": {"type": "event", "event": "Signed Up"},
+            "start": "wait",
+            "nodes": {"wait": {"type": "wait", "duration": "1d", "next": "end"}, "end": {"type": "exit"}},
+        }
+    }))
+    .unwrap()
+}

@@ -20,8 +20,9 @@ use std::sync::{Arc, Mutex};
 mod journeys;
 mod sends;
 use journeys::{
-    a_journey_waits_branches_sends_once_and_converts, an_abandoned_cart_waits_for_the_order_or_reminds,
-    broadcasts_and_anniversaries_fire_once_per_occurrence, two_step_workers_never_run_an_entry_twice,
+    a_journey_waits_branches_sends_once_and_converts, a_trigger_no_process_heard_is_read_again_from_the_log,
+    an_abandoned_cart_waits_for_the_order_or_reminds, broadcasts_and_anniversaries_fire_once_per_occurrence,
+    two_step_workers_never_run_an_entry_twice,
 };
 use sends::{
     a_message_is_sent_once_through_retries_and_a_refusal_is_dead_lettered,
@@ -104,6 +105,7 @@ both!(
     two_step_workers_never_run_an_entry_twice,
     an_abandoned_cart_waits_for_the_order_or_reminds,
     broadcasts_and_anniversaries_fire_once_per_occurrence,
+    a_trigger_no_process_heard_is_read_again_from_the_log,
     a_scheduled_job_runs_once_when_due_and_its_key_schedules_it_only_once,
     a_failing_job_is_retried_with_backoff_then_buried_with_the_reason,
     a_job_whose_worker_died_is_claimed_again_after_its_lease_and_buried_after_too_many,

@@ -575,6 +575,34 @@ impl JourneyStore for SqlStore {
         Ok(())
     }
 
+    async fn trigger_position(&self, ws: WorkspaceId) -> Result<Option<String>, StoreError> {
+        sqlx::query_scalar("SELECT checkpoint FROM journey_positions WHERE workspace_id = $1")
+            .bind(ws.0)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)
+    }
+
+    async fn set_trigger_position(
+        &self,
+        ws: WorkspaceId,
+        checkpoint: &str,
+        at: jiff::Timestamp,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO journey_positions (workspace_id, checkpoint, saved_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (workspace_id) DO UPDATE SET checkpoint = excluded.checkpoint, saved_at = excluded.saved_at",
+        )
+        .bind(ws.0)
+        .bind(checkpoint)
+        .bind(millis(at))
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        tx.commit().await
+    }
+
     async fn fired(&self, ws: WorkspaceId, journey: i64, occurrence: jiff::Timestamp) -> Result<bool, StoreError> {
         let found: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM journey_firings WHERE workspace_id = $1 AND journey_id = $2 AND occurrence = $3",

@@ -22,6 +22,7 @@ async fn healthz_lists_the_background_workers_and_their_states() {
             "journeys.enter",
             "journeys.step",
             "journeys.schedule",
+            "journeys.position",
             "models.refresh",
             "segments.refresh"
         ]
