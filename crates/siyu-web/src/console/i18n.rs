@@ -104,6 +104,11 @@ strings! {
     worker_index_upkeep: "分析索引维护（新事件并入、客户合并、删除后重建）", "Analytics index upkeep (folds, merged customers, rebuilds after erasure)";
     worker_segment_upkeep: "分群实时维护（新事件与画像变化）", "Live segment upkeep (new events and profile changes)";
     worker_segment_record: "分群进出记录（写入事件日志）", "Segment entry and exit records (into the event log)";
+    worker_send: "消息发送（同意、免打扰与频次规则，失败重试）", "Message sends (consent, quiet hours and caps; retries)";
+    worker_journey_enter: "旅程触发与目标（新事件进入旅程）", "Journey triggers and goals (new events enter journeys)";
+    worker_journey_step: "旅程执行（到期的等待与动作）", "Journey steps (due waits and actions)";
+    worker_journey_schedule: "定时旅程（群发与纪念日）", "Scheduled journeys (broadcasts and anniversaries)";
+    worker_journey_position: "旅程触发位置（崩溃后从事件日志补回）", "Journey trigger position (replayed from the event log after a crash)";
     worker_starting: "启动中", "Starting";
     worker_working: "运行中", "Working";
     worker_idle: "空闲，等待下次运行", "Idle until the next run";

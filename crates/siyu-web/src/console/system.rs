@@ -42,6 +42,11 @@ fn worker_name(t: &Text, name: &str) -> String {
         "index.upkeep" => t.worker_index_upkeep.into(),
         "segments.upkeep" => t.worker_segment_upkeep.into(),
         "segments.record" => t.worker_segment_record.into(),
+        "channels.send" => t.worker_send.into(),
+        "journeys.enter" => t.worker_journey_enter.into(),
+        "journeys.step" => t.worker_journey_step.into(),
+        "journeys.schedule" => t.worker_journey_schedule.into(),
+        "journeys.position" => t.worker_journey_position.into(),
         other => format!("\"{other}\""),
     }
 }

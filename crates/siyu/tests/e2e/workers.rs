@@ -54,14 +54,45 @@ async fn owners_see_the_background_work_in_the_console_and_others_do_not() {
     assert_eq!(status, 200);
     assert!(page.contains(r#"id="nav-system" href="/system" class="active""#));
     let table = fragment(&page, r#"id="workers-table""#, "</table>");
-    for key in
-        ["store.checkpoint", "index.upkeep", "segments.upkeep", "segments.record", "models.refresh", "segments.refresh"]
-    {
+    let keys = [
+        "store.checkpoint",
+        "index.upkeep",
+        "segments.upkeep",
+        "segments.record",
+        "models.refresh",
+        "segments.refresh",
+        "channels.send",
+        "journeys.enter",
+        "journeys.step",
+        "journeys.schedule",
+        "journeys.position",
+    ];
+    for key in keys {
         assert!(table.contains(&format!(r#"data-worker="{key}""#)), "{table}");
     }
-    for words in ["数据库日志检查点", "分析索引维护", "分群实时维护", "分群进出记录", "模型刷新", "分群全量校对"]
-    {
+    let names = [
+        "数据库日志检查点",
+        "分析索引维护",
+        "分群实时维护",
+        "分群进出记录",
+        "模型刷新",
+        "分群全量校对",
+        "消息发送",
+        "旅程触发与目标",
+        "旅程执行",
+        "定时旅程",
+        "旅程触发位置",
+    ];
+    for words in names {
         assert!(table.contains(words), "{words}: {table}");
+    }
+    // Every worker has a name in words: none shows its machine name.
+    for cell in table.split(r#"<td class="name">"#).skip(1) {
+        let name = cell.split("</td>").next().unwrap_or_default();
+        assert!(
+            name.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)),
+            "a worker without a Chinese name: {name}"
+        );
     }
     // "Brand" is the test workspace's name: data, not interface.
     let words = crate::console_ux::english_words(&page.replace("Brand", ""));
