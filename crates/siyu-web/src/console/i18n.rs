@@ -87,6 +87,50 @@ strings! {
     nav_keys: "API 密钥", "API keys";
     nav_users: "成员", "Users & roles";
     nav_system: "后台任务", "Background work";
+    nav_journeys: "自动旅程", "Journeys";
+    nav_tasks: "跟进任务", "Follow-ups";
+    journeys_title: "自动旅程", "Journeys";
+    journeys_note: "旅程由触发条件启动，按等待、分支与动作自动运行；计数为当前所有版本之和。通过 API（/api/v1/journeys）创建和发布。", "Journeys start on their trigger and run by themselves through waits, branches and actions; counts cover every version. Create and publish them through the API (/api/v1/journeys).";
+    journeys_empty: "还没有旅程。", "No journeys yet.";
+    col_journey: "旅程", "Journey";
+    col_trigger: "触发", "Trigger";
+    col_version: "版本", "Version";
+    col_in_journey: "进行中", "In progress";
+    col_finished: "已完成", "Finished";
+    col_converted: "已转化", "Converted";
+    col_last_firing: "最近一次定时触发（人数）", "Last scheduled run (entered)";
+    journey_draft: "草稿", "Draft";
+    journey_active: "进行中", "Active";
+    journey_paused: "已暂停", "Paused";
+    journey_archived: "已归档", "Archived";
+    trigger_event: "事件", "Event";
+    trigger_segment_entered: "进入分群", "Enters segment";
+    trigger_segment_exited: "离开分群", "Leaves segment";
+    trigger_broadcast: "定时群发", "Broadcast to";
+    trigger_anniversary: "纪念日", "Anniversary of";
+    trigger_api: "API 调用", "API call";
+    tasks_title: "跟进任务", "Follow-ups";
+    tasks_note: "旅程为客服创建的跟进任务：联系客户，处理后标记完成。", "Follow-up tasks journeys created for agents: contact the customer, then mark the task done.";
+    tasks_empty: "没有待办的跟进任务。", "No open follow-ups.";
+    col_customer: "客户", "Customer";
+    task_complete: "标记完成", "Mark done";
+    task_done: "已标记完成。", "Marked done.";
+    nav_messages: "消息记录", "Messages";
+    messages_title: "消息记录", "Messages";
+    messages_note: "每条消息在发送时检查同意、免打扰时段与频次上限；被拦截的注明原因。", "Each message is held to consent, quiet hours and the frequency cap when it is sent; a blocked one says why.";
+    messages_empty: "没有符合条件的消息。", "No messages match.";
+    messages_all_channels: "全部渠道", "All channels";
+    messages_all_statuses: "全部状态", "All statuses";
+    messages_filter: "筛选", "Filter";
+    col_class: "类型", "Class";
+    class_marketing: "营销", "Marketing";
+    class_transactional: "通知", "Transactional";
+    status_queued: "排队中", "Queued";
+    status_sending: "发送中", "Sending";
+    status_sent: "已发送", "Sent";
+    status_failed: "失败", "Failed";
+    status_blocked: "已拦截", "Blocked";
+    status_dry_run: "演练", "Dry run";
     system_title: "后台任务", "Background work";
     system_note: "本进程的后台任务：模型与分群的定时校对等。出错的任务会自动等待后重试（1 秒起，最长 5 分钟）。", "This process's background work, such as the periodic pass over models and segments. A task that fails is retried after a wait (from 1 second up to 5 minutes).";
     system_none: "后台任务未启用（jobs.enabled = false）。", "Background work is off (jobs.enabled = false).";
@@ -742,6 +786,15 @@ impl Text {
 /// stands for any text (a quoted value, a name, a number), carried over as it is. More specific
 /// templates come first.
 const REASONS_ZH: &[(&str, &str)] = &[
+    ("the customer withdrew marketing consent on {}", "客户已撤回{}营销同意"),
+    ("the customer has not given marketing consent on {}", "客户未授予{}营销同意"),
+    (
+        "{} marketing messages on {} in the last {} days (at most {})",
+        "已有 {} 条营销消息经{}发出（近 {} 天，上限 {} 条）",
+    ),
+    ("quiet hours: deferred to {}", "免打扰时段：推迟到 {}"),
+    ("dry run: recorded, not sent", "演练：已记录，未发送"),
+    ("the customer was erased", "客户已被删除"),
     ("unknown events (nobody matches them yet): {}", "未知事件（暂时没有客户符合）：{}"),
     ("unknown tags (nobody matches them yet): {}", "未知标签（暂时没有客户符合）：{}"),
     ("unknown traits (nobody matches them yet): {}", "未知属性（暂时没有客户符合）：{}"),
@@ -899,6 +952,8 @@ fn reason_zh(reason: &str) -> String {
     }
     for (en, zh) in REASONS_ZH {
         if let Some(values) = fit(en, reason) {
+            // A channel a reason names (`sms`, `wecom`) in words.
+            let values: Vec<&str> = values.iter().map(|v| Channel::parse(v).map_or(*v, |c| ZH.channel(c))).collect();
             return fill_all(zh, &values);
         }
     }

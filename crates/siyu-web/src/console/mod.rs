@@ -1,11 +1,12 @@
 //! The server-rendered console (简体中文 / English): login, the KPI dashboard (the home page of
 //! roles that may read analytics), customers and the customer 360 page, tags, analytics (funnel,
-//! retention, RFM, event segmentation, paths), API keys, users and roles.
+//! retention, RFM, event segmentation, paths), journeys and agents' follow-ups, API keys, users and roles.
 //!
 //! Modules, in reading order: [`i18n`] (every UI string in both languages), [`session`] (cookies,
 //! the logged-in [`session::Console`] extractor, CSRF-checked [`session::Post`] forms), [`page`]
 //! (layout frame, rendering, error pages), then one module per page: [`login`], [`dashboard`],
-//! [`customers`], [`tags`], [`analytics`], [`keys`], [`users`], [`invitations`] (public accept page). Templates live in
+//! [`customers`], [`tags`], [`analytics`], [`journeys`] (journeys and follow-up tasks), [`keys`], [`users`],
+//! [`invitations`] (public accept page). Templates live in
 //! `crates/siyu-web/templates/`.
 
 mod analytics;
@@ -13,6 +14,7 @@ mod customers;
 mod dashboard;
 mod i18n;
 mod invitations;
+mod journeys;
 mod keys;
 mod login;
 mod models;
@@ -62,6 +64,10 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/keys/{id}/revoke", post(keys::revoke_key))
         .route("/users", get(users::list_users).post(users::invite_user))
         .route("/system", get(system::show_system))
+        .route("/journeys", get(journeys::list_journeys))
+        .route("/messages", get(journeys::list_messages))
+        .route("/tasks", get(journeys::list_tasks))
+        .route("/tasks/{id}/done", post(journeys::complete_task))
         .route("/users/{id}/role", post(users::set_role))
         .route("/users/invitations/{id}/revoke", post(users::revoke_invitation))
         .route("/invite/{token}", get(invitations::show_invitation).post(invitations::accept_invitation))

@@ -33,6 +33,8 @@ pub(crate) struct UserBar {
     pub(crate) can_keys: bool,
     pub(crate) can_users: bool,
     pub(crate) can_analytics: bool,
+    pub(crate) can_tasks: bool,
+    pub(crate) can_messages: bool,
     pub(crate) can_system: bool,
 }
 
@@ -70,6 +72,8 @@ impl Chrome {
                 can_keys: console.may(Permission::KeysManage),
                 can_users: console.may(Permission::UsersManage),
                 can_analytics: console.may(Permission::AnalyticsRead),
+                can_tasks: console.may(Permission::NotesWrite),
+                can_messages: console.may(Permission::MessagesRead),
                 can_system: console.may(Permission::WorkspaceManage),
             }),
         }
@@ -96,6 +100,7 @@ impl Chrome {
             "user" => Some(t.user_added),
             "role" => Some(t.role_changed),
             "uninvited" => Some(t.invitation_revoked),
+            "task_done" => Some(t.task_done),
             _ => None,
         };
         self
