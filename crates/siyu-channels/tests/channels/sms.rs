@@ -88,19 +88,7 @@ async fn gateway() -> (Arc<Gateway>, String) {
 }
 
 fn message(to: &str, body: &str) -> OutgoingMessage {
-    OutgoingMessage {
-        idempotency_key: "journey:3:v1:remind:42".into(),
-        workspace: siyu_core::WorkspaceId(1),
-        customer: Some(siyu_core::CustomerId(42)),
-        to: to.into(),
-        subject: None,
-        body: body.into(),
-        html: None,
-        unsubscribe_url: None,
-        data: json!({}),
-        template: None,
-        params: Default::default(),
-    }
+    crate::outgoing("journey:3:v1:remind:42", 42, to, body)
 }
 
 fn yunpian(base: &str, key: &str) -> Sms {

@@ -119,19 +119,9 @@ fn api(base: &str, secret: &str) -> Arc<TencentApi> {
 }
 
 fn notice(to: &str, params: &[(&str, &str)]) -> OutgoingMessage {
-    OutgoingMessage {
-        idempotency_key: "journey:9:v1:notify:77".into(),
-        workspace: siyu_core::WorkspaceId(1),
-        customer: Some(siyu_core::CustomerId(77)),
-        to: to.into(),
-        subject: None,
-        body: "订单已发货".into(),
-        html: None,
-        unsubscribe_url: None,
-        data: json!({}),
-        template: None,
-        params: params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
-    }
+    let mut message = crate::outgoing("journey:9:v1:notify:77", 77, to, "订单已发货");
+    message.params = params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    message
 }
 
 #[tokio::test]

@@ -127,19 +127,7 @@ async fn failures_name_wecoms_code_and_what_it_means_for_a_send() {
 }
 
 fn to(contact: &str, body: &str) -> OutgoingMessage {
-    OutgoingMessage {
-        idempotency_key: "launch:v1:send:3".into(),
-        workspace: siyu_core::WorkspaceId(1),
-        customer: Some(siyu_core::CustomerId(3)),
-        to: contact.into(),
-        subject: None,
-        body: body.into(),
-        html: None,
-        unsubscribe_url: None,
-        data: json!({}),
-        template: None,
-        params: Default::default(),
-    }
+    crate::outgoing("launch:v1:send:3", 3, contact, body)
 }
 
 #[tokio::test]

@@ -13,6 +13,7 @@ use serde_json::Value;
 use siyu_core::{CustomerId, PageRequest};
 use siyu_domain::DomainError;
 use siyu_domain::access::Permission;
+use siyu_domain::channels::store::MessageFilter;
 use siyu_domain::customers::IdentityKind;
 use siyu_domain::customers::consent::ConsentRecord;
 use siyu_domain::customers::{CustomerQuery, CustomerView};
@@ -245,6 +246,11 @@ struct CustomerPage {
     consent_history: Vec<ConsentRow>,
     notes: Vec<NoteRow>,
     merges: Vec<MergeRow>,
+    /// The customer's journey entries, newest first.
+    entries: Vec<super::journeys::EntryRow>,
+    /// The latest messages to the customer (when the role may read the message log).
+    messages: Vec<super::journeys::MessageRow>,
+    can_messages: bool,
     can_note: bool,
     note_body: String,
     note_errors: Vec<FieldMessage>,
@@ -267,14 +273,27 @@ fn consent_row(console: &Console, record: &ConsentRecord) -> ConsentRow {
     }
 }
 
-/// Loads everything the 360 page shows; the four reads run concurrently.
+/// The most messages the 360 page lists.
+const CUSTOMER_MESSAGES: usize = 20;
+
+/// Loads everything the 360 page shows; the reads run concurrently.
 async fn customer_page(app: &AppState, console: &Console, id: CustomerId) -> Result<CustomerPage, DomainError> {
     let (principal, services) = (&console.principal, &app.services);
-    let (customer, notes, merges, consent) = tokio::try_join!(
+    let can_messages = console.may(Permission::MessagesRead);
+    let messages = async {
+        if !can_messages {
+            return Ok(Vec::new());
+        }
+        let filter = MessageFilter { customers: Some(vec![id]), ..MessageFilter::default() };
+        services.messaging.messages(principal, filter, CUSTOMER_MESSAGES).await
+    };
+    let (customer, notes, merges, consent, entries, messages) = tokio::try_join!(
         services.customers.customer(principal, id),
         services.customers.notes(principal, id),
         services.customers.merges(principal, id),
         services.customers.consent(principal, id),
+        services.journeys.customer_entries(principal, id),
+        messages,
     )?;
     let t = console.t();
     let zh = console.lang.code() == "zh";
@@ -349,6 +368,9 @@ async fn customer_page(app: &AppState, console: &Console, id: CustomerId) -> Res
                 time: console.time(m.merged_at),
             })
             .collect(),
+        entries: super::journeys::entry_rows(console, entries),
+        messages: super::journeys::message_rows(console, messages),
+        can_messages,
         can_note: console.may(Permission::NotesWrite),
         can_export: console.may(Permission::PiiRead),
         can_erase: console.may(Permission::CustomersDelete),

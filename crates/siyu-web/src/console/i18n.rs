@@ -131,6 +131,14 @@ strings! {
     status_failed: "失败", "Failed";
     status_blocked: "已拦截", "Blocked";
     status_dry_run: "演练", "Dry run";
+    customer_journeys: "参与的旅程", "Journeys";
+    customer_messages: "最近的消息", "Latest messages";
+    col_node: "所在节点", "At node";
+    entry_active: "进行中", "In progress";
+    entry_waiting: "等待中", "Waiting";
+    entry_done: "已完成", "Finished";
+    entry_exited: "已退出", "Left";
+    yes_word: "是", "Yes";
     system_title: "后台任务", "Background work";
     system_note: "本进程的后台任务：模型与分群的定时校对等。出错的任务会自动等待后重试（1 秒起，最长 5 分钟）。", "This process's background work, such as the periodic pass over models and segments. A task that fails is retried after a wait (from 1 second up to 5 minutes).";
     system_none: "后台任务未启用（jobs.enabled = false）。", "Background work is off (jobs.enabled = false).";

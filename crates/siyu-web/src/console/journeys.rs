@@ -13,8 +13,11 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use siyu_domain::DomainError;
 use siyu_domain::channels::guardrails::MessageClass;
+use siyu_domain::channels::messaging::MessageView;
 use siyu_domain::channels::store::{MessageFilter, MessageStatus};
 use siyu_domain::journeys::Trigger;
+use siyu_domain::journeys::service::EntryView;
+use siyu_domain::journeys::store::EntryState;
 use siyu_domain::journeys::store::JourneyStatus;
 
 struct JourneyRow {
@@ -147,15 +150,15 @@ pub(crate) async fn complete_task(State(app): State<AppState>, Path(id): Path<St
     }
 }
 
-struct MessageRow {
-    created: String,
-    channel: String,
-    customer_id: Option<i64>,
-    class: &'static str,
-    status: &'static str,
-    status_key: &'static str,
-    reason: String,
-    journey: Option<i64>,
+pub(crate) struct MessageRow {
+    pub(crate) created: String,
+    pub(crate) channel: String,
+    pub(crate) customer_id: Option<i64>,
+    pub(crate) class: &'static str,
+    pub(crate) status: &'static str,
+    pub(crate) status_key: &'static str,
+    pub(crate) reason: String,
+    pub(crate) journey: Option<i64>,
 }
 
 #[derive(Template)]
@@ -220,7 +223,14 @@ pub(crate) async fn list_messages(State(app): State<AppState>, console: Console,
         label: status_words(t, *s).into(),
         selected: status == Some(*s),
     }));
-    let messages = views
+    let messages = message_rows(&console, views);
+    render(StatusCode::OK, &MessagesPage { t, chrome: Chrome::new(&console, "messages"), channels, statuses, messages })
+}
+
+/// Messages as the log's rows show them, in the console's language.
+pub(crate) fn message_rows(console: &Console, views: Vec<MessageView>) -> Vec<MessageRow> {
+    let t = console.t();
+    views
         .into_iter()
         .map(|m| MessageRow {
             created: console.time(m.created_at),
@@ -235,6 +245,36 @@ pub(crate) async fn list_messages(State(app): State<AppState>, console: Console,
             reason: m.reason.as_deref().map(|r| t.reason(r)).unwrap_or_default(),
             journey: m.source.get("journey").and_then(serde_json::Value::as_i64),
         })
-        .collect();
-    render(StatusCode::OK, &MessagesPage { t, chrome: Chrome::new(&console, "messages"), channels, statuses, messages })
+        .collect()
+}
+
+/// A customer's place on a journey, as the 360 page shows it.
+pub(crate) struct EntryRow {
+    pub(crate) journey_id: i64,
+    pub(crate) version: i64,
+    pub(crate) node: String,
+    pub(crate) state: &'static str,
+    pub(crate) converted: bool,
+    pub(crate) entered: String,
+}
+
+/// A customer's journey entries as the 360 page's rows.
+pub(crate) fn entry_rows(console: &Console, entries: Vec<EntryView>) -> Vec<EntryRow> {
+    let t = console.t();
+    entries
+        .into_iter()
+        .map(|e| EntryRow {
+            journey_id: e.journey_id,
+            version: e.version,
+            node: e.node,
+            state: match e.state {
+                EntryState::Active if e.waiting => t.entry_waiting,
+                EntryState::Active => t.entry_active,
+                EntryState::Done => t.entry_done,
+                EntryState::Exited => t.entry_exited,
+            },
+            converted: e.converted,
+            entered: console.time(e.entered_at),
+        })
+        .collect()
 }

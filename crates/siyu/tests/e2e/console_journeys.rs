@@ -70,11 +70,18 @@ async fn journeys_and_follow_ups_show_in_both_languages() {
             rows.contains(r#"data-status="blocked""#) && rows.contains(&format!(r#"href="/customers/{customer}""#)),
             "{rows}"
         );
+        // The customer's 360 page shows their journey and their messages.
+        let (_, page360) = get(&client, &app, &format!("/customers/{customer}")).await;
+        let journeys = fragment(&page360, r#"id="customer-journeys""#, "</table>");
+        assert!(journeys.contains("<code>follow</code>"), "{journeys}");
+        let messages = fragment(&page360, r#"id="customer-messages""#, "</table>");
+        assert!(messages.contains(r#"data-status="blocked""#), "{messages}");
         let (_, none) = get(&client, &app, "/messages?status=sent").await;
         assert!(none.contains(r#"id="messages-empty""#), "no message was sent");
         if lang == ZH {
             assert!(rows.contains("已拦截") && rows.contains("客户未授予短信营销同意"), "{rows}");
-            for page in [get(&client, &app, "/journeys").await.1, page, log] {
+            assert!(journeys.contains("已完成") && messages.contains("客户未授予短信营销同意"), "{journeys}{messages}");
+            for page in [get(&client, &app, "/journeys").await.1, page, log, page360.clone()] {
                 // The workspace's and the channel's names are data the operator chose, not interface.
                 let words = crate::console_ux::english_words(&page.replace("Brand", "").replace("crm-hook", ""));
                 assert!(words.is_empty(), "English in the Chinese page: {words:?}");
