@@ -10,7 +10,7 @@ use crate::tencent_api::{ApiConfig, Platform, TencentApi};
 use crate::webhook::{Webhook, WebhookConfig};
 use crate::wechat::{Notification, WeChatNotify};
 use crate::wecom::{CallbackCrypto, CallbackError, xml_fields};
-use crate::wecom_api::WeComGroupSend;
+use crate::wecom_api::{WeComAppMessage, WeComGroupSend};
 use secrecy::SecretString;
 use serde_json::Value;
 use siyu_core::clock::Clock;
@@ -64,6 +64,7 @@ const KINDS: &[ChannelKind] = &[
         consent: Some(ConsentChannel::Sms),
         for_customers: true,
     },
+    ChannelKind { name: "wecom_app", secrets: &["secret"], address: None, consent: None, for_customers: false },
     ChannelKind { name: "dingtalk", secrets: &["url", "secret"], address: None, consent: None, for_customers: false },
     ChannelKind { name: "feishu", secrets: &["url", "secret"], address: None, consent: None, for_customers: false },
 ];
@@ -461,6 +462,27 @@ impl ChannelFactory for Factory {
                 })?;
                 Ok(Arc::new(sms))
             }
+            "wecom_app" => {
+                r.only(&["corp_id", "agent_id", "to", "base_url", "timeout_ms"]);
+                let corp_id = r.text("corp_id", true);
+                let agent_id = match spec.settings.get("agent_id") {
+                    Some(value) => match value.as_i64().filter(|id| *id > 0) {
+                        Some(id) => Some(id),
+                        None => {
+                            r.errors.push(FieldError::new("settings.agent_id", "must be the app's AgentId (a number)"));
+                            None
+                        }
+                    },
+                    None => {
+                        r.errors.push(FieldError::new("settings.agent_id", "is required"));
+                        None
+                    }
+                };
+                let to = r.text("to", false);
+                let api = self.api(&mut r, Platform::WeCom, corp_id);
+                let (api, agent_id) = r.done(api.zip(agent_id))?;
+                Ok(Arc::new(WeComAppMessage::new(api?, agent_id, to)))
+            }
             "wechat_mp" | "wechat_mini" => {
                 let official = spec.kind == "wechat_mp";
                 let settings: &[&str] = match official {
@@ -576,6 +598,11 @@ mod tests {
             ["settings.sender"]
         );
         assert_eq!(fields(public.build(&spec("dingtalk", serde_json::json!({}), &[]))), ["secrets.url"]);
+        // WeCom application messages: the AgentId is a number.
+        let app = serde_json::json!({"corp_id": "ww1", "agent_id": "1000002"});
+        assert_eq!(fields(public.build(&spec("wecom_app", app, &[("secret", "s")]))), ["settings.agent_id"]);
+        let app = serde_json::json!({"corp_id": "ww1", "agent_id": 1000002, "to": "@all"});
+        assert!(fields(public.build(&spec("wecom_app", app, &[("secret", "s")]))).is_empty());
         // WeChat: the app id and secret; a half-given mini-program link and an unknown state named.
         assert_eq!(
             fields(public.build(&spec("wechat_mp", serde_json::json!({}), &[]))),

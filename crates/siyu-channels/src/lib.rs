@@ -1,8 +1,8 @@
 //! siyu's channel adapters, behind the domain's [`siyu_domain::channels::ChannelAdapter`] port:
 //! [`webhook`] (JSON POSTed and signed with HMAC-SHA256 over timestamp and body, private addresses
 //! refused unless allowed), [`email`] (SMTP with one-click unsubscribe), [`sms`] (a configurable
-//! HTTP gateway, Yunpian's shape by default), [`wecom_api`] (WeCom's group send and welcome
-//! message), [`wechat`] (WeChat service notifications: official-account template messages,
+//! HTTP gateway, Yunpian's shape by default), [`wecom_api`] (WeCom's group send, welcome
+//! message and application messages to staff), [`wechat`] (WeChat service notifications: official-account template messages,
 //! mini-program subscribe messages) and [`robots`] (DingTalk and Feishu group robots, with their
 //! signing schemes); [`tencent_api`] is WeCom's and WeChat's server API (the access token kept and
 //! refreshed when refused), [`wecom`] WeCom's callback crypto (message signatures, AES-256-CBC

@@ -1,5 +1,6 @@
-//! WeCom's customer-contact adapters over [`crate::tencent_api`]: the group send to one contact
-//! (`add_msg_template`) and the welcome to a contact just added (`send_welcome_msg`).
+//! WeCom's adapters over [`crate::tencent_api`]: the customer-contact group send to one contact
+//! (`add_msg_template`), the welcome to a contact just added (`send_welcome_msg`), and application
+//! messages to staff (`message/send`).
 
 use crate::tencent_api::TencentApi;
 use siyu_domain::channels::Delivery;
@@ -67,6 +68,65 @@ impl siyu_domain::channels::ChannelAdapter for WeComGroupSend {
                     Delivery::Accepted { provider_id: answer["msgid"].as_str().map(str::to_string) }
                 }
             }
+            Err(error) => error.delivery(),
+        }
+    }
+}
+
+/// WeCom application messages (应用消息) to staff members as a channel for internal notifications
+/// (an agent's follow-up, a failing channel): `POST /cgi-bin/message/send` with the app's
+/// `agentid`, a text to the message's `to` (userids joined by `|`; the channel's default when the
+/// message names none), and WeCom's duplicate check over half an hour, so a message sent again
+/// (a retry after a lost answer) is not shown twice. Staff WeCom does not know are refused with
+/// its `invaliduser` list.
+pub struct WeComAppMessage {
+    api: Arc<TencentApi>,
+    agent_id: i64,
+    default_to: Option<String>,
+}
+
+impl WeComAppMessage {
+    /// Sends as the app `agent_id` through `api`, to `default_to` unless a message names staff.
+    pub fn new(api: Arc<TencentApi>, agent_id: i64, default_to: Option<String>) -> Self {
+        Self { api, agent_id, default_to }
+    }
+}
+
+#[async_trait::async_trait]
+impl siyu_domain::channels::ChannelAdapter for WeComAppMessage {
+    fn name(&self) -> &'static str {
+        "wecom_app"
+    }
+
+    async fn send(&self, message: &siyu_domain::channels::OutgoingMessage) -> Delivery {
+        let to = Some(message.to.trim()).filter(|t| !t.is_empty()).or(self.default_to.as_deref());
+        let Some(to) = to else {
+            return Delivery::Rejected {
+                reason: "the message names no staff member and the channel has no `to`".into(),
+            };
+        };
+        if let Err(reason) = siyu_domain::channels::templates::check_length("wecom", &message.body) {
+            return Delivery::Rejected { reason };
+        }
+        let text = match &message.subject {
+            Some(subject) if !subject.is_empty() => format!("{subject}\n{}", message.body),
+            _ => message.body.clone(),
+        };
+        let body = serde_json::json!({
+            "touser": to,
+            "msgtype": "text",
+            "agentid": self.agent_id,
+            "text": {"content": text},
+            "enable_duplicate_check": 1,
+            "duplicate_check_interval": 1800,
+        });
+        match self.api.post("/cgi-bin/message/send", &body).await {
+            Ok(answer) => match answer["invaliduser"].as_str().filter(|u| !u.is_empty()) {
+                Some(invalid) if invalid.split('|').count() >= to.split('|').count() => {
+                    Delivery::Rejected { reason: format!("WeCom knows none of the staff {invalid} (invaliduser)") }
+                }
+                _ => Delivery::Accepted { provider_id: answer["msgid"].as_str().map(str::to_string) },
+            },
             Err(error) => error.delivery(),
         }
     }

@@ -7,7 +7,7 @@ use axum::extract::{Query, State};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use siyu_channels::tencent_api::{ApiConfig, ApiError, Platform, TencentApi};
-use siyu_channels::wecom_api::WeComGroupSend;
+use siyu_channels::wecom_api::{WeComAppMessage, WeComGroupSend};
 use siyu_core::clock::ManualClock;
 use siyu_domain::channels::{ChannelAdapter, Delivery, OutgoingMessage};
 use std::collections::HashMap;
@@ -61,11 +61,36 @@ async fn add_msg_template(
     Json(json!({"errcode": 0, "errmsg": "ok", "fail_list": fail_list, "msgid": "msg-1"}))
 }
 
+/// WeCom's `message/send`: the corp's staff are `zhangsan` and `lisi`; others come back in
+/// `invaliduser`.
+async fn message_send(
+    State(double): State<Arc<Double>>,
+    Query(query): Query<HashMap<String, String>>,
+    Json(body): Json<Value>,
+) -> Json<Value> {
+    let current = double.issued.lock().unwrap().last().cloned();
+    if query.get("access_token") != current.as_ref() {
+        return Json(json!({"errcode": 42001, "errmsg": "access_token expired"}));
+    }
+    if body["agentid"] != 1000002 {
+        return Json(json!({"errcode": 40056, "errmsg": "invalid agentid"}));
+    }
+    let invalid: Vec<&str> = body["touser"]
+        .as_str()
+        .unwrap_or_default()
+        .split('|')
+        .filter(|user| !["zhangsan", "lisi"].contains(user))
+        .collect();
+    double.calls.lock().unwrap().push(body.clone());
+    Json(json!({"errcode": 0, "errmsg": "ok", "invaliduser": invalid.join("|"), "msgid": "app-msg-1"}))
+}
+
 async fn double() -> (Arc<Double>, String) {
     let double = Arc::new(Double::default());
     let router = axum::Router::new()
         .route("/cgi-bin/gettoken", axum::routing::get(gettoken))
         .route("/cgi-bin/externalcontact/add_msg_template", axum::routing::post(add_msg_template))
+        .route("/cgi-bin/message/send", axum::routing::post(message_send))
         .with_state(double.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
@@ -151,4 +176,25 @@ async fn a_group_send_reaches_the_senders_contact_and_names_whom_it_cannot() {
     );
     assert!(matches!(channel.send(&to("", "hi")).await, Delivery::Rejected { .. }));
     assert_eq!(double.calls.lock().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn an_application_message_reaches_staff_and_names_whom_wecom_does_not_know() {
+    let clock = Arc::new(ManualClock::new(jiff::Timestamp::from_second(1_800_000_000).unwrap()));
+    let (double, base) = double().await;
+    let app = WeComAppMessage::new(Arc::new(api(&base, SECRET, &clock)), 1000002, Some("zhangsan|lisi".into()));
+    let mut task = to("", "回访新客：王小明");
+    task.subject = Some("跟进任务".into());
+    assert_eq!(app.send(&task).await, Delivery::Accepted { provider_id: Some("app-msg-1".into()) });
+    assert_eq!(
+        double.calls.lock().unwrap()[0],
+        json!({"touser": "zhangsan|lisi", "msgtype": "text", "agentid": 1000002, "text": {"content": "跟进任务\n回访新客：王小明"},
+            "enable_duplicate_check": 1, "duplicate_check_interval": 1800})
+    );
+    // A message naming staff goes to them; staff WeCom does not know are refused with its list.
+    assert!(matches!(app.send(&to("lisi|wangwu", "x")).await, Delivery::Accepted { .. }));
+    let refused = app.send(&to("wangwu", "x")).await;
+    assert!(matches!(&refused, Delivery::Rejected { reason } if reason.contains("wangwu")), "{refused:?}");
+    let nobody = WeComAppMessage::new(Arc::new(api(&base, SECRET, &clock)), 1000002, None);
+    assert!(matches!(nobody.send(&to("", "x")).await, Delivery::Rejected { .. }));
 }

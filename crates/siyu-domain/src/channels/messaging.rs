@@ -76,7 +76,8 @@ const CONTENT_CONTEXT: &str = "message content";
 #[derive(Clone, Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChannelInput {
-    /// `webhook`, `email`, `sms`, `wecom`, `wechat_mp`, `wechat_mini`, `dingtalk` or `feishu`.
+    /// `webhook`, `email`, `sms`, `wecom`, `wecom_app`, `wechat_mp`, `wechat_mini`, `dingtalk` or
+    /// `feishu`.
     pub kind: String,
     /// Settings by name (see docs/CHANNELS.md for each kind's), plus `dry_run` (record, do not
     /// send) and `consent_channel` (where a webhook's messages reach the customer).
