@@ -437,11 +437,6 @@ impl ChannelFactory for Factory {
                 };
                 let timeout = r.timeout();
                 let (url, sign_name) = r.done(url.zip(sign_name))?;
-                let needs_key = matches!(auth, SmsAuth::Bearer | SmsAuth::Header(_))
-                    || serde_json::Value::Object(template.clone()).to_string().contains("{api_key}");
-                if needs_key && api_key.is_none() {
-                    return Err(vec![FieldError::new("secrets.api_key", "is required")]);
-                }
                 let config = SmsConfig {
                     url,
                     format,

@@ -170,6 +170,16 @@ fn placeholders(text: &str) -> impl Iterator<Item = &str> {
     })
 }
 
+/// Whether any text in `template` holds the placeholder `name`.
+fn value_names(template: &Value, name: &str) -> bool {
+    match template {
+        Value::String(text) => placeholders(text).any(|found| found == name),
+        Value::Object(map) => map.values().any(|v| value_names(v, name)),
+        Value::Array(items) => items.iter().any(|v| value_names(v, name)),
+        _ => false,
+    }
+}
+
 /// Reads the value at a dotted path (`a.b.0.c`).
 fn at_path<'a>(value: &'a Value, path: &str) -> Option<&'a Value> {
     path.split('.').try_fold(value, |value, step| match value {
@@ -193,6 +203,10 @@ fn as_text(value: &Value) -> Option<String> {
 pub struct Sms {
     config: SmsConfig,
     client: Client,
+    /// The request template as the value each message fills.
+    template: Value,
+    /// Whether it holds `{template_code}` (a message then needs a registered template).
+    names_template_code: bool,
 }
 
 impl std::fmt::Debug for Sms {
@@ -276,13 +290,15 @@ impl Sms {
         }
         check_template(&config.template, config.format)
             .map_err(|(path, reason)| ConfigError::Client(format!("the request template{path} {reason}")))?;
-        let names_key = Value::Object(config.template.clone()).to_string().contains("{api_key}");
-        let needs_key = names_key || matches!(config.auth, SmsAuth::Bearer | SmsAuth::Header(_));
+        let template = Value::Object(config.template.clone());
+        let names = |name: &str| value_names(&template, name);
+        let needs_key = names("api_key") || matches!(config.auth, SmsAuth::Bearer | SmsAuth::Header(_));
         if needs_key && config.api_key.as_ref().is_none_or(|k| k.expose_secret().trim().is_empty()) {
             return Err(ConfigError::Secret("the API key is required".into()));
         }
+        let names_template_code = names("template_code");
         let client = Client::new(&config.url, config.timeout, config.allow_private_addresses)?;
-        Ok(Self { config, client })
+        Ok(Self { config, client, template, names_template_code })
     }
 
     /// The number as the provider takes it.
@@ -296,9 +312,7 @@ impl Sms {
     /// The request's body for `message`, or why it cannot be sent.
     pub fn body(&self, message: &OutgoingMessage) -> Result<Value, String> {
         let template_code = message.template.clone().or_else(|| self.config.template_code.clone());
-        let uses =
-            |name: &str| Value::Object(self.config.template.clone()).to_string().contains(&format!("{{{name}}}"));
-        if template_code.is_none() && uses("template_code") {
+        if template_code.is_none() && self.names_template_code {
             return Err("the message names no registered template and the channel has no template_code".into());
         }
         let mut text = BTreeMap::new();
@@ -310,7 +324,7 @@ impl Sms {
         text.insert("key", message.idempotency_key.clone());
         text.insert("api_key", self.config.api_key.as_ref().map(|k| k.expose_secret().to_string()).unwrap_or_default());
         let filling = Filling { text, params: &message.params };
-        Ok(filling.fill(&Value::Object(self.config.template.clone()), self.config.format))
+        Ok(filling.fill(&self.template, self.config.format))
     }
 
     /// What the provider's answer means.

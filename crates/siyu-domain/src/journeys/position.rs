@@ -33,9 +33,9 @@ impl Journeys {
                 read += 1;
                 let arrived = event.received_us;
                 // A journey hears only the events that arrived while it was active.
-                let active: Vec<_> = live.iter().filter(|j| j.since.as_microsecond() <= arrived).cloned().collect();
+                let active = live.iter().filter(|j| j.since.as_microsecond() <= arrived);
                 let heard = Heard { customer: event.customer, name: event.name, properties: event.properties };
-                hits_of(&active, &heard, || trigger_key(event.message_id, event.name, event.ts_us), &mut hits);
+                hits_of(active, &heard, || trigger_key(event.message_id, event.name, event.ts_us), &mut hits);
             })
             .await?;
         if !hits.is_empty() {

@@ -725,7 +725,7 @@ impl Subscriber<EventChanges> for Journeys {
         let mut hits = Vec::new();
         for event in events.iter() {
             let heard = Heard { customer: event.customer, name: &event.name, properties: &event.properties };
-            hits_of(&live, &heard, || trigger_key(&event.message_id, &event.name, event.ts_us), &mut hits);
+            hits_of(live.iter(), &heard, || trigger_key(&event.message_id, &event.name, event.ts_us), &mut hits);
         }
         self.queue(ws, hits);
     }
@@ -740,7 +740,12 @@ pub(crate) struct Heard<'a> {
 
 /// What `event` does on the active journeys `live`: the triggers it fires (keyed by `key`), the
 /// goals it reaches, the event waits it ends.
-pub(crate) fn hits_of(live: &[Live], event: &Heard<'_>, key: impl Fn() -> String, hits: &mut Vec<Hit>) {
+pub(crate) fn hits_of<'a>(
+    live: impl IntoIterator<Item = &'a Live>,
+    event: &Heard<'_>,
+    key: impl Fn() -> String,
+    hits: &mut Vec<Hit>,
+) {
     for journey in live {
         let definition = &journey.definition;
         let fires = match &definition.trigger {
