@@ -6,8 +6,10 @@ use crate::worker::{Outcome, WorkError, Worker};
 use jiff::Timestamp;
 use siyu_domain::journeys::Journeys;
 
-/// Entries claimed per round.
-pub const STEP_BATCH: usize = 500;
+/// The most entries claimed per round: a cohort whose waits end together goes through in few
+/// rounds, each one write of its entries and their messages (between rounds the worker yields to
+/// the rest of the process, which under load can take longer than the round).
+pub const STEP_BATCH: usize = 5000;
 
 /// Runs journey entries when they are due.
 pub struct StepWorker {

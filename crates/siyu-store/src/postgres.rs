@@ -25,6 +25,19 @@ impl SqlStore {
         Ok(WriteTx { tx: self.pool.begin().await.map_err(db_err)?, index: IndexTx, _turn: None })
     }
 
+    /// Runs one write statement (on PostgreSQL straight on the pool: it has no single writer).
+    async fn write_one(
+        &self,
+        query: sqlx::query::Query<'_, Db, <Db as sqlx::Database>::Arguments>,
+    ) -> Result<<Db as sqlx::Database>::QueryResult, StoreError> {
+        query.execute(&self.pool).await.map_err(db_err)
+    }
+
+    /// The same as [`Self::begin_write`]: PostgreSQL has no single writer to queue for.
+    async fn begin_urgent_write(&self) -> Result<WriteTx, StoreError> {
+        self.begin_write().await
+    }
+
     /// No identity is pending on PostgreSQL: `identities` is written directly.
     async fn pending_identity_owners(
         &self,

@@ -23,6 +23,9 @@ pub struct SqlStore {
     /// the lock with sleeps of up to 100 ms. Other processes (a CLI command next to the server)
     /// still meet on the busy timeout.
     writer: Arc<tokio::sync::Mutex<()>>,
+    /// Where ordinary write transactions queue before `writer`, one at a time, so that an urgent
+    /// one (journey timers) waits for at most the transaction in progress and one other.
+    queue: Arc<tokio::sync::Mutex<()>>,
     /// The identities not yet moved into the `identities` index (see `identity_index`).
     pending: Arc<PendingIdentities>,
 }
@@ -31,7 +34,34 @@ impl SqlStore {
     /// Starts a write transaction; IMMEDIATE takes the write lock up front so that a read
     /// transaction never has to upgrade (and fail) half-way.
     async fn begin_write(&self) -> Result<WriteTx, StoreError> {
+        let turn = {
+            let _in_line = self.queue.lock().await;
+            self.writer.clone().lock_owned().await
+        };
+        self.begin_in_turn(turn).await
+    }
+
+    /// Runs one write statement in this process's turn to write: run straight on the pool it
+    /// would meet the queued writers on SQLite's busy handler (sleeps of up to 100 ms, for it and
+    /// for the writer it got in the way of).
+    async fn write_one(
+        &self,
+        query: sqlx::query::Query<'_, Db, <Db as sqlx::Database>::Arguments>,
+    ) -> Result<<Db as sqlx::Database>::QueryResult, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let done = query.execute(&mut *tx).await.map_err(db_err)?;
+        tx.commit().await?;
+        Ok(done)
+    }
+
+    /// Starts a write transaction ahead of the ordinary ones waiting (for work whose lateness is
+    /// measured: the journeys' due entries).
+    async fn begin_urgent_write(&self) -> Result<WriteTx, StoreError> {
         let turn = self.writer.clone().lock_owned().await;
+        self.begin_in_turn(turn).await
+    }
+
+    async fn begin_in_turn(&self, turn: tokio::sync::OwnedMutexGuard<()>) -> Result<WriteTx, StoreError> {
         let tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?;
         Ok(WriteTx { tx, index: IndexTx::new(self.pending.clone()), _turn: Some(turn) })
     }
@@ -171,7 +201,7 @@ pub async fn open_with(path: &Path, identity_flush_at: usize) -> Result<Stores, 
     let events_dir = path.parent().unwrap_or(Path::new(".")).join("events");
     let events = std::sync::Arc::new(crate::eventlog::LogFiles::open(&events_dir)?);
     let pending = Arc::new(PendingIdentities::new(identity_flush_at));
-    Ok(stores(SqlStore { pool, writer: Default::default(), pending }, events))
+    Ok(stores(SqlStore { pool, writer: Default::default(), queue: Default::default(), pending }, events))
 }
 
 /// WAL size (in 4 KiB frames) at which the background checkpointer resets the log: 64 MiB.

@@ -220,6 +220,38 @@ fn architecture_names_every_module_of_every_crate() {
     assert!(missing.is_empty(), "modules ARCHITECTURE.md's code map does not name: {missing:?}");
 }
 
+/// The Rust statement that ends at `end` (from the `;` or `{` before it).
+fn statement_before(text: &str, end: usize) -> &str {
+    let start = text[..end].rfind([';', '{']).unwrap_or(0);
+    &text[start..end]
+}
+
+#[test]
+fn every_write_of_the_shared_sql_takes_a_turn_to_write() {
+    // Straight on the pool, a write meets SQLite's busy handler instead of the process's write
+    // queue: it sleeps, and so does the queued writer it got in the way of.
+    let mut files = Vec::new();
+    rust_files(&root().join("crates/siyu-store/src/sql"), &mut files);
+    let mut offenders = Vec::new();
+    for file in &files {
+        let text = std::fs::read_to_string(file).unwrap_or_default();
+        for call in
+            [".execute(&self.pool)", ".fetch_one(&self.pool)", ".fetch_optional(&self.pool)", ".fetch_all(&self.pool)"]
+        {
+            for (at, _) in text.match_indices(call) {
+                let statement = statement_before(&text, at);
+                if call == ".execute(&self.pool)"
+                    || ["INSERT INTO", "UPDATE ", "DELETE FROM"].iter().any(|w| statement.contains(w))
+                {
+                    let line = text[..at].lines().count();
+                    offenders.push(format!("{}:{line}", file.display()));
+                }
+            }
+        }
+    }
+    assert!(offenders.is_empty(), "writes straight on the pool (use begin_write or write_one): {offenders:?}");
+}
+
 #[test]
 fn the_domain_knows_no_sql_and_no_http() {
     let manifest = std::fs::read_to_string(root().join("crates/siyu-domain/Cargo.toml")).expect("manifest");

@@ -42,7 +42,7 @@ impl SqlStore {
         (state, error, run_at): (JobState, Option<&str>, Option<jiff::Timestamp>),
         now: jiff::Timestamp,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query(
+        let query = sqlx::query(
             "UPDATE jobs SET state = $4, last_error = COALESCE($5, last_error), run_at = COALESCE($6, run_at), \
              leased_by = NULL, lease_until = NULL, updated_at = $7 \
              WHERE workspace_id = $1 AND id = $2 AND leased_by = $3 AND state = 'pending'",
@@ -53,10 +53,8 @@ impl SqlStore {
         .bind(state.as_str())
         .bind(error)
         .bind(run_at.map(millis))
-        .bind(millis(now))
-        .execute(&self.pool)
-        .await
-        .map_err(db_err)?;
+        .bind(millis(now));
+        let done = self.write_one(query).await?;
         Ok(done.rows_affected() == 1)
     }
 }
@@ -203,7 +201,7 @@ impl JobStore for SqlStore {
         run_at: jiff::Timestamp,
         now: jiff::Timestamp,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query(
+        let query = sqlx::query(
             "UPDATE jobs SET last_error = $4, run_at = $5, attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END, \
              leased_by = NULL, lease_until = NULL, updated_at = $6 \
              WHERE workspace_id = $1 AND id = $2 AND leased_by = $3 AND state = 'pending'",
@@ -213,10 +211,8 @@ impl JobStore for SqlStore {
         .bind(owner)
         .bind(reason)
         .bind(millis(run_at))
-        .bind(millis(now))
-        .execute(&self.pool)
-        .await
-        .map_err(db_err)?;
+        .bind(millis(now));
+        let done = self.write_one(query).await?;
         Ok(done.rows_affected() == 1)
     }
 

@@ -305,7 +305,7 @@ impl JourneyStore for SqlStore {
         query.push(") AND journey_id IN (SELECT id FROM journeys WHERE status = 'active')");
         query.push(" ORDER BY due_at, id LIMIT ").push_bind(i64::try_from(limit).unwrap_or(i64::MAX));
         query.push(SKIP_LOCKED).push(") RETURNING ").push(ENTRY_COLUMNS);
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.begin_urgent_write().await?;
         let rows = query.build().fetch_all(&mut *tx).await.map_err(db_err)?;
         tx.commit().await?;
         let mut entries = rows.iter().map(entry_row).collect::<Result<Vec<_>, _>>()?;
@@ -331,33 +331,39 @@ impl JourneyStore for SqlStore {
         advance: &Advance,
         now: jiff::Timestamp,
     ) -> Result<(), StoreError> {
-        let mut tx = self.begin_write().await?;
-        for update in &advance.entries {
-            let done = sqlx::query(
-                "UPDATE journey_entries SET node = $4, waiting = $5, state = $6, due_at = $7, arm = $8, \
-                 updated_at = $9, leased_by = NULL, lease_until = NULL, event_seen = 0 \
-                 WHERE workspace_id = $1 AND id = $2 AND leased_by = $3 AND state = 'active'",
-            )
-            .bind(ws.0)
-            .bind(update.id)
-            .bind(owner)
-            .bind(&update.node)
-            .bind(i64::from(update.waiting))
-            .bind(update.state.as_str())
-            .bind(millis(update.due_at))
-            .bind(&update.arm)
-            .bind(millis(now))
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
-            if done.rows_affected() != 1 {
+        let mut tx = self.begin_urgent_write().await?;
+        // One statement per few hundred entries: each row names the entry and its new place.
+        const ROWS: usize = 400;
+        for chunk in advance.entries.chunks(ROWS) {
+            let mut query = sqlx::QueryBuilder::<Db>::new(
+                "UPDATE journey_entries SET node = v.column2, waiting = v.column3, state = v.column4, \
+                 due_at = v.column5, arm = v.column6, updated_at = ",
+            );
+            query.push_bind(millis(now));
+            query.push(", leased_by = NULL, lease_until = NULL, event_seen = 0 FROM (");
+            query.push_values(chunk, |mut row, update| {
+                row.push_bind(update.id)
+                    .push_bind(update.node.clone())
+                    .push_bind(i64::from(update.waiting))
+                    .push_bind(update.state.as_str())
+                    .push_bind(millis(update.due_at))
+                    .push_bind(update.arm.clone());
+            });
+            query.push(") AS v WHERE journey_entries.id = v.column1 AND journey_entries.workspace_id = ").push_bind(ws.0);
+            query.push(" AND journey_entries.leased_by = ").push_bind(owner.to_string());
+            query.push(" AND journey_entries.state = 'active'");
+            let done = query.build().execute(&mut *tx).await.map_err(db_err)?;
+            if done.rows_affected() != chunk.len() as u64 {
                 // Dropped without commit: nothing of the batch is written.
-                return Err(StoreError::Conflict(format!("entry {} is no longer {owner}'s", update.id)));
+                return Err(StoreError::Conflict(format!(
+                    "{} of {} entries are no longer {owner}'s",
+                    chunk.len() as u64 - done.rows_affected(),
+                    chunk.len()
+                )));
             }
         }
-        for (message, job) in &advance.messages {
-            insert_message(&mut tx, ws, message, job, now).await?;
-        }
+        let messages: Vec<_> = advance.messages.iter().map(|(message, job)| (message, job)).collect();
+        insert_messages(&mut tx, ws, &messages, now).await?;
         for task in &advance.tasks {
             sqlx::query(
                 "INSERT INTO agent_tasks (workspace_id, customer_id, journey_id, entry_id, node, reason, status, \

@@ -59,54 +59,67 @@ fn journey_of(source: &str) -> (Option<i64>, Option<String>) {
     (source.get("journey").and_then(|j| j.as_i64()), source.get("node").and_then(|n| n.as_str()).map(str::to_string))
 }
 
-/// Inserts a message and its send job in the caller's transaction, unless the workspace has a
-/// message of its key; returns 1 if it was new.
-async fn insert_message(
+/// Inserts queued messages and their send jobs in the caller's transaction, a few statements per
+/// hundred (a message whose key is already there is left as it is, and gets no second job);
+/// returns how many were new.
+async fn insert_messages(
     tx: &mut WriteTx,
     ws: WorkspaceId,
-    message: &StoredMessage,
-    job: &siyu_domain::jobs::NewJob,
+    messages: &[(&StoredMessage, &siyu_domain::jobs::NewJob)],
     now: jiff::Timestamp,
 ) -> Result<u64, StoreError> {
-    let (journey, node) = journey_of(&message.source);
-    let new: Option<i64> = sqlx::query_scalar(
-        "INSERT INTO messages (workspace_id, key, channel, customer_id, class, content, source, journey_id, \
-         journey_node, status, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) \
-         ON CONFLICT (workspace_id, key) DO NOTHING RETURNING id",
-    )
-    .bind(ws.0)
-    .bind(&message.key)
-    .bind(&message.channel)
-    .bind(message.customer.map(|c| c.0))
-    .bind(class_name(message.class))
-    .bind(&message.content)
-    .bind(&message.source)
-    .bind(journey)
-    .bind(node)
-    .bind(message.status.as_str())
-    .bind(millis(now))
-    .fetch_optional(&mut **tx)
-    .await
-    .map_err(db_err)?;
-    if new.is_none() {
-        return Ok(0);
+    // 12 bindings a message: well inside both backends' limit on one statement's parameters.
+    const ROWS: usize = 200;
+    let mut inserted = 0;
+    for chunk in messages.chunks(ROWS) {
+        let mut query = sqlx::QueryBuilder::<Db>::new(
+            "INSERT INTO messages (workspace_id, key, channel, customer_id, class, content, source, journey_id, \
+             journey_node, status, created_at, updated_at) ",
+        );
+        query.push_values(chunk, |mut row, (message, _)| {
+            let (journey, node) = journey_of(&message.source);
+            row.push_bind(ws.0)
+                .push_bind(message.key.clone())
+                .push_bind(message.channel.clone())
+                .push_bind(message.customer.map(|c| c.0))
+                .push_bind(class_name(message.class))
+                .push_bind(message.content.clone())
+                .push_bind(message.source.clone())
+                .push_bind(journey)
+                .push_bind(node)
+                .push_bind(message.status.as_str())
+                .push_bind(millis(now))
+                .push_bind(millis(now));
+        });
+        query.push(" ON CONFLICT (workspace_id, key) DO NOTHING RETURNING key");
+        let new: std::collections::HashSet<String> =
+            query.build_query_scalar::<String>().fetch_all(&mut **tx).await.map_err(db_err)?.into_iter().collect();
+        let jobs: Vec<&siyu_domain::jobs::NewJob> =
+            chunk.iter().filter(|(message, _)| new.contains(&message.key)).map(|(_, job)| *job).collect();
+        inserted += jobs.len() as u64;
+        if jobs.is_empty() {
+            continue;
+        }
+        let mut query = sqlx::QueryBuilder::<Db>::new(
+            "INSERT INTO jobs (workspace_id, kind, key, payload, state, run_at, attempts, max_attempts, \
+             created_at, updated_at) ",
+        );
+        query.push_values(jobs, |mut row, job| {
+            row.push_bind(ws.0)
+                .push_bind(job.kind.clone())
+                .push_bind(job.key.clone())
+                .push_bind(job.payload.clone())
+                .push_bind("pending")
+                .push_bind(millis(job.run_at))
+                .push_bind(0_i64)
+                .push_bind(i64::from(job.max_attempts.max(1)))
+                .push_bind(millis(now))
+                .push_bind(millis(now));
+        });
+        query.push(" ON CONFLICT (workspace_id, kind, key) DO NOTHING");
+        query.build().execute(&mut **tx).await.map_err(db_err)?;
     }
-    sqlx::query(
-        "INSERT INTO jobs (workspace_id, kind, key, payload, state, run_at, attempts, max_attempts, \
-         created_at, updated_at) VALUES ($1, $2, $3, $4, 'pending', $5, 0, $6, $7, $7) \
-         ON CONFLICT (workspace_id, kind, key) DO NOTHING",
-    )
-    .bind(ws.0)
-    .bind(&job.kind)
-    .bind(&job.key)
-    .bind(&job.payload)
-    .bind(millis(job.run_at))
-    .bind(i64::from(job.max_attempts.max(1)))
-    .bind(millis(now))
-    .execute(&mut **tx)
-    .await
-    .map_err(db_err)?;
-    Ok(1)
+    Ok(inserted)
 }
 
 /// Reserves a message in the caller's transaction (see `MessageStore::reserve`).
@@ -261,11 +274,9 @@ impl MessageStore for SqlStore {
         if messages.len() != jobs.len() {
             return Err(StoreError::Backend("enqueue: each message needs its job".into()));
         }
+        let pairs: Vec<_> = messages.iter().zip(jobs).collect();
         let mut tx = self.begin_write().await?;
-        let mut inserted = 0;
-        for (message, job) in messages.iter().zip(jobs) {
-            inserted += insert_message(&mut tx, ws, message, job, now).await?;
-        }
+        let inserted = insert_messages(&mut tx, ws, &pairs, now).await?;
         tx.commit().await?;
         Ok(inserted)
     }

@@ -57,17 +57,15 @@ impl SegmentStore for SqlStore {
     }
 
     async fn update(&self, ws: WorkspaceId, segment: &StoredSegment) -> Result<(), StoreError> {
-        let done = sqlx::query(
+        let query = sqlx::query(
             "UPDATE segments SET name = $3, definition = $4, updated_at = $5 WHERE workspace_id = $1 AND key = $2",
         )
         .bind(ws.0)
         .bind(&segment.key)
         .bind(&segment.name)
         .bind(&segment.definition)
-        .bind(millis(segment.updated_at))
-        .execute(&self.pool)
-        .await
-        .map_err(db_err)?;
+        .bind(millis(segment.updated_at));
+        let done = self.write_one(query).await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound(format!("segment \"{}\"", segment.key)));
         }
@@ -127,7 +125,7 @@ impl SegmentStore for SqlStore {
     }
 
     async fn save_members(&self, ws: WorkspaceId, key: &str, members: &[u8], now: jiff::Timestamp) -> Result<(), StoreError> {
-        sqlx::query(
+        let query = sqlx::query(
             "INSERT INTO segment_members (workspace_id, key, members, updated_at) \
              SELECT $1, $2, $3, $4 WHERE EXISTS (SELECT 1 FROM segments WHERE workspace_id = $1 AND key = $2) \
              ON CONFLICT (workspace_id, key) DO UPDATE SET members = excluded.members, updated_at = excluded.updated_at",
@@ -135,10 +133,8 @@ impl SegmentStore for SqlStore {
         .bind(ws.0)
         .bind(key)
         .bind(members)
-        .bind(millis(now))
-        .execute(&self.pool)
-        .await
-        .map_err(db_err)?;
+        .bind(millis(now));
+        self.write_one(query).await?;
         Ok(())
     }
 
@@ -152,7 +148,7 @@ impl SegmentStore for SqlStore {
     }
 
     async fn record_size(&self, ws: WorkspaceId, key: &str, day: &str, size: u64) -> Result<(), StoreError> {
-        sqlx::query(
+        let query = sqlx::query(
             "INSERT INTO segment_sizes (workspace_id, key, day, size) \
              SELECT $1, $2, $3, $4 WHERE EXISTS (SELECT 1 FROM segments WHERE workspace_id = $1 AND key = $2) \
              ON CONFLICT (workspace_id, key, day) DO UPDATE SET size = excluded.size",
@@ -160,10 +156,8 @@ impl SegmentStore for SqlStore {
         .bind(ws.0)
         .bind(key)
         .bind(day)
-        .bind(size as i64)
-        .execute(&self.pool)
-        .await
-        .map_err(db_err)?;
+        .bind(size as i64);
+        self.write_one(query).await?;
         Ok(())
     }
 

@@ -66,15 +66,13 @@ impl ApiKeyStore for SqlStore {
     }
 
     async fn revoke(&self, ws: WorkspaceId, id: ApiKeyId, now: jiff::Timestamp) -> Result<(), StoreError> {
-        let done = sqlx::query(
+        let query = sqlx::query(
             "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $3) WHERE workspace_id = $1 AND id = $2",
         )
         .bind(ws.0)
         .bind(id.0)
-        .bind(millis(now))
-        .execute(&self.pool)
-        .await
-        .map_err(db_err)?;
+        .bind(millis(now));
+        let done = self.write_one(query).await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound(format!("API key {id}")));
         }
@@ -83,15 +81,13 @@ impl ApiKeyStore for SqlStore {
 
     async fn touch(&self, id: ApiKeyId, now: jiff::Timestamp) -> Result<(), StoreError> {
         let now = millis(now);
-        sqlx::query(
+        let query = sqlx::query(
             "UPDATE api_keys SET last_used_at = $2 WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < $3)",
         )
         .bind(id.0)
         .bind(now)
-        .bind(now - 60_000)
-        .execute(&self.pool)
-        .await
-        .map_err(db_err)?;
+        .bind(now - 60_000);
+        self.write_one(query).await?;
         Ok(())
     }
 }

@@ -12,15 +12,14 @@ impl AuditStore for SqlStore {
         target: &str,
         now: jiff::Timestamp,
     ) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO audit_log (workspace_id, actor, action, target, at) VALUES ($1, $2, $3, $4, $5)")
-            .bind(ws.0)
-            .bind(actor)
-            .bind(action)
-            .bind(target)
-            .bind(millis(now))
-            .execute(&self.pool)
-            .await
-            .map_err(db_err)?;
+        let query =
+            sqlx::query("INSERT INTO audit_log (workspace_id, actor, action, target, at) VALUES ($1, $2, $3, $4, $5)")
+                .bind(ws.0)
+                .bind(actor)
+                .bind(action)
+                .bind(target)
+                .bind(millis(now));
+        self.write_one(query).await?;
         Ok(())
     }
 

@@ -60,6 +60,7 @@ impl UserStore for SqlStore {
         password_hash: &str,
         now: jiff::Timestamp,
     ) -> Result<UserId, StoreError> {
+        let mut tx = self.begin_write().await?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO users (email, name, password_hash, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
         )
@@ -67,19 +68,19 @@ impl UserStore for SqlStore {
         .bind(name)
         .bind(password_hash)
         .bind(millis(now))
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *tx)
         .await
         .map_err(db_err)?;
+        tx.commit().await?;
         Ok(UserId(id))
     }
 
     async fn set_password(&self, id: UserId, password_hash: &str) -> Result<(), StoreError> {
-        sqlx::query("UPDATE users SET password_hash = $2, failed_logins = 0, locked_until = NULL WHERE id = $1")
-            .bind(id.0)
-            .bind(password_hash)
-            .execute(&self.pool)
-            .await
-            .map_err(db_err)?;
+        let query =
+            sqlx::query("UPDATE users SET password_hash = $2, failed_logins = 0, locked_until = NULL WHERE id = $1")
+                .bind(id.0)
+                .bind(password_hash);
+        self.write_one(query).await?;
         Ok(())
     }
 
@@ -107,47 +108,39 @@ impl UserStore for SqlStore {
         } else {
             "UPDATE users SET failed_logins = failed_logins + 1, locked_until = $2 WHERE id = $1"
         };
-        sqlx::query(sql).bind(id.0).bind(lock_until.map(millis)).execute(&self.pool).await.map_err(db_err)?;
+        let query = sqlx::query(sql).bind(id.0).bind(lock_until.map(millis));
+        self.write_one(query).await?;
         Ok(())
     }
 
     async fn record_successful_login(&self, id: UserId) -> Result<(), StoreError> {
-        sqlx::query("UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = $1")
-            .bind(id.0)
-            .execute(&self.pool)
-            .await
-            .map_err(db_err)?;
+        let query = sqlx::query("UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = $1").bind(id.0);
+        self.write_one(query).await?;
         Ok(())
     }
 
     async fn set_membership(&self, ws: WorkspaceId, user: UserId, role: Role) -> Result<(), StoreError> {
-        sqlx::query(
+        let query = sqlx::query(
             "INSERT INTO memberships (user_id, workspace_id, role) VALUES ($1, $2, $3) \
              ON CONFLICT (user_id, workspace_id) DO UPDATE SET role = excluded.role",
         )
         .bind(user.0)
         .bind(ws.0)
-        .bind(role.as_str())
-        .execute(&self.pool)
-        .await
-        .map_err(db_err)?;
+        .bind(role.as_str());
+        self.write_one(query).await?;
         Ok(())
     }
 
     async fn remove_membership(&self, ws: WorkspaceId, user: UserId) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM memberships WHERE user_id = $1 AND workspace_id = $2")
-            .bind(user.0)
-            .bind(ws.0)
-            .execute(&self.pool)
-            .await
-            .map_err(db_err)?;
-        sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND workspace_id = $2")
-            .bind(user.0)
-            .bind(ws.0)
-            .execute(&self.pool)
-            .await
-            .map_err(db_err)?;
-        Ok(())
+        // Both or neither: a member removed keeps no session in the workspace.
+        let mut tx = self.begin_write().await?;
+        for sql in [
+            "DELETE FROM memberships WHERE user_id = $1 AND workspace_id = $2",
+            "DELETE FROM sessions WHERE user_id = $1 AND workspace_id = $2",
+        ] {
+            sqlx::query(sql).bind(user.0).bind(ws.0).execute(&mut *tx).await.map_err(db_err)?;
+        }
+        tx.commit().await
     }
 
     async fn memberships_of(&self, user: UserId) -> Result<Vec<Membership>, StoreError> {
@@ -168,12 +161,9 @@ impl UserStore for SqlStore {
         session: &Session,
         now: jiff::Timestamp,
     ) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM sessions WHERE expires_at < $1")
-            .bind(millis(now))
-            .execute(&self.pool)
-            .await
-            .map_err(db_err)?;
-        sqlx::query(
+        let query = sqlx::query("DELETE FROM sessions WHERE expires_at < $1").bind(millis(now));
+        self.write_one(query).await?;
+        let query = sqlx::query(
             "INSERT INTO sessions (token_hash, user_id, workspace_id, csrf_token, created_at, expires_at) \
              VALUES ($1, $2, $3, $4, $5, $6)",
         )
@@ -182,10 +172,8 @@ impl UserStore for SqlStore {
         .bind(session.workspace_id.0)
         .bind(&session.csrf_token)
         .bind(millis(now))
-        .bind(millis(session.expires_at))
-        .execute(&self.pool)
-        .await
-        .map_err(db_err)?;
+        .bind(millis(session.expires_at));
+        self.write_one(query).await?;
         Ok(())
     }
 
@@ -210,31 +198,23 @@ impl UserStore for SqlStore {
     }
 
     async fn switch_session(&self, token_hash: &str, ws: WorkspaceId) -> Result<(), StoreError> {
-        sqlx::query("UPDATE sessions SET workspace_id = $2 WHERE token_hash = $1")
-            .bind(token_hash)
-            .bind(ws.0)
-            .execute(&self.pool)
-            .await
-            .map_err(db_err)?;
+        let query =
+            sqlx::query("UPDATE sessions SET workspace_id = $2 WHERE token_hash = $1").bind(token_hash).bind(ws.0);
+        self.write_one(query).await?;
         Ok(())
     }
 
     async fn delete_session(&self, token_hash: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
-            .bind(token_hash)
-            .execute(&self.pool)
-            .await
-            .map_err(db_err)?;
+        let query = sqlx::query("DELETE FROM sessions WHERE token_hash = $1").bind(token_hash);
+        self.write_one(query).await?;
         Ok(())
     }
 
     async fn delete_sessions_of(&self, user: UserId, keep: Option<&str>) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND token_hash <> $2")
+        let query = sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND token_hash <> $2")
             .bind(user.0)
-            .bind(keep.unwrap_or(""))
-            .execute(&self.pool)
-            .await
-            .map_err(db_err)?;
+            .bind(keep.unwrap_or(""));
+        self.write_one(query).await?;
         Ok(())
     }
 
@@ -247,6 +227,7 @@ impl UserStore for SqlStore {
         invited_by: &str,
         now: jiff::Timestamp,
     ) -> Result<Invitation, StoreError> {
+        let mut tx = self.begin_write().await?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO invitations (workspace_id, email, role, token_hash, invited_by, created_at, expires_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
@@ -258,9 +239,10 @@ impl UserStore for SqlStore {
         .bind(invited_by)
         .bind(millis(now))
         .bind(millis(now + INVITATION_LIFETIME))
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *tx)
         .await
         .map_err(db_err)?;
+        tx.commit().await?;
         let sql = sqlx::AssertSqlSafe(format!("{PENDING_INVITATIONS} AND i.workspace_id = $1 AND i.id = $2"));
         let row = sqlx::query(sql).bind(ws.0).bind(id).fetch_one(&self.pool).await.map_err(db_err)?;
         invitation_row(&row)
@@ -287,16 +269,14 @@ impl UserStore for SqlStore {
         id: InvitationId,
         now: jiff::Timestamp,
     ) -> Result<(), StoreError> {
-        let done = sqlx::query(
+        let query = sqlx::query(
             "UPDATE invitations SET revoked_at = $3 \
              WHERE workspace_id = $1 AND id = $2 AND accepted_at IS NULL AND revoked_at IS NULL",
         )
         .bind(ws.0)
         .bind(id.0)
-        .bind(millis(now))
-        .execute(&self.pool)
-        .await
-        .map_err(db_err)?;
+        .bind(millis(now));
+        let done = self.write_one(query).await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound(format!("pending invitation {id}")));
         }
@@ -366,16 +346,14 @@ impl UserStore for SqlStore {
         user: UserId,
         now: jiff::Timestamp,
     ) -> Result<(), StoreError> {
-        sqlx::query(
+        let query = sqlx::query(
             "INSERT INTO known_devices (token_hash, user_id, created_at, last_used_at) VALUES ($1, $2, $3, $3) \
              ON CONFLICT (token_hash, user_id) DO UPDATE SET last_used_at = excluded.last_used_at",
         )
         .bind(token_hash)
         .bind(user.0)
-        .bind(millis(now))
-        .execute(&self.pool)
-        .await
-        .map_err(db_err)?;
+        .bind(millis(now));
+        self.write_one(query).await?;
         Ok(())
     }
 
@@ -386,16 +364,14 @@ impl UserStore for SqlStore {
         since: jiff::Timestamp,
         now: jiff::Timestamp,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query(
+        let query = sqlx::query(
             "UPDATE known_devices SET last_used_at = $4 WHERE token_hash = $1 AND user_id = $2 AND last_used_at > $3",
         )
         .bind(token_hash)
         .bind(user.0)
         .bind(millis(since))
-        .bind(millis(now))
-        .execute(&self.pool)
-        .await
-        .map_err(db_err)?;
+        .bind(millis(now));
+        let done = self.write_one(query).await?;
         Ok(done.rows_affected() > 0)
     }
 }

@@ -23,6 +23,7 @@ impl WorkspaceStore for SqlStore {
         wrapped_key: &[u8],
         now: jiff::Timestamp,
     ) -> Result<Workspace, StoreError> {
+        let mut tx = self.begin_write().await?;
         let row = sqlx::query(
             "INSERT INTO workspaces (slug, name, time_zone, currency, data_key, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6) RETURNING id, slug, name, time_zone, currency, created_at",
@@ -33,12 +34,13 @@ impl WorkspaceStore for SqlStore {
         .bind(&new.currency)
         .bind(wrapped_key)
         .bind(millis(now))
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *tx)
         .await
         .map_err(|e| match db_err(e) {
             StoreError::Conflict(_) => StoreError::Conflict(format!("workspace slug \"{}\" is taken", new.slug)),
             other => other,
         })?;
+        tx.commit().await?;
         workspace_row(&row)
     }
 
@@ -64,14 +66,12 @@ impl WorkspaceStore for SqlStore {
     }
 
     async fn update(&self, id: WorkspaceId, new: &NewWorkspace) -> Result<(), StoreError> {
-        sqlx::query("UPDATE workspaces SET name = $2, time_zone = $3, currency = $4 WHERE id = $1")
+        let query = sqlx::query("UPDATE workspaces SET name = $2, time_zone = $3, currency = $4 WHERE id = $1")
             .bind(id.0)
             .bind(&new.name)
             .bind(&new.time_zone)
-            .bind(&new.currency)
-            .execute(&self.pool)
-            .await
-            .map_err(db_err)?;
+            .bind(&new.currency);
+        self.write_one(query).await?;
         Ok(())
     }
 
@@ -84,16 +84,14 @@ impl WorkspaceStore for SqlStore {
     }
 
     async fn set_model_settings(&self, id: WorkspaceId, json: &str, now: jiff::Timestamp) -> Result<(), StoreError> {
-        sqlx::query(
+        let query = sqlx::query(
             "INSERT INTO model_settings (workspace_id, settings, updated_at) VALUES ($1, $2, $3) \
              ON CONFLICT (workspace_id) DO UPDATE SET settings = excluded.settings, updated_at = excluded.updated_at",
         )
         .bind(id.0)
         .bind(json)
-        .bind(millis(now))
-        .execute(&self.pool)
-        .await
-        .map_err(db_err)?;
+        .bind(millis(now));
+        self.write_one(query).await?;
         Ok(())
     }
 }

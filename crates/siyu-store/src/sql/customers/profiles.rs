@@ -644,6 +644,7 @@ impl CustomerStore for SqlStore {
         sealed_body: &[u8],
         now: jiff::Timestamp,
     ) -> Result<NoteId, StoreError> {
+        let mut tx = self.begin_write().await?;
         let note_id: i64 = sqlx::query_scalar(
             "INSERT INTO notes (workspace_id, customer_id, author, body, sealed, created_at) \
              VALUES ($1, $2, $3, '', $4, $5) RETURNING id",
@@ -653,9 +654,10 @@ impl CustomerStore for SqlStore {
         .bind(author)
         .bind(sealed_body)
         .bind(millis(now))
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *tx)
         .await
         .map_err(db_err)?;
+        tx.commit().await?;
         Ok(NoteId(note_id))
     }
 

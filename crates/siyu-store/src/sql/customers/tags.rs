@@ -15,6 +15,7 @@ impl TagStore for SqlStore {
         family: TagFamily,
         now: jiff::Timestamp,
     ) -> Result<TagGroup, StoreError> {
+        let mut tx = self.begin_write().await?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO tag_groups (workspace_id, name, family, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
         )
@@ -22,12 +23,13 @@ impl TagStore for SqlStore {
         .bind(name)
         .bind(family.as_str())
         .bind(millis(now))
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *tx)
         .await
         .map_err(|e| match db_err(e) {
             StoreError::Conflict(_) => StoreError::Conflict(format!("tag group \"{name}\" already exists")),
             other => other,
         })?;
+        tx.commit().await?;
         Ok(TagGroup { id: TagGroupId(id), name: name.into(), family })
     }
 
@@ -61,6 +63,7 @@ impl TagStore for SqlStore {
         name: &str,
         now: jiff::Timestamp,
     ) -> Result<Tag, StoreError> {
+        let mut tx = self.begin_write().await?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO tags (workspace_id, group_id, name, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
         )
@@ -68,12 +71,13 @@ impl TagStore for SqlStore {
         .bind(group.0)
         .bind(name)
         .bind(millis(now))
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *tx)
         .await
         .map_err(|e| match db_err(e) {
             StoreError::Conflict(_) => StoreError::Conflict(format!("tag \"{name}\" already exists")),
             other => other,
         })?;
+        tx.commit().await?;
         self.tags(ws).await?.into_iter().find(|t| t.id.0 == id).ok_or_else(|| StoreError::NotFound(format!("tag {id}")))
     }
 
