@@ -299,11 +299,15 @@ pub struct MessagingSettings {
     /// The frequency cap (default 2 in 7 days).
     #[serde(default = "default_frequency_cap")]
     pub frequency_cap: FrequencyCapInput,
+    /// The channel (a DingTalk or Feishu group robot, or a WeCom application) that tells staff of
+    /// each new follow-up task and of messages that failed; none by default.
+    #[serde(default)]
+    pub staff_channel: Option<String>,
 }
 
 impl Default for MessagingSettings {
     fn default() -> Self {
-        Self { quiet_hours: default_quiet_hours(), frequency_cap: default_frequency_cap() }
+        Self { quiet_hours: default_quiet_hours(), frequency_cap: default_frequency_cap(), staff_channel: None }
     }
 }
 
@@ -387,7 +391,7 @@ pub struct Messaging {
     /// Concurrent sends' outcomes, committed together per workspace.
     outcomes: Arc<Groups<(String, MessageStatus, StatusUpdate), bool>>,
     /// Each workspace's guardrails as last read, and when.
-    guardrails: Arc<Mutex<HashMap<WorkspaceId, (std::time::Instant, Guardrails)>>>,
+    guardrails: Arc<Mutex<HashMap<WorkspaceId, (std::time::Instant, Settled)>>>,
     /// Each rate-limited channel's next free slot and the slots given to waiting messages.
     paces: Arc<Mutex<HashMap<(WorkspaceId, String), Pace>>>,
 }
@@ -395,6 +399,17 @@ pub struct Messaging {
 /// How long a workspace's guardrails are used before they are read again (a change made on
 /// another node takes effect within this).
 const SETTINGS_TTL: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// A workspace's messaging settings as sends apply them.
+#[derive(Clone, Debug, Default)]
+struct Settled {
+    rails: Guardrails,
+    staff_channel: Option<String>,
+}
+
+/// How long one failure notice to staff stands for a channel's failures: later failures of the
+/// window are in the message log, not in a notice each.
+const FAILURE_NOTICE_WINDOW_S: i64 = 600;
 
 /// A channel's send rate in this process: the next free slot, and the slots booked by messages
 /// that wait for theirs.
@@ -781,24 +796,44 @@ impl Messaging {
     ) -> DomainResult<MessagingSettings> {
         principal.require(Permission::WorkspaceManage)?;
         let ws = principal.workspace_id();
-        let guardrails = settings.guardrails().map_err(DomainError::Invalid)?;
+        let mut errors = Vec::new();
+        let guardrails = settings.guardrails().unwrap_or_else(|e| {
+            errors.extend(e);
+            Guardrails::default()
+        });
+        if let Some(name) = &settings.staff_channel
+            && let Some(reason) = self.check_staff_channel(ws, name).await?
+        {
+            errors.push(FieldError::new("staff_channel", reason));
+        }
+        if !errors.is_empty() {
+            return Err(DomainError::Invalid(errors));
+        }
         let text = serde_json::to_string(settings).map_err(|e| DomainError::internal(e.to_string()))?;
         self.store.set_settings(ws, &text, self.access.now()).await?;
-        self.guardrails.lock().expect("guardrails").insert(ws, (std::time::Instant::now(), guardrails));
+        let settled = Settled { rails: guardrails, staff_channel: settings.staff_channel.clone() };
+        self.guardrails.lock().expect("guardrails").insert(ws, (std::time::Instant::now(), settled));
         self.access.audit(principal, "messaging.settings", &format!("workspace:{ws}")).await?;
         Ok(settings.clone())
     }
 
-    /// The workspace's guardrails (read again once they are [`SETTINGS_TTL`] old).
-    async fn guardrails_of(&self, ws: WorkspaceId) -> DomainResult<Guardrails> {
-        if let Some((read, rails)) = self.guardrails.lock().expect("guardrails").get(&ws)
+    /// The workspace's settings as they apply (read again once they are [`SETTINGS_TTL`] old).
+    async fn settled(&self, ws: WorkspaceId) -> DomainResult<Settled> {
+        if let Some((read, settled)) = self.guardrails.lock().expect("guardrails").get(&ws)
             && read.elapsed() < SETTINGS_TTL
         {
-            return Ok(rails.clone());
+            return Ok(settled.clone());
         }
-        let rails = self.read_settings(ws).await?.guardrails().unwrap_or_default();
-        self.guardrails.lock().expect("guardrails").insert(ws, (std::time::Instant::now(), rails.clone()));
-        Ok(rails)
+        let settings = self.read_settings(ws).await?;
+        let settled =
+            Settled { rails: settings.guardrails().unwrap_or_default(), staff_channel: settings.staff_channel };
+        self.guardrails.lock().expect("guardrails").insert(ws, (std::time::Instant::now(), settled.clone()));
+        Ok(settled)
+    }
+
+    /// The workspace's guardrails.
+    async fn guardrails_of(&self, ws: WorkspaceId) -> DomainResult<Guardrails> {
+        Ok(self.settled(ws).await?.rails)
     }
 
     /// The trait keys templates of the workspace may name.
@@ -855,6 +890,63 @@ impl Messaging {
                 errors.extend(found);
             }
         }
+    }
+
+    /// Checks that `name` is a channel that notifies staff; returns the error's reason otherwise.
+    async fn check_staff_channel(&self, ws: WorkspaceId, name: &str) -> DomainResult<Option<String>> {
+        let Some(stored) = self.store.channel(ws, name).await? else {
+            return Ok(Some(format!("no channel \"{name}\" is configured")));
+        };
+        Ok(match self.kind(&stored.kind) {
+            None => Some(format!("this siyu does not build {} channels", stored.kind)),
+            Some(kind) if kind.for_customers => Some(
+                "the channel messages customers; staff are told through a group robot (dingtalk, feishu) or a \
+                 WeCom application (wecom_app)"
+                    .into(),
+            ),
+            Some(_) => None,
+        })
+    }
+
+    /// A notice to staff on the workspace's staff channel (plain text, sent as written, exempt from
+    /// the guardrails), sealed into a row and its send job for whatever writes them; `None` when
+    /// the workspace names no staff channel. `key` makes it once.
+    pub(crate) async fn staff_notice(
+        &self,
+        ws: WorkspaceId,
+        key: String,
+        text: String,
+        source: Value,
+    ) -> DomainResult<Option<(StoredMessage, NewJob)>> {
+        let Some(channel) = self.settled(ws).await?.staff_channel else { return Ok(None) };
+        let data_key = self.access.data_key(ws).await?;
+        let now = self.access.now();
+        let content = MessageContent { body: text, ..Default::default() };
+        let content = serde_json::to_string(&content).map_err(|e| DomainError::internal(e.to_string()))?;
+        let message = StoredMessage {
+            id: 0,
+            key: key.clone(),
+            channel,
+            customer: None,
+            class: MessageClass::Transactional,
+            content: data_key.seal_str(&content, &format!("{CONTENT_CONTEXT}:{key}"))?,
+            source: source.to_string(),
+            status: MessageStatus::Queued,
+            guardrail: None,
+            reason: None,
+            provider_id: None,
+            created_at: now,
+            updated_at: now,
+            sent_at: None,
+        };
+        let job = NewJob {
+            kind: SEND_KIND.into(),
+            payload: json!({"key": key}).to_string(),
+            key,
+            run_at: now,
+            max_attempts: SEND_ATTEMPTS,
+        };
+        Ok(Some((message, job)))
     }
 
     /// Checks that `channel` exists and may carry a message of `class` to a customer; returns the
@@ -1042,6 +1134,9 @@ impl Messaging {
                     return Ok(Attempt::Done);
                 }
             },
+            None if !kind.for_customers => {
+                return self.deliver_to_staff(ws, &message, &stored, &settings, last_attempt).await;
+            }
             None => return self.fail(ws, &message, "a message to a customer names none".into()).await,
         };
         let consent_channel = Self::consent_channel(&kind, &settings);
@@ -1117,24 +1212,82 @@ impl Messaging {
             Ok(adapter) => adapter,
             Err(reason) => return self.fail(ws, &message, reason).await,
         };
-        match adapter.send(&outgoing).await {
+        self.attempt(ws, &message, Some(customer), adapter.send(&outgoing).await, last_attempt).await
+    }
+
+    /// Records what the provider answered to a reserved message's attempt.
+    async fn attempt(
+        &self,
+        ws: WorkspaceId,
+        message: &StoredMessage,
+        customer: Option<CustomerId>,
+        delivery: Delivery,
+        last_attempt: bool,
+    ) -> DomainResult<Attempt> {
+        match delivery {
             Delivery::Accepted { provider_id } => {
                 let update = StatusUpdate { provider_id, ..Default::default() };
-                if self.set_status_grouped(ws, key, MessageStatus::Sent, update).await? {
-                    self.record(ws, &message, customer, MESSAGE_SENT, json!({})).await?;
+                if self.set_status_grouped(ws, &message.key, MessageStatus::Sent, update).await?
+                    && let Some(customer) = customer
+                {
+                    self.record(ws, message, customer, MESSAGE_SENT, json!({})).await?;
                 }
                 Ok(Attempt::Done)
             }
-            Delivery::Rejected { reason } => self.fail(ws, &message, reason).await,
+            Delivery::Rejected { reason } => self.fail(ws, message, reason).await,
             Delivery::Retry { reason, .. } if last_attempt => {
-                self.fail(ws, &message, format!("{reason} (gave up after {SEND_ATTEMPTS} attempts)")).await
+                self.fail(ws, message, format!("{reason} (gave up after {SEND_ATTEMPTS} attempts)")).await
             }
             Delivery::Retry { reason: why, after } => {
                 // Back to queued: an attempt that did not send does not count toward the cap.
-                self.set_status_grouped(ws, key, MessageStatus::Queued, reason(&why)).await?;
+                self.set_status_grouped(ws, &message.key, MessageStatus::Queued, reason(&why)).await?;
                 Ok(Attempt::Retry { reason: why, after })
             }
         }
+    }
+
+    /// Sends a notice to staff: as written, to the channel's own recipients, held to the
+    /// channel's rate but to no guardrail (staff gave no consent to withdraw).
+    async fn deliver_to_staff(
+        &self,
+        ws: WorkspaceId,
+        message: &StoredMessage,
+        stored: &StoredChannel,
+        settings: &serde_json::Map<String, Value>,
+        last_attempt: bool,
+    ) -> DomainResult<Attempt> {
+        let key = self.access.data_key(ws).await?;
+        let content: MessageContent =
+            serde_json::from_str(&key.open_str(&message.content, &format!("{CONTENT_CONTEXT}:{}", message.key))?)
+                .map_err(|e| DomainError::internal(format!("message {} content: {e}", message.key)))?;
+        let now = self.access.now();
+        let message = match self.reserve_grouped(ws, &message.key, None, now).await? {
+            Reservation::Reserved(message) => *message,
+            Reservation::Finished | Reservation::Capped { .. } => return Ok(Attempt::Done),
+        };
+        if dry_run(settings) {
+            self.set_status_grouped(ws, &message.key, MessageStatus::DryRun, reason("dry run: recorded, not sent"))
+                .await?;
+            return Ok(Attempt::Done);
+        }
+        let adapter = match self.adapter(ws, stored).await {
+            Ok(adapter) => adapter,
+            Err(reason) => return self.fail(ws, &message, reason).await,
+        };
+        let outgoing = OutgoingMessage {
+            idempotency_key: message.key.clone(),
+            workspace: ws,
+            customer: None,
+            to: String::new(),
+            subject: None,
+            body: content.body,
+            html: None,
+            unsubscribe_url: None,
+            data: Value::Null,
+            template: None,
+            params: BTreeMap::new(),
+        };
+        self.attempt(ws, &message, None, adapter.send(&outgoing).await, last_attempt).await
     }
 
     /// Renders and addresses a reserved message for the customer as they are now; `Err` with the
@@ -1253,7 +1406,49 @@ impl Messaging {
     async fn fail(&self, ws: WorkspaceId, message: &StoredMessage, reason: String) -> DomainResult<Attempt> {
         let update = StatusUpdate { reason: Some(reason.clone()), ..Default::default() };
         self.finish(ws, message, MessageStatus::Failed, update).await?;
+        // Staff hear of a customer's message that failed (not of a notice to them that did), once
+        // per channel and window.
+        if let Some(customer) = message.customer
+            && let Err(error) = self.notify_failure(ws, message, customer, &reason).await
+        {
+            tracing::warn!(%error, channel = %message.channel, "the failure notice to staff was not queued");
+        }
         Ok(Attempt::Failed { reason })
+    }
+
+    /// Queues the notice to staff that a message on its channel failed (the first of the window).
+    async fn notify_failure(
+        &self,
+        ws: WorkspaceId,
+        message: &StoredMessage,
+        customer: CustomerId,
+        why: &str,
+    ) -> DomainResult<()> {
+        let window = self.access.now().as_second().div_euclid(FAILURE_NOTICE_WINDOW_S);
+        let text = format!(
+            "【siyu】渠道「{channel}」的消息发送失败（客户 #{id}）：{why}\n\
+             Channel \"{channel}\" failed to send a message (customer #{id}): {why}\n\
+             此后 {minutes} 分钟内该渠道的失败见消息记录 / later failures within {minutes} minutes: see the message log{link}",
+            channel = message.channel,
+            id = customer.0,
+            minutes = FAILURE_NOTICE_WINDOW_S / 60,
+            link = self
+                .console_url(&format!("/messages?channel={}&status=failed", message.channel))
+                .map(|url| format!("\n{url}"))
+                .unwrap_or_default(),
+        );
+        let key = format!("staff:failed:{}:{window}", message.channel);
+        let source = json!({"notice": "failed", "channel": message.channel, "message": message.key});
+        if let Some((notice, job)) = self.staff_notice(ws, key, text, source).await? {
+            self.store.enqueue(ws, &[notice], &[job], self.access.now()).await?;
+            self.queued();
+        }
+        Ok(())
+    }
+
+    /// The console's address of `path`, when siyu knows its public URL.
+    pub(crate) fn console_url(&self, path: &str) -> Option<String> {
+        self.public_url.as_ref().map(|base| format!("{base}{path}"))
     }
 
     async fn block(

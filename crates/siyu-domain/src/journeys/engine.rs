@@ -366,6 +366,22 @@ impl Journeys {
             let key = self.access.data_key(ws).await?;
             advance.messages = self.messaging.prepare(&key, &requests)?;
         }
+        // Staff hear of each new task on the workspace's staff channel, written with the task.
+        for task in &advance.tasks {
+            let (id, journey, reason) = (task.customer.0, task.journey_id, &task.reason);
+            let link =
+                self.messaging.console_url(&format!("/customers/{id}")).map(|u| format!("\n{u}")).unwrap_or_default();
+            let text = format!(
+                "【siyu】新的跟进任务：{reason}（客户 #{id}，旅程 #{journey}）\n\
+                 New follow-up task: {reason} (customer #{id}, journey #{journey}){link}"
+            );
+            let key = format!("staff:task:{}:{}", task.entry_id, task.node);
+            // Not `journey`/`node`: those would count the notice among the journey's messages.
+            let source = json!({"notice": "task", "entry": task.entry_id});
+            if let Some(notice) = self.messaging.staff_notice(ws, key, text, source).await? {
+                advance.messages.push(notice);
+            }
+        }
         advance.counts = counts.into_iter().map(|((j, v, node, outcome), n)| (j, v, node, outcome, n)).collect();
         // Counter rows are shared by every batch of the journey: written in one order, two
         // processes' batches wait for each other instead of deadlocking.

@@ -29,6 +29,7 @@ use sends::{
     a_send_repeated_after_a_stopped_process_carries_the_same_key,
     an_sms_reaches_the_customers_phone_with_its_parameters_rendered,
     marketing_is_held_to_consent_the_cap_and_quiet_hours_when_it_is_sent,
+    staff_hear_of_each_new_task_and_of_failed_messages_once_a_window,
     the_workspace_sets_its_guardrails_and_a_channel_its_rate,
 };
 
@@ -101,6 +102,7 @@ both!(
     an_sms_reaches_the_customers_phone_with_its_parameters_rendered,
     marketing_is_held_to_consent_the_cap_and_quiet_hours_when_it_is_sent,
     the_workspace_sets_its_guardrails_and_a_channel_its_rate,
+    staff_hear_of_each_new_task_and_of_failed_messages_once_a_window,
     a_journey_waits_branches_sends_once_and_converts,
     two_step_workers_never_run_an_entry_twice,
     an_abandoned_cart_waits_for_the_order_or_reminds,

@@ -479,3 +479,94 @@ pub(crate) async fn an_sms_reaches_the_customers_phone_with_its_parameters_rende
     assert!(statuses.contains(&("points:1".into(), MessageStatus::Sent, None)), "{statuses:?}");
     assert!(statuses.iter().any(|(k, s, _)| k == "points:2" && *s == MessageStatus::Blocked), "{statuses:?}");
 }
+
+/// A Feishu group robot's double: records each text posted and answers `{"code": 0}`.
+async fn feishu_robot() -> (Arc<Mutex<Vec<String>>>, String) {
+    let texts: Arc<Mutex<Vec<String>>> = Arc::default();
+    let seen = texts.clone();
+    let router = axum::Router::new().route(
+        "/open-apis/bot/v2/hook/t",
+        axum::routing::post(move |body: axum::Json<serde_json::Value>| async move {
+            seen.lock().unwrap().push(body["content"]["text"].as_str().unwrap_or_default().to_string());
+            axum::Json(serde_json::json!({"code": 0, "msg": "success"}))
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/open-apis/bot/v2/hook/t", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    (texts, url)
+}
+
+pub(crate) async fn staff_hear_of_each_new_task_and_of_failed_messages_once_a_window(f: Fixture) {
+    let refusal = (StatusCode::BAD_REQUEST, None, "no such account");
+    let (_, url) = receiver(&f.clock, vec![refusal; 3]).await;
+    let (services, owner) = services(&f, &url, false).await;
+    let (robot, robot_url) = feishu_robot().await;
+    let input = ChannelInput {
+        kind: "feishu".into(),
+        settings: Default::default(),
+        secrets: [("url".to_string(), robot_url), ("secret".to_string(), "feishu-secret".to_string())].into(),
+    };
+    services.messaging.save_channel(&owner, "ops", input).await.unwrap();
+
+    // Only a channel that notifies staff can be the staff channel.
+    for (name, says) in [("hooks", "messages customers"), ("ghost", "no channel")] {
+        let settings = MessagingSettings { staff_channel: Some(name.into()), ..Default::default() };
+        match services.messaging.set_messaging_settings(&owner, &settings).await {
+            Err(siyu_domain::DomainError::Invalid(errors)) => {
+                assert!(errors[0].field == "staff_channel" && errors[0].reason.contains(says), "{errors:?}")
+            }
+            other => panic!("{name} as the staff channel: {other:?}"),
+        }
+    }
+    let settings = MessagingSettings { staff_channel: Some("ops".into()), ..Default::default() };
+    services.messaging.set_messaging_settings(&owner, &settings).await.unwrap();
+
+    // Two messages refused in one window: staff hear once, with the channel, customer and reason.
+    let a = customer(&services, &owner, "+8613900000001", true).await;
+    let b = customer(&services, &owner, "+8613900000002", true).await;
+    queue(&services, &owner, "bill-a", a, MessageClass::Transactional).await;
+    queue(&services, &owner, "bill-b", b, MessageClass::Transactional).await;
+    let mut sends = worker(&services, "node-a");
+    let now = f.clock.now();
+    sends.run_once(now).await.unwrap();
+    sends.run_once(now).await.unwrap();
+    let texts = robot.lock().unwrap().clone();
+    assert_eq!(texts.len(), 1, "{texts:?}");
+    assert!(texts[0].contains("「hooks」") && texts[0].contains("no such account"), "{texts:?}");
+    assert!(texts[0].contains(&format!("#{}", a.0)) || texts[0].contains(&format!("#{}", b.0)), "{texts:?}");
+    assert!(texts[0].contains("https://siyu.example/messages?channel=hooks&status=failed"), "{texts:?}");
+    let notices = services.messaging.messages(&owner, Default::default(), 50).await.unwrap();
+    let notice = notices.iter().find(|m| m.key.starts_with("staff:failed:hooks:")).expect("the notice is logged");
+    assert_eq!((notice.channel.as_str(), notice.status), ("ops", MessageStatus::Sent));
+
+    // The next window's first failure is told again.
+    f.clock.advance(SignedDuration::from_mins(11));
+    queue(&services, &owner, "bill-c", a, MessageClass::Transactional).await;
+    let later = f.clock.now();
+    sends.run_once(later).await.unwrap();
+    sends.run_once(later).await.unwrap();
+    assert_eq!(robot.lock().unwrap().len(), 2);
+
+    // A journey's new follow-up task is told once, with its reason and the customer's page.
+    let journey: siyu_domain::journeys::JourneyInput = serde_json::from_value(serde_json::json!({
+        "name": "回访",
+        "definition": {"trigger": {"type": "api"}, "start": "follow",
+                       "nodes": {"follow": {"type": "task", "reason": "回访高价值客户"}}},
+    }))
+    .unwrap();
+    let id = services.journeys.create(&owner, &journey).await.unwrap().id;
+    services.journeys.publish(&owner, id).await.unwrap();
+    services.journeys.enter_customers(&owner, id, &[b], "vip-1").await.unwrap();
+    let mut steps = siyu_jobs::journeys::StepWorker::new(services.journeys.clone(), "node-a", 100);
+    assert_eq!(steps.run_once(later).await.unwrap(), Outcome::Worked);
+    sends.run_once(later).await.unwrap();
+    let texts = robot.lock().unwrap().clone();
+    assert_eq!(texts.len(), 3, "{texts:?}");
+    assert!(
+        texts[2].contains("回访高价值客户") && texts[2].contains(&format!("https://siyu.example/customers/{}", b.0))
+    );
+    assert!(!matches!(steps.run_once(later).await.unwrap(), Outcome::Worked));
+    sends.run_once(later).await.unwrap();
+    assert_eq!(robot.lock().unwrap().len(), 3, "once");
+}

@@ -116,6 +116,52 @@ strings! {
     task_complete: "标记完成", "Mark done";
     task_done: "已标记完成。", "Marked done.";
     nav_messages: "消息记录", "Messages";
+    nav_channels: "渠道", "Channels";
+    channels_title: "渠道与发送规则", "Channels and sending rules";
+    channels_note: "消息经这些渠道发出；发送时按下方规则检查。", "Messages go out through these channels, held to the rules below when they are sent.";
+    rules_title: "发送规则", "Sending rules";
+    rules_note: "免打扰时段按工作区时区；频次上限按客户与渠道计算营销消息，所有旅程与群发共享。", "Quiet hours are in the workspace's time zone; the cap counts a customer's marketing messages per channel, shared by every journey and broadcast.";
+    rules_quiet: "启用免打扰时段（营销消息推迟到时段结束）", "Quiet hours (marketing messages wait until they end)";
+    rules_quiet_start: "免打扰开始（HH:MM）", "Quiet from (HH:MM)";
+    rules_quiet_end: "免打扰结束（HH:MM）", "Quiet until (HH:MM)";
+    rules_cap_max: "频次上限：最多条数", "Cap: at most this many messages";
+    rules_cap_days: "频次上限：滚动天数", "Cap: in this many days";
+    rules_staff: "员工通知渠道", "Staff channel";
+    rules_staff_note: "新的跟进任务与发送失败在此通知员工（群机器人或企业微信应用）。", "New follow-up tasks and failed messages are told to staff here (a group robot or a WeCom application).";
+    rules_saved: "发送规则已保存。", "Sending rules saved.";
+    staff_none: "不通知", "None";
+    channels_list: "已配置的渠道", "Configured channels";
+    channels_empty: "还没有配置渠道。", "No channel is configured yet.";
+    channels_api_note: "渠道通过 API 配置（PUT /api/v1/channels/{name}），密钥只写不读。", "Channels are configured through the API (PUT /api/v1/channels/{name}); secrets are written, never shown.";
+    col_secrets: "已设密钥", "Secrets set";
+    col_callbacks: "回调", "Callbacks";
+    for_staff: "员工", "Staff";
+    test_send: "发送测试", "Send test";
+    test_to: "收件地址", "Send to";
+    test_body: "测试内容", "Test text";
+    test_body_default: "测试消息", "Test message";
+    test_result: "测试结果", "Test result";
+    test_accepted: "服务商已接收", "Accepted by the provider";
+    test_rejected: "服务商拒绝", "Refused by the provider";
+    test_retry: "暂时失败，可稍后重试", "Failed for now; try again later";
+    test_dry_run: "演练模式：未实际发送", "Dry run: nothing was sent";
+    test_refused: "无法发送测试", "The test cannot be sent";
+    kind_webhook: "网络钩子", "Webhook";
+    kind_email: "电子邮件", "E-mail";
+    kind_sms: "短信", "SMS";
+    kind_wecom: "企业微信群发", "WeCom group send";
+    kind_wecom_app: "企业微信应用", "WeCom application";
+    kind_wechat_mp: "公众号模板消息", "Official account template";
+    kind_wechat_mini: "小程序订阅消息", "Mini-program subscription";
+    kind_dingtalk: "钉钉机器人", "DingTalk robot";
+    kind_feishu: "飞书机器人", "Feishu robot";
+    kind_other: "其他", "Other";
+    callback_accepted: "已接受", "accepted";
+    callback_repeated: "重复", "repeated";
+    callback_verified: "地址验证", "URL checks";
+    callback_forged: "伪造", "forged";
+    callback_stale: "过期", "stale";
+    callback_unreadable: "无法读取", "unreadable";
     messages_title: "消息记录", "Messages";
     messages_note: "每条消息在发送时检查同意、免打扰时段与频次上限；被拦截的注明原因。", "Each message is held to consent, quiet hours and the frequency cap when it is sent; a blocked one says why.";
     messages_empty: "没有符合条件的消息。", "No messages match.";
@@ -781,6 +827,11 @@ impl Text {
             "message_received_events" => self.set_message_received_events,
             "message_engaged_events" => self.set_message_engaged_events,
             "key" => self.segment_key,
+            "quiet_hours" | "quiet_hours.start" => self.rules_quiet_start,
+            "quiet_hours.end" => self.rules_quiet_end,
+            "frequency_cap" | "frequency_cap.max" => self.rules_cap_max,
+            "frequency_cap.days" => self.rules_cap_days,
+            "staff_channel" => self.rules_staff,
             // A path into a definition or a list (`definition.and[0].tag`, `steps[1]`) reads as its root.
             other => match other.split(['.', '[']).next() {
                 Some(root) if root != other && !root.is_empty() => self.field(root),
@@ -794,6 +845,15 @@ impl Text {
 /// stands for any text (a quoted value, a name, a number), carried over as it is. More specific
 /// templates come first.
 const REASONS_ZH: &[(&str, &str)] = &[
+    ("{} is not a time of day as HH:MM (00:00 to 23:59)", "{} 不是 HH:MM 格式的时刻（00:00 至 23:59）"),
+    ("must be between {} and {}", "须在 {} 到 {} 之间"),
+    ("no channel {} is configured", "没有配置渠道 {}"),
+    (
+        "the channel messages customers; staff are told through a group robot (dingtalk, feishu) or a WeCom application (wecom_app)",
+        "该渠道面向客户；员工通知请用群机器人（钉钉、飞书）或企业微信应用",
+    ),
+    ("must be 1 to {} bytes", "须为 1 至 {} 字节"),
+    ("the channel is in dry-run mode: nothing is sent", "渠道处于演练模式：不实际发送"),
     ("the customer withdrew marketing consent on {}", "客户已撤回{}营销同意"),
     ("the customer has not given marketing consent on {}", "客户未授予{}营销同意"),
     (

@@ -5,11 +5,13 @@
 //! Modules, in reading order: [`i18n`] (every UI string in both languages), [`session`] (cookies,
 //! the logged-in [`session::Console`] extractor, CSRF-checked [`session::Post`] forms), [`page`]
 //! (layout frame, rendering, error pages), then one module per page: [`login`], [`dashboard`],
-//! [`customers`], [`tags`], [`analytics`], [`journeys`] (journeys and follow-up tasks), [`keys`], [`users`],
+//! [`customers`], [`tags`], [`analytics`], [`journeys`] (journeys and follow-up tasks), [`channels`]
+//! (sending rules and channel tests), [`keys`], [`users`],
 //! [`invitations`] (public accept page). Templates live in
 //! `crates/siyu-web/templates/`.
 
 mod analytics;
+mod channels;
 mod customers;
 mod dashboard;
 mod i18n;
@@ -67,6 +69,9 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/journeys", get(journeys::list_journeys))
         .route("/messages", get(journeys::list_messages))
         .route("/tasks", get(journeys::list_tasks))
+        .route("/channels", get(channels::show_channels))
+        .route("/channels/settings", post(channels::save_rules))
+        .route("/channels/{name}/test", post(channels::test_channel))
         .route("/tasks/{id}/done", post(journeys::complete_task))
         .route("/users/{id}/role", post(users::set_role))
         .route("/users/invitations/{id}/revoke", post(users::revoke_invitation))

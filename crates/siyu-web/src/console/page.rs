@@ -35,6 +35,7 @@ pub(crate) struct UserBar {
     pub(crate) can_analytics: bool,
     pub(crate) can_tasks: bool,
     pub(crate) can_messages: bool,
+    pub(crate) can_channels: bool,
     pub(crate) can_system: bool,
 }
 
@@ -74,6 +75,7 @@ impl Chrome {
                 can_analytics: console.may(Permission::AnalyticsRead),
                 can_tasks: console.may(Permission::NotesWrite),
                 can_messages: console.may(Permission::MessagesRead),
+                can_channels: console.may(Permission::MessagesSend),
                 can_system: console.may(Permission::WorkspaceManage),
             }),
         }
@@ -101,6 +103,7 @@ impl Chrome {
             "role" => Some(t.role_changed),
             "uninvited" => Some(t.invitation_revoked),
             "task_done" => Some(t.task_done),
+            "rules" => Some(t.rules_saved),
             _ => None,
         };
         self

@@ -9,6 +9,7 @@ mod api_customers;
 mod config;
 mod console;
 mod console_analytics;
+mod console_channels;
 mod console_journeys;
 mod console_segments;
 mod console_support;

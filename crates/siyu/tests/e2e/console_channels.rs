@@ -1,0 +1,108 @@
+//! The channels page: the sending rules as a form (a bad value shown beside the form and nothing
+//! saved, a customer channel refused as the staff channel), the configured channels with their kind
+//! in words, and a test send whose answer the page shows — in both languages (no English in the
+//! Chinese page), with the rules kept to roles that manage the workspace.
+
+use crate::console_support::{
+    EN, OWNER, PASSWORD, ZH, csrf_in, fragment, get, logged_in, new_client, post, submit_login,
+};
+use crate::{Backend, spawn_app};
+use siyu_domain::access::Role;
+
+const OPERATOR: &str = "ops@brand.cn";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sending_rules_and_channel_tests_work_from_the_console_in_both_languages() {
+    let app = spawn_app(Backend::Sqlite).await.expect("SQLite needs no setup");
+    let (services, owner) = (&app.services, &app.owner);
+    let ws = owner.workspace_id();
+    services.access.add_user(ws, OWNER, "王店长", PASSWORD, Role::Owner).await.unwrap();
+    services.access.add_user(ws, OPERATOR, "李运营", PASSWORD, Role::Operator).await.unwrap();
+    let channel = |value: serde_json::Value| serde_json::from_value(value).unwrap();
+    let hook = channel(serde_json::json!({"kind": "webhook",
+        "settings": {"url": "https://crm.example.com/hook", "consent_channel": "sms", "dry_run": true},
+        "secrets": {"secret": "whsec-console-0123456789"}}));
+    services.messaging.save_channel(owner, "crm-hook", hook).await.unwrap();
+    let robot = channel(serde_json::json!({"kind": "feishu", "settings": {},
+        "secrets": {"url": "https://open.feishu.cn/open-apis/bot/v2/hook/abc", "secret": "feishu-secret"}}));
+    services.messaging.save_channel(owner, "ops", robot).await.unwrap();
+
+    for lang in [ZH, EN] {
+        let client = logged_in(&app, OWNER, lang).await;
+        let (status, page) = get(&client, &app, "/channels").await;
+        assert_eq!(status, 200, "{page}");
+        let table = fragment(&page, r#"id="channels-table""#, "</table>");
+        assert!(table.contains(r#"data-channel="crm-hook""#) && table.contains(r#"data-channel="ops""#), "{table}");
+        assert!(page.contains(r#"value="21:00""#) && page.contains(r#"name="cap_max" value="2""#), "the defaults");
+        let csrf = csrf_in(&page);
+
+        // Bad values: each named beside the form, nothing saved.
+        let bad = [("_csrf", csrf.as_str()), ("quiet", "on"), ("quiet_start", "25:00"), ("quiet_end", "09:00")];
+        let bad = [&bad[..], &[("cap_max", "2"), ("cap_days", "0"), ("staff_channel", "crm-hook")]].concat();
+        let (status, refused) = post(&client, &app, "/channels/settings", &bad).await;
+        assert_eq!(status, 422, "{refused}");
+        let errors = fragment(&refused, r#"id="rules-errors""#, "</ul>");
+        for field in ["quiet_hours.start", "frequency_cap.days", "staff_channel"] {
+            assert!(errors.contains(&format!(r#"data-field="{field}""#)), "{field}: {errors}");
+        }
+        assert!(refused.contains(r#"value="25:00""#), "the form keeps what was typed");
+        let settings = services.messaging.messaging_settings(owner).await.unwrap();
+        assert_eq!(settings.frequency_cap.days, 7, "nothing saved");
+
+        // A test send through the dry-run webhook: the page shows the answer.
+        let test = [("_csrf", csrf.as_str()), ("body", "你好")];
+        let (status, tested) = post(&client, &app, "/channels/crm-hook/test", &test).await;
+        assert_eq!(status, 200, "{tested}");
+        let result = fragment(&tested, r#"id="test-result""#, "</section>");
+        assert!(result.contains(r#"data-outcome="dry_run""#), "{result}");
+
+        if lang == ZH {
+            assert!(table.contains("网络钩子") && table.contains("飞书机器人") && table.contains("员工"), "{table}");
+            assert!(errors.contains("不是 HH:MM 格式的时刻") && errors.contains("该渠道面向客户"), "{errors}");
+            assert!(result.contains("演练模式"), "{result}");
+            for page in [&page, &refused, &tested] {
+                // The channels' names are data the operator chose, not interface.
+                let visible = page.replace("Brand", "").replace("crm-hook", "").replace("ops", "");
+                let words = crate::console_ux::english_words(&visible);
+                assert!(words.is_empty(), "English in the Chinese page: {words:?}");
+            }
+        } else {
+            assert!(table.contains("Webhook") && table.contains("Feishu robot"), "{table}");
+            assert!(errors.contains("is not a time of day") && result.contains("Dry run"), "{errors}{result}");
+        }
+    }
+
+    // Saved: quiet hours, the cap and the staff channel, as the page then shows them.
+    let client = logged_in(&app, OWNER, EN).await;
+    let (_, page) = get(&client, &app, "/channels").await;
+    let form = [
+        ("_csrf", csrf_in(&page)),
+        ("quiet", "on".into()),
+        ("quiet_start", "22:00".into()),
+        ("quiet_end", "08:30".into()),
+        ("cap_max", "3".into()),
+        ("cap_days", "7".into()),
+        ("staff_channel", "ops".into()),
+    ];
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (status, saved) = post(&client, &app, "/channels/settings", &form).await;
+    assert_eq!(status, 200, "{saved}");
+    assert!(saved.contains("Sending rules saved") && saved.contains(r#"value="22:00""#), "{saved}");
+    assert!(saved.contains(r#"<option value="ops" selected>"#), "{saved}");
+    let settings = services.messaging.messaging_settings(owner).await.unwrap();
+    assert_eq!((settings.frequency_cap.max, settings.staff_channel.as_deref()), (3, Some("ops")));
+
+    // An operator sees the rules but may not change them or send tests.
+    let operator = new_client(ZH, true);
+    let (status, _, _) = submit_login(&operator, &app, OPERATOR, PASSWORD).await;
+    assert_eq!(status, 200);
+    let (status, page) = get(&operator, &app, "/channels").await;
+    assert_eq!(status, 200, "{page}");
+    assert!(!page.contains(r#"id="rules-save""#) && !page.contains("/channels/crm-hook/test"), "read only");
+    let csrf = csrf_in(&page);
+    let (status, _) = post(&operator, &app, "/channels/settings", &[("_csrf", &csrf), ("cap_max", "9")]).await;
+    assert_eq!(status, 403);
+    let (status, _) = post(&operator, &app, "/channels/crm-hook/test", &[("_csrf", &csrf)]).await;
+    assert_eq!(status, 403);
+    assert_eq!(services.messaging.messaging_settings(owner).await.unwrap().frequency_cap.max, 3);
+}
