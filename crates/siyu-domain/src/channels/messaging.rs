@@ -892,6 +892,16 @@ impl Messaging {
         }
     }
 
+    /// Checks that `name` is a configured webhook channel (a journey's webhook call goes there);
+    /// returns the error's reason otherwise.
+    pub(crate) async fn check_webhook_channel(&self, ws: WorkspaceId, name: &str) -> DomainResult<Option<String>> {
+        Ok(match self.store.channel(ws, name).await? {
+            None => Some(format!("no channel \"{name}\" is configured")),
+            Some(stored) if stored.kind != "webhook" => Some(format!("channel \"{name}\" is not a webhook")),
+            Some(_) => None,
+        })
+    }
+
     /// Checks that `name` is a channel that notifies staff; returns the error's reason otherwise.
     async fn check_staff_channel(&self, ws: WorkspaceId, name: &str) -> DomainResult<Option<String>> {
         let Some(stored) = self.store.channel(ws, name).await? else {

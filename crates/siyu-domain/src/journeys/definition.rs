@@ -217,6 +217,27 @@ pub enum Node {
         #[serde(default)]
         next: Option<String>,
     },
+    /// Calls a webhook: POSTs, signed as every webhook is (docs/CHANNELS.md), the customer's id,
+    /// the journey's place, `event` as the body, `data` as it is and `params` rendered for the
+    /// customer, once per entry (the call's idempotency key is the entry's); held to no guardrail,
+    /// as it goes to a system, not to the customer.
+    Webhook {
+        /// The webhook channel's name.
+        channel: String,
+        /// What the call is (`coupon.issue`, `crm.lead`), sent as the body.
+        event: String,
+        /// Data sent as it is.
+        #[serde(default)]
+        #[schema(value_type = Object)]
+        data: Value,
+        /// Values for the receiver by name, each a template over the customer.
+        #[serde(default)]
+        params: BTreeMap<String, String>,
+        /// Then.
+        #[serde(default)]
+        next: Option<String>,
+    },
+
     /// Adds a tag.
     AddTag {
         /// The tag's name (it must exist).
@@ -261,6 +282,7 @@ impl Node {
             Node::Wait { next, .. }
             | Node::WaitUntil { next, .. }
             | Node::Send { next, .. }
+            | Node::Webhook { next, .. }
             | Node::AddTag { next, .. }
             | Node::RemoveTag { next, .. }
             | Node::SetTrait { next, .. }
@@ -286,6 +308,12 @@ impl Node {
                 data: data.clone(),
                 template: template.clone(),
                 params: params.clone(),
+            }),
+            Node::Webhook { event, data, params, .. } => Some(MessageContent {
+                body: event.clone(),
+                data: data.clone(),
+                params: params.clone(),
+                ..MessageContent::default()
             }),
             _ => None,
         }
@@ -371,6 +399,8 @@ pub struct Known<'a> {
     pub segments: &'a BTreeSet<String>,
     /// Checks a message's content; errors under the prefix given.
     pub content: &'a dyn Fn(&str, &MessageContent) -> Vec<FieldError>,
+    /// Channel names that are webhooks (`None`: fine; `Some`: why not).
+    pub webhook: &'a dyn Fn(&str) -> Option<String>,
 }
 
 fn id_ok(id: &str) -> bool {
@@ -536,6 +566,18 @@ impl Definition {
                     }
                     errors.extend((known.content)(&format!("{at}."), &node.content().unwrap_or_default()));
                 }
+                Node::Webhook { channel, event, .. } => {
+                    if let Some(reason) = (known.webhook)(channel) {
+                        errors.push(FieldError::new(format!("{at}.channel"), reason));
+                    }
+                    if !id_ok(&event.replace('.', "_")) {
+                        errors.push(FieldError::new(
+                            format!("{at}.event"),
+                            "must be 1 to 64 letters, digits, dots, dashes or underscores",
+                        ));
+                    }
+                    errors.extend((known.content)(&format!("{at}."), &node.content().unwrap_or_default()));
+                }
                 Node::AddTag { tag, .. } | Node::RemoveTag { tag, .. } if !known.tags.contains(tag) => {
                     errors.push(FieldError::new(format!("{at}.tag"), format!("no tag \"{tag}\"")));
                 }
@@ -629,7 +671,8 @@ mod tests {
         let content = |at: &str, c: &MessageContent| {
             if c.body.contains("shoe_size") { vec![FieldError::new(format!("{at}body"), "unknown")] } else { vec![] }
         };
-        let known = Known { channel: &channel, tags: &tags, segments: &segments, content: &content };
+        let webhook = |name: &str| (name != "hooks").then(|| format!("\"{name}\" is not a webhook channel"));
+        let known = Known { channel: &channel, tags: &tags, segments: &segments, content: &content, webhook: &webhook };
         definition.check(&known).map_err(|errors| errors.into_iter().map(|e| e.field).collect())
     }
 

@@ -10,6 +10,7 @@ use super::definition::{Arm, Condition, Definition, Node, WEEKDAYS, parse_durati
 use super::service::{JOURNEY_ARM_ASSIGNED, Journeys};
 use super::store::{Advance, EntryState, EntryUpdate, NewTask, StoredEntry};
 use crate::access::Principal;
+use crate::channels::guardrails::MessageClass;
 use crate::channels::messaging::MessageRequest;
 use crate::customers::consent::{Purpose, current_state};
 use crate::customers::{CustomerInput, CustomerView};
@@ -103,6 +104,27 @@ fn compare(value: &Value, op: &str, wanted: &Value) -> bool {
         "lt" => order == Some(Ordering::Less),
         "lte" => matches!(order, Some(Ordering::Less | Ordering::Equal)),
         _ => false,
+    }
+}
+
+/// The message a send or webhook node queues for an entry, keyed by journey, version, node and
+/// entry (so a step run again queues it once).
+fn node_message(
+    entry: &StoredEntry,
+    node_id: &str,
+    node: &Node,
+    channel: &str,
+    class: MessageClass,
+    now: Timestamp,
+) -> MessageRequest {
+    MessageRequest {
+        key: format!("journey:{}:v{}:{}:{}", entry.journey_id, entry.version, node_id, entry.id),
+        channel: channel.to_string(),
+        customer: entry.customer,
+        class,
+        content: node.content().unwrap_or_default(),
+        source: json!({"journey": entry.journey_id, "version": entry.version, "node": node_id, "entry": entry.id}),
+        at: now,
     }
 }
 
@@ -300,17 +322,12 @@ impl Journeys {
                         None => None,
                     },
                     Node::Send { channel, class, next, .. } => {
-                        requests.push(MessageRequest {
-                            key: format!("journey:{}:v{}:{}:{}", entry.journey_id, entry.version, node_id, entry.id),
-                            channel: channel.clone(),
-                            customer: entry.customer,
-                            class: *class,
-                            content: node.content().unwrap_or_default(),
-                            source: json!({
-                                "journey": entry.journey_id, "version": entry.version, "node": node_id, "entry": entry.id,
-                            }),
-                            at: now,
-                        });
+                        requests.push(node_message(&entry, &node_id, node, channel, *class, now));
+                        next.clone()
+                    }
+                    Node::Webhook { channel, next, .. } => {
+                        // A call to a system, not a message to the customer: no guardrail holds it.
+                        requests.push(node_message(&entry, &node_id, node, channel, MessageClass::Transactional, now));
                         next.clone()
                     }
                     Node::AddTag { tag, next } => {

@@ -355,13 +355,18 @@ impl Journeys {
 
     /// Checks a definition against the workspace: channels, templates, tags, segments.
     pub async fn check(&self, ws: WorkspaceId, definition: &Definition) -> DomainResult<Result<(), Vec<FieldError>>> {
-        let mut channels = HashMap::new();
+        let (mut channels, mut webhooks) = (HashMap::new(), HashMap::new());
         for node in definition.nodes.values() {
-            if let Node::Send { channel, class, .. } = node
-                && !channels.contains_key(&(channel.clone(), *class))
-            {
-                let verdict = self.messaging.check_channel(ws, channel, *class).await?;
-                channels.insert((channel.clone(), *class), verdict);
+            match node {
+                Node::Send { channel, class, .. } if !channels.contains_key(&(channel.clone(), *class)) => {
+                    let verdict = self.messaging.check_channel(ws, channel, *class).await?;
+                    channels.insert((channel.clone(), *class), verdict);
+                }
+                Node::Webhook { channel, .. } if !webhooks.contains_key(channel) => {
+                    let verdict = self.messaging.check_webhook_channel(ws, channel).await?;
+                    webhooks.insert(channel.clone(), verdict);
+                }
+                _ => {}
             }
         }
         let vocabulary = self.messaging.vocabulary(ws).await?;
@@ -374,7 +379,8 @@ impl Journeys {
             Messaging::check_content(at, content, &vocabulary, &mut errors);
             errors
         };
-        let known = Known { channel: &channel, tags: &tags, segments: &segments, content: &content };
+        let webhook = |name: &str| webhooks.get(name).cloned().flatten();
+        let known = Known { channel: &channel, tags: &tags, segments: &segments, content: &content, webhook: &webhook };
         Ok(definition.check(&known))
     }
 

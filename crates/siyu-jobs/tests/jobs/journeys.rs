@@ -389,3 +389,51 @@ fn welcome_without_tag() -> JourneyInput {
     }))
     .unwrap()
 }
+
+pub(crate) async fn a_webhook_node_calls_once_per_entry_whatever_the_consent(f: Fixture) {
+    let (receiver, url) = receiver(&f.clock, Vec::new()).await;
+    let (services, owner) = services(&f, &url, false).await;
+    let journey = |channel: &str, event: &str| -> JourneyInput {
+        serde_json::from_value(serde_json::json!({
+            "name": "线索同步",
+            "definition": {"trigger": {"type": "api"}, "start": "call", "nodes": {
+                "call": {"type": "webhook", "channel": channel, "event": event,
+                         "data": {"source": "siyu"}, "params": {"name": "{{ customer.traits.name }}"}},
+            }},
+        }))
+        .unwrap()
+    };
+    // Published only with a webhook channel and a readable event name, each error at its node.
+    let bad = services.journeys.create(&owner, &journey("nope", "crm lead!")).await.unwrap().id;
+    match services.journeys.publish(&owner, bad).await {
+        Err(siyu_domain::DomainError::Invalid(errors)) => {
+            let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+            assert!(
+                fields.contains(&"definition.nodes.call.channel") || fields.contains(&"nodes.call.channel"),
+                "{errors:?}"
+            );
+            assert!(fields.iter().any(|f| f.ends_with("nodes.call.event")), "{errors:?}");
+        }
+        other => panic!("published a webhook node without its channel: {other:?}"),
+    }
+    let id = services.journeys.create(&owner, &journey("hooks", "crm.lead")).await.unwrap().id;
+    services.journeys.publish(&owner, id).await.unwrap();
+    // A customer without marketing consent: the call is not a message to them, so it goes.
+    let shy = customer(&services, &owner, "+8613900000009", false).await;
+    services.journeys.enter_customers(&owner, id, &[shy], "lead-1").await.unwrap();
+    let mut steps = StepWorker::new(services.journeys.clone(), "node-a", 100);
+    let mut sends = worker(&services, "node-a");
+    let now = start();
+    assert_eq!(steps.run_once(now).await.unwrap(), Outcome::Worked);
+    assert_eq!(sends.run_once(now).await.unwrap(), Outcome::Worked);
+    steps.run_once(now).await.unwrap();
+    sends.run_once(now).await.unwrap();
+    let seen = receiver.seen();
+    assert_eq!(seen.len(), 1, "once: {seen:?}");
+    assert!(seen[0].0.starts_with(&format!("journey:{id}:v1:call:")) && seen[0].1 == shy.0 && seen[0].2, "{seen:?}");
+    let body = &receiver.bodies()[0];
+    assert_eq!((body["body"].as_str(), body["data"]["source"].as_str()), (Some("crm.lead"), Some("siyu")), "{body}");
+    assert_eq!(body["params"]["name"], "王小明", "{body}");
+    let stats = services.journeys.stats(&owner, id).await.unwrap();
+    assert_eq!(stats.nodes["call"]["sent"], 1);
+}

@@ -21,8 +21,8 @@ mod journeys;
 mod sends;
 use journeys::{
     a_journey_waits_branches_sends_once_and_converts, a_trigger_no_process_heard_is_read_again_from_the_log,
-    an_abandoned_cart_waits_for_the_order_or_reminds, broadcasts_and_anniversaries_fire_once_per_occurrence,
-    two_step_workers_never_run_an_entry_twice,
+    a_webhook_node_calls_once_per_entry_whatever_the_consent, an_abandoned_cart_waits_for_the_order_or_reminds,
+    broadcasts_and_anniversaries_fire_once_per_occurrence, two_step_workers_never_run_an_entry_twice,
 };
 use sends::{
     a_message_is_sent_once_through_retries_and_a_refusal_is_dead_lettered,
@@ -105,6 +105,7 @@ both!(
     staff_hear_of_each_new_task_and_of_failed_messages_once_a_window,
     a_journey_waits_branches_sends_once_and_converts,
     two_step_workers_never_run_an_entry_twice,
+    a_webhook_node_calls_once_per_entry_whatever_the_consent,
     an_abandoned_cart_waits_for_the_order_or_reminds,
     broadcasts_and_anniversaries_fire_once_per_occurrence,
     a_trigger_no_process_heard_is_read_again_from_the_log,

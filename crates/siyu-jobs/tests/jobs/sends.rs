@@ -36,12 +36,18 @@ pub(crate) type Script = Vec<(StatusCode, Option<&'static str>, &'static str)>;
 pub(crate) struct Receiver {
     script: Mutex<VecDeque<(StatusCode, Option<&'static str>, &'static str)>>,
     seen: Mutex<Vec<(String, i64, bool)>>,
+    bodies: Mutex<Vec<serde_json::Value>>,
     clock: Arc<ManualClock>,
 }
 
 impl Receiver {
     pub(crate) fn seen(&self) -> Vec<(String, i64, bool)> {
         self.seen.lock().unwrap().clone()
+    }
+
+    /// Each request's JSON body, in order.
+    pub(crate) fn bodies(&self) -> Vec<serde_json::Value> {
+        self.bodies.lock().unwrap().clone()
     }
 }
 
@@ -54,8 +60,10 @@ async fn receive(State(receiver): State<Arc<Receiver>>, headers: HeaderMap, body
         webhook::DEFAULT_REPLAY_WINDOW,
     )
     .is_ok();
-    let customer = serde_json::from_slice::<serde_json::Value>(&body).unwrap()["customer_id"].as_i64().unwrap_or(0);
+    let json = serde_json::from_slice::<serde_json::Value>(&body).unwrap();
+    let customer = json["customer_id"].as_i64().unwrap_or(0);
     receiver.seen.lock().unwrap().push((key(&headers), customer, verified));
+    receiver.bodies.lock().unwrap().push(json);
     let (status, retry_after, text) =
         receiver.script.lock().unwrap().pop_front().unwrap_or((StatusCode::OK, None, "ok"));
     match retry_after {
@@ -66,8 +74,12 @@ async fn receive(State(receiver): State<Arc<Receiver>>, headers: HeaderMap, body
 
 /// Starts a receiver; returns it and its URL.
 pub(crate) async fn receiver(clock: &Arc<ManualClock>, script: Script) -> (Arc<Receiver>, String) {
-    let receiver =
-        Arc::new(Receiver { script: Mutex::new(script.into()), seen: Mutex::new(Vec::new()), clock: clock.clone() });
+    let receiver = Arc::new(Receiver {
+        script: Mutex::new(script.into()),
+        seen: Mutex::new(Vec::new()),
+        bodies: Mutex::new(Vec::new()),
+        clock: clock.clone(),
+    });
     let router = axum::Router::new().route("/hook", axum::routing::post(receive)).with_state(receiver.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/hook", listener.local_addr().unwrap());
