@@ -84,29 +84,7 @@ pub async fn bare_timers(backend: &Backend, rows: u64, batch: usize) -> Result<B
             Ok(run)
         }
         Backend::Postgres { url, .. } => {
-            use std::str::FromStr;
-            let schema = format!("bench_reference_{}", std::process::id());
-            let options = sqlx::postgres::PgConnectOptions::from_str(url).map_err(db_err)?;
-            let pool = sqlx::postgres::PgPoolOptions::new()
-                .max_connections(1)
-                .after_connect({
-                    let schema = schema.clone();
-                    move |conn, _| {
-                        let schema = schema.clone();
-                        Box::pin(async move {
-                            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA IF NOT EXISTS {schema}")))
-                                .execute(&mut *conn)
-                                .await?;
-                            sqlx::query(sqlx::AssertSqlSafe(format!("SET search_path TO {schema}")))
-                                .execute(&mut *conn)
-                                .await?;
-                            Ok(())
-                        })
-                    }
-                })
-                .connect_with(options)
-                .await
-                .map_err(db_err)?;
+            let (pool, schema) = scratch_postgres(url).await?;
             sqlx::query("CREATE TABLE bare_timers (id BIGSERIAL PRIMARY KEY, run_at BIGINT NOT NULL)")
                 .execute(&pool)
                 .await
@@ -119,14 +97,46 @@ pub async fn bare_timers(backend: &Backend, rows: u64, batch: usize) -> Result<B
                 "DELETE FROM bare_timers WHERE id IN (SELECT id FROM bare_timers WHERE run_at <= $1 \
                  ORDER BY run_at LIMIT $2 FOR UPDATE SKIP LOCKED) RETURNING id"
             );
-            sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
-                .execute(&pool)
-                .await
-                .map_err(db_err)?;
-            pool.close().await;
+            drop_scratch(pool, &schema).await?;
             Ok(run)
         }
     }
+}
+
+/// A one-connection pool on PostgreSQL whose tables go into a schema of its own (removed by
+/// [`drop_scratch`]), so a reference never touches siyu's tables.
+async fn scratch_postgres(url: &str) -> Result<(sqlx::PgPool, String), StoreError> {
+    use std::str::FromStr;
+    let schema = format!("bench_reference_{}", std::process::id());
+    let options = sqlx::postgres::PgConnectOptions::from_str(url).map_err(db_err)?;
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .after_connect({
+            let schema = schema.clone();
+            move |conn, _| {
+                let schema = schema.clone();
+                Box::pin(async move {
+                    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA IF NOT EXISTS {schema}")))
+                        .execute(&mut *conn)
+                        .await?;
+                    sqlx::query(sqlx::AssertSqlSafe(format!("SET search_path TO {schema}")))
+                        .execute(&mut *conn)
+                        .await?;
+                    Ok(())
+                })
+            }
+        })
+        .connect_with(options)
+        .await
+        .map_err(db_err)?;
+    Ok((pool, schema))
+}
+
+/// Drops a reference's schema and closes its pool.
+async fn drop_scratch(pool: sqlx::PgPool, schema: &str) -> Result<(), StoreError> {
+    sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE"))).execute(&pool).await.map_err(db_err)?;
+    pool.close().await;
+    Ok(())
 }
 
 fn remove_sqlite(file: &std::path::Path) {
@@ -188,15 +198,32 @@ macro_rules! claim_update_append {
     }};
 }
 
-/// The bare reference of `siyu bench journeys` on SQLite: `rows` state rows claimed `batch` at a
-/// time, each updated and given an outbox row, one transaction per batch, in a file of its own
-/// beside siyu's (removed afterwards).
+/// The bare reference of `siyu bench journeys`: `rows` state rows claimed `batch` at a time, each
+/// updated and given an outbox row, one transaction per batch, in a file of its own beside siyu's
+/// (SQLite) or a schema of its own (PostgreSQL), removed afterwards.
 pub async fn bare_journeys(backend: &Backend, rows: u64, batch: usize) -> Result<BareJourneys, StoreError> {
     let batch = i64::try_from(batch.max(1)).unwrap_or(i64::MAX);
     let path = match backend {
         Backend::Sqlite { path } => path.clone(),
-        Backend::Postgres { .. } => {
-            return Err(StoreError::Backend("the journeys reference runs on SQLite".into()));
+        Backend::Postgres { url, .. } => {
+            let (pool, schema) = scratch_postgres(url).await?;
+            for ddl in [
+                "CREATE TABLE bare_entries (id BIGSERIAL PRIMARY KEY, due BIGINT NOT NULL, state BIGINT NOT NULL, \
+                 node TEXT, lease BIGINT)",
+                "CREATE INDEX bare_entries_due ON bare_entries(due) WHERE state = 0",
+                "CREATE TABLE bare_outbox (id BIGSERIAL PRIMARY KEY, entry BIGINT NOT NULL, body TEXT NOT NULL)",
+            ] {
+                sqlx::query(ddl).execute(&pool).await.map_err(db_err)?;
+            }
+            let run = claim_update_append!(
+                pool,
+                rows,
+                batch,
+                "UPDATE bare_entries SET state = 1, lease = 1 WHERE id IN (SELECT id FROM bare_entries \
+                 WHERE state = 0 AND due <= $1 ORDER BY due LIMIT $2 FOR UPDATE SKIP LOCKED) RETURNING id"
+            );
+            drop_scratch(pool, &schema).await?;
+            return Ok(run);
         }
     };
     let file = path.with_file_name("bench-journeys-reference.db");

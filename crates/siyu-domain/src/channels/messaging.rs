@@ -932,31 +932,8 @@ impl Messaging {
         let data_key = self.access.data_key(ws).await?;
         let now = self.access.now();
         let content = MessageContent { body: text, ..Default::default() };
-        let content = serde_json::to_string(&content).map_err(|e| DomainError::internal(e.to_string()))?;
-        let message = StoredMessage {
-            id: 0,
-            key: key.clone(),
-            channel,
-            customer: None,
-            class: MessageClass::Transactional,
-            content: data_key.seal_str(&content, &format!("{CONTENT_CONTEXT}:{key}"))?,
-            source: source.to_string(),
-            status: MessageStatus::Queued,
-            guardrail: None,
-            reason: None,
-            provider_id: None,
-            created_at: now,
-            updated_at: now,
-            sent_at: None,
-        };
-        let job = NewJob {
-            kind: SEND_KIND.into(),
-            payload: json!({"key": key}).to_string(),
-            key,
-            run_at: now,
-            max_attempts: SEND_ATTEMPTS,
-        };
-        Ok(Some((message, job)))
+        let sealed = seal_content(&data_key, &key, &content)?;
+        Ok(Some(queued_row(key, channel, None, MessageClass::Transactional, sealed, &source, now, now)))
     }
 
     /// Checks that `channel` exists and may carry a message of `class` to a customer; returns the
@@ -1052,31 +1029,19 @@ impl Messaging {
         let now = self.access.now();
         let mut prepared = Vec::with_capacity(requests.len());
         for request in requests {
-            let content = serde_json::to_string(&request.content).map_err(|e| DomainError::internal(e.to_string()))?;
-            let message = StoredMessage {
-                id: 0,
-                key: request.key.clone(),
-                channel: request.channel.clone(),
-                customer: Some(request.customer),
-                class: request.class,
-                content: key.seal_str(&content, &format!("{CONTENT_CONTEXT}:{}", request.key))?,
-                source: request.source.to_string(),
-                status: MessageStatus::Queued,
-                guardrail: None,
-                reason: None,
-                provider_id: None,
-                created_at: now,
-                updated_at: now,
-                sent_at: None,
-            };
-            let job = NewJob {
-                kind: SEND_KIND.into(),
-                key: request.key.clone(),
-                payload: json!({"key": request.key}).to_string(),
-                run_at: request.at,
-                max_attempts: SEND_ATTEMPTS,
-            };
-            prepared.push((message, job));
+            let sealed = seal_content(key, &request.key, &request.content)?;
+            let (customer, class) = (Some(request.customer), request.class);
+            let row = queued_row(
+                request.key.clone(),
+                request.channel.clone(),
+                customer,
+                class,
+                sealed,
+                &request.source,
+                now,
+                request.at,
+            );
+            prepared.push(row);
         }
         Ok(prepared)
     }
@@ -1539,6 +1504,50 @@ fn dry_run(settings: &serde_json::Map<String, Value>) -> bool {
 
 fn reason(text: &str) -> StatusUpdate {
     StatusUpdate { reason: Some(text.to_string()), ..Default::default() }
+}
+
+/// A message's content sealed under the workspace's data key, bound to its key.
+fn seal_content(key: &siyu_core::crypto::DataKey, message: &str, content: &MessageContent) -> DomainResult<Vec<u8>> {
+    let text = serde_json::to_string(content).map_err(|e| DomainError::internal(e.to_string()))?;
+    Ok(key.seal_str(&text, &format!("{CONTENT_CONTEXT}:{message}"))?)
+}
+
+/// A queued message's row and its send job (due at `run_at`).
+#[allow(clippy::too_many_arguments)]
+fn queued_row(
+    key: String,
+    channel: String,
+    customer: Option<CustomerId>,
+    class: MessageClass,
+    content: Vec<u8>,
+    source: &Value,
+    now: Timestamp,
+    run_at: Timestamp,
+) -> (StoredMessage, NewJob) {
+    let job = NewJob {
+        kind: SEND_KIND.into(),
+        key: key.clone(),
+        payload: json!({"key": key}).to_string(),
+        run_at,
+        max_attempts: SEND_ATTEMPTS,
+    };
+    let message = StoredMessage {
+        id: 0,
+        key,
+        channel,
+        customer,
+        class,
+        content,
+        source: source.to_string(),
+        status: MessageStatus::Queued,
+        guardrail: None,
+        reason: None,
+        provider_id: None,
+        created_at: now,
+        updated_at: now,
+        sent_at: None,
+    };
+    (message, job)
 }
 
 fn guardrail_name(guardrail: super::guardrails::Guardrail) -> &'static str {

@@ -59,6 +59,39 @@ impl SqlStore {
     }
 }
 
+/// Inserts pending jobs in the caller's transaction, one statement per few hundred (a key the
+/// workspace has for the kind is left as it is); returns how many were new.
+async fn insert_jobs<'a>(
+    tx: &mut WriteTx,
+    ws: WorkspaceId,
+    jobs: impl Iterator<Item = &'a NewJob>,
+    now: jiff::Timestamp,
+) -> Result<u64, StoreError> {
+    let jobs: Vec<&NewJob> = jobs.collect();
+    let mut inserted = 0;
+    for chunk in jobs.chunks(CHUNK) {
+        let mut query = sqlx::QueryBuilder::<Db>::new(
+            "INSERT INTO jobs (workspace_id, kind, key, payload, state, run_at, attempts, max_attempts, \
+             created_at, updated_at) ",
+        );
+        query.push_values(chunk, |mut row, job| {
+            row.push_bind(ws.0)
+                .push_bind(job.kind.clone())
+                .push_bind(job.key.clone())
+                .push_bind(job.payload.clone())
+                .push_bind("pending")
+                .push_bind(millis(job.run_at))
+                .push_bind(0_i64)
+                .push_bind(i64::from(job.max_attempts.max(1)))
+                .push_bind(millis(now))
+                .push_bind(millis(now));
+        });
+        query.push(" ON CONFLICT (workspace_id, kind, key) DO NOTHING");
+        inserted += query.build().execute(&mut **tx).await.map_err(db_err)?.rows_affected();
+    }
+    Ok(inserted)
+}
+
 #[async_trait]
 impl JobStore for SqlStore {
     async fn schedule(&self, ws: WorkspaceId, job: &NewJob, now: jiff::Timestamp) -> Result<(i64, bool), StoreError> {
@@ -97,27 +130,7 @@ impl JobStore for SqlStore {
 
     async fn schedule_many(&self, ws: WorkspaceId, jobs: &[NewJob], now: jiff::Timestamp) -> Result<u64, StoreError> {
         let mut tx = self.begin_write().await?;
-        let mut inserted = 0;
-        for chunk in jobs.chunks(CHUNK) {
-            let mut query = sqlx::QueryBuilder::<Db>::new(
-                "INSERT INTO jobs (workspace_id, kind, key, payload, state, run_at, attempts, max_attempts, \
-                 created_at, updated_at) ",
-            );
-            query.push_values(chunk, |mut row, job| {
-                row.push_bind(ws.0)
-                    .push_bind(job.kind.clone())
-                    .push_bind(job.key.clone())
-                    .push_bind(job.payload.clone())
-                    .push_bind("pending")
-                    .push_bind(millis(job.run_at))
-                    .push_bind(0_i64)
-                    .push_bind(i64::from(job.max_attempts.max(1)))
-                    .push_bind(millis(now))
-                    .push_bind(millis(now));
-            });
-            query.push(" ON CONFLICT (workspace_id, kind, key) DO NOTHING");
-            inserted += query.build().execute(&mut *tx).await.map_err(db_err)?.rows_affected();
-        }
+        let inserted = insert_jobs(&mut tx, ws, jobs.iter(), now).await?;
         tx.commit().await?;
         Ok(inserted)
     }

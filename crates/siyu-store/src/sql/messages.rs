@@ -94,30 +94,10 @@ async fn insert_messages(
         query.push(" ON CONFLICT (workspace_id, key) DO NOTHING RETURNING key");
         let new: std::collections::HashSet<String> =
             query.build_query_scalar::<String>().fetch_all(&mut **tx).await.map_err(db_err)?.into_iter().collect();
-        let jobs: Vec<&siyu_domain::jobs::NewJob> =
-            chunk.iter().filter(|(message, _)| new.contains(&message.key)).map(|(_, job)| *job).collect();
-        inserted += jobs.len() as u64;
-        if jobs.is_empty() {
-            continue;
-        }
-        let mut query = sqlx::QueryBuilder::<Db>::new(
-            "INSERT INTO jobs (workspace_id, kind, key, payload, state, run_at, attempts, max_attempts, \
-             created_at, updated_at) ",
-        );
-        query.push_values(jobs, |mut row, job| {
-            row.push_bind(ws.0)
-                .push_bind(job.kind.clone())
-                .push_bind(job.key.clone())
-                .push_bind(job.payload.clone())
-                .push_bind("pending")
-                .push_bind(millis(job.run_at))
-                .push_bind(0_i64)
-                .push_bind(i64::from(job.max_attempts.max(1)))
-                .push_bind(millis(now))
-                .push_bind(millis(now));
-        });
-        query.push(" ON CONFLICT (workspace_id, kind, key) DO NOTHING");
-        query.build().execute(&mut **tx).await.map_err(db_err)?;
+        // A message that was there already keeps its job: only the new ones get one.
+        inserted += new.len() as u64;
+        let jobs = chunk.iter().filter(|(message, _)| new.contains(&message.key)).map(|(_, job)| *job);
+        insert_jobs(tx, ws, jobs, now).await?;
     }
     Ok(inserted)
 }
