@@ -1221,8 +1221,8 @@ impl Messaging {
         }
     }
 
-    /// Sends a notice to staff: as written, to the channel's own recipients, held to the
-    /// channel's rate but to no guardrail (staff gave no consent to withdraw).
+    /// Sends a notice to staff: as written, to the channel's own recipients, held to no guardrail
+    /// (staff gave no consent to withdraw); a robot's own rate limit is retried as its adapter says.
     async fn deliver_to_staff(
         &self,
         ws: WorkspaceId,
@@ -1400,6 +1400,8 @@ impl Messaging {
         why: &str,
     ) -> DomainResult<()> {
         let window = self.access.now().as_second().div_euclid(FAILURE_NOTICE_WINDOW_S);
+        // A group reads the notice: a provider's answer may quote the customer's address.
+        let why = redact_addresses(why);
         let text = format!(
             "【siyu】渠道「{channel}」的消息发送失败（客户 #{id}）：{why}\n\
              Channel \"{channel}\" failed to send a message (customer #{id}): {why}\n\
@@ -1506,6 +1508,22 @@ fn reason(text: &str) -> StatusUpdate {
     StatusUpdate { reason: Some(text.to_string()), ..Default::default() }
 }
 
+/// `text` with what looks like an address left out: a word holding `@` (an e-mail) or a run of
+/// seven or more digits (a phone number), as a provider's answer may quote the recipient.
+fn redact_addresses(text: &str) -> String {
+    text.split(' ')
+        .map(|word| {
+            let mut run = 0;
+            let long_digits = word.chars().any(|c| {
+                run = if c.is_ascii_digit() { run + 1 } else { 0 };
+                run >= 7
+            });
+            if word.contains('@') || long_digits { "***" } else { word }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// A message's content sealed under the workspace's data key, bound to its key.
 fn seal_content(key: &siyu_core::crypto::DataKey, message: &str, content: &MessageContent) -> DomainResult<Vec<u8>> {
     let text = serde_json::to_string(content).map_err(|e| DomainError::internal(e.to_string()))?;
@@ -1555,5 +1573,18 @@ fn guardrail_name(guardrail: super::guardrails::Guardrail) -> &'static str {
         super::guardrails::Guardrail::Consent => "consent",
         super::guardrails::Guardrail::FrequencyCap => "frequency_cap",
         super::guardrails::Guardrail::QuietHours => "quiet_hours",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_notice_to_staff_leaves_out_what_looks_like_an_address() {
+        let smtp = "550 5.1.1 <wang@example.com>: Recipient address rejected";
+        assert_eq!(redact_addresses(smtp), "550 5.1.1 *** Recipient address rejected");
+        assert_eq!(redact_addresses("invalid mobile +8613800138000, code 40001"), "invalid mobile *** code 40001");
+        assert_eq!(redact_addresses("HTTP 503 from crm.example.com"), "HTTP 503 from crm.example.com");
     }
 }
