@@ -56,17 +56,7 @@ pub async fn bare_timers(backend: &Backend, rows: u64, batch: usize) -> Result<B
     let batch = i64::try_from(batch.max(1)).unwrap_or(i64::MAX);
     match backend {
         Backend::Sqlite { path } => {
-            let file = path.with_file_name("bench-timers-reference.db");
-            if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
-                crate::private_files::create_dir(dir)
-                    .map_err(|e| StoreError::Backend(format!("bench reference: {e}")))?;
-            }
-            remove_sqlite(&file);
-            let pool = sqlx::sqlite::SqlitePoolOptions::new()
-                .max_connections(1)
-                .connect_with(crate::sqlite::connect_options(&file))
-                .await
-                .map_err(db_err)?;
+            let (pool, file) = scratch_sqlite(path, "bench-timers-reference.db").await?;
             sqlx::query("CREATE TABLE bare_timers (id INTEGER PRIMARY KEY, run_at INTEGER NOT NULL)")
                 .execute(&pool)
                 .await
@@ -101,6 +91,25 @@ pub async fn bare_timers(backend: &Backend, rows: u64, batch: usize) -> Result<B
             Ok(run)
         }
     }
+}
+
+/// A one-connection pool on a new SQLite file `name` beside siyu's (removed with [`remove_sqlite`]),
+/// so a reference never touches siyu's database; returns the pool and the file.
+async fn scratch_sqlite(
+    path: &std::path::Path,
+    name: &str,
+) -> Result<(sqlx::SqlitePool, std::path::PathBuf), StoreError> {
+    let file = path.with_file_name(name);
+    if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
+        crate::private_files::create_dir(dir).map_err(|e| StoreError::Backend(format!("bench reference: {e}")))?;
+    }
+    remove_sqlite(&file);
+    let pool = sqlx::sqlite::SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(crate::sqlite::connect_options(&file))
+        .await
+        .map_err(db_err)?;
+    Ok((pool, file))
 }
 
 /// A one-connection pool on PostgreSQL whose tables go into a schema of its own (removed by
@@ -203,8 +212,28 @@ macro_rules! claim_update_append {
 /// (SQLite) or a schema of its own (PostgreSQL), removed afterwards.
 pub async fn bare_journeys(backend: &Backend, rows: u64, batch: usize) -> Result<BareJourneys, StoreError> {
     let batch = i64::try_from(batch.max(1)).unwrap_or(i64::MAX);
-    let path = match backend {
-        Backend::Sqlite { path } => path.clone(),
+    match backend {
+        Backend::Sqlite { path } => {
+            let (pool, file) = scratch_sqlite(path, "bench-journeys-reference.db").await?;
+            for ddl in [
+                "CREATE TABLE bare_entries (id INTEGER PRIMARY KEY, due INTEGER NOT NULL, state INTEGER NOT NULL, \
+                 node TEXT, lease INTEGER)",
+                "CREATE INDEX bare_entries_due ON bare_entries(due) WHERE state = 0",
+                "CREATE TABLE bare_outbox (id INTEGER PRIMARY KEY, entry INTEGER NOT NULL, body TEXT NOT NULL)",
+            ] {
+                sqlx::query(ddl).execute(&pool).await.map_err(db_err)?;
+            }
+            let run = claim_update_append!(
+                pool,
+                rows,
+                batch,
+                "UPDATE bare_entries SET state = 1, lease = 1 WHERE id IN \
+                 (SELECT id FROM bare_entries WHERE state = 0 AND due <= $1 ORDER BY due LIMIT $2) RETURNING id"
+            );
+            pool.close().await;
+            remove_sqlite(&file);
+            Ok(run)
+        }
         Backend::Postgres { url, .. } => {
             let (pool, schema) = scratch_postgres(url).await?;
             for ddl in [
@@ -223,35 +252,7 @@ pub async fn bare_journeys(backend: &Backend, rows: u64, batch: usize) -> Result
                  WHERE state = 0 AND due <= $1 ORDER BY due LIMIT $2 FOR UPDATE SKIP LOCKED) RETURNING id"
             );
             drop_scratch(pool, &schema).await?;
-            return Ok(run);
+            Ok(run)
         }
-    };
-    let file = path.with_file_name("bench-journeys-reference.db");
-    if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
-        crate::private_files::create_dir(dir).map_err(|e| StoreError::Backend(format!("bench reference: {e}")))?;
     }
-    remove_sqlite(&file);
-    let pool = sqlx::sqlite::SqlitePoolOptions::new()
-        .max_connections(1)
-        .connect_with(crate::sqlite::connect_options(&file))
-        .await
-        .map_err(db_err)?;
-    for ddl in [
-        "CREATE TABLE bare_entries (id INTEGER PRIMARY KEY, due INTEGER NOT NULL, state INTEGER NOT NULL, \
-         node TEXT, lease INTEGER)",
-        "CREATE INDEX bare_entries_due ON bare_entries(due) WHERE state = 0",
-        "CREATE TABLE bare_outbox (id INTEGER PRIMARY KEY, entry INTEGER NOT NULL, body TEXT NOT NULL)",
-    ] {
-        sqlx::query(ddl).execute(&pool).await.map_err(db_err)?;
-    }
-    let run = claim_update_append!(
-        pool,
-        rows,
-        batch,
-        "UPDATE bare_entries SET state = 1, lease = 1 WHERE id IN \
-         (SELECT id FROM bare_entries WHERE state = 0 AND due <= $1 ORDER BY due LIMIT $2) RETURNING id"
-    );
-    pool.close().await;
-    remove_sqlite(&file);
-    Ok(run)
 }

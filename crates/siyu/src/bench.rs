@@ -116,9 +116,9 @@ pub enum BenchCommand {
     /// a consent segment → marketing message over the webhook channel to a receiver in another
     /// process that checks signatures, repeats, consent and quiet hours) while events arrive over
     /// HTTP at `--rate`; first the same-run reference (as many state rows claimed, updated and
-    /// appended to an outbox in batched SQLite transactions). Prints `executions_per_s`,
-    /// `lateness_p99_ms`, `delivered`, `duplicates`, `without_consent`, `in_quiet_hours`,
-    /// `baseline_per_s`, one a line.
+    /// appended to an outbox in batched transactions on the same database). Prints
+    /// `executions_per_s`, `lateness_p99_ms`, `delivered`, `duplicates`, `without_consent`,
+    /// `in_quiet_hours`, `baseline_per_s`, one a line.
     Journeys {
         /// Customers entering.
         #[arg(long, default_value_t = 1_000_000)]

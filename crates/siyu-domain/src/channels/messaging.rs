@@ -390,8 +390,8 @@ pub struct Messaging {
     reservations: Arc<Groups<(String, Option<CapCheck>), Reservation>>,
     /// Concurrent sends' outcomes, committed together per workspace.
     outcomes: Arc<Groups<(String, MessageStatus, StatusUpdate), bool>>,
-    /// Each workspace's guardrails as last read, and when.
-    guardrails: Arc<Mutex<HashMap<WorkspaceId, (std::time::Instant, Settled)>>>,
+    /// Each workspace's messaging settings (guardrails, staff channel) as last read, and when.
+    settled: Arc<Mutex<HashMap<WorkspaceId, (std::time::Instant, Settled)>>>,
     /// Each rate-limited channel's next free slot and the slots given to waiting messages.
     paces: Arc<Mutex<HashMap<(WorkspaceId, String), Pace>>>,
 }
@@ -480,7 +480,7 @@ impl Messaging {
             public_url: None,
             adapters: Arc::default(),
             wake: Arc::default(),
-            guardrails: Arc::default(),
+            settled: Arc::default(),
             paces: Arc::default(),
             reservations: Arc::default(),
             outcomes: Arc::default(),
@@ -812,14 +812,14 @@ impl Messaging {
         let text = serde_json::to_string(settings).map_err(|e| DomainError::internal(e.to_string()))?;
         self.store.set_settings(ws, &text, self.access.now()).await?;
         let settled = Settled { rails: guardrails, staff_channel: settings.staff_channel.clone() };
-        self.guardrails.lock().expect("guardrails").insert(ws, (std::time::Instant::now(), settled));
+        self.settled.lock().expect("settled").insert(ws, (std::time::Instant::now(), settled));
         self.access.audit(principal, "messaging.settings", &format!("workspace:{ws}")).await?;
         Ok(settings.clone())
     }
 
     /// The workspace's settings as they apply (read again once they are [`SETTINGS_TTL`] old).
     async fn settled(&self, ws: WorkspaceId) -> DomainResult<Settled> {
-        if let Some((read, settled)) = self.guardrails.lock().expect("guardrails").get(&ws)
+        if let Some((read, settled)) = self.settled.lock().expect("settled").get(&ws)
             && read.elapsed() < SETTINGS_TTL
         {
             return Ok(settled.clone());
@@ -827,7 +827,7 @@ impl Messaging {
         let settings = self.read_settings(ws).await?;
         let settled =
             Settled { rails: settings.guardrails().unwrap_or_default(), staff_channel: settings.staff_channel };
-        self.guardrails.lock().expect("guardrails").insert(ws, (std::time::Instant::now(), settled.clone()));
+        self.settled.lock().expect("settled").insert(ws, (std::time::Instant::now(), settled.clone()));
         Ok(settled)
     }
 

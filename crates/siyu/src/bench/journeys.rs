@@ -1,9 +1,10 @@
 //! `siyu bench journeys`: customers enter a journey through a segment trigger (wait → branch on a
 //! consent segment → marketing send over the webhook channel to a receiver in another process)
 //! while events arrive over HTTP. First the same-run reference (as many state rows claimed,
-//! updated and appended to an outbox in batched SQLite transactions, nothing else); then the run,
-//! whose figures are printed one per line: `executions_per_s`, `lateness_p99_ms`, `delivered`,
-//! `duplicates`, `without_consent`, `in_quiet_hours`, `baseline_per_s` (and the ratio).
+//! updated and appended to an outbox in batched transactions on the same database, nothing
+//! else); then the run, whose figures are printed one per line: `executions_per_s`,
+//! `lateness_p99_ms`, `delivered`, `duplicates`, `without_consent`, `in_quiet_hours`,
+//! `baseline_per_s` (and the ratio).
 
 use super::timers::paced_ingest;
 use super::{Auth, event_bodies, send_all, tracking_accepted};
