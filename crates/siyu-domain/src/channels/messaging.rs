@@ -192,6 +192,65 @@ pub struct MessageInput {
     pub key: Option<String>,
 }
 
+/// The unsubscribe link a preview shows in place of a customer's own.
+const PREVIEW_UNSUBSCRIBE: &str = "https://siyu.example/u/preview";
+
+/// A message's templates to render for a customer.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PreviewInput {
+    /// The customer the templates are rendered for.
+    #[schema(value_type = i64)]
+    pub customer_id: CustomerId,
+    /// Subject line, a template.
+    #[serde(default)]
+    pub subject: Option<String>,
+    /// Text, a template.
+    pub body: String,
+    /// HTML, a template.
+    #[serde(default)]
+    pub html: Option<String>,
+    /// A registered template's parameters by name, each a template.
+    #[serde(default)]
+    pub params: BTreeMap<String, String>,
+}
+
+/// A message rendered for one customer.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct Preview {
+    /// Subject line.
+    pub subject: Option<String>,
+    /// Text.
+    pub body: String,
+    /// HTML (values escaped).
+    pub html: Option<String>,
+    /// The parameters, rendered.
+    pub params: BTreeMap<String, String>,
+    /// Whether personal data in it is masked (the role may not see it).
+    pub masked: bool,
+    /// The text's length as SMS gateways count it (characters).
+    pub sms_characters: usize,
+    /// The SMS messages the text would be sent as.
+    pub sms_messages: usize,
+}
+
+/// Renders every template of `content` with `context`: body, subject, HTML and parameters.
+#[allow(clippy::type_complexity)]
+fn render_content(
+    content: &MessageContent,
+    context: &Value,
+) -> Result<(String, Option<String>, Option<String>, BTreeMap<String, String>), templates::RenderError> {
+    let body = templates::render(&content.body, context, false)?;
+    let subject = content.subject.as_deref().map(|s| templates::render(s, context, false)).transpose()?;
+    let html = content.html.as_deref().map(|s| templates::render(s, context, true)).transpose()?;
+    let params = content
+        .params
+        .iter()
+        .map(|(name, source)| Ok((name.clone(), templates::render(source, context, false)?)))
+        .collect::<Result<BTreeMap<_, _>, _>>()?;
+    Ok((body, subject, html, params))
+}
+
 /// A message as the log shows it.
 #[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct MessageView {
@@ -1298,47 +1357,8 @@ impl Messaging {
             }
             _ => None,
         };
-        let mut scores = json!({"rfm": null, "lifecycle": null, "churn_risk": null});
-        let sources = [Some(&content.body), content.subject.as_ref(), content.html.as_ref()];
-        let names_a_score = sources
-            .into_iter()
-            .flatten()
-            .chain(content.params.values())
-            .any(|s| s.contains("rfm") || s.contains("lifecycle") || s.contains("churn_risk"));
-        let model = match names_a_score {
-            true => self.models.customer_model(&Principal::system(ws), customer).await?,
-            false => None,
-        };
-        if let Some(model) = model {
-            scores = json!({
-                "rfm": model.rfm_class.map(|c| c.key),
-                "lifecycle": model.stage.key,
-                "churn_risk": model.churn_risk,
-            });
-        }
-        let traits: serde_json::Map<String, Value> = view.traits.into_iter().map(|(k, t)| (k, t.value)).collect();
-        let context = json!({
-            "customer": {
-                "id": customer.0,
-                "traits": traits,
-                "tags": view.tags.iter().map(|t| t.name.clone()).collect::<Vec<_>>(),
-                "rfm": scores["rfm"], "lifecycle": scores["lifecycle"], "churn_risk": scores["churn_risk"],
-            },
-            "coupon": content.data.get("coupon").cloned().unwrap_or(Value::Null),
-            "unsubscribe_url": unsubscribe_url.clone().unwrap_or_default(),
-        });
-        let rendered = (|| -> Result<_, templates::RenderError> {
-            let body = templates::render(&content.body, &context, false)?;
-            let subject = content.subject.as_deref().map(|s| templates::render(s, &context, false)).transpose()?;
-            let html = content.html.as_deref().map(|s| templates::render(s, &context, true)).transpose()?;
-            let params = content
-                .params
-                .iter()
-                .map(|(name, source)| Ok((name.clone(), templates::render(source, &context, false)?)))
-                .collect::<Result<BTreeMap<_, _>, _>>()?;
-            Ok((body, subject, html, params))
-        })();
-        let (body, subject, html, params) = match rendered {
+        let context = self.template_context(ws, customer, view, &content, unsubscribe_url.as_deref()).await?;
+        let (body, subject, html, params) = match render_content(&content, &context) {
             Ok(rendered) => rendered,
             Err(error) => return Ok(Err(format!("the message does not render: {error}"))),
         };
@@ -1358,6 +1378,83 @@ impl Messaging {
             template: content.template,
             params,
         }))
+    }
+
+    /// What a message's templates see of a customer: `customer` (id, traits, tags and the models'
+    /// scores when a template names one), `coupon` (from the data) and `unsubscribe_url`.
+    async fn template_context(
+        &self,
+        ws: WorkspaceId,
+        customer: CustomerId,
+        view: crate::customers::CustomerView,
+        content: &MessageContent,
+        unsubscribe_url: Option<&str>,
+    ) -> DomainResult<Value> {
+        let mut scores = json!({"rfm": null, "lifecycle": null, "churn_risk": null});
+        let sources = [Some(&content.body), content.subject.as_ref(), content.html.as_ref()];
+        let names_a_score = sources
+            .into_iter()
+            .flatten()
+            .chain(content.params.values())
+            .any(|s| s.contains("rfm") || s.contains("lifecycle") || s.contains("churn_risk"));
+        let model = match names_a_score {
+            true => self.models.customer_model(&Principal::system(ws), customer).await?,
+            false => None,
+        };
+        if let Some(model) = model {
+            scores = json!({
+                "rfm": model.rfm_class.map(|c| c.key),
+                "lifecycle": model.stage.key,
+                "churn_risk": model.churn_risk,
+            });
+        }
+        let traits: serde_json::Map<String, Value> = view.traits.into_iter().map(|(k, t)| (k, t.value)).collect();
+        Ok(json!({
+            "customer": {
+                "id": customer.0,
+                "traits": traits,
+                "tags": view.tags.iter().map(|t| t.name.clone()).collect::<Vec<_>>(),
+                "rfm": scores["rfm"], "lifecycle": scores["lifecycle"], "churn_risk": scores["churn_risk"],
+            },
+            "coupon": content.data.get("coupon").cloned().unwrap_or(Value::Null),
+            "unsubscribe_url": unsubscribe_url.unwrap_or_default(),
+        }))
+    }
+
+    /// Renders a message's templates for one customer, as it would be sent now (needs
+    /// `messages:send` and `customers:read`): the customer's personal data masked unless the
+    /// principal holds `pii:read` (an unmasked preview is audited as a read), the unsubscribe link a
+    /// placeholder. A template naming a variable no customer has, or failing to render, is a 422
+    /// naming the field.
+    pub async fn preview(&self, principal: &Principal, input: &PreviewInput) -> DomainResult<Preview> {
+        principal.require(Permission::MessagesSend)?;
+        let ws = principal.workspace_id();
+        let content = MessageContent {
+            subject: input.subject.clone().filter(|s| !s.trim().is_empty()),
+            body: input.body.clone(),
+            html: input.html.clone().filter(|s| !s.trim().is_empty()),
+            params: input.params.clone(),
+            ..MessageContent::default()
+        };
+        let mut errors = Vec::new();
+        Self::check_content("", &content, &self.vocabulary(ws).await?, &mut errors);
+        if !errors.is_empty() {
+            return Err(DomainError::Invalid(errors));
+        }
+        let view = self.customers.customer(principal, input.customer_id).await?;
+        let context = self.template_context(ws, input.customer_id, view, &content, Some(PREVIEW_UNSUBSCRIBE)).await?;
+        let (body, subject, html, params) = render_content(&content, &context)
+            .map_err(|e| DomainError::Invalid(vec![FieldError::new("body", e.to_string())]))?;
+        let sms = templates::sms_length(&body);
+        Ok(Preview {
+            subject,
+            html,
+            params,
+            masked: !principal.can_read_pii(),
+            sms_characters: sms.units,
+            sms_messages: sms.segments,
+            body,
+        })
     }
 
     async fn finish(

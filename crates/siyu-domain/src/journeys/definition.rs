@@ -595,13 +595,21 @@ impl Definition {
                 _ => {}
             }
         }
-        if errors.is_empty() {
+        // The graph's shape is checked whenever every link leads to a node, so an editor sees an
+        // unreachable node or a cycle beside the other problems, not only once they are fixed.
+        let linked = self.nodes.contains_key(&self.start)
+            && self
+                .nodes
+                .values()
+                .all(|node| node.outlets().iter().all(|(_, t)| t.is_none_or(|t| self.nodes.contains_key(t))));
+        if linked {
             self.check_graph(&mut errors);
         }
         if errors.is_empty() { Ok(()) } else { Err(errors) }
     }
 
-    /// Every node reachable from the start; no cycle without a wait on it.
+    /// Every node reachable from the start; no cycle without a wait on it. Every link must lead to
+    /// a node.
     fn check_graph(&self, errors: &mut Vec<FieldError>) {
         let mut reached = BTreeSet::new();
         let mut stack = vec![self.start.as_str()];

@@ -384,6 +384,21 @@ impl Journeys {
         Ok(definition.check(&known))
     }
 
+    /// Checks a definition as publishing would, without saving it (needs `journeys:manage`): every
+    /// problem named by its path under `definition`, none when it would publish. The console's
+    /// editor shows them beside the nodes as they are edited.
+    pub async fn validate(&self, principal: &Principal, definition: &Definition) -> DomainResult<Vec<FieldError>> {
+        principal.require(Permission::JourneysManage)?;
+        Ok(match self.check(principal.workspace_id(), definition).await? {
+            Ok(()) => Vec::new(),
+            Err(errors) => Self::under_definition(errors),
+        })
+    }
+
+    fn under_definition(errors: Vec<FieldError>) -> Vec<FieldError> {
+        errors.into_iter().map(|e| FieldError::new(format!("definition.{}", e.field), e.reason)).collect()
+    }
+
     /// Publishes the draft as the next version and makes the journey active (needs
     /// `journeys:manage`): the whole graph is checked first, every problem named by its path
     /// (`nodes.welcome.body`). Customers already on it finish on the version they entered.
@@ -395,11 +410,7 @@ impl Journeys {
             return Err(DomainError::Conflict(format!("journey {id} is archived")));
         }
         let definition = parse_definition(&stored, &stored.draft)?;
-        self.check(ws, &definition).await?.map_err(|errors| {
-            DomainError::Invalid(
-                errors.into_iter().map(|e| FieldError::new(format!("definition.{}", e.field), e.reason)).collect(),
-            )
-        })?;
+        self.check(ws, &definition).await?.map_err(|errors| DomainError::Invalid(Self::under_definition(errors)))?;
         let version = self.store.publish(ws, id, &stored.draft, self.access.now()).await?;
         self.definitions.lock().expect("definitions").insert((id, version), Arc::new(definition));
         self.access.audit(principal, "journey.publish", &format!("journey:{id}:v{version}")).await?;

@@ -10,9 +10,10 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use siyu_core::CustomerId;
+use siyu_domain::FieldError;
 use siyu_domain::journeys::service::{EntryView, JourneyStats};
 use siyu_domain::journeys::store::{JourneyStatus, StoredTask};
-use siyu_domain::journeys::{JourneyInput, JourneyView};
+use siyu_domain::journeys::{Definition, JourneyInput, JourneyView};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -21,6 +22,7 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list, create))
         .routes(routes!(show, replace))
+        .routes(routes!(check))
         .routes(routes!(publish))
         .routes(routes!(pause))
         .routes(routes!(resume))
@@ -90,6 +92,33 @@ async fn replace(
     ApiJson(input): ApiJson<JourneyInput>,
 ) -> Result<Json<JourneyView>, Problem> {
     Ok(Json(app.services.journeys.update(&principal, id, &input).await?))
+}
+
+/// A definition to check.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct CheckInput {
+    /// The definition, as a journey's.
+    definition: Definition,
+}
+
+/// What publishing a definition would find.
+#[derive(Serialize, ToSchema)]
+struct CheckOutcome {
+    /// Each problem by its path under `definition` (none: it would publish).
+    problems: Vec<FieldError>,
+}
+
+/// POST /api/v1/journeys/check: checks a definition as publishing would, against the workspace's
+/// channels, tags, segments and traits, without saving anything.
+#[utoipa::path(post, path = "/api/v1/journeys/check", tag = "journeys", request_body = CheckInput,
+    responses((status = 200, body = CheckOutcome), (status = 400, body = Problem), (status = 422, body = Problem)))]
+async fn check(
+    State(app): State<AppState>,
+    ApiAuth(principal): ApiAuth,
+    ApiJson(input): ApiJson<CheckInput>,
+) -> Result<Json<CheckOutcome>, Problem> {
+    Ok(Json(CheckOutcome { problems: app.services.journeys.validate(&principal, &input.definition).await? }))
 }
 
 /// POST /api/v1/journeys/{id}/publish: checks the draft as a whole (422 naming each problem's

@@ -11,7 +11,8 @@ use axum::http::StatusCode;
 use serde::Serialize;
 use siyu_core::CustomerId;
 use siyu_domain::channels::messaging::{
-    ChannelInput, ChannelView, MAX_PAGE, MessageInput, MessageView, MessagingSettings, TestMessage, TestOutcome,
+    ChannelInput, ChannelView, MAX_PAGE, MessageInput, MessageView, MessagingSettings, Preview, PreviewInput,
+    TestMessage, TestOutcome,
 };
 use siyu_domain::channels::store::{MessageFilter, MessageStatus};
 use utoipa::ToSchema;
@@ -24,6 +25,7 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(save_channel, delete_channel))
         .routes(routes!(test_channel))
         .routes(routes!(list_messages, send_message))
+        .routes(routes!(preview_message))
         .routes(routes!(settings, set_settings))
 }
 
@@ -112,6 +114,18 @@ async fn send_message(
     ApiJson(input): ApiJson<MessageInput>,
 ) -> Result<(StatusCode, Json<MessageView>), Problem> {
     Ok((StatusCode::ACCEPTED, Json(app.services.messaging.send(&principal, input).await?)))
+}
+
+/// POST /api/v1/messages/preview: renders a message's templates for one customer, as it would be
+/// sent now (personal data masked unless the role may read it); nothing is sent or recorded.
+#[utoipa::path(post, path = "/api/v1/messages/preview", tag = "messages", request_body = PreviewInput,
+    responses((status = 200, body = Preview), (status = 404, body = Problem), (status = 422, body = Problem)))]
+async fn preview_message(
+    State(app): State<AppState>,
+    ApiAuth(principal): ApiAuth,
+    ApiJson(input): ApiJson<PreviewInput>,
+) -> Result<Json<Preview>, Problem> {
+    Ok(Json(app.services.messaging.preview(&principal, &input).await?))
 }
 
 /// A page of the message log.

@@ -90,7 +90,7 @@ strings! {
     nav_journeys: "自动旅程", "Journeys";
     nav_tasks: "跟进任务", "Follow-ups";
     journeys_title: "自动旅程", "Journeys";
-    journeys_note: "旅程由触发条件启动，按等待、分支与动作自动运行；计数为当前所有版本之和。通过 API（/api/v1/journeys）创建和发布。", "Journeys start on their trigger and run by themselves through waits, branches and actions; counts cover every version. Create and publish them through the API (/api/v1/journeys).";
+    journeys_note: "旅程由触发条件启动，按等待、分支与动作自动运行；计数为当前所有版本之和。点击旅程查看流程图并编辑，也可通过 API（/api/v1/journeys）创建和发布。", "Journeys start on their trigger and run by themselves through waits, branches and actions; counts cover every version. Open a journey to see its graph and edit it, or create and publish journeys through the API (/api/v1/journeys).";
     journeys_empty: "还没有旅程。", "No journeys yet.";
     col_journey: "旅程", "Journey";
     col_trigger: "触发", "Trigger";
@@ -109,6 +109,104 @@ strings! {
     trigger_broadcast: "定时群发", "Broadcast to";
     trigger_anniversary: "纪念日", "Anniversary of";
     trigger_api: "API 调用", "API call";
+    journey_new: "新建旅程", "New journey";
+    journey_graph: "流程图", "Graph";
+    journey_graph_note: "每个方框内为该节点的累计人数（所有版本之和）；红框为发布前须修正的节点。点击方框可跳到它的表单。", "Each box shows its node's counts over every version; a red box must be fixed before publishing. Click a box to go to its form.";
+    journey_editor: "编辑旅程", "Edit the journey";
+    journey_editor_note: "修改后流程图与检查结果即时更新。保存为草稿不影响正在运行的版本；发布后新进入的客户走新版本，已在旅程中的客户按进入时的版本走完。", "The graph and the check follow each change. Saving keeps a draft and leaves the running version alone; once published, new entries take the new version and customers already on the journey finish on theirs.";
+    journey_json: "定义（JSON，高级）", "Definition (JSON, advanced)";
+    journey_json_note: "直接编辑定义；上方表单随之更新。", "Edit the definition itself; the forms above follow it.";
+    journey_save: "保存草稿", "Save draft";
+    journey_publish: "保存并发布", "Save and publish";
+    journey_pause: "暂停", "Pause";
+    journey_resume: "恢复", "Resume";
+    journey_archive: "归档", "Archive";
+    journey_saved: "草稿已保存。", "Draft saved.";
+    journey_published: "已发布为新版本。", "Published as a new version.";
+    journey_status_changed: "旅程状态已更新。", "The journey's status changed.";
+    journey_problems: "发布前须修正：", "To fix before publishing:";
+    journey_no_problems: "检查通过，可以发布。", "No problems: it can be published.";
+    journey_readonly: "你的角色可以查看旅程，不能修改。", "Your role may view journeys but not change them.";
+    journey_arms: "分流组与转化", "Split arms and conversions";
+    journey_entries: "人次", "Entries";
+    journey_rate: "转化率", "Conversion rate";
+    journey_firings: "定时触发记录", "Scheduled runs";
+    journey_occurrence: "触发时间", "Occurrence";
+    journey_trigger: "触发条件", "Trigger";
+    journey_goal: "目标事件（发生即计为转化并退出旅程）", "Goal event (counted as a conversion; the customer leaves)";
+    journey_reentry: "再次进入", "Re-entry";
+    reentry_never: "每位客户仅一次", "Once per customer";
+    reentry_after_days: "间隔若干天后", "After some days";
+    reentry_always: "不在旅程中即可", "Whenever not on it";
+    journey_reentry_days: "间隔天数", "Days";
+    journey_start: "起始节点", "First node";
+    journey_nodes: "节点", "Nodes";
+    journey_node: "节点", "Node";
+    journey_add_node: "添加节点", "Add node";
+    journey_delete_node: "删除节点", "Delete node";
+    journey_node_id: "节点标识", "Node id";
+    journey_end: "（结束）", "(end)";
+    journey_preview_as: "预览所用客户编号", "Preview for customer #";
+    journey_preview: "预览", "Preview";
+    journey_preview_masked: "个人信息已脱敏", "Personal data masked";
+    journey_sms_length: "按短信计 {} 字，分 {} 条发送", "As SMS: {} characters, sent as {} messages";
+    journey_no_customer: "没有可用于预览的客户", "No customer to preview with";
+    node_wait: "等待时长", "Wait";
+    node_wait_until: "等到时刻", "Wait until";
+    node_wait_for_event: "等待事件", "Wait for event";
+    node_branch: "条件分支", "Branch";
+    node_split: "随机分流", "Random split";
+    node_send: "发送消息", "Send message";
+    node_webhook: "调用网络钩子", "Call webhook";
+    node_add_tag: "添加标签", "Add tag";
+    node_remove_tag: "移除标签", "Remove tag";
+    node_set_trait: "设置属性", "Set trait";
+    node_task: "跟进任务", "Follow-up task";
+    node_exit: "结束", "Exit";
+    outlet_next: "下一步", "Next";
+    cond_consent: "已同意", "consent on";
+    outlet_yes: "是", "Yes";
+    outlet_no: "否", "No";
+    outlet_happened: "已发生", "Happened";
+    outlet_timeout: "超时", "Timed out";
+    count_entered: "进入", "entered";
+    count_waiting: "等待中", "waiting";
+    count_passed: "通过", "passed";
+    count_sent: "已发送", "sent";
+    count_failed: "失败", "failed";
+    count_blocked: "拦截", "blocked";
+    count_timed_out: "超时", "timed out";
+    count_dry_run: "演练", "dry run";
+    field_duration: "时长（如 30m、2h、3d、1w）", "Duration (30m, 2h, 3d, 1w)";
+    field_time: "时刻（HH:MM）", "Time of day (HH:MM)";
+    field_days: "星期（不选即每天）", "Days (none: every day)";
+    field_weekdays: "一,二,三,四,五,六,日", "Mon,Tue,Wed,Thu,Fri,Sat,Sun";
+    field_event: "事件名", "Event name";
+    field_where: "事件属性须等于（JSON 对象）", "Event properties must equal (JSON object)";
+    field_timeout: "最长等待（如 2h）", "Longest wait (2h)";
+    field_condition: "条件（JSON）", "Condition (JSON)";
+    field_condition_note: "如 {\"tag\": \"高价值\"}、{\"segment\": \"分群标识\"}、{\"consent\": \"sms\"}，可用 all、any、not 组合", "e.g. {\"tag\": \"VIP\"}, {\"segment\": \"key\"}, {\"consent\": \"sms\"}, combined with all, any and not";
+    field_arm_name: "分组名", "Arm";
+    field_arm_percent: "比例（%）", "Share (%)";
+    field_arm_add: "添加分组", "Add arm";
+    field_arm_control: "不选下一步即为对照组", "An arm without a next node is a hold-out control group";
+    field_channel: "渠道", "Channel";
+    field_class: "消息类型", "Class";
+    field_subject: "主题（邮件）", "Subject (e-mail)";
+    field_body: "正文模板", "Text template";
+    field_html: "HTML 模板（邮件）", "HTML template (e-mail)";
+    field_template: "服务商模板编号", "Provider's template id";
+    field_params: "模板参数（JSON 对象，值为模板）", "Template parameters (JSON object of templates)";
+    field_data: "附加数据（JSON）", "Data (JSON)";
+    field_hook_event: "调用名称（如 crm.lead）", "Call name (crm.lead)";
+    field_tag: "标签", "Tag";
+    field_trait_key: "属性名", "Trait key";
+    field_trait_value: "属性值（JSON，如 \"金卡\" 或 3）", "Value (JSON: \"gold\" or 3)";
+    field_reason: "任务说明", "What the agent is to do";
+    field_segment: "分群", "Segment";
+    field_at: "一次性时间（RFC 3339）", "Once at (RFC 3339)";
+    field_cron: "周期（cron，如 0 10 * * MON）", "Schedule (cron: 0 10 * * MON)";
+    field_date_trait: "日期属性（如 birthday）", "Date trait (birthday)";
     tasks_title: "跟进任务", "Follow-ups";
     tasks_note: "旅程为客服创建的跟进任务：联系客户，处理后标记完成。", "Follow-up tasks journeys created for agents: contact the customer, then mark the task done.";
     tasks_empty: "没有待办的跟进任务。", "No open follow-ups.";
@@ -845,6 +943,42 @@ impl Text {
 /// stands for any text (a quoted value, a name, a number), carried over as it is. More specific
 /// templates come first.
 const REASONS_ZH: &[(&str, &str)] = &[
+    ("no node {}", "没有节点 {}"),
+    ("is not a journey definition: {}", "不是有效的旅程定义：“{}”"),
+    ("{} is not a customer number", "{} 不是客户编号"),
+    ("is not a JSON object of texts: {}", "不是值为文本的 JSON 对象：“{}”"),
+    ("{} is not one of paused, active, archived", "{} 不是可用的状态"),
+    ("must hold 1 to {} nodes", "须有 1 到 {} 个节点"),
+    ("a node id is 1 to 64 of a-z, A-Z, 0-9, _ and -", "节点标识须为 1 到 64 个字母、数字、_ 或 -"),
+    ("{} is not a duration from 1m to {}d (30m, 2h, 3d, 1w)", "{} 不是 1m 到 {}d 之间的时长（如 30m、2h、3d、1w）"),
+    ("{} is not HH:MM", "{} 不是 HH:MM 格式的时刻"),
+    ("must not be empty", "不能为空"),
+    ("nests deeper than {} levels", "嵌套超过 {} 层"),
+    ("no segment {}", "没有分群 {}"),
+    ("no tag {}", "没有标签 {}"),
+    ("{} is not a consent channel", "{} 不是可授权同意的渠道"),
+    ("{} is not one of eq, ne, gt, gte, lt, lte, exists", "{} 不是可用的比较方式"),
+    ("must be a trait's key (1 to 64 characters)", "须为属性名（1 到 64 个字符）"),
+    ("a broadcast needs either at or cron", "定时群发须设置一次性时间或周期"),
+    ("must be 1 to 3650", "须在 1 到 3650 之间"),
+    ("must hold 1 to {} arms", "须有 1 到 {} 个分组"),
+    ("the shares add up to {}, not 100", "各组比例之和为 {}，不是 100"),
+    ("must be a distinct name", "名称不能重复"),
+    ("must be 1 to 64 letters, digits, dots, dashes or underscores", "须为 1 到 64 个字母、数字、点、短横线或下划线"),
+    ("must be 1 to {} characters", "须为 1 到 {} 个字符"),
+    ("is larger than {} bytes of JSON", "超过 {} 字节的 JSON"),
+    ("is not reachable from the start", "从起始节点无法到达"),
+    ("is on a cycle without a wait (it would run forever)", "处于没有等待的循环中（会无限运行）"),
+    ("this siyu does not build {} channels", "本 siyu 不支持 {} 渠道"),
+    ("a {} channel notifies staff, not customers", "{} 渠道用于通知员工，不能发给客户"),
+    (
+        "channel {} has no consent_channel setting, so it cannot check marketing consent",
+        "渠道 {} 没有设置对应的同意渠道，无法检查营销同意",
+    ),
+    ("channel {} is not a webhook", "渠道 {} 不是网络钩子"),
+    ("unknown variable {}; templates may use {}", "未知变量 {}；模板可用的变量为“{}”"),
+    ("no customer of this workspace has the trait {}", "本工作区没有客户具有属性 {}"),
+    ("is longer than {} bytes", "超过 {} 字节"),
     ("{} is not a time of day as HH:MM (00:00 to 23:59)", "{} 不是 HH:MM 格式的时刻（00:00 至 23:59）"),
     ("must be between {} and {}", "须在 {} 到 {} 之间"),
     ("no channel {} is configured", "没有配置渠道 {}"),

@@ -38,10 +38,11 @@ struct JourneyRow {
 struct JourneysPage {
     t: &'static Text,
     chrome: Chrome,
+    can_manage: bool,
     journeys: Vec<JourneyRow>,
 }
 
-fn status(t: &Text, status: JourneyStatus) -> (&'static str, &'static str) {
+pub(crate) fn status(t: &Text, status: JourneyStatus) -> (&'static str, &'static str) {
     match status {
         JourneyStatus::Draft => (t.journey_draft, "draft"),
         JourneyStatus::Active => (t.journey_active, "active"),
@@ -50,7 +51,7 @@ fn status(t: &Text, status: JourneyStatus) -> (&'static str, &'static str) {
     }
 }
 
-fn trigger(t: &Text, trigger: &Trigger) -> String {
+pub(crate) fn trigger(t: &Text, trigger: &Trigger) -> String {
     match trigger {
         Trigger::Event { event, .. } => format!("{} {event}", t.trigger_event),
         Trigger::SegmentEntered { segment } => format!("{} {segment}", t.trigger_segment_entered),
@@ -97,7 +98,8 @@ pub(crate) async fn list_journeys(State(app): State<AppState>, console: Console)
                 .unwrap_or_default(),
         });
     }
-    render(StatusCode::OK, &JourneysPage { t, chrome: Chrome::new(&console, "journeys"), journeys: rows })
+    let can_manage = console.may(siyu_domain::access::Permission::JourneysManage);
+    render(StatusCode::OK, &JourneysPage { t, chrome: Chrome::new(&console, "journeys"), can_manage, journeys: rows })
 }
 
 struct TaskRow {

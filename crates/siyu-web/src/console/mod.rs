@@ -5,7 +5,8 @@
 //! Modules, in reading order: [`i18n`] (every UI string in both languages), [`session`] (cookies,
 //! the logged-in [`session::Console`] extractor, CSRF-checked [`session::Post`] forms), [`page`]
 //! (layout frame, rendering, error pages), then one module per page: [`login`], [`dashboard`],
-//! [`customers`], [`tags`], [`analytics`], [`journeys`] (journeys and follow-up tasks), [`channels`]
+//! [`customers`], [`tags`], [`analytics`], [`journeys`] (journeys and follow-up tasks), [`journey_editor`] (a journey's graph and editor,
+//! drawn by [`journey_graph`]), [`channels`]
 //! (sending rules and channel tests), [`keys`], [`users`],
 //! [`invitations`] (public accept page). Templates live in
 //! `crates/siyu-web/templates/`.
@@ -16,6 +17,8 @@ mod customers;
 mod dashboard;
 mod i18n;
 mod invitations;
+mod journey_editor;
+mod journey_graph;
 mod journeys;
 mod keys;
 mod login;
@@ -67,6 +70,11 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/users", get(users::list_users).post(users::invite_user))
         .route("/system", get(system::show_system))
         .route("/journeys", get(journeys::list_journeys))
+        .route("/journeys/new", get(journey_editor::new_journey).post(journey_editor::create_journey))
+        .route("/journeys/check", post(journey_editor::check_journey))
+        .route("/journeys/{id}", get(journey_editor::show_journey).post(journey_editor::save_journey))
+        .route("/journeys/{id}/status", post(journey_editor::change_status))
+        .route("/messages/preview", post(journey_editor::preview_message))
         .route("/messages", get(journeys::list_messages))
         .route("/tasks", get(journeys::list_tasks))
         .route("/channels", get(channels::show_channels))

@@ -104,6 +104,9 @@ impl Chrome {
             "uninvited" => Some(t.invitation_revoked),
             "task_done" => Some(t.task_done),
             "rules" => Some(t.rules_saved),
+            "journey_saved" => Some(t.journey_saved),
+            "journey_published" => Some(t.journey_published),
+            "journey_status" => Some(t.journey_status_changed),
             _ => None,
         };
         self

@@ -124,6 +124,12 @@ fn routes() -> Vec<(&'static str, &'static str, Option<Value>, Permission)> {
         ("POST", "/api/v1/journeys", Some(walk_journey("j-@@")), JourneysManage),
         ("GET", "/api/v1/journeys/{j}", None, AnalyticsRead),
         ("PUT", "/api/v1/journeys/{j}", Some(walk_journey("renamed-@@")), JourneysManage),
+        (
+            "POST",
+            "/api/v1/journeys/check",
+            Some(json!({"definition": walk_journey("c-@@")["definition"]})),
+            JourneysManage,
+        ),
         ("POST", "/api/v1/journeys/{j}/publish", None, JourneysManage),
         ("POST", "/api/v1/journeys/{j}/pause", None, JourneysManage),
         ("POST", "/api/v1/journeys/{j}/resume", None, JourneysManage),
@@ -140,6 +146,7 @@ fn routes() -> Vec<(&'static str, &'static str, Option<Value>, Permission)> {
             ),
             MessagesSend,
         ),
+        ("POST", "/api/v1/messages/preview", Some(json!({"customer_id": 1, "body": "hi"})), MessagesSend),
         ("POST", "/api/v1/customers/import", None, CustomersImport),
         ("DELETE", "/api/v1/customers/{c}", None, CustomersDelete),
     ]

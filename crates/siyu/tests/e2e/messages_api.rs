@@ -122,6 +122,17 @@ async fn channels_and_messages_go_end_to_end(app: TestApp) {
     let (status, problem, _) =
         app.call("POST", "/api/v1/messages", &key, Some(message("{{ customer.traits.shoe_size }}", "m-0"))).await;
     assert_eq!((status, fields(&problem)), (422, vec!["body".to_string()]), "{problem}");
+    // A preview renders for the customer and sends nothing; the same unknown variable is refused.
+    let preview =
+        |body: &str| serde_json::json!({"customer_id": id, "body": body, "subject": "{{ customer.traits.city }}"});
+    let (status, rendered, _) =
+        app.call("POST", "/api/v1/messages/preview", &key, Some(preview("{{ customer.traits.city }}见"))).await;
+    assert_eq!(status, 200, "{rendered}");
+    assert_eq!((rendered["body"].as_str(), rendered["subject"].as_str()), (Some("上海见"), Some("上海")), "{rendered}");
+    let (status, problem, _) =
+        app.call("POST", "/api/v1/messages/preview", &key, Some(preview("{{ customer.traits.shoe_size }}"))).await;
+    assert_eq!((status, fields(&problem)), (422, vec!["body".to_string()]), "{problem}");
+    assert_eq!(receiver.seen.lock().unwrap().len(), 1, "a preview sends nothing");
     let (status, queued, _) =
         app.call("POST", "/api/v1/messages", &operator, Some(message("{{ customer.traits.city }}见", "order:1"))).await;
     assert_eq!((status, queued["status"].as_str()), (202, Some("queued")), "{queued}");
@@ -194,6 +205,14 @@ async fn a_journey_is_checked_whole_and_runs_on_the_server(app: TestApp) {
         ],
         "{problem}"
     );
+    // The same check without saving: the problems, each by its path.
+    let definition = serde_json::json!({"definition": draft["draft"]});
+    let (status, checked, _) = app.call("POST", "/api/v1/journeys/check", &key, Some(definition)).await;
+    assert_eq!(status, 200, "{checked}");
+    let mut found: Vec<String> =
+        checked["problems"].as_array().unwrap().iter().map(|p| p["field"].as_str().unwrap().to_string()).collect();
+    found.sort();
+    assert_eq!(found, got, "{checked}");
     let cyclic = serde_json::json!({"name": "环", "definition": {"trigger": {"type": "api"}, "start": "a", "nodes": {
         "a": {"type": "branch", "condition": {"consent": "sms"}, "yes": "b", "no": "b"},
         "b": {"type": "branch", "condition": {"consent": "email"}, "yes": "a", "no": "a"},
