@@ -559,6 +559,11 @@ impl Messaging {
         self
     }
 
+    /// The kinds of channel this siyu builds.
+    pub fn kinds(&self) -> &[ChannelKind] {
+        self.factory.kinds()
+    }
+
     fn kind(&self, name: &str) -> Option<&ChannelKind> {
         self.factory.kinds().iter().find(|k| k.name == name)
     }

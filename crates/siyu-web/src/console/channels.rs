@@ -15,7 +15,7 @@ use siyu_domain::DomainError;
 use siyu_domain::FieldError;
 use siyu_domain::access::Permission;
 use siyu_domain::channels::messaging::{
-    ChannelView, FrequencyCapInput, MessagingSettings, QuietHoursInput, TestMessage, TestOutcome,
+    ChannelInput, ChannelView, FrequencyCapInput, MessagingSettings, QuietHoursInput, TestMessage, TestOutcome,
 };
 
 /// Kinds of channel that notify staff rather than customers.
@@ -57,8 +57,27 @@ struct ChannelsPage {
     can_manage: bool,
     rules: Rules,
     errors: Vec<FieldMessage>,
+    channel: ChannelForm,
+    channel_errors: Vec<FieldMessage>,
     channels: Vec<ChannelRow>,
     tested: Option<Tested>,
+}
+
+/// A secret's input on the channel form.
+struct SecretField {
+    name: &'static str,
+    /// Whether the channel being edited holds it (a blank input keeps it).
+    set: bool,
+}
+
+/// The form that adds a channel or changes one.
+struct ChannelForm {
+    editing: bool,
+    name: String,
+    kinds: Vec<Choice>,
+    /// The settings as JSON.
+    settings: String,
+    secrets: Vec<SecretField>,
 }
 
 fn kind_words(t: &Text, kind: &str) -> &'static str {
@@ -137,15 +156,66 @@ fn rows(console: &Console, channels: &[ChannelView]) -> Vec<ChannelRow> {
         .collect()
 }
 
-/// Reads the settings and channels and renders the page with `status`.
-async fn page(
-    app: &AppState,
-    console: &Console,
-    status: StatusCode,
-    form: Option<(&FormData, Vec<FieldMessage>)>,
+/// What the page shows besides the stored settings and channels.
+#[derive(Default)]
+struct Shown<'a> {
+    /// The rules form as sent, with what was wrong with it.
+    rules: Option<(&'a FormData, Vec<FieldMessage>)>,
+    /// The channel form as sent, with what was wrong with it.
+    channel: Option<(&'a FormData, Vec<FieldMessage>)>,
+    /// The channel whose settings the channel form holds (`?edit=`).
+    edit: &'a str,
     tested: Option<Tested>,
-    done: &str,
-) -> Response {
+    done: &'a str,
+}
+
+/// The secrets the form asks for: every kind's, each named once.
+fn secret_names(app: &AppState) -> Vec<&'static str> {
+    let mut names: Vec<&'static str> = Vec::new();
+    for kind in app.services.messaging.kinds() {
+        for secret in kind.secrets {
+            if !names.contains(secret) {
+                names.push(secret);
+            }
+        }
+    }
+    names
+}
+
+/// The channel form: empty, a stored channel's (secrets never shown), or as it was sent.
+fn channel_form(app: &AppState, t: &Text, channels: &[ChannelView], shown: &Shown) -> ChannelForm {
+    let stored = channels.iter().find(|c| c.name == shown.edit);
+    let (name, kind, settings) = match (&shown.channel, stored) {
+        (Some((form, _)), _) => {
+            (form.get("name").to_string(), form.get("kind").to_string(), form.get("settings").to_string())
+        }
+        (None, Some(c)) => {
+            (c.name.clone(), c.kind.clone(), serde_json::to_string_pretty(&c.settings).unwrap_or_default())
+        }
+        (None, None) => (String::new(), "webhook".into(), String::new()),
+    };
+    let kinds = app
+        .services
+        .messaging
+        .kinds()
+        .iter()
+        .map(|k| Choice { value: k.name.into(), label: kind_words(t, k.name).into(), selected: k.name == kind })
+        .collect();
+    let secrets = secret_names(app)
+        .into_iter()
+        .map(|name| SecretField { name, set: stored.is_some_and(|c| c.secrets.iter().any(|s| s == name)) })
+        .collect();
+    ChannelForm {
+        editing: stored.is_some() || shown.channel.as_ref().is_some_and(|(f, _)| f.get("editing") == "1"),
+        name,
+        kinds,
+        settings,
+        secrets,
+    }
+}
+
+/// Reads the settings and channels and renders the page with `status`.
+async fn page(app: &AppState, console: &Console, status: StatusCode, shown: Shown<'_>) -> Response {
     let messaging = &app.services.messaging;
     let (settings, channels) =
         match (messaging.messaging_settings(&console.principal).await, messaging.channels(&console.principal).await) {
@@ -155,7 +225,9 @@ async fn page(
     let t = console.t();
     let mut rules = rules_of(t, &settings, &channels);
     let mut errors = Vec::new();
-    if let Some((form, messages)) = form {
+    let channel = channel_form(app, t, &channels, &shown);
+    let channel_errors = shown.channel.as_ref().map(|(_, errors)| errors.clone()).unwrap_or_default();
+    if let Some((form, messages)) = shown.rules {
         // The form as it was sent, beside what was wrong with it.
         rules.quiet = !form.get("quiet").is_empty();
         rules.quiet_start = form.get("quiet_start").into();
@@ -169,20 +241,23 @@ async fn page(
     }
     let page = ChannelsPage {
         t,
-        chrome: Chrome::new(console, "channels").with_flash(t, done),
+        chrome: Chrome::new(console, "channels").with_flash(t, shown.done),
         can_manage: console.may(Permission::WorkspaceManage),
         rules,
         errors,
+        channel,
+        channel_errors,
         channels: rows(console, &channels),
-        tested,
+        tested: shown.tested,
     };
     render(status, &page)
 }
 
 /// GET /channels: the messaging rules and the configured channels.
 pub(crate) async fn show_channels(State(app): State<AppState>, console: Console, RawQuery(raw): RawQuery) -> Response {
-    let done = FormData::query(raw).get("done").to_string();
-    page(&app, &console, StatusCode::OK, None, None, &done).await
+    let query = FormData::query(raw);
+    page(&app, &console, StatusCode::OK, Shown { done: query.get("done"), edit: query.get("edit"), ..Shown::default() })
+        .await
 }
 
 /// A whole number of the form, or the field's error.
@@ -223,7 +298,8 @@ pub(crate) async fn save_rules(State(app): State<AppState>, post: Post) -> Respo
         Ok(()) => Redirect::to("/channels?done=rules").into_response(),
         Err(error) => match form_errors(t, &error) {
             Some(errors) => {
-                page(&app, &console, StatusCode::UNPROCESSABLE_ENTITY, Some((&form, errors)), None, "").await
+                let shown = Shown { rules: Some((&form, errors)), ..Shown::default() };
+                page(&app, &console, StatusCode::UNPROCESSABLE_ENTITY, shown).await
             }
             None => console.fail(error),
         },
@@ -246,7 +322,7 @@ pub(crate) async fn test_channel(State(app): State<AppState>, Path(name): Path<S
                 outcome_key: outcome,
                 reason: reason.map(|r| t.reason(&r)).unwrap_or_default(),
             };
-            page(&app, &console, StatusCode::OK, None, Some(tested), "").await
+            page(&app, &console, StatusCode::OK, Shown { tested: Some(tested), ..Shown::default() }).await
         }
         Err(error) => match form_errors(t, &error) {
             Some(errors) => {
@@ -258,9 +334,80 @@ pub(crate) async fn test_channel(State(app): State<AppState>, Path(name): Path<S
                 let reason =
                     errors.iter().map(|e| format!("{}: {}", label(&e.field), e.reason)).collect::<Vec<_>>().join("; ");
                 let tested = Tested { channel: name, outcome: t.test_refused, outcome_key: "refused".into(), reason };
-                page(&app, &console, StatusCode::UNPROCESSABLE_ENTITY, None, Some(tested), "").await
+                let shown = Shown { tested: Some(tested), ..Shown::default() };
+                page(&app, &console, StatusCode::UNPROCESSABLE_ENTITY, shown).await
             }
             None => console.fail(error),
         },
+    }
+}
+
+/// A channel form's field in words: settings and secrets by their name, quoted as the
+/// provider's terms they are.
+fn channel_field(t: &Text, field: &str) -> String {
+    if let Some(name) = field.strip_prefix("settings.") {
+        format!("{} “{name}”", t.channel_settings)
+    } else if let Some(name) = field.strip_prefix("secrets.") {
+        format!("{} “{name}”", t.col_secrets)
+    } else {
+        match field {
+            "settings" => t.channel_settings.into(),
+            "kind" => t.col_kind.into(),
+            other => t.field(other).into(),
+        }
+    }
+}
+
+/// POST /channels/save: adds a channel or changes one (`name`, `kind`, `settings` as a JSON
+/// object, `secret.<name>` for each secret given — a blank one keeps the stored secret); a bad
+/// value is shown beside the form (422) and nothing is saved.
+pub(crate) async fn save_channel(State(app): State<AppState>, post: Post) -> Response {
+    let Post { console, form } = post;
+    // The role before the form: a role that may not save learns nothing about its values.
+    if !console.may(Permission::WorkspaceManage) {
+        return console.fail(DomainError::Forbidden(Permission::WorkspaceManage.name()));
+    }
+    let t = console.t();
+    let settings = match form.get("settings").trim() {
+        "" => Ok(serde_json::Map::new()),
+        text => serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(text)
+            .map_err(|e| DomainError::invalid("settings", format!("is not a JSON object: {e}"))),
+    };
+    let secrets = secret_names(&app)
+        .into_iter()
+        .filter_map(|name| {
+            let value = form.get(&format!("secret.{name}")).trim();
+            (!value.is_empty()).then(|| (name.to_string(), value.to_string()))
+        })
+        .collect();
+    let name = form.get("name").trim().to_string();
+    let result = match settings {
+        Ok(settings) => {
+            let input = ChannelInput { kind: form.get("kind").trim().into(), settings, secrets };
+            app.services.messaging.save_channel(&console.principal, &name, input).await.map(|_| ())
+        }
+        Err(error) => Err(error),
+    };
+    match result {
+        Ok(()) => Redirect::to("/channels?done=channel_saved").into_response(),
+        Err(error) => match form_errors(t, &error) {
+            Some(mut errors) => {
+                for e in &mut errors {
+                    e.label = channel_field(t, &e.field);
+                }
+                let shown = Shown { channel: Some((&form, errors)), ..Shown::default() };
+                page(&app, &console, StatusCode::UNPROCESSABLE_ENTITY, shown).await
+            }
+            None => console.fail(error),
+        },
+    }
+}
+
+/// POST /channels/{name}/delete: removes a channel.
+pub(crate) async fn delete_channel(State(app): State<AppState>, Path(name): Path<String>, post: Post) -> Response {
+    let console = post.console;
+    match app.services.messaging.delete_channel(&console.principal, &name).await {
+        Ok(()) => Redirect::to("/channels?done=channel_deleted").into_response(),
+        Err(error) => console.fail(error),
     }
 }

@@ -230,7 +230,21 @@ strings! {
     staff_none: "不通知", "None";
     channels_list: "已配置的渠道", "Configured channels";
     channels_empty: "还没有配置渠道。", "No channel is configured yet.";
-    channels_api_note: "渠道通过 API 配置（PUT /api/v1/channels/{name}），密钥只写不读。", "Channels are configured through the API (PUT /api/v1/channels/{name}); secrets are written, never shown.";
+    channels_api_note: "渠道也可通过 API 配置（PUT /api/v1/channels/{name}）。密钥只写不读。", "Channels can also be configured through the API (PUT /api/v1/channels/{name}). Secrets are written, never shown.";
+    channel_form_new: "添加渠道", "Add a channel";
+    channel_form_edit: "修改渠道", "Change a channel";
+    channel_form_note: "保存时会按渠道类型检查设置并试建连接参数；有误时逐项指出，不会保存。各类型的设置见文档 docs/CHANNELS.md。", "Saving checks the settings against the kind and sets the adapter up; each problem is named and nothing is saved. Each kind's settings are in docs/CHANNELS.md.";
+    channel_name: "渠道名（小写字母、数字、- 与 _）", "Name (a-z, 0-9, - and _)";
+    channel_kind: "类型", "Kind";
+    channel_settings: "设置", "Settings";
+    channel_settings_note: "JSON 对象，如 {\"url\": \"https://crm.example.com/hook\", \"consent_channel\": \"sms\", \"dry_run\": true}", "A JSON object, e.g. {\"url\": \"https://crm.example.com/hook\", \"consent_channel\": \"sms\", \"dry_run\": true}";
+    channel_secrets: "密钥（只填所选类型需要的；留空则保留已存的）", "Secrets (only the chosen kind's; a blank one keeps the stored secret)";
+    channel_secret_set: "已设置", "set";
+    channel_save: "保存渠道", "Save channel";
+    channel_edit: "修改", "Change";
+    channel_delete: "删除", "Delete";
+    channel_saved: "渠道已保存。", "Channel saved.";
+    channel_deleted: "渠道已删除。", "Channel deleted.";
     col_secrets: "已设密钥", "Secrets set";
     col_callbacks: "回调", "Callbacks";
     for_staff: "员工", "Staff";
@@ -944,6 +958,19 @@ impl Text {
 /// templates come first.
 const REASONS_ZH: &[(&str, &str)] = &[
     ("no node {}", "没有节点 {}"),
+    ("is not a JSON object: {}", "不是 JSON 对象：“{}”"),
+    ("must be a string", "须为文本"),
+    ("is not a URL: {}", "不是网址：“{}”"),
+    ("must be 1 to 60000", "须在 1 到 60000 之间"),
+    ("must be 1 to 65535", "须在 1 到 65535 之间"),
+    ("unknown kind {}; expected one of {}", "未知的渠道类型 {}，可选“{}”"),
+    ("is a secret: give it under secrets", "这是密钥，请填在密钥栏"),
+    ("is not a secret of a {} channel (its secrets: {})", "不是 {} 渠道的密钥（其密钥为“{}”）"),
+    ("is not a setting of a {} channel (its settings: {})", "不是 {} 渠道的设置（其设置为“{}”）"),
+    ("must be a whole number from 1 to 1000000", "须为 1 到 1000000 的整数"),
+    ("must be true or false", "须为 true 或 false"),
+    ("must be 1 to 64 of a-z, 0-9, - and _", "须为 1 到 64 个小写字母、数字、- 或 _"),
+    ("must be one of {}", "须为“{}”之一"),
     ("is not a journey definition: {}", "不是有效的旅程定义：“{}”"),
     ("{} is not a customer number", "{} 不是客户编号"),
     ("is not a JSON object of texts: {}", "不是值为文本的 JSON 对象：“{}”"),

@@ -80,6 +80,8 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/channels", get(channels::show_channels))
         .route("/channels/settings", post(channels::save_rules))
         .route("/channels/{name}/test", post(channels::test_channel))
+        .route("/channels/save", post(channels::save_channel))
+        .route("/channels/{name}/delete", post(channels::delete_channel))
         .route("/tasks/{id}/done", post(journeys::complete_task))
         .route("/users/{id}/role", post(users::set_role))
         .route("/users/invitations/{id}/revoke", post(users::revoke_invitation))

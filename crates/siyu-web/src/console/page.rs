@@ -104,6 +104,8 @@ impl Chrome {
             "uninvited" => Some(t.invitation_revoked),
             "task_done" => Some(t.task_done),
             "rules" => Some(t.rules_saved),
+            "channel_saved" => Some(t.channel_saved),
+            "channel_deleted" => Some(t.channel_deleted),
             "journey_saved" => Some(t.journey_saved),
             "journey_published" => Some(t.journey_published),
             "journey_status" => Some(t.journey_status_changed),
@@ -129,6 +131,7 @@ impl Choice {
 }
 
 /// A field error as a form shows it: the field's name (to match an input), label and reason.
+#[derive(Clone)]
 pub(crate) struct FieldMessage {
     pub(crate) field: String,
     pub(crate) label: String,

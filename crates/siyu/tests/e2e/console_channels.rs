@@ -106,3 +106,76 @@ async fn the_sending_rules_and_channel_tests_work_from_the_console_in_both_langu
     assert_eq!(status, 403);
     assert_eq!(services.messaging.messaging_settings(owner).await.unwrap().frequency_cap.max, 3);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn channels_are_added_changed_and_deleted_from_the_console_with_secrets_never_shown() {
+    let app = spawn_app(Backend::Sqlite).await.expect("SQLite needs no setup");
+    let (services, owner) = (&app.services, &app.owner);
+    let ws = owner.workspace_id();
+    services.access.add_user(ws, OWNER, "王店长", PASSWORD, Role::Owner).await.unwrap();
+    services.access.add_user(ws, OPERATOR, "李运营", PASSWORD, Role::Operator).await.unwrap();
+    let client = logged_in(&app, OWNER, ZH).await;
+    let (_, page) = get(&client, &app, "/channels").await;
+    assert!(page.contains(r#"id="channel-form""#), "{page}");
+    let csrf = csrf_in(&page);
+    let secret = "whsec-from-the-console-0123";
+    let settings = r#"{"url": "https://crm.example.com/hook", "consent_channel": "sms", "dry_run": true}"#;
+    // Bad input: each problem named beside the form, in Chinese, and nothing saved.
+    for (name, kind, settings, field) in [
+        ("Bad Name", "webhook", settings, "name"),
+        ("crm", "webhook", "{not json", "settings"),
+        ("crm", "webhook", r#"{"url": "ftp://x", "colour": "red"}"#, "settings.colour"),
+        ("crm", "carrier-pigeon", "{}", "kind"),
+    ] {
+        let form = [
+            ("_csrf", csrf.as_str()),
+            ("name", name),
+            ("kind", kind),
+            ("settings", settings),
+            ("secret.secret", secret),
+        ];
+        let (status, refused) = post(&client, &app, "/channels/save", &form).await;
+        assert_eq!(status, 422, "{name} {settings}: {refused}");
+        let errors = fragment(&refused, r#"id="channel-errors""#, "</ul>");
+        assert!(errors.contains(&format!(r#"data-field="{field}""#)), "{field}: {errors}");
+        assert!(!refused.contains(secret), "a secret is never sent back");
+        let words = crate::console_ux::english_words(&refused.replace("Brand", ""));
+        assert!(words.is_empty(), "English in the Chinese page: {words:?}");
+    }
+    assert!(services.messaging.channels(owner).await.unwrap().is_empty(), "nothing was saved");
+    // A good one is saved; the page lists it with its secret named, never shown.
+    let form = [
+        ("_csrf", csrf.as_str()),
+        ("name", "crm"),
+        ("kind", "webhook"),
+        ("settings", settings),
+        ("secret.secret", secret),
+    ];
+    let (status, saved) = post(&client, &app, "/channels/save", &form).await;
+    assert_eq!(status, 200, "{saved}");
+    assert!(saved.contains("渠道已保存") && saved.contains(r#"data-channel="crm""#), "{saved}");
+    assert!(!saved.contains(secret));
+    // Changing it keeps the stored secret when the field is left blank.
+    let (_, edit) = get(&client, &app, "/channels?edit=crm").await;
+    let form = fragment(&edit, r#"id="channel-form""#, "</form>");
+    assert!(form.contains("修改渠道") && form.contains("crm.example.com") && !form.contains(secret), "{form}");
+    let changed = r#"{"url": "https://crm.example.com/v2", "consent_channel": "sms", "dry_run": true}"#;
+    let form =
+        [("_csrf", csrf.as_str()), ("name", "crm"), ("kind", "webhook"), ("settings", changed), ("editing", "1")];
+    assert_eq!(post(&client, &app, "/channels/save", &form).await.0, 200);
+    let stored = services.messaging.channels(owner).await.unwrap();
+    assert_eq!(stored[0].settings["url"], "https://crm.example.com/v2");
+    assert_eq!(stored[0].secrets, ["secret"], "the secret was kept");
+    // An operator may see the page but neither save nor delete (refused before the form is read).
+    let operator = logged_in(&app, OPERATOR, EN).await;
+    let (_, page) = get(&operator, &app, "/channels").await;
+    assert!(!page.contains(r#"id="channel-form""#));
+    let their_csrf = csrf_in(&page);
+    let form = [("_csrf", their_csrf.as_str()), ("name", "x"), ("kind", "webhook"), ("settings", "{")];
+    assert_eq!(post(&operator, &app, "/channels/save", &form).await.0, 403);
+    assert_eq!(post(&operator, &app, "/channels/crm/delete", &[("_csrf", &their_csrf)]).await.0, 403);
+    // The owner deletes it.
+    let (status, gone) = post(&client, &app, "/channels/crm/delete", &[("_csrf", &csrf)]).await;
+    assert_eq!(status, 200, "{gone}");
+    assert!(gone.contains("渠道已删除") && gone.contains(r#"id="channels-empty""#), "{gone}");
+}
