@@ -16,8 +16,8 @@ use serde_json::Value;
 use siyu_core::clock::Clock;
 use siyu_domain::FieldError;
 use siyu_domain::channels::{
-    CallbackPayload, CallbackRefusal, ChannelAdapter, ChannelFactory, ChannelKind, ChannelSpec, OpenedCallback,
-    SignedCallback,
+    CallbackPayload, CallbackRefusal, ChannelAdapter, ChannelFactory, ChannelKind, ChannelSpec, DeliveryReport,
+    OpenedCallback, SignedCallback,
 };
 use siyu_domain::customers::IdentityKind;
 use siyu_domain::customers::consent::Channel as ConsentChannel;
@@ -45,7 +45,7 @@ const KINDS: &[ChannelKind] = &[
     },
     ChannelKind {
         name: "wechat_mp",
-        secrets: &["secret"],
+        secrets: &["secret", "callback_token", "encoding_aes_key"],
         address: Some(IdentityKind::WechatOpenid),
         consent: Some(ConsentChannel::WechatMp),
         for_customers: true,
@@ -59,7 +59,7 @@ const KINDS: &[ChannelKind] = &[
     },
     ChannelKind {
         name: "sms",
-        secrets: &["api_key", "password"],
+        secrets: &["api_key", "password", "report_token"],
         address: Some(IdentityKind::Phone),
         consent: Some(ConsentChannel::Sms),
         for_customers: true,
@@ -212,7 +212,9 @@ fn config_error(url_field: &str, error: ConfigError) -> Vec<FieldError> {
 
 /// Opens a callback to a `wecom` channel: the signature first, then the key and receive id (its
 /// `corp_id`), then the message's XML.
-fn open_wecom_callback(spec: &ChannelSpec, callback: &SignedCallback) -> Result<OpenedCallback, CallbackRefusal> {
+/// The crypto of a channel's callbacks: its `callback_token` and `encoding_aes_key`, and the
+/// receive id in `receive_id_setting` (a WeCom corp id, an official account's app id).
+fn callback_crypto(spec: &ChannelSpec, receive_id_setting: &str) -> Result<CallbackCrypto, CallbackRefusal> {
     let (Some(token), Some(aes_key)) = (spec.secrets.get("callback_token"), spec.secrets.get("encoding_aes_key"))
     else {
         return Err(CallbackRefusal::NotConfigured(format!(
@@ -220,27 +222,60 @@ fn open_wecom_callback(spec: &ChannelSpec, callback: &SignedCallback) -> Result<
             spec.name
         )));
     };
-    let corp_id = spec.settings.get("corp_id").and_then(Value::as_str).unwrap_or_default();
-    let crypto = CallbackCrypto::new(token, aes_key, corp_id)
-        .map_err(|e| CallbackRefusal::NotConfigured(format!("channel \"{}\": {e}", spec.name)))?;
-    let refusal = |error: CallbackError| match error {
+    let receive_id = spec.settings.get(receive_id_setting).and_then(Value::as_str).unwrap_or_default();
+    CallbackCrypto::new(token, aes_key, receive_id)
+        .map_err(|e| CallbackRefusal::NotConfigured(format!("channel \"{}\": {e}", spec.name)))
+}
+
+fn refusal(error: CallbackError) -> CallbackRefusal {
+    match error {
         CallbackError::Signature => CallbackRefusal::Forged(error.to_string()),
         other => CallbackRefusal::Unreadable(other.to_string()),
+    }
+}
+
+/// Opens an encrypted message: the XML body's `Encrypt`, checked against `msg_signature`.
+fn open_encrypted(
+    crypto: &CallbackCrypto,
+    callback: &SignedCallback,
+    body: &str,
+) -> Result<OpenedCallback, CallbackRefusal> {
+    // Unsigned until its Encrypt is checked: a body that is not the provider's counts as forged.
+    let outer = xml_fields(body).map_err(|e| CallbackRefusal::Forged(e.to_string()))?;
+    let Some(encrypted) = outer.get("Encrypt") else {
+        return Err(CallbackRefusal::Forged("the body holds no Encrypt element".into()));
     };
+    let message =
+        crypto.decrypt(&callback.msg_signature, &callback.timestamp, &callback.nonce, encrypted).map_err(refusal)?;
+    xml_fields(&message).map(OpenedCallback::Message).map_err(refusal)
+}
+
+fn open_wecom_callback(spec: &ChannelSpec, callback: &SignedCallback) -> Result<OpenedCallback, CallbackRefusal> {
+    let crypto = callback_crypto(spec, "corp_id")?;
     let (timestamp, nonce, signature) = (&callback.timestamp, &callback.nonce, &callback.msg_signature);
     match &callback.payload {
         CallbackPayload::Echo(echo) => {
             crypto.decrypt(signature, timestamp, nonce, echo).map(OpenedCallback::Echo).map_err(refusal)
         }
-        CallbackPayload::Body(body) => {
-            // Unsigned until its Encrypt is checked: a body that is not WeCom's counts as forged.
-            let outer = xml_fields(body).map_err(|e| CallbackRefusal::Forged(e.to_string()))?;
-            let Some(encrypted) = outer.get("Encrypt") else {
-                return Err(CallbackRefusal::Forged("the body holds no Encrypt element".into()));
-            };
-            let message = crypto.decrypt(signature, timestamp, nonce, encrypted).map_err(refusal)?;
-            xml_fields(&message).map(OpenedCallback::Message).map_err(refusal)
+        CallbackPayload::PlainEcho(_) => Err(CallbackRefusal::Forged("a WeCom URL check is encrypted".into())),
+        CallbackPayload::Body(body) => open_encrypted(&crypto, callback, body),
+    }
+}
+
+/// A WeChat official account's callback: its URL check (`signature` over token, timestamp and
+/// nonce; `echostr` answered as it is) and its messages in safe mode (安全模式: encrypted as
+/// WeCom's are, the receive id the account's app id).
+fn open_mp_callback(spec: &ChannelSpec, callback: &SignedCallback) -> Result<OpenedCallback, CallbackRefusal> {
+    let crypto = callback_crypto(spec, "app_id")?;
+    match &callback.payload {
+        CallbackPayload::PlainEcho(echo) => crypto
+            .verify_plain_signature(&callback.msg_signature, &callback.timestamp, &callback.nonce)
+            .map(|()| OpenedCallback::Echo(echo.clone()))
+            .map_err(refusal),
+        CallbackPayload::Echo(_) => {
+            Err(CallbackRefusal::Forged("an official account's URL check is not encrypted".into()))
         }
+        CallbackPayload::Body(body) => open_encrypted(&crypto, callback, body),
     }
 }
 
@@ -280,7 +315,15 @@ impl ChannelFactory for Factory {
     fn open_callback(&self, spec: &ChannelSpec, callback: &SignedCallback) -> Result<OpenedCallback, CallbackRefusal> {
         match spec.kind.as_str() {
             "wecom" => open_wecom_callback(spec, callback),
+            "wechat_mp" => open_mp_callback(spec, callback),
             other => Err(CallbackRefusal::NotConfigured(format!("a {other} channel takes no callbacks"))),
+        }
+    }
+
+    fn open_report(&self, spec: &ChannelSpec, token: &str, body: &str) -> Result<DeliveryReport, CallbackRefusal> {
+        match spec.kind.as_str() {
+            "sms" => crate::sms::open_report(spec, token, body),
+            other => Err(CallbackRefusal::NotConfigured(format!("a {other} channel takes no delivery reports"))),
         }
     }
 
@@ -386,8 +429,11 @@ impl ChannelFactory for Factory {
                     "retry_codes",
                     "message_field",
                     "id_field",
+                    "report_format",
                     "timeout_ms",
                 ]);
+                // Read when a delivery report arrives; checked now.
+                r.choice("report_format", &crate::sms::REPORT_FORMATS);
                 let url = r.text("url", false).unwrap_or_else(|| crate::sms::DEFAULT_URL.to_string());
                 let url = r.url("settings.url", &url);
                 let format = match r.choice("format", &["form", "json"]) {

@@ -24,7 +24,9 @@ use crate::http::{Client, ConfigError, redacted_url};
 use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Map, Value};
-use siyu_domain::channels::{ChannelAdapter, Delivery, OutgoingMessage};
+use siyu_domain::channels::{
+    CallbackRefusal, ChannelAdapter, ChannelSpec, Delivery, DeliveryReport, OutgoingMessage, Receipt,
+};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -514,5 +516,121 @@ mod tests {
         assert!(
             matches!(channel.outcome(&json!({"Response": {}})), Delivery::Rejected { reason } if reason.contains("has no"))
         );
+    }
+}
+
+/// The delivery report formats an SMS channel reads (`report_format`): Aliyun's `SmsReport` (a
+/// JSON array of `biz_id`, `success`, `err_code`, `err_msg`, …; answered `{"code":0,…}`) and
+/// Tencent Cloud's status callback (`sid`, `report_status` `SUCCESS`/`FAIL`, `errmsg`,
+/// `description`, …; answered `{"result":0,…}`).
+pub const REPORT_FORMATS: [&str; 2] = ["aliyun", "tencent"];
+/// The most receipts one report carries.
+pub const MAX_REPORT_ITEMS: usize = 1_000;
+
+/// Checks a delivery report's token (the channel's `report_token` secret, compared in constant
+/// time, before anything else) and reads its receipts in the channel's `report_format`.
+pub fn open_report(spec: &ChannelSpec, token: &str, body: &str) -> Result<DeliveryReport, CallbackRefusal> {
+    use subtle::ConstantTimeEq;
+    let Some(expected) = spec.secrets.get("report_token") else {
+        return Err(CallbackRefusal::NotConfigured(format!("channel \"{}\" has no report_token", spec.name)));
+    };
+    if !bool::from(expected.as_bytes().ct_eq(token.as_bytes())) {
+        return Err(CallbackRefusal::Forged("the report token does not match".into()));
+    }
+    let items = match serde_json::from_str::<Value>(body) {
+        Ok(Value::Array(items)) => items,
+        Ok(item @ Value::Object(_)) => vec![item],
+        Ok(_) => return Err(CallbackRefusal::Unreadable("a report is a JSON array of receipts".into())),
+        Err(e) => return Err(CallbackRefusal::Unreadable(format!("the report is not JSON: {e}"))),
+    };
+    if items.len() > MAX_REPORT_ITEMS {
+        return Err(CallbackRefusal::Unreadable(format!("a report holds at most {MAX_REPORT_ITEMS} receipts")));
+    }
+    let text = |item: &Value, name: &str| match item.get(name) {
+        Some(Value::String(s)) => s.trim().to_string(),
+        Some(Value::Number(n)) => n.to_string(),
+        _ => String::new(),
+    };
+    let words = |parts: [String; 2]| {
+        let joined = parts.into_iter().filter(|p| !p.is_empty()).collect::<Vec<_>>().join(" ");
+        Some(joined.chars().take(200).collect::<String>()).filter(|w| !w.is_empty())
+    };
+    let tencent = spec.settings.get("report_format").and_then(Value::as_str) == Some("tencent");
+    let receipts = items
+        .iter()
+        .map(|item| match tencent {
+            true => {
+                let delivered = text(item, "report_status").eq_ignore_ascii_case("SUCCESS");
+                Receipt {
+                    provider_id: text(item, "sid"),
+                    delivered,
+                    reason: words([text(item, "errmsg"), text(item, "description")]),
+                }
+            }
+            false => {
+                let delivered = match item.get("success") {
+                    Some(Value::Bool(b)) => *b,
+                    Some(Value::String(s)) => s == "true",
+                    _ => false,
+                };
+                Receipt {
+                    provider_id: text(item, "biz_id"),
+                    delivered,
+                    reason: words([text(item, "err_code"), text(item, "err_msg")]),
+                }
+            }
+        })
+        .filter(|receipt| !receipt.provider_id.is_empty())
+        .collect();
+    let answer = match tencent {
+        true => r#"{"result":0,"errmsg":"OK"}"#,
+        false => r#"{"code":0,"msg":"接收成功"}"#,
+    };
+    Ok(DeliveryReport { receipts, answer: answer.into() })
+}
+
+#[cfg(test)]
+mod report_tests {
+    use super::*;
+
+    fn spec(format: &str) -> ChannelSpec {
+        let mut settings = Map::new();
+        settings.insert("report_format".into(), format.into());
+        ChannelSpec {
+            name: "sms".into(),
+            kind: "sms".into(),
+            settings,
+            secrets: [("report_token".to_string(), "rt-0123456789abcdef".to_string())].into(),
+        }
+    }
+
+    #[test]
+    fn aliyun_and_tencent_reports_are_read_and_answered_as_each_gateway_expects() {
+        let aliyun = r#"[{"phone_number":"13800000000","send_time":"2026-12-03 10:00:00","report_time":"2026-12-03 10:00:05","success":true,"err_code":"DELIVERED","err_msg":"用户接收成功","sms_size":"1","biz_id":"900619746936498440^0","out_id":"m-1"},
+            {"phone_number":"13900000000","success":false,"err_code":"MK:0001","err_msg":"空号","biz_id":"900619746936498441^0"}]"#;
+        let report = open_report(&spec("aliyun"), "rt-0123456789abcdef", aliyun).unwrap();
+        assert_eq!(report.answer, r#"{"code":0,"msg":"接收成功"}"#);
+        assert_eq!(report.receipts.len(), 2);
+        assert!(report.receipts[0].delivered && report.receipts[0].provider_id == "900619746936498440^0");
+        assert_eq!((report.receipts[1].delivered, report.receipts[1].reason.as_deref()), (false, Some("MK:0001 空号")));
+        let tencent = r#"[{"user_receive_time":"2026-12-03 08:03:04","nationcode":"86","mobile":"13800000000","report_status":"FAIL","errmsg":"MN:0017","description":"手机号码不存在","sid":"2019:-7247735843328063234"}]"#;
+        let report = open_report(&spec("tencent"), "rt-0123456789abcdef", tencent).unwrap();
+        assert_eq!(report.answer, r#"{"result":0,"errmsg":"OK"}"#);
+        assert_eq!(report.receipts[0].provider_id, "2019:-7247735843328063234");
+        assert!(!report.receipts[0].delivered);
+    }
+
+    #[test]
+    fn a_wrong_token_is_refused_before_the_body_is_read() {
+        assert!(matches!(open_report(&spec("aliyun"), "guess", "not json"), Err(CallbackRefusal::Forged(_))));
+        assert!(matches!(
+            open_report(&spec("aliyun"), "rt-0123456789abcdef", "not json"),
+            Err(CallbackRefusal::Unreadable(_))
+        ));
+        let many = format!("[{}]", vec!["{}"; MAX_REPORT_ITEMS + 1].join(","));
+        assert!(matches!(
+            open_report(&spec("aliyun"), "rt-0123456789abcdef", &many),
+            Err(CallbackRefusal::Unreadable(_))
+        ));
     }
 }

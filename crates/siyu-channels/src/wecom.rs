@@ -182,6 +182,26 @@ impl CallbackCrypto {
         hex::encode(sha.finalize())
     }
 
+    /// Returns the `signature` a WeChat official account puts on its URL check and its plaintext
+    /// callbacks: the SHA-1 of the sorted token, timestamp and nonce.
+    pub fn plain_signature(&self, timestamp: &str, nonce: &str) -> String {
+        let mut parts = [self.token.as_str(), timestamp, nonce];
+        parts.sort_unstable();
+        let mut sha = Sha1::new();
+        for part in parts {
+            sha.update(part.as_bytes());
+        }
+        hex::encode(sha.finalize())
+    }
+
+    /// Checks a plain `signature` (see [`Self::plain_signature`]) in constant time.
+    pub fn verify_plain_signature(&self, signature: &str, timestamp: &str, nonce: &str) -> Result<(), CallbackError> {
+        use subtle::ConstantTimeEq;
+        let expected = self.plain_signature(timestamp, nonce);
+        let given = signature.trim().to_ascii_lowercase();
+        if bool::from(expected.as_bytes().ct_eq(given.as_bytes())) { Ok(()) } else { Err(CallbackError::Signature) }
+    }
+
     /// Checks `msg_signature` in constant time.
     pub fn verify_signature(
         &self,

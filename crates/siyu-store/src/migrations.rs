@@ -125,6 +125,12 @@ const VERSIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../migrations/sqlite/0020_journey_positions.sql"),
         include_str!("../migrations/postgres/0020_journey_positions.sql"),
     ),
+    (
+        21,
+        "message receipts",
+        include_str!("../migrations/sqlite/0021_message_receipts.sql"),
+        include_str!("../migrations/postgres/0021_message_receipts.sql"),
+    ),
 ];
 
 /// Which dialect's files to use.

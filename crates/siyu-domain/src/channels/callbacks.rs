@@ -1,5 +1,6 @@
 //! Callbacks a provider sends to a configured channel — WeCom's customer-contact changes
-//! (`change_external_contact`) — checked, applied once and counted.
+//! (`change_external_contact`), a WeChat official account's template receipts
+//! (`TEMPLATESENDJOBFINISH`) and SMS gateways' delivery reports — checked, applied once and counted.
 //!
 //! A callback names its workspace and channel in its URL; the channel's factory checks its
 //! signature before anything else and opens it (a URL check's `echostr` is answered with its
@@ -16,10 +17,17 @@
 //! it with `send_welcome_msg`). An edit records `WeCom Contact Edited`; a deletion either way
 //! (`del_external_contact` by the staff member, `del_follow_user` by the customer) records `WeCom
 //! Contact Deleted` with who ended it and clears `wecom_owner` when it named that staff member.
+//!
+//! A receipt names a message by the id its provider gave it when it was sent (`provider_id`): a
+//! `sent` message becomes `delivered` (recording `Message Delivered`) or `undelivered` (recording
+//! `Message Undelivered` with the provider's words); a receipt for a message already receipted, or
+//! for an id siyu did not send, changes nothing.
 
 use super::guardrails::MessageClass;
+use super::messaging::{MESSAGE_DELIVERED, MESSAGE_UNDELIVERED};
 use super::messaging::{MessageContent, MessageRequest, Messaging};
-use super::{CallbackRefusal, OpenedCallback, SignedCallback};
+use super::store::MessageStatus;
+use super::{CallbackRefusal, OpenedCallback, Receipt, SignedCallback};
 use crate::access::Principal;
 use crate::customers::CustomerInput;
 use crate::error::{DomainError, DomainResult};
@@ -91,13 +99,86 @@ impl Messaging {
                     self.store.count_callback(ws, channel, "repeated", now).await?;
                     return Ok(CallbackAnswer::Received);
                 }
-                self.apply_contact_change(ws, channel, &spec.settings, &fields, now).await?;
+                let field = |name: &str| fields.get(name).map(String::as_str).unwrap_or_default();
+                if field("MsgType") == "event" && field("Event") == "TEMPLATESENDJOBFINISH" {
+                    // `success`, `failed:user block`, `failed: system failed`.
+                    let status = field("Status").trim();
+                    let receipt = Receipt {
+                        provider_id: field("MsgID").trim().to_string(),
+                        delivered: status == "success",
+                        reason: (status != "success").then(|| status.chars().take(MAX_ID).collect()),
+                    };
+                    self.apply_receipts(ws, channel, &[receipt], now).await?;
+                } else {
+                    self.apply_contact_change(ws, channel, &spec.settings, &fields, now).await?;
+                }
                 let forget_before = now.checked_sub(RECEIPT_LIFETIME).unwrap_or(now);
                 self.store.note_callback(ws, channel, &signature, now, forget_before).await?;
                 self.store.count_callback(ws, channel, "accepted", now).await?;
                 Ok(CallbackAnswer::Received)
             }
         }
+    }
+
+    /// Receives an SMS gateway's delivery report posted to `channel` of the workspace `workspace`
+    /// (its slug) with the channel's report token in its URL: checked (the token first), applied,
+    /// counted; returns the answer the gateway expects. An unknown workspace or channel, or one
+    /// that takes no reports, is not found; a wrong token or an unreadable report is refused.
+    pub async fn receive_report(
+        &self,
+        workspace: &str,
+        channel: &str,
+        token: &str,
+        body: &str,
+    ) -> DomainResult<String> {
+        let not_found = || DomainError::NotFound(format!("channel \"{channel}\""));
+        let ws = self.access.workspace_by_slug(workspace).await.map_err(|_| not_found())?.id;
+        let stored = self.store.channel(ws, channel).await?.ok_or_else(not_found)?;
+        let spec = self.spec(ws, &stored).await?;
+        let now = self.access.now();
+        let report = match self.factory.open_report(&spec, token, body) {
+            Ok(report) => report,
+            Err(CallbackRefusal::NotConfigured(_)) => return Err(not_found()),
+            Err(refusal) => {
+                self.store.count_callback(ws, channel, refusal.outcome(), now).await?;
+                tracing::warn!(workspace = ws.0, channel, outcome = refusal.outcome(), "a delivery report was refused");
+                return Err(DomainError::Unauthenticated(refusal.to_string()));
+            }
+        };
+        self.apply_receipts(ws, channel, &report.receipts, now).await?;
+        self.store.count_callback(ws, channel, "accepted", now).await?;
+        Ok(report.answer)
+    }
+
+    /// Applies providers' receipts to the messages they name (see the module's header).
+    async fn apply_receipts(
+        &self,
+        ws: WorkspaceId,
+        channel: &str,
+        receipts: &[Receipt],
+        now: Timestamp,
+    ) -> DomainResult<()> {
+        for receipt in receipts {
+            if receipt.provider_id.is_empty() || receipt.provider_id.len() > MAX_ID {
+                continue;
+            }
+            let (status, event) = match receipt.delivered {
+                true => (MessageStatus::Delivered, MESSAGE_DELIVERED),
+                false => (MessageStatus::Undelivered, MESSAGE_UNDELIVERED),
+            };
+            let reason = receipt.reason.as_deref();
+            let Some(message) =
+                self.store.apply_receipt(ws, channel, &receipt.provider_id, status, reason, now).await?
+            else {
+                continue;
+            };
+            if let Some(customer) = message.customer
+                && let Some(live) = self.customers.stores.customers.resolve(ws, customer).await?
+            {
+                self.record(ws, &message, live, event, json!({"reason": receipt.reason})).await?;
+            }
+        }
+        Ok(())
     }
 
     /// Applies a WeCom customer-contact change (other messages are received and left alone).

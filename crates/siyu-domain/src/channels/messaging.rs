@@ -52,6 +52,10 @@ pub const SEND_ATTEMPTS: u32 = 30;
 pub const MESSAGE_SENT: &str = "Message Sent";
 /// The event a failed message records.
 pub const MESSAGE_FAILED: &str = "Message Failed";
+/// The event a message records when the provider's receipt says it reached the customer.
+pub const MESSAGE_DELIVERED: &str = "Message Delivered";
+/// The event a message records when the provider's receipt says it did not reach the customer.
+pub const MESSAGE_UNDELIVERED: &str = "Message Undelivered";
 /// The event a blocked message records.
 pub const MESSAGE_BLOCKED: &str = "Message Blocked";
 /// The most messages one request queues.
@@ -1544,7 +1548,7 @@ impl Messaging {
 
     /// Records a message event for the customer: the message's key, channel, class and source,
     /// and `extra`.
-    async fn record(
+    pub(super) async fn record(
         &self,
         ws: WorkspaceId,
         message: &StoredMessage,

@@ -153,6 +153,9 @@ pub struct SignedCallback {
 pub enum CallbackPayload {
     /// A URL check's `echostr` (encrypted), to be answered with its plaintext.
     Echo(String),
+    /// A WeChat official account's URL check: `echostr` in plaintext, answered as it is once the
+    /// signature (over token, timestamp and nonce only) matches.
+    PlainEcho(String),
     /// A message's body (XML holding the encrypted message).
     Body(String),
 }
@@ -191,6 +194,26 @@ impl CallbackRefusal {
     }
 }
 
+/// A provider's receipt for a message it was sent: whether it reached the customer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Receipt {
+    /// The provider's id for the message (what its send answered).
+    pub provider_id: String,
+    /// Whether it reached the customer.
+    pub delivered: bool,
+    /// The provider's words (a status code and its meaning).
+    pub reason: Option<String>,
+}
+
+/// A provider's delivery report (an SMS gateway's 状态报告), read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeliveryReport {
+    /// Its receipts.
+    pub receipts: Vec<Receipt>,
+    /// The body the provider expects in answer (JSON).
+    pub answer: String,
+}
+
 /// Builds adapters from configured channels (the adapters' crate implements it).
 pub trait ChannelFactory: Send + Sync {
     /// The kinds it builds.
@@ -203,6 +226,12 @@ pub trait ChannelFactory: Send + Sync {
     /// Checks a callback to the channel (its signature, before anything else) and opens it.
     fn open_callback(&self, spec: &ChannelSpec, _callback: &SignedCallback) -> Result<OpenedCallback, CallbackRefusal> {
         Err(CallbackRefusal::NotConfigured(format!("a {} channel takes no callbacks", spec.kind)))
+    }
+
+    /// Checks a delivery report posted to the channel (`token`: the secret its URL holds, checked
+    /// before anything else) and reads it.
+    fn open_report(&self, spec: &ChannelSpec, _token: &str, _body: &str) -> Result<DeliveryReport, CallbackRefusal> {
+        Err(CallbackRefusal::NotConfigured(format!("a {} channel takes no delivery reports", spec.kind)))
     }
 }
 

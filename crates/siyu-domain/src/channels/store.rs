@@ -47,17 +47,23 @@ pub enum MessageStatus {
     Blocked,
     /// Recorded, not sent: the channel is in dry-run mode.
     DryRun,
+    /// Sent, and the provider's receipt says it reached the customer.
+    Delivered,
+    /// Sent, and the provider's receipt says it did not reach the customer (the reason says why).
+    Undelivered,
 }
 
 impl MessageStatus {
     /// Every status.
-    pub const ALL: [MessageStatus; 6] = [
+    pub const ALL: [MessageStatus; 8] = [
         MessageStatus::Queued,
         MessageStatus::Sending,
         MessageStatus::Sent,
         MessageStatus::Failed,
         MessageStatus::Blocked,
         MessageStatus::DryRun,
+        MessageStatus::Delivered,
+        MessageStatus::Undelivered,
     ];
 
     /// The stored name.
@@ -69,6 +75,8 @@ impl MessageStatus {
             MessageStatus::Failed => "failed",
             MessageStatus::Blocked => "blocked",
             MessageStatus::DryRun => "dry_run",
+            MessageStatus::Delivered => "delivered",
+            MessageStatus::Undelivered => "undelivered",
         }
     }
 
@@ -252,6 +260,19 @@ pub trait MessageStore: Send + Sync {
         ws: WorkspaceId,
         channel: &str,
     ) -> Result<std::collections::BTreeMap<String, u64>, StoreError>;
+    /// Applies a provider's receipt to the message it knows as `provider_id` on `channel`: a `sent`
+    /// message becomes `status` (`delivered` or `undelivered`, with the provider's `reason`).
+    /// Returns the message as it now is, or none when no sent message has that id (an unknown id,
+    /// or a receipt already applied).
+    async fn apply_receipt(
+        &self,
+        ws: WorkspaceId,
+        channel: &str,
+        provider_id: &str,
+        status: MessageStatus,
+        reason: Option<&str>,
+        now: jiff::Timestamp,
+    ) -> Result<Option<StoredMessage>, StoreError>;
     /// Deletes the messages to these customers (an erasure), with their pending send jobs.
     async fn erase_messages(&self, ws: WorkspaceId, customers: &[CustomerId]) -> Result<u64, StoreError>;
 }

@@ -130,7 +130,8 @@ async fn reserve_in(
             .map_err(db_err)?;
         let count: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM messages WHERE workspace_id = $1 AND customer_id = $2 AND channel = $3 \
-             AND sent_at > $4 AND class = 'marketing' AND status IN ('sending', 'sent') AND key <> $5",
+             AND sent_at > $4 AND class = 'marketing' AND status IN ('sending', 'sent', 'delivered', 'undelivered') \
+             AND key <> $5",
         )
         .bind(ws.0)
         .bind(customer.0)
@@ -446,6 +447,35 @@ impl MessageStore for SqlStore {
             .await
             .map_err(db_err)?;
         tx.commit().await
+    }
+
+    async fn apply_receipt(
+        &self,
+        ws: WorkspaceId,
+        channel: &str,
+        provider_id: &str,
+        status: MessageStatus,
+        reason: Option<&str>,
+        now: jiff::Timestamp,
+    ) -> Result<Option<StoredMessage>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let sql = format!(
+            "UPDATE messages SET status = $4, reason = $5, updated_at = $6 \
+             WHERE workspace_id = $1 AND channel = $2 AND provider_id = $3 AND status = 'sent' \
+             RETURNING {MESSAGE_COLUMNS}"
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(ws.0)
+            .bind(channel)
+            .bind(provider_id)
+            .bind(status.as_str())
+            .bind(reason)
+            .bind(millis(now))
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        tx.commit().await?;
+        row.as_ref().map(message_row).transpose()
     }
 
     async fn count_callback(

@@ -177,6 +177,7 @@ strings! {
     count_blocked: "拦截", "blocked";
     count_timed_out: "超时", "timed out";
     count_dry_run: "演练", "dry run";
+    count_delivered: "送达", "delivered";
     field_duration: "时长（如 30m、2h、3d、1w）", "Duration (30m, 2h, 3d, 1w)";
     field_time: "时刻（HH:MM）", "Time of day (HH:MM)";
     field_days: "星期（不选即每天）", "Days (none: every day)";
@@ -233,7 +234,7 @@ strings! {
     channels_api_note: "渠道也可通过 API 配置（PUT /api/v1/channels/{name}）。密钥只写不读。", "Channels can also be configured through the API (PUT /api/v1/channels/{name}). Secrets are written, never shown.";
     channel_form_new: "添加渠道", "Add a channel";
     channel_form_edit: "修改渠道", "Change a channel";
-    channel_form_note: "保存时会按渠道类型检查设置并试建连接参数；有误时逐项指出，不会保存。各类型的设置见文档 docs/CHANNELS.md。", "Saving checks the settings against the kind and sets the adapter up; each problem is named and nothing is saved. Each kind's settings are in docs/CHANNELS.md.";
+    channel_form_note: "保存时会按渠道类型检查设置并试建连接参数；有误时逐项指出，不会保存。各类型的设置见项目文档中的渠道说明（CHANNELS）。", "Saving checks the settings against the kind and sets the adapter up; each problem is named and nothing is saved. Each kind's settings are in docs/CHANNELS.md.";
     channel_name: "渠道名（小写字母、数字、- 与 _）", "Name (a-z, 0-9, - and _)";
     channel_kind: "类型", "Kind";
     channel_settings: "设置", "Settings";
@@ -289,6 +290,8 @@ strings! {
     status_failed: "失败", "Failed";
     status_blocked: "已拦截", "Blocked";
     status_dry_run: "演练", "Dry run";
+    status_delivered: "已送达", "Delivered";
+    status_undelivered: "未送达", "Not delivered";
     customer_journeys: "参与的旅程", "Journeys";
     customer_messages: "最近的消息", "Latest messages";
     col_node: "所在节点", "At node";
@@ -965,8 +968,8 @@ const REASONS_ZH: &[(&str, &str)] = &[
     ("must be 1 to 65535", "须在 1 到 65535 之间"),
     ("unknown kind {}; expected one of {}", "未知的渠道类型 {}，可选“{}”"),
     ("is a secret: give it under secrets", "这是密钥，请填在密钥栏"),
-    ("is not a secret of a {} channel (its secrets: {})", "不是 {} 渠道的密钥（其密钥为“{}”）"),
-    ("is not a setting of a {} channel (its settings: {})", "不是 {} 渠道的设置（其设置为“{}”）"),
+    ("is not a secret of a {} channel (its secrets: {})", "不是“{}”渠道的密钥（其密钥为“{}”）"),
+    ("is not a setting of a {} channel (its settings: {})", "不是“{}”渠道的设置（其设置为“{}”）"),
     ("must be a whole number from 1 to 1000000", "须为 1 到 1000000 的整数"),
     ("must be true or false", "须为 true 或 false"),
     ("must be 1 to 64 of a-z, 0-9, - and _", "须为 1 到 64 个小写字母、数字、- 或 _"),
@@ -996,8 +999,8 @@ const REASONS_ZH: &[(&str, &str)] = &[
     ("is larger than {} bytes of JSON", "超过 {} 字节的 JSON"),
     ("is not reachable from the start", "从起始节点无法到达"),
     ("is on a cycle without a wait (it would run forever)", "处于没有等待的循环中（会无限运行）"),
-    ("this siyu does not build {} channels", "本 siyu 不支持 {} 渠道"),
-    ("a {} channel notifies staff, not customers", "{} 渠道用于通知员工，不能发给客户"),
+    ("this siyu does not build {} channels", "本 siyu 不支持“{}”渠道"),
+    ("a {} channel notifies staff, not customers", "“{}”渠道用于通知员工，不能发给客户"),
     (
         "channel {} has no consent_channel setting, so it cannot check marketing consent",
         "渠道 {} 没有设置对应的同意渠道，无法检查营销同意",

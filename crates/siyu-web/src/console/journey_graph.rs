@@ -136,6 +136,7 @@ fn count_lines(t: &Text, counts: Option<&BTreeMap<String, i64>>) -> Vec<String> 
         ("waiting", t.count_waiting),
         ("passed", t.count_passed),
         ("sent", t.count_sent),
+        ("delivered", t.count_delivered),
         ("failed", t.count_failed),
         ("blocked", t.count_blocked),
         ("timed_out", t.count_timed_out),

@@ -173,14 +173,7 @@ struct MessagesPage {
     messages: Vec<MessageRow>,
 }
 
-const STATUSES: [MessageStatus; 6] = [
-    MessageStatus::Queued,
-    MessageStatus::Sending,
-    MessageStatus::Sent,
-    MessageStatus::Failed,
-    MessageStatus::Blocked,
-    MessageStatus::DryRun,
-];
+const STATUSES: [MessageStatus; 8] = MessageStatus::ALL;
 
 fn status_words(t: &Text, status: MessageStatus) -> &'static str {
     match status {
@@ -190,6 +183,8 @@ fn status_words(t: &Text, status: MessageStatus) -> &'static str {
         MessageStatus::Failed => t.status_failed,
         MessageStatus::Blocked => t.status_blocked,
         MessageStatus::DryRun => t.status_dry_run,
+        MessageStatus::Delivered => t.status_delivered,
+        MessageStatus::Undelivered => t.status_undelivered,
     }
 }
 

@@ -24,6 +24,7 @@ mod limits;
 mod message_links;
 mod messages_api;
 mod models;
+mod receipts;
 mod tracking;
 mod wecom;
 mod wecom_callbacks;
