@@ -74,10 +74,15 @@
   // A JSON value typed as text: applied when it parses, marked while it does not.
   function jsonArea(value, onchange, rows) {
     var shown = value === undefined || value === null ? "" : JSON.stringify(value);
-    return area(shown, function (typed) {
+    var box = area(shown, function (typed) {
+      box.classList.remove("bad");
       if (!typed.trim()) { onchange(undefined); return; }
-      try { onchange(JSON.parse(typed)); } catch (e) { return; }
+      var value;
+      // Not JSON yet (a value being typed): marked, and the definition keeps its last value.
+      try { value = JSON.parse(typed); } catch (e) { box.classList.add("bad"); return; }
+      onchange(value);
     }, { rows: rows || 2, "class": "mono" });
+    return box;
   }
 
   function outletSelect(value, onchange) {

@@ -381,6 +381,20 @@ pub(crate) async fn save_channel(State(app): State<AppState>, post: Post) -> Res
         })
         .collect();
     let name = form.get("name").trim().to_string();
+    // Adding (not changing) a channel never replaces one of the same name.
+    let taken = match form.get("editing") == "1" {
+        true => false,
+        false => match app.services.messaging.channels(&console.principal).await {
+            Ok(channels) => channels.iter().any(|c| c.name == name),
+            Err(error) => return console.fail(error),
+        },
+    };
+    let settings = match taken {
+        true => {
+            Err(DomainError::invalid("name", format!("a channel named \"{name}\" exists: change it from the list")))
+        }
+        false => settings,
+    };
     let result = match settings {
         Ok(settings) => {
             let input = ChannelInput { kind: form.get("kind").trim().into(), settings, secrets };

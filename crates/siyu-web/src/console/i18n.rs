@@ -151,6 +151,7 @@ strings! {
     journey_preview_masked: "个人信息已脱敏", "Personal data masked";
     journey_sms_length: "按短信计 {} 字，分 {} 条发送", "As SMS: {} characters, sent as {} messages";
     journey_no_customer: "没有可用于预览的客户", "No customer to preview with";
+    journey_starter_task: "联系新客户，了解需求", "Call the new customer and ask what they need";
     node_wait: "等待时长", "Wait";
     node_wait_until: "等到时刻", "Wait until";
     node_wait_for_event: "等待事件", "Wait for event";
@@ -246,6 +247,8 @@ strings! {
     channel_delete: "删除", "Delete";
     channel_saved: "渠道已保存。", "Channel saved.";
     channel_deleted: "渠道已删除。", "Channel deleted.";
+    channel_delete_confirm: "删除这个渠道？使用它的旅程将无法发送。", "Delete this channel? Journeys that use it will not send.";
+    journey_archive_confirm: "归档这个旅程？旅程中的客户将全部退出，且不能恢复。", "Archive this journey? Everyone on it leaves, and it cannot be resumed.";
     col_secrets: "已设密钥", "Secrets set";
     col_callbacks: "回调", "Callbacks";
     for_staff: "员工", "Staff";
@@ -961,6 +964,7 @@ impl Text {
 /// templates come first.
 const REASONS_ZH: &[(&str, &str)] = &[
     ("no node {}", "没有节点 {}"),
+    ("a channel named {} exists: change it from the list", "已有名为 {} 的渠道，请在列表中修改"),
     ("is not a JSON object: {}", "不是 JSON 对象：“{}”"),
     ("must be a string", "须为文本"),
     ("is not a URL: {}", "不是网址：“{}”"),

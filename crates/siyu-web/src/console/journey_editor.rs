@@ -71,10 +71,14 @@ struct JourneyPage {
     preview_customer: String,
 }
 
-/// The draft a new journey starts from: entered by API, a day's wait, then a follow-up task.
-const STARTER: &str = r#"{"trigger": {"type": "api"}, "start": "wait_1",
-  "nodes": {"wait_1": {"type": "wait", "duration": "1d", "next": "task_1"},
-            "task_1": {"type": "task", "reason": "回访新客户"}}}"#;
+/// The draft a new journey starts from: entered by API, a day's wait, then a follow-up task whose
+/// reason is in the console's language.
+fn starter(t: &Text) -> Definition {
+    serde_json::from_value(json!({"trigger": {"type": "api"}, "start": "wait_1", "nodes": {
+        "wait_1": {"type": "wait", "duration": "1d", "next": "task_1"},
+        "task_1": {"type": "task", "reason": t.journey_starter_task}}}))
+    .expect("the starter is a definition")
+}
 
 /// The node a problem's field is at (`definition.nodes.welcome.body` → `welcome`).
 fn node_of(field: &str) -> String {
@@ -359,8 +363,7 @@ pub(crate) async fn new_journey(State(app): State<AppState>, console: Console) -
     if !console.may(Permission::JourneysManage) {
         return console.fail(DomainError::Forbidden(Permission::JourneysManage.name()));
     }
-    let definition: Definition = serde_json::from_str(STARTER).expect("the starter parses");
-    let text = serde_json::to_string_pretty(&definition).expect("a definition serializes");
+    let text = serde_json::to_string_pretty(&starter(console.t())).expect("a definition serializes");
     let edited = Edited { name: String::new(), text, problems: Vec::new(), checked: false };
     page(&app, &console, None, edited, "").await
 }
@@ -596,8 +599,10 @@ mod tests {
     }
 
     #[test]
-    fn the_starter_is_a_definition() {
-        assert!(parse(STARTER).is_ok());
+    fn the_starter_is_a_definition_in_both_languages() {
+        for lang in [Lang::Zh, Lang::En] {
+            assert_eq!(starter(lang.text()).nodes.len(), 2);
+        }
         let problem = parse("{\"start\": 1}").unwrap_err();
         assert_eq!(problem.field, "definition");
     }

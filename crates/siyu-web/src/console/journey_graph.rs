@@ -5,6 +5,7 @@
 //! the drawing is bounded.
 
 use super::i18n::Text;
+use siyu_domain::journeys::definition::{MAX_ARMS, MAX_NODES};
 use siyu_domain::journeys::{Condition, Definition, Node};
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::fmt::Write;
@@ -205,6 +206,12 @@ pub(crate) fn draw(
     counts: &BTreeMap<String, BTreeMap<String, i64>>,
     problems: &BTreeSet<String>,
 ) -> String {
+    // A graph past the limits is refused by the check; drawing it would only cost memory.
+    let too_big = definition.nodes.len() > MAX_NODES
+        || definition.nodes.values().any(|node| matches!(node, Node::Split { arms } if arms.len() > MAX_ARMS));
+    if too_big {
+        return String::new();
+    }
     let (placed, lost) = layout(definition);
     let columns = placed.iter().map(|(_, c, _)| *c).max().unwrap_or(0) + 1;
     let rows = placed.iter().map(|(_, _, r)| *r).max().map_or(1, |r| r + 1);
@@ -353,6 +360,14 @@ mod tests {
         assert!(svg.contains(r#"class="jnode branch problem" data-node="b""#), "{svg}");
         assert!(svg.contains(r#"class="jnode exit lost" data-node="lost""#));
         assert!(svg.contains(">是<") && svg.contains(">否<"), "outlets are labelled");
+    }
+
+    #[test]
+    fn a_graph_past_the_limits_is_not_drawn() {
+        let nodes: serde_json::Map<String, serde_json::Value> =
+            (0..=MAX_NODES).map(|i| (format!("n{i}"), serde_json::json!({"type": "exit"}))).collect();
+        let d = definition(serde_json::json!({"trigger": {"type": "api"}, "start": "n0", "nodes": nodes}));
+        assert_eq!(draw(Lang::En.text(), &d, "API", &BTreeMap::new(), &BTreeSet::new()), "");
     }
 
     #[test]

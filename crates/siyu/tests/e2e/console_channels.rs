@@ -155,6 +155,11 @@ async fn channels_are_added_changed_and_deleted_from_the_console_with_secrets_ne
     assert_eq!(status, 200, "{saved}");
     assert!(saved.contains("渠道已保存") && saved.contains(r#"data-channel="crm""#), "{saved}");
     assert!(!saved.contains(secret));
+    // Adding another of the same name does not replace it.
+    let form = [("_csrf", csrf.as_str()), ("name", "crm"), ("kind", "webhook"), ("settings", settings)];
+    let (status, taken) = post(&client, &app, "/channels/save", &form).await;
+    assert_eq!(status, 422, "{taken}");
+    assert!(fragment(&taken, r#"id="channel-errors""#, "</ul>").contains("已有名为"), "{taken}");
     // Changing it keeps the stored secret when the field is left blank.
     let (_, edit) = get(&client, &app, "/channels?edit=crm").await;
     let form = fragment(&edit, r#"id="channel-form""#, "</form>");
