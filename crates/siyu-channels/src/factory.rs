@@ -177,6 +177,20 @@ impl Reader<'_> {
     }
 
     /// Refuses settings the kind does not take (a misspelt one would be silently ignored).
+    /// A callback's token and EncodingAESKey (WeCom's, an official account's) go together; the
+    /// key is checked as the provider makes it.
+    fn callback_secrets(&mut self) {
+        let spec = self.spec;
+        let token = self.secret("callback_token", spec.secrets.contains_key("encoding_aes_key"));
+        let aes_key = self.secret("encoding_aes_key", spec.secrets.contains_key("callback_token"));
+        if let (Some(token), Some(aes_key)) = (&token, &aes_key) {
+            use secrecy::ExposeSecret as _;
+            if let Err(error) = CallbackCrypto::new(token.expose_secret(), aes_key.expose_secret(), "") {
+                self.errors.push(FieldError::new("secrets.encoding_aes_key", error.to_string()));
+            }
+        }
+    }
+
     fn only(&mut self, known: &[&str]) {
         for name in self.spec.settings.keys() {
             if !known.contains(&name.as_str())
@@ -396,15 +410,7 @@ impl ChannelFactory for Factory {
             "wecom" => {
                 r.only(&["corp_id", "sender", "base_url", "timeout_ms", "welcome"]);
                 let corp_id = r.text("corp_id", true);
-                // The callback's token and key go together; the key is checked as WeCom makes it.
-                let token = r.secret("callback_token", spec.secrets.contains_key("encoding_aes_key"));
-                let aes_key = r.secret("encoding_aes_key", spec.secrets.contains_key("callback_token"));
-                if let (Some(token), Some(aes_key)) = (&token, &aes_key) {
-                    use secrecy::ExposeSecret as _;
-                    if let Err(error) = CallbackCrypto::new(token.expose_secret(), aes_key.expose_secret(), "") {
-                        r.errors.push(FieldError::new("secrets.encoding_aes_key", error.to_string()));
-                    }
-                }
+                r.callback_secrets();
                 if spec.settings.get("welcome").is_some_and(|w| !w.is_string()) {
                     r.errors.push(FieldError::new("settings.welcome", "must be a text (a template)"));
                 }
@@ -432,8 +438,16 @@ impl ChannelFactory for Factory {
                     "report_format",
                     "timeout_ms",
                 ]);
-                // Read when a delivery report arrives; checked now.
+                // Read when a delivery report arrives; checked now. The token guards a URL without a
+                // login, so it is long enough not to be guessed.
                 r.choice("report_format", &crate::sms::REPORT_FORMATS);
+                let well_formed = |t: &String| {
+                    (16..=128).contains(&t.len())
+                        && t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                };
+                if spec.secrets.get("report_token").is_some_and(|t| !well_formed(t)) {
+                    r.errors.push(FieldError::new("secrets.report_token", "must be 16 to 128 letters, digits, - or _"));
+                }
                 let url = r.text("url", false).unwrap_or_else(|| crate::sms::DEFAULT_URL.to_string());
                 let url = r.url("settings.url", &url);
                 let format = match r.choice("format", &["form", "json"]) {
@@ -526,6 +540,9 @@ impl ChannelFactory for Factory {
             }
             "wechat_mp" | "wechat_mini" => {
                 let official = spec.kind == "wechat_mp";
+                if official {
+                    r.callback_secrets();
+                }
                 let settings: &[&str] = match official {
                     true => &[
                         "app_id",

@@ -22,7 +22,11 @@
   var DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
   var TRIGGERS = ["api", "event", "segment_entered", "segment_exited", "broadcast", "anniversary"];
   var def;
+  // The send nodes' previews, each a run() and a stop(); replaced on every redraw.
   var previews = [];
+  // Whether the JSON text holds what the forms do not (it does not parse, or cannot be drawn):
+  // then the forms write nothing over it.
+  var jsonBroken = false;
 
   function el(tag, attrs, children) {
     var node = document.createElement(tag);
@@ -254,6 +258,7 @@
     var timer = null, sequence = 0;
     function run() {
       clearTimeout(timer);
+      if (!box.isConnected) return;
       timer = setTimeout(function () {
         var mine = ++sequence;
         var customer = previewCustomer ? previewCustomer.value.trim() : "";
@@ -281,6 +286,7 @@
       }, 300);
     }
     box.run = run;
+    box.stop = function () { clearTimeout(timer); sequence++; };
     return box;
   }
 
@@ -326,8 +332,7 @@
         add(L.field_template, input(node.template, function (v) { set(node, "template", v); }));
         add(L.field_params, jsonArea(node.params, function (v) { set(node, "params", v); preview.run(); }));
         body.appendChild(preview);
-        preview.run();
-        previews.push(preview.run);
+        previews.push(preview);
         next("next");
         break;
       }
@@ -408,6 +413,7 @@
   }
 
   function draw() {
+    previews.forEach(function (p) { p.stop(); });
     editor.innerHTML = "";
     previews = [];
     def.nodes = def.nodes || {};
@@ -423,6 +429,8 @@
   // ---- syncing and checking ----
 
   function changed() {
+    // While the text holds what the forms cannot show, the text wins: nothing typed there is lost.
+    if (jsonBroken) return;
     text.value = JSON.stringify(def, null, 2);
     jsonError.hidden = true;
     check();
@@ -469,16 +477,39 @@
     problemsBox.appendChild(list);
   }
 
-  text.addEventListener("input", function () {
+  // Draws `candidate` and makes it the definition; false (the forms left as they were) when it
+  // cannot be drawn.
+  function adopt(candidate) {
+    var previous = def;
     try {
-      def = JSON.parse(text.value);
-      if (!def || typeof def !== "object") throw new Error("not an object");
-      jsonError.hidden = true;
+      if (!candidate || typeof candidate !== "object" || Array.isArray(candidate)) throw new Error("not an object");
+      def = candidate;
       draw();
+      return true;
     } catch (e) {
+      def = previous;
+      try { draw(); } catch (ignored) { editor.innerHTML = ""; }
       jsonError.hidden = false;
       jsonError.textContent = e.message;
+      return false;
     }
+  }
+
+  text.addEventListener("input", function () {
+    var candidate;
+    try {
+      candidate = JSON.parse(text.value);
+    } catch (e) {
+      jsonBroken = true;
+      editor.inert = true;
+      jsonError.hidden = false;
+      jsonError.textContent = e.message;
+      check();
+      return;
+    }
+    jsonBroken = !adopt(candidate);
+    editor.inert = jsonBroken;
+    if (!jsonBroken) jsonError.hidden = true;
     check();
   });
 
@@ -490,11 +521,17 @@
     if (card) { card.scrollIntoView({ block: "center" }); card.classList.add("focus"); setTimeout(function () { card.classList.remove("focus"); }, 1200); }
   });
 
-  if (previewCustomer) previewCustomer.addEventListener("input", function () { previews.forEach(function (run) { run(); }); });
-  try { def = JSON.parse(text.value); } catch (e) { return; }
-  draw();
+  if (previewCustomer) previewCustomer.addEventListener("input", function () { previews.forEach(function (p) { p.run(); }); });
+  var first;
+  try { first = JSON.parse(text.value); } catch (e) { first = null; }
+  def = { trigger: { type: "api" }, start: "", nodes: {} };
+  if (!adopt(first)) {
+    // What the server sent back does not parse (a refused save keeps the text as typed).
+    jsonBroken = true;
+    editor.inert = true;
+  }
   var details = document.getElementById("journey-json");
-  if (details) details.open = false;
+  if (details && !jsonBroken) details.open = false;
   // The server's answer shows the problems at first; marking the cards needs the same answer.
   if (!READONLY) check();
 })();

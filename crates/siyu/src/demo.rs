@@ -332,6 +332,7 @@ pub async fn run(services: &Services, count: u64, seed: u64, progress: bool) -> 
     }
     bar.finish_and_clear();
     demo_segments(services, &owner).await?;
+    demo_journey(services, &owner).await?;
     Ok(DemoSummary { customers: count, seconds: started.elapsed().as_secs_f64() })
 }
 
@@ -364,6 +365,46 @@ async fn demo_segments(services: &Services, owner: &Principal) -> anyhow::Result
         };
         services.segments.save_segment(owner, &input, false).await?;
     }
+    Ok(())
+}
+
+/// A draft journey to open in the console's editor (once, when the workspace has none): win back
+/// high-value customers gone quiet, with an A/B split and a hold-out group, over a dry-run webhook
+/// channel (it records what it would send, and sends nothing).
+async fn demo_journey(services: &Services, owner: &Principal) -> anyhow::Result<()> {
+    if !services.journeys.journeys(owner).await?.is_empty() {
+        return Ok(());
+    }
+    if services.messaging.channels(owner).await?.iter().all(|c| c.name != "demo-hook") {
+        let channel = json!({"kind": "webhook",
+            "settings": {"url": "https://crm.example.com/siyu", "consent_channel": "sms", "dry_run": true},
+            "secrets": {"secret": "whsec-demo-0123456789abcdef"}});
+        services.messaging.save_channel(owner, "demo-hook", serde_json::from_value(channel)?).await?;
+    }
+    let journey = json!({
+        "name": "沉睡高价值客户召回",
+        "definition": {
+            "trigger": {"type": "segment_entered", "segment": "win-back-high-value"},
+            "start": "wait_1",
+            "nodes": {
+                "wait_1": {"type": "wait", "duration": "1d", "next": "morning_1"},
+                "morning_1": {"type": "wait_until", "time": "10:00", "next": "consent_1"},
+                "consent_1": {"type": "branch", "condition": {"consent": "sms"}, "yes": "ab_1", "no": "task_1"},
+                "ab_1": {"type": "split", "arms": [
+                    {"name": "coupon", "percent": 45, "next": "send_1"},
+                    {"name": "story", "percent": 45, "next": "send_2"},
+                    {"name": "control", "percent": 10}]},
+                "send_1": {"type": "send", "channel": "demo-hook", "class": "marketing",
+                    "body": "好久不见！送你一张 8 折券，7 天内有效"},
+                "send_2": {"type": "send", "channel": "demo-hook", "class": "marketing",
+                    "body": "新品上市：今年的第一杯春茶，已为你留好"},
+                "task_1": {"type": "task", "reason": "高价值客户 30 天未下单且未授权短信，请企微回访"},
+            },
+            "goal": {"event": "Order Completed"},
+            "reentry": {"policy": "after_days", "days": 30},
+        },
+    });
+    services.journeys.create(owner, &serde_json::from_value(journey)?).await?;
     Ok(())
 }
 

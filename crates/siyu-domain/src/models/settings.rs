@@ -82,13 +82,17 @@ impl Default for ModelSettings {
                 "Message Sent",
                 "Message Delivered",
                 "Message Failed",
+                "Message Undelivered",
+                "Message Blocked",
                 "Coupon Issued",
                 "Segment Entered",
                 "Segment Exited",
             ]
             .map(String::from)
             .to_vec(),
-            message_received_events: vec!["Message Sent".into(), "Message Delivered".into()],
+            // One event per message: siyu records `Message Delivered` after `Message Sent` when a
+            // provider sends receipts, so counting both would count a message twice.
+            message_received_events: vec!["Message Sent".into()],
             message_engaged_events: ["Message Opened", "Message Clicked", "Message Replied"].map(String::from).to_vec(),
             ltv_horizon_days: 90,
             refresh_minutes: 60,

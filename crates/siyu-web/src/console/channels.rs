@@ -184,7 +184,12 @@ fn secret_names(app: &AppState) -> Vec<&'static str> {
 
 /// The channel form: empty, a stored channel's (secrets never shown), or as it was sent.
 fn channel_form(app: &AppState, t: &Text, channels: &[ChannelView], shown: &Shown) -> ChannelForm {
-    let stored = channels.iter().find(|c| c.name == shown.edit);
+    // The channel being changed: the one asked for, or the one a refused change names.
+    let editing = match &shown.channel {
+        Some((form, _)) if form.get("editing") == "1" => form.get("name").trim(),
+        _ => shown.edit,
+    };
+    let stored = channels.iter().find(|c| c.name == editing);
     let (name, kind, settings) = match (&shown.channel, stored) {
         (Some((form, _)), _) => {
             (form.get("name").to_string(), form.get("kind").to_string(), form.get("settings").to_string())

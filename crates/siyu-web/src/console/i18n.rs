@@ -150,7 +150,7 @@ strings! {
     journey_preview: "预览", "Preview";
     journey_preview_masked: "个人信息已脱敏", "Personal data masked";
     journey_sms_length: "按短信计 {} 字，分 {} 条发送", "As SMS: {} characters, sent as {} messages";
-    journey_no_customer: "没有可用于预览的客户", "No customer to preview with";
+    journey_no_customer: "填写上方的客户编号即可预览", "Type a customer number above to preview";
     journey_starter_task: "联系新客户，了解需求", "Call the new customer and ask what they need";
     node_wait: "等待时长", "Wait";
     node_wait_until: "等到时刻", "Wait until";
@@ -179,6 +179,7 @@ strings! {
     count_timed_out: "超时", "timed out";
     count_dry_run: "演练", "dry run";
     count_delivered: "送达", "delivered";
+    count_undelivered: "未送达", "not delivered";
     field_duration: "时长（如 30m、2h、3d、1w）", "Duration (30m, 2h, 3d, 1w)";
     field_time: "时刻（HH:MM）", "Time of day (HH:MM)";
     field_days: "星期（不选即每天）", "Days (none: every day)";
@@ -964,6 +965,8 @@ impl Text {
 /// templates come first.
 const REASONS_ZH: &[(&str, &str)] = &[
     ("no node {}", "没有节点 {}"),
+    ("journey {} is archived", "旅程 {} 已归档"),
+    ("must be 16 to 128 letters, digits, - or _", "须为 16 到 128 个字母、数字、- 或 _"),
     ("a channel named {} exists: change it from the list", "已有名为 {} 的渠道，请在列表中修改"),
     ("is not a JSON object: {}", "不是 JSON 对象：“{}”"),
     ("must be a string", "须为文本"),

@@ -21,7 +21,6 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde_json::{Value, json};
 use siyu_domain::access::Permission;
 use siyu_domain::channels::messaging::PreviewInput;
-use siyu_domain::customers::CustomerQuery;
 use siyu_domain::journeys::service::JourneyStats;
 use siyu_domain::journeys::store::JourneyStatus;
 use siyu_domain::journeys::{Definition, JourneyInput};
@@ -68,7 +67,6 @@ struct JourneyPage {
     firings: Vec<FiringRow>,
     can_manage: bool,
     config: String,
-    preview_customer: String,
 }
 
 /// The draft a new journey starts from: entered by API, a day's wait, then a follow-up task whose
@@ -267,15 +265,6 @@ async fn config(app: &AppState, console: &Console, id: Option<i64>, can_manage: 
     })
 }
 
-/// The first customer of the workspace, to preview templates with ("" when there is none).
-async fn sample_customer(app: &AppState, console: &Console) -> String {
-    let first = CustomerQuery { page: siyu_core::PageRequest::first(1), ..Default::default() };
-    match app.services.customers.search_customers(&console.principal, &first).await {
-        Ok(page) => page.items.first().map(|c| c.id.0.to_string()).unwrap_or_default(),
-        Err(_) => String::new(),
-    }
-}
-
 /// The journey's counts ("" stats for a new one).
 async fn stats_of(app: &AppState, console: &Console, id: Option<i64>) -> Result<JourneyStats, DomainError> {
     match id {
@@ -331,7 +320,6 @@ async fn page(app: &AppState, console: &Console, id: Option<i64>, edited: Edited
         .map(|f| FiringRow { occurrence: console.time(f.occurrence), entered: f.entered })
         .collect();
     let config = config(app, console, id, can_manage).await.to_string();
-    let preview_customer = if can_manage { sample_customer(app, console).await } else { String::new() };
     let mut page = JourneyPage {
         t,
         chrome: Chrome::new(console, "journeys"),
@@ -348,7 +336,6 @@ async fn page(app: &AppState, console: &Console, id: Option<i64>, edited: Edited
         firings,
         can_manage,
         config,
-        preview_customer,
     };
     page.chrome = page.chrome.with_flash(t, flash);
     render(StatusCode::OK, &page)
@@ -398,7 +385,9 @@ pub(crate) async fn show_journey(
 /// What a save or publish did.
 enum Saved {
     Done(i64, &'static str),
-    Refused(Vec<FieldError>),
+    /// Refused with these problems; the journey's id when it exists (a new one saved, then refused
+    /// publishing).
+    Refused(Vec<FieldError>, Option<i64>),
 }
 
 /// Saves the form's draft (a new journey when `id` is none) and, when asked, publishes it —
@@ -408,13 +397,13 @@ async fn save(app: &AppState, console: &Console, id: Option<i64>, form: &FormDat
     let principal = &console.principal;
     let definition = match parse(form.get("definition")) {
         Ok(definition) => definition,
-        Err(problem) => return Ok(Saved::Refused(vec![problem])),
+        Err(problem) => return Ok(Saved::Refused(vec![problem], id)),
     };
     let publish = form.get("intent") == "publish";
     if publish {
         let problems = journeys.validate(principal, &definition).await?;
         if !problems.is_empty() {
-            return Ok(Saved::Refused(problems));
+            return Ok(Saved::Refused(problems, id));
         }
     }
     let input = JourneyInput { name: form.get("name").trim().to_string(), definition };
@@ -424,15 +413,17 @@ async fn save(app: &AppState, console: &Console, id: Option<i64>, form: &FormDat
     };
     let id = match saved {
         Ok(view) => view.id,
-        Err(DomainError::Invalid(problems)) => return Ok(Saved::Refused(problems)),
+        Err(DomainError::Invalid(problems)) => return Ok(Saved::Refused(problems, id)),
         Err(error) => return Err(error),
     };
     if !publish {
         return Ok(Saved::Done(id, "journey_saved"));
     }
+    // The draft is saved by now: a refused publish shows the journey it saved, not a new one.
     match journeys.publish(principal, id).await {
         Ok(_) => Ok(Saved::Done(id, "journey_published")),
-        Err(DomainError::Invalid(problems)) => Ok(Saved::Refused(problems)),
+        Err(DomainError::Invalid(problems)) => Ok(Saved::Refused(problems, Some(id))),
+        Err(DomainError::Conflict(reason)) => Ok(Saved::Refused(vec![FieldError::new("definition", reason)], Some(id))),
         Err(error) => Err(error),
     }
 }
@@ -445,7 +436,7 @@ async fn save_and_answer(app: AppState, id: Option<i64>, post: Post) -> Response
     }
     match save(&app, &console, id, &form).await {
         Ok(Saved::Done(id, done)) => Redirect::to(&format!("/journeys/{id}?done={done}")).into_response(),
-        Ok(Saved::Refused(problems)) => {
+        Ok(Saved::Refused(problems, id)) => {
             let edited = Edited {
                 name: form.get("name").to_string(),
                 text: form.get("definition").to_string(),

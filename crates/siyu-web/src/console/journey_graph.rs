@@ -138,6 +138,7 @@ fn count_lines(t: &Text, counts: Option<&BTreeMap<String, i64>>) -> Vec<String> 
         ("passed", t.count_passed),
         ("sent", t.count_sent),
         ("delivered", t.count_delivered),
+        ("undelivered", t.count_undelivered),
         ("failed", t.count_failed),
         ("blocked", t.count_blocked),
         ("timed_out", t.count_timed_out),

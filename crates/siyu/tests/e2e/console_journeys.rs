@@ -272,6 +272,7 @@ async fn a_journey_is_built_node_by_node_in_chromium_with_a_live_check_and_previ
             browser.wait_for_text("#journey-errors", "从起始节点无法到达").await;
             browser.find(r#"#journey-graph g.problem[data-node="send_1"]"#).await;
             assert!(browser.count("#node-send_1.problem").await == 1);
+            browser.type_into("#journey-preview-customer", &customer.to_string()).await;
             browser.type_into("#node-send_1 textarea.body", "您好 {{ customer.id }}").await;
             browser.wait_for_text("#node-send_1 .preview-out .body", &format!("您好 {customer}")).await;
             assert!(browser.text("#node-send_1 .preview-out .sms").await.contains("分 1 条发送"));
