@@ -20,13 +20,15 @@
 //!
 //! A receipt names a message by the id its provider gave it when it was sent (`provider_id`): a
 //! `sent` message becomes `delivered` (recording `Message Delivered`) or `undelivered` (recording
-//! `Message Undelivered` with the provider's words); a receipt for a message already receipted, or
-//! for an id siyu did not send, changes nothing.
+//! `Message Undelivered` with the provider's words); a receipt for a message already receipted
+//! changes nothing. A receipt naming an id no message has yet — its send's answer not recorded
+//! yet, or not siyu's — is answered with a conflict (counted `unmatched`) after the others are
+//! applied, so that the provider sends it again, as providers do until they are answered.
 
 use super::guardrails::MessageClass;
 use super::messaging::{MESSAGE_DELIVERED, MESSAGE_UNDELIVERED};
 use super::messaging::{MessageContent, MessageRequest, Messaging};
-use super::store::MessageStatus;
+use super::store::{MessageStatus, ReceiptOutcome};
 use super::{CallbackRefusal, OpenedCallback, Receipt, SignedCallback};
 use crate::access::Principal;
 use crate::customers::CustomerInput;
@@ -108,7 +110,10 @@ impl Messaging {
                         delivered: status == "success",
                         reason: (status != "success").then(|| status.chars().take(MAX_ID).collect()),
                     };
-                    self.apply_receipts(ws, channel, &[receipt], now).await?;
+                    if !self.apply_receipts(ws, channel, &[receipt], now).await? {
+                        // Not noted as seen: the provider's next try is applied.
+                        return Err(self.unmatched(ws, channel, now).await?);
+                    }
                 } else {
                     self.apply_contact_change(ws, channel, &spec.settings, &fields, now).await?;
                 }
@@ -145,19 +150,31 @@ impl Messaging {
                 return Err(DomainError::Unauthenticated(refusal.to_string()));
             }
         };
-        self.apply_receipts(ws, channel, &report.receipts, now).await?;
+        if !self.apply_receipts(ws, channel, &report.receipts, now).await? {
+            return Err(self.unmatched(ws, channel, now).await?);
+        }
         self.store.count_callback(ws, channel, "accepted", now).await?;
         Ok(report.answer)
     }
 
-    /// Applies providers' receipts to the messages they name (see the module's header).
+    /// Counts a receipt naming no message yet and returns the conflict that asks for it again.
+    async fn unmatched(&self, ws: WorkspaceId, channel: &str, now: Timestamp) -> DomainResult<DomainError> {
+        self.store.count_callback(ws, channel, "unmatched", now).await?;
+        Ok(DomainError::Conflict(
+            "a receipt names a message that has not been sent from here (yet): send it again".into(),
+        ))
+    }
+
+    /// Applies providers' receipts to the messages they name (see the module's header); returns
+    /// whether each named a message siyu sent.
     async fn apply_receipts(
         &self,
         ws: WorkspaceId,
         channel: &str,
         receipts: &[Receipt],
         now: Timestamp,
-    ) -> DomainResult<()> {
+    ) -> DomainResult<bool> {
+        let mut all_known = true;
         for receipt in receipts {
             if receipt.provider_id.is_empty() || receipt.provider_id.len() > MAX_ID {
                 continue;
@@ -167,10 +184,14 @@ impl Messaging {
                 false => (MessageStatus::Undelivered, MESSAGE_UNDELIVERED),
             };
             let reason = receipt.reason.as_deref();
-            let Some(message) =
-                self.store.apply_receipt(ws, channel, &receipt.provider_id, status, reason, now).await?
-            else {
-                continue;
+            let message = match self.store.apply_receipt(ws, channel, &receipt.provider_id, status, reason, now).await?
+            {
+                ReceiptOutcome::Applied(message) => message,
+                ReceiptOutcome::Already => continue,
+                ReceiptOutcome::Unknown => {
+                    all_known = false;
+                    continue;
+                }
             };
             if let Some(customer) = message.customer
                 && let Some(live) = self.customers.stores.customers.resolve(ws, customer).await?
@@ -178,7 +199,7 @@ impl Messaging {
                 self.record(ws, &message, live, event, json!({"reason": receipt.reason})).await?;
             }
         }
-        Ok(())
+        Ok(all_known)
     }
 
     /// Applies a WeCom customer-contact change (other messages are received and left alone).

@@ -262,8 +262,6 @@ pub trait MessageStore: Send + Sync {
     ) -> Result<std::collections::BTreeMap<String, u64>, StoreError>;
     /// Applies a provider's receipt to the message it knows as `provider_id` on `channel`: a `sent`
     /// message becomes `status` (`delivered` or `undelivered`, with the provider's `reason`).
-    /// Returns the message as it now is, or none when no sent message has that id (an unknown id,
-    /// or a receipt already applied).
     async fn apply_receipt(
         &self,
         ws: WorkspaceId,
@@ -272,9 +270,20 @@ pub trait MessageStore: Send + Sync {
         status: MessageStatus,
         reason: Option<&str>,
         now: jiff::Timestamp,
-    ) -> Result<Option<StoredMessage>, StoreError>;
+    ) -> Result<ReceiptOutcome, StoreError>;
     /// Deletes the messages to these customers (an erasure), with their pending send jobs.
     async fn erase_messages(&self, ws: WorkspaceId, customers: &[CustomerId]) -> Result<u64, StoreError>;
+}
+
+/// What became of a provider's receipt.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReceiptOutcome {
+    /// The message it names was `sent` and now has the receipt's status (the message as it now is).
+    Applied(Box<StoredMessage>),
+    /// The message it names has had its receipt already.
+    Already,
+    /// No message has that provider id: not sent by siyu, or its send's answer not recorded yet.
+    Unknown,
 }
 
 /// What a status change records beside the status.

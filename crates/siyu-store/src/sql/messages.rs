@@ -3,7 +3,8 @@
 
 use siyu_domain::channels::guardrails::MessageClass;
 use siyu_domain::channels::store::{
-    CapCheck, MessageFilter, MessageStatus, MessageStore, Reservation, StatusUpdate, StoredChannel, StoredMessage,
+    CapCheck, MessageFilter, MessageStatus, MessageStore, ReceiptOutcome, Reservation, StatusUpdate, StoredChannel,
+    StoredMessage,
 };
 
 const MESSAGE_COLUMNS: &str = "id, key, channel, customer_id, class, content, source, status, guardrail, reason, \
@@ -457,7 +458,7 @@ impl MessageStore for SqlStore {
         status: MessageStatus,
         reason: Option<&str>,
         now: jiff::Timestamp,
-    ) -> Result<Option<StoredMessage>, StoreError> {
+    ) -> Result<ReceiptOutcome, StoreError> {
         let mut tx = self.begin_write().await?;
         let sql = format!(
             "UPDATE messages SET status = $4, reason = $5, updated_at = $6 \
@@ -474,8 +475,23 @@ impl MessageStore for SqlStore {
             .fetch_optional(&mut *tx)
             .await
             .map_err(db_err)?;
+        let outcome = match row {
+            Some(row) => ReceiptOutcome::Applied(Box::new(message_row(&row)?)),
+            None => {
+                let known: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM messages WHERE workspace_id = $1 AND channel = $2 AND provider_id = $3",
+                )
+                .bind(ws.0)
+                .bind(channel)
+                .bind(provider_id)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(db_err)?;
+                if known > 0 { ReceiptOutcome::Already } else { ReceiptOutcome::Unknown }
+            }
+        };
         tx.commit().await?;
-        row.as_ref().map(message_row).transpose()
+        Ok(outcome)
     }
 
     async fn count_callback(

@@ -103,6 +103,7 @@ fn callback_words<'a>(t: &Text, outcome: &'a str) -> &'a str {
         "forged" => t.callback_forged,
         "stale" => t.callback_stale,
         "unreadable" => t.callback_unreadable,
+        "unmatched" => t.callback_unmatched,
         other => other,
     }
 }

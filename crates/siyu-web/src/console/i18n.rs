@@ -279,6 +279,7 @@ strings! {
     callback_forged: "伪造", "forged";
     callback_stale: "过期", "stale";
     callback_unreadable: "无法读取", "unreadable";
+    callback_unmatched: "回执暂未匹配", "receipts not matched yet";
     messages_title: "消息记录", "Messages";
     messages_note: "每条消息在发送时检查同意、免打扰时段与频次上限；被拦截的注明原因。", "Each message is held to consent, quiet hours and the frequency cap when it is sent; a blocked one says why.";
     messages_empty: "没有符合条件的消息。", "No messages match.";
