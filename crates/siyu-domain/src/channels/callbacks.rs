@@ -29,7 +29,7 @@ use super::guardrails::MessageClass;
 use super::messaging::{MESSAGE_DELIVERED, MESSAGE_UNDELIVERED};
 use super::messaging::{MessageContent, MessageRequest, Messaging};
 use super::store::{MessageStatus, ReceiptOutcome};
-use super::{CallbackRefusal, OpenedCallback, Receipt, SignedCallback};
+use super::{CallbackRefusal, ChannelSpec, OpenedCallback, Receipt, SignedCallback};
 use crate::access::Principal;
 use crate::customers::CustomerInput;
 use crate::error::{DomainError, DomainResult};
@@ -66,19 +66,11 @@ impl Messaging {
         channel: &str,
         callback: SignedCallback,
     ) -> DomainResult<CallbackAnswer> {
-        let not_found = || DomainError::NotFound(format!("channel \"{channel}\""));
-        let ws = self.access.workspace_by_slug(workspace).await.map_err(|_| not_found())?.id;
-        let stored = self.store.channel(ws, channel).await?.ok_or_else(not_found)?;
-        let spec = self.spec(ws, &stored).await?;
+        let (ws, spec) = self.callback_channel(workspace, channel).await?;
         let now = self.access.now();
         let opened = match self.factory.open_callback(&spec, &callback) {
             Ok(opened) => opened,
-            Err(CallbackRefusal::NotConfigured(_)) => return Err(not_found()),
-            Err(refusal) => {
-                self.store.count_callback(ws, channel, refusal.outcome(), now).await?;
-                tracing::warn!(workspace = ws.0, channel, outcome = refusal.outcome(), "a callback was refused");
-                return Err(DomainError::Unauthenticated(refusal.to_string()));
-            }
+            Err(refusal) => return Err(self.refused(ws, channel, refusal, now).await?),
         };
         let sent = callback.timestamp.trim().parse::<i64>().ok().and_then(|s| Timestamp::from_second(s).ok());
         let off_by = sent.map(|sent| now.duration_since(sent).abs());
@@ -136,25 +128,43 @@ impl Messaging {
         token: &str,
         body: &str,
     ) -> DomainResult<String> {
-        let not_found = || DomainError::NotFound(format!("channel \"{channel}\""));
-        let ws = self.access.workspace_by_slug(workspace).await.map_err(|_| not_found())?.id;
-        let stored = self.store.channel(ws, channel).await?.ok_or_else(not_found)?;
-        let spec = self.spec(ws, &stored).await?;
+        let (ws, spec) = self.callback_channel(workspace, channel).await?;
         let now = self.access.now();
         let report = match self.factory.open_report(&spec, token, body) {
             Ok(report) => report,
-            Err(CallbackRefusal::NotConfigured(_)) => return Err(not_found()),
-            Err(refusal) => {
-                self.store.count_callback(ws, channel, refusal.outcome(), now).await?;
-                tracing::warn!(workspace = ws.0, channel, outcome = refusal.outcome(), "a delivery report was refused");
-                return Err(DomainError::Unauthenticated(refusal.to_string()));
-            }
+            Err(refusal) => return Err(self.refused(ws, channel, refusal, now).await?),
         };
         if !self.apply_receipts(ws, channel, &report.receipts, now).await? {
             return Err(self.unmatched(ws, channel, now).await?);
         }
         self.store.count_callback(ws, channel, "accepted", now).await?;
         Ok(report.answer)
+    }
+
+    /// The workspace (by its slug) and the channel a provider's request names; not found when
+    /// either is unknown.
+    async fn callback_channel(&self, workspace: &str, channel: &str) -> DomainResult<(WorkspaceId, ChannelSpec)> {
+        let not_found = || DomainError::NotFound(format!("channel \"{channel}\""));
+        let ws = self.access.workspace_by_slug(workspace).await.map_err(|_| not_found())?.id;
+        let stored = self.store.channel(ws, channel).await?.ok_or_else(not_found)?;
+        Ok((ws, self.spec(ws, &stored).await?))
+    }
+
+    /// The error a refused provider request gets: not found when the channel takes no such
+    /// requests (as if it did not exist), else unauthenticated, counted under its outcome.
+    async fn refused(
+        &self,
+        ws: WorkspaceId,
+        channel: &str,
+        refusal: CallbackRefusal,
+        now: Timestamp,
+    ) -> DomainResult<DomainError> {
+        if let CallbackRefusal::NotConfigured(_) = refusal {
+            return Ok(DomainError::NotFound(format!("channel \"{channel}\"")));
+        }
+        self.store.count_callback(ws, channel, refusal.outcome(), now).await?;
+        tracing::warn!(workspace = ws.0, channel, outcome = refusal.outcome(), "a provider's request was refused");
+        Ok(DomainError::Unauthenticated(refusal.to_string()))
     }
 
     /// Counts a receipt naming no message yet and returns the conflict that asks for it again.
