@@ -52,7 +52,7 @@ const KINDS: &[ChannelKind] = &[
     },
     ChannelKind {
         name: "wechat_mini",
-        secrets: &["secret"],
+        secrets: &["secret", "callback_token", "encoding_aes_key"],
         address: Some(IdentityKind::WechatOpenid),
         consent: Some(ConsentChannel::WechatMp),
         for_customers: true,
@@ -276,7 +276,7 @@ fn open_wecom_callback(spec: &ChannelSpec, callback: &SignedCallback) -> Result<
     }
 }
 
-/// A WeChat official account's callback: its URL check (`signature` over token, timestamp and
+/// A WeChat official account's callback (or a mini-program's message push): its URL check (`signature` over token, timestamp and
 /// nonce; `echostr` answered as it is) and its messages in safe mode (安全模式: encrypted as
 /// WeCom's are, the receive id the account's app id).
 fn open_mp_callback(spec: &ChannelSpec, callback: &SignedCallback) -> Result<OpenedCallback, CallbackRefusal> {
@@ -329,7 +329,8 @@ impl ChannelFactory for Factory {
     fn open_callback(&self, spec: &ChannelSpec, callback: &SignedCallback) -> Result<OpenedCallback, CallbackRefusal> {
         match spec.kind.as_str() {
             "wecom" => open_wecom_callback(spec, callback),
-            "wechat_mp" => open_mp_callback(spec, callback),
+            // A mini-program's message push (消息推送) is checked and encrypted as an account's.
+            "wechat_mp" | "wechat_mini" => open_mp_callback(spec, callback),
             other => Err(CallbackRefusal::NotConfigured(format!("a {other} channel takes no callbacks"))),
         }
     }
@@ -540,9 +541,7 @@ impl ChannelFactory for Factory {
             }
             "wechat_mp" | "wechat_mini" => {
                 let official = spec.kind == "wechat_mp";
-                if official {
-                    r.callback_secrets();
-                }
+                r.callback_secrets();
                 let settings: &[&str] = match official {
                     true => &[
                         "app_id",

@@ -58,78 +58,105 @@ pub enum CallbackError {
     },
 }
 
-/// The most elements a WeCom message is read with.
-pub const MAX_FIELDS: usize = 64;
+/// The most values a WeCom or WeChat message is read with.
+pub const MAX_FIELDS: usize = 256;
 /// How deep a WeCom message may nest.
 const MAX_XML_DEPTH: usize = 8;
+/// How deep below `<xml>` a value is read (a list's items: `Event.List.0.MsgID`).
+const MAX_FIELD_DEPTH: usize = 3;
 
-/// Reads a WeCom XML message (`<xml><ToUserName><![CDATA[…]]></ToUserName>…</xml>`, the body of
-/// a callback and the message inside it) into its elements' texts by name; elements nested deeper
-/// are skipped. Entities beyond XML's own five are not expanded (no DTD is read).
+/// An element being read: its name (a second-level one with its position among its kind), its
+/// text so far, and whether elements are inside it.
+struct Open {
+    name: String,
+    text: String,
+    parent: bool,
+}
+
+/// Reads a WeCom or WeChat XML message (`<xml><ToUserName><![CDATA[…]]></ToUserName>…</xml>`, the
+/// body of a callback and the message inside it) into its elements' texts by name. An element
+/// inside a top-level one is named by its path, the second level numbered among its kind from 0:
+/// `<SubscribeMsgSentEvent><List><MsgID>1</MsgID></List></SubscribeMsgSentEvent>` gives
+/// `SubscribeMsgSentEvent.List.0.MsgID`; deeper ones are skipped. Entities beyond XML's own five
+/// are not expanded (no DTD is read).
 pub fn xml_fields(xml: &str) -> Result<BTreeMap<String, String>, CallbackError> {
     let malformed = |what: &str| CallbackError::Malformed(what.to_string());
     let mut reader = quick_xml::Reader::from_str(xml);
     let mut fields = BTreeMap::new();
     let mut depth = 0usize;
-    let mut current: Option<(String, String)> = None;
+    // The open elements below <xml>, and how many second-level elements of each path were seen.
+    let mut open: Vec<Open> = Vec::new();
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    let path =
+        |open: &[Open], last: &str| open.iter().map(|o| o.name.as_str()).chain([last]).collect::<Vec<_>>().join(".");
     loop {
         let event = reader.read_event().map_err(|e| CallbackError::Malformed(e.to_string()))?;
-        match event {
-            Event::Start(element) => {
-                depth += 1;
+        let text = match event {
+            Event::Start(ref element) | Event::Empty(ref element) => {
+                let empty = matches!(event, Event::Empty(_));
                 let name = std::str::from_utf8(element.name().as_ref())
                     .map_err(|_| malformed("a name is not UTF-8"))?
                     .to_string();
-                match depth {
-                    1 if name != "xml" => return Err(malformed("the root element is not <xml>")),
-                    2 => current = Some((name, String::new())),
-                    d if d > MAX_XML_DEPTH => return Err(malformed("it nests too deep")),
-                    _ => {}
+                if depth == 0 {
+                    if name != "xml" || empty {
+                        return Err(malformed("the root element is not <xml>"));
+                    }
+                    depth = 1;
+                    continue;
                 }
-            }
-            Event::Empty(element) if depth == 1 => {
-                let name = element.name();
-                let name = std::str::from_utf8(name.as_ref()).map_err(|_| malformed("a name is not UTF-8"))?;
-                fields.insert(name.to_string(), String::new());
-            }
-            Event::Text(text) if depth == 2 => {
-                // Entity references arrive as events of their own (below).
-                let text = text.decode().map_err(|e| CallbackError::Malformed(e.to_string()))?;
-                if let Some((_, value)) = current.as_mut() {
-                    value.push_str(&text);
+                if depth + 1 > MAX_XML_DEPTH {
+                    return Err(malformed("it nests too deep"));
                 }
-            }
-            Event::GeneralRef(reference) if depth == 2 => {
-                let resolved =
-                    match reference.resolve_char_ref().map_err(|e| CallbackError::Malformed(e.to_string()))? {
-                        Some(c) => c.to_string(),
-                        None => {
-                            let name = reference.decode().map_err(|e| CallbackError::Malformed(e.to_string()))?;
-                            quick_xml::escape::resolve_predefined_entity(&name)
-                                .ok_or_else(|| malformed("it names an entity XML does not define"))?
-                                .to_string()
-                        }
-                    };
-                if let Some((_, value)) = current.as_mut() {
-                    value.push_str(&resolved);
+                let name = if depth == 2 {
+                    let at = seen.entry(path(&open, &name)).or_default();
+                    *at += 1;
+                    format!("{name}.{}", *at - 1)
+                } else {
+                    name
+                };
+                if let Some(parent) = open.last_mut() {
+                    parent.parent = true;
                 }
-            }
-            Event::CData(data) if depth == 2 => {
-                let text = std::str::from_utf8(&data).map_err(|_| malformed("a value is not UTF-8"))?;
-                if let Some((_, value)) = current.as_mut() {
-                    value.push_str(text);
+                open.push(Open { name, text: String::new(), parent: false });
+                depth += 1;
+                if empty {
+                    close(&mut open, &mut depth, &mut fields);
                 }
+                None
+            }
+            // Entity references arrive as events of their own.
+            Event::Text(text) => Some(text.decode().map_err(|e| CallbackError::Malformed(e.to_string()))?.into_owned()),
+            Event::GeneralRef(reference) => {
+                Some(match reference.resolve_char_ref().map_err(|e| CallbackError::Malformed(e.to_string()))? {
+                    Some(c) => c.to_string(),
+                    None => {
+                        let name = reference.decode().map_err(|e| CallbackError::Malformed(e.to_string()))?;
+                        quick_xml::escape::resolve_predefined_entity(&name)
+                            .ok_or_else(|| malformed("it names an entity XML does not define"))?
+                            .to_string()
+                    }
+                })
+            }
+            Event::CData(data) => {
+                Some(std::str::from_utf8(&data).map_err(|_| malformed("a value is not UTF-8"))?.to_string())
             }
             Event::End(_) => {
-                if depth == 2
-                    && let Some((name, value)) = current.take()
-                {
-                    fields.insert(name, value.trim().to_string());
+                if depth == 0 {
+                    return Err(malformed("an element closes that never opened"));
                 }
-                depth = depth.checked_sub(1).ok_or_else(|| malformed("an element closes that never opened"))?;
+                if depth == 1 {
+                    depth = 0;
+                } else {
+                    close(&mut open, &mut depth, &mut fields);
+                }
+                None
             }
             Event::Eof => break,
-            _ => {}
+            _ => None,
+        };
+        let readable = open.len() <= MAX_FIELD_DEPTH;
+        if let (Some(text), Some(current), true) = (text, open.last_mut(), readable) {
+            current.text.push_str(&text);
         }
         if fields.len() > MAX_FIELDS {
             return Err(malformed("it has too many elements"));
@@ -139,6 +166,18 @@ pub fn xml_fields(xml: &str) -> Result<BTreeMap<String, String>, CallbackError> 
         return Err(malformed("it ends inside an element"));
     }
     Ok(fields)
+}
+
+/// Closes the innermost open element: a top-level one, or a deeper one holding no elements within
+/// the depth read, is a value.
+fn close(open: &mut Vec<Open>, depth: &mut usize, fields: &mut BTreeMap<String, String>) {
+    let Some(element) = open.pop() else { return };
+    *depth -= 1;
+    let read = open.len() < MAX_FIELD_DEPTH;
+    if open.is_empty() || (read && !element.parent) {
+        let key = open.iter().map(|o| o.name.as_str()).chain([element.name.as_str()]).collect::<Vec<_>>().join(".");
+        fields.insert(key, element.text.trim().to_string());
+    }
 }
 
 /// A WeCom callback's token, key and receive id.
@@ -330,13 +369,26 @@ mod tests {
         assert_eq!(fields["State"], "a & b");
         assert_eq!(fields["Empty"], "");
         assert!(!fields.contains_key("Inner"));
+        assert_eq!(fields["Extra.Inner.0"], "x");
+        // A list's items, each numbered; deeper than three levels is not read.
+        let list = "<xml><Event>subscribe_msg_sent_event</Event><SubscribeMsgSentEvent>\
+            <List><MsgID>1</MsgID><ErrorCode>0</ErrorCode></List>\
+            <List><MsgID>2</MsgID><ErrorCode>10002</ErrorCode><Deep><Deeper>no</Deeper></Deep></List>\
+            </SubscribeMsgSentEvent></xml>";
+        let fields = xml_fields(list).unwrap();
+        assert_eq!(fields["SubscribeMsgSentEvent.List.0.MsgID"], "1");
+        assert_eq!(fields["SubscribeMsgSentEvent.List.1.ErrorCode"], "10002");
+        assert_eq!(fields["SubscribeMsgSentEvent"], "");
+        assert!(fields.keys().all(|k| !k.contains("Deeper")), "{fields:?}");
         for bad in [
             "<html></html>",
             "<xml><a>",
             "not xml at all <",
             "<xml></b></xml>",
             &format!("<xml>{}</xml>", "<a>".repeat(20)),
-            &format!("<xml>{}</xml>", (0..100).map(|i| format!("<f{i}>v</f{i}>")).collect::<String>()),
+            &format!("<xml>{}</xml>", (0..300).map(|i| format!("<f{i}>v</f{i}>")).collect::<String>()),
+            &format!("<xml><L>{}</L></xml>", "<i>v</i>".repeat(300)),
+            "<xml/>",
             "<!DOCTYPE xml [<!ENTITY a \"aaaa\">]><xml><A>&a;</A></xml>",
         ] {
             assert!(matches!(xml_fields(bad), Err(CallbackError::Malformed(_))), "{bad}");

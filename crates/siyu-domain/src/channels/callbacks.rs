@@ -56,6 +56,45 @@ pub enum CallbackAnswer {
 /// The longest id or userid taken from a callback.
 const MAX_ID: usize = 128;
 
+/// The delivery receipts a WeChat event carries, if it is one: an official account's template
+/// message finished (`TEMPLATESENDJOBFINISH`: `Status` is `success`, `failed:user block` or
+/// `failed: system failed`) or a mini-program's subscribe messages sent
+/// (`subscribe_msg_sent_event`: a `List` per message, `ErrorCode` 0 when it was delivered).
+fn wechat_receipts(fields: &BTreeMap<String, String>) -> Option<Vec<Receipt>> {
+    let field = |name: &str| fields.get(name).map(|v| v.trim()).unwrap_or_default();
+    let reason = |text: &str| text.chars().take(MAX_ID).collect::<String>();
+    if field("MsgType") != "event" {
+        return None;
+    }
+    match field("Event") {
+        "TEMPLATESENDJOBFINISH" => {
+            let status = field("Status");
+            Some(vec![Receipt {
+                provider_id: field("MsgID").to_string(),
+                delivered: status == "success",
+                reason: (status != "success").then(|| reason(status)),
+            }])
+        }
+        "subscribe_msg_sent_event" => Some(
+            (0..)
+                .map(|i| format!("SubscribeMsgSentEvent.List.{i}."))
+                .take_while(|item| fields.contains_key(&format!("{item}MsgID")))
+                .map(|item| {
+                    let code = field(&format!("{item}ErrorCode"));
+                    let delivered = code == "0";
+                    let status = field(&format!("{item}ErrorStatus"));
+                    Receipt {
+                        provider_id: field(&format!("{item}MsgID")).to_string(),
+                        delivered,
+                        reason: (!delivered).then(|| reason(&format!("{code} {status}"))),
+                    }
+                })
+                .collect(),
+        ),
+        _ => None,
+    }
+}
+
 impl Messaging {
     /// Receives a callback to `channel` of the workspace `workspace` (its slug): checked, applied
     /// once, counted. An unknown workspace or channel, or one that takes no callbacks, is not
@@ -93,16 +132,8 @@ impl Messaging {
                     self.store.count_callback(ws, channel, "repeated", now).await?;
                     return Ok(CallbackAnswer::Received);
                 }
-                let field = |name: &str| fields.get(name).map(String::as_str).unwrap_or_default();
-                if field("MsgType") == "event" && field("Event") == "TEMPLATESENDJOBFINISH" {
-                    // `success`, `failed:user block`, `failed: system failed`.
-                    let status = field("Status").trim();
-                    let receipt = Receipt {
-                        provider_id: field("MsgID").trim().to_string(),
-                        delivered: status == "success",
-                        reason: (status != "success").then(|| status.chars().take(MAX_ID).collect()),
-                    };
-                    if !self.apply_receipts(ws, channel, &[receipt], now).await? {
+                if let Some(receipts) = wechat_receipts(&fields) {
+                    if !self.apply_receipts(ws, channel, &receipts, now).await? {
                         // Not noted as seen: the provider's next try is applied.
                         return Err(self.unmatched(ws, channel, now).await?);
                     }

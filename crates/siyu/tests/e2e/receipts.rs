@@ -1,7 +1,8 @@
 //! Providers' delivery receipts over HTTP, made as the providers make them: a WeChat official
 //! account's URL check (`signature` over token, timestamp and nonce) and its template receipt
 //! (`TEMPLATESENDJOBFINISH`, encrypted in safe mode with the channel's token and EncodingAESKey,
-//! the receive id the app id), and an SMS gateway's report (Aliyun's `SmsReport` array, posted to
+//! the receive id the app id), a mini-program's subscribe messages' results (`subscribe_msg_sent_event`,
+//! a list), and an SMS gateway's report (Aliyun's `SmsReport` array, posted to
 //! the URL holding the channel's report token). A receipt turns a sent message delivered or
 //! undelivered once, recording the event; a repeat, a forged receipt or a wrong token changes
 //! nothing; a receipt naming no message (yet) is answered with a conflict so that it comes again.
@@ -15,6 +16,7 @@ const APP_ID: &str = "wx-receipts-e2e";
 const TOKEN: &str = "mpToken9";
 const AES_KEY: &str = "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C";
 const REPORT_TOKEN: &str = "rt-0123456789abcdef";
+const MINI_APP_ID: &str = "wx-mini-receipts-e2e";
 
 /// WeChat's API and an SMS gateway in one double: a token, a template message answered with its
 /// msgid, an SMS answered with its BizId.
@@ -27,6 +29,12 @@ async fn providers() -> String {
         .route(
             "/cgi-bin/message/template/send",
             axum::routing::post(|| async { Json(json!({"errcode": 0, "errmsg": "ok", "msgid": 200228332})) }),
+        )
+        .route(
+            "/cgi-bin/message/subscribe/send",
+            axum::routing::post(|| async {
+                Json(json!({"errcode": 0, "errmsg": "ok", "msgid": 1864323726461255680u64}))
+            }),
         )
         .route("/sms", axum::routing::post(|| async { Json(json!({"Code": "OK", "BizId": "900619746936498440^0"})) }));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -69,6 +77,11 @@ async fn receipts_turn_sent_messages_delivered_once(app: TestApp) {
             "secrets": {"secret": "app-secret", "callback_token": TOKEN, "encoding_aes_key": AES_KEY}}),
         ),
         (
+            "mini",
+            json!({"kind": "wechat_mini", "settings": {"app_id": MINI_APP_ID, "template_id": "tpl-2", "base_url": base},
+            "secrets": {"secret": "mini-secret", "callback_token": TOKEN, "encoding_aes_key": AES_KEY}}),
+        ),
+        (
             "sms",
             json!({"kind": "sms", "settings": {"url": format!("{base}/sms"), "format": "json", "sign_name": "思语",
             "template_code": "SMS_1", "code_field": "Code", "ok_codes": ["OK"], "id_field": "BizId", "report_format": "aliyun"},
@@ -82,7 +95,7 @@ async fn receipts_turn_sent_messages_delivered_once(app: TestApp) {
     let identities = json!({"identities": [{"type": "wechat_openid", "value": "o-receipt"}, {"type": "phone", "value": "+8613800000077"}]});
     let (_, customer, _) = app.call("POST", "/api/v1/customers", &app.key, Some(identities)).await;
     let id = customer["id"].as_i64().unwrap();
-    for (channel, key) in [("mp", "order-1"), ("sms", "order-2")] {
+    for (channel, key) in [("mp", "order-1"), ("sms", "order-2"), ("mini", "order-3")] {
         let message = json!({"channel": channel, "customer_id": id, "class": "transactional", "body": "您的订单已发货",
             "params": {"thing1": "您的订单已发货"}, "key": key});
         let (status, queued, _) = app.call("POST", "/api/v1/messages", &app.key, Some(message)).await;
@@ -123,6 +136,28 @@ async fn receipts_turn_sent_messages_delivered_once(app: TestApp) {
     assert_eq!(events_of(&app, id, "Message Delivered").await, 1, "once, whatever the repeats");
     let tampered = body.replace(&encrypted[..8], "AAAAAAAA");
     assert_eq!(app.http.post(&url).body(tampered).send().await.unwrap().status(), 401);
+
+    // A mini-program's message push: its subscribe messages' results, a list, decrypted with the
+    // mini-program's app id (the account's key does not open it).
+    assert_eq!(status_of(&app, "order-3").await["status"], "sent");
+    let sent = "<xml><ToUserName><![CDATA[gh_123456789abc]]></ToUserName><FromUserName><![CDATA[o-receipt]]></FromUserName>\
+        <CreateTime>1620963428</CreateTime><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[subscribe_msg_sent_event]]></Event>\
+        <SubscribeMsgSentEvent><List><TemplateId><![CDATA[tpl-2]]></TemplateId><MsgID>1864323726461255680</MsgID>\
+        <ErrorCode>0</ErrorCode><ErrorStatus><![CDATA[success]]></ErrorStatus></List></SubscribeMsgSentEvent></xml>";
+    let mini_path = "/callbacks/wechat/brand/mini";
+    for (app_id, expected) in [(APP_ID, 401), (MINI_APP_ID, 200)] {
+        let crypto = CallbackCrypto::new(TOKEN, AES_KEY, app_id).unwrap();
+        let (encrypted, msg_signature) = crypto.encrypt(sent, &ts, nonce).unwrap();
+        let url = format!(
+            "{}{mini_path}?signature={signature}&timestamp={ts}&nonce={nonce}&encrypt_type=aes&msg_signature={msg_signature}",
+            app.base_url
+        );
+        let body = format!(
+            "<xml><ToUserName><![CDATA[gh_123456789abc]]></ToUserName><Encrypt><![CDATA[{encrypted}]]></Encrypt></xml>"
+        );
+        assert_eq!(app.http.post(&url).body(body).send().await.unwrap().status(), expected, "{app_id}");
+    }
+    assert_eq!(status_of(&app, "order-3").await["status"], "delivered");
 
     // The SMS gateway's report: a wrong token is refused; the right one answered as Aliyun expects.
     let report = json!([{"phone_number": "13800000077", "success": false, "err_code": "MK:0001", "err_msg": "空号",
