@@ -2,7 +2,7 @@
 //! share them) and runs them through `Journeys::run_due`; idle, it sleeps until the next entry is
 //! due, a wake-up (an entry just made here) or a second (entries another process made).
 
-use crate::worker::{Outcome, WorkError, Worker};
+use crate::worker::{Backlog, Outcome, WorkError, Worker};
 use jiff::Timestamp;
 use siyu_domain::journeys::Journeys;
 
@@ -11,17 +11,29 @@ use siyu_domain::journeys::Journeys;
 /// the rest of the process, which under load can take longer than the round).
 pub const STEP_BATCH: usize = 5000;
 
+/// How late a round's entries may run before the step worker says it is behind (and sends give way
+/// until it has caught up).
+pub const BEHIND: jiff::SignedDuration = jiff::SignedDuration::from_millis(200);
+
 /// Runs journey entries when they are due.
 pub struct StepWorker {
     journeys: Journeys,
     owner: String,
     batch: usize,
+    backlog: Backlog,
 }
 
 impl StepWorker {
     /// A worker claiming as `owner` (unique per process: the lease holder), `batch` entries a round.
     pub fn new(journeys: Journeys, owner: impl Into<String>, batch: usize) -> Self {
-        Self { journeys, owner: owner.into(), batch: batch.max(1) }
+        Self { journeys, owner: owner.into(), batch: batch.max(1), backlog: Backlog::default() }
+    }
+
+    /// Says in `backlog` whether it is behind (a round took a whole batch, or ran entries more
+    /// than [`BEHIND`] late), so that the send worker can give way meanwhile.
+    pub fn reports(mut self, backlog: Backlog) -> Self {
+        self.backlog = backlog;
+        self
     }
 }
 
@@ -36,6 +48,7 @@ impl Worker for StepWorker {
 
     async fn run_once(&mut self, now: Timestamp) -> Result<Outcome, WorkError> {
         let round = self.journeys.run_due(&self.owner, now, self.batch).await?;
+        self.backlog.set(round.claimed >= self.batch || round.late > BEHIND);
         if round.claimed > 0 {
             return Ok(Outcome::Worked);
         }

@@ -2,6 +2,8 @@
 
 use jiff::Timestamp;
 use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// What a round found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -58,5 +60,24 @@ pub trait Worker: Send + 'static {
     /// wake-up (a job another process scheduled); `None`: only its due time or a wake-up.
     fn poll(&self) -> Option<std::time::Duration> {
         None
+    }
+}
+
+/// Whether a worker whose work goes first is behind: it says so after each round, and a worker
+/// that yields to it holds back its own rounds meanwhile (see `JobWorker::yield_to`). Journeys'
+/// steps go before sends: a send waits a moment, while a step that waits makes every later
+/// timer late.
+#[derive(Clone, Debug, Default)]
+pub struct Backlog(Arc<AtomicBool>);
+
+impl Backlog {
+    /// Notes whether the worker is behind (its last round found more due than it could take).
+    pub fn set(&self, behind: bool) {
+        self.0.store(behind, Ordering::Relaxed);
+    }
+
+    /// Whether the worker said it is behind.
+    pub fn is_behind(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
     }
 }

@@ -75,6 +75,23 @@ impl LogFiles {
     }
 }
 
+/// How much of a snapshot is written before it is flushed to disk.
+const SNAPSHOT_CHUNK: usize = 8 << 20;
+
+/// Writes a large file (an analytics snapshot: hundreds of MiB) a chunk at a time, flushing each
+/// to disk before the next and resting as long as that took. Written at once, the whole file
+/// would sit dirty in the page cache, and the flush at the end would hold every other fsync on
+/// the disk (the event log's and SQLite's commits) behind it for seconds.
+fn write_paced(file: &mut std::fs::File, bytes: &[u8]) -> std::io::Result<()> {
+    for chunk in bytes.chunks(SNAPSHOT_CHUNK) {
+        let started = std::time::Instant::now();
+        file.write_all(chunk)?;
+        file.sync_data()?;
+        std::thread::sleep(started.elapsed());
+    }
+    Ok(())
+}
+
 fn io_err(path: &Path, error: std::io::Error) -> StoreError {
     StoreError::Backend(format!("event log {}: {error}", path.display()))
 }
@@ -436,7 +453,7 @@ impl EventStore for LogFiles {
             crate::private_files::create_dir(&dir)?;
             let temporary = dir.join("index.snap.tmp");
             let mut file = crate::private_files::options().write(true).create(true).truncate(true).open(&temporary)?;
-            file.write_all(&bytes)?;
+            write_paced(&mut file, &bytes)?;
             file.sync_all()?;
             // Readers see the old snapshot or the new one, never half of one.
             std::fs::rename(&temporary, dir.join(SNAPSHOT_FILE))?;

@@ -153,6 +153,11 @@ fn push_trait_equals(query: &mut sqlx::QueryBuilder<Db>, key: &str, value_json: 
         .push(", '$')");
 }
 
+/// How long a statement waits for a lock another connection holds.
+const BUSY_WAIT: Duration = Duration::from_secs(30);
+/// How long the checkpointer's TRUNCATE waits for readers (holding new writers back meanwhile).
+const TRUNCATE_WAIT: Duration = Duration::from_millis(50);
+
 /// The connection settings of siyu's SQLite file (WAL, full sync, busy wait, caches).
 pub(crate) fn connect_options(path: &Path) -> SqliteConnectOptions {
     SqliteConnectOptions::new()
@@ -161,7 +166,7 @@ pub(crate) fn connect_options(path: &Path) -> SqliteConnectOptions {
         .journal_mode(SqliteJournalMode::Wal)
         // FULL makes every acknowledged commit durable across power loss, not only process crashes.
         .synchronous(SqliteSynchronous::Full)
-        .busy_timeout(Duration::from_secs(30))
+        .busy_timeout(BUSY_WAIT)
         .foreign_keys(true)
         .pragma("cache_size", "-262144")
         .pragma("temp_store", "memory")
@@ -219,7 +224,26 @@ impl siyu_domain::Maintenance for SqlStore {
             .await
             .map_err(db_err)?;
         if wal_frames >= WAL_RESET_FRAMES && copied == wal_frames {
-            sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&self.pool).await.map_err(db_err)?;
+            // TRUNCATE holds new writers back while it waits for readers of older snapshots: on
+            // this connection it waits briefly, and when they are still reading it is tried again
+            // at the next round instead of holding the writer for seconds.
+            let mut connection = self.pool.acquire().await.map_err(db_err)?;
+            sqlx::query(sqlx::AssertSqlSafe(format!("PRAGMA busy_timeout = {}", TRUNCATE_WAIT.as_millis())))
+                .execute(&mut *connection)
+                .await
+                .map_err(db_err)?;
+            let truncated =
+                sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&mut *connection).await.map_err(db_err);
+            let restored = sqlx::query(sqlx::AssertSqlSafe(format!("PRAGMA busy_timeout = {}", BUSY_WAIT.as_millis())))
+                .execute(&mut *connection)
+                .await
+                .map_err(db_err);
+            if restored.is_err() {
+                // A connection left with the short wait must not go back to the pool.
+                connection.detach();
+            }
+            truncated?;
+            restored?;
         }
         Ok(())
     }

@@ -155,8 +155,10 @@ pub fn spawn_live_workers(runner: &mut Runner, services: &Services) {
         async move { Ok(segments.record_upkeep().await?) }
     });
     runner.spawn_woken(recorder, wakes.record.into());
-    spawn_send_worker(runner, services);
-    spawn_journey_workers(runner, services);
+    // Sends give way to the journeys' steps while due entries wait for them.
+    let backlog = siyu_jobs::Backlog::default();
+    spawn_send_worker(runner, services, backlog.clone());
+    spawn_journey_workers(runner, services, backlog);
 }
 
 /// Messages sent at once, per batch: a send mostly waits for its provider.
@@ -164,8 +166,11 @@ const SEND_CONCURRENCY: usize = 64;
 
 /// Starts `channels.send`: claims due send jobs (under a lease, so several processes on one
 /// PostgreSQL database share them) and sends each through `Messaging::deliver`; woken when a
-/// message is queued here, and looking every second for those another process queued.
-pub fn spawn_send_worker(runner: &mut Runner, services: &Services) {
+/// message is queued here, and looking every second for those another process queued. It holds
+/// back new batches while `steps` says the journeys' step worker is behind (at most two seconds
+/// at a time): a step that waits makes every later timer late, a send that waits is sent a moment
+/// later.
+pub fn spawn_send_worker(runner: &mut Runner, services: &Services, steps: siyu_jobs::Backlog) {
     let owner = format!("{}-{}", std::process::id(), services.now().as_nanosecond());
     let worker = siyu_jobs::JobWorker::new(
         "channels.send",
@@ -175,7 +180,8 @@ pub fn spawn_send_worker(runner: &mut Runner, services: &Services) {
         100,
     )
     .handle(siyu_jobs::send::SEND_KIND, siyu_jobs::send::SendHandler::new(services.messaging.clone()))
-    .concurrency(SEND_CONCURRENCY);
+    .concurrency(SEND_CONCURRENCY)
+    .yield_to(steps);
     runner.spawn_woken(worker, services.messaging.wake().into());
 }
 
@@ -184,7 +190,7 @@ pub fn spawn_send_worker(runner: &mut Runner, services: &Services) {
 /// lease; woken when customers enter, looking every second for entries another process made) and
 /// `journeys.schedule` (fires broadcasts and anniversaries when their occurrence comes) and
 /// `journeys.position` (the triggers' durable position in the event log, read from after a crash).
-pub fn spawn_journey_workers(runner: &mut Runner, services: &Services) {
+pub fn spawn_journey_workers(runner: &mut Runner, services: &Services, backlog: siyu_jobs::Backlog) {
     let journeys = services.journeys.clone();
     let enter = OnWake::new("journeys.enter", move || {
         let journeys = journeys.clone();
@@ -192,7 +198,8 @@ pub fn spawn_journey_workers(runner: &mut Runner, services: &Services) {
     });
     runner.spawn_woken(enter, services.journeys.enter_wake().into());
     let owner = format!("{}-{}-journeys", std::process::id(), services.now().as_nanosecond());
-    let step = siyu_jobs::journeys::StepWorker::new(services.journeys.clone(), owner, siyu_jobs::journeys::STEP_BATCH);
+    let step = siyu_jobs::journeys::StepWorker::new(services.journeys.clone(), owner, siyu_jobs::journeys::STEP_BATCH)
+        .reports(backlog);
     runner.spawn_woken(step, services.journeys.step_wake().into());
     let schedule = siyu_jobs::journeys::ScheduleWorker::new(services.journeys.clone());
     runner.spawn_woken(schedule, services.journeys.schedule_wake().into());

@@ -132,6 +132,19 @@ pub enum BenchCommand {
         /// State rows per transaction of the reference.
         #[arg(long, default_value_t = 500)]
         batch: usize,
+        /// siyu processes running the journey together (above 1 on PostgreSQL only).
+        #[arg(long, default_value_t = 1)]
+        nodes: usize,
+    },
+    /// Another node of `bench journeys --nodes N` (started by it).
+    #[command(hide = true)]
+    JourneysNode {
+        /// Where to write what it measured.
+        #[arg(long)]
+        report: std::path::PathBuf,
+        /// It stops once this file exists.
+        #[arg(long)]
+        stop: std::path::PathBuf,
     },
     /// The receiver of `bench journeys` (started by it).
     #[command(hide = true)]
@@ -804,9 +817,10 @@ pub async fn run(command: BenchCommand, config: &Config) -> anyhow::Result<()> {
             timers::bench_timers(config, timers, over, rate, batch, nodes).await
         }
         BenchCommand::TimersNode { out } => timers::timers_node(config, &out).await,
-        BenchCommand::Journeys { customers, wait, rate, batch } => {
-            journeys::bench_journeys(config, customers, &wait, rate, batch).await
+        BenchCommand::Journeys { customers, wait, rate, batch, nodes } => {
+            journeys::bench_journeys(config, customers, &wait, rate, batch, nodes).await
         }
+        BenchCommand::JourneysNode { report, stop } => journeys::journeys_node(config, &report, &stop).await,
         BenchCommand::JourneysReceiver { port_file, no_consent, tz } => {
             journeys::receiver(&port_file, &no_consent, &tz).await
         }

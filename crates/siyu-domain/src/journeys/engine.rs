@@ -36,6 +36,8 @@ pub struct Round {
     pub claimed: usize,
     /// Nodes run.
     pub executions: usize,
+    /// How late the latest of the claimed entries was (zero when none was).
+    pub late: SignedDuration,
 }
 
 /// The next instant at local `time` (`HH:MM`) on one of `days` (any day when empty) after `now`.
@@ -132,14 +134,28 @@ impl Journeys {
     /// One round of the step worker: claims up to `limit` due entries as `owner` and runs them.
     pub async fn run_due(&self, owner: &str, now: Timestamp, limit: usize) -> DomainResult<Round> {
         let until = now.checked_add(LEASE).unwrap_or(Timestamp::MAX);
+        let started = std::time::Instant::now();
         let claimed = self.store.claim_entries(owner, now, until, limit).await?;
-        let mut round = Round { claimed: claimed.len(), executions: 0 };
+        let claim_ms = started.elapsed().as_millis();
+        let late =
+            claimed.iter().map(|e| now.duration_since(e.due_at)).max().unwrap_or_default().max(SignedDuration::ZERO);
+        let mut round = Round { claimed: claimed.len(), executions: 0, late };
         let mut by_workspace: BTreeMap<WorkspaceId, Vec<StoredEntry>> = BTreeMap::new();
         for entry in claimed {
             by_workspace.entry(entry.workspace_id).or_default().push(entry);
         }
         for (ws, entries) in by_workspace {
             round.executions += self.run_workspace(ws, owner, entries, now).await?;
+        }
+        if round.claimed > 0 {
+            tracing::debug!(
+                claimed = round.claimed,
+                executions = round.executions,
+                claim_ms,
+                late_ms = round.late.as_millis(),
+                round_ms = started.elapsed().as_millis(),
+                "journey round"
+            );
         }
         Ok(round)
     }
@@ -403,7 +419,15 @@ impl Journeys {
         // Counter rows are shared by every batch of the journey: written in one order, two
         // processes' batches wait for each other instead of deadlocking.
         advance.counts.sort();
-        match self.store.advance(ws, owner, &advance, now).await {
+        let writing = std::time::Instant::now();
+        let written = self.store.advance(ws, owner, &advance, now).await;
+        tracing::debug!(
+            entries = advance.entries.len(),
+            messages = advance.messages.len(),
+            write_ms = writing.elapsed().as_millis(),
+            "journey round written"
+        );
+        match written {
             Ok(()) => {}
             Err(siyu_core::StoreError::Conflict(reason)) => {
                 // Another process took the batch over after the lease ended: it runs it again.

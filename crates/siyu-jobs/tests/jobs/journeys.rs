@@ -168,14 +168,19 @@ pub(crate) async fn two_step_workers_never_run_an_entry_twice(f: Fixture) {
     let lease = start().checked_add(SignedDuration::from_secs(120)).unwrap();
     let lost = services.stores.journeys.claim_entries("node-dead", start(), lease, 20).await.unwrap();
     assert_eq!(lost.len(), 20);
-    let mut a = StepWorker::new(services.journeys.clone(), "node-a", 7);
+    // Node a says while it is behind (a whole batch claimed), so that its sends give way.
+    let behind = siyu_jobs::Backlog::default();
+    let mut a = StepWorker::new(services.journeys.clone(), "node-a", 7).reports(behind.clone());
     let mut b = StepWorker::new(services.journeys.clone(), "node-b", 7);
+    let mut was_behind = false;
     loop {
         let (ra, rb) = tokio::join!(a.run_once(start()), b.run_once(start()));
+        was_behind |= behind.is_behind();
         if matches!((ra.unwrap(), rb.unwrap()), (Outcome::Idle { .. }, Outcome::Idle { .. })) {
             break;
         }
     }
+    assert!(was_behind && !behind.is_behind(), "behind while batches were full, not once idle");
     let after = lease.checked_add(SignedDuration::from_secs(1)).unwrap();
     f.clock.advance(SignedDuration::from_secs(121));
     loop {
@@ -436,4 +441,66 @@ pub(crate) async fn a_webhook_node_calls_once_per_entry_whatever_the_consent(f: 
     assert_eq!(body["params"]["name"], "王小明", "{body}");
     let stats = services.journeys.stats(&owner, id).await.unwrap();
     assert_eq!(stats.nodes["call"]["sent"], 1);
+}
+
+pub(crate) async fn each_reentry_policy_lets_a_customer_in_again_only_when_it_says(f: Fixture) {
+    use siyu_core::clock::Clock as _;
+    let (_, url) = receiver(&f.clock, Vec::new()).await;
+    let (services, owner) = services(&f, &url, false).await;
+    let journeys = &services.journeys;
+    let mut ids = Vec::new();
+    for (name, reentry) in [
+        ("从不", serde_json::json!({"policy": "never"})),
+        ("总是", serde_json::json!({"policy": "always"})),
+        ("两天后", serde_json::json!({"policy": "after_days", "days": 2})),
+    ] {
+        let input: JourneyInput = serde_json::from_value(serde_json::json!({
+            "name": name,
+            "definition": {
+                "trigger": {"type": "api"},
+                "start": "wait",
+                "nodes": {"wait": {"type": "wait", "duration": "1h", "next": "end"}, "end": {"type": "exit"}},
+                "reentry": reentry,
+            }
+        }))
+        .unwrap();
+        let id = journeys.create(&owner, &input).await.unwrap().id;
+        journeys.publish(&owner, id).await.unwrap();
+        ids.push(id);
+    }
+    let (a, b) = (
+        customer(&services, &owner, "+8613900000001", true).await,
+        customer(&services, &owner, "+8613900000002", true).await,
+    );
+    let enter = |key: &'static str| {
+        let (journeys, owner, ids) = (journeys.clone(), owner.clone(), ids.clone());
+        async move {
+            let mut entered = Vec::new();
+            for id in ids {
+                entered.push(journeys.enter_customers(&owner, id, &[a, b, a], key).await.unwrap());
+            }
+            entered
+        }
+    };
+    let mut steps = StepWorker::new(journeys.clone(), "node-a", 100);
+    async fn finish(steps: &mut StepWorker, now: jiff::Timestamp) {
+        while steps.run_once(now).await.unwrap() == Outcome::Worked {}
+    }
+
+    // A customer named twice in one call enters once; nobody enters again while on the journey.
+    assert_eq!(enter("k1").await, [2, 2, 2]);
+    finish(&mut steps, f.clock.now()).await;
+    assert_eq!(enter("k2").await, [0, 0, 0]);
+    // Done an hour later: "always" lets them in again, "after 2 days" not yet, "never" never.
+    f.clock.advance(SignedDuration::from_hours(1));
+    finish(&mut steps, f.clock.now()).await;
+    assert_eq!(enter("k3").await, [0, 2, 0]);
+    finish(&mut steps, f.clock.now()).await;
+    // The same trigger enters once, even after the entry it made is done.
+    f.clock.advance(SignedDuration::from_hours(1));
+    finish(&mut steps, f.clock.now()).await;
+    assert_eq!(enter("k3").await, [0, 0, 0]);
+    f.clock.advance(SignedDuration::from_hours(72));
+    finish(&mut steps, f.clock.now()).await;
+    assert_eq!(enter("k4").await, [0, 2, 2]);
 }

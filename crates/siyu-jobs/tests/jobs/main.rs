@@ -22,7 +22,8 @@ mod sends;
 use journeys::{
     a_journey_waits_branches_sends_once_and_converts, a_trigger_no_process_heard_is_read_again_from_the_log,
     a_webhook_node_calls_once_per_entry_whatever_the_consent, an_abandoned_cart_waits_for_the_order_or_reminds,
-    broadcasts_and_anniversaries_fire_once_per_occurrence, two_step_workers_never_run_an_entry_twice,
+    broadcasts_and_anniversaries_fire_once_per_occurrence,
+    each_reentry_policy_lets_a_customer_in_again_only_when_it_says, two_step_workers_never_run_an_entry_twice,
 };
 use sends::{
     a_message_is_sent_once_through_retries_and_a_refusal_is_dead_lettered,
@@ -105,11 +106,13 @@ both!(
     staff_hear_of_each_new_task_and_of_failed_messages_once_a_window,
     a_journey_waits_branches_sends_once_and_converts,
     two_step_workers_never_run_an_entry_twice,
+    each_reentry_policy_lets_a_customer_in_again_only_when_it_says,
     a_webhook_node_calls_once_per_entry_whatever_the_consent,
     an_abandoned_cart_waits_for_the_order_or_reminds,
     broadcasts_and_anniversaries_fire_once_per_occurrence,
     a_trigger_no_process_heard_is_read_again_from_the_log,
     a_scheduled_job_runs_once_when_due_and_its_key_schedules_it_only_once,
+    a_worker_yielding_to_a_backlog_holds_back_at_most_its_limit,
     a_failing_job_is_retried_with_backoff_then_buried_with_the_reason,
     a_job_whose_worker_died_is_claimed_again_after_its_lease_and_buried_after_too_many,
     jobs_survive_a_restart_and_listings_stay_in_their_workspace,
@@ -225,6 +228,32 @@ async fn a_scheduled_job_runs_once_when_due_and_its_key_schedules_it_only_once(f
     assert_eq!(recorder.ran().len(), 1);
     // Another workspace has keys of its own.
     assert!(f.store.schedule(f.workspaces[1], &job("send", "welcome-1", at(40), 3), at(40)).await.unwrap().1);
+}
+
+async fn a_worker_yielding_to_a_backlog_holds_back_at_most_its_limit(f: Fixture) {
+    let ws = f.workspaces[0];
+    for key in ["a", "b"] {
+        f.store.schedule(ws, &job("send", key, start(), 3), start()).await.unwrap();
+    }
+    let (recorder, backlog) = (Recorder::default(), siyu_jobs::Backlog::default());
+    let mut worker = JobWorker::new("jobs", f.store.clone(), "node-1", SignedDuration::from_secs(60), 1)
+        .handle("send", recorder.clone())
+        .yield_to(backlog.clone());
+    backlog.set(true);
+    let look =
+        |t: Timestamp| Outcome::Idle { next_due: Some(t.checked_add(SignedDuration::from_millis(100)).unwrap()) };
+    assert_eq!(worker.run_once(at(1)).await.unwrap(), look(at(1)), "held while the work that goes first is behind");
+    assert_eq!(worker.run_once(at(2)).await.unwrap(), look(at(2)));
+    assert!(recorder.ran().is_empty());
+    // Held for the longest it may be: one batch goes anyway, then it holds again.
+    let limit = at(1).checked_add(siyu_jobs::queue::MAX_HOLD).unwrap();
+    assert_eq!(worker.run_once(limit).await.unwrap(), Outcome::Worked);
+    assert_eq!(recorder.ran().len(), 1);
+    assert_eq!(worker.run_once(limit).await.unwrap(), look(limit));
+    // Caught up: it runs at once.
+    backlog.set(false);
+    assert_eq!(worker.run_once(limit).await.unwrap(), Outcome::Worked);
+    assert_eq!(recorder.ran().len(), 2);
 }
 
 async fn timers_scheduled_in_bulk_fire_in_due_order_and_complete_per_workspace_in_one_batch(f: Fixture) {

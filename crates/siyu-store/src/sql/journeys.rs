@@ -240,49 +240,66 @@ impl JourneyStore for SqlStore {
                 serde_json::from_str(&text).map_err(|e| corrupt("journey definition", &e.to_string()))?;
             definition["start"].as_str().unwrap_or_default().to_string()
         };
-        let mut entered = Vec::new();
+        // One entry per customer per call: the rule is decided against what was there before.
         let mut seen = std::collections::HashSet::new();
-        for entry in entries {
-            // One entry per customer per call: the rule is decided against what this call wrote too.
-            if !seen.insert(entry.customer) {
-                continue;
-            }
-            let blocked_by = match rule {
-                EntryRule::Once => " AND 1 = 1",
-                EntryRule::NotWhileOn => " AND state = 'active'",
-                EntryRule::NotSince(_) => " AND (state = 'active' OR entered_at > $4)",
-            };
-            let sql = format!(
-                "SELECT COUNT(*) FROM journey_entries WHERE workspace_id = $1 AND journey_id = $2 AND customer_id = $3{blocked_by}"
+        let entries: Vec<&NewEntry> = entries.iter().filter(|e| seen.insert(e.customer)).collect();
+        let blocked_by = match rule {
+            EntryRule::Once => "",
+            EntryRule::NotWhileOn => " AND state = 'active'",
+            EntryRule::NotSince(_) => " AND (state = 'active' OR entered_at > ",
+        };
+        // A few statements per few hundred customers, not two per customer: the write transaction
+        // holds SQLite's one writer, which the step worker's claims wait for.
+        const ROWS: usize = 400;
+        let mut entered = Vec::new();
+        for chunk in entries.chunks(ROWS) {
+            let mut query = sqlx::QueryBuilder::<Db>::new(
+                "SELECT DISTINCT customer_id FROM journey_entries WHERE workspace_id = ",
             );
-            let mut query = sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).bind(ws.0).bind(journey).bind(entry.customer.0);
+            query.push_bind(ws.0).push(" AND journey_id = ").push_bind(journey).push(blocked_by);
             if let EntryRule::NotSince(since) = rule {
-                query = query.bind(millis(since));
+                query.push_bind(millis(since)).push(")");
             }
-            let blocking: i64 = query.fetch_one(&mut *tx).await.map_err(db_err)?;
-            if blocking > 0 {
+            query.push(" AND customer_id IN (");
+            let mut ids = query.separated(", ");
+            for entry in chunk {
+                ids.push_bind(entry.customer.0);
+            }
+            ids.push_unseparated(")");
+            let blocked: std::collections::HashSet<i64> =
+                query.build_query_scalar::<i64>().fetch_all(&mut *tx).await.map_err(db_err)?.into_iter().collect();
+            let open: Vec<&&NewEntry> = chunk.iter().filter(|e| !blocked.contains(&e.customer.0)).collect();
+            if open.is_empty() {
                 continue;
             }
-            let id: Option<i64> = sqlx::query_scalar(
+            let mut insert = sqlx::QueryBuilder::<Db>::new(
                 "INSERT INTO journey_entries (workspace_id, journey_id, version, customer_id, trigger_key, node, \
-                 waiting, state, due_at, converted, entered_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, 0, 'active', $7, 0, $7, $7) \
-                 ON CONFLICT (journey_id, customer_id, trigger_key) DO NOTHING RETURNING id",
-            )
-            .bind(ws.0)
-            .bind(journey)
-            .bind(version)
-            .bind(entry.customer.0)
-            .bind(&entry.trigger_key)
-            .bind(&start)
-            .bind(millis(now))
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db_err)?;
-            if let Some(id) = id {
-                entered.push((id, entry.customer));
+                 waiting, state, due_at, converted, entered_at, updated_at) ",
+            );
+            insert.push_values(&open, |mut row, entry| {
+                row.push_bind(ws.0)
+                    .push_bind(journey)
+                    .push_bind(version)
+                    .push_bind(entry.customer.0)
+                    .push_bind(entry.trigger_key.clone())
+                    .push_bind(start.clone())
+                    .push_bind(0i64)
+                    .push_bind("active")
+                    .push_bind(millis(now))
+                    .push_bind(0i64)
+                    .push_bind(millis(now))
+                    .push_bind(millis(now));
+            });
+            insert.push(" ON CONFLICT (journey_id, customer_id, trigger_key) DO NOTHING RETURNING id, customer_id");
+            let rows = insert.build().fetch_all(&mut *tx).await.map_err(db_err)?;
+            for row in &rows {
+                entered.push((get::<i64>(row, "id")?, CustomerId(get::<i64>(row, "customer_id")?)));
             }
         }
+        // In the order the customers came (the rows come back in no promised order).
+        let order: std::collections::HashMap<i64, usize> =
+            entries.iter().enumerate().map(|(i, e)| (e.customer.0, i)).collect();
+        entered.sort_by_key(|(_, customer)| order.get(&customer.0).copied().unwrap_or(usize::MAX));
         tx.commit().await?;
         Ok(entered)
     }

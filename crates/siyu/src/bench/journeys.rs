@@ -161,8 +161,25 @@ async fn customers(
     Ok(without)
 }
 
+/// What the receiver at `receiver` has counted so far.
+async fn receiver_counts(receiver: &str) -> anyhow::Result<Counts> {
+    Ok(reqwest::get(format!("http://{receiver}/stats")).await?.json().await?)
+}
+
 /// The benchmark.
-pub async fn bench_journeys(config: &Config, count: u64, wait: &str, rate: u64, batch: usize) -> anyhow::Result<()> {
+pub async fn bench_journeys(
+    config: &Config,
+    count: u64,
+    wait: &str,
+    rate: u64,
+    batch: usize,
+    nodes: usize,
+) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        nodes == 1 || !config.database_url().is_sqlite(),
+        "--nodes above 1 needs a PostgreSQL database (--database-url postgres://…): an SQLite file is one process's"
+    );
+    anyhow::ensure!((1..=8).contains(&nodes), "--nodes is 1 to 8");
     let mut config = config.clone();
     // The receiver is on this host.
     config.channels.allow_private_addresses = true;
@@ -207,24 +224,106 @@ pub async fn bench_journeys(config: &Config, count: u64, wait: &str, rate: u64, 
         anyhow::ensure!(started.elapsed() < Duration::from_secs(30), "the receiver did not start");
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
-    let result = measured_run(&services, &owner, app, &run, count, wait, rate, &receiver_addr, baseline).await;
+    let plan = Plan { count, wait, rate, nodes, config: &config, dir: dir.path() };
+    let result = measured_run(&services, &owner, app, &run, &plan, &receiver_addr, baseline).await;
+    // Other nodes stop on their own once this exists, also after a failed run.
+    let _ = std::fs::write(dir.path().join("stop"), b"");
     let _ = receiver_process.kill();
     let _ = receiver_process.wait();
     result
 }
 
-#[allow(clippy::too_many_arguments)]
+/// What the run is asked to do.
+struct Plan<'a> {
+    count: u64,
+    wait: &'a str,
+    rate: u64,
+    /// siyu processes running the journey (this one and `nodes - 1` started for it).
+    nodes: usize,
+    config: &'a Config,
+    /// Where the other nodes write what they measured.
+    dir: &'a std::path::Path,
+}
+
+/// What a node measured: its node executions, when it ran the first and last (Unix ms), and how
+/// late each ended wait ran (µs).
+#[derive(Default, serde::Serialize, serde::Deserialize)]
+struct NodeReport {
+    executions: u64,
+    first_ms: Option<i64>,
+    last_ms: Option<i64>,
+    lateness_us: Vec<i64>,
+}
+
+/// Follows a probe's executions: when the first ran and when their count last changed.
+#[derive(Default)]
+struct Watch {
+    executions: u64,
+    first_ms: Option<i64>,
+    last_ms: Option<i64>,
+}
+
+impl Watch {
+    fn look(&mut self, executions: u64) {
+        let now = SystemClock.now().as_millisecond();
+        if executions > 0 && self.first_ms.is_none() {
+            self.first_ms = Some(now);
+        }
+        if executions != self.executions {
+            self.executions = executions;
+            self.last_ms = Some(now);
+        }
+    }
+}
+
+/// Another node of the run: serves as a second siyu server on the same database (its step and
+/// send workers claiming under leases beside the first node's) until `stop` exists, then writes
+/// its [`NodeReport`] to `report`.
+pub async fn journeys_node(config: &Config, report: &std::path::Path, stop: &std::path::Path) -> anyhow::Result<()> {
+    let mut config = config.clone();
+    config.channels.allow_private_addresses = true;
+    let app = App::build(&config).await?;
+    let services = app.services().clone();
+    let probe = services.journeys.probe();
+    probe.record_lateness();
+    // A whole server, as a second node of a deployment runs: every worker (its segments kept in
+    // memory, its sends, its steps), its API on a port of its own.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let stopping = stop.to_path_buf();
+    let served = tokio::spawn(app.serve(listener, async move {
+        while !stopping.exists() {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }));
+    let mut watch = Watch::default();
+    while !stop.exists() {
+        watch.look(probe.executions.load(Ordering::Relaxed));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    served.await.context("the node's server")??;
+    watch.look(probe.executions.load(Ordering::Relaxed));
+    let measured = NodeReport {
+        executions: watch.executions,
+        first_ms: watch.first_ms,
+        last_ms: watch.last_ms,
+        lateness_us: probe.take_lateness(),
+    };
+    let written = report.with_extension("tmp");
+    std::fs::write(&written, serde_json::to_vec(&measured)?)?;
+    std::fs::rename(&written, report)?;
+    Ok(())
+}
+
 async fn measured_run(
     services: &siyu_domain::Services,
     owner: &Principal,
     app: App,
     run: &str,
-    count: u64,
-    wait: &str,
-    rate: u64,
+    plan: &Plan<'_>,
     receiver: &str,
     baseline: f64,
 ) -> anyhow::Result<()> {
+    let Plan { count, wait, rate, .. } = *plan;
     let channel = serde_json::json!({
         "kind": "webhook",
         "settings": {"url": format!("http://{receiver}/hook"), "consent_channel": "sms"},
@@ -258,6 +357,21 @@ async fn measured_run(
     services.journeys.publish(owner, id).await?;
     let probe = services.journeys.probe();
     probe.record_lateness();
+    // The other nodes start once the journey is published, before anyone enters it.
+    let stop_file = plan.dir.join("stop");
+    let mut others = Vec::new();
+    for node in 1..plan.nodes {
+        let report = plan.dir.join(format!("node-{node}.json"));
+        let mut command = super::siyu_process(plan.config)?;
+        command
+            .args(["bench", "journeys-node", "--report"])
+            .arg(&report)
+            .arg("--stop")
+            .arg(&stop_file)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        others.push((command.spawn().context("starting another node")?, report));
+    }
 
     // The server (its workers run the journey) and ingestion at `rate` meanwhile.
     let (_, key) = services.access.create_key(owner, KeyKind::Write, Role::Operator, "bench").await?;
@@ -274,57 +388,80 @@ async fn measured_run(
     let started = Instant::now();
     services.segments.save_segment(owner, &segment("cohort", "trait.cohort = \"bench\""), true).await?;
     let consented = count - count.div_ceil(NO_CONSENT_EVERY);
-    let bar = indicatif::ProgressBar::new(count).with_message("entries done");
+    let bar = indicatif::ProgressBar::new(consented).with_message("messages delivered");
     let deadline = started + Duration::from_secs(3600);
-    let (mut first_execution, mut last_change) = (None, Instant::now());
-    let mut last_executions = 0;
-    // The executions counter is in memory and read often; the journey's counts scan every entry
-    // and message, so they are read every two seconds (more often would load the run it measures).
+    let mut watch = Watch::default();
+    let mut last_stats = Instant::now();
+    // The executions counter is in memory and the receiver's count one HTTP call: both are read
+    // often. The journey's counts scan every entry and message, which at a million customers
+    // loads the run it measures: they are read once every message arrived (to see every entry
+    // done), or every half minute (to see a run that cannot finish, e.g. sends that failed).
     for tick in 0u64.. {
-        let executions = probe.executions.load(Ordering::Relaxed);
-        if executions > 0 && first_execution.is_none() {
-            first_execution = Some(Instant::now());
-        }
-        if executions != last_executions {
-            last_executions = executions;
-            last_change = Instant::now();
-        }
-        if tick % 20 == 19 {
-            let stats = services.journeys.stats(owner, id).await?;
-            let done = stats.entries.get("done").copied().unwrap_or(0) as u64;
-            let send = stats.nodes.get("send").cloned().unwrap_or_default();
-            let settled = ["sent", "blocked", "failed"].iter().map(|s| send.get(*s).copied().unwrap_or(0)).sum::<i64>();
-            bar.set_position(done);
-            if done >= count && settled as u64 >= consented {
-                break;
+        watch.look(probe.executions.load(Ordering::Relaxed));
+        if tick % 10 == 9 {
+            let delivered = receiver_counts(receiver).await?.delivered;
+            bar.set_position(delivered);
+            if delivered >= consented || last_stats.elapsed() >= Duration::from_secs(30) {
+                last_stats = Instant::now();
+                let stats = services.journeys.stats(owner, id).await?;
+                let done = stats.entries.get("done").copied().unwrap_or(0) as u64;
+                let send = stats.nodes.get("send").cloned().unwrap_or_default();
+                let settled =
+                    ["sent", "blocked", "failed"].iter().map(|s| send.get(*s).copied().unwrap_or(0)).sum::<i64>();
+                if done >= count && settled as u64 >= consented {
+                    break;
+                }
             }
-            anyhow::ensure!(
-                Instant::now() < deadline,
-                "the journey did not finish within an hour ({done} of {count} done)"
-            );
+            anyhow::ensure!(Instant::now() < deadline, "the journey did not finish within an hour");
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     bar.finish_and_clear();
     stop.store(true, Ordering::Relaxed);
     let acknowledged = ingest.await.context("ingest task")??;
-    let executions = probe.executions.load(Ordering::Relaxed);
+    // The other nodes stop and say what they ran.
+    std::fs::write(&stop_file, b"")?;
+    let mut reports = vec![NodeReport {
+        executions: watch.executions,
+        first_ms: watch.first_ms,
+        last_ms: watch.last_ms,
+        lateness_us: probe.take_lateness(),
+    }];
+    for (node, (mut child, report)) in others.into_iter().enumerate() {
+        let status = child.wait()?;
+        anyhow::ensure!(status.success(), "node {} failed: {status}", node + 1);
+        reports.push(serde_json::from_slice(&std::fs::read(&report)?)?);
+    }
+    for (node, report) in reports.iter().enumerate() {
+        if plan.nodes > 1 {
+            println!("node {node}: {} node executions, {} ended waits", report.executions, report.lateness_us.len());
+        }
+    }
+    let executions: u64 = reports.iter().map(|r| r.executions).sum();
+    let first = reports.iter().filter_map(|r| r.first_ms).min().unwrap_or_default();
+    let last = reports.iter().filter_map(|r| r.last_ms).max().unwrap_or_default();
     let wait_s = siyu_domain::journeys::definition::parse_duration(wait).map_or(0.0, |d| d.as_secs_f64());
-    let span = last_change.duration_since(first_execution.unwrap_or(started)).as_secs_f64();
+    let span = (last - first) as f64 / 1000.0;
     // The run's executions over the time they took, less the wait every customer spends idle.
     let busy = (span - wait_s).max(0.001);
     let executions_per_s = executions as f64 / busy;
-    let mut late = probe.take_lateness();
+    let mut late: Vec<i64> = reports.into_iter().flat_map(|r| r.lateness_us).collect();
     late.sort_unstable();
-    let p99 = late.get(((late.len().saturating_sub(1)) as f64 * 0.99).round() as usize).copied().unwrap_or(0);
-    let counts: Counts = reqwest::get(format!("http://{receiver}/stats")).await?.json().await?;
+    let counts = receiver_counts(receiver).await?;
     println!(
         "run: {count} customers entered by segment in {:.1} s; {executions} node executions over {span:.1} s less the {wait_s:.0} s wait; ingest meanwhile {:.0} events/s (asked {rate})",
         started.elapsed().as_secs_f64(),
         acknowledged as f64 / ingest_started.elapsed().as_secs_f64()
     );
     println!("executions_per_s {executions_per_s:.0}");
-    println!("lateness_p99_ms {:.0}", p99 as f64 / 1000.0);
+    let at = |q: f64| late.get(((late.len().saturating_sub(1)) as f64 * q).round() as usize).copied().unwrap_or(0);
+    println!("lateness_p99_ms {:.0}", at(0.99) as f64 / 1000.0);
+    println!(
+        "(lateness p50 {:.0} ms, p90 {:.0} ms, max {:.0} ms)",
+        at(0.5) as f64 / 1e3,
+        at(0.9) as f64 / 1e3,
+        at(1.0) as f64 / 1e3
+    );
     println!("delivered {}", counts.delivered);
     println!("duplicates {}", counts.duplicates);
     println!("without_consent {}", counts.without_consent);
