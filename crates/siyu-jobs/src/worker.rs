@@ -71,7 +71,7 @@ pub trait Worker: Send + 'static {
 pub struct Backlog(Arc<AtomicBool>);
 
 impl Backlog {
-    /// Notes whether the worker is behind (its last round found more due than it could take).
+    /// Notes whether the worker is behind (by its own measure, after each round).
     pub fn set(&self, behind: bool) {
         self.0.store(behind, Ordering::Relaxed);
     }
