@@ -87,8 +87,6 @@ pub fn xml_fields(xml: &str) -> Result<BTreeMap<String, String>, CallbackError> 
     // The open elements below <xml>, and how many second-level elements of each path were seen.
     let mut open: Vec<Open> = Vec::new();
     let mut seen: BTreeMap<String, usize> = BTreeMap::new();
-    let path =
-        |open: &[Open], last: &str| open.iter().map(|o| o.name.as_str()).chain([last]).collect::<Vec<_>>().join(".");
     loop {
         let event = reader.read_event().map_err(|e| CallbackError::Malformed(e.to_string()))?;
         let text = match event {
@@ -108,7 +106,7 @@ pub fn xml_fields(xml: &str) -> Result<BTreeMap<String, String>, CallbackError> 
                     return Err(malformed("it nests too deep"));
                 }
                 let name = if depth == 2 {
-                    let at = seen.entry(path(&open, &name)).or_default();
+                    let at = seen.entry(key(&open, &name)).or_default();
                     *at += 1;
                     format!("{name}.{}", *at - 1)
                 } else {
@@ -168,6 +166,11 @@ pub fn xml_fields(xml: &str) -> Result<BTreeMap<String, String>, CallbackError> 
     Ok(fields)
 }
 
+/// An element's dotted key: the names of the elements it is in, then its own.
+fn key(open: &[Open], last: &str) -> String {
+    open.iter().map(|o| o.name.as_str()).chain([last]).collect::<Vec<_>>().join(".")
+}
+
 /// Closes the innermost open element: a top-level one, or a deeper one holding no elements within
 /// the depth read, is a value.
 fn close(open: &mut Vec<Open>, depth: &mut usize, fields: &mut BTreeMap<String, String>) {
@@ -175,8 +178,7 @@ fn close(open: &mut Vec<Open>, depth: &mut usize, fields: &mut BTreeMap<String, 
     *depth -= 1;
     let read = open.len() < MAX_FIELD_DEPTH;
     if open.is_empty() || (read && !element.parent) {
-        let key = open.iter().map(|o| o.name.as_str()).chain([element.name.as_str()]).collect::<Vec<_>>().join(".");
-        fields.insert(key, element.text.trim().to_string());
+        fields.insert(key(open, &element.name), element.text.trim().to_string());
     }
 }
 
