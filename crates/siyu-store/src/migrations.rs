@@ -131,6 +131,12 @@ const VERSIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../migrations/sqlite/0021_message_receipts.sql"),
         include_str!("../migrations/postgres/0021_message_receipts.sql"),
     ),
+    (
+        22,
+        "message templates",
+        include_str!("../migrations/sqlite/0022_message_templates.sql"),
+        include_str!("../migrations/postgres/0022_message_templates.sql"),
+    ),
 ];
 
 /// Which dialect's files to use.

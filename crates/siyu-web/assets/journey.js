@@ -263,10 +263,14 @@
         var mine = ++sequence;
         var customer = previewCustomer ? previewCustomer.value.trim() : "";
         if (!customer) { out.textContent = L.journey_no_customer; return; }
-        if (!(node.body || "").trim()) { out.textContent = ""; return; }
-        var body = new URLSearchParams({
+        if (!node.saved_template && !(node.body || "").trim()) { out.textContent = ""; return; }
+        var en = node.en || {};
+        var body = new URLSearchParams(node.saved_template ? {
+          _csrf: csrf, customer: customer, saved_template: node.saved_template
+        } : {
           _csrf: csrf, customer: customer, body: node.body || "", subject: node.subject || "",
-          html: node.html || "", params: JSON.stringify(node.params || {})
+          html: node.html || "", params: JSON.stringify(node.params || {}),
+          en_body: en.body || "", en_subject: en.subject || "", en_html: en.html || ""
         });
         fetch("/messages/preview", { method: "POST", body: body, credentials: "same-origin" })
           .then(function (r) { return r.json(); })
@@ -325,12 +329,37 @@
         var preview = previewBox(node);
         var then = function (key) { return function (v) { set(node, key, v); preview.run(); }; };
         add(L.field_channel, select(channelsFor("send"), node.channel, function (v) { set(node, "channel", v); }, "channel"));
-        add(L.field_class, select([["marketing", L.class_marketing], ["transactional", L.class_transactional]], node["class"], function (v) { set(node, "class", v); }));
-        add(L.field_subject, input(node.subject, then("subject")));
-        add(L.field_body, area(node.body, then("body"), { rows: 4, "class": "body" }));
-        add(L.field_html, area(node.html, then("html"), { rows: 2 }));
-        add(L.field_template, input(node.template, function (v) { set(node, "template", v); }));
-        add(L.field_params, jsonArea(node.params, function (v) { set(node, "params", v); preview.run(); }));
+        var saved = [["", L.saved_none]].concat((CONFIG.templates || []).map(function (t) {
+          return [t.name, t.title + " · " + (t["class"] === "transactional" ? L.class_transactional : L.class_marketing)];
+        }));
+        add(L.field_saved_template, select(saved, node.saved_template || "", function (v) {
+          // A saved template's text and class replace the node's own: the forms show one or the other.
+          if (v) ["class", "subject", "body", "html", "template", "params", "en"].forEach(function (k) { delete node[k]; });
+          else { node["class"] = "marketing"; node.body = ""; }
+          set(node, "saved_template", v || undefined);
+          structure();
+        }, "saved-template"));
+        if (node.saved_template) {
+          body.appendChild(el("p", { "class": "muted" }, [L.saved_note]));
+        } else {
+          var en = function (key) {
+            return function (v) {
+              var t = node.en || {};
+              if (v) t[key] = v; else delete t[key];
+              if (t.body || t.subject || t.html) node.en = t; else delete node.en;
+              changed();
+              preview.run();
+            };
+          };
+          add(L.field_class, select([["marketing", L.class_marketing], ["transactional", L.class_transactional]], node["class"], function (v) { set(node, "class", v); }));
+          add(L.field_subject, input(node.subject, then("subject")));
+          add(L.field_body, area(node.body, then("body"), { rows: 4, "class": "body" }));
+          add(L.field_html, area(node.html, then("html"), { rows: 2 }));
+          add(L.field_en_subject, input((node.en || {}).subject, en("subject")));
+          add(L.field_en_body, area((node.en || {}).body, en("body"), { rows: 3, "class": "en-body" }));
+          add(L.field_template, input(node.template, function (v) { set(node, "template", v); }));
+          add(L.field_params, jsonArea(node.params, function (v) { set(node, "params", v); preview.run(); }));
+        }
         body.appendChild(preview);
         previews.push(preview);
         next("next");
@@ -424,6 +453,8 @@
     orderedIds().forEach(function (id) { list.appendChild(nodeCard(id)); });
     editor.appendChild(list);
     if (!READONLY) editor.appendChild(addBar());
+    // A redrawn send node (a saved template chosen) shows its preview again.
+    previews.forEach(function (p) { p.run(); });
   }
 
   // ---- syncing and checking ----

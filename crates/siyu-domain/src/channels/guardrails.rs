@@ -23,6 +23,21 @@ pub enum MessageClass {
     Transactional,
 }
 
+impl MessageClass {
+    /// The stored and wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageClass::Marketing => "marketing",
+            MessageClass::Transactional => "transactional",
+        }
+    }
+
+    /// Reads a stored name.
+    pub fn parse(text: &str) -> Option<Self> {
+        [MessageClass::Marketing, MessageClass::Transactional].into_iter().find(|c| c.as_str() == text)
+    }
+}
+
 /// What the customer said about marketing on the message's channel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ConsentState {

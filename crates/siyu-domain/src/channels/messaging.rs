@@ -140,6 +140,77 @@ pub struct MessageContent {
     /// The registered template's parameters by name, each a template.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub params: BTreeMap<String, String>,
+    /// The English text, for customers whose language is English ([`Language::of`]); the rest
+    /// get the text above (简体中文).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub en: Option<Translation>,
+}
+
+/// A message's text in another language: it replaces the subject, text and HTML, and its
+/// parameters replace those of the same name.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Translation {
+    /// Subject line (e-mail), a template.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    /// Text, a template.
+    #[serde(default)]
+    pub body: String,
+    /// HTML (e-mail), a template.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub html: Option<String>,
+    /// Registered templates' parameters by name, each a template.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub params: BTreeMap<String, String>,
+}
+
+/// The language a customer is written to in.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Language {
+    /// 简体中文 (the default).
+    #[default]
+    Zh,
+    /// English.
+    En,
+}
+
+impl Language {
+    /// A customer's language: English when their `language` (else `locale`) trait begins with
+    /// `en` (`en`, `en-US`, `en_GB`), 简体中文 otherwise.
+    pub fn of(traits: &BTreeMap<String, crate::customers::TraitView>) -> Self {
+        let stated = ["language", "locale"].iter().find_map(|key| traits.get(*key)?.value.as_str());
+        match stated {
+            Some(tag) if tag.trim().get(..2).is_some_and(|p| p.eq_ignore_ascii_case("en")) => Language::En,
+            _ => Language::Zh,
+        }
+    }
+}
+
+impl MessageContent {
+    /// The content as a customer of `language` gets it: the English text in place of the rest
+    /// where there is one.
+    pub fn in_language(mut self, language: Language) -> MessageContent {
+        if let (Language::En, Some(en)) = (language, self.en.take()) {
+            self.subject = en.subject;
+            self.body = en.body;
+            self.html = en.html;
+            self.params.extend(en.params);
+        }
+        self.en = None;
+        self
+    }
+
+    /// Whether it says anything of its own (a send that names a saved template may not).
+    pub(super) fn has_text(&self) -> bool {
+        !self.body.trim().is_empty()
+            || self.subject.as_ref().is_some_and(|s| !s.trim().is_empty())
+            || self.html.as_ref().is_some_and(|s| !s.trim().is_empty())
+            || self.template.is_some()
+            || !self.params.is_empty()
+            || self.en.is_some()
+    }
 }
 
 /// A test message, sent on a channel at once.
@@ -170,12 +241,19 @@ pub struct MessageInput {
     /// The customer.
     #[schema(value_type = i64)]
     pub customer_id: CustomerId,
-    /// `marketing` (held to consent, the cap and quiet hours) or `transactional`.
-    pub class: MessageClass,
+    /// `marketing` (held to consent, the cap and quiet hours) or `transactional`; with a saved
+    /// template, the template's (and if given, it must be the same).
+    #[serde(default)]
+    pub class: Option<MessageClass>,
+    /// A saved template's name (`/api/v1/templates`): the message takes its text, class and
+    /// English text, and has none of its own.
+    #[serde(default)]
+    pub saved_template: Option<String>,
     /// Subject line (e-mail), a template.
     #[serde(default)]
     pub subject: Option<String>,
-    /// Text, a template.
+    /// Text, a template (unless a saved template is named).
+    #[serde(default)]
     pub body: String,
     /// HTML (e-mail), a template.
     #[serde(default)]
@@ -191,6 +269,9 @@ pub struct MessageInput {
     /// The registered template's parameters by name, each a template.
     #[serde(default)]
     pub params: BTreeMap<String, String>,
+    /// The English text, for customers whose language is English.
+    #[serde(default)]
+    pub en: Option<Translation>,
     /// Idempotency key: the same key sends once (default: a new one).
     #[serde(default)]
     pub key: Option<String>,
@@ -206,10 +287,14 @@ pub struct PreviewInput {
     /// The customer the templates are rendered for.
     #[schema(value_type = i64)]
     pub customer_id: CustomerId,
+    /// A saved template to render (then no text of its own).
+    #[serde(default)]
+    pub saved_template: Option<String>,
     /// Subject line, a template.
     #[serde(default)]
     pub subject: Option<String>,
     /// Text, a template.
+    #[serde(default)]
     pub body: String,
     /// HTML, a template.
     #[serde(default)]
@@ -217,6 +302,12 @@ pub struct PreviewInput {
     /// A registered template's parameters by name, each a template.
     #[serde(default)]
     pub params: BTreeMap<String, String>,
+    /// The English text.
+    #[serde(default)]
+    pub en: Option<Translation>,
+    /// The language to render in; by default the customer's.
+    #[serde(default)]
+    pub language: Option<Language>,
 }
 
 /// A message rendered for one customer.
@@ -230,6 +321,8 @@ pub struct Preview {
     pub html: Option<String>,
     /// The parameters, rendered.
     pub params: BTreeMap<String, String>,
+    /// The language it is in (the customer's, unless one was asked for).
+    pub language: Language,
     /// Whether personal data in it is masked (the role may not see it).
     pub masked: bool,
     /// The text's length as SMS gateways count it (characters).
@@ -508,7 +601,7 @@ impl Pace {
 }
 
 /// Checks a channel name: 1 to 64 of `a-z`, `0-9`, `-`, `_`.
-fn check_name(name: &str) -> DomainResult<()> {
+pub(super) fn check_name(name: &str) -> DomainResult<()> {
     let ok = !name.is_empty()
         && name.len() <= 64
         && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
@@ -921,17 +1014,26 @@ impl Messaging {
         vocabulary: &Vocabulary,
         errors: &mut Vec<FieldError>,
     ) {
-        if content.body.trim().is_empty() {
-            errors.push(FieldError::new(format!("{field}body"), "must not be empty"));
-        }
-        let sources =
-            [("body", Some(&content.body)), ("subject", content.subject.as_ref()), ("html", content.html.as_ref())];
-        for (name, source) in sources {
-            if let Some(source) = source.filter(|s| !s.trim().is_empty())
-                && let Err(found) = templates::check(&format!("{field}{name}"), source, vocabulary)
-            {
-                errors.extend(found);
-            }
+        Self::check_text(
+            field,
+            &content.body,
+            content.subject.as_deref(),
+            content.html.as_deref(),
+            &content.params,
+            vocabulary,
+            errors,
+        );
+        if let Some(en) = &content.en {
+            let field = format!("{field}en.");
+            Self::check_text(
+                &field,
+                &en.body,
+                en.subject.as_deref(),
+                en.html.as_deref(),
+                &en.params,
+                vocabulary,
+                errors,
+            );
         }
         if content.data.to_string().len() > MAX_DATA {
             errors.push(FieldError::new(format!("{field}data"), format!("is larger than {MAX_DATA} bytes of JSON")));
@@ -941,10 +1043,33 @@ impl Messaging {
         {
             errors.push(FieldError::new(format!("{field}template"), format!("must be 1 to {MAX_TEMPLATE_ID} bytes")));
         }
-        if content.params.len() > MAX_PARAMS {
+    }
+
+    /// Checks one language's text: a body, and templates that parse and name known variables.
+    fn check_text(
+        field: &str,
+        body: &str,
+        subject: Option<&str>,
+        html: Option<&str>,
+        params: &BTreeMap<String, String>,
+        vocabulary: &Vocabulary,
+        errors: &mut Vec<FieldError>,
+    ) {
+        if body.trim().is_empty() {
+            errors.push(FieldError::new(format!("{field}body"), "must not be empty"));
+        }
+        let sources = [("body", Some(body)), ("subject", subject), ("html", html)];
+        for (name, source) in sources {
+            if let Some(source) = source.filter(|s| !s.trim().is_empty())
+                && let Err(found) = templates::check(&format!("{field}{name}"), source, vocabulary)
+            {
+                errors.extend(found);
+            }
+        }
+        if params.len() > MAX_PARAMS {
             errors.push(FieldError::new(format!("{field}params"), format!("may hold at most {MAX_PARAMS} parameters")));
         }
-        for (name, source) in content.params.iter().take(MAX_PARAMS) {
+        for (name, source) in params.iter().take(MAX_PARAMS) {
             let param = format!("{field}params.{name}");
             let well_named = !name.is_empty()
                 && name.len() <= MAX_PARAM_NAME
@@ -1049,19 +1174,41 @@ impl Messaging {
                 format!("api-{}", hex::encode(nonce))
             }
         };
-        if let Some(reason) = self.check_channel(ws, &input.channel, input.class).await? {
-            errors.push(FieldError::new("channel", reason));
-        }
-        let vocabulary = self.vocabulary(ws).await?;
-        let content = MessageContent {
+        let own = MessageContent {
             subject: input.subject,
             body: input.body,
             html: input.html,
             data: input.data,
             template: input.template,
             params: input.params,
+            en: input.en,
         };
-        Self::check_content("", &content, &vocabulary, &mut errors);
+        let (saved_class, content) = self.with_saved(ws, input.saved_template.as_deref(), "", own, &mut errors).await?;
+        // Without a class (none given, or a saved template that cannot be had) the channel is
+        // checked only for what every class needs: the missing class or template is the problem.
+        let missing = input.saved_template.is_some() && saved_class.is_none();
+        let class = match (saved_class, input.class) {
+            (Some(saved), Some(given)) if saved != given => {
+                let reason = format!("the saved template is {}", saved.as_str());
+                errors.push(FieldError::new("class", reason));
+                None
+            }
+            (Some(class), _) | (None, Some(class)) => Some(class),
+            (None, None) => {
+                if !missing {
+                    errors.push(FieldError::new("class", "must be marketing or transactional"));
+                }
+                None
+            }
+        };
+        let checked = class.unwrap_or(MessageClass::Transactional);
+        if let Some(reason) = self.check_channel(ws, &input.channel, checked).await? {
+            errors.push(FieldError::new("channel", reason));
+        }
+        let vocabulary = self.vocabulary(ws).await?;
+        if input.saved_template.is_none() || errors.is_empty() {
+            Self::check_content("", &content, &vocabulary, &mut errors);
+        }
         if !errors.is_empty() {
             return Err(DomainError::Invalid(errors));
         }
@@ -1076,7 +1223,7 @@ impl Messaging {
             key: key.clone(),
             channel: input.channel,
             customer,
-            class: input.class,
+            class: class.unwrap_or(MessageClass::Marketing),
             content,
             source: json!({"api": principal.actor().label()}),
             at: self.access.now(),
@@ -1351,6 +1498,7 @@ impl Messaging {
             return Ok(Err("the customer was erased".into()));
         };
         let view = self.customers.open_customer(&key, stored, true)?;
+        let content = content.in_language(Language::of(&view.traits));
         let to = match kind.address {
             Some(address) => match view.identities.iter().find(|i| i.kind == address) {
                 Some(identity) => identity.value.clone(),
@@ -1438,19 +1586,25 @@ impl Messaging {
     pub async fn preview(&self, principal: &Principal, input: &PreviewInput) -> DomainResult<Preview> {
         principal.require(Permission::MessagesSend)?;
         let ws = principal.workspace_id();
-        let content = MessageContent {
+        let own = MessageContent {
             subject: input.subject.clone().filter(|s| !s.trim().is_empty()),
             body: input.body.clone(),
             html: input.html.clone().filter(|s| !s.trim().is_empty()),
             params: input.params.clone(),
+            en: input.en.clone(),
             ..MessageContent::default()
         };
         let mut errors = Vec::new();
-        Self::check_content("", &content, &self.vocabulary(ws).await?, &mut errors);
+        let (_, content) = self.with_saved(ws, input.saved_template.as_deref(), "", own, &mut errors).await?;
+        if errors.is_empty() {
+            Self::check_content("", &content, &self.vocabulary(ws).await?, &mut errors);
+        }
         if !errors.is_empty() {
             return Err(DomainError::Invalid(errors));
         }
         let view = self.customers.customer(principal, input.customer_id).await?;
+        let language = input.language.unwrap_or_else(|| Language::of(&view.traits));
+        let content = content.in_language(language);
         let context = self.template_context(ws, input.customer_id, view, &content, Some(PREVIEW_UNSUBSCRIBE)).await?;
         let (body, subject, html, params) = render_content(&content, &context)
             .map_err(|e| DomainError::Invalid(vec![FieldError::new("body", e.to_string())]))?;
@@ -1459,6 +1613,7 @@ impl Messaging {
             subject,
             html,
             params,
+            language,
             masked: !principal.can_read_pii(),
             sms_characters: sms.units,
             sms_messages: sms.segments,

@@ -3,15 +3,16 @@
 //! became of it; retrying, dead-lettering, guardrails (consent, quiet hours, caps) and the outbox
 //! are the sender's, so that every adapter is held to the same rules; [`guardrails`] decides, at
 //! the moment of sending, whether a message goes now, later or not at all; [`templates`] checks and
-//! renders what it says; [`tracking`] signs its links and open pixel and records what they see;
-//! [`messaging`] keeps each workspace's configured channels (built into adapters by a
-//! [`ChannelFactory`]) and sends its messages: queued with their send job in one transaction
-//! ([`store`]), then at send time held to the guardrails, rendered, handed to the adapter, and
-//! recorded as `Message Sent`, `Failed` or `Blocked`.
+//! renders what it says, and [`library`] keeps templates saved by name; [`tracking`] signs its
+//! links and open pixel and records what they see; [`messaging`] keeps each workspace's configured
+//! channels (built into adapters by a [`ChannelFactory`]) and sends its messages: queued with their
+//! send job in one transaction ([`store`]), then at send time held to the guardrails, rendered,
+//! handed to the adapter, and recorded as `Message Sent`, `Failed` or `Blocked`.
 
 pub mod callbacks;
 mod group;
 pub mod guardrails;
+pub mod library;
 pub mod messaging;
 mod personal_data;
 pub mod store;

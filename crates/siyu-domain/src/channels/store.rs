@@ -125,6 +125,23 @@ pub struct StoredMessage {
     pub sent_at: Option<jiff::Timestamp>,
 }
 
+/// A saved message template as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredTemplate {
+    /// Name, unique in the workspace.
+    pub name: String,
+    /// What operators call it.
+    pub title: String,
+    /// Marketing or transactional.
+    pub class: MessageClass,
+    /// Its text and data (a `MessageContent`, JSON).
+    pub content: String,
+    /// Created.
+    pub created_at: jiff::Timestamp,
+    /// Last changed.
+    pub updated_at: jiff::Timestamp,
+}
+
 /// Which messages a log read returns.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct MessageFilter {
@@ -174,6 +191,15 @@ pub trait MessageStore: Send + Sync {
     async fn channels(&self, ws: WorkspaceId) -> Result<Vec<StoredChannel>, StoreError>;
     /// Deletes a channel; returns whether it existed.
     async fn delete_channel(&self, ws: WorkspaceId, name: &str) -> Result<bool, StoreError>;
+
+    /// Inserts or replaces a saved template.
+    async fn save_template(&self, ws: WorkspaceId, template: &StoredTemplate) -> Result<(), StoreError>;
+    /// Returns a saved template.
+    async fn template(&self, ws: WorkspaceId, name: &str) -> Result<Option<StoredTemplate>, StoreError>;
+    /// Returns every saved template of the workspace, by name.
+    async fn templates(&self, ws: WorkspaceId) -> Result<Vec<StoredTemplate>, StoreError>;
+    /// Deletes a saved template; returns whether it existed.
+    async fn delete_template(&self, ws: WorkspaceId, name: &str) -> Result<bool, StoreError>;
 
     /// Inserts messages and their send jobs in one transaction, each unless the workspace has a
     /// message of its key (then neither it nor its job is added); returns how many were new.

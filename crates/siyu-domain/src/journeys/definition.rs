@@ -4,7 +4,7 @@
 
 use crate::FieldError;
 use crate::channels::guardrails::MessageClass;
-use crate::channels::messaging::MessageContent;
+use crate::channels::messaging::{MessageContent, Translation};
 use jiff::SignedDuration;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -19,6 +19,10 @@ pub const MAX_ARMS: usize = 10;
 pub const MAX_CONDITION_DEPTH: usize = 8;
 /// The longest wait.
 pub const MAX_WAIT_DAYS: i64 = 366;
+
+fn marketing() -> MessageClass {
+    MessageClass::Marketing
+}
 
 /// What starts a customer on a journey.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -188,16 +192,23 @@ pub enum Node {
         /// The arms.
         arms: Vec<Arm>,
     },
-    /// Sends a message on a channel.
+    /// Sends a message on a channel: its own text, or a saved template's.
     Send {
         /// The channel's name.
         channel: String,
-        /// Marketing (held to consent, quiet hours and the cap) or transactional.
+        /// Marketing (held to consent, quiet hours and the cap; the default) or transactional;
+        /// with a saved template, the template's.
+        #[serde(default = "marketing")]
         class: MessageClass,
+        /// A saved template's name: publishing copies its class and text into the version (the
+        /// node then has no text of its own).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        saved_template: Option<String>,
         /// Subject line (e-mail), a template.
         #[serde(default)]
         subject: Option<String>,
         /// Text, a template.
+        #[serde(default)]
         body: String,
         /// HTML (e-mail), a template.
         #[serde(default)]
@@ -213,6 +224,9 @@ pub enum Node {
         /// The registered template's parameters by name, each a template.
         #[serde(default)]
         params: BTreeMap<String, String>,
+        /// The English text, for customers whose language is English.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        en: Option<Translation>,
         /// Then.
         #[serde(default)]
         next: Option<String>,
@@ -301,13 +315,14 @@ impl Node {
     /// What a send node says.
     pub fn content(&self) -> Option<MessageContent> {
         match self {
-            Node::Send { subject, body, html, data, template, params, .. } => Some(MessageContent {
+            Node::Send { subject, body, html, data, template, params, en, .. } => Some(MessageContent {
                 subject: subject.clone(),
                 body: body.clone(),
                 html: html.clone(),
                 data: data.clone(),
                 template: template.clone(),
                 params: params.clone(),
+                en: en.clone(),
             }),
             Node::Webhook { event, data, params, .. } => Some(MessageContent {
                 body: event.clone(),

@@ -353,8 +353,42 @@ impl Journeys {
         Self::view(self.stored(principal.workspace_id(), id).await?)
     }
 
-    /// Checks a definition against the workspace: channels, templates, tags, segments.
-    pub async fn check(&self, ws: WorkspaceId, definition: &Definition) -> DomainResult<Result<(), Vec<FieldError>>> {
+    /// Copies into each send node that names a saved template the template's class and text; a
+    /// node that names one it cannot have is an error at the node (`nodes.welcome.saved_template`).
+    async fn with_templates(&self, ws: WorkspaceId, definition: &mut Definition) -> DomainResult<Vec<FieldError>> {
+        let mut errors = Vec::new();
+        for (id, node) in definition.nodes.iter_mut() {
+            let Node::Send { saved_template: Some(name), .. } = &*node else { continue };
+            let (name, own) = (name.clone(), node.content().unwrap_or_default());
+            let mut found = Vec::new();
+            let (saved_class, content) =
+                self.messaging.with_saved(ws, Some(&name), &format!("nodes.{id}."), own, &mut found).await?;
+            if let (true, Some(saved_class)) = (found.is_empty(), saved_class)
+                && let Node::Send { class, subject, body, html, data, template, params, en, .. } = node
+            {
+                *class = saved_class;
+                (*subject, *body, *html, *data) = (content.subject, content.body, content.html, content.data);
+                (*template, *params, *en) = (content.template, content.params, content.en);
+            } else {
+                // Its class is unknown: the channel is checked only for what every class needs.
+                if let Node::Send { class, .. } = node {
+                    *class = MessageClass::Transactional;
+                }
+                errors.extend(found);
+            }
+        }
+        Ok(errors)
+    }
+
+    /// Checks a definition against the workspace — channels, saved and inline templates, tags,
+    /// segments — and returns it as it would be published (saved templates copied in).
+    pub async fn check(
+        &self,
+        ws: WorkspaceId,
+        definition: &Definition,
+    ) -> DomainResult<Result<Definition, Vec<FieldError>>> {
+        let mut definition = definition.clone();
+        let unresolved = self.with_templates(ws, &mut definition).await?;
         let (mut channels, mut webhooks) = (HashMap::new(), HashMap::new());
         for node in definition.nodes.values() {
             match node {
@@ -381,7 +415,16 @@ impl Journeys {
         };
         let webhook = |name: &str| webhooks.get(name).cloned().flatten();
         let known = Known { channel: &channel, tags: &tags, segments: &segments, content: &content, webhook: &webhook };
-        Ok(definition.check(&known))
+        let mut errors = match definition.check(&known) {
+            Ok(()) => Vec::new(),
+            Err(errors) => errors,
+        };
+        // A node whose saved template is missing has no body: its one problem is the template.
+        let missing: Vec<String> =
+            unresolved.iter().map(|e| e.field.trim_end_matches("saved_template").to_string()).collect();
+        errors.retain(|e| !missing.iter().any(|at| e.field == format!("{at}body")));
+        errors.extend(unresolved);
+        Ok(if errors.is_empty() { Ok(definition) } else { Err(errors) })
     }
 
     /// Checks a definition as publishing would, without saving it (needs `journeys:manage`): every
@@ -390,7 +433,7 @@ impl Journeys {
     pub async fn validate(&self, principal: &Principal, definition: &Definition) -> DomainResult<Vec<FieldError>> {
         principal.require(Permission::JourneysManage)?;
         Ok(match self.check(principal.workspace_id(), definition).await? {
-            Ok(()) => Vec::new(),
+            Ok(_) => Vec::new(),
             Err(errors) => Self::under_definition(errors),
         })
     }
@@ -410,8 +453,14 @@ impl Journeys {
             return Err(DomainError::Conflict(format!("journey {id} is archived")));
         }
         let definition = parse_definition(&stored, &stored.draft)?;
-        self.check(ws, &definition).await?.map_err(|errors| DomainError::Invalid(Self::under_definition(errors)))?;
-        let version = self.store.publish(ws, id, &stored.draft, self.access.now()).await?;
+        let definition = self
+            .check(ws, &definition)
+            .await?
+            .map_err(|errors| DomainError::Invalid(Self::under_definition(errors)))?;
+        // The version holds what it sends: saved templates are copied in, so editing one later
+        // changes nothing a customer already on the journey gets.
+        let published = serde_json::to_string(&definition).map_err(|e| DomainError::internal(e.to_string()))?;
+        let version = self.store.publish(ws, id, &published, self.access.now()).await?;
         self.definitions.lock().expect("definitions").insert((id, version), Arc::new(definition));
         self.access.audit(principal, "journey.publish", &format!("journey:{id}:v{version}")).await?;
         self.reload(ws).await?;

@@ -141,13 +141,15 @@ pub(crate) async fn queue(
     let input = MessageInput {
         channel: "hooks".into(),
         customer_id: to,
-        class,
+        class: Some(class),
+        saved_template: None,
         subject: None,
         body: "{{ customer.traits.name }}，生日快乐".into(),
         html: None,
         data: serde_json::Value::Null,
         template: None,
         params: Default::default(),
+        en: None,
         key: Some(key.into()),
     };
     services.messaging.send(owner, input).await.unwrap().status
@@ -456,13 +458,15 @@ pub(crate) async fn an_sms_reaches_the_customers_phone_with_its_parameters_rende
         let input = MessageInput {
             channel: "sms".into(),
             customer_id: to,
-            class: MessageClass::Marketing,
+            class: Some(MessageClass::Marketing),
+            saved_template: None,
             subject: None,
             body: "{{ customer.traits.name }}，您的积分即将过期".into(),
             html: None,
             data: serde_json::Value::Null,
             template: Some("SMS_2".into()),
             params: [("name".to_string(), "{{ customer.traits.name }}".to_string())].into(),
+            en: None,
             key: Some(key.into()),
         };
         services.messaging.send(&owner, input).await.unwrap();

@@ -4,7 +4,7 @@
 use siyu_domain::channels::guardrails::MessageClass;
 use siyu_domain::channels::store::{
     CapCheck, MessageFilter, MessageStatus, MessageStore, ReceiptOutcome, Reservation, StatusUpdate, StoredChannel,
-    StoredMessage,
+    StoredMessage, StoredTemplate,
 };
 
 const MESSAGE_COLUMNS: &str = "id, key, channel, customer_id, class, content, source, status, guardrail, reason, \
@@ -18,11 +18,7 @@ fn message_row(row: &<Db as sqlx::Database>::Row) -> Result<StoredMessage, Store
         key: get(row, "key")?,
         channel: get(row, "channel")?,
         customer: get::<Option<i64>>(row, "customer_id")?.map(CustomerId),
-        class: match class.as_str() {
-            "marketing" => MessageClass::Marketing,
-            "transactional" => MessageClass::Transactional,
-            other => return Err(corrupt("message class", other)),
-        },
+        class: MessageClass::parse(&class).ok_or_else(|| corrupt("message class", &class))?,
         content: get(row, "content")?,
         source: get(row, "source")?,
         status: MessageStatus::parse(&status).ok_or_else(|| corrupt("message status", &status))?,
@@ -35,6 +31,18 @@ fn message_row(row: &<Db as sqlx::Database>::Row) -> Result<StoredMessage, Store
     })
 }
 
+fn template_row(row: &<Db as sqlx::Database>::Row) -> Result<StoredTemplate, StoreError> {
+    let class: String = get(row, "class")?;
+    Ok(StoredTemplate {
+        name: get(row, "name")?,
+        title: get(row, "title")?,
+        class: MessageClass::parse(&class).ok_or_else(|| corrupt("template class", &class))?,
+        content: get(row, "content")?,
+        created_at: ts(row, "created_at")?,
+        updated_at: ts(row, "updated_at")?,
+    })
+}
+
 fn channel_row(row: &<Db as sqlx::Database>::Row) -> Result<StoredChannel, StoreError> {
     Ok(StoredChannel {
         name: get(row, "name")?,
@@ -44,13 +52,6 @@ fn channel_row(row: &<Db as sqlx::Database>::Row) -> Result<StoredChannel, Store
         created_at: ts(row, "created_at")?,
         updated_at: ts(row, "updated_at")?,
     })
-}
-
-fn class_name(class: MessageClass) -> &'static str {
-    match class {
-        MessageClass::Marketing => "marketing",
-        MessageClass::Transactional => "transactional",
-    }
 }
 
 /// The journey and node a message's source names, kept in columns of their own for the log's
@@ -83,7 +84,7 @@ async fn insert_messages(
                 .push_bind(message.key.clone())
                 .push_bind(message.channel.clone())
                 .push_bind(message.customer.map(|c| c.0))
-                .push_bind(class_name(message.class))
+                .push_bind(message.class.as_str())
                 .push_bind(message.content.clone())
                 .push_bind(message.source.clone())
                 .push_bind(journey)
@@ -237,6 +238,58 @@ impl MessageStore for SqlStore {
     async fn delete_channel(&self, ws: WorkspaceId, name: &str) -> Result<bool, StoreError> {
         let mut tx = self.begin_write().await?;
         let done = sqlx::query("DELETE FROM channels WHERE workspace_id = $1 AND name = $2")
+            .bind(ws.0)
+            .bind(name)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        tx.commit().await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn save_template(&self, ws: WorkspaceId, template: &StoredTemplate) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO message_templates (workspace_id, name, title, class, content, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (workspace_id, name) DO UPDATE SET \
+             title = excluded.title, class = excluded.class, content = excluded.content, \
+             updated_at = excluded.updated_at",
+        )
+        .bind(ws.0)
+        .bind(&template.name)
+        .bind(&template.title)
+        .bind(template.class.as_str())
+        .bind(&template.content)
+        .bind(millis(template.created_at))
+        .bind(millis(template.updated_at))
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        tx.commit().await
+    }
+
+    async fn template(&self, ws: WorkspaceId, name: &str) -> Result<Option<StoredTemplate>, StoreError> {
+        let row = sqlx::query("SELECT * FROM message_templates WHERE workspace_id = $1 AND name = $2")
+            .bind(ws.0)
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
+        row.as_ref().map(template_row).transpose()
+    }
+
+    async fn templates(&self, ws: WorkspaceId) -> Result<Vec<StoredTemplate>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM message_templates WHERE workspace_id = $1 ORDER BY name")
+            .bind(ws.0)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        rows.iter().map(template_row).collect()
+    }
+
+    async fn delete_template(&self, ws: WorkspaceId, name: &str) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let done = sqlx::query("DELETE FROM message_templates WHERE workspace_id = $1 AND name = $2")
             .bind(ws.0)
             .bind(name)
             .execute(&mut *tx)

@@ -1,6 +1,6 @@
 //! `/api/v1/channels/*` and `/api/v1/messages`: a workspace's configured channels (secrets
 //! accepted, never shown), a test message on one, messages queued to customers, and the message
-//! log with its filters.
+//! log with its filters; `/api/v1/templates` the saved templates.
 
 use crate::AppState;
 use crate::extract::{ApiAuth, ApiJson};
@@ -10,6 +10,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use serde::Serialize;
 use siyu_core::CustomerId;
+use siyu_domain::channels::library::{TemplateInput, TemplateView};
 use siyu_domain::channels::messaging::{
     ChannelInput, ChannelView, MAX_PAGE, MessageInput, MessageView, MessagingSettings, Preview, PreviewInput,
     TestMessage, TestOutcome,
@@ -26,6 +27,8 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(test_channel))
         .routes(routes!(list_messages, send_message))
         .routes(routes!(preview_message))
+        .routes(routes!(list_templates))
+        .routes(routes!(get_template, save_template, delete_template))
         .routes(routes!(settings, set_settings))
 }
 
@@ -87,6 +90,60 @@ async fn delete_channel(
     Path(name): Path<String>,
 ) -> Result<StatusCode, Problem> {
     app.services.messaging.delete_channel(&principal, &name).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The saved templates.
+#[derive(Serialize, ToSchema)]
+struct TemplateList {
+    /// Templates by name.
+    items: Vec<TemplateView>,
+}
+
+/// GET /api/v1/templates: the saved templates.
+#[utoipa::path(get, path = "/api/v1/templates", tag = "messages", responses((status = 200, body = TemplateList)))]
+async fn list_templates(
+    State(app): State<AppState>,
+    ApiAuth(principal): ApiAuth,
+) -> Result<Json<TemplateList>, Problem> {
+    Ok(Json(TemplateList { items: app.services.messaging.templates(&principal).await? }))
+}
+
+/// GET /api/v1/templates/{name}: one saved template.
+#[utoipa::path(get, path = "/api/v1/templates/{name}", tag = "messages", params(("name" = String, Path)),
+    responses((status = 200, body = TemplateView), (status = 404, body = Problem)))]
+async fn get_template(
+    State(app): State<AppState>,
+    ApiAuth(principal): ApiAuth,
+    Path(name): Path<String>,
+) -> Result<Json<TemplateView>, Problem> {
+    Ok(Json(app.services.messaging.template(&principal, &name).await?))
+}
+
+/// PUT /api/v1/templates/{name}: saves a template (new, or replacing the one of that name),
+/// checked as a message is; journeys already published keep the copy they were published with.
+#[utoipa::path(put, path = "/api/v1/templates/{name}", tag = "messages", params(("name" = String, Path)),
+    request_body = TemplateInput,
+    responses((status = 200, body = TemplateView), (status = 400, body = Problem), (status = 422, body = Problem)))]
+async fn save_template(
+    State(app): State<AppState>,
+    ApiAuth(principal): ApiAuth,
+    Path(name): Path<String>,
+    ApiJson(input): ApiJson<TemplateInput>,
+) -> Result<Json<TemplateView>, Problem> {
+    Ok(Json(app.services.messaging.save_template(&principal, &name, input).await?))
+}
+
+/// DELETE /api/v1/templates/{name}: deletes a saved template (published journeys keep their copy;
+/// a draft that names it is refused at publish).
+#[utoipa::path(delete, path = "/api/v1/templates/{name}", tag = "messages", params(("name" = String, Path)),
+    responses((status = 204), (status = 404, body = Problem)))]
+async fn delete_template(
+    State(app): State<AppState>,
+    ApiAuth(principal): ApiAuth,
+    Path(name): Path<String>,
+) -> Result<StatusCode, Problem> {
+    app.services.messaging.delete_template(&principal, &name).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -201,6 +201,31 @@ strings! {
     field_template: "服务商模板编号", "Provider's template id";
     field_params: "模板参数（JSON 对象，值为模板）", "Template parameters (JSON object of templates)";
     field_data: "附加数据（JSON）", "Data (JSON)";
+    field_saved_template: "已存模板", "Saved template";
+    field_en_subject: "英文主题（邮件）", "English subject (e-mail)";
+    field_en_body: "英文正文模板（客户语言为英文时使用）", "English text template (for customers whose language is English)";
+    field_en_html: "英文 HTML 模板（邮件）", "English HTML template (e-mail)";
+    nav_templates: "消息模板", "Templates";
+    templates_title: "消息模板", "Message templates";
+    templates_note: "模板写一次，旅程的发送节点和接口发送按标识选用；类别（营销或通知）由模板决定，客户语言为英文时发送英文版本。", "Write a message once and choose it by name from journeys' send nodes and API sends; the template decides its class (marketing or transactional), and customers whose language is English get its English version.";
+    templates_empty: "还没有消息模板。", "No templates yet.";
+    template_new: "新建模板", "New template";
+    template_name: "标识（a-z、0-9、- 和 _）", "Name (a-z, 0-9, - and _)";
+    template_title: "标题", "Title";
+    template_class_note: "营销消息需客户同意，受频次上限和免打扰时段约束；通知类消息立即发送。", "Marketing messages need the customer's consent and keep to the frequency cap and quiet hours; transactional ones go at once.";
+    template_en_section: "英文版本（可选）", "English version (optional)";
+    template_variables: "可用变量：", "Variables:";
+    template_preview_language: "预览语言", "Language";
+    template_customer_language: "按客户语言", "The customer's";
+    template_both_languages: "中文、英文", "Chinese, English";
+    template_zh_only: "仅中文", "Chinese only";
+    template_saved: "模板已保存", "Template saved";
+    template_deleted: "模板已删除", "Template deleted";
+    template_delete: "删除模板", "Delete template";
+    template_delete_confirm: "删除这个模板？已发布的旅程保留各自的副本。", "Delete this template? Published journeys keep their own copies.";
+    col_languages: "语言", "Languages";
+    saved_none: "不使用，在此填写内容", "None: write the message here";
+    saved_note: "发送已存模板的内容，消息类型以模板为准；发布时复制进该版本，之后修改模板不影响已发布的版本。", "Sends the saved template's text, in the template's class; publishing copies it into the version, so later edits to the template leave published versions as they are.";
     field_hook_event: "调用名称（如 crm.lead）", "Call name (crm.lead)";
     field_tag: "标签", "Tag";
     field_trait_key: "属性名", "Trait key";
@@ -966,6 +991,16 @@ impl Text {
 /// templates come first.
 const REASONS_ZH: &[(&str, &str)] = &[
     ("no node {}", "没有节点 {}"),
+    ("no saved template {}", "没有已存模板 {}"),
+    ("a template named {} exists: change it from the list", "已有标识为 {} 的模板，请在列表中修改"),
+    ("must be marketing or transactional", "须为营销或通知"),
+    (
+        "a message that uses a saved template has no text of its own (subject, body, html, template, params, en)",
+        "使用已存模板的消息不能再有自己的内容（主题、正文、HTML、服务商模板、参数、英文）",
+    ),
+    ("the saved template is marketing", "已存模板是营销类"),
+    ("the saved template is transactional", "已存模板是通知类"),
+    ("the workspace has {} templates, the most it keeps", "本工作区已有 {} 个模板，已达上限"),
     ("journey {} is archived", "旅程 {} 已归档"),
     ("must be 16 to 128 letters, digits, - or _", "须为 16 到 128 个字母、数字、- 或 _"),
     ("a channel named {} exists: change it from the list", "已有名为 {} 的渠道，请在列表中修改"),
@@ -1102,6 +1137,8 @@ const REASONS_ZH: &[(&str, &str)] = &[
     ("{} is not a valid mainland mobile number", "{} 不是有效的中国大陆手机号"),
     ("{} is not a valid E.164 number", "{} 不是有效的 E.164 号码"),
     ("note must be 1-4000 characters", "备注须为 1–4000 个字符"),
+    // Last: a template's syntax error, as the template engine words it (quoted, as it is).
+    ("line {}: {}", "第 {} 行模板语法有误：“{}”"),
 ];
 
 /// What a segment parse error says was expected, in Chinese.

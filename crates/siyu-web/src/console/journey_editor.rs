@@ -20,7 +20,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde_json::{Value, json};
 use siyu_domain::access::Permission;
-use siyu_domain::channels::messaging::PreviewInput;
+use siyu_domain::channels::messaging::{Language, PreviewInput, Translation};
 use siyu_domain::journeys::service::JourneyStats;
 use siyu_domain::journeys::store::JourneyStatus;
 use siyu_domain::journeys::{Definition, JourneyInput};
@@ -104,6 +104,7 @@ fn field_words(t: &Text, field: &str) -> String {
         "body" => t.field_body,
         "html" => t.field_html,
         "template" => t.field_template,
+        "saved_template" => t.field_saved_template,
         "params" => t.field_params,
         "data" => t.field_data,
         "tag" => t.field_tag,
@@ -124,7 +125,16 @@ fn field_words(t: &Text, field: &str) -> String {
     match parts.next().unwrap_or_default() {
         "nodes" => match parts.next() {
             Some(id) => {
-                let words: Vec<&str> = parts.map(part).filter(|w| !w.is_empty()).collect();
+                let rest: Vec<&str> = parts.collect();
+                let mut words: Vec<&str> = rest.iter().map(|p| part(p)).filter(|w| !w.is_empty()).collect();
+                // The English text's fields (`en.body`) by their own labels.
+                if rest.first() == Some(&"en") {
+                    words.push(match rest.get(1) {
+                        Some(&"subject") => t.field_en_subject,
+                        Some(&"html") => t.field_en_html,
+                        _ => t.field_en_body,
+                    });
+                }
                 match words.last() {
                     Some(last) => format!("{} {id} · {last}", t.journey_node),
                     None => format!("{} {id}", t.journey_node),
@@ -137,7 +147,16 @@ fn field_words(t: &Text, field: &str) -> String {
         "reentry" => t.journey_reentry.into(),
         "start" => t.journey_start.into(),
         "name" => t.name.into(),
-        _ => t.journey_json.into(),
+        // A preview's fields (`body`, `en.body`): the message's own.
+        "en" => match field {
+            "en.subject" => t.field_en_subject.into(),
+            "en.html" => t.field_en_html.into(),
+            _ => t.field_en_body.into(),
+        },
+        other => match part(other) {
+            "" => t.journey_json.into(),
+            words => words.into(),
+        },
     }
 }
 
@@ -162,11 +181,15 @@ fn parse(text: &str) -> Result<Definition, FieldError> {
 /// tags and segments.
 async fn config(app: &AppState, console: &Console, id: Option<i64>, can_manage: bool) -> Value {
     let t = console.t();
-    let (mut channels, mut tags, mut segments) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut channels, mut tags, mut segments, mut templates) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     if can_manage {
         let principal = &console.principal;
         if let Ok(found) = app.services.messaging.channels(principal).await {
             channels = found.into_iter().map(|c| json!({"name": c.name, "kind": c.kind})).collect();
+        }
+        if let Ok(found) = app.services.messaging.templates(principal).await {
+            templates =
+                found.into_iter().map(|t| json!({"name": t.name, "title": t.title, "class": t.class})).collect();
         }
         if let Ok(found) = app.services.customers.tags(principal).await {
             tags = found.into_iter().map(|tag| tag.name).collect();
@@ -222,6 +245,11 @@ async fn config(app: &AppState, console: &Console, id: Option<i64>, can_manage: 
         field_template,
         field_params,
         field_data,
+        field_saved_template,
+        field_en_subject,
+        field_en_body,
+        saved_none,
+        saved_note,
         field_hook_event,
         field_tag,
         field_trait_key,
@@ -261,7 +289,7 @@ async fn config(app: &AppState, console: &Console, id: Option<i64>, can_manage: 
     );
     json!({
         "id": id, "readonly": !can_manage, "labels": labels,
-        "channels": channels, "tags": tags, "segments": segments,
+        "channels": channels, "tags": tags, "segments": segments, "templates": templates,
     })
 }
 
@@ -559,12 +587,25 @@ pub(crate) async fn preview_message(State(app): State<AppState>, post: Post) -> 
         },
     };
     let optional = |name: &str| Some(form.get(name).to_string()).filter(|s| !s.trim().is_empty());
+    let en = optional("en_body").map(|body| Translation {
+        subject: optional("en_subject"),
+        body,
+        html: optional("en_html"),
+        params: Default::default(),
+    });
     let input = PreviewInput {
         customer_id: siyu_core::CustomerId(customer),
+        saved_template: optional("saved_template"),
         subject: optional("subject"),
         body: form.get("body").to_string(),
         html: optional("html"),
         params,
+        en,
+        language: match form.get("language") {
+            "en" => Some(Language::En),
+            "zh" => Some(Language::Zh),
+            _ => None,
+        },
     };
     match app.services.messaging.preview(&console.principal, &input).await {
         Ok(preview) => Json(json!(preview)).into_response(),

@@ -100,6 +100,10 @@ pub(crate) fn summary(t: &Text, node: &Node) -> String {
             arms.iter().map(|a| format!("{} {}%", a.name, a.percent)).collect::<Vec<_>>().join(" · ")
         }
         // The text quoted (and clipped inside its quotes): the operator's words, not the console's.
+        // A saved template by its name.
+        Node::Send { channel, saved_template: Some(name), .. } => {
+            format!("{channel} · “{}”", clip_to(name, LINE.saturating_sub(channel.chars().count() + 5)))
+        }
         Node::Send { channel, body, .. } => {
             format!("{channel} · “{}”", clip_to(body, LINE.saturating_sub(channel.chars().count() + 5)))
         }

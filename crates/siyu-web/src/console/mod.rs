@@ -6,7 +6,7 @@
 //! the logged-in [`session::Console`] extractor, CSRF-checked [`session::Post`] forms), [`page`]
 //! (layout frame, rendering, error pages), then one module per page: [`login`], [`dashboard`],
 //! [`customers`], [`tags`], [`analytics`], [`journeys`] (journeys and follow-up tasks), [`journey_editor`] (a journey's graph and editor,
-//! drawn by [`journey_graph`]), [`channels`]
+//! drawn by [`journey_graph`]), [`message_templates`] (the template library), [`channels`]
 //! (sending rules and channel tests), [`keys`], [`users`],
 //! [`invitations`] (public accept page). Templates live in
 //! `crates/siyu-web/templates/`.
@@ -22,6 +22,7 @@ mod journey_graph;
 mod journeys;
 mod keys;
 mod login;
+mod message_templates;
 mod models;
 mod page;
 mod segments;
@@ -76,6 +77,11 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/journeys/{id}/status", post(journey_editor::change_status))
         .route("/messages/preview", post(journey_editor::preview_message))
         .route("/messages", get(journeys::list_messages))
+        .route("/templates", get(message_templates::list_templates))
+        .route("/templates/new", get(message_templates::new_template))
+        .route("/templates/save", post(message_templates::save_template))
+        .route("/templates/{name}", get(message_templates::show_template))
+        .route("/templates/{name}/delete", post(message_templates::delete_template))
         .route("/tasks", get(journeys::list_tasks))
         .route("/channels", get(channels::show_channels))
         .route("/channels/settings", post(channels::save_rules))

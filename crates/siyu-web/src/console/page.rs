@@ -109,6 +109,8 @@ impl Chrome {
             "journey_saved" => Some(t.journey_saved),
             "journey_published" => Some(t.journey_published),
             "journey_status" => Some(t.journey_status_changed),
+            "template_saved" => Some(t.template_saved),
+            "template_deleted" => Some(t.template_deleted),
             _ => None,
         };
         self

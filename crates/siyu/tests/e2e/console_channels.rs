@@ -184,3 +184,107 @@ async fn channels_are_added_changed_and_deleted_from_the_console_with_secrets_ne
     assert_eq!(status, 200, "{gone}");
     assert!(gone.contains("渠道已删除") && gone.contains(r#"id="channels-empty""#), "{gone}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn templates_are_written_checked_and_previewed_from_the_console_in_both_languages() {
+    let app = spawn_app(Backend::Sqlite).await.expect("SQLite needs no setup");
+    let (services, owner) = (&app.services, &app.owner);
+    let ws = owner.workspace_id();
+    services.access.add_user(ws, OWNER, "王店长", PASSWORD, Role::Owner).await.unwrap();
+    services.access.add_user(ws, crate::console_support::AGENT, "客服", PASSWORD, Role::CsAgent).await.unwrap();
+    let traits = serde_json::json!({"identities": [{"type": "user_id", "value": "u-t"}],
+        "traits": {"city": "London", "language": "en"}});
+    let customer = services.customers.upsert_customer(owner, serde_json::from_value(traits).unwrap()).await.unwrap();
+
+    for lang in [ZH, EN] {
+        let client = logged_in(&app, OWNER, lang).await;
+        let (status, page) = get(&client, &app, "/templates").await;
+        assert_eq!(status, 200, "{page}");
+        assert!(page.contains(r#"id="templates-empty""#) && page.contains(r#"id="nav-templates""#), "{page}");
+        let (status, form) = get(&client, &app, "/templates/new").await;
+        assert_eq!(status, 200, "{form}");
+        let csrf = csrf_in(&form);
+        // Bad input: each problem beside the form, what was typed kept, nothing saved.
+        let bad = [
+            ("_csrf", csrf.as_str()),
+            ("saved", "0"),
+            ("name", "welcome"),
+            ("title", ""),
+            ("class", "marketing"),
+            ("body", "{{ customer.traits.shoe_size }}"),
+            ("en_body", "Hello {{ customer.traits.city"),
+        ];
+        let (status, refused) = post(&client, &app, "/templates/save", &bad).await;
+        assert_eq!(status, 422, "{refused}");
+        let errors = fragment(&refused, r#"id="template-errors""#, "</ul>");
+        for field in ["title", "body", "en.body"] {
+            assert!(errors.contains(&format!(r#"data-field="{field}""#)), "{field}: {errors}");
+        }
+        assert!(refused.contains("Hello {{ customer.traits.city"), "the form keeps what was typed");
+        assert!(services.messaging.templates(owner).await.unwrap().is_empty(), "nothing saved");
+        // Saved, then listed with its class and languages.
+        let good = [
+            ("_csrf", csrf.as_str()),
+            ("saved", "0"),
+            ("name", "welcome"),
+            ("title", "新客欢迎"),
+            ("class", "marketing"),
+            ("body", "欢迎来自{{ customer.traits.city }}的你"),
+            ("en_body", "Welcome, friend from {{ customer.traits.city }}"),
+        ];
+        let (status, saved) = post(&client, &app, "/templates/save", &good).await;
+        assert_eq!(status, 200, "{saved}");
+        assert!(saved.contains(r#"id="flash""#) && saved.contains(r#"id="template-delete""#), "{saved}");
+        let (_, list) = get(&client, &app, "/templates").await;
+        let table = fragment(&list, r#"id="templates-table""#, "</table>");
+        assert!(table.contains(r#"data-template="welcome""#), "{table}");
+        // The new-template form does not replace a template of the same name.
+        let (status, taken) = post(&client, &app, "/templates/save", &good).await;
+        assert_eq!(status, 422, "{taken}");
+        assert!(fragment(&taken, r#"id="template-errors""#, "</ul>").contains(r#"data-field="name""#), "{taken}");
+        // The live preview: the customer's language (English), or the one picked.
+        let id = customer.id.0.to_string();
+        let preview = |language: &'static str| {
+            vec![
+                ("_csrf", csrf.clone()),
+                ("customer", id.clone()),
+                ("body", good[5].1.to_string()),
+                ("en_body", good[6].1.to_string()),
+                ("language", language.to_string()),
+            ]
+        };
+        let ask = |form: Vec<(&'static str, String)>| {
+            let (client, app) = (&client, &app);
+            async move {
+                let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                let (status, answer) = post(client, app, "/messages/preview", &form).await;
+                assert_eq!(status, 200, "{answer}");
+                serde_json::from_str::<serde_json::Value>(&answer).unwrap()
+            }
+        };
+        assert_eq!(ask(preview("")).await["body"], "Welcome, friend from London");
+        assert_eq!(ask(preview("zh")).await["body"], "欢迎来自London的你");
+        if lang == ZH {
+            assert!(table.contains("营销") && table.contains("中文、英文"), "{table}");
+            for page in [&page, &form, &refused, &list] {
+                let visible = page.replace("Brand", "").replace("welcome", "");
+                let words = crate::console_ux::english_words(&visible);
+                assert!(words.is_empty(), "English in the Chinese page: {words:?}");
+            }
+        } else {
+            assert!(table.contains("Marketing") && table.contains("Chinese, English"), "{table}");
+        }
+        let (status, _) = post(&client, &app, "/templates/welcome/delete", &[("_csrf", &csrf)]).await;
+        assert_eq!(status, 200);
+        assert!(services.messaging.templates(owner).await.unwrap().is_empty(), "deleted");
+    }
+
+    // A customer-service agent neither reads nor writes templates.
+    let agent = logged_in(&app, crate::console_support::AGENT, ZH).await;
+    assert_eq!(get(&agent, &app, "/templates").await.0, 403);
+    let (_, page) = get(&agent, &app, "/customers").await;
+    let csrf = csrf_in(&page);
+    let form = [("_csrf", csrf.as_str()), ("name", "x"), ("title", "x"), ("class", "marketing"), ("body", "x")];
+    assert_eq!(post(&agent, &app, "/templates/save", &form).await.0, 403);
+    assert!(services.messaging.templates(owner).await.unwrap().is_empty());
+}

@@ -250,6 +250,13 @@ async fn an_analyst_sees_a_journey_but_cannot_change_or_check_it() {
 async fn a_journey_is_built_node_by_node_in_chromium_with_a_live_check_and_preview() {
     let app = spawn_app(Backend::Sqlite).await.expect("SQLite needs no setup");
     let customer = seed(&app).await;
+    let template =
+        serde_json::json!({"title": "欢迎", "class": "transactional", "body": "欢迎你，{{ customer.id }} 号客户"});
+    app.services
+        .messaging
+        .save_template(&app.owner, "welcome", serde_json::from_value(template).unwrap())
+        .await
+        .unwrap();
     let browser = Browser::start("journey_editor").await;
     browser.step("login", browser.log_in(&app, OWNER, "/")).await;
     browser
@@ -279,6 +286,14 @@ async fn a_journey_is_built_node_by_node_in_chromium_with_a_live_check_and_previ
         })
         .await;
     browser
+        .step("choose a saved template", async {
+            // The node's own text gives way to the template's, which the preview then renders.
+            browser.click(r#"#node-send_1 select.saved-template option[value="welcome"]"#).await;
+            browser.wait_for_text("#node-send_1 .preview-out .body", &format!("欢迎你，{customer} 号客户")).await;
+            assert_eq!(browser.count("#node-send_1 textarea.body").await, 0);
+        })
+        .await;
+    browser
         .step("connect and publish", async {
             browser.click(r#"#node-task_1 select.outlet option[value="send_1"]"#).await;
             browser.wait_for_text("#journey-problems", "检查通过").await;
@@ -286,6 +301,8 @@ async fn a_journey_is_built_node_by_node_in_chromium_with_a_live_check_and_previ
             let written = browser.find("#journey-definition").await.prop("value").await.unwrap().unwrap_or_default();
             let definition: serde_json::Value = serde_json::from_str(&written).unwrap();
             assert_eq!(definition["nodes"]["task_1"]["next"], "send_1", "{written}");
+            assert_eq!(definition["nodes"]["send_1"]["saved_template"], "welcome", "{written}");
+            assert!(definition["nodes"]["send_1"].get("body").is_none(), "{written}");
             browser.click("#journey-publish").await;
             browser.wait_for_text("#flash", "已发布为新版本").await;
             assert_eq!(browser.text("#journey-status").await, "进行中");
@@ -294,5 +311,13 @@ async fn a_journey_is_built_node_by_node_in_chromium_with_a_live_check_and_previ
     let journeys = app.services.journeys.journeys(&app.owner).await.unwrap();
     let made = journeys.iter().find(|j| j.name == "新客欢迎").expect("the journey was made");
     assert_eq!((made.version, made.draft.nodes.len()), (1, 3));
+    // The version holds the template's text and class, copied when it was published.
+    let version = app.services.stores.journeys.version(app.owner.workspace_id(), made.id, 1).await.unwrap().unwrap();
+    let version: serde_json::Value = serde_json::from_str(&version).unwrap();
+    let send = &version["nodes"]["send_1"];
+    assert_eq!(
+        (send["body"].as_str(), send["class"].as_str()),
+        (Some("欢迎你，{{ customer.id }} 号客户"), Some("transactional"))
+    );
     browser.step("gallery", browser.gallery(&app, &[("journey-editor", &format!("/journeys/{}", made.id))])).await;
 }

@@ -272,6 +272,140 @@ async fn a_journey_is_checked_whole_and_runs_on_the_server(app: TestApp) {
     assert_eq!((status, fields(&problem)), (422, vec!["customer_ids".to_string()]), "{problem}");
 }
 
+/// The message a receiver got under `key`, waiting for it (without sleeping) up to 20 s.
+async fn received(receiver: &Receiver, key: &str) -> serde_json::Value {
+    tokio::time::timeout(std::time::Duration::from_secs(20), async {
+        loop {
+            let notified = receiver.arrived.notified();
+            if let Some((_, body)) = receiver.seen.lock().unwrap().iter().find(|(k, _)| k == key) {
+                return body.clone();
+            }
+            notified.await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("message {key} arrives"))
+}
+
+async fn saved_templates_are_chosen_by_name_in_each_customers_language(app: TestApp) {
+    let (receiver, url) = receiver().await;
+    let key = app.key.clone();
+    let analyst = app.key_with_role(Role::Analyst).await;
+    // No consent channel: only transactional messages may go through it.
+    let channel = serde_json::json!({"kind": "webhook", "settings": {"url": url}, "secrets": {"secret": SECRET}});
+    assert_eq!(app.call("PUT", "/api/v1/channels/hooks", &key, Some(channel)).await.0, 200);
+    let customer = |user: &str, traits: serde_json::Value| serde_json::json!({"identities": [{"type": "user_id", "value": user}], "traits": traits});
+    let (_, zh, _) =
+        app.call("POST", "/api/v1/customers", &key, Some(customer("u-zh", serde_json::json!({"city": "上海"})))).await;
+    let en = serde_json::json!({"city": "London", "language": "en-GB"});
+    let (_, en, _) = app.call("POST", "/api/v1/customers", &key, Some(customer("u-en", en))).await;
+    let (zh, en) = (zh["id"].as_i64().unwrap(), en["id"].as_i64().unwrap());
+
+    // Checked when saved: every problem named, in either language's text; nothing saved.
+    let bad = serde_json::json!({"title": " ", "class": "transactional", "body": "{{ customer.traits.city }}",
+        "en": {"body": "{{ customer.traits.shoe_size }}"}});
+    let (status, problem, _) = app.call("PUT", "/api/v1/templates/shipped", &key, Some(bad)).await;
+    assert_eq!(status, 422, "{problem}");
+    assert_eq!(fields(&problem), ["title", "en.body"], "{problem}");
+    let (status, problem, _) = app
+        .call(
+            "PUT",
+            "/api/v1/templates/Bad%20Name",
+            &key,
+            Some(serde_json::json!({"title": "x", "class": "marketing", "body": "x"})),
+        )
+        .await;
+    assert_eq!((status, fields(&problem)), (422, vec!["name".to_string()]), "{problem}");
+    assert_eq!(app.call("GET", "/api/v1/templates/shipped", &key, None).await.0, 404);
+    let template = |body: &str| {
+        serde_json::json!({"title": "发货通知", "class": "transactional", "body": body,
+            "en": {"body": "Shipped to {{ customer.traits.city }}"}})
+    };
+    let (status, saved, _) =
+        app.call("PUT", "/api/v1/templates/shipped", &key, Some(template("已发往{{ customer.traits.city }}"))).await;
+    assert_eq!((status, saved["class"].as_str()), (200, Some("transactional")), "{saved}");
+    let (status, list, _) = app.call("GET", "/api/v1/templates", &key, None).await;
+    assert_eq!((status, list["items"][0]["name"].as_str()), (200, Some("shipped")), "{list}");
+    assert_eq!(app.call("GET", "/api/v1/templates", &analyst, None).await.0, 403);
+
+    // Sent by name: each customer gets their language; the template's class lets it through a
+    // channel that takes no marketing.
+    let send = |customer: i64, message: &str| serde_json::json!({"channel": "hooks", "customer_id": customer, "saved_template": "shipped", "key": message});
+    assert_eq!(app.call("POST", "/api/v1/messages", &key, Some(send(zh, "t-zh"))).await.0, 202);
+    assert_eq!(app.call("POST", "/api/v1/messages", &key, Some(send(en, "t-en"))).await.0, 202);
+    assert_eq!(received(&receiver, "t-zh").await["body"], "已发往上海");
+    assert_eq!(received(&receiver, "t-en").await["body"], "Shipped to London");
+    // A template and text of its own, a class the template does not have, a template that does not
+    // exist: each refused, naming the field.
+    let mut both = send(zh, "t-x");
+    both["body"] = "hi".into();
+    let (status, problem, _) = app.call("POST", "/api/v1/messages", &key, Some(both)).await;
+    assert_eq!((status, fields(&problem)), (422, vec!["saved_template".to_string()]), "{problem}");
+    let mut marketing = send(zh, "t-x");
+    marketing["class"] = "marketing".into();
+    let (status, problem, _) = app.call("POST", "/api/v1/messages", &key, Some(marketing)).await;
+    assert_eq!((status, fields(&problem)), (422, vec!["class".to_string()]), "{problem}");
+    let mut missing = send(zh, "t-x");
+    missing["saved_template"] = "nope".into();
+    let (status, problem, _) = app.call("POST", "/api/v1/messages", &key, Some(missing)).await;
+    assert_eq!((status, fields(&problem)), (422, vec!["saved_template".to_string()]), "{problem}");
+    let untyped = serde_json::json!({"channel": "hooks", "customer_id": zh, "body": "hi"});
+    let (status, problem, _) = app.call("POST", "/api/v1/messages", &key, Some(untyped)).await;
+    assert_eq!((status, fields(&problem)), (422, vec!["class".to_string()]), "{problem}");
+    // A preview in the customer's language, or the one asked for.
+    let preview = |language: Option<&str>| serde_json::json!({"customer_id": en, "saved_template": "shipped", "language": language});
+    let (status, shown, _) = app.call("POST", "/api/v1/messages/preview", &key, Some(preview(None))).await;
+    assert_eq!(
+        (status, shown["language"].as_str(), shown["body"].as_str()),
+        (200, Some("en"), Some("Shipped to London"))
+    );
+    let (_, shown, _) = app.call("POST", "/api/v1/messages/preview", &key, Some(preview(Some("zh")))).await;
+    assert_eq!(shown["body"], "已发往London", "{shown}");
+
+    // A journey's send node names it: publishing copies it into the version, so a later edit, or
+    // deleting the template, changes nothing that version sends.
+    let journey = serde_json::json!({"name": "发货", "definition": {"trigger": {"type": "api"}, "start": "send", "nodes": {
+        "send": {"type": "send", "channel": "hooks", "saved_template": "shipped"},
+    }}});
+    let (_, journey, _) = app.call("POST", "/api/v1/journeys", &key, Some(journey)).await;
+    let id = journey["id"].as_i64().unwrap();
+    let (status, published, _) = app.call("POST", &format!("/api/v1/journeys/{id}/publish"), &key, None).await;
+    assert_eq!(status, 200, "{published}");
+    assert_eq!(app.call("PUT", "/api/v1/templates/shipped", &key, Some(template("改过的文案"))).await.0, 200);
+    assert_eq!(app.call("DELETE", "/api/v1/templates/shipped", &key, None).await.0, 204);
+    assert_eq!(app.call("DELETE", "/api/v1/templates/shipped", &key, None).await.0, 404);
+    let entries = serde_json::json!({"customer_ids": [zh, en], "key": "ship-1"});
+    let (status, entered, _) = app.call("POST", &format!("/api/v1/journeys/{id}/entries"), &key, Some(entries)).await;
+    assert_eq!((status, entered["entered"].as_i64()), (200, Some(2)), "{entered}");
+    let sent: Vec<String> = tokio::time::timeout(std::time::Duration::from_secs(20), async {
+        loop {
+            let notified = receiver.arrived.notified();
+            let seen = receiver.seen.lock().unwrap().clone();
+            let journey: Vec<String> = seen
+                .iter()
+                .filter(|(k, _)| k.starts_with(&format!("journey:{id}:")))
+                .map(|(_, body)| body["body"].as_str().unwrap_or_default().to_string())
+                .collect();
+            if journey.len() == 2 {
+                return journey;
+            }
+            notified.await;
+        }
+    })
+    .await
+    .expect("the journey's messages arrive");
+    let mut sent = sent;
+    sent.sort();
+    assert_eq!(sent, ["Shipped to London", "已发往上海"]);
+    // Published again, the draft names a template that is gone: refused at the node.
+    let (status, problem, _) = app.call("POST", &format!("/api/v1/journeys/{id}/publish"), &key, None).await;
+    assert_eq!(
+        (status, fields(&problem)),
+        (422, vec!["definition.nodes.send.saved_template".to_string()]),
+        "{problem}"
+    );
+}
+
 async fn a_private_address_is_refused_unless_the_server_allows_it(app: TestApp) {
     let channel = serde_json::json!({
         "kind": "webhook",
@@ -297,6 +431,12 @@ mod sqlite {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn saved_templates_are_chosen_by_name_in_each_customers_language() {
+        let app = super::spawn_app_with(super::Backend::Sqlite, |c| c.channels.allow_private_addresses = true).await;
+        super::saved_templates_are_chosen_by_name_in_each_customers_language(app.unwrap()).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_private_address_is_refused_unless_the_server_allows_it() {
         let app = super::spawn_app_with(super::Backend::Sqlite, |_| {}).await;
         super::a_private_address_is_refused_unless_the_server_allows_it(app.unwrap()).await;
@@ -319,6 +459,15 @@ mod postgres {
             super::spawn_app_with(super::Backend::Postgres, |c| c.channels.allow_private_addresses = true).await
         {
             super::a_journey_is_checked_whole_and_runs_on_the_server(app).await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn saved_templates_are_chosen_by_name_in_each_customers_language() {
+        if let Some(app) =
+            super::spawn_app_with(super::Backend::Postgres, |c| c.channels.allow_private_addresses = true).await
+        {
+            super::saved_templates_are_chosen_by_name_in_each_customers_language(app).await;
         }
     }
 }
