@@ -113,6 +113,15 @@ fn routes() -> Vec<(&'static str, &'static str, Option<Value>, Permission)> {
         ("POST", "/api/v1/channels/{ch}/test", Some(json!({"body": "hi"})), WorkspaceManage),
         ("DELETE", "/api/v1/channels/{ch}", None, WorkspaceManage),
         ("GET", "/api/v1/messages", None, MessagesRead),
+        ("GET", "/api/v1/templates", None, MessagesSend),
+        ("GET", "/api/v1/templates/{tp}", None, MessagesSend),
+        (
+            "PUT",
+            "/api/v1/templates/{tp}",
+            Some(json!({"title": "walk @@", "class": "transactional", "body": "hi {{ customer.id }}"})),
+            JourneysManage,
+        ),
+        ("DELETE", "/api/v1/templates/{tp}", None, JourneysManage),
         ("GET", "/api/v1/messaging/settings", None, MessagesSend),
         (
             "PUT",
@@ -193,6 +202,12 @@ async fn fixture(app: &TestApp, owner_key: &str, template: &str, round: usize) -
         let name = format!("ch-{round}");
         app.call("PUT", &format!("/api/v1/channels/{name}"), owner_key, Some(dry_run_channel())).await;
         path = path.replace("{ch}", &name);
+    }
+    if path.contains("{tp}") {
+        let name = format!("tp-{round}");
+        let template = json!({"title": "模板", "class": "marketing", "body": "您好"});
+        app.call("PUT", &format!("/api/v1/templates/{name}"), owner_key, Some(template)).await;
+        path = path.replace("{tp}", &name);
     }
     if path.contains("{j}") || path.contains("{tk}") {
         let (_, j, _) =
@@ -365,11 +380,17 @@ async fn no_route_crosses_workspaces(app: TestApp) {
         // Objects are made in the test workspace; the other workspace's owner key tries to reach them.
         let path = fixture(&app, &app.key, template, round).await;
         let (status, answer) = send(&app, method, &path, &other_key, body, round).await;
-        let names_an_object =
-            ["{c}", "{t}", "{k}", "{u}", "{s}", "{i}", "{ch}", "{j}", "{tk}"].iter().any(|p| template.contains(p));
-        if method == "PUT" && template.contains("{ch}") {
-            // Channels are named per workspace: the other workspace saves a channel of its own.
+        let names_an_object = ["{c}", "{t}", "{k}", "{u}", "{s}", "{i}", "{ch}", "{j}", "{tk}", "{tp}"]
+            .iter()
+            .any(|p| template.contains(p));
+        if method == "PUT" && (template.contains("{ch}") || template.contains("{tp}")) {
+            // Channels and templates are named per workspace: the other workspace saves one of its
+            // own, and this workspace's is as it was.
             assert!(status < 400, "{method} {path}: {status} {answer}");
+            if template.contains("{tp}") {
+                let (_, ours, _) = app.call("GET", &path, &app.key, None).await;
+                assert_eq!(ours["title"], "模板", "{method} {path} changed this workspace's: {ours}");
+            }
         } else if names_an_object {
             assert_eq!(status, 404, "{method} {path} from another workspace: {answer}");
         } else if method == "GET" {
@@ -406,6 +427,7 @@ fn documented_path(template: &str) -> String {
         .replace("{u}", "{id}")
         .replace("{i}", "{id}")
         .replace("{ch}", "{name}")
+        .replace("{tp}", "{name}")
         .replace("{j}", "{id}")
         .replace("{tk}", "{id}")
         .replace("{s}", "{key}")
