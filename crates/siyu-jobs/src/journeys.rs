@@ -1,8 +1,10 @@
-//! The journeys' step worker: each round claims due entries (under a lease, so several processes
-//! share them) and runs them through `Journeys::run_due`; idle, it sleeps until the next entry is
-//! due, a wake-up (an entry just made here) or a second (entries another process made).
+//! The journeys' workers. The step worker: each round claims due entries (under a lease, so several
+//! processes share them) and runs them through `Journeys::run_due`; idle, it sleeps until the next
+//! entry is due, a wake-up (an entry just made here) or a second (entries another process made).
+//! The entry worker enters the customers triggers fired, giving way to the step worker while it is
+//! behind; the schedule and position workers fire scheduled triggers and save the log position.
 
-use crate::worker::{Backlog, Outcome, WorkError, Worker};
+use crate::worker::{Backlog, Outcome, WorkError, Worker, Yielding};
 use jiff::Timestamp;
 use siyu_domain::journeys::Journeys;
 
@@ -53,6 +55,49 @@ impl Worker for StepWorker {
             return Ok(Outcome::Worked);
         }
         Ok(Outcome::Idle { next_due: self.journeys.next_due().await? })
+    }
+}
+
+/// The most trigger hits the entry worker applies a round.
+pub const ENTER_BATCH: usize = 5000;
+
+/// The `journeys.enter` worker: enters the customers whose events fired a trigger (and ends event
+/// waits, converts goals), [`ENTER_BATCH`] hits a round, run again while hits wait and woken when
+/// one arrives. It gives way to the step worker's backlog: customers already on a journey whose
+/// timers are due go before new ones (entering a million customers at once would make every wait
+/// that ends meanwhile late).
+pub struct EnterWorker {
+    journeys: Journeys,
+    yielding: Yielding,
+}
+
+impl EnterWorker {
+    /// A worker for `journeys`.
+    pub fn new(journeys: Journeys) -> Self {
+        Self { journeys, yielding: Yielding::default() }
+    }
+
+    /// Holds back while `backlog` (the step worker's) is behind, at most
+    /// [`MAX_HOLD`](crate::worker::MAX_HOLD) at a time.
+    pub fn yield_to(mut self, backlog: Backlog) -> Self {
+        self.yielding = Yielding::to(backlog);
+        self
+    }
+}
+
+impl Worker for EnterWorker {
+    fn name(&self) -> String {
+        "journeys.enter".into()
+    }
+
+    async fn run_once(&mut self, now: Timestamp) -> Result<Outcome, WorkError> {
+        if let Some(look) = self.yielding.hold(now) {
+            return Ok(Outcome::Idle { next_due: Some(look) });
+        }
+        Ok(match self.journeys.apply_some_hits(ENTER_BATCH).await? {
+            true => Outcome::Worked,
+            false => Outcome::Idle { next_due: None },
+        })
     }
 }
 

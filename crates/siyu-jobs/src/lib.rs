@@ -22,4 +22,4 @@ pub use every::Every;
 pub use queue::{Failure, Handler, JobWorker};
 pub use runner::{Runner, Wake};
 pub use woken::OnWake;
-pub use worker::{Backlog, Outcome, WorkError, Worker};
+pub use worker::{Backlog, Outcome, WorkError, Worker, Yielding};

@@ -3,7 +3,7 @@
 //! with the reason. A job claimed more often than it may be (its worker died or overran the lease
 //! each time) is buried without running again. A handler that panics fails its job, not the worker.
 
-use crate::worker::{Backlog, Outcome, WorkError, Worker};
+use crate::worker::{Backlog, Outcome, WorkError, Worker, Yielding};
 use async_trait::async_trait;
 use jiff::{SignedDuration, Timestamp};
 use siyu_domain::jobs::{Job, JobStore};
@@ -51,16 +51,8 @@ pub struct JobWorker {
     concurrency: usize,
     poll: std::time::Duration,
     /// Work that goes first: while it is behind, this worker holds back (see [`Self::yield_to`]).
-    yields_to: Option<Backlog>,
-    /// Since when it has held back.
-    held_since: Option<Timestamp>,
+    yielding: Yielding,
 }
-
-/// The longest a worker holds back for work that goes first before it runs one batch anyway (so
-/// that its own work is slowed under sustained load, never stopped).
-pub const MAX_HOLD: SignedDuration = SignedDuration::from_secs(2);
-/// How soon a worker holding back looks again.
-const HOLD_LOOK: SignedDuration = SignedDuration::from_millis(100);
 
 /// How often an idle job worker looks for jobs another process scheduled.
 const POLL: std::time::Duration = std::time::Duration::from_secs(1);
@@ -85,15 +77,14 @@ impl JobWorker {
             batch: batch.max(1),
             concurrency: 1,
             poll: POLL,
-            yields_to: None,
-            held_since: None,
+            yielding: Yielding::default(),
         }
     }
 
     /// Holds back new batches while `backlog` says the work that goes first is behind, at most
-    /// [`MAX_HOLD`] at a time; the batch in progress finishes.
+    /// [`MAX_HOLD`](crate::worker::MAX_HOLD) at a time; the batch in progress finishes.
     pub fn yield_to(mut self, backlog: Backlog) -> Self {
-        self.yields_to = Some(backlog);
+        self.yielding = Yielding::to(backlog);
         self
     }
 
@@ -179,13 +170,9 @@ impl Worker for JobWorker {
     }
 
     async fn run_once(&mut self, now: Timestamp) -> Result<Outcome, WorkError> {
-        if self.yields_to.as_ref().is_some_and(Backlog::is_behind) {
-            let since = *self.held_since.get_or_insert(now);
-            if now.duration_since(since) < MAX_HOLD {
-                return Ok(Outcome::Idle { next_due: now.checked_add(HOLD_LOOK).ok() });
-            }
+        if let Some(look) = self.yielding.hold(now) {
+            return Ok(Outcome::Idle { next_due: Some(look) });
         }
-        self.held_since = None;
         let until = now.checked_add(self.lease).unwrap_or(Timestamp::MAX);
         let jobs = self.store.claim(&self.kinds, &self.owner, now, until, self.batch).await?;
         if jobs.is_empty() {

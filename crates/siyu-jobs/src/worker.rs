@@ -1,6 +1,6 @@
 //! The worker trait: one round of background work as of an instant.
 
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -79,5 +79,58 @@ impl Backlog {
     /// Whether the worker said it is behind.
     pub fn is_behind(&self) -> bool {
         self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// The longest a worker holds back for work that goes first before it runs one round anyway (so
+/// that its own work is slowed under sustained load, never stopped).
+pub const MAX_HOLD: SignedDuration = SignedDuration::from_secs(2);
+/// How soon a worker holding back looks again.
+const HOLD_LOOK: SignedDuration = SignedDuration::from_millis(100);
+
+/// A worker's giving way to a [`Backlog`]: it holds back while the backlog is behind, at most
+/// [`MAX_HOLD`] at a time.
+#[derive(Clone, Debug, Default)]
+pub struct Yielding {
+    backlog: Option<Backlog>,
+    held_since: Option<Timestamp>,
+}
+
+impl Yielding {
+    /// Gives way to `backlog`.
+    pub fn to(backlog: Backlog) -> Self {
+        Self { backlog: Some(backlog), held_since: None }
+    }
+
+    /// Whether the worker holds back at `now`: `Some(when it looks again)`, or `None` (it runs a
+    /// round: the backlog is not behind, or it has held back [`MAX_HOLD`] already).
+    pub fn hold(&mut self, now: Timestamp) -> Option<Timestamp> {
+        if self.backlog.as_ref().is_some_and(Backlog::is_behind) {
+            let since = *self.held_since.get_or_insert(now);
+            if now.duration_since(since) < MAX_HOLD {
+                return Some(now.checked_add(HOLD_LOOK).unwrap_or(now));
+            }
+        }
+        self.held_since = None;
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_worker_gives_way_while_the_backlog_is_behind_at_most_its_limit() {
+        let at = |ms: i64| Timestamp::UNIX_EPOCH.checked_add(SignedDuration::from_millis(ms)).unwrap();
+        let backlog = Backlog::default();
+        let mut yielding = Yielding::to(backlog.clone());
+        assert_eq!(yielding.hold(at(0)), None, "not behind: it runs");
+        backlog.set(true);
+        assert_eq!(yielding.hold(at(0)), Some(at(100)));
+        assert_eq!(yielding.hold(at(1_999)), Some(at(2_099)));
+        assert_eq!(yielding.hold(at(2_000)), None, "held its limit: one round runs");
+        assert_eq!(yielding.hold(at(2_001)), Some(at(2_101)), "then it holds again");
+        assert_eq!(Yielding::default().hold(at(0)), None, "a worker that yields to nothing runs");
     }
 }

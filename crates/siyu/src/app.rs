@@ -191,11 +191,7 @@ pub fn spawn_send_worker(runner: &mut Runner, services: &Services, steps: siyu_j
 /// `journeys.schedule` (fires broadcasts and anniversaries when their occurrence comes) and
 /// `journeys.position` (the triggers' durable position in the event log, read from after a crash).
 pub fn spawn_journey_workers(runner: &mut Runner, services: &Services, backlog: siyu_jobs::Backlog) {
-    let journeys = services.journeys.clone();
-    let enter = OnWake::new("journeys.enter", move || {
-        let journeys = journeys.clone();
-        async move { Ok(journeys.apply_hits().await?) }
-    });
+    let enter = siyu_jobs::journeys::EnterWorker::new(services.journeys.clone()).yield_to(backlog.clone());
     runner.spawn_woken(enter, services.journeys.enter_wake().into());
     let owner = format!("{}-{}-journeys", std::process::id(), services.now().as_nanosecond());
     let step = siyu_jobs::journeys::StepWorker::new(services.journeys.clone(), owner, siyu_jobs::journeys::STEP_BATCH)

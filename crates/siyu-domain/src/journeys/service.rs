@@ -80,6 +80,22 @@ pub struct JourneyStats {
     /// A scheduled trigger's latest occurrences that fired (newest first, up to 20), with how many
     /// customers each entered.
     pub firings: Vec<Firing>,
+    /// When these counts were made (a request reads the last counts while newer ones are made).
+    #[schema(value_type = String, format = DateTime)]
+    pub counted_at: jiff::Timestamp,
+}
+
+/// How long a journey's counts are shown before a request that reads them starts a new count.
+pub const STATS_FRESH: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Journeys' counts as last made, and whether a newer count is being made.
+#[derive(Default)]
+pub(crate) struct StatsCache(HashMap<(WorkspaceId, i64), Counted>);
+
+struct Counted {
+    at: std::time::Instant,
+    stats: JourneyStats,
+    counting: bool,
 }
 
 /// An occurrence of a scheduled trigger that fired.
@@ -160,7 +176,7 @@ pub(crate) enum Hit {
 /// Published definitions by (journey, version).
 type Definitions = HashMap<(i64, i64), Arc<Definition>>;
 /// Trigger hits waiting for the entry worker, and how many were dropped.
-type Pending = (Vec<(WorkspaceId, Hit)>, u64);
+type Pending = (std::collections::VecDeque<(WorkspaceId, Hit)>, u64);
 
 /// The triggers' positions in the event log ([`super::position`]).
 #[derive(Default)]
@@ -196,6 +212,8 @@ pub struct Journeys {
     schedule_wake: Arc<tokio::sync::Notify>,
     /// What the step worker measured: node executions, and (when asked) each wait's lateness.
     pub(crate) probe: Arc<Probe>,
+    /// Each journey's counts as last made (they scan its entries and messages).
+    stats_cache: Arc<Mutex<StatsCache>>,
 }
 
 /// What the step worker measured, for benchmarks and operators.
@@ -253,6 +271,7 @@ impl Journeys {
             schedule_wake: Arc::default(),
             positions: Arc::default(),
             probe: Arc::default(),
+            stats_cache: Arc::default(),
         }
     }
 
@@ -623,12 +642,21 @@ impl Journeys {
         NewEvent::recorded(customer, name, properties, self.access.now())
     }
 
-    /// Enters the customers whose events fired a trigger and converts those who reached a goal
-    /// (the entry worker's round); returns whether there was anything to do.
+    /// Enters the customers whose events fired a trigger and converts those who reached a goal;
+    /// returns whether there was anything to do.
     pub async fn apply_hits(&self) -> DomainResult<bool> {
+        self.apply_some_hits(usize::MAX).await
+    }
+
+    /// The entry worker's round: applies the oldest `limit` hits waiting (a trigger that fires for
+    /// a million customers enters them a batch a round, so that the step worker's timers can go
+    /// first between rounds); returns whether there was anything to do.
+    pub async fn apply_some_hits(&self, limit: usize) -> DomainResult<bool> {
         let (hits, dropped) = {
             let mut pending = self.pending.lock().expect("pending hits");
-            (std::mem::take(&mut pending.0), std::mem::take(&mut pending.1))
+            let take = limit.min(pending.0.len());
+            let taken: Vec<_> = pending.0.drain(..take).collect();
+            (taken, std::mem::take(&mut pending.1))
         };
         if dropped > 0 {
             tracing::warn!(
@@ -688,13 +716,70 @@ impl Journeys {
         Ok(())
     }
 
-    /// A journey's counts (needs `analytics:read`).
+    /// A journey's counts (needs `analytics:read`), as last made: counts older than
+    /// [`STATS_FRESH`] are shown while a new count is made in the background, so the journey
+    /// list, its page and the editor's live check never wait for a scan of a large journey (only
+    /// the first request after a start does).
     pub async fn stats(&self, principal: &Principal, id: i64) -> DomainResult<JourneyStats> {
         principal.require(Permission::AnalyticsRead)?;
         let ws = principal.workspace_id();
         self.stored(ws, id).await?;
+        let (shown, recount) = {
+            let mut cache = self.stats_cache.lock().expect("stats cache");
+            match cache.0.get_mut(&(ws, id)) {
+                Some(counted) => {
+                    let stale = counted.at.elapsed() >= STATS_FRESH && !counted.counting;
+                    counted.counting |= stale;
+                    (Some(counted.stats.clone()), stale)
+                }
+                None => (None, false),
+            }
+        };
+        let Some(stats) = shown else {
+            // Nothing counted yet: this request waits for the first count.
+            return self.recount(ws, id).await;
+        };
+        if recount {
+            let journeys = self.clone();
+            tokio::spawn(async move {
+                if let Err(error) = journeys.recount(ws, id).await {
+                    tracing::warn!(journey = id, error = %error.chain(), "the journey's counts were not made");
+                }
+            });
+        }
+        Ok(stats)
+    }
+
+    /// Counts a journey now and keeps the counts for the requests that follow.
+    async fn recount(&self, ws: WorkspaceId, id: i64) -> DomainResult<JourneyStats> {
+        let counted = self.count(ws, id).await;
+        let mut cache = self.stats_cache.lock().expect("stats cache");
+        match &counted {
+            Ok(stats) => {
+                let entry = Counted { at: std::time::Instant::now(), stats: stats.clone(), counting: false };
+                cache.0.insert((ws, id), entry);
+            }
+            Err(_) => {
+                if let Some(entry) = cache.0.get_mut(&(ws, id)) {
+                    entry.counting = false;
+                }
+            }
+        }
+        counted
+    }
+
+    /// A journey's counts as they are now (needs `analytics:read`): they scan its entries and
+    /// messages, so requests read [`Self::stats`] instead; for benchmarks and tests.
+    pub async fn stats_now(&self, principal: &Principal, id: i64) -> DomainResult<JourneyStats> {
+        principal.require(Permission::AnalyticsRead)?;
+        let ws = principal.workspace_id();
+        self.stored(ws, id).await?;
+        self.recount(ws, id).await
+    }
+
+    async fn count(&self, ws: WorkspaceId, id: i64) -> DomainResult<JourneyStats> {
         let counts = self.store.counts(ws, id).await?;
-        let mut stats = JourneyStats::default();
+        let mut stats = JourneyStats { counted_at: self.access.now(), ..JourneyStats::default() };
         for (_, node, outcome, n) in counts.nodes {
             *stats.nodes.entry(node).or_default().entry(outcome).or_default() += n;
         }

@@ -13,8 +13,8 @@ use siyu_domain::access::Principal;
 use siyu_domain::events::{EventKind, NewEvent};
 use siyu_domain::journeys::JourneyInput;
 use siyu_domain::journeys::store::{EntryState, JourneyStatus};
-use siyu_jobs::journeys::StepWorker;
-use siyu_jobs::{Outcome, Worker};
+use siyu_jobs::journeys::{EnterWorker, StepWorker};
+use siyu_jobs::{Backlog, Outcome, Worker};
 
 fn event(customer: CustomerId, name: &str, id: &str, at: jiff::Timestamp) -> NewEvent {
     NewEvent {
@@ -80,7 +80,16 @@ pub(crate) async fn a_journey_waits_branches_sends_once_and_converts(f: Fixture)
     free.properties = r#"{"plan":"free"}"#.into();
     signups.push(free);
     services.events.append_events(&owner, &signups).await.unwrap();
-    assert!(journeys.apply_hits().await.unwrap());
+    // The entry worker gives way while the step worker is behind (at most its limit), then enters.
+    let behind = Backlog::default();
+    behind.set(true);
+    let mut enter = EnterWorker::new(services.journeys.clone()).yield_to(behind.clone());
+    let look = now.checked_add(SignedDuration::from_millis(100)).unwrap();
+    assert_eq!(enter.run_once(now).await.unwrap(), Outcome::Idle { next_due: Some(look) });
+    assert!(journeys.customer_entries(&owner, fan).await.unwrap().is_empty(), "held back");
+    behind.set(false);
+    assert_eq!(enter.run_once(now).await.unwrap(), Outcome::Worked);
+    assert_eq!(enter.run_once(now).await.unwrap(), Outcome::Idle { next_due: None }, "nothing left");
     // All three start waiting a day; the buyer orders meanwhile and converts.
     assert_eq!(steps.run_once(now).await.unwrap(), Outcome::Worked);
     let tomorrow = now.checked_add(SignedDuration::from_hours(24)).unwrap();
@@ -120,6 +129,12 @@ pub(crate) async fn a_journey_waits_branches_sends_once_and_converts(f: Fixture)
     let late = customer(&services, &owner, "+8613900000004", true).await;
     journeys.enter_customers(&owner, id, &[late], "late-1").await.unwrap();
     assert_eq!(journeys.enter_customers(&owner, id, &[late], "late-1").await.unwrap(), 0, "the same key once");
+    // Requests read the counts last made (fresh or not, never waiting for a new scan); a count
+    // made now holds the new entry, and requests read it from then on.
+    let shown = journeys.stats(&owner, id).await.unwrap();
+    assert_eq!((shown.entries.get("active"), shown.counted_at), (None, stats.counted_at));
+    assert_eq!(journeys.stats_now(&owner, id).await.unwrap().entries.get("active"), Some(&1));
+    assert_eq!(journeys.stats(&owner, id).await.unwrap().entries.get("active"), Some(&1));
     steps.run_once(tomorrow).await.unwrap();
     journeys.set_status(&owner, id, JourneyStatus::Paused).await.unwrap();
     let mut input = welcome();

@@ -246,7 +246,7 @@ async fn a_worker_yielding_to_a_backlog_holds_back_at_most_its_limit(f: Fixture)
     assert_eq!(worker.run_once(at(2)).await.unwrap(), look(at(2)));
     assert!(recorder.ran().is_empty());
     // Held for the longest it may be: one batch goes anyway, then it holds again.
-    let limit = at(1).checked_add(siyu_jobs::queue::MAX_HOLD).unwrap();
+    let limit = at(1).checked_add(siyu_jobs::worker::MAX_HOLD).unwrap();
     assert_eq!(worker.run_once(limit).await.unwrap(), Outcome::Worked);
     assert_eq!(recorder.ran().len(), 1);
     assert_eq!(worker.run_once(limit).await.unwrap(), look(limit));

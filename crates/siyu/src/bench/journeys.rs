@@ -403,7 +403,7 @@ async fn measured_run(
             bar.set_position(delivered);
             if delivered >= consented || last_stats.elapsed() >= Duration::from_secs(30) {
                 last_stats = Instant::now();
-                let stats = services.journeys.stats(owner, id).await?;
+                let stats = services.journeys.stats_now(owner, id).await?;
                 let done = stats.entries.get("done").copied().unwrap_or(0) as u64;
                 let send = stats.nodes.get("send").cloned().unwrap_or_default();
                 let settled =
