@@ -23,29 +23,18 @@ pub struct StepWorker {
     owner: String,
     batch: usize,
     backlog: Backlog,
-    late: Backlog,
 }
 
 impl StepWorker {
     /// A worker claiming as `owner` (unique per process: the lease holder), `batch` entries a round.
     pub fn new(journeys: Journeys, owner: impl Into<String>, batch: usize) -> Self {
-        let (backlog, late) = (Backlog::default(), Backlog::default());
-        Self { journeys, owner: owner.into(), batch: batch.max(1), backlog, late }
+        Self { journeys, owner: owner.into(), batch: batch.max(1), backlog: Backlog::default() }
     }
 
     /// Says in `backlog` whether it is behind (a round took a whole batch, or ran entries more
     /// than [`BEHIND`] late), so that the send worker can give way meanwhile.
     pub fn reports(mut self, backlog: Backlog) -> Self {
         self.backlog = backlog;
-        self
-    }
-
-    /// Says in `late` whether its last round ran entries more than [`BEHIND`] late, so that the
-    /// entry worker gives way meanwhile: customers already on a journey go before new ones. (A
-    /// full batch alone says nothing to it: while a cohort enters, each round takes a whole batch
-    /// of first steps on time.)
-    pub fn reports_late(mut self, late: Backlog) -> Self {
-        self.late = late;
         self
     }
 }
@@ -62,7 +51,6 @@ impl Worker for StepWorker {
     async fn run_once(&mut self, now: Timestamp) -> Result<Outcome, WorkError> {
         let round = self.journeys.run_due(&self.owner, now, self.batch).await?;
         self.backlog.set(round.claimed >= self.batch || round.late > BEHIND);
-        self.late.set(round.late > BEHIND);
         if round.claimed > 0 {
             return Ok(Outcome::Worked);
         }
@@ -77,7 +65,7 @@ pub const ENTER_BATCH: usize = 5000;
 /// waits, converts goals), [`ENTER_BATCH`] hits a round, run again while hits wait and woken when
 /// one arrives. It gives way to the step worker's backlog: customers already on a journey whose
 /// timers are due go before new ones (entering a million customers at once would make every wait
-/// that ends meanwhile late). Its backlog is the step worker's lateness ([`StepWorker::reports_late`]).
+/// that ends meanwhile late).
 pub struct EnterWorker {
     journeys: Journeys,
     yielding: Yielding,

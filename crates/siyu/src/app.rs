@@ -191,13 +191,11 @@ pub fn spawn_send_worker(runner: &mut Runner, services: &Services, steps: siyu_j
 /// `journeys.schedule` (fires broadcasts and anniversaries when their occurrence comes) and
 /// `journeys.position` (the triggers' durable position in the event log, read from after a crash).
 pub fn spawn_journey_workers(runner: &mut Runner, services: &Services, backlog: siyu_jobs::Backlog) {
-    let late = siyu_jobs::Backlog::default();
-    let enter = siyu_jobs::journeys::EnterWorker::new(services.journeys.clone()).yield_to(late.clone());
+    let enter = siyu_jobs::journeys::EnterWorker::new(services.journeys.clone()).yield_to(backlog.clone());
     runner.spawn_woken(enter, services.journeys.enter_wake().into());
     let owner = format!("{}-{}-journeys", std::process::id(), services.now().as_nanosecond());
     let step = siyu_jobs::journeys::StepWorker::new(services.journeys.clone(), owner, siyu_jobs::journeys::STEP_BATCH)
-        .reports(backlog)
-        .reports_late(late);
+        .reports(backlog);
     runner.spawn_woken(step, services.journeys.step_wake().into());
     let schedule = siyu_jobs::journeys::ScheduleWorker::new(services.journeys.clone());
     runner.spawn_woken(schedule, services.journeys.schedule_wake().into());
