@@ -3,13 +3,17 @@
 //! Triggers, goals and event waits hear appended events on the in-memory feed. Each workspace
 //! with active journeys also keeps a position in its event log (`journey_positions`): the
 //! `journeys.position` worker saves, every few seconds, the log's checkpoint it read on its
-//! previous round — every event before it was published to the feed by then and its hits applied
-//! before the save — and at start (or when hits were dropped because too many waited) reads the
+//! previous round, or an older one — every event before it was published to the feed by then, and
+//! the save waits until the hits queued by then are applied (the entry worker paces them) — and at start (or when hits were dropped because too many waited) reads the
 //! log from the saved position and applies what those events hit. Entries are keyed by the
 //! triggering event, so an event heard twice — on the feed and again from the log — enters a
 //! customer once; an event is only a trigger for a journey that was active when it arrived.
 
-use super::service::{Heard, Journeys, hits_of, trigger_key};
+use super::service::{Heard, Journeys, Read, hits_of, trigger_key};
+
+/// The most checkpoints a workspace keeps waiting for their hits to be applied (a newer one is not
+/// kept meanwhile: an older one is saved instead, and a crash reads a little more of the log).
+const MAX_READY: usize = 64;
 use crate::error::DomainResult;
 use siyu_core::WorkspaceId;
 
@@ -52,8 +56,9 @@ impl Journeys {
     }
 
     /// The position worker's round: replays the workspaces that need it (the first round after
-    /// start, those whose hits were dropped), applies the waiting hits, then saves for each
-    /// workspace with active journeys the checkpoint read on the previous round and reads the next.
+    /// start, those whose hits were dropped), then saves for each workspace with active journeys
+    /// the newest checkpoint read on an earlier round whose hits the entry worker has applied, and
+    /// reads the next.
     pub async fn save_positions(&self) -> DomainResult<()> {
         let workspaces: Vec<WorkspaceId> = self
             .live
@@ -74,15 +79,40 @@ impl Journeys {
         for ws in &replay {
             self.replay(*ws).await?;
         }
-        self.apply_hits().await?;
+        // The entry worker applies hits at its own pace (it gives way to due timers): a checkpoint
+        // is saved once the hits queued before it are applied, not before.
+        let (queued, applied) = {
+            let pending = self.pending.lock().expect("pending hits");
+            (pending.queued, pending.applied)
+        };
         let now = self.access.now();
         for ws in workspaces {
             let current = self.events.log_checkpoint(ws).await?;
-            let previous = self.positions.lock().expect("positions").read.insert(ws, current);
-            if let Some(previous) = previous
+            let save = {
+                let mut positions = self.positions.lock().expect("positions");
+                match positions.read.get_mut(&ws) {
+                    None => {
+                        positions.read.insert(ws, Read { last: current, ready: Default::default() });
+                        None
+                    }
+                    Some(read) => {
+                        // Every event before the last round's checkpoint has been heard by now.
+                        let last = std::mem::replace(&mut read.last, current);
+                        if read.ready.len() < MAX_READY {
+                            read.ready.push_back((last, queued));
+                        }
+                        let mut save = None;
+                        while read.ready.front().is_some_and(|(_, needed)| *needed <= applied) {
+                            save = read.ready.pop_front().map(|(checkpoint, _)| checkpoint);
+                        }
+                        save
+                    }
+                }
+            };
+            if let Some(checkpoint) = save
                 && !replay.contains(&ws)
             {
-                self.store.set_trigger_position(ws, &previous, now).await?;
+                self.store.set_trigger_position(ws, &checkpoint, now).await?;
             }
         }
         Ok(())

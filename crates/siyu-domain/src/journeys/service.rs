@@ -175,14 +175,33 @@ pub(crate) enum Hit {
 
 /// Published definitions by (journey, version).
 type Definitions = HashMap<(i64, i64), Arc<Definition>>;
-/// Trigger hits waiting for the entry worker, and how many were dropped.
-type Pending = (std::collections::VecDeque<(WorkspaceId, Hit)>, u64);
+/// Trigger hits waiting for the entry worker.
+#[derive(Default)]
+pub(crate) struct Pending {
+    hits: std::collections::VecDeque<(WorkspaceId, Hit)>,
+    /// Dropped because too many waited (since the last round reported them).
+    dropped: u64,
+    /// Hits ever queued, and how many of them (the oldest, in order) were applied: a position is
+    /// saved only once the hits queued before it are applied.
+    pub(crate) queued: u64,
+    pub(crate) applied: u64,
+}
+
+/// A workspace's log checkpoints as the position worker read them.
+#[derive(Default)]
+pub(crate) struct Read {
+    /// The checkpoint read on the last round (its events' hits are queued by the next).
+    pub(crate) last: String,
+    /// Older checkpoints whose events' hits are all queued, oldest first, each with how many hits
+    /// had been queued by then: one is saved once that many are applied.
+    pub(crate) ready: std::collections::VecDeque<(String, u64)>,
+}
 
 /// The triggers' positions in the event log ([`super::position`]).
 #[derive(Default)]
 pub(crate) struct Positions {
-    /// Each workspace's log checkpoint as read on the position worker's last round.
-    pub(crate) read: HashMap<WorkspaceId, String>,
+    /// Each workspace's log checkpoints as read by the position worker.
+    pub(crate) read: HashMap<WorkspaceId, Read>,
     /// Workspaces whose hits were dropped: their events are read again from the saved position.
     pub(crate) replay: std::collections::BTreeSet<WorkspaceId>,
 }
@@ -201,7 +220,7 @@ pub struct Journeys {
     /// Each workspace's active journeys (a workspace not here has none).
     pub(crate) live: Arc<Mutex<HashMap<WorkspaceId, Arc<Vec<Live>>>>>,
     /// Hits waiting for the entry worker, and how many were dropped because too many waited.
-    pending: Arc<Mutex<Pending>>,
+    pub(crate) pending: Arc<Mutex<Pending>>,
     /// The triggers' positions in the event log.
     pub(crate) positions: Arc<Mutex<Positions>>,
     /// Wakes the entry worker.
@@ -654,9 +673,9 @@ impl Journeys {
     pub async fn apply_some_hits(&self, limit: usize) -> DomainResult<bool> {
         let (hits, dropped) = {
             let mut pending = self.pending.lock().expect("pending hits");
-            let take = limit.min(pending.0.len());
-            let taken: Vec<_> = pending.0.drain(..take).collect();
-            (taken, std::mem::take(&mut pending.1))
+            let take = limit.min(pending.hits.len());
+            let taken: Vec<_> = pending.hits.drain(..take).collect();
+            (taken, std::mem::take(&mut pending.dropped))
         };
         if dropped > 0 {
             tracing::warn!(
@@ -667,8 +686,14 @@ impl Journeys {
         if hits.is_empty() {
             return Ok(false);
         }
-        self.apply(hits).await?;
-        Ok(true)
+        let (count, workspaces): (u64, BTreeSet<WorkspaceId>) = (hits.len() as u64, hits.iter().map(|h| h.0).collect());
+        let applied = self.apply(hits).await;
+        if applied.is_err() {
+            // Lost with the error: their workspaces read the log again from the saved position.
+            self.positions.lock().expect("positions").replay.extend(workspaces);
+        }
+        self.pending.lock().expect("pending hits").applied += count;
+        applied.map(|()| true)
     }
 
     /// Applies hits: event waits ended, goals converted, customers entered.
@@ -837,13 +862,14 @@ impl Journeys {
         }
         {
             let mut pending = self.pending.lock().expect("pending hits");
-            let room = MAX_PENDING.saturating_sub(pending.0.len());
+            let room = MAX_PENDING.saturating_sub(pending.hits.len());
             let dropped = hits.len().saturating_sub(room);
-            pending.1 += dropped as u64;
+            pending.dropped += dropped as u64;
+            pending.queued += (hits.len() - dropped) as u64;
             if dropped > 0 {
                 self.positions.lock().expect("positions").replay.insert(ws);
             }
-            pending.0.extend(hits.into_iter().take(room).map(|hit| (ws, hit)));
+            pending.hits.extend(hits.into_iter().take(room).map(|hit| (ws, hit)));
         }
         self.enter_wake.notify_one();
     }

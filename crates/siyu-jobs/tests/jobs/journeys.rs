@@ -396,6 +396,19 @@ pub(crate) async fn a_trigger_no_process_heard_is_read_again_from_the_log(f: Fix
     journeys.save_positions().await.unwrap();
     journeys.save_positions().await.unwrap();
     assert_eq!((entries(heard).await, entries(lost).await, entries(old).await), (1, 1, 0));
+
+    // The entry worker paces what it applies: no position is saved past a hit still waiting.
+    let saved = services.stores.journeys.trigger_position(ws).await.unwrap();
+    let waiting = customer(&services, &owner, "+8613600000004", true).await;
+    services.events.append_events(&owner, &[event(waiting, "Signed Up", "su-waiting", start())]).await.unwrap();
+    journeys.save_positions().await.unwrap();
+    journeys.save_positions().await.unwrap();
+    assert_eq!(services.stores.journeys.trigger_position(ws).await.unwrap(), saved, "not past a waiting hit");
+    assert_eq!(entries(waiting).await, 0);
+    journeys.apply_hits().await.unwrap();
+    journeys.save_positions().await.unwrap();
+    assert_ne!(services.stores.journeys.trigger_position(ws).await.unwrap(), saved, "saved once it is applied");
+    assert_eq!(entries(waiting).await, 1);
 }
 
 fn welcome_without_tag() -> JourneyInput {
