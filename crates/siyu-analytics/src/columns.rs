@@ -246,8 +246,11 @@ impl EventColumns {
 /// Magic number of the serialised form.
 const SNAPSHOT_MAGIC: &[u8; 8] = b"SIYUIDX2";
 
-fn put_slice<T: Copy>(out: &mut Vec<u8>, values: &[T], bytes: impl Fn(T) -> Vec<u8>) {
+/// Writes `values` (their count, then each one's `N` bytes) with no allocation per value: a
+/// snapshot holds tens of millions of them.
+fn put_slice<T: Copy, const N: usize>(out: &mut Vec<u8>, values: &[T], bytes: impl Fn(T) -> [u8; N]) {
     out.extend_from_slice(&(values.len() as u64).to_le_bytes());
+    out.reserve(values.len() * N);
     for v in values {
         out.extend_from_slice(&bytes(*v));
     }
@@ -279,23 +282,36 @@ impl Reader<'_> {
 impl EventColumns {
     /// Returns the columns (and the workspace's event names and properties) as bytes, for a snapshot file.
     pub fn to_bytes(&self, names: &EventNames, props: &PropTable) -> Vec<u8> {
-        let mut out = Vec::with_capacity(64 + self.heap_bytes());
+        let mut table = Vec::new();
+        props.write(&mut table);
+        self.to_bytes_with(names, &table)
+    }
+
+    /// [`EventColumns::to_bytes`] with the property table already written by [`PropTable::write`]
+    /// (so that a caller holds the table's lock only while it writes the table, not the columns).
+    pub fn to_bytes_with(&self, names: &EventNames, props_table: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(64 + self.heap_bytes() + props_table.len());
         out.extend_from_slice(SNAPSHOT_MAGIC);
         out.extend_from_slice(&(names.names.len() as u64).to_le_bytes());
         for name in &names.names {
             out.extend_from_slice(&(name.len() as u64).to_le_bytes());
             out.extend_from_slice(name.as_bytes());
         }
-        put_slice(&mut out, &self.customers, |v| v.to_le_bytes().to_vec());
-        put_slice(&mut out, &self.starts, |v| v.to_le_bytes().to_vec());
-        put_slice(&mut out, &self.ts_us, |v| v.to_le_bytes().to_vec());
-        put_slice(&mut out, &self.events, |v| v.to_le_bytes().to_vec());
-        put_slice(&mut out, &self.props, |v| v.to_le_bytes().to_vec());
-        put_slice(&mut out, &self.order_starts, |v| v.to_le_bytes().to_vec());
-        put_slice(&mut out, &self.orders, |o| [o.ts_us.to_le_bytes(), o.cents.to_le_bytes()].concat());
+        put_slice(&mut out, &self.customers, |v| v.to_le_bytes());
+        put_slice(&mut out, &self.starts, |v| v.to_le_bytes());
+        put_slice(&mut out, &self.ts_us, |v| v.to_le_bytes());
+        put_slice(&mut out, &self.events, |v| v.to_le_bytes());
+        put_slice(&mut out, &self.props, |v| v.to_le_bytes());
+        put_slice(&mut out, &self.order_starts, |v| v.to_le_bytes());
+        put_slice(&mut out, &self.orders, |o| {
+            let mut bytes = [0u8; 16];
+            bytes[..8].copy_from_slice(&o.ts_us.to_le_bytes());
+            bytes[8..].copy_from_slice(&o.cents.to_le_bytes());
+            bytes
+        });
         out.extend_from_slice(&self.min_ts_us.to_le_bytes());
         out.extend_from_slice(&self.max_ts_us.to_le_bytes());
-        props.write(&mut out);
+        out.extend_from_slice(props_table);
         out
     }
 

@@ -434,11 +434,11 @@ struct SnapshotMeta {
     unindexed: u64,
 }
 
-fn snapshot_bytes(meta: &SnapshotMeta, columns: &EventColumns, names: &EventNames, props: &PropTable) -> Vec<u8> {
+fn snapshot_bytes(meta: &SnapshotMeta, columns: &EventColumns, names: &EventNames, props_table: &[u8]) -> Vec<u8> {
     let header = serde_json::to_vec(meta).expect("snapshot metadata serialises");
     let mut bytes = (header.len() as u32).to_le_bytes().to_vec();
     bytes.extend_from_slice(&header);
-    bytes.extend_from_slice(&columns.to_bytes(names, props));
+    bytes.extend_from_slice(&columns.to_bytes_with(names, props_table));
     bytes
 }
 
@@ -528,15 +528,18 @@ impl Events {
                 return false;
             }
         };
-        let bytes = tokio::task::spawn_blocking(move || {
-            let props = props.read().expect("property table lock is never poisoned");
-            data_key.seal_bytes(&snapshot_bytes(&meta, &base, &names, &props), SNAPSHOT_CONTEXT)
+        let bytes = crate::background::run("snapshot", move || {
+            // Every append takes the table's write lock: it is held only while the table is
+            // written, not the columns (hundreds of MiB).
+            let mut table = Vec::new();
+            props.read().expect("property table lock is never poisoned").write(&mut table);
+            data_key.seal_bytes(&snapshot_bytes(&meta, &base, &names, &table), SNAPSHOT_CONTEXT)
         })
         .await;
         let saved = match bytes {
-            Ok(Ok(bytes)) => self.store.save_snapshot(ws, bytes).await.map_err(|e| e.to_string()),
-            Ok(Err(e)) => Err(e.to_string()),
-            Err(e) => Err(e.to_string()),
+            Some(Ok(bytes)) => self.store.save_snapshot(ws, bytes).await.map_err(|e| e.to_string()),
+            Some(Err(e)) => Err(e.to_string()),
+            None => Err("the snapshot's writer failed".to_string()),
         };
         if let Err(error) = &saved {
             tracing::warn!(workspace = ws.0, %error, "could not save the analytics index snapshot");
@@ -625,7 +628,7 @@ impl Events {
             }
             (state.base.clone(), state.tail_prefix(taken), state.base_version)
         };
-        let folded = tokio::task::spawn_blocking(move || {
+        let folded = crate::background::run("fold", move || {
             let mut builder = EventColumnsBuilder::with_capacity(events.len());
             for event in events {
                 builder.push(event);
@@ -646,7 +649,7 @@ impl Events {
         let to_save = {
             let mut state = live.write().await;
             let mut to_save = None;
-            if let Ok(folded) = folded
+            if let Some(folded) = folded
                 && state.generation == generation
                 && state.base_version == version
                 && !state.is_stale()

@@ -319,7 +319,10 @@ impl JourneyStore for SqlStore {
         query.push_bind(owner.to_string()).push(", lease_until = ").push_bind(millis(lease_until));
         query.push(" WHERE id IN (SELECT id FROM journey_entries WHERE state = 'active' AND due_at <= ").push_bind(now);
         query.push(" AND (lease_until IS NULL OR lease_until <= ").push_bind(now);
-        query.push(") AND journey_id IN (SELECT id FROM journeys WHERE status = 'active')");
+        // `+journey_id`: no index on the journey (SQLite would otherwise read every active entry of
+        // the journey and sort them, a cost that grows with the journey; the due index gives the
+        // oldest first and stops at the limit).
+        query.push(") AND +journey_id IN (SELECT id FROM journeys WHERE status = 'active')");
         query.push(" ORDER BY due_at, id LIMIT ").push_bind(i64::try_from(limit).unwrap_or(i64::MAX));
         query.push(SKIP_LOCKED).push(") RETURNING ").push(ENTRY_COLUMNS);
         let mut tx = self.begin_urgent_write().await?;
@@ -331,11 +334,12 @@ impl JourneyStore for SqlStore {
     }
 
     async fn next_entry_due(&self) -> Result<Option<jiff::Timestamp>, StoreError> {
+        // The oldest in the due index's order, not `MIN(due_at)` with a filter (which reads them all).
         let due: Option<i64> = sqlx::query_scalar(
-            "SELECT MIN(due_at) FROM journey_entries WHERE state = 'active' \
-             AND journey_id IN (SELECT id FROM journeys WHERE status = 'active')",
+            "SELECT due_at FROM journey_entries WHERE state = 'active' \
+             AND +journey_id IN (SELECT id FROM journeys WHERE status = 'active') ORDER BY due_at LIMIT 1",
         )
-        .fetch_one(&self.pool)
+        .fetch_optional(&self.pool)
         .await
         .map_err(db_err)?;
         Ok(due.map(siyu_core::clock::from_millis))
