@@ -6,20 +6,27 @@
 /// scheduler to prefer everything else, not so much that the work starves under steady load.
 const NICE: i32 = 10;
 
-/// Runs `work` on a new thread named `name` at a lower priority; its result, or `None` if it
-/// panicked (or no thread could be started).
-pub async fn run<T: Send + 'static>(name: &str, work: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+/// Runs `work` on a new thread named `name` at a lower priority: its result, or what went wrong
+/// (the panic's message, or why no thread could be started).
+pub async fn run<T: Send + 'static>(name: &str, work: impl FnOnce() -> T + Send + 'static) -> Result<T, String> {
     let (done, result) = tokio::sync::oneshot::channel();
     let started = std::thread::Builder::new().name(format!("siyu-{name}")).spawn(move || {
         lower_priority();
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)).map_err(|payload| {
+            let text = payload
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "no message".to_string());
+            format!("panicked: {text}")
+        });
         // A dropped receiver (the caller gave up) leaves nothing to tell.
-        let _ = done.send(work());
+        let _ = done.send(outcome);
     });
-    if let Err(error) = started {
-        tracing::warn!(%error, name, "could not start a background thread");
-        return None;
+    match started {
+        Ok(_) => result.await.map_err(|_| "the thread ended without an answer".to_string())?,
+        Err(error) => Err(format!("could not start a thread: {error}")),
     }
-    result.await.ok()
 }
 
 /// This thread's id (on Linux a thread has its own nice value, set through it).
@@ -45,14 +52,16 @@ fn lower_priority() {}
 #[cfg(test)]
 mod tests {
     #[tokio::test]
-    async fn work_runs_at_a_lower_priority_and_a_panic_is_none() {
+    async fn work_runs_at_a_lower_priority_and_a_panic_is_told() {
         #[cfg(target_os = "linux")]
         {
             let nice = super::run("test", || rustix::process::getpriority_process(super::this_thread())).await;
-            let nice = nice.and_then(Result::ok).expect("the thread's priority");
+            let nice = nice.expect("the thread").expect("the thread's priority");
             assert!(nice >= super::NICE, "nice {nice}");
         }
-        assert_eq!(super::run("test", || 7).await, Some(7));
-        assert_eq!(super::run("test", || -> u8 { panic!("on purpose") }).await, None);
+        assert_eq!(super::run("test", || 7).await, Ok(7));
+        assert_eq!(super::run("test", || -> u8 { panic!("on purpose") }).await, Err("panicked: on purpose".into()));
+        let n = 3;
+        assert_eq!(super::run("test", move || -> u8 { panic!("{n} apples") }).await, Err("panicked: 3 apples".into()));
     }
 }

@@ -537,9 +537,9 @@ impl Events {
         })
         .await;
         let saved = match bytes {
-            Some(Ok(bytes)) => self.store.save_snapshot(ws, bytes).await.map_err(|e| e.to_string()),
-            Some(Err(e)) => Err(e.to_string()),
-            None => Err("the snapshot's writer failed".to_string()),
+            Ok(Ok(bytes)) => self.store.save_snapshot(ws, bytes).await.map_err(|e| e.to_string()),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(failed) => Err(format!("the snapshot's writer failed: {failed}")),
         };
         if let Err(error) = &saved {
             tracing::warn!(workspace = ws.0, %error, "could not save the analytics index snapshot");
@@ -644,7 +644,9 @@ impl Events {
                 }
             })
         })
-        .await;
+        .await
+        .inspect_err(|error| tracing::warn!(workspace = ws.0, %error, "the analytics fold failed"))
+        .ok();
         let mut replaced = None;
         let to_save = {
             let mut state = live.write().await;

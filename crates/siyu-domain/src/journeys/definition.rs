@@ -383,6 +383,17 @@ pub struct Definition {
     pub reentry: Reentry,
 }
 
+/// A journey's first wait, as [`Definition::first_wait`] finds it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FirstWait {
+    /// How long it waits.
+    pub wait: SignedDuration,
+    /// Node executions of the step that starts the customer (the wait's included).
+    pub start_cost: u64,
+    /// The most node executions of the step that ends the wait (the wait's included).
+    pub end_cost: u64,
+}
+
 /// Reads a duration: a whole number and `m`, `h`, `d` or `w` (`30m`, `3d`), from 1 minute to
 /// [`MAX_WAIT_DAYS`].
 pub fn parse_duration(text: &str) -> Option<SignedDuration> {
@@ -623,6 +634,59 @@ impl Definition {
         if errors.is_empty() { Ok(()) } else { Err(errors) }
     }
 
+    /// The journey's first wait when every customer reaches it the same way: a `wait` of a
+    /// duration with no branch, split or other wait before it. Paced starts ([`super::pace`])
+    /// use it to foresee when a cohort's waits end and how much work each end brings.
+    pub fn first_wait(&self) -> Option<FirstWait> {
+        let mut id = self.start.as_str();
+        for before in 1..=super::engine::MAX_STEPS as u64 {
+            let node = self.nodes.get(id)?;
+            match node {
+                Node::Wait { duration, next } => {
+                    let after = next.as_deref().map_or(0, |next| self.longest_run(next, &mut BTreeMap::new(), 0));
+                    return Some(FirstWait {
+                        wait: parse_duration(duration)?,
+                        start_cost: before,
+                        end_cost: 1 + after,
+                    });
+                }
+                Node::Send { next, .. }
+                | Node::Webhook { next, .. }
+                | Node::AddTag { next, .. }
+                | Node::RemoveTag { next, .. }
+                | Node::SetTrait { next, .. }
+                | Node::Task { next, .. } => id = next.as_deref()?,
+                _ => return None,
+            }
+        }
+        None
+    }
+
+    /// The most nodes a step starting at `id` executes: up to and with the next waiting node, or
+    /// to the end (each node's answer kept in `memo`; no deeper than a step goes).
+    fn longest_run<'a>(&'a self, id: &'a str, memo: &mut BTreeMap<&'a str, u64>, depth: usize) -> u64 {
+        if depth >= super::engine::MAX_STEPS {
+            return 0;
+        }
+        if let Some(known) = memo.get(id) {
+            return *known;
+        }
+        let Some(node) = self.nodes.get(id) else { return 0 };
+        let longest = if node.waits() {
+            1
+        } else {
+            let mut deepest = 0;
+            for (_, target) in node.outlets() {
+                if let Some(target) = target {
+                    deepest = deepest.max(self.longest_run(target, memo, depth + 1));
+                }
+            }
+            1 + deepest
+        };
+        memo.insert(id, longest);
+        longest
+    }
+
     /// Every node reachable from the start; no cycle without a wait on it. Every link must lead to
     /// a node.
     fn check_graph(&self, errors: &mut Vec<FieldError>) {
@@ -747,6 +811,26 @@ mod tests {
             "b": {"type": "remove_tag", "tag": "vip", "next": "a"},
         }));
         assert_eq!(known_check(&d).unwrap_err(), ["nodes.a"]);
+    }
+
+    #[test]
+    fn the_first_wait_is_found_with_what_its_end_runs() {
+        let journey = definition(serde_json::json!({
+            "tag": {"type": "add_tag", "tag": "vip", "next": "wait"},
+            "wait": {"type": "wait", "duration": "2h", "next": "check"},
+            "check": {"type": "branch", "condition": {"segment": "dormant"}, "yes": "send", "no": "end"},
+            "send": {"type": "send", "channel": "hooks", "body": "hi", "next": "later"},
+            "later": {"type": "wait", "duration": "1d", "next": "end"},
+            "end": {"type": "exit"},
+        }));
+        let journey = Definition { start: "tag".into(), ..journey };
+        let found = journey.first_wait().expect("a first wait");
+        assert_eq!(found.wait, SignedDuration::from_hours(2));
+        // tag + wait; then wait, check, send, later (the no side: wait, check, end).
+        assert_eq!((found.start_cost, found.end_cost), (2, 4));
+        // A branch before the first wait: customers do not all reach it.
+        let branching = Definition { start: "check".into(), ..journey.clone() };
+        assert_eq!(branching.first_wait(), None);
     }
 
     #[test]

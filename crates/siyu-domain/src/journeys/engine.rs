@@ -27,7 +27,7 @@ use std::sync::Arc;
 /// How long a claimed batch is held before another process may take it.
 pub const LEASE: SignedDuration = SignedDuration::from_secs(120);
 /// The most nodes one entry runs in one claim (a graph's cycles all wait, so this is a guard).
-const MAX_STEPS: usize = 64;
+pub(crate) const MAX_STEPS: usize = 64;
 
 /// What a round of the step worker did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -147,6 +147,7 @@ impl Journeys {
         for (ws, entries) in by_workspace {
             round.executions += self.run_workspace(ws, owner, entries, now).await?;
         }
+        self.pace.observe(round.claimed, round.executions, started.elapsed());
         if round.claimed > 0 {
             tracing::debug!(
                 claimed = round.claimed,

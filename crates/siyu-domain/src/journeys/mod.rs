@@ -15,10 +15,13 @@
 //! `Exited` for segment triggers, the goal event for conversions) and enter customers by the
 //! triggering event's id, so the same event enters a customer once; [`position`] keeps their
 //! durable position in the event log and reads the log again from it after a crash. Broadcasts and anniversaries
-//! are fired by [`schedule`] at their occurrences, each occurrence entering a customer once.
+//! are fired by [`schedule`] at their occurrences, each occurrence entering a customer once. A cohort
+//! entered at once starts in [`pace`]d slots, so that its waits end no faster than the step worker
+//! ends them.
 
 pub mod definition;
 pub mod engine;
+pub mod pace;
 mod personal_data;
 pub mod position;
 pub mod schedule;

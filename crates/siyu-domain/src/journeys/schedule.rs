@@ -210,8 +210,10 @@ impl Journeys {
             _ => return Ok(0),
         };
         let trigger_key = format!("schedule:{}", occurrence.as_second());
-        let entries: Vec<NewEntry> =
-            customers.into_iter().map(|customer| NewEntry { customer, trigger_key: trigger_key.clone() }).collect();
+        let entries: Vec<NewEntry> = customers
+            .into_iter()
+            .map(|customer| NewEntry { customer, trigger_key: trigger_key.clone(), start_at: None })
+            .collect();
         self.enter(ws, journey.id, &journey.definition, &entries).await
     }
 }

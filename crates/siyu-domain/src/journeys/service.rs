@@ -4,6 +4,7 @@
 //! into entries and conversions.
 
 use super::definition::{Definition, Known, Node, Reentry, Trigger};
+use super::pace::Pace;
 use super::store::{EntryRule, JourneyStatus, JourneyStore, NewEntry, StoredEntry, StoredJourney, StoredTask};
 use crate::FieldError;
 use crate::access::{Access, Permission, Principal};
@@ -17,7 +18,7 @@ use crate::segments::Segments;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use siyu_core::{CustomerId, WorkspaceId};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use utoipa::ToSchema;
 
@@ -231,6 +232,8 @@ pub struct Journeys {
     schedule_wake: Arc<tokio::sync::Notify>,
     /// What the step worker measured: node executions, and (when asked) each wait's lateness.
     pub(crate) probe: Arc<Probe>,
+    /// The start slots promised to cohorts and the step worker's speed ([`super::pace`]).
+    pub(crate) pace: Arc<Pace>,
     /// Each journey's counts as last made (they scan its entries and messages).
     stats_cache: Arc<Mutex<StatsCache>>,
 }
@@ -240,6 +243,8 @@ pub struct Journeys {
 pub struct Probe {
     /// Node executions written.
     pub executions: std::sync::atomic::AtomicU64,
+    /// The latest start slot given to a customer of a cohort, in Unix milliseconds (0: none yet).
+    pub last_start_ms: std::sync::atomic::AtomicI64,
     /// How late each ended wait ran, in microseconds, while recording.
     lateness_us: Mutex<Option<Vec<i64>>>,
 }
@@ -290,6 +295,7 @@ impl Journeys {
             schedule_wake: Arc::default(),
             positions: Arc::default(),
             probe: Arc::default(),
+            pace: Arc::default(),
             stats_cache: Arc::default(),
         }
     }
@@ -308,6 +314,11 @@ impl Journeys {
     /// What the step worker measured.
     pub fn probe(&self) -> Arc<Probe> {
         self.probe.clone()
+    }
+
+    /// The start slots promised to cohorts and the step worker's speed.
+    pub fn pace(&self) -> Arc<Pace> {
+        self.pace.clone()
     }
 
     /// What wakes the step worker.
@@ -611,7 +622,7 @@ impl Journeys {
         let mut errors = Vec::new();
         for (i, customer) in customers.iter().enumerate() {
             match self.customers.stores.customers.resolve(ws, *customer).await? {
-                Some(id) => live.push(NewEntry { customer: id, trigger_key: format!("api:{key}") }),
+                Some(id) => live.push(NewEntry { customer: id, trigger_key: format!("api:{key}"), start_at: None }),
                 None => errors.push(FieldError::new(format!("customer_ids.{i}"), format!("no customer {customer}"))),
             }
         }
@@ -625,7 +636,8 @@ impl Journeys {
     }
 
     /// Enters customers on a journey under its re-entry policy, records `Journey Entered` for each
-    /// new entry and wakes the step worker; returns how many entered.
+    /// new entry and wakes the step worker; returns how many entered. Several customers entered
+    /// at once whose first wait is known start in paced slots ([`super::pace`]).
     pub(crate) async fn enter(
         &self,
         ws: WorkspaceId,
@@ -641,9 +653,26 @@ impl Journeys {
                 now.checked_sub(jiff::SignedDuration::from_hours(24 * i64::from(days))).unwrap_or(jiff::Timestamp::MIN),
             ),
         };
+        let first_wait = if entries.len() > 1 { definition.first_wait() } else { None };
+        let paced: Option<Vec<NewEntry>> = first_wait.map(|first| {
+            let cost = first.start_cost + first.end_cost;
+            let slots = self.pace.starts(now, first.wait, cost, entries.len());
+            if let Some(last) = slots.last() {
+                self.probe.last_start_ms.fetch_max(last.as_millisecond(), std::sync::atomic::Ordering::Relaxed);
+            }
+            entries.iter().zip(slots).map(|(entry, slot)| NewEntry { start_at: Some(slot), ..entry.clone() }).collect()
+        });
+        let entries = paced.as_deref().unwrap_or(entries);
         let mut entered = Vec::new();
         for chunk in entries.chunks(5_000) {
             entered.extend(self.store.enter(ws, id, chunk, rule, now).await?);
+        }
+        if let Some(first) = first_wait {
+            // Slots of customers kept out (and of a customer named twice) are given back.
+            let mut on: HashSet<CustomerId> = entered.iter().map(|(_, customer)| *customer).collect();
+            let unused: Vec<jiff::Timestamp> =
+                entries.iter().filter(|e| !on.remove(&e.customer)).filter_map(|e| e.start_at).collect();
+            self.pace.release(&unused, first.wait, first.start_cost + first.end_cost);
         }
         if !entered.is_empty() {
             self.step_wake.notify_one();
@@ -703,9 +732,11 @@ impl Journeys {
         let mut seen: BTreeMap<(WorkspaceId, i64, i64, String), Vec<CustomerId>> = BTreeMap::new();
         for (ws, hit) in hits {
             match hit {
-                Hit::Enter { journey, customer, key } => {
-                    enters.entry((ws, journey)).or_default().push(NewEntry { customer, trigger_key: key })
-                }
+                Hit::Enter { journey, customer, key } => enters.entry((ws, journey)).or_default().push(NewEntry {
+                    customer,
+                    trigger_key: key,
+                    start_at: None,
+                }),
                 Hit::Goal { journey, customer } => goals.entry((ws, journey)).or_default().push(customer),
                 Hit::Event { journey, version, node, customer } => {
                     seen.entry((ws, journey, version, node)).or_default().push(customer)

@@ -126,6 +126,8 @@ pub struct NewEntry {
     /// What started it, unique per journey and customer (the triggering event's id, or the API
     /// call's key): the same trigger enters once.
     pub trigger_key: String,
+    /// When its first step runs (its paced start slot); now when `None`.
+    pub start_at: Option<jiff::Timestamp>,
 }
 
 /// When a customer may enter again, as the store applies it.

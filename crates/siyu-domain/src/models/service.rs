@@ -513,8 +513,8 @@ impl Models {
             p.error = None;
         });
         let (fitting, gate) = (computed.clone(), self.computed.fit_gate.clone());
-        if crate::background::run("ltv-fit", move || fitting.fit_ltv(&gate)).await.is_none() {
-            computed.finish_ltv(Err("the fit failed".to_string()), 0.0);
+        if let Err(failed) = crate::background::run("ltv-fit", move || fitting.fit_ltv(&gate)).await {
+            computed.finish_ltv(Err(format!("the fit failed: {failed}")), 0.0);
         }
         Ok(computed)
     }

@@ -532,3 +532,80 @@ pub(crate) async fn each_reentry_policy_lets_a_customer_in_again_only_when_it_sa
     finish(&mut steps, f.clock.now()).await;
     assert_eq!(enter("k4").await, [0, 2, 2]);
 }
+
+/// A cohort entered at once starts in paced slots: no more customers start in a second than the
+/// step worker's measured speed lets their waits end in a second, so the waits end on time; slots
+/// of customers the re-entry policy keeps out are given back.
+pub(crate) async fn a_large_cohort_starts_in_paced_slots_so_its_waits_end_on_time(f: Fixture) {
+    use siyu_core::clock::Clock as _;
+    let (services, owner) = services(&f, "http://127.0.0.1:9/unused", false).await;
+    let journeys = &services.journeys;
+    let input: JourneyInput = serde_json::from_value(serde_json::json!({
+        "name": "新品",
+        "definition": {
+            "trigger": {"type": "api"},
+            "start": "wait",
+            "nodes": {"wait": {"type": "wait", "duration": "1m", "next": "end"}, "end": {"type": "exit"}},
+        }
+    }))
+    .unwrap();
+    let id = journeys.create(&owner, &input).await.unwrap().id;
+    journeys.publish(&owner, id).await.unwrap();
+    let inputs: Vec<siyu_domain::customers::CustomerInput> = (0..1_000)
+        .map(|i| {
+            serde_json::from_value(
+                serde_json::json!({"identities": [{"type": "phone", "value": format!("+86139{i:08}")}]}),
+            )
+            .unwrap()
+        })
+        .collect();
+    let customers: Vec<CustomerId> = services
+        .customers
+        .upsert_customers(&owner, inputs, "test", "")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.unwrap().id)
+        .collect();
+    // The step worker was measured at 2,000 executions a second: a second holds 2,000 (the
+    // floor); each customer costs 3 (the wait's start; its end: the wait and the exit).
+    let pace = journeys.pace();
+    pace.observe(5_000, 2_000, std::time::Duration::from_secs(1));
+    let t0 = f.clock.now();
+    assert_eq!(journeys.enter_customers(&owner, id, &customers, "launch").await.unwrap(), 1_000);
+    let probe = journeys.probe();
+    let last = probe.last_start_ms.load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(last, t0.as_millisecond() + 1_000, "the last slot is a second on");
+
+    let mut steps = StepWorker::new(journeys.clone(), "node-a", 1_000);
+    async fn finish(steps: &mut StepWorker, now: jiff::Timestamp) {
+        while steps.run_once(now).await.unwrap() == Outcome::Worked {}
+    }
+    let entries = |state: &'static str| {
+        let (journeys, owner) = (journeys.clone(), owner.clone());
+        async move { journeys.stats_now(&owner, id).await.unwrap().entries.get(state).copied().unwrap_or(0) }
+    };
+    let waiting = |journeys: &siyu_domain::journeys::Journeys, owner: &Principal| {
+        let (journeys, owner) = (journeys.clone(), owner.clone());
+        async move { journeys.stats_now(&owner, id).await.unwrap().nodes["wait"].get("entered").copied().unwrap_or(0) }
+    };
+    // 666 start now (666 × 3 = 1,998), the other 334 a second later.
+    finish(&mut steps, t0).await;
+    assert_eq!(waiting(journeys, &owner).await, 666);
+    f.clock.advance(SignedDuration::from_secs(1));
+    finish(&mut steps, f.clock.now()).await;
+    assert_eq!(waiting(journeys, &owner).await, 1_000);
+    // Each wait lasts its minute from its own start: 666 end at 60 s, the rest at 61 s.
+    f.clock.advance(SignedDuration::from_secs(59));
+    finish(&mut steps, f.clock.now()).await;
+    assert_eq!(entries("done").await, 666);
+    f.clock.advance(SignedDuration::from_secs(1));
+    finish(&mut steps, f.clock.now()).await;
+    assert_eq!(entries("done").await, 1_000);
+
+    // Entered again, nobody gets in (never twice): the slots handed out are given back, so the
+    // second now holds nothing (a customer as costly as a whole second still starts in it).
+    let now = f.clock.now();
+    assert_eq!(journeys.enter_customers(&owner, id, &customers, "again").await.unwrap(), 0);
+    assert_eq!(pace.starts(now, SignedDuration::from_mins(1), pace.budget(), 1), vec![now]);
+}

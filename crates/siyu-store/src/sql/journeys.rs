@@ -285,7 +285,7 @@ impl JourneyStore for SqlStore {
                     .push_bind(start.clone())
                     .push_bind(0i64)
                     .push_bind("active")
-                    .push_bind(millis(now))
+                    .push_bind(millis(entry.start_at.unwrap_or(now)))
                     .push_bind(0i64)
                     .push_bind(millis(now))
                     .push_bind(millis(now));

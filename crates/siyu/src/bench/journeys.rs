@@ -386,6 +386,7 @@ async fn measured_run(
     let ingest = tokio::spawn(paced_ingest(url, key, rate, users, run.to_string(), stop.clone()));
 
     let started = Instant::now();
+    let started_ms = SystemClock.now().as_millisecond();
     services.segments.save_segment(owner, &segment("cohort", "trait.cohort = \"bench\""), true).await?;
     let consented = count - count.div_ceil(NO_CONSENT_EVERY);
     let bar = indicatif::ProgressBar::new(consented).with_message("messages delivered");
@@ -453,6 +454,10 @@ async fn measured_run(
         started.elapsed().as_secs_f64(),
         acknowledged as f64 / ingest_started.elapsed().as_secs_f64()
     );
+    let last_start = probe.last_start_ms.load(Ordering::Relaxed);
+    if last_start > 0 {
+        println!("first steps paced over {:.1} s", (last_start - started_ms).max(0) as f64 / 1000.0);
+    }
     println!("executions_per_s {executions_per_s:.0}");
     let at = |q: f64| late.get(((late.len().saturating_sub(1)) as f64 * q).round() as usize).copied().unwrap_or(0);
     println!("lateness_p99_ms {:.0}", at(0.99) as f64 / 1000.0);

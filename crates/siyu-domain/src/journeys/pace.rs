@@ -1,0 +1,155 @@
+//! Paced starts: a cohort entered at once (a segment of a million customers, a broadcast) would
+//! have every customer's first wait end in the same second, more timers than the step worker can
+//! end in a second, and every one of them late. Instead each customer of a cohort gets a start
+//! slot: the earliest second from now at which the seconds its wait ends in still has room.
+//!
+//! The room of a second is a share of what the step worker was measured to run
+//! ([`Pace::observe`]: node executions a second in its rounds), never less than a floor; each
+//! customer takes its start's and its wait end's executions from the second its wait ends in (in
+//! a steady stream a second holds as many starts as ends, so that sum is its load). The ledger is
+//! this process's: several processes on one database each pace what they enter.
+
+use jiff::{SignedDuration, Timestamp};
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// The share of the step worker's measured speed that the ends of paced waits may take in a
+/// second (the rest is for other journeys, late starts and the speed's swings).
+const SHARE: f64 = 0.7;
+/// The least node executions a second holds (before the first measure, and on a slow machine).
+const MIN_BUDGET: u64 = 2_000;
+/// How much a new measure moves the speed (an exponentially weighted mean).
+const SMOOTHING: f64 = 0.2;
+/// The fewest entries a round must claim to be measured (a round of a few is mostly overhead).
+const MIN_MEASURED: usize = 100;
+
+/// The ledger of seconds to come and the step worker's speed.
+#[derive(Debug, Default)]
+pub struct Pace {
+    inner: Mutex<Ledger>,
+}
+
+#[derive(Debug, Default)]
+struct Ledger {
+    /// Node executions promised to each second (Unix seconds) by the waits that end in it.
+    ends: BTreeMap<i64, u64>,
+    /// Node executions a second, as measured.
+    speed: Option<f64>,
+}
+
+impl Ledger {
+    fn budget(&self) -> u64 {
+        self.speed.map_or(MIN_BUDGET, |speed| ((speed * SHARE) as u64).max(MIN_BUDGET))
+    }
+}
+
+impl Pace {
+    /// Records a round of the step worker: `claimed` entries, `executions` node executions in
+    /// `took` (rounds of fewer than a hundred entries are not measured).
+    pub fn observe(&self, claimed: usize, executions: usize, took: Duration) {
+        if claimed < MIN_MEASURED || took.is_zero() {
+            return;
+        }
+        let measured = executions as f64 / took.as_secs_f64();
+        let mut ledger = self.inner.lock().expect("pace");
+        ledger.speed = Some(match ledger.speed {
+            Some(speed) => speed + SMOOTHING * (measured - speed),
+            None => measured,
+        });
+    }
+
+    /// Node executions a second may hold.
+    pub fn budget(&self) -> u64 {
+        self.inner.lock().expect("pace").budget()
+    }
+
+    /// Start slots for `n` customers entered `now` whose first wait lasts `wait` and costs `cost`
+    /// node executions (start and end): each the earliest second from now whose wait end still
+    /// has room (a second with nothing promised yet always takes one), in order. The slots are
+    /// promised until [`Pace::release`] gives them back.
+    pub fn starts(&self, now: Timestamp, wait: SignedDuration, cost: u64, n: usize) -> Vec<Timestamp> {
+        let mut ledger = self.inner.lock().expect("pace");
+        let budget = ledger.budget();
+        let first = now.as_second();
+        // Seconds gone by hold nothing to come.
+        ledger.ends = ledger.ends.split_off(&first);
+        let wait_s = wait.as_secs();
+        let mut slots = Vec::with_capacity(n);
+        // Customers of one call all cost the same: a second found full stays full for the rest.
+        let mut offset = 0i64;
+        for _ in 0..n {
+            loop {
+                let end = first.saturating_add(offset).saturating_add(wait_s);
+                let promised = ledger.ends.entry(end).or_default();
+                if *promised == 0 || *promised + cost <= budget {
+                    *promised += cost;
+                    break;
+                }
+                offset += 1;
+            }
+            slots.push(now.checked_add(SignedDuration::from_secs(offset)).unwrap_or(Timestamp::MAX));
+        }
+        slots
+    }
+
+    /// Gives back the slots of customers who did not enter (the re-entry policy kept them out).
+    pub fn release(&self, starts: &[Timestamp], wait: SignedDuration, cost: u64) {
+        let mut ledger = self.inner.lock().expect("pace");
+        for start in starts {
+            let end = start.as_second().saturating_add(wait.as_secs());
+            if let Some(promised) = ledger.ends.get_mut(&end) {
+                *promised = promised.saturating_sub(cost);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(second: i64) -> Timestamp {
+        Timestamp::from_second(1_800_000_000 + second).unwrap()
+    }
+
+    #[test]
+    fn before_any_measure_a_second_holds_the_floor() {
+        let pace = Pace::default();
+        let starts = pace.starts(at(0), SignedDuration::from_mins(1), 4, 1_200);
+        // 2,000 executions a second at 4 each: 500 a second.
+        assert_eq!(starts.iter().filter(|s| **s == at(0)).count(), 500);
+        assert_eq!(starts.iter().filter(|s| **s == at(1)).count(), 500);
+        assert_eq!(starts.last(), Some(&at(2)));
+        assert!(starts.windows(2).all(|w| w[0] <= w[1]), "in order");
+    }
+
+    #[test]
+    fn the_measured_speed_sets_the_room_and_released_slots_are_taken_again() {
+        let pace = Pace::default();
+        pace.observe(50, 1_000_000, Duration::from_secs(1));
+        assert_eq!(pace.budget(), MIN_BUDGET, "a round of a few is not measured");
+        pace.observe(5_000, 10_000, Duration::from_secs(1));
+        assert_eq!(pace.budget(), 7_000);
+        pace.observe(5_000, 20_000, Duration::from_secs(1));
+        assert_eq!(pace.budget(), 8_400, "smoothed: 10,000 + 0.2 × 10,000, of which 70 %");
+        let wait = SignedDuration::from_mins(10);
+        let starts = pace.starts(at(0), wait, 7, 2_000);
+        assert_eq!(starts.iter().filter(|s| **s == at(0)).count(), 1_200);
+        assert_eq!(starts[1_200], at(1));
+        // A later call the same second finds the first second full.
+        assert_eq!(pace.starts(at(0), wait, 7, 1), vec![at(1)]);
+        // The first second's customers stayed out: their room is free again.
+        pace.release(&starts[..1_200], wait, 7);
+        assert_eq!(pace.starts(at(0), wait, 7, 1), vec![at(0)]);
+        // Seconds gone by are forgotten.
+        assert_eq!(pace.starts(at(700), wait, 7, 1), vec![at(700)]);
+    }
+
+    #[test]
+    fn a_customer_costlier_than_a_second_still_gets_a_slot() {
+        let pace = Pace::default();
+        let starts = pace.starts(at(0), SignedDuration::from_mins(1), 5_000, 3);
+        assert_eq!(starts, vec![at(0), at(1), at(2)]);
+    }
+}
