@@ -4,7 +4,8 @@
 //! slot: the earliest second from now at which the seconds its wait ends in still has room.
 //!
 //! The room of a second is a share of what the step worker was measured to run
-//! ([`Pace::observe`]: node executions a second in its rounds), never less than a floor; each
+//! ([`Pace::observe`]: node executions a second in its rounds; a small machine's speed under load
+//! until the first measure), never less than a floor; each
 //! customer takes its start's and its wait end's executions from the second its wait ends in (in
 //! a steady stream a second holds as many starts as ends, so that sum is its load). The ledger is
 //! this process's: several processes on one database each pace what they enter.
@@ -17,8 +18,11 @@ use std::time::Duration;
 /// The share of the step worker's measured speed that the ends of paced waits may take in a
 /// second (the rest is for other journeys, late starts and the speed's swings).
 const SHARE: f64 = 0.7;
-/// The least node executions a second holds (before the first measure, and on a slow machine).
+/// The least node executions a second holds (on a slow or loaded machine).
 const MIN_BUDGET: u64 = 2_000;
+/// The speed assumed before the first measure (node executions a second): what the step worker
+/// runs on a small machine under load; the first busy rounds correct it.
+const UNMEASURED_SPEED: f64 = 20_000.0;
 /// How much a new measure moves the speed (an exponentially weighted mean).
 const SMOOTHING: f64 = 0.2;
 /// The fewest entries a round must claim to be measured (a round of a few is mostly overhead).
@@ -40,7 +44,7 @@ struct Ledger {
 
 impl Ledger {
     fn budget(&self) -> u64 {
-        self.speed.map_or(MIN_BUDGET, |speed| ((speed * SHARE) as u64).max(MIN_BUDGET))
+        ((self.speed.unwrap_or(UNMEASURED_SPEED) * SHARE) as u64).max(MIN_BUDGET)
     }
 }
 
@@ -114,12 +118,12 @@ mod tests {
     }
 
     #[test]
-    fn before_any_measure_a_second_holds_the_floor() {
+    fn before_any_measure_a_second_holds_a_share_of_the_assumed_speed() {
         let pace = Pace::default();
-        let starts = pace.starts(at(0), SignedDuration::from_mins(1), 4, 1_200);
-        // 2,000 executions a second at 4 each: 500 a second.
-        assert_eq!(starts.iter().filter(|s| **s == at(0)).count(), 500);
-        assert_eq!(starts.iter().filter(|s| **s == at(1)).count(), 500);
+        let starts = pace.starts(at(0), SignedDuration::from_mins(1), 4, 8_000);
+        // 14,000 executions a second at 4 each: 3,500 a second.
+        assert_eq!(starts.iter().filter(|s| **s == at(0)).count(), 3_500);
+        assert_eq!(starts.iter().filter(|s| **s == at(1)).count(), 3_500);
         assert_eq!(starts.last(), Some(&at(2)));
         assert!(starts.windows(2).all(|w| w[0] <= w[1]), "in order");
     }
@@ -128,7 +132,7 @@ mod tests {
     fn the_measured_speed_sets_the_room_and_released_slots_are_taken_again() {
         let pace = Pace::default();
         pace.observe(50, 1_000_000, Duration::from_secs(1));
-        assert_eq!(pace.budget(), MIN_BUDGET, "a round of a few is not measured");
+        assert_eq!(pace.budget(), 14_000, "a round of a few is not measured");
         pace.observe(5_000, 10_000, Duration::from_secs(1));
         assert_eq!(pace.budget(), 7_000);
         pace.observe(5_000, 20_000, Duration::from_secs(1));
@@ -149,6 +153,8 @@ mod tests {
     #[test]
     fn a_customer_costlier_than_a_second_still_gets_a_slot() {
         let pace = Pace::default();
+        pace.observe(1_000, 1_000, Duration::from_secs(1));
+        assert_eq!(pace.budget(), MIN_BUDGET, "never less than the floor");
         let starts = pace.starts(at(0), SignedDuration::from_mins(1), 5_000, 3);
         assert_eq!(starts, vec![at(0), at(1), at(2)]);
     }
