@@ -147,7 +147,7 @@ impl Journeys {
         for (ws, entries) in by_workspace {
             round.executions += self.run_workspace(ws, owner, entries, now).await?;
         }
-        self.pace.observe(round.claimed, round.executions, started.elapsed());
+        self.pace.observe(round.claimed, round.executions, started.elapsed(), round.late);
         if round.claimed > 0 {
             tracing::debug!(
                 claimed = round.claimed,

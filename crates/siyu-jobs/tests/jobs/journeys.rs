@@ -570,7 +570,7 @@ pub(crate) async fn a_large_cohort_starts_in_paced_slots_so_its_waits_end_on_tim
     // The step worker was measured at 2,000 executions a second: a second holds 2,000 (the
     // floor); each customer costs 3 (the wait's start; its end: the wait and the exit).
     let pace = journeys.pace();
-    pace.observe(5_000, 2_000, std::time::Duration::from_secs(1));
+    pace.observe(5_000, 2_000, std::time::Duration::from_secs(1), SignedDuration::ZERO);
     let t0 = f.clock.now();
     assert_eq!(journeys.enter_customers(&owner, id, &customers, "launch").await.unwrap(), 1_000);
     let probe = journeys.probe();
