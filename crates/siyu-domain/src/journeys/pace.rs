@@ -32,6 +32,9 @@ const MIN_MEASURED: usize = 10;
 const MAX_GAIN: f64 = 4.0;
 /// A round whose entries were this late halves the room for a while.
 const LATE: SignedDuration = SignedDuration::from_millis(500);
+/// The most seconds the ledger holds promises for (about 4 MiB): past it (a year-long wait entered
+/// every second), customers start at once, as unpaced.
+const MAX_SECONDS: usize = 100_000;
 /// The least of the room lateness leaves.
 const MIN_DAMP: f64 = 0.25;
 /// How much of the room a round on time gives back after late ones.
@@ -130,6 +133,9 @@ impl Pace {
         let first = now.as_second();
         // Seconds gone by hold nothing to come.
         ledger.ends = ledger.ends.split_off(&first);
+        if ledger.ends.len() >= MAX_SECONDS {
+            return vec![now; n];
+        }
         let wait_s = wait.as_secs();
         let mut slots = Vec::with_capacity(n);
         // Customers of one call all cost the same: a second found full stays full for the rest.
@@ -156,6 +162,9 @@ impl Pace {
             let end = start.as_second().saturating_add(wait.as_secs());
             if let Some(promised) = ledger.ends.get_mut(&end) {
                 *promised = promised.saturating_sub(cost);
+                if *promised == 0 {
+                    ledger.ends.remove(&end);
+                }
             }
         }
     }
@@ -217,6 +226,21 @@ mod tests {
             pace.observe(1_000, 1_000, round(1_000), SignedDuration::ZERO);
         }
         assert!((pace.budget() as f64 - 35_000.0).abs() < 100.0, "grown back");
+    }
+
+    #[test]
+    fn the_ledger_holds_a_bounded_number_of_seconds() {
+        let pace = Pace::default();
+        let wait = SignedDuration::from_hours(24 * 366);
+        for second in 0..MAX_SECONDS as i64 {
+            pace.starts(at(second), wait, 1, 1);
+        }
+        assert_eq!(pace.inner.lock().unwrap().ends.len(), MAX_SECONDS);
+        let late = at(MAX_SECONDS as i64);
+        assert_eq!(pace.starts(late, wait, 50_000, 3), vec![late; 3], "unpaced past the bound");
+        // A released second leaves the ledger.
+        pace.release(&[at(0)], wait, 1);
+        assert_eq!(pace.inner.lock().unwrap().ends.len(), MAX_SECONDS - 1);
     }
 
     #[test]
