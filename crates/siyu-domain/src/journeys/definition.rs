@@ -394,6 +394,13 @@ pub struct FirstWait {
     pub end_cost: u64,
 }
 
+impl FirstWait {
+    /// What a customer costs the second its wait ends in: its start's and its end's executions.
+    pub fn cost(&self) -> u64 {
+        self.start_cost + self.end_cost
+    }
+}
+
 /// Reads a duration: a whole number and `m`, `h`, `d` or `w` (`30m`, `3d`), from 1 minute to
 /// [`MAX_WAIT_DAYS`].
 pub fn parse_duration(text: &str) -> Option<SignedDuration> {

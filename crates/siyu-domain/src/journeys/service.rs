@@ -655,8 +655,7 @@ impl Journeys {
         };
         let first_wait = if entries.len() > 1 { definition.first_wait() } else { None };
         let paced: Option<Vec<NewEntry>> = first_wait.map(|first| {
-            let cost = first.start_cost + first.end_cost;
-            let slots = self.pace.starts(now, first.wait, cost, entries.len());
+            let slots = self.pace.starts(now, first.wait, first.cost(), entries.len());
             if let Some(last) = slots.last() {
                 self.probe.last_start_ms.fetch_max(last.as_millisecond(), std::sync::atomic::Ordering::Relaxed);
             }
@@ -672,7 +671,7 @@ impl Journeys {
             let mut on: HashSet<CustomerId> = entered.iter().map(|(_, customer)| *customer).collect();
             let unused: Vec<jiff::Timestamp> =
                 entries.iter().filter(|e| !on.remove(&e.customer)).filter_map(|e| e.start_at).collect();
-            self.pace.release(&unused, first.wait, first.start_cost + first.end_cost);
+            self.pace.release(&unused, first.wait, first.cost());
         }
         if !entered.is_empty() {
             self.step_wake.notify_one();
