@@ -61,6 +61,9 @@ pub enum DomainError {
     /// The models slice cannot answer (no orders).
     #[error(transparent)]
     Models(ModelError),
+    /// The campaigns slice refused a customer's action (sold out, a limit reached, a bad token).
+    #[error(transparent)]
+    Campaigns(CampaignError),
     /// Storage, cryptography or a background task failed; the chain of causes goes to the log
     /// (`siyu-web` logs it with a request id), never into an answer.
     #[error(transparent)]
@@ -160,6 +163,45 @@ pub enum ModelError {
 impl From<ModelError> for DomainError {
     fn from(error: ModelError) -> Self {
         Self::Models(error)
+    }
+}
+
+/// The campaigns slice's own failures (`campaigns::CampaignError`): why a customer's action on a
+/// campaign was refused. Each is counted where the action is (a sale's refusals, the limits').
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum CampaignError {
+    /// No customer token, or one not shaped or not signed as siyu makes them.
+    #[error("the customer token is missing, malformed or not signed by this siyu")]
+    TokenInvalid,
+    /// The customer token expired at the given time.
+    #[error("the customer token expired at {0}")]
+    TokenExpired(jiff::Timestamp),
+    /// Too many requests from this customer or address; try again after the given milliseconds.
+    #[error("too many requests; try again in {0} ms")]
+    RateLimited(u64),
+    /// The sale has not opened yet.
+    #[error("the sale opens at {0}")]
+    NotStarted(jiff::Timestamp),
+    /// The sale has closed.
+    #[error("the sale closed at {0}")]
+    Ended(jiff::Timestamp),
+    /// Every unit is taken.
+    #[error("sold out")]
+    SoldOut,
+    /// The customer made as many purchases as the sale allows.
+    #[error("you have already bought the most this sale allows ({0})")]
+    LimitReached(i64),
+    /// The customer is not among those the sale is for.
+    #[error("this sale is for the members of segment \"{0}\" only")]
+    NotEligible(String),
+    /// Too many purchases are being decided at once; try again shortly.
+    #[error("the sale is busy; try again in a moment")]
+    Busy,
+}
+
+impl From<CampaignError> for DomainError {
+    fn from(error: CampaignError) -> Self {
+        Self::Campaigns(error)
     }
 }
 

@@ -4,6 +4,7 @@
 //! each takes the acting [`crate::access::Principal`].
 
 use crate::access::{Access, AccessStores, Permission, Principal};
+use crate::campaigns::Campaigns;
 use crate::channels::messaging::{ChannelFactory, Messaging};
 use crate::customers::{CustomerChanges, CustomerStores, Customers};
 use crate::error::DomainResult;
@@ -40,6 +41,8 @@ pub struct Services {
     pub messaging: Messaging,
     /// Journeys, their entries and engine.
     pub journeys: Journeys,
+    /// Campaigns and their activities (flash sales), and the customer tokens they take.
+    pub campaigns: Campaigns,
     /// The feeds' subscribers, alive as long as the services are (feeds hold them weakly).
     _listeners: Arc<Listeners>,
 }
@@ -86,6 +89,13 @@ impl Services {
             messaging.clone(),
             stores.journeys.clone(),
         );
+        let campaigns = Campaigns::new(
+            access.clone(),
+            customers.clone(),
+            events.clone(),
+            segments.clone(),
+            stores.campaigns.clone(),
+        );
         let listeners = Listeners {
             _customers: vec![Arc::new(events.clone()), Arc::new(segments.clone())],
             _events: vec![Arc::new(segments.clone()), Arc::new(journeys.clone())],
@@ -107,6 +117,7 @@ impl Services {
             tracking,
             messaging,
             journeys,
+            campaigns,
             _listeners: Arc::new(listeners),
         }
     }
@@ -127,8 +138,8 @@ impl Services {
     /// Every slice that holds data about customers, in the order they depend on each other: an
     /// export walks it, an erasure too (customers first). A slice that keeps customer data must be
     /// listed here (the storage contract checks every table against [`PersonalData::holds`]).
-    pub fn personal_data(&self) -> [&dyn PersonalData; 6] {
-        [&self.customers, &self.events, &self.models, &self.segments, &self.messaging, &self.journeys]
+    pub fn personal_data(&self) -> [&dyn PersonalData; 7] {
+        [&self.customers, &self.events, &self.models, &self.segments, &self.messaging, &self.campaigns, &self.journeys]
     }
 
     /// Returns everything held about a customer (and the profiles merged into it) as one JSON

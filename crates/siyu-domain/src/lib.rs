@@ -7,7 +7,7 @@
 //! ingestion, the live index, analytics answers), [`segments`] (the language, checks, evaluation,
 //! upkeep), [`models`] (RFM, lifecycle, tiers, churn, health, LTV), [`channels`] (a message on its
 //! way out and the port channel adapters implement, configured channels and the messages sent on
-//! them), [`journeys`] (versioned graphs customers are taken through, their entries and engine). Beside them: [`error`], [`background`] (heavy work at a lower priority),
+//! them), [`journeys`] (versioned graphs customers are taken through, their entries and engine), [`campaigns`] (activities customers take part in: customer tokens, flash sales). Beside them: [`error`], [`background`] (heavy work at a lower priority),
 //! [`jobs`] (durable jobs), [`stores`] (the bundle of store traits the facade hands out), [`feed`]
 //! (typed changes instead of calls between slices), [`personal_data`] (what each slice holds about
 //! a customer, exported and erased through one registry) and [`facade`] ([`Services`], which composes the
@@ -15,6 +15,7 @@
 
 pub mod access;
 pub mod background;
+pub mod campaigns;
 pub mod channels;
 pub mod customers;
 pub mod error;

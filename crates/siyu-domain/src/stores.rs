@@ -4,6 +4,7 @@ use crate::access::api_keys::ApiKeyStore;
 use crate::access::audit::AuditStore;
 use crate::access::users::UserStore;
 use crate::access::workspaces::WorkspaceStore;
+use crate::campaigns::store::CampaignStore;
 use crate::channels::store::MessageStore;
 use crate::customers::CustomerStore;
 use crate::customers::consent::ConsentStore;
@@ -41,6 +42,8 @@ pub struct Stores {
     pub messages: Arc<dyn MessageStore>,
     /// Journeys and their entries.
     pub journeys: Arc<dyn JourneyStore>,
+    /// Campaigns: flash sales, their buyers and orders.
+    pub campaigns: Arc<dyn CampaignStore>,
     /// Upkeep of the storage itself.
     pub maintenance: Arc<dyn Maintenance>,
 }

@@ -137,6 +137,12 @@ const VERSIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../migrations/sqlite/0022_message_templates.sql"),
         include_str!("../migrations/postgres/0022_message_templates.sql"),
     ),
+    (
+        23,
+        "flash sales",
+        include_str!("../migrations/sqlite/0023_flash_sales.sql"),
+        include_str!("../migrations/postgres/0023_flash_sales.sql"),
+    ),
 ];
 
 /// Which dialect's files to use.

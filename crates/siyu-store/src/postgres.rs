@@ -414,6 +414,7 @@ include!("sql/rows.rs");
 include!("sql/jobs.rs");
 include!("sql/messages.rs");
 include!("sql/journeys.rs");
+include!("sql/campaigns.rs");
 include!("sql/access/workspaces.rs");
 include!("sql/access/users.rs");
 include!("sql/access/api_keys.rs");

@@ -4,6 +4,7 @@
 //! Modules, in reading order: [`problem`] (errors → problem+json), [`extract`] (strict JSON, API-key
 //! auth), [`api`] (REST handlers and the OpenAPI document), [`public`] (no-login pages),
 //! [`console`] (login, customers, tags, keys, users), [`tracking`] (Segment's HTTP Tracking API),
+//! [`customer_api`] (what end customers do in campaigns, with a customer token),
 //! [`callbacks`] (providers' signed callbacks to channels),
 //! [`assets`] (embedded JS/CSS).
 
@@ -11,6 +12,7 @@ pub mod api;
 pub mod assets;
 pub mod callbacks;
 pub mod console;
+pub mod customer_api;
 pub mod extract;
 pub mod problem;
 pub mod public;
@@ -27,9 +29,27 @@ pub const JSON_BODY_LIMIT: usize = 1024 * 1024;
 /// Largest CSV import body.
 pub const IMPORT_BODY_LIMIT: usize = 1024 * 1024 * 1024;
 
-/// Shared state of every handler.
+/// Shared state of every handler: one pointer, so that each request's copies of it (axum clones
+/// the state for every extractor and middleware) touch one counter, not one per service.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(std::sync::Arc<AppParts>);
+
+impl AppState {
+    /// The state over its parts.
+    pub fn new(parts: AppParts) -> Self {
+        Self(std::sync::Arc::new(parts))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = AppParts;
+    fn deref(&self) -> &AppParts {
+        &self.0
+    }
+}
+
+/// What every handler shares.
+pub struct AppParts {
     /// The domain services.
     pub services: Services,
     /// The background workers' statuses (shown by `/healthz`).
@@ -50,6 +70,7 @@ pub fn router(state: AppState) -> Router {
         .merge(api)
         .merge(public::router())
         .merge(tracking::router())
+        .merge(customer_api::router())
         .merge(callbacks::router())
         .merge(console::router())
         .merge(assets::router())

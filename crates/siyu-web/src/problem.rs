@@ -7,6 +7,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use siyu_domain::access::AccessError;
+use siyu_domain::campaigns::CampaignError;
 use siyu_domain::models::ModelError;
 use siyu_domain::{DomainError, FieldError};
 
@@ -25,6 +26,9 @@ pub struct Problem {
     /// The offending fields, when input was invalid.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
+    /// Seconds to wait before trying again, sent as `Retry-After` (a rate limit, a busy sale).
+    #[serde(skip)]
+    pub retry_after: Option<u64>,
 }
 
 impl Problem {
@@ -36,7 +40,30 @@ impl Problem {
             status: status.as_u16(),
             detail: detail.into(),
             errors: Vec::new(),
+            retry_after: None,
         }
+    }
+
+    /// The problem a campaign's refusal is: each its own type, so a customer's page can say it in
+    /// the customer's language.
+    pub fn campaign(error: &CampaignError) -> Self {
+        let (status, slug) = match error {
+            CampaignError::TokenInvalid => (StatusCode::UNAUTHORIZED, "customer-token-invalid"),
+            CampaignError::TokenExpired(_) => (StatusCode::UNAUTHORIZED, "customer-token-expired"),
+            CampaignError::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, "rate-limited"),
+            CampaignError::NotStarted(_) => (StatusCode::CONFLICT, "not-started"),
+            CampaignError::Ended(_) => (StatusCode::CONFLICT, "ended"),
+            CampaignError::SoldOut => (StatusCode::CONFLICT, "sold-out"),
+            CampaignError::LimitReached(_) => (StatusCode::CONFLICT, "purchase-limit-reached"),
+            CampaignError::NotEligible(_) => (StatusCode::FORBIDDEN, "not-eligible"),
+            CampaignError::Busy => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
+        };
+        let retry_after = match error {
+            CampaignError::RateLimited(ms) => Some(ms.div_ceil(1000).max(1)),
+            CampaignError::Busy => Some(1),
+            _ => None,
+        };
+        Self { retry_after, ..Self::new(status, slug, error.to_string()) }
     }
 
     /// A 422 naming invalid fields.
@@ -102,6 +129,7 @@ impl From<DomainError> for Problem {
             DomainError::Models(ModelError::NoOrderData) => {
                 Self::new(StatusCode::UNPROCESSABLE_ENTITY, "no-order-data", siyu_domain::models::NO_ORDER_DATA)
             }
+            DomainError::Campaigns(error) => Self::campaign(&error),
             error @ DomainError::Internal(_) => Self::internal(&error.chain()),
         }
     }
@@ -115,14 +143,18 @@ impl IntoResponse for Problem {
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
+        if let Some(seconds) = self.retry_after {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
         response
     }
 }
 
-/// Returns whether `path` belongs to the admin API (`/api/…`), the Tracking API (`/v1/…`) or the
-/// providers' callbacks (`/callbacks/…`), whose errors are all problem+json.
+/// Returns whether `path` belongs to the admin API (`/api/…`), the Tracking API (`/v1/…`), the
+/// customer API (`/c/…`) or the providers' callbacks (`/callbacks/…`), whose errors are all
+/// problem+json.
 pub fn is_api_path(path: &str) -> bool {
-    ["/api", "/v1", "/callbacks"]
+    ["/api", "/v1", "/c", "/callbacks"]
         .iter()
         .any(|prefix| path.strip_prefix(prefix).is_some_and(|rest| rest.is_empty() || rest.starts_with('/')))
 }

@@ -79,13 +79,13 @@ impl App {
         let services = services.with_channels(factory, Some(&public_url));
         start_workers(&mut runner, &services, &jobs);
         let workers = runner.statuses();
-        let state = AppState {
+        let state = AppState::new(siyu_web::AppParts {
             services,
             workers,
             // Browsers send Secure cookies only over https; the public URL says how they reach us.
             secure_cookies: secure_cookies_for(&public_url),
             public_url,
-        };
+        });
         // The peer address is kept for the Tracking API's `context.ip`.
         let service = siyu_web::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
         let served = axum::serve(listener, service).with_graceful_shutdown(shutdown).await;
@@ -159,6 +159,23 @@ pub fn spawn_live_workers(runner: &mut Runner, services: &Services) {
     let backlog = siyu_jobs::Backlog::default();
     spawn_send_worker(runner, services, backlog.clone());
     spawn_journey_workers(runner, services, backlog);
+    spawn_campaign_worker(runner, services);
+}
+
+/// Starts `campaigns.upkeep`: each second it saves the attempts and refusals the sales counted in
+/// memory and releases the orders not paid in time, their units back on sale (several processes on
+/// one PostgreSQL database may all run it: an order is released once).
+pub fn spawn_campaign_worker(runner: &mut Runner, services: &Services) {
+    let campaigns = services.campaigns.clone();
+    let second = jiff::SignedDuration::from_secs(1);
+    runner.spawn(Every::new("campaigns.upkeep", second, services.now(), move |_| {
+        let campaigns = campaigns.clone();
+        async move {
+            campaigns.save_attempt_counts().await?;
+            campaigns.release_unpaid().await?;
+            Ok::<(), WorkError>(())
+        }
+    }));
 }
 
 /// Messages sent at once, per batch: a send mostly waits for its provider.

@@ -1,6 +1,7 @@
 //! `siyu bench`: end-to-end measurements over HTTP against a real server (see docs/BENCHMARKS.md).
 
 mod baseline;
+mod flash_sale;
 mod journeys;
 mod timers;
 
@@ -135,6 +136,23 @@ pub enum BenchCommand {
         /// siyu processes running the journey together (above 1 on PostgreSQL only).
         #[arg(long, default_value_t = 1)]
         nodes: usize,
+    },
+    /// A flash sale bought over HTTP by many customers at once (the server in its own process),
+    /// beside the Redis + Lua reference with the same stock, customers, attempts and connections.
+    /// Prints `attempts_per_s`, `sold`, `buyers`, `second_purchases`, `reference_per_s` and the ratio.
+    FlashSale {
+        /// Units for sale.
+        #[arg(long, default_value_t = 1_000)]
+        stock: i64,
+        /// Distinct customers trying.
+        #[arg(long, default_value_t = 10_000)]
+        customers: usize,
+        /// Purchase attempts in all (each by a random customer).
+        #[arg(long, default_value_t = 300_000)]
+        attempts: u64,
+        /// Connections sending at once.
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
     },
     /// Another node of `bench journeys --nodes N` (started by it).
     #[command(hide = true)]
@@ -819,6 +837,9 @@ pub async fn run(command: BenchCommand, config: &Config) -> anyhow::Result<()> {
         BenchCommand::TimersNode { out } => timers::timers_node(config, &out).await,
         BenchCommand::Journeys { customers, wait, rate, batch, nodes } => {
             journeys::bench_journeys(config, customers, &wait, rate, batch, nodes).await
+        }
+        BenchCommand::FlashSale { stock, customers, attempts, concurrency } => {
+            flash_sale::bench_flash_sale(config, stock, customers, attempts, concurrency).await
         }
         BenchCommand::JourneysNode { report, stop } => journeys::journeys_node(config, &report, &stop).await,
         BenchCommand::JourneysReceiver { port_file, no_consent, tz } => {

@@ -59,11 +59,14 @@ pub enum Permission {
     MessagesRead,
     /// Create, change, publish, pause and archive journeys, and enter customers on them.
     JourneysManage,
+    /// Create and run campaigns and their activities (flash sales), settle their orders, and issue
+    /// customer tokens.
+    CampaignsManage,
 }
 
 impl Permission {
     /// Every permission, in the order of the documented matrix.
-    pub const ALL: [Permission; 18] = [
+    pub const ALL: [Permission; 19] = [
         Self::CustomersRead,
         Self::CustomersWrite,
         Self::CustomersDelete,
@@ -82,6 +85,7 @@ impl Permission {
         Self::MessagesSend,
         Self::MessagesRead,
         Self::JourneysManage,
+        Self::CampaignsManage,
     ];
 
     /// Returns the permission's name as written in docs and errors, e.g. `pii:read`.
@@ -105,6 +109,7 @@ impl Permission {
             Self::MessagesSend => "messages:send",
             Self::MessagesRead => "messages:read",
             Self::JourneysManage => "journeys:manage",
+            Self::CampaignsManage => "campaigns:manage",
         }
     }
 }
@@ -133,6 +138,7 @@ impl Role {
                     | MessagesSend
                     | MessagesRead
                     | JourneysManage
+                    | CampaignsManage
             ),
             Self::Analyst => matches!(permission, CustomersRead | AnalyticsRead),
             Self::CsAgent => matches!(permission, CustomersRead | NotesWrite | ConsentWrite | MessagesRead),

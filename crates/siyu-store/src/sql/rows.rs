@@ -85,6 +85,7 @@ fn stores(store: SqlStore, events: std::sync::Arc<dyn siyu_domain::events::Event
         jobs: store.clone(),
         messages: store.clone(),
         journeys: store.clone(),
+        campaigns: store.clone(),
         maintenance: store,
         events,
     }

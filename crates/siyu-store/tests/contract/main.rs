@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod access;
+mod campaigns;
 mod customers;
 mod events;
 mod feed;
@@ -177,8 +178,13 @@ impl Fixture {
 
     /// Returns services over the same store, opened anew (as another process, or a restart, would).
     pub async fn reopen(&self) -> Services {
+        self.reopen_with_clock(Arc::new(SystemClock)).await
+    }
+
+    /// [`Self::reopen`] with another clock.
+    pub async fn reopen_with_clock(&self, clock: Arc<dyn siyu_core::Clock>) -> Services {
         let stores = siyu_store::open(&self.backend).await.unwrap();
-        Services::new(stores, self.key.clone(), Arc::new(SystemClock))
+        Services::new(stores, self.key.clone(), clock)
     }
 }
 

@@ -5,6 +5,7 @@
 
 mod admin;
 mod analytics;
+mod campaigns;
 mod customers;
 mod journeys;
 mod messages;
@@ -45,6 +46,16 @@ impl utoipa::Modify for BearerAuth {
             ),
         );
         components.add_security_scheme(
+            "customer_token",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("siyu customer token")
+                    .description(Some("a customer token from POST /api/v1/customers/{id}/token"))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
             "write_key",
             SecurityScheme::Http(
                 HttpBuilder::new()
@@ -63,13 +74,15 @@ pub enum Access {
     Public,
     /// A secret key whose role holds every one of these permissions (none: any role).
     Role(&'static [Permission]),
+    /// A customer token (the customer API, `/c/v1`), checked by its own extractor.
+    Customer,
 }
 
 /// Every admin API route (method, path template as routed) and who may call it. The middleware
 /// [`authorize`] checks it before a handler reads the path, query or body, so a caller without the
 /// permission gets 403 whatever its input; a route missing here is refused (and a test fails).
 pub const ROUTES: &[(&str, &str, Access)] = {
-    use Access::{Public, Role};
+    use Access::{Customer, Public, Role};
     use Permission::*;
     &[
         ("GET", "/api/v1/openapi.json", Public),
@@ -158,6 +171,14 @@ pub const ROUTES: &[(&str, &str, Access)] = {
         ("GET", "/api/v1/customers/{id}/journeys", Role(&[CustomersRead])),
         ("GET", "/api/v1/tasks", Role(&[NotesWrite])),
         ("POST", "/api/v1/tasks/{id}/done", Role(&[NotesWrite])),
+        ("POST", "/api/v1/customers/{id}/token", Role(&[CampaignsManage])),
+        ("GET", "/api/v1/flash-sales", Role(&[AnalyticsRead])),
+        ("POST", "/api/v1/flash-sales", Role(&[CampaignsManage])),
+        ("GET", "/api/v1/flash-sales/{id}", Role(&[AnalyticsRead])),
+        ("GET", "/api/v1/flash-sales/{id}/orders", Role(&[AnalyticsRead, CustomersRead])),
+        ("POST", "/api/v1/flash-sales/{id}/orders/{order}/pay", Role(&[CampaignsManage])),
+        ("GET", "/c/v1/flash-sales/{id}", Customer),
+        ("POST", "/c/v1/flash-sales/{id}/purchase", Customer),
     ]
 };
 
@@ -180,7 +201,7 @@ pub async fn authorize(
 ) -> Result<Response, Problem> {
     let route = route.map(|r| r.as_str().to_string()).unwrap_or_default();
     let permissions = match access_of(request.method().as_str(), &route) {
-        Some(Access::Public) => return Ok(next.run(request).await),
+        Some(Access::Public) | Some(Access::Customer) => return Ok(next.run(request).await),
         Some(Access::Role(permissions)) => permissions,
         // Another method on a known route: the router answers 405 without calling a handler.
         None if ROUTES.iter().any(|(_, r, _)| *r == route) => return Ok(next.run(request).await),
@@ -204,6 +225,7 @@ pub async fn authorize(
 pub fn router() -> OpenApiRouter<AppState> {
     let mut document = ApiDoc::openapi();
     document.merge(crate::tracking::TrackingDoc::openapi());
+    document.merge(crate::customer_api::CustomerDoc::openapi());
     let mut api = OpenApiRouter::with_openapi(document)
         .merge(customers::router())
         .merge(tags::router())
@@ -213,6 +235,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(segments::router())
         .merge(messages::router())
         .merge(journeys::router())
+        .merge(campaigns::router())
         .layer(axum::extract::DefaultBodyLimit::max(crate::JSON_BODY_LIMIT));
     problems_everywhere(api.get_openapi_mut());
     let document = api.get_openapi().clone();
@@ -290,6 +313,11 @@ mod tests {
         for (method, route, access) in ROUTES {
             let listed = documented.iter().any(|(m, p)| m == method && p == route);
             assert!(listed || *access == Access::Public, "{method} {route} is in ROUTES but not in the document");
+            assert_eq!(
+                route.starts_with("/c/"),
+                *access == Access::Customer,
+                "{method} {route}: customer routes are /c/…"
+            );
         }
     }
 }

@@ -786,6 +786,7 @@ strings! {
     perm_messages_send: "向客户发送消息、查看已配置的渠道", "Send messages to customers and see the configured channels";
     perm_messages_read: "查看消息记录", "Read the message log";
     perm_journeys_manage: "创建、发布、暂停和归档旅程，并将客户加入旅程", "Create, publish, pause and archive journeys, and enter customers on them";
+    perm_campaigns_manage: "创建和运行活动（秒杀等），结算订单，签发客户令牌", "Create and run campaigns and their activities (flash sales), settle their orders, and issue customer tokens";
     family_demographic: "人口属性", "Demographic";
     family_consumption_preference: "消费偏好", "Consumption preference";
     family_content_interest: "内容兴趣", "Content interest";
@@ -860,6 +861,7 @@ impl Text {
             Permission::MessagesSend => self.perm_messages_send,
             Permission::MessagesRead => self.perm_messages_read,
             Permission::JourneysManage => self.perm_journeys_manage,
+            Permission::CampaignsManage => self.perm_campaigns_manage,
         }
     }
 

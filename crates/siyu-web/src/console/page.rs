@@ -233,6 +233,7 @@ pub(crate) fn error_page(lang: Lang, chrome: Option<Chrome>, error: DomainError)
         }
         DomainError::Access(AccessError::Locked(_))
         | DomainError::Access(AccessError::Throttled(_))
+        | DomainError::Campaigns(_)
         | DomainError::Internal(_) => {
             // The problem mapping logs the cause under a request id; the page shows only the id.
             let problem = crate::problem::Problem::from(error);

@@ -228,6 +228,9 @@ pub(crate) fn status_of(error: &DomainError) -> StatusCode {
         DomainError::Access(AccessError::Locked(_)) | DomainError::Access(AccessError::Throttled(_)) => {
             StatusCode::TOO_MANY_REQUESTS
         }
+        DomainError::Campaigns(error) => {
+            StatusCode::from_u16(crate::problem::Problem::campaign(error).status).unwrap_or(StatusCode::CONFLICT)
+        }
         DomainError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }

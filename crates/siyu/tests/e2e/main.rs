@@ -18,6 +18,7 @@ mod demo;
 mod doc_examples;
 mod durability;
 mod events;
+mod flash_sales;
 mod hostile;
 mod invitations;
 mod limits;

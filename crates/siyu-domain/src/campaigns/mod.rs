@@ -1,0 +1,18 @@
+//! Campaigns (活动): the activities customers take part in. This slice has so far the customer
+//! tokens the public endpoints take ([`token`]), their rate limits ([`limits`]) and flash sales
+//! (秒杀, [`flash_sale`]): stock taken by one conditional transaction per purchase ([`store`]),
+//! the many attempts a sale draws answered from memory by each sale's [`gate`] where the store
+//! would refuse them, unpaid orders released on time by a worker, every attempt and refusal
+//! counted and every order recorded as an event.
+
+pub mod flash_sale;
+pub(crate) mod gate;
+pub mod limits;
+mod personal_data;
+pub mod service;
+pub mod store;
+pub mod token;
+
+pub use crate::error::CampaignError;
+pub use flash_sale::{FlashSaleInput, FlashSaleView, OrderView, PublicSaleView};
+pub use service::{Campaigns, CustomerPass, IssuedToken, TokenInput};

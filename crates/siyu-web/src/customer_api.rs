@@ -1,0 +1,119 @@
+//! The customer API under `/c/v1`: what end customers do in campaigns, authenticated by a customer
+//! token (`Authorization: Bearer st1.…`, issued to the brand's backend by
+//! `POST /api/v1/customers/{id}/token`), rate-limited per client address and per customer. Every
+//! refusal is its own problem type (`sold-out`, `purchase-limit-reached`, `not-started`, `ended`,
+//! `not-eligible`, `customer-token-invalid`, `customer-token-expired`, `rate-limited` with
+//! `Retry-After`), so a page can say it in the customer's language.
+
+use crate::AppState;
+use crate::problem::Problem;
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::{Json, Router, routing};
+use siyu_domain::campaigns::{CustomerPass, OrderView, PublicSaleView};
+use std::net::IpAddr;
+
+/// The customer API's part of the OpenAPI document.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(flash_sale, purchase), components(schemas(PublicSaleView, OrderView)))]
+pub struct CustomerDoc;
+
+/// Every route of the customer API.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/c/v1/flash-sales/{id}", routing::get(flash_sale))
+        .route("/c/v1/flash-sales/{id}/purchase", routing::post(purchase))
+        // Nothing here reads a body.
+        .layer(axum::extract::DefaultBodyLimit::max(4096))
+        // A brand's own pages and mini-programs call it from their origins with the token in a
+        // header; no cookies are involved.
+        .layer(
+            tower_http::cors::CorsLayer::new()
+                .allow_origin(tower_http::cors::Any)
+                .allow_methods([axum::http::Method::GET, axum::http::Method::POST])
+                .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE]),
+        )
+}
+
+/// The client's address for rate limits: the connection's peer, or, when the peer is a proxy on
+/// this host or a private network, the address that proxy appended last to `X-Forwarded-For`
+/// (what a client writes there itself stands to the left of it and is not believed).
+pub fn client_address(headers: &HeaderMap, peer: Option<IpAddr>) -> Option<IpAddr> {
+    let behind_proxy = match peer {
+        Some(IpAddr::V4(v4)) => v4.is_loopback() || v4.is_private(),
+        Some(IpAddr::V6(v6)) => v6.is_loopback() || v6.is_unique_local(),
+        None => false,
+    };
+    let forwarded = || {
+        let last = headers.get_all("x-forwarded-for").iter().next_back()?.to_str().ok()?;
+        last.rsplit(',').next()?.trim().parse::<IpAddr>().ok()
+    };
+    if behind_proxy { forwarded().or(peer) } else { peer }
+}
+
+/// The customer a request's token names, after the address's and the customer's rate limits.
+pub struct CustomerAuth(pub CustomerPass);
+
+impl FromRequestParts<AppState> for CustomerAuth {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Problem> {
+        let peer = parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|info| info.0.ip());
+        let address = client_address(&parts.headers, peer);
+        let token = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .map(str::trim);
+        Ok(CustomerAuth(state.services.campaigns.authenticate(token, address).await?))
+    }
+}
+
+/// GET /c/v1/flash-sales/{id}: the sale as the customer sees it (units left, their purchases).
+#[utoipa::path(get, path = "/c/v1/flash-sales/{id}", tag = "customer", params(("id" = i64, Path)),
+    security(("customer_token" = [])),
+    responses((status = 200, body = PublicSaleView), (status = 401, body = Problem), (status = 404, body = Problem),
+        (status = 429, body = Problem)))]
+async fn flash_sale(
+    State(app): State<AppState>,
+    CustomerAuth(pass): CustomerAuth,
+    Path(id): Path<i64>,
+) -> Result<Json<PublicSaleView>, Problem> {
+    Ok(Json(app.services.campaigns.public_flash_sale(&pass, id).await?))
+}
+
+/// POST /c/v1/flash-sales/{id}/purchase: buys one unit. 201 with the order, which holds the unit
+/// until it is paid or its time to pay (`pay_by`) runs out; 409 `sold-out`,
+/// `purchase-limit-reached`, `not-started` or `ended`; 403 `not-eligible`.
+#[utoipa::path(post, path = "/c/v1/flash-sales/{id}/purchase", tag = "customer", params(("id" = i64, Path)),
+    security(("customer_token" = [])),
+    responses((status = 201, body = OrderView), (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 404, body = Problem), (status = 409, body = Problem), (status = 429, body = Problem),
+        (status = 503, body = Problem)))]
+async fn purchase(
+    State(app): State<AppState>,
+    CustomerAuth(pass): CustomerAuth,
+    Path(id): Path<i64>,
+) -> Result<(StatusCode, Json<OrderView>), Problem> {
+    Ok((StatusCode::CREATED, Json(app.services.campaigns.purchase(&pass, id).await?)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_forwarded_address_is_believed_only_from_a_proxy_and_only_its_last_hop() {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-forwarded-for", "1.2.3.4, 198.51.100.7".parse().expect("header"));
+        let proxy: IpAddr = "10.0.0.2".parse().expect("address");
+        let public: IpAddr = "203.0.113.5".parse().expect("address");
+        assert_eq!(client_address(&headers, Some(proxy)), Some("198.51.100.7".parse().expect("address")));
+        assert_eq!(client_address(&headers, Some(public)), Some(public), "a client cannot name itself");
+        headers.insert("x-forwarded-for", "not an address".parse().expect("header"));
+        assert_eq!(client_address(&headers, Some(proxy)), Some(proxy));
+        assert_eq!(client_address(&HeaderMap::new(), None), None);
+    }
+}
