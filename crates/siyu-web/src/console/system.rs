@@ -47,6 +47,7 @@ fn worker_name(t: &Text, name: &str) -> String {
         "journeys.step" => t.worker_journey_step.into(),
         "journeys.schedule" => t.worker_journey_schedule.into(),
         "journeys.position" => t.worker_journey_position.into(),
+        "campaigns.upkeep" => t.worker_campaigns.into(),
         other => format!("\"{other}\""),
     }
 }

@@ -156,9 +156,21 @@ fn routes() -> Vec<(&'static str, &'static str, Option<Value>, Permission)> {
             MessagesSend,
         ),
         ("POST", "/api/v1/messages/preview", Some(json!({"customer_id": 1, "body": "hi"})), MessagesSend),
+        ("POST", "/api/v1/customers/{c}/token", None, CampaignsManage),
+        ("GET", "/api/v1/flash-sales", None, AnalyticsRead),
+        ("POST", "/api/v1/flash-sales", Some(walk_sale()), CampaignsManage),
+        ("GET", "/api/v1/flash-sales/{fs}", None, AnalyticsRead),
+        ("GET", "/api/v1/flash-sales/{fs}/orders", None, AnalyticsRead),
+        ("POST", "/api/v1/flash-sales/{fs}/orders/{fo}/pay", None, CampaignsManage),
         ("POST", "/api/v1/customers/import", None, CustomersImport),
         ("DELETE", "/api/v1/customers/{c}", None, CustomersDelete),
     ]
+}
+
+/// A flash sale in the future (the walk only creates it).
+fn walk_sale() -> Value {
+    json!({"name": "walk", "sku": "s-1", "title": "t", "price_fen": 100, "stock": 5,
+        "starts_at": "2030-01-01T00:00:00Z", "ends_at": "2030-01-02T00:00:00Z"})
 }
 
 /// Creates fresh objects for a route to act on and returns the path filled in.
@@ -243,6 +255,25 @@ async fn fixture(app: &TestApp, owner_key: &str, template: &str, round: usize) -
             .await
             .expect("the journey makes its task");
             path = path.replace("{tk}", &task["id"].to_string());
+        }
+    }
+    if path.contains("{fs}") {
+        let now = app.services.now();
+        let sale = json!({"name": format!("fs-{round}"), "sku": "s-1", "title": "t", "price_fen": 100, "stock": 5,
+            "starts_at": (now - jiff::SignedDuration::from_mins(1)).to_string(),
+            "ends_at": (now + jiff::SignedDuration::from_hours(1)).to_string()});
+        let (status, sale, _) = app.call("POST", "/api/v1/flash-sales", owner_key, Some(sale)).await;
+        assert_eq!(status, 201, "{sale}");
+        path = path.replace("{fs}", &sale["id"].to_string());
+        if path.contains("{fo}") {
+            let user = json!({"identities": [{"type": "user_id", "value": format!("fo-{round}")}]});
+            let (_, c, _) = app.call("POST", "/api/v1/customers", owner_key, Some(user)).await;
+            let (_, token, _) =
+                app.call("POST", &format!("/api/v1/customers/{}/token", c["id"]), owner_key, None).await;
+            let purchase = format!("/c/v1/flash-sales/{}/purchase", sale["id"]);
+            let (status, order, _) = app.call("POST", &purchase, token["token"].as_str().unwrap(), None).await;
+            assert_eq!(status, 201, "{order}");
+            path = path.replace("{fo}", &order["id"].to_string());
         }
     }
     if path.contains("{u}") {
@@ -380,7 +411,7 @@ async fn no_route_crosses_workspaces(app: TestApp) {
         // Objects are made in the test workspace; the other workspace's owner key tries to reach them.
         let path = fixture(&app, &app.key, template, round).await;
         let (status, answer) = send(&app, method, &path, &other_key, body, round).await;
-        let names_an_object = ["{c}", "{t}", "{k}", "{u}", "{s}", "{i}", "{ch}", "{j}", "{tk}", "{tp}"]
+        let names_an_object = ["{c}", "{t}", "{k}", "{u}", "{s}", "{i}", "{ch}", "{j}", "{tk}", "{tp}", "{fs}"]
             .iter()
             .any(|p| template.contains(p));
         if method == "PUT" && (template.contains("{ch}") || template.contains("{tp}")) {
@@ -430,6 +461,8 @@ fn documented_path(template: &str) -> String {
         .replace("{tp}", "{name}")
         .replace("{j}", "{id}")
         .replace("{tk}", "{id}")
+        .replace("{fs}", "{id}")
+        .replace("{fo}", "{order}")
         .replace("{s}", "{key}")
         .replace("member_no/M-1", "{type}/{value}")
         .replace("tags/VIP", "tags/{tag}")

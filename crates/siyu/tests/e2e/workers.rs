@@ -23,6 +23,7 @@ async fn healthz_lists_the_background_workers_and_their_states() {
             "journeys.step",
             "journeys.schedule",
             "journeys.position",
+            "campaigns.upkeep",
             "models.refresh",
             "segments.refresh"
         ]
