@@ -197,6 +197,71 @@ pub enum CampaignError {
     /// Too many purchases are being decided at once; try again shortly.
     #[error("the sale is busy; try again in a moment")]
     Busy,
+    /// No coupon of this workspace has this code.
+    #[error("no coupon has this code")]
+    CouponNotFound,
+    /// The coupon's window has not opened.
+    #[error("the coupon may be used from {0}")]
+    CouponNotYetValid(jiff::Timestamp),
+    /// The coupon's window closed.
+    #[error("the coupon expired at {0}")]
+    CouponExpired(jiff::Timestamp),
+    /// The coupon was used on another order.
+    #[error("the coupon was already used on another order")]
+    CouponRedeemed,
+    /// The order already used another coupon.
+    #[error("order \"{0}\" already used another coupon")]
+    OrderUsed(String),
+    /// The order's amount is under the coupon's least (in fen).
+    #[error("the order must come to at least {0} fen for this coupon")]
+    ThresholdNotMet(i64),
+    /// The coupon is not for this channel.
+    #[error("the coupon may not be used on channel \"{0}\"")]
+    WrongChannel(String),
+    /// The coupon is not for this store.
+    #[error("the coupon may not be used in store \"{0}\"")]
+    WrongStore(String),
+    /// The coupon belongs to another customer.
+    #[error("the coupon belongs to another customer")]
+    NotYours,
+    /// Every coupon of the template has been issued.
+    #[error("no coupon of this kind is left")]
+    OutOfStock,
+    /// The customer claimed as many as the template allows.
+    #[error("you have already claimed the most this coupon allows ({0})")]
+    ClaimLimitReached(i64),
+    /// Customers may not claim this coupon themselves.
+    #[error("this coupon cannot be claimed")]
+    NotClaimable,
+}
+
+impl CampaignError {
+    /// The refusal's short name, as counted and as its problem type says.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::TokenInvalid => "customer-token-invalid",
+            Self::TokenExpired(_) => "customer-token-expired",
+            Self::RateLimited(_) => "rate-limited",
+            Self::NotStarted(_) => "not-started",
+            Self::Ended(_) => "ended",
+            Self::SoldOut => "sold-out",
+            Self::LimitReached(_) => "purchase-limit-reached",
+            Self::NotEligible(_) => "not-eligible",
+            Self::Busy => "busy",
+            Self::CouponNotFound => "coupon-not-found",
+            Self::CouponNotYetValid(_) => "coupon-not-yet-valid",
+            Self::CouponExpired(_) => "coupon-expired",
+            Self::CouponRedeemed => "coupon-already-redeemed",
+            Self::OrderUsed(_) => "order-already-used",
+            Self::ThresholdNotMet(_) => "threshold-not-met",
+            Self::WrongChannel(_) => "coupon-wrong-channel",
+            Self::WrongStore(_) => "coupon-wrong-store",
+            Self::NotYours => "coupon-not-yours",
+            Self::OutOfStock => "out-of-stock",
+            Self::ClaimLimitReached(_) => "claim-limit-reached",
+            Self::NotClaimable => "not-claimable",
+        }
+    }
 }
 
 impl From<CampaignError> for DomainError {

@@ -95,6 +95,7 @@ impl Services {
             events.clone(),
             segments.clone(),
             stores.campaigns.clone(),
+            stores.coupons.clone(),
         );
         let listeners = Listeners {
             _customers: vec![Arc::new(events.clone()), Arc::new(segments.clone())],

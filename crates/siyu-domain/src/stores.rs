@@ -4,6 +4,7 @@ use crate::access::api_keys::ApiKeyStore;
 use crate::access::audit::AuditStore;
 use crate::access::users::UserStore;
 use crate::access::workspaces::WorkspaceStore;
+use crate::campaigns::coupon_store::CouponStore;
 use crate::campaigns::store::CampaignStore;
 use crate::channels::store::MessageStore;
 use crate::customers::CustomerStore;
@@ -44,6 +45,8 @@ pub struct Stores {
     pub journeys: Arc<dyn JourneyStore>,
     /// Campaigns: flash sales, their buyers and orders.
     pub campaigns: Arc<dyn CampaignStore>,
+    /// Coupon templates, coupons and bulk issues.
+    pub coupons: Arc<dyn CouponStore>,
     /// Upkeep of the storage itself.
     pub maintenance: Arc<dyn Maintenance>,
 }

@@ -143,6 +143,12 @@ const VERSIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../migrations/sqlite/0023_flash_sales.sql"),
         include_str!("../migrations/postgres/0023_flash_sales.sql"),
     ),
+    (
+        24,
+        "coupons",
+        include_str!("../migrations/sqlite/0024_coupons.sql"),
+        include_str!("../migrations/postgres/0024_coupons.sql"),
+    ),
 ];
 
 /// Which dialect's files to use.

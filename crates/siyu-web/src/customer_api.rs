@@ -11,12 +11,12 @@ use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::{Json, Router, routing};
-use siyu_domain::campaigns::{CustomerPass, OrderView, PublicSaleView};
+use siyu_domain::campaigns::{CouponView, CustomerPass, OrderView, PublicSaleView};
 use std::net::IpAddr;
 
 /// The customer API's part of the OpenAPI document.
 #[derive(utoipa::OpenApi)]
-#[openapi(paths(flash_sale, purchase), components(schemas(PublicSaleView, OrderView)))]
+#[openapi(paths(flash_sale, purchase, my_coupons, claim), components(schemas(PublicSaleView, OrderView, CouponView)))]
 pub struct CustomerDoc;
 
 /// Every route of the customer API.
@@ -24,6 +24,8 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/c/v1/flash-sales/{id}", routing::get(flash_sale))
         .route("/c/v1/flash-sales/{id}/purchase", routing::post(purchase))
+        .route("/c/v1/coupons", routing::get(my_coupons))
+        .route("/c/v1/coupon-templates/{id}/claim", routing::post(claim))
         // Nothing here reads a body.
         .layer(axum::extract::DefaultBodyLimit::max(4096))
         // A brand's own pages and mini-programs call it from their origins with the token in a
@@ -98,6 +100,34 @@ async fn purchase(
     Path(id): Path<i64>,
 ) -> Result<(StatusCode, Json<OrderView>), Problem> {
     Ok((StatusCode::CREATED, Json(app.services.campaigns.purchase(&pass, id).await?)))
+}
+
+/// The customer's coupons.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct MyCoupons {
+    /// Coupons, newest first, with their codes.
+    items: Vec<CouponView>,
+}
+
+/// GET /c/v1/coupons: the customer's own coupons, with their codes.
+#[utoipa::path(get, path = "/c/v1/coupons", tag = "customer", security(("customer_token" = [])),
+    responses((status = 200, body = MyCoupons), (status = 401, body = Problem), (status = 429, body = Problem)))]
+async fn my_coupons(State(app): State<AppState>, CustomerAuth(pass): CustomerAuth) -> Result<Json<MyCoupons>, Problem> {
+    Ok(Json(MyCoupons { items: app.services.campaigns.my_coupons(&pass).await? }))
+}
+
+/// POST /c/v1/coupon-templates/{id}/claim: claims a coupon of a claimable template. 201 with the
+/// coupon and its code; 409 `out-of-stock` or `claim-limit-reached`; 403 `not-claimable`.
+#[utoipa::path(post, path = "/c/v1/coupon-templates/{id}/claim", tag = "customer", params(("id" = i64, Path)),
+    security(("customer_token" = [])),
+    responses((status = 201, body = CouponView), (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 404, body = Problem), (status = 409, body = Problem), (status = 429, body = Problem)))]
+async fn claim(
+    State(app): State<AppState>,
+    CustomerAuth(pass): CustomerAuth,
+    Path(id): Path<i64>,
+) -> Result<(StatusCode, Json<CouponView>), Problem> {
+    Ok((StatusCode::CREATED, Json(app.services.campaigns.claim_coupon(&pass, id).await?)))
 }
 
 #[cfg(test)]

@@ -47,17 +47,18 @@ impl Problem {
     /// The problem a campaign's refusal is: each its own type, so a customer's page can say it in
     /// the customer's language.
     pub fn campaign(error: &CampaignError) -> Self {
-        let (status, slug) = match error {
-            CampaignError::TokenInvalid => (StatusCode::UNAUTHORIZED, "customer-token-invalid"),
-            CampaignError::TokenExpired(_) => (StatusCode::UNAUTHORIZED, "customer-token-expired"),
-            CampaignError::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, "rate-limited"),
-            CampaignError::NotStarted(_) => (StatusCode::CONFLICT, "not-started"),
-            CampaignError::Ended(_) => (StatusCode::CONFLICT, "ended"),
-            CampaignError::SoldOut => (StatusCode::CONFLICT, "sold-out"),
-            CampaignError::LimitReached(_) => (StatusCode::CONFLICT, "purchase-limit-reached"),
-            CampaignError::NotEligible(_) => (StatusCode::FORBIDDEN, "not-eligible"),
-            CampaignError::Busy => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
+        let status = match error {
+            CampaignError::TokenInvalid | CampaignError::TokenExpired(_) => StatusCode::UNAUTHORIZED,
+            CampaignError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+            CampaignError::NotEligible(_) | CampaignError::NotYours | CampaignError::NotClaimable => {
+                StatusCode::FORBIDDEN
+            }
+            CampaignError::CouponNotFound => StatusCode::NOT_FOUND,
+            CampaignError::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            CampaignError::ThresholdNotMet(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            _ => StatusCode::CONFLICT,
         };
+        let slug = error.reason();
         let retry_after = match error {
             CampaignError::RateLimited(ms) => Some(ms.div_ceil(1000).max(1)),
             CampaignError::Busy => Some(1),

@@ -162,9 +162,12 @@ pub fn spawn_live_workers(runner: &mut Runner, services: &Services) {
     spawn_campaign_worker(runner, services);
 }
 
-/// Starts `campaigns.upkeep`: each second it saves the attempts and refusals the sales counted in
-/// memory and releases the orders not paid in time, their units back on sale (several processes on
-/// one PostgreSQL database may all run it: an order is released once).
+/// Starts `campaigns.upkeep`: each second it saves the attempts and refusals counted in memory,
+/// releases the orders not paid in time (their units back on sale), expires coupons whose window
+/// ended and records the reminders due, and looks for bulk coupon issues another process left;
+/// and `campaigns.issue`, which issues a bulk issue's coupons batch after batch, woken when one is
+/// asked for. Several processes on one PostgreSQL database may all run them: an order is released,
+/// a coupon expired and a batch issued once.
 pub fn spawn_campaign_worker(runner: &mut Runner, services: &Services) {
     let campaigns = services.campaigns.clone();
     let second = jiff::SignedDuration::from_secs(1);
@@ -173,9 +176,18 @@ pub fn spawn_campaign_worker(runner: &mut Runner, services: &Services) {
         async move {
             campaigns.save_attempt_counts().await?;
             campaigns.release_unpaid().await?;
+            campaigns.coupon_upkeep().await?;
+            campaigns.issue_wake().notify_one();
             Ok::<(), WorkError>(())
         }
     }));
+    let campaigns = services.campaigns.clone();
+    let owner = format!("{}-{}-issue", std::process::id(), services.now().as_nanosecond());
+    let issue = OnWake::new("campaigns.issue", move || {
+        let (campaigns, owner) = (campaigns.clone(), owner.clone());
+        async move { Ok(campaigns.run_coupon_issue(&owner).await?) }
+    });
+    runner.spawn_woken(issue, services.campaigns.issue_wake().into());
 }
 
 /// Messages sent at once, per batch: a send mostly waits for its provider.

@@ -16,20 +16,36 @@ impl PersonalData for Campaigns {
     }
 
     fn holds(&self) -> &'static [&'static str] {
-        &["flash_orders", "flash_buyers"]
+        &["flash_orders", "flash_buyers", "coupons", "coupon_holders", "coupon_issues"]
     }
 
-    /// The customer's flash-sale orders.
+    /// The customer's flash-sale orders and coupons (with their codes).
     async fn export(&self, _principal: &Principal, subject: &Subject) -> DomainResult<Value> {
         let orders = self.store.orders_of(subject.workspace, &subject.ids()).await?;
         let views: Vec<OrderView> = orders.into_iter().map(Into::into).collect();
-        Ok(serde_json::json!({ "flash_sale_orders": views }))
+        let key = self.access.data_key(subject.workspace).await?;
+        let coupons: Vec<Value> = self
+            .coupons
+            .coupons_of(subject.workspace, &subject.ids())
+            .await?
+            .into_iter()
+            .map(|c| {
+                serde_json::json!({
+                    "id": c.id, "code": super::coupon::code(c.id, &key), "template_id": c.template_id,
+                    "status": c.status, "issued_at": c.issued_at.to_string(), "valid_until": c.valid_until.to_string(),
+                    "order_id": c.order_id,
+                })
+            })
+            .collect();
+        Ok(serde_json::json!({ "flash_sale_orders": views, "coupons": coupons }))
     }
 
-    /// Deletes the customer's orders and purchase counts; units their unpaid orders held go back
-    /// on sale.
+    /// Deletes the customer's orders, purchase counts, coupons and claim counts (units their
+    /// unpaid orders held go back on sale) and takes them out of running bulk issues.
     async fn erase(&self, _principal: &Principal, subject: &Subject) -> DomainResult<()> {
         self.store.erase_orders(subject.workspace, &subject.ids()).await?;
+        self.forget_in_issues(subject.workspace, &subject.ids()).await?;
+        self.coupons.erase_coupons(subject.workspace, &subject.ids()).await?;
         Ok(())
     }
 }

@@ -1,6 +1,8 @@
 //! The campaigns' use cases: customer tokens, flash sales (created and watched by operators,
 //! bought by customers), the release of unpaid orders and the saving of attempt counts.
 
+use super::coupon_store::CouponStore;
+use super::coupons::CouponRefusals;
 use super::flash_sale::{FlashSaleInput, FlashSaleView, OrderView, PublicSaleView};
 use super::gate::{Admit, Gate};
 use super::limits::{Limiters, Limits};
@@ -96,6 +98,11 @@ pub struct Campaigns {
     pub(crate) events: Events,
     pub(crate) segments: Segments,
     pub(crate) store: Arc<dyn CampaignStore>,
+    pub(crate) coupons: Arc<dyn CouponStore>,
+    /// Coupon refusals not yet saved.
+    pub(crate) coupon_refusals: Arc<std::sync::Mutex<CouponRefusals>>,
+    /// Wakes the bulk issue worker.
+    pub(crate) issue_wake: Arc<tokio::sync::Notify>,
     /// Each loaded sale's gate.
     gates: Arc<RwLock<Gates>>,
     /// Loads of gates take turns (one read of a sale's buyers however many attempts arrive).
@@ -115,6 +122,7 @@ impl Campaigns {
         events: Events,
         segments: Segments,
         store: Arc<dyn CampaignStore>,
+        coupons: Arc<dyn CouponStore>,
     ) -> Self {
         Self {
             access,
@@ -122,6 +130,9 @@ impl Campaigns {
             events,
             segments,
             store,
+            coupons,
+            coupon_refusals: Arc::default(),
+            issue_wake: Arc::default(),
             gates: Arc::default(),
             loading: Arc::default(),
             eligible: Arc::default(),
@@ -469,8 +480,10 @@ impl Campaigns {
         Ok(self.store.next_pay_by().await?)
     }
 
-    /// Saves the attempts and refusals each gate counted since the last call.
+    /// Saves the attempts and refusals counted in memory since the last call (each sale's, and the
+    /// coupons').
     pub async fn save_attempt_counts(&self) -> DomainResult<()> {
+        self.save_coupon_refusals().await?;
         let gates: Vec<((WorkspaceId, i64), Arc<Gate>)> =
             self.gates.read().expect("gates lock is never poisoned").iter().map(|(k, g)| (*k, g.clone())).collect();
         let _one = self.flushing.try_lock();

@@ -86,6 +86,7 @@ fn stores(store: SqlStore, events: std::sync::Arc<dyn siyu_domain::events::Event
         messages: store.clone(),
         journeys: store.clone(),
         campaigns: store.clone(),
+        coupons: store.clone(),
         maintenance: store,
         events,
     }

@@ -5,6 +5,7 @@
 
 mod access;
 mod campaigns;
+mod coupons;
 mod customers;
 mod events;
 mod feed;

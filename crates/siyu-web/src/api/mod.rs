@@ -6,6 +6,7 @@
 mod admin;
 mod analytics;
 mod campaigns;
+mod coupons;
 mod customers;
 mod journeys;
 mod messages;
@@ -177,6 +178,18 @@ pub const ROUTES: &[(&str, &str, Access)] = {
         ("GET", "/api/v1/flash-sales/{id}", Role(&[AnalyticsRead])),
         ("GET", "/api/v1/flash-sales/{id}/orders", Role(&[AnalyticsRead, CustomersRead])),
         ("POST", "/api/v1/flash-sales/{id}/orders/{order}/pay", Role(&[CampaignsManage])),
+        ("GET", "/api/v1/coupon-templates", Role(&[AnalyticsRead])),
+        ("POST", "/api/v1/coupon-templates", Role(&[CampaignsManage])),
+        ("GET", "/api/v1/coupon-templates/{id}", Role(&[AnalyticsRead])),
+        ("POST", "/api/v1/coupon-templates/{id}/issue", Role(&[CampaignsManage])),
+        ("POST", "/api/v1/coupon-templates/{id}/grant", Role(&[CampaignsManage])),
+        ("GET", "/api/v1/coupon-issues/{id}", Role(&[AnalyticsRead])),
+        ("GET", "/api/v1/coupons/{code}", Role(&[CampaignsManage])),
+        ("POST", "/api/v1/coupons/redeem", Role(&[CampaignsManage])),
+        ("POST", "/api/v1/coupons/release", Role(&[CampaignsManage])),
+        ("GET", "/api/v1/customers/{id}/coupons", Role(&[CustomersRead])),
+        ("GET", "/c/v1/coupons", Customer),
+        ("POST", "/c/v1/coupon-templates/{id}/claim", Customer),
         ("GET", "/c/v1/flash-sales/{id}", Customer),
         ("POST", "/c/v1/flash-sales/{id}/purchase", Customer),
     ]
@@ -236,6 +249,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(messages::router())
         .merge(journeys::router())
         .merge(campaigns::router())
+        .merge(coupons::router())
         .layer(axum::extract::DefaultBodyLimit::max(crate::JSON_BODY_LIMIT));
     problems_everywhere(api.get_openapi_mut());
     let document = api.get_openapi().clone();

@@ -352,7 +352,8 @@ strings! {
     worker_journey_step: "旅程执行（到期的等待与动作）", "Journey steps (due waits and actions)";
     worker_journey_schedule: "定时旅程（群发与纪念日）", "Scheduled journeys (broadcasts and anniversaries)";
     worker_journey_position: "旅程触发位置（崩溃后从事件日志补回）", "Journey trigger position (replayed from the event log after a crash)";
-    worker_campaigns: "活动维护（释放超时未付订单、保存尝试计数）", "Campaign upkeep (unpaid orders released, attempt counts saved)";
+    worker_campaigns: "活动维护（释放超时未付订单、优惠券过期与提醒、保存尝试计数）", "Campaign upkeep (unpaid orders released, coupons expired and reminded, attempt counts saved)";
+    worker_coupon_issue: "优惠券批量发放", "Bulk coupon issues";
     worker_starting: "启动中", "Starting";
     worker_working: "运行中", "Working";
     worker_idle: "空闲，等待下次运行", "Idle until the next run";

@@ -48,6 +48,7 @@ fn worker_name(t: &Text, name: &str) -> String {
         "journeys.schedule" => t.worker_journey_schedule.into(),
         "journeys.position" => t.worker_journey_position.into(),
         "campaigns.upkeep" => t.worker_campaigns.into(),
+        "campaigns.issue" => t.worker_coupon_issue.into(),
         other => format!("\"{other}\""),
     }
 }

@@ -162,9 +162,35 @@ fn routes() -> Vec<(&'static str, &'static str, Option<Value>, Permission)> {
         ("GET", "/api/v1/flash-sales/{fs}", None, AnalyticsRead),
         ("GET", "/api/v1/flash-sales/{fs}/orders", None, AnalyticsRead),
         ("POST", "/api/v1/flash-sales/{fs}/orders/{fo}/pay", None, CampaignsManage),
+        ("GET", "/api/v1/coupon-templates", None, AnalyticsRead),
+        ("POST", "/api/v1/coupon-templates", Some(walk_coupon_template()), CampaignsManage),
+        ("GET", "/api/v1/coupon-templates/{ct}", None, AnalyticsRead),
+        ("POST", "/api/v1/coupon-templates/{ct}/issue", Some(json!({"segment": "walk-all"})), CampaignsManage),
+        (
+            "POST",
+            "/api/v1/coupon-templates/{ct}/grant?customer={c}",
+            Some(json!({"customer_id": "@customer"})),
+            CampaignsManage,
+        ),
+        ("GET", "/api/v1/coupon-issues/{ci}", None, AnalyticsRead),
+        ("GET", "/api/v1/coupons/{cc}", None, CampaignsManage),
+        (
+            "POST",
+            "/api/v1/coupons/redeem?code={cc}",
+            Some(json!({"code": "@code", "order_id": "walk-@@", "amount_fen": 100})),
+            CampaignsManage,
+        ),
+        ("POST", "/api/v1/coupons/release?order={ro}", Some(json!({"order_id": "@order"})), CampaignsManage),
+        ("GET", "/api/v1/customers/{c}/coupons", None, CustomersRead),
         ("POST", "/api/v1/customers/import", None, CustomersImport),
         ("DELETE", "/api/v1/customers/{c}", None, CustomersDelete),
     ]
+}
+
+/// A coupon template: ¥5 off, a week from issue.
+fn walk_coupon_template() -> Value {
+    json!({"name": "walk-@@", "benefit": {"kind": "fixed", "amount_fen": 500},
+        "validity": {"kind": "days_after_issue", "days": 7}})
 }
 
 /// A flash sale in the future (the walk only creates it).
@@ -257,6 +283,42 @@ async fn fixture(app: &TestApp, owner_key: &str, template: &str, round: usize) -
             path = path.replace("{tk}", &task["id"].to_string());
         }
     }
+    if path.contains("{ct}") || path.contains("{ci}") || path.contains("{cc}") || path.contains("{ro}") {
+        let (status, template, _) =
+            app.call("POST", "/api/v1/coupon-templates", owner_key, Some(walk_coupon_template())).await;
+        assert_eq!(status, 201, "{template}");
+        path = path.replace("{ct}", &template["id"].to_string());
+        let everyone = json!({"key": "walk-all", "text": "has_identity(\"user_id\")"});
+        app.call("POST", "/api/v1/segments", owner_key, Some(everyone)).await;
+        if path.contains("{ci}") {
+            let (status, issue, _) = app
+                .call(
+                    "POST",
+                    &format!("/api/v1/coupon-templates/{}/issue", template["id"]),
+                    owner_key,
+                    Some(json!({"segment": "walk-all"})),
+                )
+                .await;
+            assert_eq!(status, 202, "{issue}");
+            path = path.replace("{ci}", &issue["id"].to_string());
+        }
+        if path.contains("{cc}") || path.contains("{ro}") {
+            let user = json!({"identities": [{"type": "user_id", "value": format!("cc-{round}")}]});
+            let (_, c, _) = app.call("POST", "/api/v1/customers", owner_key, Some(user)).await;
+            let grant = format!("/api/v1/coupon-templates/{}/grant", template["id"]);
+            let (status, coupon, _) = app.call("POST", &grant, owner_key, Some(json!({"customer_id": c["id"]}))).await;
+            assert_eq!(status, 201, "{coupon}");
+            let code = coupon["code"].as_str().unwrap().to_string();
+            path = path.replace("{cc}", &code);
+            if path.contains("{ro}") {
+                let order = format!("ro-{round}");
+                let redeem = json!({"code": code, "order_id": order, "amount_fen": 1000});
+                let (status, done, _) = app.call("POST", "/api/v1/coupons/redeem", owner_key, Some(redeem)).await;
+                assert_eq!(status, 200, "{done}");
+                path = path.replace("{ro}", &order);
+            }
+        }
+    }
     if path.contains("{fs}") {
         let now = app.services.now();
         let sale = json!({"name": format!("fs-{round}"), "sku": "s-1", "title": "t", "price_fen": 100, "stock": 5,
@@ -301,7 +363,18 @@ async fn fixture(app: &TestApp, owner_key: &str, template: &str, round: usize) -
 
 async fn send(app: &TestApp, method: &str, path: &str, key: &str, body: Option<Value>, round: usize) -> (u16, Value) {
     // Bodies name new objects with "@@", made unique per round so repeated creates do not conflict.
-    let body = body.map(|b| serde_json::from_str(&b.to_string().replace("@@", &round.to_string())).unwrap());
+    let mut text = body.map(|b| b.to_string().replace("@@", &round.to_string()));
+    // What a body must name of the fixture travels in the walked path's query: `?code=…` fills
+    // "@code", `?order=…` "@order", `?customer=…` "@customer" (a number).
+    let fills = text.as_ref().is_some_and(|t| ["@code", "@order", "@customer"].iter().any(|m| t.contains(m)));
+    let (path, query) = if fills { path.split_once('?').unwrap_or((path, "")) } else { (path, "") };
+    for (key, value) in url::form_urlencoded::parse(query.as_bytes()) {
+        text = text.map(|t| match key.as_ref() {
+            "customer" => t.replace("\"@customer\"", &value),
+            _ => t.replace(&format!("@{key}"), &value),
+        });
+    }
+    let body: Option<Value> = text.map(|t| serde_json::from_str(&t).unwrap());
     if path.ends_with("/import") {
         let (status, body, _) = app.call_raw(method, path, key, "text/csv", b"user_id\nimp-1\n".to_vec()).await;
         return (status, body);
@@ -411,9 +484,12 @@ async fn no_route_crosses_workspaces(app: TestApp) {
         // Objects are made in the test workspace; the other workspace's owner key tries to reach them.
         let path = fixture(&app, &app.key, template, round).await;
         let (status, answer) = send(&app, method, &path, &other_key, body, round).await;
-        let names_an_object = ["{c}", "{t}", "{k}", "{u}", "{s}", "{i}", "{ch}", "{j}", "{tk}", "{tp}", "{fs}"]
-            .iter()
-            .any(|p| template.contains(p));
+        let names_an_object = [
+            "{c}", "{t}", "{k}", "{u}", "{s}", "{i}", "{ch}", "{j}", "{tk}", "{tp}", "{fs}", "{ct}", "{ci}", "{cc}",
+            "{ro}",
+        ]
+        .iter()
+        .any(|p| template.contains(p));
         if method == "PUT" && (template.contains("{ch}") || template.contains("{tp}")) {
             // Channels and templates are named per workspace: the other workspace saves one of its
             // own, and this workspace's is as it was.
@@ -463,6 +539,9 @@ fn documented_path(template: &str) -> String {
         .replace("{tk}", "{id}")
         .replace("{fs}", "{id}")
         .replace("{fo}", "{order}")
+        .replace("{ct}", "{id}")
+        .replace("{ci}", "{id}")
+        .replace("{cc}", "{code}")
         .replace("{s}", "{key}")
         .replace("member_no/M-1", "{type}/{value}")
         .replace("tags/VIP", "tags/{tag}")

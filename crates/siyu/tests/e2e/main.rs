@@ -14,6 +14,7 @@ mod console_journeys;
 mod console_segments;
 mod console_support;
 mod console_ux;
+mod coupons;
 mod demo;
 mod doc_examples;
 mod durability;

@@ -24,6 +24,7 @@ async fn healthz_lists_the_background_workers_and_their_states() {
             "journeys.schedule",
             "journeys.position",
             "campaigns.upkeep",
+            "campaigns.issue",
             "models.refresh",
             "segments.refresh"
         ]

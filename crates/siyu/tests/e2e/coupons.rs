@@ -1,0 +1,83 @@
+//! Coupons over HTTP: an operator creates templates, a customer claims one through the customer
+//! API, the order system redeems it (refusals as problems of their own type, the same order twice
+//! answered alike) and gives it back on a refund, and a bulk issue to a segment runs on the
+//! server's own worker while its progress is watched.
+
+use crate::{TestApp, both_backends};
+use serde_json::json;
+
+both_backends!(a_coupon_goes_from_claim_to_redemption_and_back_over_http);
+
+async fn a_coupon_goes_from_claim_to_redemption_and_back_over_http(app: TestApp) {
+    let template = json!({
+        "name": "满100减20", "benefit": {"kind": "threshold", "threshold_fen": 10000, "amount_fen": 2000},
+        "stock": 100, "validity": {"kind": "days_after_issue", "days": 7}, "claimable": true
+    });
+    let (status, created, _) = app.call("POST", "/api/v1/coupon-templates", &app.key, Some(template)).await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_i64().unwrap();
+    let bad = json!({"name": "x", "benefit": {"kind": "percent", "percent": 120}, "validity": {"kind": "days_after_issue", "days": 0}});
+    let (status, problem, _) = app.call("POST", "/api/v1/coupon-templates", &app.key, Some(bad)).await;
+    assert_eq!(status, 422, "{problem}");
+    let fields: Vec<_> = problem["errors"].as_array().unwrap().iter().map(|e| e["field"].clone()).collect();
+    assert_eq!(fields, [json!("benefit.percent"), json!("validity.days")]);
+
+    let body = json!({"identities": [{"type": "user_id", "value": "cp-1"}]});
+    let (_, customer, _) = app.call("POST", "/api/v1/customers", &app.key, Some(body)).await;
+    let (_, issued, _) = app.call("POST", &format!("/api/v1/customers/{}/token", customer["id"]), &app.key, None).await;
+    let token = issued["token"].as_str().unwrap();
+    let claim = format!("/c/v1/coupon-templates/{id}/claim");
+    let (status, coupon, _) = app.call("POST", &claim, token, None).await;
+    assert_eq!(status, 201, "{coupon}");
+    let (status, problem, _) = app.call("POST", &claim, token, None).await;
+    assert_eq!((status, problem["type"].as_str()), (409, Some("https://siyu.dev/problems/claim-limit-reached")));
+    let (_, mine, _) = app.call("GET", "/c/v1/coupons", token, None).await;
+    assert_eq!(mine["items"][0]["code"], coupon["code"]);
+    let code = coupon["code"].as_str().unwrap();
+    let (status, found, _) = app.call("GET", &format!("/api/v1/coupons/{}", code.to_lowercase()), &app.key, None).await;
+    assert_eq!((status, found["id"].clone()), (200, coupon["id"].clone()), "codes are read in any case");
+
+    let redeem = |order: &str, amount: i64| json!({"code": code, "order_id": order, "amount_fen": amount});
+    let (status, problem, content_type) =
+        app.call("POST", "/api/v1/coupons/redeem", &app.key, Some(redeem("A-1", 9_000))).await;
+    assert_eq!((status, content_type.as_str()), (422, "application/problem+json"));
+    assert_eq!(problem["type"], "https://siyu.dev/problems/threshold-not-met", "{problem}");
+    let (status, done, _) = app.call("POST", "/api/v1/coupons/redeem", &app.key, Some(redeem("A-1", 12_800))).await;
+    assert_eq!(
+        (status, done["discount_fen"].as_i64(), done["pay_fen"].as_i64()),
+        (200, Some(2_000), Some(10_800)),
+        "{done}"
+    );
+    let (status, again, _) = app.call("POST", "/api/v1/coupons/redeem", &app.key, Some(redeem("A-1", 12_800))).await;
+    assert_eq!((status, again["coupon"]["id"].clone()), (200, coupon["id"].clone()), "the same order, the same answer");
+    let (status, problem, _) = app.call("POST", "/api/v1/coupons/redeem", &app.key, Some(redeem("A-2", 12_800))).await;
+    assert_eq!((status, problem["type"].as_str()), (409, Some("https://siyu.dev/problems/coupon-already-redeemed")));
+    let (status, released, _) =
+        app.call("POST", "/api/v1/coupons/release", &app.key, Some(json!({"order_id": "A-1"}))).await;
+    assert_eq!((status, released["status"].as_str()), (200, Some("issued")), "{released}");
+
+    // A bulk issue to everyone, on the server's worker.
+    app.call("POST", "/api/v1/segments", &app.key, Some(json!({"key": "all", "text": "has_identity(\"user_id\")"})))
+        .await;
+    let (status, issue, _) = app
+        .call("POST", &format!("/api/v1/coupon-templates/{id}/issue"), &app.key, Some(json!({"segment": "all"})))
+        .await;
+    assert_eq!(status, 202, "{issue}");
+    let progress = format!("/api/v1/coupon-issues/{}", issue["id"]);
+    let finished = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        loop {
+            let (_, now, _) = app.call("GET", &progress, &app.key, None).await;
+            if now["status"] != "running" {
+                return now;
+            }
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the bulk issue ends");
+    assert_eq!((finished["status"].as_str(), finished["issued"].as_i64()), (Some("done"), Some(1)), "{finished}");
+    let (_, shown, _) = app.call("GET", &format!("/api/v1/coupon-templates/{id}"), &app.key, None).await;
+    assert_eq!((shown["issued"].as_i64(), shown["claimed"].as_i64()), (Some(2), Some(1)), "{shown}");
+    let (_, held, _) = app.call("GET", &format!("/api/v1/customers/{}/coupons", customer["id"]), &app.key, None).await;
+    assert_eq!(held["items"].as_array().unwrap().len(), 2);
+}
