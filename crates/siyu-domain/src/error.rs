@@ -233,6 +233,12 @@ pub enum CampaignError {
     /// Customers may not claim this coupon themselves.
     #[error("this coupon cannot be claimed")]
     NotClaimable,
+    /// The customer has drawn as many times today as the lottery allows.
+    #[error("no draw left today ({0} a day); come back tomorrow")]
+    DailyDrawLimit(i64),
+    /// The customer has used every draw and extra chance.
+    #[error("no draw left; invite friends or check in for more chances")]
+    NoDrawsLeft,
 }
 
 impl CampaignError {
@@ -260,6 +266,8 @@ impl CampaignError {
             Self::OutOfStock => "out-of-stock",
             Self::ClaimLimitReached(_) => "claim-limit-reached",
             Self::NotClaimable => "not-claimable",
+            Self::DailyDrawLimit(_) => "daily-draw-limit",
+            Self::NoDrawsLeft => "no-draws-left",
         }
     }
 }

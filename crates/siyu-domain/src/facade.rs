@@ -96,6 +96,7 @@ impl Services {
             segments.clone(),
             stores.campaigns.clone(),
             stores.coupons.clone(),
+            stores.lotteries.clone(),
         );
         let listeners = Listeners {
             _customers: vec![Arc::new(events.clone()), Arc::new(segments.clone())],

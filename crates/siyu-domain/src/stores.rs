@@ -47,6 +47,8 @@ pub struct Stores {
     pub campaigns: Arc<dyn CampaignStore>,
     /// Coupon templates, coupons and bulk issues.
     pub coupons: Arc<dyn CouponStore>,
+    /// Lotteries, their players and draws.
+    pub lotteries: Arc<dyn crate::campaigns::lottery_store::LotteryStore>,
     /// Upkeep of the storage itself.
     pub maintenance: Arc<dyn Maintenance>,
 }

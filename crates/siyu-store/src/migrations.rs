@@ -149,6 +149,12 @@ const VERSIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../migrations/sqlite/0024_coupons.sql"),
         include_str!("../migrations/postgres/0024_coupons.sql"),
     ),
+    (
+        25,
+        "lotteries",
+        include_str!("../migrations/sqlite/0025_lotteries.sql"),
+        include_str!("../migrations/postgres/0025_lotteries.sql"),
+    ),
 ];
 
 /// Which dialect's files to use.

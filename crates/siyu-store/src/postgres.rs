@@ -416,6 +416,7 @@ include!("sql/messages.rs");
 include!("sql/journeys.rs");
 include!("sql/campaigns.rs");
 include!("sql/coupons.rs");
+include!("sql/lotteries.rs");
 include!("sql/access/workspaces.rs");
 include!("sql/access/users.rs");
 include!("sql/access/api_keys.rs");

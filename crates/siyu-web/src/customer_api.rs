@@ -11,12 +11,16 @@ use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::{Json, Router, routing};
+use siyu_domain::campaigns::lotteries::{DrawView, LotteryView};
 use siyu_domain::campaigns::{CouponView, CustomerPass, OrderView, PublicSaleView};
 use std::net::IpAddr;
 
 /// The customer API's part of the OpenAPI document.
 #[derive(utoipa::OpenApi)]
-#[openapi(paths(flash_sale, purchase, my_coupons, claim), components(schemas(PublicSaleView, OrderView, CouponView)))]
+#[openapi(
+    paths(flash_sale, purchase, my_coupons, claim, lottery, draw),
+    components(schemas(PublicSaleView, OrderView, CouponView, LotteryView, DrawView))
+)]
 pub struct CustomerDoc;
 
 /// Every route of the customer API.
@@ -25,6 +29,8 @@ pub fn router() -> Router<AppState> {
         .route("/c/v1/flash-sales/{id}", routing::get(flash_sale))
         .route("/c/v1/flash-sales/{id}/purchase", routing::post(purchase))
         .route("/c/v1/coupons", routing::get(my_coupons))
+        .route("/c/v1/lotteries/{id}", routing::get(lottery))
+        .route("/c/v1/lotteries/{id}/draw", routing::post(draw))
         .route("/c/v1/coupon-templates/{id}/claim", routing::post(claim))
         // Nothing here reads a body.
         .layer(axum::extract::DefaultBodyLimit::max(4096))
@@ -128,6 +134,33 @@ async fn claim(
     Path(id): Path<i64>,
 ) -> Result<(StatusCode, Json<CouponView>), Problem> {
     Ok((StatusCode::CREATED, Json(app.services.campaigns.claim_coupon(&pass, id).await?)))
+}
+
+/// GET /c/v1/lotteries/{id}: the rules, prizes and odds, the published seed hash (the seed once
+/// closed) and the draw function.
+#[utoipa::path(get, path = "/c/v1/lotteries/{id}", tag = "customer", params(("id" = i64, Path)),
+    security(("customer_token" = [])),
+    responses((status = 200, body = LotteryView), (status = 401, body = Problem), (status = 404, body = Problem)))]
+async fn lottery(
+    State(app): State<AppState>,
+    CustomerAuth(pass): CustomerAuth,
+    Path(id): Path<i64>,
+) -> Result<Json<LotteryView>, Problem> {
+    Ok(Json(app.services.campaigns.lottery_rules(&pass, id).await?))
+}
+
+/// POST /c/v1/lotteries/{id}/draw: draws once. 201 with the outcome (`won`, `none`,
+/// `out_of_stock`); 409 `daily-draw-limit`, `no-draws-left`, `not-started` or `ended`.
+#[utoipa::path(post, path = "/c/v1/lotteries/{id}/draw", tag = "customer", params(("id" = i64, Path)),
+    security(("customer_token" = [])),
+    responses((status = 201, body = DrawView), (status = 401, body = Problem), (status = 404, body = Problem),
+        (status = 409, body = Problem), (status = 429, body = Problem)))]
+async fn draw(
+    State(app): State<AppState>,
+    CustomerAuth(pass): CustomerAuth,
+    Path(id): Path<i64>,
+) -> Result<(StatusCode, Json<DrawView>), Problem> {
+    Ok((StatusCode::CREATED, Json(app.services.campaigns.draw(&pass, id).await?)))
 }
 
 #[cfg(test)]

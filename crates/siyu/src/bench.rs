@@ -1,6 +1,7 @@
 //! `siyu bench`: end-to-end measurements over HTTP against a real server (see docs/BENCHMARKS.md).
 
 mod baseline;
+mod coupons;
 mod flash_sale;
 mod journeys;
 mod timers;
@@ -153,6 +154,13 @@ pub enum BenchCommand {
         /// Connections sending at once.
         #[arg(long, default_value_t = 64)]
         concurrency: usize,
+    },
+    /// A bulk coupon issue to a segment of N customers, from the request to the last batch, beside
+    /// a bare insert of as many rows. Prints `issued`, `seconds`, `coupons_per_s` and the ratio.
+    Coupons {
+        /// Customers in the segment.
+        #[arg(long, default_value_t = 1_000_000)]
+        customers: u64,
     },
     /// Another node of `bench journeys --nodes N` (started by it).
     #[command(hide = true)]
@@ -838,6 +846,7 @@ pub async fn run(command: BenchCommand, config: &Config) -> anyhow::Result<()> {
         BenchCommand::Journeys { customers, wait, rate, batch, nodes } => {
             journeys::bench_journeys(config, customers, &wait, rate, batch, nodes).await
         }
+        BenchCommand::Coupons { customers } => coupons::bench_coupons(config, customers).await,
         BenchCommand::FlashSale { stock, customers, attempts, concurrency } => {
             flash_sale::bench_flash_sale(config, stock, customers, attempts, concurrency).await
         }

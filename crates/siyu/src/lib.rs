@@ -10,6 +10,7 @@ pub mod customer;
 pub mod demo;
 pub mod event_export;
 pub mod event_import;
+pub mod lottery;
 pub mod model;
 pub mod query;
 pub mod segment;

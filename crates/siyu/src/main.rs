@@ -115,6 +115,9 @@ enum Command {
     /// Segments: create from the segment language, preview, show, members.
     #[command(subcommand)]
     Segment(siyu::segment::SegmentCommand),
+    /// Lotteries: verify every draw of a closed lottery from its audit.
+    #[command(subcommand)]
+    Lottery(siyu::lottery::LotteryCommand),
     /// WeCom tools: check and open a callback by hand.
     #[command(subcommand)]
     Wecom(siyu::wecom::WecomCommand),
@@ -352,6 +355,10 @@ async fn main() -> anyhow::Result<()> {
             print!("{}", loaded.render(format)?);
             Ok(())
         }
+        Command::Lottery(command) => match siyu::lottery::run(command) {
+            0 => Ok(()),
+            status => std::process::exit(status),
+        },
         Command::Wecom(command) => match siyu::wecom::run(command) {
             Ok(message) => {
                 println!("{message}");

@@ -243,8 +243,8 @@ impl From<StoredIssue> for IssueView {
     }
 }
 
-/// Refusals counted in memory, by (workspace, template or 0) and reason.
-pub(crate) type CouponRefusals = HashMap<(WorkspaceId, i64), HashMap<&'static str, i64>>;
+/// Refusals counted in memory, by (workspace, activity, its id or 0) and reason.
+pub(crate) type Refusals = HashMap<(WorkspaceId, &'static str, i64), HashMap<&'static str, i64>>;
 
 /// The activity name coupon refusals are saved under.
 const ACTIVITY: &str = "coupon";
@@ -254,25 +254,32 @@ fn fen_text(fen: i64) -> f64 {
 }
 
 impl Campaigns {
-    fn refused(&self, ws: WorkspaceId, template: i64, error: &CampaignError) {
-        let mut refusals = self.coupon_refusals.lock().expect("refusals lock is never poisoned");
-        *refusals.entry((ws, template)).or_default().entry(error.reason()).or_default() += 1;
-    }
-
-    /// Runs `action`, counting a campaign refusal it ends in against `template`.
-    fn counted<T>(&self, ws: WorkspaceId, template: i64, result: DomainResult<T>) -> DomainResult<T> {
+    /// Counts the campaign refusal `result` ends in, if any, against an activity (`coupon`,
+    /// `lottery`) and its id.
+    pub(crate) fn count_refusal<T>(
+        &self,
+        ws: WorkspaceId,
+        activity: &'static str,
+        id: i64,
+        result: DomainResult<T>,
+    ) -> DomainResult<T> {
         if let Err(DomainError::Campaigns(error)) = &result {
-            self.refused(ws, template, error);
+            let mut refusals = self.refusal_counts.lock().expect("refusals lock is never poisoned");
+            *refusals.entry((ws, activity, id)).or_default().entry(error.reason()).or_default() += 1;
         }
         result
     }
 
-    /// Saves the coupon refusals counted since the last call.
-    pub(crate) async fn save_coupon_refusals(&self) -> DomainResult<()> {
-        let taken = std::mem::take(&mut *self.coupon_refusals.lock().expect("refusals lock is never poisoned"));
-        for ((ws, template), reasons) in taken {
+    fn counted<T>(&self, ws: WorkspaceId, template: i64, result: DomainResult<T>) -> DomainResult<T> {
+        self.count_refusal(ws, ACTIVITY, template, result)
+    }
+
+    /// Saves the refusals counted since the last call.
+    pub(crate) async fn save_refusals(&self) -> DomainResult<()> {
+        let taken = std::mem::take(&mut *self.refusal_counts.lock().expect("refusals lock is never poisoned"));
+        for ((ws, activity, id), reasons) in taken {
             let counts: Vec<(&str, i64)> = reasons.into_iter().collect();
-            self.coupons.add_refusals(ws, ACTIVITY, template, &counts).await?;
+            self.coupons.add_refusals(ws, activity, id, &counts).await?;
         }
         Ok(())
     }
@@ -360,6 +367,16 @@ impl Campaigns {
             Claimed::LimitReached => Err(CampaignError::ClaimLimitReached(template.per_customer).into()),
             Claimed::Gone => Err(DomainError::NotFound(format!("customer {customer}"))),
         }
+    }
+
+    /// Gives a reward's coupon (a lottery's prize); returns its code.
+    pub(crate) async fn issue_reward(
+        &self,
+        ws: WorkspaceId,
+        template: &StoredCouponTemplate,
+        customer: CustomerId,
+    ) -> DomainResult<String> {
+        Ok(self.issue_one(ws, template, customer, "reward").await?.code)
     }
 
     /// Gives one coupon of a template to a customer (the API, a journey's action, a reward): held

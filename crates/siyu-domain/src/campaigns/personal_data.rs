@@ -16,7 +16,15 @@ impl PersonalData for Campaigns {
     }
 
     fn holds(&self) -> &'static [&'static str] {
-        &["flash_orders", "flash_buyers", "coupons", "coupon_holders", "coupon_issues"]
+        &[
+            "flash_orders",
+            "flash_buyers",
+            "coupons",
+            "coupon_holders",
+            "coupon_issues",
+            "lottery_players",
+            "lottery_draws",
+        ]
     }
 
     /// The customer's flash-sale orders and coupons (with their codes).
@@ -37,7 +45,14 @@ impl PersonalData for Campaigns {
                 })
             })
             .collect();
-        Ok(serde_json::json!({ "flash_sale_orders": views, "coupons": coupons }))
+        let draws: Vec<Value> = self
+            .lotteries
+            .draws_of(subject.workspace, &subject.ids())
+            .await?
+            .into_iter()
+            .map(|(lottery, d)| serde_json::json!({"lottery_id": lottery, "draw": d}))
+            .collect();
+        Ok(serde_json::json!({ "flash_sale_orders": views, "coupons": coupons, "lottery_draws": draws }))
     }
 
     /// Deletes the customer's orders, purchase counts, coupons and claim counts (units their
@@ -46,6 +61,7 @@ impl PersonalData for Campaigns {
         self.store.erase_orders(subject.workspace, &subject.ids()).await?;
         self.forget_in_issues(subject.workspace, &subject.ids()).await?;
         self.coupons.erase_coupons(subject.workspace, &subject.ids()).await?;
+        self.lotteries.erase_draws(subject.workspace, &subject.ids()).await?;
         Ok(())
     }
 }

@@ -2,10 +2,11 @@
 //! bought by customers), the release of unpaid orders and the saving of attempt counts.
 
 use super::coupon_store::CouponStore;
-use super::coupons::CouponRefusals;
+use super::coupons::Refusals as RefusalCounts;
 use super::flash_sale::{FlashSaleInput, FlashSaleView, OrderView, PublicSaleView};
 use super::gate::{Admit, Gate};
 use super::limits::{Limiters, Limits};
+use super::lottery_store::LotteryStore;
 use super::store::{CampaignStore, Purchase};
 use super::token;
 use crate::access::{Access, Permission, Principal};
@@ -99,8 +100,9 @@ pub struct Campaigns {
     pub(crate) segments: Segments,
     pub(crate) store: Arc<dyn CampaignStore>,
     pub(crate) coupons: Arc<dyn CouponStore>,
-    /// Coupon refusals not yet saved.
-    pub(crate) coupon_refusals: Arc<std::sync::Mutex<CouponRefusals>>,
+    pub(crate) lotteries: Arc<dyn LotteryStore>,
+    /// Refusals of coupons and lotteries not yet saved.
+    pub(crate) refusal_counts: Arc<std::sync::Mutex<RefusalCounts>>,
     /// Wakes the bulk issue worker.
     pub(crate) issue_wake: Arc<tokio::sync::Notify>,
     /// Each loaded sale's gate.
@@ -123,6 +125,7 @@ impl Campaigns {
         segments: Segments,
         store: Arc<dyn CampaignStore>,
         coupons: Arc<dyn CouponStore>,
+        lotteries: Arc<dyn LotteryStore>,
     ) -> Self {
         Self {
             access,
@@ -131,7 +134,8 @@ impl Campaigns {
             segments,
             store,
             coupons,
-            coupon_refusals: Arc::default(),
+            lotteries,
+            refusal_counts: Arc::default(),
             issue_wake: Arc::default(),
             gates: Arc::default(),
             loading: Arc::default(),
@@ -483,7 +487,7 @@ impl Campaigns {
     /// Saves the attempts and refusals counted in memory since the last call (each sale's, and the
     /// coupons').
     pub async fn save_attempt_counts(&self) -> DomainResult<()> {
-        self.save_coupon_refusals().await?;
+        self.save_refusals().await?;
         let gates: Vec<((WorkspaceId, i64), Arc<Gate>)> =
             self.gates.read().expect("gates lock is never poisoned").iter().map(|(k, g)| (*k, g.clone())).collect();
         let _one = self.flushing.try_lock();

@@ -87,6 +87,7 @@ fn stores(store: SqlStore, events: std::sync::Arc<dyn siyu_domain::events::Event
         journeys: store.clone(),
         campaigns: store.clone(),
         coupons: store.clone(),
+        lotteries: store.clone(),
         maintenance: store,
         events,
     }

@@ -9,6 +9,7 @@ mod coupons;
 mod customers;
 mod events;
 mod feed;
+mod lotteries;
 mod models;
 mod personal_data;
 mod segments;

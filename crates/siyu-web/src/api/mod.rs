@@ -9,6 +9,7 @@ mod campaigns;
 mod coupons;
 mod customers;
 mod journeys;
+mod lotteries;
 mod messages;
 mod models;
 mod segments;
@@ -188,6 +189,13 @@ pub const ROUTES: &[(&str, &str, Access)] = {
         ("POST", "/api/v1/coupons/redeem", Role(&[CampaignsManage])),
         ("POST", "/api/v1/coupons/release", Role(&[CampaignsManage])),
         ("GET", "/api/v1/customers/{id}/coupons", Role(&[CustomersRead])),
+        ("GET", "/api/v1/lotteries", Role(&[AnalyticsRead])),
+        ("POST", "/api/v1/lotteries", Role(&[CampaignsManage])),
+        ("GET", "/api/v1/lotteries/{id}", Role(&[AnalyticsRead])),
+        ("GET", "/api/v1/lotteries/{id}/audit", Role(&[AnalyticsRead])),
+        ("POST", "/api/v1/lotteries/{id}/chances", Role(&[CampaignsManage])),
+        ("GET", "/c/v1/lotteries/{id}", Customer),
+        ("POST", "/c/v1/lotteries/{id}/draw", Customer),
         ("GET", "/c/v1/coupons", Customer),
         ("POST", "/c/v1/coupon-templates/{id}/claim", Customer),
         ("GET", "/c/v1/flash-sales/{id}", Customer),
@@ -250,6 +258,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(journeys::router())
         .merge(campaigns::router())
         .merge(coupons::router())
+        .merge(lotteries::router())
         .layer(axum::extract::DefaultBodyLimit::max(crate::JSON_BODY_LIMIT));
     problems_everywhere(api.get_openapi_mut());
     let document = api.get_openapi().clone();

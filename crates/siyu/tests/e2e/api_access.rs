@@ -182,9 +182,25 @@ fn routes() -> Vec<(&'static str, &'static str, Option<Value>, Permission)> {
         ),
         ("POST", "/api/v1/coupons/release?order={ro}", Some(json!({"order_id": "@order"})), CampaignsManage),
         ("GET", "/api/v1/customers/{c}/coupons", None, CustomersRead),
+        ("GET", "/api/v1/lotteries", None, AnalyticsRead),
+        ("POST", "/api/v1/lotteries", Some(walk_lottery()), CampaignsManage),
+        ("GET", "/api/v1/lotteries/{lt}", None, AnalyticsRead),
+        ("GET", "/api/v1/lotteries/{lt}/audit", None, AnalyticsRead),
+        (
+            "POST",
+            "/api/v1/lotteries/{lt}/chances?customer={c}",
+            Some(json!({"customer_id": "@customer", "chances": 1})),
+            CampaignsManage,
+        ),
         ("POST", "/api/v1/customers/import", None, CustomersImport),
         ("DELETE", "/api/v1/customers/{c}", None, CustomersDelete),
     ]
+}
+
+/// A lottery in the future with one prize.
+fn walk_lottery() -> Value {
+    json!({"name": "walk-@@", "starts_at": "2030-01-01T00:00:00Z", "ends_at": "2030-01-02T00:00:00Z",
+        "prizes": [{"key": "cup", "name": "杯子", "weight": 1, "stock": 1}], "no_prize_weight": 9})
 }
 
 /// A coupon template: ¥5 off, a week from issue.
@@ -318,6 +334,11 @@ async fn fixture(app: &TestApp, owner_key: &str, template: &str, round: usize) -
                 path = path.replace("{ro}", &order);
             }
         }
+    }
+    if path.contains("{lt}") {
+        let (status, lottery, _) = app.call("POST", "/api/v1/lotteries", owner_key, Some(walk_lottery())).await;
+        assert_eq!(status, 201, "{lottery}");
+        path = path.replace("{lt}", &lottery["id"].to_string());
     }
     if path.contains("{fs}") {
         let now = app.services.now();
@@ -486,7 +507,7 @@ async fn no_route_crosses_workspaces(app: TestApp) {
         let (status, answer) = send(&app, method, &path, &other_key, body, round).await;
         let names_an_object = [
             "{c}", "{t}", "{k}", "{u}", "{s}", "{i}", "{ch}", "{j}", "{tk}", "{tp}", "{fs}", "{ct}", "{ci}", "{cc}",
-            "{ro}",
+            "{ro}", "{lt}",
         ]
         .iter()
         .any(|p| template.contains(p));
@@ -540,6 +561,7 @@ fn documented_path(template: &str) -> String {
         .replace("{fs}", "{id}")
         .replace("{fo}", "{order}")
         .replace("{ct}", "{id}")
+        .replace("{lt}", "{id}")
         .replace("{ci}", "{id}")
         .replace("{cc}", "{code}")
         .replace("{s}", "{key}")

@@ -1,0 +1,328 @@
+//! The lotteries' use cases: created with a fresh secret seed whose hash is published at once,
+//! shown to customers with their rules and odds, drawn (the limits of the workspace's local day and
+//! in all, extra chances, each prize held to its stock; a prize with a coupon template gives a
+//! coupon), chances granted, and the audit — prizes, every draw and, once closed, the seed — that
+//! `siyu lottery verify` checks.
+
+use super::Campaigns;
+use super::lottery::{self, DrawOutcome, LotteryAudit, LotteryInput, Prize, StoredLottery};
+use super::lottery_store::{DrawLimits, Drawn};
+use super::service::CustomerPass;
+use crate::access::{Permission, Principal};
+use crate::error::{CampaignError, DomainError, DomainResult};
+use crate::events::NewEvent;
+use serde::{Deserialize, Serialize};
+use siyu_core::{CustomerId, WorkspaceId};
+use utoipa::ToSchema;
+
+/// The event a draw records.
+pub const LOTTERY_DRAWN: &str = "Lottery Drawn";
+/// What a seed is sealed for.
+const SEED_CONTEXT: &str = "lottery seed";
+/// The activity refusals are counted under.
+const ACTIVITY: &str = "lottery";
+/// The most draws an audit page lists.
+const AUDIT_PAGE: usize = 10_000;
+/// The most draws one audit holds.
+pub const MAX_AUDIT: usize = 5_000_000;
+
+/// A prize with its odds and how many were given.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct PrizeView {
+    /// Key.
+    pub key: String,
+    /// Name.
+    pub name: String,
+    /// Weight.
+    pub weight: i64,
+    /// The chance a draw comes up with it (weight over all weights).
+    pub probability: f64,
+    /// How many can be won.
+    pub stock: i64,
+    /// How many were won.
+    pub awarded: i64,
+    /// The coupon template a winner gets a coupon of.
+    pub coupon_template: Option<i64>,
+}
+
+/// A lottery, its rules, odds and commitment.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct LotteryView {
+    /// Id.
+    pub id: i64,
+    /// Name.
+    pub name: String,
+    /// Opens.
+    #[schema(value_type = String, format = DateTime)]
+    pub starts_at: jiff::Timestamp,
+    /// Closes.
+    #[schema(value_type = String, format = DateTime)]
+    pub ends_at: jiff::Timestamp,
+    /// Prizes in their order.
+    pub prizes: Vec<PrizeView>,
+    /// No prize's weight.
+    pub no_prize_weight: i64,
+    /// The chance of no prize.
+    pub no_prize_probability: f64,
+    /// Draws a customer may make a day.
+    pub per_day: i64,
+    /// Draws in all before extra chances, if limited.
+    pub total: Option<i64>,
+    /// The rules text.
+    pub rules: String,
+    /// SHA-256 of the secret seed, hex: published before the start.
+    pub seed_hash: String,
+    /// The seed, hex, once the lottery has closed (anyone can then verify every draw).
+    pub seed: Option<String>,
+    /// The draw function, in words.
+    pub draw_function: String,
+}
+
+/// A customer's draw.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct DrawView {
+    /// The draw's id.
+    pub id: i64,
+    /// The customer's draw number.
+    pub n: i64,
+    /// What happened.
+    pub outcome: DrawOutcome,
+    /// The prize won (or that came up out of stock).
+    pub prize: Option<String>,
+    /// Its name.
+    pub prize_name: Option<String>,
+    /// The code of the coupon the prize gave, if it gives one.
+    pub coupon_code: Option<String>,
+}
+
+/// Extra chances to grant.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChancesInput {
+    /// The customer.
+    pub customer_id: i64,
+    /// Chances to add (1 to 100).
+    pub chances: i64,
+}
+
+/// The draw function as published on every lottery.
+pub const DRAW_FUNCTION: &str = "roll = first 8 bytes, big-endian, of HMAC-SHA256(key = seed, message = \
+    \"{lottery_id}:{customer_id}:{n}\"); point = roll mod (sum of prize weights + no_prize_weight); prizes are \
+    walked in order, each covering weight points; past them: no prize. A prize whose stock is gone is recorded \
+    out_of_stock (no prize).";
+
+fn probability(weight: i64, total: i64) -> f64 {
+    if total == 0 { 0.0 } else { weight as f64 / total as f64 }
+}
+
+impl Campaigns {
+    async fn stored_lottery(&self, ws: WorkspaceId, id: i64) -> DomainResult<StoredLottery> {
+        self.lotteries.lottery(ws, id).await?.ok_or_else(|| DomainError::NotFound(format!("lottery {id}")))
+    }
+
+    async fn seed_of(&self, ws: WorkspaceId, l: &StoredLottery) -> DomainResult<Vec<u8>> {
+        Ok(self.access.data_key(ws).await?.open_bytes(&l.sealed_seed, SEED_CONTEXT)?)
+    }
+
+    async fn lottery_view(&self, ws: WorkspaceId, l: StoredLottery) -> DomainResult<LotteryView> {
+        let awarded = self.lotteries.awarded(ws, l.id).await?;
+        let total: i64 = l.prizes.iter().map(|p| p.weight).sum::<i64>() + l.no_prize_weight;
+        let seed = if self.access.now() >= l.ends_at { Some(hex::encode(self.seed_of(ws, &l).await?)) } else { None };
+        Ok(LotteryView {
+            id: l.id,
+            name: l.name,
+            starts_at: l.starts_at,
+            ends_at: l.ends_at,
+            prizes: l
+                .prizes
+                .iter()
+                .map(|p| PrizeView {
+                    key: p.key.clone(),
+                    name: p.name.clone(),
+                    weight: p.weight,
+                    probability: probability(p.weight, total),
+                    stock: p.stock,
+                    awarded: awarded.iter().find(|(k, _)| *k == p.key).map_or(0, |(_, n)| *n),
+                    coupon_template: p.coupon_template,
+                })
+                .collect(),
+            no_prize_weight: l.no_prize_weight,
+            no_prize_probability: probability(l.no_prize_weight, total),
+            per_day: l.per_day,
+            total: l.total,
+            rules: l.rules,
+            seed_hash: l.seed_hash,
+            seed,
+            draw_function: DRAW_FUNCTION.into(),
+        })
+    }
+
+    /// Creates a lottery with a fresh secret seed (sealed at rest) and publishes its hash.
+    pub async fn create_lottery(&self, principal: &Principal, input: LotteryInput) -> DomainResult<LotteryView> {
+        principal.require(Permission::CampaignsManage)?;
+        let ws = principal.workspace_id();
+        let mut l = input.into_lottery(self.access.now())?;
+        for (i, prize) in l.prizes.iter().enumerate() {
+            if let Some(template) = prize.coupon_template
+                && self.coupons.coupon_template(ws, template).await?.is_none()
+            {
+                return Err(DomainError::invalid(
+                    format!("prizes[{i}].coupon_template"),
+                    format!("there is no coupon template {template}"),
+                ));
+            }
+        }
+        let seed = siyu_core::crypto::random_bytes::<32>()?;
+        l.seed_hash = lottery::seed_hash(&seed);
+        l.sealed_seed = self.access.data_key(ws).await?.seal_bytes(&seed, SEED_CONTEXT)?;
+        l.id = self.lotteries.insert_lottery(ws, &l).await?;
+        self.access.audit(principal, "lottery.create", &format!("lottery:{}", l.id)).await?;
+        self.lottery_view(ws, l).await
+    }
+
+    /// The workspace's lotteries, newest first.
+    pub async fn lotteries(&self, principal: &Principal) -> DomainResult<Vec<LotteryView>> {
+        principal.require(Permission::AnalyticsRead)?;
+        let ws = principal.workspace_id();
+        let mut views = Vec::new();
+        for l in self.lotteries.lotteries(ws).await? {
+            views.push(self.lottery_view(ws, l).await?);
+        }
+        Ok(views)
+    }
+
+    /// A lottery with its prizes' counts.
+    pub async fn lottery(&self, principal: &Principal, id: i64) -> DomainResult<LotteryView> {
+        principal.require(Permission::AnalyticsRead)?;
+        let ws = principal.workspace_id();
+        let l = self.stored_lottery(ws, id).await?;
+        self.lottery_view(ws, l).await
+    }
+
+    /// A lottery's rules, odds and seed hash as a customer sees them (before it opens, too).
+    pub async fn lottery_rules(&self, pass: &CustomerPass, id: i64) -> DomainResult<LotteryView> {
+        let ws = pass.workspace();
+        let l = self.stored_lottery(ws, id).await?;
+        self.lottery_view(ws, l).await
+    }
+
+    /// The workspace's local day of `at` (days since 1970-01-01).
+    async fn local_day(&self, ws: WorkspaceId, at: jiff::Timestamp) -> DomainResult<i64> {
+        let zone = self
+            .access
+            .stores
+            .workspaces
+            .find(ws)
+            .await?
+            .and_then(|w| jiff::tz::TimeZone::get(&w.time_zone).ok())
+            .unwrap_or(jiff::tz::TimeZone::UTC);
+        let date = at.to_zoned(zone).date();
+        Ok(i64::from(
+            date.since(jiff::civil::date(1970, 1, 1)).map_err(|e| DomainError::internal_from("a day", e))?.get_days(),
+        ))
+    }
+
+    /// Draws once for the customer.
+    pub async fn draw(&self, pass: &CustomerPass, id: i64) -> DomainResult<DrawView> {
+        let ws = pass.workspace();
+        let l = self.stored_lottery(ws, id).await?;
+        let result = self.try_draw(pass, &l).await;
+        self.count_refusal(ws, ACTIVITY, id, result)
+    }
+
+    async fn try_draw(&self, pass: &CustomerPass, l: &StoredLottery) -> DomainResult<DrawView> {
+        let ws = pass.workspace();
+        let now = self.access.now();
+        if now < l.starts_at {
+            return Err(CampaignError::NotStarted(l.starts_at).into());
+        }
+        if now >= l.ends_at {
+            return Err(CampaignError::Ended(l.ends_at).into());
+        }
+        let seed = self.seed_of(ws, l).await?;
+        let limits = DrawLimits { day: self.local_day(ws, now).await?, per_day: l.per_day, total: l.total, at: now };
+        let (prizes, no_prize, lottery_id) = (l.prizes.clone(), l.no_prize_weight, l.id);
+        let pick = move |customer: i64, n: i64| {
+            lottery::pick(lottery::roll(&seed, lottery_id, customer, n), &prizes, no_prize)
+        };
+        let record = match self.lotteries.draw(ws, l.id, pass.customer(), limits, &l.prizes, &pick).await? {
+            Drawn::Recorded(record) => record,
+            Drawn::DailyLimit => return Err(CampaignError::DailyDrawLimit(l.per_day).into()),
+            Drawn::TotalLimit => return Err(CampaignError::NoDrawsLeft.into()),
+            Drawn::Gone => return Err(DomainError::NotFound(format!("customer {}", pass.customer()))),
+        };
+        let prize: Option<&Prize> = record.prize.as_ref().and_then(|k| l.prizes.iter().find(|p| &p.key == k));
+        let mut coupon_code = None;
+        if record.outcome == DrawOutcome::Won
+            && let Some(template) = prize.and_then(|p| p.coupon_template)
+            && let Some(stored) = self.coupons.coupon_template(ws, template).await?
+        {
+            match self.issue_reward(ws, &stored, CustomerId(record.customer_id)).await {
+                Ok(code) => coupon_code = Some(code),
+                Err(error) => {
+                    tracing::warn!(lottery = l.id, draw = record.id, %error, "a prize's coupon was not issued")
+                }
+            }
+        }
+        let properties = serde_json::json!({
+            "lottery_id": l.id, "draw_id": record.id, "n": record.n,
+            "outcome": record.outcome.as_str(), "prize": record.prize,
+        });
+        let event = NewEvent::recorded(CustomerId(record.customer_id), LOTTERY_DRAWN, properties.to_string(), now);
+        self.events.append_and_index(ws, &[event]).await?;
+        Ok(DrawView {
+            id: record.id,
+            n: record.n,
+            outcome: record.outcome,
+            prize_name: prize.map(|p| p.name.clone()),
+            prize: record.prize,
+            coupon_code,
+        })
+    }
+
+    /// Grants a customer extra draws (an invite, a check-in, a task done).
+    pub async fn grant_chances(&self, principal: &Principal, id: i64, input: &ChancesInput) -> DomainResult<()> {
+        principal.require(Permission::CampaignsManage)?;
+        if !(1..=100).contains(&input.chances) {
+            return Err(DomainError::invalid("chances", format!("{} is not from 1 to 100", input.chances)));
+        }
+        let ws = principal.workspace_id();
+        self.stored_lottery(ws, id).await?;
+        let live = self
+            .customers
+            .stores
+            .customers
+            .resolve(ws, CustomerId(input.customer_id))
+            .await?
+            .ok_or_else(|| DomainError::NotFound(format!("customer {}", input.customer_id)))?;
+        Ok(self.lotteries.add_chances(ws, id, live, input.chances).await?)
+    }
+
+    /// A lottery's audit: its prizes, every draw and, once it has closed, its seed.
+    pub async fn lottery_audit(&self, principal: &Principal, id: i64) -> DomainResult<LotteryAudit> {
+        principal.require(Permission::AnalyticsRead)?;
+        let ws = principal.workspace_id();
+        let l = self.stored_lottery(ws, id).await?;
+        let mut draws = Vec::new();
+        loop {
+            let page = self
+                .lotteries
+                .draws(ws, id, draws.last().map_or(0, |d: &lottery::DrawRecord| d.id), AUDIT_PAGE)
+                .await?;
+            let done = page.len() < AUDIT_PAGE;
+            draws.extend(page);
+            if done || draws.len() >= MAX_AUDIT {
+                break;
+            }
+        }
+        let seed = if self.access.now() >= l.ends_at { Some(hex::encode(self.seed_of(ws, &l).await?)) } else { None };
+        Ok(LotteryAudit {
+            lottery_id: l.id,
+            prizes: l.prizes,
+            no_prize_weight: l.no_prize_weight,
+            seed_hash: l.seed_hash,
+            seed,
+            draws,
+        })
+    }
+}
