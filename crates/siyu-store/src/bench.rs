@@ -162,6 +162,54 @@ pub async fn bare_coupons(backend: &Backend, rows: u64) -> Result<f64, StoreErro
     }
 }
 
+/// The reference of `siyu bench lottery`: `rows` transactions one after another, each inserting one
+/// row and committing (durable, as siyu's), on one connection. Returns the seconds it took: the
+/// ceiling of any design that commits once per draw.
+pub async fn bare_transactions(backend: &Backend, rows: u64) -> Result<f64, StoreError> {
+    macro_rules! commit_each {
+        ($pool:expr) => {{
+            let started = Instant::now();
+            for i in 0..i64::try_from(rows).unwrap_or(i64::MAX) {
+                let mut tx = $pool.begin().await.map_err(db_err)?;
+                sqlx::query("INSERT INTO bare_draws (customer_id, n) VALUES ($1, 1)")
+                    .bind(i)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+                tx.commit().await.map_err(db_err)?;
+            }
+            started.elapsed().as_secs_f64()
+        }};
+    }
+    match backend {
+        Backend::Sqlite { path } => {
+            let (pool, file) = scratch_sqlite(path, "bench-lottery-reference.db").await?;
+            sqlx::query(
+                "CREATE TABLE bare_draws (id INTEGER PRIMARY KEY, customer_id INTEGER NOT NULL, n INTEGER NOT NULL)",
+            )
+            .execute(&pool)
+            .await
+            .map_err(db_err)?;
+            let seconds = commit_each!(pool);
+            pool.close().await;
+            remove_sqlite(&file);
+            Ok(seconds)
+        }
+        Backend::Postgres { url, .. } => {
+            let (pool, schema) = scratch_postgres(url).await?;
+            sqlx::query(
+                "CREATE TABLE bare_draws (id BIGSERIAL PRIMARY KEY, customer_id BIGINT NOT NULL, n BIGINT NOT NULL)",
+            )
+            .execute(&pool)
+            .await
+            .map_err(db_err)?;
+            let seconds = commit_each!(pool);
+            drop_scratch(pool, &schema).await?;
+            Ok(seconds)
+        }
+    }
+}
+
 /// A one-connection pool on a new SQLite file `name` beside siyu's (removed with [`remove_sqlite`]),
 /// so a reference never touches siyu's database; returns the pool and the file.
 async fn scratch_sqlite(

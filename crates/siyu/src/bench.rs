@@ -4,6 +4,7 @@ mod baseline;
 mod coupons;
 mod flash_sale;
 mod journeys;
+mod lottery;
 mod timers;
 
 use crate::{App, Config, demo};
@@ -161,6 +162,20 @@ pub enum BenchCommand {
         /// Customers in the segment.
         #[arg(long, default_value_t = 1_000_000)]
         customers: u64,
+    },
+    /// Lottery draws over HTTP by many customers at once (the server in its own process), beside
+    /// one-row transactions committed one after another. Prints `draws_per_s`, `over_awarded` and
+    /// the ratio.
+    Lottery {
+        /// Distinct customers drawing.
+        #[arg(long, default_value_t = 10_000)]
+        customers: usize,
+        /// Draws in all (each by a random customer).
+        #[arg(long, default_value_t = 100_000)]
+        draws: u64,
+        /// Connections sending at once.
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
     },
     /// Another node of `bench journeys --nodes N` (started by it).
     #[command(hide = true)]
@@ -405,18 +420,8 @@ async fn bench_ingest(config: &Config, events: u64, users: u64, batch: u64, conc
     );
     baseline.stop().await?;
 
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-    let mut command = siyu_process(config)?;
-    command.args(["serve", "--addr", &format!("127.0.0.1:{port}")]).stderr(std::process::Stdio::null());
-    let mut server = command.spawn().context("starting siyu serve")?;
-    let base = format!("http://127.0.0.1:{port}");
-    let client = crate::http_client().build()?;
-    let ready = Instant::now();
-    while client.get(format!("{base}/healthz")).send().await.is_err() {
-        anyhow::ensure!(ready.elapsed().as_secs() < 60, "the server did not start");
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    let url = format!("{base}/v1/batch");
+    let server = ChildServer::start(config).await?;
+    let url = format!("{}/v1/batch", server.base);
     let result = async {
         let (_, seconds) = timed_ingest(&url, &key, signups, users, concurrency).await?;
         let siyu_new = users as f64 / seconds;
@@ -432,9 +437,40 @@ async fn bench_ingest(config: &Config, events: u64, users: u64, batch: u64, conc
         anyhow::Ok(())
     }
     .await;
-    let _ = server.kill();
-    let _ = server.wait();
+    drop(server);
     result
+}
+
+/// `siyu serve` in a child process on an ephemeral port, killed when dropped.
+struct ChildServer {
+    child: std::process::Child,
+    /// Its base URL.
+    base: String,
+}
+
+impl ChildServer {
+    /// Starts the server and waits (at most a minute) until it answers `/healthz`.
+    async fn start(config: &Config) -> anyhow::Result<Self> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let mut command = siyu_process(config)?;
+        command.args(["serve", "--addr", &format!("127.0.0.1:{port}")]).stderr(std::process::Stdio::null());
+        let server =
+            Self { child: command.spawn().context("starting siyu serve")?, base: format!("http://127.0.0.1:{port}") };
+        let client = crate::http_client().build()?;
+        let ready = Instant::now();
+        while client.get(format!("{}/healthz", server.base)).send().await.is_err() {
+            anyhow::ensure!(ready.elapsed().as_secs() < 60, "the server did not start");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        Ok(server)
+    }
+}
+
+impl Drop for ChildServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 /// This binary as a child process on this command's data directory, database and master key:
@@ -845,6 +881,9 @@ pub async fn run(command: BenchCommand, config: &Config) -> anyhow::Result<()> {
         BenchCommand::TimersNode { out } => timers::timers_node(config, &out).await,
         BenchCommand::Journeys { customers, wait, rate, batch, nodes } => {
             journeys::bench_journeys(config, customers, &wait, rate, batch, nodes).await
+        }
+        BenchCommand::Lottery { customers, draws, concurrency } => {
+            lottery::bench_lottery(config, customers, draws, concurrency).await
         }
         BenchCommand::Coupons { customers } => coupons::bench_coupons(config, customers).await,
         BenchCommand::FlashSale { stock, customers, attempts, concurrency } => {

@@ -40,6 +40,24 @@ fn order_from(row: &<Db as sqlx::Database>::Row) -> Result<StoredOrder, StoreErr
     })
 }
 
+impl SqlStore {
+    /// The row of `select` (a `SELECT … FROM table` without its condition) of workspace `ws` whose
+    /// id is `id`, if there is one.
+    async fn row_by_id(
+        &self,
+        select: String,
+        ws: WorkspaceId,
+        id: i64,
+    ) -> Result<Option<<Db as sqlx::Database>::Row>, StoreError> {
+        sqlx::query(sqlx::AssertSqlSafe(format!("{select} WHERE workspace_id = $1 AND id = $2")))
+            .bind(ws.0)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)
+    }
+}
+
 /// Gives back the units that `orders` (reserved ones being released or erased) held: the sale's
 /// count and each buyer's, within the transaction.
 async fn give_back(tx: &mut WriteTx, ws: WorkspaceId, orders: &[StoredOrder]) -> Result<(), StoreError> {
@@ -103,14 +121,7 @@ impl CampaignStore for SqlStore {
     }
 
     async fn flash_sale(&self, ws: WorkspaceId, id: i64) -> Result<Option<StoredFlashSale>, StoreError> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {SALE_COLUMNS} FROM flash_sales WHERE workspace_id = $1 AND id = $2"
-        )))
-        .bind(ws.0)
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(db_err)?;
+        let row = self.row_by_id(format!("SELECT {SALE_COLUMNS} FROM flash_sales"), ws, id).await?;
         row.as_ref().map(sale_from).transpose()
     }
 

@@ -130,14 +130,7 @@ impl CouponStore for SqlStore {
     }
 
     async fn coupon_template(&self, ws: WorkspaceId, id: i64) -> Result<Option<StoredCouponTemplate>, StoreError> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {TEMPLATE_COLUMNS} FROM coupon_templates WHERE workspace_id = $1 AND id = $2"
-        )))
-        .bind(ws.0)
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(db_err)?;
+        let row = self.row_by_id(format!("SELECT {TEMPLATE_COLUMNS} FROM coupon_templates"), ws, id).await?;
         row.as_ref().map(template_from).transpose()
     }
 
@@ -220,14 +213,7 @@ impl CouponStore for SqlStore {
     }
 
     async fn coupon(&self, ws: WorkspaceId, id: i64) -> Result<Option<StoredCoupon>, StoreError> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {COUPON_COLUMNS} FROM coupons WHERE workspace_id = $1 AND id = $2"
-        )))
-        .bind(ws.0)
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(db_err)?;
+        let row = self.row_by_id(format!("SELECT {COUPON_COLUMNS} FROM coupons"), ws, id).await?;
         row.as_ref().map(coupon_from).transpose()
     }
 
@@ -395,14 +381,7 @@ impl CouponStore for SqlStore {
     }
 
     async fn issue(&self, ws: WorkspaceId, id: i64) -> Result<Option<StoredIssue>, StoreError> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {ISSUE_COLUMNS} FROM coupon_issues WHERE workspace_id = $1 AND id = $2"
-        )))
-        .bind(ws.0)
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(db_err)?;
+        let row = self.row_by_id(format!("SELECT {ISSUE_COLUMNS} FROM coupon_issues"), ws, id).await?;
         row.as_ref().map(issue_from).transpose()
     }
 

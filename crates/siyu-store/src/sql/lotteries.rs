@@ -77,14 +77,7 @@ impl LotteryStore for SqlStore {
     }
 
     async fn lottery(&self, ws: WorkspaceId, id: i64) -> Result<Option<StoredLottery>, StoreError> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {LOTTERY_COLUMNS} FROM lotteries WHERE workspace_id = $1 AND id = $2"
-        )))
-        .bind(ws.0)
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(db_err)?;
+        let row = self.row_by_id(format!("SELECT {LOTTERY_COLUMNS} FROM lotteries"), ws, id).await?;
         row.as_ref().map(lottery_from).transpose()
     }
 

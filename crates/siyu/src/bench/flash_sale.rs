@@ -5,9 +5,8 @@
 //! machine with the same stock, customers, attempts and connections
 //! (`scripts/reference/redis_seckill.sh`).
 
-use super::siyu_process;
+use super::ChildServer;
 use crate::{App, Config};
-use anyhow::Context;
 use rand::{Rng, SeedableRng};
 use siyu_domain::access::api_keys::KeyKind;
 use siyu_domain::access::workspaces::NewWorkspace;
@@ -23,13 +22,83 @@ const REDIS_SECKILL: &str = include_str!("../../../../scripts/reference/redis_se
 
 /// What the load generator saw.
 #[derive(Default)]
-struct Seen {
-    /// Customer index → orders placed for them.
-    bought: HashMap<usize, u64>,
-    /// Answers by status and problem type.
-    answers: HashMap<String, u64>,
+pub(super) struct Seen {
+    /// Customer index → 201 answers they got.
+    pub(super) bought: HashMap<usize, u64>,
+    /// Answers by status and problem type (a 201 by its `outcome`, if it has one).
+    pub(super) answers: HashMap<String, u64>,
     /// Latency of each attempt, µs.
-    latencies: Vec<u64>,
+    pub(super) latencies: Vec<u64>,
+}
+
+/// Sends `attempts` POSTs to `url` over `concurrency` connections, each by a random customer with
+/// their token and an address of their own (as a proxy on this host reports it); returns what came
+/// back and the seconds it took.
+pub(super) async fn hammer(
+    client: &reqwest::Client,
+    url: &str,
+    tokens: Vec<String>,
+    attempts: u64,
+    concurrency: usize,
+) -> anyhow::Result<(Seen, f64)> {
+    let tokens = Arc::new(tokens);
+    let left = Arc::new(AtomicU64::new(attempts));
+    let bar = indicatif::ProgressBar::new(attempts);
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for _ in 0..concurrency {
+        let (client, url, tokens, left, bar) =
+            (client.clone(), url.to_string(), tokens.clone(), left.clone(), bar.clone());
+        workers.push(tokio::spawn(async move {
+            let mut seen = Seen::default();
+            let mut rng = rand::rngs::StdRng::from_os_rng();
+            while left.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1)).is_ok() {
+                let customer = rng.random_range(0..tokens.len());
+                let address = format!("10.{}.{}.{}", customer >> 16 & 255, customer >> 8 & 255, customer & 255);
+                let sent = Instant::now();
+                let response =
+                    client.post(&url).bearer_auth(&tokens[customer]).header("x-forwarded-for", address).send().await?;
+                let status = response.status().as_u16();
+                let body = response.bytes().await?;
+                seen.latencies.push(sent.elapsed().as_micros() as u64);
+                let text = String::from_utf8_lossy(&body);
+                let field =
+                    |after: &str| text.split(after).nth(1).and_then(|rest| rest.split('"').next()).map(str::to_string);
+                let kind = if status == 201 {
+                    *seen.bought.entry(customer).or_default() += 1;
+                    format!("201 {}", field("\"outcome\":\"").unwrap_or_else(|| "order".into()))
+                } else {
+                    format!("{status} {}", field("problems/").unwrap_or_else(|| "unreadable".into()))
+                };
+                *seen.answers.entry(kind).or_default() += 1;
+                bar.inc(1);
+            }
+            anyhow::Ok(seen)
+        }));
+    }
+    let mut seen = Seen::default();
+    for worker in workers {
+        let part = worker.await??;
+        for (customer, n) in part.bought {
+            *seen.bought.entry(customer).or_default() += n;
+        }
+        for (kind, n) in part.answers {
+            *seen.answers.entry(kind).or_default() += n;
+        }
+        seen.latencies.extend(part.latencies);
+    }
+    bar.finish_and_clear();
+    Ok((seen, started.elapsed().as_secs_f64()))
+}
+
+/// Prints the answers and the latencies' percentiles.
+pub(super) fn print_answers(seen: &mut Seen) {
+    seen.latencies.sort_unstable();
+    let at = |q: f64| seen.latencies[((seen.latencies.len() - 1) as f64 * q) as usize] as f64 / 1000.0;
+    let mut answers: Vec<_> = seen.answers.iter().collect();
+    answers.sort();
+    println!("answers: {}", answers.iter().map(|(k, n)| format!("{k}: {n}")).collect::<Vec<_>>().join(", "));
+    println!("latency per attempt: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms", at(0.5), at(0.99), at(1.0));
 }
 
 /// Runs the benchmark.
@@ -91,75 +160,12 @@ pub async fn bench_flash_sale(
         (sale.id, tokens, key)
     };
 
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-    let mut command = siyu_process(config)?;
-    command.args(["serve", "--addr", &format!("127.0.0.1:{port}")]).stderr(std::process::Stdio::null());
-    let mut server = command.spawn().context("starting siyu serve")?;
-    let base = format!("http://127.0.0.1:{port}");
+    let server = ChildServer::start(config).await?;
+    let base = server.base.clone();
     let result = async {
         let client = crate::http_client().pool_max_idle_per_host(concurrency).build()?;
-        let ready = Instant::now();
-        while client.get(format!("{base}/healthz")).send().await.is_err() {
-            anyhow::ensure!(ready.elapsed().as_secs() < 60, "the server did not start");
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
         let url = format!("{base}/c/v1/flash-sales/{sale_id}/purchase");
-        let tokens = Arc::new(tokens);
-        let left = Arc::new(AtomicU64::new(attempts));
-        let bar = indicatif::ProgressBar::new(attempts);
-        let started = Instant::now();
-        let mut workers = Vec::new();
-        for _ in 0..concurrency {
-            let (client, url, tokens, left, bar) = (client.clone(), url.clone(), tokens.clone(), left.clone(), bar.clone());
-            workers.push(tokio::spawn(async move {
-                let mut seen = Seen::default();
-                let mut rng = rand::rngs::StdRng::from_os_rng();
-                while left.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1)).is_ok() {
-                    let customer = rng.random_range(0..tokens.len());
-                    // Each customer from an address of their own, as a proxy on this host reports it.
-                    let address = format!("10.{}.{}.{}", customer >> 16 & 255, customer >> 8 & 255, customer & 255);
-                    let sent = Instant::now();
-                    let response = client
-                        .post(&url)
-                        .bearer_auth(&tokens[customer])
-                        .header("x-forwarded-for", address)
-                        .send()
-                        .await?;
-                    let status = response.status().as_u16();
-                    let body = response.bytes().await?;
-                    seen.latencies.push(sent.elapsed().as_micros() as u64);
-                    let kind = if status == 201 {
-                        *seen.bought.entry(customer).or_default() += 1;
-                        "201 order".to_string()
-                    } else {
-                        let text = String::from_utf8_lossy(&body);
-                        let kind = text
-                            .split("problems/")
-                            .nth(1)
-                            .and_then(|rest| rest.split('"').next())
-                            .unwrap_or("unreadable")
-                            .to_string();
-                        format!("{status} {kind}")
-                    };
-                    *seen.answers.entry(kind).or_default() += 1;
-                    bar.inc(1);
-                }
-                anyhow::Ok(seen)
-            }));
-        }
-        let mut seen = Seen::default();
-        for worker in workers {
-            let part = worker.await??;
-            for (customer, n) in part.bought {
-                *seen.bought.entry(customer).or_default() += n;
-            }
-            for (kind, n) in part.answers {
-                *seen.answers.entry(kind).or_default() += n;
-            }
-            seen.latencies.extend(part.latencies);
-        }
-        let seconds = started.elapsed().as_secs_f64();
-        bar.finish_and_clear();
+        let (mut seen, seconds) = hammer(&client, &url, tokens, attempts, concurrency).await?;
         let rate = attempts as f64 / seconds;
         // What the server stored (its attempt counts are saved each second).
         tokio::time::sleep(std::time::Duration::from_millis(1_500)).await;
@@ -176,18 +182,10 @@ pub async fn bench_flash_sale(
         let second = seen.bought.values().filter(|n| **n > 1).map(|n| n - 1).sum::<u64>();
         let held = stored["reserved"].as_i64().unwrap_or(-1) + stored["paid"].as_i64().unwrap_or(0);
         let stored_second = held - stored["buyers"].as_i64().unwrap_or(0);
-        seen.latencies.sort_unstable();
-        let at = |q: f64| seen.latencies[((seen.latencies.len() - 1) as f64 * q) as usize] as f64 / 1000.0;
-        let mut answers: Vec<_> = seen.answers.into_iter().collect();
-        answers.sort();
         println!(
             "flash sale: stock {stock}, {customers} customers, {attempts} attempts over {concurrency} connections in {seconds:.2} s"
         );
-        println!(
-            "answers: {}",
-            answers.iter().map(|(k, n)| format!("{k}: {n}")).collect::<Vec<_>>().join(", ")
-        );
-        println!("latency per attempt: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms", at(0.5), at(0.99), at(1.0));
+        print_answers(&mut seen);
         println!(
             "stored: sold {}, reserved {}, buyers {}, attempts counted {}",
             stored["sold"], stored["reserved"], stored["buyers"], stored["attempts"]["attempts"]
@@ -209,8 +207,7 @@ pub async fn bench_flash_sale(
         anyhow::Ok(())
     }
     .await;
-    let _ = server.kill();
-    let _ = server.wait();
+    drop(server);
     result
 }
 
