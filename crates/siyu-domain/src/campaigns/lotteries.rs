@@ -23,6 +23,18 @@ const SEED_CONTEXT: &str = "lottery seed";
 const ACTIVITY: &str = "lottery";
 /// The most draws an audit page lists.
 const AUDIT_PAGE: usize = 10_000;
+/// Draws committed together at most.
+const DRAW_BATCH: usize = 500;
+/// A draw waiting for its lottery's committer: the customer, the limits, where its outcome goes.
+type QueuedDraw = (CustomerId, DrawLimits, tokio::sync::oneshot::Sender<DomainResult<Drawn>>);
+
+/// A lottery's draws waiting to be committed, and whether a committer is at work on them.
+#[derive(Default)]
+pub(crate) struct DrawQueue {
+    pending: Vec<QueuedDraw>,
+    active: bool,
+}
+
 /// The most draws one audit holds.
 pub const MAX_AUDIT: usize = 5_000_000;
 
@@ -239,13 +251,9 @@ impl Campaigns {
         if now >= l.ends_at {
             return Err(CampaignError::Ended(l.ends_at).into());
         }
-        let seed = self.seed_of(ws, l).await?;
         let limits = DrawLimits { day: self.local_day(ws, now).await?, per_day: l.per_day, total: l.total, at: now };
-        let (prizes, no_prize, lottery_id) = (l.prizes.clone(), l.no_prize_weight, l.id);
-        let pick = move |customer: i64, n: i64| {
-            lottery::pick(lottery::roll(&seed, lottery_id, customer, n), &prizes, no_prize)
-        };
-        let record = match self.lotteries.draw(ws, l.id, pass.customer(), limits, &l.prizes, &pick).await? {
+        let drawn = self.queue_draw(ws, l, pass.customer(), limits).await?;
+        let record = match drawn {
             Drawn::Recorded(record) => record,
             Drawn::DailyLimit => return Err(CampaignError::DailyDrawLimit(l.per_day).into()),
             Drawn::TotalLimit => return Err(CampaignError::NoDrawsLeft.into()),
@@ -278,6 +286,66 @@ impl Campaigns {
             prize: record.prize,
             coupon_code,
         })
+    }
+
+    /// Queues a draw for the lottery's committer and waits for its outcome. Draws of one lottery
+    /// that arrive while a batch is being committed are committed together next (one commit for
+    /// many draws, each still checked and recorded on its own); the committer is a task of its
+    /// own, so a customer who goes away does not strand the others.
+    async fn queue_draw(
+        &self,
+        ws: WorkspaceId,
+        l: &StoredLottery,
+        customer: CustomerId,
+        limits: DrawLimits,
+    ) -> DomainResult<Drawn> {
+        let (sender, receiver) = tokio::sync::oneshot::channel();
+        let start = {
+            let mut queues = self.draw_queues.lock().expect("draw queue lock is never poisoned");
+            let queue = queues.entry((ws, l.id)).or_default();
+            queue.pending.push((customer, limits, sender));
+            !std::mem::replace(&mut queue.active, true)
+        };
+        if start {
+            let seed = self.seed_of(ws, l).await?;
+            let (this, l) = (self.clone(), l.clone());
+            tokio::spawn(async move { this.commit_draws(ws, l, seed).await });
+        }
+        receiver.await.map_err(|_| DomainError::internal("a draw's committer stopped"))?
+    }
+
+    /// Commits a lottery's queued draws, batch after batch, until none is left.
+    async fn commit_draws(&self, ws: WorkspaceId, l: StoredLottery, seed: Vec<u8>) {
+        let (prizes, no_prize, lottery_id) = (l.prizes.clone(), l.no_prize_weight, l.id);
+        let pick = move |customer: i64, n: i64| {
+            lottery::pick(lottery::roll(&seed, lottery_id, customer, n), &prizes, no_prize)
+        };
+        loop {
+            let batch: Vec<QueuedDraw> = {
+                let mut queues = self.draw_queues.lock().expect("draw queue lock is never poisoned");
+                let Some(queue) = queues.get_mut(&(ws, l.id)) else { return };
+                if queue.pending.is_empty() {
+                    queues.remove(&(ws, l.id));
+                    return;
+                }
+                let take = queue.pending.len().min(DRAW_BATCH);
+                queue.pending.drain(..take).collect()
+            };
+            let draws: Vec<(CustomerId, DrawLimits)> = batch.iter().map(|(c, limits, _)| (*c, *limits)).collect();
+            match self.lotteries.draw_many(ws, l.id, &draws, &l.prizes, &pick).await {
+                Ok(drawn) => {
+                    for ((_, _, sender), outcome) in batch.into_iter().zip(drawn) {
+                        let _ = sender.send(Ok(outcome));
+                    }
+                }
+                Err(error) => {
+                    let text = error.to_string();
+                    for (_, _, sender) in batch {
+                        let _ = sender.send(Err(DomainError::internal(format!("a batch of draws failed: {text}"))));
+                    }
+                }
+            }
+        }
     }
 
     /// Grants a customer extra draws (an invite, a check-in, a task done).

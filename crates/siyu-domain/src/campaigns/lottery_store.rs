@@ -1,6 +1,7 @@
 //! The lotteries' persistence contract: lotteries (seed sealed), each prize's count given (its
 //! stock a condition on it), each player's draws (today's and in all) and extra chances, and every
-//! draw recorded with the customer's draw number — one transaction per draw, so no prize is given
+//! draw recorded with the customer's draw number. Draws are committed in batches (one commit for
+//! many), each draw checked in its turn and a lottery's batches one at a time, so no prize is given
 //! past its stock and no customer draws past a limit however draws interleave.
 
 use super::lottery::{DrawRecord, Prize, StoredLottery};
@@ -58,18 +59,18 @@ pub trait LotteryStore: Send + Sync {
     /// The workspace's lotteries, newest first.
     async fn lotteries(&self, ws: WorkspaceId) -> Result<Vec<StoredLottery>, StoreError>;
 
-    /// Draws once for `customer` (followed to the live profile) if the limits allow: `pick` gives
-    /// the prize (an index into `prizes`) of the customer's next draw number, which is given only
-    /// while under its stock; the draw is recorded — all in one transaction.
-    async fn draw(
+    /// Draws once for each `(customer, limits)` (the customer followed to the live profile), in
+    /// order, in one transaction (one commit for many draws): each only if its limits allow, `pick`
+    /// giving the prize (an index into `prizes`) of the customer's next draw number, given only while
+    /// under its stock, and the draw recorded.
+    async fn draw_many(
         &self,
         ws: WorkspaceId,
         lottery: i64,
-        customer: CustomerId,
-        limits: DrawLimits,
+        draws: &[(CustomerId, DrawLimits)],
         prizes: &[Prize],
         pick: &(dyn Fn(i64, i64) -> Option<usize> + Send + Sync),
-    ) -> Result<Drawn, StoreError>;
+    ) -> Result<Vec<Drawn>, StoreError>;
 
     /// Adds extra chances to a customer's total (an invite, a check-in, a task).
     async fn add_chances(&self, ws: WorkspaceId, lottery: i64, customer: CustomerId, n: i64) -> Result<(), StoreError>;

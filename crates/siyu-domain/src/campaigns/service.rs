@@ -101,6 +101,8 @@ pub struct Campaigns {
     pub(crate) store: Arc<dyn CampaignStore>,
     pub(crate) coupons: Arc<dyn CouponStore>,
     pub(crate) lotteries: Arc<dyn LotteryStore>,
+    /// Each lottery's draws waiting to be committed together.
+    pub(crate) draw_queues: Arc<std::sync::Mutex<HashMap<(WorkspaceId, i64), super::lotteries::DrawQueue>>>,
     /// Refusals of coupons and lotteries not yet saved.
     pub(crate) refusal_counts: Arc<std::sync::Mutex<RefusalCounts>>,
     /// Wakes the bulk issue worker.
@@ -136,6 +138,7 @@ impl Campaigns {
             coupons,
             lotteries,
             refusal_counts: Arc::default(),
+            draw_queues: Arc::default(),
             issue_wake: Arc::default(),
             gates: Arc::default(),
             loading: Arc::default(),

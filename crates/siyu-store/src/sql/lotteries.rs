@@ -36,6 +36,105 @@ fn draw_from(row: &<Db as sqlx::Database>::Row) -> Result<DrawRecord, StoreError
     })
 }
 
+/// One draw within `tx` (see `LotteryStore::draw_many`).
+#[allow(clippy::too_many_arguments)]
+async fn draw_in(
+    tx: &mut WriteTx,
+        ws: WorkspaceId,
+        lottery: i64,
+        customer: CustomerId,
+        limits: DrawLimits,
+        prizes: &[Prize],
+        pick: &(dyn Fn(i64, i64) -> Option<usize> + Send + Sync),
+    ) -> Result<Drawn, StoreError> {
+        let Some(live) = resolve_in(tx, ws, customer).await? else { return Ok(Drawn::Gone) };
+        let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM lotteries WHERE workspace_id = $1 AND id = $2")
+            .bind(ws.0)
+            .bind(lottery)
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(db_err)?;
+        if exists.is_none() {
+            return Ok(Drawn::Gone);
+        }
+        sqlx::query(
+            "INSERT INTO lottery_players (workspace_id, lottery_id, customer_id) VALUES ($1, $2, $3) \
+             ON CONFLICT (lottery_id, customer_id) DO NOTHING",
+        )
+        .bind(ws.0)
+        .bind(lottery)
+        .bind(live.0)
+        .execute(&mut **tx)
+        .await
+        .map_err(db_err)?;
+        // The player's row stays locked to the end (PostgreSQL): one customer's draws take turns.
+        let (draws, day, day_draws, extra): (i64, i64, i64, i64) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT draws, day, day_draws, extra FROM lottery_players WHERE workspace_id = $1 AND lottery_id = $2 \
+             AND customer_id = $3{LOCK_ROW}"
+        )))
+        .bind(ws.0)
+        .bind(lottery)
+        .bind(live.0)
+        .fetch_one(&mut **tx)
+        .await
+        .map_err(db_err)?;
+        let today = if day == limits.day { day_draws } else { 0 };
+        if limits.total.is_some_and(|total| draws >= total + extra) {
+            return Ok(Drawn::TotalLimit);
+        }
+        if today >= limits.per_day {
+            return Ok(Drawn::DailyLimit);
+        }
+        let n = draws + 1;
+        let (prize, outcome) = match pick(live.0, n) {
+            None => (None, DrawOutcome::None),
+            Some(i) => {
+                let key = prizes.get(i).map(|p| p.key.clone()).unwrap_or_default();
+                let given = sqlx::query(
+                    "UPDATE lottery_awards SET awarded = awarded + 1 WHERE workspace_id = $1 AND lottery_id = $2 \
+                     AND prize_key = $3 AND awarded < stock",
+                )
+                .bind(ws.0)
+                .bind(lottery)
+                .bind(&key)
+                .execute(&mut **tx)
+                .await
+                .map_err(db_err)?;
+                let outcome = if given.rows_affected() == 1 { DrawOutcome::Won } else { DrawOutcome::OutOfStock };
+                (Some(key), outcome)
+            }
+        };
+        sqlx::query(
+            "UPDATE lottery_players SET draws = $4, day = $5, day_draws = $6 \
+             WHERE workspace_id = $1 AND lottery_id = $2 AND customer_id = $3",
+        )
+        .bind(ws.0)
+        .bind(lottery)
+        .bind(live.0)
+        .bind(n)
+        .bind(limits.day)
+        .bind(today + 1)
+        .execute(&mut **tx)
+        .await
+        .map_err(db_err)?;
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO lottery_draws (workspace_id, lottery_id, customer_id, n, prize_key, outcome, drawn_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {DRAW_COLUMNS}"
+        )))
+        .bind(ws.0)
+        .bind(lottery)
+        .bind(live.0)
+        .bind(n)
+        .bind(&prize)
+        .bind(outcome.as_str())
+        .bind(millis(limits.at))
+        .fetch_one(&mut **tx)
+        .await
+        .map_err(db_err)?;
+        let record = draw_from(&row)?;
+        Ok(Drawn::Recorded(record))
+    }
+
 #[async_trait]
 impl LotteryStore for SqlStore {
     async fn insert_lottery(&self, ws: WorkspaceId, l: &StoredLottery) -> Result<i64, StoreError> {
@@ -92,103 +191,29 @@ impl LotteryStore for SqlStore {
         rows.iter().map(lottery_from).collect()
     }
 
-    async fn draw(
+    async fn draw_many(
         &self,
         ws: WorkspaceId,
         lottery: i64,
-        customer: CustomerId,
-        limits: DrawLimits,
+        draws: &[(CustomerId, DrawLimits)],
         prizes: &[Prize],
         pick: &(dyn Fn(i64, i64) -> Option<usize> + Send + Sync),
-    ) -> Result<Drawn, StoreError> {
+    ) -> Result<Vec<Drawn>, StoreError> {
         let mut tx = self.begin_write().await?;
-        let Some(live) = resolve_in(&mut tx, ws, customer).await? else { return Ok(Drawn::Gone) };
-        let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM lotteries WHERE workspace_id = $1 AND id = $2")
+        // Batches of one lottery take turns on its row (PostgreSQL): a batch then takes players'
+        // and prizes' rows in whatever order its draws need without meeting another batch.
+        sqlx::query(sqlx::AssertSqlSafe(format!("SELECT id FROM lotteries WHERE workspace_id = $1 AND id = $2{LOCK_ROW}")))
             .bind(ws.0)
             .bind(lottery)
             .fetch_optional(&mut *tx)
             .await
             .map_err(db_err)?;
-        if exists.is_none() {
-            return Ok(Drawn::Gone);
+        let mut drawn = Vec::with_capacity(draws.len());
+        for (customer, limits) in draws {
+            drawn.push(draw_in(&mut tx, ws, lottery, *customer, *limits, prizes, pick).await?);
         }
-        sqlx::query(
-            "INSERT INTO lottery_players (workspace_id, lottery_id, customer_id) VALUES ($1, $2, $3) \
-             ON CONFLICT (lottery_id, customer_id) DO NOTHING",
-        )
-        .bind(ws.0)
-        .bind(lottery)
-        .bind(live.0)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err)?;
-        // The player's row stays locked to the end (PostgreSQL): one customer's draws take turns.
-        let (draws, day, day_draws, extra): (i64, i64, i64, i64) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT draws, day, day_draws, extra FROM lottery_players WHERE workspace_id = $1 AND lottery_id = $2 \
-             AND customer_id = $3{LOCK_ROW}"
-        )))
-        .bind(ws.0)
-        .bind(lottery)
-        .bind(live.0)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(db_err)?;
-        let today = if day == limits.day { day_draws } else { 0 };
-        if limits.total.is_some_and(|total| draws >= total + extra) {
-            return Ok(Drawn::TotalLimit);
-        }
-        if today >= limits.per_day {
-            return Ok(Drawn::DailyLimit);
-        }
-        let n = draws + 1;
-        let (prize, outcome) = match pick(live.0, n) {
-            None => (None, DrawOutcome::None),
-            Some(i) => {
-                let key = prizes.get(i).map(|p| p.key.clone()).unwrap_or_default();
-                let given = sqlx::query(
-                    "UPDATE lottery_awards SET awarded = awarded + 1 WHERE workspace_id = $1 AND lottery_id = $2 \
-                     AND prize_key = $3 AND awarded < stock",
-                )
-                .bind(ws.0)
-                .bind(lottery)
-                .bind(&key)
-                .execute(&mut *tx)
-                .await
-                .map_err(db_err)?;
-                let outcome = if given.rows_affected() == 1 { DrawOutcome::Won } else { DrawOutcome::OutOfStock };
-                (Some(key), outcome)
-            }
-        };
-        sqlx::query(
-            "UPDATE lottery_players SET draws = $4, day = $5, day_draws = $6 \
-             WHERE workspace_id = $1 AND lottery_id = $2 AND customer_id = $3",
-        )
-        .bind(ws.0)
-        .bind(lottery)
-        .bind(live.0)
-        .bind(n)
-        .bind(limits.day)
-        .bind(today + 1)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err)?;
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "INSERT INTO lottery_draws (workspace_id, lottery_id, customer_id, n, prize_key, outcome, drawn_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {DRAW_COLUMNS}"
-        )))
-        .bind(ws.0)
-        .bind(lottery)
-        .bind(live.0)
-        .bind(n)
-        .bind(&prize)
-        .bind(outcome.as_str())
-        .bind(millis(limits.at))
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(db_err)?;
-        let record = draw_from(&row)?;
         tx.commit().await?;
-        Ok(Drawn::Recorded(record))
+        Ok(drawn)
     }
 
     async fn add_chances(&self, ws: WorkspaceId, lottery: i64, customer: CustomerId, n: i64) -> Result<(), StoreError> {

@@ -1,12 +1,16 @@
 //! Coupons over HTTP: an operator creates templates, a customer claims one through the customer
 //! API, the order system redeems it (refusals as problems of their own type, the same order twice
 //! answered alike) and gives it back on a refund, and a bulk issue to a segment runs on the
-//! server's own worker while its progress is watched.
+//! server's own worker while its progress is watched; a lottery publishes its odds and seed hash
+//! and is drawn through the customer API within its daily limit.
 
 use crate::{TestApp, both_backends};
 use serde_json::json;
 
-both_backends!(a_coupon_goes_from_claim_to_redemption_and_back_over_http);
+both_backends!(
+    a_coupon_goes_from_claim_to_redemption_and_back_over_http,
+    a_lottery_is_drawn_over_http_with_its_odds_published
+);
 
 async fn a_coupon_goes_from_claim_to_redemption_and_back_over_http(app: TestApp) {
     let template = json!({
@@ -80,4 +84,32 @@ async fn a_coupon_goes_from_claim_to_redemption_and_back_over_http(app: TestApp)
     assert_eq!((shown["issued"].as_i64(), shown["claimed"].as_i64()), (Some(2), Some(1)), "{shown}");
     let (_, held, _) = app.call("GET", &format!("/api/v1/customers/{}/coupons", customer["id"]), &app.key, None).await;
     assert_eq!(held["items"].as_array().unwrap().len(), 2);
+}
+
+async fn a_lottery_is_drawn_over_http_with_its_odds_published(app: TestApp) {
+    let now = app.services.now();
+    let lottery = json!({
+        "name": "年终抽奖", "starts_at": (now - jiff::SignedDuration::from_mins(1)).to_string(),
+        "ends_at": (now + jiff::SignedDuration::from_hours(1)).to_string(),
+        "prizes": [{"key": "cup", "name": "杯子", "weight": 1, "stock": 1}], "no_prize_weight": 3, "per_day": 2
+    });
+    let (status, created, _) = app.call("POST", "/api/v1/lotteries", &app.key, Some(lottery)).await;
+    assert_eq!(status, 201, "{created}");
+    let body = json!({"identities": [{"type": "user_id", "value": "lt-1"}]});
+    let (_, customer, _) = app.call("POST", "/api/v1/customers", &app.key, Some(body)).await;
+    let (_, issued, _) = app.call("POST", &format!("/api/v1/customers/{}/token", customer["id"]), &app.key, None).await;
+    let token = issued["token"].as_str().unwrap();
+    let (status, rules, _) = app.call("GET", &format!("/c/v1/lotteries/{}", created["id"]), token, None).await;
+    assert_eq!(status, 200, "{rules}");
+    assert_eq!((rules["seed_hash"].as_str().map(str::len), rules["seed"].clone()), (Some(64), json!(null)));
+    assert_eq!(rules["prizes"][0]["probability"], 0.25);
+    let draw = format!("/c/v1/lotteries/{}/draw", created["id"]);
+    for n in 1..=2 {
+        let (status, drawn, _) = app.call("POST", &draw, token, None).await;
+        assert_eq!((status, drawn["n"].as_i64()), (201, Some(n)), "{drawn}");
+    }
+    let (status, problem, _) = app.call("POST", &draw, token, None).await;
+    assert_eq!((status, problem["type"].as_str()), (409, Some("https://siyu.dev/problems/daily-draw-limit")));
+    let (_, audit, _) = app.call("GET", &format!("/api/v1/lotteries/{}/audit", created["id"]), &app.key, None).await;
+    assert_eq!((audit["draws"].as_array().unwrap().len(), audit["seed"].clone()), (2, json!(null)), "{audit}");
 }
