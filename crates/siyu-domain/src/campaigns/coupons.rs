@@ -128,7 +128,7 @@ pub struct CouponView {
     pub customer_id: i64,
     /// Where it is.
     pub status: CouponStatus,
-    /// How it came: `claim`, `grant`, `issue`.
+    /// How it came: `claim`, `grant`, `issue` (bulk) or `reward` (a lottery prize).
     pub source: String,
     /// Issued.
     #[schema(value_type = String, format = DateTime)]

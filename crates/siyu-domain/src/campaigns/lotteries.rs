@@ -299,6 +299,9 @@ impl Campaigns {
         customer: CustomerId,
         limits: DrawLimits,
     ) -> DomainResult<Drawn> {
+        // Read before the draw joins the queue: nothing may fail between marking the queue active
+        // and starting its committer.
+        let seed = self.seed_of(ws, l).await?;
         let (sender, receiver) = tokio::sync::oneshot::channel();
         let start = {
             let mut queues = self.draw_queues.lock().expect("draw queue lock is never poisoned");
@@ -307,7 +310,6 @@ impl Campaigns {
             !std::mem::replace(&mut queue.active, true)
         };
         if start {
-            let seed = self.seed_of(ws, l).await?;
             let (this, l) = (self.clone(), l.clone());
             tokio::spawn(async move { this.commit_draws(ws, l, seed).await });
         }
