@@ -81,14 +81,6 @@ impl Services {
             segments.clone(),
             stores.messages.clone(),
         );
-        let journeys = Journeys::new(
-            access.clone(),
-            customers.clone(),
-            events.clone(),
-            segments.clone(),
-            messaging.clone(),
-            stores.journeys.clone(),
-        );
         let campaigns = Campaigns::new(
             access.clone(),
             customers.clone(),
@@ -97,6 +89,15 @@ impl Services {
             stores.campaigns.clone(),
             stores.coupons.clone(),
             stores.lotteries.clone(),
+        );
+        let journeys = Journeys::new(
+            access.clone(),
+            customers.clone(),
+            events.clone(),
+            segments.clone(),
+            messaging.clone(),
+            campaigns.clone(),
+            stores.journeys.clone(),
         );
         let listeners = Listeners {
             _customers: vec![Arc::new(events.clone()), Arc::new(segments.clone())],

@@ -155,6 +155,12 @@ const VERSIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../migrations/sqlite/0025_lotteries.sql"),
         include_str!("../migrations/postgres/0025_lotteries.sql"),
     ),
+    (
+        26,
+        "campaign grants",
+        include_str!("../migrations/sqlite/0026_campaign_grants.sql"),
+        include_str!("../migrations/postgres/0026_campaign_grants.sql"),
+    ),
 ];
 
 /// Which dialect's files to use.

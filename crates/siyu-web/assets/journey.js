@@ -18,7 +18,7 @@
   var jsonError = document.getElementById("journey-json-error");
   var previewCustomer = document.getElementById("journey-preview-customer");
   var KINDS = ["wait", "wait_until", "wait_for_event", "branch", "split", "send", "webhook", "add_tag",
-    "remove_tag", "set_trait", "task", "exit"];
+    "remove_tag", "set_trait", "task", "issue_coupon", "grant_lottery_chance", "exit"];
   var DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
   var TRIGGERS = ["api", "event", "segment_entered", "segment_exited", "broadcast", "anniversary"];
   var def;
@@ -101,6 +101,11 @@
       .map(function (c) { return [c.name, c.name]; });
   }
 
+  // Campaign things the workspace has, as select options: "#id name".
+  function named(list) {
+    return (list || []).map(function (x) { return [String(x.id), "#" + x.id + " " + x.name]; });
+  }
+
   function blank(kind) {
     var firstChannel = (channelsFor(kind)[0] || [""])[0];
     switch (kind) {
@@ -114,6 +119,8 @@
       case "add_tag": case "remove_tag": return { type: kind, tag: (CONFIG.tags || [""])[0] || "" };
       case "set_trait": return { type: kind, key: "", value: "" };
       case "task": return { type: kind, reason: "" };
+      case "issue_coupon": return { type: kind, coupon_template: ((CONFIG.coupon_templates || [])[0] || {}).id || 0 };
+      case "grant_lottery_chance": return { type: kind, lottery: ((CONFIG.lotteries || [])[0] || {}).id || 0, chances: 1 };
       default: return { type: "exit" };
     }
   }
@@ -383,6 +390,15 @@
         break;
       case "task":
         add(L.field_reason, area(node.reason, function (v) { set(node, "reason", v); }, { rows: 2, "class": "reason" }));
+        next("next");
+        break;
+      case "issue_coupon":
+        add(L.field_coupon_template, select(named(CONFIG.coupon_templates), String(node.coupon_template), function (v) { set(node, "coupon_template", Number(v)); }, "coupon-template"));
+        next("next");
+        break;
+      case "grant_lottery_chance":
+        add(L.field_lottery, select(named(CONFIG.lotteries), String(node.lottery), function (v) { set(node, "lottery", Number(v)); }, "lottery"));
+        add(L.field_chances, input(String(node.chances || 1), function (v) { set(node, "chances", Number(v) || 1); }, { type: "number", min: 1, max: 100 }));
         next("next");
         break;
     }

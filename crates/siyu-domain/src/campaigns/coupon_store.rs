@@ -49,7 +49,7 @@ pub struct StoredCoupon {
     pub customer: CustomerId,
     /// Where it is.
     pub status: CouponStatus,
-    /// How it came: `claim`, `issue` (bulk), `journey`, `reward`.
+    /// How it came: `claim`, `grant`, `issue` (bulk), `journey`, `reward`.
     pub source: String,
     /// Issued.
     pub issued_at: jiff::Timestamp,
@@ -82,6 +82,8 @@ pub struct CouponTerms {
     pub valid_until: jiff::Timestamp,
     /// When to record `Coupon Expiring`.
     pub remind_at: Option<jiff::Timestamp>,
+    /// An automation's key: one coupon per key, however often the grant is asked for.
+    pub grant_key: Option<String>,
 }
 
 /// What a claim did.
@@ -89,6 +91,8 @@ pub struct CouponTerms {
 pub enum Claimed {
     /// The coupon issued.
     Issued(Box<StoredCoupon>),
+    /// The coupon issued earlier under the same grant key.
+    Already(Box<StoredCoupon>),
     /// The template's stock is all issued.
     OutOfStock,
     /// The customer claimed as many as the template allows.
@@ -167,7 +171,8 @@ pub trait CouponStore: Send + Sync {
 
     /// Issues one coupon of `template` on `terms` to `customer` (followed to the live profile) if
     /// the stock has one left and, when `per_customer` is set, the customer is under it; all or
-    /// nothing.
+    /// nothing. With a grant key, the coupon is issued once for that key: asked again, the store
+    /// gives the coupon issued the first time.
     async fn claim(
         &self,
         ws: WorkspaceId,

@@ -128,7 +128,7 @@ pub struct CouponView {
     pub customer_id: i64,
     /// Where it is.
     pub status: CouponStatus,
-    /// How it came: `claim`, `grant`, `issue` (bulk) or `reward` (a lottery prize).
+    /// How it came: `claim`, `grant`, `issue` (bulk), `journey` or `reward` (a lottery prize).
     pub source: String,
     /// Issued.
     #[schema(value_type = String, format = DateTime)]
@@ -333,7 +333,14 @@ impl Campaigns {
 
     fn terms(template: &StoredCouponTemplate, source: &'static str, now: jiff::Timestamp) -> CouponTerms {
         let (valid_from, valid_until) = template.window(now);
-        CouponTerms { source, issued_at: now, valid_from, valid_until, remind_at: template.remind_at(valid_until) }
+        CouponTerms {
+            source,
+            issued_at: now,
+            valid_from,
+            valid_until,
+            remind_at: template.remind_at(valid_until),
+            grant_key: None,
+        }
     }
 
     async fn issue_one(
@@ -343,13 +350,30 @@ impl Campaigns {
         customer: CustomerId,
         source: &'static str,
     ) -> DomainResult<CouponView> {
+        self.issue_keyed(ws, template, customer, source, None).await
+    }
+
+    /// Issues one coupon; with a grant key, once for that key (asked again: the same coupon, and
+    /// no second `Coupon Issued`).
+    async fn issue_keyed(
+        &self,
+        ws: WorkspaceId,
+        template: &StoredCouponTemplate,
+        customer: CustomerId,
+        source: &'static str,
+        grant_key: Option<String>,
+    ) -> DomainResult<CouponView> {
         let now = self.access.now();
         if template.valid_until.is_some_and(|until| until <= now) {
             return Err(CampaignError::CouponExpired(template.valid_until.unwrap_or(now)).into());
         }
-        let terms = Self::terms(template, source, now);
+        let terms = CouponTerms { grant_key, ..Self::terms(template, source, now) };
         let limit = (source == "claim").then_some(template.per_customer);
         match self.coupons.claim(ws, template.id, limit, customer, &terms).await? {
+            Claimed::Already(coupon) => {
+                let key = self.access.data_key(ws).await?;
+                Ok(CouponView::new(*coupon, &key))
+            }
             Claimed::Issued(coupon) => {
                 let properties = serde_json::json!({
                     "coupon_id": coupon.id,
@@ -367,6 +391,26 @@ impl Campaigns {
             Claimed::LimitReached => Err(CampaignError::ClaimLimitReached(template.per_customer).into()),
             Claimed::Gone => Err(DomainError::NotFound(format!("customer {customer}"))),
         }
+    }
+
+    /// Whether the workspace has the coupon template (a journey's action names it).
+    pub(crate) async fn has_coupon_template(&self, ws: WorkspaceId, id: i64) -> DomainResult<bool> {
+        Ok(self.coupons.coupon_template(ws, id).await?.is_some())
+    }
+
+    /// A journey's coupon: one per grant key (the journey's entry and node), so a step run again
+    /// after a crash gives no second coupon. Refusals (stock gone, template expired) are counted
+    /// as the template's.
+    pub(crate) async fn issue_for_journey(
+        &self,
+        ws: WorkspaceId,
+        template: i64,
+        customer: CustomerId,
+        grant_key: String,
+    ) -> DomainResult<CouponView> {
+        let stored = self.stored_template(ws, template).await?;
+        let result = self.issue_keyed(ws, &stored, customer, "journey", Some(grant_key)).await;
+        self.counted(ws, template, result)
     }
 
     /// Gives a reward's coupon (a lottery's prize); returns its code.

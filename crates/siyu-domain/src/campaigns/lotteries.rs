@@ -13,6 +13,7 @@ use crate::error::{CampaignError, DomainError, DomainResult};
 use crate::events::NewEvent;
 use serde::{Deserialize, Serialize};
 use siyu_core::{CustomerId, WorkspaceId};
+use std::sync::Arc;
 use utoipa::ToSchema;
 
 /// The event a draw records.
@@ -25,8 +26,18 @@ const ACTIVITY: &str = "lottery";
 const AUDIT_PAGE: usize = 10_000;
 /// Draws committed together at most.
 const DRAW_BATCH: usize = 500;
-/// A draw waiting for its lottery's committer: the customer, the limits, where its outcome goes.
-type QueuedDraw = (CustomerId, DrawLimits, tokio::sync::oneshot::Sender<DomainResult<Drawn>>);
+/// A draw waiting for its lottery's committer: the customer and where its outcome goes.
+type QueuedDraw = (CustomerId, tokio::sync::oneshot::Sender<DomainResult<Drawn>>);
+
+/// A lottery as its draws need it: the row and the seed, opened once (a lottery does not change
+/// once created, so every node may keep it).
+pub(crate) struct OpenLottery {
+    lottery: StoredLottery,
+    seed: Vec<u8>,
+}
+
+/// The lotteries opened so far, by workspace and id.
+pub(crate) type OpenLotteries = std::collections::HashMap<(WorkspaceId, i64), Arc<OpenLottery>>;
 
 /// A lottery's draws waiting to be committed, and whether a committer is at work on them.
 #[derive(Default)]
@@ -218,6 +229,11 @@ impl Campaigns {
         self.lottery_view(ws, l).await
     }
 
+    /// Whether the workspace has the lottery (a journey's action names it).
+    pub(crate) async fn has_lottery(&self, ws: WorkspaceId, id: i64) -> DomainResult<bool> {
+        Ok(self.lotteries.lottery(ws, id).await?.is_some())
+    }
+
     /// The workspace's local day of `at` (days since 1970-01-01).
     async fn local_day(&self, ws: WorkspaceId, at: jiff::Timestamp) -> DomainResult<i64> {
         let zone = self
@@ -234,25 +250,38 @@ impl Campaigns {
         ))
     }
 
+    /// The lottery with its seed opened: read once, then kept.
+    async fn open_lottery(&self, ws: WorkspaceId, id: i64) -> DomainResult<Arc<OpenLottery>> {
+        let kept = self.open_lotteries.lock().expect("lottery cache lock is never poisoned").get(&(ws, id)).cloned();
+        if let Some(open) = kept {
+            return Ok(open);
+        }
+        let lottery = self.stored_lottery(ws, id).await?;
+        let seed = self.seed_of(ws, &lottery).await?;
+        let open = Arc::new(OpenLottery { lottery, seed });
+        self.open_lotteries.lock().expect("lottery cache lock is never poisoned").insert((ws, id), open.clone());
+        Ok(open)
+    }
+
     /// Draws once for the customer.
     pub async fn draw(&self, pass: &CustomerPass, id: i64) -> DomainResult<DrawView> {
         let ws = pass.workspace();
-        let l = self.stored_lottery(ws, id).await?;
-        let result = self.try_draw(pass, &l).await;
+        let open = self.open_lottery(ws, id).await?;
+        let result = self.try_draw(pass, open).await;
         self.count_refusal(ws, ACTIVITY, id, result)
     }
 
-    async fn try_draw(&self, pass: &CustomerPass, l: &StoredLottery) -> DomainResult<DrawView> {
+    async fn try_draw(&self, pass: &CustomerPass, open: Arc<OpenLottery>) -> DomainResult<DrawView> {
         let ws = pass.workspace();
         let now = self.access.now();
+        let l = &open.lottery;
         if now < l.starts_at {
             return Err(CampaignError::NotStarted(l.starts_at).into());
         }
         if now >= l.ends_at {
             return Err(CampaignError::Ended(l.ends_at).into());
         }
-        let limits = DrawLimits { day: self.local_day(ws, now).await?, per_day: l.per_day, total: l.total, at: now };
-        let drawn = self.queue_draw(ws, l, pass.customer(), limits).await?;
+        let drawn = self.queue_draw(ws, open.clone(), pass.customer()).await?;
         let record = match drawn {
             Drawn::Recorded(record) => record,
             Drawn::DailyLimit => return Err(CampaignError::DailyDrawLimit(l.per_day).into()),
@@ -272,12 +301,6 @@ impl Campaigns {
                 }
             }
         }
-        let properties = serde_json::json!({
-            "lottery_id": l.id, "draw_id": record.id, "n": record.n,
-            "outcome": record.outcome.as_str(), "prize": record.prize,
-        });
-        let event = NewEvent::recorded(CustomerId(record.customer_id), LOTTERY_DRAWN, properties.to_string(), now);
-        self.events.append_and_index(ws, &[event]).await?;
         Ok(DrawView {
             id: record.id,
             n: record.n,
@@ -289,38 +312,29 @@ impl Campaigns {
     }
 
     /// Queues a draw for the lottery's committer and waits for its outcome. Draws of one lottery
-    /// that arrive while a batch is being committed are committed together next (one commit for
-    /// many draws, each still checked and recorded on its own); the committer is a task of its
-    /// own, so a customer who goes away does not strand the others.
-    async fn queue_draw(
-        &self,
-        ws: WorkspaceId,
-        l: &StoredLottery,
-        customer: CustomerId,
-        limits: DrawLimits,
-    ) -> DomainResult<Drawn> {
-        // Read before the draw joins the queue: nothing may fail between marking the queue active
-        // and starting its committer.
-        let seed = self.seed_of(ws, l).await?;
+    /// that arrive while a batch is being committed are committed together next (one commit and
+    /// one event append for many draws, each still checked and recorded on its own); the
+    /// committer is a task of its own, so a customer who goes away does not strand the others.
+    async fn queue_draw(&self, ws: WorkspaceId, open: Arc<OpenLottery>, customer: CustomerId) -> DomainResult<Drawn> {
         let (sender, receiver) = tokio::sync::oneshot::channel();
         let start = {
             let mut queues = self.draw_queues.lock().expect("draw queue lock is never poisoned");
-            let queue = queues.entry((ws, l.id)).or_default();
-            queue.pending.push((customer, limits, sender));
+            let queue = queues.entry((ws, open.lottery.id)).or_default();
+            queue.pending.push((customer, sender));
             !std::mem::replace(&mut queue.active, true)
         };
         if start {
-            let (this, l) = (self.clone(), l.clone());
-            tokio::spawn(async move { this.commit_draws(ws, l, seed).await });
+            let this = self.clone();
+            tokio::spawn(async move { this.commit_draws(ws, open).await });
         }
         receiver.await.map_err(|_| DomainError::internal("a draw's committer stopped"))?
     }
 
     /// Commits a lottery's queued draws, batch after batch, until none is left.
-    async fn commit_draws(&self, ws: WorkspaceId, l: StoredLottery, seed: Vec<u8>) {
-        let (prizes, no_prize, lottery_id) = (l.prizes.clone(), l.no_prize_weight, l.id);
-        let pick = move |customer: i64, n: i64| {
-            lottery::pick(lottery::roll(&seed, lottery_id, customer, n), &prizes, no_prize)
+    async fn commit_draws(&self, ws: WorkspaceId, open: Arc<OpenLottery>) {
+        let l = &open.lottery;
+        let pick = |customer: i64, n: i64| {
+            lottery::pick(lottery::roll(&open.seed, l.id, customer, n), &l.prizes, l.no_prize_weight)
         };
         loop {
             let batch: Vec<QueuedDraw> = {
@@ -333,21 +347,62 @@ impl Campaigns {
                 let take = queue.pending.len().min(DRAW_BATCH);
                 queue.pending.drain(..take).collect()
             };
-            let draws: Vec<(CustomerId, DrawLimits)> = batch.iter().map(|(c, limits, _)| (*c, *limits)).collect();
-            match self.lotteries.draw_many(ws, l.id, &draws, &l.prizes, &pick).await {
+            match self.commit_batch(ws, l, &batch, &pick).await {
                 Ok(drawn) => {
-                    for ((_, _, sender), outcome) in batch.into_iter().zip(drawn) {
+                    for ((_, sender), outcome) in batch.into_iter().zip(drawn) {
                         let _ = sender.send(Ok(outcome));
                     }
                 }
                 Err(error) => {
                     let text = error.to_string();
-                    for (_, _, sender) in batch {
-                        let _ = sender.send(Err(DomainError::internal(format!("a batch of draws failed: {text}"))));
+                    for (_, sender) in batch {
+                        let _ = sender.send(Err(match &error {
+                            DomainError::Campaigns(refusal) => DomainError::Campaigns(refusal.clone()),
+                            _ => DomainError::internal(format!("a batch of draws failed: {text}")),
+                        }));
                     }
                 }
             }
         }
+    }
+
+    /// Commits one batch: the draws, at one moment of the workspace's local day, then their
+    /// events in one append. A draw committed is the customer's even if its event could not be
+    /// logged (that is logged as a warning, not answered as a failure the customer would retry).
+    async fn commit_batch(
+        &self,
+        ws: WorkspaceId,
+        l: &StoredLottery,
+        batch: &[QueuedDraw],
+        pick: &(dyn Fn(i64, i64) -> Option<usize> + Send + Sync),
+    ) -> DomainResult<Vec<Drawn>> {
+        let now = self.access.now();
+        if now >= l.ends_at {
+            return Err(CampaignError::Ended(l.ends_at).into());
+        }
+        let limits = DrawLimits { day: self.local_day(ws, now).await?, per_day: l.per_day, total: l.total, at: now };
+        let draws: Vec<(CustomerId, DrawLimits)> = batch.iter().map(|(customer, _)| (*customer, limits)).collect();
+        let drawn = self.lotteries.draw_many(ws, l.id, &draws, &l.prizes, pick).await?;
+        let events: Vec<NewEvent> = drawn
+            .iter()
+            .filter_map(|d| match d {
+                Drawn::Recorded(record) => Some(record),
+                _ => None,
+            })
+            .map(|record| {
+                let properties = serde_json::json!({
+                    "lottery_id": l.id, "draw_id": record.id, "n": record.n,
+                    "outcome": record.outcome.as_str(), "prize": record.prize,
+                });
+                NewEvent::recorded(CustomerId(record.customer_id), LOTTERY_DRAWN, properties.to_string(), now)
+            })
+            .collect();
+        if !events.is_empty()
+            && let Err(error) = self.events.append_and_index(ws, &events).await
+        {
+            tracing::warn!(lottery = l.id, draws = events.len(), %error, "draws committed, their events not logged");
+        }
+        Ok(drawn)
     }
 
     /// Grants a customer extra draws (an invite, a check-in, a task done).
@@ -365,7 +420,25 @@ impl Campaigns {
             .resolve(ws, CustomerId(input.customer_id))
             .await?
             .ok_or_else(|| DomainError::NotFound(format!("customer {}", input.customer_id)))?;
-        Ok(self.lotteries.add_chances(ws, id, live, input.chances).await?)
+        self.lotteries.add_chances(ws, id, live, input.chances, None).await?;
+        Ok(())
+    }
+
+    /// A journey's extra chances: given once per grant key (the journey's entry and node).
+    /// Returns whether they were given now (not when the key was used before).
+    pub(crate) async fn grant_chances_for_journey(
+        &self,
+        ws: WorkspaceId,
+        lottery: i64,
+        customer: CustomerId,
+        chances: i64,
+        grant_key: &str,
+    ) -> DomainResult<bool> {
+        self.stored_lottery(ws, lottery).await?;
+        let Some(live) = self.customers.stores.customers.resolve(ws, customer).await? else {
+            return Err(DomainError::NotFound(format!("customer {customer}")));
+        };
+        Ok(self.lotteries.add_chances(ws, lottery, live, chances, Some(grant_key)).await?)
     }
 
     /// A lottery's audit: its prizes, every draw and, once it has closed, its seed.

@@ -72,8 +72,16 @@ pub trait LotteryStore: Send + Sync {
         pick: &(dyn Fn(i64, i64) -> Option<usize> + Send + Sync),
     ) -> Result<Vec<Drawn>, StoreError>;
 
-    /// Adds extra chances to a customer's total (an invite, a check-in, a task).
-    async fn add_chances(&self, ws: WorkspaceId, lottery: i64, customer: CustomerId, n: i64) -> Result<(), StoreError>;
+    /// Adds extra chances to a customer's total (an invite, a check-in, a task); with a grant key,
+    /// once for that key. Returns whether they were added (not when the key was used before).
+    async fn add_chances(
+        &self,
+        ws: WorkspaceId,
+        lottery: i64,
+        customer: CustomerId,
+        n: i64,
+        grant_key: Option<&str>,
+    ) -> Result<bool, StoreError>;
 
     /// A customer's standing in a lottery.
     async fn player(&self, ws: WorkspaceId, lottery: i64, customer: CustomerId) -> Result<Player, StoreError>;

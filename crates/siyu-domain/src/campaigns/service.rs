@@ -103,6 +103,8 @@ pub struct Campaigns {
     pub(crate) lotteries: Arc<dyn LotteryStore>,
     /// Each lottery's draws waiting to be committed together.
     pub(crate) draw_queues: Arc<std::sync::Mutex<HashMap<(WorkspaceId, i64), super::lotteries::DrawQueue>>>,
+    /// Lotteries read so far with their opened seeds (a lottery does not change once created).
+    pub(crate) open_lotteries: Arc<std::sync::Mutex<super::lotteries::OpenLotteries>>,
     /// Refusals of coupons and lotteries not yet saved.
     pub(crate) refusal_counts: Arc<std::sync::Mutex<RefusalCounts>>,
     /// Wakes the bulk issue worker.
@@ -139,6 +141,7 @@ impl Campaigns {
             lotteries,
             refusal_counts: Arc::default(),
             draw_queues: Arc::default(),
+            open_lotteries: Arc::default(),
             issue_wake: Arc::default(),
             gates: Arc::default(),
             loading: Arc::default(),

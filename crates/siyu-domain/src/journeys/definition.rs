@@ -24,6 +24,10 @@ fn marketing() -> MessageClass {
     MessageClass::Marketing
 }
 
+fn one_chance() -> i64 {
+    1
+}
+
 /// What starts a customer on a journey.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
@@ -279,6 +283,28 @@ pub enum Node {
         #[serde(default)]
         next: Option<String>,
     },
+    /// Gives the customer one coupon of a template (held to the template's stock and dates, not
+    /// to its per-customer claim limit), once per entry however often the step runs. A refusal —
+    /// the stock gone, the template expired — is counted on the template and at the node
+    /// (`refused`), and the customer goes on.
+    IssueCoupon {
+        /// The coupon template's id.
+        coupon_template: i64,
+        /// Then.
+        #[serde(default)]
+        next: Option<String>,
+    },
+    /// Gives the customer extra draws in a lottery, once per entry however often the step runs.
+    GrantLotteryChance {
+        /// The lottery's id.
+        lottery: i64,
+        /// How many draws (1 to 100; default 1).
+        #[serde(default = "one_chance")]
+        chances: i64,
+        /// Then.
+        #[serde(default)]
+        next: Option<String>,
+    },
     /// Creates a follow-up task for a customer-service agent, with the reason.
     Task {
         /// What the agent is to do, and why.
@@ -300,6 +326,8 @@ impl Node {
             | Node::AddTag { next, .. }
             | Node::RemoveTag { next, .. }
             | Node::SetTrait { next, .. }
+            | Node::IssueCoupon { next, .. }
+            | Node::GrantLotteryChance { next, .. }
             | Node::Task { next, .. } => vec![("next".into(), next.as_ref())],
             Node::Branch { yes, no, .. } => vec![("yes".into(), Some(yes)), ("no".into(), Some(no))],
             Node::WaitForEvent { next, timeout_next, .. } => {
@@ -434,6 +462,10 @@ pub struct Known<'a> {
     pub content: &'a dyn Fn(&str, &MessageContent) -> Vec<FieldError>,
     /// Channel names that are webhooks (`None`: fine; `Some`: why not).
     pub webhook: &'a dyn Fn(&str) -> Option<String>,
+    /// Ids of the workspace's coupon templates (those the definition names, at least).
+    pub coupon_templates: &'a BTreeSet<i64>,
+    /// Ids of the workspace's lotteries (those the definition names, at least).
+    pub lotteries: &'a BTreeSet<i64>,
 }
 
 fn id_ok(id: &str) -> bool {
@@ -625,6 +657,20 @@ impl Definition {
                 Node::Task { reason, .. } if reason.trim().is_empty() || reason.len() > 1000 => {
                     errors.push(FieldError::new(format!("{at}.reason"), "must be 1 to 1000 characters"));
                 }
+                Node::IssueCoupon { coupon_template, .. } if !known.coupon_templates.contains(coupon_template) => {
+                    errors.push(FieldError::new(
+                        format!("{at}.coupon_template"),
+                        format!("no coupon template {coupon_template}"),
+                    ));
+                }
+                Node::GrantLotteryChance { lottery, chances, .. } => {
+                    if !known.lotteries.contains(lottery) {
+                        errors.push(FieldError::new(format!("{at}.lottery"), format!("no lottery {lottery}")));
+                    }
+                    if !(1..=100).contains(chances) {
+                        errors.push(FieldError::new(format!("{at}.chances"), "must be 1 to 100"));
+                    }
+                }
                 _ => {}
             }
         }
@@ -662,6 +708,8 @@ impl Definition {
                 | Node::AddTag { next, .. }
                 | Node::RemoveTag { next, .. }
                 | Node::SetTrait { next, .. }
+                | Node::IssueCoupon { next, .. }
+                | Node::GrantLotteryChance { next, .. }
                 | Node::Task { next, .. } => id = next.as_deref()?,
                 _ => return None,
             }
@@ -766,7 +814,16 @@ mod tests {
             if c.body.contains("shoe_size") { vec![FieldError::new(format!("{at}body"), "unknown")] } else { vec![] }
         };
         let webhook = |name: &str| (name != "hooks").then(|| format!("\"{name}\" is not a webhook channel"));
-        let known = Known { channel: &channel, tags: &tags, segments: &segments, content: &content, webhook: &webhook };
+        let (coupon_templates, lotteries) = (BTreeSet::from([7]), BTreeSet::from([3]));
+        let known = Known {
+            channel: &channel,
+            tags: &tags,
+            segments: &segments,
+            content: &content,
+            webhook: &webhook,
+            coupon_templates: &coupon_templates,
+            lotteries: &lotteries,
+        };
         definition.check(&known).map_err(|errors| errors.into_iter().map(|e| e.field).collect())
     }
 
@@ -803,6 +860,20 @@ mod tests {
             known_check(&d).unwrap_err(),
             ["nodes.a.next", "nodes.a.duration", "nodes.b.channel", "nodes.b.body", "nodes.c.arms", "nodes.d.tag"]
         );
+    }
+
+    #[test]
+    fn campaign_actions_name_what_the_workspace_has() {
+        let d = definition(serde_json::json!({
+            "a": {"type": "issue_coupon", "coupon_template": 7, "next": "b"},
+            "b": {"type": "grant_lottery_chance", "lottery": 3, "chances": 2},
+        }));
+        assert_eq!(known_check(&d), Ok(()));
+        let d = definition(serde_json::json!({
+            "a": {"type": "issue_coupon", "coupon_template": 8, "next": "b"},
+            "b": {"type": "grant_lottery_chance", "lottery": 4, "chances": 0},
+        }));
+        assert_eq!(known_check(&d).unwrap_err(), ["nodes.a.coupon_template", "nodes.b.lottery", "nodes.b.chances"]);
     }
 
     #[test]

@@ -63,6 +63,12 @@ pub fn next_local_time(now: Timestamp, time: &str, days: &[String], tz: &TimeZon
     now
 }
 
+/// The key an action of an entry gives under: the journey, its version, the node and the entry, so
+/// the step run again after a crash gives nothing twice.
+fn grant_key(entry: &StoredEntry, node: &str) -> String {
+    format!("journey:{}:{}:{node}:{}", entry.journey_id, entry.version, entry.id)
+}
+
 /// The split arm a customer takes: the same for a customer of a journey's node every time.
 pub fn pick_arm<'a>(journey: i64, node: &str, customer: CustomerId, arms: &'a [Arm]) -> Option<&'a Arm> {
     let digest = Sha256::digest(format!("{journey}:{node}:{}", customer.0).as_bytes());
@@ -369,6 +375,32 @@ impl Journeys {
                             Err(DomainError::Invalid(errors)) => {
                                 tracing::warn!(journey = entry.journey_id, node = %node_id, ?errors, "trait not set");
                             }
+                            Err(other) => return Err(other),
+                        }
+                        next.clone()
+                    }
+                    Node::IssueCoupon { coupon_template, next } => {
+                        let key = grant_key(&entry, &node_id);
+                        match self.campaigns.issue_for_journey(ws, *coupon_template, entry.customer, key).await {
+                            Ok(_) => {}
+                            // The customer was erased or merged away meanwhile: nothing to give.
+                            Err(DomainError::NotFound(_)) => {}
+                            Err(DomainError::Campaigns(refusal)) => {
+                                tracing::info!(journey = entry.journey_id, node = %node_id, %refusal, "no coupon given");
+                                count(&node_id, "refused");
+                            }
+                            Err(other) => return Err(other),
+                        }
+                        next.clone()
+                    }
+                    Node::GrantLotteryChance { lottery, chances, next } => {
+                        let key = grant_key(&entry, &node_id);
+                        match self
+                            .campaigns
+                            .grant_chances_for_journey(ws, *lottery, entry.customer, *chances, &key)
+                            .await
+                        {
+                            Ok(_) | Err(DomainError::NotFound(_)) => {}
                             Err(other) => return Err(other),
                         }
                         next.clone()

@@ -8,6 +8,7 @@ use super::pace::Pace;
 use super::store::{EntryRule, JourneyStatus, JourneyStore, NewEntry, StoredEntry, StoredJourney, StoredTask};
 use crate::FieldError;
 use crate::access::{Access, Permission, Principal};
+use crate::campaigns::Campaigns;
 use crate::channels::guardrails::MessageClass;
 use crate::channels::messaging::Messaging;
 use crate::customers::Customers;
@@ -215,6 +216,7 @@ pub struct Journeys {
     pub(crate) events: Events,
     pub(crate) segments: Segments,
     pub(crate) messaging: Messaging,
+    pub(crate) campaigns: Campaigns,
     pub(crate) store: Arc<dyn JourneyStore>,
     /// Published definitions by (journey, version).
     pub(crate) definitions: Arc<Mutex<Definitions>>,
@@ -278,6 +280,7 @@ impl Journeys {
         events: Events,
         segments: Segments,
         messaging: Messaging,
+        campaigns: Campaigns,
         store: Arc<dyn JourneyStore>,
     ) -> Self {
         Self {
@@ -286,6 +289,7 @@ impl Journeys {
             events,
             segments,
             messaging,
+            campaigns,
             store,
             definitions: Arc::default(),
             live: Arc::default(),
@@ -463,7 +467,29 @@ impl Journeys {
             errors
         };
         let webhook = |name: &str| webhooks.get(name).cloned().flatten();
-        let known = Known { channel: &channel, tags: &tags, segments: &segments, content: &content, webhook: &webhook };
+        let (mut coupon_templates, mut lotteries) = (BTreeSet::new(), BTreeSet::new());
+        for node in definition.nodes.values() {
+            match node {
+                Node::IssueCoupon { coupon_template, .. }
+                    if self.campaigns.has_coupon_template(ws, *coupon_template).await? =>
+                {
+                    coupon_templates.insert(*coupon_template);
+                }
+                Node::GrantLotteryChance { lottery, .. } if self.campaigns.has_lottery(ws, *lottery).await? => {
+                    lotteries.insert(*lottery);
+                }
+                _ => {}
+            }
+        }
+        let known = Known {
+            channel: &channel,
+            tags: &tags,
+            segments: &segments,
+            content: &content,
+            webhook: &webhook,
+            coupon_templates: &coupon_templates,
+            lotteries: &lotteries,
+        };
         let mut errors = match definition.check(&known) {
             Ok(()) => Vec::new(),
             Err(errors) => errors,

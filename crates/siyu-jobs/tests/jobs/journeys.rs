@@ -609,3 +609,81 @@ pub(crate) async fn a_large_cohort_starts_in_paced_slots_so_its_waits_end_on_tim
     assert_eq!(journeys.enter_customers(&owner, id, &customers, "again").await.unwrap(), 0);
     assert_eq!(pace.starts(now, SignedDuration::from_mins(1), pace.budget(), 1), vec![now]);
 }
+
+/// A journey that gives a coupon and lottery draws, entered by the API.
+fn rewards(template: i64, lottery: i64) -> JourneyInput {
+    serde_json::from_value(serde_json::json!({
+        "name": "入会礼",
+        "definition": {
+            "trigger": {"type": "api"},
+            "start": "coupon",
+            "nodes": {
+                "coupon": {"type": "issue_coupon", "coupon_template": template, "next": "draws"},
+                "draws": {"type": "grant_lottery_chance", "lottery": lottery, "chances": 2},
+            },
+        }
+    }))
+    .unwrap()
+}
+
+pub(crate) async fn campaign_actions_give_a_coupon_and_draws_once_per_entry(f: Fixture) {
+    let (_receiver, url) = receiver(&f.clock, Vec::new()).await;
+    let (services, owner) = services(&f, &url, false).await;
+    let campaigns = &services.campaigns;
+    let template: siyu_domain::campaigns::coupon::TemplateInput = serde_json::from_value(serde_json::json!({
+        "name": "入会券", "benefit": {"kind": "fixed", "amount_fen": 1000}, "stock": 1,
+        "validity": {"kind": "days_after_issue", "days": 7},
+    }))
+    .unwrap();
+    let template = campaigns.create_coupon_template(&owner, template).await.unwrap().id;
+    let now = start();
+    let lottery: siyu_domain::campaigns::lottery::LotteryInput = serde_json::from_value(serde_json::json!({
+        "name": "入会抽奖", "starts_at": now.to_string(),
+        "ends_at": now.checked_add(SignedDuration::from_hours(240)).unwrap().to_string(),
+        "prizes": [{"key": "cup", "name": "杯子", "weight": 1, "stock": 10}],
+        "no_prize_weight": 9, "per_day": 10, "total": 1,
+    }))
+    .unwrap();
+    let lottery = campaigns.create_lottery(&owner, lottery).await.unwrap().id;
+    // A definition naming what the workspace does not have is refused at the node.
+    let journeys = &services.journeys;
+    let wrong = journeys.create(&owner, &rewards(template + 100, lottery + 100)).await.unwrap().id;
+    let Err(siyu_domain::DomainError::Invalid(errors)) = journeys.publish(&owner, wrong).await else {
+        panic!("published a journey naming nothing")
+    };
+    let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+    assert_eq!(fields, ["definition.nodes.coupon.coupon_template", "definition.nodes.draws.lottery"]);
+
+    let id = journeys.create(&owner, &rewards(template, lottery)).await.unwrap().id;
+    journeys.publish(&owner, id).await.unwrap();
+    let first = customer(&services, &owner, "+8613900000011", true).await;
+    let second = customer(&services, &owner, "+8613900000012", true).await;
+    journeys.enter_customers(&owner, id, &[first, second], "join").await.unwrap();
+    let mut steps = StepWorker::new(services.journeys.clone(), "node-a", 100);
+    assert_eq!(steps.run_once(now).await.unwrap(), Outcome::Worked);
+
+    // One coupon in stock: one customer has it, the other's is refused and counted; both go on.
+    let mut held = Vec::new();
+    for c in [first, second] {
+        held.push(campaigns.customer_coupons(&owner, c).await.unwrap().len());
+    }
+    assert_eq!(held.iter().sum::<usize>(), 1, "{held:?}");
+    let given = campaigns.coupon_template(&owner, template).await.unwrap();
+    assert_eq!(given.issued, 1);
+    let stats = journeys.stats_now(&owner, id).await.unwrap();
+    assert_eq!((stats.nodes["coupon"]["passed"], stats.nodes["coupon"]["refused"]), (2, 1));
+    assert_eq!(stats.nodes["draws"]["passed"], 2);
+
+    // Two extra draws on top of the lottery's one: the fourth is refused.
+    let token = campaigns
+        .customer_token(&owner, first, &siyu_domain::campaigns::TokenInput { ttl_seconds: Some(600) })
+        .await
+        .unwrap()
+        .token;
+    let pass = campaigns.authenticate(Some(&token), None).await.unwrap();
+    for n in 1..=3 {
+        assert_eq!(campaigns.draw(&pass, lottery).await.unwrap().n, n);
+    }
+    let refused = campaigns.draw(&pass, lottery).await.unwrap_err();
+    assert!(matches!(refused, siyu_domain::DomainError::Campaigns(_)), "{refused:?}");
+}

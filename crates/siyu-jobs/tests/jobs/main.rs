@@ -23,6 +23,7 @@ use journeys::{
     a_journey_waits_branches_sends_once_and_converts, a_large_cohort_starts_in_paced_slots_so_its_waits_end_on_time,
     a_trigger_no_process_heard_is_read_again_from_the_log, a_webhook_node_calls_once_per_entry_whatever_the_consent,
     an_abandoned_cart_waits_for_the_order_or_reminds, broadcasts_and_anniversaries_fire_once_per_occurrence,
+    campaign_actions_give_a_coupon_and_draws_once_per_entry,
     each_reentry_policy_lets_a_customer_in_again_only_when_it_says, two_step_workers_never_run_an_entry_twice,
 };
 use sends::{
@@ -105,6 +106,7 @@ both!(
     the_workspace_sets_its_guardrails_and_a_channel_its_rate,
     staff_hear_of_each_new_task_and_of_failed_messages_once_a_window,
     a_journey_waits_branches_sends_once_and_converts,
+    campaign_actions_give_a_coupon_and_draws_once_per_entry,
     a_large_cohort_starts_in_paced_slots_so_its_waits_end_on_time,
     two_step_workers_never_run_an_entry_twice,
     each_reentry_policy_lets_a_customer_in_again_only_when_it_says,

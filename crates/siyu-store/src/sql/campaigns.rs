@@ -40,6 +40,38 @@ fn order_from(row: &<Db as sqlx::Database>::Row) -> Result<StoredOrder, StoreErr
     })
 }
 
+/// The id an automation's grant key gave earlier (a coupon's, a lottery's), if it was used.
+async fn granted(tx: &mut WriteTx, ws: WorkspaceId, key: &str) -> Result<Option<i64>, StoreError> {
+    sqlx::query_scalar("SELECT ref_id FROM campaign_grants WHERE workspace_id = $1 AND grant_key = $2")
+        .bind(ws.0)
+        .bind(key)
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(db_err)
+}
+
+/// Records an automation's grant key; false when it was used before.
+async fn insert_grant(
+    tx: &mut WriteTx,
+    ws: WorkspaceId,
+    key: &str,
+    kind: &str,
+    ref_id: i64,
+) -> Result<bool, StoreError> {
+    let inserted = sqlx::query(
+        "INSERT INTO campaign_grants (workspace_id, grant_key, kind, ref_id) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (workspace_id, grant_key) DO NOTHING",
+    )
+    .bind(ws.0)
+    .bind(key)
+    .bind(kind)
+    .bind(ref_id)
+    .execute(&mut **tx)
+    .await
+    .map_err(db_err)?;
+    Ok(inserted.rows_affected() == 1)
+}
+
 impl SqlStore {
     /// The row of `select` (a `SELECT … FROM table` without its condition) of workspace `ws` whose
     /// id is `id`, if there is one.

@@ -155,6 +155,23 @@ impl CouponStore for SqlStore {
     ) -> Result<Claimed, StoreError> {
         let mut tx = self.begin_write().await?;
         let Some(live) = resolve_in(&mut tx, ws, customer).await? else { return Ok(Claimed::Gone) };
+        if let Some(key) = &terms.grant_key
+            && let Some(id) = granted(&mut tx, ws, key).await?
+        {
+            let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT {COUPON_COLUMNS} FROM coupons WHERE workspace_id = $1 AND id = $2"
+            )))
+            .bind(ws.0)
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db_err)?;
+            // A coupon erased with its holder since: the grant stays given.
+            return Ok(match row {
+                Some(row) => Claimed::Already(Box::new(coupon_from(&row)?)),
+                None => Claimed::Gone,
+            });
+        }
         // The template's row first: claims of one template take turns on it (PostgreSQL).
         let taken = sqlx::query(
             "UPDATE coupon_templates SET issued = issued + 1 \
@@ -208,6 +225,12 @@ impl CouponStore for SqlStore {
         .await
         .map_err(db_err)?;
         let coupon = coupon_from(&row)?;
+        if let Some(key) = &terms.grant_key
+            && !insert_grant(&mut tx, ws, key, "coupon", coupon.id).await?
+        {
+            // Granted meanwhile by another process: this one's coupon is not issued.
+            return Err(StoreError::Conflict(format!("grant {key}")));
+        }
         tx.commit().await?;
         Ok(Claimed::Issued(Box::new(coupon)))
     }

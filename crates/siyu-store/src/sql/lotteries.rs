@@ -36,104 +36,109 @@ fn draw_from(row: &<Db as sqlx::Database>::Row) -> Result<DrawRecord, StoreError
     })
 }
 
-/// One draw within `tx` (see `LotteryStore::draw_many`).
-#[allow(clippy::too_many_arguments)]
-async fn draw_in(
+/// Draws written per statement (seven values each).
+const DRAW_ROWS: usize = 100;
+
+/// A drawn row not yet written: (customer, n, prize, outcome, at).
+type PendingDraw = (i64, i64, Option<String>, DrawOutcome, i64);
+
+/// The players' standings within `tx`, locked to its end (PostgreSQL): a batch's draws and another
+/// process's extra chances take turns on a player.
+async fn players_in(
     tx: &mut WriteTx,
-        ws: WorkspaceId,
-        lottery: i64,
-        customer: CustomerId,
-        limits: DrawLimits,
-        prizes: &[Prize],
-        pick: &(dyn Fn(i64, i64) -> Option<usize> + Send + Sync),
-    ) -> Result<Drawn, StoreError> {
-        let Some(live) = resolve_in(tx, ws, customer).await? else { return Ok(Drawn::Gone) };
-        let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM lotteries WHERE workspace_id = $1 AND id = $2")
-            .bind(ws.0)
-            .bind(lottery)
-            .fetch_optional(&mut **tx)
-            .await
-            .map_err(db_err)?;
-        if exists.is_none() {
-            return Ok(Drawn::Gone);
-        }
-        sqlx::query(
-            "INSERT INTO lottery_players (workspace_id, lottery_id, customer_id) VALUES ($1, $2, $3) \
-             ON CONFLICT (lottery_id, customer_id) DO NOTHING",
-        )
-        .bind(ws.0)
-        .bind(lottery)
-        .bind(live.0)
-        .execute(&mut **tx)
-        .await
-        .map_err(db_err)?;
-        // The player's row stays locked to the end (PostgreSQL): one customer's draws take turns.
-        let (draws, day, day_draws, extra): (i64, i64, i64, i64) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT draws, day, day_draws, extra FROM lottery_players WHERE workspace_id = $1 AND lottery_id = $2 \
-             AND customer_id = $3{LOCK_ROW}"
-        )))
-        .bind(ws.0)
-        .bind(lottery)
-        .bind(live.0)
-        .fetch_one(&mut **tx)
-        .await
-        .map_err(db_err)?;
-        let today = if day == limits.day { day_draws } else { 0 };
-        if limits.total.is_some_and(|total| draws >= total + extra) {
-            return Ok(Drawn::TotalLimit);
-        }
-        if today >= limits.per_day {
-            return Ok(Drawn::DailyLimit);
-        }
-        let n = draws + 1;
-        let (prize, outcome) = match pick(live.0, n) {
-            None => (None, DrawOutcome::None),
-            Some(i) => {
-                let key = prizes.get(i).map(|p| p.key.clone()).unwrap_or_default();
-                let given = sqlx::query(
-                    "UPDATE lottery_awards SET awarded = awarded + 1 WHERE workspace_id = $1 AND lottery_id = $2 \
-                     AND prize_key = $3 AND awarded < stock",
-                )
-                .bind(ws.0)
-                .bind(lottery)
-                .bind(&key)
-                .execute(&mut **tx)
-                .await
-                .map_err(db_err)?;
-                let outcome = if given.rows_affected() == 1 { DrawOutcome::Won } else { DrawOutcome::OutOfStock };
-                (Some(key), outcome)
-            }
-        };
-        sqlx::query(
-            "UPDATE lottery_players SET draws = $4, day = $5, day_draws = $6 \
-             WHERE workspace_id = $1 AND lottery_id = $2 AND customer_id = $3",
-        )
-        .bind(ws.0)
-        .bind(lottery)
-        .bind(live.0)
-        .bind(n)
-        .bind(limits.day)
-        .bind(today + 1)
-        .execute(&mut **tx)
-        .await
-        .map_err(db_err)?;
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "INSERT INTO lottery_draws (workspace_id, lottery_id, customer_id, n, prize_key, outcome, drawn_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {DRAW_COLUMNS}"
-        )))
-        .bind(ws.0)
-        .bind(lottery)
-        .bind(live.0)
-        .bind(n)
-        .bind(&prize)
-        .bind(outcome.as_str())
-        .bind(millis(limits.at))
-        .fetch_one(&mut **tx)
-        .await
-        .map_err(db_err)?;
-        let record = draw_from(&row)?;
-        Ok(Drawn::Recorded(record))
+    ws: WorkspaceId,
+    lottery: i64,
+    ids: &[i64],
+) -> Result<HashMap<i64, Player>, StoreError> {
+    let mut players = HashMap::with_capacity(ids.len());
+    for chunk in ids.chunks(CHUNK) {
+        let mut query = sqlx::QueryBuilder::<Db>::new(
+            "SELECT customer_id, draws, day, day_draws, extra FROM lottery_players WHERE workspace_id = ",
+        );
+        query.push_bind(ws.0).push(" AND lottery_id = ").push_bind(lottery).push(" AND customer_id IN (");
+        push_id_list(&mut query, chunk);
+        query.push(")").push(LOCK_ROW);
+        let rows: Vec<(i64, i64, i64, i64, i64)> = query.build_query_as().fetch_all(&mut **tx).await.map_err(db_err)?;
+        players.extend(
+            rows.into_iter().map(|(id, draws, day, day_draws, extra)| (id, Player { draws, day, day_draws, extra })),
+        );
     }
+    Ok(players)
+}
+
+/// Writes the players' new standings (draws and today's; their extra chances are left as they are).
+async fn save_players(
+    tx: &mut WriteTx,
+    ws: WorkspaceId,
+    lottery: i64,
+    players: &[(i64, Player)],
+) -> Result<(), StoreError> {
+    for chunk in players.chunks(DRAW_ROWS) {
+        let mut query = sqlx::QueryBuilder::<Db>::new(
+            "INSERT INTO lottery_players (workspace_id, lottery_id, customer_id, draws, day, day_draws) ",
+        );
+        query.push_values(chunk, |mut row, (customer, p)| {
+            row.push_bind(ws.0)
+                .push_bind(lottery)
+                .push_bind(*customer)
+                .push_bind(p.draws)
+                .push_bind(p.day)
+                .push_bind(p.day_draws);
+        });
+        query.push(
+            " ON CONFLICT (lottery_id, customer_id) DO UPDATE SET draws = excluded.draws, day = excluded.day, \
+             day_draws = excluded.day_draws",
+        );
+        query.build().execute(&mut **tx).await.map_err(db_err)?;
+    }
+    Ok(())
+}
+
+/// The live profile each of `ids` resolves to within `tx`, for those that exist in the workspace.
+async fn resolve_all_in(
+    tx: &mut WriteTx,
+    ws: WorkspaceId,
+    ids: &[i64],
+) -> Result<HashMap<i64, i64>, StoreError> {
+    let mut live = HashMap::with_capacity(ids.len());
+    for chunk in ids.chunks(CHUNK) {
+        let mut query = sqlx::QueryBuilder::<Db>::new("SELECT id, merged_into FROM customers WHERE workspace_id = ");
+        query.push_bind(ws.0).push(" AND id IN (");
+        push_id_list(&mut query, chunk);
+        query.push(")");
+        let rows: Vec<(i64, Option<i64>)> = query.build_query_as().fetch_all(&mut **tx).await.map_err(db_err)?;
+        live.extend(rows.into_iter().map(|(id, merged_into)| (id, merged_into.unwrap_or(id))));
+    }
+    Ok(live)
+}
+
+/// Writes a batch's draws in multi-row statements; returns each one's id by (customer, n).
+async fn insert_draws(
+    tx: &mut WriteTx,
+    ws: WorkspaceId,
+    lottery: i64,
+    rows: &[PendingDraw],
+) -> Result<HashMap<(i64, i64), i64>, StoreError> {
+    let mut ids = HashMap::with_capacity(rows.len());
+    for chunk in rows.chunks(DRAW_ROWS) {
+        let mut query = sqlx::QueryBuilder::<Db>::new(
+            "INSERT INTO lottery_draws (workspace_id, lottery_id, customer_id, n, prize_key, outcome, drawn_at) ",
+        );
+        query.push_values(chunk, |mut row, (customer, n, prize, outcome, at)| {
+            row.push_bind(ws.0)
+                .push_bind(lottery)
+                .push_bind(*customer)
+                .push_bind(*n)
+                .push_bind(prize.clone())
+                .push_bind(outcome.as_str())
+                .push_bind(*at);
+        });
+        query.push(" RETURNING id, customer_id, n");
+        let written: Vec<(i64, i64, i64)> = query.build_query_as().fetch_all(&mut **tx).await.map_err(db_err)?;
+        ids.extend(written.into_iter().map(|(id, customer, n)| ((customer, n), id)));
+    }
+    Ok(ids)
+}
 
 #[async_trait]
 impl LotteryStore for SqlStore {
@@ -202,22 +207,127 @@ impl LotteryStore for SqlStore {
         let mut tx = self.begin_write().await?;
         // Batches of one lottery take turns on its row (PostgreSQL): a batch then takes players'
         // and prizes' rows in whatever order its draws need without meeting another batch.
-        sqlx::query(sqlx::AssertSqlSafe(format!("SELECT id FROM lotteries WHERE workspace_id = $1 AND id = $2{LOCK_ROW}")))
-            .bind(ws.0)
-            .bind(lottery)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        let mut drawn = Vec::with_capacity(draws.len());
-        for (customer, limits) in draws {
-            drawn.push(draw_in(&mut tx, ws, lottery, *customer, *limits, prizes, pick).await?);
+        let exists: Option<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT id FROM lotteries WHERE workspace_id = $1 AND id = $2{LOCK_ROW}"
+        )))
+        .bind(ws.0)
+        .bind(lottery)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        if exists.is_none() {
+            return Ok(draws.iter().map(|_| Drawn::Gone).collect());
         }
+        let asked: Vec<i64> = draws.iter().map(|(customer, _)| customer.0).collect();
+        let live = resolve_all_in(&mut tx, ws, &asked).await?;
+        let mut ids: Vec<i64> = live.values().copied().collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut players = players_in(&mut tx, ws, lottery, &ids).await?;
+        let counts: Vec<(String, i64, i64)> = sqlx::query_as(
+            "SELECT prize_key, awarded, stock FROM lottery_awards WHERE workspace_id = $1 AND lottery_id = $2",
+        )
+        .bind(ws.0)
+        .bind(lottery)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        let mut awards: HashMap<String, (i64, i64)> =
+            counts.into_iter().map(|(key, awarded, stock)| (key, (awarded, stock))).collect();
+        // Each draw in its turn, in memory (the rows are this transaction's): the limits, the
+        // pick, the prize's stock; then everything written in a few multi-row statements.
+        let mut taken: Vec<Result<PendingDraw, Drawn>> = Vec::with_capacity(draws.len());
+        let mut moved: Vec<i64> = Vec::new();
+        for (customer, limits) in draws {
+            let Some(&id) = live.get(&customer.0) else {
+                taken.push(Err(Drawn::Gone));
+                continue;
+            };
+            let player = players.entry(id).or_default();
+            let today = if player.day == limits.day { player.day_draws } else { 0 };
+            if limits.total.is_some_and(|total| player.draws >= total + player.extra) {
+                taken.push(Err(Drawn::TotalLimit));
+                continue;
+            }
+            if today >= limits.per_day {
+                taken.push(Err(Drawn::DailyLimit));
+                continue;
+            }
+            (player.draws, player.day, player.day_draws) = (player.draws + 1, limits.day, today + 1);
+            moved.push(id);
+            let n = player.draws;
+            let (prize, outcome) = match pick(id, n) {
+                None => (None, DrawOutcome::None),
+                Some(i) => {
+                    let key = prizes.get(i).map(|p| p.key.clone()).unwrap_or_default();
+                    let outcome = match awards.get_mut(&key) {
+                        Some((awarded, stock)) if *awarded < *stock => {
+                            *awarded += 1;
+                            DrawOutcome::Won
+                        }
+                        _ => DrawOutcome::OutOfStock,
+                    };
+                    (Some(key), outcome)
+                }
+            };
+            taken.push(Ok((id, n, prize, outcome, millis(limits.at))));
+        }
+        moved.sort_unstable();
+        moved.dedup();
+        let standings: Vec<(i64, Player)> = moved.iter().map(|id| (*id, players[id])).collect();
+        save_players(&mut tx, ws, lottery, &standings).await?;
+        for prize in prizes {
+            let won = taken
+                .iter()
+                .filter(|t| matches!(t, Ok((_, _, Some(k), DrawOutcome::Won, _)) if *k == prize.key))
+                .count();
+            if won > 0 {
+                // Held to the stock by the table's check as well.
+                sqlx::query(
+                    "UPDATE lottery_awards SET awarded = awarded + $4 WHERE workspace_id = $1 AND lottery_id = $2 \
+                     AND prize_key = $3",
+                )
+                .bind(ws.0)
+                .bind(lottery)
+                .bind(&prize.key)
+                .bind(won as i64)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            }
+        }
+        let rows: Vec<PendingDraw> = taken.iter().filter_map(|t| t.as_ref().ok().cloned()).collect();
+        let ids = insert_draws(&mut tx, ws, lottery, &rows).await?;
         tx.commit().await?;
-        Ok(drawn)
+        taken
+            .into_iter()
+            .map(|t| match t {
+                Ok((customer_id, n, prize, outcome, _)) => {
+                    let id = *ids
+                        .get(&(customer_id, n))
+                        .ok_or_else(|| StoreError::Corrupt("a draw written without its id".into()))?;
+                    Ok(Drawn::Recorded(DrawRecord { id, customer_id, n, prize, outcome }))
+                }
+                Err(refused) => Ok(refused),
+            })
+            .collect()
     }
 
-    async fn add_chances(&self, ws: WorkspaceId, lottery: i64, customer: CustomerId, n: i64) -> Result<(), StoreError> {
-        let query = sqlx::query(
+    async fn add_chances(
+        &self,
+        ws: WorkspaceId,
+        lottery: i64,
+        customer: CustomerId,
+        n: i64,
+        grant_key: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
+        if let Some(key) = grant_key
+            && !insert_grant(&mut tx, ws, key, "lottery_chances", lottery).await?
+        {
+            return Ok(false);
+        }
+        sqlx::query(
             "INSERT INTO lottery_players (workspace_id, lottery_id, customer_id, extra) \
              SELECT $1, $2, $3, $4 WHERE EXISTS (SELECT 1 FROM lotteries WHERE workspace_id = $1 AND id = $2) \
              ON CONFLICT (lottery_id, customer_id) DO UPDATE SET extra = lottery_players.extra + $4",
@@ -225,9 +335,12 @@ impl LotteryStore for SqlStore {
         .bind(ws.0)
         .bind(lottery)
         .bind(customer.0)
-        .bind(n);
-        self.write_one(query).await?;
-        Ok(())
+        .bind(n)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     async fn player(&self, ws: WorkspaceId, lottery: i64, customer: CustomerId) -> Result<Player, StoreError> {

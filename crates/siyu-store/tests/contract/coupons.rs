@@ -16,6 +16,7 @@ contract!(
     claims_and_redemptions_follow_the_template_and_each_refusal_is_named,
     a_coupon_is_redeemed_once_however_redemptions_race,
     a_bulk_issue_gives_each_member_one_coupon_within_the_stock,
+    a_grant_key_gives_a_coupon_or_draws_once_however_often_asked,
 );
 
 async fn customers(s: &Services, owner: &Principal, prefix: &str, n: usize) -> Vec<CustomerId> {
@@ -292,4 +293,65 @@ async fn a_bulk_issue_gives_each_member_one_coupon_within_the_stock(f: Fixture) 
     };
     assert_eq!(errors[0].field, "segment");
     assert!(matches!(s.campaigns.issue_coupons(&owner, 999_999, "everyone").await, Err(DomainError::NotFound(_))));
+}
+
+/// What a journey's actions lean on: a coupon, or lottery draws, given under a grant key are given
+/// once, however often (and from however many processes) the grant is asked for again.
+async fn a_grant_key_gives_a_coupon_or_draws_once_however_often_asked(f: Fixture) {
+    let owner = f.workspace("brand").await;
+    let s = &f.services;
+    let ws = owner.workspace_id();
+    let holder = customers(s, &owner, "g", 1).await[0];
+    let template: TemplateInput = serde_json::from_value(serde_json::json!({
+        "name": "入会券", "benefit": {"kind": "fixed", "amount_fen": 500}, "stock": 5,
+        "validity": {"kind": "days_after_issue", "days": 7}
+    }))
+    .unwrap();
+    let template = s.campaigns.create_coupon_template(&owner, template).await.unwrap().id;
+    let now = s.now();
+    let terms = |key: &str| siyu_domain::campaigns::coupon_store::CouponTerms {
+        source: "journey",
+        issued_at: now,
+        valid_from: now,
+        valid_until: now + jiff::SignedDuration::from_hours(24),
+        remind_at: None,
+        grant_key: Some(key.to_string()),
+    };
+    let other = f.reopen().await;
+    let keyed = terms("journey:1:1:coupon:9");
+    let (a, b) = tokio::join!(
+        s.stores.coupons.claim(ws, template, None, holder, &keyed),
+        other.stores.coupons.claim(ws, template, None, holder, &keyed),
+    );
+    use siyu_domain::campaigns::coupon_store::Claimed;
+    let ids: Vec<i64> = [a, b]
+        .into_iter()
+        .filter_map(|r| match r {
+            Ok(Claimed::Issued(c) | Claimed::Already(c)) => Some(c.id),
+            // The loser of a race between processes is refused, and its retry finds the first.
+            Err(siyu_core::StoreError::Conflict(_)) => None,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    let again = s.stores.coupons.claim(ws, template, None, holder, &keyed).await.unwrap();
+    let Claimed::Already(first) = again else { panic!("{again:?}") };
+    assert!(ids.iter().all(|id| *id == first.id), "{ids:?} vs {}", first.id);
+    assert_eq!(s.campaigns.coupon_template(&owner, template).await.unwrap().issued, 1, "one coupon for the key");
+    // Another key gives another coupon.
+    let next = s.stores.coupons.claim(ws, template, None, holder, &terms("journey:1:1:coupon:10")).await.unwrap();
+    assert!(matches!(next, Claimed::Issued(c) if c.id != first.id));
+
+    let lottery: siyu_domain::campaigns::lottery::LotteryInput = serde_json::from_value(serde_json::json!({
+        "name": "抽奖", "starts_at": now.to_string(), "ends_at": (now + jiff::SignedDuration::from_hours(1)).to_string(),
+        "prizes": [{"key": "cup", "name": "杯子", "weight": 1, "stock": 1}], "no_prize_weight": 1, "total": 1,
+    }))
+    .unwrap();
+    let lottery = s.campaigns.create_lottery(&owner, lottery).await.unwrap().id;
+    let lotteries = &s.stores.lotteries;
+    assert!(lotteries.add_chances(ws, lottery, holder, 2, Some("journey:1:1:draws:9")).await.unwrap());
+    assert!(!lotteries.add_chances(ws, lottery, holder, 2, Some("journey:1:1:draws:9")).await.unwrap());
+    // A key is the workspace's: the same text used for a coupon is not given again as draws.
+    assert!(!lotteries.add_chances(ws, lottery, holder, 2, Some("journey:1:1:coupon:9")).await.unwrap());
+    assert!(lotteries.add_chances(ws, lottery, holder, 1, None).await.unwrap());
+    assert_eq!(lotteries.player(ws, lottery, holder).await.unwrap().extra, 3);
 }

@@ -163,6 +163,8 @@ strings! {
     node_remove_tag: "移除标签", "Remove tag";
     node_set_trait: "设置属性", "Set trait";
     node_task: "跟进任务", "Follow-up task";
+    node_issue_coupon: "发放优惠券", "Issue coupon";
+    node_grant_lottery_chance: "赠送抽奖次数", "Grant lottery draws";
     node_exit: "结束", "Exit";
     outlet_next: "下一步", "Next";
     cond_consent: "已同意", "consent on";
@@ -177,6 +179,7 @@ strings! {
     count_failed: "失败", "failed";
     count_blocked: "拦截", "blocked";
     count_timed_out: "超时", "timed out";
+    count_refused: "未发放", "not given";
     count_dry_run: "演练", "dry run";
     count_delivered: "送达", "delivered";
     count_undelivered: "未送达", "not delivered";
@@ -231,6 +234,9 @@ strings! {
     field_trait_key: "属性名", "Trait key";
     field_trait_value: "属性值（JSON，如 \"金卡\" 或 3）", "Value (JSON: \"gold\" or 3)";
     field_reason: "任务说明", "What the agent is to do";
+    field_coupon_template: "优惠券模板", "Coupon template";
+    field_lottery: "抽奖活动", "Lottery";
+    field_chances: "次数", "Draws";
     field_segment: "分群", "Segment";
     field_at: "一次性时间（RFC 3339）", "Once at (RFC 3339)";
     field_cron: "周期（cron，如 0 10 * * MON）", "Schedule (cron: 0 10 * * MON)";

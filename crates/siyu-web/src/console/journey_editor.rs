@@ -111,6 +111,9 @@ fn field_words(t: &Text, field: &str) -> String {
         "key" => t.field_trait_key,
         "value" => t.field_trait_value,
         "reason" => t.field_reason,
+        "coupon_template" => t.field_coupon_template,
+        "lottery" => t.field_lottery,
+        "chances" => t.field_chances,
         "next" => t.outlet_next,
         "yes" => t.outlet_yes,
         "no" => t.outlet_no,
@@ -182,6 +185,7 @@ fn parse(text: &str) -> Result<Definition, FieldError> {
 async fn config(app: &AppState, console: &Console, id: Option<i64>, can_manage: bool) -> Value {
     let t = console.t();
     let (mut channels, mut tags, mut segments, mut templates) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut coupon_templates, mut lotteries) = (Vec::new(), Vec::new());
     if can_manage {
         let principal = &console.principal;
         if let Ok(found) = app.services.messaging.channels(principal).await {
@@ -196,6 +200,12 @@ async fn config(app: &AppState, console: &Console, id: Option<i64>, can_manage: 
         }
         if let Ok(found) = app.services.segments.segments(principal).await {
             segments = found.into_iter().map(|s| json!({"key": s.key, "name": s.name})).collect();
+        }
+        if let Ok(found) = app.services.campaigns.coupon_templates(principal).await {
+            coupon_templates = found.into_iter().map(|c| json!({"id": c.id, "name": c.name})).collect();
+        }
+        if let Ok(found) = app.services.campaigns.lotteries(principal).await {
+            lotteries = found.into_iter().map(|l| json!({"id": l.id, "name": l.name})).collect();
         }
     }
     // The labels by their key in [`Text`], so the script names them as the templates do.
@@ -218,6 +228,8 @@ async fn config(app: &AppState, console: &Console, id: Option<i64>, can_manage: 
         node_remove_tag,
         node_set_trait,
         node_task,
+        node_issue_coupon,
+        node_grant_lottery_chance,
         node_exit,
         outlet_next,
         outlet_yes,
@@ -255,6 +267,9 @@ async fn config(app: &AppState, console: &Console, id: Option<i64>, can_manage: 
         field_trait_key,
         field_trait_value,
         field_reason,
+        field_coupon_template,
+        field_lottery,
+        field_chances,
         field_segment,
         field_at,
         field_cron,
@@ -290,6 +305,7 @@ async fn config(app: &AppState, console: &Console, id: Option<i64>, can_manage: 
     json!({
         "id": id, "readonly": !can_manage, "labels": labels,
         "channels": channels, "tags": tags, "segments": segments, "templates": templates,
+        "coupon_templates": coupon_templates, "lotteries": lotteries,
     })
 }
 

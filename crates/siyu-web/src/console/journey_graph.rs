@@ -48,6 +48,8 @@ pub(crate) fn kind_words(t: &Text, node: &Node) -> &'static str {
         Node::RemoveTag { .. } => t.node_remove_tag,
         Node::SetTrait { .. } => t.node_set_trait,
         Node::Task { .. } => t.node_task,
+        Node::IssueCoupon { .. } => t.node_issue_coupon,
+        Node::GrantLotteryChance { .. } => t.node_grant_lottery_chance,
         Node::Exit {} => t.node_exit,
     }
 }
@@ -111,6 +113,8 @@ pub(crate) fn summary(t: &Text, node: &Node) -> String {
         Node::AddTag { tag, .. } | Node::RemoveTag { tag, .. } => tag.clone(),
         Node::SetTrait { key, value, .. } => format!("{key} = {value}"),
         Node::Task { reason, .. } => reason.clone(),
+        Node::IssueCoupon { coupon_template, .. } => format!("#{coupon_template}"),
+        Node::GrantLotteryChance { lottery, chances, .. } => format!("#{lottery} × {chances}"),
         Node::Exit {} => String::new(),
     }
 }
@@ -146,6 +150,7 @@ fn count_lines(t: &Text, counts: Option<&BTreeMap<String, i64>>) -> Vec<String> 
         ("failed", t.count_failed),
         ("blocked", t.count_blocked),
         ("timed_out", t.count_timed_out),
+        ("refused", t.count_refused),
         ("dry_run", t.count_dry_run),
     ];
     let shown: Vec<String> = words
