@@ -234,20 +234,16 @@ impl Campaigns {
         Ok(self.lotteries.lottery(ws, id).await?.is_some())
     }
 
-    /// The workspace's local day of `at` (days since 1970-01-01).
-    async fn local_day(&self, ws: WorkspaceId, at: jiff::Timestamp) -> DomainResult<i64> {
-        let zone = self
+    /// The workspace's time zone (UTC when it names none this siyu knows).
+    pub(crate) async fn zone(&self, ws: WorkspaceId) -> DomainResult<jiff::tz::TimeZone> {
+        Ok(self
             .access
             .stores
             .workspaces
             .find(ws)
             .await?
             .and_then(|w| jiff::tz::TimeZone::get(&w.time_zone).ok())
-            .unwrap_or(jiff::tz::TimeZone::UTC);
-        let date = at.to_zoned(zone).date();
-        Ok(i64::from(
-            date.since(jiff::civil::date(1970, 1, 1)).map_err(|e| DomainError::internal_from("a day", e))?.get_days(),
-        ))
+            .unwrap_or(jiff::tz::TimeZone::UTC))
     }
 
     /// The lottery with its seed opened: read once, then kept.
@@ -330,12 +326,16 @@ impl Campaigns {
         receiver.await.map_err(|_| DomainError::internal("a draw's committer stopped"))?
     }
 
-    /// Commits a lottery's queued draws, batch after batch, until none is left.
+    /// Commits a lottery's queued draws, batch after batch, until none is left. A batch's events
+    /// are appended, and its customers answered, while the next batch commits: the committer's
+    /// turn is the database's commit alone.
     async fn commit_draws(&self, ws: WorkspaceId, open: Arc<OpenLottery>) {
         let l = &open.lottery;
         let pick = |customer: i64, n: i64| {
             lottery::pick(lottery::roll(&open.seed, l.id, customer, n), &l.prizes, l.no_prize_weight)
         };
+        // Read once a run (a run lasts while draws keep coming).
+        let zone = self.zone(ws).await;
         loop {
             let batch: Vec<QueuedDraw> = {
                 let mut queues = self.draw_queues.lock().expect("draw queue lock is never poisoned");
@@ -347,11 +347,25 @@ impl Campaigns {
                 let take = queue.pending.len().min(DRAW_BATCH);
                 queue.pending.drain(..take).collect()
             };
-            match self.commit_batch(ws, l, &batch, &pick).await {
-                Ok(drawn) => {
-                    for ((_, sender), outcome) in batch.into_iter().zip(drawn) {
-                        let _ = sender.send(Ok(outcome));
-                    }
+            let committed = match &zone {
+                Ok(zone) => self.commit_batch(ws, l, zone, &batch, &pick).await,
+                Err(error) => Err(DomainError::internal(format!("the workspace's time zone: {error}"))),
+            };
+            match committed {
+                Ok((drawn, events)) => {
+                    let this = self.clone();
+                    tokio::spawn(async move {
+                        // A draw committed is the customer's even if its event could not be logged
+                        // (that is logged as a warning, not answered as a failure to retry).
+                        if !events.is_empty()
+                            && let Err(error) = this.events.append_and_index(ws, &events).await
+                        {
+                            tracing::warn!(draws = events.len(), %error, "draws committed, their events not logged");
+                        }
+                        for ((_, sender), outcome) in batch.into_iter().zip(drawn) {
+                            let _ = sender.send(Ok(outcome));
+                        }
+                    });
                 }
                 Err(error) => {
                     let text = error.to_string();
@@ -366,21 +380,22 @@ impl Campaigns {
         }
     }
 
-    /// Commits one batch: the draws, at one moment of the workspace's local day, then their
-    /// events in one append. A draw committed is the customer's even if its event could not be
-    /// logged (that is logged as a warning, not answered as a failure the customer would retry).
+    /// Commits one batch at one moment of the workspace's local day; returns the outcomes and the
+    /// events of the draws recorded.
     async fn commit_batch(
         &self,
         ws: WorkspaceId,
         l: &StoredLottery,
+        zone: &jiff::tz::TimeZone,
         batch: &[QueuedDraw],
         pick: &(dyn Fn(i64, i64) -> Option<usize> + Send + Sync),
-    ) -> DomainResult<Vec<Drawn>> {
+    ) -> DomainResult<(Vec<Drawn>, Vec<NewEvent>)> {
         let now = self.access.now();
         if now >= l.ends_at {
             return Err(CampaignError::Ended(l.ends_at).into());
         }
-        let limits = DrawLimits { day: self.local_day(ws, now).await?, per_day: l.per_day, total: l.total, at: now };
+        let day = super::checkin::day_number(now.to_zoned(zone.clone()).date());
+        let limits = DrawLimits { day, per_day: l.per_day, total: l.total, at: now };
         let draws: Vec<(CustomerId, DrawLimits)> = batch.iter().map(|(customer, _)| (*customer, limits)).collect();
         let drawn = self.lotteries.draw_many(ws, l.id, &draws, &l.prizes, pick).await?;
         let events: Vec<NewEvent> = drawn
@@ -397,12 +412,7 @@ impl Campaigns {
                 NewEvent::recorded(CustomerId(record.customer_id), LOTTERY_DRAWN, properties.to_string(), now)
             })
             .collect();
-        if !events.is_empty()
-            && let Err(error) = self.events.append_and_index(ws, &events).await
-        {
-            tracing::warn!(lottery = l.id, draws = events.len(), %error, "draws committed, their events not logged");
-        }
-        Ok(drawn)
+        Ok((drawn, events))
     }
 
     /// Grants a customer extra draws (an invite, a check-in, a task done).

@@ -6,6 +6,7 @@
 //! would refuse them, unpaid orders released on time by a worker, every attempt and refusal
 //! counted and every order recorded as an event.
 
+pub mod checkin;
 pub mod coupon;
 pub mod coupon_store;
 pub mod coupons;
