@@ -121,7 +121,10 @@ impl CheckinInput {
                 errors.push(FieldError::new(format!("milestones[{i}].streak"), "is used twice"));
             }
             if m.coupon_template.is_none() && m.lottery.is_none() {
-                errors.push(FieldError::new(format!("milestones[{i}]"), "gives nothing: name a coupon_template or a lottery"));
+                errors.push(FieldError::new(
+                    format!("milestones[{i}]"),
+                    "gives nothing: name a coupon_template or a lottery",
+                ));
             }
             if m.chances.is_some() && m.lottery.is_none() {
                 errors.push(FieldError::new(format!("milestones[{i}].chances"), "needs a lottery"));
