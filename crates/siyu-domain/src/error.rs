@@ -239,6 +239,12 @@ pub enum CampaignError {
     /// The customer has used every draw and extra chance.
     #[error("no draw left; invite friends or check in for more chances")]
     NoDrawsLeft,
+    /// The customer checked in on that day already.
+    #[error("already checked in on {0}")]
+    AlreadyCheckedIn(String),
+    /// The customer has used every make-up card the activity allows.
+    #[error("no make-up card left (the activity allows {0})")]
+    NoMakeupCards(i64),
 }
 
 impl CampaignError {
@@ -268,6 +274,8 @@ impl CampaignError {
             Self::NotClaimable => "not-claimable",
             Self::DailyDrawLimit(_) => "daily-draw-limit",
             Self::NoDrawsLeft => "no-draws-left",
+            Self::AlreadyCheckedIn(_) => "already-checked-in",
+            Self::NoMakeupCards(_) => "no-makeup-cards",
         }
     }
 }

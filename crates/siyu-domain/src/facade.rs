@@ -86,9 +86,12 @@ impl Services {
             customers.clone(),
             events.clone(),
             segments.clone(),
-            stores.campaigns.clone(),
-            stores.coupons.clone(),
-            stores.lotteries.clone(),
+            crate::campaigns::service::CampaignStores {
+                store: stores.campaigns.clone(),
+                coupons: stores.coupons.clone(),
+                lotteries: stores.lotteries.clone(),
+                checkins: stores.checkins.clone(),
+            },
         );
         let journeys = Journeys::new(
             access.clone(),

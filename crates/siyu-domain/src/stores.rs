@@ -49,6 +49,8 @@ pub struct Stores {
     pub coupons: Arc<dyn CouponStore>,
     /// Lotteries, their players and draws.
     pub lotteries: Arc<dyn crate::campaigns::lottery_store::LotteryStore>,
+    /// Check-in activities, customers' days and milestones.
+    pub checkins: Arc<dyn crate::campaigns::checkin_store::CheckinStore>,
     /// Upkeep of the storage itself.
     pub maintenance: Arc<dyn Maintenance>,
 }

@@ -161,6 +161,12 @@ const VERSIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../migrations/sqlite/0026_campaign_grants.sql"),
         include_str!("../migrations/postgres/0026_campaign_grants.sql"),
     ),
+    (
+        27,
+        "check-ins",
+        include_str!("../migrations/sqlite/0027_checkins.sql"),
+        include_str!("../migrations/postgres/0027_checkins.sql"),
+    ),
 ];
 
 /// Which dialect's files to use.

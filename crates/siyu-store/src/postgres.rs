@@ -417,6 +417,7 @@ include!("sql/journeys.rs");
 include!("sql/campaigns.rs");
 include!("sql/coupons.rs");
 include!("sql/lotteries.rs");
+include!("sql/checkins.rs");
 include!("sql/access/workspaces.rs");
 include!("sql/access/users.rs");
 include!("sql/access/api_keys.rs");

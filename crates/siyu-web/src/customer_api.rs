@@ -6,11 +6,13 @@
 //! `Retry-After`), so a page can say it in the customer's language.
 
 use crate::AppState;
+use crate::extract::ApiJson;
 use crate::problem::Problem;
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::{Json, Router, routing};
+use siyu_domain::campaigns::checkins::{CheckInView, MakeupInput, MyCheckinView};
 use siyu_domain::campaigns::lotteries::{DrawView, LotteryView};
 use siyu_domain::campaigns::{CouponView, CustomerPass, OrderView, PublicSaleView};
 use std::net::IpAddr;
@@ -18,8 +20,17 @@ use std::net::IpAddr;
 /// The customer API's part of the OpenAPI document.
 #[derive(utoipa::OpenApi)]
 #[openapi(
-    paths(flash_sale, purchase, my_coupons, claim, lottery, draw),
-    components(schemas(PublicSaleView, OrderView, CouponView, LotteryView, DrawView))
+    paths(flash_sale, purchase, my_coupons, claim, lottery, draw, my_checkin, check_in, make_up),
+    components(schemas(
+        PublicSaleView,
+        OrderView,
+        CouponView,
+        LotteryView,
+        DrawView,
+        MyCheckinView,
+        CheckInView,
+        MakeupInput
+    ))
 )]
 pub struct CustomerDoc;
 
@@ -32,7 +43,10 @@ pub fn router() -> Router<AppState> {
         .route("/c/v1/lotteries/{id}", routing::get(lottery))
         .route("/c/v1/lotteries/{id}/draw", routing::post(draw))
         .route("/c/v1/coupon-templates/{id}/claim", routing::post(claim))
-        // Nothing here reads a body.
+        .route("/c/v1/checkins/{id}", routing::get(my_checkin))
+        .route("/c/v1/checkins/{id}/check-in", routing::post(check_in))
+        .route("/c/v1/checkins/{id}/makeup", routing::post(make_up))
+        // The largest body here is a make-up's date.
         .layer(axum::extract::DefaultBodyLimit::max(4096))
         // A brand's own pages and mini-programs call it from their origins with the token in a
         // header; no cookies are involved.
@@ -161,6 +175,48 @@ async fn draw(
     Path(id): Path<i64>,
 ) -> Result<(StatusCode, Json<DrawView>), Problem> {
     Ok((StatusCode::CREATED, Json(app.services.campaigns.draw(&pass, id).await?)))
+}
+
+/// GET /c/v1/checkins/{id}: the activity's rules and milestones with the customer's standing:
+/// today's check-in, the streak, the days checked in and the make-up cards left.
+#[utoipa::path(get, path = "/c/v1/checkins/{id}", tag = "customer", params(("id" = i64, Path)),
+    security(("customer_token" = [])),
+    responses((status = 200, body = MyCheckinView), (status = 401, body = Problem), (status = 404, body = Problem)))]
+async fn my_checkin(
+    State(app): State<AppState>,
+    CustomerAuth(pass): CustomerAuth,
+    Path(id): Path<i64>,
+) -> Result<Json<MyCheckinView>, Problem> {
+    Ok(Json(app.services.campaigns.my_checkin(&pass, id).await?))
+}
+
+/// POST /c/v1/checkins/{id}/check-in: checks in for today (the workspace's local day). 201 with
+/// the streak and any milestone's rewards; 409 `already-checked-in`, `not-started` or `ended`.
+#[utoipa::path(post, path = "/c/v1/checkins/{id}/check-in", tag = "customer", params(("id" = i64, Path)),
+    security(("customer_token" = [])),
+    responses((status = 201, body = CheckInView), (status = 401, body = Problem), (status = 404, body = Problem),
+        (status = 409, body = Problem), (status = 429, body = Problem)))]
+async fn check_in(
+    State(app): State<AppState>,
+    CustomerAuth(pass): CustomerAuth,
+    Path(id): Path<i64>,
+) -> Result<(StatusCode, Json<CheckInView>), Problem> {
+    Ok((StatusCode::CREATED, Json(app.services.campaigns.check_in(&pass, id).await?)))
+}
+
+/// POST /c/v1/checkins/{id}/makeup: fills a missed day with a make-up card. 201 as a check-in;
+/// 409 `no-makeup-cards` or `already-checked-in`; 422 naming `date` when the card cannot reach it.
+#[utoipa::path(post, path = "/c/v1/checkins/{id}/makeup", tag = "customer", params(("id" = i64, Path)),
+    security(("customer_token" = [])), request_body = MakeupInput,
+    responses((status = 201, body = CheckInView), (status = 401, body = Problem), (status = 404, body = Problem),
+        (status = 409, body = Problem), (status = 422, body = Problem), (status = 429, body = Problem)))]
+async fn make_up(
+    State(app): State<AppState>,
+    CustomerAuth(pass): CustomerAuth,
+    Path(id): Path<i64>,
+    ApiJson(input): ApiJson<MakeupInput>,
+) -> Result<(StatusCode, Json<CheckInView>), Problem> {
+    Ok((StatusCode::CREATED, Json(app.services.campaigns.make_up(&pass, id, &input).await?)))
 }
 
 #[cfg(test)]

@@ -413,6 +413,17 @@ impl Campaigns {
         self.counted(ws, template, result)
     }
 
+    /// Gives a reward's coupon once for its grant key (a check-in milestone's); returns its code.
+    pub(crate) async fn issue_keyed_reward(
+        &self,
+        ws: WorkspaceId,
+        template: &StoredCouponTemplate,
+        customer: CustomerId,
+        grant_key: String,
+    ) -> DomainResult<String> {
+        Ok(self.issue_keyed(ws, template, customer, "reward", Some(grant_key)).await?.code)
+    }
+
     /// Gives a reward's coupon (a lottery's prize); returns its code.
     pub(crate) async fn issue_reward(
         &self,

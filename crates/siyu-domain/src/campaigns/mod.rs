@@ -7,6 +7,8 @@
 //! counted and every order recorded as an event.
 
 pub mod checkin;
+pub mod checkin_store;
+pub mod checkins;
 pub mod coupon;
 pub mod coupon_store;
 pub mod coupons;

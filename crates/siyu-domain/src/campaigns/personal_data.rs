@@ -1,5 +1,5 @@
-//! What the campaigns slice holds about a customer (their flash-sale orders and purchase counts),
-//! given out and erased.
+//! What the campaigns slice holds about a customer (flash-sale orders and purchase counts,
+//! coupons, lottery draws, check-in days), given out and erased.
 
 use super::Campaigns;
 use super::flash_sale::OrderView;
@@ -24,6 +24,9 @@ impl PersonalData for Campaigns {
             "coupon_issues",
             "lottery_players",
             "lottery_draws",
+            "checkin_players",
+            "checkin_days",
+            "checkin_milestones",
         ]
     }
 
@@ -52,7 +55,20 @@ impl PersonalData for Campaigns {
             .into_iter()
             .map(|(lottery, d)| serde_json::json!({"lottery_id": lottery, "draw": d}))
             .collect();
-        Ok(serde_json::json!({ "flash_sale_orders": views, "coupons": coupons, "lottery_draws": draws }))
+        let checkins: Vec<Value> = self
+            .checkins
+            .checkin_days_of(subject.workspace, &subject.ids())
+            .await?
+            .into_iter()
+            .map(|(checkin, _, day, makeup)| {
+                serde_json::json!({
+                    "checkin_id": checkin, "date": super::checkin::date_of(day).to_string(), "makeup": makeup,
+                })
+            })
+            .collect();
+        Ok(serde_json::json!({
+            "flash_sale_orders": views, "coupons": coupons, "lottery_draws": draws, "check_ins": checkins,
+        }))
     }
 
     /// Deletes the customer's orders, purchase counts, coupons and claim counts (units their
@@ -62,6 +78,7 @@ impl PersonalData for Campaigns {
         self.forget_in_issues(subject.workspace, &subject.ids()).await?;
         self.coupons.erase_coupons(subject.workspace, &subject.ids()).await?;
         self.lotteries.erase_draws(subject.workspace, &subject.ids()).await?;
+        self.checkins.erase_checkins(subject.workspace, &subject.ids()).await?;
         Ok(())
     }
 }

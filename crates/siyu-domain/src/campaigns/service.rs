@@ -1,6 +1,7 @@
 //! The campaigns' use cases: customer tokens, flash sales (created and watched by operators,
 //! bought by customers), the release of unpaid orders and the saving of attempt counts.
 
+use super::checkin_store::CheckinStore;
 use super::coupon_store::CouponStore;
 use super::coupons::Refusals as RefusalCounts;
 use super::flash_sale::{FlashSaleInput, FlashSaleView, OrderView, PublicSaleView};
@@ -91,6 +92,18 @@ type Gates = HashMap<(WorkspaceId, i64), Arc<Gate>>;
 /// Segment members by (workspace, key), with when (unix ms) they were read.
 type Eligible = HashMap<(WorkspaceId, String), (Arc<RoaringTreemap>, i64)>;
 
+/// The stores the campaigns slice keeps its activities in.
+pub(crate) struct CampaignStores {
+    /// Flash sales.
+    pub store: Arc<dyn CampaignStore>,
+    /// Coupons.
+    pub coupons: Arc<dyn CouponStore>,
+    /// Lotteries.
+    pub lotteries: Arc<dyn LotteryStore>,
+    /// Check-ins.
+    pub checkins: Arc<dyn CheckinStore>,
+}
+
 /// Campaigns and their activities.
 #[derive(Clone)]
 pub struct Campaigns {
@@ -101,6 +114,7 @@ pub struct Campaigns {
     pub(crate) store: Arc<dyn CampaignStore>,
     pub(crate) coupons: Arc<dyn CouponStore>,
     pub(crate) lotteries: Arc<dyn LotteryStore>,
+    pub(crate) checkins: Arc<dyn CheckinStore>,
     /// Each lottery's draws waiting to be committed together.
     pub(crate) draw_queues: Arc<std::sync::Mutex<HashMap<(WorkspaceId, i64), super::lotteries::DrawQueue>>>,
     /// Lotteries read so far with their opened seeds (a lottery does not change once created).
@@ -127,10 +141,9 @@ impl Campaigns {
         customers: Customers,
         events: Events,
         segments: Segments,
-        store: Arc<dyn CampaignStore>,
-        coupons: Arc<dyn CouponStore>,
-        lotteries: Arc<dyn LotteryStore>,
+        stores: CampaignStores,
     ) -> Self {
+        let CampaignStores { store, coupons, lotteries, checkins } = stores;
         Self {
             access,
             customers,
@@ -139,6 +152,7 @@ impl Campaigns {
             store,
             coupons,
             lotteries,
+            checkins,
             refusal_counts: Arc::default(),
             draw_queues: Arc::default(),
             open_lotteries: Arc::default(),

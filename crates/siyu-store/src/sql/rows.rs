@@ -88,6 +88,7 @@ fn stores(store: SqlStore, events: std::sync::Arc<dyn siyu_domain::events::Event
         campaigns: store.clone(),
         coupons: store.clone(),
         lotteries: store.clone(),
+        checkins: store.clone(),
         maintenance: store,
         events,
     }

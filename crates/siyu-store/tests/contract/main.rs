@@ -5,6 +5,7 @@
 
 mod access;
 mod campaigns;
+mod checkins;
 mod coupons;
 mod customers;
 mod events;

@@ -6,6 +6,7 @@
 mod admin;
 mod analytics;
 mod campaigns;
+mod checkins;
 mod coupons;
 mod customers;
 mod journeys;
@@ -194,6 +195,12 @@ pub const ROUTES: &[(&str, &str, Access)] = {
         ("GET", "/api/v1/lotteries/{id}", Role(&[AnalyticsRead])),
         ("GET", "/api/v1/lotteries/{id}/audit", Role(&[AnalyticsRead])),
         ("POST", "/api/v1/lotteries/{id}/chances", Role(&[CampaignsManage])),
+        ("GET", "/api/v1/checkins", Role(&[AnalyticsRead])),
+        ("POST", "/api/v1/checkins", Role(&[CampaignsManage])),
+        ("GET", "/api/v1/checkins/{id}", Role(&[AnalyticsRead])),
+        ("GET", "/c/v1/checkins/{id}", Customer),
+        ("POST", "/c/v1/checkins/{id}/check-in", Customer),
+        ("POST", "/c/v1/checkins/{id}/makeup", Customer),
         ("GET", "/c/v1/lotteries/{id}", Customer),
         ("POST", "/c/v1/lotteries/{id}/draw", Customer),
         ("GET", "/c/v1/coupons", Customer),
@@ -259,6 +266,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(campaigns::router())
         .merge(coupons::router())
         .merge(lotteries::router())
+        .merge(checkins::router())
         .layer(axum::extract::DefaultBodyLimit::max(crate::JSON_BODY_LIMIT));
     problems_everywhere(api.get_openapi_mut());
     let document = api.get_openapi().clone();

@@ -192,6 +192,9 @@ fn routes() -> Vec<(&'static str, &'static str, Option<Value>, Permission)> {
             Some(json!({"customer_id": "@customer", "chances": 1})),
             CampaignsManage,
         ),
+        ("GET", "/api/v1/checkins", None, AnalyticsRead),
+        ("POST", "/api/v1/checkins", Some(walk_checkin()), CampaignsManage),
+        ("GET", "/api/v1/checkins/{ck}", None, AnalyticsRead),
         ("POST", "/api/v1/customers/import", None, CustomersImport),
         ("DELETE", "/api/v1/customers/{c}", None, CustomersDelete),
     ]
@@ -201,6 +204,12 @@ fn routes() -> Vec<(&'static str, &'static str, Option<Value>, Permission)> {
 fn walk_lottery() -> Value {
     json!({"name": "walk-@@", "starts_at": "2030-01-01T00:00:00Z", "ends_at": "2030-01-02T00:00:00Z",
         "prizes": [{"key": "cup", "name": "杯子", "weight": 1, "stock": 1}], "no_prize_weight": 9})
+}
+
+/// A check-in activity in the future with one make-up card.
+fn walk_checkin() -> Value {
+    json!({"name": "walk-@@", "starts_at": "2030-01-01T00:00:00Z", "ends_at": "2030-01-08T00:00:00Z",
+        "makeup_cards": 1})
 }
 
 /// A coupon template: ¥5 off, a week from issue.
@@ -339,6 +348,11 @@ async fn fixture(app: &TestApp, owner_key: &str, template: &str, round: usize) -
         let (status, lottery, _) = app.call("POST", "/api/v1/lotteries", owner_key, Some(walk_lottery())).await;
         assert_eq!(status, 201, "{lottery}");
         path = path.replace("{lt}", &lottery["id"].to_string());
+    }
+    if path.contains("{ck}") {
+        let (status, checkin, _) = app.call("POST", "/api/v1/checkins", owner_key, Some(walk_checkin())).await;
+        assert_eq!(status, 201, "{checkin}");
+        path = path.replace("{ck}", &checkin["id"].to_string());
     }
     if path.contains("{fs}") {
         let now = app.services.now();
@@ -507,7 +521,7 @@ async fn no_route_crosses_workspaces(app: TestApp) {
         let (status, answer) = send(&app, method, &path, &other_key, body, round).await;
         let names_an_object = [
             "{c}", "{t}", "{k}", "{u}", "{s}", "{i}", "{ch}", "{j}", "{tk}", "{tp}", "{fs}", "{ct}", "{ci}", "{cc}",
-            "{ro}", "{lt}",
+            "{ro}", "{lt}", "{ck}",
         ]
         .iter()
         .any(|p| template.contains(p));
@@ -562,6 +576,7 @@ fn documented_path(template: &str) -> String {
         .replace("{fo}", "{order}")
         .replace("{ct}", "{id}")
         .replace("{lt}", "{id}")
+        .replace("{ck}", "{id}")
         .replace("{ci}", "{id}")
         .replace("{cc}", "{code}")
         .replace("{s}", "{key}")

@@ -2,14 +2,16 @@
 //! API, the order system redeems it (refusals as problems of their own type, the same order twice
 //! answered alike) and gives it back on a refund, and a bulk issue to a segment runs on the
 //! server's own worker while its progress is watched; a lottery publishes its odds and seed hash
-//! and is drawn through the customer API within its daily limit.
+//! and is drawn through the customer API within its daily limit; a customer checks in once a day,
+//! and a make-up card's bad date is named.
 
 use crate::{TestApp, both_backends};
 use serde_json::json;
 
 both_backends!(
     a_coupon_goes_from_claim_to_redemption_and_back_over_http,
-    a_lottery_is_drawn_over_http_with_its_odds_published
+    a_lottery_is_drawn_over_http_with_its_odds_published,
+    a_customer_checks_in_over_http_once_a_day
 );
 
 async fn a_coupon_goes_from_claim_to_redemption_and_back_over_http(app: TestApp) {
@@ -112,4 +114,40 @@ async fn a_lottery_is_drawn_over_http_with_its_odds_published(app: TestApp) {
     assert_eq!((status, problem["type"].as_str()), (409, Some("https://siyu.dev/problems/daily-draw-limit")));
     let (_, audit, _) = app.call("GET", &format!("/api/v1/lotteries/{}/audit", created["id"]), &app.key, None).await;
     assert_eq!((audit["draws"].as_array().unwrap().len(), audit["seed"].clone()), (2, json!(null)), "{audit}");
+}
+
+async fn a_customer_checks_in_over_http_once_a_day(app: TestApp) {
+    let now = app.services.now();
+    let checkin = json!({
+        "name": "每日签到", "starts_at": (now - jiff::SignedDuration::from_hours(1)).to_string(),
+        "ends_at": (now + jiff::SignedDuration::from_hours(24 * 7)).to_string(), "makeup_cards": 1
+    });
+    let (status, created, _) = app.call("POST", "/api/v1/checkins", &app.key, Some(checkin)).await;
+    assert_eq!(status, 201, "{created}");
+    let bad = json!({"name": "x", "starts_at": "2030-01-02T00:00:00Z", "ends_at": "2030-01-01T00:00:00Z",
+        "milestones": [{"streak": 7, "lottery": 999}]});
+    let (status, problem, _) = app.call("POST", "/api/v1/checkins", &app.key, Some(bad)).await;
+    assert_eq!(status, 422, "{problem}");
+    assert_eq!(problem["errors"][0]["field"], "ends_at", "{problem}");
+    let body = json!({"identities": [{"type": "user_id", "value": "ck-1"}]});
+    let (_, customer, _) = app.call("POST", "/api/v1/customers", &app.key, Some(body)).await;
+    let (_, issued, _) = app.call("POST", &format!("/api/v1/customers/{}/token", customer["id"]), &app.key, None).await;
+    let token = issued["token"].as_str().unwrap();
+    let base = format!("/c/v1/checkins/{}", created["id"]);
+    let (status, done, _) = app.call("POST", &format!("{base}/check-in"), token, None).await;
+    assert_eq!((status, done["streak"].as_i64(), done["makeup"].as_bool()), (201, Some(1), Some(false)), "{done}");
+    let (status, problem, _) = app.call("POST", &format!("{base}/check-in"), token, None).await;
+    assert_eq!((status, problem["type"].as_str()), (409, Some("https://siyu.dev/problems/already-checked-in")));
+    // A make-up card cannot fill today, nor a day that is no date.
+    for date in [done["date"].clone(), json!("2026-13-01")] {
+        let (status, problem, _) =
+            app.call("POST", &format!("{base}/makeup"), token, Some(json!({"date": date}))).await;
+        assert_eq!((status, problem["errors"][0]["field"].as_str()), (422, Some("date")), "{problem}");
+    }
+    let (status, mine, _) = app.call("GET", &base, token, None).await;
+    assert_eq!(status, 200, "{mine}");
+    assert_eq!((mine["checked_in_today"].as_bool(), mine["cards_left"].as_i64()), (Some(true), Some(1)), "{mine}");
+    let (_, stats, _) = app.call("GET", &format!("/api/v1/checkins/{}", created["id"]), &app.key, None).await;
+    assert_eq!(stats["participants"], 1, "{stats}");
+    assert_eq!(stats["days"].as_array().unwrap().last().unwrap()["checked_in"], 1, "{stats}");
 }
