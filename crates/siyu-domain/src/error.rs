@@ -245,6 +245,15 @@ pub enum CampaignError {
     /// The customer has used every make-up card the activity allows.
     #[error("no make-up card left (the activity allows {0})")]
     NoMakeupCards(i64),
+    /// Every place in the group is taken.
+    #[error("the group is full")]
+    GroupFull,
+    /// The group's time ran out.
+    #[error("the group's time ran out at {0}")]
+    GroupExpired(jiff::Timestamp),
+    /// The customer is in this group already.
+    #[error("you are in this group already")]
+    AlreadyInGroup,
 }
 
 impl CampaignError {
@@ -276,6 +285,9 @@ impl CampaignError {
             Self::NoDrawsLeft => "no-draws-left",
             Self::AlreadyCheckedIn(_) => "already-checked-in",
             Self::NoMakeupCards(_) => "no-makeup-cards",
+            Self::GroupFull => "group-full",
+            Self::GroupExpired(_) => "group-expired",
+            Self::AlreadyInGroup => "already-in-group",
         }
     }
 }

@@ -91,6 +91,7 @@ impl Services {
                 coupons: stores.coupons.clone(),
                 lotteries: stores.lotteries.clone(),
                 checkins: stores.checkins.clone(),
+                group_buys: stores.group_buys.clone(),
             },
         );
         let journeys = Journeys::new(

@@ -51,6 +51,8 @@ pub struct Stores {
     pub lotteries: Arc<dyn crate::campaigns::lottery_store::LotteryStore>,
     /// Check-in activities, customers' days and milestones.
     pub checkins: Arc<dyn crate::campaigns::checkin_store::CheckinStore>,
+    /// Group-buying activities, groups and members.
+    pub group_buys: Arc<dyn crate::campaigns::group_buy_store::GroupBuyStore>,
     /// Upkeep of the storage itself.
     pub maintenance: Arc<dyn Maintenance>,
 }

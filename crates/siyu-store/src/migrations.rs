@@ -167,6 +167,12 @@ const VERSIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../migrations/sqlite/0027_checkins.sql"),
         include_str!("../migrations/postgres/0027_checkins.sql"),
     ),
+    (
+        28,
+        "group buys",
+        include_str!("../migrations/sqlite/0028_group_buys.sql"),
+        include_str!("../migrations/postgres/0028_group_buys.sql"),
+    ),
 ];
 
 /// Which dialect's files to use.

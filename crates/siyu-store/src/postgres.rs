@@ -418,6 +418,7 @@ include!("sql/campaigns.rs");
 include!("sql/coupons.rs");
 include!("sql/lotteries.rs");
 include!("sql/checkins.rs");
+include!("sql/group_buys.rs");
 include!("sql/access/workspaces.rs");
 include!("sql/access/users.rs");
 include!("sql/access/api_keys.rs");

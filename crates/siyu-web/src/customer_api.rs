@@ -13,6 +13,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::{Json, Router, routing};
 use siyu_domain::campaigns::checkins::{CheckInView, MakeupInput, MyCheckinView};
+use siyu_domain::campaigns::group_buys::{GroupView, MyGroupBuyView};
 use siyu_domain::campaigns::lotteries::{DrawView, LotteryView};
 use siyu_domain::campaigns::{CouponView, CustomerPass, OrderView, PublicSaleView};
 use std::net::IpAddr;
@@ -20,7 +21,21 @@ use std::net::IpAddr;
 /// The customer API's part of the OpenAPI document.
 #[derive(utoipa::OpenApi)]
 #[openapi(
-    paths(flash_sale, purchase, my_coupons, claim, lottery, draw, my_checkin, check_in, make_up),
+    paths(
+        flash_sale,
+        purchase,
+        my_coupons,
+        claim,
+        lottery,
+        draw,
+        my_checkin,
+        check_in,
+        make_up,
+        my_group_buy,
+        open_group,
+        group,
+        join_group
+    ),
     components(schemas(
         PublicSaleView,
         OrderView,
@@ -29,7 +44,9 @@ use std::net::IpAddr;
         DrawView,
         MyCheckinView,
         CheckInView,
-        MakeupInput
+        MakeupInput,
+        MyGroupBuyView,
+        GroupView
     ))
 )]
 pub struct CustomerDoc;
@@ -46,6 +63,10 @@ pub fn router() -> Router<AppState> {
         .route("/c/v1/checkins/{id}", routing::get(my_checkin))
         .route("/c/v1/checkins/{id}/check-in", routing::post(check_in))
         .route("/c/v1/checkins/{id}/makeup", routing::post(make_up))
+        .route("/c/v1/group-buys/{id}", routing::get(my_group_buy))
+        .route("/c/v1/group-buys/{id}/groups", routing::post(open_group))
+        .route("/c/v1/groups/{id}", routing::get(group))
+        .route("/c/v1/groups/{id}/join", routing::post(join_group))
         // The largest body here is a make-up's date.
         .layer(axum::extract::DefaultBodyLimit::max(4096))
         // A brand's own pages and mini-programs call it from their origins with the token in a
@@ -217,6 +238,61 @@ async fn make_up(
     ApiJson(input): ApiJson<MakeupInput>,
 ) -> Result<(StatusCode, Json<CheckInView>), Problem> {
     Ok((StatusCode::CREATED, Json(app.services.campaigns.make_up(&pass, id, &input).await?)))
+}
+
+/// GET /c/v1/group-buys/{id}: the activity (item, group price and size, time limit) with the
+/// customer's groups in it.
+#[utoipa::path(get, path = "/c/v1/group-buys/{id}", tag = "customer", params(("id" = i64, Path)),
+    security(("customer_token" = [])),
+    responses((status = 200, body = MyGroupBuyView), (status = 401, body = Problem), (status = 404, body = Problem)))]
+async fn my_group_buy(
+    State(app): State<AppState>,
+    CustomerAuth(pass): CustomerAuth,
+    Path(id): Path<i64>,
+) -> Result<Json<MyGroupBuyView>, Problem> {
+    Ok(Json(app.services.campaigns.my_group_buy(&pass, id).await?))
+}
+
+/// POST /c/v1/group-buys/{id}/groups: opens a group led by the customer, who takes its first
+/// place; 201 with the group and its `join_path` to share. 409 `sold-out`,
+/// `purchase-limit-reached`, `not-started` or `ended`.
+#[utoipa::path(post, path = "/c/v1/group-buys/{id}/groups", tag = "customer", params(("id" = i64, Path)),
+    security(("customer_token" = [])),
+    responses((status = 201, body = GroupView), (status = 401, body = Problem), (status = 404, body = Problem),
+        (status = 409, body = Problem), (status = 429, body = Problem)))]
+async fn open_group(
+    State(app): State<AppState>,
+    CustomerAuth(pass): CustomerAuth,
+    Path(id): Path<i64>,
+) -> Result<(StatusCode, Json<GroupView>), Problem> {
+    Ok((StatusCode::CREATED, Json(app.services.campaigns.open_group(&pass, id).await?)))
+}
+
+/// GET /c/v1/groups/{id}: a group as its link shows it: places taken and left, when it runs out.
+#[utoipa::path(get, path = "/c/v1/groups/{id}", tag = "customer", params(("id" = i64, Path)),
+    security(("customer_token" = [])),
+    responses((status = 200, body = GroupView), (status = 401, body = Problem), (status = 404, body = Problem)))]
+async fn group(
+    State(app): State<AppState>,
+    CustomerAuth(pass): CustomerAuth,
+    Path(id): Path<i64>,
+) -> Result<Json<GroupView>, Problem> {
+    Ok(Json(app.services.campaigns.group(&pass, id).await?))
+}
+
+/// POST /c/v1/groups/{id}/join: joins the group; the last place completes it (every member's
+/// order confirmed). 409 `group-full`, `group-expired`, `already-in-group`, `sold-out`,
+/// `purchase-limit-reached`, `not-started` or `ended`.
+#[utoipa::path(post, path = "/c/v1/groups/{id}/join", tag = "customer", params(("id" = i64, Path)),
+    security(("customer_token" = [])),
+    responses((status = 201, body = GroupView), (status = 401, body = Problem), (status = 404, body = Problem),
+        (status = 409, body = Problem), (status = 429, body = Problem)))]
+async fn join_group(
+    State(app): State<AppState>,
+    CustomerAuth(pass): CustomerAuth,
+    Path(id): Path<i64>,
+) -> Result<(StatusCode, Json<GroupView>), Problem> {
+    Ok((StatusCode::CREATED, Json(app.services.campaigns.join_group(&pass, id).await?)))
 }
 
 #[cfg(test)]

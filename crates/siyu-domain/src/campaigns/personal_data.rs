@@ -27,6 +27,8 @@ impl PersonalData for Campaigns {
             "checkin_players",
             "checkin_days",
             "checkin_milestones",
+            "group_buy_members",
+            "group_buy_players",
         ]
     }
 
@@ -66,8 +68,18 @@ impl PersonalData for Campaigns {
                 })
             })
             .collect();
+        let groups: Vec<Value> = self
+            .group_buys
+            .group_members_of(subject.workspace, &subject.ids())
+            .await?
+            .into_iter()
+            .map(|(activity, group, _, status)| {
+                serde_json::json!({"group_buy_id": activity, "group_id": group, "order_status": status})
+            })
+            .collect();
         Ok(serde_json::json!({
             "flash_sale_orders": views, "coupons": coupons, "lottery_draws": draws, "check_ins": checkins,
+            "group_buys": groups,
         }))
     }
 
@@ -79,6 +91,7 @@ impl PersonalData for Campaigns {
         self.coupons.erase_coupons(subject.workspace, &subject.ids()).await?;
         self.lotteries.erase_draws(subject.workspace, &subject.ids()).await?;
         self.checkins.erase_checkins(subject.workspace, &subject.ids()).await?;
+        self.group_buys.erase_group_members(subject.workspace, &subject.ids()).await?;
         Ok(())
     }
 }

@@ -6,6 +6,7 @@ use super::coupon_store::CouponStore;
 use super::coupons::Refusals as RefusalCounts;
 use super::flash_sale::{FlashSaleInput, FlashSaleView, OrderView, PublicSaleView};
 use super::gate::{Admit, Gate};
+use super::group_buy_store::GroupBuyStore;
 use super::limits::{Limiters, Limits};
 use super::lottery_store::LotteryStore;
 use super::store::{CampaignStore, Purchase};
@@ -102,6 +103,8 @@ pub(crate) struct CampaignStores {
     pub lotteries: Arc<dyn LotteryStore>,
     /// Check-ins.
     pub checkins: Arc<dyn CheckinStore>,
+    /// Group buying.
+    pub group_buys: Arc<dyn GroupBuyStore>,
 }
 
 /// Campaigns and their activities.
@@ -115,6 +118,7 @@ pub struct Campaigns {
     pub(crate) coupons: Arc<dyn CouponStore>,
     pub(crate) lotteries: Arc<dyn LotteryStore>,
     pub(crate) checkins: Arc<dyn CheckinStore>,
+    pub(crate) group_buys: Arc<dyn GroupBuyStore>,
     /// Each lottery's draws waiting to be committed together.
     pub(crate) draw_queues: Arc<std::sync::Mutex<HashMap<(WorkspaceId, i64), super::lotteries::DrawQueue>>>,
     /// Lotteries read so far with their opened seeds (a lottery does not change once created).
@@ -143,7 +147,7 @@ impl Campaigns {
         segments: Segments,
         stores: CampaignStores,
     ) -> Self {
-        let CampaignStores { store, coupons, lotteries, checkins } = stores;
+        let CampaignStores { store, coupons, lotteries, checkins, group_buys } = stores;
         Self {
             access,
             customers,
@@ -153,6 +157,7 @@ impl Campaigns {
             coupons,
             lotteries,
             checkins,
+            group_buys,
             refusal_counts: Arc::default(),
             draw_queues: Arc::default(),
             open_lotteries: Arc::default(),

@@ -89,6 +89,7 @@ fn stores(store: SqlStore, events: std::sync::Arc<dyn siyu_domain::events::Event
         coupons: store.clone(),
         lotteries: store.clone(),
         checkins: store.clone(),
+        group_buys: store.clone(),
         maintenance: store,
         events,
     }

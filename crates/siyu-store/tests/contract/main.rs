@@ -10,6 +10,7 @@ mod coupons;
 mod customers;
 mod events;
 mod feed;
+mod group_buys;
 mod lotteries;
 mod models;
 mod personal_data;

@@ -9,6 +9,7 @@ mod campaigns;
 mod checkins;
 mod coupons;
 mod customers;
+mod group_buys;
 mod journeys;
 mod lotteries;
 mod messages;
@@ -198,6 +199,13 @@ pub const ROUTES: &[(&str, &str, Access)] = {
         ("GET", "/api/v1/checkins", Role(&[AnalyticsRead])),
         ("POST", "/api/v1/checkins", Role(&[CampaignsManage])),
         ("GET", "/api/v1/checkins/{id}", Role(&[AnalyticsRead])),
+        ("GET", "/api/v1/group-buys", Role(&[AnalyticsRead])),
+        ("POST", "/api/v1/group-buys", Role(&[CampaignsManage])),
+        ("GET", "/api/v1/group-buys/{id}", Role(&[AnalyticsRead])),
+        ("GET", "/c/v1/group-buys/{id}", Customer),
+        ("POST", "/c/v1/group-buys/{id}/groups", Customer),
+        ("GET", "/c/v1/groups/{id}", Customer),
+        ("POST", "/c/v1/groups/{id}/join", Customer),
         ("GET", "/c/v1/checkins/{id}", Customer),
         ("POST", "/c/v1/checkins/{id}/check-in", Customer),
         ("POST", "/c/v1/checkins/{id}/makeup", Customer),
@@ -267,6 +275,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(coupons::router())
         .merge(lotteries::router())
         .merge(checkins::router())
+        .merge(group_buys::router())
         .layer(axum::extract::DefaultBodyLimit::max(crate::JSON_BODY_LIMIT));
     problems_everywhere(api.get_openapi_mut());
     let document = api.get_openapi().clone();

@@ -195,6 +195,9 @@ fn routes() -> Vec<(&'static str, &'static str, Option<Value>, Permission)> {
         ("GET", "/api/v1/checkins", None, AnalyticsRead),
         ("POST", "/api/v1/checkins", Some(walk_checkin()), CampaignsManage),
         ("GET", "/api/v1/checkins/{ck}", None, AnalyticsRead),
+        ("GET", "/api/v1/group-buys", None, AnalyticsRead),
+        ("POST", "/api/v1/group-buys", Some(walk_group_buy()), CampaignsManage),
+        ("GET", "/api/v1/group-buys/{gb}", None, AnalyticsRead),
         ("POST", "/api/v1/customers/import", None, CustomersImport),
         ("DELETE", "/api/v1/customers/{c}", None, CustomersDelete),
     ]
@@ -210,6 +213,12 @@ fn walk_lottery() -> Value {
 fn walk_checkin() -> Value {
     json!({"name": "walk-@@", "starts_at": "2030-01-01T00:00:00Z", "ends_at": "2030-01-08T00:00:00Z",
         "makeup_cards": 1})
+}
+
+/// A group-buying activity in the future: groups of three.
+fn walk_group_buy() -> Value {
+    json!({"name": "walk-@@", "sku": "s-1", "title": "t", "price_fen": 100, "group_size": 3,
+        "starts_at": "2030-01-01T00:00:00Z", "ends_at": "2030-01-02T00:00:00Z"})
 }
 
 /// A coupon template: ¥5 off, a week from issue.
@@ -353,6 +362,11 @@ async fn fixture(app: &TestApp, owner_key: &str, template: &str, round: usize) -
         let (status, checkin, _) = app.call("POST", "/api/v1/checkins", owner_key, Some(walk_checkin())).await;
         assert_eq!(status, 201, "{checkin}");
         path = path.replace("{ck}", &checkin["id"].to_string());
+    }
+    if path.contains("{gb}") {
+        let (status, group_buy, _) = app.call("POST", "/api/v1/group-buys", owner_key, Some(walk_group_buy())).await;
+        assert_eq!(status, 201, "{group_buy}");
+        path = path.replace("{gb}", &group_buy["id"].to_string());
     }
     if path.contains("{fs}") {
         let now = app.services.now();
@@ -521,7 +535,7 @@ async fn no_route_crosses_workspaces(app: TestApp) {
         let (status, answer) = send(&app, method, &path, &other_key, body, round).await;
         let names_an_object = [
             "{c}", "{t}", "{k}", "{u}", "{s}", "{i}", "{ch}", "{j}", "{tk}", "{tp}", "{fs}", "{ct}", "{ci}", "{cc}",
-            "{ro}", "{lt}", "{ck}",
+            "{ro}", "{lt}", "{ck}", "{gb}",
         ]
         .iter()
         .any(|p| template.contains(p));
@@ -577,6 +591,7 @@ fn documented_path(template: &str) -> String {
         .replace("{ct}", "{id}")
         .replace("{lt}", "{id}")
         .replace("{ck}", "{id}")
+        .replace("{gb}", "{id}")
         .replace("{ci}", "{id}")
         .replace("{cc}", "{code}")
         .replace("{s}", "{key}")

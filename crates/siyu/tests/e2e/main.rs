@@ -20,6 +20,7 @@ mod doc_examples;
 mod durability;
 mod events;
 mod flash_sales;
+mod group_buys;
 mod hostile;
 mod invitations;
 mod limits;
