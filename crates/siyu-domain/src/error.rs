@@ -254,6 +254,15 @@ pub enum CampaignError {
     /// The customer is in this group already.
     #[error("you are in this group already")]
     AlreadyInGroup,
+    /// The customer made every attempt the quiz allows.
+    #[error("no attempt left (the quiz allows {0})")]
+    NoAttemptsLeft(i64),
+    /// The attempt's answers were taken already.
+    #[error("this attempt was submitted already")]
+    AlreadySubmitted,
+    /// The attempt's time ran out.
+    #[error("the attempt's time ran out at {0}")]
+    AttemptExpired(jiff::Timestamp),
 }
 
 impl CampaignError {
@@ -288,6 +297,9 @@ impl CampaignError {
             Self::GroupFull => "group-full",
             Self::GroupExpired(_) => "group-expired",
             Self::AlreadyInGroup => "already-in-group",
+            Self::NoAttemptsLeft(_) => "no-attempts-left",
+            Self::AlreadySubmitted => "already-submitted",
+            Self::AttemptExpired(_) => "attempt-expired",
         }
     }
 }

@@ -92,6 +92,7 @@ impl Services {
                 lotteries: stores.lotteries.clone(),
                 checkins: stores.checkins.clone(),
                 group_buys: stores.group_buys.clone(),
+                quizzes: stores.quizzes.clone(),
             },
         );
         let journeys = Journeys::new(

@@ -53,6 +53,8 @@ pub struct Stores {
     pub checkins: Arc<dyn crate::campaigns::checkin_store::CheckinStore>,
     /// Group-buying activities, groups and members.
     pub group_buys: Arc<dyn crate::campaigns::group_buy_store::GroupBuyStore>,
+    /// Quizzes and attempts.
+    pub quizzes: Arc<dyn crate::campaigns::quiz_store::QuizStore>,
     /// Upkeep of the storage itself.
     pub maintenance: Arc<dyn Maintenance>,
 }

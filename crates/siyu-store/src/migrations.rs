@@ -173,6 +173,12 @@ const VERSIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../migrations/sqlite/0028_group_buys.sql"),
         include_str!("../migrations/postgres/0028_group_buys.sql"),
     ),
+    (
+        29,
+        "quizzes",
+        include_str!("../migrations/sqlite/0029_quizzes.sql"),
+        include_str!("../migrations/postgres/0029_quizzes.sql"),
+    ),
 ];
 
 /// Which dialect's files to use.

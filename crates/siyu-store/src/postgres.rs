@@ -419,6 +419,7 @@ include!("sql/coupons.rs");
 include!("sql/lotteries.rs");
 include!("sql/checkins.rs");
 include!("sql/group_buys.rs");
+include!("sql/quizzes.rs");
 include!("sql/access/workspaces.rs");
 include!("sql/access/users.rs");
 include!("sql/access/api_keys.rs");

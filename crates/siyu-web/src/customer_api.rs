@@ -15,6 +15,7 @@ use axum::{Json, Router, routing};
 use siyu_domain::campaigns::checkins::{CheckInView, MakeupInput, MyCheckinView};
 use siyu_domain::campaigns::group_buys::{GroupView, MyGroupBuyView};
 use siyu_domain::campaigns::lotteries::{DrawView, LotteryView};
+use siyu_domain::campaigns::quizzes::{AnswersInput, AttemptView, LeaderView, MyQuizView, ResultView};
 use siyu_domain::campaigns::{CouponView, CustomerPass, OrderView, PublicSaleView};
 use std::net::IpAddr;
 
@@ -34,7 +35,11 @@ use std::net::IpAddr;
         my_group_buy,
         open_group,
         group,
-        join_group
+        join_group,
+        my_quiz,
+        start_quiz,
+        submit_quiz,
+        quiz_leaderboard
     ),
     components(schemas(
         PublicSaleView,
@@ -46,7 +51,12 @@ use std::net::IpAddr;
         CheckInView,
         MakeupInput,
         MyGroupBuyView,
-        GroupView
+        GroupView,
+        MyQuizView,
+        AttemptView,
+        AnswersInput,
+        ResultView,
+        LeaderboardView
     ))
 )]
 pub struct CustomerDoc;
@@ -67,7 +77,11 @@ pub fn router() -> Router<AppState> {
         .route("/c/v1/group-buys/{id}/groups", routing::post(open_group))
         .route("/c/v1/groups/{id}", routing::get(group))
         .route("/c/v1/groups/{id}/join", routing::post(join_group))
-        // The largest body here is a make-up's date.
+        .route("/c/v1/quizzes/{id}", routing::get(my_quiz))
+        .route("/c/v1/quizzes/{id}/attempts", routing::post(start_quiz))
+        .route("/c/v1/quizzes/{id}/leaderboard", routing::get(quiz_leaderboard))
+        .route("/c/v1/quiz-attempts/{id}/answers", routing::post(submit_quiz))
+        // The largest body here is a quiz's answers (100 indices).
         .layer(axum::extract::DefaultBodyLimit::max(4096))
         // A brand's own pages and mini-programs call it from their origins with the token in a
         // header; no cookies are involved.
@@ -293,6 +307,69 @@ async fn join_group(
     Path(id): Path<i64>,
 ) -> Result<(StatusCode, Json<GroupView>), Problem> {
     Ok((StatusCode::CREATED, Json(app.services.campaigns.join_group(&pass, id).await?)))
+}
+
+/// GET /c/v1/quizzes/{id}: the quiz (no questions until an attempt starts) with the customer's
+/// attempts left and best score.
+#[utoipa::path(get, path = "/c/v1/quizzes/{id}", tag = "customer", params(("id" = i64, Path)),
+    security(("customer_token" = [])),
+    responses((status = 200, body = MyQuizView), (status = 401, body = Problem), (status = 404, body = Problem)))]
+async fn my_quiz(
+    State(app): State<AppState>,
+    CustomerAuth(pass): CustomerAuth,
+    Path(id): Path<i64>,
+) -> Result<Json<MyQuizView>, Problem> {
+    Ok(Json(app.services.campaigns.my_quiz(&pass, id).await?))
+}
+
+/// POST /c/v1/quizzes/{id}/attempts: starts an attempt; 201 with its questions (answers kept back)
+/// and its deadline. 409 `no-attempts-left`, `not-started` or `ended`.
+#[utoipa::path(post, path = "/c/v1/quizzes/{id}/attempts", tag = "customer", params(("id" = i64, Path)),
+    security(("customer_token" = [])),
+    responses((status = 201, body = AttemptView), (status = 401, body = Problem), (status = 404, body = Problem),
+        (status = 409, body = Problem), (status = 429, body = Problem)))]
+async fn start_quiz(
+    State(app): State<AppState>,
+    CustomerAuth(pass): CustomerAuth,
+    Path(id): Path<i64>,
+) -> Result<(StatusCode, Json<AttemptView>), Problem> {
+    Ok((StatusCode::CREATED, Json(app.services.campaigns.start_quiz(&pass, id).await?)))
+}
+
+/// POST /c/v1/quiz-attempts/{id}/answers: scores the attempt, once and by its deadline; a passing
+/// score gives the quiz's reward the first time. 409 `already-submitted` or `attempt-expired`;
+/// 422 naming `answers` when they do not fit the questions.
+#[utoipa::path(post, path = "/c/v1/quiz-attempts/{id}/answers", tag = "customer", params(("id" = i64, Path)),
+    security(("customer_token" = [])), request_body = AnswersInput,
+    responses((status = 201, body = ResultView), (status = 401, body = Problem), (status = 404, body = Problem),
+        (status = 409, body = Problem), (status = 422, body = Problem), (status = 429, body = Problem)))]
+async fn submit_quiz(
+    State(app): State<AppState>,
+    CustomerAuth(pass): CustomerAuth,
+    Path(id): Path<i64>,
+    ApiJson(input): ApiJson<AnswersInput>,
+) -> Result<(StatusCode, Json<ResultView>), Problem> {
+    Ok((StatusCode::CREATED, Json(app.services.campaigns.submit_quiz(&pass, id, &input).await?)))
+}
+
+/// The best of a quiz.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct LeaderboardView {
+    /// The best customers' ranks, scores and times (the asking customer's marked `you`).
+    items: Vec<LeaderView>,
+}
+
+/// GET /c/v1/quizzes/{id}/leaderboard: the 20 best, each customer's best attempt: the score, then
+/// the quicker, then the earlier.
+#[utoipa::path(get, path = "/c/v1/quizzes/{id}/leaderboard", tag = "customer", params(("id" = i64, Path)),
+    security(("customer_token" = [])),
+    responses((status = 200, body = LeaderboardView), (status = 401, body = Problem), (status = 404, body = Problem)))]
+async fn quiz_leaderboard(
+    State(app): State<AppState>,
+    CustomerAuth(pass): CustomerAuth,
+    Path(id): Path<i64>,
+) -> Result<Json<LeaderboardView>, Problem> {
+    Ok(Json(LeaderboardView { items: app.services.campaigns.quiz_leaderboard(&pass, id).await? }))
 }
 
 #[cfg(test)]

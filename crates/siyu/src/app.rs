@@ -165,7 +165,7 @@ pub fn spawn_live_workers(runner: &mut Runner, services: &Services) {
 /// Starts `campaigns.upkeep`: each second it saves the attempts and refusals counted in memory,
 /// releases the orders not paid in time (their units back on sale), expires coupons whose window
 /// ended and records the reminders due, fails the groups whose time ran out (their reservations
-/// back, their members told), and looks for bulk coupon issues another process left;
+/// back, their members told), gives the top ranks' prizes of quizzes that closed, and looks for bulk coupon issues another process left;
 /// and `campaigns.issue`, which issues a bulk issue's coupons batch after batch, woken when one is
 /// asked for. Several processes on one PostgreSQL database may all run them: an order is released,
 /// a coupon expired and a batch issued once.
@@ -179,6 +179,7 @@ pub fn spawn_campaign_worker(runner: &mut Runner, services: &Services) {
             campaigns.release_unpaid().await?;
             campaigns.coupon_upkeep().await?;
             campaigns.fail_expired_groups().await?;
+            campaigns.award_quiz_prizes().await?;
             campaigns.issue_wake().notify_one();
             Ok::<(), WorkError>(())
         }

@@ -345,24 +345,13 @@ impl Campaigns {
         let mut rewards = Vec::new();
         for m in &due {
             let key = format!("checkin:{}:{}:{}", c.id, customer.0, m.streak);
-            let mut reward = RewardView { streak: m.streak, coupon_code: None, lottery: None, chances: None };
-            if let Some(template) = m.coupon_template
-                && let Some(stored) = self.coupons.coupon_template(ws, template).await?
-            {
-                match self.issue_keyed_reward(ws, &stored, customer, format!("{key}:coupon")).await {
-                    Ok(code) => reward.coupon_code = Some(code),
-                    Err(error) => {
-                        tracing::warn!(checkin = c.id, streak = m.streak, %error, "a milestone's coupon was not given")
-                    }
-                }
-            }
-            if let Some(lottery) = m.lottery {
-                let chances = m.chances.unwrap_or(1);
-                // Given now, or before under the same key (a retry): the customer has them.
-                self.lotteries.add_chances(ws, lottery, customer, chances, Some(&format!("{key}:draws"))).await?;
-                (reward.lottery, reward.chances) = (Some(lottery), Some(chances));
-            }
-            rewards.push(reward);
+            let given = self.give_reward(ws, customer, m.coupon_template, m.lottery, m.chances, &key).await?;
+            rewards.push(RewardView {
+                streak: m.streak,
+                coupon_code: given.coupon_code,
+                lottery: given.lottery,
+                chances: given.chances,
+            });
         }
         let streaks: Vec<i64> = due.iter().map(|m| m.streak).collect();
         let now = self.access.now();

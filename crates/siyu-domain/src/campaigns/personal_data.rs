@@ -29,6 +29,7 @@ impl PersonalData for Campaigns {
             "checkin_milestones",
             "group_buy_members",
             "group_buy_players",
+            "quiz_attempts",
         ]
     }
 
@@ -77,9 +78,21 @@ impl PersonalData for Campaigns {
                 serde_json::json!({"group_buy_id": activity, "group_id": group, "order_status": status})
             })
             .collect();
+        let attempts: Vec<Value> = self
+            .quizzes
+            .attempts_of_customers(subject.workspace, &subject.ids())
+            .await?
+            .into_iter()
+            .map(|a| {
+                serde_json::json!({
+                    "quiz_id": a.quiz_id, "attempt_id": a.id, "n": a.n, "started_at": a.started_at.to_string(),
+                    "score": a.score,
+                })
+            })
+            .collect();
         Ok(serde_json::json!({
             "flash_sale_orders": views, "coupons": coupons, "lottery_draws": draws, "check_ins": checkins,
-            "group_buys": groups,
+            "group_buys": groups, "quiz_attempts": attempts,
         }))
     }
 
@@ -92,6 +105,7 @@ impl PersonalData for Campaigns {
         self.lotteries.erase_draws(subject.workspace, &subject.ids()).await?;
         self.checkins.erase_checkins(subject.workspace, &subject.ids()).await?;
         self.group_buys.erase_group_members(subject.workspace, &subject.ids()).await?;
+        self.quizzes.erase_attempts(subject.workspace, &subject.ids()).await?;
         Ok(())
     }
 }

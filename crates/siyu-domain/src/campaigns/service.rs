@@ -9,6 +9,7 @@ use super::gate::{Admit, Gate};
 use super::group_buy_store::GroupBuyStore;
 use super::limits::{Limiters, Limits};
 use super::lottery_store::LotteryStore;
+use super::quiz_store::QuizStore;
 use super::store::{CampaignStore, Purchase};
 use super::token;
 use crate::access::{Access, Permission, Principal};
@@ -105,6 +106,8 @@ pub(crate) struct CampaignStores {
     pub checkins: Arc<dyn CheckinStore>,
     /// Group buying.
     pub group_buys: Arc<dyn GroupBuyStore>,
+    /// Quizzes.
+    pub quizzes: Arc<dyn QuizStore>,
 }
 
 /// Campaigns and their activities.
@@ -119,6 +122,7 @@ pub struct Campaigns {
     pub(crate) lotteries: Arc<dyn LotteryStore>,
     pub(crate) checkins: Arc<dyn CheckinStore>,
     pub(crate) group_buys: Arc<dyn GroupBuyStore>,
+    pub(crate) quizzes: Arc<dyn QuizStore>,
     /// Each lottery's draws waiting to be committed together.
     pub(crate) draw_queues: Arc<std::sync::Mutex<HashMap<(WorkspaceId, i64), super::lotteries::DrawQueue>>>,
     /// Lotteries read so far with their opened seeds (a lottery does not change once created).
@@ -147,7 +151,7 @@ impl Campaigns {
         segments: Segments,
         stores: CampaignStores,
     ) -> Self {
-        let CampaignStores { store, coupons, lotteries, checkins, group_buys } = stores;
+        let CampaignStores { store, coupons, lotteries, checkins, group_buys, quizzes } = stores;
         Self {
             access,
             customers,
@@ -158,6 +162,7 @@ impl Campaigns {
             lotteries,
             checkins,
             group_buys,
+            quizzes,
             refusal_counts: Arc::default(),
             draw_queues: Arc::default(),
             open_lotteries: Arc::default(),

@@ -90,6 +90,7 @@ fn stores(store: SqlStore, events: std::sync::Arc<dyn siyu_domain::events::Event
         lotteries: store.clone(),
         checkins: store.clone(),
         group_buys: store.clone(),
+        quizzes: store.clone(),
         maintenance: store,
         events,
     }

@@ -14,6 +14,7 @@ mod group_buys;
 mod lotteries;
 mod models;
 mod personal_data;
+mod quizzes;
 mod segments;
 
 use siyu_core::SystemClock;

@@ -14,6 +14,7 @@ mod journeys;
 mod lotteries;
 mod messages;
 mod models;
+mod quizzes;
 mod segments;
 mod tags;
 
@@ -202,6 +203,13 @@ pub const ROUTES: &[(&str, &str, Access)] = {
         ("GET", "/api/v1/group-buys", Role(&[AnalyticsRead])),
         ("POST", "/api/v1/group-buys", Role(&[CampaignsManage])),
         ("GET", "/api/v1/group-buys/{id}", Role(&[AnalyticsRead])),
+        ("GET", "/api/v1/quizzes", Role(&[AnalyticsRead])),
+        ("POST", "/api/v1/quizzes", Role(&[CampaignsManage])),
+        ("GET", "/api/v1/quizzes/{id}", Role(&[AnalyticsRead])),
+        ("GET", "/c/v1/quizzes/{id}", Customer),
+        ("POST", "/c/v1/quizzes/{id}/attempts", Customer),
+        ("GET", "/c/v1/quizzes/{id}/leaderboard", Customer),
+        ("POST", "/c/v1/quiz-attempts/{id}/answers", Customer),
         ("GET", "/c/v1/group-buys/{id}", Customer),
         ("POST", "/c/v1/group-buys/{id}/groups", Customer),
         ("GET", "/c/v1/groups/{id}", Customer),
@@ -276,6 +284,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(lotteries::router())
         .merge(checkins::router())
         .merge(group_buys::router())
+        .merge(quizzes::router())
         .layer(axum::extract::DefaultBodyLimit::max(crate::JSON_BODY_LIMIT));
     problems_everywhere(api.get_openapi_mut());
     let document = api.get_openapi().clone();

@@ -198,6 +198,9 @@ fn routes() -> Vec<(&'static str, &'static str, Option<Value>, Permission)> {
         ("GET", "/api/v1/group-buys", None, AnalyticsRead),
         ("POST", "/api/v1/group-buys", Some(walk_group_buy()), CampaignsManage),
         ("GET", "/api/v1/group-buys/{gb}", None, AnalyticsRead),
+        ("GET", "/api/v1/quizzes", None, AnalyticsRead),
+        ("POST", "/api/v1/quizzes", Some(walk_quiz()), CampaignsManage),
+        ("GET", "/api/v1/quizzes/{qz}", None, AnalyticsRead),
         ("POST", "/api/v1/customers/import", None, CustomersImport),
         ("DELETE", "/api/v1/customers/{c}", None, CustomersDelete),
     ]
@@ -219,6 +222,12 @@ fn walk_checkin() -> Value {
 fn walk_group_buy() -> Value {
     json!({"name": "walk-@@", "sku": "s-1", "title": "t", "price_fen": 100, "group_size": 3,
         "starts_at": "2030-01-01T00:00:00Z", "ends_at": "2030-01-02T00:00:00Z"})
+}
+
+/// A quiz in the future with one question.
+fn walk_quiz() -> Value {
+    json!({"name": "walk-@@", "starts_at": "2030-01-01T00:00:00Z", "ends_at": "2030-01-02T00:00:00Z",
+        "questions": [{"text": "乌龙茶属于？", "options": ["绿茶", "青茶"], "answer": 1}]})
 }
 
 /// A coupon template: ¥5 off, a week from issue.
@@ -367,6 +376,11 @@ async fn fixture(app: &TestApp, owner_key: &str, template: &str, round: usize) -
         let (status, group_buy, _) = app.call("POST", "/api/v1/group-buys", owner_key, Some(walk_group_buy())).await;
         assert_eq!(status, 201, "{group_buy}");
         path = path.replace("{gb}", &group_buy["id"].to_string());
+    }
+    if path.contains("{qz}") {
+        let (status, quiz, _) = app.call("POST", "/api/v1/quizzes", owner_key, Some(walk_quiz())).await;
+        assert_eq!(status, 201, "{quiz}");
+        path = path.replace("{qz}", &quiz["id"].to_string());
     }
     if path.contains("{fs}") {
         let now = app.services.now();
@@ -535,7 +549,7 @@ async fn no_route_crosses_workspaces(app: TestApp) {
         let (status, answer) = send(&app, method, &path, &other_key, body, round).await;
         let names_an_object = [
             "{c}", "{t}", "{k}", "{u}", "{s}", "{i}", "{ch}", "{j}", "{tk}", "{tp}", "{fs}", "{ct}", "{ci}", "{cc}",
-            "{ro}", "{lt}", "{ck}", "{gb}",
+            "{ro}", "{lt}", "{ck}", "{gb}", "{qz}",
         ]
         .iter()
         .any(|p| template.contains(p));
@@ -592,6 +606,7 @@ fn documented_path(template: &str) -> String {
         .replace("{lt}", "{id}")
         .replace("{ck}", "{id}")
         .replace("{gb}", "{id}")
+        .replace("{qz}", "{id}")
         .replace("{ci}", "{id}")
         .replace("{cc}", "{code}")
         .replace("{s}", "{key}")

@@ -1,11 +1,15 @@
 //! Group buying over HTTP: an operator creates an activity, a leader opens a group through the
 //! customer API and shares its join path, friends join until it completes, and a full group, a
-//! second join and a bad activity are refused, each as a problem of its own type.
+//! second join and a bad activity are refused, each as a problem of its own type; a quiz is
+//! answered through the customer API without its answers ever shown, once per attempt.
 
 use crate::{TestApp, both_backends};
 use serde_json::json;
 
-both_backends!(a_group_fills_over_http_and_each_refusal_is_a_problem_of_its_own);
+both_backends!(
+    a_group_fills_over_http_and_each_refusal_is_a_problem_of_its_own,
+    a_quiz_is_answered_over_http_once_and_in_time
+);
 
 async fn token(app: &TestApp, user: &str) -> String {
     let body = json!({"identities": [{"type": "user_id", "value": user}]});
@@ -51,4 +55,40 @@ async fn a_group_fills_over_http_and_each_refusal_is_a_problem_of_its_own(app: T
     assert_eq!(status, 404, "{problem}");
     let (_, watched, _) = app.call("GET", &format!("/api/v1/group-buys/{}", created["id"]), &app.key, None).await;
     assert_eq!((watched["complete_groups"].as_i64(), watched["confirmed"].as_i64()), (Some(1), Some(2)), "{watched}");
+}
+
+async fn a_quiz_is_answered_over_http_once_and_in_time(app: TestApp) {
+    let now = app.services.now();
+    let quiz = json!({
+        "name": "茶知识", "starts_at": (now - jiff::SignedDuration::from_mins(1)).to_string(),
+        "ends_at": (now + jiff::SignedDuration::from_hours(1)).to_string(), "pass_score": 1,
+        "questions": [{"text": "乌龙茶属于？", "options": ["绿茶", "青茶", "红茶"], "answer": 1}],
+    });
+    let (status, created, _) = app.call("POST", "/api/v1/quizzes", &app.key, Some(quiz)).await;
+    assert_eq!(status, 201, "{created}");
+    let bad = json!({"name": "q", "starts_at": now.to_string(), "ends_at": now.to_string(),
+        "questions": [{"text": "?", "options": ["a", "b"], "answer": 2}]});
+    let (status, problem, _) = app.call("POST", "/api/v1/quizzes", &app.key, Some(bad)).await;
+    assert_eq!(status, 422, "{problem}");
+    let fields: Vec<_> = problem["errors"].as_array().unwrap().iter().map(|e| e["field"].clone()).collect();
+    assert_eq!(fields, [json!("ends_at"), json!("questions[0].answer")]);
+
+    let player = token(&app, "qz-1").await;
+    let base = format!("/c/v1/quizzes/{}", created["id"]);
+    let (status, attempt, _) = app.call("POST", &format!("{base}/attempts"), &player, None).await;
+    assert_eq!(status, 201, "{attempt}");
+    assert!(attempt["questions"][0].get("answer").is_none(), "the answer is never sent: {attempt}");
+    let submit = format!("/c/v1/quiz-attempts/{}/answers", attempt["id"]);
+    let (status, problem, _) = app.call("POST", &submit, &player, Some(json!({"answers": [7]}))).await;
+    assert_eq!((status, problem["errors"][0]["field"].as_str()), (422, Some("answers[0]")), "{problem}");
+    let (status, result, _) = app.call("POST", &submit, &player, Some(json!({"answers": [1]}))).await;
+    assert_eq!((status, result["score"].as_i64(), result["passed"].as_bool()), (201, Some(1), Some(true)));
+    let (status, problem, _) = app.call("POST", &submit, &player, Some(json!({"answers": [1]}))).await;
+    assert_eq!((status, problem["type"].as_str()), (409, Some("https://siyu.dev/problems/already-submitted")));
+    let (status, problem, _) = app.call("POST", &format!("{base}/attempts"), &player, None).await;
+    assert_eq!((status, problem["type"].as_str()), (409, Some("https://siyu.dev/problems/no-attempts-left")));
+    let (_, board, _) = app.call("GET", &format!("{base}/leaderboard"), &player, None).await;
+    assert_eq!((board["items"][0]["you"].as_bool(), board["items"][0].get("customer_id")), (Some(true), None));
+    let (_, watched, _) = app.call("GET", &format!("/api/v1/quizzes/{}", created["id"]), &app.key, None).await;
+    assert_eq!((watched["participants"].as_i64(), watched["passed"].as_i64()), (Some(1), Some(1)), "{watched}");
 }
