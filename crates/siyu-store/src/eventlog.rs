@@ -169,14 +169,19 @@ impl Writer {
                 replace_file(&dir.join(SEALED_MARKER), SEALED_MARKER_TEXT)
                     .map_err(|e| format!("cannot mark {} sealed: {e}", dir.display()))?;
             }
-            self.serial += 1;
             let started = std::time::SystemTime::UNIX_EPOCH.elapsed().map(|d| d.as_millis()).unwrap_or(0);
-            let path = dir.join(format!("{started:013}-{}-{:06}.seg", std::process::id(), self.serial));
-            let mut file = crate::private_files::options()
-                .create_new(true)
-                .append(true)
-                .open(&path)
-                .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+            let mut taken = 0;
+            let mut file = loop {
+                self.serial += 1;
+                let path = dir.join(format!("{started:013}-{}-{:06}.seg", std::process::id(), self.serial));
+                match crate::private_files::options().create_new(true).append(true).open(&path) {
+                    Ok(file) => break file,
+                    // Another writer in this process (a second store over the same directory) took
+                    // the name in the same millisecond: the next serial.
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && taken < 1_000 => taken += 1,
+                    Err(e) => return Err(format!("cannot create {}: {e}", path.display())),
+                }
+            };
             file.write_all(MAGIC).map_err(|e| format!("write failed: {e}"))?;
             // The new name must survive a crash too.
             if let Ok(d) = std::fs::File::open(&dir) {

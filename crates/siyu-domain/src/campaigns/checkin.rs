@@ -3,6 +3,7 @@
 //! reaching a milestone gives its reward (a coupon, lottery draws) once. This module holds the
 //! activity's definition and checks, and the streak arithmetic.
 
+use super::input;
 use crate::FieldError;
 use crate::error::DomainError;
 use serde::{Deserialize, Serialize};
@@ -81,35 +82,14 @@ pub struct StoredCheckin {
     pub created_at: jiff::Timestamp,
 }
 
-fn instant(field: &str, value: &str, errors: &mut Vec<FieldError>) -> Option<jiff::Timestamp> {
-    let parsed = value.parse::<jiff::Timestamp>().ok();
-    if parsed.is_none() {
-        let shown: String = value.chars().take(60).collect();
-        errors.push(FieldError::new(field, format!("\"{shown}\" is not an RFC 3339 instant with an offset")));
-    }
-    parsed
-}
-
 impl CheckinInput {
     /// Checks every field; returns the activity to store. Which coupon templates and lotteries
     /// exist is the service's check.
     pub fn into_checkin(self, now: jiff::Timestamp) -> Result<StoredCheckin, DomainError> {
         let mut errors = Vec::new();
-        let name = self.name.trim().to_string();
-        if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
-            errors.push(FieldError::new("name", "must be 1 to 200 characters without control characters"));
-        }
-        let starts_at = instant("starts_at", &self.starts_at, &mut errors);
-        let ends_at = instant("ends_at", &self.ends_at, &mut errors);
-        if let (Some(start), Some(end)) = (starts_at, ends_at) {
-            if end <= start {
-                errors.push(FieldError::new("ends_at", "must be after starts_at"));
-            } else if end.duration_since(start) > jiff::SignedDuration::from_hours(24 * MAX_DAYS) {
-                errors.push(FieldError::new("ends_at", format!("must be at most {MAX_DAYS} days after starts_at")));
-            } else if end <= now {
-                errors.push(FieldError::new("ends_at", "is in the past"));
-            }
-        }
+        let name = input::text("name", &self.name, 200, false, &mut errors);
+        let longest = jiff::SignedDuration::from_hours(24 * MAX_DAYS);
+        let window = input::window(&self.starts_at, &self.ends_at, now, Some(longest), &mut errors);
         if self.milestones.len() > MAX_MILESTONES {
             errors.push(FieldError::new("milestones", format!("must hold at most {MAX_MILESTONES} milestones")));
         }
@@ -144,7 +124,7 @@ impl CheckinInput {
         if rules.chars().count() > 5_000 {
             errors.push(FieldError::new("rules", "must be at most 5000 characters"));
         }
-        let (Some(starts_at), Some(ends_at), true) = (starts_at, ends_at, errors.is_empty()) else {
+        let (Some((starts_at, ends_at)), true) = (window, errors.is_empty()) else {
             return Err(DomainError::Invalid(errors));
         };
         let mut milestones = self.milestones;

@@ -6,6 +6,7 @@
 use super::Campaigns;
 use super::checkin::{self, CheckinInput, Milestone, StoredCheckin};
 use super::checkin_store::CheckedIn;
+use super::rewards::Named;
 use super::service::CustomerPass;
 use crate::access::{Permission, Principal};
 use crate::error::{CampaignError, DomainError, DomainResult};
@@ -159,25 +160,17 @@ impl Campaigns {
         principal.require(Permission::CampaignsManage)?;
         let ws = principal.workspace_id();
         let mut c = input.into_checkin(self.access.now())?;
-        let mut errors = Vec::new();
-        for (i, m) in c.milestones.iter().enumerate() {
-            if let Some(template) = m.coupon_template
-                && !self.has_coupon_template(ws, template).await?
-            {
-                errors.push(crate::FieldError::new(
-                    format!("milestones[{i}].coupon_template"),
-                    format!("there is no coupon template {template}"),
-                ));
-            }
-            if let Some(lottery) = m.lottery
-                && !self.has_lottery(ws, lottery).await?
-            {
-                errors.push(crate::FieldError::new(
-                    format!("milestones[{i}].lottery"),
-                    format!("there is no lottery {lottery}"),
-                ));
-            }
-        }
+        let named: Vec<Named> = c
+            .milestones
+            .iter()
+            .enumerate()
+            .map(|(i, m)| Named {
+                at: format!("milestones[{i}]"),
+                coupon_template: m.coupon_template,
+                lottery: m.lottery,
+            })
+            .collect();
+        let errors = self.missing_rewards(ws, &named).await?;
         if !errors.is_empty() {
             return Err(DomainError::Invalid(errors));
         }

@@ -4,6 +4,7 @@
 //! member is told (a `Group Buy Failed` event, a journey's trigger). This module holds the
 //! activity's definition and checks, and the shapes the store gives.
 
+use super::input;
 use crate::FieldError;
 use crate::error::DomainError;
 use serde::{Deserialize, Serialize};
@@ -132,27 +133,13 @@ pub struct StoredGroup {
     pub settled_at: Option<jiff::Timestamp>,
 }
 
-fn instant(field: &str, value: &str, errors: &mut Vec<FieldError>) -> Option<jiff::Timestamp> {
-    let parsed = value.parse::<jiff::Timestamp>().ok();
-    if parsed.is_none() {
-        let shown: String = value.chars().take(60).collect();
-        errors.push(FieldError::new(field, format!("\"{shown}\" is not an RFC 3339 instant with an offset")));
-    }
-    parsed
-}
-
 impl GroupBuyInput {
     /// Checks every field and returns the activity to store.
     pub fn into_group_buy(self, now: jiff::Timestamp) -> Result<StoredGroupBuy, DomainError> {
         let mut errors = Vec::new();
-        let mut text = |field: &str, value: &str| {
-            let value = value.trim();
-            if value.is_empty() || value.chars().count() > 200 || value.chars().any(char::is_control) {
-                errors.push(FieldError::new(field, "must be 1 to 200 characters without control characters"));
-            }
-            value.to_string()
-        };
-        let (name, sku, title) = (text("name", &self.name), text("sku", &self.sku), text("title", &self.title));
+        let name = input::text("name", &self.name, 200, false, &mut errors);
+        let sku = input::text("sku", &self.sku, 200, false, &mut errors);
+        let title = input::text("title", &self.title, 200, false, &mut errors);
         if !(0..=10_000_000_000).contains(&self.price_fen) {
             errors.push(FieldError::new("price_fen", "must be a price in fen from 0 to 10000000000"));
         }
@@ -170,16 +157,8 @@ impl GroupBuyInput {
         if !(1..=MAX_PER_CUSTOMER).contains(&per_customer) {
             errors.push(FieldError::new("per_customer", format!("must be 1 to {MAX_PER_CUSTOMER}")));
         }
-        let starts_at = instant("starts_at", &self.starts_at, &mut errors);
-        let ends_at = instant("ends_at", &self.ends_at, &mut errors);
-        if let (Some(start), Some(end)) = (starts_at, ends_at) {
-            if end <= start {
-                errors.push(FieldError::new("ends_at", "must be after starts_at"));
-            } else if end <= now {
-                errors.push(FieldError::new("ends_at", "is in the past"));
-            }
-        }
-        let (Some(starts_at), Some(ends_at), true) = (starts_at, ends_at, errors.is_empty()) else {
+        let window = input::window(&self.starts_at, &self.ends_at, now, None, &mut errors);
+        let (Some((starts_at, ends_at)), true) = (window, errors.is_empty()) else {
             return Err(DomainError::Invalid(errors));
         };
         Ok(StoredGroupBuy {

@@ -99,30 +99,8 @@ impl LotteryInput {
     /// Checks every field; returns the lottery to store (seed fields empty: the service fills them).
     pub fn into_lottery(self, now: jiff::Timestamp) -> Result<StoredLottery, DomainError> {
         let mut errors = Vec::new();
-        let name = self.name.trim().to_string();
-        if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
-            errors.push(FieldError::new("name", "must be 1 to 200 characters without control characters"));
-        }
-        let instant = |field: &str, value: &str, errors: &mut Vec<FieldError>| {
-            value.parse::<jiff::Timestamp>().map_err(|_| {
-                errors.push(FieldError::new(
-                    field,
-                    format!(
-                        "\"{}\" is not an RFC 3339 instant with an offset",
-                        value.chars().take(60).collect::<String>()
-                    ),
-                ))
-            })
-        };
-        let starts_at = instant("starts_at", &self.starts_at, &mut errors);
-        let ends_at = instant("ends_at", &self.ends_at, &mut errors);
-        if let (Ok(start), Ok(end)) = (starts_at, ends_at) {
-            if end <= start {
-                errors.push(FieldError::new("ends_at", "must be after starts_at"));
-            } else if end <= now {
-                errors.push(FieldError::new("ends_at", "is in the past"));
-            }
-        }
+        let name = super::input::text("name", &self.name, 200, false, &mut errors);
+        let window = super::input::window(&self.starts_at, &self.ends_at, now, None, &mut errors);
         if self.prizes.is_empty() || self.prizes.len() > MAX_PRIZES {
             errors.push(FieldError::new("prizes", format!("must hold 1 to {MAX_PRIZES} prizes")));
         }
@@ -171,8 +149,8 @@ impl LotteryInput {
         if rules.chars().count() > 10_000 {
             errors.push(FieldError::new("rules", "is longer than 10,000 characters"));
         }
-        match (errors.is_empty(), starts_at, ends_at) {
-            (true, Ok(starts_at), Ok(ends_at)) => Ok(StoredLottery {
+        match (errors.is_empty(), window) {
+            (true, Some((starts_at, ends_at))) => Ok(StoredLottery {
                 id: 0,
                 name,
                 starts_at,

@@ -17,6 +17,7 @@ pub(crate) mod gate;
 pub mod group_buy;
 pub mod group_buy_store;
 pub mod group_buys;
+mod input;
 pub mod limits;
 pub mod lotteries;
 pub mod lottery;

@@ -27,6 +27,7 @@ impl PersonalData for Campaigns {
             "checkin_players",
             "checkin_days",
             "checkin_milestones",
+            "group_buy_groups",
             "group_buy_members",
             "group_buy_players",
             "quiz_attempts",

@@ -3,6 +3,7 @@
 //! then the earlier), a prize for a passing score given on the spot and prizes for the top ranks
 //! given once the quiz closes. This module holds the quiz's definition, its checks and the scoring.
 
+use super::input;
 use crate::FieldError;
 use crate::error::DomainError;
 use serde::{Deserialize, Serialize};
@@ -134,15 +135,6 @@ impl StoredQuiz {
     }
 }
 
-fn instant(field: &str, value: &str, errors: &mut Vec<FieldError>) -> Option<jiff::Timestamp> {
-    let parsed = value.parse::<jiff::Timestamp>().ok();
-    if parsed.is_none() {
-        let shown: String = value.chars().take(60).collect();
-        errors.push(FieldError::new(field, format!("\"{shown}\" is not an RFC 3339 instant with an offset")));
-    }
-    parsed
-}
-
 fn check_reward(at: &str, reward: &Reward, errors: &mut Vec<FieldError>) {
     if reward.coupon_template.is_none() && reward.lottery.is_none() {
         errors.push(FieldError::new(at, "gives nothing: name a coupon_template or a lottery"));
@@ -155,43 +147,24 @@ fn check_reward(at: &str, reward: &Reward, errors: &mut Vec<FieldError>) {
     }
 }
 
-fn text_ok(text: &str, max: usize) -> bool {
-    let text = text.trim();
-    !text.is_empty() && text.chars().count() <= max && !text.chars().any(|c| c.is_control() && c != '\n')
-}
-
 impl QuizInput {
     /// Checks every field; returns the quiz to store. Which coupon templates and lotteries exist is
     /// the service's check.
     pub fn into_quiz(self, now: jiff::Timestamp) -> Result<StoredQuiz, DomainError> {
         let mut errors = Vec::new();
-        if !text_ok(&self.name, 200) {
-            errors.push(FieldError::new("name", "must be 1 to 200 characters without control characters"));
-        }
-        let starts_at = instant("starts_at", &self.starts_at, &mut errors);
-        let ends_at = instant("ends_at", &self.ends_at, &mut errors);
-        if let (Some(start), Some(end)) = (starts_at, ends_at) {
-            if end <= start {
-                errors.push(FieldError::new("ends_at", "must be after starts_at"));
-            } else if end <= now {
-                errors.push(FieldError::new("ends_at", "is in the past"));
-            }
-        }
+        let name = input::text("name", &self.name, 200, false, &mut errors);
+        let window = input::window(&self.starts_at, &self.ends_at, now, None, &mut errors);
         if self.questions.is_empty() || self.questions.len() > MAX_QUESTIONS {
             errors.push(FieldError::new("questions", format!("must hold 1 to {MAX_QUESTIONS} questions")));
         }
         for (i, q) in self.questions.iter().enumerate() {
-            if !text_ok(&q.text, 1_000) {
-                errors.push(FieldError::new(format!("questions[{i}].text"), "must be 1 to 1000 characters"));
-            }
+            input::text(&format!("questions[{i}].text"), &q.text, 1_000, true, &mut errors);
             if !(2..=MAX_OPTIONS).contains(&q.options.len()) {
                 errors
                     .push(FieldError::new(format!("questions[{i}].options"), format!("must hold 2 to {MAX_OPTIONS}")));
             }
             for (j, option) in q.options.iter().enumerate() {
-                if !text_ok(option, 200) {
-                    errors.push(FieldError::new(format!("questions[{i}].options[{j}]"), "must be 1 to 200 characters"));
-                }
+                input::text(&format!("questions[{i}].options[{j}]"), option, 200, false, &mut errors);
             }
             if q.answer >= q.options.len() {
                 errors.push(FieldError::new(format!("questions[{i}].answer"), "is not one of the options"));
@@ -208,7 +181,8 @@ impl QuizInput {
         if !(1..=MAX_ATTEMPTS).contains(&attempts) {
             errors.push(FieldError::new("attempts", format!("must be 1 to {MAX_ATTEMPTS}")));
         }
-        let max: i64 = self.questions.iter().map(|q| q.points).sum();
+        // Summed without overflow whatever the points are (each is checked above).
+        let max: i64 = self.questions.iter().map(|q| q.points.clamp(0, 100)).sum();
         if self.pass_score.is_some_and(|s| s < 1 || s > max) {
             errors.push(FieldError::new("pass_score", format!("must be 1 to the quiz's {max} points")));
         }
@@ -232,12 +206,12 @@ impl QuizInput {
             last = prize.up_to_rank;
             check_reward(&format!("top_prizes[{i}].reward"), &prize.reward, &mut errors);
         }
-        let (Some(starts_at), Some(ends_at), true) = (starts_at, ends_at, errors.is_empty()) else {
+        let (Some((starts_at, ends_at)), true) = (window, errors.is_empty()) else {
             return Err(DomainError::Invalid(errors));
         };
         Ok(StoredQuiz {
             id: 0,
-            name: self.name.trim().to_string(),
+            name,
             starts_at,
             ends_at,
             questions: self.questions,

@@ -112,7 +112,8 @@ pub trait QuizStore: Send + Sync {
         customer: CustomerId,
     ) -> Result<Vec<StoredAttempt>, StoreError>;
 
-    /// Records an attempt's answers and score once, if submitted by its deadline.
+    /// Records an attempt's answers and score once, submitted `at`, if its deadline is not before
+    /// `due` (`at` less the grace the network is given).
     async fn submit_attempt(
         &self,
         ws: WorkspaceId,
@@ -120,6 +121,7 @@ pub trait QuizStore: Send + Sync {
         answers: &str,
         score: i64,
         at: jiff::Timestamp,
+        due: jiff::Timestamp,
     ) -> Result<Submitted, StoreError>;
 
     /// The best attempt of each customer, best first (score, then the quicker, then the earlier),
@@ -129,10 +131,12 @@ pub trait QuizStore: Send + Sync {
     /// A quiz's counts (`pass_score`: what passes, if anything).
     async fn quiz_counts(&self, ws: WorkspaceId, quiz: i64, pass_score: Option<i64>) -> Result<QuizCounts, StoreError>;
 
-    /// Quizzes (of any workspace) closed by `now` whose top prizes were not given yet.
-    async fn quizzes_to_award(
+    /// Claims up to `limit` quizzes (of any workspace) closed by `now` whose top prizes were not
+    /// given yet and that no other process holds, for this process until `until`.
+    async fn claim_quizzes_to_award(
         &self,
         now: jiff::Timestamp,
+        until: jiff::Timestamp,
         limit: usize,
     ) -> Result<Vec<(WorkspaceId, StoredQuiz)>, StoreError>;
 

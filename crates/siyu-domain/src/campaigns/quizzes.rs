@@ -6,7 +6,7 @@
 use super::Campaigns;
 use super::quiz::{QuizInput, Reward, StoredQuiz, TopPrize};
 use super::quiz_store::{Started, StoredAttempt, Submitted};
-use super::rewards::Given;
+use super::rewards::{Given, Named};
 use super::service::CustomerPass;
 use crate::access::{Permission, Principal};
 use crate::error::{CampaignError, DomainError, DomainResult};
@@ -29,6 +29,8 @@ const SHOWN: usize = 20;
 const GRACE_SECONDS: i64 = 5;
 /// Quizzes whose prizes are given per round of upkeep at most.
 const AWARD_BATCH: usize = 20;
+/// How long a process holds a quiz whose prizes it gives (another takes it over after).
+const AWARD_LEASE: jiff::SignedDuration = jiff::SignedDuration::from_secs(300);
 
 /// A quiz as operators see it, with its counts and leaderboard.
 #[derive(Clone, Debug, Serialize, ToSchema)]
@@ -179,29 +181,16 @@ impl Campaigns {
         principal.require(Permission::CampaignsManage)?;
         let ws = principal.workspace_id();
         let mut q = input.into_quiz(self.access.now())?;
-        let mut rewards: Vec<(String, &Reward)> = Vec::new();
-        if let Some(reward) = &q.pass_reward {
-            rewards.push(("pass_reward".into(), reward));
+        let mut named = Vec::new();
+        if let Some(r) = &q.pass_reward {
+            named.push(Named { at: "pass_reward".into(), coupon_template: r.coupon_template, lottery: r.lottery });
         }
         for (i, prize) in q.top_prizes.iter().enumerate() {
-            rewards.push((format!("top_prizes[{i}].reward"), &prize.reward));
+            let r = &prize.reward;
+            let at = format!("top_prizes[{i}].reward");
+            named.push(Named { at, coupon_template: r.coupon_template, lottery: r.lottery });
         }
-        let mut errors = Vec::new();
-        for (at, reward) in rewards {
-            if let Some(template) = reward.coupon_template
-                && !self.has_coupon_template(ws, template).await?
-            {
-                errors.push(crate::FieldError::new(
-                    format!("{at}.coupon_template"),
-                    format!("there is no coupon template {template}"),
-                ));
-            }
-            if let Some(lottery) = reward.lottery
-                && !self.has_lottery(ws, lottery).await?
-            {
-                errors.push(crate::FieldError::new(format!("{at}.lottery"), format!("there is no lottery {lottery}")));
-            }
-        }
+        let errors = self.missing_rewards(ws, &named).await?;
         if !errors.is_empty() {
             return Err(DomainError::Invalid(errors));
         }
@@ -318,7 +307,9 @@ impl Campaigns {
             if now >= q.ends_at {
                 return Err(CampaignError::Ended(q.ends_at).into());
             }
-            let deadline = now.checked_add(jiff::SignedDuration::from_secs(q.time_limit_seconds)).unwrap_or(now);
+            // No answer is taken after the close: the leaderboard the prizes follow is final then.
+            let limit = jiff::SignedDuration::from_secs(q.time_limit_seconds);
+            let deadline = now.checked_add(limit).unwrap_or(now).min(q.ends_at);
             let attempt = match self.quizzes.start_attempt(ws, id, pass.customer(), q.attempts, now, deadline).await? {
                 Started::Attempt(attempt) => attempt,
                 Started::NoAttemptsLeft => return Err(CampaignError::NoAttemptsLeft(q.attempts).into()),
@@ -384,8 +375,8 @@ impl Campaigns {
             let now = self.access.now();
             let score = q.score(&input.answers);
             let answers = serde_json::to_string(&input.answers).unwrap_or_default();
-            let late = now.checked_sub(jiff::SignedDuration::from_secs(GRACE_SECONDS)).unwrap_or(now);
-            let scored = match self.quizzes.submit_attempt(ws, attempt, &answers, score, late).await? {
+            let due = now.checked_sub(jiff::SignedDuration::from_secs(GRACE_SECONDS)).unwrap_or(now);
+            let scored = match self.quizzes.submit_attempt(ws, attempt, &answers, score, now, due).await? {
                 Submitted::Scored(scored) => scored,
                 Submitted::Already => return Err(CampaignError::AlreadySubmitted.into()),
                 Submitted::Expired(at) => return Err(CampaignError::AttemptExpired(at).into()),
@@ -395,7 +386,15 @@ impl Campaigns {
             let reward = match (&q.pass_reward, passed) {
                 (Some(r), true) => {
                     let key = format!("quiz:{}:{}:pass", q.id, customer.0);
-                    Some(self.give_reward(ws, customer, r.coupon_template, r.lottery, r.chances, &key).await?)
+                    // The score is recorded: a failure after it is logged, not answered as one the
+                    // customer would retry into `already-submitted`.
+                    match self.give_reward(ws, customer, r.coupon_template, r.lottery, r.chances, &key).await {
+                        Ok(given) => Some(given),
+                        Err(error) => {
+                            tracing::warn!(quiz = q.id, attempt, %error, "a passing score's reward was not given");
+                            None
+                        }
+                    }
                 }
                 _ => None,
             };
@@ -403,20 +402,23 @@ impl Campaigns {
                 "quiz_id": q.id, "attempt_id": attempt, "score": score, "max_score": q.max_score(), "passed": passed,
                 "duration_ms": now.duration_since(found.started_at).as_millis().max(0) as i64,
             });
-            self.events
-                .append_and_index(ws, &[NewEvent::recorded(customer, QUIZ_SUBMITTED, properties.to_string(), now)])
-                .await?;
+            let event = NewEvent::recorded(customer, QUIZ_SUBMITTED, properties.to_string(), now);
+            if let Err(error) = self.events.append_and_index(ws, &[event]).await {
+                tracing::warn!(quiz = q.id, attempt, %error, "a scored attempt's event was not logged");
+            }
             Ok(ResultView { score, max_score: q.max_score(), passed, reward })
         }
         .await;
         self.count_refusal(ws, ACTIVITY, q.id, result)
     }
 
-    /// Gives the top ranks' prizes of every quiz that closed (each prize once per customer, by its
-    /// key, so a round cut short gives nothing twice when run again); returns the quizzes done.
+    /// Gives the top ranks' prizes of every quiz that closed: a process claims a quiz for a while
+    /// (nodes do not award one side by side), and each rank's prize is given once by its key (a
+    /// round cut short gives nothing twice when run again); returns the quizzes done.
     pub async fn award_quiz_prizes(&self) -> DomainResult<usize> {
         let now = self.access.now();
-        let due = self.quizzes.quizzes_to_award(now, AWARD_BATCH).await?;
+        let until = now.checked_add(AWARD_LEASE).unwrap_or(now);
+        let due = self.quizzes.claim_quizzes_to_award(now, until, AWARD_BATCH).await?;
         for (ws, q) in &due {
             let last = q.top_prizes.last().map_or(0, |p| p.up_to_rank);
             let leaders = self.quizzes.leaderboard(*ws, q.id, usize::try_from(last).unwrap_or(0)).await?;
@@ -425,7 +427,7 @@ impl Campaigns {
                 let rank = i as i64 + 1;
                 let Some(prize) = q.prize_of(rank) else { break };
                 let customer = CustomerId(leader.customer_id);
-                let key = format!("quiz:{}:{}:rank", q.id, customer.0);
+                let key = format!("quiz:{}:rank:{rank}", q.id);
                 let given =
                     self.give_reward(*ws, customer, prize.coupon_template, prize.lottery, prize.chances, &key).await?;
                 let properties = serde_json::json!({

@@ -3,6 +3,7 @@
 //! race between nodes gives nothing twice.
 
 use super::Campaigns;
+use crate::FieldError;
 use crate::error::DomainResult;
 use serde::Serialize;
 use siyu_core::{CustomerId, WorkspaceId};
@@ -19,7 +20,40 @@ pub struct Given {
     pub chances: Option<i64>,
 }
 
+/// A reward an activity names, at its path in the input (`milestones[0]`, `pass_reward`).
+pub(crate) struct Named {
+    /// The path.
+    pub at: String,
+    /// The coupon template it gives one coupon of.
+    pub coupon_template: Option<i64>,
+    /// The lottery it gives draws in.
+    pub lottery: Option<i64>,
+}
+
 impl Campaigns {
+    /// The rewards' coupon templates and lotteries the workspace does not have, each named at its
+    /// path (`milestones[0].coupon_template`).
+    pub(crate) async fn missing_rewards(&self, ws: WorkspaceId, named: &[Named]) -> DomainResult<Vec<FieldError>> {
+        let mut errors = Vec::new();
+        for reward in named {
+            if let Some(template) = reward.coupon_template
+                && !self.has_coupon_template(ws, template).await?
+            {
+                errors.push(FieldError::new(
+                    format!("{}.coupon_template", reward.at),
+                    format!("there is no coupon template {template}"),
+                ));
+            }
+            if let Some(lottery) = reward.lottery
+                && !self.has_lottery(ws, lottery).await?
+            {
+                errors
+                    .push(FieldError::new(format!("{}.lottery", reward.at), format!("there is no lottery {lottery}")));
+            }
+        }
+        Ok(errors)
+    }
+
     /// Gives a reward once for `key`: one coupon of `coupon_template` (a coupon refused — stock
     /// gone, template expired — is logged and not given) and `chances` draws in `lottery`.
     pub(crate) async fn give_reward(

@@ -14,6 +14,7 @@ CREATE TABLE quizzes (
     pass_reward TEXT,
     top_prizes TEXT NOT NULL,
     awarded_at BIGINT,
+    award_lease_until BIGINT,
     created_at BIGINT NOT NULL
 );
 CREATE INDEX quizzes_workspace ON quizzes(workspace_id, id);

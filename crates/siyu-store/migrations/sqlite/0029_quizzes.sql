@@ -14,6 +14,7 @@ CREATE TABLE quizzes (
     pass_reward TEXT,
     top_prizes TEXT NOT NULL,
     awarded_at INTEGER,
+    award_lease_until INTEGER,
     created_at INTEGER NOT NULL
 );
 CREATE INDEX quizzes_workspace ON quizzes(workspace_id, id);

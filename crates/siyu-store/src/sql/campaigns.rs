@@ -88,6 +88,20 @@ impl SqlStore {
             .await
             .map_err(db_err)
     }
+
+    /// The rows of `select` (a `SELECT … FROM table` without its condition) of workspace `ws`,
+    /// newest first.
+    async fn rows_newest_first(
+        &self,
+        select: String,
+        ws: WorkspaceId,
+    ) -> Result<Vec<<Db as sqlx::Database>::Row>, StoreError> {
+        sqlx::query(sqlx::AssertSqlSafe(format!("{select} WHERE workspace_id = $1 ORDER BY id DESC")))
+            .bind(ws.0)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)
+    }
 }
 
 /// Gives back the units that `orders` (reserved ones being released or erased) held: the sale's
@@ -158,13 +172,7 @@ impl CampaignStore for SqlStore {
     }
 
     async fn flash_sales(&self, ws: WorkspaceId) -> Result<Vec<StoredFlashSale>, StoreError> {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {SALE_COLUMNS} FROM flash_sales WHERE workspace_id = $1 ORDER BY id DESC"
-        )))
-        .bind(ws.0)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db_err)?;
+        let rows = self.rows_newest_first(format!("SELECT {SALE_COLUMNS} FROM flash_sales"), ws).await?;
         rows.iter().map(sale_from).collect()
     }
 

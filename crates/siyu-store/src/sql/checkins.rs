@@ -72,13 +72,7 @@ impl CheckinStore for SqlStore {
     }
 
     async fn checkins(&self, ws: WorkspaceId) -> Result<Vec<StoredCheckin>, StoreError> {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {CHECKIN_COLUMNS} FROM checkins WHERE workspace_id = $1 ORDER BY id DESC"
-        )))
-        .bind(ws.0)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db_err)?;
+        let rows = self.rows_newest_first(format!("SELECT {CHECKIN_COLUMNS} FROM checkins"), ws).await?;
         rows.iter().map(checkin_from).collect()
     }
 

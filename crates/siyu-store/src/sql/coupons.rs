@@ -135,13 +135,7 @@ impl CouponStore for SqlStore {
     }
 
     async fn coupon_templates(&self, ws: WorkspaceId) -> Result<Vec<StoredCouponTemplate>, StoreError> {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {TEMPLATE_COLUMNS} FROM coupon_templates WHERE workspace_id = $1 ORDER BY id DESC"
-        )))
-        .bind(ws.0)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db_err)?;
+        let rows = self.rows_newest_first(format!("SELECT {TEMPLATE_COLUMNS} FROM coupon_templates"), ws).await?;
         rows.iter().map(template_from).collect()
     }
 

@@ -40,7 +40,8 @@ fn group_from(row: &<Db as sqlx::Database>::Row) -> Result<StoredGroup, StoreErr
     })
 }
 
-/// Takes one of the customer's places in the activity and reserves a unit; the refusal, if any.
+/// Reserves a unit and takes one of the customer's places in the activity; the refusal, if any.
+/// The activity's row before the place's, as upkeep takes them (PostgreSQL: one lock order).
 async fn take_place(
     tx: &mut WriteTx,
     ws: WorkspaceId,
@@ -48,6 +49,18 @@ async fn take_place(
     customer: i64,
     per_customer: i64,
 ) -> Result<Option<Joined>, StoreError> {
+    let reserved = sqlx::query(
+        "UPDATE group_buys SET reserved = reserved + 1 WHERE workspace_id = $1 AND id = $2 \
+         AND (stock IS NULL OR reserved < stock)",
+    )
+    .bind(ws.0)
+    .bind(group_buy)
+    .execute(&mut **tx)
+    .await
+    .map_err(db_err)?;
+    if reserved.rows_affected() == 0 {
+        return Ok(Some(Joined::OutOfStock));
+    }
     let placed = sqlx::query(
         "INSERT INTO group_buy_players (workspace_id, group_buy_id, customer_id, groups) VALUES ($1, $2, $3, 1) \
          ON CONFLICT (group_buy_id, customer_id) DO UPDATE SET groups = group_buy_players.groups + 1 \
@@ -60,19 +73,17 @@ async fn take_place(
     .execute(&mut **tx)
     .await
     .map_err(db_err)?;
-    if placed.rows_affected() == 0 {
-        return Ok(Some(Joined::LimitReached));
+    Ok((placed.rows_affected() == 0).then_some(Joined::LimitReached))
+}
+
+/// Commits when the customer got in; otherwise rolls back at once, so no refusal leaves a row
+/// locked behind it.
+async fn settle(tx: WriteTx, joined: Joined) -> Result<Joined, StoreError> {
+    match joined {
+        Joined::In { .. } => tx.commit().await?,
+        _ => tx.rollback().await?,
     }
-    let reserved = sqlx::query(
-        "UPDATE group_buys SET reserved = reserved + 1 WHERE workspace_id = $1 AND id = $2 \
-         AND (stock IS NULL OR reserved < stock)",
-    )
-    .bind(ws.0)
-    .bind(group_buy)
-    .execute(&mut **tx)
-    .await
-    .map_err(db_err)?;
-    Ok((reserved.rows_affected() == 0).then_some(Joined::OutOfStock))
+    Ok(joined)
 }
 
 async fn insert_member(
@@ -140,13 +151,7 @@ impl GroupBuyStore for SqlStore {
     }
 
     async fn group_buys(&self, ws: WorkspaceId) -> Result<Vec<StoredGroupBuy>, StoreError> {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {GROUP_BUY_COLUMNS} FROM group_buys WHERE workspace_id = $1 ORDER BY id DESC"
-        )))
-        .bind(ws.0)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db_err)?;
+        let rows = self.rows_newest_first(format!("SELECT {GROUP_BUY_COLUMNS} FROM group_buys"), ws).await?;
         rows.iter().map(group_buy_from).collect()
     }
 
@@ -158,9 +163,9 @@ impl GroupBuyStore for SqlStore {
         at: jiff::Timestamp,
     ) -> Result<Joined, StoreError> {
         let mut tx = self.begin_write().await?;
-        let Some(live) = resolve_in(&mut tx, ws, customer).await? else { return Ok(Joined::Gone) };
+        let Some(live) = resolve_in(&mut tx, ws, customer).await? else { return settle(tx, Joined::Gone).await };
         if let Some(refused) = take_place(&mut tx, ws, g.id, live.0, g.per_customer).await? {
-            return Ok(refused);
+            return settle(tx, refused).await;
         }
         let expires_at = at.checked_add(jiff::SignedDuration::from_mins(g.time_limit_minutes)).unwrap_or(at);
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -178,8 +183,7 @@ impl GroupBuyStore for SqlStore {
         .map_err(db_err)?;
         let group = group_from(&row)?;
         insert_member(&mut tx, ws, &group, live.0, at).await?;
-        tx.commit().await?;
-        Ok(Joined::In { group, completed: None, customer: live })
+        settle(tx, Joined::In { group, completed: None, customer: live }).await
     }
 
     async fn join_group(
@@ -190,7 +194,7 @@ impl GroupBuyStore for SqlStore {
         at: jiff::Timestamp,
     ) -> Result<Joined, StoreError> {
         let mut tx = self.begin_write().await?;
-        let Some(live) = resolve_in(&mut tx, ws, customer).await? else { return Ok(Joined::Gone) };
+        let Some(live) = resolve_in(&mut tx, ws, customer).await? else { return settle(tx, Joined::Gone).await };
         // The group's row first (PostgreSQL): joins of one group take turns, and upkeep failing it
         // waits for them or they for it.
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -201,13 +205,16 @@ impl GroupBuyStore for SqlStore {
         .fetch_optional(&mut *tx)
         .await
         .map_err(db_err)?;
-        let Some(found) = row.as_ref().map(group_from).transpose()? else { return Ok(Joined::Gone) };
-        match found.status {
-            GroupStatus::Failed => return Ok(Joined::Expired(found.expires_at)),
-            GroupStatus::Complete => return Ok(Joined::Full),
-            GroupStatus::Open if found.expires_at <= at => return Ok(Joined::Expired(found.expires_at)),
-            GroupStatus::Open if found.members >= found.size => return Ok(Joined::Full),
-            GroupStatus::Open => {}
+        let Some(found) = row.as_ref().map(group_from).transpose()? else { return settle(tx, Joined::Gone).await };
+        let refused = match found.status {
+            GroupStatus::Failed => Some(Joined::Expired(found.expires_at)),
+            GroupStatus::Complete => Some(Joined::Full),
+            GroupStatus::Open if found.expires_at <= at => Some(Joined::Expired(found.expires_at)),
+            GroupStatus::Open if found.members >= found.size => Some(Joined::Full),
+            GroupStatus::Open => None,
+        };
+        if let Some(refused) = refused {
+            return settle(tx, refused).await;
         }
         let member: Option<i64> =
             sqlx::query_scalar("SELECT customer_id FROM group_buy_members WHERE group_id = $1 AND customer_id = $2")
@@ -217,7 +224,7 @@ impl GroupBuyStore for SqlStore {
                 .await
                 .map_err(db_err)?;
         if member.is_some() {
-            return Ok(Joined::Already);
+            return settle(tx, Joined::Already).await;
         }
         let per_customer: i64 = sqlx::query_scalar("SELECT per_customer FROM group_buys WHERE id = $1")
             .bind(found.group_buy_id)
@@ -225,7 +232,7 @@ impl GroupBuyStore for SqlStore {
             .await
             .map_err(db_err)?;
         if let Some(refused) = take_place(&mut tx, ws, found.group_buy_id, live.0, per_customer).await? {
-            return Ok(refused);
+            return settle(tx, refused).await;
         }
         insert_member(&mut tx, ws, &found, live.0, at).await?;
         let members = found.members + 1;
@@ -249,9 +256,9 @@ impl GroupBuyStore for SqlStore {
         } else {
             None
         };
-        tx.commit().await?;
         let settled_at = complete.then_some(at);
-        Ok(Joined::In { group: StoredGroup { members, status, settled_at, ..found }, completed, customer: live })
+        let group = StoredGroup { members, status, settled_at, ..found };
+        settle(tx, Joined::In { group, completed, customer: live }).await
     }
 
     async fn group(&self, ws: WorkspaceId, id: i64) -> Result<Option<StoredGroup>, StoreError> {
@@ -291,10 +298,14 @@ impl GroupBuyStore for SqlStore {
         .fetch_all(&mut *tx)
         .await
         .map_err(db_err)?;
-        let mut failed = Vec::with_capacity(rows.len());
+        let mut groups = Vec::with_capacity(rows.len());
         for row in &rows {
-            let ws = WorkspaceId(get(row, "workspace_id")?);
-            let group = group_from(row)?;
+            groups.push((WorkspaceId(get(row, "workspace_id")?), group_from(row)?));
+        }
+        // Activities in one order (PostgreSQL): two nodes' batches never wait on each other's.
+        groups.sort_by_key(|(_, g)| (g.group_buy_id, g.id));
+        let mut failed = Vec::with_capacity(groups.len());
+        for (ws, group) in groups {
             let members = members_in(&mut tx, group.id).await?;
             let released = i64::try_from(members.len()).unwrap_or(i64::MAX);
             sqlx::query("UPDATE group_buy_members SET status = 'released' WHERE group_id = $1")
@@ -391,22 +402,23 @@ impl GroupBuyStore for SqlStore {
                 query
             };
             // Out of open groups first: their places and units given back.
+            // Groups before activities, as a join takes them (PostgreSQL: one lock order).
             let mut steps = vec![
+                list(
+                    "UPDATE group_buy_groups SET members = members - (SELECT COUNT(*) FROM group_buy_members m \
+                     WHERE m.group_id = group_buy_groups.id AND m.customer_id IN (",
+                ),
                 list(
                     "UPDATE group_buys SET reserved = reserved - (SELECT COUNT(*) FROM group_buy_members m \
                      JOIN group_buy_groups g ON g.id = m.group_id WHERE g.status = 'open' \
                      AND m.group_buy_id = group_buys.id AND m.customer_id IN (",
                 ),
-                list(
-                    "UPDATE group_buy_groups SET members = members - (SELECT COUNT(*) FROM group_buy_members m \
-                     WHERE m.group_id = group_buy_groups.id AND m.customer_id IN (",
-                ),
                 list("UPDATE group_buy_groups SET leader_id = 0 WHERE leader_id IN ("),
                 list("DELETE FROM group_buy_members WHERE customer_id IN ("),
                 list("DELETE FROM group_buy_players WHERE customer_id IN ("),
             ];
-            steps[0].push(")) WHERE workspace_id = ").push_bind(ws.0);
-            steps[1].push(")) WHERE status = 'open' AND workspace_id = ").push_bind(ws.0);
+            steps[0].push(")) WHERE status = 'open' AND workspace_id = ").push_bind(ws.0);
+            steps[1].push(")) WHERE workspace_id = ").push_bind(ws.0);
             for step in steps.iter_mut().skip(2) {
                 step.push(") AND workspace_id = ").push_bind(ws.0);
             }

@@ -186,13 +186,7 @@ impl LotteryStore for SqlStore {
     }
 
     async fn lotteries(&self, ws: WorkspaceId) -> Result<Vec<StoredLottery>, StoreError> {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {LOTTERY_COLUMNS} FROM lotteries WHERE workspace_id = $1 ORDER BY id DESC"
-        )))
-        .bind(ws.0)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db_err)?;
+        let rows = self.rows_newest_first(format!("SELECT {LOTTERY_COLUMNS} FROM lotteries"), ws).await?;
         rows.iter().map(lottery_from).collect()
     }
 

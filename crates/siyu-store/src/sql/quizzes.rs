@@ -75,13 +75,7 @@ impl QuizStore for SqlStore {
     }
 
     async fn quizzes(&self, ws: WorkspaceId) -> Result<Vec<StoredQuiz>, StoreError> {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {QUIZ_COLUMNS} FROM quizzes WHERE workspace_id = $1 ORDER BY id DESC"
-        )))
-        .bind(ws.0)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db_err)?;
+        let rows = self.rows_newest_first(format!("SELECT {QUIZ_COLUMNS} FROM quizzes"), ws).await?;
         rows.iter().map(quiz_from).collect()
     }
 
@@ -168,11 +162,12 @@ impl QuizStore for SqlStore {
         answers: &str,
         score: i64,
         at: jiff::Timestamp,
+        due: jiff::Timestamp,
     ) -> Result<Submitted, StoreError> {
         let mut tx = self.begin_write().await?;
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "UPDATE quiz_attempts SET submitted_at = $3, score = $4, answers = $5, duration_ms = $3 - started_at \
-             WHERE workspace_id = $1 AND id = $2 AND submitted_at IS NULL AND deadline >= $3 \
+             WHERE workspace_id = $1 AND id = $2 AND submitted_at IS NULL AND deadline >= $6 \
              RETURNING {ATTEMPT_COLUMNS}"
         )))
         .bind(ws.0)
@@ -180,6 +175,7 @@ impl QuizStore for SqlStore {
         .bind(millis(at))
         .bind(score)
         .bind(answers)
+        .bind(millis(due))
         .fetch_optional(&mut *tx)
         .await
         .map_err(db_err)?;
@@ -252,21 +248,36 @@ impl QuizStore for SqlStore {
         Ok(QuizCounts { participants, attempts, submitted, passed, average_score: average.unwrap_or(0.0) })
     }
 
-    async fn quizzes_to_award(
+    async fn claim_quizzes_to_award(
         &self,
         now: jiff::Timestamp,
+        until: jiff::Timestamp,
         limit: usize,
     ) -> Result<Vec<(WorkspaceId, StoredQuiz)>, StoreError> {
+        let mut tx = self.begin_write().await?;
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT workspace_id, {QUIZ_COLUMNS} FROM quizzes WHERE awarded_at IS NULL AND ends_at <= $1 \
-             ORDER BY ends_at LIMIT $2"
+             AND (award_lease_until IS NULL OR award_lease_until <= $1) ORDER BY ends_at LIMIT $2{SKIP_LOCKED}"
         )))
         .bind(millis(now))
         .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *tx)
         .await
         .map_err(db_err)?;
-        rows.iter().map(|row| Ok((WorkspaceId(get(row, "workspace_id")?), quiz_from(row)?))).collect()
+        let claimed: Vec<(WorkspaceId, StoredQuiz)> = rows
+            .iter()
+            .map(|row| Ok((WorkspaceId(get(row, "workspace_id")?), quiz_from(row)?)))
+            .collect::<Result<_, StoreError>>()?;
+        for (_, quiz) in &claimed {
+            sqlx::query("UPDATE quizzes SET award_lease_until = $2 WHERE id = $1")
+                .bind(quiz.id)
+                .bind(millis(until))
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        }
+        tx.commit().await?;
+        Ok(claimed)
     }
 
     async fn mark_awarded(&self, ws: WorkspaceId, quiz: i64, at: jiff::Timestamp) -> Result<(), StoreError> {

@@ -24,6 +24,13 @@ impl WriteTx {
         index_committed(index);
         Ok(())
     }
+
+    /// Rolls back now (dropping a transaction rolls back too, but later: its row locks would
+    /// outlive the answer).
+    async fn rollback(self) -> Result<(), StoreError> {
+        let WriteTx { tx, .. } = self;
+        tx.rollback().await.map_err(db_err)
+    }
 }
 
 impl std::ops::Deref for WriteTx {

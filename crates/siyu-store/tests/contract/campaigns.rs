@@ -3,11 +3,11 @@
 //! unpaid orders released on time and paid ones kept; each refusal its own error, counted; a
 //! customer's orders exported and erased.
 
-use crate::{Fixture, contract};
+use crate::{Fixture, contract, pass, refusal};
 use siyu_core::{Clock, CustomerId, ManualClock};
 use siyu_domain::access::Principal;
 use siyu_domain::campaigns::store::OrderStatus;
-use siyu_domain::campaigns::{CampaignError, CustomerPass, FlashSaleInput, TokenInput};
+use siyu_domain::campaigns::{CampaignError, FlashSaleInput, TokenInput};
 use siyu_domain::segments::SegmentInput;
 use siyu_domain::{DomainError, Services};
 use std::collections::HashSet;
@@ -37,18 +37,6 @@ fn sale(stock: i64, per_customer: i64, now: jiff::Timestamp) -> FlashSaleInput {
 async fn customers(s: &Services, owner: &Principal, prefix: &str, n: usize) -> Vec<CustomerId> {
     let ids: Vec<String> = (0..n).map(|i| format!("{prefix}-{i}")).collect();
     s.events.customers_for_user_ids(owner, &ids).await.unwrap()
-}
-
-async fn pass(s: &Services, owner: &Principal, customer: CustomerId) -> CustomerPass {
-    let token = s.campaigns.customer_token(owner, customer, &TokenInput::default()).await.unwrap();
-    s.campaigns.authenticate(Some(&token.token), None).await.unwrap()
-}
-
-fn refusal(result: Result<impl std::fmt::Debug, DomainError>) -> CampaignError {
-    match result {
-        Err(DomainError::Campaigns(error)) => error,
-        other => panic!("expected a campaign refusal, got {other:?}"),
-    }
 }
 
 async fn a_flash_sale_sells_its_stock_once_to_distinct_customers_under_concurrency(f: Fixture) {

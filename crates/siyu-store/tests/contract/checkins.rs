@@ -3,28 +3,15 @@
 //! its reach and only as many as allowed; a milestone's reward is given once; refusals are named
 //! and counted; the days are exported and erased with the customer.
 
-use crate::{Fixture, contract};
-use siyu_core::{CustomerId, ManualClock};
-use siyu_domain::access::Principal;
+use crate::{Fixture, contract, pass, refusal};
+use siyu_core::ManualClock;
+use siyu_domain::DomainError;
+use siyu_domain::campaigns::CampaignError;
 use siyu_domain::campaigns::checkin::CheckinInput;
 use siyu_domain::campaigns::checkins::MakeupInput;
-use siyu_domain::campaigns::{CampaignError, CustomerPass, TokenInput};
-use siyu_domain::{DomainError, Services};
 use std::sync::Arc;
 
 contract!(a_day_is_checked_in_once_and_a_streak_gives_each_milestone_once);
-
-async fn pass(s: &Services, owner: &Principal, customer: CustomerId) -> CustomerPass {
-    let token = s.campaigns.customer_token(owner, customer, &TokenInput::default()).await.unwrap();
-    s.campaigns.authenticate(Some(&token.token), None).await.unwrap()
-}
-
-fn refusal<T: std::fmt::Debug>(result: Result<T, DomainError>) -> CampaignError {
-    match result {
-        Err(DomainError::Campaigns(error)) => error,
-        other => panic!("expected a campaign refusal, got {other:?}"),
-    }
-}
 
 fn days(n: i64) -> jiff::SignedDuration {
     jiff::SignedDuration::from_hours(24 * n)

@@ -3,11 +3,11 @@
 //! never twice; refunds give the coupon back; expiry and reminders on time; bulk issues to a
 //! segment in batches, held to the stock and without erased customers; every refusal counted.
 
-use crate::{Fixture, contract};
+use crate::{Fixture, contract, pass, refusal};
 use siyu_core::{CustomerId, ManualClock};
 use siyu_domain::access::Principal;
 use siyu_domain::campaigns::coupon_store::CouponStatus;
-use siyu_domain::campaigns::{CampaignError, CustomerPass, RedeemInput, TemplateInput, TokenInput};
+use siyu_domain::campaigns::{CampaignError, RedeemInput, TemplateInput};
 use siyu_domain::segments::SegmentInput;
 use siyu_domain::{DomainError, Services};
 use std::sync::Arc;
@@ -24,20 +24,8 @@ async fn customers(s: &Services, owner: &Principal, prefix: &str, n: usize) -> V
     s.events.customers_for_user_ids(owner, &ids).await.unwrap()
 }
 
-async fn pass(s: &Services, owner: &Principal, customer: CustomerId) -> CustomerPass {
-    let token = s.campaigns.customer_token(owner, customer, &TokenInput::default()).await.unwrap();
-    s.campaigns.authenticate(Some(&token.token), None).await.unwrap()
-}
-
 fn template(json: serde_json::Value) -> TemplateInput {
     serde_json::from_value(json).unwrap()
-}
-
-fn refusal<T: std::fmt::Debug>(result: Result<T, DomainError>) -> CampaignError {
-    match result {
-        Err(DomainError::Campaigns(error)) => error,
-        other => panic!("expected a campaign refusal, got {other:?}"),
-    }
 }
 
 fn redeem(code: &str, order: &str, amount_fen: i64) -> RedeemInput {

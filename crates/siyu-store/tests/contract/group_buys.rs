@@ -4,27 +4,13 @@
 //! fails, its reservations and places given back and its members told; the stock holds; an erased
 //! member leaves an open group.
 
-use crate::{Fixture, contract};
-use siyu_core::{CustomerId, ManualClock};
-use siyu_domain::access::Principal;
+use crate::{Fixture, contract, pass, refusal};
+use siyu_core::ManualClock;
+use siyu_domain::campaigns::CampaignError;
 use siyu_domain::campaigns::group_buy::{GroupBuyInput, GroupStatus};
-use siyu_domain::campaigns::{CampaignError, CustomerPass, TokenInput};
-use siyu_domain::{DomainError, Services};
 use std::sync::Arc;
 
 contract!(a_group_completes_with_exactly_its_size_and_one_that_runs_out_fails_and_gives_back);
-
-async fn pass(s: &Services, owner: &Principal, customer: CustomerId) -> CustomerPass {
-    let token = s.campaigns.customer_token(owner, customer, &TokenInput::default()).await.unwrap();
-    s.campaigns.authenticate(Some(&token.token), None).await.unwrap()
-}
-
-fn refusal<T: std::fmt::Debug>(result: Result<T, DomainError>) -> CampaignError {
-    match result {
-        Err(DomainError::Campaigns(error)) => error,
-        other => panic!("expected a campaign refusal, got {other:?}"),
-    }
-}
 
 async fn a_group_completes_with_exactly_its_size_and_one_that_runs_out_fails_and_gives_back(f: Fixture) {
     let owner = f.workspace("brand").await;

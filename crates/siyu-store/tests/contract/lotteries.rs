@@ -2,21 +2,15 @@
 //! its stock nor a customer past a limit; refusals are named and counted; extra chances raise the
 //! total; a prize's coupon is issued; after the close the seed is revealed and every draw verifies.
 
-use crate::{Fixture, contract};
-use siyu_core::{CustomerId, ManualClock};
-use siyu_domain::access::Principal;
+use crate::{Fixture, contract, pass, refusal};
+use siyu_core::ManualClock;
+use siyu_domain::DomainError;
+use siyu_domain::campaigns::CampaignError;
 use siyu_domain::campaigns::lotteries::ChancesInput;
 use siyu_domain::campaigns::lottery::{self, DrawOutcome, LotteryInput};
-use siyu_domain::campaigns::{CampaignError, CustomerPass, TokenInput};
-use siyu_domain::{DomainError, Services};
 use std::sync::Arc;
 
 contract!(draws_never_give_a_prize_past_its_stock_and_every_draw_verifies_after_the_close);
-
-async fn pass(s: &Services, owner: &Principal, customer: CustomerId) -> CustomerPass {
-    let token = s.campaigns.customer_token(owner, customer, &TokenInput::default()).await.unwrap();
-    s.campaigns.authenticate(Some(&token.token), None).await.unwrap()
-}
 
 async fn draws_never_give_a_prize_past_its_stock_and_every_draw_verifies_after_the_close(f: Fixture) {
     let owner = f.workspace("brand").await;
@@ -101,11 +95,4 @@ async fn draws_never_give_a_prize_past_its_stock_and_every_draw_verifies_after_t
     two.campaigns.save_attempt_counts().await.unwrap();
     let refusals = one.stores.coupons.refusals(owner.workspace_id(), "lottery", created.id).await.unwrap();
     assert!(refusals.iter().any(|(r, n)| r == "daily-draw-limit" && *n == 40), "{refusals:?}");
-}
-
-fn refusal<T: std::fmt::Debug>(result: Result<T, DomainError>) -> CampaignError {
-    match result {
-        Err(DomainError::Campaigns(error)) => error,
-        other => panic!("expected a campaign refusal, got {other:?}"),
-    }
 }

@@ -269,3 +269,24 @@ macro_rules! contract {
         }
     };
 }
+
+/// A customer's pass to the customer API, as a token issued by the owner gives it.
+pub async fn pass(
+    s: &siyu_domain::Services,
+    owner: &siyu_domain::access::Principal,
+    customer: siyu_core::CustomerId,
+) -> siyu_domain::campaigns::CustomerPass {
+    let input = siyu_domain::campaigns::TokenInput::default();
+    let token = s.campaigns.customer_token(owner, customer, &input).await.unwrap();
+    s.campaigns.authenticate(Some(&token.token), None).await.unwrap()
+}
+
+/// The campaign refusal a result is (a panic when it is anything else).
+pub fn refusal<T: std::fmt::Debug>(
+    result: Result<T, siyu_domain::DomainError>,
+) -> siyu_domain::campaigns::CampaignError {
+    match result {
+        Err(siyu_domain::DomainError::Campaigns(error)) => error,
+        other => panic!("expected a campaign refusal, got {other:?}"),
+    }
+}

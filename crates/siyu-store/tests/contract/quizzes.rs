@@ -3,28 +3,15 @@
 //! fit are named; a passing score's reward is given once; the leaderboard ranks each customer's
 //! best (the score, then the quicker); the top ranks' prizes are given once after the close.
 
-use crate::{Fixture, contract};
-use siyu_core::{CustomerId, ManualClock};
-use siyu_domain::access::Principal;
+use crate::{Fixture, contract, pass, refusal};
+use siyu_core::ManualClock;
+use siyu_domain::DomainError;
+use siyu_domain::campaigns::CampaignError;
 use siyu_domain::campaigns::quiz::QuizInput;
 use siyu_domain::campaigns::quizzes::AnswersInput;
-use siyu_domain::campaigns::{CampaignError, CustomerPass, TokenInput};
-use siyu_domain::{DomainError, Services};
 use std::sync::Arc;
 
 contract!(attempts_are_held_to_the_limit_and_the_deadline_and_prizes_go_once);
-
-async fn pass(s: &Services, owner: &Principal, customer: CustomerId) -> CustomerPass {
-    let token = s.campaigns.customer_token(owner, customer, &TokenInput::default()).await.unwrap();
-    s.campaigns.authenticate(Some(&token.token), None).await.unwrap()
-}
-
-fn refusal<T: std::fmt::Debug>(result: Result<T, DomainError>) -> CampaignError {
-    match result {
-        Err(DomainError::Campaigns(error)) => error,
-        other => panic!("expected a campaign refusal, got {other:?}"),
-    }
-}
 
 fn answers(a: &[Option<usize>]) -> AnswersInput {
     AnswersInput { answers: a.to_vec() }
