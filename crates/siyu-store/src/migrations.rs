@@ -179,6 +179,12 @@ const VERSIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../migrations/sqlite/0029_quizzes.sql"),
         include_str!("../migrations/postgres/0029_quizzes.sql"),
     ),
+    (
+        30,
+        "campaign grant holders",
+        include_str!("../migrations/sqlite/0030_campaign_grant_holders.sql"),
+        include_str!("../migrations/postgres/0030_campaign_grant_holders.sql"),
+    ),
 ];
 
 /// Which dialect's files to use.

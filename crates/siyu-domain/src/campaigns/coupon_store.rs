@@ -222,7 +222,7 @@ pub trait CouponStore: Send + Sync {
     /// A template's coupons by status.
     async fn coupon_counts(&self, ws: WorkspaceId, template: i64) -> Result<CouponCounts, StoreError>;
 
-    /// Forgets these customers' coupons and claim counts (erasure).
+    /// Forgets these customers' coupons, claim counts and the grants made to them (erasure).
     async fn erase_coupons(&self, ws: WorkspaceId, customers: &[CustomerId]) -> Result<(), StoreError>;
 
     /// Records a bulk issue, running; returns its id.

@@ -31,6 +31,7 @@ impl PersonalData for Campaigns {
             "group_buy_members",
             "group_buy_players",
             "quiz_attempts",
+            "campaign_grants",
         ]
     }
 

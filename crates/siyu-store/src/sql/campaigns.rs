@@ -50,22 +50,24 @@ async fn granted(tx: &mut WriteTx, ws: WorkspaceId, key: &str) -> Result<Option<
         .map_err(db_err)
 }
 
-/// Records an automation's grant key; false when it was used before.
+/// Records an automation's grant key for a customer; false when it was used before.
 async fn insert_grant(
     tx: &mut WriteTx,
     ws: WorkspaceId,
     key: &str,
     kind: &str,
     ref_id: i64,
+    customer: i64,
 ) -> Result<bool, StoreError> {
     let inserted = sqlx::query(
-        "INSERT INTO campaign_grants (workspace_id, grant_key, kind, ref_id) VALUES ($1, $2, $3, $4) \
+        "INSERT INTO campaign_grants (workspace_id, grant_key, kind, ref_id, customer_id) VALUES ($1, $2, $3, $4, $5) \
          ON CONFLICT (workspace_id, grant_key) DO NOTHING",
     )
     .bind(ws.0)
     .bind(key)
     .bind(kind)
     .bind(ref_id)
+    .bind(customer)
     .execute(&mut **tx)
     .await
     .map_err(db_err)?;

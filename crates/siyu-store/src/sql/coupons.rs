@@ -220,10 +220,23 @@ impl CouponStore for SqlStore {
         .map_err(db_err)?;
         let coupon = coupon_from(&row)?;
         if let Some(key) = &terms.grant_key
-            && !insert_grant(&mut tx, ws, key, "coupon", coupon.id).await?
+            && !insert_grant(&mut tx, ws, key, "coupon", coupon.id, live.0).await?
         {
-            // Granted meanwhile by another process: this one's coupon is not issued.
-            return Err(StoreError::Conflict(format!("grant {key}")));
+            // Granted meanwhile by another process: this one's coupon is not issued, the other's
+            // is the answer.
+            tx.rollback().await?;
+            let first: Option<i64> =
+                sqlx::query_scalar("SELECT ref_id FROM campaign_grants WHERE workspace_id = $1 AND grant_key = $2")
+                    .bind(ws.0)
+                    .bind(key)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+            let row = self.row_by_id(format!("SELECT {COUPON_COLUMNS} FROM coupons"), ws, first.unwrap_or(0)).await?;
+            return Ok(match row {
+                Some(row) => Claimed::Already(Box::new(coupon_from(&row)?)),
+                None => Claimed::Gone,
+            });
         }
         tx.commit().await?;
         Ok(Claimed::Issued(Box::new(coupon)))
@@ -367,7 +380,7 @@ impl CouponStore for SqlStore {
         let ids: Vec<i64> = customers.iter().map(|c| c.0).collect();
         let mut tx = self.begin_write().await?;
         for chunk in ids.chunks(CHUNK) {
-            for table in ["coupons", "coupon_holders"] {
+            for table in ["coupons", "coupon_holders", "campaign_grants"] {
                 let mut query = sqlx::QueryBuilder::<Db>::new(format!("DELETE FROM {table} WHERE workspace_id = "));
                 query.push_bind(ws.0).push(" AND customer_id IN (");
                 push_id_list(&mut query, chunk);

@@ -317,7 +317,7 @@ impl LotteryStore for SqlStore {
     ) -> Result<bool, StoreError> {
         let mut tx = self.begin_write().await?;
         if let Some(key) = grant_key
-            && !insert_grant(&mut tx, ws, key, "lottery_chances", lottery).await?
+            && !insert_grant(&mut tx, ws, key, "lottery_chances", lottery, customer.0).await?
         {
             return Ok(false);
         }

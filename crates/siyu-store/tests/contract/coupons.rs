@@ -342,4 +342,8 @@ async fn a_grant_key_gives_a_coupon_or_draws_once_however_often_asked(f: Fixture
     assert!(!lotteries.add_chances(ws, lottery, holder, 2, Some("journey:1:1:coupon:9")).await.unwrap());
     assert!(lotteries.add_chances(ws, lottery, holder, 1, None).await.unwrap());
     assert_eq!(lotteries.player(ws, lottery, holder).await.unwrap().extra, 3);
+    // The grants are the customer's: erased with them (the key is free again).
+    s.erase_customer(&owner, holder).await.unwrap();
+    let next = customers(s, &owner, "h", 1).await[0];
+    assert!(lotteries.add_chances(ws, lottery, next, 2, Some("journey:1:1:draws:9")).await.unwrap());
 }
