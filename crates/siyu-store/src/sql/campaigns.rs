@@ -91,6 +91,17 @@ impl SqlStore {
             .map_err(db_err)
     }
 
+    /// Runs an `INSERT … RETURNING id` in a write transaction of its own; returns the id.
+    async fn insert_id(
+        &self,
+        query: sqlx::query::QueryScalar<'_, Db, i64, <Db as sqlx::Database>::Arguments>,
+    ) -> Result<i64, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let id = query.fetch_one(&mut *tx).await.map_err(db_err)?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
     /// The rows of `select` (a `SELECT … FROM table` without its condition) of workspace `ws`,
     /// newest first.
     async fn rows_newest_first(

@@ -60,10 +60,7 @@ impl CheckinStore for SqlStore {
         .bind(c.makeup_days)
         .bind(&c.rules)
         .bind(millis(c.created_at));
-        let mut tx = self.begin_write().await?;
-        let id: i64 = query.fetch_one(&mut *tx).await.map_err(db_err)?;
-        tx.commit().await?;
-        Ok(id)
+        self.insert_id(query).await
     }
 
     async fn checkin(&self, ws: WorkspaceId, id: i64) -> Result<Option<StoredCheckin>, StoreError> {

@@ -139,10 +139,7 @@ impl GroupBuyStore for SqlStore {
         .bind(millis(g.ends_at))
         .bind(g.per_customer)
         .bind(millis(g.created_at));
-        let mut tx = self.begin_write().await?;
-        let id: i64 = query.fetch_one(&mut *tx).await.map_err(db_err)?;
-        tx.commit().await?;
-        Ok(id)
+        self.insert_id(query).await
     }
 
     async fn group_buy(&self, ws: WorkspaceId, id: i64) -> Result<Option<StoredGroupBuy>, StoreError> {

@@ -63,10 +63,7 @@ impl QuizStore for SqlStore {
         .bind(q.pass_reward.as_ref().map(|r| serde_json::to_string(r).unwrap_or_default()))
         .bind(serde_json::to_string(&q.top_prizes).unwrap_or_default())
         .bind(millis(q.created_at));
-        let mut tx = self.begin_write().await?;
-        let id: i64 = query.fetch_one(&mut *tx).await.map_err(db_err)?;
-        tx.commit().await?;
-        Ok(id)
+        self.insert_id(query).await
     }
 
     async fn quiz(&self, ws: WorkspaceId, id: i64) -> Result<Option<StoredQuiz>, StoreError> {
